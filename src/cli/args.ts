@@ -1,0 +1,110 @@
+/** What dmctl was asked to do. */
+export interface CliCommand {
+  readonly command: CliVerb;
+  readonly id: string | undefined;
+  readonly signal: string | undefined;
+}
+
+export interface CliArgs extends CliCommand {
+  readonly config: string | undefined;
+  readonly json: boolean;
+  readonly personal: boolean;
+}
+
+export const VERBS = [
+  'status',
+  'list',
+  'rescan',
+  'start',
+  'stop',
+  'restart',
+  'kill',
+  'log',
+  'tail',
+  'edit',
+  'help',
+] as const;
+export type CliVerb = (typeof VERBS)[number];
+const NEEDS_ID: readonly CliVerb[] = ['start', 'stop', 'restart', 'kill', 'log', 'tail', 'edit'];
+
+export const USAGE = `usage: dmctl [--config FILE] [--json] [--personal] [COMMAND | ID COMMAND | COMMAND ID]
+
+  dmctl                     status of every daemon you may manage (same as 'dmctl status')
+  dmctl list                their ids
+  dmctl rescan              load new, changed and deleted config files
+  dmctl [ID] status         status of one daemon, or all
+  dmctl ID start            start (now, even while cooling down)
+  dmctl ID stop             stop: SIGTERM to its process group, SIGKILL after stop_timeout
+  dmctl ID restart          stop, then start
+  dmctl ID kill -SIGNAL     send a signal to its process group (-HUP, -9, KILL, SIGUSR1...)
+  dmctl ID log              page through its log ($PAGER, else less, more; cat when piped)
+  dmctl ID tail             follow its log (tail -F)
+  dmctl ID edit             edit its config ($VISUAL, $EDITOR, else vi), then rescan
+
+ID is USER/NAME, or NAME when that is unambiguous. 'dmctl stop ID' works too.
+`;
+
+function isVerb(word: string | undefined): word is CliVerb {
+  return word !== undefined && (VERBS as readonly string[]).includes(word);
+}
+
+function looksLikeSignal(word: string | undefined): boolean {
+  return word !== undefined && /^-[A-Za-z0-9]+$/.test(word);
+}
+
+/** Parses dmctl's arguments, in either order of command and id. */
+export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string } {
+  let config: string | undefined;
+  let json = false;
+  let personal = false;
+  const words: string[] = [];
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index] ?? '';
+    if (arg === '--json') json = true;
+    else if (arg === '--personal') personal = true;
+    else if (arg === '--help' || arg === '-h') words.push('help');
+    else if (arg === '--config' || arg === '-c') {
+      config = argv[++index];
+      if (config === undefined) return { error: `${arg} needs a file` };
+    } else if (arg.startsWith('--config=')) config = arg.slice('--config='.length);
+    else words.push(arg);
+  }
+  const command = parseWords(words);
+  return 'error' in command ? command : { ...command, config, json, personal };
+}
+
+function parseWords(words: readonly string[]): CliCommand | { error: string } {
+  const [first, second, ...rest] = words;
+  if (first === undefined) return { command: 'status', id: undefined, signal: undefined };
+  let command: CliVerb;
+  let id: string | undefined;
+  let extra: string[];
+  if (second === undefined) {
+    if (!isVerb(first)) return { command: 'status', id: first, signal: undefined };
+    command = first;
+    id = undefined;
+    extra = [];
+  } else if (isVerb(second)) {
+    // The modern order, `dmctl ID COMMAND`, wins when both words could be commands.
+    [command, id, extra] = [second, first, rest];
+  } else if (isVerb(first)) {
+    [command, id, extra] = [first, second, rest];
+  } else {
+    return {
+      error: `unknown command: neither '${first}' nor '${second}' is a command (see dmctl help)`,
+    };
+  }
+  if (command === 'kill') {
+    // `dmctl kill -HUP ID` and `dmctl ID kill -HUP` and `dmctl kill ID HUP` all work.
+    let signal: string | undefined;
+    if (looksLikeSignal(id) && extra[0] !== undefined) [signal, id] = [id, extra.shift()];
+    else signal = extra.shift();
+    if (signal === undefined) return { error: 'kill needs a signal, like: dmctl ID kill -HUP' };
+    if (extra.length > 0) return { error: `unexpected argument '${extra[0]}'` };
+    return { command, id, signal };
+  }
+  if (extra.length > 0) return { error: `unexpected argument '${extra[0]}'` };
+  if (NEEDS_ID.includes(command) && id === undefined)
+    return { error: `'${command}' needs a daemon id, like: dmctl ID ${command}` };
+  return { command, id, signal: undefined };
+}

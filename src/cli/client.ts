@@ -1,0 +1,43 @@
+import { connect } from 'node:net';
+import type { Request, Response } from '../protocol/messages.ts';
+
+/** Why a request got no answer: no manager there, or not allowed to connect. */
+export class ConnectError extends Error {
+  readonly code: string;
+  constructor(path: string, code: string) {
+    super(`cannot connect to ${path} (${code})`);
+    this.code = code;
+  }
+}
+
+const REPLY_TIMEOUT_MS = 30_000;
+
+/** Sends one request on a control socket and reads the one-line answer. */
+export function send(path: string, request: Request): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    let reply = '';
+    let connected = false;
+    socket.setEncoding('utf8');
+    socket.setTimeout(REPLY_TIMEOUT_MS, () =>
+      socket.destroy(new Error('the manager did not answer in time')),
+    );
+    socket.once('connect', () => {
+      connected = true;
+      socket.write(`${JSON.stringify(request)}\n`);
+    });
+    socket.on('data', (chunk: string) => {
+      reply += chunk;
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      reject(connected ? error : new ConnectError(path, error.code ?? error.message));
+    });
+    socket.once('end', () => {
+      try {
+        resolve(JSON.parse(reply) as Response);
+      } catch {
+        reject(new Error('the manager sent an unreadable answer'));
+      }
+    });
+  });
+}

@@ -1,0 +1,41 @@
+import { existsSync } from 'node:fs';
+import {
+  masterConfigPath,
+  personalSocketPath,
+  readMasterConfig,
+  systemSocketPath,
+} from '../config/locate.ts';
+import type { MasterConfig } from '../config/master.ts';
+
+/** Where dmctl will talk to a manager, and what it knows if none answers. */
+export interface Target {
+  readonly socket: string;
+  /** The master config found (world-readable), to explain a refusal. */
+  readonly master: MasterConfig | undefined;
+  readonly masterPath: string | undefined;
+}
+
+/**
+ * The caller's socket under the system manager when the master config names one that
+ * exists, else the personal manager's socket in the caller's home.
+ */
+export function locateManager(
+  user: string,
+  home: string,
+  explicitConfig: string | undefined,
+  personal: boolean,
+): Target {
+  const personalSocket = personalSocketPath(home);
+  if (personal) return { socket: personalSocket, master: undefined, masterPath: undefined };
+  const masterPath = masterConfigPath(explicitConfig, process.env);
+  const master = masterPath === undefined ? undefined : configOf(readMasterConfig(masterPath));
+  if (master === undefined) return { socket: personalSocket, master, masterPath };
+  const systemSocket = systemSocketPath(master.settings, user);
+  const socket =
+    !existsSync(systemSocket) && existsSync(personalSocket) ? personalSocket : systemSocket;
+  return { socket, master, masterPath };
+}
+
+function configOf(read: ReturnType<typeof readMasterConfig>): MasterConfig | undefined {
+  return 'config' in read ? read.config : undefined;
+}

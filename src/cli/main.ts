@@ -1,0 +1,118 @@
+import { userInfo } from 'node:os';
+import { mayUseManager } from '../policy/authorize.ts';
+import { resolvePolicy } from '../policy/policy.ts';
+import type { Request, Response } from '../protocol/messages.ts';
+import { loadAccounts, membersOf } from '../users/accounts.ts';
+import { type CliArgs, parseCliArgs, USAGE } from './args.ts';
+import { ConnectError, send } from './client.ts';
+import { formatStatusTable } from './format.ts';
+import { locateManager, type Target } from './locate.ts';
+import { editConfig, followLog, openLog as pageLog } from './viewers.ts';
+
+async function main(): Promise<number> {
+  const args = parseCliArgs(process.argv.slice(2));
+  if ('error' in args) return usageError(args.error);
+  if (args.command === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const me = userInfo();
+  const target = locateManager(me.username, me.homedir, args.config, args.personal);
+  const call = async (request: Request): Promise<Response> => {
+    try {
+      return await send(target.socket, request);
+    } catch (error) {
+      if (error instanceof ConnectError)
+        return { ok: false, error: explainNoManager(me.username, target, error) };
+      return { ok: false, error: (error as Error).message };
+    }
+  };
+  return run(args, call);
+}
+
+async function run(args: CliArgs, call: (request: Request) => Promise<Response>): Promise<number> {
+  const id = args.id === undefined ? {} : { id: args.id };
+  switch (args.command) {
+    case 'status':
+    case 'list': {
+      const response = await call({ command: args.command, ...id });
+      if (!response.ok) return failure(response.error);
+      const daemons = response.daemons ?? [];
+      if (args.json) process.stdout.write(`${JSON.stringify(daemons, null, 2)}\n`);
+      else if (args.command === 'list')
+        process.stdout.write(daemons.map((daemon) => `${daemon.id}\n`).join(''));
+      else process.stdout.write(formatStatusTable(daemons));
+      printProblems(response.problems);
+      return 0;
+    }
+    case 'log':
+    case 'tail':
+    case 'edit': {
+      const response = await call({ command: 'info', ...id });
+      if (!response.ok || response.info === undefined)
+        return failure(response.ok ? 'no answer' : response.error);
+      const { info } = response;
+      if (args.command === 'edit') {
+        const status = editConfig(info.configFile);
+        if (status !== 0) return status;
+        return report(await call({ command: 'rescan' }), args.json);
+      }
+      if (info.logFile === undefined)
+        return failure(`${info.id} has output=discard: there is no log (set output=log)`);
+      return args.command === 'log' ? pageLog(info.logFile) : followLog(info.logFile);
+    }
+    case 'kill':
+      return report(await call({ command: 'kill', ...id, signal: args.signal ?? '' }), args.json);
+    case 'help':
+      return 0;
+    default:
+      return report(await call({ command: args.command, ...id }), args.json);
+  }
+}
+
+function report(response: Response, json: boolean): number {
+  if (json) process.stdout.write(`${JSON.stringify(response)}\n`);
+  if (!response.ok) return failure(response.error);
+  if (!json && response.message) process.stdout.write(`${response.message}\n`);
+  printProblems(response.problems);
+  return 0;
+}
+
+function printProblems(problems: readonly string[] | undefined): void {
+  for (const problem of problems ?? []) process.stderr.write(`${problem}\n`);
+}
+
+/** Says why no manager answered: not authorized, or not running. */
+function explainNoManager(user: string, target: Target, error: ConnectError): string {
+  if (target.master !== undefined && target.masterPath !== undefined) {
+    const db = loadAccounts();
+    const { policy } = resolvePolicy(target.master, {
+      hasUser: (name) => db.users.has(name),
+      membersOf: (group) => membersOf(db, group),
+    });
+    if (user !== 'root' && !mayUseManager(policy, user))
+      return `not authorized: user '${user}' may not run or manage daemons (not in [can_run_as] or [manages] of ${target.masterPath})`;
+  }
+  if (error.code === 'EACCES') return `not authorized to use ${target.socket}`;
+  return `daemon-manager is not running (${error.message})`;
+}
+
+function failure(message: string): number {
+  process.stderr.write(`dmctl: ${message}\n`);
+  return 1;
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`dmctl: ${message}\n${USAGE}`);
+  return 2;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`dmctl: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,140 @@
+import { parseDuration } from './durations.ts';
+import { meaningfulLines } from './lines.ts';
+import { type Problem, ProblemList } from './problems.ts';
+
+/** What one `NAME.conf` asks for: immutable, compared whole to detect changes. */
+export interface DaemonSpec {
+  readonly name: string;
+  /** One line of shell, run by `/bin/sh -c`. */
+  readonly start: string;
+  readonly dir: string;
+  /** The user to run as; undefined means the owner of the file. */
+  readonly runAs: string | undefined;
+  readonly output: 'log' | 'discard';
+  readonly autostart: boolean;
+  readonly env: readonly (readonly [string, string])[];
+  /** Overrides the manager's stop timeout for this daemon. */
+  readonly stopTimeoutMs: number | undefined;
+}
+
+/** Bounds that keep a hostile file from costing the manager memory or time. */
+export const DAEMON_CONFIG_LIMITS = { exports: 1000, environmentBytes: 128 * 1024 } as const;
+
+const DAEMON_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const KNOWN_KEYS = ['start', 'dir', 'user', 'output', 'autostart', 'stop_timeout', 'export'];
+
+/** True for a name that can be a daemon's name (and so a file `NAME.conf`). */
+export function isValidDaemonName(name: string): boolean {
+  return DAEMON_NAME.test(name);
+}
+
+/**
+ * The original's rule: a value whose first letter is y, t, 1 or o means yes. "off" is
+ * the one word where that rule surprises, so it means no here.
+ */
+export function parseYes(value: string): boolean {
+  if (value.toLowerCase() === 'off') return false;
+  return /^[yYtT1oO]/.test(value);
+}
+
+/** Parses a daemon config file; reports every problem in it at once. */
+export function parseDaemonConfig(
+  text: string,
+  file: string,
+  name: string,
+): { spec: DaemonSpec | undefined; problems: Problem[] } {
+  const problems = new ProblemList(file);
+  const env = new Map<string, string>();
+  const seen = new Map<string, number>();
+  let start: string | undefined;
+  let dir = '/';
+  let runAs: string | undefined;
+  let output: DaemonSpec['output'] = 'discard';
+  let autostart = true;
+  let stopTimeoutMs: number | undefined;
+  let environmentBytes = 0;
+
+  for (const { line, text: entry } of meaningfulLines(text)) {
+    const exported = /^export\s+(.*)$/.exec(entry);
+    if (exported) {
+      const assignment = exported[1] ?? '';
+      const equals = assignment.indexOf('=');
+      const key = (equals === -1 ? assignment : assignment.slice(0, equals)).trim();
+      const value = equals === -1 ? '' : assignment.slice(equals + 1).trim();
+      if (equals === -1 || !ENV_NAME.test(key)) {
+        problems.error(
+          line,
+          `expected 'export NAME=value' with a valid variable name, got '${entry}'`,
+        );
+        continue;
+      }
+      environmentBytes += key.length + value.length + 2;
+      if (env.size >= DAEMON_CONFIG_LIMITS.exports && !env.has(key)) {
+        problems.error(line, `too many export lines (at most ${DAEMON_CONFIG_LIMITS.exports})`);
+        break;
+      }
+      if (environmentBytes > DAEMON_CONFIG_LIMITS.environmentBytes) {
+        problems.error(
+          line,
+          `exported environment exceeds ${DAEMON_CONFIG_LIMITS.environmentBytes} bytes`,
+        );
+        break;
+      }
+      env.set(key, value);
+      continue;
+    }
+    const equals = entry.indexOf('=');
+    if (equals === -1) {
+      problems.error(line, `expected 'key=value', got '${entry}'`);
+      continue;
+    }
+    const key = entry.slice(0, equals).trim();
+    const value = entry.slice(equals + 1).trim();
+    const earlier = seen.get(key);
+    if (earlier !== undefined && KNOWN_KEYS.includes(key))
+      problems.warning(line, `'${key}' was already set on line ${earlier}; this line wins`);
+    seen.set(key, line);
+    switch (key) {
+      case 'start':
+        if (value === '') problems.error(line, "'start' is empty");
+        else start = value;
+        break;
+      case 'dir':
+        if (!value.startsWith('/'))
+          problems.error(line, `'dir' must be an absolute path, not '${value}'`);
+        else dir = value;
+        break;
+      case 'user':
+        if (!/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(value))
+          problems.error(line, `'user' must be a user name, not '${value}'`);
+        else runAs = value;
+        break;
+      case 'output':
+        if (value === 'log' || value === 'discard') output = value;
+        else problems.error(line, `'output' must be 'log' or 'discard', not '${value}'`);
+        break;
+      case 'autostart':
+        autostart = parseYes(value);
+        break;
+      case 'stop_timeout':
+      case 'stop-timeout': {
+        const ms = parseDuration(value);
+        if (ms === undefined)
+          problems.error(line, `'${key}' must be a duration like 10s or 500ms, not '${value}'`);
+        else stopTimeoutMs = ms;
+        break;
+      }
+      default:
+        problems.warning(line, `unknown key '${key}' ignored (known: ${KNOWN_KEYS.join(', ')})`);
+    }
+  }
+  if (start === undefined && !problems.items.some((p) => p.message.startsWith("'start'")))
+    problems.error(undefined, "no 'start=' line: nothing to run");
+  const failed = problems.items.some((problem) => problem.severity === 'error');
+  const spec: DaemonSpec | undefined =
+    failed || start === undefined
+      ? undefined
+      : { name, start, dir, runAs, output, autostart, env: [...env], stopTimeoutMs };
+  return { spec, problems: problems.items };
+}

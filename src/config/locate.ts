@@ -1,0 +1,53 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type MasterConfig, parseMasterConfig } from './master.ts';
+import { hasErrors, type Problem } from './problems.ts';
+import { readConfigFile } from './read-file.ts';
+import type { Settings } from './settings.ts';
+
+/** Where the master config is looked for when neither --config nor the environment says. */
+export const DEFAULT_MASTER_CONFIGS = [
+  '/etc/daemon-manager/daemon-manager.conf',
+  '/etc/daemon-manager.conf',
+];
+
+/** --config, else $DAEMON_MANAGER_CONFIG, else the first default that exists. */
+export function masterConfigPath(
+  explicit: string | undefined,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  if (explicit !== undefined) return explicit;
+  const fromEnv = env.DAEMON_MANAGER_CONFIG;
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  return DEFAULT_MASTER_CONFIGS.find((path) => existsSync(path));
+}
+
+/** The control socket of `user` under a system manager. */
+export function systemSocketPath(settings: Settings, user: string): string {
+  return join(settings.socketDir, `${user}.sock`);
+}
+
+/** The control socket of a personal manager: inside the user's own tree. */
+export function personalSocketPath(home: string): string {
+  return join(home, '.daemon-manager', 'dmctl.sock');
+}
+
+/**
+ * Reads and parses the master config. It decides who runs what as whom, so it must be
+ * root's alone: owned by root and writable by nobody else, or it is refused.
+ */
+export function readMasterConfig(
+  path: string,
+): { config: MasterConfig; problems: Problem[] } | { problems: Problem[] } {
+  const read = readConfigFile(path, {
+    ownerUid: 0,
+    ownerName: 'root',
+    privateGid: undefined,
+    maxBytes: 1024 * 1024,
+    refuseExecutable: false,
+  });
+  if (!read.ok)
+    return { problems: [{ file: path, severity: 'error', message: `refused: ${read.reason}` }] };
+  const parsed = parseMasterConfig(read.text, path);
+  return hasErrors(parsed.problems) ? { problems: parsed.problems } : parsed;
+}

@@ -1,0 +1,107 @@
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { decodeConfigText } from './lines.ts';
+
+/** What a configuration file must be before a byte of it is read. */
+export interface FileRules {
+  /** The only uid allowed to own the file. */
+  readonly ownerUid: number;
+  readonly ownerName: string;
+  /** Group-write is accepted only for this gid (the owner's private group), if any. */
+  readonly privateGid: number | undefined;
+  readonly maxBytes: number;
+  /** Refuse files with an execute bit, as the original did for daemon configs. */
+  readonly refuseExecutable: boolean;
+}
+
+/** The identity of a file's content: a change in any of these means "re-read it". */
+export interface FileVersion {
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+export type ReadOutcome =
+  | { readonly ok: true; readonly text: string; readonly version: FileVersion }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * Reads a configuration file that someone else may have planted. The file is opened
+ * without following a final symlink and without blocking (a FIFO would otherwise hang
+ * the manager), then judged on what the open descriptor is: a regular file, owned by
+ * the right user, with one link, not writable by others, not too big. Reasons never
+ * quote the content, so a refused file cannot leak through an error message.
+ */
+export function readConfigFile(path: string, rules: FileRules): ReadOutcome {
+  let fd: number;
+  try {
+    fd = openSync(
+      path,
+      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY,
+    );
+  } catch (error) {
+    return { ok: false, reason: describeOpenError(error) };
+  }
+  try {
+    const stats = fstatSync(fd);
+    const refusal = judge(stats, rules);
+    if (refusal !== undefined) return { ok: false, reason: refusal };
+    const bytes = readAll(fd, rules.maxBytes);
+    if (bytes === undefined) return { ok: false, reason: `is larger than ${rules.maxBytes} bytes` };
+    const decoded = decodeConfigText(bytes);
+    if ('error' in decoded) return { ok: false, reason: decoded.error };
+    return { ok: true, text: decoded.text, version: versionOf(stats) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The version of a file as seen by stat, for "did it change" checks. */
+export function versionOf(stats: Stats): FileVersion {
+  return { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs };
+}
+
+export function sameVersion(a: FileVersion, b: FileVersion): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+function judge(stats: Stats, rules: FileRules): string | undefined {
+  if (!stats.isFile()) return 'is not a regular file';
+  if (stats.uid !== rules.ownerUid)
+    return `is owned by uid ${stats.uid}, not by ${rules.ownerName}`;
+  if (stats.nlink !== 1)
+    return `has ${stats.nlink} hard links; a config file must have exactly one`;
+  if (stats.mode & 0o002) return 'is world-writable';
+  if (stats.mode & 0o020 && stats.gid !== rules.privateGid) return 'is group-writable';
+  if (rules.refuseExecutable && stats.mode & 0o111) return 'is executable';
+  if (stats.size > rules.maxBytes) return `is larger than ${rules.maxBytes} bytes`;
+  return undefined;
+}
+
+function readAll(fd: number, maxBytes: number): Uint8Array | undefined {
+  const buffer = Buffer.alloc(Math.min(maxBytes + 1, 64 * 1024));
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const count = readSync(fd, buffer, 0, buffer.length, null);
+    if (count === 0) break;
+    total += count;
+    if (total > maxBytes) return undefined;
+    chunks.push(Buffer.from(buffer.subarray(0, count)));
+  }
+  return Buffer.concat(chunks, total);
+}
+
+function describeOpenError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ELOOP':
+      return 'is a symbolic link; config files must be regular files';
+    case 'ENOENT':
+      return 'does not exist';
+    case 'EACCES':
+      return 'cannot be read by its owner (permission denied)';
+    default:
+      return `cannot be opened (${code ?? 'unknown error'})`;
+  }
+}

@@ -1,0 +1,92 @@
+import { parseDuration } from './durations.ts';
+
+/** The `[settings]` of the master config, with every default filled in. */
+export interface Settings {
+  readonly daemonPathDaemon: string;
+  readonly daemonPathLog: string;
+  readonly daemonPathDaemonRoot: string;
+  readonly daemonPathLogRoot: string;
+  /** Where the per-user control sockets live (a root-owned directory). */
+  readonly socketDir: string;
+  /** Where the manager persists what it knows. */
+  readonly stateDir: string;
+  /** Default time between SIGTERM and SIGKILL when stopping a daemon. */
+  readonly stopTimeoutMs: number;
+  /** How much the cooldown grows at each quick exit, and its cap. */
+  readonly cooldownStepMs: number;
+  readonly cooldownMaxMs: number;
+  /** A daemon that ran this long is respawned at once and its cooldown forgotten. */
+  readonly stableUptimeMs: number;
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  daemonPathDaemon: '~/.daemon-manager/daemons',
+  daemonPathLog: '~/.daemon-manager/logs',
+  daemonPathDaemonRoot: '/etc/daemon-manager/daemons',
+  daemonPathLogRoot: '/var/log/daemon-manager',
+  socketDir: '/run/daemon-manager',
+  stateDir: '/var/lib/daemon-manager',
+  stopTimeoutMs: 10_000,
+  cooldownStepMs: 10_000,
+  cooldownMaxMs: 60_000,
+  stableUptimeMs: 60_000,
+};
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type PathKey = 'daemonPathDaemon' | 'daemonPathLog' | 'daemonPathDaemonRoot' | 'daemonPathLogRoot';
+type DurationKey = 'stopTimeoutMs' | 'cooldownStepMs' | 'cooldownMaxMs' | 'stableUptimeMs';
+
+const PATH_KEYS: Record<string, PathKey | 'socketDir' | 'stateDir'> = {
+  'daemon-path-daemon': 'daemonPathDaemon',
+  'daemon-path-log': 'daemonPathLog',
+  'daemon-path-daemon-root': 'daemonPathDaemonRoot',
+  'daemon-path-log-root': 'daemonPathLogRoot',
+  'socket-dir': 'socketDir',
+  'state-dir': 'stateDir',
+};
+
+const DURATION_KEYS: Record<string, DurationKey> = {
+  'stop-timeout': 'stopTimeoutMs',
+  'cooldown-step': 'cooldownStepMs',
+  'cooldown-max': 'cooldownMaxMs',
+  'stable-uptime': 'stableUptimeMs',
+};
+
+/** Every key `[settings]` accepts, for error messages and documentation. */
+export const SETTINGS_KEYS = [...Object.keys(PATH_KEYS), ...Object.keys(DURATION_KEYS)];
+
+/** Applies one `key = value` of `[settings]`; returns an error message or undefined. */
+export function applySetting(
+  settings: Mutable<Settings>,
+  key: string,
+  value: string,
+): string | undefined {
+  const pathKey = PATH_KEYS[key];
+  if (pathKey !== undefined) {
+    const rootOnly = pathKey === 'socketDir' || pathKey === 'stateDir';
+    if (value === '') return `setting '${key}' needs a path`;
+    if (rootOnly && !value.startsWith('/'))
+      return `setting '${key}' must be an absolute path, not '${value}'`;
+    if (!rootOnly && !value.startsWith('/') && !value.startsWith('~/'))
+      return `setting '${key}' must be absolute or start with '~/', not '${value}'`;
+    settings[pathKey] = value.replace(/\/+$/, '') || '/';
+    return undefined;
+  }
+  const durationKey = DURATION_KEYS[key];
+  if (durationKey !== undefined) {
+    const ms = parseDuration(value);
+    if (ms === undefined)
+      return `setting '${key}' must be a duration like 10s or 500ms, not '${value}'`;
+    settings[durationKey] = ms;
+    return undefined;
+  }
+  return `unknown setting '${key}' (known: ${SETTINGS_KEYS.join(', ')})`;
+}
+
+/** Expands `~/` to the user's home and `%username%` to the login name in a path setting. */
+export function expandUserPath(template: string, user: { name: string; home: string }): string {
+  const withName = template.replaceAll('%username%', user.name);
+  return withName.startsWith('~/')
+    ? `${user.home.replace(/\/+$/, '')}/${withName.slice(2)}`
+    : withName;
+}

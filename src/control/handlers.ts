@@ -1,0 +1,109 @@
+import { mayManage } from '../policy/authorize.ts';
+import type { Policy } from '../policy/policy.ts';
+import { parseSignal } from '../process/signals.ts';
+import type { DaemonInfo, Request, Response } from '../protocol/messages.ts';
+import type { DaemonRecord } from '../supervisor/state.ts';
+import type { Outcome, Supervisor } from '../supervisor/supervisor.ts';
+import { resolveId } from './resolve-id.ts';
+import { statusOf } from './status.ts';
+
+/** What the request handlers need from the manager. */
+export interface ControlContext {
+  readonly supervisor: Supervisor;
+  policy(): Policy;
+  /** Re-reads the config files of these users; returns their problems. */
+  rescan(users: readonly string[]): void;
+  /** Re-reads one daemon's config if it changed; an error if it is now invalid or gone. */
+  refresh(record: DaemonRecord): Outcome;
+  /** Formatted config problems of these users' files. */
+  problemsOf(users: readonly string[]): string[];
+  infoOf(record: DaemonRecord): DaemonInfo;
+  /** Users with daemons (or config problems) that the manager knows of. */
+  owners(): readonly string[];
+  audit(caller: string, request: Request, outcome: string): void;
+}
+
+/** Answers one request from `caller`, who has been authenticated by their socket. */
+export function handleRequest(context: ControlContext, caller: string, request: Request): Response {
+  const policy = context.policy();
+  const manageable = (user: string): boolean => mayManage(policy, caller, user);
+  const visible = (): DaemonRecord[] =>
+    [...context.supervisor.daemons.values()].filter((record) => manageable(record.owner));
+  const visibleUsers = (): string[] => context.owners().filter(manageable);
+
+  switch (request.command) {
+    case 'status':
+    case 'list': {
+      let records = visible();
+      if (request.id !== undefined) {
+        const resolved = resolveId(
+          request.id,
+          records.map((record) => record.id),
+          manageable,
+        );
+        if (!resolved.ok) return { ok: false, error: resolved.error };
+        records = records.filter((record) => record.id === resolved.id);
+      }
+      const now = Date.now();
+      const daemons = records
+        .sort((a, b) => a.id.localeCompare(b.id))
+        .map((record) => statusOf(record, now));
+      return { ok: true, daemons, problems: context.problemsOf(visibleUsers()) };
+    }
+    case 'rescan': {
+      const users = visibleUsers();
+      context.rescan(users);
+      context.audit(caller, request, 'ok');
+      return {
+        ok: true,
+        message: `rescanned ${users.join(', ') || 'nothing'}`,
+        problems: context.problemsOf(users),
+      };
+    }
+    default:
+      break;
+  }
+
+  const resolved = resolveId(
+    request.id ?? '',
+    visible().map((record) => record.id),
+    manageable,
+  );
+  if (!resolved.ok) {
+    context.audit(caller, request, `refused: ${resolved.error}`);
+    return { ok: false, error: resolved.error };
+  }
+  const record = context.supervisor.daemons.get(resolved.id);
+  if (record === undefined) return { ok: false, error: `unknown daemon '${resolved.id}'` };
+  const outcome = act(context, record, request);
+  context.audit(
+    caller,
+    { ...request, id: record.id },
+    outcome.ok ? 'ok' : `failed: ${outcome.error}`,
+  );
+  if (!outcome.ok) return { ok: false, error: outcome.error };
+  if (request.command === 'info') return { ok: true, info: context.infoOf(record) };
+  return { ok: true, message: outcome.message };
+}
+
+function act(context: ControlContext, record: DaemonRecord, request: Request): Outcome {
+  const { supervisor } = context;
+  switch (request.command) {
+    case 'start':
+    case 'restart': {
+      const refreshed = context.refresh(record);
+      if (!refreshed.ok) return refreshed;
+      return request.command === 'start' ? supervisor.start(record) : supervisor.restart(record);
+    }
+    case 'stop':
+      return supervisor.stop(record);
+    case 'kill': {
+      const signal = parseSignal(request.signal ?? '');
+      if (signal === undefined)
+        return { ok: false, error: 'unknown signal (try -HUP, -TERM, -KILL or a number)' };
+      return supervisor.signal(record, signal);
+    }
+    default:
+      return { ok: true, message: '' };
+  }
+}

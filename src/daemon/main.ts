@@ -1,0 +1,162 @@
+import { closeSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { connect } from 'node:net';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import {
+  masterConfigPath,
+  personalSocketPath,
+  readMasterConfig,
+  systemSocketPath,
+} from '../config/locate.ts';
+import { formatProblem } from '../config/problems.ts';
+import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
+import { createLogger, type Logger } from '../logging/logger.ts';
+import { loadAccounts } from '../users/accounts.ts';
+import { parseManagerArgs, USAGE } from './args.ts';
+import { daemonize, READY_FD_VARIABLE } from './daemonize.ts';
+import { Manager, type Mode } from './manager.ts';
+import { ensurePrivateDir } from './prepare-dirs.ts';
+
+async function main(): Promise<number> {
+  const args = parseManagerArgs(process.argv.slice(2));
+  if ('error' in args) return fail(`${args.error}\n${USAGE}`);
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  // Everything the manager creates (sockets before they are handed over, state) is private.
+  process.umask(0o077);
+
+  const me = userInfo();
+  let mode: Mode;
+  let settings: Settings;
+  let socketPathFor: (user: string) => string;
+  let configPath: string | undefined;
+  if (args.personal) {
+    const home = me.homedir;
+    settings = {
+      ...DEFAULT_SETTINGS,
+      stateDir: join(home, '.daemon-manager', 'state'),
+      socketDir: join(home, '.daemon-manager'),
+    };
+    mode = { kind: 'personal', user: me.username, settings };
+    socketPathFor = () => personalSocketPath(home);
+  } else {
+    if (process.geteuid?.() !== 0)
+      return fail(
+        'daemon-manager: the system manager runs as root; use --personal to run your own daemons',
+      );
+    configPath = masterConfigPath(args.config, process.env);
+    if (configPath === undefined)
+      return fail(
+        'daemon-manager: no master config (/etc/daemon-manager/daemon-manager.conf); use --config FILE or --personal',
+      );
+    const read = readMasterConfig(configPath);
+    if (!('config' in read)) return fail(read.problems.map(formatProblem).join('\n'));
+    settings = read.config.settings;
+    mode = { kind: 'system', config: read.config };
+    socketPathFor = (user) => systemSocketPath(settings, user);
+    for (const problem of read.problems) process.stderr.write(`${formatProblem(problem)}\n`);
+  }
+
+  const probe = socketPathFor(mode.kind === 'personal' ? mode.user : 'root');
+  if (await answers(probe))
+    return fail(`daemon-manager: another manager is already running (${probe} answers)`);
+  for (const [dir, mode_] of [
+    [settings.socketDir, 0o755],
+    [settings.stateDir, 0o700],
+  ] as const) {
+    const problem = ensurePrivateDir(dir, mode_);
+    if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
+  }
+  if (!args.foreground && process.env[READY_FD_VARIABLE] === undefined)
+    return daemonize(join(settings.stateDir, 'daemon-manager.log'));
+
+  const log = createLogger(args.verbose);
+  process.on('uncaughtException', (error) => log.error(`unexpected: ${error.stack ?? error}`));
+  const manager = new Manager(mode, loadAccounts(), settings, log, socketPathFor);
+  await manager.begin();
+  if (args.pidfile !== undefined) writeFileSync(args.pidfile, `${process.pid}\n`, { mode: 0o644 });
+  handleSignals(manager, log, configPath, args.pidfile);
+  log.info(
+    `daemon-manager ${mode.kind === 'personal' ? `(personal, for ${mode.user}) ` : ''}running, pid ${process.pid}`,
+  );
+  signalReady();
+  return -1;
+}
+
+function handleSignals(
+  manager: Manager,
+  log: Logger,
+  configPath: string | undefined,
+  pidfile: string | undefined,
+): void {
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: stopping every daemon`);
+    manager.shutdown().then(() => {
+      if (pidfile !== undefined) rmSync(pidfile, { force: true });
+      log.info('all daemons stopped; exiting');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    if (configPath === undefined) {
+      log.info('SIGHUP: rescanning');
+      manager.rescan(manager.owners());
+      return;
+    }
+    const read = readMasterConfig(configPath);
+    if (!('config' in read)) {
+      log.error(
+        `SIGHUP: master config not reloaded, keeping the old one:\n${read.problems.map(formatProblem).join('\n')}`,
+      );
+      return;
+    }
+    log.info(`SIGHUP: reloading ${configPath}`);
+    manager
+      .reload(read.config, loadAccounts())
+      .catch((error: unknown) => log.error(`reload failed: ${error}`));
+  });
+}
+
+/** Is a manager already answering on this socket? */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function signalReady(): void {
+  const fd = Number(process.env[READY_FD_VARIABLE]);
+  delete process.env[READY_FD_VARIABLE];
+  if (!Number.isInteger(fd) || fd < 3) return;
+  writeSync(fd, 'ready\n');
+  closeSync(fd);
+}
+
+function fail(message: string): number {
+  process.stderr.write(`${message.trimEnd()}\n`);
+  const fd = Number(process.env[READY_FD_VARIABLE]);
+  if (Number.isInteger(fd) && fd >= 3) writeSync(fd, `${message.trimEnd()}\n`);
+  return 1;
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`daemon-manager: ${(error as Error).stack ?? error}\n`);
+    process.exitCode = 1;
+  },
+);

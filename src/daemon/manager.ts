@@ -1,0 +1,342 @@
+import { closeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DaemonSpec } from '../config/daemon.ts';
+import type { MasterConfig } from '../config/master.ts';
+import { formatProblem, type Problem } from '../config/problems.ts';
+import type { Settings } from '../config/settings.ts';
+import { type ControlContext, handleRequest } from '../control/handlers.ts';
+import { ControlServer } from '../control/server.ts';
+import type { Logger } from '../logging/logger.ts';
+import { openLog, startBanner, writeBanner } from '../logs/log-file.ts';
+import { mayRunAs, mayRunDaemons, mayUseManager, ROOT } from '../policy/authorize.ts';
+import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
+import { buildEnvironment } from '../process/environment.ts';
+import type { DaemonInfo, Request } from '../protocol/messages.ts';
+import type { BackoffPolicy } from '../supervisor/backoff.ts';
+import { type DaemonRecord, newRecord } from '../supervisor/state.ts';
+import {
+  type Outcome,
+  type Prepared,
+  Supervisor,
+  type SupervisorHost,
+} from '../supervisor/supervisor.ts';
+import { type AccountDb, membersOf } from '../users/accounts.ts';
+import { asUser } from '../users/impersonate.ts';
+import { makeOwner, type Owner } from './owner.ts';
+import { createOwnerDirs, listConfigNames, loadConfig } from './scan.ts';
+
+/** How the manager runs: for everyone under a master config, or for one user alone. */
+export type Mode =
+  | { readonly kind: 'system'; readonly config: MasterConfig }
+  | { readonly kind: 'personal'; readonly user: string; readonly settings: Settings };
+
+/**
+ * The manager: knows the users and their daemons, keeps the supervisor fed with specs,
+ * and answers the control sockets. Policy decisions are delegated to `policy/`, process
+ * work to `supervisor/`, the protocol to `control/`.
+ */
+export class Manager implements ControlContext, SupervisorHost {
+  readonly supervisor: Supervisor;
+  readonly backoff: BackoffPolicy;
+  private currentPolicy: Policy;
+  private readonly ownerTable = new Map<string, Owner>();
+  private readonly configFiles = new Map<string, string>();
+  /** Problems per owner, per file (the directory itself under its own path). */
+  private readonly problems = new Map<string, Map<string, readonly Problem[]>>();
+  private readonly control: ControlServer;
+
+  private mode: Mode;
+  private db: AccountDb;
+  readonly settings: Settings;
+  readonly log: Logger;
+
+  constructor(
+    mode: Mode,
+    db: AccountDb,
+    settings: Settings,
+    log: Logger,
+    socketPathFor: (user: string) => string,
+  ) {
+    this.mode = mode;
+    this.db = db;
+    this.settings = settings;
+    this.log = log;
+    this.backoff = {
+      stepMs: settings.cooldownStepMs,
+      maxMs: settings.cooldownMaxMs,
+      stableMs: settings.stableUptimeMs,
+    };
+    this.currentPolicy = this.policyFor(mode);
+    this.supervisor = new Supervisor(this);
+    this.control = new ControlServer(
+      socketPathFor,
+      (caller, request) => handleRequest(this, caller, request),
+      log,
+    );
+  }
+
+  /** Loads every allowed user's daemons, starts the autostart ones, opens the sockets. */
+  async begin(): Promise<void> {
+    this.syncOwners();
+    this.rescan([...this.ownerTable.keys()]);
+    await this.syncSockets();
+  }
+
+  /** Applies a new master config: new users and rights, then a rescan of everyone. */
+  async reload(config: MasterConfig, db: AccountDb): Promise<void> {
+    if (this.mode.kind !== 'system') return;
+    this.mode = { kind: 'system', config };
+    this.db = db;
+    this.currentPolicy = this.policyFor(this.mode);
+    this.syncOwners();
+    for (const record of this.supervisor.daemons.values()) {
+      const runAs = record.spec.runAs ?? record.owner;
+      if (record.state.kind !== 'stopped' && !mayRunAs(this.currentPolicy, record.owner, runAs)) {
+        this.log.warn(`${record.id}: may no longer run as ${runAs}; stopping it`);
+        this.supervisor.stop(record);
+      }
+    }
+    this.rescan([...this.ownerTable.keys()]);
+    await this.syncSockets();
+  }
+
+  /** Stops every daemon and closes the sockets. */
+  async shutdown(): Promise<void> {
+    this.control.closeAll();
+    await this.supervisor.stopAll();
+  }
+
+  policy(): Policy {
+    return this.currentPolicy;
+  }
+
+  owners(): readonly string[] {
+    return [...new Set([...this.ownerTable.keys(), ...this.problems.keys()])];
+  }
+
+  rescan(users: readonly string[]): void {
+    for (const user of users) {
+      const owner = this.ownerTable.get(user);
+      if (owner) this.scanOwner(owner);
+    }
+  }
+
+  refresh(record: DaemonRecord): Outcome {
+    const owner = this.ownerTable.get(record.owner);
+    if (!owner) return { ok: false, error: `${record.owner} may no longer run daemons` };
+    const loaded = loadConfig(owner, record.spec.name);
+    this.setProblems(record.owner, loaded.file, loaded.problems);
+    if (loaded.spec === undefined) {
+      const first = loaded.problems.find((problem) => problem.severity === 'error');
+      return {
+        ok: false,
+        error: `cannot start ${record.id}: ${first ? formatProblem(first) : 'invalid config'}`,
+      };
+    }
+    record.spec = loaded.spec;
+    return { ok: true, message: '' };
+  }
+
+  problemsOf(users: readonly string[]): string[] {
+    const lines: string[] = [];
+    for (const user of users)
+      for (const list of this.problems.get(user)?.values() ?? [])
+        lines.push(...list.map(formatProblem));
+    return lines;
+  }
+
+  infoOf(record: DaemonRecord): DaemonInfo {
+    const owner = this.ownerTable.get(record.owner);
+    return {
+      id: record.id,
+      configFile: this.configFiles.get(record.id) ?? '',
+      logFile:
+        owner && record.spec.output === 'log' ? this.logFileOf(owner, record.spec) : undefined,
+    };
+  }
+
+  audit(caller: string, request: Request, outcome: string): void {
+    const target = request.id === undefined ? '' : ` ${JSON.stringify(request.id)}`;
+    const signal = request.signal === undefined ? '' : ` ${JSON.stringify(request.signal)}`;
+    this.log.info(`audit: ${caller}: ${request.command}${target}${signal}: ${outcome}`);
+  }
+
+  prepare(record: DaemonRecord): Prepared {
+    const owner = this.ownerTable.get(record.owner);
+    if (!owner) return { ok: false, error: `${record.owner} may not run daemons`, retry: false };
+    const runAsName = record.spec.runAs ?? record.owner;
+    if (!mayRunAs(this.currentPolicy, record.owner, runAsName))
+      return {
+        ok: false,
+        error: `user '${runAsName}' is not allowed for '${record.owner}' (see [can_run_as])`,
+        retry: false,
+      };
+    const runAs = this.db.users.get(runAsName);
+    if (!runAs) return { ok: false, error: `no such user '${runAsName}'`, retry: false };
+    let output: number | 'ignore' = 'ignore';
+    if (record.spec.output === 'log') {
+      const path = this.logFileOf(owner, record.spec);
+      let opened = asUser(owner.account, owner.groupIds, () => openLog(path, owner.account.uid));
+      if ('error' in opened && opened.error.includes('ENOENT')) {
+        createOwnerDirs(owner);
+        opened = asUser(owner.account, owner.groupIds, () => openLog(path, owner.account.uid));
+      }
+      if ('error' in opened) return { ok: false, error: opened.error, retry: true };
+      writeBanner(opened.fd, startBanner(new Date(), record.id, runAsName, record.spec.start));
+      output = opened.fd;
+    }
+    const fd = output;
+    return {
+      ok: true,
+      plan: {
+        start: record.spec.start,
+        dir: record.spec.dir,
+        uid: runAs.uid,
+        gid: runAs.gid,
+        env: buildEnvironment(runAs, record.spec.env),
+        output,
+      },
+      release: () => {
+        if (typeof fd === 'number') closeQuietly(fd);
+      },
+    };
+  }
+
+  stopTimeoutMs(record: DaemonRecord): number {
+    return record.spec.stopTimeoutMs ?? this.settings.stopTimeoutMs;
+  }
+
+  changed(): void {}
+
+  forgotten(record: DaemonRecord): void {
+    this.configFiles.delete(record.id);
+    this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);
+  }
+
+  private policyFor(mode: Mode): Policy {
+    if (mode.kind === 'personal') return personalPolicy(mode.user);
+    const { policy, problems } = resolvePolicy(mode.config, {
+      hasUser: (name) => this.db.users.has(name),
+      membersOf: (group) => membersOf(this.db, group),
+    });
+    for (const problem of problems) this.log.warn(formatProblem(problem));
+    return policy;
+  }
+
+  /** Owners are root (system mode) and every user allowed to run daemons. */
+  private syncOwners(): void {
+    const wanted = new Map<string, Owner>();
+    const candidates =
+      this.mode.kind === 'personal' ? [this.mode.user] : [ROOT, ...this.currentPolicy.runAs.keys()];
+    for (const name of candidates) {
+      const account = this.db.users.get(name);
+      if (!account || !mayRunDaemons(this.currentPolicy, name)) continue;
+      const settings =
+        this.mode.kind === 'personal'
+          ? {
+              ...this.settings,
+              daemonPathDaemonRoot: this.settings.daemonPathDaemon,
+              daemonPathLogRoot: this.settings.daemonPathLog,
+            }
+          : this.settings;
+      wanted.set(name, makeOwner(account, this.db, settings));
+    }
+    for (const [name] of this.ownerTable) {
+      if (wanted.has(name)) continue;
+      this.log.warn(`${name} may no longer run daemons; stopping theirs`);
+      for (const record of [...this.supervisor.daemons.values()])
+        if (record.owner === name) {
+          this.supervisor.stop(record);
+          this.supervisor.forget(record);
+        }
+      this.problems.delete(name);
+    }
+    this.ownerTable.clear();
+    for (const [name, owner] of wanted) this.ownerTable.set(name, owner);
+  }
+
+  private async syncSockets(): Promise<void> {
+    const users =
+      this.mode.kind === 'personal'
+        ? [this.mode.user]
+        : [ROOT, ...this.currentPolicy.runAs.keys(), ...this.currentPolicy.manages.keys()];
+    const wanted = new Set(
+      users.filter(
+        (user) =>
+          this.db.users.has(user) && (user === ROOT || mayUseManager(this.currentPolicy, user)),
+      ),
+    );
+    for (const user of this.control.users()) if (!wanted.has(user)) this.control.close(user);
+    for (const user of wanted) {
+      const account = this.db.users.get(user);
+      if (!account) continue;
+      try {
+        await this.control.open(account);
+      } catch (error) {
+        this.log.error(`cannot open the control socket of ${user}: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private scanOwner(owner: Owner): void {
+    const user = owner.account.name;
+    const dirProblems = createOwnerDirs(owner);
+    const listing = listConfigNames(owner);
+    this.problems.set(user, new Map([[owner.daemonDir, [...dirProblems, ...listing.problems]]]));
+    const present = new Set(listing.names);
+    for (const record of [...this.supervisor.daemons.values()])
+      if (record.owner === user && !present.has(record.spec.name)) this.supervisor.forget(record);
+    for (const name of listing.names) {
+      const loaded = loadConfig(owner, name);
+      this.setProblems(user, loaded.file, loaded.problems);
+      const id = `${user}/${name}`;
+      const existing = this.supervisor.daemons.get(id);
+      if (loaded.spec === undefined) continue;
+      const runAs = loaded.spec.runAs ?? user;
+      if (!mayRunAs(this.currentPolicy, user, runAs))
+        this.setProblems(user, loaded.file, [
+          ...loaded.problems,
+          {
+            file: loaded.file,
+            severity: 'error',
+            message: `user '${runAs}' is not allowed for '${user}' (see [can_run_as])`,
+          },
+        ]);
+      this.configFiles.set(id, loaded.file);
+      if (existing === undefined) {
+        this.supervisor.add(newRecord(user, loaded.spec));
+      } else if (existing.orphaned || !sameSpec(existing.spec, loaded.spec)) {
+        existing.orphaned = false;
+        existing.spec = loaded.spec;
+        if (existing.state.kind === 'running' || existing.state.kind === 'coolingdown') {
+          this.log.info(`${id}: config changed; restarting`);
+          this.supervisor.restart(existing);
+        }
+      }
+    }
+  }
+
+  private setProblems(user: string, file: string, problems: readonly Problem[]): void {
+    const byFile = this.problems.get(user) ?? new Map<string, readonly Problem[]>();
+    if (problems.length === 0) byFile.delete(file);
+    else byFile.set(file, problems);
+    this.problems.set(user, byFile);
+    for (const problem of problems) this.log.debug(formatProblem(problem));
+  }
+
+  private logFileOf(owner: Owner, spec: DaemonSpec): string {
+    return join(owner.logDir, `${spec.name}.log`);
+  }
+}
+
+function sameSpec(a: DaemonSpec, b: DaemonSpec): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed: nothing to release.
+  }
+}

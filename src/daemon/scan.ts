@@ -1,0 +1,109 @@
+import { mkdirSync, readdirSync } from 'node:fs';
+import { type DaemonSpec, isValidDaemonName, parseDaemonConfig } from '../config/daemon.ts';
+import type { Problem } from '../config/problems.ts';
+import { type FileVersion, readConfigFile } from '../config/read-file.ts';
+import { asUser } from '../users/impersonate.ts';
+import type { Owner } from './owner.ts';
+
+/** The largest daemon config file read; far beyond any real one. */
+export const MAX_DAEMON_CONFIG_BYTES = 256 * 1024;
+/** At most this many daemons are loaded per user, so one directory cannot flood the manager. */
+export const MAX_DAEMONS_PER_USER = 1000;
+
+/** One config file, read and parsed: a spec when it is valid, and whatever it said. */
+export interface LoadedConfig {
+  readonly name: string;
+  readonly file: string;
+  readonly spec: DaemonSpec | undefined;
+  readonly version: FileVersion | undefined;
+  readonly problems: readonly Problem[];
+}
+
+/** Creates the user's daemon and log directories, as the user. */
+export function createOwnerDirs(owner: Owner): Problem[] {
+  if (!owner.createDirs) return [];
+  const problems: Problem[] = [];
+  asUser(owner.account, owner.groupIds, () => {
+    for (const dir of [owner.daemonDir, owner.logDir]) {
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o755 });
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+        problems.push({
+          file: dir,
+          severity: 'warning',
+          message: `cannot create directory (${code})`,
+        });
+      }
+    }
+  });
+  return problems;
+}
+
+/** Lists the names of the `NAME.conf` files in the user's daemon directory, as the user. */
+export function listConfigNames(owner: Owner): { names: string[]; problems: Problem[] } {
+  const problems: Problem[] = [];
+  let entries: string[];
+  try {
+    entries = asUser(owner.account, owner.groupIds, () => readdirSync(owner.daemonDir));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT')
+      problems.push({
+        file: owner.daemonDir,
+        severity: 'warning',
+        message: `cannot list directory (${code})`,
+      });
+    return { names: [], problems };
+  }
+  const names: string[] = [];
+  for (const entry of entries.sort()) {
+    if (!entry.endsWith('.conf')) continue;
+    const name = entry.slice(0, -'.conf'.length);
+    if (!isValidDaemonName(name)) {
+      problems.push({
+        file: `${owner.daemonDir}/${sanitize(entry)}`,
+        severity: 'warning',
+        message: 'ignored: a daemon name uses letters, digits and . _ @ + - (at most 128)',
+      });
+    } else if (names.length >= MAX_DAEMONS_PER_USER) {
+      problems.push({
+        file: owner.daemonDir,
+        severity: 'warning',
+        message: `more than ${MAX_DAEMONS_PER_USER} daemons; the rest are ignored`,
+      });
+      break;
+    } else names.push(name);
+  }
+  return { names, problems };
+}
+
+/** Reads and parses one daemon config as its owner. */
+export function loadConfig(owner: Owner, name: string): LoadedConfig {
+  const file = `${owner.daemonDir}/${name}.conf`;
+  const read = asUser(owner.account, owner.groupIds, () =>
+    readConfigFile(file, {
+      ownerUid: owner.account.uid,
+      ownerName: owner.account.name,
+      privateGid: owner.privateGid,
+      maxBytes: MAX_DAEMON_CONFIG_BYTES,
+      refuseExecutable: true,
+    }),
+  );
+  if (!read.ok)
+    return {
+      name,
+      file,
+      spec: undefined,
+      version: undefined,
+      problems: [{ file, severity: 'error', message: `refused: ${read.reason}` }],
+    };
+  const { spec, problems } = parseDaemonConfig(read.text, file, name);
+  return { name, file, spec, version: read.version, problems };
+}
+
+/** Makes a file name safe to print: control characters become `?`. */
+function sanitize(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, 200);
+}

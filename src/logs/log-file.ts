@@ -1,0 +1,54 @@
+import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
+
+/**
+ * Opens a daemon's log for appending. The caller runs this as the log's owner (see
+ * `asUser`), so the kernel decides what may be opened; on top of that a final symlink
+ * is refused, and the descriptor is checked to be a regular file of the owner with one
+ * link, so a log pre-created as a link to someone else's file is never written.
+ */
+export function openLog(path: string, ownerUid: number): { fd: number } | { error: string } {
+  let fd: number;
+  try {
+    fd = openSync(
+      path,
+      constants.O_WRONLY |
+        constants.O_APPEND |
+        constants.O_CREAT |
+        constants.O_NOFOLLOW |
+        constants.O_NOCTTY |
+        constants.O_NONBLOCK,
+      0o640,
+    );
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return { error: `log file ${path} is a symbolic link; refused` };
+    return { error: `cannot open log file ${path} (${code ?? 'unknown error'})` };
+  }
+  const stats = fstatSync(fd);
+  const refusal = !stats.isFile()
+    ? 'is not a regular file'
+    : stats.uid !== ownerUid
+      ? `is owned by uid ${stats.uid}`
+      : stats.nlink !== 1
+        ? `has ${stats.nlink} hard links`
+        : undefined;
+  if (refusal !== undefined) {
+    closeSync(fd);
+    return { error: `log file ${path} ${refusal}; refused` };
+  }
+  return { fd };
+}
+
+/** The line written to the log at each start, so a reader can tell runs apart. */
+export function startBanner(now: Date, id: string, runAs: string, command: string): string {
+  return `--- ${now.toISOString()} daemon-manager: starting ${id} as ${runAs}: ${command}\n`;
+}
+
+/** Appends the banner; a failure here (a full disk) must not stop the daemon from starting. */
+export function writeBanner(fd: number, banner: string): void {
+  try {
+    writeSync(fd, banner);
+  } catch {
+    // The daemon's own output will hit the same fault and the log will show the gap.
+  }
+}

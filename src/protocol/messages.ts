@@ -1,0 +1,96 @@
+/**
+ * The control protocol between dmctl and the manager: one JSON request per line, one
+ * JSON response per line, then the connection closes. No I/O here, only shapes and
+ * validation: everything that arrives on a socket is `unknown` until `parseRequest`
+ * says otherwise.
+ */
+
+export const COMMANDS = [
+  'status',
+  'list',
+  'rescan',
+  'start',
+  'stop',
+  'restart',
+  'kill',
+  'info',
+] as const;
+export type Command = (typeof COMMANDS)[number];
+
+/** Commands that act on one daemon and so need an id. */
+export const DAEMON_COMMANDS: readonly Command[] = ['start', 'stop', 'restart', 'kill', 'info'];
+
+/** The longest request line the manager reads; anything longer is refused unread. */
+export const MAX_REQUEST_BYTES = 8 * 1024;
+/** The longest id or signal name accepted (a daemon name is at most 128 characters). */
+const MAX_FIELD = 300;
+
+export interface Request {
+  readonly command: Command;
+  readonly id?: string;
+  readonly signal?: string;
+}
+
+/** One row of `dmctl status`, and of `dmctl --json status`. */
+export interface DaemonStatus {
+  readonly id: string;
+  readonly user: string;
+  readonly name: string;
+  readonly state: 'stopped' | 'running' | 'stopping' | 'coolingdown';
+  readonly wanted: 'up' | 'down';
+  readonly pid: number;
+  readonly respawns: number;
+  /** The current cooldown step; while cooling down, the seconds left. */
+  readonly cooldown: number;
+  readonly uptime: number;
+  readonly total: number;
+  readonly runAs: string;
+  readonly output: 'log' | 'discard';
+  readonly lastExit?: string;
+}
+
+/** Where a daemon's files are, for `log`, `tail` and `edit`. */
+export interface DaemonInfo {
+  readonly id: string;
+  readonly configFile: string;
+  readonly logFile: string | undefined;
+}
+
+export type Response =
+  | {
+      readonly ok: true;
+      readonly message?: string;
+      readonly daemons?: readonly DaemonStatus[];
+      readonly info?: DaemonInfo;
+      /** Config warnings and errors the caller should see, formatted `file:line: ...`. */
+      readonly problems?: readonly string[];
+    }
+  | { readonly ok: false; readonly error: string };
+
+/** Validates one request line; the error is safe to send back (it never echoes input). */
+export function parseRequest(line: string): Request | { readonly error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { error: 'request is not valid JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { error: 'request must be a JSON object' };
+  const { command, id, signal } = value as Record<string, unknown>;
+  if (typeof command !== 'string' || !(COMMANDS as readonly string[]).includes(command))
+    return { error: `unknown command (known: ${COMMANDS.join(', ')})` };
+  if (id !== undefined && (typeof id !== 'string' || id.length > MAX_FIELD))
+    return { error: 'id must be a string of at most 300 characters' };
+  if (signal !== undefined && (typeof signal !== 'string' || signal.length > 20))
+    return { error: 'signal must be a short string' };
+  const typed = command as Command;
+  if (DAEMON_COMMANDS.includes(typed) && id === undefined)
+    return { error: `'${typed}' needs a daemon id` };
+  if (typed === 'kill' && signal === undefined) return { error: "'kill' needs a signal" };
+  return {
+    command: typed,
+    ...(id === undefined ? {} : { id }),
+    ...(signal === undefined ? {} : { signal }),
+  };
+}

@@ -1,0 +1,60 @@
+import type { DaemonSpec } from '../config/daemon.ts';
+import type { Exit } from '../process/launch.ts';
+
+/** What happens once a stopping daemon's process group is empty. */
+export type AfterStop = 'stay-stopped' | 'start' | 'respawn';
+
+/** What a daemon is doing now. `pgid` equals the main pid: each daemon leads its group. */
+export type DaemonState =
+  | { readonly kind: 'stopped' }
+  | { readonly kind: 'running'; readonly pid: number; readonly since: number }
+  | {
+      readonly kind: 'stopping';
+      readonly pgid: number;
+      /** The main process has not exited yet (its exit event is still to come). */
+      readonly mainAlive: boolean;
+      readonly deadline: number;
+      readonly killed: boolean;
+      readonly afterwards: AfterStop;
+    }
+  | { readonly kind: 'coolingdown'; readonly until: number };
+
+export type StateName = DaemonState['kind'];
+
+/** One daemon as the supervisor knows it: its spec, what is wanted, and what is. */
+export interface DaemonRecord {
+  /** `owner/name`. */
+  readonly id: string;
+  readonly owner: string;
+  spec: DaemonSpec;
+  wanted: 'up' | 'down';
+  state: DaemonState;
+  /** Automatic respawns since the last explicit start. */
+  respawns: number;
+  cooldownMs: number;
+  /** Last explicit start (the `total` column), and last spawn (the `uptime` column). */
+  startedAt: number | undefined;
+  spawnedAt: number | undefined;
+  lastExit: Exit | undefined;
+  /** Its config file is gone: forget it once it is stopped. */
+  orphaned: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Creates the record of a daemon just loaded from its config. */
+export function newRecord(owner: string, spec: DaemonSpec): DaemonRecord {
+  return {
+    id: `${owner}/${spec.name}`,
+    owner,
+    spec,
+    wanted: 'down',
+    state: { kind: 'stopped' },
+    respawns: 0,
+    cooldownMs: 0,
+    startedAt: undefined,
+    spawnedAt: undefined,
+    lastExit: undefined,
+    orphaned: false,
+    timer: undefined,
+  };
+}

@@ -1,0 +1,298 @@
+import type { Logger } from '../logging/logger.ts';
+import { type Exit, type LaunchPlan, launch } from '../process/launch.ts';
+import { groupHasLiveMembers, signalGroup } from '../process/process-group.ts';
+import { type BackoffPolicy, cooldownAfterExit } from './backoff.ts';
+import type { AfterStop, DaemonRecord } from './state.ts';
+
+/** A launch made ready by the host: the plan, and what to release once it is spawned. */
+export type Prepared =
+  | { readonly ok: true; readonly plan: LaunchPlan; readonly release: () => void }
+  /** `retry`: a passing fault (a full disk) worth a respawn later; else a refusal. */
+  | { readonly ok: false; readonly error: string; readonly retry: boolean };
+
+/** What the supervisor needs from the rest of the manager. */
+export interface SupervisorHost {
+  prepare(record: DaemonRecord): Prepared;
+  stopTimeoutMs(record: DaemonRecord): number;
+  readonly backoff: BackoffPolicy;
+  readonly log: Logger;
+  /** Called after every change of a daemon's state (to persist it, for instance). */
+  changed(record: DaemonRecord): void;
+  /** Called when an orphaned daemon has stopped and been forgotten. */
+  forgotten(record: DaemonRecord): void;
+}
+
+export type Outcome =
+  | { readonly ok: true; readonly message: string }
+  | { readonly ok: false; readonly error: string };
+
+// While a stopping group has no main process to wait for, it is looked at this often.
+const GROUP_POLL_MS = 50;
+// After SIGKILL, a group that still has members (stuck in the kernel) is given up on after this.
+const KILL_GRACE_MS = 5_000;
+
+/**
+ * Keeps each daemon's actual state moving towards its wanted state: starts, respawns
+ * with back-off, stops whole process groups with SIGTERM then SIGKILL. Every event (a
+ * command, an exit, a timer) is handled to completion on the event loop.
+ */
+export class Supervisor {
+  readonly daemons = new Map<string, DaemonRecord>();
+  private readonly idleWaiters: (() => void)[] = [];
+
+  private readonly host: SupervisorHost;
+
+  constructor(host: SupervisorHost) {
+    this.host = host;
+  }
+
+  /** Wants the daemon up; starts it now, even from a cooldown. */
+  start(record: DaemonRecord): Outcome {
+    const { state } = record;
+    record.wanted = 'up';
+    if (state.kind === 'running') return { ok: true, message: `${record.id} is already running` };
+    record.respawns = 0;
+    record.cooldownMs = 0;
+    record.startedAt = Date.now();
+    if (state.kind === 'stopping') {
+      this.setState(record, { ...state, afterwards: 'start' });
+      return { ok: true, message: `${record.id} will start once its old processes are gone` };
+    }
+    this.clearTimer(record);
+    return this.spawn(record);
+  }
+
+  /** Wants the daemon down; signals its process group. */
+  stop(record: DaemonRecord): Outcome {
+    const { state } = record;
+    record.wanted = 'down';
+    switch (state.kind) {
+      case 'stopped':
+        return { ok: true, message: `${record.id} is already stopped` };
+      case 'coolingdown':
+        this.clearTimer(record);
+        this.settleStopped(record);
+        return { ok: true, message: `${record.id} stopped (it was cooling down)` };
+      case 'stopping':
+        this.setState(record, { ...state, afterwards: 'stay-stopped' });
+        return { ok: true, message: `${record.id} is stopping` };
+      case 'running':
+        this.beginStopping(record, state.pid, true, 'stay-stopped');
+        return { ok: true, message: `${record.id} is stopping` };
+    }
+  }
+
+  /** Stops the daemon if it runs, then starts it afresh. */
+  restart(record: DaemonRecord): Outcome {
+    const { state } = record;
+    if (state.kind !== 'running' && state.kind !== 'stopping') return this.start(record);
+    record.wanted = 'up';
+    record.respawns = 0;
+    record.cooldownMs = 0;
+    record.startedAt = Date.now();
+    if (state.kind === 'running') this.beginStopping(record, state.pid, true, 'start');
+    else this.setState(record, { ...state, afterwards: 'start' });
+    return { ok: true, message: `${record.id} is restarting` };
+  }
+
+  /** Sends a signal to the daemon's whole process group. */
+  signal(record: DaemonRecord, signal: NodeJS.Signals): Outcome {
+    const { state } = record;
+    const pgid = state.kind === 'running' ? state.pid : state.kind === 'stopping' ? state.pgid : 0;
+    if (pgid === 0) return { ok: false, error: `${record.id} is not running (${state.kind})` };
+    if (!signalGroup(pgid, signal))
+      return { ok: false, error: `${record.id}: process group ${pgid} is gone` };
+    this.host.log.info(`${record.id}: sent ${signal} to process group ${pgid}`);
+    return { ok: true, message: `sent ${signal} to ${record.id} (process group ${pgid})` };
+  }
+
+  /** Adds a daemon just loaded; starts it if `autostart` says so. */
+  add(record: DaemonRecord): void {
+    this.daemons.set(record.id, record);
+    if (record.spec.autostart) this.start(record);
+  }
+
+  /** Forgets a daemon whose config is gone, now if stopped, else once it stops. */
+  forget(record: DaemonRecord): void {
+    record.orphaned = true;
+    if (record.state.kind === 'coolingdown') this.stop(record);
+    if (record.state.kind === 'stopped') this.drop(record);
+  }
+
+  /** Stops every daemon; resolves once none has a process left. */
+  stopAll(): Promise<void> {
+    for (const record of this.daemons.values()) this.stop(record);
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.notifyIfIdle();
+    });
+  }
+
+  private spawn(record: DaemonRecord): Outcome {
+    const prepared = this.host.prepare(record);
+    if (!prepared.ok) {
+      record.lastExit = { code: null, signal: null, error: prepared.error };
+      this.host.log.warn(`${record.id}: cannot start: ${prepared.error}`);
+      if (prepared.retry) this.scheduleRespawn(record, 0);
+      else {
+        record.wanted = 'down';
+        this.settleStopped(record);
+      }
+      return { ok: false, error: `cannot start ${record.id}: ${prepared.error}` };
+    }
+    let pid = 0;
+    const launched = launch(prepared.plan, (exit) => this.exited(record, pid, exit));
+    prepared.release();
+    if (!launched.ok) {
+      record.lastExit = { code: null, signal: null, error: launched.error };
+      this.host.log.error(`${record.id}: ${launched.error}`);
+      this.scheduleRespawn(record, 0);
+      return { ok: false, error: `cannot start ${record.id}: ${launched.error}` };
+    }
+    pid = launched.pid;
+    record.spawnedAt = Date.now();
+    this.setState(record, { kind: 'running', pid, since: record.spawnedAt });
+    this.host.log.info(`${record.id}: started, pid ${pid}`);
+    return { ok: true, message: `${record.id} started (pid ${pid})` };
+  }
+
+  private exited(record: DaemonRecord, pid: number, exit: Exit): void {
+    record.lastExit = exit;
+    const { state } = record;
+    const how = exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`;
+    if (state.kind === 'stopping' && state.pgid === pid) {
+      this.host.log.info(`${record.id}: pid ${pid} ${how}`);
+      this.setState(record, { ...state, mainAlive: false });
+      this.checkStopping(record);
+      return;
+    }
+    if (state.kind !== 'running' || state.pid !== pid) return;
+    this.host.log.warn(`${record.id}: pid ${pid} ${how}`);
+    // What the main process left in its group (php-cgi workers holding the old socket)
+    // must go before a new main process starts.
+    if (groupHasLiveMembers(pid)) this.beginStopping(record, pid, false, 'respawn');
+    else this.afterExit(record);
+  }
+
+  private afterExit(record: DaemonRecord): void {
+    if (record.wanted === 'down') {
+      this.settleStopped(record);
+      return;
+    }
+    const ranMs = Date.now() - (record.spawnedAt ?? 0);
+    record.cooldownMs = cooldownAfterExit(this.host.backoff, record.cooldownMs, ranMs);
+    this.scheduleRespawn(record, record.cooldownMs);
+  }
+
+  private scheduleRespawn(record: DaemonRecord, delayMs: number): void {
+    record.respawns++;
+    if (delayMs === 0) {
+      this.spawn(record);
+      return;
+    }
+    const until = Date.now() + delayMs;
+    this.setState(record, { kind: 'coolingdown', until });
+    this.host.log.info(`${record.id}: cooling down for ${Math.round(delayMs / 1000)}s`);
+    this.setTimer(record, delayMs, () => this.spawn(record));
+  }
+
+  private beginStopping(
+    record: DaemonRecord,
+    pgid: number,
+    mainAlive: boolean,
+    afterwards: AfterStop,
+  ): void {
+    const deadline = Date.now() + this.host.stopTimeoutMs(record);
+    this.setState(record, {
+      kind: 'stopping',
+      pgid,
+      mainAlive,
+      deadline,
+      killed: false,
+      afterwards,
+    });
+    signalGroup(pgid, 'SIGTERM');
+    // A stopped (SIGSTOP) process only sees SIGTERM once it is continued.
+    signalGroup(pgid, 'SIGCONT');
+    this.checkStopping(record);
+  }
+
+  private checkStopping(record: DaemonRecord): void {
+    const { state } = record;
+    if (state.kind !== 'stopping') return;
+    if (!state.mainAlive && !groupHasLiveMembers(state.pgid)) {
+      this.finishStopping(record);
+      return;
+    }
+    const now = Date.now();
+    if (now >= state.deadline) {
+      if (state.killed) {
+        this.host.log.error(
+          `${record.id}: process group ${state.pgid} survives SIGKILL; giving up on it`,
+        );
+        this.finishStopping(record);
+        return;
+      }
+      this.host.log.warn(`${record.id}: still running after the stop timeout; sending SIGKILL`);
+      signalGroup(state.pgid, 'SIGKILL');
+      this.setState(record, { ...state, killed: true, deadline: now + KILL_GRACE_MS });
+    }
+    const current = record.state as typeof state;
+    // With the main process alive, its exit event wakes us; else only time can tell.
+    const wait = current.mainAlive
+      ? current.deadline - now
+      : Math.min(GROUP_POLL_MS, current.deadline - now);
+    this.setTimer(record, Math.max(1, wait), () => this.checkStopping(record));
+  }
+
+  private finishStopping(record: DaemonRecord): void {
+    const { state } = record;
+    if (state.kind !== 'stopping') return;
+    this.clearTimer(record);
+    if (state.afterwards === 'respawn') {
+      this.afterExit(record);
+      return;
+    }
+    if (state.afterwards === 'start' && record.wanted === 'up') {
+      this.spawn(record);
+      return;
+    }
+    this.settleStopped(record);
+  }
+
+  private settleStopped(record: DaemonRecord): void {
+    this.setState(record, { kind: 'stopped' });
+    if (record.orphaned) this.drop(record);
+    this.notifyIfIdle();
+  }
+
+  private drop(record: DaemonRecord): void {
+    this.clearTimer(record);
+    this.daemons.delete(record.id);
+    this.host.forgotten(record);
+  }
+
+  private setState(record: DaemonRecord, state: DaemonRecord['state']): void {
+    record.state = state;
+    this.host.changed(record);
+  }
+
+  private setTimer(record: DaemonRecord, ms: number, action: () => void): void {
+    this.clearTimer(record);
+    record.timer = setTimeout(() => {
+      record.timer = undefined;
+      action();
+    }, ms);
+  }
+
+  private clearTimer(record: DaemonRecord): void {
+    if (record.timer !== undefined) clearTimeout(record.timer);
+    record.timer = undefined;
+  }
+
+  private notifyIfIdle(): void {
+    if (this.idleWaiters.length === 0) return;
+    for (const record of this.daemons.values()) if (record.state.kind !== 'stopped') return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+}
