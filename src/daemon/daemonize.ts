@@ -1,38 +1,55 @@
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 
-/** Names the descriptor on which a background manager says it is ready (or why not). */
-export const READY_FD_VARIABLE = 'DAEMON_MANAGER_READY_FD';
+const START_TIMEOUT_MS = 60_000;
 
 /**
- * Starts the manager again in the background, in its own session, logging to `logFile`,
- * and waits until it says "ready" on a pipe: so `daemon-manager` returns only once the
- * sockets answer, and a failed start is reported here rather than lost in a log.
+ * Starts the manager again in the background (its own session, `--foreground`, output
+ * to `logFile`) and returns once its control socket answers, or reports why it died.
+ * Readiness is judged from outside, by connecting, so the background manager holds no
+ * extra descriptor that its daemons could inherit.
  */
-export function daemonize(logFile: string): Promise<number> {
+export async function daemonize(logFile: string, socket: string): Promise<number> {
   const log = openSync(logFile, 'a', 0o600);
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    detached: true,
-    stdio: ['ignore', log, log, 'pipe'],
-    env: { ...process.env, [READY_FD_VARIABLE]: '3' },
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, ...process.argv.slice(1), '--foreground'],
+    {
+      detached: true,
+      stdio: ['ignore', log, log],
+    },
+  );
+  closeSync(log);
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
   });
-  const pipe = child.stdio[3];
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (!exited && Date.now() < deadline) {
+    if (await answers(socket)) {
+      process.stdout.write(
+        `daemon-manager running in the background, pid ${child.pid}; log: ${logFile}\n`,
+      );
+      child.unref();
+      return 0;
+    }
+    await delay(50);
+  }
+  const tail = readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
+  process.stderr.write(`daemon-manager failed to start; the end of ${logFile}:\n${tail}\n`);
+  return 1;
+}
+
+/** Is a manager answering on this socket? */
+export function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
-    let said = '';
-    pipe?.on('data', (chunk: Buffer) => {
-      said += chunk.toString();
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
     });
-    pipe?.on('close', () => {
-      if (said.startsWith('ready')) {
-        process.stdout.write(
-          `daemon-manager running in the background, pid ${child.pid}; log: ${logFile}\n`,
-        );
-        child.unref();
-        resolve(0);
-      } else {
-        process.stderr.write(said || `daemon-manager failed to start; see ${logFile}\n`);
-        resolve(1);
-      }
-    });
+    socket.once('error', () => resolve(false));
   });
 }

@@ -1,5 +1,4 @@
-import { closeSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { connect } from 'node:net';
+import { rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,7 +12,8 @@ import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
 import { loadAccounts } from '../users/accounts.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
-import { daemonize, READY_FD_VARIABLE } from './daemonize.ts';
+import { answers, daemonize } from './daemonize.ts';
+import { closeInheritedDescriptors } from './inherited-fds.ts';
 import { Manager, type Mode } from './manager.ts';
 import { ensurePrivateDir } from './prepare-dirs.ts';
 
@@ -24,6 +24,7 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  closeInheritedDescriptors();
   // Everything the manager creates (sockets before they are handed over, state) is private.
   process.umask(0o077);
 
@@ -69,8 +70,7 @@ async function main(): Promise<number> {
     const problem = ensurePrivateDir(dir, mode_);
     if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
   }
-  if (!args.foreground && process.env[READY_FD_VARIABLE] === undefined)
-    return daemonize(join(settings.stateDir, 'daemon-manager.log'));
+  if (!args.foreground) return daemonize(join(settings.stateDir, 'daemon-manager.log'), probe);
 
   const log = createLogger(args.verbose);
   process.on('uncaughtException', (error) => log.error(`unexpected: ${error.stack ?? error}`));
@@ -81,7 +81,6 @@ async function main(): Promise<number> {
   log.info(
     `daemon-manager ${mode.kind === 'personal' ? `(personal, for ${mode.user}) ` : ''}running, pid ${process.pid}`,
   );
-  signalReady();
   return -1;
 }
 
@@ -124,30 +123,8 @@ function handleSignals(
   });
 }
 
-/** Is a manager already answering on this socket? */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-function signalReady(): void {
-  const fd = Number(process.env[READY_FD_VARIABLE]);
-  delete process.env[READY_FD_VARIABLE];
-  if (!Number.isInteger(fd) || fd < 3) return;
-  writeSync(fd, 'ready\n');
-  closeSync(fd);
-}
-
 function fail(message: string): number {
   process.stderr.write(`${message.trimEnd()}\n`);
-  const fd = Number(process.env[READY_FD_VARIABLE]);
-  if (Number.isInteger(fd) && fd >= 3) writeSync(fd, `${message.trimEnd()}\n`);
   return 1;
 }
 

@@ -1,0 +1,260 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { DaemonStatus } from '../../src/protocol/messages.ts';
+import { isAlive, livePidsOfUid } from './proc.ts';
+import { waitFor } from './wait.ts';
+
+export const ROOT_DIR = resolve(import.meta.dirname, '../..');
+export const DMCTL = join(ROOT_DIR, 'bin/dmctl');
+export const DAEMON_MANAGER = join(ROOT_DIR, 'bin/daemon-manager');
+export const FIXTURES = join(ROOT_DIR, 'test/fixtures');
+
+/** A real user created for one test file, removed afterwards. */
+export interface TestUser {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}
+
+export interface CommandResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * A sandbox for one integration test file: a temporary directory, real users and groups
+ * with a random prefix, a master config, a real manager, and the real dmctl run as those
+ * users. `cleanup` kills every process of the sandbox's users and removes them, and is
+ * safe to call after any failure.
+ */
+export class TestHost {
+  readonly dir: string;
+  readonly prefix: string;
+  readonly configFile: string;
+  private readonly users = new Map<string, TestUser>();
+  private readonly groups: string[] = [];
+  private manager: ChildProcess | undefined;
+  managerLog = '';
+
+  constructor() {
+    this.prefix = `dmt${randomBytes(3).toString('hex')}`;
+    this.dir = mkdtempSync('/tmp/dm-test-');
+    chmodSync(this.dir, 0o755);
+    mkdirSync(join(this.dir, 'home'), { mode: 0o755 });
+    this.configFile = join(this.dir, 'daemon-manager.conf');
+  }
+
+  /** Creates (once) and returns the user called `short` in this sandbox. */
+  user(short: string): TestUser {
+    const existing = this.users.get(short);
+    if (existing) return existing;
+    const name = `${this.prefix}${short}`;
+    const home = join(this.dir, 'home', short);
+    execFileSync('useradd', ['-M', '-U', '-d', home, '-s', '/bin/sh', name]);
+    const uid = Number(execFileSync('id', ['-u', name]).toString());
+    const gid = Number(execFileSync('id', ['-g', name]).toString());
+    mkdirSync(home, { mode: 0o755 });
+    chownSync(home, uid, gid);
+    const user = { name, uid, gid, home };
+    this.users.set(short, user);
+    return user;
+  }
+
+  /** Creates a group with these members; returns its full name. */
+  group(short: string, members: readonly string[]): string {
+    const name = `${this.prefix}${short}`;
+    execFileSync('groupadd', [name]);
+    this.groups.push(name);
+    for (const member of members)
+      execFileSync('usermod', ['-a', '-G', name, this.user(member).name]);
+    return name;
+  }
+
+  /** Writes the master config; `{alice}` stands for user alice's full name, `{@ops}` for a group's. */
+  writeMaster(text: string, settings = ''): void {
+    const expanded = text.replace(
+      /\{(@?)([a-z0-9]+)\}/g,
+      (_, at: string, short: string) => `${at}${this.prefix}${short}`,
+    );
+    const base = [
+      '[settings]',
+      `socket-dir = ${join(this.dir, 'run')}`,
+      `state-dir = ${join(this.dir, 'state')}`,
+      `daemon-path-daemon-root = ${join(this.dir, 'root-daemons')}`,
+      `daemon-path-log-root = ${join(this.dir, 'root-logs')}`,
+      'stop-timeout = 5s',
+      settings,
+      '',
+    ].join('\n');
+    writeFileSync(this.configFile, base + expanded, { mode: 0o644 });
+    chmodSync(this.configFile, 0o644);
+  }
+
+  /** Path of a user's daemon config file. */
+  daemonFile(short: string, name: string): string {
+    return join(this.user(short).home, '.daemon-manager/daemons', `${name}.conf`);
+  }
+
+  /** Writes a daemon config owned by the user (mode 0644 unless told otherwise). */
+  writeDaemon(short: string, name: string, text: string, mode = 0o644): string {
+    const user = this.user(short);
+    const file = this.daemonFile(short, name);
+    this.mkdirAs(user, dirname(file));
+    writeFileSync(file, text);
+    chownSync(file, user.uid, user.gid);
+    chmodSync(file, mode);
+    return file;
+  }
+
+  /** Creates a directory and its missing parents under the user's home, owned by the user. */
+  mkdirAs(user: TestUser, dir: string): void {
+    const parts = dir.slice(user.home.length).split('/').filter(Boolean);
+    let path = user.home;
+    for (const part of parts) {
+      path = join(path, part);
+      mkdirSync(path, { recursive: true });
+      chownSync(path, user.uid, user.gid);
+    }
+  }
+
+  /** Starts the manager in the foreground and waits until it says it runs. */
+  async startManager(extraArgs: readonly string[] = []): Promise<ChildProcess> {
+    const child = spawn(
+      DAEMON_MANAGER,
+      ['--config', this.configFile, '--foreground', '--verbose', ...extraArgs],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, DM_TEST_SECRET: 'root-secret-value' },
+      },
+    );
+    this.manager = child;
+    child.stdout?.on('data', (chunk: Buffer) => {
+      this.managerLog += chunk.toString();
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.managerLog += chunk.toString();
+    });
+    await waitFor(
+      'the manager to say it runs',
+      () => (/ running, pid /.test(this.managerLog) ? true : undefined),
+      {
+        describe: () => this.managerLog || `exit code ${child.exitCode}`,
+      },
+    );
+    return child;
+  }
+
+  /** Stops the manager with SIGTERM and waits for it to exit. */
+  async stopManager(): Promise<number | null> {
+    const child = this.manager;
+    if (!child || child.exitCode !== null || child.signalCode !== null)
+      return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolveExit) =>
+      child.once('exit', (code) => resolveExit(code)),
+    );
+    child.kill('SIGTERM');
+    return exited;
+  }
+
+  managerPid(): number {
+    return this.manager?.pid ?? 0;
+  }
+
+  /** Runs the real dmctl as a user of the sandbox ('root' for root). */
+  dmctl(short: string, ...args: string[]): Promise<CommandResult> {
+    const command =
+      short === 'root' ? [DMCTL] : ['runuser', '-u', this.user(short).name, '--', DMCTL];
+    return run(command, ['--config', this.configFile, ...args]);
+  }
+
+  /** `dmctl --json status` as a user, parsed. */
+  async status(short: string): Promise<DaemonStatus[]> {
+    const result = await this.dmctl(short, '--json', 'status');
+    if (result.code !== 0) throw new Error(`dmctl status as ${short} failed: ${result.stderr}`);
+    return JSON.parse(result.stdout) as DaemonStatus[];
+  }
+
+  /** Waits until a daemon's status satisfies `check`, as seen by `short`. */
+  waitForDaemon(
+    short: string,
+    id: string,
+    check: (daemon: DaemonStatus) => boolean,
+    what: string,
+  ): Promise<DaemonStatus> {
+    const fullId = this.id(id);
+    let last: DaemonStatus | undefined;
+    return waitFor(
+      `${fullId} ${what}`,
+      async () => {
+        last = (await this.status(short)).find((daemon) => daemon.id === fullId);
+        return last && check(last) ? last : undefined;
+      },
+      { describe: () => JSON.stringify(last) },
+    );
+  }
+
+  /** Expands `alice/web` to the full id `dmtXXXXalice/web`. */
+  id(short: string): string {
+    return short.includes('/') ? `${this.prefix}${short}` : short;
+  }
+
+  /** Kills every process of the sandbox's users, removes them, their groups and the directory. */
+  async cleanup(): Promise<void> {
+    await this.stopManager().catch(() => undefined);
+    if (this.manager?.pid && isAlive(this.manager.pid)) this.manager.kill('SIGKILL');
+    for (const user of this.users.values()) {
+      for (const pid of livePidsOfUid(user.uid)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+    for (const user of this.users.values()) {
+      await waitFor(`processes of ${user.name} to die`, () =>
+        livePidsOfUid(user.uid).length === 0 ? true : undefined,
+      ).catch(() => undefined);
+      try {
+        execFileSync('userdel', ['-f', user.name], { stdio: 'ignore' });
+      } catch {
+        // userdel refuses while processes linger; the prefix makes leftovers easy to find.
+      }
+    }
+    for (const group of this.groups) {
+      try {
+        execFileSync('groupdel', [group], { stdio: 'ignore' });
+      } catch {
+        // Removed with its user already.
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs a command, collecting its output; never throws on a non-zero exit. */
+export function run(
+  command: readonly string[],
+  args: readonly string[],
+  input?: string,
+): Promise<CommandResult> {
+  return new Promise((resolveRun, reject) => {
+    const [file, ...rest] = command;
+    const child = spawn(file ?? 'false', [...rest, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
