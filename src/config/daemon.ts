@@ -69,7 +69,8 @@ export function parseDaemonConfig(
         );
         continue;
       }
-      environmentBytes += key.length + value.length + 2;
+      // Counted in UTF-8 bytes, as execve(2) will see them (the name is ASCII).
+      environmentBytes += key.length + Buffer.byteLength(value, 'utf8') + 2;
       if (env.size >= DAEMON_CONFIG_LIMITS.exports && !env.has(key)) {
         problems.error(line, `too many export lines (at most ${DAEMON_CONFIG_LIMITS.exports})`);
         break;
