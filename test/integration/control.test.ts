@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { readWhen, waitForDeath } from '../helpers/cli.ts';
+import { FIXTURES, TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
+
+const HEADER =
+  'daemon-id                      state              pid respawns cooldown   uptime    total';
+const STATUS_KEYS = [
+  'cooldown',
+  'id',
+  'name',
+  'pid',
+  'respawns',
+  'state',
+  'total',
+  'uptime',
+  'user',
+];
+
+describe('dmctl controls daemons by id, in either order', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const signals = (): string => join(host.user('alice').home, 'signals.txt');
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n', 'cooldown-step = 1s\ncooldown-max = 1s');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 100000\n');
+    host.writeDaemon('alice', 'db', 'start=exec sleep 100000\n');
+    host.writeDaemon('alice', 'idle', 'start=exec sleep 100000\nautostart=no\n');
+    host.writeDaemon('alice', 'hup', `start=exec ${FIXTURES}/record-signals.sh ${signals()}\n`);
+    host.writeDaemon('bob', 'web', 'start=exec sleep 100000\n');
+    await host.startManager();
+    for (const id of ['alice/web', 'alice/db', 'alice/hup', 'bob/web'])
+      await host.waitForDaemon('root', id, (d) => d.state === 'running', 'to run');
+  });
+  after(() => host.cleanup());
+
+  const aliceIds = (): string[] =>
+    ['db', 'hup', 'idle', 'web'].map((name) => host.id(`alice/${name}`));
+
+  test('status prints the original header and one row per daemon', async () => {
+    const result = await host.dmctl('alice', 'status');
+    assert.equal(result.code, 0, result.stderr);
+    const [header, ...rows] = result.stdout.trimEnd().split('\n');
+    assert.equal(header, HEADER);
+    assert.deepEqual(
+      rows.map((row) => row.split(/\s+/)[0]),
+      aliceIds(),
+    );
+    const web = rows.find((row) => row.startsWith(`${host.id('alice/web')} `)) ?? '';
+    assert.match(web, /^\S+\s+running\s+[1-9]\d*\s+0\s+0s\s+\d+[wdhms]\S*\s+\d+[wdhms]\S*$/);
+    const idle = rows.find((row) => row.startsWith(`${host.id('alice/idle')} `)) ?? '';
+    assert.match(idle, /^\S+\s+stopped\s+0\s+0\s+0s\s+0s\s+0s$/);
+    assert.equal(header?.length, web.length, 'rows line up with the header');
+  });
+
+  test('dmctl with no arguments prints the status', async () => {
+    const result = await host.dmctl('alice');
+    assert.equal(result.code, 0, result.stderr);
+    const [header, ...rows] = result.stdout.trimEnd().split('\n');
+    assert.equal(header, HEADER);
+    assert.deepEqual(
+      rows.map((row) => row.split(/\s+/)[0]),
+      aliceIds(),
+    );
+  });
+
+  test('list prints the ids, one per line', async () => {
+    const result = await host.dmctl('alice', 'list');
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(
+      result.stdout,
+      aliceIds()
+        .map((id) => `${id}\n`)
+        .join(''),
+    );
+  });
+
+  for (const command of ['status', 'list']) {
+    test(`--json ${command} is an array of daemon objects`, async () => {
+      const result = await host.dmctl('alice', '--json', command);
+      assert.equal(result.code, 0, result.stderr);
+      const daemons = JSON.parse(result.stdout) as Record<string, unknown>[];
+      assert.ok(Array.isArray(daemons));
+      assert.deepEqual(
+        daemons.map((daemon) => daemon.id),
+        aliceIds(),
+      );
+      const alice = host.user('alice').name;
+      for (const daemon of daemons) {
+        for (const key of STATUS_KEYS) assert.ok(key in daemon, `${key} in ${command}`);
+        assert.equal(daemon.user, alice);
+        assert.equal(daemon.id, `${alice}/${daemon.name}`);
+        for (const key of ['pid', 'respawns', 'cooldown', 'uptime', 'total'])
+          assert.equal(typeof daemon[key], 'number', key);
+      }
+      const web = daemons.find((daemon) => daemon.name === 'web');
+      assert.equal(web?.state, 'running');
+      assert.ok(isAlive(Number(web?.pid)));
+    });
+  }
+
+  test('dmctl ID COMMAND and dmctl COMMAND ID both work', async () => {
+    const stop = await host.dmctl('alice', 'db', 'stop');
+    assert.equal(stop.code, 0, stop.stderr);
+    await host.waitForDaemon('alice', 'alice/db', (d) => d.state === 'stopped', 'to stop');
+    const start = await host.dmctl('alice', 'start', 'db');
+    assert.equal(start.code, 0, start.stderr);
+    await host.waitForDaemon('alice', 'alice/db', (d) => d.state === 'running', 'to run');
+    const stopAgain = await host.dmctl('alice', 'stop', 'db');
+    assert.equal(stopAgain.code, 0, stopAgain.stderr);
+    await host.waitForDaemon('alice', 'alice/db', (d) => d.state === 'stopped', 'to stop');
+    const startAgain = await host.dmctl('alice', 'db', 'start');
+    assert.equal(startAgain.code, 0, startAgain.stderr);
+    await host.waitForDaemon('alice', 'alice/db', (d) => d.state === 'running', 'to run');
+  });
+
+  test('a short id resolves to user/name', async () => {
+    const status = await host.dmctl('alice', '--json', 'web', 'status');
+    assert.equal(status.code, 0, status.stderr);
+    const daemons = JSON.parse(status.stdout) as { id: string }[];
+    assert.deepEqual(
+      daemons.map((daemon) => daemon.id),
+      [host.id('alice/web')],
+    );
+    const full = await host.dmctl('alice', host.id('alice/idle'), 'start');
+    assert.equal(full.code, 0, full.stderr);
+    assert.match(full.stdout, new RegExp(`${host.id('alice/idle')} started`));
+    const short = await host.dmctl('alice', 'idle', 'stop');
+    assert.equal(short.code, 0, short.stderr);
+    assert.match(short.stdout, new RegExp(host.id('alice/idle')));
+    await host.waitForDaemon('alice', 'alice/idle', (d) => d.state === 'stopped', 'to stop');
+  });
+
+  test('an ambiguous short id lists the candidates and changes nothing', async () => {
+    const before = (await host.status('root')).filter((d) => d.name === 'web');
+    const result = await host.dmctl('root', 'web', 'stop');
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /ambiguous/);
+    assert.ok(result.stderr.includes(host.id('alice/web')), result.stderr);
+    assert.ok(result.stderr.includes(host.id('bob/web')), result.stderr);
+    const afterwards = (await host.status('root')).filter((d) => d.name === 'web');
+    assert.deepEqual(
+      afterwards.map((d) => [d.id, d.state, d.pid]),
+      before.map((d) => [d.id, d.state, d.pid]),
+    );
+  });
+
+  test('an unknown id fails with a one-line reason on stderr', async () => {
+    for (const id of ['nosuch', host.id('alice/nosuch')]) {
+      const result = await host.dmctl('alice', id, 'stop');
+      assert.notEqual(result.code, 0);
+      assert.equal(result.stdout, '');
+      const lines = result.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0] ?? '', new RegExp(`unknown daemon '${id}'`));
+    }
+  });
+
+  test('bad usage exits non-zero with a message', async () => {
+    for (const args of [
+      ['frobnicate', 'now'],
+      ['start'],
+      ['web', 'kill'],
+      ['web', 'stop', 'extra'],
+      ['--config'],
+    ]) {
+      const result = await host.dmctl('alice', ...args);
+      assert.notEqual(result.code, 0, `dmctl ${args.join(' ')}`);
+      assert.match(result.stderr, /^dmctl: /, `dmctl ${args.join(' ')}`);
+    }
+    const signal = await host.dmctl('alice', 'web', 'kill', '-NOSUCHSIGNAL');
+    assert.notEqual(signal.code, 0);
+    assert.match(signal.stderr, /unknown signal/);
+  });
+
+  test('kill -HUP, kill -HUP ID and kill SIGUSR1 reach the daemon, which keeps running', async () => {
+    await readWhen(signals(), (text) => text.startsWith('ready'));
+    const [before] = (await host.status('alice')).filter((d) => d.name === 'hup');
+    const modern = await host.dmctl('alice', 'hup', 'kill', '-HUP');
+    assert.equal(modern.code, 0, modern.stderr);
+    await readWhen(signals(), (text) => text.split('\n').filter((l) => l === 'HUP').length === 1);
+    const old = await host.dmctl('alice', 'kill', '-HUP', 'hup');
+    assert.equal(old.code, 0, old.stderr);
+    await readWhen(signals(), (text) => text.split('\n').filter((l) => l === 'HUP').length === 2);
+    const bare = await host.dmctl('alice', 'hup', 'kill', 'SIGUSR1');
+    assert.equal(bare.code, 0, bare.stderr);
+    await readWhen(signals(), (text) => text.includes('USR1\n'));
+    const [afterwards] = (await host.status('alice')).filter((d) => d.name === 'hup');
+    assert.equal(afterwards?.state, 'running');
+    assert.equal(afterwards?.pid, before?.pid);
+    assert.equal(afterwards?.respawns, 0);
+  });
+
+  for (const form of ['-9', 'KILL', 'SIGKILL', '-KILL', '-SIGKILL']) {
+    test(`kill ${form} kills the daemon, which is respawned`, async () => {
+      const [before] = (await host.status('alice')).filter((d) => d.name === 'web');
+      assert.equal(before?.state, 'running');
+      const result = await host.dmctl('alice', 'web', 'kill', form);
+      assert.equal(result.code, 0, result.stderr);
+      await waitForDeath(before?.pid ?? 0, 'the killed daemon');
+      const respawned = await host.waitForDaemon(
+        'alice',
+        'alice/web',
+        (d) => d.state === 'running' && d.pid !== before?.pid,
+        'to be respawned',
+      );
+      assert.equal(respawned.respawns, (before?.respawns ?? 0) + 1);
+      assert.match(respawned.lastExit ?? '', /SIGKILL/);
+    });
+  }
+
+  test('restart gives a new pid', async () => {
+    const [before] = (await host.status('alice')).filter((d) => d.name === 'db');
+    assert.equal(before?.state, 'running');
+    const result = await host.dmctl('alice', 'db', 'restart');
+    assert.equal(result.code, 0, result.stderr);
+    const restarted = await host.waitForDaemon(
+      'alice',
+      'alice/db',
+      (d) => d.state === 'running' && d.pid !== before?.pid,
+      'to run again',
+    );
+    assert.ok(!isAlive(before?.pid ?? 0), 'the old process is gone');
+    assert.equal(restarted.respawns, 0);
+  });
+
+  test('stop, then start, runs the daemon again', async () => {
+    const [before] = (await host.status('alice')).filter((d) => d.name === 'db');
+    const stop = await host.dmctl('alice', 'db', 'stop');
+    assert.equal(stop.code, 0, stop.stderr);
+    const stopped = await host.waitForDaemon(
+      'alice',
+      'alice/db',
+      (d) => d.state === 'stopped',
+      'to stop',
+    );
+    assert.equal(stopped.pid, 0);
+    assert.ok(!isAlive(before?.pid ?? 0));
+    const start = await host.dmctl('alice', 'db', 'start');
+    assert.equal(start.code, 0, start.stderr);
+    const started = await host.waitForDaemon(
+      'alice',
+      'alice/db',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    assert.ok(isAlive(started.pid));
+    assert.notEqual(started.pid, before?.pid);
+  });
+});
