@@ -132,3 +132,12 @@ export function uidOfPid(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/** The command name of a process (/proc/PID/comm), or undefined once it is gone. */
+export function commandOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'latin1').trim();
+  } catch {
+    return undefined;
+  }
+}
