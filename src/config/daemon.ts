@@ -1,6 +1,7 @@
 import { parseDuration } from './durations.ts';
 import { meaningfulLines } from './lines.ts';
 import { type Problem, ProblemList } from './problems.ts';
+import { parseSize } from './sizes.ts';
 
 /** What one `NAME.conf` asks for: immutable, compared whole to detect changes. */
 export interface DaemonSpec {
@@ -15,6 +16,10 @@ export interface DaemonSpec {
   readonly env: readonly (readonly [string, string])[];
   /** Overrides the manager's stop timeout for this daemon. */
   readonly stopTimeoutMs: number | undefined;
+  /** Log rotation asked for by the daemon; the admin's settings are the upper bound. */
+  readonly logMaxBytes: number | undefined;
+  readonly logKeep: number | undefined;
+  readonly logTimestamps: boolean;
 }
 
 /** Bounds that keep a hostile file from costing the manager memory or time. */
@@ -22,7 +27,18 @@ export const DAEMON_CONFIG_LIMITS = { exports: 1000, environmentBytes: 128 * 102
 
 const DAEMON_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const KNOWN_KEYS = ['start', 'dir', 'user', 'output', 'autostart', 'stop_timeout', 'export'];
+const KNOWN_KEYS = [
+  'start',
+  'dir',
+  'user',
+  'output',
+  'autostart',
+  'stop_timeout',
+  'log_max_size',
+  'log_keep',
+  'log_timestamps',
+  'export',
+];
 
 /** True for a name that can be a daemon's name (and so a file `NAME.conf`). */
 export function isValidDaemonName(name: string): boolean {
@@ -53,6 +69,9 @@ export function parseDaemonConfig(
   let output: DaemonSpec['output'] = 'discard';
   let autostart = true;
   let stopTimeoutMs: number | undefined;
+  let logMaxBytes: number | undefined;
+  let logKeep: number | undefined;
+  let logTimestamps = false;
   let environmentBytes = 0;
 
   for (const { line, text: entry } of meaningfulLines(text)) {
@@ -126,6 +145,21 @@ export function parseDaemonConfig(
         else stopTimeoutMs = ms;
         break;
       }
+      case 'log_max_size': {
+        const bytes = parseSize(value);
+        if (bytes === undefined)
+          problems.error(line, `'log_max_size' must be a size like 10M, not '${value}'`);
+        else logMaxBytes = bytes;
+        break;
+      }
+      case 'log_keep':
+        if (!/^\d{1,3}$/.test(value) || Number(value) < 1)
+          problems.error(line, `'log_keep' must be a number from 1 to 999, not '${value}'`);
+        else logKeep = Number(value);
+        break;
+      case 'log_timestamps':
+        logTimestamps = parseYes(value);
+        break;
       default:
         problems.warning(line, `unknown key '${key}' ignored (known: ${KNOWN_KEYS.join(', ')})`);
     }
@@ -136,6 +170,18 @@ export function parseDaemonConfig(
   const spec: DaemonSpec | undefined =
     failed || start === undefined
       ? undefined
-      : { name, start, dir, runAs, output, autostart, env: [...env], stopTimeoutMs };
+      : {
+          name,
+          start,
+          dir,
+          runAs,
+          output,
+          autostart,
+          env: [...env],
+          stopTimeoutMs,
+          logMaxBytes,
+          logKeep,
+          logTimestamps,
+        };
   return { spec, problems: problems.items };
 }

@@ -1,4 +1,5 @@
 import { parseDuration } from './durations.ts';
+import { parseSize } from './sizes.ts';
 
 /** The `[settings]` of the master config, with every default filled in. */
 export interface Settings {
@@ -17,6 +18,9 @@ export interface Settings {
   readonly cooldownMaxMs: number;
   /** A daemon that ran this long is respawned at once and its cooldown forgotten. */
   readonly stableUptimeMs: number;
+  /** Logs rotate when they would pass this size (0: never), keeping this many old files. */
+  readonly logMaxBytes: number;
+  readonly logKeep: number;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -30,6 +34,8 @@ export const DEFAULT_SETTINGS: Settings = {
   cooldownStepMs: 10_000,
   cooldownMaxMs: 60_000,
   stableUptimeMs: 60_000,
+  logMaxBytes: 10 * 1024 * 1024,
+  logKeep: 5,
 };
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -53,7 +59,12 @@ const DURATION_KEYS: Record<string, DurationKey> = {
 };
 
 /** Every key `[settings]` accepts, for error messages and documentation. */
-export const SETTINGS_KEYS = [...Object.keys(PATH_KEYS), ...Object.keys(DURATION_KEYS)];
+export const SETTINGS_KEYS = [
+  ...Object.keys(PATH_KEYS),
+  ...Object.keys(DURATION_KEYS),
+  'log-max-size',
+  'log-keep',
+];
 
 /** Applies one `key = value` of `[settings]`; returns an error message or undefined. */
 export function applySetting(
@@ -78,6 +89,19 @@ export function applySetting(
     if (ms === undefined)
       return `setting '${key}' must be a duration like 10s or 500ms, not '${value}'`;
     settings[durationKey] = ms;
+    return undefined;
+  }
+  if (key === 'log-max-size') {
+    const bytes = parseSize(value);
+    if (bytes === undefined)
+      return `setting 'log-max-size' must be a size like 10M or 0, not '${value}'`;
+    settings.logMaxBytes = bytes;
+    return undefined;
+  }
+  if (key === 'log-keep') {
+    if (!/^\d{1,3}$/.test(value) || Number(value) < 1)
+      return `setting 'log-keep' must be a number from 1 to 999, not '${value}'`;
+    settings.logKeep = Number(value);
     return undefined;
   }
   return `unknown setting '${key}' (known: ${SETTINGS_KEYS.join(', ')})`;

@@ -103,6 +103,10 @@ function handleSignals(
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGUSR1', () => {
+    log.info('SIGUSR1: reopening every log file');
+    manager.reopenLogs();
+  });
   process.on('SIGHUP', () => {
     if (configPath === undefined) {
       log.info('SIGHUP: rescanning');

@@ -1,5 +1,3 @@
-import { closeSync } from 'node:fs';
-import { join } from 'node:path';
 import type { DaemonSpec } from '../config/daemon.ts';
 import type { MasterConfig } from '../config/master.ts';
 import { formatProblem, type Problem } from '../config/problems.ts';
@@ -7,7 +5,8 @@ import type { Settings } from '../config/settings.ts';
 import { type ControlContext, handleRequest } from '../control/handlers.ts';
 import { ControlServer } from '../control/server.ts';
 import type { Logger } from '../logging/logger.ts';
-import { openLog, startBanner, writeBanner } from '../logs/log-file.ts';
+import { startBanner } from '../logs/log-file.ts';
+import type { LogWriter } from '../logs/log-writer.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT } from '../policy/authorize.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
 import { buildEnvironment } from '../process/environment.ts';
@@ -21,7 +20,7 @@ import {
   type SupervisorHost,
 } from '../supervisor/supervisor.ts';
 import { type AccountDb, membersOf } from '../users/accounts.ts';
-import { asUser } from '../users/impersonate.ts';
+import { DaemonLogs } from './daemon-logs.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { createOwnerDirs, listConfigNames, loadConfig } from './scan.ts';
 
@@ -44,6 +43,7 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Problems per owner, per file (the directory itself under its own path). */
   private readonly problems = new Map<string, Map<string, readonly Problem[]>>();
   private readonly control: ControlServer;
+  private readonly logs: DaemonLogs;
 
   private mode: Mode;
   private db: AccountDb;
@@ -68,6 +68,7 @@ export class Manager implements ControlContext, SupervisorHost {
     };
     this.currentPolicy = this.policyFor(mode);
     this.supervisor = new Supervisor(this);
+    this.logs = new DaemonLogs(settings, log);
     this.control = new ControlServer(
       socketPathFor,
       (caller, request) => handleRequest(this, caller, request),
@@ -151,7 +152,7 @@ export class Manager implements ControlContext, SupervisorHost {
       id: record.id,
       configFile: this.configFiles.get(record.id) ?? '',
       logFile:
-        owner && record.spec.output === 'log' ? this.logFileOf(owner, record.spec) : undefined,
+        owner && record.spec.output === 'log' ? DaemonLogs.pathOf(owner, record.spec) : undefined,
     };
   }
 
@@ -173,19 +174,14 @@ export class Manager implements ControlContext, SupervisorHost {
       };
     const runAs = this.db.users.get(runAsName);
     if (!runAs) return { ok: false, error: `no such user '${runAsName}'`, retry: false };
-    let output: number | 'ignore' = 'ignore';
+    let writer: LogWriter | undefined;
     if (record.spec.output === 'log') {
-      const path = this.logFileOf(owner, record.spec);
-      let opened = asUser(owner.account, owner.groupIds, () => openLog(path, owner.account.uid));
-      if ('error' in opened && opened.error.includes('ENOENT')) {
-        createOwnerDirs(owner);
-        opened = asUser(owner.account, owner.groupIds, () => openLog(path, owner.account.uid));
-      }
-      if ('error' in opened) return { ok: false, error: opened.error, retry: true };
-      writeBanner(opened.fd, startBanner(new Date(), record.id, runAsName, record.spec.start));
-      output = opened.fd;
-    }
-    const fd = output;
+      const opened = this.logs.writerFor(owner, record.id, record.spec);
+      if ('error' in opened)
+        return { ok: false, error: opened.error, retry: !opened.error.includes('refused') };
+      writer = opened;
+      writer.note(startBanner(new Date(), record.id, runAsName, record.spec.start));
+    } else this.logs.close(record.id);
     return {
       ok: true,
       plan: {
@@ -194,12 +190,17 @@ export class Manager implements ControlContext, SupervisorHost {
         uid: runAs.uid,
         gid: runAs.gid,
         env: buildEnvironment(runAs, record.spec.env),
-        output,
+        output: writer === undefined ? 'ignore' : 'pipe',
       },
-      release: () => {
-        if (typeof fd === 'number') closeQuietly(fd);
+      started: (child) => {
+        if (writer !== undefined && child.stdout) writer.attach(child.stdout);
       },
     };
+  }
+
+  /** Reopens every log file, for an external logrotate. */
+  reopenLogs(): void {
+    this.logs.reopenAll();
   }
 
   stopTimeoutMs(record: DaemonRecord): number {
@@ -210,6 +211,7 @@ export class Manager implements ControlContext, SupervisorHost {
 
   forgotten(record: DaemonRecord): void {
     this.configFiles.delete(record.id);
+    this.logs.close(record.id);
     this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);
   }
 
@@ -323,20 +325,8 @@ export class Manager implements ControlContext, SupervisorHost {
     this.problems.set(user, byFile);
     for (const problem of problems) this.log.debug(formatProblem(problem));
   }
-
-  private logFileOf(owner: Owner, spec: DaemonSpec): string {
-    return join(owner.logDir, `${spec.name}.log`);
-  }
 }
 
 function sameSpec(a: DaemonSpec, b: DaemonSpec): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // Already closed: nothing to release.
-  }
 }

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, renameSync, rmSync } from 'node:fs';
 
 /**
  * Opens a daemon's log for appending. The caller runs this as the log's owner (see
@@ -6,7 +6,10 @@ import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
  * is refused, and the descriptor is checked to be a regular file of the owner with one
  * link, so a log pre-created as a link to someone else's file is never written.
  */
-export function openLog(path: string, ownerUid: number): { fd: number } | { error: string } {
+export function openLog(
+  path: string,
+  ownerUid: number,
+): { fd: number; size: number } | { error: string } {
   let fd: number;
   try {
     fd = openSync(
@@ -36,19 +39,31 @@ export function openLog(path: string, ownerUid: number): { fd: number } | { erro
     closeSync(fd);
     return { error: `log file ${path} ${refusal}; refused` };
   }
-  return { fd };
+  return { fd, size: stats.size };
+}
+
+/** Shifts NAME.log to NAME.log.1, .1 to .2 ... keeping `keep` old files (run as the owner). */
+export function rotateLogFiles(path: string, keep: number): string | undefined {
+  try {
+    rmSync(`${path}.${keep}`, { force: true });
+    for (let index = keep - 1; index >= 1; index--)
+      renameIfPresent(`${path}.${index}`, `${path}.${index + 1}`);
+    renameIfPresent(path, `${path}.1`);
+    return undefined;
+  } catch (error) {
+    return `cannot rotate ${path} (${(error as NodeJS.ErrnoException).code})`;
+  }
+}
+
+function renameIfPresent(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
 }
 
 /** The line written to the log at each start, so a reader can tell runs apart. */
 export function startBanner(now: Date, id: string, runAs: string, command: string): string {
   return `--- ${now.toISOString()} daemon-manager: starting ${id} as ${runAs}: ${command}\n`;
-}
-
-/** Appends the banner; a failure here (a full disk) must not stop the daemon from starting. */
-export function writeBanner(fd: number, banner: string): void {
-  try {
-    writeSync(fd, banner);
-  } catch {
-    // The daemon's own output will hit the same fault and the log will show the gap.
-  }
 }

@@ -7,8 +7,8 @@ export interface LaunchPlan {
   readonly uid: number;
   readonly gid: number;
   readonly env: Readonly<Record<string, string>>;
-  /** Where stdout and stderr go: an open log descriptor, or nowhere. */
-  readonly output: number | 'ignore';
+  /** Where stdout and stderr go: one pipe to the manager (for the log), or /dev/null. */
+  readonly output: 'pipe' | 'ignore';
 }
 
 /** How a daemon's main process ended. */
@@ -24,8 +24,9 @@ export type Launched =
   | { readonly ok: false; readonly error: string };
 
 // Enters the directory as the daemon's user (never as root), then runs the start line
-// exactly as the original did: one line fed to /bin/sh -c.
-const ENTER_AND_RUN = 'cd -- "$1" || exit 126; exec /bin/sh -c "$2"';
+// exactly as the original did: one line fed to /bin/sh -c. Standard error joins standard
+// output first, so the log keeps the order in which the daemon wrote its lines.
+const ENTER_AND_RUN = 'exec 2>&1; cd -- "$1" || exit 126; exec /bin/sh -c "$2"';
 
 /**
  * The command that becomes the daemon. As root, setpriv from util-linux switches to the
@@ -62,7 +63,7 @@ export function launch(plan: LaunchPlan, onExit: (exit: Exit) => void): Launched
       cwd: '/',
       env: plan.env,
       detached: true,
-      stdio: ['ignore', plan.output, plan.output],
+      stdio: ['ignore', plan.output, 'ignore'],
     });
   } catch (error) {
     // spawn throws for some errnos (EMFILE, EAGAIN...) instead of emitting 'error'.

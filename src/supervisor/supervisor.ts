@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../logging/logger.ts';
 import { type Exit, type LaunchPlan, launch } from '../process/launch.ts';
 import { groupHasLiveMembers, signalGroup } from '../process/process-group.ts';
@@ -6,7 +7,12 @@ import type { AfterStop, DaemonRecord } from './state.ts';
 
 /** A launch made ready by the host: the plan, and what to release once it is spawned. */
 export type Prepared =
-  | { readonly ok: true; readonly plan: LaunchPlan; readonly release: () => void }
+  | {
+      readonly ok: true;
+      readonly plan: LaunchPlan;
+      /** Called with the new process, to connect its output to the log. */
+      readonly started: (child: ChildProcess) => void;
+    }
   /** `retry`: a passing fault (a full disk) worth a respawn later; else a refusal. */
   | { readonly ok: false; readonly error: string; readonly retry: boolean };
 
@@ -39,6 +45,8 @@ const KILL_GRACE_MS = 5_000;
 export class Supervisor {
   readonly daemons = new Map<string, DaemonRecord>();
   private readonly idleWaiters: (() => void)[] = [];
+  /** The pids of the daemons' main processes, kept with each state change. */
+  private readonly mainPids = new Set<number>();
 
   private readonly host: SupervisorHost;
 
@@ -141,8 +149,7 @@ export class Supervisor {
       return { ok: false, error: `cannot start ${record.id}: ${prepared.error}` };
     }
     let pid = 0;
-    const launched = launch(prepared.plan, (exit) => this.exited(record, pid, exit));
-    prepared.release();
+    const launched = launch(prepared.plan, (exit) => this.noteExit(record, pid, exit));
     if (!launched.ok) {
       record.lastExit = { code: null, signal: null, error: launched.error };
       this.host.log.error(`${record.id}: ${launched.error}`);
@@ -150,13 +157,26 @@ export class Supervisor {
       return { ok: false, error: `cannot start ${record.id}: ${launched.error}` };
     }
     pid = launched.pid;
+    prepared.started(launched.child);
     record.spawnedAt = Date.now();
     this.setState(record, { kind: 'running', pid, since: record.spawnedAt });
     this.host.log.info(`${record.id}: started, pid ${pid}`);
     return { ok: true, message: `${record.id} started (pid ${pid})` };
   }
 
-  private exited(record: DaemonRecord, pid: number, exit: Exit): void {
+  /** Takes over a daemon process that a previous instance of the manager started. */
+  adopt(record: DaemonRecord, pid: number, spawnedAt: number): void {
+    record.spawnedAt = spawnedAt;
+    this.setState(record, { kind: 'running', pid, since: spawnedAt });
+  }
+
+  /** Is `pid` the main process of a daemon (a child this manager waits for)? */
+  isMainProcess(pid: number): boolean {
+    return this.mainPids.has(pid);
+  }
+
+  /** Handles the end of a daemon's main process. */
+  noteExit(record: DaemonRecord, pid: number, exit: Exit): void {
     record.lastExit = exit;
     const { state } = record;
     const how = exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`;
@@ -273,6 +293,12 @@ export class Supervisor {
   }
 
   private setState(record: DaemonRecord, state: DaemonRecord['state']): void {
+    const mainPid = (s: DaemonRecord['state']): number | undefined =>
+      s.kind === 'running' ? s.pid : s.kind === 'stopping' && s.mainAlive ? s.pgid : undefined;
+    const before = mainPid(record.state);
+    if (before !== undefined) this.mainPids.delete(before);
+    const after = mainPid(state);
+    if (after !== undefined) this.mainPids.add(after);
     record.state = state;
     this.host.changed(record);
   }

@@ -1,0 +1,100 @@
+/*
+ * The few system calls Node.js does not expose and a supervisor needs:
+ *  - waitpid(pid, WNOHANG) on a child libuv does not know of: after the manager
+ *    re-executes itself (upgrade), its running daemons are still its children, but the
+ *    new Node instance did not spawn them and would never reap them;
+ *  - prctl(PR_SET_CHILD_SUBREAPER): processes a daemon leaves behind are reparented to
+ *    the manager instead of init, so the manager can reap them (some inits never do);
+ *  - fcntl(FD_CLOEXEC): Node opens everything close-on-exec; the descriptors that must
+ *    survive the upgrade's execve (the daemons' output pipes) are cleared first.
+ * Plain Node-API in C: ABI-stable across Node versions, no dependency.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+static napi_value throw_errno(napi_env env, const char *call) {
+  char message[128];
+  snprintf(message, sizeof message, "%s: %s", call, strerror(errno));
+  napi_throw_error(env, NULL, message);
+  return NULL;
+}
+
+static int int_arg(napi_env env, napi_callback_info info, size_t index, int32_t *out) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc <= index) return 0;
+  return napi_get_value_int32(env, argv[index], out) == napi_ok;
+}
+
+/* waitpid(pid, WNOHANG): undefined while it runs, else { code, signal } (or { gone: true }). */
+static napi_value js_waitpid(napi_env env, napi_callback_info info) {
+  int32_t pid;
+  if (!int_arg(env, info, 0, &pid) || pid <= 0) {
+    napi_throw_type_error(env, NULL, "waitpid needs a positive pid");
+    return NULL;
+  }
+  int status = 0;
+  pid_t result;
+  do result = waitpid(pid, &status, WNOHANG);
+  while (result == -1 && errno == EINTR);
+  napi_value undefined, object, value;
+  napi_get_undefined(env, &undefined);
+  if (result == 0) return undefined;
+  napi_create_object(env, &object);
+  if (result == -1) {
+    if (errno != ECHILD) return throw_errno(env, "waitpid");
+    napi_get_boolean(env, 1, &value);
+    napi_set_named_property(env, object, "gone", value);
+    return object;
+  }
+  if (WIFEXITED(status)) {
+    napi_create_int32(env, WEXITSTATUS(status), &value);
+    napi_set_named_property(env, object, "code", value);
+  } else if (WIFSIGNALED(status)) {
+    napi_create_int32(env, WTERMSIG(status), &value);
+    napi_set_named_property(env, object, "signal", value);
+  }
+  return object;
+}
+
+static napi_value js_set_subreaper(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1) return throw_errno(env, "prctl");
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  return undefined;
+}
+
+/* setCloexec(fd, on): sets or clears FD_CLOEXEC. */
+static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
+  int32_t fd, on;
+  if (!int_arg(env, info, 0, &fd) || !int_arg(env, info, 1, &on)) {
+    napi_throw_type_error(env, NULL, "setCloexec needs a descriptor and a flag");
+    return NULL;
+  }
+  int flags = fcntl(fd, F_GETFD);
+  if (flags == -1) return throw_errno(env, "fcntl");
+  flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+  if (fcntl(fd, F_SETFD, flags) == -1) return throw_errno(env, "fcntl");
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  return undefined;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[] = {
+      {"waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_default, NULL},
+      {"setSubreaper", NULL, js_set_subreaper, NULL, NULL, NULL, napi_default, NULL},
+      {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,149 @@
+import { closeSync, write } from 'node:fs';
+import type { Readable } from 'node:stream';
+
+/** Rotation and formatting of one daemon's log. */
+export interface LogOptions {
+  /** Rotate when the file would grow past this many bytes; 0 never rotates. */
+  readonly maxBytes: number;
+  /** How many rotated files (`NAME.log.1` ...) are kept. */
+  readonly keep: number;
+  /** Prefix each line with the time it was read. */
+  readonly timestamps: boolean;
+}
+
+/** The file operations, done by the manager as the log's owner. */
+export interface LogFileOps {
+  open(): { fd: number; size: number } | { error: string };
+  /** Renames NAME.log to NAME.log.1, .1 to .2 ... dropping the oldest. */
+  rotate(keep: number): string | undefined;
+  /** Reports a problem (once per episode, not per write). */
+  warn(message: string): void;
+}
+
+/**
+ * Copies a daemon's output (stdout and stderr share one pipe) into its log, one chunk at
+ * a time: reading pauses until the chunk is on disk, so a daemon that writes faster than
+ * the disk takes is slowed down by its full pipe and the manager never buffers more than
+ * a chunk. Because the manager owns the file, it can rotate by size and reopen for an
+ * external logrotate without the daemon noticing, and no line is lost or duplicated.
+ */
+export class LogWriter {
+  private fd: number | undefined;
+  private size = 0;
+  private atLineStart = true;
+  private failing = false;
+  private readonly options: LogOptions;
+  private readonly ops: LogFileOps;
+  /** Bytes that could not be written (disk full, file unwritable), since the start. */
+  dropped = 0;
+
+  constructor(options: LogOptions, ops: LogFileOps) {
+    this.options = options;
+    this.ops = ops;
+    this.reopen();
+  }
+
+  /** Reads a daemon's output pipe until its end. */
+  attach(stream: Readable): void {
+    stream.on('data', (chunk: Buffer) => {
+      stream.pause();
+      this.append(chunk, () => stream.resume());
+    });
+    stream.on('error', () => stream.destroy());
+  }
+
+  /** Writes a line of the manager's own (the start banner) between the daemon's lines. */
+  note(line: string, done: () => void = () => {}): void {
+    const prefix = this.atLineStart ? '' : '\n';
+    this.atLineStart = true;
+    this.writeRaw(Buffer.from(`${prefix}${line}`), done);
+  }
+
+  /** Closes and opens the file again: after an external logrotate moved it away. */
+  reopen(): void {
+    this.closeFile();
+    const opened = this.ops.open();
+    if ('error' in opened) {
+      this.report(opened.error);
+      return;
+    }
+    this.fd = opened.fd;
+    this.size = opened.size;
+    this.failing = false;
+  }
+
+  close(): void {
+    this.closeFile();
+  }
+
+  private append(chunk: Buffer, done: () => void): void {
+    const data = this.options.timestamps ? this.stamp(chunk) : chunk;
+    this.atLineStart = chunk[chunk.length - 1] === 10;
+    this.writeRaw(data, done);
+  }
+
+  private writeRaw(data: Buffer, done: () => void): void {
+    if (
+      this.options.maxBytes > 0 &&
+      this.size > 0 &&
+      this.size + data.length > this.options.maxBytes
+    )
+      this.rotate();
+    if (this.fd === undefined) this.reopen();
+    const fd = this.fd;
+    if (fd === undefined) {
+      this.dropped += data.length;
+      done();
+      return;
+    }
+    write(fd, data, 0, data.length, null, (error, written) => {
+      if (error) {
+        this.dropped += data.length;
+        this.report(`cannot write (${error.code}); output is being dropped`);
+      } else {
+        this.size += written;
+        this.failing = false;
+        if (written < data.length) return this.writeRaw(data.subarray(written), done);
+      }
+      done();
+    });
+  }
+
+  private rotate(): void {
+    this.closeFile();
+    const problem = this.ops.rotate(this.options.keep);
+    if (problem !== undefined) this.report(problem);
+    this.reopen();
+  }
+
+  private stamp(chunk: Buffer): Buffer {
+    const time = Buffer.from(`${new Date().toISOString()} `);
+    const parts: Buffer[] = [];
+    let start = 0;
+    while (start < chunk.length) {
+      if (this.atLineStart) parts.push(time);
+      const newline = chunk.indexOf(10, start);
+      const end = newline === -1 ? chunk.length : newline + 1;
+      parts.push(chunk.subarray(start, end));
+      this.atLineStart = newline !== -1;
+      start = end;
+    }
+    return Buffer.concat(parts);
+  }
+
+  private report(message: string): void {
+    if (this.failing) return;
+    this.failing = true;
+    this.ops.warn(message);
+  }
+
+  private closeFile(): void {
+    if (this.fd === undefined) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // Already closed.
+    }
+    this.fd = undefined;
+  }
+}
