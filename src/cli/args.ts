@@ -97,6 +97,9 @@ function parseWords(words: readonly string[]): CliCommand | { error: string } {
   if (command === 'kill') {
     // `dmctl kill -HUP ID` and `dmctl ID kill -HUP` and `dmctl kill ID HUP` all work.
     let signal: string | undefined;
+    // No daemon or user name starts with '-', so a lone `-9` is a signal without an id.
+    if (id === undefined || (looksLikeSignal(id) && extra[0] === undefined))
+      return { error: "'kill' needs a daemon id, like: dmctl ID kill -HUP" };
     if (looksLikeSignal(id) && extra[0] !== undefined) [signal, id] = [id, extra.shift()];
     else signal = extra.shift();
     if (signal === undefined) return { error: 'kill needs a signal, like: dmctl ID kill -HUP' };

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { type CliArgs, parseCliArgs } from './args.ts';
+
+const DEFAULTS: CliArgs = {
+  command: 'status',
+  id: undefined,
+  signal: undefined,
+  config: undefined,
+  json: false,
+  personal: false,
+};
+
+describe('parseCliArgs', () => {
+  const cases: { argv: string[]; expected: Partial<CliArgs> }[] = [
+    { argv: [], expected: {} },
+    { argv: ['status'], expected: {} },
+    { argv: ['blog'], expected: { id: 'blog' } },
+    { argv: ['david/blog'], expected: { id: 'david/blog' } },
+    { argv: ['blog', 'status'], expected: { id: 'blog' } },
+    { argv: ['status', 'blog'], expected: { id: 'blog' } },
+    { argv: ['list'], expected: { command: 'list' } },
+    { argv: ['rescan'], expected: { command: 'rescan' } },
+    { argv: ['help'], expected: { command: 'help' } },
+    { argv: ['--help'], expected: { command: 'help' } },
+    { argv: ['-h'], expected: { command: 'help' } },
+    { argv: ['blog', 'stop'], expected: { command: 'stop', id: 'blog' } },
+    { argv: ['stop', 'blog'], expected: { command: 'stop', id: 'blog' } },
+    { argv: ['david/blog', 'start'], expected: { command: 'start', id: 'david/blog' } },
+    { argv: ['start', 'david/blog'], expected: { command: 'start', id: 'david/blog' } },
+    { argv: ['blog', 'restart'], expected: { command: 'restart', id: 'blog' } },
+    { argv: ['restart', 'blog'], expected: { command: 'restart', id: 'blog' } },
+    { argv: ['blog', 'log'], expected: { command: 'log', id: 'blog' } },
+    { argv: ['tail', 'blog'], expected: { command: 'tail', id: 'blog' } },
+    { argv: ['blog', 'edit'], expected: { command: 'edit', id: 'blog' } },
+    // A daemon may be named like a command: the modern order wins.
+    { argv: ['stop', 'start'], expected: { command: 'start', id: 'stop' } },
+    { argv: ['blog', 'kill', '-HUP'], expected: { command: 'kill', id: 'blog', signal: '-HUP' } },
+    { argv: ['blog', 'kill', 'HUP'], expected: { command: 'kill', id: 'blog', signal: 'HUP' } },
+    { argv: ['kill', 'blog', '-9'], expected: { command: 'kill', id: 'blog', signal: '-9' } },
+    {
+      argv: ['kill', 'blog', 'SIGTERM'],
+      expected: { command: 'kill', id: 'blog', signal: 'SIGTERM' },
+    },
+    { argv: ['kill', '-KILL', 'blog'], expected: { command: 'kill', id: 'blog', signal: '-KILL' } },
+    {
+      argv: ['kill', '-9', 'david/blog'],
+      expected: { command: 'kill', id: 'david/blog', signal: '-9' },
+    },
+    { argv: ['--json'], expected: { json: true } },
+    { argv: ['--json', 'blog', 'status'], expected: { id: 'blog', json: true } },
+    { argv: ['blog', '--json', 'status'], expected: { id: 'blog', json: true } },
+    { argv: ['--personal', 'list'], expected: { command: 'list', personal: true } },
+    {
+      argv: ['--config', '/etc/dm.conf', 'list'],
+      expected: { command: 'list', config: '/etc/dm.conf' },
+    },
+    { argv: ['-c', '/etc/dm.conf'], expected: { config: '/etc/dm.conf' } },
+    {
+      argv: ['--config=/etc/dm.conf', 'blog', 'stop'],
+      expected: { command: 'stop', id: 'blog', config: '/etc/dm.conf' },
+    },
+    {
+      argv: ['stop', 'blog', '--config', 'x.conf', '--json', '--personal'],
+      expected: { command: 'stop', id: 'blog', config: 'x.conf', json: true, personal: true },
+    },
+  ];
+  for (const { argv, expected } of cases) {
+    test(`dmctl ${argv.join(' ') || '(no arguments)'} is ${JSON.stringify(expected)}`, () => {
+      assert.deepEqual(parseCliArgs(argv), { ...DEFAULTS, ...expected });
+    });
+  }
+
+  const errors: { argv: string[]; error: string }[] = [
+    { argv: ['stop'], error: "'stop' needs a daemon id, like: dmctl ID stop" },
+    { argv: ['start'], error: "'start' needs a daemon id, like: dmctl ID start" },
+    { argv: ['restart'], error: "'restart' needs a daemon id, like: dmctl ID restart" },
+    { argv: ['log'], error: "'log' needs a daemon id, like: dmctl ID log" },
+    { argv: ['tail'], error: "'tail' needs a daemon id, like: dmctl ID tail" },
+    { argv: ['edit'], error: "'edit' needs a daemon id, like: dmctl ID edit" },
+    { argv: ['--json', 'stop'], error: "'stop' needs a daemon id, like: dmctl ID stop" },
+    { argv: ['kill'], error: "'kill' needs a daemon id, like: dmctl ID kill -HUP" },
+    { argv: ['kill', '-9'], error: "'kill' needs a daemon id, like: dmctl ID kill -HUP" },
+    { argv: ['-9', 'kill'], error: "'kill' needs a daemon id, like: dmctl ID kill -HUP" },
+    { argv: ['blog', 'kill'], error: 'kill needs a signal, like: dmctl ID kill -HUP' },
+    { argv: ['kill', 'blog'], error: 'kill needs a signal, like: dmctl ID kill -HUP' },
+    { argv: ['blog', 'kill', '-HUP', 'extra'], error: "unexpected argument 'extra'" },
+    { argv: ['blog', 'stop', 'now'], error: "unexpected argument 'now'" },
+    { argv: ['stop', 'blog', 'now'], error: "unexpected argument 'now'" },
+    {
+      argv: ['blog', 'frobnicate'],
+      error: "unknown command: neither 'blog' nor 'frobnicate' is a command (see dmctl help)",
+    },
+    { argv: ['--config'], error: '--config needs a file' },
+    { argv: ['list', '-c'], error: '-c needs a file' },
+  ];
+  for (const { argv, error } of errors) {
+    test(`dmctl ${argv.join(' ')} is the error: ${error}`, () => {
+      assert.deepEqual(parseCliArgs(argv), { error });
+    });
+  }
+});
