@@ -28,7 +28,12 @@ export function locateManager(
   const personalSocket = personalSocketPath(home);
   if (personal) return { socket: personalSocket, master: undefined, masterPath: undefined };
   const masterPath = masterConfigPath(explicitConfig, process.env);
-  const master = masterPath === undefined ? undefined : configOf(readMasterConfig(masterPath));
+  // A master config broken since the manager started is still where its sockets are: the
+  // manager keeps its last good config (SIGHUP refuses a broken one), so dmctl must too.
+  const master =
+    masterPath === undefined
+      ? undefined
+      : configOf(readMasterConfig(masterPath, { keepErrors: true }));
   if (master === undefined) return { socket: personalSocket, master, masterPath };
   const systemSocket = systemSocketPath(master.settings, user);
   const socket =

@@ -34,10 +34,12 @@ export function personalSocketPath(home: string): string {
 
 /**
  * Reads and parses the master config. It decides who runs what as whom, so it must be
- * root's alone: owned by root and writable by nobody else, or it is refused.
+ * root's alone: owned by root and writable by nobody else, or it is refused. With
+ * `keepErrors`, a root-owned file with errors still yields what could be parsed.
  */
 export function readMasterConfig(
   path: string,
+  options: { readonly keepErrors?: boolean } = {},
 ): { config: MasterConfig; problems: Problem[] } | { problems: Problem[] } {
   const read = readConfigFile(path, {
     ownerUid: 0,
@@ -49,5 +51,5 @@ export function readMasterConfig(
   if (!read.ok)
     return { problems: [{ file: path, severity: 'error', message: `refused: ${read.reason}` }] };
   const parsed = parseMasterConfig(read.text, path);
-  return hasErrors(parsed.problems) ? { problems: parsed.problems } : parsed;
+  return hasErrors(parsed.problems) && !options.keepErrors ? { problems: parsed.problems } : parsed;
 }
