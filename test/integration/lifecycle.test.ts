@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { readWhen, waitForDeath } from '../helpers/cli.ts';
+import { FIXTURES, TestHost } from '../helpers/host.ts';
+import { isAlive, liveGroupMembers } from '../helpers/proc.ts';
+
+const root = process.getuid?.() === 0;
+
+describe('stopping and respawning daemons', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const file = (name: string): string => join(host.user('alice').home, name);
+
+  before(async () => {
+    // A long default stop timeout: only a daemon's own stop_timeout can make a stop quick.
+    host.writeMaster('[can_run_as]\n{alice}\n', 'stop-timeout = 60s\ncooldown-step = 1s');
+    host.writeDaemon('alice', 'noexec', `start=${FIXTURES}/with-child.sh ${file('noexec.pid')}\n`);
+    host.writeDaemon(
+      'alice',
+      'stubborn',
+      `start=${FIXTURES}/trap-term.sh ${file('stubborn.ready')}\nstop_timeout=1s\n`,
+    );
+    host.writeDaemon('alice', 'sleeper', 'start=exec sleep 100000\n');
+    host.writeDaemon(
+      'alice',
+      'parent',
+      `start=${FIXTURES}/with-child.sh ${file('parent.pid')}\nautostart=no\n`,
+    );
+    await host.startManager();
+  });
+  after(() => host.cleanup());
+
+  test('stop kills the whole process group of a daemon started without exec', async () => {
+    const running = await host.waitForDaemon(
+      'alice',
+      'alice/noexec',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    const child = Number(await readWhen(file('noexec.pid'), (text) => /^\d+\n$/.test(text)));
+    assert.ok(isAlive(running.pid) && isAlive(child), 'the shell and its child run');
+    assert.notEqual(child, running.pid);
+    const stop = await host.dmctl('alice', 'noexec', 'stop');
+    assert.equal(stop.code, 0, stop.stderr);
+    await host.waitForDaemon('alice', 'alice/noexec', (d) => d.state === 'stopped', 'to stop');
+    assert.ok(!isAlive(running.pid), 'the shell is dead');
+    assert.ok(!isAlive(child), 'its child is dead');
+    assert.deepEqual(liveGroupMembers(running.pid), []);
+  });
+
+  test('a daemon ignoring SIGTERM is killed after its stop_timeout and ends stopped', async () => {
+    await readWhen(file('stubborn.ready'), (text) => text === 'ready\n');
+    const [running] = (await host.status('alice')).filter((d) => d.name === 'stubborn');
+    assert.equal(running?.state, 'running');
+    const stop = await host.dmctl('alice', 'stubborn', 'stop');
+    assert.equal(stop.code, 0, stop.stderr);
+    // The main process may be a `sh -c` that dies of SIGTERM; the script it runs does not.
+    await host.waitForDaemon('alice', 'alice/stubborn', (d) => d.state === 'stopped', 'to stop');
+    assert.ok(!isAlive(running?.pid ?? 0));
+    assert.deepEqual(liveGroupMembers(running?.pid ?? 0), []);
+    assert.match(host.managerLog, /stubborn: still running after the stop timeout/);
+  });
+
+  test('a killed main process is respawned with a new pid and respawns incremented', async () => {
+    const before = await host.waitForDaemon(
+      'alice',
+      'alice/sleeper',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    process.kill(before.pid, 'SIGKILL');
+    const after = await host.waitForDaemon(
+      'alice',
+      'alice/sleeper',
+      (d) => d.state === 'running' && d.pid !== before.pid,
+      'to be respawned',
+    );
+    assert.equal(after.respawns, before.respawns + 1);
+    assert.ok(isAlive(after.pid));
+  });
+
+  test('children left behind by a dead main process are killed before the respawn', async () => {
+    const start = await host.dmctl('alice', 'parent', 'start');
+    assert.equal(start.code, 0, start.stderr);
+    const before = await host.waitForDaemon(
+      'alice',
+      'alice/parent',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    const child = Number(await readWhen(file('parent.pid'), (text) => /^\d+\n$/.test(text)));
+    assert.ok(isAlive(child));
+    process.kill(before.pid, 'SIGKILL');
+    await host.waitForDaemon(
+      'alice',
+      'alice/parent',
+      (d) => d.state !== 'running' || d.pid !== before.pid,
+      'to notice its main process died',
+    );
+    const after = await host.waitForDaemon(
+      'alice',
+      'alice/parent',
+      (d) => d.state === 'running' && d.pid !== before.pid,
+      'to be respawned',
+    );
+    assert.ok(!isAlive(child), 'the old child was gone by the time of the respawn');
+    assert.equal(after.respawns, 1);
+    await waitForDeath(child, 'the old child');
+  });
+});
+
+describe('a crashing daemon cools down', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const flag = (): string => join(host.user('alice').home, 'may-run');
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n', 'cooldown-step = 5s\ncooldown-max = 60s');
+    host.writeDaemon('alice', 'crashy', `start=test -e ${flag()} || exit 3; exec sleep 100000\n`);
+    await host.startManager();
+  });
+  after(() => host.cleanup());
+
+  test('a crash loop shows state coolingdown with the cooldown, growing', async () => {
+    const first = await host.waitForDaemon(
+      'alice',
+      'alice/crashy',
+      (d) => d.state === 'coolingdown',
+      'to cool down',
+    );
+    assert.ok(first.cooldown > 0 && first.cooldown <= 5, `cooldown ${first.cooldown}`);
+    assert.equal(first.lastExit, 'exit status 3');
+    const table = await host.dmctl('alice', 'status');
+    assert.match(
+      table.stdout,
+      new RegExp(`^${host.id('alice/crashy')}\\s+coolingdown\\s+0\\s+\\d+\\s+[1-9]\\d*s\\s`, 'm'),
+    );
+    const second = await host.waitForDaemon(
+      'alice',
+      'alice/crashy',
+      (d) => d.state === 'coolingdown' && d.respawns > first.respawns,
+      'to cool down again after the next crash',
+    );
+    assert.ok(second.cooldown > 5, `the cooldown grows: ${second.cooldown}`);
+  });
+
+  test('start during coolingdown starts the daemon at once', async () => {
+    const cooling = await host.waitForDaemon(
+      'alice',
+      'alice/crashy',
+      (d) => d.state === 'coolingdown' && d.cooldown > 2,
+      'to be cooling down',
+    );
+    writeFileSync(flag(), '');
+    const start = await host.dmctl('alice', 'crashy', 'start');
+    assert.equal(start.code, 0, start.stderr);
+    assert.match(start.stdout, /started \(pid \d+\)/, 'started now, not after the cooldown');
+    const [now] = (await host.status('alice')).filter((d) => d.name === 'crashy');
+    assert.equal(now?.state, 'running', `it was cooling down for ${cooling.cooldown}s more`);
+    assert.equal(now?.respawns, 0);
+    assert.ok(isAlive(now?.pid ?? 0));
+  });
+});
