@@ -93,8 +93,12 @@ export async function runManagerExpectingExit(
   const exit = new Promise<number>((resolve) =>
     manager.child.once('close', (code) => resolve(code ?? -1)),
   );
-  const timer = new Promise<number>((resolve) => setTimeout(() => resolve(-1), timeoutMs));
-  const code = await Promise.race([exit, timer]);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<number>((resolve) => {
+    timer = setTimeout(() => resolve(-1), timeoutMs);
+  });
+  const code = await Promise.race([exit, timeout]);
+  clearTimeout(timer);
   await manager.stop();
   return { code, stdout: '', stderr: manager.output() };
 }
