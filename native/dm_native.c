@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -73,8 +74,12 @@ static napi_value js_set_subreaper(napi_env env, napi_callback_info info) {
 
 /* setCloexec(fd, on): sets or clears FD_CLOEXEC. */
 static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
-  int32_t fd, on;
-  if (!int_arg(env, info, 0, &fd) || !int_arg(env, info, 1, &on)) {
+  int32_t fd;
+  bool on;
+  size_t argc = 2;
+  napi_value argv[2];
+  if (!int_arg(env, info, 0, &fd) || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok ||
+      argc < 2 || napi_get_value_bool(env, argv[1], &on) != napi_ok) {
     napi_throw_type_error(env, NULL, "setCloexec needs a descriptor and a flag");
     return NULL;
   }

@@ -47,25 +47,41 @@ export class ControlServer {
     return [...this.servers.keys()];
   }
 
-  /** Creates the user's socket (replacing a stale file) and hands it to them. */
-  async open(owner: SocketOwner): Promise<void> {
+  /**
+   * Creates the user's socket (replacing a stale file) and hands it to them; or, after an
+   * upgrade, goes on listening on the descriptor the previous instance handed over, so
+   * that no dmctl call is refused during the upgrade.
+   */
+  async open(owner: SocketOwner, inheritedFd?: number): Promise<void> {
     if (this.servers.has(owner.name)) return;
     const path = this.pathFor(owner.name);
-    rmSync(path, { force: true });
+    if (inheritedFd === undefined) rmSync(path, { force: true });
     const server = createServer((socket) => this.serve(owner.name, socket));
     server.maxConnections = MAX_CONNECTIONS_PER_SOCKET;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => {
+      server.listen(inheritedFd === undefined ? path : { fd: inheritedFd }, () => {
         server.off('error', reject);
         resolve();
       });
     });
     server.on('error', (error) => this.log.error(`control socket ${path}: ${error.message}`));
-    if (process.geteuid?.() === 0) chownSync(path, owner.uid, owner.gid);
-    chmodSync(path, 0o600);
+    if (inheritedFd === undefined) {
+      if (process.geteuid?.() === 0) chownSync(path, owner.uid, owner.gid);
+      chmodSync(path, 0o600);
+    }
     this.servers.set(owner.name, { server, path });
     this.log.debug(`control socket for ${owner.name}: ${path}`);
+  }
+
+  /** The listening descriptors, by user, to hand to the next instance on upgrade. */
+  listeningFds(): Record<string, number> {
+    const fds: Record<string, number> = {};
+    for (const [user, { server }] of this.servers) {
+      const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      if (fd !== undefined && fd >= 0) fds[user] = fd;
+    }
+    return fds;
   }
 
   /** Removes a user's socket (they lost access). */

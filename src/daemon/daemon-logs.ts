@@ -63,6 +63,27 @@ export class DaemonLogs {
     return writer;
   }
 
+  /**
+   * Prepares the handover of an upgrade: every writer stops reading once its chunks are
+   * on disk; returns each daemon's open output pipe, by daemon id.
+   */
+  async quiesce(): Promise<Record<string, number>> {
+    const writers = [...this.writers];
+    for (const [, { writer }] of writers) writer.pause();
+    await Promise.all(writers.map(([, { writer }]) => writer.idle()));
+    const pipes: Record<string, number> = {};
+    for (const [id, { writer }] of writers) {
+      const [fd] = writer.drain().slice(-1);
+      if (fd !== undefined) pipes[id] = fd;
+    }
+    return pipes;
+  }
+
+  /** Reading goes on after a failed upgrade. */
+  resume(): void {
+    for (const { writer } of this.writers.values()) writer.resume();
+  }
+
   /** Reopens every log (after an external logrotate moved them). */
   reopenAll(): void {
     for (const { writer } of this.writers.values()) writer.reopen();

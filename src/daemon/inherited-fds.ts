@@ -8,11 +8,11 @@ const O_CLOEXEC = 0o2000000;
  * inherited ones without that flag would be passed on to every daemon: a root process's
  * pipe in a user's daemon. /proc/self/fdinfo tells which is which.
  */
-export function closeInheritedDescriptors(): number[] {
+export function closeInheritedDescriptors(keep: ReadonlySet<number>): number[] {
   const closed: number[] = [];
   for (const entry of readdirSync('/proc/self/fdinfo')) {
     const fd = Number(entry);
-    if (!Number.isInteger(fd) || fd < 3) continue;
+    if (!Number.isInteger(fd) || fd < 3 || keep.has(fd)) continue;
     let flags: number;
     try {
       const match = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'));

@@ -10,6 +10,9 @@ import {
 import { formatProblem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
+import { loadNative, type Native } from '../process/native.ts';
+import { Reaper } from '../process/reaper.ts';
+import { StateFile } from '../state/state-file.ts';
 import { loadAccounts } from '../users/accounts.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
 import { answers, daemonize } from './daemonize.ts';
@@ -24,7 +27,6 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  closeInheritedDescriptors();
   // Everything the manager creates (sockets before they are handed over, state) is private.
   process.umask(0o077);
 
@@ -60,8 +62,16 @@ async function main(): Promise<number> {
     for (const problem of read.problems) process.stderr.write(`${formatProblem(problem)}\n`);
   }
 
+  const stateFile = new StateFile(settings.stateDir);
+  const saved = stateFile.load();
+  const upgrading =
+    saved !== undefined && !('error' in saved) && saved.handover?.pid === process.pid;
+  const handedOver = upgrading
+    ? Object.values({ ...saved.handover?.sockets, ...saved.handover?.pipes })
+    : [];
+  closeInheritedDescriptors(new Set(handedOver));
   const probe = socketPathFor(mode.kind === 'personal' ? mode.user : 'root');
-  if (await answers(probe))
+  if (!upgrading && (await answers(probe)))
     return fail(`daemon-manager: another manager is already running (${probe} answers)`);
   for (const [dir, mode_] of [
     [settings.socketDir, 0o755],
@@ -74,18 +84,57 @@ async function main(): Promise<number> {
 
   const log = createLogger(args.verbose);
   process.on('uncaughtException', (error) => log.error(`unexpected: ${error.stack ?? error}`));
-  const manager = new Manager(mode, loadAccounts(), settings, log, socketPathFor);
+  if (saved !== undefined && 'error' in saved) log.warn(saved.error);
+  const native = loadNative();
+  const manager: Manager = new Manager(
+    mode,
+    loadAccounts(),
+    settings,
+    log,
+    socketPathFor,
+    saved !== undefined && !('error' in saved) ? saved : undefined,
+    startReaping(native, (pid: number): boolean => manager.supervisor.isMainProcess(pid), log),
+  );
   await manager.begin();
   if (args.pidfile !== undefined) writeFileSync(args.pidfile, `${process.pid}\n`, { mode: 0o644 });
-  handleSignals(manager, log, configPath, args.pidfile);
+  handleSignals(manager, native, log, configPath, args.pidfile);
   log.info(
     `daemon-manager ${mode.kind === 'personal' ? `(personal, for ${mode.user}) ` : ''}running, pid ${process.pid}`,
   );
   return -1;
 }
 
+/** Makes the manager the reaper of its daemons' orphans, and reaps them. */
+function startReaping(native: Native, isOwnChild: (pid: number) => boolean, log: Logger): Reaper {
+  try {
+    native.setSubreaper();
+  } catch (error) {
+    log.warn(`cannot become a child subreaper (${(error as Error).message}); orphans go to init`);
+  }
+  const reaper = new Reaper(native, isOwnChild);
+  reaper.install();
+  return reaper;
+}
+
+/**
+ * The upgrade: hand the sockets and output pipes over, then re-execute the manager's
+ * code from disk in this same process, which keeps its pid and so its children.
+ */
+async function upgrade(manager: Manager, native: Native, log: Logger): Promise<void> {
+  log.info(`SIGUSR2: re-executing ${process.argv[1]} (upgrade; daemons keep running)`);
+  try {
+    await manager.handover(native);
+    const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+    process.execve?.(process.execPath, argv, { ...process.env });
+  } catch (error) {
+    log.error(`upgrade failed, going on with the running code: ${(error as Error).message}`);
+    manager.abandonHandover(native);
+  }
+}
+
 function handleSignals(
   manager: Manager,
+  native: Native,
   log: Logger,
   configPath: string | undefined,
   pidfile: string | undefined,
@@ -103,6 +152,13 @@ function handleSignals(
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGUSR2', () => {
+    if (stopping) return;
+    stopping = true;
+    upgrade(manager, native, log).finally(() => {
+      stopping = false;
+    });
+  });
   process.on('SIGUSR1', () => {
     log.info('SIGUSR1: reopening every log file');
     manager.reopenLogs();

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { DaemonSpec } from '../config/daemon.ts';
 import type { MasterConfig } from '../config/master.ts';
 import { formatProblem, type Problem } from '../config/problems.ts';
@@ -10,7 +11,12 @@ import type { LogWriter } from '../logs/log-writer.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT } from '../policy/authorize.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
 import { buildEnvironment } from '../process/environment.ts';
+import type { Native } from '../process/native.ts';
+import { readStat } from '../process/process-group.ts';
+import type { Reaper } from '../process/reaper.ts';
 import type { DaemonInfo, Request } from '../protocol/messages.ts';
+import { type Handover, type SavedState, snapshot } from '../state/snapshot.ts';
+import { StateFile } from '../state/state-file.ts';
 import type { BackoffPolicy } from '../supervisor/backoff.ts';
 import { type DaemonRecord, newRecord } from '../supervisor/state.ts';
 import {
@@ -22,6 +28,7 @@ import {
 import { type AccountDb, membersOf } from '../users/accounts.ts';
 import { DaemonLogs } from './daemon-logs.ts';
 import { makeOwner, type Owner } from './owner.ts';
+import { Recovery } from './recovery.ts';
 import { createOwnerDirs, listConfigNames, loadConfig } from './scan.ts';
 
 /** How the manager runs: for everyone under a master config, or for one user alone. */
@@ -50,12 +57,21 @@ export class Manager implements ControlContext, SupervisorHost {
   readonly settings: Settings;
   readonly log: Logger;
 
+  private recovery: Recovery;
+  private readonly reaper: Reaper;
+  private readonly stateFile: StateFile;
+  private saveTimer: NodeJS.Timeout | undefined;
+  private saveFailing = false;
+  private readonly handedOver: Handover | undefined;
+
   constructor(
     mode: Mode,
     db: AccountDb,
     settings: Settings,
     log: Logger,
     socketPathFor: (user: string) => string,
+    saved: SavedState | undefined,
+    reaper: Reaper,
   ) {
     this.mode = mode;
     this.db = db;
@@ -69,6 +85,10 @@ export class Manager implements ControlContext, SupervisorHost {
     this.currentPolicy = this.policyFor(mode);
     this.supervisor = new Supervisor(this);
     this.logs = new DaemonLogs(settings, log);
+    this.reaper = reaper;
+    this.stateFile = new StateFile(settings.stateDir);
+    this.recovery = this.recoveryFrom(saved);
+    this.handedOver = this.recovery.isUpgrade ? saved?.handover : undefined;
     this.control = new ControlServer(
       socketPathFor,
       (caller, request) => handleRequest(this, caller, request),
@@ -81,6 +101,32 @@ export class Manager implements ControlContext, SupervisorHost {
     this.syncOwners();
     this.rescan([...this.ownerTable.keys()]);
     await this.syncSockets();
+    // From now on a daemon is new: autostart alone decides.
+    this.recovery = this.recoveryFrom(undefined);
+    this.save(false);
+  }
+
+  /**
+   * Readies the upgrade: logs stop reading once their chunks are on disk, the state is
+   * saved with the descriptors (sockets, output pipes) to keep across execve, and those
+   * lose close-on-exec. After this the caller re-executes the manager.
+   */
+  async handover(native: Native): Promise<Handover> {
+    if (this.saveTimer !== undefined) clearTimeout(this.saveTimer);
+    const pipes = await this.logs.quiesce();
+    const handover: Handover = { pid: process.pid, sockets: this.control.listeningFds(), pipes };
+    for (const fd of [...Object.values(handover.sockets), ...Object.values(pipes)])
+      native.setCloexec(fd, false);
+    this.save(false, handover);
+    return handover;
+  }
+
+  /** Goes on as before when the re-execution failed. */
+  abandonHandover(native: Native): void {
+    const fds = Object.values(this.control.listeningFds());
+    for (const fd of fds) native.setCloexec(fd, true);
+    this.logs.resume();
+    this.save(false);
   }
 
   /** Applies a new master config: new users and rights, then a rescan of everyone. */
@@ -105,6 +151,7 @@ export class Manager implements ControlContext, SupervisorHost {
   async shutdown(): Promise<void> {
     this.control.closeAll();
     await this.supervisor.stopAll();
+    this.save(true);
   }
 
   policy(): Policy {
@@ -207,12 +254,59 @@ export class Manager implements ControlContext, SupervisorHost {
     return record.spec.stopTimeoutMs ?? this.settings.stopTimeoutMs;
   }
 
-  changed(): void {}
+  /** Saves the state soon: changes in a burst (a crash storm) are written once. */
+  changed(): void {
+    this.saveTimer ??= setTimeout(() => {
+      this.saveTimer = undefined;
+      this.save(false);
+    }, 20);
+  }
 
   forgotten(record: DaemonRecord): void {
     this.configFiles.delete(record.id);
     this.logs.close(record.id);
     this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);
+  }
+
+  private save(clean: boolean, handover?: Handover): void {
+    if (this.saveTimer !== undefined) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    try {
+      this.stateFile.save(
+        snapshot(
+          this.supervisor.daemons.values(),
+          (pid) => readStat(pid)?.startTime,
+          clean,
+          handover,
+        ),
+      );
+      if (this.saveFailing) this.log.info(`state saved again in ${this.stateFile.path}`);
+      this.saveFailing = false;
+    } catch (error) {
+      if (!this.saveFailing)
+        this.log.error(
+          `cannot save the state in ${this.stateFile.path}: ${(error as Error).message}; daemons keep running`,
+        );
+      this.saveFailing = true;
+    }
+  }
+
+  private recoveryFrom(saved: SavedState | undefined): Recovery {
+    return new Recovery(
+      saved,
+      this.supervisor,
+      this.reaper,
+      (record, pipe) => this.adoptPipe(record, pipe),
+      this.log,
+    );
+  }
+
+  private adoptPipe(record: DaemonRecord, pipe: Socket): void {
+    const owner = this.ownerTable.get(record.owner);
+    if (!owner || record.spec.output !== 'log') return void pipe.resume();
+    const writer = this.logs.writerFor(owner, record.id, record.spec);
+    if ('error' in writer) pipe.resume();
+    else writer.attach(pipe);
   }
 
   private policyFor(mode: Mode): Policy {
@@ -273,7 +367,7 @@ export class Manager implements ControlContext, SupervisorHost {
       const account = this.db.users.get(user);
       if (!account) continue;
       try {
-        await this.control.open(account);
+        await this.control.open(account, this.handedOver?.sockets[user]);
       } catch (error) {
         this.log.error(`cannot open the control socket of ${user}: ${(error as Error).message}`);
       }
@@ -306,7 +400,7 @@ export class Manager implements ControlContext, SupervisorHost {
         ]);
       this.configFiles.set(id, loaded.file);
       if (existing === undefined) {
-        this.supervisor.add(newRecord(user, loaded.spec));
+        this.recovery.introduce(newRecord(user, loaded.spec));
       } else if (existing.orphaned || !sameSpec(existing.spec, loaded.spec)) {
         existing.orphaned = false;
         existing.spec = loaded.spec;

@@ -1,4 +1,4 @@
-import { closeSync, write } from 'node:fs';
+import { closeSync, write, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 /** Rotation and formatting of one daemon's log. */
@@ -32,6 +32,10 @@ export class LogWriter {
   private size = 0;
   private atLineStart = true;
   private failing = false;
+  private quiescing = false;
+  private pending = 0;
+  private idleWaiters: (() => void)[] = [];
+  private readonly streams = new Set<Readable>();
   private readonly options: LogOptions;
   private readonly ops: LogFileOps;
   /** Bytes that could not be written (disk full, file unwritable), since the start. */
@@ -45,11 +49,52 @@ export class LogWriter {
 
   /** Reads a daemon's output pipe until its end. */
   attach(stream: Readable): void {
+    this.streams.add(stream);
     stream.on('data', (chunk: Buffer) => {
       stream.pause();
-      this.append(chunk, () => stream.resume());
+      this.append(chunk, () => {
+        if (!this.quiescing) stream.resume();
+      });
     });
     stream.on('error', () => stream.destroy());
+    stream.on('close', () => this.streams.delete(stream));
+  }
+
+  /** Stops reading (first step of an upgrade's handover). */
+  pause(): void {
+    this.quiescing = true;
+    for (const stream of this.streams) stream.pause();
+  }
+
+  /** Resolves once every chunk read so far is on disk. */
+  async idle(): Promise<void> {
+    while (this.pending > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Writes what the paused streams still buffer and returns the descriptors of the open
+   * pipes. Synchronous: called right before execve, with no turn of the event loop in
+   * between, so what is still in the pipes stays in the kernel for the next instance.
+   */
+  drain(): number[] {
+    const fds: number[] = [];
+    for (const stream of this.streams) {
+      for (
+        let chunk = stream.read() as Buffer | null;
+        chunk !== null;
+        chunk = stream.read() as Buffer | null
+      )
+        if (this.fd !== undefined) writeSync(this.fd, chunk);
+      const fd = (stream as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      if (fd !== undefined && fd >= 0) fds.push(fd);
+    }
+    return fds;
+  }
+
+  /** Undoes `pause` (the upgrade failed): reading goes on. */
+  resume(): void {
+    this.quiescing = false;
+    for (const stream of this.streams) stream.resume();
   }
 
   /** Writes a line of the manager's own (the start banner) between the daemon's lines. */
@@ -96,7 +141,10 @@ export class LogWriter {
       done();
       return;
     }
+    this.pending++;
     write(fd, data, 0, data.length, null, (error, written) => {
+      this.pending--;
+      if (this.pending === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
       if (error) {
         this.dropped += data.length;
         this.report(`cannot write (${error.code}); output is being dropped`);

@@ -116,8 +116,25 @@ export class Supervisor {
 
   /** Adds a daemon just loaded; starts it if `autostart` says so. */
   add(record: DaemonRecord): void {
-    this.daemons.set(record.id, record);
+    this.register(record);
     if (record.spec.autostart) this.start(record);
+  }
+
+  /** Adds a daemon without starting it. */
+  register(record: DaemonRecord): void {
+    this.daemons.set(record.id, record);
+  }
+
+  /**
+   * Stops what a previous manager left running for this daemon (its process group, which
+   * this manager cannot wait for), then starts it afresh if it is wanted: so there is
+   * never a second copy of a daemon next to a survivor.
+   */
+  replaceSurvivor(record: DaemonRecord, pgid: number): void {
+    this.host.log.warn(
+      `${record.id}: process group ${pgid} survives from a previous manager; replacing it`,
+    );
+    this.beginStopping(record, pgid, false, record.wanted === 'up' ? 'start' : 'stay-stopped');
   }
 
   /** Forgets a daemon whose config is gone, now if stopped, else once it stops. */
