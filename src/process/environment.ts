@@ -17,7 +17,8 @@ export function buildEnvironment(
     HOME: user.home,
     LOGNAME: user.name,
     USER: user.name,
-    PATH: '/usr/local/bin:/usr/bin:/bin',
+    // The original Daemon Manager's PATH: daemons written for it find the same programs.
+    PATH: '/usr/bin:/bin',
   };
   for (const [name, value] of exports) env[name] = value;
   return env;

@@ -1,7 +1,11 @@
 import { constants } from 'node:os';
 
+// Some numbers have two names (6: SIGABRT, SIGIOT; 29: SIGIO, SIGPOLL): keep the first,
+// the usual one, as kill -l does.
 const BY_NUMBER = new Map<number, NodeJS.Signals>(
-  Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]),
+  Object.entries(constants.signals)
+    .reverse()
+    .map(([name, number]) => [number, name as NodeJS.Signals]),
 );
 
 /** Reads `-9`, `-KILL`, `-SIGKILL`, `KILL`, `SIGKILL`, `9` or `hup` as a signal name. */
