@@ -17,7 +17,7 @@ export function statusOf(record: DaemonRecord, now: number): DaemonStatus {
     respawns: record.respawns,
     cooldown:
       state.kind === 'coolingdown'
-        ? Math.ceil((state.until - now) / 1000)
+        ? Math.max(0, Math.ceil((state.until - now) / 1000))
         : seconds(record.cooldownMs),
     uptime: alive && record.spawnedAt !== undefined ? seconds(now - record.spawnedAt) : 0,
     total:

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { DaemonStatus } from '../protocol/messages.ts';
+import { formatElapsed, formatStatusTable, STATUS_HEADER } from './format.ts';
+
+const MINUTE = 60;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const WEEK = 7 * DAY;
+
+describe('formatElapsed', () => {
+  const cases: [number, string][] = [
+    [0, '0s'],
+    [0.9, '0s'],
+    [-5, '0s'],
+    [Number.NaN, '0s'],
+    [1, '1s'],
+    [42, '42s'],
+    [42.99, '42s'],
+    [59, '59s'],
+    [MINUTE, '1m0s'],
+    [MINUTE + 1, '1m1s'],
+    [HOUR - 1, '59m59s'],
+    [HOUR, '1h0m'],
+    [12 * HOUR + 57 * MINUTE, '12h57m'],
+    [12 * HOUR + 57 * MINUTE + 59, '12h57m'],
+    [DAY - 1, '23h59m'],
+    [DAY, '1d0h'],
+    [4 * DAY + 7 * HOUR, '4d7h'],
+    [4 * DAY + 7 * HOUR + 59 * MINUTE + 59, '4d7h'],
+    [WEEK - 1, '6d23h'],
+    [WEEK, '1w0d'],
+    [3 * WEEK + 3 * DAY, '3w3d'],
+    [3 * WEEK + 3 * DAY + 23 * HOUR + 59 * MINUTE, '3w3d'],
+    [100 * WEEK + 6 * DAY, '100w6d'],
+  ];
+  for (const [seconds, expected] of cases) {
+    test(`${seconds} s is ${expected}`, () => {
+      assert.equal(formatElapsed(seconds), expected);
+    });
+  }
+});
+
+/** A running daemon as in the original's documentation. */
+const WORDPRESS: DaemonStatus = {
+  id: 'david/wordpress',
+  user: 'david',
+  name: 'wordpress',
+  state: 'running',
+  wanted: 'up',
+  pid: 27012,
+  respawns: 33,
+  cooldown: 0,
+  uptime: 12 * HOUR + 57 * MINUTE + 12,
+  total: 3 * WEEK + 3 * DAY + 5 * HOUR,
+  runAs: 'www-data',
+  output: 'log',
+};
+
+describe('formatStatusTable', () => {
+  test('the header is column for column the original one', () => {
+    assert.equal(
+      STATUS_HEADER,
+      'daemon-id                      state              pid respawns cooldown   uptime    total',
+    );
+  });
+
+  test('a running daemon gives exactly the row of the original documentation', () => {
+    assert.equal(
+      formatStatusTable([WORDPRESS]),
+      'daemon-id                      state              pid respawns cooldown   uptime    total\n' +
+        'david/wordpress                running          27012       33       0s   12h57m     3w3d\n',
+    );
+  });
+
+  test('no daemons print only the header', () => {
+    assert.equal(formatStatusTable([]), `${STATUS_HEADER}\n`);
+  });
+
+  const rows: { name: string; status: DaemonStatus; row: string }[] = [
+    {
+      name: 'a stopped daemon shows pid 0 and zero times',
+      status: { ...WORDPRESS, state: 'stopped', pid: 0, respawns: 0, uptime: 0, total: 0 },
+      row: 'david/wordpress                stopped              0        0       0s       0s       0s',
+    },
+    {
+      name: 'a cooling-down daemon fills the state column exactly',
+      status: {
+        ...WORDPRESS,
+        id: 'amy/shop',
+        state: 'coolingdown',
+        pid: 0,
+        cooldown: 40,
+        uptime: 0,
+        total: 4 * DAY + 7 * HOUR,
+      },
+      row: 'amy/shop                       coolingdown          0       33      40s       0s     4d7h',
+    },
+    {
+      name: 'a stopping daemon keeps its pid',
+      status: { ...WORDPRESS, state: 'stopping', respawns: 12345678, uptime: 42, total: 42 },
+      row: 'david/wordpress                stopping         27012 12345678       0s      42s      42s',
+    },
+    {
+      name: 'an id of exactly 30 characters still leaves one space',
+      status: { ...WORDPRESS, id: `abcdefghij/${'x'.repeat(19)}` },
+      row: 'abcdefghij/xxxxxxxxxxxxxxxxxxx running          27012       33       0s   12h57m     3w3d',
+    },
+    {
+      name: 'a longer id pushes the row right but keeps a space before the state',
+      status: { ...WORDPRESS, id: `abcdefghij/${'x'.repeat(25)}` },
+      row: 'abcdefghij/xxxxxxxxxxxxxxxxxxxxxxxxx running          27012       33       0s   12h57m     3w3d',
+    },
+  ];
+  for (const { name, status, row } of rows) {
+    test(name, () => {
+      assert.equal(formatStatusTable([status]), `${STATUS_HEADER}\n${row}\n`);
+    });
+  }
+
+  test('rows keep the order they are given in', () => {
+    const lines = formatStatusTable([
+      { ...WORDPRESS, id: 'b/x' },
+      { ...WORDPRESS, id: 'a/y' },
+    ]).split('\n');
+    assert.deepEqual(
+      lines.map((line) => line.split(' ')[0]),
+      ['daemon-id', 'b/x', 'a/y', ''],
+    );
+  });
+});

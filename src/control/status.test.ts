@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { formatStatusTable } from '../cli/format.ts';
+import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
+import type { DaemonStatus } from '../protocol/messages.ts';
+import { type DaemonRecord, newRecord } from '../supervisor/state.ts';
+import { statusOf } from './status.ts';
+
+const NOW = 1_700_000_000_000;
+const SECOND = 1000;
+const HOUR = 3600 * SECOND;
+const DAY = 24 * HOUR;
+
+function specOf(text: string): DaemonSpec {
+  const { spec, problems } = parseDaemonConfig(text, 'wordpress.conf', 'wordpress');
+  assert.ok(spec, JSON.stringify(problems));
+  return spec;
+}
+
+const SPEC = specOf('start=exec ./wp\nuser=www-data\noutput=log\n');
+
+/** A record of david/wordpress with the given fields changed. */
+function record(changes: Partial<DaemonRecord>, spec: DaemonSpec = SPEC): DaemonRecord {
+  return { ...newRecord('david', spec), ...changes };
+}
+
+/** The status of a freshly loaded, stopped david/wordpress. */
+const STOPPED: DaemonStatus = {
+  id: 'david/wordpress',
+  user: 'david',
+  name: 'wordpress',
+  state: 'stopped',
+  wanted: 'down',
+  pid: 0,
+  respawns: 0,
+  cooldown: 0,
+  uptime: 0,
+  total: 0,
+  runAs: 'www-data',
+  output: 'log',
+};
+
+describe('statusOf', () => {
+  const cases: { name: string; record: DaemonRecord; expected: DaemonStatus }[] = [
+    {
+      name: 'a daemon never started is stopped with everything zero',
+      record: record({}),
+      expected: STOPPED,
+    },
+    {
+      name: 'a running daemon shows its pid, time since spawn and since start',
+      record: record({
+        wanted: 'up',
+        state: { kind: 'running', pid: 27012, since: NOW - 46_632 * SECOND },
+        respawns: 33,
+        startedAt: NOW - (3 * 7 + 3) * DAY - 5 * HOUR,
+        spawnedAt: NOW - 46_632 * SECOND,
+      }),
+      expected: {
+        ...STOPPED,
+        state: 'running',
+        wanted: 'up',
+        pid: 27012,
+        respawns: 33,
+        uptime: 46_632,
+        total: 24 * 86_400 + 5 * 3600,
+      },
+    },
+    {
+      name: 'a running daemon shows its current cooldown step in whole seconds',
+      record: record({
+        wanted: 'up',
+        state: { kind: 'running', pid: 4242, since: NOW - 1_500 },
+        cooldownMs: 20_999,
+        startedAt: NOW - 100 * SECOND,
+        spawnedAt: NOW - 1_500,
+      }),
+      expected: {
+        ...STOPPED,
+        state: 'running',
+        wanted: 'up',
+        pid: 4242,
+        cooldown: 20,
+        uptime: 1,
+        total: 100,
+      },
+    },
+    {
+      name: 'a stopping daemon shows its process group and keeps counting',
+      record: record({
+        wanted: 'down',
+        state: {
+          kind: 'stopping',
+          pgid: 27012,
+          mainAlive: true,
+          deadline: NOW + 10 * SECOND,
+          killed: false,
+          afterwards: 'stay-stopped',
+        },
+        startedAt: NOW - 60 * SECOND,
+        spawnedAt: NOW - 42 * SECOND,
+      }),
+      expected: { ...STOPPED, state: 'stopping', pid: 27012, uptime: 42, total: 60 },
+    },
+    {
+      name: 'a cooling-down daemon shows the seconds left, rounded up, and no pid or uptime',
+      record: record({
+        wanted: 'up',
+        state: { kind: 'coolingdown', until: NOW + 7_500 },
+        respawns: 2,
+        cooldownMs: 20_000,
+        startedAt: NOW - 30 * SECOND,
+        spawnedAt: NOW - 2 * SECOND,
+        lastExit: { code: 1, signal: null },
+      }),
+      expected: {
+        ...STOPPED,
+        state: 'coolingdown',
+        wanted: 'up',
+        respawns: 2,
+        cooldown: 8,
+        total: 30,
+        lastExit: 'exit status 1',
+      },
+    },
+    {
+      name: 'a cooling-down daemon whose timer is late shows a cooldown of 0, not less',
+      record: record({
+        wanted: 'up',
+        state: { kind: 'coolingdown', until: NOW - 1_500 },
+        startedAt: NOW - 30 * SECOND,
+      }),
+      expected: { ...STOPPED, state: 'coolingdown', wanted: 'up', total: 30 },
+    },
+    {
+      name: 'a daemon stopped after running shows no uptime or total, and how it ended',
+      record: record({
+        respawns: 5,
+        cooldownMs: 10_000,
+        startedAt: NOW - DAY,
+        spawnedAt: NOW - HOUR,
+        lastExit: { code: null, signal: 'SIGKILL' },
+      }),
+      expected: { ...STOPPED, respawns: 5, cooldown: 10, lastExit: 'killed by SIGKILL' },
+    },
+    {
+      name: 'a daemon that could not be started shows the spawn error',
+      record: record({ lastExit: { code: null, signal: null, error: 'spawn /bin/sh EACCES' } }),
+      expected: { ...STOPPED, lastExit: 'spawn /bin/sh EACCES' },
+    },
+    {
+      name: 'a daemon that exited 0 says so',
+      record: record({ lastExit: { code: 0, signal: null } }),
+      expected: { ...STOPPED, lastExit: 'exit status 0' },
+    },
+    {
+      name: 'times in the future (clock stepped back) show as 0',
+      record: record({
+        state: { kind: 'running', pid: 7, since: NOW + HOUR },
+        startedAt: NOW + HOUR,
+        spawnedAt: NOW + HOUR,
+      }),
+      expected: { ...STOPPED, state: 'running', pid: 7 },
+    },
+    {
+      name: 'a daemon without user= runs as its owner, and may discard output',
+      record: record({}, specOf('start=exec ./wp\n')),
+      expected: { ...STOPPED, runAs: 'david', output: 'discard' },
+    },
+  ];
+  for (const { name, record, expected } of cases) {
+    test(name, () => {
+      assert.deepEqual(statusOf(record, NOW), expected);
+    });
+  }
+
+  test('the running daemon of the original documentation prints its exact row', () => {
+    const running = record({
+      wanted: 'up',
+      state: { kind: 'running', pid: 27012, since: NOW - 46_632 * SECOND },
+      respawns: 33,
+      startedAt: NOW - 24 * DAY - 5 * HOUR,
+      spawnedAt: NOW - 46_632 * SECOND,
+    });
+    assert.equal(
+      formatStatusTable([statusOf(running, NOW)]).split('\n')[1],
+      'david/wordpress                running          27012       33       0s   12h57m     3w3d',
+    );
+  });
+});
