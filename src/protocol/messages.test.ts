@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseRequest, type Request } from './messages.ts';
+
+const UNKNOWN = 'unknown command (known: status, list, rescan, start, stop, restart, kill, info)';
+
+describe('parseRequest', () => {
+  const accepted: { line: string; expected: Request }[] = [
+    { line: '{"command":"status"}', expected: { command: 'status' } },
+    { line: '{"command":"status","id":"blog"}', expected: { command: 'status', id: 'blog' } },
+    { line: '{"command":"list"}', expected: { command: 'list' } },
+    { line: '{"command":"rescan"}', expected: { command: 'rescan' } },
+    {
+      line: '{"command":"start","id":"david/blog"}',
+      expected: { command: 'start', id: 'david/blog' },
+    },
+    { line: '{"command":"stop","id":"blog"}', expected: { command: 'stop', id: 'blog' } },
+    { line: '{"command":"restart","id":"blog"}', expected: { command: 'restart', id: 'blog' } },
+    { line: '{"command":"info","id":"blog"}', expected: { command: 'info', id: 'blog' } },
+    {
+      line: '{"command":"kill","id":"blog","signal":"-HUP"}',
+      expected: { command: 'kill', id: 'blog', signal: '-HUP' },
+    },
+    {
+      line: ' {"command":"stop","id":"blog","extra":true} \n',
+      expected: { command: 'stop', id: 'blog' },
+    },
+    {
+      line: `{"command":"stop","id":"${'x'.repeat(300)}"}`,
+      expected: { command: 'stop', id: 'x'.repeat(300) },
+    },
+    {
+      line: '{"command":"kill","id":"b","signal":"SIGRTMIN+1234567890"}',
+      expected: { command: 'kill', id: 'b', signal: 'SIGRTMIN+1234567890' },
+    },
+  ];
+  for (const { line, expected } of accepted) {
+    test(`${line.trim().slice(0, 60)} is accepted as ${JSON.stringify(expected).slice(0, 60)}`, () => {
+      assert.deepEqual(parseRequest(line), expected);
+    });
+  }
+
+  const refused: { name: string; line: string; error: string }[] = [
+    { name: 'an empty line', line: '', error: 'request is not valid JSON' },
+    { name: 'invalid JSON', line: '{"command":', error: 'request is not valid JSON' },
+    { name: 'plain text', line: 'status', error: 'request is not valid JSON' },
+    { name: 'null', line: 'null', error: 'request must be a JSON object' },
+    { name: 'a string', line: '"status"', error: 'request must be a JSON object' },
+    { name: 'a number', line: '42', error: 'request must be a JSON object' },
+    { name: 'an array', line: '["status"]', error: 'request must be a JSON object' },
+    { name: 'no command', line: '{}', error: UNKNOWN },
+    { name: 'an unknown command', line: '{"command":"shutdown"}', error: UNKNOWN },
+    { name: 'a command of the wrong case', line: '{"command":"STATUS"}', error: UNKNOWN },
+    { name: 'a dmctl-only verb', line: '{"command":"edit","id":"blog"}', error: UNKNOWN },
+    { name: 'a non-string command', line: '{"command":["status"]}', error: UNKNOWN },
+    { name: 'an inherited property as command', line: '{"command":"toString"}', error: UNKNOWN },
+    {
+      name: 'start without an id',
+      line: '{"command":"start"}',
+      error: "'start' needs a daemon id",
+    },
+    { name: 'stop without an id', line: '{"command":"stop"}', error: "'stop' needs a daemon id" },
+    {
+      name: 'restart without an id',
+      line: '{"command":"restart"}',
+      error: "'restart' needs a daemon id",
+    },
+    { name: 'info without an id', line: '{"command":"info"}', error: "'info' needs a daemon id" },
+    {
+      name: 'kill without an id',
+      line: '{"command":"kill","signal":"HUP"}',
+      error: "'kill' needs a daemon id",
+    },
+    {
+      name: 'kill without a signal',
+      line: '{"command":"kill","id":"blog"}',
+      error: "'kill' needs a signal",
+    },
+    {
+      name: 'an id of 301 characters',
+      line: `{"command":"stop","id":"${'x'.repeat(301)}"}`,
+      error: 'id must be a string of at most 300 characters',
+    },
+    {
+      name: 'a numeric id',
+      line: '{"command":"stop","id":7}',
+      error: 'id must be a string of at most 300 characters',
+    },
+    {
+      name: 'a null id',
+      line: '{"command":"stop","id":null}',
+      error: 'id must be a string of at most 300 characters',
+    },
+    {
+      name: 'a signal of 21 characters',
+      line: `{"command":"kill","id":"b","signal":"${'S'.repeat(21)}"}`,
+      error: 'signal must be a short string',
+    },
+    {
+      name: 'a numeric signal',
+      line: '{"command":"kill","id":"b","signal":9}',
+      error: 'signal must be a short string',
+    },
+  ];
+  for (const { name, line, error } of refused) {
+    test(`${name} is refused: ${error}`, () => {
+      assert.deepEqual(parseRequest(line), { error });
+    });
+  }
+
+  test('errors never echo the request', () => {
+    const evil = 'EVIL\u001b[2J';
+    const requests: unknown[] = [
+      { command: evil },
+      { command: 'stop', id: evil.repeat(100) },
+      { command: 'kill', id: 'b', signal: evil.repeat(5) },
+      [evil],
+    ];
+    for (const request of [...requests.map((r) => JSON.stringify(r)), `${evil}{`]) {
+      const result = parseRequest(request);
+      assert.ok('error' in result, `accepted ${request}`);
+      assert.equal(result.error.includes('EVIL'), false, result.error);
+    }
+  });
+
+  test('a __proto__ key does not smuggle in a command', () => {
+    assert.deepEqual(parseRequest('{"__proto__":{"command":"status"}}'), { error: UNKNOWN });
+  });
+});

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  type Account,
+  groupIdsOf,
+  makeAccountDb,
+  membersOf,
+  parseGroups,
+  parsePasswd,
+} from './accounts.ts';
+
+const PASSWD = `root:x:0:0:root:/root:/bin/bash
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
+www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin
+david:x:1000:1000:David Example,,,:/home/david:/bin/bash
+amy:x:1001:100::/home/amy:/bin/sh
+toor:x:0:0:second root:/toor:/bin/sh
+david:x:2000:2000:shadowed by the first david:/home/david2:/bin/sh
+not a passwd line
+bad:x:abc:1::/home/bad:/bin/sh
+neg:x:-1:1::/home/neg:/bin/sh
+:x:5:5::/home/nameless:/bin/sh
+short:x:7:7
++::::::
+
+`;
+
+const GROUP = `root:x:0:
+users:x:100:
+www-data:x:33:david,amy
+david:x:1000:
+web:x:1001:david,,www-data,
+bad:x:abc:david
+:x:9:david
+nomembers:x:42
+www-data:x:3333:shadowed
+`;
+
+describe('parsePasswd', () => {
+  test('reads name, uid, gid and home of each well-formed line, in order', () => {
+    const expected: Account[] = [
+      { name: 'root', uid: 0, gid: 0, home: '/root' },
+      { name: 'daemon', uid: 1, gid: 1, home: '/usr/sbin' },
+      { name: 'www-data', uid: 33, gid: 33, home: '/var/www' },
+      { name: 'david', uid: 1000, gid: 1000, home: '/home/david' },
+      { name: 'amy', uid: 1001, gid: 100, home: '/home/amy' },
+      { name: 'toor', uid: 0, gid: 0, home: '/toor' },
+      { name: 'david', uid: 2000, gid: 2000, home: '/home/david2' },
+    ];
+    assert.deepEqual(parsePasswd(PASSWD), expected);
+  });
+
+  const skipped: [string, string][] = [
+    ['a line without colons', 'not a passwd line'],
+    ['a non-numeric uid', 'bad:x:abc:1::/home/bad:/bin/sh'],
+    ['a negative uid', 'neg:x:-1:1::/home/neg:/bin/sh'],
+    ['a non-numeric gid', 'bad:x:1:g::/home/bad:/bin/sh'],
+    ['an empty name', ':x:5:5::/home/nameless:/bin/sh'],
+    ['a line too short to have a home', 'short:x:7:7'],
+    ['an NIS compat line', '+::::::'],
+    ['an empty line', ''],
+  ];
+  for (const [name, line] of skipped) {
+    test(`skips ${name}`, () => {
+      assert.deepEqual(parsePasswd(line), []);
+    });
+  }
+
+  test('empty text has no accounts', () => {
+    assert.deepEqual(parsePasswd(''), []);
+  });
+});
+
+describe('parseGroups', () => {
+  test('reads name, gid and members of each well-formed line, in order', () => {
+    assert.deepEqual(parseGroups(GROUP), [
+      { name: 'root', gid: 0, members: [] },
+      { name: 'users', gid: 100, members: [] },
+      { name: 'www-data', gid: 33, members: ['david', 'amy'] },
+      { name: 'david', gid: 1000, members: [] },
+      { name: 'web', gid: 1001, members: ['david', 'www-data'] },
+      { name: 'nomembers', gid: 42, members: [] },
+      { name: 'www-data', gid: 3333, members: ['shadowed'] },
+    ]);
+  });
+});
+
+describe('makeAccountDb', () => {
+  const db = makeAccountDb(parsePasswd(PASSWD), parseGroups(GROUP));
+
+  test('the first entry for a user name wins', () => {
+    assert.deepEqual(db.users.get('david'), {
+      name: 'david',
+      uid: 1000,
+      gid: 1000,
+      home: '/home/david',
+    });
+  });
+
+  test('the first entry for a uid wins', () => {
+    assert.equal(db.byUid.get(0)?.name, 'root');
+    assert.equal(db.byUid.get(2000)?.home, '/home/david2');
+  });
+
+  test('the first entry for a group name wins', () => {
+    assert.equal(db.groups.get('www-data')?.gid, 33);
+  });
+
+  test('every distinct name is there once', () => {
+    assert.deepEqual([...db.users.keys()], ['root', 'daemon', 'www-data', 'david', 'amy', 'toor']);
+    assert.deepEqual(
+      [...db.groups.keys()],
+      ['root', 'users', 'www-data', 'david', 'web', 'nomembers'],
+    );
+  });
+});
+
+describe('membersOf', () => {
+  const db = makeAccountDb(parsePasswd(PASSWD), parseGroups(GROUP));
+  const cases: [string, string[] | undefined][] = [
+    ['www-data', ['david', 'amy', 'www-data']],
+    ['david', ['david']],
+    ['users', ['amy']],
+    ['web', ['david', 'www-data']],
+    ['root', ['root', 'toor']],
+    ['nomembers', []],
+    ['nosuchgroup', undefined],
+  ];
+  for (const [group, expected] of cases) {
+    test(`@${group} is ${expected === undefined ? 'unknown' : `[${expected.join(', ')}]`}: listed members, then those whose primary group it is`, () => {
+      assert.deepEqual(membersOf(db, group), expected);
+    });
+  }
+});
+
+describe('groupIdsOf', () => {
+  const db = makeAccountDb(parsePasswd(PASSWD), parseGroups(GROUP));
+  const account = (name: string): Account => {
+    const found = db.users.get(name);
+    assert.ok(found, `no account ${name}`);
+    return found;
+  };
+  const cases: [string, number[]][] = [
+    ['david', [1000, 33, 1001]],
+    ['amy', [100, 33]],
+    ['www-data', [33, 1001]],
+    ['root', [0]],
+  ];
+  for (const [name, expected] of cases) {
+    test(`${name} belongs to gids ${expected.join(', ')}, primary first`, () => {
+      assert.deepEqual(groupIdsOf(db, account(name)), expected);
+    });
+  }
+
+  test('a user listed in their own primary group gets that gid once', () => {
+    const selfListed = makeAccountDb(parsePasswd('eve:x:5:5::/home/eve:/bin/sh'), [
+      { name: 'eve', gid: 5, members: ['eve'] },
+      { name: 'ops', gid: 6, members: ['eve'] },
+    ]);
+    const eve = selfListed.users.get('eve');
+    assert.ok(eve);
+    assert.deepEqual(groupIdsOf(selfListed, eve), [5, 6]);
+  });
+});
