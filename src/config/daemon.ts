@@ -1,4 +1,5 @@
 import { parseDuration } from './durations.ts';
+import { LIMIT_NAMES, parseLimitValue, type Resource, type ResourceLimits } from './limits.ts';
 import { meaningfulLines } from './lines.ts';
 import { type Problem, ProblemList } from './problems.ts';
 import { parseSize } from './sizes.ts';
@@ -20,6 +21,8 @@ export interface DaemonSpec {
   readonly logMaxBytes: number | undefined;
   readonly logKeep: number | undefined;
   readonly logTimestamps: boolean;
+  /** Resource limits the daemon asks for; they can only lower the admin's. */
+  readonly limits: ResourceLimits;
 }
 
 /** Bounds that keep a hostile file from costing the manager memory or time. */
@@ -37,6 +40,10 @@ const KNOWN_KEYS = [
   'log_max_size',
   'log_keep',
   'log_timestamps',
+  'limit_nofile',
+  'limit_nproc',
+  'limit_core',
+  'limit_as',
   'export',
 ];
 
@@ -72,6 +79,12 @@ export function parseDaemonConfig(
   let logMaxBytes: number | undefined;
   let logKeep: number | undefined;
   let logTimestamps = false;
+  const limits: { [R in Resource]: number | undefined } = {
+    nofile: undefined,
+    nproc: undefined,
+    core: undefined,
+    as: undefined,
+  };
   let environmentBytes = 0;
 
   for (const { line, text: entry } of meaningfulLines(text)) {
@@ -160,6 +173,18 @@ export function parseDaemonConfig(
       case 'log_timestamps':
         logTimestamps = parseYes(value);
         break;
+      case 'limit_nofile':
+      case 'limit_nproc':
+      case 'limit_core':
+      case 'limit_as': {
+        const resource = LIMIT_NAMES[key.slice('limit_'.length)] as Resource;
+        const parsed = parseLimitValue(resource, value);
+        if (parsed !== null && typeof parsed === 'object')
+          problems.error(line, `'${key}' ${parsed.error}`);
+        // 'unlimited' asks for nothing: the admin's limit (if any) stays.
+        else limits[resource] = parsed ?? undefined;
+        break;
+      }
       default:
         problems.warning(line, `unknown key '${key}' ignored (known: ${KNOWN_KEYS.join(', ')})`);
     }
@@ -182,6 +207,7 @@ export function parseDaemonConfig(
           logMaxBytes,
           logKeep,
           logTimestamps,
+          limits,
         };
   return { spec, problems: problems.items };
 }

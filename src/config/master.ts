@@ -1,3 +1,4 @@
+import { type LimitRule, parseLimitValues } from './limits.ts';
 import { meaningfulLines } from './lines.ts';
 import { type Problem, ProblemList } from './problems.ts';
 import { applySetting, DEFAULT_SETTINGS, type Settings } from './settings.ts';
@@ -21,9 +22,11 @@ export interface MasterConfig {
   readonly settings: Settings;
   readonly canRunAs: readonly Rule[];
   readonly manages: readonly Rule[];
+  /** `[limits]`: per-user and per-group limits over the `[settings]` defaults. */
+  readonly limits: readonly LimitRule[];
 }
 
-const SECTIONS = ['settings', 'can_run_as', 'runs_as', 'manages'] as const;
+const SECTIONS = ['settings', 'can_run_as', 'runs_as', 'manages', 'limits'] as const;
 type Section = (typeof SECTIONS)[number];
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/;
 
@@ -36,6 +39,7 @@ export function parseMasterConfig(
   const settings: { -readonly [K in keyof Settings]: Settings[K] } = { ...DEFAULT_SETTINGS };
   const canRunAs: Rule[] = [];
   const manages: Rule[] = [];
+  const limits: LimitRule[] = [];
   let section: Section | undefined;
 
   for (const { line, text: entry } of meaningfulLines(text)) {
@@ -45,7 +49,7 @@ export function parseMasterConfig(
       if (!(SECTIONS as readonly string[]).includes(name)) {
         problems.error(
           line,
-          `unknown section [${name}] (known: [settings], [can_run_as], [manages])`,
+          `unknown section [${name}] (known: [settings], [can_run_as], [manages], [limits])`,
         );
         section = undefined;
         continue;
@@ -69,12 +73,15 @@ export function parseMasterConfig(
         entry.slice(equals + 1).trim(),
       );
       if (message !== undefined) problems.error(line, message);
+    } else if (section === 'limits') {
+      const rule = parseLimitRule(entry, line, problems);
+      if (rule) limits.push(rule);
     } else {
       const rule = parseRule(entry, line, problems);
       if (rule) (section === 'manages' ? manages : canRunAs).push(rule);
     }
   }
-  return { config: { file, settings, canRunAs, manages }, problems: problems.items };
+  return { config: { file, settings, canRunAs, manages, limits }, problems: problems.items };
 }
 
 function parseRule(entry: string, line: number, problems: ProblemList): Rule | undefined {
@@ -90,6 +97,18 @@ function parseRule(entry: string, line: number, problems: ProblemList): Rule | u
     if (principal) right.push(principal);
   }
   return left ? { line, left, right } : undefined;
+}
+
+function parseLimitRule(entry: string, line: number, problems: ProblemList): LimitRule | undefined {
+  const colon = entry.indexOf(':');
+  if (colon === -1) {
+    problems.error(line, `expected 'user: limit=value, ...' in [limits], got '${entry}'`);
+    return undefined;
+  }
+  const left = parsePrincipal(entry.slice(0, colon).trim(), line, problems);
+  const { values, errors } = parseLimitValues(entry.slice(colon + 1));
+  for (const error of errors) problems.error(line, error);
+  return left && errors.length === 0 ? { line, left, values } : undefined;
 }
 
 function parsePrincipal(text: string, line: number, problems: ProblemList): Principal | undefined {

@@ -1,4 +1,5 @@
 import { parseDuration } from './durations.ts';
+import { type LimitKey, NO_LIMITS, parseLimitValue, type UserLimits } from './limits.ts';
 import { parseSize } from './sizes.ts';
 
 /** The `[settings]` of the master config, with every default filled in. */
@@ -21,6 +22,8 @@ export interface Settings {
   /** Logs rotate when they would pass this size (0: never), keeping this many old files. */
   readonly logMaxBytes: number;
   readonly logKeep: number;
+  /** Limits for every user's daemons, unless a `[limits]` line says otherwise. */
+  readonly limits: UserLimits;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -36,6 +39,7 @@ export const DEFAULT_SETTINGS: Settings = {
   stableUptimeMs: 60_000,
   logMaxBytes: 10 * 1024 * 1024,
   logKeep: 5,
+  limits: NO_LIMITS,
 };
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -58,12 +62,22 @@ const DURATION_KEYS: Record<string, DurationKey> = {
   'stable-uptime': 'stableUptimeMs',
 };
 
+// The defaults of `[limits]`: they apply to every user that no `[limits]` line names.
+const LIMIT_KEYS: Record<string, LimitKey> = {
+  'max-daemons': 'maxDaemons',
+  'limit-nofile': 'nofile',
+  'limit-nproc': 'nproc',
+  'limit-core': 'core',
+  'limit-as': 'as',
+};
+
 /** Every key `[settings]` accepts, for error messages and documentation. */
 export const SETTINGS_KEYS = [
   ...Object.keys(PATH_KEYS),
   ...Object.keys(DURATION_KEYS),
   'log-max-size',
   'log-keep',
+  ...Object.keys(LIMIT_KEYS),
 ];
 
 /** Applies one `key = value` of `[settings]`; returns an error message or undefined. */
@@ -102,6 +116,13 @@ export function applySetting(
     if (!/^\d{1,3}$/.test(value) || Number(value) < 1)
       return `setting 'log-keep' must be a number from 1 to 999, not '${value}'`;
     settings.logKeep = Number(value);
+    return undefined;
+  }
+  const limitKey = LIMIT_KEYS[key];
+  if (limitKey !== undefined) {
+    const parsed = parseLimitValue(limitKey, value);
+    if (parsed !== null && typeof parsed === 'object') return `setting '${key}' ${parsed.error}`;
+    settings.limits = { ...settings.limits, [limitKey]: parsed ?? undefined };
     return undefined;
   }
   return `unknown setting '${key}' (known: ${SETTINGS_KEYS.join(', ')})`;

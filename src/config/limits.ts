@@ -1,0 +1,93 @@
+import { parseSize } from './sizes.ts';
+
+/** The resource limits the manager can apply to a daemon's processes (setrlimit(2)). */
+export const RESOURCES = ['nofile', 'nproc', 'core', 'as'] as const;
+export type Resource = (typeof RESOURCES)[number];
+export type LimitKey = Resource | 'maxDaemons';
+
+/**
+ * A value per resource; `undefined` means the manager sets nothing and the daemon keeps
+ * what it inherits from the manager. Counts (nofile, nproc) or bytes (core, as), applied
+ * as both the soft and the hard limit.
+ */
+export type ResourceLimits = { readonly [R in Resource]: number | undefined };
+
+/** Everything the admin limits per user: resources, and daemons running at once. */
+export interface UserLimits extends ResourceLimits {
+  readonly maxDaemons: number | undefined;
+}
+
+/** What one `[limits]` line sets: a value, or `null` for `unlimited` (lifting a default). */
+export type LimitValues = { readonly [K in LimitKey]?: number | null };
+
+/** One `user: key=value, ...` or `@group: key=value, ...` line of `[limits]`. */
+export interface LimitRule {
+  readonly line: number;
+  readonly left: { readonly kind: 'user' | 'group'; readonly name: string };
+  readonly values: LimitValues;
+}
+
+export const NO_LIMITS: UserLimits = {
+  nofile: undefined,
+  nproc: undefined,
+  core: undefined,
+  as: undefined,
+  maxDaemons: undefined,
+};
+
+/** The spelling of each limit in `[limits]` lines; `[settings]` adds `limit-`, daemon configs `limit_`. */
+export const LIMIT_NAMES: Record<string, LimitKey> = {
+  nofile: 'nofile',
+  nproc: 'nproc',
+  core: 'core',
+  as: 'as',
+  'max-daemons': 'maxDaemons',
+};
+
+const COUNT_MAX = 2 ** 31 - 1;
+
+/**
+ * Parses one limit's value: `unlimited` gives null, a count for nofile, nproc and
+ * max-daemons, a size like 512M for core and as. Returns an error message otherwise.
+ */
+export function parseLimitValue(key: LimitKey, text: string): number | null | { error: string } {
+  if (text === 'unlimited') return null;
+  if (key === 'core' || key === 'as') {
+    const bytes = parseSize(text);
+    return bytes === undefined
+      ? { error: `must be a size like 0, 512M or 2G, or 'unlimited', not '${clip(text)}'` }
+      : bytes;
+  }
+  const least = key === 'maxDaemons' ? 0 : 1;
+  if (!/^\d{1,10}$/.test(text) || Number(text) < least || Number(text) > COUNT_MAX)
+    return { error: `must be a whole number from ${least} or 'unlimited', not '${clip(text)}'` };
+  return Number(text);
+}
+
+/** Parses the `key=value, key=value` right-hand side of a `[limits]` line. */
+export function parseLimitValues(text: string): { values: LimitValues; errors: string[] } {
+  const values: { [K in LimitKey]?: number | null } = {};
+  const errors: string[] = [];
+  for (const item of text.split(',')) {
+    const trimmed = item.trim();
+    if (trimmed === '') continue;
+    const equals = trimmed.indexOf('=');
+    const name = (equals === -1 ? trimmed : trimmed.slice(0, equals)).trim();
+    const key = LIMIT_NAMES[name];
+    if (equals === -1 || key === undefined) {
+      errors.push(
+        `expected 'limit=value' with a limit among ${Object.keys(LIMIT_NAMES).join(', ')}, got '${clip(trimmed)}'`,
+      );
+      continue;
+    }
+    const value = parseLimitValue(key, trimmed.slice(equals + 1).trim());
+    if (value !== null && typeof value === 'object') errors.push(`${name} ${value.error}`);
+    else values[key] = value;
+  }
+  return { values, errors };
+}
+
+/** Keeps a quoted value short in a message. */
+function clip(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+}
