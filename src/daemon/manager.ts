@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { DaemonSpec } from '../config/daemon.ts';
+import type { UserLimits } from '../config/limits.ts';
 import type { MasterConfig } from '../config/master.ts';
 import { formatProblem, type Problem } from '../config/problems.ts';
 import type { Settings } from '../config/settings.ts';
@@ -9,6 +10,7 @@ import type { Logger } from '../logging/logger.ts';
 import { startBanner } from '../logs/log-file.ts';
 import type { LogWriter } from '../logs/log-writer.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT } from '../policy/authorize.ts';
+import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
 import { buildEnvironment } from '../process/environment.ts';
 import type { Native } from '../process/native.ts';
@@ -221,6 +223,16 @@ export class Manager implements ControlContext, SupervisorHost {
       };
     const runAs = this.db.users.get(runAsName);
     if (!runAs) return { ok: false, error: `no such user '${runAsName}'`, retry: false };
+    const limits = this.limitsOf(record.owner);
+    const active = [...this.supervisor.daemons.values()].filter(
+      (other) => other.owner === record.owner && other !== record && other.state.kind !== 'stopped',
+    ).length;
+    if (limits.maxDaemons !== undefined && active >= limits.maxDaemons)
+      return {
+        ok: false,
+        error: `'${record.owner}' already has ${active} daemons running (max-daemons = ${limits.maxDaemons})`,
+        retry: false,
+      };
     let writer: LogWriter | undefined;
     if (record.spec.output === 'log') {
       const opened = this.logs.writerFor(owner, record.id, record.spec);
@@ -238,6 +250,7 @@ export class Manager implements ControlContext, SupervisorHost {
         gid: runAs.gid,
         env: buildEnvironment(runAs, record.spec.env),
         output: writer === undefined ? 'ignore' : 'pipe',
+        limits: limitsForDaemon(limits, record.spec.limits),
       },
       started: (child) => {
         if (writer !== undefined && child.stdout) writer.attach(child.stdout);
@@ -307,6 +320,17 @@ export class Manager implements ControlContext, SupervisorHost {
     const writer = this.logs.writerFor(owner, record.id, record.spec);
     if ('error' in writer) pipe.resume();
     else writer.attach(pipe);
+  }
+
+  /** The admin's limits for a user: `[settings]` defaults, then `[limits]` lines. */
+  private limitsOf(user: string): UserLimits {
+    if (this.mode.kind === 'personal') return this.settings.limits;
+    return limitsForUser(
+      user,
+      (group) => membersOf(this.db, group)?.includes(user) ?? false,
+      this.settings.limits,
+      this.mode.config.limits,
+    );
   }
 
   private policyFor(mode: Mode): Policy {
