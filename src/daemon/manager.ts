@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { join } from 'node:path';
 import type { DaemonSpec } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
 import type { MasterConfig } from '../config/master.ts';
@@ -12,6 +13,7 @@ import type { LogWriter } from '../logs/log-writer.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT } from '../policy/authorize.ts';
 import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
+import { type CgroupTree, findCgroupTree, prepareCgroup, removeCgroup } from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
 import type { Native } from '../process/native.ts';
 import { readStat } from '../process/process-group.ts';
@@ -62,6 +64,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private recovery: Recovery;
   private readonly reaper: Reaper;
   private readonly stateFile: StateFile;
+  private readonly cgroups: CgroupTree | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
   private saveFailing = false;
   private readonly handedOver: Handover | undefined;
@@ -89,6 +92,12 @@ export class Manager implements ControlContext, SupervisorHost {
     this.logs = new DaemonLogs(settings, log);
     this.reaper = reaper;
     this.stateFile = new StateFile(settings.stateDir);
+    this.cgroups = mode.kind === 'system' ? findCgroupTree(settings.stateDir) : undefined;
+    log.info(
+      this.cgroups
+        ? `daemons tracked by cgroup under ${this.cgroups.base}`
+        : 'no cgroups: daemons tracked by process group',
+    );
     this.recovery = this.recoveryFrom(saved);
     this.handedOver = this.recovery.isUpgrade ? saved?.handover : undefined;
     this.control = new ControlServer(
@@ -233,6 +242,10 @@ export class Manager implements ControlContext, SupervisorHost {
         error: `'${record.owner}' already has ${active} daemons running (max-daemons = ${limits.maxDaemons})`,
         retry: false,
       };
+    const daemonLimits = limitsForDaemon(limits, record.spec.limits);
+    const cgroup = this.cgroups && prepareCgroup(this.cgroups, record.id, daemonLimits.nproc);
+    if (typeof cgroup === 'object')
+      this.log.warn(`${record.id}: ${cgroup.error}; following its process group only`);
     let writer: LogWriter | undefined;
     if (record.spec.output === 'log') {
       const opened = this.logs.writerFor(owner, record.id, record.spec);
@@ -250,7 +263,8 @@ export class Manager implements ControlContext, SupervisorHost {
         gid: runAs.gid,
         env: buildEnvironment(runAs, record.spec.env),
         output: writer === undefined ? 'ignore' : 'pipe',
-        limits: limitsForDaemon(limits, record.spec.limits),
+        limits: daemonLimits,
+        cgroup: typeof cgroup === 'string' ? cgroup : undefined,
       },
       started: (child) => {
         if (writer !== undefined && child.stdout) writer.attach(child.stdout);
@@ -275,7 +289,12 @@ export class Manager implements ControlContext, SupervisorHost {
     }, 20);
   }
 
+  cgroupOf(record: DaemonRecord): string | undefined {
+    return this.cgroups && join(this.cgroups.base, record.id);
+  }
+
   forgotten(record: DaemonRecord): void {
+    if (this.cgroups) removeCgroup(this.cgroups, record.id);
     this.configFiles.delete(record.id);
     this.logs.close(record.id);
     this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);

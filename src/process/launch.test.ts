@@ -13,6 +13,7 @@ const PLAN: LaunchPlan = {
   env: { HOME: '/home/web', PATH: '/home/web/bin:/usr/bin', LD_PRELOAD: '/home/web/evil.so' },
   output: 'ignore',
   limits: NO_LIMITS,
+  cgroup: undefined,
 };
 
 describe('commandFor', () => {

@@ -12,6 +12,8 @@ export interface LaunchPlan {
   readonly env: Readonly<Record<string, string>>;
   /** Where stdout and stderr go: one pipe to the manager (for the log), or /dev/null. */
   readonly output: 'pipe' | 'ignore';
+  /** The daemon's cgroup directory, if cgroups are used (see cgroup.ts). */
+  readonly cgroup: string | undefined;
   /** Applied as both soft and hard limits, so the daemon cannot raise them back. */
   readonly limits: ResourceLimits;
 }
@@ -30,7 +32,9 @@ export type Launched =
 
 // Runs as root with a fixed, minimal environment: joins standard error to standard output
 // (so what setpriv or prlimit say reaches the log), then becomes the rest of its arguments.
-const JOIN_OUTPUT = 'exec 2>&1; exec "$@"';
+// With a cgroup (its cgroup.procs as $1), the shell first moves itself there: so every
+// process of the daemon is born inside it, with no window for a fork to escape.
+const JOIN_OUTPUT = 'exec 2>&1; [ -z "$1" ] || echo $$ > "$1" || exit 125; shift; exec "$@"';
 
 // Runs as the daemon's user: takes the daemon's environment from descriptor 3 (one
 // NAME=value per line; config values never hold a newline), closes it, enters the
@@ -80,6 +84,7 @@ export function commandFor(plan: LaunchPlan, managerIsRoot: boolean): string[] {
     '-c',
     JOIN_OUTPUT,
     'daemon-manager',
+    plan.cgroup === undefined ? '' : `${plan.cgroup}/cgroup.procs`,
     ...dropPrivileges,
     ...applyLimits,
     ...shell,

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { cgroupMembers } from './cgroup.ts';
 
 /**
  * Does the process group still have a living member? `kill(-pgid, 0)` answers "no"
@@ -55,4 +56,36 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   } catch {
     return false;
   }
+}
+
+/** Every process of one daemon: its process group, and its cgroup where there is one. */
+export interface ProcessScope {
+  readonly pgid: number;
+  /** The daemon's cgroup directory: finds the processes that left the group. */
+  readonly cgroup: string | undefined;
+}
+
+/** Does any process of the daemon still live (zombies are dead)? */
+export function scopeHasLiveMembers(scope: ProcessScope): boolean {
+  if (groupHasLiveMembers(scope.pgid)) return true;
+  if (scope.cgroup === undefined) return false;
+  return cgroupMembers(scope.cgroup).some((pid) => {
+    const stat = readStat(pid);
+    return stat !== undefined && stat.state !== 'Z';
+  });
+}
+
+/** Signals the daemon's process group and every process in its cgroup. */
+export function signalScope(scope: ProcessScope, signal: NodeJS.Signals): boolean {
+  let reached = signalGroup(scope.pgid, signal);
+  if (scope.cgroup === undefined) return reached;
+  for (const pid of cgroupMembers(scope.cgroup)) {
+    try {
+      process.kill(pid, signal);
+      reached = true;
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return reached;
 }

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../logging/logger.ts';
 import { type Exit, type LaunchPlan, launch } from '../process/launch.ts';
-import { groupHasLiveMembers, signalGroup } from '../process/process-group.ts';
+import { type ProcessScope, scopeHasLiveMembers, signalScope } from '../process/process-group.ts';
 import { type BackoffPolicy, cooldownAfterExit } from './backoff.ts';
 import type { AfterStop, DaemonRecord } from './state.ts';
 
@@ -20,6 +20,8 @@ export type Prepared =
 export interface SupervisorHost {
   prepare(record: DaemonRecord): Prepared;
   stopTimeoutMs(record: DaemonRecord): number;
+  /** The daemon's cgroup directory, where cgroups are available. */
+  cgroupOf(record: DaemonRecord): string | undefined;
   readonly backoff: BackoffPolicy;
   readonly log: Logger;
   /** Called after every change of a daemon's state (to persist it, for instance). */
@@ -108,7 +110,7 @@ export class Supervisor {
     const { state } = record;
     const pgid = state.kind === 'running' ? state.pid : state.kind === 'stopping' ? state.pgid : 0;
     if (pgid === 0) return { ok: false, error: `${record.id} is not running (${state.kind})` };
-    if (!signalGroup(pgid, signal))
+    if (!signalScope(this.scope(record, pgid), signal))
       return { ok: false, error: `${record.id}: process group ${pgid} is gone` };
     this.host.log.info(`${record.id}: sent ${signal} to process group ${pgid}`);
     return { ok: true, message: `sent ${signal} to ${record.id} (process group ${pgid})` };
@@ -207,7 +209,8 @@ export class Supervisor {
     this.host.log.warn(`${record.id}: pid ${pid} ${how}`);
     // What the main process left in its group (php-cgi workers holding the old socket)
     // must go before a new main process starts.
-    if (groupHasLiveMembers(pid)) this.beginStopping(record, pid, false, 'respawn');
+    if (scopeHasLiveMembers(this.scope(record, pid)))
+      this.beginStopping(record, pid, false, 'respawn');
     else this.afterExit(record);
   }
 
@@ -248,16 +251,16 @@ export class Supervisor {
       killed: false,
       afterwards,
     });
-    signalGroup(pgid, 'SIGTERM');
+    signalScope(this.scope(record, pgid), 'SIGTERM');
     // A stopped (SIGSTOP) process only sees SIGTERM once it is continued.
-    signalGroup(pgid, 'SIGCONT');
+    signalScope(this.scope(record, pgid), 'SIGCONT');
     this.checkStopping(record);
   }
 
   private checkStopping(record: DaemonRecord): void {
     const { state } = record;
     if (state.kind !== 'stopping') return;
-    if (!state.mainAlive && !groupHasLiveMembers(state.pgid)) {
+    if (!state.mainAlive && !scopeHasLiveMembers(this.scope(record, state.pgid))) {
       this.finishStopping(record);
       return;
     }
@@ -271,7 +274,7 @@ export class Supervisor {
         return;
       }
       this.host.log.warn(`${record.id}: still running after the stop timeout; sending SIGKILL`);
-      signalGroup(state.pgid, 'SIGKILL');
+      signalScope(this.scope(record, state.pgid), 'SIGKILL');
       this.setState(record, { ...state, killed: true, deadline: now + KILL_GRACE_MS });
     }
     const current = record.state as typeof state;
@@ -307,6 +310,10 @@ export class Supervisor {
     this.clearTimer(record);
     this.daemons.delete(record.id);
     this.host.forgotten(record);
+  }
+
+  private scope(record: DaemonRecord, pgid: number): ProcessScope {
+    return { pgid, cgroup: this.host.cgroupOf(record) };
   }
 
   private setState(record: DaemonRecord, state: DaemonRecord['state']): void {
