@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { userInfo } from 'node:os';
 import { mayUseManager } from '../policy/authorize.ts';
 import { resolvePolicy } from '../policy/policy.ts';
@@ -7,6 +8,7 @@ import { type CliArgs, parseCliArgs, USAGE } from './args.ts';
 import { ConnectError, send } from './client.ts';
 import { formatStatusTable } from './format.ts';
 import { locateManager, type Target } from './locate.ts';
+import { chunkReader, followRemoteLog, pageRemoteLog } from './remote-log.ts';
 import { editConfig, followLog, openLog as pageLog } from './viewers.ts';
 
 async function main(): Promise<number> {
@@ -59,6 +61,11 @@ async function run(args: CliArgs, call: (request: Request) => Promise<Response>)
       }
       if (info.logFile === undefined)
         return failure(`${info.id} has output=discard: there is no log (set output=log)`);
+      if (!canRead(info.logFile)) {
+        // Someone else's log (we manage its owner): the manager reads it for us.
+        const read = chunkReader(call, info.id);
+        return args.command === 'log' ? pageRemoteLog(read) : followRemoteLog(read);
+      }
       return args.command === 'log' ? pageLog(info.logFile) : followLog(info.logFile);
     }
     case 'kill':
@@ -67,6 +74,16 @@ async function run(args: CliArgs, call: (request: Request) => Promise<Response>)
       return 0;
     default:
       return report(await call({ command: args.command, ...id }), args.json);
+  }
+}
+
+/** Can the caller open the file themself? (A missing file is the viewer's to report.) */
+function canRead(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }
 

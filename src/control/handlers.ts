@@ -1,7 +1,7 @@
 import { mayManage } from '../policy/authorize.ts';
 import type { Policy } from '../policy/policy.ts';
 import { parseSignal } from '../process/signals.ts';
-import type { DaemonInfo, Request, Response } from '../protocol/messages.ts';
+import type { DaemonInfo, LogChunk, Request, Response } from '../protocol/messages.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import type { Outcome, Supervisor } from '../supervisor/supervisor.ts';
 import { resolveId } from './resolve-id.ts';
@@ -18,6 +18,8 @@ export interface ControlContext {
   /** Formatted config problems of these users' files. */
   problemsOf(users: readonly string[]): string[];
   infoOf(record: DaemonRecord): DaemonInfo;
+  /** A piece of the daemon's log, read as its owner. */
+  readLog(record: DaemonRecord, offset: number): LogChunk | { error: string };
   /** Users with daemons (or config problems) that the manager knows of. */
   owners(): readonly string[];
   audit(caller: string, request: Request, outcome: string): void;
@@ -75,6 +77,10 @@ export function handleRequest(context: ControlContext, caller: string, request: 
   }
   const record = context.supervisor.daemons.get(resolved.id);
   if (record === undefined) return { ok: false, error: `unknown daemon '${resolved.id}'` };
+  if (request.command === 'read-log') {
+    const chunk = context.readLog(record, request.offset ?? 0);
+    return 'error' in chunk ? { ok: false, error: chunk.error } : { ok: true, log: chunk };
+  }
   const outcome = act(context, record, request);
   context.audit(
     caller,

@@ -8,7 +8,7 @@ import type { Settings } from '../config/settings.ts';
 import { type ControlContext, handleRequest } from '../control/handlers.ts';
 import { ControlServer } from '../control/server.ts';
 import type { Logger } from '../logging/logger.ts';
-import { startBanner } from '../logs/log-file.ts';
+import { readLogChunk, startBanner } from '../logs/log-file.ts';
 import type { LogWriter } from '../logs/log-writer.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT } from '../policy/authorize.ts';
 import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
@@ -18,7 +18,12 @@ import { buildEnvironment } from '../process/environment.ts';
 import type { Native } from '../process/native.ts';
 import { readStat } from '../process/process-group.ts';
 import type { Reaper } from '../process/reaper.ts';
-import type { DaemonInfo, Request } from '../protocol/messages.ts';
+import {
+  type DaemonInfo,
+  LOG_CHUNK_BYTES,
+  type LogChunk,
+  type Request,
+} from '../protocol/messages.ts';
 import { type Handover, type SavedState, snapshot } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
 import type { BackoffPolicy } from '../supervisor/backoff.ts';
@@ -30,6 +35,7 @@ import {
   type SupervisorHost,
 } from '../supervisor/supervisor.ts';
 import { type AccountDb, membersOf } from '../users/accounts.ts';
+import { asUser } from '../users/impersonate.ts';
 import { DaemonLogs } from './daemon-logs.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { Recovery } from './recovery.ts';
@@ -212,6 +218,19 @@ export class Manager implements ControlContext, SupervisorHost {
       logFile:
         owner && record.spec.output === 'log' ? DaemonLogs.pathOf(owner, record.spec) : undefined,
     };
+  }
+
+  readLog(record: DaemonRecord, offset: number): LogChunk | { error: string } {
+    const owner = this.ownerTable.get(record.owner);
+    if (!owner || record.spec.output !== 'log')
+      return { error: `${record.id} has no log (output=discard)` };
+    const path = DaemonLogs.pathOf(owner, record.spec);
+    const read = asUser(owner.account, owner.groupIds, () =>
+      readLogChunk(path, owner.account.uid, offset, LOG_CHUNK_BYTES),
+    );
+    return 'error' in read
+      ? read
+      : { data: read.data.toString('base64'), next: read.next, size: read.size };
   }
 
   audit(caller: string, request: Request, outcome: string): void {

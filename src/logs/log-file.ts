@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 
 /**
  * Opens a daemon's log for appending. The caller runs this as the log's owner (see
@@ -66,4 +66,37 @@ function renameIfPresent(from: string, to: string): void {
 /** The line written to the log at each start, so a reader can tell runs apart. */
 export function startBanner(now: Date, id: string, runAs: string, command: string): string {
   return `--- ${now.toISOString()} daemon-manager: starting ${id} as ${runAs}: ${command}\n`;
+}
+
+/**
+ * Reads a piece of a log for someone allowed to see it but not to open it (a help-desk
+ * user of [manages]). Run as the log's owner; the same checks as for writing apply, so
+ * a link planted in place of the log cannot make the manager read another file.
+ */
+export function readLogChunk(
+  path: string,
+  ownerUid: number,
+  offset: number,
+  maxBytes: number,
+): { data: Buffer; next: number; size: number } | { error: string } {
+  let fd: number;
+  try {
+    fd = openSync(
+      path,
+      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY,
+    );
+  } catch (error) {
+    return { error: `cannot open ${path} (${(error as NodeJS.ErrnoException).code})` };
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile() || stats.uid !== ownerUid || stats.nlink !== 1)
+      return { error: `${path} is not the daemon's log; refused` };
+    const start = offset < 0 ? Math.max(0, stats.size + offset) : offset > stats.size ? 0 : offset;
+    const buffer = Buffer.alloc(Math.max(0, Math.min(maxBytes, stats.size - start)));
+    const count = buffer.length === 0 ? 0 : readSync(fd, buffer, 0, buffer.length, start);
+    return { data: buffer.subarray(0, count), next: start + count, size: stats.size };
+  } finally {
+    closeSync(fd);
+  }
 }

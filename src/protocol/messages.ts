@@ -14,11 +14,22 @@ export const COMMANDS = [
   'restart',
   'kill',
   'info',
+  'read-log',
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** Commands that act on one daemon and so need an id. */
-export const DAEMON_COMMANDS: readonly Command[] = ['start', 'stop', 'restart', 'kill', 'info'];
+export const DAEMON_COMMANDS: readonly Command[] = [
+  'start',
+  'stop',
+  'restart',
+  'kill',
+  'info',
+  'read-log',
+];
+
+/** The most bytes of a log one `read-log` answer carries. */
+export const LOG_CHUNK_BYTES = 64 * 1024;
 
 /** The longest request line the manager reads; anything longer is refused unread. */
 export const MAX_REQUEST_BYTES = 8 * 1024;
@@ -29,6 +40,17 @@ export interface Request {
   readonly command: Command;
   readonly id?: string;
   readonly signal?: string;
+  /** For `read-log`: where to read from; negative counts back from the end. */
+  readonly offset?: number;
+}
+
+/** A piece of a log, read by the manager as its owner (for users who manage the owner). */
+export interface LogChunk {
+  /** The bytes, base64: a log may hold anything a daemon wrote. */
+  readonly data: string;
+  /** Where the next read starts, and the file's size when this one was read. */
+  readonly next: number;
+  readonly size: number;
 }
 
 /** One row of `dmctl status`, and of `dmctl --json status`. */
@@ -62,6 +84,7 @@ export type Response =
       readonly message?: string;
       readonly daemons?: readonly DaemonStatus[];
       readonly info?: DaemonInfo;
+      readonly log?: LogChunk;
       /** Config warnings and errors the caller should see, formatted `file:line: ...`. */
       readonly problems?: readonly string[];
     }
@@ -77,13 +100,15 @@ export function parseRequest(line: string): Request | { readonly error: string }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return { error: 'request must be a JSON object' };
-  const { command, id, signal } = value as Record<string, unknown>;
+  const { command, id, signal, offset } = value as Record<string, unknown>;
   if (typeof command !== 'string' || !(COMMANDS as readonly string[]).includes(command))
     return { error: `unknown command (known: ${COMMANDS.join(', ')})` };
   if (id !== undefined && (typeof id !== 'string' || id.length > MAX_FIELD))
     return { error: 'id must be a string of at most 300 characters' };
   if (signal !== undefined && (typeof signal !== 'string' || signal.length > 20))
     return { error: 'signal must be a short string' };
+  if (offset !== undefined && !Number.isSafeInteger(offset))
+    return { error: 'offset must be an integer' };
   const typed = command as Command;
   if (DAEMON_COMMANDS.includes(typed) && id === undefined)
     return { error: `'${typed}' needs a daemon id` };
@@ -92,5 +117,6 @@ export function parseRequest(line: string): Request | { readonly error: string }
     command: typed,
     ...(id === undefined ? {} : { id }),
     ...(signal === undefined ? {} : { signal }),
+    ...(offset === undefined ? {} : { offset: offset as number }),
   };
 }
