@@ -112,12 +112,12 @@ export class ControlServer {
       if (answered) return;
       buffered += chunk;
       const newline = buffered.indexOf('\n');
-      if (newline === -1) {
-        if (Buffer.byteLength(buffered) > MAX_REQUEST_BYTES)
-          answer({ ok: false, error: `request longer than ${MAX_REQUEST_BYTES} bytes` });
-        return;
-      }
-      const request = parseRequest(buffered.slice(0, newline));
+      const line = newline === -1 ? buffered : buffered.slice(0, newline);
+      // Checked whether or not the newline came: one read can bring a whole long line.
+      if (Buffer.byteLength(line) > MAX_REQUEST_BYTES)
+        return answer({ ok: false, error: `request longer than ${MAX_REQUEST_BYTES} bytes` });
+      if (newline === -1) return;
+      const request = parseRequest(line);
       if ('error' in request) return answer({ ok: false, error: request.error });
       try {
         answer(this.handler(caller, request));

@@ -1,0 +1,318 @@
+import assert from 'node:assert/strict';
+import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runManagerExpectingExit, spawnCollecting } from '../helpers/cli.ts';
+import { TestHost } from '../helpers/host.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { assertManagerAnswers, attack, CLIENT, NODE, socketOf, watchPaths } from './support.ts';
+
+const skip = process.getuid?.() !== 0 && 'needs root';
+
+/** Parses the one JSON line the attack client prints. */
+function outcome(stdout: string): Record<string, unknown> {
+  // runuser may say "Session terminated..." on the same line when the client is killed.
+  const line = stdout.split('\n').findLast((text) => text.includes('{"'));
+  return JSON.parse(line?.slice(line.indexOf('{"')) ?? '{}') as Record<string, unknown>;
+}
+
+describe('the control sockets refuse whoever they do not belong to', { skip }, () => {
+  const host = new TestHost();
+  const webPid = async (): Promise<number | undefined> =>
+    (await host.status('root')).find((daemon) => daemon.id === host.id('alice/web'))?.pid;
+
+  before(async () => {
+    host.user('alice');
+    host.user('mallory');
+    host.writeMaster('[can_run_as]\n{alice}\n{mallory}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 100001\n');
+    await host.startManager();
+    await host.waitForDaemon('root', 'alice/web', (d) => d.state === 'running', 'to run');
+  });
+  after(() => host.cleanup());
+
+  test("mallory cannot connect to alice's socket", async () => {
+    const pid = await webPid();
+    const result = await attack(host, 'mallory', 'connect', socketOf(host, 'alice'));
+    assert.deepEqual(outcome(result.stdout), { connected: false, code: 'EACCES' });
+    assert.equal(await webPid(), pid);
+  });
+
+  test("mallory cannot connect to root's socket", async () => {
+    const result = await attack(host, 'mallory', 'connect', socketOf(host, 'root'));
+    assert.deepEqual(outcome(result.stdout), { connected: false, code: 'EACCES' });
+  });
+
+  test('each socket is owned by its user with mode 0600, in a directory only root writes', () => {
+    const dir = statSync(join(host.dir, 'run'));
+    assert.equal(dir.uid, 0);
+    assert.equal(dir.mode & 0o022, 0, 'socket-dir is writable by root alone');
+    for (const short of ['root', 'alice', 'mallory']) {
+      const socket = statSync(socketOf(host, short));
+      assert.equal(socket.uid, short === 'root' ? 0 : host.user(short).uid, short);
+      assert.equal(socket.mode & 0o777, 0o600, short);
+    }
+  });
+
+  test('an identity written into the request is ignored: the socket says who asks', async () => {
+    const pid = await webPid();
+    const forged = {
+      command: 'stop',
+      id: host.id('alice/web'),
+      user: host.user('alice').name,
+      caller: 'root',
+      uid: 0,
+    };
+    const result = await attack(
+      host,
+      'mallory',
+      'send',
+      socketOf(host, 'mallory'),
+      Buffer.from(`${JSON.stringify(forged)}\n`).toString('base64'),
+    );
+    const reply = JSON.parse(String(outcome(result.stdout).reply)) as Record<string, unknown>;
+    assert.equal(reply.ok, false);
+    assert.match(String(reply.error), /not allowed/);
+    const status = await attack(
+      host,
+      'mallory',
+      'send',
+      socketOf(host, 'mallory'),
+      Buffer.from('{"command":"status","user":"root","caller":"root"}\n').toString('base64'),
+    );
+    assert.deepEqual(JSON.parse(String(outcome(status.stdout).reply)).daemons, []);
+    assert.equal(await webPid(), pid);
+  });
+
+  test('racing the start-up, mallory never connects to the sockets of alice or root', async () => {
+    await host.stopManager();
+    const racers = ['alice', 'root'].map((short) =>
+      spawnCollecting([
+        'runuser',
+        '-u',
+        host.user('mallory').name,
+        '--',
+        NODE,
+        CLIENT,
+        'race',
+        socketOf(host, short),
+      ]),
+    );
+    try {
+      for (const racer of racers)
+        await waitFor('the racer to start', () =>
+          racer.output().includes('racing') ? true : undefined,
+        );
+      await host.startManager();
+      await host.waitForDaemon('alice', 'alice/web', (d) => d.state === 'running', 'to run');
+      for (const racer of racers) {
+        racer.child.kill('SIGTERM');
+        const result = await waitFor('the racer to report', () =>
+          racer.output().includes('attempts') ? racer.output() : undefined,
+        );
+        const { attempts, successes } = outcome(result);
+        assert.ok(Number(attempts) > 0, result);
+        assert.equal(successes, 0, result);
+      }
+    } finally {
+      for (const racer of racers) await racer.stop();
+    }
+    await assertManagerAnswers(host, 'alice');
+  });
+});
+
+describe('hostile clients cannot stop the manager from answering others', { skip }, () => {
+  const host = new TestHost();
+  const mallorySocket = (): string => socketOf(host, 'mallory');
+  const send = async (bytes: Buffer): Promise<Record<string, unknown>> => {
+    const result = await attack(host, 'mallory', 'send', mallorySocket(), bytes.toString('base64'));
+    const reply = String(outcome(result.stdout).reply);
+    return JSON.parse(reply) as Record<string, unknown>;
+  };
+  const openDescriptors = (): number => readdirSync(`/proc/${host.managerPid()}/fd`).length;
+  let baseline = 0;
+
+  before(async () => {
+    host.user('alice');
+    host.user('mallory');
+    host.writeMaster('[can_run_as]\n{alice}\n{mallory}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 100002\n');
+    await host.startManager();
+    await host.waitForDaemon('root', 'alice/web', (d) => d.state === 'running', 'to run');
+    baseline = openDescriptors();
+  });
+  after(() => host.cleanup());
+
+  /** After an attack: the manager answers everyone and holds no more descriptors than before. */
+  async function assertRecovered(): Promise<void> {
+    await assertManagerAnswers(host, 'alice', 'mallory');
+    await waitFor(
+      'the manager to close the attack connections',
+      () => (openDescriptors() <= baseline ? true : undefined),
+      { describe: () => `${openDescriptors()} descriptors, ${baseline} before`, timeoutMs: 30_000 },
+    );
+  }
+
+  test('10 MB without a newline is refused after 8 KiB while alice is answered', async () => {
+    const [flood, alice] = await Promise.all([
+      attack(host, 'mallory', 'flood', mallorySocket(), String(10 * 1024 * 1024)),
+      host.dmctl('alice', 'status'),
+    ]);
+    assert.equal(alice.code, 0, alice.stderr);
+    const reply = JSON.parse(String(outcome(flood.stdout).reply)) as Record<string, unknown>;
+    assert.deepEqual(reply, { ok: false, error: 'request longer than 8192 bytes' });
+    await assertRecovered();
+  });
+
+  test('half a request and silence: alice is answered meanwhile, and the manager hangs up', async () => {
+    const hanging = spawnCollecting([
+      'runuser',
+      '-u',
+      host.user('mallory').name,
+      '--',
+      NODE,
+      CLIENT,
+      'hang',
+      mallorySocket(),
+    ]);
+    try {
+      await waitFor('the client to hold its connection', () =>
+        hanging.output().includes('holding') ? true : undefined,
+      );
+      const alice = await host.dmctl('alice', 'status');
+      assert.equal(alice.code, 0, alice.stderr);
+      assert.ok(!hanging.output().includes('closed'), 'alice was answered while mallory hung');
+      await waitFor(
+        'the manager to drop the silent connection',
+        () => (hanging.output().includes('closed by the manager') ? true : undefined),
+        { timeoutMs: 60_000, describe: () => hanging.output() },
+      );
+    } finally {
+      await hanging.stop();
+    }
+    await assertRecovered();
+  });
+
+  test('1,000 connections at once: alice and root are answered, and none is kept afterwards', async () => {
+    const flood = spawnCollecting([
+      'runuser',
+      '-u',
+      host.user('mallory').name,
+      '--',
+      NODE,
+      CLIENT,
+      'many',
+      mallorySocket(),
+      '1000',
+    ]);
+    try {
+      await waitFor(
+        'the client to open its connections',
+        () => (/holding \d+ of 1000/.test(flood.output()) ? true : undefined),
+        { describe: () => flood.output() },
+      );
+      for (const short of ['alice', 'root']) {
+        const result = await host.dmctl(short, 'status');
+        assert.equal(result.code, 0, `${short}: ${result.stderr}`);
+      }
+      assert.ok(flood.child.exitCode === null, 'the connections were still held');
+    } finally {
+      await flood.stop();
+    }
+    await assertRecovered();
+  });
+
+  test('invalid UTF-8 and invalid JSON get an error, never a crash', async () => {
+    const cases: [Buffer, string][] = [
+      [Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0x0a]), 'request is not valid JSON'],
+      [Buffer.from('{"command":"stop","id":"x"\n'), 'request is not valid JSON'],
+      [Buffer.from('[]\n'), 'request must be a JSON object'],
+      [Buffer.from('null\n'), 'request must be a JSON object'],
+      [
+        Buffer.from('{"command":"stop","id":{"length":1}}\n'),
+        'id must be a string of at most 300 characters',
+      ],
+      [Buffer.from('{"command":"__proto__"}\n'), 'unknown command'],
+      [
+        Buffer.from('{"command":"kill","id":"x","signal":["KILL"]}\n'),
+        'signal must be a short string',
+      ],
+      [
+        Buffer.from(`{"command":"status","pad":"${'\u00e9'.repeat(20_000)}"}\n`),
+        'request longer than',
+      ],
+    ];
+    for (const [bytes, error] of cases) {
+      const reply = await send(bytes);
+      assert.equal(reply.ok, false, bytes.toString());
+      assert.ok(String(reply.error).startsWith(error), `${bytes.toString()}: ${reply.error}`);
+    }
+    await assertRecovered();
+  });
+
+  test('disconnecting before the reply, again and again, leaves the manager answering', async () => {
+    const before = host.managerLog.length;
+    for (let round = 0; round < 50; round++) {
+      const result = await attack(host, 'mallory', 'bail', mallorySocket());
+      assert.equal(outcome(result.stdout).connected, true, result.stderr);
+    }
+    await assertRecovered();
+    assert.doesNotMatch(host.managerLog.slice(before), /unexpected|EPIPE|internal error/);
+  });
+});
+
+describe('a socket or state directory planted before start-up is refused', { skip }, () => {
+  const host = new TestHost();
+  let publicDir = '';
+
+  before(() => {
+    host.user('alice');
+    host.user('mallory');
+    // A world-writable parent (like /tmp), where mallory can create the path first.
+    publicDir = join(host.dir, 'public');
+    mkdirSync(publicDir);
+    chmodSync(publicDir, 0o1777);
+  });
+  after(() => host.cleanup());
+
+  /** Writes a master config whose socket-dir or state-dir is `path`. */
+  function configure(key: 'socket-dir' | 'state-dir', path: string): void {
+    const other = key === 'socket-dir' ? 'state-dir' : 'socket-dir';
+    host.writeMaster(
+      '[can_run_as]\n{alice}\n{mallory}\n',
+      `${key} = ${path}\n${other} = ${join(host.dir, other)}`,
+    );
+  }
+
+  for (const key of ['socket-dir', 'state-dir'] as const) {
+    test(`a ${key} that mallory created first is refused, and nothing is put in it`, async () => {
+      const mallory = host.user('mallory');
+      const planted = join(publicDir, `${key}-own`);
+      mkdirSync(planted, { mode: 0o777 });
+      chownSync(planted, mallory.uid, mallory.gid);
+      configure(key, planted);
+      const watched = watchPaths([planted]);
+      const result = await runManagerExpectingExit(host);
+      assert.notEqual(result.code, 0);
+      assert.notEqual(result.code, -1, 'the manager refused instead of starting');
+      assert.match(result.stderr, new RegExp(`${planted} is owned by uid ${mallory.uid}`));
+      watched.unchanged();
+    });
+
+    test(`a ${key} that mallory planted as a symlink to her own directory is refused`, async () => {
+      const mallory = host.user('mallory');
+      const target = join(publicDir, `${key}-target`);
+      mkdirSync(target, { mode: 0o777 });
+      chownSync(target, mallory.uid, mallory.gid);
+      const planted = join(publicDir, `${key}-link`);
+      symlinkSync(target, planted);
+      configure(key, planted);
+      const watched = watchPaths([planted, target]);
+      const result = await runManagerExpectingExit(host);
+      assert.notEqual(result.code, 0);
+      assert.notEqual(result.code, -1, 'the manager refused instead of starting');
+      assert.match(result.stderr, /is a symbolic link; refused/);
+      watched.unchanged();
+    });
+  }
+});

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type CommandResult, ROOT_DIR, run, type TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+/** The Node.js the project runs on, for attack clients run as a sandbox user. */
+export const NODE = join(ROOT_DIR, 'node_modules/node/bin/node');
+export const CLIENT = join(import.meta.dirname, 'client.ts');
+
+/** What a path is, to the byte: compared before and after an attack. */
+export interface PathState {
+  readonly path: string;
+  readonly exists: boolean;
+  readonly type?: string;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly mode?: string;
+  readonly nlink?: number;
+  readonly size?: number;
+  readonly sha256?: string;
+  readonly entries?: readonly string[];
+}
+
+/** Describes a path without following a final symlink: owner, mode, links, content. */
+export function stateOf(path: string): PathState {
+  let stats: ReturnType<typeof lstatSync>;
+  try {
+    stats = lstatSync(path);
+  } catch {
+    return { path, exists: false };
+  }
+  const common = {
+    path,
+    exists: true,
+    uid: stats.uid,
+    gid: stats.gid,
+    mode: (stats.mode & 0o7777).toString(8),
+    nlink: stats.nlink,
+  };
+  if (stats.isFile())
+    return {
+      ...common,
+      type: 'file',
+      size: stats.size,
+      sha256:
+        stats.size > 16 * 1024 * 1024
+          ? `(${stats.size} bytes)`
+          : createHash('sha256').update(readFileSync(path)).digest('hex'),
+    };
+  if (stats.isDirectory()) return { ...common, type: 'dir', entries: readdirSync(path).sort() };
+  return { ...common, type: stats.isSymbolicLink() ? 'symlink' : 'other' };
+}
+
+/** Takes the state of several paths now; `unchanged()` asserts they are still the same. */
+export function watchPaths(paths: readonly string[]): { unchanged(): void } {
+  const before = paths.map(stateOf);
+  return {
+    unchanged: () => assert.deepEqual(paths.map(stateOf), before, 'files changed'),
+  };
+}
+
+/** Living processes whose command line contains `marker` (a word unique to one attack). */
+export function processesWith(marker: string): { pid: number; uid: number; command: string }[] {
+  const found: { pid: number; uid: number; command: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const command = readFileSync(`/proc/${entry}/cmdline`, 'latin1').replaceAll('\0', ' ');
+      if (!command.includes(marker) || !isAlive(Number(entry))) continue;
+      const status = readFileSync(`/proc/${entry}/status`, 'latin1');
+      found.push({ pid: Number(entry), uid: Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]), command });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+/** Waits until no process carries `marker` any more. */
+export function waitForNoProcessWith(marker: string, what: string): Promise<true> {
+  return waitFor(
+    `no process left of ${what}`,
+    () => (processesWith(marker).length === 0 ? true : undefined),
+    {
+      describe: () => JSON.stringify(processesWith(marker)),
+    },
+  );
+}
+
+/** Asserts the manager still answers: root's and alice's status both work. */
+export async function assertManagerAnswers(host: TestHost, ...users: string[]): Promise<void> {
+  for (const user of ['root', ...users]) {
+    const result = await host.dmctl(user, 'status');
+    assert.equal(result.code, 0, `dmctl status as ${user}: ${result.stderr}`);
+  }
+}
+
+/** The control socket of a sandbox user ('root' for root). */
+export function socketOf(host: TestHost, short: string): string {
+  const name = short === 'root' ? 'root' : host.user(short).name;
+  return join(host.dir, 'run', `${name}.sock`);
+}
+
+/** Runs the attack client (client.ts) as a sandbox user. */
+export function attack(host: TestHost, short: string, ...args: string[]): Promise<CommandResult> {
+  return run(['runuser', '-u', host.user(short).name, '--', NODE, CLIENT], args);
+}
+
+/** Runs a shell command as a sandbox user. */
+export function shellAs(host: TestHost, short: string, script: string): Promise<CommandResult> {
+  return run(['runuser', '-u', host.user(short).name, '--', '/bin/sh', '-c', script], []);
+}
+
+/** The lines the manager logged since `from` (an index into host.managerLog). */
+export function logSince(host: TestHost, from: number): string {
+  return host.managerLog.slice(from);
+}
+
+/** Waits until the manager's log (from `from` on) matches. */
+export function waitForLog(host: TestHost, from: number, pattern: RegExp): Promise<string> {
+  return waitFor(
+    `the manager to log ${pattern}`,
+    () => (pattern.test(logSince(host, from)) ? logSince(host, from) : undefined),
+    { describe: () => logSince(host, from).slice(-2000) },
+  );
+}
