@@ -14,7 +14,8 @@ export class DaemonLogs {
     string,
     { writer: LogWriter; path: string; options: string }
   >();
-  private readonly settings: Settings;
+  /** The admin's settings; replaced on reload, applied at each daemon's next start. */
+  settings: Settings;
   private readonly log: Logger;
 
   constructor(settings: Settings, log: Logger) {
@@ -77,6 +78,12 @@ export class DaemonLogs {
       if (fd !== undefined) pipes[id] = fd;
     }
     return pipes;
+  }
+
+  /** Waits (at most `timeoutMs`) until the stopped daemons' last output is in their logs. */
+  async flush(timeoutMs: number): Promise<void> {
+    const all = Promise.all([...this.writers.values()].map(({ writer }) => writer.finished()));
+    await Promise.race([all, new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
   }
 
   /** Reading goes on after a failed upgrade. */

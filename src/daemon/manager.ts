@@ -53,7 +53,6 @@ export type Mode =
  */
 export class Manager implements ControlContext, SupervisorHost {
   readonly supervisor: Supervisor;
-  readonly backoff: BackoffPolicy;
   private currentPolicy: Policy;
   private readonly ownerTable = new Map<string, Owner>();
   private readonly configFiles = new Map<string, string>();
@@ -64,7 +63,7 @@ export class Manager implements ControlContext, SupervisorHost {
 
   private mode: Mode;
   private db: AccountDb;
-  readonly settings: Settings;
+  settings: Settings;
   readonly log: Logger;
 
   private recovery: Recovery;
@@ -88,11 +87,6 @@ export class Manager implements ControlContext, SupervisorHost {
     this.db = db;
     this.settings = settings;
     this.log = log;
-    this.backoff = {
-      stepMs: settings.cooldownStepMs,
-      maxMs: settings.cooldownMaxMs,
-      stableMs: settings.stableUptimeMs,
-    };
     this.currentPolicy = this.policyFor(mode);
     this.supervisor = new Supervisor(this);
     this.logs = new DaemonLogs(settings, log);
@@ -149,6 +143,17 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Applies a new master config: new users and rights, then a rescan of everyone. */
   async reload(config: MasterConfig, db: AccountDb): Promise<void> {
     if (this.mode.kind !== 'system') return;
+    for (const key of ['socketDir', 'stateDir'] as const)
+      if (config.settings[key] !== this.settings[key])
+        this.log.warn(
+          `reload: a new ${key === 'socketDir' ? 'socket-dir' : 'state-dir'} applies only after a restart`,
+        );
+    this.settings = {
+      ...config.settings,
+      socketDir: this.settings.socketDir,
+      stateDir: this.settings.stateDir,
+    };
+    this.logs.settings = this.settings;
     this.mode = { kind: 'system', config };
     this.db = db;
     this.currentPolicy = this.policyFor(this.mode);
@@ -168,7 +173,14 @@ export class Manager implements ControlContext, SupervisorHost {
   async shutdown(): Promise<void> {
     this.control.closeAll();
     await this.supervisor.stopAll();
+    await this.logs.flush(2_000);
     this.save(true);
+  }
+
+  /** The back-off of the current settings (a reload may change it). */
+  get backoff(): BackoffPolicy {
+    const { cooldownStepMs, cooldownMaxMs, stableUptimeMs } = this.settings;
+    return { stepMs: cooldownStepMs, maxMs: cooldownMaxMs, stableMs: stableUptimeMs };
   }
 
   policy(): Policy {

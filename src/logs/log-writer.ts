@@ -66,6 +66,12 @@ export class LogWriter {
     for (const stream of this.streams) stream.pause();
   }
 
+  /** Resolves once every pipe has reached its end and everything read is on disk. */
+  async finished(): Promise<void> {
+    while (this.streams.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await this.idle();
+  }
+
   /** Resolves once every chunk read so far is on disk. */
   async idle(): Promise<void> {
     while (this.pending > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
