@@ -360,6 +360,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.supervisor,
       this.reaper,
       (record, pipe) => this.adoptPipe(record, pipe),
+      (record) => this.cgroupOf(record),
       this.log,
     );
   }

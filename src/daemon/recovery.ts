@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Logger } from '../logging/logger.ts';
+import { cgroupMembers } from '../process/cgroup.ts';
 import type { Exit } from '../process/launch.ts';
 import type { WaitStatus } from '../process/native.ts';
 import { readStat } from '../process/process-group.ts';
@@ -29,14 +30,17 @@ export class Recovery {
   private readonly reaper: Reaper;
   private readonly attachPipe: AttachPipe;
   private readonly log: Logger;
+  private readonly cgroupOf: (record: DaemonRecord) => string | undefined;
 
   constructor(
     saved: SavedState | undefined,
     supervisor: Supervisor,
     reaper: Reaper,
     attachPipe: AttachPipe,
+    cgroupOf: (record: DaemonRecord) => string | undefined,
     log: Logger,
   ) {
+    this.cgroupOf = cgroupOf;
     this.saved = saved;
     this.supervisor = supervisor;
     this.reaper = reaper;
@@ -53,23 +57,37 @@ export class Recovery {
   introduce(record: DaemonRecord): void {
     const saved = this.saved?.daemons[record.id];
     this.supervisor.register(record);
-    if (saved === undefined) {
-      if (record.spec.autostart) this.supervisor.start(record);
+    if (saved !== undefined) {
+      record.respawns = saved.respawns;
+      record.cooldownMs = saved.cooldownMs;
+      record.startedAt = saved.startedAt;
+    }
+    const autostart = record.spec.autostart ? 'up' : 'down';
+    record.wanted = saved !== undefined && this.saved?.clean === false ? saved.wanted : autostart;
+    const survivor = saved === undefined ? undefined : survivingPid(saved);
+    if (survivor !== undefined && saved !== undefined && this.isUpgrade) {
+      this.adopt(record, survivor, saved);
       return;
     }
-    record.respawns = saved.respawns;
-    record.cooldownMs = saved.cooldownMs;
-    record.startedAt = saved.startedAt;
-    record.wanted =
-      this.saved?.clean === false ? saved.wanted : record.spec.autostart ? 'up' : 'down';
-    const survivor = survivingPid(saved);
-    if (survivor !== undefined && this.isUpgrade) this.adopt(record, survivor, saved);
-    else if (survivor !== undefined) this.supervisor.replaceSurvivor(record, survivor);
+    // The state file may lag behind the last respawn before a crash; the daemon's cgroup
+    // does not: whatever still lives in it is a leftover to stop before a new start.
+    const stray = survivor ?? this.strayGroupIn(this.cgroupOf(record));
+    if (stray !== undefined) this.supervisor.replaceSurvivor(record, stray);
     else if (record.wanted === 'up') {
       const { respawns } = record;
       this.supervisor.start(record);
       record.respawns = respawns;
     }
+  }
+
+  /** The process group of a process still in the cgroup, if any. */
+  private strayGroupIn(cgroup: string | undefined): number | undefined {
+    if (cgroup === undefined) return undefined;
+    for (const pid of cgroupMembers(cgroup)) {
+      const stat = readStat(pid);
+      if (stat !== undefined && stat.state !== 'Z') return stat.pgrp;
+    }
+    return undefined;
   }
 
   private adopt(record: DaemonRecord, pid: number, saved: SavedDaemon): void {
