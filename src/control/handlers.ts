@@ -43,7 +43,11 @@ export function handleRequest(context: ControlContext, caller: string, request: 
           records.map((record) => record.id),
           manageable,
         );
-        if (!resolved.ok) return { ok: false, error: resolved.error };
+        if (!resolved.ok) {
+          // Asking after others' daemons is how one probes for them: kept in the audit trail.
+          context.audit(caller, request, `refused: ${resolved.error}`);
+          return { ok: false, error: resolved.error };
+        }
         records = records.filter((record) => record.id === resolved.id);
       }
       const now = Date.now();

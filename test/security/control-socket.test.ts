@@ -5,16 +5,18 @@ import { after, before, describe, test } from 'node:test';
 import { runManagerExpectingExit, spawnCollecting } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { assertManagerAnswers, attack, CLIENT, NODE, socketOf, watchPaths } from './support.ts';
+import {
+  assertManagerAnswers,
+  attack,
+  CLIENT,
+  clientOutcome,
+  NODE,
+  sendAs,
+  socketOf,
+  watchPaths,
+} from './support.ts';
 
 const skip = process.getuid?.() !== 0 && 'needs root';
-
-/** Parses the one JSON line the attack client prints. */
-function outcome(stdout: string): Record<string, unknown> {
-  // runuser may say "Session terminated..." on the same line when the client is killed.
-  const line = stdout.split('\n').findLast((text) => text.includes('{"'));
-  return JSON.parse(line?.slice(line.indexOf('{"')) ?? '{}') as Record<string, unknown>;
-}
 
 describe('the control sockets refuse whoever they do not belong to', { skip }, () => {
   const host = new TestHost();
@@ -34,13 +36,13 @@ describe('the control sockets refuse whoever they do not belong to', { skip }, (
   test("mallory cannot connect to alice's socket", async () => {
     const pid = await webPid();
     const result = await attack(host, 'mallory', 'connect', socketOf(host, 'alice'));
-    assert.deepEqual(outcome(result.stdout), { connected: false, code: 'EACCES' });
+    assert.deepEqual(clientOutcome(result.stdout), { connected: false, code: 'EACCES' });
     assert.equal(await webPid(), pid);
   });
 
   test("mallory cannot connect to root's socket", async () => {
     const result = await attack(host, 'mallory', 'connect', socketOf(host, 'root'));
-    assert.deepEqual(outcome(result.stdout), { connected: false, code: 'EACCES' });
+    assert.deepEqual(clientOutcome(result.stdout), { connected: false, code: 'EACCES' });
   });
 
   test('each socket is owned by its user with mode 0600, in a directory only root writes', () => {
@@ -70,7 +72,7 @@ describe('the control sockets refuse whoever they do not belong to', { skip }, (
       socketOf(host, 'mallory'),
       Buffer.from(`${JSON.stringify(forged)}\n`).toString('base64'),
     );
-    const reply = JSON.parse(String(outcome(result.stdout).reply)) as Record<string, unknown>;
+    const reply = JSON.parse(String(clientOutcome(result.stdout).reply)) as Record<string, unknown>;
     assert.equal(reply.ok, false);
     assert.match(String(reply.error), /not allowed/);
     const status = await attack(
@@ -80,7 +82,7 @@ describe('the control sockets refuse whoever they do not belong to', { skip }, (
       socketOf(host, 'mallory'),
       Buffer.from('{"command":"status","user":"root","caller":"root"}\n').toString('base64'),
     );
-    assert.deepEqual(JSON.parse(String(outcome(status.stdout).reply)).daemons, []);
+    assert.deepEqual(JSON.parse(String(clientOutcome(status.stdout).reply)).daemons, []);
     assert.equal(await webPid(), pid);
   });
 
@@ -110,7 +112,7 @@ describe('the control sockets refuse whoever they do not belong to', { skip }, (
         const result = await waitFor('the racer to report', () =>
           racer.output().includes('attempts') ? racer.output() : undefined,
         );
-        const { attempts, successes } = outcome(result);
+        const { attempts, successes } = clientOutcome(result);
         assert.ok(Number(attempts) > 0, result);
         assert.equal(successes, 0, result);
       }
@@ -124,11 +126,7 @@ describe('the control sockets refuse whoever they do not belong to', { skip }, (
 describe('hostile clients cannot stop the manager from answering others', { skip }, () => {
   const host = new TestHost();
   const mallorySocket = (): string => socketOf(host, 'mallory');
-  const send = async (bytes: Buffer): Promise<Record<string, unknown>> => {
-    const result = await attack(host, 'mallory', 'send', mallorySocket(), bytes.toString('base64'));
-    const reply = String(outcome(result.stdout).reply);
-    return JSON.parse(reply) as Record<string, unknown>;
-  };
+  const send = (bytes: Buffer): Promise<Record<string, unknown>> => sendAs(host, 'mallory', bytes);
   const openDescriptors = (): number => readdirSync(`/proc/${host.managerPid()}/fd`).length;
   let baseline = 0;
 
@@ -159,7 +157,7 @@ describe('hostile clients cannot stop the manager from answering others', { skip
       host.dmctl('alice', 'status'),
     ]);
     assert.equal(alice.code, 0, alice.stderr);
-    const reply = JSON.parse(String(outcome(flood.stdout).reply)) as Record<string, unknown>;
+    const reply = JSON.parse(String(clientOutcome(flood.stdout).reply)) as Record<string, unknown>;
     assert.deepEqual(reply, { ok: false, error: 'request longer than 8192 bytes' });
     await assertRecovered();
   });
@@ -254,7 +252,7 @@ describe('hostile clients cannot stop the manager from answering others', { skip
     const before = host.managerLog.length;
     for (let round = 0; round < 50; round++) {
       const result = await attack(host, 'mallory', 'bail', mallorySocket());
-      assert.equal(outcome(result.stdout).connected, true, result.stderr);
+      assert.equal(clientOutcome(result.stdout).connected, true, result.stderr);
     }
     await assertRecovered();
     assert.doesNotMatch(host.managerLog.slice(before), /unexpected|EPIPE|internal error/);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CommandResult, ROOT_DIR, run, type TestHost } from '../helpers/host.ts';
+import { spawnCollecting } from '../helpers/cli.ts';
+import { type CommandResult, DMCTL, ROOT_DIR, run, type TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -126,4 +127,62 @@ export function waitForLog(host: TestHost, from: number, pattern: RegExp): Promi
     () => (pattern.test(logSince(host, from)) ? logSince(host, from) : undefined),
     { describe: () => logSince(host, from).slice(-2000) },
   );
+}
+
+/**
+ * Runs dmctl as a sandbox user with extra environment, for commands that would run on
+ * (tail, an editor) if the manager let them: after `deadlineMs` it is killed and reported
+ * with code -1, so a refusal that fails makes the test fail instead of hang. Standard
+ * output and error are returned together.
+ */
+export async function dmctlBounded(
+  host: TestHost,
+  short: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+  deadlineMs = 20_000,
+): Promise<CommandResult> {
+  const assignments = Object.entries(env).map(([name, value]) => `${name}=${value}`);
+  const spawned = spawnCollecting([
+    'runuser',
+    '-u',
+    host.user(short).name,
+    '--',
+    'env',
+    ...assignments,
+    DMCTL,
+    '--config',
+    host.configFile,
+    ...args,
+  ]);
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([
+    new Promise<number>((resolve) => spawned.child.once('close', (exit) => resolve(exit ?? -1))),
+    new Promise<number>((resolve) => {
+      timer = setTimeout(() => resolve(-1), deadlineMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  await spawned.stop();
+  return { code, stdout: spawned.output(), stderr: spawned.output() };
+}
+
+/** The last JSON object the attack client printed. */
+export function clientOutcome(stdout: string): Record<string, unknown> {
+  // runuser may say "Session terminated..." on the same line when the client is killed.
+  const line = stdout.split('\n').findLast((text) => text.includes('{"'));
+  return JSON.parse(line?.slice(line.indexOf('{"')) ?? '{}') as Record<string, unknown>;
+}
+
+/** Sends one request as a sandbox user, past dmctl, and returns the manager's reply. */
+export async function sendAs(
+  host: TestHost,
+  short: string,
+  request: string | Buffer,
+): Promise<Record<string, unknown>> {
+  const bytes = typeof request === 'string' ? Buffer.from(request) : request;
+  const result = await attack(host, short, 'send', socketOf(host, short), bytes.toString('base64'));
+  const reply = clientOutcome(result.stdout).reply;
+  assert.equal(typeof reply, 'string', `no reply: ${result.stdout}${result.stderr}`);
+  return JSON.parse(String(reply)) as Record<string, unknown>;
 }
