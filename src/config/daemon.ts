@@ -139,7 +139,8 @@ export function parseDaemonConfig(
         else dir = value;
         break;
       case 'user':
-        if (!/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(value))
+        // Bounded: the name is quoted in refusals, and no system has longer ones.
+        if (value.length > 256 || !/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(value))
           problems.error(line, `'user' must be a user name, not '${value}'`);
         else runAs = value;
         break;

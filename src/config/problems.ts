@@ -18,6 +18,14 @@ export function hasErrors(problems: readonly Problem[]): boolean {
   return problems.some((problem) => problem.severity === 'error');
 }
 
+/**
+ * Bounds on what one file can make the manager say: a user's config is untrusted, and
+ * every problem is kept in memory, logged and sent with each `dmctl status`. A message
+ * quotes the offending text, so it is cut; past the last problem kept, one error says
+ * the rest were dropped (an error, so that a file too broken to list is never loaded).
+ */
+export const PROBLEM_LIMITS = { perFile: 100, messageChars: 300 } as const;
+
 /** Collects problems for one file, so that parsers can say every problem at once. */
 export class ProblemList {
   readonly items: Problem[] = [];
@@ -36,6 +44,17 @@ export class ProblemList {
   }
 
   private add(severity: Problem['severity'], line: number | undefined, message: string): void {
+    if (this.items.length > PROBLEM_LIMITS.perFile) return;
+    if (this.items.length === PROBLEM_LIMITS.perFile) {
+      this.items.push({
+        file: this.file,
+        severity: 'error',
+        message: `more than ${PROBLEM_LIMITS.perFile} problems; the rest are not shown`,
+      });
+      return;
+    }
+    if (message.length > PROBLEM_LIMITS.messageChars)
+      message = `${message.slice(0, PROBLEM_LIMITS.messageChars)}...`;
     this.items.push(
       line === undefined
         ? { file: this.file, severity, message }
