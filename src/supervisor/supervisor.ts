@@ -36,6 +36,8 @@ export type Outcome =
 
 // While a stopping group has no main process to wait for, it is looked at this often.
 const GROUP_POLL_MS = 50;
+// A start that failed is not retried sooner than this, whatever the cooldown settings.
+const MIN_RETRY_MS = 1_000;
 // After SIGKILL, a group that still has members (stuck in the kernel) is given up on after this.
 const KILL_GRACE_MS = 5_000;
 
@@ -160,7 +162,7 @@ export class Supervisor {
     if (!prepared.ok) {
       record.lastExit = { code: null, signal: null, error: prepared.error };
       this.host.log.warn(`${record.id}: cannot start: ${prepared.error}`);
-      if (prepared.retry) this.scheduleRespawn(record, 0);
+      if (prepared.retry) this.retryLater(record);
       else {
         record.wanted = 'down';
         this.settleStopped(record);
@@ -172,7 +174,7 @@ export class Supervisor {
     if (!launched.ok) {
       record.lastExit = { code: null, signal: null, error: launched.error };
       this.host.log.error(`${record.id}: ${launched.error}`);
-      this.scheduleRespawn(record, 0);
+      this.retryLater(record);
       return { ok: false, error: `cannot start ${record.id}: ${launched.error}` };
     }
     pid = launched.pid;
@@ -222,6 +224,16 @@ export class Supervisor {
     const ranMs = Date.now() - (record.spawnedAt ?? 0);
     record.cooldownMs = cooldownAfterExit(this.host.backoff, record.cooldownMs, ranMs);
     this.scheduleRespawn(record, record.cooldownMs);
+  }
+
+  /**
+   * A start that failed before the daemon ran (its log cannot be opened, fork failed) is
+   * tried again after a cooldown, as a quick exit would be. Retrying at once would call
+   * spawn from spawn until the stack overflows, since the cause is usually still there.
+   */
+  private retryLater(record: DaemonRecord): void {
+    record.cooldownMs = cooldownAfterExit(this.host.backoff, record.cooldownMs, 0);
+    this.scheduleRespawn(record, Math.max(record.cooldownMs, MIN_RETRY_MS));
   }
 
   private scheduleRespawn(record: DaemonRecord, delayMs: number): void {
