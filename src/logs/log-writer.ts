@@ -33,6 +33,7 @@ export class LogWriter {
   private atLineStart = true;
   private failing = false;
   private quiescing = false;
+  private draining = false;
   private pending = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly streams = new Set<Readable>();
@@ -51,6 +52,8 @@ export class LogWriter {
   attach(stream: Readable): void {
     this.streams.add(stream);
     stream.on('data', (chunk: Buffer) => {
+      // read() in drain() emits 'data' too: that chunk is drain's to write, not ours.
+      if (this.draining) return;
       stream.pause();
       this.append(chunk, () => {
         if (!this.quiescing) stream.resume();
@@ -84,15 +87,20 @@ export class LogWriter {
    */
   drain(): number[] {
     const fds: number[] = [];
-    for (const stream of this.streams) {
-      for (
-        let chunk = stream.read() as Buffer | null;
-        chunk !== null;
-        chunk = stream.read() as Buffer | null
-      )
-        if (this.fd !== undefined) writeSync(this.fd, chunk);
-      const fd = (stream as unknown as { _handle?: { fd?: number } })._handle?.fd;
-      if (fd !== undefined && fd >= 0) fds.push(fd);
+    this.draining = true;
+    try {
+      for (const stream of this.streams) {
+        for (
+          let chunk = stream.read() as Buffer | null;
+          chunk !== null;
+          chunk = stream.read() as Buffer | null
+        )
+          this.appendNow(chunk);
+        const fd = (stream as unknown as { _handle?: { fd?: number } })._handle?.fd;
+        if (fd !== undefined && fd >= 0) fds.push(fd);
+      }
+    } finally {
+      this.draining = false;
     }
     return fds;
   }
@@ -128,9 +136,25 @@ export class LogWriter {
   }
 
   private append(chunk: Buffer, done: () => void): void {
+    this.writeRaw(this.format(chunk), done);
+  }
+
+  /** Writes a chunk before returning (the handover's last chunks, right before execve). */
+  private appendNow(chunk: Buffer): void {
+    const data = this.format(chunk);
+    try {
+      if (this.fd === undefined) throw new Error('no log file');
+      writeSync(this.fd, data);
+      this.size += data.length;
+    } catch {
+      this.dropped += data.length;
+    }
+  }
+
+  private format(chunk: Buffer): Buffer {
     const data = this.options.timestamps ? this.stamp(chunk) : chunk;
     this.atLineStart = chunk[chunk.length - 1] === 10;
-    this.writeRaw(data, done);
+    return data;
   }
 
   private writeRaw(data: Buffer, done: () => void): void {

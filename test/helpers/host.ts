@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { DaemonStatus } from '../../src/protocol/messages.ts';
 import { isAlive, livePidsOfUid } from './proc.ts';
 import { waitFor } from './wait.ts';
@@ -121,10 +122,18 @@ export class TestHost {
     }
   }
 
-  /** Starts the manager in the foreground and waits until it says it runs. */
-  async startManager(extraArgs: readonly string[] = []): Promise<ChildProcess> {
+  /**
+   * Starts the manager in the foreground and waits until it says it runs. `binary` runs
+   * another install (an upgrade test changes its files); a manager started again after a
+   * crash is judged by what it says from now on, not by the previous one's lines.
+   */
+  async startManager(
+    extraArgs: readonly string[] = [],
+    binary = DAEMON_MANAGER,
+  ): Promise<ChildProcess> {
+    const from = this.managerLog.length;
     const child = spawn(
-      DAEMON_MANAGER,
+      binary,
       ['--config', this.configFile, '--foreground', '--verbose', ...extraArgs],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -140,7 +149,7 @@ export class TestHost {
     });
     await waitFor(
       'the manager to say it runs',
-      () => (/ running, pid /.test(this.managerLog) ? true : undefined),
+      () => (/ running, pid /.test(this.managerLog.slice(from)) ? true : undefined),
       {
         describe: () => this.managerLog || `exit code ${child.exitCode}`,
       },
@@ -204,7 +213,13 @@ export class TestHost {
 
   /** Kills every process of the sandbox's users, removes them, their groups and the directory. */
   async cleanup(): Promise<void> {
-    await this.stopManager().catch(() => undefined);
+    // A manager that cannot stop its daemons must not hang the run: SIGKILL after a while.
+    const patience = new AbortController();
+    await Promise.race([
+      this.stopManager().catch(() => undefined),
+      delay(60_000, undefined, { signal: patience.signal }).catch(() => undefined),
+    ]);
+    patience.abort();
     if (this.manager?.pid && isAlive(this.manager.pid)) this.manager.kill('SIGKILL');
     for (const user of this.users.values()) {
       for (const pid of livePidsOfUid(user.uid)) {

@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { DaemonStatus } from '../../src/protocol/messages.ts';
+import { counterProblems, counterRuns, highestCount, lastWritten } from '../helpers/counter.ts';
+import { type CommandResult, FIXTURES, TestHost } from '../helpers/host.ts';
+import { copyInstall, type InstallCopy } from '../helpers/install.ts';
+import { isAlive } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const COUNTERS = ['alice/one', 'alice/two', 'bob/three'] as const;
+/** Lines per burst: alice/one writes as fast as it can, so its pipe is rarely empty. */
+const BURST: Record<string, number> = { 'alice/one': 500, 'alice/two': 5, 'bob/three': 5 };
+const ALL = [...COUNTERS, 'bob/quiet'] as const;
+
+/** Runs `dmctl status` as root again and again until stopped; keeps every result. */
+function keepAsking(host: TestHost): { results: CommandResult[]; stop: () => Promise<void> } {
+  const results: CommandResult[] = [];
+  let asking = true;
+  const loop = (async () => {
+    while (asking) results.push(await host.dmctl('root', 'status'));
+  })();
+  return {
+    results,
+    stop: async () => {
+      asking = false;
+      await loop;
+    },
+  };
+}
+
+describe('upgrade by SIGUSR2', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+  const host = new TestHost();
+  const marker = `upgraded-code-${randomBytes(4).toString('hex')}`;
+  let install: InstallCopy;
+  let managerPid = 0;
+  let before_: Map<string, DaemonStatus>;
+  let after_: Map<string, DaemonStatus>;
+  /** The manager's log from the SIGUSR2 on. */
+  let logSinceUpgrade = '';
+  /** How far each counter had got when SIGUSR2 was sent. */
+  const countAtUpgrade = new Map<string, number>();
+  let answers: CommandResult[] = [];
+
+  const split = (id: string): [string, string] => id.split('/') as [string, string];
+  const logOf = (id: string): string =>
+    join(host.user(split(id)[0]).home, `.daemon-manager/logs/${split(id)[1]}.log`);
+  const readLog = (id: string): string => readFileSync(logOf(id), 'utf8');
+  const byId = (rows: DaemonStatus[]): Map<string, DaemonStatus> =>
+    new Map(rows.map((row) => [row.id, row]));
+
+  before(async () => {
+    install = copyInstall(join(host.dir, 'install'));
+    // A daemon that ran a second is stable: a kill -9 after the upgrade is respawned at once.
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n', 'stable-uptime = 1s');
+    for (const id of COUNTERS) {
+      const [short, daemon] = split(id);
+      host.writeDaemon(
+        short,
+        daemon,
+        `start=exec ${FIXTURES}/counter.sh ${host.user(short).home} ${BURST[id]}\noutput=log\n`,
+      );
+    }
+    host.writeDaemon('bob', 'quiet', 'start=exec sleep 100000\n');
+    await host.startManager([], install.daemonManager);
+    managerPid = host.managerPid();
+    // Uptimes of 2s or more tell an adopted daemon (uptime kept) from a restarted one.
+    for (const id of ALL)
+      await host.waitForDaemon(
+        'root',
+        id,
+        (d) => d.state === 'running' && d.uptime >= 2,
+        'to run 2s',
+      );
+    for (const id of COUNTERS)
+      await waitFor(`${id} to write 20 lines`, () =>
+        highestCount(readLog(id)) >= 20 ? true : undefined,
+      );
+    before_ = byId(await host.status('root'));
+
+    // The new version: the same code, plus a line on stderr at start-up.
+    const code = readFileSync(install.bundle, 'utf8');
+    writeFileSync(`${install.bundle}.new`, `process.stderr.write('${marker}\\n');\n${code}`);
+    renameSync(`${install.bundle}.new`, install.bundle);
+
+    const asking = keepAsking(host);
+    try {
+      const from = host.managerLog.length;
+      for (const id of COUNTERS) countAtUpgrade.set(id, highestCount(readLog(id)));
+      process.kill(managerPid, 'SIGUSR2');
+      await waitFor(
+        'the upgraded manager to say it runs',
+        () => {
+          const at = host.managerLog.indexOf(marker);
+          return at !== -1 && / running, pid /.test(host.managerLog.slice(at)) ? true : undefined;
+        },
+        { describe: () => host.managerLog.slice(from) },
+      );
+      logSinceUpgrade = host.managerLog.slice(from);
+      const asked = asking.results.length;
+      await waitFor('three more answers after the upgrade', () =>
+        asking.results.length >= asked + 3 ? true : undefined,
+      );
+    } finally {
+      await asking.stop();
+      answers = asking.results;
+    }
+    after_ = byId(await host.status('root'));
+  });
+  after(() => host.cleanup());
+
+  test('the manager runs the new code from disk, in the same process', () => {
+    assert.ok(logSinceUpgrade.includes(marker), logSinceUpgrade);
+    assert.match(logSinceUpgrade, new RegExp(` running, pid ${managerPid}\\b`));
+    assert.ok(isAlive(managerPid));
+    assert.equal(host.managerPid(), managerPid);
+  });
+
+  test('every daemon keeps its pid, its respawns and its uptime', () => {
+    for (const id of ALL.map((id) => host.id(id))) {
+      const was = before_.get(id);
+      const is = after_.get(id);
+      assert.ok(was && is, `${id} listed before and after`);
+      assert.equal(is.state, 'running', id);
+      assert.equal(is.pid, was.pid, `${id} pid`);
+      assert.ok(isAlive(is.pid), `${id} pid ${is.pid} alive`);
+      assert.equal(is.respawns, was.respawns, `${id} respawns`);
+      assert.ok(is.uptime >= was.uptime, `${id} uptime ${was.uptime}s then ${is.uptime}s`);
+    }
+  });
+
+  test('no daemon is started again by the upgrade', () => {
+    assert.doesNotMatch(logSinceUpgrade, /: started, pid /);
+    for (const id of ALL) assert.match(logSinceUpgrade, new RegExp(`${host.id(id)}: adopted pid `));
+    for (const id of COUNTERS)
+      assert.equal(
+        readLog(id).split(`starting ${host.id(id)} `).length - 1,
+        1,
+        `${id}: one banner`,
+      );
+  });
+
+  test('dmctl status is answered before, during and after the upgrade', () => {
+    assert.ok(answers.length >= 4, `${answers.length} answers`);
+    const failed = answers.filter((answer) => answer.code !== 0);
+    assert.deepEqual(failed, [], `${failed.length} of ${answers.length} calls failed`);
+  });
+
+  test('a daemon killed with -9 after the upgrade is respawned with a new pid', async () => {
+    const id = 'alice/two';
+    const was = after_.get(host.id(id));
+    assert.ok(was);
+    process.kill(was.pid, 'SIGKILL');
+    const is = await host.waitForDaemon(
+      'root',
+      id,
+      (d) => d.state === 'running' && d.pid !== was.pid,
+      'to be respawned after its kill -9',
+    );
+    assert.equal(is.respawns, was.respawns + 1);
+    assert.ok(isAlive(is.pid));
+    const killed = counterRuns(readLog(id)).get(was.pid);
+    assert.ok(killed, 'the killed run is in the log');
+    const last = lastWritten(host.user('alice').home, was.pid);
+    assert.ok(
+      killed.numbers.length === last || killed.numbers.length === last + 1,
+      `the log has ${killed.numbers.length} of its lines; it wrote ${last} or ${last + 1}`,
+    );
+  });
+
+  test('output goes on reaching the logs after the upgrade, every line once', async () => {
+    for (const id of COUNTERS) {
+      const reached = (countAtUpgrade.get(id) ?? 0) + 50;
+      await waitFor(`${id} to write past line ${reached}`, () =>
+        [...counterRuns(readLog(id)).values()].some((run) => run.numbers.length >= reached)
+          ? true
+          : undefined,
+      );
+    }
+    for (const id of COUNTERS) {
+      const [short, daemon] = split(id);
+      const stop = await host.dmctl(short, daemon, 'stop');
+      assert.equal(stop.code, 0, stop.stderr);
+      await host.waitForDaemon('root', id, (d) => d.state === 'stopped', 'to stop');
+    }
+    for (const id of COUNTERS) {
+      const runs = [...counterRuns(readLog(id)).values()];
+      assert.ok(runs.length >= 1, `${id}: a run in the log`);
+      assert.deepEqual(runs.flatMap(counterProblems), [], id);
+      const last = runs.at(-1);
+      assert.ok(last?.end !== undefined, `${id}: its last run logged its end line`);
+    }
+  });
+});
