@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { DaemonStatus } from '../../src/protocol/messages.ts';
+import { living, processTable } from '../helpers/census.ts';
+import { spawnCollecting } from '../helpers/cli.ts';
+import { DAEMON_MANAGER, TestHost } from '../helpers/host.ts';
+import { isAlive, livePidsOfUid } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+
+// Each daemon runs a `sleep` with a number of its own, unique to this run, so its
+// processes can be counted in the whole process table.
+const BASE = 7_000_000 + randomInt(1_000_000) * 100;
+const commandOf = (index: number): string => `sleep ${BASE + index}`;
+/** Even daemons exec the sleep; odd ones keep a shell as main process, the sleep its child. */
+const startLine = (index: number): string =>
+  index % 2 === 0 ? `start=exec ${commandOf(index)}\n` : `start=${commandOf(index)} & wait\n`;
+
+/** Problems with "each daemon runs once": ids with other than one copy, or a copy outside its group. */
+function copiesProblems(expected: ReadonlyMap<number, DaemonStatus | 'none'>): string[] {
+  const problems: string[] = [];
+  for (const [index, daemon] of expected) {
+    const copies = living(commandOf(index));
+    if (daemon === 'none') {
+      if (copies.length > 0)
+        problems.push(`${commandOf(index)}: ${copies.length} copies, none wanted`);
+      continue;
+    }
+    if (copies.length !== 1)
+      problems.push(`${daemon.id}: ${copies.length} copies of ${commandOf(index)}`);
+    for (const copy of copies)
+      if (copy.pgid !== daemon.pid)
+        problems.push(`${daemon.id}: pid ${copy.pid} in group ${copy.pgid}, not ${daemon.pid}`);
+  }
+  return problems;
+}
+
+function atMostOneCopyProblems(indexes: Iterable<number>): string[] {
+  const problems: string[] = [];
+  for (const index of indexes) {
+    const copies = living(commandOf(index));
+    if (copies.length > 1)
+      problems.push(`${commandOf(index)}: ${copies.length} copies (${copies.map((c) => c.pid)})`);
+  }
+  return problems;
+}
+
+describe('a manager killed with -9 and started again', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  // Index of each daemon's sleep, by short id.
+  const DAEMONS = { 'alice/plain': 0, 'alice/parent': 1, 'alice/stopped': 2, 'bob/respawned': 3 };
+  const WANTED_UP = ['alice/plain', 'alice/parent', 'bob/respawned'] as const;
+  let before_: Map<string, DaemonStatus>;
+  let after_: Map<string, DaemonStatus>;
+  let restartLog = '';
+  const byShortId = (rows: DaemonStatus[]): Map<string, DaemonStatus> =>
+    new Map(rows.map((row) => [row.id.slice(host.prefix.length), row]));
+
+  before(async () => {
+    // Stable after a second: a kill -9 of a daemon is respawned at once.
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n', 'stable-uptime = 1s');
+    for (const [id, index] of Object.entries(DAEMONS)) {
+      const [user, name] = id.split('/') as [string, string];
+      host.writeDaemon(user, name, startLine(index));
+    }
+    const first = await host.startManager();
+    for (const id of Object.keys(DAEMONS))
+      await host.waitForDaemon(
+        'root',
+        id,
+        (d) => d.state === 'running' && d.uptime >= 1,
+        'to run 1s',
+      );
+    const stop = await host.dmctl('alice', 'stopped', 'stop');
+    assert.equal(stop.code, 0, stop.stderr);
+    await host.waitForDaemon('root', 'alice/stopped', (d) => d.state === 'stopped', 'to stop');
+    const [victim] = (await host.status('root')).filter((d) => d.id === host.id('bob/respawned'));
+    process.kill(victim?.pid ?? 0, 'SIGKILL');
+    await host.waitForDaemon(
+      'root',
+      'bob/respawned',
+      (d) => d.state === 'running' && d.respawns === 1,
+      'to be respawned once',
+    );
+    // The state is saved soon after each change; wait for it to say what status says.
+    const stateFile = join(host.dir, 'state/state.json');
+    await waitFor('the state file to record the stop and the respawn', () => {
+      const daemons = JSON.parse(readFileSync(stateFile, 'utf8')).daemons;
+      return daemons[host.id('alice/stopped')]?.wanted === 'down' &&
+        daemons[host.id('bob/respawned')]?.respawns === 1
+        ? true
+        : undefined;
+    });
+    before_ = byShortId(await host.status('root'));
+
+    const exited = new Promise((resolve) => first.once('exit', resolve));
+    first.kill('SIGKILL');
+    await exited;
+    for (const id of WANTED_UP)
+      assert.ok(isAlive(before_.get(id)?.pid ?? 0), `${id} outlives its manager`);
+
+    const from = host.managerLog.length;
+    await host.startManager();
+    for (const id of WANTED_UP)
+      await host.waitForDaemon('root', id, (d) => d.state === 'running', 'to run again');
+    after_ = byShortId(await host.status('root'));
+    restartLog = host.managerLog.slice(from);
+  });
+  after(() => host.cleanup());
+
+  test('each survivor is stopped and its daemon started again, once', () => {
+    const expected = new Map<number, DaemonStatus | 'none'>();
+    for (const id of WANTED_UP) {
+      const was = before_.get(id);
+      const is = after_.get(id);
+      assert.ok(was && is);
+      assert.notEqual(is.pid, was.pid, `${id} runs a new process`);
+      assert.ok(!isAlive(was.pid), `${id}: the survivor ${was.pid} is gone`);
+      expected.set(DAEMONS[id], is);
+    }
+    expected.set(DAEMONS['alice/stopped'], 'none');
+    assert.deepEqual(copiesProblems(expected), []);
+  });
+
+  test('the log names every survivor it replaced', () => {
+    for (const id of WANTED_UP)
+      assert.match(
+        restartLog,
+        new RegExp(`${host.id(id)}: process group ${before_.get(id)?.pid} survives`),
+      );
+  });
+
+  test('a daemon stopped with dmctl before the crash stays stopped', () => {
+    const is = after_.get('alice/stopped');
+    assert.equal(is?.state, 'stopped');
+    assert.equal(is?.wanted, 'down');
+  });
+
+  test('respawn counts are kept across the crash', () => {
+    assert.equal(after_.get('bob/respawned')?.respawns, 1);
+    assert.equal(after_.get('alice/plain')?.respawns, 0);
+  });
+});
+
+describe('kill -9 at random points of a start storm', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const COUNT = 30;
+  const USERS = ['amy', 'ben', 'cat'];
+  const ids = Array.from({ length: COUNT }, (_, index) => `${USERS[index % 3]}/d${index}`);
+  /** How many "started" lines each killed manager had written. */
+  const killedAfter: number[] = [];
+  const between: string[] = [];
+
+  before(async () => {
+    host.writeMaster(`[can_run_as]\n${USERS.map((user) => `{${user}}\n`).join('')}`);
+    ids.forEach((id, index) => {
+      const [user, name] = id.split('/') as [string, string];
+      host.writeDaemon(user, name, startLine(index));
+    });
+    for (let round = 0; round < 3; round++) {
+      const started = 1 + randomInt(COUNT - 1);
+      const manager = spawnCollecting([
+        DAEMON_MANAGER,
+        '--config',
+        host.configFile,
+        '--foreground',
+        '--verbose',
+      ]);
+      try {
+        await waitFor(
+          `round ${round}: the manager to start ${started} daemons`,
+          () => {
+            const lines = manager.output().split(': started, pid ').length - 1;
+            return lines >= started || / running, pid /.test(manager.output()) ? true : undefined;
+          },
+          { describe: manager.output },
+        );
+      } finally {
+        await manager.stop();
+      }
+      killedAfter.push(manager.output().split(': started, pid ').length - 1);
+      between.push(...atMostOneCopyProblems(ids.keys()).map((p) => `after kill ${round}: ${p}`));
+    }
+    await host.startManager();
+    await waitFor(
+      `all ${COUNT} daemons to run`,
+      async () => {
+        const rows = await host.status('root');
+        return rows.length === COUNT && rows.every((row) => row.state === 'running')
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+  });
+  after(() => host.cleanup());
+
+  test('never two copies of a daemon, even while the manager is down', () => {
+    assert.deepEqual(between, [], `killed after ${killedAfter.join(', ')} starts`);
+  });
+
+  test('after the last restart every daemon runs exactly once, in its own group', async () => {
+    const rows = new Map((await host.status('root')).map((row) => [row.id, row]));
+    const expected = new Map<number, DaemonStatus | 'none'>();
+    ids.forEach((id, index) => {
+      const row = rows.get(host.id(id));
+      assert.ok(row, id);
+      expected.set(index, row);
+    });
+    assert.deepEqual(copiesProblems(expected), [], `killed after ${killedAfter.join(', ')} starts`);
+  });
+
+  test('no process of the users is left outside the daemons', async () => {
+    const groups = new Set((await host.status('root')).map((row) => row.pid));
+    const table = new Map(processTable().map((entry) => [entry.pid, entry]));
+    const strays = USERS.flatMap((user) => livePidsOfUid(host.user(user).uid))
+      .map((pid) => table.get(pid))
+      .filter((entry) => entry !== undefined && !groups.has(entry.pgid));
+    assert.deepEqual(strays, [], `killed after ${killedAfter.join(', ')} starts`);
+  });
+});
