@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseRequest, type Request } from './messages.ts';
 
-const UNKNOWN = 'unknown command (known: status, list, rescan, start, stop, restart, kill, info)';
+const UNKNOWN =
+  'unknown command (known: status, list, rescan, start, stop, restart, kill, info, read-log)';
 
 describe('parseRequest', () => {
   const accepted: { line: string; expected: Request }[] = [
@@ -17,6 +18,10 @@ describe('parseRequest', () => {
     { line: '{"command":"stop","id":"blog"}', expected: { command: 'stop', id: 'blog' } },
     { line: '{"command":"restart","id":"blog"}', expected: { command: 'restart', id: 'blog' } },
     { line: '{"command":"info","id":"blog"}', expected: { command: 'info', id: 'blog' } },
+    {
+      line: '{"command":"read-log","id":"blog","offset":-8192}',
+      expected: { command: 'read-log', id: 'blog', offset: -8192 },
+    },
     {
       line: '{"command":"kill","id":"blog","signal":"-HUP"}',
       expected: { command: 'kill', id: 'blog', signal: '-HUP' },
@@ -66,6 +71,16 @@ describe('parseRequest', () => {
       error: "'restart' needs a daemon id",
     },
     { name: 'info without an id', line: '{"command":"info"}', error: "'info' needs a daemon id" },
+    {
+      name: 'read-log with a fractional offset',
+      line: '{"command":"read-log","id":"blog","offset":1.5}',
+      error: 'offset must be an integer',
+    },
+    {
+      name: 'read-log with a string offset',
+      line: '{"command":"read-log","id":"blog","offset":"0"}',
+      error: 'offset must be an integer',
+    },
     {
       name: 'kill without an id',
       line: '{"command":"kill","signal":"HUP"}',
