@@ -75,11 +75,13 @@ export function scopeHasLiveMembers(scope: ProcessScope): boolean {
   });
 }
 
-/** Signals the daemon's process group and every process in its cgroup. */
+/** Signals the daemon's process group and every process in its cgroup, each once. */
 export function signalScope(scope: ProcessScope, signal: NodeJS.Signals): boolean {
   let reached = signalGroup(scope.pgid, signal);
   if (scope.cgroup === undefined) return reached;
   for (const pid of cgroupMembers(scope.cgroup)) {
+    // The group's members have it already: a second SIGHUP would reload twice.
+    if (readStat(pid)?.pgrp === scope.pgid) continue;
     try {
       process.kill(pid, signal);
       reached = true;

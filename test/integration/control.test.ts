@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { readWhen, waitForDeath } from '../helpers/cli.ts';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, readWhen, showLogIfFailed, waitForDeath } from '../helpers/cli.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 
@@ -36,7 +36,8 @@ describe('dmctl controls daemons by id, in either order', {
     for (const id of ['alice/web', 'alice/db', 'alice/hup', 'bob/web'])
       await host.waitForDaemon('root', id, (d) => d.state === 'running', 'to run');
   });
-  after(() => host.cleanup());
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
 
   const aliceIds = (): string[] =>
     ['db', 'hup', 'idle', 'web'].map((name) => host.id(`alice/${name}`));
@@ -177,18 +178,25 @@ describe('dmctl controls daemons by id, in either order', {
     assert.match(signal.stderr, /unknown signal/);
   });
 
-  test('kill -HUP, kill -HUP ID and kill SIGUSR1 reach the daemon, which keeps running', async () => {
+  test('kill -HUP, kill -HUP ID and kill SIGUSR1 each reach the daemon exactly once', async () => {
     await readWhen(signals(), (text) => text.startsWith('ready'));
     const [before] = (await host.status('alice')).filter((d) => d.name === 'hup');
-    const modern = await host.dmctl('alice', 'hup', 'kill', '-HUP');
-    assert.equal(modern.code, 0, modern.stderr);
-    await readWhen(signals(), (text) => text.split('\n').filter((l) => l === 'HUP').length === 1);
-    const old = await host.dmctl('alice', 'kill', '-HUP', 'hup');
-    assert.equal(old.code, 0, old.stderr);
-    await readWhen(signals(), (text) => text.split('\n').filter((l) => l === 'HUP').length === 2);
-    const bare = await host.dmctl('alice', 'hup', 'kill', 'SIGUSR1');
-    assert.equal(bare.code, 0, bare.stderr);
-    await readWhen(signals(), (text) => text.includes('USR1\n'));
+    const count = (text: string, line: string): number =>
+      text.split('\n').filter((l) => l === line).length;
+    // Each HUP is followed by a USR1 as a fence: once the fence is recorded, every copy
+    // of the HUP sent before it has been too, so the count of HUP lines is final.
+    const sendAndFence = async (hup: string[], fences: number): Promise<string> => {
+      const sent = await host.dmctl('alice', ...hup);
+      assert.equal(sent.code, 0, sent.stderr);
+      const fence = await host.dmctl('alice', 'hup', 'kill', 'SIGUSR1');
+      assert.equal(fence.code, 0, fence.stderr);
+      return readWhen(signals(), (text) => count(text, 'USR1') >= fences);
+    };
+    const first = await sendAndFence(['hup', 'kill', '-HUP'], 1);
+    assert.equal(count(first, 'HUP'), 1, first);
+    const second = await sendAndFence(['kill', '-HUP', 'hup'], 2);
+    assert.equal(count(second, 'HUP'), 2, second);
+    assert.equal(count(second, 'USR1'), 2, second);
     const [afterwards] = (await host.status('alice')).filter((d) => d.name === 'hup');
     assert.equal(afterwards?.state, 'running');
     assert.equal(afterwards?.pid, before?.pid);
