@@ -145,3 +145,38 @@ export function commandOf(pid: number): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * For `afterEach`: when a test failed, prints the end of the manager's log, so that a
+ * failure seen once (in CI, say) can be explained without running it again.
+ */
+export function showLogIfFailed(log: () => string): (t: { readonly name: string }) => void {
+  return (t) => {
+    // `passed` exists at run time (Node 21 and later); @types/node does not declare it yet.
+    if ((t as { passed?: boolean }).passed !== false) return;
+    process.stderr.write(`--- manager log after '${t.name}' failed:\n${log().slice(-6000)}\n---\n`);
+  };
+}
+
+/**
+ * `host.cleanup()`, but a manager that does not stop within `timeoutMs` of SIGTERM is
+ * killed first and reported as a failure, instead of hanging the test run.
+ */
+export async function cleanUp(host: TestHost, timeoutMs = 30_000): Promise<void> {
+  const pid = host.managerPid();
+  let stuck: Error | undefined;
+  if (pid !== 0 && isAlive(pid)) {
+    process.kill(pid, 'SIGTERM');
+    try {
+      await waitFor('the manager to exit after SIGTERM', () => (isAlive(pid) ? undefined : true), {
+        timeoutMs,
+        describe: () => host.managerLog.slice(-4000),
+      });
+    } catch (error) {
+      stuck = error as Error;
+      process.kill(pid, 'SIGKILL');
+    }
+  }
+  await host.cleanup();
+  if (stuck) throw stuck;
+}

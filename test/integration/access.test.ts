@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { uidOfPid } from '../helpers/cli.ts';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, showLogIfFailed, uidOfPid } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 
 describe('who may see and control which daemons', {
@@ -43,7 +43,8 @@ describe('who may see and control which daemons', {
     for (const id of ['alice/db', 'alice/site', 'bob/site', 'dave/asweb', 'dave/site'])
       await host.waitForDaemon('root', id, (d) => d.state === 'running', 'to run');
   });
-  after(() => host.cleanup());
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
 
   test('bob can neither see nor control the daemons of alice', async () => {
     assert.deepEqual(await visibleTo('bob'), ids('bob/site'));

@@ -9,8 +9,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { dmctlWithEnv, readWhen } from '../helpers/cli.ts';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, dmctlWithEnv, readWhen, showLogIfFailed } from '../helpers/cli.ts';
 import { type CommandResult, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -45,7 +45,8 @@ describe('daemon config files', { skip: process.getuid?.() !== 0 && 'needs root'
     await host.startManager();
     await host.waitForDaemon('alice', 'alice/base', (d) => d.state === 'running', 'to run');
   });
-  after(() => host.cleanup());
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
 
   test('a config owned by another user is refused, naming the file and why', async () => {
     const file = host.daemonFile('alice', 'foreign');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { readWhen, waitForDeath } from '../helpers/cli.ts';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, readWhen, showLogIfFailed, waitForDeath } from '../helpers/cli.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive, liveGroupMembers } from '../helpers/proc.ts';
 
@@ -29,7 +29,8 @@ describe('stopping and respawning daemons', { skip: !root && 'needs root' }, () 
     );
     await host.startManager();
   });
-  after(() => host.cleanup());
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
 
   test('stop kills the whole process group of a daemon started without exec', async () => {
     const running = await host.waitForDaemon(
@@ -119,7 +120,8 @@ describe('a crashing daemon cools down', { skip: !root && 'needs root' }, () => 
     host.writeDaemon('alice', 'crashy', `start=test -e ${flag()} || exit 3; exec sleep 100000\n`);
     await host.startManager();
   });
-  after(() => host.cleanup());
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
 
   test('a crash loop shows state coolingdown with the cooldown, growing', async () => {
     const first = await host.waitForDaemon(

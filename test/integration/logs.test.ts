@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { commandOf, readWhen, spawnDmctl } from '../helpers/cli.ts';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, commandOf, readWhen, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { livePidsOfUid } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -33,7 +33,8 @@ describe('daemon logs', { skip: process.getuid?.() !== 0 && 'needs root' }, () =
     await host.startManager();
     await host.waitForDaemon('alice', 'alice/chatty', (d) => d.state === 'running', 'to run');
   });
-  after(() => host.cleanup());
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
 
   test("the daemon's stdout and stderr land in its log", async () => {
     const text = await runs(1);

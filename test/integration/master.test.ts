@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { runManagerExpectingExit } from '../helpers/cli.ts';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, runManagerExpectingExit, showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 
 describe('the master config', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
@@ -16,7 +16,8 @@ describe('the master config', { skip: process.getuid?.() !== 0 && 'needs root' }
     host.user('alice');
     host.writeDaemon('alice', 'site', 'start=exec sleep 100000\n');
   });
-  after(() => host.cleanup());
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
 
   test('a master config not owned by root is refused, naming the file and why', async () => {
     host.writeMaster('[can_run_as]\n{alice}\n');

@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { readWhen, type Spawned, spawnCollecting, uidOfPid } from '../helpers/cli.ts';
+import { after, afterEach, before, describe, test } from 'node:test';
+import {
+  readWhen,
+  type Spawned,
+  showLogIfFailed,
+  spawnCollecting,
+  uidOfPid,
+} from '../helpers/cli.ts';
 import {
   type CommandResult,
   DAEMON_MANAGER,
@@ -67,6 +73,7 @@ describe('personal mode: a user runs their own manager', {
       { describe: () => running.output() },
     );
   });
+  afterEach(showLogIfFailed(() => manager?.output() ?? ''));
   after(async () => {
     await manager?.stop();
     await host.cleanup();

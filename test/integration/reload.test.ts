@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { readWhen, waitForDeath } from '../helpers/cli.ts';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, readWhen, showLogIfFailed, waitForDeath } from '../helpers/cli.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive, livePidsOfUid } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -34,7 +34,8 @@ describe('signals to the manager', { skip: process.getuid?.() !== 0 && 'needs ro
     for (const id of ['alice/keep', 'alice/tweaked', 'carol/gone', 'carol/stubborn'])
       await host.waitForDaemon('root', id, (d) => d.state === 'running', 'to run');
   });
-  after(() => host.cleanup());
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
 
   test('SIGHUP gives a newly granted user a socket and starts their daemons', async () => {
     const refused = await host.dmctl('bob', 'status');
