@@ -35,6 +35,9 @@ export class LogWriter {
   private quiescing = false;
   private draining = false;
   private pending = 0;
+  /** Writes in flight by descriptor, and descriptors to close once theirs are done. */
+  private readonly inFlight = new Map<number, number>();
+  private readonly retired = new Set<number>();
   private idleWaiters: (() => void)[] = [];
   private readonly streams = new Set<Readable>();
   private readonly options: LogOptions;
@@ -172,14 +175,16 @@ export class LogWriter {
       return;
     }
     this.pending++;
+    this.inFlight.set(fd, (this.inFlight.get(fd) ?? 0) + 1);
     write(fd, data, 0, data.length, null, (error, written) => {
       this.pending--;
+      this.settle(fd);
       if (this.pending === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
       if (error) {
         this.dropped += data.length;
         this.report(`cannot write (${error.code}); output is being dropped`);
       } else {
-        this.size += written;
+        if (fd === this.fd) this.size += written;
         this.failing = false;
         if (written < data.length) return this.writeRaw(data.subarray(written), done);
       }
@@ -215,13 +220,34 @@ export class LogWriter {
     this.ops.warn(message);
   }
 
+  /**
+   * Closing a descriptor while a write on it waits in libuv's thread pool would fail that
+   * write (EBADF: a chunk lost at each SIGUSR1 or rotation) or, were the number reused
+   * meanwhile, send the chunk to another file. Such a descriptor is closed by `settle`.
+   */
   private closeFile(): void {
     if (this.fd === undefined) return;
-    try {
-      closeSync(this.fd);
-    } catch {
-      // Already closed.
-    }
+    if (this.inFlight.has(this.fd)) this.retired.add(this.fd);
+    else closeQuietly(this.fd);
     this.fd = undefined;
+  }
+
+  /** Counts a write on `fd` done; closes `fd` if it was retired and this was its last. */
+  private settle(fd: number): void {
+    const left = (this.inFlight.get(fd) ?? 1) - 1;
+    if (left > 0) {
+      this.inFlight.set(fd, left);
+      return;
+    }
+    this.inFlight.delete(fd);
+    if (this.retired.delete(fd)) closeQuietly(fd);
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed.
   }
 }

@@ -28,20 +28,22 @@ export function counterRuns(text: string): Map<number, CounterRun> {
 }
 
 /**
- * What is wrong with a run: its numbers must be 1, 2, 3 ... each once and in order, and
- * an end line must name the last of them. Empty when nothing is.
+ * What is wrong with a run: its numbers must be `first`, `first` + 1 ... (1, 2, 3 ... for
+ * a whole run) each once and in order, and an end line must name the last of them.
+ * Empty when nothing is.
  */
-export function counterProblems(run: CounterRun): string[] {
+export function counterProblems(run: CounterRun, first = 1): string[] {
   const problems: string[] = [];
-  const wrong = run.numbers.findIndex((number, index) => number !== index + 1);
+  const wrong = run.numbers.findIndex((number, index) => number !== first + index);
   if (wrong !== -1)
     problems.push(
       `pid ${run.pid}: line ${wrong + 1} is number ${run.numbers[wrong]} (${JSON.stringify(
         run.numbers.slice(Math.max(0, wrong - 3), wrong + 3),
       )} around it; ${run.numbers.length} lines)`,
     );
-  if (run.end !== undefined && run.end !== run.numbers.length)
-    problems.push(`pid ${run.pid}: ends at ${run.end} but has ${run.numbers.length} lines`);
+  const last = run.numbers.at(-1) ?? 0;
+  if (run.end !== undefined && run.end !== last)
+    problems.push(`pid ${run.pid}: ends at ${run.end} but its last line is ${last}`);
   return problems;
 }
 
