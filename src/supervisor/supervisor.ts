@@ -158,7 +158,7 @@ export class Supervisor {
   }
 
   private spawn(record: DaemonRecord): Outcome {
-    const prepared = this.host.prepare(record);
+    const prepared = this.prepareSafely(record);
     if (!prepared.ok) {
       record.lastExit = { code: null, signal: null, error: prepared.error };
       this.host.log.warn(`${record.id}: cannot start: ${prepared.error}`);
@@ -194,6 +194,22 @@ export class Supervisor {
   /** Is `pid` the main process of a daemon (a child this manager waits for)? */
   isMainProcess(pid: number): boolean {
     return this.mainPids.has(pid);
+  }
+
+  /**
+   * The host's preparation touches files, users and cgroups; a fault there it did not
+   * foresee must still leave the daemon in a state that moves on (cooling down, then
+   * retried), not half-started and forgotten.
+   */
+  private prepareSafely(record: DaemonRecord): Prepared {
+    try {
+      return this.host.prepare(record);
+    } catch (error) {
+      this.host.log.error(
+        `${record.id}: preparing the start failed: ${(error as Error).stack ?? error}`,
+      );
+      return { ok: false, error: `internal error: ${(error as Error).message}`, retry: true };
+    }
   }
 
   /** Handles the end of a daemon's main process. */
@@ -263,6 +279,8 @@ export class Supervisor {
       killed: false,
       afterwards,
     });
+    // The deadline is armed before anything else can go wrong: a stop always ends.
+    this.setTimer(record, deadline - Date.now(), () => this.checkStopping(record));
     signalScope(this.scope(record, pgid), 'SIGTERM');
     // A stopped (SIGSTOP) process only sees SIGTERM once it is continued.
     signalScope(this.scope(record, pgid), 'SIGCONT');
