@@ -11,6 +11,9 @@ export interface LogOptions {
   readonly timestamps: boolean;
 }
 
+/** How long a start banner waits for the previous run's pipe to reach its end. */
+const BANNER_WAIT_MS = 1_000;
+
 /** The file operations, done by the manager as the log's owner. */
 export interface LogFileOps {
   open(): { fd: number; size: number } | { error: string };
@@ -40,6 +43,11 @@ export class LogWriter {
   private readonly retired = new Set<number>();
   private idleWaiters: (() => void)[] = [];
   private readonly streams = new Set<Readable>();
+  /** Checks run whenever a stream closes (see `whenEnded`). */
+  private readonly endWaiters = new Set<() => void>();
+  /** Settles once the latest start banner is written: a run's output is read after it. */
+  private banner: Promise<void> = Promise.resolve();
+  private closed = false;
   private readonly options: LogOptions;
   private readonly ops: LogFileOps;
   /** Bytes that could not be written (disk full, file unwritable), since the start. */
@@ -54,16 +62,22 @@ export class LogWriter {
   /** Reads a daemon's output pipe until its end. */
   attach(stream: Readable): void {
     this.streams.add(stream);
-    stream.on('data', (chunk: Buffer) => {
-      // read() in drain() emits 'data' too: that chunk is drain's to write, not ours.
-      if (this.draining) return;
-      stream.pause();
-      this.append(chunk, () => {
-        if (!this.quiescing) stream.resume();
-      });
-    });
     stream.on('error', () => stream.destroy());
-    stream.on('close', () => this.streams.delete(stream));
+    stream.on('close', () => {
+      this.streams.delete(stream);
+      for (const check of this.endWaiters) check();
+    });
+    // Reading starts once this run's banner is in the log (a paused stream stays paused).
+    void this.banner.then(() =>
+      stream.on('data', (chunk: Buffer) => {
+        // read() in drain() emits 'data' too: that chunk is drain's to write, not ours.
+        if (this.draining) return;
+        stream.pause();
+        this.append(chunk, () => {
+          if (!this.quiescing) stream.resume();
+        });
+      }),
+    );
   }
 
   /** Stops reading (first step of an upgrade's handover). */
@@ -80,6 +94,7 @@ export class LogWriter {
 
   /** Resolves once every chunk read so far is on disk. */
   async idle(): Promise<void> {
+    await this.banner;
     while (this.pending > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -116,9 +131,24 @@ export class LogWriter {
 
   /** Writes a line of the manager's own (the start banner) between the daemon's lines. */
   note(line: string, done: () => void = () => {}): void {
-    const prefix = this.atLineStart ? '' : '\n';
-    this.atLineStart = true;
-    this.writeRaw(Buffer.from(`${prefix}${line}`), done);
+    // When a daemon respawns, its previous run's last chunks may still wait in the old
+    // pipe (closed at the far end, not read yet): they go before the banner, and the new
+    // run's output after it. A pipe held open by an escaped process is waited for briefly.
+    const earlier = [...this.streams];
+    this.banner = this.banner
+      .then(() => this.whenEnded(earlier, BANNER_WAIT_MS))
+      .then(
+        () =>
+          new Promise<void>((resolve) => {
+            if (this.closed) return resolve();
+            const prefix = this.atLineStart ? '' : '\n';
+            this.atLineStart = true;
+            this.writeRaw(Buffer.from(`${prefix}${line}`), () => {
+              done();
+              resolve();
+            });
+          }),
+      );
   }
 
   /** Closes and opens the file again: after an external logrotate moved it away. */
@@ -135,7 +165,25 @@ export class LogWriter {
   }
 
   close(): void {
+    this.closed = true;
     this.closeFile();
+  }
+
+  /** Resolves once none of `streams` is open any more, or after `ms`. */
+  private whenEnded(streams: readonly Readable[], ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.endWaiters.delete(check);
+        resolve();
+      };
+      const check = (): void => {
+        if (!streams.some((stream) => this.streams.has(stream))) finish();
+      };
+      const timer = setTimeout(finish, ms);
+      this.endWaiters.add(check);
+      check();
+    });
   }
 
   private append(chunk: Buffer, done: () => void): void {

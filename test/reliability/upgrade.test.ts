@@ -188,7 +188,7 @@ describe('upgrade by SIGUSR2', { skip: process.getuid?.() !== 0 && 'needs root' 
     for (const id of COUNTERS) {
       const runs = [...counterRuns(readLog(id)).values()];
       assert.ok(runs.length >= 1, `${id}: a run in the log`);
-      assert.deepEqual(runs.flatMap(counterProblems), [], id);
+      assert.deepEqual(runs.flatMap((run) => counterProblems(run)), [], id);
       const last = runs.at(-1);
       assert.ok(last?.end !== undefined, `${id}: its last run logged its end line`);
     }
