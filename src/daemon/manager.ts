@@ -453,6 +453,9 @@ export class Manager implements ControlContext, SupervisorHost {
     const user = owner.account.name;
     const dirProblems = createOwnerDirs(owner);
     const listing = listConfigNames(owner);
+    // A home gone or unreadable is the admin's business too, not only the user's.
+    for (const problem of [...dirProblems, ...listing.problems])
+      this.log.warn(`${user}: ${formatProblem(problem)}`);
     this.problems.set(user, new Map([[owner.daemonDir, [...dirProblems, ...listing.problems]]]));
     const present = new Set(listing.names);
     for (const record of [...this.supervisor.daemons.values()])

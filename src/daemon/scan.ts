@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { type DaemonSpec, isValidDaemonName, parseDaemonConfig } from '../config/daemon.ts';
 import type { Problem } from '../config/problems.ts';
 import { type FileVersion, readConfigFile } from '../config/read-file.ts';
@@ -29,10 +29,15 @@ export function createOwnerDirs(owner: Owner): Problem[] {
         mkdirSync(dir, { recursive: true, mode: 0o755 });
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+        // mkdir -p of ~/.daemon-manager fails with EACCES when the home itself is gone.
+        const homeGone =
+          dir.startsWith(`${owner.account.home}/`) && !existsSync(owner.account.home);
         problems.push({
           file: dir,
           severity: 'warning',
-          message: `cannot create directory (${code})`,
+          message: homeGone
+            ? `cannot create directory: the home directory ${owner.account.home} does not exist`
+            : `cannot create directory (${code})`,
         });
       }
     }
