@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -65,7 +64,7 @@ export function findCgroupTree(instance: string): CgroupTree | undefined {
   } catch {
     return undefined;
   }
-  const tag = `daemon-manager.${createHash('sha256').update(instance).digest('hex').slice(0, 8)}`;
+  const tag = `daemon-manager.${fnv1a(instance)}`;
   const pidsMount = mounts.find(
     (mount) => mount.type === 'cgroup' && mount.superOptions.includes('pids'),
   );
@@ -127,4 +126,14 @@ export function removeCgroup(tree: CgroupTree, id: string): void {
       return; // Not empty yet, or already gone.
     }
   }
+}
+
+/** A short stable tag for a string (FNV-1a, 32 bits): loading node:crypto would cost megabytes. */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < text.length; index++) {
+    hash ^= text.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
 }
