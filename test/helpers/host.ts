@@ -270,6 +270,9 @@ export function run(
     });
     child.on('error', reject);
     child.on('close', (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
+    // A command that exits before reading its input makes this write fail with EPIPE;
+    // its exit status tells what happened, so the error is not the caller's concern.
+    child.stdin.on('error', () => {});
     child.stdin.end(input ?? '');
   });
 }
