@@ -67,6 +67,9 @@ export class Recovery {
     const survivor = saved === undefined ? undefined : survivingPid(saved);
     if (survivor !== undefined && saved !== undefined && this.isUpgrade) {
       this.adopt(record, survivor, saved);
+      // A stop under way when the upgrade came goes on (its SIGKILL timer did not survive
+      // execve): else a daemon slow to stop would run on, wanted down, for ever.
+      if (record.wanted === 'down') this.supervisor.stop(record);
       return;
     }
     // The state file may lag behind the last respawn before a crash; the daemon's cgroup

@@ -4,10 +4,11 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DaemonStatus } from '../../src/protocol/messages.ts';
+import { readWhen, waitForDeath } from '../helpers/cli.ts';
 import { counterProblems, counterRuns, highestCount, lastWritten } from '../helpers/counter.ts';
 import { type CommandResult, FIXTURES, TestHost } from '../helpers/host.ts';
 import { copyInstall, type InstallCopy } from '../helpers/install.ts';
-import { isAlive } from '../helpers/proc.ts';
+import { isAlive, liveGroupMembers } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const COUNTERS = ['alice/one', 'alice/two', 'bob/three'] as const;
@@ -188,9 +189,65 @@ describe('upgrade by SIGUSR2', { skip: process.getuid?.() !== 0 && 'needs root' 
     for (const id of COUNTERS) {
       const runs = [...counterRuns(readLog(id)).values()];
       assert.ok(runs.length >= 1, `${id}: a run in the log`);
-      assert.deepEqual(runs.flatMap((run) => counterProblems(run)), [], id);
+      assert.deepEqual(
+        runs.flatMap((run) => counterProblems(run)),
+        [],
+        id,
+      );
       const last = runs.at(-1);
       assert.ok(last?.end !== undefined, `${id}: its last run logged its end line`);
     }
+  });
+});
+
+describe('an upgrade while a daemon is being stopped', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const ready = (): string => join(host.user('alice').home, 'stubborn.ready');
+
+  before(async () => {
+    const install = copyInstall(join(host.dir, 'install'));
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    // It ignores SIGTERM: only the SIGKILL after stop_timeout ends it.
+    host.writeDaemon(
+      'alice',
+      'stubborn',
+      `start=exec ${FIXTURES}/trap-term.sh ${ready()}\nstop_timeout=3s\n`,
+    );
+    await host.startManager([], install.daemonManager);
+  });
+  after(() => host.cleanup());
+
+  test('the stop goes on after the upgrade and ends with the daemon stopped', async () => {
+    await readWhen(ready(), (text) => text === 'ready\n');
+    const running = await host.waitForDaemon(
+      'alice',
+      'alice/stubborn',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    const stop = await host.dmctl('alice', 'stubborn', 'stop');
+    assert.equal(stop.code, 0, stop.stderr);
+    await host.waitForDaemon(
+      'alice',
+      'alice/stubborn',
+      (d) => d.state === 'stopping',
+      'to be stopping',
+    );
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGUSR2');
+    await waitFor('the upgraded manager to say it runs', () =>
+      / running, pid /.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    const stopped = await host.waitForDaemon(
+      'alice',
+      'alice/stubborn',
+      (d) => d.state === 'stopped',
+      'to end stopped',
+    );
+    assert.equal(stopped.wanted, 'down');
+    await waitForDeath(running.pid, 'the stubborn daemon');
+    assert.deepEqual(liveGroupMembers(running.pid), []);
   });
 });
