@@ -13,7 +13,9 @@ import { waitFor } from '../helpers/wait.ts';
 
 const COUNTERS = ['alice/one', 'alice/two', 'bob/three'] as const;
 /** Lines per burst: alice/one writes as fast as it can, so its pipe is rarely empty. */
-const BURST: Record<string, number> = { 'alice/one': 500, 'alice/two': 5, 'bob/three': 5 };
+const BURST: Record<string, number> = { 'alice/one': 500, 'alice/two': 5, 'bob/three': 200 };
+/** bob/three stamps its lines: those the handover writes itself must be stamped too. */
+const STAMPED = 'bob/three';
 const ALL = [...COUNTERS, 'bob/quiet'] as const;
 
 /** Runs `dmctl status` as root again and again until stopped; keeps every result. */
@@ -75,7 +77,9 @@ describe('upgrade by SIGUSR2', { skip: process.getuid?.() !== 0 && 'needs root' 
       host.writeDaemon(
         short,
         daemon,
-        `start=exec ${FIXTURES}/counter.sh ${host.user(short).home} ${BURST[id]}\noutput=log\n`,
+        `start=exec ${FIXTURES}/counter.sh ${host.user(short).home} ${BURST[id]}\noutput=log\n${
+          id === STAMPED ? 'log_timestamps=yes\n' : ''
+        }`,
       );
     }
     host.writeDaemon('bob', 'quiet', 'start=exec sleep 100000\n');
@@ -220,6 +224,11 @@ describe('upgrade by SIGUSR2', { skip: process.getuid?.() !== 0 && 'needs root' 
       const last = runs.at(-1);
       assert.ok(last?.end !== undefined, `${id}: its last run logged its end line`);
     }
+    const unstamped = readLog(STAMPED)
+      .split('\n')
+      .slice(0, -1)
+      .filter((line) => !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S|^--- /.test(line));
+    assert.deepEqual(unstamped, [], `${STAMPED}: every line stamped`);
   });
 });
 
