@@ -34,7 +34,7 @@ import {
   Supervisor,
   type SupervisorHost,
 } from '../supervisor/supervisor.ts';
-import { type AccountDb, membersOf } from '../users/accounts.ts';
+import { type AccountDb, groupIdsOf, membersOf } from '../users/accounts.ts';
 import { asUser } from '../users/impersonate.ts';
 import { DaemonLogs } from './daemon-logs.ts';
 import { makeOwner, type Owner } from './owner.ts';
@@ -292,6 +292,7 @@ export class Manager implements ControlContext, SupervisorHost {
         dir: record.spec.dir,
         uid: runAs.uid,
         gid: runAs.gid,
+        groups: groupIdsOf(this.db, runAs),
         env: buildEnvironment(runAs, record.spec.env),
         output: writer === undefined ? 'ignore' : 'pipe',
         limits: daemonLimits,

@@ -10,72 +10,54 @@ const PLAN: LaunchPlan = {
   dir: '/srv/web',
   uid: 1000,
   gid: 1000,
+  groups: [1000, 27, 33],
   env: { HOME: '/home/web', PATH: '/home/web/bin:/usr/bin', LD_PRELOAD: '/home/web/evil.so' },
   output: 'ignore',
   limits: NO_LIMITS,
   cgroup: undefined,
 };
 
+const LAUNCHER = '/opt/dm/build/Release/dm-launch';
+
 describe('commandFor', () => {
-  test('as root, drops to the user with no_new_privs and every capability cleared', () => {
-    const command = commandFor(PLAN, true);
-    const setpriv = command.findIndex((word) => word.endsWith('/setpriv'));
-    assert.ok(setpriv > 0, command.join(' '));
-    const options = command.slice(setpriv + 1, command.indexOf('--', setpriv));
-    assert.deepEqual(options, [
-      '--reuid=1000',
-      '--regid=1000',
-      '--init-groups',
-      '--no-new-privs',
-      '--inh-caps=-all',
-      '--ambient-caps=-all',
-      '--bounding-set=-all',
+  test('as root, names the user, gid and supplementary groups to switch to', () => {
+    assert.deepEqual(commandFor(PLAN, true, LAUNCHER), [
+      LAUNCHER,
+      '',
+      '1000',
+      '1000',
+      '1000,27,33',
+      '',
+      '/srv/web',
+      'exec sleep 1000',
     ]);
   });
 
   test('a daemon that runs as root keeps root: the admin granted exactly that', () => {
-    const command = commandFor({ ...PLAN, uid: 0, gid: 0 }, true);
-    assert.ok(!command.some((word) => word.includes('setpriv')), command.join(' '));
+    const command = commandFor({ ...PLAN, uid: 0, gid: 0 }, true, LAUNCHER);
+    assert.deepEqual(command.slice(2, 5), ['-', '-', '']);
   });
 
   test('without root there is nobody to switch to', () => {
-    assert.ok(!commandFor(PLAN, false).some((word) => word.includes('setpriv')));
+    assert.deepEqual(commandFor(PLAN, false, LAUNCHER).slice(2, 5), ['-', '-', '']);
   });
 
-  test('every program is named by absolute path, whatever PATH the daemon exports', () => {
-    const withLimits = { ...PLAN, limits: { ...NO_LIMITS, nofile: 64 } };
-    for (const command of [commandFor(withLimits, true), commandFor(withLimits, false)]) {
-      const programs = [command[0], ...command.filter((word) => /^[a-z]+$/.test(word))];
-      assert.ok(
-        programs.every((word) => word === undefined || word.startsWith('/')),
-        command.join(' '),
-      );
-      assert.ok(
-        command.some((word) => /^\/.*\/prlimit$/.test(word)),
-        command.join(' '),
-      );
-    }
+  test('the launcher is named by absolute path, whatever PATH the daemon exports', () => {
+    assert.ok(commandFor(PLAN, true, LAUNCHER)[0]?.startsWith('/'));
   });
 
-  test('limits are set after the switch to the user, as both soft and hard limits', () => {
+  test('the cgroup is joined through its cgroup.procs file', () => {
+    const command = commandFor({ ...PLAN, cgroup: '/sys/fs/cgroup/pids/dm/u/web' }, true, LAUNCHER);
+    assert.equal(command[1], '/sys/fs/cgroup/pids/dm/u/web/cgroup.procs');
+  });
+
+  test('only the limits set are passed, as name=value', () => {
     const plan = { ...PLAN, limits: { nofile: 64, nproc: 10, core: 0, as: undefined } };
-    const command = commandFor(plan, true);
-    const prlimit = command.findIndex((word) => word.endsWith('/prlimit'));
-    assert.ok(prlimit > command.findIndex((word) => word.endsWith('/setpriv')));
-    assert.deepEqual(command.slice(prlimit + 1, prlimit + 5), [
-      '--nofile=64',
-      '--nproc=10',
-      '--core=0',
-      '--',
-    ]);
-  });
-
-  test('no prlimit when no limit is set', () => {
-    assert.ok(!commandFor(PLAN, true).some((word) => word.endsWith('/prlimit')));
+    assert.equal(commandFor(plan, true, LAUNCHER)[5], 'nofile=64,nproc=10,core=0');
   });
 
   test('the environment is not on the command line, where other users could read it', () => {
-    const command = commandFor({ ...PLAN, env: { SECRET: 'hunter2' } }, true).join(' ');
+    const command = commandFor({ ...PLAN, env: { SECRET: 'hunter2' } }, true, LAUNCHER).join(' ');
     assert.ok(!command.includes('hunter2'), command);
   });
 });
@@ -129,6 +111,7 @@ describe('launch', { skip: process.geteuid?.() !== 0 && 'needs root' }, () => {
       dir: '/tmp',
       uid: NOBODY,
       gid: NOBODY,
+      groups: [NOBODY],
       env: { HOME: '/nonexistent', PATH: '/usr/bin:/bin', GREETING: 'hello "world" $HOME' },
       output: 'pipe',
       limits: { ...NO_LIMITS, nofile: 77 },
@@ -155,13 +138,13 @@ describe('launch', { skip: process.geteuid?.() !== 0 && 'needs root' }, () => {
 
   test('the daemon has only descriptors 0, 1 and 2: the environment pipe is closed', async () => {
     const launched = launch(
-      { ...PLAN, dir: '/', uid: NOBODY, gid: NOBODY, output: 'pipe' },
+      { ...PLAN, dir: '/', uid: NOBODY, gid: NOBODY, groups: [NOBODY], output: 'pipe' },
       () => {},
     );
     assert.ok(launched.ok);
     const pid = launched.pid;
     try {
-      // The shell becomes sleep (exec) once it has read its environment.
+      // The launcher becomes sleep (exec) once it has read its environment.
       const fds = await waitFor('the daemon to exec sleep', () => {
         const command = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
         return command.startsWith('sleep\0') ? readdirSync(`/proc/${pid}/fd`) : undefined;
@@ -182,12 +165,13 @@ describe('launch', { skip: process.geteuid?.() !== 0 && 'needs root' }, () => {
       dir: '/',
       uid: NOBODY,
       gid: NOBODY,
+      groups: [NOBODY],
       env: {},
       output: 'pipe',
       limits: { ...NO_LIMITS, nofile: 2 ** 30 },
     });
     assert.notEqual(exit.code, 0);
-    assert.match(output, /prlimit: .*NOFILE/);
+    assert.match(output, /^daemon-manager: cannot set limit nofile: /m);
     assert.doesNotMatch(output, /started/);
   });
 });

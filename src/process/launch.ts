@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { ResourceLimits } from '../config/limits.ts';
+import { findBuilt } from './native.ts';
 
 /** Everything needed to start one daemon process, decided before the fork. */
 export interface LaunchPlan {
@@ -9,6 +9,8 @@ export interface LaunchPlan {
   readonly dir: string;
   readonly uid: number;
   readonly gid: number;
+  /** The run-as user's supplementary groups (as initgroups(3) would set them). */
+  readonly groups: readonly number[];
   readonly env: Readonly<Record<string, string>>;
   /** Where stdout and stderr go: one pipe to the manager (for the log), or /dev/null. */
   readonly output: 'pipe' | 'ignore';
@@ -30,81 +32,47 @@ export type Launched =
   | { readonly ok: true; readonly pid: number; readonly child: ChildProcess }
   | { readonly ok: false; readonly error: string };
 
-// Runs as root with a fixed, minimal environment: joins standard error to standard output
-// (so what setpriv or prlimit say reaches the log), then becomes the rest of its arguments.
-// With a cgroup (its cgroup.procs as $1), the shell first moves itself there: so every
-// process of the daemon is born inside it, with no window for a fork to escape.
-const JOIN_OUTPUT = 'exec 2>&1; [ -z "$1" ] || echo $$ > "$1" || exit 125; shift; exec "$@"';
-
-// Runs as the daemon's user: takes the daemon's environment from descriptor 3 (one
-// NAME=value per line; config values never hold a newline), closes it, enters the
-// directory, then runs the start line exactly as the original did: fed to /bin/sh -c.
-const ENTER_AND_RUN =
-  'while IFS= read -r entry; do export "$entry"; done <&3; exec 3<&-; cd -- "$1" || exit 126; exec /bin/sh -c "$2"';
-
-// What the programs the manager runs as root see: nothing a user wrote. The daemon's own
-// environment travels on descriptor 3 and is set only after the switch to its user.
+// What the launcher sees while it is root: nothing a user wrote. The daemon's own
+// environment travels on descriptor 3 and is used only for the final exec, after the
+// switch to its user.
 const ROOT_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 
 /**
- * The command that becomes the daemon. Every program in it is named by absolute path and
- * started with ROOT_ENV: libuv looks a bare program name up in the *child's* PATH, and
- * the dynamic linker of a root process obeys LD_PRELOAD, so handing a user's `export`
- * lines to a program run as root would let that user choose code to run as root.
- *
- * As root, setpriv from util-linux switches to the run-as user with that user's
- * supplementary groups (Node's uid/gid options would drop them: libuv calls setgroups
- * with an empty list), sets no_new_privs (setuid and file capabilities give nothing) and
- * clears every capability set, bounding set included. A daemon that runs as root keeps
- * root's powers: the admin granted exactly that. prlimit then sets the limits as the
- * daemon's user, so a limit above what the manager itself has is refused by the kernel.
+ * The command that becomes the daemon: native/dm_launch.c, which joins the daemon's
+ * cgroup, switches to the run-as user with its supplementary groups (Node's own uid/gid
+ * options would drop them: libuv calls setgroups with an empty list), clears every
+ * capability set and sets no_new_privs, applies the limits as that user (so they can
+ * only lower what the manager has), enters `dir` as that user and runs the start line
+ * with /bin/sh -c. One exec where a shell, setpriv, prlimit and a shell again took
+ * four: respawns are that much faster. It is named by absolute path and started with
+ * ROOT_ENV: libuv looks a bare name up in the child's PATH, and the dynamic linker of a
+ * root process obeys LD_PRELOAD, so a user's `export` lines never reach a root program.
+ * A daemon that runs as root (root's own, or granted by root) keeps root's powers.
  */
-export function commandFor(plan: LaunchPlan, managerIsRoot: boolean): string[] {
-  const shell = ['/bin/sh', '-c', ENTER_AND_RUN, 'daemon-manager', plan.dir, plan.start];
-  const dropPrivileges =
-    managerIsRoot && plan.uid !== 0
-      ? [
-          systemProgram('setpriv'),
-          `--reuid=${plan.uid}`,
-          `--regid=${plan.gid}`,
-          '--init-groups',
-          '--no-new-privs',
-          '--inh-caps=-all',
-          '--ambient-caps=-all',
-          '--bounding-set=-all',
-          '--',
-        ]
-      : [];
+export function commandFor(plan: LaunchPlan, managerIsRoot: boolean, launcher: string): string[] {
+  const switchUser = managerIsRoot && plan.uid !== 0;
   const limits = Object.entries(plan.limits)
     .filter(([, value]) => value !== undefined)
-    .map(([resource, value]) => `--${resource}=${value}`);
-  const applyLimits = limits.length > 0 ? [systemProgram('prlimit'), ...limits, '--'] : [];
+    .map(([resource, value]) => `${resource}=${value}`)
+    .join(',');
   return [
-    '/bin/sh',
-    '-c',
-    JOIN_OUTPUT,
-    'daemon-manager',
+    launcher,
     plan.cgroup === undefined ? '' : `${plan.cgroup}/cgroup.procs`,
-    ...dropPrivileges,
-    ...applyLimits,
-    ...shell,
+    switchUser ? String(plan.uid) : '-',
+    switchUser ? String(plan.gid) : '-',
+    switchUser ? plan.groups.join(',') : '',
+    limits,
+    plan.dir,
+    plan.start,
   ];
 }
 
-/** The environment as the lines ENTER_AND_RUN reads. */
+/** The environment as the lines the launcher reads on descriptor 3. */
 export function environmentLines(env: Readonly<Record<string, string>>): string {
   return Object.entries(env)
     .filter(([name, value]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !/[\n\0]/.test(value))
     .map(([name, value]) => `${name}=${value}\n`)
     .join('');
-}
-
-// setpriv and prlimit are in util-linux, at /usr/bin on current distributions.
-function systemProgram(name: string): string {
-  const found = ['/usr/bin', '/bin', '/usr/sbin', '/sbin']
-    .map((dir) => `${dir}/${name}`)
-    .find((path) => existsSync(path));
-  return found ?? `/usr/bin/${name}`;
 }
 
 /**
@@ -113,7 +81,7 @@ function systemProgram(name: string): string {
  * `onExit` is called exactly once, whether the process ran or could not start.
  */
 export function launch(plan: LaunchPlan, onExit: (exit: Exit) => void): Launched {
-  const [file, ...args] = commandFor(plan, process.geteuid?.() === 0);
+  const [file, ...args] = commandFor(plan, process.geteuid?.() === 0, findBuilt('dm-launch'));
   let child: ChildProcess;
   try {
     child = spawn(file ?? '/bin/sh', args, {

@@ -13,20 +13,23 @@ export interface Native {
   setCloexec(fd: number, on: boolean): void;
 }
 
-const ADDON = join('build', 'Release', 'dm_native.node');
-
 /**
- * Loads the addon built by `npm ci` (node-gyp). It is found by walking up from this
- * file, which works both from src/ (tests) and from the bundle in dist/.
+ * Finds a file built by `npm ci` (node-gyp) under build/Release, walking up from this
+ * file: that works both from src/ (tests) and from the bundle in dist/.
  */
-export function loadNative(): Native {
+export function findBuilt(name: string): string {
   let dir = import.meta.dirname;
   for (;;) {
-    const candidate = join(dir, ADDON);
-    if (existsSync(candidate)) return createRequire(import.meta.url)(candidate) as Native;
+    const candidate = join(dir, 'build', 'Release', name);
+    if (existsSync(candidate)) return candidate;
     const parent = dirname(dir);
     if (parent === dir)
-      throw new Error(`${ADDON} not found: run npm ci (it builds the addon with node-gyp)`);
+      throw new Error(`build/Release/${name} not found: run npm ci (it builds it with node-gyp)`);
     dir = parent;
   }
+}
+
+/** Loads the addon (native/dm_native.c). */
+export function loadNative(): Native {
+  return createRequire(import.meta.url)(findBuilt('dm_native.node')) as Native;
 }
