@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +123,17 @@ function startReaping(native: Native, isOwnChild: (pid: number) => boolean, log:
  */
 async function upgrade(manager: Manager, native: Native, log: Logger): Promise<void> {
   log.info(`SIGUSR2: re-executing ${process.argv[1]} (upgrade; daemons keep running)`);
+  // New code that does not even parse would end the manager right after the handover;
+  // its daemons would survive unsupervised. Check it first.
+  const check = spawnSync(process.execPath, ['--check', process.argv[1] ?? ''], {
+    encoding: 'utf8',
+  });
+  if (check.status !== 0) {
+    log.error(
+      `upgrade refused, the new code does not load: ${(check.stderr || check.error?.message || '').trim()}`,
+    );
+    return;
+  }
   try {
     await manager.handover(native);
     const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];

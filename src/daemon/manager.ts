@@ -458,9 +458,12 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const problem of [...dirProblems, ...listing.problems])
       this.log.warn(`${user}: ${formatProblem(problem)}`);
     this.problems.set(user, new Map([[owner.daemonDir, [...dirProblems, ...listing.problems]]]));
+    // A listing that failed says nothing of deleted files: running daemons stay until the
+    // directory can be read again (an NFS home back, a mode fixed).
     const present = new Set(listing.names);
     for (const record of [...this.supervisor.daemons.values()])
-      if (record.owner === user && !present.has(record.spec.name)) this.supervisor.forget(record);
+      if (record.owner === user && !listing.failed && !present.has(record.spec.name))
+        this.supervisor.forget(record);
     for (const name of listing.names) {
       const loaded = loadConfig(owner, name);
       this.setProblems(user, loaded.file, loaded.problems);

@@ -46,20 +46,26 @@ export function createOwnerDirs(owner: Owner): Problem[] {
 }
 
 /** Lists the names of the `NAME.conf` files in the user's daemon directory, as the user. */
-export function listConfigNames(owner: Owner): { names: string[]; problems: Problem[] } {
+export function listConfigNames(owner: Owner): {
+  names: string[];
+  problems: Problem[];
+  /** The listing failed (a home unreadable, unmounted): it says nothing of what is gone. */
+  failed: boolean;
+} {
   const problems: Problem[] = [];
   let entries: string[];
   try {
     entries = asUser(owner.account, owner.groupIds, () => readdirSync(owner.daemonDir));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    const failed = code !== 'ENOENT' || !existsSync(owner.account.home);
     if (code !== 'ENOENT')
       problems.push({
         file: owner.daemonDir,
         severity: 'warning',
         message: `cannot list directory (${code})`,
       });
-    return { names: [], problems };
+    return { names: [], problems, failed };
   }
   const names: string[] = [];
   for (const entry of entries.sort()) {
@@ -80,7 +86,7 @@ export function listConfigNames(owner: Owner): { names: string[]; problems: Prob
       break;
     } else names.push(name);
   }
-  return { names, problems };
+  return { names, problems, failed: false };
 }
 
 /** Reads and parses one daemon config as its owner. */

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TestHost } from '../helpers/host.ts';
+import { copyInstall, type InstallCopy } from '../helpers/install.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+describe('an upgrade to code that does not load', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let install: InstallCopy;
+
+  before(async () => {
+    install = copyInstall(join(host.dir, 'install'));
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 100000\n');
+    await host.startManager([], install.daemonManager);
+  });
+  after(() => host.cleanup());
+
+  test('is refused: the manager goes on with its running code and its daemons', async () => {
+    const before_ = await host.waitForDaemon(
+      'alice',
+      'alice/web',
+      (d) => d.state === 'running',
+      'running',
+    );
+    appendFileSync(install.bundle, '\nthis is not JavaScript (\n');
+    const logFrom = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGUSR2');
+    await waitFor('the manager to refuse the upgrade', () =>
+      /upgrade refused, the new code does not load/.test(host.managerLog.slice(logFrom))
+        ? true
+        : undefined,
+    );
+    const after_ = await host.waitForDaemon(
+      'alice',
+      'alice/web',
+      (d) => d.state === 'running',
+      'still running',
+    );
+    assert.equal(after_.pid, before_.pid, 'the daemon was not touched');
+    assert.doesNotMatch(
+      host.managerLog.slice(logFrom),
+      / running, pid /,
+      'no new instance started',
+    );
+    const status = await host.dmctl('alice', 'status');
+    assert.equal(status.code, 0, status.stderr);
+  });
+});
