@@ -13,7 +13,13 @@ import type { LogWriter } from '../logs/log-writer.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT } from '../policy/authorize.ts';
 import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
-import { type CgroupTree, findCgroupTree, prepareCgroup, removeCgroup } from '../process/cgroup.ts';
+import {
+  type CgroupTree,
+  findCgroupTree,
+  prepareCgroup,
+  removeCgroup,
+  removeTree,
+} from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
 import type { Native } from '../process/native.ts';
 import { readStat } from '../process/process-group.ts';
@@ -174,6 +180,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.control.closeAll();
     await this.supervisor.stopAll();
     await this.logs.flush(2_000);
+    if (this.cgroups) removeTree(this.cgroups);
     this.save(true);
   }
 

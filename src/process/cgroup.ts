@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -136,4 +136,29 @@ function fnv1a(text: string): string {
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
   return hash.toString(16).padStart(8, '0');
+}
+
+/** Removes every empty daemon cgroup and the tree itself (at a clean shutdown). */
+export function removeTree(tree: CgroupTree): void {
+  let users: string[];
+  try {
+    users = readdirSync(tree.base, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
+  } catch {
+    return;
+  }
+  for (const user of users) {
+    try {
+      for (const entry of readdirSync(join(tree.base, user), { withFileTypes: true }))
+        if (entry.isDirectory()) removeCgroup(tree, `${user}/${entry.name}`);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  try {
+    rmdirSync(tree.base);
+  } catch {
+    // A daemon's processes are still in it.
+  }
 }
