@@ -22,7 +22,6 @@ import {
 } from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
 import type { Native } from '../process/native.ts';
-import { readStat } from '../process/process-group.ts';
 import type { Reaper } from '../process/reaper.ts';
 import {
   type DaemonInfo,
@@ -30,8 +29,9 @@ import {
   type LogChunk,
   type Request,
 } from '../protocol/messages.ts';
-import { type Handover, type SavedState, snapshot } from '../state/snapshot.ts';
+import type { Handover, SavedState } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
+import { StateSaver } from '../state/state-saver.ts';
 import type { BackoffPolicy } from '../supervisor/backoff.ts';
 import { type DaemonRecord, newRecord } from '../supervisor/state.ts';
 import {
@@ -44,6 +44,7 @@ import { type AccountDb, groupIdsOf, membersOf } from '../users/accounts.ts';
 import { asUser } from '../users/impersonate.ts';
 import { DaemonLogs } from './daemon-logs.ts';
 import { makeOwner, type Owner } from './owner.ts';
+import { ProblemBoard } from './problem-board.ts';
 import { Recovery } from './recovery.ts';
 import { createOwnerDirs, listConfigNames, loadConfig } from './scan.ts';
 
@@ -62,8 +63,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private currentPolicy: Policy;
   private readonly ownerTable = new Map<string, Owner>();
   private readonly configFiles = new Map<string, string>();
-  /** Problems per owner, per file (the directory itself under its own path). */
-  private readonly problems = new Map<string, Map<string, readonly Problem[]>>();
+  private readonly problems = new ProblemBoard();
   private readonly control: ControlServer;
   private readonly logs: DaemonLogs;
 
@@ -74,10 +74,8 @@ export class Manager implements ControlContext, SupervisorHost {
 
   private recovery: Recovery;
   private readonly reaper: Reaper;
-  private readonly stateFile: StateFile;
+  private readonly state: StateSaver;
   private readonly cgroups: CgroupTree | undefined;
-  private saveTimer: NodeJS.Timeout | undefined;
-  private saveFailing = false;
   private readonly handedOver: Handover | undefined;
 
   constructor(
@@ -97,7 +95,11 @@ export class Manager implements ControlContext, SupervisorHost {
     this.supervisor = new Supervisor(this);
     this.logs = new DaemonLogs(settings, log);
     this.reaper = reaper;
-    this.stateFile = new StateFile(settings.stateDir);
+    this.state = new StateSaver(
+      new StateFile(settings.stateDir),
+      () => this.supervisor.daemons.values(),
+      log,
+    );
     this.cgroups = mode.kind === 'system' ? findCgroupTree(settings.stateDir) : undefined;
     log.info(
       this.cgroups
@@ -120,7 +122,7 @@ export class Manager implements ControlContext, SupervisorHost {
     await this.syncSockets();
     // From now on a daemon is new: autostart alone decides.
     this.recovery = this.recoveryFrom(undefined);
-    this.save(false);
+    this.state.save(false);
   }
 
   /**
@@ -129,12 +131,11 @@ export class Manager implements ControlContext, SupervisorHost {
    * lose close-on-exec. After this the caller re-executes the manager.
    */
   async handover(native: Native): Promise<Handover> {
-    if (this.saveTimer !== undefined) clearTimeout(this.saveTimer);
     const pipes = await this.logs.quiesce();
     const handover: Handover = { pid: process.pid, sockets: this.control.listeningFds(), pipes };
     for (const fd of [...Object.values(handover.sockets), ...Object.values(pipes)])
       native.setCloexec(fd, false);
-    this.save(false, handover);
+    this.state.save(false, handover);
     return handover;
   }
 
@@ -143,7 +144,7 @@ export class Manager implements ControlContext, SupervisorHost {
     const fds = Object.values(this.control.listeningFds());
     for (const fd of fds) native.setCloexec(fd, true);
     this.logs.resume();
-    this.save(false);
+    this.state.save(false);
   }
 
   /** Applies a new master config: new users and rights, then a rescan of everyone. */
@@ -181,7 +182,7 @@ export class Manager implements ControlContext, SupervisorHost {
     await this.supervisor.stopAll();
     await this.logs.flush(2_000);
     if (this.cgroups) removeTree(this.cgroups);
-    this.save(true);
+    this.state.save(true);
   }
 
   /** The back-off of the current settings (a reload may change it). */
@@ -195,7 +196,7 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   owners(): readonly string[] {
-    return [...new Set([...this.ownerTable.keys(), ...this.problems.keys()])];
+    return [...new Set([...this.ownerTable.keys(), ...this.problems.users()])];
   }
 
   rescan(users: readonly string[]): void {
@@ -222,11 +223,7 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   problemsOf(users: readonly string[]): string[] {
-    const lines: string[] = [];
-    for (const user of users)
-      for (const list of this.problems.get(user)?.values() ?? [])
-        lines.push(...list.map(formatProblem));
-    return lines;
+    return this.problems.formatted(users);
   }
 
   infoOf(record: DaemonRecord): DaemonInfo {
@@ -320,12 +317,9 @@ export class Manager implements ControlContext, SupervisorHost {
     return record.spec.stopTimeoutMs ?? this.settings.stopTimeoutMs;
   }
 
-  /** Saves the state soon: changes in a burst (a crash storm) are written once. */
+  /** Saves the state soon after each change. */
   changed(): void {
-    this.saveTimer ??= setTimeout(() => {
-      this.saveTimer = undefined;
-      this.save(false);
-    }, 20);
+    this.state.schedule();
   }
 
   cgroupOf(record: DaemonRecord): string | undefined {
@@ -337,29 +331,6 @@ export class Manager implements ControlContext, SupervisorHost {
     this.configFiles.delete(record.id);
     this.logs.close(record.id);
     this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);
-  }
-
-  private save(clean: boolean, handover?: Handover): void {
-    if (this.saveTimer !== undefined) clearTimeout(this.saveTimer);
-    this.saveTimer = undefined;
-    try {
-      this.stateFile.save(
-        snapshot(
-          this.supervisor.daemons.values(),
-          (pid) => readStat(pid)?.startTime,
-          clean,
-          handover,
-        ),
-      );
-      if (this.saveFailing) this.log.info(`state saved again in ${this.stateFile.path}`);
-      this.saveFailing = false;
-    } catch (error) {
-      if (!this.saveFailing)
-        this.log.error(
-          `cannot save the state in ${this.stateFile.path}: ${(error as Error).message}; daemons keep running`,
-        );
-      this.saveFailing = true;
-    }
   }
 
   private recoveryFrom(saved: SavedState | undefined): Recovery {
@@ -428,7 +399,7 @@ export class Manager implements ControlContext, SupervisorHost {
           this.supervisor.stop(record);
           this.supervisor.forget(record);
         }
-      this.problems.delete(name);
+      this.problems.clear(name);
     }
     this.ownerTable.clear();
     for (const [name, owner] of wanted) this.ownerTable.set(name, owner);
@@ -464,7 +435,8 @@ export class Manager implements ControlContext, SupervisorHost {
     // A home gone or unreadable is the admin's business too, not only the user's.
     for (const problem of [...dirProblems, ...listing.problems])
       this.log.warn(`${user}: ${formatProblem(problem)}`);
-    this.problems.set(user, new Map([[owner.daemonDir, [...dirProblems, ...listing.problems]]]));
+    this.problems.clear(user);
+    this.problems.set(user, owner.daemonDir, [...dirProblems, ...listing.problems]);
     // A listing that failed says nothing of deleted files: running daemons stay until the
     // directory can be read again (an NFS home back, a mode fixed).
     const present = new Set(listing.names);
@@ -502,10 +474,7 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   private setProblems(user: string, file: string, problems: readonly Problem[]): void {
-    const byFile = this.problems.get(user) ?? new Map<string, readonly Problem[]>();
-    if (problems.length === 0) byFile.delete(file);
-    else byFile.set(file, problems);
-    this.problems.set(user, byFile);
+    this.problems.set(user, file, problems);
     for (const problem of problems) this.log.debug(formatProblem(problem));
   }
 }
