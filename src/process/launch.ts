@@ -75,13 +75,22 @@ export function environmentLines(env: Readonly<Record<string, string>>): string 
     .join('');
 }
 
+/** The launcher's path, found once. */
+let launcher: string | undefined;
+
 /**
  * Starts a daemon in a new session and process group (so that stop can signal the
  * group, and the daemon never gets the manager's terminal), stdin from /dev/null.
- * `onExit` is called exactly once, whether the process ran or could not start.
+ * `onExit` is called exactly once if the process started. When it could not start,
+ * `onSpawnError` later gets the reason (Node reports EMFILE, ENOENT... a tick later).
  */
-export function launch(plan: LaunchPlan, onExit: (exit: Exit) => void): Launched {
-  const [file, ...args] = commandFor(plan, process.geteuid?.() === 0, findBuilt('dm-launch'));
+export function launch(
+  plan: LaunchPlan,
+  onExit: (exit: Exit) => void,
+  onSpawnError: (message: string) => void = () => {},
+): Launched {
+  launcher ??= findBuilt('dm-launch');
+  const [file, ...args] = commandFor(plan, process.geteuid?.() === 0, launcher);
   let child: ChildProcess;
   try {
     child = spawn(file ?? '/bin/sh', args, {
@@ -96,8 +105,8 @@ export function launch(plan: LaunchPlan, onExit: (exit: Exit) => void): Launched
   }
   if (child.pid === undefined) {
     // The exec failed (ENOENT, EACCES...): Node reports it as an 'error' event next tick.
-    child.once('error', () => {});
-    return { ok: false, error: `cannot execute ${file}` };
+    child.once('error', (error) => onSpawnError(error.message));
+    return { ok: false, error: `could not start ${file} (the reason follows)` };
   }
   let reported = false;
   const report = (exit: Exit): void => {

@@ -170,7 +170,11 @@ export class Supervisor {
       return { ok: false, error: `cannot start ${record.id}: ${prepared.error}` };
     }
     let pid = 0;
-    const launched = launch(prepared.plan, (exit) => this.noteExit(record, pid, exit));
+    const launched = launch(
+      prepared.plan,
+      (exit) => this.noteExit(record, pid, exit),
+      (message) => this.host.log.error(`${record.id}: ${message}`),
+    );
     if (!launched.ok) {
       record.lastExit = { code: null, signal: null, error: launched.error };
       this.host.log.error(`${record.id}: ${launched.error}`);
