@@ -24,7 +24,7 @@ export function hasErrors(problems: readonly Problem[]): boolean {
  * quotes the offending text, so it is cut; past the last problem kept, one error says
  * the rest were dropped (an error, so that a file too broken to list is never loaded).
  */
-export const PROBLEM_LIMITS = { perFile: 100, messageChars: 300 } as const;
+export const PROBLEM_LIMITS = { perFile: 100, messageChars: 600 } as const;
 
 /** Collects problems for one file, so that parsers can say every problem at once. */
 export class ProblemList {

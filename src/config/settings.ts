@@ -22,6 +22,8 @@ export interface Settings {
   /** Logs rotate when they would pass this size (0: never), keeping this many old files. */
   readonly logMaxBytes: number;
   readonly logKeep: number;
+  /** Track each daemon in a cgroup where possible (containment; slower respawns on cgroup v1). */
+  readonly cgroups: boolean;
   /** Limits for every user's daemons, unless a `[limits]` line says otherwise. */
   readonly limits: UserLimits;
 }
@@ -39,6 +41,7 @@ export const DEFAULT_SETTINGS: Settings = {
   stableUptimeMs: 60_000,
   logMaxBytes: 10 * 1024 * 1024,
   logKeep: 5,
+  cgroups: true,
   limits: NO_LIMITS,
 };
 
@@ -77,6 +80,7 @@ export const SETTINGS_KEYS = [
   ...Object.keys(DURATION_KEYS),
   'log-max-size',
   'log-keep',
+  'cgroups',
   ...Object.keys(LIMIT_KEYS),
 ];
 
@@ -110,6 +114,11 @@ export function applySetting(
     if (bytes === undefined)
       return `setting 'log-max-size' must be a size like 10M or 0, not '${value}'`;
     settings.logMaxBytes = bytes;
+    return undefined;
+  }
+  if (key === 'cgroups') {
+    if (!/^(yes|no)$/.test(value)) return `setting 'cgroups' must be yes or no, not '${value}'`;
+    settings.cgroups = value === 'yes';
     return undefined;
   }
   if (key === 'log-keep') {

@@ -100,7 +100,8 @@ export class Manager implements ControlContext, SupervisorHost {
       () => this.supervisor.daemons.values(),
       log,
     );
-    this.cgroups = mode.kind === 'system' ? findCgroupTree(settings.stateDir) : undefined;
+    this.cgroups =
+      mode.kind === 'system' && settings.cgroups ? findCgroupTree(settings.stateDir) : undefined;
     log.info(
       this.cgroups
         ? `daemons tracked by cgroup under ${this.cgroups.base}`

@@ -63,14 +63,17 @@ describe('commandFor', () => {
 });
 
 describe('environmentLines', () => {
-  test('one NAME=value per line, values kept byte for byte', () => {
+  test('one NAME=value per line, values kept byte for byte, then an empty line', () => {
     assert.equal(
       environmentLines({ A: 'x y', B: '"quoted" $HOME \\n', C: '' }),
-      'A=x y\nB="quoted" $HOME \\n\nC=\n',
+      'A=x y\nB="quoted" $HOME \\n\nC=\n\n',
     );
   });
   test('drops what could not be read back as one entry', () => {
-    assert.equal(environmentLines({ 'A B': '1', C: 'two\nlines', D: 'ok' }), 'D=ok\n');
+    assert.equal(environmentLines({ 'A B': '1', C: 'two\nlines', D: 'ok' }), 'D=ok\n\n');
+  });
+  test('an empty environment is the empty line alone', () => {
+    assert.equal(environmentLines({}), '\n');
   });
 });
 

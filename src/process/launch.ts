@@ -67,12 +67,13 @@ export function commandFor(plan: LaunchPlan, managerIsRoot: boolean, launcher: s
   ];
 }
 
-/** The environment as the lines the launcher reads on descriptor 3. */
+/** The environment as the lines the launcher reads on descriptor 3; an empty line ends it. */
 export function environmentLines(env: Readonly<Record<string, string>>): string {
-  return Object.entries(env)
+  const lines = Object.entries(env)
     .filter(([name, value]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !/[\n\0]/.test(value))
     .map(([name, value]) => `${name}=${value}\n`)
     .join('');
+  return `${lines}\n`;
 }
 
 /** The launcher's path, found once. */
