@@ -1,4 +1,9 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+
+/** How a file someone else may have planted is opened: no final symlink, no blocking on a FIFO, no terminal. */
+export const UNTRUSTED_READ =
+  constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+
 import { decodeConfigText } from './lines.ts';
 
 /** What a configuration file must be before a byte of it is read. */
@@ -13,16 +18,8 @@ export interface FileRules {
   readonly refuseExecutable: boolean;
 }
 
-/** The identity of a file's content: a change in any of these means "re-read it". */
-export interface FileVersion {
-  readonly dev: number;
-  readonly ino: number;
-  readonly size: number;
-  readonly mtimeMs: number;
-}
-
 export type ReadOutcome =
-  | { readonly ok: true; readonly text: string; readonly version: FileVersion }
+  | { readonly ok: true; readonly text: string }
   | { readonly ok: false; readonly reason: string };
 
 /**
@@ -35,10 +32,7 @@ export type ReadOutcome =
 export function readConfigFile(path: string, rules: FileRules): ReadOutcome {
   let fd: number;
   try {
-    fd = openSync(
-      path,
-      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY,
-    );
+    fd = openSync(path, UNTRUSTED_READ);
   } catch (error) {
     return { ok: false, reason: describeOpenError(error) };
   }
@@ -50,19 +44,10 @@ export function readConfigFile(path: string, rules: FileRules): ReadOutcome {
     if (bytes === undefined) return { ok: false, reason: `is larger than ${rules.maxBytes} bytes` };
     const decoded = decodeConfigText(bytes);
     if ('error' in decoded) return { ok: false, reason: decoded.error };
-    return { ok: true, text: decoded.text, version: versionOf(stats) };
+    return { ok: true, text: decoded.text };
   } finally {
     closeSync(fd);
   }
-}
-
-/** The version of a file as seen by stat, for "did it change" checks. */
-export function versionOf(stats: Stats): FileVersion {
-  return { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs };
-}
-
-export function sameVersion(a: FileVersion, b: FileVersion): boolean {
-  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
 
 function judge(stats: Stats, rules: FileRules): string | undefined {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { type DaemonSpec, isValidDaemonName, parseDaemonConfig } from '../config/daemon.ts';
 import type { Problem } from '../config/problems.ts';
-import { type FileVersion, readConfigFile } from '../config/read-file.ts';
+import { readConfigFile } from '../config/read-file.ts';
 import { asUser } from '../users/impersonate.ts';
 import type { Owner } from './owner.ts';
 
@@ -15,7 +15,6 @@ export interface LoadedConfig {
   readonly name: string;
   readonly file: string;
   readonly spec: DaemonSpec | undefined;
-  readonly version: FileVersion | undefined;
   readonly problems: readonly Problem[];
 }
 
@@ -106,11 +105,10 @@ export function loadConfig(owner: Owner, name: string): LoadedConfig {
       name,
       file,
       spec: undefined,
-      version: undefined,
       problems: [{ file, severity: 'error', message: `refused: ${read.reason}` }],
     };
   const { spec, problems } = parseDaemonConfig(read.text, file, name);
-  return { name, file, spec, version: read.version, problems };
+  return { name, file, spec, problems };
 }
 
 /** Makes a file name safe to print: control characters become `?`. */

@@ -1,4 +1,14 @@
-import { closeSync, constants, fstatSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  type Stats,
+} from 'node:fs';
+import { UNTRUSTED_READ } from '../config/read-file.ts';
 
 /**
  * Opens a daemon's log for appending. The caller runs this as the log's owner (see
@@ -28,13 +38,7 @@ export function openLog(
     return { error: `cannot open log file ${path} (${code ?? 'unknown error'})` };
   }
   const stats = fstatSync(fd);
-  const refusal = !stats.isFile()
-    ? 'is not a regular file'
-    : stats.uid !== ownerUid
-      ? `is owned by uid ${stats.uid}`
-      : stats.nlink !== 1
-        ? `has ${stats.nlink} hard links`
-        : undefined;
+  const refusal = refusalOf(stats, ownerUid);
   if (refusal !== undefined) {
     closeSync(fd);
     return { error: `log file ${path} ${refusal}; refused` };
@@ -63,6 +67,14 @@ function renameIfPresent(from: string, to: string): void {
   }
 }
 
+/** Why an opened file is not the daemon's own log: not regular, someone else's, or a hard link. */
+function refusalOf(stats: Stats, ownerUid: number): string | undefined {
+  if (!stats.isFile()) return 'is not a regular file';
+  if (stats.uid !== ownerUid) return `is owned by uid ${stats.uid}`;
+  if (stats.nlink !== 1) return `has ${stats.nlink} hard links`;
+  return undefined;
+}
+
 /** The line written to the log at each start, so a reader can tell runs apart. */
 export function startBanner(now: Date, id: string, runAs: string, command: string): string {
   return `--- ${now.toISOString()} daemon-manager: starting ${id} as ${runAs}: ${command}\n`;
@@ -81,17 +93,14 @@ export function readLogChunk(
 ): { data: Buffer; next: number; size: number } | { error: string } {
   let fd: number;
   try {
-    fd = openSync(
-      path,
-      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY,
-    );
+    fd = openSync(path, UNTRUSTED_READ);
   } catch (error) {
     return { error: `cannot open ${path} (${(error as NodeJS.ErrnoException).code})` };
   }
   try {
     const stats = fstatSync(fd);
-    if (!stats.isFile() || stats.uid !== ownerUid || stats.nlink !== 1)
-      return { error: `${path} is not the daemon's log; refused` };
+    const refusal = refusalOf(stats, ownerUid);
+    if (refusal !== undefined) return { error: `log file ${path} ${refusal}; refused` };
     const start = offset < 0 ? Math.max(0, stats.size + offset) : offset > stats.size ? 0 : offset;
     const buffer = Buffer.alloc(Math.max(0, Math.min(maxBytes, stats.size - start)));
     const count = buffer.length === 0 ? 0 : readSync(fd, buffer, 0, buffer.length, start);

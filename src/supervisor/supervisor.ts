@@ -118,12 +118,6 @@ export class Supervisor {
     return { ok: true, message: `sent ${signal} to ${record.id} (process group ${pgid})` };
   }
 
-  /** Adds a daemon just loaded; starts it if `autostart` says so. */
-  add(record: DaemonRecord): void {
-    this.register(record);
-    if (record.spec.autostart) this.start(record);
-  }
-
   /** Adds a daemon without starting it. */
   register(record: DaemonRecord): void {
     this.daemons.set(record.id, record);
