@@ -2,9 +2,20 @@
   "targets": [
     {
       "target_name": "dm_native",
-      "sources": ["native/dm_native.c"],
+      "sources": ["native/dm_native.c", "native/keeper_link.c", "native/locks.c", "native/sockets.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "defines": ["NAPI_VERSION=8"]
+    },
+    {
+      "target_name": "dm-keeper",
+      "type": "executable",
+      "sources": [
+        "native/keeper/keeper.c",
+        "native/keeper/runs.c",
+        "native/keeper/spawn.c",
+        "native/keeper/fdstore.c"
+      ],
+      "cflags": ["-Wall", "-Wextra", "-O2"]
     },
     {
       "target_name": "dm-launch",

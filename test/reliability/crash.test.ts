@@ -49,14 +49,20 @@ function atMostOneCopyProblems(indexes: Iterable<number>): string[] {
   return problems;
 }
 
-describe('a manager killed with -9 and started again', { skip: !root && 'needs root' }, () => {
+/**
+ * Four daemons, one stopped and one respawned once; then a kill -9 of the manager (and,
+ * with `keeperToo`, of its keeper), and a new manager. What status said before and after.
+ */
+function crashScenario(keeperToo: boolean) {
   const host = new TestHost();
   // Index of each daemon's sleep, by short id.
   const DAEMONS = { 'alice/plain': 0, 'alice/parent': 1, 'alice/stopped': 2, 'bob/respawned': 3 };
   const WANTED_UP = ['alice/plain', 'alice/parent', 'bob/respawned'] as const;
-  let before_: Map<string, DaemonStatus>;
-  let after_: Map<string, DaemonStatus>;
-  let restartLog = '';
+  const seen = {
+    before: new Map<string, DaemonStatus>(),
+    after: new Map<string, DaemonStatus>(),
+    restartLog: '',
+  };
   const byShortId = (rows: DaemonStatus[]): Map<string, DaemonStatus> =>
     new Map(rows.map((row) => [row.id.slice(host.prefix.length), row]));
 
@@ -86,7 +92,7 @@ describe('a manager killed with -9 and started again', { skip: !root && 'needs r
       (d) => d.state === 'running' && d.respawns === 1,
       'to be respawned once',
     );
-    // The state is saved soon after each change; wait for it to say what status says.
+    // An answered dmctl is on disk; a respawn is saved soon after: wait for it.
     const stateFile = join(host.dir, 'state/state.json');
     await waitFor('the state file to record the stop and the respawn', () => {
       const daemons = JSON.parse(readFileSync(stateFile, 'utf8')).daemons;
@@ -95,28 +101,82 @@ describe('a manager killed with -9 and started again', { skip: !root && 'needs r
         ? true
         : undefined;
     });
-    before_ = byShortId(await host.status('root'));
+    seen.before = byShortId(await host.status('root'));
 
+    const keeper = host.keeperPid();
+    assert.ok(keeper > 0, 'the manager has a keeper');
     const exited = new Promise((resolve) => first.once('exit', resolve));
     first.kill('SIGKILL');
+    if (keeperToo) process.kill(keeper, 'SIGKILL');
     await exited;
+    if (keeperToo) await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
     for (const id of WANTED_UP)
-      assert.ok(isAlive(before_.get(id)?.pid ?? 0), `${id} outlives its manager`);
+      assert.ok(isAlive(seen.before.get(id)?.pid ?? 0), `${id} outlives its manager`);
 
     const from = host.managerLog.length;
     await host.startManager();
     for (const id of WANTED_UP)
-      await host.waitForDaemon('root', id, (d) => d.state === 'running', 'to run again');
-    after_ = byShortId(await host.status('root'));
-    restartLog = host.managerLog.slice(from);
+      await host.waitForDaemon(
+        'root',
+        id,
+        (d) => d.state === 'running' && (!keeperToo || d.pid !== seen.before.get(id)?.pid),
+        'to run',
+      );
+    seen.after = byShortId(await host.status('root'));
+    seen.restartLog = host.managerLog.slice(from);
   });
   after(() => host.cleanup());
+
+  test('a daemon stopped with dmctl before the crash stays stopped', () => {
+    const is = seen.after.get('alice/stopped');
+    assert.equal(is?.state, 'stopped');
+    assert.equal(is?.wanted, 'down');
+  });
+
+  test('respawn counts are kept across the crash', () => {
+    assert.equal(seen.after.get('bob/respawned')?.respawns, 1);
+    assert.equal(seen.after.get('alice/plain')?.respawns, 0);
+  });
+
+  return { host, seen, DAEMONS, WANTED_UP };
+}
+
+describe('a manager killed with -9 and started again', { skip: !root && 'needs root' }, () => {
+  const { host, seen, DAEMONS, WANTED_UP } = crashScenario(false);
+
+  test('every daemon is taken over as it runs: same pid, not restarted, one copy', () => {
+    const expected = new Map<number, DaemonStatus | 'none'>();
+    for (const id of WANTED_UP) {
+      const was = seen.before.get(id);
+      const is = seen.after.get(id);
+      assert.ok(was && is);
+      assert.equal(is.pid, was.pid, `${id} keeps its process`);
+      assert.ok(is.uptime >= was.uptime, `${id} keeps its uptime`);
+      expected.set(DAEMONS[id], is);
+    }
+    expected.set(DAEMONS['alice/stopped'], 'none');
+    assert.deepEqual(copiesProblems(expected), []);
+  });
+
+  test('the log says each daemon was taken over from the keeper', () => {
+    for (const id of WANTED_UP)
+      assert.match(
+        seen.restartLog,
+        new RegExp(`${host.id(id)}: pid ${seen.before.get(id)?.pid} taken over from the keeper`),
+      );
+  });
+});
+
+describe('a manager and its keeper killed with -9, and the manager started again', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, seen, DAEMONS, WANTED_UP } = crashScenario(true);
 
   test('each survivor is stopped and its daemon started again, once', () => {
     const expected = new Map<number, DaemonStatus | 'none'>();
     for (const id of WANTED_UP) {
-      const was = before_.get(id);
-      const is = after_.get(id);
+      const was = seen.before.get(id);
+      const is = seen.after.get(id);
       assert.ok(was && is);
       assert.notEqual(is.pid, was.pid, `${id} runs a new process`);
       assert.ok(!isAlive(was.pid), `${id}: the survivor ${was.pid} is gone`);
@@ -129,20 +189,9 @@ describe('a manager killed with -9 and started again', { skip: !root && 'needs r
   test('the log names every survivor it replaced', () => {
     for (const id of WANTED_UP)
       assert.match(
-        restartLog,
-        new RegExp(`${host.id(id)}: process group ${before_.get(id)?.pid} survives`),
+        seen.restartLog,
+        new RegExp(`${host.id(id)}: pid ${seen.before.get(id)?.pid} survives`),
       );
-  });
-
-  test('a daemon stopped with dmctl before the crash stays stopped', () => {
-    const is = after_.get('alice/stopped');
-    assert.equal(is?.state, 'stopped');
-    assert.equal(is?.wanted, 'down');
-  });
-
-  test('respawn counts are kept across the crash', () => {
-    assert.equal(after_.get('bob/respawned')?.respawns, 1);
-    assert.equal(after_.get('alice/plain')?.respawns, 0);
   });
 });
 
