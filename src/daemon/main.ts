@@ -96,11 +96,9 @@ async function main(signals: SignalQueue): Promise<number> {
   const saved = stateFile.load();
   if (saved !== undefined && 'error' in saved) log.warn(saved.error);
   startReaping(native, log);
-  const { link, snapshot } = await KeeperLink.attach(
-    native,
-    findBuilt('dm-keeper'),
-    join(settings.stateDir, 'keeper.sock'),
-  );
+  const attachKeeper = () =>
+    KeeperLink.attach(native, findBuilt('dm-keeper'), join(settings.stateDir, 'keeper.sock'));
+  const { link, snapshot } = await attachKeeper();
   log.info(
     snapshot.existing
       ? `attached to the keeper of daemons, pid ${link.keeperPid} (${snapshot.runs.length} runs kept)`
@@ -116,6 +114,7 @@ async function main(signals: SignalQueue): Promise<number> {
     link,
     snapshot,
     bind: (path, backlog) => native.listenUnix(path, backlog),
+    newKeeper: attachKeeper,
   });
   await manager.begin();
   if (args.pidfile !== undefined) writeFileSync(args.pidfile, `${process.pid}\n`, { mode: 0o644 });

@@ -65,6 +65,8 @@ export interface ManagerParts {
   readonly snapshot: KeeperSnapshot;
   /** Makes a listening unix socket (native/sockets.c). */
   readonly bind: (path: string, backlog: number) => number;
+  /** Starts a new keeper, after the one attached died. */
+  readonly newKeeper: () => Promise<{ link: KeeperLink; snapshot: KeeperSnapshot }>;
 }
 
 /**
@@ -88,14 +90,15 @@ export class Manager implements ControlContext, SupervisorHost {
   readonly log: Logger;
 
   private recovery: Recovery | undefined;
-  private readonly link: KeeperLink;
+  private link: KeeperLink;
   private readonly snapshot: KeeperSnapshot;
+  private readonly newKeeper: ManagerParts['newKeeper'];
   private readonly state: StateSaver;
   private readonly cgroups: CgroupTree | undefined;
   /** The start times of runs' main processes, from the keeper (saved with each pid). */
   private readonly runTicks = new Map<number, number>();
-  /** Output pipes by daemon id, once the keeper has handed them over. */
-  private readonly pipes = new Map<string, Socket>();
+  /** Output pipes by daemon id, once the keeper has handed them over (a new keeper's too). */
+  private readonly pipes = new Map<string, Set<Socket>>();
   /** Control sockets the keeper kept, by user, until `begin` has reopened them. */
   private readonly keptControl = new Map<string, number>();
 
@@ -106,6 +109,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.log = parts.log;
     this.link = parts.link;
     this.snapshot = parts.snapshot;
+    this.newKeeper = parts.newKeeper;
     this.currentPolicy = this.policyFor(parts.mode);
     this.supervisor = new Supervisor(this);
     this.processes = new KeeperProcesses(parts.link, () => this.supervisor, {
@@ -151,14 +155,7 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Loads every allowed user's daemons, takes over the keeper's runs, opens the sockets. */
   async begin(): Promise<void> {
     for (const { level, text } of this.snapshot.logs) this.log.info(`keeper: ${level}: ${text}`);
-    this.link.handle({
-      event: (event) => {
-        if (event.kind === 'spawned' || event.kind === 'run')
-          this.runTicks.set(event.run.seq, event.run.startTicks);
-        this.processes.handle(event);
-      },
-      lost: () => this.keeperLost(),
-    });
+    this.listen(this.link);
     for (const run of this.snapshot.runs) this.runTicks.set(run.seq, run.startTicks);
     for (const [name, fd] of this.snapshot.fds)
       if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
@@ -177,6 +174,19 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     this.keptControl.clear();
     this.state.schedule();
+  }
+
+  private listen(link: KeeperLink): void {
+    link.handle({
+      event: (event) => {
+        if (event.kind === 'spawned' || event.kind === 'run')
+          this.runTicks.set(event.run.seq, event.run.startTicks);
+        this.processes.handle(event);
+      },
+      lost: () => {
+        if (link === this.link) void this.keeperLost();
+      },
+    });
   }
 
   /** Stops answering dmctl before an upgrade: connections wait in the keeper's sockets. */
@@ -418,10 +428,12 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   private adoptPipe(id: string, fd: number): void {
     const pipe = new Socket({ fd, readable: true, writable: false });
-    this.pipes.get(id)?.destroy();
-    this.pipes.set(id, pipe);
+    const pipes = this.pipes.get(id) ?? new Set<Socket>();
+    pipes.add(pipe);
+    this.pipes.set(id, pipes);
     const ended = (): void => {
-      if (this.pipes.get(id) !== pipe) return;
+      pipes.delete(pipe);
+      if (pipes.size > 0 || this.pipes.get(id) !== pipes) return;
       this.pipes.delete(id);
       this.link.drop(`out:${id}`);
     };
@@ -441,12 +453,47 @@ export class Manager implements ControlContext, SupervisorHost {
     if (record === undefined || record.spec.output !== 'log') this.link.closePipe(id);
   }
 
-  /** The keeper died (killed): what it kept is orphaned. See keeper-lost handling in main. */
-  private keeperLost(): void {
+  /**
+   * The keeper died (killed): its daemons are orphans now, reparented to this manager (a
+   * subreaper), their output pipes still read here until they end. A new keeper takes the
+   * control sockets, and each daemon is stopped through it (pidfd and cgroup, adopted) and
+   * started afresh if it is wanted up: never two copies.
+   */
+  private async keeperLost(): Promise<void> {
+    const dead = this.link.keeperPid;
     this.processes.failWaits('the keeper of daemons is gone');
     this.log.error(
-      `the keeper of daemons (pid ${this.link.keeperPid}) is gone; restart the manager to take its daemons back`,
+      `the keeper of daemons (pid ${dead}) died; starting a new one and replacing its daemons`,
     );
+    let attached: { link: KeeperLink; snapshot: KeeperSnapshot };
+    try {
+      attached = await this.newKeeper();
+    } catch (error) {
+      this.log.error(
+        `cannot start a new keeper: ${(error as Error).message}; daemons are not supervised`,
+      );
+      return;
+    }
+    this.link = attached.link;
+    this.processes.replaceLink(attached.link);
+    this.listen(attached.link);
+    for (const [user, fd] of Object.entries(this.control.listeningFds()))
+      attached.link.store(`ctl:${user}`, fd);
+    const orphans = this.processes.forgetAll();
+    for (const record of this.supervisor.daemons.values()) {
+      const { state } = record;
+      if (state.kind !== 'running' && state.kind !== 'stopping') continue;
+      const leaf = orphans.get(state.run);
+      const seq = this.processes.claimNew(record.id, leaf);
+      attached.link.adopt(seq, record.id, state.pid, this.runTicks.get(state.run) ?? 0, leaf ?? '');
+      this.log.warn(`${record.id}: pid ${state.pid} outlived its keeper; replacing it`);
+      this.supervisor.resumeStopping(
+        record,
+        { seq, pid: state.pid, alive: true, empty: false },
+        Date.now() + this.stopTimeoutMs(record),
+        record.wanted === 'up' ? 'start' : 'stay-stopped',
+      );
+    }
   }
 
   private closeQuietly(fd: number): void {

@@ -66,11 +66,21 @@ export class KeeperProcesses implements Processes {
     this.nextSeq = Math.max(this.nextSeq, run.seq + 1);
   }
 
-  /** Claims a number for a run the keeper is asked to adopt. */
-  claimNew(id: string): number {
+  /** Claims a number for a run the keeper is asked to adopt (in `cgroup`, if known). */
+  claimNew(id: string, cgroup?: string): number {
     const seq = this.nextSeq++;
     this.runs.set(seq, id);
+    if (cgroup !== undefined) this.leaves.set(seq, cgroup);
     return seq;
+  }
+
+  /** Forgets every run (their keeper died); returns the cgroup of each, by run. */
+  forgetAll(): Map<number, string | undefined> {
+    const orphans = new Map<number, string | undefined>();
+    for (const run of this.runs.keys()) orphans.set(run, this.leaves.get(run));
+    this.runs.clear();
+    this.leaves.clear();
+    return orphans;
   }
 
   replaceLink(link: KeeperLink): void {

@@ -272,3 +272,55 @@ describe('kill -9 at random points of a start storm', { skip: !root && 'needs ro
     assert.deepEqual(strays, [], `killed after ${killedAfter.join(', ')} starts`);
   });
 });
+
+describe('a keeper killed with -9 while its manager runs', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const INDEXES = { 'alice/a': 20, 'alice/b': 21, 'bob/c': 22 };
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+    for (const [id, index] of Object.entries(INDEXES)) {
+      const [user, name] = id.split('/') as [string, string];
+      host.writeDaemon(user, name, `${startLine(index)}output=log\n`);
+    }
+    await host.startManager();
+  });
+  after(() => host.cleanup());
+
+  test('its daemons are replaced once under a new keeper, never doubled, nothing left a zombie', async () => {
+    const before_ = new Map<string, DaemonStatus>();
+    for (const id of Object.keys(INDEXES))
+      before_.set(
+        id,
+        await host.waitForDaemon('root', id, (d) => d.state === 'running' && d.pid > 0, 'to run'),
+      );
+    const keeper = host.keeperPid();
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('a new keeper', () => {
+      const now = host.keeperPid();
+      return now !== 0 && now !== keeper ? true : undefined;
+    });
+    const expected = new Map<number, DaemonStatus | 'none'>();
+    for (const [id, index] of Object.entries(INDEXES)) {
+      const is = await host.waitForDaemon(
+        'root',
+        id,
+        (d) => d.state === 'running' && d.pid > 0 && d.pid !== before_.get(id)?.pid,
+        'to run under the new keeper',
+      );
+      expected.set(index, is);
+      assert.ok(!isAlive(before_.get(id)?.pid ?? 0), `${id}: its old process is gone`);
+    }
+    assert.deepEqual(copiesProblems(expected), []);
+    assert.match(host.managerLog, /the keeper of daemons \(pid \d+\) died/);
+    const manager = host.managerPid();
+    await waitFor('the manager to have no zombie children', () => {
+      const zombies = processTable().filter(
+        (entry) => entry.ppid === manager && entry.state === 'Z',
+      );
+      return zombies.length === 0 ? true : undefined;
+    });
+    const status = await host.dmctl('alice', 'status');
+    assert.equal(status.code, 0, status.stderr);
+  });
+});
