@@ -19,6 +19,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include "user_files.h"
+
 static napi_value throw_errno(napi_env env, const char *call) {
   char message[128];
   snprintf(message, sizeof message, "%s: %s", call, strerror(errno));
@@ -99,6 +101,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
+  dm_register_user_files(env, exports);
   return exports;
 }
 
