@@ -16,9 +16,10 @@ export type FileResult<T> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly error: FileError };
 
-const ERRNO_NAMES = new Map<number, string>(
-  Object.entries(constants.errno).map(([name, number]) => [number, name]),
-);
+const ERRNO_NAMES = new Map<number, string>();
+// The first name of a number wins: EAGAIN before EWOULDBLOCK, EDEADLK before EDEADLOCK.
+for (const [name, number] of Object.entries(constants.errno))
+  if (!ERRNO_NAMES.has(number)) ERRNO_NAMES.set(number, name);
 
 /** The name of an errno number (EWOULDBLOCK and EAGAIN are one number on Linux: EAGAIN). */
 export function errnoName(errno: number): string {
@@ -74,6 +75,8 @@ export function describeFailure(op: OpName, path: string, raw: RawResult, who: s
       return say('nothing listens there');
     case 'EADDRINUSE':
       return say('exists already');
+    case 'ENXIO':
+      return say('is a FIFO or a device with nothing at the other end; refused');
     case 'ENOSPC':
       return say('no space left on the device');
     case 'EINVAL':
