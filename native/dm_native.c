@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include "log_pump_napi.h"
 #include "user_files.h"
 
 static napi_value throw_errno(napi_env env, const char *call) {
@@ -102,6 +103,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
   dm_register_user_files(env, exports);
+  dm_register_log_pump(env, exports);
   return exports;
 }
 

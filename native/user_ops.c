@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include "user_ops.h"
 
+#include "log_files.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -82,31 +84,11 @@ static void open_append(const struct dm_op_args *args, struct dm_op_result *resu
   result->fd = fd;
 }
 
-/** NAME.N -> NAME.N+1; a missing NAME.N is fine. */
-static int shift(int dir, const char *name, long from, long to) {
-  char source[4096], target[4096];
-  if (from == 0) snprintf(source, sizeof source, "%s", name);
-  else snprintf(source, sizeof source, "%s.%ld", name, from);
-  snprintf(target, sizeof target, "%s.%ld", name, to);
-  if (renameat(dir, source, dir, target) == -1 && errno != ENOENT) return -errno;
-  return 0;
-}
-
 /** NAME -> NAME.1, .1 -> .2 ... dropping NAME.keep, as src/logs/log-file.ts always did. */
 static void rotate(const struct dm_op_args *args, struct dm_op_result *result) {
-  const char *name;
-  int dir = dm_open_parent(args->path, &name);
-  if (dir < 0) return (void)dm_fail(result, dir, DM_STEP_PARENT);
-  long keep = (long)args->n1;
-  char oldest[4096];
-  snprintf(oldest, sizeof oldest, "%s.%ld", name, keep);
-  int error = 0;
-  if (unlinkat(dir, oldest, 0) == -1 && errno != ENOENT) error = -errno;
-  for (long index = keep - 1; index >= 1 && error == 0; index--)
-    error = shift(dir, name, index, index + 1);
-  if (error == 0) error = shift(dir, name, 0, 1);
-  close(dir);
-  if (error != 0) dm_fail(result, error, DM_STEP_FINAL);
+  enum dm_step step;
+  int error = dm_rotate_path(args->path, (long)args->n1, &step);
+  if (error != 0) dm_fail(result, error, step);
 }
 
 /** Reads `length` bytes at `offset` (negative: from the end) of a regular file. */
