@@ -338,7 +338,9 @@ static void retry_open(struct sink *sink) {
 static bool move(struct sink *sink, int scratch[2], char *raw, char *formatted) {
   if (sink->file_fd < 0) retry_open(sink);
   int available = 0;
-  ioctl(sink->pipe_fd, FIONREAD, &available);
+  // The count matters only for a size limit (and for dropping): a syscall saved otherwise.
+  if (sink->options.max_bytes > 0 || sink->options.timestamps || sink->file_fd < 0)
+    ioctl(sink->pipe_fd, FIONREAD, &available);
   bool near_rotation =
       sink->options.max_bytes > 0 && sink->offset + available > sink->options.max_bytes;
   if (sink->options.timestamps || near_rotation) return copy_chunk(sink, scratch, raw, formatted);
