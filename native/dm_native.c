@@ -22,7 +22,9 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include "log_pump_napi.h"
 #include "native.h"
+#include "user_files.h"
 
 /* Throws an Error whose message is "CALL: strerror(errno)" and whose code is the errno name. */
 napi_value throw_errno(napi_env env, const char *call) {
@@ -146,6 +148,8 @@ static napi_value init(napi_env env, napi_value exports) {
   register_keeper_link(env, exports);
   register_locks(env, exports);
   register_sockets(env, exports);
+  dm_register_user_files(env, exports);
+  dm_register_log_pump(env, exports);
   return exports;
 }
 
