@@ -19,7 +19,7 @@
  * `3: FLOCK  ADVISORY  WRITE 1234 08:01:56789 0 EOF` (device in hex; a waiting
  * request has `->` after the number and is skipped), see fs/locks.c lock_get_status.
  */
-static int lock_holder(dev_t dev, ino_t ino) {
+int dm_lock_holder(dev_t dev, ino_t ino) {
   FILE *locks = fopen("/proc/locks", "re");
   if (locks == NULL) return 0;
   char line[256];
@@ -54,7 +54,7 @@ void dm_lock_dir(const struct dm_op_args *args, struct dm_op_result *result) {
     int error = errno;
     struct stat stat;
     if (error == EWOULDBLOCK && fstat(fd, &stat) == 0)
-      result->holder_pid = lock_holder(stat.st_dev, stat.st_ino);
+      result->holder_pid = dm_lock_holder(stat.st_dev, stat.st_ino);
     close(fd);
     dm_fail(result, -error, DM_STEP_FINAL);
     return;

@@ -7,35 +7,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "native.h"
-
-/* The pid holding a flock on this device and inode, from /proc/locks; 0 if not found. */
-static int holder_of(dev_t device, ino_t inode) {
-  FILE *locks = fopen("/proc/locks", "re");
-  if (!locks) return 0;
-  char line[512];
-  int holder = 0;
-  while (!holder && fgets(line, sizeof line, locks)) {
-    int pid;
-    unsigned int major_number, minor_number;
-    unsigned long number;
-    char kind[32];
-    if (sscanf(line, "%*d: %31s %*s %*s %d %x:%x:%lu", kind, &pid, &major_number, &minor_number,
-               &number) == 5 &&
-        strcmp(kind, "FLOCK") == 0 && major_number == major(device) &&
-        minor_number == minor(device) && number == inode)
-      holder = pid;
-  }
-  fclose(locks);
-  return holder;
-}
+#include "user_ops.h"
 
 /*
  * lockFile(path): a descriptor holding an exclusive flock on path (created 0600 if need
@@ -54,7 +31,7 @@ static napi_value js_lock_file(napi_env env, napi_callback_info info) {
   }
   if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
     int saved = errno;
-    int holder = saved == EWOULDBLOCK ? holder_of(status.st_dev, status.st_ino) : 0;
+    int holder = saved == EWOULDBLOCK ? dm_lock_holder(status.st_dev, status.st_ino) : 0;
     close(fd);
     errno = saved;
     throw_errno(env, path);
@@ -70,18 +47,9 @@ static napi_value js_lock_file(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* closeFd(fd): closes a descriptor this addon handed out. */
-static napi_value js_close_fd(napi_env env, napi_callback_info info) {
-  int32_t fd;
-  if (!int_arg(env, info, 0, &fd) || fd < 0) return throw_type(env, "closeFd needs a descriptor");
-  if (close(fd) == -1 && errno != EINTR) return throw_errno(env, "close");
-  return NULL;
-}
-
 void register_locks(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"lockFile", NULL, js_lock_file, NULL, NULL, NULL, napi_default, NULL},
-      {"closeFd", NULL, js_close_fd, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 2, properties);
+  napi_define_properties(env, exports, 1, properties);
 }

@@ -73,4 +73,7 @@ void dm_run_op(enum dm_op_kind kind, const struct dm_op_args *args, struct dm_op
 
 void dm_free_result(struct dm_op_result *result);
 
+/* The pid holding a flock on (dev, ino), from /proc/locks; 0 if none is found. */
+int dm_lock_holder(dev_t dev, ino_t ino);
+
 #endif
