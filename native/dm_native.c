@@ -16,8 +16,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -115,34 +113,11 @@ static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
   return undefined;
 }
 
-/*
- * blockSignals(on): blocks (or unblocks) the manager's signals in the calling thread. An
- * upgrade blocks them right before execve: a signal sent then stays pending across the
- * exec (the mask is kept), and the new code unblocks them once its handlers are in place,
- * rather than being killed by a default action or losing the signal.
- */
-static napi_value js_block_signals(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  bool on = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_bool(env, argv[0], &on) != napi_ok)
-    return throw_type(env, "blockSignals needs a flag");
-  sigset_t set;
-  sigemptyset(&set);
-  int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
-  for (size_t i = 0; i < sizeof signals / sizeof *signals; i++) sigaddset(&set, signals[i]);
-  if (pthread_sigmask(on ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL) != 0)
-    return throw_errno(env, "pthread_sigmask");
-  return NULL;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_default, NULL},
       {"setSubreaper", NULL, js_set_subreaper, NULL, NULL, NULL, napi_default, NULL},
       {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_default, NULL},
-      {"blockSignals", NULL, js_block_signals, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
   register_keeper_link(env, exports);

@@ -257,8 +257,9 @@ void runs_poll(void) {
     if (!run->polled) continue;
     if (run->foreign && run->alive) {
       if (pidfd_signal(run->pidfd, 0, 0) == 0 || errno != ESRCH) continue;
-      /* Not our child: how it ended is unknown; that it ended is enough. */
+      /* Not our child: how it ended is unknown (-1); that it ended is enough. */
       run->alive = 0;
+      run->exit_code = -1;
       run->exited_ms = now_ms();
       set_polled(run, 0);
       check_scope(run);
@@ -390,6 +391,7 @@ int run_adopt(struct run *run, pid_t pid, unsigned long long start_ticks, const 
   if (!run->alive && (run->cgroup_fd == -1 || scope_is_empty(run))) return -1;
   run->exec_state = 1;
   if (!run->alive) {
+    run->exit_code = -1;
     run->exited_ms = now_ms();
     check_scope(run);
   } else

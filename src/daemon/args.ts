@@ -6,6 +6,8 @@ export interface ManagerArgs {
   readonly verbose: boolean;
   readonly pidfile: string | undefined;
   readonly help: boolean;
+  /** Internal: started by a running manager to take over from it (an upgrade, handover.ts). */
+  readonly takeover: boolean;
 }
 
 export const USAGE = `usage: daemon-manager [--config FILE] [--personal] [--foreground|-f] [--verbose|-v] [--pidfile FILE]
@@ -26,6 +28,7 @@ export function parseManagerArgs(argv: readonly string[]): ManagerArgs | { error
   let foreground = false;
   let verbose = false;
   let help = false;
+  let takeover = false;
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] ?? '';
     const [flag, inline] =
@@ -58,9 +61,12 @@ export function parseManagerArgs(argv: readonly string[]): ManagerArgs | { error
       case '-h':
         help = true;
         break;
+      case '--takeover':
+        takeover = true;
+        break;
       default:
         return { error: `unknown argument '${arg}'` };
     }
   }
-  return { config, personal, foreground, verbose, pidfile, help };
+  return { config, personal, foreground, verbose, pidfile, help, takeover };
 }

@@ -64,20 +64,20 @@ export class DaemonLogs {
     return writer;
   }
 
+  /** Stops reading the pipes (an upgrade): resolves once what was read is on disk. */
+  async quiesce(): Promise<void> {
+    const writers = [...this.writers.values()];
+    for (const { writer } of writers) writer.pause();
+    await Promise.all(writers.map(({ writer }) => writer.idle()));
+  }
+
   /**
-   * Prepares the handover of an upgrade: every writer stops reading once its chunks are
-   * on disk; returns each daemon's open output pipe, by daemon id.
+   * Writes what the paused pipes still hold in memory and closes this process's ends, in
+   * one go, with no turn of the event loop in between: every byte is then either in a log
+   * or still in its pipe, where the keeper keeps it for the next manager.
    */
-  async quiesce(): Promise<Record<string, number>> {
-    const writers = [...this.writers];
-    for (const [, { writer }] of writers) writer.pause();
-    await Promise.all(writers.map(([, { writer }]) => writer.idle()));
-    const pipes: Record<string, number> = {};
-    for (const [id, { writer }] of writers) {
-      const [fd] = writer.drain().slice(-1);
-      if (fd !== undefined) pipes[id] = fd;
-    }
-    return pipes;
+  letGo(): void {
+    for (const { writer } of this.writers.values()) writer.drainAndClose();
   }
 
   /** Waits (at most `timeoutMs`) until the stopped daemons' last output is in their logs. */

@@ -1,5 +1,4 @@
-import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { fstatSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,13 +17,20 @@ import { StateFile } from '../state/state-file.ts';
 import { loadAccounts } from '../users/accounts.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
 import { daemonize } from './daemonize.ts';
+import {
+  HANDSHAKE_FD,
+  joinPredecessor,
+  LOCK_FD,
+  type Predecessor,
+  startSuccessor,
+} from './handover.ts';
 import { closeInheritedDescriptors } from './inherited-fds.ts';
 import { Manager, type Mode } from './manager.ts';
 import { ensurePrivateDir } from './prepare-dirs.ts';
 import { type QueuedSignal, SignalQueue } from './signal-queue.ts';
 
-// The descriptor of the instance lock, passed across the execve of an upgrade.
-const LOCK_FD_VARIABLE = 'DAEMON_MANAGER_LOCK_FD';
+// How long new code may take to be ready to take over before the upgrade is refused.
+const SUCCESSOR_TIMEOUT_MS = 60_000;
 
 async function main(signals: SignalQueue): Promise<number> {
   const args = parseManagerArgs(process.argv.slice(2));
@@ -76,11 +82,11 @@ async function main(signals: SignalQueue): Promise<number> {
     if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
   }
   const native = loadNative();
-  // Signals an upgrading instance blocked before its execve are delivered now (queued).
-  native.blockSignals(false);
-  const lock = takeLock(native, settings.stateDir);
+  const lock = args.takeover
+    ? inheritedLock(native, settings.stateDir)
+    : takeLock(native, settings.stateDir);
   if (typeof lock === 'string') return fail(lock);
-  if (!args.foreground) {
+  if (!args.foreground && !args.takeover) {
     // The manager in the background takes the lock itself: this one lets it go.
     native.closeFd(lock);
     return daemonize(
@@ -88,10 +94,22 @@ async function main(signals: SignalQueue): Promise<number> {
       socketPathFor(mode.kind === 'personal' ? mode.user : 'root'),
     );
   }
-  closeInheritedDescriptors(new Set([lock]));
+  closeInheritedDescriptors(new Set(args.takeover ? [lock, HANDSHAKE_FD] : [lock]));
 
   const log = createLogger(args.verbose);
   process.on('uncaughtException', (error) => log.error(`unexpected: ${error.stack ?? error}`));
+  let predecessor: Predecessor | undefined;
+  if (args.takeover) {
+    // Everything that could fail in the new code has run: the old manager may let go.
+    predecessor = joinPredecessor();
+    const word = await predecessor.ready();
+    if (word === 'abort') {
+      log.info('upgrade called off by the running manager; this new one exits');
+      return 0;
+    }
+    if (word === 'gone') log.warn('the running manager died before it let go; taking over');
+    else log.info(`taking over from the manager that ran until now (pid ${process.ppid})`);
+  }
   const stateFile = new StateFile(settings.stateDir);
   const saved = stateFile.load();
   if (saved !== undefined && 'error' in saved) log.warn(saved.error);
@@ -117,6 +135,7 @@ async function main(signals: SignalQueue): Promise<number> {
     newKeeper: attachKeeper,
   });
   await manager.begin();
+  predecessor?.done();
   if (args.pidfile !== undefined) writeFileSync(args.pidfile, `${process.pid}\n`, { mode: 0o644 });
   log.info(
     `daemon-manager ${mode.kind === 'personal' ? `(personal, for ${mode.user}) ` : ''}running, pid ${process.pid}`,
@@ -125,22 +144,8 @@ async function main(signals: SignalQueue): Promise<number> {
   return -1;
 }
 
-/**
- * The instance lock: one manager per state directory, whatever its config or mode. After
- * an upgrade the new code finds the lock the old one held, on a descriptor it kept.
- */
+/** The instance lock: one manager per state directory, whatever its config or mode. */
 function takeLock(native: Native, stateDir: string): number | string {
-  const inherited = process.env[LOCK_FD_VARIABLE];
-  delete process.env[LOCK_FD_VARIABLE];
-  if (inherited !== undefined && /^\d+$/.test(inherited)) {
-    const fd = Number(inherited);
-    try {
-      native.setCloexec(fd, true);
-      return fd;
-    } catch {
-      // Not open after all: take it afresh.
-    }
-  }
   const path = join(stateDir, 'manager.lock');
   try {
     return native.lockFile(path);
@@ -149,6 +154,20 @@ function takeLock(native: Native, stateDir: string): number | string {
     if ((error as NodeJS.ErrnoException).code === 'EWOULDBLOCK')
       return `daemon-manager: another manager is already running${holder ? ` (pid ${holder})` : ''} with state directory ${stateDir}`;
     return `daemon-manager: cannot lock ${path}: ${(error as Error).message}`;
+  }
+}
+
+/** The lock of the manager this one takes over from, passed on a descriptor (handover.ts). */
+function inheritedLock(native: Native, stateDir: string): number | string {
+  const path = join(stateDir, 'manager.lock');
+  try {
+    const held = fstatSync(LOCK_FD);
+    const file = statSync(path);
+    if (held.ino !== file.ino || held.dev !== file.dev) throw new Error('not the instance lock');
+    native.setCloexec(LOCK_FD, true);
+    return LOCK_FD;
+  } catch (error) {
+    return `daemon-manager: --takeover without the instance lock of ${stateDir} (${(error as Error).message})`;
   }
 }
 
@@ -172,60 +191,50 @@ interface Running {
 }
 
 /**
- * The upgrade: re-execute the manager's code from disk in this same process. Every
- * precondition is checked first, and a failed one refuses the upgrade with its reason:
- * the code must load, the master config must parse, the state must be on disk. The
- * daemons, their output and the control sockets are the keeper's meanwhile.
+ * The upgrade: the code on disk now is started as a new manager, which takes over once it
+ * is ready (see handover.ts). Refused, with the reason, if it is not, or if the state
+ * cannot be saved; the new process's pid is the manager's from then on.
  */
 async function upgrade(
-  { manager, native, log, configPath, lock }: Running,
+  { manager, log, configPath, lock }: Running,
   signals: SignalQueue,
 ): Promise<void> {
-  log.info(`SIGUSR2: upgrading: re-executing ${process.argv[1]} (daemons keep running)`);
-  const check = spawnSync(process.execPath, ['--check', process.argv[1] ?? ''], {
-    encoding: 'utf8',
-  });
-  if (check.status !== 0) {
-    log.error(
-      `upgrade refused, the new code does not load: ${(check.stderr || check.error?.message || '').trim()}`,
-    );
-    return;
-  }
+  log.info(`SIGUSR2: upgrading: starting ${process.argv[1]} to take over (daemons keep running)`);
   if (configPath !== undefined) {
     const read = readMasterConfig(configPath);
     if (!('config' in read)) {
       log.error(
-        `upgrade refused, the master config does not parse:\n${read.problems.map(formatProblem).join('\n')}`,
+        `upgrade refused, the master config does not parse: ${read.problems.map(formatProblem).join('; ')}`,
       );
       return;
     }
   }
-  if (!(await manager.prepareUpgrade())) {
-    log.error('upgrade refused: the state could not be saved (see above)');
-    manager.abandonUpgrade();
+  const successor = await startSuccessor(process.argv.slice(1), lock, SUCCESSOR_TIMEOUT_MS);
+  if ('error' in successor) {
+    log.error(`upgrade refused: ${successor.error}`);
     return;
   }
-  await manager.quiesceControl();
-  native.blockSignals(true);
   if (signals.pending.length > 0) {
-    // A signal came while the upgrade was readied: it would be lost across the execve.
-    native.blockSignals(false);
-    log.warn(`upgrade abandoned: ${signals.pending.join(', ')} came meanwhile`);
-    await manager.resumeControl();
-    manager.abandonUpgrade();
+    successor.abort();
+    log.warn(`upgrade called off: ${signals.pending.join(', ')} came meanwhile`);
     return;
   }
-  try {
-    native.setCloexec(lock, false);
-    const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
-    process.execve?.(process.execPath, argv, { ...process.env, [LOCK_FD_VARIABLE]: String(lock) });
-  } catch (error) {
-    native.setCloexec(lock, true);
-    native.blockSignals(false);
-    log.error(`upgrade failed, going on with the running code: ${(error as Error).message}`);
-    await manager.resumeControl();
-    manager.abandonUpgrade();
+  if (!(await manager.handOver())) {
+    successor.abort();
+    await manager.takeBack();
+    log.error('upgrade refused: the state could not be saved (see above)');
+    return;
   }
+  // From now on the new process acts on the manager's signals.
+  signals.forwardTo(successor.pid);
+  const outcome = await successor.go();
+  if (outcome === 'done') {
+    log.info(`upgrade done: the manager runs as pid ${successor.pid} now`);
+    process.exit(0);
+  }
+  signals.forwardTo(undefined);
+  log.error('the new code died while taking over; going on with the old');
+  await manager.takeBack();
 }
 
 function handleSignals(signals: SignalQueue, running: Running): void {

@@ -189,17 +189,6 @@ export class Manager implements ControlContext, SupervisorHost {
     });
   }
 
-  /** Stops answering dmctl before an upgrade: connections wait in the keeper's sockets. */
-  async quiesceControl(): Promise<void> {
-    await this.control.quiesce(2_000);
-  }
-
-  /** Answers dmctl again after an upgrade that did not happen. */
-  async resumeControl(): Promise<void> {
-    this.control.forgetAll();
-    await this.syncSockets();
-  }
-
   waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }> {
     return this.processes.waitExec(run);
   }
@@ -210,20 +199,70 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /**
-   * Readies an upgrade: logs stop reading once their chunks are on disk (what the daemons
-   * write next waits in their pipes, which the keeper holds), then the state is saved and
-   * synced. False, with the reason logged, if that failed: the upgrade must not go on.
+   * Lets go, for a new manager to take over (an upgrade): stops answering dmctl (callers
+   * wait in the sockets, which the keeper holds), stops reading output (it waits in the
+   * pipes) once what was read is written, saves the state and detaches from the keeper.
+   * False, with the reason logged, if the state could not be saved: see `takeBack`.
    */
-  async prepareUpgrade(): Promise<boolean> {
+  async handOver(): Promise<boolean> {
+    await this.control.quiesce(2_000);
     await this.logs.quiesce();
     await this.state.idle();
-    return this.state.saveNow(this.takeState(false, { pid: process.pid }));
+    if (!this.state.saveNow(this.takeState(false))) return false;
+    this.logs.letGo();
+    for (const pipes of this.pipes.values())
+      for (const pipe of pipes) {
+        pipe.removeAllListeners('close');
+        pipe.destroy();
+      }
+    this.pipes.clear();
+    this.link.detach();
+    return true;
   }
 
-  /** Goes on as before when the upgrade was refused or the re-execution failed. */
-  abandonUpgrade(): void {
+  /** Goes on as before: the upgrade was refused, or the new manager died while taking over. */
+  async takeBack(): Promise<void> {
+    if (!this.link.alive) {
+      const { link, snapshot } = await this.newKeeper();
+      this.link = link;
+      this.processes.replaceLink(link);
+      this.listen(link);
+      this.resync(snapshot);
+    }
     this.logs.resume();
+    this.control.forgetAll();
+    await this.syncSockets();
+    for (const [user, fd] of this.keptControl) {
+      this.link.drop(`ctl:${user}`);
+      this.closeQuietly(fd);
+    }
+    this.keptControl.clear();
     this.state.schedule();
+  }
+
+  /**
+   * Brings this manager's view up to date with what the keeper holds now (another manager
+   * ran meanwhile): runs it knows are updated, runs it does not know are stopped, runs
+   * gone from the keeper have ended.
+   */
+  private resync(snapshot: KeeperSnapshot): void {
+    const reported = new Set(snapshot.runs.map((run) => run.seq));
+    for (const run of snapshot.runs) {
+      if (this.processes.held().has(run.seq)) this.processes.handle({ kind: 'run', run });
+      else {
+        this.processes.claim(run, undefined);
+        this.processes.endStray(run.seq, this.settings.stopTimeoutMs);
+      }
+    }
+    for (const record of this.supervisor.daemons.values()) {
+      const { state } = record;
+      if ((state.kind === 'running' || state.kind === 'stopping') && !reported.has(state.run))
+        this.supervisor.noteExit(record, state.run, { code: null, signal: null }, true);
+    }
+    for (const [name, fd] of snapshot.fds)
+      if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
+      else if (name.startsWith('out:') && this.pipes.has(name.slice(4))) this.closeQuietly(fd);
+      else if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
   }
 
   /** Applies a new master config: new users and rights, then a rescan of everyone. */

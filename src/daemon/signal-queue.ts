@@ -12,6 +12,7 @@ export class SignalQueue {
   private readonly queue: QueuedSignal[] = [];
   private act: ((signal: QueuedSignal) => Promise<void>) | undefined;
   private busy = false;
+  private forward: number | undefined;
   private readonly listeners = new Map<QueuedSignal, () => void>();
 
   constructor() {
@@ -33,14 +34,36 @@ export class SignalQueue {
     void this.drain();
   }
 
+  /**
+   * Sends every signal (and those queued) to another process instead: the new manager
+   * that takes over in an upgrade, until it has. `undefined` acts on them here again.
+   */
+  forwardTo(pid: number | undefined): void {
+    this.forward = pid;
+    if (pid === undefined) return;
+    for (const signal of this.queue.splice(0)) this.send(pid, signal);
+  }
+
   /** Gives the signals back to Node's defaults (the manager did not start). */
   release(): void {
     for (const [signal, listener] of this.listeners) process.off(signal, listener);
   }
 
   private push(signal: QueuedSignal): void {
+    if (this.forward !== undefined) {
+      this.send(this.forward, signal);
+      return;
+    }
     this.queue.push(signal);
     void this.drain();
+  }
+
+  private send(pid: number, signal: QueuedSignal): void {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // It is gone: the caller finds out and takes the signals back.
+    }
   }
 
   private async drain(): Promise<void> {

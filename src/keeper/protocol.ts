@@ -73,12 +73,13 @@ function parseRun(fields: readonly string[]): RunReport | undefined {
     startTicks: ticksN as number,
     spawnedAt: spawnedN as number,
     alive: isAlive,
+    // A survivor of another keeper (not its child) ends with no status: code -1.
     exit:
       isAlive || exitedN === 0
         ? undefined
         : signalN
           ? { code: null, signal: signalN as number }
-          : { code: codeN as number, signal: null },
+          : { code: codeN === -1 ? null : (codeN as number), signal: null },
     exitedAt: exitedN as number,
     empty: empty === '1',
     exec: exec === '1' ? 'ok' : exec === '2' ? 'failed' : 'pending',

@@ -91,12 +91,12 @@ export class LogWriter {
   }
 
   /**
-   * Writes what the paused streams still buffer and returns the descriptors of the open
-   * pipes. Synchronous: called right before execve, with no turn of the event loop in
-   * between, so what is still in the pipes stays in the kernel for the next instance.
+   * Writes what the paused streams still buffer and closes them, synchronously: data read
+   * by libuv reaches JavaScript only in an I/O callback, so between this and the next turn
+   * of the event loop every byte is either written here or still in the pipe. Their end
+   * callbacks are not called: the pipes live on in the keeper.
    */
-  drain(): number[] {
-    const fds: number[] = [];
+  drainAndClose(): void {
     this.draining = true;
     try {
       for (const stream of this.streams) {
@@ -106,13 +106,13 @@ export class LogWriter {
           chunk = stream.read() as Buffer | null
         )
           this.appendNow(chunk);
-        const fd = (stream as unknown as { _handle?: { fd?: number } })._handle?.fd;
-        if (fd !== undefined && fd >= 0) fds.push(fd);
+        stream.removeAllListeners('close');
+        stream.destroy();
       }
+      this.streams.clear();
     } finally {
       this.draining = false;
     }
-    return fds;
   }
 
   /** Undoes `pause` (the upgrade failed): reading goes on. */

@@ -18,8 +18,6 @@ export interface Native {
   waitpid(pid: number): WaitStatus | undefined;
   setSubreaper(): void;
   setCloexec(fd: number, on: boolean): void;
-  /** Blocks or unblocks the manager's signals in the main thread (kept across execve). */
-  blockSignals(on: boolean): void;
   /** Starts dm-keeper listening on `socketPath`; its pid, once it listens. */
   spawnKeeper(binary: string, socketPath: string): number;
   /** Connects to a keeper; `onMessage` gets each message, and null fields at the end. */

@@ -60,7 +60,9 @@ export function signalName(number: number): NodeJS.Signals {
 /** How an exit reads in the log and in status: `exited with status 1`, `killed by SIGTERM`. */
 export function describeExit(exit: Exit): string {
   if (exit.error !== undefined) return exit.error;
-  return exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`;
+  if (exit.signal) return `killed by ${exit.signal}`;
+  // A survivor of a previous keeper: not a child of this one, so its status is unknown.
+  return exit.code === null ? 'ended' : `exited with status ${exit.code}`;
 }
 
 /**
@@ -240,7 +242,8 @@ export class Supervisor {
     if (!this.failedRuns.delete(run)) record.lastExit = exit;
     const how = describeExit(exit);
     if (state.kind === 'stopping') {
-      this.host.log.info(`${record.id}: pid ${state.pid} ${how}`);
+      const who = state.pid === 0 ? 'what survived in its cgroup' : `pid ${state.pid}`;
+      this.host.log.info(`${record.id}: ${who} ${how}`);
       this.setState(record, { ...state, mainAlive: false, empty: state.empty || empty });
       this.checkStopping(record);
       return;

@@ -166,20 +166,38 @@ export class TestHost {
     return child;
   }
 
-  /** Stops the manager with SIGTERM and waits for it to exit. */
+  /**
+   * Stops the manager with SIGTERM and waits for it to exit: the process this host
+   * started (its exit code), or the one that took over from it in an upgrade.
+   */
   async stopManager(): Promise<number | null> {
     const child = this.manager;
-    if (!child || child.exitCode !== null || child.signalCode !== null)
-      return child?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolveExit) =>
-      child.once('exit', (code) => resolveExit(code)),
-    );
-    child.kill('SIGTERM');
-    return exited;
+    const pid = this.managerPid();
+    if (child && pid === child.pid) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const exited = new Promise<number | null>((resolveExit) =>
+        child.once('exit', (code) => resolveExit(code)),
+      );
+      child.kill('SIGTERM');
+      return exited;
+    }
+    if (pid === 0 || !isAlive(pid)) return null;
+    process.kill(pid, 'SIGTERM');
+    await waitFor(`the manager (pid ${pid}) to exit`, () => (isAlive(pid) ? undefined : true), {
+      timeoutMs: 60_000,
+    });
+    return null;
   }
 
+  /** The manager's pid: the last one that said it runs (an upgrade hands over to a new one). */
   managerPid(): number {
-    return this.manager?.pid ?? 0;
+    const said = [...this.managerLog.matchAll(/ running, pid (\d+)/g)].at(-1)?.[1];
+    return said === undefined ? (this.manager?.pid ?? 0) : Number(said);
+  }
+
+  /** The process this host started (not the one an upgrade handed over to). */
+  managerProcess(): ChildProcess | undefined {
+    return this.manager;
   }
 
   /** The pid of the manager's keeper (native/keeper/), found by its socket; 0 if none runs. */
@@ -245,6 +263,11 @@ export class TestHost {
     ]);
     patience.abort();
     if (this.manager?.pid && isAlive(this.manager.pid)) this.manager.kill('SIGKILL');
+    const current = this.managerPid();
+    if (current !== 0 && isAlive(current)) process.kill(current, 'SIGKILL');
+    // A manager killed by a test leaves its keeper (it outlives the manager on purpose).
+    const keeper = this.keeperPid();
+    if (keeper !== 0) process.kill(keeper, 'SIGKILL');
     for (const user of this.users.values()) {
       for (const pid of livePidsOfUid(user.uid)) {
         try {
