@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "dm_native",
-      "sources": ["native/dm_native.c"],
+      "sources": ["native/dm_native.c", "native/datagram.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "defines": ["NAPI_VERSION=8"]
     },

@@ -19,6 +19,9 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+/* native/datagram.c */
+void register_datagram(napi_env env, napi_value exports);
+
 static napi_value throw_errno(napi_env env, const char *call) {
   char message[128];
   snprintf(message, sizeof message, "%s: %s", call, strerror(errno));
@@ -99,6 +102,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
+  register_datagram(env, exports);
   return exports;
 }
 

@@ -10,11 +10,15 @@ import {
 } from '../config/locate.ts';
 import { formatProblem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
-import { createLogger, type Logger } from '../logging/logger.ts';
+import type { Logger } from '../logging/logger.ts';
+import { openLog, ownLogFile } from '../logging/open.ts';
 import { loadNative, type Native } from '../process/native.ts';
 import { Reaper } from '../process/reaper.ts';
 import { StateFile } from '../state/state-file.ts';
+import { loadSendDatagram } from '../systemd/datagram.ts';
+import { notifier } from '../systemd/notify.ts';
 import { loadAccounts } from '../users/accounts.ts';
+import { VERSION } from '../version.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
 import { answers, daemonize } from './daemonize.ts';
 import { closeInheritedDescriptors } from './inherited-fds.ts';
@@ -26,6 +30,10 @@ async function main(): Promise<number> {
   if ('error' in args) return fail(`${args.error}\n${USAGE}`);
   if (args.help) {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.version) {
+    process.stdout.write(`daemon-manager ${VERSION}\n`);
     return 0;
   }
   // Everything the manager creates (sockets before they are handed over, state) is private.
@@ -83,7 +91,9 @@ async function main(): Promise<number> {
   }
   if (!args.foreground) return daemonize(join(settings.stateDir, 'daemon-manager.log'), probe);
 
-  const log = createLogger(args.verbose);
+  const send = loadSendDatagram();
+  const log = openLog({ ...args, ownFile: ownLogFile(settings.stateDir) }, send, process.env);
+  const notify = notifier(send, process.env.NOTIFY_SOCKET, (message) => log.debug(message));
   process.on('uncaughtException', (error) => log.error(`unexpected: ${error.stack ?? error}`));
   if (saved !== undefined && 'error' in saved) log.warn(saved.error);
   const native = loadNative();
@@ -98,7 +108,8 @@ async function main(): Promise<number> {
   );
   await manager.begin();
   if (args.pidfile !== undefined) writeFileSync(args.pidfile, `${process.pid}\n`, { mode: 0o644 });
-  handleSignals(manager, native, log, configPath, args.pidfile);
+  handleSignals(manager, native, log, configPath, args.pidfile, notify);
+  notify(`READY=1\nSTATUS=running ${manager.supervisor.daemons.size} daemons`);
   log.info(
     `daemon-manager ${mode.kind === 'personal' ? `(personal, for ${mode.user}) ` : ''}running, pid ${process.pid}`,
   );
@@ -150,11 +161,13 @@ function handleSignals(
   log: Logger,
   configPath: string | undefined,
   pidfile: string | undefined,
+  notify: (state: string) => void,
 ): void {
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
+    notify('STOPPING=1');
     log.info(`${signal}: stopping every daemon`);
     manager.shutdown().then(() => {
       if (pidfile !== undefined) rmSync(pidfile, { force: true });
@@ -173,6 +186,7 @@ function handleSignals(
   });
   process.on('SIGUSR1', () => {
     log.info('SIGUSR1: reopening every log file');
+    log.reopen();
     manager.reopenLogs();
   });
   process.on('SIGHUP', () => {
@@ -189,9 +203,11 @@ function handleSignals(
       return;
     }
     log.info(`SIGHUP: reloading ${configPath}`);
+    notify('RELOADING=1');
     manager
       .reload(read.config, loadAccounts())
-      .catch((error: unknown) => log.error(`reload failed: ${error}`));
+      .catch((error: unknown) => log.error(`reload failed: ${error}`))
+      .finally(() => notify('READY=1'));
   });
 }
 
