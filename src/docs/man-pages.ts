@@ -123,7 +123,7 @@ export const MAN_PAGES: readonly ManPage[] = [
           {
             p: 'The package has a unit for the system manager and one for a personal manager, with the paths of its install, in `build/systemd/` of the installed package. The system unit runs `daemon-manager --foreground` with `Type=notify` (the manager says when it is ready), `ExecReload` sends SIGHUP, and `KillMode=process`: the manager stops its daemons itself, so systemd never kills them behind its back, and a crashed manager restarted by `Restart=on-failure` finds them again. An upgrade that keeps every daemon running:',
           },
-          { example: ['systemctl kill --kill-who=main --signal=SIGUSR2 daemon-manager'] },
+          { example: ['systemctl kill --kill-whom=main --signal=SIGUSR2 daemon-manager'] },
         ],
       },
       {
