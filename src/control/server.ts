@@ -35,11 +35,19 @@ export class ControlServer {
   private readonly pathFor: (user: string) => string;
   private readonly handler: Handler;
   private readonly log: Logger;
+  /** Told of each answer: the command (`invalid` when the request did not parse), and whether it was ok. */
+  private readonly counted: (command: string, ok: boolean) => void;
 
-  constructor(pathFor: (user: string) => string, handler: Handler, log: Logger) {
+  constructor(
+    pathFor: (user: string) => string,
+    handler: Handler,
+    log: Logger,
+    counted: (command: string, ok: boolean) => void = () => {},
+  ) {
     this.pathFor = pathFor;
     this.handler = handler;
     this.log = log;
+    this.counted = counted;
   }
 
   /** The users that have a socket now. */
@@ -103,8 +111,9 @@ export class ControlServer {
     socket.setEncoding('utf8');
     socket.setTimeout(CONNECTION_TIMEOUT_MS, () => socket.destroy());
     socket.on('error', () => socket.destroy());
-    const answer = (response: Response): void => {
+    const answer = (response: Response, command = 'invalid'): void => {
       answered = true;
+      this.counted(command, response.ok);
       socket.removeAllListeners('data');
       socket.end(`${JSON.stringify(response)}\n`);
     };
@@ -120,12 +129,15 @@ export class ControlServer {
       const request = parseRequest(line);
       if ('error' in request) return answer({ ok: false, error: request.error });
       try {
-        answer(this.handler(caller, request));
+        answer(this.handler(caller, request), request.command);
       } catch (error) {
         this.log.error(
           `handling ${request.command} for ${caller}: ${(error as Error).stack ?? error}`,
         );
-        answer({ ok: false, error: 'internal error in daemon-manager (see its log)' });
+        answer(
+          { ok: false, error: 'internal error in daemon-manager (see its log)' },
+          request.command,
+        );
       }
     });
   }

@@ -7,6 +7,7 @@ import { formatProblem, type Problem } from '../config/problems.ts';
 import type { Settings } from '../config/settings.ts';
 import { type ControlContext, handleRequest } from '../control/handlers.ts';
 import { ControlServer } from '../control/server.ts';
+import { statusOf } from '../control/status.ts';
 import type { Logger } from '../logging/logger.ts';
 import { readLogChunk, startBanner } from '../logs/log-file.ts';
 import type { LogWriter } from '../logs/log-writer.ts';
@@ -25,6 +26,7 @@ import type { Native } from '../process/native.ts';
 import type { Reaper } from '../process/reaper.ts';
 import {
   type DaemonInfo,
+  type DaemonStatus,
   LOG_CHUNK_BYTES,
   type LogChunk,
   type Request,
@@ -43,6 +45,7 @@ import {
 import { type AccountDb, groupIdsOf, membersOf } from '../users/accounts.ts';
 import { asUser } from '../users/impersonate.ts';
 import { DaemonLogs } from './daemon-logs.ts';
+import { DaemonMetrics } from './daemon-metrics.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
 import { Recovery } from './recovery.ts';
@@ -77,6 +80,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly state: StateSaver;
   private readonly cgroups: CgroupTree | undefined;
   private readonly handedOver: Handover | undefined;
+  private readonly metrics: DaemonMetrics;
 
   constructor(
     mode: Mode,
@@ -109,10 +113,12 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     this.recovery = this.recoveryFrom(saved);
     this.handedOver = this.recovery.isUpgrade ? saved?.handover : undefined;
+    this.metrics = new DaemonMetrics(() => this.statusRows(), log);
     this.control = new ControlServer(
       socketPathFor,
       (caller, request) => handleRequest(this, caller, request),
       log,
+      (command, ok) => this.metrics.requests.record(command, ok),
     );
   }
 
@@ -121,6 +127,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.syncOwners();
     this.rescan([...this.ownerTable.keys()]);
     await this.syncSockets();
+    await this.metrics.listen(this.settings.metricsListen);
     // From now on a daemon is new: autostart alone decides.
     this.recovery = this.recoveryFrom(undefined);
     this.state.save(false);
@@ -175,10 +182,20 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     this.rescan([...this.ownerTable.keys()]);
     await this.syncSockets();
+    await this.metrics.listen(this.settings.metricsListen);
+  }
+
+  /** Every daemon's status row, as root sees them (for the metrics). */
+  statusRows(): DaemonStatus[] {
+    const now = Date.now();
+    return [...this.supervisor.daemons.values()]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((record) => statusOf(record, now));
   }
 
   /** Stops every daemon and closes the sockets. */
   async shutdown(): Promise<void> {
+    this.metrics.close();
     this.control.closeAll();
     await this.supervisor.stopAll();
     await this.logs.flush(2_000);
