@@ -3,7 +3,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import { ensureTool } from '../../test/helpers/debian.ts';
 import { VERSION } from '../version.ts';
 import { MAN_PAGES, manFileName } from './man-pages.ts';
 import { blocksIn, README_BLOCKS, renderReadme } from './readme.ts';
@@ -33,6 +34,7 @@ describe('the README says what the reference says', () => {
 
 describe('the man pages render cleanly', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dm-man-'));
+  before(() => ensureTool('groff'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   for (const page of MAN_PAGES) {

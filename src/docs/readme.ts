@@ -45,17 +45,7 @@ export const README_BLOCKS: Readonly<Record<string, () => string>> = {
       STATUS_COLUMNS.map((c) => [code(c.name), code(c.field), c.meaning]),
     ),
   'manager-options': () => optionTable('Option', MANAGER_OPTIONS),
-  signals: () =>
-    table(
-      ['Signal to the manager', 'Effect'],
-      MANAGER_SIGNALS.map((s) => [
-        s.name
-          .split(', ')
-          .map((name) => code(name))
-          .join(', '),
-        s.meaning,
-      ]),
-    ),
+  signals: () => optionTable('Signal to the manager', MANAGER_SIGNALS, 'Effect'),
 };
 
 const BLOCK = /(<!-- reference: ([a-z-]+) -->\n)((?:(?!<!--)[\s\S])*?)(<!-- end reference -->)/g;
@@ -80,9 +70,10 @@ function table(headers: readonly string[], rows: readonly (readonly string[])[])
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-function optionTable(heading: string, entries: readonly Entry[]): string {
+/** A table of names (each of `-c, --config FILE` in code) and their meaning. */
+function optionTable(heading: string, entries: readonly Entry[], meaning = 'Meaning'): string {
   return table(
-    [heading, 'Meaning'],
+    [heading, meaning],
     entries.map((o) => [
       o.name
         .split(', ')

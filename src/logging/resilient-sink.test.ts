@@ -10,6 +10,7 @@ class FakeTarget implements Target {
   answer: () => SendResult = () => 'ok';
   closed = false;
   sends = 0;
+  onFailure: Target['onFailure'];
   readonly name: string;
   constructor(name: string) {
     this.name = name;
@@ -129,4 +130,20 @@ describe('ResilientSink', () => {
     assert.equal(disk.lines[1], 'line 5');
     assert.equal(disk.lines.at(-1), 'line 1004');
   });
+});
+
+test('lines a target took but could not deliver (an asynchronous EPIPE) go to the fallback', () => {
+  const stderr = new FakeTarget('stderr');
+  const file = new FakeTarget('/state/daemon-manager.log');
+  const sink = new ResilientSink(() => stderr, [() => file]);
+  sink.write('info', 'taken, then lost');
+  stderr.onFailure?.('cannot write to stderr (EPIPE)', [
+    { level: 'info', message: 'taken, then lost', time: new Date(0) },
+  ]);
+  sink.write('info', 'next');
+  assert.deepEqual(file.lines, [
+    'log: cannot write to stderr (EPIPE); logging to /state/daemon-manager.log from now on',
+    'taken, then lost',
+    'next',
+  ]);
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
 import { ensureTool } from '../helpers/debian.ts';
-import { type CommandResult, DMCTL, ROOT_DIR, run, TestHost } from '../helpers/host.ts';
+import { type CommandResult, DMCTL, ROOT_DIR, TestHost } from '../helpers/host.ts';
 
 describe('dmctl completion and status on a terminal', {
   skip: process.getuid?.() !== 0 && 'needs root',
@@ -12,19 +12,7 @@ describe('dmctl completion and status on a terminal', {
     command: readonly string[],
     env: readonly string[] = [],
   ): Promise<CommandResult> =>
-    run(
-      [
-        'runuser',
-        '-u',
-        host.user('alice').name,
-        '--',
-        'env',
-        `PATH=${ROOT_DIR}/bin:/usr/bin:/bin`,
-        ...env,
-        ...command,
-      ],
-      [],
-    );
+    host.runAs('alice', command, [`PATH=${ROOT_DIR}/bin:/usr/bin:/bin`, ...env]);
 
   before(async () => {
     ensureTool('zsh');

@@ -42,20 +42,7 @@ describe('npm pack, then npm install -g --prefix: daemon-manager as a package', 
   const asCarol = (
     command: readonly string[],
     env: readonly string[] = [],
-  ): Promise<CommandResult> =>
-    run(
-      [
-        'runuser',
-        '-u',
-        host.user('carol').name,
-        '--',
-        'env',
-        'PATH=/usr/bin:/bin',
-        ...env,
-        ...command,
-      ],
-      [],
-    );
+  ): Promise<CommandResult> => host.runAs('carol', command, env);
 
   before(async () => {
     const packed = await succeed(['npm', 'pack', '--pack-destination', host.dir]);
