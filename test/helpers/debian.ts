@@ -11,6 +11,7 @@ export const TOOLS = {
   'systemd-analyze': ['systemd'],
   promtool: ['prometheus'],
   script: ['bsdutils'],
+  man: ['man-db'],
 } as const;
 
 /** Makes sure `command` exists, installing its Debian package if it does not. */

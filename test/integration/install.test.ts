@@ -45,6 +45,8 @@ describe('npm pack, then npm install -g --prefix: daemon-manager as a package', 
   ): Promise<CommandResult> => host.runAs('carol', command, env);
 
   before(async () => {
+    ensureTool('man');
+    ensureTool('systemd-analyze');
     const packed = await succeed(['npm', 'pack', '--pack-destination', host.dir]);
     const tarball = join(host.dir, packed.trim().split('\n').at(-1) ?? '');
     assert.ok(existsSync(tarball), `npm pack made ${tarball}`);
@@ -128,7 +130,6 @@ describe('npm pack, then npm install -g --prefix: daemon-manager as a package', 
   });
 
   test('systemd-analyze verify passes on both units, their man pages included', async () => {
-    ensureTool('systemd-analyze');
     const units = join(installed, 'build/systemd');
     const env = { ...process.env, MANPATH: join(prefix, 'share/man'), XDG_RUNTIME_DIR: host.dir };
     const system = join(units, 'system/daemon-manager.service');
@@ -152,6 +153,17 @@ describe('npm pack, then npm install -g --prefix: daemon-manager as a package', 
     for (const line of ['Type=notify', 'KillMode=process', 'Restart=on-failure', 'Delegate=yes'])
       assert.match(text, new RegExp(`^${line}$`, 'm'));
     assert.match(text, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
+  });
+
+  test('the installed dmctl prints its help and its completion scripts', async () => {
+    const help = await asCarol([join(prefix, 'bin/dmctl'), '--help']);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /dmctl completion SHELL/);
+    for (const shell of ['bash', 'zsh', 'fish']) {
+      const script = await asCarol([join(prefix, 'bin/dmctl'), 'completion', shell]);
+      assert.equal(script.code, 0, script.stderr);
+      assert.match(script.stdout, /__complete/);
+    }
   });
 
   test('a copy of bin/dmctl (not a link) says how to install it instead of failing obscurely', async () => {
