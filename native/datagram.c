@@ -4,46 +4,18 @@
  * path starting with '@' is an abstract address, as $NOTIFY_SOCKET may be. The send never
  * blocks (MSG_DONTWAIT): a full receiver is an EAGAIN for the caller to handle, never a
  * manager that stops answering signals. Errors are thrown with `code` set to the errno
- * name (ENOENT, EAGAIN, ...).
+ * name (ENOENT, EAGAIN, ...), as throw_errno does.
  */
 #include <errno.h>
 #include <node_api.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-static const char *errno_name(int error) {
-  switch (error) {
-    case EAGAIN: return "EAGAIN";
-    case ENOENT: return "ENOENT";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    case ENOBUFS: return "ENOBUFS";
-    case EMSGSIZE: return "EMSGSIZE";
-    case ENOTDIR: return "ENOTDIR";
-    case EMFILE: return "EMFILE";
-    case ENFILE: return "ENFILE";
-    case EPROTOTYPE: return "EPROTOTYPE";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    default: return "EIO";
-  }
-}
-
-static napi_value throw_code(napi_env env, int error, const char *what) {
-  char message[160];
-  snprintf(message, sizeof message, "%s: %s", what, strerror(error));
-  napi_value code, text, exception;
-  napi_create_string_utf8(env, errno_name(error), NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
-  napi_create_error(env, code, text, &exception);
-  napi_throw(env, exception);
-  return NULL;
-}
+#include "native.h"
 
 static napi_value js_send_datagram(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -57,14 +29,15 @@ static napi_value js_send_datagram(napi_env env, napi_callback_info info) {
       napi_get_value_string_utf8(env, argv[0], path, sizeof path, &path_length) != napi_ok ||
       napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer ||
       napi_get_buffer_info(env, argv[1], &data, &data_length) != napi_ok) {
-    napi_throw_type_error(env, NULL, "sendDatagram needs a socket path and a Buffer");
-    return NULL;
+    return throw_type(env, "sendDatagram needs a socket path and a Buffer");
   }
   struct sockaddr_un address;
   memset(&address, 0, sizeof address);
   address.sun_family = AF_UNIX;
-  if (path_length == 0 || path_length >= sizeof address.sun_path)
-    return throw_code(env, ENAMETOOLONG, "sendDatagram");
+  if (path_length == 0 || path_length >= sizeof address.sun_path) {
+    errno = ENAMETOOLONG;
+    return throw_errno(env, "sendDatagram");
+  }
   memcpy(address.sun_path, path, path_length);
   if (path[0] == '@') address.sun_path[0] = '\0';
   /* An abstract address is exactly as long as its name; a path ends at its NUL. */
@@ -72,20 +45,23 @@ static napi_value js_send_datagram(napi_env env, napi_callback_info info) {
                                  (path[0] == '@' ? 0 : 1));
 
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd == -1) return throw_code(env, errno, "socket");
+  if (fd == -1) return throw_errno(env, "socket");
   ssize_t sent;
   do sent = sendto(fd, data, data_length, MSG_DONTWAIT | MSG_NOSIGNAL,
                    (struct sockaddr *)&address, length);
   while (sent == -1 && errno == EINTR);
   int error = errno;
   close(fd);
-  if (sent == -1) return throw_code(env, error, "sendto");
+  if (sent == -1) {
+    errno = error;
+    return throw_errno(env, "sendto");
+  }
   napi_value undefined;
   napi_get_undefined(env, &undefined);
   return undefined;
 }
 
-/* Adds sendDatagram() to the addon's exports; called from dm_native.c. */
+/* Adds sendDatagram() to the addon's exports (declared in native.h, called from dm_native.c). */
 void register_datagram(napi_env env, napi_value exports) {
   napi_property_descriptor property = {
       "sendDatagram", NULL, js_send_datagram, NULL, NULL, NULL, napi_default, NULL};

@@ -9,31 +9,51 @@
  *    survive the upgrade's execve (the daemons' output pipes) are cleared first.
  * Plain Node-API in C: ABI-stable across Node versions, no dependency.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
-/* native/datagram.c */
-void register_datagram(napi_env env, napi_value exports);
+#include "log_pump_napi.h"
+#include "native.h"
+#include "user_files.h"
 
-static napi_value throw_errno(napi_env env, const char *call) {
-  char message[128];
+/* Throws an Error whose message is "CALL: strerror(errno)" and whose code is the errno name. */
+napi_value throw_errno(napi_env env, const char *call) {
+  char message[4200];
   snprintf(message, sizeof message, "%s: %s", call, strerror(errno));
-  napi_throw_error(env, NULL, message);
+  const char *code = strerrorname_np(errno);
+  napi_throw_error(env, code ? code : NULL, message);
   return NULL;
 }
 
-static int int_arg(napi_env env, napi_callback_info info, size_t index, int32_t *out) {
-  size_t argc = 2;
-  napi_value argv[2];
+napi_value throw_type(napi_env env, const char *message) {
+  napi_throw_type_error(env, NULL, message);
+  return NULL;
+}
+
+int int_arg(napi_env env, napi_callback_info info, size_t index, int32_t *out) {
+  size_t argc = 4;
+  napi_value argv[4];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc <= index) return 0;
   return napi_get_value_int32(env, argv[index], out) == napi_ok;
+}
+
+/* Copies string argument `index` into out; false if it is missing, not a string, or too long. */
+int string_arg(napi_env env, napi_callback_info info, size_t index, char *out, size_t size) {
+  size_t argc = 4, length = 0;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc <= index) return 0;
+  if (napi_get_value_string_utf8(env, argv[index], out, size, &length) != napi_ok) return 0;
+  return length + 1 < size && strlen(out) == length;
 }
 
 /* waitpid(pid, WNOHANG): undefined while it runs, else { code, signal } (or { gone: true }). */
@@ -95,13 +115,41 @@ static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
   return undefined;
 }
 
+/*
+ * blockSignals(on): blocks (or unblocks) the manager's signals in the calling thread. An
+ * upgrade blocks them right before execve: a signal sent then stays pending across the
+ * exec (the mask is kept), and the new code unblocks them once its handlers are in place,
+ * rather than being killed by a default action or losing the signal.
+ */
+static napi_value js_block_signals(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool on = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_bool(env, argv[0], &on) != napi_ok)
+    return throw_type(env, "blockSignals needs a flag");
+  sigset_t set;
+  sigemptyset(&set);
+  int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
+  for (size_t i = 0; i < sizeof signals / sizeof *signals; i++) sigaddset(&set, signals[i]);
+  if (pthread_sigmask(on ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL) != 0)
+    return throw_errno(env, "pthread_sigmask");
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_default, NULL},
       {"setSubreaper", NULL, js_set_subreaper, NULL, NULL, NULL, napi_default, NULL},
       {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_default, NULL},
+      {"blockSignals", NULL, js_block_signals, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
+  register_keeper_link(env, exports);
+  register_locks(env, exports);
+  register_sockets(env, exports);
+  dm_register_user_files(env, exports);
+  dm_register_log_pump(env, exports);
   register_datagram(env, exports);
   return exports;
 }

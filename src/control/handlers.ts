@@ -23,10 +23,18 @@ export interface ControlContext {
   /** Users with daemons (or config problems) that the manager knows of. */
   owners(): readonly string[];
   audit(caller: string, request: Request, outcome: string): void;
+  /** Resolves once the run's child has become the daemon, or with why it could not. */
+  waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }>;
+  /** Resolves once every change so far is saved: an answer is only given then. */
+  durable(): Promise<void>;
 }
 
 /** Answers one request from `caller`, who has been authenticated by their socket. */
-export function handleRequest(context: ControlContext, caller: string, request: Request): Response {
+export async function handleRequest(
+  context: ControlContext,
+  caller: string,
+  request: Request,
+): Promise<Response> {
   const policy = context.policy();
   const manageable = (user: string): boolean => mayManage(policy, caller, user);
   const visible = (): DaemonRecord[] =>
@@ -59,6 +67,7 @@ export function handleRequest(context: ControlContext, caller: string, request: 
     case 'rescan': {
       const users = visibleUsers();
       context.rescan(users);
+      await context.durable();
       context.audit(caller, request, 'ok');
       return {
         ok: true,
@@ -85,7 +94,16 @@ export function handleRequest(context: ControlContext, caller: string, request: 
     const chunk = context.readLog(record, request.offset ?? 0);
     return 'error' in chunk ? { ok: false, error: chunk.error } : { ok: true, log: chunk };
   }
-  const outcome = act(context, record, request);
+  let outcome = await act(context, record, request);
+  // A start is answered once the daemon's program runs, or with why it cannot: a dir=
+  // it cannot enter is an error of `start`, not a silent crash loop.
+  if (outcome.ok && outcome.run !== undefined) {
+    const exec = await context.waitExec(outcome.run);
+    outcome = exec.ok
+      ? { ok: true, message: `${record.id} started (pid ${exec.pid})` }
+      : { ok: false, error: `cannot start ${record.id}: ${exec.error}` };
+  }
+  if (request.command !== 'info') await context.durable();
   context.audit(
     caller,
     { ...request, id: record.id },
@@ -96,7 +114,11 @@ export function handleRequest(context: ControlContext, caller: string, request: 
   return { ok: true, message: outcome.message };
 }
 
-function act(context: ControlContext, record: DaemonRecord, request: Request): Outcome {
+function act(
+  context: ControlContext,
+  record: DaemonRecord,
+  request: Request,
+): Outcome | Promise<Outcome> {
   const { supervisor } = context;
   switch (request.command) {
     case 'start':

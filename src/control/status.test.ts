@@ -52,7 +52,7 @@ describe('statusOf', () => {
       name: 'a running daemon shows its pid, time since spawn and since start',
       record: record({
         wanted: 'up',
-        state: { kind: 'running', pid: 27012, since: NOW - 46_632 * SECOND },
+        state: { kind: 'running', run: 1, pid: 27012, since: NOW - 46_632 * SECOND },
         respawns: 33,
         startedAt: NOW - (3 * 7 + 3) * DAY - 5 * HOUR,
         spawnedAt: NOW - 46_632 * SECOND,
@@ -71,7 +71,7 @@ describe('statusOf', () => {
       name: 'a running daemon has no cooldown left, and its back-off step in whole seconds',
       record: record({
         wanted: 'up',
-        state: { kind: 'running', pid: 4242, since: NOW - 1_500 },
+        state: { kind: 'running', run: 1, pid: 4242, since: NOW - 1_500 },
         cooldownMs: 20_999,
         startedAt: NOW - 100 * SECOND,
         spawnedAt: NOW - 1_500,
@@ -92,8 +92,10 @@ describe('statusOf', () => {
         wanted: 'down',
         state: {
           kind: 'stopping',
-          pgid: 27012,
+          run: 1,
+          pid: 27012,
           mainAlive: true,
+          empty: false,
           deadline: NOW + 10 * SECOND,
           killed: false,
           afterwards: 'stay-stopped',
@@ -164,7 +166,7 @@ describe('statusOf', () => {
     {
       name: 'times in the future (clock stepped back) show as 0',
       record: record({
-        state: { kind: 'running', pid: 7, since: NOW + HOUR },
+        state: { kind: 'running', run: 1, pid: 7, since: NOW + HOUR },
         startedAt: NOW + HOUR,
         spawnedAt: NOW + HOUR,
       }),
@@ -185,7 +187,7 @@ describe('statusOf', () => {
   test('the running daemon of the original documentation prints its exact row', () => {
     const running = record({
       wanted: 'up',
-      state: { kind: 'running', pid: 27012, since: NOW - 46_632 * SECOND },
+      state: { kind: 'running', run: 1, pid: 27012, since: NOW - 46_632 * SECOND },
       respawns: 33,
       startedAt: NOW - 24 * DAY - 5 * HOUR,
       spawnedAt: NOW - 46_632 * SECOND,

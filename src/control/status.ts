@@ -14,7 +14,7 @@ export function statusOf(record: DaemonRecord, now: number): DaemonStatus {
     name: record.spec.name,
     state: state.kind,
     wanted: record.wanted,
-    pid: state.kind === 'running' ? state.pid : state.kind === 'stopping' ? state.pgid : 0,
+    pid: state.kind === 'running' || state.kind === 'stopping' ? state.pid : 0,
     respawns: record.respawns,
     cooldown: state.kind === 'coolingdown' ? Math.max(0, Math.ceil((state.until - now) / 1000)) : 0,
     cooldownStep: seconds(record.cooldownMs),

@@ -10,9 +10,10 @@ import {
 } from '../config/locate.ts';
 import { formatProblem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
+import { KeeperLink } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
 import { openLog, ownLogFile } from '../logging/open.ts';
-import { loadNative, type Native } from '../process/native.ts';
+import { findBuilt, loadNative, type Native } from '../process/native.ts';
 import { Reaper } from '../process/reaper.ts';
 import { StateFile } from '../state/state-file.ts';
 import { loadSendDatagram } from '../systemd/datagram.ts';
@@ -20,12 +21,16 @@ import { notifier } from '../systemd/notify.ts';
 import { loadAccounts } from '../users/accounts.ts';
 import { VERSION } from '../version.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
-import { answers, daemonize } from './daemonize.ts';
+import { daemonize } from './daemonize.ts';
 import { closeInheritedDescriptors } from './inherited-fds.ts';
 import { Manager, type Mode } from './manager.ts';
 import { ensurePrivateDir } from './prepare-dirs.ts';
+import { type QueuedSignal, SignalQueue } from './signal-queue.ts';
 
-async function main(): Promise<number> {
+// The descriptor of the instance lock, passed across the execve of an upgrade.
+const LOCK_FD_VARIABLE = 'DAEMON_MANAGER_LOCK_FD';
+
+async function main(signals: SignalQueue): Promise<number> {
   const args = parseManagerArgs(process.argv.slice(2));
   if ('error' in args) return fail(`${args.error}\n${USAGE}`);
   if (args.help) {
@@ -71,17 +76,6 @@ async function main(): Promise<number> {
     for (const problem of read.problems) process.stderr.write(`${formatProblem(problem)}\n`);
   }
 
-  const stateFile = new StateFile(settings.stateDir);
-  const saved = stateFile.load();
-  const upgrading =
-    saved !== undefined && !('error' in saved) && saved.handover?.pid === process.pid;
-  const handedOver = upgrading
-    ? Object.values({ ...saved.handover?.sockets, ...saved.handover?.pipes })
-    : [];
-  closeInheritedDescriptors(new Set(handedOver));
-  const probe = socketPathFor(mode.kind === 'personal' ? mode.user : 'root');
-  if (!upgrading && (await answers(probe)))
-    return fail(`daemon-manager: another manager is already running (${probe} answers)`);
   for (const [dir, mode_] of [
     [settings.socketDir, 0o755],
     [settings.stateDir, 0o700],
@@ -89,53 +83,118 @@ async function main(): Promise<number> {
     const problem = ensurePrivateDir(dir, mode_);
     if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
   }
-  if (!args.foreground) return daemonize(join(settings.stateDir, 'daemon-manager.log'), probe);
+  const native = loadNative();
+  // Signals an upgrading instance blocked before its execve are delivered now (queued).
+  native.blockSignals(false);
+  const lock = takeLock(native, settings.stateDir);
+  if (typeof lock === 'string') return fail(lock);
+  if (!args.foreground) {
+    // The manager in the background takes the lock itself: this one lets it go.
+    native.closeFd(lock);
+    return daemonize(
+      ownLogFile(settings.stateDir),
+      socketPathFor(mode.kind === 'personal' ? mode.user : 'root'),
+    );
+  }
+  closeInheritedDescriptors(new Set([lock]));
 
   const send = loadSendDatagram();
   const log = openLog({ ...args, ownFile: ownLogFile(settings.stateDir) }, send, process.env);
   const notify = notifier(send, process.env.NOTIFY_SOCKET, (message) => log.debug(message));
   process.on('uncaughtException', (error) => log.error(`unexpected: ${error.stack ?? error}`));
+  const stateFile = new StateFile(settings.stateDir);
+  const saved = stateFile.load();
   if (saved !== undefined && 'error' in saved) log.warn(saved.error);
-  const native = loadNative();
-  const manager: Manager = new Manager(
+  startReaping(native, log);
+  const attachKeeper = () =>
+    KeeperLink.attach(native, findBuilt('dm-keeper'), join(settings.stateDir, 'keeper.sock'));
+  const { link, snapshot } = await attachKeeper();
+  log.info(
+    snapshot.existing
+      ? `attached to the keeper of daemons, pid ${link.keeperPid} (${snapshot.runs.length} runs kept)`
+      : `started the keeper of daemons, pid ${link.keeperPid}`,
+  );
+  const manager = new Manager({
     mode,
-    loadAccounts(),
+    db: loadAccounts(),
     settings,
     log,
     socketPathFor,
-    saved !== undefined && !('error' in saved) ? saved : undefined,
-    startReaping(native, (pid: number): boolean => manager.supervisor.isMainProcess(pid), log),
-  );
+    saved: saved !== undefined && !('error' in saved) ? saved : undefined,
+    link,
+    snapshot,
+    bind: (path, backlog) => native.listenUnix(path, backlog),
+    newKeeper: attachKeeper,
+  });
   await manager.begin();
   if (args.pidfile !== undefined) writeFileSync(args.pidfile, `${process.pid}\n`, { mode: 0o644 });
-  handleSignals(manager, native, log, configPath, args.pidfile, notify);
-  notify(`READY=1\nSTATUS=running ${manager.supervisor.daemons.size} daemons`);
   log.info(
     `daemon-manager ${mode.kind === 'personal' ? `(personal, for ${mode.user}) ` : ''}running, pid ${process.pid}`,
   );
+  handleSignals(signals, { manager, native, log, configPath, pidfile: args.pidfile, lock, notify });
+  notify(`READY=1\nSTATUS=running ${manager.supervisor.daemons.size} daemons`);
   return -1;
 }
 
-/** Makes the manager the reaper of its daemons' orphans, and reaps them. */
-function startReaping(native: Native, isOwnChild: (pid: number) => boolean, log: Logger): Reaper {
+/**
+ * The instance lock: one manager per state directory, whatever its config or mode. After
+ * an upgrade the new code finds the lock the old one held, on a descriptor it kept.
+ */
+function takeLock(native: Native, stateDir: string): number | string {
+  const inherited = process.env[LOCK_FD_VARIABLE];
+  delete process.env[LOCK_FD_VARIABLE];
+  if (inherited !== undefined && /^\d+$/.test(inherited)) {
+    const fd = Number(inherited);
+    try {
+      native.setCloexec(fd, true);
+      return fd;
+    } catch {
+      // Not open after all: take it afresh.
+    }
+  }
+  const path = join(stateDir, 'manager.lock');
+  try {
+    return native.lockFile(path);
+  } catch (error) {
+    const holder = (error as { holder?: number }).holder;
+    if ((error as NodeJS.ErrnoException).code === 'EWOULDBLOCK')
+      return `daemon-manager: another manager is already running${holder ? ` (pid ${holder})` : ''} with state directory ${stateDir}`;
+    return `daemon-manager: cannot lock ${path}: ${(error as Error).message}`;
+  }
+}
+
+/** Makes the manager the reaper of what its keeper's death would orphan, and reaps it. */
+function startReaping(native: Native, log: Logger): void {
   try {
     native.setSubreaper();
   } catch (error) {
     log.warn(`cannot become a child subreaper (${(error as Error).message}); orphans go to init`);
   }
-  const reaper = new Reaper(native, isOwnChild);
-  reaper.install();
-  return reaper;
+  new Reaper(native, () => false).install();
+}
+
+interface Running {
+  readonly manager: Manager;
+  readonly native: Native;
+  readonly log: Logger;
+  readonly configPath: string | undefined;
+  readonly pidfile: string | undefined;
+  readonly lock: number;
+  /** Tells systemd (sd_notify) when the manager reloads and stops. */
+  readonly notify: (state: string) => void;
 }
 
 /**
- * The upgrade: hand the sockets and output pipes over, then re-execute the manager's
- * code from disk in this same process, which keeps its pid and so its children.
+ * The upgrade: re-execute the manager's code from disk in this same process. Every
+ * precondition is checked first, and a failed one refuses the upgrade with its reason:
+ * the code must load, the master config must parse, the state must be on disk. The
+ * daemons, their output and the control sockets are the keeper's meanwhile.
  */
-async function upgrade(manager: Manager, native: Native, log: Logger): Promise<void> {
-  log.info(`SIGUSR2: re-executing ${process.argv[1]} (upgrade; daemons keep running)`);
-  // New code that does not even parse would end the manager right after the handover;
-  // its daemons would survive unsupervised. Check it first.
+async function upgrade(
+  { manager, native, log, configPath, lock }: Running,
+  signals: SignalQueue,
+): Promise<void> {
+  log.info(`SIGUSR2: upgrading: re-executing ${process.argv[1]} (daemons keep running)`);
   const check = spawnSync(process.execPath, ['--check', process.argv[1] ?? ''], {
     encoding: 'utf8',
   });
@@ -145,25 +204,47 @@ async function upgrade(manager: Manager, native: Native, log: Logger): Promise<v
     );
     return;
   }
+  if (configPath !== undefined) {
+    const read = readMasterConfig(configPath);
+    if (!('config' in read)) {
+      log.error(
+        `upgrade refused, the master config does not parse:\n${read.problems.map(formatProblem).join('\n')}`,
+      );
+      return;
+    }
+  }
+  if (!(await manager.prepareUpgrade())) {
+    log.error('upgrade refused: the state could not be saved (see above)');
+    manager.abandonUpgrade();
+    return;
+  }
+  await manager.quiesceControl();
+  native.blockSignals(true);
+  if (signals.pending.length > 0) {
+    // A signal came while the upgrade was readied: it would be lost across the execve.
+    native.blockSignals(false);
+    log.warn(`upgrade abandoned: ${signals.pending.join(', ')} came meanwhile`);
+    await manager.resumeControl();
+    manager.abandonUpgrade();
+    return;
+  }
   try {
-    await manager.handover(native);
+    native.setCloexec(lock, false);
     const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
-    process.execve?.(process.execPath, argv, { ...process.env });
+    process.execve?.(process.execPath, argv, { ...process.env, [LOCK_FD_VARIABLE]: String(lock) });
   } catch (error) {
+    native.setCloexec(lock, true);
+    native.blockSignals(false);
     log.error(`upgrade failed, going on with the running code: ${(error as Error).message}`);
-    manager.abandonHandover(native);
+    await manager.resumeControl();
+    manager.abandonUpgrade();
   }
 }
 
-function handleSignals(
-  manager: Manager,
-  native: Native,
-  log: Logger,
-  configPath: string | undefined,
-  pidfile: string | undefined,
-  notify: (state: string) => void,
-): void {
+function handleSignals(signals: SignalQueue, running: Running): void {
+  const { manager, log, configPath, pidfile, notify } = running;
   let stopping = false;
+  let upgrading = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
@@ -175,40 +256,50 @@ function handleSignals(
       process.exit(0);
     });
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGUSR2', () => {
-    if (stopping) return;
-    stopping = true;
-    upgrade(manager, native, log).finally(() => {
-      stopping = false;
-    });
-  });
-  process.on('SIGUSR1', () => {
-    log.info('SIGUSR1: reopening every log file');
-    log.reopen();
-    manager.reopenLogs();
-  });
-  process.on('SIGHUP', () => {
-    if (configPath === undefined) {
-      log.info('SIGHUP: rescanning');
-      manager.rescan(manager.owners());
-      return;
+  const act = async (signal: QueuedSignal): Promise<void> => {
+    switch (signal) {
+      case 'SIGTERM':
+      case 'SIGINT':
+        stop(signal);
+        return;
+      case 'SIGUSR2':
+        if (stopping || upgrading) {
+          log.warn('SIGUSR2: an upgrade or a stop is already under way; ignored');
+          return;
+        }
+        upgrading = true;
+        await upgrade(running, signals);
+        upgrading = false;
+        return;
+      case 'SIGUSR1':
+        log.info('SIGUSR1: reopening every log file');
+        log.reopen();
+        manager.reopenLogs();
+        return;
+      case 'SIGHUP': {
+        if (configPath === undefined) {
+          log.info('SIGHUP: rescanning');
+          manager.rescan(manager.owners());
+          return;
+        }
+        const read = readMasterConfig(configPath);
+        if (!('config' in read)) {
+          log.error(
+            `SIGHUP: master config not reloaded, keeping the old one: ${read.problems.map(formatProblem).join('; ')}`,
+          );
+          return;
+        }
+        log.info(`SIGHUP: reloading ${configPath}`);
+        notify('RELOADING=1');
+        await manager
+          .reload(read.config, loadAccounts())
+          .catch((error: unknown) => log.error(`reload failed: ${error}`));
+        notify('READY=1');
+        return;
+      }
     }
-    const read = readMasterConfig(configPath);
-    if (!('config' in read)) {
-      log.error(
-        `SIGHUP: master config not reloaded, keeping the old one:\n${read.problems.map(formatProblem).join('\n')}`,
-      );
-      return;
-    }
-    log.info(`SIGHUP: reloading ${configPath}`);
-    notify('RELOADING=1');
-    manager
-      .reload(read.config, loadAccounts())
-      .catch((error: unknown) => log.error(`reload failed: ${error}`))
-      .finally(() => notify('READY=1'));
-  });
+  };
+  signals.deliverTo(act);
 }
 
 function fail(message: string): number {
@@ -216,12 +307,19 @@ function fail(message: string): number {
   return 1;
 }
 
-main().then(
+// Signal handlers come first: a signal that arrives while the manager starts (or
+// re-executes itself in an upgrade) waits in the queue; it never kills the manager.
+const signals = new SignalQueue();
+main(signals).then(
   (code) => {
-    if (code >= 0) process.exitCode = code;
+    if (code >= 0) {
+      signals.release();
+      process.exitCode = code;
+    }
   },
   (error: unknown) => {
     process.stderr.write(`daemon-manager: ${(error as Error).stack ?? error}\n`);
+    signals.release();
     process.exitCode = 1;
   },
 );

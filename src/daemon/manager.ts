@@ -1,4 +1,5 @@
-import type { Socket } from 'node:net';
+import { closeSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { DaemonSpec } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
@@ -8,9 +9,9 @@ import type { Settings } from '../config/settings.ts';
 import { type ControlContext, handleRequest } from '../control/handlers.ts';
 import { ControlServer } from '../control/server.ts';
 import { statusOf } from '../control/status.ts';
+import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
 import { readLogChunk, startBanner } from '../logs/log-file.ts';
-import type { LogWriter } from '../logs/log-writer.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT } from '../policy/authorize.ts';
 import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
@@ -22,8 +23,6 @@ import {
   removeTree,
 } from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
-import type { Native } from '../process/native.ts';
-import type { Reaper } from '../process/reaper.ts';
 import {
   type DaemonInfo,
   type DaemonStatus,
@@ -31,7 +30,7 @@ import {
   type LogChunk,
   type Request,
 } from '../protocol/messages.ts';
-import type { Handover, SavedState } from '../state/snapshot.ts';
+import { type SavedState, snapshot } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
 import type { BackoffPolicy } from '../supervisor/backoff.ts';
@@ -48,6 +47,7 @@ import { DaemonLogs } from './daemon-logs.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
+import { KeeperProcesses } from './processes.ts';
 import { Recovery } from './recovery.ts';
 import { createOwnerDirs, listConfigNames, loadConfig } from './scan.ts';
 
@@ -56,13 +56,30 @@ export type Mode =
   | { readonly kind: 'system'; readonly config: MasterConfig }
   | { readonly kind: 'personal'; readonly user: string; readonly settings: Settings };
 
+/** What the manager is made of, built by main.ts. */
+export interface ManagerParts {
+  readonly mode: Mode;
+  readonly db: AccountDb;
+  readonly settings: Settings;
+  readonly log: Logger;
+  readonly socketPathFor: (user: string) => string;
+  readonly saved: SavedState | undefined;
+  readonly link: KeeperLink;
+  readonly snapshot: KeeperSnapshot;
+  /** Makes a listening unix socket (native/sockets.c). */
+  readonly bind: (path: string, backlog: number) => number;
+  /** Starts a new keeper, after the one attached died. */
+  readonly newKeeper: () => Promise<{ link: KeeperLink; snapshot: KeeperSnapshot }>;
+}
+
 /**
  * The manager: knows the users and their daemons, keeps the supervisor fed with specs,
  * and answers the control sockets. Policy decisions are delegated to `policy/`, process
- * work to `supervisor/`, the protocol to `control/`.
+ * work to `supervisor/` and the keeper (`keeper/`), the protocol to `control/`.
  */
 export class Manager implements ControlContext, SupervisorHost {
   readonly supervisor: Supervisor;
+  readonly processes: KeeperProcesses;
   private currentPolicy: Policy;
   private readonly ownerTable = new Map<string, Owner>();
   private readonly configFiles = new Map<string, string>();
@@ -75,84 +92,145 @@ export class Manager implements ControlContext, SupervisorHost {
   settings: Settings;
   readonly log: Logger;
 
-  private recovery: Recovery;
-  private readonly reaper: Reaper;
+  private recovery: Recovery | undefined;
+  private link: KeeperLink;
+  private readonly snapshot: KeeperSnapshot;
+  private readonly newKeeper: ManagerParts['newKeeper'];
   private readonly state: StateSaver;
   private readonly cgroups: CgroupTree | undefined;
-  private readonly handedOver: Handover | undefined;
   private readonly metrics: DaemonMetrics;
+  /** The start times of runs' main processes, from the keeper (saved with each pid). */
+  private readonly runTicks = new Map<number, number>();
+  /** Output pipes by daemon id, once the keeper has handed them over (a new keeper's too). */
+  private readonly pipes = new Map<string, Set<Socket>>();
+  /** Control sockets the keeper kept, by user, until `begin` has reopened them. */
+  private readonly keptControl = new Map<string, number>();
 
-  constructor(
-    mode: Mode,
-    db: AccountDb,
-    settings: Settings,
-    log: Logger,
-    socketPathFor: (user: string) => string,
-    saved: SavedState | undefined,
-    reaper: Reaper,
-  ) {
-    this.mode = mode;
-    this.db = db;
-    this.settings = settings;
-    this.log = log;
-    this.currentPolicy = this.policyFor(mode);
+  constructor(parts: ManagerParts) {
+    this.mode = parts.mode;
+    this.db = parts.db;
+    this.settings = parts.settings;
+    this.log = parts.log;
+    this.link = parts.link;
+    this.snapshot = parts.snapshot;
+    this.newKeeper = parts.newKeeper;
+    this.currentPolicy = this.policyFor(parts.mode);
     this.supervisor = new Supervisor(this);
-    this.logs = new DaemonLogs(settings, log);
-    this.reaper = reaper;
+    this.processes = new KeeperProcesses(parts.link, () => this.supervisor, {
+      firstSeq: parts.saved?.nextSeq ?? 1,
+      managerIsRoot: process.geteuid?.() === 0,
+      onPipe: (id, fd) => this.adoptPipe(id, fd),
+      log: parts.log,
+    });
+    this.logs = new DaemonLogs(parts.settings, parts.log);
     this.state = new StateSaver(
-      new StateFile(settings.stateDir),
-      () => this.supervisor.daemons.values(),
-      log,
+      new StateFile(parts.settings.stateDir),
+      () => this.takeState(false),
+      parts.log,
     );
     this.cgroups =
-      mode.kind === 'system' && settings.cgroups ? findCgroupTree(settings.stateDir) : undefined;
-    log.info(
+      parts.mode.kind === 'system' && parts.settings.cgroups
+        ? findCgroupTree(parts.settings.stateDir)
+        : undefined;
+    parts.log.info(
       this.cgroups
         ? `daemons tracked by cgroup under ${this.cgroups.base}`
         : 'no cgroups: daemons tracked by process group',
     );
-    this.recovery = this.recoveryFrom(saved);
-    this.handedOver = this.recovery.isUpgrade ? saved?.handover : undefined;
-    this.metrics = new DaemonMetrics(() => this.statusRows(), log);
+    this.recovery = new Recovery({
+      saved: parts.saved,
+      snapshot: parts.snapshot,
+      supervisor: this.supervisor,
+      processes: this.processes,
+      link: parts.link,
+      cgroupOf: (id) => this.cgroups && join(this.cgroups.base, id),
+      stopTimeoutMs: (record) => this.stopTimeoutMs(record),
+      strayTimeoutMs: parts.settings.stopTimeoutMs,
+      log: parts.log,
+    });
+    this.metrics = new DaemonMetrics(() => this.statusRows(), parts.log);
     this.control = new ControlServer(
-      socketPathFor,
+      parts.socketPathFor,
       (caller, request) => handleRequest(this, caller, request),
-      log,
+      parts.log,
+      parts.bind,
       (command, ok) => this.metrics.requests.record(command, ok),
     );
   }
 
-  /** Loads every allowed user's daemons, starts the autostart ones, opens the sockets. */
+  /** Loads every allowed user's daemons, takes over the keeper's runs, opens the sockets. */
   async begin(): Promise<void> {
+    for (const { level, text } of this.snapshot.logs) this.log.info(`keeper: ${level}: ${text}`);
+    this.listen(this.link);
+    for (const run of this.snapshot.runs) this.runTicks.set(run.seq, run.startTicks);
+    for (const [name, fd] of this.snapshot.fds)
+      if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
     this.syncOwners();
     this.rescan([...this.ownerTable.keys()]);
+    this.recovery?.finish();
+    // Once the daemons are known: each output pipe goes on into its daemon's log.
+    for (const [name, fd] of this.snapshot.fds)
+      if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
     await this.syncSockets();
     await this.metrics.listen(this.settings.metricsListen);
     // From now on a daemon is new: autostart alone decides.
-    this.recovery = this.recoveryFrom(undefined);
-    this.state.save(false);
+    this.recovery = undefined;
+    for (const [user, fd] of this.keptControl) {
+      this.link.drop(`ctl:${user}`);
+      this.closeQuietly(fd);
+    }
+    this.keptControl.clear();
+    this.state.schedule();
+  }
+
+  private listen(link: KeeperLink): void {
+    link.handle({
+      event: (event) => {
+        if (event.kind === 'spawned' || event.kind === 'run')
+          this.runTicks.set(event.run.seq, event.run.startTicks);
+        this.processes.handle(event);
+      },
+      lost: () => {
+        if (link === this.link) void this.keeperLost();
+      },
+    });
+  }
+
+  /** Stops answering dmctl before an upgrade: connections wait in the keeper's sockets. */
+  async quiesceControl(): Promise<void> {
+    await this.control.quiesce(2_000);
+  }
+
+  /** Answers dmctl again after an upgrade that did not happen. */
+  async resumeControl(): Promise<void> {
+    this.control.forgetAll();
+    await this.syncSockets();
+  }
+
+  waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }> {
+    return this.processes.waitExec(run);
+  }
+
+  /** Resolves once every change so far is in the state file (before a reply to dmctl). */
+  durable(): Promise<void> {
+    return this.state.durable();
   }
 
   /**
-   * Readies the upgrade: logs stop reading once their chunks are on disk, the state is
-   * saved with the descriptors (sockets, output pipes) to keep across execve, and those
-   * lose close-on-exec. After this the caller re-executes the manager.
+   * Readies an upgrade: logs stop reading once their chunks are on disk (what the daemons
+   * write next waits in their pipes, which the keeper holds), then the state is saved and
+   * synced. False, with the reason logged, if that failed: the upgrade must not go on.
    */
-  async handover(native: Native): Promise<Handover> {
-    const pipes = await this.logs.quiesce();
-    const handover: Handover = { pid: process.pid, sockets: this.control.listeningFds(), pipes };
-    for (const fd of [...Object.values(handover.sockets), ...Object.values(pipes)])
-      native.setCloexec(fd, false);
-    this.state.save(false, handover);
-    return handover;
+  async prepareUpgrade(): Promise<boolean> {
+    await this.logs.quiesce();
+    await this.state.idle();
+    return this.state.saveNow(this.takeState(false, { pid: process.pid }));
   }
 
-  /** Goes on as before when the re-execution failed. */
-  abandonHandover(native: Native): void {
-    const fds = Object.values(this.control.listeningFds());
-    for (const fd of fds) native.setCloexec(fd, true);
+  /** Goes on as before when the upgrade was refused or the re-execution failed. */
+  abandonUpgrade(): void {
     this.logs.resume();
-    this.state.save(false);
+    this.state.schedule();
   }
 
   /** Applies a new master config: new users and rights, then a rescan of everyone. */
@@ -193,14 +271,19 @@ export class Manager implements ControlContext, SupervisorHost {
       .map((record) => statusOf(record, now));
   }
 
-  /** Stops every daemon and closes the sockets. */
+  /** Stops every daemon, writes their last output, closes the sockets, ends the keeper. */
   async shutdown(): Promise<void> {
     this.metrics.close();
+    for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     this.control.closeAll();
     await this.supervisor.stopAll();
-    await this.logs.flush(2_000);
+    for (const id of this.pipes.keys()) this.link.closePipe(id);
+    await this.logs.flush(5_000);
     if (this.cgroups) removeTree(this.cgroups);
-    this.state.save(true);
+    await this.state.idle();
+    this.state.saveNow(this.takeState(true));
+    if (this.processes.held().size === 0) this.link.quit();
+    else this.link.detach();
   }
 
   /** The back-off of the current settings (a reload may change it). */
@@ -296,17 +379,15 @@ export class Manager implements ControlContext, SupervisorHost {
         retry: false,
       };
     const daemonLimits = limitsForDaemon(limits, record.spec.limits);
-    const cgroup = this.cgroups && prepareCgroup(this.cgroups, record.id, daemonLimits.nproc);
-    if (typeof cgroup === 'object')
-      this.log.warn(`${record.id}: ${cgroup.error}; following its process group only`);
-    let writer: LogWriter | undefined;
+    const cgroups = this.cgroups && prepareCgroup(this.cgroups, record.id, daemonLimits.nproc);
+    if (cgroups !== undefined && 'error' in cgroups)
+      this.log.warn(`${record.id}: ${cgroups.error}; following its process group only`);
+    const placed = cgroups !== undefined && !('error' in cgroups) ? cgroups : undefined;
     if (record.spec.output === 'log') {
       const opened = this.logs.writerFor(owner, record.id, record.spec);
       if ('error' in opened)
         return { ok: false, error: opened.error, retry: !opened.error.includes('refused') };
-      writer = opened;
-      writer.note(startBanner(new Date(), record.id, runAsName, record.spec.start));
-    } else this.logs.close(record.id);
+    }
     return {
       ok: true,
       plan: {
@@ -316,12 +397,12 @@ export class Manager implements ControlContext, SupervisorHost {
         gid: runAs.gid,
         groups: groupIdsOf(this.db, runAs),
         env: buildEnvironment(runAs, record.spec.env),
-        output: writer === undefined ? 'ignore' : 'pipe',
+        output: record.spec.output === 'log' ? 'pipe' : 'ignore',
+        banner: startBanner(new Date(), record.id, runAsName, record.spec.start).trimEnd(),
+        cgroup: placed?.cgroup,
+        joins: placed?.joins ?? [],
         limits: daemonLimits,
-        cgroup: typeof cgroup === 'string' ? cgroup : undefined,
-      },
-      started: (child) => {
-        if (writer !== undefined && child.stdout) writer.attach(child.stdout);
+        umask: 0o022,
       },
     };
   }
@@ -340,34 +421,104 @@ export class Manager implements ControlContext, SupervisorHost {
     this.state.schedule();
   }
 
-  cgroupOf(record: DaemonRecord): string | undefined {
-    return this.cgroups && join(this.cgroups.base, record.id);
-  }
-
   forgotten(record: DaemonRecord): void {
     if (this.cgroups) removeCgroup(this.cgroups, record.id);
     this.configFiles.delete(record.id);
-    this.logs.close(record.id);
+    if (this.pipes.has(record.id)) this.link.closePipe(record.id);
     this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);
   }
 
-  private recoveryFrom(saved: SavedState | undefined): Recovery {
-    return new Recovery(
-      saved,
-      this.supervisor,
-      this.reaper,
-      (record, pipe) => this.adoptPipe(record, pipe),
-      (record) => this.cgroupOf(record),
-      this.log,
+  private takeState(clean: boolean, upgrade?: { pid: number }): SavedState {
+    return snapshot(
+      this.supervisor.daemons.values(),
+      (run) => this.runTicks.get(run),
+      this.processes.seq,
+      clean,
+      upgrade,
     );
   }
 
-  private adoptPipe(record: DaemonRecord, pipe: Socket): void {
-    const owner = this.ownerTable.get(record.owner);
-    if (!owner || record.spec.output !== 'log') return void pipe.resume();
-    const writer = this.logs.writerFor(owner, record.id, record.spec);
-    if ('error' in writer) pipe.resume();
-    else writer.attach(pipe);
+  /**
+   * A daemon's output pipe, from the keeper: read into its log for as long as it lasts.
+   * A pipe no daemon wants (its output is discarded now, it was forgotten) is read until
+   * it ends, so no writer ever blocks on it, and nothing read is kept.
+   */
+  private adoptPipe(id: string, fd: number): void {
+    const pipe = new Socket({ fd, readable: true, writable: false });
+    const pipes = this.pipes.get(id) ?? new Set<Socket>();
+    pipes.add(pipe);
+    this.pipes.set(id, pipes);
+    const ended = (): void => {
+      pipes.delete(pipe);
+      if (pipes.size > 0 || this.pipes.get(id) !== pipes) return;
+      this.pipes.delete(id);
+      this.link.drop(`out:${id}`);
+    };
+    const record = this.supervisor.daemons.get(id);
+    const owner = record && this.ownerTable.get(record.owner);
+    const writer =
+      record && owner && record.spec.output === 'log'
+        ? this.logs.writerFor(owner, id, record.spec)
+        : undefined;
+    if (writer !== undefined && !('error' in writer)) {
+      writer.attach(pipe, ended);
+      return;
+    }
+    pipe.on('error', () => pipe.destroy());
+    pipe.on('close', ended);
+    pipe.resume();
+    if (record === undefined || record.spec.output !== 'log') this.link.closePipe(id);
+  }
+
+  /**
+   * The keeper died (killed): its daemons are orphans now, reparented to this manager (a
+   * subreaper), their output pipes still read here until they end. A new keeper takes the
+   * control sockets, and each daemon is stopped through it (pidfd and cgroup, adopted) and
+   * started afresh if it is wanted up: never two copies.
+   */
+  private async keeperLost(): Promise<void> {
+    const dead = this.link.keeperPid;
+    this.processes.failWaits('the keeper of daemons is gone');
+    this.log.error(
+      `the keeper of daemons (pid ${dead}) died; starting a new one and replacing its daemons`,
+    );
+    let attached: { link: KeeperLink; snapshot: KeeperSnapshot };
+    try {
+      attached = await this.newKeeper();
+    } catch (error) {
+      this.log.error(
+        `cannot start a new keeper: ${(error as Error).message}; daemons are not supervised`,
+      );
+      return;
+    }
+    this.link = attached.link;
+    this.processes.replaceLink(attached.link);
+    this.listen(attached.link);
+    for (const [user, fd] of Object.entries(this.control.listeningFds()))
+      attached.link.store(`ctl:${user}`, fd);
+    const orphans = this.processes.forgetAll();
+    for (const record of this.supervisor.daemons.values()) {
+      const { state } = record;
+      if (state.kind !== 'running' && state.kind !== 'stopping') continue;
+      const leaf = orphans.get(state.run);
+      const seq = this.processes.claimNew(record.id, leaf);
+      attached.link.adopt(seq, record.id, state.pid, this.runTicks.get(state.run) ?? 0, leaf ?? '');
+      this.log.warn(`${record.id}: pid ${state.pid} outlived its keeper; replacing it`);
+      this.supervisor.resumeStopping(
+        record,
+        { seq, pid: state.pid, alive: true, empty: false },
+        Date.now() + this.stopTimeoutMs(record),
+        record.wanted === 'up' ? 'start' : 'stay-stopped',
+      );
+    }
+  }
+
+  private closeQuietly(fd: number): void {
+    try {
+      closeSync(fd);
+    } catch {
+      // Already closed.
+    }
   }
 
   /** The admin's limits for a user: `[settings]` defaults, then `[limits]` lines. */
@@ -434,12 +585,20 @@ export class Manager implements ControlContext, SupervisorHost {
           this.db.users.has(user) && (user === ROOT || mayUseManager(this.currentPolicy, user)),
       ),
     );
-    for (const user of this.control.users()) if (!wanted.has(user)) this.control.close(user);
+    for (const user of this.control.users())
+      if (!wanted.has(user)) {
+        this.control.close(user);
+        this.link.drop(`ctl:${user}`);
+      }
     for (const user of wanted) {
       const account = this.db.users.get(user);
-      if (!account) continue;
+      if (!account || this.control.users().includes(user)) continue;
+      const kept = this.keptControl.get(user);
+      this.keptControl.delete(user);
       try {
-        await this.control.open(account, this.handedOver?.sockets[user]);
+        const fd = await this.control.open(account, kept);
+        // The keeper holds a copy: the socket outlives an upgrade or a crash of the manager.
+        if (kept === undefined && fd !== undefined) this.link.store(`ctl:${user}`, fd);
       } catch (error) {
         this.log.error(`cannot open the control socket of ${user}: ${(error as Error).message}`);
       }
@@ -479,7 +638,13 @@ export class Manager implements ControlContext, SupervisorHost {
         ]);
       this.configFiles.set(id, loaded.file);
       if (existing === undefined) {
-        this.recovery.introduce(newRecord(user, loaded.spec));
+        const record = newRecord(user, loaded.spec);
+        if (this.recovery) this.recovery.introduce(record);
+        else this.supervisor.register(record);
+        if (!this.recovery && record.spec.autostart) {
+          record.wanted = 'up';
+          this.supervisor.start(record);
+        }
       } else if (existing.orphaned || !sameSpec(existing.spec, loaded.spec)) {
         existing.orphaned = false;
         existing.spec = loaded.spec;

@@ -1,14 +1,5 @@
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  openSync,
-  readSync,
-  renameSync,
-  rmSync,
-  type Stats,
-} from 'node:fs';
-import { UNTRUSTED_READ } from '../config/read-file.ts';
+import { closeSync, constants, fstatSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { type FileFacts, UNTRUSTED_READ } from '../config/read-file.ts';
 
 /**
  * Opens a daemon's log for appending. The caller runs this as the log's owner (see
@@ -68,8 +59,8 @@ function renameIfPresent(from: string, to: string): void {
 }
 
 /** Why an opened file is not the daemon's own log: not regular, someone else's, or a hard link. */
-function refusalOf(stats: Stats, ownerUid: number): string | undefined {
-  if (!stats.isFile()) return 'is not a regular file';
+export function refusalOf(stats: FileFacts, ownerUid: number): string | undefined {
+  if ((stats.mode & constants.S_IFMT) !== constants.S_IFREG) return 'is not a regular file';
   if (stats.uid !== ownerUid) return `is owned by uid ${stats.uid}`;
   if (stats.nlink !== 1) return `has ${stats.nlink} hard links`;
   return undefined;

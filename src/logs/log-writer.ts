@@ -11,9 +11,6 @@ export interface LogOptions {
   readonly timestamps: boolean;
 }
 
-/** How long a start banner waits for the previous run's pipe to reach its end. */
-const BANNER_WAIT_MS = 1_000;
-
 /** The file operations, done by the manager as the log's owner. */
 export interface LogFileOps {
   open(): { fd: number; size: number } | { error: string };
@@ -24,16 +21,19 @@ export interface LogFileOps {
 }
 
 /**
- * Copies a daemon's output (stdout and stderr share one pipe) into its log, one chunk at
- * a time: reading pauses until the chunk is on disk, so a daemon that writes faster than
- * the disk takes is slowed down by its full pipe and the manager never buffers more than
- * a chunk. Because the manager owns the file, it can rotate by size and reopen for an
- * external logrotate without the daemon noticing, and no line is lost or duplicated.
+ * Copies a daemon's output (stdout and stderr share one pipe, one for the daemon's whole
+ * life, kept by dm-keeper, which also writes each run's start banner into it) into its
+ * log, one chunk at a time: reading pauses until the chunk is on disk, so a daemon that
+ * writes faster than the disk takes is slowed down by its full pipe and the manager never
+ * buffers more than a chunk. Because the manager owns the file, it can rotate by size
+ * (between lines) and reopen for an external logrotate without the daemon noticing.
  */
 export class LogWriter {
   private fd: number | undefined;
   private size = 0;
   private atLineStart = true;
+  /** What was last written to the file ends a line (a rotation may come now). */
+  private fileEndsLine = true;
   private failing = false;
   private quiescing = false;
   private draining = false;
@@ -43,11 +43,6 @@ export class LogWriter {
   private readonly retired = new Set<number>();
   private idleWaiters: (() => void)[] = [];
   private readonly streams = new Set<Readable>();
-  /** Checks run whenever a stream closes (see `whenEnded`). */
-  private readonly endWaiters = new Set<() => void>();
-  /** Settles once the latest start banner is written: a run's output is read after it. */
-  private banner: Promise<void> = Promise.resolve();
-  private closed = false;
   private readonly options: LogOptions;
   private readonly ops: LogFileOps;
   /** Bytes that could not be written (disk full, file unwritable), since the start. */
@@ -59,25 +54,23 @@ export class LogWriter {
     this.reopen();
   }
 
-  /** Reads a daemon's output pipe until its end. */
-  attach(stream: Readable): void {
+  /** Reads a daemon's output pipe until its end; `ended` is called then. */
+  attach(stream: Readable, ended: () => void = () => {}): void {
     this.streams.add(stream);
     stream.on('error', () => stream.destroy());
     stream.on('close', () => {
       this.streams.delete(stream);
-      for (const check of this.endWaiters) check();
+      ended();
     });
-    // Reading starts once this run's banner is in the log (a paused stream stays paused).
-    void this.banner.then(() =>
-      stream.on('data', (chunk: Buffer) => {
-        // read() in drain() emits 'data' too: that chunk is drain's to write, not ours.
-        if (this.draining) return;
-        stream.pause();
-        this.append(chunk, () => {
-          if (!this.quiescing) stream.resume();
-        });
-      }),
-    );
+    stream.on('data', (chunk: Buffer) => {
+      // read() in drain() emits 'data' too: that chunk is drain's to write, not ours.
+      if (this.draining) return;
+      stream.pause();
+      this.append(chunk, () => {
+        if (!this.quiescing) stream.resume();
+      });
+    });
+    if (this.quiescing) stream.pause();
   }
 
   /** Stops reading (first step of an upgrade's handover). */
@@ -94,7 +87,6 @@ export class LogWriter {
 
   /** Resolves once every chunk read so far is on disk. */
   async idle(): Promise<void> {
-    await this.banner;
     while (this.pending > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -129,28 +121,6 @@ export class LogWriter {
     for (const stream of this.streams) stream.resume();
   }
 
-  /** Writes a line of the manager's own (the start banner) between the daemon's lines. */
-  note(line: string, done: () => void = () => {}): void {
-    // When a daemon respawns, its previous run's last chunks may still wait in the old
-    // pipe (closed at the far end, not read yet): they go before the banner, and the new
-    // run's output after it. A pipe held open by an escaped process is waited for briefly.
-    const earlier = [...this.streams];
-    this.banner = this.banner
-      .then(() => this.whenEnded(earlier, BANNER_WAIT_MS))
-      .then(
-        () =>
-          new Promise<void>((resolve) => {
-            if (this.closed) return resolve();
-            const prefix = this.atLineStart ? '' : '\n';
-            this.atLineStart = true;
-            this.writeRaw(Buffer.from(`${prefix}${line}`), () => {
-              done();
-              resolve();
-            });
-          }),
-      );
-  }
-
   /** Closes and opens the file again: after an external logrotate moved it away. */
   reopen(): void {
     this.closeFile();
@@ -165,25 +135,7 @@ export class LogWriter {
   }
 
   close(): void {
-    this.closed = true;
     this.closeFile();
-  }
-
-  /** Resolves once none of `streams` is open any more, or after `ms`. */
-  private whenEnded(streams: readonly Readable[], ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const finish = (): void => {
-        clearTimeout(timer);
-        this.endWaiters.delete(check);
-        resolve();
-      };
-      const check = (): void => {
-        if (!streams.some((stream) => this.streams.has(stream))) finish();
-      };
-      const timer = setTimeout(finish, ms);
-      this.endWaiters.add(check);
-      check();
-    });
   }
 
   private append(chunk: Buffer, done: () => void): void {
@@ -208,13 +160,29 @@ export class LogWriter {
     return data;
   }
 
+  /**
+   * Writes a chunk, rotating first when it would grow the file past the limit. The old
+   * file ends at a line's end: a line under way is finished there, and the rest of the
+   * chunk begins the new file (only a line longer than the limit itself is cut).
+   */
   private writeRaw(data: Buffer, done: () => void): void {
-    if (
-      this.options.maxBytes > 0 &&
-      this.size > 0 &&
-      this.size + data.length > this.options.maxBytes
-    )
-      this.rotate();
+    const { maxBytes } = this.options;
+    if (maxBytes > 0 && this.size > 0 && this.size + data.length > maxBytes) {
+      const lineEnd = this.fileEndsLine ? 0 : data.indexOf(10) + 1;
+      if (this.fileEndsLine || this.size > 2 * maxBytes) this.rotate();
+      else if (lineEnd > 0) {
+        this.writeAll(data.subarray(0, lineEnd), () => {
+          this.rotate();
+          this.writeAll(data.subarray(lineEnd), done);
+        });
+        return;
+      }
+    }
+    this.writeAll(data, done);
+  }
+
+  private writeAll(data: Buffer, done: () => void): void {
+    if (data.length > 0) this.fileEndsLine = data[data.length - 1] === 10;
     if (this.fd === undefined) this.reopen();
     const fd = this.fd;
     if (fd === undefined) {
@@ -234,7 +202,7 @@ export class LogWriter {
       } else {
         if (fd === this.fd) this.size += written;
         this.failing = false;
-        if (written < data.length) return this.writeRaw(data.subarray(written), done);
+        if (written < data.length) return this.writeAll(data.subarray(written), done);
       }
       done();
     });

@@ -1,6 +1,15 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DaemonStatus } from '../../src/protocol/messages.ts';
@@ -171,6 +180,21 @@ export class TestHost {
 
   managerPid(): number {
     return this.manager?.pid ?? 0;
+  }
+
+  /** The pid of the manager's keeper (native/keeper/), found by its socket; 0 if none runs. */
+  keeperPid(): number {
+    const socket = join(this.dir, 'state', 'keeper.sock');
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const command = readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0');
+        if (command[0] === 'dm-keeper' && command[1] === socket) return Number(entry);
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    return 0;
   }
 
   /** Runs the real dmctl as a user of the sandbox ('root' for root). */

@@ -154,7 +154,11 @@ describe('upgrade by SIGUSR2', { skip: process.getuid?.() !== 0 && 'needs root' 
 
   test('no daemon is started again by the upgrade', () => {
     assert.doesNotMatch(logSinceUpgrade, /: started, pid /);
-    for (const id of ALL) assert.match(logSinceUpgrade, new RegExp(`${host.id(id)}: adopted pid `));
+    for (const id of ALL)
+      assert.match(
+        logSinceUpgrade,
+        new RegExp(`${host.id(id)}: pid \\d+ taken over from the keeper`),
+      );
     for (const id of COUNTERS)
       assert.equal(
         readLog(id).split(`starting ${host.id(id)} `).length - 1,
