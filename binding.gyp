@@ -17,7 +17,8 @@
         "native/resolve.c",
         "native/unix_sockets.c",
         "native/user_files.c",
-        "native/user_ops.c"
+        "native/user_ops.c",
+        "native/datagram.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "defines": ["NAPI_VERSION=8"]

@@ -125,6 +125,7 @@ static napi_value init(napi_env env, napi_value exports) {
   register_sockets(env, exports);
   dm_register_user_files(env, exports);
   dm_register_log_pump(env, exports);
+  register_datagram(env, exports);
   return exports;
 }
 

@@ -14,5 +14,6 @@ int string_arg(napi_env env, napi_callback_info info, size_t index, char *out, s
 void register_keeper_link(napi_env env, napi_value exports);
 void register_locks(napi_env env, napi_value exports);
 void register_sockets(napi_env env, napi_value exports);
+void register_datagram(napi_env env, napi_value exports);
 
 #endif

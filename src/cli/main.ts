@@ -4,18 +4,34 @@ import { mayUseManager } from '../policy/authorize.ts';
 import { resolvePolicy } from '../policy/policy.ts';
 import type { Request, Response } from '../protocol/messages.ts';
 import { loadAccounts, membersOf } from '../users/accounts.ts';
+import { VERSION } from '../version.ts';
 import { type CliArgs, parseCliArgs, USAGE } from './args.ts';
 import { ConnectError, send } from './client.ts';
-import { formatStatusTable } from './format.ts';
+import { completeWords } from './completion/candidates.ts';
+import { COMPLETION_SCRIPTS } from './completion/scripts.ts';
+import { formatStatusTable, type TableStyle } from './format.ts';
 import { locateManager, type Target } from './locate.ts';
 import { chunkReader, followRemoteLog, pageRemoteLog } from './remote-log.ts';
 import { editConfig, followLog, openLog as pageLog } from './viewers.ts';
 
+/** A completion that waits longer than this for the manager offers no ids. */
+const COMPLETION_TIMEOUT_MS = 1_000;
+
 async function main(): Promise<number> {
-  const args = parseCliArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv[0] === '__complete') return complete(argv.slice(1));
+  const args = parseCliArgs(argv);
   if ('error' in args) return usageError(args.error);
   if (args.command === 'help') {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.command === 'version') {
+    process.stdout.write(`dmctl ${VERSION}\n`);
+    return 0;
+  }
+  if (args.command === 'completion') {
+    process.stdout.write(COMPLETION_SCRIPTS[args.id as keyof typeof COMPLETION_SCRIPTS]);
     return 0;
   }
   const me = userInfo();
@@ -32,6 +48,26 @@ async function main(): Promise<number> {
   return run(args, call);
 }
 
+/**
+ * `dmctl __complete WORDS... CURRENT`, for the completion scripts: the candidates, one
+ * per line. Silent and quick whatever happens: no manager means no ids, not an error.
+ */
+async function complete(words: readonly string[]): Promise<number> {
+  const me = userInfo();
+  const ids = async (config: string | undefined, personal: boolean): Promise<string[]> => {
+    try {
+      const target = locateManager(me.username, me.homedir, config, personal);
+      const response = await send(target.socket, { command: 'list' }, COMPLETION_TIMEOUT_MS);
+      return response.ok ? (response.daemons ?? []).map((daemon) => daemon.id) : [];
+    } catch {
+      return [];
+    }
+  };
+  const candidates = await completeWords(words, { ids, user: me.username });
+  process.stdout.write(candidates.map((word) => `${word}\n`).join(''));
+  return 0;
+}
+
 async function run(args: CliArgs, call: (request: Request) => Promise<Response>): Promise<number> {
   const id = args.id === undefined ? {} : { id: args.id };
   switch (args.command) {
@@ -43,7 +79,7 @@ async function run(args: CliArgs, call: (request: Request) => Promise<Response>)
       if (args.json) process.stdout.write(`${JSON.stringify(daemons, null, 2)}\n`);
       else if (args.command === 'list')
         process.stdout.write(daemons.map((daemon) => `${daemon.id}\n`).join(''));
-      else process.stdout.write(formatStatusTable(daemons));
+      else process.stdout.write(formatStatusTable(daemons, tableStyle()));
       printProblems(response.problems);
       return 0;
     }
@@ -71,10 +107,19 @@ async function run(args: CliArgs, call: (request: Request) => Promise<Response>)
     case 'kill':
       return report(await call({ command: 'kill', ...id, signal: args.signal ?? '' }), args.json);
     case 'help':
+    case 'version':
+    case 'completion':
       return 0;
     default:
       return report(await call({ command: args.command, ...id }), args.json);
   }
+}
+
+/** On a terminal: its width, and colours unless NO_COLOR (https://no-color.org) or TERM=dumb. */
+function tableStyle(): TableStyle {
+  if (!process.stdout.isTTY) return { width: undefined, color: false };
+  const noColor = (process.env.NO_COLOR ?? '') !== '' || process.env.TERM === 'dumb';
+  return { width: process.stdout.columns || 80, color: !noColor };
 }
 
 /** Can the caller open the file themself? (A missing file is the viewer's to report.) */

@@ -1,3 +1,4 @@
+import { DAEMON_KEYS } from '../reference/daemon.ts';
 import { parseDuration } from './durations.ts';
 import { LIMIT_NAMES, parseLimitValue, type Resource, type ResourceLimits } from './limits.ts';
 import { meaningfulLines } from './lines.ts';
@@ -30,22 +31,8 @@ export const DAEMON_CONFIG_LIMITS = { exports: 1000, environmentBytes: 128 * 102
 
 const DAEMON_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const KNOWN_KEYS = [
-  'start',
-  'dir',
-  'user',
-  'output',
-  'autostart',
-  'stop_timeout',
-  'log_max_size',
-  'log_keep',
-  'log_timestamps',
-  'limit_nofile',
-  'limit_nproc',
-  'limit_core',
-  'limit_as',
-  'export',
-];
+/** The keys of the reference (src/reference/daemon.ts); others are warned about. */
+const KNOWN_KEYS = DAEMON_KEYS.map((entry) => entry.name);
 
 /** True for a name that can be a daemon's name (and so a file `NAME.conf`). */
 export function isValidDaemonName(name: string): boolean {

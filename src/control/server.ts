@@ -38,6 +38,8 @@ export class ControlServer {
   private readonly handler: Handler;
   private readonly log: Logger;
   private readonly bind: (path: string, backlog: number) => number;
+  /** Told of each answer: the command (`invalid` when the request did not parse), and whether it was ok. */
+  private readonly counted: (command: string, ok: boolean) => void;
 
   /** `bind` makes a listening socket's descriptor (see native/sockets.c for why not Node's). */
   constructor(
@@ -45,11 +47,13 @@ export class ControlServer {
     handler: Handler,
     log: Logger,
     bind: (path: string, backlog: number) => number,
+    counted: (command: string, ok: boolean) => void = () => {},
   ) {
     this.pathFor = pathFor;
     this.handler = handler;
     this.log = log;
     this.bind = bind;
+    this.counted = counted;
   }
 
   /** The users that have a socket now. */
@@ -138,8 +142,9 @@ export class ControlServer {
     socket.setEncoding('utf8');
     socket.setTimeout(CONNECTION_TIMEOUT_MS, () => socket.destroy());
     socket.on('error', () => socket.destroy());
-    const answer = (response: Response): void => {
+    const answer = (response: Response, command = 'invalid'): void => {
       answered = true;
+      this.counted(command, response.ok);
       socket.removeAllListeners('data');
       socket.end(`${JSON.stringify(response)}\n`);
     };
@@ -173,7 +178,7 @@ export class ControlServer {
         .catch(failed)
         .then((final) => {
           this.inFlight--;
-          answer(final);
+          answer(final, request.command);
         });
     });
   }

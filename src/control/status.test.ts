@@ -34,6 +34,7 @@ const STOPPED: DaemonStatus = {
   pid: 0,
   respawns: 0,
   cooldown: 0,
+  cooldownStep: 0,
   uptime: 0,
   total: 0,
   runAs: 'www-data',
@@ -67,7 +68,7 @@ describe('statusOf', () => {
       },
     },
     {
-      name: 'a running daemon shows its current cooldown step in whole seconds',
+      name: 'a running daemon has no cooldown left, and its back-off step in whole seconds',
       record: record({
         wanted: 'up',
         state: { kind: 'running', run: 1, pid: 4242, since: NOW - 1_500 },
@@ -80,7 +81,7 @@ describe('statusOf', () => {
         state: 'running',
         wanted: 'up',
         pid: 4242,
-        cooldown: 20,
+        cooldownStep: 20,
         uptime: 1,
         total: 100,
       },
@@ -105,7 +106,7 @@ describe('statusOf', () => {
       expected: { ...STOPPED, state: 'stopping', pid: 27012, uptime: 42, total: 60 },
     },
     {
-      name: 'a cooling-down daemon shows the seconds left, rounded up, and no pid or uptime',
+      name: 'a cooling-down daemon shows the seconds left, rounded up, and no pid, uptime or total',
       record: record({
         wanted: 'up',
         state: { kind: 'coolingdown', until: NOW + 7_500 },
@@ -121,8 +122,9 @@ describe('statusOf', () => {
         wanted: 'up',
         respawns: 2,
         cooldown: 8,
-        total: 30,
+        cooldownStep: 20,
         lastExit: 'exit status 1',
+        lastExitCode: 1,
       },
     },
     {
@@ -132,7 +134,7 @@ describe('statusOf', () => {
         state: { kind: 'coolingdown', until: NOW - 1_500 },
         startedAt: NOW - 30 * SECOND,
       }),
-      expected: { ...STOPPED, state: 'coolingdown', wanted: 'up', total: 30 },
+      expected: { ...STOPPED, state: 'coolingdown', wanted: 'up' },
     },
     {
       name: 'a daemon stopped after running shows no uptime or total, and how it ended',
@@ -143,7 +145,13 @@ describe('statusOf', () => {
         spawnedAt: NOW - HOUR,
         lastExit: { code: null, signal: 'SIGKILL' },
       }),
-      expected: { ...STOPPED, respawns: 5, cooldown: 10, lastExit: 'killed by SIGKILL' },
+      expected: {
+        ...STOPPED,
+        respawns: 5,
+        cooldownStep: 10,
+        lastExit: 'killed by SIGKILL',
+        lastExitSignal: 'SIGKILL',
+      },
     },
     {
       name: 'a daemon that could not be started shows the spawn error',
@@ -153,7 +161,7 @@ describe('statusOf', () => {
     {
       name: 'a daemon that exited 0 says so',
       record: record({ lastExit: { code: 0, signal: null } }),
-      expected: { ...STOPPED, lastExit: 'exit status 0' },
+      expected: { ...STOPPED, lastExit: 'exit status 0', lastExitCode: 0 },
     },
     {
       name: 'times in the future (clock stepped back) show as 0',
@@ -186,7 +194,7 @@ describe('statusOf', () => {
     });
     assert.equal(
       formatStatusTable([statusOf(running, NOW)]).split('\n')[1],
-      'david/wordpress                running          27012       33       0s   12h57m     3w3d',
+      'david/wordpress                running          27012       33       0s   12h57m     3w3d www-data -',
     );
   });
 });

@@ -10,11 +10,15 @@ import {
 import { formatProblem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
 import { KeeperLink } from '../keeper/link.ts';
-import { createLogger, type Logger } from '../logging/logger.ts';
+import type { Logger } from '../logging/logger.ts';
+import { openLog, ownLogFile } from '../logging/open.ts';
 import { findBuilt, loadNative, type Native } from '../process/native.ts';
 import { Reaper } from '../process/reaper.ts';
 import { StateFile } from '../state/state-file.ts';
+import { loadSendDatagram } from '../systemd/datagram.ts';
+import { notifier } from '../systemd/notify.ts';
 import { loadAccounts } from '../users/accounts.ts';
+import { VERSION } from '../version.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
 import { daemonize } from './daemonize.ts';
 import {
@@ -37,6 +41,10 @@ async function main(signals: SignalQueue): Promise<number> {
   if ('error' in args) return fail(`${args.error}\n${USAGE}`);
   if (args.help) {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.version) {
+    process.stdout.write(`daemon-manager ${VERSION}\n`);
     return 0;
   }
   // Everything the manager creates (sockets before they are handed over, state) is private.
@@ -90,13 +98,15 @@ async function main(signals: SignalQueue): Promise<number> {
     // The manager in the background takes the lock itself: this one lets it go.
     native.closeFd(lock);
     return daemonize(
-      join(settings.stateDir, 'daemon-manager.log'),
+      ownLogFile(settings.stateDir),
       socketPathFor(mode.kind === 'personal' ? mode.user : 'root'),
     );
   }
   closeInheritedDescriptors(new Set(args.takeover ? [lock, HANDSHAKE_FD] : [lock]));
 
-  const log = createLogger(args.verbose);
+  const send = loadSendDatagram();
+  const log = openLog({ ...args, ownFile: ownLogFile(settings.stateDir) }, send, process.env);
+  const notify = notifier(send, process.env.NOTIFY_SOCKET, (message) => log.debug(message));
   process.on('uncaughtException', (error) => log.error(`unexpected: ${error.stack ?? error}`));
   let predecessor: Predecessor | undefined;
   if (args.takeover) {
@@ -140,7 +150,8 @@ async function main(signals: SignalQueue): Promise<number> {
   log.info(
     `daemon-manager ${mode.kind === 'personal' ? `(personal, for ${mode.user}) ` : ''}running, pid ${process.pid}`,
   );
-  handleSignals(signals, { manager, native, log, configPath, pidfile: args.pidfile, lock });
+  handleSignals(signals, { manager, native, log, configPath, pidfile: args.pidfile, lock, notify });
+  notify(`READY=1\nSTATUS=running ${manager.supervisor.daemons.size} daemons`);
   return -1;
 }
 
@@ -188,6 +199,8 @@ interface Running {
   readonly configPath: string | undefined;
   readonly pidfile: string | undefined;
   readonly lock: number;
+  /** Tells systemd (sd_notify) when the manager reloads and stops. */
+  readonly notify: (state: string) => void;
 }
 
 /**
@@ -196,7 +209,7 @@ interface Running {
  * cannot be saved; the new process's pid is the manager's from then on.
  */
 async function upgrade(
-  { manager, log, configPath, lock }: Running,
+  { manager, log, configPath, lock, notify }: Running,
   signals: SignalQueue,
 ): Promise<void> {
   log.info(`SIGUSR2: upgrading: starting ${process.argv[1]} to take over (daemons keep running)`);
@@ -229,8 +242,12 @@ async function upgrade(
   signals.forwardTo(successor.pid);
   const outcome = await successor.go();
   if (outcome === 'done') {
+    // systemd follows the manager to its new pid (the unit's main process).
+    notify(`MAINPID=${successor.pid}`);
     log.info(`upgrade done: the manager runs as pid ${successor.pid} now`);
-    process.exit(0);
+    // systemd reads the new main pid before it sees this one exit; a moment more is cheap.
+    setTimeout(() => process.exit(0), 100);
+    return;
   }
   signals.forwardTo(undefined);
   log.error('the new code died while taking over; going on with the old');
@@ -238,12 +255,13 @@ async function upgrade(
 }
 
 function handleSignals(signals: SignalQueue, running: Running): void {
-  const { manager, log, configPath, pidfile } = running;
+  const { manager, log, configPath, pidfile, notify } = running;
   let stopping = false;
   let upgrading = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
+    notify('STOPPING=1');
     log.info(`${signal}: stopping every daemon`);
     manager.shutdown().then(() => {
       if (pidfile !== undefined) rmSync(pidfile, { force: true });
@@ -268,6 +286,7 @@ function handleSignals(signals: SignalQueue, running: Running): void {
         return;
       case 'SIGUSR1':
         log.info('SIGUSR1: reopening every log file');
+        log.reopen();
         manager.reopenLogs();
         return;
       case 'SIGHUP': {
@@ -284,9 +303,11 @@ function handleSignals(signals: SignalQueue, running: Running): void {
           return;
         }
         log.info(`SIGHUP: reloading ${configPath}`);
+        notify('RELOADING=1');
         await manager
           .reload(read.config, loadAccounts())
           .catch((error: unknown) => log.error(`reload failed: ${error}`));
+        notify('READY=1');
         return;
       }
     }

@@ -8,6 +8,7 @@ import { formatProblem, type Problem } from '../config/problems.ts';
 import type { Settings } from '../config/settings.ts';
 import { type ControlContext, handleRequest } from '../control/handlers.ts';
 import { ControlServer } from '../control/server.ts';
+import { statusOf } from '../control/status.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
 import { readLogChunk, startBanner } from '../logs/log-file.ts';
@@ -24,6 +25,7 @@ import {
 import { buildEnvironment } from '../process/environment.ts';
 import {
   type DaemonInfo,
+  type DaemonStatus,
   LOG_CHUNK_BYTES,
   type LogChunk,
   type Request,
@@ -42,6 +44,7 @@ import {
 import { type AccountDb, groupIdsOf, membersOf } from '../users/accounts.ts';
 import { asUser } from '../users/impersonate.ts';
 import { DaemonLogs } from './daemon-logs.ts';
+import { DaemonMetrics } from './daemon-metrics.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
 import { KeeperProcesses } from './processes.ts';
@@ -95,6 +98,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly newKeeper: ManagerParts['newKeeper'];
   private readonly state: StateSaver;
   private readonly cgroups: CgroupTree | undefined;
+  private readonly metrics: DaemonMetrics;
   /** The start times of runs' main processes, from the keeper (saved with each pid). */
   private readonly runTicks = new Map<number, number>();
   /** Output pipes by daemon id, once the keeper has handed them over (a new keeper's too). */
@@ -144,11 +148,13 @@ export class Manager implements ControlContext, SupervisorHost {
       strayTimeoutMs: parts.settings.stopTimeoutMs,
       log: parts.log,
     });
+    this.metrics = new DaemonMetrics(() => this.statusRows(), parts.log);
     this.control = new ControlServer(
       parts.socketPathFor,
       (caller, request) => handleRequest(this, caller, request),
       parts.log,
       parts.bind,
+      (command, ok) => this.metrics.requests.record(command, ok),
     );
   }
 
@@ -166,6 +172,7 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const [name, fd] of this.snapshot.fds)
       if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
     await this.syncSockets();
+    await this.metrics.listen(this.settings.metricsListen);
     // From now on a daemon is new: autostart alone decides.
     this.recovery = undefined;
     for (const [user, fd] of this.keptControl) {
@@ -292,10 +299,20 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     this.rescan([...this.ownerTable.keys()]);
     await this.syncSockets();
+    await this.metrics.listen(this.settings.metricsListen);
+  }
+
+  /** Every daemon's status row, as root sees them (for the metrics). */
+  statusRows(): DaemonStatus[] {
+    const now = Date.now();
+    return [...this.supervisor.daemons.values()]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((record) => statusOf(record, now));
   }
 
   /** Stops every daemon, writes their last output, closes the sockets, ends the keeper. */
   async shutdown(): Promise<void> {
+    this.metrics.close();
     for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     this.control.closeAll();
     await this.supervisor.stopAll();

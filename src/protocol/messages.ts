@@ -62,13 +62,20 @@ export interface DaemonStatus {
   readonly wanted: 'up' | 'down';
   readonly pid: number;
   readonly respawns: number;
-  /** The current cooldown step; while cooling down, the seconds left. */
+  /** Seconds left before the respawn while cooling down, else 0. */
   readonly cooldown: number;
+  /** The current back-off step in seconds: the next quick exit waits this plus one step. */
+  readonly cooldownStep: number;
+  /** Seconds since the last spawn, and since the last explicit start, while it has a process. */
   readonly uptime: number;
   readonly total: number;
   readonly runAs: string;
   readonly output: 'log' | 'discard';
+  /** How the last process ended (`exit status 1`, `killed by SIGKILL`) or why it could not start. */
   readonly lastExit?: string;
+  /** The same for scripts: the exit status, or the signal's name. */
+  readonly lastExitCode?: number;
+  readonly lastExitSignal?: string;
 }
 
 /** Where a daemon's files are, for `log`, `tail` and `edit`. */

@@ -222,6 +222,19 @@ export class TestHost {
     return run(command, ['--config', this.configFile, ...args]);
   }
 
+  /**
+   * Runs a command as a user of the sandbox, with PATH=/usr/bin:/bin and the variables of
+   * `env` (`NAME=value`; a PATH there wins).
+   */
+  runAs(
+    short: string,
+    command: readonly string[],
+    env: readonly string[] = [],
+  ): Promise<CommandResult> {
+    const user = this.user(short).name;
+    return run(['runuser', '-u', user, '--', 'env', 'PATH=/usr/bin:/bin', ...env, ...command], []);
+  }
+
   /** `dmctl --json status` as a user, parsed. */
   async status(short: string): Promise<DaemonStatus[]> {
     const result = await this.dmctl(short, '--json', 'status');
