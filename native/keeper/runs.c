@@ -353,12 +353,16 @@ int run_signal(struct run *run, int sig, int *reached) {
   if (run->cgroup_fd != -1) {
     if (sig == SIGKILL) {
       /* cgroup.kill (Linux 5.14) kills every member at once, forks racing it included. */
+      pid_t *members = NULL;
+      size_t count = 0;
+      if (read_members(run->cgroup_fd, &members, &count) == 0) free(members);
+      if (count == 0) return ESRCH;
       int fd = openat(run->cgroup_fd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
       if (fd != -1) {
         ssize_t wrote = write(fd, "1", 1);
         close(fd);
         if (wrote == 1) {
-          *reached = scope_is_empty(run) ? 0 : 1;
+          *reached = (int)count;
           return 0;
         }
       }
