@@ -29,6 +29,7 @@ import {
   type LogChunk,
   type Request,
 } from '../protocol/messages.ts';
+import { printableJson } from '../protocol/printable.ts';
 import type { Handover, SavedState } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
@@ -251,8 +252,8 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   audit(caller: string, request: Request, outcome: string): void {
-    const target = request.id === undefined ? '' : ` ${JSON.stringify(request.id)}`;
-    const signal = request.signal === undefined ? '' : ` ${JSON.stringify(request.signal)}`;
+    const target = request.id === undefined ? '' : ` ${printableJson(request.id)}`;
+    const signal = request.signal === undefined ? '' : ` ${printableJson(request.signal)}`;
     this.log.info(`audit: ${caller}: ${request.command}${target}${signal}: ${outcome}`);
   }
 

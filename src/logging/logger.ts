@@ -1,3 +1,5 @@
+import { printable } from '../protocol/printable.ts';
+
 /** The manager's own log: one line per event on stderr, with time and level (journald reads it as is). */
 export interface Logger {
   debug(message: string): void;
@@ -14,7 +16,7 @@ export function createLogger(
   write: (line: string) => void = writeStderr,
 ): Logger {
   const emit = (level: Level, message: string): void =>
-    write(`${new Date().toISOString()} ${level} ${message.replaceAll('\n', '\\n')}\n`);
+    write(`${new Date().toISOString()} ${level} ${printable(message)}\n`);
   return {
     debug: (message) => {
       if (verbose) emit('debug', message);
