@@ -303,6 +303,7 @@ export class Manager implements ControlContext, SupervisorHost {
         output: writer === undefined ? 'ignore' : 'pipe',
         limits: daemonLimits,
         cgroup: typeof cgroup === 'string' ? cgroup : undefined,
+        umask: record.spec.umask,
       },
       started: (child) => {
         if (writer !== undefined && child.stdout) writer.attach(child.stdout);

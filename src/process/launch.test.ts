@@ -15,6 +15,7 @@ const PLAN: LaunchPlan = {
   output: 'ignore',
   limits: NO_LIMITS,
   cgroup: undefined,
+  umask: 0o022,
 };
 
 const LAUNCHER = '/opt/dm/build/Release/dm-launch';
@@ -28,6 +29,7 @@ describe('commandFor', () => {
       '1000',
       '1000,27,33',
       '',
+      '022',
       '/srv/web',
       'exec sleep 1000',
     ]);
@@ -54,6 +56,10 @@ describe('commandFor', () => {
   test('only the limits set are passed, as name=value', () => {
     const plan = { ...PLAN, limits: { nofile: 64, nproc: 10, core: 0, as: undefined } };
     assert.equal(commandFor(plan, true, LAUNCHER)[5], 'nofile=64,nproc=10,core=0');
+  });
+
+  test('the umask is passed in octal', () => {
+    assert.equal(commandFor({ ...PLAN, umask: 0o7 }, true, LAUNCHER)[6], '007');
   });
 
   test('the environment is not on the command line, where other users could read it', () => {

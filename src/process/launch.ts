@@ -18,6 +18,8 @@ export interface LaunchPlan {
   readonly cgroup: string | undefined;
   /** Applied as both soft and hard limits, so the daemon cannot raise them back. */
   readonly limits: ResourceLimits;
+  /** The daemon's file-mode creation mask (not the manager's 077). */
+  readonly umask: number;
 }
 
 /** How a daemon's main process ended. */
@@ -62,6 +64,7 @@ export function commandFor(plan: LaunchPlan, managerIsRoot: boolean, launcher: s
     switchUser ? String(plan.gid) : '-',
     switchUser ? plan.groups.join(',') : '',
     limits,
+    plan.umask.toString(8).padStart(3, '0'),
     plan.dir,
     plan.start,
   ];
