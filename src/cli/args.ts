@@ -22,6 +22,7 @@ export const VERBS = [
   'log',
   'tail',
   'edit',
+  'problems',
   'help',
 ] as const;
 export type CliVerb = (typeof VERBS)[number];
@@ -31,7 +32,8 @@ export const USAGE = `usage: dmctl [--config FILE] [--json] [--personal] [COMMAN
 
   dmctl                     status of every daemon you may manage (same as 'dmctl status')
   dmctl list                their ids
-  dmctl rescan              load new, changed and deleted config files
+  dmctl rescan              load new, changed and deleted config files; say what changed
+  dmctl problems [USER]     config problems of the users you manage (or of USER)
   dmctl [ID] status         status of one daemon, or all
   dmctl ID start            start (now, even while cooling down)
   dmctl ID stop             stop: SIGTERM to its process group, SIGKILL after stop_timeout
@@ -39,7 +41,8 @@ export const USAGE = `usage: dmctl [--config FILE] [--json] [--personal] [COMMAN
   dmctl ID kill -SIGNAL     send a signal to its process group (-HUP, -9, KILL, SIGUSR1...)
   dmctl ID log              page through its log ($PAGER, else less, more; cat when piped)
   dmctl ID tail             follow its log (tail -F)
-  dmctl ID edit             edit its config ($VISUAL, $EDITOR, else vi), then rescan
+  dmctl ID edit             edit a copy of its config ($VISUAL, $EDITOR, else vi), check it,
+                            save it; a new ID starts from a commented template
 
 ID is USER/NAME, or NAME when that is unambiguous. 'dmctl stop ID' works too.
 `;
@@ -67,10 +70,22 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string
       config = argv[++index];
       if (config === undefined) return { error: `${arg} needs a file` };
     } else if (arg.startsWith('--config=')) config = arg.slice('--config='.length);
+    else if (arg.startsWith('--')) return { error: `unknown option '${arg.split('=')[0]}'` };
     else words.push(arg);
   }
   const command = parseWords(words);
+  // No daemon or user name starts with '-': such a word is an option, or kill's signal
+  // (whose mistakes parseWords explains).
+  const failedKill = 'error' in command && words.includes('kill');
+  const signal = 'error' in command ? undefined : command.signal;
+  const option = words.find((word) => word.startsWith('-') && word !== signal && !failedKill);
+  if (option !== undefined) return { error: `unknown option '${option}'` };
   return 'error' in command ? command : { ...command, config, json, personal };
+}
+
+/** Did the command line ask for JSON? (Known even when the rest of it is wrong.) */
+export function wantsJson(argv: readonly string[]): boolean {
+  return argv.includes('--json');
 }
 
 function parseWords(words: readonly string[]): CliCommand | { error: string } {

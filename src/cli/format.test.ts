@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { DaemonStatus } from '../protocol/messages.ts';
-import { formatElapsed, formatStatusTable, STATUS_HEADER } from './format.ts';
+import { formatElapsed, formatStatusTable, STATUS_HEADER, shortReason } from './format.ts';
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -57,6 +57,19 @@ const WORDPRESS: DaemonStatus = {
   output: 'log',
 };
 
+describe('shortReason', () => {
+  const cases: [string, string][] = [
+    ['/h/a.conf:12: error: bad thing', 'line 12: bad thing'],
+    ['/h/a.conf: error: refused: is world-writable', 'refused: is world-writable'],
+    [`/h/a.conf:1: error: ${'x'.repeat(100)}`, `line 1: ${'x'.repeat(49)}...`],
+    ['something else', 'something else'],
+  ];
+  for (const [problem, reason] of cases)
+    test(`${problem.slice(0, 40)} gives ${reason.slice(0, 30)}`, () => {
+      assert.equal(shortReason(problem), reason);
+    });
+});
+
 describe('formatStatusTable', () => {
   test('the header is column for column the original one', () => {
     assert.equal(
@@ -110,6 +123,20 @@ describe('formatStatusTable', () => {
       name: 'a longer id pushes the row right but keeps a space before the state',
       status: { ...WORDPRESS, id: `abcdefghij/${'x'.repeat(25)}` },
       row: 'abcdefghij/xxxxxxxxxxxxxxxxxxxxxxxxx running          27012       33       0s   12h57m     3w3d',
+    },
+    {
+      name: 'a broken daemon shows its state and a short reason after the row',
+      status: {
+        ...WORDPRESS,
+        state: 'broken',
+        pid: 0,
+        respawns: 0,
+        uptime: 0,
+        total: 0,
+        problem:
+          "/home/david/.daemon-manager/daemons/wordpress.conf:3: error: 'output' must be 'log' or 'discard', not 'x'",
+      },
+      row: "david/wordpress                broken               0        0       0s       0s       0s  line 3: 'output' must be 'log' or 'discard', not 'x'",
     },
   ];
   for (const { name, status, row } of rows) {

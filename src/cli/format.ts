@@ -32,23 +32,36 @@ export const STATUS_HEADER = row(
   'total',
 );
 
-/** `dmctl status` as text: the header, then one line per daemon. */
+/**
+ * `dmctl status` as text: the header, then one line per daemon. A daemon whose config
+ * file is refused gets a short reason after its row (the whole problem is in --json and
+ * `dmctl problems`).
+ */
 export function formatStatusTable(daemons: readonly DaemonStatus[]): string {
   const lines = [STATUS_HEADER];
   for (const daemon of daemons) {
-    lines.push(
-      row(
-        daemon.id,
-        daemon.state,
-        String(daemon.pid),
-        String(daemon.respawns),
-        formatElapsed(daemon.cooldown),
-        formatElapsed(daemon.uptime),
-        formatElapsed(daemon.total),
-      ),
+    const line = row(
+      daemon.id,
+      daemon.state,
+      String(daemon.pid),
+      String(daemon.respawns),
+      formatElapsed(daemon.cooldown),
+      formatElapsed(daemon.uptime),
+      formatElapsed(daemon.total),
     );
+    lines.push(daemon.problem === undefined ? line : `${line}  ${shortReason(daemon.problem)}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+const REASON_CHARS = 60;
+
+/** `file:12: error: message` as `line 12: message`, cut to fit beside a status row. */
+export function shortReason(problem: string): string {
+  const located = /^.*?:(\d+): error: (.*)$/.exec(problem);
+  const whole = /^.*?: error: (.*)$/.exec(problem);
+  const reason = located ? `line ${located[1]}: ${located[2]}` : (whole?.[1] ?? problem);
+  return reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS - 3)}...` : reason;
 }
 
 function row(

@@ -19,8 +19,8 @@ export interface FileRules {
 }
 
 export type ReadOutcome =
-  | { readonly ok: true; readonly text: string }
-  | { readonly ok: false; readonly reason: string };
+  | { readonly ok: true; readonly text: string; readonly mode: number }
+  | { readonly ok: false; readonly reason: string; readonly missing?: true };
 
 /**
  * Reads a configuration file that someone else may have planted. The file is opened
@@ -34,7 +34,10 @@ export function readConfigFile(path: string, rules: FileRules): ReadOutcome {
   try {
     fd = openSync(path, UNTRUSTED_READ);
   } catch (error) {
-    return { ok: false, reason: describeOpenError(error) };
+    const reason = describeOpenError(error);
+    return (error as NodeJS.ErrnoException).code === 'ENOENT'
+      ? { ok: false, reason, missing: true }
+      : { ok: false, reason };
   }
   try {
     const stats = fstatSync(fd);
@@ -44,7 +47,7 @@ export function readConfigFile(path: string, rules: FileRules): ReadOutcome {
     if (bytes === undefined) return { ok: false, reason: `is larger than ${rules.maxBytes} bytes` };
     const decoded = decodeConfigText(bytes);
     if ('error' in decoded) return { ok: false, reason: decoded.error };
-    return { ok: true, text: decoded.text };
+    return { ok: true, text: decoded.text, mode: stats.mode & 0o7777 };
   } finally {
     closeSync(fd);
   }
