@@ -6,8 +6,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 const START_TIMEOUT_MS = 60_000;
 
 /**
- * Starts the manager again in the background (its own session, `--foreground`, output
- * to `logFile`) and returns once its control socket answers, or reports why it died.
+ * Starts the manager again in the background (its own session, `--foreground`, its log
+ * to `logFile`, which it rotates) and returns once its control socket answers, or
+ * reports why it died. Its stdout and stderr go to that file too, for what is said
+ * before the log is open (and a fatal error of Node itself).
  * Readiness is judged from outside, by connecting, so the background manager holds no
  * extra descriptor that its daemons could inherit.
  */
@@ -15,7 +17,7 @@ export async function daemonize(logFile: string, socket: string): Promise<number
   const log = openSync(logFile, 'a', 0o600);
   const child = spawn(
     process.execPath,
-    [...process.execArgv, ...process.argv.slice(1), '--foreground'],
+    [...process.execArgv, ...process.argv.slice(1), '--foreground', '--log-file', logFile],
     {
       detached: true,
       stdio: ['ignore', log, log],

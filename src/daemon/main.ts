@@ -11,11 +11,13 @@ import {
 import { formatProblem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
+import { ownLogWriter } from '../logging/own-log.ts';
 import { loadNative, type Native } from '../process/native.ts';
 import { Reaper } from '../process/reaper.ts';
 import { StateFile } from '../state/state-file.ts';
 import { loadAccounts } from '../users/accounts.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
+import { checkConfiguration } from './check.ts';
 import { answers, daemonize } from './daemonize.ts';
 import { closeInheritedDescriptors } from './inherited-fds.ts';
 import { Manager, type Mode } from './manager.ts';
@@ -23,11 +25,12 @@ import { ensurePrivateDir } from './prepare-dirs.ts';
 
 async function main(): Promise<number> {
   const args = parseManagerArgs(process.argv.slice(2));
-  if ('error' in args) return fail(`${args.error}\n${USAGE}`);
+  if ('error' in args) return fail(`daemon-manager: ${args.error}\n${USAGE}`);
   if (args.help) {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (args.check) return checkConfiguration(args);
   // Everything the manager creates (sockets before they are handed over, state) is private.
   process.umask(0o077);
 
@@ -81,9 +84,10 @@ async function main(): Promise<number> {
     const problem = ensurePrivateDir(dir, mode_);
     if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
   }
-  if (!args.foreground) return daemonize(join(settings.stateDir, 'daemon-manager.log'), probe);
+  if (!args.foreground)
+    return daemonize(args.logFile ?? join(settings.stateDir, 'daemon-manager.log'), probe);
 
-  const log = createLogger(args.verbose);
+  const log = createLogger(args.verbose, ownLogWriter(args.logFile, settings));
   process.on('uncaughtException', (error) => log.error(`unexpected: ${error.stack ?? error}`));
   if (saved !== undefined && 'error' in saved) log.warn(saved.error);
   const native = loadNative();
@@ -183,9 +187,8 @@ function handleSignals(
     }
     const read = readMasterConfig(configPath);
     if (!('config' in read)) {
-      log.error(
-        `SIGHUP: master config not reloaded, keeping the old one:\n${read.problems.map(formatProblem).join('\n')}`,
-      );
+      log.error('SIGHUP: master config not reloaded, keeping the old one:');
+      for (const problem of read.problems) log.error(formatProblem(problem));
       return;
     }
     log.info(`SIGHUP: reloading ${configPath}`);
