@@ -1,6 +1,14 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DaemonStatus } from '../../src/protocol/messages.ts';
@@ -49,13 +57,21 @@ export class TestHost {
     this.configFile = join(this.dir, 'daemon-manager.conf');
   }
 
-  /** Creates (once) and returns the user called `short` in this sandbox. */
-  user(short: string): TestUser {
+  /**
+   * Creates (once) and returns the user called `short` in this sandbox, with a private
+   * group of their own, or with `primaryGroupOf`'s group as their primary group (as
+   * `useradd -g` makes them).
+   */
+  user(short: string, options: { primaryGroupOf?: string } = {}): TestUser {
     const existing = this.users.get(short);
     if (existing) return existing;
     const name = `${this.prefix}${short}`;
     const home = join(this.dir, 'home', short);
-    execFileSync('useradd', ['-M', '-U', '-d', home, '-s', '/bin/sh', name]);
+    const group =
+      options.primaryGroupOf === undefined
+        ? ['-U']
+        : ['-g', String(this.user(options.primaryGroupOf).gid)];
+    execFileSync('useradd', ['-M', ...group, '-d', home, '-s', '/bin/sh', name]);
     const uid = Number(execFileSync('id', ['-u', name]).toString());
     const gid = Number(execFileSync('id', ['-g', name]).toString());
     mkdirSync(home, { mode: 0o755 });
@@ -75,12 +91,22 @@ export class TestHost {
     return name;
   }
 
-  /** Writes the master config; `{alice}` stands for user alice's full name, `{@ops}` for a group's. */
-  writeMaster(text: string, settings = ''): void {
-    const expanded = text.replace(
+  /** `{alice}` becomes user alice's full name, `{@ops}` group ops's. */
+  expand(text: string): string {
+    return text.replace(
       /\{(@?)([a-z0-9]+)\}/g,
       (_, at: string, short: string) => `${at}${this.prefix}${short}`,
     );
+  }
+
+  /** The master config as written. */
+  readMaster(): string {
+    return readFileSync(this.configFile, 'utf8');
+  }
+
+  /** Writes the master config; `{alice}` stands for user alice's full name, `{@ops}` for a group's. */
+  writeMaster(text: string, settings = ''): void {
+    const expanded = this.expand(text);
     const base = [
       '[settings]',
       `socket-dir = ${join(this.dir, 'run')}`,

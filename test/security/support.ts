@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnCollecting } from '../helpers/cli.ts';
+import { type Spawned, spawnCollecting } from '../helpers/cli.ts';
 import { type CommandResult, DMCTL, ROOT_DIR, run, type TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -108,6 +108,11 @@ export function socketOf(host: TestHost, short: string): string {
 /** Runs the attack client (client.ts) as a sandbox user. */
 export function attack(host: TestHost, short: string, ...args: string[]): Promise<CommandResult> {
   return run(['runuser', '-u', host.user(short).name, '--', NODE, CLIENT], args);
+}
+
+/** Starts the attack client (client.ts) as a sandbox user, for the modes that keep running. */
+export function spawnAttack(host: TestHost, short: string, ...args: string[]): Spawned {
+  return spawnCollecting(['runuser', '-u', host.user(short).name, '--', NODE, CLIENT, ...args]);
 }
 
 /** Runs a shell command as a sandbox user. */
