@@ -58,6 +58,7 @@ import { RescanTally } from './rescan-tally.ts';
 import {
   configPathOf,
   createOwnerDirs,
+  isConfigGone,
   type LoadedConfig,
   listConfigNames,
   loadConfig,
@@ -252,11 +253,9 @@ export class Manager implements ControlContext, SupervisorHost {
   forgetIfGone(record: DaemonRecord): void {
     const owner = this.ownerTable.get(record.owner);
     if (owner === undefined) return;
-    const copy = readConfigAsOwner(owner, record.spec.name);
-    if ('file' in copy && copy.text === undefined) {
-      this.broken.note(record.owner, record.spec.name, copy.file, []);
-      this.supervisor.forget(record);
-    }
+    if (!isConfigGone(owner, record.spec.name)) return;
+    this.broken.note(record.owner, record.spec.name, configPathOf(owner, record.spec.name), []);
+    this.supervisor.forget(record);
   }
 
   problemsOf(users: readonly string[]): string[] {

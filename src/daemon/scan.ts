@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { type DaemonSpec, isValidDaemonName, parseDaemonConfig } from '../config/daemon.ts';
 import type { Problem } from '../config/problems.ts';
 import { type FileRules, readConfigFile } from '../config/read-file.ts';
@@ -106,6 +106,16 @@ export function listConfigNames(owner: Owner): {
 /** Where a daemon's config file is. */
 export function configPathOf(owner: Owner, name: string): string {
   return `${owner.daemonDir}/${name}.conf`;
+}
+
+/** Is a daemon's config file gone (looked for as its owner)? Not when it cannot be told. */
+export function isConfigGone(owner: Owner, name: string): boolean {
+  try {
+    asUser(owner.account, owner.groupIds, () => lstatSync(configPathOf(owner, name)));
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
 }
 
 /** What a daemon config must be: its owner's, one link, not writable by others, small. */
