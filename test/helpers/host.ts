@@ -20,6 +20,9 @@ export const DMCTL = join(ROOT_DIR, 'bin/dmctl');
 export const DAEMON_MANAGER = join(ROOT_DIR, 'bin/daemon-manager');
 export const FIXTURES = join(ROOT_DIR, 'test/fixtures');
 
+/** The user-name prefixes of the sandboxes of this process (other runs use others). */
+export const SANDBOX_PREFIXES = new Set<string>();
+
 /** A real user created for one test file, removed afterwards. */
 export interface TestUser {
   readonly name: string;
@@ -51,6 +54,7 @@ export class TestHost {
 
   constructor() {
     this.prefix = `dmt${randomBytes(3).toString('hex')}`;
+    SANDBOX_PREFIXES.add(this.prefix);
     this.dir = mkdtempSync('/tmp/dm-test-');
     chmodSync(this.dir, 0o755);
     mkdirSync(join(this.dir, 'home'), { mode: 0o755 });
