@@ -25,6 +25,7 @@ export const VERBS = [
   'log',
   'tail',
   'edit',
+  'problems',
   'completion',
   'help',
 ] as const;
@@ -65,12 +66,24 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string
       config = argv[++index];
       if (config === undefined) return { error: `${arg} needs a file` };
     } else if (arg.startsWith('--config=')) config = arg.slice('--config='.length);
+    else if (arg.startsWith('--')) return { error: `unknown option '${arg.split('=')[0]}'` };
     else words.push(arg);
   }
   if (version)
     return { command: 'version', id: undefined, signal: undefined, config, json, personal };
   const command = parseWords(words);
+  // No daemon or user name starts with '-': such a word is an option, or kill's signal
+  // (whose mistakes parseWords explains).
+  const failedKill = 'error' in command && words.includes('kill');
+  const signal = 'error' in command ? undefined : command.signal;
+  const option = words.find((word) => word.startsWith('-') && word !== signal && !failedKill);
+  if (option !== undefined) return { error: `unknown option '${option}'` };
   return 'error' in command ? command : { ...command, config, json, personal };
+}
+
+/** Did the command line ask for JSON? (Known even when the rest of it is wrong.) */
+export function wantsJson(argv: readonly string[]): boolean {
+  return argv.includes('--json');
 }
 
 function parseWords(words: readonly string[]): CliCommand | { error: string } {

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { DaemonStatus } from '../protocol/messages.ts';
-import { formatElapsed, formatLastExit, formatStatusTable, STATUS_HEADER } from './format.ts';
+import {
+  formatElapsed,
+  formatLastExit,
+  formatStatusTable,
+  STATUS_HEADER,
+  shortReason,
+} from './format.ts';
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -57,6 +63,19 @@ const WORDPRESS: DaemonStatus = {
   runAs: 'www-data',
   output: 'log',
 };
+
+describe('shortReason', () => {
+  const cases: [string, string][] = [
+    ['/h/a.conf:12: error: bad thing', 'line 12: bad thing'],
+    ['/h/a.conf: error: refused: is world-writable', 'refused: is world-writable'],
+    [`/h/a.conf:1: error: ${'x'.repeat(100)}`, `line 1: ${'x'.repeat(49)}...`],
+    ['something else', 'something else'],
+  ];
+  for (const [problem, reason] of cases)
+    test(`${problem.slice(0, 40)} gives ${reason.slice(0, 30)}`, () => {
+      assert.equal(shortReason(problem), reason);
+    });
+});
 
 /** The header of the table into a pipe: the original's seven columns, then run-as and last-exit. */
 const HEADER = `${STATUS_HEADER} run-as   last-exit`;
@@ -138,6 +157,20 @@ describe('formatStatusTable into a pipe', () => {
         lastExit: "no such user 'www'",
       },
       row: "david/wordpress                stopped              0       33       0s       0s       0s www-data no such user 'www'",
+    },
+    {
+      name: 'a broken daemon shows its state and a short reason after the row',
+      status: {
+        ...WORDPRESS,
+        state: 'broken',
+        pid: 0,
+        respawns: 0,
+        uptime: 0,
+        total: 0,
+        problem:
+          "/home/david/.daemon-manager/daemons/wordpress.conf:3: error: 'output' must be 'log' or 'discard', not 'x'",
+      },
+      row: "david/wordpress                broken               0        0       0s       0s       0s www-data line 3: 'output' must be 'log' or 'discard', not 'x'",
     },
   ];
   for (const { name, status, row } of rows) {

@@ -21,8 +21,13 @@ export function formatElapsed(totalSeconds: number): string {
   return parts.join('');
 }
 
-/** The last exit in a word or two: `exit 1`, `SIGKILL`, why it could not start, or `-`. */
+/**
+ * The last exit in a word or two: `exit 1`, `SIGKILL`, why it could not start, or `-`; for
+ * a daemon whose config file is refused, why (the whole problem is in --json and
+ * `dmctl problems`).
+ */
 export function formatLastExit(daemon: DaemonStatus): string {
+  if (daemon.problem !== undefined) return shortReason(daemon.problem);
   if (daemon.lastExitSignal !== undefined) return daemon.lastExitSignal;
   if (daemon.lastExitCode !== undefined) return `exit ${daemon.lastExitCode}`;
   return daemon.lastExit ?? '-';
@@ -70,6 +75,7 @@ const STATE_COLORS: Readonly<Record<DaemonStatus['state'], string>> = {
   coolingdown: '\u001b[31m',
   stopping: '\u001b[33m',
   stopped: '',
+  broken: '\u001b[31m',
 };
 
 /** The first seven columns of the header, exactly the original's. */
@@ -158,4 +164,14 @@ function pad(text: string, width: number, align: Align): string {
 /** Cuts text to `width`, marking the cut with an ellipsis. */
 function cut(text: string, width: number): string {
   return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+}
+
+const REASON_CHARS = 60;
+
+/** `file:12: error: message` as `line 12: message`, cut to fit beside a status row. */
+export function shortReason(problem: string): string {
+  const located = /^.*?:(\d+): error: (.*)$/.exec(problem);
+  const whole = /^.*?: error: (.*)$/.exec(problem);
+  const reason = located ? `line ${located[1]}: ${located[2]}` : (whole?.[1] ?? problem);
+  return reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS - 3)}...` : reason;
 }

@@ -19,8 +19,8 @@ export interface FileRules {
 }
 
 export type ReadOutcome =
-  | { readonly ok: true; readonly text: string }
-  | { readonly ok: false; readonly reason: string };
+  | { readonly ok: true; readonly text: string; readonly mode: number }
+  | { readonly ok: false; readonly reason: string; readonly missing?: true };
 
 /**
  * Reads a configuration file that someone else may have planted. The file is opened
@@ -34,13 +34,16 @@ export function readConfigFile(path: string, rules: FileRules): ReadOutcome {
   try {
     fd = openSync(path, UNTRUSTED_READ);
   } catch (error) {
-    return { ok: false, reason: describeOpenError(error) };
+    const reason = describeOpenError(error);
+    return (error as NodeJS.ErrnoException).code === 'ENOENT'
+      ? { ok: false, reason, missing: true }
+      : { ok: false, reason };
   }
   try {
     const stats = fstatSync(fd);
     const refusal = judge(stats, rules);
     if (refusal !== undefined) return { ok: false, reason: refusal };
-    return judgeContent(readAll(fd, rules.maxBytes), rules);
+    return judgeContent(readAll(fd, rules.maxBytes), stats.mode, rules);
   } finally {
     closeSync(fd);
   }
@@ -68,14 +71,14 @@ export function judgeReadFile(
   const refusal = judge(stats, rules);
   if (refusal !== undefined) return { ok: false, reason: refusal };
   if (bytes === undefined) return { ok: false, reason: 'could not be read' };
-  return judgeContent(bytes.length > rules.maxBytes ? undefined : bytes, rules);
+  return judgeContent(bytes.length > rules.maxBytes ? undefined : bytes, stats.mode, rules);
 }
 
-function judgeContent(bytes: Uint8Array | undefined, rules: FileRules): ReadOutcome {
+function judgeContent(bytes: Uint8Array | undefined, mode: number, rules: FileRules): ReadOutcome {
   if (bytes === undefined) return { ok: false, reason: `is larger than ${rules.maxBytes} bytes` };
   const decoded = decodeConfigText(bytes);
   if ('error' in decoded) return { ok: false, reason: decoded.error };
-  return { ok: true, text: decoded.text };
+  return { ok: true, text: decoded.text, mode: mode & 0o7777 };
 }
 
 function judge(stats: FileFacts, rules: FileRules): string | undefined {

@@ -7,6 +7,7 @@ import {
   type Request,
   type Response,
 } from '../protocol/messages.ts';
+import { printableJson } from '../protocol/printable.ts';
 
 /** Answers one authenticated request; `caller` is the user the socket belongs to. */
 export type Handler = (caller: string, request: Request) => Response | Promise<Response>;
@@ -18,7 +19,7 @@ export interface SocketOwner {
   readonly gid: number;
 }
 
-// A client has this long to send its request and read the answer.
+// A client has this long to send its request, and again this long to read the answer.
 const CONNECTION_TIMEOUT_MS = 10_000;
 // Connections the kernel queues on a socket while nobody accepts (an upgrade's execve).
 const BACKLOG = 1024;
@@ -146,7 +147,19 @@ export class ControlServer {
       answered = true;
       this.counted(command, response.ok);
       socket.removeAllListeners('data');
-      socket.end(`${JSON.stringify(response)}\n`);
+      socket.setTimeout(0);
+      socket.end(`${printableJson(response)}\n`);
+      // A client that does not read (or reads a byte now and then) must not make the
+      // manager hold its reply: whatever it has not taken by the deadline is dropped.
+      const deadline = setTimeout(() => {
+        if (socket.writableLength > 0)
+          this.log.info(
+            `control: reply to ${caller} cut off, ${socket.writableLength} bytes not read in ${CONNECTION_TIMEOUT_MS / 1000}s`,
+          );
+        socket.destroy();
+      }, CONNECTION_TIMEOUT_MS);
+      deadline.unref();
+      socket.once('close', () => clearTimeout(deadline));
     };
     socket.on('data', (chunk: string) => {
       if (answered) return;

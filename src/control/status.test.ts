@@ -4,7 +4,7 @@ import { formatStatusTable } from '../cli/format.ts';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { DaemonStatus } from '../protocol/messages.ts';
 import { type DaemonRecord, newRecord } from '../supervisor/state.ts';
-import { statusOf } from './status.ts';
+import { brokenStatus, statusOf } from './status.ts';
 
 const NOW = 1_700_000_000_000;
 const SECOND = 1000;
@@ -195,6 +195,55 @@ describe('statusOf', () => {
     assert.equal(
       formatStatusTable([statusOf(running, NOW)]).split('\n')[1],
       'david/wordpress                running          27012       33       0s   12h57m     3w3d www-data -',
+    );
+  });
+
+  const PROBLEM = '/home/david/.daemon-manager/daemons/wordpress.conf:2: error: bad';
+
+  test('a stopped daemon whose config is now broken shows as broken, with the problem', () => {
+    assert.deepEqual(statusOf(record({}), NOW, PROBLEM), {
+      ...STOPPED,
+      state: 'broken',
+      problem: PROBLEM,
+    });
+  });
+
+  test('a running daemon whose config broke still shows running, with the problem', () => {
+    const running = record({
+      wanted: 'up',
+      state: { kind: 'running', run: 1, pid: 7, since: NOW },
+    });
+    const row = statusOf(running, NOW, PROBLEM);
+    assert.equal(row.state, 'running');
+    assert.equal(row.problem, PROBLEM);
+  });
+});
+
+describe('brokenStatus', () => {
+  test('a daemon known only by its broken file is broken, down, with nothing running', () => {
+    assert.deepEqual(
+      brokenStatus({
+        id: 'david/blog',
+        owner: 'david',
+        name: 'blog',
+        file: '/h/blog.conf',
+        problem: '/h/blog.conf:1: error: x',
+      }),
+      {
+        id: 'david/blog',
+        user: 'david',
+        name: 'blog',
+        state: 'broken',
+        wanted: 'down',
+        pid: 0,
+        respawns: 0,
+        cooldown: 0,
+        uptime: 0,
+        total: 0,
+        runAs: 'david',
+        output: 'discard',
+        problem: '/h/blog.conf:1: error: x',
+      },
     );
   });
 });

@@ -1,8 +1,22 @@
 import type { DaemonStatus } from '../protocol/messages.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 
-/** One status row of a daemon at time `now` (ms). */
-export function statusOf(record: DaemonRecord, now: number): DaemonStatus {
+/** A daemon whose config file is refused now, with the first reason why. */
+export interface BrokenConfig {
+  readonly id: string;
+  readonly owner: string;
+  readonly name: string;
+  readonly file: string;
+  /** The first error, formatted `file:line: error: message`. */
+  readonly problem: string;
+}
+
+/**
+ * One status row of a daemon at time `now` (ms). `problem` is what is wrong with its
+ * config file now, if anything: a stopped daemon with a broken file shows as `broken`
+ * (it cannot start); one still running on its last good config shows what it does.
+ */
+export function statusOf(record: DaemonRecord, now: number, problem?: string): DaemonStatus {
   const { state } = record;
   const seconds = (ms: number): number => Math.max(0, Math.floor(ms / 1000));
   const alive = state.kind === 'running' || state.kind === 'stopping';
@@ -12,7 +26,7 @@ export function statusOf(record: DaemonRecord, now: number): DaemonStatus {
     id: record.id,
     user: record.owner,
     name: record.spec.name,
-    state: state.kind,
+    state: problem !== undefined && state.kind === 'stopped' ? 'broken' : state.kind,
     wanted: record.wanted,
     pid: state.kind === 'running' || state.kind === 'stopping' ? state.pid : 0,
     respawns: record.respawns,
@@ -28,6 +42,27 @@ export function statusOf(record: DaemonRecord, now: number): DaemonStatus {
       ? { lastExitCode: exit.code }
       : {}),
     ...(exit?.error === undefined && exit?.signal ? { lastExitSignal: exit.signal } : {}),
+    ...(problem === undefined ? {} : { problem }),
+  };
+}
+
+/** The status row of a daemon known only by its broken config file: never loaded. */
+export function brokenStatus(broken: BrokenConfig): DaemonStatus {
+  return {
+    id: broken.id,
+    user: broken.owner,
+    name: broken.name,
+    state: 'broken',
+    wanted: 'down',
+    pid: 0,
+    respawns: 0,
+    cooldown: 0,
+    cooldownStep: 0,
+    uptime: 0,
+    total: 0,
+    runAs: broken.owner,
+    output: 'discard',
+    problem: broken.problem,
   };
 }
 

@@ -10,6 +10,7 @@ const DEFAULTS: ManagerArgs = {
   debug: false,
   syslog: undefined,
   pidfile: undefined,
+  check: false,
   help: false,
   version: false,
   takeover: false,
@@ -26,6 +27,8 @@ describe('parseManagerArgs', () => {
     [['--syslog'], { syslog: '/dev/log' }],
     [['--syslog=/run/log.sock'], { syslog: '/run/log.sock' }],
     [['-V'], { version: true }],
+    [['--check', '--config', '/x.conf'], { check: true, config: '/x.conf' }],
+    [['--config=/x.conf', '--check'], { check: true, config: '/x.conf' }],
     [['--version'], { version: true }],
     [
       ['--config=/x.conf', '--pidfile', '/run/dm.pid'],
@@ -42,4 +45,16 @@ describe('parseManagerArgs', () => {
       error: "--syslog needs an absolute socket path, not 'log.sock'",
     });
   });
+
+  const refused: [string[], string][] = [
+    [['--frobnicate'], "unknown option '--frobnicate'"],
+    [['--frobnicate=3'], "unknown option '--frobnicate'"],
+    [['-x'], "unknown option '-x'"],
+    [['status'], "unexpected argument 'status' (daemon-manager takes options only)"],
+    [['--config'], '--config needs a file'],
+  ];
+  for (const [argv, error] of refused)
+    test(`${argv.join(' ')} is refused: ${error}`, () => {
+      assert.deepEqual(parseManagerArgs(argv), { error });
+    });
 });

@@ -13,6 +13,8 @@ export interface ManagerArgs {
   /** `--syslog[=SOCKET]`: log to syslog, at /dev/log unless told. */
   readonly syslog: string | undefined;
   readonly pidfile: string | undefined;
+  /** Check the configuration and exit: start nothing, create nothing. */
+  readonly check: boolean;
   readonly help: boolean;
   readonly version: boolean;
   /** Internal: started by a running manager to take over from it (an upgrade, handover.ts). */
@@ -33,6 +35,7 @@ export function parseManagerArgs(argv: readonly string[]): ManagerArgs | { error
   let help = false;
   let version = false;
   let takeover = false;
+  let check = false;
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] ?? '';
     const [flag, inline] =
@@ -83,8 +86,15 @@ export function parseManagerArgs(argv: readonly string[]): ManagerArgs | { error
       case '--takeover':
         takeover = true;
         break;
+      case '--check':
+        check = true;
+        break;
       default:
-        return { error: `unknown argument '${arg}'` };
+        return {
+          error: arg.startsWith('-')
+            ? `unknown option '${flag}'`
+            : `unexpected argument '${arg}' (daemon-manager takes options only)`,
+        };
     }
   }
   return {
@@ -95,6 +105,7 @@ export function parseManagerArgs(argv: readonly string[]): ManagerArgs | { error
     debug,
     syslog,
     pidfile,
+    check,
     help,
     version,
     takeover,

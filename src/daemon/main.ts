@@ -20,6 +20,7 @@ import { notifier } from '../systemd/notify.ts';
 import { loadAccounts } from '../users/accounts.ts';
 import { VERSION } from '../version.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
+import { checkConfiguration } from './check.ts';
 import { daemonize } from './daemonize.ts';
 import {
   HANDSHAKE_FD,
@@ -38,7 +39,7 @@ const SUCCESSOR_TIMEOUT_MS = 60_000;
 
 async function main(signals: SignalQueue): Promise<number> {
   const args = parseManagerArgs(process.argv.slice(2));
-  if ('error' in args) return fail(`${args.error}\n${USAGE}`);
+  if ('error' in args) return fail(`daemon-manager: ${args.error}\n${USAGE}`);
   if (args.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -47,6 +48,7 @@ async function main(signals: SignalQueue): Promise<number> {
     process.stdout.write(`daemon-manager ${VERSION}\n`);
     return 0;
   }
+  if (args.check) return checkConfiguration(args);
   // Everything the manager creates (sockets before they are handed over, state) is private.
   process.umask(0o077);
 
@@ -105,7 +107,19 @@ async function main(signals: SignalQueue): Promise<number> {
   closeInheritedDescriptors(new Set(args.takeover ? [lock, HANDSHAKE_FD] : [lock]));
 
   const send = loadSendDatagram();
-  const log = openLog({ ...args, ownFile: ownLogFile(settings.stateDir) }, send, process.env);
+  const log = openLog(
+    {
+      ...args,
+      ownFile: ownLogFile(settings.stateDir),
+      // The manager's own file always rotates: nothing else does it for this one.
+      rotation: {
+        maxBytes: settings.logMaxBytes || DEFAULT_SETTINGS.logMaxBytes,
+        keep: settings.logKeep,
+      },
+    },
+    send,
+    process.env,
+  );
   const notify = notifier(send, process.env.NOTIFY_SOCKET, (message) => log.debug(message));
   process.on('uncaughtException', (error) => log.error(`unexpected: ${error.stack ?? error}`));
   let predecessor: Predecessor | undefined;
@@ -297,9 +311,8 @@ function handleSignals(signals: SignalQueue, running: Running): void {
         }
         const read = readMasterConfig(configPath);
         if (!('config' in read)) {
-          log.error(
-            `SIGHUP: master config not reloaded, keeping the old one: ${read.problems.map(formatProblem).join('; ')}`,
-          );
+          log.error('SIGHUP: master config not reloaded, keeping the old one:');
+          for (const problem of read.problems) log.error(formatProblem(problem));
           return;
         }
         log.info(`SIGHUP: reloading ${configPath}`);

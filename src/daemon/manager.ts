@@ -1,18 +1,18 @@
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import type { DaemonSpec } from '../config/daemon.ts';
+import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
 import type { MasterConfig } from '../config/master.ts';
-import { formatProblem, type Problem } from '../config/problems.ts';
+import { formatProblem, hasErrors, type Problem } from '../config/problems.ts';
 import type { Settings } from '../config/settings.ts';
 import { type ControlContext, handleRequest } from '../control/handlers.ts';
 import { ControlServer } from '../control/server.ts';
-import { statusOf } from '../control/status.ts';
+import { type BrokenConfig, statusOf } from '../control/status.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
 import { readLogChunk, startBanner } from '../logs/log-file.ts';
-import { mayRunAs, mayRunDaemons, mayUseManager, ROOT } from '../policy/authorize.ts';
+import { mayRunAs, mayRunDaemons, mayUseManager, ROOT, runAsRefusal } from '../policy/authorize.ts';
 import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
 import {
@@ -24,12 +24,16 @@ import {
 } from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
 import {
+  type ConfigCopy,
   type DaemonInfo,
   type DaemonStatus,
   LOG_CHUNK_BYTES,
   type LogChunk,
   type Request,
+  type RescanReport,
+  type Response,
 } from '../protocol/messages.ts';
+import { printableJson } from '../protocol/printable.ts';
 import { type SavedState, snapshot } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
@@ -43,13 +47,24 @@ import {
 } from '../supervisor/supervisor.ts';
 import { type AccountDb, groupIdsOf, membersOf } from '../users/accounts.ts';
 import { asUser } from '../users/impersonate.ts';
+import { BrokenConfigs } from './broken-configs.ts';
+import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-writer.ts';
 import { DaemonLogs } from './daemon-logs.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
+import { judgeConfig } from './judge.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
 import { KeeperProcesses } from './processes.ts';
 import { Recovery } from './recovery.ts';
-import { createOwnerDirs, listConfigNames, loadConfig } from './scan.ts';
+import { RescanTally } from './rescan-tally.ts';
+import {
+  configPathOf,
+  createOwnerDirs,
+  isConfigGone,
+  type LoadedConfig,
+  listConfigNames,
+  loadConfig,
+} from './scan.ts';
 
 /** How the manager runs: for everyone under a master config, or for one user alone. */
 export type Mode =
@@ -84,6 +99,9 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly ownerTable = new Map<string, Owner>();
   private readonly configFiles = new Map<string, string>();
   private readonly problems = new ProblemBoard();
+  private readonly broken = new BrokenConfigs();
+  /** Each user's problems as last logged: a problem is logged when it appears, not again. */
+  private readonly loggedProblems = new Map<string, ReadonlySet<string>>();
   private readonly control: ControlServer;
   private readonly logs: DaemonLogs;
 
@@ -339,11 +357,13 @@ export class Manager implements ControlContext, SupervisorHost {
     return [...new Set([...this.ownerTable.keys(), ...this.problems.users()])];
   }
 
-  rescan(users: readonly string[]): void {
+  rescan(users: readonly string[]): RescanReport {
+    const tally = new RescanTally();
     for (const user of users) {
       const owner = this.ownerTable.get(user);
-      if (owner) this.scanOwner(owner);
+      if (owner) this.scanOwner(owner, tally);
     }
+    return tally.report();
   }
 
   refresh(record: DaemonRecord): Outcome {
@@ -351,6 +371,12 @@ export class Manager implements ControlContext, SupervisorHost {
     if (!owner) return { ok: false, error: `${record.owner} may no longer run daemons` };
     const loaded = loadConfig(owner, record.spec.name);
     this.setProblems(record.owner, loaded.file, loaded.problems);
+    this.broken.note(
+      record.owner,
+      record.spec.name,
+      loaded.file,
+      this.judged(record.owner, loaded),
+    );
     if (loaded.spec === undefined) {
       const first = loaded.problems.find((problem) => problem.severity === 'error');
       return {
@@ -362,8 +388,66 @@ export class Manager implements ControlContext, SupervisorHost {
     return { ok: true, message: '' };
   }
 
+  forgetIfGone(record: DaemonRecord): void {
+    const owner = this.ownerTable.get(record.owner);
+    if (owner === undefined) return;
+    if (!isConfigGone(owner, record.spec.name)) return;
+    this.broken.note(record.owner, record.spec.name, configPathOf(owner, record.spec.name), []);
+    this.supervisor.forget(record);
+  }
+
   problemsOf(users: readonly string[]): string[] {
     return this.problems.formatted(users);
+  }
+
+  problemCount(user: string): number {
+    return this.problems.count(user);
+  }
+
+  brokenConfigs(): readonly BrokenConfig[] {
+    return this.broken.all();
+  }
+
+  runsDaemons(user: string): boolean {
+    return this.ownerTable.has(user);
+  }
+
+  readConfig(user: string, name: string): ConfigCopy | { error: string } {
+    const owner = this.ownerTable.get(user);
+    if (owner === undefined) return { error: `'${user}' may not run daemons` };
+    const copy = readConfigAsOwner(owner, name);
+    return 'error' in copy ? copy : { id: `${user}/${name}`, ...copy };
+  }
+
+  saveConfig(caller: string, user: string, name: string, source: string, expect: string): Response {
+    const owner = this.ownerTable.get(user);
+    const account = this.db.users.get(caller);
+    if (owner === undefined || account === undefined)
+      return { ok: false, error: `'${user}' may not run daemons` };
+    const edited = readEditedCopy(source, account, groupIdsOf(this.db, account));
+    if ('error' in edited) return { ok: false, error: edited.error };
+    // The same checks as loading: a copy the manager would refuse is never saved.
+    const file = configPathOf(owner, name);
+    const problems = this.judged(user, {
+      name,
+      file,
+      ...parseDaemonConfig(edited.text, file, name),
+    });
+    if (hasErrors(problems))
+      return {
+        ok: false,
+        error: `${file} not saved: the edited copy has errors`,
+        problems: problems.map(formatProblem),
+      };
+    const written = writeConfigAsOwner(owner, name, edited.text, expect);
+    if ('error' in written) return { ok: false, error: written.error };
+    this.log.info(`${user}/${name}: ${file} saved by ${caller}`);
+    return {
+      ok: true,
+      message: `saved ${file}`,
+      rescan: this.rescan([user]),
+      problems: problems.map(formatProblem),
+    };
   }
 
   infoOf(record: DaemonRecord): DaemonInfo {
@@ -390,8 +474,8 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   audit(caller: string, request: Request, outcome: string): void {
-    const target = request.id === undefined ? '' : ` ${JSON.stringify(request.id)}`;
-    const signal = request.signal === undefined ? '' : ` ${JSON.stringify(request.signal)}`;
+    const target = request.id === undefined ? '' : ` ${printableJson(request.id)}`;
+    const signal = request.signal === undefined ? '' : ` ${printableJson(request.signal)}`;
     this.log.info(`audit: ${caller}: ${request.command}${target}${signal}: ${outcome}`);
   }
 
@@ -399,14 +483,10 @@ export class Manager implements ControlContext, SupervisorHost {
     const owner = this.ownerTable.get(record.owner);
     if (!owner) return { ok: false, error: `${record.owner} may not run daemons`, retry: false };
     const runAsName = record.spec.runAs ?? record.owner;
-    if (!mayRunAs(this.currentPolicy, record.owner, runAsName))
-      return {
-        ok: false,
-        error: `user '${runAsName}' is not allowed for '${record.owner}' (see [can_run_as])`,
-        retry: false,
-      };
     const runAs = this.db.users.get(runAsName);
-    if (!runAs) return { ok: false, error: `no such user '${runAsName}'`, retry: false };
+    const refusal = runAsRefusal(this.currentPolicy, record.owner, runAsName, runAs !== undefined);
+    if (refusal !== undefined || runAs === undefined)
+      return { ok: false, error: refusal ?? `no such user '${runAsName}'`, retry: false };
     const limits = this.limitsOf(record.owner);
     const active = [...this.supervisor.daemons.values()].filter(
       (other) => other.owner === record.owner && other !== record && other.state.kind !== 'stopped',
@@ -441,7 +521,7 @@ export class Manager implements ControlContext, SupervisorHost {
         cgroup: placed?.cgroup,
         joins: placed?.joins ?? [],
         limits: daemonLimits,
-        umask: 0o022,
+        umask: record.spec.umask,
       },
     };
   }
@@ -608,6 +688,8 @@ export class Manager implements ControlContext, SupervisorHost {
           this.supervisor.forget(record);
         }
       this.problems.clear(name);
+      this.broken.clear(name);
+      this.loggedProblems.delete(name);
     }
     this.ownerTable.clear();
     for (const [name, owner] of wanted) this.ownerTable.set(name, owner);
@@ -644,37 +726,33 @@ export class Manager implements ControlContext, SupervisorHost {
     }
   }
 
-  private scanOwner(owner: Owner): void {
+  private scanOwner(owner: Owner, tally: RescanTally): void {
     const user = owner.account.name;
     const dirProblems = createOwnerDirs(owner);
     const listing = listConfigNames(owner);
-    // A home gone or unreadable is the admin's business too, not only the user's.
-    for (const problem of [...dirProblems, ...listing.problems])
-      this.log.warn(`${user}: ${formatProblem(problem)}`);
     this.problems.clear(user);
     this.problems.set(user, owner.daemonDir, [...dirProblems, ...listing.problems]);
+    if (listing.badNames > 0)
+      tally.refuse(`${listing.badNames} *.conf files of ${user} (names a daemon cannot have)`);
     // A listing that failed says nothing of deleted files: running daemons stay until the
     // directory can be read again (an NFS home back, a mode fixed).
     const present = new Set(listing.names);
+    if (!listing.failed) this.broken.keepOnly(user, present);
     for (const record of [...this.supervisor.daemons.values()])
-      if (record.owner === user && !listing.failed && !present.has(record.spec.name))
+      if (record.owner === user && !listing.failed && !present.has(record.spec.name)) {
+        if (!record.orphaned) tally.remove(record.id);
         this.supervisor.forget(record);
+      }
     for (const name of listing.names) {
       const loaded = loadConfig(owner, name);
-      this.setProblems(user, loaded.file, loaded.problems);
+      const problems = this.judged(user, loaded);
       const id = `${user}/${name}`;
+      this.problems.set(user, loaded.file, problems);
+      // A file that breaks keeps its daemon listed, as broken, with why.
+      this.broken.note(user, name, loaded.file, problems);
+      if (hasErrors(problems)) tally.refuse(id);
       const existing = this.supervisor.daemons.get(id);
       if (loaded.spec === undefined) continue;
-      const runAs = loaded.spec.runAs ?? user;
-      if (!mayRunAs(this.currentPolicy, user, runAs))
-        this.setProblems(user, loaded.file, [
-          ...loaded.problems,
-          {
-            file: loaded.file,
-            severity: 'error',
-            message: `user '${runAs}' is not allowed for '${user}' (see [can_run_as])`,
-          },
-        ]);
       this.configFiles.set(id, loaded.file);
       if (existing === undefined) {
         const record = newRecord(user, loaded.spec);
@@ -684,15 +762,36 @@ export class Manager implements ControlContext, SupervisorHost {
           record.wanted = 'up';
           this.supervisor.start(record);
         }
+        tally.add(id);
       } else if (existing.orphaned || !sameSpec(existing.spec, loaded.spec)) {
         existing.orphaned = false;
         existing.spec = loaded.spec;
-        if (existing.state.kind === 'running' || existing.state.kind === 'coolingdown') {
+        const running = existing.state.kind === 'running' || existing.state.kind === 'coolingdown';
+        if (running) {
           this.log.info(`${id}: config changed; restarting`);
           this.supervisor.restart(existing);
         }
+        tally.change(id, running);
       }
     }
+    this.logNewProblems(user);
+  }
+
+  /** A loaded config's problems, and whether `user`'s daemon may run as the user it asks for. */
+  private judged(user: string, loaded: LoadedConfig): readonly Problem[] {
+    return judgeConfig(loaded, user, this.currentPolicy, (name) => this.db.users.has(name));
+  }
+
+  /**
+   * Logs a user's problems for the admin as they appear: a user rescanning in a loop
+   * must not fill the manager's log with the same lines (and the board keeps at most a
+   * hundred per user).
+   */
+  private logNewProblems(user: string): void {
+    const lines = this.problems.formatted([user]);
+    const before = this.loggedProblems.get(user);
+    for (const line of lines) if (!before?.has(line)) this.log.warn(`${user}: ${line}`);
+    this.loggedProblems.set(user, new Set(lines));
   }
 
   private setProblems(user: string, file: string, problems: readonly Problem[]): void {

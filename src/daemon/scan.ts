@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { type DaemonSpec, isValidDaemonName, parseDaemonConfig } from '../config/daemon.ts';
 import type { Problem } from '../config/problems.ts';
-import { readConfigFile } from '../config/read-file.ts';
+import { type FileRules, readConfigFile } from '../config/read-file.ts';
+import { printable } from '../protocol/printable.ts';
 import { asUser } from '../users/impersonate.ts';
 import type { Owner } from './owner.ts';
 
@@ -9,6 +10,8 @@ import type { Owner } from './owner.ts';
 export const MAX_DAEMON_CONFIG_BYTES = 256 * 1024;
 /** At most this many daemons are loaded per user, so one directory cannot flood the manager. */
 export const MAX_DAEMONS_PER_USER = 1000;
+/** Files ignored for a bad name are named up to this many, then only counted. */
+export const BAD_NAMES_SHOWN = 10;
 
 /** One config file, read and parsed: a spec when it is valid, and whatever it said. */
 export interface LoadedConfig {
@@ -16,6 +19,8 @@ export interface LoadedConfig {
   readonly file: string;
   readonly spec: DaemonSpec | undefined;
   readonly problems: readonly Problem[];
+  /** The line of its `user=`, to point at it when that user is refused. */
+  readonly runAsLine: number | undefined;
 }
 
 /** Creates the user's daemon and log directories, as the user. */
@@ -48,6 +53,8 @@ export function createOwnerDirs(owner: Owner): Problem[] {
 export function listConfigNames(owner: Owner): {
   names: string[];
   problems: Problem[];
+  /** How many `*.conf` files were ignored for their name. */
+  badNames: number;
   /** The listing failed (a home unreadable, unmounted): it says nothing of what is gone. */
   failed: boolean;
 } {
@@ -64,18 +71,20 @@ export function listConfigNames(owner: Owner): {
         severity: 'warning',
         message: `cannot list directory (${code})`,
       });
-    return { names: [], problems, failed };
+    return { names: [], problems, failed, badNames: 0 };
   }
   const names: string[] = [];
+  let badNames = 0;
   for (const entry of entries.sort()) {
     if (!entry.endsWith('.conf')) continue;
     const name = entry.slice(0, -'.conf'.length);
     if (!isValidDaemonName(name)) {
-      problems.push({
-        file: `${owner.daemonDir}/${sanitize(entry)}`,
-        severity: 'warning',
-        message: 'ignored: a daemon name uses letters, digits and . _ @ + - (at most 128)',
-      });
+      if (++badNames <= BAD_NAMES_SHOWN)
+        problems.push({
+          file: `${owner.daemonDir}/${printable(entry.slice(0, 200))}`,
+          severity: 'warning',
+          message: 'ignored: a daemon name uses letters, digits and . _ @ + - (at most 128)',
+        });
     } else if (names.length >= MAX_DAEMONS_PER_USER) {
       problems.push({
         file: owner.daemonDir,
@@ -85,20 +94,46 @@ export function listConfigNames(owner: Owner): {
       break;
     } else names.push(name);
   }
-  return { names, problems, failed: false };
+  if (badNames > BAD_NAMES_SHOWN)
+    problems.push({
+      file: owner.daemonDir,
+      severity: 'warning',
+      message: `... and ${badNames - BAD_NAMES_SHOWN} more *.conf files ignored for their names`,
+    });
+  return { names, problems, failed: false, badNames };
+}
+
+/** Where a daemon's config file is. */
+export function configPathOf(owner: Owner, name: string): string {
+  return `${owner.daemonDir}/${name}.conf`;
+}
+
+/** Is a daemon's config file gone (looked for as its owner)? Not when it cannot be told. */
+export function isConfigGone(owner: Owner, name: string): boolean {
+  try {
+    asUser(owner.account, owner.groupIds, () => lstatSync(configPathOf(owner, name)));
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/** What a daemon config must be: its owner's, one link, not writable by others, small. */
+export function daemonConfigRules(owner: Owner): FileRules {
+  return {
+    ownerUid: owner.account.uid,
+    ownerName: owner.account.name,
+    privateGid: owner.privateGid,
+    maxBytes: MAX_DAEMON_CONFIG_BYTES,
+    refuseExecutable: true,
+  };
 }
 
 /** Reads and parses one daemon config as its owner. */
 export function loadConfig(owner: Owner, name: string): LoadedConfig {
-  const file = `${owner.daemonDir}/${name}.conf`;
+  const file = configPathOf(owner, name);
   const read = asUser(owner.account, owner.groupIds, () =>
-    readConfigFile(file, {
-      ownerUid: owner.account.uid,
-      ownerName: owner.account.name,
-      privateGid: owner.privateGid,
-      maxBytes: MAX_DAEMON_CONFIG_BYTES,
-      refuseExecutable: true,
-    }),
+    readConfigFile(file, daemonConfigRules(owner)),
   );
   if (!read.ok)
     return {
@@ -106,13 +141,7 @@ export function loadConfig(owner: Owner, name: string): LoadedConfig {
       file,
       spec: undefined,
       problems: [{ file, severity: 'error', message: `refused: ${read.reason}` }],
+      runAsLine: undefined,
     };
-  const { spec, problems } = parseDaemonConfig(read.text, file, name);
-  return { name, file, spec, problems };
-}
-
-/** Makes a file name safe to print: control characters become `?`. */
-function sanitize(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, 200);
+  return { name, file, ...parseDaemonConfig(read.text, file, name) };
 }

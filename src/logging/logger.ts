@@ -1,3 +1,5 @@
+import { printable } from '../protocol/printable.ts';
+
 /** The manager's own log: one line per event, with a level. */
 export interface Logger {
   debug(message: string): void;
@@ -17,10 +19,12 @@ export interface Sink {
   reopen(): void;
 }
 
-/** A logger over a sink; debug lines only when verbose. Newlines are escaped: one event, one line. */
+/**
+ * A logger over a sink; debug lines only when verbose. Every control character (a user's
+ * newline, CR, ESC) is escaped: one event, one line, nothing a terminal obeys.
+ */
 export function createLogger(verbose: boolean, sink: Sink): Logger {
-  const emit = (level: Level, message: string): void =>
-    sink.write(level, message.replaceAll('\n', '\\n'));
+  const emit = (level: Level, message: string): void => sink.write(level, printable(message));
   return {
     debug: (message) => {
       if (verbose) emit('debug', message);

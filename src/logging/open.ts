@@ -5,6 +5,7 @@ import { ResilientSink } from './resilient-sink.ts';
 import {
   fileTarget,
   journalTarget,
+  type RotationPolicy,
   type SendDatagram,
   stderrTarget,
   syslogTarget,
@@ -60,17 +61,22 @@ export interface LogOptions {
   readonly syslog: string | undefined;
   /** The manager's own log file: where everything falls back to. */
   readonly ownFile: string;
+  /** When that file rotates (the daemons' log settings; it always rotates). */
+  readonly rotation: RotationPolicy;
 }
 
 /** Opens the manager's log with its fallbacks: whatever happens to it, the manager goes on. */
 export function openLog(options: LogOptions, send: SendDatagram, env: NodeJS.ProcessEnv): Logger {
   const stderr = inspectStderr(env.JOURNAL_STREAM);
   const destination = chooseDestination(options.syslog !== undefined, options.debug, stderr);
-  const own = (): Target => fileTarget(options.ownFile);
+  const own = (): Target => fileTarget(options.ownFile, options.rotation);
   const open: Record<Destination, () => Target> = {
     syslog: () => syslogTarget(send, options.syslog ?? '/dev/log'),
     journal: () => journalTarget(send, JOURNAL_SOCKET),
-    file: () => fileTarget(stderr.kind === 'file' ? stderr.path : options.ownFile),
+    file: () =>
+      stderr.kind === 'file' && stderr.path !== options.ownFile
+        ? fileTarget(stderr.path)
+        : fileTarget(options.ownFile, options.rotation),
     stderr: stderrTarget,
   };
   const sameFile =

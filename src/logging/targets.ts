@@ -1,5 +1,6 @@
-import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, statSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { rotateLogFiles } from '../logs/log-file.ts';
 import type { Level } from './logger.ts';
 import { journalRecord, syslogRecord, textLine } from './records.ts';
 
@@ -145,12 +146,63 @@ class SocketTarget implements Target {
   }
 }
 
-/** A log file of the manager's own, created private; reopened by path after a logrotate. */
-export function fileTarget(path: string): Target {
+/** When the manager's own log file rotates, and how many old ones it keeps. */
+export interface RotationPolicy {
+  readonly maxBytes: number;
+  readonly keep: number;
+}
+
+/**
+ * A log file of the manager's own, created private; reopened by path after a logrotate.
+ * With a rotation policy it rotates itself, between lines, as the daemons' logs do: what
+ * users make the manager say (refusals, audit lines) can never fill the disk.
+ */
+export function fileTarget(path: string, rotation?: RotationPolicy): Target {
   const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = constants;
-  return new DescriptorTarget(path, () =>
-    openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600),
-  );
+  const open = (): number =>
+    openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
+  return rotation === undefined
+    ? new DescriptorTarget(path, open)
+    : new RotatingFileTarget(path, open, rotation);
+}
+
+class RotatingFileTarget extends DescriptorTarget {
+  private size: number;
+  private readonly path: string;
+  private readonly policy: RotationPolicy;
+
+  constructor(path: string, open: () => number, policy: RotationPolicy) {
+    super(path, open);
+    this.path = path;
+    this.policy = policy;
+    this.size = this.currentSize();
+  }
+
+  override send(level: Level, message: string, time: Date): SendResult {
+    const length = Buffer.byteLength(textLine(level, message, time));
+    if (this.size > 0 && this.size + length > this.policy.maxBytes) {
+      this.close();
+      rotateLogFiles(this.path, this.policy.keep);
+      this.reopen();
+      this.size = 0;
+    }
+    const result = super.send(level, message, time);
+    if (result === 'ok') this.size += length;
+    return result;
+  }
+
+  override reopen(): void {
+    super.reopen();
+    this.size = this.currentSize();
+  }
+
+  private currentSize(): number {
+    try {
+      return statSync(this.path).size;
+    } catch {
+      return 0;
+    }
+  }
 }
 
 /** The journal's native socket: each record with its priority. */

@@ -19,6 +19,7 @@ export interface LaunchPlan {
   readonly joins: readonly string[];
   /** Applied as both soft and hard limits, so the daemon cannot raise them back. */
   readonly limits: ResourceLimits;
+  /** The daemon's file-mode creation mask (not the manager's 077). */
   readonly umask: number;
 }
 

@@ -25,7 +25,8 @@ export const DAEMON_KEYS: readonly Entry[] = [
   {
     name: 'autostart',
     default: 'yes',
-    meaning: 'first letter `y`, `t`, `1` or `o` means yes (`off` means no)',
+    meaning:
+      'yes or no; as in the original, a first letter `y`, `t`, `1` or `o` means yes and `n`, `f`, `0` or `off` means no; anything else is an error',
   },
   {
     name: 'stop_timeout',
@@ -66,6 +67,12 @@ export const DAEMON_KEYS: readonly Entry[] = [
     name: 'limit_as',
     default: "the admin's",
     meaning: "lower the address space limit (asking for more than the admin's has no effect)",
+  },
+  {
+    name: 'umask',
+    default: '022',
+    meaning:
+      "the daemon's file-mode creation mask, in octal (the manager's own 077 is never passed on)",
   },
   {
     name: 'export',

@@ -73,7 +73,8 @@ export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
   {
     name: 'state',
     field: 'state',
-    meaning: '`running`, `stopped`, `stopping` or `coolingdown` (`wanted` says `up` or `down`)',
+    meaning:
+      '`running`, `stopped`, `stopping`, `coolingdown`, or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
   },
   {
     name: 'pid',
@@ -107,6 +108,6 @@ export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
     name: 'last-exit',
     field: 'lastExit',
     meaning:
-      'how its last process ended (`exit 1`, `SIGKILL`) or why it could not start; `-` when it has not ended yet',
+      'how its last process ended (`exit 1`, `SIGKILL`) or why it could not start; for a refused config file, why (the whole problem is `problem` in `--json`); `-` when it has not ended yet',
   },
 ];

@@ -26,7 +26,15 @@ export const MANAGER_OPTIONS: readonly Entry[] = [
     meaning:
       'log to syslog, facility daemon, at `/dev/log` or the socket given; under systemd the manager logs to the journal by itself',
   },
-  { name: '--pidfile FILE', meaning: "write the manager's pid to `FILE`" },
+  {
+    name: '--pidfile FILE',
+    meaning: "write the manager's pid to `FILE` (rewritten by an upgrade)",
+  },
+  {
+    name: '--check',
+    meaning:
+      'check the master config (or, with `--personal`, your own files) and every daemon config, print every problem with its file and line, exit 1 on an error; starts and creates nothing (like `nginx -t`)',
+  },
   { name: '-h, --help', meaning: 'print the usage and exit' },
   { name: '-V, --version', meaning: 'print the version and exit' },
 ];
@@ -49,6 +57,6 @@ export const MANAGER_SIGNALS: readonly Entry[] = [
   {
     name: 'SIGUSR2',
     meaning:
-      "upgrade: re-execute the manager's code from disk in the same process; every daemon keeps running and is adopted with the same pid, uptime and counts, its output still reaching its log",
+      "upgrade: the manager's code from disk starts as a new process and takes over once it is ready (the old one exits; its pid becomes the manager's); every daemon keeps running with the same pid, uptime and counts, its output still reaching its log; refused, with the reason in the log, when the new code or the config does not load",
   },
 ];

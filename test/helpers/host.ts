@@ -21,6 +21,9 @@ export const DMCTL = join(ROOT_DIR, 'bin/dmctl');
 export const DAEMON_MANAGER = join(ROOT_DIR, 'bin/daemon-manager');
 export const FIXTURES = join(ROOT_DIR, 'test/fixtures');
 
+/** The user-name prefixes of the sandboxes of this process (other runs use others). */
+export const SANDBOX_PREFIXES = new Set<string>();
+
 /** A real user created for one test file, removed afterwards. */
 export interface TestUser {
   readonly name: string;
@@ -52,19 +55,28 @@ export class TestHost {
 
   constructor() {
     this.prefix = `dmt${randomBytes(3).toString('hex')}`;
+    SANDBOX_PREFIXES.add(this.prefix);
     this.dir = mkdtempSync('/tmp/dm-test-');
     chmodSync(this.dir, 0o755);
     mkdirSync(join(this.dir, 'home'), { mode: 0o755 });
     this.configFile = join(this.dir, 'daemon-manager.conf');
   }
 
-  /** Creates (once) and returns the user called `short` in this sandbox. */
-  user(short: string): TestUser {
+  /**
+   * Creates (once) and returns the user called `short` in this sandbox, with a private
+   * group of their own, or with `primaryGroupOf`'s group as their primary group (as
+   * `useradd -g` makes them).
+   */
+  user(short: string, options: { primaryGroupOf?: string } = {}): TestUser {
     const existing = this.users.get(short);
     if (existing) return existing;
     const name = `${this.prefix}${short}`;
     const home = join(this.dir, 'home', short);
-    execFileSync('useradd', ['-M', '-U', '-d', home, '-s', '/bin/sh', name]);
+    const group =
+      options.primaryGroupOf === undefined
+        ? ['-U']
+        : ['-g', String(this.user(options.primaryGroupOf).gid)];
+    execFileSync('useradd', ['-M', ...group, '-d', home, '-s', '/bin/sh', name]);
     const uid = Number(execFileSync('id', ['-u', name]).toString());
     const gid = Number(execFileSync('id', ['-g', name]).toString());
     mkdirSync(home, { mode: 0o755 });
@@ -84,12 +96,22 @@ export class TestHost {
     return name;
   }
 
-  /** Writes the master config; `{alice}` stands for user alice's full name, `{@ops}` for a group's. */
-  writeMaster(text: string, settings = ''): void {
-    const expanded = text.replace(
+  /** `{alice}` becomes user alice's full name, `{@ops}` group ops's. */
+  expand(text: string): string {
+    return text.replace(
       /\{(@?)([a-z0-9]+)\}/g,
       (_, at: string, short: string) => `${at}${this.prefix}${short}`,
     );
+  }
+
+  /** The master config as written. */
+  readMaster(): string {
+    return readFileSync(this.configFile, 'utf8');
+  }
+
+  /** Writes the master config; `{alice}` stands for user alice's full name, `{@ops}` for a group's. */
+  writeMaster(text: string, settings = ''): void {
+    const expanded = this.expand(text);
     const base = [
       '[settings]',
       `socket-dir = ${join(this.dir, 'run')}`,
