@@ -14,6 +14,7 @@
         "native/log_pump.c",
         "native/log_pump_napi.c",
         "native/lock_dir.c",
+        "native/replace_file.c",
         "native/resolve.c",
         "native/unix_sockets.c",
         "native/user_files.c",

@@ -83,14 +83,32 @@ static size_t read_entry(int dir, struct dm_conf_entry *entry, int64_t max_file_
     close(fd);
     return 0;
   }
-  size_t limit = (size_t)max_file_bytes + 1;
+  /*
+   * As much room as the file has, and a byte more to see it grew past its limit: a buffer
+   * of the largest size allowed for each of 50,000 tiny files cost seconds of mmap.
+   */
+  size_t limit = (size_t)entry->stat.st_size + 1;
+  if (limit > (size_t)max_file_bytes + 1) limit = (size_t)max_file_bytes + 1;
   entry->data = malloc(limit);
   if (entry->data == NULL) {
     entry->error = ENOMEM;
     close(fd);
     return 0;
   }
-  while (entry->length < limit) {
+  size_t most = (size_t)max_file_bytes + 1;
+  for (;;) {
+    if (entry->length == limit) {
+      // The file grew since fstat: room for more, up to one byte past the limit.
+      if (limit == most) break;
+      size_t larger = limit * 2 < most ? limit * 2 : most;
+      char *grown = realloc(entry->data, larger);
+      if (grown == NULL) {
+        entry->error = ENOMEM;
+        break;
+      }
+      entry->data = grown;
+      limit = larger;
+    }
     ssize_t got = read(fd, entry->data + entry->length, limit - entry->length);
     if (got == -1 && errno == EINTR) continue;
     if (got == -1) {

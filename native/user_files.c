@@ -40,6 +40,7 @@ static void free_job(struct file_job *job) {
   free(job->args.path);
   for (int index = 0; index < job->args.npaths; index++) free(job->args.paths[index]);
   free(job->args.paths);
+  free(job->args.data);
   dm_free_result(&job->result);
   free(job);
 }
@@ -195,6 +196,16 @@ static bool read_args(napi_env env, napi_value object, struct dm_op_args *args) 
       args->npaths++;
     }
   }
+  if (get_property(env, object, "data", &value)) {
+    void *bytes;
+    size_t length;
+    if (napi_get_buffer_info(env, value, &bytes, &length) != napi_ok || length > 1024 * 1024)
+      return false;
+    args->data = malloc(length + 1);
+    if (args->data == NULL) return false;
+    memcpy(args->data, bytes, length);
+    args->length = length;
+  }
   const char *numbers[] = {"n1", "n2", "n3"};
   int64_t *targets[] = {&args->n1, &args->n2, &args->n3};
   for (int index = 0; index < 3; index++)
@@ -238,7 +249,7 @@ static napi_value js_file_op(napi_env env, napi_callback_info info) {
   job->result.fd = -1;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
       napi_get_value_int32(env, argv[0], &kind) != napi_ok || kind < DM_READ_CONFIG_DIR ||
-      kind > DM_CONNECT_UNIX || !read_creds(env, argv, &job->creds) ||
+      kind > DM_REPLACE_FILE || !read_creds(env, argv, &job->creds) ||
       !read_args(env, argv[4], &job->args)) {
     free_job(job);
     napi_throw_type_error(env, NULL, "fileOp(kind, uid, gid, groups, args): bad arguments");

@@ -135,6 +135,7 @@ void dm_run_op(enum dm_op_kind kind, const struct dm_op_args *args, struct dm_op
     case DM_LOCK_DIR: return dm_lock_dir(args, result);
     case DM_BIND_UNIX: return dm_bind_unix(args, result);
     case DM_CONNECT_UNIX: return dm_connect_unix(args, result);
+    case DM_REPLACE_FILE: return dm_replace_file(args, result);
   }
 }
 

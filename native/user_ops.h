@@ -21,6 +21,7 @@ enum dm_op_kind {
   DM_LOCK_DIR,
   DM_BIND_UNIX,
   DM_CONNECT_UNIX,
+  DM_REPLACE_FILE,
 };
 
 /** One `*.conf` file of readConfigDir. */
@@ -40,6 +41,9 @@ struct dm_op_args {
   char **paths;
   int npaths;
   int64_t n1, n2, n3;
+  /* replaceFile: the new content. */
+  char *data;
+  size_t length;
 };
 
 struct dm_op_result {
@@ -64,6 +68,7 @@ void dm_read_config_dir(const struct dm_op_args *args, struct dm_op_result *resu
 void dm_lock_dir(const struct dm_op_args *args, struct dm_op_result *result);
 void dm_bind_unix(const struct dm_op_args *args, struct dm_op_result *result);
 void dm_connect_unix(const struct dm_op_args *args, struct dm_op_result *result);
+void dm_replace_file(const struct dm_op_args *args, struct dm_op_result *result);
 
 /** Sets result's error from a negative errno and where it happened; returns false. */
 bool dm_fail(struct dm_op_result *result, int negative_errno, enum dm_step step);

@@ -58,6 +58,8 @@ export function judgeConfigFile(file: ConfigFile, rules: FileRules): ReadOutcome
       ok: false,
       reason: 'not read: the daemon directory has more config bytes than allowed',
     };
+  if (file.error?.code === 'ELOOP')
+    return { ok: false, reason: 'is a symbolic link; config files must be regular files' };
   if (file.error) return { ok: false, reason: file.error.message.slice(file.path.length + 2) };
   if (!file.stat) return { ok: false, reason: 'could not be examined' };
   return judgeReadFile(file.stat, file.data, rules);

@@ -49,6 +49,7 @@ export const OP = {
   lockDir: 5,
   bindUnix: 6,
   connectUnix: 7,
+  replaceFile: 8,
 } as const;
 export type OpName = keyof typeof OP;
 
@@ -58,6 +59,8 @@ export interface RawArgs {
   readonly n1?: number;
   readonly n2?: number;
   readonly n3?: number;
+  /** replaceFile: the new content. */
+  readonly data?: Buffer;
 }
 
 /** The part of the addon (native/user_files.c) this folder uses. */

@@ -119,6 +119,15 @@ export class UserFiles {
     return this.withFd('bindUnix', path, { path, n1: backlog, n2: mode });
   }
 
+  /**
+   * Replaces a file's content as the user: a new file beside it, written, synced, given
+   * `mode`, renamed over it (a link planted there is replaced, never followed).
+   */
+  async replaceFile(path: string, data: Buffer, mode: number): Promise<FileResult<void>> {
+    const raw = await this.run('replaceFile', path, { path, data, n1: mode });
+    return 'error' in raw ? raw : { ok: true, value: undefined };
+  }
+
   /** Whether the user can connect to the unix socket at `path` (closed at once). */
   async connectUnix(path: string): Promise<FileResult<void>> {
     const raw = await this.run('connectUnix', path, { path });
