@@ -1,4 +1,5 @@
 import type { DaemonStatus } from '../protocol/messages.ts';
+import { printable } from '../protocol/printable.ts';
 
 const UNITS: readonly (readonly [string, number])[] = [
   ['w', 604_800],
@@ -91,7 +92,8 @@ export const STATUS_HEADER = COLUMNS.slice(0, 7)
  * column is as wide as its content, the table fits the width, and states are coloured.
  */
 export function formatStatusTable(daemons: readonly DaemonStatus[], style = PLAIN): string {
-  const rows = daemons.map((daemon) => COLUMNS.map((column) => column.cell(daemon)));
+  // What users wrote (ids, run-as names, reasons) has its control characters escaped.
+  const rows = daemons.map((daemon) => COLUMNS.map((column) => printable(column.cell(daemon))));
   const pipe = style.width === undefined;
   let widths = COLUMNS.map((column, index) =>
     pipe && column.fixed !== undefined

@@ -89,7 +89,7 @@ async function run(
       if (args.json) output.value(daemons, 2);
       else if (args.command === 'list')
         output.out(daemons.map((daemon) => `${daemon.id}\n`).join(''));
-      else output.out(formatStatusTable(daemons, tableStyle()));
+      else output.table(formatStatusTable(daemons, tableStyle()));
       printProblems(response, output);
       return 0;
     }

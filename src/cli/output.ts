@@ -18,6 +18,14 @@ export class Output {
     process.stdout.write(printableLines(text));
   }
 
+  /**
+   * The status table, as formatStatusTable made it: each cell printable already, and the
+   * colours of a terminal its own (they must reach the terminal as they are).
+   */
+  table(text: string): void {
+    process.stdout.write(text);
+  }
+
   /** Text for stderr (problems, notes); each line made printable. */
   note(text: string): void {
     process.stderr.write(printableLines(text));
