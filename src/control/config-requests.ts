@@ -9,12 +9,12 @@ import { resolveEditTarget } from './resolve-id.ts';
  * the manager to check that copy and write it as the file's owner. Only the owner and
  * root may; a help-desk user of [manages] is told so before any editor opens.
  */
-export function handleConfigRequest(
+export async function handleConfigRequest(
   context: ControlContext,
   caller: string,
   request: Request,
   visible: Visible,
-): Response {
+): Promise<Response> {
   const refuse = (error: string): Response => {
     context.audit(caller, request, `refused: ${error}`);
     return { ok: false, error };
@@ -29,10 +29,16 @@ export function handleConfigRequest(
   if (!context.runsDaemons(owner))
     return refuse(`not allowed: '${owner}' may not run daemons (see [can_run_as])`);
   if (request.command === 'read-config') {
-    const copy = context.readConfig(owner, name);
+    const copy = await context.readConfig(owner, name);
     return 'error' in copy ? { ok: false, error: copy.error } : { ok: true, config: copy };
   }
-  const saved = context.saveConfig(caller, owner, name, request.source ?? '', request.expect ?? '');
+  const saved = await context.saveConfig(
+    caller,
+    owner,
+    name,
+    request.source ?? '',
+    request.expect ?? '',
+  );
   context.audit(caller, { ...request, id: target.id }, saved.ok ? 'ok' : `failed: ${saved.error}`);
   return saved;
 }

@@ -20,11 +20,11 @@ export interface ControlContext {
   readonly supervisor: Supervisor;
   policy(): Policy;
   /** Re-reads the config files of these users; says what was added, changed, removed, refused. */
-  rescan(users: readonly string[]): RescanReport;
+  rescan(users: readonly string[]): Promise<RescanReport>;
   /** Re-reads one daemon's config if it changed; an error if it is now invalid or gone. */
-  refresh(record: DaemonRecord): Outcome;
+  refresh(record: DaemonRecord): Promise<Outcome>;
   /** Forgets a daemon whose config file is gone, now if it is stopped, else once it stops. */
-  forgetIfGone(record: DaemonRecord): void;
+  forgetIfGone(record: DaemonRecord): Promise<void>;
   /** Formatted config problems of these users' files (a bounded number per user). */
   problemsOf(users: readonly string[]): string[];
   /** How many config problems a user's files have. */
@@ -33,15 +33,21 @@ export interface ControlContext {
   brokenConfigs(): readonly BrokenConfig[];
   infoOf(record: DaemonRecord): DaemonInfo;
   /** A piece of the daemon's log, read as its owner. */
-  readLog(record: DaemonRecord, offset: number): LogChunk | { error: string };
+  readLog(record: DaemonRecord, offset: number): Promise<LogChunk | { error: string }>;
   /** Users with daemons (or config problems) that the manager knows of. */
   owners(): readonly string[];
   /** May this user have daemons (so that a config of theirs is loaded)? */
   runsDaemons(user: string): boolean;
   /** A daemon's config file as its owner sees it now (no text: there is none yet). */
-  readConfig(owner: string, name: string): ConfigCopy | { error: string };
+  readConfig(owner: string, name: string): Promise<ConfigCopy | { error: string }>;
   /** Checks the caller's edited copy and writes it as the owner's config; then rescans. */
-  saveConfig(caller: string, owner: string, name: string, source: string, expect: string): Response;
+  saveConfig(
+    caller: string,
+    owner: string,
+    name: string,
+    source: string,
+    expect: string,
+  ): Promise<Response>;
   audit(caller: string, request: Request, outcome: string): void;
   /** Resolves once the run's child has become the daemon, or with why it could not. */
   waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }>;
@@ -144,7 +150,7 @@ export async function handleRequest(
     return outcome;
   }
   if (request.command === 'read-log') {
-    const chunk = context.readLog(record, request.offset ?? 0);
+    const chunk = await context.readLog(record, request.offset ?? 0);
     return 'error' in chunk ? { ok: false, error: chunk.error } : { ok: true, log: chunk };
   }
   let outcome = await act(context, record, request);
@@ -191,18 +197,18 @@ function auditOf(outcome: Outcome | Response): string {
   return outcome.ok ? 'ok' : `failed: ${outcome.error}`;
 }
 
-function act(
+async function act(
   context: ControlContext,
   record: DaemonRecord,
   request: Request,
-): Outcome | Promise<Outcome> {
+): Promise<Outcome> {
   const { supervisor } = context;
   switch (request.command) {
     case 'start':
     case 'restart': {
-      const refreshed = context.refresh(record);
+      const refreshed = await context.refresh(record);
       if (!refreshed.ok) {
-        context.forgetIfGone(record);
+        await context.forgetIfGone(record);
         return refreshed;
       }
       return request.command === 'start' ? supervisor.start(record) : supervisor.restart(record);
@@ -210,14 +216,14 @@ function act(
     case 'stop': {
       const outcome = supervisor.stop(record);
       // A file deleted since the last rescan: the daemon goes once stopped, as after a rescan.
-      context.forgetIfGone(record);
+      await context.forgetIfGone(record);
       return outcome;
     }
     case 'kill': {
       const signal = parseSignal(request.signal ?? '');
       if (signal === undefined)
         return { ok: false, error: 'unknown signal (try -HUP, -TERM, -KILL or a number)' };
-      return supervisor.signal(record, signal);
+      return await supervisor.signal(record, signal);
     }
     default:
       return { ok: true, message: '' };

@@ -238,6 +238,7 @@ describe('brokenStatus', () => {
         pid: 0,
         respawns: 0,
         cooldown: 0,
+        cooldownStep: 0,
         uptime: 0,
         total: 0,
         runAs: 'david',

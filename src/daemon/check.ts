@@ -8,7 +8,7 @@ import { type AccountDb, loadAccounts, membersOf } from '../users/accounts.ts';
 import type { ManagerArgs } from './args.ts';
 import { judgeConfig } from './judge.ts';
 import { makeOwner, type Owner } from './owner.ts';
-import { listConfigNames, loadConfig } from './scan.ts';
+import { scanDaemonDir } from './scan.ts';
 
 /** What a check looked at, and what it found. */
 interface Findings {
@@ -25,7 +25,7 @@ interface Findings {
  * prints every problem and exits 1 if any is an error. It needs no running manager and
  * creates or changes nothing: no directory, socket, state or log.
  */
-export function checkConfiguration(args: ManagerArgs): number {
+export async function checkConfiguration(args: ManagerArgs): Promise<number> {
   const findings: Findings = { problems: [], master: undefined, daemons: 0, users: 0 };
   const setup = args.personal ? personalSetup() : systemSetup(args, findings);
   if ('error' in setup) {
@@ -34,11 +34,10 @@ export function checkConfiguration(args: ManagerArgs): number {
   }
   for (const owner of setup.owners) {
     findings.users++;
-    const listing = listConfigNames(owner);
+    const listing = await scanDaemonDir(owner);
     findings.problems.push(...listing.problems);
-    for (const name of listing.names) {
+    for (const loaded of listing.configs) {
       findings.daemons++;
-      const loaded = loadConfig(owner, name);
       findings.problems.push(
         ...judgeConfig(loaded, owner.account.name, setup.policy, (user) =>
           setup.db.users.has(user),

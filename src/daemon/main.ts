@@ -48,7 +48,7 @@ async function main(signals: SignalQueue): Promise<number> {
     process.stdout.write(`daemon-manager ${VERSION}\n`);
     return 0;
   }
-  if (args.check) return checkConfiguration(args);
+  if (args.check) return await checkConfiguration(args);
   // Everything the manager creates (sockets before they are handed over, state) is private.
   process.umask(0o077);
 
@@ -159,6 +159,12 @@ async function main(signals: SignalQueue): Promise<number> {
     newKeeper: attachKeeper,
   });
   await manager.begin();
+  const refusal = mode.kind === 'personal' ? manager.lockRefusal(mode.user) : undefined;
+  if (refusal !== undefined) {
+    // A personal manager is for one user: if another manager runs their daemons, it has none.
+    await manager.shutdown();
+    return fail(`daemon-manager: ${refusal}`);
+  }
   predecessor?.done();
   if (args.pidfile !== undefined) writeFileSync(args.pidfile, `${process.pid}\n`, { mode: 0o644 });
   log.info(

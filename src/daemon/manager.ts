@@ -1,5 +1,4 @@
 import { closeSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
@@ -9,9 +8,10 @@ import type { Settings } from '../config/settings.ts';
 import { type ControlContext, handleRequest } from '../control/handlers.ts';
 import { ControlServer } from '../control/server.ts';
 import { type BrokenConfig, statusOf } from '../control/status.ts';
+import { closeFd } from '../files/user-files.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
-import { readLogChunk, startBanner } from '../logs/log-file.ts';
+import { refusalOf, startBanner } from '../logs/log-file.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT, runAsRefusal } from '../policy/authorize.ts';
 import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
@@ -46,7 +46,6 @@ import {
   type SupervisorHost,
 } from '../supervisor/supervisor.ts';
 import { type AccountDb, groupIdsOf, membersOf } from '../users/accounts.ts';
-import { asUser } from '../users/impersonate.ts';
 import { BrokenConfigs } from './broken-configs.ts';
 import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-writer.ts';
 import { DaemonLogs } from './daemon-logs.ts';
@@ -62,8 +61,8 @@ import {
   createOwnerDirs,
   isConfigGone,
   type LoadedConfig,
-  listConfigNames,
   loadConfig,
+  scanDaemonDir,
 } from './scan.ts';
 
 /** How the manager runs: for everyone under a master config, or for one user alone. */
@@ -119,8 +118,17 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly metrics: DaemonMetrics;
   /** The start times of runs' main processes, from the keeper (saved with each pid). */
   private readonly runTicks = new Map<number, number>();
-  /** Output pipes by daemon id, once the keeper has handed them over (a new keeper's too). */
-  private readonly pipes = new Map<string, Set<Socket>>();
+  /** Daemons whose output pipe the keeper has handed over, until it ends. */
+  private readonly pipes = new Set<string>();
+  /**
+   * Users whose daemon directory this manager holds locked (flock, kept by the keeper):
+   * no other manager, of any config or mode, runs their daemons meanwhile. Users whose
+   * directory another manager holds: why their daemons are not loaded here.
+   */
+  private readonly userLocks = new Set<string>();
+  private readonly lockRefusals = new Map<string, string>();
+  /** Each user's rescans, one after the other (a user's spam waits in its own line). */
+  private readonly scans = new Map<string, Promise<unknown>>();
   /** Control sockets the keeper kept, by user, until `begin` has reopened them. */
   private readonly keptControl = new Map<string, number>();
 
@@ -140,7 +148,7 @@ export class Manager implements ControlContext, SupervisorHost {
       onPipe: (id, fd) => this.adoptPipe(id, fd),
       log: parts.log,
     });
-    this.logs = new DaemonLogs(parts.settings, parts.log);
+    this.logs = new DaemonLogs(parts.settings, parts.log, (id) => this.pipeEnded(id));
     this.state = new StateSaver(
       new StateFile(parts.settings.stateDir),
       () => this.takeState(false),
@@ -183,8 +191,13 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const run of this.snapshot.runs) this.runTicks.set(run.seq, run.startTicks);
     for (const [name, fd] of this.snapshot.fds)
       if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
+      else if (name.startsWith('lock:')) {
+        // The keeper kept the user's lock while no manager was there: it is ours again.
+        this.userLocks.add(name.slice(5));
+        closeFd(fd);
+      }
     this.syncOwners();
-    this.rescan([...this.ownerTable.keys()]);
+    await this.rescan([...this.ownerTable.keys()]);
     this.recovery?.finish();
     // Once the daemons are known: each output pipe goes on into its daemon's log.
     for (const [name, fd] of this.snapshot.fds)
@@ -231,16 +244,9 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   async handOver(): Promise<boolean> {
     await this.control.quiesce(2_000);
-    await this.logs.quiesce();
+    await this.logs.pause();
     await this.state.idle();
     if (!this.state.saveNow(this.takeState(false))) return false;
-    this.logs.letGo();
-    for (const pipes of this.pipes.values())
-      for (const pipe of pipes) {
-        pipe.removeAllListeners('close');
-        pipe.destroy();
-      }
-    this.pipes.clear();
     this.link.detach();
     return true;
   }
@@ -254,7 +260,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.listen(link);
       this.resync(snapshot);
     }
-    this.logs.resume();
+    await this.logs.resume();
     this.control.forgetAll();
     await this.syncSockets();
     for (const [user, fd] of this.keptControl) {
@@ -286,7 +292,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     for (const [name, fd] of snapshot.fds)
       if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
-      else if (name.startsWith('out:') && this.pipes.has(name.slice(4))) this.closeQuietly(fd);
+      else if (name.startsWith('out:') && this.pipes.has(name.slice(4))) closeFd(fd);
       else if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
   }
 
@@ -315,7 +321,7 @@ export class Manager implements ControlContext, SupervisorHost {
         this.supervisor.stop(record);
       }
     }
-    this.rescan([...this.ownerTable.keys()]);
+    await this.rescan([...this.ownerTable.keys()]);
     await this.syncSockets();
     await this.metrics.listen(this.settings.metricsListen);
   }
@@ -334,8 +340,10 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     this.control.closeAll();
     await this.supervisor.stopAll();
-    for (const id of this.pipes.keys()) this.link.closePipe(id);
-    await this.logs.flush(5_000);
+    // The daemons are gone: their pipes end once the keeper lets go of them too, and
+    // what they wrote last reaches the logs.
+    for (const id of this.pipes) this.link.closePipe(id);
+    await this.logs.drain([...this.pipes], 5_000);
     if (this.cgroups) removeTree(this.cgroups);
     await this.state.idle();
     this.state.saveNow(this.takeState(true));
@@ -357,19 +365,37 @@ export class Manager implements ControlContext, SupervisorHost {
     return [...new Set([...this.ownerTable.keys(), ...this.problems.users()])];
   }
 
-  rescan(users: readonly string[]): RescanReport {
+  /**
+   * Reads these users' daemon configs again (as each user, off the event loop): new
+   * daemons are loaded, changed ones restarted, deleted ones forgotten once stopped.
+   * One user's rescans run one after the other; different users' at once.
+   */
+  async rescan(users: readonly string[]): Promise<RescanReport> {
     const tally = new RescanTally();
-    for (const user of users) {
-      const owner = this.ownerTable.get(user);
-      if (owner) this.scanOwner(owner, tally);
-    }
+    await Promise.all(
+      users.map((user) => {
+        const previous = this.scans.get(user) ?? Promise.resolve();
+        const next = previous.then(() => {
+          const owner = this.ownerTable.get(user);
+          return owner === undefined ? undefined : this.scanOwner(owner, tally);
+        });
+        const settled = next.catch((error: unknown) =>
+          this.log.error(`rescan of ${user} failed: ${(error as Error).stack ?? error}`),
+        );
+        this.scans.set(user, settled);
+        void settled.then(() => {
+          if (this.scans.get(user) === settled) this.scans.delete(user);
+        });
+        return settled;
+      }),
+    );
     return tally.report();
   }
 
-  refresh(record: DaemonRecord): Outcome {
+  async refresh(record: DaemonRecord): Promise<Outcome> {
     const owner = this.ownerTable.get(record.owner);
     if (!owner) return { ok: false, error: `${record.owner} may no longer run daemons` };
-    const loaded = loadConfig(owner, record.spec.name);
+    const loaded = await loadConfig(owner, record.spec.name);
     this.setProblems(record.owner, loaded.file, loaded.problems);
     this.broken.note(
       record.owner,
@@ -385,13 +411,14 @@ export class Manager implements ControlContext, SupervisorHost {
       };
     }
     record.spec = loaded.spec;
+    await this.openLog(owner, record);
     return { ok: true, message: '' };
   }
 
-  forgetIfGone(record: DaemonRecord): void {
+  async forgetIfGone(record: DaemonRecord): Promise<void> {
     const owner = this.ownerTable.get(record.owner);
     if (owner === undefined) return;
-    if (!isConfigGone(owner, record.spec.name)) return;
+    if (!(await isConfigGone(owner, record.spec.name))) return;
     this.broken.note(record.owner, record.spec.name, configPathOf(owner, record.spec.name), []);
     this.supervisor.forget(record);
   }
@@ -412,19 +439,30 @@ export class Manager implements ControlContext, SupervisorHost {
     return this.ownerTable.has(user);
   }
 
-  readConfig(user: string, name: string): ConfigCopy | { error: string } {
+  async readConfig(user: string, name: string): Promise<ConfigCopy | { error: string }> {
     const owner = this.ownerTable.get(user);
     if (owner === undefined) return { error: `'${user}' may not run daemons` };
-    const copy = readConfigAsOwner(owner, name);
-    return 'error' in copy ? copy : { id: `${user}/${name}`, ...copy };
+    const copy = await readConfigAsOwner(owner, name);
+    if ('error' in copy) return copy;
+    return {
+      id: `${user}/${name}`,
+      file: copy.file,
+      ...(copy.text === undefined ? {} : { text: copy.text }),
+    };
   }
 
-  saveConfig(caller: string, user: string, name: string, source: string, expect: string): Response {
+  async saveConfig(
+    caller: string,
+    user: string,
+    name: string,
+    source: string,
+    expect: string,
+  ): Promise<Response> {
     const owner = this.ownerTable.get(user);
     const account = this.db.users.get(caller);
     if (owner === undefined || account === undefined)
       return { ok: false, error: `'${user}' may not run daemons` };
-    const edited = readEditedCopy(source, account, groupIdsOf(this.db, account));
+    const edited = await readEditedCopy(source, account, groupIdsOf(this.db, account));
     if ('error' in edited) return { ok: false, error: edited.error };
     // The same checks as loading: a copy the manager would refuse is never saved.
     const file = configPathOf(owner, name);
@@ -439,13 +477,13 @@ export class Manager implements ControlContext, SupervisorHost {
         error: `${file} not saved: the edited copy has errors`,
         problems: problems.map(formatProblem),
       };
-    const written = writeConfigAsOwner(owner, name, edited.text, expect);
+    const written = await writeConfigAsOwner(owner, name, edited.text, expect);
     if ('error' in written) return { ok: false, error: written.error };
     this.log.info(`${user}/${name}: ${file} saved by ${caller}`);
     return {
       ok: true,
       message: `saved ${file}`,
-      rescan: this.rescan([user]),
+      rescan: await this.rescan([user]),
       problems: problems.map(formatProblem),
     };
   }
@@ -460,17 +498,22 @@ export class Manager implements ControlContext, SupervisorHost {
     };
   }
 
-  readLog(record: DaemonRecord, offset: number): LogChunk | { error: string } {
+  /**
+   * A piece of a daemon's log, for someone allowed to see it but not to open it (a
+   * help-desk user of [manages]): read as its owner, refused when what is there is not
+   * the owner's own regular file (a link planted in place of the log).
+   */
+  async readLog(record: DaemonRecord, offset: number): Promise<LogChunk | { error: string }> {
     const owner = this.ownerTable.get(record.owner);
     if (!owner || record.spec.output !== 'log')
       return { error: `${record.id} has no log (output=discard)` };
     const path = DaemonLogs.pathOf(owner, record.spec);
-    const read = asUser(owner.account, owner.groupIds, () =>
-      readLogChunk(path, owner.account.uid, offset, LOG_CHUNK_BYTES),
-    );
-    return 'error' in read
-      ? read
-      : { data: read.data.toString('base64'), next: read.next, size: read.size };
+    const read = await owner.files.readChunk(path, offset, LOG_CHUNK_BYTES);
+    if (!read.ok) return { error: `cannot open ${read.error.message}` };
+    const refusal = refusalOf(read.value.stat, owner.account.uid);
+    if (refusal !== undefined) return { error: `log file ${path} ${refusal}; refused` };
+    const { data, next, size } = read.value;
+    return { data: data.toString('base64'), next, size };
   }
 
   audit(caller: string, request: Request, outcome: string): void {
@@ -503,9 +546,17 @@ export class Manager implements ControlContext, SupervisorHost {
       this.log.warn(`${record.id}: ${cgroups.error}; following its process group only`);
     const placed = cgroups !== undefined && !('error' in cgroups) ? cgroups : undefined;
     if (record.spec.output === 'log') {
-      const opened = this.logs.writerFor(owner, record.id, record.spec);
-      if ('error' in opened)
-        return { ok: false, error: opened.error, retry: !opened.error.includes('refused') };
+      // Opened (as the owner, off the event loop) when its config was loaded.
+      const readiness = this.logs.readiness(record.id) ?? {
+        ok: false as const,
+        error: 'its log is not open yet',
+        refused: false,
+      };
+      if (!readiness.ok) {
+        // A passing fault (a full disk, a missing directory): tried again for the retry.
+        if (!readiness.refused) void this.openLog(owner, record);
+        return { ok: false, error: readiness.error, retry: !readiness.refused };
+      }
     }
     return {
       ok: true,
@@ -543,8 +594,15 @@ export class Manager implements ControlContext, SupervisorHost {
   forgotten(record: DaemonRecord): void {
     if (this.cgroups) removeCgroup(this.cgroups, record.id);
     this.configFiles.delete(record.id);
+    void this.logs.close(record.id);
     if (this.pipes.has(record.id)) this.link.closePipe(record.id);
     this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);
+  }
+
+  /** Opens a daemon's log if its output is logged, or stops logging it if not any more. */
+  private async openLog(owner: Owner, record: DaemonRecord): Promise<void> {
+    if (record.spec.output === 'log') await this.logs.open(owner, record.id, record.spec);
+    else await this.logs.close(record.id);
   }
 
   private takeState(clean: boolean, upgrade?: { pid: number }): SavedState {
@@ -558,35 +616,22 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /**
-   * A daemon's output pipe, from the keeper: read into its log for as long as it lasts.
-   * A pipe no daemon wants (its output is discarded now, it was forgotten) is read until
-   * it ends, so no writer ever blocks on it, and nothing read is kept.
+   * A daemon's output pipe, from the keeper: pumped into its log for as long as it lasts.
+   * A pipe no daemon wants (its output is discarded now, it was forgotten) is emptied
+   * until it ends, so no writer ever blocks on it, and the keeper lets go of it.
    */
   private adoptPipe(id: string, fd: number): void {
-    const pipe = new Socket({ fd, readable: true, writable: false });
-    const pipes = this.pipes.get(id) ?? new Set<Socket>();
-    pipes.add(pipe);
-    this.pipes.set(id, pipes);
-    const ended = (): void => {
-      pipes.delete(pipe);
-      if (pipes.size > 0 || this.pipes.get(id) !== pipes) return;
-      this.pipes.delete(id);
-      this.link.drop(`out:${id}`);
-    };
+    this.pipes.add(id);
     const record = this.supervisor.daemons.get(id);
-    const owner = record && this.ownerTable.get(record.owner);
-    const writer =
-      record && owner && record.spec.output === 'log'
-        ? this.logs.writerFor(owner, id, record.spec)
-        : undefined;
-    if (writer !== undefined && !('error' in writer)) {
-      writer.attach(pipe, ended);
-      return;
-    }
-    pipe.on('error', () => pipe.destroy());
-    pipe.on('close', ended);
-    pipe.resume();
-    if (record === undefined || record.spec.output !== 'log') this.link.closePipe(id);
+    const logged = record !== undefined && record.spec.output === 'log';
+    this.logs.pipe(id, fd, logged);
+    if (!logged) this.link.closePipe(id);
+  }
+
+  /** A daemon's pipe is read to its end: the keeper forgets it. */
+  private pipeEnded(id: string): void {
+    this.pipes.delete(id);
+    this.link.drop(`out:${id}`);
   }
 
   /**
@@ -682,6 +727,8 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const [name] of this.ownerTable) {
       if (wanted.has(name)) continue;
       this.log.warn(`${name} may no longer run daemons; stopping theirs`);
+      if (this.userLocks.delete(name)) this.link.drop(`lock:${name}`);
+      this.lockRefusals.delete(name);
       for (const record of [...this.supervisor.daemons.values()])
         if (record.owner === name) {
           this.supervisor.stop(record);
@@ -726,25 +773,79 @@ export class Manager implements ControlContext, SupervisorHost {
     }
   }
 
-  private scanOwner(owner: Owner, tally: RescanTally): void {
+  /** Why a user's daemons are not run here (another manager runs them), if they are not. */
+  lockRefusal(user: string): string | undefined {
+    return this.lockRefusals.get(user);
+  }
+
+  /**
+   * Takes the user's daemon directory for this manager (flock, as the user), unless it
+   * holds it already; the refusal when another manager does. The keeper keeps the lock,
+   * so that it lasts as long as the daemons it keeps, across upgrades and crashes.
+   */
+  private async lockOwner(owner: Owner): Promise<string | undefined> {
     const user = owner.account.name;
-    const dirProblems = createOwnerDirs(owner);
-    const listing = listConfigNames(owner);
+    if (this.userLocks.has(user)) return undefined;
+    const locked = await owner.files.lockDir(owner.daemonDir);
+    if (!locked.ok) {
+      if (locked.error.code !== 'EAGAIN') {
+        // No directory (nothing to run), or one that cannot be opened: said by the listing.
+        return undefined;
+      }
+      const holder = locked.error.holderPid;
+      return `the daemons of ${user} are run by another manager${holder ? ` (pid ${holder})` : ''} (${owner.daemonDir} is locked): not loaded here`;
+    }
+    if (this.ownerTable.get(user) !== owner) {
+      closeFd(locked.value.fd);
+      return undefined;
+    }
+    this.link.store(`lock:${user}`, locked.value.fd);
+    closeFd(locked.value.fd);
+    this.userLocks.add(user);
+    return undefined;
+  }
+
+  private async scanOwner(owner: Owner, tally: RescanTally): Promise<void> {
+    const user = owner.account.name;
+    const dirProblems = await createOwnerDirs(owner);
+    const refusal = await this.lockOwner(owner);
+    if (refusal !== undefined) {
+      if (this.lockRefusals.get(user) !== refusal) this.log.warn(refusal);
+      this.lockRefusals.set(user, refusal);
+      this.problems.clear(user);
+      this.problems.set(user, owner.daemonDir, [
+        { file: owner.daemonDir, severity: 'error', message: refusal },
+      ]);
+      tally.refuse(`the daemons of ${user} (run by another manager)`);
+      return;
+    }
+    this.lockRefusals.delete(user);
+    const listing = await scanDaemonDir(owner);
+    // Logs are opened (as the owner) before a daemon may start: its output is never lost.
+    await Promise.all(
+      listing.configs.map((loaded) =>
+        loaded.spec?.output === 'log'
+          ? this.logs.open(owner, `${user}/${loaded.name}`, loaded.spec)
+          : undefined,
+      ),
+    );
+    // The user's rights may have changed while their files were read.
+    if (this.ownerTable.get(user) !== owner) return;
     this.problems.clear(user);
     this.problems.set(user, owner.daemonDir, [...dirProblems, ...listing.problems]);
     if (listing.badNames > 0)
       tally.refuse(`${listing.badNames} *.conf files of ${user} (names a daemon cannot have)`);
     // A listing that failed says nothing of deleted files: running daemons stay until the
     // directory can be read again (an NFS home back, a mode fixed).
-    const present = new Set(listing.names);
+    const present = new Set(listing.configs.map((loaded) => loaded.name));
     if (!listing.failed) this.broken.keepOnly(user, present);
     for (const record of [...this.supervisor.daemons.values()])
       if (record.owner === user && !listing.failed && !present.has(record.spec.name)) {
         if (!record.orphaned) tally.remove(record.id);
         this.supervisor.forget(record);
       }
-    for (const name of listing.names) {
-      const loaded = loadConfig(owner, name);
+    for (const loaded of listing.configs) {
+      const { name } = loaded;
       const problems = this.judged(user, loaded);
       const id = `${user}/${name}`;
       this.problems.set(user, loaded.file, problems);
@@ -766,6 +867,7 @@ export class Manager implements ControlContext, SupervisorHost {
       } else if (existing.orphaned || !sameSpec(existing.spec, loaded.spec)) {
         existing.orphaned = false;
         existing.spec = loaded.spec;
+        if (loaded.spec.output !== 'log') void this.logs.close(id);
         const running = existing.state.kind === 'running' || existing.state.kind === 'coolingdown';
         if (running) {
           this.log.info(`${id}: config changed; restarting`);

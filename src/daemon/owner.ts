@@ -1,5 +1,6 @@
 import type { Settings } from '../config/settings.ts';
 import { expandUserPath } from '../config/settings.ts';
+import { UserFiles } from '../files/user-files.ts';
 import type { Account, AccountDb } from '../users/accounts.ts';
 import { groupIdsOf, hasPrivateGroup } from '../users/accounts.ts';
 
@@ -13,6 +14,8 @@ export interface Owner {
   readonly logDir: string;
   /** Directories under the home are created by the manager (as the user) at start. */
   readonly createDirs: boolean;
+  /** Every file operation in the user's tree: as the user, off the event loop, with a deadline. */
+  readonly files: UserFiles;
 }
 
 /** Describes a daemon owner: root's files live in the `-root` paths, everyone else's under their home. */
@@ -20,12 +23,14 @@ export function makeOwner(account: Account, db: AccountDb, settings: Settings): 
   const isRoot = account.uid === 0;
   const daemonTemplate = isRoot ? settings.daemonPathDaemonRoot : settings.daemonPathDaemon;
   const logTemplate = isRoot ? settings.daemonPathLogRoot : settings.daemonPathLog;
+  const groupIds = groupIdsOf(db, account);
   return {
     account,
-    groupIds: groupIdsOf(db, account),
+    groupIds,
     privateGid: hasPrivateGroup(db, account) ? account.gid : undefined,
     daemonDir: expandUserPath(daemonTemplate, account),
     logDir: expandUserPath(logTemplate, account),
     createDirs: isRoot || daemonTemplate.startsWith('~/'),
+    files: new UserFiles(account, groupIds),
   };
 }

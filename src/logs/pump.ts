@@ -1,6 +1,15 @@
 import { createRequire } from 'node:module';
 import { findBuilt } from '../process/native.ts';
-import type { LogOptions } from './log-writer.ts';
+
+/** Rotation and formatting of one daemon's log. */
+export interface LogOptions {
+  /** Rotate when the file would grow past this many bytes; 0 never rotates. */
+  readonly maxBytes: number;
+  /** How many rotated files (`NAME.log.1` ...) are kept. */
+  readonly keep: number;
+  /** Prefix each line with the time it was read. */
+  readonly timestamps: boolean;
+}
 
 /** What the pump says about one daemon's log (through the event loop, never blocking it). */
 export type PumpEvent =

@@ -216,8 +216,10 @@ export class Supervisor {
       (state.kind === 'running' || state.kind === 'stopping') &&
       state.run === run &&
       state.pid === 0
-    )
+    ) {
       this.setState(record, { ...state, pid });
+      this.host.log.info(`${record.id}: started, pid ${pid}`);
+    }
   }
 
   /** The run's child could not become the daemon (the reason is in its log too). */

@@ -130,8 +130,8 @@ describe('paths in a user tree cannot lead the manager astray', {
     );
     assert.deepEqual(verdicts, {
       'hard.conf': { ok: false, reason: 'has 2 hard links; a config file must have exactly one' },
-      'real.conf': { ok: true, text: 'start=x\n' },
-      'sym.conf': { ok: false, reason: 'is a symbolic link; refused' },
+      'real.conf': { ok: true, text: 'start=x\n', mode: 0o644 },
+      'sym.conf': { ok: false, reason: 'is a symbolic link; config files must be regular files' },
     });
   });
 

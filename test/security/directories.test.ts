@@ -106,7 +106,7 @@ describe('directories and logs swapped for links cannot point the manager elsewh
         assert.match(
           rescan.stderr,
           new RegExp(
-            `web\\.conf: error: refused: (is owned by uid ${host.user('alice').uid}|cannot be read)`,
+            `web\\.conf: error: refused: (permission denied|is owned by uid ${host.user('alice').uid}|cannot be read)`,
           ),
         );
       await assertContained();
