@@ -43,6 +43,11 @@ export const DMCTL_COMMANDS: readonly CommandEntry[] = [
     name: 'dmctl completion SHELL',
     meaning: 'print the completion script for `bash`, `zsh` or `fish`',
   },
+  {
+    verb: 'problems',
+    name: 'dmctl problems [USER]',
+    meaning: "every problem of the config files you may see (or of one user's), in full",
+  },
   { verb: 'help', name: 'dmctl help', meaning: 'this summary' },
 ];
 
