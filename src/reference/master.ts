@@ -93,7 +93,7 @@ export const SETTINGS: readonly Entry[] = [
     name: 'cgroups',
     default: 'yes',
     meaning:
-      'put each daemon in a cgroup of its own where the manager can (stop then reaches processes that left the process group, `limit-nproc` bounds each daemon, a crash leaves no unknown survivor); on a cgroup v1 kernel moving a process into a cgroup costs 10-20 ms per start, so `no` trades that containment for faster respawns',
+      "put each daemon in a cgroup2 cgroup of its own where the manager can (root, with a cgroup2 hierarchy: stop then reaches processes that left the process group, a crash leaves no unknown survivor); it is forked straight into it, at no cost. A daemon with `limit-nproc` also joins a v1 `pids` cgroup where that controller is mounted, which costs 10-20 ms per start on a v1 kernel",
   },
   {
     name: 'max-daemons',
