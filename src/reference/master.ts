@@ -93,7 +93,7 @@ export const SETTINGS: readonly Entry[] = [
     name: 'cgroups',
     default: 'yes',
     meaning:
-      "put each daemon in a cgroup2 cgroup of its own where the manager can (root, with a cgroup2 hierarchy: stop then reaches processes that left the process group, a crash leaves no unknown survivor); it is forked straight into it, at no cost. A daemon with `limit-nproc` also joins a v1 `pids` cgroup where that controller is mounted, which costs 10-20 ms per start on a v1 kernel",
+      'put each daemon in a cgroup2 cgroup of its own where the manager can (root, with a cgroup2 hierarchy: stop then reaches processes that left the process group, a crash leaves no unknown survivor); it is forked straight into it, at no cost. A daemon with `limit-nproc` also joins a v1 `pids` cgroup where that controller is mounted, which costs 10-20 ms per start on a v1 kernel',
   },
   {
     name: 'max-daemons',
