@@ -69,6 +69,12 @@ export const SETTINGS: readonly Entry[] = [
     meaning: 'time between SIGTERM and SIGKILL when stopping',
   },
   {
+    name: 'max-stop-timeout',
+    default: '5m',
+    meaning:
+      "the longest a daemon's `stop_timeout` may make a stop last (a longer one is cut to this), so a shutdown of the manager takes at most this long",
+  },
+  {
     name: 'cooldown-step',
     default: '10s',
     meaning: 'a daemon that exits before `stable-uptime` waits this much longer each time...',
