@@ -68,6 +68,11 @@ export const DMCTL_OPTIONS: readonly Entry[] = [
     meaning:
       'talk to your personal manager (`daemon-manager --personal`); without it, dmctl finds it when no system manager serves you',
   },
+  {
+    name: '--wait[=DURATION]',
+    meaning:
+      '`start`, `stop` and `restart` return once the daemon runs (a new pid, for a restart) or is stopped (default: at most 90s); on a failure or at the deadline dmctl says why, shows the last lines of its log and exits 1',
+  },
   { name: '-h, --help', meaning: 'print the usage and exit' },
   { name: '-V, --version', meaning: 'print the version and exit' },
 ];
