@@ -29,6 +29,8 @@ export function formatElapsed(totalSeconds: number): string {
  */
 export function formatLastExit(daemon: DaemonStatus): string {
   if (daemon.problem !== undefined) return shortReason(daemon.problem);
+  if (daemon.lastExit?.endsWith('out of memory'))
+    return `${daemon.lastExitSignal ?? 'SIGKILL'} (OOM)`;
   if (daemon.lastExitSignal !== undefined) return daemon.lastExitSignal;
   if (daemon.lastExitCode !== undefined) return `exit ${daemon.lastExitCode}`;
   return daemon.lastExit ?? '-';

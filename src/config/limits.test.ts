@@ -18,6 +18,11 @@ describe('parseLimitValue', () => {
     ['as', '2G', 2 * 1024 ** 3],
     ['nofile', 'unlimited', null],
     ['core', 'unlimited', null],
+    ['memory', '64M', 64 * 1024 * 1024],
+    ['memory', 'unlimited', null],
+    ['cpu', '50', 50],
+    ['cpu', '150%', 150],
+    ['tasks', '500', 500],
   ];
   for (const [key, text, value] of accepted)
     test(`${key} = ${text}`, () => assert.deepEqual(parseLimitValue(key, text), value));
@@ -32,6 +37,12 @@ describe('parseLimitValue', () => {
     ['as', 'lots'],
     ['core', ''],
     ['nofile', 'Unlimited'],
+    ['memory', '100K'],
+    ['memory', 'half'],
+    ['cpu', '0'],
+    ['cpu', '0.5'],
+    ['cpu', '1000000'],
+    ['tasks', '0'],
   ];
   for (const [key, text] of refused)
     test(`${key} = '${text}' is refused`, () => {
@@ -89,6 +100,9 @@ describe('limits in [settings]', () => {
       nproc: 500,
       core: 0,
       as: 4 * 1024 ** 3,
+      memory: undefined,
+      cpu: undefined,
+      tasks: undefined,
     });
   });
   test("'unlimited' leaves a limit unset", () => {

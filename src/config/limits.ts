@@ -3,7 +3,13 @@ import { parseSize } from './sizes.ts';
 /** The resource limits the manager can apply to a daemon's processes (setrlimit(2)). */
 export const RESOURCES = ['nofile', 'nproc', 'core', 'as'] as const;
 export type Resource = (typeof RESOURCES)[number];
-export type LimitKey = Resource | 'maxDaemons';
+/** What the sum of one user's daemons may use (a cgroup of the user's, v1 controllers). */
+export const QUOTAS = ['memory', 'cpu', 'tasks'] as const;
+export type Quota = (typeof QUOTAS)[number];
+export type LimitKey = Resource | Quota | 'maxDaemons';
+
+/** A user's quotas: bytes of memory, percent of one CPU, processes and threads. */
+export type UserQuota = { readonly [Q in Quota]: number | undefined };
 
 /**
  * A value per resource; `undefined` means the manager sets nothing and the daemon keeps
@@ -13,7 +19,7 @@ export type LimitKey = Resource | 'maxDaemons';
 export type ResourceLimits = { readonly [R in Resource]: number | undefined };
 
 /** Everything the admin limits per user: resources, and daemons running at once. */
-export interface UserLimits extends ResourceLimits {
+export interface UserLimits extends ResourceLimits, UserQuota {
   readonly maxDaemons: number | undefined;
 }
 
@@ -32,6 +38,9 @@ export const NO_LIMITS: UserLimits = {
   nproc: undefined,
   core: undefined,
   as: undefined,
+  memory: undefined,
+  cpu: undefined,
+  tasks: undefined,
   maxDaemons: undefined,
 };
 
@@ -41,8 +50,14 @@ export const LIMIT_NAMES: Record<string, LimitKey> = {
   nproc: 'nproc',
   core: 'core',
   as: 'as',
+  memory: 'memory',
+  cpu: 'cpu',
+  tasks: 'tasks',
   'max-daemons': 'maxDaemons',
 };
+
+/** The most `cpu=` may say: every CPU of a large machine, in percent of one. */
+const CPU_PERCENT_MAX = 100_000;
 
 const COUNT_MAX = 2 ** 31 - 1;
 
@@ -57,6 +72,23 @@ export function parseLimitValue(key: LimitKey, text: string): number | null | { 
     return bytes === undefined
       ? { error: `must be a size like 0, 512M or 2G, or 'unlimited', not '${clip(text)}'` }
       : bytes;
+  }
+  if (key === 'memory') {
+    const bytes = parseSize(text);
+    // Below a megabyte no daemon starts: the kernel's OOM killer would take it at once.
+    return bytes === undefined || bytes < 1024 * 1024
+      ? {
+          error: `must be a size of at least 1M, like 512M or 2G, or 'unlimited', not '${clip(text)}'`,
+        }
+      : bytes;
+  }
+  if (key === 'cpu') {
+    const percent = /^(\d{1,6})%?$/.exec(text)?.[1];
+    if (percent === undefined || Number(percent) < 1 || Number(percent) > CPU_PERCENT_MAX)
+      return {
+        error: `must be a share of one CPU in percent, 1 to ${CPU_PERCENT_MAX} (200 is two CPUs), or 'unlimited', not '${clip(text)}'`,
+      };
+    return Number(percent);
   }
   const least = key === 'maxDaemons' ? 0 : 1;
   if (!/^\d{1,10}$/.test(text) || Number(text) < least || Number(text) > COUNT_MAX)

@@ -18,6 +18,8 @@ import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts'
 import {
   type CgroupTree,
   findCgroupTree,
+  missingControllers,
+  oomKills,
   prepareCgroup,
   removeCgroup,
   removeTree,
@@ -126,6 +128,8 @@ export class Manager implements ControlContext, SupervisorHost {
    * directory another manager holds: why their daemons are not loaded here.
    */
   private readonly userLocks = new Set<string>();
+  /** The OOM killer's count in each user's memory cgroup, when last seen. */
+  private readonly oomCounts = new Map<string, number>();
   /** Set by shutdown(): every daemon is being stopped for the manager to exit. */
   private stopping = false;
   private readonly lockRefusals = new Map<string, string>();
@@ -149,6 +153,7 @@ export class Manager implements ControlContext, SupervisorHost {
       managerIsRoot: process.geteuid?.() === 0,
       onPipe: (id, fd) => this.adoptPipe(id, fd),
       log: parts.log,
+      oomKilled: (record) => this.oomKilled(record.owner),
     });
     this.logs = new DaemonLogs(parts.settings, parts.log, (id) => this.pipeEnded(id));
     this.state = new StateSaver(
@@ -231,6 +236,17 @@ export class Manager implements ControlContext, SupervisorHost {
 
   waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }> {
     return this.processes.waitExec(run);
+  }
+
+  /**
+   * Did the OOM killer kill in this user's memory cgroup since last asked? (Asked at a
+   * SIGKILL of one of their daemons: the count is up before the process is gone.)
+   */
+  private oomKilled(user: string): boolean {
+    const count = oomKills(this.cgroups, user);
+    const before = this.oomCounts.get(user) ?? 0;
+    this.oomCounts.set(user, count);
+    return count > before;
   }
 
   /** Resolves once every change so far is in the state file (before a reply to dmctl). */
@@ -549,7 +565,27 @@ export class Manager implements ControlContext, SupervisorHost {
         retry: false,
       };
     const daemonLimits = limitsForDaemon(limits, record.spec.limits);
-    const cgroups = this.cgroups && prepareCgroup(this.cgroups, record.id, daemonLimits.nproc);
+    const quota = { memory: limits.memory, cpu: limits.cpu, tasks: limits.tasks };
+    const missing = missingControllers(this.cgroups, quota);
+    if (missing.length > 0)
+      return {
+        ok: false,
+        error: `the quota of '${record.owner}' needs the cgroup controllers ${missing.join(', ')}, which the manager does not have here (cgroups = no, or not mounted)`,
+        retry: false,
+      };
+    const cgroups =
+      this.cgroups && prepareCgroup(this.cgroups, record.id, daemonLimits.nproc, quota);
+    // Kills the OOM killer made before this manager looked are not this daemon's.
+    if (quota.memory !== undefined && !this.oomCounts.has(record.owner))
+      this.oomCounts.set(record.owner, oomKills(this.cgroups, record.owner));
+    // A quota that cannot be applied is no quota: the daemon does not start without it.
+    const quoted = Object.values(quota).some((value) => value !== undefined);
+    if (cgroups !== undefined && 'error' in cgroups && quoted)
+      return {
+        ok: false,
+        error: `${cgroups.error}: its user's quota cannot be applied`,
+        retry: true,
+      };
     if (cgroups !== undefined && 'error' in cgroups)
       this.log.warn(`${record.id}: ${cgroups.error}; following its process group only`);
     const placed = cgroups !== undefined && !('error' in cgroups) ? cgroups : undefined;

@@ -35,6 +35,7 @@ export class KeeperProcesses implements Processes {
   private readonly managerIsRoot: boolean;
   private readonly onPipe: (id: string, fd: number) => void;
   private readonly log: Logger;
+  private readonly oomKilled: (record: DaemonRecord) => boolean;
 
   constructor(
     link: KeeperLink,
@@ -44,10 +45,13 @@ export class KeeperProcesses implements Processes {
       readonly managerIsRoot: boolean;
       readonly onPipe: (id: string, fd: number) => void;
       readonly log: Logger;
+      /** Was this SIGKILL of the daemon the OOM killer's? */
+      readonly oomKilled: (record: DaemonRecord) => boolean;
     },
   ) {
     this.link = link;
     this.supervisor = supervisor;
+    this.oomKilled = options.oomKilled;
     this.nextSeq = options.firstSeq;
     this.managerIsRoot = options.managerIsRoot;
     this.onPipe = options.onPipe;
@@ -220,8 +224,11 @@ export class KeeperProcesses implements Processes {
         run.exec === 'ok' ? { ok: true, pid: run.pid } : { ok: false, error: run.execError },
       );
     }
-    if ((kind === 'exited' || kind === 'run') && !run.alive)
-      supervisor.noteExit(record, run.seq, exitOf(run), run.empty, run.exitedAt);
+    if ((kind === 'exited' || kind === 'run') && !run.alive) {
+      const exit = exitOf(run);
+      const oom = exit.signal === 'SIGKILL' && this.oomKilled(record);
+      supervisor.noteExit(record, run.seq, oom ? { ...exit, oom } : exit, run.empty, run.exitedAt);
+    }
     if (kind === 'empty') supervisor.noteEmpty(record, run.seq);
   }
 

@@ -11,15 +11,28 @@ import { join } from 'node:path';
  * forks each daemon straight into its cgroup (clone3 with CLONE_INTO_CGROUP, no
  * migration: moving a process into a cgroup v1 hierarchy waits for an RCU grace period,
  * 10-20 ms per start), learns that it is empty from `cgroup.events` and kills it with
- * `cgroup.kill`. The v1 `pids` controller is joined only by a daemon that has a process
- * limit. Used where the manager may create cgroups (root); elsewhere (personal mode, a
- * host without cgroup2) daemons are followed by process group alone.
+ * `cgroup.kill`. Controllers (cgroup v1 here) are joined only where a limit needs them:
+ * `pids` by a daemon with a process limit (`USER/NAME`) or of a user with a `tasks`
+ * quota (`USER` above it); `memory` and `cpu` by the daemons of a user with such a quota
+ * (`USER`, the sum of their daemons). No quota, no controller: nothing to pay for.
+ * Used where the manager may create cgroups (root); elsewhere (personal mode, a host
+ * without cgroup2) daemons are followed by process group alone.
  */
 export interface CgroupTree {
   /** The cgroup2 directory holding one cgroup per daemon, `USER/NAME`. */
   readonly base: string;
   /** The v1 `pids` hierarchy's directory for this manager, where the controller is mounted. */
   readonly pidsBase: string | undefined;
+  /** The v1 `memory` and `cpu` hierarchies' directories, for users' quotas. */
+  readonly memoryBase: string | undefined;
+  readonly cpuBase: string | undefined;
+}
+
+/** A user's quotas, as the cgroups apply them (see UserQuota). */
+export interface CgroupQuota {
+  readonly memory: number | undefined;
+  readonly cpu: number | undefined;
+  readonly tasks: number | undefined;
 }
 
 interface Mount {
@@ -76,13 +89,17 @@ export function findCgroupTree(instance: string): CgroupTree | undefined {
   if (v2Mount === undefined || v2Path === undefined) return undefined;
   const base = join(v2Mount.point, v2Path, tag);
   if (!makeDir(base)) return undefined;
-  const pidsMount = mounts.find(
-    (mount) => mount.type === 'cgroup' && mount.superOptions.includes('pids'),
-  );
-  const pidsPath = ownCgroupPath(own, (controllers) => controllers.split(',').includes('pids'));
-  const pidsBase =
-    pidsMount && pidsPath !== undefined ? join(pidsMount.point, pidsPath, tag) : undefined;
-  return { base, pidsBase: pidsBase !== undefined && makeDir(pidsBase) ? pidsBase : undefined };
+  // A v1 controller's directory for this manager, where it is mounted and can be made.
+  const v1 = (controller: string): string | undefined => {
+    const mount = mounts.find(
+      (candidate) => candidate.type === 'cgroup' && candidate.superOptions.includes(controller),
+    );
+    const path = ownCgroupPath(own, (controllers) => controllers.split(',').includes(controller));
+    if (mount === undefined || path === undefined) return undefined;
+    const dir = join(mount.point, path, tag);
+    return makeDir(dir) ? dir : undefined;
+  };
+  return { base, pidsBase: v1('pids'), memoryBase: v1('memory'), cpuBase: v1('cpu') };
 }
 
 function makeDir(path: string): boolean {
@@ -100,26 +117,80 @@ export interface DaemonCgroups {
   readonly joins: readonly string[];
 }
 
-/** Creates (if need be) a daemon's cgroups; a process limit puts it in a v1 pids cgroup. */
+/** No quota at all. */
+export const NO_QUOTA: CgroupQuota = { memory: undefined, cpu: undefined, tasks: undefined };
+
+/** The scheduler period a `cpu` quota is a share of (100 ms, the kernel's default). */
+const CPU_PERIOD_US = 100_000;
+
+/**
+ * Creates (if need be) a daemon's cgroups: its cgroup2 one, and the v1 ones its process
+ * limit and its user's quota need, with their limits written (again: root may have
+ * changed them since). Errors name the file that could not be written.
+ */
 export function prepareCgroup(
   tree: CgroupTree,
   id: string,
   pidsMax: number | undefined,
+  quota: CgroupQuota = NO_QUOTA,
 ): DaemonCgroups | { error: string } {
+  const user = id.slice(0, id.indexOf('/'));
   const path = join(tree.base, id);
+  const joins: string[] = [];
+  let writing = path;
   try {
     mkdirSync(path, { recursive: true });
+    if (tree.pidsBase !== undefined && (pidsMax !== undefined || quota.tasks !== undefined)) {
+      const own = join(tree.pidsBase, id);
+      writing = own;
+      mkdirSync(own, { recursive: true });
+      writing = join(tree.pidsBase, user, 'pids.max');
+      writeFileSync(writing, String(quota.tasks ?? 'max'));
+      writing = join(own, 'pids.max');
+      writeFileSync(writing, String(pidsMax ?? 'max'));
+      joins.push(join(own, 'cgroup.procs'));
+    }
+    if (tree.memoryBase !== undefined && quota.memory !== undefined) {
+      const users = join(tree.memoryBase, user);
+      writing = users;
+      mkdirSync(users, { recursive: true });
+      writing = join(users, 'memory.limit_in_bytes');
+      writeFileSync(writing, String(quota.memory));
+      joins.push(join(users, 'cgroup.procs'));
+    }
+    if (tree.cpuBase !== undefined && quota.cpu !== undefined) {
+      const users = join(tree.cpuBase, user);
+      writing = users;
+      mkdirSync(users, { recursive: true });
+      writing = join(users, 'cpu.cfs_period_us');
+      writeFileSync(writing, String(CPU_PERIOD_US));
+      writing = join(users, 'cpu.cfs_quota_us');
+      writeFileSync(writing, String(Math.round((quota.cpu * CPU_PERIOD_US) / 100)));
+      joins.push(join(users, 'cgroup.procs'));
+    }
   } catch (error) {
-    return { error: `cannot prepare cgroup ${path} (${(error as NodeJS.ErrnoException).code})` };
+    return { error: `cannot prepare cgroup ${writing} (${(error as NodeJS.ErrnoException).code})` };
   }
-  if (pidsMax === undefined || tree.pidsBase === undefined) return { cgroup: path, joins: [] };
-  const pids = join(tree.pidsBase, id);
+  return { cgroup: path, joins };
+}
+
+/** What a quota misses on this host: the controllers it needs that are not mounted here. */
+export function missingControllers(tree: CgroupTree | undefined, quota: CgroupQuota): string[] {
+  const missing: string[] = [];
+  if (quota.memory !== undefined && tree?.memoryBase === undefined) missing.push('memory');
+  if (quota.cpu !== undefined && tree?.cpuBase === undefined) missing.push('cpu');
+  if (quota.tasks !== undefined && tree?.pidsBase === undefined) missing.push('pids');
+  return missing;
+}
+
+/** How many times the OOM killer has killed in a user's memory cgroup (0 without one). */
+export function oomKills(tree: CgroupTree | undefined, user: string): number {
+  if (tree?.memoryBase === undefined) return 0;
   try {
-    mkdirSync(pids, { recursive: true });
-    writeFileSync(join(pids, 'pids.max'), String(pidsMax));
-    return { cgroup: path, joins: [join(pids, 'cgroup.procs')] };
-  } catch (error) {
-    return { error: `cannot prepare cgroup ${pids} (${(error as NodeJS.ErrnoException).code})` };
+    const text = readFileSync(join(tree.memoryBase, user, 'memory.oom_control'), 'latin1');
+    return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0);
+  } catch {
+    return 0;
   }
 }
 
@@ -148,6 +219,15 @@ export function cgroupChildren(path: string): string[] {
 
 /** Removes a daemon's empty cgroups (and its user's, once empty). */
 export function removeCgroup(tree: CgroupTree, id: string): void {
+  // A user's quota cgroups, once none of their daemons is in them.
+  for (const base of [tree.memoryBase, tree.cpuBase]) {
+    if (base === undefined) continue;
+    try {
+      rmdirSync(join(base, id.slice(0, id.indexOf('/'))));
+    } catch {
+      // Not empty yet, or never made.
+    }
+  }
   for (const base of [tree.base, tree.pidsBase]) {
     if (base === undefined) continue;
     for (const leaf of base === tree.base ? cgroupChildren(join(base, id)) : []) {
@@ -179,6 +259,16 @@ function fnv1a(text: string): string {
 
 /** Removes every empty daemon cgroup and the trees themselves (at a clean shutdown). */
 export function removeTree(tree: CgroupTree): void {
+  for (const base of [tree.memoryBase, tree.cpuBase]) {
+    if (base === undefined) continue;
+    try {
+      for (const user of readdirSync(base, { withFileTypes: true }))
+        if (user.isDirectory()) removeCgroup(tree, `${user.name}/-`);
+      rmdirSync(base);
+    } catch {
+      // Gone, or a daemon's processes are still in it.
+    }
+  }
   for (const base of [tree.base, tree.pidsBase]) {
     if (base === undefined) continue;
     let users: string[];

@@ -18,7 +18,7 @@ export const MASTER_SECTIONS: readonly (Entry & { readonly line: string })[] = [
     name: '[limits]',
     line: 'user: key=value, ...',
     meaning:
-      "resource limits for that user's (or group's) daemons: `nofile`, `nproc`, `core`, `as`, `max-daemons`, as the `limit-` settings",
+      "limits for that user's (or group's) daemons: `nofile`, `nproc`, `core`, `as`, `max-daemons`, as the `limit-` settings, each daemon; and quotas on the sum of the user's daemons: `memory` (a size), `cpu` (percent of one CPU) and `tasks` (processes and threads)",
   },
   {
     name: '[settings]',

@@ -77,7 +77,8 @@ function isExit(value: unknown): boolean {
   return (
     (exit.code === null || Number.isSafeInteger(exit.code)) &&
     (exit.signal === null || typeof exit.signal === 'string') &&
-    (exit.error === undefined || typeof exit.error === 'string')
+    (exit.error === undefined || typeof exit.error === 'string') &&
+    (exit.oom === undefined || exit.oom === true)
   );
 }
 

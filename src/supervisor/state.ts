@@ -6,6 +6,8 @@ export interface Exit {
   readonly signal: NodeJS.Signals | null;
   /** Set when the process could not become the daemon at all (a dir= it cannot enter...). */
   readonly error?: string;
+  /** Killed by the kernel's OOM killer, at its user's memory quota. */
+  readonly oom?: true;
 }
 
 /** What happens once a stopping daemon's processes are all gone. */

@@ -60,6 +60,8 @@ export function signalName(number: number): NodeJS.Signals {
 /** How an exit reads in the log and in status: `exited with status 1`, `killed by SIGTERM`. */
 export function describeExit(exit: Exit): string {
   if (exit.error !== undefined) return exit.error;
+  if (exit.oom)
+    return `killed by ${exit.signal ?? 'SIGKILL'}: out of memory (its user's memory quota)`;
   if (exit.signal) return `killed by ${exit.signal}`;
   // A survivor of a previous keeper: not a child of this one, so its status is unknown.
   return exit.code === null ? 'ended' : `exited with status ${exit.code}`;
