@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import {
@@ -19,6 +19,9 @@ import {
 } from '../helpers/host.ts';
 import { isAlive, livePidsOfUid } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
+
+/** How many times the fast daemons are started. */
+const FAST_RUNS = 15;
 
 const DEFAULT_MASTER_CONFIGS = [
   '/etc/daemon-manager/daemon-manager.conf',
@@ -53,6 +56,8 @@ describe('personal mode: a user runs their own manager', {
       'borrowed',
       `start=exec sleep 100000\nuser=${host.user('bob').name}\nautostart=no\n`,
     );
+    host.writeDaemon('alice', 'flash', 'start=echo "flash $$"; exit 1\noutput=log\nautostart=no\n');
+    host.writeDaemon('alice', 'missing', 'start=no_such_program_dm\noutput=log\nautostart=no\n');
     assert.ok(!existsSync(host.configFile), 'no master config in this sandbox');
     manager = spawnCollecting([
       'runuser',
@@ -112,7 +117,9 @@ describe('personal mode: a user runs their own manager', {
     assert.equal(explicit.code, 0, explicit.stderr);
     assert.equal(
       explicit.stdout,
-      `${host.user('alice').name}/borrowed\n${host.user('alice').name}/site\n`,
+      ['borrowed', 'flash', 'missing', 'site']
+        .map((name) => `${host.user('alice').name}/${name}\n`)
+        .join(''),
     );
     if (DEFAULT_MASTER_CONFIGS.some((path) => existsSync(path))) {
       t.skip('a master config exists at a default path on this machine');
@@ -151,6 +158,26 @@ describe('personal mode: a user runs their own manager', {
     assert.match(edit.stdout, new RegExp(`^added: ${host.user('alice').name}/made$`, 'm'));
     await waitFor('alice/made to run', async () =>
       (await statusOf('made'))?.state === 'running' ? true : undefined,
+    );
+  });
+
+  test('daemons that exit at once lose no line, not even why they could not run', async () => {
+    const logOf = (name: string): string =>
+      join(host.user('alice').home, `.daemon-manager/logs/${name}.log`);
+    for (let round = 0; round < FAST_RUNS; round++) {
+      assert.equal((await personal('flash', 'start')).code, 0);
+      // Not a program: the shell the keeper falls back to says so, in the daemon's log.
+      assert.equal((await personal('missing', 'start')).code, 0);
+    }
+    const count = (name: string, pattern: RegExp): number =>
+      readFileSync(logOf(name), 'utf8')
+        .split('\n')
+        .filter((line) => pattern.test(line)).length;
+    await waitFor(`${FAST_RUNS} lines of each`, () =>
+      count('flash', /^flash \d+$/) >= FAST_RUNS &&
+      count('missing', /no_such_program_dm: not found/) >= FAST_RUNS
+        ? true
+        : undefined,
     );
   });
 
