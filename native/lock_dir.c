@@ -1,7 +1,9 @@
 /*
- * lockDir: one instance per directory, enforced with flock(2) on the directory itself.
- * When another process holds the lock, its pid is looked up in /proc/locks by the
- * directory's device and inode, so the refusal can name it.
+ * lockDir: one instance per directory, enforced with flock(2) on `.lock` in it, a file of
+ * the directory's user (this thread runs as that user) with mode 0600: a lock on the
+ * directory itself could be taken by anyone allowed to open it, and keep the owner's
+ * daemons from being loaded. When another process holds the lock, its pid is looked up
+ * in /proc/locks by the file's device and inode, so the refusal can name it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -42,19 +45,33 @@ int dm_lock_holder(dev_t dev, ino_t ino) {
 
 void dm_lock_dir(const struct dm_op_args *args, struct dm_op_result *result) {
   const char *name;
-  int dir = dm_open_parent(args->path, &name);
-  if (dir < 0) return (void)dm_fail(result, dir, DM_STEP_PARENT);
-  int fd = dm_open_nomagic(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK, 0, 0);
+  int parent = dm_open_parent(args->path, &name);
+  if (parent < 0) return (void)dm_fail(result, parent, DM_STEP_PARENT);
+  int dir = dm_open_nomagic(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK, 0, 0);
+  close(parent);
+  if (dir < 0) return (void)dm_fail(result, dir, DM_STEP_FINAL);
+  int fd = openat(dir, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  int error = fd == -1 ? errno : 0;
   close(dir);
-  if (fd < 0) return (void)dm_fail(result, fd, DM_STEP_FINAL);
+  if (fd == -1) return (void)dm_fail(result, -error, DM_STEP_FINAL);
+  struct stat stat;
+  if (fstat(fd, &stat) == -1 || !S_ISREG(stat.st_mode) || stat.st_uid != geteuid()) {
+    // Not a file of the directory's user (root planted one): not a lock to trust.
+    close(fd);
+    return (void)dm_fail(result, -EPERM, DM_STEP_FINAL);
+  }
+  // Readable by others, it could be locked by them: the user's own file is made private.
+  if ((stat.st_mode & 077) != 0 && fchmod(fd, 0600) == -1) {
+    error = errno;
+    close(fd);
+    return (void)dm_fail(result, -error, DM_STEP_FINAL);
+  }
   int locked;
   do locked = flock(fd, LOCK_EX | LOCK_NB);
   while (locked == -1 && errno == EINTR);
   if (locked == -1) {
-    int error = errno;
-    struct stat stat;
-    if (error == EWOULDBLOCK && fstat(fd, &stat) == 0)
-      result->holder_pid = dm_lock_holder(stat.st_dev, stat.st_ino);
+    error = errno;
+    if (error == EWOULDBLOCK) result->holder_pid = dm_lock_holder(stat.st_dev, stat.st_ino);
     close(fd);
     dm_fail(result, -error, DM_STEP_FINAL);
     return;

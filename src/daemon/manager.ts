@@ -123,11 +123,13 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Daemons whose output pipe the keeper has handed over, until it ends. */
   private readonly pipes = new Set<string>();
   /**
-   * Users whose daemon directory this manager holds locked (flock, kept by the keeper):
-   * no other manager, of any config or mode, runs their daemons meanwhile. Users whose
-   * directory another manager holds: why their daemons are not loaded here.
+   * Users whose daemon directory this manager holds locked (flock of its `.lock`), with
+   * the descriptor: no other manager, of any config or mode, runs their daemons
+   * meanwhile. The keeper holds the same lock (one open file, two descriptors), so it
+   * lasts through a crash or an upgrade of the manager, and through the keeper's death.
+   * Users whose directory another manager holds: why their daemons are not loaded here.
    */
-  private readonly userLocks = new Set<string>();
+  private readonly userLocks = new Map<string, number>();
   /** The OOM killer's count in each user's memory cgroup, when last seen. */
   private readonly oomCounts = new Map<string, number>();
   /** Set by shutdown(): every daemon is being stopped for the manager to exit. */
@@ -200,8 +202,7 @@ export class Manager implements ControlContext, SupervisorHost {
       if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
       else if (name.startsWith('lock:')) {
         // The keeper kept the user's lock while no manager was there: it is ours again.
-        this.userLocks.add(name.slice(5));
-        closeFd(fd);
+        this.userLocks.set(name.slice(5), fd);
       }
     this.syncOwners();
     await this.rescan([...this.ownerTable.keys()]);
@@ -706,6 +707,8 @@ export class Manager implements ControlContext, SupervisorHost {
     this.listen(attached.link);
     for (const [user, fd] of Object.entries(this.control.listeningFds()))
       attached.link.store(`ctl:${user}`, fd);
+    // The users' locks never lapsed (this manager holds them too): the new keeper keeps them.
+    for (const [user, fd] of this.userLocks) attached.link.store(`lock:${user}`, fd);
     const orphans = this.processes.forgetAll();
     for (const record of this.supervisor.daemons.values()) {
       const { state } = record;
@@ -773,7 +776,12 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const [name] of this.ownerTable) {
       if (wanted.has(name)) continue;
       this.log.warn(`${name} may no longer run daemons; stopping theirs`);
-      if (this.userLocks.delete(name)) this.link.drop(`lock:${name}`);
+      const lock = this.userLocks.get(name);
+      if (lock !== undefined) {
+        this.userLocks.delete(name);
+        this.link.drop(`lock:${name}`);
+        closeFd(lock);
+      }
       this.lockRefusals.delete(name);
       for (const record of [...this.supervisor.daemons.values()])
         if (record.owner === name) {
@@ -846,8 +854,7 @@ export class Manager implements ControlContext, SupervisorHost {
       return undefined;
     }
     this.link.store(`lock:${user}`, locked.value.fd);
-    closeFd(locked.value.fd);
-    this.userLocks.add(user);
+    this.userLocks.set(user, locked.value.fd);
     return undefined;
   }
 

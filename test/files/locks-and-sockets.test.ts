@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MAX_SOCKET_PATH } from '../../src/files/file-error.ts';
@@ -38,7 +39,7 @@ describe('directory locks and unix sockets, as the user', {
     const holder = spawnCollecting([
       'flock',
       '--exclusive',
-      state(),
+      join(state(), '.lock'),
       '-c',
       'echo locked; exec sleep 100000',
     ]);
@@ -50,6 +51,41 @@ describe('directory locks and unix sockets, as the user', {
       assert.equal(refused.ok ? 'locked' : refused.error.holderPid, holder.child.pid);
     } finally {
       await holder.stop();
+    }
+  });
+
+  test('another user cannot take the lock, not even by locking the directory itself', async () => {
+    const mallory = host.user('mallory');
+    chmodSync(state(), 0o755);
+    const onDir = spawnCollecting([
+      'runuser',
+      '-u',
+      mallory.name,
+      '--',
+      'flock',
+      '--exclusive',
+      state(),
+      '-c',
+      'echo locked; exec sleep 100000',
+    ]);
+    try {
+      await waitFor('flock to hold the directory', () =>
+        onDir.output().includes('locked') ? true : undefined,
+      );
+      const onFile = spawnSync(
+        'runuser',
+        ['-u', mallory.name, '--', 'flock', '-n', join(state(), '.lock'), 'true'],
+        {
+          encoding: 'utf8',
+        },
+      );
+      assert.notEqual(onFile.status, 0);
+      assert.match(onFile.stderr, /Permission denied/);
+      const mine = await filesOf(host.user('alice')).lockDir(state());
+      assert.ok(mine.ok, mine.ok ? '' : mine.error.message);
+      closeFd(mine.value.fd);
+    } finally {
+      await onDir.stop();
     }
   });
 

@@ -139,4 +139,31 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     assert.deepEqual(copies(), [1, 1, 1]);
     await host.stopManager();
   });
+
+  test("after its keeper is killed, the manager still holds each user's lock", async () => {
+    const first = await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    const keeper = host.keeperPid();
+    const from = host.managerLog.length;
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('a new keeper and every daemon replaced', () =>
+      host.keeperPid() !== 0 &&
+      host.keeperPid() !== keeper &&
+      copies().every((count) => count === 1) &&
+      /outlived its keeper/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    const personal = await run(
+      ['runuser', '-u', host.user('alice').name, '--', DAEMON_MANAGER],
+      ['--personal', '-f'],
+    );
+    assert.equal(personal.code, 1, personal.stdout + personal.stderr);
+    assert.match(personal.stderr, /are run by another manager/);
+    assert.deepEqual(copies(), [1, 1, 1]);
+    assert.ok(first.pid);
+    await host.stopManager();
+  });
 });
