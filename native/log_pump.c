@@ -207,12 +207,16 @@ static void write_all(struct sink *sink, const char *data, int64_t length, int *
   }
 }
 
+/** How far past its limit a file may grow to end a line begun in it, not split it. */
+#define LINE_SLACK 4096
+
 /**
  * How many of the chunk's bytes go into the current file. Away from a rotation: all.
  * Near one: up to the last newline that still fits (0: rotate first), so the rotation
  * falls between two lines. A line that came in pieces (a chunk ended in its middle) is
- * finished in this file if its rest fits, else cut where the file is full: no file
- * grows past the limit for it.
+ * finished in this file if its rest is short (LINE_SLACK), else cut where the file is
+ * full; a line longer than a whole file is cut at the limit. Output without newlines
+ * rotates like any other: no file grows past the limit by more than LINE_SLACK.
  */
 static int64_t fitting(const struct sink *sink, const char *data, int64_t length) {
   int64_t max = sink->options.max_bytes;
@@ -222,7 +226,8 @@ static int64_t fitting(const struct sink *sink, const char *data, int64_t length
     const char *newline = memchr(data, '\n', (size_t)length);
     int64_t rest = newline == NULL ? length : newline - data + 1;
     int64_t room = max - sink->offset;
-    return rest <= room ? rest : room > 0 ? room : 0;
+    if (rest <= room || (newline != NULL && rest <= LINE_SLACK)) return rest;
+    return room > 0 ? room : 0;
   }
   int64_t size = sink->offset, fits = 0;
   for (int64_t index = 0; index < length; index++) {
@@ -236,7 +241,9 @@ static int64_t fitting(const struct sink *sink, const char *data, int64_t length
   // the long line anyway (it could never fit).
   if (fits == 0 && sink->offset == 0) {
     const char *newline = memchr(data, '\n', (size_t)length);
-    return newline == NULL ? length : newline - data + 1;
+    int64_t line = newline == NULL ? length : newline - data + 1;
+    int64_t most = max > stamp ? max - stamp : 1;
+    return line < most ? line : most;
   }
   return fits;
 }
