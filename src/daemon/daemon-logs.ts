@@ -37,6 +37,9 @@ export class DaemonLogs {
   private readonly entries = new Map<string, LogEntry>();
   /** Pipes by daemon id, waiting for their log, or attached. */
   private readonly pipes = new Map<string, number>();
+  /** Daemons whose pipe the pump empties into /dev/null now, or is taking from there. */
+  private readonly nulls = new Set<string>();
+  private readonly moving = new Set<string>();
   private readonly pump: LogPump;
   private readonly log: Logger;
   private readonly ended: (id: string) => void;
@@ -70,6 +73,18 @@ export class DaemonLogs {
     )
       return existing.readiness;
     await this.close(id);
+    const { readiness, fileFd } = await this.openFile(owner, path);
+    if (!readiness.ok) this.log.warn(`${id}: log: ${readiness.error}`);
+    this.entries.set(id, { owner, path, options, fileFd, readiness, attached: false });
+    this.attachIfReady(id);
+    return readiness;
+  }
+
+  /** Opens a log file as its owner, judged on the descriptor. */
+  private async openFile(
+    owner: Owner,
+    path: string,
+  ): Promise<{ readiness: LogReadiness; fileFd: number | undefined }> {
     const opened = await owner.files.openAppend(path, 0o640);
     let readiness: LogReadiness;
     let fileFd: number | undefined;
@@ -92,10 +107,7 @@ export class DaemonLogs {
         readiness = { ok: true };
       }
     }
-    if (!readiness.ok) this.log.warn(`${id}: log: ${readiness.error}`);
-    this.entries.set(id, { owner, path, options, fileFd, readiness, attached: false });
-    this.attachIfReady(id);
-    return readiness;
+    return { readiness, fileFd };
   }
 
   /** What `open` found last; `undefined` if the log was never opened. */
@@ -106,11 +118,29 @@ export class DaemonLogs {
   /** A daemon's output pipe, from the keeper: pumped into its log, or into /dev/null. */
   pipe(id: string, pipeFd: number, logged: boolean): void {
     const previous = this.pipes.get(id);
-    if (previous !== undefined && previous !== pipeFd) {
-      // Another keeper's pipe for the same daemon: both are read until they end.
-      void this.pump.detach(id).then((fd) => fd !== undefined && closeFd(fd));
-    }
     this.pipes.set(id, pipeFd);
+    if (previous !== undefined && previous !== pipeFd) {
+      // Another keeper's pipe for the same daemon (the old keeper died): the old one is
+      // let go first, then the new one attached, once the pump has let go of the id.
+      const entry = this.entries.get(id);
+      if (entry !== undefined) entry.attached = false;
+      this.nulls.delete(id);
+      this.moving.add(id);
+      void this.pump.detach(id).then(async (fd) => {
+        if (fd !== undefined) closeFd(fd);
+        // The pump closed the log with the old pipe: opened again for the new one.
+        if (entry !== undefined && entry.fileFd === undefined) {
+          const reopened = await this.openFile(entry.owner, entry.path);
+          entry.fileFd = reopened.fileFd;
+          entry.readiness = reopened.readiness;
+        }
+        this.moving.delete(id);
+        if (this.pipes.get(id) !== pipeFd) return;
+        if (logged) this.attachIfReady(id);
+        else this.attachToNull(id, pipeFd);
+      });
+      return;
+    }
     if (!logged) {
       this.attachToNull(id, pipeFd);
       return;
@@ -155,7 +185,18 @@ export class DaemonLogs {
     const entry = this.entries.get(id);
     const pipeFd = this.pipes.get(id);
     if (entry === undefined || pipeFd === undefined || entry.attached) return;
-    if (entry.fileFd === undefined) return;
+    if (entry.fileFd === undefined || this.moving.has(id)) return;
+    if (this.nulls.has(id)) {
+      // The pipe goes into /dev/null (no log until now): moved over; what is still in
+      // the pipe stays there for the log.
+      this.nulls.delete(id);
+      this.moving.add(id);
+      void this.pump.detach(id).then(() => {
+        this.moving.delete(id);
+        this.attachIfReady(id);
+      });
+      return;
+    }
     const { owner } = entry;
     this.pump.attach(
       id,
@@ -170,6 +211,7 @@ export class DaemonLogs {
   }
 
   private attachToNull(id: string, pipeFd: number): void {
+    if (this.nulls.has(id)) return;
     let devNull: number;
     try {
       devNull = openSync('/dev/null', constants.O_WRONLY);
@@ -185,6 +227,7 @@ export class DaemonLogs {
         NOBODY,
         '/dev/null',
       );
+      this.nulls.add(id);
     } catch (error) {
       closeSync(devNull);
       this.log.error(`${id}: cannot empty its output pipe: ${(error as Error).message}`);
@@ -207,6 +250,7 @@ export class DaemonLogs {
         return;
       case 'eof': {
         this.pipes.delete(event.id);
+        this.nulls.delete(event.id);
         const entry = this.entries.get(event.id);
         if (entry !== undefined) entry.attached = false;
         void this.pump.detach(event.id).then((fd) => fd !== undefined && closeFd(fd));
