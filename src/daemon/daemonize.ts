@@ -1,34 +1,40 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 
 const START_TIMEOUT_MS = 60_000;
 
 /**
  * Starts the manager again in the background (its own session, `--foreground`, output
- * to `logFile`) and returns once its control socket answers, or reports why it died.
- * Readiness is judged from outside, by connecting, so the background manager holds no
- * extra descriptor that its daemons could inherit.
+ * to `logFile`) and returns once it says, in that log, that it runs (it holds the lock,
+ * its pidfile is written, its daemons are loaded), or reports why it died. A socket that
+ * answers is no proof: a keeper left by a crashed manager holds it. Through `sh`, so that
+ * a HUP, USR1 or USR2 that comes before the manager's handlers is ignored, not fatal.
  */
-export async function daemonize(logFile: string, socket: string): Promise<number> {
+export async function daemonize(logFile: string): Promise<number> {
   const log = openSync(logFile, 'a', 0o600);
+  const from = fstatSync(log).size;
   const child = spawn(
-    process.execPath,
-    [...process.execArgv, ...process.argv.slice(1), '--foreground'],
-    {
-      detached: true,
-      stdio: ['ignore', log, log],
-    },
+    '/bin/sh',
+    [
+      '-c',
+      'trap \'\' HUP USR1 USR2; exec "$0" "$@"',
+      process.execPath,
+      ...process.execArgv,
+      ...process.argv.slice(1),
+      '--foreground',
+    ],
+    { detached: true, stdio: ['ignore', log, log] },
   );
   closeSync(log);
   let exited = false;
   child.once('exit', () => {
     exited = true;
   });
+  const running = ` running, pid ${child.pid}`;
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!exited && Date.now() < deadline) {
-    if (await answers(socket)) {
+    if (readFileSync(logFile).subarray(from).toString('utf8').includes(running)) {
       process.stdout.write(
         `daemon-manager running in the background, pid ${child.pid}; log: ${logFile}\n`,
       );
@@ -40,16 +46,4 @@ export async function daemonize(logFile: string, socket: string): Promise<number
   const tail = readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
   process.stderr.write(`daemon-manager failed to start; the end of ${logFile}:\n${tail}\n`);
   return 1;
-}
-
-/** Is a manager answering on this socket? */
-export function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

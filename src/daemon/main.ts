@@ -1,4 +1,4 @@
-import { fstatSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { fstatSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -99,10 +99,7 @@ async function main(signals: SignalQueue): Promise<number> {
   if (!args.foreground && !args.takeover) {
     // The manager in the background takes the lock itself: this one lets it go.
     native.closeFd(lock);
-    return daemonize(
-      ownLogFile(settings.stateDir),
-      socketPathFor(mode.kind === 'personal' ? mode.user : 'root'),
-    );
+    return daemonize(ownLogFile(settings.stateDir));
   }
   closeInheritedDescriptors(new Set(args.takeover ? [lock, HANDSHAKE_FD] : [lock]));
 
@@ -166,13 +163,24 @@ async function main(signals: SignalQueue): Promise<number> {
     return fail(`daemon-manager: ${refusal}`);
   }
   predecessor?.done();
-  if (args.pidfile !== undefined) writeFileSync(args.pidfile, `${process.pid}\n`, { mode: 0o644 });
+  if (args.pidfile !== undefined) writePidfile(args.pidfile);
   log.info(
     `daemon-manager ${mode.kind === 'personal' ? `(personal, for ${mode.user}) ` : ''}running, pid ${process.pid}`,
   );
   handleSignals(signals, { manager, native, log, configPath, pidfile: args.pidfile, lock, notify });
   notify(`READY=1\nSTATUS=running ${manager.supervisor.daemons.size} daemons`);
   return -1;
+}
+
+/**
+ * Writes the pidfile beside itself and renames it into place: a symlink planted at its
+ * path (in /tmp, say) is replaced, never followed into a file of root's.
+ */
+function writePidfile(path: string): void {
+  const temporary = `${path}.${process.pid}.new`;
+  rmSync(temporary, { force: true });
+  writeFileSync(temporary, `${process.pid}\n`, { mode: 0o644, flag: 'wx' });
+  renameSync(temporary, path);
 }
 
 /** The instance lock: one manager per state directory, whatever its config or mode. */
