@@ -52,7 +52,7 @@ export interface ControlContext {
   /** Resolves once the run's child has become the daemon, or with why it could not. */
   waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }>;
   /** Resolves once every change so far is saved: an answer is only given then. */
-  durable(): Promise<void>;
+  durable(): Promise<string | undefined>;
   /** Is the manager stopping every daemon to exit (SIGTERM)? Then nothing new starts. */
   shuttingDown(): boolean;
 }
@@ -180,7 +180,13 @@ export async function handleRequest(
       ? { ok: true, message: `${record.id} started (pid ${exec.pid})` }
       : { ok: false, error: `cannot start ${record.id}: ${exec.error}` };
   }
-  if (request.command !== 'info') await context.durable();
+  const unsaved = request.command === 'info' ? undefined : await context.durable();
+  // Done, but not on disk: a crash of the manager now would undo it. The caller is told.
+  if (unsaved !== undefined && outcome.ok)
+    outcome = {
+      ok: false,
+      error: `${outcome.message ?? 'done'}, but ${unsaved}: a restart of the manager would undo it`,
+    };
   context.audit(caller, { ...request, id: record.id }, auditOf(outcome));
   if (!outcome.ok) return { ok: false, error: outcome.error };
   if (request.command === 'info') return { ok: true, info: context.infoOf(record) };

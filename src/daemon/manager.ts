@@ -251,7 +251,7 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /** Resolves once every change so far is in the state file (before a reply to dmctl). */
-  durable(): Promise<void> {
+  durable(): Promise<string | undefined> {
     return this.state.durable();
   }
 

@@ -15,7 +15,7 @@ export class StateSaver {
   private dirty = false;
   private failing = false;
   /** Resolved by the next save that starts (it takes every change made before it). */
-  private nextWaiters: (() => void)[] = [];
+  private nextWaiters: ((failure: string | undefined) => void)[] = [];
   private readonly file: StateFile;
   private readonly take: () => SavedState;
   private readonly log: Logger;
@@ -33,7 +33,8 @@ export class StateSaver {
   }
 
   /** Resolves once every change made so far is on disk (or failed to be). */
-  durable(): Promise<void> {
+  /** Resolves once every change so far is on disk; with why, if the save failed. */
+  durable(): Promise<string | undefined> {
     return new Promise((resolve) => {
       this.nextWaiters.push(resolve);
       this.schedule();
@@ -65,18 +66,17 @@ export class StateSaver {
       this.dirty = false;
       const waiters = this.nextWaiters;
       this.nextWaiters = [];
+      let failure: string | undefined;
       try {
         await this.file.saveAsync(this.take());
         if (this.failing) this.log.info(`state saved again in ${this.file.path}`);
         this.failing = false;
       } catch (error) {
-        if (!this.failing)
-          this.log.error(
-            `cannot save the state in ${this.file.path}: ${(error as Error).message}; daemons keep running`,
-          );
+        failure = `cannot save the state in ${this.file.path}: ${(error as Error).message}`;
+        if (!this.failing) this.log.error(`${failure}; daemons keep running`);
         this.failing = true;
       }
-      for (const resolve of waiters) resolve();
+      for (const resolve of waiters) resolve(failure);
     }
     this.saving = undefined;
   }

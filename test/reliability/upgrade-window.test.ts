@@ -211,6 +211,31 @@ describe('an upgrade that cannot succeed is refused', { skip: !root && 'needs ro
     assert.equal(now.pid, web.pid);
     rmSync(join(stateDir(), 'filler'));
   });
+
+  test('a dmctl stop while the state cannot be saved says so and exits 1', async (t) => {
+    if (!mounted) {
+      t.skip('cannot mount a small tmpfs here');
+      return;
+    }
+    try {
+      execFileSync(
+        'dd',
+        ['if=/dev/zero', `of=${join(stateDir(), 'filler')}`, 'bs=4k', 'count=1000'],
+        {
+          stdio: 'ignore',
+        },
+      );
+    } catch {
+      // Full: as wanted.
+    }
+    try {
+      const stop = await host.dmctl('alice', 'web', 'stop');
+      assert.equal(stop.code, 1, stop.stdout);
+      assert.match(stop.stderr, /cannot save the state .*: a restart of the manager would undo it/);
+    } finally {
+      rmSync(join(stateDir(), 'filler'));
+    }
+  });
 });
 
 describe('a restart pending on a daemon that ignores SIGTERM, then an upgrade', {
