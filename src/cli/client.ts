@@ -24,7 +24,13 @@ export function send(
     let connected = false;
     socket.setEncoding('utf8');
     socket.setTimeout(timeoutMs, () =>
-      socket.destroy(new Error('the manager did not answer in time')),
+      socket.destroy(
+        new Error(
+          connected
+            ? `no answer within ${Math.round(timeoutMs / 1000)} s on ${path}: the manager is down while its keeper holds its socket (see its log, or systemctl status daemon-manager), or it is overloaded`
+            : `no connection within ${Math.round(timeoutMs / 1000)} s to ${path}`,
+        ),
+      ),
     );
     socket.once('connect', () => {
       connected = true;

@@ -1,4 +1,4 @@
-import { closeSync } from 'node:fs';
+import { closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
@@ -47,7 +47,7 @@ import {
   Supervisor,
   type SupervisorHost,
 } from '../supervisor/supervisor.ts';
-import { type AccountDb, groupIdsOf, membersOf } from '../users/accounts.ts';
+import { type AccountDb, groupIdsOf, loadAccounts, membersOf } from '../users/accounts.ts';
 import { BrokenConfigs } from './broken-configs.ts';
 import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-writer.ts';
 import { DaemonLogs } from './daemon-logs.ts';
@@ -130,6 +130,8 @@ export class Manager implements ControlContext, SupervisorHost {
    * Users whose directory another manager holds: why their daemons are not loaded here.
    */
   private readonly userLocks = new Map<string, number>();
+  /** /etc/passwd and /etc/group as last read (inode, size, time), to see them change. */
+  private accountsStamp = accountFilesStamp();
   /** The OOM killer's count in each user's memory cgroup, when last seen. */
   private readonly oomCounts = new Map<string, number>();
   /** Set by shutdown(): every daemon is being stopped for the manager to exit. */
@@ -186,7 +188,10 @@ export class Manager implements ControlContext, SupervisorHost {
     this.metrics = new DaemonMetrics(() => this.statusRows(), parts.log);
     this.control = new ControlServer(
       parts.socketPathFor,
-      (caller, request) => handleRequest(this, caller, request),
+      (caller, request) => {
+        this.refreshAccounts();
+        return handleRequest(this, caller, request);
+      },
       parts.log,
       parts.bind,
       (command, ok) => this.metrics.requests.record(command, ok),
@@ -334,6 +339,33 @@ export class Manager implements ControlContext, SupervisorHost {
     };
     this.logs.settings = this.settings;
     this.mode = { kind: 'system', config };
+    this.applyAccounts(db);
+    await this.rescan([...this.ownerTable.keys()]);
+    await this.syncSockets();
+    await this.metrics.listen(this.settings.metricsListen);
+  }
+
+  /**
+   * Reads the users and groups again when /etc/passwd or /etc/group changed, so that a
+   * user taken out of a group loses what the group gave at once (who they may run as
+   * and manage, their daemons' groups, a private group no longer private), not at the
+   * next SIGHUP. Other name services (LDAP) are read again at SIGHUP.
+   */
+  private refreshAccounts(): void {
+    if (this.mode.kind !== 'system') return;
+    const stamp = accountFilesStamp();
+    if (stamp === this.accountsStamp) return;
+    this.accountsStamp = stamp;
+    try {
+      this.applyAccounts(loadAccounts());
+      this.log.info('users and groups changed: rights applied again');
+    } catch (error) {
+      this.log.error(`cannot read the users and groups again: ${(error as Error).message}`);
+    }
+  }
+
+  /** A new account database: owners, rights, and daemons that may no longer run stopped. */
+  private applyAccounts(db: AccountDb): void {
     this.db = db;
     this.currentPolicy = this.policyFor(this.mode);
     this.syncOwners();
@@ -344,9 +376,6 @@ export class Manager implements ControlContext, SupervisorHost {
         this.supervisor.stop(record);
       }
     }
-    await this.rescan([...this.ownerTable.keys()]);
-    await this.syncSockets();
-    await this.metrics.listen(this.settings.metricsListen);
   }
 
   /** Every daemon's status row, as root sees them (for the metrics). */
@@ -548,6 +577,7 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   prepare(record: DaemonRecord): Prepared {
+    this.refreshAccounts();
     const owner = this.ownerTable.get(record.owner);
     if (!owner) return { ok: false, error: `${record.owner} may not run daemons`, retry: false };
     const runAsName = record.spec.runAs ?? record.owner;
@@ -957,4 +987,18 @@ export class Manager implements ControlContext, SupervisorHost {
 
 function sameSpec(a: DaemonSpec, b: DaemonSpec): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** /etc/passwd and /etc/group as they are now (inode, size, time of change). */
+function accountFilesStamp(): string {
+  return ['/etc/passwd', '/etc/group']
+    .map((path) => {
+      try {
+        const { ino, size, mtimeMs } = statSync(path);
+        return `${ino}:${size}:${mtimeMs}`;
+      } catch {
+        return '-';
+      }
+    })
+    .join(',');
 }
