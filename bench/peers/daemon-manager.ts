@@ -20,6 +20,7 @@ export class DaemonManagerPeer implements Peer {
     '`stable-uptime = 1s` so a daemon up for a second is respawned at once (no back-off); `log-max-size = 0` (no rotation) so the log test can count every line',
     'status: `dmctl --config FILE status` (the human table), through the `bin/dmctl` shell wrapper as users run it',
   ];
+  readonly respawnAfterUptimeMs = 1_500;
   private readonly snapshot: string;
 
   constructor(snapshotDir: string) {
@@ -34,6 +35,15 @@ export class DaemonManagerPeer implements Peer {
     for (const dir of ['bin', 'dist', 'build/Release'])
       cpSync(join(ROOT_DIR, dir), join(this.snapshot, dir), { recursive: true });
     symlinkSync(join(ROOT_DIR, 'node_modules/node'), join(this.snapshot, 'node_modules/node'));
+  }
+
+  /** The snapshot's bin/ directory, for the scenarios that drive daemon-manager alone. */
+  get bin(): string {
+    return join(this.snapshot, 'bin');
+  }
+
+  skipReason(): string | undefined {
+    return undefined;
   }
 
   versions(): Record<string, string> {

@@ -11,6 +11,9 @@ import { spawnLogged } from './spawn.ts';
 const PREFIX = join(tmpdir(), 'daemon-manager-bench', 'pm2');
 const PM2 = join(PREFIX, 'node_modules/pm2/bin/pm2');
 
+const SKIP_REASON =
+  'not run above 1,000 daemons unless `--no-skip`: the goals at 10,000 compare with the original and runit only, and PM2 costs about 155 KiB of private memory per daemon and a JSON dump of every app per `pm2 jlist`';
+
 /**
  * PM2 from npm, installed into a prefix of the bench's own, run with the project's Node
  * 24 (the same binary as daemon-manager, so that the runtime is not what differs), with
@@ -23,6 +26,18 @@ export class Pm2Peer implements Peer {
     'respawn: its defaults: `autorestart=true`, `restart_delay=0`, `min_uptime=1s`, `max_restarts=16`',
     'cold start: from `pm2 start apps.json` (which forks God) until every daemon runs; status: `pm2 jlist`; stop: `pm2 kill`',
   ];
+
+  readonly respawnAfterUptimeMs = 1_500;
+  /** Above this many daemons PM2 is left out (SKIP_REASON). */
+  private readonly largest: number;
+
+  constructor(largest = 1000) {
+    this.largest = largest;
+  }
+
+  skipReason(count: number): string | undefined {
+    return count > this.largest ? SKIP_REASON : undefined;
+  }
 
   install(): void {
     if (existsSync(PM2)) return;
