@@ -1,7 +1,7 @@
 // The benchmark: `npm run bench` (full) or `npm run bench -- --quick`, as root.
-// Installs the peers, measures every system on the same workloads, saves the raw figures
-// under bench/results/ and rewrites bench/RESULTS.md from every saved mode. See
-// bench/README.md.
+// Installs the peers, measures every system on the same workloads, runs the crash storm
+// and the attacker workload on daemon-manager, saves the raw figures under bench/results/
+// and rewrites bench/RESULTS.md from every saved mode. See bench/README.md.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,11 +15,14 @@ import { SupervisordPeer } from './peers/supervisord.ts';
 import { describeMachine } from './report/machine.ts';
 import { resultsFile, writeResultsMarkdown } from './report/markdown.ts';
 import type { Mode, RunHeader } from './report/results.ts';
+import { runAttackerScenario } from './scenarios/attack-host.ts';
+import { ISSUE_SIZES } from './scenarios/attacker-files.ts';
 import { exitOnSignals } from './scenarios/interrupt.ts';
+import { runCrashStorms } from './suites/crash-storm.ts';
 import { runPeers } from './suites/peers.ts';
 
 const BENCH_DIR = import.meta.dirname;
-const SCENARIOS = ['peers'] as const;
+const SCENARIOS = ['peers', 'crash-storm', 'attacker'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -32,6 +35,11 @@ const { values } = parseArgs({
     counts: { type: 'string' },
     'no-skip': { type: 'boolean', default: false },
     'original-tarball': { type: 'string', default: ORIGINAL_TARBALL },
+    'storm-rates': { type: 'string' },
+    'storm-seconds': { type: 'string' },
+    'storm-daemons': { type: 'string' },
+    'storm-variants': { type: 'string' },
+    'attack-seconds': { type: 'string' },
     'no-save': { type: 'boolean', default: false },
   },
 });
@@ -55,6 +63,20 @@ const peerSettings = {
   respawns: quick ? 5 : 10,
   logLines: 2_000_000,
 };
+const stormSettings = {
+  daemons: Number(values['storm-daemons'] ?? 500),
+  rates: numbers(values['storm-rates'], [100, 200, 500, 1000]),
+  seconds: Number(values['storm-seconds'] ?? (quick ? 30 : 300)),
+  logLines: 10,
+  variants: list(values['storm-variants']) ?? ['discard', 'log'],
+};
+const attackSettings = {
+  seconds: Number(values['attack-seconds'] ?? (quick ? 30 : 120)),
+  respawns: quick ? 5 : 10,
+  victimDaemons: 5,
+  sizes: ISSUE_SIZES,
+};
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0)
     throw new Error('the bench runs as root (it runs root supervisors and creates users)');
@@ -110,6 +132,25 @@ async function main(): Promise<void> {
       const failures: string[] = [];
       const part = await runPeers(peers, peerSettings, root, log, failures);
       saved.peers = { ...header(failures, began), ...part };
+    }
+    if (scenarios.includes('crash-storm')) {
+      const since = Date.now();
+      const failures: string[] = [];
+      const runs = await runCrashStorms(stormSettings, root, dm.bin, log, failures);
+      saved['crash-storm'] = { ...header(failures, since), settings: stormSettings, runs };
+    }
+    if (scenarios.includes('attacker')) {
+      const since = Date.now();
+      const failures: string[] = [];
+      log(`attacker workload: ${attackSettings.seconds} s without, then with the attacker`);
+      let run: unknown;
+      try {
+        run = await runAttackerScenario({ bin: dm.bin, ...attackSettings });
+      } catch (error) {
+        failures.push((error as Error).message);
+        log(`  FAILED: ${(error as Error).message}`);
+      }
+      saved.attacker = { ...header(failures, since), ...(run ? { run } : {}) };
     }
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { renderAttack } from './attack-markdown.ts';
 import { renderPeers } from './peers-markdown.ts';
-import type { Mode, Results } from './results.ts';
+import type { AttackResults, Mode, Results, StormResults } from './results.ts';
+import { renderStorms } from './storm-markdown.ts';
 
 const MODES: readonly Mode[] = ['full', 'quick'];
 
@@ -27,7 +29,13 @@ export function writeResultsMarkdown(benchDir: string): void {
   ];
   for (const mode of MODES) {
     const peers = read<Results>(resultsFile(benchDir, 'peers', mode));
+    const storms = read<StormResults>(resultsFile(benchDir, 'crash-storm', mode));
+    const attack = read<AttackResults>(resultsFile(benchDir, 'attacker', mode));
+    if (!peers && !storms && !attack) continue;
     if (peers) sections.push(...renderPeers(peers));
+    else sections.push(`## ${mode === 'full' ? 'Full' : 'Quick'} run`, '');
+    if (storms) sections.push(...renderStorms(storms));
+    if (attack) sections.push(...renderAttack(attack));
   }
   writeFileSync(join(benchDir, 'RESULTS.md'), `${sections.join('\n').trimEnd()}\n`);
 }

@@ -1,4 +1,6 @@
+import type { AttackerResult } from '../scenarios/attack-host.ts';
 import type { BaselineRun } from '../scenarios/baseline.ts';
+import type { StormRun } from '../scenarios/crash-storm.ts';
 import type { FleetRun } from '../scenarios/fleet.ts';
 import type { LogRun } from '../scenarios/log-throughput.ts';
 
@@ -46,4 +48,21 @@ export interface Results extends RunHeader {
   readonly skipped?: readonly Skip[];
   /** Temporary directories of the bench still there after it ended (absent in older files). */
   readonly hostLeftovers?: readonly string[];
+}
+
+/** The crash storms: saved as results/crash-storm-MODE.json. */
+export interface StormResults extends RunHeader {
+  readonly settings: {
+    readonly daemons: number;
+    readonly rates: readonly number[];
+    readonly seconds: number;
+    readonly logLines: number;
+    readonly variants: readonly string[];
+  };
+  readonly runs: StormRun[];
+}
+
+/** The attacker workload: saved as results/attacker-MODE.json. */
+export interface AttackResults extends RunHeader {
+  readonly run?: AttackerResult;
 }
