@@ -67,25 +67,10 @@ export class DaemonManagerPeer implements Peer {
   }
 
   configure(dir: string, daemons: readonly DaemonDef[]): () => Running {
-    const config = join(dir, 'daemon-manager.conf');
-    const daemonDir = join(dir, 'daemons');
-    const logDir = join(dir, 'logs');
-    mkdirSync(daemonDir, { recursive: true });
-    writeFileSync(
-      config,
-      [
-        '[settings]',
-        `socket-dir = ${join(dir, 'run')}`,
-        `state-dir = ${join(dir, 'state')}`,
-        `daemon-path-daemon-root = ${daemonDir}`,
-        `daemon-path-log-root = ${logDir}`,
-        'stop-timeout = 5s',
-        'stable-uptime = 1s',
-        'log-max-size = 0',
-        '',
-      ].join('\n'),
-      { mode: 0o644 },
-    );
+    const { config, daemonDir, logDir } = writeMasterConfig(dir, [
+      'stable-uptime = 1s',
+      'log-max-size = 0',
+    ]);
     for (const daemon of daemons)
       writeFileSync(
         join(daemonDir, `${daemon.name}.conf`),
@@ -109,4 +94,33 @@ export class DaemonManagerPeer implements Peer {
       };
     };
   }
+}
+
+/**
+ * A master config for a manager of root daemons in `dir`: its sockets, state, daemon
+ * configs and logs all under `dir`, `stop-timeout = 5s`, then `settings`.
+ */
+export function writeMasterConfig(
+  dir: string,
+  settings: readonly string[],
+): { config: string; daemonDir: string; logDir: string } {
+  const config = join(dir, 'daemon-manager.conf');
+  const daemonDir = join(dir, 'daemons');
+  const logDir = join(dir, 'logs');
+  mkdirSync(daemonDir, { recursive: true });
+  writeFileSync(
+    config,
+    [
+      '[settings]',
+      `socket-dir = ${join(dir, 'run')}`,
+      `state-dir = ${join(dir, 'state')}`,
+      `daemon-path-daemon-root = ${daemonDir}`,
+      `daemon-path-log-root = ${logDir}`,
+      'stop-timeout = 5s',
+      ...settings,
+      '',
+    ].join('\n'),
+    { mode: 0o644 },
+  );
+  return { config, daemonDir, logDir };
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { killSurvivors, waitUntilDead } from '../measures/proc.ts';
 import { NODE } from './daemon-manager.ts';
 import type { DaemonDef, Peer, Running } from './peer.ts';
+import { skipAbove } from './skip.ts';
 import { spawnLogged } from './spawn.ts';
 
 /** Where the bench installs PM2 for itself (never a dependency of the project). */
@@ -28,15 +29,11 @@ export class Pm2Peer implements Peer {
   ];
 
   readonly respawnAfterUptimeMs = 1_500;
-  /** Above this many daemons PM2 is left out (SKIP_REASON). */
-  private readonly largest: number;
+  /** Why it is not run at a count (above 1,000 daemons unless `--no-skip`). */
+  readonly skipReason: (count: number) => string | undefined;
 
   constructor(largest = 1000) {
-    this.largest = largest;
-  }
-
-  skipReason(count: number): string | undefined {
-    return count > this.largest ? SKIP_REASON : undefined;
+    this.skipReason = skipAbove(largest, SKIP_REASON);
   }
 
   install(): void {

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debVersion, ensureDebPackages } from './install.ts';
 import type { DaemonDef, Peer, Running } from './peer.ts';
+import { skipAbove } from './skip.ts';
 import { spawnLogged, stopChild } from './spawn.ts';
 
 const SKIP_REASON =
@@ -29,15 +30,11 @@ export class SupervisordPeer implements Peer {
     'status: `supervisorctl -c FILE status`',
   ];
   readonly respawnAfterUptimeMs = 1_500;
-  /** Above this many daemons supervisord is left out (SKIP_REASON). */
-  private readonly largest: number;
+  /** Why it is not run at a count (above 1,000 daemons unless `--no-skip`). */
+  readonly skipReason: (count: number) => string | undefined;
 
   constructor(largest = 1000) {
-    this.largest = largest;
-  }
-
-  skipReason(count: number): string | undefined {
-    return count > this.largest ? SKIP_REASON : undefined;
+    this.skipReason = skipAbove(largest, SKIP_REASON);
   }
 
   install(): void {

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { cgroupsMadeFor, removeLeftoverCgroups } from '../measures/cgroups.ts';
@@ -14,6 +14,7 @@ import {
   waitUntilDead,
 } from '../measures/proc.ts';
 import { type ProcessSample, sampleProcess } from '../measures/process-sample.ts';
+import { writeMasterConfig } from '../peers/daemon-manager.ts';
 import { spawnLogged, terminate } from '../peers/spawn.ts';
 import { onInterrupt } from './interrupt.ts';
 import { checkStormLogs, type StormLogCheck, stormScript } from './storm-daemon.ts';
@@ -207,28 +208,14 @@ function writeStormConfig(
   script: string,
   options: StormOptions & { marker: string; minMs: number; spanMs: number },
 ): string {
-  const config = join(dir, 'daemon-manager.conf');
-  const daemonDir = join(dir, 'daemons');
-  mkdirSync(daemonDir);
-  writeFileSync(
-    config,
-    [
-      '[settings]',
-      `socket-dir = ${join(dir, 'run')}`,
-      `state-dir = ${join(dir, 'state')}`,
-      `daemon-path-daemon-root = ${daemonDir}`,
-      `daemon-path-log-root = ${join(dir, 'logs')}`,
-      'stop-timeout = 5s',
-      // Every run sleeps at least minMs: one that ran half of that counts as stable, so
-      // no respawn waits (the cooldown settings are a floor in case one ever does).
-      `stable-uptime = ${Math.max(1, Math.floor(options.minMs / 2))}ms`,
-      'cooldown-step = 100ms',
-      'cooldown-max = 1s',
-      'log-max-size = 0',
-      '',
-    ].join('\n'),
-    { mode: 0o644 },
-  );
+  const { config, daemonDir } = writeMasterConfig(dir, [
+    // Every run sleeps at least minMs: one that ran half of that counts as stable, so
+    // no respawn waits (the cooldown settings are a floor in case one ever does).
+    `stable-uptime = ${Math.max(1, Math.floor(options.minMs / 2))}ms`,
+    'cooldown-step = 100ms',
+    'cooldown-max = 1s',
+    'log-max-size = 0',
+  ]);
   for (let index = 0; index < options.daemons; index++) {
     const name = `s${String(index).padStart(4, '0')}`;
     writeFileSync(
