@@ -9,6 +9,8 @@ export interface Call {
   readonly ok: boolean;
   /** Why it failed ('' when it did not). */
   readonly error: string;
+  /** The start of what it printed (stdout, then stderr), to tell what it said. */
+  readonly output: string;
 }
 
 export interface AskOptions {
@@ -53,7 +55,8 @@ export function timeAsync(argv: readonly string[], options: AskOptions): Promise
     }, options.timeoutMs);
     const finish = (error: string): void => {
       clearTimeout(timer);
-      resolve({ at, ms: performance.now() - at, ok: error === '', error });
+      const output = `${stdout.slice(0, 2000)}${stderr.slice(0, 1000)}`;
+      resolve({ at, ms: performance.now() - at, ok: error === '', error, output });
     };
     child.on('error', (error) => finish(`cannot run ${file}: ${error.message}`));
     child.on('close', (code) => {

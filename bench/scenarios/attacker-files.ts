@@ -6,17 +6,25 @@ export interface AttackSizes {
   /** Daemons that ignore SIGTERM, each leaving `children` processes in sessions of their own. */
   readonly stuck: number;
   readonly children: number;
-  /** Config files of `configKb` KB each (valid, `autostart=no`), re-read by every rescan. */
+  /**
+   * More config files (valid, `autostart=no`), re-read by every rescan. Every config of
+   * the attacker, the stuck daemons' included, is `configKb` KB long.
+   */
   readonly configs: number;
   readonly configKb: number;
   /** Files named `*.conf` that cannot be daemon names. */
   readonly badNames: number;
 }
 
+/**
+ * The issue's 1,000 configs of 250 KB are the 200 stuck daemons' and 800 more: the manager
+ * loads at most 1,000 daemons per user (MAX_DAEMONS_PER_USER), ignoring the rest, and the
+ * two kinds fill that exactly.
+ */
 export const ISSUE_SIZES: AttackSizes = {
   stuck: 200,
   children: 20,
-  configs: 1000,
+  configs: 800,
   configKb: 250,
   badNames: 50_000,
 };
@@ -48,15 +56,13 @@ export function writeAttackerFiles(owner: Owner, sizes: AttackSizes): void {
     writeFileSync(file, text, { mode: 0o644 });
     chownSync(file, owner.uid, owner.gid);
   };
+  const filler = `# ${'x'.repeat(97)}\n`.repeat(Math.ceil((sizes.configKb * 1000) / 100));
   const stuck =
     `start=trap '' TERM; i=0; while [ $i -lt ${sizes.children} ]; do i=$((i + 1)); ` +
     `setsid sh -c "trap '' TERM; exec sleep 1000000" & done; exec sleep 1000000\n` +
-    'stop_timeout=10m\n';
+    `stop_timeout=10m\n${filler}`;
   for (let index = 0; index < sizes.stuck; index++) write(`${stuckName(index)}.conf`, stuck);
-  const filler = `# ${'x'.repeat(97)}\n`;
-  const big =
-    'start=exec sleep 1000000\nautostart=no\n' +
-    filler.repeat(Math.ceil((sizes.configKb * 1000) / filler.length));
+  const big = `start=exec sleep 1000000\nautostart=no\n${filler}`;
   for (let index = 0; index < sizes.configs; index++) write(`${bigName(index)}.conf`, big);
   for (let index = 0; index < sizes.badNames; index++) write(`bad name ${index}.conf`, '');
 }

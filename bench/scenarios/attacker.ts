@@ -17,6 +17,7 @@ import {
   writeAttackerFiles,
 } from './attacker-files.ts';
 import { onInterrupt } from './interrupt.ts';
+import { tailOf } from './workdir.ts';
 
 /** What the victim saw during one phase (without, then with the attacker). */
 export interface AttackPhase {
@@ -48,6 +49,9 @@ export interface AttackRun {
   readonly rescanMs: readonly number[];
   readonly rescanFailures: number;
   readonly managerLogBytes: number;
+  /** What the attacker's first rescan printed, and the end of the manager's own log. */
+  readonly firstRescanOutput: string;
+  readonly managerLogTail: readonly string[];
   /** SIGTERM to exit of the manager at the end (after the attacker's processes were killed). */
   readonly sigtermExitMs: number | null;
 }
@@ -138,6 +142,8 @@ export async function runAttack(context: AttackContext): Promise<AttackRun> {
       rescanMs: rescans.map((call) => Math.round(call.ms)),
       rescanFailures: rescans.filter((call) => !call.ok).length,
       managerLogBytes: sizeOf(join(host.dir, 'manager.log')),
+      firstRescanOutput: firstRescan.output.slice(0, 1000),
+      managerLogTail: tailOf(join(host.dir, 'manager.log'), 30),
       sigtermExitMs,
     };
   } finally {

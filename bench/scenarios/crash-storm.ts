@@ -9,7 +9,6 @@ import {
   countZombies,
   killSurvivors,
   livePidsOfRun,
-  readProc,
   sleep,
   waitUntilDead,
 } from '../measures/proc.ts';
@@ -18,7 +17,7 @@ import { writeMasterConfig } from '../peers/daemon-manager.ts';
 import { spawnLogged, terminate } from '../peers/spawn.ts';
 import { onInterrupt } from './interrupt.ts';
 import { checkStormLogs, type StormLogCheck, stormScript } from './storm-daemon.ts';
-import { makeWorkdir } from './workdir.ts';
+import { makeWorkdir, tailOf } from './workdir.ts';
 
 export interface StormOptions {
   readonly root: string;
@@ -104,7 +103,9 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
 
   let starts = 0;
   let exits = 0;
+  // Runs that ended before the SIGTERM: each owes its whole sequence to its log.
   const ended = new Set<string>();
+  let terminating = false;
   const cgroups = new Set<string>();
   let manager: ChildProcess | undefined;
   work.pipe.onLine((line) => {
@@ -115,7 +116,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
         for (const dir of cgroupsMadeFor(line.pid, manager?.pid ?? 0)) cgroups.add(dir);
     } else if (line.word === 'done') {
       exits++;
-      ended.add(`${line.name} ${line.pid}`);
+      if (!terminating) ended.add(`${line.name} ${line.pid}`);
     }
   });
   const ours = (): number[] => livePidsOfRun(marker, work.dir, cgroups);
@@ -162,6 +163,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
     clearInterval(timer);
     const calls = await client.stop();
 
+    terminating = true;
     const sigtermExitMs = await terminate(manager, SIGTERM_LIMIT_MS);
     const left = killSurvivors(await waitUntilDead(ours(), 10_000));
     const cgroupsLeft = removeLeftoverCgroups(cgroups);
@@ -192,15 +194,6 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
     removeLeftoverCgroups(cgroups);
     work.remove();
   }
-}
-
-/** The last `count` lines of a file, each cut to 300 characters. */
-function tailOf(file: string, count: number): string[] {
-  return readProc(file)
-    .split('\n')
-    .filter(Boolean)
-    .slice(-count)
-    .map((line) => line.slice(0, 300));
 }
 
 function writeStormConfig(

@@ -28,7 +28,7 @@ export function stormScript(pipePath: string): string {
 
 /** What the logs of a storm's log variant hold, against the runs the bench saw end. */
 export interface StormLogCheck {
-  /** Runs that said `done` to the bench: each must have its whole sequence in the log. */
+  /** Runs that said `done` before the SIGTERM: each must have its whole sequence in the log. */
   readonly runsEnded: number;
   /** Runs found in the logs (some were cut by the final stop: a prefix is all they owe). */
   readonly runsLogged: number;
