@@ -1,10 +1,26 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DaemonDef, Peer, Running } from './peer.ts';
 import { spawnLogged, stopChild } from './spawn.ts';
+import { type BenchUser, createUsers, removeUsers } from './users.ts';
 
 export const ROOT_DIR = resolve(import.meta.dirname, '../..');
+/**
+ * daemon-manager loads at most this many daemons per user (MAX_DAEMONS_PER_USER of
+ * src/daemon/scan.ts; its README does not say so) and ignores the rest.
+ */
+const DAEMONS_PER_USER = 1000;
 /** The project's own Node (24), which runs daemon-manager, dmctl, PM2 and the baseline. */
 export const NODE = join(ROOT_DIR, 'node_modules/node/bin/node');
 
@@ -19,9 +35,12 @@ export class DaemonManagerPeer implements Peer {
     'system mode as root (`--config`, `--foreground`), daemons in `daemon-path-daemon-root`',
     '`stable-uptime = 1s` so a daemon up for a second is respawned at once (no back-off); `log-max-size = 0` (no rotation) so the log test can count every line',
     'status: `dmctl --config FILE status` (the human table), through the `bin/dmctl` shell wrapper as users run it',
+    'above 1,000 daemons: it loads at most 1,000 daemons per user (its README does not say so), so the daemons are spread over ⌈N / 1,000⌉ users made for the run (`useradd`, removed after), allowed `[can_run_as] USER: root`, each daemon with `user=root`: they run as root like every other system’s',
   ];
   readonly respawnAfterUptimeMs = 1_500;
   private readonly snapshot: string;
+  /** The users made for runs of more than DAEMONS_PER_USER daemons, by run directory. */
+  private readonly users = new Map<string, BenchUser[]>();
 
   constructor(snapshotDir: string) {
     this.snapshot = snapshotDir;
@@ -67,16 +86,44 @@ export class DaemonManagerPeer implements Peer {
   }
 
   configure(dir: string, daemons: readonly DaemonDef[]): () => Running {
-    const { config, daemonDir, logDir } = writeMasterConfig(dir, [
-      'stable-uptime = 1s',
-      'log-max-size = 0',
-    ]);
-    for (const daemon of daemons)
-      writeFileSync(
-        join(daemonDir, `${daemon.name}.conf`),
-        `start=exec ${daemon.script} ${daemon.name}\n${daemon.capture ? 'output=log\n' : ''}`,
-        { mode: 0o644 },
+    const settings = ['stable-uptime = 1s', 'log-max-size = 0'];
+    const text = (daemon: DaemonDef, asRoot: boolean): string =>
+      `start=exec ${daemon.script} ${daemon.name}\n${asRoot ? 'user=root\n' : ''}${daemon.capture ? 'output=log\n' : ''}`;
+    let logDir: string;
+    let config: string;
+    if (daemons.length <= DAEMONS_PER_USER) {
+      const written = writeMasterConfig(dir, settings);
+      ({ config, logDir } = written);
+      for (const daemon of daemons)
+        writeFileSync(join(written.daemonDir, `${daemon.name}.conf`), text(daemon, false), {
+          mode: 0o644,
+        });
+    } else {
+      // More daemons than one user may have: spread over users of the run, whose daemons
+      // run as root like every other system's. The manager reads their files as them.
+      chmodSync(dir, 0o755);
+      const users = createUsers(
+        `dmb${randomBytes(3).toString('hex')}`,
+        Math.ceil(daemons.length / DAEMONS_PER_USER),
+        join(dir, 'home'),
       );
+      this.users.set(dir, users);
+      const rights = users.map((user) => `${user.name}: root`).join('\n');
+      ({ config, logDir } = writeMasterConfig(dir, settings, `[can_run_as]\n${rights}\n`));
+      daemons.forEach((daemon, index) => {
+        const user = users[Math.floor(index / DAEMONS_PER_USER)];
+        if (!user) return;
+        const daemonDir = join(user.home, '.daemon-manager', 'daemons');
+        if (index % DAEMONS_PER_USER === 0) {
+          mkdirSync(daemonDir, { recursive: true });
+          chownSync(join(user.home, '.daemon-manager'), user.uid, user.gid);
+          chownSync(daemonDir, user.uid, user.gid);
+        }
+        const file = join(daemonDir, `${daemon.name}.conf`);
+        writeFileSync(file, text(daemon, true), { mode: 0o644 });
+        chownSync(file, user.uid, user.gid);
+      });
+    }
     const bin = join(this.snapshot, 'bin');
     return () => {
       const child = spawnLogged(
@@ -94,6 +141,12 @@ export class DaemonManagerPeer implements Peer {
       };
     };
   }
+
+  cleanUp(dir: string): void {
+    const users = this.users.get(dir);
+    this.users.delete(dir);
+    if (users) removeUsers(users.map((user) => user.name));
+  }
 }
 
 /**
@@ -103,6 +156,7 @@ export class DaemonManagerPeer implements Peer {
 export function writeMasterConfig(
   dir: string,
   settings: readonly string[],
+  sections = '',
 ): { config: string; daemonDir: string; logDir: string } {
   const config = join(dir, 'daemon-manager.conf');
   const daemonDir = join(dir, 'daemons');
@@ -118,7 +172,7 @@ export function writeMasterConfig(
       `daemon-path-log-root = ${logDir}`,
       'stop-timeout = 5s',
       ...settings,
-      '',
+      sections,
     ].join('\n'),
     { mode: 0o644 },
   );

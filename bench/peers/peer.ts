@@ -29,6 +29,11 @@ export interface Peer {
    * starts the supervisor (cold: nothing of it runs before) and returns once it is spawned.
    */
   configure(dir: string, daemons: readonly DaemonDef[]): () => Running;
+  /**
+   * Undoes what `configure` made outside `dir` (users); called once the run is over,
+   * whatever happened, after the supervisor's stop.
+   */
+  cleanUp?(dir: string): void;
 }
 
 /** A running supervisor. */

@@ -1,5 +1,4 @@
 import type { ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -284,14 +283,4 @@ async function inParallel<T>(
 
 function sizeOf(file: string): number {
   return existsSync(file) ? statSync(file).size : 0;
-}
-
-/** Whether a user still exists in the name service. */
-export function userExists(name: string): boolean {
-  try {
-    execFileSync('id', ['-u', name], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -61,6 +61,7 @@ export async function runFleet(
   const cgroups = new Set<string>();
   const forget = onInterrupt(async () => {
     if (running) await stop(running, daemons);
+    peer.cleanUp?.(work.dir);
   });
   try {
     const t0 = performance.now();
@@ -110,7 +111,11 @@ export async function runFleet(
     // The daemons' last pids, to make sure not one is left.
     killSurvivors(daemons.flatMap((daemon) => work.pipe.last(daemon.name)?.pid ?? []));
     removeLeftoverCgroups(cgroups);
-    work.remove();
+    try {
+      peer.cleanUp?.(work.dir);
+    } finally {
+      work.remove();
+    }
   }
 
   async function stop(supervisor: Running, all: readonly DaemonDef[]): Promise<number> {
