@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     peer.install();
     Object.assign(versions, peer.versions());
   }
-  const header = (failures: string[], since: number): RunHeader => ({
+  const header = (failures: string[], since: number, everyPeer = false): RunHeader => ({
     mode,
     date: new Date(since).toISOString(),
     durationS: Math.round((Date.now() - since) / 1000),
@@ -121,9 +121,7 @@ async function main(): Promise<void> {
         .map((load) => load.toFixed(2))
         .join(' '),
     },
-    versions: scenarios.includes('peers')
-      ? versions
-      : pick(versions, dm.name, 'Node.js (its runtime)'),
+    versions: everyPeer ? versions : pick(versions, dm.name, 'Node.js (its runtime)'),
     failures,
   });
   const saved: Record<string, unknown> = {};
@@ -131,7 +129,7 @@ async function main(): Promise<void> {
     if (scenarios.includes('peers')) {
       const failures: string[] = [];
       const part = await runPeers(peers, peerSettings, root, log, failures);
-      saved.peers = { ...header(failures, began), ...part };
+      saved.peers = { ...header(failures, began, true), ...part };
     }
     if (scenarios.includes('crash-storm')) {
       const since = Date.now();
