@@ -3,7 +3,7 @@
  * and shell again. The manager (root, or a user in personal mode) runs it with a fixed
  * environment and this command line, every field present (empty when unused):
  *
- *   dm-launch CGROUP_PROCS UID GID GROUPS LIMITS DIR START
+ *   dm-launch CGROUP_PROCS UID GID GROUPS LIMITS UMASK DIR START
  *
  *   CGROUP_PROCS  the daemon's cgroup.procs file, joined first so every process of the
  *                 daemon is born in its cgroup ("" for none)
@@ -11,6 +11,7 @@
  *   GROUPS        that user's supplementary gids, comma-separated
  *   LIMITS        nofile=N,nproc=N,core=N,as=N: applied as soft and hard limits, after
  *                 the switch, so they can only lower what the manager has
+ *   UMASK         the daemon's file-mode creation mask, in octal (the manager's own is 077)
  *   DIR           entered as the daemon's user, never as root
  *   START         one line of shell, run by /bin/sh -c as the original did
  *
@@ -36,6 +37,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -131,6 +133,17 @@ static void apply_limits(const char *limits_text) {
   free(list);
 }
 
+static void apply_umask(const char *text) {
+  char *end;
+  errno = 0;
+  unsigned long mask = strtoul(text, &end, 8);
+  if (errno != 0 || end == text || *end != '\0' || mask > 0777) {
+    errno = EINVAL;
+    fail(126, "bad umask", text);
+  }
+  umask((mode_t)mask);
+}
+
 /*
  * Reads NAME=value lines from descriptor 3 into a NULL-terminated environment. An empty
  * line ends them: waiting for end-of-file would wait for the manager's event loop to get
@@ -162,17 +175,18 @@ static char **read_environment(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 8) {
-    dprintf(2, "usage: dm-launch CGROUP_PROCS UID GID GROUPS LIMITS DIR START\n");
+  if (argc != 9) {
+    dprintf(2, "usage: dm-launch CGROUP_PROCS UID GID GROUPS LIMITS UMASK DIR START\n");
     return 2;
   }
   if (dup2(1, 2) == -1) return 125; /* stderr joins stdout: the log keeps the order. */
   join_cgroup(argv[1]);
   drop_privileges(argv[2], argv[3], argv[4]);
   apply_limits(argv[5]);
+  apply_umask(argv[6]);
   char **environment = read_environment();
-  if (chdir(argv[6]) == -1) fail(127, "cannot enter", argv[6]);
-  char *shell[] = {"/bin/sh", "-c", argv[7], NULL};
+  if (chdir(argv[7]) == -1) fail(127, "cannot enter", argv[7]);
+  char *shell[] = {"/bin/sh", "-c", argv[8], NULL};
   execve(shell[0], shell, environment);
   fail(127, "cannot run", shell[0]);
   return 127;

@@ -9,6 +9,7 @@
  *    survive the upgrade's execve (the daemons' output pipes) are cleared first.
  * Plain Node-API in C: ABI-stable across Node versions, no dependency.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
@@ -19,18 +20,38 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-static napi_value throw_errno(napi_env env, const char *call) {
-  char message[128];
+#include "log_pump_napi.h"
+#include "native.h"
+#include "user_files.h"
+
+/* Throws an Error whose message is "CALL: strerror(errno)" and whose code is the errno name. */
+napi_value throw_errno(napi_env env, const char *call) {
+  char message[4200];
   snprintf(message, sizeof message, "%s: %s", call, strerror(errno));
-  napi_throw_error(env, NULL, message);
+  const char *code = strerrorname_np(errno);
+  napi_throw_error(env, code ? code : NULL, message);
   return NULL;
 }
 
-static int int_arg(napi_env env, napi_callback_info info, size_t index, int32_t *out) {
-  size_t argc = 2;
-  napi_value argv[2];
+napi_value throw_type(napi_env env, const char *message) {
+  napi_throw_type_error(env, NULL, message);
+  return NULL;
+}
+
+int int_arg(napi_env env, napi_callback_info info, size_t index, int32_t *out) {
+  size_t argc = 4;
+  napi_value argv[4];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc <= index) return 0;
   return napi_get_value_int32(env, argv[index], out) == napi_ok;
+}
+
+/* Copies string argument `index` into out; false if it is missing, not a string, or too long. */
+int string_arg(napi_env env, napi_callback_info info, size_t index, char *out, size_t size) {
+  size_t argc = 4, length = 0;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc <= index) return 0;
+  if (napi_get_value_string_utf8(env, argv[index], out, size, &length) != napi_ok) return 0;
+  return length + 1 < size && strlen(out) == length;
 }
 
 /* waitpid(pid, WNOHANG): undefined while it runs, else { code, signal } (or { gone: true }). */
@@ -99,6 +120,12 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
+  register_keeper_link(env, exports);
+  register_locks(env, exports);
+  register_sockets(env, exports);
+  dm_register_user_files(env, exports);
+  dm_register_log_pump(env, exports);
+  register_datagram(env, exports);
   return exports;
 }
 

@@ -1,3 +1,6 @@
+import { usageText } from '../docs/usage.ts';
+import { DMCTL_COMMANDS, DMCTL_OPTIONS } from '../reference/dmctl.ts';
+
 /** What dmctl was asked to do. */
 export interface CliCommand {
   readonly command: CliVerb;
@@ -22,27 +25,21 @@ export const VERBS = [
   'log',
   'tail',
   'edit',
+  'problems',
+  'completion',
   'help',
 ] as const;
-export type CliVerb = (typeof VERBS)[number];
+/** A command word, or `version` (asked with --version or -V only: it may name a daemon). */
+export type CliVerb = (typeof VERBS)[number] | 'version';
 const NEEDS_ID: readonly CliVerb[] = ['start', 'stop', 'restart', 'kill', 'log', 'tail', 'edit'];
+/** The shells `dmctl completion SHELL` knows. */
+export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 
-export const USAGE = `usage: dmctl [--config FILE] [--json] [--personal] [COMMAND | ID COMMAND | COMMAND ID]
-
-  dmctl                     status of every daemon you may manage (same as 'dmctl status')
-  dmctl list                their ids
-  dmctl rescan              load new, changed and deleted config files
-  dmctl [ID] status         status of one daemon, or all
-  dmctl ID start            start (now, even while cooling down)
-  dmctl ID stop             stop: SIGTERM to its process group, SIGKILL after stop_timeout
-  dmctl ID restart          stop, then start
-  dmctl ID kill -SIGNAL     send a signal to its process group (-HUP, -9, KILL, SIGUSR1...)
-  dmctl ID log              page through its log ($PAGER, else less, more; cat when piped)
-  dmctl ID tail             follow its log (tail -F)
-  dmctl ID edit             edit its config ($VISUAL, $EDITOR, else vi), then rescan
-
-ID is USER/NAME, or NAME when that is unambiguous. 'dmctl stop ID' works too.
-`;
+export const USAGE = usageText(
+  'dmctl [OPTION...] [COMMAND | ID COMMAND | COMMAND ID]',
+  [DMCTL_COMMANDS, DMCTL_OPTIONS],
+  "ID is USER/NAME, or NAME when that is unambiguous. 'dmctl stop ID' works too.",
+);
 
 function isVerb(word: string | undefined): word is CliVerb {
   return word !== undefined && (VERBS as readonly string[]).includes(word);
@@ -57,20 +54,36 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string
   let config: string | undefined;
   let json = false;
   let personal = false;
+  let version = false;
   const words: string[] = [];
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] ?? '';
     if (arg === '--json') json = true;
     else if (arg === '--personal') personal = true;
     else if (arg === '--help' || arg === '-h') words.push('help');
+    else if (arg === '--version' || arg === '-V') version = true;
     else if (arg === '--config' || arg === '-c') {
       config = argv[++index];
       if (config === undefined) return { error: `${arg} needs a file` };
     } else if (arg.startsWith('--config=')) config = arg.slice('--config='.length);
+    else if (arg.startsWith('--')) return { error: `unknown option '${arg.split('=')[0]}'` };
     else words.push(arg);
   }
+  if (version)
+    return { command: 'version', id: undefined, signal: undefined, config, json, personal };
   const command = parseWords(words);
+  // No daemon or user name starts with '-': such a word is an option, or kill's signal
+  // (whose mistakes parseWords explains).
+  const failedKill = 'error' in command && words.includes('kill');
+  const signal = 'error' in command ? undefined : command.signal;
+  const option = words.find((word) => word.startsWith('-') && word !== signal && !failedKill);
+  if (option !== undefined) return { error: `unknown option '${option}'` };
   return 'error' in command ? command : { ...command, config, json, personal };
+}
+
+/** Did the command line ask for JSON? (Known even when the rest of it is wrong.) */
+export function wantsJson(argv: readonly string[]): boolean {
+  return argv.includes('--json');
 }
 
 function parseWords(words: readonly string[]): CliCommand | { error: string } {
@@ -107,6 +120,8 @@ function parseWords(words: readonly string[]): CliCommand | { error: string } {
     return { command, id, signal };
   }
   if (extra.length > 0) return { error: `unexpected argument '${extra[0]}'` };
+  if (command === 'completion' && !(SHELLS as readonly (string | undefined)[]).includes(id))
+    return { error: `'completion' needs a shell: dmctl completion ${SHELLS.join('|')}` };
   if (NEEDS_ID.includes(command) && id === undefined)
     return { error: `'${command}' needs a daemon id, like: dmctl ID ${command}` };
   return { command, id, signal: undefined };

@@ -13,13 +13,17 @@ export class ConnectError extends Error {
 const REPLY_TIMEOUT_MS = 30_000;
 
 /** Sends one request on a control socket and reads the one-line answer. */
-export function send(path: string, request: Request): Promise<Response> {
+export function send(
+  path: string,
+  request: Request,
+  timeoutMs = REPLY_TIMEOUT_MS,
+): Promise<Response> {
   return new Promise((resolve, reject) => {
     const socket = connect(path);
     let reply = '';
     let connected = false;
     socket.setEncoding('utf8');
-    socket.setTimeout(REPLY_TIMEOUT_MS, () =>
+    socket.setTimeout(timeoutMs, () =>
       socket.destroy(new Error('the manager did not answer in time')),
     );
     socket.once('connect', () => {

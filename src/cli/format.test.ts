@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { DaemonStatus } from '../protocol/messages.ts';
-import { formatElapsed, formatStatusTable, STATUS_HEADER } from './format.ts';
+import {
+  formatElapsed,
+  formatLastExit,
+  formatStatusTable,
+  STATUS_HEADER,
+  shortReason,
+} from './format.ts';
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -51,40 +57,66 @@ const WORDPRESS: DaemonStatus = {
   pid: 27012,
   respawns: 33,
   cooldown: 0,
+  cooldownStep: 0,
   uptime: 12 * HOUR + 57 * MINUTE + 12,
   total: 3 * WEEK + 3 * DAY + 5 * HOUR,
   runAs: 'www-data',
   output: 'log',
 };
 
-describe('formatStatusTable', () => {
-  test('the header is column for column the original one', () => {
+describe('shortReason', () => {
+  const cases: [string, string][] = [
+    ['/h/a.conf:12: error: bad thing', 'line 12: bad thing'],
+    ['/h/a.conf: error: refused: is world-writable', 'refused: is world-writable'],
+    [`/h/a.conf:1: error: ${'x'.repeat(100)}`, `line 1: ${'x'.repeat(49)}...`],
+    ['something else', 'something else'],
+  ];
+  for (const [problem, reason] of cases)
+    test(`${problem.slice(0, 40)} gives ${reason.slice(0, 30)}`, () => {
+      assert.equal(shortReason(problem), reason);
+    });
+});
+
+/** The header of the table into a pipe: the original's seven columns, then run-as and last-exit. */
+const HEADER = `${STATUS_HEADER} run-as   last-exit`;
+
+describe('formatStatusTable into a pipe', () => {
+  test('the first seven columns of the header are column for column the original ones', () => {
     assert.equal(
       STATUS_HEADER,
       'daemon-id                      state              pid respawns cooldown   uptime    total',
     );
   });
 
-  test('a running daemon gives exactly the row of the original documentation', () => {
+  test('a running daemon gives the row of the original documentation, then run-as and last-exit', () => {
     assert.equal(
       formatStatusTable([WORDPRESS]),
-      'daemon-id                      state              pid respawns cooldown   uptime    total\n' +
-        'david/wordpress                running          27012       33       0s   12h57m     3w3d\n',
+      `${HEADER}\n` +
+        'david/wordpress                running          27012       33       0s   12h57m     3w3d www-data -\n',
     );
   });
 
   test('no daemons print only the header', () => {
-    assert.equal(formatStatusTable([]), `${STATUS_HEADER}\n`);
+    assert.equal(formatStatusTable([]), `${HEADER}\n`);
   });
 
   const rows: { name: string; status: DaemonStatus; row: string }[] = [
     {
-      name: 'a stopped daemon shows pid 0 and zero times',
-      status: { ...WORDPRESS, state: 'stopped', pid: 0, respawns: 0, uptime: 0, total: 0 },
-      row: 'david/wordpress                stopped              0        0       0s       0s       0s',
+      name: 'a stopped daemon shows pid 0, zero times and how it ended',
+      status: {
+        ...WORDPRESS,
+        state: 'stopped',
+        pid: 0,
+        respawns: 0,
+        uptime: 0,
+        total: 0,
+        lastExit: 'exit status 0',
+        lastExitCode: 0,
+      },
+      row: 'david/wordpress                stopped              0        0       0s       0s       0s www-data exit 0',
     },
     {
-      name: 'a cooling-down daemon fills the state column exactly',
+      name: 'a cooling-down daemon fills the state column exactly and shows its time left',
       status: {
         ...WORDPRESS,
         id: 'amy/shop',
@@ -92,29 +124,58 @@ describe('formatStatusTable', () => {
         pid: 0,
         cooldown: 40,
         uptime: 0,
-        total: 4 * DAY + 7 * HOUR,
+        total: 0,
+        runAs: 'amy',
+        lastExit: 'killed by SIGSEGV',
+        lastExitSignal: 'SIGSEGV',
       },
-      row: 'amy/shop                       coolingdown          0       33      40s       0s     4d7h',
+      row: 'amy/shop                       coolingdown          0       33      40s       0s       0s amy      SIGSEGV',
     },
     {
       name: 'a stopping daemon keeps its pid',
       status: { ...WORDPRESS, state: 'stopping', respawns: 12345678, uptime: 42, total: 42 },
-      row: 'david/wordpress                stopping         27012 12345678       0s      42s      42s',
+      row: 'david/wordpress                stopping         27012 12345678       0s      42s      42s www-data -',
     },
     {
       name: 'an id of exactly 30 characters still leaves one space',
       status: { ...WORDPRESS, id: `abcdefghij/${'x'.repeat(19)}` },
-      row: 'abcdefghij/xxxxxxxxxxxxxxxxxxx running          27012       33       0s   12h57m     3w3d',
+      row: 'abcdefghij/xxxxxxxxxxxxxxxxxxx running          27012       33       0s   12h57m     3w3d www-data -',
     },
     {
       name: 'a longer id pushes the row right but keeps a space before the state',
       status: { ...WORDPRESS, id: `abcdefghij/${'x'.repeat(25)}` },
-      row: 'abcdefghij/xxxxxxxxxxxxxxxxxxxxxxxxx running          27012       33       0s   12h57m     3w3d',
+      row: 'abcdefghij/xxxxxxxxxxxxxxxxxxxxxxxxx running          27012       33       0s   12h57m     3w3d www-data -',
+    },
+    {
+      name: 'a daemon that could not start says why, whole',
+      status: {
+        ...WORDPRESS,
+        state: 'stopped',
+        pid: 0,
+        uptime: 0,
+        total: 0,
+        lastExit: "no such user 'www'",
+      },
+      row: "david/wordpress                stopped              0       33       0s       0s       0s www-data no such user 'www'",
+    },
+    {
+      name: 'a broken daemon shows its state and a short reason after the row',
+      status: {
+        ...WORDPRESS,
+        state: 'broken',
+        pid: 0,
+        respawns: 0,
+        uptime: 0,
+        total: 0,
+        problem:
+          "/home/david/.daemon-manager/daemons/wordpress.conf:3: error: 'output' must be 'log' or 'discard', not 'x'",
+      },
+      row: "david/wordpress                broken               0        0       0s       0s       0s www-data line 3: 'output' must be 'log' or 'discard', not 'x'",
     },
   ];
   for (const { name, status, row } of rows) {
     test(name, () => {
-      assert.equal(formatStatusTable([status]), `${STATUS_HEADER}\n${row}\n`);
+      assert.equal(formatStatusTable([status]), `${HEADER}\n${row}\n`);
     });
   }
 
@@ -127,5 +188,74 @@ describe('formatStatusTable', () => {
       lines.map((line) => line.split(' ')[0]),
       ['daemon-id', 'b/x', 'a/y', ''],
     );
+  });
+
+  test('a long run-as user widens its column for every row', () => {
+    const lines = formatStatusTable([
+      { ...WORDPRESS, runAs: 'a-very-long-user' },
+      { ...WORDPRESS, id: 'amy/shop' },
+    ]).split('\n');
+    assert.equal(lines[0]?.indexOf('last-exit'), lines[2]?.lastIndexOf('-'));
+  });
+});
+
+describe('formatStatusTable on a terminal', () => {
+  const cooling: DaemonStatus = {
+    ...WORDPRESS,
+    id: 'amy/shop',
+    state: 'coolingdown',
+    pid: 0,
+    cooldown: 40,
+    lastExit: "cannot start amy/shop: user 'root' is not allowed for 'amy' (see [can_run_as])",
+  };
+
+  test('columns are as wide as their content when there is room', () => {
+    assert.equal(
+      formatStatusTable([WORDPRESS], { width: 200, color: false }),
+      'daemon-id       state     pid respawns cooldown uptime total run-as   last-exit\n' +
+        'david/wordpress running 27012       33       0s 12h57m  3w3d www-data -\n',
+    );
+  });
+
+  const widths = [100, 80, 60, 40, 30, 20];
+  for (const width of widths) {
+    test(`every line fits in ${width} columns, id and state always shown`, () => {
+      const text = formatStatusTable([WORDPRESS, cooling], { width, color: false });
+      for (const line of text.trimEnd().split('\n')) {
+        assert.ok(line.length <= width, `${line.length} > ${width}: ${line}`);
+        assert.match(line, /^\S+ +\S+/);
+      }
+      assert.match(text, /coolingdown/);
+    });
+  }
+
+  test('last-exit is cut before any column goes', () => {
+    const text = formatStatusTable([cooling], { width: 100, color: false });
+    assert.match(text, /run-as/);
+    assert.match(text, /cannot start amy\/shop.*…$/m);
+  });
+
+  test('states are coloured, and the columns stay aligned', () => {
+    const text = formatStatusTable([WORDPRESS, cooling], { width: 200, color: true });
+    assert.ok(text.includes('\u001b[32mrunning    \u001b[0m'), text);
+    assert.ok(text.includes('\u001b[31mcoolingdown\u001b[0m'), text);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping the colours is the point
+    const plain = text.replace(/\u001b\[\d+m/g, '');
+    assert.equal(plain, formatStatusTable([WORDPRESS, cooling], { width: 200, color: false }));
+  });
+});
+
+describe('formatLastExit', () => {
+  test('an exit status, a signal, a reason, or nothing yet', () => {
+    assert.equal(
+      formatLastExit({ ...WORDPRESS, lastExit: 'exit status 3', lastExitCode: 3 }),
+      'exit 3',
+    );
+    assert.equal(
+      formatLastExit({ ...WORDPRESS, lastExit: 'killed by SIGTERM', lastExitSignal: 'SIGTERM' }),
+      'SIGTERM',
+    );
+    assert.equal(formatLastExit({ ...WORDPRESS, lastExit: 'spawn EACCES' }), 'spawn EACCES');
+    assert.equal(formatLastExit(WORDPRESS), '-');
   });
 });

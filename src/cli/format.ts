@@ -1,4 +1,5 @@
 import type { DaemonStatus } from '../protocol/messages.ts';
+import { printable } from '../protocol/printable.ts';
 
 const UNITS: readonly (readonly [string, number])[] = [
   ['w', 604_800],
@@ -21,44 +22,158 @@ export function formatElapsed(totalSeconds: number): string {
   return parts.join('');
 }
 
-/** The header of `dmctl status`, column for column the original's. */
-export const STATUS_HEADER = row(
-  'daemon-id',
-  'state',
-  'pid',
-  'respawns',
-  'cooldown',
-  'uptime',
-  'total',
-);
-
-/** `dmctl status` as text: the header, then one line per daemon. */
-export function formatStatusTable(daemons: readonly DaemonStatus[]): string {
-  const lines = [STATUS_HEADER];
-  for (const daemon of daemons) {
-    lines.push(
-      row(
-        daemon.id,
-        daemon.state,
-        String(daemon.pid),
-        String(daemon.respawns),
-        formatElapsed(daemon.cooldown),
-        formatElapsed(daemon.uptime),
-        formatElapsed(daemon.total),
-      ),
-    );
-  }
-  return `${lines.join('\n')}\n`;
+/**
+ * The last exit in a word or two: `exit 1`, `SIGKILL`, why it could not start, or `-`; for
+ * a daemon whose config file is refused, why (the whole problem is in --json and
+ * `dmctl problems`).
+ */
+export function formatLastExit(daemon: DaemonStatus): string {
+  if (daemon.problem !== undefined) return shortReason(daemon.problem);
+  if (daemon.lastExitSignal !== undefined) return daemon.lastExitSignal;
+  if (daemon.lastExitCode !== undefined) return `exit ${daemon.lastExitCode}`;
+  return daemon.lastExit ?? '-';
 }
 
-function row(
-  id: string,
-  state: string,
-  pid: string,
-  respawns: string,
-  cooldown: string,
-  uptime: string,
-  total: string,
-): string {
-  return `${id.padEnd(30)} ${state.padEnd(11)} ${pid.padStart(10)} ${respawns.padStart(8)} ${cooldown.padStart(8)} ${uptime.padStart(8)} ${total.padStart(8)}`;
+type Align = 'left' | 'right';
+
+interface Column {
+  readonly header: string;
+  readonly align: Align;
+  /** The width of the original's layout (the first seven columns); else at least `min` into a pipe. */
+  readonly fixed: number | undefined;
+  readonly min?: number;
+  readonly cell: (daemon: DaemonStatus) => string;
+}
+
+const COLUMNS: readonly Column[] = [
+  { header: 'daemon-id', align: 'left', fixed: 30, cell: (d) => d.id },
+  { header: 'state', align: 'left', fixed: 11, cell: (d) => d.state },
+  { header: 'pid', align: 'right', fixed: 10, cell: (d) => String(d.pid) },
+  { header: 'respawns', align: 'right', fixed: 8, cell: (d) => String(d.respawns) },
+  { header: 'cooldown', align: 'right', fixed: 8, cell: (d) => formatElapsed(d.cooldown) },
+  { header: 'uptime', align: 'right', fixed: 8, cell: (d) => formatElapsed(d.uptime) },
+  { header: 'total', align: 'right', fixed: 8, cell: (d) => formatElapsed(d.total) },
+  { header: 'run-as', align: 'left', fixed: undefined, min: 8, cell: (d) => d.runAs },
+  { header: 'last-exit', align: 'left', fixed: undefined, cell: formatLastExit },
+];
+
+/** On a narrow terminal, columns go in this order (after `last-exit` is cut short). */
+const DROP_ORDER = ['last-exit', 'run-as', 'total', 'respawns', 'cooldown', 'uptime', 'pid'];
+/** `last-exit` is cut to fit rather than dropped while this much of it can be shown. */
+const MIN_LAST_EXIT = 10;
+
+/** How the table is drawn: into a pipe (plain, the original's layout) or on a terminal. */
+export interface TableStyle {
+  /** The terminal's width; undefined into a pipe (nothing is cut). */
+  readonly width: number | undefined;
+  readonly color: boolean;
+}
+
+const PLAIN: TableStyle = { width: undefined, color: false };
+
+const STATE_COLORS: Readonly<Record<DaemonStatus['state'], string>> = {
+  running: '\u001b[32m',
+  coolingdown: '\u001b[31m',
+  stopping: '\u001b[33m',
+  stopped: '',
+  broken: '\u001b[31m',
+};
+
+/** The first seven columns of the header, exactly the original's. */
+export const STATUS_HEADER = COLUMNS.slice(0, 7)
+  .map((column, index) =>
+    pad(column.header, column.fixed ?? 0, index === 0 ? 'left' : column.align),
+  )
+  .join(' ');
+
+/**
+ * `dmctl status` as text: the header, then one line per daemon. Into a pipe the first
+ * seven columns keep the original's widths (scripts read them); on a terminal every
+ * column is as wide as its content, the table fits the width, and states are coloured.
+ */
+export function formatStatusTable(daemons: readonly DaemonStatus[], style = PLAIN): string {
+  // What users wrote (ids, run-as names, reasons) has its control characters escaped.
+  const rows = daemons.map((daemon) => COLUMNS.map((column) => printable(column.cell(daemon))));
+  const pipe = style.width === undefined;
+  let widths = COLUMNS.map((column, index) =>
+    pipe && column.fixed !== undefined
+      ? column.fixed
+      : Math.max(
+          pipe ? (column.min ?? 0) : 0,
+          column.header.length,
+          ...rows.map((row) => (row[index] ?? '').length),
+        ),
+  );
+  let shown = COLUMNS.map((_, index) => index);
+  if (style.width !== undefined) [shown, widths] = fit(shown, widths, style.width);
+  const line = (cells: readonly string[], state?: DaemonStatus['state']): string =>
+    shown
+      .map((index, position) => {
+        const column = COLUMNS[index] as Column;
+        const width = widths[index] ?? 0;
+        const last = position === shown.length - 1 && column.align === 'left';
+        const cell = cells[index] ?? '';
+        const text = pad(
+          style.width === undefined ? cell : cut(cell, width),
+          last ? 0 : width,
+          column.align,
+        );
+        const color = state !== undefined && column.header === 'state' && style.color;
+        return color && STATE_COLORS[state] !== ''
+          ? `${STATE_COLORS[state]}${text}\u001b[0m`
+          : text;
+      })
+      .join(' ');
+  const lines = [line(COLUMNS.map((column) => column.header))];
+  rows.forEach((row, index) => {
+    lines.push(line(row, daemons[index]?.state));
+  });
+  return `${lines.map((text) => text.trimEnd()).join('\n')}\n`;
+}
+
+/** Which columns fit in `width`, and how wide: `last-exit` is cut, then columns go. */
+function fit(
+  shown: readonly number[],
+  widths: readonly number[],
+  width: number,
+): [number[], number[]] {
+  const columns = [...shown];
+  const sizes = [...widths];
+  const total = (): number =>
+    columns.reduce((sum, index) => sum + (sizes[index] ?? 0), 0) + columns.length - 1;
+  const lastExit = COLUMNS.findIndex((column) => column.header === 'last-exit');
+  for (const name of DROP_ORDER) {
+    if (total() <= width) break;
+    const index = COLUMNS.findIndex((column) => column.header === name);
+    if (index === lastExit) {
+      const room = (sizes[index] ?? 0) - (total() - width);
+      if (room >= MIN_LAST_EXIT) {
+        sizes[index] = room;
+        break;
+      }
+    }
+    columns.splice(columns.indexOf(index), 1);
+  }
+  const id = 0;
+  if (total() > width) sizes[id] = Math.max(4, (sizes[id] ?? 0) - (total() - width));
+  return [columns, sizes];
+}
+
+function pad(text: string, width: number, align: Align): string {
+  return align === 'left' ? text.padEnd(width) : text.padStart(width);
+}
+
+/** Cuts text to `width`, marking the cut with an ellipsis. */
+function cut(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+}
+
+const REASON_CHARS = 60;
+
+/** `file:12: error: message` as `line 12: message`, cut to fit beside a status row. */
+export function shortReason(problem: string): string {
+  const located = /^.*?:(\d+): error: (.*)$/.exec(problem);
+  const whole = /^.*?: error: (.*)$/.exec(problem);
+  const reason = located ? `line ${located[1]}: ${located[2]}` : (whole?.[1] ?? problem);
+  return reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS - 3)}...` : reason;
 }

@@ -13,6 +13,8 @@ export interface Target {
   /** The master config found (world-readable), to explain a refusal. */
   readonly master: MasterConfig | undefined;
   readonly masterPath: string | undefined;
+  /** Where the socket's path came from, for a person told that nothing answers there. */
+  readonly source: string;
 }
 
 /**
@@ -26,19 +28,40 @@ export function locateManager(
   personal: boolean,
 ): Target {
   const personalSocket = personalSocketPath(home);
-  if (personal) return { socket: personalSocket, master: undefined, masterPath: undefined };
+  if (personal)
+    return {
+      socket: personalSocket,
+      master: undefined,
+      masterPath: undefined,
+      source: 'your personal manager, as --personal asks',
+    };
   const masterPath = masterConfigPath(explicitConfig, process.env);
+  const named =
+    explicitConfig !== undefined
+      ? `--config ${masterPath}`
+      : process.env.DAEMON_MANAGER_CONFIG
+        ? `DAEMON_MANAGER_CONFIG=${masterPath}`
+        : `${masterPath}, the default master config`;
   // A master config broken since the manager started is still where its sockets are: the
   // manager keeps its last good config (SIGHUP refuses a broken one), so dmctl must too.
   const master =
     masterPath === undefined
       ? undefined
       : configOf(readMasterConfig(masterPath, { keepErrors: true }));
-  if (master === undefined) return { socket: personalSocket, master, masterPath };
+  if (master === undefined)
+    return {
+      socket: personalSocket,
+      master,
+      masterPath,
+      source:
+        masterPath === undefined
+          ? 'your personal manager: no master config was found'
+          : `your personal manager: ${named} cannot be read`,
+    };
   const systemSocket = systemSocketPath(master.settings, user);
-  const socket =
-    !existsSync(systemSocket) && existsSync(personalSocket) ? personalSocket : systemSocket;
-  return { socket, master, masterPath };
+  if (!existsSync(systemSocket) && existsSync(personalSocket))
+    return { socket: personalSocket, master, masterPath, source: 'your personal manager' };
+  return { socket: systemSocket, master, masterPath, source: `the socket-dir of ${named}` };
 }
 
 function configOf(read: ReturnType<typeof readMasterConfig>): MasterConfig | undefined {

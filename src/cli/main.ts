@@ -4,18 +4,40 @@ import { mayUseManager } from '../policy/authorize.ts';
 import { resolvePolicy } from '../policy/policy.ts';
 import type { Request, Response } from '../protocol/messages.ts';
 import { loadAccounts, membersOf } from '../users/accounts.ts';
-import { type CliArgs, parseCliArgs, USAGE } from './args.ts';
+import { VERSION } from '../version.ts';
+import { type CliArgs, parseCliArgs, USAGE, wantsJson } from './args.ts';
 import { ConnectError, send } from './client.ts';
-import { formatStatusTable } from './format.ts';
+import { completeWords } from './completion/candidates.ts';
+import { COMPLETION_SCRIPTS } from './completion/scripts.ts';
+import { editDaemonConfig } from './edit.ts';
+import { formatStatusTable, type TableStyle } from './format.ts';
 import { locateManager, type Target } from './locate.ts';
+import { Output } from './output.ts';
 import { chunkReader, followRemoteLog, pageRemoteLog } from './remote-log.ts';
-import { editConfig, followLog, openLog as pageLog } from './viewers.ts';
+import { printAnswer, printProblems, refusedAny } from './report.ts';
+import { followLog, openLog as pageLog } from './viewers.ts';
+
+/** A completion that waits longer than this for the manager offers no ids. */
+const COMPLETION_TIMEOUT_MS = 1_000;
 
 async function main(): Promise<number> {
-  const args = parseCliArgs(process.argv.slice(2));
-  if ('error' in args) return usageError(args.error);
+  const argv = process.argv.slice(2);
+  if (argv[0] === '__complete') return complete(argv.slice(1));
+  const args = parseCliArgs(argv);
+  if ('error' in args) {
+    const output = new Output(wantsJson(process.argv));
+    return output.json ? output.fail(args.error, 2) : output.fail(`${args.error}\n${USAGE}`, 2);
+  }
   if (args.command === 'help') {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.command === 'version') {
+    process.stdout.write(`dmctl ${VERSION}\n`);
+    return 0;
+  }
+  if (args.command === 'completion') {
+    process.stdout.write(COMPLETION_SCRIPTS[args.id as keyof typeof COMPLETION_SCRIPTS]);
     return 0;
   }
   const me = userInfo();
@@ -29,38 +51,75 @@ async function main(): Promise<number> {
       return { ok: false, error: (error as Error).message };
     }
   };
-  return run(args, call);
+  return run(args, call, new Output(args.json));
 }
 
-async function run(args: CliArgs, call: (request: Request) => Promise<Response>): Promise<number> {
+/**
+ * `dmctl __complete WORDS... CURRENT`, for the completion scripts: the candidates, one
+ * per line. Silent and quick whatever happens: no manager means no ids, not an error.
+ */
+async function complete(words: readonly string[]): Promise<number> {
+  const me = userInfo();
+  const ids = async (config: string | undefined, personal: boolean): Promise<string[]> => {
+    try {
+      const target = locateManager(me.username, me.homedir, config, personal);
+      const response = await send(target.socket, { command: 'list' }, COMPLETION_TIMEOUT_MS);
+      return response.ok ? (response.daemons ?? []).map((daemon) => daemon.id) : [];
+    } catch {
+      return [];
+    }
+  };
+  const candidates = await completeWords(words, { ids, user: me.username });
+  process.stdout.write(candidates.map((word) => `${word}\n`).join(''));
+  return 0;
+}
+
+async function run(
+  args: CliArgs,
+  call: (request: Request) => Promise<Response>,
+  output: Output,
+): Promise<number> {
   const id = args.id === undefined ? {} : { id: args.id };
   switch (args.command) {
     case 'status':
     case 'list': {
       const response = await call({ command: args.command, ...id });
-      if (!response.ok) return failure(response.error);
+      if (!response.ok) return output.fail(response.error);
       const daemons = response.daemons ?? [];
-      if (args.json) process.stdout.write(`${JSON.stringify(daemons, null, 2)}\n`);
+      if (args.json) output.value(daemons, 2);
       else if (args.command === 'list')
-        process.stdout.write(daemons.map((daemon) => `${daemon.id}\n`).join(''));
-      else process.stdout.write(formatStatusTable(daemons));
-      printProblems(response.problems);
+        output.out(daemons.map((daemon) => `${daemon.id}\n`).join(''));
+      else output.table(formatStatusTable(daemons, tableStyle()));
+      printProblems(response, output);
       return 0;
     }
+    case 'problems': {
+      const response = await call({
+        command: 'problems',
+        ...(args.id === undefined ? {} : { user: args.id }),
+      });
+      if (!response.ok) return output.fail(response.error);
+      const problems = response.problems ?? [];
+      if (args.json) output.value(problems, 2);
+      else output.out(problems.map((line) => `${line}\n`).join(''));
+      return 0;
+    }
+    case 'rescan': {
+      const response = await call({ command: 'rescan' });
+      if (!response.ok) return output.fail(response.error);
+      printAnswer(response, output);
+      return refusedAny(response.rescan) ? 1 : 0;
+    }
+    case 'edit':
+      return editDaemonConfig(call, args.id ?? '', output);
     case 'log':
-    case 'tail':
-    case 'edit': {
+    case 'tail': {
       const response = await call({ command: 'info', ...id });
       if (!response.ok || response.info === undefined)
-        return failure(response.ok ? 'no answer' : response.error);
+        return output.fail(response.ok ? 'no answer' : response.error);
       const { info } = response;
-      if (args.command === 'edit') {
-        const status = editConfig(info.configFile);
-        if (status !== 0) return status;
-        return report(await call({ command: 'rescan' }), args.json);
-      }
       if (info.logFile === undefined)
-        return failure(`${info.id} has output=discard: there is no log (set output=log)`);
+        return output.fail(`${info.id} has output=discard: there is no log (set output=log)`);
       if (!canRead(info.logFile)) {
         // Someone else's log (we manage its owner): the manager reads it for us.
         const read = chunkReader(call, info.id);
@@ -69,12 +128,21 @@ async function run(args: CliArgs, call: (request: Request) => Promise<Response>)
       return args.command === 'log' ? pageLog(info.logFile) : followLog(info.logFile);
     }
     case 'kill':
-      return report(await call({ command: 'kill', ...id, signal: args.signal ?? '' }), args.json);
+      return report(await call({ command: 'kill', ...id, signal: args.signal ?? '' }), output);
     case 'help':
+    case 'version':
+    case 'completion':
       return 0;
     default:
-      return report(await call({ command: args.command, ...id }), args.json);
+      return report(await call({ command: args.command, ...id }), output);
   }
+}
+
+/** On a terminal: its width, and colours unless NO_COLOR (https://no-color.org) or TERM=dumb. */
+function tableStyle(): TableStyle {
+  if (!process.stdout.isTTY) return { width: undefined, color: false };
+  const noColor = (process.env.NO_COLOR ?? '') !== '' || process.env.TERM === 'dumb';
+  return { width: process.stdout.columns || 80, color: !noColor };
 }
 
 /** Can the caller open the file themself? (A missing file is the viewer's to report.) */
@@ -87,19 +155,13 @@ function canRead(file: string): boolean {
   }
 }
 
-function report(response: Response, json: boolean): number {
-  if (json) process.stdout.write(`${JSON.stringify(response)}\n`);
-  if (!response.ok) return failure(response.error);
-  if (!json && response.message) process.stdout.write(`${response.message}\n`);
-  printProblems(response.problems);
+function report(response: Response, output: Output): number {
+  if (!response.ok) return output.fail(response.error);
+  printAnswer(response, output);
   return 0;
 }
 
-function printProblems(problems: readonly string[] | undefined): void {
-  for (const problem of problems ?? []) process.stderr.write(`${problem}\n`);
-}
-
-/** Says why no manager answered: not authorized, or not running. */
+/** Says why no manager answered: not authorized, not running (and where it looked). */
 function explainNoManager(user: string, target: Target, error: ConnectError): string {
   if (target.master !== undefined && target.masterPath !== undefined) {
     const db = loadAccounts();
@@ -111,17 +173,7 @@ function explainNoManager(user: string, target: Target, error: ConnectError): st
       return `not authorized: user '${user}' may not run or manage daemons (not in [can_run_as] or [manages] of ${target.masterPath})`;
   }
   if (error.code === 'EACCES') return `not authorized to use ${target.socket}`;
-  return `daemon-manager is not running (${error.message})`;
-}
-
-function failure(message: string): number {
-  process.stderr.write(`dmctl: ${message}\n`);
-  return 1;
-}
-
-function usageError(message: string): number {
-  process.stderr.write(`dmctl: ${message}\n${USAGE}`);
-  return 2;
+  return `daemon-manager is not running: nothing answers on ${target.socket} (${target.source}; ${error.code}). If it runs with another master config, name it: dmctl --config FILE, or DAEMON_MANAGER_CONFIG=FILE; for your own daemons alone: daemon-manager --personal`;
 }
 
 main().then(
@@ -129,7 +181,7 @@ main().then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`dmctl: ${(error as Error).message}\n`);
+    new Output(wantsJson(process.argv)).fail((error as Error).message);
     process.exitCode = 1;
   },
 );

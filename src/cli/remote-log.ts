@@ -1,6 +1,11 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { LogChunk, Request, Response } from '../protocol/messages.ts';
+import {
+  LOG_CHUNK_BYTES,
+  type LogChunk,
+  type Request,
+  type Response,
+} from '../protocol/messages.ts';
 
 /** Asks the manager for a piece of a log. */
 export type ReadChunk = (offset: number) => Promise<LogChunk | { error: string }>;
@@ -38,13 +43,37 @@ export async function pageRemoteLog(read: ReadChunk): Promise<number> {
   return new Promise((resolve) => pager.on('close', (code) => resolve(code ?? 0)));
 }
 
+/** How many lines `tail` shows before following, as `tail -n 50` does for a local log. */
+export const TAIL_LINES = 50;
+
+/**
+ * The end of a log to show before following it: the last `lines` whole lines of `data`.
+ * When `data` does not begin at the top of the file, its first line is a piece of a
+ * line and is left out.
+ */
+export function lastLines(data: Buffer, fromTop: boolean, lines: number): Buffer {
+  let start = fromTop ? 0 : data.indexOf(0x0a) + 1;
+  if (!fromTop && start === 0) return Buffer.alloc(0);
+  let count = 0;
+  // A last line without its newline yet still counts as a line.
+  const end = data.at(-1) === 0x0a ? data.length - 1 : data.length;
+  for (let index = end - 1; index >= start; index--)
+    if (data[index] === 0x0a && ++count === lines) {
+      start = index + 1;
+      break;
+    }
+  return data.subarray(start);
+}
+
 /** Follows a log through the manager, like `tail -F`: the last lines, then what is added. */
 export async function followRemoteLog(read: ReadChunk, pollMs = 500): Promise<number> {
-  let offset = -8192;
-  for (;;) {
+  let offset = -LOG_CHUNK_BYTES;
+  for (let first = true; ; first = false) {
     const chunk = await read(offset);
     if ('error' in chunk) return fail(chunk.error);
-    if (chunk.data !== '') process.stdout.write(Buffer.from(chunk.data, 'base64'));
+    let data: Buffer = Buffer.from(chunk.data, 'base64');
+    if (first) data = lastLines(data, chunk.next - data.length === 0, TAIL_LINES);
+    if (data.length > 0) process.stdout.write(data);
     // A file smaller than where we were was rotated: the manager restarts from its top.
     if (chunk.next >= chunk.size) await delay(pollMs);
     offset = chunk.next;

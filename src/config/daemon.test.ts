@@ -5,6 +5,7 @@ import {
   type DaemonSpec,
   isValidDaemonName,
   parseDaemonConfig,
+  parseUmask,
   parseYes,
 } from './daemon.ts';
 import { formatProblem, type Problem } from './problems.ts';
@@ -313,13 +314,58 @@ describe('parseDaemonConfig', () => {
     ['no', false],
     ['false', false],
     ['0', false],
-    ['', false],
   ];
   for (const [value, expected] of autostartCases) {
     test(`autostart=${value} means ${expected ? 'yes' : 'no'}`, () => {
       assert.equal(parse(`start=exec ./blog\nautostart=${value}\n`).spec?.autostart, expected);
     });
   }
+
+  for (const key of ['autostart', 'log_timestamps'])
+    for (const value of ['maybe', 'disabled', '', '2'])
+      test(`${key}=${value} is an error, not a silent no`, () => {
+        assert.deepEqual(problemsOf(`start=exec ./blog\n${key}=${value}\n`), [
+          `${FILE}:2: error: '${key}' must be yes or no, not '${value}'`,
+        ]);
+      });
+
+  const umaskCases: [string, number][] = [
+    ['022', 0o022],
+    ['0027', 0o027],
+    ['000', 0],
+    ['7', 0o007],
+    ['0777', 0o777],
+  ];
+  for (const [value, mask] of umaskCases)
+    test(`umask=${value} is ${mask.toString(8).padStart(3, '0')}`, () => {
+      const { spec, problems } = parseDaemonConfig(`start=x\numask=${value}\n`, FILE, 'blog');
+      assert.deepEqual(problems, []);
+      assert.equal(spec?.umask, mask);
+    });
+
+  test('without umask= a daemon gets 022', () => {
+    assert.equal(parseDaemonConfig('start=x\n', FILE, 'blog').spec?.umask, 0o022);
+  });
+
+  for (const value of ['0o22', '888', '1022', '22a', '', '-1', '0x12'])
+    test(`umask=${value} is an error naming the line`, () => {
+      assert.deepEqual(problemsOf(`start=exec ./blog\numask=${value}\n`), [
+        `${FILE}:2: error: 'umask' must be an octal mask like 022 or 0027, not '${value}'`,
+      ]);
+    });
+
+  test('the line of the user= that counts is given with the spec', () => {
+    const text = 'start=x\nuser=a\n\nuser=b\n';
+    const { spec, runAsLine } = parseDaemonConfig(text, FILE, 'blog');
+    assert.equal(spec?.runAs, 'b');
+    assert.equal(runAsLine, 4);
+  });
+
+  test('control characters quoted from a value are escaped in the formatted problem', () => {
+    assert.deepEqual(problemsOf('start=exec ./blog\noutput=\u001b[2J\rforged\n'), [
+      `${FILE}:2: error: 'output' must be 'log' or 'discard', not '\\x1b[2J\\rforged'`,
+    ]);
+  });
 
   test(`${DAEMON_CONFIG_LIMITS.exports} distinct exports load; one more is an error on its line`, () => {
     const exports = (count: number): string =>
@@ -384,7 +430,7 @@ describe('parseDaemonConfig', () => {
 });
 
 describe('parseYes', () => {
-  const cases: [string, boolean][] = [
+  const cases: [string, boolean | undefined][] = [
     ['y', true],
     ['Y', true],
     ['yes', true],
@@ -403,17 +449,28 @@ describe('parseYes', () => {
     ['offline', true],
     ['n', false],
     ['no', false],
+    ['N', false],
     ['false', false],
+    ['F', false],
     ['0', false],
-    ['', false],
-    [' yes', false],
-    ['enable', false],
+    ['', undefined],
+    [' yes', undefined],
+    ['enable', undefined],
+    ['maybe', undefined],
+    ['2', undefined],
   ];
   for (const [value, expected] of cases) {
-    test(`'${value}' is ${expected ? 'yes' : 'no'}`, () => {
+    test(`'${value}' is ${expected === undefined ? 'neither' : expected ? 'yes' : 'no'}`, () => {
       assert.equal(parseYes(value), expected);
     });
   }
+});
+
+describe('parseUmask', () => {
+  test('reads octal, refuses the rest', () => {
+    assert.equal(parseUmask('022'), 0o022);
+    assert.equal(parseUmask('9'), undefined);
+  });
 });
 
 describe('isValidDaemonName', () => {

@@ -1,3 +1,4 @@
+import { DAEMON_KEYS } from '../reference/daemon.ts';
 import { parseDuration } from './durations.ts';
 import { LIMIT_NAMES, parseLimitValue, type Resource, type ResourceLimits } from './limits.ts';
 import { meaningfulLines } from './lines.ts';
@@ -23,29 +24,20 @@ export interface DaemonSpec {
   readonly logTimestamps: boolean;
   /** Resource limits the daemon asks for; they can only lower the admin's. */
   readonly limits: ResourceLimits;
+  /** The file-mode creation mask the daemon starts with (022 unless `umask=` says). */
+  readonly umask: number;
 }
+
+/** The umask of a daemon whose config does not set one: that of a login shell. */
+export const DEFAULT_UMASK = 0o022;
 
 /** Bounds that keep a hostile file from costing the manager memory or time. */
 export const DAEMON_CONFIG_LIMITS = { exports: 1000, environmentBytes: 128 * 1024 } as const;
 
 const DAEMON_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const KNOWN_KEYS = [
-  'start',
-  'dir',
-  'user',
-  'output',
-  'autostart',
-  'stop_timeout',
-  'log_max_size',
-  'log_keep',
-  'log_timestamps',
-  'limit_nofile',
-  'limit_nproc',
-  'limit_core',
-  'limit_as',
-  'export',
-];
+/** The keys of the reference (src/reference/daemon.ts); others are warned about. */
+const KNOWN_KEYS = DAEMON_KEYS.map((entry) => entry.name);
 
 /** True for a name that can be a daemon's name (and so a file `NAME.conf`). */
 export function isValidDaemonName(name: string): boolean {
@@ -53,12 +45,22 @@ export function isValidDaemonName(name: string): boolean {
 }
 
 /**
- * The original's rule: a value whose first letter is y, t, 1 or o means yes. "off" is
- * the one word where that rule surprises, so it means no here.
+ * The original's rule: a value whose first letter is y, t, 1 or o means yes ("off" is
+ * the one word where that rule surprises, so it means no here). No is a first letter n,
+ * f or 0, or "off". Anything else (`maybe`, `disabled`, an empty value) is undefined:
+ * the original read it as no without a word, which hid typos.
  */
-export function parseYes(value: string): boolean {
+export function parseYes(value: string): boolean | undefined {
   if (value.toLowerCase() === 'off') return false;
-  return /^[yYtT1oO]/.test(value);
+  if (/^[yYtT1oO]/.test(value)) return true;
+  if (/^[nNfF0]/.test(value)) return false;
+  return undefined;
+}
+
+/** Parses a umask such as `022`, `0027` or `7`: octal, at most 0777. */
+export function parseUmask(value: string): number | undefined {
+  if (!/^0?[0-7]{1,3}$/.test(value)) return undefined;
+  return Number.parseInt(value, 8);
 }
 
 /** Parses a daemon config file; reports every problem in it at once. */
@@ -66,19 +68,26 @@ export function parseDaemonConfig(
   text: string,
   file: string,
   name: string,
-): { spec: DaemonSpec | undefined; problems: Problem[] } {
+): {
+  spec: DaemonSpec | undefined;
+  problems: Problem[];
+  /** The line of the `user=` that counts, to point at it when that user is refused. */
+  runAsLine: number | undefined;
+} {
   const problems = new ProblemList(file);
   const env = new Map<string, string>();
   const seen = new Map<string, number>();
   let start: string | undefined;
   let dir = '/';
   let runAs: string | undefined;
+  let runAsLine: number | undefined;
   let output: DaemonSpec['output'] = 'discard';
   let autostart = true;
   let stopTimeoutMs: number | undefined;
   let logMaxBytes: number | undefined;
   let logKeep: number | undefined;
   let logTimestamps = false;
+  let umask = DEFAULT_UMASK;
   const limits: { [R in Resource]: number | undefined } = {
     nofile: undefined,
     nproc: undefined,
@@ -142,15 +151,27 @@ export function parseDaemonConfig(
         // Bounded: the name is quoted in refusals, and no system has longer ones.
         if (value.length > 256 || !/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(value))
           problems.error(line, `'user' must be a user name, not '${value}'`);
-        else runAs = value;
+        else [runAs, runAsLine] = [value, line];
         break;
       case 'output':
         if (value === 'log' || value === 'discard') output = value;
         else problems.error(line, `'output' must be 'log' or 'discard', not '${value}'`);
         break;
       case 'autostart':
-        autostart = parseYes(value);
+      case 'log_timestamps': {
+        const yes = parseYes(value);
+        if (yes === undefined) problems.error(line, `'${key}' must be yes or no, not '${value}'`);
+        else if (key === 'autostart') autostart = yes;
+        else logTimestamps = yes;
         break;
+      }
+      case 'umask': {
+        const mask = parseUmask(value);
+        if (mask === undefined)
+          problems.error(line, `'umask' must be an octal mask like 022 or 0027, not '${value}'`);
+        else umask = mask;
+        break;
+      }
       case 'stop_timeout':
       case 'stop-timeout': {
         const ms = parseDuration(value);
@@ -170,9 +191,6 @@ export function parseDaemonConfig(
         if (!/^\d{1,3}$/.test(value) || Number(value) < 1)
           problems.error(line, `'log_keep' must be a number from 1 to 999, not '${value}'`);
         else logKeep = Number(value);
-        break;
-      case 'log_timestamps':
-        logTimestamps = parseYes(value);
         break;
       case 'limit_nofile':
       case 'limit_nproc':
@@ -209,6 +227,7 @@ export function parseDaemonConfig(
           logKeep,
           logTimestamps,
           limits,
+          umask,
         };
-  return { spec, problems: problems.items };
+  return { spec, problems: problems.items, runAsLine };
 }

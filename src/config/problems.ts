@@ -1,3 +1,5 @@
+import { printable } from '../protocol/printable.ts';
+
 /** One thing wrong (or doubtful) in a configuration file, located so a person can fix it. */
 export interface Problem {
   readonly file: string;
@@ -7,10 +9,14 @@ export interface Problem {
   readonly message: string;
 }
 
-/** Formats a problem the way compilers do: `file:line: error: message`. */
+/**
+ * Formats a problem the way compilers do: `file:line: error: message`. A message quotes
+ * what a user wrote, so control characters are escaped: the line goes to root's terminal
+ * and to the manager's log.
+ */
 export function formatProblem(problem: Problem): string {
   const where = problem.line === undefined ? problem.file : `${problem.file}:${problem.line}`;
-  return `${where}: ${problem.severity}: ${problem.message}`;
+  return printable(`${where}: ${problem.severity}: ${problem.message}`);
 }
 
 /** True when any of the problems is an error (warnings never block loading). */

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 
 /** How a file someone else may have planted is opened: no final symlink, no blocking on a FIFO, no terminal. */
 export const UNTRUSTED_READ =
@@ -19,8 +19,8 @@ export interface FileRules {
 }
 
 export type ReadOutcome =
-  | { readonly ok: true; readonly text: string }
-  | { readonly ok: false; readonly reason: string };
+  | { readonly ok: true; readonly text: string; readonly mode: number }
+  | { readonly ok: false; readonly reason: string; readonly missing?: true };
 
 /**
  * Reads a configuration file that someone else may have planted. The file is opened
@@ -34,24 +34,55 @@ export function readConfigFile(path: string, rules: FileRules): ReadOutcome {
   try {
     fd = openSync(path, UNTRUSTED_READ);
   } catch (error) {
-    return { ok: false, reason: describeOpenError(error) };
+    const reason = describeOpenError(error);
+    return (error as NodeJS.ErrnoException).code === 'ENOENT'
+      ? { ok: false, reason, missing: true }
+      : { ok: false, reason };
   }
   try {
     const stats = fstatSync(fd);
     const refusal = judge(stats, rules);
     if (refusal !== undefined) return { ok: false, reason: refusal };
-    const bytes = readAll(fd, rules.maxBytes);
-    if (bytes === undefined) return { ok: false, reason: `is larger than ${rules.maxBytes} bytes` };
-    const decoded = decodeConfigText(bytes);
-    if ('error' in decoded) return { ok: false, reason: decoded.error };
-    return { ok: true, text: decoded.text };
+    return judgeContent(readAll(fd, rules.maxBytes), stats.mode, rules);
   } finally {
     closeSync(fd);
   }
 }
 
-function judge(stats: Stats, rules: FileRules): string | undefined {
-  if (!stats.isFile()) return 'is not a regular file';
+/** What fstat said of an open file: node's Stats, or what the native readConfigDir returns. */
+export interface FileFacts {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly nlink: number;
+  readonly size: number;
+}
+
+/**
+ * Judges a file read elsewhere (src/files readConfigDir, as the user, off the event
+ * loop) by the same rules: what its descriptor was, then what was read of it (at most
+ * maxBytes + 1 bytes; undefined when it was not read).
+ */
+export function judgeReadFile(
+  stats: FileFacts,
+  bytes: Uint8Array | undefined,
+  rules: FileRules,
+): ReadOutcome {
+  const refusal = judge(stats, rules);
+  if (refusal !== undefined) return { ok: false, reason: refusal };
+  if (bytes === undefined) return { ok: false, reason: 'could not be read' };
+  return judgeContent(bytes.length > rules.maxBytes ? undefined : bytes, stats.mode, rules);
+}
+
+function judgeContent(bytes: Uint8Array | undefined, mode: number, rules: FileRules): ReadOutcome {
+  if (bytes === undefined) return { ok: false, reason: `is larger than ${rules.maxBytes} bytes` };
+  const decoded = decodeConfigText(bytes);
+  if ('error' in decoded) return { ok: false, reason: decoded.error };
+  return { ok: true, text: decoded.text, mode: mode & 0o7777 };
+}
+
+function judge(stats: FileFacts, rules: FileRules): string | undefined {
+  if ((stats.mode & constants.S_IFMT) !== constants.S_IFREG) return 'is not a regular file';
   if (stats.uid !== rules.ownerUid)
     return `is owned by uid ${stats.uid}, not by ${rules.ownerName}`;
   if (stats.nlink !== 1)

@@ -1,3 +1,4 @@
+import { SETTINGS } from '../reference/master.ts';
 import { parseDuration } from './durations.ts';
 import { type LimitKey, NO_LIMITS, parseLimitValue, type UserLimits } from './limits.ts';
 import { parseSize } from './sizes.ts';
@@ -26,6 +27,14 @@ export interface Settings {
   readonly cgroups: boolean;
   /** Limits for every user's daemons, unless a `[limits]` line says otherwise. */
   readonly limits: UserLimits;
+  /** Where to serve Prometheus metrics; off when undefined. */
+  readonly metricsListen: ListenAddress | undefined;
+}
+
+/** A TCP address to listen on. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -43,6 +52,7 @@ export const DEFAULT_SETTINGS: Settings = {
   logKeep: 5,
   cgroups: true,
   limits: NO_LIMITS,
+  metricsListen: undefined,
 };
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -74,15 +84,8 @@ const LIMIT_KEYS: Record<string, LimitKey> = {
   'limit-as': 'as',
 };
 
-/** Every key `[settings]` accepts, for error messages and documentation. */
-export const SETTINGS_KEYS = [
-  ...Object.keys(PATH_KEYS),
-  ...Object.keys(DURATION_KEYS),
-  'log-max-size',
-  'log-keep',
-  'cgroups',
-  ...Object.keys(LIMIT_KEYS),
-];
+/** Every key `[settings]` accepts: those of the reference (src/reference/master.ts). */
+export const SETTINGS_KEYS = SETTINGS.map((entry) => entry.name);
 
 /** Applies one `key = value` of `[settings]`; returns an error message or undefined. */
 export function applySetting(
@@ -127,6 +130,13 @@ export function applySetting(
     settings.logKeep = Number(value);
     return undefined;
   }
+  if (key === 'metrics-listen') {
+    const address = parseListenAddress(value);
+    if (address === undefined)
+      return `setting 'metrics-listen' must be HOST:PORT, such as 127.0.0.1:9815 or [::1]:9815, not '${value}'`;
+    settings.metricsListen = address;
+    return undefined;
+  }
   const limitKey = LIMIT_KEYS[key];
   if (limitKey !== undefined) {
     const parsed = parseLimitValue(limitKey, value);
@@ -135,6 +145,15 @@ export function applySetting(
     return undefined;
   }
   return `unknown setting '${key}' (known: ${SETTINGS_KEYS.join(', ')})`;
+}
+
+/** Reads `127.0.0.1:9815`, `[::1]:9815` or `localhost:9815`. */
+export function parseListenAddress(text: string): ListenAddress | undefined {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  const host = match?.[1] ?? match?.[2];
+  if (host === undefined || !Number.isInteger(port) || port < 1 || port > 65_535) return undefined;
+  return { host, port };
 }
 
 /** Expands `~/` to the user's home and `%username%` to the login name in a path setting. */

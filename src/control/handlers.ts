@@ -1,119 +1,244 @@
 import { mayManage } from '../policy/authorize.ts';
 import type { Policy } from '../policy/policy.ts';
 import { parseSignal } from '../process/signals.ts';
-import type { DaemonInfo, LogChunk, Request, Response } from '../protocol/messages.ts';
+import type {
+  ConfigCopy,
+  DaemonInfo,
+  LogChunk,
+  Request,
+  RescanReport,
+  Response,
+} from '../protocol/messages.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import type { Outcome, Supervisor } from '../supervisor/supervisor.ts';
+import { handleConfigRequest } from './config-requests.ts';
 import { resolveId } from './resolve-id.ts';
-import { statusOf } from './status.ts';
+import { type BrokenConfig, brokenStatus, statusOf } from './status.ts';
 
 /** What the request handlers need from the manager. */
 export interface ControlContext {
   readonly supervisor: Supervisor;
   policy(): Policy;
-  /** Re-reads the config files of these users; returns their problems. */
-  rescan(users: readonly string[]): void;
+  /** Re-reads the config files of these users; says what was added, changed, removed, refused. */
+  rescan(users: readonly string[]): Promise<RescanReport>;
   /** Re-reads one daemon's config if it changed; an error if it is now invalid or gone. */
-  refresh(record: DaemonRecord): Outcome;
-  /** Formatted config problems of these users' files. */
+  refresh(record: DaemonRecord): Promise<Outcome>;
+  /** Forgets a daemon whose config file is gone, now if it is stopped, else once it stops. */
+  forgetIfGone(record: DaemonRecord): Promise<void>;
+  /** Formatted config problems of these users' files (a bounded number per user). */
   problemsOf(users: readonly string[]): string[];
+  /** How many config problems a user's files have. */
+  problemCount(user: string): number;
+  /** Daemons whose config file is refused now, loaded before or not. */
+  brokenConfigs(): readonly BrokenConfig[];
   infoOf(record: DaemonRecord): DaemonInfo;
   /** A piece of the daemon's log, read as its owner. */
-  readLog(record: DaemonRecord, offset: number): LogChunk | { error: string };
+  readLog(record: DaemonRecord, offset: number): Promise<LogChunk | { error: string }>;
   /** Users with daemons (or config problems) that the manager knows of. */
   owners(): readonly string[];
+  /** May this user have daemons (so that a config of theirs is loaded)? */
+  runsDaemons(user: string): boolean;
+  /** A daemon's config file as its owner sees it now (no text: there is none yet). */
+  readConfig(owner: string, name: string): Promise<ConfigCopy | { error: string }>;
+  /** Checks the caller's edited copy and writes it as the owner's config; then rescans. */
+  saveConfig(
+    caller: string,
+    owner: string,
+    name: string,
+    source: string,
+    expect: string,
+  ): Promise<Response>;
   audit(caller: string, request: Request, outcome: string): void;
+  /** Resolves once the run's child has become the daemon, or with why it could not. */
+  waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }>;
+  /** Resolves once every change so far is saved: an answer is only given then. */
+  durable(): Promise<void>;
+}
+
+/** What a caller may see: the daemons, broken configs and users of those they manage. */
+export interface Visible {
+  readonly manageable: (user: string) => boolean;
+  readonly records: () => DaemonRecord[];
+  readonly broken: () => BrokenConfig[];
+  /** Every id: loaded daemons and broken configs. */
+  readonly ids: () => string[];
 }
 
 /** Answers one request from `caller`, who has been authenticated by their socket. */
-export function handleRequest(context: ControlContext, caller: string, request: Request): Response {
+export async function handleRequest(
+  context: ControlContext,
+  caller: string,
+  request: Request,
+): Promise<Response> {
   const policy = context.policy();
   const manageable = (user: string): boolean => mayManage(policy, caller, user);
-  const visible = (): DaemonRecord[] =>
+  const records = (): DaemonRecord[] =>
     [...context.supervisor.daemons.values()].filter((record) => manageable(record.owner));
+  const broken = (): BrokenConfig[] =>
+    context.brokenConfigs().filter((entry) => manageable(entry.owner));
+  const visible: Visible = {
+    manageable,
+    records,
+    broken,
+    // A loaded daemon whose file broke since is in both: one id.
+    ids: () => [
+      ...new Set([...records().map((record) => record.id), ...broken().map((entry) => entry.id)]),
+    ],
+  };
   const visibleUsers = (): string[] => context.owners().filter(manageable);
 
   switch (request.command) {
     case 'status':
     case 'list': {
-      let records = visible();
+      let ids: ReadonlySet<string> | undefined;
       if (request.id !== undefined) {
-        const resolved = resolveId(
-          request.id,
-          records.map((record) => record.id),
-          manageable,
-        );
+        const resolved = resolveId(request.id, visible.ids(), manageable);
         if (!resolved.ok) {
           // Asking after others' daemons is how one probes for them: kept in the audit trail.
           context.audit(caller, request, `refused: ${resolved.error}`);
           return { ok: false, error: resolved.error };
         }
-        records = records.filter((record) => record.id === resolved.id);
+        ids = new Set([resolved.id]);
       }
       const now = Date.now();
-      const daemons = records
-        .sort((a, b) => a.id.localeCompare(b.id))
-        .map((record) => statusOf(record, now));
-      return { ok: true, daemons, problems: context.problemsOf(visibleUsers()) };
+      const problemOf = new Map(broken().map((entry) => [entry.id, entry.problem]));
+      const daemons = [
+        ...records().map((record) => statusOf(record, now, problemOf.get(record.id))),
+        ...broken()
+          .filter((entry) => !context.supervisor.daemons.has(entry.id))
+          .map(brokenStatus),
+      ]
+        .filter((row) => ids === undefined || ids.has(row.id))
+        .sort((a, b) => a.id.localeCompare(b.id));
+      return { ok: true, daemons, ...problemsFor(context, caller, visibleUsers()) };
     }
     case 'rescan': {
       const users = visibleUsers();
-      context.rescan(users);
-      context.audit(caller, request, 'ok');
-      return {
-        ok: true,
-        message: `rescanned ${users.join(', ') || 'nothing'}`,
-        problems: context.problemsOf(users),
-      };
+      const rescan = await context.rescan(users);
+      await context.durable();
+      const refused = rescan.refused.length + rescan.refusedMore;
+      context.audit(caller, request, refused === 0 ? 'ok' : `ok, ${refused} refused`);
+      return { ok: true, rescan, ...problemsFor(context, caller, visibleUsers()) };
     }
+    case 'problems': {
+      if (request.user !== undefined && !manageable(request.user)) {
+        const error = `not allowed: you may not manage the daemons of '${request.user}'`;
+        context.audit(caller, request, `refused: ${error}`);
+        return { ok: false, error };
+      }
+      const users = request.user === undefined ? visibleUsers() : [request.user];
+      return { ok: true, problems: context.problemsOf(users) };
+    }
+    case 'read-config':
+    case 'save-config':
+      return handleConfigRequest(context, caller, request, visible);
     default:
       break;
   }
 
-  const resolved = resolveId(
-    request.id ?? '',
-    visible().map((record) => record.id),
-    manageable,
-  );
+  const resolved = resolveId(request.id ?? '', visible.ids(), manageable);
   if (!resolved.ok) {
     context.audit(caller, request, `refused: ${resolved.error}`);
     return { ok: false, error: resolved.error };
   }
   const record = context.supervisor.daemons.get(resolved.id);
-  if (record === undefined) return { ok: false, error: `unknown daemon '${resolved.id}'` };
+  if (record === undefined) {
+    const entry = context.brokenConfigs().find((candidate) => candidate.id === resolved.id);
+    if (entry === undefined) return { ok: false, error: `unknown daemon '${resolved.id}'` };
+    const outcome = actOnBroken(entry, request);
+    context.audit(caller, { ...request, id: entry.id }, auditOf(outcome));
+    return outcome;
+  }
   if (request.command === 'read-log') {
-    const chunk = context.readLog(record, request.offset ?? 0);
+    const chunk = await context.readLog(record, request.offset ?? 0);
     return 'error' in chunk ? { ok: false, error: chunk.error } : { ok: true, log: chunk };
   }
-  const outcome = act(context, record, request);
-  context.audit(
-    caller,
-    { ...request, id: record.id },
-    outcome.ok ? 'ok' : `failed: ${outcome.error}`,
-  );
+  let outcome = await act(context, record, request);
+  // A start is answered once the daemon's program runs, or with why it cannot: a dir=
+  // it cannot enter is an error of `start`, not a silent crash loop.
+  if (outcome.ok && outcome.run !== undefined) {
+    const exec = await context.waitExec(outcome.run);
+    outcome = exec.ok
+      ? { ok: true, message: `${record.id} started (pid ${exec.pid})` }
+      : { ok: false, error: `cannot start ${record.id}: ${exec.error}` };
+  }
+  if (request.command !== 'info') await context.durable();
+  context.audit(caller, { ...request, id: record.id }, auditOf(outcome));
   if (!outcome.ok) return { ok: false, error: outcome.error };
   if (request.command === 'info') return { ok: true, info: context.infoOf(record) };
   return { ok: true, message: outcome.message };
 }
 
-function act(context: ControlContext, record: DaemonRecord, request: Request): Outcome {
+/**
+ * The caller's own config problems in full (bounded per user), and those of the others
+ * they manage as one count: root on a host of many users must not get every user's
+ * problems with every call. `dmctl problems` lists them.
+ */
+function problemsFor(
+  context: ControlContext,
+  caller: string,
+  users: readonly string[],
+): Pick<Extract<Response, { ok: true }>, 'problems' | 'problemsElsewhere'> {
+  let others = 0;
+  let count = 0;
+  for (const user of users) {
+    if (user === caller) continue;
+    const problems = context.problemCount(user);
+    if (problems > 0) others++;
+    count += problems;
+  }
+  return {
+    problems: context.problemsOf(users.includes(caller) ? [caller] : []),
+    ...(count === 0 ? {} : { problemsElsewhere: { users: others, problems: count } }),
+  };
+}
+
+function auditOf(outcome: Outcome | Response): string {
+  return outcome.ok ? 'ok' : `failed: ${outcome.error}`;
+}
+
+async function act(
+  context: ControlContext,
+  record: DaemonRecord,
+  request: Request,
+): Promise<Outcome> {
   const { supervisor } = context;
   switch (request.command) {
     case 'start':
     case 'restart': {
-      const refreshed = context.refresh(record);
-      if (!refreshed.ok) return refreshed;
+      const refreshed = await context.refresh(record);
+      if (!refreshed.ok) {
+        await context.forgetIfGone(record);
+        return refreshed;
+      }
       return request.command === 'start' ? supervisor.start(record) : supervisor.restart(record);
     }
-    case 'stop':
-      return supervisor.stop(record);
+    case 'stop': {
+      const outcome = supervisor.stop(record);
+      // A file deleted since the last rescan: the daemon goes once stopped, as after a rescan.
+      await context.forgetIfGone(record);
+      return outcome;
+    }
     case 'kill': {
       const signal = parseSignal(request.signal ?? '');
       if (signal === undefined)
         return { ok: false, error: 'unknown signal (try -HUP, -TERM, -KILL or a number)' };
-      return supervisor.signal(record, signal);
+      return await supervisor.signal(record, signal);
     }
     default:
       return { ok: true, message: '' };
+  }
+}
+
+/** A daemon listed only by its broken file: nothing runs, and it cannot start. */
+function actOnBroken(entry: BrokenConfig, request: Request): Response {
+  switch (request.command) {
+    case 'start':
+    case 'restart':
+      return { ok: false, error: `cannot start ${entry.id}: ${entry.problem}` };
+    case 'stop':
+      return { ok: true, message: `${entry.id} is not running (its config is broken)` };
+    default:
+      return { ok: false, error: `${entry.id} has a broken config: ${entry.problem}` };
   }
 }

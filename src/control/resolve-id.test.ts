@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type Resolution, resolveId } from './resolve-id.ts';
+import { type EditTarget, type Resolution, resolveEditTarget, resolveId } from './resolve-id.ts';
 
 /** What the caller `david` sees: his own daemons and those of the users he manages. */
 const VISIBLE = ['david/wordpress', 'david/blog', 'amy/blog', 'michaelc/blog', 'amy/shop'];
@@ -179,4 +179,69 @@ describe('resolveId', () => {
     });
     assert.deepEqual(asked, ['amy']);
   });
+});
+
+describe('resolveEditTarget', () => {
+  const cases: { name: string; query: string; expected: EditTarget }[] = [
+    {
+      name: 'a known short name is that daemon',
+      query: 'wordpress',
+      expected: { ok: true, id: 'david/wordpress', owner: 'david', name: 'wordpress', known: true },
+    },
+    {
+      name: 'a known full id of a managed user is that daemon',
+      query: 'amy/shop',
+      expected: { ok: true, id: 'amy/shop', owner: 'amy', name: 'shop', known: true },
+    },
+    {
+      name: 'an unknown short name is a new daemon of the caller',
+      query: 'mail',
+      expected: { ok: true, id: 'david/mail', owner: 'david', name: 'mail', known: false },
+    },
+    {
+      name: 'an unknown full id of a manageable user is a new daemon of that user',
+      query: 'amy/mail',
+      expected: { ok: true, id: 'amy/mail', owner: 'amy', name: 'mail', known: false },
+    },
+    {
+      name: 'an ambiguous short name stays refused',
+      query: 'blog',
+      expected: {
+        ok: false,
+        error: "'blog' is ambiguous: amy/blog, david/blog, michaelc/blog",
+      },
+    },
+    {
+      name: 'a user that is not manageable stays refused',
+      query: 'bob/mail',
+      expected: { ok: false, error: "not allowed: you may not manage the daemons of 'bob'" },
+    },
+    {
+      name: 'a new name must be a valid daemon name',
+      query: '..',
+      expected: {
+        ok: false,
+        error:
+          "unknown daemon '..'; and '..' cannot name a new one: a daemon name uses letters, digits and . _ @ + - (at most 128)",
+      },
+    },
+    {
+      name: 'a new full id with a path in its name is refused',
+      query: 'david/../amy/shop',
+      expected: {
+        ok: false,
+        error:
+          "unknown daemon 'david/../amy/shop'; and '../amy/shop' cannot name a new one: a daemon name uses letters, digits and . _ @ + - (at most 128)",
+      },
+    },
+    {
+      name: 'control characters stay refused without being echoed',
+      query: 'mail\r',
+      expected: { ok: false, error: 'daemon id contains control characters' },
+    },
+  ];
+  for (const { name, query, expected } of cases)
+    test(name, () => {
+      assert.deepEqual(resolveEditTarget(query, 'david', VISIBLE, isManageable), expected);
+    });
 });

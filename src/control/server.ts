@@ -7,9 +7,10 @@ import {
   type Request,
   type Response,
 } from '../protocol/messages.ts';
+import { printableJson } from '../protocol/printable.ts';
 
 /** Answers one authenticated request; `caller` is the user the socket belongs to. */
-export type Handler = (caller: string, request: Request) => Response;
+export type Handler = (caller: string, request: Request) => Response | Promise<Response>;
 
 /** Who a socket is for: its owner alone (and root) can connect. */
 export interface SocketOwner {
@@ -18,8 +19,10 @@ export interface SocketOwner {
   readonly gid: number;
 }
 
-// A client has this long to send its request and read the answer.
+// A client has this long to send its request, and again this long to read the answer.
 const CONNECTION_TIMEOUT_MS = 10_000;
+// Connections the kernel queues on a socket while nobody accepts (an upgrade's execve).
+const BACKLOG = 1024;
 // Connections at once on one user's socket; more are refused by the kernel's backlog or closed.
 const MAX_CONNECTIONS_PER_SOCKET = 64;
 
@@ -35,11 +38,23 @@ export class ControlServer {
   private readonly pathFor: (user: string) => string;
   private readonly handler: Handler;
   private readonly log: Logger;
+  private readonly bind: (path: string, backlog: number) => number;
+  /** Told of each answer: the command (`invalid` when the request did not parse), and whether it was ok. */
+  private readonly counted: (command: string, ok: boolean) => void;
 
-  constructor(pathFor: (user: string) => string, handler: Handler, log: Logger) {
+  /** `bind` makes a listening socket's descriptor (see native/sockets.c for why not Node's). */
+  constructor(
+    pathFor: (user: string) => string,
+    handler: Handler,
+    log: Logger,
+    bind: (path: string, backlog: number) => number,
+    counted: (command: string, ok: boolean) => void = () => {},
+  ) {
     this.pathFor = pathFor;
     this.handler = handler;
     this.log = log;
+    this.bind = bind;
+    this.counted = counted;
   }
 
   /** The users that have a socket now. */
@@ -49,18 +64,19 @@ export class ControlServer {
 
   /**
    * Creates the user's socket (replacing a stale file) and hands it to them; or, after an
-   * upgrade, goes on listening on the descriptor the previous instance handed over, so
-   * that no dmctl call is refused during the upgrade.
+   * upgrade or a restart, goes on listening on the descriptor the keeper kept, so that no
+   * dmctl call is refused meanwhile (connections wait in the socket's backlog). Returns
+   * the listening descriptor.
    */
-  async open(owner: SocketOwner, inheritedFd?: number): Promise<void> {
-    if (this.servers.has(owner.name)) return;
+  async open(owner: SocketOwner, inheritedFd?: number): Promise<number | undefined> {
+    if (this.servers.has(owner.name)) return undefined;
     const path = this.pathFor(owner.name);
-    if (inheritedFd === undefined) rmSync(path, { force: true });
+    const fd = inheritedFd ?? this.bind(path, BACKLOG);
     const server = createServer((socket) => this.serve(owner.name, socket));
     server.maxConnections = MAX_CONNECTIONS_PER_SOCKET;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(inheritedFd === undefined ? path : { fd: inheritedFd }, () => {
+      server.listen({ fd }, () => {
         server.off('error', reject);
         resolve();
       });
@@ -72,6 +88,22 @@ export class ControlServer {
     }
     this.servers.set(owner.name, { server, path });
     this.log.debug(`control socket for ${owner.name}: ${path}`);
+    return fd;
+  }
+
+  /**
+   * Stops accepting (before an upgrade), leaving the socket files and the keeper's copies
+   * of the sockets: connections made meanwhile wait for the next instance. Resolves once
+   * the requests under way are answered, or after `ms`.
+   */
+  async quiesce(ms: number): Promise<void> {
+    for (const { server } of this.servers.values()) {
+      (server as unknown as { _handle?: { close(): void } | null })._handle?.close();
+      (server as unknown as { _handle?: unknown })._handle = null;
+    }
+    const deadline = Date.now() + ms;
+    while (this.inFlight > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 5));
   }
 
   /** The listening descriptors, by user, to hand to the next instance on upgrade. */
@@ -93,9 +125,17 @@ export class ControlServer {
     rmSync(entry.path, { force: true });
   }
 
+  /** Forgets the sockets closed by `quiesce`, so that `open` makes them again. */
+  forgetAll(): void {
+    this.servers.clear();
+  }
+
   closeAll(): void {
     for (const user of this.users()) this.close(user);
   }
+
+  /** Requests being handled (their answer not yet sent). */
+  private inFlight = 0;
 
   private serve(caller: string, socket: Socket): void {
     let buffered = '';
@@ -103,10 +143,23 @@ export class ControlServer {
     socket.setEncoding('utf8');
     socket.setTimeout(CONNECTION_TIMEOUT_MS, () => socket.destroy());
     socket.on('error', () => socket.destroy());
-    const answer = (response: Response): void => {
+    const answer = (response: Response, command = 'invalid'): void => {
       answered = true;
+      this.counted(command, response.ok);
       socket.removeAllListeners('data');
-      socket.end(`${JSON.stringify(response)}\n`);
+      socket.setTimeout(0);
+      socket.end(`${printableJson(response)}\n`);
+      // A client that does not read (or reads a byte now and then) must not make the
+      // manager hold its reply: whatever it has not taken by the deadline is dropped.
+      const deadline = setTimeout(() => {
+        if (socket.writableLength > 0)
+          this.log.info(
+            `control: reply to ${caller} cut off, ${socket.writableLength} bytes not read in ${CONNECTION_TIMEOUT_MS / 1000}s`,
+          );
+        socket.destroy();
+      }, CONNECTION_TIMEOUT_MS);
+      deadline.unref();
+      socket.once('close', () => clearTimeout(deadline));
     };
     socket.on('data', (chunk: string) => {
       if (answered) return;
@@ -119,14 +172,27 @@ export class ControlServer {
       if (newline === -1) return;
       const request = parseRequest(line);
       if ('error' in request) return answer({ ok: false, error: request.error });
-      try {
-        answer(this.handler(caller, request));
-      } catch (error) {
+      answered = true;
+      socket.removeAllListeners('data');
+      this.inFlight++;
+      const failed = (error: unknown): Response => {
         this.log.error(
           `handling ${request.command} for ${caller}: ${(error as Error).stack ?? error}`,
         );
-        answer({ ok: false, error: 'internal error in daemon-manager (see its log)' });
+        return { ok: false, error: 'internal error in daemon-manager (see its log)' };
+      };
+      let response: Response | Promise<Response>;
+      try {
+        response = this.handler(caller, request);
+      } catch (error) {
+        response = failed(error);
       }
+      Promise.resolve(response)
+        .catch(failed)
+        .then((final) => {
+          this.inFlight--;
+          answer(final, request.command);
+        });
     });
   }
 }

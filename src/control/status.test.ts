@@ -4,7 +4,7 @@ import { formatStatusTable } from '../cli/format.ts';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { DaemonStatus } from '../protocol/messages.ts';
 import { type DaemonRecord, newRecord } from '../supervisor/state.ts';
-import { statusOf } from './status.ts';
+import { brokenStatus, statusOf } from './status.ts';
 
 const NOW = 1_700_000_000_000;
 const SECOND = 1000;
@@ -34,6 +34,7 @@ const STOPPED: DaemonStatus = {
   pid: 0,
   respawns: 0,
   cooldown: 0,
+  cooldownStep: 0,
   uptime: 0,
   total: 0,
   runAs: 'www-data',
@@ -51,7 +52,7 @@ describe('statusOf', () => {
       name: 'a running daemon shows its pid, time since spawn and since start',
       record: record({
         wanted: 'up',
-        state: { kind: 'running', pid: 27012, since: NOW - 46_632 * SECOND },
+        state: { kind: 'running', run: 1, pid: 27012, since: NOW - 46_632 * SECOND },
         respawns: 33,
         startedAt: NOW - (3 * 7 + 3) * DAY - 5 * HOUR,
         spawnedAt: NOW - 46_632 * SECOND,
@@ -67,10 +68,10 @@ describe('statusOf', () => {
       },
     },
     {
-      name: 'a running daemon shows its current cooldown step in whole seconds',
+      name: 'a running daemon has no cooldown left, and its back-off step in whole seconds',
       record: record({
         wanted: 'up',
-        state: { kind: 'running', pid: 4242, since: NOW - 1_500 },
+        state: { kind: 'running', run: 1, pid: 4242, since: NOW - 1_500 },
         cooldownMs: 20_999,
         startedAt: NOW - 100 * SECOND,
         spawnedAt: NOW - 1_500,
@@ -80,7 +81,7 @@ describe('statusOf', () => {
         state: 'running',
         wanted: 'up',
         pid: 4242,
-        cooldown: 20,
+        cooldownStep: 20,
         uptime: 1,
         total: 100,
       },
@@ -91,8 +92,10 @@ describe('statusOf', () => {
         wanted: 'down',
         state: {
           kind: 'stopping',
-          pgid: 27012,
+          run: 1,
+          pid: 27012,
           mainAlive: true,
+          empty: false,
           deadline: NOW + 10 * SECOND,
           killed: false,
           afterwards: 'stay-stopped',
@@ -103,7 +106,7 @@ describe('statusOf', () => {
       expected: { ...STOPPED, state: 'stopping', pid: 27012, uptime: 42, total: 60 },
     },
     {
-      name: 'a cooling-down daemon shows the seconds left, rounded up, and no pid or uptime',
+      name: 'a cooling-down daemon shows the seconds left, rounded up, and no pid, uptime or total',
       record: record({
         wanted: 'up',
         state: { kind: 'coolingdown', until: NOW + 7_500 },
@@ -119,8 +122,9 @@ describe('statusOf', () => {
         wanted: 'up',
         respawns: 2,
         cooldown: 8,
-        total: 30,
+        cooldownStep: 20,
         lastExit: 'exit status 1',
+        lastExitCode: 1,
       },
     },
     {
@@ -130,7 +134,7 @@ describe('statusOf', () => {
         state: { kind: 'coolingdown', until: NOW - 1_500 },
         startedAt: NOW - 30 * SECOND,
       }),
-      expected: { ...STOPPED, state: 'coolingdown', wanted: 'up', total: 30 },
+      expected: { ...STOPPED, state: 'coolingdown', wanted: 'up' },
     },
     {
       name: 'a daemon stopped after running shows no uptime or total, and how it ended',
@@ -141,7 +145,13 @@ describe('statusOf', () => {
         spawnedAt: NOW - HOUR,
         lastExit: { code: null, signal: 'SIGKILL' },
       }),
-      expected: { ...STOPPED, respawns: 5, cooldown: 10, lastExit: 'killed by SIGKILL' },
+      expected: {
+        ...STOPPED,
+        respawns: 5,
+        cooldownStep: 10,
+        lastExit: 'killed by SIGKILL',
+        lastExitSignal: 'SIGKILL',
+      },
     },
     {
       name: 'a daemon that could not be started shows the spawn error',
@@ -151,12 +161,12 @@ describe('statusOf', () => {
     {
       name: 'a daemon that exited 0 says so',
       record: record({ lastExit: { code: 0, signal: null } }),
-      expected: { ...STOPPED, lastExit: 'exit status 0' },
+      expected: { ...STOPPED, lastExit: 'exit status 0', lastExitCode: 0 },
     },
     {
       name: 'times in the future (clock stepped back) show as 0',
       record: record({
-        state: { kind: 'running', pid: 7, since: NOW + HOUR },
+        state: { kind: 'running', run: 1, pid: 7, since: NOW + HOUR },
         startedAt: NOW + HOUR,
         spawnedAt: NOW + HOUR,
       }),
@@ -177,14 +187,64 @@ describe('statusOf', () => {
   test('the running daemon of the original documentation prints its exact row', () => {
     const running = record({
       wanted: 'up',
-      state: { kind: 'running', pid: 27012, since: NOW - 46_632 * SECOND },
+      state: { kind: 'running', run: 1, pid: 27012, since: NOW - 46_632 * SECOND },
       respawns: 33,
       startedAt: NOW - 24 * DAY - 5 * HOUR,
       spawnedAt: NOW - 46_632 * SECOND,
     });
     assert.equal(
       formatStatusTable([statusOf(running, NOW)]).split('\n')[1],
-      'david/wordpress                running          27012       33       0s   12h57m     3w3d',
+      'david/wordpress                running          27012       33       0s   12h57m     3w3d www-data -',
+    );
+  });
+
+  const PROBLEM = '/home/david/.daemon-manager/daemons/wordpress.conf:2: error: bad';
+
+  test('a stopped daemon whose config is now broken shows as broken, with the problem', () => {
+    assert.deepEqual(statusOf(record({}), NOW, PROBLEM), {
+      ...STOPPED,
+      state: 'broken',
+      problem: PROBLEM,
+    });
+  });
+
+  test('a running daemon whose config broke still shows running, with the problem', () => {
+    const running = record({
+      wanted: 'up',
+      state: { kind: 'running', run: 1, pid: 7, since: NOW },
+    });
+    const row = statusOf(running, NOW, PROBLEM);
+    assert.equal(row.state, 'running');
+    assert.equal(row.problem, PROBLEM);
+  });
+});
+
+describe('brokenStatus', () => {
+  test('a daemon known only by its broken file is broken, down, with nothing running', () => {
+    assert.deepEqual(
+      brokenStatus({
+        id: 'david/blog',
+        owner: 'david',
+        name: 'blog',
+        file: '/h/blog.conf',
+        problem: '/h/blog.conf:1: error: x',
+      }),
+      {
+        id: 'david/blog',
+        user: 'david',
+        name: 'blog',
+        state: 'broken',
+        wanted: 'down',
+        pid: 0,
+        respawns: 0,
+        cooldown: 0,
+        cooldownStep: 0,
+        uptime: 0,
+        total: 0,
+        runAs: 'david',
+        output: 'discard',
+        problem: '/h/blog.conf:1: error: x',
+      },
     );
   });
 });

@@ -1,32 +1,68 @@
 import type { DaemonStatus } from '../protocol/messages.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 
-/** One status row of a daemon at time `now` (ms). */
-export function statusOf(record: DaemonRecord, now: number): DaemonStatus {
+/** A daemon whose config file is refused now, with the first reason why. */
+export interface BrokenConfig {
+  readonly id: string;
+  readonly owner: string;
+  readonly name: string;
+  readonly file: string;
+  /** The first error, formatted `file:line: error: message`. */
+  readonly problem: string;
+}
+
+/**
+ * One status row of a daemon at time `now` (ms). `problem` is what is wrong with its
+ * config file now, if anything: a stopped daemon with a broken file shows as `broken`
+ * (it cannot start); one still running on its last good config shows what it does.
+ */
+export function statusOf(record: DaemonRecord, now: number, problem?: string): DaemonStatus {
   const { state } = record;
   const seconds = (ms: number): number => Math.max(0, Math.floor(ms / 1000));
   const alive = state.kind === 'running' || state.kind === 'stopping';
   const lastExit = describeExit(record);
+  const exit = record.lastExit;
   return {
     id: record.id,
     user: record.owner,
     name: record.spec.name,
-    state: state.kind,
+    state: problem !== undefined && state.kind === 'stopped' ? 'broken' : state.kind,
     wanted: record.wanted,
-    pid: state.kind === 'running' ? state.pid : state.kind === 'stopping' ? state.pgid : 0,
+    pid: state.kind === 'running' || state.kind === 'stopping' ? state.pid : 0,
     respawns: record.respawns,
-    cooldown:
-      state.kind === 'coolingdown'
-        ? Math.max(0, Math.ceil((state.until - now) / 1000))
-        : seconds(record.cooldownMs),
+    cooldown: state.kind === 'coolingdown' ? Math.max(0, Math.ceil((state.until - now) / 1000)) : 0,
+    cooldownStep: seconds(record.cooldownMs),
+    // As the original: both count only while the daemon has a process.
     uptime: alive && record.spawnedAt !== undefined ? seconds(now - record.spawnedAt) : 0,
-    total:
-      state.kind !== 'stopped' && record.startedAt !== undefined
-        ? seconds(now - record.startedAt)
-        : 0,
+    total: alive && record.startedAt !== undefined ? seconds(now - record.startedAt) : 0,
     runAs: record.spec.runAs ?? record.owner,
     output: record.spec.output,
     ...(lastExit === undefined ? {} : { lastExit }),
+    ...(exit?.error === undefined && typeof exit?.code === 'number'
+      ? { lastExitCode: exit.code }
+      : {}),
+    ...(exit?.error === undefined && exit?.signal ? { lastExitSignal: exit.signal } : {}),
+    ...(problem === undefined ? {} : { problem }),
+  };
+}
+
+/** The status row of a daemon known only by its broken config file: never loaded. */
+export function brokenStatus(broken: BrokenConfig): DaemonStatus {
+  return {
+    id: broken.id,
+    user: broken.owner,
+    name: broken.name,
+    state: 'broken',
+    wanted: 'down',
+    pid: 0,
+    respawns: 0,
+    cooldown: 0,
+    cooldownStep: 0,
+    uptime: 0,
+    total: 0,
+    runAs: broken.owner,
+    output: 'discard',
+    problem: broken.problem,
   };
 }
 

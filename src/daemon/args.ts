@@ -1,22 +1,27 @@
+import { usageText } from '../docs/usage.ts';
+import { MANAGER_OPTIONS } from '../reference/manager.ts';
+
 /** The command line of `daemon-manager`. */
 export interface ManagerArgs {
   readonly config: string | undefined;
   readonly personal: boolean;
   readonly foreground: boolean;
+  /** Log debug detail. */
   readonly verbose: boolean;
+  /** `-d`: the original's debug mode, foreground with the log on stderr. */
+  readonly debug: boolean;
+  /** `--syslog[=SOCKET]`: log to syslog, at /dev/log unless told. */
+  readonly syslog: string | undefined;
   readonly pidfile: string | undefined;
+  /** Check the configuration and exit: start nothing, create nothing. */
+  readonly check: boolean;
   readonly help: boolean;
+  readonly version: boolean;
+  /** Internal: started by a running manager to take over from it (an upgrade, handover.ts). */
+  readonly takeover: boolean;
 }
 
-export const USAGE = `usage: daemon-manager [--config FILE] [--personal] [--foreground|-f] [--verbose|-v] [--pidfile FILE]
-
-  --config FILE   master config (default: $DAEMON_MANAGER_CONFIG, else
-                  /etc/daemon-manager/daemon-manager.conf, else /etc/daemon-manager.conf)
-  --personal      run only your own daemons, with no master config and no root
-  --foreground    stay in the foreground and log to stderr
-  --verbose       log more
-  --pidfile FILE  write the manager's pid to FILE
-`;
+export const USAGE = usageText('daemon-manager [OPTION...]', [MANAGER_OPTIONS]);
 
 /** Parses the manager's arguments; an error names the bad argument. */
 export function parseManagerArgs(argv: readonly string[]): ManagerArgs | { error: string } {
@@ -25,7 +30,12 @@ export function parseManagerArgs(argv: readonly string[]): ManagerArgs | { error
   let personal = false;
   let foreground = false;
   let verbose = false;
+  let debug = false;
+  let syslog: string | undefined;
   let help = false;
+  let version = false;
+  let takeover = false;
+  let check = false;
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] ?? '';
     const [flag, inline] =
@@ -54,13 +64,50 @@ export function parseManagerArgs(argv: readonly string[]): ManagerArgs | { error
       case '-v':
         verbose = true;
         break;
+      case '--debug':
+      case '-d':
+        debug = true;
+        foreground = true;
+        verbose = true;
+        break;
+      case '--syslog':
+        syslog = inline ?? '/dev/log';
+        if (!syslog.startsWith('/'))
+          return { error: `--syslog needs an absolute socket path, not '${syslog}'` };
+        break;
       case '--help':
       case '-h':
         help = true;
         break;
+      case '--version':
+      case '-V':
+        version = true;
+        break;
+      case '--takeover':
+        takeover = true;
+        break;
+      case '--check':
+        check = true;
+        break;
       default:
-        return { error: `unknown argument '${arg}'` };
+        return {
+          error: arg.startsWith('-')
+            ? `unknown option '${flag}'`
+            : `unexpected argument '${arg}' (daemon-manager takes options only)`,
+        };
     }
   }
-  return { config, personal, foreground, verbose, pidfile, help };
+  return {
+    config,
+    personal,
+    foreground,
+    verbose,
+    debug,
+    syslog,
+    pidfile,
+    check,
+    help,
+    version,
+    takeover,
+  };
 }

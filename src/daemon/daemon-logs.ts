@@ -1,26 +1,52 @@
+import { closeSync, constants, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DaemonSpec } from '../config/daemon.ts';
 import type { Settings } from '../config/settings.ts';
+import { closeFd } from '../files/user-files.ts';
 import type { Logger } from '../logging/logger.ts';
-import { openLog, rotateLogFiles } from '../logs/log-file.ts';
-import { type LogOptions, LogWriter } from '../logs/log-writer.ts';
-import { asUser } from '../users/impersonate.ts';
+import { refusalOf } from '../logs/log-file.ts';
+import { type LogOptions, LogPump, type PumpEvent } from '../logs/pump.ts';
 import type { Owner } from './owner.ts';
-import { createOwnerDirs } from './scan.ts';
 
-/** The log writers of every daemon with `output=log`, each touching files as its owner. */
+/** Where a daemon's log stands: ready to be written, or why not. */
+export type LogReadiness =
+  | { readonly ok: true }
+  /** `refused`: the file is not the daemon's own (a link planted, someone else's): no start. */
+  | { readonly ok: false; readonly error: string; readonly refused: boolean };
+
+interface LogEntry {
+  readonly owner: Owner;
+  readonly path: string;
+  readonly options: LogOptions;
+  /** The open file, until the pump takes it with the daemon's pipe. */
+  fileFd: number | undefined;
+  readiness: LogReadiness;
+  attached: boolean;
+}
+
+/**
+ * The logs of the daemons with `output=log`. Each daemon has one output pipe for its
+ * whole life, held by the keeper; the native log pump (src/logs/pump.ts, its own thread)
+ * moves it into the daemon's log, which is opened, rotated and reopened as its owner.
+ * Pipes of daemons whose output is not logged (any more) are emptied into /dev/null, so
+ * that nothing ever blocks on them.
+ */
 export class DaemonLogs {
-  private readonly writers = new Map<
-    string,
-    { writer: LogWriter; path: string; options: string }
-  >();
-  /** The admin's settings; replaced on reload, applied at each daemon's next start. */
+  /** The admin's settings; replaced on reload, applied at each daemon's next open. */
   settings: Settings;
+  private readonly entries = new Map<string, LogEntry>();
+  /** Pipes by daemon id, waiting for their log, or attached. */
+  private readonly pipes = new Map<string, number>();
+  private readonly pump: LogPump;
   private readonly log: Logger;
+  private readonly ended: (id: string) => void;
 
-  constructor(settings: Settings, log: Logger) {
+  /** `ended` is told of a pipe read to its end (every writer gone, the keeper's too). */
+  constructor(settings: Settings, log: Logger, ended: (id: string) => void) {
     this.settings = settings;
     this.log = log;
+    this.ended = ended;
+    this.pump = new LogPump((event) => this.onEvent(event));
   }
 
   /** Where a daemon's log is. */
@@ -29,76 +55,165 @@ export class DaemonLogs {
   }
 
   /**
-   * The writer of a daemon's log, opened if need be; an error when the file cannot be
-   * opened (a symlink, someone else's file: refused, not retried).
+   * Opens (or keeps, if nothing changed) a daemon's log, as its owner: refused when what
+   * is there is not the owner's own regular file with one link.
    */
-  writerFor(owner: Owner, id: string, spec: DaemonSpec): LogWriter | { error: string } {
+  async open(owner: Owner, id: string, spec: DaemonSpec): Promise<LogReadiness> {
     const path = DaemonLogs.pathOf(owner, spec);
     const options = this.optionsFor(spec);
-    const existing = this.writers.get(id);
-    if (existing && existing.path === path && existing.options === JSON.stringify(options))
-      return existing.writer;
-    existing?.writer.close();
-    this.writers.delete(id);
-    let firstError: string | undefined;
-    const writer = new LogWriter(options, {
-      open: () => {
-        let opened = asUser(owner.account, owner.groupIds, () => openLog(path, owner.account.uid));
-        if ('error' in opened && opened.error.includes('ENOENT')) {
-          createOwnerDirs(owner);
-          opened = asUser(owner.account, owner.groupIds, () => openLog(path, owner.account.uid));
-        }
-        return opened;
-      },
-      rotate: (keep) => asUser(owner.account, owner.groupIds, () => rotateLogFiles(path, keep)),
-      warn: (message) => {
-        firstError ??= message;
-        this.log.warn(`${id}: log: ${message}`);
-      },
-    });
-    if (firstError !== undefined) {
-      writer.close();
-      return { error: firstError };
+    const existing = this.entries.get(id);
+    if (
+      existing !== undefined &&
+      existing.path === path &&
+      JSON.stringify(existing.options) === JSON.stringify(options) &&
+      existing.readiness.ok
+    )
+      return existing.readiness;
+    await this.close(id);
+    const opened = await owner.files.openAppend(path, 0o640);
+    let readiness: LogReadiness;
+    let fileFd: number | undefined;
+    if (!opened.ok) {
+      const refused = opened.error.code === 'ELOOP';
+      readiness = {
+        ok: false,
+        error: refused
+          ? `log file ${path} is a symbolic link; refused`
+          : `cannot open log file ${opened.error.message}`,
+        refused,
+      };
+    } else {
+      const refusal = refusalOf(opened.value.stat, owner.account.uid);
+      if (refusal !== undefined) {
+        closeFd(opened.value.fd);
+        readiness = { ok: false, error: `log file ${path} ${refusal}; refused`, refused: true };
+      } else {
+        fileFd = opened.value.fd;
+        readiness = { ok: true };
+      }
     }
-    this.writers.set(id, { writer, path, options: JSON.stringify(options) });
-    return writer;
+    if (!readiness.ok) this.log.warn(`${id}: log: ${readiness.error}`);
+    this.entries.set(id, { owner, path, options, fileFd, readiness, attached: false });
+    this.attachIfReady(id);
+    return readiness;
   }
 
-  /**
-   * Prepares the handover of an upgrade: every writer stops reading once its chunks are
-   * on disk; returns each daemon's open output pipe, by daemon id.
-   */
-  async quiesce(): Promise<Record<string, number>> {
-    const writers = [...this.writers];
-    for (const [, { writer }] of writers) writer.pause();
-    await Promise.all(writers.map(([, { writer }]) => writer.idle()));
-    const pipes: Record<string, number> = {};
-    for (const [id, { writer }] of writers) {
-      const [fd] = writer.drain().slice(-1);
-      if (fd !== undefined) pipes[id] = fd;
+  /** What `open` found last; `undefined` if the log was never opened. */
+  readiness(id: string): LogReadiness | undefined {
+    return this.entries.get(id)?.readiness;
+  }
+
+  /** A daemon's output pipe, from the keeper: pumped into its log, or into /dev/null. */
+  pipe(id: string, pipeFd: number, logged: boolean): void {
+    const previous = this.pipes.get(id);
+    if (previous !== undefined && previous !== pipeFd) {
+      // Another keeper's pipe for the same daemon: both are read until they end.
+      void this.pump.detach(id).then((fd) => fd !== undefined && closeFd(fd));
     }
-    return pipes;
+    this.pipes.set(id, pipeFd);
+    if (!logged) {
+      this.attachToNull(id, pipeFd);
+      return;
+    }
+    this.attachIfReady(id);
   }
 
-  /** Waits (at most `timeoutMs`) until the stopped daemons' last output is in their logs. */
-  async flush(timeoutMs: number): Promise<void> {
-    const all = Promise.all([...this.writers.values()].map(({ writer }) => writer.finished()));
-    await Promise.race([all, new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+  /** Stops logging a daemon (forgotten, or its output is discarded now); its pipe goes on into /dev/null. */
+  async close(id: string): Promise<void> {
+    const entry = this.entries.get(id);
+    this.entries.delete(id);
+    if (entry === undefined) return;
+    if (entry.fileFd !== undefined) closeFd(entry.fileFd);
+    if (!entry.attached) return;
+    const pipeFd = await this.pump.detach(id);
+    if (pipeFd !== undefined) this.attachToNull(id, pipeFd);
   }
 
-  /** Reading goes on after a failed upgrade. */
-  resume(): void {
-    for (const { writer } of this.writers.values()) writer.resume();
+  /** Stops moving bytes (an upgrade): what is not moved yet stays in the pipes, for the next manager. */
+  async pause(): Promise<void> {
+    await this.pump.pause();
+  }
+
+  async resume(): Promise<void> {
+    await this.pump.resume();
   }
 
   /** Reopens every log (after an external logrotate moved them). */
   reopenAll(): void {
-    for (const { writer } of this.writers.values()) writer.reopen();
+    void this.pump.reopenAll();
   }
 
-  close(id: string): void {
-    this.writers.get(id)?.writer.close();
-    this.writers.delete(id);
+  /** Waits (at most `timeoutMs` in all) until these pipes are read to their end. */
+  async drain(ids: readonly string[], timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    await Promise.all(
+      ids.map((id) => this.pump.drainUntilEof(id, Math.max(0, deadline - Date.now()))),
+    );
+  }
+
+  private attachIfReady(id: string): void {
+    const entry = this.entries.get(id);
+    const pipeFd = this.pipes.get(id);
+    if (entry === undefined || pipeFd === undefined || entry.attached) return;
+    if (entry.fileFd === undefined) return;
+    const { owner } = entry;
+    this.pump.attach(
+      id,
+      pipeFd,
+      entry.fileFd,
+      entry.options,
+      { uid: owner.account.uid, gid: owner.account.gid, groupIds: owner.groupIds },
+      entry.path,
+    );
+    entry.fileFd = undefined;
+    entry.attached = true;
+  }
+
+  private attachToNull(id: string, pipeFd: number): void {
+    let devNull: number;
+    try {
+      devNull = openSync('/dev/null', constants.O_WRONLY);
+    } catch {
+      return;
+    }
+    try {
+      this.pump.attach(
+        id,
+        pipeFd,
+        devNull,
+        { maxBytes: 0, keep: 0, timestamps: false },
+        NOBODY,
+        '/dev/null',
+      );
+    } catch (error) {
+      closeSync(devNull);
+      this.log.error(`${id}: cannot empty its output pipe: ${(error as Error).message}`);
+    }
+  }
+
+  private onEvent(event: PumpEvent): void {
+    switch (event.type) {
+      case 'error':
+        this.log.warn(`${event.id}: log: ${event.message}`);
+        return;
+      case 'stuck':
+        this.log.error(`${event.id}: log: ${event.message}; its output waits in its pipe`);
+        return;
+      case 'recovered':
+        this.log.info(`${event.id}: log: writing again`);
+        return;
+      case 'rotated':
+        this.log.debug(`${event.id}: log rotated`);
+        return;
+      case 'eof': {
+        this.pipes.delete(event.id);
+        const entry = this.entries.get(event.id);
+        if (entry !== undefined) entry.attached = false;
+        void this.pump.detach(event.id).then((fd) => fd !== undefined && closeFd(fd));
+        this.ended(event.id);
+        return;
+      }
+    }
   }
 
   /** The admin's settings bound what a daemon's config may ask for. */
@@ -118,3 +233,6 @@ export class DaemonLogs {
     };
   }
 }
+
+/** /dev/null is opened by the manager itself: no owner's rights are needed for it. */
+const NOBODY = { uid: 0, gid: 0, groupIds: [] };

@@ -1,5 +1,4 @@
-import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { fstatSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -10,24 +9,46 @@ import {
 } from '../config/locate.ts';
 import { formatProblem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
-import { createLogger, type Logger } from '../logging/logger.ts';
-import { loadNative, type Native } from '../process/native.ts';
+import { KeeperLink } from '../keeper/link.ts';
+import type { Logger } from '../logging/logger.ts';
+import { openLog, ownLogFile } from '../logging/open.ts';
+import { findBuilt, loadNative, type Native } from '../process/native.ts';
 import { Reaper } from '../process/reaper.ts';
 import { StateFile } from '../state/state-file.ts';
+import { loadSendDatagram } from '../systemd/datagram.ts';
+import { notifier } from '../systemd/notify.ts';
 import { loadAccounts } from '../users/accounts.ts';
+import { VERSION } from '../version.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
-import { answers, daemonize } from './daemonize.ts';
+import { checkConfiguration } from './check.ts';
+import { daemonize } from './daemonize.ts';
+import {
+  HANDSHAKE_FD,
+  joinPredecessor,
+  LOCK_FD,
+  type Predecessor,
+  startSuccessor,
+} from './handover.ts';
 import { closeInheritedDescriptors } from './inherited-fds.ts';
 import { Manager, type Mode } from './manager.ts';
 import { ensurePrivateDir } from './prepare-dirs.ts';
+import { type QueuedSignal, SignalQueue } from './signal-queue.ts';
 
-async function main(): Promise<number> {
+// How long new code may take to be ready to take over before the upgrade is refused.
+const SUCCESSOR_TIMEOUT_MS = 60_000;
+
+async function main(signals: SignalQueue): Promise<number> {
   const args = parseManagerArgs(process.argv.slice(2));
-  if ('error' in args) return fail(`${args.error}\n${USAGE}`);
+  if ('error' in args) return fail(`daemon-manager: ${args.error}\n${USAGE}`);
   if (args.help) {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (args.version) {
+    process.stdout.write(`daemon-manager ${VERSION}\n`);
+    return 0;
+  }
+  if (args.check) return await checkConfiguration(args);
   // Everything the manager creates (sockets before they are handed over, state) is private.
   process.umask(0o077);
 
@@ -63,17 +84,6 @@ async function main(): Promise<number> {
     for (const problem of read.problems) process.stderr.write(`${formatProblem(problem)}\n`);
   }
 
-  const stateFile = new StateFile(settings.stateDir);
-  const saved = stateFile.load();
-  const upgrading =
-    saved !== undefined && !('error' in saved) && saved.handover?.pid === process.pid;
-  const handedOver = upgrading
-    ? Object.values({ ...saved.handover?.sockets, ...saved.handover?.pipes })
-    : [];
-  closeInheritedDescriptors(new Set(handedOver));
-  const probe = socketPathFor(mode.kind === 'personal' ? mode.user : 'root');
-  if (!upgrading && (await answers(probe)))
-    return fail(`daemon-manager: another manager is already running (${probe} answers)`);
   for (const [dir, mode_] of [
     [settings.socketDir, 0o755],
     [settings.stateDir, 0o700],
@@ -81,80 +91,197 @@ async function main(): Promise<number> {
     const problem = ensurePrivateDir(dir, mode_);
     if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
   }
-  if (!args.foreground) return daemonize(join(settings.stateDir, 'daemon-manager.log'), probe);
-
-  const log = createLogger(args.verbose);
-  process.on('uncaughtException', (error) => log.error(`unexpected: ${error.stack ?? error}`));
-  if (saved !== undefined && 'error' in saved) log.warn(saved.error);
   const native = loadNative();
-  const manager: Manager = new Manager(
+  const lock = args.takeover
+    ? inheritedLock(native, settings.stateDir)
+    : takeLock(native, settings.stateDir);
+  if (typeof lock === 'string') return fail(lock);
+  if (!args.foreground && !args.takeover) {
+    // The manager in the background takes the lock itself: this one lets it go.
+    native.closeFd(lock);
+    return daemonize(
+      ownLogFile(settings.stateDir),
+      socketPathFor(mode.kind === 'personal' ? mode.user : 'root'),
+    );
+  }
+  closeInheritedDescriptors(new Set(args.takeover ? [lock, HANDSHAKE_FD] : [lock]));
+
+  const send = loadSendDatagram();
+  const log = openLog(
+    {
+      ...args,
+      ownFile: ownLogFile(settings.stateDir),
+      // The manager's own file always rotates: nothing else does it for this one.
+      rotation: {
+        maxBytes: settings.logMaxBytes || DEFAULT_SETTINGS.logMaxBytes,
+        keep: settings.logKeep,
+      },
+    },
+    send,
+    process.env,
+  );
+  const notify = notifier(send, process.env.NOTIFY_SOCKET, (message) => log.debug(message));
+  process.on('uncaughtException', (error) => log.error(`unexpected: ${error.stack ?? error}`));
+  let predecessor: Predecessor | undefined;
+  if (args.takeover) {
+    // Everything that could fail in the new code has run: the old manager may let go.
+    predecessor = joinPredecessor();
+    const word = await predecessor.ready();
+    if (word === 'abort') {
+      log.info('upgrade called off by the running manager; this new one exits');
+      return 0;
+    }
+    if (word === 'gone') log.warn('the running manager died before it let go; taking over');
+    else log.info(`taking over from the manager that ran until now (pid ${process.ppid})`);
+  }
+  const stateFile = new StateFile(settings.stateDir);
+  const saved = stateFile.load();
+  if (saved !== undefined && 'error' in saved) log.warn(saved.error);
+  startReaping(native, log);
+  const attachKeeper = () =>
+    KeeperLink.attach(native, findBuilt('dm-keeper'), join(settings.stateDir, 'keeper.sock'));
+  const { link, snapshot } = await attachKeeper();
+  log.info(
+    snapshot.existing
+      ? `attached to the keeper of daemons, pid ${link.keeperPid} (${snapshot.runs.length} runs kept)`
+      : `started the keeper of daemons, pid ${link.keeperPid}`,
+  );
+  const manager = new Manager({
     mode,
-    loadAccounts(),
+    db: loadAccounts(),
     settings,
     log,
     socketPathFor,
-    saved !== undefined && !('error' in saved) ? saved : undefined,
-    startReaping(native, (pid: number): boolean => manager.supervisor.isMainProcess(pid), log),
-  );
+    saved: saved !== undefined && !('error' in saved) ? saved : undefined,
+    link,
+    snapshot,
+    bind: (path, backlog) => native.listenUnix(path, backlog),
+    newKeeper: attachKeeper,
+  });
   await manager.begin();
+  const refusal = mode.kind === 'personal' ? manager.lockRefusal(mode.user) : undefined;
+  if (refusal !== undefined) {
+    // A personal manager is for one user: if another manager runs their daemons, it has none.
+    await manager.shutdown();
+    return fail(`daemon-manager: ${refusal}`);
+  }
+  predecessor?.done();
   if (args.pidfile !== undefined) writeFileSync(args.pidfile, `${process.pid}\n`, { mode: 0o644 });
-  handleSignals(manager, native, log, configPath, args.pidfile);
   log.info(
     `daemon-manager ${mode.kind === 'personal' ? `(personal, for ${mode.user}) ` : ''}running, pid ${process.pid}`,
   );
+  handleSignals(signals, { manager, native, log, configPath, pidfile: args.pidfile, lock, notify });
+  notify(`READY=1\nSTATUS=running ${manager.supervisor.daemons.size} daemons`);
   return -1;
 }
 
-/** Makes the manager the reaper of its daemons' orphans, and reaps them. */
-function startReaping(native: Native, isOwnChild: (pid: number) => boolean, log: Logger): Reaper {
+/** The instance lock: one manager per state directory, whatever its config or mode. */
+function takeLock(native: Native, stateDir: string): number | string {
+  const path = join(stateDir, 'manager.lock');
+  try {
+    return native.lockFile(path);
+  } catch (error) {
+    const holder = (error as { holder?: number }).holder;
+    if ((error as NodeJS.ErrnoException).code === 'EWOULDBLOCK')
+      return `daemon-manager: another manager is already running${holder ? ` (pid ${holder})` : ''} with state directory ${stateDir}`;
+    return `daemon-manager: cannot lock ${path}: ${(error as Error).message}`;
+  }
+}
+
+/** The lock of the manager this one takes over from, passed on a descriptor (handover.ts). */
+function inheritedLock(native: Native, stateDir: string): number | string {
+  const path = join(stateDir, 'manager.lock');
+  try {
+    const held = fstatSync(LOCK_FD);
+    const file = statSync(path);
+    if (held.ino !== file.ino || held.dev !== file.dev) throw new Error('not the instance lock');
+    native.setCloexec(LOCK_FD, true);
+    return LOCK_FD;
+  } catch (error) {
+    return `daemon-manager: --takeover without the instance lock of ${stateDir} (${(error as Error).message})`;
+  }
+}
+
+/** Makes the manager the reaper of what its keeper's death would orphan, and reaps it. */
+function startReaping(native: Native, log: Logger): void {
   try {
     native.setSubreaper();
   } catch (error) {
     log.warn(`cannot become a child subreaper (${(error as Error).message}); orphans go to init`);
   }
-  const reaper = new Reaper(native, isOwnChild);
-  reaper.install();
-  return reaper;
+  new Reaper(native, () => false).install();
+}
+
+interface Running {
+  readonly manager: Manager;
+  readonly native: Native;
+  readonly log: Logger;
+  readonly configPath: string | undefined;
+  readonly pidfile: string | undefined;
+  readonly lock: number;
+  /** Tells systemd (sd_notify) when the manager reloads and stops. */
+  readonly notify: (state: string) => void;
 }
 
 /**
- * The upgrade: hand the sockets and output pipes over, then re-execute the manager's
- * code from disk in this same process, which keeps its pid and so its children.
+ * The upgrade: the code on disk now is started as a new manager, which takes over once it
+ * is ready (see handover.ts). Refused, with the reason, if it is not, or if the state
+ * cannot be saved; the new process's pid is the manager's from then on.
  */
-async function upgrade(manager: Manager, native: Native, log: Logger): Promise<void> {
-  log.info(`SIGUSR2: re-executing ${process.argv[1]} (upgrade; daemons keep running)`);
-  // New code that does not even parse would end the manager right after the handover;
-  // its daemons would survive unsupervised. Check it first.
-  const check = spawnSync(process.execPath, ['--check', process.argv[1] ?? ''], {
-    encoding: 'utf8',
-  });
-  if (check.status !== 0) {
-    log.error(
-      `upgrade refused, the new code does not load: ${(check.stderr || check.error?.message || '').trim()}`,
-    );
+async function upgrade(
+  { manager, log, configPath, lock, notify }: Running,
+  signals: SignalQueue,
+): Promise<void> {
+  log.info(`SIGUSR2: upgrading: starting ${process.argv[1]} to take over (daemons keep running)`);
+  if (configPath !== undefined) {
+    const read = readMasterConfig(configPath);
+    if (!('config' in read)) {
+      log.error(
+        `upgrade refused, the master config does not parse: ${read.problems.map(formatProblem).join('; ')}`,
+      );
+      return;
+    }
+  }
+  const successor = await startSuccessor(process.argv.slice(1), lock, SUCCESSOR_TIMEOUT_MS);
+  if ('error' in successor) {
+    log.error(`upgrade refused: ${successor.error}`);
     return;
   }
-  try {
-    await manager.handover(native);
-    const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
-    process.execve?.(process.execPath, argv, { ...process.env });
-  } catch (error) {
-    log.error(`upgrade failed, going on with the running code: ${(error as Error).message}`);
-    manager.abandonHandover(native);
+  if (signals.pending.length > 0) {
+    successor.abort();
+    log.warn(`upgrade called off: ${signals.pending.join(', ')} came meanwhile`);
+    return;
   }
+  if (!(await manager.handOver())) {
+    successor.abort();
+    await manager.takeBack();
+    log.error('upgrade refused: the state could not be saved (see above)');
+    return;
+  }
+  // From now on the new process acts on the manager's signals.
+  signals.forwardTo(successor.pid);
+  const outcome = await successor.go();
+  if (outcome === 'done') {
+    // systemd follows the manager to its new pid (the unit's main process).
+    notify(`MAINPID=${successor.pid}`);
+    log.info(`upgrade done: the manager runs as pid ${successor.pid} now`);
+    // systemd reads the new main pid before it sees this one exit; a moment more is cheap.
+    setTimeout(() => process.exit(0), 100);
+    return;
+  }
+  signals.forwardTo(undefined);
+  log.error('the new code died while taking over; going on with the old');
+  await manager.takeBack();
 }
 
-function handleSignals(
-  manager: Manager,
-  native: Native,
-  log: Logger,
-  configPath: string | undefined,
-  pidfile: string | undefined,
-): void {
+function handleSignals(signals: SignalQueue, running: Running): void {
+  const { manager, log, configPath, pidfile, notify } = running;
   let stopping = false;
+  let upgrading = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
+    notify('STOPPING=1');
     log.info(`${signal}: stopping every daemon`);
     manager.shutdown().then(() => {
       if (pidfile !== undefined) rmSync(pidfile, { force: true });
@@ -162,37 +289,49 @@ function handleSignals(
       process.exit(0);
     });
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGUSR2', () => {
-    if (stopping) return;
-    stopping = true;
-    upgrade(manager, native, log).finally(() => {
-      stopping = false;
-    });
-  });
-  process.on('SIGUSR1', () => {
-    log.info('SIGUSR1: reopening every log file');
-    manager.reopenLogs();
-  });
-  process.on('SIGHUP', () => {
-    if (configPath === undefined) {
-      log.info('SIGHUP: rescanning');
-      manager.rescan(manager.owners());
-      return;
+  const act = async (signal: QueuedSignal): Promise<void> => {
+    switch (signal) {
+      case 'SIGTERM':
+      case 'SIGINT':
+        stop(signal);
+        return;
+      case 'SIGUSR2':
+        if (stopping || upgrading) {
+          log.warn('SIGUSR2: an upgrade or a stop is already under way; ignored');
+          return;
+        }
+        upgrading = true;
+        await upgrade(running, signals);
+        upgrading = false;
+        return;
+      case 'SIGUSR1':
+        log.info('SIGUSR1: reopening every log file');
+        log.reopen();
+        manager.reopenLogs();
+        return;
+      case 'SIGHUP': {
+        if (configPath === undefined) {
+          log.info('SIGHUP: rescanning');
+          manager.rescan(manager.owners());
+          return;
+        }
+        const read = readMasterConfig(configPath);
+        if (!('config' in read)) {
+          log.error('SIGHUP: master config not reloaded, keeping the old one:');
+          for (const problem of read.problems) log.error(formatProblem(problem));
+          return;
+        }
+        log.info(`SIGHUP: reloading ${configPath}`);
+        notify('RELOADING=1');
+        await manager
+          .reload(read.config, loadAccounts())
+          .catch((error: unknown) => log.error(`reload failed: ${error}`));
+        notify('READY=1');
+        return;
+      }
     }
-    const read = readMasterConfig(configPath);
-    if (!('config' in read)) {
-      log.error(
-        `SIGHUP: master config not reloaded, keeping the old one:\n${read.problems.map(formatProblem).join('\n')}`,
-      );
-      return;
-    }
-    log.info(`SIGHUP: reloading ${configPath}`);
-    manager
-      .reload(read.config, loadAccounts())
-      .catch((error: unknown) => log.error(`reload failed: ${error}`));
-  });
+  };
+  signals.deliverTo(act);
 }
 
 function fail(message: string): number {
@@ -200,12 +339,19 @@ function fail(message: string): number {
   return 1;
 }
 
-main().then(
+// Signal handlers come first: a signal that arrives while the manager starts (or
+// re-executes itself in an upgrade) waits in the queue; it never kills the manager.
+const signals = new SignalQueue();
+main(signals).then(
   (code) => {
-    if (code >= 0) process.exitCode = code;
+    if (code >= 0) {
+      signals.release();
+      process.exitCode = code;
+    }
   },
   (error: unknown) => {
     process.stderr.write(`daemon-manager: ${(error as Error).stack ?? error}\n`);
+    signals.release();
     process.exitCode = 1;
   },
 );

@@ -1,16 +1,18 @@
-import type { Socket } from 'node:net';
+import { closeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DaemonSpec } from '../config/daemon.ts';
+import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
 import type { MasterConfig } from '../config/master.ts';
-import { formatProblem, type Problem } from '../config/problems.ts';
+import { formatProblem, hasErrors, type Problem } from '../config/problems.ts';
 import type { Settings } from '../config/settings.ts';
 import { type ControlContext, handleRequest } from '../control/handlers.ts';
 import { ControlServer } from '../control/server.ts';
+import { type BrokenConfig, statusOf } from '../control/status.ts';
+import { closeFd } from '../files/user-files.ts';
+import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
-import { readLogChunk, startBanner } from '../logs/log-file.ts';
-import type { LogWriter } from '../logs/log-writer.ts';
-import { mayRunAs, mayRunDaemons, mayUseManager, ROOT } from '../policy/authorize.ts';
+import { refusalOf, startBanner } from '../logs/log-file.ts';
+import { mayRunAs, mayRunDaemons, mayUseManager, ROOT, runAsRefusal } from '../policy/authorize.ts';
 import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
 import {
@@ -21,15 +23,18 @@ import {
   removeTree,
 } from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
-import type { Native } from '../process/native.ts';
-import type { Reaper } from '../process/reaper.ts';
 import {
+  type ConfigCopy,
   type DaemonInfo,
+  type DaemonStatus,
   LOG_CHUNK_BYTES,
   type LogChunk,
   type Request,
+  type RescanReport,
+  type Response,
 } from '../protocol/messages.ts';
-import type { Handover, SavedState } from '../state/snapshot.ts';
+import { printableJson } from '../protocol/printable.ts';
+import { type SavedState, snapshot } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
 import type { BackoffPolicy } from '../supervisor/backoff.ts';
@@ -41,29 +46,61 @@ import {
   type SupervisorHost,
 } from '../supervisor/supervisor.ts';
 import { type AccountDb, groupIdsOf, membersOf } from '../users/accounts.ts';
-import { asUser } from '../users/impersonate.ts';
+import { BrokenConfigs } from './broken-configs.ts';
+import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-writer.ts';
 import { DaemonLogs } from './daemon-logs.ts';
+import { DaemonMetrics } from './daemon-metrics.ts';
+import { judgeConfig } from './judge.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
+import { KeeperProcesses } from './processes.ts';
 import { Recovery } from './recovery.ts';
-import { createOwnerDirs, listConfigNames, loadConfig } from './scan.ts';
+import { RescanTally } from './rescan-tally.ts';
+import {
+  configPathOf,
+  createOwnerDirs,
+  isConfigGone,
+  type LoadedConfig,
+  loadConfig,
+  scanDaemonDir,
+} from './scan.ts';
 
 /** How the manager runs: for everyone under a master config, or for one user alone. */
 export type Mode =
   | { readonly kind: 'system'; readonly config: MasterConfig }
   | { readonly kind: 'personal'; readonly user: string; readonly settings: Settings };
 
+/** What the manager is made of, built by main.ts. */
+export interface ManagerParts {
+  readonly mode: Mode;
+  readonly db: AccountDb;
+  readonly settings: Settings;
+  readonly log: Logger;
+  readonly socketPathFor: (user: string) => string;
+  readonly saved: SavedState | undefined;
+  readonly link: KeeperLink;
+  readonly snapshot: KeeperSnapshot;
+  /** Makes a listening unix socket (native/sockets.c). */
+  readonly bind: (path: string, backlog: number) => number;
+  /** Starts a new keeper, after the one attached died. */
+  readonly newKeeper: () => Promise<{ link: KeeperLink; snapshot: KeeperSnapshot }>;
+}
+
 /**
  * The manager: knows the users and their daemons, keeps the supervisor fed with specs,
  * and answers the control sockets. Policy decisions are delegated to `policy/`, process
- * work to `supervisor/`, the protocol to `control/`.
+ * work to `supervisor/` and the keeper (`keeper/`), the protocol to `control/`.
  */
 export class Manager implements ControlContext, SupervisorHost {
   readonly supervisor: Supervisor;
+  readonly processes: KeeperProcesses;
   private currentPolicy: Policy;
   private readonly ownerTable = new Map<string, Owner>();
   private readonly configFiles = new Map<string, string>();
   private readonly problems = new ProblemBoard();
+  private readonly broken = new BrokenConfigs();
+  /** Each user's problems as last logged: a problem is logged when it appears, not again. */
+  private readonly loggedProblems = new Map<string, ReadonlySet<string>>();
   private readonly control: ControlServer;
   private readonly logs: DaemonLogs;
 
@@ -72,80 +109,191 @@ export class Manager implements ControlContext, SupervisorHost {
   settings: Settings;
   readonly log: Logger;
 
-  private recovery: Recovery;
-  private readonly reaper: Reaper;
+  private recovery: Recovery | undefined;
+  private link: KeeperLink;
+  private readonly snapshot: KeeperSnapshot;
+  private readonly newKeeper: ManagerParts['newKeeper'];
   private readonly state: StateSaver;
   private readonly cgroups: CgroupTree | undefined;
-  private readonly handedOver: Handover | undefined;
+  private readonly metrics: DaemonMetrics;
+  /** The start times of runs' main processes, from the keeper (saved with each pid). */
+  private readonly runTicks = new Map<number, number>();
+  /** Daemons whose output pipe the keeper has handed over, until it ends. */
+  private readonly pipes = new Set<string>();
+  /**
+   * Users whose daemon directory this manager holds locked (flock, kept by the keeper):
+   * no other manager, of any config or mode, runs their daemons meanwhile. Users whose
+   * directory another manager holds: why their daemons are not loaded here.
+   */
+  private readonly userLocks = new Set<string>();
+  private readonly lockRefusals = new Map<string, string>();
+  /** Each user's rescans, one after the other (a user's spam waits in its own line). */
+  private readonly scans = new Map<string, Promise<unknown>>();
+  /** Control sockets the keeper kept, by user, until `begin` has reopened them. */
+  private readonly keptControl = new Map<string, number>();
 
-  constructor(
-    mode: Mode,
-    db: AccountDb,
-    settings: Settings,
-    log: Logger,
-    socketPathFor: (user: string) => string,
-    saved: SavedState | undefined,
-    reaper: Reaper,
-  ) {
-    this.mode = mode;
-    this.db = db;
-    this.settings = settings;
-    this.log = log;
-    this.currentPolicy = this.policyFor(mode);
+  constructor(parts: ManagerParts) {
+    this.mode = parts.mode;
+    this.db = parts.db;
+    this.settings = parts.settings;
+    this.log = parts.log;
+    this.link = parts.link;
+    this.snapshot = parts.snapshot;
+    this.newKeeper = parts.newKeeper;
+    this.currentPolicy = this.policyFor(parts.mode);
     this.supervisor = new Supervisor(this);
-    this.logs = new DaemonLogs(settings, log);
-    this.reaper = reaper;
+    this.processes = new KeeperProcesses(parts.link, () => this.supervisor, {
+      firstSeq: parts.saved?.nextSeq ?? 1,
+      managerIsRoot: process.geteuid?.() === 0,
+      onPipe: (id, fd) => this.adoptPipe(id, fd),
+      log: parts.log,
+    });
+    this.logs = new DaemonLogs(parts.settings, parts.log, (id) => this.pipeEnded(id));
     this.state = new StateSaver(
-      new StateFile(settings.stateDir),
-      () => this.supervisor.daemons.values(),
-      log,
+      new StateFile(parts.settings.stateDir),
+      () => this.takeState(false),
+      parts.log,
     );
     this.cgroups =
-      mode.kind === 'system' && settings.cgroups ? findCgroupTree(settings.stateDir) : undefined;
-    log.info(
+      parts.mode.kind === 'system' && parts.settings.cgroups
+        ? findCgroupTree(parts.settings.stateDir)
+        : undefined;
+    parts.log.info(
       this.cgroups
         ? `daemons tracked by cgroup under ${this.cgroups.base}`
         : 'no cgroups: daemons tracked by process group',
     );
-    this.recovery = this.recoveryFrom(saved);
-    this.handedOver = this.recovery.isUpgrade ? saved?.handover : undefined;
+    this.recovery = new Recovery({
+      saved: parts.saved,
+      snapshot: parts.snapshot,
+      supervisor: this.supervisor,
+      processes: this.processes,
+      link: parts.link,
+      cgroupOf: (id) => this.cgroups && join(this.cgroups.base, id),
+      stopTimeoutMs: (record) => this.stopTimeoutMs(record),
+      strayTimeoutMs: parts.settings.stopTimeoutMs,
+      log: parts.log,
+    });
+    this.metrics = new DaemonMetrics(() => this.statusRows(), parts.log);
     this.control = new ControlServer(
-      socketPathFor,
+      parts.socketPathFor,
       (caller, request) => handleRequest(this, caller, request),
-      log,
+      parts.log,
+      parts.bind,
+      (command, ok) => this.metrics.requests.record(command, ok),
     );
   }
 
-  /** Loads every allowed user's daemons, starts the autostart ones, opens the sockets. */
+  /** Loads every allowed user's daemons, takes over the keeper's runs, opens the sockets. */
   async begin(): Promise<void> {
+    for (const { level, text } of this.snapshot.logs) this.log.info(`keeper: ${level}: ${text}`);
+    this.listen(this.link);
+    for (const run of this.snapshot.runs) this.runTicks.set(run.seq, run.startTicks);
+    for (const [name, fd] of this.snapshot.fds)
+      if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
+      else if (name.startsWith('lock:')) {
+        // The keeper kept the user's lock while no manager was there: it is ours again.
+        this.userLocks.add(name.slice(5));
+        closeFd(fd);
+      }
     this.syncOwners();
-    this.rescan([...this.ownerTable.keys()]);
+    await this.rescan([...this.ownerTable.keys()]);
+    this.recovery?.finish();
+    // Once the daemons are known: each output pipe goes on into its daemon's log.
+    for (const [name, fd] of this.snapshot.fds)
+      if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
     await this.syncSockets();
+    await this.metrics.listen(this.settings.metricsListen);
     // From now on a daemon is new: autostart alone decides.
-    this.recovery = this.recoveryFrom(undefined);
-    this.state.save(false);
+    this.recovery = undefined;
+    for (const [user, fd] of this.keptControl) {
+      this.link.drop(`ctl:${user}`);
+      this.closeQuietly(fd);
+    }
+    this.keptControl.clear();
+    this.state.schedule();
+  }
+
+  private listen(link: KeeperLink): void {
+    link.handle({
+      event: (event) => {
+        if (event.kind === 'spawned' || event.kind === 'run')
+          this.runTicks.set(event.run.seq, event.run.startTicks);
+        this.processes.handle(event);
+      },
+      lost: () => {
+        if (link === this.link) void this.keeperLost();
+      },
+    });
+  }
+
+  waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }> {
+    return this.processes.waitExec(run);
+  }
+
+  /** Resolves once every change so far is in the state file (before a reply to dmctl). */
+  durable(): Promise<void> {
+    return this.state.durable();
   }
 
   /**
-   * Readies the upgrade: logs stop reading once their chunks are on disk, the state is
-   * saved with the descriptors (sockets, output pipes) to keep across execve, and those
-   * lose close-on-exec. After this the caller re-executes the manager.
+   * Lets go, for a new manager to take over (an upgrade): stops answering dmctl (callers
+   * wait in the sockets, which the keeper holds), stops reading output (it waits in the
+   * pipes) once what was read is written, saves the state and detaches from the keeper.
+   * False, with the reason logged, if the state could not be saved: see `takeBack`.
    */
-  async handover(native: Native): Promise<Handover> {
-    const pipes = await this.logs.quiesce();
-    const handover: Handover = { pid: process.pid, sockets: this.control.listeningFds(), pipes };
-    for (const fd of [...Object.values(handover.sockets), ...Object.values(pipes)])
-      native.setCloexec(fd, false);
-    this.state.save(false, handover);
-    return handover;
+  async handOver(): Promise<boolean> {
+    await this.control.quiesce(2_000);
+    await this.logs.pause();
+    await this.state.idle();
+    if (!this.state.saveNow(this.takeState(false))) return false;
+    this.link.detach();
+    return true;
   }
 
-  /** Goes on as before when the re-execution failed. */
-  abandonHandover(native: Native): void {
-    const fds = Object.values(this.control.listeningFds());
-    for (const fd of fds) native.setCloexec(fd, true);
-    this.logs.resume();
-    this.state.save(false);
+  /** Goes on as before: the upgrade was refused, or the new manager died while taking over. */
+  async takeBack(): Promise<void> {
+    if (!this.link.alive) {
+      const { link, snapshot } = await this.newKeeper();
+      this.link = link;
+      this.processes.replaceLink(link);
+      this.listen(link);
+      this.resync(snapshot);
+    }
+    await this.logs.resume();
+    this.control.forgetAll();
+    await this.syncSockets();
+    for (const [user, fd] of this.keptControl) {
+      this.link.drop(`ctl:${user}`);
+      this.closeQuietly(fd);
+    }
+    this.keptControl.clear();
+    this.state.schedule();
+  }
+
+  /**
+   * Brings this manager's view up to date with what the keeper holds now (another manager
+   * ran meanwhile): runs it knows are updated, runs it does not know are stopped, runs
+   * gone from the keeper have ended.
+   */
+  private resync(snapshot: KeeperSnapshot): void {
+    const reported = new Set(snapshot.runs.map((run) => run.seq));
+    for (const run of snapshot.runs) {
+      if (this.processes.held().has(run.seq)) this.processes.handle({ kind: 'run', run });
+      else {
+        this.processes.claim(run, undefined);
+        this.processes.endStray(run.seq, this.settings.stopTimeoutMs);
+      }
+    }
+    for (const record of this.supervisor.daemons.values()) {
+      const { state } = record;
+      if ((state.kind === 'running' || state.kind === 'stopping') && !reported.has(state.run))
+        this.supervisor.noteExit(record, state.run, { code: null, signal: null }, true);
+    }
+    for (const [name, fd] of snapshot.fds)
+      if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
+      else if (name.startsWith('out:') && this.pipes.has(name.slice(4))) closeFd(fd);
+      else if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
   }
 
   /** Applies a new master config: new users and rights, then a rescan of everyone. */
@@ -173,17 +321,34 @@ export class Manager implements ControlContext, SupervisorHost {
         this.supervisor.stop(record);
       }
     }
-    this.rescan([...this.ownerTable.keys()]);
+    await this.rescan([...this.ownerTable.keys()]);
     await this.syncSockets();
+    await this.metrics.listen(this.settings.metricsListen);
   }
 
-  /** Stops every daemon and closes the sockets. */
+  /** Every daemon's status row, as root sees them (for the metrics). */
+  statusRows(): DaemonStatus[] {
+    const now = Date.now();
+    return [...this.supervisor.daemons.values()]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((record) => statusOf(record, now));
+  }
+
+  /** Stops every daemon, writes their last output, closes the sockets, ends the keeper. */
   async shutdown(): Promise<void> {
+    this.metrics.close();
+    for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     this.control.closeAll();
     await this.supervisor.stopAll();
-    await this.logs.flush(2_000);
+    // The daemons are gone: their pipes end once the keeper lets go of them too, and
+    // what they wrote last reaches the logs.
+    for (const id of this.pipes) this.link.closePipe(id);
+    await this.logs.drain([...this.pipes], 5_000);
     if (this.cgroups) removeTree(this.cgroups);
-    this.state.save(true);
+    await this.state.idle();
+    this.state.saveNow(this.takeState(true));
+    if (this.processes.held().size === 0) this.link.quit();
+    else this.link.detach();
   }
 
   /** The back-off of the current settings (a reload may change it). */
@@ -200,18 +365,44 @@ export class Manager implements ControlContext, SupervisorHost {
     return [...new Set([...this.ownerTable.keys(), ...this.problems.users()])];
   }
 
-  rescan(users: readonly string[]): void {
-    for (const user of users) {
-      const owner = this.ownerTable.get(user);
-      if (owner) this.scanOwner(owner);
-    }
+  /**
+   * Reads these users' daemon configs again (as each user, off the event loop): new
+   * daemons are loaded, changed ones restarted, deleted ones forgotten once stopped.
+   * One user's rescans run one after the other; different users' at once.
+   */
+  async rescan(users: readonly string[]): Promise<RescanReport> {
+    const tally = new RescanTally();
+    await Promise.all(
+      users.map((user) => {
+        const previous = this.scans.get(user) ?? Promise.resolve();
+        const next = previous.then(() => {
+          const owner = this.ownerTable.get(user);
+          return owner === undefined ? undefined : this.scanOwner(owner, tally);
+        });
+        const settled = next.catch((error: unknown) =>
+          this.log.error(`rescan of ${user} failed: ${(error as Error).stack ?? error}`),
+        );
+        this.scans.set(user, settled);
+        void settled.then(() => {
+          if (this.scans.get(user) === settled) this.scans.delete(user);
+        });
+        return settled;
+      }),
+    );
+    return tally.report();
   }
 
-  refresh(record: DaemonRecord): Outcome {
+  async refresh(record: DaemonRecord): Promise<Outcome> {
     const owner = this.ownerTable.get(record.owner);
     if (!owner) return { ok: false, error: `${record.owner} may no longer run daemons` };
-    const loaded = loadConfig(owner, record.spec.name);
+    const loaded = await loadConfig(owner, record.spec.name);
     this.setProblems(record.owner, loaded.file, loaded.problems);
+    this.broken.note(
+      record.owner,
+      record.spec.name,
+      loaded.file,
+      this.judged(record.owner, loaded),
+    );
     if (loaded.spec === undefined) {
       const first = loaded.problems.find((problem) => problem.severity === 'error');
       return {
@@ -220,11 +411,81 @@ export class Manager implements ControlContext, SupervisorHost {
       };
     }
     record.spec = loaded.spec;
+    await this.openLog(owner, record);
     return { ok: true, message: '' };
+  }
+
+  async forgetIfGone(record: DaemonRecord): Promise<void> {
+    const owner = this.ownerTable.get(record.owner);
+    if (owner === undefined) return;
+    if (!(await isConfigGone(owner, record.spec.name))) return;
+    this.broken.note(record.owner, record.spec.name, configPathOf(owner, record.spec.name), []);
+    this.supervisor.forget(record);
   }
 
   problemsOf(users: readonly string[]): string[] {
     return this.problems.formatted(users);
+  }
+
+  problemCount(user: string): number {
+    return this.problems.count(user);
+  }
+
+  brokenConfigs(): readonly BrokenConfig[] {
+    return this.broken.all();
+  }
+
+  runsDaemons(user: string): boolean {
+    return this.ownerTable.has(user);
+  }
+
+  async readConfig(user: string, name: string): Promise<ConfigCopy | { error: string }> {
+    const owner = this.ownerTable.get(user);
+    if (owner === undefined) return { error: `'${user}' may not run daemons` };
+    const copy = await readConfigAsOwner(owner, name);
+    if ('error' in copy) return copy;
+    return {
+      id: `${user}/${name}`,
+      file: copy.file,
+      ...(copy.text === undefined ? {} : { text: copy.text }),
+    };
+  }
+
+  async saveConfig(
+    caller: string,
+    user: string,
+    name: string,
+    source: string,
+    expect: string,
+  ): Promise<Response> {
+    const owner = this.ownerTable.get(user);
+    const account = this.db.users.get(caller);
+    if (owner === undefined || account === undefined)
+      return { ok: false, error: `'${user}' may not run daemons` };
+    const edited = await readEditedCopy(source, account, groupIdsOf(this.db, account));
+    if ('error' in edited) return { ok: false, error: edited.error };
+    // The same checks as loading: a copy the manager would refuse is never saved.
+    const file = configPathOf(owner, name);
+    const problems = this.judged(user, {
+      name,
+      file,
+      ...parseDaemonConfig(edited.text, file, name),
+    });
+    if (hasErrors(problems))
+      return {
+        ok: false,
+        error: `${file} not saved: the edited copy has errors`,
+        problems: problems.map(formatProblem),
+      };
+    const written = await writeConfigAsOwner(owner, name, edited.text, expect);
+    if ('error' in written) return { ok: false, error: written.error };
+    this.log.info(`${user}/${name}: ${file} saved by ${caller}`);
+    return {
+      ok: true,
+      message: `saved ${file}`,
+      rescan: await this.rescan([user]),
+      problems: problems.map(formatProblem),
+    };
   }
 
   infoOf(record: DaemonRecord): DaemonInfo {
@@ -237,22 +498,27 @@ export class Manager implements ControlContext, SupervisorHost {
     };
   }
 
-  readLog(record: DaemonRecord, offset: number): LogChunk | { error: string } {
+  /**
+   * A piece of a daemon's log, for someone allowed to see it but not to open it (a
+   * help-desk user of [manages]): read as its owner, refused when what is there is not
+   * the owner's own regular file (a link planted in place of the log).
+   */
+  async readLog(record: DaemonRecord, offset: number): Promise<LogChunk | { error: string }> {
     const owner = this.ownerTable.get(record.owner);
     if (!owner || record.spec.output !== 'log')
       return { error: `${record.id} has no log (output=discard)` };
     const path = DaemonLogs.pathOf(owner, record.spec);
-    const read = asUser(owner.account, owner.groupIds, () =>
-      readLogChunk(path, owner.account.uid, offset, LOG_CHUNK_BYTES),
-    );
-    return 'error' in read
-      ? read
-      : { data: read.data.toString('base64'), next: read.next, size: read.size };
+    const read = await owner.files.readChunk(path, offset, LOG_CHUNK_BYTES);
+    if (!read.ok) return { error: `cannot open ${read.error.message}` };
+    const refusal = refusalOf(read.value.stat, owner.account.uid);
+    if (refusal !== undefined) return { error: `log file ${path} ${refusal}; refused` };
+    const { data, next, size } = read.value;
+    return { data: data.toString('base64'), next, size };
   }
 
   audit(caller: string, request: Request, outcome: string): void {
-    const target = request.id === undefined ? '' : ` ${JSON.stringify(request.id)}`;
-    const signal = request.signal === undefined ? '' : ` ${JSON.stringify(request.signal)}`;
+    const target = request.id === undefined ? '' : ` ${printableJson(request.id)}`;
+    const signal = request.signal === undefined ? '' : ` ${printableJson(request.signal)}`;
     this.log.info(`audit: ${caller}: ${request.command}${target}${signal}: ${outcome}`);
   }
 
@@ -260,14 +526,10 @@ export class Manager implements ControlContext, SupervisorHost {
     const owner = this.ownerTable.get(record.owner);
     if (!owner) return { ok: false, error: `${record.owner} may not run daemons`, retry: false };
     const runAsName = record.spec.runAs ?? record.owner;
-    if (!mayRunAs(this.currentPolicy, record.owner, runAsName))
-      return {
-        ok: false,
-        error: `user '${runAsName}' is not allowed for '${record.owner}' (see [can_run_as])`,
-        retry: false,
-      };
     const runAs = this.db.users.get(runAsName);
-    if (!runAs) return { ok: false, error: `no such user '${runAsName}'`, retry: false };
+    const refusal = runAsRefusal(this.currentPolicy, record.owner, runAsName, runAs !== undefined);
+    if (refusal !== undefined || runAs === undefined)
+      return { ok: false, error: refusal ?? `no such user '${runAsName}'`, retry: false };
     const limits = this.limitsOf(record.owner);
     const active = [...this.supervisor.daemons.values()].filter(
       (other) => other.owner === record.owner && other !== record && other.state.kind !== 'stopped',
@@ -279,17 +541,23 @@ export class Manager implements ControlContext, SupervisorHost {
         retry: false,
       };
     const daemonLimits = limitsForDaemon(limits, record.spec.limits);
-    const cgroup = this.cgroups && prepareCgroup(this.cgroups, record.id, daemonLimits.nproc);
-    if (typeof cgroup === 'object')
-      this.log.warn(`${record.id}: ${cgroup.error}; following its process group only`);
-    let writer: LogWriter | undefined;
+    const cgroups = this.cgroups && prepareCgroup(this.cgroups, record.id, daemonLimits.nproc);
+    if (cgroups !== undefined && 'error' in cgroups)
+      this.log.warn(`${record.id}: ${cgroups.error}; following its process group only`);
+    const placed = cgroups !== undefined && !('error' in cgroups) ? cgroups : undefined;
     if (record.spec.output === 'log') {
-      const opened = this.logs.writerFor(owner, record.id, record.spec);
-      if ('error' in opened)
-        return { ok: false, error: opened.error, retry: !opened.error.includes('refused') };
-      writer = opened;
-      writer.note(startBanner(new Date(), record.id, runAsName, record.spec.start));
-    } else this.logs.close(record.id);
+      // Opened (as the owner, off the event loop) when its config was loaded.
+      const readiness = this.logs.readiness(record.id) ?? {
+        ok: false as const,
+        error: 'its log is not open yet',
+        refused: false,
+      };
+      if (!readiness.ok) {
+        // A passing fault (a full disk, a missing directory): tried again for the retry.
+        if (!readiness.refused) void this.openLog(owner, record);
+        return { ok: false, error: readiness.error, retry: !readiness.refused };
+      }
+    }
     return {
       ok: true,
       plan: {
@@ -299,12 +567,12 @@ export class Manager implements ControlContext, SupervisorHost {
         gid: runAs.gid,
         groups: groupIdsOf(this.db, runAs),
         env: buildEnvironment(runAs, record.spec.env),
-        output: writer === undefined ? 'ignore' : 'pipe',
+        output: record.spec.output === 'log' ? 'pipe' : 'ignore',
+        banner: startBanner(new Date(), record.id, runAsName, record.spec.start).trimEnd(),
+        cgroup: placed?.cgroup,
+        joins: placed?.joins ?? [],
         limits: daemonLimits,
-        cgroup: typeof cgroup === 'string' ? cgroup : undefined,
-      },
-      started: (child) => {
-        if (writer !== undefined && child.stdout) writer.attach(child.stdout);
+        umask: record.spec.umask,
       },
     };
   }
@@ -323,34 +591,98 @@ export class Manager implements ControlContext, SupervisorHost {
     this.state.schedule();
   }
 
-  cgroupOf(record: DaemonRecord): string | undefined {
-    return this.cgroups && join(this.cgroups.base, record.id);
-  }
-
   forgotten(record: DaemonRecord): void {
     if (this.cgroups) removeCgroup(this.cgroups, record.id);
     this.configFiles.delete(record.id);
-    this.logs.close(record.id);
+    void this.logs.close(record.id);
+    if (this.pipes.has(record.id)) this.link.closePipe(record.id);
     this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);
   }
 
-  private recoveryFrom(saved: SavedState | undefined): Recovery {
-    return new Recovery(
-      saved,
-      this.supervisor,
-      this.reaper,
-      (record, pipe) => this.adoptPipe(record, pipe),
-      (record) => this.cgroupOf(record),
-      this.log,
+  /** Opens a daemon's log if its output is logged, or stops logging it if not any more. */
+  private async openLog(owner: Owner, record: DaemonRecord): Promise<void> {
+    if (record.spec.output === 'log') await this.logs.open(owner, record.id, record.spec);
+    else await this.logs.close(record.id);
+  }
+
+  private takeState(clean: boolean, upgrade?: { pid: number }): SavedState {
+    return snapshot(
+      this.supervisor.daemons.values(),
+      (run) => this.runTicks.get(run),
+      this.processes.seq,
+      clean,
+      upgrade,
     );
   }
 
-  private adoptPipe(record: DaemonRecord, pipe: Socket): void {
-    const owner = this.ownerTable.get(record.owner);
-    if (!owner || record.spec.output !== 'log') return void pipe.resume();
-    const writer = this.logs.writerFor(owner, record.id, record.spec);
-    if ('error' in writer) pipe.resume();
-    else writer.attach(pipe);
+  /**
+   * A daemon's output pipe, from the keeper: pumped into its log for as long as it lasts.
+   * A pipe no daemon wants (its output is discarded now, it was forgotten) is emptied
+   * until it ends, so no writer ever blocks on it, and the keeper lets go of it.
+   */
+  private adoptPipe(id: string, fd: number): void {
+    this.pipes.add(id);
+    const record = this.supervisor.daemons.get(id);
+    const logged = record !== undefined && record.spec.output === 'log';
+    this.logs.pipe(id, fd, logged);
+    if (!logged) this.link.closePipe(id);
+  }
+
+  /** A daemon's pipe is read to its end: the keeper forgets it. */
+  private pipeEnded(id: string): void {
+    this.pipes.delete(id);
+    this.link.drop(`out:${id}`);
+  }
+
+  /**
+   * The keeper died (killed): its daemons are orphans now, reparented to this manager (a
+   * subreaper), their output pipes still read here until they end. A new keeper takes the
+   * control sockets, and each daemon is stopped through it (pidfd and cgroup, adopted) and
+   * started afresh if it is wanted up: never two copies.
+   */
+  private async keeperLost(): Promise<void> {
+    const dead = this.link.keeperPid;
+    this.processes.failWaits('the keeper of daemons is gone');
+    this.log.error(
+      `the keeper of daemons (pid ${dead}) died; starting a new one and replacing its daemons`,
+    );
+    let attached: { link: KeeperLink; snapshot: KeeperSnapshot };
+    try {
+      attached = await this.newKeeper();
+    } catch (error) {
+      this.log.error(
+        `cannot start a new keeper: ${(error as Error).message}; daemons are not supervised`,
+      );
+      return;
+    }
+    this.link = attached.link;
+    this.processes.replaceLink(attached.link);
+    this.listen(attached.link);
+    for (const [user, fd] of Object.entries(this.control.listeningFds()))
+      attached.link.store(`ctl:${user}`, fd);
+    const orphans = this.processes.forgetAll();
+    for (const record of this.supervisor.daemons.values()) {
+      const { state } = record;
+      if (state.kind !== 'running' && state.kind !== 'stopping') continue;
+      const leaf = orphans.get(state.run);
+      const seq = this.processes.claimNew(record.id, leaf);
+      attached.link.adopt(seq, record.id, state.pid, this.runTicks.get(state.run) ?? 0, leaf ?? '');
+      this.log.warn(`${record.id}: pid ${state.pid} outlived its keeper; replacing it`);
+      this.supervisor.resumeStopping(
+        record,
+        { seq, pid: state.pid, alive: true, empty: false },
+        Date.now() + this.stopTimeoutMs(record),
+        record.wanted === 'up' ? 'start' : 'stay-stopped',
+      );
+    }
+  }
+
+  private closeQuietly(fd: number): void {
+    try {
+      closeSync(fd);
+    } catch {
+      // Already closed.
+    }
   }
 
   /** The admin's limits for a user: `[settings]` defaults, then `[limits]` lines. */
@@ -395,12 +727,16 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const [name] of this.ownerTable) {
       if (wanted.has(name)) continue;
       this.log.warn(`${name} may no longer run daemons; stopping theirs`);
+      if (this.userLocks.delete(name)) this.link.drop(`lock:${name}`);
+      this.lockRefusals.delete(name);
       for (const record of [...this.supervisor.daemons.values()])
         if (record.owner === name) {
           this.supervisor.stop(record);
           this.supervisor.forget(record);
         }
       this.problems.clear(name);
+      this.broken.clear(name);
+      this.loggedProblems.delete(name);
     }
     this.ownerTable.clear();
     for (const [name, owner] of wanted) this.ownerTable.set(name, owner);
@@ -417,61 +753,147 @@ export class Manager implements ControlContext, SupervisorHost {
           this.db.users.has(user) && (user === ROOT || mayUseManager(this.currentPolicy, user)),
       ),
     );
-    for (const user of this.control.users()) if (!wanted.has(user)) this.control.close(user);
+    for (const user of this.control.users())
+      if (!wanted.has(user)) {
+        this.control.close(user);
+        this.link.drop(`ctl:${user}`);
+      }
     for (const user of wanted) {
       const account = this.db.users.get(user);
-      if (!account) continue;
+      if (!account || this.control.users().includes(user)) continue;
+      const kept = this.keptControl.get(user);
+      this.keptControl.delete(user);
       try {
-        await this.control.open(account, this.handedOver?.sockets[user]);
+        const fd = await this.control.open(account, kept);
+        // The keeper holds a copy: the socket outlives an upgrade or a crash of the manager.
+        if (kept === undefined && fd !== undefined) this.link.store(`ctl:${user}`, fd);
       } catch (error) {
         this.log.error(`cannot open the control socket of ${user}: ${(error as Error).message}`);
       }
     }
   }
 
-  private scanOwner(owner: Owner): void {
+  /** Why a user's daemons are not run here (another manager runs them), if they are not. */
+  lockRefusal(user: string): string | undefined {
+    return this.lockRefusals.get(user);
+  }
+
+  /**
+   * Takes the user's daemon directory for this manager (flock, as the user), unless it
+   * holds it already; the refusal when another manager does. The keeper keeps the lock,
+   * so that it lasts as long as the daemons it keeps, across upgrades and crashes.
+   */
+  private async lockOwner(owner: Owner): Promise<string | undefined> {
     const user = owner.account.name;
-    const dirProblems = createOwnerDirs(owner);
-    const listing = listConfigNames(owner);
-    // A home gone or unreadable is the admin's business too, not only the user's.
-    for (const problem of [...dirProblems, ...listing.problems])
-      this.log.warn(`${user}: ${formatProblem(problem)}`);
+    if (this.userLocks.has(user)) return undefined;
+    const locked = await owner.files.lockDir(owner.daemonDir);
+    if (!locked.ok) {
+      if (locked.error.code !== 'EAGAIN') {
+        // No directory (nothing to run), or one that cannot be opened: said by the listing.
+        return undefined;
+      }
+      const holder = locked.error.holderPid;
+      return `the daemons of ${user} are run by another manager${holder ? ` (pid ${holder})` : ''} (${owner.daemonDir} is locked): not loaded here`;
+    }
+    if (this.ownerTable.get(user) !== owner) {
+      closeFd(locked.value.fd);
+      return undefined;
+    }
+    this.link.store(`lock:${user}`, locked.value.fd);
+    closeFd(locked.value.fd);
+    this.userLocks.add(user);
+    return undefined;
+  }
+
+  private async scanOwner(owner: Owner, tally: RescanTally): Promise<void> {
+    const user = owner.account.name;
+    const dirProblems = await createOwnerDirs(owner);
+    const refusal = await this.lockOwner(owner);
+    if (refusal !== undefined) {
+      if (this.lockRefusals.get(user) !== refusal) this.log.warn(refusal);
+      this.lockRefusals.set(user, refusal);
+      this.problems.clear(user);
+      this.problems.set(user, owner.daemonDir, [
+        { file: owner.daemonDir, severity: 'error', message: refusal },
+      ]);
+      tally.refuse(`the daemons of ${user} (run by another manager)`);
+      return;
+    }
+    this.lockRefusals.delete(user);
+    const listing = await scanDaemonDir(owner);
+    // Logs are opened (as the owner) before a daemon may start: its output is never lost.
+    await Promise.all(
+      listing.configs.map((loaded) =>
+        loaded.spec?.output === 'log'
+          ? this.logs.open(owner, `${user}/${loaded.name}`, loaded.spec)
+          : undefined,
+      ),
+    );
+    // The user's rights may have changed while their files were read.
+    if (this.ownerTable.get(user) !== owner) return;
     this.problems.clear(user);
     this.problems.set(user, owner.daemonDir, [...dirProblems, ...listing.problems]);
+    if (listing.badNames > 0)
+      tally.refuse(`${listing.badNames} *.conf files of ${user} (names a daemon cannot have)`);
     // A listing that failed says nothing of deleted files: running daemons stay until the
     // directory can be read again (an NFS home back, a mode fixed).
-    const present = new Set(listing.names);
+    const present = new Set(listing.configs.map((loaded) => loaded.name));
+    if (!listing.failed) this.broken.keepOnly(user, present);
     for (const record of [...this.supervisor.daemons.values()])
-      if (record.owner === user && !listing.failed && !present.has(record.spec.name))
+      if (record.owner === user && !listing.failed && !present.has(record.spec.name)) {
+        if (!record.orphaned) tally.remove(record.id);
         this.supervisor.forget(record);
-    for (const name of listing.names) {
-      const loaded = loadConfig(owner, name);
-      this.setProblems(user, loaded.file, loaded.problems);
+      }
+    for (const loaded of listing.configs) {
+      const { name } = loaded;
+      const problems = this.judged(user, loaded);
       const id = `${user}/${name}`;
+      this.problems.set(user, loaded.file, problems);
+      // A file that breaks keeps its daemon listed, as broken, with why.
+      this.broken.note(user, name, loaded.file, problems);
+      if (hasErrors(problems)) tally.refuse(id);
       const existing = this.supervisor.daemons.get(id);
       if (loaded.spec === undefined) continue;
-      const runAs = loaded.spec.runAs ?? user;
-      if (!mayRunAs(this.currentPolicy, user, runAs))
-        this.setProblems(user, loaded.file, [
-          ...loaded.problems,
-          {
-            file: loaded.file,
-            severity: 'error',
-            message: `user '${runAs}' is not allowed for '${user}' (see [can_run_as])`,
-          },
-        ]);
       this.configFiles.set(id, loaded.file);
       if (existing === undefined) {
-        this.recovery.introduce(newRecord(user, loaded.spec));
+        const record = newRecord(user, loaded.spec);
+        if (this.recovery) this.recovery.introduce(record);
+        else this.supervisor.register(record);
+        if (!this.recovery && record.spec.autostart) {
+          record.wanted = 'up';
+          this.supervisor.start(record);
+        }
+        tally.add(id);
       } else if (existing.orphaned || !sameSpec(existing.spec, loaded.spec)) {
         existing.orphaned = false;
         existing.spec = loaded.spec;
-        if (existing.state.kind === 'running' || existing.state.kind === 'coolingdown') {
+        if (loaded.spec.output !== 'log') void this.logs.close(id);
+        const running = existing.state.kind === 'running' || existing.state.kind === 'coolingdown';
+        if (running) {
           this.log.info(`${id}: config changed; restarting`);
           this.supervisor.restart(existing);
         }
+        tally.change(id, running);
       }
     }
+    this.logNewProblems(user);
+  }
+
+  /** A loaded config's problems, and whether `user`'s daemon may run as the user it asks for. */
+  private judged(user: string, loaded: LoadedConfig): readonly Problem[] {
+    return judgeConfig(loaded, user, this.currentPolicy, (name) => this.db.users.has(name));
+  }
+
+  /**
+   * Logs a user's problems for the admin as they appear: a user rescanning in a loop
+   * must not fill the manager's log with the same lines (and the board keeps at most a
+   * hundred per user).
+   */
+  private logNewProblems(user: string): void {
+    const lines = this.problems.formatted([user]);
+    const before = this.loggedProblems.get(user);
+    for (const line of lines) if (!before?.has(line)) this.log.warn(`${user}: ${line}`);
+    this.loggedProblems.set(user, new Set(lines));
   }
 
   private setProblems(user: string, file: string, problems: readonly Problem[]): void {

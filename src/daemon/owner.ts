@@ -1,18 +1,21 @@
 import type { Settings } from '../config/settings.ts';
 import { expandUserPath } from '../config/settings.ts';
+import { UserFiles } from '../files/user-files.ts';
 import type { Account, AccountDb } from '../users/accounts.ts';
-import { groupIdsOf } from '../users/accounts.ts';
+import { groupIdsOf, hasPrivateGroup } from '../users/accounts.ts';
 
 /** A user whose daemons the manager runs, with where their files are. */
 export interface Owner {
   readonly account: Account;
   readonly groupIds: readonly number[];
-  /** The user's private group (only member: the user), whose group-write is harmless. */
+  /** The user's private group (nobody else's primary or supplementary group), whose group-write is harmless. */
   readonly privateGid: number | undefined;
   readonly daemonDir: string;
   readonly logDir: string;
   /** Directories under the home are created by the manager (as the user) at start. */
   readonly createDirs: boolean;
+  /** Every file operation in the user's tree: as the user, off the event loop, with a deadline. */
+  readonly files: UserFiles;
 }
 
 /** Describes a daemon owner: root's files live in the `-root` paths, everyone else's under their home. */
@@ -20,14 +23,14 @@ export function makeOwner(account: Account, db: AccountDb, settings: Settings): 
   const isRoot = account.uid === 0;
   const daemonTemplate = isRoot ? settings.daemonPathDaemonRoot : settings.daemonPathDaemon;
   const logTemplate = isRoot ? settings.daemonPathLogRoot : settings.daemonPathLog;
-  const primary = [...db.groups.values()].find((group) => group.gid === account.gid);
-  const isPrivate = primary?.members.every((member) => member === account.name) ?? false;
+  const groupIds = groupIdsOf(db, account);
   return {
     account,
-    groupIds: groupIdsOf(db, account),
-    privateGid: isPrivate ? account.gid : undefined,
+    groupIds,
+    privateGid: hasPrivateGroup(db, account) ? account.gid : undefined,
     daemonDir: expandUserPath(daemonTemplate, account),
     logDir: expandUserPath(logTemplate, account),
     createDirs: isRoot || daemonTemplate.startsWith('~/'),
+    files: new UserFiles(account, groupIds),
   };
 }

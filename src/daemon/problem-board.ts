@@ -1,18 +1,36 @@
 import { formatProblem, type Problem } from '../config/problems.ts';
 
 /**
+ * The most problems kept per user. A user's files are untrusted: 50,000 badly named
+ * files, or 1,000 files of 100 problems each, must cost the manager neither memory nor
+ * a reply of megabytes to every dmctl call. Past this, problems are only counted.
+ */
+export const PROBLEMS_KEPT_PER_USER = 100;
+
+interface FileEntry {
+  readonly kept: readonly Problem[];
+  /** Problems of this file beyond the user's budget: counted, not kept. */
+  readonly dropped: number;
+}
+
+/**
  * What is wrong in each user's config files, kept per file so that a file read again
  * replaces its own problems; dmctl shows them to whoever may manage that user.
  */
 export class ProblemBoard {
-  private readonly byUser = new Map<string, Map<string, readonly Problem[]>>();
+  private readonly byUser = new Map<string, Map<string, FileEntry>>();
 
   /** Replaces what is known of one file (or directory) of a user. */
   set(user: string, file: string, problems: readonly Problem[]): void {
-    const byFile = this.byUser.get(user) ?? new Map<string, readonly Problem[]>();
-    if (problems.length === 0) byFile.delete(file);
-    else byFile.set(file, problems);
+    const byFile = this.byUser.get(user) ?? new Map<string, FileEntry>();
+    byFile.delete(file);
     this.byUser.set(user, byFile);
+    if (problems.length === 0) return;
+    let keptSoFar = 0;
+    for (const entry of byFile.values()) keptSoFar += entry.kept.length;
+    const room = Math.max(0, PROBLEMS_KEPT_PER_USER - keptSoFar);
+    const kept = problems.slice(0, room);
+    byFile.set(file, { kept, dropped: problems.length - kept.length });
   }
 
   /** Forgets everything of a user: before a full rescan, or once they lost their rights. */
@@ -24,12 +42,28 @@ export class ProblemBoard {
     return [...this.byUser.keys()];
   }
 
-  /** The problems of these users' files, formatted `file:line: severity: message`. */
+  /** How many problems (kept or only counted) the user's files have. */
+  count(user: string): number {
+    let total = 0;
+    for (const entry of this.byUser.get(user)?.values() ?? [])
+      total += entry.kept.length + entry.dropped;
+    return total;
+  }
+
+  /**
+   * The problems of these users' files, formatted `file:line: severity: message`; for a
+   * user with more than were kept, a last line says how many more there are.
+   */
   formatted(users: readonly string[]): string[] {
     const lines: string[] = [];
-    for (const user of users)
-      for (const list of this.byUser.get(user)?.values() ?? [])
-        lines.push(...list.map(formatProblem));
+    for (const user of users) {
+      let dropped = 0;
+      for (const entry of this.byUser.get(user)?.values() ?? []) {
+        lines.push(...entry.kept.map(formatProblem));
+        dropped += entry.dropped;
+      }
+      if (dropped > 0) lines.push(`... and ${dropped} more problems in the files of ${user}`);
+    }
     return lines;
   }
 }

@@ -1,56 +1,66 @@
-import { Socket } from 'node:net';
-import { constants } from 'node:os';
+import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
+import type { RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
-import { cgroupMembers } from '../process/cgroup.ts';
-import type { Exit } from '../process/launch.ts';
-import type { WaitStatus } from '../process/native.ts';
+import { cgroupChildren, cgroupMembers } from '../process/cgroup.ts';
 import { readStat } from '../process/process-group.ts';
-import type { Reaper } from '../process/reaper.ts';
 import type { SavedDaemon, SavedState } from '../state/snapshot.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
-
-/** Connects an adopted daemon's output pipe to its log. */
-export type AttachPipe = (record: DaemonRecord, pipe: Socket) => void;
+import { exitOf, type KeeperProcesses } from './processes.ts';
 
 /**
- * Decides what happens to each daemon when the manager starts, from what the previous
- * instance saved:
- * - after an upgrade (the same pid re-executed itself), running daemons are still this
- *   process's children: they are adopted with their pid, uptime and counts, and their
- *   output pipes handed over, so nothing restarts;
- * - after a crash or a kill -9, survivors are not our children and cannot be waited for:
- *   they are stopped (whole process group) and started again, never run twice. A saved
- *   pid is trusted only if its start time matches, so a reused pid is never signalled;
+ * Decides what happens to each daemon when the manager starts, from what its keeper
+ * holds and what the previous instance saved:
+ * - the keeper was running (an upgrade, or a restart after a crash of the manager): its
+ *   runs are taken over as they are: a running daemon keeps running, one that ended
+ *   meanwhile is respawned as its back-off says, a stop or a cooldown under way goes on,
+ *   its output is still in its pipe. Nothing is restarted;
+ * - no keeper (the host rebooted, or the keeper was killed too): what survives of a
+ *   daemon (its saved main process, if the pid still has the saved start time, or
+ *   whatever is in its cgroup) is not anybody's child any more: it is stopped and the
+ *   daemon started afresh, never run twice;
  * - after a clean stop, or with no saved state, autostart decides as in the original.
+ * Runs no loaded config claims (its file deleted, its user no longer allowed) are
+ * stopped, and the log says so (see `finish`).
  */
 export class Recovery {
   private readonly saved: SavedState | undefined;
+  private readonly runsById = new Map<string, RunReport[]>();
+  private readonly existing: boolean;
   private readonly supervisor: Supervisor;
-  private readonly reaper: Reaper;
-  private readonly attachPipe: AttachPipe;
+  private readonly processes: KeeperProcesses;
+  private readonly link: KeeperLink;
+  private readonly cgroupOf: (id: string) => string | undefined;
+  private readonly stopTimeoutMs: (record: DaemonRecord) => number;
+  private readonly strayTimeoutMs: number;
   private readonly log: Logger;
-  private readonly cgroupOf: (record: DaemonRecord) => string | undefined;
 
-  constructor(
-    saved: SavedState | undefined,
-    supervisor: Supervisor,
-    reaper: Reaper,
-    attachPipe: AttachPipe,
-    cgroupOf: (record: DaemonRecord) => string | undefined,
-    log: Logger,
-  ) {
-    this.cgroupOf = cgroupOf;
-    this.saved = saved;
-    this.supervisor = supervisor;
-    this.reaper = reaper;
-    this.attachPipe = attachPipe;
-    this.log = log;
-  }
-
-  /** True when this start continues an upgrade of this very process. */
-  get isUpgrade(): boolean {
-    return this.saved?.handover?.pid === process.pid;
+  constructor(options: {
+    readonly saved: SavedState | undefined;
+    readonly snapshot: KeeperSnapshot;
+    readonly supervisor: Supervisor;
+    readonly processes: KeeperProcesses;
+    readonly link: KeeperLink;
+    readonly cgroupOf: (id: string) => string | undefined;
+    readonly stopTimeoutMs: (record: DaemonRecord) => number;
+    readonly strayTimeoutMs: number;
+    readonly log: Logger;
+  }) {
+    this.saved = options.saved;
+    this.existing = options.snapshot.existing;
+    for (const run of options.snapshot.runs) {
+      const list = this.runsById.get(run.id) ?? [];
+      list.push(run);
+      this.runsById.set(run.id, list);
+    }
+    for (const list of this.runsById.values()) list.sort((a, b) => a.seq - b.seq);
+    this.supervisor = options.supervisor;
+    this.processes = options.processes;
+    this.link = options.link;
+    this.cgroupOf = options.cgroupOf;
+    this.stopTimeoutMs = options.stopTimeoutMs;
+    this.strayTimeoutMs = options.strayTimeoutMs;
+    this.log = options.log;
   }
 
   /** Puts a daemon just loaded under supervision. */
@@ -61,21 +71,21 @@ export class Recovery {
       record.respawns = saved.respawns;
       record.cooldownMs = saved.cooldownMs;
       record.startedAt = saved.startedAt;
+      record.lastExit = saved.lastExit;
     }
     const autostart = record.spec.autostart ? 'up' : 'down';
     record.wanted = saved !== undefined && this.saved?.clean === false ? saved.wanted : autostart;
-    const survivor = saved === undefined ? undefined : survivingPid(saved);
-    if (survivor !== undefined && saved !== undefined && this.isUpgrade) {
-      this.adopt(record, survivor, saved);
-      // A stop under way when the upgrade came goes on (its SIGKILL timer did not survive
-      // execve): else a daemon slow to stop would run on, wanted down, for ever.
-      if (record.wanted === 'down') this.supervisor.stop(record);
-      return;
+    const runs = this.runsById.get(record.id) ?? [];
+    this.runsById.delete(record.id);
+    const current = runs.find((run) => run.seq === saved?.run) ?? runs[runs.length - 1];
+    for (const run of runs) {
+      this.processes.claim(run, this.leafOf(run.id, run.seq));
+      if (run !== current) this.endStray(run);
     }
-    // The state file may lag behind the last respawn before a crash; the daemon's cgroup
-    // does not: whatever still lives in it is a leftover to stop before a new start.
-    const stray = survivor ?? this.strayGroupIn(this.cgroupOf(record));
-    if (stray !== undefined) this.supervisor.replaceSurvivor(record, stray);
+    if (current !== undefined) this.takeOver(record, current, saved);
+    else if (this.replaceSurvivor(record, saved)) return;
+    else if (saved?.state === 'coolingdown' && saved.until !== undefined && record.wanted === 'up')
+      this.supervisor.resumeCooldown(record, saved.until);
     else if (record.wanted === 'up') {
       const { respawns } = record;
       this.supervisor.start(record);
@@ -83,41 +93,96 @@ export class Recovery {
     }
   }
 
-  /** The process group of a process still in the cgroup, if any. */
-  private strayGroupIn(cgroup: string | undefined): number | undefined {
-    if (cgroup === undefined) return undefined;
-    for (const pid of cgroupMembers(cgroup)) {
-      const stat = readStat(pid);
-      if (stat !== undefined && stat.state !== 'Z') return stat.pgrp;
+  /**
+   * Stops what no loaded config claims: runs of daemons whose file was deleted, or whose
+   * user may no longer run daemons, while no manager was there.
+   */
+  finish(): void {
+    for (const [id, runs] of this.runsById) {
+      for (const run of runs) {
+        this.processes.claim(run, this.leafOf(id, run.seq));
+        if (run.alive || !run.empty)
+          this.log.warn(
+            `${id}: no config claims it any more (file deleted, or its user no longer allowed); stopping pid ${run.pid}`,
+          );
+        this.endStray(run);
+      }
     }
-    return undefined;
+    this.runsById.clear();
   }
 
-  private adopt(record: DaemonRecord, pid: number, saved: SavedDaemon): void {
-    this.supervisor.adopt(record, pid, saved.spawnedAt ?? Date.now());
-    this.reaper.adopt(pid, (status) => this.supervisor.noteExit(record, pid, toExit(status)));
-    const fd = this.saved?.handover?.pipes[record.id];
-    if (fd !== undefined)
-      this.attachPipe(record, new Socket({ fd, readable: true, writable: false }));
-    this.log.info(`${record.id}: adopted pid ${pid} after the upgrade`);
+  private leafOf(id: string, seq: number): string | undefined {
+    const cgroup = this.cgroupOf(id);
+    return cgroup === undefined ? undefined : `${cgroup}/${seq}`;
   }
-}
 
-/** The saved main pid, if that very process (same start time) still lives. */
-function survivingPid(saved: SavedDaemon): number | undefined {
-  if (saved.pid === undefined || saved.startTime === undefined) return undefined;
-  const stat = readStat(saved.pid);
-  if (stat === undefined || stat.state === 'Z' || stat.startTime !== saved.startTime)
-    return undefined;
-  return saved.pid;
-}
+  private takeOver(record: DaemonRecord, run: RunReport, saved: SavedDaemon | undefined): void {
+    const ended = run.alive
+      ? undefined
+      : { exit: exitOf(run), at: run.exitedAt || Date.now(), empty: run.empty };
+    if (saved?.state === 'stopping' && saved.deadline !== undefined) {
+      this.supervisor.resumeStopping(
+        record,
+        run,
+        saved.deadline,
+        saved.afterwards ?? 'stay-stopped',
+      );
+      if (ended !== undefined)
+        this.supervisor.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
+      return;
+    }
+    this.supervisor.adopt(record, run, ended);
+    if (run.alive) this.log.info(`${record.id}: pid ${run.pid} taken over from the keeper`);
+    if (record.wanted === 'down' && run.alive) this.supervisor.stop(record);
+  }
 
-const SIGNAL_NAMES = new Map(
-  Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]),
-);
+  /**
+   * After the keeper itself was gone: a survivor of the daemon (its saved main process,
+   * proven by its start time, or anything left in its cgroup) is handed to the new keeper
+   * to be stopped, and the daemon is started afresh afterwards if it is wanted up.
+   */
+  private replaceSurvivor(record: DaemonRecord, saved: SavedDaemon | undefined): boolean {
+    if (this.existing) return false;
+    const pid = saved?.pid !== undefined && saved.startTicks !== undefined ? saved.pid : 0;
+    const provenPid =
+      pid > 0 && readStat(pid)?.startTime === saved?.startTicks && readStat(pid)?.state !== 'Z';
+    const cgroup = this.populatedCgroup(record.id, saved?.run);
+    if (!provenPid && cgroup === undefined) return false;
+    this.log.warn(
+      `${record.id}: ${provenPid ? `pid ${pid}` : 'a process in its cgroup'} survives from a previous manager; replacing it`,
+    );
+    const seq = this.processes.claimNew(record.id);
+    this.link.adopt(seq, record.id, provenPid ? pid : 0, saved?.startTicks ?? 0, cgroup ?? '');
+    this.supervisor.resumeStopping(
+      record,
+      { seq, pid: provenPid ? pid : 0, alive: provenPid, empty: false },
+      Date.now() + this.stopTimeoutMs(record),
+      record.wanted === 'up' ? 'start' : 'stay-stopped',
+    );
+    return true;
+  }
 
-function toExit(status: WaitStatus): Exit {
-  if (status.signal !== undefined)
-    return { code: null, signal: SIGNAL_NAMES.get(status.signal) ?? 'SIGKILL' };
-  return { code: status.code ?? null, signal: null };
+  /**
+   * The cgroup holding what survives of a daemon: its saved run's own cgroup, or any run
+   * cgroup of it (or, from a manager before run cgroups, the daemon's) that has members.
+   */
+  private populatedCgroup(id: string, savedRun: number | undefined): string | undefined {
+    const base = this.cgroupOf(id);
+    if (base === undefined) return undefined;
+    const candidates = [
+      ...(savedRun === undefined ? [] : [`${base}/${savedRun}`]),
+      ...cgroupChildren(base),
+      base,
+    ];
+    return candidates.find((path) => cgroupMembers(path).length > 0);
+  }
+
+  /** A run nobody wants: signalled until empty, then released (see KeeperProcesses). */
+  private endStray(run: RunReport): void {
+    if (!run.alive && run.empty) {
+      this.processes.release(run.seq);
+      return;
+    }
+    this.processes.endStray(run.seq, this.strayTimeoutMs);
+  }
 }

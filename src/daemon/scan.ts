@@ -1,14 +1,24 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { type DaemonSpec, isValidDaemonName, parseDaemonConfig } from '../config/daemon.ts';
 import type { Problem } from '../config/problems.ts';
-import { readConfigFile } from '../config/read-file.ts';
-import { asUser } from '../users/impersonate.ts';
+import { type FileRules, judgeReadFile, type ReadOutcome } from '../config/read-file.ts';
+import { judgeConfigFile } from '../files/config-dir.ts';
+import type { FileError } from '../files/file-error.ts';
+import { printable } from '../protocol/printable.ts';
 import type { Owner } from './owner.ts';
 
 /** The largest daemon config file read; far beyond any real one. */
 export const MAX_DAEMON_CONFIG_BYTES = 256 * 1024;
 /** At most this many daemons are loaded per user, so one directory cannot flood the manager. */
 export const MAX_DAEMONS_PER_USER = 1000;
+/**
+ * The config bytes read of one user per rescan: a thousand ordinary configs fit many
+ * times over; a thousand files of 250 KB do not, and the rest is refused, said to them.
+ */
+export const MAX_CONFIG_BYTES_PER_USER = 4 * 1024 * 1024;
+/** The most `*.conf` names listed per user (the native listing's own cap). */
+const LISTING_MAX = 100_000;
+/** Files ignored for a bad name are named up to this many, then only counted. */
+export const BAD_NAMES_SHOWN = 10;
 
 /** One config file, read and parsed: a spec when it is valid, and whatever it said. */
 export interface LoadedConfig {
@@ -16,103 +26,173 @@ export interface LoadedConfig {
   readonly file: string;
   readonly spec: DaemonSpec | undefined;
   readonly problems: readonly Problem[];
+  /** The line of its `user=`, to point at it when that user is refused. */
+  readonly runAsLine: number | undefined;
+}
+
+/** A user's daemon directory, read as the user. */
+export interface DirScan {
+  readonly configs: readonly LoadedConfig[];
+  readonly problems: Problem[];
+  /** How many `*.conf` files were ignored for their name. */
+  readonly badNames: number;
+  /** The listing failed (a home unreadable, unmounted): it says nothing of what is gone. */
+  readonly failed: boolean;
 }
 
 /** Creates the user's daemon and log directories, as the user. */
-export function createOwnerDirs(owner: Owner): Problem[] {
+export async function createOwnerDirs(owner: Owner): Promise<Problem[]> {
   if (!owner.createDirs) return [];
-  const problems: Problem[] = [];
-  asUser(owner.account, owner.groupIds, () => {
-    for (const dir of [owner.daemonDir, owner.logDir]) {
-      try {
-        mkdirSync(dir, { recursive: true, mode: 0o755 });
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
-        // mkdir -p of ~/.daemon-manager fails with EACCES when the home itself is gone.
-        const homeGone =
-          dir.startsWith(`${owner.account.home}/`) && !existsSync(owner.account.home);
-        problems.push({
-          file: dir,
-          severity: 'warning',
-          message: homeGone
-            ? `cannot create directory: the home directory ${owner.account.home} does not exist`
-            : `cannot create directory (${code})`,
-        });
-      }
-    }
-  });
-  return problems;
+  const made = await owner.files.mkdirs([owner.daemonDir, owner.logDir], 0o755);
+  if (made.ok) return [];
+  const { error } = made;
+  // mkdir -p of ~/.daemon-manager fails at the home itself when the home is gone (the
+  // user may not create it where it should be).
+  const homeGone = error.path === owner.account.home;
+  return [
+    {
+      file: error.path,
+      severity: 'warning',
+      message: homeGone
+        ? `cannot create directory: the home directory ${owner.account.home} does not exist`
+        : `cannot create directory (${error.code})`,
+    },
+  ];
 }
 
-/** Lists the names of the `NAME.conf` files in the user's daemon directory, as the user. */
-export function listConfigNames(owner: Owner): {
-  names: string[];
-  problems: Problem[];
-  /** The listing failed (a home unreadable, unmounted): it says nothing of what is gone. */
-  failed: boolean;
-} {
-  const problems: Problem[] = [];
-  let entries: string[];
-  try {
-    entries = asUser(owner.account, owner.groupIds, () => readdirSync(owner.daemonDir));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const failed = code !== 'ENOENT' || !existsSync(owner.account.home);
-    if (code !== 'ENOENT')
-      problems.push({
-        file: owner.daemonDir,
-        severity: 'warning',
-        message: `cannot list directory (${code})`,
-      });
-    return { names: [], problems, failed };
-  }
-  const names: string[] = [];
-  for (const entry of entries.sort()) {
-    if (!entry.endsWith('.conf')) continue;
-    const name = entry.slice(0, -'.conf'.length);
-    if (!isValidDaemonName(name)) {
-      problems.push({
-        file: `${owner.daemonDir}/${sanitize(entry)}`,
-        severity: 'warning',
-        message: 'ignored: a daemon name uses letters, digits and . _ @ + - (at most 128)',
-      });
-    } else if (names.length >= MAX_DAEMONS_PER_USER) {
-      problems.push({
-        file: owner.daemonDir,
-        severity: 'warning',
-        message: `more than ${MAX_DAEMONS_PER_USER} daemons; the rest are ignored`,
-      });
-      break;
-    } else names.push(name);
-  }
-  return { names, problems, failed: false };
+/** What a daemon config must be: its owner's, one link, not writable by others, small. */
+export function daemonConfigRules(owner: Owner): FileRules {
+  return {
+    ownerUid: owner.account.uid,
+    ownerName: owner.account.name,
+    privateGid: owner.privateGid,
+    maxBytes: MAX_DAEMON_CONFIG_BYTES,
+    refuseExecutable: true,
+  };
 }
 
-/** Reads and parses one daemon config as its owner. */
-export function loadConfig(owner: Owner, name: string): LoadedConfig {
-  const file = `${owner.daemonDir}/${name}.conf`;
-  const read = asUser(owner.account, owner.groupIds, () =>
-    readConfigFile(file, {
-      ownerUid: owner.account.uid,
-      ownerName: owner.account.name,
-      privateGid: owner.privateGid,
-      maxBytes: MAX_DAEMON_CONFIG_BYTES,
-      refuseExecutable: true,
-    }),
-  );
-  if (!read.ok)
+/** Where a daemon's config file is. */
+export function configPathOf(owner: Owner, name: string): string {
+  return `${owner.daemonDir}/${name}.conf`;
+}
+
+function parsed(name: string, file: string, outcome: ReturnType<typeof judgeReadFile>) {
+  if (!outcome.ok)
     return {
       name,
       file,
       spec: undefined,
-      problems: [{ file, severity: 'error', message: `refused: ${read.reason}` }],
+      problems: [{ file, severity: 'error' as const, message: `refused: ${outcome.reason}` }],
+      runAsLine: undefined,
     };
-  const { spec, problems } = parseDaemonConfig(read.text, file, name);
-  return { name, file, spec, problems };
+  return { name, file, ...parseDaemonConfig(outcome.text, file, name) };
 }
 
-/** Makes a file name safe to print: control characters become `?`. */
-function sanitize(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, 200);
+/**
+ * Lists and reads the `NAME.conf` files of the user's daemon directory, as the user and
+ * off the event loop, within bounds: at most MAX_DAEMONS_PER_USER files and
+ * MAX_CONFIG_BYTES_PER_USER bytes, each judged by the rules of a config file.
+ */
+export async function scanDaemonDir(owner: Owner): Promise<DirScan> {
+  // Every name is listed, so that a daemon is never taken for deleted; what is read is
+  // bounded by bytes (a skipped file is refused, said to its owner).
+  const read = await owner.files.readConfigDir(owner.daemonDir, {
+    maxFiles: LISTING_MAX,
+    maxFileBytes: MAX_DAEMON_CONFIG_BYTES,
+    maxTotalBytes: MAX_CONFIG_BYTES_PER_USER,
+  });
+  if (!read.ok) {
+    const { error } = read;
+    // The directory itself missing is an empty listing; anything else says nothing.
+    const missing = error.code === 'ENOENT' && error.path === owner.daemonDir;
+    return {
+      configs: [],
+      problems: missing
+        ? []
+        : [
+            {
+              file: owner.daemonDir,
+              severity: 'warning',
+              message: `cannot list directory (${error.code})`,
+            },
+          ],
+      badNames: 0,
+      failed: !missing,
+    };
+  }
+  const problems: Problem[] = [];
+  const configs: LoadedConfig[] = [];
+  let badNames = 0;
+  let tooMany = 0;
+  const rules = daemonConfigRules(owner);
+  for (const file of read.value.files) {
+    const name = file.name.slice(0, -'.conf'.length);
+    if (!isValidDaemonName(name)) {
+      if (++badNames <= BAD_NAMES_SHOWN)
+        problems.push({
+          file: `${owner.daemonDir}/${printable(file.name.slice(0, 200))}`,
+          severity: 'warning',
+          message: 'ignored: a daemon name uses letters, digits and . _ @ + - (at most 128)',
+        });
+      continue;
+    }
+    if (configs.length === MAX_DAEMONS_PER_USER) {
+      tooMany++;
+      continue;
+    }
+    configs.push(parsed(name, file.path, judgeConfigFile(file, rules)));
+  }
+  if (tooMany > 0 || read.value.listingCut)
+    problems.push({
+      file: owner.daemonDir,
+      severity: 'warning',
+      message: `more than ${MAX_DAEMONS_PER_USER} daemons; ${tooMany} more are ignored`,
+    });
+  if (badNames > BAD_NAMES_SHOWN)
+    problems.push({
+      file: owner.daemonDir,
+      severity: 'warning',
+      message: `... and ${badNames - BAD_NAMES_SHOWN} more *.conf files ignored for their names`,
+    });
+  return { configs, problems, badNames, failed: false };
+}
+
+/** Why a config file could not be read, as a refusal says it (`is a symbolic link; ...`). */
+export function readFailure(error: FileError, file: string): string {
+  switch (error.code) {
+    case 'ENOENT':
+      return 'does not exist';
+    case 'ELOOP':
+      return 'is a symbolic link; config files must be regular files';
+    case 'EACCES':
+      return 'cannot be read by its owner (permission denied)';
+    default:
+      return error.message.startsWith(`${file}: `)
+        ? error.message.slice(file.length + 2)
+        : error.message;
+  }
+}
+
+/** Reads one daemon config as its owner: the text and mode, or why not. */
+export async function readConfig(owner: Owner, name: string): Promise<ReadOutcome> {
+  const file = configPathOf(owner, name);
+  const read = await owner.files.readChunk(file, 0, MAX_DAEMON_CONFIG_BYTES + 1);
+  if (!read.ok)
+    return {
+      ok: false,
+      reason: readFailure(read.error, file),
+      ...(read.error.code === 'ENOENT' ? { missing: true as const } : {}),
+    };
+  return judgeReadFile(read.value.stat, read.value.data, daemonConfigRules(owner));
+}
+
+/** Reads and parses one daemon config as its owner. */
+export async function loadConfig(owner: Owner, name: string): Promise<LoadedConfig> {
+  return parsed(name, configPathOf(owner, name), await readConfig(owner, name));
+}
+
+/** Is a daemon's config file gone (looked for as its owner)? Not when it cannot be told. */
+export async function isConfigGone(owner: Owner, name: string): Promise<boolean> {
+  const read = await owner.files.readChunk(configPathOf(owner, name), 0, 0);
+  return !read.ok && read.error.code === 'ENOENT';
 }

@@ -1,20 +1,30 @@
-/** The manager's own log: one line per event on stderr, with time and level (journald reads it as is). */
+import { printable } from '../protocol/printable.ts';
+
+/** The manager's own log: one line per event, with a level. */
 export interface Logger {
   debug(message: string): void;
   info(message: string): void;
   warn(message: string): void;
   error(message: string): void;
+  /** Reopens a log file (after an external logrotate); a no-op elsewhere. */
+  reopen(): void;
 }
 
-type Level = 'debug' | 'info' | 'warn' | 'error';
+export type Level = 'debug' | 'info' | 'warn' | 'error';
 
-/** A logger writing `2026-11-26T08:30:00.123Z info message` lines to a stream. */
-export function createLogger(
-  verbose: boolean,
-  write: (line: string) => void = writeStderr,
-): Logger {
-  const emit = (level: Level, message: string): void =>
-    write(`${new Date().toISOString()} ${level} ${message.replaceAll('\n', '\\n')}\n`);
+/** Where the lines go: stderr, a file, the journal, syslog (see sinks.ts). */
+export interface Sink {
+  /** Never throws and never blocks: a destination that fails is the sink's to handle. */
+  write(level: Level, message: string): void;
+  reopen(): void;
+}
+
+/**
+ * A logger over a sink; debug lines only when verbose. Every control character (a user's
+ * newline, CR, ESC) is escaped: one event, one line, nothing a terminal obeys.
+ */
+export function createLogger(verbose: boolean, sink: Sink): Logger {
+  const emit = (level: Level, message: string): void => sink.write(level, printable(message));
   return {
     debug: (message) => {
       if (verbose) emit('debug', message);
@@ -22,9 +32,6 @@ export function createLogger(
     info: (message) => emit('info', message),
     warn: (message) => emit('warn', message),
     error: (message) => emit('error', message),
+    reopen: () => sink.reopen(),
   };
-}
-
-function writeStderr(line: string): void {
-  process.stderr.write(line);
 }

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseMasterConfig } from '../config/master.ts';
 import { formatProblem } from '../config/problems.ts';
-import { mayManage, mayRunAs, mayRunDaemons, mayUseManager } from './authorize.ts';
+import {
+  mayEditConfigs,
+  mayManage,
+  mayRunAs,
+  mayRunDaemons,
+  mayUseManager,
+  runAsRefusal,
+} from './authorize.ts';
 import { type Directory, type Policy, personalPolicy, resolvePolicy } from './policy.ts';
 
 const FILE = '/etc/daemon-manager/daemon-manager.conf';
@@ -66,7 +73,8 @@ type Question =
   | readonly ['manages', string, string]
   | readonly ['runs daemons', string]
   | readonly ['runs as', string, string]
-  | readonly ['gets a socket', string];
+  | readonly ['gets a socket', string]
+  | readonly ['edits the configs of', string, string];
 
 function ask(policy: Policy, question: Question): boolean {
   switch (question[0]) {
@@ -78,6 +86,8 @@ function ask(policy: Policy, question: Question): boolean {
       return mayRunAs(policy, question[1], question[2]);
     case 'gets a socket':
       return mayUseManager(policy, question[1]);
+    case 'edits the configs of':
+      return mayEditConfigs(question[1], question[2]);
   }
 }
 
@@ -324,6 +334,27 @@ describe('authorization rules', () => {
       question: ['gets a socket', 'michaelc'],
       expected: false,
     },
+    // Configs are edited by their owner and root only, whatever [manages] says.
+    {
+      rule: 'a user edits their own configs',
+      question: ['edits the configs of', 'david', 'david'],
+      expected: true,
+    },
+    {
+      rule: 'root edits the configs of anyone',
+      question: ['edits the configs of', 'root', 'david'],
+      expected: true,
+    },
+    {
+      rule: 'a manager does not edit the configs of whom they manage',
+      question: ['edits the configs of', 'david', 'michaelc'],
+      expected: false,
+    },
+    {
+      rule: 'a [manages]-only user does not edit configs of whom it lists',
+      question: ['edits the configs of', 'frank', 'gina'],
+      expected: false,
+    },
     // Unknown names warn but the rule's other names still count.
     {
       rule: 'a user whose only right-hand group is unknown runs as self only',
@@ -336,6 +367,39 @@ describe('authorization rules', () => {
       assert.equal(ask(policy, question), expected);
     });
   }
+});
+
+describe('runAsRefusal', () => {
+  const { policy } = policyOf(MASTER);
+  const cases: [string, string, string, boolean, string | undefined][] = [
+    ['runs as self', 'bob', 'bob', true, undefined],
+    ['runs as a granted user', 'david', 'www-data', true, undefined],
+    [
+      'runs as a user not granted',
+      'bob',
+      'www-data',
+      true,
+      "user 'www-data' is not allowed for 'bob' (see [can_run_as])",
+    ],
+    [
+      'runs as a user that does not exist',
+      'bob',
+      'nosuchuser',
+      false,
+      "no such user 'nosuchuser' (user=)",
+    ],
+    [
+      'root runs as a user that does not exist',
+      'root',
+      'ghost',
+      false,
+      "no such user 'ghost' (user=)",
+    ],
+  ];
+  for (const [what, owner, runAs, exists, expected] of cases)
+    test(`${what}: ${expected ?? 'allowed'}`, () => {
+      assert.equal(runAsRefusal(policy, owner, runAs, exists), expected);
+    });
 });
 
 describe('resolvePolicy', () => {

@@ -29,3 +29,28 @@ export function mayManage(policy: Policy, caller: string, owner: string): boolea
 export function mayUseManager(policy: Policy, user: string): boolean {
   return mayRunDaemons(policy, user) || policy.manages.has(user);
 }
+
+/**
+ * May `caller` change the config files of `owner`? The owner and root only. [manages]
+ * lets a help-desk user see and control daemons, not choose what runs as their owner:
+ * writing a config is running code as that user (and as whomever they may run as).
+ */
+export function mayEditConfigs(caller: string, owner: string): boolean {
+  return caller === ROOT || caller === owner;
+}
+
+/**
+ * Why a daemon of `owner` may not run as `runAs`, or undefined if it may. A user that
+ * does not exist is named as such (not as "not allowed"), so a typo is found at once.
+ */
+export function runAsRefusal(
+  policy: Policy,
+  owner: string,
+  runAs: string,
+  userExists: boolean,
+): string | undefined {
+  if (!userExists) return `no such user '${runAs}' (user=)`;
+  if (!mayRunAs(policy, owner, runAs))
+    return `user '${runAs}' is not allowed for '${owner}' (see [can_run_as])`;
+  return undefined;
+}

@@ -4,16 +4,22 @@ import { join } from 'node:path';
 /**
  * Control groups, used to know every process of a daemon. A process group is left with
  * one `setsid()`, and a double fork then hides from the manager; a cgroup cannot be left
- * without privileges, so stop can find and kill escaped processes too, and `pids.max`
- * bounds a fork bomb. Used where the manager may create cgroups (root, a pids hierarchy
- * of cgroup v1 or a cgroup2 tree); elsewhere (personal mode, most containers) daemons
- * are followed by process group alone.
+ * without privileges, so stop finds and kills escaped processes too.
+ *
+ * Daemons are tracked in cgroup2 (a pure cgroup2 host, or the `unified` hierarchy of a
+ * hybrid one, which has no controllers but all of what tracking needs): the keeper
+ * forks each daemon straight into its cgroup (clone3 with CLONE_INTO_CGROUP, no
+ * migration: moving a process into a cgroup v1 hierarchy waits for an RCU grace period,
+ * 10-20 ms per start), learns that it is empty from `cgroup.events` and kills it with
+ * `cgroup.kill`. The v1 `pids` controller is joined only by a daemon that has a process
+ * limit. Used where the manager may create cgroups (root); elsewhere (personal mode, a
+ * host without cgroup2) daemons are followed by process group alone.
  */
 export interface CgroupTree {
-  /** The directory holding one cgroup per daemon, `USER/NAME`. */
+  /** The cgroup2 directory holding one cgroup per daemon, `USER/NAME`. */
   readonly base: string;
-  /** Whether `pids.max` can be set (the pids controller is there). */
-  readonly limitsPids: boolean;
+  /** The v1 `pids` hierarchy's directory for this manager, where the controller is mounted. */
+  readonly pidsBase: string | undefined;
 }
 
 interface Mount {
@@ -51,8 +57,8 @@ export function ownCgroupPath(
 }
 
 /**
- * Finds a hierarchy where this manager can make cgroups: the v1 pids controller if
- * mounted, else cgroup2. `instance` (the state directory) keeps two managers apart.
+ * Finds where this manager can make cgroups: a cgroup2 hierarchy for tracking, and the v1
+ * pids controller if mounted. `instance` (the state directory) keeps two managers apart.
  */
 export function findCgroupTree(instance: string): CgroupTree | undefined {
   if (process.geteuid?.() !== 0) return undefined;
@@ -65,43 +71,55 @@ export function findCgroupTree(instance: string): CgroupTree | undefined {
     return undefined;
   }
   const tag = `daemon-manager.${fnv1a(instance)}`;
+  const v2Mount = mounts.find((mount) => mount.type === 'cgroup2');
+  const v2Path = ownCgroupPath(own, (controllers) => controllers === '');
+  if (v2Mount === undefined || v2Path === undefined) return undefined;
+  const base = join(v2Mount.point, v2Path, tag);
+  if (!makeDir(base)) return undefined;
   const pidsMount = mounts.find(
     (mount) => mount.type === 'cgroup' && mount.superOptions.includes('pids'),
   );
   const pidsPath = ownCgroupPath(own, (controllers) => controllers.split(',').includes('pids'));
-  if (pidsMount && pidsPath !== undefined) {
-    const tree = tryTree(join(pidsMount.point, pidsPath, tag), true);
-    if (tree) return tree;
-  }
-  const v2Mount = mounts.find((mount) => mount.type === 'cgroup2');
-  const v2Path = ownCgroupPath(own, (controllers) => controllers === '');
-  if (v2Mount && v2Path !== undefined) return tryTree(join(v2Mount.point, v2Path, tag), false);
-  return undefined;
+  const pidsBase =
+    pidsMount && pidsPath !== undefined ? join(pidsMount.point, pidsPath, tag) : undefined;
+  return { base, pidsBase: pidsBase !== undefined && makeDir(pidsBase) ? pidsBase : undefined };
 }
 
-function tryTree(base: string, limitsPids: boolean): CgroupTree | undefined {
+function makeDir(path: string): boolean {
   try {
-    mkdirSync(base, { recursive: true });
-    return { base, limitsPids };
+    mkdirSync(path, { recursive: true });
+    return true;
   } catch {
-    return undefined;
+    return false;
   }
 }
 
-/** Creates (if need be) a daemon's cgroup and sets its process limit; its path or a reason. */
+/** Where a daemon's processes go: its cgroup2 directory, and v1 cgroups to join. */
+export interface DaemonCgroups {
+  readonly cgroup: string;
+  readonly joins: readonly string[];
+}
+
+/** Creates (if need be) a daemon's cgroups; a process limit puts it in a v1 pids cgroup. */
 export function prepareCgroup(
   tree: CgroupTree,
   id: string,
   pidsMax: number | undefined,
-): string | { error: string } {
+): DaemonCgroups | { error: string } {
   const path = join(tree.base, id);
   try {
     mkdirSync(path, { recursive: true });
-    if (tree.limitsPids)
-      writeFileSync(join(path, 'pids.max'), pidsMax === undefined ? 'max' : String(pidsMax));
-    return path;
   } catch (error) {
     return { error: `cannot prepare cgroup ${path} (${(error as NodeJS.ErrnoException).code})` };
+  }
+  if (pidsMax === undefined || tree.pidsBase === undefined) return { cgroup: path, joins: [] };
+  const pids = join(tree.pidsBase, id);
+  try {
+    mkdirSync(pids, { recursive: true });
+    writeFileSync(join(pids, 'pids.max'), String(pidsMax));
+    return { cgroup: path, joins: [join(pids, 'cgroup.procs')] };
+  } catch (error) {
+    return { error: `cannot prepare cgroup ${pids} (${(error as NodeJS.ErrnoException).code})` };
   }
 }
 
@@ -117,13 +135,34 @@ export function cgroupMembers(path: string): number[] {
   }
 }
 
-/** Removes a daemon's empty cgroup (and its user's, once empty). */
+/** The cgroups right below one (a daemon's run cgroups). */
+export function cgroupChildren(path: string): string[] {
+  try {
+    return readdirSync(path, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => join(path, entry.name));
+  } catch {
+    return [];
+  }
+}
+
+/** Removes a daemon's empty cgroups (and its user's, once empty). */
 export function removeCgroup(tree: CgroupTree, id: string): void {
-  for (const path of [join(tree.base, id), join(tree.base, id.slice(0, id.indexOf('/')))]) {
-    try {
-      rmdirSync(path);
-    } catch {
-      return; // Not empty yet, or already gone.
+  for (const base of [tree.base, tree.pidsBase]) {
+    if (base === undefined) continue;
+    for (const leaf of base === tree.base ? cgroupChildren(join(base, id)) : []) {
+      try {
+        rmdirSync(leaf);
+      } catch {
+        // A run's processes are still in it.
+      }
+    }
+    for (const path of [join(base, id), join(base, id.slice(0, id.indexOf('/')))]) {
+      try {
+        rmdirSync(path);
+      } catch {
+        break; // Not empty yet, or already gone.
+      }
     }
   }
 }
@@ -138,27 +177,30 @@ function fnv1a(text: string): string {
   return hash.toString(16).padStart(8, '0');
 }
 
-/** Removes every empty daemon cgroup and the tree itself (at a clean shutdown). */
+/** Removes every empty daemon cgroup and the trees themselves (at a clean shutdown). */
 export function removeTree(tree: CgroupTree): void {
-  let users: string[];
-  try {
-    users = readdirSync(tree.base, { withFileTypes: true })
-      .filter((entry) => entry.isDirectory())
-      .map((entry) => entry.name);
-  } catch {
-    return;
-  }
-  for (const user of users) {
+  for (const base of [tree.base, tree.pidsBase]) {
+    if (base === undefined) continue;
+    let users: string[];
     try {
-      for (const entry of readdirSync(join(tree.base, user), { withFileTypes: true }))
-        if (entry.isDirectory()) removeCgroup(tree, `${user}/${entry.name}`);
+      users = readdirSync(base, { withFileTypes: true })
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => entry.name);
     } catch {
-      // Gone meanwhile.
+      continue;
     }
-  }
-  try {
-    rmdirSync(tree.base);
-  } catch {
-    // A daemon's processes are still in it.
+    for (const user of users) {
+      try {
+        for (const entry of readdirSync(join(base, user), { withFileTypes: true }))
+          if (entry.isDirectory()) removeCgroup(tree, `${user}/${entry.name}`);
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    try {
+      rmdirSync(base);
+    } catch {
+      // A daemon's processes are still in it.
+    }
   }
 }

@@ -5,12 +5,31 @@ import { dirname, join } from 'node:path';
 /** How a child ended, as waitpid(2) reports it. */
 export type WaitStatus = { readonly code?: number; readonly signal?: number; readonly gone?: true };
 
+/** A SOCK_SEQPACKET connection to dm-keeper, carrying descriptors (native/keeper_link.c). */
+export interface KeeperChannel {
+  /** Sends one message; throws when the keeper is gone or stuck. */
+  send(fields: readonly string[], fds?: readonly number[]): void;
+  close(): void;
+}
+
 /** The system calls of native/dm_native.c (see there for why each is needed). */
 export interface Native {
   /** waitpid(pid, WNOHANG): undefined while the child runs. */
   waitpid(pid: number): WaitStatus | undefined;
   setSubreaper(): void;
   setCloexec(fd: number, on: boolean): void;
+  /** Starts dm-keeper listening on `socketPath`; its pid, once it listens. */
+  spawnKeeper(binary: string, socketPath: string): number;
+  /** Connects to a keeper; `onMessage` gets each message, and null fields at the end. */
+  connectKeeper(
+    socketPath: string,
+    onMessage: (fields: string[] | null, fds: number[]) => void,
+  ): KeeperChannel;
+  /** An exclusive flock on a file (created 0600): its descriptor; throws with `holder`. */
+  lockFile(path: string): number;
+  closeFd(fd: number): void;
+  /** A listening unix stream socket bound at path (replacing a stale file): its descriptor. */
+  listenUnix(path: string, backlog: number): number;
 }
 
 /**

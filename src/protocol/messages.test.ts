@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { parseRequest, type Request } from './messages.ts';
 
 const UNKNOWN =
-  'unknown command (known: status, list, rescan, start, stop, restart, kill, info, read-log)';
+  'unknown command (known: status, list, rescan, start, stop, restart, kill, info, read-log, problems, read-config, save-config)';
+const HASH = 'a'.repeat(64);
 
 describe('parseRequest', () => {
   const accepted: { line: string; expected: Request }[] = [
@@ -37,6 +38,28 @@ describe('parseRequest', () => {
     {
       line: '{"command":"kill","id":"b","signal":"SIGRTMIN+1234567890"}',
       expected: { command: 'kill', id: 'b', signal: 'SIGRTMIN+1234567890' },
+    },
+    { line: '{"command":"problems"}', expected: { command: 'problems' } },
+    {
+      line: '{"command":"problems","user":"amy"}',
+      expected: { command: 'problems', user: 'amy' },
+    },
+    {
+      line: '{"command":"read-config","id":"blog"}',
+      expected: { command: 'read-config', id: 'blog' },
+    },
+    {
+      line: `{"command":"save-config","id":"amy/blog","source":"/tmp/dmctl-edit-x/blog.conf","expect":"${HASH}"}`,
+      expected: {
+        command: 'save-config',
+        id: 'amy/blog',
+        source: '/tmp/dmctl-edit-x/blog.conf',
+        expect: HASH,
+      },
+    },
+    {
+      line: '{"command":"save-config","id":"new","source":"/tmp/x/new.conf","expect":""}',
+      expected: { command: 'save-config', id: 'new', source: '/tmp/x/new.conf', expect: '' },
     },
   ];
   for (const { line, expected } of accepted) {
@@ -115,6 +138,36 @@ describe('parseRequest', () => {
       name: 'a numeric signal',
       line: '{"command":"kill","id":"b","signal":9}',
       error: 'signal must be a short string',
+    },
+    {
+      name: 'read-config without an id',
+      line: '{"command":"read-config"}',
+      error: "'read-config' needs a daemon id",
+    },
+    {
+      name: 'save-config without a source',
+      line: `{"command":"save-config","id":"b","expect":"${HASH}"}`,
+      error: "'save-config' needs a source and what it expects to replace",
+    },
+    {
+      name: 'save-config with a relative source',
+      line: `{"command":"save-config","id":"b","source":"x.conf","expect":""}`,
+      error: 'source must be an absolute path of at most 4096 characters',
+    },
+    {
+      name: 'save-config with a NUL in its source',
+      line: '{"command":"save-config","id":"b","source":"/tmp/a\\u0000b","expect":""}',
+      error: 'source must be an absolute path of at most 4096 characters',
+    },
+    {
+      name: 'save-config with an expect that is not a SHA-256',
+      line: '{"command":"save-config","id":"b","source":"/tmp/x","expect":"abc"}',
+      error: "expect must be a SHA-256 in hex, or ''",
+    },
+    {
+      name: 'a user of 301 characters',
+      line: `{"command":"problems","user":"${'x'.repeat(301)}"}`,
+      error: 'user must be a string of at most 300 characters',
     },
   ];
   for (const { name, line, error } of refused) {

@@ -15,6 +15,9 @@ export const COMMANDS = [
   'kill',
   'info',
   'read-log',
+  'problems',
+  'read-config',
+  'save-config',
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 
@@ -26,6 +29,8 @@ export const DAEMON_COMMANDS: readonly Command[] = [
   'kill',
   'info',
   'read-log',
+  'read-config',
+  'save-config',
 ];
 
 /** The most bytes of a log one `read-log` answer carries. */
@@ -33,8 +38,10 @@ export const LOG_CHUNK_BYTES = 64 * 1024;
 
 /** The longest request line the manager reads; anything longer is refused unread. */
 export const MAX_REQUEST_BYTES = 8 * 1024;
-/** The longest id or signal name accepted (a daemon name is at most 128 characters). */
+/** The longest id, user or path accepted (a daemon name is at most 128 characters). */
 const MAX_FIELD = 300;
+/** The longest path of an edited copy (`save-config`); PATH_MAX on Linux. */
+const MAX_PATH = 4096;
 
 export interface Request {
   readonly command: Command;
@@ -42,6 +49,15 @@ export interface Request {
   readonly signal?: string;
   /** For `read-log`: where to read from; negative counts back from the end. */
   readonly offset?: number;
+  /** For `problems`: whose files (default: everybody the caller may manage). */
+  readonly user?: string;
+  /** For `save-config`: the caller's edited copy, read by the manager as the caller. */
+  readonly source?: string;
+  /**
+   * For `save-config`: the SHA-256 (hex) of the text the copy was made from, or '' when
+   * the file did not exist: an edit made meanwhile by someone else is never overwritten.
+   */
+  readonly expect?: string;
 }
 
 /** A piece of a log, read by the manager as its owner (for users who manage the owner). */
@@ -58,17 +74,27 @@ export interface DaemonStatus {
   readonly id: string;
   readonly user: string;
   readonly name: string;
-  readonly state: 'stopped' | 'running' | 'stopping' | 'coolingdown';
+  /** `broken`: stopped, and its config file cannot be loaded (see `problem`). */
+  readonly state: 'stopped' | 'running' | 'stopping' | 'coolingdown' | 'broken';
   readonly wanted: 'up' | 'down';
   readonly pid: number;
   readonly respawns: number;
-  /** The current cooldown step; while cooling down, the seconds left. */
+  /** Seconds left before the respawn while cooling down, else 0. */
   readonly cooldown: number;
+  /** The current back-off step in seconds: the next quick exit waits this plus one step. */
+  readonly cooldownStep: number;
+  /** Seconds since the last spawn, and since the last explicit start, while it has a process. */
   readonly uptime: number;
   readonly total: number;
   readonly runAs: string;
   readonly output: 'log' | 'discard';
+  /** How the last process ended (`exit status 1`, `killed by SIGKILL`) or why it could not start. */
   readonly lastExit?: string;
+  /** The same for scripts: the exit status, or the signal's name. */
+  readonly lastExitCode?: number;
+  readonly lastExitSignal?: string;
+  /** Why its config file is refused now, formatted `file:line: error: message`. */
+  readonly problem?: string;
 }
 
 /** Where a daemon's files are, for `log`, `tail` and `edit`. */
@@ -78,6 +104,34 @@ export interface DaemonInfo {
   readonly logFile: string | undefined;
 }
 
+/** A daemon's config file as it is now, for `dmctl edit` to make its copy from. */
+export interface ConfigCopy {
+  readonly id: string;
+  readonly file: string;
+  /** The file's text; absent when there is no such file yet (`dmctl edit NEW`). */
+  readonly text?: string;
+}
+
+/** What a rescan found, by daemon id (or, for files ignored for their name, file). */
+export interface RescanReport {
+  readonly added: readonly string[];
+  readonly changed: readonly string[];
+  /** Of the changed ones, those running, restarted to apply the change. */
+  readonly restarted: readonly string[];
+  /** Forgotten, or to be forgotten once stopped: their file is gone. */
+  readonly removed: readonly string[];
+  /** Not loaded (or not allowed to run): the problems say why. */
+  readonly refused: readonly string[];
+  /** Refusals beyond those listed. */
+  readonly refusedMore: number;
+}
+
+/** Config problems of users other than the caller: counted, listed by `dmctl problems`. */
+export interface ProblemsElsewhere {
+  readonly users: number;
+  readonly problems: number;
+}
+
 export type Response =
   | {
       readonly ok: true;
@@ -85,10 +139,18 @@ export type Response =
       readonly daemons?: readonly DaemonStatus[];
       readonly info?: DaemonInfo;
       readonly log?: LogChunk;
+      readonly config?: ConfigCopy;
+      readonly rescan?: RescanReport;
       /** Config warnings and errors the caller should see, formatted `file:line: ...`. */
       readonly problems?: readonly string[];
+      readonly problemsElsewhere?: ProblemsElsewhere;
     }
-  | { readonly ok: false; readonly error: string };
+  | {
+      readonly ok: false;
+      readonly error: string;
+      /** For a refused `save-config`: what is wrong in the edited copy. */
+      readonly problems?: readonly string[];
+    };
 
 /** Validates one request line; the error is safe to send back (it never echoes input). */
 export function parseRequest(line: string): Request | { readonly error: string } {
@@ -100,7 +162,7 @@ export function parseRequest(line: string): Request | { readonly error: string }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return { error: 'request must be a JSON object' };
-  const { command, id, signal, offset } = value as Record<string, unknown>;
+  const { command, id, signal, offset, user, source, expect } = value as Record<string, unknown>;
   if (typeof command !== 'string' || !(COMMANDS as readonly string[]).includes(command))
     return { error: `unknown command (known: ${COMMANDS.join(', ')})` };
   if (id !== undefined && (typeof id !== 'string' || id.length > MAX_FIELD))
@@ -109,14 +171,31 @@ export function parseRequest(line: string): Request | { readonly error: string }
     return { error: 'signal must be a short string' };
   if (offset !== undefined && !Number.isSafeInteger(offset))
     return { error: 'offset must be an integer' };
+  if (user !== undefined && (typeof user !== 'string' || user.length > MAX_FIELD))
+    return { error: 'user must be a string of at most 300 characters' };
+  if (
+    source !== undefined &&
+    (typeof source !== 'string' ||
+      !source.startsWith('/') ||
+      source.length > MAX_PATH ||
+      source.includes('\0'))
+  )
+    return { error: `source must be an absolute path of at most ${MAX_PATH} characters` };
+  if (expect !== undefined && (typeof expect !== 'string' || !/^([0-9a-f]{64})?$/.test(expect)))
+    return { error: "expect must be a SHA-256 in hex, or ''" };
   const typed = command as Command;
   if (DAEMON_COMMANDS.includes(typed) && id === undefined)
     return { error: `'${typed}' needs a daemon id` };
   if (typed === 'kill' && signal === undefined) return { error: "'kill' needs a signal" };
+  if (typed === 'save-config' && (source === undefined || expect === undefined))
+    return { error: "'save-config' needs a source and what it expects to replace" };
   return {
     command: typed,
     ...(id === undefined ? {} : { id }),
     ...(signal === undefined ? {} : { signal }),
     ...(offset === undefined ? {} : { offset: offset as number }),
+    ...(user === undefined ? {} : { user: user as string }),
+    ...(source === undefined ? {} : { source: source as string }),
+    ...(expect === undefined ? {} : { expect: expect as string }),
   };
 }

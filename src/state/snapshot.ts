@@ -1,71 +1,99 @@
-import type { DaemonRecord } from '../supervisor/state.ts';
+import type { AfterStop, DaemonRecord, Exit } from '../supervisor/state.ts';
 
-/** What the manager persists of one daemon, enough to find its processes again. */
+/** What the manager persists of one daemon: enough to pick it up where it was. */
 export interface SavedDaemon {
   readonly wanted: 'up' | 'down';
-  /** The main process (and process group) if one ran, with its start time in clock ticks. */
+  readonly state?: 'stopped' | 'running' | 'stopping' | 'coolingdown';
+  /** The current run (see src/keeper/), its main process and that process's start time. */
+  readonly run?: number;
   readonly pid?: number;
-  readonly startTime?: number;
+  readonly startTicks?: number;
   readonly spawnedAt?: number;
   readonly startedAt?: number;
   readonly respawns: number;
   readonly cooldownMs: number;
-}
-
-/** Descriptors an upgrading manager hands to its next instance across execve. */
-export interface Handover {
-  /** The pid that re-executed itself: only that same pid may take the descriptors. */
-  readonly pid: number;
-  readonly sockets: Readonly<Record<string, number>>;
-  readonly pipes: Readonly<Record<string, number>>;
+  /** A stop under way: when it turns to SIGKILL, and what follows it. */
+  readonly deadline?: number;
+  readonly afterwards?: AfterStop;
+  /** A cooldown under way: when it ends. */
+  readonly until?: number;
+  readonly lastExit?: Exit;
 }
 
 /** The state file: written after changes, read at start. */
 export interface SavedState {
-  readonly version: 1;
+  readonly version: 2;
   /** True when the manager stopped every daemon and exited on purpose. */
   readonly clean: boolean;
-  readonly handover?: Handover;
+  /** The next run number (runs of every instance differ). */
+  readonly nextSeq: number;
+  /** Set by a manager about to re-execute itself (SIGUSR2): its pid. */
+  readonly upgrade?: { readonly pid: number };
   readonly daemons: Readonly<Record<string, SavedDaemon>>;
 }
 
 /** Takes what is worth keeping from the supervisor's records. */
 export function snapshot(
   records: Iterable<DaemonRecord>,
-  startTimeOf: (pid: number) => number | undefined,
+  runTicks: (run: number) => number | undefined,
+  nextSeq: number,
   clean: boolean,
-  handover?: Handover,
+  upgrade?: { pid: number },
 ): SavedState {
   const daemons: Record<string, SavedDaemon> = {};
   for (const record of records) {
     const { state } = record;
-    const pid =
-      state.kind === 'running' ? state.pid : state.kind === 'stopping' ? state.pgid : undefined;
-    const startTime = pid === undefined ? undefined : startTimeOf(pid);
+    const run = state.kind === 'running' || state.kind === 'stopping' ? state : undefined;
+    const startTicks = run === undefined ? undefined : runTicks(run.run);
     daemons[record.id] = {
       wanted: record.wanted,
-      ...(pid !== undefined && startTime !== undefined ? { pid, startTime } : {}),
+      state: state.kind,
+      ...(run === undefined ? {} : { run: run.run, pid: run.pid }),
+      ...(startTicks === undefined ? {} : { startTicks }),
       ...(record.spawnedAt === undefined ? {} : { spawnedAt: record.spawnedAt }),
       ...(record.startedAt === undefined ? {} : { startedAt: record.startedAt }),
       respawns: record.respawns,
       cooldownMs: record.cooldownMs,
+      ...(state.kind === 'stopping'
+        ? { deadline: state.deadline, afterwards: state.afterwards }
+        : {}),
+      ...(state.kind === 'coolingdown' ? { until: state.until } : {}),
+      ...(record.lastExit === undefined ? {} : { lastExit: record.lastExit }),
     };
   }
-  return { version: 1, clean, ...(handover ? { handover } : {}), daemons };
+  return { version: 2, clean, nextSeq, ...(upgrade ? { upgrade } : {}), daemons };
 }
 
 const isCount = (value: unknown): value is number =>
   Number.isSafeInteger(value) && (value as number) >= 0;
 const isOptionalCount = (value: unknown): boolean => value === undefined || isCount(value);
+const STATES = new Set(['stopped', 'running', 'stopping', 'coolingdown']);
+const AFTERWARDS = new Set(['stay-stopped', 'start', 'respawn']);
 
-/** Checks parsed JSON against the state file's shape; a reason when it does not fit. */
+function isExit(value: unknown): boolean {
+  if (value === undefined) return true;
+  if (typeof value !== 'object' || value === null) return false;
+  const exit = value as Record<string, unknown>;
+  return (
+    (exit.code === null || Number.isSafeInteger(exit.code)) &&
+    (exit.signal === null || typeof exit.signal === 'string') &&
+    (exit.error === undefined || typeof exit.error === 'string')
+  );
+}
+
+/**
+ * Checks parsed JSON against the state file's shape; a reason when it does not fit. A
+ * version 1 file (before the keeper) is read too: its pids are survivors to replace.
+ */
 export function validateState(value: unknown): SavedState | { error: string } {
   if (typeof value !== 'object' || value === null) return { error: 'not a JSON object' };
   const state = value as Record<string, unknown>;
-  if (state.version !== 1) return { error: `unknown version ${JSON.stringify(state.version)}` };
+  if (state.version !== 1 && state.version !== 2)
+    return { error: `unknown version ${JSON.stringify(state.version)}` };
   if (typeof state.clean !== 'boolean') return { error: "'clean' is not a boolean" };
   if (typeof state.daemons !== 'object' || state.daemons === null)
     return { error: "'daemons' is not an object" };
+  const daemons: Record<string, SavedDaemon> = {};
   for (const [id, entry] of Object.entries(state.daemons)) {
     const daemon = entry as Record<string, unknown>;
     const valid =
@@ -74,15 +102,33 @@ export function validateState(value: unknown): SavedState | { error: string } {
       (daemon.wanted === 'up' || daemon.wanted === 'down') &&
       isCount(daemon.respawns) &&
       isCount(daemon.cooldownMs) &&
-      ['pid', 'startTime', 'spawnedAt', 'startedAt'].every((key) => isOptionalCount(daemon[key]));
+      [
+        'run',
+        'pid',
+        'startTicks',
+        'startTime',
+        'spawnedAt',
+        'startedAt',
+        'deadline',
+        'until',
+      ].every((key) => isOptionalCount(daemon[key])) &&
+      (daemon.state === undefined || STATES.has(daemon.state as string)) &&
+      (daemon.afterwards === undefined || AFTERWARDS.has(daemon.afterwards as string)) &&
+      isExit(daemon.lastExit);
     if (!valid) return { error: `daemon ${JSON.stringify(id).slice(0, 100)} is malformed` };
+    const { startTime, ...rest } = daemon;
+    daemons[id] = (state.version === 1 && startTime !== undefined
+      ? { ...rest, startTicks: startTime }
+      : rest) as unknown as SavedDaemon;
   }
-  const handover = state.handover as Record<string, unknown> | undefined;
-  if (handover !== undefined) {
-    const fdsValid = (table: unknown): boolean =>
-      typeof table === 'object' && table !== null && Object.values(table).every(isCount);
-    if (!isCount(handover.pid) || !fdsValid(handover.sockets) || !fdsValid(handover.pipes))
-      return { error: "'handover' is malformed" };
-  }
-  return value as SavedState;
+  const upgrade = state.upgrade as Record<string, unknown> | undefined;
+  if (upgrade !== undefined && !isCount(upgrade.pid)) return { error: "'upgrade' is malformed" };
+  if (!isOptionalCount(state.nextSeq)) return { error: "'nextSeq' is malformed" };
+  return {
+    version: 2,
+    clean: state.clean,
+    nextSeq: (state.nextSeq as number | undefined) ?? 1,
+    ...(upgrade ? { upgrade: { pid: upgrade.pid as number } } : {}),
+    daemons,
+  };
 }

@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type SavedState, validateState } from './snapshot.ts';
 
@@ -48,6 +49,25 @@ export class StateFile {
       fsyncSync(dir);
     } finally {
       closeSync(dir);
+    }
+  }
+
+  /** The same as `save`, off the event loop. */
+  async saveAsync(state: SavedState): Promise<void> {
+    const temporary = `${this.path}.tmp-async`;
+    const file = await open(temporary, 'w', 0o600);
+    try {
+      await file.writeFile(JSON.stringify(state));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temporary, this.path);
+    const dir = await open(dirname(this.path), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
     }
   }
 

@@ -1,49 +1,83 @@
 import type { Logger } from '../logging/logger.ts';
-import { readStat } from '../process/process-group.ts';
-import type { DaemonRecord } from '../supervisor/state.ts';
-import { type Handover, snapshot } from './snapshot.ts';
+import type { SavedState } from './snapshot.ts';
 import type { StateFile } from './state-file.ts';
 
-// Changes within this window (a crash storm, a start of many daemons) are saved once.
-const COALESCE_MS = 20;
-
 /**
- * Saves the supervisor's records to the state file soon after they change. A save that
- * fails (a full disk) is reported once and retried at the next change: the daemons keep
- * running either way.
+ * Saves the state file after changes, and tells when a change is on disk. A reply to
+ * dmctl waits for `durable()`: an acknowledged start or stop survives a kill -9 of the
+ * manager right after it. Saves run one at a time off the event loop; changes made during
+ * one are taken by the next (a storm of 100 changes costs a couple of saves, not 100).
+ * A save that fails (a full disk) is reported once and retried at the next change: the
+ * daemons keep running either way.
  */
 export class StateSaver {
-  private timer: NodeJS.Timeout | undefined;
+  private saving: Promise<void> | undefined;
+  private dirty = false;
   private failing = false;
+  /** Resolved by the next save that starts (it takes every change made before it). */
+  private nextWaiters: (() => void)[] = [];
   private readonly file: StateFile;
-  private readonly records: () => Iterable<DaemonRecord>;
+  private readonly take: () => SavedState;
   private readonly log: Logger;
 
-  constructor(file: StateFile, records: () => Iterable<DaemonRecord>, log: Logger) {
+  constructor(file: StateFile, take: () => SavedState, log: Logger) {
     this.file = file;
-    this.records = records;
+    this.take = take;
     this.log = log;
   }
 
-  /** Saves soon. */
+  /** Saves soon (a change happened). */
   schedule(): void {
-    this.timer ??= setTimeout(() => this.save(false), COALESCE_MS);
+    this.dirty = true;
+    if (this.saving === undefined) this.saving = this.run();
   }
 
-  /** Saves now; `clean` after every daemon was stopped, `handover` before an upgrade. */
-  save(clean: boolean, handover?: Handover): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+  /** Resolves once every change made so far is on disk (or failed to be). */
+  durable(): Promise<void> {
+    return new Promise((resolve) => {
+      this.nextWaiters.push(resolve);
+      this.schedule();
+    });
+  }
+
+  /** Resolves once no save is under way. */
+  async idle(): Promise<void> {
+    while (this.saving !== undefined) await this.saving;
+  }
+
+  /** Saves now, synchronously (before execve, at exit); false if it failed. */
+  saveNow(state: SavedState): boolean {
     try {
-      this.file.save(snapshot(this.records(), (pid) => readStat(pid)?.startTime, clean, handover));
-      if (this.failing) this.log.info(`state saved again in ${this.file.path}`);
+      this.file.save(state);
       this.failing = false;
+      return true;
     } catch (error) {
-      if (!this.failing)
-        this.log.error(
-          `cannot save the state in ${this.file.path}: ${(error as Error).message}; daemons keep running`,
-        );
+      this.log.error(`cannot save the state in ${this.file.path}: ${(error as Error).message}`);
       this.failing = true;
+      return false;
     }
+  }
+
+  private async run(): Promise<void> {
+    // Changes made in the same turn of the event loop go into one save.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.dirty) {
+      this.dirty = false;
+      const waiters = this.nextWaiters;
+      this.nextWaiters = [];
+      try {
+        await this.file.saveAsync(this.take());
+        if (this.failing) this.log.info(`state saved again in ${this.file.path}`);
+        this.failing = false;
+      } catch (error) {
+        if (!this.failing)
+          this.log.error(
+            `cannot save the state in ${this.file.path}: ${(error as Error).message}; daemons keep running`,
+          );
+        this.failing = true;
+      }
+      for (const resolve of waiters) resolve();
+    }
+    this.saving = undefined;
   }
 }

@@ -1,18 +1,31 @@
 import type { DaemonSpec } from '../config/daemon.ts';
-import type { Exit } from '../process/launch.ts';
 
-/** What happens once a stopping daemon's process group is empty. */
+/** How a daemon's main process ended, or why it could not start. */
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** Set when the process could not become the daemon at all (a dir= it cannot enter...). */
+  readonly error?: string;
+}
+
+/** What happens once a stopping daemon's processes are all gone. */
 export type AfterStop = 'stay-stopped' | 'start' | 'respawn';
 
-/** What a daemon is doing now. `pgid` equals the main pid: each daemon leads its group. */
+/**
+ * What a daemon is doing now. `run` names one spawn of the daemon in the keeper (see
+ * src/keeper/): events of an older run never move a newer one.
+ */
 export type DaemonState =
   | { readonly kind: 'stopped' }
-  | { readonly kind: 'running'; readonly pid: number; readonly since: number }
+  | { readonly kind: 'running'; readonly run: number; readonly pid: number; readonly since: number }
   | {
       readonly kind: 'stopping';
-      readonly pgid: number;
+      readonly run: number;
+      readonly pid: number;
       /** The main process has not exited yet (its exit event is still to come). */
       readonly mainAlive: boolean;
+      /** Nothing of the run is left (known from the keeper, after the main process). */
+      readonly empty: boolean;
       readonly deadline: number;
       readonly killed: boolean;
       readonly afterwards: AfterStop;

@@ -1,27 +1,33 @@
-import type { ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
 import type { Logger } from '../logging/logger.ts';
-import { type Exit, type LaunchPlan, launch } from '../process/launch.ts';
-import { type ProcessScope, scopeHasLiveMembers, signalScope } from '../process/process-group.ts';
+import type { LaunchPlan } from '../process/launch.ts';
 import { type BackoffPolicy, cooldownAfterExit } from './backoff.ts';
-import type { AfterStop, DaemonRecord } from './state.ts';
+import type { AfterStop, DaemonRecord, Exit } from './state.ts';
 
-/** A launch made ready by the host: the plan, and what to release once it is spawned. */
+/** A launch made ready by the host: the plan, or why the daemon cannot start. */
 export type Prepared =
-  | {
-      readonly ok: true;
-      readonly plan: LaunchPlan;
-      /** Called with the new process, to connect its output to the log. */
-      readonly started: (child: ChildProcess) => void;
-    }
+  | { readonly ok: true; readonly plan: LaunchPlan }
   /** `retry`: a passing fault (a full disk) worth a respawn later; else a refusal. */
   | { readonly ok: false; readonly error: string; readonly retry: boolean };
+
+/** Where the daemons' processes live (the keeper, see src/keeper/). */
+export interface Processes {
+  /** Starts a run of the daemon; its number, or why it could not be asked for. */
+  spawn(record: DaemonRecord, plan: LaunchPlan): number | { readonly error: string };
+  /** Signals every process of a run; how many were reached. */
+  signal(
+    run: number,
+    signal: number,
+  ): Promise<{ readonly reached: number; readonly errno: number }>;
+  /** The run is over for the manager: the keeper may forget it. */
+  release(run: number): void;
+}
 
 /** What the supervisor needs from the rest of the manager. */
 export interface SupervisorHost {
   prepare(record: DaemonRecord): Prepared;
   stopTimeoutMs(record: DaemonRecord): number;
-  /** The daemon's cgroup directory, where cgroups are available. */
-  cgroupOf(record: DaemonRecord): string | undefined;
+  readonly processes: Processes;
   readonly backoff: BackoffPolicy;
   readonly log: Logger;
   /** Called after every change of a daemon's state (to persist it, for instance). */
@@ -31,27 +37,44 @@ export interface SupervisorHost {
 }
 
 export type Outcome =
-  | { readonly ok: true; readonly message: string }
+  | { readonly ok: true; readonly message: string; readonly run?: number }
   | { readonly ok: false; readonly error: string };
 
-// While a stopping group has no main process to wait for, it is looked at this often.
-const GROUP_POLL_MS = 50;
 // A start that failed is not retried sooner than this, whatever the cooldown settings.
 const MIN_RETRY_MS = 1_000;
-// After SIGKILL, a group that still has members (stuck in the kernel) is given up on after this.
+// After SIGKILL, a run that still has processes (stuck in the kernel) is given up on after this.
 const KILL_GRACE_MS = 5_000;
+
+const SIGNAL_NUMBERS: Readonly<Record<string, number>> = constants.signals;
+const SIGNAL_NAMES = new Map(
+  Object.entries(constants.signals)
+    .reverse()
+    .map(([name, number]) => [number, name as NodeJS.Signals]),
+);
+
+/** The name of a signal number (SIGKILL for 9). */
+export function signalName(number: number): NodeJS.Signals {
+  return SIGNAL_NAMES.get(number) ?? 'SIGKILL';
+}
+
+/** How an exit reads in the log and in status: `exited with status 1`, `killed by SIGTERM`. */
+export function describeExit(exit: Exit): string {
+  if (exit.error !== undefined) return exit.error;
+  if (exit.signal) return `killed by ${exit.signal}`;
+  // A survivor of a previous keeper: not a child of this one, so its status is unknown.
+  return exit.code === null ? 'ended' : `exited with status ${exit.code}`;
+}
 
 /**
  * Keeps each daemon's actual state moving towards its wanted state: starts, respawns
- * with back-off, stops whole process groups with SIGTERM then SIGKILL. Every event (a
- * command, an exit, a timer) is handled to completion on the event loop.
+ * with back-off, stops with SIGTERM then SIGKILL, every process of the run. Every event
+ * (a command, a report of the keeper, a timer) is handled to completion on the event loop.
  */
 export class Supervisor {
   readonly daemons = new Map<string, DaemonRecord>();
   private readonly idleWaiters: (() => void)[] = [];
-  /** The pids of the daemons' main processes, kept with each state change. */
-  private readonly mainPids = new Set<number>();
-
+  /** Runs whose child could not become the daemon: their exit says less than why. */
+  private readonly failedRuns = new Set<number>();
   private readonly host: SupervisorHost;
 
   constructor(host: SupervisorHost) {
@@ -74,7 +97,7 @@ export class Supervisor {
     return this.spawn(record);
   }
 
-  /** Wants the daemon down; signals its process group. */
+  /** Wants the daemon down; signals its processes. */
   stop(record: DaemonRecord): Outcome {
     const { state } = record;
     record.wanted = 'down';
@@ -89,7 +112,7 @@ export class Supervisor {
         this.setState(record, { ...state, afterwards: 'stay-stopped' });
         return { ok: true, message: `${record.id} is stopping` };
       case 'running':
-        this.beginStopping(record, state.pid, true, 'stay-stopped');
+        this.beginStopping(record, state.run, state.pid, true, false, 'stay-stopped');
         return { ok: true, message: `${record.id} is stopping` };
     }
   }
@@ -102,37 +125,26 @@ export class Supervisor {
     record.respawns = 0;
     record.cooldownMs = 0;
     record.startedAt = Date.now();
-    if (state.kind === 'running') this.beginStopping(record, state.pid, true, 'start');
+    if (state.kind === 'running')
+      this.beginStopping(record, state.run, state.pid, true, false, 'start');
     else this.setState(record, { ...state, afterwards: 'start' });
     return { ok: true, message: `${record.id} is restarting` };
   }
 
-  /** Sends a signal to the daemon's whole process group. */
-  signal(record: DaemonRecord, signal: NodeJS.Signals): Outcome {
+  /** Sends a signal to every process of the daemon's current run. */
+  async signal(record: DaemonRecord, signal: NodeJS.Signals): Promise<Outcome> {
     const { state } = record;
-    const pgid = state.kind === 'running' ? state.pid : state.kind === 'stopping' ? state.pgid : 0;
-    if (pgid === 0) return { ok: false, error: `${record.id} is not running (${state.kind})` };
-    if (!signalScope(this.scope(record, pgid), signal))
-      return { ok: false, error: `${record.id}: process group ${pgid} is gone` };
-    this.host.log.info(`${record.id}: sent ${signal} to process group ${pgid}`);
-    return { ok: true, message: `sent ${signal} to ${record.id} (process group ${pgid})` };
+    if (state.kind !== 'running' && state.kind !== 'stopping')
+      return { ok: false, error: `${record.id} is not running (${state.kind})` };
+    const sent = await this.host.processes.signal(state.run, SIGNAL_NUMBERS[signal] ?? 0);
+    if (sent.reached === 0) return { ok: false, error: `${record.id}: its processes are gone` };
+    this.host.log.info(`${record.id}: sent ${signal} to its processes (pid ${state.pid})`);
+    return { ok: true, message: `sent ${signal} to ${record.id} (pid ${state.pid})` };
   }
 
   /** Adds a daemon without starting it. */
   register(record: DaemonRecord): void {
     this.daemons.set(record.id, record);
-  }
-
-  /**
-   * Stops what a previous manager left running for this daemon (its process group, which
-   * this manager cannot wait for), then starts it afresh if it is wanted: so there is
-   * never a second copy of a daemon next to a survivor.
-   */
-  replaceSurvivor(record: DaemonRecord, pgid: number): void {
-    this.host.log.warn(
-      `${record.id}: process group ${pgid} survives from a previous manager; replacing it`,
-    );
-    this.beginStopping(record, pgid, false, record.wanted === 'up' ? 'start' : 'stay-stopped');
   }
 
   /** Forgets a daemon whose config is gone, now if stopped, else once it stops. */
@@ -151,6 +163,113 @@ export class Supervisor {
     });
   }
 
+  /**
+   * Takes over a run the keeper kept while no manager was there (an upgrade, a crash of
+   * the manager): running if its main process lives, else its end is handled now, with
+   * the time it really ended (so back-off counts what happened meanwhile).
+   */
+  adopt(
+    record: DaemonRecord,
+    run: { seq: number; pid: number; spawnedAt: number },
+    ended: { exit: Exit; at: number; empty: boolean } | undefined,
+  ): void {
+    record.spawnedAt = run.spawnedAt;
+    this.setState(record, { kind: 'running', run: run.seq, pid: run.pid, since: run.spawnedAt });
+    if (ended !== undefined) this.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
+  }
+
+  /**
+   * Puts back a stop that was under way when the manager went away (its SIGTERM was sent;
+   * its deadline, and what was to follow, are kept), or stops survivors of another keeper.
+   */
+  resumeStopping(
+    record: DaemonRecord,
+    run: { seq: number; pid: number; alive: boolean; empty: boolean },
+    deadline: number,
+    afterwards: AfterStop,
+  ): void {
+    this.setState(record, {
+      kind: 'stopping',
+      run: run.seq,
+      pid: run.pid,
+      mainAlive: run.alive,
+      empty: run.empty,
+      deadline,
+      killed: false,
+      afterwards,
+    });
+    this.setTimer(record, Math.max(1, deadline - Date.now()), () => this.checkStopping(record));
+    if (deadline > Date.now()) this.sendQuietly(run.seq, 'SIGTERM');
+    this.checkStopping(record);
+  }
+
+  /** Puts back a cooldown that was under way when the manager went away. */
+  resumeCooldown(record: DaemonRecord, until: number): void {
+    this.setState(record, { kind: 'coolingdown', until });
+    this.setTimer(record, Math.max(1, until - Date.now()), () => this.spawn(record));
+  }
+
+  /** The keeper started the run: its main process has this pid. */
+  noteSpawned(record: DaemonRecord, run: number, pid: number): void {
+    const { state } = record;
+    if (
+      (state.kind === 'running' || state.kind === 'stopping') &&
+      state.run === run &&
+      state.pid === 0
+    ) {
+      this.setState(record, { ...state, pid });
+      this.host.log.info(`${record.id}: started, pid ${pid}`);
+    }
+  }
+
+  /** The run's child could not become the daemon (the reason is in its log too). */
+  noteExecFailed(record: DaemonRecord, run: number, error: string): void {
+    const { state } = record;
+    if ((state.kind === 'running' || state.kind === 'stopping') && state.run === run) {
+      this.failedRuns.add(run);
+      record.lastExit = { code: null, signal: null, error };
+      this.host.log.warn(`${record.id}: cannot start: ${error}`);
+    }
+  }
+
+  /** Handles the end of a run's main process. */
+  noteExit(record: DaemonRecord, run: number, exit: Exit, empty: boolean, at = Date.now()): void {
+    const { state } = record;
+    const current = (state.kind === 'running' || state.kind === 'stopping') && state.run === run;
+    if (!current) {
+      if (empty) this.host.processes.release(run);
+      return;
+    }
+    // The exec's own reason says more than the status it exited with (127).
+    if (!this.failedRuns.delete(run)) record.lastExit = exit;
+    const how = describeExit(exit);
+    if (state.kind === 'stopping') {
+      const who = state.pid === 0 ? 'what survived in its cgroup' : `pid ${state.pid}`;
+      this.host.log.info(`${record.id}: ${who} ${how}`);
+      this.setState(record, { ...state, mainAlive: false, empty: state.empty || empty });
+      this.checkStopping(record);
+      return;
+    }
+    if (state.kind !== 'running') return;
+    this.host.log.warn(`${record.id}: pid ${state.pid} ${how}`);
+    // What the main process left behind (php-cgi workers holding the old socket) must go
+    // before a new main process starts.
+    if (!empty) this.beginStopping(record, run, state.pid, false, false, 'respawn');
+    else {
+      this.host.processes.release(run);
+      this.afterExit(record, at);
+    }
+  }
+
+  /** Nothing of the run is left. */
+  noteEmpty(record: DaemonRecord, run: number): void {
+    const { state } = record;
+    if (state.kind === 'stopping' && state.run === run) {
+      this.setState(record, { ...state, empty: true });
+      this.checkStopping(record);
+    } else if (state.kind !== 'running' || state.run !== run) this.host.processes.release(run);
+  }
+
   private spawn(record: DaemonRecord): Outcome {
     const prepared = this.prepareSafely(record);
     if (!prepared.ok) {
@@ -163,35 +282,25 @@ export class Supervisor {
       }
       return { ok: false, error: `cannot start ${record.id}: ${prepared.error}` };
     }
-    let pid = 0;
-    const launched = launch(
-      prepared.plan,
-      (exit) => this.noteExit(record, pid, exit),
-      (message) => this.host.log.error(`${record.id}: ${message}`),
-    );
-    if (!launched.ok) {
-      record.lastExit = { code: null, signal: null, error: launched.error };
-      this.host.log.error(`${record.id}: ${launched.error}`);
+    const run = this.host.processes.spawn(record, prepared.plan);
+    if (typeof run !== 'number') {
+      record.lastExit = { code: null, signal: null, error: run.error };
+      this.host.log.error(`${record.id}: ${run.error}`);
       this.retryLater(record);
-      return { ok: false, error: `cannot start ${record.id}: ${launched.error}` };
+      return { ok: false, error: `cannot start ${record.id}: ${run.error}` };
     }
-    pid = launched.pid;
-    prepared.started(launched.child);
     record.spawnedAt = Date.now();
-    this.setState(record, { kind: 'running', pid, since: record.spawnedAt });
-    this.host.log.info(`${record.id}: started, pid ${pid}`);
-    return { ok: true, message: `${record.id} started (pid ${pid})` };
+    this.setState(record, { kind: 'running', run, pid: 0, since: record.spawnedAt });
+    return { ok: true, message: `${record.id} started`, run };
   }
 
-  /** Takes over a daemon process that a previous instance of the manager started. */
-  adopt(record: DaemonRecord, pid: number, spawnedAt: number): void {
-    record.spawnedAt = spawnedAt;
-    this.setState(record, { kind: 'running', pid, since: spawnedAt });
-  }
-
-  /** Is `pid` the main process of a daemon (a child this manager waits for)? */
-  isMainProcess(pid: number): boolean {
-    return this.mainPids.has(pid);
+  /** A spawn the keeper could not do (fork failed): retried after a cooldown. */
+  noteSpawnFailed(record: DaemonRecord, run: number, error: string): void {
+    const { state } = record;
+    if (state.kind !== 'running' || state.run !== run) return;
+    record.lastExit = { code: null, signal: null, error };
+    this.host.log.error(`${record.id}: ${error}`);
+    this.retryLater(record);
   }
 
   /**
@@ -210,34 +319,14 @@ export class Supervisor {
     }
   }
 
-  /** Handles the end of a daemon's main process. */
-  noteExit(record: DaemonRecord, pid: number, exit: Exit): void {
-    record.lastExit = exit;
-    const { state } = record;
-    const how = exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`;
-    if (state.kind === 'stopping' && state.pgid === pid) {
-      this.host.log.info(`${record.id}: pid ${pid} ${how}`);
-      this.setState(record, { ...state, mainAlive: false });
-      this.checkStopping(record);
-      return;
-    }
-    if (state.kind !== 'running' || state.pid !== pid) return;
-    this.host.log.warn(`${record.id}: pid ${pid} ${how}`);
-    // What the main process left in its group (php-cgi workers holding the old socket)
-    // must go before a new main process starts.
-    if (scopeHasLiveMembers(this.scope(record, pid)))
-      this.beginStopping(record, pid, false, 'respawn');
-    else this.afterExit(record);
-  }
-
-  private afterExit(record: DaemonRecord): void {
+  private afterExit(record: DaemonRecord, at = Date.now()): void {
     if (record.wanted === 'down') {
       this.settleStopped(record);
       return;
     }
-    const ranMs = Date.now() - (record.spawnedAt ?? 0);
+    const ranMs = at - (record.spawnedAt ?? 0);
     record.cooldownMs = cooldownAfterExit(this.host.backoff, record.cooldownMs, ranMs);
-    this.scheduleRespawn(record, record.cooldownMs);
+    this.scheduleRespawn(record, record.cooldownMs - (Date.now() - at));
   }
 
   /**
@@ -252,7 +341,7 @@ export class Supervisor {
 
   private scheduleRespawn(record: DaemonRecord, delayMs: number): void {
     record.respawns++;
-    if (delayMs === 0) {
+    if (delayMs <= 0) {
       this.spawn(record);
       return;
     }
@@ -264,59 +353,62 @@ export class Supervisor {
 
   private beginStopping(
     record: DaemonRecord,
-    pgid: number,
+    run: number,
+    pid: number,
     mainAlive: boolean,
+    empty: boolean,
     afterwards: AfterStop,
   ): void {
     const deadline = Date.now() + this.host.stopTimeoutMs(record);
     this.setState(record, {
       kind: 'stopping',
-      pgid,
+      run,
+      pid,
       mainAlive,
+      empty,
       deadline,
       killed: false,
       afterwards,
     });
     // The deadline is armed before anything else can go wrong: a stop always ends.
     this.setTimer(record, deadline - Date.now(), () => this.checkStopping(record));
-    signalScope(this.scope(record, pgid), 'SIGTERM');
+    this.sendQuietly(run, 'SIGTERM');
     // A stopped (SIGSTOP) process only sees SIGTERM once it is continued.
-    signalScope(this.scope(record, pgid), 'SIGCONT');
-    this.checkStopping(record);
+    this.sendQuietly(run, 'SIGCONT');
+  }
+
+  private sendQuietly(run: number, signal: NodeJS.Signals): void {
+    void this.host.processes.signal(run, SIGNAL_NUMBERS[signal] ?? 0);
   }
 
   private checkStopping(record: DaemonRecord): void {
     const { state } = record;
     if (state.kind !== 'stopping') return;
-    if (!state.mainAlive && !scopeHasLiveMembers(this.scope(record, state.pgid))) {
+    if (!state.mainAlive && state.empty) {
       this.finishStopping(record);
       return;
     }
     const now = Date.now();
-    if (now >= state.deadline) {
-      if (state.killed) {
-        this.host.log.error(
-          `${record.id}: process group ${state.pgid} survives SIGKILL; giving up on it`,
-        );
-        this.finishStopping(record);
-        return;
-      }
-      this.host.log.warn(`${record.id}: still running after the stop timeout; sending SIGKILL`);
-      signalScope(this.scope(record, state.pgid), 'SIGKILL');
-      this.setState(record, { ...state, killed: true, deadline: now + KILL_GRACE_MS });
+    if (now < state.deadline) return;
+    if (state.killed) {
+      this.host.log.error(
+        `${record.id}: processes of pid ${state.pid} survive SIGKILL; giving up on them`,
+      );
+      this.finishStopping(record);
+      return;
     }
-    const current = record.state as typeof state;
-    // With the main process alive, its exit event wakes us; else only time can tell.
-    const wait = current.mainAlive
-      ? current.deadline - now
-      : Math.min(GROUP_POLL_MS, current.deadline - now);
-    this.setTimer(record, Math.max(1, wait), () => this.checkStopping(record));
+    this.host.log.warn(`${record.id}: still running after the stop timeout; sending SIGKILL`);
+    this.sendQuietly(state.run, 'SIGKILL');
+    const deadline = now + KILL_GRACE_MS;
+    this.setState(record, { ...state, killed: true, deadline });
+    this.setTimer(record, KILL_GRACE_MS, () => this.checkStopping(record));
   }
 
   private finishStopping(record: DaemonRecord): void {
     const { state } = record;
     if (state.kind !== 'stopping') return;
     this.clearTimer(record);
+    this.host.processes.release(state.run);
     if (state.afterwards === 'respawn') {
       this.afterExit(record);
       return;
@@ -340,17 +432,7 @@ export class Supervisor {
     this.host.forgotten(record);
   }
 
-  private scope(record: DaemonRecord, pgid: number): ProcessScope {
-    return { pgid, cgroup: this.host.cgroupOf(record) };
-  }
-
   private setState(record: DaemonRecord, state: DaemonRecord['state']): void {
-    const mainPid = (s: DaemonRecord['state']): number | undefined =>
-      s.kind === 'running' ? s.pid : s.kind === 'stopping' && s.mainAlive ? s.pgid : undefined;
-    const before = mainPid(record.state);
-    if (before !== undefined) this.mainPids.delete(before);
-    const after = mainPid(state);
-    if (after !== undefined) this.mainPids.add(after);
     record.state = state;
     this.host.changed(record);
   }

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import {
   type Account,
   groupIdsOf,
+  hasPrivateGroup,
   makeAccountDb,
   membersOf,
   parseGroups,
@@ -161,4 +162,53 @@ describe('groupIdsOf', () => {
     assert.ok(eve);
     assert.deepEqual(groupIdsOf(selfListed, eve), [5, 6]);
   });
+});
+
+describe('hasPrivateGroup', () => {
+  const db = (passwd: string, groups: string) =>
+    makeAccountDb(parsePasswd(passwd), parseGroups(groups));
+  const alice = 'alice:x:1000:1000::/home/alice:/bin/sh\n';
+  const cases: [string, string, string, boolean][] = [
+    ['a group of her own, no members listed', alice, 'alice:x:1000:\n', true],
+    ['a group of her own listing only her', alice, 'alice:x:1000:alice\n', true],
+    [
+      'a group another account has as its primary group (useradd -g)',
+      `${alice}mallory:x:1001:1000::/home/mallory:/bin/sh\n`,
+      'alice:x:1000:\n',
+      false,
+    ],
+    [
+      'a group listing another member',
+      `${alice}mallory:x:1001:1001::/home/mallory:/bin/sh\n`,
+      'alice:x:1000:mallory\n',
+      false,
+    ],
+    ['a group listing a name with no account', alice, 'alice:x:1000:ghost\n', false],
+    [
+      'a second group name with the same gid listing another member',
+      `${alice}mallory:x:1001:1001::/home/mallory:/bin/sh\n`,
+      'alice:x:1000:\nalias:x:1000:mallory\n',
+      false,
+    ],
+    [
+      'a shared group such as users',
+      `${alice}amy:x:1001:1000::/home/amy:/bin/sh\n`,
+      'users:x:1000:\n',
+      false,
+    ],
+    [
+      'a gid shared only with another name for the same uid',
+      `${alice}alice2:x:1000:1000::/home/alice:/bin/sh\n`,
+      'alice:x:1000:alice2\n',
+      true,
+    ],
+    ['a primary gid with no group entry, shared by nobody', alice, '', true],
+  ];
+  for (const [what, passwd, groups, expected] of cases)
+    test(`${what}: ${expected ? 'private' : 'not private'}`, () => {
+      const snapshot = db(passwd, groups);
+      const account = snapshot.users.get('alice');
+      assert.ok(account);
+      assert.equal(hasPrivateGroup(snapshot, account), expected);
+    });
 });

@@ -81,3 +81,22 @@ export function groupIdsOf(db: AccountDb, account: Account): number[] {
     if (group.members.includes(account.name)) gids.add(group.gid);
   return [...gids];
 }
+
+/**
+ * Is the account's primary group its own alone? Only then is a group-writable config
+ * file harmless. Listed members are not the whole story: another account whose *primary*
+ * group it is (useradd -g) is a member too, and could rewrite the file and run code as
+ * this user. Accounts with the same uid are the same user to the kernel; a listed member
+ * with no account is not trusted (it may be created later).
+ */
+export function hasPrivateGroup(db: AccountDb, account: Account): boolean {
+  const isSomeoneElse = (name: string): boolean => {
+    const other = db.users.get(name);
+    return other === undefined ? name !== account.name : other.uid !== account.uid;
+  };
+  for (const other of [...db.users.values(), ...db.byUid.values()])
+    if (other.gid === account.gid && other.uid !== account.uid) return false;
+  for (const group of db.groups.values())
+    if (group.gid === account.gid && group.members.some(isSomeoneElse)) return false;
+  return true;
+}

@@ -4,7 +4,7 @@ import { type CommandResult, DAEMON_MANAGER, DMCTL, run, type TestHost } from '.
 import { isAlive } from './proc.ts';
 import { waitFor } from './wait.ts';
 
-/** Runs the real dmctl as a sandbox user with extra environment variables (EDITOR, ...). */
+/** Runs the real dmctl as a sandbox user ('root' for root) with extra environment variables (EDITOR, ...). */
 export function dmctlWithEnv(
   host: TestHost,
   short: string,
@@ -12,10 +12,8 @@ export function dmctlWithEnv(
   ...args: string[]
 ): Promise<CommandResult> {
   const assignments = Object.entries(env).map(([name, value]) => `${name}=${value}`);
-  return run(
-    ['runuser', '-u', host.user(short).name, '--', 'env', ...assignments, DMCTL],
-    ['--config', host.configFile, ...args],
-  );
+  const as = short === 'root' ? [] : ['runuser', '-u', host.user(short).name, '--'];
+  return run([...as, 'env', ...assignments, DMCTL], ['--config', host.configFile, ...args]);
 }
 
 /** A long-running program started by a test, with its output so far. */

@@ -1,6 +1,15 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DaemonStatus } from '../../src/protocol/messages.ts';
@@ -11,6 +20,9 @@ export const ROOT_DIR = resolve(import.meta.dirname, '../..');
 export const DMCTL = join(ROOT_DIR, 'bin/dmctl');
 export const DAEMON_MANAGER = join(ROOT_DIR, 'bin/daemon-manager');
 export const FIXTURES = join(ROOT_DIR, 'test/fixtures');
+
+/** The user-name prefixes of the sandboxes of this process (other runs use others). */
+export const SANDBOX_PREFIXES = new Set<string>();
 
 /** A real user created for one test file, removed afterwards. */
 export interface TestUser {
@@ -43,19 +55,28 @@ export class TestHost {
 
   constructor() {
     this.prefix = `dmt${randomBytes(3).toString('hex')}`;
+    SANDBOX_PREFIXES.add(this.prefix);
     this.dir = mkdtempSync('/tmp/dm-test-');
     chmodSync(this.dir, 0o755);
     mkdirSync(join(this.dir, 'home'), { mode: 0o755 });
     this.configFile = join(this.dir, 'daemon-manager.conf');
   }
 
-  /** Creates (once) and returns the user called `short` in this sandbox. */
-  user(short: string): TestUser {
+  /**
+   * Creates (once) and returns the user called `short` in this sandbox, with a private
+   * group of their own, or with `primaryGroupOf`'s group as their primary group (as
+   * `useradd -g` makes them).
+   */
+  user(short: string, options: { primaryGroupOf?: string } = {}): TestUser {
     const existing = this.users.get(short);
     if (existing) return existing;
     const name = `${this.prefix}${short}`;
     const home = join(this.dir, 'home', short);
-    execFileSync('useradd', ['-M', '-U', '-d', home, '-s', '/bin/sh', name]);
+    const group =
+      options.primaryGroupOf === undefined
+        ? ['-U']
+        : ['-g', String(this.user(options.primaryGroupOf).gid)];
+    execFileSync('useradd', ['-M', ...group, '-d', home, '-s', '/bin/sh', name]);
     const uid = Number(execFileSync('id', ['-u', name]).toString());
     const gid = Number(execFileSync('id', ['-g', name]).toString());
     mkdirSync(home, { mode: 0o755 });
@@ -75,12 +96,22 @@ export class TestHost {
     return name;
   }
 
-  /** Writes the master config; `{alice}` stands for user alice's full name, `{@ops}` for a group's. */
-  writeMaster(text: string, settings = ''): void {
-    const expanded = text.replace(
+  /** `{alice}` becomes user alice's full name, `{@ops}` group ops's. */
+  expand(text: string): string {
+    return text.replace(
       /\{(@?)([a-z0-9]+)\}/g,
       (_, at: string, short: string) => `${at}${this.prefix}${short}`,
     );
+  }
+
+  /** The master config as written. */
+  readMaster(): string {
+    return readFileSync(this.configFile, 'utf8');
+  }
+
+  /** Writes the master config; `{alice}` stands for user alice's full name, `{@ops}` for a group's. */
+  writeMaster(text: string, settings = ''): void {
+    const expanded = this.expand(text);
     const base = [
       '[settings]',
       `socket-dir = ${join(this.dir, 'run')}`,
@@ -157,20 +188,53 @@ export class TestHost {
     return child;
   }
 
-  /** Stops the manager with SIGTERM and waits for it to exit. */
+  /**
+   * Stops the manager with SIGTERM and waits for it to exit: the process this host
+   * started (its exit code), or the one that took over from it in an upgrade.
+   */
   async stopManager(): Promise<number | null> {
     const child = this.manager;
-    if (!child || child.exitCode !== null || child.signalCode !== null)
-      return child?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolveExit) =>
-      child.once('exit', (code) => resolveExit(code)),
-    );
-    child.kill('SIGTERM');
-    return exited;
+    const pid = this.managerPid();
+    if (child && pid === child.pid) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const exited = new Promise<number | null>((resolveExit) =>
+        child.once('exit', (code) => resolveExit(code)),
+      );
+      child.kill('SIGTERM');
+      return exited;
+    }
+    if (pid === 0 || !isAlive(pid)) return null;
+    process.kill(pid, 'SIGTERM');
+    await waitFor(`the manager (pid ${pid}) to exit`, () => (isAlive(pid) ? undefined : true), {
+      timeoutMs: 60_000,
+    });
+    return null;
   }
 
+  /** The manager's pid: the last one that said it runs (an upgrade hands over to a new one). */
   managerPid(): number {
-    return this.manager?.pid ?? 0;
+    const said = [...this.managerLog.matchAll(/ running, pid (\d+)/g)].at(-1)?.[1];
+    return said === undefined ? (this.manager?.pid ?? 0) : Number(said);
+  }
+
+  /** The process this host started (not the one an upgrade handed over to). */
+  managerProcess(): ChildProcess | undefined {
+    return this.manager;
+  }
+
+  /** The pid of the manager's keeper (native/keeper/), found by its socket; 0 if none runs. */
+  keeperPid(): number {
+    const socket = join(this.dir, 'state', 'keeper.sock');
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const command = readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0');
+        if (command[0] === 'dm-keeper' && command[1] === socket) return Number(entry);
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    return 0;
   }
 
   /** Runs the real dmctl as a user of the sandbox ('root' for root). */
@@ -178,6 +242,19 @@ export class TestHost {
     const command =
       short === 'root' ? [DMCTL] : ['runuser', '-u', this.user(short).name, '--', DMCTL];
     return run(command, ['--config', this.configFile, ...args]);
+  }
+
+  /**
+   * Runs a command as a user of the sandbox, with PATH=/usr/bin:/bin and the variables of
+   * `env` (`NAME=value`; a PATH there wins).
+   */
+  runAs(
+    short: string,
+    command: readonly string[],
+    env: readonly string[] = [],
+  ): Promise<CommandResult> {
+    const user = this.user(short).name;
+    return run(['runuser', '-u', user, '--', 'env', 'PATH=/usr/bin:/bin', ...env, ...command], []);
   }
 
   /** `dmctl --json status` as a user, parsed. */
@@ -221,6 +298,11 @@ export class TestHost {
     ]);
     patience.abort();
     if (this.manager?.pid && isAlive(this.manager.pid)) this.manager.kill('SIGKILL');
+    const current = this.managerPid();
+    if (current !== 0 && isAlive(current)) process.kill(current, 'SIGKILL');
+    // A manager killed by a test leaves its keeper (it outlives the manager on purpose).
+    const keeper = this.keeperPid();
+    if (keeper !== 0) process.kill(keeper, 'SIGKILL');
     for (const user of this.users.values()) {
       for (const pid of livePidsOfUid(user.uid)) {
         try {

@@ -120,11 +120,12 @@ describe('who may see and control which daemons', {
     assert.equal(asweb?.state, 'running');
     assert.equal(uidOfPid(asweb?.pid ?? 0), host.user('web').uid);
     const asalice = daemons.find((d) => d.id === host.id('dave/asalice'));
-    assert.equal(asalice?.state, 'stopped');
+    assert.equal(asalice?.state, 'broken', 'not started, and listed with why');
+    assert.equal(asalice?.pid, 0);
     const status = await host.dmctl('dave', 'status');
     assert.match(
       status.stderr,
-      new RegExp(`asalice\\.conf: error: user '${host.user('alice').name}' is not allowed`),
+      new RegExp(`asalice\\.conf:\\d+: error: user '${host.user('alice').name}' is not allowed`),
     );
   });
 

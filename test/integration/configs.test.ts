@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
+import type { DaemonStatus } from '../../src/protocol/messages.ts';
 import { cleanUp, dmctlWithEnv, readWhen, showLogIfFailed } from '../helpers/cli.ts';
 import { type CommandResult, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
@@ -37,6 +38,9 @@ describe('daemon config files', { skip: process.getuid?.() !== 0 && 'needs root'
     results.map((result) => result.stdout + result.stderr).join('\n');
   const idsOf = async (short: string): Promise<string[]> =>
     (await host.status(short)).map((daemon) => daemon.id);
+  /** The status row of a daemon, as `short` sees it. */
+  const rowOf = async (short: string, id: string): Promise<DaemonStatus | undefined> =>
+    (await host.status(short)).find((daemon) => daemon.id === host.id(id));
 
   before(async () => {
     host.user('bob');
@@ -53,24 +57,27 @@ describe('daemon config files', { skip: process.getuid?.() !== 0 && 'needs root'
     host.writeDaemon('alice', 'foreign', SLEEPER);
     chownSync(file, host.user('bob').uid, host.user('bob').gid);
     const rescan = await host.dmctl('alice', 'rescan');
-    assert.equal(rescan.code, 0, rescan.stderr);
-    assert.ok(
-      rescan.stderr.includes(
-        `${file}: error: refused: is owned by uid ${host.user('bob').uid}, not by ${host.user('alice').name}`,
-      ),
-      rescan.stderr,
-    );
-    assert.ok(!(await idsOf('alice')).includes(host.id('alice/foreign')));
+    assert.equal(rescan.code, 1, 'a rescan that refused a file exits non-zero');
+    const problem = `${file}: error: refused: is owned by uid ${host.user('bob').uid}, not by ${host.user('alice').name}`;
+    assert.ok(rescan.stderr.includes(problem), rescan.stderr);
+    assert.match(rescan.stdout, new RegExp(`^refused: ${host.id('alice/foreign')}$`, 'm'));
+    const row = await rowOf('alice', 'alice/foreign');
+    assert.equal(row?.state, 'broken', 'listed as broken, not run');
+    assert.equal(row?.problem, problem);
     rmSync(file);
   });
 
   test('a world-writable config is refused, naming the file and why', async () => {
     const file = host.writeDaemon('alice', 'open', SLEEPER, 0o646);
     const rescan = await host.dmctl('alice', 'rescan');
+    assert.equal(rescan.code, 1);
     assert.ok(rescan.stderr.includes(`${file}: error: refused: is world-writable`), rescan.stderr);
     const status = await host.dmctl('alice', 'status');
     assert.ok(status.stderr.includes(`${file}: error: refused: is world-writable`), status.stderr);
-    assert.ok(!(await idsOf('alice')).includes(host.id('alice/open')));
+    assert.match(
+      status.stdout,
+      new RegExp(`^${host.id('alice/open')} +broken .* refused: is world-writable$`, 'm'),
+    );
     rmSync(file);
   });
 
@@ -93,7 +100,12 @@ describe('daemon config files', { skip: process.getuid?.() !== 0 && 'needs root'
         await host.dmctl('alice', 'secret', 'log'),
         await host.dmctl('alice', 'secret', 'status'),
       ];
-      assert.ok(!(await idsOf('root')).includes(host.id('alice/secret')));
+      const row = await rowOf('root', 'alice/secret');
+      assert.equal(row?.state, 'broken');
+      assert.equal(
+        row?.problem,
+        `${file}: error: refused: is a symbolic link; config files must be regular files`,
+      );
       const seen = `${outputs(...results)}\n${host.managerLog}`;
       const secrets = shadowSecrets();
       assert.ok(secrets.length > 0, '/etc/shadow has something to leak');
@@ -125,7 +137,10 @@ describe('daemon config files', { skip: process.getuid?.() !== 0 && 'needs root'
       [5, "'stop_timeout' must be a duration"],
     ] as const)
       assert.ok(rescan.stderr.includes(`${file}:${line}: error: ${what}`), rescan.stderr);
-    assert.ok(!(await idsOf('alice')).includes(host.id('alice/broken')));
+    const row = await rowOf('alice', 'alice/broken');
+    assert.equal(row?.state, 'broken', 'a broken config stays listed, never run');
+    assert.equal(row?.pid, 0);
+    assert.match(row?.problem ?? '', new RegExp(`^${file}:2: error: 'dir' must be`));
     rmSync(file);
   });
 
@@ -205,10 +220,12 @@ describe('daemon config files', { skip: process.getuid?.() !== 0 && 'needs root'
     assert.notEqual(start.code, 0);
     assert.ok(start.stderr.includes(`${file}:2: error: 'output'`), start.stderr);
     const daemon = (await host.status('alice')).find((d) => d.id === host.id('alice/spoiled'));
-    assert.equal(daemon?.state, 'stopped');
+    assert.equal(daemon?.state, 'broken', 'stopped, and its config says why it cannot start');
+    assert.match(daemon?.problem ?? '', new RegExp(`^${file}:2: error: 'output'`));
+    rmSync(file);
   });
 
-  test('edit runs $EDITOR on the config file, then rescans', async () => {
+  test('edit runs $EDITOR on a private copy, saves it as the owner, loads it', async () => {
     const file = host.writeDaemon('alice', 'edited', SLEEPER);
     await host.dmctl('alice', 'rescan');
     const before = await host.waitForDaemon(
@@ -218,10 +235,23 @@ describe('daemon config files', { skip: process.getuid?.() !== 0 && 'needs root'
       'to run',
     );
     const editor = join(host.dir, 'append-editor.sh');
-    writeFileSync(editor, '#!/bin/sh\necho "export EDITED=yes" >> "$1"\n', { mode: 0o755 });
+    // The editor records the path it was given, so the test can tell it was not the config.
+    writeFileSync(
+      editor,
+      `#!/bin/sh\necho "$1" > ${host.user('alice').home}/edited-path\necho "export EDITED=yes" >> "$1"\n`,
+      { mode: 0o755 },
+    );
     const edit = await dmctlWithEnv(host, 'alice', { EDITOR: editor }, 'edited', 'edit');
     assert.equal(edit.code, 0, edit.stderr);
-    assert.match(edit.stdout, new RegExp(`rescanned ${host.user('alice').name}`));
+    assert.match(edit.stdout, new RegExp(`^saved ${file}$`, 'm'));
+    assert.match(
+      edit.stdout,
+      new RegExp(`^changed: ${host.id('alice/edited')} \\(restarted\\)$`, 'm'),
+    );
+    assert.notEqual(
+      readFileSync(join(host.user('alice').home, 'edited-path'), 'utf8').trim(),
+      file,
+    );
     assert.equal(readFileSync(file, 'utf8'), `${SLEEPER}export EDITED=yes\n`);
     const after = await host.waitForDaemon(
       'alice',

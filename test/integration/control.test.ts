@@ -5,8 +5,11 @@ import { cleanUp, readWhen, showLogIfFailed, waitForDeath } from '../helpers/cli
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 
-const HEADER =
+/** The original's seven columns, then run-as (as wide as its longest value) and last-exit. */
+const ORIGINAL_HEADER =
   'daemon-id                      state              pid respawns cooldown   uptime    total';
+const HEADER =
+  /^daemon-id {22}state {14}pid respawns cooldown {3}uptime {4}total run-as +last-exit$/;
 const STATUS_KEYS = [
   'cooldown',
   'id',
@@ -45,24 +48,32 @@ describe('dmctl controls daemons by id, in either order', {
   test('status prints the original header and one row per daemon', async () => {
     const result = await host.dmctl('alice', 'status');
     assert.equal(result.code, 0, result.stderr);
-    const [header, ...rows] = result.stdout.trimEnd().split('\n');
-    assert.equal(header, HEADER);
+    const [header = '', ...rows] = result.stdout.trimEnd().split('\n');
+    assert.ok(header.startsWith(`${ORIGINAL_HEADER} run-as`), header);
+    assert.match(header, HEADER);
     assert.deepEqual(
       rows.map((row) => row.split(/\s+/)[0]),
       aliceIds(),
     );
+    const alice = host.user('alice').name;
     const web = rows.find((row) => row.startsWith(`${host.id('alice/web')} `)) ?? '';
-    assert.match(web, /^\S+\s+running\s+[1-9]\d*\s+0\s+0s\s+\d+[wdhms]\S*\s+\d+[wdhms]\S*$/);
+    assert.match(
+      web,
+      new RegExp(
+        `^\\S+\\s+running\\s+[1-9]\\d*\\s+0\\s+0s\\s+\\d+[wdhms]\\S*\\s+\\d+[wdhms]\\S* ${alice} -$`,
+      ),
+    );
     const idle = rows.find((row) => row.startsWith(`${host.id('alice/idle')} `)) ?? '';
-    assert.match(idle, /^\S+\s+stopped\s+0\s+0\s+0s\s+0s\s+0s$/);
-    assert.equal(header?.length, web.length, 'rows line up with the header');
+    assert.match(idle, new RegExp(`^\\S+\\s+stopped\\s+0\\s+0\\s+0s\\s+0s\\s+0s ${alice} -$`));
+    assert.equal(web.slice(0, ORIGINAL_HEADER.length + 1).length, ORIGINAL_HEADER.length + 1);
+    assert.equal(web.indexOf(` ${alice} `, 30) + 1, header.indexOf('run-as'), 'columns line up');
   });
 
   test('dmctl with no arguments prints the status', async () => {
     const result = await host.dmctl('alice');
     assert.equal(result.code, 0, result.stderr);
-    const [header, ...rows] = result.stdout.trimEnd().split('\n');
-    assert.equal(header, HEADER);
+    const [header = '', ...rows] = result.stdout.trimEnd().split('\n');
+    assert.match(header, HEADER);
     assert.deepEqual(
       rows.map((row) => row.split(/\s+/)[0]),
       aliceIds(),

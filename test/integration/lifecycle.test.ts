@@ -132,10 +132,20 @@ describe('a crashing daemon cools down', { skip: !root && 'needs root' }, () => 
     );
     assert.ok(first.cooldown > 0 && first.cooldown <= 5, `cooldown ${first.cooldown}`);
     assert.equal(first.lastExit, 'exit status 3');
+    assert.equal(first.lastExitCode, 3);
+    assert.equal(first.total, 0, 'total does not count during a cooldown');
+    assert.ok(
+      first.cooldownStep >= first.cooldown,
+      `step ${first.cooldownStep}, left ${first.cooldown}`,
+    );
     const table = await host.dmctl('alice', 'status');
+    // Cooling down: time left, no uptime or total, run as alice, and why it is down.
     assert.match(
       table.stdout,
-      new RegExp(`^${host.id('alice/crashy')}\\s+coolingdown\\s+0\\s+\\d+\\s+[1-9]\\d*s\\s`, 'm'),
+      new RegExp(
+        `^${host.id('alice/crashy')}\\s+coolingdown\\s+0\\s+\\d+\\s+[1-9]\\d*s\\s+0s\\s+0s ${host.user('alice').name}\\s+exit 3$`,
+        'm',
+      ),
     );
     const second = await host.waitForDaemon(
       'alice',

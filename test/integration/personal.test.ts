@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import {
@@ -130,8 +130,28 @@ describe('personal mode: a user runs their own manager', {
       start.stderr,
       new RegExp(`user '${host.user('bob').name}' is not allowed for '${host.user('alice').name}'`),
     );
-    assert.equal((await statusOf('borrowed'))?.state, 'stopped');
+    const row = await statusOf('borrowed');
+    assert.equal(row?.state, 'broken', 'not started, and listed with why');
+    assert.match(String(row?.problem), /borrowed\.conf:\d+: error: user '.*' is not allowed/);
     assert.deepEqual(livePidsOfUid(host.user('bob').uid), [], 'nothing runs as bob');
+  });
+
+  test('edit NEW creates a daemon through the personal manager too', async () => {
+    const editor = join(host.dir, 'personal-editor.sh');
+    writeFileSync(editor, '#!/bin/sh\nsed -i \'s/^#start=.*/start=exec sleep 100001/\' "$1"\n', {
+      mode: 0o755,
+    });
+    const edit = await dmctl(
+      ['-u', 'DAEMON_MANAGER_CONFIG', `EDITOR=${editor}`],
+      '--personal',
+      'made',
+      'edit',
+    );
+    assert.equal(edit.code, 0, edit.stderr);
+    assert.match(edit.stdout, new RegExp(`^added: ${host.user('alice').name}/made$`, 'm'));
+    await waitFor('alice/made to run', async () =>
+      (await statusOf('made'))?.state === 'running' ? true : undefined,
+    );
   });
 
   test('SIGTERM stops the personal manager and its daemons', async () => {

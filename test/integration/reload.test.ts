@@ -89,10 +89,16 @@ describe('signals to the manager', { skip: process.getuid?.() !== 0 && 'needs ro
     const keep = await pidOf('alice/keep');
     host.writeMaster('[can_run_as]\n{alice}\n[bogus]\n');
     hangUp();
-    await waitFor('the manager to refuse the new config', () =>
-      /master config not reloaded/.test(host.managerLog) ? true : undefined,
+    const problem = new RegExp(`\\n\\S+ error ${host.configFile}:\\d+: error: unknown section`);
+    await waitFor('the manager to refuse the new config, naming the problem', () =>
+      problem.test(host.managerLog) ? true : undefined,
     );
-    assert.match(host.managerLog, new RegExp(`${host.configFile}:\\d+: error: unknown section`));
+    // One problem per log line, not a literal \n inside one line.
+    assert.match(
+      host.managerLog,
+      /error SIGHUP: master config not reloaded, keeping the old one:\n/,
+    );
+    assert.doesNotMatch(host.managerLog, /keeping the old one:\\n/);
     const bob = await host.status('bob');
     assert.equal(bob[0]?.state, 'running', 'bob keeps his rights and daemons');
     assert.equal(await pidOf('alice/keep'), keep);

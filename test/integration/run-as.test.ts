@@ -76,6 +76,7 @@ describe('a daemon runs as its run-as user', {
       new RegExp(`user '${host.user('alice').name}' is not allowed for '${host.user('bob').name}'`),
     );
     const [daemon] = (await host.status('bob')).filter((d) => d.id === host.id('bob/sneaky'));
-    assert.equal(daemon?.state, 'stopped');
+    assert.equal(daemon?.state, 'broken', 'not started, and listed with why');
+    assert.match(daemon?.problem ?? '', /sneaky\.conf:2: error: user '.*' is not allowed/);
   });
 });

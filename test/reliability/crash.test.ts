@@ -49,14 +49,20 @@ function atMostOneCopyProblems(indexes: Iterable<number>): string[] {
   return problems;
 }
 
-describe('a manager killed with -9 and started again', { skip: !root && 'needs root' }, () => {
+/**
+ * Four daemons, one stopped and one respawned once; then a kill -9 of the manager (and,
+ * with `keeperToo`, of its keeper), and a new manager. What status said before and after.
+ */
+function crashScenario(keeperToo: boolean) {
   const host = new TestHost();
   // Index of each daemon's sleep, by short id.
   const DAEMONS = { 'alice/plain': 0, 'alice/parent': 1, 'alice/stopped': 2, 'bob/respawned': 3 };
   const WANTED_UP = ['alice/plain', 'alice/parent', 'bob/respawned'] as const;
-  let before_: Map<string, DaemonStatus>;
-  let after_: Map<string, DaemonStatus>;
-  let restartLog = '';
+  const seen = {
+    before: new Map<string, DaemonStatus>(),
+    after: new Map<string, DaemonStatus>(),
+    restartLog: '',
+  };
   const byShortId = (rows: DaemonStatus[]): Map<string, DaemonStatus> =>
     new Map(rows.map((row) => [row.id.slice(host.prefix.length), row]));
 
@@ -86,7 +92,7 @@ describe('a manager killed with -9 and started again', { skip: !root && 'needs r
       (d) => d.state === 'running' && d.respawns === 1,
       'to be respawned once',
     );
-    // The state is saved soon after each change; wait for it to say what status says.
+    // An answered dmctl is on disk; a respawn is saved soon after: wait for it.
     const stateFile = join(host.dir, 'state/state.json');
     await waitFor('the state file to record the stop and the respawn', () => {
       const daemons = JSON.parse(readFileSync(stateFile, 'utf8')).daemons;
@@ -95,28 +101,82 @@ describe('a manager killed with -9 and started again', { skip: !root && 'needs r
         ? true
         : undefined;
     });
-    before_ = byShortId(await host.status('root'));
+    seen.before = byShortId(await host.status('root'));
 
+    const keeper = host.keeperPid();
+    assert.ok(keeper > 0, 'the manager has a keeper');
     const exited = new Promise((resolve) => first.once('exit', resolve));
     first.kill('SIGKILL');
+    if (keeperToo) process.kill(keeper, 'SIGKILL');
     await exited;
+    if (keeperToo) await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
     for (const id of WANTED_UP)
-      assert.ok(isAlive(before_.get(id)?.pid ?? 0), `${id} outlives its manager`);
+      assert.ok(isAlive(seen.before.get(id)?.pid ?? 0), `${id} outlives its manager`);
 
     const from = host.managerLog.length;
     await host.startManager();
     for (const id of WANTED_UP)
-      await host.waitForDaemon('root', id, (d) => d.state === 'running', 'to run again');
-    after_ = byShortId(await host.status('root'));
-    restartLog = host.managerLog.slice(from);
+      await host.waitForDaemon(
+        'root',
+        id,
+        (d) => d.state === 'running' && (!keeperToo || d.pid !== seen.before.get(id)?.pid),
+        'to run',
+      );
+    seen.after = byShortId(await host.status('root'));
+    seen.restartLog = host.managerLog.slice(from);
   });
   after(() => host.cleanup());
+
+  test('a daemon stopped with dmctl before the crash stays stopped', () => {
+    const is = seen.after.get('alice/stopped');
+    assert.equal(is?.state, 'stopped');
+    assert.equal(is?.wanted, 'down');
+  });
+
+  test('respawn counts are kept across the crash', () => {
+    assert.equal(seen.after.get('bob/respawned')?.respawns, 1);
+    assert.equal(seen.after.get('alice/plain')?.respawns, 0);
+  });
+
+  return { host, seen, DAEMONS, WANTED_UP };
+}
+
+describe('a manager killed with -9 and started again', { skip: !root && 'needs root' }, () => {
+  const { host, seen, DAEMONS, WANTED_UP } = crashScenario(false);
+
+  test('every daemon is taken over as it runs: same pid, not restarted, one copy', () => {
+    const expected = new Map<number, DaemonStatus | 'none'>();
+    for (const id of WANTED_UP) {
+      const was = seen.before.get(id);
+      const is = seen.after.get(id);
+      assert.ok(was && is);
+      assert.equal(is.pid, was.pid, `${id} keeps its process`);
+      assert.ok(is.uptime >= was.uptime, `${id} keeps its uptime`);
+      expected.set(DAEMONS[id], is);
+    }
+    expected.set(DAEMONS['alice/stopped'], 'none');
+    assert.deepEqual(copiesProblems(expected), []);
+  });
+
+  test('the log says each daemon was taken over from the keeper', () => {
+    for (const id of WANTED_UP)
+      assert.match(
+        seen.restartLog,
+        new RegExp(`${host.id(id)}: pid ${seen.before.get(id)?.pid} taken over from the keeper`),
+      );
+  });
+});
+
+describe('a manager and its keeper killed with -9, and the manager started again', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, seen, DAEMONS, WANTED_UP } = crashScenario(true);
 
   test('each survivor is stopped and its daemon started again, once', () => {
     const expected = new Map<number, DaemonStatus | 'none'>();
     for (const id of WANTED_UP) {
-      const was = before_.get(id);
-      const is = after_.get(id);
+      const was = seen.before.get(id);
+      const is = seen.after.get(id);
       assert.ok(was && is);
       assert.notEqual(is.pid, was.pid, `${id} runs a new process`);
       assert.ok(!isAlive(was.pid), `${id}: the survivor ${was.pid} is gone`);
@@ -129,20 +189,9 @@ describe('a manager killed with -9 and started again', { skip: !root && 'needs r
   test('the log names every survivor it replaced', () => {
     for (const id of WANTED_UP)
       assert.match(
-        restartLog,
-        new RegExp(`${host.id(id)}: process group ${before_.get(id)?.pid} survives`),
+        seen.restartLog,
+        new RegExp(`${host.id(id)}: pid ${seen.before.get(id)?.pid} survives`),
       );
-  });
-
-  test('a daemon stopped with dmctl before the crash stays stopped', () => {
-    const is = after_.get('alice/stopped');
-    assert.equal(is?.state, 'stopped');
-    assert.equal(is?.wanted, 'down');
-  });
-
-  test('respawn counts are kept across the crash', () => {
-    assert.equal(after_.get('bob/respawned')?.respawns, 1);
-    assert.equal(after_.get('alice/plain')?.respawns, 0);
   });
 });
 
@@ -221,5 +270,57 @@ describe('kill -9 at random points of a start storm', { skip: !root && 'needs ro
       .map((pid) => table.get(pid))
       .filter((entry) => entry !== undefined && !groups.has(entry.pgid));
     assert.deepEqual(strays, [], `killed after ${killedAfter.join(', ')} starts`);
+  });
+});
+
+describe('a keeper killed with -9 while its manager runs', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const INDEXES = { 'alice/a': 20, 'alice/b': 21, 'bob/c': 22 };
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+    for (const [id, index] of Object.entries(INDEXES)) {
+      const [user, name] = id.split('/') as [string, string];
+      host.writeDaemon(user, name, `${startLine(index)}output=log\n`);
+    }
+    await host.startManager();
+  });
+  after(() => host.cleanup());
+
+  test('its daemons are replaced once under a new keeper, never doubled, nothing left a zombie', async () => {
+    const before_ = new Map<string, DaemonStatus>();
+    for (const id of Object.keys(INDEXES))
+      before_.set(
+        id,
+        await host.waitForDaemon('root', id, (d) => d.state === 'running' && d.pid > 0, 'to run'),
+      );
+    const keeper = host.keeperPid();
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('a new keeper', () => {
+      const now = host.keeperPid();
+      return now !== 0 && now !== keeper ? true : undefined;
+    });
+    const expected = new Map<number, DaemonStatus | 'none'>();
+    for (const [id, index] of Object.entries(INDEXES)) {
+      const is = await host.waitForDaemon(
+        'root',
+        id,
+        (d) => d.state === 'running' && d.pid > 0 && d.pid !== before_.get(id)?.pid,
+        'to run under the new keeper',
+      );
+      expected.set(index, is);
+      assert.ok(!isAlive(before_.get(id)?.pid ?? 0), `${id}: its old process is gone`);
+    }
+    assert.deepEqual(copiesProblems(expected), []);
+    assert.match(host.managerLog, /the keeper of daemons \(pid \d+\) died/);
+    const manager = host.managerPid();
+    await waitFor('the manager to have no zombie children', () => {
+      const zombies = processTable().filter(
+        (entry) => entry.ppid === manager && entry.state === 'Z',
+      );
+      return zombies.length === 0 ? true : undefined;
+    });
+    const status = await host.dmctl('alice', 'status');
+    assert.equal(status.code, 0, status.stderr);
   });
 });

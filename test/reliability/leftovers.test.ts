@@ -76,12 +76,12 @@ describe("what a daemon's processes leave behind", { skip: !root && 'needs root'
         );
         assert.equal(next.respawns, crash);
       }
-      // The leftovers were orphans of the manager (a subreaper): it must also reap them.
+      // The leftovers were orphans of the keeper (a subreaper): it must also reap them.
       for (const pid of leftovers) await waitUntilReaped(pid, 'a leftover child');
       assert.ok(living(child).length <= 1, 'no pile-up');
     });
 
-  test('orphans reparented to the manager are reaped: no zombie children', async () => {
+  test('orphans reparented to the keeper are reaped: no zombie children', async () => {
     const start = await host.dmctl('alice', 'orphans', 'start');
     assert.equal(start.code, 0, start.stderr);
     const text = await readWhen(orphansFile(), (t) => t.endsWith('done\n'), 'the orphans list');
@@ -90,21 +90,23 @@ describe("what a daemon's processes leave behind", { skip: !root && 'needs root'
       .filter((line) => /^\d+$/.test(line))
       .map(Number);
     assert.equal(orphans.length, 20);
-    const manager = host.managerPid();
-    // Each lives a second: long enough to be seen as the manager's child.
-    const children = childrenOf(manager);
+    // The keeper is the parent of the daemons and a subreaper: orphans go to it.
+    const keeper = host.keeperPid();
+    // Each lives a second: long enough to be seen as the keeper's child.
+    const children = childrenOf(keeper);
     const alive = orphans.filter((pid) => processState(pid) !== undefined);
     assert.ok(alive.length > 0, 'orphans are there to be seen');
     assert.deepEqual(
       alive.filter((pid) => !children.includes(pid)),
       [],
-      'every orphan was reparented to the manager',
+      'every orphan was reparented to the keeper',
     );
     for (const pid of orphans) await waitUntilReaped(pid, 'an orphan');
-    await waitFor(
-      'the manager to have no zombie children',
-      () => (zombieChildrenOf(manager).length === 0 ? true : undefined),
-      { describe: () => JSON.stringify(zombieChildrenOf(manager)) },
-    );
+    for (const parent of [keeper, host.managerPid()])
+      await waitFor(
+        'the keeper and the manager to have no zombie children',
+        () => (zombieChildrenOf(parent).length === 0 ? true : undefined),
+        { describe: () => JSON.stringify(zombieChildrenOf(parent)) },
+      );
   });
 });

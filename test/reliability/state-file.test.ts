@@ -7,6 +7,7 @@ import { living } from '../helpers/census.ts';
 import { readWhen, spawnCollecting } from '../helpers/cli.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive, processState } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
 const SLEEP = `sleep ${8_000_000 + randomInt(1_000_000) * 100}`;
@@ -114,7 +115,7 @@ describe('state.json at start', { skip: !root && 'needs root' }, () => {
       }
     });
 
-  test('a state.json lost in a crash still leaves no second copy of a survivor', async (t) => {
+  test('a state.json lost in a crash of the manager and its keeper still leaves no second copy of a survivor', async (t) => {
     const first = await host.startManager();
     if (/no cgroups: daemons tracked by process group/.test(host.managerLog)) {
       // Without cgroups only the state file names survivors: nothing can be asked of this.
@@ -129,8 +130,13 @@ describe('state.json at start', { skip: !root && 'needs root' }, () => {
       'to run',
     );
     const exited = new Promise((resolve) => first.once('exit', resolve));
+    // With its keeper alive the daemon would simply be taken over (see crash.test.ts): here
+    // the keeper goes too, so only the daemon's cgroup can name the survivor.
+    const keeper = host.keeperPid();
     first.kill('SIGKILL');
+    process.kill(keeper, 'SIGKILL');
     await exited;
+    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
     writeFileSync(stateFile, '{"version":1,"cle', { mode: 0o600 });
     try {
       await host.startManager();

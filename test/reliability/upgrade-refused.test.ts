@@ -31,7 +31,7 @@ describe('an upgrade to code that does not load', {
     const logFrom = host.managerLog.length;
     process.kill(host.managerPid(), 'SIGUSR2');
     await waitFor('the manager to refuse the upgrade', () =>
-      /upgrade refused, the new code does not load/.test(host.managerLog.slice(logFrom))
+      /upgrade refused: the new code ended before it was ready/.test(host.managerLog.slice(logFrom))
         ? true
         : undefined,
     );

@@ -132,11 +132,17 @@ describe('upgrade by SIGUSR2', { skip: process.getuid?.() !== 0 && 'needs root' 
   });
   after(() => host.cleanup());
 
-  test('the manager runs the new code from disk, in the same process', () => {
+  test('the new code from disk takes over in a new process; the old one has exited', () => {
     assert.ok(logSinceUpgrade.includes(marker), logSinceUpgrade);
-    assert.match(logSinceUpgrade, new RegExp(` running, pid ${managerPid}\\b`));
-    assert.ok(isAlive(managerPid));
-    assert.equal(host.managerPid(), managerPid);
+    const successor = host.managerPid();
+    assert.notEqual(successor, managerPid);
+    assert.match(
+      logSinceUpgrade,
+      new RegExp(`upgrade done: the manager runs as pid ${successor} now`),
+    );
+    assert.match(logSinceUpgrade, new RegExp(` running, pid ${successor}\\b`));
+    assert.ok(isAlive(successor));
+    assert.ok(!isAlive(managerPid), 'the old manager exited');
   });
 
   test('every daemon keeps its pid, its respawns and its uptime', () => {
@@ -154,7 +160,11 @@ describe('upgrade by SIGUSR2', { skip: process.getuid?.() !== 0 && 'needs root' 
 
   test('no daemon is started again by the upgrade', () => {
     assert.doesNotMatch(logSinceUpgrade, /: started, pid /);
-    for (const id of ALL) assert.match(logSinceUpgrade, new RegExp(`${host.id(id)}: adopted pid `));
+    for (const id of ALL)
+      assert.match(
+        logSinceUpgrade,
+        new RegExp(`${host.id(id)}: pid \\d+ taken over from the keeper`),
+      );
     for (const id of COUNTERS)
       assert.equal(
         readLog(id).split(`starting ${host.id(id)} `).length - 1,
@@ -189,6 +199,11 @@ describe('upgrade by SIGUSR2', { skip: process.getuid?.() !== 0 && 'needs root' 
     );
     assert.equal(is.respawns, was.respawns + 1);
     assert.ok(isAlive(is.pid));
+    // The new run's first line comes after the killed run's last in the daemon's one pipe:
+    // once it is in the log, so is everything the killed run wrote.
+    await waitFor('the new run in the log', () =>
+      counterRuns(readLog(id)).has(is.pid) ? true : undefined,
+    );
     const killed = counterRuns(readLog(id)).get(was.pid);
     assert.ok(killed, 'the killed run is in the log');
     const last = lastWritten(host.user('alice').home, was.pid);

@@ -10,6 +10,9 @@
  *   many SOCKET N             open N connections at once and keep them open
  *   bail SOCKET               send a request and disconnect before reading the reply
  *   race SOCKET               try to connect over and over until killed; print successes
+ *   noread SOCKET BASE64 [N]  send these bytes on N connections (1) and read nothing until
+ *                             SIGUSR1; then read to the end and print how many bytes came
+ *   spam SOCKET N BASE64      send these bytes on N connections, one after the other
  */
 import { connect, type Socket } from 'node:net';
 
@@ -125,6 +128,46 @@ async function main(): Promise<void> {
         }
         await new Promise((resolve) => setImmediate(resolve));
       }
+    }
+    case 'noread': {
+      const count = Number(process.argv[5] ?? '1');
+      const sockets = (await Promise.all(Array.from({ length: count }, open))).filter(
+        (socket): socket is Socket => typeof socket !== 'string',
+      );
+      for (const socket of sockets) {
+        socket.pause();
+        socket.on('error', () => {});
+        socket.write(Buffer.from(argument, 'base64'));
+      }
+      print(`holding ${sockets.length}`);
+      // Paused sockets keep no event loop alive: this does, until the replies are read.
+      const alive = setInterval(() => {}, 1000);
+      process.once('SIGUSR1', () => {
+        clearInterval(alive);
+        let received = 0;
+        let closed = 0;
+        for (const socket of sockets) {
+          socket.on('data', (chunk: Buffer) => {
+            received += chunk.length;
+          });
+          socket.on('close', () => {
+            if (++closed === sockets.length) print({ received });
+          });
+          socket.resume();
+        }
+      });
+      return;
+    }
+    case 'spam': {
+      const data = Buffer.from(process.argv[5] ?? '', 'base64');
+      let answered = 0;
+      for (let index = 0; index < Number(argument); index++) {
+        const socket = await open();
+        if (typeof socket === 'string') continue;
+        const { reply } = await exchange(socket, data);
+        if (reply !== '') answered++;
+      }
+      return print({ answered });
     }
     default:
       print({ error: `unknown mode ${mode}` });

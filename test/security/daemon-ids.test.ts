@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { isValidDaemonName } from '../../src/config/daemon.ts';
 import { readWhen } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -111,6 +112,16 @@ describe("mallory cannot reach another user's daemon by any name", { skip }, () 
           PAGER: 'cat',
         });
         const shown = JSON.stringify(id.slice(0, 60));
+        if (name === 'edit' && isValidDaemonName(id)) {
+          // A bare name she has no daemon of names a new daemon of hers: the editor opens
+          // a template for it (and, left unchanged, creates nothing).
+          assert.equal(result.code, 0, `${name} ${shown}: ${result.stdout}`);
+          assert.match(
+            result.stderr,
+            new RegExp(`no changes: ${host.user('mallory').name}/${id} not created`),
+          );
+          continue;
+        }
         assert.equal(result.code, 1, `${name} ${shown}: ${result.stdout}`);
         assert.match(result.stderr, refusal, `${name} ${shown}`);
         assert.ok(!result.stdout.includes(LOG_SECRET), `${name} ${shown} showed alice's log`);

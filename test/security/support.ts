@@ -2,8 +2,15 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnCollecting } from '../helpers/cli.ts';
-import { type CommandResult, DMCTL, ROOT_DIR, run, type TestHost } from '../helpers/host.ts';
+import { type Spawned, spawnCollecting } from '../helpers/cli.ts';
+import {
+  type CommandResult,
+  DMCTL,
+  ROOT_DIR,
+  run,
+  SANDBOX_PREFIXES,
+  type TestHost,
+} from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -25,6 +32,27 @@ export interface PathState {
   readonly entries?: readonly string[];
 }
 
+/**
+ * Test users of every run on this machine are named `dmt` and six hex digits: another
+ * worktree's suite may be running at the same moment, creating and removing its own.
+ */
+const TEST_USER = /^dmt[0-9a-f]{6}/;
+
+/**
+ * The text of a file by which an attack is judged. /etc/shadow changes whenever any
+ * test run adds or removes its users; what must never change is everything else in it
+ * (root's and the system's lines), so the lines of test users are left out.
+ */
+function contentOf(path: string): Buffer {
+  const bytes = readFileSync(path);
+  if (path !== '/etc/shadow') return bytes;
+  const kept = bytes
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => !TEST_USER.test(line));
+  return Buffer.from(kept.join('\n'));
+}
+
 /** Describes a path without following a final symlink: owner, mode, links, content. */
 export function stateOf(path: string): PathState {
   let stats: ReturnType<typeof lstatSync>;
@@ -41,16 +69,18 @@ export function stateOf(path: string): PathState {
     mode: (stats.mode & 0o7777).toString(8),
     nlink: stats.nlink,
   };
-  if (stats.isFile())
+  if (stats.isFile()) {
+    const content = stats.size > 16 * 1024 * 1024 ? undefined : contentOf(path);
     return {
       ...common,
       type: 'file',
-      size: stats.size,
+      size: content?.length ?? stats.size,
       sha256:
-        stats.size > 16 * 1024 * 1024
+        content === undefined
           ? `(${stats.size} bytes)`
-          : createHash('sha256').update(readFileSync(path)).digest('hex'),
+          : createHash('sha256').update(content).digest('hex'),
     };
+  }
   if (stats.isDirectory()) return { ...common, type: 'dir', entries: readdirSync(path).sort() };
   return { ...common, type: stats.isSymbolicLink() ? 'symlink' : 'other' };
 }
@@ -63,8 +93,25 @@ export function watchPaths(paths: readonly string[]): { unchanged(): void } {
   };
 }
 
-/** Living processes whose command line contains `marker` (a word unique to one attack). */
+/**
+ * The uids of test users of other runs on this machine (not of a sandbox of this
+ * process): the same suite running in another worktree uses the same markers.
+ */
+function otherRunsUids(): Set<number> {
+  const uids = new Set<number>();
+  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const [name = '', , uid] = line.split(':');
+    if (TEST_USER.test(name) && !SANDBOX_PREFIXES.has(name.slice(0, 9))) uids.add(Number(uid));
+  }
+  return uids;
+}
+
+/**
+ * Living processes whose command line contains `marker` (a word unique to one attack),
+ * but for those of another test run's users.
+ */
 export function processesWith(marker: string): { pid: number; uid: number; command: string }[] {
+  const others = otherRunsUids();
   const found: { pid: number; uid: number; command: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
@@ -72,7 +119,8 @@ export function processesWith(marker: string): { pid: number; uid: number; comma
       const command = readFileSync(`/proc/${entry}/cmdline`, 'latin1').replaceAll('\0', ' ');
       if (!command.includes(marker) || !isAlive(Number(entry))) continue;
       const status = readFileSync(`/proc/${entry}/status`, 'latin1');
-      found.push({ pid: Number(entry), uid: Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]), command });
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+      if (!others.has(uid)) found.push({ pid: Number(entry), uid, command });
     } catch {
       // Gone meanwhile.
     }
@@ -108,6 +156,11 @@ export function socketOf(host: TestHost, short: string): string {
 /** Runs the attack client (client.ts) as a sandbox user. */
 export function attack(host: TestHost, short: string, ...args: string[]): Promise<CommandResult> {
   return run(['runuser', '-u', host.user(short).name, '--', NODE, CLIENT], args);
+}
+
+/** Starts the attack client (client.ts) as a sandbox user, for the modes that keep running. */
+export function spawnAttack(host: TestHost, short: string, ...args: string[]): Spawned {
+  return spawnCollecting(['runuser', '-u', host.user(short).name, '--', NODE, CLIENT, ...args]);
 }
 
 /** Runs a shell command as a sandbox user. */

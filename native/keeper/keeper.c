@@ -1,0 +1,466 @@
+/*
+ * dm-keeper: the parent of every daemon of one manager instance.
+ *
+ *   dm-keeper SOCKET
+ *
+ * A supervisor written in Node cannot survive its own death: when the manager is killed,
+ * its children are orphaned and the read ends of their output pipes close, so every
+ * daemon dies of SIGPIPE at its next write. runit's runsv and s6's s6-supervise avoid
+ * that with a tiny process per service that owns the child and its pipe. This is the
+ * same idea with one process for all daemons: the keeper forks each daemon (straight into
+ * its cgroup2 cgroup with clone3), holds the daemons' output pipes and whatever other
+ * descriptors the manager asks it to keep (control sockets, listening sockets), reaps,
+ * and signals a daemon only through what proves it is that daemon's: a pidfd held since
+ * the fork, and the members of its cgroup. It has no policy at all: the manager decides
+ * what to start and stop, and re-attaches after an upgrade or a crash to find every run,
+ * exit and descriptor where it left them.
+ *
+ * The manager talks to it over a SOCK_SEQPACKET socket in its private state directory,
+ * one connection at a time, authenticated by the kernel (SO_PEERCRED: the keeper's own
+ * uid only). Messages are NUL-separated fields, the first one the verb; descriptors
+ * travel as SCM_RIGHTS (src/keeper/README.md lists the verbs).
+ *
+ * The keeper never blocks on the manager: a manager that does not read its events is
+ * disconnected, and gets the whole state again when it says hello.
+ */
+#include "keeper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static int epoll_fd = -1, listen_fd = -1, connection = -1, signal_fd = -1, timer_fd = -1;
+static char receive_buffer[MAX_MESSAGE + 1];
+static int64_t idle_since_ms;
+
+/* Lines logged while no manager listens, sent at its next hello (the newest 32). */
+#define BACKLOG_LINES 32
+static char *backlog[BACKLOG_LINES];
+static size_t backlog_next;
+
+int64_t now_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static uint64_t tag(int kind, int fd) { return ((uint64_t)kind << 32) | (uint32_t)fd; }
+
+void watch_fd(int fd, uint32_t events, int kind) {
+  struct epoll_event event = {.events = events, .data.u64 = tag(kind, fd)};
+  if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) == -1 && errno == EEXIST)
+    epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event);
+}
+
+void unwatch_fd(int fd) { epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, NULL); }
+
+/* The poll timer ticks only while some run without a cgroup waits to be empty. */
+void arm_poll_timer(int on) {
+  struct itimerspec spec = {0};
+  if (on) {
+    spec.it_value.tv_nsec = 50 * 1000000;
+    spec.it_interval.tv_nsec = 100 * 1000000;
+  }
+  timerfd_settime(timer_fd, 0, &spec, NULL);
+}
+
+static void drop_connection(const char *why) {
+  if (connection == -1) return;
+  unwatch_fd(connection);
+  close(connection);
+  connection = -1;
+  idle_since_ms = now_ms();
+  keeper_log("info", "manager disconnected (%s)", why);
+}
+
+/*
+ * Sends one message. Never blocks: a manager whose socket buffer is full is not reading,
+ * and is dropped rather than waited for (it gets the whole state again at its hello).
+ */
+void send_event(const char *verb, const char *const *fields, size_t count, const int *fds,
+                size_t fd_count) {
+  if (connection == -1) return;
+  static char out[MAX_MESSAGE];
+  size_t length = 0;
+  for (size_t i = 0; i <= count; i++) {
+    const char *field = i == 0 ? verb : fields[i - 1];
+    size_t size = strlen(field) + 1;
+    if (length + size > sizeof out) {
+      keeper_log("error", "message %s too long; not sent", verb);
+      return;
+    }
+    memcpy(out + length, field, size);
+    length += size;
+  }
+  struct iovec iov = {.iov_base = out, .iov_len = length};
+  struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1};
+  char control[CMSG_SPACE(sizeof(int) * MAX_MESSAGE_FDS)];
+  if (fd_count > 0) {
+    memset(control, 0, sizeof control);
+    header.msg_control = control;
+    header.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&header);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
+    memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * fd_count);
+  }
+  ssize_t sent;
+  do sent = sendmsg(connection, &header, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (sent == -1 && errno == EINTR);
+  if (sent == -1) drop_connection(errno == EAGAIN ? "not reading its events" : strerror(errno));
+}
+
+void keeper_log(const char *level, const char *format, ...) {
+  char text[1024];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(text, sizeof text, format, args);
+  va_end(args);
+  if (connection != -1) {
+    const char *fields[] = {level, text};
+    send_event("log", fields, 2, NULL, 0);
+    return;
+  }
+  char line[1100];
+  snprintf(line, sizeof line, "%s\036%s", level, text);
+  free(backlog[backlog_next]);
+  backlog[backlog_next] = strdup(line);
+  backlog_next = (backlog_next + 1) % BACKLOG_LINES;
+}
+
+static void send_backlog(void) {
+  for (size_t i = 0; i < BACKLOG_LINES; i++) {
+    size_t slot = (backlog_next + i) % BACKLOG_LINES;
+    char *line = backlog[slot];
+    if (!line) continue;
+    char *separator = strchr(line, '\036');
+    if (separator) {
+      *separator = '\0';
+      const char *fields[] = {line, separator + 1};
+      send_event("log", fields, 2, NULL, 0);
+    }
+    free(line);
+    backlog[slot] = NULL;
+  }
+}
+
+static int parse_seq(const char *text, uint64_t *seq) {
+  char *end;
+  errno = 0;
+  unsigned long long value = strtoull(text, &end, 10);
+  if (errno || end == text || *end) return 0;
+  *seq = value;
+  return 1;
+}
+
+static void reply_error(const char *verb, const char *text) {
+  const char *fields[] = {verb, text};
+  send_event("error", fields, 2, NULL, 0);
+}
+
+static void handle_hello(void) {
+  char pid[16];
+  snprintf(pid, sizeof pid, "%d", (int)getpid());
+  const char *fields[] = {pid, KEEPER_VERSION};
+  send_event("hello", fields, 2, NULL, 0);
+  send_backlog();
+  store_report_all();
+  runs_report_all();
+  send_event("end", NULL, 0, NULL, 0);
+}
+
+static void handle_spawn(struct message *request) {
+  uint64_t seq;
+  if (request->count < 3 || !parse_seq(request->fields[1], &seq) || run_by_seq(seq)) {
+    reply_error("spawn", "needs a new sequence number and an id");
+    return;
+  }
+  struct run *run = run_new(seq, request->fields[2]);
+  char error[512];
+  if (spawn_run(run, request, error, sizeof error) == -1) {
+    const char *fields[] = {request->fields[1], error};
+    send_event("spawn-failed", fields, 2, NULL, 0);
+    run_forget(run);
+    return;
+  }
+  run_report(run, "spawned");
+}
+
+static void handle_signal(struct message *request) {
+  uint64_t seq;
+  char *end;
+  struct run *run = NULL;
+  long sig = request->count == 3 ? strtol(request->fields[2], &end, 10) : -1;
+  if (request->count != 3 || !parse_seq(request->fields[1], &seq) || *end || sig < 0 ||
+      sig > 64 || !(run = run_by_seq(seq))) {
+    reply_error("signal", "needs a known run and a signal number");
+    return;
+  }
+  int reached = 0;
+  int error = run_signal(run, (int)sig, &reached);
+  char count[16], code[16];
+  snprintf(count, sizeof count, "%d", reached);
+  snprintf(code, sizeof code, "%d", error);
+  const char *fields[] = {request->fields[1], request->fields[2], count, code};
+  send_event("signalled", fields, 4, NULL, 0);
+}
+
+static void handle_adopt(struct message *request) {
+  uint64_t seq;
+  char *end;
+  if (request->count != 6 || !parse_seq(request->fields[1], &seq) || run_by_seq(seq)) {
+    reply_error("adopt", "needs a new run, an id, a pid, a start time and a cgroup");
+    return;
+  }
+  long pid = strtol(request->fields[3], &end, 10);
+  unsigned long long ticks = strtoull(request->fields[4], NULL, 10);
+  struct run *run = run_new(seq, request->fields[2]);
+  if (run_adopt(run, (pid_t)pid, ticks, request->fields[5]) == -1) {
+    const char *fields[] = {request->fields[1]};
+    send_event("adopt-failed", fields, 1, NULL, 0);
+    run_forget(run);
+    return;
+  }
+  run_report(run, "run");
+}
+
+static void dispatch(struct message *request) {
+  const char *verb = request->fields[0];
+  uint64_t seq;
+  if (strcmp(verb, "hello") == 0) handle_hello();
+  else if (strcmp(verb, "spawn") == 0) handle_spawn(request);
+  else if (strcmp(verb, "signal") == 0) handle_signal(request);
+  else if (strcmp(verb, "adopt") == 0) handle_adopt(request);
+  else if (strcmp(verb, "release") == 0 && request->count == 2 &&
+           parse_seq(request->fields[1], &seq)) {
+    struct run *run = run_by_seq(seq);
+    if (run) run_forget(run);
+  } else if (strcmp(verb, "store") == 0 && request->count == 2 && request->fd_count == 1) {
+    if (store_put(request->fields[1], request->fds[0]) == 0) request->fd_count = 0;
+  } else if (strcmp(verb, "drop") == 0 && request->count == 2)
+    store_drop(request->fields[1]);
+  else if (strcmp(verb, "pipe-close") == 0 && request->count == 2)
+    output_close_writer(request->fields[1]);
+  else if (strcmp(verb, "quit") == 0) {
+    keeper_log("info", "quitting at the manager's request");
+    exit(0);
+  } else
+    reply_error(verb, "unknown request");
+}
+
+static void receive(void) {
+  for (;;) {
+    struct message request = {0};
+    struct iovec iov = {.iov_base = receive_buffer, .iov_len = MAX_MESSAGE};
+    char control[CMSG_SPACE(sizeof(int) * MAX_MESSAGE_FDS)];
+    struct msghdr header = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    ssize_t got = recvmsg(connection, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (got == -1 && errno == EINTR) continue;
+    if (got == -1 && errno == EAGAIN) return;
+    if (got <= 0) {
+      drop_connection(got == 0 ? "closed" : strerror(errno));
+      return;
+    }
+    for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&header); cmsg; cmsg = CMSG_NXTHDR(&header, cmsg))
+      if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
+        size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+          int fd;
+          memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof fd);
+          if (request.fd_count < MAX_MESSAGE_FDS) request.fds[request.fd_count++] = fd;
+          else close(fd);
+        }
+      }
+    if (header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+      reply_error("?", "message too long");
+    } else {
+      receive_buffer[got] = '\0';
+      /* Fields end with NUL; a last field without one ends at the buffer's end. */
+      char *cursor = receive_buffer, *end = receive_buffer + got;
+      while (cursor < end && request.count < MAX_FIELDS) {
+        request.fields[request.count++] = cursor;
+        cursor += strlen(cursor) + 1;
+      }
+      if (request.count > 0) dispatch(&request);
+    }
+    for (size_t i = 0; i < request.fd_count; i++) close(request.fds[i]);
+    if (connection == -1) return;
+  }
+}
+
+/* A second manager while one is attached: refused, unless the first has hung up. */
+static void accept_manager(void) {
+  int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (fd == -1) return;
+  struct ucred peer;
+  socklen_t size = sizeof peer;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &size) == -1 || peer.uid != geteuid()) {
+    close(fd);
+    return;
+  }
+  if (connection != -1) {
+    char probe;
+    ssize_t got = recv(connection, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (got == 0 || (got == -1 && errno != EAGAIN)) drop_connection("replaced");
+    else {
+      const char *fields[] = {"busy", "another manager is attached to this keeper"};
+      int saved = connection;
+      connection = fd;
+      send_event("error", fields, 2, NULL, 0);
+      connection = saved;
+      close(fd);
+      return;
+    }
+  }
+  int size_wanted = 4 * 1024 * 1024;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size_wanted, sizeof size_wanted) == -1)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size_wanted, sizeof size_wanted);
+  connection = fd;
+  watch_fd(fd, EPOLLIN, TAG_CONNECTION);
+}
+
+static void handle_signals(void) {
+  struct signalfd_siginfo info;
+  int reap = 0;
+  while (read(signal_fd, &info, sizeof info) == sizeof info) {
+    if (info.ssi_signo == SIGCHLD) reap = 1;
+    else
+      keeper_log("warn", "signal %d from pid %u ignored: stop the manager, not its keeper",
+                 (int)info.ssi_signo, info.ssi_pid);
+  }
+  if (reap) runs_reap();
+}
+
+static void open_socket(const char *path) {
+  struct sockaddr_un address = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof address.sun_path) {
+    fprintf(stderr, "dm-keeper: socket path too long: %s\n", path);
+    exit(2);
+  }
+  strcpy(address.sun_path, path);
+  listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  unlink(path);
+  if (listen_fd == -1 || bind(listen_fd, (struct sockaddr *)&address, sizeof address) == -1 ||
+      listen(listen_fd, 4) == -1) {
+    fprintf(stderr, "dm-keeper: cannot listen on %s: %s\n", path, strerror(errno));
+    exit(2);
+  }
+}
+
+static void raise_descriptor_limit(void) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: dm-keeper SOCKET\n");
+    return 2;
+  }
+  /*
+   * Nothing the manager held may live on here (its instance lock above all: a keeper
+   * holding it would keep the next manager out). Descriptors 0-2 are made valid.
+   */
+  syscall(SYS_close_range, 3, ~0U, 0);
+  int spare;
+  while ((spare = open("/dev/null", O_RDWR)) != -1 && spare < 3) continue;
+  if (spare > 2) close(spare);
+  umask(077);
+  setsid();
+  /* What daemons orphan comes here rather than to an init that may never reap it. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  raise_descriptor_limit();
+  sigset_t signals;
+  sigemptyset(&signals);
+  int handled[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE};
+  for (size_t i = 0; i < sizeof handled / sizeof *handled; i++) sigaddset(&signals, handled[i]);
+  sigprocmask(SIG_BLOCK, &signals, NULL);
+  sigdelset(&signals, SIGPIPE);
+  signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+  timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  if (signal_fd == -1 || timer_fd == -1 || epoll_fd == -1) {
+    perror("dm-keeper");
+    return 2;
+  }
+  open_socket(argv[1]);
+  watch_fd(listen_fd, EPOLLIN, TAG_LISTEN);
+  watch_fd(signal_fd, EPOLLIN, TAG_SIGNALS);
+  watch_fd(timer_fd, EPOLLIN, TAG_TIMER);
+  /* The manager waits for this line on our stdout before it connects. */
+  if (write(1, "ready\n", 6) != 6) return 2;
+  /* Not even the manager's stderr is kept: a pipe to a logger must end when the manager does. */
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null != -1) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    close(null);
+  }
+  idle_since_ms = now_ms();
+  for (;;) {
+    struct epoll_event events[64];
+    /*
+     * A keeper with nothing to keep and nobody attached for a minute was left behind by a
+     * manager that died before it said hello: it goes.
+     */
+    int idle = connection == -1 && runs_count() == 0 && store_count() == 0;
+    int count = epoll_wait(epoll_fd, events, 64, idle ? 60000 : -1);
+    if (count == -1 && errno != EINTR) {
+      perror("dm-keeper: epoll_wait");
+      return 2;
+    }
+    if (count == 0 && idle && now_ms() - idle_since_ms >= 60000) return 0;
+    for (int i = 0; i < count; i++) {
+      int kind = (int)(events[i].data.u64 >> 32), fd = (int)(uint32_t)events[i].data.u64;
+      switch (kind) {
+        case TAG_LISTEN:
+          accept_manager();
+          break;
+        case TAG_CONNECTION:
+          if (fd == connection) receive();
+          break;
+        case TAG_SIGNALS:
+          handle_signals();
+          break;
+        case TAG_TIMER: {
+          uint64_t ticks;
+          if (read(timer_fd, &ticks, sizeof ticks) > 0) runs_poll();
+          break;
+        }
+        case TAG_ERRPIPE: {
+          struct run *run = run_by_errpipe(fd);
+          if (run) run_exec_pipe_ready(run);
+          else unwatch_fd(fd);
+          break;
+        }
+        case TAG_EVENTS: {
+          struct run *run = run_by_events(fd);
+          if (run) run_events_ready(run);
+          else unwatch_fd(fd);
+          break;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,101 @@
+/*
+ * dm-keeper: the parent of every daemon of one manager instance. See keeper.c for what it
+ * is for and src/keeper/README.md for the protocol.
+ */
+#ifndef DM_KEEPER_H
+#define DM_KEEPER_H
+
+#define _GNU_SOURCE
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define KEEPER_VERSION "1"
+/* The largest message either side sends (a spawn carries at most 128 KiB of exports). */
+#define MAX_MESSAGE (512 * 1024)
+#define MAX_FIELDS 4096
+/* SCM_MAX_FD is 253; nobody here needs more than a handful per message. */
+#define MAX_MESSAGE_FDS 64
+
+/* A message: NUL-separated fields (the first is the verb) and the descriptors with it. */
+struct message {
+  char *fields[MAX_FIELDS];
+  size_t count;
+  int fds[MAX_MESSAGE_FDS];
+  size_t fd_count;
+};
+
+/* One spawn of a daemon, from fork to release. */
+struct run {
+  uint64_t seq;
+  char *id;
+  pid_t pid;
+  int pidfd;
+  unsigned long long start_ticks;
+  int64_t spawned_ms;
+  /* The main process: alive until reaped; then how it ended. */
+  int alive;
+  int exit_code, exit_signal;
+  int64_t exited_ms;
+  /* The exec: 0 pending (errpipe open), 1 done, 2 failed (exec_error says why). */
+  int exec_state;
+  char *exec_error;
+  int errpipe;
+  /* The daemon's cgroup2 directory (-1 without), and its cgroup.events once watched. */
+  int cgroup_fd;
+  int events_fd;
+  /* Every process of the run is gone (known once the main process has ended). */
+  int empty;
+  /* Waiting for the scope to empty; polled by the timer (no cgroup.events to watch). */
+  int watching;
+  int polled;
+  /* Not our child: a survivor of a previous keeper, followed by pidfd and cgroup. */
+  int foreign;
+  struct run *next;
+};
+
+/* keeper.c */
+int64_t now_ms(void);
+void send_event(const char *verb, const char *const *fields, size_t count, const int *fds,
+                size_t fd_count);
+void keeper_log(const char *level, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+/* What an epoll event is about. */
+enum { TAG_LISTEN = 1, TAG_CONNECTION, TAG_SIGNALS, TAG_TIMER, TAG_ERRPIPE, TAG_EVENTS };
+void watch_fd(int fd, uint32_t events, int kind);
+void unwatch_fd(int fd);
+void arm_poll_timer(int on);
+
+/* runs.c */
+struct run *run_new(uint64_t seq, const char *id);
+struct run *run_by_seq(uint64_t seq);
+struct run *run_by_pid(pid_t pid);
+struct run *run_by_errpipe(int fd);
+struct run *run_by_events(int fd);
+void run_forget(struct run *run);
+void run_track_pid(struct run *run);
+void run_watch_errpipe(struct run *run, int fd);
+void runs_reap(void);
+void runs_poll(void);
+void run_exec_pipe_ready(struct run *run);
+void run_events_ready(struct run *run);
+int run_signal(struct run *run, int sig, int *reached);
+void run_report(struct run *run, const char *verb);
+void runs_report_all(void);
+size_t runs_count(void);
+int run_adopt(struct run *run, pid_t pid, unsigned long long start_ticks, const char *cgroup);
+unsigned long long start_ticks_of(pid_t pid);
+
+/* spawn.c */
+int spawn_run(struct run *run, struct message *request, char *error, size_t error_size);
+
+/* fdstore.c */
+int store_put(const char *name, int fd);
+int store_get(const char *name);
+void store_drop(const char *name);
+void store_report_all(void);
+size_t store_count(void);
+int output_pipe(const char *id, int *created);
+void output_close_writer(const char *id);
+
+#endif

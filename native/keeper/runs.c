@@ -1,0 +1,404 @@
+/*
+ * The runs: one per spawn of a daemon, from the fork to the manager's release. A run
+ * knows its main process (by pidfd, held since the fork), how it ended, whether its exec
+ * worked, and whether anything of it is left (its cgroup, or its process group).
+ *
+ * Why a daemon is only ever signalled through these: a pid or a process group id is a
+ * number the kernel hands out again once it is free. A supervisor that keeps the number
+ * of a dead main process and signals it later (a stop deadline, `dmctl kill`) signals
+ * whoever got the number since: another user's daemon. A pidfd names one process for
+ * good, and pidfd_send_signal with PIDFD_SIGNAL_PROCESS_GROUP names the process group
+ * that process led, even after it was reaped, and never a group that reuses its number.
+ * The members of a cgroup are checked one by one with a pidfd (see signal_members).
+ */
+#include "keeper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "table.h"
+
+#ifndef PIDFD_SIGNAL_PROCESS_GROUP
+#define PIDFD_SIGNAL_PROCESS_GROUP (1UL << 2)
+#endif
+
+static struct run *runs;
+static size_t run_total;
+static struct table by_seq, by_pid, by_fd;
+
+static void set_polled(struct run *run, int on);
+
+static int pidfd_signal(int pidfd, int sig, unsigned int flags) {
+  return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, flags);
+}
+
+static int pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+struct run *run_new(uint64_t seq, const char *id) {
+  struct run *run = calloc(1, sizeof *run);
+  if (!run || !(run->id = strdup(id))) abort();
+  run->seq = seq;
+  run->pidfd = run->errpipe = run->cgroup_fd = run->events_fd = -1;
+  run->next = runs;
+  runs = run;
+  run_total++;
+  table_put(&by_seq, seq, run);
+  return run;
+}
+
+struct run *run_by_seq(uint64_t seq) { return table_get(&by_seq, seq); }
+struct run *run_by_pid(pid_t pid) { return table_get(&by_pid, (uint64_t)pid); }
+size_t runs_count(void) { return run_total; }
+
+/* Descriptors watched for a run (exec pipe, cgroup.events) map back to it. */
+static uint64_t fd_key(int kind, int fd) { return ((uint64_t)kind << 32) | (uint32_t)fd; }
+struct run *run_by_errpipe(int fd) { return table_get(&by_fd, fd_key(TAG_ERRPIPE, fd)); }
+struct run *run_by_events(int fd) { return table_get(&by_fd, fd_key(TAG_EVENTS, fd)); }
+
+static void close_watched(int *fd, int kind) {
+  if (*fd == -1) return;
+  unwatch_fd(*fd);
+  table_remove(&by_fd, fd_key(kind, *fd));
+  close(*fd);
+  *fd = -1;
+}
+
+void run_track_pid(struct run *run) { table_put(&by_pid, (uint64_t)run->pid, run); }
+
+void run_watch_errpipe(struct run *run, int fd) {
+  run->errpipe = fd;
+  table_put(&by_fd, fd_key(TAG_ERRPIPE, fd), run);
+  watch_fd(fd, EPOLLIN, TAG_ERRPIPE);
+}
+
+void run_forget(struct run *run) {
+  for (struct run **link = &runs; *link; link = &(*link)->next)
+    if (*link == run) {
+      *link = run->next;
+      break;
+    }
+  table_remove(&by_seq, run->seq);
+  if (run->pid > 0 && run_by_pid(run->pid) == run) table_remove(&by_pid, (uint64_t)run->pid);
+  close_watched(&run->errpipe, TAG_ERRPIPE);
+  close_watched(&run->events_fd, TAG_EVENTS);
+  set_polled(run, 0);
+  if (run->pidfd != -1) close(run->pidfd);
+  if (run->cgroup_fd != -1) close(run->cgroup_fd);
+  free(run->exec_error);
+  free(run->id);
+  free(run);
+  run_total--;
+}
+
+/* The start time of a process, in clock ticks after boot: with its pid, its identity. */
+unsigned long long start_ticks_of(pid_t pid) {
+  char path[64], text[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1) return 0;
+  ssize_t got = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (got <= 0) return 0;
+  text[got] = '\0';
+  /* The command name may hold spaces and parentheses: count fields after the last ')'. */
+  char *cursor = strrchr(text, ')');
+  if (!cursor) return 0;
+  for (int field = 2; field < 22 && cursor; field++) cursor = strchr(cursor + 1, ' ');
+  return cursor ? strtoull(cursor + 1, NULL, 10) : 0;
+}
+
+void run_report(struct run *run, const char *verb) {
+  char seq[24], pid[16], ticks[24], spawned[24], alive[4], code[16], sig[16], exited[24],
+      empty[4], exec[4];
+  snprintf(seq, sizeof seq, "%llu", (unsigned long long)run->seq);
+  snprintf(pid, sizeof pid, "%d", (int)run->pid);
+  snprintf(ticks, sizeof ticks, "%llu", run->start_ticks);
+  snprintf(spawned, sizeof spawned, "%lld", (long long)run->spawned_ms);
+  snprintf(alive, sizeof alive, "%d", run->alive);
+  snprintf(code, sizeof code, "%d", run->exit_code);
+  snprintf(sig, sizeof sig, "%d", run->exit_signal);
+  snprintf(exited, sizeof exited, "%lld", (long long)run->exited_ms);
+  snprintf(empty, sizeof empty, "%d", run->empty);
+  snprintf(exec, sizeof exec, "%d", run->exec_state);
+  const char *fields[] = {seq,    run->id, pid,   ticks, spawned, alive, code,
+                          sig,    exited,  empty, exec,  run->exec_error ? run->exec_error : ""};
+  send_event(verb, fields, sizeof fields / sizeof *fields, NULL, 0);
+}
+
+void runs_report_all(void) {
+  for (struct run *run = runs; run; run = run->next) run_report(run, "run");
+}
+
+/* Reads what the child said before exec; EOF with nothing said means the exec worked. */
+static int read_exec_pipe(struct run *run) {
+  char buffer[512];
+  for (;;) {
+    ssize_t got = read(run->errpipe, buffer, sizeof buffer - 1);
+    if (got == -1 && errno == EINTR) continue;
+    if (got == -1) return errno == EAGAIN ? 0 : -1;
+    if (got == 0) return -1;
+    buffer[got] = '\0';
+    if (!run->exec_error) run->exec_error = strdup(buffer);
+  }
+}
+
+static void finish_exec(struct run *run) {
+  close_watched(&run->errpipe, TAG_ERRPIPE);
+  run->exec_state = run->exec_error ? 2 : 1;
+  run_report(run, "exec");
+}
+
+void run_exec_pipe_ready(struct run *run) {
+  if (read_exec_pipe(run) == -1) finish_exec(run);
+}
+
+/*
+ * Is anything of the run left? Its cgroup says so; without one, its process group. A
+ * watched cgroup.events is read through the watched descriptor: kernfs clears the
+ * pending notification of an open file only when that file is read.
+ */
+static int scope_is_empty(struct run *run) {
+  if (run->cgroup_fd != -1) {
+    char text[256];
+    int fd = run->events_fd != -1 ? run->events_fd
+                                   : openat(run->cgroup_fd, "cgroup.events", O_RDONLY | O_CLOEXEC);
+    if (fd == -1) return 1; /* The cgroup is gone: so is everything in it. */
+    ssize_t got = pread(fd, text, sizeof text - 1, 0);
+    if (fd != run->events_fd) close(fd);
+    if (got <= 0) return 0;
+    text[got] = '\0';
+    return strstr(text, "populated 0") != NULL;
+  }
+  if (run->pidfd == -1) return 1;
+  if (pidfd_signal(run->pidfd, 0, PIDFD_SIGNAL_PROCESS_GROUP) == 0) return 0;
+  return errno == ESRCH;
+}
+
+/* Runs the poll timer looks at: groups without a cgroup, and survivors not our children. */
+static size_t polled_count;
+
+static void set_polled(struct run *run, int on) {
+  if (run->polled == on) return;
+  run->polled = on;
+  polled_count += on ? 1 : (size_t)-1;
+  arm_poll_timer(polled_count > 0);
+}
+
+static void stop_watching(struct run *run) {
+  run->watching = 0;
+  close_watched(&run->events_fd, TAG_EVENTS);
+  set_polled(run, run->foreign && run->alive);
+}
+
+/* After the main process ended: empty now, or watched until it is. */
+static void check_scope(struct run *run) {
+  if (scope_is_empty(run)) {
+    run->empty = 1;
+    stop_watching(run);
+    return;
+  }
+  if (run->watching) return;
+  run->watching = 1;
+  /* cgroup.events tells when the cgroup empties (a kernfs notification, EPOLLPRI). */
+  if (run->cgroup_fd != -1) {
+    int fd = openat(run->cgroup_fd, "cgroup.events", O_RDONLY | O_CLOEXEC);
+    if (fd != -1) {
+      run->events_fd = fd;
+      table_put(&by_fd, fd_key(TAG_EVENTS, fd), run);
+      watch_fd(fd, EPOLLPRI, TAG_EVENTS);
+      /* It may have emptied between the first look and the watch. */
+      if (scope_is_empty(run)) {
+        run->empty = 1;
+        stop_watching(run);
+      }
+      return;
+    }
+  }
+  set_polled(run, 1);
+}
+
+static void note_exit(struct run *run, const siginfo_t *info) {
+  run->alive = 0;
+  run->exited_ms = now_ms();
+  if (info->si_code == CLD_EXITED) run->exit_code = info->si_status;
+  else run->exit_signal = info->si_status;
+  if (run->errpipe != -1) {
+    /* The child is gone: its end of the pipe is closed, what it said is there. */
+    read_exec_pipe(run);
+    finish_exec(run);
+  }
+  table_remove(&by_pid, (uint64_t)run->pid);
+  check_scope(run);
+  run_report(run, "exited");
+}
+
+/* Reaps every child that ended: the runs' main processes and the orphans daemons left. */
+void runs_reap(void) {
+  for (;;) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG) == -1 || info.si_pid == 0) return;
+    struct run *run = run_by_pid(info.si_pid);
+    if (run && run->alive) note_exit(run, &info);
+  }
+}
+
+/* Ticks while some run is polled (see set_polled). */
+void runs_poll(void) {
+  for (struct run *run = runs; run; run = run->next) {
+    if (!run->polled) continue;
+    if (run->foreign && run->alive) {
+      if (pidfd_signal(run->pidfd, 0, 0) == 0 || errno != ESRCH) continue;
+      /* Not our child: how it ended is unknown (-1); that it ended is enough. */
+      run->alive = 0;
+      run->exit_code = -1;
+      run->exited_ms = now_ms();
+      set_polled(run, 0);
+      check_scope(run);
+      run_report(run, "exited");
+      continue;
+    }
+    if (run->watching && scope_is_empty(run)) {
+      run->empty = 1;
+      stop_watching(run);
+      run_report(run, "empty");
+    }
+  }
+}
+
+void run_events_ready(struct run *run) {
+  if (!run->watching || !scope_is_empty(run)) return;
+  run->empty = 1;
+  stop_watching(run);
+  run_report(run, "empty");
+}
+
+/*
+ * Signals every member of the run's cgroup, each through a pidfd proven to be a member:
+ * the pid is read from cgroup.procs, a pidfd opened on it, cgroup.procs read again and the
+ * pid found there, then the pidfd found still alive. A process alive at that last check
+ * was alive, so held its pid, when the second list named it: it was in the cgroup, and an
+ * unprivileged process cannot leave a cgroup. A pid reused meanwhile fails one check.
+ */
+static int read_members(int cgroup_fd, pid_t **pids, size_t *count) {
+  int fd = openat(cgroup_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+  if (fd == -1) return -1;
+  size_t capacity = 0, length = 0;
+  char *text = NULL;
+  for (;;) {
+    if (length + 4096 > capacity) {
+      capacity = capacity ? capacity * 2 : 8192;
+      char *grown = realloc(text, capacity + 1);
+      if (!grown) abort();
+      text = grown;
+    }
+    ssize_t got = read(fd, text + length, capacity - length);
+    if (got == -1 && errno == EINTR) continue;
+    if (got <= 0) break;
+    length += (size_t)got;
+  }
+  close(fd);
+  *count = 0;
+  *pids = NULL;
+  if (!text) return 0;
+  text[length] = '\0';
+  size_t lines = 0;
+  for (size_t i = 0; i < length; i++) lines += text[i] == '\n';
+  *pids = calloc(lines + 1, sizeof **pids);
+  if (!*pids) abort();
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+    (*pids)[(*count)++] = (pid_t)atoi(line);
+  free(text);
+  return 0;
+}
+
+static int contains(const pid_t *pids, size_t count, pid_t pid) {
+  for (size_t i = 0; i < count; i++)
+    if (pids[i] == pid) return 1;
+  return 0;
+}
+
+static int signal_members(struct run *run, int sig, int *reached) {
+  pid_t *first = NULL, *second = NULL;
+  size_t first_count = 0, second_count = 0;
+  if (read_members(run->cgroup_fd, &first, &first_count) == -1) return errno;
+  int *pidfds = calloc(first_count + 1, sizeof *pidfds);
+  if (!pidfds) abort();
+  for (size_t i = 0; i < first_count; i++) pidfds[i] = pidfd_open(first[i]);
+  read_members(run->cgroup_fd, &second, &second_count);
+  for (size_t i = 0; i < first_count; i++) {
+    if (pidfds[i] == -1) continue;
+    if (contains(second, second_count, first[i]) && pidfd_signal(pidfds[i], 0, 0) == 0 &&
+        pidfd_signal(pidfds[i], sig, 0) == 0)
+      (*reached)++;
+    close(pidfds[i]);
+  }
+  free(pidfds);
+  free(first);
+  free(second);
+  return *reached > 0 ? 0 : ESRCH;
+}
+
+/* Signals the run's processes: its cgroup's members, or its process group. */
+int run_signal(struct run *run, int sig, int *reached) {
+  *reached = 0;
+  if (run->cgroup_fd != -1) {
+    if (sig == SIGKILL) {
+      /* cgroup.kill (Linux 5.14) kills every member at once, forks racing it included. */
+      pid_t *members = NULL;
+      size_t count = 0;
+      if (read_members(run->cgroup_fd, &members, &count) == 0) free(members);
+      if (count == 0) return ESRCH;
+      int fd = openat(run->cgroup_fd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
+      if (fd != -1) {
+        ssize_t wrote = write(fd, "1", 1);
+        close(fd);
+        if (wrote == 1) {
+          *reached = (int)count;
+          return 0;
+        }
+      }
+    }
+    return signal_members(run, sig, reached);
+  }
+  if (run->pidfd == -1) return ESRCH;
+  if (pidfd_signal(run->pidfd, sig, PIDFD_SIGNAL_PROCESS_GROUP) == -1) return errno;
+  *reached = 1;
+  return 0;
+}
+
+/*
+ * Takes on a daemon left by a previous keeper (killed): not our child, so followed by a
+ * pidfd (opened, then the start time checked: the pid was not reused) and its cgroup.
+ */
+int run_adopt(struct run *run, pid_t pid, unsigned long long start_ticks, const char *cgroup) {
+  run->foreign = 1;
+  if (cgroup[0] != '\0') run->cgroup_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (pid > 0) {
+    int pidfd = pidfd_open(pid);
+    if (pidfd != -1 && start_ticks_of(pid) == start_ticks && pidfd_signal(pidfd, 0, 0) == 0) {
+      run->pid = pid;
+      run->pidfd = pidfd;
+      run->start_ticks = start_ticks;
+      run->alive = 1;
+    } else if (pidfd != -1)
+      close(pidfd);
+  }
+  if (!run->alive && (run->cgroup_fd == -1 || scope_is_empty(run))) return -1;
+  run->exec_state = 1;
+  if (!run->alive) {
+    run->exit_code = -1;
+    run->exited_ms = now_ms();
+    check_scope(run);
+  } else
+    set_polled(run, 1);
+  return 0;
+}

@@ -1,0 +1,658 @@
+/*
+ * The log pump moves each daemon's output from its pipe into its log file, on a thread
+ * of its own with epoll, so that neither a slow disk nor a busy daemon costs the event
+ * loop anything, and nothing read is ever held only in the manager's memory.
+ *
+ * Two ways to move bytes:
+ *  - splice(2), pipe to file, when there are no timestamps to add and no rotation is
+ *    near: the kernel moves the pages, no copy, and a byte is at every moment either in
+ *    the pipe or in the file. A SIGKILL of the manager between two calls loses nothing.
+ *  - copy, for timestamps or near a rotation: tee(2) duplicates the pipe's bytes into a
+ *    scratch pipe WITHOUT consuming them, the copy is read, formatted and written, and
+ *    only then exactly what was written is consumed from the source (spliced to
+ *    /dev/null). A kill between the write and the consume leaves that chunk in the pipe
+ *    as well as in the file: the next manager writes it again. At most one chunk is
+ *    duplicated, none is ever lost.
+ * Files are written at an explicit offset (splice refuses O_APPEND files): only the pump
+ * writes them.
+ *
+ * Rotation splits a chunk at its last newline that fits, so a rotation never cuts a line
+ * (a single line longer than max-bytes may still be). Renaming and reopening are done
+ * as the log's owner (as_user.c, on the pump thread only).
+ *
+ * A failing write (disk full) drops the chunk (consumed, counted), reports once, and
+ * writing resumes by itself when a write works again. A full pipe never blocks the pump:
+ * it only reads pipes, nonblocking. A stuck file system is the watchdog's business: a
+ * thread that sleeps while the pump is idle and, while it is busy, wakes at the deadline
+ * of the current operation. If that operation is still running then, its owner's pipes
+ * are taken out of the pump (they fill and their daemons block: their owner's problem),
+ * and a new pump thread takes over for everybody else. The stuck thread exits when its
+ * call returns, and the owner's pipes come back.
+ */
+#define _GNU_SOURCE
+#include "log_pump.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log_files.h"
+
+enum { CHUNK = 64 * 1024, SPLICE_MAX = 1024 * 1024 };
+
+struct sink {
+  struct sink *next;
+  int32_t id;
+  int pipe_fd, file_fd;
+  int64_t offset; /* the file's size: where the next byte goes */
+  struct dm_pump_options options;
+  struct dm_creds owner;
+  char *path;
+  bool at_line_start, in_epoll, busy, stuck, eof, failing;
+  int64_t bytes, dropped;
+  char reason[320];
+  struct timespec last_open; /* when opening was last tried: retried at most once a second */
+  void *detach_token; /* a detach waiting for a stuck thread to let go */
+};
+
+struct command {
+  struct command *next;
+  enum dm_pump_command kind;
+  int32_t id;
+  void *token;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watchdog_wake;
+static struct sink *sinks;
+static struct command *commands, *commands_tail;
+static dm_pump_emit emit;
+static int epfd = -1, wakefd = -1, devnull = -1, deadline_ms;
+static bool paused;
+/* The current pump thread's generation, and what it is doing (for the watchdog). */
+static int generation;
+static bool busy;
+static struct sink *busy_sink;
+static uint64_t busy_seq;
+static struct timespec busy_since;
+
+/* ---- small helpers (lock held where said) ---- */
+
+static void send_event(enum dm_pump_event_type type, int32_t id, void *token, int64_t value,
+                       const char *message) {
+  struct dm_pump_event *event = calloc(1, sizeof *event);
+  if (event == NULL) return;
+  event->type = type;
+  event->id = id;
+  event->token = token;
+  event->value = value;
+  if (message != NULL) snprintf(event->message, sizeof event->message, "%s", message);
+  emit(event);
+}
+
+static struct sink *find(int32_t id) {
+  for (struct sink *sink = sinks; sink != NULL; sink = sink->next)
+    if (sink->id == id) return sink;
+  return NULL;
+}
+
+/** Puts a sink in or out of the epoll set (lock held). */
+static void watch(struct sink *sink, bool on) {
+  if (on == sink->in_epoll) return;
+  if (on) {
+    struct epoll_event event = {.events = EPOLLIN, .data.u64 = (uint64_t)(uint32_t)sink->id};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, sink->pipe_fd, &event) == 0) sink->in_epoll = true;
+  } else {
+    epoll_ctl(epfd, EPOLL_CTL_DEL, sink->pipe_fd, NULL);
+    sink->in_epoll = false;
+  }
+}
+
+static bool wanted(const struct sink *sink) {
+  return !paused && !sink->stuck && !sink->eof;
+}
+
+static void fail(struct sink *sink, const char *message) {
+  snprintf(sink->reason, sizeof sink->reason, "%s", message);
+  if (sink->failing) return;
+  sink->failing = true;
+  send_event(DM_PUMP_ERROR, sink->id, NULL, 0, message);
+}
+
+static void succeed(struct sink *sink) {
+  if (!sink->failing) return;
+  sink->failing = false;
+  send_event(DM_PUMP_RECOVERED, sink->id, NULL, 0, NULL);
+}
+
+/** Consumes `count` bytes of the pipe (already copied or to be dropped). */
+static void consume(struct sink *sink, int64_t count) {
+  while (count > 0) {
+    ssize_t moved = splice(sink->pipe_fd, NULL, devnull, NULL, (size_t)count, SPLICE_F_NONBLOCK);
+    if (moved <= 0 && errno == EINTR) continue;
+    if (moved <= 0) return;
+    count -= moved;
+  }
+}
+
+static const char *error_name(int error) {
+  const char *name = strerrorname_np(error);
+  return name != NULL ? name : "error";
+}
+
+static void drop(struct sink *sink, int64_t count) {
+  consume(sink, count);
+  sink->dropped += count;
+}
+
+/* ---- file steps, as the owner ---- */
+
+static void reopen(struct sink *sink) {
+  clock_gettime(CLOCK_MONOTONIC, &sink->last_open);
+  if (sink->file_fd >= 0) close(sink->file_fd);
+  sink->file_fd = -1;
+  struct dm_saved saved;
+  char reason[320];
+  int error = dm_become(&sink->owner, &saved);
+  int fd = -1;
+  if (error == 0) fd = dm_open_log(sink->path, sink->owner.uid, &sink->offset, reason, sizeof reason);
+  else snprintf(reason, sizeof reason, "cannot act as the log's owner (%s)", strerror(-error));
+  if (dm_return(&saved) != 0) abort(); /* cannot happen: the saved uid is 0 */
+  if (fd < 0) return fail(sink, reason);
+  // splice(2) refuses files opened O_APPEND; the pump writes at its own offset.
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_APPEND);
+  sink->file_fd = fd;
+}
+
+static void rotate(struct sink *sink) {
+  if (sink->file_fd >= 0) close(sink->file_fd);
+  sink->file_fd = -1;
+  struct dm_saved saved;
+  enum dm_step step;
+  int error = dm_become(&sink->owner, &saved);
+  if (error == 0) error = dm_rotate_path(sink->path, sink->options.keep, &step);
+  if (dm_return(&saved) != 0) abort();
+  if (error != 0) {
+    char reason[320];
+    snprintf(reason, sizeof reason, "cannot rotate %s (%s)", sink->path, strerror(-error));
+    fail(sink, reason);
+  } else send_event(DM_PUMP_ROTATED, sink->id, NULL, 0, sink->path);
+  reopen(sink);
+}
+
+/* ---- moving bytes ---- */
+
+/** Writes all of `data` at the file's offset; *error is the errno of a failure, else 0. */
+static void write_all(struct sink *sink, const char *data, int64_t length, int *error) {
+  int64_t done = 0;
+  *error = 0;
+  while (done < length) {
+    ssize_t wrote = pwrite(sink->file_fd, data + done, (size_t)(length - done), sink->offset);
+    if (wrote == -1 && errno == EINTR) continue;
+    if (wrote <= 0) {
+      *error = wrote == 0 ? EIO : errno;
+      break;
+    }
+    done += wrote;
+    sink->offset += wrote;
+  }
+}
+
+/**
+ * How many of the chunk's bytes go into the current file. Away from a rotation: all.
+ * Near one: up to the last newline that still fits (0: rotate first), or, in the middle
+ * of a line, up to the end of that line, so the rotation falls between two lines.
+ */
+static int64_t fitting(const struct sink *sink, const char *data, int64_t length) {
+  int64_t max = sink->options.max_bytes;
+  int64_t stamp = sink->options.timestamps ? DM_STAMP_LENGTH : 0;
+  if (max <= 0) return length;
+  if (!sink->at_line_start) {
+    const char *newline = memchr(data, '\n', (size_t)length);
+    return newline == NULL ? length : newline - data + 1;
+  }
+  int64_t size = sink->offset, fits = 0;
+  for (int64_t index = 0; index < length; index++) {
+    if (index == 0 || data[index - 1] == '\n') size += stamp;
+    size++;
+    if (size > max) break;
+    if (data[index] == '\n') fits = index + 1;
+  }
+  if (size <= max) return length;
+  // Not a single line fits: a file that already has lines rotates; an empty one takes
+  // the long line anyway (it could never fit).
+  if (fits == 0 && sink->offset == 0) {
+    const char *newline = memchr(data, '\n', (size_t)length);
+    return newline == NULL ? length : newline - data + 1;
+  }
+  return fits;
+}
+
+/** Copies `length` raw bytes with a time stamp at each line start into `out`; its length. */
+static int64_t stamp_lines(struct sink *sink, const char *data, int64_t length, char *out) {
+  char stamp[DM_STAMP_LENGTH + 1];
+  dm_stamp(stamp);
+  int64_t used = 0;
+  for (int64_t index = 0; index < length; index++) {
+    if (sink->at_line_start) {
+      memcpy(out + used, stamp, DM_STAMP_LENGTH);
+      used += DM_STAMP_LENGTH;
+    }
+    out[used++] = data[index];
+    sink->at_line_start = data[index] == '\n';
+  }
+  return used;
+}
+
+/** The copy path (see the top of the file); false at the end of the pipe. */
+static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *formatted) {
+  ssize_t peeked = tee(sink->pipe_fd, scratch[1], CHUNK, SPLICE_F_NONBLOCK);
+  if (peeked == 0) return false;
+  if (peeked < 0) return true; /* EAGAIN: nothing there after all */
+  int64_t got = 0;
+  while (got < peeked) {
+    ssize_t count = read(scratch[0], raw + got, (size_t)(peeked - got));
+    if (count <= 0 && errno == EINTR) continue;
+    if (count <= 0) break;
+    got += count;
+  }
+  int64_t take = fitting(sink, raw, got);
+  if (take == 0) {
+    rotate(sink);
+    return true;
+  }
+  if (sink->file_fd < 0) {
+    drop(sink, take);
+    return true;
+  }
+  int64_t length = take;
+  const char *data = raw;
+  if (sink->options.timestamps) {
+    length = stamp_lines(sink, raw, take, formatted);
+    data = formatted;
+  } else sink->at_line_start = raw[take - 1] == '\n';
+  int error;
+  write_all(sink, data, length, &error);
+  if (error != 0) {
+    char reason[320];
+    snprintf(reason, sizeof reason, "cannot write (%s); output is being dropped", error_name(error));
+    fail(sink, reason);
+    drop(sink, take);
+    return true;
+  }
+  consume(sink, take);
+  sink->bytes += take;
+  succeed(sink);
+  // What did not fit stays in the pipe: the next round finds it does not fit, and rotates.
+  return true;
+}
+
+/** The splice path; false at the end of the pipe. */
+static bool splice_chunk(struct sink *sink, int available) {
+  if (sink->file_fd < 0) {
+    if (available == 0) return splice(sink->pipe_fd, NULL, devnull, NULL, 1, SPLICE_F_NONBLOCK) != 0;
+    drop(sink, available);
+    return true;
+  }
+  loff_t offset = sink->offset;
+  // Under a size limit, no more than was counted (more may arrive meanwhile): the limit
+  // was checked against that. At 0 bytes, one: the end of the pipe says so (0).
+  size_t length = sink->options.max_bytes <= 0 ? SPLICE_MAX : available > 0 ? (size_t)available : 1;
+  ssize_t moved = splice(sink->pipe_fd, NULL, sink->file_fd, &offset, length, SPLICE_F_NONBLOCK);
+  if (moved == 0) return false;
+  if (moved < 0) {
+    if (errno == EAGAIN || errno == EINTR) return true;
+    char reason[320];
+    snprintf(reason, sizeof reason, "cannot write (%s); output is being dropped", error_name(errno));
+    fail(sink, reason);
+    drop(sink, available > 0 ? available : CHUNK);
+    return true;
+  }
+  // The bytes moved were never seen: whether they ended a line is unknown. As if not:
+  // near a rotation the copy path then finishes the line before rotating, so a line is
+  // never cut (at worst one more line goes into the old file).
+  sink->at_line_start = false;
+  sink->offset = offset;
+  sink->bytes += moved;
+  succeed(sink);
+  return true;
+}
+
+/** No log file open (it could not be opened): tried again, at most once a second. */
+static void retry_open(struct sink *sink) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  if (now.tv_sec - sink->last_open.tv_sec >= 1) reopen(sink);
+}
+
+/** Moves what a ready pipe holds (one chunk); false at its end. Runs with the sink busy. */
+static bool move(struct sink *sink, int scratch[2], char *raw, char *formatted) {
+  if (sink->file_fd < 0) retry_open(sink);
+  int available = 0;
+  // The count matters only for a size limit (and for dropping): a syscall saved otherwise.
+  if (sink->options.max_bytes > 0 || sink->options.timestamps || sink->file_fd < 0)
+    ioctl(sink->pipe_fd, FIONREAD, &available);
+  bool near_rotation =
+      sink->options.max_bytes > 0 && sink->offset + available > sink->options.max_bytes;
+  if (sink->options.timestamps || near_rotation) return copy_chunk(sink, scratch, raw, formatted);
+  return splice_chunk(sink, available);
+}
+
+/* ---- the pump thread ---- */
+
+static int64_t milliseconds_between(const struct timespec *from, const struct timespec *to) {
+  return (to->tv_sec - from->tv_sec) * 1000 + (to->tv_nsec - from->tv_nsec) / 1000000;
+}
+
+/** Marks the pump busy with `sink` (lock held): the watchdog times it from now. */
+static void begin_io(struct sink *sink) {
+  sink->busy = true;
+  busy = true;
+  busy_sink = sink;
+  busy_seq++;
+  clock_gettime(CLOCK_MONOTONIC, &busy_since);
+  pthread_cond_signal(&watchdog_wake);
+}
+
+static void free_sink(struct sink *sink) {
+  for (struct sink **slot = &sinks; *slot != NULL; slot = &(*slot)->next)
+    if (*slot == sink) {
+      *slot = sink->next;
+      break;
+    }
+  if (sink->file_fd >= 0) close(sink->file_fd);
+  dm_creds_free(&sink->owner);
+  free(sink->path);
+  free(sink);
+}
+
+static void detach_now(struct sink *sink, void *token) {
+  watch(sink, false);
+  int pipe_fd = sink->pipe_fd;
+  free_sink(sink);
+  send_event(DM_PUMP_DONE, 0, token, pipe_fd, NULL);
+}
+
+/**
+ * The I/O on `sink` is over (lock held). False when this thread was replaced meanwhile
+ * (it was stuck): then it lets go of the sink, gives the owner's pipes back to the
+ * pump, and must exit.
+ */
+static bool end_io(struct sink *sink, int my_generation) {
+  sink->busy = false;
+  if (my_generation == generation) {
+    busy = false;
+    if (sink->detach_token != NULL) detach_now(sink, sink->detach_token);
+    return true;
+  }
+  uid_t owner = sink->owner.uid;
+  void *token = sink->detach_token;
+  if (token != NULL) detach_now(sink, token);
+  for (struct sink *other = sinks; other != NULL; other = other->next)
+    if (other->stuck && other->owner.uid == owner) {
+      other->stuck = false;
+      if (wanted(other)) watch(other, true);
+      send_event(DM_PUMP_RECOVERED, other->id, NULL, 0, NULL);
+    }
+  return false;
+}
+
+/** Runs the queued commands; those with file I/O mark the pump busy. Lock held. */
+static bool run_commands(int my_generation) {
+  while (commands != NULL) {
+    struct command *command = commands;
+    commands = command->next;
+    if (commands == NULL) commands_tail = NULL;
+    struct sink *sink = find(command->id);
+    int64_t value = 0;
+    switch (command->kind) {
+      case DM_CMD_DETACH:
+        if (sink == NULL) value = -1;
+        else if (sink->busy) {
+          sink->detach_token = command->token; /* answered when the stuck call returns */
+          free(command);
+          continue;
+        } else {
+          detach_now(sink, command->token);
+          free(command);
+          continue;
+        }
+        break;
+      case DM_CMD_PAUSE:
+      case DM_CMD_RESUME:
+        paused = command->kind == DM_CMD_PAUSE;
+        for (struct sink *each = sinks; each != NULL; each = each->next) watch(each, wanted(each));
+        break;
+      case DM_CMD_REOPEN:
+      case DM_CMD_REOPEN_ALL:
+        for (struct sink *each = sinks; each != NULL; each = each->next) {
+          if (command->kind == DM_CMD_REOPEN && each != sink) continue;
+          if (each->busy || each->stuck) continue;
+          begin_io(each);
+          pthread_mutex_unlock(&lock);
+          reopen(each);
+          pthread_mutex_lock(&lock);
+          if (!end_io(each, my_generation)) {
+            send_event(DM_PUMP_DONE, 0, command->token, 0, NULL);
+            free(command);
+            return false;
+          }
+        }
+        break;
+    }
+    send_event(DM_PUMP_DONE, 0, command->token, value, NULL);
+    free(command);
+  }
+  return true;
+}
+
+static void *pump(void *argument) {
+  int my_generation = (int)(intptr_t)argument;
+  int scratch[2];
+  char *raw = malloc(CHUNK), *formatted = malloc((size_t)CHUNK * (DM_STAMP_LENGTH + 1));
+  if (raw == NULL || formatted == NULL || pipe2(scratch, O_CLOEXEC | O_NONBLOCK) == -1) abort();
+  fcntl(scratch[1], F_SETPIPE_SZ, CHUNK);
+  struct epoll_event events[64];
+  for (;;) {
+    int count = epoll_wait(epfd, events, 64, -1);
+    pthread_mutex_lock(&lock);
+    bool current = my_generation == generation && run_commands(my_generation);
+    for (int index = 0; current && index < count; index++) {
+      if (events[index].data.u64 == 0) {
+        uint64_t ignored;
+        (void)!read(wakefd, &ignored, sizeof ignored);
+        continue;
+      }
+      struct sink *sink = find((int32_t)events[index].data.u64);
+      if (sink == NULL || sink->busy || !sink->in_epoll) continue;
+      begin_io(sink);
+      pthread_mutex_unlock(&lock);
+      bool more = move(sink, scratch, raw, formatted);
+      pthread_mutex_lock(&lock);
+      if (!end_io(sink, my_generation)) current = false;
+      else if (!more) {
+        watch(sink, false);
+        sink->eof = true;
+        send_event(DM_PUMP_EOF, sink->id, NULL, 0, NULL);
+      }
+    }
+    pthread_mutex_unlock(&lock);
+    if (!current) break;
+  }
+  close(scratch[0]);
+  close(scratch[1]);
+  free(raw);
+  free(formatted);
+  return NULL;
+}
+
+static int start_thread(void *(*main)(void *), void *argument) {
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pthread_t thread;
+  int error = pthread_create(&thread, &attributes, main, argument);
+  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  pthread_attr_destroy(&attributes);
+  return -error;
+}
+
+/* ---- the watchdog ---- */
+
+/** The pump is stuck in `busy_sink`'s file: out with its owner's pipes, in with a new pump. Lock held. */
+static void replace_pump(void) {
+  struct sink *stuck = busy_sink;
+  char message[320];
+  snprintf(message, sizeof message, "%s: no answer within %g s (an NFS or FUSE mount?); output is held in the pipe",
+           stuck->path, deadline_ms / 1000.0);
+  for (struct sink *sink = sinks; sink != NULL; sink = sink->next)
+    if (sink->owner.uid == stuck->owner.uid && !sink->stuck) {
+      sink->stuck = true;
+      watch(sink, false);
+      snprintf(sink->reason, sizeof sink->reason, "%s", message);
+      send_event(DM_PUMP_STUCK, sink->id, NULL, 0, message);
+    }
+  generation++;
+  busy = false;
+  if (start_thread(pump, (void *)(intptr_t)generation) != 0) {
+    fprintf(stderr, "daemon-manager: cannot start a new log pump thread\n");
+    return;
+  }
+  // The new thread runs the commands queued behind the stuck call.
+  uint64_t one = 1;
+  if (write(wakefd, &one, sizeof one) < 0) return;
+}
+
+static void *watchdog(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&lock);
+  for (;;) {
+    // Idle pump: sleep until it starts something (no periodic wake-up).
+    while (!busy) pthread_cond_wait(&watchdog_wake, &lock);
+    uint64_t seq = busy_seq;
+    struct timespec until = busy_since;
+    until.tv_sec += deadline_ms / 1000;
+    until.tv_nsec += (long)(deadline_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000;
+    }
+    int result = 0;
+    while (busy && busy_seq == seq && result != ETIMEDOUT)
+      result = pthread_cond_timedwait(&watchdog_wake, &lock, &until);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (busy && busy_seq == seq && milliseconds_between(&busy_since, &now) >= deadline_ms) replace_pump();
+    // Else: the operation ended; if another began meanwhile, its deadline is timed next.
+  }
+  return NULL;
+}
+
+/* ---- the API ---- */
+
+int dm_pump_start(dm_pump_emit emitter, int deadline) {
+  pthread_mutex_lock(&lock);
+  if (epfd >= 0) {
+    pthread_mutex_unlock(&lock);
+    return -EALREADY;
+  }
+  emit = emitter;
+  deadline_ms = deadline;
+  pthread_condattr_t attributes;
+  pthread_condattr_init(&attributes);
+  pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+  pthread_cond_init(&watchdog_wake, &attributes);
+  pthread_condattr_destroy(&attributes);
+  epfd = epoll_create1(EPOLL_CLOEXEC);
+  wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  struct epoll_event event = {.events = EPOLLIN, .data.u64 = 0};
+  int error = epfd < 0 || wakefd < 0 || devnull < 0 ? -errno : 0;
+  if (error == 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, wakefd, &event) == -1) error = -errno;
+  if (error == 0) error = start_thread(pump, (void *)(intptr_t)generation);
+  if (error == 0) error = start_thread(watchdog, NULL);
+  pthread_mutex_unlock(&lock);
+  return error;
+}
+
+int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_options *options,
+                   const struct dm_creds *owner, const char *path) {
+  if (id <= 0) return -EINVAL;
+  struct sink *sink = calloc(1, sizeof *sink);
+  if (sink == NULL) return -ENOMEM;
+  sink->id = id;
+  sink->pipe_fd = pipe_fd;
+  sink->file_fd = file_fd;
+  sink->options = *options;
+  sink->at_line_start = true;
+  sink->path = strdup(path);
+  if (sink->path == NULL || dm_creds_copy(&sink->owner, owner) != 0) {
+    free(sink->path);
+    free(sink);
+    return -ENOMEM;
+  }
+  fcntl(pipe_fd, F_SETFL, fcntl(pipe_fd, F_GETFL) | O_NONBLOCK);
+  if (file_fd >= 0) {
+    fcntl(file_fd, F_SETFL, fcntl(file_fd, F_GETFL) & ~O_APPEND);
+    sink->offset = lseek(file_fd, 0, SEEK_END);
+    if (sink->offset < 0) sink->offset = 0;
+  }
+  pthread_mutex_lock(&lock);
+  int error = find(id) != NULL ? -EEXIST : 0;
+  if (error == 0) {
+    sink->next = sinks;
+    sinks = sink;
+    if (wanted(sink)) watch(sink, true);
+  }
+  pthread_mutex_unlock(&lock);
+  if (error != 0) {
+    dm_creds_free(&sink->owner);
+    free(sink->path);
+    free(sink);
+  }
+  return error;
+}
+
+int dm_pump_command(enum dm_pump_command kind, int32_t id, void *token) {
+  struct command *command = calloc(1, sizeof *command);
+  if (command == NULL) return -ENOMEM;
+  command->kind = kind;
+  command->id = id;
+  command->token = token;
+  pthread_mutex_lock(&lock);
+  if (commands_tail != NULL) commands_tail->next = command;
+  else commands = command;
+  commands_tail = command;
+  pthread_mutex_unlock(&lock);
+  uint64_t one = 1;
+  return write(wakefd, &one, sizeof one) == -1 ? -errno : 0;
+}
+
+void dm_pump_stats(int32_t id, struct dm_pump_stats *stats) {
+  memset(stats, 0, sizeof *stats);
+  pthread_mutex_lock(&lock);
+  struct sink *sink = find(id);
+  if (sink != NULL) {
+    stats->found = true;
+    stats->bytes = sink->bytes;
+    stats->dropped = sink->dropped;
+    stats->size = sink->offset;
+    stats->failing = sink->failing || sink->stuck;
+    stats->stuck = sink->stuck;
+    stats->eof = sink->eof;
+    if (stats->failing) snprintf(stats->reason, sizeof stats->reason, "%s", sink->reason);
+  }
+  pthread_mutex_unlock(&lock);
+}

@@ -1,0 +1,58 @@
+/*
+ * The log pump: one thread (with a watchdog) that moves daemons' output from their
+ * pipes into their log files (see log_pump.c). log_pump_napi.c is its JS side.
+ */
+#ifndef DM_LOG_PUMP_H
+#define DM_LOG_PUMP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "as_user.h"
+
+enum dm_pump_event_type {
+  DM_PUMP_ERROR = 1,     /* a write or open failed: output is dropped (once per episode) */
+  DM_PUMP_RECOVERED = 2, /* writing works again */
+  DM_PUMP_ROTATED = 3,
+  DM_PUMP_EOF = 4,   /* every writer of the pipe is gone and it is empty */
+  DM_PUMP_STUCK = 5, /* the owner's files stopped answering: their pipes are out of the pump */
+  DM_PUMP_DONE = 6,  /* a command finished: `token` and `value` say which and what */
+};
+
+struct dm_pump_event {
+  enum dm_pump_event_type type;
+  int32_t id;
+  void *token;
+  int64_t value;
+  char message[320];
+};
+
+/** Called on a pump or watchdog thread; must hand the event to the event loop and free it. */
+typedef void (*dm_pump_emit)(struct dm_pump_event *event);
+
+struct dm_pump_options {
+  int64_t max_bytes; /* rotate past this size; 0 never */
+  int keep;
+  bool timestamps;
+};
+
+/** Starts the pump and its watchdog; 0 or -errno. */
+int dm_pump_start(dm_pump_emit emit, int deadline_ms);
+
+/** Takes over `file_fd` (the pump closes it) and starts moving `pipe_fd`'s bytes into it. */
+int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_options *options,
+                   const struct dm_creds *owner, const char *path);
+
+enum dm_pump_command { DM_CMD_DETACH, DM_CMD_REOPEN, DM_CMD_REOPEN_ALL, DM_CMD_PAUSE, DM_CMD_RESUME };
+
+/** Queues a command for the pump thread; a DONE event with `token` says when it is done. */
+int dm_pump_command(enum dm_pump_command kind, int32_t id, void *token);
+
+struct dm_pump_stats {
+  int64_t bytes, dropped, size;
+  bool found, failing, stuck, eof;
+  char reason[320];
+};
+void dm_pump_stats(int32_t id, struct dm_pump_stats *stats);
+
+#endif

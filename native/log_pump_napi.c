@@ -1,0 +1,177 @@
+/*
+ * Node-API side of the log pump (log_pump.c): pumpStart(onEvent, deadlineMs),
+ * pumpAttach(...), pumpCommand(kind, id) -> Promise<number>, pumpStats(id). Events
+ * reach JS through one thread-safe function, which keeps the event loop alive only
+ * while commands are in flight (a manager has other reasons to stay up).
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log_pump.h"
+#include "log_pump_napi.h"
+
+static napi_threadsafe_function events_tsfn;
+static int in_flight;
+
+static void emit(struct dm_pump_event *event) {
+  if (napi_call_threadsafe_function(events_tsfn, event, napi_tsfn_nonblocking) != napi_ok) free(event);
+}
+
+static void deliver(napi_env env, napi_value callback, void *context, void *data) {
+  (void)context;
+  struct dm_pump_event *event = data;
+  if (env != NULL && event->type == DM_PUMP_DONE) {
+    napi_value value;
+    napi_create_double(env, (double)event->value, &value);
+    napi_resolve_deferred(env, (napi_deferred)event->token, value);
+    if (--in_flight == 0) napi_unref_threadsafe_function(env, events_tsfn);
+  } else if (env != NULL) {
+    napi_value argv[3], undefined;
+    napi_create_int32(env, event->type, &argv[0]);
+    napi_create_int32(env, event->id, &argv[1]);
+    napi_create_string_utf8(env, event->message, NAPI_AUTO_LENGTH, &argv[2]);
+    napi_get_undefined(env, &undefined);
+    napi_call_function(env, undefined, callback, 3, argv, NULL);
+  }
+  free(event);
+}
+
+static napi_value throw_errno(napi_env env, const char *call, int negative) {
+  char message[160];
+  snprintf(message, sizeof message, "%s: %s", call, strerror(-negative));
+  napi_throw_error(env, NULL, message);
+  return NULL;
+}
+
+static napi_value undefined_value(napi_env env) {
+  napi_value value;
+  napi_get_undefined(env, &value);
+  return value;
+}
+
+/* pumpStart(onEvent(type, id, message), deadlineMs) */
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], name;
+  int32_t deadline;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[1], &deadline) != napi_ok || deadline <= 0) {
+    napi_throw_type_error(env, NULL, "pumpStart(onEvent, deadlineMs)");
+    return NULL;
+  }
+  napi_create_string_utf8(env, "dm-log-pump", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, deliver,
+                                      &events_tsfn) != napi_ok) {
+    napi_throw_error(env, NULL, "pumpStart: cannot make the event channel");
+    return NULL;
+  }
+  napi_unref_threadsafe_function(env, events_tsfn);
+  int error = dm_pump_start(emit, deadline);
+  if (error != 0) return throw_errno(env, "pumpStart", error);
+  return undefined_value(env);
+}
+
+static bool int_at(napi_env env, napi_value *argv, size_t index, int32_t *out) {
+  return napi_get_value_int32(env, argv[index], out) == napi_ok;
+}
+
+/* pumpAttach(id, pipeFd, fileFd, maxBytes, keep, timestamps, uid, gid, groups, path) */
+static napi_value js_attach(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  int32_t id, pipe_fd, file_fd, keep;
+  int64_t max_bytes;
+  bool timestamps;
+  uint32_t uid, gid, count;
+  char path[4096];
+  size_t length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 10 ||
+      !int_at(env, argv, 0, &id) || !int_at(env, argv, 1, &pipe_fd) || !int_at(env, argv, 2, &file_fd) ||
+      napi_get_value_int64(env, argv[3], &max_bytes) != napi_ok || !int_at(env, argv, 4, &keep) ||
+      napi_get_value_bool(env, argv[5], &timestamps) != napi_ok ||
+      napi_get_value_uint32(env, argv[6], &uid) != napi_ok ||
+      napi_get_value_uint32(env, argv[7], &gid) != napi_ok ||
+      napi_get_array_length(env, argv[8], &count) != napi_ok || count > 64 ||
+      napi_get_value_string_utf8(env, argv[9], path, sizeof path, &length) != napi_ok ||
+      length >= sizeof path - 1) {
+    napi_throw_type_error(env, NULL, "pumpAttach: bad arguments");
+    return NULL;
+  }
+  gid_t groups[64];
+  for (uint32_t index = 0; index < count; index++) {
+    napi_value item;
+    uint32_t group = 0;
+    napi_get_element(env, argv[8], index, &item);
+    napi_get_value_uint32(env, item, &group);
+    groups[index] = group;
+  }
+  struct dm_creds owner = {.uid = uid, .gid = gid, .ngroups = (int)count, .groups = groups};
+  struct dm_pump_options options = {.max_bytes = max_bytes, .keep = keep, .timestamps = timestamps};
+  int error = dm_pump_attach(id, pipe_fd, file_fd, &options, &owner, path);
+  if (error != 0) return throw_errno(env, "pumpAttach", error);
+  return undefined_value(env);
+}
+
+/* pumpCommand(kind, id): Promise of a number (detach: the pipe's fd, or -1 if unknown). */
+static napi_value js_command(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], promise;
+  int32_t kind, id;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      !int_at(env, argv, 0, &kind) || !int_at(env, argv, 1, &id) || kind < DM_CMD_DETACH ||
+      kind > DM_CMD_RESUME) {
+    napi_throw_type_error(env, NULL, "pumpCommand(kind, id)");
+    return NULL;
+  }
+  napi_deferred deferred;
+  napi_create_promise(env, &deferred, &promise);
+  if (in_flight++ == 0) napi_ref_threadsafe_function(env, events_tsfn);
+  int error = dm_pump_command((enum dm_pump_command)kind, id, deferred);
+  if (error != 0) return throw_errno(env, "pumpCommand", error);
+  return promise;
+}
+
+static void set_number(napi_env env, napi_value object, const char *key, double number) {
+  napi_value value;
+  napi_create_double(env, number, &value);
+  napi_set_named_property(env, object, key, value);
+}
+
+/* pumpStats(id): { bytes, dropped, size, failing, stuck, eof, reason } or undefined. */
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], object, value;
+  int32_t id;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !int_at(env, argv, 0, &id)) {
+    napi_throw_type_error(env, NULL, "pumpStats(id)");
+    return NULL;
+  }
+  struct dm_pump_stats stats;
+  dm_pump_stats(id, &stats);
+  if (!stats.found) return undefined_value(env);
+  napi_create_object(env, &object);
+  set_number(env, object, "bytes", (double)stats.bytes);
+  set_number(env, object, "dropped", (double)stats.dropped);
+  set_number(env, object, "size", (double)stats.size);
+  const char *flags[] = {"failing", "stuck", "eof"};
+  bool values[] = {stats.failing, stats.stuck, stats.eof};
+  for (int index = 0; index < 3; index++) {
+    napi_get_boolean(env, values[index], &value);
+    napi_set_named_property(env, object, flags[index], value);
+  }
+  napi_create_string_utf8(env, stats.reason, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, object, "reason", value);
+  return object;
+}
+
+napi_status dm_register_log_pump(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[] = {
+      {"pumpStart", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
+      {"pumpAttach", NULL, js_attach, NULL, NULL, NULL, napi_default, NULL},
+      {"pumpCommand", NULL, js_command, NULL, NULL, NULL, napi_default, NULL},
+      {"pumpStats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
+  };
+  return napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
+}

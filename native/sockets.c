@@ -1,0 +1,53 @@
+/*
+ * listenUnix(path, backlog): a listening unix stream socket bound at path (a stale file
+ * there is replaced), as a descriptor for Node's `listen({fd})`. Node's own listen(path)
+ * would make libuv unlink the file whenever the server closes, and the manager closes
+ * its servers before an upgrade's execve while its keeper keeps the sockets alive: the
+ * file must stay for clients to connect to the next instance.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <node_api.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "native.h"
+
+static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
+  char path[4096];
+  int32_t backlog = 0;
+  if (!string_arg(env, info, 0, path, sizeof path) || !int_arg(env, info, 1, &backlog))
+    return throw_type(env, "listenUnix needs a path and a backlog");
+  struct sockaddr_un address = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof address.sun_path) {
+    errno = ENAMETOOLONG;
+    return throw_errno(env, path);
+  }
+  strcpy(address.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd == -1) return throw_errno(env, "socket");
+  if (unlink(path) == -1 && errno != ENOENT) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return throw_errno(env, path);
+  }
+  if (bind(fd, (struct sockaddr *)&address, sizeof address) == -1 || listen(fd, backlog) == -1) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return throw_errno(env, path);
+  }
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
+void register_sockets(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[] = {
+      {"listenUnix", NULL, js_listen_unix, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, 1, properties);
+}

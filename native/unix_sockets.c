@@ -1,0 +1,81 @@
+/*
+ * bindUnix and connectUnix, as the user. bind(2) and connect(2) take a path, not a
+ * directory descriptor: the parent directory is resolved with openat2 (no magic links,
+ * resolve.c) to an O_PATH descriptor of the manager's own, and the call is given
+ * `/proc/self/fd/N/NAME`. That names the manager's descriptor, which the kernel lets
+ * the thread follow whatever its effective uid (same thread group; see
+ * proc_fd_access_allowed), and cannot be redirected by the user. The thread is the
+ * user, so the socket file is the user's, made where the user may write.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "user_ops.h"
+
+/** Fills `address` with the /proc/self/fd path of NAME in `dir`; 0 or -ENAMETOOLONG. */
+static int address_in(int dir, const char *name, struct sockaddr_un *address) {
+  memset(address, 0, sizeof *address);
+  address->sun_family = AF_UNIX;
+  int length = snprintf(address->sun_path, sizeof address->sun_path, "/proc/self/fd/%d/%s", dir, name);
+  return length < 0 || (size_t)length >= sizeof address->sun_path ? -ENAMETOOLONG : 0;
+}
+
+/** The parent of `path` and the socket address that reaches NAME in it; a dir fd or -errno. */
+static int prepare(const char *path, struct sockaddr_un *address, const char **name,
+                   struct dm_op_result *result) {
+  // Clients connect by the real path, so that is what must fit in sun_path.
+  if (strlen(path) >= sizeof address->sun_path) {
+    dm_fail(result, -ENAMETOOLONG, DM_STEP_NONE);
+    return -1;
+  }
+  int dir = dm_open_parent(path, name);
+  if (dir < 0) {
+    dm_fail(result, dir, DM_STEP_PARENT);
+    return -1;
+  }
+  int error = address_in(dir, *name, address);
+  if (error != 0) {
+    dm_fail(result, error, DM_STEP_NONE);
+    close(dir);
+    return -1;
+  }
+  return dir;
+}
+
+void dm_bind_unix(const struct dm_op_args *args, struct dm_op_result *result) {
+  struct sockaddr_un address;
+  const char *name;
+  int dir = prepare(args->path, &address, &name, result);
+  if (dir < 0) return;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd == -1) dm_fail(result, -errno, DM_STEP_NONE);
+  else if (bind(fd, (struct sockaddr *)&address, sizeof address) == -1)
+    dm_fail(result, -errno, DM_STEP_FINAL);
+  // The socket file was made with the process's umask: its mode is set now, as the user.
+  else if (fchmodat(dir, name, (mode_t)args->n2, 0) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
+  else if (listen(fd, (int)args->n1) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
+  else result->fd = fd;
+  if (result->error != 0 && fd != -1) close(fd);
+  close(dir);
+}
+
+void dm_connect_unix(const struct dm_op_args *args, struct dm_op_result *result) {
+  struct sockaddr_un address;
+  const char *name;
+  int dir = prepare(args->path, &address, &name, result);
+  if (dir < 0) return;
+  // Non-blocking: a listener with a full backlog answers EAGAIN instead of holding the thread.
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd == -1) dm_fail(result, -errno, DM_STEP_NONE);
+  else if (connect(fd, (struct sockaddr *)&address, sizeof address) == -1)
+    dm_fail(result, -errno, DM_STEP_FINAL);
+  if (fd != -1) close(fd);
+  close(dir);
+}

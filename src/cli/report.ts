@@ -1,0 +1,57 @@
+import type { RescanReport, Response } from '../protocol/messages.ts';
+import type { Output } from './output.ts';
+
+type Answer = Extract<Response, { ok: true }>;
+
+/** What a rescan did, one line per daemon: added, changed, removed, refused. */
+export function formatRescan(report: RescanReport): string[] {
+  const restarted = new Set(report.restarted);
+  const lines = [
+    ...report.added.map((id) => `added: ${id}`),
+    ...report.changed.map((id) => `changed: ${id}${restarted.has(id) ? ' (restarted)' : ''}`),
+    ...report.removed.map((id) => `removed: ${id} (forgotten once stopped)`),
+    ...report.refused.map((id) => `refused: ${id}`),
+  ];
+  if (report.refusedMore > 0) lines.push(`refused: ${report.refusedMore} more`);
+  return lines.length === 0 ? ['nothing changed'] : lines;
+}
+
+/** True when a rescan refused a file: `dmctl rescan` then exits non-zero. */
+export function refusedAny(report: RescanReport | undefined): boolean {
+  return report !== undefined && report.refused.length + report.refusedMore > 0;
+}
+
+/**
+ * The config problems an answer carries, on stderr: the caller's own in full, and those
+ * of the other users they manage as one line that says how to list them.
+ */
+export function printProblems(answer: Answer, output: Output): void {
+  const lines = [...(answer.problems ?? [])];
+  const elsewhere = answer.problemsElsewhere;
+  if (elsewhere !== undefined)
+    lines.push(
+      `${elsewhere.problems} config problem${elsewhere.problems === 1 ? '' : 's'} in the files of ${elsewhere.users} other user${elsewhere.users === 1 ? '' : 's'} you manage: dmctl problems [USER] lists them`,
+    );
+  if (lines.length > 0) output.note(`${lines.join('\n')}\n`);
+}
+
+/** The answer to a command: its message (or the rescan's report), then problems. */
+export function printAnswer(answer: Answer, output: Output): void {
+  const lines = [
+    ...(answer.message ? [answer.message] : []),
+    ...(answer.rescan ? formatRescan(answer.rescan) : []),
+  ];
+  if (output.json) {
+    output.value(answer);
+    return;
+  }
+  if (lines.length > 0) output.out(`${lines.join('\n')}\n`);
+  printProblems(answer, output);
+}
+
+/** The answer to a saved edit; 0. */
+export function printSaved(answer: Response, output: Output): number {
+  if (!answer.ok) return output.fail(answer.error);
+  printAnswer(answer, output);
+  return 0;
+}

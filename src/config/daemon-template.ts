@@ -1,0 +1,35 @@
+/**
+ * The file `dmctl edit NEW` begins with: every key, commented out, with what it does and
+ * its default. Saved unchanged, it creates nothing (it has no `start=`).
+ */
+export function daemonTemplate(name: string, owner: string): string {
+  return `# ${name}: a daemon of ${owner}, run by daemon-manager.
+# '#' starts a comment. Remove the '#' before the lines you need; the file is checked
+# before it is saved, and the daemon is loaded (and started) as soon as it is.
+
+# Required: the command, one line of shell run by /bin/sh -c in dir.
+#start=exec ./server --port 8080
+
+# Working directory (default: /).
+#dir=/srv/${name}
+
+# Run as another user, if the admin allows it in [can_run_as] (default: ${owner}).
+#user=${owner}
+
+# log: keep stdout and stderr in its log, see 'dmctl ${name} log' (default: discard).
+#output=log
+
+# Start it when the manager starts (default: yes).
+#autostart=yes
+
+# Time between SIGTERM and SIGKILL when it is stopped (default: the admin's, 10s).
+#stop_timeout=10s
+
+# File-mode creation mask (default: 022; 007 lets your group use its files and sockets).
+#umask=022
+
+# Environment: the daemon gets HOME, LOGNAME, USER and PATH=/usr/bin:/bin, then these.
+# Quotes are kept as they are.
+#export PATH=/usr/local/bin:/usr/bin:/bin
+`;
+}

@@ -1,0 +1,40 @@
+import { formatProblem, type Problem } from '../config/problems.ts';
+import type { BrokenConfig } from '../control/status.ts';
+
+/**
+ * The daemons whose config file cannot be loaded (or may not run as it asks), whether
+ * or not an older valid version is still supervised. A file that breaks never makes its
+ * daemon vanish: it stays listed, as `broken` when it is not running, with its problem,
+ * and can be edited by its id.
+ */
+export class BrokenConfigs {
+  private readonly byId = new Map<string, BrokenConfig>();
+
+  /** Notes the first error of a daemon's file; a file without errors is not broken. */
+  note(owner: string, name: string, file: string, problems: readonly Problem[]): void {
+    const id = `${owner}/${name}`;
+    const error = problems.find((problem) => problem.severity === 'error');
+    if (error === undefined) this.byId.delete(id);
+    else this.byId.set(id, { id, owner, name, file, problem: formatProblem(error) });
+  }
+
+  /** Forgets the owner's broken daemons whose file is no longer there. */
+  keepOnly(owner: string, present: ReadonlySet<string>): void {
+    for (const entry of [...this.byId.values()])
+      if (entry.owner === owner && !present.has(entry.name)) this.byId.delete(entry.id);
+  }
+
+  /** Forgets everything of an owner (they lost the right to run daemons). */
+  clear(owner: string): void {
+    for (const entry of [...this.byId.values()])
+      if (entry.owner === owner) this.byId.delete(entry.id);
+  }
+
+  get(id: string): BrokenConfig | undefined {
+    return this.byId.get(id);
+  }
+
+  all(): BrokenConfig[] {
+    return [...this.byId.values()];
+  }
+}

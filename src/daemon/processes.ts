@@ -1,0 +1,239 @@
+import { mkdirSync, rmdirSync } from 'node:fs';
+import type { KeeperLink } from '../keeper/link.ts';
+import type { KeeperEvent, RunReport } from '../keeper/protocol.ts';
+import type { Logger } from '../logging/logger.ts';
+import { type LaunchPlan, spawnFields } from '../process/launch.ts';
+import type { DaemonRecord, Exit } from '../supervisor/state.ts';
+import { type Processes, type Supervisor, signalName } from '../supervisor/supervisor.ts';
+
+/** How a spawn ended up: the child became the daemon, or why not. */
+export type ExecResult =
+  | { readonly ok: true; readonly pid: number }
+  | { readonly ok: false; readonly error: string };
+
+/** What a run's report says of its end, as the supervisor wants it. */
+export function exitOf(run: RunReport): Exit {
+  if (run.exit === undefined) return { code: null, signal: null };
+  return run.exit.signal !== null
+    ? { code: null, signal: signalName(run.exit.signal) }
+    : { code: run.exit.code, signal: null };
+}
+
+/**
+ * The supervisor's processes, kept by dm-keeper: turns launch plans into spawn requests
+ * and the keeper's reports into supervisor events, by run number.
+ */
+export class KeeperProcesses implements Processes {
+  /** Which daemon each run is of. */
+  private readonly runs = new Map<number, string>();
+  /** Each run's own cgroup, removed once the run is released. */
+  private readonly leaves = new Map<number, string>();
+  private readonly execWaiters = new Map<number, ((result: ExecResult) => void)[]>();
+  private nextSeq: number;
+  private link: KeeperLink;
+  private readonly supervisor: () => Supervisor;
+  private readonly managerIsRoot: boolean;
+  private readonly onPipe: (id: string, fd: number) => void;
+  private readonly log: Logger;
+
+  constructor(
+    link: KeeperLink,
+    supervisor: () => Supervisor,
+    options: {
+      readonly firstSeq: number;
+      readonly managerIsRoot: boolean;
+      readonly onPipe: (id: string, fd: number) => void;
+      readonly log: Logger;
+    },
+  ) {
+    this.link = link;
+    this.supervisor = supervisor;
+    this.nextSeq = options.firstSeq;
+    this.managerIsRoot = options.managerIsRoot;
+    this.onPipe = options.onPipe;
+    this.log = options.log;
+  }
+
+  /** The next run number: persisted, so that runs of every manager instance differ. */
+  get seq(): number {
+    return this.nextSeq;
+  }
+
+  /** Claims a run number the keeper already has (adopted at start), with its cgroup. */
+  claim(run: RunReport, cgroup: string | undefined): void {
+    this.runs.set(run.seq, run.id);
+    if (cgroup !== undefined) this.leaves.set(run.seq, cgroup);
+    this.nextSeq = Math.max(this.nextSeq, run.seq + 1);
+  }
+
+  /** Claims a number for a run the keeper is asked to adopt (in `cgroup`, if known). */
+  claimNew(id: string, cgroup?: string): number {
+    const seq = this.nextSeq++;
+    this.runs.set(seq, id);
+    if (cgroup !== undefined) this.leaves.set(seq, cgroup);
+    return seq;
+  }
+
+  /** Forgets every run (their keeper died); returns the cgroup of each, by run. */
+  forgetAll(): Map<number, string | undefined> {
+    const orphans = new Map<number, string | undefined>();
+    for (const run of this.runs.keys()) orphans.set(run, this.leaves.get(run));
+    this.runs.clear();
+    this.leaves.clear();
+    return orphans;
+  }
+
+  replaceLink(link: KeeperLink): void {
+    this.link = link;
+  }
+
+  /**
+   * Each run gets a cgroup of its own below the daemon's, made here and removed at its
+   * release: its processes are never mixed with an older run's leftovers, and a cgroup
+   * is killed (cgroup.kill) at most once. The second matters on this kernel: a process
+   * cloned straight into a cgroup that was killed before is killed at birth.
+   */
+  spawn(record: DaemonRecord, plan: LaunchPlan): number | { readonly error: string } {
+    if (!this.link.alive) return { error: 'the keeper of daemons is not running' };
+    const seq = this.nextSeq++;
+    let cgroup = plan.cgroup;
+    if (cgroup !== undefined) {
+      const leaf = `${cgroup}/${seq}`;
+      try {
+        mkdirSync(leaf);
+        this.leaves.set(seq, leaf);
+        cgroup = leaf;
+      } catch (error) {
+        this.log.warn(
+          `${record.id}: cannot make cgroup ${leaf} (${(error as NodeJS.ErrnoException).code}); following its process group only`,
+        );
+        cgroup = undefined;
+      }
+    }
+    this.runs.set(seq, record.id);
+    this.link.spawn(spawnFields(seq, record.id, { ...plan, cgroup }, this.managerIsRoot));
+    return seq;
+  }
+
+  signal(run: number, signal: number): Promise<{ reached: number; errno: number }> {
+    return this.link.signal(run, signal);
+  }
+
+  release(run: number): void {
+    if (!this.runs.delete(run)) return;
+    this.link.release(run);
+    const leaf = this.leaves.get(run);
+    this.leaves.delete(run);
+    if (leaf !== undefined)
+      try {
+        rmdirSync(leaf);
+      } catch {
+        // Processes stuck in the kernel are still in it; it goes at the manager's exit.
+      }
+  }
+
+  /**
+   * Stops a run no daemon wants any more (a leftover, or a daemon no config claims):
+   * SIGTERM now, SIGKILL after `timeoutMs`; it is released once its report says it is over.
+   */
+  endStray(run: number, timeoutMs: number): void {
+    void this.signal(run, 15);
+    void this.signal(run, 18);
+    setTimeout(() => {
+      if (this.runs.has(run)) void this.signal(run, 9);
+    }, timeoutMs).unref();
+  }
+
+  /** Resolves once the run's child has become the daemon, or could not. */
+  waitExec(run: number): Promise<ExecResult> {
+    return new Promise((resolve) => {
+      const waiters = this.execWaiters.get(run) ?? [];
+      waiters.push(resolve);
+      this.execWaiters.set(run, waiters);
+    });
+  }
+
+  /** Fails every wait (the keeper is gone). */
+  failWaits(error: string): void {
+    for (const [run, waiters] of this.execWaiters) {
+      this.execWaiters.delete(run);
+      for (const resolve of waiters) resolve({ ok: false, error });
+    }
+  }
+
+  /** Runs of daemons, by number, still held. */
+  held(): ReadonlyMap<number, string> {
+    return this.runs;
+  }
+
+  handle(event: KeeperEvent): void {
+    switch (event.kind) {
+      case 'pipe':
+        this.onPipe(event.id, event.fd);
+        return;
+      case 'log':
+        this.log.info(`keeper: ${event.level}: ${event.text}`);
+        return;
+      case 'error':
+        this.log.error(`keeper refused ${event.verb}: ${event.text}`);
+        return;
+      case 'spawn-failed': {
+        this.settleExec(event.seq, { ok: false, error: event.error });
+        const record = this.recordOf(event.seq);
+        if (record) this.supervisor().noteSpawnFailed(record, event.seq, event.error);
+        this.runs.delete(event.seq);
+        return;
+      }
+      case 'adopt-failed': {
+        // Nothing of the survivor was left by the time the keeper looked.
+        const record = this.recordOf(event.seq);
+        if (record)
+          this.supervisor().noteExit(record, event.seq, { code: null, signal: null }, true);
+        this.runs.delete(event.seq);
+        return;
+      }
+      case 'spawned':
+      case 'exec':
+      case 'exited':
+      case 'empty':
+      case 'run':
+        this.handleRun(event.kind, event.run);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handleRun(kind: 'spawned' | 'exec' | 'exited' | 'empty' | 'run', run: RunReport): void {
+    const record = this.recordOf(run.seq);
+    const supervisor = this.supervisor();
+    if (record === undefined) {
+      // A run of a daemon forgotten meanwhile: let the keeper forget it once it is over.
+      if (!run.alive && run.empty) this.release(run.seq);
+      return;
+    }
+    if (kind === 'spawned' || kind === 'run') supervisor.noteSpawned(record, run.seq, run.pid);
+    if ((kind === 'exec' || kind === 'run') && run.exec !== 'pending') {
+      if (run.exec === 'failed') supervisor.noteExecFailed(record, run.seq, run.execError);
+      this.settleExec(
+        run.seq,
+        run.exec === 'ok' ? { ok: true, pid: run.pid } : { ok: false, error: run.execError },
+      );
+    }
+    if ((kind === 'exited' || kind === 'run') && !run.alive)
+      supervisor.noteExit(record, run.seq, exitOf(run), run.empty, run.exitedAt);
+    if (kind === 'empty') supervisor.noteEmpty(record, run.seq);
+  }
+
+  private settleExec(run: number, result: ExecResult): void {
+    const waiters = this.execWaiters.get(run);
+    if (waiters === undefined) return;
+    this.execWaiters.delete(run);
+    for (const resolve of waiters) resolve(result);
+  }
+
+  private recordOf(run: number): DaemonRecord | undefined {
+    const id = this.runs.get(run);
+    return id === undefined ? undefined : this.supervisor().daemons.get(id);
+  }
+}

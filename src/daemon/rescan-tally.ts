@@ -1,0 +1,44 @@
+import type { RescanReport } from '../protocol/messages.ts';
+
+/** Refusals named in one report; more are only counted (a directory may hold 50,000). */
+export const REFUSALS_NAMED = 20;
+
+/** Collects what one rescan did, across users, for the reply to `dmctl rescan`. */
+export class RescanTally {
+  private readonly added: string[] = [];
+  private readonly changed: string[] = [];
+  private readonly restarted: string[] = [];
+  private readonly removed: string[] = [];
+  private readonly refused: string[] = [];
+  private refusedMore = 0;
+
+  add(id: string): void {
+    this.added.push(id);
+  }
+
+  change(id: string, restarted: boolean): void {
+    this.changed.push(id);
+    if (restarted) this.restarted.push(id);
+  }
+
+  remove(id: string): void {
+    this.removed.push(id);
+  }
+
+  /** A daemon (or files) not loaded, or not allowed to run. */
+  refuse(what: string): void {
+    if (this.refused.length < REFUSALS_NAMED) this.refused.push(what);
+    else this.refusedMore++;
+  }
+
+  report(): RescanReport {
+    return {
+      added: this.added,
+      changed: this.changed,
+      restarted: this.restarted,
+      removed: this.removed,
+      refused: this.refused,
+      refusedMore: this.refusedMore,
+    };
+  }
+}

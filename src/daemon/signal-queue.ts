@@ -1,0 +1,79 @@
+/** The signals the manager acts on. */
+export const MANAGER_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const;
+export type QueuedSignal = (typeof MANAGER_SIGNALS)[number];
+
+/**
+ * Turns signals into events handled one at a time by the main loop, as s6 and runit do.
+ * Installed before anything else: a signal that comes while the manager starts, or while
+ * it re-executes itself in an upgrade, waits here (or, across the execve, blocked in the
+ * kernel: see `upgrade` in main.ts) instead of killing it, and is acted on once it runs.
+ */
+export class SignalQueue {
+  private readonly queue: QueuedSignal[] = [];
+  private act: ((signal: QueuedSignal) => Promise<void>) | undefined;
+  private busy = false;
+  private forward: number | undefined;
+  private readonly listeners = new Map<QueuedSignal, () => void>();
+
+  constructor() {
+    for (const signal of MANAGER_SIGNALS) {
+      const listener = (): void => this.push(signal);
+      this.listeners.set(signal, listener);
+      process.on(signal, listener);
+    }
+  }
+
+  /** Signals received and not acted on yet. */
+  get pending(): readonly QueuedSignal[] {
+    return this.queue;
+  }
+
+  /** From now on each signal (and those queued) goes to `act`, one after the other. */
+  deliverTo(act: (signal: QueuedSignal) => Promise<void>): void {
+    this.act = act;
+    void this.drain();
+  }
+
+  /**
+   * Sends every signal (and those queued) to another process instead: the new manager
+   * that takes over in an upgrade, until it has. `undefined` acts on them here again.
+   */
+  forwardTo(pid: number | undefined): void {
+    this.forward = pid;
+    if (pid === undefined) return;
+    for (const signal of this.queue.splice(0)) this.send(pid, signal);
+  }
+
+  /** Gives the signals back to Node's defaults (the manager did not start). */
+  release(): void {
+    for (const [signal, listener] of this.listeners) process.off(signal, listener);
+  }
+
+  private push(signal: QueuedSignal): void {
+    if (this.forward !== undefined) {
+      this.send(this.forward, signal);
+      return;
+    }
+    this.queue.push(signal);
+    void this.drain();
+  }
+
+  private send(pid: number, signal: QueuedSignal): void {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // It is gone: the caller finds out and takes the signals back.
+    }
+  }
+
+  private async drain(): Promise<void> {
+    if (this.busy || this.act === undefined) return;
+    this.busy = true;
+    try {
+      for (let signal = this.queue.shift(); signal !== undefined; signal = this.queue.shift())
+        await this.act(signal);
+    } finally {
+      this.busy = false;
+    }
+  }
+}

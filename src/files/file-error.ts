@@ -1,0 +1,87 @@
+import { constants } from 'node:os';
+import type { OpName, RawResult } from './native-ops.ts';
+
+/** An expected failure of an operation in a user's tree, with a message a person can act on. */
+export interface FileError {
+  /** An errno name (`ENOENT`, `ELOOP` ...), `TIMEOUT` or `NOT_ANSWERING`. */
+  readonly code: string;
+  /** The path the operation failed on. */
+  readonly path: string;
+  readonly message: string;
+  /** lockDir: the pid holding the lock, when /proc/locks named it. */
+  readonly holderPid?: number;
+}
+
+export type FileResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: FileError };
+
+const ERRNO_NAMES = new Map<number, string>();
+// The first name of a number wins: EAGAIN before EWOULDBLOCK, EDEADLK before EDEADLOCK.
+for (const [name, number] of Object.entries(constants.errno))
+  if (!ERRNO_NAMES.has(number)) ERRNO_NAMES.set(number, name);
+
+/** The name of an errno number (EWOULDBLOCK and EAGAIN are one number on Linux: EAGAIN). */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
+
+/** The longest unix socket path a client can connect to (sun_path less its NUL). */
+export const MAX_SOCKET_PATH = 107;
+
+/** Turns a failed native result into a FileError whose message says what to fix. */
+export function describeFailure(op: OpName, path: string, raw: RawResult, who: string): FileError {
+  const code = errnoName(raw.errno);
+  const failing = raw.errorPath ?? path;
+  const say = (message: string): FileError => ({
+    code,
+    path: failing,
+    message: `${failing}: ${message}`,
+  });
+  switch (code) {
+    case 'ELOOP':
+      return raw.step === 'final'
+        ? say('is a symbolic link; refused')
+        : say(
+            'refused: the path goes through a /proc magic link (/proc/PID/root, /proc/PID/fd/N ...) or a loop of symbolic links',
+          );
+    case 'ENOENT':
+      return say(raw.step === 'parent' ? 'its directory does not exist' : 'does not exist');
+    case 'EACCES':
+    case 'EPERM':
+      return say(`permission denied to ${who}`);
+    case 'ENOTDIR':
+      return say('a part of the path is not a directory');
+    case 'ENAMETOOLONG':
+      return op === 'bindUnix' || op === 'connectUnix'
+        ? say(
+            `is too long for a unix socket (${Buffer.byteLength(path)} bytes, at most ${MAX_SOCKET_PATH})`,
+          )
+        : say('is too long');
+    case 'EAGAIN':
+      if (op === 'lockDir') {
+        const holder = raw.holderPid;
+        const error = say(
+          holder ? `is locked by process ${holder}` : 'is locked by another process',
+        );
+        return holder ? { ...error, holderPid: holder } : error;
+      }
+      return say(
+        op === 'connectUnix'
+          ? 'the listener is not accepting (backlog full)'
+          : 'try again later (EAGAIN)',
+      );
+    case 'ECONNREFUSED':
+      return say('nothing listens there');
+    case 'EADDRINUSE':
+      return say('exists already');
+    case 'ENXIO':
+      return say('is a FIFO or a device with nothing at the other end; refused');
+    case 'ENOSPC':
+      return say('no space left on the device');
+    case 'EINVAL':
+      return say('not an absolute path to a file (refused)');
+    default:
+      return say(`${op} failed (${code})`);
+  }
+}

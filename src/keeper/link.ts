@@ -1,0 +1,263 @@
+import type { KeeperChannel, Native } from '../process/native.ts';
+import { type KeeperEvent, parseEvent, type RunReport } from './protocol.ts';
+
+/** What the keeper holds when the manager (re)attaches. */
+export interface KeeperSnapshot {
+  readonly keeperPid: number;
+  /** Whether the keeper was already running (the manager restarted or upgraded). */
+  readonly existing: boolean;
+  readonly runs: readonly RunReport[];
+  /** Stored descriptors by name (`ctl:USER`, `out:ID`, ...), now this process's. */
+  readonly fds: ReadonlyMap<string, number>;
+  /** What the keeper logged while no manager listened. */
+  readonly logs: readonly { readonly level: string; readonly text: string }[];
+}
+
+/** How the link reports what happens after the snapshot. */
+export interface LinkHandlers {
+  event(event: KeeperEvent): void;
+  /** The keeper is gone (killed): its runs are orphans now. */
+  lost(): void;
+}
+
+/** The result of a `signal` request. */
+export interface Signalled {
+  readonly reached: number;
+  readonly errno: number;
+}
+
+const ATTACH_TIMEOUT_MS = 10_000;
+
+/**
+ * The manager's connection to its dm-keeper. Requests are sent as they come; the keeper
+ * answers in order, so the answers to `signal` are matched first in, first out.
+ */
+export class KeeperLink {
+  readonly keeperPid: number;
+  private channel: KeeperChannel;
+  private handlers: LinkHandlers | undefined;
+  private readonly pendingSignals: ((result: Signalled) => void)[] = [];
+  /** Events that came before `handle` was called. */
+  private readonly early: KeeperEvent[] = [];
+  private closed = false;
+  private readonly native: Native;
+  private readonly socketPath: string;
+
+  private constructor(native: Native, socketPath: string, channel: KeeperChannel, pid: number) {
+    this.native = native;
+    this.socketPath = socketPath;
+    this.channel = channel;
+    this.keeperPid = pid;
+  }
+
+  /**
+   * Connects to the keeper of this state directory, starting one if none answers, and
+   * reads what it holds.
+   */
+  static async attach(
+    native: Native,
+    binary: string,
+    socketPath: string,
+  ): Promise<{ link: KeeperLink; snapshot: KeeperSnapshot }> {
+    let existing = true;
+    let connected = tryConnect(native, socketPath);
+    if ('error' in connected) {
+      existing = false;
+      native.spawnKeeper(binary, socketPath);
+      connected = tryConnect(native, socketPath);
+      if ('error' in connected) throw new Error(`cannot reach dm-keeper: ${connected.error}`);
+    }
+    const { channel, events } = connected;
+    const snapshot = await readSnapshot(channel, events, existing);
+    const link = new KeeperLink(native, socketPath, channel, snapshot.keeperPid);
+    events.listen = (fields, fds) => link.receive(fields, fds);
+    for (const queued of events.queue.splice(0)) link.receive(...queued);
+    return { link, snapshot };
+  }
+
+  /** Starts delivering events (those that came meanwhile are queued until then). */
+  handle(handlers: LinkHandlers): void {
+    this.handlers = handlers;
+    for (const event of this.early.splice(0)) handlers.event(event);
+    if (this.closed) handlers.lost();
+  }
+
+  spawn(fields: readonly string[]): void {
+    this.send(['spawn', ...fields]);
+  }
+
+  signal(seq: number, signal: number): Promise<Signalled> {
+    return new Promise((resolve) => {
+      if (!this.send(['signal', String(seq), String(signal)])) {
+        resolve({ reached: 0, errno: 3 /* ESRCH */ });
+        return;
+      }
+      this.pendingSignals.push(resolve);
+    });
+  }
+
+  release(seq: number): void {
+    this.send(['release', String(seq)]);
+  }
+
+  adopt(seq: number, id: string, pid: number, startTicks: number, cgroup: string): void {
+    this.send(['adopt', String(seq), id, String(pid), String(startTicks), cgroup]);
+  }
+
+  /** Hands a descriptor to the keeper for safekeeping (this process keeps its own). */
+  store(name: string, fd: number): void {
+    this.send(['store', name], [fd]);
+  }
+
+  drop(name: string): void {
+    this.send(['drop', name]);
+  }
+
+  /** The daemon is gone for good: its output pipe may end. */
+  closePipe(id: string): void {
+    this.send(['pipe-close', id]);
+  }
+
+  /** Tells the keeper to exit (every run released). */
+  quit(): void {
+    this.send(['quit']);
+    this.closed = true;
+    this.channel.close();
+  }
+
+  /** Closes this process's end only: the keeper goes on (an upgrade, a re-attach). */
+  detach(): void {
+    this.closed = true;
+    this.channel.close();
+  }
+
+  get alive(): boolean {
+    return !this.closed;
+  }
+
+  private send(fields: readonly string[], fds: readonly number[] = []): boolean {
+    if (this.closed) return false;
+    try {
+      this.channel.send(fields, fds);
+      return true;
+    } catch {
+      // Stuck or gone: the end of the connection follows, and says which.
+      this.channel.close();
+      this.disconnected();
+      return false;
+    }
+  }
+
+  private receive(fields: string[] | null, fds: number[]): void {
+    if (fields === null) {
+      this.disconnected();
+      return;
+    }
+    const event = parseEvent(fields, fds);
+    if (event === undefined) {
+      for (const fd of fds) this.native.closeFd(fd);
+      return;
+    }
+    if (event.kind === 'signalled') {
+      this.pendingSignals.shift()?.({ reached: event.reached, errno: event.errno });
+      return;
+    }
+    if (this.handlers) this.handlers.event(event);
+    else this.early.push(event);
+  }
+
+  /**
+   * The connection ended. The keeper drops a manager that does not read its events; if it
+   * still answers, reconnect and take its whole state again as events; else it is gone.
+   */
+  private disconnected(): void {
+    if (this.closed) return;
+    for (const resolve of this.pendingSignals.splice(0)) resolve({ reached: 0, errno: 3 });
+    const again = tryConnect(this.native, this.socketPath);
+    if ('error' in again) {
+      this.closed = true;
+      this.handlers?.lost();
+      return;
+    }
+    this.channel = again.channel;
+    again.events.listen = (fields, fds) => this.receive(fields, fds);
+    this.channel.send(['hello']);
+  }
+}
+
+type Listener = (fields: string[] | null, fds: number[]) => void;
+
+interface EventQueue {
+  listen: Listener | undefined;
+  queue: [string[] | null, number[]][];
+}
+
+function tryConnect(
+  native: Native,
+  socketPath: string,
+): { channel: KeeperChannel; events: EventQueue } | { error: string } {
+  const events: EventQueue = { listen: undefined, queue: [] };
+  try {
+    const channel = native.connectKeeper(socketPath, (fields, fds) => {
+      if (events.listen) events.listen(fields, fds);
+      else events.queue.push([fields, fds]);
+    });
+    return { channel, events };
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+}
+
+/** Says hello and collects the keeper's answer up to its `end`. */
+function readSnapshot(
+  channel: KeeperChannel,
+  events: EventQueue,
+  existing: boolean,
+): Promise<KeeperSnapshot> {
+  return new Promise((resolve, reject) => {
+    let keeperPid = 0;
+    const runs: RunReport[] = [];
+    const fds = new Map<string, number>();
+    const logs: { level: string; text: string }[] = [];
+    const timer = setTimeout(() => {
+      channel.close();
+      reject(new Error('dm-keeper did not answer hello'));
+    }, ATTACH_TIMEOUT_MS);
+    events.listen = (fields, received) => {
+      if (fields === null) {
+        clearTimeout(timer);
+        reject(new Error('dm-keeper closed the connection at hello (another manager attached?)'));
+        return;
+      }
+      const event = parseEvent(fields, received);
+      if (event === undefined) return;
+      switch (event.kind) {
+        case 'hello':
+          keeperPid = event.pid;
+          break;
+        case 'fd':
+          fds.set(event.name, event.fd);
+          break;
+        case 'run':
+          runs.push(event.run);
+          break;
+        case 'log':
+          logs.push({ level: event.level, text: event.text });
+          break;
+        case 'error':
+          clearTimeout(timer);
+          channel.close();
+          reject(new Error(`dm-keeper refused: ${event.text}`));
+          break;
+        case 'end':
+          clearTimeout(timer);
+          events.listen = undefined;
+          resolve({ keeperPid, existing, runs, fds, logs });
+          break;
+        default:
+          events.queue.push([fields, received]);
+      }
+    };
+    channel.send(['hello']);
+  });
+}

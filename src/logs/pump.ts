@@ -1,0 +1,187 @@
+import { createRequire } from 'node:module';
+import { findBuilt } from '../process/native.ts';
+
+/** Rotation and formatting of one daemon's log. */
+export interface LogOptions {
+  /** Rotate when the file would grow past this many bytes; 0 never rotates. */
+  readonly maxBytes: number;
+  /** How many rotated files (`NAME.log.1` ...) are kept. */
+  readonly keep: number;
+  /** Prefix each line with the time it was read. */
+  readonly timestamps: boolean;
+}
+
+/** What the pump says about one daemon's log (through the event loop, never blocking it). */
+export type PumpEvent =
+  | { readonly type: 'error'; readonly id: string; readonly message: string }
+  | { readonly type: 'recovered'; readonly id: string }
+  | { readonly type: 'rotated'; readonly id: string; readonly path: string }
+  | { readonly type: 'eof'; readonly id: string }
+  /** The owner's files stopped answering: their pipes are out of the pump until they do. */
+  | { readonly type: 'stuck'; readonly id: string; readonly message: string };
+
+/** Counters of one attached pipe. */
+export interface PumpStats {
+  readonly bytes: number;
+  readonly dropped: number;
+  /** The log file's size, as far as the pump wrote it. */
+  readonly size: number;
+  readonly failing: boolean;
+  readonly stuck: boolean;
+  readonly eof: boolean;
+  /** Why it is failing ('' when it is not). */
+  readonly reason: string;
+}
+
+/** Whose log it is: the pump renames and reopens it as this user. */
+export interface LogOwner {
+  readonly uid: number;
+  readonly gid: number;
+  readonly groupIds: readonly number[];
+}
+
+interface NativePump {
+  pumpStart(onEvent: (type: number, id: number, message: string) => void, deadlineMs: number): void;
+  pumpAttach(
+    id: number,
+    pipeFd: number,
+    fileFd: number,
+    maxBytes: number,
+    keep: number,
+    timestamps: boolean,
+    uid: number,
+    gid: number,
+    groups: readonly number[],
+    path: string,
+  ): void;
+  pumpCommand(kind: number, id: number): Promise<number>;
+  pumpStats(id: number): PumpStats | undefined;
+}
+
+/** native/log_pump.h's enum dm_pump_command. */
+const COMMAND = { detach: 0, reopen: 1, reopenAll: 2, pause: 3, resume: 4 } as const;
+/** native/log_pump.h's enum dm_pump_event_type. */
+const EVENT = ['', 'error', 'recovered', 'rotated', 'eof', 'stuck'] as const;
+
+/**
+ * The native log pump (native/log_pump.c): one thread of its own moves every daemon's
+ * output from its pipe into its log with splice(2), or with a tee-write-consume copy for
+ * timestamps and rotation, so nothing read is held in the manager's memory and a SIGKILL
+ * loses no line. One per process. Replaces LogWriter once the keeper holds each
+ * daemon's one output pipe for its whole life.
+ */
+export class LogPump {
+  private readonly native: NativePump;
+  private readonly ids = new Map<string, number>();
+  private readonly names = new Map<number, string>();
+  private readonly eofWaiters = new Map<number, (() => void)[]>();
+  private nextId = 1;
+
+  constructor(onEvent: (event: PumpEvent) => void, options: { deadlineMs?: number } = {}) {
+    this.native = createRequire(import.meta.url)(findBuilt('dm_native.node')) as NativePump;
+    this.native.pumpStart((type, number, message) => {
+      const id = this.names.get(number);
+      if (id === undefined) return;
+      const event = this.toEvent(EVENT[type] ?? '', id, message);
+      if (event?.type === 'eof') for (const wake of this.eofWaiters.get(number) ?? []) wake();
+      if (event) onEvent(event);
+    }, options.deadlineMs ?? 10_000);
+  }
+
+  /**
+   * Starts moving `pipeFd` into `fileFd` (opened by UserFiles.openAppend and judged by
+   * the caller). The pump owns `fileFd` from now on; `pipeFd` comes back with detach.
+   */
+  attach(
+    id: string,
+    pipeFd: number,
+    fileFd: number,
+    options: LogOptions,
+    owner: LogOwner,
+    path: string,
+  ): void {
+    if (this.ids.has(id)) throw new Error(`log pump: ${id} is attached already`);
+    const number = this.nextId++;
+    this.native.pumpAttach(
+      number,
+      pipeFd,
+      fileFd,
+      options.maxBytes,
+      options.keep,
+      options.timestamps,
+      owner.uid,
+      owner.gid,
+      owner.groupIds,
+      path,
+    );
+    this.ids.set(id, number);
+    this.names.set(number, id);
+  }
+
+  /** Stops moving a pipe; resolves to its descriptor (not closed), or undefined if unknown. */
+  async detach(id: string): Promise<number | undefined> {
+    const number = this.ids.get(id);
+    if (number === undefined) return undefined;
+    const fd = await this.native.pumpCommand(COMMAND.detach, number);
+    this.ids.delete(id);
+    this.names.delete(number);
+    return fd < 0 ? undefined : fd;
+  }
+
+  /** Reopens a log by its path, as its owner (after an external logrotate). */
+  async reopen(id: string): Promise<void> {
+    const number = this.ids.get(id);
+    if (number !== undefined) await this.native.pumpCommand(COMMAND.reopen, number);
+  }
+
+  async reopenAll(): Promise<void> {
+    await this.native.pumpCommand(COMMAND.reopenAll, 0);
+  }
+
+  /** Resolves once the pipe's writers are gone and it is read to its end (true), or after `ms` (false). */
+  drainUntilEof(id: string, ms: number): Promise<boolean> {
+    const number = this.ids.get(id);
+    if (number === undefined || this.native.pumpStats(number)?.eof) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiters = this.eofWaiters.get(number) ?? [];
+      this.eofWaiters.set(number, waiters);
+      const done = (value: boolean): void => {
+        clearTimeout(timer);
+        waiters.splice(waiters.indexOf(wake), 1);
+        resolve(value);
+      };
+      const wake = (): void => done(true);
+      const timer = setTimeout(() => done(false), ms);
+      waiters.push(wake);
+    });
+  }
+
+  /** Stops moving bytes (an upgrade): what is not moved yet stays in the pipes. */
+  async pause(): Promise<void> {
+    await this.native.pumpCommand(COMMAND.pause, 0);
+  }
+
+  async resume(): Promise<void> {
+    await this.native.pumpCommand(COMMAND.resume, 0);
+  }
+
+  stats(id: string): PumpStats | undefined {
+    const number = this.ids.get(id);
+    return number === undefined ? undefined : this.native.pumpStats(number);
+  }
+
+  private toEvent(type: string, id: string, message: string): PumpEvent | undefined {
+    switch (type) {
+      case 'error':
+      case 'stuck':
+        return { type, id, message };
+      case 'recovered':
+      case 'eof':
+        return { type, id };
+      case 'rotated':
+        return { type, id, path: message };
+      default:
+        return undefined;
+    }
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Text that came from a user (file names, config values, ids, signal names, messages
+ * quoting them) and is about to reach a person: a terminal, the manager's log, an audit
+ * line. A terminal obeys ESC sequences (ESC and the C1 controls such as U+009B), a CR
+ * makes the next text overwrite a line, a newline or U+2028 forges a new log line, and
+ * the bidirectional overrides (U+202E) reorder what is shown. All of them, and every
+ * other control or format character, are shown as escapes instead: `\r`, `\x1b`,
+ * `\u202e`. Nothing else changes, so ordinary text (accents, CJK) stays readable.
+ */
+
+/** Control (Cc), format (Cf), line and paragraph separator (Zl, Zp) characters. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/** What JSON.stringify leaves raw of those (it escapes U+0000-U+001F itself). */
+const RAW_IN_JSON = /[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** `text` with every non-printable character escaped; safe for one line of a terminal or log. */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, escapeOne);
+}
+
+/** Each line of `text` made printable; the line breaks between them are kept. */
+export function printableLines(text: string): string {
+  return text.split('\n').map(printable).join('\n');
+}
+
+/**
+ * JSON whose text holds no raw control character: JSON.stringify escapes U+0000-U+001F
+ * but leaves DEL, the C1 controls, U+2028 and the bidi overrides raw. They become
+ * `\uXXXX` escapes, which every JSON parser reads back as the same characters.
+ */
+export function printableJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(RAW_IN_JSON, unicodeEscape);
+}
+
+function escapeOne(character: string): string {
+  const named = NAMED[character];
+  if (named !== undefined) return named;
+  const code = character.codePointAt(0) ?? 0;
+  if (code <= 0xff) return `\\x${hex(code, 2)}`;
+  return code <= 0xffff ? `\\u${hex(code, 4)}` : `\\u{${hex(code, 5)}}`;
+}
+
+/** JSON's own escape: one `\uXXXX` per UTF-16 unit (a pair above U+FFFF). */
+function unicodeEscape(character: string): string {
+  let escaped = '';
+  for (let index = 0; index < character.length; index++)
+    escaped += `\\u${hex(character.charCodeAt(index), 4)}`;
+  return escaped;
+}
+
+function hex(code: number, width: number): string {
+  return code.toString(16).padStart(width, '0');
+}

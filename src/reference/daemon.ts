@@ -1,0 +1,82 @@
+import type { Entry } from './types.ts';
+
+/**
+ * The keys of a daemon's `NAME.conf`, `daemon.conf(5)`. Adding a key is one entry here
+ * (and its parsing in config/daemon.ts, which warns about keys not listed here).
+ */
+export const DAEMON_KEYS: readonly Entry[] = [
+  {
+    name: 'start',
+    default: '(required)',
+    meaning: 'one line of shell, run by `/bin/sh -c`; `exec` is no longer needed',
+  },
+  { name: 'dir', default: '/', meaning: 'working directory, entered as the run-as user' },
+  {
+    name: 'user',
+    default: "the file's owner",
+    meaning: 'run as this user; must be allowed by `[can_run_as]`',
+  },
+  {
+    name: 'output',
+    default: 'discard',
+    meaning:
+      '`log`: stdout and stderr, in order, appended to `NAME.log` with a banner line at each start (time, id, run-as user, command)',
+  },
+  {
+    name: 'autostart',
+    default: 'yes',
+    meaning:
+      'yes or no; as in the original, a first letter `y`, `t`, `1` or `o` means yes and `n`, `f`, `0` or `off` means no; anything else is an error',
+  },
+  {
+    name: 'stop_timeout',
+    default: '`stop-timeout`',
+    meaning: 'time between SIGTERM and SIGKILL for this daemon',
+  },
+  {
+    name: 'log_max_size',
+    default: '`log-max-size`',
+    meaning: "rotate this daemon's log sooner (it cannot exceed the admin's size)",
+  },
+  {
+    name: 'log_keep',
+    default: '`log-keep`',
+    meaning: "keep fewer rotated files (not more than the admin's)",
+  },
+  {
+    name: 'log_timestamps',
+    default: 'no',
+    meaning: 'prefix every log line with the time it was read',
+  },
+  {
+    name: 'limit_nofile',
+    default: "the admin's",
+    meaning: "lower the open files limit (asking for more than the admin's has no effect)",
+  },
+  {
+    name: 'limit_nproc',
+    default: "the admin's",
+    meaning: "lower the processes limit (asking for more than the admin's has no effect)",
+  },
+  {
+    name: 'limit_core',
+    default: "the admin's",
+    meaning: "lower the core file size limit (asking for more than the admin's has no effect)",
+  },
+  {
+    name: 'limit_as',
+    default: "the admin's",
+    meaning: "lower the address space limit (asking for more than the admin's has no effect)",
+  },
+  {
+    name: 'umask',
+    default: '022',
+    meaning:
+      "the daemon's file-mode creation mask, in octal (the manager's own 077 is never passed on)",
+  },
+  {
+    name: 'export',
+    default: '',
+    meaning: '`export NAME=value` sets an environment variable; quotes are literal',
+  },
+];

@@ -1,0 +1,113 @@
+import type { Entry } from './types.ts';
+
+/** A dmctl command: `verb` is the word that selects it. */
+export interface CommandEntry extends Entry {
+  readonly verb: string;
+}
+
+/** What `dmctl` does, `dmctl(1)`; `dmctl help` prints these lines. */
+export const DMCTL_COMMANDS: readonly CommandEntry[] = [
+  {
+    verb: 'status',
+    name: 'dmctl',
+    meaning: 'status of every daemon you may manage (same as `dmctl status`)',
+  },
+  { verb: 'list', name: 'dmctl list', meaning: 'their ids, one per line' },
+  { verb: 'rescan', name: 'dmctl rescan', meaning: 'load new, changed and deleted config files' },
+  { verb: 'status', name: 'dmctl [ID] status', meaning: 'status of one daemon, or all' },
+  { verb: 'start', name: 'dmctl ID start', meaning: 'start now (even while cooling down)' },
+  {
+    verb: 'stop',
+    name: 'dmctl ID stop',
+    meaning: 'SIGTERM to its process group, SIGKILL after `stop_timeout`',
+  },
+  { verb: 'restart', name: 'dmctl ID restart', meaning: 'stop, then start' },
+  {
+    verb: 'kill',
+    name: 'dmctl ID kill -SIGNAL',
+    meaning: 'signal its process group: `-9`, `-KILL`, `-SIGKILL`, `KILL`, `SIGKILL`, `HUP`',
+  },
+  {
+    verb: 'log',
+    name: 'dmctl ID log',
+    meaning: 'page its log (`$PAGER`, `less`, `more`; `cat` when piped)',
+  },
+  { verb: 'tail', name: 'dmctl ID tail', meaning: 'follow its log (`tail -F`)' },
+  {
+    verb: 'edit',
+    name: 'dmctl ID edit',
+    meaning: 'edit its config (`$VISUAL`, `$EDITOR`, else `vi`), then rescan',
+  },
+  {
+    verb: 'completion',
+    name: 'dmctl completion SHELL',
+    meaning: 'print the completion script for `bash`, `zsh` or `fish`',
+  },
+  { verb: 'help', name: 'dmctl help', meaning: 'this summary' },
+];
+
+/** dmctl's options; they may stand anywhere on the line. */
+export const DMCTL_OPTIONS: readonly Entry[] = [
+  {
+    name: '-c, --config FILE',
+    meaning:
+      "the master config that says where the system manager's sockets are (default: `$DAEMON_MANAGER_CONFIG`, else `/etc/daemon-manager/daemon-manager.conf`, else `/etc/daemon-manager.conf`)",
+  },
+  {
+    name: '--json',
+    meaning:
+      "`status` and `list` print an array of objects (the stable interface for scripts); other commands print the manager's answer",
+  },
+  {
+    name: '--personal',
+    meaning:
+      'talk to your personal manager (`daemon-manager --personal`); without it, dmctl finds it when no system manager serves you',
+  },
+  { name: '-h, --help', meaning: 'print the usage and exit' },
+  { name: '-V, --version', meaning: 'print the version and exit' },
+];
+
+/** The columns of `dmctl status`, with their `--json` field. */
+export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
+  { name: 'daemon-id', field: 'id', meaning: '`user/name`' },
+  {
+    name: 'state',
+    field: 'state',
+    meaning:
+      '`running`, `stopped`, `stopping`, `coolingdown`, or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
+  },
+  {
+    name: 'pid',
+    field: 'pid',
+    meaning: 'its main process (its process group while stopping), `0` when it has none',
+  },
+  {
+    name: 'respawns',
+    field: 'respawns',
+    meaning: 'automatic respawns since the last explicit start',
+  },
+  {
+    name: 'cooldown',
+    field: 'cooldown',
+    meaning:
+      'time left before the next respawn while `coolingdown`, else `0s` (`cooldownStep`: the current back-off step)',
+  },
+  {
+    name: 'uptime',
+    field: 'uptime',
+    meaning: 'time since it was last spawned, while it has a process, else `0s`',
+  },
+  {
+    name: 'total',
+    field: 'total',
+    meaning:
+      'time since the last explicit start (`start`, `restart`, autostart), while it has a process, else `0s`',
+  },
+  { name: 'run-as', field: 'runAs', meaning: 'the user it runs as' },
+  {
+    name: 'last-exit',
+    field: 'lastExit',
+    meaning:
+      'how its last process ended (`exit 1`, `SIGKILL`) or why it could not start; for a refused config file, why (the whole problem is `problem` in `--json`); `-` when it has not ended yet',
+  },
+];

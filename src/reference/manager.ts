@@ -1,0 +1,62 @@
+import type { Entry } from './types.ts';
+
+/** The options of `daemon-manager`, `daemon-manager(8)`. */
+export const MANAGER_OPTIONS: readonly Entry[] = [
+  {
+    name: '-c, --config FILE',
+    meaning:
+      'the master config (default: `$DAEMON_MANAGER_CONFIG`, else `/etc/daemon-manager/daemon-manager.conf`, else `/etc/daemon-manager.conf`)',
+  },
+  {
+    name: '--personal',
+    meaning: 'run only your own daemons, with no master config and no root',
+  },
+  {
+    name: '-f, --foreground',
+    meaning:
+      'stay in the foreground (as under systemd); without it the manager goes to the background once it runs, logging to `daemon-manager.log` in its state directory',
+  },
+  {
+    name: '-d, --debug',
+    meaning: 'stay in the foreground and log every detail to stderr (as the original `-d`)',
+  },
+  { name: '-v, --verbose', meaning: 'log every detail, wherever the log goes' },
+  {
+    name: '--syslog[=SOCKET]',
+    meaning:
+      'log to syslog, facility daemon, at `/dev/log` or the socket given; under systemd the manager logs to the journal by itself',
+  },
+  {
+    name: '--pidfile FILE',
+    meaning: "write the manager's pid to `FILE` (rewritten by an upgrade)",
+  },
+  {
+    name: '--check',
+    meaning:
+      'check the master config (or, with `--personal`, your own files) and every daemon config, print every problem with its file and line, exit 1 on an error; starts and creates nothing (like `nginx -t`)',
+  },
+  { name: '-h, --help', meaning: 'print the usage and exit' },
+  { name: '-V, --version', meaning: 'print the version and exit' },
+];
+
+/** What each signal to the manager does. */
+export const MANAGER_SIGNALS: readonly Entry[] = [
+  {
+    name: 'SIGTERM, SIGINT',
+    meaning: 'stop every daemon (SIGTERM, then SIGKILL after its timeout), then exit 0',
+  },
+  {
+    name: 'SIGHUP',
+    meaning:
+      're-read the master config (users, rights, settings of daemons) and rescan; daemons whose config did not change are not touched',
+  },
+  {
+    name: 'SIGUSR1',
+    meaning: 'reopen every log file, its own included (after an external logrotate)',
+  },
+  {
+    name: 'SIGUSR2',
+    meaning:
+      "upgrade: the manager's code from disk starts as a new process and takes over once it is ready (the old one exits; its pid becomes the manager's); every daemon keeps running with the same pid, uptime and counts, its output still reaching its log; refused, with the reason in the log, when the new code or the config does not load",
+  },
+];

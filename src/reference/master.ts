@@ -1,0 +1,118 @@
+import type { Entry } from './types.ts';
+
+/** The sections of the master config, `daemon-manager.conf(5)`. */
+export const MASTER_SECTIONS: readonly (Entry & { readonly line: string })[] = [
+  {
+    name: '[can_run_as]',
+    line: 'user: other, @group',
+    meaning:
+      '`user` may run daemons, as themself and as the users listed (`@group`: its members). `user` alone (or `user:`) runs daemons only as themself. `@group` on the left gives the rule to each member. Lines accumulate. The old name `[runs_as]` is accepted with a warning.',
+  },
+  {
+    name: '[manages]',
+    line: 'user: other, @group',
+    meaning:
+      '`user` may see and start, stop, restart and signal the daemons of the users listed, besides their own.',
+  },
+  {
+    name: '[limits]',
+    line: 'user: key=value, ...',
+    meaning:
+      "resource limits for that user's (or group's) daemons: `nofile`, `nproc`, `core`, `as`, `max-daemons`, as the `limit-` settings",
+  },
+  {
+    name: '[settings]',
+    line: 'key = value',
+    meaning: 'where files are, timings, log rotation, limits: the keys below',
+  },
+];
+
+/**
+ * The keys of `[settings]`. Adding a key is one entry here (and its parsing in
+ * config/settings.ts, which refuses keys that are not listed here).
+ */
+export const SETTINGS: readonly Entry[] = [
+  {
+    name: 'daemon-path-daemon',
+    default: '~/.daemon-manager/daemons',
+    meaning:
+      "where a user's `NAME.conf` files are; `~/` is the user's home, `%username%` their login",
+  },
+  {
+    name: 'daemon-path-log',
+    default: '~/.daemon-manager/logs',
+    meaning: "where a user's `NAME.log` files go",
+  },
+  {
+    name: 'daemon-path-daemon-root',
+    default: '/etc/daemon-manager/daemons',
+    meaning: "root's daemon configs",
+  },
+  {
+    name: 'daemon-path-log-root',
+    default: '/var/log/daemon-manager',
+    meaning: "root's daemon logs",
+  },
+  {
+    name: 'socket-dir',
+    default: '/run/daemon-manager',
+    meaning: 'the control sockets, one per user (`NAME.sock`), in a root-owned directory',
+  },
+  {
+    name: 'state-dir',
+    default: '/var/lib/daemon-manager',
+    meaning: "the state file and the manager's own log when it runs in the background",
+  },
+  {
+    name: 'stop-timeout',
+    default: '10s',
+    meaning: 'time between SIGTERM and SIGKILL when stopping',
+  },
+  {
+    name: 'cooldown-step',
+    default: '10s',
+    meaning: 'a daemon that exits before `stable-uptime` waits this much longer each time...',
+  },
+  { name: 'cooldown-max', default: '60s', meaning: '...up to this' },
+  {
+    name: 'stable-uptime',
+    default: '60s',
+    meaning: 'a daemon that ran this long is respawned at once and its cooldown forgotten',
+  },
+  {
+    name: 'log-max-size',
+    default: '10M',
+    meaning: 'logs rotate when they would grow past this (`0`: never)',
+  },
+  {
+    name: 'log-keep',
+    default: '5',
+    meaning: 'rotated logs kept (`NAME.log.1` ... `NAME.log.5`)',
+  },
+  {
+    name: 'cgroups',
+    default: 'yes',
+    meaning:
+      'put each daemon in a cgroup of its own where the manager can (stop then reaches processes that left the process group, `limit-nproc` bounds each daemon, a crash leaves no unknown survivor); on a cgroup v1 kernel moving a process into a cgroup costs 10-20 ms per start, so `no` trades that containment for faster respawns',
+  },
+  {
+    name: 'max-daemons',
+    default: 'unset',
+    meaning: 'how many daemons one user may have running or cooling down at once',
+  },
+  { name: 'limit-nofile', default: 'unset', meaning: 'open files of each daemon process' },
+  {
+    name: 'limit-nproc',
+    default: 'unset',
+    meaning:
+      "processes of the run-as user (RLIMIT_NPROC); where cgroups are used, also each daemon's `pids.max`",
+  },
+  { name: 'limit-core', default: 'unset', meaning: 'core file size (`0` forbids core dumps)' },
+  { name: 'limit-as', default: 'unset', meaning: 'address space of each daemon process' },
+  {
+    name: 'metrics-listen',
+    default: 'unset',
+    meaning:
+      "serve Prometheus metrics on `HOST:PORT` (such as `127.0.0.1:9815`): every daemon's state, uptime, respawns, cooldown and last exit, and the manager's requests, errors and process figures. Whoever can connect sees every daemon id, so keep it on the loopback or behind a firewall",
+  },
+];

@@ -1,0 +1,102 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Spawned, spawnCollecting } from './cli.ts';
+import { FIXTURES, type TestUser } from './host.ts';
+import { waitFor } from './wait.ts';
+
+/**
+ * Makes sure libfuse3 can be built against (Debian's fuse3 and libfuse3-dev, installed
+ * when missing, as bench/ does for its peers); the reason FUSE cannot be used otherwise.
+ */
+export function fuseMissing(): string | undefined {
+  if (!existsSync('/dev/fuse')) return 'no /dev/fuse on this machine';
+  if (hasFuse3()) return undefined;
+  try {
+    execFileSync('apt-get', ['update'], { stdio: 'ignore' });
+    execFileSync(
+      'apt-get',
+      ['install', '-y', '--no-install-recommends', 'fuse3', 'libfuse3-dev', 'pkg-config'],
+      {
+        stdio: 'ignore',
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      },
+    );
+  } catch (error) {
+    return `cannot install fuse3 and libfuse3-dev: ${(error as Error).message}`;
+  }
+  return hasFuse3() ? undefined : 'libfuse3-dev is still missing after installing it';
+}
+
+function hasFuse3(): boolean {
+  try {
+    execFileSync('pkg-config', ['--exists', 'fuse3'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Compiles test/fixtures/hang-fs.c into `dir`; returns the program. */
+export function buildHangFs(dir: string): string {
+  const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'fuse3'], { encoding: 'utf8' });
+  const binary = join(dir, 'hang-fs');
+  execFileSync('cc', [
+    '-O2',
+    '-o',
+    binary,
+    join(FIXTURES, 'hang-fs.c'),
+    ...flags.trim().split(/\s+/),
+  ]);
+  return binary;
+}
+
+/** A mounted hang-fs, served by a process of its user. */
+export interface HangFs {
+  readonly mountpoint: string;
+  readonly server: Spawned;
+  /** Kills the server (which fails its pending requests with ENOTCONN) and unmounts. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Mounts a file system that never answers a lookup on `mountpoint`, owned by `user`
+ * (see test/fixtures/hang-fs.c), with or without allow_other.
+ */
+export async function mountHangFs(
+  binary: string,
+  mountpoint: string,
+  user: TestUser,
+  allowOther: boolean,
+): Promise<HangFs> {
+  const server = spawnCollecting([
+    binary,
+    mountpoint,
+    String(user.uid),
+    String(user.gid),
+    allowOther ? 'allow_other' : 'owner_only',
+  ]);
+  const stop = async (): Promise<void> => {
+    await server.stop();
+    if (isMounted(mountpoint)) execFileSync('umount', ['-l', mountpoint]);
+  };
+  try {
+    await waitFor(
+      'hang-fs to mount',
+      () => (server.output().includes('mounted') ? true : undefined),
+      {
+        describe: () => server.output(),
+      },
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { mountpoint, server, stop };
+}
+
+function isMounted(path: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === path);
+}

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { type Spawned, showLogIfFailed, spawnCollecting } from '../helpers/cli.ts';
+import { ensureTool } from '../helpers/debian.ts';
+import { type CommandResult, ROOT_DIR, run, TestHost } from '../helpers/host.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const VERSION = (
+  JSON.parse(readFileSync(join(ROOT_DIR, 'package.json'), 'utf8')) as { version: string }
+).version;
+const MAN_PAGES = [
+  'man1/dmctl.1',
+  'man8/daemon-manager.8',
+  'man5/daemon-manager.conf.5',
+  'man5/daemon.conf.5',
+];
+
+/** Runs a command and fails the test, with its output, unless it exits 0. */
+async function succeed(
+  command: readonly string[],
+  options: { cwd?: string } = {},
+): Promise<string> {
+  const result = await run(
+    ['sh', '-c', `cd "$1" && shift && exec "$@"`, 'sh', options.cwd ?? ROOT_DIR, ...command],
+    [],
+  );
+  assert.equal(result.code, 0, `${command.join(' ')}:\n${result.stdout}\n${result.stderr}`);
+  return result.stdout;
+}
+
+describe('npm pack, then npm install -g --prefix: daemon-manager as a package', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const prefix = join(host.dir, 'prefix');
+  const installed = join(prefix, 'lib/node_modules/daemon-manager');
+  let manager: Spawned | undefined;
+
+  /** A command of the install, run as carol (a user with no special rights). */
+  const asCarol = (
+    command: readonly string[],
+    env: readonly string[] = [],
+  ): Promise<CommandResult> => host.runAs('carol', command, env);
+
+  before(async () => {
+    ensureTool('man');
+    ensureTool('systemd-analyze');
+    const packed = await succeed(['npm', 'pack', '--pack-destination', host.dir]);
+    const tarball = join(host.dir, packed.trim().split('\n').at(-1) ?? '');
+    assert.ok(existsSync(tarball), `npm pack made ${tarball}`);
+    await succeed(
+      [
+        'npm',
+        'install',
+        '--global',
+        '--prefix',
+        prefix,
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        tarball,
+      ],
+      { cwd: host.dir },
+    );
+  });
+  afterEach(showLogIfFailed(() => manager?.output() ?? ''));
+  after(async () => {
+    await manager?.stop();
+    await host.cleanup();
+  });
+
+  test('both commands run from the prefix for a user, with the version', async () => {
+    for (const [command, name] of [
+      ['bin/dmctl', 'dmctl'],
+      ['bin/daemon-manager', 'daemon-manager'],
+    ] as const) {
+      for (const flag of ['--version', '-V']) {
+        const result = await asCarol([join(prefix, command), flag]);
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stdout, `${name} ${VERSION}\n`);
+      }
+    }
+  });
+
+  test('the installed manager runs a daemon for carol, with the native parts it built', async () => {
+    const carol = host.user('carol');
+    host.writeDaemon('carol', 'sleeper', 'start=exec sleep 100000\n');
+    manager = spawnCollecting([
+      'runuser',
+      '-u',
+      carol.name,
+      '--',
+      'env',
+      'PATH=/usr/bin:/bin',
+      `HOME=${carol.home}`,
+      join(prefix, 'bin/daemon-manager'),
+      '--personal',
+      '-f',
+    ]);
+    const running = manager;
+    await waitFor(
+      'the installed manager to run',
+      () => (/ running, pid /.test(running.output()) ? true : undefined),
+      {
+        describe: () => running.output(),
+      },
+    );
+    await waitFor('carol/sleeper to run', async () => {
+      const status = await asCarol(
+        [join(prefix, 'bin/dmctl'), '--personal', 'status'],
+        [`HOME=${carol.home}`],
+      );
+      return new RegExp(`^${carol.name}/sleeper +running`, 'm').test(status.stdout)
+        ? true
+        : undefined;
+    });
+    await manager.stop();
+  });
+
+  test('the man pages are installed where man finds them, and render', async () => {
+    for (const page of MAN_PAGES) assert.ok(existsSync(join(prefix, 'share/man', page)), page);
+    const result = await asCarol(
+      ['man', '-M', join(prefix, 'share/man'), '-P', 'cat', 'daemon-manager.conf'],
+      ['MANWIDTH=80'],
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /metrics-listen/);
+  });
+
+  test('systemd-analyze verify passes on both units, their man pages included', async () => {
+    const units = join(installed, 'build/systemd');
+    const env = { ...process.env, MANPATH: join(prefix, 'share/man'), XDG_RUNTIME_DIR: host.dir };
+    const system = join(units, 'system/daemon-manager.service');
+    const user = join(units, 'user/daemon-manager.service');
+    assert.match(
+      readFileSync(system, 'utf8'),
+      new RegExp(`^ExecStart=${installed}/bin/daemon-manager `, 'm'),
+    );
+    for (const args of [
+      ['verify', system],
+      ['--user', 'verify', user],
+    ]) {
+      const result = await run(
+        ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'systemd-analyze'],
+        args,
+      );
+      assert.equal(result.stderr, '', `systemd-analyze ${args.join(' ')}`);
+      assert.equal(result.code, 0);
+    }
+    const text = readFileSync(system, 'utf8');
+    for (const line of ['Type=notify', 'KillMode=process', 'Restart=on-failure', 'Delegate=yes'])
+      assert.match(text, new RegExp(`^${line}$`, 'm'));
+    assert.match(text, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
+  });
+
+  test('the installed dmctl prints its help and its completion scripts', async () => {
+    const help = await asCarol([join(prefix, 'bin/dmctl'), '--help']);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /dmctl completion SHELL/);
+    for (const shell of ['bash', 'zsh', 'fish']) {
+      const script = await asCarol([join(prefix, 'bin/dmctl'), 'completion', shell]);
+      assert.equal(script.code, 0, script.stderr);
+      assert.match(script.stdout, /__complete/);
+    }
+  });
+
+  test('a copy of bin/dmctl (not a link) says how to install it instead of failing obscurely', async () => {
+    const copy = join(host.dir, 'dmctl-copy');
+    copyFileSync(join(prefix, 'bin/dmctl'), copy);
+    const result = await asCarol([copy, '--version']);
+    assert.equal(result.code, 127);
+    assert.match(result.stderr, /a copy of bin\/dmctl cannot \(link it with ln -s instead\)/);
+  });
+});

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { LogPump, type PumpEvent } from '../../src/logs/pump.ts';
+import { type Spawned, spawnCollecting } from '../helpers/cli.ts';
+import { buildHangFs, fuseMissing, type HangFs, mountHangFs } from '../helpers/hang-fs.ts';
+import { TestHost } from '../helpers/host.ts';
+import { numberedFeed, numberedText } from '../helpers/pipes.ts';
+import { mkdirOwned } from '../helpers/user-files.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const ROOT = { uid: 0, gid: 0, groupIds: [] };
+
+/** The highest N of the whole `line N` lines of a text. */
+function lastLine(text: string): number {
+  const whole = text.slice(0, text.lastIndexOf('\n'));
+  return Number(/line (\d+)$/.exec(whole)?.[1] ?? 0);
+}
+
+describe('the log pump when files fail', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+  const host = new TestHost();
+  const events: PumpEvent[] = [];
+  const pump = new LogPump((event) => events.push(event), { deadlineMs: 1000 });
+  const stoppers: (() => Promise<void> | void)[] = [];
+  const full = (): string => join(host.dir, 'full');
+  after(async () => {
+    for (const stop of stoppers.reverse()) await stop();
+    await host.cleanup();
+  });
+  const seen = (id: string, type: PumpEvent['type']): PumpEvent[] =>
+    events.filter((e) => e.id === id && e.type === type);
+
+  test('a full disk drops output, says so once, and writing resumes by itself', async (t) => {
+    mkdirSync(full());
+    try {
+      execFileSync('mount', [
+        '-t',
+        'tmpfs',
+        '-o',
+        'size=64k,mode=0755',
+        'dm-test-pump-full',
+        full(),
+      ]);
+    } catch (error) {
+      return t.skip(`cannot mount a small tmpfs: ${(error as Error).message}`);
+    }
+    stoppers.push(() => {
+      execFileSync('umount', ['-l', full()]);
+    });
+    writeFileSync(join(full(), 'ballast'), Buffer.alloc(48 * 1024, 120));
+    const fifo = join(host.dir, 'endless.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const readFd = openSync(fifo, 'r+');
+    const writer: Spawned = spawnCollecting([
+      'sh',
+      '-c',
+      `i=0; while :; do i=$((i+1)); echo "line $i"; done > ${fifo}`,
+    ]);
+    stoppers.push(() => writer.stop());
+    const log = join(full(), 'filler.log');
+    pump.attach(
+      'filler',
+      readFd,
+      openSync(log, 'a'),
+      { maxBytes: 0, keep: 1, timestamps: false },
+      ROOT,
+      log,
+    );
+    await waitFor('the pump to report the full disk', () =>
+      seen('filler', 'error').length > 0 ? true : undefined,
+    );
+    const error = seen('filler', 'error')[0];
+    assert.match(
+      error?.type === 'error' ? error.message : '',
+      /^cannot write \(ENOSPC\); output is being dropped$/,
+    );
+    await waitFor('output to be dropped', () =>
+      (pump.stats('filler')?.dropped ?? 0) > 100_000 ? true : undefined,
+    );
+    assert.equal(seen('filler', 'error').length, 1, 'said once, not once per write');
+    const whenFull = lastLine(readFileSync(log, 'utf8'));
+    rmSync(join(full(), 'ballast'));
+    await waitFor('writing to resume', () =>
+      seen('filler', 'recovered').length > 0 ? true : undefined,
+    );
+    await waitFor('newer lines in the log', () =>
+      lastLine(readFileSync(log, 'utf8')) > whenFull + 100 ? true : undefined,
+    );
+    await writer.stop();
+    await pump.detach('filler');
+  });
+
+  test("a log on a file system that never answers: its owner's pipes leave the pump, others flow on", async (t) => {
+    const missing = fuseMissing();
+    if (missing) return t.skip(missing);
+    const alice = host.user('alice');
+    const mountpoint = join(alice.home, 'hanging');
+    mkdirOwned(mountpoint, alice);
+    const mount: HangFs = await mountHangFs(buildHangFs(host.dir), mountpoint, alice, true);
+    stoppers.push(() => mount.stop());
+    const feeds = join(host.dir, 'feeds');
+    mkdirSync(feeds);
+    const stuckFeed = numberedFeed(feeds, 'stuck', 1_000_000);
+    stoppers.push(() => stuckFeed.writer.stop());
+    // No descriptor yet: the pump opens the log itself, as alice, and that open hangs.
+    pump.attach(
+      'stuck',
+      stuckFeed.readFd,
+      -1,
+      { maxBytes: 0, keep: 1, timestamps: false },
+      { uid: alice.uid, gid: alice.gid, groupIds: [alice.gid] },
+      join(mountpoint, 'web.log'),
+    );
+    const message = await waitFor('the watchdog to find the pump stuck', () => {
+      const stuck = seen('stuck', 'stuck')[0];
+      return stuck?.type === 'stuck' ? stuck.message : undefined;
+    });
+    assert.equal(
+      message,
+      `${join(mountpoint, 'web.log')}: no answer within 1 s (an NFS or FUSE mount?); output is held in the pipe`,
+    );
+    assert.equal(pump.stats('stuck')?.stuck, true);
+    // Another daemon's output flows meanwhile, through the replacement pump thread.
+    const flowing = numberedFeed(feeds, 'flowing', 50_000);
+    const flowingLog = join(host.dir, 'flowing.log');
+    pump.attach(
+      'flowing',
+      flowing.readFd,
+      openSync(flowingLog, 'a'),
+      { maxBytes: 0, keep: 1, timestamps: false },
+      ROOT,
+      flowingLog,
+    );
+    assert.equal(await pump.drainUntilEof('flowing', 60_000), true);
+    assert.ok(
+      readFileSync(flowingLog, 'utf8') === numberedText(50_000),
+      'every line of the other pipe is in its log',
+    );
+    assert.equal(pump.stats('stuck')?.stuck, true, 'still stuck all along');
+    // The server goes away: the stuck call returns, and alice's pipe is back in the pump.
+    await mount.server.stop();
+    await waitFor('the stuck pipe to come back', () =>
+      seen('stuck', 'recovered').length > 0 ? true : undefined,
+    );
+    assert.equal(pump.stats('stuck')?.stuck, false);
+  });
+});

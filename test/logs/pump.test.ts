@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { LogPump, type PumpEvent } from '../../src/logs/pump.ts';
+import { numberedFeed, numberedText } from '../helpers/pipes.ts';
+
+const ROOT = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, groupIds: [] };
+const STAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
+
+describe('the native log pump', () => {
+  const dir = mkdtempSync('/tmp/dm-pump-');
+  const events: PumpEvent[] = [];
+  const pump = new LogPump((event) => events.push(event));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const attachFeed = (
+    name: string,
+    count: number,
+    options: { maxBytes?: number; keep?: number; timestamps?: boolean; width?: number } = {},
+  ) => {
+    const feed = numberedFeed(dir, name, count, options.width ?? 100);
+    const log = join(dir, `${name}.log`);
+    pump.attach(
+      name,
+      feed.readFd,
+      openSync(log, 'a'),
+      {
+        maxBytes: options.maxBytes ?? 0,
+        keep: options.keep ?? 1,
+        timestamps: options.timestamps ?? false,
+      },
+      ROOT,
+      log,
+    );
+    return { feed, log };
+  };
+
+  test('moves many MB from several pipes at once, in order, without losing a line', async () => {
+    const feeds = ['a', 'b', 'c'].map((name) => attachFeed(name, 100_000));
+    for (const name of ['a', 'b', 'c'])
+      assert.equal(await pump.drainUntilEof(name, 120_000), true, `${name} reached its end`);
+    const expected = numberedText(100_000);
+    for (const { log } of feeds)
+      assert.ok(readFileSync(log, 'utf8') === expected, `${log} holds every line in order`);
+    assert.deepEqual(pump.stats('a'), {
+      bytes: expected.length,
+      dropped: 0,
+      size: expected.length,
+      failing: false,
+      stuck: false,
+      eof: true,
+      reason: '',
+    });
+    for (const name of ['a', 'b', 'c']) {
+      const fd = await pump.detach(name);
+      assert.equal(typeof fd, 'number');
+      if (fd !== undefined) closeSync(fd);
+    }
+  });
+
+  test('rotation by size never splits a line', async () => {
+    const { log } = attachFeed('rot', 30_000, { maxBytes: 64 * 1024, keep: 1000, width: 137 });
+    assert.equal(await pump.drainUntilEof('rot', 120_000), true);
+    const files = readdirSync(dir)
+      .filter((name) => name.startsWith('rot.log'))
+      .sort((x, y) => Number(y.split('.')[2] ?? 0) - Number(x.split('.')[2] ?? 0));
+    assert.ok(files.length > 30, `rotated ${files.length - 1} times`);
+    const texts = files.map((name) => readFileSync(join(dir, name), 'utf8'));
+    for (const [index, text] of texts.entries()) {
+      if (text.length === 0) continue;
+      assert.ok(text.endsWith('\n'), `${files[index]} ends with a whole line`);
+      assert.ok(text.length <= 64 * 1024 + 137, `${files[index]} is ${text.length} bytes`);
+    }
+    assert.ok(
+      texts.join('') === numberedText(30_000, 137),
+      'the files together hold every line once, in order',
+    );
+    assert.ok(
+      events.filter((e) => e.type === 'rotated' && e.id === 'rot').length >= files.length - 1,
+    );
+    assert.equal(log, join(dir, 'rot.log'));
+  });
+
+  test('timestamps prefix every line, once, with the time it was read', async () => {
+    const { log } = attachFeed('stamped', 20_000, {
+      timestamps: true,
+      maxBytes: 256 * 1024,
+      keep: 1000,
+    });
+    assert.equal(await pump.drainUntilEof('stamped', 120_000), true);
+    const names = readdirSync(dir)
+      .filter((name) => name.startsWith('stamped.log'))
+      .sort((x, y) => Number(y.split('.')[2] ?? 0) - Number(x.split('.')[2] ?? 0));
+    const lines = names
+      .map((name) => readFileSync(join(dir, name), 'utf8'))
+      .join('')
+      .split('\n')
+      .slice(0, -1);
+    assert.equal(lines.length, 20_000);
+    for (const line of lines) assert.match(line, STAMP);
+    assert.ok(lines.map((line) => `${line.slice(25)}\n`).join('') === numberedText(20_000));
+    assert.ok(readFileSync(log, 'utf8').length <= 256 * 1024 + 125);
+  });
+});

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { waitForDeath } from '../helpers/cli.ts';
+import { DAEMON_MANAGER, run, TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { assertManagerAnswers, attack, clientOutcome, socketOf } from '../security/support.ts';
+
+const MAX = 16 * 1024;
+
+/**
+ * In the background the manager writes its own log, state-dir/daemon-manager.log, and
+ * rotates it at log-max-size like a daemon's: what users make it log (every refused
+ * request is an audit line) cannot fill the disk.
+ */
+describe("the manager's own log rotates", {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const log = (): string => join(host.dir, 'state', 'daemon-manager.log');
+  const pidfile = (): string => join(host.dir, 'manager.pid');
+  let pid = 0;
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n', `log-max-size = ${MAX}\nlog-keep = 2`);
+    host.writeDaemon('alice', 'web', 'start=exec sleep 7000001\n');
+    const started = await run(
+      [DAEMON_MANAGER],
+      ['--config', host.configFile, '--pidfile', pidfile()],
+    );
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(started.stdout, new RegExp(`running in the background, pid \\d+; log: ${log()}`));
+    pid = Number(
+      await waitFor('the pidfile', () =>
+        existsSync(pidfile()) ? readFileSync(pidfile(), 'utf8').trim() || undefined : undefined,
+      ),
+    );
+  });
+  after(async () => {
+    if (pid !== 0 && isAlive(pid)) {
+      process.kill(pid, 'SIGTERM');
+      await waitForDeath(pid, 'the background manager');
+    }
+    await host.cleanup();
+  });
+
+  test('past log-max-size the log becomes .1, .2, never more than log-keep files', async () => {
+    // 800 refused requests: 800 audit lines, several times log-max-size.
+    const request = Buffer.from('{"command":"stop","id":"nosuch"}\n').toString('base64');
+    const spam = await attack(host, 'alice', 'spam', socketOf(host, 'alice'), '800', request);
+    assert.deepEqual(clientOutcome(spam.stdout), { answered: 800 });
+    await waitFor('a second rotation', () => (existsSync(`${log()}.2`) ? true : undefined));
+    for (const file of [log(), `${log()}.1`, `${log()}.2`]) {
+      const size = statSync(file).size;
+      assert.ok(size <= MAX, `${file} is ${size} bytes`);
+      assert.match(
+        readFileSync(file, 'utf8'),
+        /^(\S+ (info|warn|debug|error) .*\n)+$/,
+        'whole lines',
+      );
+    }
+    assert.equal(existsSync(`${log()}.3`), false, 'log-keep = 2');
+    assert.equal((statSync(log()).mode & 0o777).toString(8), '600');
+    await assertManagerAnswers(host, 'alice');
+    assert.match(
+      readFileSync(log(), 'utf8'),
+      /audit: \S+alice: stop "nosuch": refused: unknown daemon 'nosuch'\n$/,
+      'the newest line is in the current file',
+    );
+  });
+});

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { living } from '../helpers/census.ts';
+import { runManagerExpectingExit, spawnCollecting } from '../helpers/cli.ts';
+import { DAEMON_MANAGER, run, TestHost } from '../helpers/host.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+const BASE = 7_600_000 + randomInt(100_000) * 10;
+
+/**
+ * The first review doubled every daemon with a second manager: the only guard was "does
+ * root.sock answer", which answers only once every daemon is loaded (a second manager
+ * 0.5 s after the first doubled 300 of 300), and not at all once a tmp cleaner removed
+ * the socket; a manager with another config, or a personal one, ran the same user's
+ * daemons again. Now a lock on the state directory is the first thing a manager takes,
+ * and a lock on each user's daemon directory is taken before their daemons are loaded.
+ */
+describe("two managers never run one user's daemons", { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const sleepOf = (index: number): string => `sleep ${BASE + index}`;
+  const copies = (): number[] => [0, 1, 2].map((index) => living(sleepOf(index)).length);
+
+  before(() => {
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+    host.writeDaemon('alice', 'a', `start=exec ${sleepOf(0)}\n`);
+    host.writeDaemon('alice', 'b', `start=exec ${sleepOf(1)}\n`);
+    host.writeDaemon('bob', 'c', `start=exec ${sleepOf(2)}\n`);
+  });
+  after(() => host.cleanup());
+
+  test('a second manager started at once, before the first has loaded anything, is refused', async () => {
+    const first = spawnCollecting([DAEMON_MANAGER, '--config', host.configFile, '-f', '-v']);
+    const exited = new Promise((resolve) => first.child.once('exit', resolve));
+    try {
+      const second = await runManagerExpectingExit(host);
+      assert.equal(second.code, 1, second.stderr);
+      assert.match(
+        second.stderr,
+        new RegExp(
+          `another manager is already running \\(pid ${first.child.pid}\\) with state directory`,
+        ),
+      );
+      await waitFor('the first to run every daemon', () =>
+        copies().every((count) => count === 1) ? true : undefined,
+      );
+      assert.deepEqual(copies(), [1, 1, 1]);
+    } finally {
+      first.child.kill('SIGTERM');
+      await exited;
+    }
+    await waitFor('every daemon to stop', () =>
+      copies().every((count) => count === 0) ? true : undefined,
+    );
+  });
+
+  test("with the first one's control sockets deleted, a second is still refused", async () => {
+    const first = await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    rmSync(join(host.dir, 'run'), { recursive: true, force: true });
+    const second = await runManagerExpectingExit(host);
+    assert.equal(second.code, 1, second.stderr);
+    assert.match(
+      second.stderr,
+      new RegExp(`another manager is already running \\(pid ${first.pid}\\)`),
+    );
+    assert.deepEqual(copies(), [1, 1, 1]);
+    await host.stopManager();
+  });
+
+  test('a manager of another config does not run the users the first one runs', async () => {
+    const first = await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    const other = join(host.dir, 'other.conf');
+    writeFileSync(
+      other,
+      [
+        '[settings]',
+        `socket-dir = ${join(host.dir, 'run2')}`,
+        `state-dir = ${join(host.dir, 'state2')}`,
+        `daemon-path-daemon-root = ${join(host.dir, 'root-daemons2')}`,
+        `daemon-path-log-root = ${join(host.dir, 'root-logs2')}`,
+        '[can_run_as]',
+        host.user('alice').name,
+        '',
+      ].join('\n'),
+    );
+    chmodSync(other, 0o644);
+    const second = spawnCollecting([DAEMON_MANAGER, '--config', other, '-f', '-v']);
+    try {
+      await waitFor(
+        'the second manager to say alice is run by another',
+        () =>
+          new RegExp(
+            `the daemons of ${host.user('alice').name} are run by another manager \\(pid ${first.pid}\\)`,
+          ).test(second.output())
+            ? true
+            : undefined,
+        { describe: second.output },
+      );
+      assert.deepEqual(copies(), [1, 1, 1]);
+    } finally {
+      second.child.kill('SIGTERM');
+      await new Promise((resolve) => second.child.once('exit', resolve));
+      await host.stopManager();
+    }
+  });
+
+  test('a personal manager of alice while the system manager runs her daemons is refused', async () => {
+    const first = await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    const personal = await run(
+      ['runuser', '-u', host.user('alice').name, '--', DAEMON_MANAGER],
+      ['--personal', '-f'],
+    );
+    assert.equal(personal.code, 1, personal.stdout + personal.stderr);
+    assert.match(
+      personal.stderr,
+      new RegExp(
+        `the daemons of ${host.user('alice').name} are run by another manager \\(pid ${first.pid}\\)`,
+      ),
+    );
+    assert.deepEqual(copies(), [1, 1, 1]);
+    await host.stopManager();
+  });
+});
