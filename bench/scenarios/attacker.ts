@@ -5,7 +5,11 @@ import { performance } from 'node:perf_hooks';
 import type { TestHost, TestUser } from '../../test/helpers/host.ts';
 import { type AskOptions, askInLoop, type Call, timeAsync } from '../measures/latency-loop.ts';
 import { killSurvivors, livePidsOfUid, sleep, waitUntilDead } from '../measures/proc.ts';
-import { type ProcessSample, sampleProcess } from '../measures/process-sample.ts';
+import {
+  managerProcesses,
+  type ProcessSample,
+  sampleProcesses,
+} from '../measures/process-sample.ts';
 import type { ReadyPipe } from '../measures/ready-pipe.ts';
 import { exited, spawnLogged, terminate } from '../peers/spawn.ts';
 import {
@@ -168,8 +172,10 @@ async function measurePhase(context: AttackContext, manager: ChildProcess): Prom
       },
     },
   );
-  const samples: ProcessSample[] = [sampleProcess(pid)];
-  const sampler = setInterval(() => samples.push(sampleProcess(pid)), 1000);
+  // The manager and its keeper, summed.
+  const look = (): ProcessSample => sampleProcesses(managerProcesses(pid));
+  const samples: ProcessSample[] = [look()];
+  const sampler = setInterval(() => samples.push(look()), 1000);
   const startedAt = performance.now();
   const respawnMs: (number | null)[] = [];
   const gap = (context.seconds * 1000) / (context.respawns + 1);
@@ -182,7 +188,7 @@ async function measurePhase(context: AttackContext, manager: ChildProcess): Prom
   clearInterval(sampler);
   const elapsedS = (performance.now() - startedAt) / 1000;
   const calls = await client.stop();
-  samples.push(sampleProcess(pid));
+  samples.push(look());
   const failed = calls.filter((call) => !call.ok);
   const first = samples[0];
   const last = samples.at(-1);

@@ -12,7 +12,11 @@ import {
   sleep,
   waitUntilDead,
 } from '../measures/proc.ts';
-import { type ProcessSample, sampleProcess } from '../measures/process-sample.ts';
+import {
+  managerProcesses,
+  type ProcessSample,
+  sampleProcesses,
+} from '../measures/process-sample.ts';
 import { writeMasterConfig } from '../peers/daemon-manager.ts';
 import { spawnLogged, terminate } from '../peers/spawn.ts';
 import { onInterrupt } from './interrupt.ts';
@@ -151,10 +155,16 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
     });
     const series: StormSecond[] = [];
     const opened = performance.now();
-    let last = { at: opened, starts, exits, calls: 0, sample: sampleProcess(pid) };
+    let last = {
+      at: opened,
+      starts,
+      exits,
+      calls: 0,
+      sample: sampleProcesses(managerProcesses(pid)),
+    };
     const timer = setInterval(() => {
       const at = performance.now();
-      const sample = sampleProcess(pid);
+      const sample = sampleProcesses(managerProcesses(pid));
       const calls = client.calls.slice(last.calls);
       series.push(second(at, opened, last, { starts, exits, sample }, calls));
       last = { at, starts, exits, calls: last.calls + calls.length, sample };
