@@ -11,6 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { managerProcesses } from '../measures/process-sample.ts';
 import type { DaemonDef, Peer, Running } from './peer.ts';
 import { spawnLogged, stopChild } from './spawn.ts';
 import { type BenchUser, createUsers, removeUsers } from './users.ts';
@@ -33,27 +34,31 @@ export class DaemonManagerPeer implements Peer {
   readonly name = 'daemon-manager';
   readonly notes = [
     'system mode as root (`--config`, `--foreground`), daemons in `daemon-path-daemon-root`',
+    'the supervisor is the manager (node) + its `dm-keeper` (the C process that forks, holds and reaps every daemon)',
     '`stable-uptime = 1s` so a daemon up for a second is respawned at once (no back-off); `log-max-size = 0` (no rotation) so the log test can count every line',
     'status: `dmctl --config FILE status` (the human table), through the `bin/dmctl` shell wrapper as users run it',
     'above 1,000 daemons: it loads at most 1,000 daemons per user (its README does not say so), so the daemons are spread over ⌈N / 1,000⌉ users made for the run (`useradd`, removed after), allowed `[can_run_as] USER: root`, each daemon with `user=root`: they run as root like every other system’s',
   ];
   readonly respawnAfterUptimeMs = 1_500;
   private readonly snapshot: string;
+  /** The built tree the snapshot is taken from: this one, or another build to compare. */
+  private readonly tree: string;
   /** The users made for runs of more than DAEMONS_PER_USER daemons, by run directory. */
   private readonly users = new Map<string, BenchUser[]>();
 
-  constructor(snapshotDir: string) {
+  constructor(snapshotDir: string, tree = ROOT_DIR) {
     this.snapshot = snapshotDir;
+    this.tree = tree;
   }
 
   install(): void {
-    const bundle = join(ROOT_DIR, 'dist/daemon-manager.mjs');
+    const bundle = join(this.tree, 'dist/daemon-manager.mjs');
     if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run build`);
     mkdirSync(join(this.snapshot, 'build'), { recursive: true });
     mkdirSync(join(this.snapshot, 'node_modules'), { recursive: true });
     for (const dir of ['bin', 'dist', 'build/Release'])
-      cpSync(join(ROOT_DIR, dir), join(this.snapshot, dir), { recursive: true });
-    symlinkSync(join(ROOT_DIR, 'node_modules/node'), join(this.snapshot, 'node_modules/node'));
+      cpSync(join(this.tree, dir), join(this.snapshot, dir), { recursive: true });
+    symlinkSync(join(this.tree, 'node_modules/node'), join(this.snapshot, 'node_modules/node'));
   }
 
   /** The snapshot's bin/ directory, for the scenarios that drive daemon-manager alone. */
@@ -66,15 +71,15 @@ export class DaemonManagerPeer implements Peer {
   }
 
   versions(): Record<string, string> {
-    const pkg = JSON.parse(readFileSync(join(ROOT_DIR, 'package.json'), 'utf8')) as {
+    const pkg = JSON.parse(readFileSync(join(this.tree, 'package.json'), 'utf8')) as {
       version: string;
     };
     let commit = 'unknown';
     try {
-      commit = execFileSync('git', ['-C', ROOT_DIR, 'rev-parse', '--short', 'HEAD'], {
+      commit = execFileSync('git', ['-C', this.tree, 'rev-parse', '--short', 'HEAD'], {
         encoding: 'utf8',
       }).trim();
-      const dirty = execFileSync('git', ['-C', ROOT_DIR, 'status', '--porcelain', 'src', 'bin'], {
+      const dirty = execFileSync('git', ['-C', this.tree, 'status', '--porcelain', 'src', 'bin'], {
         encoding: 'utf8',
       });
       if (dirty.trim() !== '') commit += ' + uncommitted changes in src/ or bin/';
@@ -131,13 +136,22 @@ export class DaemonManagerPeer implements Peer {
         join(dir, 'supervisor.log'),
       );
       const pid = child.pid ?? 0;
+      // Its keeper outlives it by a moment at a stop: waited for (and killed if it stays).
+      let keepers: number[] = [];
       return {
-        supervisorPids: () => [pid],
+        supervisorPids: () => {
+          const pids = managerProcesses(pid);
+          if (pids.length > 1) keepers = pids.slice(1);
+          return pids;
+        },
         statusArgv: [join(bin, 'dmctl'), '--config', config, 'status'],
         countRunning: (stdout) =>
           stdout.split('\n').filter((line) => /\brunning\b/.test(line)).length,
         logFileOf: (name) => join(logDir, `${name}.log`),
-        stop: () => stopChild(child, 'SIGTERM', 20_000),
+        stop: () => {
+          keepers = managerProcesses(pid).slice(1);
+          return stopChild(child, 'SIGTERM', 20_000, () => keepers);
+        },
       };
     };
   }
