@@ -18,11 +18,12 @@ import type { Mode, RunHeader } from './report/results.ts';
 import { runAttackerScenario } from './scenarios/attack-host.ts';
 import { ISSUE_SIZES } from './scenarios/attacker-files.ts';
 import { exitOnSignals } from './scenarios/interrupt.ts';
+import { runManagerKills } from './scenarios/manager-kill.ts';
 import { runCrashStorms } from './suites/crash-storm.ts';
 import { runPeers } from './suites/peers.ts';
 
 const BENCH_DIR = import.meta.dirname;
-const SCENARIOS = ['peers', 'crash-storm', 'attacker'] as const;
+const SCENARIOS = ['peers', 'crash-storm', 'manager-kill', 'attacker'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -40,6 +41,10 @@ const { values } = parseArgs({
     'storm-daemons': { type: 'string' },
     'storm-variants': { type: 'string' },
     'attack-seconds': { type: 'string' },
+    kills: { type: 'string' },
+    'kill-daemons': { type: 'string' },
+    'compare-tree': { type: 'string' },
+    'compare-label': { type: 'string' },
     'no-save': { type: 'boolean', default: false },
   },
 });
@@ -69,6 +74,10 @@ const stormSettings = {
   seconds: Number(values['storm-seconds'] ?? (quick ? 30 : 300)),
   logLines: 10,
   variants: list(values['storm-variants']) ?? ['discard', 'log'],
+};
+const killSettings = {
+  daemons: Number(values['kill-daemons'] ?? 20),
+  kills: Number(values.kills ?? (quick ? 5 : 10)),
 };
 const attackSettings = {
   seconds: Number(values['attack-seconds'] ?? (quick ? 30 : 120)),
@@ -136,6 +145,34 @@ async function main(): Promise<void> {
       const failures: string[] = [];
       const runs = await runCrashStorms(stormSettings, root, dm.bin, log, failures);
       saved['crash-storm'] = { ...header(failures, since), settings: stormSettings, runs };
+    }
+    if (scenarios.includes('manager-kill')) {
+      const since = Date.now();
+      const failures: string[] = [];
+      const builds: { label: string; bin: string }[] = [];
+      const compare = values['compare-tree'];
+      if (compare !== undefined) {
+        // Another build of daemon-manager (an older commit, built), measured first.
+        const other = new DaemonManagerPeer(join(root, 'compare'), compare);
+        other.install();
+        builds.push({ label: values['compare-label'] ?? compare, bin: other.bin });
+      }
+      builds.push({ label: versions[dm.name] ?? dm.name, bin: dm.bin });
+      const runs = [];
+      for (const build of builds) {
+        log(`kill -9 of the manager: ${build.label}, ${killSettings.kills} kills`);
+        try {
+          const run = await runManagerKills({ root, ...killSettings, ...build });
+          runs.push(run);
+          log(
+            `  restarts ${run.kills.map((kill) => kill.restarts).join(', ')}; ${run.linesLost} of ${run.linesWritten} lines lost`,
+          );
+        } catch (error) {
+          failures.push(`${build.label}: ${(error as Error).message}`);
+          log(`  FAILED: ${(error as Error).message}`);
+        }
+      }
+      saved['manager-kill'] = { ...header(failures, since), settings: killSettings, runs };
     }
     if (scenarios.includes('attacker')) {
       const since = Date.now();

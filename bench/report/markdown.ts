@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderAttack } from './attack-markdown.ts';
+import { renderManagerKills } from './kill-markdown.ts';
 import { renderPeers } from './peers-markdown.ts';
-import type { AttackResults, Mode, Results, StormResults } from './results.ts';
+import type { AttackResults, ManagerKillResults, Mode, Results, StormResults } from './results.ts';
 import { renderStorms } from './storm-markdown.ts';
 
 const MODES: readonly Mode[] = ['full', 'quick'];
@@ -10,7 +11,7 @@ const MODES: readonly Mode[] = ['full', 'quick'];
 /** The file each part of a mode is saved in, under bench/results/. */
 export function resultsFile(
   benchDir: string,
-  part: 'peers' | 'crash-storm' | 'attacker',
+  part: 'peers' | 'crash-storm' | 'attacker' | 'manager-kill',
   mode: Mode,
 ): string {
   return join(benchDir, 'results', part === 'peers' ? `${mode}.json` : `${part}-${mode}.json`);
@@ -31,10 +32,12 @@ export function writeResultsMarkdown(benchDir: string): void {
     const peers = read<Results>(resultsFile(benchDir, 'peers', mode));
     const storms = read<StormResults>(resultsFile(benchDir, 'crash-storm', mode));
     const attack = read<AttackResults>(resultsFile(benchDir, 'attacker', mode));
-    if (!peers && !storms && !attack) continue;
+    const kills = read<ManagerKillResults>(resultsFile(benchDir, 'manager-kill', mode));
+    if (!peers && !storms && !attack && !kills) continue;
     if (peers) sections.push(...renderPeers(peers));
     else sections.push(`## ${mode === 'full' ? 'Full' : 'Quick'} run`, '');
     if (storms) sections.push(...renderStorms(storms));
+    if (kills) sections.push(...renderManagerKills(kills));
     if (attack) sections.push(...renderAttack(attack));
   }
   writeFileSync(join(benchDir, 'RESULTS.md'), `${sections.join('\n').trimEnd()}\n`);

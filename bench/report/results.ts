@@ -3,6 +3,7 @@ import type { BaselineRun } from '../scenarios/baseline.ts';
 import type { StormRun } from '../scenarios/crash-storm.ts';
 import type { FleetRun } from '../scenarios/fleet.ts';
 import type { LogRun } from '../scenarios/log-throughput.ts';
+import type { ManagerKillRun } from '../scenarios/manager-kill.ts';
 
 export type Mode = 'quick' | 'full';
 
@@ -65,4 +66,10 @@ export interface StormResults extends RunHeader {
 /** The attacker workload: saved as results/attacker-MODE.json. */
 export interface AttackResults extends RunHeader {
   readonly run?: AttackerResult;
+}
+
+/** Kill -9 of the manager, for each build measured: saved as results/manager-kill-MODE.json. */
+export interface ManagerKillResults extends RunHeader {
+  readonly settings: { readonly daemons: number; readonly kills: number };
+  readonly runs: ManagerKillRun[];
 }
