@@ -143,8 +143,8 @@ async function main(): Promise<void> {
     if (scenarios.includes('crash-storm')) {
       const since = Date.now();
       const failures: string[] = [];
-      const runs = await runCrashStorms(stormSettings, root, dm.bin, log, failures);
-      saved['crash-storm'] = { ...header(failures, since), settings: stormSettings, runs };
+      const storms = await runCrashStorms(stormSettings, root, dm.bin, log, failures);
+      saved['crash-storm'] = { ...header(failures, since), settings: stormSettings, ...storms };
     }
     if (scenarios.includes('manager-kill')) {
       const since = Date.now();

@@ -1,6 +1,6 @@
 import type { AttackerResult } from '../scenarios/attack-host.ts';
 import type { BaselineRun } from '../scenarios/baseline.ts';
-import type { StormRun } from '../scenarios/crash-storm.ts';
+import type { StormCeiling, StormRun } from '../scenarios/crash-storm.ts';
 import type { FleetRun } from '../scenarios/fleet.ts';
 import type { LogRun } from '../scenarios/log-throughput.ts';
 import type { ManagerKillRun } from '../scenarios/manager-kill.ts';
@@ -61,6 +61,8 @@ export interface StormResults extends RunHeader {
     readonly variants: readonly string[];
   };
   readonly runs: StormRun[];
+  /** The same storm under bare shell loops, by rate (absent in older files). */
+  readonly ceilings?: StormCeiling[];
 }
 
 /** The attacker workload: saved as results/attacker-MODE.json. */

@@ -17,13 +17,20 @@ export function stormVerdict(run: StormRun): string[] {
   for (const [what, pick, slack] of [
     ['descriptors', (s: StormSecond) => s.fds, SLACK.fds],
     ['RSS', (s: StormSecond) => s.rssKb, SLACK.rssKb],
-    ['zombies', (s: StormSecond) => s.machineZombies, SLACK.zombies],
+    ['zombies', (s: StormSecond) => s.zombieChildren, SLACK.zombies],
   ] as const)
     if (!isFlat(run.series.map(pick), slack)) problems.push(`${what} grew`);
   if (run.daemonsLeft > 0) problems.push(`${run.daemonsLeft} daemon processes left`);
   if (run.logs && (run.logs.linesLost > 0 || run.logs.runsOutOfOrder > 0))
     problems.push('log lines lost or out of order');
   return problems;
+}
+
+/** The machine's own ceiling at a rate (bare shell loops), or why there is none. */
+function ceilingOf(results: StormResults, ratePerS: number): string {
+  const ceiling = results.ceilings?.find((c) => c.ratePerS === ratePerS);
+  if (!ceiling) return 'not measured';
+  return `${int(median(ceiling.exitsPerS))}${ceiling.left > 0 ? ` (${ceiling.left} left)` : ''}`;
 }
 
 /** The largest value of the second half no more than 1.2× that of the first, plus slack. */
@@ -38,7 +45,7 @@ export function renderStorms(results: StormResults): string[] {
   const out: string[] = [
     `### Crash storm, ${results.date.slice(0, 10)}`,
     '',
-    `${when(results)}. daemon-manager alone: ${settings.daemons} root daemons that each sleep a pseudo-random time and exit 1, for an aggregate exit rate aimed at ${settings.rates.join(', ')} exits/s; ${settings.seconds} s each (the window opens once every daemon has started once); \`stable-uptime\` below the shortest run, so no back-off; \`dmctl status\` asked in a loop, one call at a time; the manager sampled every second; then SIGTERM. Variants: ${settings.variants.join(', ')} (log: \`output=log\`, ${settings.logLines} numbered lines per run between a begin and an end line with the run's pid). The other systems are left out: the original's back-off is fixed (a daemon up under 60 s waits 10 s or more), and runit waits a second before restarting a service that ran under a second.`,
+    `${when(results)}. daemon-manager alone: ${settings.daemons} root daemons that each sleep a pseudo-random time and exit 1, for an aggregate exit rate aimed at ${settings.rates.join(', ')} exits/s; ${settings.seconds} s each (the window opens once every daemon has started once); \`stable-uptime\` below the shortest run, so no back-off; \`dmctl status\` asked in a loop, one call at a time; the manager and its \`dm-keeper\` (the process that forks and reaps the daemons) sampled every second, summed; then SIGTERM. Before the manager's run at each rate, the same daemons run under bare shell loops (\`while :; do SCRIPT; done\`, no supervisor): the exit rate this machine reaches at the moment, the ceiling of any supervisor. A storm holds when every dmctl call answered within a second, SIGTERM was acted on, descriptors, RSS and the manager's and keeper's zombie children stayed flat, nothing was left and no log line was lost (zombies on the whole machine are shown too, but other sessions' orphans count there). Variants: ${settings.variants.join(', ')} (log: \`output=log\`, ${settings.logLines} numbered lines per run between a begin and an end line with the run's pid). The other systems are left out: the original's back-off is fixed (a daemon up under 60 s waits 10 s or more), and runit waits a second before restarting a service that ran under a second.`,
     '',
     ...describeRun(results),
     '**Responsiveness**',
@@ -48,6 +55,7 @@ export function renderStorms(results: StormResults): string[] {
         'target exits/s',
         'output',
         'exits/s achieved (median, worst second)',
+        'bare shell loops: exits/s (median)',
         'dmctl calls',
         'failed',
         'p50 / p99 / max ms',
@@ -61,6 +69,7 @@ export function renderStorms(results: StormResults): string[] {
           String(run.ratePerS),
           run.logLines > 0 ? 'log' : 'discard',
           `${int(median(exits))} (${int(Math.min(...exits))})`,
+          ceilingOf(results, run.ratePerS),
           String(run.statusMs.length),
           String(run.statusFailures),
           `${int(percentile(run.statusMs, 50))} / ${int(percentile(run.statusMs, 99))} / ${int(maximum(run.statusMs))}`,
@@ -72,7 +81,7 @@ export function renderStorms(results: StormResults): string[] {
       }),
     ),
     '',
-    '**The manager over the storm (first second → largest → last second)**',
+    '**The manager and its keeper over the storm (first second → largest → last second)**',
     '',
     ...table(
       [
@@ -80,7 +89,7 @@ export function renderStorms(results: StormResults): string[] {
         'output',
         'descriptors',
         'RSS (MiB)',
-        'zombie children',
+        'zombie children (manager + keeper)',
         'zombies on the machine',
         'CPU, % of a core (mean, max)',
         'left: processes, cgroup dirs',

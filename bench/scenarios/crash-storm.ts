@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -254,4 +254,82 @@ function second(
     statusMaxMs: Math.round(Math.max(0, ...calls.map((call) => call.ms))),
     statusFailures: calls.filter((call) => !call.ok).length,
   };
+}
+
+/** The same storm with no supervisor at all: what this machine can do at the moment. */
+export interface StormCeiling {
+  readonly daemons: number;
+  readonly ratePerS: number;
+  readonly seconds: number;
+  /** Exits per second over the window, one entry per second. */
+  readonly exitsPerS: readonly number[];
+  /** Processes of the loops left after their process group was killed (should be 0). */
+  readonly left: number;
+}
+
+/**
+ * The crash storm's ceiling on this machine: the same daemons (same script, same sleep,
+ * same FIFO), each respawned by a bare shell loop (`while :; do SCRIPT; done`), for
+ * `seconds` once every one has started. Whatever a supervisor adds to a respawn comes on
+ * top of this; on a loaded 2-core machine where a fork and an exit take tens of ms, the
+ * target rate may be out of reach even here.
+ */
+export async function runShellLoops(options: StormOptions): Promise<StormCeiling> {
+  const work = makeWorkdir(options.root, `storm-${options.ratePerS}-loops`);
+  const meanMs = (1000 * options.daemons) / options.ratePerS;
+  const minMs = Math.max(1, Math.round(meanMs / 2));
+  const spanMs = Math.max(1, Math.round(meanMs));
+  const script = work.script('storm.sh', stormScript(work.pipe.path));
+  const loops = work.script(
+    'loops.sh',
+    `i=0\nwhile [ $i -lt ${options.daemons} ]; do\n` +
+      `  i=$((i + 1))\n  (while :; do ${script} s$i ${minMs} ${spanMs} 0; done) &\n` +
+      'done\nwait\n',
+  );
+  let exits = 0;
+  work.pipe.onLine((line) => {
+    if (line.word === 'done') exits++;
+  });
+  // One process group for the loops and every daemon they run: killed at once at the end.
+  const marker = `DM_BENCH_LOOPS=${randomBytes(6).toString('hex')}`;
+  const [key = '', value = ''] = marker.split('=');
+  const child = spawn(loops, [], {
+    stdio: 'ignore',
+    detached: true,
+    env: { ...process.env, [key]: value },
+  });
+  const group = child.pid ?? 0;
+  const killGroup = async (): Promise<void> => {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  };
+  const forget = onInterrupt(killGroup);
+  try {
+    await work.pipe.readyTotal(options.daemons, `${options.daemons} shell loops`, 300_000);
+    const exitsPerS: number[] = [];
+    let last = { at: performance.now(), exits };
+    const timer = setInterval(() => {
+      const at = performance.now();
+      exitsPerS.push(Math.round((exits - last.exits) / ((at - last.at) / 1000)));
+      last = { at, exits };
+    }, 1000);
+    await sleep(options.seconds * 1000);
+    clearInterval(timer);
+    await killGroup();
+    const left = killSurvivors(await waitUntilDead(livePidsOfRun(marker, work.dir, []), 10_000));
+    return {
+      daemons: options.daemons,
+      ratePerS: options.ratePerS,
+      seconds: options.seconds,
+      exitsPerS,
+      left: left.length,
+    };
+  } finally {
+    forget();
+    await killGroup();
+    work.remove();
+  }
 }
