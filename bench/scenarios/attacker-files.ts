@@ -6,10 +6,7 @@ export interface AttackSizes {
   /** Daemons that ignore SIGTERM, each leaving `children` processes in sessions of their own. */
   readonly stuck: number;
   readonly children: number;
-  /**
-   * More config files (valid, `autostart=no`), re-read by every rescan. Every config of
-   * the attacker, the stuck daemons' included, is `configKb` KB long.
-   */
+  /** More config files (valid, `autostart=no`, `configKb` KB each), re-read by every rescan. */
   readonly configs: number;
   readonly configKb: number;
   /** Files named `*.conf` that cannot be daemon names. */
@@ -17,14 +14,17 @@ export interface AttackSizes {
 }
 
 /**
- * The issue's 1,000 configs of 250 KB are the 200 stuck daemons' and 800 more: the manager
- * loads at most 1,000 daemons per user (MAX_DAEMONS_PER_USER), ignoring the rest, and the
- * two kinds fill that exactly.
+ * The security issue's figures: 200 stuck daemons, 4,000 processes left behind, 1,000
+ * configs of 250 KB, 50,000 invalid names. The manager now loads at most 1,000 daemons
+ * and reads at most 4 MiB of configs per user, in name order, and refuses the rest (its
+ * README does not give the figures): an attacker who wants its stuck daemons loaded names them to
+ * come first (`astuck*`, small files), before its invalid names (`bad name *`) and its
+ * big configs (`big*`), whose excess the manager lists as refused at every rescan.
  */
 export const ISSUE_SIZES: AttackSizes = {
   stuck: 200,
   children: 20,
-  configs: 800,
+  configs: 1000,
   configKb: 250,
   badNames: 50_000,
 };
@@ -46,7 +46,8 @@ export function stuckIds(user: string, sizes: AttackSizes): string[] {
  * had written them itself: the stuck daemons, the big configs, the bad names. A stuck
  * daemon's shell ignores SIGTERM and starts `children` shells that `setsid` away from its
  * process group and ignore SIGTERM too, then becomes `sleep`; its `stop_timeout` is long,
- * so a `dmctl stop` leaves it stopping, with every process alive, for ten minutes.
+ * so a `dmctl stop` leaves it stopping, with every process alive, for ten minutes. Its
+ * config is small; the big ones are `configKb` KB each.
  */
 export function writeAttackerFiles(owner: Owner, sizes: AttackSizes): void {
   mkdirSync(owner.daemonDir, { recursive: true });
@@ -60,7 +61,7 @@ export function writeAttackerFiles(owner: Owner, sizes: AttackSizes): void {
   const stuck =
     `start=trap '' TERM; i=0; while [ $i -lt ${sizes.children} ]; do i=$((i + 1)); ` +
     `setsid sh -c "trap '' TERM; exec sleep 1000000" & done; exec sleep 1000000\n` +
-    `stop_timeout=10m\n${filler}`;
+    'stop_timeout=10m\n';
   for (let index = 0; index < sizes.stuck; index++) write(`${stuckName(index)}.conf`, stuck);
   const big = `start=exec sleep 1000000\nautostart=no\n${filler}`;
   for (let index = 0; index < sizes.configs; index++) write(`${bigName(index)}.conf`, big);
@@ -75,7 +76,7 @@ export function touchBigConfigs(owner: Owner, sizes: AttackSizes): void {
 }
 
 function stuckName(index: number): string {
-  return `stuck${String(index).padStart(4, '0')}`;
+  return `astuck${String(index).padStart(4, '0')}`;
 }
 
 function bigName(index: number): string {
