@@ -28,6 +28,7 @@ import {
 import { type Spawned, spawnCollecting } from '../test/helpers/cli.ts';
 import { type CommandResult, DAEMON_MANAGER, TestHost } from '../test/helpers/host.ts';
 import { waitFor } from '../test/helpers/wait.ts';
+import { managerProcesses } from './measures/process-sample.ts';
 
 const size = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const DAEMONS = size('SOAK_DAEMONS', 1000);
@@ -56,16 +57,21 @@ interface Sample {
   readonly cpuSeconds: number;
 }
 
+/** The manager and its dm-keeper (which forks and reaps the daemons), summed. */
 function sample(pid: number): Sample {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return {
-    fds: openDescriptors(pid),
-    zombies: zombieChildrenOf(pid).length,
-    rssKiB: residentKiB(pid),
-    cpuSeconds: ticks / 100,
-  };
+  let total: Sample = { fds: 0, zombies: 0, rssKiB: 0, cpuSeconds: 0 };
+  for (const one of managerProcesses(pid)) {
+    const stat = readFileSync(`/proc/${one}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    total = {
+      fds: total.fds + openDescriptors(one),
+      zombies: total.zombies + zombieChildrenOf(one).length,
+      rssKiB: total.rssKiB + residentKiB(one),
+      cpuSeconds: total.cpuSeconds + ticks / 100,
+    };
+  }
+  return total;
 }
 
 /** Live main processes of the daemons, by daemon index (several if a daemon runs twice). */
@@ -250,8 +256,8 @@ async function main(): Promise<number> {
       `| respawns counted by status | ${respawns} |`,
       `| time to all running again after the storm | ${settleMs} ms |`,
       `| daemons lost / doubled after settling | 0 / 0 (checked in /proc) |`,
-      `| manager descriptors before / after | ${before.fds} / ${after.fds} |`,
-      `| zombie children of the manager before / after | ${before.zombies} / ${after.zombies} (users' zombies: ${zombiesOfUsers}) |`,
+      `| manager + keeper descriptors before / after | ${before.fds} / ${after.fds} |`,
+      `| zombie children of the manager + keeper before / after | ${before.zombies} / ${after.zombies} (users' zombies: ${zombiesOfUsers}) |`,
       `| manager RSS before / peak / after storm / after settling | ${mib(before.rssKiB)} / ${mib(peakRss)} / ${mib(afterStorm.rssKiB)} / ${mib(after.rssKiB)} |`,
       `| manager RSS every 10 s of the storm | ${rssTrend.map((kib) => (kib / 1024).toFixed(0)).join(', ')} MiB |`,
       `| manager log lines at error level / 'unexpected' | ${errorLines} / ${unexpected} |`,
