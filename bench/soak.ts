@@ -215,7 +215,7 @@ async function main(): Promise<number> {
     calls.push(...finalWave);
     // A last look once the final wave's connections are closed on both sides.
     await waitFor('the manager to close the last connections', () =>
-      openDescriptors(pid) <= before.fds ? true : undefined,
+      sample(pid).fds <= before.fds ? true : undefined,
     ).catch(() => undefined);
     const after = sample(pid);
     const rows = await host.status('root');
