@@ -12,7 +12,7 @@ export function renderAttack(results: AttackResults): string[] {
   if (!run) return [...out, 'Not run: ', ...results.failures.map((f) => `- ${f}`), ''];
   const { sizes } = run;
   out.push(
-    `${when(results)}. daemon-manager alone, real users (\`useradd\` under a random prefix, removed after). The victim has ${run.victimDaemons} daemons and runs \`dmctl status\` in a loop for ${run.without.seconds} s while ${run.without.respawnMs.length} of its daemons are killed with \`kill -9\`, first alone, then while the attacker: runs ${sizes.stuck} daemons that ignore SIGTERM, each leaving ${sizes.children} processes in sessions of their own (\`setsid\`), with \`stop_timeout=10m\`, and stops them all; has ${sizes.configs.toLocaleString('en')} more configs of ${sizes.configKb} KB (\`autostart=no\`; the manager loads at most 1,000 daemons and reads at most 4 MiB of configs per user, in name order, and lists the rest as refused or ignored: the stuck daemons are named to come first) and ${sizes.badNames.toLocaleString('en')} files \`*.conf\` whose names cannot be daemon names; and runs \`dmctl rescan\` in a loop, touching every big config before each.`,
+    `${when(results)}. daemon-manager alone (its figures: the manager and its \`dm-keeper\`, summed), real users (\`useradd\` under a random prefix, removed after). The victim has ${run.victimDaemons} daemons and runs \`dmctl status\` in a loop for ${run.without.seconds} s while ${run.without.respawnMs.length} of its daemons are killed with \`kill -9\`, first alone, then while the attacker: runs ${sizes.stuck} daemons that ignore SIGTERM, each leaving ${sizes.children} processes in sessions of their own (\`setsid\`), with \`stop_timeout=10m\`, and stops them all; has ${sizes.configs.toLocaleString('en')} more configs of ${sizes.configKb} KB (\`autostart=no\`; the manager loads at most 1,000 daemons and reads at most 4 MiB of configs per user, in name order, and lists the rest as refused or ignored: the stuck daemons are named to come first) and ${sizes.badNames.toLocaleString('en')} files \`*.conf\` whose names cannot be daemon names; and runs \`dmctl rescan\` in a loop, touching every big config before each. Beside the victim's dmctl, \`node -e 0\` runs in a loop as the victim too: what the machine's load alone (the attacker's thousands of processes, other sessions' tests) does to any Node client at that moment.`,
     '',
     ...describeRun(results),
     ...table(
@@ -21,6 +21,7 @@ export function renderAttack(results: AttackResults): string[] {
         'dmctl status calls',
         'failed',
         'p50 / p99 / max ms',
+        '`node -e 0` beside it: p50 / max ms',
         'respawns after kill -9 (ms)',
         'manager CPU (% of a core)',
         'manager RSS max (MiB)',
@@ -65,6 +66,9 @@ function phaseRow(label: string, phase: AttackPhase): string[] {
     String(phase.statusMs.length),
     String(phase.statusFailures),
     `${int(percentile(phase.statusMs, 50))} / ${int(percentile(phase.statusMs, 99))} / ${int(maximum(phase.statusMs))}`,
+    phase.nodeFloorMs
+      ? `${int(percentile(phase.nodeFloorMs, 50))} / ${int(maximum(phase.nodeFloorMs))}`
+      : 'not measured',
     phase.respawnMs.map((ms) => (ms === null ? '>120000' : int(ms))).join(', '),
     int(phase.managerCpuPct),
     mib(phase.managerRssKbMax),

@@ -11,6 +11,7 @@ import {
   sampleProcesses,
 } from '../measures/process-sample.ts';
 import type { ReadyPipe } from '../measures/ready-pipe.ts';
+import { NODE } from '../peers/daemon-manager.ts';
 import { exited, spawnLogged, terminate } from '../peers/spawn.ts';
 import {
   type AttackSizes,
@@ -28,6 +29,11 @@ export interface AttackPhase {
   /** Every `dmctl status` the victim ran (asked in a loop), failed ones included. */
   readonly statusMs: readonly number[];
   readonly statusFailures: number;
+  /**
+   * `node -e 0` as the victim, asked in a loop beside its dmctl (absent in older files):
+   * what the machine's load alone does to any Node client at that moment.
+   */
+  readonly nodeFloorMs?: readonly number[];
   readonly statusErrors: readonly string[];
   /** kill -9 of a victim's daemon to its replacement's ready line; null: not within 120 s. */
   readonly respawnMs: readonly (number | null)[];
@@ -172,6 +178,8 @@ async function measurePhase(context: AttackContext, manager: ChildProcess): Prom
       },
     },
   );
+  // The floor of any Node client on the machine as it is now, as the victim.
+  const floor = askInLoop([NODE, '-e', '0'], userOptions(victim, 10_000));
   // The manager and its keeper, summed.
   const look = (): ProcessSample => sampleProcesses(managerProcesses(pid));
   const samples: ProcessSample[] = [look()];
@@ -188,6 +196,7 @@ async function measurePhase(context: AttackContext, manager: ChildProcess): Prom
   clearInterval(sampler);
   const elapsedS = (performance.now() - startedAt) / 1000;
   const calls = await client.stop();
+  const floorCalls = await floor.stop();
   samples.push(look());
   const failed = calls.filter((call) => !call.ok);
   const first = samples[0];
@@ -196,6 +205,7 @@ async function measurePhase(context: AttackContext, manager: ChildProcess): Prom
     seconds: context.seconds,
     statusMs: calls.map((call) => Math.round(call.ms * 10) / 10),
     statusFailures: failed.length,
+    nodeFloorMs: floorCalls.map((call) => Math.round(call.ms * 10) / 10),
     statusErrors: [...new Set(failed.map((call) => call.error))].slice(0, 5),
     respawnMs,
     managerCpuPct:
