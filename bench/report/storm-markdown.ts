@@ -45,7 +45,7 @@ export function renderStorms(results: StormResults): string[] {
   const out: string[] = [
     `### Crash storm, ${results.date.slice(0, 10)}`,
     '',
-    `${when(results)}. daemon-manager alone: ${settings.daemons} root daemons that each sleep a pseudo-random time and exit 1, for an aggregate exit rate aimed at ${settings.rates.join(', ')} exits/s; ${settings.seconds} s each (the window opens once every daemon has started once); \`stable-uptime\` below the shortest run, so no back-off; \`dmctl status\` asked in a loop, one call at a time; the manager and its \`dm-keeper\` (the process that forks and reaps the daemons) sampled every second, summed; then SIGTERM. Before the manager's run at each rate, the same daemons run under bare shell loops (\`while :; do SCRIPT; done\`, no supervisor): the exit rate this machine reaches at the moment, the ceiling of any supervisor. A storm holds when every dmctl call answered within a second, SIGTERM was acted on, descriptors, RSS and the manager's and keeper's zombie children stayed flat, nothing was left and no log line was lost (zombies on the whole machine are shown too, but other sessions' orphans count there). Variants: ${settings.variants.join(', ')} (log: \`output=log\`, ${settings.logLines} numbered lines per run between a begin and an end line with the run's pid). The other systems are left out: the original's back-off is fixed (a daemon up under 60 s waits 10 s or more), and runit waits a second before restarting a service that ran under a second.`,
+    `${when(results)}. daemon-manager alone: ${settings.daemons} root daemons that each sleep a pseudo-random time and exit 1, for an aggregate exit rate aimed at ${settings.rates.join(', ')} exits/s; ${settings.seconds} s each (the window opens once every daemon has started once); \`stable-uptime\` below the shortest run, so no back-off; \`dmctl status\` asked in a loop, one call at a time, and beside it \`node -e 0\` in a loop (the floor of any Node client under the storm's load); the manager and its \`dm-keeper\` (the process that forks and reaps the daemons) sampled every second, summed; then SIGTERM. Before the manager's run at each rate, the same daemons run under bare shell loops (\`while :; do SCRIPT; done\`, no supervisor): the exit rate this machine reaches at the moment, the ceiling of any supervisor. A storm holds when every dmctl call answered within a second, SIGTERM was acted on, descriptors, RSS and the manager's and keeper's zombie children stayed flat, nothing was left and no log line was lost (zombies on the whole machine are shown too, but other sessions' orphans count there). Variants: ${settings.variants.join(', ')} (log: \`output=log\`, ${settings.logLines} numbered lines per run between a begin and an end line with the run's pid). The other systems are left out: the original's back-off is fixed (a daemon up under 60 s waits 10 s or more), and runit waits a second before restarting a service that ran under a second.`,
     '',
     ...describeRun(results),
     '**Responsiveness**',
@@ -59,6 +59,7 @@ export function renderStorms(results: StormResults): string[] {
         'dmctl calls',
         'failed',
         'p50 / p99 / max ms',
+        '`node -e 0` beside it: p50 / max ms',
         'SIGTERM to exit',
         'verdict',
       ],
@@ -73,6 +74,9 @@ export function renderStorms(results: StormResults): string[] {
           String(run.statusMs.length),
           String(run.statusFailures),
           `${int(percentile(run.statusMs, 50))} / ${int(percentile(run.statusMs, 99))} / ${int(maximum(run.statusMs))}`,
+          run.nodeFloorMs
+            ? `${int(percentile(run.nodeFloorMs, 50))} / ${int(maximum(run.nodeFloorMs))}`
+            : 'not measured',
           run.sigtermExitMs === null
             ? '**no exit in 3 min**'
             : `${(run.sigtermExitMs / 1000).toFixed(1)} s`,

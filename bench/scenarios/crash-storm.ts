@@ -17,7 +17,7 @@ import {
   type ProcessSample,
   sampleProcesses,
 } from '../measures/process-sample.ts';
-import { writeMasterConfig } from '../peers/daemon-manager.ts';
+import { NODE, writeMasterConfig } from '../peers/daemon-manager.ts';
 import { spawnLogged, terminate } from '../peers/spawn.ts';
 import { onInterrupt } from './interrupt.ts';
 import { checkStormLogs, type StormLogCheck, stormScript } from './storm-daemon.ts';
@@ -69,6 +69,11 @@ export interface StormRun {
   readonly statusFailures: number;
   /** The first few reasons of failed calls. */
   readonly statusErrors: readonly string[];
+  /**
+   * `node -e 0` asked in a loop beside dmctl over the window (absent in older files): what
+   * the storm's load alone does to any Node client.
+   */
+  readonly nodeFloorMs?: readonly number[];
   readonly machineZombiesBefore: number;
   /** From SIGTERM to the manager's exit; null if it had not exited after SIGTERM_LIMIT_MS. */
   readonly sigtermExitMs: number | null;
@@ -146,6 +151,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
       COLD_START_TIMEOUT_MS,
     );
     const machineZombiesBefore = countZombies();
+    const floor = askInLoop([NODE, '-e', '0'], { timeoutMs: STATUS_TIMEOUT_MS });
     const client = askInLoop([join(options.bin, 'dmctl'), '--config', config, 'status'], {
       timeoutMs: STATUS_TIMEOUT_MS,
       check: (stdout) => {
@@ -172,6 +178,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
     await sleep(options.seconds * 1000);
     clearInterval(timer);
     const calls = await client.stop();
+    const floorCalls = await floor.stop();
 
     terminating = true;
     const sigtermExitMs = await terminate(manager, SIGTERM_LIMIT_MS);
@@ -189,6 +196,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
       statusMs: calls.map((call) => Math.round(call.ms * 10) / 10),
       statusFailures: failed.length,
       statusErrors: [...new Set(failed.map((call) => call.error))].slice(0, 5),
+      nodeFloorMs: floorCalls.map((call) => Math.round(call.ms * 10) / 10),
       machineZombiesBefore,
       sigtermExitMs,
       daemonsLeft: left.length,
