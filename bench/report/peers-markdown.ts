@@ -7,9 +7,10 @@ import {
   skipReason,
 } from './figures.ts';
 import { describeRun, fixed, int, mib, ratioOf, table, when } from './format.ts';
-import { judgeGoals } from './goals.ts';
+import { judgeGoals, type Verdict } from './goals.ts';
 import type { Results } from './results.ts';
 import { median } from './stats.ts';
+import { WHY_GOAL, WHY_SINCE, WHY_SOURCE } from './why.ts';
 
 /** The side-by-side section of one mode: goals, then figures 1-6, then the set-up. */
 export function renderPeers(results: Results): string[] {
@@ -61,10 +62,11 @@ export function renderPeers(results: Results): string[] {
   line(...describeRun(results));
 
   line('### Goals of the performance issue', '');
+  const verdicts = judgeGoals(results);
   line(
     ...table(
       ['goal', 'measured', 'met'],
-      judgeGoals(results).map((verdict) => [
+      verdicts.map((verdict) => [
         verdict.goal,
         verdict.measured,
         verdict.met === undefined ? 'not measured in this run' : verdict.met ? 'yes' : '**no**',
@@ -73,6 +75,7 @@ export function renderPeers(results: Results): string[] {
     ),
     '',
   );
+  line(...whyBehind(results, verdicts));
 
   line('### 1. Memory of the supervisor’s own processes', '');
   fleetTable('RSS (MiB)', (f) => f.rssKb, mib);
@@ -200,4 +203,19 @@ function renderSetup(results: Results, line: (...texts: string[]) => void): void
   if (results.failures.length > 0) line('', 'Failed runs (left out of the medians):', '');
   for (const failure of results.failures) line(`- ${failure}`);
   line();
+}
+
+/** Under the goals of a run made since the reasons were found: each goal missed, and why. */
+function whyBehind(results: Results, verdicts: readonly Verdict[]): string[] {
+  if (results.date < WHY_SINCE) return [];
+  const missed = [
+    ...new Set(verdicts.filter((v) => v.met === false).map((v) => v.goal.slice(0, 1))),
+  ];
+  if (missed.length === 0) return [];
+  return [
+    `**Where daemon-manager is still behind, and why** (${WHY_SOURCE}):`,
+    '',
+    ...missed.map((goal) => `- Goal ${goal}: ${WHY_GOAL[goal] ?? 'not looked into yet.'}`),
+    '',
+  ];
 }
