@@ -34,12 +34,6 @@
         "native/keeper/fdstore.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-O2"]
-    },
-    {
-      "target_name": "dm-launch",
-      "type": "executable",
-      "sources": ["native/dm_launch.c"],
-      "cflags": ["-Wall", "-Wextra", "-O2"]
     }
   ]
 }

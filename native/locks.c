@@ -16,7 +16,7 @@
 
 /*
  * lockFile(path): a descriptor holding an exclusive flock on path (created 0600 if need
- * be); throws EWOULDBLOCK with `holder` (the pid) when another process has it.
+ * be); throws EAGAIN (EWOULDBLOCK) with `holder` (the pid) when another process has it.
  */
 static napi_value js_lock_file(napi_env env, napi_callback_info info) {
   char path[4096];

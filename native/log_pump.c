@@ -209,8 +209,10 @@ static void write_all(struct sink *sink, const char *data, int64_t length, int *
 
 /**
  * How many of the chunk's bytes go into the current file. Away from a rotation: all.
- * Near one: up to the last newline that still fits (0: rotate first), or, in the middle
- * of a line, up to the end of that line, so the rotation falls between two lines.
+ * Near one: up to the last newline that still fits (0: rotate first), so the rotation
+ * falls between two lines. A line that came in pieces (a chunk ended in its middle) is
+ * finished in this file if its rest fits, else cut where the file is full: no file
+ * grows past the limit for it.
  */
 static int64_t fitting(const struct sink *sink, const char *data, int64_t length) {
   int64_t max = sink->options.max_bytes;
@@ -218,7 +220,9 @@ static int64_t fitting(const struct sink *sink, const char *data, int64_t length
   if (max <= 0) return length;
   if (!sink->at_line_start) {
     const char *newline = memchr(data, '\n', (size_t)length);
-    return newline == NULL ? length : newline - data + 1;
+    int64_t rest = newline == NULL ? length : newline - data + 1;
+    int64_t room = max - sink->offset;
+    return rest <= room ? rest : room > 0 ? room : 0;
   }
   int64_t size = sink->offset, fits = 0;
   for (int64_t index = 0; index < length; index++) {

@@ -1,5 +1,5 @@
 // The package's install step (npm ci in a clone, npm install -g of the tarball): builds
-// the native addon and dm-launch with node-gyp, then writes the systemd units with the
+// the native addon and dm-keeper with node-gyp, then writes the systemd units with the
 // paths of this install. Plain JavaScript: Node does not run TypeScript under
 // node_modules/, where an installed package lives.
 import { execFileSync } from 'node:child_process';

@@ -9,10 +9,13 @@ const DEFAULTS: CliArgs = {
   config: undefined,
   json: false,
   personal: false,
+  waitMs: undefined,
 };
 
 describe('parseCliArgs', () => {
   const cases: { argv: string[]; expected: Partial<CliArgs> }[] = [
+    { argv: ['web', 'start', '--wait'], expected: { command: 'start', id: 'web', waitMs: 90_000 } },
+    { argv: ['--wait=5s', 'stop', 'web'], expected: { command: 'stop', id: 'web', waitMs: 5_000 } },
     { argv: [], expected: {} },
     { argv: ['status'], expected: {} },
     { argv: ['blog'], expected: { id: 'blog' } },
@@ -81,6 +84,15 @@ describe('parseCliArgs', () => {
 
   const errors: { argv: string[]; error: string }[] = [
     { argv: ['stop'], error: "'stop' needs a daemon id, like: dmctl ID stop" },
+    {
+      argv: ['web', 'kill', '-9', '--wait'],
+      error: "--wait goes with start, stop, restart, not 'kill'",
+    },
+    {
+      argv: ['web', 'stop', '--wait=soon'],
+      error: "--wait needs a duration like 30s or 2m, not 'soon'",
+    },
+    { argv: ['web', 'stop', '--wait=0'], error: "--wait needs a duration like 30s or 2m, not '0'" },
     { argv: ['start'], error: "'start' needs a daemon id, like: dmctl ID start" },
     { argv: ['restart'], error: "'restart' needs a daemon id, like: dmctl ID restart" },
     { argv: ['log'], error: "'log' needs a daemon id, like: dmctl ID log" },
@@ -105,7 +117,6 @@ describe('parseCliArgs', () => {
       error: "'completion' needs a shell: dmctl completion bash|zsh|fish",
     },
     { argv: ['--frobnicate'], error: "unknown option '--frobnicate'" },
-    { argv: ['--wait=5', 'blog', 'start'], error: "unknown option '--wait'" },
     { argv: ['blog', 'stop', '--force'], error: "unknown option '--force'" },
     { argv: ['-x'], error: "unknown option '-x'" },
     { argv: ['-x', 'status'], error: "unknown option '-x'" },

@@ -1,3 +1,4 @@
+import { parseDuration } from '../config/durations.ts';
 import { usageText } from '../docs/usage.ts';
 import { DMCTL_COMMANDS, DMCTL_OPTIONS } from '../reference/dmctl.ts';
 
@@ -12,7 +13,13 @@ export interface CliArgs extends CliCommand {
   readonly config: string | undefined;
   readonly json: boolean;
   readonly personal: boolean;
+  /** `--wait[=DURATION]`: how long start, stop or restart waits for the outcome. */
+  readonly waitMs: number | undefined;
 }
+
+/** How long `--wait` waits when no duration is given. */
+export const DEFAULT_WAIT_MS = 90_000;
+const WAITED: readonly CliVerb[] = ['start', 'stop', 'restart'];
 
 export const VERBS = [
   'status',
@@ -55,6 +62,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string
   let json = false;
   let personal = false;
   let version = false;
+  let waitMs: number | undefined;
   const words: string[] = [];
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] ?? '';
@@ -66,11 +74,24 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string
       config = argv[++index];
       if (config === undefined) return { error: `${arg} needs a file` };
     } else if (arg.startsWith('--config=')) config = arg.slice('--config='.length);
-    else if (arg.startsWith('--')) return { error: `unknown option '${arg.split('=')[0]}'` };
+    else if (arg === '--wait') waitMs = DEFAULT_WAIT_MS;
+    else if (arg.startsWith('--wait=')) {
+      waitMs = parseDuration(arg.slice('--wait='.length));
+      if (waitMs === undefined || waitMs === 0)
+        return { error: `--wait needs a duration like 30s or 2m, not '${arg.slice(7)}'` };
+    } else if (arg.startsWith('--')) return { error: `unknown option '${arg.split('=')[0]}'` };
     else words.push(arg);
   }
   if (version)
-    return { command: 'version', id: undefined, signal: undefined, config, json, personal };
+    return {
+      command: 'version',
+      id: undefined,
+      signal: undefined,
+      config,
+      json,
+      personal,
+      waitMs: undefined,
+    };
   const command = parseWords(words);
   // No daemon or user name starts with '-': such a word is an option, or kill's signal
   // (whose mistakes parseWords explains).
@@ -78,7 +99,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string
   const signal = 'error' in command ? undefined : command.signal;
   const option = words.find((word) => word.startsWith('-') && word !== signal && !failedKill);
   if (option !== undefined) return { error: `unknown option '${option}'` };
-  return 'error' in command ? command : { ...command, config, json, personal };
+  if ('error' in command) return command;
+  if (waitMs !== undefined && !WAITED.includes(command.command))
+    return { error: `--wait goes with ${WAITED.join(', ')}, not '${command.command}'` };
+  return { ...command, config, json, personal, waitMs };
 }
 
 /** Did the command line ask for JSON? (Known even when the rest of it is wrong.) */

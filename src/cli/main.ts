@@ -16,6 +16,7 @@ import { Output } from './output.ts';
 import { chunkReader, followRemoteLog, pageRemoteLog } from './remote-log.ts';
 import { printAnswer, printProblems, refusedAny } from './report.ts';
 import { followLog, openLog as pageLog } from './viewers.ts';
+import { runAndWait } from './wait.ts';
 
 /** A completion that waits longer than this for the manager offers no ids. */
 const COMPLETION_TIMEOUT_MS = 1_000;
@@ -129,6 +130,12 @@ async function run(
     }
     case 'kill':
       return report(await call({ command: 'kill', ...id, signal: args.signal ?? '' }), output);
+    case 'start':
+    case 'stop':
+    case 'restart':
+      if (args.waitMs !== undefined)
+        return runAndWait(call, args.command, args.id ?? '', args.waitMs, output);
+      return report(await call({ command: args.command, ...id }), output);
     case 'help':
     case 'version':
     case 'completion':

@@ -15,6 +15,8 @@ export interface Settings {
   readonly stateDir: string;
   /** Default time between SIGTERM and SIGKILL when stopping a daemon. */
   readonly stopTimeoutMs: number;
+  /** The longest stop a daemon's stop_timeout may ask for: a shutdown is bounded by it. */
+  readonly maxStopTimeoutMs: number;
   /** How much the cooldown grows at each quick exit, and its cap. */
   readonly cooldownStepMs: number;
   readonly cooldownMaxMs: number;
@@ -45,6 +47,7 @@ export const DEFAULT_SETTINGS: Settings = {
   socketDir: '/run/daemon-manager',
   stateDir: '/var/lib/daemon-manager',
   stopTimeoutMs: 10_000,
+  maxStopTimeoutMs: 300_000,
   cooldownStepMs: 10_000,
   cooldownMaxMs: 60_000,
   stableUptimeMs: 60_000,
@@ -57,7 +60,12 @@ export const DEFAULT_SETTINGS: Settings = {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type PathKey = 'daemonPathDaemon' | 'daemonPathLog' | 'daemonPathDaemonRoot' | 'daemonPathLogRoot';
-type DurationKey = 'stopTimeoutMs' | 'cooldownStepMs' | 'cooldownMaxMs' | 'stableUptimeMs';
+type DurationKey =
+  | 'stopTimeoutMs'
+  | 'maxStopTimeoutMs'
+  | 'cooldownStepMs'
+  | 'cooldownMaxMs'
+  | 'stableUptimeMs';
 
 const PATH_KEYS: Record<string, PathKey | 'socketDir' | 'stateDir'> = {
   'daemon-path-daemon': 'daemonPathDaemon',
@@ -70,6 +78,7 @@ const PATH_KEYS: Record<string, PathKey | 'socketDir' | 'stateDir'> = {
 
 const DURATION_KEYS: Record<string, DurationKey> = {
   'stop-timeout': 'stopTimeoutMs',
+  'max-stop-timeout': 'maxStopTimeoutMs',
   'cooldown-step': 'cooldownStepMs',
   'cooldown-max': 'cooldownMaxMs',
   'stable-uptime': 'stableUptimeMs',

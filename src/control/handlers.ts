@@ -53,7 +53,20 @@ export interface ControlContext {
   waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }>;
   /** Resolves once every change so far is saved: an answer is only given then. */
   durable(): Promise<void>;
+  /** Is the manager stopping every daemon to exit (SIGTERM)? Then nothing new starts. */
+  shuttingDown(): boolean;
 }
+
+/** What may still be asked while the manager shuts down: looking, and stopping sooner. */
+const DURING_SHUTDOWN: ReadonlySet<string> = new Set([
+  'status',
+  'list',
+  'problems',
+  'info',
+  'read-log',
+  'stop',
+  'kill',
+]);
 
 /** What a caller may see: the daemons, broken configs and users of those they manage. */
 export interface Visible {
@@ -87,6 +100,11 @@ export async function handleRequest(
   };
   const visibleUsers = (): string[] => context.owners().filter(manageable);
 
+  if (context.shuttingDown() && !DURING_SHUTDOWN.has(request.command)) {
+    const error = 'the manager is shutting down: it stops every daemon, then exits';
+    context.audit(caller, request, `refused: ${error}`);
+    return { ok: false, error };
+  }
   switch (request.command) {
     case 'status':
     case 'list': {

@@ -182,7 +182,8 @@ function takeLock(native: Native, stateDir: string): number | string {
     return native.lockFile(path);
   } catch (error) {
     const holder = (error as { holder?: number }).holder;
-    if ((error as NodeJS.ErrnoException).code === 'EWOULDBLOCK')
+    // EWOULDBLOCK is EAGAIN on Linux, and named so.
+    if ((error as NodeJS.ErrnoException).code === 'EAGAIN')
       return `daemon-manager: another manager is already running${holder ? ` (pid ${holder})` : ''} with state directory ${stateDir}`;
     return `daemon-manager: cannot lock ${path}: ${(error as Error).message}`;
   }

@@ -126,6 +126,8 @@ export class Manager implements ControlContext, SupervisorHost {
    * directory another manager holds: why their daemons are not loaded here.
    */
   private readonly userLocks = new Set<string>();
+  /** Set by shutdown(): every daemon is being stopped for the manager to exit. */
+  private stopping = false;
   private readonly lockRefusals = new Map<string, string>();
   /** Each user's rescans, one after the other (a user's spam waits in its own line). */
   private readonly scans = new Map<string, Promise<unknown>>();
@@ -236,6 +238,10 @@ export class Manager implements ControlContext, SupervisorHost {
     return this.state.durable();
   }
 
+  shuttingDown(): boolean {
+    return this.stopping;
+  }
+
   /**
    * Lets go, for a new manager to take over (an upgrade): stops answering dmctl (callers
    * wait in the sockets, which the keeper holds), stops reading output (it waits in the
@@ -336,10 +342,12 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /** Stops every daemon, writes their last output, closes the sockets, ends the keeper. */
   async shutdown(): Promise<void> {
+    this.stopping = true;
     this.metrics.close();
     for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
-    this.control.closeAll();
+    // dmctl is answered while the daemons stop (status, stop, kill); nothing new starts.
     await this.supervisor.stopAll();
+    this.control.closeAll();
     // The daemons are gone: their pipes end once the keeper lets go of them too, and
     // what they wrote last reaches the logs.
     for (const id of this.pipes) this.link.closePipe(id);
@@ -583,7 +591,9 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   stopTimeoutMs(record: DaemonRecord): number {
-    return record.spec.stopTimeoutMs ?? this.settings.stopTimeoutMs;
+    // The admin bounds what a daemon may ask for: a shutdown never waits longer.
+    const asked = record.spec.stopTimeoutMs ?? this.settings.stopTimeoutMs;
+    return Math.min(asked, this.settings.maxStopTimeoutMs);
   }
 
   /** Saves the state soon after each change. */

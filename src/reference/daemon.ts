@@ -31,7 +31,8 @@ export const DAEMON_KEYS: readonly Entry[] = [
   {
     name: 'stop_timeout',
     default: '`stop-timeout`',
-    meaning: 'time between SIGTERM and SIGKILL for this daemon',
+    meaning:
+      "time between SIGTERM and SIGKILL for this daemon (at most the admin's `max-stop-timeout`)",
   },
   {
     name: 'log_max_size',

@@ -43,6 +43,11 @@ export const DMCTL_COMMANDS: readonly CommandEntry[] = [
     name: 'dmctl completion SHELL',
     meaning: 'print the completion script for `bash`, `zsh` or `fish`',
   },
+  {
+    verb: 'problems',
+    name: 'dmctl problems [USER]',
+    meaning: "every problem of the config files you may see (or of one user's), in full",
+  },
   { verb: 'help', name: 'dmctl help', meaning: 'this summary' },
 ];
 
@@ -62,6 +67,11 @@ export const DMCTL_OPTIONS: readonly Entry[] = [
     name: '--personal',
     meaning:
       'talk to your personal manager (`daemon-manager --personal`); without it, dmctl finds it when no system manager serves you',
+  },
+  {
+    name: '--wait[=DURATION]',
+    meaning:
+      '`start`, `stop` and `restart` return once the daemon runs (a new pid, for a restart) or is stopped (default: at most 90s); on a failure or at the deadline dmctl says why, shows the last lines of its log and exits 1',
   },
   { name: '-h, --help', meaning: 'print the usage and exit' },
   { name: '-V, --version', meaning: 'print the version and exit' },

@@ -69,6 +69,12 @@ export const SETTINGS: readonly Entry[] = [
     meaning: 'time between SIGTERM and SIGKILL when stopping',
   },
   {
+    name: 'max-stop-timeout',
+    default: '5m',
+    meaning:
+      "the longest a daemon's `stop_timeout` may make a stop last (a longer one is cut to this), so a shutdown of the manager takes at most this long",
+  },
+  {
     name: 'cooldown-step',
     default: '10s',
     meaning: 'a daemon that exits before `stable-uptime` waits this much longer each time...',
@@ -93,7 +99,7 @@ export const SETTINGS: readonly Entry[] = [
     name: 'cgroups',
     default: 'yes',
     meaning:
-      'put each daemon in a cgroup of its own where the manager can (stop then reaches processes that left the process group, `limit-nproc` bounds each daemon, a crash leaves no unknown survivor); on a cgroup v1 kernel moving a process into a cgroup costs 10-20 ms per start, so `no` trades that containment for faster respawns',
+      'put each daemon in a cgroup2 cgroup of its own where the manager can (root, with a cgroup2 hierarchy: stop then reaches processes that left the process group, a crash leaves no unknown survivor); it is forked straight into it, at no cost. A daemon with `limit-nproc` also joins a v1 `pids` cgroup where that controller is mounted, which costs 10-20 ms per start on a v1 kernel',
   },
   {
     name: 'max-daemons',

@@ -121,17 +121,22 @@ describe("the manager's own log", { skip: process.getuid?.() !== 0 && 'needs roo
   });
 
   test('a stderr nobody reads: requests are answered, then the own file takes over', async () => {
-    // A config with many unknown keys: each rescan logs a debug line per key.
-    const noise = Array.from({ length: 90 }, (_, i) => `unknown_key_${i}=${'x'.repeat(80)}`);
-    host.writeDaemon(
-      'alice',
-      'noisy',
-      `start=exec sleep 100000\nautostart=no\n${noise.join('\n')}\n`,
-    );
+    // A config with many unknown keys, new ones before each rescan: each rescan logs a
+    // warning per key (problems are logged when they appear).
+    const writeNoisy = (round: number): void => {
+      const noise = Array.from({ length: 90 }, (_, i) => `key_${round}_${i}=${'x'.repeat(80)}`);
+      host.writeDaemon(
+        'alice',
+        'noisy',
+        `start=exec sleep 100000\nautostart=no\n${noise.join('\n')}\n`,
+      );
+    };
+    writeNoisy(0);
     const child = await startWithStderrPipe();
     // A reader that stopped reading: the pipe fills and stays full.
     child.stderr?.pause();
-    for (let i = 0; i < 12; i++) {
+    for (let i = 1; i <= 12; i++) {
+      writeNoisy(i);
       const rescan = await host.dmctl('root', 'rescan');
       assert.equal(rescan.code, 0, `rescan ${i} answered while the log is full: ${rescan.stderr}`);
     }

@@ -253,14 +253,27 @@ describe('kill -9 at random points of a start storm', { skip: !root && 'needs ro
   });
 
   test('after the last restart every daemon runs exactly once, in its own group', async () => {
-    const rows = new Map((await host.status('root')).map((row) => [row.id, row]));
-    const expected = new Map<number, DaemonStatus | 'none'>();
-    ids.forEach((id, index) => {
-      const row = rows.get(host.id(id));
-      assert.ok(row, id);
-      expected.set(index, row);
-    });
-    assert.deepEqual(copiesProblems(expected), [], `killed after ${killedAfter.join(', ')} starts`);
+    const problems = async (): Promise<string[]> => {
+      const rows = new Map((await host.status('root')).map((row) => [row.id, row]));
+      const expected = new Map<number, DaemonStatus | 'none'>();
+      ids.forEach((id, index) => {
+        const row = rows.get(host.id(id));
+        assert.ok(row, id);
+        expected.set(index, row);
+      });
+      return copiesProblems(expected);
+    };
+    // A daemon is `running` from its fork; its program may take a moment to be exec'd.
+    let last: string[] = [];
+    await waitFor(
+      'every daemon to run its program once',
+      async () => {
+        last = await problems();
+        return last.length === 0 ? true : undefined;
+      },
+      { describe: () => `killed after ${killedAfter.join(', ')} starts: ${last.join('; ')}` },
+    ).catch(() => undefined);
+    assert.deepEqual(last, [], `killed after ${killedAfter.join(', ')} starts`);
   });
 
   test('no process of the users is left outside the daemons', async () => {

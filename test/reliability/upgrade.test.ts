@@ -113,8 +113,10 @@ describe('upgrade by SIGUSR2', { skip: process.getuid?.() !== 0 && 'needs root' 
       await waitFor(
         'the upgraded manager to say it runs',
         () => {
+          // The new one says it runs; the old one says so too, as it leaves.
           const at = host.managerLog.indexOf(marker);
-          return at !== -1 && / running, pid /.test(host.managerLog.slice(at)) ? true : undefined;
+          const since = at === -1 ? '' : host.managerLog.slice(at);
+          return / running, pid /.test(since) && /upgrade done: /.test(since) ? true : undefined;
         },
         { describe: () => host.managerLog.slice(from) },
       );

@@ -8,7 +8,7 @@ export interface CompletionContext {
   readonly user: string;
 }
 
-const OPTIONS = ['--config', '--json', '--personal', '--help', '--version'];
+const OPTIONS = ['--config', '--json', '--personal', '--wait', '--help', '--version'];
 const TAKES_ID = ['status', 'start', 'stop', 'restart', 'kill', 'log', 'tail', 'edit'];
 const SIGNALS = Object.keys(constants.signals).map((name) => `-${name.slice(3)}`);
 

@@ -1,0 +1,102 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { DaemonStatus, Request, Response } from '../protocol/messages.ts';
+import { formatLastExit } from './format.ts';
+import type { Output } from './output.ts';
+import { chunkReader } from './remote-log.ts';
+
+/** How often `--wait` asks the manager, and how much of the log it shows on a failure. */
+const POLL_MS = 200;
+const TAIL_BYTES = 4096;
+const TAIL_LINES = 10;
+
+type Call = (request: Request) => Promise<Response>;
+export type WaitedVerb = 'start' | 'stop' | 'restart';
+
+/** Where a wait ends: done, failed (with why), or not yet. */
+type Verdict = { done: true } | { failed: string } | undefined;
+
+/** Judges one status row of the daemon after `verb` (the pid it had before, for a restart). */
+export function verdictOf(verb: WaitedVerb, row: DaemonStatus, pidBefore: number): Verdict {
+  if (verb === 'stop') return row.state === 'stopped' ? { done: true } : undefined;
+  if (row.state === 'running' && row.pid > 0 && (verb === 'start' || row.pid !== pidBefore))
+    return { done: true };
+  if (row.state === 'coolingdown' || row.state === 'broken' || row.state === 'stopped') {
+    const exit = formatLastExit(row);
+    return { failed: `${row.id} is ${row.state}${exit === '' ? '' : ` (last exit: ${exit})`}` };
+  }
+  return undefined;
+}
+
+/**
+ * `dmctl ID start|stop|restart --wait`: the command, then the daemon's status until it
+ * runs (a new pid, for a restart) or is stopped; on a failure or at the deadline, why,
+ * and the last lines of its log, as `systemctl` shows them. Returns the exit code.
+ */
+export async function runAndWait(
+  call: Call,
+  verb: WaitedVerb,
+  id: string,
+  timeoutMs: number,
+  output: Output,
+): Promise<number> {
+  const before = await statusOf(call, id);
+  if ('error' in before) return output.fail(before.error);
+  const answer = await call({ command: verb, id });
+  if (!answer.ok) return output.fail(answer.error);
+  const deadline = Date.now() + timeoutMs;
+  let row = before.row;
+  for (;;) {
+    const now = await statusOf(call, before.row.id);
+    if ('error' in now) return output.fail(now.error);
+    row = now.row;
+    const verdict = verdictOf(verb, row, before.row.pid);
+    if (verdict !== undefined && 'done' in verdict) {
+      output.out(verb === 'stop' ? `${row.id} stopped\n` : `${row.id} running (pid ${row.pid})\n`);
+      return 0;
+    }
+    if (verdict !== undefined) return failWithLog(call, row.id, verdict.failed, output);
+    if (Date.now() >= deadline)
+      return failWithLog(
+        call,
+        row.id,
+        `${row.id} is still ${row.state} after ${Math.round(timeoutMs / 1000)} s`,
+        output,
+      );
+    await delay(POLL_MS);
+  }
+}
+
+async function statusOf(
+  call: Call,
+  id: string,
+): Promise<{ row: DaemonStatus } | { error: string }> {
+  const response = await call({ command: 'status', id });
+  if (!response.ok) return { error: response.error };
+  const row = response.daemons?.[0];
+  return row === undefined ? { error: `unknown daemon '${id}'` } : { row };
+}
+
+/** The reason, then the last lines of the daemon's log (read through the manager), if any. */
+async function failWithLog(
+  call: Call,
+  id: string,
+  reason: string,
+  output: Output,
+): Promise<number> {
+  const read = chunkReader(call, id);
+  const first = await read(0);
+  let text = '';
+  const from = 'error' in first ? 0 : Math.max(0, first.size - TAIL_BYTES);
+  if (!('error' in first)) {
+    const chunk = from > 0 ? await read(from) : first;
+    if (!('error' in chunk)) text = Buffer.from(chunk.data, 'base64').toString('utf8');
+  }
+  // Read from the middle of the file, the first line is a piece of one: left out.
+  const lines = text
+    .split('\n')
+    .slice(from > 0 ? 1 : 0)
+    .filter((line) => line !== '');
+  const tail = lines.slice(-TAIL_LINES);
+  const log = tail.length === 0 ? '' : `\nlast lines of its log:\n${tail.join('\n')}`;
+  return output.fail(`${reason}${log}`);
+}

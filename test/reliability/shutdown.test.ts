@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+
+/**
+ * The first review found a SIGTERM of the manager closing every socket, then waiting for
+ * the longest stop_timeout (24 h) of a daemon that ignores SIGTERM. The admin's
+ * max-stop-timeout bounds every stop, and dmctl is answered while the daemons stop.
+ */
+describe('a shutdown with a daemon that ignores SIGTERM and asks for 24 h', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let manager: ChildProcess | undefined;
+  let stuckPid = 0;
+  const during: { status?: string | undefined; start?: string } = {};
+  let exitCode: number | null = null;
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n', 'max-stop-timeout = 10s');
+    host.writeDaemon(
+      'alice',
+      'stuck',
+      "start=trap '' TERM; exec sleep 6500001\nstop_timeout=24h\n",
+    );
+    host.writeDaemon('alice', 'idle', 'start=exec sleep 6500002\nautostart=no\n');
+    manager = await host.startManager();
+    stuckPid = (await host.waitForDaemon('alice', 'alice/stuck', (d) => d.pid > 0, 'to run')).pid;
+    const exited = new Promise<number | null>((resolve) =>
+      manager?.once('exit', (code) => resolve(code)),
+    );
+    manager.kill('SIGTERM');
+    // Asked while the manager shuts down: it answers, and says the daemon is stopping.
+    during.status = (
+      await host.waitForDaemon('alice', 'alice/stuck', (d) => d.state === 'stopping', 'to stop')
+    ).state;
+    const start = await host.dmctl('alice', 'idle', 'start');
+    during.start = start.stderr;
+    exitCode = await exited;
+  });
+  after(() => host.cleanup());
+
+  test('dmctl status is answered while the daemons stop', () => {
+    assert.equal(during.status, 'stopping');
+  });
+
+  test('nothing new starts meanwhile, and the caller is told why', () => {
+    assert.match(during.start ?? '', /the manager is shutting down/);
+  });
+
+  test('the stop is cut at max-stop-timeout: the daemon is killed, the manager exits 0', () => {
+    assert.equal(exitCode, 0);
+    assert.ok(!isAlive(stuckPid), `pid ${stuckPid} is gone`);
+  });
+
+  test('the log says the daemon was killed at its deadline', async () => {
+    await waitFor(
+      'the last lines',
+      () => (host.managerLog.includes('SIGKILL') ? true : undefined),
+      {
+        describe: () => host.managerLog,
+      },
+    );
+  });
+});
