@@ -169,7 +169,10 @@ describe('directories and logs swapped for links cannot point the manager elsewh
       await host.dmctl('mallory', 'rescan');
       const start = await host.dmctl('mallory', 'mine', 'start');
       assert.equal(start.code, 1, start.stdout);
-      assert.match(start.stderr, /cannot open log file .*: permission denied to |is owned by uid 0|hard links/);
+      assert.match(
+        start.stderr,
+        /cannot open log file .*: permission denied to |is owned by uid 0|hard links/,
+      );
       // dmctl cannot open it as mallory, so it asks the manager, which must refuse too.
       const read = await host.dmctl('mallory', 'mine', 'log');
       assert.equal(read.code, 1, read.stdout);
