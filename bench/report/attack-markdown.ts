@@ -2,6 +2,7 @@ import type { AttackPhase } from '../scenarios/attacker.ts';
 import { describeRun, fixed, int, mib, table, when } from './format.ts';
 import type { AttackResults } from './results.ts';
 import { maximum, median, percentile } from './stats.ts';
+import { WHY_ATTACK, WHY_SINCE, WHY_SOURCE } from './why.ts';
 
 /** The security issue's bar: another user's `dmctl status` never slower than this. */
 const STATUS_LIMIT_MS = 200;
@@ -55,6 +56,12 @@ export function renderAttack(results: AttackResults): string[] {
     `The attacker: its first \`dmctl rescan\` (loading everything) took ${fixed(1)(run.firstRescanMs / 1000)} s; ${run.attackerProcesses} of its processes ran; stopping its ${sizes.stuck} stuck daemons (4 \`dmctl stop\` at a time) took ${fixed(1)(run.stopsMs / 1000)} s and left ${run.stuckStopping} stopping; ${run.rescanMs.length} rescans during the attack (${run.rescanFailures} failed), ${int(median(run.rescanMs))} ms median, ${int(maximum(run.rescanMs))} ms worst. The manager's own log reached ${mib(run.managerLogBytes / 1024)} MiB. After the attacker's processes were killed, SIGTERM to exit took ${run.sigtermExitMs === null ? '**more than 3 min**' : `${fixed(1)(run.sigtermExitMs / 1000)} s`}. Left after the clean-up: ${run.left.processes} processes, users ${run.left.users.length === 0 ? 'none' : run.left.users.join(', ')}, directories ${run.left.dirs.length === 0 ? 'none' : run.left.dirs.join(', ')}.`,
     '',
   );
+  const missed =
+    statusMax > STATUS_LIMIT_MS ||
+    run.with.statusFailures > 0 ||
+    !respawnsWith.every((ms) => ms <= 2 * worstWithout);
+  if (results.date >= WHY_SINCE && missed)
+    out.push(`**Why** (${WHY_SOURCE}):`, '', ...WHY_ATTACK.map((why) => `- ${why}`), '');
   const errors = [...run.without.statusErrors, ...run.with.statusErrors];
   if (errors.length > 0) out.push('dmctl failures seen:', '', ...errors.map((e) => `- ${e}`), '');
   return out;
