@@ -98,8 +98,15 @@ export class Pm2Peer implements Peer {
           const god = godPid();
           // `pm2 kill` stops every app, then God. God's parent (the first CLI) is long
           // gone, so God ends as a zombie of PID 1 here: dead for waitUntilDead.
-          execFileSync(NODE, [PM2, 'kill'], { env, stdio: 'ignore', timeout: 120_000 });
-          return killSurvivors(await waitUntilDead([god], 20_000));
+          // A `pm2 kill` that fails or times out (a loaded machine, 1,000 apps) must not
+          // leave God running: it is killed all the same, and the failure reported.
+          let killed: number[] = [];
+          try {
+            execFileSync(NODE, [PM2, 'kill'], { env, stdio: 'ignore', timeout: 120_000 });
+          } finally {
+            killed = killSurvivors(await waitUntilDead([god], 20_000));
+          }
+          return killed;
         },
       };
     };

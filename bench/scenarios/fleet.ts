@@ -3,7 +3,7 @@ import { cgroupsMadeFor, describeCgroups, removeLeftoverCgroups } from '../measu
 import { timeCommand } from '../measures/command-latency.ts';
 import { type CpuUse, cpuBetween, sampleCpu } from '../measures/cpu.ts';
 import { type Memory, memoryOf } from '../measures/memory.ts';
-import { isAlive, killSurvivors, sleep, waitUntilDead } from '../measures/proc.ts';
+import { isAlive, killSurvivors, livePidsOfRun, sleep, waitUntilDead } from '../measures/proc.ts';
 import type { DaemonDef, Peer, Running } from '../peers/peer.ts';
 import { onInterrupt } from './interrupt.ts';
 import { fleetScript, makeWorkdir } from './workdir.ts';
@@ -108,8 +108,10 @@ export async function runFleet(
     throw error;
   } finally {
     forget();
-    // The daemons' last pids, to make sure not one is left.
+    // The daemons' last pids, to make sure not one is left; and whatever else of the run
+    // lives on (a supervisor whose own stop failed names the run's directory).
     killSurvivors(daemons.flatMap((daemon) => work.pipe.last(daemon.name)?.pid ?? []));
+    killSurvivors(livePidsOfRun(NO_MARKER, work.dir, cgroups));
     removeLeftoverCgroups(cgroups);
     try {
       peer.cleanUp?.(work.dir);
@@ -125,6 +127,9 @@ export async function runFleet(
     return killed.length + left.length;
   }
 }
+
+/** livePidsOfRun's environment marker, for runs that set none: matches no process. */
+const NO_MARKER = `DM_BENCH_NONE=${process.pid}-${Date.now()}`;
 
 /**
  * Times the status command, and counts the daemons each call lists as running: a reply
