@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** The fields of /proc/PID/stat the bench uses. */
 export interface ProcStat {
@@ -115,4 +116,48 @@ export function killSurvivors(pids: readonly number[]): number[] {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Processes of the whole machine in state Z (ended, not waited for by their parent). */
+export function countZombies(): number {
+  let zombies = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    if (readStat(Number(entry))?.state === 'Z') zombies++;
+  }
+  return zombies;
+}
+
+/**
+ * Living processes of one run of the bench: those whose environment holds `marker`
+ * (`NAME=value`, read as root from /proc/PID/environ), whose command line names something
+ * under `dir`, or that live in one of `cgroups`. All three, because a daemon may have been
+ * started with an empty environment (a launcher whose manager died mid-start) or left its
+ * cgroup, and a `sleep` child names nothing of the run.
+ */
+export function livePidsOfRun(marker: string, dir: string, cgroups: Iterable<string>): number[] {
+  const pids = new Set<number>();
+  for (const cgroup of cgroups)
+    for (const pid of readProc(join(cgroup, 'cgroup.procs')).split('\n'))
+      if (pid !== '') pids.add(Number(pid));
+  for (const entry of readdirSync('/proc')) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    if (
+      readProc(`/proc/${entry}/environ`).split('\0').includes(marker) ||
+      readProc(`/proc/${entry}/cmdline`).includes(dir)
+    )
+      pids.add(Number(entry));
+  }
+  return [...pids].filter((pid) => pid !== process.pid && isAlive(pid));
+}
+
+/** Living processes whose real uid is `uid`. */
+export function livePidsOfUid(uid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    const line = /^Uid:\s+(\d+)/m.exec(readProc(`/proc/${entry}/status`));
+    if (line && Number(line[1]) === uid && isAlive(Number(entry))) pids.push(Number(entry));
+  }
+  return pids;
 }

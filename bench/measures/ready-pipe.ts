@@ -26,6 +26,7 @@ export class ReadyPipe {
   private carry = '';
   private readonly latest = new Map<string, ReadyLine>();
   private readonly waiters: { test: (line: ReadyLine) => boolean; done: () => void }[] = [];
+  private readonly listeners: ((line: ReadyLine) => void)[] = [];
   /** How many `ready` lines arrived, over the pipe's whole life. */
   readyCount = 0;
 
@@ -36,6 +37,11 @@ export class ReadyPipe {
     this.socket = new Socket({ fd, readable: true, writable: false });
     this.socket.setEncoding('latin1');
     this.socket.on('data', (text: string) => this.take(text));
+  }
+
+  /** Calls `listener` with every line from now on. */
+  onLine(listener: (line: ReadyLine) => void): void {
+    this.listeners.push(listener);
   }
 
   /** The last line a daemon wrote, with the pid it had then. */
@@ -90,6 +96,7 @@ export class ReadyPipe {
       const line = { word, name, pid: Number(pid), at };
       this.latest.set(name, line);
       if (word === 'ready') this.readyCount++;
+      for (const listener of this.listeners) listener(line);
       for (const waiter of [...this.waiters])
         if (waiter.test(line)) {
           this.drop(waiter);

@@ -18,10 +18,22 @@ export interface Peer {
   /** How it is set up where that differs from its defaults, and its respawn policy. */
   readonly notes: readonly string[];
   /**
+   * How long a daemon must have run for a kill -9 to be respawned without back-off: the
+   * bench waits that long after a daemon's start before it kills it.
+   */
+  readonly respawnAfterUptimeMs: number;
+  /** Why this system is not run with `count` daemons, or undefined when it is. */
+  skipReason(count: number): string | undefined;
+  /**
    * Writes the configuration for these daemons under `dir`; the function it returns
    * starts the supervisor (cold: nothing of it runs before) and returns once it is spawned.
    */
   configure(dir: string, daemons: readonly DaemonDef[]): () => Running;
+  /**
+   * Undoes what `configure` made outside `dir` (users); called once the run is over,
+   * whatever happened, after the supervisor's stop.
+   */
+  cleanUp?(dir: string): void;
 }
 
 /** A running supervisor. */

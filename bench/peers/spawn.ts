@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { isAlive, killSurvivors, waitUntilDead } from '../measures/proc.ts';
 
 /**
@@ -54,4 +55,25 @@ export async function stopChild(
   const rest = await waitUntilDead(others(), timeoutMs);
   killed.push(...killSurvivors(rest));
   return killed;
+}
+
+/**
+ * Sends SIGTERM and times until the child exits. A child still running after `limitMs`
+ * gets SIGKILL, and the result is null: it did not act on SIGTERM in time.
+ */
+export async function terminate(child: ChildProcess, limitMs: number): Promise<number | null> {
+  const at = performance.now();
+  child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([
+    exited(child).then(() => true),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), limitMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (done) return performance.now() - at;
+  child.kill('SIGKILL');
+  await exited(child);
+  return null;
 }

@@ -13,9 +13,14 @@ export interface FleetFigures {
   readonly idleLateSwitches: number;
   readonly startMs: number;
   readonly statusMs: number;
+  /** The fewest daemons a status call listed as running (N when every reply was whole). */
+  readonly statusListedMin: number;
   readonly respawnMs: number;
   readonly respawnMaxMs: number;
+  /** Where the daemons ran, if in cgroups the supervisor made ('' if not, undefined if unknown). */
+  readonly daemonCgroup: string | undefined;
   readonly leftovers: number;
+  readonly cgroupsLeft: number;
 }
 
 /** Medians over the runs; status and respawn take the median of every sample of every run. */
@@ -33,9 +38,13 @@ export function fleetFigures(results: Results, peer: string, count: number): Fle
     idleLateSwitches: median(runs.map((run) => run.idleLate?.switches ?? Number.NaN)),
     startMs: median(runs.map((run) => run.startMs)),
     statusMs: median(runs.flatMap((run) => run.statusMs)),
+    // Older saved results have no statusListed (their first call was checked instead).
+    statusListedMin: Math.min(...runs.flatMap((run) => run.statusListed ?? [count])),
     respawnMs: median(runs.flatMap((run) => run.respawnMs)),
     respawnMaxMs: maximum(runs.flatMap((run) => run.respawnMs)),
+    daemonCgroup: runs.find((run) => run.daemonCgroup !== undefined)?.daemonCgroup,
     leftovers: runs.reduce((sum, run) => sum + run.leftovers, 0),
+    cgroupsLeft: runs.reduce((sum, run) => sum + (run.cgroupsLeft?.length ?? 0), 0),
   };
 }
 
@@ -61,8 +70,17 @@ export function logFigures(results: Results, peer: string) {
     linesLate: maximum(runs.map((run) => run.linesLate ?? 0)),
     rssBeforeKb: median(runs.map((run) => run.rssBeforeKb)),
     peakRssKb: median(runs.map((run) => run.peakRssKb)),
+    // Older saved results have no cpuMs.
+    cpuMsPerMb: median(
+      runs.map((run) => (run.cpuMs ?? Number.NaN) / ((results.settings.logLines * 100) / 1e6)),
+    ),
     leftovers: runs.reduce((sum, run) => sum + run.leftovers, 0),
   };
+}
+
+/** Why a system has no figure at one N, or undefined when it has one. */
+export function skipReason(results: Results, peer: string, count: number): string | undefined {
+  return results.skipped?.find((skip) => skip.peer === peer && skip.count === count)?.reason;
 }
 
 /** The bare Node baseline's medians. */

@@ -1,14 +1,32 @@
+import type { AttackerResult } from '../scenarios/attack-host.ts';
 import type { BaselineRun } from '../scenarios/baseline.ts';
+import type { StormCeiling, StormRun } from '../scenarios/crash-storm.ts';
 import type { FleetRun } from '../scenarios/fleet.ts';
 import type { LogRun } from '../scenarios/log-throughput.ts';
+import type { ManagerKillRun } from '../scenarios/manager-kill.ts';
 
-/** Everything one bench run produced, saved as JSON and rendered into RESULTS.md. */
-export interface Results {
-  readonly mode: 'quick' | 'full';
+export type Mode = 'quick' | 'full';
+
+/** When, where and what was measured: the head of every saved file. */
+export interface RunHeader {
+  readonly mode: Mode;
   readonly date: string;
   readonly durationS: number;
   readonly machine: Record<string, string>;
   readonly versions: Record<string, string>;
+  /** Runs that failed, with why: they are left out of the figures. */
+  readonly failures: string[];
+}
+
+/** A system not run at one N, and why. */
+export interface Skip {
+  readonly peer: string;
+  readonly count: number;
+  readonly reason: string;
+}
+
+/** The peers side by side (figures 1-6): saved as results/MODE.json. */
+export interface Results extends RunHeader {
   readonly notes: Record<string, readonly string[]>;
   readonly settings: {
     readonly counts: readonly number[];
@@ -26,6 +44,34 @@ export interface Results {
   readonly logs: Record<string, LogRun[]>;
   readonly baseline: BaselineRun[];
   readonly nodeFloorMs: number[];
-  /** Runs that failed, with why: they are left out of the medians. */
-  readonly failures: string[];
+  /** A Node process that connects to a unix socket and reads one line (absent in older files). */
+  readonly nodeClientFloorMs?: number[];
+  readonly skipped?: readonly Skip[];
+  /** Temporary directories of the bench still there after it ended (absent in older files). */
+  readonly hostLeftovers?: readonly string[];
+}
+
+/** The crash storms: saved as results/crash-storm-MODE.json. */
+export interface StormResults extends RunHeader {
+  readonly settings: {
+    readonly daemons: number;
+    readonly rates: readonly number[];
+    readonly seconds: number;
+    readonly logLines: number;
+    readonly variants: readonly string[];
+  };
+  readonly runs: StormRun[];
+  /** The same storm under bare shell loops, by rate (absent in older files). */
+  readonly ceilings?: StormCeiling[];
+}
+
+/** The attacker workload: saved as results/attacker-MODE.json. */
+export interface AttackResults extends RunHeader {
+  readonly run?: AttackerResult;
+}
+
+/** Kill -9 of the manager, for each build measured: saved as results/manager-kill-MODE.json. */
+export interface ManagerKillResults extends RunHeader {
+  readonly settings: { readonly daemons: number; readonly kills: number };
+  readonly runs: ManagerKillRun[];
 }

@@ -27,3 +27,11 @@ export function slope(points: readonly (readonly [number, number])[]): number {
   }
   return variance === 0 ? Number.NaN : covariance / variance;
 }
+
+/** The p-th percentile (nearest rank) of some numbers; NaN if none. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = values.filter((value) => Number.isFinite(value)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))] ?? Number.NaN;
+}

@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
+import { cgroupsMadeFor, describeCgroups, removeLeftoverCgroups } from '../measures/cgroups.ts';
 import { timeCommand } from '../measures/command-latency.ts';
 import { type CpuUse, cpuBetween, sampleCpu } from '../measures/cpu.ts';
 import { type Memory, memoryOf } from '../measures/memory.ts';
-import { isAlive, killSurvivors, sleep, waitUntilDead } from '../measures/proc.ts';
+import { isAlive, killSurvivors, livePidsOfRun, sleep, waitUntilDead } from '../measures/proc.ts';
 import type { DaemonDef, Peer, Running } from '../peers/peer.ts';
 import { onInterrupt } from './interrupt.ts';
 import { fleetScript, makeWorkdir } from './workdir.ts';
@@ -15,9 +16,15 @@ export interface FleetRun {
   /** The second half of the idle window alone: what recurs, with start-up long past. */
   readonly idleLate: CpuUse;
   readonly statusMs: readonly number[];
+  /** How many daemons each status call listed as running (all N, unless it cut its reply). */
+  readonly statusListed: readonly number[];
   readonly respawnMs: readonly number[];
+  /** The cgroups a replacement daemon ran in, made by the supervisor ('' if none). */
+  readonly daemonCgroup: string;
   /** Processes still alive after the stop (killed by the bench): should be none. */
   readonly leftovers: number;
+  /** Cgroup directories the supervisor made for its daemons and left after its stop. */
+  readonly cgroupsLeft: readonly string[];
 }
 
 export interface FleetOptions {
@@ -34,7 +41,8 @@ const RESPAWN_TIMEOUT_MS = 30_000;
 /**
  * One run: a cold start of the supervisor with N daemons, until each has said it runs;
  * a settling pause; the idle window (nothing but the supervisor and its sleeping daemons);
- * memory; the status command, repeated; respawns after kill -9; the stop.
+ * memory; the status command, repeated; respawns after kill -9 of daemons that have run
+ * long enough for the supervisor's back-off not to apply; the stop, and what it left.
  */
 export async function runFleet(
   peer: Peer,
@@ -50,14 +58,20 @@ export async function runFleet(
   }));
   const start = peer.configure(work.dir, daemons);
   let running: Running | undefined;
+  const cgroups = new Set<string>();
   const forget = onInterrupt(async () => {
     if (running) await stop(running, daemons);
+    peer.cleanUp?.(work.dir);
   });
   try {
     const t0 = performance.now();
     running = start();
     const readyAt = await work.pipe.readyTotal(count, `${count} daemons`, START_TIMEOUT_MS);
     const startMs = readyAt - t0;
+    const supervisor = running.supervisorPids()[0] ?? 0;
+    for (const daemon of daemons)
+      for (const dir of cgroupsMadeFor(work.pipe.last(daemon.name)?.pid ?? 0, supervisor))
+        cgroups.add(dir);
     await sleep(options.settleMs);
 
     const pids = running.supervisorPids();
@@ -70,18 +84,40 @@ export async function runFleet(
     const idleLate = cpuBetween(middle, after);
     const memory = memoryOf(running.supervisorPids());
 
-    const statusMs = measureStatus(running, count, options.statusRepeats);
-    const respawnMs = await measureRespawns(work.pipe, daemons, options.respawns);
+    const status = measureStatus(running, options.statusRepeats);
+    const victims = pickVictims(daemons, options.respawns);
+    await waitForUptime(work.pipe, victims, peer.respawnAfterUptimeMs);
+    const respawned = await measureRespawns(work.pipe, victims);
+    const daemonCgroup = describeCgroups(respawned.lastPid, supervisor);
+    for (const dir of cgroupsMadeFor(respawned.lastPid, supervisor)) cgroups.add(dir);
     const leftovers = await stop(running, daemons);
-    return { startMs, memory, idle, idleLate, statusMs, respawnMs, leftovers };
+    return {
+      startMs,
+      memory,
+      idle,
+      idleLate,
+      statusMs: status.ms,
+      statusListed: status.listed,
+      respawnMs: respawned.ms,
+      daemonCgroup,
+      leftovers,
+      cgroupsLeft: removeLeftoverCgroups(cgroups),
+    };
   } catch (error) {
     if (running) await stop(running, daemons).catch(() => 0);
     throw error;
   } finally {
     forget();
-    // The daemons' last pids, to make sure not one is left.
+    // The daemons' last pids, to make sure not one is left; and whatever else of the run
+    // lives on (a supervisor whose own stop failed names the run's directory).
     killSurvivors(daemons.flatMap((daemon) => work.pipe.last(daemon.name)?.pid ?? []));
-    work.remove();
+    killSurvivors(livePidsOfRun(NO_MARKER, work.dir, cgroups));
+    removeLeftoverCgroups(cgroups);
+    try {
+      peer.cleanUp?.(work.dir);
+    } finally {
+      work.remove();
+    }
   }
 
   async function stop(supervisor: Running, all: readonly DaemonDef[]): Promise<number> {
@@ -92,35 +128,55 @@ export async function runFleet(
   }
 }
 
-/** Times the status command; the first run also checks that it lists every daemon running. */
-function measureStatus(running: Running, count: number, repeats: number): number[] {
-  const times: number[] = [];
+/** livePidsOfRun's environment marker, for runs that set none: matches no process. */
+const NO_MARKER = `DM_BENCH_NONE=${process.pid}-${Date.now()}`;
+
+/**
+ * Times the status command, and counts the daemons each call lists as running: a reply
+ * that lists fewer than N is kept but reported (the table then says why there is no figure).
+ */
+function measureStatus(running: Running, repeats: number): { ms: number[]; listed: number[] } {
+  const ms: number[] = [];
+  const listed: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const result = timeCommand(running.statusArgv, running.statusEnv);
-    if (i === 0) {
-      const shown = running.countRunning(result.stdout);
-      if (shown !== count)
-        throw new Error(`the status command shows ${shown} of ${count} daemons running`);
-    }
-    times.push(result.ms);
+    ms.push(result.ms);
+    listed.push(running.countRunning(result.stdout));
   }
-  return times;
+  return { ms, listed };
+}
+
+/** `count` daemons spread evenly over the fleet. */
+function pickVictims(daemons: readonly DaemonDef[], count: number): string[] {
+  const step = Math.max(1, Math.floor(daemons.length / count));
+  const names: string[] = [];
+  for (let i = 0; i < count && i * step < daemons.length; i++)
+    names.push(daemons[i * step]?.name ?? '');
+  return names;
+}
+
+/** Waits until every victim has run for `uptimeMs`, so that no back-off applies to its kill. */
+async function waitForUptime(
+  pipe: ReturnType<typeof makeWorkdir>['pipe'],
+  victims: readonly string[],
+  uptimeMs: number,
+): Promise<void> {
+  const since = Math.max(...victims.map((name) => pipe.last(name)?.at ?? 0));
+  const wait = since + uptimeMs - performance.now();
+  if (wait > 0) await sleep(wait);
 }
 
 /**
- * Kills (SIGKILL) the main process of daemons spread over the fleet, one at a time, and
- * times until its replacement says it runs. Each victim has been up for the whole idle
- * window, so no supervisor applies its back-off for quick exits.
+ * Kills (SIGKILL) the main process of each victim, one at a time, and times until its
+ * replacement says it runs. Returns the times and the last replacement's pid.
  */
 async function measureRespawns(
   pipe: ReturnType<typeof makeWorkdir>['pipe'],
-  daemons: readonly DaemonDef[],
-  respawns: number,
-): Promise<number[]> {
-  const times: number[] = [];
-  const step = Math.max(1, Math.floor(daemons.length / respawns));
-  for (let i = 0; i < respawns && i * step < daemons.length; i++) {
-    const name = daemons[i * step]?.name ?? '';
+  victims: readonly string[],
+): Promise<{ ms: number[]; lastPid: number }> {
+  const ms: number[] = [];
+  let lastPid = 0;
+  for (const name of victims) {
     const old = pipe.last(name);
     if (!old || !isAlive(old.pid)) throw new Error(`daemon ${name} is not running before the kill`);
     const replaced = pipe.next(
@@ -130,8 +186,10 @@ async function measureRespawns(
     );
     const killedAt = performance.now();
     process.kill(old.pid, 'SIGKILL');
-    times.push((await replaced).at - killedAt);
+    const line = await replaced;
+    ms.push(line.at - killedAt);
+    lastPid = line.pid;
     await sleep(200);
   }
-  return times;
+  return { ms, lastPid };
 }

@@ -10,14 +10,20 @@ export function onInterrupt(cleanup: () => Promise<unknown>): () => void {
   return () => undo.delete(cleanup);
 }
 
-/** Runs every registered clean-up, then exits; installed once by run.ts. */
-export function exitOnSignals(): void {
+/**
+ * Runs every registered clean-up, then `final` (the removal of the bench's temporary
+ * directory, which the clean-ups may still use), then exits; installed once by run.ts.
+ */
+export function exitOnSignals(final: () => void): void {
   let exiting = false;
   const handle = (signal: NodeJS.Signals): void => {
     if (exiting) return;
     exiting = true;
     process.stderr.write(`bench: ${signal}: stopping what runs\n`);
-    Promise.allSettled([...undo].map((cleanup) => cleanup())).then(() => process.exit(130));
+    Promise.allSettled([...undo].map((cleanup) => cleanup())).then(() => {
+      final();
+      process.exit(130);
+    });
   };
   process.on('SIGINT', handle);
   process.on('SIGTERM', handle);

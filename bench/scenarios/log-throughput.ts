@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createReadStream, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { cpuBetween, sampleCpu } from '../measures/cpu.ts';
 import { memoryOf, peakRssOf, resetPeakRss } from '../measures/memory.ts';
 import { killSurvivors, sleep, waitUntilDead } from '../measures/proc.ts';
 import type { Peer, Running } from '../peers/peer.ts';
@@ -17,6 +18,8 @@ export interface LogRun {
   /** The supervisor's RSS just before the stream, and its peak during it (KiB). */
   readonly rssBeforeKb: number;
   readonly peakRssKb: number;
+  /** CPU time of the supervisor's processes from the go to the end of the stream (schedstat). */
+  readonly cpuMs: number;
   readonly leftovers: number;
 }
 
@@ -59,10 +62,12 @@ export async function runLogThroughput(peer: Peer, root: string, lines: number):
     resetPeakRss(pids);
     const file = running.logFileOf('chatty');
     const payload = lines * (LINE.length + 1);
+    const cpuBefore = sampleCpu(pids);
     const goAt = performance.now();
     // The daemon is blocked opening the FIFO for reading, so this open does not block.
     writeFileSync(go, 'go\n');
     const lastGrowth = await waitForLogToSettle(file, payload);
+    const cpuMs = cpuBetween(cpuBefore, sampleCpu(pids)).schedMs;
     const peakRssKb = peakRssOf(running.supervisorPids());
     const mbPerS = payload / 1e6 / ((lastGrowth - goAt) / 1000);
     const settled = await countLines(file, LINE);
@@ -77,6 +82,7 @@ export async function runLogThroughput(peer: Peer, root: string, lines: number):
       linesLate: final - settled,
       rssBeforeKb,
       peakRssKb,
+      cpuMs,
       leftovers: leftovers.length + left.length,
     };
   } catch (error) {

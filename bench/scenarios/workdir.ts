@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readProc } from '../measures/proc.ts';
 import { ReadyPipe } from '../measures/ready-pipe.ts';
 
 /** A run's private directory with its readiness FIFO. */
@@ -35,4 +36,13 @@ export function makeWorkdir(root: string, label: string): Workdir {
  */
 export function fleetScript(pipePath: string): string {
   return `echo "ready $1 $$" > ${pipePath}\nexec sleep 100000\n`;
+}
+
+/** The last `count` lines of a file (a manager's own log), each cut to 300 characters. */
+export function tailOf(file: string, count: number): string[] {
+  return readProc(file)
+    .split('\n')
+    .filter(Boolean)
+    .slice(-count)
+    .map((line) => line.slice(0, 300));
 }

@@ -1,0 +1,157 @@
+import type { StormRun, StormSecond } from '../scenarios/crash-storm.ts';
+import { describeRun, int, mib, table, when } from './format.ts';
+import type { StormResults } from './results.ts';
+import { maximum, median, percentile } from './stats.ts';
+import { WHY_SINCE, WHY_SOURCE, WHY_STORM } from './why.ts';
+
+/** What "every dmctl answered" means here, and "flat" growth over a storm. */
+const ANSWER_MS = 1000;
+const SLACK = { fds: 16, rssKb: 8 * 1024, zombies: 10 } as const;
+
+/** A storm judged: it holds if dmctl always answered within a second and nothing grew. */
+export function stormVerdict(run: StormRun): string[] {
+  const problems: string[] = [];
+  const worst = maximum(run.statusMs);
+  if (run.statusFailures > 0) problems.push(`${run.statusFailures} dmctl calls failed`);
+  if (worst > ANSWER_MS) problems.push(`dmctl took up to ${int(worst)} ms`);
+  if (run.sigtermExitMs === null) problems.push('SIGTERM not acted on in 3 min');
+  for (const [what, pick, slack] of [
+    ['descriptors', (s: StormSecond) => s.fds, SLACK.fds],
+    ['RSS', (s: StormSecond) => s.rssKb, SLACK.rssKb],
+    ['zombies', (s: StormSecond) => s.zombieChildren, SLACK.zombies],
+  ] as const)
+    if (!isFlat(run.series.map(pick), slack)) problems.push(`${what} grew`);
+  if (run.daemonsLeft > 0) problems.push(`${run.daemonsLeft} daemon processes left`);
+  if (run.logs && (run.logs.linesLost > 0 || run.logs.runsOutOfOrder > 0))
+    problems.push('log lines lost or out of order');
+  return problems;
+}
+
+/** The machine's own ceiling at a rate (bare shell loops), or why there is none. */
+function ceilingOf(results: StormResults, ratePerS: number): string {
+  const ceiling = results.ceilings?.find((c) => c.ratePerS === ratePerS);
+  if (!ceiling) return 'not measured';
+  return `${int(median(ceiling.exitsPerS))}${ceiling.left > 0 ? ` (${ceiling.left} left)` : ''}`;
+}
+
+/** The largest value of the second half no more than 1.2× that of the first, plus slack. */
+function isFlat(values: readonly number[], slack: number): boolean {
+  const half = Math.floor(values.length / 2);
+  if (half === 0) return true;
+  return maximum(values.slice(half)) <= 1.2 * maximum(values.slice(0, half)) + slack;
+}
+
+export function renderStorms(results: StormResults): string[] {
+  const { settings } = results;
+  const out: string[] = [
+    `### Crash storm, ${results.date.slice(0, 10)}`,
+    '',
+    `${when(results)}. daemon-manager alone: ${settings.daemons} root daemons that each sleep a pseudo-random time and exit 1, for an aggregate exit rate aimed at ${settings.rates.join(', ')} exits/s; ${settings.seconds} s each (the window opens once every daemon has started once); \`stable-uptime\` below the shortest run, so no back-off; \`dmctl status\` asked in a loop, one call at a time, and beside it \`node -e 0\` in a loop (the floor of any Node client under the storm's load); the manager and its \`dm-keeper\` (the process that forks and reaps the daemons) sampled every second, summed; then SIGTERM. Before the manager's run at each rate, the same daemons run under bare shell loops (\`while :; do SCRIPT; done\`, no supervisor): the exit rate this machine reaches at the moment, the ceiling of any supervisor. A storm holds when every dmctl call answered within a second, SIGTERM was acted on, descriptors, RSS and the manager's and keeper's zombie children stayed flat, nothing was left and no log line was lost (zombies on the whole machine are shown too, but other sessions' orphans count there). Variants: ${settings.variants.join(', ')} (log: \`output=log\`, ${settings.logLines} numbered lines per run between a begin and an end line with the run's pid). The other systems are left out: the original's back-off is fixed (a daemon up under 60 s waits 10 s or more), and runit waits a second before restarting a service that ran under a second.`,
+    '',
+    ...describeRun(results),
+    '**Responsiveness**',
+    '',
+    ...table(
+      [
+        'target exits/s',
+        'output',
+        'exits/s achieved (median, worst second)',
+        'bare shell loops: exits/s (median)',
+        'dmctl calls',
+        'failed',
+        'p50 / p99 / max ms',
+        '`node -e 0` beside it: p50 / max ms',
+        'SIGTERM to exit',
+        'verdict',
+      ],
+      results.runs.map((run) => {
+        const exits = run.series.map((s) => s.exits);
+        const problems = stormVerdict(run);
+        return [
+          String(run.ratePerS),
+          run.logLines > 0 ? 'log' : 'discard',
+          `${int(median(exits))} (${int(Math.min(...exits))})`,
+          ceilingOf(results, run.ratePerS),
+          String(run.statusMs.length),
+          String(run.statusFailures),
+          `${int(percentile(run.statusMs, 50))} / ${int(percentile(run.statusMs, 99))} / ${int(maximum(run.statusMs))}`,
+          run.nodeFloorMs
+            ? `${int(percentile(run.nodeFloorMs, 50))} / ${int(maximum(run.nodeFloorMs))}`
+            : 'not measured',
+          run.sigtermExitMs === null
+            ? '**no exit in 3 min**'
+            : `${(run.sigtermExitMs / 1000).toFixed(1)} s`,
+          problems.length === 0 ? 'holds' : `**${problems.join('; ')}**`,
+        ];
+      }),
+    ),
+    '',
+    '**The manager and its keeper over the storm (first second → largest → last second)**',
+    '',
+    ...table(
+      [
+        'target exits/s',
+        'output',
+        'descriptors',
+        'RSS (MiB)',
+        'zombie children (manager + keeper)',
+        'zombies on the machine',
+        'CPU, % of a core (mean, max)',
+        'left: processes, cgroup dirs',
+      ],
+      results.runs.map((run) => {
+        const first = run.series[0];
+        const last = run.series.at(-1);
+        const range = (pick: (s: StormSecond) => number, format = int): string =>
+          first && last
+            ? `${format(pick(first))} → ${format(maximum(run.series.map(pick)))} → ${format(pick(last))}`
+            : '–';
+        const cpu = run.series.map((s) => s.cpuPct);
+        return [
+          String(run.ratePerS),
+          run.logLines > 0 ? 'log' : 'discard',
+          range((s) => s.fds),
+          range((s) => s.rssKb, mib),
+          range((s) => s.zombieChildren),
+          `${run.machineZombiesBefore} before; ${range((s) => s.machineZombies)}`,
+          `${int(cpu.reduce((sum, v) => sum + v, 0) / Math.max(1, cpu.length))} (${int(maximum(cpu))})`,
+          `${run.daemonsLeft}, ${run.cgroupsLeft.length}`,
+        ];
+      }),
+    ),
+    '',
+  ];
+  const logged = results.runs.filter((run) => run.logs);
+  if (logged.length > 0)
+    out.push(
+      '**Log variant: every line of every run that ended, in order**',
+      '',
+      ...table(
+        ['target exits/s', 'runs ended', 'runs in the logs', 'lines lost', 'runs out of order'],
+        logged.map((run) => [
+          String(run.ratePerS),
+          String(run.logs?.runsEnded),
+          String(run.logs?.runsLogged),
+          String(run.logs?.linesLost),
+          String(run.logs?.runsOutOfOrder),
+        ]),
+      ),
+      '',
+    );
+  const errors = results.runs.flatMap((run) =>
+    run.statusErrors.map(
+      (error) => `${run.ratePerS}/s ${run.logLines > 0 ? 'log' : 'discard'}: ${error}`,
+    ),
+  );
+  if (errors.length > 0) out.push('dmctl failures seen:', '', ...errors.map((e) => `- ${e}`), '');
+  if (results.failures.length > 0)
+    out.push('Failed storms:', '', ...results.failures.map((f) => `- ${f}`), '');
+  if (results.date >= WHY_SINCE && results.runs.some((run) => stormVerdict(run).length > 0))
+    out.push(
+      `**Why the storms do not hold** (${WHY_SOURCE}):`,
+      '',
+      ...WHY_STORM.map((why) => `- ${why}`),
+      '',
+    );
+  return out;
+}

@@ -1,0 +1,343 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { cgroupsMadeFor, removeLeftoverCgroups } from '../measures/cgroups.ts';
+import { askInLoop } from '../measures/latency-loop.ts';
+import {
+  countZombies,
+  killSurvivors,
+  livePidsOfRun,
+  sleep,
+  waitUntilDead,
+} from '../measures/proc.ts';
+import {
+  managerProcesses,
+  type ProcessSample,
+  sampleProcesses,
+} from '../measures/process-sample.ts';
+import { NODE, writeMasterConfig } from '../peers/daemon-manager.ts';
+import { spawnLogged, terminate } from '../peers/spawn.ts';
+import { onInterrupt } from './interrupt.ts';
+import { checkStormLogs, type StormLogCheck, stormScript } from './storm-daemon.ts';
+import { makeWorkdir, tailOf } from './workdir.ts';
+
+export interface StormOptions {
+  readonly root: string;
+  /** daemon-manager's bin/ directory. */
+  readonly bin: string;
+  readonly daemons: number;
+  /** The aggregate exit rate aimed at: each daemon lives daemons / rate seconds on average. */
+  readonly ratePerS: number;
+  readonly seconds: number;
+  /** Numbered lines each run writes to its log (`output=log`); 0: output discarded. */
+  readonly logLines: number;
+}
+
+/** One second of a storm. */
+export interface StormSecond {
+  /** Seconds since the window opened. */
+  readonly t: number;
+  /** Runs that ended (said `done`) and that started, per second. */
+  readonly exits: number;
+  readonly starts: number;
+  readonly fds: number;
+  readonly rssKb: number;
+  /** The manager's CPU, in % of one core. */
+  readonly cpuPct: number;
+  readonly zombieChildren: number;
+  readonly machineZombies: number;
+  /** dmctl calls that finished in this second, the slowest of them, and the failed. */
+  readonly statusCalls: number;
+  readonly statusMaxMs: number;
+  readonly statusFailures: number;
+}
+
+export interface StormRun {
+  readonly daemons: number;
+  readonly ratePerS: number;
+  readonly seconds: number;
+  readonly logLines: number;
+  /** The range each run sleeps for. */
+  readonly lifetimeMs: readonly [number, number];
+  /** From the manager's spawn until every daemon had started once. */
+  readonly coldStartMs: number;
+  readonly series: readonly StormSecond[];
+  /** Every dmctl status call of the window: its time (failed ones included). */
+  readonly statusMs: readonly number[];
+  readonly statusFailures: number;
+  /** The first few reasons of failed calls. */
+  readonly statusErrors: readonly string[];
+  /**
+   * `node -e 0` asked in a loop beside dmctl over the window (absent in older files): what
+   * the storm's load alone does to any Node client.
+   */
+  readonly nodeFloorMs?: readonly number[];
+  readonly machineZombiesBefore: number;
+  /** From SIGTERM to the manager's exit; null if it had not exited after SIGTERM_LIMIT_MS. */
+  readonly sigtermExitMs: number | null;
+  /** Daemon processes alive 10 s after the manager's exit (killed by the bench). */
+  readonly daemonsLeft: number;
+  readonly cgroupsLeft: readonly string[];
+  readonly logs?: StormLogCheck;
+  /** The end of the manager's own log, to see what it was doing. */
+  readonly managerLogTail: readonly string[];
+}
+
+const COLD_START_TIMEOUT_MS = 300_000;
+const STATUS_TIMEOUT_MS = 10_000;
+const SIGTERM_LIMIT_MS = 180_000;
+
+/**
+ * A crash storm: `daemons` root daemons that each sleep a random time and exit 1, so that
+ * they exit at about `ratePerS` in all, for `seconds`, while a client asks `dmctl status`
+ * in a loop and the manager is sampled every second. Back-off is set low enough never to
+ * slow a respawn (every run outlives `stable-uptime`). Then SIGTERM: how long the manager
+ * takes to exit, what it left behind and, in the log variant, whether every line arrived.
+ */
+export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
+  const variant = options.logLines > 0 ? 'log' : 'plain';
+  const work = makeWorkdir(options.root, `storm-${options.ratePerS}-${variant}`);
+  const marker = `DM_BENCH_STORM=${randomBytes(6).toString('hex')}`;
+  const meanMs = (1000 * options.daemons) / options.ratePerS;
+  const minMs = Math.max(1, Math.round(meanMs / 2));
+  const spanMs = Math.max(1, Math.round(meanMs));
+  const config = writeStormConfig(work.dir, work.script('storm.sh', stormScript(work.pipe.path)), {
+    ...options,
+    marker,
+    minMs,
+    spanMs,
+  });
+
+  let starts = 0;
+  let exits = 0;
+  // Runs that ended before the SIGTERM: each owes its whole sequence to its log.
+  const ended = new Set<string>();
+  let terminating = false;
+  const cgroups = new Set<string>();
+  let manager: ChildProcess | undefined;
+  work.pipe.onLine((line) => {
+    if (line.word === 'ready') {
+      starts++;
+      // The cgroups of the first run of each daemon: what the manager must remove at its stop.
+      if (starts <= options.daemons)
+        for (const dir of cgroupsMadeFor(line.pid, manager?.pid ?? 0)) cgroups.add(dir);
+    } else if (line.word === 'done') {
+      exits++;
+      if (!terminating) ended.add(`${line.name} ${line.pid}`);
+    }
+  });
+  const ours = (): number[] => livePidsOfRun(marker, work.dir, cgroups);
+  const cleanUp = async (): Promise<void> => {
+    if (manager?.pid !== undefined && manager.exitCode === null) manager.kill('SIGKILL');
+    // A launcher forked just before the manager died may exec its daemon a moment later.
+    for (let round = 0; round < 3; round++) {
+      killSurvivors(ours());
+      await sleep(500);
+    }
+  };
+  const forget = onInterrupt(cleanUp);
+  try {
+    const t0 = performance.now();
+    manager = spawnLogged(
+      [join(options.bin, 'daemon-manager'), '--config', config, '--foreground'],
+      join(work.dir, 'manager.log'),
+    );
+    const pid = manager.pid ?? 0;
+    const readyAt = await work.pipe.readyTotal(
+      options.daemons,
+      `${options.daemons} storm daemons to start`,
+      COLD_START_TIMEOUT_MS,
+    );
+    const machineZombiesBefore = countZombies();
+    const floor = askInLoop([NODE, '-e', '0'], { timeoutMs: STATUS_TIMEOUT_MS });
+    const client = askInLoop([join(options.bin, 'dmctl'), '--config', config, 'status'], {
+      timeoutMs: STATUS_TIMEOUT_MS,
+      check: (stdout) => {
+        const listed = stdout.split('\n').filter((row) => row.startsWith('root/s')).length;
+        return listed === options.daemons ? undefined : `lists ${listed} of ${options.daemons}`;
+      },
+    });
+    const series: StormSecond[] = [];
+    const opened = performance.now();
+    let last = {
+      at: opened,
+      starts,
+      exits,
+      calls: 0,
+      sample: sampleProcesses(managerProcesses(pid)),
+    };
+    const timer = setInterval(() => {
+      const at = performance.now();
+      const sample = sampleProcesses(managerProcesses(pid));
+      const calls = client.calls.slice(last.calls);
+      series.push(second(at, opened, last, { starts, exits, sample }, calls));
+      last = { at, starts, exits, calls: last.calls + calls.length, sample };
+    }, 1000);
+    await sleep(options.seconds * 1000);
+    clearInterval(timer);
+    const calls = await client.stop();
+    const floorCalls = await floor.stop();
+
+    terminating = true;
+    const sigtermExitMs = await terminate(manager, SIGTERM_LIMIT_MS);
+    const left = killSurvivors(await waitUntilDead(ours(), 10_000));
+    const cgroupsLeft = removeLeftoverCgroups(cgroups);
+    const failed = calls.filter((call) => !call.ok);
+    return {
+      daemons: options.daemons,
+      ratePerS: options.ratePerS,
+      seconds: options.seconds,
+      logLines: options.logLines,
+      lifetimeMs: [minMs, minMs + spanMs],
+      coldStartMs: readyAt - t0,
+      series,
+      statusMs: calls.map((call) => Math.round(call.ms * 10) / 10),
+      statusFailures: failed.length,
+      statusErrors: [...new Set(failed.map((call) => call.error))].slice(0, 5),
+      nodeFloorMs: floorCalls.map((call) => Math.round(call.ms * 10) / 10),
+      machineZombiesBefore,
+      sigtermExitMs,
+      daemonsLeft: left.length,
+      cgroupsLeft,
+      ...(options.logLines > 0
+        ? { logs: await checkStormLogs(join(work.dir, 'logs'), options.logLines, ended) }
+        : {}),
+      managerLogTail: tailOf(join(work.dir, 'manager.log'), 20),
+    };
+  } finally {
+    forget();
+    await cleanUp();
+    removeLeftoverCgroups(cgroups);
+    work.remove();
+  }
+}
+
+function writeStormConfig(
+  dir: string,
+  script: string,
+  options: StormOptions & { marker: string; minMs: number; spanMs: number },
+): string {
+  const { config, daemonDir } = writeMasterConfig(dir, [
+    // Every run sleeps at least minMs: one that ran half of that counts as stable, so
+    // no respawn waits (the cooldown settings are a floor in case one ever does).
+    `stable-uptime = ${Math.max(1, Math.floor(options.minMs / 2))}ms`,
+    'cooldown-step = 100ms',
+    'cooldown-max = 1s',
+    'log-max-size = 0',
+  ]);
+  for (let index = 0; index < options.daemons; index++) {
+    const name = `s${String(index).padStart(4, '0')}`;
+    writeFileSync(
+      join(daemonDir, `${name}.conf`),
+      `start=exec ${script} ${name} ${options.minMs} ${options.spanMs} ${options.logLines}\n` +
+        `export ${options.marker}\n${options.logLines > 0 ? 'output=log\n' : ''}`,
+      { mode: 0o644 },
+    );
+  }
+  return config;
+}
+
+/** One second of the series, from the counters at its start and at its end. */
+function second(
+  at: number,
+  opened: number,
+  before: { at: number; starts: number; exits: number; sample: ProcessSample },
+  now: { starts: number; exits: number; sample: ProcessSample },
+  calls: readonly { ms: number; ok: boolean }[],
+): StormSecond {
+  const seconds = (at - before.at) / 1000;
+  return {
+    t: Math.round((at - opened) / 100) / 10,
+    exits: Math.round((now.exits - before.exits) / seconds),
+    starts: Math.round((now.starts - before.starts) / seconds),
+    fds: now.sample.fds,
+    rssKb: now.sample.rssKb,
+    // A tick is 10 ms: one tick per second is 1% of a core.
+    cpuPct: Math.round((now.sample.cpuTicks - before.sample.cpuTicks) / seconds),
+    zombieChildren: now.sample.zombieChildren,
+    machineZombies: countZombies(),
+    statusCalls: calls.length,
+    statusMaxMs: Math.round(Math.max(0, ...calls.map((call) => call.ms))),
+    statusFailures: calls.filter((call) => !call.ok).length,
+  };
+}
+
+/** The same storm with no supervisor at all: what this machine can do at the moment. */
+export interface StormCeiling {
+  readonly daemons: number;
+  readonly ratePerS: number;
+  readonly seconds: number;
+  /** Exits per second over the window, one entry per second. */
+  readonly exitsPerS: readonly number[];
+  /** Processes of the loops left after their process group was killed (should be 0). */
+  readonly left: number;
+}
+
+/**
+ * The crash storm's ceiling on this machine: the same daemons (same script, same sleep,
+ * same FIFO), each respawned by a bare shell loop (`while :; do SCRIPT; done`), for
+ * `seconds` once every one has started. Whatever a supervisor adds to a respawn comes on
+ * top of this; on a loaded 2-core machine where a fork and an exit take tens of ms, the
+ * target rate may be out of reach even here.
+ */
+export async function runShellLoops(options: StormOptions): Promise<StormCeiling> {
+  const work = makeWorkdir(options.root, `storm-${options.ratePerS}-loops`);
+  const meanMs = (1000 * options.daemons) / options.ratePerS;
+  const minMs = Math.max(1, Math.round(meanMs / 2));
+  const spanMs = Math.max(1, Math.round(meanMs));
+  const script = work.script('storm.sh', stormScript(work.pipe.path));
+  const loops = work.script(
+    'loops.sh',
+    `i=0\nwhile [ $i -lt ${options.daemons} ]; do\n` +
+      `  i=$((i + 1))\n  (while :; do ${script} s$i ${minMs} ${spanMs} 0; done) &\n` +
+      'done\nwait\n',
+  );
+  let exits = 0;
+  work.pipe.onLine((line) => {
+    if (line.word === 'done') exits++;
+  });
+  // One process group for the loops and every daemon they run: killed at once at the end.
+  const marker = `DM_BENCH_LOOPS=${randomBytes(6).toString('hex')}`;
+  const [key = '', value = ''] = marker.split('=');
+  const child = spawn(loops, [], {
+    stdio: 'ignore',
+    detached: true,
+    env: { ...process.env, [key]: value },
+  });
+  const group = child.pid ?? 0;
+  const killGroup = async (): Promise<void> => {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  };
+  const forget = onInterrupt(killGroup);
+  try {
+    await work.pipe.readyTotal(options.daemons, `${options.daemons} shell loops`, 300_000);
+    const exitsPerS: number[] = [];
+    let last = { at: performance.now(), exits };
+    const timer = setInterval(() => {
+      const at = performance.now();
+      exitsPerS.push(Math.round((exits - last.exits) / ((at - last.at) / 1000)));
+      last = { at, exits };
+    }, 1000);
+    await sleep(options.seconds * 1000);
+    clearInterval(timer);
+    await killGroup();
+    const left = killSurvivors(await waitUntilDead(livePidsOfRun(marker, work.dir, []), 10_000));
+    return {
+      daemons: options.daemons,
+      ratePerS: options.ratePerS,
+      seconds: options.seconds,
+      exitsPerS,
+      left: left.length,
+    };
+  } finally {
+    forget();
+    await killGroup();
+    work.remove();
+  }
+}
