@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawnCollecting } from '../helpers/cli.ts';
@@ -71,6 +71,10 @@ describe('signals in the first moments of a start', { skip: !root && 'needs root
 
   test('in the background, the launcher returns once the manager runs, its pidfile written', async () => {
     const pidfile = join(host.dir, 'manager.pid');
+    // A link planted where the pidfile goes is replaced, never written through.
+    const victim = join(host.dir, 'victim');
+    writeFileSync(victim, 'root only\n', { mode: 0o600 });
+    symlinkSync(victim, pidfile);
     const started = await run(
       [DAEMON_MANAGER],
       ['--config', host.configFile, '--pidfile', pidfile],
@@ -79,6 +83,8 @@ describe('signals in the first moments of a start', { skip: !root && 'needs root
     const pid = Number(/running in the background, pid (\d+)/.exec(started.stdout)?.[1]);
     assert.ok(pid > 0, started.stdout);
     assert.equal(readFileSync(pidfile, 'utf8').trim(), String(pid));
+    assert.ok(lstatSync(pidfile).isFile(), 'the pidfile is a file of its own');
+    assert.equal(readFileSync(victim, 'utf8'), 'root only\n');
     const second = await run([DAEMON_MANAGER], ['--config', host.configFile]);
     assert.equal(second.code, 1);
     assert.match(second.stderr, new RegExp(`another manager is already running \\(pid ${pid}\\)`));
