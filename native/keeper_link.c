@@ -226,14 +226,19 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static void free_channel(uv_handle_t *handle) {
+  free(handle->data);
+}
+
 static void finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   struct channel *channel = data;
   close_channel(channel);
   napi_delete_reference(env, channel->callback);
   napi_async_destroy(env, channel->context);
-  /* The poll handle must be closed by libuv before its memory goes. */
-  uv_close((uv_handle_t *)&channel->poll, (uv_close_cb)free);
+  /* The poll handle must be closed by libuv before its memory goes: the whole channel
+     is freed then (the handle is not its first member, so not free(handle)). */
+  uv_close((uv_handle_t *)&channel->poll, free_channel);
 }
 
 /* connectKeeper(socketPath, onMessage): a channel, or an error (ENOENT, ECONNREFUSED...). */
