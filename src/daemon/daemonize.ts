@@ -8,22 +8,14 @@ const START_TIMEOUT_MS = 60_000;
  * Starts the manager again in the background (its own session, `--foreground`, output
  * to `logFile`) and returns once it says, in that log, that it runs (it holds the lock,
  * its pidfile is written, its daemons are loaded), or reports why it died. A socket that
- * answers is no proof: a keeper left by a crashed manager holds it. Through `sh`, so that
- * a HUP, USR1 or USR2 that comes before the manager's handlers is ignored, not fatal.
+ * answers is no proof: a keeper left by a crashed manager holds it.
  */
 export async function daemonize(logFile: string): Promise<number> {
   const log = openSync(logFile, 'a', 0o600);
   const from = fstatSync(log).size;
   const child = spawn(
-    '/bin/sh',
-    [
-      '-c',
-      'trap \'\' HUP USR1 USR2; exec "$0" "$@"',
-      process.execPath,
-      ...process.execArgv,
-      ...process.argv.slice(1),
-      '--foreground',
-    ],
+    process.execPath,
+    [...process.execArgv, ...process.argv.slice(1), '--foreground'],
     { detached: true, stdio: ['ignore', log, log] },
   );
   closeSync(log);
