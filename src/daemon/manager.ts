@@ -357,8 +357,17 @@ export class Manager implements ControlContext, SupervisorHost {
     if (stamp === this.accountsStamp) return;
     this.accountsStamp = stamp;
     try {
-      this.applyAccounts(loadAccounts());
+      // The rights and groups of what is asked or started now are the new ones...
+      this.db = loadAccounts();
+      this.currentPolicy = this.policyFor(this.mode);
       this.log.info('users and groups changed: rights applied again');
+      // ...and, once the request or start under way is done, owners are made anew (a
+      // rescan under way for an old one gives up, so every user is read again) and
+      // daemons no longer allowed are stopped.
+      setImmediate(() => {
+        this.applyAccounts(this.db);
+        void this.rescan([...this.ownerTable.keys()]);
+      });
     } catch (error) {
       this.log.error(`cannot read the users and groups again: ${(error as Error).message}`);
     }
