@@ -117,6 +117,20 @@ describe('an upgrade that cannot succeed is refused', { skip: !root && 'needs ro
   const host = new TestHost();
   const stateDir = (): string => join(host.dir, 'state');
   let mounted = false;
+  /** Fills the small state file system until a write fails (then it is full: as wanted). */
+  const fillStateDir = (): void => {
+    try {
+      execFileSync(
+        'dd',
+        ['if=/dev/zero', `of=${join(stateDir(), 'filler')}`, 'bs=4k', 'count=1000'],
+        {
+          stdio: 'ignore',
+        },
+      );
+    } catch {
+      // Full: as wanted.
+    }
+  };
 
   before(async () => {
     host.writeMaster('[can_run_as]\n{alice}\n', 'cooldown-step = 30s\nstable-uptime = 60s');
@@ -186,17 +200,7 @@ describe('an upgrade that cannot succeed is refused', { skip: !root && 'needs ro
       t.skip('cannot mount a small tmpfs here');
       return;
     }
-    try {
-      execFileSync(
-        'dd',
-        ['if=/dev/zero', `of=${join(stateDir(), 'filler')}`, 'bs=4k', 'count=1000'],
-        {
-          stdio: 'ignore',
-        },
-      );
-    } catch {
-      // Full: as wanted.
-    }
+    fillStateDir();
     const web = await host.waitForDaemon('alice', 'alice/web', () => true, 'known');
     const manager = host.managerPid();
     const from = host.managerLog.length;
@@ -217,17 +221,7 @@ describe('an upgrade that cannot succeed is refused', { skip: !root && 'needs ro
       t.skip('cannot mount a small tmpfs here');
       return;
     }
-    try {
-      execFileSync(
-        'dd',
-        ['if=/dev/zero', `of=${join(stateDir(), 'filler')}`, 'bs=4k', 'count=1000'],
-        {
-          stdio: 'ignore',
-        },
-      );
-    } catch {
-      // Full: as wanted.
-    }
+    fillStateDir();
     try {
       const stop = await host.dmctl('alice', 'web', 'stop');
       assert.equal(stop.code, 1, stop.stdout);
