@@ -36,6 +36,8 @@ import { type QueuedSignal, SignalQueue } from './signal-queue.ts';
 
 // How long new code may take to be ready to take over before the upgrade is refused.
 const SUCCESSOR_TIMEOUT_MS = 60_000;
+// How long an exiting manager waits for a busy log (syslog, a full pipe) to take its last lines.
+const LAST_WORDS_MS = 2_000;
 
 async function main(signals: SignalQueue): Promise<number> {
   const args = parseManagerArgs(process.argv.slice(2));
@@ -275,7 +277,7 @@ async function upgrade(
     notify(`MAINPID=${successor.pid}`);
     log.info(`upgrade done: the manager runs as pid ${successor.pid} now`);
     // systemd reads the new main pid before it sees this one exit; a moment more is cheap.
-    setTimeout(() => process.exit(0), 100);
+    setTimeout(() => void log.drain(LAST_WORDS_MS).then(() => process.exit(0)), 100);
     return;
   }
   signals.forwardTo(undefined);
@@ -295,7 +297,7 @@ function handleSignals(signals: SignalQueue, running: Running): void {
     manager.shutdown().then(() => {
       if (pidfile !== undefined) rmSync(pidfile, { force: true });
       log.info('all daemons stopped; exiting');
-      process.exit(0);
+      void log.drain(LAST_WORDS_MS).then(() => process.exit(0));
     });
   };
   const act = async (signal: QueuedSignal): Promise<void> => {

@@ -8,6 +8,8 @@ export interface Logger {
   error(message: string): void;
   /** Reopens a log file (after an external logrotate); a no-op elsewhere. */
   reopen(): void;
+  /** Before the manager exits: waits, at most `ms`, for lines a busy log still holds. */
+  drain(ms: number): Promise<void>;
 }
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -17,6 +19,7 @@ export interface Sink {
   /** Never throws and never blocks: a destination that fails is the sink's to handle. */
   write(level: Level, message: string): void;
   reopen(): void;
+  drain(ms: number): Promise<void>;
 }
 
 /**
@@ -33,5 +36,6 @@ export function createLogger(verbose: boolean, sink: Sink): Logger {
     warn: (message) => emit('warn', message),
     error: (message) => emit('error', message),
     reopen: () => sink.reopen(),
+    drain: (ms) => sink.drain(ms),
   };
 }

@@ -55,6 +55,24 @@ describe('ResilientSink', () => {
     assert.equal(sink.destination, '/state/daemon-manager.log');
   });
 
+  test('drain: the last lines wait for a busy target, for a bounded time', async () => {
+    const syslog = new FakeTarget('syslog');
+    const sink = new ResilientSink(() => syslog, []);
+    let busyFor = 5;
+    syslog.answer = () => (busyFor-- > 0 ? 'busy' : 'ok');
+    sink.write('info', 'all daemons stopped; exiting');
+    assert.deepEqual(syslog.lines, [], 'busy at first');
+    await sink.drain(5_000);
+    assert.deepEqual(syslog.lines, ['all daemons stopped; exiting']);
+
+    syslog.answer = () => 'busy';
+    sink.write('info', 'never taken');
+    const started = Date.now();
+    await sink.drain(50);
+    assert.ok(Date.now() - started < 5_000, 'a target that stays busy does not hold the exit');
+    assert.deepEqual(syslog.lines, ['all daemons stopped; exiting']);
+  });
+
   test('a target that cannot even be opened gives way to the fallback at once', () => {
     const file = new FakeTarget('/state/daemon-manager.log');
     const sink = new ResilientSink(() => {

@@ -7,6 +7,8 @@ const MAX_QUEUED = 1000;
 const STUCK_MS = 10_000;
 /** How often a busy destination is tried again. */
 const RETRY_MS = 250;
+/** How often a busy destination is tried again while the manager waits to exit. */
+const DRAIN_RETRY_MS = 10;
 
 type Queued = LogEntry;
 
@@ -50,6 +52,20 @@ export class ResilientSink implements Sink {
   reopen(): void {
     this.target?.reopen();
     this.flush();
+  }
+
+  /**
+   * Writes what is queued, trying a busy destination again every few milliseconds until
+   * it took everything or `ms` passed: the last words of a manager that exits (a syslog
+   * still busy with a burst of warnings) are worth a short wait, not a hang.
+   */
+  async drain(ms: number): Promise<void> {
+    const until = this.now() + ms;
+    for (;;) {
+      this.flush();
+      if (this.queue.length === 0 || this.target === undefined || this.now() >= until) return;
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_RETRY_MS));
+    }
   }
 
   /** Writes what is queued, as far as the destination takes it. */
