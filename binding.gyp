@@ -34,6 +34,13 @@
         "native/keeper/fdstore.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "dm-early-signals",
+      "type": "shared_library",
+      "product_extension": "so",
+      "sources": ["native/early/early_signals.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2", "-fPIC"]
     }
   ]
 }
