@@ -555,6 +555,7 @@ export class Manager implements ControlContext, SupervisorHost {
     const owner = this.ownerTable.get(record.owner);
     return {
       id: record.id,
+      owner: record.owner,
       configFile: this.configFiles.get(record.id) ?? '',
       logFile:
         owner && record.spec.output === 'log' ? DaemonLogs.pathOf(owner, record.spec) : undefined,
