@@ -9,6 +9,7 @@
         "native/sockets.c",
         "native/as_user.c",
         "native/conf_dir.c",
+        "native/acl.c",
         "native/key_pool.c",
         "native/log_files.c",
         "native/log_pump.c",
