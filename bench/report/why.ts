@@ -28,5 +28,5 @@ export const WHY_STORM = [
 /** What is known of the attacker workload's misses. */
 export const WHY_ATTACK = [
   "Not yet taken apart. During the attack the manager and its keeper used about a fifth of a core, so they were not saturated; the victim's dmctl and respawns shared the two cores with the attacker's 4,200 processes and its rescans (each lists 51,200 names and opens the 50,000 invalid ones). Runs from this commit on measure `node -e 0` as the victim beside its dmctl, which tells the machine's share of a slow call from the manager's.",
-  'Every `dmctl rescan` of the attacker during the attack, and its first one, ended with `dmctl: the manager sent an unreadable answer`: the connection closed before a whole JSON line came (src/cli/client.ts). Why the manager closed it early is not known yet: the bench keeps only the end of its log, and this was not reproduced alone.',
+  'Every `dmctl rescan` of the attacker during the attack, and its first one, ended with `dmctl: the manager sent an unreadable answer`: the connection closed before a whole JSON line came (src/cli/client.ts). The cause, found after this run: the connection's 10 s idle limit (meant for clients that send nothing) also ran while the manager handled a request, and these rescans took 6-16 s; since then it stops once the request is in (test: `control.test.ts`, a start held up 11 s).',
 ];
