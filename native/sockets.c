@@ -45,9 +45,24 @@ static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* peerUid(fd): the uid of the process at the other end of a unix socket, as the kernel
+ * recorded it when it connected (SO_PEERCRED). */
+static napi_value js_peer_uid(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (!int_arg(env, info, 0, &fd)) return throw_type(env, "peerUid needs a descriptor");
+  struct ucred credentials;
+  socklen_t length = sizeof credentials;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == -1)
+    return throw_errno(env, "getsockopt(SO_PEERCRED)");
+  napi_value result;
+  napi_create_uint32(env, credentials.uid, &result);
+  return result;
+}
+
 void register_sockets(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"listenUnix", NULL, js_listen_unix, NULL, NULL, NULL, napi_default, NULL},
+      {"peerUid", NULL, js_peer_uid, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 1, properties);
+  napi_define_properties(env, exports, 2, properties);
 }

@@ -156,6 +156,7 @@ async function main(signals: SignalQueue): Promise<number> {
     link,
     snapshot,
     bind: (path, backlog) => native.listenUnix(path, backlog),
+    peerUid: (fd) => native.peerUid(fd),
     newKeeper: attachKeeper,
   });
   await manager.begin();

@@ -87,6 +87,8 @@ export interface ManagerParts {
   readonly snapshot: KeeperSnapshot;
   /** Makes a listening unix socket (native/sockets.c). */
   readonly bind: (path: string, backlog: number) => number;
+  /** Who is at the other end of a connected unix socket (native/sockets.c). */
+  readonly peerUid: (fd: number) => number;
   /** Starts a new keeper, after the one attached died. */
   readonly newKeeper: () => Promise<{ link: KeeperLink; snapshot: KeeperSnapshot }>;
 }
@@ -135,6 +137,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly userLocks = new Map<string, number>();
   /** /etc/passwd and /etc/group as last read (inode, size, time), to see them change. */
   private accountsStamp = accountFilesStamp();
+  private socketSync: Promise<void> = Promise.resolve();
   /** The OOM killer's count in each user's memory cgroup, when last seen. */
   private readonly oomCounts = new Map<string, number>();
   /** Set by shutdown(): every daemon is being stopped for the manager to exit. */
@@ -191,12 +194,18 @@ export class Manager implements ControlContext, SupervisorHost {
     this.metrics = new DaemonMetrics(() => this.statusRows(), parts.log);
     this.control = new ControlServer(
       parts.socketPathFor,
-      (caller, request) => {
+      (caller, request, peerUid) => {
         this.refreshAccounts();
+        const stranger = this.strangerOn(caller, peerUid);
+        if (stranger !== undefined) {
+          this.log.warn(`control: refused a request on ${caller}'s socket: ${stranger}`);
+          return { ok: false, error: 'not authorized' };
+        }
         return handleRequest(this, caller, request);
       },
       parts.log,
       parts.bind,
+      parts.peerUid,
       (command, ok) => this.metrics.requests.record(command, ok),
     );
   }
@@ -370,10 +379,23 @@ export class Manager implements ControlContext, SupervisorHost {
       setImmediate(() => {
         this.applyAccounts(this.db);
         void this.rescan([...this.ownerTable.keys()]);
+        void this.syncSockets();
       });
     } catch (error) {
       this.log.error(`cannot read the users and groups again: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * The socket's mode lets only its user and root connect; the kernel's record of who
+   * connected is checked against the accounts as they are now too, so that a socket left
+   * for an account deleted meanwhile, its uid given to someone else, lets nobody in.
+   */
+  private strangerOn(caller: string, peerUid: number | undefined): string | undefined {
+    if (peerUid === 0) return undefined;
+    const account = this.db.users.get(caller);
+    if (account !== undefined && peerUid === account.uid) return undefined;
+    return `uid ${peerUid ?? 'unknown'} is not ${caller}${account === undefined ? ' (no such user now)' : ` (uid ${account.uid})`}`;
   }
 
   /** A new account database: owners, rights, and daemons that may no longer run stopped. */
@@ -844,7 +866,13 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const [name, owner] of wanted) this.ownerTable.set(name, owner);
   }
 
-  private async syncSockets(): Promise<void> {
+  /** Opens and closes control sockets, one sync at a time (a reload and a change of users may overlap). */
+  private syncSockets(): Promise<void> {
+    this.socketSync = this.socketSync.then(() => this.syncSocketsNow());
+    return this.socketSync;
+  }
+
+  private async syncSocketsNow(): Promise<void> {
     const users =
       this.mode.kind === 'personal'
         ? [this.mode.user]
@@ -855,8 +883,10 @@ export class Manager implements ControlContext, SupervisorHost {
           this.db.users.has(user) && (user === ROOT || mayUseManager(this.currentPolicy, user)),
       ),
     );
+    // A user gone, or whose uid changed (an account deleted and made again): their socket
+    // goes, and a new one is made for the uid they have now.
     for (const user of this.control.users())
-      if (!wanted.has(user)) {
+      if (!wanted.has(user) || this.control.uidOf(user) !== this.db.users.get(user)?.uid) {
         this.control.close(user);
         this.link.drop(`ctl:${user}`);
       }

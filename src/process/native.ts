@@ -18,6 +18,8 @@ export interface Native {
   waitpid(pid: number): WaitStatus | undefined;
   setSubreaper(): void;
   setCloexec(fd: number, on: boolean): void;
+  /** The uid of the process at the other end of a connected unix socket (SO_PEERCRED). */
+  peerUid(fd: number): number;
   /** Signals caught by native/early/ before the manager's handlers: a bit per number. */
   takeEarlySignals(): number;
   /** Starts dm-keeper listening on `socketPath`; its pid, once it listens. */
