@@ -155,6 +155,7 @@ async function main(signals: SignalQueue): Promise<number> {
     link,
     snapshot,
     bind: (path, backlog) => native.listenUnix(path, backlog),
+    bindTcp: (host, port, backlog) => native.listenTcp(host, port, backlog),
     newKeeper: attachKeeper,
   });
   await manager.begin();

@@ -25,6 +25,7 @@ import {
   removeTree,
 } from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
+import type { LaunchPlan } from '../process/launch.ts';
 import {
   type ConfigCopy,
   type DaemonInfo,
@@ -52,7 +53,9 @@ import { BrokenConfigs } from './broken-configs.ts';
 import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-writer.ts';
 import { DaemonLogs } from './daemon-logs.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
-import { judgeConfig } from './judge.ts';
+import { HeldSockets, type TcpBinder } from './held-sockets.ts';
+import { judgeConfig, type ListenRights, listenRefusals } from './judge.ts';
+import { listenRightsOf } from './listen-rights.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
 import { KeeperProcesses } from './processes.ts';
@@ -84,6 +87,8 @@ export interface ManagerParts {
   readonly snapshot: KeeperSnapshot;
   /** Makes a listening unix socket (native/sockets.c). */
   readonly bind: (path: string, backlog: number) => number;
+  /** Binds a daemon's TCP `listen=` socket as root (native/sockets.c). */
+  readonly bindTcp: TcpBinder;
   /** Starts a new keeper, after the one attached died. */
   readonly newKeeper: () => Promise<{ link: KeeperLink; snapshot: KeeperSnapshot }>;
 }
@@ -105,6 +110,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly loggedProblems = new Map<string, ReadonlySet<string>>();
   private readonly control: ControlServer;
   private readonly logs: DaemonLogs;
+  /** The listening sockets held for daemons (`listen=`). */
+  private readonly sockets: HeldSockets;
 
   private mode: Mode;
   private db: AccountDb;
@@ -160,6 +167,7 @@ export class Manager implements ControlContext, SupervisorHost {
       oomKilled: (record) => this.oomKilled(record.owner),
     });
     this.logs = new DaemonLogs(parts.settings, parts.log, (id) => this.pipeEnded(id));
+    this.sockets = new HeldSockets(() => this.link, parts.bindTcp, parts.log);
     this.state = new StateSaver(
       new StateFile(parts.settings.stateDir),
       () => this.takeState(false),
@@ -208,7 +216,7 @@ export class Manager implements ControlContext, SupervisorHost {
       else if (name.startsWith('lock:')) {
         // The keeper kept the user's lock while no manager was there: it is ours again.
         this.userLocks.set(name.slice(5), fd);
-      }
+      } else if (name.startsWith('lsn:')) this.sockets.adopt(name, fd);
     this.syncOwners();
     await this.rescan([...this.ownerTable.keys()]);
     this.recovery?.finish();
@@ -320,6 +328,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     for (const [name, fd] of snapshot.fds)
       if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
+      else if (name.startsWith('lsn:')) this.sockets.adopt(name, fd);
       else if (name.startsWith('out:') && this.pipes.has(name.slice(4))) closeFd(fd);
       else if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
   }
@@ -402,6 +411,8 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     // dmctl is answered while the daemons stop (status, stop, kill); nothing new starts.
     await this.supervisor.stopAll();
+    // Every daemon is wanted down now: its sockets are closed and their files removed.
+    await this.sockets.settled();
     this.control.closeAll();
     // The daemons are gone: their pipes end once the keeper lets go of them too, and
     // what they wrote last reaches the logs.
@@ -475,6 +486,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     record.spec = loaded.spec;
     await this.openLog(owner, record);
+    await this.holdSockets(owner, record);
     return { ok: true, message: '' };
   }
 
@@ -629,6 +641,9 @@ export class Manager implements ControlContext, SupervisorHost {
     if (cgroups !== undefined && 'error' in cgroups)
       this.log.warn(`${record.id}: ${cgroups.error}; following its process group only`);
     const placed = cgroups !== undefined && !('error' in cgroups) ? cgroups : undefined;
+    const sockets = this.socketsOfRun(owner, record);
+    if (sockets !== undefined && 'error' in sockets)
+      return { ok: false, error: sockets.error, retry: sockets.retry };
     if (record.spec.output === 'log') {
       // Opened (as the owner, off the event loop) when its config was loaded.
       const readiness = this.logs.readiness(record.id) ?? {
@@ -650,13 +665,14 @@ export class Manager implements ControlContext, SupervisorHost {
         uid: runAs.uid,
         gid: runAs.gid,
         groups: groupIdsOf(this.db, runAs),
-        env: buildEnvironment(runAs, record.spec.env),
+        env: { ...buildEnvironment(runAs, record.spec.env), ...listenEnvironment(record, sockets) },
         output: record.spec.output === 'log' ? 'pipe' : 'ignore',
         banner: startBanner(new Date(), record.id, runAsName, record.spec.start).trimEnd(),
         cgroup: placed?.cgroup,
         joins: placed?.joins ?? [],
         limits: daemonLimits,
         umask: record.spec.umask,
+        ...(sockets === undefined ? {} : { sockets }),
       },
     };
   }
@@ -672,13 +688,20 @@ export class Manager implements ControlContext, SupervisorHost {
     return Math.min(asked, this.settings.maxStopTimeoutMs);
   }
 
-  /** Saves the state soon after each change. */
-  changed(): void {
+  /** Saves the state soon after each change; a daemon stopped for good lets its sockets go. */
+  changed(record?: DaemonRecord): void {
     this.state.schedule();
+    if (
+      record?.wanted === 'down' &&
+      record.state.kind === 'stopped' &&
+      this.sockets.holds(record.id)
+    )
+      void this.sockets.release(record.id, this.ownerTable.get(record.owner));
   }
 
   forgotten(record: DaemonRecord): void {
     if (this.cgroups) removeCgroup(this.cgroups, record.id);
+    void this.sockets.release(record.id, this.ownerTable.get(record.owner));
     this.configFiles.delete(record.id);
     void this.logs.close(record.id);
     if (this.pipes.has(record.id)) this.link.closePipe(record.id);
@@ -748,6 +771,7 @@ export class Manager implements ControlContext, SupervisorHost {
       attached.link.store(`ctl:${user}`, fd);
     // The users' locks never lapsed (this manager holds them too): the new keeper keeps them.
     for (const [user, fd] of this.userLocks) attached.link.store(`lock:${user}`, fd);
+    this.sockets.storeAll(attached.link);
     const orphans = this.processes.forgetAll();
     for (const record of this.supervisor.daemons.values()) {
       const { state } = record;
@@ -946,12 +970,23 @@ export class Manager implements ControlContext, SupervisorHost {
       if (hasErrors(problems)) tally.refuse(id);
       const existing = this.supervisor.daemons.get(id);
       if (loaded.spec === undefined) continue;
+      // Root took back a port (a reload), or the owner left listen_group's group.
+      if (
+        existing !== undefined &&
+        this.listenRefused(user, loaded) &&
+        this.socketsInUse(existing)
+      ) {
+        this.log.warn(`${id}: its sockets are no longer allowed; stopping it`);
+        this.supervisor.stop(existing);
+        void this.sockets.release(id, owner);
+      }
       this.configFiles.set(id, loaded.file);
       if (existing === undefined) {
         const record = newRecord(user, loaded.spec);
         if (this.recovery) this.recovery.introduce(record);
         else this.supervisor.register(record);
         if (!this.recovery && record.spec.autostart) {
+          await this.holdSockets(owner, record);
           record.wanted = 'up';
           this.supervisor.start(record);
         }
@@ -963,6 +998,7 @@ export class Manager implements ControlContext, SupervisorHost {
         const running = existing.state.kind === 'running' || existing.state.kind === 'coolingdown';
         if (running) {
           this.log.info(`${id}: config changed; restarting`);
+          await this.holdSockets(owner, existing);
           this.supervisor.restart(existing);
         }
         tally.change(id, running);
@@ -973,7 +1009,84 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /** A loaded config's problems, and whether `user`'s daemon may run as the user it asks for. */
   private judged(user: string, loaded: LoadedConfig): readonly Problem[] {
-    return judgeConfig(loaded, user, this.currentPolicy, (name) => this.db.users.has(name));
+    return judgeConfig(
+      loaded,
+      user,
+      this.currentPolicy,
+      (name) => this.db.users.has(name),
+      this.listenRights(user),
+    );
+  }
+
+  /** What root lets the user's `listen=` lines have, under the current master config. */
+  private listenRights(user: string): ListenRights {
+    const rules = this.mode.kind === 'system' ? this.mode.config.limits : [];
+    return listenRightsOf(user, this.db, rules);
+  }
+
+  private listenRefused(user: string, loaded: LoadedConfig): boolean {
+    return listenRefusals(loaded, user, this.listenRights(user)).length > 0;
+  }
+
+  private socketsInUse(record: DaemonRecord): boolean {
+    return this.sockets.holds(record.id) || record.state.kind !== 'stopped';
+  }
+
+  /** The gid `listen_group=` names, if the owner may use it. */
+  private listenGid(record: DaemonRecord): number | undefined {
+    const group = record.spec.listen.group;
+    if (group === undefined) return undefined;
+    const gid = this.listenRights(record.owner).groupOf(group);
+    return typeof gid === 'number' ? gid : undefined;
+  }
+
+  /**
+   * Binds (as its owner, or as root for TCP) the sockets a daemon's `listen=` lines ask
+   * for and it does not hold yet, before it starts; what it no longer asks for is closed.
+   */
+  private async holdSockets(owner: Owner, record: DaemonRecord): Promise<void> {
+    const { listen } = record.spec;
+    const loaded = {
+      name: record.spec.name,
+      file: '',
+      spec: record.spec,
+      problems: [],
+      runAsLine: undefined,
+    };
+    if (listen.addresses.length === 0 || this.listenRefused(record.owner, loaded)) {
+      if (this.sockets.holds(record.id)) await this.sockets.release(record.id, owner);
+      return;
+    }
+    const error = await this.sockets.hold(owner, record.id, listen, this.listenGid(record));
+    if (error !== undefined) this.log.warn(`${record.id}: ${error}`);
+  }
+
+  /**
+   * The sockets of a run, as the keeper names them, or why it cannot start: root refuses
+   * them, they could not be bound, or they are still being bound (then tried again soon).
+   */
+  private socketsOfRun(
+    owner: Owner,
+    record: DaemonRecord,
+  ): LaunchPlan['sockets'] | { error: string; retry: boolean } {
+    const { listen } = record.spec;
+    if (listen.addresses.length === 0) return undefined;
+    const file = this.configFiles.get(record.id) ?? record.id;
+    const loaded = {
+      name: record.spec.name,
+      file,
+      spec: record.spec,
+      problems: [],
+      runAsLine: undefined,
+    };
+    const refusal = listenRefusals(loaded, record.owner, this.listenRights(record.owner))[0];
+    if (refusal !== undefined) return { error: refusal.message, retry: false };
+    const names = this.sockets.namesFor(record.id, listen, this.listenGid(record));
+    if (names !== undefined) return { names, passing: listen.passing };
+    const failure = this.sockets.failure(record.id);
+    if (failure !== undefined) return { error: failure, retry: false };
+    void this.holdSockets(owner, record);
+    return { error: 'its sockets are being opened', retry: true };
   }
 
   /**
@@ -992,6 +1105,21 @@ export class Manager implements ControlContext, SupervisorHost {
     this.problems.set(user, file, problems);
     for (const problem of problems) this.log.debug(formatProblem(problem));
   }
+}
+
+/**
+ * systemd's variables for sockets passed as fds 3 onwards (sd_listen_fds(3)); LISTEN_PID
+ * is set by the keeper's child, which knows the pid the program will have.
+ */
+function listenEnvironment(
+  record: DaemonRecord,
+  sockets: LaunchPlan['sockets'],
+): Record<string, string> {
+  if (sockets === undefined || sockets.passing !== 'systemd') return {};
+  return {
+    LISTEN_FDS: String(sockets.names.length),
+    LISTEN_FDNAMES: sockets.names.map(() => record.spec.name).join(':'),
+  };
 }
 
 function sameSpec(a: DaemonSpec, b: DaemonSpec): boolean {
