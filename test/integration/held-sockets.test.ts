@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
+import { FIXTURES, TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
+import { freePort, type ListenReport, listenReports, tryConnect } from '../helpers/sockets.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+
+describe('sockets held for daemons (listen=)', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  let port = 0;
+  const socketPath = (): string => join(host.user('alice').home, 'run', 'app.sock');
+  const logOf = (name: string): string =>
+    join(host.user('alice').home, '.daemon-manager', 'logs', `${name}.log`);
+  const reportsOf = (name: string, count: number): Promise<ListenReport[]> =>
+    waitFor(
+      `${count} listen reports in ${name}.log`,
+      () => {
+        const reports = listenReports(logOf(name));
+        return reports.length >= count ? reports : undefined;
+      },
+      { describe: () => JSON.stringify(listenReports(logOf(name))) },
+    );
+
+  before(async () => {
+    port = await freePort();
+    host.writeMaster('[can_run_as]\n{alice}\n', 'cooldown-step = 1s\nstop-timeout = 5s');
+    const alice = host.user('alice');
+    host.mkdirAs(alice, join(alice.home, 'run'));
+    host.writeDaemon(
+      'alice',
+      'unixapp',
+      `start=${FIXTURES}/listen-report.sh\noutput=log\nlisten=unix:${socketPath()}\nlisten_mode=0600\n`,
+    );
+    // A line that needs the shell: the program is started with exec, so LISTEN_PID is its pid.
+    host.writeDaemon(
+      'alice',
+      'tcpapp',
+      `start=cd / && exec ${FIXTURES}/listen-report.sh\noutput=log\nlisten=tcp:127.0.0.1:${port}\n`,
+    );
+    await host.startManager();
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
+
+  test('a unix socket is made as its owner and passed as fd 3 with the systemd variables', async () => {
+    const [report] = await reportsOf('unixapp', 1);
+    assert.ok(report);
+    assert.equal(report.listenPid, String(report.pid), 'LISTEN_PID is the program itself');
+    assert.equal(report.fds, '1');
+    assert.equal(report.names, 'unixapp');
+    assert.equal(report.fd3, 'socket');
+    const file = lstatSync(socketPath());
+    assert.ok(file.isSocket());
+    assert.equal(file.uid, host.user('alice').uid, 'the socket file is its owner’s');
+    assert.equal(file.mode & 0o777, 0o600);
+  });
+
+  test('the socket is kept across a crash and a respawn: connections are never refused', async () => {
+    const [first] = await reportsOf('unixapp', 1);
+    assert.ok(first);
+    const inode = lstatSync(socketPath()).ino;
+    process.kill(first.pid, 'SIGKILL');
+    await host.waitForDaemon('alice', 'alice/unixapp', (d) => d.pid !== first.pid, 'to go');
+    // Between the crash and the respawn (the cooldown), the backlog takes connections.
+    assert.equal(await tryConnect({ path: socketPath() }), 'ok');
+    const [, second] = await reportsOf('unixapp', 2);
+    assert.ok(second && second.pid !== first.pid);
+    assert.equal(second.listenPid, String(second.pid));
+    assert.equal(lstatSync(socketPath()).ino, inode, 'the same socket file');
+  });
+
+  test('a shell line started with exec gets a LISTEN_PID that is its program’s pid', async () => {
+    const [report] = await reportsOf('tcpapp', 1);
+    assert.ok(report);
+    assert.equal(report.listenPid, String(report.pid));
+    assert.equal(report.fd3, 'socket');
+    assert.equal(await tryConnect({ port }), 'ok');
+  });
+
+  test('the sockets outlive a kill -9 of the manager: the keeper holds them', async () => {
+    const [report] = await reportsOf('tcpapp', 1);
+    assert.ok(report);
+    const managerPid = host.managerPid();
+    process.kill(managerPid, 'SIGKILL');
+    await waitFor('the manager to die', () => (isAlive(managerPid) ? undefined : true));
+    assert.equal(await tryConnect({ port }), 'ok', 'the port listens with no manager');
+    assert.equal(await tryConnect({ path: socketPath() }), 'ok');
+    await host.startManager();
+    const status = await host.waitForDaemon(
+      'alice',
+      'alice/tcpapp',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    assert.equal(status.pid, report.pid, 'the daemon was not restarted');
+    assert.equal(listenReports(logOf('tcpapp')).length, 1);
+  });
+
+  test('the sockets outlive an upgrade (SIGUSR2)', async () => {
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGUSR2');
+    await waitFor(
+      'the upgraded manager to say it runs',
+      () => (/upgrade done: /.test(host.managerLog.slice(from)) ? true : undefined),
+      { describe: () => host.managerLog.slice(from) },
+    );
+    assert.equal(await tryConnect({ port }), 'ok');
+    assert.equal(await tryConnect({ path: socketPath() }), 'ok');
+    const stop = await host.dmctl('alice', 'tcpapp', 'restart');
+    assert.equal(stop.code, 0, stop.stderr);
+    const [, second] = await reportsOf('tcpapp', 2);
+    assert.equal(second?.fd3, 'socket', 'the restarted daemon gets the socket kept');
+  });
+
+  test('stop closes the sockets and removes the unix socket file', async () => {
+    for (const name of ['unixapp', 'tcpapp']) {
+      const stop = await host.dmctl('alice', name, 'stop');
+      assert.equal(stop.code, 0, stop.stderr);
+    }
+    await waitFor('the socket file to be removed', () =>
+      existsSync(socketPath()) ? undefined : true,
+    );
+    await waitFor('the port to be closed', async () =>
+      (await tryConnect({ port })) === 'ECONNREFUSED' ? true : undefined,
+    );
+    const start = await host.dmctl('alice', 'unixapp', 'start');
+    assert.equal(start.code, 0, start.stderr);
+    await waitFor('the socket file to be made again', () =>
+      existsSync(socketPath()) ? true : undefined,
+    );
+  });
+});
