@@ -4,6 +4,7 @@ import { LIMIT_NAMES, parseLimitValue, type Resource, type ResourceLimits } from
 import { meaningfulLines } from './lines.ts';
 import {
   type ListenAddress,
+  type ListenLines,
   type ListenSpec,
   MAX_LISTEN,
   NO_LISTEN,
@@ -87,6 +88,8 @@ export function parseDaemonConfig(
   problems: Problem[];
   /** The line of the `user=` that counts, to point at it when that user is refused. */
   runAsLine: number | undefined;
+  /** The lines of `listen=` and `listen_group=`, to point at one root refuses. */
+  listenLines: ListenLines;
 } {
   const problems = new ProblemList(file);
   const env = new Map<string, string>();
@@ -298,11 +301,11 @@ export function parseDaemonConfig(
           umask,
           listen: {
             addresses,
-            lines: addressLines,
             mode: listenMode,
             group: listenGroup,
             passing,
           },
         };
-  return { spec, problems: problems.items, runAsLine };
+  const listenLines = { addresses: addressLines, group: listenSettings.get('listen_group') };
+  return { spec, problems: problems.items, runAsLine, listenLines };
 }

@@ -54,7 +54,6 @@ describe('listen= in a daemon config', () => {
         { kind: 'unix', path: '/tmp/a.sock' },
         { kind: 'tcp', host: '127.0.0.1', port: 9000 },
       ],
-      lines: [2, 3],
       mode: 0o666,
       group: 'www-data',
       passing: 'systemd',

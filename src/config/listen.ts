@@ -12,8 +12,6 @@ export type ListenAddress =
 /** Everything a daemon asks for about its sockets. */
 export interface ListenSpec {
   readonly addresses: readonly ListenAddress[];
-  /** The line of each address, to point at it when it is refused. */
-  readonly lines: readonly number[];
   /** The mode of the unix socket files it makes (0660 unless `listen_mode=` says). */
   readonly mode: number;
   /** The group given to its unix socket files (the owner's own unless `listen_group=`). */
@@ -22,9 +20,15 @@ export interface ListenSpec {
   readonly passing: 'systemd' | 'stdin';
 }
 
+/** Where the listen lines are, to point at one that is refused (kept out of the spec, so that
+ * moving a line is not a change of the daemon). */
+export interface ListenLines {
+  readonly addresses: readonly number[];
+  readonly group: number | undefined;
+}
+
 export const NO_LISTEN: ListenSpec = {
   addresses: [],
-  lines: [],
   mode: 0o660,
   group: undefined,
   passing: 'systemd',
@@ -54,7 +58,7 @@ export function parseListenAddress(text: string): ListenAddress | { error: strin
     const port = Number(tcp[3]);
     if (port < 1 || port > 65_535)
       return { error: `'listen' port must be from 1 to 65535, not ${tcp[3]}` };
-    if (tcp[2] !== undefined && tcp[2].split('.').some((part) => Number(part) > 255))
+    if (tcp[2]?.split('.').some((part) => Number(part) > 255))
       return { error: `'listen' has no valid IPv4 address: '${clip(text)}'` };
     return { kind: 'tcp', host, port };
   }

@@ -173,7 +173,8 @@ export class HeldSockets {
         const removed = await owner.files.removeSocket(address.path);
         if (removed.ok) bound = await owner.files.bindUnix(address.path, BACKLOG, mode, gid);
       }
-      if (!bound.ok) return `${what}: ${bound.error.message}`;
+      // The message begins with the path.
+      if (!bound.ok) return `cannot listen on unix:${bound.error.message}`;
       fd = bound.value.fd;
       made = { dev: bound.value.stat.dev, ino: bound.value.stat.ino };
     }

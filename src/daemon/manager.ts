@@ -470,13 +470,10 @@ export class Manager implements ControlContext, SupervisorHost {
     const owner = this.ownerTable.get(record.owner);
     if (!owner) return { ok: false, error: `${record.owner} may no longer run daemons` };
     const loaded = await loadConfig(owner, record.spec.name);
-    this.setProblems(record.owner, loaded.file, loaded.problems);
-    this.broken.note(
-      record.owner,
-      record.spec.name,
-      loaded.file,
-      this.judged(record.owner, loaded),
-    );
+    // Judged, as a rescan does: a refusal (user=, listen=) stays among the problems.
+    const judged = this.judged(record.owner, loaded);
+    this.setProblems(record.owner, loaded.file, judged);
+    this.broken.note(record.owner, record.spec.name, loaded.file, judged);
     if (loaded.spec === undefined) {
       const first = loaded.problems.find((problem) => problem.severity === 'error');
       return {
