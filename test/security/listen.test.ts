@@ -92,7 +92,10 @@ describe('mallory cannot make the manager listen where she may not', {
     );
     assert.equal(await tryConnect({ port }), 'ECONNREFUSED', 'nothing listens');
     const problems = await host.dmctl('mallory', 'problems');
-    assert.match(problems.stdout + problems.stderr, /sock\d+\.conf:2: error: 'listen=tcp:0\.0\.0\.0:/);
+    assert.match(
+      problems.stdout + problems.stderr,
+      /sock\d+\.conf:2: error: 'listen=tcp:0\.0\.0\.0:/,
+    );
   });
 
   test("a port below 1024 is refused without a grant, even on the loopback, and another user's grant is not hers", async () => {
