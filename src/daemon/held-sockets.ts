@@ -65,6 +65,11 @@ export class HeldSockets {
     this.held.set(id, [...(this.held.get(id) ?? []), { ...parsed, fd, name, owner: undefined }]);
   }
 
+  /** The daemons that hold sockets. */
+  ids(): string[] {
+    return [...this.held.keys()];
+  }
+
   /** Whether a daemon holds any socket. */
   holds(id: string): boolean {
     return (this.held.get(id)?.length ?? 0) > 0;

@@ -220,6 +220,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.syncOwners();
     await this.rescan([...this.ownerTable.keys()]);
     this.recovery?.finish();
+    this.releaseUnwantedSockets();
     // Once the daemons are known: each output pipe goes on into its daemon's log.
     for (const [name, fd] of this.snapshot.fds)
       if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
@@ -1035,6 +1036,21 @@ export class Manager implements ControlContext, SupervisorHost {
     if (group === undefined) return undefined;
     const gid = this.listenRights(record.owner).groupOf(group);
     return typeof gid === 'number' ? gid : undefined;
+  }
+
+  /**
+   * Lets go of sockets the keeper kept for daemons that are gone (their file deleted
+   * while no manager ran) or no longer wanted up.
+   */
+  private releaseUnwantedSockets(): void {
+    for (const id of this.sockets.ids()) {
+      const record = this.supervisor.daemons.get(id);
+      if (record !== undefined && (record.wanted === 'up' || record.state.kind !== 'stopped'))
+        continue;
+      this.log.info(`${id}: its sockets are not wanted any more; closing them`);
+      const owner = this.ownerTable.get(id.slice(0, id.indexOf('/')));
+      void this.sockets.release(id, owner);
+    }
   }
 
   /**

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync } from 'node:fs';
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
@@ -132,6 +132,19 @@ describe('sockets held for daemons (listen=)', { skip: !root && 'needs root' }, 
     assert.equal(start.code, 0, start.stderr);
     await waitFor('the socket file to be made again', () =>
       existsSync(socketPath()) ? true : undefined,
+    );
+  });
+
+  test('a socket kept for a daemon whose file was deleted while no manager ran is closed', async () => {
+    await host.waitForDaemon('alice', 'alice/unixapp', (d) => d.state === 'running', 'to run');
+    const managerPid = host.managerPid();
+    process.kill(managerPid, 'SIGKILL');
+    await waitFor('the manager to die', () => (isAlive(managerPid) ? undefined : true));
+    unlinkSync(host.daemonFile('alice', 'unixapp'));
+    assert.equal(await tryConnect({ path: socketPath() }), 'ok', 'held by the keeper meanwhile');
+    await host.startManager();
+    await waitFor('the socket file to be removed', () =>
+      existsSync(socketPath()) ? undefined : true,
     );
   });
 });
