@@ -25,7 +25,6 @@ import {
   removeTree,
 } from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
-import type { LaunchPlan } from '../process/launch.ts';
 import {
   type ConfigCopy,
   type DaemonInfo,
@@ -53,8 +52,9 @@ import { BrokenConfigs } from './broken-configs.ts';
 import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-writer.ts';
 import { DaemonLogs } from './daemon-logs.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
-import { HeldSockets, type TcpBinder } from './held-sockets.ts';
-import { judgeConfig, type ListenRights, listenRefusals } from './judge.ts';
+import { DaemonSockets, listenEnvironment } from './daemon-sockets.ts';
+import type { TcpBinder } from './held-sockets.ts';
+import { judgeConfig, type ListenRights } from './judge.ts';
 import { listenRightsOf } from './listen-rights.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
@@ -111,7 +111,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly control: ControlServer;
   private readonly logs: DaemonLogs;
   /** The listening sockets held for daemons (`listen=`). */
-  private readonly sockets: HeldSockets;
+  private readonly sockets: DaemonSockets;
 
   private mode: Mode;
   private db: AccountDb;
@@ -167,7 +167,12 @@ export class Manager implements ControlContext, SupervisorHost {
       oomKilled: (record) => this.oomKilled(record.owner),
     });
     this.logs = new DaemonLogs(parts.settings, parts.log, (id) => this.pipeEnded(id));
-    this.sockets = new HeldSockets(() => this.link, parts.bindTcp, parts.log);
+    this.sockets = new DaemonSockets({
+      link: () => this.link,
+      bindTcp: parts.bindTcp,
+      log: parts.log,
+      rights: (user) => this.listenRights(user),
+    });
     this.state = new StateSaver(
       new StateFile(parts.settings.stateDir),
       () => this.takeState(false),
@@ -220,7 +225,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.syncOwners();
     await this.rescan([...this.ownerTable.keys()]);
     this.recovery?.finish();
-    this.releaseUnwantedSockets();
+    this.sockets.releaseUnwanted(this.supervisor.daemons, (user) => this.ownerTable.get(user));
     // Once the daemons are known: each output pipe goes on into its daemon's log.
     for (const [name, fd] of this.snapshot.fds)
       if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
@@ -484,7 +489,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     record.spec = loaded.spec;
     await this.openLog(owner, record);
-    await this.holdSockets(owner, record);
+    await this.sockets.hold(owner, record);
     return { ok: true, message: '' };
   }
 
@@ -639,7 +644,7 @@ export class Manager implements ControlContext, SupervisorHost {
     if (cgroups !== undefined && 'error' in cgroups)
       this.log.warn(`${record.id}: ${cgroups.error}; following its process group only`);
     const placed = cgroups !== undefined && !('error' in cgroups) ? cgroups : undefined;
-    const sockets = this.socketsOfRun(owner, record);
+    const sockets = this.sockets.forRun(owner, record, this.configFiles.get(record.id) ?? '');
     if (sockets !== undefined && 'error' in sockets)
       return { ok: false, error: sockets.error, retry: sockets.retry };
     if (record.spec.output === 'log') {
@@ -689,12 +694,7 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Saves the state soon after each change; a daemon stopped for good lets its sockets go. */
   changed(record?: DaemonRecord): void {
     this.state.schedule();
-    if (
-      record?.wanted === 'down' &&
-      record.state.kind === 'stopped' &&
-      this.sockets.holds(record.id)
-    )
-      void this.sockets.release(record.id, this.ownerTable.get(record.owner));
+    if (record !== undefined) this.sockets.noteChange(record, this.ownerTable.get(record.owner));
   }
 
   forgotten(record: DaemonRecord): void {
@@ -971,8 +971,8 @@ export class Manager implements ControlContext, SupervisorHost {
       // Root took back a port (a reload), or the owner left listen_group's group.
       if (
         existing !== undefined &&
-        this.listenRefused(user, loaded) &&
-        this.socketsInUse(existing)
+        this.sockets.refused(user, loaded) &&
+        this.sockets.inUse(existing)
       ) {
         this.log.warn(`${id}: its sockets are no longer allowed; stopping it`);
         this.supervisor.stop(existing);
@@ -984,7 +984,7 @@ export class Manager implements ControlContext, SupervisorHost {
         if (this.recovery) this.recovery.introduce(record);
         else this.supervisor.register(record);
         if (!this.recovery && record.spec.autostart) {
-          await this.holdSockets(owner, record);
+          await this.sockets.hold(owner, record);
           record.wanted = 'up';
           this.supervisor.start(record);
         }
@@ -996,7 +996,7 @@ export class Manager implements ControlContext, SupervisorHost {
         const running = existing.state.kind === 'running' || existing.state.kind === 'coolingdown';
         if (running) {
           this.log.info(`${id}: config changed; restarting`);
-          await this.holdSockets(owner, existing);
+          await this.sockets.hold(owner, existing);
           this.supervisor.restart(existing);
         }
         tally.change(id, running);
@@ -1022,86 +1022,6 @@ export class Manager implements ControlContext, SupervisorHost {
     return listenRightsOf(user, this.db, rules);
   }
 
-  private listenRefused(user: string, loaded: LoadedConfig): boolean {
-    return listenRefusals(loaded, user, this.listenRights(user)).length > 0;
-  }
-
-  private socketsInUse(record: DaemonRecord): boolean {
-    return this.sockets.holds(record.id) || record.state.kind !== 'stopped';
-  }
-
-  /** The gid `listen_group=` names, if the owner may use it. */
-  private listenGid(record: DaemonRecord): number | undefined {
-    const group = record.spec.listen.group;
-    if (group === undefined) return undefined;
-    const gid = this.listenRights(record.owner).groupOf(group);
-    return typeof gid === 'number' ? gid : undefined;
-  }
-
-  /**
-   * Lets go of sockets the keeper kept for daemons that are gone (their file deleted
-   * while no manager ran) or no longer wanted up.
-   */
-  private releaseUnwantedSockets(): void {
-    for (const id of this.sockets.ids()) {
-      const record = this.supervisor.daemons.get(id);
-      if (record !== undefined && (record.wanted === 'up' || record.state.kind !== 'stopped'))
-        continue;
-      this.log.info(`${id}: its sockets are not wanted any more; closing them`);
-      const owner = this.ownerTable.get(id.slice(0, id.indexOf('/')));
-      void this.sockets.release(id, owner);
-    }
-  }
-
-  /**
-   * Binds (as its owner, or as root for TCP) the sockets a daemon's `listen=` lines ask
-   * for and it does not hold yet, before it starts; what it no longer asks for is closed.
-   */
-  private async holdSockets(owner: Owner, record: DaemonRecord): Promise<void> {
-    const { listen } = record.spec;
-    const loaded = {
-      name: record.spec.name,
-      file: '',
-      spec: record.spec,
-      problems: [],
-      runAsLine: undefined,
-    };
-    if (listen.addresses.length === 0 || this.listenRefused(record.owner, loaded)) {
-      if (this.sockets.holds(record.id)) await this.sockets.release(record.id, owner);
-      return;
-    }
-    const error = await this.sockets.hold(owner, record.id, listen, this.listenGid(record));
-    if (error !== undefined) this.log.warn(`${record.id}: ${error}`);
-  }
-
-  /**
-   * The sockets of a run, as the keeper names them, or why it cannot start: root refuses
-   * them, they could not be bound, or they are still being bound (then tried again soon).
-   */
-  private socketsOfRun(
-    owner: Owner,
-    record: DaemonRecord,
-  ): LaunchPlan['sockets'] | { error: string; retry: boolean } {
-    const { listen } = record.spec;
-    if (listen.addresses.length === 0) return undefined;
-    const file = this.configFiles.get(record.id) ?? record.id;
-    const loaded = {
-      name: record.spec.name,
-      file,
-      spec: record.spec,
-      problems: [],
-      runAsLine: undefined,
-    };
-    const refusal = listenRefusals(loaded, record.owner, this.listenRights(record.owner))[0];
-    if (refusal !== undefined) return { error: refusal.message, retry: false };
-    const names = this.sockets.namesFor(record.id, listen, this.listenGid(record));
-    if (names !== undefined) return { names, passing: listen.passing };
-    const failure = this.sockets.failure(record.id);
-    if (failure !== undefined) return { error: failure, retry: false };
-    void this.holdSockets(owner, record);
-    return { error: 'its sockets are being opened', retry: true };
-  }
-
   /**
    * Logs a user's problems for the admin as they appear: a user rescanning in a loop
    * must not fill the manager's log with the same lines (and the board keeps at most a
@@ -1118,21 +1038,6 @@ export class Manager implements ControlContext, SupervisorHost {
     this.problems.set(user, file, problems);
     for (const problem of problems) this.log.debug(formatProblem(problem));
   }
-}
-
-/**
- * systemd's variables for sockets passed as fds 3 onwards (sd_listen_fds(3)); LISTEN_PID
- * is set by the keeper's child, which knows the pid the program will have.
- */
-function listenEnvironment(
-  record: DaemonRecord,
-  sockets: LaunchPlan['sockets'],
-): Record<string, string> {
-  if (sockets === undefined || sockets.passing !== 'systemd') return {};
-  return {
-    LISTEN_FDS: String(sockets.names.length),
-    LISTEN_FDNAMES: sockets.names.map(() => record.spec.name).join(':'),
-  };
 }
 
 function sameSpec(a: DaemonSpec, b: DaemonSpec): boolean {
