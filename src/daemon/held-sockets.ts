@@ -1,13 +1,9 @@
-import {
-  formatAddress,
-  type ListenAddress,
-  type ListenSpec,
-  parseListenAddress,
-} from '../config/listen.ts';
+import { formatAddress, type ListenAddress, type ListenSpec } from '../config/listen.ts';
 import { closeFd } from '../files/user-files.ts';
 import type { KeeperLink } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Owner } from './owner.ts';
+import { type MadeFile, parseStoreName, socketKey, storeName } from './socket-names.ts';
 
 /** Binds a TCP socket as root (native/sockets.c); throws an error with `code`. */
 export type TcpBinder = (host: string, port: number, backlog: number) => number;
@@ -21,7 +17,7 @@ interface Held {
   /** Its name in the keeper's store: `lsn:ID DEV:INO KEY` (`-` for TCP). */
   readonly name: string;
   /** The unix socket file made for it (device and inode), removed with it. */
-  readonly made: { readonly dev: number; readonly ino: number } | undefined;
+  readonly made: MadeFile | undefined;
   /** The owner who made the file (undefined for one adopted from the keeper, until held again). */
   owner: Owner | undefined;
 }
@@ -83,7 +79,7 @@ export class HeldSockets {
     const held = this.held.get(id) ?? [];
     const names: string[] = [];
     for (const address of listen.addresses) {
-      const found = held.find((socket) => socket.key === keyOf(address, listen, gid));
+      const found = held.find((socket) => socket.key === socketKey(address, listen, gid));
       if (found === undefined) return undefined;
       names.push(found.name);
     }
@@ -107,14 +103,14 @@ export class HeldSockets {
     gid: number | undefined,
   ): Promise<string | undefined> {
     return this.queued(id, async () => {
-      const wanted = listen.addresses.map((address) => keyOf(address, listen, gid));
+      const wanted = listen.addresses.map((address) => socketKey(address, listen, gid));
       const held = this.held.get(id) ?? [];
       await this.letGo(held.filter((socket) => !wanted.includes(socket.key)));
       const kept = held.filter((socket) => wanted.includes(socket.key));
       for (const socket of kept) socket.owner ??= owner;
       const errors: string[] = [];
       for (const address of listen.addresses) {
-        const key = keyOf(address, listen, gid);
+        const key = socketKey(address, listen, gid);
         if (kept.some((socket) => socket.key === key)) continue;
         const bound = await this.bind(owner, id, address, key, listen.mode, gid);
         if (typeof bound === 'string') errors.push(bound);
@@ -183,7 +179,7 @@ export class HeldSockets {
       fd = bound.value.fd;
       made = { dev: bound.value.stat.dev, ino: bound.value.stat.ino };
     }
-    const name = `lsn:${id} ${made ? `${made.dev}:${made.ino}` : '-'} ${key}`;
+    const name = storeName(id, made, key);
     this.link().store(name, fd);
     this.log.info(`${id}: holding a socket on ${formatAddress(address)}`);
     return { key, address, fd, name, made, owner };
@@ -215,30 +211,4 @@ export class HeldSockets {
     });
     return next;
   }
-}
-
-/** What must not change for a held socket to be kept: its address, and a unix file's mode and group. */
-function keyOf(address: ListenAddress, listen: ListenSpec, gid: number | undefined): string {
-  if (address.kind === 'tcp') return formatAddress(address);
-  return `${formatAddress(address)} ${listen.mode.toString(8)} ${gid ?? '-'}`;
-}
-
-/** Reads back `lsn:ID DEV:INO KEY`; undefined for a name this manager did not write. */
-function parseStoreName(
-  name: string,
-): { id: string; key: string; address: ListenAddress; made: Held['made'] } | undefined {
-  const match = /^lsn:(\S+) (-|\d+:\d+) (.+)$/.exec(name);
-  if (!match) return undefined;
-  const [, id = '', made = '-', key = ''] = match;
-  // A unix key ends with its mode and group: the path is what comes before them.
-  const addressText = key.startsWith('unix:') ? key.replace(/ \S+ \S+$/, '') : key;
-  const address = parseListenAddress(addressText);
-  if ('error' in address) return undefined;
-  const [dev, ino] = made === '-' ? [] : made.split(':').map(Number);
-  return {
-    id,
-    key,
-    address,
-    made: dev === undefined || ino === undefined ? undefined : { dev, ino },
-  };
 }
