@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, lstatSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
@@ -146,5 +147,55 @@ describe('sockets held for daemons (listen=)', { skip: !root && 'needs root' }, 
     await waitFor('the socket file to be removed', () =>
       existsSync(socketPath()) ? undefined : true,
     );
+  });
+
+  test('a changed listen= line closes the old socket and binds the new one, with its group', async () => {
+    const group = host.group('sock', ['alice']);
+    const gid = Number(execFileSync('getent', ['group', group]).toString().split(':')[2]);
+    const run = join(host.user('alice').home, 'run');
+    const config = (file: string): string =>
+      `start=${FIXTURES}/listen-report.sh\noutput=log\nlisten=unix:${join(run, file)}\nlisten_group=${group}\n`;
+    host.writeDaemon('alice', 'mover', config('a.sock'));
+    await host.dmctl('alice', 'rescan');
+    await reportsOf('mover', 1);
+    const made = lstatSync(join(run, 'a.sock'));
+    assert.equal(made.gid, gid, 'the socket file has the group asked for');
+    assert.equal(made.mode & 0o777, 0o660, 'and the default mode');
+    host.writeDaemon('alice', 'mover', config('b.sock'));
+    const rescan = await host.dmctl('alice', 'rescan');
+    assert.match(rescan.stdout, /changed:.*mover/);
+    const [, second] = await reportsOf('mover', 2);
+    assert.equal(second?.fd3, 'socket');
+    assert.equal(existsSync(join(run, 'a.sock')), false, 'the old socket file is removed');
+    assert.equal(await tryConnect({ path: join(run, 'b.sock') }), 'ok');
+  });
+
+  test('a stale socket file of the owner is replaced; a file that is not a socket is not', async () => {
+    const run = join(host.user('alice').home, 'run');
+    const stale = join(run, 'stale.sock');
+    const bound = await host.runAs('alice', [
+      'python3',
+      '-c',
+      `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(stale)})`,
+    ]);
+    assert.equal(bound.code, 0, bound.stderr);
+    assert.ok(lstatSync(stale).isSocket(), 'a socket file nothing listens on');
+    host.writeDaemon('alice', 'stale', `start=sleep 100000\nlisten=unix:${stale}\n`);
+    await host.dmctl('alice', 'rescan');
+    await host.waitForDaemon('alice', 'alice/stale', (d) => d.state === 'running', 'to run');
+    assert.equal(await tryConnect({ path: stale }), 'ok');
+    const file = join(run, 'notes.txt');
+    writeFileSync(file, 'not a socket\n');
+    chownSync(file, host.user('alice').uid, host.user('alice').gid);
+    host.writeDaemon('alice', 'notsock', `start=sleep 100000\nlisten=unix:${file}\n`);
+    await host.dmctl('alice', 'rescan');
+    const status = await host.waitForDaemon(
+      'alice',
+      'alice/notsock',
+      (d) => /exists already/.test(d.lastExit ?? ''),
+      'to be refused',
+    );
+    assert.equal(status.state, 'stopped');
+    assert.equal(readFileSync(file, 'utf8'), 'not a socket\n', 'the file is untouched');
   });
 });
