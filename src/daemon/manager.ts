@@ -300,6 +300,8 @@ export class Manager implements ControlContext, SupervisorHost {
       this.link = link;
       this.processes.replaceLink(link);
       this.listen(link);
+      // A new keeper holds nothing yet: the daemons' sockets go to it before any start.
+      this.sockets.storeAll(link);
       this.resync(snapshot);
     }
     await this.logs.resume();
