@@ -53,7 +53,7 @@ http {
   return { config, errorLog, script };
 }
 
-/** Starts nginx in the foreground; resolves once it answers on `port`. */
+/** Starts nginx in the foreground; resolves once it answers on `port` (else kills it). */
 export async function startNginx(config: string, port: number): Promise<ChildProcess> {
   const child = spawn(NGINX, ['-c', config, '-e', 'stderr'], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -62,11 +62,17 @@ export async function startNginx(config: string, port: number): Promise<ChildPro
   child.stderr?.on('data', (chunk: Buffer) => {
     said += chunk.toString();
   });
-  await waitFor(
-    `nginx to answer on port ${port}`,
-    async () => ((await get(port)).kind === 'error' ? undefined : true),
-    { describe: () => said || `exit ${child.exitCode}` },
-  );
+  try {
+    await waitFor(
+      `nginx to answer on port ${port}`,
+      async () => ((await get(port)).kind === 'error' ? undefined : true),
+      { describe: () => said || `exit ${child.exitCode}` },
+    );
+  } catch (error) {
+    // Its master runs as root: it must not outlive a test that gave up on it.
+    child.kill('SIGKILL');
+    throw error;
+  }
   return child;
 }
 
