@@ -21,6 +21,8 @@ export class DaemonSockets {
   private readonly held: HeldSockets;
   private readonly rights: (user: string) => ListenRights;
   private readonly log: Logger;
+  /** Each daemon's config file and the lines of its listen= addresses, as last loaded. */
+  private readonly places = new Map<string, { file: string; lines: readonly number[] }>();
 
   constructor(parts: {
     link: () => KeeperLink;
@@ -51,6 +53,7 @@ export class DaemonSockets {
 
   /** Closes a daemon's sockets and removes the unix socket files made for it. */
   release(id: string, owner: Owner | undefined): Promise<void> {
+    this.places.delete(id);
     return this.held.release(id, owner);
   }
 
@@ -91,13 +94,21 @@ export class DaemonSockets {
    * Binds (as its owner, or as root for TCP) the sockets a daemon's `listen=` lines ask
    * for and it does not hold yet, before it starts; what it no longer asks for is closed.
    */
-  async hold(owner: Owner, record: DaemonRecord): Promise<void> {
+  async hold(owner: Owner, record: DaemonRecord, loaded?: LoadedConfig): Promise<void> {
+    if (loaded !== undefined)
+      this.places.set(record.id, { file: loaded.file, lines: loaded.listenLines?.addresses ?? [] });
     const { listen } = record.spec;
     if (listen.addresses.length === 0 || this.refused(record.owner, loadedOf(record, ''))) {
       if (this.held.holds(record.id)) await this.held.release(record.id, owner);
       return;
     }
-    const error = await this.held.hold(owner, record.id, listen, this.gidOf(record));
+    const place = this.places.get(record.id);
+    // A bind that fails names the file and line that asked for it.
+    const where = (index: number): string => {
+      const line = place?.lines[index];
+      return place === undefined ? '' : `${place.file}${line === undefined ? '' : `:${line}`}: `;
+    };
+    const error = await this.held.hold(owner, record.id, listen, this.gidOf(record), where);
     if (error !== undefined) this.log.warn(`${record.id}: ${error}`);
   }
 

@@ -94,13 +94,15 @@ export class HeldSockets {
   /**
    * Binds what the daemon's `listen=` lines ask for and is not held yet, and lets go of
    * what they no longer ask for. Resolves to why a socket could not be bound, if one
-   * could not (what could be bound is held).
+   * could not (what could be bound is held), each reason after `where` the address's
+   * line is (`FILE:LINE: `).
    */
   hold(
     owner: Owner,
     id: string,
     listen: ListenSpec,
     gid: number | undefined,
+    where: (index: number) => string = () => '',
   ): Promise<string | undefined> {
     return this.queued(id, async () => {
       const wanted = listen.addresses.map((address) => socketKey(address, listen, gid));
@@ -109,11 +111,11 @@ export class HeldSockets {
       const kept = held.filter((socket) => wanted.includes(socket.key));
       for (const socket of kept) socket.owner ??= owner;
       const errors: string[] = [];
-      for (const address of listen.addresses) {
+      for (const [index, address] of listen.addresses.entries()) {
         const key = socketKey(address, listen, gid);
         if (kept.some((socket) => socket.key === key)) continue;
         const bound = await this.bind(owner, id, address, key, listen.mode, gid);
-        if (typeof bound === 'string') errors.push(bound);
+        if (typeof bound === 'string') errors.push(`${where(index)}${bound}`);
         else kept.push(bound);
       }
       this.setHeld(id, kept);

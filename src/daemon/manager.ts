@@ -491,7 +491,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     record.spec = loaded.spec;
     await this.openLog(owner, record);
-    await this.sockets.hold(owner, record);
+    await this.sockets.hold(owner, record, loaded);
     return { ok: true, message: '' };
   }
 
@@ -986,7 +986,7 @@ export class Manager implements ControlContext, SupervisorHost {
         if (this.recovery) this.recovery.introduce(record);
         else this.supervisor.register(record);
         if (!this.recovery && record.spec.autostart) {
-          await this.sockets.hold(owner, record);
+          await this.sockets.hold(owner, record, loaded);
           record.wanted = 'up';
           this.supervisor.start(record);
         }
@@ -998,7 +998,7 @@ export class Manager implements ControlContext, SupervisorHost {
         const running = existing.state.kind === 'running' || existing.state.kind === 'coolingdown';
         if (running) {
           this.log.info(`${id}: config changed; restarting`);
-          await this.sockets.hold(owner, existing);
+          await this.sockets.hold(owner, existing, loaded);
           this.supervisor.restart(existing);
         }
         tally.change(id, running);
