@@ -3,7 +3,7 @@ import { existsSync, lchownSync, mkdirSync, readdirSync, symlinkSync, unlinkSync
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
-import { FIXTURES, TestHost } from '../helpers/host.ts';
+import { DAEMON_MANAGER, FIXTURES, run, TestHost } from '../helpers/host.ts';
 import { freePort, tryConnect } from '../helpers/sockets.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { assertManagerAnswers, processesWith } from './support.ts';
@@ -158,5 +158,12 @@ describe('mallory cannot make the manager listen where she may not', {
     assert.equal(start.code, 1);
     assert.match(start.stderr, /is not the loopback/);
     assert.equal(await tryConnect({ port: granted }), 'ECONNREFUSED');
+  });
+
+  test('daemon-manager --check reports the same refusals, with file and line', async () => {
+    const result = await run([DAEMON_MANAGER, '--check'], ['--config', host.configFile]);
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stdout, /sock\d+\.conf:2: error: 'listen=tcp:127\.0\.0\.1:1001' refused/);
+    assert.match(result.stdout, /sock\d+\.conf:3: error: 'listen_group=\S+' refused/);
   });
 });
