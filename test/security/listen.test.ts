@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, lchownSync, mkdirSync, readdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -158,6 +159,29 @@ describe('mallory cannot make the manager listen where she may not', {
     assert.equal(start.code, 1);
     assert.match(start.stderr, /is not the loopback/);
     assert.equal(await tryConnect({ port: granted }), 'ECONNREFUSED');
+  });
+
+  test("a socket's group is taken back when the owner leaves it: the daemon is stopped, the file removed", async () => {
+    const group = host.group('team', ['mallory']);
+    const path = join(malloryHome(), 'run', 'team.sock');
+    host.writeDaemon(
+      'mallory',
+      'team',
+      `start=${FIXTURES}/listen-report.sh\nlisten=unix:${path}\nlisten_group=${group}\n`,
+    );
+    await host.dmctl('mallory', 'rescan');
+    await host.waitForDaemon('mallory', 'mallory/team', (d) => d.state === 'running', 'to run');
+    assert.equal(await tryConnect({ path }), 'ok');
+    execFileSync('gpasswd', ['-d', host.user('mallory').name, group], { stdio: 'ignore' });
+    // Any request makes the manager read the groups again, and rescan everyone.
+    const stopped = await host.waitForDaemon(
+      'mallory',
+      'mallory/team',
+      (d) => d.state === 'broken' && d.pid === 0,
+      'to stop, listed as broken',
+    );
+    assert.match(stopped.problem ?? '', /team\.conf:3: error: 'listen_group=\S+' refused/);
+    await waitFor('the socket file to be removed', () => (existsSync(path) ? undefined : true));
   });
 
   test('daemon-manager --check reports the same refusals, with file and line', async () => {
