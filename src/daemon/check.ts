@@ -1,4 +1,5 @@
 import { userInfo } from 'node:os';
+import type { LimitRule } from '../config/limits.ts';
 import { masterConfigPath, readMasterConfig } from '../config/locate.ts';
 import { formatProblem, type Problem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
@@ -7,6 +8,7 @@ import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts'
 import { type AccountDb, loadAccounts, membersOf } from '../users/accounts.ts';
 import type { ManagerArgs } from './args.ts';
 import { judgeConfig } from './judge.ts';
+import { listenRightsOf } from './listen-rights.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { scanDaemonDir } from './scan.ts';
 
@@ -39,8 +41,12 @@ export async function checkConfiguration(args: ManagerArgs): Promise<number> {
     for (const loaded of listing.configs) {
       findings.daemons++;
       findings.problems.push(
-        ...judgeConfig(loaded, owner.account.name, setup.policy, (user) =>
-          setup.db.users.has(user),
+        ...judgeConfig(
+          loaded,
+          owner.account.name,
+          setup.policy,
+          (user) => setup.db.users.has(user),
+          listenRightsOf(owner.account.name, setup.db, setup.rules),
         ),
       );
     }
@@ -48,7 +54,9 @@ export async function checkConfiguration(args: ManagerArgs): Promise<number> {
   return report(findings);
 }
 
-type Setup = { owners: Owner[]; policy: Policy; db: AccountDb } | { error: string };
+type Setup =
+  | { owners: Owner[]; policy: Policy; db: AccountDb; rules: readonly LimitRule[] }
+  | { error: string };
 
 function personalSetup(): Setup {
   const me = userInfo();
@@ -65,7 +73,12 @@ function personalSetup(): Setup {
     daemonPathDaemonRoot: DEFAULT_SETTINGS.daemonPathDaemon,
     daemonPathLogRoot: DEFAULT_SETTINGS.daemonPathLog,
   };
-  return { owners: [makeOwner(account, db, settings)], policy: personalPolicy(me.username), db };
+  return {
+    owners: [makeOwner(account, db, settings)],
+    policy: personalPolicy(me.username),
+    db,
+    rules: [],
+  };
 }
 
 function systemSetup(args: ManagerArgs, findings: Findings): Setup {
@@ -83,7 +96,8 @@ function systemSetup(args: ManagerArgs, findings: Findings): Setup {
   findings.master = path;
   const read = readMasterConfig(path, { keepErrors: true });
   findings.problems.push(...read.problems);
-  if (!('config' in read)) return { owners: [], policy: personalPolicy(ROOT), db: loadAccounts() };
+  if (!('config' in read))
+    return { owners: [], policy: personalPolicy(ROOT), db: loadAccounts(), rules: [] };
   const db = loadAccounts();
   const resolved = resolvePolicy(read.config, {
     hasUser: (name) => db.users.has(name),
@@ -96,7 +110,7 @@ function systemSetup(args: ManagerArgs, findings: Findings): Setup {
     if (account !== undefined && mayRunDaemons(resolved.policy, name))
       owners.push(makeOwner(account, db, read.config.settings));
   }
-  return { owners, policy: resolved.policy, db };
+  return { owners, policy: resolved.policy, db, rules: read.config.limits };
 }
 
 function report(findings: Findings): number {

@@ -157,6 +157,7 @@ async function main(signals: SignalQueue): Promise<number> {
     snapshot,
     bind: (path, backlog) => native.listenUnix(path, backlog),
     peerUid: (fd) => native.peerUid(fd),
+    bindTcp: (host, port, backlog) => native.listenTcp(host, port, backlog),
     newKeeper: attachKeeper,
   });
   await manager.begin();

@@ -34,6 +34,8 @@ export interface Native {
   closeFd(fd: number): void;
   /** A listening unix stream socket bound at path (replacing a stale file): its descriptor. */
   listenUnix(path: string, backlog: number): number;
+  /** A listening TCP socket on an IP address (a daemon's `listen=`), bound as root; throws with `code`. */
+  listenTcp(host: string, port: number, backlog: number): number;
 }
 
 /**
