@@ -1,3 +1,4 @@
+import type { DaemonSpec } from '../config/daemon.ts';
 import type { AfterStop, DaemonRecord, Exit } from '../supervisor/state.ts';
 
 /** What the manager persists of one daemon: enough to pick it up where it was. */
@@ -17,6 +18,11 @@ export interface SavedDaemon {
   readonly afterwards?: AfterStop;
   /** A cooldown under way: when it ends. */
   readonly until?: number;
+  /**
+   * The config it runs with, kept only while its file is broken: a manager that takes
+   * over (an upgrade, a restart after a crash) goes on with it instead of stopping it.
+   */
+  readonly spec?: DaemonSpec;
   readonly lastExit?: Exit;
 }
 
@@ -39,6 +45,7 @@ export function snapshot(
   nextSeq: number,
   clean: boolean,
   upgrade?: { pid: number },
+  fileBroken: (id: string) => boolean = () => false,
 ): SavedState {
   const daemons: Record<string, SavedDaemon> = {};
   for (const record of records) {
@@ -59,6 +66,7 @@ export function snapshot(
         : {}),
       ...(state.kind === 'coolingdown' ? { until: state.until } : {}),
       ...(record.lastExit === undefined ? {} : { lastExit: record.lastExit }),
+      ...(fileBroken(record.id) ? { spec: record.spec } : {}),
     };
   }
   return { version: 2, clean, nextSeq, ...(upgrade ? { upgrade } : {}), daemons };
@@ -79,6 +87,18 @@ function isExit(value: unknown): boolean {
     (exit.signal === null || typeof exit.signal === 'string') &&
     (exit.error === undefined || typeof exit.error === 'string') &&
     (exit.oom === undefined || exit.oom === true)
+  );
+}
+
+/** A saved config, as far as taking it back needs: its name and start line. */
+function isSpec(value: unknown): boolean {
+  if (value === undefined) return true;
+  const spec = value as Record<string, unknown> | null;
+  return (
+    typeof spec === 'object' &&
+    spec !== null &&
+    typeof spec.name === 'string' &&
+    typeof spec.start === 'string'
   );
 }
 
@@ -115,7 +135,8 @@ export function validateState(value: unknown): SavedState | { error: string } {
       ].every((key) => isOptionalCount(daemon[key])) &&
       (daemon.state === undefined || STATES.has(daemon.state as string)) &&
       (daemon.afterwards === undefined || AFTERWARDS.has(daemon.afterwards as string)) &&
-      isExit(daemon.lastExit);
+      isExit(daemon.lastExit) &&
+      isSpec(daemon.spec);
     if (!valid) return { error: `daemon ${JSON.stringify(id).slice(0, 100)} is malformed` };
     const { startTime, ...rest } = daemon;
     daemons[id] = (state.version === 1 && startTime !== undefined
