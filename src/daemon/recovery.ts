@@ -74,10 +74,13 @@ export class Recovery {
     const saved = this.saved?.daemons[record.id];
     this.supervisor.register(record);
     if (saved !== undefined) {
-      record.respawns = saved.respawns;
-      record.cooldownMs = saved.cooldownMs;
-      record.startedAt = saved.startedAt;
       record.lastExit = saved.lastExit;
+      // After a clean stop of the manager, its autostart is a new start: counts begin again.
+      if (this.saved?.clean === false) {
+        record.respawns = saved.respawns;
+        record.cooldownMs = saved.cooldownMs;
+        record.startedAt = saved.startedAt;
+      }
     }
     const autostart = record.spec.autostart ? 'up' : 'down';
     record.wanted = saved !== undefined && this.saved?.clean === false ? saved.wanted : autostart;
