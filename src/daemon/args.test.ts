@@ -52,6 +52,8 @@ describe('parseManagerArgs', () => {
     [['-x'], "unknown option '-x'"],
     [['status'], "unexpected argument 'status' (daemon-manager takes options only)"],
     [['--config'], '--config needs a file'],
+    [['--foreground=no'], "--foreground takes no value (got '--foreground=no')"],
+    [['--personal=1'], "--personal takes no value (got '--personal=1')"],
   ];
   for (const [argv, error] of refused)
     test(`${argv.join(' ')} is refused: ${error}`, () => {

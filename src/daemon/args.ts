@@ -24,6 +24,18 @@ export interface ManagerArgs {
 export const USAGE = usageText('daemon-manager [OPTION...]', [MANAGER_OPTIONS]);
 
 /** Parses the manager's arguments; an error names the bad argument. */
+/** The long options that take no value. */
+const SWITCHES = new Set([
+  '--personal',
+  '--foreground',
+  '--verbose',
+  '--debug',
+  '--help',
+  '--version',
+  '--takeover',
+  '--check',
+]);
+
 export function parseManagerArgs(argv: readonly string[]): ManagerArgs | { error: string } {
   let config: string | undefined;
   let pidfile: string | undefined;
@@ -43,6 +55,9 @@ export function parseManagerArgs(argv: readonly string[]): ManagerArgs | { error
         ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
         : [arg, undefined];
     const value = (): string | undefined => inline ?? argv[++index];
+    // `--foreground=no` must not quietly mean --foreground: only these take a value.
+    if (inline !== undefined && SWITCHES.has(flag))
+      return { error: `${flag} takes no value (got '${flag}=${inline}')` };
     switch (flag) {
       case '--config':
       case '-c':

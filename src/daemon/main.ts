@@ -1,4 +1,12 @@
-import { fstatSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  fstatSync,
+  lstatSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -211,10 +219,31 @@ function writePidfile(path: string): string | undefined {
 /** Why a pidfile cannot go where asked (its directory missing), before anything starts. */
 function pidfileRefusal(path: string): string | undefined {
   try {
-    if (statSync(dirname(path)).isDirectory()) return undefined;
-    return `cannot write the pidfile ${path}: ${dirname(path)} is not a directory`;
+    if (!statSync(dirname(path)).isDirectory())
+      return `cannot write the pidfile ${path}: ${dirname(path)} is not a directory`;
   } catch (error) {
     return `cannot write the pidfile ${path}: ${dirname(path)} (${(error as NodeJS.ErrnoException).code})`;
+  }
+  // The pidfile is renamed into place and removed at exit: what is there must be a file
+  // (or a link, which is replaced, never followed). `--pidfile /dev/null` replaced the
+  // device, and the exit then removed it.
+  try {
+    const there = lstatSync(path);
+    if (!there.isFile() && !there.isSymbolicLink())
+      return `cannot write the pidfile ${path}: it exists and is not a regular file`;
+  } catch {
+    // Nothing there yet.
+  }
+  return undefined;
+}
+
+/** Removes the pidfile at exit, if it is still this manager's (not a successor's, not a device). */
+function removePidfile(path: string): void {
+  try {
+    if (lstatSync(path).isFile() && readFileSync(path, 'utf8').trim() === String(process.pid))
+      rmSync(path, { force: true });
+  } catch {
+    // Gone already.
   }
 }
 
@@ -328,7 +357,7 @@ function handleSignals(signals: SignalQueue, running: Running): void {
     notify('STOPPING=1');
     log.info(`${signal}: stopping every daemon`);
     manager.shutdown().then(() => {
-      if (pidfile !== undefined) rmSync(pidfile, { force: true });
+      if (pidfile !== undefined) removePidfile(pidfile);
       log.info('all daemons stopped; exiting');
       void log.drain(LAST_WORDS_MS).then(() => process.exit(0));
     });

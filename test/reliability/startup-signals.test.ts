@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -120,6 +120,26 @@ describe('starting in the background', { skip: !root && 'needs root' }, () => {
     assert.doesNotMatch(started.stderr, /\n\s+at /, 'no stack trace');
     const keeper = spawnSync('pgrep', ['-f', `dm-keeper ${join(host.dir, 'state')}`]);
     assert.equal(keeper.status, 1, `no keeper started: ${keeper.stdout}`);
+  });
+
+  // `--pidfile /dev/null` replaced the device with a file (the pidfile is renamed into
+  // place), and the manager's exit then removed it.
+  test('a pidfile path that is a device, a FIFO or a directory is refused, and left as it is', async () => {
+    const fifo = join(host.dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    // A null device of the test's own: if this ever failed, the machine's would be spared.
+    const device = join(host.dir, 'null');
+    execFileSync('mknod', ['-m', '666', device, 'c', '1', '3']);
+    for (const path of [device, fifo, host.dir]) {
+      const started = await run(
+        [DAEMON_MANAGER],
+        ['--config', host.configFile, '-f', '--pidfile', path],
+      );
+      assert.equal(started.code, 1, `${path}: ${started.stdout}`);
+      assert.match(started.stderr, /it exists and is not a regular file|is not a directory/);
+    }
+    assert.ok(lstatSync(device).isCharacterDevice(), 'the device is still there');
+    assert.ok(lstatSync(fifo).isFIFO());
   });
 
   test('in the background, the launcher returns once the manager runs, its pidfile written', async () => {
