@@ -78,6 +78,8 @@ const STATE_COLORS: Readonly<Record<DaemonStatus['state'], string>> = {
   coolingdown: '\u001b[31m',
   stopping: '\u001b[33m',
   stopped: '',
+  exited: '',
+  failed: '\u001b[31m',
   broken: '\u001b[31m',
 };
 

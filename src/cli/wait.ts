@@ -17,10 +17,13 @@ type Verdict = { done: true } | { failed: string } | undefined;
 
 /** Judges one status row of the daemon after `verb` (the pid it had before, for a restart). */
 export function verdictOf(verb: WaitedVerb, row: DaemonStatus, pidBefore: number): Verdict {
-  if (verb === 'stop') return row.state === 'stopped' ? { done: true } : undefined;
+  const down = row.state === 'stopped' || row.state === 'exited' || row.state === 'failed';
+  if (verb === 'stop') return down ? { done: true } : undefined;
   if (row.state === 'running' && row.pid > 0 && (verb === 'start' || row.pid !== pidBefore))
     return { done: true };
-  if (row.state === 'coolingdown' || row.state === 'broken' || row.state === 'stopped') {
+  // A one-shot task (restart=no or on-failure) that already did its work cleanly.
+  if (row.state === 'exited') return { done: true };
+  if (row.state === 'coolingdown' || row.state === 'broken' || down) {
     const exit = formatLastExit(row);
     return { failed: `${row.id} is ${row.state}${exit === '' ? '' : ` (last exit: ${exit})`}` };
   }
@@ -51,7 +54,11 @@ export async function runAndWait(
     row = now.row;
     const verdict = verdictOf(verb, row, before.row.pid);
     if (verdict !== undefined && 'done' in verdict) {
-      output.out(verb === 'stop' ? `${row.id} stopped\n` : `${row.id} running (pid ${row.pid})\n`);
+      output.out(
+        row.state === 'running'
+          ? `${row.id} running (pid ${row.pid})\n`
+          : `${row.id} ${row.state === 'exited' && verb !== 'stop' ? `exited (${formatLastExit(row)})` : 'stopped'}\n`,
+      );
       return 0;
     }
     if (verdict !== undefined) return failWithLog(call, row.id, verdict.failed, output);

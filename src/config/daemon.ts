@@ -1,3 +1,4 @@
+import { parseSignal } from '../process/signals.ts';
 import { DAEMON_KEYS } from '../reference/daemon.ts';
 import { parseDuration } from './durations.ts';
 import { LIMIT_NAMES, parseLimitValue, type Resource, type ResourceLimits } from './limits.ts';
@@ -26,6 +27,37 @@ export interface DaemonSpec {
   readonly limits: ResourceLimits;
   /** The file-mode creation mask the daemon starts with (022 unless `umask=` says). */
   readonly umask: number;
+  /** When a process that ended by itself is respawned. */
+  readonly restart: RestartRule;
+  /** What counts as a clean exit besides status 0. */
+  readonly successExit: SuccessExit;
+  /** `restart_delay=`: the wait before every respawn; undefined: the admin's minimum. */
+  readonly restartDelayMs: number | undefined;
+}
+
+/** `restart=`: always (the original's rule), only after a failure, or never. */
+export type RestartRule = 'always' | 'on-failure' | 'no';
+
+/** `success_exit=`: exit statuses and signals that count as clean, besides status 0. */
+export interface SuccessExit {
+  readonly codes: readonly number[];
+  readonly signals: readonly NodeJS.Signals[];
+}
+
+/** Reads `success_exit=` (`3 SIGHUP, TERM`); the words it cannot read, if any. */
+export function parseSuccessExit(value: string): SuccessExit | { readonly bad: string[] } {
+  const codes: number[] = [];
+  const signals: NodeJS.Signals[] = [];
+  const bad: string[] = [];
+  for (const word of value.split(/[\s,]+/).filter((part) => part !== '')) {
+    const signal = /^\d+$/.test(word) ? undefined : parseSignal(word);
+    if (/^\d{1,3}$/.test(word) && Number(word) <= 255) codes.push(Number(word));
+    else if (signal !== undefined && !word.startsWith('-')) signals.push(signal);
+    else bad.push(word);
+  }
+  return bad.length > 0 || (codes.length === 0 && signals.length === 0)
+    ? { bad }
+    : { codes, signals };
 }
 
 /** The umask of a daemon whose config does not set one: that of a login shell. */
@@ -73,6 +105,8 @@ export function parseDaemonConfig(
   problems: Problem[];
   /** The line of the `user=` that counts, to point at it when that user is refused. */
   runAsLine: number | undefined;
+  /** The line of the `restart_delay=` that counts, to point at it when out of bounds. */
+  restartDelayLine: number | undefined;
 } {
   const problems = new ProblemList(file);
   const env = new Map<string, string>();
@@ -88,6 +122,10 @@ export function parseDaemonConfig(
   let logKeep: number | undefined;
   let logTimestamps = false;
   let umask = DEFAULT_UMASK;
+  let restart: RestartRule = 'always';
+  let successExit: SuccessExit = { codes: [], signals: [] };
+  let restartDelayMs: number | undefined;
+  let restartDelayLine: number | undefined;
   const limits: { [R in Resource]: number | undefined } = {
     nofile: undefined,
     nproc: undefined,
@@ -180,6 +218,31 @@ export function parseDaemonConfig(
         else stopTimeoutMs = ms;
         break;
       }
+      case 'restart':
+        if (value === 'always' || value === 'on-failure' || value === 'no') restart = value;
+        else
+          problems.error(line, `'restart' must be 'always', 'on-failure' or 'no', not '${value}'`);
+        break;
+      case 'success_exit': {
+        const parsed = parseSuccessExit(value);
+        if ('bad' in parsed)
+          problems.error(
+            line,
+            `'success_exit' takes exit statuses (0-255) and signal names such as 3 SIGHUP, not '${parsed.bad.join(' ') || value}'`,
+          );
+        else successExit = parsed;
+        break;
+      }
+      case 'restart_delay': {
+        const ms = parseDuration(value);
+        if (ms === undefined)
+          problems.error(
+            line,
+            `'restart_delay' must be a duration like 5s or 500ms, not '${value}'`,
+          );
+        else [restartDelayMs, restartDelayLine] = [ms, line];
+        break;
+      }
       case 'log_max_size': {
         const bytes = parseSize(value);
         if (bytes === undefined)
@@ -228,6 +291,9 @@ export function parseDaemonConfig(
           logTimestamps,
           limits,
           umask,
+          restart,
+          successExit,
+          restartDelayMs,
         };
-  return { spec, problems: problems.items, runAsLine };
+  return { spec, problems: problems.items, runAsLine, restartDelayLine };
 }

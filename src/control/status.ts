@@ -26,7 +26,12 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
     id: record.id,
     user: record.owner,
     name: record.spec.name,
-    state: problem !== undefined && state.kind === 'stopped' ? 'broken' : state.kind,
+    state:
+      state.kind !== 'stopped'
+        ? state.kind
+        : problem !== undefined
+          ? 'broken'
+          : (state.ended ?? 'stopped'),
     wanted: record.wanted,
     pid: state.kind === 'running' || state.kind === 'stopping' ? state.pid : 0,
     respawns: record.respawns,

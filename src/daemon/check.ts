@@ -4,6 +4,7 @@ import { formatProblem, type Problem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
 import { mayRunDaemons, ROOT } from '../policy/authorize.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
+import type { DelayBounds } from '../policy/restart-delay.ts';
 import { type AccountDb, loadAccounts, membersOf } from '../users/accounts.ts';
 import type { ManagerArgs } from './args.ts';
 import { judgeConfig } from './judge.ts';
@@ -39,8 +40,12 @@ export async function checkConfiguration(args: ManagerArgs): Promise<number> {
     for (const loaded of listing.configs) {
       findings.daemons++;
       findings.problems.push(
-        ...judgeConfig(loaded, owner.account.name, setup.policy, (user) =>
-          setup.db.users.has(user),
+        ...judgeConfig(
+          loaded,
+          owner.account.name,
+          setup.policy,
+          (user) => setup.db.users.has(user),
+          setup.delayBounds,
         ),
       );
     }
@@ -48,7 +53,14 @@ export async function checkConfiguration(args: ManagerArgs): Promise<number> {
   return report(findings);
 }
 
-type Setup = { owners: Owner[]; policy: Policy; db: AccountDb } | { error: string };
+type Setup =
+  | { owners: Owner[]; policy: Policy; db: AccountDb; delayBounds: DelayBounds }
+  | { error: string };
+
+/** The bounds of `restart_delay=` that these settings give. */
+function delayBoundsOf(settings: Settings): DelayBounds {
+  return { minMs: settings.restartDelayMinMs, maxMs: settings.restartDelayMaxMs };
+}
 
 function personalSetup(): Setup {
   const me = userInfo();
@@ -65,7 +77,12 @@ function personalSetup(): Setup {
     daemonPathDaemonRoot: DEFAULT_SETTINGS.daemonPathDaemon,
     daemonPathLogRoot: DEFAULT_SETTINGS.daemonPathLog,
   };
-  return { owners: [makeOwner(account, db, settings)], policy: personalPolicy(me.username), db };
+  return {
+    owners: [makeOwner(account, db, settings)],
+    policy: personalPolicy(me.username),
+    db,
+    delayBounds: delayBoundsOf(settings),
+  };
 }
 
 function systemSetup(args: ManagerArgs, findings: Findings): Setup {
@@ -83,7 +100,13 @@ function systemSetup(args: ManagerArgs, findings: Findings): Setup {
   findings.master = path;
   const read = readMasterConfig(path, { keepErrors: true });
   findings.problems.push(...read.problems);
-  if (!('config' in read)) return { owners: [], policy: personalPolicy(ROOT), db: loadAccounts() };
+  if (!('config' in read))
+    return {
+      owners: [],
+      policy: personalPolicy(ROOT),
+      db: loadAccounts(),
+      delayBounds: delayBoundsOf(DEFAULT_SETTINGS),
+    };
   const db = loadAccounts();
   const resolved = resolvePolicy(read.config, {
     hasUser: (name) => db.users.has(name),
@@ -96,7 +119,7 @@ function systemSetup(args: ManagerArgs, findings: Findings): Setup {
     if (account !== undefined && mayRunDaemons(resolved.policy, name))
       owners.push(makeOwner(account, db, read.config.settings));
   }
-  return { owners, policy: resolved.policy, db };
+  return { owners, policy: resolved.policy, db, delayBounds: delayBoundsOf(read.config.settings) };
 }
 
 function report(findings: Findings): number {

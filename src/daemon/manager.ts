@@ -15,6 +15,7 @@ import { refusalOf, startBanner } from '../logs/log-file.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT, runAsRefusal } from '../policy/authorize.ts';
 import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
+import { type DelayBounds, restartDelayOf, restartDelayRefusal } from '../policy/restart-delay.ts';
 import {
   type CgroupTree,
   findCgroupTree,
@@ -66,6 +67,9 @@ import {
   loadConfig,
   scanDaemonDir,
 } from './scan.ts';
+
+/** The first wait of the default back-off, doubled at each quick exit (see supervisor/backoff.ts). */
+const FIRST_COOLDOWN_MS = 1_000;
 
 /** How the manager runs: for everyone under a master config, or for one user alone. */
 export type Mode =
@@ -414,10 +418,21 @@ export class Manager implements ControlContext, SupervisorHost {
     else this.link.detach();
   }
 
-  /** The back-off of the current settings (a reload may change it). */
-  get backoff(): BackoffPolicy {
+  /** A daemon's back-off under the current settings (a reload may change them). */
+  backoff(record: DaemonRecord): BackoffPolicy {
     const { cooldownStepMs, cooldownMaxMs, stableUptimeMs } = this.settings;
-    return { stepMs: cooldownStepMs, maxMs: cooldownMaxMs, stableMs: stableUptimeMs };
+    return {
+      firstMs: FIRST_COOLDOWN_MS,
+      stepMs: cooldownStepMs,
+      maxMs: cooldownMaxMs,
+      stableMs: stableUptimeMs,
+      delayMs: restartDelayOf(record.spec.restartDelayMs, this.delayBounds()),
+    };
+  }
+
+  /** The admin's bounds of `restart_delay=`. */
+  private delayBounds(): DelayBounds {
+    return { minMs: this.settings.restartDelayMinMs, maxMs: this.settings.restartDelayMaxMs };
   }
 
   policy(): Policy {
@@ -594,6 +609,8 @@ export class Manager implements ControlContext, SupervisorHost {
     const refusal = runAsRefusal(this.currentPolicy, record.owner, runAsName, runAs !== undefined);
     if (refusal !== undefined || runAs === undefined)
       return { ok: false, error: refusal ?? `no such user '${runAsName}'`, retry: false };
+    const delayRefusal = restartDelayRefusal(record.spec.restartDelayMs, this.delayBounds());
+    if (delayRefusal !== undefined) return { ok: false, error: delayRefusal, retry: false };
     const limits = this.limitsOf(record.owner);
     const active = [...this.supervisor.daemons.values()].filter(
       (other) => other.owner === record.owner && other !== record && other.state.kind !== 'stopped',
@@ -973,7 +990,13 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /** A loaded config's problems, and whether `user`'s daemon may run as the user it asks for. */
   private judged(user: string, loaded: LoadedConfig): readonly Problem[] {
-    return judgeConfig(loaded, user, this.currentPolicy, (name) => this.db.users.has(name));
+    return judgeConfig(
+      loaded,
+      user,
+      this.currentPolicy,
+      (name) => this.db.users.has(name),
+      this.delayBounds(),
+    );
   }
 
   /**

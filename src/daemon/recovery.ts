@@ -72,6 +72,9 @@ export class Recovery {
       record.cooldownMs = saved.cooldownMs;
       record.startedAt = saved.startedAt;
       record.lastExit = saved.lastExit;
+      // A task that ended and was left down stays so, with how it ended.
+      if (saved.state === 'stopped' && saved.ended !== undefined)
+        record.state = { kind: 'stopped', ended: saved.ended };
     }
     const autostart = record.spec.autostart ? 'up' : 'down';
     record.wanted = saved !== undefined && this.saved?.clean === false ? saved.wanted : autostart;

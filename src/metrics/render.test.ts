@@ -104,6 +104,8 @@ describe('renderMetrics', () => {
       'daemon_manager_daemons{state="stopped"} 0',
       'daemon_manager_daemons{state="stopping"} 0',
       'daemon_manager_daemons{state="coolingdown"} 1',
+      'daemon_manager_daemons{state="exited"} 0',
+      'daemon_manager_daemons{state="failed"} 0',
     ]);
   });
 

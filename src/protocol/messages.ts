@@ -74,8 +74,18 @@ export interface DaemonStatus {
   readonly id: string;
   readonly user: string;
   readonly name: string;
-  /** `broken`: stopped, and its config file cannot be loaded (see `problem`). */
-  readonly state: 'stopped' | 'running' | 'stopping' | 'coolingdown' | 'broken';
+  /**
+   * `broken`: stopped, and its config file cannot be loaded (see `problem`); `exited`
+   * and `failed`: stopped by itself, left down by its `restart=`, cleanly or not.
+   */
+  readonly state:
+    | 'stopped'
+    | 'running'
+    | 'stopping'
+    | 'coolingdown'
+    | 'broken'
+    | 'exited'
+    | 'failed';
   readonly wanted: 'up' | 'down';
   readonly pid: number;
   readonly respawns: number;

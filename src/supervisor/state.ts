@@ -10,6 +10,9 @@ export interface Exit {
   readonly oom?: true;
 }
 
+/** How a daemon that its `restart=` left down ended: cleanly, or not. */
+export type Ended = 'exited' | 'failed';
+
 /** What happens once a stopping daemon's processes are all gone. */
 export type AfterStop = 'stay-stopped' | 'start' | 'respawn';
 
@@ -18,7 +21,8 @@ export type AfterStop = 'stay-stopped' | 'start' | 'respawn';
  * src/keeper/): events of an older run never move a newer one.
  */
 export type DaemonState =
-  | { readonly kind: 'stopped' }
+  /** `ended`: it stopped by itself and its `restart=` left it down (see restart-rule.ts). */
+  | { readonly kind: 'stopped'; readonly ended?: Ended }
   | { readonly kind: 'running'; readonly run: number; readonly pid: number; readonly since: number }
   | {
       readonly kind: 'stopping';

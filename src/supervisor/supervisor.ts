@@ -2,7 +2,8 @@ import { constants } from 'node:os';
 import type { Logger } from '../logging/logger.ts';
 import type { LaunchPlan } from '../process/launch.ts';
 import { type BackoffPolicy, cooldownAfterExit } from './backoff.ts';
-import type { AfterStop, DaemonRecord, Exit } from './state.ts';
+import { afterExit } from './restart-rule.ts';
+import type { AfterStop, DaemonRecord, Ended, Exit } from './state.ts';
 
 /** A launch made ready by the host: the plan, or why the daemon cannot start. */
 export type Prepared =
@@ -28,7 +29,8 @@ export interface SupervisorHost {
   prepare(record: DaemonRecord): Prepared;
   stopTimeoutMs(record: DaemonRecord): number;
   readonly processes: Processes;
-  readonly backoff: BackoffPolicy;
+  /** The daemon's back-off under the current settings and its `restart_delay=`. */
+  backoff(record: DaemonRecord): BackoffPolicy;
   readonly log: Logger;
   /** Called after every change of a daemon's state (to persist it, for instance). */
   changed(record: DaemonRecord): void;
@@ -326,8 +328,17 @@ export class Supervisor {
       this.settleStopped(record);
       return;
     }
+    const { restart, successExit } = record.spec;
+    const next = afterExit(restart, successExit, record.lastExit);
+    if (next !== 'respawn') {
+      // Its work is done (or given up on): it stays down until someone starts it.
+      record.wanted = 'down';
+      this.host.log.info(`${record.id}: ${next} (restart=${restart}); left down`);
+      this.settleStopped(record, next);
+      return;
+    }
     const ranMs = at - (record.spawnedAt ?? 0);
-    record.cooldownMs = cooldownAfterExit(this.host.backoff, record.cooldownMs, ranMs);
+    record.cooldownMs = cooldownAfterExit(this.host.backoff(record), record.cooldownMs, ranMs);
     this.scheduleRespawn(record, record.cooldownMs - (Date.now() - at));
   }
 
@@ -337,7 +348,7 @@ export class Supervisor {
    * spawn from spawn until the stack overflows, since the cause is usually still there.
    */
   private retryLater(record: DaemonRecord): void {
-    record.cooldownMs = cooldownAfterExit(this.host.backoff, record.cooldownMs, 0);
+    record.cooldownMs = cooldownAfterExit(this.host.backoff(record), record.cooldownMs, 0);
     this.scheduleRespawn(record, Math.max(record.cooldownMs, MIN_RETRY_MS));
   }
 
@@ -422,8 +433,8 @@ export class Supervisor {
     this.settleStopped(record);
   }
 
-  private settleStopped(record: DaemonRecord): void {
-    this.setState(record, { kind: 'stopped' });
+  private settleStopped(record: DaemonRecord, ended?: Ended): void {
+    this.setState(record, ended === undefined ? { kind: 'stopped' } : { kind: 'stopped', ended });
     if (record.orphaned) this.drop(record);
     this.notifyIfIdle();
   }
