@@ -37,6 +37,8 @@ import {
   type Response,
 } from '../protocol/messages.ts';
 import { printableJson } from '../protocol/printable.ts';
+import { type EventKind, History, type HistoryEvent } from '../state/history.ts';
+import { HistoryFile } from '../state/history-file.ts';
 import { type SavedState, snapshot } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
@@ -120,6 +122,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly snapshot: KeeperSnapshot;
   private readonly newKeeper: ManagerParts['newKeeper'];
   private readonly state: StateSaver;
+  /** Each daemon's recent events, for `dmctl why`; saved with the state. */
+  private readonly history = new History();
   private readonly cgroups: CgroupTree | undefined;
   private readonly metrics: DaemonMetrics;
   /** The start times of runs' main processes, from the keeper (saved with each pid). */
@@ -164,10 +168,14 @@ export class Manager implements ControlContext, SupervisorHost {
       oomKilled: (record) => this.oomKilled(record.owner),
     });
     this.logs = new DaemonLogs(parts.settings, parts.log, (id) => this.pipeEnded(id));
+    const historyFile = new HistoryFile(parts.settings.stateDir, this.history);
+    const unreadable = historyFile.load();
+    if (unreadable !== undefined) parts.log.warn(unreadable);
     this.state = new StateSaver(
       new StateFile(parts.settings.stateDir),
       () => this.takeState(false),
       parts.log,
+      historyFile,
     );
     this.cgroups =
       parts.mode.kind === 'system' && parts.settings.cgroups
@@ -223,6 +231,10 @@ export class Manager implements ControlContext, SupervisorHost {
     await this.metrics.listen(this.settings.metricsListen);
     // From now on a daemon is new: autostart alone decides.
     this.recovery = undefined;
+    // The history of daemons that are gone (file deleted, user no longer allowed) goes too.
+    this.history.keepOnly(
+      new Set([...this.supervisor.daemons.keys(), ...this.broken.all().map((entry) => entry.id)]),
+    );
     for (const [user, fd] of this.keptControl) {
       this.link.drop(`ctl:${user}`);
       this.closeQuietly(fd);
@@ -694,8 +706,18 @@ export class Manager implements ControlContext, SupervisorHost {
     this.state.schedule();
   }
 
+  note(record: DaemonRecord, kind: EventKind, text: string): void {
+    this.history.note(record.id, kind, text);
+    this.state.schedule();
+  }
+
+  historyOf(id: string): readonly HistoryEvent[] {
+    return this.history.of(id);
+  }
+
   forgotten(record: DaemonRecord): void {
     if (this.cgroups) removeCgroup(this.cgroups, record.id);
+    this.history.forget(record.id);
     this.configFiles.delete(record.id);
     void this.logs.close(record.id);
     if (this.pipes.has(record.id)) this.link.closePipe(record.id);
@@ -962,6 +984,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.broken.note(user, name, loaded.file, problems);
       if (hasErrors(problems)) tally.refuse(id);
       const existing = this.supervisor.daemons.get(id);
+      this.noteConfigProblem(id, problems);
       if (loaded.spec === undefined) continue;
       this.configFiles.set(id, loaded.file);
       if (existing === undefined) {
@@ -980,12 +1003,26 @@ export class Manager implements ControlContext, SupervisorHost {
         const running = existing.state.kind === 'running' || existing.state.kind === 'coolingdown';
         if (running) {
           this.log.info(`${id}: config changed; restarting`);
+          this.history.note(id, 'config', 'its config file changed: restarting');
           this.supervisor.restart(existing);
         }
         tally.change(id, running);
       }
     }
     this.logNewProblems(user);
+  }
+
+  /**
+   * Puts the first error of a daemon's config file in its history when it appears (a
+   * rescan in a loop must not fill the history with the same line).
+   */
+  private noteConfigProblem(id: string, problems: readonly Problem[]): void {
+    const error = problems.find((problem) => problem.severity === 'error');
+    const text = error === undefined ? undefined : `config refused: ${formatProblem(error)}`;
+    const last = this.history.of(id).findLast((event) => event.kind === 'config');
+    if (text !== undefined && last?.text !== text) this.history.note(id, 'config', text);
+    else if (text === undefined && last !== undefined && last.text.startsWith('config refused'))
+      this.history.note(id, 'config', 'its config file is valid again');
   }
 
   /** A loaded config's problems, and whether `user`'s daemon may run as the user it asks for. */

@@ -18,6 +18,7 @@ export const COMMANDS = [
   'problems',
   'read-config',
   'save-config',
+  'why',
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 
@@ -31,6 +32,7 @@ export const DAEMON_COMMANDS: readonly Command[] = [
   'read-log',
   'read-config',
   'save-config',
+  'why',
 ];
 
 /** The most bytes of a log one `read-log` answer carries. */
@@ -107,6 +109,22 @@ export interface DaemonStatus {
   readonly problem?: string;
 }
 
+/** One event of a daemon's recent history. */
+export interface WhyEvent {
+  /** When, in ms since the epoch. */
+  readonly at: number;
+  /** `start`, `exit`, `cooldown`, `stop`, `down`, `refused`, `config` or `command`. */
+  readonly kind: string;
+  readonly text: string;
+}
+
+/** `dmctl why`: a daemon's status now, and the recent events that led to it. */
+export interface DaemonWhy {
+  readonly status: DaemonStatus;
+  /** Oldest first; at most the last 50. */
+  readonly events: readonly WhyEvent[];
+}
+
 /** Where a daemon's files are, for `log`, `tail` and `edit`. */
 export interface DaemonInfo {
   readonly id: string;
@@ -148,6 +166,7 @@ export type Response =
       readonly message?: string;
       readonly daemons?: readonly DaemonStatus[];
       readonly info?: DaemonInfo;
+      readonly why?: DaemonWhy;
       readonly log?: LogChunk;
       readonly config?: ConfigCopy;
       readonly rescan?: RescanReport;

@@ -39,6 +39,12 @@ export const DMCTL_COMMANDS: readonly CommandEntry[] = [
     meaning: 'edit its config (`$VISUAL`, `$EDITOR`, else `vi`), then rescan',
   },
   {
+    verb: 'why',
+    name: 'dmctl ID why',
+    meaning:
+      'why it is in its state: its recent starts, exits, cooldowns, refusals and who ran which command on it',
+  },
+  {
     verb: 'completion',
     name: 'dmctl completion SHELL',
     meaning: 'print the completion script for `bash`, `zsh` or `fish`',

@@ -1,7 +1,9 @@
 import { constants } from 'node:os';
 import type { Logger } from '../logging/logger.ts';
 import type { LaunchPlan } from '../process/launch.ts';
+import type { EventKind } from '../state/history.ts';
 import { type BackoffPolicy, cooldownAfterExit } from './backoff.ts';
+import { formatElapsed } from './elapsed.ts';
 import { afterExit } from './restart-rule.ts';
 import type { AfterStop, DaemonRecord, Ended, Exit } from './state.ts';
 
@@ -36,6 +38,8 @@ export interface SupervisorHost {
   changed(record: DaemonRecord): void;
   /** Called when an orphaned daemon has stopped and been forgotten. */
   forgotten(record: DaemonRecord): void;
+  /** Something happened to the daemon worth its history (`dmctl why`). */
+  note(record: DaemonRecord, kind: EventKind, text: string): void;
 }
 
 export type Outcome =
@@ -223,6 +227,8 @@ export class Supervisor {
     ) {
       this.setState(record, { ...state, pid });
       this.host.log.info(`${record.id}: started, pid ${pid}`);
+      const respawn = record.respawns > 0 ? ` (respawn ${record.respawns})` : '';
+      this.host.note(record, 'start', `started, pid ${pid}${respawn}`);
     }
   }
 
@@ -233,6 +239,7 @@ export class Supervisor {
       this.failedRuns.add(run);
       record.lastExit = { code: null, signal: null, error };
       this.host.log.warn(`${record.id}: cannot start: ${error}`);
+      this.host.note(record, 'refused', `cannot start: ${error}`);
     }
   }
 
@@ -247,15 +254,19 @@ export class Supervisor {
     // The exec's own reason says more than the status it exited with (127).
     if (!this.failedRuns.delete(run)) record.lastExit = exit;
     const how = describeExit(exit);
+    const after =
+      record.spawnedAt === undefined ? '' : ` after ${formatElapsed(at - record.spawnedAt)}`;
     if (state.kind === 'stopping') {
       const who = state.pid === 0 ? 'what survived in its cgroup' : `pid ${state.pid}`;
       this.host.log.info(`${record.id}: ${who} ${how}`);
+      this.host.note(record, 'exit', `${who} ${how}${after}, while stopping`);
       this.setState(record, { ...state, mainAlive: false, empty: state.empty || empty });
       this.checkStopping(record);
       return;
     }
     if (state.kind !== 'running') return;
     this.host.log.warn(`${record.id}: pid ${state.pid} ${how}`);
+    this.host.note(record, 'exit', `pid ${state.pid} ${how}${after}`);
     // What the main process left behind (php-cgi workers holding the old socket) must go
     // before a new main process starts.
     if (!empty) this.beginStopping(record, run, state.pid, false, false, 'respawn');
@@ -279,6 +290,7 @@ export class Supervisor {
     if (!prepared.ok) {
       record.lastExit = { code: null, signal: null, error: prepared.error };
       this.host.log.warn(`${record.id}: cannot start: ${prepared.error}`);
+      this.host.note(record, 'refused', `cannot start: ${prepared.error}`);
       if (prepared.retry) this.retryLater(record);
       else {
         record.wanted = 'down';
@@ -290,6 +302,7 @@ export class Supervisor {
     if (typeof run !== 'number') {
       record.lastExit = { code: null, signal: null, error: run.error };
       this.host.log.error(`${record.id}: ${run.error}`);
+      this.host.note(record, 'refused', `cannot start: ${run.error}`);
       this.retryLater(record);
       return { ok: false, error: `cannot start ${record.id}: ${run.error}` };
     }
@@ -304,6 +317,7 @@ export class Supervisor {
     if (state.kind !== 'running' || state.run !== run) return;
     record.lastExit = { code: null, signal: null, error };
     this.host.log.error(`${record.id}: ${error}`);
+    this.host.note(record, 'refused', `cannot start: ${error}`);
     this.retryLater(record);
   }
 
@@ -334,6 +348,11 @@ export class Supervisor {
       // Its work is done (or given up on): it stays down until someone starts it.
       record.wanted = 'down';
       this.host.log.info(`${record.id}: ${next} (restart=${restart}); left down`);
+      this.host.note(
+        record,
+        'down',
+        `${next === 'exited' ? 'a clean exit' : 'a failure'}: restart=${restart} leaves it down (${next})`,
+      );
       this.settleStopped(record, next);
       return;
     }
@@ -355,12 +374,18 @@ export class Supervisor {
   private scheduleRespawn(record: DaemonRecord, delayMs: number): void {
     record.respawns++;
     if (delayMs <= 0) {
+      this.host.note(record, 'cooldown', 'respawning at once');
       this.spawn(record);
       return;
     }
     const until = Date.now() + delayMs;
     this.setState(record, { kind: 'coolingdown', until });
     this.host.log.info(`${record.id}: cooling down for ${Math.round(delayMs / 1000)}s`);
+    this.host.note(
+      record,
+      'cooldown',
+      `cooling down for ${formatElapsed(delayMs)} (back-off step ${formatElapsed(record.cooldownMs)})`,
+    );
     this.setTimer(record, delayMs, () => this.spawn(record));
   }
 
@@ -385,6 +410,13 @@ export class Supervisor {
     });
     // The deadline is armed before anything else can go wrong: a stop always ends.
     this.setTimer(record, deadline - Date.now(), () => this.checkStopping(record));
+    this.host.note(
+      record,
+      'stop',
+      afterwards === 'respawn'
+        ? `stopping what pid ${pid} left behind (SIGTERM)`
+        : `stopping pid ${pid} (SIGTERM)${afterwards === 'start' ? ', to start it again' : ''}`,
+    );
     this.sendQuietly(run, 'SIGTERM');
     // A stopped (SIGSTOP) process only sees SIGTERM once it is continued.
     this.sendQuietly(run, 'SIGCONT');
@@ -411,6 +443,7 @@ export class Supervisor {
       return;
     }
     this.host.log.warn(`${record.id}: still running after the stop timeout; sending SIGKILL`);
+    this.host.note(record, 'stop', 'still running after the stop timeout: SIGKILL');
     this.sendQuietly(state.run, 'SIGKILL');
     const deadline = now + KILL_GRACE_MS;
     this.setState(record, { ...state, killed: true, deadline });
@@ -434,6 +467,8 @@ export class Supervisor {
   }
 
   private settleStopped(record: DaemonRecord, ended?: Ended): void {
+    if (ended === undefined && record.state.kind !== 'stopped')
+      this.host.note(record, 'stop', 'stopped');
     this.setState(record, ended === undefined ? { kind: 'stopped' } : { kind: 'stopped', ended });
     if (record.orphaned) this.drop(record);
     this.notifyIfIdle();
