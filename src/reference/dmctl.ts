@@ -90,7 +90,7 @@ export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
     name: 'state',
     field: 'state',
     meaning:
-      '`running`, `stopped`, `stopping`, `coolingdown`, or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
+      '`running`, `stopped`, `stopping`, `coolingdown`, `exited` or `failed` (stopped by itself, left down by its `restart=`), or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
   },
   {
     name: 'pid',
