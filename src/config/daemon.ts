@@ -4,6 +4,7 @@ import { parseDuration } from './durations.ts';
 import { LIMIT_NAMES, parseLimitValue, type Resource, type ResourceLimits } from './limits.ts';
 import { meaningfulLines } from './lines.ts';
 import { type Problem, ProblemList } from './problems.ts';
+import { parseReadyCheck, type ReadyCheck } from './ready.ts';
 import { parseSize } from './sizes.ts';
 
 /** What one `NAME.conf` asks for: immutable, compared whole to detect changes. */
@@ -33,6 +34,10 @@ export interface DaemonSpec {
   readonly successExit: SuccessExit;
   /** `restart_delay=`: the wait before every respawn; undefined: the admin's minimum. */
   readonly restartDelayMs: number | undefined;
+  /** `ready=`: until it passes, a started daemon is `starting`; undefined: ready at once. */
+  readonly ready: ReadyCheck | undefined;
+  /** `ready_timeout=`: not ready by then is a failed start. */
+  readonly readyTimeoutMs: number | undefined;
 }
 
 /** `restart=`: always (the original's rule), only after a failure, or never. */
@@ -126,6 +131,8 @@ export function parseDaemonConfig(
   let successExit: SuccessExit = { codes: [], signals: [] };
   let restartDelayMs: number | undefined;
   let restartDelayLine: number | undefined;
+  let ready: ReadyCheck | undefined;
+  let readyTimeoutMs: number | undefined;
   const limits: { [R in Resource]: number | undefined } = {
     nofile: undefined,
     nproc: undefined,
@@ -243,6 +250,19 @@ export function parseDaemonConfig(
         else [restartDelayMs, restartDelayLine] = [ms, line];
         break;
       }
+      case 'ready': {
+        const check = parseReadyCheck(value);
+        if ('error' in check) problems.error(line, check.error);
+        else ready = check;
+        break;
+      }
+      case 'ready_timeout': {
+        const ms = parseDuration(value);
+        if (ms === undefined || ms === 0)
+          problems.error(line, `'ready_timeout' must be a duration like 30s or 2m, not '${value}'`);
+        else readyTimeoutMs = ms;
+        break;
+      }
       case 'log_max_size': {
         const bytes = parseSize(value);
         if (bytes === undefined)
@@ -294,6 +314,8 @@ export function parseDaemonConfig(
           restart,
           successExit,
           restartDelayMs,
+          ready,
+          readyTimeoutMs,
         };
   return { spec, problems: problems.items, runAsLine, restartDelayLine };
 }

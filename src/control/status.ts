@@ -27,11 +27,13 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
     user: record.owner,
     name: record.spec.name,
     state:
-      state.kind !== 'stopped'
-        ? state.kind
-        : problem !== undefined
-          ? 'broken'
-          : (state.ended ?? 'stopped'),
+      state.kind === 'running' && state.starting
+        ? 'starting'
+        : state.kind !== 'stopped'
+          ? state.kind
+          : problem !== undefined
+            ? 'broken'
+            : (state.ended ?? 'stopped'),
     wanted: record.wanted,
     pid: state.kind === 'running' || state.kind === 'stopping' ? state.pid : 0,
     respawns: record.respawns,

@@ -59,6 +59,7 @@ import { judgeConfig } from './judge.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
 import { KeeperProcesses } from './processes.ts';
+import { Readiness } from './readiness.ts';
 import { Recovery } from './recovery.ts';
 import { RescanTally } from './rescan-tally.ts';
 import {
@@ -122,6 +123,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly snapshot: KeeperSnapshot;
   private readonly newKeeper: ManagerParts['newKeeper'];
   private readonly state: StateSaver;
+  private readonly readiness: Readiness;
   /** Each daemon's recent events, for `dmctl why`; saved with the state. */
   private readonly history = new History();
   private readonly cgroups: CgroupTree | undefined;
@@ -167,6 +169,7 @@ export class Manager implements ControlContext, SupervisorHost {
       log: parts.log,
       oomKilled: (record) => this.oomKilled(record.owner),
     });
+    this.readiness = new Readiness(() => this.supervisor, this.processes);
     this.logs = new DaemonLogs(parts.settings, parts.log, (id) => this.pipeEnded(id));
     const historyFile = new HistoryFile(parts.settings.stateDir, this.history);
     const unreadable = historyFile.load();
@@ -704,6 +707,10 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Saves the state soon after each change. */
   changed(): void {
     this.state.schedule();
+  }
+
+  watchReady(record: DaemonRecord, run: number): void {
+    this.readiness.watch(record, run);
   }
 
   note(record: DaemonRecord, kind: EventKind, text: string): void {

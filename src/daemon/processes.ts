@@ -26,6 +26,10 @@ export function exitOf(run: RunReport): Exit {
 export class KeeperProcesses implements Processes {
   /** Which daemon each run is of. */
   private readonly runs = new Map<number, string>();
+  /** Each run's plan, so that a check of its readiness runs just as it does. */
+  private readonly plans = new Map<number, LaunchPlan>();
+  /** Runs that check a daemon's readiness (`ready=`), and who waits for their end. */
+  private readonly probes = new Map<number, (result: Exit | { error: string }) => void>();
   /** Each run's own cgroup, removed once the run is released. */
   private readonly leaves = new Map<number, string>();
   private readonly execWaiters = new Map<number, ((result: ExecResult) => void)[]>();
@@ -115,6 +119,7 @@ export class KeeperProcesses implements Processes {
       }
     }
     this.runs.set(seq, record.id);
+    this.plans.set(seq, plan);
     this.link.spawn(spawnFields(seq, record.id, { ...plan, cgroup }, this.managerIsRoot));
     return seq;
   }
@@ -124,6 +129,7 @@ export class KeeperProcesses implements Processes {
   }
 
   release(run: number): void {
+    this.plans.delete(run);
     if (!this.runs.delete(run)) return;
     this.link.release(run);
     const leaf = this.leaves.get(run);
@@ -148,6 +154,36 @@ export class KeeperProcesses implements Processes {
     }, timeoutMs).unref();
   }
 
+  /**
+   * Runs `command` as the daemon's run `parent` runs (its user, groups, directory,
+   * environment, limits, in a cgroup beside it, so its quota counts it), its output
+   * discarded; resolves with how it ended, killed after `timeoutMs`. The run is an
+   * ordinary one of the daemon to the rest: released once over, stopped after a crash.
+   */
+  probe(
+    record: DaemonRecord,
+    parent: number,
+    command: string,
+    timeoutMs: number,
+  ): Promise<Exit | { error: string }> {
+    const plan = this.plans.get(parent);
+    if (plan === undefined) return Promise.resolve({ error: 'its run is over' });
+    const seq = this.spawn(record, {
+      ...plan,
+      start: command,
+      output: 'ignore',
+      banner: undefined,
+    });
+    if (typeof seq !== 'number') return Promise.resolve(seq);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => void this.signal(seq, 9), Math.max(1, timeoutMs));
+      this.probes.set(seq, (result) => {
+        clearTimeout(timer);
+        resolve(result);
+      });
+    });
+  }
+
   /** Resolves once the run's child has become the daemon, or could not. */
   waitExec(run: number): Promise<ExecResult> {
     return new Promise((resolve) => {
@@ -162,6 +198,10 @@ export class KeeperProcesses implements Processes {
     for (const [run, waiters] of this.execWaiters) {
       this.execWaiters.delete(run);
       for (const resolve of waiters) resolve({ ok: false, error });
+    }
+    for (const [run, resolve] of this.probes) {
+      this.probes.delete(run);
+      resolve({ error });
     }
   }
 
@@ -183,6 +223,7 @@ export class KeeperProcesses implements Processes {
         return;
       case 'spawn-failed': {
         this.settleExec(event.seq, { ok: false, error: event.error });
+        this.settleProbe(event.seq, { error: event.error });
         const record = this.recordOf(event.seq);
         if (record) this.supervisor().noteSpawnFailed(record, event.seq, event.error);
         this.runs.delete(event.seq);
@@ -224,12 +265,24 @@ export class KeeperProcesses implements Processes {
         run.exec === 'ok' ? { ok: true, pid: run.pid } : { ok: false, error: run.execError },
       );
     }
+    if ((kind === 'exited' || kind === 'run') && !run.alive && this.probes.has(run.seq)) {
+      // A readiness check's end is its waiter's, not the daemon's (nor an OOM of it).
+      this.settleProbe(run.seq, exitOf(run));
+      if (run.empty) this.release(run.seq);
+      return;
+    }
     if ((kind === 'exited' || kind === 'run') && !run.alive) {
       const exit = exitOf(run);
       const oom = exit.signal === 'SIGKILL' && this.oomKilled(record);
       supervisor.noteExit(record, run.seq, oom ? { ...exit, oom } : exit, run.empty, run.exitedAt);
     }
     if (kind === 'empty') supervisor.noteEmpty(record, run.seq);
+  }
+
+  private settleProbe(run: number, result: Exit | { error: string }): void {
+    const resolve = this.probes.get(run);
+    this.probes.delete(run);
+    resolve?.(result);
   }
 
   private settleExec(run: number, result: ExecResult): void {

@@ -134,7 +134,7 @@ export class Recovery {
         this.supervisor.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
       return;
     }
-    this.supervisor.adopt(record, run, ended);
+    this.supervisor.adopt(record, run, ended, saved?.starting === true);
     if (run.alive) this.log.info(`${record.id}: pid ${run.pid} taken over from the keeper`);
     if (record.wanted === 'down' && run.alive) this.supervisor.stop(record);
   }

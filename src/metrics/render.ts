@@ -18,6 +18,7 @@ const STATES: readonly DaemonStatus['state'][] = [
   'coolingdown',
   'exited',
   'failed',
+  'starting',
 ];
 
 type Labels = Readonly<Record<string, string>>;

@@ -82,6 +82,7 @@ export interface DaemonStatus {
    */
   readonly state:
     | 'stopped'
+    | 'starting'
     | 'running'
     | 'stopping'
     | 'coolingdown'

@@ -47,6 +47,17 @@ export const DAEMON_KEYS: readonly Entry[] = [
       "wait this long before every respawn, doubled after each quick exit (within the admin's `restart-delay-min` and `restart-delay-max`: a file outside them is refused)",
   },
   {
+    name: 'ready',
+    default: 'at once',
+    meaning:
+      'when a started daemon is ready (until then it is `starting`): `tcp:HOST:PORT` or `unix:PATH` accepts a connection, or `exec:COMMAND`, run as the daemon runs, exits 0',
+  },
+  {
+    name: 'ready_timeout',
+    default: '60s',
+    meaning: 'not ready by then is a failed start: it is stopped and respawned with back-off',
+  },
+  {
     name: 'stop_timeout',
     default: '`stop-timeout`',
     meaning:

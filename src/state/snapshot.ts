@@ -4,6 +4,8 @@ import type { AfterStop, DaemonRecord, Ended, Exit } from '../supervisor/state.t
 export interface SavedDaemon {
   readonly wanted: 'up' | 'down';
   readonly state?: 'stopped' | 'running' | 'stopping' | 'coolingdown';
+  /** Running, its `ready=` check not passed yet. */
+  readonly starting?: true;
   /** Stopped by itself and left down by its `restart=`: cleanly or not. */
   readonly ended?: Ended;
   /** The current run (see src/keeper/), its main process and that process's start time. */
@@ -60,6 +62,7 @@ export function snapshot(
         ? { deadline: state.deadline, afterwards: state.afterwards }
         : {}),
       ...(state.kind === 'coolingdown' ? { until: state.until } : {}),
+      ...(state.kind === 'running' && state.starting ? { starting: true } : {}),
       ...(state.kind === 'stopped' && state.ended !== undefined ? { ended: state.ended } : {}),
       ...(record.lastExit === undefined ? {} : { lastExit: record.lastExit }),
     };
@@ -118,6 +121,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
       ].every((key) => isOptionalCount(daemon[key])) &&
       (daemon.state === undefined || STATES.has(daemon.state as string)) &&
       (daemon.afterwards === undefined || AFTERWARDS.has(daemon.afterwards as string)) &&
+      (daemon.starting === undefined || daemon.starting === true) &&
       (daemon.ended === undefined || daemon.ended === 'exited' || daemon.ended === 'failed') &&
       isExit(daemon.lastExit);
     if (!valid) return { error: `daemon ${JSON.stringify(id).slice(0, 100)} is malformed` };

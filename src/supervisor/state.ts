@@ -23,7 +23,14 @@ export type AfterStop = 'stay-stopped' | 'start' | 'respawn';
 export type DaemonState =
   /** `ended`: it stopped by itself and its `restart=` left it down (see restart-rule.ts). */
   | { readonly kind: 'stopped'; readonly ended?: Ended }
-  | { readonly kind: 'running'; readonly run: number; readonly pid: number; readonly since: number }
+  | {
+      readonly kind: 'running';
+      readonly run: number;
+      readonly pid: number;
+      readonly since: number;
+      /** Its `ready=` check has not passed yet: shown as `starting`. */
+      readonly starting?: true;
+    }
   | {
       readonly kind: 'stopping';
       readonly run: number;

@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import { describeReadyCheck } from '../config/ready.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LaunchPlan } from '../process/launch.ts';
 import type { EventKind } from '../state/history.ts';
@@ -38,6 +39,8 @@ export interface SupervisorHost {
   changed(record: DaemonRecord): void;
   /** Called when an orphaned daemon has stopped and been forgotten. */
   forgotten(record: DaemonRecord): void;
+  /** Starts checking the run's `ready=`; the answer is noteReady or noteNotReady. */
+  watchReady(record: DaemonRecord, run: number): void;
   /** Something happened to the daemon worth its history (`dmctl why`). */
   note(record: DaemonRecord, kind: EventKind, text: string): void;
 }
@@ -180,9 +183,19 @@ export class Supervisor {
     record: DaemonRecord,
     run: { seq: number; pid: number; spawnedAt: number },
     ended: { exit: Exit; at: number; empty: boolean } | undefined,
+    starting = false,
   ): void {
     record.spawnedAt = run.spawnedAt;
-    this.setState(record, { kind: 'running', run: run.seq, pid: run.pid, since: run.spawnedAt });
+    // One still starting is checked again, with a whole ready_timeout of its own.
+    const waiting = starting && ended === undefined && record.spec.ready !== undefined;
+    this.setState(record, {
+      kind: 'running',
+      run: run.seq,
+      pid: run.pid,
+      since: run.spawnedAt,
+      ...(waiting ? { starting: true as const } : {}),
+    });
+    if (waiting) this.host.watchReady(record, run.seq);
     if (ended !== undefined) this.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
   }
 
@@ -229,7 +242,37 @@ export class Supervisor {
       this.host.log.info(`${record.id}: started, pid ${pid}`);
       const respawn = record.respawns > 0 ? ` (respawn ${record.respawns})` : '';
       this.host.note(record, 'start', `started, pid ${pid}${respawn}`);
+      if (state.kind === 'running' && state.starting) this.host.watchReady(record, run);
     }
+  }
+
+  /** The run's `ready=` check passed: it is running now. */
+  noteReady(record: DaemonRecord, run: number): void {
+    const { state } = record;
+    if (state.kind !== 'running' || state.run !== run || !state.starting) return;
+    const { starting: _, ...ready } = state;
+    this.setState(record, ready);
+    const check = record.spec.ready === undefined ? '' : describeReadyCheck(record.spec.ready);
+    this.host.log.info(`${record.id}: ready (${check})`);
+    this.host.note(
+      record,
+      'start',
+      `ready (${check}) after ${formatElapsed(Date.now() - state.since)}`,
+    );
+  }
+
+  /**
+   * The run was not ready within its ready_timeout: a failed start. It is stopped, and
+   * then respawned (or not) as a process that failed, with back-off.
+   */
+  noteNotReady(record: DaemonRecord, run: number, reason: string): void {
+    const { state } = record;
+    if (state.kind !== 'running' || state.run !== run || !state.starting) return;
+    this.failedRuns.add(run);
+    record.lastExit = { code: null, signal: null, error: reason };
+    this.host.log.warn(`${record.id}: ${reason}; stopping it`);
+    this.host.note(record, 'refused', `${reason}: a failed start`);
+    this.beginStopping(record, run, state.pid, true, false, 'respawn');
   }
 
   /** The run's child could not become the daemon (the reason is in its log too). */
@@ -307,7 +350,13 @@ export class Supervisor {
       return { ok: false, error: `cannot start ${record.id}: ${run.error}` };
     }
     record.spawnedAt = Date.now();
-    this.setState(record, { kind: 'running', run, pid: 0, since: record.spawnedAt });
+    this.setState(record, {
+      kind: 'running',
+      run,
+      pid: 0,
+      since: record.spawnedAt,
+      ...(record.spec.ready === undefined ? {} : { starting: true as const }),
+    });
     return { ok: true, message: `${record.id} started`, run };
   }
 
