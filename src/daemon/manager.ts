@@ -710,6 +710,11 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   watchReady(record: DaemonRecord, run: number): void {
+    // A run taken over from the keeper (an upgrade) is checked as it would be started now.
+    if (!this.processes.hasPlan(run)) {
+      const prepared = this.prepare(record);
+      if (prepared.ok) this.processes.notePlan(run, prepared.plan);
+    }
     this.readiness.watch(record, run);
   }
 

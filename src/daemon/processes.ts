@@ -167,7 +167,7 @@ export class KeeperProcesses implements Processes {
     timeoutMs: number,
   ): Promise<Exit | { error: string }> {
     const plan = this.plans.get(parent);
-    if (plan === undefined) return Promise.resolve({ error: 'its run is over' });
+    if (plan === undefined) return Promise.resolve({ error: 'its launch plan is not known' });
     const seq = this.spawn(record, {
       ...plan,
       start: command,
@@ -182,6 +182,16 @@ export class KeeperProcesses implements Processes {
         resolve(result);
       });
     });
+  }
+
+  /** Is the plan of this run known (it was spawned by this manager, or told)? */
+  hasPlan(run: number): boolean {
+    return this.plans.has(run);
+  }
+
+  /** The plan of a run taken over from the keeper (an upgrade), for its readiness checks. */
+  notePlan(run: number, plan: LaunchPlan): void {
+    if (this.runs.has(run)) this.plans.set(run, plan);
   }
 
   /** Resolves once the run's child has become the daemon, or could not. */

@@ -34,6 +34,11 @@ describe('ready= and ready_timeout=', { skip: !root && 'needs root' }, () => {
     host.writeDaemon('alice', 'app', `${listener(`'${socket}'`)}ready=unix:${socket}\n`);
     host.writeDaemon(
       'alice',
+      'slowpoke',
+      `start=exec sleep 6300503\nready=exec:test -e ${join(home(), 'slowpoke-open')}\n`,
+    );
+    host.writeDaemon(
+      'alice',
       'never',
       'start=exec sleep 6300501\nready=exec:false\nready_timeout=1s\nautostart=no\n',
     );
@@ -70,6 +75,32 @@ describe('ready= and ready_timeout=', { skip: !root && 'needs root' }, () => {
   test('tcp: and unix: checks pass once the daemon listens', async () => {
     await host.waitForDaemon('alice', 'alice/web', (d) => d.state === 'running', 'to be ready');
     await host.waitForDaemon('alice', 'alice/app', (d) => d.state === 'running', 'to be ready');
+  });
+
+  test('a daemon still starting at an upgrade is still starting after it, then ready', async () => {
+    const before_ = await host.waitForDaemon(
+      'alice',
+      'alice/slowpoke',
+      (d) => d.state === 'starting' && d.pid > 0,
+      'to start',
+    );
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGUSR2');
+    await waitFor('the upgrade', () =>
+      /upgrade done: the manager runs as pid \d+ now/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    const after_ = await host.waitForDaemon('alice', 'alice/slowpoke', () => true, 'known');
+    assert.deepEqual([after_.state, after_.pid], ['starting', before_.pid]);
+    writeFileSync(join(home(), 'slowpoke-open'), '');
+    const ready = await host.waitForDaemon(
+      'alice',
+      'alice/slowpoke',
+      (d) => d.state === 'running',
+      'to be ready',
+    );
+    assert.equal(ready.pid, before_.pid, 'the same process, not a new one');
   });
 
   test('not ready in time is a failed start: stopped, then respawned with back-off', async () => {
