@@ -6,6 +6,9 @@ import { type LaunchPlan, spawnFields } from '../process/launch.ts';
 import type { DaemonRecord, Exit } from '../supervisor/state.ts';
 import { type Processes, type Supervisor, signalName } from '../supervisor/supervisor.ts';
 
+/** What a readiness check leaves running gets SIGTERM, then SIGKILL after this. */
+const PROBE_LEFTOVER_MS = 1_000;
+
 /** How a spawn ended up: the child became the daemon, or why not. */
 export type ExecResult =
   | { readonly ok: true; readonly pid: number }
@@ -278,7 +281,9 @@ export class KeeperProcesses implements Processes {
     if ((kind === 'exited' || kind === 'run') && !run.alive && this.probes.has(run.seq)) {
       // A readiness check's end is its waiter's, not the daemon's (nor an OOM of it).
       this.settleProbe(run.seq, exitOf(run));
+      // What the check left running (a command that forked) goes too.
       if (run.empty) this.release(run.seq);
+      else this.endStray(run.seq, PROBE_LEFTOVER_MS);
       return;
     }
     if ((kind === 'exited' || kind === 'run') && !run.alive) {

@@ -77,7 +77,7 @@ export const DMCTL_OPTIONS: readonly Entry[] = [
   {
     name: '--wait[=DURATION]',
     meaning:
-      '`start`, `stop` and `restart` return once the daemon runs (a new pid, for a restart) or is stopped (default: at most 90s); on a failure or at the deadline dmctl says why, shows the last lines of its log and exits 1',
+      '`start`, `stop` and `restart` return once the daemon runs (a new pid, for a restart; with `ready=`, once it is ready) or is stopped (default: at most 90s); on a failure or at the deadline dmctl says why, shows the last lines of its log and exits 1',
   },
   { name: '-h, --help', meaning: 'print the usage and exit' },
   { name: '-V, --version', meaning: 'print the version and exit' },
@@ -90,7 +90,7 @@ export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
     name: 'state',
     field: 'state',
     meaning:
-      '`running`, `stopped`, `stopping`, `coolingdown`, `exited` or `failed` (stopped by itself, left down by its `restart=`), or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
+      '`running`, `starting` (its `ready=` check not passed yet), `stopped`, `stopping`, `coolingdown`, `exited` or `failed` (stopped by itself, left down by its `restart=`), or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
   },
   {
     name: 'pid',
