@@ -459,12 +459,13 @@ export class Supervisor {
     });
     // The deadline is armed before anything else can go wrong: a stop always ends.
     this.setTimer(record, deadline - Date.now(), () => this.checkStopping(record));
+    const then = { 'stay-stopped': '', start: ', to start it again', respawn: ', to respawn it' };
     this.host.note(
       record,
       'stop',
-      afterwards === 'respawn'
-        ? `stopping what pid ${pid} left behind (SIGTERM)`
-        : `stopping pid ${pid} (SIGTERM)${afterwards === 'start' ? ', to start it again' : ''}`,
+      mainAlive
+        ? `stopping pid ${pid} (SIGTERM)${then[afterwards]}`
+        : `stopping what pid ${pid} left behind (SIGTERM)`,
     );
     this.sendQuietly(run, 'SIGTERM');
     // A stopped (SIGSTOP) process only sees SIGTERM once it is continued.
