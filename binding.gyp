@@ -9,6 +9,7 @@
         "native/sockets.c",
         "native/as_user.c",
         "native/conf_dir.c",
+        "native/acl.c",
         "native/key_pool.c",
         "native/log_files.c",
         "native/log_pump.c",
@@ -34,6 +35,13 @@
         "native/keeper/fdstore.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "dm-early-signals",
+      "type": "shared_library",
+      "product_extension": "so",
+      "sources": ["native/early/early_signals.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2", "-fPIC"]
     }
   ]
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "user_ops.h"
 
 /** Names kept at most while listing: a directory of millions cannot exhaust memory. */
@@ -79,6 +80,7 @@ static size_t read_entry(int dir, struct dm_conf_entry *entry, int64_t max_file_
     return 0;
   }
   entry->has_stat = true;
+  entry->acl_write = dm_acl_lets_others_write(fd);
   if (!S_ISREG(entry->stat.st_mode) || entry->stat.st_size > max_file_bytes) {
     close(fd);
     return 0;

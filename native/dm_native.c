@@ -10,9 +10,12 @@
  * Plain Node-API in C: ABI-stable across Node versions, no dependency.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,11 +116,31 @@ static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
   return undefined;
 }
 
+/*
+ * takeEarlySignals(): the signals that came before the manager's handlers were in place,
+ * as a bit per signal number, from native/early/early_signals.c when bin/daemon-manager
+ * preloaded it (0 when it did not). Called once those handlers are in place, it also
+ * unblocks SIGUSR1 in this thread: Node's --disable-sigusr1 (no inspector on a SIGUSR1)
+ * blocks it, and one that came meanwhile is delivered now, to the manager's handler.
+ */
+static napi_value js_take_early_signals(napi_env env, napi_callback_info info) {
+  (void)info;
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+  unsigned long (*take)(void) = (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "dm_early_signals_take");
+  napi_value bits;
+  napi_create_double(env, take == NULL ? 0 : (double)take(), &bits);
+  return bits;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_default, NULL},
       {"setSubreaper", NULL, js_set_subreaper, NULL, NULL, NULL, napi_default, NULL},
       {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_default, NULL},
+      {"takeEarlySignals", NULL, js_take_early_signals, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
   register_keeper_link(env, exports);

@@ -72,11 +72,18 @@ static napi_value js_spawn_keeper(napi_env env, napi_callback_info info) {
     errno = failed;
     return throw_errno(env, "cannot start dm-keeper");
   }
-  /* It says "ready" once its socket listens: a few milliseconds, bounded here. */
+  /*
+   * It says "ready" once its socket listens: a few milliseconds, bounded here. A signal
+   * to the manager meanwhile (a SIGCHLD) interrupts poll and read, which are tried again.
+   */
   struct pollfd wait = {.fd = ready[0], .events = POLLIN};
   char line[16] = {0};
-  int polled = poll(&wait, 1, 10000);
-  ssize_t got = polled == 1 ? read(ready[0], line, sizeof line - 1) : -1;
+  int polled;
+  do polled = poll(&wait, 1, 10000);
+  while (polled == -1 && errno == EINTR);
+  ssize_t got = -1;
+  if (polled == 1) do got = read(ready[0], line, sizeof line - 1);
+    while (got == -1 && errno == EINTR);
   close(ready[0]);
   if (got < 5 || strncmp(line, "ready", 5) != 0) {
     kill(pid, SIGKILL);

@@ -89,7 +89,7 @@ static void set_buffer(napi_env env, napi_value object, const char *key, char **
   napi_set_named_property(env, object, key, value);
 }
 
-static napi_value stat_object(napi_env env, const struct stat *stat) {
+static napi_value stat_object(napi_env env, const struct stat *stat, bool acl_write) {
   napi_value object;
   napi_create_object(env, &object);
   set_number(env, object, "dev", (double)stat->st_dev);
@@ -99,6 +99,9 @@ static napi_value stat_object(napi_env env, const struct stat *stat) {
   set_number(env, object, "gid", stat->st_gid);
   set_number(env, object, "nlink", (double)stat->st_nlink);
   set_number(env, object, "size", (double)stat->st_size);
+  napi_value value;
+  napi_get_boolean(env, acl_write, &value);
+  napi_set_named_property(env, object, "aclWrite", value);
   return object;
 }
 
@@ -111,7 +114,7 @@ static napi_value entries_array(napi_env env, struct dm_op_result *result) {
     napi_create_object(env, &object);
     set_string(env, object, "name", entry->name);
     set_number(env, object, "errno", entry->error);
-    if (entry->has_stat) napi_set_named_property(env, object, "stat", stat_object(env, &entry->stat));
+    if (entry->has_stat) napi_set_named_property(env, object, "stat", stat_object(env, &entry->stat, entry->acl_write));
     if (entry->read) set_buffer(env, object, "data", &entry->data, entry->length);
     napi_get_boolean(env, entry->skipped, &value);
     napi_set_named_property(env, object, "skipped", value);
@@ -128,7 +131,7 @@ static napi_value result_object(napi_env env, struct file_job *job) {
   static const char *const steps[] = {"", "parent", "final"};
   set_string(env, object, "step", steps[result->step]);
   if (result->error_path != NULL) set_string(env, object, "errorPath", result->error_path);
-  if (result->has_stat) napi_set_named_property(env, object, "stat", stat_object(env, &result->stat));
+  if (result->has_stat) napi_set_named_property(env, object, "stat", stat_object(env, &result->stat, result->acl_write));
   if (result->fd >= 0) {
     set_number(env, object, "fd", result->fd);
     result->fd = -1; /* JS owns it now */

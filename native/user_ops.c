@@ -7,6 +7,7 @@
  * (O_NONBLOCK, then fstat: the caller refuses what is not a regular file).
  */
 #define _GNU_SOURCE
+#include "acl.h"
 #include "user_ops.h"
 
 #include "log_files.h"
@@ -30,6 +31,7 @@ bool dm_fail(struct dm_op_result *result, int negative_errno, enum dm_step step)
 static bool fstat_into(int fd, struct dm_op_result *result) {
   if (fstat(fd, &result->stat) == -1) return dm_fail(result, -errno, DM_STEP_FINAL);
   result->has_stat = true;
+  result->acl_write = dm_acl_lets_others_write(fd);
   return true;
 }
 

@@ -30,6 +30,7 @@ struct dm_conf_entry {
   int error; /* errno of opening or reading it, 0 if none */
   bool has_stat;
   struct stat stat;
+  bool acl_write; /* an ACL lets a named user or group write it */
   bool read;    /* false: a directory, FIFO ..., or the byte budget was used up */
   bool skipped; /* not read because maxTotalBytes were read already */
   char *data;
@@ -52,6 +53,7 @@ struct dm_op_result {
   char *error_path;  /* the path that failed (malloc'd), or NULL for args.path */
   bool has_stat;
   struct stat stat;
+  bool acl_write;    /* an ACL lets a named user or group write it */
   int fd;            /* a descriptor handed to the caller, or -1 */
   int holder_pid;    /* lockDir: who holds the lock, 0 if unknown */
   char *data;

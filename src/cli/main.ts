@@ -1,4 +1,3 @@
-import { accessSync, constants } from 'node:fs';
 import { userInfo } from 'node:os';
 import { mayUseManager } from '../policy/authorize.ts';
 import { resolvePolicy } from '../policy/policy.ts';
@@ -122,8 +121,10 @@ async function run(
       const { info } = response;
       if (info.logFile === undefined)
         return output.fail(`${info.id} has output=discard: there is no log (set output=log)`);
-      if (!canRead(info.logFile)) {
-        // Someone else's log (we manage its owner): the manager reads it for us.
+      if (info.owner !== userInfo().username) {
+        // Someone else's log (we manage its owner, or we are root): the manager reads it
+        // as its owner, so a link, hard link or FIFO planted there gives the reader
+        // nothing its owner could not read.
         const read = chunkReader(call, info.id);
         return args.command === 'log' ? pageRemoteLog(read) : followRemoteLog(read);
       }
@@ -159,16 +160,6 @@ function tableStyle(): TableStyle {
   if (!process.stdout.isTTY) return { width: undefined, color: false };
   const noColor = (process.env.NO_COLOR ?? '') !== '' || process.env.TERM === 'dumb';
   return { width: process.stdout.columns || 80, color: !noColor };
-}
-
-/** Can the caller open the file themself? (A missing file is the viewer's to report.) */
-function canRead(file: string): boolean {
-  try {
-    accessSync(file, constants.R_OK);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT';
-  }
 }
 
 function report(response: Response, output: Output): number {

@@ -6,6 +6,7 @@ import {
   type Request,
   type Response,
 } from '../protocol/messages.ts';
+import { logWriter } from './terminal-safe.ts';
 
 /** Asks the manager for a piece of a log. */
 export type ReadChunk = (offset: number) => Promise<LogChunk | { error: string }>;
@@ -67,13 +68,14 @@ export function lastLines(data: Buffer, fromTop: boolean, lines: number): Buffer
 
 /** Follows a log through the manager, like `tail -F`: the last lines, then what is added. */
 export async function followRemoteLog(read: ReadChunk, pollMs = 500): Promise<number> {
+  const write = logWriter();
   let offset = -LOG_CHUNK_BYTES;
   for (let first = true; ; first = false) {
     const chunk = await read(offset);
     if ('error' in chunk) return fail(chunk.error);
     let data: Buffer = Buffer.from(chunk.data, 'base64');
     if (first) data = lastLines(data, chunk.next - data.length === 0, TAIL_LINES);
-    if (data.length > 0) process.stdout.write(data);
+    if (data.length > 0) write(data);
     // A file smaller than where we were was rotated: the manager restarts from its top.
     if (chunk.next >= chunk.size) await delay(pollMs);
     offset = chunk.next;

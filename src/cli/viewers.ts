@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { logWriter } from './terminal-safe.ts';
 
 /** Runs a program on the terminal and returns its exit status. */
 function runInteractive(command: string, args: readonly string[]): number {
@@ -24,9 +25,23 @@ export function openLog(file: string): number {
   return less === 127 ? runInteractive('more', [file]) : less;
 }
 
-/** Follows a log as it grows, across rotation. */
-export function followLog(file: string): number {
-  return runInteractive('tail', ['-n', '50', '-F', '--', file]);
+/**
+ * Follows a log as it grows, across rotation. On a terminal, tail's output passes through
+ * TerminalSafe, so the log's escape sequences are shown, not obeyed.
+ */
+export function followLog(file: string): number | Promise<number> {
+  const args = ['-n', '50', '-F', '--', file];
+  if (!process.stdout.isTTY) return runInteractive('tail', args);
+  const tail = spawn('tail', args, { stdio: ['inherit', 'pipe', 'inherit'] });
+  const write = logWriter();
+  tail.stdout.on('data', write);
+  return new Promise((resolve) => {
+    tail.on('error', (error) => {
+      process.stderr.write(`dmctl: cannot run tail: ${error.message}\n`);
+      resolve(1);
+    });
+    tail.on('close', (code) => resolve(code ?? 1));
+  });
 }
 
 /** Edits a config with $VISUAL, $EDITOR, else vi. */

@@ -56,6 +56,8 @@ export interface FileFacts {
   readonly gid: number;
   readonly nlink: number;
   readonly size: number;
+  /** An access ACL lets a named user or group write it (known for files read as the user). */
+  readonly aclWrite?: boolean;
 }
 
 /**
@@ -89,6 +91,7 @@ function judge(stats: FileFacts, rules: FileRules): string | undefined {
     return `has ${stats.nlink} hard links; a config file must have exactly one`;
   if (stats.mode & 0o002) return 'is world-writable';
   if (stats.mode & 0o020 && stats.gid !== rules.privateGid) return 'is group-writable';
+  if (stats.aclWrite === true) return 'has a POSIX ACL that lets another user or group write it';
   if (rules.refuseExecutable && stats.mode & 0o111) return 'is executable';
   if (stats.size > rules.maxBytes) return `is larger than ${rules.maxBytes} bytes`;
   return undefined;

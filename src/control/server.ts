@@ -19,7 +19,8 @@ export interface SocketOwner {
   readonly gid: number;
 }
 
-// A client has this long to send its request, and again this long to read the answer.
+// A client has this long to send its request, and again this long to read the answer
+// (not counting the time the manager takes to handle it).
 const CONNECTION_TIMEOUT_MS = 10_000;
 // Connections the kernel queues on a socket while nobody accepts (an upgrade's execve).
 const BACKLOG = 1024;
@@ -174,6 +175,10 @@ export class ControlServer {
       if ('error' in request) return answer({ ok: false, error: request.error });
       answered = true;
       socket.removeAllListeners('data');
+      // The request is in: from now on the manager is the one working (a rescan of 1,000
+      // configs, a start waiting for its exec), so a quiet connection is not the client's
+      // doing; the reply's own deadline starts once it is sent.
+      socket.setTimeout(0);
       this.inFlight++;
       const failed = (error: unknown): Response => {
         this.log.error(

@@ -94,6 +94,7 @@ async function main(signals: SignalQueue): Promise<number> {
     if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
   }
   const native = loadNative();
+  signals.adoptEarly(native.takeEarlySignals());
   const lock = args.takeover
     ? inheritedLock(native, settings.stateDir)
     : takeLock(native, settings.stateDir);

@@ -74,6 +74,9 @@ import {
 /** The first wait of the default back-off, doubled at each quick exit (see supervisor/backoff.ts). */
 const FIRST_COOLDOWN_MS = 1_000;
 
+/** How often one rescan of a user starts again when their rights changed meanwhile. */
+const SCAN_ATTEMPTS = 3;
+
 /** How the manager runs: for everyone under a master config, or for one user alone. */
 export type Mode =
   | { readonly kind: 'system'; readonly config: MasterConfig }
@@ -468,9 +471,14 @@ export class Manager implements ControlContext, SupervisorHost {
     await Promise.all(
       users.map((user) => {
         const previous = this.scans.get(user) ?? Promise.resolve();
-        const next = previous.then(() => {
-          const owner = this.ownerTable.get(user);
-          return owner === undefined ? undefined : this.scanOwner(owner, tally);
+        const next = previous.then(async () => {
+          // Users and groups may change while the files are read (the owner is made anew):
+          // the scan is done again with the new rights, so the answer tells what holds now.
+          for (let attempt = 0; attempt < SCAN_ATTEMPTS; attempt++) {
+            const owner = this.ownerTable.get(user);
+            if (owner === undefined || (await this.scanOwner(owner, tally))) return;
+          }
+          this.log.warn(`rescan of ${user}: users and groups kept changing; scanned again later`);
         });
         const settled = next.catch((error: unknown) =>
           this.log.error(`rescan of ${user} failed: ${(error as Error).stack ?? error}`),
@@ -585,6 +593,7 @@ export class Manager implements ControlContext, SupervisorHost {
     const owner = this.ownerTable.get(record.owner);
     return {
       id: record.id,
+      owner: record.owner,
       configFile: this.configFiles.get(record.id) ?? '',
       logFile:
         owner && record.spec.output === 'log' ? DaemonLogs.pathOf(owner, record.spec) : undefined,
@@ -948,7 +957,8 @@ export class Manager implements ControlContext, SupervisorHost {
     return undefined;
   }
 
-  private async scanOwner(owner: Owner, tally: RescanTally): Promise<void> {
+  /** Scans one user's daemons; false when their rights changed meanwhile (nothing done). */
+  private async scanOwner(owner: Owner, tally: RescanTally): Promise<boolean> {
     const user = owner.account.name;
     const dirProblems = await createOwnerDirs(owner);
     const refusal = await this.lockOwner(owner);
@@ -960,7 +970,7 @@ export class Manager implements ControlContext, SupervisorHost {
         { file: owner.daemonDir, severity: 'error', message: refusal },
       ]);
       tally.refuse(`the daemons of ${user} (run by another manager)`);
-      return;
+      return true;
     }
     this.lockRefusals.delete(user);
     const listing = await scanDaemonDir(owner);
@@ -973,7 +983,7 @@ export class Manager implements ControlContext, SupervisorHost {
       ),
     );
     // The user's rights may have changed while their files were read.
-    if (this.ownerTable.get(user) !== owner) return;
+    if (this.ownerTable.get(user) !== owner) return false;
     this.problems.clear(user);
     this.problems.set(user, owner.daemonDir, [...dirProblems, ...listing.problems]);
     if (listing.badNames > 0)
@@ -1022,6 +1032,7 @@ export class Manager implements ControlContext, SupervisorHost {
       }
     }
     this.logNewProblems(user);
+    return true;
   }
 
   /**

@@ -13,24 +13,36 @@ interface FileEntry {
   readonly dropped: number;
 }
 
+/** One user's problems by file, and how many of them are kept in all. */
+interface UserProblems {
+  readonly files: Map<string, FileEntry>;
+  kept: number;
+}
+
 /**
  * What is wrong in each user's config files, kept per file so that a file read again
  * replaces its own problems; dmctl shows them to whoever may manage that user.
  */
 export class ProblemBoard {
-  private readonly byUser = new Map<string, Map<string, FileEntry>>();
+  private readonly byUser = new Map<string, UserProblems>();
 
   /** Replaces what is known of one file (or directory) of a user. */
   set(user: string, file: string, problems: readonly Problem[]): void {
-    const byFile = this.byUser.get(user) ?? new Map<string, FileEntry>();
-    byFile.delete(file);
-    this.byUser.set(user, byFile);
+    let mine = this.byUser.get(user);
+    if (mine === undefined) {
+      mine = { files: new Map(), kept: 0 };
+      this.byUser.set(user, mine);
+    }
+    const before = mine.files.get(file);
+    if (before !== undefined) {
+      mine.kept -= before.kept.length;
+      mine.files.delete(file);
+    }
     if (problems.length === 0) return;
-    let keptSoFar = 0;
-    for (const entry of byFile.values()) keptSoFar += entry.kept.length;
-    const room = Math.max(0, PROBLEMS_KEPT_PER_USER - keptSoFar);
-    const kept = problems.slice(0, room);
-    byFile.set(file, { kept, dropped: problems.length - kept.length });
+    // The count is kept as files come and go: a user with 50,000 files costs one pass.
+    const kept = problems.slice(0, Math.max(0, PROBLEMS_KEPT_PER_USER - mine.kept));
+    mine.kept += kept.length;
+    mine.files.set(file, { kept, dropped: problems.length - kept.length });
   }
 
   /** Forgets everything of a user: before a full rescan, or once they lost their rights. */
@@ -45,7 +57,7 @@ export class ProblemBoard {
   /** How many problems (kept or only counted) the user's files have. */
   count(user: string): number {
     let total = 0;
-    for (const entry of this.byUser.get(user)?.values() ?? [])
+    for (const entry of this.byUser.get(user)?.files.values() ?? [])
       total += entry.kept.length + entry.dropped;
     return total;
   }
@@ -58,7 +70,7 @@ export class ProblemBoard {
     const lines: string[] = [];
     for (const user of users) {
       let dropped = 0;
-      for (const entry of this.byUser.get(user)?.values() ?? []) {
+      for (const entry of this.byUser.get(user)?.files.values() ?? []) {
         lines.push(...entry.kept.map(formatProblem));
         dropped += entry.dropped;
       }

@@ -1,3 +1,5 @@
+import { constants as osConstants } from 'node:os';
+
 /** The signals the manager acts on. */
 export const MANAGER_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const;
 export type QueuedSignal = (typeof MANAGER_SIGNALS)[number];
@@ -5,8 +7,9 @@ export type QueuedSignal = (typeof MANAGER_SIGNALS)[number];
 /**
  * Turns signals into events handled one at a time by the main loop, as s6 and runit do.
  * Installed before anything else: a signal that comes while the manager starts, or while
- * it re-executes itself in an upgrade, waits here (or, across the execve, blocked in the
- * kernel: see `upgrade` in main.ts) instead of killing it, and is acted on once it runs.
+ * the new process of an upgrade starts, waits here (or, before this runs, in the catcher
+ * bin/daemon-manager preloads: see `adoptEarly`) instead of killing it, and is acted on
+ * once it runs.
  */
 export class SignalQueue {
   private readonly queue: QueuedSignal[] = [];
@@ -21,6 +24,15 @@ export class SignalQueue {
       this.listeners.set(signal, listener);
       process.on(signal, listener);
     }
+  }
+
+  /**
+   * Queues the signals that came before these handlers were in place, which
+   * bin/daemon-manager's preloaded catcher kept (`bits`: a bit per signal number).
+   */
+  adoptEarly(bits: number): void {
+    for (const signal of MANAGER_SIGNALS)
+      if (Math.floor(bits / 2 ** osConstants.signals[signal]) % 2 === 1) this.push(signal);
   }
 
   /** Signals received and not acted on yet. */

@@ -10,6 +10,8 @@ export interface FileStat {
   readonly gid: number;
   readonly nlink: number;
   readonly size: number;
+  /** An access ACL lets a named user or group write the file (native/acl.c). */
+  readonly aclWrite: boolean;
 }
 
 /** One `*.conf` file of readConfigDir, as native/conf_dir.c found it. */

@@ -18,6 +18,8 @@ export interface Native {
   waitpid(pid: number): WaitStatus | undefined;
   setSubreaper(): void;
   setCloexec(fd: number, on: boolean): void;
+  /** Signals caught by native/early/ before the manager's handlers: a bit per number. */
+  takeEarlySignals(): number;
   /** Starts dm-keeper listening on `socketPath`; its pid, once it listens. */
   spawnKeeper(binary: string, socketPath: string): number;
   /** Connects to a keeper; `onMessage` gets each message, and null fields at the end. */

@@ -129,6 +129,8 @@ export interface DaemonWhy {
 /** Where a daemon's files are, for `log`, `tail` and `edit`. */
 export interface DaemonInfo {
   readonly id: string;
+  /** The login of the daemon's owner: whose rights its files are read with. */
+  readonly owner: string;
   readonly configFile: string;
   readonly logFile: string | undefined;
 }

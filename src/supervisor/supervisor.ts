@@ -484,7 +484,12 @@ export class Supervisor {
       return;
     }
     const now = Date.now();
-    if (now < state.deadline) return;
+    if (now < state.deadline) {
+      // Early (a timer may fire a millisecond before the wall clock says so), or called
+      // for an event: the deadline is armed again, never dropped.
+      this.setTimer(record, state.deadline - now, () => this.checkStopping(record));
+      return;
+    }
     if (state.killed) {
       this.host.log.error(
         `${record.id}: processes of pid ${state.pid} survive SIGKILL; giving up on them`,

@@ -12,6 +12,7 @@ export const TOOLS = {
   promtool: ['prometheus'],
   script: ['bsdutils'],
   man: ['man-db'],
+  setfacl: ['acl'],
 } as const;
 
 /** Makes sure `command` exists, installing its Debian package if it does not. */

@@ -1,12 +1,78 @@
 import assert from 'node:assert/strict';
 import { lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { spawnCollecting } from '../helpers/cli.ts';
 import { DAEMON_MANAGER, run, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
+
+/**
+ * Is bin/daemon-manager's early catcher in place in this process: mapped (so it runs
+ * Node, not the shell that starts it) and catching `signal` (SigCgt)?
+ */
+function catcherInPlace(pid: number, signal: NodeJS.Signals): true | undefined {
+  try {
+    if (!readFileSync(`/proc/${pid}/maps`, 'utf8').includes('dm-early-signals.so')) return;
+    const caught = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const bit = 1n << BigInt(constants.signals[signal] - 1);
+    return caught?.[1] !== undefined && (BigInt(`0x${caught[1]}`) & bit) !== 0n ? true : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reviews killed the manager with a HUP, USR1 or USR2 sent in its first half second (exit
+ * 129, 138, 140), before its handlers were in place: a `systemctl reload` right after a
+ * start, a logrotate at the wrong moment; and found that a SIGUSR1 then opened Node's
+ * inspector on 127.0.0.1:9229, as root, for any local user to connect to.
+ */
+describe('signals while Node itself starts', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+
+  before(() => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6900202\n');
+  });
+  after(() => host.cleanup());
+
+  const acted = {
+    SIGHUP: /SIGHUP: reloading/,
+    SIGUSR1: /SIGUSR1: reopening every log file/,
+    SIGUSR2: /upgrade done: the manager runs as pid (\d+) now/,
+  } as const;
+  for (const signal of ['SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const)
+    test(`${signal} as soon as Node runs is acted on once the manager runs`, async () => {
+      const manager = spawnCollecting([DAEMON_MANAGER, '--config', host.configFile, '-f']);
+      const pid = manager.child.pid ?? 0;
+      let current = pid;
+      try {
+        await waitFor('Node to start with the catcher', () => catcherInPlace(pid, signal), {
+          describe: manager.output,
+        });
+        process.kill(pid, signal);
+        const done = await waitFor(
+          `the manager to act on ${signal}`,
+          () => acted[signal].exec(manager.output()) ?? (isAlive(pid) ? undefined : null),
+          { describe: manager.output },
+        );
+        assert.ok(done, `the manager died: ${manager.output()}`);
+        if (signal === 'SIGUSR2') current = Number(done[1]);
+        assert.ok(isAlive(current), manager.output());
+        assert.doesNotMatch(manager.output(), /Debugger listening/);
+        await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+      } finally {
+        if (isAlive(current)) process.kill(current, 'SIGTERM');
+        await waitFor('the manager to exit', () => (isAlive(current) ? undefined : true));
+        await manager.stop();
+      }
+      assert.match(manager.output(), /all daemons stopped; exiting/);
+    });
+});
 /**
  * A review found the background launcher saying "running" as soon as the control socket
  * answered (a keeper left by a crashed manager holds it), before the new manager held its

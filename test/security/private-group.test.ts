@@ -3,6 +3,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
+import { ensureTool } from '../helpers/debian.ts';
 import { TestHost } from '../helpers/host.ts';
 import { processesWith, shellAs } from './support.ts';
 
@@ -49,6 +50,36 @@ describe('a group-mate cannot run code as alice through her group-writable confi
 
   test("a config writable only by its owner's private group still loads", async () => {
     await host.waitForDaemon('carol', 'carol/web', (d) => d.state === 'running', 'to run');
+  });
+
+  // The review's case: with an ACL, the group bits are the ACL's mask, so carol's file
+  // looked writable by her private group only, while mallory could write it.
+  test('a config whose ACL lets another user write it is refused, and its daemon kept as it was', async () => {
+    ensureTool('setfacl');
+    const file = host.daemonFile('carol', 'web');
+    const granted = await shellAs(
+      host,
+      'carol',
+      `setfacl -m u:${host.user('mallory').name}:rw ${file}`,
+    );
+    assert.equal(granted.code, 0, granted.stderr);
+    const rewrite = await shellAs(
+      host,
+      'mallory',
+      `printf 'start=id -u > ${ran()}; exec sleep 4000004\\n' > ${file}`,
+    );
+    assert.equal(rewrite.code, 0, rewrite.stderr);
+    const rescan = await host.dmctl('carol', 'rescan');
+    assert.match(
+      rescan.stderr,
+      new RegExp(
+        `${file}: error: refused: has a POSIX ACL that lets another user or group write it`,
+      ),
+    );
+    const restart = await host.dmctl('carol', 'web', 'restart');
+    assert.equal(restart.code, 1);
+    assert.equal(existsSync(ran()), false, "mallory's line never ran as carol");
+    assert.deepEqual(processesWith('sleep 4000004'), []);
   });
 
   test('the manager still reads alice’s file once it is hers alone again', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { utimesSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
@@ -50,5 +51,41 @@ describe('a user taken out of a group loses what the group gave, without a SIGHU
     await waitFor('the daemon run as bob to stop', () => (isAlive(pid) ? undefined : true), {
       describe: () => host.managerLog,
     });
+  });
+});
+
+/**
+ * Every change of /etc/passwd or /etc/group makes the owners anew; a rescan that was
+ * reading a user's files meanwhile used to give up without a word and answer "ok".
+ */
+describe('a rescan while users and groups change says what it found', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6900303\n');
+    host.writeDaemon('alice', 'bad', 'autostart=sometimes\n');
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+  });
+  after(() => host.cleanup());
+
+  test('each rescan names the refused file, however often /etc/group changes', async () => {
+    // A change the manager notices (its time of change), touching no account.
+    const changing = setInterval(() => {
+      const now = new Date();
+      utimesSync('/etc/group', now, now);
+    }, 30);
+    try {
+      for (let round = 0; round < 15; round++) {
+        const rescan = await host.dmctl('alice', 'rescan');
+        assert.equal(rescan.code, 1, `round ${round}: ${rescan.stdout}${rescan.stderr}`);
+        assert.match(rescan.stdout + rescan.stderr, /bad/);
+      }
+    } finally {
+      clearInterval(changing);
+    }
   });
 });

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setTimeout as delay, setImmediate as nextTurn } from 'node:timers/promises';
+import { parseDaemonConfig } from '../config/daemon.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { LaunchPlan } from '../process/launch.ts';
+import { newRecord } from './state.ts';
+import { type Processes, Supervisor } from './supervisor.ts';
+
+const quiet: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  reopen: () => {},
+  drain: async () => {},
+};
+
+/** The processes of runs, as the keeper would be told to signal them. */
+class Runs implements Processes {
+  readonly signals: number[] = [];
+  private next = 0;
+  spawn(): number {
+    return ++this.next;
+  }
+  async signal(_run: number, signal: number) {
+    this.signals.push(signal);
+    return { reached: 1, errno: 0 };
+  }
+  release(): void {}
+}
+
+// A Node timer may fire up to a millisecond before Date.now() reaches the time it was
+// armed for (the loop's monotonic clock and the wall clock are truncated apart). A review
+// saw a stop deadline lost that way: the check found it "not yet" and armed nothing, so
+// the daemon stayed `stopping` for good, and so did the manager's shutdown.
+test('every stop deadline ends in SIGKILL, however its timer falls against the clock', async () => {
+  const runs = new Runs();
+  const supervisor = new Supervisor({
+    prepare: () => ({ ok: true, plan: {} as LaunchPlan }),
+    stopTimeoutMs: (record) => 5 + (Number(record.spec.name.slice(1)) % 7),
+    processes: runs,
+    backoff: () => ({ firstMs: 1000, stepMs: 1000, maxMs: 1000, stableMs: 1000, delayMs: 0 }),
+    log: quiet,
+    changed: () => {},
+    forgotten: () => {},
+    watchReady: () => {},
+    note: () => {},
+  });
+  const records = Array.from({ length: 300 }, (_, index) => {
+    const { spec } = parseDaemonConfig('start=sleep 1\n', `/x/d${index}.conf`, `d${index}`);
+    assert.ok(spec);
+    const record = newRecord('alice', spec);
+    supervisor.daemons.set(record.id, record);
+    supervisor.start(record);
+    return record;
+  });
+  for (const record of records) {
+    supervisor.stop(record);
+    await nextTurn();
+  }
+  // Each run ignores SIGTERM; its deadline must send SIGKILL (signal 9) once.
+  const kills = (): number => runs.signals.filter((signal) => signal === 9).length;
+  for (let waited = 0; kills() < records.length && waited < 200; waited++) await delay(25);
+  const stuck = records.filter(
+    (record) => record.state.kind === 'stopping' && !record.state.killed,
+  );
+  assert.deepEqual(
+    stuck.map((record) => record.id),
+    [],
+  );
+  assert.equal(kills(), records.length);
+  for (const record of records) if (record.timer !== undefined) clearTimeout(record.timer);
+});
