@@ -21,7 +21,7 @@ describe('restartDelayRefusal', () => {
   test('a delay above the maximum names the setting and both values', () => {
     assert.equal(
       restartDelayRefusal(120_000, BOUNDS),
-      "'restart_delay' 120s is longer than the admin allows (restart-delay-max = 60s)",
+      "'restart_delay' 2m is longer than the admin allows (restart-delay-max = 1m)",
     );
   });
 });

@@ -22,6 +22,13 @@ export function restartDelayOf(delayMs: number | undefined, bounds: DelayBounds)
   return Math.min(bounds.maxMs, Math.max(bounds.minMs, delayMs ?? bounds.minMs));
 }
 
+/** A duration as it would be written in a config: `1h`, `90s`, `500ms`. */
 function formatMs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+  for (const [size, unit] of [
+    [3_600_000, 'h'],
+    [60_000, 'm'],
+    [1_000, 's'],
+  ] as const)
+    if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
 }

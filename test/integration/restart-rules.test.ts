@@ -141,7 +141,7 @@ describe('restart=, success_exit= and restart_delay=', { skip: !root && 'needs r
     assert.match(
       problems.stdout,
       new RegExp(
-        `${host.daemonFile('alice', 'greedy')}:2: error: 'restart_delay' 3600s is longer than the admin allows \\(restart-delay-max = 30s\\)`,
+        `${host.daemonFile('alice', 'greedy')}:2: error: 'restart_delay' 1h is longer than the admin allows \\(restart-delay-max = 30s\\)`,
       ),
     );
     const start = await host.dmctl('alice', 'greedy', 'start');
