@@ -19,9 +19,11 @@ type Verdict = { done: true } | { failed: string } | undefined;
 export function verdictOf(verb: WaitedVerb, row: DaemonStatus, pidBefore: number): Verdict {
   const down = row.state === 'stopped' || row.state === 'exited' || row.state === 'failed';
   if (verb === 'stop') return down ? { done: true } : undefined;
-  if (row.state === 'running' && row.pid > 0 && (verb === 'start' || row.pid !== pidBefore))
-    return { done: true };
-  // A one-shot task (restart=no or on-failure) that already did its work cleanly.
+  // A one-shot task (restart=no) is waited for until it is done, not merely running; one
+  // of restart=on-failure may have done its work cleanly already.
+  const task = row.restart === 'no';
+  const runs = row.state === 'running' && row.pid > 0;
+  if (!task && runs && (verb === 'start' || row.pid !== pidBefore)) return { done: true };
   if (row.state === 'exited') return { done: true };
   if (row.state === 'coolingdown' || row.state === 'broken' || down) {
     const exit = formatLastExit(row);

@@ -44,6 +44,7 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
     total: alive && record.startedAt !== undefined ? seconds(now - record.startedAt) : 0,
     runAs: record.spec.runAs ?? record.owner,
     output: record.spec.output,
+    restart: record.spec.restart,
     ...(lastExit === undefined ? {} : { lastExit }),
     ...(exit?.error === undefined && typeof exit?.code === 'number'
       ? { lastExitCode: exit.code }

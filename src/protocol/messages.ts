@@ -101,6 +101,8 @@ export interface DaemonStatus {
   readonly total: number;
   readonly runAs: string;
   readonly output: 'log' | 'discard';
+  /** Its `restart=` (absent for a daemon known only by its broken file). */
+  readonly restart?: 'always' | 'on-failure' | 'no';
   /** How the last process ended (`exit status 1`, `killed by SIGKILL`) or why it could not start. */
   readonly lastExit?: string;
   /** The same for scripts: the exit status, or the signal's name. */
