@@ -117,7 +117,7 @@ describe('restart=, success_exit= and restart_delay=', { skip: !root && 'needs r
     const good = await host.waitForDaemon(
       'alice',
       'alice/crashy',
-      (d) => d.state === 'running' && d.uptime >= 3,
+      (d) => d.state === 'running' && d.pid > 0 && d.uptime >= 3,
       'to run longer than stable-uptime',
     );
     process.kill(good.pid, 'SIGKILL');
