@@ -6,6 +6,12 @@
  * the thread follow whatever its effective uid (same thread group; see
  * proc_fd_access_allowed), and cannot be redirected by the user. The thread is the
  * user, so the socket file is the user's, made where the user may write.
+ *
+ * bindUnix gives the file the group asked for (n3, -1 for none) with fchownat as the
+ * user, so the kernel refuses a group the user is not a member of, then the mode (n2),
+ * and returns the file's stat: its device and inode tell it apart from a file someone
+ * puts there later. removeSocket unlinks a socket file of the user's only if it is that
+ * file (n1, n2: device and inode), or, with no inode, a stale one nothing listens on.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -58,10 +64,20 @@ void dm_bind_unix(const struct dm_op_args *args, struct dm_op_result *result) {
   if (fd == -1) dm_fail(result, -errno, DM_STEP_NONE);
   else if (bind(fd, (struct sockaddr *)&address, sizeof address) == -1)
     dm_fail(result, -errno, DM_STEP_FINAL);
+  else if (args->n3 >= 0 && fchownat(dir, name, (uid_t)-1, (gid_t)args->n3, AT_SYMLINK_NOFOLLOW) == -1)
+    dm_fail(result, -errno, DM_STEP_FINAL);
   // The socket file was made with the process's umask: its mode is set now, as the user.
   else if (fchmodat(dir, name, (mode_t)args->n2, 0) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
+  else if (fstatat(dir, name, &result->stat, AT_SYMLINK_NOFOLLOW) == -1)
+    dm_fail(result, -errno, DM_STEP_FINAL);
   else if (listen(fd, (int)args->n1) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
-  else result->fd = fd;
+  else {
+    result->has_stat = true;
+    result->fd = fd;
+  }
+  // A socket file left by a bind that failed half-way is not left behind.
+  if (result->error != 0 && fd != -1 && result->step == DM_STEP_FINAL && result->error != EADDRINUSE)
+    unlinkat(dir, name, 0);
   if (result->error != 0 && fd != -1) close(fd);
   close(dir);
 }
@@ -77,5 +93,28 @@ void dm_connect_unix(const struct dm_op_args *args, struct dm_op_result *result)
   else if (connect(fd, (struct sockaddr *)&address, sizeof address) == -1)
     dm_fail(result, -errno, DM_STEP_FINAL);
   if (fd != -1) close(fd);
+  close(dir);
+}
+
+void dm_remove_socket(const struct dm_op_args *args, struct dm_op_result *result) {
+  struct sockaddr_un address;
+  const char *name;
+  int dir = prepare(args->path, &address, &name, result);
+  if (dir < 0) return;
+  struct stat stat;
+  if (fstatat(dir, name, &stat, AT_SYMLINK_NOFOLLOW) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
+  else if (!S_ISSOCK(stat.st_mode) || stat.st_uid != geteuid())
+    dm_fail(result, -EPERM, DM_STEP_FINAL);
+  else if (args->n2 != 0 && ((int64_t)stat.st_dev != args->n1 || (int64_t)stat.st_ino != args->n2))
+    dm_fail(result, -ESTALE, DM_STEP_FINAL);
+  else if (args->n2 == 0) {
+    // No inode known: only a socket nothing listens on (ECONNREFUSED) is stale.
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int refused = fd != -1 && connect(fd, (struct sockaddr *)&address, sizeof address) == -1 &&
+                  errno == ECONNREFUSED;
+    if (fd != -1) close(fd);
+    if (!refused) dm_fail(result, -EADDRINUSE, DM_STEP_FINAL);
+  }
+  if (result->error == 0 && unlinkat(dir, name, 0) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
   close(dir);
 }

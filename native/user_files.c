@@ -252,7 +252,7 @@ static napi_value js_file_op(napi_env env, napi_callback_info info) {
   job->result.fd = -1;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
       napi_get_value_int32(env, argv[0], &kind) != napi_ok || kind < DM_READ_CONFIG_DIR ||
-      kind > DM_REPLACE_FILE || !read_creds(env, argv, &job->creds) ||
+      kind > DM_REMOVE_SOCKET || !read_creds(env, argv, &job->creds) ||
       !read_args(env, argv[4], &job->args)) {
     free_job(job);
     napi_throw_type_error(env, NULL, "fileOp(kind, uid, gid, groups, args): bad arguments");

@@ -138,6 +138,7 @@ void dm_run_op(enum dm_op_kind kind, const struct dm_op_args *args, struct dm_op
     case DM_BIND_UNIX: return dm_bind_unix(args, result);
     case DM_CONNECT_UNIX: return dm_connect_unix(args, result);
     case DM_REPLACE_FILE: return dm_replace_file(args, result);
+    case DM_REMOVE_SOCKET: return dm_remove_socket(args, result);
   }
 }
 

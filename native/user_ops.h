@@ -22,6 +22,7 @@ enum dm_op_kind {
   DM_BIND_UNIX,
   DM_CONNECT_UNIX,
   DM_REPLACE_FILE,
+  DM_REMOVE_SOCKET,
 };
 
 /** One `*.conf` file of readConfigDir. */
@@ -71,6 +72,7 @@ void dm_lock_dir(const struct dm_op_args *args, struct dm_op_result *result);
 void dm_bind_unix(const struct dm_op_args *args, struct dm_op_result *result);
 void dm_connect_unix(const struct dm_op_args *args, struct dm_op_result *result);
 void dm_replace_file(const struct dm_op_args *args, struct dm_op_result *result);
+void dm_remove_socket(const struct dm_op_args *args, struct dm_op_result *result);
 
 /** Sets result's error from a negative errno and where it happened; returns false. */
 bool dm_fail(struct dm_op_result *result, int negative_errno, enum dm_step step);

@@ -30,7 +30,9 @@ export function formatElapsed(totalSeconds: number): string {
 export function formatLastExit(daemon: DaemonStatus): string {
   if (daemon.problem !== undefined) return shortReason(daemon.problem);
   if (daemon.lastExit?.endsWith('out of memory'))
-    return `${daemon.lastExitSignal ?? 'SIGKILL'} (OOM)`;
+    return daemon.lastExitSignal === undefined && daemon.lastExitCode !== undefined
+      ? `exit ${daemon.lastExitCode} (OOM)`
+      : `${daemon.lastExitSignal ?? 'SIGKILL'} (OOM)`;
   if (daemon.lastExitSignal !== undefined) return daemon.lastExitSignal;
   if (daemon.lastExitCode !== undefined) return `exit ${daemon.lastExitCode}`;
   return daemon.lastExit ?? '-';

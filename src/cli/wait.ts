@@ -15,20 +15,47 @@ export type WaitedVerb = 'start' | 'stop' | 'restart';
 /** Where a wait ends: done, failed (with why), or not yet. */
 type Verdict = { done: true } | { failed: string } | undefined;
 
-/** Judges one status row of the daemon after `verb` (the pid it had before, for a restart). */
-export function verdictOf(verb: WaitedVerb, row: DaemonStatus, pidBefore: number): Verdict {
+/**
+ * How long a new process must have run before `--wait` calls it started: one that fails
+ * at once (a missing module, a port in use) exits well within it, and is a failure.
+ */
+export const SETTLE_MS = 1_000;
+
+/** The process `--wait` saw running, and since when (by dmctl's clock). */
+export interface Seen {
+  readonly pid: number;
+  readonly since: number;
+  readonly respawns: number;
+}
+
+/**
+ * Judges one status row of the daemon after `verb`, given the pid it had before (for a
+ * restart) and the running process seen first (`seen`, updated by the caller).
+ */
+export function verdictOf(
+  verb: WaitedVerb,
+  row: DaemonStatus,
+  pidBefore: number,
+  seen: Seen | undefined,
+  now: number,
+): Verdict {
   const down = row.state === 'stopped' || row.state === 'exited' || row.state === 'failed';
   if (verb === 'stop') return down ? { done: true } : undefined;
-  // A one-shot task (restart=no) is waited for until it is done, not merely running; one
-  // of restart=on-failure may have done its work cleanly already.
+  // A task (restart=no, or on-failure) that did its work and exited cleanly is done.
+  if (row.state === 'exited') return { done: true };
+  const exit = formatLastExit(row);
+  const lastExit = exit === '' || exit === '-' ? '' : ` (last exit: ${exit})`;
+  if (seen !== undefined && (row.pid !== seen.pid || row.respawns !== seen.respawns))
+    return {
+      failed: `${row.id} exited ${row.state === 'running' ? 'and was started again' : 'at once'}${lastExit}`,
+    };
+  // A restart=no task is waited for until it has exited, not merely seen running.
   const task = row.restart === 'no';
   const runs = row.state === 'running' && row.pid > 0;
-  if (!task && runs && (verb === 'start' || row.pid !== pidBefore)) return { done: true };
-  if (row.state === 'exited') return { done: true };
-  if (row.state === 'coolingdown' || row.state === 'broken' || down) {
-    const exit = formatLastExit(row);
-    return { failed: `${row.id} is ${row.state}${exit === '' ? '' : ` (last exit: ${exit})`}` };
-  }
+  if (!task && runs && (verb === 'start' || row.pid !== pidBefore))
+    return seen !== undefined && now - seen.since >= SETTLE_MS ? { done: true } : undefined;
+  if (row.state === 'coolingdown' || row.state === 'broken' || down)
+    return { failed: `${row.id} is ${row.state}${lastExit}` };
   return undefined;
 }
 
@@ -50,11 +77,16 @@ export async function runAndWait(
   if (!answer.ok) return output.fail(answer.error);
   const deadline = Date.now() + timeoutMs;
   let row = before.row;
+  let seen: Seen | undefined;
   for (;;) {
     const now = await statusOf(call, before.row.id);
     if ('error' in now) return output.fail(now.error);
     row = now.row;
-    const verdict = verdictOf(verb, row, before.row.pid);
+    const fresh =
+      row.state === 'running' && row.pid > 0 && (verb !== 'restart' || row.pid !== before.row.pid);
+    if (seen === undefined && fresh)
+      seen = { pid: row.pid, since: Date.now(), respawns: row.respawns };
+    const verdict = verdictOf(verb, row, before.row.pid, seen, Date.now());
     if (verdict !== undefined && 'done' in verdict) {
       output.out(
         row.state === 'running'

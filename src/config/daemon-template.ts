@@ -28,6 +28,16 @@ export function daemonTemplate(name: string, owner: string): string {
 # File-mode creation mask (default: 022; 007 lets your group use its files and sockets).
 #umask=022
 
+# Sockets the manager binds once and keeps while the daemon is wanted up (across
+# respawns and restarts), passed as fd 3 onwards with LISTEN_FDS (systemd's way). One
+# line each: unix:/PATH (made as you), tcp:127.0.0.1:PORT or tcp:[::1]:PORT (1024 and up).
+#listen=unix:/srv/${name}/${name}.sock
+# The socket file's mode and group (a group you are in); default 0660 and your group.
+#listen_mode=0660
+#listen_group=www-data
+# 0: the one socket is standard input instead (FastCGI: php-cgi, spawn-fcgi).
+#listen_fd=0
+
 # Environment: the daemon gets HOME, LOGNAME, USER and PATH=/usr/bin:/bin, then these.
 # Quotes are kept as they are.
 #export PATH=/usr/local/bin:/usr/bin:/bin

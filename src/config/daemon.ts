@@ -3,6 +3,15 @@ import { DAEMON_KEYS } from '../reference/daemon.ts';
 import { parseDuration } from './durations.ts';
 import { LIMIT_NAMES, parseLimitValue, type Resource, type ResourceLimits } from './limits.ts';
 import { meaningfulLines } from './lines.ts';
+import {
+  type ListenAddress,
+  type ListenLines,
+  type ListenSpec,
+  MAX_LISTEN,
+  NO_LISTEN,
+  parseListenAddress,
+  parseListenMode,
+} from './listen.ts';
 import { type Problem, ProblemList } from './problems.ts';
 import { parseReadyCheck, type ReadyCheck } from './ready.ts';
 import { parseSize } from './sizes.ts';
@@ -28,6 +37,8 @@ export interface DaemonSpec {
   readonly limits: ResourceLimits;
   /** The file-mode creation mask the daemon starts with (022 unless `umask=` says). */
   readonly umask: number;
+  /** The sockets the manager holds for it (`listen=` lines), and how they are passed. */
+  readonly listen: ListenSpec;
   /** When a process that ended by itself is respawned. */
   readonly restart: RestartRule;
   /** What counts as a clean exit besides status 0. */
@@ -100,6 +111,10 @@ export function parseUmask(value: string): number | undefined {
   return Number.parseInt(value, 8);
 }
 
+function sameAddress(a: ListenAddress, b: ListenAddress): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 /** Parses a daemon config file; reports every problem in it at once. */
 export function parseDaemonConfig(
   text: string,
@@ -112,6 +127,8 @@ export function parseDaemonConfig(
   runAsLine: number | undefined;
   /** The line of the `restart_delay=` that counts, to point at it when out of bounds. */
   restartDelayLine: number | undefined;
+  /** The lines of `listen=` and `listen_group=`, to point at one root refuses. */
+  listenLines: ListenLines;
 } {
   const problems = new ProblemList(file);
   const env = new Map<string, string>();
@@ -140,6 +157,12 @@ export function parseDaemonConfig(
     as: undefined,
   };
   let environmentBytes = 0;
+  const addresses: ListenAddress[] = [];
+  const addressLines: number[] = [];
+  let listenMode = NO_LISTEN.mode;
+  let listenGroup: string | undefined;
+  let passing: ListenSpec['passing'] = NO_LISTEN.passing;
+  const listenSettings = new Map<string, number>();
 
   for (const { line, text: entry } of meaningfulLines(text)) {
     const exported = /^export\s+(.*)$/.exec(entry);
@@ -179,7 +202,7 @@ export function parseDaemonConfig(
     const key = entry.slice(0, equals).trim();
     const value = entry.slice(equals + 1).trim();
     const earlier = seen.get(key);
-    if (earlier !== undefined && KNOWN_KEYS.includes(key))
+    if (earlier !== undefined && KNOWN_KEYS.includes(key) && key !== 'listen')
       problems.warning(line, `'${key}' was already set on line ${earlier}; this line wins`);
     seen.set(key, line);
     switch (key) {
@@ -287,10 +310,58 @@ export function parseDaemonConfig(
         else limits[resource] = parsed ?? undefined;
         break;
       }
+      case 'listen': {
+        const address = parseListenAddress(value);
+        if ('error' in address) problems.error(line, address.error);
+        else if (addresses.length === MAX_LISTEN)
+          problems.error(line, `too many 'listen' lines (at most ${MAX_LISTEN})`);
+        else if (addresses.some((other) => sameAddress(other, address)))
+          problems.error(
+            line,
+            `'listen=${value}' is already on line ${addressLines[addresses.findIndex((other) => sameAddress(other, address))]}`,
+          );
+        else {
+          addresses.push(address);
+          addressLines.push(line);
+        }
+        break;
+      }
+      case 'listen_mode': {
+        const mode = parseListenMode(value);
+        listenSettings.set(key, line);
+        if (mode === undefined)
+          problems.error(line, `'listen_mode' must be an octal mode like 0660, not '${value}'`);
+        else listenMode = mode;
+        break;
+      }
+      case 'listen_group':
+        listenSettings.set(key, line);
+        if (value.length > 256 || !/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(value))
+          problems.error(line, `'listen_group' must be a group name, not '${value}'`);
+        else listenGroup = value;
+        break;
+      case 'listen_fd':
+        listenSettings.set(key, line);
+        if (value === '0') passing = 'stdin';
+        else if (value === '3') passing = 'systemd';
+        else
+          problems.error(
+            line,
+            `'listen_fd' must be 0 (the socket on standard input, for FastCGI) or 3 (fds 3 onwards, as systemd), not '${value}'`,
+          );
+        break;
       default:
         problems.warning(line, `unknown key '${key}' ignored (known: ${KNOWN_KEYS.join(', ')})`);
     }
   }
+  if (passing === 'stdin' && addresses.length > 1)
+    problems.error(
+      listenSettings.get('listen_fd'),
+      `'listen_fd=0' passes one socket on standard input, but ${addresses.length} 'listen' lines ask for more`,
+    );
+  if (addresses.length === 0)
+    for (const [key, line] of listenSettings)
+      problems.warning(line, `'${key}' has no effect without a 'listen=' line`);
   if (start === undefined && !problems.items.some((p) => p.message.startsWith("'start'")))
     problems.error(undefined, "no 'start=' line: nothing to run");
   const failed = problems.items.some((problem) => problem.severity === 'error');
@@ -316,6 +387,13 @@ export function parseDaemonConfig(
           restartDelayMs,
           ready,
           readyTimeoutMs,
+          listen: {
+            addresses,
+            mode: listenMode,
+            group: listenGroup,
+            passing,
+          },
         };
-  return { spec, problems: problems.items, runAsLine, restartDelayLine };
+  const listenLines = { addresses: addressLines, group: listenSettings.get('listen_group') };
+  return { spec, problems: problems.items, runAsLine, restartDelayLine, listenLines };
 }

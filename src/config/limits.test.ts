@@ -63,6 +63,7 @@ describe('parseLimitValues', () => {
       parseLimitValues(' nofile=1024, nproc = 200,core=0 , as=1G, max-daemons=unlimited '),
       {
         values: { nofile: 1024, nproc: 200, core: 0, as: 1024 ** 3, maxDaemons: null },
+        ports: undefined,
         errors: [],
       },
     );
@@ -73,6 +74,27 @@ describe('parseLimitValues', () => {
     assert.match(errors[0] ?? '', /^nofile must be a whole number/);
     assert.match(errors[1] ?? '', /got 'stack=1M'/);
     assert.match(errors[2] ?? '', /got 'nproc'/);
+  });
+});
+
+describe('ports= in [limits]', () => {
+  test('reads ports and ranges separated by spaces', () => {
+    assert.deepEqual(parseLimitValues('ports=80 9000-9099, nofile=10'), {
+      values: { nofile: 10 },
+      ports: [
+        { from: 80, to: 80 },
+        { from: 9000, to: 9099 },
+      ],
+      errors: [],
+    });
+  });
+  test('names a bad range', () => {
+    for (const bad of ['0', '9100-9000', '70000', 'http', ''])
+      assert.match(
+        parseLimitValues(`ports=${bad}`).errors[0] ?? '',
+        /^ports (must be|needs)/,
+        `ports=${bad}`,
+      );
   });
 });
 

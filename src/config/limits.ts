@@ -26,11 +26,19 @@ export interface UserLimits extends ResourceLimits, UserQuota {
 /** What one `[limits]` line sets: a value, or `null` for `unlimited` (lifting a default). */
 export type LimitValues = { readonly [K in LimitKey]?: number | null };
 
+/** A range of TCP ports, both ends included. */
+export interface PortRange {
+  readonly from: number;
+  readonly to: number;
+}
+
 /** One `user: key=value, ...` or `@group: key=value, ...` line of `[limits]`. */
 export interface LimitRule {
   readonly line: number;
   readonly left: { readonly kind: 'user' | 'group'; readonly name: string };
   readonly values: LimitValues;
+  /** `ports=`: the TCP ports the user's daemons may listen on (any address, below 1024 too). */
+  readonly ports?: readonly PortRange[];
 }
 
 export const NO_LIMITS: UserLimits = {
@@ -96,19 +104,47 @@ export function parseLimitValue(key: LimitKey, text: string): number | null | { 
   return Number(text);
 }
 
+/** Parses `ports=`: ports and ranges separated by spaces, such as `80 443 9000-9099`. */
+export function parsePortRanges(text: string): PortRange[] | { error: string } {
+  const ranges: PortRange[] = [];
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const match = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(word);
+    const from = Number(match?.[1]);
+    const to = match?.[2] === undefined ? from : Number(match[2]);
+    if (!match || from < 1 || to > 65_535 || from > to)
+      return {
+        error: `ports must be ports from 1 to 65535 or ranges like 9000-9099, separated by spaces, not '${clip(word)}'`,
+      };
+    ranges.push({ from, to });
+  }
+  if (ranges.length === 0) return { error: 'ports needs at least one port or range' };
+  return ranges;
+}
+
 /** Parses the `key=value, key=value` right-hand side of a `[limits]` line. */
-export function parseLimitValues(text: string): { values: LimitValues; errors: string[] } {
+export function parseLimitValues(text: string): {
+  values: LimitValues;
+  ports: PortRange[] | undefined;
+  errors: string[];
+} {
   const values: { [K in LimitKey]?: number | null } = {};
   const errors: string[] = [];
+  let ports: PortRange[] | undefined;
   for (const item of text.split(',')) {
     const trimmed = item.trim();
     if (trimmed === '') continue;
     const equals = trimmed.indexOf('=');
     const name = (equals === -1 ? trimmed : trimmed.slice(0, equals)).trim();
+    if (name === 'ports' && equals !== -1) {
+      const parsed = parsePortRanges(trimmed.slice(equals + 1));
+      if ('error' in parsed) errors.push(parsed.error);
+      else ports = [...(ports ?? []), ...parsed];
+      continue;
+    }
     const key = LIMIT_NAMES[name];
     if (equals === -1 || key === undefined) {
       errors.push(
-        `expected 'limit=value' with a limit among ${Object.keys(LIMIT_NAMES).join(', ')}, got '${clip(trimmed)}'`,
+        `expected 'limit=value' with a limit among ${[...Object.keys(LIMIT_NAMES), 'ports'].join(', ')}, got '${clip(trimmed)}'`,
       );
       continue;
     }
@@ -116,7 +152,7 @@ export function parseLimitValues(text: string): { values: LimitValues; errors: s
     if (value !== null && typeof value === 'object') errors.push(`${name} ${value.error}`);
     else values[key] = value;
   }
-  return { values, errors };
+  return { values, ports, errors };
 }
 
 /** Keeps a quoted value short in a message. */

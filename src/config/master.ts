@@ -106,9 +106,10 @@ function parseLimitRule(entry: string, line: number, problems: ProblemList): Lim
     return undefined;
   }
   const left = parsePrincipal(entry.slice(0, colon).trim(), line, problems);
-  const { values, errors } = parseLimitValues(entry.slice(colon + 1));
+  const { values, ports, errors } = parseLimitValues(entry.slice(colon + 1));
   for (const error of errors) problems.error(line, error);
-  return left && errors.length === 0 ? { line, left, values } : undefined;
+  if (!left || errors.length > 0) return undefined;
+  return ports === undefined ? { line, left, values } : { line, left, values, ports };
 }
 
 function parsePrincipal(text: string, line: number, problems: ProblemList): Principal | undefined {

@@ -10,7 +10,15 @@ import {
 import { printableJson } from '../protocol/printable.ts';
 
 /** Answers one authenticated request; `caller` is the user the socket belongs to. */
-export type Handler = (caller: string, request: Request) => Response | Promise<Response>;
+/**
+ * Handles one request of `caller` (whose socket it came on); `peerUid` is who the kernel
+ * says connected (SO_PEERCRED), undefined if it could not tell.
+ */
+export type Handler = (
+  caller: string,
+  request: Request,
+  peerUid: number | undefined,
+) => Response | Promise<Response>;
 
 /** Who a socket is for: its owner alone (and root) can connect. */
 export interface SocketOwner {
@@ -34,12 +42,13 @@ const MAX_CONNECTIONS_PER_SOCKET = 64;
  * connect. Whoever connects to `alice.sock` is alice (or root).
  */
 export class ControlServer {
-  private readonly servers = new Map<string, { server: Server; path: string }>();
+  private readonly servers = new Map<string, { server: Server; path: string; uid: number }>();
 
   private readonly pathFor: (user: string) => string;
   private readonly handler: Handler;
   private readonly log: Logger;
   private readonly bind: (path: string, backlog: number) => number;
+  private readonly peerUid: (fd: number) => number;
   /** Told of each answer: the command (`invalid` when the request did not parse), and whether it was ok. */
   private readonly counted: (command: string, ok: boolean) => void;
 
@@ -49,18 +58,25 @@ export class ControlServer {
     handler: Handler,
     log: Logger,
     bind: (path: string, backlog: number) => number,
+    peerUid: (fd: number) => number,
     counted: (command: string, ok: boolean) => void = () => {},
   ) {
     this.pathFor = pathFor;
     this.handler = handler;
     this.log = log;
     this.bind = bind;
+    this.peerUid = peerUid;
     this.counted = counted;
   }
 
   /** The users that have a socket now. */
   users(): string[] {
     return [...this.servers.keys()];
+  }
+
+  /** The uid a user's socket was made for (undefined: it has none). */
+  uidOf(user: string): number | undefined {
+    return this.servers.get(user)?.uid;
   }
 
   /**
@@ -87,7 +103,7 @@ export class ControlServer {
       if (process.geteuid?.() === 0) chownSync(path, owner.uid, owner.gid);
       chmodSync(path, 0o600);
     }
-    this.servers.set(owner.name, { server, path });
+    this.servers.set(owner.name, { server, path, uid: owner.uid });
     this.log.debug(`control socket for ${owner.name}: ${path}`);
     return fd;
   }
@@ -135,10 +151,21 @@ export class ControlServer {
     for (const user of this.users()) this.close(user);
   }
 
+  /** Who the kernel says is at the other end of a connection (SO_PEERCRED). */
+  private peerOf(socket: Socket): number | undefined {
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    try {
+      return fd === undefined ? undefined : this.peerUid(fd);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Requests being handled (their answer not yet sent). */
   private inFlight = 0;
 
   private serve(caller: string, socket: Socket): void {
+    const peerUid = this.peerOf(socket);
     let buffered = '';
     let answered = false;
     socket.setEncoding('utf8');
@@ -188,7 +215,7 @@ export class ControlServer {
       };
       let response: Response | Promise<Response>;
       try {
-        response = this.handler(caller, request);
+        response = this.handler(caller, request, peerUid);
       } catch (error) {
         response = failed(error);
       }

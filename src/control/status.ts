@@ -78,6 +78,8 @@ function describeExit(record: DaemonRecord): string | undefined {
   const exit = record.lastExit;
   if (exit === undefined) return undefined;
   if (exit.error !== undefined) return exit.error;
+  if (exit.oom && exit.signal === null && exit.code !== null)
+    return `exit status ${exit.code}: out of memory`;
   if (exit.oom) return `killed by ${exit.signal ?? 'SIGKILL'}: out of memory`;
   return exit.signal ? `killed by ${exit.signal}` : `exit status ${exit.code}`;
 }

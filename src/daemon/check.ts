@@ -1,4 +1,5 @@
 import { userInfo } from 'node:os';
+import type { LimitRule } from '../config/limits.ts';
 import { masterConfigPath, readMasterConfig } from '../config/locate.ts';
 import { formatProblem, type Problem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
@@ -8,6 +9,7 @@ import type { DelayBounds } from '../policy/restart-delay.ts';
 import { type AccountDb, loadAccounts, membersOf } from '../users/accounts.ts';
 import type { ManagerArgs } from './args.ts';
 import { judgeConfig } from './judge.ts';
+import { listenRightsOf } from './listen-rights.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { scanDaemonDir } from './scan.ts';
 
@@ -45,6 +47,7 @@ export async function checkConfiguration(args: ManagerArgs): Promise<number> {
           owner.account.name,
           setup.policy,
           (user) => setup.db.users.has(user),
+          listenRightsOf(owner.account.name, setup.db, setup.rules),
           setup.delayBounds,
         ),
       );
@@ -54,7 +57,13 @@ export async function checkConfiguration(args: ManagerArgs): Promise<number> {
 }
 
 type Setup =
-  | { owners: Owner[]; policy: Policy; db: AccountDb; delayBounds: DelayBounds }
+  | {
+      owners: Owner[];
+      policy: Policy;
+      db: AccountDb;
+      rules: readonly LimitRule[];
+      delayBounds: DelayBounds;
+    }
   | { error: string };
 
 /** The bounds of `restart_delay=` that these settings give. */
@@ -81,6 +90,7 @@ function personalSetup(): Setup {
     owners: [makeOwner(account, db, settings)],
     policy: personalPolicy(me.username),
     db,
+    rules: [],
     delayBounds: delayBoundsOf(settings),
   };
 }
@@ -105,6 +115,7 @@ function systemSetup(args: ManagerArgs, findings: Findings): Setup {
       owners: [],
       policy: personalPolicy(ROOT),
       db: loadAccounts(),
+      rules: [],
       delayBounds: delayBoundsOf(DEFAULT_SETTINGS),
     };
   const db = loadAccounts();
@@ -119,7 +130,13 @@ function systemSetup(args: ManagerArgs, findings: Findings): Setup {
     if (account !== undefined && mayRunDaemons(resolved.policy, name))
       owners.push(makeOwner(account, db, read.config.settings));
   }
-  return { owners, policy: resolved.policy, db, delayBounds: delayBoundsOf(read.config.settings) };
+  return {
+    owners,
+    policy: resolved.policy,
+    db,
+    rules: read.config.limits,
+    delayBounds: delayBoundsOf(read.config.settings),
+  };
 }
 
 function report(findings: Findings): number {

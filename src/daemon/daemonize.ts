@@ -1,41 +1,78 @@
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { setTimeout as delay } from 'node:timers/promises';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 
 const START_TIMEOUT_MS = 60_000;
 
+/** The variable that tells the manager in the background which descriptor to answer on. */
+export const READY_FD_VARIABLE = 'DAEMON_MANAGER_READY_FD';
+
 /**
  * Starts the manager again in the background (its own session, `--foreground`, output
- * to `logFile`) and returns once it says, in that log, that it runs (it holds the lock,
- * its pidfile is written, its daemons are loaded), or reports why it died. A socket that
- * answers is no proof: a keeper left by a crashed manager holds it.
+ * to `logFile`) and returns once it says, on a pipe of its own, that it runs (it holds
+ * the lock, its pidfile is written, its daemons are loaded), or reports why it died. A
+ * socket that answers is no proof: a keeper left by a crashed manager holds it; nor is
+ * its log, which may go to syslog.
  */
 export async function daemonize(logFile: string): Promise<number> {
   const log = openSync(logFile, 'a', 0o600);
-  const from = fstatSync(log).size;
   const child = spawn(
     process.execPath,
     [...process.execArgv, ...process.argv.slice(1), '--foreground'],
-    { detached: true, stdio: ['ignore', log, log] },
+    {
+      detached: true,
+      stdio: ['ignore', log, log, 'pipe'],
+      env: { ...process.env, [READY_FD_VARIABLE]: '3' },
+    },
   );
   closeSync(log);
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
+  const said = await new Promise<boolean>((resolve) => {
+    let text = '';
+    const timer = setTimeout(() => resolve(false), START_TIMEOUT_MS);
+    const ready = child.stdio[3] as Readable | null;
+    ready?.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('running')) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+    ready?.on('error', () => {});
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(text.includes('running'));
+    });
   });
-  const running = ` running, pid ${child.pid}`;
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!exited && Date.now() < deadline) {
-    if (readFileSync(logFile).subarray(from).toString('utf8').includes(running)) {
-      process.stdout.write(
-        `daemon-manager running in the background, pid ${child.pid}; log: ${logFile}\n`,
-      );
-      child.unref();
-      return 0;
-    }
-    await delay(50);
+  (child.stdio[3] as Readable | null)?.destroy();
+  if (said) {
+    process.stdout.write(
+      `daemon-manager running in the background, pid ${child.pid}; log: ${logFile}\n`,
+    );
+    child.unref();
+    return 0;
   }
   const tail = readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
   process.stderr.write(`daemon-manager failed to start; the end of ${logFile}:\n${tail}\n`);
   return 1;
+}
+
+/**
+ * The launcher's pipe, when this manager was started in the background by daemonize: the
+ * descriptor, taken out of the environment so that nothing started later inherits it.
+ */
+export function launcherPipe(): number | undefined {
+  const fd = Number(process.env[READY_FD_VARIABLE]);
+  delete process.env[READY_FD_VARIABLE];
+  return Number.isInteger(fd) && fd > 2 ? fd : undefined;
+}
+
+/** Tells the launcher the manager runs, and lets go of its pipe. */
+export function tellLauncher(fd: number | undefined): void {
+  if (fd === undefined) return;
+  try {
+    writeSync(fd, 'running\n');
+  } catch {
+    // The launcher is gone (killed): nobody to tell.
+  }
+  closeSync(fd);
 }

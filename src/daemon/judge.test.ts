@@ -1,28 +1,45 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { parseDaemonConfig } from '../config/daemon.ts';
 import { formatProblem } from '../config/problems.ts';
 import { personalPolicy } from '../policy/policy.ts';
-import { judgeConfig } from './judge.ts';
+import { judgeConfig, type ListenRights } from './judge.ts';
 
-const FILE = '/home/alice/.daemon-manager/daemons/web.conf';
-const BOUNDS = { minMs: 1_000, maxMs: 30_000 };
+const FILE = '/home/alice/.daemon-manager/daemons/app.conf';
+const RIGHTS: ListenRights = {
+  ports: [{ from: 80, to: 80 }],
+  groupOf: (name) => (name === 'web' ? 33 : { refusal: `not in ${name}` }),
+};
 
 function judge(text: string): string[] {
-  const loaded = { name: 'web', file: FILE, ...parseDaemonConfig(text, FILE, 'web') };
-  const problems = judgeConfig(loaded, 'alice', personalPolicy('alice'), () => true, BOUNDS);
-  return problems.map(formatProblem);
+  const loaded = { name: 'app', file: FILE, ...parseDaemonConfig(text, FILE, 'app') };
+  return judgeConfig(loaded, 'alice', personalPolicy('alice'), () => true, RIGHTS).map(
+    formatProblem,
+  );
 }
 
-test("a restart_delay within the admin's bounds is no problem", () => {
-  assert.deepEqual(judge('start=./web\nrestart_delay=5s\n'), []);
-});
-
-test("a restart_delay outside the admin's bounds is an error on its line, naming the bound", () => {
-  assert.deepEqual(judge('start=./web\n# slow\nrestart_delay=1h\n'), [
-    `${FILE}:3: error: 'restart_delay' 1h is longer than the admin allows (restart-delay-max = 30s)`,
-  ]);
-  assert.deepEqual(judge('start=./web\nrestart_delay=200ms\n'), [
-    `${FILE}:2: error: 'restart_delay' 200ms is shorter than the admin allows (restart-delay-min = 1s)`,
-  ]);
+describe('judgeConfig and listen=', () => {
+  test('a refused port and group are errors on their own lines', () => {
+    assert.deepEqual(
+      judge(
+        'start=./x\nlisten=tcp:127.0.0.1:80\nlisten=tcp:0.0.0.0:81\nlisten=unix:/s\nlisten_group=staff\n',
+      ),
+      [
+        `${FILE}:3: error: 'listen=tcp:0.0.0.0:81' refused: port 81 is below 1024 and the master config grants 'alice' no such port ([limits] alice: ports=81)`,
+        `${FILE}:5: error: not in staff`,
+      ],
+    );
+  });
+  test('a shell line that does not exec its program is warned about: LISTEN_PID would be the shell', () => {
+    const [warning] = judge('start=cd /srv && ./server\nlisten=tcp:127.0.0.1:9000\n');
+    assert.match(warning ?? '', /:2: warning: 'start' needs \/bin\/sh, .*'exec'/);
+  });
+  test('a plain line, a line with exec, and a socket on stdin need no warning', () => {
+    for (const text of [
+      'start=./server --port 1\nlisten=tcp:127.0.0.1:9000\n',
+      'start=cd /srv && exec ./server\nlisten=tcp:127.0.0.1:9000\n',
+      'start=cd /srv && php-cgi\nlisten=unix:/s\nlisten_fd=0\nlisten_group=web\n',
+    ])
+      assert.deepEqual(judge(text), [], text);
+  });
 });

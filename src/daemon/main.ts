@@ -1,6 +1,6 @@
 import { fstatSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   masterConfigPath,
   personalSocketPath,
@@ -21,7 +21,7 @@ import { loadAccounts } from '../users/accounts.ts';
 import { VERSION } from '../version.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
 import { checkConfiguration } from './check.ts';
-import { daemonize } from './daemonize.ts';
+import { daemonize, launcherPipe, tellLauncher } from './daemonize.ts';
 import {
   HANDSHAKE_FD,
   joinPredecessor,
@@ -93,6 +93,9 @@ async function main(signals: SignalQueue): Promise<number> {
     const problem = ensurePrivateDir(dir, mode_);
     if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
   }
+  const pidfileProblem = args.pidfile === undefined ? undefined : pidfileRefusal(args.pidfile);
+  if (pidfileProblem !== undefined) return fail(`daemon-manager: ${pidfileProblem}`);
+  const launcher = launcherPipe();
   const native = loadNative();
   signals.adoptEarly(native.takeEarlySignals());
   const lock = args.takeover
@@ -104,7 +107,9 @@ async function main(signals: SignalQueue): Promise<number> {
     native.closeFd(lock);
     return daemonize(ownLogFile(settings.stateDir));
   }
-  closeInheritedDescriptors(new Set(args.takeover ? [lock, HANDSHAKE_FD] : [lock]));
+  closeInheritedDescriptors(
+    new Set([lock, ...(args.takeover ? [HANDSHAKE_FD] : []), ...(launcher ? [launcher] : [])]),
+  );
 
   const send = loadSendDatagram();
   const log = openLog(
@@ -156,6 +161,8 @@ async function main(signals: SignalQueue): Promise<number> {
     link,
     snapshot,
     bind: (path, backlog) => native.listenUnix(path, backlog),
+    peerUid: (fd) => native.peerUid(fd),
+    bindTcp: (host, port, backlog) => native.listenTcp(host, port, backlog),
     newKeeper: attachKeeper,
   });
   await manager.begin();
@@ -166,10 +173,18 @@ async function main(signals: SignalQueue): Promise<number> {
     return fail(`daemon-manager: ${refusal}`);
   }
   predecessor?.done();
-  if (args.pidfile !== undefined) writePidfile(args.pidfile);
+  if (args.pidfile !== undefined) {
+    const unwritten = writePidfile(args.pidfile);
+    if (unwritten !== undefined) {
+      log.error(unwritten);
+      await manager.shutdown();
+      return fail(`daemon-manager: ${unwritten}`);
+    }
+  }
   log.info(
     `daemon-manager ${mode.kind === 'personal' ? `(personal, for ${mode.user}) ` : ''}running, pid ${process.pid}`,
   );
+  tellLauncher(launcher);
   handleSignals(signals, { manager, native, log, configPath, pidfile: args.pidfile, lock, notify });
   notify(`READY=1\nSTATUS=running ${manager.supervisor.daemons.size} daemons`);
   return -1;
@@ -179,11 +194,28 @@ async function main(signals: SignalQueue): Promise<number> {
  * Writes the pidfile beside itself and renames it into place: a symlink planted at its
  * path (in /tmp, say) is replaced, never followed into a file of root's.
  */
-function writePidfile(path: string): void {
+/** Writes the pidfile beside itself and renames it into place; why not, if it could not. */
+function writePidfile(path: string): string | undefined {
   const temporary = `${path}.${process.pid}.new`;
-  rmSync(temporary, { force: true });
-  writeFileSync(temporary, `${process.pid}\n`, { mode: 0o644, flag: 'wx' });
-  renameSync(temporary, path);
+  try {
+    rmSync(temporary, { force: true });
+    writeFileSync(temporary, `${process.pid}\n`, { mode: 0o644, flag: 'wx' });
+    renameSync(temporary, path);
+    return undefined;
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    return `cannot write the pidfile ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+  }
+}
+
+/** Why a pidfile cannot go where asked (its directory missing), before anything starts. */
+function pidfileRefusal(path: string): string | undefined {
+  try {
+    if (statSync(dirname(path)).isDirectory()) return undefined;
+    return `cannot write the pidfile ${path}: ${dirname(path)} is not a directory`;
+  } catch (error) {
+    return `cannot write the pidfile ${path}: ${dirname(path)} (${(error as NodeJS.ErrnoException).code})`;
+  }
 }
 
 /** The instance lock: one manager per state directory, whatever its config or mode. */

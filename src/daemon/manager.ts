@@ -55,7 +55,10 @@ import { BrokenConfigs } from './broken-configs.ts';
 import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-writer.ts';
 import { DaemonLogs } from './daemon-logs.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
-import { judgeConfig } from './judge.ts';
+import { DaemonSockets, listenEnvironment } from './daemon-sockets.ts';
+import type { TcpBinder } from './held-sockets.ts';
+import { judgeConfig, type ListenRights } from './judge.ts';
+import { listenRightsOf } from './listen-rights.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
 import { KeeperProcesses } from './processes.ts';
@@ -94,6 +97,10 @@ export interface ManagerParts {
   readonly snapshot: KeeperSnapshot;
   /** Makes a listening unix socket (native/sockets.c). */
   readonly bind: (path: string, backlog: number) => number;
+  /** Who is at the other end of a connected unix socket (native/sockets.c). */
+  readonly peerUid: (fd: number) => number;
+  /** Binds a daemon's TCP `listen=` socket as root (native/sockets.c). */
+  readonly bindTcp: TcpBinder;
   /** Starts a new keeper, after the one attached died. */
   readonly newKeeper: () => Promise<{ link: KeeperLink; snapshot: KeeperSnapshot }>;
 }
@@ -115,6 +122,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly loggedProblems = new Map<string, ReadonlySet<string>>();
   private readonly control: ControlServer;
   private readonly logs: DaemonLogs;
+  /** The listening sockets held for daemons (`listen=`). */
+  private readonly sockets: DaemonSockets;
 
   private mode: Mode;
   private db: AccountDb;
@@ -145,6 +154,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly userLocks = new Map<string, number>();
   /** /etc/passwd and /etc/group as last read (inode, size, time), to see them change. */
   private accountsStamp = accountFilesStamp();
+  private socketSync: Promise<void> = Promise.resolve();
   /** The OOM killer's count in each user's memory cgroup, when last seen. */
   private readonly oomCounts = new Map<string, number>();
   /** Set by shutdown(): every daemon is being stopped for the manager to exit. */
@@ -177,6 +187,12 @@ export class Manager implements ControlContext, SupervisorHost {
     const historyFile = new HistoryFile(parts.settings.stateDir, this.history);
     const unreadable = historyFile.load();
     if (unreadable !== undefined) parts.log.warn(unreadable);
+    this.sockets = new DaemonSockets({
+      link: () => this.link,
+      bindTcp: parts.bindTcp,
+      log: parts.log,
+      rights: (user) => this.listenRights(user),
+    });
     this.state = new StateSaver(
       new StateFile(parts.settings.stateDir),
       () => this.takeState(false),
@@ -206,12 +222,18 @@ export class Manager implements ControlContext, SupervisorHost {
     this.metrics = new DaemonMetrics(() => this.statusRows(), parts.log);
     this.control = new ControlServer(
       parts.socketPathFor,
-      (caller, request) => {
+      (caller, request, peerUid) => {
         this.refreshAccounts();
+        const stranger = this.strangerOn(caller, peerUid);
+        if (stranger !== undefined) {
+          this.log.warn(`control: refused a request on ${caller}'s socket: ${stranger}`);
+          return { ok: false, error: 'not authorized' };
+        }
         return handleRequest(this, caller, request);
       },
       parts.log,
       parts.bind,
+      parts.peerUid,
       (command, ok) => this.metrics.requests.record(command, ok),
     );
   }
@@ -226,10 +248,11 @@ export class Manager implements ControlContext, SupervisorHost {
       else if (name.startsWith('lock:')) {
         // The keeper kept the user's lock while no manager was there: it is ours again.
         this.userLocks.set(name.slice(5), fd);
-      }
+      } else if (name.startsWith('lsn:')) this.sockets.adopt(name, fd);
     this.syncOwners();
     await this.rescan([...this.ownerTable.keys()]);
     this.recovery?.finish();
+    this.sockets.releaseUnwanted(this.supervisor.daemons, (user) => this.ownerTable.get(user));
     // Once the daemons are known: each output pipe goes on into its daemon's log.
     for (const [name, fd] of this.snapshot.fds)
       if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
@@ -308,6 +331,8 @@ export class Manager implements ControlContext, SupervisorHost {
       this.link = link;
       this.processes.replaceLink(link);
       this.listen(link);
+      // A new keeper holds nothing yet: the daemons' sockets go to it before any start.
+      this.sockets.storeAll(link);
       this.resync(snapshot);
     }
     await this.logs.resume();
@@ -342,6 +367,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     for (const [name, fd] of snapshot.fds)
       if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
+      else if (name.startsWith('lsn:')) this.sockets.adopt(name, fd);
       else if (name.startsWith('out:') && this.pipes.has(name.slice(4))) closeFd(fd);
       else if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
   }
@@ -389,10 +415,23 @@ export class Manager implements ControlContext, SupervisorHost {
       setImmediate(() => {
         this.applyAccounts(this.db);
         void this.rescan([...this.ownerTable.keys()]);
+        void this.syncSockets();
       });
     } catch (error) {
       this.log.error(`cannot read the users and groups again: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * The socket's mode lets only its user and root connect; the kernel's record of who
+   * connected is checked against the accounts as they are now too, so that a socket left
+   * for an account deleted meanwhile, its uid given to someone else, lets nobody in.
+   */
+  private strangerOn(caller: string, peerUid: number | undefined): string | undefined {
+    if (peerUid === 0) return undefined;
+    const account = this.db.users.get(caller);
+    if (account !== undefined && peerUid === account.uid) return undefined;
+    return `uid ${peerUid ?? 'unknown'} is not ${caller}${account === undefined ? ' (no such user now)' : ` (uid ${account.uid})`}`;
   }
 
   /** A new account database: owners, rights, and daemons that may no longer run stopped. */
@@ -424,6 +463,8 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     // dmctl is answered while the daemons stop (status, stop, kill); nothing new starts.
     await this.supervisor.stopAll();
+    // Every daemon is wanted down now: its sockets are closed and their files removed.
+    await this.sockets.settled();
     this.control.closeAll();
     // The daemons are gone: their pipes end once the keeper lets go of them too, and
     // what they wrote last reaches the logs.
@@ -497,13 +538,10 @@ export class Manager implements ControlContext, SupervisorHost {
     const owner = this.ownerTable.get(record.owner);
     if (!owner) return { ok: false, error: `${record.owner} may no longer run daemons` };
     const loaded = await loadConfig(owner, record.spec.name);
-    this.setProblems(record.owner, loaded.file, loaded.problems);
-    this.broken.note(
-      record.owner,
-      record.spec.name,
-      loaded.file,
-      this.judged(record.owner, loaded),
-    );
+    // Judged, as a rescan does: a refusal (user=, listen=) stays among the problems.
+    const judged = this.judged(record.owner, loaded);
+    this.setProblems(record.owner, loaded.file, judged);
+    this.broken.note(record.owner, record.spec.name, loaded.file, judged);
     if (loaded.spec === undefined) {
       const first = loaded.problems.find((problem) => problem.severity === 'error');
       return {
@@ -513,6 +551,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     record.spec = loaded.spec;
     await this.openLog(owner, record);
+    await this.sockets.hold(owner, record, loaded);
     return { ok: true, message: '' };
   }
 
@@ -670,6 +709,9 @@ export class Manager implements ControlContext, SupervisorHost {
     if (cgroups !== undefined && 'error' in cgroups)
       this.log.warn(`${record.id}: ${cgroups.error}; following its process group only`);
     const placed = cgroups !== undefined && !('error' in cgroups) ? cgroups : undefined;
+    const sockets = this.sockets.forRun(owner, record, this.configFiles.get(record.id) ?? '');
+    if (sockets !== undefined && 'error' in sockets)
+      return { ok: false, error: sockets.error, retry: sockets.retry };
     if (record.spec.output === 'log') {
       // Opened (as the owner, off the event loop) when its config was loaded.
       const readiness = this.logs.readiness(record.id) ?? {
@@ -691,13 +733,14 @@ export class Manager implements ControlContext, SupervisorHost {
         uid: runAs.uid,
         gid: runAs.gid,
         groups: groupIdsOf(this.db, runAs),
-        env: buildEnvironment(runAs, record.spec.env),
+        env: { ...buildEnvironment(runAs, record.spec.env), ...listenEnvironment(record, sockets) },
         output: record.spec.output === 'log' ? 'pipe' : 'ignore',
         banner: startBanner(new Date(), record.id, runAsName, record.spec.start).trimEnd(),
         cgroup: placed?.cgroup,
         joins: placed?.joins ?? [],
         limits: daemonLimits,
         umask: record.spec.umask,
+        ...(sockets === undefined ? {} : { sockets }),
       },
     };
   }
@@ -713,9 +756,10 @@ export class Manager implements ControlContext, SupervisorHost {
     return Math.min(asked, this.settings.maxStopTimeoutMs);
   }
 
-  /** Saves the state soon after each change. */
-  changed(): void {
+  /** Saves the state soon after each change; a daemon stopped for good lets its sockets go. */
+  changed(record?: DaemonRecord): void {
     this.state.schedule();
+    if (record !== undefined) this.sockets.noteChange(record, this.ownerTable.get(record.owner));
   }
 
   watchReady(record: DaemonRecord, run: number): void {
@@ -739,6 +783,7 @@ export class Manager implements ControlContext, SupervisorHost {
   forgotten(record: DaemonRecord): void {
     if (this.cgroups) removeCgroup(this.cgroups, record.id);
     this.history.forget(record.id);
+    void this.sockets.release(record.id, this.ownerTable.get(record.owner));
     this.configFiles.delete(record.id);
     void this.logs.close(record.id);
     if (this.pipes.has(record.id)) this.link.closePipe(record.id);
@@ -808,6 +853,7 @@ export class Manager implements ControlContext, SupervisorHost {
       attached.link.store(`ctl:${user}`, fd);
     // The users' locks never lapsed (this manager holds them too): the new keeper keeps them.
     for (const [user, fd] of this.userLocks) attached.link.store(`lock:${user}`, fd);
+    this.sockets.storeAll(attached.link);
     const orphans = this.processes.forgetAll();
     for (const record of this.supervisor.daemons.values()) {
       const { state } = record;
@@ -895,7 +941,13 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const [name, owner] of wanted) this.ownerTable.set(name, owner);
   }
 
-  private async syncSockets(): Promise<void> {
+  /** Opens and closes control sockets, one sync at a time (a reload and a change of users may overlap). */
+  private syncSockets(): Promise<void> {
+    this.socketSync = this.socketSync.then(() => this.syncSocketsNow());
+    return this.socketSync;
+  }
+
+  private async syncSocketsNow(): Promise<void> {
     const users =
       this.mode.kind === 'personal'
         ? [this.mode.user]
@@ -906,8 +958,10 @@ export class Manager implements ControlContext, SupervisorHost {
           this.db.users.has(user) && (user === ROOT || mayUseManager(this.currentPolicy, user)),
       ),
     );
+    // A user gone, or whose uid changed (an account deleted and made again): their socket
+    // goes, and a new one is made for the uid they have now.
     for (const user of this.control.users())
-      if (!wanted.has(user)) {
+      if (!wanted.has(user) || this.control.uidOf(user) !== this.db.users.get(user)?.uid) {
         this.control.close(user);
         this.link.drop(`ctl:${user}`);
       }
@@ -1008,12 +1062,23 @@ export class Manager implements ControlContext, SupervisorHost {
       const existing = this.supervisor.daemons.get(id);
       this.noteConfigProblem(id, problems);
       if (loaded.spec === undefined) continue;
+      // Root took back a port (a reload), or the owner left listen_group's group.
+      if (
+        existing !== undefined &&
+        this.sockets.refused(user, loaded) &&
+        this.sockets.inUse(existing)
+      ) {
+        this.log.warn(`${id}: its sockets are no longer allowed; stopping it`);
+        this.supervisor.stop(existing);
+        void this.sockets.release(id, owner);
+      }
       this.configFiles.set(id, loaded.file);
       if (existing === undefined) {
         const record = newRecord(user, loaded.spec);
         if (this.recovery) this.recovery.introduce(record);
         else this.supervisor.register(record);
         if (!this.recovery && record.spec.autostart) {
+          await this.sockets.hold(owner, record, loaded);
           record.wanted = 'up';
           this.supervisor.start(record);
         }
@@ -1026,6 +1091,7 @@ export class Manager implements ControlContext, SupervisorHost {
         if (running) {
           this.log.info(`${id}: config changed; restarting`);
           this.history.note(id, 'config', 'its config file changed: restarting');
+          await this.sockets.hold(owner, existing, loaded);
           this.supervisor.restart(existing);
         }
         tally.change(id, running);
@@ -1055,8 +1121,15 @@ export class Manager implements ControlContext, SupervisorHost {
       user,
       this.currentPolicy,
       (name) => this.db.users.has(name),
+      this.listenRights(user),
       this.delayBounds(),
     );
+  }
+
+  /** What root lets the user's `listen=` lines have, under the current master config. */
+  private listenRights(user: string): ListenRights {
+    const rules = this.mode.kind === 'system' ? this.mode.config.limits : [];
+    return listenRightsOf(user, this.db, rules);
   }
 
   /**

@@ -1,4 +1,5 @@
-import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync } from 'node:fs';
+import { makeDirs } from '../files/make-dirs.ts';
 
 /**
  * Makes sure a directory the manager keeps root's files in (sockets, state) is what it
@@ -7,7 +8,7 @@ import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
  */
 export function ensurePrivateDir(path: string, mode: number): string | undefined {
   try {
-    mkdirSync(path, { recursive: true, mode });
+    makeDirs(path, mode);
   } catch (error) {
     return `cannot create ${path} (${(error as NodeJS.ErrnoException).code})`;
   }

@@ -288,7 +288,8 @@ export class KeeperProcesses implements Processes {
     }
     if ((kind === 'exited' || kind === 'run') && !run.alive) {
       const exit = exitOf(run);
-      const oom = exit.signal === 'SIGKILL' && this.oomKilled(record);
+      // Killed, or a shell whose child was (`exit status 137` from dash's fork of it).
+      const oom = (exit.signal === 'SIGKILL' || (exit.code ?? 0) !== 0) && this.oomKilled(record);
       supervisor.noteExit(record, run.seq, oom ? { ...exit, oom } : exit, run.empty, run.exitedAt);
     }
     if (kind === 'empty') supervisor.noteEmpty(record, run.seq);

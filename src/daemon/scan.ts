@@ -1,4 +1,5 @@
 import { type DaemonSpec, isValidDaemonName, parseDaemonConfig } from '../config/daemon.ts';
+import type { ListenLines } from '../config/listen.ts';
 import type { Problem } from '../config/problems.ts';
 import { type FileRules, judgeReadFile, type ReadOutcome } from '../config/read-file.ts';
 import { judgeConfigFile } from '../files/config-dir.ts';
@@ -30,6 +31,8 @@ export interface LoadedConfig {
   readonly runAsLine: number | undefined;
   /** The line of its `restart_delay=`, to point at it when out of the admin's bounds. */
   readonly restartDelayLine?: number | undefined;
+  /** The lines of its `listen=` and `listen_group=`, to point at one that is refused. */
+  readonly listenLines?: ListenLines;
 }
 
 /** A user's daemon directory, read as the user. */

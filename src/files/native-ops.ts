@@ -52,6 +52,7 @@ export const OP = {
   bindUnix: 6,
   connectUnix: 7,
   replaceFile: 8,
+  removeSocket: 9,
 } as const;
 export type OpName = keyof typeof OP;
 

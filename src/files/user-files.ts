@@ -114,9 +114,34 @@ export class UserFiles {
     return this.withFd('lockDir', path, { path });
   }
 
-  /** A listening unix stream socket at `path`, made by the user, with `mode`. */
-  async bindUnix(path: string, backlog: number, mode: number): Promise<FileResult<{ fd: number }>> {
-    return this.withFd('bindUnix', path, { path, n1: backlog, n2: mode });
+  /**
+   * A listening unix stream socket at `path`, made by the user, with `mode` and, if asked,
+   * `group` (the kernel refuses a group the user is not in); with the file's stat.
+   */
+  async bindUnix(
+    path: string,
+    backlog: number,
+    mode: number,
+    group?: number,
+  ): Promise<FileResult<{ fd: number; stat: FileStat }>> {
+    const raw = await this.run('bindUnix', path, { path, n1: backlog, n2: mode, n3: group ?? -1 });
+    if ('error' in raw) return raw;
+    const { fd, stat } = raw.value;
+    if (fd === undefined || stat === undefined) throw new Error('bindUnix: no descriptor returned');
+    return { ok: true, value: { fd, stat } };
+  }
+
+  /**
+   * Removes the user's socket file at `path` if it is still the one `made` says (device
+   * and inode), or, without `made`, if it is a stale one: a socket nothing listens on.
+   */
+  async removeSocket(path: string, made?: { dev: number; ino: number }): Promise<FileResult<void>> {
+    const raw = await this.run('removeSocket', path, {
+      path,
+      n1: made?.dev ?? 0,
+      n2: made?.ino ?? 0,
+    });
+    return 'error' in raw ? raw : { ok: true, value: undefined };
   }
 
   /**

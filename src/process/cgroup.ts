@@ -1,5 +1,6 @@
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirs } from '../files/make-dirs.ts';
 
 /**
  * Control groups, used to know every process of a daemon. A process group is left with
@@ -104,7 +105,7 @@ export function findCgroupTree(instance: string): CgroupTree | undefined {
 
 function makeDir(path: string): boolean {
   try {
-    mkdirSync(path, { recursive: true });
+    makeDirs(path);
     return true;
   } catch {
     return false;
@@ -139,11 +140,11 @@ export function prepareCgroup(
   const joins: string[] = [];
   let writing = path;
   try {
-    mkdirSync(path, { recursive: true });
+    makeDirs(path);
     if (tree.pidsBase !== undefined && (pidsMax !== undefined || quota.tasks !== undefined)) {
       const own = join(tree.pidsBase, id);
       writing = own;
-      mkdirSync(own, { recursive: true });
+      makeDirs(own);
       writing = join(tree.pidsBase, user, 'pids.max');
       writeFileSync(writing, String(quota.tasks ?? 'max'));
       writing = join(own, 'pids.max');
@@ -153,7 +154,7 @@ export function prepareCgroup(
     if (tree.memoryBase !== undefined && quota.memory !== undefined) {
       const users = join(tree.memoryBase, user);
       writing = users;
-      mkdirSync(users, { recursive: true });
+      makeDirs(users);
       writing = join(users, 'memory.limit_in_bytes');
       writeFileSync(writing, String(quota.memory));
       joins.push(join(users, 'cgroup.procs'));
@@ -161,7 +162,7 @@ export function prepareCgroup(
     if (tree.cpuBase !== undefined && quota.cpu !== undefined) {
       const users = join(tree.cpuBase, user);
       writing = users;
-      mkdirSync(users, { recursive: true });
+      makeDirs(users);
       writing = join(users, 'cpu.cfs_period_us');
       writeFileSync(writing, String(CPU_PERIOD_US));
       writing = join(users, 'cpu.cfs_quota_us');

@@ -61,6 +61,22 @@ describe('spawnFields', () => {
     assert.deepEqual(value(spawnFields(1, 'r/x', { ...PLAN, uid: 0, gid: 0 }, true), 'uid'), []);
   });
 
+  test('held sockets are passed by their store names: fds 3 onwards, or standard input', () => {
+    const names = ['lsn:u/x - tcp:127.0.0.1:9000', 'lsn:u/x 1:2 unix:/s 660 -'];
+    const fds = spawnFields(1, 'u/x', { ...PLAN, sockets: { names, passing: 'systemd' } }, true);
+    assert.deepEqual(value(fds, 'listen'), names);
+    assert.deepEqual(value(fds, 'stdin'), []);
+    const one = names.slice(0, 1);
+    const stdin = spawnFields(
+      1,
+      'u/x',
+      { ...PLAN, sockets: { names: one, passing: 'stdin' } },
+      true,
+    );
+    assert.deepEqual(value(stdin, 'stdin'), one);
+    assert.deepEqual(value(stdin, 'listen'), []);
+  });
+
   test('without root there is nobody to switch to', () => {
     assert.deepEqual(value(spawnFields(1, 'u/x', PLAN, false), 'uid'), []);
   });

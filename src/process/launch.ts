@@ -21,6 +21,11 @@ export interface LaunchPlan {
   readonly limits: ResourceLimits;
   /** The daemon's file-mode creation mask (not the manager's 077). */
   readonly umask: number;
+  /**
+   * Sockets held for it, by their name in the keeper's store: passed as fds 3, 4, ...
+   * (`fds`), or the one socket as standard input (`stdin`, FastCGI's way).
+   */
+  readonly sockets?: { readonly names: readonly string[]; readonly passing: 'systemd' | 'stdin' };
 }
 
 // A start line made only of these needs no shell: words of letters, digits and - _ . / :
@@ -70,6 +75,9 @@ export function spawnFields(
       fields.push(`env=${name}=${value}`);
   if (plan.cgroup !== undefined) fields.push(`cgroup=${plan.cgroup}`);
   for (const procs of plan.joins) fields.push(`join=${procs}`);
+  if (plan.sockets?.passing === 'stdin' && plan.sockets.names[0] !== undefined)
+    fields.push(`stdin=${plan.sockets.names[0]}`);
+  else for (const name of plan.sockets?.names ?? []) fields.push(`listen=${name}`);
   fields.push(`stdout=${plan.output === 'pipe' ? 'pipe' : 'null'}`);
   if (plan.output === 'pipe' && plan.banner !== undefined)
     fields.push(`banner=${plan.banner.replace(/[\n\0]/g, ' ')}`);

@@ -18,6 +18,8 @@ export interface Native {
   waitpid(pid: number): WaitStatus | undefined;
   setSubreaper(): void;
   setCloexec(fd: number, on: boolean): void;
+  /** The uid of the process at the other end of a connected unix socket (SO_PEERCRED). */
+  peerUid(fd: number): number;
   /** Signals caught by native/early/ before the manager's handlers: a bit per number. */
   takeEarlySignals(): number;
   /** Starts dm-keeper listening on `socketPath`; its pid, once it listens. */
@@ -32,6 +34,8 @@ export interface Native {
   closeFd(fd: number): void;
   /** A listening unix stream socket bound at path (replacing a stale file): its descriptor. */
   listenUnix(path: string, backlog: number): number;
+  /** A listening TCP socket on an IP address (a daemon's `listen=`), bound as root; throws with `code`. */
+  listenTcp(host: string, port: number, backlog: number): number;
 }
 
 /**

@@ -105,6 +105,28 @@ export const DAEMON_KEYS: readonly Entry[] = [
       "the daemon's file-mode creation mask, in octal (the manager's own 077 is never passed on)",
   },
   {
+    name: 'listen',
+    default: 'none',
+    meaning:
+      "a socket the manager binds and holds while the daemon is wanted up (across respawns, restarts, upgrades and a crash of the manager), passed as fd 3 onwards with `LISTEN_FDS` (or on standard input with `listen_fd=0`); one line each: `unix:/PATH` (made as the file's owner, removed at `stop`), `tcp:127.0.0.1:PORT` or `tcp:[::1]:PORT` (port 1024 and up); other addresses and ports below 1024 only as the admin's `ports=` grants",
+  },
+  {
+    name: 'listen_mode',
+    default: '0660',
+    meaning: 'the mode of the unix socket files of `listen=`, in octal',
+  },
+  {
+    name: 'listen_group',
+    default: "the owner's group",
+    meaning: "the group of the unix socket files of `listen=`: one the file's owner is a member of",
+  },
+  {
+    name: 'listen_fd',
+    default: '3',
+    meaning:
+      "`3`: the sockets are fds 3, 4, ... with `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID` (systemd's way); `0`: the one socket is standard input (FastCGI's way: `php-cgi`, `spawn-fcgi`)",
+  },
+  {
     name: 'export',
     default: '',
     meaning: '`export NAME=value` sets an environment variable; quotes are literal',

@@ -18,7 +18,7 @@ export const MASTER_SECTIONS: readonly (Entry & { readonly line: string })[] = [
     name: '[limits]',
     line: 'user: key=value, ...',
     meaning:
-      "limits for that user's (or group's) daemons: `nofile`, `nproc`, `core`, `as`, `max-daemons`, as the `limit-` settings, each daemon; and quotas on the sum of the user's daemons: `memory` (a size), `cpu` (percent of one CPU) and `tasks` (processes and threads)",
+      "limits for that user's (or group's) daemons: `nofile`, `nproc`, `core`, `as`, `max-daemons`, as the `limit-` settings, each daemon; and quotas on the sum of the user's daemons: `memory` (a size), `cpu` (percent of one CPU) and `tasks` (processes and threads); and `ports=` (ports and ranges separated by spaces, such as `ports=80 9000-9099`): the TCP ports the user's daemons may `listen=` on any address (without it, only the loopback above 1023), added up over the user's and their groups' lines",
   },
   {
     name: '[settings]',

@@ -69,6 +69,8 @@ export function signalName(number: number): NodeJS.Signals {
 /** How an exit reads in the log and in status: `exited with status 1`, `killed by SIGTERM`. */
 export function describeExit(exit: Exit): string {
   if (exit.error !== undefined) return exit.error;
+  if (exit.oom && exit.signal === null && exit.code !== null)
+    return `exited with status ${exit.code}: out of memory (the OOM killer killed a process of its user's, within their memory quota)`;
   if (exit.oom)
     return `killed by ${exit.signal ?? 'SIGKILL'}: out of memory (its user's memory quota)`;
   if (exit.signal) return `killed by ${exit.signal}`;

@@ -25,7 +25,7 @@ describe("quotas on the sum of a user's daemons", { skip: !root && 'needs root' 
 
   before(async () => {
     host.writeMaster(
-      `[can_run_as]\n{alice}\n{bob}\n[limits]\n{alice}: memory=64M, cpu=50, tasks=${TASKS}\n`,
+      `[can_run_as]\n{alice}\n{bob}\n{carol}\n[limits]\n{alice}: memory=64M, cpu=50, tasks=${TASKS}\n{carol}: memory=64M\n`,
     );
     host.writeDaemon('alice', 'web', 'start=exec sleep 6800001\n');
     // Touches 300 MB: past the quota, the OOM killer takes it.
@@ -41,6 +41,13 @@ describe("quotas on the sum of a user's daemons", { skip: !root && 'needs root' 
       'start=for i in $(seq 1 60); do sleep 6800003 & done; wait\noutput=log\n',
     );
     host.writeDaemon('bob', 'plain', 'start=exec sleep 6800002\n');
+    // The same hog under a shell that forks it (dash does, without `exec`): the shell
+    // exits with status 137, and the OOM kill is still said.
+    host.writeDaemon(
+      'carol',
+      'hog',
+      `start=python3 -c "x = b'x' * (300 * 1024 * 1024); import time; time.sleep(1000)"\n`,
+    );
     await host.startManager();
     ownMemory = cgroupOf(host.managerPid(), 'memory');
   });
@@ -80,6 +87,18 @@ describe("quotas on the sum of a user's daemons", { skip: !root && 'needs root' 
     );
     assert.match(hog.lastExit ?? '', /killed by SIGKILL: out of memory/);
     assert.match(host.managerLog, /alice\/hog: .*out of memory/);
+  });
+
+  test('an OOM kill under a shell is said too, with the status the shell exited with', async () => {
+    const hog = await host.waitForDaemon(
+      'carol',
+      'carol/hog',
+      (d) => (d.lastExit ?? '').includes('out of memory'),
+      'to be killed for memory',
+    );
+    assert.match(hog.lastExit ?? '', /^exit status 137: out of memory/);
+    const table = await host.dmctl('carol', 'status');
+    assert.match(table.stdout, /exit 137 \(OOM\)/);
   });
 
   test('forks past the tasks quota fail in the daemon; the user never has more', async () => {

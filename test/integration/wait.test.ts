@@ -15,6 +15,12 @@ describe('dmctl start, stop and restart --wait', { skip: !root && 'needs root' }
       'crashy',
       'start=echo "boom: no database at 127.0.0.1:5432"; exit 3\noutput=log\nautostart=no\n',
     );
+    // Fails after a moment, as a program that loads for a while and then dies does.
+    host.writeDaemon(
+      'alice',
+      'late',
+      'start=sleep 0.3; echo "port 8080 in use" >&2; exit 1\noutput=log\nautostart=no\n',
+    );
     host.writeDaemon('alice', 'slow', "start=trap '' TERM; exec sleep 6600002\nstop_timeout=60s\n");
     await host.startManager();
     await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
@@ -44,11 +50,22 @@ describe('dmctl start, stop and restart --wait', { skip: !root && 'needs root' }
   test('start --wait of a daemon that exits at once fails with why and its last log lines', async () => {
     const result = await host.dmctl('alice', 'crashy', 'start', '--wait');
     assert.equal(result.code, 1, result.stdout);
-    assert.match(result.stderr, /crashy is coolingdown \(last exit: .*3/);
+    assert.match(result.stderr, /crashy (is coolingdown|exited at once) \(last exit: .*3/);
     assert.match(
       result.stderr,
       /last lines of its log:\n[\s\S]*boom: no database at 127\.0\.0\.1:5432/,
     );
+  });
+
+  // A review saw `start --wait` say "running" for daemons that died a moment later: a
+  // started process counts once it has run for a second.
+  test('start --wait of a daemon that dies after a moment fails too, every time', async () => {
+    for (let round = 0; round < 3; round++) {
+      const result = await host.dmctl('alice', 'late', 'start', '--wait');
+      assert.equal(result.code, 1, `round ${round}: ${result.stdout}`);
+      assert.match(result.stderr, /late (is coolingdown|exited)/);
+      assert.match(result.stderr, /port 8080 in use/);
+    }
   });
 
   test('at its deadline --wait fails and says what the daemon is still doing', async () => {

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawnCollecting } from '../helpers/cli.ts';
+import { DatagramReceiver } from '../helpers/datagrams.ts';
 import { DAEMON_MANAGER, run, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -86,6 +88,39 @@ describe('starting in the background', { skip: !root && 'needs root' }, () => {
     host.writeDaemon('alice', 'web', 'start=exec sleep 6900201\n');
   });
   after(() => host.cleanup());
+
+  // Found by a review: the launcher read the manager's log for its "running" line, which
+  // went to syslog instead, so `daemon-manager --syslog` never returned.
+  test('in the background with --syslog, the launcher returns once the manager runs', async () => {
+    const syslog = await DatagramReceiver.open(join(host.dir, 'syslog.sock'));
+    try {
+      const started = await run(
+        [DAEMON_MANAGER],
+        ['--config', host.configFile, `--syslog=${syslog.path}`],
+      );
+      assert.equal(started.code, 0, started.stderr);
+      const pid = Number(/running in the background, pid (\d+)/.exec(started.stdout)?.[1]);
+      await syslog.waitFor('the manager to say it runs, in syslog', (m) =>
+        m.includes(`running, pid ${pid}`),
+      );
+      process.kill(pid, 'SIGTERM');
+      await waitFor('the background manager to exit', () => (isAlive(pid) ? undefined : true));
+    } finally {
+      syslog.close();
+    }
+  });
+
+  test('a pidfile that cannot be written is refused before anything starts', async () => {
+    const started = await run(
+      [DAEMON_MANAGER],
+      ['--config', host.configFile, '-f', '--pidfile', join(host.dir, 'no/such/dir/x.pid')],
+    );
+    assert.equal(started.code, 1);
+    assert.match(started.stderr, /cannot write the pidfile .*x\.pid: .*no\/such\/dir \(ENOENT\)/);
+    assert.doesNotMatch(started.stderr, /\n\s+at /, 'no stack trace');
+    const keeper = spawnSync('pgrep', ['-f', `dm-keeper ${join(host.dir, 'state')}`]);
+    assert.equal(keeper.status, 1, `no keeper started: ${keeper.stdout}`);
+  });
 
   test('in the background, the launcher returns once the manager runs, its pidfile written', async () => {
     const pidfile = join(host.dir, 'manager.pid');

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { utimesSync } from 'node:fs';
+import { chmodSync, existsSync, statSync, utimesSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { TestHost } from '../helpers/host.ts';
+import { run, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { CLIENT, NODE, socketOf } from './support.ts';
 
 const root = process.getuid?.() === 0;
 
@@ -87,5 +88,93 @@ describe('a rescan while users and groups change says what it found', {
     } finally {
       clearInterval(changing);
     }
+  });
+});
+
+/**
+ * A review deleted an account whose control socket then stayed, owned by its old uid;
+ * the next account given that uid connected to it and acted with the deleted user's
+ * rights. And a user who gained rights through /etc/group got no socket until SIGHUP.
+ */
+describe('control sockets follow accounts as they come, go and change uid', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let ops = '';
+
+  before(async () => {
+    ops = host.group('ops', []);
+    host.user('carol');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6900304\n');
+    host.writeMaster('[can_run_as]\n{alice}\n{carol}\n{@ops}\n[manages]\n{carol}: {alice}\n');
+    await host.startManager();
+    await host.waitForDaemon('root', 'alice/web', (d) => d.pid > 0, 'to run');
+  });
+  after(() => host.cleanup());
+
+  test('a deleted account’s socket lets nobody in and is made again for its new uid; its old uid, given to someone else, reaches nothing', async () => {
+    const carol = host.user('carol');
+    const socket = socketOf(host, 'carol');
+    assert.ok(existsSync(socket));
+    execFileSync('userdel', [carol.name]);
+    // carol comes back with another uid; hers goes to eve, who was granted nothing.
+    execFileSync('useradd', ['-M', '-N', carol.name]);
+    const eve = `${host.prefix}eve`;
+    execFileSync('useradd', ['-M', '-N', '-u', String(carol.uid), eve]);
+    try {
+      const tried = await run(
+        ['runuser', '-u', eve, '--', NODE, CLIENT],
+        [
+          'send',
+          socket,
+          Buffer.from(`{"command":"stop","id":"${host.id('alice/web')}"}\n`).toString('base64'),
+        ],
+      );
+      assert.doesNotMatch(tried.stdout, /is stopping|"ok\\?":true/, tried.stdout);
+      // The socket is made again, for the uid carol has now.
+      const uid = Number(execFileSync('id', ['-u', carol.name]).toString());
+      await waitFor('carol’s socket to be made for her new uid', () => {
+        try {
+          return statSync(socket).uid === uid ? true : undefined;
+        } catch {
+          return undefined;
+        }
+      });
+    } finally {
+      execFileSync('userdel', [eve]);
+    }
+    const web = (await host.status('root')).find((d) => d.id === host.id('alice/web'));
+    assert.equal(web?.state, 'running', 'eve stopped nothing');
+  });
+
+  test('a socket whose file another uid can open still answers only its owner and root', async () => {
+    const socket = socketOf(host, 'alice');
+    chmodSync(socket, 0o666);
+    const from = host.managerLog.length;
+    const bob = host.user('bob');
+    const tried = await run(
+      ['runuser', '-u', bob.name, '--', NODE, CLIENT],
+      ['send', socket, Buffer.from('{"command":"status"}\n').toString('base64')],
+    );
+    assert.doesNotMatch(tried.stdout, /"ok"/, tried.stdout);
+    await waitFor('the refusal in the log', () =>
+      host.managerLog
+        .slice(from)
+        .includes(`refused a request on ${host.user('alice').name}'s socket: uid ${bob.uid} is not`)
+        ? true
+        : undefined,
+    );
+    assert.equal((await host.dmctl('alice', 'status')).code, 0, 'alice is still answered');
+  });
+
+  test('a user given rights through a group gets a socket at once, without SIGHUP', async () => {
+    const dave = host.user('dave');
+    const socket = socketOf(host, 'dave');
+    assert.equal(existsSync(socket), false);
+    execFileSync('usermod', ['-a', '-G', ops, dave.name]);
+    // The change is seen at the next request or start (or SIGHUP).
+    await host.dmctl('root', 'status');
+    await waitFor('dave’s socket', () => (existsSync(socket) ? true : undefined));
+    assert.equal((await host.dmctl('dave', 'status')).code, 0);
   });
 });

@@ -1,0 +1,160 @@
+import type { KeeperLink } from '../keeper/link.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { LaunchPlan } from '../process/launch.ts';
+import type { DaemonRecord } from '../supervisor/state.ts';
+import { HeldSockets, type TcpBinder } from './held-sockets.ts';
+import { type ListenRights, listenRefusals } from './judge.ts';
+import type { Owner } from './owner.ts';
+import type { LoadedConfig } from './scan.ts';
+
+/** The sockets of one run, or why it cannot start (`retry`: they are still being bound). */
+export type RunSockets =
+  | LaunchPlan['sockets']
+  | { readonly error: string; readonly retry: boolean };
+
+/**
+ * The manager's side of `listen=`: when a daemon's sockets are bound (before a start),
+ * kept (while it is wanted up and root allows them) and let go, and how a run gets them.
+ * The mechanism (binding, the keeper's store, removing files) is HeldSockets'.
+ */
+export class DaemonSockets {
+  private readonly held: HeldSockets;
+  private readonly rights: (user: string) => ListenRights;
+  private readonly log: Logger;
+  /** Each daemon's config file and the lines of its listen= addresses, as last loaded. */
+  private readonly places = new Map<string, { file: string; lines: readonly number[] }>();
+
+  constructor(parts: {
+    link: () => KeeperLink;
+    bindTcp: TcpBinder;
+    log: Logger;
+    /** What root lets a user's listen= lines have, under the current master config. */
+    rights: (user: string) => ListenRights;
+  }) {
+    this.held = new HeldSockets(parts.link, parts.bindTcp, parts.log);
+    this.rights = parts.rights;
+    this.log = parts.log;
+  }
+
+  /** Takes back a socket the keeper kept (`lsn:` in its store). */
+  adopt(name: string, fd: number): void {
+    this.held.adopt(name, fd);
+  }
+
+  /** Hands every socket to a new keeper. */
+  storeAll(link: KeeperLink): void {
+    this.held.storeAll(link);
+  }
+
+  /** Resolves once every bind and release under way is done. */
+  settled(): Promise<void> {
+    return this.held.settled();
+  }
+
+  /** Closes a daemon's sockets and removes the unix socket files made for it. */
+  release(id: string, owner: Owner | undefined): Promise<void> {
+    this.places.delete(id);
+    return this.held.release(id, owner);
+  }
+
+  /** Whether root refuses what a loaded config's listen= lines ask for. */
+  refused(user: string, loaded: LoadedConfig): boolean {
+    return listenRefusals(loaded, user, this.rights(user)).length > 0;
+  }
+
+  /** Whether the daemon has sockets, or a run that may be using them. */
+  inUse(record: DaemonRecord): boolean {
+    return this.held.holds(record.id) || record.state.kind !== 'stopped';
+  }
+
+  /** After any change of a daemon: one stopped and wanted down lets its sockets go. */
+  noteChange(record: DaemonRecord, owner: Owner | undefined): void {
+    if (record.wanted === 'down' && record.state.kind === 'stopped' && this.held.holds(record.id))
+      void this.held.release(record.id, owner);
+  }
+
+  /**
+   * Lets go of sockets the keeper kept for daemons that are gone (their file deleted
+   * while no manager ran) or no longer wanted up.
+   */
+  releaseUnwanted(
+    daemons: ReadonlyMap<string, DaemonRecord>,
+    ownerOf: (user: string) => Owner | undefined,
+  ): void {
+    for (const id of this.held.ids()) {
+      const record = daemons.get(id);
+      if (record !== undefined && (record.wanted === 'up' || record.state.kind !== 'stopped'))
+        continue;
+      this.log.info(`${id}: its sockets are not wanted any more; closing them`);
+      void this.held.release(id, ownerOf(id.slice(0, id.indexOf('/'))));
+    }
+  }
+
+  /**
+   * Binds (as its owner, or as root for TCP) the sockets a daemon's `listen=` lines ask
+   * for and it does not hold yet, before it starts; what it no longer asks for is closed.
+   */
+  async hold(owner: Owner, record: DaemonRecord, loaded?: LoadedConfig): Promise<void> {
+    if (loaded !== undefined)
+      this.places.set(record.id, { file: loaded.file, lines: loaded.listenLines?.addresses ?? [] });
+    const { listen } = record.spec;
+    if (listen.addresses.length === 0 || this.refused(record.owner, loadedOf(record, ''))) {
+      if (this.held.holds(record.id)) await this.held.release(record.id, owner);
+      return;
+    }
+    const place = this.places.get(record.id);
+    // A bind that fails names the file and line that asked for it.
+    const where = (index: number): string => {
+      const line = place?.lines[index];
+      return place === undefined ? '' : `${place.file}${line === undefined ? '' : `:${line}`}: `;
+    };
+    const error = await this.held.hold(owner, record.id, listen, this.gidOf(record), where);
+    if (error !== undefined) this.log.warn(`${record.id}: ${error}`);
+  }
+
+  /**
+   * The sockets of a run, as the keeper names them, or why it cannot start: root refuses
+   * them, they could not be bound, or they are still being bound (then tried again soon).
+   */
+  forRun(owner: Owner, record: DaemonRecord, file: string): RunSockets {
+    const { listen } = record.spec;
+    if (listen.addresses.length === 0) return undefined;
+    const rights = this.rights(record.owner);
+    const refusal = listenRefusals(loadedOf(record, file), record.owner, rights)[0];
+    if (refusal !== undefined) return { error: refusal.message, retry: false };
+    const names = this.held.namesFor(record.id, listen, this.gidOf(record));
+    if (names !== undefined) return { names, passing: listen.passing };
+    const failure = this.held.failure(record.id);
+    if (failure !== undefined) return { error: failure, retry: false };
+    void this.hold(owner, record);
+    return { error: 'its sockets are being opened', retry: true };
+  }
+
+  /** The gid `listen_group=` names, if the owner may use it. */
+  private gidOf(record: DaemonRecord): number | undefined {
+    const group = record.spec.listen.group;
+    if (group === undefined) return undefined;
+    const gid = this.rights(record.owner).groupOf(group);
+    return typeof gid === 'number' ? gid : undefined;
+  }
+}
+
+/**
+ * systemd's variables for sockets passed as fds 3 onwards (sd_listen_fds(3)); LISTEN_PID
+ * is set by the keeper's child, which knows the pid the program will have.
+ */
+export function listenEnvironment(
+  record: DaemonRecord,
+  sockets: LaunchPlan['sockets'],
+): Record<string, string> {
+  if (sockets === undefined || sockets.passing !== 'systemd') return {};
+  return {
+    LISTEN_FDS: String(sockets.names.length),
+    LISTEN_FDNAMES: sockets.names.map(() => record.spec.name).join(':'),
+  };
+}
+
+/** A daemon's current spec as a loaded config, for judging its listen= lines again. */
+function loadedOf(record: DaemonRecord, file: string): LoadedConfig {
+  return { name: record.spec.name, file, spec: record.spec, problems: [], runAsLine: undefined };
+}

@@ -1,0 +1,216 @@
+import { formatAddress, type ListenAddress, type ListenSpec } from '../config/listen.ts';
+import { closeFd } from '../files/user-files.ts';
+import type { KeeperLink } from '../keeper/link.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { Owner } from './owner.ts';
+import { type MadeFile, parseStoreName, socketKey, storeName } from './socket-names.ts';
+
+/** Binds a TCP socket as root (native/sockets.c); throws an error with `code`. */
+export type TcpBinder = (host: string, port: number, backlog: number) => number;
+
+/** One socket held for a daemon. */
+interface Held {
+  /** What the daemon's spec must still say for the socket to be kept. */
+  readonly key: string;
+  readonly address: ListenAddress;
+  readonly fd: number;
+  /** Its name in the keeper's store: `lsn:ID DEV:INO KEY` (`-` for TCP). */
+  readonly name: string;
+  /** The unix socket file made for it (device and inode), removed with it. */
+  readonly made: MadeFile | undefined;
+  /** The owner who made the file (undefined for one adopted from the keeper, until held again). */
+  owner: Owner | undefined;
+}
+
+// The kernel caps it at net.core.somaxconn.
+const BACKLOG = 4096;
+
+/**
+ * The listening sockets the manager holds for daemons (`listen=`): bound once, kept while
+ * the daemon is wanted up, so a respawn, a restart, an upgrade or a crash of the manager
+ * never leaves a moment with nothing listening (clients wait in the backlog instead of
+ * being refused). The keeper holds a copy of each in its store (`lsn:`), so they outlive
+ * the manager; the next one takes them back at its hello. Unix sockets are made as the
+ * daemon's owner, so the kernel judges where they may be; TCP ones by root, after the
+ * policy (policy/ports.ts) allowed them.
+ */
+export class HeldSockets {
+  private readonly held = new Map<string, Held[]>();
+  /** Each daemon's binds and releases, one after the other. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  /** Why a daemon's sockets could not be bound, until they are. */
+  private readonly failures = new Map<string, string>();
+  private readonly link: () => KeeperLink;
+  private readonly bindTcp: TcpBinder;
+  private readonly log: Logger;
+
+  constructor(link: () => KeeperLink, bindTcp: TcpBinder, log: Logger) {
+    this.link = link;
+    this.bindTcp = bindTcp;
+    this.log = log;
+  }
+
+  /** Takes back a socket the keeper kept while no manager was there (a name of `lsn:`). */
+  adopt(name: string, fd: number): void {
+    const parsed = parseStoreName(name);
+    const id = parsed?.id ?? '';
+    if (parsed === undefined || this.held.get(id)?.some((held) => held.name === name)) {
+      closeFd(fd);
+      return;
+    }
+    this.held.set(id, [...(this.held.get(id) ?? []), { ...parsed, fd, name, owner: undefined }]);
+  }
+
+  /** The daemons that hold sockets. */
+  ids(): string[] {
+    return [...this.held.keys()];
+  }
+
+  /** Whether a daemon holds any socket. */
+  holds(id: string): boolean {
+    return (this.held.get(id)?.length ?? 0) > 0;
+  }
+
+  /**
+   * The keeper's names of the daemon's sockets, in the order of its `listen=` lines, if
+   * every one is held as the spec says; else undefined, with why in `failure`.
+   */
+  namesFor(id: string, listen: ListenSpec, gid: number | undefined): string[] | undefined {
+    const held = this.held.get(id) ?? [];
+    const names: string[] = [];
+    for (const address of listen.addresses) {
+      const found = held.find((socket) => socket.key === socketKey(address, listen, gid));
+      if (found === undefined) return undefined;
+      names.push(found.name);
+    }
+    return names;
+  }
+
+  /** Why the daemon's sockets could not be bound last time, if they could not. */
+  failure(id: string): string | undefined {
+    return this.failures.get(id);
+  }
+
+  /**
+   * Binds what the daemon's `listen=` lines ask for and is not held yet, and lets go of
+   * what they no longer ask for. Resolves to why a socket could not be bound, if one
+   * could not (what could be bound is held), each reason after `where` the address's
+   * line is (`FILE:LINE: `).
+   */
+  hold(
+    owner: Owner,
+    id: string,
+    listen: ListenSpec,
+    gid: number | undefined,
+    where: (index: number) => string = () => '',
+  ): Promise<string | undefined> {
+    return this.queued(id, async () => {
+      const wanted = listen.addresses.map((address) => socketKey(address, listen, gid));
+      const held = this.held.get(id) ?? [];
+      await this.letGo(held.filter((socket) => !wanted.includes(socket.key)));
+      const kept = held.filter((socket) => wanted.includes(socket.key));
+      for (const socket of kept) socket.owner ??= owner;
+      const errors: string[] = [];
+      for (const [index, address] of listen.addresses.entries()) {
+        const key = socketKey(address, listen, gid);
+        if (kept.some((socket) => socket.key === key)) continue;
+        const bound = await this.bind(owner, id, address, key, listen.mode, gid);
+        if (typeof bound === 'string') errors.push(`${where(index)}${bound}`);
+        else kept.push(bound);
+      }
+      this.setHeld(id, kept);
+      const error = errors.length === 0 ? undefined : errors.join('; ');
+      if (error === undefined) this.failures.delete(id);
+      else this.failures.set(id, error);
+      return error;
+    });
+  }
+
+  /**
+   * Closes the daemon's sockets and removes the unix socket files it made (as `owner`
+   * when the socket came back from the keeper and was not bound by this manager).
+   */
+  release(id: string, owner: Owner | undefined): Promise<void> {
+    this.failures.delete(id);
+    return this.queued(id, async () => {
+      const held = this.held.get(id) ?? [];
+      this.held.delete(id);
+      for (const socket of held) socket.owner ??= owner;
+      await this.letGo(held);
+    });
+  }
+
+  /** Hands every socket to a new keeper (the one that held them died). */
+  storeAll(link: KeeperLink): void {
+    for (const sockets of this.held.values())
+      for (const socket of sockets) link.store(socket.name, socket.fd);
+  }
+
+  /** Resolves once every bind and release under way is done. */
+  async settled(): Promise<void> {
+    await Promise.all(this.queues.values());
+  }
+
+  private async bind(
+    owner: Owner,
+    id: string,
+    address: ListenAddress,
+    key: string,
+    mode: number,
+    gid: number | undefined,
+  ): Promise<Held | string> {
+    const what = `cannot listen on ${formatAddress(address)}`;
+    let fd: number;
+    let made: Held['made'];
+    if (address.kind === 'tcp') {
+      try {
+        fd = this.bindTcp(address.host, address.port, BACKLOG);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        return `${what}: ${code === 'EADDRINUSE' ? 'the port is in use' : (code ?? (error as Error).message)}`;
+      }
+    } else {
+      let bound = await owner.files.bindUnix(address.path, BACKLOG, mode, gid);
+      // A socket file left by a manager that could not remove it, with nothing listening.
+      if (!bound.ok && bound.error.code === 'EADDRINUSE') {
+        const removed = await owner.files.removeSocket(address.path);
+        if (removed.ok) bound = await owner.files.bindUnix(address.path, BACKLOG, mode, gid);
+      }
+      // The message begins with the path.
+      if (!bound.ok) return `cannot listen on unix:${bound.error.message}`;
+      fd = bound.value.fd;
+      made = { dev: bound.value.stat.dev, ino: bound.value.stat.ino };
+    }
+    const name = storeName(id, made, key);
+    this.link().store(name, fd);
+    this.log.info(`${id}: holding a socket on ${formatAddress(address)}`);
+    return { key, address, fd, name, made, owner };
+  }
+
+  private async letGo(sockets: readonly Held[]): Promise<void> {
+    for (const socket of sockets) {
+      this.link().drop(socket.name);
+      closeFd(socket.fd);
+      if (socket.address.kind === 'unix' && socket.made && socket.owner) {
+        const removed = await socket.owner.files.removeSocket(socket.address.path, socket.made);
+        if (!removed.ok && removed.error.code !== 'ENOENT')
+          this.log.warn(`socket ${socket.address.path} not removed: ${removed.error.message}`);
+      }
+    }
+  }
+
+  private setHeld(id: string, sockets: Held[]): void {
+    if (sockets.length === 0) this.held.delete(id);
+    else this.held.set(id, sockets);
+  }
+
+  private queued<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const next = (this.queues.get(id) ?? Promise.resolve()).then(work);
+    const settled = next.catch(() => undefined);
+    this.queues.set(id, settled);
+    void settled.then(() => {
+      if (this.queues.get(id) === settled) this.queues.delete(id);
+    });
+    return next;
+  }
+}

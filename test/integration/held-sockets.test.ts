@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, lstatSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
+import { FIXTURES, TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
+import { freePort, type ListenReport, listenReports, tryConnect } from '../helpers/sockets.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+
+describe('sockets held for daemons (listen=)', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  let port = 0;
+  const socketPath = (): string => join(host.user('alice').home, 'run', 'app.sock');
+  const logOf = (name: string): string =>
+    join(host.user('alice').home, '.daemon-manager', 'logs', `${name}.log`);
+  const reportsOf = (name: string, count: number): Promise<ListenReport[]> =>
+    waitFor(
+      `${count} listen reports in ${name}.log`,
+      () => {
+        const reports = listenReports(logOf(name));
+        return reports.length >= count ? reports : undefined;
+      },
+      { describe: () => JSON.stringify(listenReports(logOf(name))) },
+    );
+
+  before(async () => {
+    port = await freePort();
+    host.writeMaster('[can_run_as]\n{alice}\n', 'cooldown-step = 1s\nstop-timeout = 5s');
+    const alice = host.user('alice');
+    host.mkdirAs(alice, join(alice.home, 'run'));
+    host.writeDaemon(
+      'alice',
+      'unixapp',
+      `start=${FIXTURES}/listen-report.sh\noutput=log\nlisten=unix:${socketPath()}\nlisten_mode=0600\n`,
+    );
+    // A line that needs the shell: the program is started with exec, so LISTEN_PID is its pid.
+    host.writeDaemon(
+      'alice',
+      'tcpapp',
+      `start=cd / && exec ${FIXTURES}/listen-report.sh\noutput=log\nlisten=tcp:127.0.0.1:${port}\n`,
+    );
+    await host.startManager();
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
+
+  test('a unix socket is made as its owner and passed as fd 3 with the systemd variables', async () => {
+    const [report] = await reportsOf('unixapp', 1);
+    assert.ok(report);
+    assert.equal(report.listenPid, String(report.pid), 'LISTEN_PID is the program itself');
+    assert.equal(report.fds, '1');
+    assert.equal(report.names, 'unixapp');
+    assert.equal(report.fd3, 'socket');
+    const file = lstatSync(socketPath());
+    assert.ok(file.isSocket());
+    assert.equal(file.uid, host.user('alice').uid, 'the socket file is its owner’s');
+    assert.equal(file.mode & 0o777, 0o600);
+  });
+
+  test('the socket is kept across a crash and a respawn: connections are never refused', async () => {
+    const [first] = await reportsOf('unixapp', 1);
+    assert.ok(first);
+    const inode = lstatSync(socketPath()).ino;
+    process.kill(first.pid, 'SIGKILL');
+    await host.waitForDaemon('alice', 'alice/unixapp', (d) => d.pid !== first.pid, 'to go');
+    // Between the crash and the respawn (the cooldown), the backlog takes connections.
+    assert.equal(await tryConnect({ path: socketPath() }), 'ok');
+    const [, second] = await reportsOf('unixapp', 2);
+    assert.ok(second && second.pid !== first.pid);
+    assert.equal(second.listenPid, String(second.pid));
+    assert.equal(lstatSync(socketPath()).ino, inode, 'the same socket file');
+  });
+
+  test('a shell line started with exec gets a LISTEN_PID that is its program’s pid', async () => {
+    const [report] = await reportsOf('tcpapp', 1);
+    assert.ok(report);
+    assert.equal(report.listenPid, String(report.pid));
+    assert.equal(report.fd3, 'socket');
+    assert.equal(await tryConnect({ port }), 'ok');
+  });
+
+  test('the sockets outlive a kill -9 of the manager: the keeper holds them', async () => {
+    const [report] = await reportsOf('tcpapp', 1);
+    assert.ok(report);
+    const managerPid = host.managerPid();
+    process.kill(managerPid, 'SIGKILL');
+    await waitFor('the manager to die', () => (isAlive(managerPid) ? undefined : true));
+    assert.equal(await tryConnect({ port }), 'ok', 'the port listens with no manager');
+    assert.equal(await tryConnect({ path: socketPath() }), 'ok');
+    await host.startManager();
+    const status = await host.waitForDaemon(
+      'alice',
+      'alice/tcpapp',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    assert.equal(status.pid, report.pid, 'the daemon was not restarted');
+    assert.equal(listenReports(logOf('tcpapp')).length, 1);
+  });
+
+  test('the sockets outlive an upgrade (SIGUSR2)', async () => {
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGUSR2');
+    await waitFor(
+      'the upgraded manager to say it runs',
+      () => (/upgrade done: /.test(host.managerLog.slice(from)) ? true : undefined),
+      { describe: () => host.managerLog.slice(from) },
+    );
+    assert.equal(await tryConnect({ port }), 'ok');
+    assert.equal(await tryConnect({ path: socketPath() }), 'ok');
+    const stop = await host.dmctl('alice', 'tcpapp', 'restart');
+    assert.equal(stop.code, 0, stop.stderr);
+    const [, second] = await reportsOf('tcpapp', 2);
+    assert.equal(second?.fd3, 'socket', 'the restarted daemon gets the socket kept');
+  });
+
+  test('stop closes the sockets and removes the unix socket file', async () => {
+    for (const name of ['unixapp', 'tcpapp']) {
+      const stop = await host.dmctl('alice', name, 'stop');
+      assert.equal(stop.code, 0, stop.stderr);
+    }
+    await waitFor('the socket file to be removed', () =>
+      existsSync(socketPath()) ? undefined : true,
+    );
+    await waitFor('the port to be closed', async () =>
+      (await tryConnect({ port })) === 'ECONNREFUSED' ? true : undefined,
+    );
+    const start = await host.dmctl('alice', 'unixapp', 'start');
+    assert.equal(start.code, 0, start.stderr);
+    await waitFor('the socket file to be made again', () =>
+      existsSync(socketPath()) ? true : undefined,
+    );
+  });
+
+  test('a socket kept for a daemon whose file was deleted while no manager ran is closed', async () => {
+    await host.waitForDaemon('alice', 'alice/unixapp', (d) => d.state === 'running', 'to run');
+    const managerPid = host.managerPid();
+    process.kill(managerPid, 'SIGKILL');
+    await waitFor('the manager to die', () => (isAlive(managerPid) ? undefined : true));
+    unlinkSync(host.daemonFile('alice', 'unixapp'));
+    assert.equal(await tryConnect({ path: socketPath() }), 'ok', 'held by the keeper meanwhile');
+    await host.startManager();
+    await waitFor('the socket file to be removed', () =>
+      existsSync(socketPath()) ? undefined : true,
+    );
+  });
+
+  test('a changed listen= line closes the old socket and binds the new one, with its group', async () => {
+    const group = host.group('sock', ['alice']);
+    const gid = Number(execFileSync('getent', ['group', group]).toString().split(':')[2]);
+    const run = join(host.user('alice').home, 'run');
+    const config = (file: string): string =>
+      `start=${FIXTURES}/listen-report.sh\noutput=log\nlisten=unix:${join(run, file)}\nlisten_group=${group}\n`;
+    host.writeDaemon('alice', 'mover', config('a.sock'));
+    await host.dmctl('alice', 'rescan');
+    await reportsOf('mover', 1);
+    const made = lstatSync(join(run, 'a.sock'));
+    assert.equal(made.gid, gid, 'the socket file has the group asked for');
+    assert.equal(made.mode & 0o777, 0o660, 'and the default mode');
+    host.writeDaemon('alice', 'mover', config('b.sock'));
+    // Loaded by this rescan, or by one that came first (any account change rescans all).
+    await host.dmctl('alice', 'rescan');
+    const [, second] = await reportsOf('mover', 2);
+    assert.equal(second?.fd3, 'socket');
+    assert.equal(existsSync(join(run, 'a.sock')), false, 'the old socket file is removed');
+    assert.equal(await tryConnect({ path: join(run, 'b.sock') }), 'ok');
+  });
+
+  test('a stale socket file of the owner is replaced; a file that is not a socket is not', async () => {
+    const run = join(host.user('alice').home, 'run');
+    const stale = join(run, 'stale.sock');
+    const bound = await host.runAs('alice', [
+      'python3',
+      '-c',
+      `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(stale)})`,
+    ]);
+    assert.equal(bound.code, 0, bound.stderr);
+    assert.ok(lstatSync(stale).isSocket(), 'a socket file nothing listens on');
+    host.writeDaemon('alice', 'stale', `start=sleep 100000\nlisten=unix:${stale}\n`);
+    await host.dmctl('alice', 'rescan');
+    await host.waitForDaemon('alice', 'alice/stale', (d) => d.state === 'running', 'to run');
+    assert.equal(await tryConnect({ path: stale }), 'ok');
+    const file = join(run, 'notes.txt');
+    writeFileSync(file, 'not a socket\n');
+    chownSync(file, host.user('alice').uid, host.user('alice').gid);
+    host.writeDaemon('alice', 'notsock', `start=sleep 100000\nlisten=unix:${file}\n`);
+    await host.dmctl('alice', 'rescan');
+    const status = await host.waitForDaemon(
+      'alice',
+      'alice/notsock',
+      (d) => /exists already/.test(d.lastExit ?? ''),
+      'to be refused',
+    );
+    assert.equal(status.state, 'stopped');
+    assert.equal(readFileSync(file, 'utf8'), 'not a socket\n', 'the file is untouched');
+  });
+});
