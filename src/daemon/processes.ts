@@ -171,12 +171,9 @@ export class KeeperProcesses implements Processes {
   ): Promise<Exit | { error: string }> {
     const plan = this.plans.get(parent);
     if (plan === undefined) return Promise.resolve({ error: 'its launch plan is not known' });
-    const seq = this.spawn(record, {
-      ...plan,
-      start: command,
-      output: 'ignore',
-      banner: undefined,
-    });
+    // The check gets nothing of the daemon's own: no output pipe, none of its held sockets.
+    const { sockets: _, ...own } = plan;
+    const seq = this.spawn(record, { ...own, start: command, output: 'ignore', banner: undefined });
     if (typeof seq !== 'number') return Promise.resolve(seq);
     return new Promise((resolve) => {
       const timer = setTimeout(() => void this.signal(seq, 9), Math.max(1, timeoutMs));
