@@ -76,6 +76,15 @@ export function parseSuccessExit(value: string): SuccessExit | { readonly bad: s
     : { codes, signals };
 }
 
+/** What a file without `restart=`, `success_exit=`, `restart_delay=` or `ready=` asks for. */
+export const SPEC_DEFAULTS = {
+  restart: 'always',
+  successExit: { codes: [], signals: [] },
+  restartDelayMs: undefined,
+  ready: undefined,
+  readyTimeoutMs: undefined,
+} as const satisfies Partial<DaemonSpec>;
+
 /** The umask of a daemon whose config does not set one: that of a login shell. */
 export const DEFAULT_UMASK = 0o022;
 

@@ -220,6 +220,16 @@ describe('statusOf', () => {
   });
 });
 
+// A review saw "exit status null" for every daemon whose keeper had been killed.
+test('a run that ended unseen (its keeper died) says it ended, not "exit status null"', () => {
+  const ended = record({
+    wanted: 'up',
+    state: { kind: 'running', run: 2, pid: 8, since: NOW },
+    lastExit: { code: null, signal: null },
+  });
+  assert.equal(statusOf(ended, NOW).lastExit, 'ended');
+});
+
 describe('brokenStatus', () => {
   test('a daemon known only by its broken file is broken, down, with nothing running', () => {
     assert.deepEqual(

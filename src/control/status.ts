@@ -81,5 +81,7 @@ function describeExit(record: DaemonRecord): string | undefined {
   if (exit.oom && exit.signal === null && exit.code !== null)
     return `exit status ${exit.code}: out of memory`;
   if (exit.oom) return `killed by ${exit.signal ?? 'SIGKILL'}: out of memory`;
-  return exit.signal ? `killed by ${exit.signal}` : `exit status ${exit.code}`;
+  if (exit.signal) return `killed by ${exit.signal}`;
+  // Ended while no keeper of this manager could see how (the keeper itself died).
+  return exit.code === null ? 'ended' : `exit status ${exit.code}`;
 }

@@ -803,6 +803,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.processes.seq,
       clean,
       upgrade,
+      (id) => this.broken.get(id) !== undefined,
     );
   }
 
@@ -1061,7 +1062,16 @@ export class Manager implements ControlContext, SupervisorHost {
       if (hasErrors(problems)) tally.refuse(id);
       const existing = this.supervisor.daemons.get(id);
       this.noteConfigProblem(id, problems);
-      if (loaded.spec === undefined) continue;
+      if (loaded.spec === undefined) {
+        // Taking over (an upgrade, a crash) a daemon whose file is broken: it goes on with
+        // the config it was running with, as it would have here.
+        const kept = existing === undefined ? this.recovery?.lastGoodSpec(id) : undefined;
+        if (kept !== undefined) {
+          this.configFiles.set(id, loaded.file);
+          this.recovery?.introduce(newRecord(user, kept));
+        }
+        continue;
+      }
       // Root took back a port (a reload), or the owner left listen_group's group.
       if (
         existing !== undefined &&

@@ -1,3 +1,4 @@
+import { type DaemonSpec, SPEC_DEFAULTS } from '../config/daemon.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -61,6 +62,13 @@ export class Recovery {
     this.stopTimeoutMs = options.stopTimeoutMs;
     this.strayTimeoutMs = options.strayTimeoutMs;
     this.log = options.log;
+  }
+
+  /** The config a daemon ran with when its file was broken, if it was saved. */
+  lastGoodSpec(id: string): DaemonSpec | undefined {
+    const spec = this.saved?.daemons[id]?.spec;
+    // Saved by an earlier version, it lacks the keys added since: they have their defaults.
+    return spec === undefined ? undefined : { ...SPEC_DEFAULTS, ...spec };
   }
 
   /** Puts a daemon just loaded under supervision. */

@@ -1,3 +1,4 @@
+import type { DaemonSpec } from '../config/daemon.ts';
 import type { AfterStop, DaemonRecord, Ended, Exit } from '../supervisor/state.ts';
 
 /** What the manager persists of one daemon: enough to pick it up where it was. */
@@ -21,6 +22,11 @@ export interface SavedDaemon {
   readonly afterwards?: AfterStop;
   /** A cooldown under way: when it ends. */
   readonly until?: number;
+  /**
+   * The config it runs with, kept only while its file is broken: a manager that takes
+   * over (an upgrade, a restart after a crash) goes on with it instead of stopping it.
+   */
+  readonly spec?: DaemonSpec;
   readonly lastExit?: Exit;
 }
 
@@ -43,6 +49,7 @@ export function snapshot(
   nextSeq: number,
   clean: boolean,
   upgrade?: { pid: number },
+  fileBroken: (id: string) => boolean = () => false,
 ): SavedState {
   const daemons: Record<string, SavedDaemon> = {};
   for (const record of records) {
@@ -65,6 +72,7 @@ export function snapshot(
       ...(state.kind === 'running' && state.starting ? { starting: true } : {}),
       ...(state.kind === 'stopped' && state.ended !== undefined ? { ended: state.ended } : {}),
       ...(record.lastExit === undefined ? {} : { lastExit: record.lastExit }),
+      ...(fileBroken(record.id) ? { spec: record.spec } : {}),
     };
   }
   return { version: 2, clean, nextSeq, ...(upgrade ? { upgrade } : {}), daemons };
@@ -85,6 +93,18 @@ function isExit(value: unknown): boolean {
     (exit.signal === null || typeof exit.signal === 'string') &&
     (exit.error === undefined || typeof exit.error === 'string') &&
     (exit.oom === undefined || exit.oom === true)
+  );
+}
+
+/** A saved config, as far as taking it back needs: its name and start line. */
+function isSpec(value: unknown): boolean {
+  if (value === undefined) return true;
+  const spec = value as Record<string, unknown> | null;
+  return (
+    typeof spec === 'object' &&
+    spec !== null &&
+    typeof spec.name === 'string' &&
+    typeof spec.start === 'string'
   );
 }
 
@@ -123,7 +143,8 @@ export function validateState(value: unknown): SavedState | { error: string } {
       (daemon.afterwards === undefined || AFTERWARDS.has(daemon.afterwards as string)) &&
       (daemon.starting === undefined || daemon.starting === true) &&
       (daemon.ended === undefined || daemon.ended === 'exited' || daemon.ended === 'failed') &&
-      isExit(daemon.lastExit);
+      isExit(daemon.lastExit) &&
+      isSpec(daemon.spec);
     if (!valid) return { error: `daemon ${JSON.stringify(id).slice(0, 100)} is malformed` };
     const { startTime, ...rest } = daemon;
     daemons[id] = (state.version === 1 && startTime !== undefined

@@ -300,3 +300,50 @@ describe('an upgrade while a daemon is being stopped', {
     assert.deepEqual(liveGroupMembers(running.pid), []);
   });
 });
+
+/**
+ * A review broke a running daemon's file, then upgraded: the new code stopped the daemon
+ * as if its file were gone, though a broken file never makes a daemon vanish here.
+ */
+describe('an upgrade, and a restart after kill -9, with a daemon whose file is broken', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let install: InstallCopy;
+
+  before(async () => {
+    install = copyInstall(join(host.dir, 'install'));
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6900401\n');
+    await host.startManager([], install.daemonManager);
+  });
+  after(() => host.cleanup());
+
+  test('the daemon runs on, with the same pid, its file still said to be broken', async () => {
+    const running = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6900401\nautostart=perhaps\n');
+    await host.dmctl('alice', 'rescan');
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGUSR2');
+    await waitFor('the upgraded manager to say it runs', () =>
+      / running, pid /.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    const after_ = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to be there');
+    assert.equal(after_.pid, running.pid);
+    assert.equal(after_.state, 'running');
+    assert.match(after_.problem ?? '', /autostart/);
+    assert.doesNotMatch(host.managerLog.slice(from), /no config claims it/);
+    assert.ok(isAlive(running.pid));
+
+    // The same after a crash of the manager: the next one takes the daemon over.
+    const keeper = host.keeperPid();
+    process.kill(host.managerPid(), 'SIGKILL');
+    await waitForDeath(host.managerPid(), 'the killed manager');
+    const again = host.managerLog.length;
+    await host.startManager([], install.daemonManager);
+    assert.equal(host.keeperPid(), keeper);
+    const taken = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to be there');
+    assert.equal(taken.pid, running.pid);
+    assert.doesNotMatch(host.managerLog.slice(again), /no config claims it/);
+  });
+});
