@@ -29,6 +29,7 @@ describe('dmctl why, and what survives the manager', { skip: !root && 'needs roo
     );
     host.writeDaemon('alice', 'svc', 'start=exec sleep 6300400\n');
     host.writeDaemon('alice', 'task', 'start=exit 0\nrestart=no\n');
+    host.writeDaemon('alice', 'job', 'start=exit 4\nrestart=no\n');
     host.writeDaemon('alice', 'crashy', 'start=exit 3\n');
     await host.startManager();
   });
@@ -58,8 +59,9 @@ describe('dmctl why, and what survives the manager', { skip: !root && 'needs roo
     assert.doesNotMatch(whyRefused.stderr, /ran dmctl/);
   });
 
-  test('a task that ended, a cooldown and the history survive an upgrade and a kill -9', async () => {
+  test('tasks that ended, a cooldown and the history survive an upgrade and a kill -9', async () => {
     await host.waitForDaemon('alice', 'alice/task', (d) => d.state === 'exited', 'to exit');
+    await host.waitForDaemon('alice', 'alice/job', (d) => d.state === 'failed', 'to fail');
     const cooling = await host.waitForDaemon(
       'alice',
       'alice/crashy',
@@ -84,6 +86,8 @@ describe('dmctl why, and what survives the manager', { skip: !root && 'needs roo
     const task = await host.waitForDaemon('alice', 'alice/task', () => true, 'known');
     assert.equal(task.state, 'exited', 'not run again');
     assert.equal(task.lastExitCode, 0);
+    const job = await host.waitForDaemon('alice', 'alice/job', () => true, 'known');
+    assert.deepEqual([job.state, job.lastExitCode, job.respawns], ['failed', 4, 0]);
     const crashy = await host.waitForDaemon('alice', 'alice/crashy', () => true, 'known');
     assert.equal(crashy.state, 'coolingdown', 'the cooldown goes on');
     assert.equal(crashy.respawns, cooling.respawns);
