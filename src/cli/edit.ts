@@ -84,13 +84,20 @@ export async function editDaemonConfig(
   }
 }
 
-/** Asks on the terminal; anything but k, keep or the end of input means edit again. */
+/**
+ * Asks on the terminal until the answer is e, edit, k or keep (or empty: edit); the end
+ * of input (^D) keeps the file as it was.
+ */
 async function askOnTerminal(question: string): Promise<'edit' | 'keep'> {
   const terminal = createInterface({ input: process.stdin, output: process.stderr });
   const ended = new Promise<string>((resolve) => terminal.once('close', () => resolve('k')));
   try {
-    const answer = await Promise.race([terminal.question(question), ended]);
-    return /^k(eep)?$/i.test(answer.trim()) ? 'keep' : 'edit';
+    for (;;) {
+      const answer = (await Promise.race([terminal.question(question), ended])).trim();
+      if (/^k(eep)?$/i.test(answer)) return 'keep';
+      if (/^(e(dit)?)?$/i.test(answer)) return 'edit';
+      process.stderr.write(`please answer e (edit again) or k (keep the file as it was)\n`);
+    }
   } finally {
     terminal.close();
   }

@@ -7,8 +7,9 @@ export function daemonTemplate(name: string, owner: string): string {
 # '#' starts a comment. Remove the '#' before the lines you need; the file is checked
 # before it is saved, and the daemon is loaded (and started) as soon as it is.
 
-# Required: the command, one line of shell run by /bin/sh -c in dir.
-#start=exec ./server --port 8080
+# Required: the command, one line of shell run by /bin/sh -c in dir (no exec needed:
+# a stop reaches every process the daemon starts).
+#start=./server --port 8080
 
 # Working directory (default: /).
 #dir=/srv/${name}
@@ -22,8 +23,36 @@ export function daemonTemplate(name: string, owner: string): string {
 # Start it when the manager starts (default: yes).
 #autostart=yes
 
-# Time between SIGTERM and SIGKILL when it is stopped (default: the admin's, 10s).
+# Time between SIGTERM and SIGKILL when it is stopped (default: the admin's stop-timeout;
+# at most their max-stop-timeout).
 #stop_timeout=10s
+
+# When it is respawned after it ends by itself: always (default), on-failure (a clean
+# exit leaves it down as 'exited'), or no (a one-shot task: 'exited' or 'failed').
+#restart=on-failure
+# Exit statuses and signals that count as clean besides 0.
+#success_exit=3 SIGHUP
+# Wait before every respawn, doubled after each quick exit (within the admin's bounds).
+#restart_delay=5s
+
+# When it is ready (until then 'starting'; dmctl start --wait waits): tcp:HOST:PORT or
+# unix:PATH accepts a connection, or exec:COMMAND, run as the daemon, exits 0.
+#ready=tcp:127.0.0.1:8080
+# Not ready by then is a failed start (default: 60s).
+#ready_timeout=60s
+
+# Rotate its log sooner, keep fewer old logs (default and most: the admin's settings).
+#log_max_size=1M
+#log_keep=3
+# Prefix each log line with the time it was read (default: no).
+#log_timestamps=yes
+
+# Lower limits than the admin's (asking for more has no effect): open files, processes,
+# core file size, address space.
+#limit_nofile=1024
+#limit_nproc=64
+#limit_core=0
+#limit_as=1G
 
 # File-mode creation mask (default: 022; 007 lets your group use its files and sockets).
 #umask=022

@@ -10,6 +10,7 @@ import type {
   Response,
   WhyEvent,
 } from '../protocol/messages.ts';
+import { printableJson } from '../protocol/printable.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import type { Outcome, Supervisor } from '../supervisor/supervisor.ts';
 import { handleConfigRequest } from './config-requests.ts';
@@ -274,7 +275,10 @@ async function act(
     case 'kill': {
       const signal = parseSignal(request.signal ?? '');
       if (signal === undefined)
-        return { ok: false, error: 'unknown signal (try -HUP, -TERM, -KILL or a number)' };
+        return {
+          ok: false,
+          error: `unknown signal ${printableJson((request.signal ?? '').slice(0, 40))} (try -HUP, -TERM, -KILL or a number from 1 to 64)`,
+        };
       return await supervisor.signal(record, signal);
     }
     default:

@@ -222,7 +222,7 @@ describe('resolveEditTarget', () => {
       expected: {
         ok: false,
         error:
-          "unknown daemon '..'; and '..' cannot name a new one: a daemon name uses letters, digits and . _ @ + - (at most 128)",
+          "unknown daemon '..'; and '..' cannot name a new one: a daemon name begins with a letter, a digit or _, then letters, digits and . _ @ + - (at most 128)",
       },
     },
     {
@@ -231,7 +231,16 @@ describe('resolveEditTarget', () => {
       expected: {
         ok: false,
         error:
-          "unknown daemon 'david/../amy/shop'; and '../amy/shop' cannot name a new one: a daemon name uses letters, digits and . _ @ + - (at most 128)",
+          "unknown daemon 'david/../amy/shop'; and '../amy/shop' cannot name a new one: a daemon name begins with a letter, a digit or _, then letters, digits and . _ @ + - (at most 128)",
+      },
+    },
+    {
+      name: 'a new name ending in .conf is taken for a file name, and the name without it offered',
+      query: 'shop.conf',
+      expected: {
+        ok: false,
+        error:
+          "unknown daemon 'shop.conf'; to make a new daemon, give its name without .conf: shop",
       },
     },
     {

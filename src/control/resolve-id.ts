@@ -81,7 +81,13 @@ export function resolveEditTarget(
   if (!isValidDaemonName(name))
     return {
       ok: false,
-      error: `${resolved.error}; and '${name}' cannot name a new one: a daemon name uses letters, digits and . _ @ + - (at most 128)`,
+      error: `${resolved.error}; and '${name}' cannot name a new one: a daemon name begins with a letter, a digit or _, then letters, digits and . _ @ + - (at most 128)`,
+    };
+  // `dmctl edit web.conf` means the daemon web, not one named web.conf (in web.conf.conf).
+  if (name.endsWith('.conf'))
+    return {
+      ok: false,
+      error: `${resolved.error}; to make a new daemon, give its name without .conf: ${name.slice(0, -'.conf'.length)}`,
     };
   return { ok: true, id: `${owner}/${name}`, owner, name, known: false };
 }

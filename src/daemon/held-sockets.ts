@@ -34,6 +34,9 @@ const BACKLOG = 4096;
  * daemon's owner, so the kernel judges where they may be; TCP ones by root, after the
  * policy (policy/ports.ts) allowed them.
  */
+/** The most listening sockets the daemons of one user may hold at once. */
+export const MAX_SOCKETS_PER_USER = 64;
+
 export class HeldSockets {
   private readonly held = new Map<string, Held[]>();
   /** Each daemon's binds and releases, one after the other. */
@@ -111,9 +114,21 @@ export class HeldSockets {
       const kept = held.filter((socket) => wanted.includes(socket.key));
       for (const socket of kept) socket.owner ??= owner;
       const errors: string[] = [];
+      // What one user holds is bounded: descriptors are the keeper's and the manager's, for
+      // everyone (a review exhausted both with 16,000 sockets of one user).
+      const user = owner.account.name;
+      let others = 0;
+      for (const [other, sockets] of this.held)
+        if (other !== id && other.startsWith(`${user}/`)) others += sockets.length;
       for (const [index, address] of listen.addresses.entries()) {
         const key = socketKey(address, listen, gid);
         if (kept.some((socket) => socket.key === key)) continue;
+        if (others + kept.length >= MAX_SOCKETS_PER_USER) {
+          errors.push(
+            `${where(index)}${user} holds ${MAX_SOCKETS_PER_USER} listening sockets already, the most one user may`,
+          );
+          continue;
+        }
         const bound = await this.bind(owner, id, address, key, listen.mode, gid);
         if (typeof bound === 'string') errors.push(`${where(index)}${bound}`);
         else kept.push(bound);

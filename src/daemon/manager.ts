@@ -1085,6 +1085,10 @@ export class Manager implements ControlContext, SupervisorHost {
       this.configFiles.set(id, loaded.file);
       if (existing === undefined) {
         const record = newRecord(user, loaded.spec);
+        // Its sockets first (those the keeper kept are held already): a daemon started at
+        // the manager's start would otherwise fail once, waiting for them.
+        if (this.recovery && record.spec.autostart && record.spec.listen.addresses.length > 0)
+          await this.sockets.hold(owner, record, loaded);
         if (this.recovery) this.recovery.introduce(record);
         else this.supervisor.register(record);
         if (!this.recovery && record.spec.autostart) {

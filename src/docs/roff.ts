@@ -47,9 +47,14 @@ function renderBlock(block: Block): string[] {
     return [
       '.TP',
       roffName(entry.name),
-      roffText(shown ? `${entry.meaning} (default: ${entry.default})` : entry.meaning),
+      roffText(shown ? `${entry.meaning} ${defaultNote(entry.default ?? '')}` : entry.meaning),
     ];
   });
+}
+
+/** `(default: 10s)`; a note that is no value (`(required)`) is shown as it is. */
+function defaultNote(value: string): string {
+  return value.startsWith('(') ? value : `(default: ${value})`;
 }
 
 /** A verbatim line: escaped, and protected from being read as a request. */

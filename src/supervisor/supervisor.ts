@@ -431,7 +431,9 @@ export class Supervisor {
     }
     const until = Date.now() + delayMs;
     this.setState(record, { kind: 'coolingdown', until });
-    this.host.log.info(`${record.id}: cooling down for ${Math.round(delayMs / 1000)}s`);
+    const seconds =
+      delayMs < 10_000 ? (delayMs / 1000).toFixed(1) : String(Math.round(delayMs / 1000));
+    this.host.log.info(`${record.id}: cooling down for ${seconds}s`);
     this.host.note(
       record,
       'cooldown',

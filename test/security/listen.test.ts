@@ -184,6 +184,32 @@ describe('mallory cannot make the manager listen where she may not', {
     await waitFor('the socket file to be removed', () => (existsSync(path) ? undefined : true));
   });
 
+  test('one user holds at most 64 sockets: the start past them fails, others are not touched', async () => {
+    const names = Array.from({ length: 5 }, (_, index) => `many${index}`);
+    for (const [index, name] of names.entries()) {
+      const lines = Array.from(
+        { length: 16 },
+        (_, line) => `listen=unix:${join(malloryHome(), 'run', `${name}-${line}.sock`)}`,
+      );
+      host.writeDaemon(
+        'mallory',
+        name,
+        `start=sleep 3090${index}7\n${lines.join('\n')}\nautostart=no\n`,
+      );
+    }
+    await host.dmctl('mallory', 'rescan');
+    try {
+      for (const name of names.slice(0, 4))
+        assert.equal((await host.dmctl('mallory', name, 'start')).code, 0, `${name} starts`);
+      const past = await host.dmctl('mallory', 'many4', 'start');
+      assert.equal(past.code, 1, past.stdout);
+      assert.match(past.stderr, /holds 64 listening sockets already, the most one user may/);
+      await assertManagerAnswers(host, 'mallory', 'bob');
+    } finally {
+      for (const name of names) await host.dmctl('mallory', name, 'stop');
+    }
+  });
+
   test('daemon-manager --check reports the same refusals, with file and line', async () => {
     const result = await run([DAEMON_MANAGER, '--check'], ['--config', host.configFile]);
     assert.equal(result.code, 1, result.stdout);

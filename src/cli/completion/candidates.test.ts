@@ -47,6 +47,20 @@ describe('completeWords', () => {
     [['--pers'], ['--personal']],
     [['--json', 'q'], ['queue']],
     [['queue', 'stop', ''], []],
+    // Only the owner may edit: bob's daemon is not offered to alice.
+    [
+      ['edit', ''],
+      ['alice/web', 'queue'],
+    ],
+    // --wait goes with start, stop and restart alone.
+    [
+      ['--wait', 'st'],
+      ['start', 'stop'],
+    ],
+    [
+      ['queue', '--wait', ''],
+      ['start', 'stop', 'restart'],
+    ],
   ];
   for (const [words, expected] of cases) {
     test(`dmctl ${words.join(' ')}<TAB> offers ${expected.join(' ') || 'nothing'}`, async () => {

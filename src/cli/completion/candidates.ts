@@ -11,6 +11,9 @@ export interface CompletionContext {
 const OPTIONS = ['--config', '--json', '--personal', '--wait', '--help', '--version'];
 const TAKES_ID = ['status', 'start', 'stop', 'restart', 'kill', 'log', 'tail', 'edit', 'why'];
 const SIGNALS = Object.keys(constants.signals).map((name) => `-${name.slice(3)}`);
+const WAITED = ['start', 'stop', 'restart'];
+
+const isVerb = (word: string): boolean => (VERBS as readonly string[]).includes(word);
 
 /**
  * The words that may come at the cursor of `dmctl WORDS... CURRENT`, those starting with
@@ -23,15 +26,25 @@ export async function completeWords(
   context: CompletionContext,
 ): Promise<string[]> {
   const current = words.at(-1) ?? '';
-  const { positional, config, personal } = readWords(words.slice(0, -1));
+  const { positional, config, personal, waiting } = readWords(words.slice(0, -1));
+  const editing = positional.includes('edit');
+  // Only the owner (and root) may edit a daemon's file: others' ids are not offered.
+  const mayEdit = (id: string): boolean =>
+    !editing || context.user === 'root' || id.startsWith(`${context.user}/`);
   const ids = (): Promise<string[]> =>
-    context.ids(config, personal).then((all) => shortIds(all, context.user));
+    context.ids(config, personal).then((all) => {
+      // Short names are judged among every id the caller sees, as the manager will.
+      const short = shortIds(all, context.user);
+      return short.filter((_, index) => mayEdit(all[index] ?? ''));
+    });
   const killing = positional.includes('kill');
   const signalGiven = positional.some((word) => word.startsWith('-'));
   let candidates: readonly string[];
   if (killing && !signalGiven && current.startsWith('-')) candidates = SIGNALS;
   else if (current.startsWith('-')) candidates = OPTIONS;
   else candidates = await positionalCandidates(positional, killing && !signalGiven, ids);
+  // --wait goes with start, stop and restart only.
+  if (waiting) candidates = candidates.filter((word) => !isVerb(word) || WAITED.includes(word));
   return candidates.filter((word) => word.startsWith(current));
 }
 
@@ -41,7 +54,6 @@ async function positionalCandidates(
   ids: () => Promise<string[]>,
 ): Promise<readonly string[]> {
   const [first, second] = positional;
-  const isVerb = (word: string): boolean => (VERBS as readonly string[]).includes(word);
   if (first === undefined) return [...VERBS.filter((verb) => verb !== 'help'), ...(await ids())];
   if (second === undefined) {
     if (first === 'completion') return SHELLS;
@@ -58,19 +70,22 @@ function readWords(words: readonly string[]): {
   positional: string[];
   config: string | undefined;
   personal: boolean;
+  waiting: boolean;
 } {
   const positional: string[] = [];
   let config: string | undefined;
   let personal = false;
+  let waiting = false;
   for (let index = 0; index < words.length; index++) {
     const word = words[index] ?? '';
     if (word === '--config' || word === '-c') config = words[++index];
     else if (word.startsWith('--config=')) config = word.slice('--config='.length);
     else if (word === '--personal') personal = true;
+    else if (word === '--wait' || word.startsWith('--wait=')) waiting = true;
     else if (word.startsWith('--') || (word.startsWith('-') && positional.length === 0)) continue;
     else positional.push(word);
   }
-  return { positional, config, personal };
+  return { positional, config, personal, waiting };
 }
 
 /** Your own daemons by their bare name where that is unambiguous, as the original did. */

@@ -10,6 +10,7 @@ _dmctl() {
     local cur=\${COMP_WORDS[COMP_CWORD]}
     case \${COMP_WORDS[COMP_CWORD-1]} in
         -c|--config)
+            compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return 0
             ;;
