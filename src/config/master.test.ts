@@ -155,6 +155,14 @@ describe('parseMasterConfig', () => {
     assert.deepEqual(config.manages, [rule(2, user('ann'), user('bob'))]);
   });
 
+  test('a [settings] key set twice is warned about, and the last one counts', () => {
+    const { config, problems } = parse('[settings]\nstop-timeout = 5s\nstop-timeout = 7s\n');
+    assert.equal(config.settings.stopTimeoutMs, 7000);
+    assert.deepEqual(problems.map(formatProblem), [
+      `${FILE}:3: warning: 'stop-timeout' is set again (first on line 2); this one counts`,
+    ]);
+  });
+
   test('a section may appear twice and its rules accumulate in file order', () => {
     const text = '[manages]\nann: bob\n[can_run_as]\nann\n[manages]\nann: carol\n';
     const { config, problems } = parse(text);

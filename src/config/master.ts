@@ -40,6 +40,8 @@ export function parseMasterConfig(
   const canRunAs: Rule[] = [];
   const manages: Rule[] = [];
   const limits: LimitRule[] = [];
+  /** The line each `[settings]` key was first set on. */
+  const settingLines = new Map<string, number>();
   let section: Section | undefined;
 
   for (const { line, text: entry } of meaningfulLines(text)) {
@@ -67,11 +69,12 @@ export function parseMasterConfig(
         problems.error(line, `expected 'key = value' in [settings], got '${entry}'`);
         continue;
       }
-      const message = applySetting(
-        settings,
-        entry.slice(0, equals).trim(),
-        entry.slice(equals + 1).trim(),
-      );
+      const key = entry.slice(0, equals).trim();
+      const first = settingLines.get(key);
+      if (first !== undefined)
+        problems.warning(line, `'${key}' is set again (first on line ${first}); this one counts`);
+      else settingLines.set(key, line);
+      const message = applySetting(settings, key, entry.slice(equals + 1).trim());
       if (message !== undefined) problems.error(line, message);
     } else if (section === 'limits') {
       const rule = parseLimitRule(entry, line, problems);

@@ -76,10 +76,13 @@ export class Recovery {
     const saved = this.saved?.daemons[record.id];
     this.supervisor.register(record);
     if (saved !== undefined) {
-      record.respawns = saved.respawns;
-      record.cooldownMs = saved.cooldownMs;
-      record.startedAt = saved.startedAt;
       record.lastExit = saved.lastExit;
+      // After a clean stop of the manager, its autostart is a new start: counts begin again.
+      if (this.saved?.clean === false) {
+        record.respawns = saved.respawns;
+        record.cooldownMs = saved.cooldownMs;
+        record.startedAt = saved.startedAt;
+      }
       // A task that ended and was left down stays so, with how it ended.
       if (saved.state === 'stopped' && saved.ended !== undefined)
         record.state = { kind: 'stopped', ended: saved.ended };

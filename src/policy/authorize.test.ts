@@ -442,6 +442,14 @@ describe('resolvePolicy', () => {
     ]);
   });
 
+  test('an unknown user or group in [limits] is warned about too', () => {
+    const text = '[can_run_as]\nbob\n[limits]\nnosuchuser: nofile=10\n@void: nproc=5\n';
+    assert.deepEqual(policyOf(text).problems.map(formatProblem), [
+      `${FILE}:4: warning: no such user 'nosuchuser'`,
+      `${FILE}:5: warning: no such group '@void'`,
+    ]);
+  });
+
   test('a known group with no members on the left grants nobody anything', () => {
     const empty: Directory = { hasUser: () => true, membersOf: () => [] };
     const { config } = parseMasterConfig('[can_run_as]\n@empty: bob\n', FILE);

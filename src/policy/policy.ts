@@ -43,8 +43,12 @@ export function resolvePolicy(
     }
     return table;
   };
+  const runAs = accumulate(config.canRunAs);
+  const manages = accumulate(config.manages);
+  // [limits] names users and groups too: one that does not exist limits nobody.
+  for (const rule of config.limits) expand(rule.left, rule.line);
   return {
-    policy: { runAs: accumulate(config.canRunAs), manages: accumulate(config.manages) },
+    policy: { runAs, manages },
     problems: problems.items,
   };
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, readWhen, showLogIfFailed, waitForDeath } from '../helpers/cli.ts';
@@ -171,5 +171,19 @@ describe('a crashing daemon cools down', { skip: !root && 'needs root' }, () => 
     assert.equal(now?.state, 'running', `it was cooling down for ${cooling.cooldown}s more`);
     assert.equal(now?.respawns, 0);
     assert.ok(isAlive(now?.pid ?? 0));
+  });
+
+  // A review saw 247 respawns carried over a clean restart of the manager, while its
+  // autostart is a new start (total was reset, respawns not).
+  test('after a clean restart of the manager, its autostart counts from zero', async () => {
+    rmSync(flag(), { force: true });
+    await host.dmctl('alice', 'crashy', 'restart');
+    await host.waitForDaemon('alice', 'alice/crashy', (d) => d.respawns > 0, 'to crash again');
+    writeFileSync(flag(), '');
+    await host.stopManager();
+    await host.startManager();
+    const fresh = await host.waitForDaemon('alice', 'alice/crashy', (d) => d.pid > 0, 'to run');
+    assert.equal(fresh.respawns, 0);
+    assert.equal(fresh.lastExit, 'exit status 3', 'its last exit is still told');
   });
 });
