@@ -33,12 +33,22 @@ export const VERBS = [
   'tail',
   'edit',
   'problems',
+  'why',
   'completion',
   'help',
 ] as const;
 /** A command word, or `version` (asked with --version or -V only: it may name a daemon). */
 export type CliVerb = (typeof VERBS)[number] | 'version';
-const NEEDS_ID: readonly CliVerb[] = ['start', 'stop', 'restart', 'kill', 'log', 'tail', 'edit'];
+const NEEDS_ID: readonly CliVerb[] = [
+  'start',
+  'stop',
+  'restart',
+  'kill',
+  'log',
+  'tail',
+  'edit',
+  'why',
+];
 /** The shells `dmctl completion SHELL` knows. */
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 

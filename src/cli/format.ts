@@ -77,9 +77,12 @@ const PLAIN: TableStyle = { width: undefined, color: false };
 
 const STATE_COLORS: Readonly<Record<DaemonStatus['state'], string>> = {
   running: '\u001b[32m',
+  starting: '\u001b[33m',
   coolingdown: '\u001b[31m',
   stopping: '\u001b[33m',
   stopped: '',
+  exited: '',
+  failed: '\u001b[31m',
   broken: '\u001b[31m',
 };
 

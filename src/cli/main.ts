@@ -16,6 +16,7 @@ import { chunkReader, followRemoteLog, pageRemoteLog } from './remote-log.ts';
 import { printAnswer, printProblems, refusedAny } from './report.ts';
 import { followLog, openLog as pageLog } from './viewers.ts';
 import { runAndWait } from './wait.ts';
+import { formatWhy } from './why.ts';
 
 /** A completion that waits longer than this for the manager offers no ids. */
 const COMPLETION_TIMEOUT_MS = 1_000;
@@ -128,6 +129,14 @@ async function run(
         return args.command === 'log' ? pageRemoteLog(read) : followRemoteLog(read);
       }
       return args.command === 'log' ? pageLog(info.logFile) : followLog(info.logFile);
+    }
+    case 'why': {
+      const response = await call({ command: 'why', ...id });
+      if (!response.ok || response.why === undefined)
+        return output.fail(response.ok ? 'no answer' : response.error);
+      if (args.json) output.value(response.why, 2);
+      else output.out(formatWhy(response.why));
+      return 0;
     }
     case 'kill':
       return report(await call({ command: 'kill', ...id, signal: args.signal ?? '' }), output);

@@ -39,16 +39,22 @@ export function verdictOf(
   seen: Seen | undefined,
   now: number,
 ): Verdict {
-  if (verb === 'stop') return row.state === 'stopped' ? { done: true } : undefined;
+  const down = row.state === 'stopped' || row.state === 'exited' || row.state === 'failed';
+  if (verb === 'stop') return down ? { done: true } : undefined;
+  // A task (restart=no, or on-failure) that did its work and exited cleanly is done.
+  if (row.state === 'exited') return { done: true };
   const exit = formatLastExit(row);
   const lastExit = exit === '' || exit === '-' ? '' : ` (last exit: ${exit})`;
   if (seen !== undefined && (row.pid !== seen.pid || row.respawns !== seen.respawns))
     return {
       failed: `${row.id} exited ${row.state === 'running' ? 'and was started again' : 'at once'}${lastExit}`,
     };
-  if (row.state === 'running' && row.pid > 0 && (verb === 'start' || row.pid !== pidBefore))
+  // A restart=no task is waited for until it has exited, not merely seen running.
+  const task = row.restart === 'no';
+  const runs = row.state === 'running' && row.pid > 0;
+  if (!task && runs && (verb === 'start' || row.pid !== pidBefore))
     return seen !== undefined && now - seen.since >= SETTLE_MS ? { done: true } : undefined;
-  if (row.state === 'coolingdown' || row.state === 'broken' || row.state === 'stopped')
+  if (row.state === 'coolingdown' || row.state === 'broken' || down)
     return { failed: `${row.id} is ${row.state}${lastExit}` };
   return undefined;
 }
@@ -82,7 +88,11 @@ export async function runAndWait(
       seen = { pid: row.pid, since: Date.now(), respawns: row.respawns };
     const verdict = verdictOf(verb, row, before.row.pid, seen, Date.now());
     if (verdict !== undefined && 'done' in verdict) {
-      output.out(verb === 'stop' ? `${row.id} stopped\n` : `${row.id} running (pid ${row.pid})\n`);
+      output.out(
+        row.state === 'running'
+          ? `${row.id} running (pid ${row.pid})\n`
+          : `${row.id} ${row.state === 'exited' && verb !== 'stop' ? `exited (${formatLastExit(row)})` : 'stopped'}\n`,
+      );
       return 0;
     }
     if (verdict !== undefined) return failWithLog(call, row.id, verdict.failed, output);

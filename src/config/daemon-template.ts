@@ -27,6 +27,20 @@ export function daemonTemplate(name: string, owner: string): string {
 # at most their max-stop-timeout).
 #stop_timeout=10s
 
+# When it is respawned after it ends by itself: always (default), on-failure (a clean
+# exit leaves it down as 'exited'), or no (a one-shot task: 'exited' or 'failed').
+#restart=on-failure
+# Exit statuses and signals that count as clean besides 0.
+#success_exit=3 SIGHUP
+# Wait before every respawn, doubled after each quick exit (within the admin's bounds).
+#restart_delay=5s
+
+# When it is ready (until then 'starting'; dmctl start --wait waits): tcp:HOST:PORT or
+# unix:PATH accepts a connection, or exec:COMMAND, run as the daemon, exits 0.
+#ready=tcp:127.0.0.1:8080
+# Not ready by then is a failed start (default: 60s).
+#ready_timeout=60s
+
 # Rotate its log sooner, keep fewer old logs (default and most: the admin's settings).
 #log_max_size=1M
 #log_keep=3

@@ -1,3 +1,4 @@
+import { parseSignal } from '../process/signals.ts';
 import { DAEMON_KEYS } from '../reference/daemon.ts';
 import { parseDuration } from './durations.ts';
 import { LIMIT_NAMES, parseLimitValue, type Resource, type ResourceLimits } from './limits.ts';
@@ -12,6 +13,7 @@ import {
   parseListenMode,
 } from './listen.ts';
 import { type Problem, ProblemList } from './problems.ts';
+import { parseReadyCheck, type ReadyCheck } from './ready.ts';
 import { parseSize } from './sizes.ts';
 
 /** What one `NAME.conf` asks for: immutable, compared whole to detect changes. */
@@ -37,7 +39,51 @@ export interface DaemonSpec {
   readonly umask: number;
   /** The sockets the manager holds for it (`listen=` lines), and how they are passed. */
   readonly listen: ListenSpec;
+  /** When a process that ended by itself is respawned. */
+  readonly restart: RestartRule;
+  /** What counts as a clean exit besides status 0. */
+  readonly successExit: SuccessExit;
+  /** `restart_delay=`: the wait before every respawn; undefined: the admin's minimum. */
+  readonly restartDelayMs: number | undefined;
+  /** `ready=`: until it passes, a started daemon is `starting`; undefined: ready at once. */
+  readonly ready: ReadyCheck | undefined;
+  /** `ready_timeout=`: not ready by then is a failed start. */
+  readonly readyTimeoutMs: number | undefined;
 }
+
+/** `restart=`: always (the original's rule), only after a failure, or never. */
+export type RestartRule = 'always' | 'on-failure' | 'no';
+
+/** `success_exit=`: exit statuses and signals that count as clean, besides status 0. */
+export interface SuccessExit {
+  readonly codes: readonly number[];
+  readonly signals: readonly NodeJS.Signals[];
+}
+
+/** Reads `success_exit=` (`3 SIGHUP, TERM`); the words it cannot read, if any. */
+export function parseSuccessExit(value: string): SuccessExit | { readonly bad: string[] } {
+  const codes: number[] = [];
+  const signals: NodeJS.Signals[] = [];
+  const bad: string[] = [];
+  for (const word of value.split(/[\s,]+/).filter((part) => part !== '')) {
+    const signal = /^\d+$/.test(word) ? undefined : parseSignal(word);
+    if (/^\d{1,3}$/.test(word) && Number(word) <= 255) codes.push(Number(word));
+    else if (signal !== undefined && !word.startsWith('-')) signals.push(signal);
+    else bad.push(word);
+  }
+  return bad.length > 0 || (codes.length === 0 && signals.length === 0)
+    ? { bad }
+    : { codes, signals };
+}
+
+/** What a file without `restart=`, `success_exit=`, `restart_delay=` or `ready=` asks for. */
+export const SPEC_DEFAULTS = {
+  restart: 'always',
+  successExit: { codes: [], signals: [] },
+  restartDelayMs: undefined,
+  ready: undefined,
+  readyTimeoutMs: undefined,
+} as const satisfies Partial<DaemonSpec>;
 
 /** The umask of a daemon whose config does not set one: that of a login shell. */
 export const DEFAULT_UMASK = 0o022;
@@ -88,6 +134,8 @@ export function parseDaemonConfig(
   problems: Problem[];
   /** The line of the `user=` that counts, to point at it when that user is refused. */
   runAsLine: number | undefined;
+  /** The line of the `restart_delay=` that counts, to point at it when out of bounds. */
+  restartDelayLine: number | undefined;
   /** The lines of `listen=` and `listen_group=`, to point at one root refuses. */
   listenLines: ListenLines;
 } {
@@ -105,6 +153,12 @@ export function parseDaemonConfig(
   let logKeep: number | undefined;
   let logTimestamps = false;
   let umask = DEFAULT_UMASK;
+  let restart: RestartRule = 'always';
+  let successExit: SuccessExit = { codes: [], signals: [] };
+  let restartDelayMs: number | undefined;
+  let restartDelayLine: number | undefined;
+  let ready: ReadyCheck | undefined;
+  let readyTimeoutMs: number | undefined;
   const limits: { [R in Resource]: number | undefined } = {
     nofile: undefined,
     nproc: undefined,
@@ -203,6 +257,44 @@ export function parseDaemonConfig(
         else stopTimeoutMs = ms;
         break;
       }
+      case 'restart':
+        if (value === 'always' || value === 'on-failure' || value === 'no') restart = value;
+        else
+          problems.error(line, `'restart' must be 'always', 'on-failure' or 'no', not '${value}'`);
+        break;
+      case 'success_exit': {
+        const parsed = parseSuccessExit(value);
+        if ('bad' in parsed)
+          problems.error(
+            line,
+            `'success_exit' takes exit statuses (0-255) and signal names such as 3 SIGHUP, not '${parsed.bad.join(' ') || value}'`,
+          );
+        else successExit = parsed;
+        break;
+      }
+      case 'restart_delay': {
+        const ms = parseDuration(value);
+        if (ms === undefined)
+          problems.error(
+            line,
+            `'restart_delay' must be a duration like 5s or 500ms, not '${value}'`,
+          );
+        else [restartDelayMs, restartDelayLine] = [ms, line];
+        break;
+      }
+      case 'ready': {
+        const check = parseReadyCheck(value);
+        if ('error' in check) problems.error(line, check.error);
+        else ready = check;
+        break;
+      }
+      case 'ready_timeout': {
+        const ms = parseDuration(value);
+        if (ms === undefined || ms === 0)
+          problems.error(line, `'ready_timeout' must be a duration like 30s or 2m, not '${value}'`);
+        else readyTimeoutMs = ms;
+        break;
+      }
       case 'log_max_size': {
         const bytes = parseSize(value);
         if (bytes === undefined)
@@ -299,6 +391,11 @@ export function parseDaemonConfig(
           logTimestamps,
           limits,
           umask,
+          restart,
+          successExit,
+          restartDelayMs,
+          ready,
+          readyTimeoutMs,
           listen: {
             addresses,
             mode: listenMode,
@@ -307,5 +404,5 @@ export function parseDaemonConfig(
           },
         };
   const listenLines = { addresses: addressLines, group: listenSettings.get('listen_group') };
-  return { spec, problems: problems.items, runAsLine, listenLines };
+  return { spec, problems: problems.items, runAsLine, restartDelayLine, listenLines };
 }

@@ -17,9 +17,15 @@ export interface Settings {
   readonly stopTimeoutMs: number;
   /** The longest stop a daemon's stop_timeout may ask for: a shutdown is bounded by it. */
   readonly maxStopTimeoutMs: number;
-  /** How much the cooldown grows at each quick exit, and its cap. */
-  readonly cooldownStepMs: number;
+  /**
+   * How much the cooldown grows at each quick exit (the original's linear rule), when the
+   * admin sets it; unset, it doubles from 1 s. Either way up to `cooldownMaxMs`.
+   */
+  readonly cooldownStepMs: number | undefined;
   readonly cooldownMaxMs: number;
+  /** The bounds of a daemon's `restart_delay=`; the lower one is also the default delay. */
+  readonly restartDelayMinMs: number;
+  readonly restartDelayMaxMs: number;
   /** A daemon that ran this long is respawned at once and its cooldown forgotten. */
   readonly stableUptimeMs: number;
   /** Logs rotate when they would pass this size (0: never), keeping this many old files. */
@@ -48,8 +54,10 @@ export const DEFAULT_SETTINGS: Settings = {
   stateDir: '/var/lib/daemon-manager',
   stopTimeoutMs: 10_000,
   maxStopTimeoutMs: 300_000,
-  cooldownStepMs: 10_000,
+  cooldownStepMs: undefined,
   cooldownMaxMs: 60_000,
+  restartDelayMinMs: 0,
+  restartDelayMaxMs: 300_000,
   stableUptimeMs: 60_000,
   logMaxBytes: 10 * 1024 * 1024,
   logKeep: 5,
@@ -65,6 +73,8 @@ type DurationKey =
   | 'maxStopTimeoutMs'
   | 'cooldownStepMs'
   | 'cooldownMaxMs'
+  | 'restartDelayMinMs'
+  | 'restartDelayMaxMs'
   | 'stableUptimeMs';
 
 const PATH_KEYS: Record<string, PathKey | 'socketDir' | 'stateDir'> = {
@@ -81,6 +91,8 @@ const DURATION_KEYS: Record<string, DurationKey> = {
   'max-stop-timeout': 'maxStopTimeoutMs',
   'cooldown-step': 'cooldownStepMs',
   'cooldown-max': 'cooldownMaxMs',
+  'restart-delay-min': 'restartDelayMinMs',
+  'restart-delay-max': 'restartDelayMaxMs',
   'stable-uptime': 'stableUptimeMs',
 };
 

@@ -8,6 +8,7 @@ import type {
   Request,
   RescanReport,
   Response,
+  WhyEvent,
 } from '../protocol/messages.ts';
 import { printableJson } from '../protocol/printable.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
@@ -56,6 +57,10 @@ export interface ControlContext {
   durable(): Promise<string | undefined>;
   /** Is the manager stopping every daemon to exit (SIGTERM)? Then nothing new starts. */
   shuttingDown(): boolean;
+  /** A daemon's recent events, oldest first (`dmctl why`). */
+  historyOf(id: string): readonly WhyEvent[];
+  /** Puts what a user asked of a daemon, or why it was refused, in its history. */
+  note(record: DaemonRecord, kind: 'command' | 'refused', text: string): void;
 }
 
 /** What may still be asked while the manager shuts down: looking, and stopping sooner. */
@@ -65,9 +70,13 @@ const DURING_SHUTDOWN: ReadonlySet<string> = new Set([
   'problems',
   'info',
   'read-log',
+  'why',
   'stop',
   'kill',
 ]);
+
+/** Commands that change a daemon: who ran them goes into its history. */
+const ACTIONS: ReadonlySet<string> = new Set(['start', 'stop', 'restart', 'kill']);
 
 /** What a caller may see: the daemons, broken configs and users of those they manage. */
 export interface Visible {
@@ -161,6 +170,16 @@ export async function handleRequest(
     return { ok: false, error: resolved.error };
   }
   const record = context.supervisor.daemons.get(resolved.id);
+  // Seen exactly as `status` of that daemon is: the same resolution, the same rule.
+  if (request.command === 'why') {
+    const problem = context.brokenConfigs().find((entry) => entry.id === resolved.id);
+    const status =
+      record === undefined
+        ? problem && brokenStatus(problem)
+        : statusOf(record, Date.now(), problem?.problem);
+    if (status === undefined) return { ok: false, error: `unknown daemon '${resolved.id}'` };
+    return { ok: true, why: { status, events: context.historyOf(resolved.id) } };
+  }
   if (record === undefined) {
     const entry = context.brokenConfigs().find((candidate) => candidate.id === resolved.id);
     if (entry === undefined) return { ok: false, error: `unknown daemon '${resolved.id}'` };
@@ -172,6 +191,9 @@ export async function handleRequest(
     const chunk = await context.readLog(record, request.offset ?? 0);
     return 'error' in chunk ? { ok: false, error: chunk.error } : { ok: true, log: chunk };
   }
+  const acting = ACTIONS.has(request.command);
+  const signal = request.signal === undefined ? '' : ` ${request.signal}`;
+  if (acting) context.note(record, 'command', `${caller} ran dmctl ${request.command}${signal}`);
   let outcome = await act(context, record, request);
   // A start is answered once the daemon's program runs, or with why it cannot: a dir=
   // it cannot enter is an error of `start`, not a silent crash loop.
@@ -181,6 +203,12 @@ export async function handleRequest(
       ? { ok: true, message: `${record.id} started (pid ${exec.pid})` }
       : { ok: false, error: `cannot start ${record.id}: ${exec.error}` };
   }
+  if (acting && !outcome.ok)
+    context.note(
+      record,
+      'refused',
+      `dmctl ${request.command} of ${caller} failed: ${outcome.error}`,
+    );
   const unsaved = request.command === 'info' ? undefined : await context.durable();
   // Done, but not on disk: a crash of the manager now would undo it. The caller is told.
   if (unsaved !== undefined && outcome.ok)

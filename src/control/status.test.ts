@@ -39,6 +39,7 @@ const STOPPED: DaemonStatus = {
   total: 0,
   runAs: 'www-data',
   output: 'log',
+  restart: 'always',
 };
 
 describe('statusOf', () => {

@@ -26,7 +26,14 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
     id: record.id,
     user: record.owner,
     name: record.spec.name,
-    state: problem !== undefined && state.kind === 'stopped' ? 'broken' : state.kind,
+    state:
+      state.kind === 'running' && state.starting
+        ? 'starting'
+        : state.kind !== 'stopped'
+          ? state.kind
+          : problem !== undefined
+            ? 'broken'
+            : (state.ended ?? 'stopped'),
     wanted: record.wanted,
     pid: state.kind === 'running' || state.kind === 'stopping' ? state.pid : 0,
     respawns: record.respawns,
@@ -37,6 +44,7 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
     total: alive && record.startedAt !== undefined ? seconds(now - record.startedAt) : 0,
     runAs: record.spec.runAs ?? record.owner,
     output: record.spec.output,
+    restart: record.spec.restart,
     ...(lastExit === undefined ? {} : { lastExit }),
     ...(exit?.error === undefined && typeof exit?.code === 'number'
       ? { lastExitCode: exit.code }

@@ -5,6 +5,7 @@ import { formatProblem, type Problem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
 import { mayRunDaemons, ROOT } from '../policy/authorize.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
+import type { DelayBounds } from '../policy/restart-delay.ts';
 import { type AccountDb, loadAccounts, membersOf } from '../users/accounts.ts';
 import type { ManagerArgs } from './args.ts';
 import { judgeConfig } from './judge.ts';
@@ -47,6 +48,7 @@ export async function checkConfiguration(args: ManagerArgs): Promise<number> {
           setup.policy,
           (user) => setup.db.users.has(user),
           listenRightsOf(owner.account.name, setup.db, setup.rules),
+          setup.delayBounds,
         ),
       );
     }
@@ -55,8 +57,19 @@ export async function checkConfiguration(args: ManagerArgs): Promise<number> {
 }
 
 type Setup =
-  | { owners: Owner[]; policy: Policy; db: AccountDb; rules: readonly LimitRule[] }
+  | {
+      owners: Owner[];
+      policy: Policy;
+      db: AccountDb;
+      rules: readonly LimitRule[];
+      delayBounds: DelayBounds;
+    }
   | { error: string };
+
+/** The bounds of `restart_delay=` that these settings give. */
+function delayBoundsOf(settings: Settings): DelayBounds {
+  return { minMs: settings.restartDelayMinMs, maxMs: settings.restartDelayMaxMs };
+}
 
 function personalSetup(): Setup {
   const me = userInfo();
@@ -78,6 +91,7 @@ function personalSetup(): Setup {
     policy: personalPolicy(me.username),
     db,
     rules: [],
+    delayBounds: delayBoundsOf(settings),
   };
 }
 
@@ -97,7 +111,13 @@ function systemSetup(args: ManagerArgs, findings: Findings): Setup {
   const read = readMasterConfig(path, { keepErrors: true });
   findings.problems.push(...read.problems);
   if (!('config' in read))
-    return { owners: [], policy: personalPolicy(ROOT), db: loadAccounts(), rules: [] };
+    return {
+      owners: [],
+      policy: personalPolicy(ROOT),
+      db: loadAccounts(),
+      rules: [],
+      delayBounds: delayBoundsOf(DEFAULT_SETTINGS),
+    };
   const db = loadAccounts();
   const resolved = resolvePolicy(read.config, {
     hasUser: (name) => db.users.has(name),
@@ -110,7 +130,13 @@ function systemSetup(args: ManagerArgs, findings: Findings): Setup {
     if (account !== undefined && mayRunDaemons(resolved.policy, name))
       owners.push(makeOwner(account, db, read.config.settings));
   }
-  return { owners, policy: resolved.policy, db, rules: read.config.limits };
+  return {
+    owners,
+    policy: resolved.policy,
+    db,
+    rules: read.config.limits,
+    delayBounds: delayBoundsOf(read.config.settings),
+  };
 }
 
 function report(findings: Findings): number {

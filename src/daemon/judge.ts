@@ -3,6 +3,7 @@ import type { Problem } from '../config/problems.ts';
 import { runAsRefusal } from '../policy/authorize.ts';
 import type { Policy } from '../policy/policy.ts';
 import { tcpRefusal } from '../policy/ports.ts';
+import { type DelayBounds, restartDelayRefusal } from '../policy/restart-delay.ts';
 import { directWords } from '../process/launch.ts';
 import type { LoadedConfig } from './scan.ts';
 
@@ -17,8 +18,9 @@ export interface ListenRights {
 /**
  * Everything wrong with a loaded config of `owner`: what the parser found, whether the
  * user it asks to run as exists and is allowed (pointing at its `user=` line), and
- * whether root lets it listen where it asks (pointing at the `listen=` line). The
- * manager, `save-config` and `--check` judge a file the same way.
+ * whether root lets it listen where it asks (pointing at the `listen=` line), and whether
+ * its `restart_delay=` is within the admin's bounds. The manager, `save-config` and
+ * `--check` judge a file the same way.
  */
 export function judgeConfig(
   loaded: LoadedConfig,
@@ -26,6 +28,7 @@ export function judgeConfig(
   policy: Policy,
   userExists: (name: string) => boolean,
   rights?: ListenRights,
+  delayBounds?: DelayBounds,
 ): readonly Problem[] {
   if (loaded.spec === undefined) return loaded.problems;
   const at = (line: number | undefined, message: string): Problem =>
@@ -36,6 +39,8 @@ export function judgeConfig(
   const runAs = loaded.spec.runAs ?? owner;
   const refusal = runAsRefusal(policy, owner, runAs, userExists(runAs));
   if (refusal !== undefined) found.push(at(loaded.runAsLine, refusal));
+  const delayRefusal = delayBounds && restartDelayRefusal(loaded.spec.restartDelayMs, delayBounds);
+  if (delayRefusal) found.push(at(loaded.restartDelayLine, delayRefusal));
   if (rights !== undefined) found.push(...listenRefusals(loaded, owner, rights));
   const warning = listenPidWarning(loaded);
   if (warning !== undefined) found.push(warning);

@@ -15,6 +15,7 @@ import { refusalOf, startBanner } from '../logs/log-file.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT, runAsRefusal } from '../policy/authorize.ts';
 import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
+import { type DelayBounds, restartDelayOf, restartDelayRefusal } from '../policy/restart-delay.ts';
 import {
   type CgroupTree,
   findCgroupTree,
@@ -36,6 +37,8 @@ import {
   type Response,
 } from '../protocol/messages.ts';
 import { printableJson } from '../protocol/printable.ts';
+import { type EventKind, History, type HistoryEvent } from '../state/history.ts';
+import { HistoryFile } from '../state/history-file.ts';
 import { type SavedState, snapshot } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
@@ -59,6 +62,7 @@ import { listenRightsOf } from './listen-rights.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
 import { KeeperProcesses } from './processes.ts';
+import { Readiness } from './readiness.ts';
 import { Recovery } from './recovery.ts';
 import { RescanTally } from './rescan-tally.ts';
 import {
@@ -69,6 +73,9 @@ import {
   loadConfig,
   scanDaemonDir,
 } from './scan.ts';
+
+/** The first wait of the default back-off, doubled at each quick exit (see supervisor/backoff.ts). */
+const FIRST_COOLDOWN_MS = 1_000;
 
 /** How often one rescan of a user starts again when their rights changed meanwhile. */
 const SCAN_ATTEMPTS = 3;
@@ -128,6 +135,9 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly snapshot: KeeperSnapshot;
   private readonly newKeeper: ManagerParts['newKeeper'];
   private readonly state: StateSaver;
+  private readonly readiness: Readiness;
+  /** Each daemon's recent events, for `dmctl why`; saved with the state. */
+  private readonly history = new History();
   private readonly cgroups: CgroupTree | undefined;
   private readonly metrics: DaemonMetrics;
   /** The start times of runs' main processes, from the keeper (saved with each pid). */
@@ -172,7 +182,11 @@ export class Manager implements ControlContext, SupervisorHost {
       log: parts.log,
       oomKilled: (record) => this.oomKilled(record.owner),
     });
+    this.readiness = new Readiness(() => this.supervisor, this.processes);
     this.logs = new DaemonLogs(parts.settings, parts.log, (id) => this.pipeEnded(id));
+    const historyFile = new HistoryFile(parts.settings.stateDir, this.history);
+    const unreadable = historyFile.load();
+    if (unreadable !== undefined) parts.log.warn(unreadable);
     this.sockets = new DaemonSockets({
       link: () => this.link,
       bindTcp: parts.bindTcp,
@@ -183,6 +197,7 @@ export class Manager implements ControlContext, SupervisorHost {
       new StateFile(parts.settings.stateDir),
       () => this.takeState(false),
       parts.log,
+      historyFile,
     );
     this.cgroups =
       parts.mode.kind === 'system' && parts.settings.cgroups
@@ -245,6 +260,10 @@ export class Manager implements ControlContext, SupervisorHost {
     await this.metrics.listen(this.settings.metricsListen);
     // From now on a daemon is new: autostart alone decides.
     this.recovery = undefined;
+    // The history of daemons that are gone (file deleted, user no longer allowed) goes too.
+    this.history.keepOnly(
+      new Set([...this.supervisor.daemons.keys(), ...this.broken.all().map((entry) => entry.id)]),
+    );
     for (const [user, fd] of this.keptControl) {
       this.link.drop(`ctl:${user}`);
       this.closeQuietly(fd);
@@ -458,10 +477,21 @@ export class Manager implements ControlContext, SupervisorHost {
     else this.link.detach();
   }
 
-  /** The back-off of the current settings (a reload may change it). */
-  get backoff(): BackoffPolicy {
+  /** A daemon's back-off under the current settings (a reload may change them). */
+  backoff(record: DaemonRecord): BackoffPolicy {
     const { cooldownStepMs, cooldownMaxMs, stableUptimeMs } = this.settings;
-    return { stepMs: cooldownStepMs, maxMs: cooldownMaxMs, stableMs: stableUptimeMs };
+    return {
+      firstMs: FIRST_COOLDOWN_MS,
+      stepMs: cooldownStepMs,
+      maxMs: cooldownMaxMs,
+      stableMs: stableUptimeMs,
+      delayMs: restartDelayOf(record.spec.restartDelayMs, this.delayBounds()),
+    };
+  }
+
+  /** The admin's bounds of `restart_delay=`. */
+  private delayBounds(): DelayBounds {
+    return { minMs: this.settings.restartDelayMinMs, maxMs: this.settings.restartDelayMaxMs };
   }
 
   policy(): Policy {
@@ -642,6 +672,8 @@ export class Manager implements ControlContext, SupervisorHost {
     const refusal = runAsRefusal(this.currentPolicy, record.owner, runAsName, runAs !== undefined);
     if (refusal !== undefined || runAs === undefined)
       return { ok: false, error: refusal ?? `no such user '${runAsName}'`, retry: false };
+    const delayRefusal = restartDelayRefusal(record.spec.restartDelayMs, this.delayBounds());
+    if (delayRefusal !== undefined) return { ok: false, error: delayRefusal, retry: false };
     const limits = this.limitsOf(record.owner);
     const active = [...this.supervisor.daemons.values()].filter(
       (other) => other.owner === record.owner && other !== record && other.state.kind !== 'stopped',
@@ -730,8 +762,27 @@ export class Manager implements ControlContext, SupervisorHost {
     if (record !== undefined) this.sockets.noteChange(record, this.ownerTable.get(record.owner));
   }
 
+  watchReady(record: DaemonRecord, run: number): void {
+    // A run taken over from the keeper (an upgrade) is checked as it would be started now.
+    if (!this.processes.hasPlan(run)) {
+      const prepared = this.prepare(record);
+      if (prepared.ok) this.processes.notePlan(run, prepared.plan);
+    }
+    this.readiness.watch(record, run);
+  }
+
+  note(record: DaemonRecord, kind: EventKind, text: string): void {
+    this.history.note(record.id, kind, text);
+    this.state.schedule();
+  }
+
+  historyOf(id: string): readonly HistoryEvent[] {
+    return this.history.of(id);
+  }
+
   forgotten(record: DaemonRecord): void {
     if (this.cgroups) removeCgroup(this.cgroups, record.id);
+    this.history.forget(record.id);
     void this.sockets.release(record.id, this.ownerTable.get(record.owner));
     this.configFiles.delete(record.id);
     void this.logs.close(record.id);
@@ -1010,6 +1061,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.broken.note(user, name, loaded.file, problems);
       if (hasErrors(problems)) tally.refuse(id);
       const existing = this.supervisor.daemons.get(id);
+      this.noteConfigProblem(id, problems);
       if (loaded.spec === undefined) {
         // Taking over (an upgrade, a crash) a daemon whose file is broken: it goes on with
         // the config it was running with, as it would have here.
@@ -1052,6 +1104,7 @@ export class Manager implements ControlContext, SupervisorHost {
         const running = existing.state.kind === 'running' || existing.state.kind === 'coolingdown';
         if (running) {
           this.log.info(`${id}: config changed; restarting`);
+          this.history.note(id, 'config', 'its config file changed: restarting');
           await this.sockets.hold(owner, existing, loaded);
           this.supervisor.restart(existing);
         }
@@ -1062,6 +1115,19 @@ export class Manager implements ControlContext, SupervisorHost {
     return true;
   }
 
+  /**
+   * Puts the first error of a daemon's config file in its history when it appears (a
+   * rescan in a loop must not fill the history with the same line).
+   */
+  private noteConfigProblem(id: string, problems: readonly Problem[]): void {
+    const error = problems.find((problem) => problem.severity === 'error');
+    const text = error === undefined ? undefined : `config refused: ${formatProblem(error)}`;
+    const last = this.history.of(id).findLast((event) => event.kind === 'config');
+    if (text !== undefined && last?.text !== text) this.history.note(id, 'config', text);
+    else if (text === undefined && last !== undefined && last.text.startsWith('config refused'))
+      this.history.note(id, 'config', 'its config file is valid again');
+  }
+
   /** A loaded config's problems, and whether `user`'s daemon may run as the user it asks for. */
   private judged(user: string, loaded: LoadedConfig): readonly Problem[] {
     return judgeConfig(
@@ -1070,6 +1136,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.currentPolicy,
       (name) => this.db.users.has(name),
       this.listenRights(user),
+      this.delayBounds(),
     );
   }
 

@@ -6,6 +6,9 @@ import { type LaunchPlan, spawnFields } from '../process/launch.ts';
 import type { DaemonRecord, Exit } from '../supervisor/state.ts';
 import { type Processes, type Supervisor, signalName } from '../supervisor/supervisor.ts';
 
+/** What a readiness check leaves running gets SIGTERM, then SIGKILL after this. */
+const PROBE_LEFTOVER_MS = 1_000;
+
 /** How a spawn ended up: the child became the daemon, or why not. */
 export type ExecResult =
   | { readonly ok: true; readonly pid: number }
@@ -26,6 +29,10 @@ export function exitOf(run: RunReport): Exit {
 export class KeeperProcesses implements Processes {
   /** Which daemon each run is of. */
   private readonly runs = new Map<number, string>();
+  /** Each run's plan, so that a check of its readiness runs just as it does. */
+  private readonly plans = new Map<number, LaunchPlan>();
+  /** Runs that check a daemon's readiness (`ready=`), and who waits for their end. */
+  private readonly probes = new Map<number, (result: Exit | { error: string }) => void>();
   /** Each run's own cgroup, removed once the run is released. */
   private readonly leaves = new Map<number, string>();
   private readonly execWaiters = new Map<number, ((result: ExecResult) => void)[]>();
@@ -115,6 +122,7 @@ export class KeeperProcesses implements Processes {
       }
     }
     this.runs.set(seq, record.id);
+    this.plans.set(seq, plan);
     this.link.spawn(spawnFields(seq, record.id, { ...plan, cgroup }, this.managerIsRoot));
     return seq;
   }
@@ -124,6 +132,7 @@ export class KeeperProcesses implements Processes {
   }
 
   release(run: number): void {
+    this.plans.delete(run);
     if (!this.runs.delete(run)) return;
     this.link.release(run);
     const leaf = this.leaves.get(run);
@@ -148,6 +157,43 @@ export class KeeperProcesses implements Processes {
     }, timeoutMs).unref();
   }
 
+  /**
+   * Runs `command` as the daemon's run `parent` runs (its user, groups, directory,
+   * environment, limits, in a cgroup beside it, so its quota counts it), its output
+   * discarded; resolves with how it ended, killed after `timeoutMs`. The run is an
+   * ordinary one of the daemon to the rest: released once over, stopped after a crash.
+   */
+  probe(
+    record: DaemonRecord,
+    parent: number,
+    command: string,
+    timeoutMs: number,
+  ): Promise<Exit | { error: string }> {
+    const plan = this.plans.get(parent);
+    if (plan === undefined) return Promise.resolve({ error: 'its launch plan is not known' });
+    // The check gets nothing of the daemon's own: no output pipe, none of its held sockets.
+    const { sockets: _, ...own } = plan;
+    const seq = this.spawn(record, { ...own, start: command, output: 'ignore', banner: undefined });
+    if (typeof seq !== 'number') return Promise.resolve(seq);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => void this.signal(seq, 9), Math.max(1, timeoutMs));
+      this.probes.set(seq, (result) => {
+        clearTimeout(timer);
+        resolve(result);
+      });
+    });
+  }
+
+  /** Is the plan of this run known (it was spawned by this manager, or told)? */
+  hasPlan(run: number): boolean {
+    return this.plans.has(run);
+  }
+
+  /** The plan of a run taken over from the keeper (an upgrade), for its readiness checks. */
+  notePlan(run: number, plan: LaunchPlan): void {
+    if (this.runs.has(run)) this.plans.set(run, plan);
+  }
+
   /** Resolves once the run's child has become the daemon, or could not. */
   waitExec(run: number): Promise<ExecResult> {
     return new Promise((resolve) => {
@@ -162,6 +208,10 @@ export class KeeperProcesses implements Processes {
     for (const [run, waiters] of this.execWaiters) {
       this.execWaiters.delete(run);
       for (const resolve of waiters) resolve({ ok: false, error });
+    }
+    for (const [run, resolve] of this.probes) {
+      this.probes.delete(run);
+      resolve({ error });
     }
   }
 
@@ -183,6 +233,7 @@ export class KeeperProcesses implements Processes {
         return;
       case 'spawn-failed': {
         this.settleExec(event.seq, { ok: false, error: event.error });
+        this.settleProbe(event.seq, { error: event.error });
         const record = this.recordOf(event.seq);
         if (record) this.supervisor().noteSpawnFailed(record, event.seq, event.error);
         this.runs.delete(event.seq);
@@ -224,6 +275,14 @@ export class KeeperProcesses implements Processes {
         run.exec === 'ok' ? { ok: true, pid: run.pid } : { ok: false, error: run.execError },
       );
     }
+    if ((kind === 'exited' || kind === 'run') && !run.alive && this.probes.has(run.seq)) {
+      // A readiness check's end is its waiter's, not the daemon's (nor an OOM of it).
+      this.settleProbe(run.seq, exitOf(run));
+      // What the check left running (a command that forked) goes too.
+      if (run.empty) this.release(run.seq);
+      else this.endStray(run.seq, PROBE_LEFTOVER_MS);
+      return;
+    }
     if ((kind === 'exited' || kind === 'run') && !run.alive) {
       const exit = exitOf(run);
       // Killed, or a shell whose child was (`exit status 137` from dash's fork of it).
@@ -231,6 +290,12 @@ export class KeeperProcesses implements Processes {
       supervisor.noteExit(record, run.seq, oom ? { ...exit, oom } : exit, run.empty, run.exitedAt);
     }
     if (kind === 'empty') supervisor.noteEmpty(record, run.seq);
+  }
+
+  private settleProbe(run: number, result: Exit | { error: string }): void {
+    const resolve = this.probes.get(run);
+    this.probes.delete(run);
+    resolve?.(result);
   }
 
   private settleExec(run: number, result: ExecResult): void {

@@ -1,4 +1,4 @@
-import type { DaemonSpec } from '../config/daemon.ts';
+import { type DaemonSpec, SPEC_DEFAULTS } from '../config/daemon.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -66,7 +66,9 @@ export class Recovery {
 
   /** The config a daemon ran with when its file was broken, if it was saved. */
   lastGoodSpec(id: string): DaemonSpec | undefined {
-    return this.saved?.daemons[id]?.spec;
+    const spec = this.saved?.daemons[id]?.spec;
+    // Saved by an earlier version, it lacks the keys added since: they have their defaults.
+    return spec === undefined ? undefined : { ...SPEC_DEFAULTS, ...spec };
   }
 
   /** Puts a daemon just loaded under supervision. */
@@ -81,6 +83,9 @@ export class Recovery {
         record.cooldownMs = saved.cooldownMs;
         record.startedAt = saved.startedAt;
       }
+      // A task that ended and was left down stays so, with how it ended.
+      if (saved.state === 'stopped' && saved.ended !== undefined)
+        record.state = { kind: 'stopped', ended: saved.ended };
     }
     const autostart = record.spec.autostart ? 'up' : 'down';
     record.wanted = saved !== undefined && this.saved?.clean === false ? saved.wanted : autostart;
@@ -140,7 +145,7 @@ export class Recovery {
         this.supervisor.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
       return;
     }
-    this.supervisor.adopt(record, run, ended);
+    this.supervisor.adopt(record, run, ended, saved?.starting === true);
     if (run.alive) this.log.info(`${record.id}: pid ${run.pid} taken over from the keeper`);
     if (record.wanted === 'down' && run.alive) this.supervisor.stop(record);
   }

@@ -29,6 +29,8 @@ export interface LoadedConfig {
   readonly problems: readonly Problem[];
   /** The line of its `user=`, to point at it when that user is refused. */
   readonly runAsLine: number | undefined;
+  /** The line of its `restart_delay=`, to point at it when out of the admin's bounds. */
+  readonly restartDelayLine?: number | undefined;
   /** The lines of its `listen=` and `listen_group=`, to point at one that is refused. */
   readonly listenLines?: ListenLines;
 }

@@ -104,6 +104,9 @@ describe('renderMetrics', () => {
       'daemon_manager_daemons{state="stopped"} 0',
       'daemon_manager_daemons{state="stopping"} 0',
       'daemon_manager_daemons{state="coolingdown"} 1',
+      'daemon_manager_daemons{state="exited"} 0',
+      'daemon_manager_daemons{state="failed"} 0',
+      'daemon_manager_daemons{state="starting"} 0',
     ]);
   });
 

@@ -11,7 +11,15 @@ export interface ProcessFigures {
   readonly startTimeSeconds: number;
 }
 
-const STATES: readonly DaemonStatus['state'][] = ['running', 'stopped', 'stopping', 'coolingdown'];
+const STATES: readonly DaemonStatus['state'][] = [
+  'running',
+  'stopped',
+  'stopping',
+  'coolingdown',
+  'exited',
+  'failed',
+  'starting',
+];
 
 type Labels = Readonly<Record<string, string>>;
 type Sample = readonly [Labels, number];

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { parseRequest, type Request } from './messages.ts';
 
 const UNKNOWN =
-  'unknown command (known: status, list, rescan, start, stop, restart, kill, info, read-log, problems, read-config, save-config)';
+  'unknown command (known: status, list, rescan, start, stop, restart, kill, info, read-log, problems, read-config, save-config, why)';
 const HASH = 'a'.repeat(64);
 
 describe('parseRequest', () => {

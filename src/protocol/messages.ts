@@ -18,6 +18,7 @@ export const COMMANDS = [
   'problems',
   'read-config',
   'save-config',
+  'why',
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 
@@ -31,6 +32,7 @@ export const DAEMON_COMMANDS: readonly Command[] = [
   'read-log',
   'read-config',
   'save-config',
+  'why',
 ];
 
 /** The most bytes of a log one `read-log` answer carries. */
@@ -74,8 +76,19 @@ export interface DaemonStatus {
   readonly id: string;
   readonly user: string;
   readonly name: string;
-  /** `broken`: stopped, and its config file cannot be loaded (see `problem`). */
-  readonly state: 'stopped' | 'running' | 'stopping' | 'coolingdown' | 'broken';
+  /**
+   * `broken`: stopped, and its config file cannot be loaded (see `problem`); `exited`
+   * and `failed`: stopped by itself, left down by its `restart=`, cleanly or not.
+   */
+  readonly state:
+    | 'stopped'
+    | 'starting'
+    | 'running'
+    | 'stopping'
+    | 'coolingdown'
+    | 'broken'
+    | 'exited'
+    | 'failed';
   readonly wanted: 'up' | 'down';
   readonly pid: number;
   readonly respawns: number;
@@ -88,6 +101,8 @@ export interface DaemonStatus {
   readonly total: number;
   readonly runAs: string;
   readonly output: 'log' | 'discard';
+  /** Its `restart=` (absent for a daemon known only by its broken file). */
+  readonly restart?: 'always' | 'on-failure' | 'no';
   /** How the last process ended (`exit status 1`, `killed by SIGKILL`) or why it could not start. */
   readonly lastExit?: string;
   /** The same for scripts: the exit status, or the signal's name. */
@@ -95,6 +110,22 @@ export interface DaemonStatus {
   readonly lastExitSignal?: string;
   /** Why its config file is refused now, formatted `file:line: error: message`. */
   readonly problem?: string;
+}
+
+/** One event of a daemon's recent history. */
+export interface WhyEvent {
+  /** When, in ms since the epoch. */
+  readonly at: number;
+  /** `start`, `exit`, `cooldown`, `stop`, `down`, `refused`, `config` or `command`. */
+  readonly kind: string;
+  readonly text: string;
+}
+
+/** `dmctl why`: a daemon's status now, and the recent events that led to it. */
+export interface DaemonWhy {
+  readonly status: DaemonStatus;
+  /** Oldest first; at most the last 50. */
+  readonly events: readonly WhyEvent[];
 }
 
 /** Where a daemon's files are, for `log`, `tail` and `edit`. */
@@ -140,6 +171,7 @@ export type Response =
       readonly message?: string;
       readonly daemons?: readonly DaemonStatus[];
       readonly info?: DaemonInfo;
+      readonly why?: DaemonWhy;
       readonly log?: LogChunk;
       readonly config?: ConfigCopy;
       readonly rescan?: RescanReport;

@@ -29,6 +29,35 @@ export const DAEMON_KEYS: readonly Entry[] = [
       'yes or no; as in the original, a first letter `y`, `t`, `1` or `o` means yes and `n`, `f`, `0` or `off` means no; anything else is an error',
   },
   {
+    name: 'restart',
+    default: 'always',
+    meaning:
+      'when a process that ended by itself is respawned: `always`; `on-failure` (a clean exit, see `success_exit`, leaves it down as `exited`); `no` (a one-shot task: `exited` or `failed`)',
+  },
+  {
+    name: 'success_exit',
+    default: '0',
+    meaning:
+      'exit statuses and signal names that count as a clean exit besides 0, such as `3 SIGHUP` (a stop by the manager is never a failure)',
+  },
+  {
+    name: 'restart_delay',
+    default: '`restart-delay-min`',
+    meaning:
+      "wait this long before every respawn, doubled after each quick exit (within the admin's `restart-delay-min` and `restart-delay-max`: a file outside them is refused)",
+  },
+  {
+    name: 'ready',
+    default: 'at once',
+    meaning:
+      'when a started daemon is ready (until then it is `starting`): `tcp:HOST:PORT` or `unix:PATH` accepts a connection, or `exec:COMMAND`, run as the daemon runs, exits 0',
+  },
+  {
+    name: 'ready_timeout',
+    default: '60s',
+    meaning: 'not ready by then is a failed start: it is stopped and respawned with back-off',
+  },
+  {
     name: 'stop_timeout',
     default: '`stop-timeout`',
     meaning:

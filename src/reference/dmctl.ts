@@ -39,6 +39,12 @@ export const DMCTL_COMMANDS: readonly CommandEntry[] = [
     meaning: 'edit its config (`$VISUAL`, `$EDITOR`, else `vi`), then rescan',
   },
   {
+    verb: 'why',
+    name: 'dmctl ID why',
+    meaning:
+      'why it is in its state: its recent starts, exits, cooldowns, refusals and who ran which command on it',
+  },
+  {
     verb: 'completion',
     name: 'dmctl completion SHELL',
     meaning: 'print the completion script for `bash`, `zsh` or `fish`',
@@ -71,7 +77,7 @@ export const DMCTL_OPTIONS: readonly Entry[] = [
   {
     name: '--wait[=DURATION]',
     meaning:
-      '`start`, `stop` and `restart` return once the daemon runs (a new pid, for a restart, that has run for a second) or is stopped (default: at most 90s); on a failure (it exits, even at once and respawned) or at the deadline dmctl says why, shows the last lines of its log and exits 1',
+      '`start`, `stop` and `restart` return once the daemon runs (a new pid, for a restart, that has run for a second; with `ready=`, once it is ready; a `restart=no` task, once it has exited) or is stopped (default: at most 90s); on a failure (it exits, even at once and respawned) or at the deadline dmctl says why, shows the last lines of its log and exits 1',
   },
   { name: '-h, --help', meaning: 'print the usage and exit' },
   { name: '-V, --version', meaning: 'print the version and exit' },
@@ -84,7 +90,7 @@ export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
     name: 'state',
     field: 'state',
     meaning:
-      '`running`, `stopped`, `stopping`, `coolingdown`, or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
+      '`running`, `starting` (its `ready=` check not passed yet), `stopped`, `stopping`, `coolingdown`, `exited` or `failed` (stopped by itself, left down by its `restart=`), or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
   },
   {
     name: 'pid',

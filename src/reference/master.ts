@@ -76,14 +76,27 @@ export const SETTINGS: readonly Entry[] = [
   },
   {
     name: 'cooldown-step',
-    default: '10s',
-    meaning: 'a daemon that exits before `stable-uptime` waits this much longer each time...',
+    default: 'unset',
+    meaning:
+      'a daemon that exits before `stable-uptime` waits longer each time: twice as long, from 1 s, or, when this is set, this much longer (the original rule, with `10s`)...',
   },
   { name: 'cooldown-max', default: '60s', meaning: '...up to this' },
   {
+    name: 'restart-delay-min',
+    default: '0s',
+    meaning:
+      "the least wait before any respawn, and the shortest `restart_delay` a daemon's file may ask for",
+  },
+  {
+    name: 'restart-delay-max',
+    default: '5m',
+    meaning: 'the longest `restart_delay` a daemon may ask for (a file asking for more is refused)',
+  },
+  {
     name: 'stable-uptime',
     default: '60s',
-    meaning: 'a daemon that ran this long is respawned at once and its cooldown forgotten',
+    meaning:
+      'a daemon that ran this long is respawned at once (after its `restart_delay`, if any) and its back-off forgotten',
   },
   {
     name: 'log-max-size',

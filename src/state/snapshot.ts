@@ -1,10 +1,14 @@
 import type { DaemonSpec } from '../config/daemon.ts';
-import type { AfterStop, DaemonRecord, Exit } from '../supervisor/state.ts';
+import type { AfterStop, DaemonRecord, Ended, Exit } from '../supervisor/state.ts';
 
 /** What the manager persists of one daemon: enough to pick it up where it was. */
 export interface SavedDaemon {
   readonly wanted: 'up' | 'down';
   readonly state?: 'stopped' | 'running' | 'stopping' | 'coolingdown';
+  /** Running, its `ready=` check not passed yet. */
+  readonly starting?: true;
+  /** Stopped by itself and left down by its `restart=`: cleanly or not. */
+  readonly ended?: Ended;
   /** The current run (see src/keeper/), its main process and that process's start time. */
   readonly run?: number;
   readonly pid?: number;
@@ -65,6 +69,8 @@ export function snapshot(
         ? { deadline: state.deadline, afterwards: state.afterwards }
         : {}),
       ...(state.kind === 'coolingdown' ? { until: state.until } : {}),
+      ...(state.kind === 'running' && state.starting ? { starting: true } : {}),
+      ...(state.kind === 'stopped' && state.ended !== undefined ? { ended: state.ended } : {}),
       ...(record.lastExit === undefined ? {} : { lastExit: record.lastExit }),
       ...(fileBroken(record.id) ? { spec: record.spec } : {}),
     };
@@ -135,6 +141,8 @@ export function validateState(value: unknown): SavedState | { error: string } {
       ].every((key) => isOptionalCount(daemon[key])) &&
       (daemon.state === undefined || STATES.has(daemon.state as string)) &&
       (daemon.afterwards === undefined || AFTERWARDS.has(daemon.afterwards as string)) &&
+      (daemon.starting === undefined || daemon.starting === true) &&
+      (daemon.ended === undefined || daemon.ended === 'exited' || daemon.ended === 'failed') &&
       isExit(daemon.lastExit) &&
       isSpec(daemon.spec);
     if (!valid) return { error: `daemon ${JSON.stringify(id).slice(0, 100)} is malformed` };

@@ -2,6 +2,13 @@ import type { Logger } from '../logging/logger.ts';
 import type { SavedState } from './snapshot.ts';
 import type { StateFile } from './state-file.ts';
 
+/** A file saved in the same round as the state (the daemons' history), when it changed. */
+export interface Companion {
+  readonly path: string;
+  save(): void;
+  saveAsync(): Promise<void>;
+}
+
 /**
  * Saves the state file after changes, and tells when a change is on disk. A reply to
  * dmctl waits for `durable()`: an acknowledged start or stop survives a kill -9 of the
@@ -19,11 +26,14 @@ export class StateSaver {
   private readonly file: StateFile;
   private readonly take: () => SavedState;
   private readonly log: Logger;
+  private readonly companion: Companion | undefined;
+  private companionFailing = false;
 
-  constructor(file: StateFile, take: () => SavedState, log: Logger) {
+  constructor(file: StateFile, take: () => SavedState, log: Logger, companion?: Companion) {
     this.file = file;
     this.take = take;
     this.log = log;
+    this.companion = companion;
   }
 
   /** Saves soon (a change happened). */
@@ -51,11 +61,30 @@ export class StateSaver {
     try {
       this.file.save(state);
       this.failing = false;
-      return true;
     } catch (error) {
       this.log.error(`cannot save the state in ${this.file.path}: ${(error as Error).message}`);
       this.failing = true;
       return false;
+    }
+    try {
+      this.companion?.save();
+    } catch (error) {
+      // Only the history: the state itself is saved, the daemons are not at stake.
+      this.log.error(`cannot save ${this.companion?.path}: ${(error as Error).message}`);
+    }
+    return true;
+  }
+
+  /** Saves the companion file; a failure is said once, and never fails the state. */
+  private async saveCompanion(): Promise<void> {
+    if (this.companion === undefined) return;
+    try {
+      await this.companion.saveAsync();
+      this.companionFailing = false;
+    } catch (error) {
+      if (!this.companionFailing)
+        this.log.error(`cannot save ${this.companion.path}: ${(error as Error).message}`);
+      this.companionFailing = true;
     }
   }
 
@@ -76,6 +105,7 @@ export class StateSaver {
         if (!this.failing) this.log.error(`${failure}; daemons keep running`);
         this.failing = true;
       }
+      await this.saveCompanion();
       for (const resolve of waiters) resolve(failure);
     }
     this.saving = undefined;

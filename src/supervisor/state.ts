@@ -10,6 +10,9 @@ export interface Exit {
   readonly oom?: true;
 }
 
+/** How a daemon that its `restart=` left down ended: cleanly, or not. */
+export type Ended = 'exited' | 'failed';
+
 /** What happens once a stopping daemon's processes are all gone. */
 export type AfterStop = 'stay-stopped' | 'start' | 'respawn';
 
@@ -18,8 +21,16 @@ export type AfterStop = 'stay-stopped' | 'start' | 'respawn';
  * src/keeper/): events of an older run never move a newer one.
  */
 export type DaemonState =
-  | { readonly kind: 'stopped' }
-  | { readonly kind: 'running'; readonly run: number; readonly pid: number; readonly since: number }
+  /** `ended`: it stopped by itself and its `restart=` left it down (see restart-rule.ts). */
+  | { readonly kind: 'stopped'; readonly ended?: Ended }
+  | {
+      readonly kind: 'running';
+      readonly run: number;
+      readonly pid: number;
+      readonly since: number;
+      /** Its `ready=` check has not passed yet: shown as `starting`. */
+      readonly starting?: true;
+    }
   | {
       readonly kind: 'stopping';
       readonly run: number;

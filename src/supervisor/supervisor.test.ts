@@ -40,10 +40,12 @@ test('every stop deadline ends in SIGKILL, however its timer falls against the c
     prepare: () => ({ ok: true, plan: {} as LaunchPlan }),
     stopTimeoutMs: (record) => 5 + (Number(record.spec.name.slice(1)) % 7),
     processes: runs,
-    backoff: { stepMs: 1000, maxMs: 1000, stableMs: 1000 },
+    backoff: () => ({ firstMs: 1000, stepMs: 1000, maxMs: 1000, stableMs: 1000, delayMs: 0 }),
     log: quiet,
     changed: () => {},
     forgotten: () => {},
+    watchReady: () => {},
+    note: () => {},
   });
   const records = Array.from({ length: 300 }, (_, index) => {
     const { spec } = parseDaemonConfig('start=sleep 1\n', `/x/d${index}.conf`, `d${index}`);

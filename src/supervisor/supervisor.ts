@@ -1,8 +1,12 @@
 import { constants } from 'node:os';
+import { describeReadyCheck } from '../config/ready.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LaunchPlan } from '../process/launch.ts';
+import type { EventKind } from '../state/history.ts';
 import { type BackoffPolicy, cooldownAfterExit } from './backoff.ts';
-import type { AfterStop, DaemonRecord, Exit } from './state.ts';
+import { formatElapsed } from './elapsed.ts';
+import { afterExit } from './restart-rule.ts';
+import type { AfterStop, DaemonRecord, Ended, Exit } from './state.ts';
 
 /** A launch made ready by the host: the plan, or why the daemon cannot start. */
 export type Prepared =
@@ -28,12 +32,17 @@ export interface SupervisorHost {
   prepare(record: DaemonRecord): Prepared;
   stopTimeoutMs(record: DaemonRecord): number;
   readonly processes: Processes;
-  readonly backoff: BackoffPolicy;
+  /** The daemon's back-off under the current settings and its `restart_delay=`. */
+  backoff(record: DaemonRecord): BackoffPolicy;
   readonly log: Logger;
   /** Called after every change of a daemon's state (to persist it, for instance). */
   changed(record: DaemonRecord): void;
   /** Called when an orphaned daemon has stopped and been forgotten. */
   forgotten(record: DaemonRecord): void;
+  /** Starts checking the run's `ready=`; the answer is noteReady or noteNotReady. */
+  watchReady(record: DaemonRecord, run: number): void;
+  /** Something happened to the daemon worth its history (`dmctl why`). */
+  note(record: DaemonRecord, kind: EventKind, text: string): void;
 }
 
 export type Outcome =
@@ -176,9 +185,19 @@ export class Supervisor {
     record: DaemonRecord,
     run: { seq: number; pid: number; spawnedAt: number },
     ended: { exit: Exit; at: number; empty: boolean } | undefined,
+    starting = false,
   ): void {
     record.spawnedAt = run.spawnedAt;
-    this.setState(record, { kind: 'running', run: run.seq, pid: run.pid, since: run.spawnedAt });
+    // One still starting is checked again, with a whole ready_timeout of its own.
+    const waiting = starting && ended === undefined && record.spec.ready !== undefined;
+    this.setState(record, {
+      kind: 'running',
+      run: run.seq,
+      pid: run.pid,
+      since: run.spawnedAt,
+      ...(waiting ? { starting: true as const } : {}),
+    });
+    if (waiting) this.host.watchReady(record, run.seq);
     if (ended !== undefined) this.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
   }
 
@@ -223,7 +242,39 @@ export class Supervisor {
     ) {
       this.setState(record, { ...state, pid });
       this.host.log.info(`${record.id}: started, pid ${pid}`);
+      const respawn = record.respawns > 0 ? ` (respawn ${record.respawns})` : '';
+      this.host.note(record, 'start', `started, pid ${pid}${respawn}`);
+      if (state.kind === 'running' && state.starting) this.host.watchReady(record, run);
     }
+  }
+
+  /** The run's `ready=` check passed: it is running now. */
+  noteReady(record: DaemonRecord, run: number): void {
+    const { state } = record;
+    if (state.kind !== 'running' || state.run !== run || !state.starting) return;
+    const { starting: _, ...ready } = state;
+    this.setState(record, ready);
+    const check = record.spec.ready === undefined ? '' : describeReadyCheck(record.spec.ready);
+    this.host.log.info(`${record.id}: ready (${check})`);
+    this.host.note(
+      record,
+      'start',
+      `ready (${check}) after ${formatElapsed(Date.now() - state.since)}`,
+    );
+  }
+
+  /**
+   * The run was not ready within its ready_timeout: a failed start. It is stopped, and
+   * then respawned (or not) as a process that failed, with back-off.
+   */
+  noteNotReady(record: DaemonRecord, run: number, reason: string): void {
+    const { state } = record;
+    if (state.kind !== 'running' || state.run !== run || !state.starting) return;
+    this.failedRuns.add(run);
+    record.lastExit = { code: null, signal: null, error: reason };
+    this.host.log.warn(`${record.id}: ${reason}; stopping it`);
+    this.host.note(record, 'refused', `${reason}: a failed start`);
+    this.beginStopping(record, run, state.pid, true, false, 'respawn');
   }
 
   /** The run's child could not become the daemon (the reason is in its log too). */
@@ -233,6 +284,7 @@ export class Supervisor {
       this.failedRuns.add(run);
       record.lastExit = { code: null, signal: null, error };
       this.host.log.warn(`${record.id}: cannot start: ${error}`);
+      this.host.note(record, 'refused', `cannot start: ${error}`);
     }
   }
 
@@ -247,15 +299,19 @@ export class Supervisor {
     // The exec's own reason says more than the status it exited with (127).
     if (!this.failedRuns.delete(run)) record.lastExit = exit;
     const how = describeExit(exit);
+    const after =
+      record.spawnedAt === undefined ? '' : ` after ${formatElapsed(at - record.spawnedAt)}`;
     if (state.kind === 'stopping') {
       const who = state.pid === 0 ? 'what survived in its cgroup' : `pid ${state.pid}`;
       this.host.log.info(`${record.id}: ${who} ${how}`);
+      this.host.note(record, 'exit', `${who} ${how}${after}, while stopping`);
       this.setState(record, { ...state, mainAlive: false, empty: state.empty || empty });
       this.checkStopping(record);
       return;
     }
     if (state.kind !== 'running') return;
     this.host.log.warn(`${record.id}: pid ${state.pid} ${how}`);
+    this.host.note(record, 'exit', `pid ${state.pid} ${how}${after}`);
     // What the main process left behind (php-cgi workers holding the old socket) must go
     // before a new main process starts.
     if (!empty) this.beginStopping(record, run, state.pid, false, false, 'respawn');
@@ -279,6 +335,7 @@ export class Supervisor {
     if (!prepared.ok) {
       record.lastExit = { code: null, signal: null, error: prepared.error };
       this.host.log.warn(`${record.id}: cannot start: ${prepared.error}`);
+      this.host.note(record, 'refused', `cannot start: ${prepared.error}`);
       if (prepared.retry) this.retryLater(record);
       else {
         record.wanted = 'down';
@@ -290,11 +347,18 @@ export class Supervisor {
     if (typeof run !== 'number') {
       record.lastExit = { code: null, signal: null, error: run.error };
       this.host.log.error(`${record.id}: ${run.error}`);
+      this.host.note(record, 'refused', `cannot start: ${run.error}`);
       this.retryLater(record);
       return { ok: false, error: `cannot start ${record.id}: ${run.error}` };
     }
     record.spawnedAt = Date.now();
-    this.setState(record, { kind: 'running', run, pid: 0, since: record.spawnedAt });
+    this.setState(record, {
+      kind: 'running',
+      run,
+      pid: 0,
+      since: record.spawnedAt,
+      ...(record.spec.ready === undefined ? {} : { starting: true as const }),
+    });
     return { ok: true, message: `${record.id} started`, run };
   }
 
@@ -304,6 +368,7 @@ export class Supervisor {
     if (state.kind !== 'running' || state.run !== run) return;
     record.lastExit = { code: null, signal: null, error };
     this.host.log.error(`${record.id}: ${error}`);
+    this.host.note(record, 'refused', `cannot start: ${error}`);
     this.retryLater(record);
   }
 
@@ -328,8 +393,22 @@ export class Supervisor {
       this.settleStopped(record);
       return;
     }
+    const { restart, successExit } = record.spec;
+    const next = afterExit(restart, successExit, record.lastExit);
+    if (next !== 'respawn') {
+      // Its work is done (or given up on): it stays down until someone starts it.
+      record.wanted = 'down';
+      this.host.log.info(`${record.id}: ${next} (restart=${restart}); left down`);
+      this.host.note(
+        record,
+        'down',
+        `${next === 'exited' ? 'a clean exit' : 'a failure'}: restart=${restart} leaves it down (${next})`,
+      );
+      this.settleStopped(record, next);
+      return;
+    }
     const ranMs = at - (record.spawnedAt ?? 0);
-    record.cooldownMs = cooldownAfterExit(this.host.backoff, record.cooldownMs, ranMs);
+    record.cooldownMs = cooldownAfterExit(this.host.backoff(record), record.cooldownMs, ranMs);
     this.scheduleRespawn(record, record.cooldownMs - (Date.now() - at));
   }
 
@@ -339,13 +418,14 @@ export class Supervisor {
    * spawn from spawn until the stack overflows, since the cause is usually still there.
    */
   private retryLater(record: DaemonRecord): void {
-    record.cooldownMs = cooldownAfterExit(this.host.backoff, record.cooldownMs, 0);
+    record.cooldownMs = cooldownAfterExit(this.host.backoff(record), record.cooldownMs, 0);
     this.scheduleRespawn(record, Math.max(record.cooldownMs, MIN_RETRY_MS));
   }
 
   private scheduleRespawn(record: DaemonRecord, delayMs: number): void {
     record.respawns++;
     if (delayMs <= 0) {
+      this.host.note(record, 'cooldown', 'respawning at once');
       this.spawn(record);
       return;
     }
@@ -354,6 +434,11 @@ export class Supervisor {
     const seconds =
       delayMs < 10_000 ? (delayMs / 1000).toFixed(1) : String(Math.round(delayMs / 1000));
     this.host.log.info(`${record.id}: cooling down for ${seconds}s`);
+    this.host.note(
+      record,
+      'cooldown',
+      `cooling down for ${formatElapsed(delayMs)} (back-off step ${formatElapsed(record.cooldownMs)})`,
+    );
     this.setTimer(record, delayMs, () => this.spawn(record));
   }
 
@@ -378,6 +463,14 @@ export class Supervisor {
     });
     // The deadline is armed before anything else can go wrong: a stop always ends.
     this.setTimer(record, deadline - Date.now(), () => this.checkStopping(record));
+    const then = { 'stay-stopped': '', start: ', to start it again', respawn: ', to respawn it' };
+    this.host.note(
+      record,
+      'stop',
+      mainAlive
+        ? `stopping pid ${pid} (SIGTERM)${then[afterwards]}`
+        : `stopping what pid ${pid} left behind (SIGTERM)`,
+    );
     this.sendQuietly(run, 'SIGTERM');
     // A stopped (SIGSTOP) process only sees SIGTERM once it is continued.
     this.sendQuietly(run, 'SIGCONT');
@@ -409,6 +502,7 @@ export class Supervisor {
       return;
     }
     this.host.log.warn(`${record.id}: still running after the stop timeout; sending SIGKILL`);
+    this.host.note(record, 'stop', 'still running after the stop timeout: SIGKILL');
     this.sendQuietly(state.run, 'SIGKILL');
     const deadline = now + KILL_GRACE_MS;
     this.setState(record, { ...state, killed: true, deadline });
@@ -431,8 +525,10 @@ export class Supervisor {
     this.settleStopped(record);
   }
 
-  private settleStopped(record: DaemonRecord): void {
-    this.setState(record, { kind: 'stopped' });
+  private settleStopped(record: DaemonRecord, ended?: Ended): void {
+    if (ended === undefined && record.state.kind !== 'stopped')
+      this.host.note(record, 'stop', 'stopped');
+    this.setState(record, ended === undefined ? { kind: 'stopped' } : { kind: 'stopped', ended });
     if (record.orphaned) this.drop(record);
     this.notifyIfIdle();
   }

@@ -53,7 +53,7 @@ describe("what a daemon's processes leave behind", { skip: !root && 'needs root'
         const running = await host.waitForDaemon(
           'alice',
           `alice/${name}`,
-          (d) => d.state === 'running',
+          (d) => d.state === 'running' && d.pid > 0,
           `to run (crash ${crash})`,
         );
         const [copy] = await waitFor(`the child of alice/${name} to start`, () => {
@@ -66,7 +66,8 @@ describe("what a daemon's processes leave behind", { skip: !root && 'needs root'
         const next = await host.waitForDaemon(
           'alice',
           `alice/${name}`,
-          (d) => d.state === 'running' && d.pid !== running.pid,
+          // Its pid is 0 for a moment after the spawn, until the keeper reports the fork.
+          (d) => d.state === 'running' && d.pid > 0 && d.pid !== running.pid,
           `to be respawned after crash ${crash}`,
         );
         const copies = living(child);

@@ -23,7 +23,7 @@ describe('completeWords', () => {
     [['st'], ['status', 'start', 'stop']],
     [
       ['queue', ''],
-      ['status', 'start', 'stop', 'restart', 'kill', 'log', 'tail', 'edit'],
+      ['status', 'start', 'stop', 'restart', 'kill', 'log', 'tail', 'edit', 'why'],
     ],
     [['stop', 'b'], ['bob/web']],
     [['list', ''], []],

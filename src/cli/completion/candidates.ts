@@ -9,7 +9,7 @@ export interface CompletionContext {
 }
 
 const OPTIONS = ['--config', '--json', '--personal', '--wait', '--help', '--version'];
-const TAKES_ID = ['status', 'start', 'stop', 'restart', 'kill', 'log', 'tail', 'edit'];
+const TAKES_ID = ['status', 'start', 'stop', 'restart', 'kill', 'log', 'tail', 'edit', 'why'];
 const SIGNALS = Object.keys(constants.signals).map((name) => `-${name.slice(3)}`);
 const WAITED = ['start', 'stop', 'restart'];
 

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { HISTORY_LIMITS, History } from './history.ts';
+
+describe('History', () => {
+  test('keeps the last 50 events of a daemon, oldest first', () => {
+    const history = new History();
+    for (let n = 1; n <= 60; n++) history.note('alice/web', 'start', `start ${n}`, n);
+    const events = history.of('alice/web');
+    assert.equal(events.length, HISTORY_LIMITS.perDaemon);
+    assert.deepEqual([events[0]?.text, events.at(-1)?.text], ['start 11', 'start 60']);
+  });
+
+  test('cuts a long text, and says so with an ellipsis', () => {
+    const history = new History();
+    history.note('alice/web', 'refused', 'x'.repeat(10_000));
+    const [event] = history.of('alice/web');
+    assert.equal(event?.text.length, HISTORY_LIMITS.textChars);
+    assert.ok(event?.text.endsWith('…'));
+  });
+
+  test('gives a text to save only when something changed since', () => {
+    const history = new History();
+    assert.equal(history.take(), undefined);
+    history.note('alice/web', 'start', 'started, pid 1', 5);
+    const text = history.take();
+    assert.deepEqual(JSON.parse(text ?? ''), {
+      version: 1,
+      daemons: { 'alice/web': [{ at: 5, kind: 'start', text: 'started, pid 1' }] },
+    });
+    assert.equal(history.take(), undefined);
+    history.unsaved();
+    assert.equal(history.take(), text, 'a failed save is taken again');
+  });
+
+  test('past the size bound, every daemon keeps fewer of its latest events', () => {
+    const history = new History();
+    const long = 'y'.repeat(HISTORY_LIMITS.textChars);
+    for (let d = 0; d < 200; d++)
+      for (let n = 0; n < HISTORY_LIMITS.perDaemon; n++) history.note(`u/d${d}`, 'exit', long, n);
+    const text = history.take() ?? '';
+    assert.ok(text.length <= HISTORY_LIMITS.bytes, `${text.length} bytes`);
+    const kept = history.of('u/d0');
+    assert.ok(kept.length > 0 && kept.length < HISTORY_LIMITS.perDaemon);
+    assert.equal(kept.at(-1)?.at, HISTORY_LIMITS.perDaemon - 1, 'the latest are kept');
+  });
+
+  test('restores what was saved, and only what is valid', () => {
+    const history = new History();
+    history.restore({
+      version: 1,
+      daemons: {
+        'alice/web': [
+          { at: 1, kind: 'start', text: 'started, pid 7' },
+          { at: 2, kind: 'nonsense', text: 'x' },
+          { at: 'soon', kind: 'exit', text: 'x' },
+          { at: 3, kind: 'exit', text: 'z'.repeat(HISTORY_LIMITS.textChars + 1) },
+        ],
+        'bob/db': 'not a list',
+      },
+    });
+    assert.deepEqual(history.of('alice/web'), [{ at: 1, kind: 'start', text: 'started, pid 7' }]);
+    assert.deepEqual(history.of('bob/db'), []);
+    history.restore({ version: 2, daemons: { 'alice/web': [] } });
+    history.restore(null);
+    assert.equal(history.of('alice/web').length, 1);
+  });
+
+  test('forgets daemons that are gone', () => {
+    const history = new History();
+    for (const id of ['alice/web', 'alice/old', 'bob/db']) history.note(id, 'start', 'started');
+    history.keepOnly(new Set(['alice/web', 'bob/db']));
+    history.forget('bob/db');
+    assert.deepEqual(
+      ['alice/web', 'alice/old', 'bob/db'].map((id) => history.of(id).length),
+      [1, 0, 0],
+    );
+  });
+});
