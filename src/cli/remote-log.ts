@@ -31,11 +31,20 @@ export async function pageRemoteLog(read: ReadChunk): Promise<number> {
       })
     : undefined;
   const out = pager?.stdin ?? process.stdout;
-  out.on('error', () => {}); // The pager quit early: nothing more to show.
-  for (let offset = 0; ; ) {
+  // The pager quit early, or the reader of the pipe (`| head -1`): nothing more to show,
+  // and nothing more is asked of the manager.
+  let closed = false;
+  out.on('error', () => {
+    closed = true;
+  });
+  for (let offset = 0; !closed; ) {
     const chunk = await read(offset);
     if ('error' in chunk) return fail(chunk.error);
-    if (chunk.data !== '') out.write(Buffer.from(chunk.data, 'base64'));
+    if (chunk.data !== '' && !out.write(Buffer.from(chunk.data, 'base64')))
+      await new Promise((resolve) => {
+        out.once('drain', resolve);
+        out.once('error', resolve);
+      });
     if (chunk.next >= chunk.size || chunk.next === offset) break;
     offset = chunk.next;
   }

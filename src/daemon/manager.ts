@@ -1,4 +1,4 @@
-import { closeSync, statSync } from 'node:fs';
+import { closeSync, type FSWatcher, statSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
@@ -76,6 +76,9 @@ import {
 
 /** The first wait of the default back-off, doubled at each quick exit (see supervisor/backoff.ts). */
 const FIRST_COOLDOWN_MS = 1_000;
+
+/** How long after a change of /etc/passwd or /etc/group they are read again (useradd writes both). */
+const ACCOUNTS_SETTLE_MS = 100;
 
 /** How often one rescan of a user starts again when their rights changed meanwhile. */
 const SCAN_ATTEMPTS = 3;
@@ -155,6 +158,8 @@ export class Manager implements ControlContext, SupervisorHost {
   /** /etc/passwd and /etc/group as last read (inode, size, time), to see them change. */
   private accountsStamp = accountFilesStamp();
   private socketSync: Promise<void> = Promise.resolve();
+  private accountsWatcher: FSWatcher | undefined;
+  private accountsSettle: NodeJS.Timeout | undefined;
   /** The OOM killer's count in each user's memory cgroup, when last seen. */
   private readonly oomCounts = new Map<string, number>();
   /** Set by shutdown(): every daemon is being stopped for the manager to exit. */
@@ -258,6 +263,7 @@ export class Manager implements ControlContext, SupervisorHost {
       if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
     await this.syncSockets();
     await this.metrics.listen(this.settings.metricsListen);
+    this.watchAccounts();
     // From now on a daemon is new: autostart alone decides.
     this.recovery = undefined;
     // The history of daemons that are gone (file deleted, user no longer allowed) goes too.
@@ -434,6 +440,29 @@ export class Manager implements ControlContext, SupervisorHost {
     return `uid ${peerUid ?? 'unknown'} is not ${caller}${account === undefined ? ' (no such user now)' : ` (uid ${account.uid})`}`;
   }
 
+  /**
+   * Reads the users and groups again as soon as /etc/passwd or /etc/group change (they
+   * are replaced by rename, so /etc is watched for their names), not only at the next
+   * request: a user given rights gets a socket at once, a deleted one loses theirs. The
+   * watch costs no wake-up while nothing in /etc changes.
+   */
+  private watchAccounts(): void {
+    if (this.mode.kind !== 'system' || this.accountsWatcher !== undefined) return;
+    try {
+      this.accountsWatcher = watch('/etc', { persistent: false }, (_event, name) => {
+        if (name !== 'passwd' && name !== 'group') return;
+        // useradd writes both, one after the other: one look once it is done.
+        clearTimeout(this.accountsSettle);
+        this.accountsSettle = setTimeout(() => this.refreshAccounts(), ACCOUNTS_SETTLE_MS);
+      });
+      this.accountsWatcher.on('error', () => this.accountsWatcher?.close());
+    } catch (error) {
+      this.log.warn(
+        `cannot watch /etc for changes of users and groups: ${(error as Error).message}`,
+      );
+    }
+  }
+
   /** A new account database: owners, rights, and daemons that may no longer run stopped. */
   private applyAccounts(db: AccountDb): void {
     this.db = db;
@@ -460,6 +489,7 @@ export class Manager implements ControlContext, SupervisorHost {
   async shutdown(): Promise<void> {
     this.stopping = true;
     this.metrics.close();
+    this.accountsWatcher?.close();
     for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     // dmctl is answered while the daemons stop (status, stop, kill); nothing new starts.
     await this.supervisor.stopAll();
@@ -919,9 +949,16 @@ export class Manager implements ControlContext, SupervisorHost {
           : this.settings;
       wanted.set(name, makeOwner(account, this.db, settings));
     }
-    for (const [name] of this.ownerTable) {
-      if (wanted.has(name)) continue;
-      this.log.warn(`${name} may no longer run daemons; stopping theirs`);
+    for (const [name, before] of this.ownerTable) {
+      const after = wanted.get(name);
+      if (after !== undefined && after.account.uid === before.account.uid) continue;
+      // An account deleted and made again under the same name (another uid) is someone
+      // else: what ran for the old one is stopped, never handed to the new one.
+      this.log.warn(
+        after === undefined
+          ? `${name} may no longer run daemons; stopping theirs`
+          : `${name} is another account now (uid ${before.account.uid}, now ${after.account.uid}); stopping the daemons of the old one`,
+      );
       const lock = this.userLocks.get(name);
       if (lock !== undefined) {
         this.userLocks.delete(name);

@@ -72,7 +72,7 @@ export const SETTINGS: readonly Entry[] = [
     name: 'max-stop-timeout',
     default: '5m',
     meaning:
-      "the longest a daemon's `stop_timeout` may make a stop last (a longer one is cut to this), so a shutdown of the manager takes at most this long",
+      "the longest a daemon's `stop_timeout` may make a stop last (a longer one is cut to this), so a shutdown of the manager stops every daemon within this time (the manager itself then exits within about two more seconds: 1.4 to 1.9 s measured by a review)",
   },
   {
     name: 'cooldown-step',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed, spawnCollecting } from '../helpers/cli.ts';
@@ -63,6 +63,25 @@ describe('reading another user’s log cannot be turned against the reader', {
       assert.deepEqual(rawEscapes(tail.output()), []);
     } finally {
       await tail.stop();
+    }
+  });
+
+  // A review's `dmctl ID log | head -1` as root read a 200 GB sparse log to its end.
+  test('root’s log of a huge log stops once its reader has what it wanted', async () => {
+    const log = logOf('paint');
+    truncateSync(log, 4 * 1024 ** 3);
+    const reader = spawnCollecting([
+      'sh',
+      '-c',
+      `${DMCTL} --config ${host.configFile} ${host.id('mallory/paint')} log | head -c 5`,
+    ]);
+    try {
+      await waitFor('dmctl log | head to end', () =>
+        reader.child.exitCode === null ? undefined : true,
+      );
+      assert.equal(reader.output(), '--- 2', 'the start of its first banner');
+    } finally {
+      await reader.stop();
     }
   });
 

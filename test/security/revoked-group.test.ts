@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, statSync, utimesSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { waitForDeath } from '../helpers/cli.ts';
 import { run, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -167,13 +168,30 @@ describe('control sockets follow accounts as they come, go and change uid', {
     assert.equal((await host.dmctl('alice', 'status')).code, 0, 'alice is still answered');
   });
 
+  // A review deleted bob and made a new bob (another uid): the new account could stop and
+  // signal the old one's daemons, which went on running as the old uid.
+  test('an account made again under the same name never gets the old one’s daemons', async () => {
+    const old = host.user('oldbob');
+    host.writeDaemon('oldbob', 'keep', 'start=exec sleep 6900305\n');
+    host.writeMaster(
+      '[can_run_as]\n{alice}\n{carol}\n{oldbob}\n{@ops}\n[manages]\n{carol}: {alice}\n',
+    );
+    process.kill(host.managerPid(), 'SIGHUP');
+    const running = await host.waitForDaemon('root', 'oldbob/keep', (d) => d.pid > 0, 'to run');
+    execFileSync('userdel', ['-f', old.name]);
+    // Another uid (useradd would give the same one back when it was the highest).
+    execFileSync('useradd', ['-M', '-N', '-u', String(old.uid + 40_000), old.name]);
+    await waitForDeath(running.pid, 'the old account’s daemon');
+    const seen = await host.dmctl('oldbob', 'oldbob/keep', 'kill', '-STOP');
+    assert.notEqual(seen.code, 0, `the new account reached it: ${seen.stdout}`);
+  });
+
   test('a user given rights through a group gets a socket at once, without SIGHUP', async () => {
     const dave = host.user('dave');
     const socket = socketOf(host, 'dave');
     assert.equal(existsSync(socket), false);
     execFileSync('usermod', ['-a', '-G', ops, dave.name]);
-    // The change is seen at the next request or start (or SIGHUP).
-    await host.dmctl('root', 'status');
+    // Nobody asks the manager anything: it sees /etc/group change by itself.
     await waitFor('dave’s socket', () => (existsSync(socket) ? true : undefined));
     assert.equal((await host.dmctl('dave', 'status')).code, 0);
   });
