@@ -15,6 +15,8 @@ export interface Target {
   readonly masterPath: string | undefined;
   /** Where the socket's path came from, for a person told that nothing answers there. */
   readonly source: string;
+  /** A master config asked for by name (--config, DAEMON_MANAGER_CONFIG) that cannot be used: why. */
+  readonly refusal?: string;
 }
 
 /**
@@ -44,10 +46,19 @@ export function locateManager(
         : `${masterPath}, the default master config`;
   // A master config broken since the manager started is still where its sockets are: the
   // manager keeps its last good config (SIGHUP refuses a broken one), so dmctl must too.
-  const master =
-    masterPath === undefined
-      ? undefined
-      : configOf(readMasterConfig(masterPath, { keepErrors: true }));
+  const read =
+    masterPath === undefined ? undefined : readMasterConfig(masterPath, { keepErrors: true });
+  const master = read === undefined ? undefined : configOf(read);
+  // A config named on purpose is not silently replaced by the personal manager.
+  const asked = explicitConfig !== undefined || Boolean(process.env.DAEMON_MANAGER_CONFIG);
+  if (master === undefined && asked && read !== undefined)
+    return {
+      socket: personalSocket,
+      master,
+      masterPath,
+      source: named,
+      refusal: `${named} cannot be used: ${read.problems.map((problem) => problem.message).join('; ')}`,
+    };
   if (master === undefined)
     return {
       socket: personalSocket,

@@ -43,6 +43,7 @@ async function main(): Promise<number> {
   }
   const me = userInfo();
   const target = locateManager(me.username, me.homedir, args.config, args.personal);
+  if (target.refusal !== undefined) return new Output(args.json).fail(target.refusal);
   const call = async (request: Request): Promise<Response> => {
     try {
       return await send(target.socket, request);

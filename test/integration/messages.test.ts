@@ -130,6 +130,22 @@ describe('dmctl says what happened, and to whom it applies', {
     assert.match(result.stderr, /dmctl --config FILE, or DAEMON_MANAGER_CONFIG=FILE/);
   });
 
+  // A review's `dmctl -c /root/.bashrc list` fell back to the personal manager and said
+  // ENOENT of its socket: a config named on purpose is used, or refused with why.
+  test('a master config named on purpose that cannot be used is an error naming why', async () => {
+    for (const [config, why] of [
+      ['/nonexistent/dm.conf', 'does not exist'],
+      ['/tmp', 'is not a regular file'],
+    ] as const) {
+      const result = await run(
+        ['runuser', '-u', host.user('alice').name, '--', DMCTL],
+        ['--config', config, 'status'],
+      );
+      assert.equal(result.code, 1, result.stdout);
+      assert.match(result.stderr, new RegExp(`--config ${config} cannot be used: refused: ${why}`));
+    }
+  });
+
   test('a help-desk tail of a log it cannot open starts at a whole line: the last 50', async () => {
     const log = join(host.user('alice').home, '.daemon-manager/logs/chatty.log');
     await readWhen(log, (text) => text.includes('line 2000 '), 'the chatty log to be complete');
