@@ -27,6 +27,10 @@ describe('parseReadyCheck', () => {
       ['exec:', /needs a command/],
       ['http://localhost/', /must be tcp:HOST:PORT, unix:PATH or exec:COMMAND/],
       ['yes', /must be tcp:HOST:PORT/],
+      // The manager connects as root: nowhere but where anyone on the host could.
+      ['tcp:10.255.255.1:80', /only on the loopback .* not '10\.255\.255\.1'; use exec:/],
+      ['tcp:example.org:80', /only on the loopback/],
+      ['tcp:[fe80::1]:80', /only on the loopback/],
     ];
     for (const [text, expected] of cases) {
       const parsed = parseReadyCheck(text);

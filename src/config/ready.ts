@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 /** `ready=`: how the manager knows a started daemon is ready to serve. */
 export type ReadyCheck =
   /** Something accepts a TCP connection on HOST:PORT. */
@@ -21,6 +22,12 @@ export function parseReadyCheck(value: string): ReadyCheck | { readonly error: s
     const host = match?.[1] ?? match?.[2];
     if (host === undefined || !Number.isInteger(port) || port < 1 || port > 65_535)
       return { error: `'ready=tcp:' needs HOST:PORT, such as tcp:127.0.0.1:8080, not '${rest}'` };
+    // The manager (root) connects: only where anyone on this host could (a review's
+    // tcp:10.255.255.1 went past a firewall's rules for the user's uid).
+    if (!isLoopback(host))
+      return {
+        error: `'ready=tcp:' is tried by the manager, so only on the loopback (127.0.0.1, [::1], localhost), not '${host}'; use exec: to check elsewhere, as the daemon`,
+      };
     return { kind, host, port };
   }
   if (colon !== -1 && kind === 'unix') {
@@ -49,4 +56,10 @@ export function describeReadyCheck(check: ReadyCheck): string {
     case 'exec':
       return `exec:${check.command}`;
   }
+}
+
+/** 127.0.0.0/8, ::1 or localhost. */
+function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIPv4(host) && host.startsWith('127.');
 }

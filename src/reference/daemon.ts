@@ -50,7 +50,7 @@ export const DAEMON_KEYS: readonly Entry[] = [
     name: 'ready',
     default: 'at once',
     meaning:
-      'when a started daemon is ready (until then it is `starting`): `tcp:HOST:PORT` or `unix:PATH` accepts a connection, or `exec:COMMAND`, run as the daemon runs, exits 0',
+      'when a started daemon is ready (until then it is `starting`): `tcp:HOST:PORT` (on the loopback) or `unix:PATH` accepts a connection, or `exec:COMMAND`, run as the daemon runs, exits 0',
   },
   {
     name: 'ready_timeout',

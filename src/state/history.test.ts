@@ -77,3 +77,18 @@ describe('History', () => {
     );
   });
 });
+
+// A review flooded mallory's own histories and cut alice's "bob ran dmctl stop" away.
+test("one user's flood never shortens another's history, and the file stays within its bytes", () => {
+  const history = new History();
+  for (let index = 0; index < 24; index++)
+    history.note('alice/web', 'command', `bob ran dmctl stop ${index}`);
+  const filler = 'é'.repeat(HISTORY_LIMITS.textChars);
+  for (let daemon = 0; daemon < 300; daemon++)
+    for (let index = 0; index < HISTORY_LIMITS.perDaemon; index++)
+      history.note(`mallory/f${daemon}`, 'config', filler);
+  const text = history.take() ?? '';
+  assert.ok(Buffer.byteLength(text) <= HISTORY_LIMITS.bytes, `${Buffer.byteLength(text)} bytes`);
+  assert.equal(history.of('alice/web').length, 24);
+  assert.ok(history.of('mallory/f0').length < HISTORY_LIMITS.perDaemon);
+});

@@ -42,6 +42,8 @@ export interface SavedHistory {
 }
 
 export const HISTORY_LIMITS = { perDaemon: 50, textChars: 300, bytes: 1024 * 1024 } as const;
+/** The saved file's own bytes around the histories (`{"version":1,"daemons":{...}}`). */
+const WRAPPER_BYTES = 64;
 
 /** The histories of every daemon, kept in memory and saved with the state. */
 export class History {
@@ -84,17 +86,42 @@ export class History {
 
   /**
    * The text to save, or undefined when nothing changed since the last call. Past the
-   * size bound, every daemon keeps fewer of its latest events until the whole fits.
+   * size bound, each user has an equal share of it: a user over theirs keeps fewer of
+   * their daemons' latest events, so one user flooding their own histories never shortens
+   * another's (who stopped whose daemon stays on record).
    */
   take(): string | undefined {
     if (!this.changed) return undefined;
     this.changed = false;
-    for (let keep: number = HISTORY_LIMITS.perDaemon; ; keep = Math.floor(keep / 2)) {
-      const text = JSON.stringify(this.saved());
-      if (text.length <= HISTORY_LIMITS.bytes || keep <= 1) return text;
-      for (const list of this.events.values())
-        if (list.length > keep) list.splice(0, list.length - keep);
+    const byUser = new Map<string, string[]>();
+    for (const id of this.events.keys()) {
+      const user = id.slice(0, Math.max(0, id.indexOf('/')));
+      byUser.set(user, [...(byUser.get(user) ?? []), id]);
     }
+    const share = Math.floor((HISTORY_LIMITS.bytes - WRAPPER_BYTES) / Math.max(1, byUser.size));
+    for (const ids of byUser.values()) this.trim(ids, share);
+    // Past that (thousands of users), everyone keeps fewer, alike.
+    this.trim([...this.events.keys()], HISTORY_LIMITS.bytes - WRAPPER_BYTES);
+    return JSON.stringify(this.saved());
+  }
+
+  /** Keeps fewer of the latest events of these daemons until they fit in `bytes`. */
+  private trim(ids: readonly string[], bytes: number): void {
+    for (let keep: number = HISTORY_LIMITS.perDaemon; keep >= 1; keep = Math.floor(keep / 2)) {
+      if (this.bytesOf(ids) <= bytes) return;
+      for (const id of ids) {
+        const list = this.events.get(id) ?? [];
+        if (list.length > keep) list.splice(0, list.length - keep);
+      }
+    }
+  }
+
+  /** What these daemons' histories take in the saved file, in bytes. */
+  private bytesOf(ids: readonly string[]): number {
+    let total = 0;
+    for (const id of ids)
+      total += Buffer.byteLength(JSON.stringify({ [id]: this.events.get(id) ?? [] })) - 1;
+    return total;
   }
 
   /** The text last taken could not be saved: it is taken again next time. */

@@ -72,3 +72,38 @@ test('every stop deadline ends in SIGKILL, however its timer falls against the c
   assert.equal(kills(), records.length);
   for (const record of records) if (record.timer !== undefined) clearTimeout(record.timer);
 });
+
+// A review's daemon that never became ready, with ready_timeout past stable-uptime, was
+// respawned without back-off: its run counted as a good one.
+test('a run that was never ready is no good run, however long it took: its back-off grows', async () => {
+  const runs = new Runs();
+  const supervisor = new Supervisor({
+    prepare: () => ({ ok: true, plan: {} as LaunchPlan }),
+    stopTimeoutMs: () => 1000,
+    processes: runs,
+    backoff: () => ({ firstMs: 1000, stepMs: undefined, maxMs: 60_000, stableMs: 5, delayMs: 0 }),
+    log: quiet,
+    changed: () => {},
+    forgotten: () => {},
+    watchReady: () => {},
+    note: () => {},
+  });
+  const { spec } = parseDaemonConfig(
+    'start=sleep 1\nready=tcp:127.0.0.1:1\n',
+    '/x/web.conf',
+    'web',
+  );
+  assert.ok(spec);
+  const record = newRecord('alice', spec);
+  supervisor.daemons.set(record.id, record);
+  supervisor.start(record);
+  assert.ok(record.state.kind === 'running' && record.state.starting);
+  const { run } = record.state;
+  supervisor.noteSpawned(record, run, 4242);
+  await delay(20); // longer than stable-uptime
+  supervisor.noteNotReady(record, run, 'not ready after 20ms (tcp:127.0.0.1:1)');
+  supervisor.noteExit(record, run, { code: null, signal: 'SIGTERM' }, true);
+  assert.equal(record.cooldownMs, 1000);
+  assert.equal(record.state.kind, 'coolingdown');
+  if (record.timer !== undefined) clearTimeout(record.timer);
+});

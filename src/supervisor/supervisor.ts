@@ -407,7 +407,9 @@ export class Supervisor {
       this.settleStopped(record, next);
       return;
     }
-    const ranMs = at - (record.spawnedAt ?? 0);
+    // A run that never became a working daemon (not ready in time, or its exec failed)
+    // did not run well, however long that took: its back-off grows.
+    const ranMs = record.lastExit?.error !== undefined ? 0 : at - (record.spawnedAt ?? 0);
     record.cooldownMs = cooldownAfterExit(this.host.backoff(record), record.cooldownMs, ranMs);
     this.scheduleRespawn(record, record.cooldownMs - (Date.now() - at));
   }
