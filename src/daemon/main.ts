@@ -200,9 +200,9 @@ async function main(signals: SignalQueue): Promise<number> {
 
 /**
  * Writes the pidfile beside itself and renames it into place: a symlink planted at its
- * path (in /tmp, say) is replaced, never followed into a file of root's.
+ * path (in /tmp, say) is replaced, never followed into a file of root's. Returns why
+ * not, if it could not.
  */
-/** Writes the pidfile beside itself and renames it into place; why not, if it could not. */
 function writePidfile(path: string): string | undefined {
   const temporary = `${path}.${process.pid}.new`;
   try {
