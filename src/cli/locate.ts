@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import {
   masterConfigPath,
   personalSocketPath,
@@ -49,9 +49,10 @@ export function locateManager(
   const read =
     masterPath === undefined ? undefined : readMasterConfig(masterPath, { keepErrors: true });
   const master = read === undefined ? undefined : configOf(read);
-  // A config named on purpose is not silently replaced by the personal manager.
+  // A config named on purpose that is there but cannot be used is not silently replaced
+  // by the personal manager (one that does not exist means no system manager: personal).
   const asked = explicitConfig !== undefined || Boolean(process.env.DAEMON_MANAGER_CONFIG);
-  if (master === undefined && asked && read !== undefined)
+  if (master === undefined && asked && read !== undefined && !missing(masterPath ?? ''))
     return {
       socket: personalSocket,
       master,
@@ -73,6 +74,16 @@ export function locateManager(
   if (!existsSync(systemSocket) && existsSync(personalSocket))
     return { socket: personalSocket, master, masterPath, source: 'your personal manager' };
   return { socket: systemSocket, master, masterPath, source: `the socket-dir of ${named}` };
+}
+
+/** Is there nothing at the path (not: something the caller may not see)? */
+function missing(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
 }
 
 function configOf(read: ReturnType<typeof readMasterConfig>): MasterConfig | undefined {

@@ -133,8 +133,9 @@ describe('dmctl says what happened, and to whom it applies', {
   // A review's `dmctl -c /root/.bashrc list` fell back to the personal manager and said
   // ENOENT of its socket: a config named on purpose is used, or refused with why.
   test('a master config named on purpose that cannot be used is an error naming why', async () => {
+    // (One that does not exist means no system manager: the personal one is asked.)
     for (const [config, why] of [
-      ['/nonexistent/dm.conf', 'does not exist'],
+      ['/root/.bashrc', 'cannot be read by its owner \\(permission denied\\)'],
       ['/tmp', 'is not a regular file'],
     ] as const) {
       const result = await run(
