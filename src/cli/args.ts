@@ -19,7 +19,8 @@ export interface CliArgs extends CliCommand {
 
 /** How long `--wait` waits when no duration is given. */
 export const DEFAULT_WAIT_MS = 90_000;
-const WAITED: readonly CliVerb[] = ['start', 'stop', 'restart'];
+/** The commands `--wait` goes with. */
+export const WAITED: readonly CliVerb[] = ['start', 'stop', 'restart'];
 
 export const VERBS = [
   'status',

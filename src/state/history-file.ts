@@ -1,6 +1,6 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeAtomically, writeAtomicallyAsync } from './atomic-write.ts';
 import type { History } from './history.ts';
 
 /**
@@ -35,24 +35,11 @@ export class HistoryFile {
     const text = this.history.take();
     if (text === undefined) return;
     try {
-      this.write(text);
+      writeAtomically(this.path, text);
     } catch (error) {
       this.history.unsaved();
       throw error;
     }
-  }
-
-  private write(text: string): void {
-    const temporary = `${this.path}.tmp`;
-    const fd = openSync(temporary, 'w', 0o600);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, this.path);
-    syncDir(this.path);
   }
 
   /** The same as `save`, off the event loop. */
@@ -60,37 +47,10 @@ export class HistoryFile {
     const text = this.history.take();
     if (text === undefined) return;
     try {
-      await this.writeAsync(text);
+      await writeAtomicallyAsync(this.path, text);
     } catch (error) {
       this.history.unsaved();
       throw error;
     }
-  }
-
-  private async writeAsync(text: string): Promise<void> {
-    const temporary = `${this.path}.tmp-async`;
-    const file = await open(temporary, 'w', 0o600);
-    try {
-      await file.writeFile(text);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temporary, this.path);
-    const dir = await open(dirname(this.path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  }
-}
-
-function syncDir(path: string): void {
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
   }
 }

@@ -1,6 +1,6 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeAtomically, writeAtomicallyAsync } from './atomic-write.ts';
 import { type SavedState, validateState } from './snapshot.ts';
 
 /**
@@ -35,40 +35,12 @@ export class StateFile {
   }
 
   save(state: SavedState): void {
-    const temporary = `${this.path}.tmp`;
-    const fd = openSync(temporary, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(state));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, this.path);
-    const dir = openSync(dirname(this.path), 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    writeAtomically(this.path, JSON.stringify(state));
   }
 
   /** The same as `save`, off the event loop. */
-  async saveAsync(state: SavedState): Promise<void> {
-    const temporary = `${this.path}.tmp-async`;
-    const file = await open(temporary, 'w', 0o600);
-    try {
-      await file.writeFile(JSON.stringify(state));
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temporary, this.path);
-    const dir = await open(dirname(this.path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+  saveAsync(state: SavedState): Promise<void> {
+    return writeAtomicallyAsync(this.path, JSON.stringify(state));
   }
 
   private setAside(reason: string): { error: string } {

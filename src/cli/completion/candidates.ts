@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { SHELLS, VERBS } from '../args.ts';
+import { SHELLS, VERBS, WAITED } from '../args.ts';
 
 /** What completion needs to know besides the words: how to ask the manager for ids. */
 export interface CompletionContext {
@@ -11,7 +11,6 @@ export interface CompletionContext {
 const OPTIONS = ['--config', '--json', '--personal', '--wait', '--help', '--version'];
 const TAKES_ID = ['status', 'start', 'stop', 'restart', 'kill', 'log', 'tail', 'edit', 'why'];
 const SIGNALS = Object.keys(constants.signals).map((name) => `-${name.slice(3)}`);
-const WAITED = ['start', 'stop', 'restart'];
 
 const isVerb = (word: string): boolean => (VERBS as readonly string[]).includes(word);
 
@@ -44,7 +43,10 @@ export async function completeWords(
   else if (current.startsWith('-')) candidates = OPTIONS;
   else candidates = await positionalCandidates(positional, killing && !signalGiven, ids);
   // --wait goes with start, stop and restart only.
-  if (waiting) candidates = candidates.filter((word) => !isVerb(word) || WAITED.includes(word));
+  if (waiting)
+    candidates = candidates.filter(
+      (word) => !isVerb(word) || (WAITED as readonly string[]).includes(word),
+    );
   return candidates.filter((word) => word.startsWith(current));
 }
 
