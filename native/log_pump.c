@@ -21,7 +21,9 @@
  * as the log's owner (as_user.c, on the pump thread only).
  *
  * A failing write (disk full) drops the chunk (consumed, counted), reports once, and
- * writing resumes by itself when a write works again. A full pipe never blocks the pump:
+ * writing resumes by itself when a write works again. Around such a gap no line is
+ * joined to a piece of another: the rest of a line cut by the gap is dropped too, and a
+ * file left ending in half a line gets a newline before the next one. A full pipe never blocks the pump:
  * it only reads pipes, nonblocking. A stuck file system is the watchdog's business: a
  * thread that sleeps while the pump is idle and, while it is busy, wakes at the deadline
  * of the current operation. If that operation is still running then, its owner's pipes
@@ -58,6 +60,9 @@ struct sink {
   struct dm_creds owner;
   char *path;
   bool at_line_start, in_epoll, busy, stuck, eof, failing;
+  /* Output was dropped since the last good write: the file may end in half a line, and
+   * (skip_rest) what comes next may be the rest of a dropped line. */
+  bool gap, skip_rest;
   int64_t bytes, dropped;
   char reason[320];
   struct timespec last_open; /* when opening was last tried: retried at most once a second */
@@ -152,6 +157,14 @@ static const char *error_name(int error) {
 static void drop(struct sink *sink, int64_t count) {
   consume(sink, count);
   sink->dropped += count;
+}
+
+/** Drops the first `count` bytes of `data` (seen: whether they end a line is known). */
+static void drop_seen(struct sink *sink, const char *data, int64_t count) {
+  drop(sink, count);
+  sink->gap = true;
+  sink->skip_rest = data[count - 1] != '\n';
+  sink->at_line_start = !sink->skip_rest;
 }
 
 /* ---- file steps, as the owner ---- */
@@ -267,6 +280,27 @@ static int64_t stamp_lines(struct sink *sink, const char *data, int64_t length, 
   return used;
 }
 
+/**
+ * After a gap: a file that ends in the first half of a line (a write cut short by a full
+ * disk) gets a newline, so the next line starts a line of its own. 0, or the errno.
+ */
+static int end_torn_line(struct sink *sink) {
+  char last = '\n';
+  if (sink->offset > 0) {
+    // The log is open for writing only: its last byte is read through a second open of
+    // the same file (the descriptor's /proc link, not the path: nothing planted since).
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", sink->file_fd);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd >= 0 && pread(fd, &last, 1, sink->offset - 1) != 1) last = '\n';
+    if (fd >= 0) close(fd);
+  }
+  if (last == '\n') return 0;
+  int error;
+  write_all(sink, "\n", 1, &error);
+  return error;
+}
+
 /** The copy path (see the top of the file); false at the end of the pipe. */
 static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *formatted) {
   ssize_t peeked = tee(sink->pipe_fd, scratch[1], CHUNK, SPLICE_F_NONBLOCK);
@@ -279,32 +313,42 @@ static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *forma
     if (count <= 0) break;
     got += count;
   }
+  if (got == 0) return true;
+  if (sink->skip_rest) {
+    // The start of this line was dropped: its rest goes too, up to its newline.
+    const char *newline = memchr(raw, '\n', (size_t)got);
+    drop_seen(sink, raw, newline == NULL ? got : newline - raw + 1);
+    return true;
+  }
   int64_t take = fitting(sink, raw, got);
   if (take == 0) {
     rotate(sink);
     return true;
   }
   if (sink->file_fd < 0) {
-    drop(sink, take);
+    drop_seen(sink, raw, take);
     return true;
   }
+  int error = sink->gap ? end_torn_line(sink) : 0;
+  bool was_line_start = sink->at_line_start;
   int64_t length = take;
   const char *data = raw;
   if (sink->options.timestamps) {
     length = stamp_lines(sink, raw, take, formatted);
     data = formatted;
   } else sink->at_line_start = raw[take - 1] == '\n';
-  int error;
-  write_all(sink, data, length, &error);
+  if (error == 0) write_all(sink, data, length, &error);
   if (error != 0) {
     char reason[320];
     snprintf(reason, sizeof reason, "cannot write (%s); output is being dropped", error_name(error));
     fail(sink, reason);
-    drop(sink, take);
+    sink->at_line_start = was_line_start;
+    drop_seen(sink, raw, take);
     return true;
   }
   consume(sink, take);
   sink->bytes += take;
+  sink->gap = false;
   succeed(sink);
   // What did not fit stays in the pipe: the next round finds it does not fit, and rotates.
   return true;
@@ -312,11 +356,6 @@ static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *forma
 
 /** The splice path; false at the end of the pipe. */
 static bool splice_chunk(struct sink *sink, int available) {
-  if (sink->file_fd < 0) {
-    if (available == 0) return splice(sink->pipe_fd, NULL, devnull, NULL, 1, SPLICE_F_NONBLOCK) != 0;
-    drop(sink, available);
-    return true;
-  }
   loff_t offset = sink->offset;
   // Under a size limit, no more than was counted (more may arrive meanwhile): the limit
   // was checked against that. At 0 bytes, one: the end of the pipe says so (0).
@@ -328,7 +367,9 @@ static bool splice_chunk(struct sink *sink, int available) {
     char reason[320];
     snprintf(reason, sizeof reason, "cannot write (%s); output is being dropped", error_name(errno));
     fail(sink, reason);
-    drop(sink, available > 0 ? available : CHUNK);
+    // Nothing is dropped unseen: the copy path takes over (see move()), and drops what it
+    // cannot write knowing where its lines end.
+    sink->gap = true;
     return true;
   }
   // The bytes moved were never seen: whether they ended a line is unknown. As if not:
@@ -357,7 +398,9 @@ static bool move(struct sink *sink, int scratch[2], char *raw, char *formatted) 
     ioctl(sink->pipe_fd, FIONREAD, &available);
   bool near_rotation =
       sink->options.max_bytes > 0 && sink->offset + available > sink->options.max_bytes;
-  if (sink->options.timestamps || near_rotation) return copy_chunk(sink, scratch, raw, formatted);
+  // Around a gap (or with no file to write) bytes are seen before they go: see drop_seen().
+  bool seen = sink->gap || sink->file_fd < 0;
+  if (sink->options.timestamps || near_rotation || seen) return copy_chunk(sink, scratch, raw, formatted);
   return splice_chunk(sink, available);
 }
 

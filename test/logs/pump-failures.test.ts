@@ -90,6 +90,11 @@ describe('the log pump when files fail', { skip: process.getuid?.() !== 0 && 'ne
     );
     await writer.stop();
     await pump.detach('filler');
+    // Chunks cut lines anywhere: around the gap a cut line ends where it was cut, and the
+    // rest of a dropped line is dropped too, never joined to another.
+    const lines = readFileSync(log, 'utf8').split('\n').slice(0, -1);
+    const broken = lines.filter((line) => !/^line \d+$/.test(line) && !'line '.startsWith(line));
+    assert.deepEqual(broken.slice(0, 5), [], 'pieces of lines joined across the gap');
   });
 
   test("a log on a file system that never answers: its owner's pipes leave the pump, others flow on", async (t) => {

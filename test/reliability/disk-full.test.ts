@@ -118,5 +118,14 @@ describe('a full disk under one log', { skip: !root && 'needs root' }, () => {
       after.every((number, index) => number === (after[0] ?? 0) + index),
       `every line after the space was back, once: ${JSON.stringify(after.slice(0, 20))}`,
     );
+    // A line cut by the full disk ends there ("count 12 4"): none is joined to a piece of
+    // another ("count 12 4count 12 97"), and none starts with the rest of a dropped one.
+    const lines = read(fillerLog()).split('\n');
+    const joined = lines.filter(
+      (line) =>
+        !line.startsWith('--- ') && // the manager's banner before a run
+        (line.lastIndexOf('count') > 0 || !'count '.startsWith(line.slice(0, 6))),
+    );
+    assert.deepEqual(joined.slice(0, 5), [], 'lines joined across the gap');
   });
 });
