@@ -27,7 +27,10 @@ async function main(): Promise<number> {
   const args = parseCliArgs(argv);
   if ('error' in args) {
     const output = new Output(wantsJson(process.argv));
-    return output.json ? output.fail(args.error, 2) : output.fail(`${args.error}\n${USAGE}`, 2);
+    // The mistake, then where the help is: the whole help would bury the one line that matters.
+    return output.json
+      ? output.fail(args.error, 2)
+      : output.fail(`${args.error}\n(dmctl --help lists the commands and options)`, 2);
   }
   if (args.command === 'help') {
     process.stdout.write(USAGE);

@@ -49,7 +49,8 @@ const LAST_WORDS_MS = 2_000;
 
 async function main(signals: SignalQueue): Promise<number> {
   const args = parseManagerArgs(process.argv.slice(2));
-  if ('error' in args) return fail(`daemon-manager: ${args.error}\n${USAGE}`);
+  if ('error' in args)
+    return fail(`daemon-manager: ${args.error}\n(daemon-manager --help lists the options)`, 2);
   if (args.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -407,9 +408,9 @@ function handleSignals(signals: SignalQueue, running: Running): void {
   signals.deliverTo(act);
 }
 
-function fail(message: string): number {
+function fail(message: string, status = 1): number {
   process.stderr.write(`${message.trimEnd()}\n`);
-  return 1;
+  return status;
 }
 
 // Signal handlers come first: a signal that arrives while the manager starts (or

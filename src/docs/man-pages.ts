@@ -127,6 +127,14 @@ export const MAN_PAGES: readonly ManPage[] = [
         ],
       },
       {
+        heading: 'Exit status',
+        blocks: [
+          {
+            p: '`0` after a stop by SIGTERM or SIGINT, and for `--help`, `--version` and a `--check` that found no error; `1` when it cannot run (a config error, another manager of the same state directory, a path it may not use) or `--check` found an error, with the reason on stderr or in its log; `2` for bad usage.',
+          },
+        ],
+      },
+      {
         heading: 'Files',
         blocks: [
           {

@@ -202,8 +202,10 @@ describe('dmctl controls daemons by id, in either order', {
       ['--config'],
     ]) {
       const result = await host.dmctl('alice', ...args);
-      assert.notEqual(result.code, 0, `dmctl ${args.join(' ')}`);
-      assert.match(result.stderr, /^dmctl: /, `dmctl ${args.join(' ')}`);
+      assert.equal(result.code, 2, `dmctl ${args.join(' ')}`);
+      // The mistake and where the help is, not the whole help burying it.
+      assert.match(result.stderr, /^dmctl: .*\n\(dmctl --help lists/, `dmctl ${args.join(' ')}`);
+      assert.equal(result.stderr.split('\n').length, 3, result.stderr);
     }
     const signal = await host.dmctl('alice', 'web', 'kill', '-NOSUCHSIGNAL');
     assert.notEqual(signal.code, 0);

@@ -115,7 +115,7 @@ describe('dmctl says what happened, and to whom it applies', {
     assert.equal(dmctl.code, 2);
     assert.match(dmctl.stderr, /^dmctl: unknown option '--force'$/m);
     const manager = await run([DAEMON_MANAGER], ['--frobnicate']);
-    assert.equal(manager.code, 1);
+    assert.equal(manager.code, 2, 'bad usage, as for dmctl');
     assert.match(manager.stderr, /^daemon-manager: unknown option '--frobnicate'$/m);
   });
 
