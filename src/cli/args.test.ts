@@ -56,6 +56,12 @@ describe('parseCliArgs', () => {
     { argv: ['version'], expected: { id: 'version' } },
     { argv: ['completion', 'bash'], expected: { command: 'completion', id: 'bash' } },
     { argv: ['completion', 'fish'], expected: { command: 'completion', id: 'fish' } },
+    // `--` ends the options, as everywhere.
+    {
+      argv: ['--json', '--', 'blog', 'stop'],
+      expected: { command: 'stop', id: 'blog', json: true },
+    },
+    { argv: ['--', 'kill', 'blog', '-9'], expected: { command: 'kill', id: 'blog', signal: '-9' } },
     { argv: ['problems'], expected: { command: 'problems' } },
     { argv: ['problems', 'amy'], expected: { command: 'problems', id: 'amy' } },
     { argv: ['--json'], expected: { json: true } },

@@ -77,6 +77,11 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string
   const words: string[] = [];
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] ?? '';
+    if (arg === '--') {
+      // The end of the options, as everywhere: what follows are words.
+      words.push(...argv.slice(index + 1));
+      break;
+    }
     if (arg === '--json') json = true;
     else if (arg === '--personal') personal = true;
     else if (arg === '--help' || arg === '-h') words.push('help');

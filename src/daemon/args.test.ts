@@ -34,6 +34,11 @@ describe('parseManagerArgs', () => {
       ['--config=/x.conf', '--pidfile', '/run/dm.pid'],
       { config: '/x.conf', pidfile: '/run/dm.pid' },
     ],
+    // Short options run together, as getopt takes them.
+    [['-fv'], { foreground: true, verbose: true }],
+    [['-fc', '/x.conf'], { foreground: true, config: '/x.conf' }],
+    [['-c/x.conf'], { config: '/x.conf' }],
+    [['-fV'], { foreground: true, version: true }],
   ];
   for (const [argv, expected] of cases)
     test(`daemon-manager ${argv.join(' ') || '(no arguments)'}`, () => {
@@ -50,6 +55,8 @@ describe('parseManagerArgs', () => {
     [['--frobnicate'], "unknown option '--frobnicate'"],
     [['--frobnicate=3'], "unknown option '--frobnicate'"],
     [['-x'], "unknown option '-x'"],
+    [['-fx'], "unknown option '-x'"],
+    [['-fc'], '-c needs a file'],
     [['status'], "unexpected argument 'status' (daemon-manager takes options only)"],
     [['--config'], '--config needs a file'],
     [['--foreground=no'], "--foreground takes no value (got '--foreground=no')"],

@@ -36,7 +36,29 @@ const SWITCHES = new Set([
   '--check',
 ]);
 
-export function parseManagerArgs(argv: readonly string[]): ManagerArgs | { error: string } {
+/**
+ * Short options run together, as getopt takes them: `-fv` is `-f -v`, and `-fc FILE` or
+ * `-cFILE` give -c its file (the rest of the word, else the next one).
+ */
+function separateShortOptions(argv: readonly string[]): string[] {
+  const separate: string[] = [];
+  for (const arg of argv) {
+    if (!/^-[A-Za-z]./.test(arg)) {
+      separate.push(arg);
+      continue;
+    }
+    for (let index = 1; index < arg.length; index++) {
+      separate.push(`-${arg[index]}`);
+      if (arg[index] !== 'c') continue;
+      if (index + 1 < arg.length) separate.push(arg.slice(index + 1));
+      break;
+    }
+  }
+  return separate;
+}
+
+export function parseManagerArgs(given: readonly string[]): ManagerArgs | { error: string } {
+  const argv = separateShortOptions(given);
   let config: string | undefined;
   let pidfile: string | undefined;
   let personal = false;
