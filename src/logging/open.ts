@@ -42,13 +42,26 @@ export function chooseDestination(
   return stderr.kind === 'file' ? 'file' : 'stderr';
 }
 
-/** Looks at descriptor 2; $JOURNAL_STREAM names the journal's stream as `device:inode`. */
-export function inspectStderr(journalStream: string | undefined): StderrKind {
+/**
+ * The variable in which a manager whose stderr is its log file tells its successor (an
+ * upgrade inherits that stderr) the file's path. Descriptor 2 does not say it any more
+ * once the file was rotated: it is then `NAME.log.1`, or deleted.
+ */
+const LOG_FILE_VARIABLE = 'DAEMON_MANAGER_LOG_FILE';
+
+/**
+ * Looks at descriptor 2; $JOURNAL_STREAM names the journal's stream as `device:inode`.
+ * A file is known by the path its first manager found (see LOG_FILE_VARIABLE).
+ */
+export function inspectStderr(env: NodeJS.ProcessEnv): StderrKind {
   try {
     const stats = fstatSync(2);
-    if (journalStream !== undefined && journalStream === `${stats.dev}:${stats.ino}`)
+    if (env.JOURNAL_STREAM !== undefined && env.JOURNAL_STREAM === `${stats.dev}:${stats.ino}`)
       return { kind: 'journal' };
-    if (stats.isFile()) return { kind: 'file', path: readlinkSync('/proc/self/fd/2') };
+    if (stats.isFile()) {
+      const path = env[LOG_FILE_VARIABLE] ?? readlinkSync('/proc/self/fd/2');
+      return { kind: 'file', path: path.replace(/ \(deleted\)$/, '') };
+    }
     return { kind: 'stream' };
   } catch {
     return { kind: 'closed' };
@@ -67,7 +80,8 @@ export interface LogOptions {
 
 /** Opens the manager's log with its fallbacks: whatever happens to it, the manager goes on. */
 export function openLog(options: LogOptions, send: SendDatagram, env: NodeJS.ProcessEnv): Logger {
-  const stderr = inspectStderr(env.JOURNAL_STREAM);
+  const stderr = inspectStderr(env);
+  if (stderr.kind === 'file') env[LOG_FILE_VARIABLE] = stderr.path;
   const destination = chooseDestination(options.syslog !== undefined, options.debug, stderr);
   const own = (): Target => fileTarget(options.ownFile, options.rotation);
   const open: Record<Destination, () => Target> = {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { waitForDeath } from '../helpers/cli.ts';
@@ -66,8 +66,32 @@ describe("the manager's own log rotates", {
     await assertManagerAnswers(host, 'alice');
     assert.match(
       readFileSync(log(), 'utf8'),
-      /audit: \S+alice: stop "nosuch": refused: unknown daemon 'nosuch'\n$/,
+      /audit: \S+alice: stop "nosuch": refused: unknown daemon 'nosuch'\n/,
       'the newest line is in the current file',
+    );
+  });
+
+  test('after an upgrade, the log is the same file and still rotates', async () => {
+    // The background manager's stderr is the log it started with, .1 or .2 by now, or
+    // deleted: the new code must write daemon-manager.log all the same.
+    const upgraded = (): boolean => readFileSync(log(), 'utf8').includes('upgrade done');
+    process.kill(pid, 'SIGUSR2');
+    await waitFor('the upgrade to be done, in the current log', () =>
+      upgraded() ? true : undefined,
+    );
+    pid = Number(readFileSync(pidfile(), 'utf8').trim());
+    const request = Buffer.from('{"command":"stop","id":"after"}\n').toString('base64');
+    const spam = await attack(host, 'alice', 'spam', socketOf(host, 'alice'), '800', request);
+    assert.deepEqual(clientOutcome(spam.stdout), { answered: 800 });
+    await waitFor('the new code to rotate', () => (upgraded() ? undefined : true));
+    for (const file of [log(), `${log()}.1`, `${log()}.2`]) {
+      const size = statSync(file).size;
+      assert.ok(size <= MAX, `${file} is ${size} bytes`);
+    }
+    assert.match(readFileSync(log(), 'utf8'), /stop "after": refused: unknown daemon 'after'\n$/);
+    assert.deepEqual(
+      readdirSync(join(host.dir, 'state')).filter((name) => name.includes('deleted')),
+      [],
     );
   });
 });
