@@ -6,7 +6,7 @@ import {
   type Request,
   type Response,
 } from '../protocol/messages.ts';
-import { logWriter } from './terminal-safe.ts';
+import { logWriter, TerminalSafe } from './terminal-safe.ts';
 
 /** Asks the manager for a piece of a log. */
 export type ReadChunk = (offset: number) => Promise<LogChunk | { error: string }>;
@@ -22,7 +22,8 @@ export function chunkReader(call: (request: Request) => Promise<Response>, id: s
 
 /**
  * Shows a log the caller may not open but may read through the manager (a help-desk
- * user of [manages]): the whole log, into the pager on a terminal, else to stdout.
+ * user of [manages], root): the whole log, into the pager on a terminal, else to stdout,
+ * with its control characters escaped either way.
  */
 export async function pageRemoteLog(read: ReadChunk): Promise<number> {
   const pager = process.stdout.isTTY
@@ -31,6 +32,8 @@ export async function pageRemoteLog(read: ReadChunk): Promise<number> {
       })
     : undefined;
   const out = pager?.stdin ?? process.stdout;
+  // Another user's output, whatever reads it next: see logWriter().
+  const safe = new TerminalSafe();
   // The pager quit early, or the reader of the pipe (`| head -1`): nothing more to show,
   // and nothing more is asked of the manager.
   let closed = false;
@@ -40,7 +43,7 @@ export async function pageRemoteLog(read: ReadChunk): Promise<number> {
   for (let offset = 0; !closed; ) {
     const chunk = await read(offset);
     if ('error' in chunk) return fail(chunk.error);
-    if (chunk.data !== '' && !out.write(Buffer.from(chunk.data, 'base64')))
+    if (chunk.data !== '' && !out.write(safe.text(Buffer.from(chunk.data, 'base64'))))
       await new Promise((resolve) => {
         out.once('drain', resolve);
         out.once('error', resolve);
@@ -77,7 +80,7 @@ export function lastLines(data: Buffer, fromTop: boolean, lines: number): Buffer
 
 /** Follows a log through the manager, like `tail -F`: the last lines, then what is added. */
 export async function followRemoteLog(read: ReadChunk, pollMs = 500): Promise<number> {
-  const write = logWriter();
+  const write = logWriter(true);
   let offset = -LOG_CHUNK_BYTES;
   for (let first = true; ; first = false) {
     const chunk = await read(offset);

@@ -23,9 +23,14 @@ function safeLines(text: string): string {
     .join('\n');
 }
 
-/** Where a log's text goes: through TerminalSafe on a terminal, as it is elsewhere. */
-export function logWriter(): (piece: Buffer) => void {
-  if (!process.stdout.isTTY) return (piece) => process.stdout.write(piece);
+/**
+ * Where a log's text goes: through TerminalSafe on a terminal, as it is elsewhere.
+ * Another user's log always goes through it (`always`), piped too: `dmctl ID log | tail`
+ * or a PAGER=cat ends on the reader's terminal all the same, and it is not the reader's
+ * output to keep raw.
+ */
+export function logWriter(always = false): (piece: Buffer) => void {
+  if (!always && !process.stdout.isTTY) return (piece) => process.stdout.write(piece);
   const safe = new TerminalSafe();
   return (piece) => process.stdout.write(safe.text(piece));
 }

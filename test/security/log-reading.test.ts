@@ -66,6 +66,23 @@ describe('reading another user’s log cannot be turned against the reader', {
     }
   });
 
+  // A later review: PAGER=cat, or a pipe into tail, passed them to root's terminal.
+  test('root’s log shows them escaped too, with any pager and piped', async () => {
+    for (const command of [
+      `env PAGER=cat ${DMCTL} --config ${host.configFile} ${host.id('mallory/paint')} log`,
+      `${DMCTL} --config ${host.configFile} ${host.id('mallory/paint')} log | tail -1`,
+    ]) {
+      const shown = spawnCollecting(['script', '-qec', command, '/dev/null']);
+      try {
+        await waitFor('dmctl log to end', () => (shown.child.exitCode === null ? undefined : true));
+        assert.match(shown.output(), /before\\x1b\[2J\\x1b\]0;owned\\x07after/, command);
+        assert.deepEqual(rawEscapes(shown.output()), [], command);
+      } finally {
+        await shown.stop();
+      }
+    }
+  });
+
   // A review's `dmctl ID log | head -1` as root read a 200 GB sparse log to its end.
   test('root’s log of a huge log stops once its reader has what it wanted', async () => {
     const log = logOf('paint');
