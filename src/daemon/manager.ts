@@ -26,6 +26,7 @@ import {
   removeTree,
 } from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
+import { heldGroups } from '../process/process-group.ts';
 import {
   type ConfigCopy,
   type DaemonInfo,
@@ -473,8 +474,31 @@ export class Manager implements ControlContext, SupervisorHost {
       if (record.state.kind !== 'stopped' && !mayRunAs(this.currentPolicy, record.owner, runAs)) {
         this.log.warn(`${record.id}: may no longer run as ${runAs}; stopping it`);
         this.supervisor.stop(record);
-      }
+      } else this.dropRevokedGroups(record, runAs);
     }
+  }
+
+  /**
+   * A daemon runs with the groups its user had when it started: one its user was taken
+   * out of since is dropped by starting it again, as a revoked listen= grant stops it
+   * (a right root took back is gone for what runs too, not only for the next start).
+   */
+  private dropRevokedGroups(record: DaemonRecord, runAsName: string): void {
+    const { state } = record;
+    const runAs = this.db.users.get(runAsName);
+    if (state.kind !== 'running' || runAs === undefined || runAs.uid === 0) return;
+    const allowed = new Set(groupIdsOf(this.db, runAs));
+    const revoked = (heldGroups(state.pid) ?? []).filter((gid) => !allowed.has(gid));
+    if (revoked.length === 0) return;
+    const names = revoked.map((gid) => this.groupName(gid)).join(', ');
+    this.log.warn(`${record.id}: ${runAsName} is no longer in ${names}; restarting it without`);
+    this.note(record, 'refused', `restarted: ${runAsName} was taken out of ${names}`);
+    this.supervisor.restart(record);
+  }
+
+  private groupName(gid: number): string {
+    for (const group of this.db.groups.values()) if (group.gid === gid) return group.name;
+    return `gid ${gid}`;
   }
 
   /** Every daemon's status row, as root sees them (for the metrics). */

@@ -91,3 +91,15 @@ export function signalScope(scope: ProcessScope, signal: NodeJS.Signals): boolea
   }
   return reached;
 }
+
+/** The supplementary groups a process holds (the `Groups:` of /proc/PID/status); undefined once it is gone. */
+export function heldGroups(pid: number): number[] | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = /^Groups:(.*)$/m.exec(text)?.[1] ?? '';
+  return line.split(/\s+/).filter(Boolean).map(Number);
+}

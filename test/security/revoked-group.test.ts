@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, statSync, utimesSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { waitForDeath } from '../helpers/cli.ts';
 import { run, TestHost } from '../helpers/host.ts';
@@ -9,6 +9,13 @@ import { waitFor } from '../helpers/wait.ts';
 import { CLIENT, NODE, socketOf } from './support.ts';
 
 const root = process.getuid?.() === 0;
+
+/** The supplementary groups of a process, from /proc. */
+const groupsOf = (pid: number): number[] =>
+  (/^Groups:(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
 
 /**
  * A review found group membership cached until SIGHUP: a user taken out of a group kept
@@ -21,19 +28,26 @@ describe('a user taken out of a group loses what the group gave, without a SIGHU
   const host = new TestHost();
   let ops = '';
   let pid = 0;
+  let ownPid = 0;
+  let ownGroupsBefore: number[] = [];
 
   before(async () => {
     ops = host.group('ops', ['mallory']);
     host.user('bob');
-    host.writeMaster(`[can_run_as]\n{alice}\n{@ops}: {bob}\n[manages]\n{@ops}: {alice}\n`);
+    host.writeMaster(
+      `[can_run_as]\n{alice}\n{mallory}\n{@ops}: {bob}\n[manages]\n{@ops}: {alice}\n`,
+    );
     host.writeDaemon(
       'mallory',
       'asbob',
       `start=exec sleep 6900301\nuser=${host.user('bob').name}\n`,
     );
     host.writeDaemon('alice', 'web', 'start=exec sleep 6900302\n');
+    host.writeDaemon('mallory', 'own', 'start=exec sleep 6900304\n');
     await host.startManager();
     pid = (await host.waitForDaemon('root', 'mallory/asbob', (d) => d.pid > 0, 'to run')).pid;
+    ownPid = (await host.waitForDaemon('root', 'mallory/own', (d) => d.pid > 0, 'to run')).pid;
+    ownGroupsBefore = groupsOf(ownPid);
     await host.waitForDaemon('root', 'alice/web', (d) => d.pid > 0, 'to run');
     // While in the group, mallory manages alice's daemons.
     assert.equal((await host.dmctl('mallory', host.id('alice/web'), 'status')).code, 0);
@@ -46,6 +60,20 @@ describe('a user taken out of a group loses what the group gave, without a SIGHU
     assert.notEqual(stop.code, 0);
     const [web] = (await host.status('root')).filter((d) => d.id === host.id('alice/web'));
     assert.equal(web?.state, 'running');
+  });
+
+  test('her own daemon is started again without the group she lost', async () => {
+    const gid = Number(execFileSync('getent', ['group', ops], { encoding: 'utf8' }).split(':')[2]);
+    assert.ok(ownGroupsBefore.includes(gid), `it ran with ${ops} (${ownGroupsBefore})`);
+    const again = await host.waitForDaemon(
+      'root',
+      'mallory/own',
+      (d) => d.state === 'running' && d.pid !== ownPid,
+      'to run again',
+    );
+    assert.ok(!groupsOf(again.pid).includes(gid), `${groupsOf(again.pid)}`);
+    const why = await host.dmctl('mallory', host.id('mallory/own'), 'why');
+    assert.match(why.stdout, new RegExp(`taken out of ${ops}`));
   });
 
   test('her daemon running as bob is stopped', async () => {
