@@ -1,4 +1,4 @@
-import { type DaemonSpec, isValidDaemonName, parseDaemonConfig } from '../config/daemon.ts';
+import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { ListenLines } from '../config/listen.ts';
 import type { Problem } from '../config/problems.ts';
 import { type FileRules, judgeReadFile, type ReadOutcome } from '../config/read-file.ts';
@@ -16,8 +16,6 @@ export const MAX_DAEMONS_PER_USER = 1000;
  * times over; a thousand files of 250 KB do not, and the rest is refused, said to them.
  */
 export const MAX_CONFIG_BYTES_PER_USER = 4 * 1024 * 1024;
-/** The most `*.conf` names listed per user (the native listing's own cap). */
-const LISTING_MAX = 100_000;
 /** Files ignored for a bad name are named up to this many, then only counted. */
 export const BAD_NAMES_SHOWN = 10;
 
@@ -99,10 +97,10 @@ function parsed(name: string, file: string, outcome: ReturnType<typeof judgeRead
  * MAX_CONFIG_BYTES_PER_USER bytes, each judged by the rules of a config file.
  */
 export async function scanDaemonDir(owner: Owner): Promise<DirScan> {
-  // Every name is listed, so that a daemon is never taken for deleted; what is read is
-  // bounded by bytes (a skipped file is refused, said to its owner).
+  // What is opened is bounded by count and what is read by bytes (a skipped file is
+  // refused, said to its owner); the rest is only counted.
   const read = await owner.files.readConfigDir(owner.daemonDir, {
-    maxFiles: LISTING_MAX,
+    maxFiles: MAX_DAEMONS_PER_USER,
     maxFileBytes: MAX_DAEMON_CONFIG_BYTES,
     maxTotalBytes: MAX_CONFIG_BYTES_PER_USER,
   });
@@ -125,26 +123,18 @@ export async function scanDaemonDir(owner: Owner): Promise<DirScan> {
       failed: !missing,
     };
   }
-  const problems: Problem[] = [];
+  const { files, badNames, badNamesShown } = read.value;
+  // Badly named files were counted by the native listing, never opened (src/files).
+  const problems: Problem[] = badNamesShown.slice(0, BAD_NAMES_SHOWN).map((name) => ({
+    file: `${owner.daemonDir}/${printable(name.slice(0, 200))}`,
+    severity: 'warning',
+    message: 'ignored: a daemon name uses letters, digits and . _ @ + - (at most 128)',
+  }));
   const configs: LoadedConfig[] = [];
-  let badNames = 0;
-  let tooMany = 0;
+  const tooMany = read.value.total - badNames - files.length;
   const rules = daemonConfigRules(owner);
-  for (const file of read.value.files) {
+  for (const file of files) {
     const name = file.name.slice(0, -'.conf'.length);
-    if (!isValidDaemonName(name)) {
-      if (++badNames <= BAD_NAMES_SHOWN)
-        problems.push({
-          file: `${owner.daemonDir}/${printable(file.name.slice(0, 200))}`,
-          severity: 'warning',
-          message: 'ignored: a daemon name uses letters, digits and . _ @ + - (at most 128)',
-        });
-      continue;
-    }
-    if (configs.length === MAX_DAEMONS_PER_USER) {
-      tooMany++;
-      continue;
-    }
     configs.push(parsed(name, file.path, judgeConfigFile(file, rules)));
   }
   if (tooMany > 0 || read.value.listingCut)
