@@ -9,7 +9,7 @@
 //
 // Each DIR is a built tree (bin/, dist/, build/Release/, node_modules/node). Prints one
 // JSON object per run and a summary; with --out FILE, saves them all.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, cpSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,6 +19,7 @@ import { TestHost, type TestUser } from '../test/helpers/host.ts';
 import { sleep } from './measures/proc.ts';
 import { ReadyPipe } from './measures/ready-pipe.ts';
 import { spawnLogged, terminate } from './peers/spawn.ts';
+import { describeMachine } from './report/machine.ts';
 import { median, percentile } from './report/stats.ts';
 import { lendPipe } from './scenarios/attacker.ts';
 import { type AttackSizes, writeAttackerFiles } from './scenarios/attacker-files.ts';
@@ -201,10 +202,30 @@ for (let round = 1; round <= rounds; round++) {
     process.stderr.write(`${summary(run)}\n`);
   }
 }
+const commitOf = (dir: string): string => {
+  try {
+    return execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+    }).trim();
+  } catch {
+    return 'a snapshot, not a checkout';
+  }
+};
 if (values.out !== undefined) {
   mkdirSync(resolve(values.out, '..'), { recursive: true });
   writeFileSync(
     values.out,
-    `${JSON.stringify({ date: new Date().toISOString(), seconds, sizes: SIZES, runs }, null, 1)}\n`,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        machine: describeMachine(),
+        builds: trees.map((tree) => ({ label: tree.label, commit: commitOf(tree.dir) })),
+        seconds,
+        sizes: SIZES,
+        runs,
+      },
+      null,
+      1,
+    )}\n`,
   );
 }

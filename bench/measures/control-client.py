@@ -40,8 +40,9 @@ def main():
     if touch:
         touched = [os.path.join(touch[0], name) for name in sorted(os.listdir(touch[0]))
                    if name.startswith(touch[1])]
-    calls, failures, errors, largest = [], 0, [], 0
-    end = time.monotonic() + seconds
+    calls, ok_calls, failures, errors, largest, slow = [], [], 0, [], 0, []
+    start = time.monotonic()
+    end = start + seconds
     while time.monotonic() < end:
         for name in touched:
             os.utime(name)
@@ -49,13 +50,16 @@ def main():
         try:
             largest = max(largest, ask(path, command))
             calls.append(round((time.monotonic() - began) * 1000, 2))
+            ok_calls.append(calls[-1])
+            if calls[-1] > 100:  # when, since the start (wall clock too), to match a log
+                slow.append([round(began - start, 3), time.time() - calls[-1] / 1000, calls[-1]])
         except Exception as error:  # a failed call is counted, with why
             failures += 1
             calls.append(round((time.monotonic() - began) * 1000, 2))
             if len(errors) < 5:
                 errors.append(str(error)[:200])
-    json.dump({"ms": calls, "failures": failures, "errors": errors, "largestReply": largest},
-              sys.stdout)
+    json.dump({"ms": calls, "okMs": ok_calls, "failures": failures, "errors": errors,
+               "largestReply": largest, "slow": slow}, sys.stdout)
 
 
 main()
