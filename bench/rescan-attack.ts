@@ -20,6 +20,7 @@ import { sleep } from './measures/proc.ts';
 import { ReadyPipe } from './measures/ready-pipe.ts';
 import { spawnLogged, terminate } from './peers/spawn.ts';
 import { describeMachine } from './report/machine.ts';
+import { type ClientLoop, type RescanRun, summarize } from './report/rescan-markdown.ts';
 import { median, percentile } from './report/stats.ts';
 import { lendPipe } from './scenarios/attacker.ts';
 import { type AttackSizes, writeAttackerFiles } from './scenarios/attacker-files.ts';
@@ -36,13 +37,7 @@ const SIZES: AttackSizes = {
 const VICTIM_DAEMONS = 5;
 const RESPAWNS = 4;
 
-interface ClientRun {
-  readonly ms: number[];
-  readonly failures: number;
-  readonly errors: string[];
-  /** The longest answer, in bytes. */
-  readonly largestReply: number;
-}
+type ClientRun = ClientLoop & { readonly largestReply: number };
 
 interface Phase {
   readonly status: ClientRun;
@@ -192,6 +187,17 @@ function summary(run: Run): string {
   ].join('\n');
 }
 
+/** A run as saved: each loop's figures, not its tens of thousands of calls. */
+function saved(run: Run): RescanRun {
+  const phase = (of: Phase) => ({ status: summarize(of.status), respawnMs: of.respawnMs });
+  return {
+    ...run,
+    idle: phase(run.idle),
+    attack: phase(run.attack),
+    rescans: summarize(run.rescans),
+  };
+}
+
 const runs: Run[] = [];
 for (let round = 1; round <= rounds; round++) {
   // Alternate which build goes first, so neither always follows the other's clean-up.
@@ -222,7 +228,7 @@ if (values.out !== undefined) {
         builds: trees.map((tree) => ({ label: tree.label, commit: commitOf(tree.dir) })),
         seconds,
         sizes: SIZES,
-        runs,
+        runs: runs.map(saved),
       },
       null,
       1,

@@ -1,30 +1,62 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { table } from './format.ts';
+import { fixed, table } from './format.ts';
 import { maximum, median, percentile } from './stats.ts';
 
 /** What bench/measures/control-client.py printed for one loop. */
-interface ClientLoop {
+export interface ClientLoop {
   readonly ms: readonly number[];
   /** The calls answered `ok` (absent in files before it was kept apart). */
   readonly okMs?: readonly number[];
   readonly failures: number;
   readonly errors: readonly string[];
+  readonly largestReply?: number;
+  /** Calls over 100 ms: seconds since the loop began, wall-clock time, ms. */
+  readonly slow?: readonly (readonly number[])[];
+}
+
+/** One loop as saved: its figures, not every call (tens of thousands). */
+export interface LoopSummary {
+  readonly calls: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly over200: number;
+  readonly failures: number;
+  readonly errors: readonly string[];
+  readonly okCalls: number;
+  readonly okMedian: number;
+}
+
+export function summarize(loop: ClientLoop): LoopSummary {
+  // Files from before okMs was kept: with no failure, every call was answered.
+  const ok = loop.okMs ?? (loop.failures === 0 ? loop.ms : []);
+  return {
+    calls: loop.ms.length,
+    p50: percentile([...loop.ms], 50),
+    p99: percentile([...loop.ms], 99),
+    max: maximum([...loop.ms]),
+    over200: loop.ms.filter((value) => value > 200).length,
+    failures: loop.failures,
+    errors: loop.errors,
+    okCalls: ok.length,
+    okMedian: median([...ok]),
+  };
 }
 
 interface Phase {
-  readonly status: ClientLoop;
+  readonly status: LoopSummary;
   readonly respawnMs: readonly (number | null)[];
 }
 
-interface RescanRun {
+export interface RescanRun {
   readonly label: string;
   readonly round: number;
   readonly loadBefore: readonly number[];
   readonly loadAfter: readonly number[];
   readonly idle: Phase;
   readonly attack: Phase;
-  readonly rescans: ClientLoop;
+  readonly rescans: LoopSummary;
 }
 
 /** One run of bench/rescan-attack.ts, saved as results/rescan-attack-DATE.json. */
@@ -60,23 +92,26 @@ function renderRescanAttack(results: RescanResults): string[] {
     results.builds?.find((build) => build.label === label)?.commit ?? '';
   const rows = labels.map((label) => {
     const runs = results.runs.filter((run) => run.label === label);
-    const stat = (phase: 'idle' | 'attack', p: number): number =>
-      median(runs.map((run) => percentile([...run[phase].status.ms], p)));
+    const stat = (phase: 'idle' | 'attack', key: 'p50' | 'p99'): number =>
+      median(runs.map((run) => run[phase].status[key]));
     const worst = (phase: 'idle' | 'attack'): number =>
-      maximum(runs.map((run) => maximum([...run[phase].status.ms])));
+      maximum(runs.map((run) => run[phase].status.max));
+    const over = (phase: 'idle' | 'attack'): number =>
+      runs.reduce((sum, run) => sum + run[phase].status.over200, 0);
+    const calls = (phase: 'idle' | 'attack'): number =>
+      runs.reduce((sum, run) => sum + run[phase].status.calls, 0);
     const respawns = (phase: 'idle' | 'attack'): number[] =>
       runs.flatMap((run) => run[phase].respawnMs.map((value) => value ?? Number.NaN));
-    const ok = runs.flatMap((run) => run.rescans.okMs ?? []);
+    const ok = runs.reduce((sum, run) => sum + run.rescans.okCalls, 0);
     const refused = runs.reduce((sum, run) => sum + run.rescans.failures, 0);
-    const calls = runs.reduce((sum, run) => sum + run.rescans.ms.length, 0);
     return [
       `${label}${commit(label) ? ` (${commit(label)})` : ''}`,
-      `${ms(stat('idle', 50))} / ${ms(stat('idle', 99))} / ${ms(worst('idle'))}`,
-      `${ms(stat('attack', 50))} / ${ms(stat('attack', 99))} / ${ms(worst('attack'))}`,
+      `${fixed(1)(stat('idle', 'p50'))} / ${ms(stat('idle', 'p99'))} / ${ms(worst('idle'))} (${over('idle')} of ${calls('idle')})`,
+      `${fixed(1)(stat('attack', 'p50'))} / ${ms(stat('attack', 'p99'))} / ${ms(worst('attack'))} (${over('attack')} of ${calls('attack')})`,
       String(runs.reduce((sum, run) => sum + run.attack.status.failures, 0)),
       `${ms(median(respawns('idle')))} / ${ms(maximum(respawns('idle')))}`,
       `${ms(median(respawns('attack')))} / ${ms(maximum(respawns('attack')))}`,
-      `${calls - refused} ok${ok.length > 0 ? ` (median ${ms(median(ok))} ms)` : ''}, ${refused} refused`,
+      `${ok} answered (median ${ms(median(runs.map((run) => run.rescans.okMedian)))} ms), ${refused} refused`,
     ];
   });
   return [
@@ -97,8 +132,8 @@ function renderRescanAttack(results: RescanResults): string[] {
     ...table(
       [
         'build',
-        'status idle: p50 / p99 / max ms',
-        'status under attack: p50 / p99 / max ms',
+        'status idle: p50 / p99 / max ms (calls over 200 ms)',
+        'status under attack: p50 / p99 / max ms (over 200 ms)',
         'failed',
         'respawn idle: median / max ms',
         'respawn under attack: median / max ms',
