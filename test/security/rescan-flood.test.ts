@@ -36,6 +36,11 @@ describe("mallory's rescans cannot hold up alice", {
       writeFileSync(file, `start=exec sleep 6000013\nautostart=no\n${index < BIG ? filler : ''}`);
       chownSync(file, mallory.uid, mallory.gid);
     }
+    for (let index = 0; index < 3; index++) {
+      const file = join(dir, `bad name ${index}.conf`);
+      writeFileSync(file, '');
+      chownSync(file, mallory.uid, mallory.gid);
+    }
   });
   afterEach(showLogIfFailed(() => host.managerLog.slice(-6000)));
   after(() => cleanUp(host));
@@ -63,7 +68,11 @@ describe("mallory's rescans cannot hold up alice", {
         return line === undefined ? undefined : (JSON.parse(line) as { reply: string }).reply;
       });
       assert.match(reply, /^\{"ok":true,/);
-      await rescan;
+      const said = await rescan;
+      // 1,001 valid names (mine and the big ones): one too many; the badly named files are
+      // counted apart, not as daemons.
+      assert.match(said.stderr, /more than 1000 daemons; 1 more are ignored/);
+      assert.match(said.stderr, /bad name 2\.conf: warning: ignored: a daemon name uses/);
       await waitForLog(host, from, /rescan of \S+mallory: done/);
       const log = logSince(host, from);
       const judging = log.search(/rescan of \S+mallory: \d+ config files read/);
