@@ -6,6 +6,10 @@
  * file is opened without following a symlink and without blocking (a FIFO or a device
  * is never read), and described by fstat of that descriptor, so the judging (owner,
  * mode, links, size: src/config/read-file.ts) sees the very file that was read.
+ *
+ * A name that cannot be a daemon's is only counted (and the first few kept, to be named
+ * to the user): 50,000 of them must cost the manager neither an open each nor a string,
+ * an object and garbage each on its event loop at every rescan.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -30,7 +34,45 @@ static int by_bytes(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/** Every `*.conf` name of the directory, sorted; NULL on failure (result says why). */
+static bool is_name_byte(unsigned char byte, bool first) {
+  if ((byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') || (byte >= '0' && byte <= '9'))
+    return true;
+  if (byte == '_') return true;
+  return !first && (byte == '.' || byte == '@' || byte == '+' || byte == '-');
+}
+
+bool dm_is_daemon_name(const char *name, size_t length) {
+  if (length < 1 || length > 128) return false;
+  for (size_t index = 0; index < length; index++)
+    if (!is_name_byte((unsigned char)name[index], index == 0)) return false;
+  return true;
+}
+
+/**
+ * Counts a badly named file and keeps its name if it is among the DM_BAD_NAMES_KEPT
+ * first in byte order seen so far (a sorted array, the largest dropped).
+ */
+static bool note_bad_name(const char *name, struct dm_op_result *result) {
+  result->bad_names++;
+  int kept = result->nbad_shown;
+  if (kept == DM_BAD_NAMES_KEPT && strcmp(name, result->bad_shown[kept - 1]) >= 0) return true;
+  char *copy = strdup(name);
+  if (copy == NULL) return false;
+  if (kept == DM_BAD_NAMES_KEPT) free(result->bad_shown[--kept]);
+  int at = kept;
+  while (at > 0 && strcmp(copy, result->bad_shown[at - 1]) < 0) {
+    result->bad_shown[at] = result->bad_shown[at - 1];
+    at--;
+  }
+  result->bad_shown[at] = copy;
+  result->nbad_shown = kept + 1;
+  return true;
+}
+
+/**
+ * Every `*.conf` name of the directory that can be a daemon's, sorted; NULL on failure
+ * (result says why). The others are counted in result, the first few kept.
+ */
 static char **list_names(DIR *dir, int *count, struct dm_op_result *result) {
   char **names = NULL;
   int capacity = 0;
@@ -44,9 +86,13 @@ static char **list_names(DIR *dir, int *count, struct dm_op_result *result) {
       goto failed;
     }
     if (!is_conf(entry->d_name)) continue;
-    if (*count >= LISTING_CAP) {
+    if (*count + result->bad_names >= LISTING_CAP) {
       result->listing_cut = true;
       break;
+    }
+    if (!dm_is_daemon_name(entry->d_name, strlen(entry->d_name) - 5)) {
+      if (!note_bad_name(entry->d_name, result)) goto out_of_memory;
+      continue;
     }
     if (*count == capacity) {
       capacity = capacity == 0 ? 64 : capacity * 2;
@@ -138,8 +184,8 @@ void dm_read_config_dir(const struct dm_op_args *args, struct dm_op_result *resu
   }
   int count;
   char **names = list_names(dir, &count, result);
+  if (result->error == 0) result->total = count + result->bad_names;
   if (names != NULL) {
-    result->total = count;
     int wanted = count < max_files ? count : (int)max_files;
     result->entries = calloc((size_t)(wanted > 0 ? wanted : 1), sizeof *result->entries);
     if (result->entries == NULL) dm_fail(result, -ENOMEM, DM_STEP_NONE);

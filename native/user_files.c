@@ -147,6 +147,15 @@ static napi_value result_object(napi_env env, struct file_job *job) {
     set_number(env, object, "total", result->total);
     napi_get_boolean(env, result->listing_cut, &value);
     napi_set_named_property(env, object, "listingCut", value);
+    set_number(env, object, "badNames", result->bad_names);
+    napi_value shown;
+    napi_create_array_with_length(env, (size_t)result->nbad_shown, &shown);
+    for (int index = 0; index < result->nbad_shown; index++) {
+      napi_value text;
+      napi_create_string_utf8(env, result->bad_shown[index], NAPI_AUTO_LENGTH, &text);
+      napi_set_element(env, shown, (uint32_t)index, text);
+    }
+    napi_set_named_property(env, object, "badNamesShown", shown);
   }
   return object;
 }
@@ -273,6 +282,21 @@ static napi_value js_file_op(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* isDaemonName(name): native/conf_dir.c's rule, for the test that holds it equal to JS's. */
+static napi_value js_is_daemon_name(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  char name[1024];
+  size_t length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_string_utf8(env, argv[0], name, sizeof name, &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "isDaemonName needs a string");
+    return NULL;
+  }
+  napi_get_boolean(env, length < sizeof name - 1 && dm_is_daemon_name(name, length), &result);
+  return result;
+}
+
 /* closeFd(fd): for descriptors handed out by fileOp (logs, locks, sockets). */
 static napi_value js_close_fd(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -311,6 +335,7 @@ napi_status dm_register_user_files(napi_env env, napi_value exports) {
       {"fileOp", NULL, js_file_op, NULL, NULL, NULL, napi_default, NULL},
       {"closeFd", NULL, js_close_fd, NULL, NULL, NULL, napi_default, NULL},
       {"filePoolCounts", NULL, js_pool_counts, NULL, NULL, NULL, napi_default, NULL},
+      {"isDaemonName", NULL, js_is_daemon_name, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
 }

@@ -148,6 +148,7 @@ void dm_free_result(struct dm_op_result *result) {
     free(result->entries[index].data);
   }
   free(result->entries);
+  for (int index = 0; index < result->nbad_shown; index++) free(result->bad_shown[index]);
   free(result->data);
   free(result->error_path);
   if (result->fd >= 0) close(result->fd);

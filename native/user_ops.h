@@ -25,6 +25,16 @@ enum dm_op_kind {
   DM_REMOVE_SOCKET,
 };
 
+/** The badly named `*.conf` files readConfigDir names (the first ones in byte order). */
+enum { DM_BAD_NAMES_KEPT = 10 };
+
+/**
+ * Whether `length` bytes can be a daemon's name (the file being NAME.conf): a letter, a
+ * digit or `_`, then up to 127 of those or `.`, `@`, `+`, `-`. The same rule as
+ * isValidDaemonName in src/config/daemon.ts (a unit test holds them equal).
+ */
+bool dm_is_daemon_name(const char *name, size_t length);
+
 /** One `*.conf` file of readConfigDir. */
 struct dm_conf_entry {
   char *name;
@@ -64,6 +74,10 @@ struct dm_op_result {
   int nentries;
   int total; /* readConfigDir: `*.conf` names seen (up to the listing cap) */
   bool listing_cut;
+  /* readConfigDir: `*.conf` files whose name cannot be a daemon's, and the first few. */
+  int bad_names;
+  char *bad_shown[DM_BAD_NAMES_KEPT];
+  int nbad_shown;
 };
 
 /* Each in its own file; all run as the user, on a worker thread. */

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { renderAttack } from './attack-markdown.ts';
 import { renderManagerKills } from './kill-markdown.ts';
 import { renderPeers } from './peers-markdown.ts';
+import { renderRescanAttacks } from './rescan-markdown.ts';
 import type { AttackResults, ManagerKillResults, Mode, Results, StormResults } from './results.ts';
 import { renderStorms } from './storm-markdown.ts';
 
@@ -40,6 +41,7 @@ export function writeResultsMarkdown(benchDir: string): void {
     if (kills) sections.push(...renderManagerKills(kills));
     if (attack) sections.push(...renderAttack(attack));
   }
+  sections.push(...renderRescanAttacks(benchDir));
   writeFileSync(join(benchDir, 'RESULTS.md'), `${sections.join('\n').trimEnd()}\n`);
 }
 

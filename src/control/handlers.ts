@@ -23,6 +23,8 @@ export interface ControlContext {
   policy(): Policy;
   /** Re-reads the config files of these users; says what was added, changed, removed, refused. */
   rescan(users: readonly string[]): Promise<RescanReport>;
+  /** Why this user may not rescan now (their files cost too much reading lately), if so. */
+  rescanRefusal(user: string): string | undefined;
   /** Re-reads one daemon's config if it changed; an error if it is now invalid or gone. */
   refresh(record: DaemonRecord): Promise<Outcome>;
   /** Forgets a daemon whose config file is gone, now if it is stopped, else once it stops. */
@@ -141,6 +143,11 @@ export async function handleRequest(
       return { ok: true, daemons, ...problemsFor(context, caller, visibleUsers()) };
     }
     case 'rescan': {
+      const refusal = context.rescanRefusal(caller);
+      if (refusal !== undefined) {
+        context.audit(caller, request, refusal);
+        return { ok: false, error: refusal };
+      }
       const users = visibleUsers();
       const rescan = await context.rescan(users);
       await context.durable();

@@ -177,6 +177,7 @@ export class ControlServer {
       socket.removeAllListeners('data');
       socket.setTimeout(0);
       socket.end(`${printableJson(response)}\n`);
+      this.log.debug(`control: answered ${caller}'s ${command}`);
       // A client that does not read (or reads a byte now and then) must not make the
       // manager hold its reply: whatever it has not taken by the deadline is dropped.
       const deadline = setTimeout(() => {

@@ -65,6 +65,7 @@ import { ProblemBoard } from './problem-board.ts';
 import { KeeperProcesses } from './processes.ts';
 import { Readiness } from './readiness.ts';
 import { Recovery } from './recovery.ts';
+import { RescanBudget } from './rescan-budget.ts';
 import { RescanTally } from './rescan-tally.ts';
 import {
   configPathOf,
@@ -74,6 +75,7 @@ import {
   loadConfig,
   scanDaemonDir,
 } from './scan.ts';
+import { Slicer } from './slices.ts';
 
 /** The first wait of the default back-off, doubled at each quick exit (see supervisor/backoff.ts). */
 const FIRST_COOLDOWN_MS = 1_000;
@@ -168,6 +170,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly lockRefusals = new Map<string, string>();
   /** Each user's rescans, one after the other (a user's spam waits in its own line). */
   private readonly scans = new Map<string, Promise<unknown>>();
+  /** What each user's files cost to read lately: past the budget, their rescans are refused. */
+  private readonly rescanBudget = new RescanBudget();
   /** Control sockets the keeper kept, by user, until `begin` has reopened them. */
   private readonly keptControl = new Map<string, number>();
 
@@ -586,6 +590,10 @@ export class Manager implements ControlContext, SupervisorHost {
       }),
     );
     return tally.report();
+  }
+
+  rescanRefusal(user: string): string | undefined {
+    return this.rescanBudget.refusal(user, performance.now());
   }
 
   async refresh(record: DaemonRecord): Promise<Outcome> {
@@ -1089,7 +1097,12 @@ export class Manager implements ControlContext, SupervisorHost {
       return true;
     }
     this.lockRefusals.delete(user);
-    const listing = await scanDaemonDir(owner);
+    // Judged in slices: another user's request or respawn waits one slice, not the rescan.
+    const slicer = new Slicer();
+    const listing = await scanDaemonDir(owner, slicer, (files) =>
+      this.log.debug(`rescan of ${user}: ${files} config files read; judging them`),
+    );
+    this.rescanBudget.charge(user, listing.cost, performance.now());
     // Logs are opened (as the owner) before a daemon may start: its output is never lost.
     await Promise.all(
       listing.configs.map((loaded) =>
@@ -1114,6 +1127,9 @@ export class Manager implements ControlContext, SupervisorHost {
         this.supervisor.forget(record);
       }
     for (const loaded of listing.configs) {
+      await slicer.pause();
+      // The user's rights may have changed during the pause: the next attempt applies them.
+      if (this.ownerTable.get(user) !== owner) return false;
       const { name } = loaded;
       const problems = this.judged(user, loaded);
       const id = `${user}/${name}`;
@@ -1173,6 +1189,7 @@ export class Manager implements ControlContext, SupervisorHost {
       }
     }
     this.logNewProblems(user);
+    this.log.debug(`rescan of ${user}: done`);
     return true;
   }
 

@@ -1,11 +1,14 @@
-import { type DaemonSpec, isValidDaemonName, parseDaemonConfig } from '../config/daemon.ts';
+import { createHash } from 'node:crypto';
+import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { ListenLines } from '../config/listen.ts';
 import type { Problem } from '../config/problems.ts';
 import { type FileRules, judgeReadFile, type ReadOutcome } from '../config/read-file.ts';
-import { judgeConfigFile } from '../files/config-dir.ts';
+import { type ConfigFile, judgeConfigFile } from '../files/config-dir.ts';
 import type { FileError } from '../files/file-error.ts';
 import { printable } from '../protocol/printable.ts';
 import type { Owner } from './owner.ts';
+import { rescanCost } from './rescan-budget.ts';
+import { Slicer } from './slices.ts';
 
 /** The largest daemon config file read; far beyond any real one. */
 export const MAX_DAEMON_CONFIG_BYTES = 256 * 1024;
@@ -16,8 +19,6 @@ export const MAX_DAEMONS_PER_USER = 1000;
  * times over; a thousand files of 250 KB do not, and the rest is refused, said to them.
  */
 export const MAX_CONFIG_BYTES_PER_USER = 4 * 1024 * 1024;
-/** The most `*.conf` names listed per user (the native listing's own cap). */
-const LISTING_MAX = 100_000;
 /** Files ignored for a bad name are named up to this many, then only counted. */
 export const BAD_NAMES_SHOWN = 10;
 
@@ -43,6 +44,8 @@ export interface DirScan {
   readonly badNames: number;
   /** The listing failed (a home unreadable, unmounted): it says nothing of what is gone. */
   readonly failed: boolean;
+  /** What reading the directory cost, for the user's rescan budget (rescan-budget.ts). */
+  readonly cost: number;
 }
 
 /** Creates the user's daemon and log directories, as the user. */
@@ -94,15 +97,37 @@ function parsed(name: string, file: string, outcome: ReturnType<typeof judgeRead
 }
 
 /**
+ * What each owner's files were at their last rescan: what fstat and the bytes were, and
+ * what they gave. A file whose bytes are the same (a `touch`, a rescan in a loop) is not
+ * decoded and parsed again: a 250 KB config is not made into strings at every rescan.
+ * Keyed by the Owner, which is made anew when the user's rights change.
+ */
+const lastLoaded = new WeakMap<Owner, Map<string, { facts: string; loaded: LoadedConfig }>>();
+
+/** What decides how a read file is judged and parsed: its fstat facts and its bytes. */
+function factsOf(file: ConfigFile): string | undefined {
+  const { stat, data } = file;
+  if (stat === undefined || data === undefined || file.error !== undefined || file.skipped)
+    return undefined;
+  const digest = createHash('sha256').update(data).digest('base64');
+  return `${stat.mode}:${stat.uid}:${stat.gid}:${stat.nlink}:${stat.size}:${stat.aclWrite}:${digest}`;
+}
+
+/**
  * Lists and reads the `NAME.conf` files of the user's daemon directory, as the user and
  * off the event loop, within bounds: at most MAX_DAEMONS_PER_USER files and
- * MAX_CONFIG_BYTES_PER_USER bytes, each judged by the rules of a config file.
+ * MAX_CONFIG_BYTES_PER_USER bytes, each judged by the rules of a config file (in slices
+ * of the event loop's time, see Slicer).
  */
-export async function scanDaemonDir(owner: Owner): Promise<DirScan> {
-  // Every name is listed, so that a daemon is never taken for deleted; what is read is
-  // bounded by bytes (a skipped file is refused, said to its owner).
+export async function scanDaemonDir(
+  owner: Owner,
+  slicer = new Slicer(),
+  onRead: (files: number) => void = () => {},
+): Promise<DirScan> {
+  // What is opened is bounded by count and what is read by bytes (a skipped file is
+  // refused, said to its owner); the rest is only counted.
   const read = await owner.files.readConfigDir(owner.daemonDir, {
-    maxFiles: LISTING_MAX,
+    maxFiles: MAX_DAEMONS_PER_USER,
     maxFileBytes: MAX_DAEMON_CONFIG_BYTES,
     maxTotalBytes: MAX_CONFIG_BYTES_PER_USER,
   });
@@ -123,30 +148,35 @@ export async function scanDaemonDir(owner: Owner): Promise<DirScan> {
           ],
       badNames: 0,
       failed: !missing,
+      cost: 0,
     };
   }
-  const problems: Problem[] = [];
+  const { files, badNames, badNamesShown } = read.value;
+  onRead(files.length);
+  // Badly named files were counted by the native listing, never opened (src/files).
+  const problems: Problem[] = badNamesShown.slice(0, BAD_NAMES_SHOWN).map((name) => ({
+    file: `${owner.daemonDir}/${printable(name.slice(0, 200))}`,
+    severity: 'warning',
+    message: 'ignored: a daemon name uses letters, digits and . _ @ + - (at most 128)',
+  }));
   const configs: LoadedConfig[] = [];
-  let badNames = 0;
-  let tooMany = 0;
+  const tooMany = read.value.total - badNames - files.length;
   const rules = daemonConfigRules(owner);
-  for (const file of read.value.files) {
+  const before = lastLoaded.get(owner);
+  const now = new Map<string, { facts: string; loaded: LoadedConfig }>();
+  for (const file of files) {
+    await slicer.pause();
     const name = file.name.slice(0, -'.conf'.length);
-    if (!isValidDaemonName(name)) {
-      if (++badNames <= BAD_NAMES_SHOWN)
-        problems.push({
-          file: `${owner.daemonDir}/${printable(file.name.slice(0, 200))}`,
-          severity: 'warning',
-          message: 'ignored: a daemon name uses letters, digits and . _ @ + - (at most 128)',
-        });
-      continue;
-    }
-    if (configs.length === MAX_DAEMONS_PER_USER) {
-      tooMany++;
-      continue;
-    }
-    configs.push(parsed(name, file.path, judgeConfigFile(file, rules)));
+    const facts = factsOf(file);
+    const known = before?.get(name);
+    const loaded =
+      facts !== undefined && known?.facts === facts
+        ? known.loaded
+        : parsed(name, file.path, judgeConfigFile(file, rules));
+    if (facts !== undefined) now.set(name, { facts, loaded });
+    configs.push(loaded);
   }
+  lastLoaded.set(owner, now);
   if (tooMany > 0 || read.value.listingCut)
     problems.push({
       file: owner.daemonDir,
@@ -159,7 +189,10 @@ export async function scanDaemonDir(owner: Owner): Promise<DirScan> {
       severity: 'warning',
       message: `... and ${badNames - BAD_NAMES_SHOWN} more *.conf files ignored for their names`,
     });
-  return { configs, problems, badNames, failed: false };
+  const bytesRead = files.reduce((sum, file) => sum + (file.data?.length ?? 0), 0);
+  const opened = files.filter((file) => !file.skipped).length;
+  const cost = rescanCost(bytesRead, opened, read.value.total);
+  return { configs, problems, badNames, failed: false, cost };
 }
 
 /** Why a config file could not be read, as a refusal says it (`is a symbolic link; ...`). */

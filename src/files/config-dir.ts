@@ -15,13 +15,20 @@ export interface ConfigFile {
   readonly skipped: boolean;
 }
 
-/** A daemon directory: its first `maxFiles` config files (byte order), and how many it has. */
+/**
+ * A daemon directory: its first `maxFiles` config files whose names can be daemon names
+ * (byte order), and how many `*.conf` files it has.
+ */
 export interface ConfigDir {
   readonly files: readonly ConfigFile[];
-  /** How many `*.conf` names the directory has (at least; see listingCut). */
+  /** How many `*.conf` names the directory has, badly named ones too (at least; see listingCut). */
   readonly total: number;
   /** The listing stopped at 100,000 names. */
   readonly listingCut: boolean;
+  /** `*.conf` files whose name cannot be a daemon's: counted, never opened. */
+  readonly badNames: number;
+  /** The first of them in byte order (a few, to name them to their owner). */
+  readonly badNamesShown: readonly string[];
 }
 
 export function toConfigDir(raw: RawResult, dir: string): ConfigDir {
@@ -45,7 +52,13 @@ export function toConfigDir(raw: RawResult, dir: string): ConfigDir {
       skipped: entry.skipped,
     };
   });
-  return { files, total: raw.total ?? files.length, listingCut: raw.listingCut ?? false };
+  return {
+    files,
+    total: raw.total ?? files.length,
+    listingCut: raw.listingCut ?? false,
+    badNames: raw.badNames ?? 0,
+    badNamesShown: raw.badNamesShown ?? [],
+  };
 }
 
 /**

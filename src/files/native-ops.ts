@@ -39,6 +39,10 @@ export interface RawResult {
   readonly entries?: readonly RawConfEntry[];
   readonly total?: number;
   readonly listingCut?: boolean;
+  /** readConfigDir: `*.conf` files whose name cannot be a daemon's (never opened). */
+  readonly badNames?: number;
+  /** readConfigDir: the first of them in byte order (at most 10). */
+  readonly badNamesShown?: readonly string[];
 }
 
 /** The operation numbers of native/user_ops.h (enum dm_op_kind). */
@@ -79,6 +83,8 @@ export interface FileOps {
   /** close(2); returns the errno, 0 if none. */
   closeFd(fd: number): number;
   filePoolCounts(): { threads: number; idle: number; jobs: number };
+  /** The daemon-name rule readConfigDir applies to a `NAME.conf` file's NAME. */
+  isDaemonName(name: string): boolean;
 }
 
 let loaded: FileOps | undefined;

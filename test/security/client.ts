@@ -13,6 +13,8 @@
  *   noread SOCKET BASE64 [N]  send these bytes on N connections (1) and read nothing until
  *                             SIGUSR1; then read to the end and print how many bytes came
  *   spam SOCKET N BASE64      send these bytes on N connections, one after the other
+ *   on-signal SOCKET BASE64   print `ready`; on SIGUSR1 connect, send these bytes and print
+ *                             the reply (a request sent at a moment the test chooses)
  */
 import { connect, type Socket } from 'node:net';
 
@@ -157,6 +159,17 @@ async function main(): Promise<void> {
         }
       });
       return;
+    }
+    case 'on-signal': {
+      // Connected only then: the manager closes a connection that sends nothing for 10 s.
+      const alive = setInterval(() => {}, 1000);
+      process.once('SIGUSR1', async () => {
+        clearInterval(alive);
+        const socket = await open();
+        if (typeof socket === 'string') return print({ error: socket });
+        print(await exchange(socket, Buffer.from(argument, 'base64')));
+      });
+      return print('ready');
     }
     case 'spam': {
       const data = Buffer.from(process.argv[5] ?? '', 'base64');

@@ -1,0 +1,58 @@
+/**
+ * The work one user's config files may cost the manager per minute: bytes read, plus
+ * FILE_COST per file opened and NAME_COST per `*.conf` name listed. A full directory
+ * (1,000 files, 4 MiB read) costs about 8 MiB, so a user may rescan it eight times a
+ * minute (and at once, after a quiet minute); a directory of ordinary configs, hundreds
+ * of times.
+ */
+export const RESCAN_BYTES_PER_MINUTE = 64 * 1024 * 1024;
+export const FILE_COST = 4 * 1024;
+export const NAME_COST = 64;
+
+const MINUTE_MS = 60_000;
+const MIB = 1024 * 1024;
+
+/** What reading a daemon directory cost, in the budget's bytes. */
+export function rescanCost(bytesRead: number, filesOpened: number, namesListed: number): number {
+  return bytesRead + filesOpened * FILE_COST + namesListed * NAME_COST;
+}
+
+/**
+ * A bucket per user that refills at `perMinute` bytes a minute up to `perMinute`: a
+ * rescan asked by a user whose bucket is empty is refused, with when to try again. Pure
+ * (the time is given), so that the rule is tested without waiting.
+ */
+export class RescanBudget {
+  private readonly perMinute: number;
+  private readonly buckets = new Map<string, { level: number; at: number }>();
+
+  constructor(perMinute = RESCAN_BYTES_PER_MINUTE) {
+    this.perMinute = perMinute;
+  }
+
+  /** Takes what a rescan of `user`'s files cost (the bucket may go below empty). */
+  charge(user: string, cost: number, now: number): void {
+    this.buckets.set(user, { level: this.levelOf(user, now) - cost, at: now });
+  }
+
+  /** Why `user` may not rescan now (a message for them), or undefined if they may. */
+  refusal(user: string, now: number): string | undefined {
+    const level = this.levelOf(user, now);
+    if (level > 0) return undefined;
+    const seconds = Math.max(1, Math.ceil(((1 - level) / this.perMinute) * 60));
+    return (
+      `rescan refused: your config files cost more than ${Math.round(this.perMinute / MIB)} MiB of reading ` +
+      `in the last minute (bytes read, ${FILE_COST / 1024} KiB a file, ${NAME_COST} bytes a *.conf name), ` +
+      `the most one user's rescans may; try again in ${seconds} s`
+    );
+  }
+
+  private levelOf(user: string, now: number): number {
+    const bucket = this.buckets.get(user);
+    if (bucket === undefined) return this.perMinute;
+    const refilled = ((now - bucket.at) / MINUTE_MS) * this.perMinute;
+    const level = Math.min(this.perMinute, bucket.level + Math.max(0, refilled));
+    if (level === this.perMinute) this.buckets.delete(user);
+    return level;
+  }
+}

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { chownSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
+import { TestHost } from '../helpers/host.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { CLIENT, logSince, processesWith, socketOf, spawnAttack, waitForLog } from './support.ts';
+
+const CONFIGS = 1000;
+/** Configs of 240 KB: more than the 4 MiB read of one user's rescan. */
+const BIG = 20;
+
+/**
+ * One user rescanning a directory as large as the manager allows (1,000 configs, 4 MiB
+ * read) neither holds the event loop for the whole rescan nor without limit: another
+ * user's request is answered in between, and past a minute's budget the rescans are
+ * refused, to that user alone, saying when to try again.
+ */
+describe("mallory's rescans cannot hold up alice", {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n{mallory}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6000011\n');
+    host.writeDaemon('mallory', 'mine', 'start=exec sleep 6000012\n');
+    await host.startManager();
+    await host.waitForDaemon('root', 'alice/web', (d) => d.state === 'running', 'to run');
+    const mallory = host.user('mallory');
+    const dir = join(mallory.home, '.daemon-manager/daemons');
+    const filler = `# ${'x'.repeat(97)}\n`.repeat(2_400);
+    for (let index = 0; index < CONFIGS; index++) {
+      const file = join(dir, `big${String(index).padStart(4, '0')}.conf`);
+      writeFileSync(file, `start=exec sleep 6000013\nautostart=no\n${index < BIG ? filler : ''}`);
+      chownSync(file, mallory.uid, mallory.gid);
+    }
+    for (let index = 0; index < 3; index++) {
+      const file = join(dir, `bad name ${index}.conf`);
+      writeFileSync(file, '');
+      chownSync(file, mallory.uid, mallory.gid);
+    }
+  });
+  afterEach(showLogIfFailed(() => host.managerLog.slice(-6000)));
+  after(() => cleanUp(host));
+
+  test("alice's status is answered while mallory's rescan is being judged", async () => {
+    const status = Buffer.from('{"command":"status"}\n').toString('base64');
+    const client = spawnAttack(host, 'alice', 'on-signal', socketOf(host, 'alice'), status);
+    try {
+      await waitFor("alice's client to connect", () =>
+        /ready/.test(client.output()) ? true : undefined,
+      );
+      const [asker] = processesWith(`${CLIENT} on-signal`).filter(
+        (process) => process.uid === host.user('alice').uid,
+      );
+      assert.ok(asker, "alice's client runs");
+      const from = host.managerLog.length;
+      const rescan = host.dmctl('mallory', 'rescan');
+      await waitForLog(host, from, /rescan of \S+mallory: \d+ config files read; judging them/);
+      process.kill(asker.pid, 'SIGUSR1');
+      const reply = await waitFor("alice's answer", () => {
+        const line = client
+          .output()
+          .split('\n')
+          .find((text) => text.startsWith('{'));
+        return line === undefined ? undefined : (JSON.parse(line) as { reply: string }).reply;
+      });
+      assert.match(reply, /^\{"ok":true,/);
+      const said = await rescan;
+      // 1,001 valid names (mine and the big ones): one too many; the badly named files are
+      // counted apart, not as daemons.
+      assert.match(said.stderr, /more than 1000 daemons; 1 more are ignored/);
+      assert.match(said.stderr, /bad name 2\.conf: warning: ignored: a daemon name uses/);
+      await waitForLog(host, from, /rescan of \S+mallory: done/);
+      const log = logSince(host, from);
+      const judging = log.search(/rescan of \S+mallory: \d+ config files read/);
+      const answered = log.indexOf(`control: answered ${host.user('alice').name}'s status`);
+      const done = log.search(/rescan of \S+mallory: done/);
+      assert.ok(
+        judging < answered && answered < done,
+        `alice answered at ${answered}, the rescan judged from ${judging} to ${done}`,
+      );
+    } finally {
+      await client.stop();
+    }
+  });
+
+  test("past a minute's budget mallory's rescans are refused, saying when to try again; alice's are not", async () => {
+    let refusal: string | undefined;
+    for (let attempt = 0; attempt < 40 && refusal === undefined; attempt++) {
+      const rescan = await host.dmctl('mallory', 'rescan');
+      if (/rescan refused/.test(rescan.stderr)) refusal = rescan.stderr;
+    }
+    assert.match(
+      refusal ?? 'never refused',
+      /rescan refused: your config files cost more than 64 MiB of reading in the last minute .*; try again in \d+ s/,
+    );
+    const alice = await host.dmctl('alice', 'rescan');
+    assert.equal(alice.code, 0, alice.stderr);
+    const status = await host.dmctl('mallory', 'status');
+    assert.equal(status.code, 0, 'a refused rescan leaves the rest of dmctl working');
+  });
+});
