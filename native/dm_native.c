@@ -138,14 +138,18 @@ static napi_value js_take_early_signals(napi_env env, napi_callback_info info) {
 }
 
 /*
- * trimMemory(): malloc_trim(0). glibc returns memory to the kernel only from the top of
+ * trimMemory(): V8 gives back the pages its garbage held (native/v8_memory.cc), then
+ * malloc_trim(0). glibc returns memory to the kernel only from the top of
  * a heap, past M_TRIM_THRESHOLD; what a burst of work (start-up, a rescan) freed in the
  * middle stays private dirty memory of a process that then idles for months. With 0,
  * malloc_trim also discards every free page inside every arena (madvise MADV_DONTNEED).
  * Returns whether any memory was released.
  */
+void dm_reduce_v8_memory(void); /* native/v8_memory.cc */
+
 static napi_value js_trim_memory(napi_env env, napi_callback_info info) {
   (void)info;
+  dm_reduce_v8_memory();
   napi_value released;
   napi_get_boolean(env, malloc_trim(0) == 1, &released);
   return released;

@@ -22,7 +22,7 @@ export interface Native {
   peerUid(fd: number): number;
   /** Signals caught by native/early/ before the manager's handlers: a bit per number. */
   takeEarlySignals(): number;
-  /** malloc_trim(0): hands glibc's free pages back to the kernel; whether any were. */
+  /** A memory-reducing GC, then malloc_trim(0): free pages back to the kernel; whether glibc had any. */
   trimMemory(): boolean;
   /** Starts dm-keeper listening on `socketPath`; its pid, once it listens. */
   spawnKeeper(binary: string, socketPath: string): number;
