@@ -6,13 +6,15 @@
  *  - prctl(PR_SET_CHILD_SUBREAPER): processes a daemon leaves behind are reparented to
  *    the manager instead of init, so the manager can reap them (some inits never do);
  *  - fcntl(FD_CLOEXEC): Node opens everything close-on-exec; the descriptors that must
- *    survive the upgrade's execve (the daemons' output pipes) are cleared first.
+ *    survive the upgrade's execve (the daemons' output pipes) are cleared first;
+ *  - malloc_trim(0): gives back to the kernel the free pages of glibc's heaps.
  * Plain Node-API in C: ABI-stable across Node versions, no dependency.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <node_api.h>
 #include <pthread.h>
 #include <signal.h>
@@ -135,12 +137,31 @@ static napi_value js_take_early_signals(napi_env env, napi_callback_info info) {
   return bits;
 }
 
+/*
+ * trimMemory(): V8 gives back the pages its garbage held (native/v8_memory.cc), then
+ * malloc_trim(0). glibc returns memory to the kernel only from the top of
+ * a heap, past M_TRIM_THRESHOLD; what a burst of work (start-up, a rescan) freed in the
+ * middle stays private dirty memory of a process that then idles for months. With 0,
+ * malloc_trim also discards every free page inside every arena (madvise MADV_DONTNEED).
+ * Returns whether any memory was released.
+ */
+void dm_reduce_v8_memory(void); /* native/v8_memory.cc */
+
+static napi_value js_trim_memory(napi_env env, napi_callback_info info) {
+  (void)info;
+  dm_reduce_v8_memory();
+  napi_value released;
+  napi_get_boolean(env, malloc_trim(0) == 1, &released);
+  return released;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_default, NULL},
       {"setSubreaper", NULL, js_set_subreaper, NULL, NULL, NULL, napi_default, NULL},
       {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_default, NULL},
       {"takeEarlySignals", NULL, js_take_early_signals, NULL, NULL, NULL, napi_default, NULL},
+      {"trimMemory", NULL, js_trim_memory, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
   register_keeper_link(env, exports);

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderAttack } from './attack-markdown.ts';
 import { renderManagerKills } from './kill-markdown.ts';
@@ -42,7 +42,22 @@ export function writeResultsMarkdown(benchDir: string): void {
     if (attack) sections.push(...renderAttack(attack));
   }
   sections.push(...renderRescanAttacks(benchDir));
+  sections.push(...measuredNotes(benchDir));
   writeFileSync(join(benchDir, 'RESULTS.md'), `${sections.join('\n').trimEnd()}\n`);
+}
+
+/**
+ * The dated sections written by hand under results/notes/ (targeted measures that are no
+ * part of a bench run: before/after figures, where the memory goes), in name order, so
+ * that rewriting RESULTS.md from the JSON keeps them.
+ */
+function measuredNotes(benchDir: string): string[] {
+  const dir = join(benchDir, 'results', 'notes');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.md'))
+    .sort()
+    .map((name) => `${readFileSync(join(dir, name), 'utf8').trimEnd()}\n`);
 }
 
 function read<T>(file: string): T | undefined {

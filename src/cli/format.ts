@@ -9,17 +9,20 @@ const UNITS: readonly (readonly [string, number])[] = [
   ['s', 1],
 ];
 
-/** Elapsed seconds in the two largest units, as the original printed them: `3w3d`, `12h57m`, `42s`. */
+/**
+ * Elapsed seconds in the two largest units, as the original printed them: `3w3d`, `12h57m`,
+ * `42s`. Plain arithmetic: a status of 1,000 daemons calls it 3,000 times.
+ */
 export function formatElapsed(totalSeconds: number): string {
-  let rest = Math.max(0, Math.floor(totalSeconds));
-  const index = UNITS.findIndex(([, size]) => rest >= size);
-  if (index === -1) return '0s';
-  const parts: string[] = [];
-  for (const [unit, size] of UNITS.slice(index, index + 2)) {
-    parts.push(`${Math.floor(rest / size)}${unit}`);
-    rest %= size;
+  const rest = Math.max(0, Math.floor(totalSeconds));
+  for (let index = 0; index < UNITS.length; index++) {
+    const [unit, size] = UNITS[index] as readonly [string, number];
+    if (!(rest >= size)) continue; // NaN too
+    const next = UNITS[index + 1];
+    const first = `${Math.floor(rest / size)}${unit}`;
+    return next === undefined ? first : `${first}${Math.floor((rest % size) / next[1])}${next[0]}`;
   }
-  return parts.join('');
+  return '0s';
 }
 
 /**

@@ -1,22 +1,16 @@
+// Only what `dmctl status` needs is imported here: every other command imports its own
+// modules when it runs (the build puts each in a file of its own), so that status does
+// not load and compile them, nor the Node built-ins they use (child_process, crypto,
+// readline): on a busy host that is a large part of what dmctl adds to Node's start-up.
 import { userInfo } from 'node:os';
-import { mayUseManager } from '../policy/authorize.ts';
-import { resolvePolicy } from '../policy/policy.ts';
 import type { Request, Response } from '../protocol/messages.ts';
-import { loadAccounts, membersOf } from '../users/accounts.ts';
 import { VERSION } from '../version.ts';
 import { type CliArgs, parseCliArgs, USAGE, wantsJson } from './args.ts';
 import { ConnectError, send } from './client.ts';
-import { completeWords } from './completion/candidates.ts';
-import { COMPLETION_SCRIPTS } from './completion/scripts.ts';
-import { editDaemonConfig } from './edit.ts';
 import { formatStatusTable, type TableStyle } from './format.ts';
 import { locateManager, type Target } from './locate.ts';
 import { Output } from './output.ts';
-import { chunkReader, followRemoteLog, pageRemoteLog } from './remote-log.ts';
 import { printAnswer, printProblems, refusedAny } from './report.ts';
-import { followLog, openLog as pageLog } from './viewers.ts';
-import { runAndWait } from './wait.ts';
-import { formatWhy } from './why.ts';
 
 /** A completion that waits longer than this for the manager offers no ids. */
 const COMPLETION_TIMEOUT_MS = 1_000;
@@ -41,6 +35,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (args.command === 'completion') {
+    const { COMPLETION_SCRIPTS } = await import('./completion/scripts.ts');
     process.stdout.write(COMPLETION_SCRIPTS[args.id as keyof typeof COMPLETION_SCRIPTS]);
     return 0;
   }
@@ -52,7 +47,7 @@ async function main(): Promise<number> {
       return await send(target.socket, request);
     } catch (error) {
       if (error instanceof ConnectError)
-        return { ok: false, error: explainNoManager(me.username, target, error) };
+        return { ok: false, error: await explainNoManager(me.username, target, error) };
       return { ok: false, error: (error as Error).message };
     }
   };
@@ -74,6 +69,7 @@ async function complete(words: readonly string[]): Promise<number> {
       return [];
     }
   };
+  const { completeWords } = await import('./completion/candidates.ts');
   const candidates = await completeWords(words, { ids, user: me.username });
   process.stdout.write(candidates.map((word) => `${word}\n`).join(''));
   return 0;
@@ -115,8 +111,10 @@ async function run(
       printAnswer(response, output);
       return refusedAny(response.rescan) ? 1 : 0;
     }
-    case 'edit':
+    case 'edit': {
+      const { editDaemonConfig } = await import('./edit.ts');
       return editDaemonConfig(call, args.id ?? '', output);
+    }
     case 'log':
     case 'tail': {
       const response = await call({ command: 'info', ...id });
@@ -129,9 +127,11 @@ async function run(
         // Someone else's log (we manage its owner, or we are root): the manager reads it
         // as its owner, so a link, hard link or FIFO planted there gives the reader
         // nothing its owner could not read.
+        const { chunkReader, followRemoteLog, pageRemoteLog } = await import('./remote-log.ts');
         const read = chunkReader(call, info.id);
         return args.command === 'log' ? pageRemoteLog(read) : followRemoteLog(read);
       }
+      const { followLog, openLog: pageLog } = await import('./viewers.ts');
       return args.command === 'log' ? pageLog(info.logFile) : followLog(info.logFile);
     }
     case 'why': {
@@ -139,7 +139,7 @@ async function run(
       if (!response.ok || response.why === undefined)
         return output.fail(response.ok ? 'no answer' : response.error);
       if (args.json) output.value(response.why, 2);
-      else output.out(formatWhy(response.why));
+      else output.out((await import('./why.ts')).formatWhy(response.why));
       return 0;
     }
     case 'kill':
@@ -147,8 +147,10 @@ async function run(
     case 'start':
     case 'stop':
     case 'restart':
-      if (args.waitMs !== undefined)
+      if (args.waitMs !== undefined) {
+        const { runAndWait } = await import('./wait.ts');
         return runAndWait(call, args.command, args.id ?? '', args.waitMs, output);
+      }
       return report(await call({ command: args.command, ...id }), output);
     case 'help':
     case 'version':
@@ -173,8 +175,15 @@ function report(response: Response, output: Output): number {
 }
 
 /** Says why no manager answered: not authorized, not running (and where it looked). */
-function explainNoManager(user: string, target: Target, error: ConnectError): string {
+async function explainNoManager(
+  user: string,
+  target: Target,
+  error: ConnectError,
+): Promise<string> {
   if (target.master !== undefined && target.masterPath !== undefined) {
+    const { loadAccounts, membersOf } = await import('../users/accounts.ts');
+    const { resolvePolicy } = await import('../policy/policy.ts');
+    const { mayUseManager } = await import('../policy/authorize.ts');
     const db = loadAccounts();
     const { policy } = resolvePolicy(target.master, {
       hasUser: (name) => db.users.has(name),

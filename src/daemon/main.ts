@@ -196,6 +196,9 @@ async function main(signals: SignalQueue): Promise<number> {
   tellLauncher(launcher);
   handleSignals(signals, { manager, native, log, configPath, pidfile: args.pidfile, lock, notify });
   notify(`READY=1\nSTATUS=running ${manager.supervisor.daemons.size} daemons`);
+  // Start-up's reading and parsing left garbage whose pages V8 and glibc keep for later
+  // allocations: the manager then idles for months, so both give them back now.
+  setImmediate(() => native.trimMemory());
   return -1;
 }
 

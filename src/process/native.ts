@@ -22,6 +22,8 @@ export interface Native {
   peerUid(fd: number): number;
   /** Signals caught by native/early/ before the manager's handlers: a bit per number. */
   takeEarlySignals(): number;
+  /** A memory-reducing GC, then malloc_trim(0): free pages back to the kernel; whether glibc had any. */
+  trimMemory(): boolean;
   /** Starts dm-keeper listening on `socketPath`; its pid, once it listens. */
   spawnKeeper(binary: string, socketPath: string): number;
   /** Connects to a keeper; `onMessage` gets each message, and null fields at the end. */
