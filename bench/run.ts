@@ -40,6 +40,7 @@ const { values } = parseArgs({
     'storm-seconds': { type: 'string' },
     'storm-daemons': { type: 'string' },
     'storm-variants': { type: 'string' },
+    'storm-no-ceiling': { type: 'boolean', default: false },
     'attack-seconds': { type: 'string' },
     kills: { type: 'string' },
     'kill-daemons': { type: 'string' },
@@ -74,6 +75,7 @@ const stormSettings = {
   seconds: Number(values['storm-seconds'] ?? (quick ? 30 : 300)),
   logLines: 10,
   variants: list(values['storm-variants']) ?? ['discard', 'log'],
+  ceilings: values['storm-no-ceiling'] !== true,
 };
 const killSettings = {
   daemons: Number(values['kill-daemons'] ?? 20),

@@ -121,6 +121,37 @@ export function renderStorms(results: StormResults): string[] {
     ),
     '',
   ];
+  const measured = results.runs.filter((run) => run.socketMs && run.cpuMs);
+  if (measured.length > 0)
+    out.push(
+      "**The manager's own answer, and the CPU each exit costs** (`status` asked on the control socket in a loop by the bench, a client already running, so without a Node start-up; CPU over the window divided by the runs that ended in it)",
+      '',
+      ...table(
+        [
+          'target exits/s',
+          'output',
+          'socket answers',
+          'failed',
+          'p50 / p99 / max ms',
+          'runs ended',
+          'CPU ms per exit: manager, keeper',
+        ],
+        measured.map((run) => {
+          const socket = run.socketMs ?? [];
+          const exits = Math.max(1, run.windowExits ?? 0);
+          return [
+            String(run.ratePerS),
+            run.logLines > 0 ? 'log' : 'discard',
+            String(socket.length),
+            String(run.socketFailures ?? 0),
+            `${int(percentile(socket, 50))} / ${int(percentile(socket, 99))} / ${int(maximum(socket))}`,
+            String(run.windowExits ?? 0),
+            `${((run.cpuMs?.manager ?? 0) / exits).toFixed(1)}, ${((run.cpuMs?.keeper ?? 0) / exits).toFixed(1)}`,
+          ];
+        }),
+      ),
+      '',
+    );
   const logged = results.runs.filter((run) => run.logs);
   if (logged.length > 0)
     out.push(

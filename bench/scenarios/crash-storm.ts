@@ -13,10 +13,13 @@ import {
   waitUntilDead,
 } from '../measures/proc.ts';
 import {
+  keepersOf,
   managerProcesses,
   type ProcessSample,
+  sampleProcess,
   sampleProcesses,
 } from '../measures/process-sample.ts';
+import { askSocketInLoop } from '../measures/socket-loop.ts';
 import { NODE, writeMasterConfig } from '../peers/daemon-manager.ts';
 import { spawnLogged, terminate } from '../peers/spawn.ts';
 import { onInterrupt } from './interrupt.ts';
@@ -74,6 +77,16 @@ export interface StormRun {
    * the storm's load alone does to any Node client.
    */
   readonly nodeFloorMs?: readonly number[];
+  /**
+   * `{"command":"status"}` asked in a loop on the control socket by the bench itself, a
+   * client already running (absent in older files): the manager's own answer time.
+   */
+  readonly socketMs?: readonly number[];
+  readonly socketFailures?: number;
+  /** CPU over the window, in ms, of the manager and of its keeper (absent in older files). */
+  readonly cpuMs?: { readonly manager: number; readonly keeper: number };
+  /** Runs that ended over the window. */
+  readonly windowExits?: number;
   readonly machineZombiesBefore: number;
   /** From SIGTERM to the manager's exit; null if it had not exited after SIGTERM_LIMIT_MS. */
   readonly sigtermExitMs: number | null;
@@ -159,6 +172,17 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
         return listed === options.daemons ? undefined : `lists ${listed} of ${options.daemons}`;
       },
     });
+    const socket = askSocketInLoop(
+      join(work.dir, 'run', 'root.sock'),
+      '{"command":"status"}',
+      STATUS_TIMEOUT_MS,
+    );
+    const keeper = keepersOf(pid)[0] ?? 0;
+    const cpuAtOpen = {
+      manager: sampleProcess(pid).cpuTicks,
+      keeper: sampleProcess(keeper).cpuTicks,
+    };
+    const exitsAtOpen = exits;
     const series: StormSecond[] = [];
     const opened = performance.now();
     let last = {
@@ -177,8 +201,15 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
     }, 1000);
     await sleep(options.seconds * 1000);
     clearInterval(timer);
+    // A tick is 10 ms.
+    const cpuMs = {
+      manager: 10 * (sampleProcess(pid).cpuTicks - cpuAtOpen.manager),
+      keeper: 10 * (sampleProcess(keeper).cpuTicks - cpuAtOpen.keeper),
+    };
+    const windowExits = exits - exitsAtOpen;
     const calls = await client.stop();
     const floorCalls = await floor.stop();
+    const socketCalls = await socket.stop();
 
     terminating = true;
     const sigtermExitMs = await terminate(manager, SIGTERM_LIMIT_MS);
@@ -197,6 +228,10 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
       statusFailures: failed.length,
       statusErrors: [...new Set(failed.map((call) => call.error))].slice(0, 5),
       nodeFloorMs: floorCalls.map((call) => Math.round(call.ms * 10) / 10),
+      socketMs: socketCalls.map((call) => Math.round(call.ms * 10) / 10),
+      socketFailures: socketCalls.filter((call) => !call.ok).length,
+      cpuMs,
+      windowExits,
       machineZombiesBefore,
       sigtermExitMs,
       daemonsLeft: left.length,
