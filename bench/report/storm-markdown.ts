@@ -2,7 +2,7 @@ import type { StormRun, StormSecond } from '../scenarios/crash-storm.ts';
 import { describeRun, int, mib, table, when } from './format.ts';
 import type { StormResults } from './results.ts';
 import { maximum, median, percentile } from './stats.ts';
-import { WHY_SINCE, WHY_SOURCE, WHY_STORM } from './why.ts';
+import { WHY_SINCE, WHY_SOURCE, WHY_STORM, WHY_STORM_AFTER } from './why.ts';
 
 /** What "every dmctl answered" means here, and "flat" growth over a storm. */
 const ANSWER_MS = 1000;
@@ -177,11 +177,12 @@ export function renderStorms(results: StormResults): string[] {
   if (errors.length > 0) out.push('dmctl failures seen:', '', ...errors.map((e) => `- ${e}`), '');
   if (results.failures.length > 0)
     out.push('Failed storms:', '', ...results.failures.map((f) => `- ${f}`), '');
+  const fixed = results.date >= WHY_STORM_AFTER.since;
   if (results.date >= WHY_SINCE && results.runs.some((run) => stormVerdict(run).length > 0))
     out.push(
-      `**Why the storms do not hold** (${WHY_SOURCE}):`,
+      `**Why the storms do not hold** (${fixed ? WHY_STORM_AFTER.source : WHY_SOURCE}):`,
       '',
-      ...WHY_STORM.map((why) => `- ${why}`),
+      ...(fixed ? WHY_STORM_AFTER.items : WHY_STORM).map((why) => `- ${why}`),
       '',
     );
   return out;

@@ -87,6 +87,8 @@ export interface StormRun {
   readonly cpuMs?: { readonly manager: number; readonly keeper: number };
   /** Runs that ended over the window. */
   readonly windowExits?: number;
+  /** Runs that ended from the manager's start to the SIGTERM (to divide a profile by). */
+  readonly allExits?: number;
   readonly machineZombiesBefore: number;
   /** From SIGTERM to the manager's exit; null if it had not exited after SIGTERM_LIMIT_MS. */
   readonly sigtermExitMs: number | null;
@@ -212,6 +214,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
     const socketCalls = await socket.stop();
 
     terminating = true;
+    const allExits = exits;
     const sigtermExitMs = await terminate(manager, SIGTERM_LIMIT_MS);
     const left = killSurvivors(await waitUntilDead(ours(), 10_000));
     const cgroupsLeft = removeLeftoverCgroups(cgroups);
@@ -232,6 +235,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
       socketFailures: socketCalls.filter((call) => !call.ok).length,
       cpuMs,
       windowExits,
+      allExits,
       machineZombiesBefore,
       sigtermExitMs,
       daemonsLeft: left.length,
