@@ -124,7 +124,7 @@ export function renderStorms(results: StormResults): string[] {
   const measured = results.runs.filter((run) => run.socketMs && run.cpuMs);
   if (measured.length > 0)
     out.push(
-      "**The manager's own answer, and the CPU each exit costs** (`status` asked on the control socket in a loop by the bench, a client already running, so without a Node start-up; CPU over the window divided by the runs that ended in it)",
+      "**The manager's own answer, and the CPU each exit costs** (`status` asked on the control socket in a loop by the bench, a client already running, so without a Node start-up; CPU over the window divided by the runs that ended in it: the manager's includes its answers to both status loops, each a listing of every daemon)",
       '',
       ...table(
         [
