@@ -13,7 +13,7 @@ import { Pm2Peer } from './peers/pm2.ts';
 import { RunitPeer } from './peers/runit.ts';
 import { SupervisordPeer } from './peers/supervisord.ts';
 import { describeMachine } from './report/machine.ts';
-import { resultsFile, writeResultsMarkdown } from './report/markdown.ts';
+import { archiveStorms, resultsFile, writeResultsMarkdown } from './report/markdown.ts';
 import type { Mode, RunHeader } from './report/results.ts';
 import { runAttackerScenario } from './scenarios/attack-host.ts';
 import { ISSUE_SIZES } from './scenarios/attacker-files.ts';
@@ -40,6 +40,7 @@ const { values } = parseArgs({
     'storm-seconds': { type: 'string' },
     'storm-daemons': { type: 'string' },
     'storm-variants': { type: 'string' },
+    'storm-no-ceiling': { type: 'boolean', default: false },
     'attack-seconds': { type: 'string' },
     kills: { type: 'string' },
     'kill-daemons': { type: 'string' },
@@ -74,6 +75,7 @@ const stormSettings = {
   seconds: Number(values['storm-seconds'] ?? (quick ? 30 : 300)),
   logLines: 10,
   variants: list(values['storm-variants']) ?? ['discard', 'log'],
+  ceilings: values['storm-no-ceiling'] !== true,
 };
 const killSettings = {
   daemons: Number(values['kill-daemons'] ?? 20),
@@ -197,6 +199,8 @@ async function main(): Promise<void> {
     return;
   }
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
+  // An earlier crash storm stays in RESULTS.md (before and after a change to the manager).
+  if (saved['crash-storm']) archiveStorms(BENCH_DIR, mode);
   for (const [part, content] of Object.entries(saved))
     writeFileSync(
       resultsFile(BENCH_DIR, part as Scenario, mode),

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderAttack } from './attack-markdown.ts';
 import { renderManagerKills } from './kill-markdown.ts';
@@ -16,6 +16,25 @@ export function resultsFile(
   mode: Mode,
 ): string {
   return join(benchDir, 'results', part === 'peers' ? `${mode}.json` : `${part}-${mode}.json`);
+}
+
+/** Earlier crash storms of a mode, kept as results/crash-storm-MODE-DATE.json, newest first. */
+function archivedStorms(benchDir: string, mode: Mode): StormResults[] {
+  const prefix = `crash-storm-${mode}-`;
+  return readdirSync(join(benchDir, 'results'))
+    .filter((name) => name.startsWith(prefix) && name.endsWith('.json'))
+    .sort()
+    .reverse()
+    .flatMap((name) => read<StormResults>(join(benchDir, 'results', name)) ?? []);
+}
+
+/** Moves the saved crash storm of a mode aside, before a new one is saved in its place. */
+export function archiveStorms(benchDir: string, mode: Mode): void {
+  const file = resultsFile(benchDir, 'crash-storm', mode);
+  const old = read<StormResults>(file);
+  if (!old) return;
+  const stamp = old.date.slice(0, 16).replace(/:/g, '');
+  renameSync(file, join(benchDir, 'results', `crash-storm-${mode}-${stamp}.json`));
 }
 
 /** Rewrites RESULTS.md from every mode saved under results/ (full first). */
@@ -38,6 +57,7 @@ export function writeResultsMarkdown(benchDir: string): void {
     if (peers) sections.push(...renderPeers(peers));
     else sections.push(`## ${mode === 'full' ? 'Full' : 'Quick'} run`, '');
     if (storms) sections.push(...renderStorms(storms));
+    for (const earlier of archivedStorms(benchDir, mode)) sections.push(...renderStorms(earlier));
     if (kills) sections.push(...renderManagerKills(kills));
     if (attack) sections.push(...renderAttack(attack));
   }

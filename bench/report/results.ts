@@ -59,6 +59,8 @@ export interface StormResults extends RunHeader {
     readonly seconds: number;
     readonly logLines: number;
     readonly variants: readonly string[];
+    /** Whether the bare shell loops ran before each rate (absent in older files: they did). */
+    readonly ceilings?: boolean;
   };
   readonly runs: StormRun[];
   /** The same storm under bare shell loops, by rate (absent in older files). */

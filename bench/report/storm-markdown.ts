@@ -2,7 +2,7 @@ import type { StormRun, StormSecond } from '../scenarios/crash-storm.ts';
 import { describeRun, int, mib, table, when } from './format.ts';
 import type { StormResults } from './results.ts';
 import { maximum, median, percentile } from './stats.ts';
-import { WHY_SINCE, WHY_SOURCE, WHY_STORM } from './why.ts';
+import { WHY_SINCE, WHY_SOURCE, WHY_STORM, WHY_STORM_AFTER } from './why.ts';
 
 /** What "every dmctl answered" means here, and "flat" growth over a storm. */
 const ANSWER_MS = 1000;
@@ -121,6 +121,37 @@ export function renderStorms(results: StormResults): string[] {
     ),
     '',
   ];
+  const measured = results.runs.filter((run) => run.socketMs && run.cpuMs);
+  if (measured.length > 0)
+    out.push(
+      "**The manager's own answer, and the CPU each exit costs** (`status` asked on the control socket in a loop by the bench, a client already running, so without a Node start-up; CPU over the window divided by the runs that ended in it: the manager's includes its answers to both status loops, each a listing of every daemon)",
+      '',
+      ...table(
+        [
+          'target exits/s',
+          'output',
+          'socket answers',
+          'failed',
+          'p50 / p99 / max ms',
+          'runs ended',
+          'CPU ms per exit: manager, keeper',
+        ],
+        measured.map((run) => {
+          const socket = run.socketMs ?? [];
+          const exits = Math.max(1, run.windowExits ?? 0);
+          return [
+            String(run.ratePerS),
+            run.logLines > 0 ? 'log' : 'discard',
+            String(socket.length),
+            String(run.socketFailures ?? 0),
+            `${int(percentile(socket, 50))} / ${int(percentile(socket, 99))} / ${int(maximum(socket))}`,
+            String(run.windowExits ?? 0),
+            `${((run.cpuMs?.manager ?? 0) / exits).toFixed(1)}, ${((run.cpuMs?.keeper ?? 0) / exits).toFixed(1)}`,
+          ];
+        }),
+      ),
+      '',
+    );
   const logged = results.runs.filter((run) => run.logs);
   if (logged.length > 0)
     out.push(
@@ -146,11 +177,12 @@ export function renderStorms(results: StormResults): string[] {
   if (errors.length > 0) out.push('dmctl failures seen:', '', ...errors.map((e) => `- ${e}`), '');
   if (results.failures.length > 0)
     out.push('Failed storms:', '', ...results.failures.map((f) => `- ${f}`), '');
+  const fixed = results.date >= WHY_STORM_AFTER.since;
   if (results.date >= WHY_SINCE && results.runs.some((run) => stormVerdict(run).length > 0))
     out.push(
-      `**Why the storms do not hold** (${WHY_SOURCE}):`,
+      `**Why the storms do not hold** (${fixed ? WHY_STORM_AFTER.source : WHY_SOURCE}):`,
       '',
-      ...WHY_STORM.map((why) => `- ${why}`),
+      ...(fixed ? WHY_STORM_AFTER.items : WHY_STORM).map((why) => `- ${why}`),
       '',
     );
   return out;

@@ -13,10 +13,13 @@ import {
   waitUntilDead,
 } from '../measures/proc.ts';
 import {
+  keepersOf,
   managerProcesses,
   type ProcessSample,
+  sampleProcess,
   sampleProcesses,
 } from '../measures/process-sample.ts';
+import { askSocketInLoop } from '../measures/socket-loop.ts';
 import { NODE, writeMasterConfig } from '../peers/daemon-manager.ts';
 import { spawnLogged, terminate } from '../peers/spawn.ts';
 import { onInterrupt } from './interrupt.ts';
@@ -74,6 +77,18 @@ export interface StormRun {
    * the storm's load alone does to any Node client.
    */
   readonly nodeFloorMs?: readonly number[];
+  /**
+   * `{"command":"status"}` asked in a loop on the control socket by the bench itself, a
+   * client already running (absent in older files): the manager's own answer time.
+   */
+  readonly socketMs?: readonly number[];
+  readonly socketFailures?: number;
+  /** CPU over the window, in ms, of the manager and of its keeper (absent in older files). */
+  readonly cpuMs?: { readonly manager: number; readonly keeper: number };
+  /** Runs that ended over the window. */
+  readonly windowExits?: number;
+  /** Runs that ended from the manager's start to the SIGTERM (to divide a profile by). */
+  readonly allExits?: number;
   readonly machineZombiesBefore: number;
   /** From SIGTERM to the manager's exit; null if it had not exited after SIGTERM_LIMIT_MS. */
   readonly sigtermExitMs: number | null;
@@ -159,6 +174,17 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
         return listed === options.daemons ? undefined : `lists ${listed} of ${options.daemons}`;
       },
     });
+    const socket = askSocketInLoop(
+      join(work.dir, 'run', 'root.sock'),
+      '{"command":"status"}',
+      STATUS_TIMEOUT_MS,
+    );
+    const keeper = keepersOf(pid)[0] ?? 0;
+    const cpuAtOpen = {
+      manager: sampleProcess(pid).cpuTicks,
+      keeper: sampleProcess(keeper).cpuTicks,
+    };
+    const exitsAtOpen = exits;
     const series: StormSecond[] = [];
     const opened = performance.now();
     let last = {
@@ -177,10 +203,18 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
     }, 1000);
     await sleep(options.seconds * 1000);
     clearInterval(timer);
+    // A tick is 10 ms.
+    const cpuMs = {
+      manager: 10 * (sampleProcess(pid).cpuTicks - cpuAtOpen.manager),
+      keeper: 10 * (sampleProcess(keeper).cpuTicks - cpuAtOpen.keeper),
+    };
+    const windowExits = exits - exitsAtOpen;
     const calls = await client.stop();
     const floorCalls = await floor.stop();
+    const socketCalls = await socket.stop();
 
     terminating = true;
+    const allExits = exits;
     const sigtermExitMs = await terminate(manager, SIGTERM_LIMIT_MS);
     const left = killSurvivors(await waitUntilDead(ours(), 10_000));
     const cgroupsLeft = removeLeftoverCgroups(cgroups);
@@ -197,6 +231,11 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
       statusFailures: failed.length,
       statusErrors: [...new Set(failed.map((call) => call.error))].slice(0, 5),
       nodeFloorMs: floorCalls.map((call) => Math.round(call.ms * 10) / 10),
+      socketMs: socketCalls.map((call) => Math.round(call.ms * 10) / 10),
+      socketFailures: socketCalls.filter((call) => !call.ok).length,
+      cpuMs,
+      windowExits,
+      allExits,
       machineZombiesBefore,
       sigtermExitMs,
       daemonsLeft: left.length,

@@ -23,7 +23,7 @@ export async function runCrashStorms(
   const ceilings: StormCeiling[] = [];
   for (const variant of settings.variants)
     for (const ratePerS of settings.rates) {
-      if (variant === 'discard') {
+      if (variant === 'discard' && settings.ceilings !== false) {
         log(`crash storm ceiling: ${ratePerS} exits/s aimed at, bare shell loops`);
         try {
           const ceiling = await runShellLoops({

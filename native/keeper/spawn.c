@@ -71,7 +71,9 @@ static const char *value_of(const char *field, const char *key) {
 }
 
 static int read_plan(struct message *request, struct plan *plan, char *error, size_t size) {
-  memset(plan, 0, sizeof *plan);
+  /* The scalars only: the lists (32 KB) are read up to their counts (see receive()). */
+  memset(plan, 0, offsetof(struct plan, args));
+  plan->arg_count = plan->env_count = plan->join_count = plan->listen_count = 0;
   plan->dir = "/";
   plan->stdout_kind = "null";
   for (size_t i = 3; i < request->count; i++) {

@@ -535,6 +535,15 @@ export class Manager implements ControlContext, SupervisorHost {
     else this.link.detach();
   }
 
+  /** The owner's other daemons not stopped, counted up to `enough`. */
+  private othersActive(record: DaemonRecord, enough: number): number {
+    let active = 0;
+    for (const other of this.supervisor.daemons.values())
+      if (other.owner === record.owner && other !== record && other.state.kind !== 'stopped')
+        if (++active >= enough) break;
+    return active;
+  }
+
   /** A daemon's back-off under the current settings (a reload may change them). */
   backoff(record: DaemonRecord): BackoffPolicy {
     const { cooldownStepMs, cooldownMaxMs, stableUptimeMs } = this.settings;
@@ -737,9 +746,10 @@ export class Manager implements ControlContext, SupervisorHost {
     const delayRefusal = restartDelayRefusal(record.spec.restartDelayMs, this.delayBounds());
     if (delayRefusal !== undefined) return { ok: false, error: delayRefusal, retry: false };
     const limits = this.limitsOf(record.owner);
-    const active = [...this.supervisor.daemons.values()].filter(
-      (other) => other.owner === record.owner && other !== record && other.state.kind !== 'stopped',
-    ).length;
+    // Counted only under a limit: every respawn comes here, and the count looks at every
+    // daemon (a crash storm of 1,000 daemons spent a third of the manager's time on it).
+    const active =
+      limits.maxDaemons === undefined ? 0 : this.othersActive(record, limits.maxDaemons);
     if (limits.maxDaemons !== undefined && active >= limits.maxDaemons)
       return {
         ok: false,

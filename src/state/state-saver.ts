@@ -10,10 +10,20 @@ export interface Companion {
 }
 
 /**
+ * The least time between two saves that nobody waits for. Each save writes every daemon
+ * (and the why history): in a crash storm the changes never stop, and saving again as soon
+ * as the last save ended cost the manager most of its CPU, more the more daemons it had.
+ * A change nobody waits for (a respawn) may be lost to a kill -9 of the manager within
+ * this time; the keeper holds the runs themselves, and the next manager finds them there.
+ */
+const BACKGROUND_SAVE_MS = 1000;
+
+/**
  * Saves the state file after changes, and tells when a change is on disk. A reply to
  * dmctl waits for `durable()`: an acknowledged start or stop survives a kill -9 of the
- * manager right after it. Saves run one at a time off the event loop; changes made during
- * one are taken by the next (a storm of 100 changes costs a couple of saves, not 100).
+ * manager right after it, and is saved at once. Saves run one at a time off the event
+ * loop; changes made during one are taken by the next, and other changes wait up to
+ * BACKGROUND_SAVE_MS for it (a storm of 1,000 exits a second costs one save a second).
  * A save that fails (a full disk) is reported once and retried at the next change: the
  * daemons keep running either way.
  */
@@ -28,6 +38,9 @@ export class StateSaver {
   private readonly log: Logger;
   private readonly companion: Companion | undefined;
   private companionFailing = false;
+  private lastSaveEnded = Number.NEGATIVE_INFINITY;
+  /** Ends the wait before a background save (a waiter came, or the manager is leaving). */
+  private hurry: (() => void) | undefined;
 
   constructor(file: StateFile, take: () => SavedState, log: Logger, companion?: Companion) {
     this.file = file;
@@ -48,12 +61,16 @@ export class StateSaver {
     return new Promise((resolve) => {
       this.nextWaiters.push(resolve);
       this.schedule();
+      this.hurry?.();
     });
   }
 
-  /** Resolves once no save is under way. */
+  /** Resolves once no save is under way (a save waiting for its turn is made now). */
   async idle(): Promise<void> {
-    while (this.saving !== undefined) await this.saving;
+    while (this.saving !== undefined) {
+      this.hurry?.();
+      await this.saving;
+    }
   }
 
   /** Saves now, synchronously (before execve, at exit); false if it failed. */
@@ -92,6 +109,7 @@ export class StateSaver {
     // Changes made in the same turn of the event loop go into one save.
     await new Promise((resolve) => setImmediate(resolve));
     while (this.dirty) {
+      await this.turn();
       this.dirty = false;
       const waiters = this.nextWaiters;
       this.nextWaiters = [];
@@ -107,7 +125,22 @@ export class StateSaver {
       }
       await this.saveCompanion();
       for (const resolve of waiters) resolve(failure);
+      this.lastSaveEnded = performance.now();
     }
     this.saving = undefined;
+  }
+
+  /** Waits until BACKGROUND_SAVE_MS after the last save, unless someone waits for this one. */
+  private turn(): Promise<void> {
+    const wait = this.lastSaveEnded + BACKGROUND_SAVE_MS - performance.now();
+    if (this.nextWaiters.length > 0 || wait <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.hurry?.(), wait);
+      this.hurry = () => {
+        clearTimeout(timer);
+        this.hurry = undefined;
+        resolve();
+      };
+    });
   }
 }
