@@ -22,7 +22,7 @@ export interface ControlContext {
   readonly supervisor: Supervisor;
   policy(): Policy;
   /** Re-reads the config files of these users; says what was added, changed, removed, refused. */
-  rescan(users: readonly string[]): Promise<RescanReport>;
+  rescan(users: readonly string[], askedBy?: string): Promise<RescanReport>;
   /** Why this user may not rescan now (their files cost too much reading lately), if so. */
   rescanRefusal(user: string): string | undefined;
   /** Re-reads one daemon's config if it changed; an error if it is now invalid or gone. */
@@ -149,7 +149,7 @@ export async function handleRequest(
         return { ok: false, error: refusal };
       }
       const users = visibleUsers();
-      const rescan = await context.rescan(users);
+      const rescan = await context.rescan(users, caller);
       await context.durable();
       const refused = rescan.refused.length + rescan.refusedMore;
       context.audit(caller, request, refused === 0 ? 'ok' : `ok, ${refused} refused`);

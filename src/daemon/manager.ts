@@ -60,7 +60,7 @@ import { DaemonSockets, listenEnvironment } from './daemon-sockets.ts';
 import type { TcpBinder } from './held-sockets.ts';
 import { judgeConfig, type ListenRights } from './judge.ts';
 import { listenRightsOf } from './listen-rights.ts';
-import { makeOwner, type Owner } from './owner.ts';
+import { makeOwner, type Owner, sameOwner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
 import { KeeperProcesses } from './processes.ts';
 import { Readiness } from './readiness.ts';
@@ -424,8 +424,10 @@ export class Manager implements ControlContext, SupervisorHost {
       // rescan under way for an old one gives up, so every user is read again) and
       // daemons no longer allowed are stopped.
       setImmediate(() => {
-        this.applyAccounts(this.db);
-        void this.rescan([...this.ownerTable.keys()]);
+        // Only the owners whose facts changed are read again: a user's chfn rewrites
+        // /etc/passwd at will, and must not make the manager read everyone's files.
+        const changed = this.applyAccounts(this.db);
+        if (changed.length > 0) void this.rescan(changed);
         void this.syncSockets();
       });
     } catch (error) {
@@ -468,11 +470,14 @@ export class Manager implements ControlContext, SupervisorHost {
     }
   }
 
-  /** A new account database: owners, rights, and daemons that may no longer run stopped. */
-  private applyAccounts(db: AccountDb): void {
+  /**
+   * A new account database: owners, rights, and daemons that may no longer run stopped.
+   * Returns the owners that are new or whose facts changed (see syncOwners).
+   */
+  private applyAccounts(db: AccountDb): string[] {
     this.db = db;
     this.currentPolicy = this.policyFor(this.mode);
-    this.syncOwners();
+    const changed = this.syncOwners();
     for (const record of this.supervisor.daemons.values()) {
       const runAs = record.spec.runAs ?? record.owner;
       if (record.state.kind !== 'stopped' && !mayRunAs(this.currentPolicy, record.owner, runAs)) {
@@ -480,6 +485,7 @@ export class Manager implements ControlContext, SupervisorHost {
         this.supervisor.stop(record);
       } else this.dropRevokedGroups(record, runAs);
     }
+    return changed;
   }
 
   /**
@@ -572,9 +578,11 @@ export class Manager implements ControlContext, SupervisorHost {
   /**
    * Reads these users' daemon configs again (as each user, off the event loop): new
    * daemons are loaded, changed ones restarted, deleted ones forgotten once stopped.
-   * One user's rescans run one after the other; different users' at once.
+   * One user's rescans run one after the other; different users' at once. What reading
+   * cost is charged to `askedBy`, the user who asked (a manager of others pays for
+   * theirs); what root, a reload or a change of accounts starts is charged to nobody.
    */
-  async rescan(users: readonly string[]): Promise<RescanReport> {
+  async rescan(users: readonly string[], askedBy?: string): Promise<RescanReport> {
     const tally = new RescanTally();
     await Promise.all(
       users.map((user) => {
@@ -598,6 +606,8 @@ export class Manager implements ControlContext, SupervisorHost {
         return settled;
       }),
     );
+    if (askedBy !== undefined && askedBy !== ROOT)
+      this.rescanBudget.charge(askedBy, tally.cost, performance.now());
     return tally.report();
   }
 
@@ -673,6 +683,9 @@ export class Manager implements ControlContext, SupervisorHost {
     const account = this.db.users.get(caller);
     if (owner === undefined || account === undefined)
       return { ok: false, error: `'${user}' may not run daemons` };
+    // Saving rescans the owner's files, charged to the caller: past the budget, refused.
+    const refusal = caller === ROOT ? undefined : this.rescanRefusal(caller);
+    if (refusal !== undefined) return { ok: false, error: refusal.replace('rescan', 'save') };
     const edited = await readEditedCopy(source, account, groupIdsOf(this.db, account));
     if ('error' in edited) return { ok: false, error: edited.error };
     // The same checks as loading: a copy the manager would refuse is never saved.
@@ -694,7 +707,7 @@ export class Manager implements ControlContext, SupervisorHost {
     return {
       ok: true,
       message: `saved ${file}`,
-      rescan: await this.rescan([user]),
+      rescan: await this.rescan([user], caller),
       problems: problems.map(formatProblem),
     };
   }
@@ -973,8 +986,12 @@ export class Manager implements ControlContext, SupervisorHost {
     return policy;
   }
 
-  /** Owners are root (system mode) and every user allowed to run daemons. */
-  private syncOwners(): void {
+  /**
+   * Owners are root (system mode) and every user allowed to run daemons. An owner whose
+   * facts are the same keeps its object (a rescan of it under way goes on); returns the
+   * owners that are new or changed.
+   */
+  private syncOwners(): string[] {
     const wanted = new Map<string, Owner>();
     const candidates =
       this.mode.kind === 'personal' ? [this.mode.user] : [ROOT, ...this.currentPolicy.runAs.keys()];
@@ -1017,8 +1034,15 @@ export class Manager implements ControlContext, SupervisorHost {
       this.broken.clear(name);
       this.loggedProblems.delete(name);
     }
+    const changed: string[] = [];
+    for (const [name, owner] of wanted) {
+      const before = this.ownerTable.get(name);
+      if (before !== undefined && sameOwner(before, owner)) wanted.set(name, before);
+      else changed.push(name);
+    }
     this.ownerTable.clear();
     for (const [name, owner] of wanted) this.ownerTable.set(name, owner);
+    return changed;
   }
 
   /** Opens and closes control sockets, one sync at a time (a reload and a change of users may overlap). */
@@ -1112,7 +1136,7 @@ export class Manager implements ControlContext, SupervisorHost {
     const listing = await scanDaemonDir(owner, slicer, (files) =>
       this.log.debug(`rescan of ${user}: ${files} config files read; judging them`),
     );
-    this.rescanBudget.charge(user, listing.cost, performance.now());
+    tally.cost += listing.cost;
     // Logs are opened (as the owner) before a daemon may start: its output is never lost.
     await Promise.all(
       listing.configs.map((loaded) =>

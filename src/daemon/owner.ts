@@ -34,3 +34,19 @@ export function makeOwner(account: Account, db: AccountDb, settings: Settings): 
     files: new UserFiles(account, groupIds),
   };
 }
+
+/** Do two owners have the same rights and paths (the account's other fields aside)? */
+export function sameOwner(a: Owner, b: Owner): boolean {
+  return (
+    a.account.name === b.account.name &&
+    a.account.uid === b.account.uid &&
+    a.account.gid === b.account.gid &&
+    a.account.home === b.account.home &&
+    a.privateGid === b.privateGid &&
+    a.daemonDir === b.daemonDir &&
+    a.logDir === b.logDir &&
+    a.createDirs === b.createDirs &&
+    a.groupIds.length === b.groupIds.length &&
+    a.groupIds.every((gid, index) => gid === b.groupIds[index])
+  );
+}

@@ -19,7 +19,7 @@ test('a user may rescan until the minute’s budget is spent, then is told when 
   assert.equal(allowed, 8);
   assert.match(
     budget.refusal('mallory', now) ?? '',
-    /^rescan refused: your config files cost more than 64 MiB of reading in the last minute .*; try again in \d+ s$/,
+    /^rescan refused: your rescans cost more than 64 MiB of reading in the last minute .*; try again in \d+ s$/,
   );
 });
 
@@ -39,4 +39,11 @@ test("one user's spent budget refuses nobody else", () => {
   budget.charge('mallory', 100 * MIB, 0);
   assert.notEqual(budget.refusal('mallory', 0), undefined);
   assert.equal(budget.refusal('alice', 0), undefined);
+});
+
+test('a refused user waits about a minute at worst, however much was charged', () => {
+  const budget = new RescanBudget(60 * MIB);
+  for (let charge = 0; charge < 100; charge++) budget.charge('mallory', 60 * MIB, 0);
+  assert.match(budget.refusal('mallory', 0) ?? '', /try again in 61 s/);
+  assert.equal(budget.refusal('mallory', 61_000), undefined);
 });

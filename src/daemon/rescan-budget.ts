@@ -19,8 +19,10 @@ export function rescanCost(bytesRead: number, filesOpened: number, namesListed: 
 
 /**
  * A bucket per user that refills at `perMinute` bytes a minute up to `perMinute`: a
- * rescan asked by a user whose bucket is empty is refused, with when to try again. Pure
- * (the time is given), so that the rule is tested without waiting.
+ * rescan asked by a user whose bucket is empty is refused, with when to try again. The
+ * user who asks pays (a manager of others for theirs); a rescan nobody asked for (root's,
+ * a reload, a change of accounts) costs nobody anything. Pure (the time is given), so
+ * that the rule is tested without waiting.
  */
 export class RescanBudget {
   private readonly perMinute: number;
@@ -30,9 +32,13 @@ export class RescanBudget {
     this.perMinute = perMinute;
   }
 
-  /** Takes what a rescan of `user`'s files cost (the bucket may go below empty). */
+  /**
+   * Takes what a rescan asked by `user` cost. The bucket may go below empty, by one
+   * minute's worth at most: a refused user waits about a minute at worst.
+   */
   charge(user: string, cost: number, now: number): void {
-    this.buckets.set(user, { level: this.levelOf(user, now) - cost, at: now });
+    const level = Math.max(-this.perMinute, this.levelOf(user, now) - cost);
+    this.buckets.set(user, { level, at: now });
   }
 
   /** Why `user` may not rescan now (a message for them), or undefined if they may. */
@@ -41,9 +47,9 @@ export class RescanBudget {
     if (level > 0) return undefined;
     const seconds = Math.max(1, Math.ceil(((1 - level) / this.perMinute) * 60));
     return (
-      `rescan refused: your config files cost more than ${Math.round(this.perMinute / MIB)} MiB of reading ` +
+      `rescan refused: your rescans cost more than ${Math.round(this.perMinute / MIB)} MiB of reading ` +
       `in the last minute (bytes read, ${FILE_COST / 1024} KiB a file, ${NAME_COST} bytes a *.conf name), ` +
-      `the most one user's rescans may; try again in ${seconds} s`
+      `the most one user's may; try again in ${seconds} s`
     );
   }
 

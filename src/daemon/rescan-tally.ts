@@ -11,6 +11,8 @@ export class RescanTally {
   private readonly removed: string[] = [];
   private readonly refused: string[] = [];
   private refusedMore = 0;
+  /** What reading the files cost, in the rescan budget's bytes (see rescan-budget.ts). */
+  cost = 0;
 
   add(id: string): void {
     this.added.push(id);
