@@ -62,6 +62,8 @@ describe('parseCliArgs', () => {
       expected: { command: 'stop', id: 'blog', json: true },
     },
     { argv: ['--', 'kill', 'blog', '-9'], expected: { command: 'kill', id: 'blog', signal: '-9' } },
+    // After it, a word starting with '-' is a word (an id no daemon has), not an option.
+    { argv: ['--', '-x', 'status'], expected: { command: 'status', id: '-x' } },
     { argv: ['problems'], expected: { command: 'problems' } },
     { argv: ['problems', 'amy'], expected: { command: 'problems', id: 'amy' } },
     { argv: ['--json'], expected: { json: true } },

@@ -75,11 +75,12 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string
   let version = false;
   let waitMs: number | undefined;
   const words: string[] = [];
+  let afterOptions: readonly string[] = [];
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] ?? '';
     if (arg === '--') {
       // The end of the options, as everywhere: what follows are words.
-      words.push(...argv.slice(index + 1));
+      afterOptions = argv.slice(index + 1);
       break;
     }
     if (arg === '--json') json = true;
@@ -108,7 +109,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string
       personal,
       waitMs: undefined,
     };
-  const command = parseWords(words);
+  const command = parseWords([...words, ...afterOptions]);
   // No daemon or user name starts with '-': such a word is an option, or kill's signal
   // (whose mistakes parseWords explains).
   const failedKill = 'error' in command && words.includes('kill');
@@ -123,7 +124,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string
 
 /** Did the command line ask for JSON? (Known even when the rest of it is wrong.) */
 export function wantsJson(argv: readonly string[]): boolean {
-  return argv.includes('--json');
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 function parseWords(words: readonly string[]): CliCommand | { error: string } {

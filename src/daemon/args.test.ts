@@ -39,6 +39,7 @@ describe('parseManagerArgs', () => {
     [['-fc', '/x.conf'], { foreground: true, config: '/x.conf' }],
     [['-c/x.conf'], { config: '/x.conf' }],
     [['-fV'], { foreground: true, version: true }],
+    [['-f', '--'], { foreground: true }],
   ];
   for (const [argv, expected] of cases)
     test(`daemon-manager ${argv.join(' ') || '(no arguments)'}`, () => {
@@ -57,6 +58,7 @@ describe('parseManagerArgs', () => {
     [['-x'], "unknown option '-x'"],
     [['-fx'], "unknown option '-x'"],
     [['-fc'], '-c needs a file'],
+    [['--', '-V'], "unexpected argument '-V' (daemon-manager takes options only)"],
     [['status'], "unexpected argument 'status' (daemon-manager takes options only)"],
     [['--config'], '--config needs a file'],
     [['--foreground=no'], "--foreground takes no value (got '--foreground=no')"],

@@ -126,6 +126,13 @@ export function parseManagerArgs(given: readonly string[]): ManagerArgs | { erro
       case '--check':
         check = true;
         break;
+      case '--': {
+        // The end of the options; the manager takes no other arguments.
+        const extra = argv[index + 1];
+        if (extra !== undefined)
+          return { error: `unexpected argument '${extra}' (daemon-manager takes options only)` };
+        break;
+      }
       default:
         return {
           error: arg.startsWith('-')

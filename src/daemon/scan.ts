@@ -157,7 +157,8 @@ export async function scanDaemonDir(
   const problems: Problem[] = badNamesShown.slice(0, BAD_NAMES_SHOWN).map((name) => ({
     file: `${owner.daemonDir}/${printable(name.slice(0, 200))}`,
     severity: 'warning',
-    message: 'ignored: a daemon name uses letters, digits and . _ @ + - (at most 128)',
+    message:
+      'ignored: a daemon name uses letters, digits and . _ @ + -, starts with a letter, digit or _, and has at most 128 of them',
   }));
   const configs: LoadedConfig[] = [];
   const tooMany = read.value.total - badNames - files.length;

@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { type Spawned, showLogIfFailed, spawnCollecting } from '../helpers/cli.ts';
@@ -172,5 +180,28 @@ describe('npm pack, then npm install -g --prefix: daemon-manager as a package', 
     const result = await asCarol([copy, '--version']);
     assert.equal(result.code, 127);
     assert.match(result.stderr, /a copy of bin\/dmctl cannot \(link it with ln -s instead\)/);
+  });
+
+  // A review: a copy took the Node.js from beside the directory it was copied to (any
+  // user could plant one there), and a link to the bin/ directory failed with a stack.
+  test('a copy never runs a Node.js planted beside it; a link to bin/ works', async () => {
+    const planted = join(host.dir, 'planted');
+    mkdirSync(join(planted, 'tools'), { recursive: true });
+    mkdirSync(join(planted, 'node_modules/node/bin'), { recursive: true });
+    mkdirSync(join(planted, 'dist'), { recursive: true });
+    writeFileSync(join(planted, 'node_modules/node/bin/node'), '#!/bin/sh\necho planted ran\n', {
+      mode: 0o755,
+    });
+    writeFileSync(join(planted, 'dist/dmctl.mjs'), '');
+    copyFileSync(join(prefix, 'bin/dmctl'), join(planted, 'tools/dmctl'));
+    chmodSync(join(planted, 'tools/dmctl'), 0o755);
+    const copy = await asCarol([join(planted, 'tools/dmctl'), '--version']);
+    assert.equal(copy.code, 127, copy.stdout);
+    assert.doesNotMatch(copy.stdout, /planted ran/);
+    const linked = join(host.dir, 'linked-bin');
+    symlinkSync(join(prefix, 'bin'), linked);
+    const viaLink = await asCarol([join(linked, 'dmctl'), '--version']);
+    assert.equal(viaLink.code, 0, viaLink.stderr);
+    assert.match(viaLink.stdout, /^dmctl \d/);
   });
 });
