@@ -20,7 +20,8 @@
         "native/unix_sockets.c",
         "native/user_files.c",
         "native/user_ops.c",
-        "native/datagram.c"
+        "native/datagram.c",
+        "native/notify_socket.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "defines": ["NAPI_VERSION=8"]

@@ -84,6 +84,7 @@ export interface DaemonStatus {
     | 'stopped'
     | 'starting'
     | 'running'
+    | 'reloading'
     | 'stopping'
     | 'coolingdown'
     | 'broken'
@@ -110,6 +111,12 @@ export interface DaemonStatus {
   readonly lastExitSignal?: string;
   /** Why its config file is refused now, formatted `file:line: error: message`. */
   readonly problem?: string;
+  /** What the running daemon last said of itself (sd_notify `STATUS=`), printable, bounded. */
+  readonly status?: string;
+  /** With `health=`: `healthy`, `failing N/M` (failures in a row), or `unchecked` yet. */
+  readonly health?: string;
+  /** With `health=` or `watchdog=`: runs stopped as unhealthy since the last explicit start. */
+  readonly unhealthy?: number;
 }
 
 /** One event of a daemon's recent history. */
