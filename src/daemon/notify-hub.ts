@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeeperLink } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -115,7 +115,7 @@ export class NotifyHub {
     this.kept.delete(record.id);
     try {
       if (fd === undefined) {
-        mkdirSync(this.dir, { mode: this.dirMode, recursive: true });
+        this.makeDir();
         fd = this.host.bindNotify(path, uid, gid);
         this.host.link().store(PREFIX + record.id, fd);
       }
@@ -200,6 +200,16 @@ export class NotifyHub {
     );
     entry.refused = 0;
     entry.warnedAt = now;
+  }
+
+  /**
+   * The directory of the sockets, root's (or the personal user's): searchable by all in
+   * system mode, so each run-as user reaches their own socket by its name, but not
+   * listable. The mode is set again whatever the umask (the manager's own is 077).
+   */
+  private makeDir(): void {
+    mkdirSync(this.dir, { mode: this.dirMode, recursive: true });
+    chmodSync(this.dir, this.dirMode);
   }
 
   /** A short path: sun_path holds 107 bytes, and ids may be long. */
