@@ -357,6 +357,11 @@ export class Manager implements ControlContext, SupervisorHost {
    * False, with the reason logged, if the state could not be saved: see `takeBack`.
    */
   async handOver(): Promise<boolean> {
+    // The notify sockets are the keeper's too: what daemons say now waits for the next
+    // manager, never read by this one on its way out. Its watchdogs and checks end here.
+    this.notify.pauseAll();
+    this.watchdogs.clear();
+    this.healthChecks.clear();
     await this.control.quiesce(2_000);
     await this.logs.pause();
     await this.state.idle();
@@ -378,6 +383,11 @@ export class Manager implements ControlContext, SupervisorHost {
       this.resync(snapshot);
     }
     await this.logs.resume();
+    this.notify.resumeAll();
+    for (const record of this.supervisor.daemons.values()) {
+      this.watchdogs.sync(record);
+      this.healthChecks.sync(record);
+    }
     this.control.forgetAll();
     await this.syncSockets();
     for (const [user, fd] of this.keptControl) {

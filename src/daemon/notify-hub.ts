@@ -88,6 +88,20 @@ export class NotifyHub {
     for (const [id, entry] of this.entries) link.store(PREFIX + id, entry.fd);
   }
 
+  /** Stops reading every socket (an upgrade: the next manager reads them). */
+  pauseAll(): void {
+    for (const entry of this.entries.values()) {
+      clearTimeout(entry.paused);
+      entry.paused = undefined;
+      entry.watch.pause();
+    }
+  }
+
+  /** Reads them again (the upgrade was called off). */
+  resumeAll(): void {
+    for (const entry of this.entries.values()) entry.watch.resume();
+  }
+
   /** Closes every socket and removes its file (the manager stops for good). */
   releaseAll(): void {
     for (const id of [...this.entries.keys()]) this.release(id);

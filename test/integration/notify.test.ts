@@ -49,6 +49,11 @@ describe('ready=notify and watchdog= (sd_notify)', { skip: !root && 'needs root'
     );
     host.writeDaemon(
       'alice',
+      'late',
+      `start=exec python3 ${CLIENT} ready ${dir()} late-go\nready=notify\nautostart=no\n`,
+    );
+    host.writeDaemon(
+      'alice',
       'pinger',
       `start=exec python3 ${CLIENT} ping ${dir()}\nwatchdog=2s\nautostart=no\n`,
     );
@@ -148,6 +153,32 @@ describe('ready=notify and watchdog= (sd_notify)', { skip: !root && 'needs root'
     assert.match(why.stdout, /RELOADING=1: it is reloading/);
     assert.match(why.stdout, /READY=1: done reloading/);
     assert.equal((await host.dmctl('alice', 'notified', 'stop', '--wait')).code, 0);
+  });
+
+  test('a daemon still starting at an upgrade keeps its socket: its READY=1 reaches the new manager', async () => {
+    assert.equal((await host.dmctl('alice', 'late', 'start')).code, 0);
+    const before_ = await host.waitForDaemon(
+      'alice',
+      'alice/late',
+      (d) => d.state === 'starting' && d.status !== undefined,
+      'to be starting',
+    );
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGUSR2');
+    await waitFor('the upgrade', () =>
+      /upgrade done: the manager runs as pid \d+ now/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    writeFileSync(join(dir(), 'late-go'), '');
+    const ready = await host.waitForDaemon(
+      'alice',
+      'alice/late',
+      (d) => d.state === 'running',
+      'to be ready',
+    );
+    assert.deepEqual([ready.pid, ready.status], [before_.pid, 'serving']);
+    assert.equal((await host.dmctl('alice', 'late', 'stop', '--wait')).code, 0);
   });
 
   test('a daemon that stops pinging its watchdog is restarted, counted and shown', async () => {
