@@ -1,9 +1,17 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderAttack } from './attack-markdown.ts';
+import { renderHealth } from './health-markdown.ts';
 import { renderManagerKills } from './kill-markdown.ts';
 import { renderPeers } from './peers-markdown.ts';
-import type { AttackResults, ManagerKillResults, Mode, Results, StormResults } from './results.ts';
+import type {
+  AttackResults,
+  HealthResults,
+  ManagerKillResults,
+  Mode,
+  Results,
+  StormResults,
+} from './results.ts';
 import { renderStorms } from './storm-markdown.ts';
 
 const MODES: readonly Mode[] = ['full', 'quick'];
@@ -40,6 +48,8 @@ export function writeResultsMarkdown(benchDir: string): void {
     if (kills) sections.push(...renderManagerKills(kills));
     if (attack) sections.push(...renderAttack(attack));
   }
+  const health = read<HealthResults>(join(benchDir, 'results', 'health-quick.json'));
+  if (health) sections.push(...renderHealth(health));
   writeFileSync(join(benchDir, 'RESULTS.md'), `${sections.join('\n').trimEnd()}\n`);
 }
 

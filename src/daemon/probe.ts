@@ -1,4 +1,3 @@
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import type { HealthCheck } from '../config/ready.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
@@ -61,9 +60,11 @@ function acceptsTcp(host: string, port: number, timeoutMs: number): Promise<bool
 /**
  * Does a GET of the URL answer 2xx within `timeoutMs`? Redirects are not followed (a
  * 3xx is not ready), the body is never read, and no connection is kept for the next
- * check: a new one each time, closed once the status line is in.
+ * check: a new one each time, closed once the status line is in. node:http is loaded
+ * on the first such check, as for metrics: a manager without one never loads it.
  */
-function answers2xx(url: string, timeoutMs: number): Promise<boolean> {
+async function answers2xx(url: string, timeoutMs: number): Promise<boolean> {
+  const { request } = await import('node:http');
   return new Promise((resolve) => {
     let settled = false;
     const done = (ok: boolean): void => {
