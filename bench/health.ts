@@ -15,7 +15,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { cpuBetween, sampleCpu } from './measures/cpu.ts';
 import { managerProcesses } from './measures/process-sample.ts';
-import { ROOT_DIR, writeMasterConfig } from './peers/daemon-manager.ts';
+import { DaemonManagerPeer, writeMasterConfig } from './peers/daemon-manager.ts';
 import { spawnLogged, stopChild } from './peers/spawn.ts';
 import { describeMachine } from './report/machine.ts';
 import { writeResultsMarkdown } from './report/markdown.ts';
@@ -84,7 +84,12 @@ async function listen(server: Server): Promise<number> {
   return typeof address === 'object' && address !== null ? address.port : 0;
 }
 
-async function runCase(dir: string, def: CaseDef, ports: { tcp: number; http: number }) {
+async function runCase(
+  dir: string,
+  bin: string,
+  def: CaseDef,
+  ports: { tcp: number; http: number },
+): Promise<HealthCase> {
   const caseDir = join(dir, def.name.replace(/[^a-z0-9]+/gi, '-'));
   mkdirSync(caseDir);
   const pinger = join(dir, 'pinger');
@@ -94,7 +99,6 @@ async function runCase(dir: string, def: CaseDef, ports: { tcp: number; http: nu
     writeFileSync(join(daemonDir, `d${i}.conf`), `start=${start}\n${def.keys(ports)}`, {
       mode: 0o644,
     });
-  const bin = join(ROOT_DIR, 'bin');
   const child = spawnLogged(
     [join(bin, 'daemon-manager'), '--config', config, '--foreground'],
     join(caseDir, 'manager.log'),
@@ -145,8 +149,11 @@ async function main(): Promise<void> {
     writeFileSync(join(dir, 'pinger.c'), PINGER_C);
     execFileSync('cc', ['-O2', '-o', join(dir, 'pinger'), join(dir, 'pinger.c')]);
     const ports = { tcp: await listen(tcp), http: await listen(http) };
+    // A snapshot of the build, so that a rebuild meanwhile cannot mix two versions.
+    const peer = new DaemonManagerPeer(join(dir, 'snapshot'));
+    peer.install();
     const cases: HealthCase[] = [];
-    for (const def of CASES) cases.push(await runCase(dir, def, ports));
+    for (const def of CASES) cases.push(await runCase(dir, peer.bin, def, ports));
     const results: HealthResults = {
       date: new Date().toISOString(),
       machine: describeMachine(),

@@ -850,7 +850,7 @@ export class Manager implements ControlContext, SupervisorHost {
     // What a run said of itself, and its health, are that run's: a new run starts afresh.
     if (record.notified !== undefined && record.notified.run !== run) record.notified = undefined;
     if (record.health !== undefined && record.health.run !== run) record.health = undefined;
-    if (state.kind === 'running' && !state.starting) this.readiness.settle(state.run);
+    this.readiness.settle(record);
     // A run taken over from the keeper (an upgrade) is checked as it would be started now.
     if (record.spec.health !== undefined && run !== undefined && !this.processes.hasPlan(run)) {
       const prepared = this.prepare(record);

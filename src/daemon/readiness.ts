@@ -21,8 +21,8 @@ const MAX_PAUSE_MS = 1_000;
 export class Readiness {
   private readonly supervisor: () => Supervisor;
   private readonly processes: KeeperProcesses;
-  /** The ready_timeout of each run waiting for READY=1. */
-  private readonly deadlines = new Map<number, NodeJS.Timeout>();
+  /** The ready_timeout of each daemon waiting for READY=1, by id. */
+  private readonly deadlines = new Map<string, NodeJS.Timeout>();
 
   constructor(supervisor: () => Supervisor, processes: KeeperProcesses) {
     this.supervisor = supervisor;
@@ -40,19 +40,20 @@ export class Readiness {
 
   private awaitNotify(record: DaemonRecord, run: number, timeoutMs: number): void {
     const timer = setTimeout(() => {
-      this.deadlines.delete(run);
+      this.deadlines.delete(record.id);
       if (!isStarting(record, run)) return;
       const reason = `not ready after ${formatElapsed(timeoutMs)} (notify: no READY=1)`;
       this.supervisor().noteNotReady(record, run, reason);
     }, timeoutMs);
-    clearTimeout(this.deadlines.get(run));
-    this.deadlines.set(run, timer);
+    clearTimeout(this.deadlines.get(record.id));
+    this.deadlines.set(record.id, timer);
   }
 
-  /** The run is ready or over: its notify deadline, if any, goes (no wake-up for nothing). */
-  settle(run: number): void {
-    clearTimeout(this.deadlines.get(run));
-    this.deadlines.delete(run);
+  /** The daemon is not starting any more: its notify deadline, if any, goes (no wake-up for nothing). */
+  settle(record: DaemonRecord): void {
+    if (record.state.kind === 'running' && record.state.starting) return;
+    clearTimeout(this.deadlines.get(record.id));
+    this.deadlines.delete(record.id);
   }
 
   private async loop(
