@@ -123,7 +123,7 @@ export interface DaemonStatus {
 export interface WhyEvent {
   /** When, in ms since the epoch. */
   readonly at: number;
-  /** `start`, `exit`, `cooldown`, `stop`, `down`, `refused`, `config` or `command`. */
+  /** `start`, `exit`, `cooldown`, `stop`, `down`, `refused`, `config`, `command`, `health` or `notify`. */
   readonly kind: string;
   readonly text: string;
 }
