@@ -107,9 +107,15 @@ async function runCase(
   try {
     // Every daemon running (ready, for notify) before the settling time starts.
     for (const deadline = Date.now() + 300_000; ; ) {
-      const out = execFileSync(join(bin, 'dmctl'), ['--config', config, 'status'], {
-        encoding: 'utf8',
-      });
+      let out = '';
+      try {
+        out = execFileSync(join(bin, 'dmctl'), ['--config', config, 'status'], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
+      } catch {
+        // Not answering yet: it is still starting.
+      }
       const running = out.split('\n').filter((line) => /\brunning\b/.test(line)).length;
       if (running === DAEMONS) break;
       if (Date.now() > deadline) throw new Error(`${def.name}: only ${running} running`);
