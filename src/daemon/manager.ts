@@ -12,7 +12,6 @@ import { closeFd } from '../files/user-files.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
 import { refusalOf, startBanner } from '../logs/log-file.ts';
-import type { NotifyMessage } from '../notify/message.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT, runAsRefusal } from '../policy/authorize.ts';
 import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
@@ -62,6 +61,7 @@ import { HealthChecks } from './health-checks.ts';
 import type { TcpBinder } from './held-sockets.ts';
 import { judgeConfig, type ListenRights } from './judge.ts';
 import { listenRightsOf } from './listen-rights.ts';
+import { applyNotify } from './notify-events.ts';
 import { NotifyHub } from './notify-hub.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
@@ -216,7 +216,12 @@ export class Manager implements ControlContext, SupervisorHost {
           if (state.kind !== 'running') return undefined;
           return { run: state.run, mainPid: state.pid, leaf: this.processes.leafOf(state.run) };
         },
-        deliver: (record, run, message) => this.notified(record, run, message),
+        deliver: (record, run, message) =>
+          applyNotify(record, run, message, {
+            supervisor: this.supervisor,
+            watchdogs: this.watchdogs,
+            note: (text) => this.note(record, 'notify', text),
+          }),
       },
       join(parts.settings.socketDir, 'notify'),
       parts.mode.kind === 'personal' ? 0o700 : 0o711,
@@ -898,30 +903,6 @@ export class Manager implements ControlContext, SupervisorHost {
       if (typeof made !== 'string') this.log.warn(`${record.id}: ${made.error}`);
     }
     this.notify.releaseUnclaimed();
-  }
-
-  /** A message from one of the run's own processes (notify-hub.ts checked who sent it). */
-  private notified(record: DaemonRecord, run: number, message: NotifyMessage): void {
-    const { state } = record;
-    if (state.kind !== 'running' || state.run !== run) return;
-    const notified = record.notified ?? { run };
-    record.notified = notified;
-    if (message.status !== undefined) notified.status = message.status;
-    if (message.stopping) {
-      notified.phase = 'stopping';
-      this.note(record, 'notify', 'STOPPING=1: it is stopping by itself');
-    } else if (message.reloading && !state.starting) {
-      notified.phase = 'reloading';
-      this.note(record, 'notify', 'RELOADING=1: it is reloading');
-    } else if (message.ready && notified.phase === 'reloading') {
-      notified.phase = undefined;
-      this.note(record, 'notify', 'READY=1: done reloading');
-    }
-    if (message.ready && state.starting && record.spec.ready?.kind === 'notify')
-      this.supervisor.noteReady(record, run);
-    if (message.watchdog === 'ping') this.watchdogs.ping(record, run);
-    if (message.watchdog === 'trigger' && record.spec.watchdogMs !== undefined)
-      this.supervisor.noteUnhealthy(record, run, 'it sent WATCHDOG=trigger');
   }
 
   watchReady(record: DaemonRecord, run: number): void {
