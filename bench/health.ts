@@ -24,8 +24,8 @@ import type { HealthCase, HealthResults } from './report/results.ts';
 const { values } = parseArgs({
   options: {
     daemons: { type: 'string', default: '1000' },
-    seconds: { type: 'string', default: '30' },
-    settle: { type: 'string', default: '15' },
+    seconds: { type: 'string', default: '20' },
+    settle: { type: 'string', default: '10' },
   },
 });
 const DAEMONS = Number(values.daemons);
