@@ -46,6 +46,8 @@ interface Entry {
   /** Refused senders since the last warning about them, and when that was. */
   refused: number;
   warnedAt: number;
+  /** When a flood was last said in the log. */
+  floodWarnedAt: number;
 }
 
 /**
@@ -150,6 +152,7 @@ export class NotifyHub {
       paused: undefined,
       refused: 0,
       warnedAt: 0,
+      floodWarnedAt: 0,
     });
     return path;
   }
@@ -196,9 +199,14 @@ export class NotifyHub {
   private pause(id: string, entry: Entry): void {
     if (entry.paused !== undefined) return;
     entry.watch.pause();
-    this.host.log.warn(
-      `${id}: more than ${PER_SECOND} sd_notify messages a second; not read for ${PAUSE_MS / 1000}s`,
-    );
+    // A flood that goes on is said once a minute, not at every pause.
+    const now = Date.now();
+    if (now - entry.floodWarnedAt >= 60_000) {
+      entry.floodWarnedAt = now;
+      this.host.log.warn(
+        `${id}: more than ${PER_SECOND} sd_notify messages a second; not read for ${PAUSE_MS / 1000}s (said at most once a minute)`,
+      );
+    }
     entry.paused = setTimeout(() => {
       entry.paused = undefined;
       if (this.entries.get(id) === entry) entry.watch.resume();
