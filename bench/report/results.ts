@@ -86,6 +86,8 @@ export interface HealthCase {
   /** Their context switches (each a wake-up), per second, and in all. */
   readonly wakeupsPerSecond: number;
   readonly wakeups: number;
+  /** Changes of /etc/passwd or /etc/group the manager saw in the window (other sessions' tests). */
+  readonly accountChanges?: number;
   /** The 1, 5 and 15 minute load averages at the start and at the end of the window. */
   readonly loadBefore: readonly number[];
   readonly loadAfter: readonly number[];
