@@ -863,6 +863,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     this.watchdogs.sync(record);
     this.healthChecks.sync(record);
+    if (state.kind === 'running' && state.pid > 0) this.notify.replay(record.id);
   }
 
   /**

@@ -14,6 +14,8 @@ const BURST = 100;
 const PER_SECOND = 50;
 /** A daemon over its rate is not read for this long: its datagrams wait in the kernel. */
 const PAUSE_MS = 1_000;
+/** Messages kept while a run's main pid is not known yet (its first moments). */
+const MAX_EARLY = 16;
 /** The keeper's name for a daemon's notify socket (kept across upgrades and crashes). */
 const PREFIX = 'ntf:';
 
@@ -48,6 +50,8 @@ interface Entry {
   warnedAt: number;
   /** When a flood was last said in the log. */
   floodWarnedAt: number;
+  /** Messages that came before the keeper reported the run's main pid (no cgroup). */
+  readonly early: { pid: number; uid: number; data: Buffer | null }[];
 }
 
 /**
@@ -153,6 +157,7 @@ export class NotifyHub {
       refused: 0,
       warnedAt: 0,
       floodWarnedAt: 0,
+      early: [],
     });
     return path;
   }
@@ -181,9 +186,36 @@ export class NotifyHub {
       this.pause(id, entry);
       return;
     }
+    this.judge(id, entry, pid, uid, data, now);
+  }
+
+  /**
+   * The keeper has reported the run's main pid since: the messages that came before it
+   * (a fast daemon's READY=1 at once) are judged now.
+   */
+  replay(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined || entry.early.length === 0) return;
+    const early = entry.early.splice(0);
+    for (const { pid, uid, data } of early) this.judge(id, entry, pid, uid, data, Date.now());
+  }
+
+  private judge(
+    id: string,
+    entry: Entry,
+    pid: number,
+    uid: number,
+    data: Buffer | null,
+    now: number,
+  ): void {
     const record = this.host.daemon(id);
     const place = record === undefined ? undefined : this.host.placeOf(record);
     if (record === undefined || place === undefined) return;
+    // Without a cgroup the main pid is the test: until the keeper says it, the message waits.
+    if (place.leaf === undefined && place.mainPid === 0) {
+      if (entry.early.length < MAX_EARLY) entry.early.push({ pid, uid, data });
+      return;
+    }
     if (uid !== entry.uid || !isOwnProcess(pid, place)) {
       this.refuse(id, entry, `pid ${pid} (uid ${uid}) is not a process of its run`, now);
       return;

@@ -22,8 +22,9 @@ const MAX_DEPTH = 64;
  * is that user's own process, not another user's.
  */
 export function isOwnProcess(pid: number, place: RunPlace): boolean {
-  if (pid <= 1 || place.mainPid <= 1) return false;
+  if (pid <= 1) return false;
   if (place.leaf !== undefined) return cgroupMembers(place.leaf).includes(pid);
+  if (place.mainPid <= 1) return false;
   let current = pid;
   for (let depth = 0; depth < MAX_DEPTH && current > 1; depth++) {
     if (current === place.mainPid) return true;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -22,12 +23,12 @@ describe('ready=notify under a personal manager', {
   const host = new TestHost();
   let manager: Spawned | undefined;
   const dir = (): string => host.user('alice').home;
-  const statusOf = async (): Promise<DaemonStatus | undefined> => {
+  const statusOf = async (name = 'child'): Promise<DaemonStatus | undefined> => {
     const result = await run(
       ['runuser', '-u', host.user('alice').name, '--', 'env', '-u', 'DAEMON_MANAGER_CONFIG', DMCTL],
       ['--personal', '--json', 'status'],
     );
-    return (JSON.parse(result.stdout) as DaemonStatus[]).find((d) => d.name === 'child');
+    return (JSON.parse(result.stdout) as DaemonStatus[]).find((d) => d.name === name);
   };
 
   before(async () => {
@@ -37,6 +38,9 @@ describe('ready=notify under a personal manager', {
       'child',
       `start=python3 ${CLIENT} ready ${dir()}; true\nready=notify\n`,
     );
+    const fast = join(host.dir, 'notify-fast');
+    execFileSync('cc', ['-o', fast, join(FIXTURES, 'notify-fast.c')]);
+    host.writeDaemon('alice', 'fast', `start=exec ${fast}\nready=notify\n`);
     manager = spawnCollecting([
       'runuser',
       '-u',
@@ -81,5 +85,13 @@ describe('ready=notify under a personal manager', {
       return daemon?.state === 'running' ? daemon : undefined;
     });
     assert.deepEqual([ready.pid, ready.status], [starting.pid, 'serving']);
+  });
+
+  test('a READY=1 sent before the keeper reports the pid waits for it, then counts', async () => {
+    const fast = await waitFor('alice/fast to be ready', async () => {
+      const daemon = await statusOf('fast');
+      return daemon?.state === 'running' ? daemon : undefined;
+    });
+    assert.equal(fast.status, 'fast');
   });
 });

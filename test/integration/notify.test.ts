@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -62,6 +63,9 @@ describe('ready=notify and watchdog= (sd_notify)', { skip: !root && 'needs root'
       'flood',
       `start=exec python3 ${CLIENT} flood ${dir()}\nready=notify\nautostart=no\n`,
     );
+    const fast = join(host.dir, 'notify-fast');
+    execFileSync('cc', ['-o', fast, join(FIXTURES, 'notify-fast.c')]);
+    host.writeDaemon('alice', 'fast', `start=exec ${fast}\nready=notify\nautostart=no\n`);
     await host.startManager();
   });
   afterEach(showLogIfFailed(() => host.managerLog));
@@ -125,6 +129,18 @@ describe('ready=notify and watchdog= (sd_notify)', { skip: !root && 'needs root'
     assert.deepEqual([ready.pid, ready.status], [starting.pid, 'serving']);
     const why = await host.dmctl('alice', 'notified', 'why');
     assert.match(why.stdout, /ready \(notify\) after /);
+  });
+
+  test('a READY=1 sent before the keeper reports the pid counts (checked in its cgroup)', async () => {
+    assert.equal((await host.dmctl('alice', 'fast', 'start')).code, 0);
+    const fast = await host.waitForDaemon(
+      'alice',
+      'alice/fast',
+      (d) => d.state === 'running',
+      'to be ready',
+    );
+    assert.equal(fast.status, 'fast');
+    assert.equal((await host.dmctl('alice', 'fast', 'stop', '--wait')).code, 0);
   });
 
   test('RELOADING=1 shows it reloading until its next READY=1', async () => {
