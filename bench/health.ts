@@ -139,6 +139,7 @@ async function runCase(
       name: def.name,
       daemons: DAEMONS,
       seconds,
+      settleSeconds: SETTLE_MS / 1000,
       cpuMsPerSecond: use.schedMs / seconds,
       wakeupsPerSecond: use.switches / seconds,
       wakeups: use.switches,

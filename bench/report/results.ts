@@ -81,6 +81,8 @@ export interface HealthCase {
   readonly name: string;
   readonly daemons: number;
   readonly seconds: number;
+  /** Time left to settle once every daemon ran, before the window. */
+  readonly settleSeconds?: number;
   /** The manager's and its keeper's time on CPU, per second of the window. */
   readonly cpuMsPerSecond: number;
   /** Their context switches (each a wake-up), per second, and in all. */
