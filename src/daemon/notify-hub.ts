@@ -14,6 +14,8 @@ const BURST = 100;
 const PER_SECOND = 50;
 /** A daemon over its rate is not read for this long: its datagrams wait in the kernel. */
 const PAUSE_MS = 1_000;
+/** What sun_path holds, its final NUL aside. */
+const MAX_PATH_BYTES = 107;
 /** Messages kept while a run's main pid is not known yet (its first moments). */
 const MAX_EARLY = 16;
 /** The keeper's name for a daemon's notify socket (kept across upgrades and crashes). */
@@ -131,6 +133,10 @@ export class NotifyHub {
       return existing.path;
     if (existing !== undefined) this.release(record.id);
     const path = this.pathOf(record.id);
+    if (Buffer.byteLength(path) > MAX_PATH_BYTES)
+      return {
+        error: `its notify socket ${path} would be ${Buffer.byteLength(path)} bytes long, more than the ${MAX_PATH_BYTES} a unix socket address holds: choose a shorter socket-dir`,
+      };
     let fd = this.kept.get(record.id);
     this.kept.delete(record.id);
     try {
