@@ -21,7 +21,8 @@
         "native/user_files.c",
         "native/user_ops.c",
         "native/datagram.c",
-        "native/v8_memory.cc"
+        "native/v8_memory.cc",
+        "native/notify_socket.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "defines": ["NAPI_VERSION=8"]

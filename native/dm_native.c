@@ -170,6 +170,7 @@ static napi_value init(napi_env env, napi_value exports) {
   dm_register_user_files(env, exports);
   dm_register_log_pump(env, exports);
   register_datagram(env, exports);
+  register_notify_socket(env, exports);
   return exports;
 }
 

@@ -15,5 +15,6 @@ void register_keeper_link(napi_env env, napi_value exports);
 void register_locks(napi_env env, napi_value exports);
 void register_sockets(napi_env env, napi_value exports);
 void register_datagram(napi_env env, napi_value exports);
+void register_notify_socket(napi_env env, napi_value exports);
 
 #endif

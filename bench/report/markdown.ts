@@ -1,10 +1,18 @@
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderAttack } from './attack-markdown.ts';
+import { renderHealth } from './health-markdown.ts';
 import { renderManagerKills } from './kill-markdown.ts';
 import { renderPeers } from './peers-markdown.ts';
 import { renderRescanAttacks } from './rescan-markdown.ts';
-import type { AttackResults, ManagerKillResults, Mode, Results, StormResults } from './results.ts';
+import type {
+  AttackResults,
+  HealthResults,
+  ManagerKillResults,
+  Mode,
+  Results,
+  StormResults,
+} from './results.ts';
 import { renderStorms } from './storm-markdown.ts';
 
 const MODES: readonly Mode[] = ['full', 'quick'];
@@ -61,6 +69,8 @@ export function writeResultsMarkdown(benchDir: string): void {
     if (kills) sections.push(...renderManagerKills(kills));
     if (attack) sections.push(...renderAttack(attack));
   }
+  const health = read<HealthResults>(join(benchDir, 'results', 'health-quick.json'));
+  if (health) sections.push(...renderHealth(health));
   sections.push(...renderRescanAttacks(benchDir));
   sections.push(...measuredNotes(benchDir));
   writeFileSync(join(benchDir, 'RESULTS.md'), `${sections.join('\n').trimEnd()}\n`);

@@ -77,3 +77,30 @@ export interface ManagerKillResults extends RunHeader {
   readonly settings: { readonly daemons: number; readonly kills: number };
   readonly runs: ManagerKillRun[];
 }
+
+/** One case of bench/health.ts: N daemons with one kind of check, over a window. */
+export interface HealthCase {
+  readonly name: string;
+  readonly daemons: number;
+  readonly seconds: number;
+  /** Time left to settle once every daemon ran, before the window. */
+  readonly settleSeconds?: number;
+  /** The manager's and its keeper's time on CPU, per second of the window. */
+  readonly cpuMsPerSecond: number;
+  /** Their context switches (each a wake-up), per second, and in all. */
+  readonly wakeupsPerSecond: number;
+  readonly wakeups: number;
+  /** Changes of /etc/passwd or /etc/group the manager saw in the window (other sessions' tests). */
+  readonly accountChanges?: number;
+  /** The 1, 5 and 15 minute load averages at the start and at the end of the window. */
+  readonly loadBefore: readonly number[];
+  readonly loadAfter: readonly number[];
+}
+
+/** What health checks and watchdogs cost (bench/health.ts): results/health-quick.json. */
+export interface HealthResults {
+  readonly date: string;
+  readonly machine: Record<string, string>;
+  readonly settleSeconds: number;
+  readonly cases: readonly HealthCase[];
+}

@@ -62,10 +62,33 @@ const COLUMNS: readonly Column[] = [
   { header: 'total', align: 'right', fixed: 8, cell: (d) => formatElapsed(d.total) },
   { header: 'run-as', align: 'left', fixed: undefined, min: 8, cell: (d) => d.runAs },
   { header: 'last-exit', align: 'left', fixed: undefined, cell: formatLastExit },
+  { header: 'status', align: 'left', fixed: undefined, cell: formatStatusNote },
 ];
 
+/**
+ * The `status` column: its health when not plainly healthy, how often it was restarted
+ * as unhealthy, and what it said of itself (STATUS=). Empty for a daemon with none.
+ */
+export function formatStatusNote(daemon: DaemonStatus): string {
+  const parts: string[] = [];
+  if (daemon.health !== undefined && daemon.health !== 'healthy') parts.push(daemon.health);
+  if (daemon.unhealthy !== undefined && daemon.unhealthy > 0)
+    parts.push(`${daemon.unhealthy} unhealthy`);
+  if (daemon.status !== undefined && daemon.status !== '') parts.push(daemon.status);
+  return parts.join('; ');
+}
+
 /** On a narrow terminal, columns go in this order (after `last-exit` is cut short). */
-const DROP_ORDER = ['last-exit', 'run-as', 'total', 'respawns', 'cooldown', 'uptime', 'pid'];
+const DROP_ORDER = [
+  'status',
+  'last-exit',
+  'run-as',
+  'total',
+  'respawns',
+  'cooldown',
+  'uptime',
+  'pid',
+];
 /** `last-exit` is cut to fit rather than dropped while this much of it can be shown. */
 const MIN_LAST_EXIT = 10;
 
@@ -81,6 +104,7 @@ const PLAIN: TableStyle = { width: undefined, color: false };
 const STATE_COLORS: Readonly<Record<DaemonStatus['state'], string>> = {
   running: '\u001b[32m',
   starting: '\u001b[33m',
+  reloading: '\u001b[33m',
   coolingdown: '\u001b[31m',
   stopping: '\u001b[33m',
   stopped: '',
@@ -114,7 +138,11 @@ export function formatStatusTable(daemons: readonly DaemonStatus[], style = PLAI
           ...rows.map((row) => (row[index] ?? '').length),
         ),
   );
-  let shown = COLUMNS.map((_, index) => index);
+  // The `status` column only when a daemon has something in it: tables stay as they were.
+  const note = COLUMNS.findIndex((column) => column.header === 'status');
+  let shown = COLUMNS.map((_, index) => index).filter(
+    (index) => index !== note || rows.some((row) => (row[index] ?? '') !== ''),
+  );
   if (style.width !== undefined) [shown, widths] = fit(shown, widths, style.width);
   const line = (cells: readonly string[], state?: DaemonStatus['state']): string =>
     shown
@@ -155,6 +183,7 @@ function fit(
   for (const name of DROP_ORDER) {
     if (total() <= width) break;
     const index = COLUMNS.findIndex((column) => column.header === name);
+    if (!columns.includes(index)) continue;
     if (index === lastExit) {
       const room = (sizes[index] ?? 0) - (total() - width);
       if (room >= MIN_LAST_EXIT) {

@@ -1,5 +1,5 @@
 import type { DaemonWhy } from '../protocol/messages.ts';
-import { formatLastExit } from './format.ts';
+import { formatLastExit, formatStatusNote } from './format.ts';
 
 /**
  * `dmctl ID why`: what the daemon is doing and wants, how its last process ended, then
@@ -11,7 +11,8 @@ import { formatLastExit } from './format.ts';
 export function formatWhy(why: DaemonWhy): string {
   const { status, events } = why;
   const exit = formatLastExit(status);
-  const head = `${status.id}: ${status.state} (wanted ${status.wanted}), last exit: ${exit}\n`;
+  const note = formatStatusNote(status);
+  const head = `${status.id}: ${status.state} (wanted ${status.wanted}), last exit: ${exit}${note === '' ? '' : `, status: ${note}`}\n`;
   if (events.length === 0) return `${head}(no events recorded yet)\n`;
   return head + events.map((event) => `${localTime(event.at)}  ${event.text}\n`).join('');
 }

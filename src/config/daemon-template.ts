@@ -35,11 +35,22 @@ export function daemonTemplate(name: string, owner: string): string {
 # Wait before every respawn, doubled after each quick exit (within the admin's bounds).
 #restart_delay=5s
 
-# When it is ready (until then 'starting'; dmctl start --wait waits): tcp:HOST:PORT or
-# unix:PATH accepts a connection, or exec:COMMAND, run as the daemon, exits 0.
+# When it is ready (until then 'starting'; dmctl start --wait waits): notify (it sends
+# READY=1 to $NOTIFY_SOCKET, as under systemd), tcp:HOST:PORT or unix:PATH accepts a
+# connection, http://127.0.0.1:PORT/PATH answers 2xx, or exec:COMMAND, run as the daemon,
+# exits 0.
 #ready=tcp:127.0.0.1:8080
 # Not ready by then is a failed start (default: 60s).
 #ready_timeout=60s
+
+# Checked while it runs (the same forms but notify); this many failures in a row
+# restart it (defaults: every 30s, 5s each, 3 in a row).
+#health=http://127.0.0.1:8080/health
+#health_interval=30s
+#health_timeout=5s
+#health_retries=3
+# It sends WATCHDOG=1 to $NOTIFY_SOCKET at least this often, or is restarted.
+#watchdog=30s
 
 # Rotate its log sooner, keep fewer old logs (default and most: the admin's settings).
 #log_max_size=1M

@@ -1,6 +1,7 @@
 import { parseSignal } from '../process/signals.ts';
 import { DAEMON_KEYS } from '../reference/daemon.ts';
 import { parseDuration } from './durations.ts';
+import { type HealthSpec, parseHealthKeys } from './health.ts';
 import { LIMIT_NAMES, parseLimitValue, type Resource, type ResourceLimits } from './limits.ts';
 import { meaningfulLines } from './lines.ts';
 import {
@@ -49,6 +50,10 @@ export interface DaemonSpec {
   readonly ready: ReadyCheck | undefined;
   /** `ready_timeout=`: not ready by then is a failed start. */
   readonly readyTimeoutMs: number | undefined;
+  /** `health=` and its `health_*=` keys: checked while it runs; failing, it is restarted. */
+  readonly health: HealthSpec | undefined;
+  /** `watchdog=`: a ready daemon that sends no `WATCHDOG=1` for this long is restarted. */
+  readonly watchdogMs: number | undefined;
 }
 
 /** `restart=`: always (the original's rule), only after a failure, or never. */
@@ -83,7 +88,12 @@ export const SPEC_DEFAULTS = {
   restartDelayMs: undefined,
   ready: undefined,
   readyTimeoutMs: undefined,
+  health: undefined,
+  watchdogMs: undefined,
 } as const satisfies Partial<DaemonSpec>;
+
+/** A shorter watchdog would have the manager wake up for every daemon all the time. */
+const MIN_WATCHDOG_MS = 1_000;
 
 /** The umask of a daemon whose config does not set one: that of a login shell. */
 export const DEFAULT_UMASK = 0o022;
@@ -159,6 +169,9 @@ export function parseDaemonConfig(
   let restartDelayLine: number | undefined;
   let ready: ReadyCheck | undefined;
   let readyTimeoutMs: number | undefined;
+  let watchdogMs: number | undefined;
+  /** The `health*=` lines, judged together once the file is read. */
+  const healthLines = new Map<string, { line: number; value: string }>();
   const limits: { [R in Resource]: number | undefined } = {
     nofile: undefined,
     nproc: undefined,
@@ -295,6 +308,22 @@ export function parseDaemonConfig(
         else readyTimeoutMs = ms;
         break;
       }
+      case 'health':
+      case 'health_interval':
+      case 'health_timeout':
+      case 'health_retries':
+        healthLines.set(key, { line, value });
+        break;
+      case 'watchdog': {
+        const ms = parseDuration(value);
+        if (ms === undefined || ms < MIN_WATCHDOG_MS)
+          problems.error(
+            line,
+            `'watchdog' must be a duration of at least 1s, such as 30s, not '${value}'`,
+          );
+        else watchdogMs = ms;
+        break;
+      }
       case 'log_max_size': {
         const bytes = parseSize(value);
         if (bytes === undefined)
@@ -371,6 +400,7 @@ export function parseDaemonConfig(
   if (addresses.length === 0)
     for (const [key, line] of listenSettings)
       problems.warning(line, `'${key}' has no effect without a 'listen=' line`);
+  const health = parseHealthKeys(healthLines, problems);
   if (start === undefined && !problems.items.some((p) => p.message.startsWith("'start'")))
     problems.error(undefined, "no 'start=' line: nothing to run");
   const failed = problems.items.some((problem) => problem.severity === 'error');
@@ -396,6 +426,8 @@ export function parseDaemonConfig(
           restartDelayMs,
           ready,
           readyTimeoutMs,
+          health,
+          watchdogMs,
           listen: {
             addresses,
             mode: listenMode,

@@ -259,3 +259,49 @@ describe('brokenStatus', () => {
     );
   });
 });
+
+describe('statusOf: sd_notify and health', () => {
+  const running = { kind: 'running', run: 7, pid: 4242, since: NOW - HOUR } as const;
+  const checked = specOf(
+    'start=exec ./wp\nuser=www-data\nhealth=tcp:127.0.0.1:80\nhealth_retries=3\n',
+  );
+
+  test('STATUS= and RELOADING=1 of the current run show; those of an older run do not', () => {
+    const now = statusOf(
+      record({ state: running, notified: { run: 7, status: 'busy', phase: 'reloading' } }),
+      NOW,
+    );
+    assert.deepEqual([now.state, now.status], ['reloading', 'busy']);
+    const old = statusOf(record({ state: running, notified: { run: 6, status: 'old' } }), NOW);
+    assert.deepEqual([old.state, old.status], ['running', undefined]);
+  });
+
+  test('health shows unchecked, failing N/M or healthy, with the unhealthy count', () => {
+    const at = (health: DaemonRecord['health'], unhealthy = 0): DaemonStatus =>
+      statusOf(record({ state: running, health, unhealthy }, checked), NOW);
+    assert.deepEqual(
+      [at({ run: 7, failures: 0, checked: false }).health, at(undefined).unhealthy],
+      ['unchecked', 0],
+    );
+    const failing = at({ run: 7, failures: 2, checked: true }, 1);
+    assert.deepEqual([failing.health, failing.unhealthy], ['failing 2/3', 1]);
+    assert.equal(at({ run: 7, failures: 0, checked: true }).health, 'healthy');
+    assert.equal(statusOf(record({ state: running }), NOW).unhealthy, undefined);
+  });
+
+  test('the table has a status column only when a daemon has something in it', () => {
+    const plain = formatStatusTable([statusOf(record({ state: running }), NOW)]);
+    assert.doesNotMatch(plain.split('\n')[0] ?? '', /status/);
+    const noted = formatStatusTable([
+      statusOf(
+        record(
+          { state: running, unhealthy: 2, health: { run: 7, failures: 1, checked: true } },
+          checked,
+        ),
+        NOW,
+      ),
+    ]);
+    assert.match(noted.split('\n')[0] ?? '', /last-exit +status$/);
+    assert.match(noted.split('\n')[1] ?? '', /failing 1\/3; 2 unhealthy$/);
+  });
+});

@@ -22,6 +22,8 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
   const alive = state.kind === 'running' || state.kind === 'stopping';
   const lastExit = describeExit(record);
   const exit = record.lastExit;
+  // What the daemon said of itself counts for its current run only.
+  const notified = alive && record.notified?.run === state.run ? record.notified : undefined;
   return {
     id: record.id,
     user: record.owner,
@@ -29,11 +31,13 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
     state:
       state.kind === 'running' && state.starting
         ? 'starting'
-        : state.kind !== 'stopped'
-          ? state.kind
-          : problem !== undefined
-            ? 'broken'
-            : (state.ended ?? 'stopped'),
+        : state.kind === 'running' && notified?.phase !== undefined
+          ? notified.phase
+          : state.kind !== 'stopped'
+            ? state.kind
+            : problem !== undefined
+              ? 'broken'
+              : (state.ended ?? 'stopped'),
     wanted: record.wanted,
     pid: state.kind === 'running' || state.kind === 'stopping' ? state.pid : 0,
     respawns: record.respawns,
@@ -51,7 +55,20 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
       : {}),
     ...(exit?.error === undefined && exit?.signal ? { lastExitSignal: exit.signal } : {}),
     ...(problem === undefined ? {} : { problem }),
+    ...(notified?.status === undefined ? {} : { status: notified.status }),
+    ...healthOf(record),
   };
+}
+
+/** The health fields of a daemon with `health=` or `watchdog=`. */
+function healthOf(record: DaemonRecord): { health?: string; unhealthy?: number } {
+  const { spec, health } = record;
+  if (spec.health === undefined && spec.watchdogMs === undefined) return {};
+  const unhealthy = { unhealthy: record.unhealthy };
+  if (spec.health === undefined || health === undefined) return unhealthy;
+  if (health.failures > 0)
+    return { ...unhealthy, health: `failing ${health.failures}/${spec.health.retries}` };
+  return { ...unhealthy, health: health.checked ? 'healthy' : 'unchecked' };
 }
 
 /** The status row of a daemon known only by its broken config file: never loaded. */

@@ -172,6 +172,11 @@ async function main(signals: SignalQueue): Promise<number> {
     bind: (path, backlog) => native.listenUnix(path, backlog),
     peerUid: (fd) => native.peerUid(fd),
     bindTcp: (host, port, backlog) => native.listenTcp(host, port, backlog),
+    notifySockets: {
+      bindNotify: (path, uid, gid) => native.bindNotify(path, uid, gid),
+      watchNotify: (fd, onMessage) => native.watchNotify(fd, onMessage),
+      closeFd: (fd) => native.closeFd(fd),
+    },
     newKeeper: attachKeeper,
   });
   await manager.begin();

@@ -26,6 +26,7 @@ import {
   removeTree,
 } from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
+import type { Native } from '../process/native.ts';
 import { heldGroups } from '../process/process-group.ts';
 import {
   type ConfigCopy,
@@ -57,9 +58,12 @@ import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-
 import { DaemonLogs } from './daemon-logs.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
 import { DaemonSockets, listenEnvironment } from './daemon-sockets.ts';
+import { HealthChecks } from './health-checks.ts';
 import type { TcpBinder } from './held-sockets.ts';
 import { judgeConfig, type ListenRights } from './judge.ts';
 import { listenRightsOf } from './listen-rights.ts';
+import { applyNotify } from './notify-events.ts';
+import { NotifyHub } from './notify-hub.ts';
 import { makeOwner, type Owner, sameOwner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
 import { KeeperProcesses } from './processes.ts';
@@ -76,6 +80,7 @@ import {
   scanDaemonDir,
 } from './scan.ts';
 import { Slicer } from './slices.ts';
+import { Watchdogs } from './watchdog.ts';
 
 /** The first wait of the default back-off, doubled at each quick exit (see supervisor/backoff.ts). */
 const FIRST_COOLDOWN_MS = 1_000;
@@ -107,6 +112,8 @@ export interface ManagerParts {
   readonly peerUid: (fd: number) => number;
   /** Binds a daemon's TCP `listen=` socket as root (native/sockets.c). */
   readonly bindTcp: TcpBinder;
+  /** The sd_notify sockets' system calls (native/notify_socket.c). */
+  readonly notifySockets: Pick<Native, 'bindNotify' | 'watchNotify' | 'closeFd'>;
   /** Starts a new keeper, after the one attached died. */
   readonly newKeeper: () => Promise<{ link: KeeperLink; snapshot: KeeperSnapshot }>;
 }
@@ -142,6 +149,10 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly newKeeper: ManagerParts['newKeeper'];
   private readonly state: StateSaver;
   private readonly readiness: Readiness;
+  /** sd_notify sockets (`ready=notify`, `watchdog=`), watchdogs and `health=` checks. */
+  private readonly notify: NotifyHub;
+  private readonly watchdogs: Watchdogs;
+  private readonly healthChecks: HealthChecks;
   /** Each daemon's recent events, for `dmctl why`; saved with the state. */
   private readonly history = new History();
   private readonly cgroups: CgroupTree | undefined;
@@ -193,6 +204,33 @@ export class Manager implements ControlContext, SupervisorHost {
       oomKilled: (record) => this.oomKilled(record.owner),
     });
     this.readiness = new Readiness(() => this.supervisor, this.processes);
+    this.watchdogs = new Watchdogs(() => this.supervisor);
+    this.healthChecks = new HealthChecks(
+      () => this.supervisor,
+      this.processes,
+      (record, text) => this.note(record, 'health', text),
+    );
+    this.notify = new NotifyHub(
+      {
+        log: parts.log,
+        link: () => this.link,
+        ...parts.notifySockets,
+        daemon: (id) => this.supervisor.daemons.get(id),
+        placeOf: (record) => {
+          const { state } = record;
+          if (state.kind !== 'running') return undefined;
+          return { run: state.run, mainPid: state.pid, leaf: this.processes.leafOf(state.run) };
+        },
+        deliver: (record, run, message) =>
+          applyNotify(record, run, message, {
+            supervisor: this.supervisor,
+            watchdogs: this.watchdogs,
+            note: (text) => this.note(record, 'notify', text),
+          }),
+      },
+      join(parts.settings.socketDir, 'notify'),
+      parts.mode.kind === 'personal' ? 0o700 : 0o711,
+    );
     this.logs = new DaemonLogs(parts.settings, parts.log, (id) => this.pipeEnded(id));
     const historyFile = new HistoryFile(parts.settings.stateDir, this.history);
     const unreadable = historyFile.load();
@@ -259,9 +297,11 @@ export class Manager implements ControlContext, SupervisorHost {
         // The keeper kept the user's lock while no manager was there: it is ours again.
         this.userLocks.set(name.slice(5), fd);
       } else if (name.startsWith('lsn:')) this.sockets.adopt(name, fd);
+      else this.notify.adopt(name, fd);
     this.syncOwners();
     await this.rescan([...this.ownerTable.keys()]);
     this.recovery?.finish();
+    this.claimNotifySockets();
     this.sockets.releaseUnwanted(this.supervisor.daemons, (user) => this.ownerTable.get(user));
     // Once the daemons are known: each output pipe goes on into its daemon's log.
     for (const [name, fd] of this.snapshot.fds)
@@ -327,6 +367,11 @@ export class Manager implements ControlContext, SupervisorHost {
    * False, with the reason logged, if the state could not be saved: see `takeBack`.
    */
   async handOver(): Promise<boolean> {
+    // The notify sockets are the keeper's too: what daemons say now waits for the next
+    // manager, never read by this one on its way out. Its watchdogs and checks end here.
+    this.notify.pauseAll();
+    this.watchdogs.clear();
+    this.healthChecks.clear();
     await this.control.quiesce(2_000);
     await this.logs.pause();
     await this.state.idle();
@@ -344,9 +389,15 @@ export class Manager implements ControlContext, SupervisorHost {
       this.listen(link);
       // A new keeper holds nothing yet: the daemons' sockets go to it before any start.
       this.sockets.storeAll(link);
+      this.notify.storeAll(link);
       this.resync(snapshot);
     }
     await this.logs.resume();
+    this.notify.resumeAll();
+    for (const record of this.supervisor.daemons.values()) {
+      this.watchdogs.sync(record);
+      this.healthChecks.sync(record);
+    }
     this.control.forgetAll();
     await this.syncSockets();
     for (const [user, fd] of this.keptControl) {
@@ -379,6 +430,7 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const [name, fd] of snapshot.fds)
       if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
       else if (name.startsWith('lsn:')) this.sockets.adopt(name, fd);
+      else if (this.notify.adopt(name, fd)) continue;
       else if (name.startsWith('out:') && this.pipes.has(name.slice(4))) closeFd(fd);
       else if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
   }
@@ -529,6 +581,7 @@ export class Manager implements ControlContext, SupervisorHost {
     await this.supervisor.stopAll();
     // Every daemon is wanted down now: its sockets are closed and their files removed.
     await this.sockets.settled();
+    this.notify.releaseAll();
     this.control.closeAll();
     // The daemons are gone: their pipes end once the keeper lets go of them too, and
     // what they wrote last reaches the logs.
@@ -797,6 +850,8 @@ export class Manager implements ControlContext, SupervisorHost {
     const sockets = this.sockets.forRun(owner, record, this.configFiles.get(record.id) ?? '');
     if (sockets !== undefined && 'error' in sockets)
       return { ok: false, error: sockets.error, retry: sockets.retry };
+    const notify = this.notifyEnvironment(record, runAs.uid, runAs.gid);
+    if ('error' in notify) return { ok: false, error: notify.error, retry: true };
     if (record.spec.output === 'log') {
       // Opened (as the owner, off the event loop) when its config was loaded.
       const readiness = this.logs.readiness(record.id) ?? {
@@ -818,7 +873,11 @@ export class Manager implements ControlContext, SupervisorHost {
         uid: runAs.uid,
         gid: runAs.gid,
         groups: groupIdsOf(this.db, runAs),
-        env: { ...buildEnvironment(runAs, record.spec.env), ...listenEnvironment(record, sockets) },
+        env: {
+          ...buildEnvironment(runAs, record.spec.env),
+          ...listenEnvironment(record, sockets),
+          ...notify.env,
+        },
         output: record.spec.output === 'log' ? 'pipe' : 'ignore',
         banner: startBanner(new Date(), record.id, runAsName, record.spec.start).trimEnd(),
         cgroup: placed?.cgroup,
@@ -844,7 +903,62 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Saves the state soon after each change; a daemon stopped for good lets its sockets go. */
   changed(record?: DaemonRecord): void {
     this.state.schedule();
-    if (record !== undefined) this.sockets.noteChange(record, this.ownerTable.get(record.owner));
+    if (record === undefined) return;
+    this.sockets.noteChange(record, this.ownerTable.get(record.owner));
+    const { state } = record;
+    const run = state.kind === 'running' || state.kind === 'stopping' ? state.run : undefined;
+    // What a run said of itself, and its health, are that run's: a new run starts afresh.
+    if (record.notified !== undefined && record.notified.run !== run) record.notified = undefined;
+    if (record.health !== undefined && record.health.run !== run) record.health = undefined;
+    this.readiness.settle(record);
+    // A run taken over from the keeper (an upgrade) is checked as it would be started now.
+    if (record.spec.health !== undefined && run !== undefined && !this.processes.hasPlan(run)) {
+      const prepared = this.prepare(record);
+      if (prepared.ok) this.processes.notePlan(run, prepared.plan);
+    }
+    this.watchdogs.sync(record);
+    this.healthChecks.sync(record);
+    if (state.kind === 'running' && state.pid > 0) this.notify.replay(record.id);
+  }
+
+  /**
+   * $NOTIFY_SOCKET (and $WATCHDOG_USEC) for a daemon with `ready=notify` or `watchdog=`,
+   * its socket made for the run-as user; a daemon without them has none (any it had goes).
+   */
+  private notifyEnvironment(
+    record: DaemonRecord,
+    uid: number,
+    gid: number,
+  ): { readonly env: Record<string, string> } | { readonly error: string } {
+    const { ready, watchdogMs } = record.spec;
+    if (ready?.kind !== 'notify' && watchdogMs === undefined) {
+      this.notify.release(record.id);
+      return { env: {} };
+    }
+    const path = this.notify.socketFor(record, uid, gid);
+    if (typeof path !== 'string') return path;
+    return {
+      env: {
+        NOTIFY_SOCKET: path,
+        ...(watchdogMs === undefined ? {} : { WATCHDOG_USEC: String(watchdogMs * 1000) }),
+      },
+    };
+  }
+
+  /**
+   * Takes back the sockets the keeper kept for daemons that run on (an upgrade, a crash
+   * of the manager): they keep the $NOTIFY_SOCKET they were given. The others go.
+   */
+  private claimNotifySockets(): void {
+    for (const record of this.supervisor.daemons.values()) {
+      const { ready, watchdogMs } = record.spec;
+      if (ready?.kind !== 'notify' && watchdogMs === undefined) continue;
+      const runAs = this.db.users.get(record.spec.runAs ?? record.owner);
+      if (runAs === undefined) continue;
+      const made = this.notify.socketFor(record, runAs.uid, runAs.gid);
+      if (typeof made !== 'string') this.log.warn(`${record.id}: ${made.error}`);
+    }
+    this.notify.releaseUnclaimed();
   }
 
   watchReady(record: DaemonRecord, run: number): void {
@@ -867,6 +981,7 @@ export class Manager implements ControlContext, SupervisorHost {
 
   forgotten(record: DaemonRecord): void {
     if (this.cgroups) removeCgroup(this.cgroups, record.id);
+    this.notify.release(record.id);
     this.history.forget(record.id);
     void this.sockets.release(record.id, this.ownerTable.get(record.owner));
     this.configFiles.delete(record.id);
@@ -940,6 +1055,7 @@ export class Manager implements ControlContext, SupervisorHost {
     // The users' locks never lapsed (this manager holds them too): the new keeper keeps them.
     for (const [user, fd] of this.userLocks) attached.link.store(`lock:${user}`, fd);
     this.sockets.storeAll(attached.link);
+    this.notify.storeAll(attached.link);
     const orphans = this.processes.forgetAll();
     for (const record of this.supervisor.daemons.values()) {
       const { state } = record;

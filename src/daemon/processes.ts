@@ -185,6 +185,11 @@ export class KeeperProcesses implements Processes {
   }
 
   /** Is the plan of this run known (it was spawned by this manager, or told)? */
+  /** The run's own cgroup, where the manager made one. */
+  leafOf(run: number): string | undefined {
+    return this.leaves.get(run);
+  }
+
   hasPlan(run: number): boolean {
     return this.plans.has(run);
   }

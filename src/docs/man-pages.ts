@@ -233,7 +233,21 @@ export const MAN_PAGES: readonly ManPage[] = [
         heading: 'Environment',
         blocks: [
           {
-            p: "The environment is built from scratch: `HOME`, `LOGNAME` and `USER` of the run-as user, `PATH=/usr/bin:/bin`, then the `export` lines. Nothing of the manager's environment reaches a daemon, and no descriptor but 0, 1 and 2.",
+            p: "The environment is built from scratch: `HOME`, `LOGNAME` and `USER` of the run-as user, `PATH=/usr/bin:/bin`, then the `export` lines. Nothing of the manager's environment reaches a daemon, and no descriptor but 0, 1 and 2. With `ready=notify` or `watchdog=`, `NOTIFY_SOCKET` names the daemon's notify socket; with `watchdog=`, `WATCHDOG_USEC` gives its length in microseconds (as systemd gives them).",
+          },
+        ],
+      },
+      {
+        heading: 'Readiness, health and sd_notify',
+        blocks: [
+          {
+            p: 'A daemon with `ready=notify` speaks the sd_notify(3) protocol: `READY=1` makes it ready (until then, or until `ready_timeout`, it is `starting`); `STATUS=TEXT` is shown in the `status` column of `dmctl status` (control characters escaped, at most 200 characters) for as long as that run lasts; `RELOADING=1` shows it `reloading` until its next `READY=1`; `STOPPING=1` shows it `stopping`; `WATCHDOG=1` pings its watchdog and `WATCHDOG=trigger` counts as a missed ping. Other assignments (`MAINPID=`, `FDSTORE=`, `EXTEND_TIMEOUT_USEC=`) are ignored, and descriptors sent along are closed.',
+          },
+          {
+            p: "Each daemon has a socket of its own, owned by its run-as user with mode 0700, so no other user can send to it. Within that user a message counts only if the kernel's credentials of its sender (SCM_CREDENTIALS, never the text) name a process of the daemon's current run: in its cgroup, or, without one (personal mode), the main process or one of its descendants. A message is at most 4096 bytes; a daemon sending more than 50 a second (after a burst of 100) is not read for a second, its messages waiting in the kernel, and the log says so.",
+          },
+          {
+            p: '`health=` is checked every `health_interval` once the daemon is ready; `health_retries` failures in a row make it unhealthy, as does a missed `watchdog=` ping: it is stopped (SIGTERM, then SIGKILL after `stop_timeout`) and respawned as after a crash, its back-off counting how long it ran; `restart=no` leaves it `failed`. `dmctl status` shows `failing N/M`, how many runs were restarted as unhealthy, and `last-exit` says why; `dmctl why` lists each failed check. `tcp:` and `http://` checks are made by the manager, on the loopback only; `unix:` and `exec:` by a process started as the daemon is.',
           },
         ],
       },

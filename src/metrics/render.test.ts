@@ -107,6 +107,7 @@ describe('renderMetrics', () => {
       'daemon_manager_daemons{state="exited"} 0',
       'daemon_manager_daemons{state="failed"} 0',
       'daemon_manager_daemons{state="starting"} 0',
+      'daemon_manager_daemons{state="reloading"} 0',
     ]);
   });
 

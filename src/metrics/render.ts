@@ -19,6 +19,7 @@ const STATES: readonly DaemonStatus['state'][] = [
   'exited',
   'failed',
   'starting',
+  'reloading',
 ];
 
 type Labels = Readonly<Record<string, string>>;

@@ -12,6 +12,15 @@ export interface KeeperChannel {
   close(): void;
 }
 
+/** The reading of one sd_notify socket (native/notify_socket.c). */
+export interface NotifyWatch {
+  /** Stops reading; what is sent meanwhile waits in the kernel's bounded queue. */
+  pause(): void;
+  resume(): void;
+  /** Stops reading and closes the descriptor. */
+  close(): void;
+}
+
 /** The system calls of native/dm_native.c (see there for why each is needed). */
 export interface Native {
   /** waitpid(pid, WNOHANG): undefined while the child runs. */
@@ -38,6 +47,13 @@ export interface Native {
   listenUnix(path: string, backlog: number): number;
   /** A listening TCP socket on an IP address (a daemon's `listen=`), bound as root; throws with `code`. */
   listenTcp(host: string, port: number, backlog: number): number;
+  /** A datagram socket for sd_notify at path (SO_PASSCRED), owned by uid:gid, mode 0700. */
+  bindNotify(path: string, uid: number, gid: number): number;
+  /** Reads it: each datagram with the kernel's credentials of its sender (data null if too long). */
+  watchNotify(
+    fd: number,
+    onMessage: (pid: number, uid: number, gid: number, data: Buffer | null) => void,
+  ): NotifyWatch;
 }
 
 /**

@@ -84,6 +84,7 @@ export interface DaemonStatus {
     | 'stopped'
     | 'starting'
     | 'running'
+    | 'reloading'
     | 'stopping'
     | 'coolingdown'
     | 'broken'
@@ -110,13 +111,19 @@ export interface DaemonStatus {
   readonly lastExitSignal?: string;
   /** Why its config file is refused now, formatted `file:line: error: message`. */
   readonly problem?: string;
+  /** What the running daemon last said of itself (sd_notify `STATUS=`), printable, bounded. */
+  readonly status?: string;
+  /** With `health=`: `healthy`, `failing N/M` (failures in a row), or `unchecked` yet. */
+  readonly health?: string;
+  /** With `health=` or `watchdog=`: runs stopped as unhealthy since the last explicit start. */
+  readonly unhealthy?: number;
 }
 
 /** One event of a daemon's recent history. */
 export interface WhyEvent {
   /** When, in ms since the epoch. */
   readonly at: number;
-  /** `start`, `exit`, `cooldown`, `stop`, `down`, `refused`, `config` or `command`. */
+  /** `start`, `exit`, `cooldown`, `stop`, `down`, `refused`, `config`, `command`, `health` or `notify`. */
   readonly kind: string;
   readonly text: string;
 }

@@ -50,12 +50,39 @@ export const DAEMON_KEYS: readonly Entry[] = [
     name: 'ready',
     default: 'at once',
     meaning:
-      'when a started daemon is ready (until then it is `starting`): `tcp:HOST:PORT` (on the loopback) or `unix:PATH` accepts a connection, or `exec:COMMAND`, run as the daemon runs, exits 0',
+      'when a started daemon is ready (until then it is `starting`): `notify` (it sends `READY=1` to `$NOTIFY_SOCKET`, as under systemd: see sd_notify below), `tcp:HOST:PORT` (on the loopback) or `unix:PATH` accepts a connection, `http://127.0.0.1:PORT/PATH` (on the loopback) answers a GET with 2xx, or `exec:COMMAND`, run as the daemon runs, exits 0',
   },
   {
     name: 'ready_timeout',
     default: '60s',
     meaning: 'not ready by then is a failed start: it is stopped and respawned with back-off',
+  },
+  {
+    name: 'health',
+    default: 'none',
+    meaning:
+      'a check made while the daemon runs, once it is ready: `tcp:`, `unix:`, `http://` or `exec:`, as for `ready=`; after `health_retries` failures in a row it is unhealthy: stopped and respawned with back-off, counted and shown in `status` and `why`',
+  },
+  {
+    name: 'health_interval',
+    default: '30s',
+    meaning: 'from the end of one check to the start of the next (at least 1s)',
+  },
+  {
+    name: 'health_timeout',
+    default: '5s',
+    meaning: 'a check not passed by then has failed',
+  },
+  {
+    name: 'health_retries',
+    default: '3',
+    meaning: 'failures in a row that make the daemon unhealthy (1 to 100)',
+  },
+  {
+    name: 'watchdog',
+    default: 'none',
+    meaning:
+      'once ready, the daemon must send `WATCHDOG=1` to `$NOTIFY_SOCKET` at least this often (it gets `WATCHDOG_USEC`, as from systemd; at least 1s); a missed ping, or `WATCHDOG=trigger`, is a failure: it is stopped and respawned with back-off',
   },
   {
     name: 'stop_timeout',

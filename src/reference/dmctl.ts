@@ -90,7 +90,7 @@ export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
     name: 'state',
     field: 'state',
     meaning:
-      '`running`, `starting` (its `ready=` check not passed yet), `stopped`, `stopping`, `coolingdown`, `exited` or `failed` (stopped by itself, left down by its `restart=`), or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
+      '`running`, `starting` (its `ready=` check not passed yet), `reloading` (it sent `RELOADING=1`, and no `READY=1` since), `stopped`, `stopping` (also after its `STOPPING=1`), `coolingdown`, `exited` or `failed` (stopped by itself, left down by its `restart=`), or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
   },
   {
     name: 'pid',
@@ -125,5 +125,11 @@ export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
     field: 'lastExit',
     meaning:
       'how its last process ended (`exit 1`, `SIGKILL`) or why it could not start; for a refused config file, why (the whole problem is `problem` in `--json`); `-` when it has not ended yet',
+  },
+  {
+    name: 'status',
+    field: 'status',
+    meaning:
+      'shown when a daemon has something in it: its `health=` when not `healthy` (`failing 1/3`, `unchecked`; `health` in `--json`), how many runs were restarted as unhealthy (`unhealthy`), and the `STATUS=` it last sent (sd_notify), escaped and at most 200 characters',
   },
 ];

@@ -14,7 +14,11 @@ export type EventKind =
   | 'down'
   | 'refused'
   | 'config'
-  | 'command';
+  | 'command'
+  /** A health check or the watchdog failed, or passed again. */
+  | 'health'
+  /** What the daemon said of itself (sd_notify): reloading, stopping. */
+  | 'notify';
 
 const KINDS: ReadonlySet<string> = new Set<EventKind>([
   'start',
@@ -25,6 +29,8 @@ const KINDS: ReadonlySet<string> = new Set<EventKind>([
   'refused',
   'config',
   'command',
+  'health',
+  'notify',
 ]);
 
 /** One event of a daemon's history. */

@@ -8,6 +8,24 @@ export interface Exit {
   readonly error?: string;
   /** Killed by the kernel's OOM killer, at its user's memory quota. */
   readonly oom?: true;
+  /** Stopped because its health check or its watchdog failed (`error` says which). */
+  readonly unhealthy?: true;
+}
+
+/** What a daemon said of itself through sd_notify during one run. */
+export interface Notified {
+  readonly run: number;
+  /** Its last `STATUS=`, printable and bounded. */
+  status?: string;
+  /** After `RELOADING=1` (until `READY=1`) or `STOPPING=1`. */
+  phase?: 'reloading' | 'stopping' | undefined;
+}
+
+/** The `health=` checks of one run: failures in a row, and whether one was made yet. */
+export interface HealthRun {
+  readonly run: number;
+  failures: number;
+  checked: boolean;
 }
 
 /** How a daemon that its `restart=` left down ended: cleanly, or not. */
@@ -65,6 +83,12 @@ export interface DaemonRecord {
   /** Its config file is gone: forget it once it is stopped. */
   orphaned: boolean;
   timer: NodeJS.Timeout | undefined;
+  /** What the current run said through sd_notify, if anything. */
+  notified: Notified | undefined;
+  /** Its health checks in the current run, once they began. */
+  health: HealthRun | undefined;
+  /** Runs stopped because a health check or the watchdog failed, since the last explicit start. */
+  unhealthy: number;
 }
 
 /** Creates the record of a daemon just loaded from its config. */
@@ -82,5 +106,8 @@ export function newRecord(owner: string, spec: DaemonSpec): DaemonRecord {
     lastExit: undefined,
     orphaned: false,
     timer: undefined,
+    notified: undefined,
+    health: undefined,
+    unhealthy: 0,
   };
 }

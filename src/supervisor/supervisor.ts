@@ -100,6 +100,7 @@ export class Supervisor {
     record.wanted = 'up';
     if (state.kind === 'running') return { ok: true, message: `${record.id} is already running` };
     record.respawns = 0;
+    record.unhealthy = 0;
     record.cooldownMs = 0;
     record.startedAt = Date.now();
     if (state.kind === 'stopping') {
@@ -136,6 +137,7 @@ export class Supervisor {
     if (state.kind !== 'running' && state.kind !== 'stopping') return this.start(record);
     record.wanted = 'up';
     record.respawns = 0;
+    record.unhealthy = 0;
     record.cooldownMs = 0;
     record.startedAt = Date.now();
     if (state.kind === 'running')
@@ -277,6 +279,26 @@ export class Supervisor {
     this.beginStopping(record, run, state.pid, true, false, 'respawn');
   }
 
+  /**
+   * A ready run failed its health check `health_retries` times in a row, or missed its
+   * watchdog: stopped, then respawned (or not, by its `restart=`) as a failure. Its back-off
+   * counts how long it ran, as for a crash: a daemon that hung after days comes back at once.
+   */
+  noteUnhealthy(record: DaemonRecord, run: number, reason: string): void {
+    const { state } = record;
+    if (state.kind !== 'running' || state.run !== run) return;
+    this.failedRuns.add(run);
+    record.unhealthy++;
+    record.lastExit = { code: null, signal: null, error: `unhealthy: ${reason}`, unhealthy: true };
+    this.host.log.warn(`${record.id}: unhealthy: ${reason}; stopping it`);
+    this.host.note(
+      record,
+      'health',
+      `unhealthy: ${reason}: stopping it (${record.unhealthy} so far)`,
+    );
+    this.beginStopping(record, run, state.pid, true, false, 'respawn');
+  }
+
   /** The run's child could not become the daemon (the reason is in its log too). */
   noteExecFailed(record: DaemonRecord, run: number, error: string): void {
     const { state } = record;
@@ -409,7 +431,8 @@ export class Supervisor {
     }
     // A run that never became a working daemon (not ready in time, or its exec failed)
     // did not run well, however long that took: its back-off grows.
-    const ranMs = record.lastExit?.error !== undefined ? 0 : at - (record.spawnedAt ?? 0);
+    const failedStart = record.lastExit?.error !== undefined && !record.lastExit.unhealthy;
+    const ranMs = failedStart ? 0 : at - (record.spawnedAt ?? 0);
     record.cooldownMs = cooldownAfterExit(this.host.backoff(record), record.cooldownMs, ranMs);
     this.scheduleRespawn(record, record.cooldownMs - (Date.now() - at));
   }
