@@ -579,6 +579,10 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     // dmctl is answered while the daemons stop (status, stop, kill); nothing new starts.
     await this.supervisor.stopAll();
+    // Checks still under way (a command's health_timeout may be long) go too, so that the
+    // keeper holds nothing and ends with the manager.
+    this.healthChecks.clear();
+    await this.processes.endAllChecks(2_000);
     // Every daemon is wanted down now: its sockets are closed and their files removed.
     await this.sockets.settled();
     this.notify.releaseAll();

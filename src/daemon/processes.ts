@@ -1,4 +1,5 @@
 import { mkdirSync, rmdirSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { KeeperLink } from '../keeper/link.ts';
 import type { KeeperEvent, RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -6,6 +7,8 @@ import { type LaunchPlan, spawnFields } from '../process/launch.ts';
 import type { DaemonRecord, Exit } from '../supervisor/state.ts';
 import { type Processes, type Supervisor, signalName } from '../supervisor/supervisor.ts';
 
+/** How often a shutdown looks whether the checks it killed have ended. */
+const CHECKS_POLL_MS = 20;
 /** What a readiness check leaves running gets SIGTERM, then SIGKILL after this. */
 const PROBE_LEFTOVER_MS = 1_000;
 
@@ -33,6 +36,8 @@ export class KeeperProcesses implements Processes {
   private readonly plans = new Map<number, LaunchPlan>();
   /** Runs that check a daemon's readiness (`ready=`), and who waits for their end. */
   private readonly probes = new Map<number, (result: Exit | { error: string }) => void>();
+  /** The run each check is of: a check never outlives it. */
+  private readonly probeParents = new Map<number, number>();
   /** Each run's own cgroup, removed once the run is released. */
   private readonly leaves = new Map<number, string>();
   private readonly execWaiters = new Map<number, ((result: ExecResult) => void)[]>();
@@ -175,6 +180,7 @@ export class KeeperProcesses implements Processes {
     const { sockets: _, ...own } = plan;
     const seq = this.spawn(record, { ...own, start: command, output: 'ignore', banner: undefined });
     if (typeof seq !== 'number') return Promise.resolve(seq);
+    this.probeParents.set(seq, parent);
     return new Promise((resolve) => {
       const timer = setTimeout(() => void this.signal(seq, 9), Math.max(1, timeoutMs));
       this.probes.set(seq, (result) => {
@@ -289,6 +295,7 @@ export class KeeperProcesses implements Processes {
       return;
     }
     if ((kind === 'exited' || kind === 'run') && !run.alive) {
+      this.endChecks(run.seq);
       const exit = exitOf(run);
       // Killed, or a shell whose child was (`exit status 137` from dash's fork of it).
       const oom = (exit.signal === 'SIGKILL' || (exit.code ?? 0) !== 0) && this.oomKilled(record);
@@ -300,7 +307,26 @@ export class KeeperProcesses implements Processes {
   private settleProbe(run: number, result: Exit | { error: string }): void {
     const resolve = this.probes.get(run);
     this.probes.delete(run);
+    this.probeParents.delete(run);
     resolve?.(result);
+  }
+
+  /**
+   * Kills the checks of a run (all runs': undefined) under way: a check of a run that
+   * ended, was stopped or restarted, or of a manager going away, has nothing left to
+   * check, and would otherwise hold its processes and the keeper's descriptors until
+   * its health_timeout (a review piled up 31 of one daemon's checks that way).
+   */
+  endChecks(parent?: number): void {
+    for (const [seq, of] of this.probeParents)
+      if (parent === undefined || of === parent) void this.signal(seq, 9);
+  }
+
+  /** Kills every check and waits (up to `timeoutMs`) until the keeper says they ended. */
+  async endAllChecks(timeoutMs: number): Promise<void> {
+    this.endChecks();
+    const deadline = Date.now() + timeoutMs;
+    while (this.probes.size > 0 && Date.now() < deadline) await delay(CHECKS_POLL_MS);
   }
 
   private settleExec(run: number, result: ExecResult): void {

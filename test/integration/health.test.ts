@@ -6,6 +6,7 @@ import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { processesWith } from '../security/support.ts';
 
 const root = process.getuid?.() === 0;
 const SERVER = join(FIXTURES, 'http-health.py');
@@ -106,5 +107,65 @@ describe('ready=http:// and health=', { skip: !root && 'needs root' }, () => {
     );
     assert.equal(again.unhealthy, 1);
     assert.equal((await host.dmctl('alice', 'web', 'stop', '--wait')).code, 0);
+  });
+});
+
+/**
+ * A review found a check outliving its run until its health_timeout: restarts piled up
+ * 31 checks of one daemon (each holding keeper descriptors every user needs), a stop left
+ * them running, and after a clean SIGTERM the keeper stayed up for them, holding every
+ * user's lock.
+ */
+describe('a health check never outlives its run', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const marker = 'sleep 6400307';
+  const checks = (): number[] =>
+    processesWith(marker)
+      .filter((process) => process.uid === host.user('alice').uid)
+      .map((process) => process.pid);
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'slow',
+      [
+        'start=exec sleep 6400306',
+        `health=exec:${marker}`,
+        'health_interval=1s',
+        'health_timeout=24h',
+        '',
+      ].join('\n'),
+    );
+    await host.startManager();
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
+
+  test('a restart and a stop end the check under way; a SIGTERM ends the keeper too', async () => {
+    const [first] = await waitFor('a check to run', () => {
+      const found = checks();
+      return found.length > 0 ? found : undefined;
+    });
+    assert.equal((await host.dmctl('alice', 'slow', 'restart')).code, 0);
+    await waitFor('the check of the old run to end', () =>
+      isAlive(first ?? 0) ? undefined : true,
+    );
+    const [second] = await waitFor('a check of the new run', () => {
+      const found = checks().filter((pid) => pid !== first);
+      return found.length > 0 ? found : undefined;
+    });
+    assert.equal(checks().length, 1, 'one check at a time');
+    assert.equal((await host.dmctl('alice', 'slow', 'stop', '--wait')).code, 0);
+    await waitFor('the check to end with the stop', () =>
+      isAlive(second ?? 0) ? undefined : true,
+    );
+    assert.equal((await host.dmctl('alice', 'slow', 'start')).code, 0);
+    await waitFor('a check to run again', () => (checks().length > 0 ? true : undefined));
+    const keeper = host.keeperPid();
+    assert.notEqual(keeper, 0);
+    assert.equal(await host.stopManager(), 0);
+    await waitFor('the keeper to end with the manager', () => (isAlive(keeper) ? undefined : true));
+    assert.deepEqual(checks(), []);
   });
 });
