@@ -50,11 +50,13 @@ describe('signals during an upgrade', { skip: !root && 'needs root' }, () => {
     process.kill(manager, 'SIGUSR2');
     // The second one comes while the new code starts: that upgrade is called off, and the
     // queued SIGUSR2 then upgrades once more.
-    await waitFor('an upgrade to be done', () =>
-      /upgrade done: the manager runs as pid \d+ now/.test(host.managerLog.slice(from))
-        ? true
-        : undefined,
-    );
+    // The managers share the log: a new one's "running" line may come after the old one's
+    // "upgrade done"; wait for both, of the same (latest) manager.
+    await waitFor('an upgrade to be done, and the new manager to say it runs', () => {
+      const done = [...host.managerLog.slice(from).matchAll(/upgrade done: .* as pid (\d+) now/g)];
+      const successor = done.at(-1)?.[1];
+      return successor !== undefined && String(host.managerPid()) === successor ? true : undefined;
+    });
     const now = host.managerPid();
     assert.notEqual(now, manager);
     assert.ok(isAlive(now), 'a manager runs');
