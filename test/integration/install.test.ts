@@ -198,6 +198,14 @@ describe('npm pack, then npm install -g --prefix: daemon-manager as a package', 
     const copy = await asCarol([join(planted, 'tools/dmctl'), '--version']);
     assert.equal(copy.code, 127, copy.stdout);
     assert.doesNotMatch(copy.stdout, /planted ran/);
+    // A later review: a copy in a directory named bin/ of a tree others may write.
+    mkdirSync(join(planted, 'bin'));
+    copyFileSync(join(prefix, 'bin/dmctl'), join(planted, 'bin/dmctl'));
+    chmodSync(join(planted, 'bin/dmctl'), 0o755);
+    chmodSync(planted, 0o1777);
+    const inBin = await asCarol([join(planted, 'bin/dmctl'), '--version']);
+    assert.equal(inBin.code, 127, inBin.stdout);
+    assert.doesNotMatch(inBin.stdout, /planted ran/);
     const linked = join(host.dir, 'linked-bin');
     symlinkSync(join(prefix, 'bin'), linked);
     const viaLink = await asCarol([join(linked, 'dmctl'), '--version']);
