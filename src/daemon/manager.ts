@@ -197,7 +197,13 @@ export class Manager implements ControlContext, SupervisorHost {
     this.currentPolicy = this.policyFor(parts.mode);
     this.supervisor = new Supervisor(this);
     this.processes = new KeeperProcesses(parts.link, () => this.supervisor, {
-      firstSeq: parts.saved?.nextSeq ?? 1,
+      // Past every run the keeper holds too: the saved number may be up to a second old
+      // (saves nobody waits for are batched), and a number reused for a new run would be
+      // refused by the keeper, or name another daemon's run (a review: stop signalled it).
+      firstSeq: Math.max(
+        parts.saved?.nextSeq ?? 1,
+        ...parts.snapshot.runs.map((run) => run.seq + 1),
+      ),
       managerIsRoot: process.geteuid?.() === 0,
       onPipe: (id, fd) => this.adoptPipe(id, fd),
       log: parts.log,
@@ -908,6 +914,10 @@ export class Manager implements ControlContext, SupervisorHost {
   changed(record?: DaemonRecord): void {
     this.state.schedule();
     if (record === undefined) return;
+    // A daemon left down (restart=no, on-failure, a stop) is saved at once, not with the
+    // batch of respawns: the keeper forgets its run, and a manager that took over from a
+    // state a second old would start it again (a review ran a restart=no task twice).
+    if (record.state.kind === 'stopped') void this.state.durable();
     this.sockets.noteChange(record, this.ownerTable.get(record.owner));
     const { state } = record;
     const run = state.kind === 'running' || state.kind === 'stopping' ? state.run : undefined;
