@@ -76,10 +76,15 @@ export interface AskLoop {
 }
 
 export function askInLoop(argv: readonly string[], options: AskOptions): AskLoop {
+  return repeatAsking(() => timeAsync(argv, options));
+}
+
+/** Asks again and again, one call at a time, until stopped: every call kept. */
+export function repeatAsking(ask: () => Promise<Call>): AskLoop {
   const calls: Call[] = [];
   let stopped = false;
   const loop = (async () => {
-    while (!stopped) calls.push(await timeAsync(argv, options));
+    while (!stopped) calls.push(await ask());
   })();
   return {
     calls,

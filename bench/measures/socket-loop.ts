@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { AskLoop, Call } from './latency-loop.ts';
+import { type AskLoop, type Call, repeatAsking } from './latency-loop.ts';
 
 /**
  * One request on a control socket from a client already running (this process): the
@@ -43,17 +43,5 @@ function answeredOk(reply: string): boolean {
 
 /** The same request asked again and again, one at a time (see askInLoop). */
 export function askSocketInLoop(path: string, request: string, timeoutMs: number): AskLoop {
-  const calls: Call[] = [];
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) calls.push(await askSocket(path, request, timeoutMs));
-  })();
-  return {
-    calls,
-    stop: async () => {
-      stopped = true;
-      await loop;
-      return calls;
-    },
-  };
+  return repeatAsking(() => askSocket(path, request, timeoutMs));
 }
