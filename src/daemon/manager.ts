@@ -52,7 +52,13 @@ import {
   Supervisor,
   type SupervisorHost,
 } from '../supervisor/supervisor.ts';
-import { type AccountDb, groupIdsOf, loadAccounts, membersOf } from '../users/accounts.ts';
+import {
+  type AccountDb,
+  groupIdsOf,
+  loadAccounts,
+  membershipKey,
+  membersOf,
+} from '../users/accounts.ts';
 import { BrokenConfigs } from './broken-configs.ts';
 import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-writer.ts';
 import { DaemonLogs } from './daemon-logs.ts';
@@ -171,6 +177,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly userLocks = new Map<string, number>();
   /** /etc/passwd and /etc/group as last read (inode, size, time), to see them change. */
   private accountsStamp = accountFilesStamp();
+  /** Who belonged to which group when running daemons' groups were last checked. */
+  private membership: string | undefined;
   private socketSync: Promise<void> = Promise.resolve();
   private accountsWatcher: FSWatcher | undefined;
   private accountsSettle: NodeJS.Timeout | undefined;
@@ -536,12 +544,17 @@ export class Manager implements ControlContext, SupervisorHost {
     this.db = db;
     this.currentPolicy = this.policyFor(this.mode);
     const changed = this.syncOwners();
+    // Running daemons' groups are read (/proc) only when membership changed: a user's
+    // chfn rewrites /etc/passwd at will, and must not cost a read per daemon.
+    const membership = membershipKey(db);
+    const groupsChanged = membership !== this.membership;
+    this.membership = membership;
     for (const record of this.supervisor.daemons.values()) {
       const runAs = record.spec.runAs ?? record.owner;
       if (record.state.kind !== 'stopped' && !mayRunAs(this.currentPolicy, record.owner, runAs)) {
         this.log.warn(`${record.id}: may no longer run as ${runAs}; stopping it`);
         this.supervisor.stop(record);
-      } else this.dropRevokedGroups(record, runAs);
+      } else if (groupsChanged) this.dropRevokedGroups(record, runAs);
     }
     return changed;
   }

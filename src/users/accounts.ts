@@ -74,6 +74,16 @@ export function membersOf(db: AccountDb, groupName: string): string[] | undefine
   return [...members];
 }
 
+/**
+ * Who belongs to which group, primary groups included, as one text: equal texts mean no
+ * process's groups could have been taken away (a chfn changes nothing here).
+ */
+export function membershipKey(db: AccountDb): string {
+  const primaries = [...db.users.values()].map((user) => `${user.name}:${user.gid}`);
+  const groups = [...db.groups.values()].map((group) => `${group.gid}:${group.members.join(',')}`);
+  return `${primaries.join(' ')}\n${groups.join(' ')}`;
+}
+
 /** Every gid a user belongs to (primary first), as initgroups(3) would set them. */
 export function groupIdsOf(db: AccountDb, account: Account): number[] {
   const gids = new Set([account.gid]);
