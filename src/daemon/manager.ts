@@ -687,8 +687,8 @@ export class Manager implements ControlContext, SupervisorHost {
     return tally.report();
   }
 
-  rescanRefusal(user: string): string | undefined {
-    return this.rescanBudget.refusal(user, performance.now());
+  rescanRefusal(user: string, what = 'rescan'): string | undefined {
+    return this.rescanBudget.refusal(user, performance.now(), what);
   }
 
   async refresh(record: DaemonRecord): Promise<Outcome> {
@@ -760,8 +760,8 @@ export class Manager implements ControlContext, SupervisorHost {
     if (owner === undefined || account === undefined)
       return { ok: false, error: `'${user}' may not run daemons` };
     // Saving rescans the owner's files, charged to the caller: past the budget, refused.
-    const refusal = caller === ROOT ? undefined : this.rescanRefusal(caller);
-    if (refusal !== undefined) return { ok: false, error: refusal.replace('rescan', 'save') };
+    const refusal = caller === ROOT ? undefined : this.rescanRefusal(caller, 'save');
+    if (refusal !== undefined) return { ok: false, error: refusal };
     const edited = await readEditedCopy(source, account, groupIdsOf(this.db, account));
     if ('error' in edited) return { ok: false, error: edited.error };
     // The same checks as loading: a copy the manager would refuse is never saved.

@@ -41,13 +41,13 @@ export class RescanBudget {
     this.buckets.set(user, { level, at: now });
   }
 
-  /** Why `user` may not rescan now (a message for them), or undefined if they may. */
-  refusal(user: string, now: number): string | undefined {
+  /** Why `user` may not rescan now (a message for them, of `what` they asked), or undefined if they may. */
+  refusal(user: string, now: number, what = 'rescan'): string | undefined {
     const level = this.levelOf(user, now);
     if (level > 0) return undefined;
     const seconds = Math.max(1, Math.ceil(((1 - level) / this.perMinute) * 60));
     return (
-      `rescan refused: your rescans cost more than ${Math.round(this.perMinute / MIB)} MiB of reading ` +
+      `${what} refused: your rescans cost more than ${Math.round(this.perMinute / MIB)} MiB of reading ` +
       `in the last minute (bytes read, ${FILE_COST / 1024} KiB a file, ${NAME_COST} bytes a *.conf name), ` +
       `the most one user's may; try again in ${seconds} s`
     );
