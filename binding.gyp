@@ -39,6 +39,12 @@
       "cflags": ["-Wall", "-Wextra", "-O2"]
     },
     {
+      "target_name": "dmctl-status",
+      "type": "executable",
+      "sources": ["native/dmctl/status.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"]
+    },
+    {
       "target_name": "dm-early-signals",
       "type": "shared_library",
       "product_extension": "so",

@@ -3,11 +3,11 @@
 // not load and compile them, nor the Node built-ins they use (child_process, crypto,
 // readline): on a busy host that is a large part of what dmctl adds to Node's start-up.
 import { userInfo } from 'node:os';
-import type { Request, Response } from '../protocol/messages.ts';
+import type { Request, Response, TableRequest } from '../protocol/messages.ts';
+import { formatStatusTable } from '../protocol/status-table.ts';
 import { VERSION } from '../version.ts';
 import { type CliArgs, parseCliArgs, USAGE, wantsJson } from './args.ts';
 import { ConnectError, send } from './client.ts';
-import { formatStatusTable, type TableStyle } from './format.ts';
 import { locateManager, type Target } from './locate.ts';
 import { Output } from './output.ts';
 import { printAnswer, printProblems, refusedAny } from './report.ts';
@@ -84,13 +84,21 @@ async function run(
   switch (args.command) {
     case 'status':
     case 'list': {
-      const response = await call({ command: args.command, ...id });
+      // The manager draws the table (as it does for the native client, bin/dmctl's quick
+      // path); a manager from before that answers with the rows, drawn here.
+      const table = args.command === 'status' && !args.json ? tableStyle() : undefined;
+      const response = await call({ command: args.command, ...id, ...(table && { table }) });
       if (!response.ok) return output.fail(response.error);
+      if (table !== undefined && response.text !== undefined) {
+        output.table(response.text);
+        if (response.notes !== undefined) output.note(response.notes);
+        return 0;
+      }
       const daemons = response.daemons ?? [];
       if (args.json) output.value(daemons, 2);
       else if (args.command === 'list')
         output.out(daemons.map((daemon) => `${daemon.id}\n`).join(''));
-      else output.table(formatStatusTable(daemons, tableStyle()));
+      else output.table(formatStatusTable(daemons, table));
       printProblems(response, output);
       return 0;
     }
@@ -162,8 +170,8 @@ async function run(
 }
 
 /** On a terminal: its width, and colours unless NO_COLOR (https://no-color.org) or TERM=dumb. */
-function tableStyle(): TableStyle {
-  if (!process.stdout.isTTY) return { width: undefined, color: false };
+function tableStyle(): TableRequest {
+  if (!process.stdout.isTTY) return { color: false };
   const noColor = (process.env.NO_COLOR ?? '') !== '' || process.env.TERM === 'dumb';
   return { width: process.stdout.columns || 80, color: !noColor };
 }

@@ -1,4 +1,5 @@
 import type { RescanReport, Response } from '../protocol/messages.ts';
+import { problemLines } from '../protocol/status-table.ts';
 import type { Output } from './output.ts';
 
 type Answer = Extract<Response, { ok: true }>;
@@ -21,17 +22,9 @@ export function refusedAny(report: RescanReport | undefined): boolean {
   return report !== undefined && report.refused.length + report.refusedMore > 0;
 }
 
-/**
- * The config problems an answer carries, on stderr: the caller's own in full, and those
- * of the other users they manage as one line that says how to list them.
- */
+/** The config problems an answer carries, on stderr. */
 export function printProblems(answer: Answer, output: Output): void {
-  const lines = [...(answer.problems ?? [])];
-  const elsewhere = answer.problemsElsewhere;
-  if (elsewhere !== undefined)
-    lines.push(
-      `${elsewhere.problems} config problem${elsewhere.problems === 1 ? '' : 's'} in the files of ${elsewhere.users} other user${elsewhere.users === 1 ? '' : 's'} you manage: dmctl problems [USER] lists them`,
-    );
+  const lines = problemLines(answer.problems, answer.problemsElsewhere);
   if (lines.length > 0) output.note(`${lines.join('\n')}\n`);
 }
 

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DaemonStatus, Request, Response } from '../protocol/messages.ts';
-import { formatLastExit } from './format.ts';
+import { formatLastExit } from '../protocol/status-table.ts';
 import type { Output } from './output.ts';
 import { chunkReader } from './remote-log.ts';
 

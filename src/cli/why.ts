@@ -1,5 +1,5 @@
 import type { DaemonWhy } from '../protocol/messages.ts';
-import { formatLastExit, formatStatusNote } from './format.ts';
+import { formatLastExit, formatStatusNote } from '../protocol/status-table.ts';
 
 /**
  * `dmctl ID why`: what the daemon is doing and wants, how its last process ended, then

@@ -4,13 +4,16 @@ import { parseSignal } from '../process/signals.ts';
 import type {
   ConfigCopy,
   DaemonInfo,
+  DaemonStatus,
   LogChunk,
   Request,
   RescanReport,
   Response,
+  TableRequest,
   WhyEvent,
 } from '../protocol/messages.ts';
-import { printableJson } from '../protocol/printable.ts';
+import { printableJson, printableLines } from '../protocol/printable.ts';
+import { formatStatusTable, problemLines } from '../protocol/status-table.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import type { Outcome, Supervisor } from '../supervisor/supervisor.ts';
 import { handleConfigRequest } from './config-requests.ts';
@@ -140,7 +143,9 @@ export async function handleRequest(
       ]
         .filter((row) => ids === undefined || ids.has(row.id))
         .sort((a, b) => a.id.localeCompare(b.id));
-      return { ok: true, daemons, ...problemsFor(context, caller, visibleUsers()) };
+      const problems = problemsFor(context, caller, visibleUsers());
+      if (request.table !== undefined) return statusText(daemons, request.table, problems);
+      return { ok: true, daemons, ...problems };
     }
     case 'rescan': {
       const refusal = context.rescanRefusal(caller);
@@ -250,6 +255,24 @@ function problemsFor(
   return {
     problems: context.problemsOf(users.includes(caller) ? [caller] : []),
     ...(count === 0 ? {} : { problemsElsewhere: { users: others, problems: count } }),
+  };
+}
+
+/**
+ * `status` as the text dmctl prints: the table drawn for the caller's terminal, and the
+ * problems for its stderr, printable. `ok` and `text` come first: a small client reads
+ * them without a JSON parser of its own (native/dmctl/status.c).
+ */
+function statusText(
+  daemons: readonly DaemonStatus[],
+  table: TableRequest,
+  problems: ReturnType<typeof problemsFor>,
+): Response {
+  const notes = problemLines(problems.problems, problems.problemsElsewhere);
+  return {
+    ok: true,
+    text: formatStatusTable(daemons, table),
+    ...(notes.length === 0 ? {} : { notes: printableLines(`${notes.join('\n')}\n`) }),
   };
 }
 

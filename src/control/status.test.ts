@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { formatStatusTable } from '../cli/format.ts';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { DaemonStatus } from '../protocol/messages.ts';
+import { formatStatusTable } from '../protocol/status-table.ts';
 import { type DaemonRecord, newRecord } from '../supervisor/state.ts';
 import { brokenStatus, statusOf } from './status.ts';
 

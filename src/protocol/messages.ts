@@ -60,7 +60,21 @@ export interface Request {
    * the file did not exist: an edit made meanwhile by someone else is never overwritten.
    */
   readonly expect?: string;
+  /**
+   * For `status`: answer with the table as text, drawn by the manager for the caller's
+   * terminal (`text` and `notes`, not `daemons`), so that a client need not draw it.
+   */
+  readonly table?: TableRequest;
 }
+
+/** How the caller shows the status table: its terminal's width (none into a pipe), colours. */
+export interface TableRequest {
+  readonly width?: number;
+  readonly color: boolean;
+}
+
+/** The widest terminal a table is drawn for. */
+const MAX_WIDTH = 10_000;
 
 /** A piece of a log, read by the manager as its owner (for users who manage the owner). */
 export interface LogChunk {
@@ -185,6 +199,9 @@ export type Response =
       /** Config warnings and errors the caller should see, formatted `file:line: ...`. */
       readonly problems?: readonly string[];
       readonly problemsElsewhere?: ProblemsElsewhere;
+      /** For `status` with `table`: the table for stdout, and the problems for stderr. */
+      readonly text?: string;
+      readonly notes?: string;
     }
   | {
       readonly ok: false;
@@ -203,7 +220,10 @@ export function parseRequest(line: string): Request | { readonly error: string }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return { error: 'request must be a JSON object' };
-  const { command, id, signal, offset, user, source, expect } = value as Record<string, unknown>;
+  const { command, id, signal, offset, user, source, expect, table } = value as Record<
+    string,
+    unknown
+  >;
   if (typeof command !== 'string' || !(COMMANDS as readonly string[]).includes(command))
     return { error: `unknown command (known: ${COMMANDS.join(', ')})` };
   if (id !== undefined && (typeof id !== 'string' || id.length > MAX_FIELD))
@@ -225,6 +245,11 @@ export function parseRequest(line: string): Request | { readonly error: string }
   if (expect !== undefined && (typeof expect !== 'string' || !/^([0-9a-f]{64})?$/.test(expect)))
     return { error: "expect must be a SHA-256 in hex, or ''" };
   const typed = command as Command;
+  const tableRequest = table === undefined ? undefined : parseTable(table);
+  if (tableRequest === null || (table !== undefined && typed !== 'status'))
+    return {
+      error: `table goes with status only, as {"width": 1-${MAX_WIDTH} (or none), "color": true|false}`,
+    };
   if (DAEMON_COMMANDS.includes(typed) && id === undefined)
     return { error: `'${typed}' needs a daemon id` };
   if (typed === 'kill' && signal === undefined) return { error: "'kill' needs a signal" };
@@ -238,5 +263,17 @@ export function parseRequest(line: string): Request | { readonly error: string }
     ...(user === undefined ? {} : { user: user as string }),
     ...(source === undefined ? {} : { source: source as string }),
     ...(expect === undefined ? {} : { expect: expect as string }),
+    ...(tableRequest === undefined ? {} : { table: tableRequest }),
   };
+}
+
+/** A valid `table` of a request, or null. */
+function parseTable(value: unknown): TableRequest | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const { width, color } = value as Record<string, unknown>;
+  if (typeof color !== 'boolean') return null;
+  if (width === undefined) return { color };
+  if (!Number.isSafeInteger(width) || (width as number) < 1 || (width as number) > MAX_WIDTH)
+    return null;
+  return { width: width as number, color };
 }

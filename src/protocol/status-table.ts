@@ -1,5 +1,5 @@
-import type { DaemonStatus } from '../protocol/messages.ts';
-import { printable } from '../protocol/printable.ts';
+import type { DaemonStatus, ProblemsElsewhere } from './messages.ts';
+import { printable } from './printable.ts';
 
 const UNITS: readonly (readonly [string, number])[] = [
   ['w', 604_800],
@@ -95,7 +95,7 @@ const MIN_LAST_EXIT = 10;
 /** How the table is drawn: into a pipe (plain, the original's layout) or on a terminal. */
 export interface TableStyle {
   /** The terminal's width; undefined into a pipe (nothing is cut). */
-  readonly width: number | undefined;
+  readonly width?: number | undefined;
   readonly color: boolean;
 }
 
@@ -215,4 +215,21 @@ export function shortReason(problem: string): string {
   const whole = /^.*?: error: (.*)$/.exec(problem);
   const reason = located ? `line ${located[1]}: ${located[2]}` : (whole?.[1] ?? problem);
   return reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS - 3)}...` : reason;
+}
+
+/**
+ * The config problems an answer carries, as dmctl prints them on stderr: the caller's
+ * own in full, and those of the other users they manage as one line that says how to
+ * list them.
+ */
+export function problemLines(
+  problems: readonly string[] | undefined,
+  elsewhere: ProblemsElsewhere | undefined,
+): string[] {
+  const lines = [...(problems ?? [])];
+  if (elsewhere !== undefined)
+    lines.push(
+      `${elsewhere.problems} config problem${elsewhere.problems === 1 ? '' : 's'} in the files of ${elsewhere.users} other user${elsewhere.users === 1 ? '' : 's'} you manage: dmctl problems [USER] lists them`,
+    );
+  return lines;
 }

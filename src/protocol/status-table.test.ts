@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { DaemonStatus } from '../protocol/messages.ts';
+import type { DaemonStatus } from './messages.ts';
 import {
   formatElapsed,
   formatLastExit,
   formatStatusTable,
   STATUS_HEADER,
   shortReason,
-} from './format.ts';
+} from './status-table.ts';
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
