@@ -16,9 +16,12 @@ const RAW_IN_JSON = /[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}]/gu;
 
 const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
+/** Printable ASCII alone, most of what is printed: nothing to escape, quickly told. */
+const PLAIN_ASCII = /^[ -~]*$/;
+
 /** `text` with every non-printable character escaped; safe for one line of a terminal or log. */
 export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, escapeOne);
+  return PLAIN_ASCII.test(text) ? text : text.replace(UNPRINTABLE, escapeOne);
 }
 
 /** Each line of `text` made printable; the line breaks between them are kept. */

@@ -1,26 +1,24 @@
 import type { DaemonStatus, ProblemsElsewhere } from './messages.ts';
 import { printable } from './printable.ts';
 
-const UNITS: readonly (readonly [string, number])[] = [
-  ['w', 604_800],
-  ['d', 86_400],
-  ['h', 3_600],
-  ['m', 60],
-  ['s', 1],
-];
+const UNIT_NAMES = ['w', 'd', 'h', 'm', 's'];
+const UNIT_SECONDS = [604_800, 86_400, 3_600, 60, 1];
 
 /**
  * Elapsed seconds in the two largest units, as the original printed them: `3w3d`, `12h57m`,
- * `42s`. Plain arithmetic: a status of 1,000 daemons calls it 3,000 times.
+ * `42s`. Plain arithmetic and indexing: a status of 1,000 daemons calls it 3,000 times, in
+ * a manager that runs without V8's optimizing compiler (--lite-mode).
  */
 export function formatElapsed(totalSeconds: number): string {
   const rest = Math.max(0, Math.floor(totalSeconds));
-  for (let index = 0; index < UNITS.length; index++) {
-    const [unit, size] = UNITS[index] as readonly [string, number];
+  for (let index = 0; index < UNIT_SECONDS.length; index++) {
+    const size = UNIT_SECONDS[index] as number;
     if (!(rest >= size)) continue; // NaN too
-    const next = UNITS[index + 1];
-    const first = `${Math.floor(rest / size)}${unit}`;
-    return next === undefined ? first : `${first}${Math.floor((rest % size) / next[1])}${next[0]}`;
+    const first = `${Math.floor(rest / size)}${UNIT_NAMES[index]}`;
+    const next = UNIT_SECONDS[index + 1];
+    return next === undefined
+      ? first
+      : `${first}${Math.floor((rest % size) / next)}${UNIT_NAMES[index + 1]}`;
   }
   return '0s';
 }
@@ -49,20 +47,47 @@ interface Column {
   /** The width of the original's layout (the first seven columns); else at least `min` into a pipe. */
   readonly fixed: number | undefined;
   readonly min?: number;
+  /** Its text may come from what a user wrote, so it is made printable (the rest are numbers and states). */
+  readonly written: boolean;
   readonly cell: (daemon: DaemonStatus) => string;
 }
 
 const COLUMNS: readonly Column[] = [
-  { header: 'daemon-id', align: 'left', fixed: 30, cell: (d) => d.id },
-  { header: 'state', align: 'left', fixed: 11, cell: (d) => d.state },
-  { header: 'pid', align: 'right', fixed: 10, cell: (d) => String(d.pid) },
-  { header: 'respawns', align: 'right', fixed: 8, cell: (d) => String(d.respawns) },
-  { header: 'cooldown', align: 'right', fixed: 8, cell: (d) => formatElapsed(d.cooldown) },
-  { header: 'uptime', align: 'right', fixed: 8, cell: (d) => formatElapsed(d.uptime) },
-  { header: 'total', align: 'right', fixed: 8, cell: (d) => formatElapsed(d.total) },
-  { header: 'run-as', align: 'left', fixed: undefined, min: 8, cell: (d) => d.runAs },
-  { header: 'last-exit', align: 'left', fixed: undefined, cell: formatLastExit },
-  { header: 'status', align: 'left', fixed: undefined, cell: formatStatusNote },
+  { header: 'daemon-id', align: 'left', fixed: 30, written: true, cell: (d) => d.id },
+  { header: 'state', align: 'left', fixed: 11, written: false, cell: (d) => d.state },
+  { header: 'pid', align: 'right', fixed: 10, written: false, cell: (d) => String(d.pid) },
+  { header: 'respawns', align: 'right', fixed: 8, written: false, cell: (d) => String(d.respawns) },
+  {
+    header: 'cooldown',
+    align: 'right',
+    fixed: 8,
+    written: false,
+    cell: (d) => formatElapsed(d.cooldown),
+  },
+  {
+    header: 'uptime',
+    align: 'right',
+    fixed: 8,
+    written: false,
+    cell: (d) => formatElapsed(d.uptime),
+  },
+  {
+    header: 'total',
+    align: 'right',
+    fixed: 8,
+    written: false,
+    cell: (d) => formatElapsed(d.total),
+  },
+  {
+    header: 'run-as',
+    align: 'left',
+    fixed: undefined,
+    min: 8,
+    written: true,
+    cell: (d) => d.runAs,
+  },
+  { header: 'last-exit', align: 'left', fixed: undefined, written: true, cell: formatLastExit },
+  { header: 'status', align: 'left', fixed: undefined, written: true, cell: formatStatusNote },
 ];
 
 /**
@@ -100,6 +125,8 @@ export interface TableStyle {
 }
 
 const PLAIN: TableStyle = { width: undefined, color: false };
+const STATE_COLUMN = COLUMNS.findIndex((column) => column.header === 'state');
+const NOTE_COLUMN = COLUMNS.findIndex((column) => column.header === 'status');
 
 const STATE_COLORS: Readonly<Record<DaemonStatus['state'], string>> = {
   running: '\u001b[32m',
@@ -124,49 +151,56 @@ export const STATUS_HEADER = COLUMNS.slice(0, 7)
  * `dmctl status` as text: the header, then one line per daemon. Into a pipe the first
  * seven columns keep the original's widths (scripts read them); on a terminal every
  * column is as wide as its content, the table fits the width, and states are coloured.
+ * Written as loops over one flat array of cells: the manager draws it for every
+ * `dmctl status`, without V8's optimizing compiler (--lite-mode), where each closure and
+ * array made per cell costs.
  */
 export function formatStatusTable(daemons: readonly DaemonStatus[], style = PLAIN): string {
-  // What users wrote (ids, run-as names, reasons) has its control characters escaped.
-  const rows = daemons.map((daemon) => COLUMNS.map((column) => printable(column.cell(daemon))));
+  const columns = COLUMNS.length;
   const pipe = style.width === undefined;
-  let widths = COLUMNS.map((column, index) =>
-    pipe && column.fixed !== undefined
-      ? column.fixed
-      : Math.max(
-          pipe ? (column.min ?? 0) : 0,
-          column.header.length,
-          ...rows.map((row) => (row[index] ?? '').length),
-        ),
-  );
+  const widths: number[] = [];
+  for (const column of COLUMNS)
+    widths.push(
+      pipe && column.fixed !== undefined
+        ? column.fixed
+        : Math.max(pipe ? (column.min ?? 0) : 0, column.header.length),
+    );
+  // What users wrote (ids, run-as names, reasons) has its control characters escaped.
+  const cells: string[] = [];
+  let notes = false;
+  for (let row = 0; row < daemons.length; row++)
+    for (let index = 0; index < columns; index++) {
+      const column = COLUMNS[index] as Column;
+      const text = column.cell(daemons[row] as DaemonStatus);
+      const cell = column.written ? printable(text) : text;
+      cells.push(cell);
+      if (!pipe || column.fixed === undefined)
+        widths[index] = Math.max(widths[index] ?? 0, cell.length);
+      if (index === NOTE_COLUMN && cell !== '') notes = true;
+    }
   // The `status` column only when a daemon has something in it: tables stay as they were.
-  const note = COLUMNS.findIndex((column) => column.header === 'status');
-  let shown = COLUMNS.map((_, index) => index).filter(
-    (index) => index !== note || rows.some((row) => (row[index] ?? '') !== ''),
-  );
-  if (style.width !== undefined) [shown, widths] = fit(shown, widths, style.width);
-  const line = (cells: readonly string[], state?: DaemonStatus['state']): string =>
-    shown
-      .map((index, position) => {
-        const column = COLUMNS[index] as Column;
-        const width = widths[index] ?? 0;
-        const last = position === shown.length - 1 && column.align === 'left';
-        const cell = cells[index] ?? '';
-        const text = pad(
-          style.width === undefined ? cell : cut(cell, width),
-          last ? 0 : width,
-          column.align,
-        );
-        const color = state !== undefined && column.header === 'state' && style.color;
-        return color && STATE_COLORS[state] !== ''
-          ? `${STATE_COLORS[state]}${text}\u001b[0m`
-          : text;
-      })
-      .join(' ');
-  const lines = [line(COLUMNS.map((column) => column.header))];
-  rows.forEach((row, index) => {
-    lines.push(line(row, daemons[index]?.state));
-  });
-  return `${lines.map((text) => text.trimEnd()).join('\n')}\n`;
+  let shown: number[] = [];
+  for (let index = 0; index < columns; index++)
+    if (index !== NOTE_COLUMN || notes) shown.push(index);
+  let sizes = widths;
+  if (style.width !== undefined) [shown, sizes] = fit(shown, widths, style.width);
+  let text = '';
+  for (let row = -1; row < daemons.length; row++) {
+    const color = row >= 0 && style.color ? STATE_COLORS[(daemons[row] as DaemonStatus).state] : '';
+    let line = '';
+    for (let position = 0; position < shown.length; position++) {
+      const index = shown[position] as number;
+      const column = COLUMNS[index] as Column;
+      const width = sizes[index] ?? 0;
+      const last = position === shown.length - 1 && column.align === 'left';
+      const cell = row < 0 ? column.header : (cells[row * columns + index] as string);
+      const padded = pad(pipe ? cell : cut(cell, width), last ? 0 : width, column.align);
+      const piece = index === STATE_COLUMN && color !== '' ? `${color}${padded}\u001b[0m` : padded;
+      line += position === 0 ? piece : ` ${piece}`;
+    }
+    text += `${line.trimEnd()}\n`;
+  }
+  return text;
 }
 
 /** Which columns fit in `width`, and how wide: `last-exit` is cut, then columns go. */
