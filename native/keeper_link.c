@@ -26,6 +26,7 @@
 
 #define MAX_MESSAGE (512 * 1024)
 #define MAX_FDS 64
+#define MESSAGES_PER_WAKE 64
 
 extern char **environ;
 
@@ -115,12 +116,19 @@ static void close_channel(struct channel *channel) {
   close(channel->fd);
 }
 
-/* Reads every message waiting; an end of the connection is delivered as null fields. */
+/*
+ * Reads the messages waiting, at most MESSAGES_PER_WAKE of them: in a crash storm the
+ * keeper's reports keep coming as fast as the manager handles them (each exit's respawn
+ * brings another), and reading until none waits kept every other descriptor (dmctl's
+ * connections, signals) waiting for seconds. The poll is level-triggered: what is left
+ * is read at the loop's next turn, after the others. An end of the connection is
+ * delivered as null fields.
+ */
 static void on_readable(uv_poll_t *poll, int status, int events) {
   (void)events;
   struct channel *channel = poll->data;
   napi_env env = channel->env;
-  for (;;) {
+  for (int read = 0; read < MESSAGES_PER_WAKE; read++) {
     if (channel->closed) return;
     char control[CMSG_SPACE(sizeof(int) * MAX_FDS)];
     struct iovec iov = {.iov_base = receive_buffer, .iov_len = MAX_MESSAGE};
