@@ -1313,7 +1313,9 @@ export class Manager implements ControlContext, SupervisorHost {
       this.problems.set(user, loaded.file, problems);
       // A file that breaks keeps its daemon listed, as broken, with why.
       this.broken.note(user, name, loaded.file, problems);
-      if (hasErrors(problems)) tally.refuse(id);
+      // Listed once: as refused (the problems say why), not also as added or changed.
+      const refused = hasErrors(problems);
+      if (refused) tally.refuse(id);
       const existing = this.supervisor.daemons.get(id);
       this.noteConfigProblem(id, problems);
       if (loaded.spec === undefined) {
@@ -1350,7 +1352,7 @@ export class Manager implements ControlContext, SupervisorHost {
           record.wanted = 'up';
           this.supervisor.start(record);
         }
-        tally.add(id);
+        if (!refused) tally.add(id);
       } else if (existing.orphaned || !sameSpec(existing.spec, loaded.spec)) {
         existing.orphaned = false;
         existing.spec = loaded.spec;
@@ -1362,7 +1364,7 @@ export class Manager implements ControlContext, SupervisorHost {
           await this.sockets.hold(owner, existing, loaded);
           this.supervisor.restart(existing);
         }
-        tally.change(id, running);
+        if (!refused) tally.change(id, running);
       }
     }
     this.logNewProblems(user);

@@ -68,7 +68,14 @@ describe('a daemon runs as its run-as user', {
 
   test('a run-as user not granted by [can_run_as] is refused with a clear message', async () => {
     host.writeDaemon('bob', 'sneaky', `start=sleep 1000\nuser=${host.user('alice').name}\n`);
-    await host.dmctl('bob', 'rescan');
+    const rescan = await host.dmctl('bob', 'rescan');
+    assert.equal(rescan.code, 1, 'a rescan that refused a file exits 1');
+    const sneaky = host.id('bob/sneaky');
+    assert.ok(rescan.stdout.includes(`refused: ${sneaky}\n`), rescan.stdout);
+    assert.ok(
+      !rescan.stdout.includes(`added: ${sneaky}`),
+      `listed once, as refused:\n${rescan.stdout}`,
+    );
     const started = await host.dmctl('bob', 'sneaky', 'start');
     assert.notEqual(started.code, 0);
     assert.match(
