@@ -521,7 +521,7 @@ export class Supervisor {
     }
     if (state.killed) {
       this.host.log.error(
-        `${record.id}: processes of pid ${state.pid} survive SIGKILL; giving up on them`,
+        `${record.id}: processes of pid ${state.pid} still there ${KILL_GRACE_MS / 1000} s after SIGKILL (a process in uninterruptible sleep, waiting on a hung disk or network file system, dies only once it wakes; on an overloaded machine dying can take that long); no longer waiting for them`,
       );
       this.finishStopping(record);
       return;
