@@ -64,6 +64,9 @@ struct sink {
    * (skip_rest) what comes next may be the rest of a dropped line. */
   bool gap, skip_rest;
   int64_t bytes, dropped;
+  /* Bytes dropped in the current gap, and why (the errno of the write; 0: no file open). */
+  int64_t gap_dropped;
+  int gap_error;
   char reason[320];
   struct timespec last_open; /* when opening was last tried: retried at most once a second */
   void *detach_token; /* a detach waiting for a stuck thread to let go */
@@ -157,6 +160,7 @@ static const char *error_name(int error) {
 static void drop(struct sink *sink, int64_t count) {
   consume(sink, count);
   sink->dropped += count;
+  sink->gap_dropped += count;
 }
 
 /** Drops the first `count` bytes of `data` (seen: whether they end a line is known). */
@@ -301,6 +305,34 @@ static int end_torn_line(struct sink *sink) {
   return error;
 }
 
+/**
+ * After a gap: one line that says output was dropped there, and how much. The dropped
+ * bytes may hold the banner of a run that started meanwhile: without it, what that run
+ * wrote once space was back would read as the previous run's. 0, or the errno.
+ */
+static int note_gap(struct sink *sink) {
+  if (sink->gap_dropped == 0) return 0;
+  struct timespec now;
+  struct tm utc;
+  clock_gettime(CLOCK_REALTIME, &now);
+  gmtime_r(&now.tv_sec, &utc);
+  char why[64];
+  if (sink->gap_error != 0)
+    snprintf(why, sizeof why, "cannot write: %s", error_name(sink->gap_error));
+  else
+    snprintf(why, sizeof why, "the log could not be opened");
+  char line[256];
+  int length = snprintf(line, sizeof line,
+                        "--- %04d-%02d-%02dT%02d:%02d:%02d.%03ldZ daemon-manager: %lld bytes of "
+                        "output dropped here (%s)\n",
+                        utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
+                        utc.tm_sec, now.tv_nsec / 1000000, (long long)sink->gap_dropped, why);
+  int error;
+  write_all(sink, line, length, &error);
+  if (error == 0) sink->gap_dropped = 0;
+  return error;
+}
+
 /** The copy path (see the top of the file); false at the end of the pipe. */
 static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *formatted) {
   ssize_t peeked = tee(sink->pipe_fd, scratch[1], CHUNK, SPLICE_F_NONBLOCK);
@@ -326,10 +358,12 @@ static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *forma
     return true;
   }
   if (sink->file_fd < 0) {
+    if (sink->gap_dropped == 0) sink->gap_error = 0;  // a gap that begins with no file
     drop_seen(sink, raw, take);
     return true;
   }
   int error = sink->gap ? end_torn_line(sink) : 0;
+  if (error == 0 && sink->gap) error = note_gap(sink);
   bool was_line_start = sink->at_line_start;
   int64_t length = take;
   const char *data = raw;
@@ -342,6 +376,7 @@ static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *forma
     char reason[320];
     snprintf(reason, sizeof reason, "cannot write (%s); output is being dropped", error_name(error));
     fail(sink, reason);
+    sink->gap_error = error;
     sink->at_line_start = was_line_start;
     drop_seen(sink, raw, take);
     return true;
@@ -364,9 +399,11 @@ static bool splice_chunk(struct sink *sink, int available) {
   if (moved == 0) return false;
   if (moved < 0) {
     if (errno == EAGAIN || errno == EINTR) return true;
+    int error = errno;
     char reason[320];
-    snprintf(reason, sizeof reason, "cannot write (%s); output is being dropped", error_name(errno));
+    snprintf(reason, sizeof reason, "cannot write (%s); output is being dropped", error_name(error));
     fail(sink, reason);
+    sink->gap_error = error;
     // Nothing is dropped unseen: the copy path takes over (see move()), and drops what it
     // cannot write knowing where its lines end.
     sink->gap = true;
