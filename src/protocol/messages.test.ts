@@ -61,6 +61,14 @@ describe('parseRequest', () => {
       line: '{"command":"save-config","id":"new","source":"/tmp/x/new.conf","expect":""}',
       expected: { command: 'save-config', id: 'new', source: '/tmp/x/new.conf', expect: '' },
     },
+    {
+      line: '{"command":"status","table":{"color":false}}',
+      expected: { command: 'status', table: { color: false } },
+    },
+    {
+      line: '{"command":"status","id":"blog","table":{"width":80,"color":true,"x":1}}',
+      expected: { command: 'status', id: 'blog', table: { width: 80, color: true } },
+    },
   ];
   for (const { line, expected } of accepted) {
     test(`${line.trim().slice(0, 60)} is accepted as ${JSON.stringify(expected).slice(0, 60)}`, () => {
@@ -164,6 +172,18 @@ describe('parseRequest', () => {
       line: '{"command":"save-config","id":"b","source":"/tmp/x","expect":"abc"}',
       error: "expect must be a SHA-256 in hex, or ''",
     },
+    ...[
+      ['a table with list', '{"command":"list","table":{"color":false}}'],
+      ['a table without color', '{"command":"status","table":{"width":80}}'],
+      ['a table of width 0', '{"command":"status","table":{"width":0,"color":false}}'],
+      ['a table too wide', '{"command":"status","table":{"width":10001,"color":false}}'],
+      ['a table of width 8.5', '{"command":"status","table":{"width":8.5,"color":false}}'],
+      ['a table that is not an object', '{"command":"status","table":[80,true]}'],
+    ].map(([name, line]) => ({
+      name: name as string,
+      line: line as string,
+      error: 'table goes with status only, as {"width": 1-10000 (or none), "color": true|false}',
+    })),
     {
       name: 'a user of 301 characters',
       line: `{"command":"problems","user":"${'x'.repeat(301)}"}`,
