@@ -354,6 +354,11 @@ static int write_all(int fd, const char *text, size_t length) {
   while (length > 0) {
     ssize_t wrote = write(fd, text, length);
     if (wrote < 0 && errno == EINTR) continue;
+    if (wrote < 0 && errno == EAGAIN) {  // an output left non-blocking by whoever made it
+      struct pollfd poller = {.fd = fd, .events = POLLOUT};
+      if (poll(&poller, 1, -1) < 0 && errno != EINTR) return 0;
+      continue;
+    }
     if (wrote < 0) return 0;
     text += wrote;
     length -= (size_t)wrote;
