@@ -1,4 +1,4 @@
-import type { DaemonStatus, ProblemsElsewhere } from './messages.ts';
+import type { DaemonStatus, ProblemsElsewhere, TableRequest } from './messages.ts';
 import { printable } from './printable.ts';
 
 const UNIT_NAMES = ['w', 'd', 'h', 'm', 's'];
@@ -117,14 +117,8 @@ const DROP_ORDER = [
 /** `last-exit` is cut to fit rather than dropped while this much of it can be shown. */
 const MIN_LAST_EXIT = 10;
 
-/** How the table is drawn: into a pipe (plain, the original's layout) or on a terminal. */
-export interface TableStyle {
-  /** The terminal's width; undefined into a pipe (nothing is cut). */
-  readonly width?: number | undefined;
-  readonly color: boolean;
-}
-
-const PLAIN: TableStyle = { width: undefined, color: false };
+/** Into a pipe: plain, the original's layout (a terminal's width cuts; see TableRequest). */
+const PLAIN: TableRequest = { color: false };
 const STATE_COLUMN = COLUMNS.findIndex((column) => column.header === 'state');
 const NOTE_COLUMN = COLUMNS.findIndex((column) => column.header === 'status');
 

@@ -28,6 +28,13 @@ describe('dmctl status without Node.js: the same table, or left to dmctl', {
     run([...as(short), NODE, BUNDLE], args);
   const declined = (args: readonly string[]): string =>
     `--disable-sigusr1 ${BUNDLE} ${args.join(' ')}\n`;
+  /** A master config of root's (the test runs as root) in the sandbox; its path. */
+  const masterConfig = (name: string, text: string, mode = 0o644): string => {
+    const file = join(host.dir, name);
+    writeFileSync(file, text);
+    chmodSync(file, mode);
+    return file;
+  };
 
   before(async () => {
     host.writeMaster('[can_run_as]\n{alice}\n\n[manages]\n{bob}: {alice}\n');
@@ -133,28 +140,21 @@ describe('dmctl status without Node.js: the same table, or left to dmctl', {
       ['not ASCII', `# caf\u00e9\n[settings]\nsocket-dir = ${dir}\n`, false],
     ];
     for (const [what, text, answers] of variants) {
-      const file = join(host.dir, 'variant.conf');
-      writeFileSync(file, text);
-      chmodSync(file, 0o644);
-      const args = ['--config', file, 'status'];
+      const args = ['--config', masterConfig('variant.conf', text), 'status'];
       const result = await quick('alice', ...args);
       assert.equal(result.stdout === declined(args), !answers, `${what}: ${result.stdout}`);
     }
   });
 
   test('a master config others could change is left to dmctl (which refuses it)', async () => {
-    const file = join(host.dir, 'loose.conf');
-    writeFileSync(file, `[settings]\nsocket-dir = ${join(host.dir, 'run')}\n`);
-    chmodSync(file, 0o664);
-    const args = ['--config', file, 'status'];
+    const text = `[settings]\nsocket-dir = ${join(host.dir, 'run')}\n`;
+    const args = ['--config', masterConfig('loose.conf', text, 0o664), 'status'];
     assert.equal((await quick('alice', ...args)).stdout, declined(args));
   });
 
-  test('no manager answering is left to dmctl, which says why', async () => {
-    const file = join(host.dir, 'elsewhere.conf');
-    writeFileSync(file, `[settings]\nsocket-dir = ${join(host.dir, 'nothing-here')}\n`);
-    chmodSync(file, 0o644);
-    const args = ['--config', file, 'status'];
+  test('no manager answering is left to dmctl, to say why', async () => {
+    const text = `[settings]\nsocket-dir = ${join(host.dir, 'nothing-here')}\n`;
+    const args = ['--config', masterConfig('elsewhere.conf', text), 'status'];
     assert.equal((await quick('alice', ...args)).stdout, declined(args));
   });
 
