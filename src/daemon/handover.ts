@@ -26,8 +26,16 @@ export const LOCK_FD = 4;
 /** The old manager's view of the new one. */
 export interface Successor {
   readonly pid: number;
-  /** Lets go: the new process takes over. Resolves `done`, or `died` if it ended before. */
-  go(): Promise<'done' | 'died'>;
+  /**
+   * Lets go: the new process takes over. Resolves `done`; `died` if it ended while taking
+   * over; `gone`, at once, if it had ended before being let go.
+   */
+  go(): Promise<'done' | 'died' | 'gone'>;
+  /**
+   * Passes one of the manager's signals on; false if the new process has ended (its pid,
+   * reaped, may be another process's by now: it is never signalled).
+   */
+  signal(signal: NodeJS.Signals): boolean;
   /** The upgrade is off: the new process exits. */
   abort(): void;
 }
@@ -57,7 +65,9 @@ export function startSuccessor(
 ): Promise<Successor | { error: string }> {
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [...process.execArgv, ...argv, '--takeover'], {
+    // The manager's own arguments, less the `--takeover` of the upgrade that started it.
+    const args = [...argv.filter((arg) => arg !== '--takeover'), '--takeover'];
+    child = spawn(process.execPath, [...process.execArgv, ...args], {
       stdio: ['ignore', 'inherit', 'inherit', 'pipe', lockFd],
     });
   } catch (error) {
@@ -67,14 +77,17 @@ export function startSuccessor(
   if (channel === null) return Promise.resolve({ error: 'no channel to the new code' });
   return new Promise((resolve) => {
     let state: 'starting' | 'ready' | 'going' | 'over' = 'starting';
-    let settleGo: ((outcome: 'done' | 'died') => void) | undefined;
+    let settleGo: ((outcome: 'done' | 'died' | 'gone') => void) | undefined;
     const timer = setTimeout(() => {
       if (state !== 'starting') return;
       state = 'over';
       child.kill('SIGKILL');
       resolve({ error: `the new code was not ready within ${timeoutMs / 1000} s` });
     }, timeoutMs);
+    // Once the child is reaped (or its channel closed), it is never signalled nor waited for.
+    let gone = false;
     const ended = (): void => {
+      gone = true;
       clearTimeout(timer);
       if (state === 'starting') {
         const status = child.exitCode ?? child.signalCode ?? 'no exit status yet';
@@ -92,10 +105,12 @@ export function startSuccessor(
             pid: child.pid ?? 0,
             go: () =>
               new Promise((settle) => {
+                if (gone) return settle('gone');
                 state = 'going';
                 settleGo = settle;
                 channel.write('go\n');
               }),
+            signal: (signal) => !gone && child.kill(signal),
             abort: () => {
               state = 'over';
               channel.end('abort\n');
@@ -109,6 +124,7 @@ export function startSuccessor(
       ended,
     );
     child.once('exit', () => {
+      gone = true;
       if (channel.destroyed) ended();
     });
   });

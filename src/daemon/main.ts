@@ -334,14 +334,15 @@ async function upgrade(
     log.warn(`upgrade called off: ${signals.pending.join(', ')} came meanwhile`);
     return;
   }
+  log.info(`the new code is ready (pid ${successor.pid}); handing over`);
   if (!(await manager.handOver())) {
     successor.abort();
     await manager.takeBack();
     log.error('upgrade refused: the state could not be saved (see above)');
     return;
   }
-  // From now on the new process acts on the manager's signals.
-  signals.forwardTo(successor.pid);
+  // From now on the new process acts on the manager's signals, for as long as it runs.
+  signals.forwardTo((signal) => successor.signal(signal));
   const outcome = await successor.go();
   if (outcome === 'done') {
     // systemd follows the manager to its new pid (the unit's main process).
@@ -352,7 +353,11 @@ async function upgrade(
     return;
   }
   signals.forwardTo(undefined);
-  log.error('the new code died while taking over; going on with the old');
+  log.error(
+    outcome === 'gone'
+      ? `the new code (pid ${successor.pid}) ended before it was let go; going on with the old`
+      : `the new code (pid ${successor.pid}) died while taking over; going on with the old`,
+  );
   await manager.takeBack();
 }
 

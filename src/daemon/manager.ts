@@ -388,14 +388,18 @@ export class Manager implements ControlContext, SupervisorHost {
     this.healthChecks.clear();
     await this.control.quiesce(2_000);
     await this.logs.pause();
+    this.supervisor.pause();
     await this.state.idle();
     if (!this.state.saveNow(this.takeState(false))) return false;
+    // The state file is the new manager's from now on: this one saves it no more.
+    this.state.hold();
     this.link.detach();
     return true;
   }
 
-  /** Goes on as before: the upgrade was refused, or the new manager died while taking over. */
+  /** Goes on as before: the upgrade was refused, or the new manager died before it took over. */
   async takeBack(): Promise<void> {
+    this.state.release();
     if (!this.link.alive) {
       const { link, snapshot } = await this.newKeeper();
       this.link = link;
@@ -406,6 +410,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.notify.storeAll(link);
       this.resync(snapshot);
     }
+    this.supervisor.resume();
     await this.logs.resume();
     this.notify.resumeAll();
     for (const record of this.supervisor.daemons.values()) {

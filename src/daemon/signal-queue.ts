@@ -15,7 +15,7 @@ export class SignalQueue {
   private readonly queue: QueuedSignal[] = [];
   private act: ((signal: QueuedSignal) => Promise<void>) | undefined;
   private busy = false;
-  private forward: number | undefined;
+  private forward: ((signal: QueuedSignal) => boolean) | undefined;
   private readonly listeners = new Map<QueuedSignal, () => void>();
 
   constructor() {
@@ -47,13 +47,15 @@ export class SignalQueue {
   }
 
   /**
-   * Sends every signal (and those queued) to another process instead: the new manager
-   * that takes over in an upgrade, until it has. `undefined` acts on them here again.
+   * Passes every signal (and those queued) on instead: to the new manager that takes over
+   * in an upgrade, until it has. A signal it cannot take (it ended) waits here, and
+   * `undefined` acts on them here again.
    */
-  forwardTo(pid: number | undefined): void {
-    this.forward = pid;
-    if (pid === undefined) return;
-    for (const signal of this.queue.splice(0)) this.send(pid, signal);
+  forwardTo(target: ((signal: QueuedSignal) => boolean) | undefined): void {
+    this.forward = target;
+    if (target === undefined) return;
+    const queued = this.queue.splice(0);
+    for (const signal of queued) this.push(signal);
   }
 
   /** Gives the signals back to Node's defaults (the manager did not start). */
@@ -62,20 +64,9 @@ export class SignalQueue {
   }
 
   private push(signal: QueuedSignal): void {
-    if (this.forward !== undefined) {
-      this.send(this.forward, signal);
-      return;
-    }
+    if (this.forward?.(signal)) return;
     this.queue.push(signal);
     void this.drain();
-  }
-
-  private send(pid: number, signal: QueuedSignal): void {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // It is gone: the caller finds out and takes the signals back.
-    }
   }
 
   private async drain(): Promise<void> {

@@ -31,6 +31,7 @@ export class StateSaver {
   private saving: Promise<void> | undefined;
   private dirty = false;
   private failing = false;
+  private held = false;
   /** Resolved by the next save that starts (it takes every change made before it). */
   private nextWaiters: ((failure: string | undefined) => void)[] = [];
   private readonly file: StateFile;
@@ -52,10 +53,23 @@ export class StateSaver {
   /** Saves soon (a change happened). */
   schedule(): void {
     this.dirty = true;
-    if (this.saving === undefined) this.saving = this.run();
+    if (this.saving === undefined && !this.held) this.saving = this.run();
   }
 
-  /** Resolves once every change made so far is on disk (or failed to be). */
+  /**
+   * Saves nothing more (the state file is the next manager's from now on, in an upgrade)
+   * until `release`. Call once `idle`.
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Saves again, the changes made meanwhile first. */
+  release(): void {
+    this.held = false;
+    if (this.dirty || this.nextWaiters.length > 0) this.schedule();
+  }
+
   /** Resolves once every change so far is on disk; with why, if the save failed. */
   durable(): Promise<string | undefined> {
     return new Promise((resolve) => {

@@ -89,6 +89,8 @@ export class Supervisor {
   /** Runs whose child could not become the daemon: their exit says less than why. */
   private readonly failedRuns = new Set<number>();
   private readonly host: SupervisorHost;
+  /** Timers that came due while paused, by daemon: acted on at `resume`. */
+  private held: Map<DaemonRecord, () => void> | undefined;
 
   constructor(host: SupervisorHost) {
     this.host = host;
@@ -569,17 +571,35 @@ export class Supervisor {
     this.host.changed(record);
   }
 
+  /**
+   * Acts on no timer (a respawn after its cooldown, a stop's deadline) until `resume`: in
+   * an upgrade the daemons are the new manager's once this one has let go, and a respawn
+   * here would fail for want of the keeper and count against the daemon.
+   */
+  pause(): void {
+    this.held ??= new Map();
+  }
+
+  /** Acts on what came due meanwhile, then on each timer as it comes. */
+  resume(): void {
+    const held = this.held;
+    this.held = undefined;
+    for (const action of held?.values() ?? []) action();
+  }
+
   private setTimer(record: DaemonRecord, ms: number, action: () => void): void {
     this.clearTimer(record);
     record.timer = setTimeout(() => {
       record.timer = undefined;
-      action();
+      if (this.held === undefined) action();
+      else this.held.set(record, action);
     }, ms);
   }
 
   private clearTimer(record: DaemonRecord): void {
     if (record.timer !== undefined) clearTimeout(record.timer);
     record.timer = undefined;
+    this.held?.delete(record);
   }
 
   private notifyIfIdle(): void {
