@@ -27,7 +27,7 @@ import {
 } from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
 import type { Native } from '../process/native.ts';
-import { heldGroups } from '../process/process-group.ts';
+import { heldGroups } from '../process/proc-stat.ts';
 import {
   type ConfigCopy,
   type DaemonInfo,

@@ -3,7 +3,7 @@ import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
 import { cgroupChildren, cgroupMembers } from '../process/cgroup.ts';
-import { readStat } from '../process/process-group.ts';
+import { readStat } from '../process/proc-stat.ts';
 import type { SavedDaemon, SavedState } from '../state/snapshot.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';

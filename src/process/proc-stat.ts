@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+
+/** The fields of /proc/PID/stat the manager uses; undefined once the process is gone. */
+export interface ProcStat {
+  readonly state: string;
+  readonly pgrp: number;
+  /** Start time in clock ticks after boot: with the pid, a process's identity. */
+  readonly startTime: number;
+}
+
+export function readStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0] ?? '?', pgrp: Number(fields[2]), startTime: Number(fields[19]) };
+}
+
+/** The supplementary groups a process holds (the `Groups:` of /proc/PID/status); undefined once it is gone. */
+export function heldGroups(pid: number): number[] | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = /^Groups:(.*)$/m.exec(text)?.[1] ?? '';
+  return line.split(/\s+/).filter(Boolean).map(Number);
+}
