@@ -57,3 +57,30 @@ function unicodeEscape(character: string): string {
 function hex(code: number, width: number): string {
   return code.toString(16).padStart(width, '0');
 }
+
+/**
+ * How many terminal columns `text` may take: one per ASCII character, two per any other.
+ * Wide characters (CJK, U+3000, most emoji) take two, and in a CJK locale so do the
+ * "ambiguous" ones (Greek, Cyrillic, `…`): counting one would let text a user wrote run
+ * past a table's cut, wrap, and show its remainder as a row of its own. Never fewer than
+ * shown; a combining accent counted two only pads a column a little more.
+ */
+export function displayWidth(text: string): number {
+  if (PLAIN_ASCII.test(text)) return text.length;
+  let width = 0;
+  for (const character of text) width += (character.codePointAt(0) ?? 0) < 0x80 ? 1 : 2;
+  return width;
+}
+
+/** The longest start of `text` at most `width` columns wide (see displayWidth). */
+export function sliceToWidth(text: string, width: number): string {
+  if (PLAIN_ASCII.test(text)) return text.slice(0, width);
+  let used = 0;
+  let end = 0;
+  for (const character of text) {
+    used += (character.codePointAt(0) ?? 0) < 0x80 ? 1 : 2;
+    if (used > width) break;
+    end += character.length;
+  }
+  return text.slice(0, end);
+}

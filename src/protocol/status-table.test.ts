@@ -229,6 +229,41 @@ describe('formatStatusTable on a terminal', () => {
     });
   }
 
+  /** Columns a terminal gives a line: two for each CJK or fullwidth character, one for the rest. */
+  const shownWidth = (line: string): number =>
+    [...line].reduce(
+      (sum, character) =>
+        sum +
+        (/[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\uff00-\uff60]/.test(character)
+          ? 2
+          : 1),
+      0,
+    );
+
+  // An outside review forged a row on root's terminal: forty U+3000 (two columns each,
+  // counted one) ran the line past the terminal's edge and its rest wrapped into a row.
+  const forger: DaemonStatus = {
+    ...WORDPRESS,
+    id: 'eve/x',
+    status: `${'\u3000'.repeat(40)}root/db running 1 0 0s 1h 1d root -`,
+  };
+  for (const width of [160, 140, 120, ...widths]) {
+    test(`wide characters a user wrote are cut to ${width} columns too: no line wraps`, () => {
+      const text = formatStatusTable([WORDPRESS, forger], { width, color: false });
+      for (const line of text.trimEnd().split('\n'))
+        assert.ok(shownWidth(line) <= width, `${shownWidth(line)} > ${width}: ${line}`);
+    });
+  }
+
+  test('columns holding wide characters stay aligned', () => {
+    const wide: DaemonStatus = { ...WORDPRESS, id: 'amy/日本語', runAs: 'amy' };
+    const lines = formatStatusTable([WORDPRESS, wide], { width: 200, color: false }).split('\n');
+    const stateAt = lines
+      .slice(0, 3)
+      .map((line) => shownWidth(line.slice(0, line.search(/ (state|running)/))));
+    assert.equal(new Set(stateAt).size, 1, lines.join('\n'));
+  });
+
   test('last-exit is cut before any column goes', () => {
     const text = formatStatusTable([cooling], { width: 100, color: false });
     assert.match(text, /run-as/);

@@ -1,5 +1,5 @@
 import type { DaemonStatus, ProblemsElsewhere, TableRequest } from './messages.ts';
-import { printable } from './printable.ts';
+import { displayWidth, printable, sliceToWidth } from './printable.ts';
 
 const UNIT_NAMES = ['w', 'd', 'h', 'm', 's'];
 const UNIT_SECONDS = [604_800, 86_400, 3_600, 60, 1];
@@ -169,7 +169,7 @@ export function formatStatusTable(daemons: readonly DaemonStatus[], style = PLAI
       const cell = column.written ? printable(text) : text;
       cells.push(cell);
       if (!pipe || column.fixed === undefined)
-        widths[index] = Math.max(widths[index] ?? 0, cell.length);
+        widths[index] = Math.max(widths[index] ?? 0, displayWidth(cell));
       if (index === NOTE_COLUMN && cell !== '') notes = true;
     }
   // The `status` column only when a daemon has something in it: tables stay as they were.
@@ -226,13 +226,19 @@ function fit(
   return [columns, sizes];
 }
 
+/** `text` padded with spaces to `width` columns (see displayWidth). */
 function pad(text: string, width: number, align: Align): string {
-  return align === 'left' ? text.padEnd(width) : text.padStart(width);
+  const spaces = ' '.repeat(Math.max(0, width - displayWidth(text)));
+  return align === 'left' ? text + spaces : spaces + text;
 }
 
-/** Cuts text to `width`, marking the cut with an ellipsis. */
+/**
+ * Cuts text to `width` columns, marking the cut with an ellipsis (counted two: see
+ * displayWidth), so that no row is wider than the terminal and none wraps.
+ */
 function cut(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+  if (displayWidth(text) <= width) return text;
+  return `${sliceToWidth(text, Math.max(0, width - 2))}…`;
 }
 
 const REASON_CHARS = 60;
