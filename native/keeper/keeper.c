@@ -187,8 +187,14 @@ static void handle_hello(void) {
 
 static void handle_spawn(struct message *request) {
   uint64_t seq;
-  if (request->count < 3 || !parse_seq(request->fields[1], &seq) || run_by_seq(seq)) {
+  if (request->count < 3 || !parse_seq(request->fields[1], &seq)) {
     reply_error("spawn", "needs a new sequence number and an id");
+    return;
+  }
+  if (run_by_seq(seq)) {
+    /* Named, so that the manager fails this start instead of waiting for it forever. */
+    const char *fields[] = {request->fields[1], "its run number is another run's (not started)"};
+    send_event("spawn-failed", fields, 2, NULL, 0);
     return;
   }
   struct run *run = run_new(seq, request->fields[2]);

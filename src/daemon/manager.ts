@@ -208,13 +208,14 @@ export class Manager implements ControlContext, SupervisorHost {
       // Past every run the keeper holds too: the saved number may be up to a second old
       // (saves nobody waits for are batched), and a number reused for a new run would be
       // refused by the keeper, or name another daemon's run (a review: stop signalled it).
-      firstSeq: Math.max(
+      firstSeq: parts.snapshot.runs.reduce(
+        (next, run) => Math.max(next, run.seq + 1),
         parts.saved?.nextSeq ?? 1,
-        ...parts.snapshot.runs.map((run) => run.seq + 1),
       ),
       managerIsRoot: process.geteuid?.() === 0,
       onPipe: (id, fd) => this.adoptPipe(id, fd),
       log: parts.log,
+      saved: () => this.state.saved(),
       oomKilled: (record) => this.oomKilled(record.owner),
     });
     this.readiness = new Readiness(() => this.supervisor, this.processes);

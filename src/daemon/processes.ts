@@ -11,6 +11,12 @@ import { type Processes, type Supervisor, signalName } from '../supervisor/super
 const CHECKS_POLL_MS = 20;
 /** What a readiness check leaves running gets SIGTERM, then SIGKILL after this. */
 const PROBE_LEFTOVER_MS = 1_000;
+/**
+ * While the state cannot be saved (a full disk), ended runs stay in the keeper up to this
+ * many, a few hundred bytes each; past it they go, and a kill -9 of the manager then may
+ * start a task that already ran once more.
+ */
+const MAX_UNSAVED_RELEASES = 10_000;
 
 /** How a spawn ended up: the child became the daemon, or why not. */
 export type ExecResult =
@@ -42,6 +48,9 @@ export class KeeperProcesses implements Processes {
   private readonly leaves = new Map<number, string>();
   private readonly execWaiters = new Map<number, ((result: ExecResult) => void)[]>();
   private nextSeq: number;
+  /** Runs released here, for the keeper to forget after the next save (see `release`). */
+  private readonly unreleased: number[] = [];
+  private readonly saved: () => Promise<string | undefined>;
   private link: KeeperLink;
   private readonly supervisor: () => Supervisor;
   private readonly managerIsRoot: boolean;
@@ -57,6 +66,8 @@ export class KeeperProcesses implements Processes {
       readonly managerIsRoot: boolean;
       readonly onPipe: (id: string, fd: number) => void;
       readonly log: Logger;
+      /** Resolves after the next save of the state: see `release`. */
+      readonly saved: () => Promise<string | undefined>;
       /** Was this SIGKILL of the daemon the OOM killer's? */
       readonly oomKilled: (record: DaemonRecord) => boolean;
     },
@@ -68,6 +79,7 @@ export class KeeperProcesses implements Processes {
     this.managerIsRoot = options.managerIsRoot;
     this.onPipe = options.onPipe;
     this.log = options.log;
+    this.saved = options.saved;
   }
 
   /** The next run number: persisted, so that runs of every manager instance differ. */
@@ -136,10 +148,18 @@ export class KeeperProcesses implements Processes {
     return this.link.signal(run, signal);
   }
 
+  /**
+   * The manager is done with a run (it ended, and what it means is recorded). The keeper
+   * forgets it only once the state that records its end is saved: a manager killed before
+   * that finds it in the keeper, ended, and acts on its end as this one did, instead of
+   * finding it gone, taking its daemon for one that never ran, and starting a `restart=no`
+   * task a second time (an outside review, 10 kills in 20).
+   */
   release(run: number): void {
     this.plans.delete(run);
     if (!this.runs.delete(run)) return;
-    this.link.release(run);
+    this.unreleased.push(run);
+    if (this.unreleased.length === 1) void this.releaseWhenSaved();
     const leaf = this.leaves.get(run);
     this.leaves.delete(run);
     if (leaf !== undefined)
@@ -148,6 +168,16 @@ export class KeeperProcesses implements Processes {
       } catch {
         // Processes stuck in the kernel are still in it; it goes at the manager's exit.
       }
+  }
+
+  private async releaseWhenSaved(): Promise<void> {
+    while (this.unreleased.length > 0) {
+      const batch = this.unreleased.length;
+      const failure = await this.saved();
+      // A save that failed (a full disk) keeps them, up to a bound: the keeper's memory.
+      if (failure !== undefined && this.unreleased.length <= MAX_UNSAVED_RELEASES) continue;
+      for (const seq of this.unreleased.splice(0, batch)) this.link.release(seq);
+    }
   }
 
   /**

@@ -91,7 +91,12 @@ export class Recovery {
     record.wanted = saved !== undefined && this.saved?.clean === false ? saved.wanted : autostart;
     const runs = this.runsById.get(record.id) ?? [];
     this.runsById.delete(record.id);
-    const current = runs.find((run) => run.seq === saved?.run) ?? runs[runs.length - 1];
+    // Its run as saved; else the newest one started since the save. A run the save knew
+    // and did not call current had ended, and what followed (a cooldown, a task left
+    // down) is in the save: adopting it would count its end twice.
+    const nextSeq = this.saved?.nextSeq ?? 0;
+    const current =
+      runs.find((run) => run.seq === saved?.run) ?? runs.findLast((run) => run.seq >= nextSeq);
     for (const run of runs) {
       this.processes.claim(run, this.leafOf(run.id, run.seq));
       if (run !== current) this.endStray(run);

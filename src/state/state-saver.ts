@@ -34,6 +34,8 @@ export class StateSaver {
   private held = false;
   /** Resolved by the next save that starts (it takes every change made before it). */
   private nextWaiters: ((failure: string | undefined) => void)[] = [];
+  /** The same, for those who do not hurry it (see `saved`). */
+  private laterWaiters: ((failure: string | undefined) => void)[] = [];
   private readonly file: StateFile;
   private readonly take: () => SavedState;
   private readonly log: Logger;
@@ -67,7 +69,7 @@ export class StateSaver {
   /** Saves again, the changes made meanwhile first. */
   release(): void {
     this.held = false;
-    if (this.dirty || this.nextWaiters.length > 0) this.schedule();
+    if (this.dirty || this.nextWaiters.length + this.laterWaiters.length > 0) this.schedule();
   }
 
   /** Resolves once every change so far is on disk; with why, if the save failed. */
@@ -76,6 +78,17 @@ export class StateSaver {
       this.nextWaiters.push(resolve);
       this.schedule();
       this.hurry?.();
+    });
+  }
+
+  /**
+   * Resolves once the next save (it takes every change so far) is done, with why if it
+   * failed; unlike `durable`, it does not hurry that save.
+   */
+  saved(): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      this.laterWaiters.push(resolve);
+      this.schedule();
     });
   }
 
@@ -125,8 +138,9 @@ export class StateSaver {
     while (this.dirty) {
       await this.turn();
       this.dirty = false;
-      const waiters = this.nextWaiters;
+      const waiters = [...this.nextWaiters, ...this.laterWaiters];
       this.nextWaiters = [];
+      this.laterWaiters = [];
       let failure: string | undefined;
       try {
         await this.file.saveAsync(this.take());
