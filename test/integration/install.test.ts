@@ -174,6 +174,38 @@ describe('npm pack, then npm install -g --prefix: daemon-manager as a package', 
     }
   });
 
+  // Outside reviews: a group-writable file of the bundle other than dmctl.mjs (the
+  // commands import their own) ran as whoever ran dmctl; so could a package whose parent
+  // directory another user may write (they rename it away and put theirs in its place).
+  test('dmctl refuses a bundle file, or a directory above the package, others may write', async () => {
+    const why = join(installed, 'dist/dmctl-why.mjs');
+    assert.ok(existsSync(why), 'the bundle has a file of its own for why');
+    const refused = async (what: string): Promise<void> => {
+      const result = await asCarol([join(prefix, 'bin/dmctl'), '--version']);
+      assert.equal(result.code, 126, `${what}: ${result.stdout}`);
+      assert.match(result.stderr, /others than their owner \(or root\) could change them/);
+    };
+    chmodSync(why, 0o664);
+    try {
+      await refused('a group-writable dist/dmctl-why.mjs');
+    } finally {
+      chmodSync(why, 0o644);
+    }
+    const above = join(prefix, 'lib');
+    chmodSync(above, 0o777);
+    try {
+      await refused('a world-writable directory above the package');
+      // The sticky bit (as /tmp) keeps others from renaming what is not theirs.
+      chmodSync(above, 0o1777);
+      const sticky = await asCarol([join(prefix, 'bin/dmctl'), '--version']);
+      assert.equal(sticky.code, 0, sticky.stderr);
+    } finally {
+      chmodSync(above, 0o755);
+    }
+    const fine = await asCarol([join(prefix, 'bin/dmctl'), '--version']);
+    assert.equal(fine.code, 0, fine.stderr);
+  });
+
   test('a copy of bin/dmctl (not a link) says how to install it instead of failing obscurely', async () => {
     const copy = join(host.dir, 'dmctl-copy');
     copyFileSync(join(prefix, 'bin/dmctl'), copy);
