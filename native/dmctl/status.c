@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,8 @@ static const char *const DEFAULT_CONFIGS[] = {
 #define MAX_CONFIG_BYTES (1024 * 1024)
 #define MAX_ID 300
 #define REPLY_TIMEOUT_MS 30000
+// The widest table the manager draws (src/protocol/messages.ts): wider terminals get that.
+#define MAX_WIDTH 10000
 // A status of 10,000 daemons is about 1.5 MB; a larger answer is dmctl's to read.
 #define MAX_REPLY_BYTES (64 * 1024 * 1024)
 
@@ -127,8 +130,11 @@ static char *read_master(const char *path, size_t *size) {
     if (got == 0) break;
     total += (size_t)got;
   }
+  // Printable ASCII, tabs and newlines: a CR, a form feed or another control character
+  // is read one way here and another by dmctl's own parser (a `[settings\r]`).
   for (size_t index = 0; index < total; index++)
-    if (text[index] == 0 || (unsigned char)text[index] >= 0x80) {
+    if (((unsigned char)text[index] < 0x20 && text[index] != '\n' && text[index] != '\t') ||
+        (unsigned char)text[index] >= 0x7f) {
       free(text);
       text = NULL;
       goto done;
@@ -180,10 +186,25 @@ static int socket_dir(const char *text, size_t size, char *dir, size_t room) {
 
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 
+// Does the path have a `.` or `..` component? dmctl joins paths lexically (path.join:
+// `/a/b/../c` is `/a/c`), the kernel through `b`, which may be a link: such a path is
+// dmctl's to judge.
+static int dotted(const char *path) {
+  for (const char *at = path; *at != 0;) {
+    const char *slash = strchr(at, '/');
+    size_t length = slash == NULL ? strlen(at) : (size_t)(slash - at);
+    if ((length == 1 && at[0] == '.') || (length == 2 && at[0] == '.' && at[1] == '.'))
+      return 1;
+    if (slash == NULL) break;
+    at = slash + 1;
+  }
+  return 0;
+}
+
 // Where dmctl would ask (src/cli/locate.ts), in `socket`; 0 where it would have to judge.
 static int locate(const struct call *call, char *socket, size_t room) {
   struct passwd *me = getpwuid(getuid());
-  if (me == NULL || me->pw_dir[0] != '/') return 0;
+  if (me == NULL || me->pw_dir[0] != '/' || dotted(me->pw_dir)) return 0;
   char personal[4096];
   const char *home_sep = strcmp(me->pw_dir, "/") == 0 ? "" : "/";
   if (snprintf(personal, sizeof personal, "%s%s.daemon-manager/dmctl.sock", me->pw_dir,
@@ -204,7 +225,7 @@ static int locate(const struct call *call, char *socket, size_t room) {
   char dir[4096];
   int found = socket_dir(text, size, dir, sizeof dir);
   free(text);
-  if (!found) return 0;
+  if (!found || dotted(dir)) return 0;
   const char *dir_sep = strcmp(dir, "/") == 0 ? "" : "/";
   char system[4096];
   if (snprintf(system, sizeof system, "%s%s%s.sock", dir, dir_sep, me->pw_name) >=
@@ -258,9 +279,11 @@ static char *ask(const char *path, const char *request, size_t *length) {
     } else if (errno == EAGAIN) {
       int ready = wait_for(fd, POLLIN);
       if (ready == 0) {
+        // As dmctl says it (src/cli/client.ts).
         fprintf(stderr,
-                "dmctl: no answer within %d s on %s: the manager is overloaded, or down "
-                "while its keeper holds its socket (see its log)\n",
+                "dmctl: no answer within %d s on %s: the manager is down while its keeper "
+                "holds its socket (see its log, or systemctl status daemon-manager), or it "
+                "is overloaded\n",
                 REPLY_TIMEOUT_MS / 1000, path);
         exit(1);
       }
@@ -350,6 +373,24 @@ static int skip(char **at, const char *expected) {
   return 1;
 }
 
+// Is [text, end) fit for a terminal as it is: no control character but newlines and,
+// where colours were asked for, the colour sequences the table uses (ESC [ digits m)?
+// The manager escapes what users wrote; this client takes nothing else on trust, and
+// leaves anything else to dmctl.
+static int printable(const char *text, const char *end, int colours) {
+  for (const char *at = text; at < end; at++) {
+    unsigned char c = (unsigned char)*at;
+    if (c == 0xc2 && at + 1 < end && (unsigned char)at[1] >= 0x80 && (unsigned char)at[1] <= 0x9f)
+      return 0;  // a C1 control (U+0080-U+009F), such as the CSI U+009B
+    if ((c >= 0x20 && c != 0x7f) || c == '\n') continue;
+    if (c != 0x1b || !colours || at + 1 >= end || at[1] != '[') return 0;
+    at += 2;
+    while (at < end && *at >= '0' && *at <= '9') at++;
+    if (at >= end || *at != 'm') return 0;
+  }
+  return 1;
+}
+
 static int write_all(int fd, const char *text, size_t length) {
   while (length > 0) {
     ssize_t wrote = write(fd, text, length);
@@ -380,13 +421,15 @@ int main(int argc, char **argv) {
   // The table as dmctl draws it (src/cli/main.ts tableStyle): a terminal's width and
   // colours unless NO_COLOR or TERM=dumb; into a pipe, the original's layout.
   char table[64];
+  int color = 0;
   if (isatty(STDOUT_FILENO)) {
     struct winsize size = {0};
     unsigned width = ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0
                          ? size.ws_col
                          : 80;
+    if (width > MAX_WIDTH) width = MAX_WIDTH;
     const char *no_color = getenv("NO_COLOR"), *term = getenv("TERM");
-    int color = (no_color == NULL || no_color[0] == 0) && (term == NULL || strcmp(term, "dumb"));
+    color = (no_color == NULL || no_color[0] == 0) && (term == NULL || strcmp(term, "dumb"));
     snprintf(table, sizeof table, "{\"width\":%u,\"color\":%s}", width, color ? "true" : "false");
   } else {
     snprintf(table, sizeof table, "{\"color\":false}");
@@ -411,6 +454,10 @@ int main(int argc, char **argv) {
   }
   if (!skip(&at, "}") || (at != reply + length && !(at[0] == '\n' && at + 1 == reply + length)))
     decline();
+  if (!printable(text, text_end, color) || (notes != NULL && !printable(notes, notes_end, 0)))
+    decline();
+  // A reader gone (`dmctl status | head -1`) ends it with status 1, as it does dmctl.
+  signal(SIGPIPE, SIG_IGN);
   if (!write_all(STDOUT_FILENO, text, (size_t)(text_end - text))) return 1;
   if (notes != NULL && !write_all(STDERR_FILENO, notes, (size_t)(notes_end - notes))) return 1;
   return 0;

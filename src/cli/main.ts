@@ -3,7 +3,12 @@
 // not load and compile them, nor the Node built-ins they use (child_process, crypto,
 // readline): on a busy host that is a large part of what dmctl adds to Node's start-up.
 import { userInfo } from 'node:os';
-import type { Request, Response, TableRequest } from '../protocol/messages.ts';
+import {
+  MAX_TABLE_WIDTH,
+  type Request,
+  type Response,
+  type TableRequest,
+} from '../protocol/messages.ts';
 import { formatStatusTable } from '../protocol/status-table.ts';
 import { VERSION } from '../version.ts';
 import { type CliArgs, parseCliArgs, USAGE, wantsJson } from './args.ts';
@@ -173,7 +178,8 @@ async function run(
 function tableStyle(): TableRequest {
   if (!process.stdout.isTTY) return { color: false };
   const noColor = (process.env.NO_COLOR ?? '') !== '' || process.env.TERM === 'dumb';
-  return { width: process.stdout.columns || 80, color: !noColor };
+  // A wider terminal gets the widest table the manager draws.
+  return { width: Math.min(process.stdout.columns || 80, MAX_TABLE_WIDTH), color: !noColor };
 }
 
 function report(response: Response, output: Output): number {
@@ -203,6 +209,14 @@ async function explainNoManager(
   if (error.code === 'EACCES') return `not authorized to use ${target.socket}`;
   return `daemon-manager is not running: nothing answers on ${target.socket} (${target.source}; ${error.code}). If it runs with another master config, name it: dmctl --config FILE, or DAEMON_MANAGER_CONFIG=FILE; for your own daemons alone: daemon-manager --personal`;
 }
+
+// A reader that went away (`dmctl status | head -1`) ends dmctl quietly with status 1, as
+// it does the quick status client, not with a stack trace of the EPIPE.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(1);
+  });
 
 main().then(
   (code) => {

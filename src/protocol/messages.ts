@@ -74,7 +74,7 @@ export interface TableRequest {
 }
 
 /** The widest terminal a table is drawn for. */
-const MAX_WIDTH = 10_000;
+export const MAX_TABLE_WIDTH = 10_000;
 
 /** A piece of a log, read by the manager as its owner (for users who manage the owner). */
 export interface LogChunk {
@@ -248,7 +248,7 @@ export function parseRequest(line: string): Request | { readonly error: string }
   const tableRequest = table === undefined ? undefined : parseTable(table);
   if (tableRequest === null || (table !== undefined && typed !== 'status'))
     return {
-      error: `table goes with status only, as {"width": 1-${MAX_WIDTH} (or none), "color": true|false}`,
+      error: `table goes with status only, as {"width": 1-${MAX_TABLE_WIDTH} (or none), "color": true|false}`,
     };
   if (DAEMON_COMMANDS.includes(typed) && id === undefined)
     return { error: `'${typed}' needs a daemon id` };
@@ -273,7 +273,7 @@ function parseTable(value: unknown): TableRequest | null {
   const { width, color } = value as Record<string, unknown>;
   if (typeof color !== 'boolean') return null;
   if (width === undefined) return { color };
-  if (!Number.isSafeInteger(width) || (width as number) < 1 || (width as number) > MAX_WIDTH)
+  if (!Number.isSafeInteger(width) || (width as number) < 1 || (width as number) > MAX_TABLE_WIDTH)
     return null;
   return { width: width as number, color };
 }

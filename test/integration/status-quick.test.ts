@@ -69,13 +69,39 @@ describe('dmctl status without Node.js: the same table, or left to dmctl', {
     assert.match(managed.stderr, /1 config problem in the files of 1 other user you manage/);
   });
 
+  const onTerminal = async (command: readonly string[], columns = 52): Promise<string> => {
+    const line = command.map((word) => `'${word}'`).join(' ');
+    const result = await run(['script', '-qec', `stty cols ${columns}; ${line}`, '/dev/null'], []);
+    assert.equal(result.code, 0, result.stderr);
+    return result.stdout;
+  };
+
+  test('on a terminal wider than the widest table: the widest table, by both', async () => {
+    const args = ['--config', host.configFile, 'status'];
+    const answered = await onTerminal([QUICK, ECHO, BUNDLE, ...args], 12_000);
+    assert.notEqual(answered.replaceAll('\r', ''), declined(args), 'left to dmctl');
+    assert.equal(answered, await onTerminal([NODE, BUNDLE, ...args], 12_000));
+  });
+
+  test('a reader gone before the table: status 1 and no stack trace, from both', async () => {
+    // The pipe's reading end is closed before dmctl starts: its first write fails (EPIPE).
+    const closedPipe = [
+      'python3',
+      '-c',
+      'import os, subprocess, sys\nr, w = os.pipe()\nos.close(r)\nsys.exit(subprocess.run(sys.argv[1:], stdout=w).returncode)',
+    ];
+    const args = ['--config', host.configFile, 'status'];
+    for (const command of [
+      [QUICK, NODE, BUNDLE],
+      [NODE, BUNDLE],
+    ]) {
+      const result = await run([...closedPipe, ...command], args);
+      assert.equal(result.code, 1, `${command[0]}: ${result.stderr}`);
+      assert.doesNotMatch(result.stderr, /EPIPE|Error|at /, command[0]);
+    }
+  });
+
   test('on a terminal: the same width, cuts and colours as dmctl', async () => {
-    const onTerminal = async (command: readonly string[]): Promise<string> => {
-      const line = command.map((word) => `'${word}'`).join(' ');
-      const result = await run(['script', '-qec', `stty cols 52; ${line}`, '/dev/null'], []);
-      assert.equal(result.code, 0, result.stderr);
-      return result.stdout;
-    };
     const args = ['--config', host.configFile, 'status'];
     const answered = await onTerminal([QUICK, ECHO, BUNDLE, ...args]);
     assert.equal(answered, await onTerminal([NODE, BUNDLE, ...args]));
@@ -138,6 +164,11 @@ describe('dmctl status without Node.js: the same table, or left to dmctl', {
         false,
       ],
       ['not ASCII', `# caf\u00e9\n[settings]\nsocket-dir = ${dir}\n`, false],
+      // An outside review: read one way here and another by dmctl's parser.
+      ['a CR in the header', `[settings\r]\nsocket-dir = ${dir}\n`, false],
+      ['a form feed', `[settings]\n\fsocket-dir = ${dir}\n`, false],
+      ['a .. in socket-dir', `[settings]\nsocket-dir = ${dir}/../run\n`, false],
+      ['a . in socket-dir', `[settings]\nsocket-dir = ${dir}/.\n`, false],
     ];
     for (const [what, text, answers] of variants) {
       const args = ['--config', masterConfig('variant.conf', text), 'status'];
