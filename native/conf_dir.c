@@ -1,7 +1,7 @@
 /*
  * readConfigDir: lists the `*.conf` files of a user's daemon directory and reads them,
- * within bounds, so one user's rescan is bounded work: at most `maxFiles` files (the
- * first ones in byte order), at most `maxFileBytes`+1 bytes of each (one more than
+ * within bounds, so one user's rescan is bounded work: at most `maxFiles` files (those
+ * of the daemons the caller has loaded, then the first others in byte order), at most `maxFileBytes`+1 bytes of each (one more than
  * allowed tells a file too big), and no new file once `maxTotalBytes` are read. Each
  * file is opened without following a symlink and without blocking (a FIFO or a device
  * is never read), and described by fstat of that descriptor, so the judging (owner,
@@ -171,6 +171,41 @@ static size_t read_entry(int dir, struct dm_conf_entry *entry, int64_t max_file_
   return entry->length;
 }
 
+static int by_name(const void *key, const void *member) {
+  return strcmp((const char *)key, *(char *const *)member);
+}
+
+/**
+ * With more names than `max` (sorted), the ones to read: the caller's (`args->paths`, the
+ * files of the daemons it has loaded) first, then the others in byte order, up to `max`,
+ * moved to the front of `names` in byte order; the rest are freed. A new file that sorts
+ * first must not push out a daemon that runs: it is the one left out. Returns `max`.
+ */
+static int keep_preferred(char **names, int count, int max, const struct dm_op_args *args) {
+  bool *keep = calloc((size_t)count, sizeof *keep);
+  if (keep == NULL) return count;  // then the first ones, as without a preference
+  int kept = 0;
+  for (int index = 0; index < args->npaths && kept < max; index++) {
+    char **found = bsearch(args->paths[index], names, (size_t)count, sizeof *names, by_name);
+    if (found != NULL && !keep[found - names]) {
+      keep[found - names] = true;
+      kept++;
+    }
+  }
+  for (int index = 0; index < count && kept < max; index++)
+    if (!keep[index]) {
+      keep[index] = true;
+      kept++;
+    }
+  int out = 0;
+  for (int index = 0; index < count; index++) {
+    if (keep[index]) names[out++] = names[index];
+    else free(names[index]);
+  }
+  free(keep);
+  return out;
+}
+
 void dm_read_config_dir(const struct dm_op_args *args, struct dm_op_result *result) {
   int64_t max_files = args->n1, max_file_bytes = args->n2, max_total = args->n3;
   // The directory itself may be a symlink (to the user's own files: the thread is the user).
@@ -185,6 +220,7 @@ void dm_read_config_dir(const struct dm_op_args *args, struct dm_op_result *resu
   int count;
   char **names = list_names(dir, &count, result);
   if (result->error == 0) result->total = count + result->bad_names;
+  if (names != NULL && count > max_files) count = keep_preferred(names, count, (int)max_files, args);
   if (names != NULL) {
     int wanted = count < max_files ? count : (int)max_files;
     result->entries = calloc((size_t)(wanted > 0 ? wanted : 1), sizeof *result->entries);

@@ -199,7 +199,8 @@ static bool read_args(napi_env env, napi_value object, struct dm_op_args *args) 
     return false;
   if (get_property(env, object, "paths", &value)) {
     uint32_t count;
-    if (napi_get_array_length(env, value, &count) != napi_ok || count > 64) return false;
+    // mkdirs' few paths, or the names of a user's daemons (at most 1,000) for readConfigDir.
+    if (napi_get_array_length(env, value, &count) != napi_ok || count > 1024) return false;
     args->paths = calloc(count + 1, sizeof *args->paths);
     for (uint32_t index = 0; args->paths != NULL && index < count; index++) {
       napi_value item;

@@ -83,6 +83,7 @@ import {
   isConfigGone,
   type LoadedConfig,
   loadConfig,
+  MAX_DAEMONS_PER_USER,
   scanDaemonDir,
 } from './scan.ts';
 import { Slicer } from './slices.ts';
@@ -1282,8 +1283,14 @@ export class Manager implements ControlContext, SupervisorHost {
     this.lockRefusals.delete(user);
     // Judged in slices: another user's request or respawn waits one slice, not the rescan.
     const slicer = new Slicer();
-    const listing = await scanDaemonDir(owner, slicer, (files) =>
-      this.log.debug(`rescan of ${user}: ${files} config files read; judging them`),
+    const loadedNames: string[] = [];
+    for (const record of this.supervisor.daemons.values())
+      if (record.owner === user) loadedNames.push(record.spec.name);
+    const listing = await scanDaemonDir(
+      owner,
+      slicer,
+      (files) => this.log.debug(`rescan of ${user}: ${files} config files read; judging them`),
+      loadedNames,
     );
     tally.cost += listing.cost;
     // Logs are opened (as the owner) before a daemon may start: its output is never lost.
@@ -1300,12 +1307,17 @@ export class Manager implements ControlContext, SupervisorHost {
     this.problems.set(user, owner.daemonDir, [...dirProblems, ...listing.problems]);
     if (listing.badNames > 0)
       tally.refuse(`${listing.badNames} *.conf files of ${user} (names a daemon cannot have)`);
-    // A listing that failed says nothing of deleted files: running daemons stay until the
-    // directory can be read again (an NFS home back, a mode fixed).
+    if (listing.ignored > 0)
+      tally.refuse(
+        `${listing.ignored} *.conf files of ${user} (past the ${MAX_DAEMONS_PER_USER} daemons a user may have)`,
+      );
+    // A listing that failed, or was cut short, says nothing of deleted files: running
+    // daemons stay until the directory can be read again (an NFS home back, a mode fixed).
+    const complete = !listing.failed && !listing.partial;
     const present = new Set(listing.configs.map((loaded) => loaded.name));
-    if (!listing.failed) this.broken.keepOnly(user, present);
+    if (complete) this.broken.keepOnly(user, present);
     for (const record of [...this.supervisor.daemons.values()])
-      if (record.owner === user && !listing.failed && !present.has(record.spec.name)) {
+      if (record.owner === user && complete && !present.has(record.spec.name)) {
         if (!record.orphaned) tally.remove(record.id);
         this.supervisor.forget(record);
       }

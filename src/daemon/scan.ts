@@ -42,8 +42,12 @@ export interface DirScan {
   readonly problems: Problem[];
   /** How many `*.conf` files were ignored for their name. */
   readonly badNames: number;
+  /** How many daemon files were ignored past MAX_DAEMONS_PER_USER. */
+  readonly ignored: number;
   /** The listing failed (a home unreadable, unmounted): it says nothing of what is gone. */
   readonly failed: boolean;
+  /** The listing stopped at 100,000 names: nor does it say what is gone. */
+  readonly partial: boolean;
   /** What reading the directory cost, for the user's rescan budget (rescan-budget.ts). */
   readonly cost: number;
 }
@@ -123,14 +127,20 @@ export async function scanDaemonDir(
   owner: Owner,
   slicer = new Slicer(),
   onRead: (files: number) => void = () => {},
+  loaded: readonly string[] = [],
 ): Promise<DirScan> {
   // What is opened is bounded by count and what is read by bytes (a skipped file is
-  // refused, said to its owner); the rest is only counted.
-  const read = await owner.files.readConfigDir(owner.daemonDir, {
-    maxFiles: MAX_DAEMONS_PER_USER,
-    maxFileBytes: MAX_DAEMON_CONFIG_BYTES,
-    maxTotalBytes: MAX_CONFIG_BYTES_PER_USER,
-  });
+  // refused, said to its owner); the rest is only counted. Past the count, the daemons
+  // loaded now are read first: a new file never pushes a running daemon out.
+  const read = await owner.files.readConfigDir(
+    owner.daemonDir,
+    {
+      maxFiles: MAX_DAEMONS_PER_USER,
+      maxFileBytes: MAX_DAEMON_CONFIG_BYTES,
+      maxTotalBytes: MAX_CONFIG_BYTES_PER_USER,
+    },
+    loaded.map((name) => `${name}.conf`),
+  );
   if (!read.ok) {
     const { error } = read;
     // The directory itself missing is an empty listing; anything else says nothing.
@@ -147,7 +157,9 @@ export async function scanDaemonDir(
             },
           ],
       badNames: 0,
+      ignored: 0,
       failed: !missing,
+      partial: false,
       cost: 0,
     };
   }
@@ -182,7 +194,7 @@ export async function scanDaemonDir(
     problems.push({
       file: owner.daemonDir,
       severity: 'warning',
-      message: `more than ${MAX_DAEMONS_PER_USER} daemons; ${tooMany} more are ignored`,
+      message: `more than ${MAX_DAEMONS_PER_USER} daemon files; ${tooMany} more are ignored (those of the daemons loaded before are kept)`,
     });
   if (badNames > BAD_NAMES_SHOWN)
     problems.push({
@@ -193,7 +205,15 @@ export async function scanDaemonDir(
   const bytesRead = files.reduce((sum, file) => sum + (file.data?.length ?? 0), 0);
   const opened = files.filter((file) => !file.skipped).length;
   const cost = rescanCost(bytesRead, opened, read.value.total);
-  return { configs, problems, badNames, failed: false, cost };
+  return {
+    configs,
+    problems,
+    badNames,
+    ignored: tooMany,
+    failed: false,
+    partial: read.value.listingCut,
+    cost,
+  };
 }
 
 /** Why a config file could not be read, as a refusal says it (`is a symbolic link; ...`). */

@@ -16,8 +16,9 @@ export interface ConfigFile {
 }
 
 /**
- * A daemon directory: its first `maxFiles` config files whose names can be daemon names
- * (byte order), and how many `*.conf` files it has.
+ * A daemon directory: at most `maxFiles` config files whose names can be daemon names
+ * (the preferred ones, then the first others in byte order; listed in byte order), and
+ * how many `*.conf` files it has.
  */
 export interface ConfigDir {
   readonly files: readonly ConfigFile[];

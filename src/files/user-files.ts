@@ -51,10 +51,18 @@ export class UserFiles {
     this.options = { ...DEFAULT_OPTIONS, ...options };
   }
 
-  /** Lists `dir`'s `*.conf` files (sorted) and reads them within `limits`. */
-  async readConfigDir(dir: string, limits: ConfigDirLimits): Promise<FileResult<ConfigDir>> {
+  /**
+   * Lists `dir`'s `*.conf` files (sorted) and reads them within `limits`; past
+   * `limits.maxFiles`, the `preferred` file names are read first.
+   */
+  async readConfigDir(
+    dir: string,
+    limits: ConfigDirLimits,
+    preferred: readonly string[] = [],
+  ): Promise<FileResult<ConfigDir>> {
     const raw = await this.run('readConfigDir', dir, {
       path: dir,
+      paths: preferred,
       n1: limits.maxFiles,
       n2: limits.maxFileBytes,
       n3: limits.maxTotalBytes,

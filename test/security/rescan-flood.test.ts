@@ -72,7 +72,23 @@ describe("mallory's rescans cannot hold up alice", {
       const said = await rescan;
       // 1,001 valid names (mine and the big ones): one too many; the badly named files are
       // counted apart, not as daemons.
-      assert.match(said.stderr, /more than 1000 daemons; 1 more are ignored/);
+      assert.match(said.stderr, /more than 1000 daemon files; 1 more are ignored/);
+      // An outside review: `mine`, loaded before, sorts after the new files and was
+      // removed (its daemon forgotten) to make room, and the rescan exited 0. The new
+      // file is the one left out, and the rescan says it refused it.
+      assert.doesNotMatch(said.stdout, /removed:/, said.stdout);
+      assert.match(
+        said.stdout,
+        /1 \*\.conf files of \S+mallory \(past the 1000 daemons a user may have\)/,
+      );
+      assert.equal(said.code, 1, said.stdout);
+      const mine = await host.status('mallory');
+      assert.ok(
+        mine.some(
+          (row) => row.id === `${host.user('mallory').name}/mine` && row.state === 'running',
+        ),
+        'mine still runs',
+      );
       assert.match(said.stderr, /bad name 2\.conf: warning: ignored: a daemon name uses/);
       await waitForLog(host, from, /rescan of \S+mallory: done/);
       const log = logSince(host, from);
