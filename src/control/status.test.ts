@@ -50,6 +50,17 @@ describe('statusOf', () => {
       expected: STOPPED,
     },
     {
+      // An outside review, in a crash storm: `running`, pid 0, its uptime ticking.
+      name: 'a daemon whose spawn the keeper has not made yet is starting, with no uptime',
+      record: record({
+        wanted: 'up',
+        state: { kind: 'running', run: 7, pid: 0, since: NOW - 3 * SECOND },
+        startedAt: NOW - HOUR,
+        spawnedAt: NOW - 3 * SECOND,
+      }),
+      expected: { ...STOPPED, state: 'starting', wanted: 'up' },
+    },
+    {
       name: 'a running daemon shows its pid, time since spawn and since start',
       record: record({
         wanted: 'up',

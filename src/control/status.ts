@@ -19,7 +19,9 @@ export interface BrokenConfig {
 export function statusOf(record: DaemonRecord, now: number, problem?: string): DaemonStatus {
   const { state } = record;
   const seconds = (ms: number): number => Math.max(0, Math.floor(ms / 1000));
-  const alive = state.kind === 'running' || state.kind === 'stopping';
+  // Its spawn asked of the keeper, not forked yet (in a crash storm the keeper has a queue).
+  const forking = state.kind === 'running' && state.pid === 0;
+  const alive = (state.kind === 'running' || state.kind === 'stopping') && !forking;
   const lastExit = describeExit(record);
   const exit = record.lastExit;
   // What the daemon said of itself counts for its current run only.
@@ -29,7 +31,7 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
     user: record.owner,
     name: record.spec.name,
     state:
-      state.kind === 'running' && state.starting
+      state.kind === 'running' && (state.starting || forking)
         ? 'starting'
         : state.kind === 'running' && notified?.phase !== undefined
           ? notified.phase

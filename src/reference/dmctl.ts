@@ -90,7 +90,7 @@ export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
     name: 'state',
     field: 'state',
     meaning:
-      '`running`, `starting` (its `ready=` check not passed yet), `reloading` (it sent `RELOADING=1`, and no `READY=1` since), `stopped`, `stopping` (also after its `STOPPING=1`), `coolingdown`, `exited` or `failed` (stopped by itself, left down by its `restart=`), or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
+      '`running`, `starting` (its process not forked yet, or its `ready=` check not passed yet), `reloading` (it sent `RELOADING=1`, and no `READY=1` since), `stopped`, `stopping` (also after its `STOPPING=1`), `coolingdown`, `exited` or `failed` (stopped by itself, left down by its `restart=`), or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
   },
   {
     name: 'pid',
