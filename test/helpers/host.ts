@@ -178,13 +178,25 @@ export class TestHost {
     child.stderr?.on('data', (chunk: Buffer) => {
       this.managerLog += chunk.toString();
     });
-    await waitFor(
+    // An event, however long a loaded machine takes to bring it (a manager that exits
+    // instead fails at once): 15 s was not enough at a load of 30-90.
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code, signal) =>
+        reject(
+          new Error(`the manager exited (${code ?? signal}) before it ran:\n${this.managerLog}`),
+        ),
+      ),
+    );
+    const runs = waitFor(
       'the manager to say it runs',
       () => (/ running, pid /.test(this.managerLog.slice(from)) ? true : undefined),
       {
+        timeoutMs: 120_000,
         describe: () => this.managerLog || `exit code ${child.exitCode}`,
       },
     );
+    exited.catch(() => {});
+    await Promise.race([runs, exited]);
     return child;
   }
 
