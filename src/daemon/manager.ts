@@ -1283,14 +1283,18 @@ export class Manager implements ControlContext, SupervisorHost {
     this.lockRefusals.delete(user);
     // Judged in slices: another user's request or respawn waits one slice, not the rescan.
     const slicer = new Slicer();
-    const loadedNames: string[] = [];
+    // Past the count, the files of the daemons loaded are read first; at start, of those
+    // the previous manager ran.
+    const loadedNames = new Set<string>();
     for (const record of this.supervisor.daemons.values())
-      if (record.owner === user) loadedNames.push(record.spec.name);
+      if (record.owner === user) loadedNames.add(record.spec.name);
+    for (const name of this.recovery?.savedNames(user) ?? [])
+      if (loadedNames.size < MAX_DAEMONS_PER_USER) loadedNames.add(name);
     const listing = await scanDaemonDir(
       owner,
       slicer,
       (files) => this.log.debug(`rescan of ${user}: ${files} config files read; judging them`),
-      loadedNames,
+      [...loadedNames],
     );
     tally.cost += listing.cost;
     // Logs are opened (as the owner) before a daemon may start: its output is never lost.

@@ -71,6 +71,14 @@ export class Recovery {
     return spec === undefined ? undefined : { ...SPEC_DEFAULTS, ...spec };
   }
 
+  /** The names of `user`'s daemons in the saved state (read first, past a user's 1,000). */
+  savedNames(user: string): string[] {
+    const names: string[] = [];
+    for (const id of Object.keys(this.saved?.daemons ?? {}))
+      if (id.startsWith(`${user}/`)) names.push(id.slice(user.length + 1));
+    return names;
+  }
+
   /** Puts a daemon just loaded under supervision. */
   introduce(record: DaemonRecord): void {
     const saved = this.saved?.daemons[record.id];

@@ -104,6 +104,23 @@ describe("mallory's rescans cannot hold up alice", {
     }
   });
 
+  test('a manager started again after a kill -9 loads the same 1,000: mine runs on', async () => {
+    const before_ = (await host.status('mallory')).find(
+      (row) => row.id === host.id('mallory/mine'),
+    );
+    assert.ok(before_ && before_.pid > 0, 'mine runs');
+    const manager = host.managerProcess();
+    assert.ok(manager);
+    const exited = new Promise((resolve) => manager.once('exit', resolve));
+    manager.kill('SIGKILL');
+    await exited;
+    const from = host.managerLog.length;
+    await host.startManager();
+    const after_ = await host.waitForDaemon('mallory', 'mallory/mine', () => true, 'to be listed');
+    assert.equal(after_.pid, before_.pid, 'mine was taken over, not stopped');
+    assert.doesNotMatch(logSince(host, from), /mine: no config claims it/);
+  });
+
   test("past a minute's budget mallory's rescans are refused, saying when to try again; alice's are not", async () => {
     let refusal: string | undefined;
     for (let attempt = 0; attempt < 40 && refusal === undefined; attempt++) {
