@@ -57,19 +57,18 @@ export interface Native {
 }
 
 /**
- * Finds a file built by `npm ci` (node-gyp) under build/Release, walking up from this
- * file: that works both from src/ (tests) and from the bundle in dist/.
+ * A file built by `npm ci` (node-gyp) under the package's own build/Release: the bundle
+ * runs from dist/, the sources (tests) from src/DIR/. Never looked for further up: a
+ * build/Release planted in a directory above the package (as /tmp/build, by anyone) would
+ * be loaded as root.
  */
 export function findBuilt(name: string): string {
-  let dir = import.meta.dirname;
-  for (;;) {
-    const candidate = join(dir, 'build', 'Release', name);
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir)
-      throw new Error(`build/Release/${name} not found: run npm ci (it builds it with node-gyp)`);
-    dir = parent;
+  const dir = import.meta.dirname;
+  for (const root of [dirname(dir), dirname(dirname(dir))]) {
+    const candidate = join(root, 'build', 'Release', name);
+    if (existsSync(join(root, 'package.json')) && existsSync(candidate)) return candidate;
   }
+  throw new Error(`build/Release/${name} not found: run npm ci (it builds it with node-gyp)`);
 }
 
 /** Loads the addon (native/dm_native.c). */

@@ -5,6 +5,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -203,6 +204,42 @@ describe('npm pack, then npm install -g --prefix: daemon-manager as a package', 
       chmodSync(above, 0o755);
     }
     const fine = await asCarol([join(prefix, 'bin/dmctl'), '--version']);
+    assert.equal(fine.code, 0, fine.stderr);
+  });
+
+  // An outside review: root's daemon-manager preloaded a dm-early-signals.so another
+  // user could write (and would have loaded their dm_native.node and run their keeper).
+  test('daemon-manager refuses native parts, or a directory above the package, others may write', async () => {
+    const refused = async (what: string): Promise<void> => {
+      const result = await asCarol([join(prefix, 'bin/daemon-manager'), '--version']);
+      assert.equal(result.code, 126, `${what}: ${result.stdout}`);
+      assert.match(result.stderr, /others than their owner \(or root\) could change them/);
+    };
+    const release = join(installed, 'build/Release');
+    for (const name of ['dm-early-signals.so', 'dm_native.node', 'dm-keeper']) {
+      const file = join(release, name);
+      const mode = statSync(file).mode & 0o7777;
+      chmodSync(file, mode | 0o020);
+      try {
+        await refused(`a group-writable ${name}`);
+      } finally {
+        chmodSync(file, mode);
+      }
+    }
+    chmodSync(release, 0o777);
+    try {
+      await refused('a world-writable build/Release');
+    } finally {
+      chmodSync(release, 0o755);
+    }
+    const above = join(prefix, 'lib');
+    chmodSync(above, 0o777);
+    try {
+      await refused('a world-writable directory above the package');
+    } finally {
+      chmodSync(above, 0o755);
+    }
+    const fine = await asCarol([join(prefix, 'bin/daemon-manager'), '--version']);
     assert.equal(fine.code, 0, fine.stderr);
   });
 
