@@ -264,6 +264,25 @@ describe('formatStatusTable on a terminal', () => {
     assert.equal(new Set(stateAt).size, 1, lines.join('\n'));
   });
 
+  // An outside review: one user's long text hid columns of every row, or made the table
+  // of everyone as wide as a config file (106 MB for 400 rows).
+  test("one user's long text is cut, and hides no column of other rows", () => {
+    const alice: DaemonStatus = { ...WORDPRESS, id: 'alice/db', status: 'DEGRADED: no database' };
+    const loud: DaemonStatus[] = [
+      { ...WORDPRESS, id: 'eve/a', runAs: 'e'.repeat(256) },
+      { ...WORDPRESS, id: 'eve/b', status: 'S'.repeat(200) },
+      { ...WORDPRESS, id: 'eve/c', lastExit: `unhealthy: ${'Q'.repeat(260_000)}` },
+    ];
+    for (const width of [120, 200, 250]) {
+      const text = formatStatusTable([alice, ...loud], { width, color: false });
+      assert.match(text, /^daemon-id .* run-as .* last-exit .* status$/m, `${width}: ${text}`);
+      assert.match(text, /DEGRADED: no/, `${width}: alice's status is gone`);
+    }
+    const piped = formatStatusTable([alice, ...loud]);
+    for (const line of piped.split('\n'))
+      assert.ok(line.length < 700, `a row of ${line.length} characters into a pipe`);
+  });
+
   test('last-exit is cut before any column goes', () => {
     const text = formatStatusTable([cooling], { width: 100, color: false });
     assert.match(text, /run-as/);

@@ -41,6 +41,9 @@ export function formatLastExit(daemon: DaemonStatus): string {
 
 type Align = 'left' | 'right';
 
+/** The most of `last-exit` and `status` a row shows (STATUS= itself is 200 at most). */
+const FREE_TEXT_MOST = 240;
+
 interface Column {
   readonly header: string;
   readonly align: Align;
@@ -49,6 +52,11 @@ interface Column {
   readonly min?: number;
   /** Its text may come from what a user wrote, so it is made printable (the rest are numbers and states). */
   readonly written: boolean;
+  /**
+   * The most columns a cell of it shows, in every layout: one user's long text must not
+   * make the table of everyone huge, nor push other columns off a terminal.
+   */
+  readonly most?: number;
   readonly cell: (daemon: DaemonStatus) => string;
 }
 
@@ -84,10 +92,26 @@ const COLUMNS: readonly Column[] = [
     fixed: undefined,
     min: 8,
     written: true,
+    // A user name is at most 32 characters; a longer one is a broken config's.
+    most: 32,
     cell: (d) => d.runAs,
   },
-  { header: 'last-exit', align: 'left', fixed: undefined, written: true, cell: formatLastExit },
-  { header: 'status', align: 'left', fixed: undefined, written: true, cell: formatStatusNote },
+  {
+    header: 'last-exit',
+    align: 'left',
+    fixed: undefined,
+    written: true,
+    most: FREE_TEXT_MOST,
+    cell: formatLastExit,
+  },
+  {
+    header: 'status',
+    align: 'left',
+    fixed: undefined,
+    written: true,
+    most: FREE_TEXT_MOST,
+    cell: formatStatusNote,
+  },
 ];
 
 /**
@@ -114,8 +138,12 @@ const DROP_ORDER = [
   'uptime',
   'pid',
 ];
-/** `last-exit` is cut to fit rather than dropped while this much of it can be shown. */
-const MIN_LAST_EXIT = 10;
+/** The free text columns are cut to fit, down to this width, before any column goes. */
+const MIN_FREE_TEXT = 10;
+/** `last-exit` and `status`, by index. */
+const FREE_TEXT = ['last-exit', 'status'].map((name) =>
+  COLUMNS.findIndex((column) => column.header === name),
+);
 
 /** Into a pipe: plain, the original's layout (a terminal's width cuts; see TableRequest). */
 const PLAIN: TableRequest = { color: false };
@@ -166,7 +194,8 @@ export function formatStatusTable(daemons: readonly DaemonStatus[], style = PLAI
     for (let index = 0; index < columns; index++) {
       const column = COLUMNS[index] as Column;
       const text = column.cell(daemons[row] as DaemonStatus);
-      const cell = column.written ? printable(text) : text;
+      const shown = column.written ? printable(text) : text;
+      const cell = column.most === undefined ? shown : cut(shown, column.most);
       cells.push(cell);
       if (!pipe || column.fixed === undefined)
         widths[index] = Math.max(widths[index] ?? 0, displayWidth(cell));
@@ -197,7 +226,11 @@ export function formatStatusTable(daemons: readonly DaemonStatus[], style = PLAI
   return text;
 }
 
-/** Which columns fit in `width`, and how wide: `last-exit` is cut, then columns go. */
+/**
+ * Which columns fit in `width`, and how wide: first the free text (`last-exit`, `status`)
+ * is cut, the wider of the two first, down to MIN_FREE_TEXT each; then columns go, in
+ * DROP_ORDER; at last the id is cut.
+ */
 function fit(
   shown: readonly number[],
   widths: readonly number[],
@@ -207,19 +240,22 @@ function fit(
   const sizes = [...widths];
   const total = (): number =>
     columns.reduce((sum, index) => sum + (sizes[index] ?? 0), 0) + columns.length - 1;
-  const lastExit = COLUMNS.findIndex((column) => column.header === 'last-exit');
+  const free = FREE_TEXT.filter((index) => columns.includes(index));
+  while (total() > width) {
+    let widest: number | undefined;
+    for (const index of free)
+      if (
+        (sizes[index] ?? 0) > MIN_FREE_TEXT &&
+        (widest === undefined || (sizes[index] ?? 0) > (sizes[widest] ?? 0))
+      )
+        widest = index;
+    if (widest === undefined) break;
+    sizes[widest] = (sizes[widest] ?? 0) - 1;
+  }
   for (const name of DROP_ORDER) {
     if (total() <= width) break;
     const index = COLUMNS.findIndex((column) => column.header === name);
-    if (!columns.includes(index)) continue;
-    if (index === lastExit) {
-      const room = (sizes[index] ?? 0) - (total() - width);
-      if (room >= MIN_LAST_EXIT) {
-        sizes[index] = room;
-        break;
-      }
-    }
-    columns.splice(columns.indexOf(index), 1);
+    if (columns.includes(index)) columns.splice(columns.indexOf(index), 1);
   }
   const id = 0;
   if (total() > width) sizes[id] = Math.max(4, (sizes[id] ?? 0) - (total() - width));

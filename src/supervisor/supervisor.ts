@@ -61,6 +61,20 @@ const SIGNAL_NAMES = new Map(
     .map(([name, number]) => [number, name as NodeJS.Signals]),
 );
 
+/**
+ * The most of a readiness or health check's failure kept: it quotes the check, which may
+ * be as long as a config file (256 KiB), and goes into every status row, log line and
+ * `why` entry about the daemon (an outside review made root's `dmctl status` 106 MB).
+ */
+const REASON_CHARS = 300;
+
+function cutReason(reason: string): string {
+  const characters = Array.from(reason);
+  return characters.length <= REASON_CHARS
+    ? reason
+    : `${characters.slice(0, REASON_CHARS - 1).join('')}…`;
+}
+
 /** The name of a signal number (SIGKILL for 9). */
 export function signalName(number: number): NodeJS.Signals {
   return SIGNAL_NAMES.get(number) ?? 'SIGKILL';
@@ -271,9 +285,10 @@ export class Supervisor {
    * The run was not ready within its ready_timeout: a failed start. It is stopped, and
    * then respawned (or not) as a process that failed, with back-off.
    */
-  noteNotReady(record: DaemonRecord, run: number, reason: string): void {
+  noteNotReady(record: DaemonRecord, run: number, why: string): void {
     const { state } = record;
     if (state.kind !== 'running' || state.run !== run || !state.starting) return;
+    const reason = cutReason(why);
     this.failedRuns.add(run);
     record.lastExit = { code: null, signal: null, error: reason };
     this.host.log.warn(`${record.id}: ${reason}; stopping it`);
@@ -286,9 +301,10 @@ export class Supervisor {
    * watchdog: stopped, then respawned (or not, by its `restart=`) as a failure. Its back-off
    * counts how long it ran, as for a crash: a daemon that hung after days comes back at once.
    */
-  noteUnhealthy(record: DaemonRecord, run: number, reason: string): void {
+  noteUnhealthy(record: DaemonRecord, run: number, why: string): void {
     const { state } = record;
     if (state.kind !== 'running' || state.run !== run) return;
+    const reason = cutReason(why);
     this.failedRuns.add(run);
     record.unhealthy++;
     record.lastExit = { code: null, signal: null, error: `unhealthy: ${reason}`, unhealthy: true };
