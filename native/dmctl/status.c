@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -201,6 +202,26 @@ static int dotted(const char *path) {
   return 0;
 }
 
+// The socket-dir as real directories in `real` (src/config/locate.ts trustedSocketDir):
+// only if it and every directory above it are root's, it writable by root alone and those
+// above it by others only with the sticky bit; 0 otherwise (dmctl says why it refuses).
+static int trusted_dir(const char *dir, char *real, size_t room) {
+  char resolved[PATH_MAX];
+  if (realpath(dir, resolved) == NULL) return 0;
+  if (strlen(resolved) >= room) return 0;
+  strcpy(real, resolved);
+  for (;;) {
+    struct stat st;
+    if (lstat(resolved, &st) != 0 || st.st_uid != 0) return 0;
+    int others_write = (st.st_mode & 022) != 0;
+    if (others_write && (strcmp(resolved, real) == 0 || (st.st_mode & S_ISVTX) == 0)) return 0;
+    if (strcmp(resolved, "/") == 0) return 1;
+    char *slash = strrchr(resolved, '/');
+    if (slash == resolved) slash[1] = 0;
+    else *slash = 0;
+  }
+}
+
 // Where dmctl would ask (src/cli/locate.ts), in `socket`; 0 where it would have to judge.
 static int locate(const struct call *call, char *socket, size_t room) {
   struct passwd *me = getpwuid(getuid());
@@ -231,8 +252,11 @@ static int locate(const struct call *call, char *socket, size_t room) {
   if (snprintf(system, sizeof system, "%s%s%s.sock", dir, dir_sep, me->pw_name) >=
       (int)sizeof system)
     return 0;
-  const char *chosen = !exists(system) && exists(personal) ? personal : system;
-  return snprintf(socket, room, "%s", chosen) < (int)room;
+  if (!exists(system) && exists(personal)) return snprintf(socket, room, "%s", personal) < (int)room;
+  char real[PATH_MAX];
+  if (!trusted_dir(dir, real, sizeof real)) return 0;
+  const char *real_sep = strcmp(real, "/") == 0 ? "" : "/";
+  return snprintf(socket, room, "%s%s%s.sock", real, real_sep, me->pw_name) < (int)room;
 }
 
 // Waits for `events` on fd, as dmctl's 30 s without activity; 0 when that time passed.

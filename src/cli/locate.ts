@@ -1,9 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   masterConfigPath,
   personalSocketPath,
   readMasterConfig,
   systemSocketPath,
+  trustedSocketDir,
 } from '../config/locate.ts';
 import type { MasterConfig } from '../config/master.ts';
 
@@ -73,7 +75,17 @@ export function locateManager(
   const systemSocket = systemSocketPath(master.settings, user);
   if (!existsSync(systemSocket) && existsSync(personalSocket))
     return { socket: personalSocket, master, masterPath, source: 'your personal manager' };
-  return { socket: systemSocket, master, masterPath, source: `the socket-dir of ${named}` };
+  const source = `the socket-dir of ${named}`;
+  const trusted = trustedSocketDir(master.settings.socketDir);
+  if ('doubt' in trusted)
+    return {
+      socket: systemSocket,
+      master,
+      masterPath,
+      source,
+      refusal: `not asking in ${master.settings.socketDir}, ${source}: ${trusted.doubt}, so whoever can write there could answer in the manager's place (the manager makes it root's, mode 0755)`,
+    };
+  return { socket: join(trusted.real, `${user}.sock`), master, masterPath, source };
 }
 
 /** Is there nothing at the path (not: something the caller may not see)? */

@@ -152,7 +152,7 @@ async function run(
       if (!response.ok || response.why === undefined)
         return output.fail(response.ok ? 'no answer' : response.error);
       if (args.json) output.value(response.why, 2);
-      else output.out((await import('./why.ts')).formatWhy(response.why));
+      else output.outFitted((await import('./why.ts')).formatWhy(response.why));
       return 0;
     }
     case 'kill':

@@ -1,4 +1,9 @@
-import { printableJson, printableLines } from '../protocol/printable.ts';
+import {
+  displayWidth,
+  printableJson,
+  printableLines,
+  sliceToWidth,
+} from '../protocol/printable.ts';
 
 /**
  * Everything dmctl prints. Much of it came from users (daemon names, config values quoted
@@ -19,11 +24,34 @@ export class Output {
   }
 
   /**
+   * Text for stdout, each line made printable and, on a terminal, cut to its width: a
+   * line of what a user wrote that ran past the edge would wrap, and its rest read as a
+   * line of its own (an outside review forged entries of root's `dmctl why` so).
+   */
+  outFitted(text: string): void {
+    const columns = process.stdout.isTTY ? process.stdout.columns || 80 : undefined;
+    const printed = printableLines(text);
+    if (columns === undefined) {
+      process.stdout.write(printed);
+      return;
+    }
+    const lines = printed
+      .split('\n')
+      .map((line) =>
+        displayWidth(line) <= columns ? line : `${sliceToWidth(line, columns - 2)}…`,
+      );
+    process.stdout.write(lines.join('\n'));
+  }
+
+  /**
    * The status table, as formatStatusTable made it: each cell printable already, and the
-   * colours of a terminal its own (they must reach the terminal as they are).
+   * colours of a terminal its own (they must reach the terminal as they are). Whatever
+   * else a manager sent (or something answering in its place) is escaped.
    */
   table(text: string): void {
-    process.stdout.write(text);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the colours are the point
+    const plain = text.replace(/\u001b\[\d*m/g, '');
+    process.stdout.write(printableLines(plain) === plain ? text : printableLines(text));
   }
 
   /** Text for stderr (problems, notes); each line made printable. */

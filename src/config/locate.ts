@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, lstatSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { type MasterConfig, parseMasterConfig } from './master.ts';
 import { hasErrors, type Problem } from './problems.ts';
 import { readConfigFile } from './read-file.ts';
@@ -52,4 +52,36 @@ export function readMasterConfig(
     return { problems: [{ file: path, severity: 'error', message: `refused: ${read.reason}` }] };
   const parsed = parseMasterConfig(read.text, path);
   return hasErrors(parsed.problems) && !options.keepErrors ? { problems: parsed.problems } : parsed;
+}
+
+/**
+ * The socket-dir as a path of real directories, if only root could have put a socket
+ * there: the directory and each one above it root's, the directory writable by root
+ * alone, those above it by others only with the sticky bit. Else a user could make
+ * dmctl, root's included, ask a server of theirs and print what it says.
+ */
+export function trustedSocketDir(dir: string, owner = 0): { real: string } | { doubt: string } {
+  // dmctl asks, and the manager (running as `owner`) too: see src/daemon/main.ts.
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    return { real: dir }; // nothing there: the connection fails and says so
+  }
+  for (let path = real; ; path = dirname(path)) {
+    let mode: number;
+    let uid: number;
+    try {
+      ({ mode, uid } = lstatSync(path));
+    } catch (error) {
+      return { doubt: `${path} cannot be examined (${(error as NodeJS.ErrnoException).code})` };
+    }
+    if (uid !== 0 && uid !== owner) return { doubt: `${path} is not root's (uid ${uid})` };
+    const othersWrite = (mode & 0o022) !== 0;
+    if (othersWrite && (path === real || (mode & 0o1000) === 0))
+      return {
+        doubt: `${path} may be written by others than its owner (mode ${(mode & 0o7777).toString(8)})`,
+      };
+    if (path === '/') return { real };
+  }
 }

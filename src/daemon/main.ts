@@ -14,6 +14,7 @@ import {
   personalSocketPath,
   readMasterConfig,
   systemSocketPath,
+  trustedSocketDir,
 } from '../config/locate.ts';
 import { formatProblem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
@@ -102,6 +103,16 @@ async function main(signals: SignalQueue): Promise<number> {
     const problem = ensurePrivateDir(dir, mode_);
     if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
   }
+  // dmctl asks only in a socket-dir that only root could have made: nor does the manager
+  // make its sockets where another user could move them away and put theirs instead.
+  const socketDir =
+    mode.kind === 'system'
+      ? trustedSocketDir(settings.socketDir, process.geteuid?.() ?? 0)
+      : undefined;
+  if (socketDir !== undefined && 'doubt' in socketDir)
+    return fail(
+      `daemon-manager: socket-dir ${settings.socketDir}: ${socketDir.doubt}; another user could put their sockets in place of the manager's`,
+    );
   const pidfileProblem = args.pidfile === undefined ? undefined : pidfileRefusal(args.pidfile);
   if (pidfileProblem !== undefined) return fail(`daemon-manager: ${pidfileProblem}`);
   const launcher = launcherPipe();

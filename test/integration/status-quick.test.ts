@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
@@ -181,6 +181,28 @@ describe('dmctl status without Node.js: the same table, or left to dmctl', {
     const text = `[settings]\nsocket-dir = ${join(host.dir, 'run')}\n`;
     const args = ['--config', masterConfig('loose.conf', text, 0o664), 'status'];
     assert.equal((await quick('alice', ...args)).stdout, declined(args));
+  });
+
+  // An outside review: with a socket-dir another user could write in (or below a
+  // directory they could), both clients asked their server and printed what it said.
+  test('a socket-dir others could write in is refused by dmctl, left to it by the quick client', async () => {
+    const open = join(host.dir, 'open');
+    mkdirSync(join(open, 'run'), { recursive: true });
+    chmodSync(open, 0o777);
+    const text = `[settings]\nsocket-dir = ${join(open, 'run')}\n`;
+    const args = ['--config', masterConfig('open.conf', text), 'status'];
+    assert.equal((await quick('alice', ...args)).stdout, declined(args));
+    const refused = await dmctl('alice', ...args);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /not asking in .*open\/run.* may be written by others than its owner \(mode 777\)/,
+    );
+    chmodSync(open, 0o1777);
+    const sticky = await dmctl('alice', ...args);
+    assert.doesNotMatch(sticky.stderr, /not asking in/, 'a sticky directory above it is fine');
+    chmodSync(join(open, 'run'), 0o777);
+    assert.match((await dmctl('alice', ...args)).stderr, /not asking in/);
   });
 
   test('no manager answering is left to dmctl, to say why', async () => {
