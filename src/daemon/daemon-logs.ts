@@ -18,10 +18,10 @@ interface LogEntry {
   readonly owner: Owner;
   readonly path: string;
   readonly options: LogOptions;
-  /** The open file, until the pump takes it with the daemon's pipe. */
-  fileFd: number | undefined;
   readiness: LogReadiness;
   attached: boolean;
+  /** When `reopenBeforeStart` last reopened it (performance.now()). */
+  reopenedAt: number;
 }
 
 /**
@@ -58,8 +58,12 @@ export class DaemonLogs {
   }
 
   /**
-   * Opens (or keeps, if nothing changed) a daemon's log, as its owner: refused when what
-   * is there is not the owner's own regular file with one link.
+   * Checks (or keeps, if nothing changed and it is being written) a daemon's log, as its
+   * owner: opened (made if missing) and refused when what is there is not the owner's own
+   * regular file with one link. The pump opens it again by its path when it attaches the
+   * daemon's pipe: a file held from a rescan until a start, maybe days later, would be
+   * one a logrotate moved away or its owner deleted (an outside review: the output went
+   * into `w.log.rot`, or into a deleted file that kept its space).
    */
   async open(owner: Owner, id: string, spec: DaemonSpec): Promise<LogReadiness> {
     const path = DaemonLogs.pathOf(owner, spec);
@@ -67,15 +71,23 @@ export class DaemonLogs {
     const existing = this.entries.get(id);
     if (
       existing !== undefined &&
+      existing.attached &&
       existing.path === path &&
       JSON.stringify(existing.options) === JSON.stringify(options) &&
       existing.readiness.ok
     )
       return existing.readiness;
-    await this.close(id);
+    if (existing?.attached) {
+      // Still logged, with other options (a SIGHUP changed log-max-size): the pump lets
+      // go of the pipe, whose bytes wait in it for the log opened anew. Emptied into
+      // /dev/null meanwhile (as `close` does), they were lost (an outside review).
+      this.entries.delete(id);
+      await this.pump.detach(id);
+    }
     const { readiness, fileFd } = await this.openFile(owner, path);
+    if (fileFd !== undefined) closeFd(fileFd);
     if (!readiness.ok) this.log.warn(`${id}: log: ${readiness.error}`);
-    this.entries.set(id, { owner, path, options, fileFd, readiness, attached: false });
+    this.entries.set(id, { owner, path, options, readiness, attached: false, reopenedAt: 0 });
     this.attachIfReady(id);
     return readiness;
   }
@@ -128,12 +140,6 @@ export class DaemonLogs {
       this.moving.add(id);
       void this.pump.detach(id).then(async (fd) => {
         if (fd !== undefined) closeFd(fd);
-        // The pump closed the log with the old pipe: opened again for the new one.
-        if (entry !== undefined && entry.fileFd === undefined) {
-          const reopened = await this.openFile(entry.owner, entry.path);
-          entry.fileFd = reopened.fileFd;
-          entry.readiness = reopened.readiness;
-        }
         this.moving.delete(id);
         if (this.pipes.get(id) !== pipeFd) return;
         if (logged) this.attachIfReady(id);
@@ -152,9 +158,7 @@ export class DaemonLogs {
   async close(id: string): Promise<void> {
     const entry = this.entries.get(id);
     this.entries.delete(id);
-    if (entry === undefined) return;
-    if (entry.fileFd !== undefined) closeFd(entry.fileFd);
-    if (!entry.attached) return;
+    if (entry === undefined || !entry.attached) return;
     const pipeFd = await this.pump.detach(id);
     if (pipeFd !== undefined) this.attachToNull(id, pipeFd);
   }
@@ -166,6 +170,19 @@ export class DaemonLogs {
 
   async resume(): Promise<void> {
     await this.pump.resume();
+  }
+
+  /**
+   * Before a daemon starts: its log is opened again by its path, so that the run writes
+   * the file there now, not one its owner deleted (keeping its space) or a logrotate moved
+   * away since the last run. At most once a second per daemon: a crash loop costs nothing.
+   */
+  reopenBeforeStart(id: string): void {
+    const entry = this.entries.get(id);
+    const now = performance.now();
+    if (entry === undefined || !entry.attached || now - entry.reopenedAt < 1000) return;
+    entry.reopenedAt = now;
+    void this.pump.reopen(id);
   }
 
   /** Reopens every log (after an external logrotate moved them). */
@@ -185,7 +202,7 @@ export class DaemonLogs {
     const entry = this.entries.get(id);
     const pipeFd = this.pipes.get(id);
     if (entry === undefined || pipeFd === undefined || entry.attached) return;
-    if (entry.fileFd === undefined || this.moving.has(id)) return;
+    if (!entry.readiness.ok || this.moving.has(id)) return;
     if (this.nulls.has(id)) {
       // The pipe goes into /dev/null (no log until now): moved over; what is still in
       // the pipe stays there for the log.
@@ -198,15 +215,15 @@ export class DaemonLogs {
       return;
     }
     const { owner } = entry;
+    // No file: the pump opens it by its path, as its owner, before it writes (see `open`).
     this.pump.attach(
       id,
       pipeFd,
-      entry.fileFd,
+      -1,
       entry.options,
       { uid: owner.account.uid, gid: owner.account.gid, groupIds: owner.groupIds },
       entry.path,
     );
-    entry.fileFd = undefined;
     entry.attached = true;
   }
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TestHost } from '../helpers/host.ts';
+import { counterProblems, counterRuns, lastWritten } from '../helpers/counter.ts';
+import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -53,5 +54,86 @@ describe('a change of how a daemon is logged moves its output over', {
     assert.equal(rescan.code, 0, rescan.stderr);
     await says('quiet', 'now-heard');
     assert.doesNotMatch(host.managerLog, /attached already/);
+  });
+});
+
+/**
+ * An outside review, with a full disk and without: a SIGHUP that changed log-max-size
+ * emptied every running daemon's pipe into /dev/null until its log was attached again
+ * (whole writes lost, no word said); a log renamed by a logrotate (then SIGUSR1) or
+ * deleted by its owner while the daemon was stopped got the next run's output, the
+ * manager having held the file open since it was loaded.
+ */
+describe('the log a daemon writes is the one at its path, and no reload loses a line', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const logOf = (name: string): string =>
+    join(host.user('alice').home, `.daemon-manager/logs/${name}.log`);
+  const states = (): string => join(host.user('alice').home, 'counts');
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n', 'log-max-size = 50M\n');
+    mkdirSync(states());
+    chownSync(states(), host.user('alice').uid, host.user('alice').gid);
+    host.writeDaemon(
+      'alice',
+      'count',
+      `start=exec ${FIXTURES}/counter.sh ${states()} 500\noutput=log\n`,
+    );
+    host.writeDaemon(
+      'alice',
+      'later',
+      'start=echo later-run; exec sleep 6900103\noutput=log\nautostart=no\n',
+    );
+    await host.startManager();
+  });
+  after(() => host.cleanup());
+
+  test('SIGHUPs that change log-max-size lose no line of a running daemon', async () => {
+    const running = await host.waitForDaemon('alice', 'alice/count', (d) => d.pid > 0, 'to run');
+    for (const size of ['60M', '50M', '60M', '50M', '60M', '50M', '60M', '50M']) {
+      host.writeMaster('[can_run_as]\n{alice}\n', `log-max-size = ${size}\n`);
+      const from = host.managerLog.length;
+      process.kill(host.managerPid(), 'SIGHUP');
+      await waitFor('the reload', () =>
+        /SIGHUP: reloading/.test(host.managerLog.slice(from)) &&
+        lastWritten(states(), running.pid) > 0
+          ? true
+          : undefined,
+      );
+      // Lines written after the reload, before the next one.
+      const reached = lastWritten(states(), running.pid) + 50;
+      await waitFor('200 more lines', () =>
+        lastWritten(states(), running.pid) >= reached ? true : undefined,
+      );
+    }
+    assert.equal((await host.dmctl('alice', 'count', 'stop')).code, 0);
+    await host.waitForDaemon('alice', 'alice/count', (d) => d.state === 'stopped', 'to stop');
+    const run = await waitFor('its end line in the log', () => {
+      const found = counterRuns(readFileSync(logOf('count'), 'utf8')).get(running.pid);
+      return found?.end === undefined ? undefined : found;
+    });
+    assert.deepEqual(counterProblems(run), []);
+  });
+
+  test('a log renamed (then SIGUSR1) or deleted while its daemon is stopped: the next run writes a new one', async () => {
+    renameSync(logOf('later'), `${logOf('later')}.rot`);
+    process.kill(host.managerPid(), 'SIGUSR1');
+    assert.equal((await host.dmctl('alice', 'later', 'start')).code, 0);
+    await waitFor('later.log to be made again, with the run', () =>
+      existsSync(logOf('later')) && readFileSync(logOf('later'), 'utf8').includes('later-run')
+        ? true
+        : undefined,
+    );
+    assert.doesNotMatch(readFileSync(`${logOf('later')}.rot`, 'utf8'), /later-run/);
+    assert.equal((await host.dmctl('alice', 'later', 'stop')).code, 0);
+    rmSync(logOf('later'));
+    assert.equal((await host.dmctl('alice', 'later', 'start')).code, 0);
+    await waitFor('later.log to be made again after its deletion', () =>
+      existsSync(logOf('later')) && readFileSync(logOf('later'), 'utf8').includes('later-run')
+        ? true
+        : undefined,
+    );
   });
 });
