@@ -70,8 +70,7 @@ export class DaemonLogs {
     const options = this.optionsFor(spec);
     const existing = this.entries.get(id);
     if (
-      existing !== undefined &&
-      existing.attached &&
+      existing?.attached &&
       existing.path === path &&
       JSON.stringify(existing.options) === JSON.stringify(options) &&
       existing.readiness.ok
