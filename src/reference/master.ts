@@ -56,7 +56,8 @@ export const SETTINGS: readonly Entry[] = [
   {
     name: 'socket-dir',
     default: '/run/daemon-manager',
-    meaning: 'the control sockets, one per user (`NAME.sock`), in a root-owned directory, writable by root alone, below directories owned by root that others may write only with the sticky bit (else the manager refuses to start and dmctl to ask there)',
+    meaning:
+      'the control sockets, one per user (`NAME.sock`), in a root-owned directory, writable by root alone, below directories owned by root that others may write only with the sticky bit (else the manager refuses to start and dmctl to ask there)',
   },
   {
     name: 'state-dir',
