@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 /** How a child ended, as waitpid(2) reports it. */
 export type WaitStatus = { readonly code?: number; readonly signal?: number; readonly gone?: true };
@@ -64,11 +64,10 @@ export interface Native {
  */
 export function findBuilt(name: string): string {
   const dir = import.meta.dirname;
-  for (const root of [dirname(dir), dirname(dirname(dir))]) {
-    const candidate = join(root, 'build', 'Release', name);
-    if (existsSync(join(root, 'package.json')) && existsSync(candidate)) return candidate;
-  }
-  throw new Error(`build/Release/${name} not found: run npm ci (it builds it with node-gyp)`);
+  const root = basename(dir) === 'dist' ? dirname(dir) : dirname(dirname(dir));
+  const built = join(root, 'build', 'Release', name);
+  if (existsSync(built)) return built;
+  throw new Error(`${built} not found: run npm ci (it builds it with node-gyp)`);
 }
 
 /** Loads the addon (native/dm_native.c). */
