@@ -44,6 +44,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -429,6 +430,11 @@ static void retry_open(struct sink *sink) {
 /** Moves what a ready pipe holds (one chunk); false at its end. Runs with the sink busy. */
 static bool move(struct sink *sink, int scratch[2], char *raw, char *formatted) {
   if (sink->file_fd < 0) retry_open(sink);
+  // Written at the pump's own offset (not O_APPEND: see reopen): a log its owner emptied
+  // (`: > NAME.log`) is written from its new end, not past it behind a hole of NULs.
+  struct stat st;
+  if (sink->file_fd >= 0 && fstat(sink->file_fd, &st) == 0 && st.st_size < sink->offset)
+    sink->offset = st.st_size;
   int available = 0;
   // The count matters only for a size limit (and for dropping): a syscall saved otherwise.
   if (sink->options.max_bytes > 0 || sink->options.timestamps || sink->file_fd < 0)

@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { counterProblems, counterRuns, lastWritten } from '../helpers/counter.ts';
@@ -86,6 +94,11 @@ describe('the log a daemon writes is the one at its path, and no reload loses a 
       'later',
       'start=echo later-run; exec sleep 6900103\noutput=log\nautostart=no\n',
     );
+    host.writeDaemon(
+      'alice',
+      'steady',
+      'start=while :; do echo tick; sleep 0.05; done\noutput=log\n',
+    );
     await host.startManager();
   });
   after(() => host.cleanup());
@@ -134,6 +147,20 @@ describe('the log a daemon writes is the one at its path, and no reload loses a 
       existsSync(logOf('later')) && readFileSync(logOf('later'), 'utf8').includes('later-run')
         ? true
         : undefined,
+    );
+  });
+
+  test('a log its owner empties goes on from its new end, with no hole of NULs', async () => {
+    const ticks = (): number => (readFileSync(logOf('steady'), 'utf8').match(/tick/g) ?? []).length;
+    await waitFor('ticks in the log', () =>
+      existsSync(logOf('steady')) && ticks() > 3 ? true : undefined,
+    );
+    writeFileSync(logOf('steady'), '');
+    await waitFor('ticks again after the log was emptied', () => (ticks() > 3 ? true : undefined));
+    assert.doesNotMatch(
+      readFileSync(logOf('steady'), 'utf8'),
+      /\0/,
+      'NULs where the log was emptied',
     );
   });
 });
