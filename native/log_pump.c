@@ -64,6 +64,8 @@ struct sink {
   /* Output was dropped since the last good write: the file may end in half a line, and
    * (skip_rest) what comes next may be the rest of a dropped line. */
   bool gap, skip_rest;
+  /** Bytes were spliced since the copy path last saw a line's end: see copy_chunk. */
+  bool line_unknown;
   int64_t bytes, dropped;
   /* Bytes dropped in the current gap, and why (the errno of the write; 0: no file open). */
   int64_t gap_dropped;
@@ -289,7 +291,7 @@ static int64_t stamp_lines(struct sink *sink, const char *data, int64_t length, 
  * After a gap: a file that ends in the first half of a line (a write cut short by a full
  * disk) gets a newline, so the next line starts a line of its own. 0, or the errno.
  */
-static int end_torn_line(struct sink *sink) {
+static char last_byte(const struct sink *sink) {
   char last = '\n';
   if (sink->offset > 0) {
     // The log is open for writing only: its last byte is read through a second open of
@@ -300,7 +302,11 @@ static int end_torn_line(struct sink *sink) {
     if (fd >= 0 && pread(fd, &last, 1, sink->offset - 1) != 1) last = '\n';
     if (fd >= 0) close(fd);
   }
-  if (last == '\n') return 0;
+  return last;
+}
+
+static int end_torn_line(struct sink *sink) {
+  if (last_byte(sink) == '\n') return 0;
   int error;
   write_all(sink, "\n", 1, &error);
   return error;
@@ -353,6 +359,11 @@ static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *forma
     drop_seen(sink, raw, newline == NULL ? got : newline - raw + 1);
     return true;
   }
+  // After bytes the splice path moved unseen, the file's last byte tells whether a line
+  // is under way: taken for one, a whole next line without its newline yet (written in
+  // two pieces) was cut at the limit (an outside review).
+  if (sink->line_unknown && sink->file_fd >= 0) sink->at_line_start = last_byte(sink) == '\n';
+  sink->line_unknown = false;
   int64_t take = fitting(sink, raw, got);
   if (take == 0) {
     rotate(sink);
@@ -410,10 +421,10 @@ static bool splice_chunk(struct sink *sink, int available) {
     sink->gap = true;
     return true;
   }
-  // The bytes moved were never seen: whether they ended a line is unknown. As if not:
-  // near a rotation the copy path then finishes the line before rotating, so a line is
-  // never cut (at worst one more line goes into the old file).
+  // The bytes moved were never seen: whether they ended a line is unknown until the copy
+  // path (near a rotation) looks at the file.
   sink->at_line_start = false;
+  sink->line_unknown = true;
   sink->offset = offset;
   sink->bytes += moved;
   succeed(sink);
@@ -697,6 +708,8 @@ int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_op
   sink->file_fd = file_fd;
   sink->options = *options;
   sink->at_line_start = true;
+  // What the file ends with (a line another manager's pump began?) is read when it matters.
+  sink->line_unknown = true;
   sink->path = strdup(path);
   if (sink->path == NULL || dm_creds_copy(&sink->owner, owner) != 0) {
     free(sink->path);

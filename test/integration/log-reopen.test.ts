@@ -99,6 +99,18 @@ describe('the log a daemon writes is the one at its path, and no reload loses a 
       'steady',
       'start=while :; do echo tick; sleep 0.05; done\noutput=log\n',
     );
+    // Lines of 3,022 bytes, each written in two pieces 50 ms apart, rotated at 30K.
+    host.writeDaemon(
+      'alice',
+      'pieces',
+      [
+        "start=A=$(printf '%3000s' '' | tr ' ' a); n=0; while [ $n -lt 40 ]; do n=$((n + 1)); printf 'HEAD%05d-%s' $n \"$A\"; sleep 0.05; printf -- '-TAIL%05d\\n' $n; done; exec sleep 6900104",
+        'output=log',
+        'log_max_size=30K',
+        'log_keep=9',
+        '',
+      ].join('\n'),
+    );
     await host.startManager();
   });
   after(() => host.cleanup());
@@ -162,5 +174,26 @@ describe('the log a daemon writes is the one at its path, and no reload loses a 
       /\0/,
       'NULs where the log was emptied',
     );
+  });
+
+  test('rotation ends a short line written in two pieces in the file it began in', async () => {
+    await waitFor('the 40th line', () =>
+      existsSync(logOf('pieces')) && readFileSync(logOf('pieces'), 'utf8').includes('TAIL00040')
+        ? true
+        : undefined,
+    );
+    const files = [
+      logOf('pieces'),
+      ...[1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => `${logOf('pieces')}.${n}`),
+    ];
+    const present = files.filter((file) => existsSync(file));
+    const lines = present.flatMap((file) => {
+      const text = readFileSync(file, 'utf8');
+      assert.ok(text.endsWith('\n'), `${file} ends in the middle of a line`);
+      return text.split('\n').filter((line) => line.startsWith('HEAD'));
+    });
+    assert.ok(present.length >= 3, 'it rotated');
+    for (const line of lines) assert.match(line, /HEAD(\d{5})-a{3000}-TAIL\1$/, line.slice(0, 40));
+    assert.equal(lines.length, 40);
   });
 });
