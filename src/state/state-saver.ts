@@ -32,6 +32,8 @@ export class StateSaver {
   private dirty = false;
   private failing = false;
   private held = false;
+  /** Someone waits for the saves to end (`idle`): the one under way is the last for now. */
+  private quiet = false;
   /** Resolved by the next save that starts (it takes every change made before it). */
   private nextWaiters: ((failure: string | undefined) => void)[] = [];
   /** The same, for those who do not hurry it (see `saved`). */
@@ -92,11 +94,21 @@ export class StateSaver {
     });
   }
 
-  /** Resolves once no save is under way (a save waiting for its turn is made now). */
+  /**
+   * Resolves once no save is under way: one waiting for its turn is made now, and none
+   * follows it until the caller's `saveNow`. Changes keep coming meanwhile (a readiness
+   * check polled, a save that fails and is retried): waiting for them to stop waited for
+   * good, and an upgrade or a SIGTERM with it.
+   */
   async idle(): Promise<void> {
-    while (this.saving !== undefined) {
-      this.hurry?.();
-      await this.saving;
+    this.quiet = true;
+    try {
+      while (this.saving !== undefined) {
+        this.hurry?.();
+        await this.saving;
+      }
+    } finally {
+      this.quiet = false;
     }
   }
 
@@ -135,7 +147,7 @@ export class StateSaver {
   private async run(): Promise<void> {
     // Changes made in the same turn of the event loop go into one save.
     await new Promise((resolve) => setImmediate(resolve));
-    while (this.dirty) {
+    while (this.dirty && !this.quiet) {
       await this.turn();
       this.dirty = false;
       const waiters = [...this.nextWaiters, ...this.laterWaiters];
@@ -161,7 +173,7 @@ export class StateSaver {
   /** Waits until BACKGROUND_SAVE_MS after the last save, unless someone waits for this one. */
   private turn(): Promise<void> {
     const wait = this.lastSaveEnded + BACKGROUND_SAVE_MS - performance.now();
-    if (this.nextWaiters.length > 0 || wait <= 0) return Promise.resolve();
+    if (this.nextWaiters.length > 0 || this.quiet || wait <= 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.hurry?.(), wait);
       this.hurry = () => {

@@ -237,16 +237,24 @@ export class TestHost {
   /** The pid of the manager's keeper (native/keeper/), found by its socket; 0 if none runs. */
   keeperPid(): number {
     const socket = join(this.dir, 'state', 'keeper.sock');
+    return this.processesWith(['dm-keeper', socket])[0] ?? 0;
+  }
+
+  /** The processes whose command line has `words` one after the other. */
+  private processesWith(words: readonly string[]): number[] {
+    const found: number[] = [];
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       try {
         const command = readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0');
-        if (command[0] === 'dm-keeper' && command[1] === socket) return Number(entry);
+        const at = command.indexOf(words[0] ?? '');
+        if (at >= 0 && words.every((word, index) => command[at + index] === word))
+          found.push(Number(entry));
       } catch {
         // Gone meanwhile.
       }
     }
-    return 0;
+    return found;
   }
 
   /** Runs the real dmctl as a user of the sandbox ('root' for root). */
@@ -312,6 +320,9 @@ export class TestHost {
     if (this.manager?.pid && isAlive(this.manager.pid)) this.manager.kill('SIGKILL');
     const current = this.managerPid();
     if (current !== 0 && isAlive(current)) process.kill(current, 'SIGKILL');
+    // The new code of an upgrade that failed half-way never said its pid: found by its config.
+    for (const pid of this.processesWith(['--config', this.configFile]))
+      process.kill(pid, 'SIGKILL');
     // A manager killed by a test leaves its keeper (it outlives the manager on purpose).
     const keeper = this.keeperPid();
     if (keeper !== 0) process.kill(keeper, 'SIGKILL');

@@ -232,6 +232,30 @@ describe('an upgrade that cannot succeed is refused', { skip: !root && 'needs ro
       rmSync(join(stateDir(), 'filler'));
     }
   });
+
+  test('a SIGTERM while the state cannot be saved stops every daemon, and the manager exits', {
+    timeout: 120_000,
+  }, async (t) => {
+    if (!mounted) {
+      t.skip('cannot mount a small tmpfs here');
+      return;
+    }
+    const start = await host.dmctl('alice', 'web', 'start');
+    assert.equal(start.code, 0, start.stderr);
+    const web = await host.waitForDaemon(
+      'alice',
+      'alice/web',
+      (d) => d.state === 'running' && d.pid > 0,
+      'to run',
+    );
+    fillStateDir();
+    // Each save fails and is retried; the stop waited for them to end, for good.
+    const manager = host.managerPid();
+    await host.stopManager();
+    assert.ok(!isAlive(manager), 'the manager is gone');
+    assert.ok(!isAlive(web.pid), 'the daemon is stopped');
+    rmSync(join(stateDir(), 'filler'));
+  });
 });
 
 describe('a restart pending on a daemon that ignores SIGTERM, then an upgrade', {
