@@ -24,7 +24,18 @@ export class ResilientSink implements Sink {
   private target: Target | undefined;
   private readonly fallbacks: (() => Target)[];
   private readonly queue: Queued[] = [];
+  /** Lines dropped and not yet said so in the log. */
   private dropped = 0;
+  /**
+   * The note of dropped lines being written: kept out of the queue (where a full queue
+   * dropped it in turn, and its count with it) until the target took it whole.
+   */
+  private note: { entry: Queued; count: number } | undefined;
+  /**
+   * The head of the queue was sent and found the target busy: part of it may be written,
+   * and the target takes the rest first. It is neither dropped nor preceded by a note.
+   */
+  private headBegun = false;
   private busySince: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
@@ -42,7 +53,7 @@ export class ResilientSink implements Sink {
 
   write(level: Level, message: string): void {
     if (this.queue.length >= MAX_QUEUED) {
-      this.queue.shift();
+      this.queue.splice(this.headBegun ? 1 : 0, 1);
       this.dropped++;
     }
     this.queue.push({ level, message, time: new Date(this.now()) });
@@ -72,17 +83,15 @@ export class ResilientSink implements Sink {
   private flush(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.dropped > 0 && this.target !== undefined) this.noteDropped();
-    while (this.target !== undefined && this.queue.length > 0) {
-      const [next] = this.queue;
-      if (next === undefined) break;
+    for (let next = this.next(); this.target !== undefined && next !== undefined; ) {
       const result = this.target.send(next.level, next.message, next.time);
       if (result === 'ok') {
-        this.queue.shift();
-        this.busySince = undefined;
+        this.taken();
+        next = this.next();
         continue;
       }
       if (result === 'busy') {
+        if (this.note === undefined) this.headBegun = true;
         this.busySince ??= this.now();
         if (this.now() - this.busySince < STUCK_MS || this.fallbacks.length === 0) {
           this.timer = setTimeout(() => this.flush(), RETRY_MS);
@@ -90,20 +99,48 @@ export class ResilientSink implements Sink {
           return;
         }
         this.switchTarget(`${this.target.name} took no line for ${STUCK_MS / 1000} s`);
-        continue;
-      }
-      this.switchTarget(`cannot write to ${this.target.name} (${result.failed})`);
+      } else this.switchTarget(`cannot write to ${this.target.name} (${result.failed})`);
+      next = this.next();
     }
     if (this.target === undefined) {
       this.dropped += this.queue.length;
       this.queue.length = 0;
+      this.note = undefined;
     }
+  }
+
+  /** What goes next: the note of lines dropped, once none is half written, or the oldest line. */
+  private next(): Queued | undefined {
+    if (this.note === undefined && this.dropped > 0 && !this.headBegun)
+      this.note = {
+        count: this.dropped,
+        entry: {
+          level: 'warn',
+          message: `log: ${this.dropped} line(s) dropped while the log could not be written`,
+          time: new Date(this.now()),
+        },
+      };
+    return this.note?.entry ?? this.queue[0];
+  }
+
+  /** The target took what `next` gave. */
+  private taken(): void {
+    if (this.note !== undefined) {
+      this.dropped -= this.note.count;
+      this.note = undefined;
+    } else {
+      this.queue.shift();
+      this.headBegun = false;
+    }
+    this.busySince = undefined;
   }
 
   private switchTarget(reason: string): void {
     const previous = this.target;
     if (previous !== undefined) previous.onFailure = undefined;
     previous?.close();
+    // Whatever the old target half wrote is its own: the new one is given lines whole.
+    this.headBegun = false;
     this.busySince = undefined;
     this.target = this.first(() => this.nextFallback(), reason);
   }
@@ -144,15 +181,5 @@ export class ResilientSink implements Sink {
     const open = this.fallbacks.shift();
     if (open === undefined) throw new Error('no log left');
     return open();
-  }
-
-  private noteDropped(): void {
-    const count = this.dropped;
-    this.dropped = 0;
-    this.queue.unshift({
-      level: 'warn',
-      message: `log: ${count} line(s) dropped while the log could not be written`,
-      time: new Date(this.now()),
-    });
   }
 }

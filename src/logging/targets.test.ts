@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { ResilientSink } from './resilient-sink.ts';
 import { fileTarget } from './targets.ts';
 
 describe("the manager's own log file, with a rotation policy", () => {
@@ -27,5 +29,60 @@ describe("the manager's own log file, with a rotation policy", () => {
     assert.ok(!existsSync(`${path}.3`), 'no more than keep old files');
     assert.match(readFileSync(path, 'utf8'), /0099 x{60}\n$/, 'the newest line is in the file');
     assert.equal((statSync(path).mode & 0o777).toString(8), '600');
+  });
+});
+
+describe("the manager's own log on a disk that fills up and frees again", {
+  skip: process.getuid?.() !== 0 && 'needs root (mounts a small tmpfs)',
+}, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dm-full-log-'));
+  let mounted = false;
+  after(() => {
+    if (mounted) execFileSync('umount', ['-l', dir]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('every line is whole, and the lines dropped meanwhile are counted exactly', async (t) => {
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'dm-test-full-log', dir]);
+      mounted = true;
+    } catch (error) {
+      return t.skip(`cannot mount a small tmpfs here: ${(error as Error).message}`);
+    }
+    const ballast = join(dir, 'ballast');
+    // 12 KiB left for the log: it fills after some 150 lines; 1,000 more wait in memory.
+    writeFileSync(ballast, Buffer.alloc(500 * 1024, 120));
+    const sink = new ResilientSink(() => fileTarget(join(dir, 'daemon-manager.log')), []);
+    // Odd-sized lines, so that the disk fills in the middle of one.
+    const total = 3_000;
+    for (let index = 0; index < total; index++)
+      sink.write('info', `line ${index} ${'x'.repeat(37 + (index % 13))}`);
+    rmSync(ballast);
+    await sink.drain(5_000);
+    const lines = readFileSync(join(dir, 'daemon-manager.log'), 'utf8').split('\n');
+    assert.equal(lines.pop(), '', 'the file ends with a whole line');
+    let dropped = 0;
+    const numbers: number[] = [];
+    for (const line of lines) {
+      const note =
+        /^\S+ warn log: (\d+) line\(s\) dropped while the log could not be written$/.exec(line);
+      if (note) {
+        dropped += Number(note[1]);
+        continue;
+      }
+      const match = /^\S+ info line (\d+) (x+)$/.exec(line);
+      assert.ok(match, `a whole line: ${JSON.stringify(line)}`);
+      const index = Number(match[1]);
+      assert.equal(match[2]?.length, 37 + (index % 13), `line ${index} whole`);
+      numbers.push(index);
+    }
+    assert.ok(dropped > 0, 'the disk did fill');
+    assert.deepEqual(
+      numbers,
+      [...numbers].sort((a, b) => a - b),
+      'in order',
+    );
+    assert.equal(new Set(numbers).size, numbers.length, 'each line once');
+    assert.equal(numbers.length + dropped, total, 'every line logged or counted');
   });
 });
