@@ -132,8 +132,11 @@ export function startSuccessor(
 
 /** The new manager's side: says ready, then waits to be let go. */
 export interface Predecessor {
-  /** Resolves `go`; `abort` when the old manager called the upgrade off; `gone` if it died. */
-  ready(): Promise<'go' | 'abort' | 'gone'>;
+  /**
+   * Resolves `go`; `abort` when the old manager called the upgrade off; `gone` if it died.
+   * `said` runs once `ready` is on its way to the old manager.
+   */
+  ready(said: () => void): Promise<'go' | 'abort' | 'gone'>;
   /** Every daemon is taken over: the old manager may exit. */
   done(): void;
 }
@@ -149,10 +152,10 @@ export function joinPredecessor(): Predecessor {
     () => answer?.('gone'),
   );
   return {
-    ready: () =>
+    ready: (said) =>
       new Promise((resolve) => {
         answer = resolve;
-        channel.write('ready\n');
+        channel.write('ready\n', said);
       }),
     done: () => {
       channel.end('done\n');

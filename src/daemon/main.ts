@@ -151,7 +151,9 @@ async function main(signals: SignalQueue): Promise<number> {
   if (args.takeover) {
     // Everything that could fail in the new code has run: the old manager may let go.
     predecessor = joinPredecessor();
-    const word = await predecessor.ready();
+    const word = await predecessor.ready(() =>
+      log.info(`the new code is ready; waiting for the manager (pid ${process.ppid}) to let go`),
+    );
     if (word === 'abort') {
       log.info('upgrade called off by the running manager; this new one exits');
       return 0;
