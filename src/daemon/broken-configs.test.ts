@@ -19,6 +19,16 @@ describe('BrokenConfigs', () => {
     });
   });
 
+  test('the problem a status row carries is cut: escaped, a quoted value grows sixfold', () => {
+    const broken = new BrokenConfigs();
+    const message = `unknown output '${'\u202e\u3000\u0301'.repeat(200)}'`;
+    broken.note('amy', 'web', '/a/web.conf', [{ ...ERROR, message }]);
+    const problem = broken.get('amy/web')?.problem ?? '';
+    assert.ok(problem.length <= 300, `${problem.length} characters`);
+    assert.match(problem, /^\/a\/web\.conf:3: error: unknown output '\\u202e/);
+    assert.ok(problem.endsWith('…'));
+  });
+
   test('a file with warnings only, or fixed, is not broken', () => {
     const broken = new BrokenConfigs();
     broken.note('amy', 'web', '/a/web.conf', [ERROR]);

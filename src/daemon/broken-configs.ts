@@ -1,5 +1,14 @@
 import { formatProblem, type Problem } from '../config/problems.ts';
 import type { BrokenConfig } from '../control/status.ts';
+import { cutText } from '../protocol/printable.ts';
+
+/**
+ * The most of a file's first error kept for its daemon's status row and `why`: it is
+ * sent with every `dmctl status` of its owner and of root. A message quotes the text it
+ * refuses, escaped (one character can take six): 970 rows of 2.8 KB made each of a
+ * user's status replies 2.7 MB (an outside review). `dmctl problems` has it whole.
+ */
+const ROW_PROBLEM_CHARS = 300;
 
 /**
  * The daemons whose config file cannot be loaded (or may not run as it asks), whether
@@ -15,7 +24,14 @@ export class BrokenConfigs {
     const id = `${owner}/${name}`;
     const error = problems.find((problem) => problem.severity === 'error');
     if (error === undefined) this.byId.delete(id);
-    else this.byId.set(id, { id, owner, name, file, problem: formatProblem(error) });
+    else
+      this.byId.set(id, {
+        id,
+        owner,
+        name,
+        file,
+        problem: cutText(formatProblem(error), ROW_PROBLEM_CHARS),
+      });
   }
 
   /** Forgets the owner's broken daemons whose file is no longer there. */

@@ -84,3 +84,13 @@ export function sliceToWidth(text: string, width: number): string {
   }
   return text.slice(0, end);
 }
+
+/**
+ * `text` cut to at most `most` characters, `…` ending what was cut. For text a user
+ * wrote that goes into every status row, log line and `why` entry about a daemon.
+ */
+export function cutText(text: string, most: number): string {
+  if (text.length <= most) return text;
+  const characters = Array.from(text);
+  return characters.length <= most ? text : `${characters.slice(0, most - 1).join('')}…`;
+}
