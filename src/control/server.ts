@@ -208,24 +208,56 @@ export class ControlServer {
       // doing; the reply's own deadline starts once it is sent.
       socket.setTimeout(0);
       this.inFlight++;
-      const failed = (error: unknown): Response => {
-        this.log.error(
-          `handling ${request.command} for ${caller}: ${(error as Error).stack ?? error}`,
-        );
-        return { ok: false, error: 'internal error in daemon-manager (see its log)' };
-      };
-      let response: Response | Promise<Response>;
-      try {
-        response = this.handler(caller, request, peerUid);
-      } catch (error) {
-        response = failed(error);
-      }
-      Promise.resolve(response)
-        .catch(failed)
-        .then((final) => {
-          this.inFlight--;
-          answer(final, request.command);
-        });
+      this.enqueue(caller, () => {
+        const failed = (error: unknown): Response => {
+          this.log.error(
+            `handling ${request.command} for ${caller}: ${(error as Error).stack ?? error}`,
+          );
+          return { ok: false, error: 'internal error in daemon-manager (see its log)' };
+        };
+        let response: Response | Promise<Response>;
+        try {
+          response = this.handler(caller, request, peerUid);
+        } catch (error) {
+          response = failed(error);
+        }
+        Promise.resolve(response)
+          .catch(failed)
+          .then((final) => {
+            this.inFlight--;
+            answer(final, request.command);
+          });
+      });
     });
+  }
+
+  /** Requests read and not yet handled, by the user whose socket they came on. */
+  private readonly waiting = new Map<string, (() => void)[]>();
+  private dispatching = false;
+
+  /**
+   * Handles requests in turns: each turn takes one request of every user who has one
+   * waiting, then lets the manager read what came in meanwhile. Handled as they came in,
+   * 64 status requests of one user at once (each a second's work with large rows) made
+   * every other user's wait behind all of them (an outside review: alice's status 1.3 s
+   * to 2.3 s); now it waits for at most one of theirs.
+   */
+  private enqueue(caller: string, work: () => void): void {
+    const queue = this.waiting.get(caller);
+    if (queue === undefined) this.waiting.set(caller, [work]);
+    else queue.push(work);
+    if (this.dispatching) return;
+    this.dispatching = true;
+    setImmediate(() => this.dispatch());
+  }
+
+  private dispatch(): void {
+    for (const [caller, queue] of [...this.waiting]) {
+      const work = queue.shift();
+      if (queue.length === 0) this.waiting.delete(caller);
+      work?.();
+    }
+    if (this.waiting.size > 0) setImmediate(() => this.dispatch());
+    else this.dispatching = false;
   }
 }

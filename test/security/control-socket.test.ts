@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, symlinkSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runManagerExpectingExit, spawnCollecting } from '../helpers/cli.ts';
@@ -313,4 +314,41 @@ describe('a socket or state directory planted before start-up is refused', { ski
       watched.unchanged();
     });
   }
+});
+
+describe("one user's flood of requests waits its own turn", { skip }, () => {
+  const host = new TestHost();
+
+  before(async () => {
+    host.user('alice');
+    host.user('mallory');
+    host.writeMaster('[can_run_as]\n{alice}\n{mallory}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 100003\n');
+    // 600 broken files: each of mallory's status replies has 600 rows with a problem.
+    for (let index = 0; index < 600; index++)
+      host.writeDaemon('mallory', `b${index}`, `start=sleep 1\noutput=${'\u3000'.repeat(100)}\n`);
+    await host.startManager();
+    await host.waitForDaemon('root', 'alice/web', (d) => d.state === 'running', 'to run');
+  });
+  after(() => host.cleanup());
+
+  test('alice is answered before most of 60 status requests mallory sent first', async () => {
+    const answered: string[] = [];
+    /** Connects and sends; resolves once sent, with the reply's end to come. */
+    const ask = (short: string): Promise<{ replied: Promise<void> }> =>
+      new Promise((sent, failed) => {
+        const socket = connect(socketOf(host, short));
+        socket.once('error', failed);
+        socket.resume();
+        const replied = new Promise<void>((done) => socket.once('end', () => done()));
+        replied.then(() => answered.push(short));
+        socket.write('{"command":"status"}\n', () => sent({ replied }));
+      });
+    // Handled as they came in, every one of mallory's went before alice's.
+    const floods = await Promise.all(Array.from({ length: 60 }, () => ask('mallory')));
+    const alice = await ask('alice');
+    await Promise.all([alice.replied, ...floods.map((flood) => flood.replied)]);
+    const position = answered.indexOf('alice');
+    assert.ok(position >= 0 && position < 15, `alice answered after ${position} of mallory's`);
+  });
 });
