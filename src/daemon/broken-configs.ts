@@ -34,10 +34,15 @@ export class BrokenConfigs {
       });
   }
 
-  /** Forgets the owner's broken daemons whose file is no longer there. */
-  keepOnly(owner: string, present: ReadonlySet<string>): void {
+  /** Forgets the owner's broken daemons whose file is no longer there; returns their ids. */
+  keepOnly(owner: string, present: ReadonlySet<string>): string[] {
+    const gone: string[] = [];
     for (const entry of [...this.byId.values()])
-      if (entry.owner === owner && !present.has(entry.name)) this.byId.delete(entry.id);
+      if (entry.owner === owner && !present.has(entry.name)) {
+        this.byId.delete(entry.id);
+        gone.push(entry.id);
+      }
+    return gone;
   }
 
   /** Forgets everything of an owner (they lost the right to run daemons). */

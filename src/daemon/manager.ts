@@ -1320,7 +1320,14 @@ export class Manager implements ControlContext, SupervisorHost {
     // daemons stay until the directory can be read again (an NFS home back, a mode fixed).
     const complete = !listing.failed && !listing.partial;
     const present = new Set(listing.configs.map((loaded) => loaded.name));
-    if (complete) this.broken.keepOnly(user, present);
+    // A file that never loaded, deleted: its daemon and its history go (an outside review
+    // filled the history's 1 MiB with names that came and went, and every save with it).
+    if (complete)
+      for (const id of this.broken.keepOnly(user, present))
+        if (!this.supervisor.daemons.has(id)) {
+          this.history.forget(id);
+          tally.remove(id);
+        }
     for (const record of [...this.supervisor.daemons.values()])
       if (record.owner === user && complete && !present.has(record.spec.name)) {
         if (!record.orphaned) tally.remove(record.id);

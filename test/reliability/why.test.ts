@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { DaemonWhy } from '../../src/protocol/messages.ts';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
@@ -57,6 +59,19 @@ describe('dmctl why, and what survives the manager', { skip: !root && 'needs roo
     assert.equal(whyRefused.stdout, '');
     assert.equal(whyRefused.stderr, statusRefused.stderr);
     assert.doesNotMatch(whyRefused.stderr, /ran dmctl/);
+  });
+
+  test('a file that never loaded takes its history with it when it goes', async () => {
+    const file = host.writeDaemon('carol', 'brk', 'start=sleep 1\noutput=nope\n');
+    await host.dmctl('carol', 'rescan');
+    const history = (): string => readFileSync(join(host.dir, 'state/history.json'), 'utf8');
+    await waitFor('its history to be saved', () =>
+      history().includes(host.id('carol/brk')) ? true : undefined,
+    );
+    rmSync(file);
+    const rescan = await host.dmctl('carol', 'rescan');
+    assert.match(rescan.stdout, new RegExp(`removed: ${host.id('carol/brk')}`));
+    assert.doesNotMatch(history(), new RegExp(host.id('carol/brk')));
   });
 
   test('tasks that ended, a cooldown and the history survive an upgrade and a kill -9', async () => {
