@@ -110,7 +110,9 @@ export function startSuccessor(
                 settleGo = settle;
                 channel.write('go\n');
               }),
-            signal: (signal) => !gone && child.kill(signal),
+            // Until it is reaped, however it ended the handshake (a `done` closes it).
+            signal: (signal) =>
+              child.exitCode === null && child.signalCode === null && child.kill(signal),
             abort: () => {
               state = 'over';
               channel.end('abort\n');

@@ -115,6 +115,56 @@ describe('a SIGTERM 0.03 s after a SIGUSR2', { skip: !root && 'needs root' }, ()
   });
 });
 
+describe('a SIGTERM to the old pid once the upgrade is done, before it exits', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'a', 'start=exec sleep 6300501\n');
+    await host.startManager();
+  });
+  after(() => host.cleanup());
+
+  // systemd sends its stop to the main pid it knows; the old one lives a moment on.
+  test('reaches the new manager: it stops every daemon and exits', async () => {
+    const daemon = await host.waitForDaemon(
+      'alice',
+      'alice/a',
+      (d) => d.state === 'running' && d.pid > 0,
+      'to run',
+    );
+    const old = host.managerPid();
+    const output = host.managerProcess()?.stderr;
+    assert.ok(output, "the manager's output is read");
+    const from = host.managerLog.length;
+    const successor = await new Promise<number>((resolve) => {
+      const look = (): void => {
+        const pid = /upgrade done: the manager runs as pid (\d+) now/.exec(
+          host.managerLog.slice(from),
+        )?.[1];
+        if (pid === undefined) return;
+        output.off('data', look);
+        // In the same turn as the line came in: the old process is still there.
+        process.kill(old, 'SIGTERM');
+        resolve(Number(pid));
+      };
+      output.on('data', look);
+      process.kill(old, 'SIGUSR2');
+    });
+    await waitFor(
+      'the new manager to act on the SIGTERM',
+      () => (/SIGTERM: stopping every daemon/.test(host.managerLog.slice(from)) ? true : undefined),
+      { describe: () => host.managerLog.slice(from) },
+    );
+    await waitFor('the new manager to exit', () => (isAlive(successor) ? undefined : true), {
+      timeoutMs: 60_000,
+    });
+    assert.ok(!isAlive(daemon.pid), 'its daemon is stopped');
+  });
+});
+
 describe('an upgrade that cannot succeed is refused', { skip: !root && 'needs root' }, () => {
   const host = new TestHost();
   const stateDir = (): string => join(host.dir, 'state');
