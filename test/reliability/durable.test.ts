@@ -3,6 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
 const ROUNDS = 5;
@@ -139,5 +141,87 @@ describe('an exit the manager saw survives a kill -9 before it was saved', {
     const row = await host.waitForDaemon('alice', 'alice/crashy', () => true, 'to be listed');
     assert.equal(row.state, 'coolingdown', JSON.stringify(row));
     assert.equal(row.respawns, 1, JSON.stringify(row));
+  });
+});
+
+/**
+ * An outside review killed the new manager of an upgrade (kill -9) within a second of
+ * its taking over, then started one again: in 7 of 9 rounds running daemons were killed
+ * and started again, and a `restart=no` task that had ended ran a second time.
+ */
+describe('a kill -9 of the manager right after an upgrade', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const running = (d: { state: string; pid: number }): boolean =>
+    d.state === 'running' && d.pid > 0;
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n', 'stop-timeout = 5s');
+    host.writeDaemon('bob', 'b1', 'start=exec sleep 6400200\n');
+    host.writeDaemon(
+      'alice',
+      'rdy',
+      'start=exec sleep 6400201\nready=exec:test -e /nonexistent\nready_timeout=10m\n',
+    );
+    host.writeDaemon(
+      'alice',
+      'slowstop',
+      'start=exec sh -c \'trap "" TERM; while :; do sleep 1; done\'\nstop_timeout=3s\n',
+    );
+    // Writing all the time, into their logs through the keeper's pipes.
+    for (const name of ['c1', 'c2', 'c3'])
+      host.writeDaemon(
+        'alice',
+        name,
+        `start=exec sh -c 'i=0; while :; do i=$((i+1)); echo ${name} $i; sleep 0.01; done'\noutput=log\n`,
+      );
+    host.writeDaemon('alice', 'task', 'start=echo ran >> $HOME/task-runs\nrestart=no\n');
+    host.writeDaemon('alice', 'crashy', 'start=exit 3\n');
+  });
+  after(() => host.cleanup());
+
+  test(`restarts nothing and runs no task again, ${ROUNDS} rounds`, async () => {
+    await host.startManager();
+    const runs = (): number =>
+      readFileSync(`${host.user('alice').home}/task-runs`, 'utf8').split('\n').length - 1;
+    await host.waitForDaemon('alice', 'alice/task', (d) => d.state === 'exited', 'to end');
+    const pids = async (): Promise<number[]> =>
+      (await host.status('alice')).filter((d) => /c\d$/.test(d.name)).map((d) => d.pid);
+    for (const name of ['c1', 'c2', 'c3'])
+      await host.waitForDaemon('alice', `alice/${name}`, running, 'to run');
+    const before_ = await pids();
+    for (let round = 0; round < ROUNDS; round++) {
+      const from = host.managerLog.length;
+      const old = host.managerPid();
+      const output = host.managerProcess()?.stderr;
+      assert.ok(output, "the manager's output is read");
+      // Killed the moment it says it runs: before or after the old one heard it was done.
+      await new Promise<void>((resolve) => {
+        const look = (): void => {
+          const pid = new RegExp(`running, pid (?!${old}\\b)(\\d+)`).exec(
+            host.managerLog.slice(from),
+          )?.[1];
+          if (pid === undefined) return;
+          output.off('data', look);
+          process.kill(Number(pid), 'SIGKILL');
+          resolve();
+        };
+        output.on('data', look);
+        process.kill(old, 'SIGUSR2');
+      });
+      const outcome = await waitFor(
+        'the old manager to say how the upgrade ended',
+        () => /died while taking over|upgrade done/.exec(host.managerLog.slice(from))?.[0],
+      );
+      if (outcome === 'upgrade done') {
+        await waitFor('the old manager to exit', () => (isAlive(old) ? undefined : true));
+        await host.startManager();
+      }
+      for (const name of ['c1', 'c2', 'c3'])
+        await host.waitForDaemon('alice', `alice/${name}`, running, 'to run');
+      assert.deepEqual(await pids(), before_, `round ${round}: no daemon restarted`);
+      const task = await host.waitForDaemon('alice', 'alice/task', () => true, 'known');
+      assert.equal(task.state, 'exited', `round ${round}`);
+      assert.equal(runs(), 1, `round ${round}: the task ran once`);
+    }
   });
 });
