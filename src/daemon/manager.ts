@@ -1,4 +1,4 @@
-import { closeSync, type FSWatcher, statSync, watch } from 'node:fs';
+import { closeSync, type FSWatcher, readFileSync, statSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
@@ -1254,7 +1254,7 @@ export class Manager implements ControlContext, SupervisorHost {
         // No directory (nothing to run), or one that cannot be opened: said by the listing.
         return undefined;
       }
-      const holder = locked.error.holderPid;
+      const holder = managerPid(locked.error.holderPid);
       return `the daemons of ${user} are run by another manager${holder ? ` (pid ${holder})` : ''} (${owner.daemonDir} is locked): not loaded here`;
     }
     if (this.ownerTable.get(user) !== owner) {
@@ -1467,4 +1467,19 @@ function accountFilesStamp(): string {
       }
     })
     .join(',');
+}
+
+/**
+ * The pid that took a lock, if it still runs daemon-manager: the kernel keeps the pid of
+ * whoever took it, and an upgrade hands the lock on to a new pid (an outside review was
+ * told of a pid long gone, which invites deleting a lock that is not stale).
+ */
+function managerPid(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const command = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+    return command.includes('daemon-manager') ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -137,6 +137,22 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
       ),
     );
     assert.deepEqual(copies(), [1, 1, 1]);
+    // After an upgrade the lock is the new manager's: the pid that took it is gone, and
+    // is not named (it invited deleting a lock that was not stale).
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGUSR2');
+    await waitFor('the upgrade', () =>
+      /upgrade done/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    await waitFor('the old manager to exit', () => (first.exitCode === null ? undefined : true));
+    const again = await run(
+      ['runuser', '-u', host.user('alice').name, '--', DAEMON_MANAGER],
+      ['--personal', '-f'],
+    );
+    assert.equal(again.code, 1, again.stdout + again.stderr);
+    assert.match(again.stderr, /are run by another manager/);
+    assert.doesNotMatch(again.stderr, new RegExp(`pid ${first.pid}\\b`));
+    assert.deepEqual(copies(), [1, 1, 1]);
     await host.stopManager();
   });
 
