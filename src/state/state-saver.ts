@@ -61,8 +61,8 @@ export class StateSaver {
   }
 
   /**
-   * Saves nothing more (the state file is the next manager's from now on, in an upgrade)
-   * until `release`. Call once `idle`.
+   * Saves nothing more until `release`: before the manager has loaded every daemon, or
+   * once the state file is the next manager's (an upgrade). Call once `idle`.
    */
   hold(): void {
     this.held = true;
