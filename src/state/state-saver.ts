@@ -44,6 +44,7 @@ export class StateSaver {
   private readonly companion: Companion | undefined;
   private companionFailing = false;
   private lastSaveEnded = Number.NEGATIVE_INFINITY;
+  private companionSavedAt = Number.NEGATIVE_INFINITY;
   /** Ends the wait before a background save (a waiter came, or the manager is leaving). */
   private hurry: (() => void) | undefined;
 
@@ -163,8 +164,14 @@ export class StateSaver {
         if (!this.failing) this.log.error(`${failure}; daemons keep running`);
         this.failing = true;
       }
-      await this.saveCompanion();
+      // Those who wait are told once the state is on disk: the history (up to 1 MiB) is
+      // nobody's promise, and saved at most once per BACKGROUND_SAVE_MS. Rewritten before
+      // every reply, one user's start/stop loop made others' status wait 200-800 ms.
       for (const resolve of waiters) resolve(failure);
+      if (performance.now() - this.companionSavedAt >= BACKGROUND_SAVE_MS) {
+        await this.saveCompanion();
+        this.companionSavedAt = performance.now();
+      } else if (this.companion !== undefined) this.dirty = true;
       this.lastSaveEnded = performance.now();
     }
     this.saving = undefined;

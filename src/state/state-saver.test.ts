@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { createLogger } from '../logging/logger.ts';
+import type { SavedState } from './snapshot.ts';
+import { StateFile } from './state-file.ts';
+import { type Companion, StateSaver } from './state-saver.ts';
+
+const quiet = createLogger(false, { write: () => {}, reopen: () => {}, drain: async () => {} });
+
+describe('StateSaver', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dm-state-saver-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  let nextSeq = 1;
+  const take = (): SavedState => ({ version: 2, clean: false, nextSeq, daemons: {} });
+
+  test('a reply waits for the state, not for the history saved beside it', async () => {
+    let historySaves = 0;
+    // A history file that takes its time (1 MiB on a busy disk): never done, here.
+    const history: Companion = {
+      path: join(dir, 'history.json'),
+      save: () => {},
+      saveAsync: () => {
+        historySaves++;
+        return new Promise(() => {});
+      },
+    };
+    const saver = new StateSaver(new StateFile(dir), take, quiet, history);
+    nextSeq = 7;
+    assert.equal(await saver.durable(), undefined);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).nextSeq, 7);
+    assert.equal(historySaves, 1, 'the history is saved too, after');
+  });
+
+  test('idle ends while changes keep coming and saves keep failing', async () => {
+    const saver = new StateSaver(new StateFile(join(dir, 'missing')), take, quiet);
+    const changes = setInterval(() => saver.schedule(), 5);
+    try {
+      saver.schedule();
+      await saver.idle();
+    } finally {
+      clearInterval(changes);
+    }
+  });
+});
