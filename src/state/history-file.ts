@@ -42,6 +42,11 @@ export class HistoryFile {
     }
   }
 
+  /** Whether there is anything to save. */
+  pending(): boolean {
+    return this.history.unsavedChanges;
+  }
+
   /** The same as `save`, off the event loop. */
   async saveAsync(): Promise<void> {
     const text = this.history.take();

@@ -71,6 +71,11 @@ export class History {
     this.changed = true;
   }
 
+  /** Whether it changed since it was last taken for saving. */
+  get unsavedChanges(): boolean {
+    return this.changed;
+  }
+
   /** A daemon's events, oldest first. */
   of(id: string): readonly HistoryEvent[] {
     return this.events.get(id) ?? [];

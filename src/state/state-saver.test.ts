@@ -21,6 +21,7 @@ describe('StateSaver', () => {
     // A history file that takes its time (1 MiB on a busy disk): never done, here.
     const history: Companion = {
       path: join(dir, 'history.json'),
+      pending: () => true,
       save: () => {},
       saveAsync: () => {
         historySaves++;

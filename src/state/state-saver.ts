@@ -5,6 +5,8 @@ import type { StateFile } from './state-file.ts';
 /** A file saved in the same round as the state (the daemons' history), when it changed. */
 export interface Companion {
   readonly path: string;
+  /** Whether it changed since it was last saved. */
+  pending(): boolean;
   save(): void;
   saveAsync(): Promise<void>;
 }
@@ -171,7 +173,7 @@ export class StateSaver {
       if (performance.now() - this.companionSavedAt >= BACKGROUND_SAVE_MS) {
         await this.saveCompanion();
         this.companionSavedAt = performance.now();
-      } else if (this.companion !== undefined) this.dirty = true;
+      } else if (this.companion?.pending()) this.dirty = true;
       this.lastSaveEnded = performance.now();
     }
     this.saving = undefined;

@@ -10,14 +10,6 @@ import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
 
-/**
- * The new code of an upgrade dies after it said `ready`, before the old manager let go.
- * An outside review killed it there (kill -9 right after its `ready`): the old manager
- * had already released the control sockets and the keeper, waited for a `done` that
- * never came, and passed the manager's signals on to the dead pid, for good: dmctl got
- * no answer, respawns failed, and a SIGTERM for the manager could reach whatever process
- * had the pid next. The old manager must go on with everything, itself.
- */
 /** The manager's child that runs the new code of an upgrade (`--takeover`), if any yet. */
 function newCodeOf(manager: number): number | undefined {
   let children: string[];
@@ -36,6 +28,14 @@ function newCodeOf(manager: number): number | undefined {
   return undefined;
 }
 
+/**
+ * The new code of an upgrade dies after it said `ready`, before the old manager let go.
+ * An outside review killed it there (kill -9 right after its `ready`): the old manager
+ * had already released the control sockets and the keeper, waited for a `done` that
+ * never came, and passed the manager's signals on to the dead pid, for good: dmctl got
+ * no answer, respawns failed, and a SIGTERM for the manager could reach whatever process
+ * had the pid next. The old manager must go on with everything, itself.
+ */
 describe('an upgrade whose new code dies before it is let go', {
   skip: !root && 'needs root',
 }, () => {
