@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <node_api.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -67,6 +68,22 @@ static napi_value js_peer_uid(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* peerGone(fd): whether the process at the other end of a connected unix socket has
+ * closed it. The kernel marks a socket hung up (POLLHUP) once its peer is released, and
+ * keeps that mark beside any bytes the peer sent and nobody read yet, so a request that
+ * came in full from a client since gone (it gave up waiting) is recognised as such.
+ * A peer that only shut down its writing side (POLLRDHUP) is still there for the answer. */
+static napi_value js_peer_gone(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (!int_arg(env, info, 0, &fd)) return throw_type(env, "peerGone needs a descriptor");
+  struct pollfd entry = {.fd = fd, .events = POLLIN};
+  int ready = poll(&entry, 1, 0);
+  if (ready == -1) return throw_errno(env, "poll");
+  napi_value result;
+  napi_get_boolean(env, ready == 1 && (entry.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0, &result);
+  return result;
+}
+
 static napi_value js_listen_tcp(napi_env env, napi_callback_info info) {
   char host[64];
   int32_t port = 0, backlog = 0;
@@ -100,6 +117,7 @@ void register_sockets(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"listenUnix", NULL, js_listen_unix, NULL, NULL, NULL, napi_default, NULL},
       {"peerUid", NULL, js_peer_uid, NULL, NULL, NULL, napi_default, NULL},
+      {"peerGone", NULL, js_peer_gone, NULL, NULL, NULL, napi_default, NULL},
       {"listenTcp", NULL, js_listen_tcp, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);

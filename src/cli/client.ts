@@ -27,7 +27,7 @@ export function send(
       socket.destroy(
         new Error(
           connected
-            ? `no answer within ${Math.round(timeoutMs / 1000)} s on ${path}: the manager is down while its keeper holds its socket (see its log, or systemctl status daemon-manager), or it is overloaded`
+            ? `no answer within ${Math.round(timeoutMs / 1000)} s on ${path}: the manager is down while its keeper holds its socket (see its log, or systemctl status daemon-manager), or it is overloaded; the request is not carried out unless the manager had begun it`
             : `no connection within ${Math.round(timeoutMs / 1000)} s to ${path}`,
         ),
       ),

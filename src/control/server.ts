@@ -9,7 +9,6 @@ import {
 } from '../protocol/messages.ts';
 import { printableJson } from '../protocol/printable.ts';
 
-/** Answers one authenticated request; `caller` is the user the socket belongs to. */
 /**
  * Handles one request of `caller` (whose socket it came on); `peerUid` is who the kernel
  * says connected (SO_PEERCRED), undefined if it could not tell.
@@ -19,6 +18,14 @@ export type Handler = (
   request: Request,
   peerUid: number | undefined,
 ) => Response | Promise<Response>;
+
+/** What the kernel says of the other end of a connected unix socket (native/sockets.c). */
+export interface Peers {
+  /** The uid that connected (SO_PEERCRED). */
+  uid(fd: number): number;
+  /** Whether it has closed its end (POLLHUP). */
+  gone(fd: number): boolean;
+}
 
 /** Who a socket is for: its owner alone (and root) can connect. */
 export interface SocketOwner {
@@ -48,7 +55,7 @@ export class ControlServer {
   private readonly handler: Handler;
   private readonly log: Logger;
   private readonly bind: (path: string, backlog: number) => number;
-  private readonly peerUid: (fd: number) => number;
+  private readonly peers: Peers;
   /** Told of each answer: the command (`invalid` when the request did not parse), and whether it was ok. */
   private readonly counted: (command: string, ok: boolean) => void;
 
@@ -58,14 +65,14 @@ export class ControlServer {
     handler: Handler,
     log: Logger,
     bind: (path: string, backlog: number) => number,
-    peerUid: (fd: number) => number,
+    peers: Peers,
     counted: (command: string, ok: boolean) => void = () => {},
   ) {
     this.pathFor = pathFor;
     this.handler = handler;
     this.log = log;
     this.bind = bind;
-    this.peerUid = peerUid;
+    this.peers = peers;
     this.counted = counted;
   }
 
@@ -153,11 +160,21 @@ export class ControlServer {
 
   /** Who the kernel says is at the other end of a connection (SO_PEERCRED). */
   private peerOf(socket: Socket): number | undefined {
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const fd = descriptorOf(socket);
     try {
-      return fd === undefined ? undefined : this.peerUid(fd);
+      return fd === undefined ? undefined : this.peers.uid(fd);
     } catch {
       return undefined;
+    }
+  }
+
+  /** Whether the client has closed its end: it no longer waits for what it asked. */
+  private gone(socket: Socket): boolean {
+    const fd = descriptorOf(socket);
+    try {
+      return fd === undefined || this.peers.gone(fd);
+    } catch {
+      return true;
     }
   }
 
@@ -209,6 +226,17 @@ export class ControlServer {
       socket.setTimeout(0);
       this.inFlight++;
       this.enqueue(caller, () => {
+        // A client that gave up (dmctl's 30 s ran out while the manager was down and its
+        // keeper held the socket, or while this request waited its turn) has said the
+        // request failed: carrying it out now, unseen, would contradict that.
+        if (this.gone(socket)) {
+          this.inFlight--;
+          this.log.info(
+            `control: ${caller}'s ${request.command} not carried out: the client closed its connection before the manager got to it`,
+          );
+          socket.destroy();
+          return;
+        }
         const failed = (error: unknown): Response => {
           this.log.error(
             `handling ${request.command} for ${caller}: ${(error as Error).stack ?? error}`,
@@ -260,4 +288,9 @@ export class ControlServer {
     if (this.waiting.size > 0) setImmediate(() => this.dispatch());
     else this.dispatching = false;
   }
+}
+
+function descriptorOf(socket: Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  return fd !== undefined && fd >= 0 ? fd : undefined;
 }

@@ -183,7 +183,7 @@ async function main(signals: SignalQueue): Promise<number> {
     link,
     snapshot,
     bind: (path, backlog) => native.listenUnix(path, backlog),
-    peerUid: (fd) => native.peerUid(fd),
+    peers: { uid: (fd) => native.peerUid(fd), gone: (fd) => native.peerGone(fd) },
     bindTcp: (host, port, backlog) => native.listenTcp(host, port, backlog),
     notifySockets: {
       bindNotify: (path, uid, gid) => native.bindNotify(path, uid, gid),

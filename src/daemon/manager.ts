@@ -6,7 +6,7 @@ import type { MasterConfig } from '../config/master.ts';
 import { formatProblem, hasErrors, type Problem } from '../config/problems.ts';
 import type { Settings } from '../config/settings.ts';
 import { type ControlContext, handleRequest } from '../control/handlers.ts';
-import { ControlServer } from '../control/server.ts';
+import { ControlServer, type Peers } from '../control/server.ts';
 import { type BrokenConfig, statusOf } from '../control/status.ts';
 import { closeFd } from '../files/user-files.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
@@ -115,8 +115,8 @@ export interface ManagerParts {
   readonly snapshot: KeeperSnapshot;
   /** Makes a listening unix socket (native/sockets.c). */
   readonly bind: (path: string, backlog: number) => number;
-  /** Who is at the other end of a connected unix socket (native/sockets.c). */
-  readonly peerUid: (fd: number) => number;
+  /** Who is at the other end of a connected unix socket, and whether it is still there. */
+  readonly peers: Peers;
   /** Binds a daemon's TCP `listen=` socket as root (native/sockets.c). */
   readonly bindTcp: TcpBinder;
   /** The sd_notify sockets' system calls (native/notify_socket.c). */
@@ -301,7 +301,7 @@ export class Manager implements ControlContext, SupervisorHost {
       },
       parts.log,
       parts.bind,
-      parts.peerUid,
+      parts.peers,
       (command, ok) => this.metrics.requests.record(command, ok),
     );
   }

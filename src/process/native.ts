@@ -29,6 +29,8 @@ export interface Native {
   setCloexec(fd: number, on: boolean): void;
   /** The uid of the process at the other end of a connected unix socket (SO_PEERCRED). */
   peerUid(fd: number): number;
+  /** Whether the process at the other end of a connected unix socket has closed it (POLLHUP). */
+  peerGone(fd: number): boolean;
   /** Signals caught by native/early/ before the manager's handlers: a bit per number. */
   takeEarlySignals(): number;
   /** A memory-reducing GC, then malloc_trim(0): free pages back to the kernel; whether glibc had any. */

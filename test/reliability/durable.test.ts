@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
@@ -229,5 +231,63 @@ describe('a kill -9 of the manager right after an upgrade', { skip: !root && 'ne
       assert.equal(task.state, 'exited', `round ${round}`);
       assert.equal(runs(), 1, `round ${round}: the task ran once`);
     }
+  });
+});
+
+/** Sends `request` on a user's control socket once connected; resolves with the socket. */
+function ask(path: string, request: object): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    socket.once('error', reject);
+    socket.once('connect', () =>
+      socket.write(`${JSON.stringify(request)}\n`, () => resolve(socket)),
+    );
+  });
+}
+
+/**
+ * While the manager is down its keeper holds the control sockets, so dmctl connects, sends
+ * its request and waits; after 30 s it gives up and says so. A review found the next
+ * manager carried out such a request all the same, a stop the user had been told failed.
+ * A request whose client has gone is now dropped; one whose client still waits is done.
+ */
+describe('a request its client gave up on while the manager was down', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('is not carried out by the next manager; a waiting one is', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'abandoned', 'start=exec sleep 6400002\n');
+    host.writeDaemon('alice', 'awaited', 'start=exec sleep 6400003\n');
+    const manager = await host.startManager();
+    const running = (d: { state: string }): boolean => d.state === 'running';
+    for (const name of ['abandoned', 'awaited'])
+      await host.waitForDaemon('alice', `alice/${name}`, running, 'to run');
+    await crash(manager);
+
+    const socket = join(host.dir, 'run', `${host.user('alice').name}.sock`);
+    const givenUp = await ask(socket, { command: 'stop', id: 'abandoned' });
+    givenUp.destroy();
+    const waiting = await ask(socket, { command: 'stop', id: 'awaited' });
+    let reply = '';
+    waiting.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
+    const answered = new Promise((resolve) => waiting.once('end', resolve));
+
+    const from = host.managerLog.length;
+    await host.startManager();
+    await answered;
+    assert.match(reply, /"ok":true/);
+    await waitFor('the abandoned request to be dropped', () =>
+      /alice's stop not carried out: the client closed its connection/.test(
+        host.managerLog.slice(from),
+      )
+        ? true
+        : undefined,
+    );
+    await host.waitForDaemon('alice', 'alice/awaited', (d) => d.state === 'stopped', 'stopped');
+    const rows = await host.status('alice');
+    assert.equal(rows.find((row) => row.id.endsWith('/abandoned'))?.state, 'running');
   });
 });
