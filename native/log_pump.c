@@ -20,11 +20,11 @@
  * (a single line longer than max-bytes may still be). Renaming and reopening are done
  * as the log's owner (as_user.c, on the pump thread only).
  *
- * A failing write (disk full) drops the chunk (consumed, counted), reports once, and
- * writing resumes by itself when a write works again. Around such a gap no line is
- * joined to a piece of another: the rest of a line cut by the gap is dropped too, and a
- * file left ending in half a line gets a newline before the next one. A full pipe never blocks the pump:
- * it only reads pipes, nonblocking. A stuck file system is the watchdog's business: a
+ * A failing write (disk full) drops what of the chunk the disk did not take (consumed,
+ * counted), reports once, and writing resumes by itself when a write works again. Around
+ * such a gap no line is joined to a piece of another: the rest of a line cut by the gap
+ * is dropped too, and a file left ending in half a line gets a newline before the next
+ * one. A full pipe never blocks the pump: it only reads pipes, nonblocking. A stuck file system is the watchdog's business: a
  * thread that sleeps while the pump is idle and, while it is busy, wakes at the deadline
  * of the current operation. If that operation is still running then, its owner's pipes
  * are taken out of the pump (they fill and their daemons block: their owner's problem),
@@ -214,8 +214,11 @@ static void rotate(struct sink *sink) {
 
 /* ---- moving bytes ---- */
 
-/** Writes all of `data` at the file's offset; *error is the errno of a failure, else 0. */
-static void write_all(struct sink *sink, const char *data, int64_t length, int *error) {
+/**
+ * Writes all of `data` at the file's offset; *error is the errno of a failure, else 0.
+ * Returns how much was written: a full disk may take the first part of it.
+ */
+static int64_t write_all(struct sink *sink, const char *data, int64_t length, int *error) {
   int64_t done = 0;
   *error = 0;
   while (done < length) {
@@ -228,6 +231,7 @@ static void write_all(struct sink *sink, const char *data, int64_t length, int *
     done += wrote;
     sink->offset += wrote;
   }
+  return done;
 }
 
 /** How far past its limit a file may grow to end a line begun in it, not split it. */
@@ -285,6 +289,20 @@ static int64_t stamp_lines(struct sink *sink, const char *data, int64_t length, 
     sink->at_line_start = data[index] == '\n';
   }
   return used;
+}
+
+/**
+ * How many of the `length` raw bytes stamp_lines turned into the first `written` bytes
+ * of its output are wholly in it (a stamp written alone brings none).
+ */
+static int64_t raw_written(const char *data, int64_t length, bool line_start, int64_t written) {
+  int64_t used = 0;
+  for (int64_t index = 0; index < length; index++) {
+    if (index == 0 ? line_start : data[index - 1] == '\n') used += DM_STAMP_LENGTH;
+    if (used + 1 > written) return index;
+    used++;
+  }
+  return length;
 }
 
 /**
@@ -383,14 +401,20 @@ static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *forma
     length = stamp_lines(sink, raw, take, formatted);
     data = formatted;
   } else sink->at_line_start = raw[take - 1] == '\n';
-  if (error == 0) write_all(sink, data, length, &error);
+  int64_t written = 0;
+  if (error == 0) written = write_all(sink, data, length, &error);
   if (error != 0) {
     char reason[320];
     snprintf(reason, sizeof reason, "cannot write (%s); output is being dropped", error_name(error));
     fail(sink, reason);
     sink->gap_error = error;
-    sink->at_line_start = was_line_start;
-    drop_seen(sink, raw, take);
+    // What the disk took before it filled is in the file, and counted as written; the
+    // rest is dropped (the torn line gets its newline once writing resumes).
+    int64_t kept = sink->options.timestamps ? raw_written(raw, take, was_line_start, written)
+                                            : written;
+    consume(sink, kept);
+    sink->bytes += kept;
+    if (kept < take) drop_seen(sink, raw + kept, take - kept);
     return true;
   }
   consume(sink, take);
