@@ -45,4 +45,23 @@ describe('StateSaver', () => {
       clearInterval(changes);
     }
   });
+
+  test('a save asked for between idle and hold is not made until release', async () => {
+    const held = mkdtempSync(join(dir, 'held-'));
+    const saver = new StateSaver(new StateFile(held), take, quiet);
+    nextSeq = 3;
+    assert.equal(await saver.durable(), undefined);
+    await saver.idle();
+    // Another change comes between, and its save is waiting for its turn when the hold
+    // comes (in an upgrade, the state file is the next manager's once held).
+    nextSeq = 4;
+    saver.schedule();
+    await new Promise((resolve) => setImmediate(resolve));
+    saver.hold();
+    await saver.idle();
+    assert.equal(JSON.parse(readFileSync(join(held, 'state.json'), 'utf8')).nextSeq, 3);
+    saver.release();
+    assert.equal(await saver.durable(), undefined);
+    assert.equal(JSON.parse(readFileSync(join(held, 'state.json'), 'utf8')).nextSeq, 4);
+  });
 });

@@ -150,8 +150,11 @@ export class StateSaver {
   private async run(): Promise<void> {
     // Changes made in the same turn of the event loop go into one save.
     await new Promise((resolve) => setImmediate(resolve));
-    while (this.dirty && !this.quiet) {
+    // Held meanwhile (a save asked for between the caller's `idle` and its `hold`): the
+    // state file may be the next manager's already.
+    while (this.dirty && !this.quiet && !this.held) {
       await this.turn();
+      if (this.held) break;
       this.dirty = false;
       const waiters = [...this.nextWaiters, ...this.laterWaiters];
       this.nextWaiters = [];
