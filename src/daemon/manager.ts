@@ -1339,21 +1339,41 @@ export class Manager implements ControlContext, SupervisorHost {
         if (!record.orphaned) tally.remove(record.id);
         this.supervisor.forget(record);
       }
+    // A daemon whose file went runs on until it stops (as in the original), and counts:
+    // renaming every file and rescanning, again and again, ran 1,000 more each time.
+    let held = 0;
+    for (const record of this.supervisor.daemons.values()) if (record.owner === user) held++;
+    const gone =
+      held -
+      listing.configs.filter((loaded) => this.supervisor.daemons.has(`${user}/${loaded.name}`))
+        .length;
+    let overCap = 0;
     for (const loaded of listing.configs) {
       await slicer.pause();
       // The user's rights may have changed during the pause: the next attempt applies them.
       if (this.ownerTable.get(user) !== owner) return false;
       const { name } = loaded;
-      const problems = this.judged(user, loaded);
       const id = `${user}/${name}`;
+      const existing = this.supervisor.daemons.get(id);
+      const over =
+        existing === undefined &&
+        loaded.spec !== undefined &&
+        this.recovery === undefined &&
+        held >= MAX_DAEMONS_PER_USER;
+      const problems = over
+        ? [...this.judged(user, loaded), capProblem(loaded.file, gone)]
+        : this.judged(user, loaded);
       this.problems.set(user, loaded.file, problems);
       // A file that breaks keeps its daemon listed, as broken, with why.
       this.broken.note(user, name, loaded.file, problems);
       // Listed once: as refused (the problems say why), not also as added or changed.
       const refused = hasErrors(problems);
-      if (refused) tally.refuse(id);
-      const existing = this.supervisor.daemons.get(id);
+      if (refused && !over) tally.refuse(id);
       this.noteConfigProblem(id, problems);
+      if (over) {
+        overCap++;
+        continue;
+      }
       if (loaded.spec === undefined) {
         // Taking over (an upgrade, a crash) a daemon whose file is broken: it goes on with
         // the config it was running with, as it would have here.
@@ -1376,6 +1396,7 @@ export class Manager implements ControlContext, SupervisorHost {
       }
       this.configFiles.set(id, loaded.file);
       if (existing === undefined) {
+        held++;
         const record = newRecord(user, loaded.spec);
         // Its sockets first (those the keeper kept are held already): a daemon started at
         // the manager's start would otherwise fail once, waiting for them.
@@ -1403,6 +1424,10 @@ export class Manager implements ControlContext, SupervisorHost {
         if (!refused) tally.change(id, running);
       }
     }
+    if (overCap > 0)
+      tally.refuse(
+        `${overCap} *.conf files of ${user} (past the ${MAX_DAEMONS_PER_USER} daemons a user may have, counting ${gone} whose files are gone and that still run)`,
+      );
     this.logNewProblems(user);
     this.log.debug(`rescan of ${user}: done`);
     return true;
@@ -1488,4 +1513,13 @@ function managerPid(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Why a new daemon is not loaded: its user has as many as one may, counting those still stopping. */
+function capProblem(file: string, gone: number): Problem {
+  return {
+    file,
+    severity: 'error',
+    message: `not loaded: its user has ${MAX_DAEMONS_PER_USER} daemons already, ${gone} of them running on after their files went (they count until they stop: rescan then)`,
+  };
 }
