@@ -1,16 +1,29 @@
-// The rescan attack alone, measured on the manager's side, for builds side by side:
-// one user rescans in a loop a directory of 1,000 configs of 250 KB (touched before each
-// rescan) and 50,000 invalid `*.conf` names while another user asks `status` on its
-// control socket from a small Python client (no Node start-up in the figure) and has
-// its daemons killed with SIGKILL and respawned. Builds are run in turn, round after
-// round, so that the load of a shared machine falls on each alike.
+// One user's attack at the manager's socket, measured on the manager's side, for builds
+// side by side, while another user asks `status` on its control socket from a small
+// Python client (no Node start-up in the figure) and has its daemons killed with SIGKILL
+// and respawned. Builds are run in turn, round after round, so that the load of a shared
+// machine falls on each alike. Two attacks:
+//   rescan (the default): the attacker rescans in a loop a directory of 1,000 configs of
+//     250 KB (touched before each rescan) and 50,000 invalid `*.conf` names;
+//   status: the attacker has 1,000 broken configs whose problems quote long escaped
+//     Unicode, and asks `status` from --flood clients at once (64 by default), each in a
+//     loop.
 //
 //   node bench/rescan-attack.ts --tree DIR=LABEL [--tree DIR=LABEL] [--rounds 3] [--seconds 30]
+//                               [--attack rescan|status] [--flood 64]
 //
 // Each DIR is a built tree (bin/, dist/, build/Release/, node_modules/node). Prints one
 // JSON object per run and a summary; with --out FILE, saves them all.
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, cpSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,7 +47,11 @@ const SIZES: AttackSizes = {
   configKb: 250,
   badNames: 50_000,
 };
+/** The status flood's broken configs: each an unknown key of 300 escaped characters. */
+const BROKEN_CONFIGS = 1000;
 const VICTIM_DAEMONS = 5;
+/** The attack runs this long before the victim measures, and on to the phase's end. */
+const LEAD_S = 2;
 const RESPAWNS = 4;
 
 type ClientRun = ClientLoop & { readonly largestReply: number };
@@ -51,6 +68,7 @@ interface Run {
   readonly loadAfter: number[];
   readonly idle: Phase;
   readonly attack: Phase;
+  /** The attacker's requests: its rescans, or its status requests from every client. */
   readonly rescans: ClientRun;
 }
 
@@ -61,8 +79,14 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     out: { type: 'string' },
     'keep-logs': { type: 'string' },
+    attack: { type: 'string' },
+    flood: { type: 'string' },
   },
 });
+const attackKind = values.attack ?? 'rescan';
+if (attackKind !== 'rescan' && attackKind !== 'status')
+  throw new Error(`--attack is rescan or status, not ${attackKind}`);
+const flood = Number(values.flood ?? 64);
 const trees = (values.tree ?? []).map((spec) => {
   const [dir = '', label = dir] = spec.split('=');
   return { dir: resolve(dir), label };
@@ -76,12 +100,13 @@ function askLoop(
   socket: string,
   command: string,
   touch?: string,
+  duration = seconds,
 ): Promise<ClientRun> {
   const args = [
     CLIENT,
     socket,
     command,
-    String(seconds),
+    String(duration),
     ...(touch ? ['--touch', touch, 'big'] : []),
   ];
   return new Promise((done, fail) => {
@@ -99,6 +124,29 @@ function askLoop(
       done(JSON.parse(out) as ClientRun);
     });
   });
+}
+
+/** The broken configs of the status flood, owned by the attacker. */
+function writeBrokenConfigs(attacker: TestUser, daemons: string): void {
+  mkdirSync(daemons, { recursive: true });
+  chownSync(daemons, attacker.uid, attacker.gid);
+  const text = `${'\u202e\u00e9'.repeat(150)}=1\n`;
+  for (let index = 0; index < BROKEN_CONFIGS; index++) {
+    const file = join(daemons, `broken${String(index).padStart(4, '0')}.conf`);
+    writeFileSync(file, text, { mode: 0o644 });
+    chownSync(file, attacker.uid, attacker.gid);
+  }
+}
+
+/** The flood's clients as one loop: every call, the failures and the largest reply. */
+function merged(loops: ClientRun[]): ClientRun {
+  return {
+    ms: loops.flatMap((loop) => loop.ms),
+    okMs: loops.flatMap((loop) => loop.okMs ?? []),
+    failures: loops.reduce((sum, loop) => sum + loop.failures, 0),
+    errors: [...new Set(loops.flatMap((loop) => loop.errors))].slice(0, 5),
+    largestReply: Math.max(...loops.map((loop) => loop.largestReply)),
+  };
 }
 
 /** kill -9 of a victim's daemon to its replacement's ready line, RESPAWNS times spread out. */
@@ -143,9 +191,14 @@ async function runOnce(tree: { dir: string; label: string }, round: number): Pro
     writeFileSync(script, `#!/bin/sh\n${fleetScript(pipe.path)}`, { mode: 0o755 });
     for (let index = 0; index < VICTIM_DAEMONS; index++)
       host.writeDaemon('vic', `v${index}`, `start=exec ${script} v${index}\n`);
-    // The attacker's files are written aside first and moved in later, in a moment.
+    const daemons = join(attacker.home, '.daemon-manager/daemons');
+    // The rescan attack's files are written aside first and moved in later, in a moment;
+    // the status flood's broken configs are there from the start (the idle phase is then
+    // the flood's only difference).
     const staging = join(attacker.home, 'staging');
-    writeAttackerFiles({ uid: attacker.uid, gid: attacker.gid, daemonDir: staging }, SIZES);
+    if (attackKind === 'rescan')
+      writeAttackerFiles({ uid: attacker.uid, gid: attacker.gid, daemonDir: staging }, SIZES);
+    else writeBrokenConfigs(attacker, daemons);
     manager = spawnLogged(
       [join(tree.dir, 'bin/daemon-manager'), '--config', host.configFile, '--foreground'],
       join(host.dir, 'manager.log'),
@@ -154,15 +207,26 @@ async function runOnce(tree: { dir: string; label: string }, round: number): Pro
     const loadBefore = loadavg();
     const victimSocket = join(host.dir, 'run', `${victim.name}.sock`);
     const attackerSocket = join(host.dir, 'run', `${attacker.name}.sock`);
+    // The sockets are made once every user's files are loaded (1,000 broken ones of the
+    // flood's attacker), after the victim's daemons said they run.
+    for (const socket of [victimSocket, attackerSocket])
+      while (!existsSync(socket)) await sleep(50);
     const idle = await measure(victim, victimSocket, pipe);
-    const daemons = join(attacker.home, '.daemon-manager/daemons');
-    mkdirSync(daemons, { recursive: true });
-    chownSync(daemons, attacker.uid, attacker.gid);
-    for (const name of readdirSync(staging)) renameSync(join(staging, name), join(daemons, name));
-    const rescanning = askLoop(attacker, attackerSocket, 'rescan', daemons);
-    await sleep(2000);
+    let attacking: Promise<ClientRun>;
+    if (attackKind === 'rescan') {
+      mkdirSync(daemons, { recursive: true });
+      chownSync(daemons, attacker.uid, attacker.gid);
+      for (const name of readdirSync(staging)) renameSync(join(staging, name), join(daemons, name));
+      attacking = askLoop(attacker, attackerSocket, 'rescan', daemons, seconds + LEAD_S);
+    } else {
+      const clients = Array.from({ length: flood }, () =>
+        askLoop(attacker, attackerSocket, 'status', undefined, seconds + LEAD_S),
+      );
+      attacking = Promise.all(clients).then(merged);
+    }
+    await sleep(LEAD_S * 1000);
     const attack = await measure(victim, victimSocket, pipe);
-    const rescans = await rescanning;
+    const rescans = await attacking;
     return { label: tree.label, round, loadBefore, loadAfter: loadavg(), idle, attack, rescans };
   } finally {
     if (manager) await terminate(manager, 60_000);
@@ -183,7 +247,7 @@ function summary(run: Run): string {
     `${run.label} round ${run.round} load ${run.loadBefore.map((l) => l.toFixed(2)).join(' ')}`,
     `  idle:   ${figures(run.idle)}`,
     `  attack: ${figures(run.attack)}`,
-    `  rescans n=${run.rescans.ms.length} median ${median(run.rescans.ms)} ms reply ${run.rescans.largestReply} B; status reply ${run.attack.status.largestReply} B; fail ${run.rescans.failures} ${run.rescans.errors[0] ?? ''}`,
+    `  ${attackKind === 'rescan' ? 'rescans' : 'attacker status'} n=${run.rescans.ms.length} median ${median(run.rescans.ms)} ms reply ${run.rescans.largestReply} B; status reply ${run.attack.status.largestReply} B; fail ${run.rescans.failures} ${run.rescans.errors[0] ?? ''}`,
   ].join('\n');
 }
 
@@ -227,7 +291,8 @@ if (values.out !== undefined) {
         machine: describeMachine(),
         builds: trees.map((tree) => ({ label: tree.label, commit: commitOf(tree.dir) })),
         seconds,
-        sizes: SIZES,
+        attack: attackKind,
+        ...(attackKind === 'status' ? { flood, brokenConfigs: BROKEN_CONFIGS } : { sizes: SIZES }),
         runs: runs.map(saved),
       },
       null,

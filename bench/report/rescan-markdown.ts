@@ -65,6 +65,11 @@ export interface RescanResults {
   readonly machine?: Record<string, string>;
   readonly builds?: readonly { readonly label: string; readonly commit: string }[];
   readonly seconds: number;
+  /** What the attacker did (absent in files from before the status flood: rescan). */
+  readonly attack?: 'rescan' | 'status';
+  /** The status flood: clients at once, and the broken configs behind the replies. */
+  readonly flood?: number;
+  readonly brokenConfigs?: number;
   readonly runs: readonly RescanRun[];
   /** What was found by looking (profiles, GC traces), written by hand after the run. */
   readonly notes?: readonly string[];
@@ -85,6 +90,7 @@ export function renderRescanAttacks(benchDir: string): string[] {
 }
 
 function renderRescanAttack(results: RescanResults): string[] {
+  const flooding = results.attack === 'status';
   const labels = [...new Set(results.runs.map((run) => run.label))];
   const rounds = Math.max(...results.runs.map((run) => run.round));
   const loads = results.runs.map((run) => run.loadBefore[0] ?? Number.NaN);
@@ -111,13 +117,19 @@ function renderRescanAttack(results: RescanResults): string[] {
       String(runs.reduce((sum, run) => sum + run.attack.status.failures, 0)),
       `${ms(median(respawns('idle')))} / ${ms(maximum(respawns('idle')))}`,
       `${ms(median(respawns('attack')))} / ${ms(maximum(respawns('attack')))}`,
-      `${ok} answered (median ${ms(median(runs.map((run) => run.rescans.okMedian)))} ms), ${refused} refused`,
+      `${ok} answered (median ${ms(median(runs.map((run) => run.rescans.okMedian)))} ms), ${refused} ${flooding ? 'failed' : 'refused'}`,
     ];
   });
   return [
-    `### Rescan attack at the manager's socket, ${results.date.slice(0, 10)}`,
+    flooding
+      ? `### Status flood at the manager's socket, ${results.date.slice(0, 10)}`
+      : `### Rescan attack at the manager's socket, ${results.date.slice(0, 10)}`,
     '',
-    `${results.date.replace('T', ' ').slice(0, 16)} UTC. \`node bench/rescan-attack.ts\`: the attacker has 1,000 configs of 250 KB (\`autostart=no\`) and 50,000 \`*.conf\` files whose names cannot be daemon names, and a Python client of its own asks \`rescan\` in a loop, touching every big config before each; the victim (5 daemons) asks \`{"command":"status"}\` on its control socket from a Python client in a loop (no Node start-up in the figure: what the manager itself takes) while 4 of its daemons are killed with \`kill -9\`; ${results.seconds} s idle, then ${results.seconds} s under attack. The builds ran in turn, ${rounds} rounds, the order reversed every other round; load average (1 min) at the start of each run: ${ms(Math.min(...loads))}-${ms(Math.max(...loads))} (median ${median(loads).toFixed(1)}): the machine was shared with other sessions' tests and benches.`,
+    `${results.date.replace('T', ' ').slice(0, 16)} UTC. ${
+      flooding
+        ? `\`node bench/rescan-attack.ts --attack status\`: the attacker has ${results.brokenConfigs ?? '?'} broken configs (each an unknown key of 300 characters that are escaped in replies, from the manager's start, in both phases), and ${results.flood ?? '?'} Python clients of its own ask \`status\` at once, each in a loop, from 2 s before the victim's attack phase to its end`
+        : '`node bench/rescan-attack.ts`: the attacker has 1,000 configs of 250 KB (`autostart=no`) and 50,000 `*.conf` files whose names cannot be daemon names, and a Python client of its own asks `rescan` in a loop, touching every big config before each'
+    }; the victim (5 daemons) asks \`{"command":"status"}\` on its control socket from a Python client in a loop (no Node start-up in the figure: what the manager itself takes) while 4 of its daemons are killed with \`kill -9\`; ${results.seconds} s idle, then ${results.seconds} s under attack. The builds ran in turn, ${rounds} rounds, the order reversed every other round; load average (1 min) at the start of each run: ${ms(Math.min(...loads))}-${ms(Math.max(...loads))} (median ${median(loads).toFixed(1)}): the machine was shared with other sessions' tests and benches.`,
     '',
     ...(results.machine
       ? [
@@ -137,7 +149,7 @@ function renderRescanAttack(results: RescanResults): string[] {
         'failed',
         'respawn idle: median / max ms',
         'respawn under attack: median / max ms',
-        "attacker's rescans",
+        flooding ? "attacker's status requests" : "attacker's rescans",
       ],
       rows,
     ),
