@@ -56,7 +56,7 @@ export class HealthChecks {
   }
 
   private async check(record: DaemonRecord, run: number, spec: HealthSpec): Promise<void> {
-    const passed = await probe(this.processes, record, run, spec.check, spec.timeoutMs);
+    const { passed } = await probe(this.processes, record, run, spec.check, spec.timeoutMs);
     const health = record.health;
     // The run ended, or the spec changed, while the check was under way.
     if (this.timers.get(record.id)?.run !== run || health?.run !== run) return;

@@ -17,7 +17,7 @@ const check = (url: string, timeoutMs = 2_000): Promise<boolean> =>
       url,
     },
     timeoutMs,
-  );
+  ).then((result) => result.passed);
 
 test('http:// passes on 2xx only, over a real server', async () => {
   const server = createServer((request, response) => {

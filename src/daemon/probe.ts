@@ -7,11 +7,18 @@ import type { KeeperProcesses } from './processes.ts';
 const UNIX_PROBE =
   "require('node:net').connect(process.argv[1]).on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))";
 
+/** How a check went: passed within its time, and how long it waited its turn first. */
+export interface ProbeResult {
+  readonly passed: boolean;
+  readonly waitedMs: number;
+}
+
 /**
- * Makes one check of `ready=` or `health=` for a run of a daemon: true if it passed
- * within `timeoutMs`. A TCP port and a loopback URL are tried by the manager (any local
- * user may connect to them); a unix socket and a command are tried by a run of the
- * daemon itself, as its user, so the manager never connects where that user could not.
+ * Makes one check of `ready=` or `health=` for a run of a daemon: passed if it did within
+ * `timeoutMs`. A TCP port and a loopback URL are tried by the manager (any local user may
+ * connect to them); a unix socket and a command are tried by a run of the daemon itself,
+ * as its user, so the manager never connects where that user could not. Such a run
+ * waits for its user's turn first (see probe-gate.ts).
  */
 export async function probe(
   processes: KeeperProcesses,
@@ -19,18 +26,22 @@ export async function probe(
   run: number,
   check: HealthCheck,
   timeoutMs: number,
-): Promise<boolean> {
+): Promise<ProbeResult> {
   switch (check.kind) {
     case 'tcp':
-      return acceptsTcp(check.host, check.port, timeoutMs);
+      return { passed: await acceptsTcp(check.host, check.port, timeoutMs), waitedMs: 0 };
     case 'http':
-      return answers2xx(check.url, timeoutMs);
-    case 'unix': {
-      const command = `exec ${quote(process.execPath)} -e ${quote(UNIX_PROBE)} ${quote(check.path)}`;
-      return exitedZero(await processes.probe(record, run, command, timeoutMs));
+      return { passed: await answers2xx(check.url, timeoutMs), waitedMs: 0 };
+    case 'unix':
+    case 'exec': {
+      const command =
+        check.kind === 'exec'
+          ? check.command
+          : `exec ${quote(process.execPath)} -e ${quote(UNIX_PROBE)} ${quote(check.path)}`;
+      const waitedMs = await processes.probeTurn(record.owner);
+      const result = await processes.probe(record, run, command, timeoutMs);
+      return { passed: exitedZero(result), waitedMs };
     }
-    case 'exec':
-      return exitedZero(await processes.probe(record, run, check.command, timeoutMs));
   }
 }
 

@@ -6,7 +6,10 @@ import type { Logger } from '../logging/logger.ts';
 import { type LaunchPlan, spawnFields } from '../process/launch.ts';
 import type { DaemonRecord, Exit } from '../supervisor/state.ts';
 import { type Processes, type Supervisor, signalName } from '../supervisor/supervisor.ts';
+import { ProbeGate } from './probe-gate.ts';
 
+/** The processes one user's checks may start a second (and at once, after a pause). */
+const PROBES_PER_SECOND = 10;
 /** How often a shutdown looks whether the checks it killed have ended. */
 const CHECKS_POLL_MS = 20;
 /** What a readiness check leaves running gets SIGTERM, then SIGKILL after this. */
@@ -47,6 +50,8 @@ export class KeeperProcesses implements Processes {
   /** Each run's own cgroup, removed once the run is released. */
   private readonly leaves = new Map<number, string>();
   private readonly execWaiters = new Map<number, ((result: ExecResult) => void)[]>();
+  /** One user's checks start at most PROBES_PER_SECOND processes (see probe-gate.ts). */
+  private readonly probeGate = new ProbeGate(PROBES_PER_SECOND, PROBES_PER_SECOND);
   private nextSeq: number;
   /** Runs released here, for the keeper to forget after the next save (see `release`). */
   private readonly unreleased: number[] = [];
@@ -198,18 +203,19 @@ export class KeeperProcesses implements Processes {
    * discarded; resolves with how it ended, killed after `timeoutMs`. The run is an
    * ordinary one of the daemon to the rest: released once over, stopped after a crash.
    */
-  probe(
+  async probe(
     record: DaemonRecord,
     parent: number,
     command: string,
     timeoutMs: number,
   ): Promise<Exit | { error: string }> {
+    // The run may have ended while the check waited its turn: its plan is gone with it.
     const plan = this.plans.get(parent);
-    if (plan === undefined) return Promise.resolve({ error: 'its launch plan is not known' });
+    if (plan === undefined) return { error: 'its launch plan is not known' };
     // The check gets nothing of the daemon's own: no output pipe, none of its held sockets.
     const { sockets: _, ...own } = plan;
     const seq = this.spawn(record, { ...own, start: command, output: 'ignore', banner: undefined });
-    if (typeof seq !== 'number') return Promise.resolve(seq);
+    if (typeof seq !== 'number') return seq;
     this.probeParents.set(seq, parent);
     return new Promise((resolve) => {
       const timer = setTimeout(() => void this.signal(seq, 9), Math.max(1, timeoutMs));
@@ -220,12 +226,22 @@ export class KeeperProcesses implements Processes {
     });
   }
 
-  /** Is the plan of this run known (it was spawned by this manager, or told)? */
+  /**
+   * Waits for the owner's turn to start a check's process (see probe-gate.ts); resolves
+   * with how long it waited.
+   */
+  async probeTurn(owner: string): Promise<number> {
+    const wait = this.probeGate.book(owner, performance.now());
+    if (wait > 0) await delay(wait);
+    return wait;
+  }
+
   /** The run's own cgroup, where the manager made one. */
   leafOf(run: number): string | undefined {
     return this.leaves.get(run);
   }
 
+  /** Is the plan of this run known (it was spawned by this manager, or told)? */
   hasPlan(run: number): boolean {
     return this.plans.has(run);
   }
