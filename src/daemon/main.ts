@@ -21,6 +21,7 @@ import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
 import { KeeperLink } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
 import { openLog, ownLogFile } from '../logging/open.ts';
+import { managerHolding } from '../process/lock-holder.ts';
 import { findBuilt, loadNative, type Native } from '../process/native.ts';
 import { Reaper } from '../process/reaper.ts';
 import { StateFile } from '../state/state-file.ts';
@@ -275,7 +276,8 @@ function takeLock(native: Native, stateDir: string): number | string {
   try {
     return native.lockFile(path);
   } catch (error) {
-    const holder = (error as { holder?: number }).holder;
+    // Only a manager of this uid could have locked this state directory.
+    const holder = managerHolding((error as { holder?: number }).holder, [process.getuid?.() ?? 0]);
     // EWOULDBLOCK is EAGAIN on Linux, and named so.
     if ((error as NodeJS.ErrnoException).code === 'EAGAIN')
       return `daemon-manager: another manager is already running${holder ? ` (pid ${holder})` : ''} with state directory ${stateDir}`;

@@ -1,4 +1,4 @@
-import { closeSync, type FSWatcher, readFileSync, statSync, watch } from 'node:fs';
+import { closeSync, type FSWatcher, statSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
@@ -26,6 +26,7 @@ import {
   removeTree,
 } from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
+import { managerHolding } from '../process/lock-holder.ts';
 import type { Native } from '../process/native.ts';
 import { heldGroups } from '../process/proc-stat.ts';
 import {
@@ -685,9 +686,12 @@ export class Manager implements ControlContext, SupervisorHost {
           }
           this.log.warn(`rescan of ${user}: users and groups kept changing; scanned again later`);
         });
-        const settled = next.catch((error: unknown) =>
-          this.log.error(`rescan of ${user} failed: ${(error as Error).stack ?? error}`),
-        );
+        // A rescan that failed is said to whoever asked (and in the audit), not taken
+        // for "nothing changed".
+        const settled = next.catch((error: unknown) => {
+          this.log.error(`rescan of ${user} failed: ${(error as Error).stack ?? error}`);
+          tally.refuse(`the files of ${user} (the rescan failed; see the manager's log)`);
+        });
         this.scans.set(user, settled);
         void settled.then(() => {
           if (this.scans.get(user) === settled) this.scans.delete(user);
@@ -1260,7 +1264,8 @@ export class Manager implements ControlContext, SupervisorHost {
         // No directory (nothing to run), or one that cannot be opened: said by the listing.
         return undefined;
       }
-      const holder = managerPid(locked.error.holderPid);
+      // Root's manager, or the user's own personal one.
+      const holder = managerHolding(locked.error.holderPid, [0, owner.account.uid]);
       return `the daemons of ${user} are run by another manager${holder ? ` (pid ${holder})` : ''} (${owner.daemonDir} is locked): not loaded here`;
     }
     if (this.ownerTable.get(user) !== owner) {
@@ -1505,16 +1510,6 @@ function accountFilesStamp(): string {
  * whoever took it, and an upgrade hands the lock on to a new pid (an outside review was
  * told of a pid long gone, which invites deleting a lock that is not stale).
  */
-function managerPid(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const command = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-    return command.includes('daemon-manager') ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Why a new daemon is not loaded: its user has as many as one may, counting those still stopping. */
 function capProblem(file: string, gone: number): Problem {
   return {

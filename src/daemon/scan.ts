@@ -139,7 +139,8 @@ export async function scanDaemonDir(
       maxFileBytes: MAX_DAEMON_CONFIG_BYTES,
       maxTotalBytes: MAX_CONFIG_BYTES_PER_USER,
     },
-    loaded.map((name) => `${name}.conf`),
+    // Those past the count would not be read anyway (and the addon takes no more).
+    loaded.slice(0, MAX_DAEMONS_PER_USER).map((name) => `${name}.conf`),
   );
   if (!read.ok) {
     const { error } = read;

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
 import { runManagerExpectingExit, spawnCollecting } from '../helpers/cli.ts';
-import { DAEMON_MANAGER, run, TestHost } from '../helpers/host.ts';
+import { DAEMON_MANAGER, run, TestHost, type TestUser } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -152,6 +153,30 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     assert.equal(again.code, 1, again.stdout + again.stderr);
     assert.match(again.stderr, /are run by another manager/);
     assert.doesNotMatch(again.stderr, new RegExp(`pid ${first.pid}\\b`));
+    // Nor by the state directory's lock (an outside review: named 10 of 10 times).
+    const second = await runManagerExpectingExit(host);
+    assert.equal(second.code, 1, second.stderr);
+    assert.match(second.stderr, /another manager is already running with state directory/);
+    // The pid taken by bob, in a process that calls itself daemon-manager: alice's
+    // refusal must not send her to it (an outside review got the pid in 11,000 forks).
+    const impostor = first.pid === undefined ? undefined : takePid(first.pid, host.user('bob'));
+    if (impostor !== undefined) {
+      try {
+        await waitFor('the impostor to exec', () =>
+          readFileSync(`/proc/${first.pid}/cmdline`, 'latin1').includes('daemon-manager.mjs')
+            ? true
+            : undefined,
+        );
+        const fooled = await run(
+          ['runuser', '-u', host.user('alice').name, '--', DAEMON_MANAGER],
+          ['--personal', '-f'],
+        );
+        assert.match(fooled.stderr, /are run by another manager/);
+        assert.doesNotMatch(fooled.stderr, new RegExp(`pid ${first.pid}\\b`));
+      } finally {
+        impostor.kill('SIGKILL');
+      }
+    }
     assert.deepEqual(copies(), [1, 1, 1]);
     await host.stopManager();
   });
@@ -183,3 +208,30 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     await host.stopManager();
   });
 });
+
+/**
+ * Starts, as `user`, a process that gets pid `pid` (the kernel's next pid is set just
+ * before the fork) and calls itself daemon-manager; undefined if other forks kept
+ * taking the pid first.
+ */
+function takePid(pid: number, user: TestUser): ChildProcess | undefined {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+    const child = spawn(
+      'setpriv',
+      [
+        `--reuid=${user.uid}`,
+        `--regid=${user.gid}`,
+        '--clear-groups',
+        '--',
+        'bash',
+        '-c',
+        'exec -a /opt/x/dist/daemon-manager.mjs sleep 1000',
+      ],
+      { stdio: 'ignore' },
+    );
+    if (child.pid === pid) return child;
+    child.kill('SIGKILL');
+  }
+  return undefined;
+}
