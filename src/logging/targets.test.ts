@@ -11,6 +11,22 @@ describe("the manager's own log file, with a rotation policy", () => {
   const dir = mkdtempSync(join(tmpdir(), 'dm-rotating-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  test('a line the last manager left torn (its disk full at exit) is ended before the first line', () => {
+    const path = join(dir, 'torn.log');
+    writeFileSync(path, '2026-12-03T09:48:30.000Z warn alice/st');
+    const target = fileTarget(path);
+    const time = new Date('2026-12-03T09:48:42.510Z');
+    assert.equal(target.send('info', 'started the keeper of daemons', time), 'ok');
+    target.reopen();
+    assert.equal(target.send('info', 'after a logrotate', time), 'ok');
+    assert.equal(
+      readFileSync(path, 'utf8'),
+      '2026-12-03T09:48:30.000Z warn alice/st\n' +
+        '2026-12-03T09:48:42.510Z info started the keeper of daemons\n' +
+        '2026-12-03T09:48:42.510Z info after a logrotate\n',
+    );
+  });
+
   test('rotates before a line would pass the size, keeping whole lines and `keep` old files', () => {
     const path = join(dir, 'daemon-manager.log');
     const target = fileTarget(path, { maxBytes: 1000, keep: 2 });

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { rotateLogFiles } from '../logs/log-file.ts';
 import type { Level } from './logger.ts';
@@ -158,12 +158,33 @@ export interface RotationPolicy {
  * users make the manager say (refusals, audit lines) can never fill the disk.
  */
 export function fileTarget(path: string, rotation?: RotationPolicy): Target {
-  const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = constants;
-  const open = (): number =>
-    openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
+  const { O_RDWR, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = constants;
+  let first = true;
+  const open = (): number => {
+    const fd = openSync(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
+    // At the first open only: later, this manager may itself be half-way through a line.
+    if (first) endTornLine(fd);
+    first = false;
+    return fd;
+  };
   return rotation === undefined
     ? new DescriptorTarget(path, open)
     : new RotatingFileTarget(path, open, rotation);
+}
+
+/**
+ * A previous manager whose disk was full at its exit may have left half a line: the next
+ * line would be glued to it (an outside review). Where writing fails, it still is.
+ */
+function endTornLine(fd: number): void {
+  try {
+    const { size } = fstatSync(fd);
+    if (size === 0) return;
+    const last = Buffer.alloc(1);
+    if (readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a) writeSync(fd, '\n');
+  } catch {
+    // The disk is still full: the next line that gets written is glued to it.
+  }
 }
 
 class RotatingFileTarget extends DescriptorTarget {
