@@ -1,5 +1,5 @@
-import { closeSync, type FSWatcher, statSync, watch } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, type FSWatcher, readdirSync, statSync, watch } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
 import type { MasterConfig } from '../config/master.ts';
@@ -18,6 +18,8 @@ import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts'
 import { type DelayBounds, restartDelayOf, restartDelayRefusal } from '../policy/restart-delay.ts';
 import {
   type CgroupTree,
+  cgroupChildren,
+  cgroupMembers,
   findCgroupTree,
   missingControllers,
   oomKills,
@@ -1277,10 +1279,82 @@ export class Manager implements ControlContext, SupervisorHost {
     return undefined;
   }
 
+  /**
+   * Processes of `user`'s daemons in cgroups of a manager that is gone with its keeper
+   * (killed together): another config's, or this one's when the user is loaded after the
+   * start (their lock was another manager's then). This manager holding the user's lock
+   * proves no live manager runs them: left alone, they ran beside the daemons started
+   * again (an outside review: 40 of 40 doubled). By daemon id, each cgroup with members.
+   */
+  private leftBehind(user: string, ownToo: boolean): Map<string, string[]> {
+    const found = new Map<string, string[]>();
+    if (!this.cgroups) return found;
+    const parent = dirname(this.cgroups.base);
+    let bases: string[] = [];
+    try {
+      bases = readdirSync(parent)
+        .filter((name) => name.startsWith('daemon-manager.'))
+        .map((name) => join(parent, name));
+    } catch {
+      return found;
+    }
+    // This manager's own runs (a user taken out and back in while theirs still stop).
+    const known = this.processes.knownCgroups();
+    for (const base of bases) {
+      if (!ownToo && base === this.cgroups.base) continue;
+      for (const daemon of cgroupChildren(join(base, user))) {
+        const id = `${user}/${basename(daemon)}`;
+        for (const cgroup of [...cgroupChildren(daemon), daemon])
+          if (!known.has(cgroup) && cgroupMembers(cgroup).length > 0)
+            found.set(id, [...(found.get(id) ?? []), cgroup]);
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Stops what survives of a daemon in the cgroups of a manager that is gone; after the
+   * start, the daemon itself starts once they are empty. False when Recovery decides (at
+   * the start), which may start it at once beside them for the few seconds they take.
+   */
+  private replaceLeftBehind(record: DaemonRecord, cgroups: readonly string[]): boolean {
+    const [first, ...rest] = cgroups;
+    for (const cgroup of rest) this.endLeftBehind(record.id, cgroup, 'a copy');
+    if (first === undefined) return false;
+    if (this.recovery) {
+      this.endLeftBehind(record.id, first, 'a copy');
+      return false;
+    }
+    this.log.warn(
+      `${record.id}: processes in ${first} survive from a manager that is gone; replacing them`,
+    );
+    const seq = this.processes.claimNew(record.id, first);
+    this.link.adopt(seq, record.id, 0, 0, first);
+    this.supervisor.resumeStopping(
+      record,
+      { seq, pid: 0, alive: false, empty: false },
+      Date.now() + this.stopTimeoutMs(record),
+      record.spec.autostart ? 'start' : 'stay-stopped',
+    );
+    if (record.spec.autostart) record.wanted = 'up';
+    return true;
+  }
+
+  /** Stops the processes in a cgroup of a manager that is gone. */
+  private endLeftBehind(id: string, cgroup: string, why: string): void {
+    this.log.warn(
+      `${id}: processes in ${cgroup} survive from a manager that is gone (${why}); stopping them`,
+    );
+    const seq = this.processes.claimNew(id, cgroup);
+    this.link.adopt(seq, id, 0, 0, cgroup);
+    this.processes.endStray(seq, this.settings.stopTimeoutMs);
+  }
+
   /** Scans one user's daemons; false when their rights changed meanwhile (nothing done). */
   private async scanOwner(owner: Owner, tally: RescanTally): Promise<boolean> {
     const user = owner.account.name;
     const dirProblems = await createOwnerDirs(owner);
+    const fresh = !this.userLocks.has(user);
     const refusal = await this.lockOwner(owner);
     if (refusal !== undefined) {
       if (this.lockRefusals.get(user) !== refusal) this.log.warn(refusal);
@@ -1293,6 +1367,8 @@ export class Manager implements ControlContext, SupervisorHost {
       return true;
     }
     this.lockRefusals.delete(user);
+    // At the start, Recovery looks in this manager's own cgroups.
+    const left = fresh ? this.leftBehind(user, this.recovery === undefined) : new Map();
     // Judged in slices: another user's request or respawn waits one slice, not the rescan.
     const slicer = new Slicer();
     // Past the count, the files of the daemons loaded are read first; at start, of those
@@ -1409,7 +1485,11 @@ export class Manager implements ControlContext, SupervisorHost {
           await this.sockets.hold(owner, record, loaded);
         if (this.recovery) this.recovery.introduce(record);
         else this.supervisor.register(record);
-        if (!this.recovery && record.spec.autostart) {
+        const survivors = left.get(id);
+        left.delete(id);
+        if (survivors !== undefined && this.replaceLeftBehind(record, survivors)) {
+          // Started once what survives of it is gone, if it is to run.
+        } else if (!this.recovery && record.spec.autostart) {
           await this.sockets.hold(owner, record, loaded);
           record.wanted = 'up';
           this.supervisor.start(record);
@@ -1429,6 +1509,9 @@ export class Manager implements ControlContext, SupervisorHost {
         if (!refused) tally.change(id, running);
       }
     }
+    // What no file claims (or, at the start, what Recovery takes care of) is stopped.
+    for (const [id, cgroups] of left)
+      for (const cgroup of cgroups) this.endLeftBehind(id, cgroup, 'no config claims it');
     if (overCap > 0)
       tally.refuse(
         `${overCap} *.conf files of ${user} (past the ${MAX_DAEMONS_PER_USER} daemons a user may have, counting ${gone} whose files are gone and that still run)`,

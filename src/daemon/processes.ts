@@ -107,6 +107,11 @@ export class KeeperProcesses implements Processes {
     return seq;
   }
 
+  /** The cgroups of the runs this manager knows (running, stopping, not yet released). */
+  knownCgroups(): Set<string> {
+    return new Set(this.leaves.values());
+  }
+
   /** Forgets every run (their keeper died); returns the cgroup of each, by run. */
   forgetAll(): Map<number, string | undefined> {
     const orphans = new Map<number, string | undefined>();

@@ -235,3 +235,119 @@ function takePid(pid: number, user: TestUser): ChildProcess | undefined {
   }
   return undefined;
 }
+
+/**
+ * An outside review killed a manager and its keeper together, then let another manager
+ * take the user: one of another config, or this one once the user's lock came free (it
+ * was a personal manager's at its start). The survivors of the first, in its cgroups,
+ * ran beside the copies started again, for good: 40 of 40 doubled. Holding the user's
+ * lock proves no live manager runs them, so they are stopped.
+ */
+describe('what survives a manager killed with its keeper is stopped by the next that takes the user', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const command = `sleep ${BASE + 50}`;
+  const copies = (): number => living(command).length;
+  const one = (): true | undefined => (copies() === 1 ? true : undefined);
+  after(() => host.cleanup());
+
+  /** kill -9 of the manager and its keeper at once; its daemon runs on. */
+  async function killBoth(): Promise<void> {
+    const keeper = host.keeperPid();
+    const manager = host.managerProcess();
+    const exited = new Promise((resolve) => manager?.once('exit', resolve));
+    manager?.kill('SIGKILL');
+    process.kill(keeper, 'SIGKILL');
+    await exited;
+    await waitFor('the keeper to go', () => (host.keeperPid() === 0 ? true : undefined));
+  }
+
+  test('a manager of another config', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'a', `start=exec ${command}\n`);
+    await host.startManager();
+    await waitFor('the daemon to run', one);
+    await killBoth();
+    assert.equal(copies(), 1, 'the daemon survives');
+    const other = join(host.dir, 'other.conf');
+    writeFileSync(
+      other,
+      [
+        '[settings]',
+        `socket-dir = ${join(host.dir, 'run2')}`,
+        `state-dir = ${join(host.dir, 'state2')}`,
+        `daemon-path-daemon-root = ${join(host.dir, 'root-daemons2')}`,
+        `daemon-path-log-root = ${join(host.dir, 'root-logs2')}`,
+        '[can_run_as]',
+        host.user('alice').name,
+        '',
+      ].join('\n'),
+    );
+    chmodSync(other, 0o644);
+    const second = spawnCollecting([DAEMON_MANAGER, '--config', other, '-f']);
+    try {
+      await waitFor(
+        'the survivor to be stopped',
+        () =>
+          /survive from a manager that is gone/.test(second.output()) && copies() === 1
+            ? true
+            : undefined,
+        { describe: () => `${copies()} copies; ${second.output()}` },
+      );
+    } finally {
+      second.child.kill('SIGTERM');
+      await new Promise((resolve) => second.child.once('exit', resolve));
+    }
+    await waitFor('no copy once the second manager stopped', () =>
+      copies() === 0 ? true : undefined,
+    );
+  });
+
+  test("this config's own, once the user's lock comes free after its start", async () => {
+    await host.startManager();
+    await waitFor('the daemon to run', one);
+    await killBoth();
+    // Alice's personal manager takes her lock first (and starts a copy of its own).
+    const personal = spawnCollecting([
+      'runuser',
+      '-u',
+      host.user('alice').name,
+      '--',
+      DAEMON_MANAGER,
+      '--personal',
+      '-f',
+    ]);
+    await waitFor('the personal copy', () => (copies() === 2 ? true : undefined), {
+      describe: personal.output,
+    });
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('alice left to the personal manager', () =>
+      /run by another manager/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    personal.child.kill('SIGTERM');
+    await new Promise((resolve) => personal.child.once('exit', resolve));
+    assert.equal(copies(), 1, 'the first manager survivor alone');
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the survivor replaced', () =>
+      /survive from a manager that is gone; replacing them/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    const daemon = await host.waitForDaemon(
+      'alice',
+      'alice/a',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    await waitFor('one copy, the new one', () =>
+      living(command)
+        .map((entry) => entry.pid)
+        .join() === String(daemon.pid)
+        ? true
+        : undefined,
+    );
+    await host.stopManager();
+  });
+});
