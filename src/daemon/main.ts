@@ -21,7 +21,7 @@ import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
 import { KeeperLink } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
 import { openLog, ownLogFile } from '../logging/open.ts';
-import { managerHolding } from '../process/lock-holder.ts';
+import { managerHolding, strayKeepers } from '../process/lock-holder.ts';
 import { findBuilt, loadNative, type Native } from '../process/native.ts';
 import { Reaper } from '../process/reaper.ts';
 import { StateFile } from '../state/state-file.ts';
@@ -166,14 +166,21 @@ async function main(signals: SignalQueue): Promise<number> {
   const saved = stateFile.load();
   if (saved !== undefined && 'error' in saved) log.warn(saved.error);
   startReaping(native, log);
-  const attachKeeper = () =>
-    KeeperLink.attach(native, findBuilt('dm-keeper'), join(settings.stateDir, 'keeper.sock'));
+  const keeperSocket = join(settings.stateDir, 'keeper.sock');
+  const attachKeeper = () => KeeperLink.attach(native, findBuilt('dm-keeper'), keeperSocket);
   const { link, snapshot } = await attachKeeper();
   log.info(
     snapshot.existing
       ? `attached to the keeper of daemons, pid ${link.keeperPid} (${snapshot.runs.length} runs kept)`
       : `started the keeper of daemons, pid ${link.keeperPid}`,
   );
+  // An outside review deleted the state directory, then kill -9'd the manager: the next
+  // one made a new directory and keeper, found every user locked, and left all the
+  // daemons unsupervised without a word that said why.
+  for (const stray of strayKeepers(keeperSocket, link.keeperPid, process.getuid?.() ?? 0))
+    log.error(
+      `a keeper of ${settings.stateDir} from before (pid ${stray}) still runs without its socket (was the directory deleted?): its daemons cannot be taken over, and their users are left to it. Kill it (kill ${stray}; daemons with output=log die with it) and send SIGHUP: what survives in its cgroups is stopped and started afresh`,
+    );
   const manager = new Manager({
     mode,
     db: loadAccounts(),

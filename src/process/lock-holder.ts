@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * The pid a held lock names (the process that took it), if it still is a manager that
@@ -21,4 +21,26 @@ export function managerHolding(
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Keepers of `socketPath` other than `own`, of this uid: one that lost its socket file
+ * (the state directory deleted under its manager) still holds its daemons and their
+ * users' locks, and no manager can reach it.
+ */
+export function strayKeepers(socketPath: string, own: number, uid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === own) continue;
+    try {
+      const words = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+      if (!words[0]?.endsWith('dm-keeper') || words[1] !== socketPath) continue;
+      const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+      if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === uid) found.push(pid);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
 }

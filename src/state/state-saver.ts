@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Logger } from '../logging/logger.ts';
 import type { SavedState } from './snapshot.ts';
 import type { StateFile } from './state-file.ts';
@@ -166,7 +168,8 @@ export class StateSaver {
         this.failing = false;
       } catch (error) {
         failure = `cannot save the state in ${this.file.path}: ${(error as Error).message}`;
-        if (!this.failing) this.log.error(`${failure}; daemons keep running`);
+        if (!this.failing)
+          this.log.error(`${failure}; daemons keep running${gone(this.file.path)}`);
         this.failing = true;
       }
       // Those who wait are told once the state is on disk: the history (up to 1 MiB) is
@@ -195,4 +198,11 @@ export class StateSaver {
       };
     });
   }
+}
+
+/** What a missing state directory means, said with the first failed save. */
+function gone(path: string): string {
+  const dir = dirname(path);
+  if (existsSync(dir)) return '';
+  return `, but ${dir} is gone, and the manager's lock and its keeper's socket with it: a manager started after this one ends will not reach the daemons (it names the keeper left behind). A clean restart (SIGTERM, then start) puts the directory back`;
 }

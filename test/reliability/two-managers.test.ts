@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
 import { runManagerExpectingExit, spawnCollecting } from '../helpers/cli.ts';
 import { DAEMON_MANAGER, run, TestHost, type TestUser } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -349,5 +350,44 @@ describe('what survives a manager killed with its keeper is stopped by the next 
         : undefined,
     );
     await host.stopManager();
+  });
+
+  test('a keeper whose state directory was deleted is named, and once killed its daemons are replaced', async () => {
+    await host.startManager();
+    await waitFor('the daemon to run', one);
+    const stray = host.keeperPid();
+    rmSync(join(host.dir, 'state'), { recursive: true, force: true });
+    const manager = host.managerProcess();
+    const exited = new Promise((resolve) => manager?.once('exit', resolve));
+    manager?.kill('SIGKILL');
+    await exited;
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('the stray keeper to be named', () =>
+      host.managerLog
+        .slice(from)
+        .includes(`from before (pid ${stray}) still runs without its socket`)
+        ? true
+        : undefined,
+    );
+    assert.equal(copies(), 1);
+    process.kill(stray, 'SIGKILL');
+    await waitFor('the stray keeper to go', () => (isAlive(stray) ? undefined : true));
+    process.kill(host.managerPid(), 'SIGHUP');
+    const daemon = await host.waitForDaemon(
+      'alice',
+      'alice/a',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    await waitFor('one copy, supervised', () =>
+      living(command)
+        .map((entry) => entry.pid)
+        .join() === String(daemon.pid)
+        ? true
+        : undefined,
+    );
+    await host.stopManager();
+    assert.equal(copies(), 0);
   });
 });
