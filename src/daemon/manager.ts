@@ -1262,6 +1262,11 @@ export class Manager implements ControlContext, SupervisorHost {
     if (this.userLocks.has(user)) return undefined;
     const locked = await owner.files.lockDir(owner.daemonDir);
     if (!locked.ok) {
+      // A `.lock` that is not a regular file of the user's (a FIFO, a directory: their own
+      // doing, or root's) cannot be held: their daemons, loaded anyway, could be run by
+      // another manager too (an outside review: silently, with a FIFO).
+      if (locked.error.code === 'EPERM' || locked.error.code === 'EISDIR')
+        return `the daemons of ${user} are not loaded: ${join(owner.daemonDir, '.lock')} is not a regular file of theirs, so the lock that keeps another manager from running them too cannot be taken (remove it, then rescan)`;
       if (locked.error.code !== 'EAGAIN') {
         // No directory (nothing to run), or one that cannot be opened: said by the listing.
         return undefined;

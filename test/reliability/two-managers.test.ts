@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -389,5 +389,33 @@ describe('what survives a manager killed with its keeper is stopped by the next 
     );
     await host.stopManager();
     assert.equal(copies(), 0);
+  });
+});
+
+/**
+ * A `.lock` that is not a regular file of the user's cannot be held: an outside review
+ * made it a FIFO, and the next manager ran the user's daemons holding no lock, silently.
+ */
+describe("a user's .lock that cannot be held", { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const command = `sleep ${BASE + 60}`;
+  after(() => host.cleanup());
+
+  test('keeps their daemons from being loaded, says why, and a rescan loads them once it is gone', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'a', `start=exec ${command}\n`);
+    const lock = join(host.user('alice').home, '.daemon-manager/daemons/.lock');
+    execFileSync('runuser', ['-u', host.user('alice').name, '--', 'mkfifo', lock]);
+    await host.startManager();
+    await waitFor('the refusal', () =>
+      /\.lock is not a regular file of theirs/.test(host.managerLog) ? true : undefined,
+    );
+    assert.equal(living(command).length, 0);
+    const problems = await host.dmctl('alice', 'problems');
+    assert.match(problems.stdout, /\.lock is not a regular file of theirs/);
+    rmSync(lock);
+    await host.dmctl('alice', 'rescan');
+    await host.waitForDaemon('alice', 'alice/a', (d) => d.state === 'running', 'to run');
+    await host.stopManager();
   });
 });
