@@ -38,6 +38,15 @@ describe('printableJson', () => {
     assert.deepEqual(JSON.parse(text), value);
   });
 
+  test('a lone DEL, or one non-ASCII character, in ASCII text is still escaped', () => {
+    for (const raw of ['abc\u007fdef', `${'x'.repeat(1000)}\u202e`, 'caf\u00e9 \u2028']) {
+      const text = printableJson({ raw });
+      assert.ok(!/[\p{Cc}\p{Cf}\p{Zl}]/u.test(text), text);
+      assert.deepEqual(JSON.parse(text), { raw });
+    }
+    assert.equal(printableJson({ plain: 'ascii only' }), '{"plain":"ascii only"}');
+  });
+
   test('indents like JSON.stringify', () => {
     assert.equal(printableJson([{ a: 1 }], 2), JSON.stringify([{ a: 1 }], null, 2));
   });
