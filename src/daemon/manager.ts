@@ -1355,6 +1355,9 @@ export class Manager implements ControlContext, SupervisorHost {
     this.processes.endStray(seq, this.settings.stopTimeoutMs);
   }
 
+  /** What survives of a user's daemons from a manager that is gone, not yet dealt with. */
+  private readonly unclaimedLeft = new Map<string, Map<string, string[]>>();
+
   /** Scans one user's daemons; false when their rights changed meanwhile (nothing done). */
   private async scanOwner(owner: Owner, tally: RescanTally): Promise<boolean> {
     const user = owner.account.name;
@@ -1372,8 +1375,12 @@ export class Manager implements ControlContext, SupervisorHost {
       return true;
     }
     this.lockRefusals.delete(user);
-    // At the start, Recovery looks in this manager's own cgroups.
-    const left = fresh ? this.leftBehind(user, this.recovery === undefined) : new Map();
+    // At the start, Recovery looks in this manager's own cgroups. Kept until a scan of the
+    // user ends: one called off half-way (their rights changed) is done again.
+    const left = fresh
+      ? this.leftBehind(user, this.recovery === undefined)
+      : (this.unclaimedLeft.get(user) ?? new Map<string, string[]>());
+    this.unclaimedLeft.set(user, left);
     // Judged in slices: another user's request or respawn waits one slice, not the rescan.
     const slicer = new Slicer();
     // Past the count, the files of the daemons loaded are read first; at start, of those
@@ -1514,9 +1521,10 @@ export class Manager implements ControlContext, SupervisorHost {
         if (!refused) tally.change(id, running);
       }
     }
-    // What no file claims (or, at the start, what Recovery takes care of) is stopped.
+    // What no file claims is stopped.
     for (const [id, cgroups] of left)
       for (const cgroup of cgroups) this.endLeftBehind(id, cgroup, 'no config claims it');
+    this.unclaimedLeft.delete(user);
     if (overCap > 0)
       tally.refuse(
         `${overCap} *.conf files of ${user} (past the ${MAX_DAEMONS_PER_USER} daemons a user may have, counting ${gone} whose files are gone and that still run)`,
@@ -1593,11 +1601,6 @@ function accountFilesStamp(): string {
     .join(',');
 }
 
-/**
- * The pid that took a lock, if it still runs daemon-manager: the kernel keeps the pid of
- * whoever took it, and an upgrade hands the lock on to a new pid (an outside review was
- * told of a pid long gone, which invites deleting a lock that is not stale).
- */
 /** Why a new daemon is not loaded: its user has as many as one may, counting those still stopping. */
 function capProblem(file: string, gone: number): Problem {
   return {
