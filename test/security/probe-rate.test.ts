@@ -9,6 +9,7 @@ import { waitFor } from '../helpers/wait.ts';
 const DAEMONS = 60;
 /** The rate of one user's checks that start a process, and the burst after a pause. */
 const PER_SECOND = 10;
+const READY_DAEMONS = 50;
 
 /**
  * Every check that runs a command is a fork by the keeper, which forks every user's
@@ -52,21 +53,22 @@ describe("one user's exec checks start at most 10 processes a second", {
   });
 
   test("waiting for the user's turn does not count against ready_timeout", async () => {
-    // 40 daemons whose check passes the second time, 80 checks: 7 s at 10 a second,
-    // against a ready_timeout of 2 s.
+    // 50 daemons whose check passes the third time, 150 checks: 14 s at 10 a second,
+    // against a ready_timeout of 5 s (the checks' own run counts: room for a loaded host).
+    // A check that fails once its wait took the daemon past the deadline would fail it.
     const alice = host.user('alice');
-    for (let index = 0; index < 40; index++) {
-      const mark = join(alice.home, `tried-${index}`);
+    for (let index = 0; index < READY_DAEMONS; index++) {
+      const tries = join(alice.home, `tries-${index}`);
       host.writeDaemon(
         'alice',
         `r${index}`,
-        `start=exec sleep 6000032\nready=exec:test -e ${mark} || { touch ${mark}; exit 1; }\nready_timeout=2s\n`,
+        `start=exec sleep 6000032\nready=exec:n=$(cat ${tries} 2>/dev/null || echo 0); echo $((n + 1)) > ${tries}; [ "$n" -ge 2 ]\nready_timeout=5s\n`,
       );
     }
     const from = host.managerLog.length;
     const said = await host.dmctl('alice', 'rescan');
-    assert.match(said.stdout, /added: \S+alice\/r39/);
-    for (let index = 0; index < 40; index++)
+    assert.match(said.stdout, /added: \S+alice\/r49/);
+    for (let index = 0; index < READY_DAEMONS; index++)
       await host.waitForDaemon('alice', `alice/r${index}`, (d) => d.state === 'running', 'ready');
     assert.doesNotMatch(host.managerLog.slice(from), /not ready after/);
   });
