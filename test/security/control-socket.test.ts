@@ -351,4 +351,32 @@ describe("one user's flood of requests waits its own turn", { skip }, () => {
     const position = answered.indexOf('alice');
     assert.ok(position >= 0 && position < 15, `alice answered after ${position} of mallory's`);
   });
+
+  test("in the turn alice is served, she goes before mallory's next", async () => {
+    const ask = (short: string): Promise<void> =>
+      new Promise((done, failed) => {
+        const socket = connect(socketOf(host, short));
+        socket.once('error', failed);
+        socket.resume();
+        socket.once('end', () => done());
+        socket.write('{"command":"status"}\n');
+      });
+    const from = host.managerLog.length;
+    const mallory = host.user('mallory').name;
+    const floods = Array.from({ length: 30 }, () => ask('mallory'));
+    // Mallory's queue is there before alice comes (a few of them answered already).
+    await waitFor("mallory's flood to be under way", () =>
+      host.managerLog.slice(from).split(`answered ${mallory}'s status`).length > 3
+        ? true
+        : undefined,
+    );
+    await Promise.all([ask('alice'), ...floods]);
+    const alice = host.user('alice').name;
+    const turn = host.managerLog
+      .slice(from)
+      .split('\n')
+      .find((line) => /control: turn \d+: /.test(line) && line.includes(alice));
+    assert.ok(turn, 'a turn with alice and mallory waiting');
+    assert.match(turn, new RegExp(`control: turn \\d+: ${alice}, ${mallory}$`));
+  });
 });
