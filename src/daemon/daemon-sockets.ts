@@ -23,6 +23,8 @@ export class DaemonSockets {
   private readonly log: Logger;
   /** Each daemon's config file and the lines of its listen= addresses, as last loaded. */
   private readonly places = new Map<string, { file: string; lines: readonly number[] }>();
+  /** Daemons whose failed bind is tried again at their next start (see `bindAfterStop`). */
+  private readonly rebind = new Set<string>();
 
   constructor(parts: {
     link: () => KeeperLink;
@@ -125,9 +127,21 @@ export class DaemonSockets {
     const names = this.held.namesFor(record.id, listen, this.gidOf(record));
     if (names !== undefined) return { names, passing: listen.passing };
     const failure = this.held.failure(record.id);
-    if (failure !== undefined) return { error: failure, retry: false };
+    if (failure !== undefined && this.rebind.delete(record.id)) this.held.forgetFailure(record.id);
+    else if (failure !== undefined) return { error: failure, retry: false };
+    this.rebind.delete(record.id);
     void this.hold(owner, record);
     return { error: 'its sockets are being opened', retry: true };
+  }
+
+  /**
+   * What survives of the daemon from a manager that is gone is being stopped before it
+   * starts again: its sockets may have failed to bind because the survivor still held
+   * them, so they are bound again at that start (an outside review: a `listen=` daemon
+   * was left stopped for good, "the port is in use", 9 of 9 times).
+   */
+  bindAfterStop(id: string): void {
+    this.rebind.add(id);
   }
 
   /** The gid `listen_group=` names, if the owner may use it. */

@@ -89,6 +89,11 @@ export class HeldSockets {
     return names;
   }
 
+  /** Forgets why the last bind failed: the next start binds again. */
+  forgetFailure(id: string): void {
+    this.failures.delete(id);
+  }
+
   /** Why the daemon's sockets could not be bound last time, if they could not. */
   failure(id: string): string | undefined {
     return this.failures.get(id);

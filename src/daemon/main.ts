@@ -179,7 +179,7 @@ async function main(signals: SignalQueue): Promise<number> {
   // daemons unsupervised without a word that said why.
   for (const stray of strayKeepers(keeperSocket, link.keeperPid, process.getuid?.() ?? 0))
     log.error(
-      `a keeper of ${settings.stateDir} from before (pid ${stray}) still runs without its socket (was the directory deleted?): its daemons cannot be taken over, and their users are left to it. Kill it (kill ${stray}; daemons with output=log die with it) and send SIGHUP: what survives in its cgroups is stopped and started afresh`,
+      `a keeper of ${settings.stateDir} from before (pid ${stray}) still runs without its socket (was the directory deleted?): its daemons cannot be taken over, and their users are left to it. Kill it (kill -9 ${stray}: a keeper keeps SIGTERM for its manager; daemons with output=log die with it) and send SIGHUP: what survives in its cgroups is stopped and started afresh`,
     );
   const manager = new Manager({
     mode,

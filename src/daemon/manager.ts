@@ -289,6 +289,7 @@ export class Manager implements ControlContext, SupervisorHost {
       stopTimeoutMs: (record) => this.stopTimeoutMs(record),
       strayTimeoutMs: parts.settings.stopTimeoutMs,
       log: parts.log,
+      replacing: (record) => this.sockets.bindAfterStop(record.id),
     });
     this.metrics = new DaemonMetrics(() => this.statusRows(), parts.log);
     this.control = new ControlServer(
@@ -1111,6 +1112,7 @@ export class Manager implements ControlContext, SupervisorHost {
       const seq = this.processes.claimNew(record.id, leaf);
       attached.link.adopt(seq, record.id, state.pid, this.runTicks.get(state.run) ?? 0, leaf ?? '');
       this.log.warn(`${record.id}: pid ${state.pid} outlived its keeper; replacing it`);
+      this.sockets.bindAfterStop(record.id);
       this.supervisor.resumeStopping(
         record,
         { seq, pid: state.pid, alive: true, empty: false },
@@ -1335,6 +1337,7 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     const seq = this.processes.claimNew(record.id, first);
     this.link.adopt(seq, record.id, 0, 0, first);
+    this.sockets.bindAfterStop(record.id);
     this.supervisor.resumeStopping(
       record,
       { seq, pid: 0, alive: false, empty: false },

@@ -35,6 +35,7 @@ export class Recovery {
   private readonly stopTimeoutMs: (record: DaemonRecord) => number;
   private readonly strayTimeoutMs: number;
   private readonly log: Logger;
+  private readonly replacing: (record: DaemonRecord) => void;
 
   constructor(options: {
     readonly saved: SavedState | undefined;
@@ -46,6 +47,8 @@ export class Recovery {
     readonly stopTimeoutMs: (record: DaemonRecord) => number;
     readonly strayTimeoutMs: number;
     readonly log: Logger;
+    /** Told of a daemon started again once what survives of it is stopped. */
+    readonly replacing: (record: DaemonRecord) => void;
   }) {
     this.saved = options.saved;
     this.existing = options.snapshot.existing;
@@ -58,6 +61,7 @@ export class Recovery {
     this.supervisor = options.supervisor;
     this.processes = options.processes;
     this.link = options.link;
+    this.replacing = options.replacing;
     this.cgroupOf = options.cgroupOf;
     this.stopTimeoutMs = options.stopTimeoutMs;
     this.strayTimeoutMs = options.strayTimeoutMs;
@@ -180,6 +184,7 @@ export class Recovery {
     );
     const seq = this.processes.claimNew(record.id);
     this.link.adopt(seq, record.id, provenPid ? pid : 0, saved?.startTicks ?? 0, cgroup ?? '');
+    this.replacing(record);
     this.supervisor.resumeStopping(
       record,
       { seq, pid: provenPid ? pid : 0, alive: provenPid, empty: false },

@@ -352,6 +352,34 @@ describe('what survives a manager killed with its keeper is stopped by the next 
     await host.stopManager();
   });
 
+  test('a listen= daemon is bound again once its survivor is stopped', async () => {
+    const port = 40_000 + randomInt(20_000);
+    const held = `sleep ${BASE + 51}`;
+    host.writeDaemon('alice', 'web', `start=exec ${held}\nlisten=tcp:127.0.0.1:${port}\n`);
+    await host.startManager();
+    await waitFor('both daemons to run', () =>
+      copies() === 1 && living(held).length === 1 ? true : undefined,
+    );
+    // The survivor holds the port (its fd 3) while the next manager binds it.
+    await killBoth();
+    await host.startManager();
+    const daemon = await host.waitForDaemon(
+      'alice',
+      'alice/web',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    await waitFor('one copy, the new one, holding the port', () =>
+      living(held)
+        .map((entry) => entry.pid)
+        .join() === String(daemon.pid)
+        ? true
+        : undefined,
+    );
+    await host.stopManager();
+    rmSync(host.daemonFile('alice', 'web'));
+  });
+
   test('a keeper whose state directory was deleted is named, and once killed its daemons are replaced', async () => {
     await host.startManager();
     await waitFor('the daemon to run', one);
