@@ -96,7 +96,12 @@ export class ControlServer {
     if (this.servers.has(owner.name)) return undefined;
     const path = this.pathFor(owner.name);
     const fd = inheritedFd ?? this.bind(path, BACKLOG);
-    const server = createServer((socket) => this.serve(owner.name, socket));
+    // A client may shut down its side once its request is sent (`nc -N`, socat): the
+    // answer still goes back (Node's default ended the socket at that EOF, and the
+    // answer of a stop, which comes later, was lost while the stop was done).
+    const server = createServer({ allowHalfOpen: true }, (socket) =>
+      this.serve(owner.name, socket),
+    );
     server.maxConnections = MAX_CONNECTIONS_PER_SOCKET;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -188,6 +193,10 @@ export class ControlServer {
     socket.setEncoding('utf8');
     socket.setTimeout(CONNECTION_TIMEOUT_MS, () => socket.destroy());
     socket.on('error', () => socket.destroy());
+    // Its side closed before a whole request came: nothing will come, nothing is owed.
+    socket.on('end', () => {
+      if (!answered) socket.destroy();
+    });
     const answer = (response: Response, command = 'invalid'): void => {
       answered = true;
       this.counted(command, response.ok);

@@ -290,4 +290,18 @@ describe('a request its client gave up on while the manager was down', {
     const rows = await host.status('alice');
     assert.equal(rows.find((row) => row.id.endsWith('/abandoned'))?.state, 'running');
   });
+
+  test('a client that shuts down its side after its request still gets the answer', async () => {
+    // An outside review: `stop` was done, and the client read nothing (8 of 8).
+    const socket = join(host.dir, 'run', `${host.user('alice').name}.sock`);
+    const halfClosed = await ask(socket, { command: 'stop', id: 'abandoned' });
+    let reply = '';
+    halfClosed.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
+    const answered = new Promise((resolve) => halfClosed.once('close', resolve));
+    halfClosed.end();
+    await answered;
+    assert.match(reply, /"ok":true/);
+    const rows = await host.status('alice');
+    assert.equal(rows.find((row) => row.id.endsWith('/abandoned'))?.state, 'stopped');
+  });
 });
