@@ -63,6 +63,7 @@ export class Readiness {
     timeoutMs: number,
   ): Promise<void> {
     let deadline = Date.now() + timeoutMs;
+    let waited = 0;
     let pause = FIRST_PAUSE_MS;
     while (isStarting(record, run)) {
       const { passed: ready, waitedMs } = await probe(
@@ -75,13 +76,17 @@ export class Readiness {
       // Waiting for its user's turn (many checks of theirs at once) is not the daemon's
       // slowness: a fleet of 1,000 checked at start would otherwise fail ready_timeout.
       deadline += waitedMs;
+      waited += waitedMs;
       if (!isStarting(record, run)) return;
       if (ready) {
         this.supervisor().noteReady(record, run);
         return;
       }
       if (Date.now() >= deadline) {
-        const reason = `not ready after ${formatElapsed(timeoutMs)} (${describeReadyCheck(check)})`;
+        // Said as it was: a review read "after 3s" 117 s after the start.
+        const queued =
+          waited > 0 ? `, and ${formatElapsed(waited)} waiting for its user's other checks` : '';
+        const reason = `not ready after ${formatElapsed(timeoutMs)}${queued} (${describeReadyCheck(check)})`;
         this.supervisor().noteNotReady(record, run, reason);
         return;
       }
