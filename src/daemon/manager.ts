@@ -1,5 +1,5 @@
-import { closeSync, type FSWatcher, readdirSync, statSync, watch } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, type FSWatcher, statSync, watch } from 'node:fs';
+import { basename, join } from 'node:path';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
 import type { MasterConfig } from '../config/master.ts';
@@ -1287,51 +1287,37 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /**
-   * Processes of `user`'s daemons in cgroups of a manager that is gone with its keeper
-   * (killed together): another config's, or this one's when the user is loaded after the
-   * start (their lock was another manager's then). This manager holding the user's lock
-   * proves no live manager runs them: left alone, they ran beside the daemons started
-   * again (an outside review: 40 of 40 doubled). By daemon id, each cgroup with members.
+   * Processes of `user`'s daemons left in this manager's cgroups by its previous run, gone
+   * with its keeper (killed together), when the user is loaded only after the start (their
+   * lock was another manager's then, a personal one's): left alone, they ran beside the
+   * daemons started again (an outside review: 40 of 40 doubled). This manager holding the
+   * user's lock proves nothing else runs that directory's daemons. Another config's cgroups
+   * are not looked into: its manager may be alive and run the user's daemons from another
+   * directory (root's own always are), and a first version that looked stopped them.
+   * By daemon id, each cgroup with members.
    */
-  private leftBehind(user: string, ownToo: boolean): Map<string, string[]> {
+  private leftBehind(user: string): Map<string, string[]> {
     const found = new Map<string, string[]>();
     if (!this.cgroups) return found;
-    const parent = dirname(this.cgroups.base);
-    let bases: string[] = [];
-    try {
-      bases = readdirSync(parent)
-        .filter((name) => name.startsWith('daemon-manager.'))
-        .map((name) => join(parent, name));
-    } catch {
-      return found;
-    }
     // This manager's own runs (a user taken out and back in while theirs still stop).
     const known = this.processes.knownCgroups();
-    for (const base of bases) {
-      if (!ownToo && base === this.cgroups.base) continue;
-      for (const daemon of cgroupChildren(join(base, user))) {
-        const id = `${user}/${basename(daemon)}`;
-        for (const cgroup of [...cgroupChildren(daemon), daemon])
-          if (!known.has(cgroup) && cgroupMembers(cgroup).length > 0)
-            found.set(id, [...(found.get(id) ?? []), cgroup]);
-      }
+    for (const daemon of cgroupChildren(join(this.cgroups.base, user))) {
+      const id = `${user}/${basename(daemon)}`;
+      for (const cgroup of [...cgroupChildren(daemon), daemon])
+        if (!known.has(cgroup) && cgroupMembers(cgroup).length > 0)
+          found.set(id, [...(found.get(id) ?? []), cgroup]);
     }
     return found;
   }
 
   /**
-   * Stops what survives of a daemon in the cgroups of a manager that is gone; after the
-   * start, the daemon itself starts once they are empty. False when Recovery decides (at
-   * the start), which may start it at once beside them for the few seconds they take.
+   * Stops what survives of a daemon from this manager's previous run; the daemon itself
+   * starts once it is gone, if it is to run.
    */
   private replaceLeftBehind(record: DaemonRecord, cgroups: readonly string[]): boolean {
     const [first, ...rest] = cgroups;
     for (const cgroup of rest) this.endLeftBehind(record.id, cgroup, 'a copy');
     if (first === undefined) return false;
-    if (this.recovery) {
-      this.endLeftBehind(record.id, first, 'a copy');
-      return false;
-    }
     this.log.warn(
       `${record.id}: processes in ${first} survive from a manager that is gone; replacing them`,
     );
@@ -1378,11 +1364,12 @@ export class Manager implements ControlContext, SupervisorHost {
       return true;
     }
     this.lockRefusals.delete(user);
-    // At the start, Recovery looks in this manager's own cgroups. Kept until a scan of the
-    // user ends: one called off half-way (their rights changed) is done again.
-    const left = fresh
-      ? this.leftBehind(user, this.recovery === undefined)
-      : (this.unclaimedLeft.get(user) ?? new Map<string, string[]>());
+    // At the start, Recovery does it. Kept until a scan of the user ends: one called off
+    // half-way (their rights changed) is done again.
+    const left =
+      fresh && this.recovery === undefined
+        ? this.leftBehind(user)
+        : (this.unclaimedLeft.get(user) ?? new Map<string, string[]>());
     this.unclaimedLeft.set(user, left);
     // Judged in slices: another user's request or respawn waits one slice, not the rescan.
     const slicer = new Slicer();
