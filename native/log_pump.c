@@ -24,12 +24,13 @@
  * counted), reports once, and writing resumes by itself when a write works again. Around
  * such a gap no line is joined to a piece of another: the rest of a line cut by the gap
  * is dropped too, and a file left ending in half a line gets a newline before the next
- * one. A full pipe never blocks the pump: it only reads pipes, nonblocking. A stuck file system is the watchdog's business: a
- * thread that sleeps while the pump is idle and, while it is busy, wakes at the deadline
- * of the current operation. If that operation is still running then, its owner's pipes
- * are taken out of the pump (they fill and their daemons block: their owner's problem),
- * and a new pump thread takes over for everybody else. The stuck thread exits when its
- * call returns, and the owner's pipes come back.
+ * one. A full pipe never blocks the pump: it only reads pipes, nonblocking. A stuck
+ * file system is the watchdog's business: a thread that sleeps while the pump is idle
+ * and, while it is busy, wakes at the deadline of the current operation. If that
+ * operation is still running then, its owner's pipes are taken out of the pump (they
+ * fill and their daemons block: their owner's problem), and a new pump thread takes over
+ * for everybody else. The stuck thread exits when its call returns, and the owner's
+ * pipes come back.
  */
 #define _GNU_SOURCE
 #include "log_pump.h"
