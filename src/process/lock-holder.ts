@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
  * one of `uids` (root's, or the user's own for a personal manager's). Otherwise
  * undefined: the taker may be gone (an upgrade, a kill -9 while its keeper holds on) and
  * the pid reused, by another user's process that calls itself daemon-manager (an outside
- * review forked 11,000 times to get the pid, and root's refusal named it).
+ * review forked 11,000 times to get the pid, and alice's refusal named it).
  */
 export function managerHolding(
   pid: number | undefined,
@@ -15,9 +15,7 @@ export function managerHolding(
   if (!pid) return undefined;
   try {
     const command = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-    const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? Number.NaN);
-    return command.includes('daemon-manager.mjs') && uids.includes(uid) ? pid : undefined;
+    return command.includes('daemon-manager.mjs') && uids.includes(realUid(pid)) ? pid : undefined;
   } catch {
     return undefined;
   }
@@ -36,11 +34,16 @@ export function strayKeepers(socketPath: string, own: number, uid: number): numb
     try {
       const words = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
       if (!words[0]?.endsWith('dm-keeper') || words[1] !== socketPath) continue;
-      const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-      if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === uid) found.push(pid);
+      if (realUid(pid) === uid) found.push(pid);
     } catch {
       // Gone meanwhile.
     }
   }
   return found;
+}
+
+/** A process's real uid (NaN if unknown); throws if it is gone. */
+function realUid(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  return Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? Number.NaN);
 }
