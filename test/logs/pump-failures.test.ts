@@ -31,26 +31,25 @@ describe('the log pump when files fail', { skip: process.getuid?.() !== 0 && 'ne
     for (const stop of stoppers.reverse()) await stop();
     await host.cleanup();
   });
+  /** Mounts a 256 KiB tmpfs at `dir` (unmounted after); why not, if it cannot. */
+  const mountSmall = (dir: string): string | undefined => {
+    mkdirSync(dir);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0755', 'dm-test-pump', dir]);
+    } catch (error) {
+      return `cannot mount a small tmpfs: ${(error as Error).message}`;
+    }
+    stoppers.push(() => {
+      execFileSync('umount', ['-l', dir]);
+    });
+    return undefined;
+  };
   const seen = (id: string, type: PumpEvent['type']): PumpEvent[] =>
     events.filter((e) => e.id === id && e.type === type);
 
   test('a full disk drops output, says so once, and writing resumes by itself', async (t) => {
-    mkdirSync(full());
-    try {
-      execFileSync('mount', [
-        '-t',
-        'tmpfs',
-        '-o',
-        'size=256k,mode=0755',
-        'dm-test-pump-full',
-        full(),
-      ]);
-    } catch (error) {
-      return t.skip(`cannot mount a small tmpfs: ${(error as Error).message}`);
-    }
-    stoppers.push(() => {
-      execFileSync('umount', ['-l', full()]);
-    });
+    const skip = mountSmall(full());
+    if (skip) return t.skip(skip);
     // 16 KiB left for the log. Freed, the ballast leaves room for more than a chunk the
     // pump writes at once (64 KiB): recovery is reported at the first write that goes
     // through whole, and with less room freed the disk may fill again before one does.
@@ -115,22 +114,8 @@ describe('the log pump when files fail', { skip: process.getuid?.() !== 0 && 'ne
 
   test('a chunk cut by a full disk: what the disk took counts as written, the rest as dropped', async (t) => {
     const small = join(host.dir, 'cut');
-    mkdirSync(small);
-    try {
-      execFileSync('mount', [
-        '-t',
-        'tmpfs',
-        '-o',
-        'size=256k,mode=0755',
-        'dm-test-pump-cut',
-        small,
-      ]);
-    } catch (error) {
-      return t.skip(`cannot mount a small tmpfs: ${(error as Error).message}`);
-    }
-    stoppers.push(() => {
-      execFileSync('umount', ['-l', small]);
-    });
+    const skip = mountSmall(small);
+    if (skip) return t.skip(skip);
     // 8 KiB left: the first chunk (64 KiB, time-stamped to about 80 KiB) fills it half-way.
     writeFileSync(join(small, 'ballast'), Buffer.alloc(248 * 1024, 120));
     const feeds = join(host.dir, 'cut-feeds');

@@ -254,6 +254,18 @@ describe('what survives a manager killed with its keeper is stopped by the next 
   const one = (): true | undefined => (copies() === 1 ? true : undefined);
   after(() => host.cleanup());
 
+  /** Waits until the daemon runs and the one live `command` is its current run's. */
+  async function onlyCopyRuns(id: string, command: string): Promise<void> {
+    const daemon = await host.waitForDaemon('alice', id, (d) => d.state === 'running', 'to run');
+    await waitFor(`${id} to run once, as pid ${daemon.pid}`, () =>
+      living(command)
+        .map((entry) => entry.pid)
+        .join() === String(daemon.pid)
+        ? true
+        : undefined,
+    );
+  }
+
   /** kill -9 of the manager and its keeper at once; its daemon runs on. */
   async function killBoth(): Promise<void> {
     const keeper = host.keeperPid();
@@ -298,19 +310,7 @@ describe('what survives a manager killed with its keeper is stopped by the next 
         ? true
         : undefined,
     );
-    const daemon = await host.waitForDaemon(
-      'alice',
-      'alice/a',
-      (d) => d.state === 'running',
-      'to run',
-    );
-    await waitFor('one copy, the new one', () =>
-      living(command)
-        .map((entry) => entry.pid)
-        .join() === String(daemon.pid)
-        ? true
-        : undefined,
-    );
+    await onlyCopyRuns('alice/a', command);
     await host.stopManager();
   });
 
@@ -325,19 +325,7 @@ describe('what survives a manager killed with its keeper is stopped by the next 
     // The survivor holds the port (its fd 3) while the next manager binds it.
     await killBoth();
     await host.startManager();
-    const daemon = await host.waitForDaemon(
-      'alice',
-      'alice/web',
-      (d) => d.state === 'running',
-      'to run',
-    );
-    await waitFor('one copy, the new one, holding the port', () =>
-      living(held)
-        .map((entry) => entry.pid)
-        .join() === String(daemon.pid)
-        ? true
-        : undefined,
-    );
+    await onlyCopyRuns('alice/web', held);
     await host.stopManager();
     rmSync(host.daemonFile('alice', 'web'));
   });
@@ -364,19 +352,7 @@ describe('what survives a manager killed with its keeper is stopped by the next 
     process.kill(stray, 'SIGKILL');
     await waitFor('the stray keeper to go', () => (isAlive(stray) ? undefined : true));
     process.kill(host.managerPid(), 'SIGHUP');
-    const daemon = await host.waitForDaemon(
-      'alice',
-      'alice/a',
-      (d) => d.state === 'running',
-      'to run',
-    );
-    await waitFor('one copy, supervised', () =>
-      living(command)
-        .map((entry) => entry.pid)
-        .join() === String(daemon.pid)
-        ? true
-        : undefined,
-    );
+    await onlyCopyRuns('alice/a', command);
     await host.stopManager();
     assert.equal(copies(), 0);
   });
