@@ -14,7 +14,7 @@ import type {
 } from '../protocol/messages.ts';
 import { printableJson, printableLines } from '../protocol/printable.ts';
 import { formatStatusTable, problemLines } from '../protocol/status-table.ts';
-import type { DaemonRecord } from '../supervisor/state.ts';
+import { type DaemonRecord, runsOldConfig } from '../supervisor/state.ts';
 import type { Outcome, Supervisor } from '../supervisor/supervisor.ts';
 import { handleConfigRequest } from './config-requests.ts';
 import { resolveId } from './resolve-id.ts';
@@ -294,7 +294,15 @@ async function act(
         await context.forgetIfGone(record);
         return refreshed;
       }
-      return request.command === 'start' ? supervisor.start(record) : supervisor.restart(record);
+      if (request.command === 'restart') return supervisor.restart(record);
+      const started = supervisor.start(record);
+      // Its file changed since it started: `start` leaves a running daemon as it is.
+      return started.ok && runsOldConfig(record)
+        ? {
+            ok: true,
+            message: `${started.message}, with the config it was started with (its file changed since; a restart applies it)`,
+          }
+        : started;
     }
     case 'stop': {
       const outcome = supervisor.stop(record);
@@ -307,7 +315,7 @@ async function act(
       if (signal === undefined)
         return {
           ok: false,
-          error: `unknown signal ${printableJson((request.signal ?? '').slice(0, 40))} (try -HUP, -TERM, -KILL or a number from 1 to 64)`,
+          error: `unknown signal ${printableJson((request.signal ?? '').slice(0, 40))} (try -HUP, -TERM, -KILL or a number from 1 to 31; real-time signals are not sent)`,
         };
       return await supervisor.signal(record, signal);
     }

@@ -10,7 +10,7 @@ import type { LoadedConfig } from './scan.ts';
 /** The sockets of one run, or why it cannot start (`retry`: they are still being bound). */
 export type RunSockets =
   | LaunchPlan['sockets']
-  | { readonly error: string; readonly retry: boolean };
+  | { readonly error: string; readonly retry: boolean; readonly soon?: true };
 
 /**
  * The manager's side of `listen=`: when a daemon's sockets are bound (before a start),
@@ -131,7 +131,7 @@ export class DaemonSockets {
     else if (failure !== undefined) return { error: failure, retry: false };
     this.rebind.delete(record.id);
     void this.hold(owner, record);
-    return { error: 'its sockets are being opened', retry: true };
+    return { error: 'its sockets are being opened', retry: true, soon: true };
   }
 
   /**

@@ -48,7 +48,7 @@ import { type SavedState, snapshot } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
 import type { BackoffPolicy } from '../supervisor/backoff.ts';
-import { type DaemonRecord, newRecord } from '../supervisor/state.ts';
+import { type DaemonRecord, newRecord, runsOldConfig } from '../supervisor/state.ts';
 import {
   type Outcome,
   type Prepared,
@@ -726,7 +726,7 @@ export class Manager implements ControlContext, SupervisorHost {
         error: `cannot start ${record.id}: ${first ? formatProblem(first) : 'invalid config'}`,
       };
     }
-    record.spec = loaded.spec;
+    takeConfig(record, loaded.spec, loaded.source);
     await this.openLog(owner, record);
     await this.sockets.hold(owner, record, loaded);
     return { ok: true, message: '' };
@@ -891,8 +891,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.log.warn(`${record.id}: ${cgroups.error}; following its process group only`);
     const placed = cgroups !== undefined && !('error' in cgroups) ? cgroups : undefined;
     const sockets = this.sockets.forRun(owner, record, this.configFiles.get(record.id) ?? '');
-    if (sockets !== undefined && 'error' in sockets)
-      return { ok: false, error: sockets.error, retry: sockets.retry };
+    if (sockets !== undefined && 'error' in sockets) return { ok: false, ...sockets };
     const notify = this.notifyEnvironment(record, runAs.uid, runAs.gid);
     if ('error' in notify) return { ok: false, error: notify.error, retry: true };
     if (record.spec.output === 'log') {
@@ -1480,13 +1479,15 @@ export class Manager implements ControlContext, SupervisorHost {
       this.configFiles.set(id, loaded.file);
       if (existing === undefined) {
         held++;
-        const record = newRecord(user, loaded.spec);
+        const record = newRecord(user, loaded.spec, loaded.source);
         // Its sockets first (those the keeper kept are held already): a daemon started at
         // the manager's start would otherwise fail once, waiting for them.
         if (this.recovery && record.spec.autostart && record.spec.listen.addresses.length > 0)
           await this.sockets.hold(owner, record, loaded);
-        if (this.recovery) this.recovery.introduce(record);
-        else this.supervisor.register(record);
+        if (this.recovery) {
+          this.recovery.introduce(record);
+          this.noteOldConfig(record);
+        } else this.supervisor.register(record);
         const survivors = left.get(id);
         left.delete(id);
         if (survivors !== undefined && this.replaceLeftBehind(record, survivors)) {
@@ -1497,19 +1498,24 @@ export class Manager implements ControlContext, SupervisorHost {
           this.supervisor.start(record);
         }
         if (!refused) tally.add(id);
-      } else if (existing.orphaned || !sameSpec(existing.spec, loaded.spec)) {
+      } else if (
+        existing.orphaned ||
+        runsOldConfig(existing) ||
+        !sameSpec(existing.spec, loaded.spec)
+      ) {
+        const before = runsOldConfig(existing) ? ' since its run began' : '';
         existing.orphaned = false;
-        existing.spec = loaded.spec;
+        takeConfig(existing, loaded.spec, loaded.source);
         if (loaded.spec.output !== 'log') void this.logs.close(id);
         const running = existing.state.kind === 'running' || existing.state.kind === 'coolingdown';
         if (running) {
-          this.log.info(`${id}: config changed; restarting`);
-          this.history.note(id, 'config', 'its config file changed: restarting');
+          this.log.info(`${id}: config changed${before}; restarting`);
+          this.history.note(id, 'config', `its config file changed${before}: restarting`);
           await this.sockets.hold(owner, existing, loaded);
           this.supervisor.restart(existing);
         }
         if (!refused) tally.change(id, running);
-      }
+      } else takeConfig(existing, loaded.spec, loaded.source);
     }
     // What no file claims is stopped.
     for (const [id, cgroups] of left)
@@ -1522,6 +1528,19 @@ export class Manager implements ControlContext, SupervisorHost {
     this.logNewProblems(user);
     this.log.debug(`rescan of ${user}: done`);
     return true;
+  }
+
+  /**
+   * A daemon just taken over whose file changed while no manager watched it (a
+   * `listen=` line added while the manager was down): said, and applied by the next
+   * rescan as any change is, not at once (taking over restarts nothing).
+   */
+  private noteOldConfig(record: DaemonRecord): void {
+    if (!runsOldConfig(record)) return;
+    const text =
+      'its config file changed before this manager took it over: it runs with the config it was started with until a rescan (or a restart) applies the new one';
+    this.log.info(`${record.id}: ${text}`);
+    this.history.note(record.id, 'config', text);
   }
 
   /**
@@ -1575,6 +1594,17 @@ export class Manager implements ControlContext, SupervisorHost {
 
 function sameSpec(a: DaemonSpec, b: DaemonSpec): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * A daemon's config as just read. A run started with the config it replaces, when the two
+ * mean the same (comments, or nothing, changed), runs with the new one as far as a later
+ * manager can tell.
+ */
+function takeConfig(record: DaemonRecord, spec: DaemonSpec, source: string | undefined): void {
+  if (record.runSource === record.source && sameSpec(record.spec, spec)) record.runSource = source;
+  record.spec = spec;
+  record.source = source;
 }
 
 /** /etc/passwd and /etc/group as they are now (inode, size, time of change). */

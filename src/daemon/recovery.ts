@@ -148,6 +148,8 @@ export class Recovery {
   }
 
   private takeOver(record: DaemonRecord, run: RunReport, saved: SavedDaemon | undefined): void {
+    // The config it was started with, as far as the save tells (an earlier version saved none).
+    record.runSource = saved?.source ?? record.source;
     const ended = run.alive
       ? undefined
       : { exit: exitOf(run), at: run.exitedAt || Date.now(), empty: run.empty };

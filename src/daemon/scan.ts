@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
+import { meaningfulLines } from '../config/lines.ts';
 import type { ListenLines } from '../config/listen.ts';
 import type { Problem } from '../config/problems.ts';
 import { type FileRules, judgeReadFile, type ReadOutcome } from '../config/read-file.ts';
@@ -34,6 +35,8 @@ export interface LoadedConfig {
   readonly restartDelayLine?: number | undefined;
   /** The lines of its `listen=` and `listen_group=`, to point at one that is refused. */
   readonly listenLines?: ListenLines;
+  /** A digest of what its text says (see `sourceOf`); with a spec only. */
+  readonly source?: string;
 }
 
 /** A user's daemon directory, read as the user. */
@@ -97,7 +100,26 @@ function parsed(name: string, file: string, outcome: ReturnType<typeof judgeRead
       problems: [{ file, severity: 'error' as const, message: `refused: ${outcome.reason}` }],
       runAsLine: undefined,
     };
-  return { name, file, ...parseDaemonConfig(outcome.text, file, name) };
+  const config = parseDaemonConfig(outcome.text, file, name);
+  return {
+    name,
+    file,
+    ...config,
+    ...(config.spec === undefined ? {} : { source: sourceOf(outcome.text) }),
+  };
+}
+
+/**
+ * A digest of the lines of a config's text that can mean something (not blank, not a
+ * comment, as `meaningfulLines` reads them), saved beside a run: a manager that takes the run over (an upgrade, a start
+ * after a crash) tells by it whether the file changed since the run began. The spec
+ * itself is not compared: its shape may differ between the two managers' versions. An
+ * edit of comments alone is no change.
+ */
+export function sourceOf(text: string): string {
+  const hash = createHash('sha256');
+  for (const line of meaningfulLines(text)) hash.update(line.text).update('\n');
+  return hash.digest('base64').slice(0, 22);
 }
 
 /**

@@ -27,6 +27,8 @@ export interface SavedDaemon {
    * over (an upgrade, a restart after a crash) goes on with it instead of stopping it.
    */
   readonly spec?: DaemonSpec;
+  /** A digest of the config its run was started with (daemon/scan.ts `sourceOf`). */
+  readonly source?: string;
   readonly lastExit?: Exit;
 }
 
@@ -60,6 +62,7 @@ export function snapshot(
       wanted: record.wanted,
       state: state.kind,
       ...(run === undefined ? {} : { run: run.run, pid: run.pid }),
+      ...(run === undefined || record.runSource === undefined ? {} : { source: record.runSource }),
       ...(startTicks === undefined ? {} : { startTicks }),
       ...(record.spawnedAt === undefined ? {} : { spawnedAt: record.spawnedAt }),
       ...(record.startedAt === undefined ? {} : { startedAt: record.startedAt }),
@@ -144,6 +147,8 @@ export function validateState(value: unknown): SavedState | { error: string } {
       (daemon.starting === undefined || daemon.starting === true) &&
       (daemon.ended === undefined || daemon.ended === 'exited' || daemon.ended === 'failed') &&
       isExit(daemon.lastExit) &&
+      (daemon.source === undefined ||
+        (typeof daemon.source === 'string' && daemon.source.length <= 64)) &&
       isSpec(daemon.spec);
     if (!valid) return { error: `daemon ${JSON.stringify(id).slice(0, 100)} is malformed` };
     const { startTime, ...rest } = daemon;

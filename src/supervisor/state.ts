@@ -89,10 +89,18 @@ export interface DaemonRecord {
   health: HealthRun | undefined;
   /** Runs stopped because a health check or the watchdog failed, since the last explicit start. */
   unhealthy: number;
+  /** A digest of the config text `spec` was read from (daemon/scan.ts `sourceOf`). */
+  source: string | undefined;
+  /**
+   * The same for the config the current run was started with. It differs from `source`
+   * only for a run taken over whose file changed while no manager watched it: the next
+   * rescan restarts it, as for any change.
+   */
+  runSource: string | undefined;
 }
 
 /** Creates the record of a daemon just loaded from its config. */
-export function newRecord(owner: string, spec: DaemonSpec): DaemonRecord {
+export function newRecord(owner: string, spec: DaemonSpec, source?: string): DaemonRecord {
   return {
     id: `${owner}/${spec.name}`,
     owner,
@@ -109,5 +117,22 @@ export function newRecord(owner: string, spec: DaemonSpec): DaemonRecord {
     notified: undefined,
     health: undefined,
     unhealthy: 0,
+    source,
+    runSource: undefined,
   };
+}
+
+/**
+ * Its run was started with another config than the one loaded now: a run taken over (an
+ * upgrade, a start after a crash) whose file changed meanwhile, or one whose changed file
+ * `dmctl start` read while it ran.
+ */
+export function runsOldConfig(record: DaemonRecord): boolean {
+  const { state, runSource, source } = record;
+  return (
+    state.kind === 'running' &&
+    runSource !== undefined &&
+    source !== undefined &&
+    runSource !== source
+  );
 }

@@ -12,8 +12,17 @@ import type { AfterStop, DaemonRecord, Ended, Exit } from './state.ts';
 /** A launch made ready by the host: the plan, or why the daemon cannot start. */
 export type Prepared =
   | { readonly ok: true; readonly plan: LaunchPlan }
-  /** `retry`: a passing fault (a full disk) worth a respawn later; else a refusal. */
-  | { readonly ok: false; readonly error: string; readonly retry: boolean };
+  /**
+   * `retry`: a passing fault (a full disk) worth a respawn later; else a refusal. `soon`:
+   * no fault, what the start needs is on its way (its sockets being bound): tried again
+   * shortly, not counted as a failed start.
+   */
+  | {
+      readonly ok: false;
+      readonly error: string;
+      readonly retry: boolean;
+      readonly soon?: true;
+    };
 
 /** Where the daemons' processes live (the keeper, see src/keeper/). */
 export interface Processes {
@@ -52,6 +61,9 @@ export type Outcome =
 
 // A start that failed is not retried sooner than this, whatever the cooldown settings.
 const MIN_RETRY_MS = 1_000;
+/** How soon a start waiting for what is on its way is tried again, and for how long at most. */
+const SOON_MS = 50;
+const SOON_LIMIT_MS = 5_000;
 // After SIGKILL, a run that still has processes (stuck in the kernel) is given up on after this.
 const KILL_GRACE_MS = 5_000;
 
@@ -101,6 +113,8 @@ export class Supervisor {
   /** Runs whose child could not become the daemon: their exit says less than why. */
   private readonly failedRuns = new Set<number>();
   private readonly host: SupervisorHost;
+  /** Starts waiting for what they need (see `waitBriefly`), since when. */
+  private readonly waitingSince = new WeakMap<DaemonRecord, number>();
   /** Timers that came due while paused, by daemon: acted on at `resume`. */
   private held: Map<DaemonRecord, () => void> | undefined;
 
@@ -248,10 +262,14 @@ export class Supervisor {
     this.setTimer(record, Math.max(1, until - Date.now()), () => this.spawn(record));
   }
 
-  /** The keeper started the run: its main process has this pid. */
+  /**
+   * The keeper started the run: its main process has this pid. A survivor handed to the
+   * keeper by its cgroup alone is reported with pid 0: nothing was started.
+   */
   noteSpawned(record: DaemonRecord, run: number, pid: number): void {
     const { state } = record;
     if (
+      pid > 0 &&
       (state.kind === 'running' || state.kind === 'stopping') &&
       state.run === run &&
       state.pid === 0
@@ -370,6 +388,9 @@ export class Supervisor {
 
   private spawn(record: DaemonRecord): Outcome {
     const prepared = this.prepareSafely(record);
+    if (!prepared.ok && prepared.soon && this.waitBriefly(record))
+      return { ok: true, message: `${record.id} is starting (${prepared.error})` };
+    this.waitingSince.delete(record);
     if (!prepared.ok) {
       record.lastExit = { code: null, signal: null, error: prepared.error };
       this.host.log.warn(`${record.id}: cannot start: ${prepared.error}`);
@@ -390,6 +411,7 @@ export class Supervisor {
       return { ok: false, error: `cannot start ${record.id}: ${run.error}` };
     }
     record.spawnedAt = Date.now();
+    record.runSource = record.source;
     this.setState(record, {
       kind: 'running',
       run,
@@ -398,6 +420,23 @@ export class Supervisor {
       ...(record.spec.ready === undefined ? {} : { starting: true as const }),
     });
     return { ok: true, message: `${record.id} started`, run };
+  }
+
+  /**
+   * A start whose needs are on their way is tried again shortly, as if it had not been
+   * asked yet: no back-off step, no respawn counted (an outside review: a daemon replaced
+   * after its manager and keeper died waited for its sockets as for a failed start, and
+   * each crash of the manager doubled its cooldown, up to 16 s). False once it waited
+   * SOON_LIMIT_MS: then it is a failure like any other.
+   */
+  private waitBriefly(record: DaemonRecord): boolean {
+    const now = Date.now();
+    const since = this.waitingSince.get(record) ?? now;
+    if (now - since > SOON_LIMIT_MS) return false;
+    this.waitingSince.set(record, since);
+    this.setState(record, { kind: 'coolingdown', until: now + SOON_MS });
+    this.setTimer(record, SOON_MS, () => this.spawn(record));
+    return true;
   }
 
   /** A spawn the keeper could not do (fork failed): retried after a cooldown. */

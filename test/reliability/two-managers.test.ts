@@ -324,8 +324,16 @@ describe('what survives a manager killed with its keeper is stopped by the next 
     );
     // The survivor holds the port (its fd 3) while the next manager binds it.
     await killBoth();
+    const from = host.managerLog.length;
     await host.startManager();
     await onlyCopyRuns('alice/web', held);
+    // Waiting for its sockets is no failed start: no respawn counted, no back-off step
+    // (an outside review: each crash of the manager doubled its cooldown, up to 16 s).
+    const [web] = (await host.status('alice')).filter((d) => d.id === host.id('alice/web'));
+    assert.equal(web?.respawns, 0);
+    assert.equal(web?.cooldownStep, 0);
+    const log = host.managerLog.slice(from);
+    assert.doesNotMatch(log, /web: cannot start|web: cooling down/);
     await host.stopManager();
     rmSync(host.daemonFile('alice', 'web'));
   });
@@ -353,6 +361,8 @@ describe('what survives a manager killed with its keeper is stopped by the next 
     await waitFor('the stray keeper to go', () => (isAlive(stray) ? undefined : true));
     process.kill(host.managerPid(), 'SIGHUP');
     await onlyCopyRuns('alice/a', command);
+    // The survivor, found by its cgroup alone, was no start (the log said `started, pid 0`).
+    assert.doesNotMatch(host.managerLog.slice(from), /started, pid 0\b/);
     await host.stopManager();
     assert.equal(copies(), 0);
   });

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, afterEach, describe, test } from 'node:test';
+import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
+import { FIXTURES, TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
+import { freePort, listenReports, tryConnect } from '../helpers/sockets.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+
+/**
+ * A daemon's file edited while its manager was down (a kill -9, its keeper alive): the
+ * next manager takes the run over as it is, says that it runs with the config it was
+ * started with, and the next rescan restarts it, as for any change. An outside review:
+ * a `listen=` line added meanwhile was held by the next manager but never given to the
+ * daemon, and a rescan said nothing changed.
+ */
+describe('a config file changed while the manager was down', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const logOf = (name: string): string =>
+    join(host.user('alice').home, '.daemon-manager', 'logs', `${name}.log`);
+  const start = `start=exec ${FIXTURES}/listen-report.sh\noutput=log\n`;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  // Each test starts its own manager: one a failed test left running is stopped.
+  afterEach(() => host.stopManager());
+  after(() => cleanUp(host));
+
+  /** kill -9 of the manager alone: the keeper holds its daemons. */
+  async function killManager(): Promise<void> {
+    const manager = host.managerProcess();
+    const exited = new Promise((resolve) => manager?.once('exit', resolve));
+    manager?.kill('SIGKILL');
+    await exited;
+  }
+
+  async function pidOf(name: string): Promise<number> {
+    const daemon = await host.waitForDaemon(
+      'alice',
+      `alice/${name}`,
+      (d) => d.state === 'running',
+      'to run',
+    );
+    return daemon.pid;
+  }
+
+  test('a listen= line added meanwhile: taken over as it runs, said, and applied by the next rescan', async () => {
+    const port = await freePort();
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', start);
+    await host.startManager();
+    const before = await pidOf('web');
+    await killManager();
+    host.writeDaemon('alice', 'web', `${start}listen=tcp:127.0.0.1:${port}\n`);
+    const from = host.managerLog.length;
+    await host.startManager();
+    assert.equal(await pidOf('web'), before, 'taken over, not restarted');
+    assert.match(
+      host.managerLog.slice(from),
+      /web: its config file changed before this manager took it over: it runs with the config it was started with/,
+    );
+    const why = await host.dmctl('alice', 'web', 'why');
+    assert.match(why.stdout, /changed before this manager took it over/);
+    // `start` leaves it running, and says with what.
+    const started = await host.dmctl('alice', 'web', 'start');
+    assert.match(started.stdout, /with the config it was started with/);
+
+    const rescan = await host.dmctl('alice', 'rescan');
+    assert.equal(rescan.code, 0, rescan.stderr);
+    assert.match(rescan.stdout, /changed: .*web \(restarted\)/);
+    const report = await waitFor('the new run to report its sockets', () =>
+      listenReports(logOf('web')).find((entry) => entry.pid !== before),
+    );
+    assert.equal(report.fds, '1');
+    assert.equal(report.fd3, 'socket');
+    assert.equal(await tryConnect({ port }), 'ok');
+    await host.stopManager();
+  });
+
+  test('only comments changed meanwhile: no change, nothing restarted', async () => {
+    host.writeDaemon('alice', 'web', start);
+    await host.startManager();
+    const before = await pidOf('web');
+    await killManager();
+    host.writeDaemon('alice', 'web', `# a note\n${start}\n# another\n`);
+    await host.startManager();
+    assert.equal(await pidOf('web'), before);
+    const rescan = await host.dmctl('alice', 'rescan');
+    assert.equal(rescan.code, 0, rescan.stderr);
+    assert.match(rescan.stdout, /nothing changed/);
+    assert.equal(await pidOf('web'), before);
+    await host.stopManager();
+  });
+
+  test('changed before an upgrade: the same, across the upgrade and a crash after it', async () => {
+    host.writeDaemon('alice', 'web', start);
+    await host.startManager();
+    const before = await pidOf('web');
+    host.writeDaemon('alice', 'web', `${start}stop_timeout=7s\n`);
+    const from = host.managerLog.length;
+    const old = host.managerPid();
+    process.kill(old, 'SIGUSR2');
+    await waitFor('the upgrade', () => {
+      const since = host.managerLog.slice(from);
+      return /upgrade done: /.test(since) && host.managerPid() !== old ? true : undefined;
+    });
+    assert.match(host.managerLog.slice(from), /web: its config file changed before this manager/);
+    assert.equal(await pidOf('web'), before);
+    // What the run was started with went on with it: a crash after the upgrade changes
+    // nothing of that.
+    const upgraded = host.managerPid();
+    process.kill(upgraded, 'SIGKILL');
+    await waitFor('the upgraded manager to go', () => (isAlive(upgraded) ? undefined : true));
+    await host.startManager();
+    assert.equal(await pidOf('web'), before);
+    const rescan = await host.dmctl('alice', 'rescan');
+    assert.match(rescan.stdout, /changed: .*web \(restarted\)/);
+    await waitFor('a new run', async () => ((await pidOf('web')) !== before ? true : undefined));
+    await host.stopManager();
+  });
+});
