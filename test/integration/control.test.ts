@@ -210,6 +210,13 @@ describe('dmctl controls daemons by id, in either order', {
     const signal = await host.dmctl('alice', 'web', 'kill', '-NOSUCHSIGNAL');
     assert.notEqual(signal.code, 0);
     assert.match(signal.stderr, /unknown signal/);
+    // A real-time signal is not sent, and the refusal does not offer it (it said 1 to 64).
+    const realtime = await host.dmctl('alice', 'web', 'kill', '-34');
+    assert.notEqual(realtime.code, 0);
+    assert.match(
+      realtime.stderr,
+      /unknown signal "-?34" \(.*a number from 1 to 31; real-time signals are not sent\)/,
+    );
   });
 
   test('kill -HUP, kill -HUP ID and kill SIGUSR1 each reach the daemon exactly once', async () => {
