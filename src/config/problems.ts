@@ -1,4 +1,4 @@
-import { printable } from '../protocol/printable.ts';
+import { printable, printableCut } from '../protocol/printable.ts';
 
 /** One thing wrong (or doubtful) in a configuration file, located so a person can fix it. */
 export interface Problem {
@@ -59,8 +59,8 @@ export class ProblemList {
       });
       return;
     }
-    if (message.length > PROBLEM_LIMITS.messageChars)
-      message = `${message.slice(0, PROBLEM_LIMITS.messageChars)}...`;
+    // Cut as it is shown, escapes included (see printableCut).
+    message = printableCut(message, PROBLEM_LIMITS.messageChars, '...');
     this.items.push(
       line === undefined
         ? { file: this.file, severity, message }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { printable, printableJson, printableLines } from './printable.ts';
+import { printable, printableCut, printableJson, printableLines } from './printable.ts';
 
 describe('printable', () => {
   const cases: [string, string, string][] = [
@@ -19,11 +19,39 @@ describe('printable', () => {
     ['zero-width space', 'a\u200bb', 'a\\u200bb'],
     ['a language tag above U+FFFF', 'a\u{e0001}b', 'a\\u{e0001}b'],
     ['a backslash stays', 'C:\\path', 'C:\\path'],
+    ['a combining grapheme joiner, invisible', 'web\u034f', 'web\\u034f'],
+    ['Hangul fillers', '\u3164\u115f\uffa0', '\\u3164\\u115f\\uffa0'],
+    ['a variation selector', 'a\ufe0fb', 'a\\ufe0fb'],
+    ['a private-use character', 'a\ue000b', 'a\\ue000b'],
+    ['an unassigned code point', 'a\u{e0fff}b', 'a\\u{e0fff}b'],
+    ['a lone surrogate', 'a\ud800b', 'a\\ud800b'],
+    ['a combining mark with nothing to combine with', '\u0301ab \u0301c', '\\u0301ab \\u0301c'],
+    [
+      'marks stacked past two on a character',
+      'e\u0301\u0302\u0303\u0304',
+      'e\u0301\u0302\\u0303\\u0304',
+    ],
+    [
+      'one or two accents, and Devanagari',
+      'e\u0301 \u0915\u094d\u0937\u093f',
+      'e\u0301 \u0915\u094d\u0937\u093f',
+    ],
   ];
   for (const [what, input, expected] of cases)
     test(`escapes ${what}`, () => {
       assert.equal(printable(input), expected);
     });
+
+  test('printableCut bounds what is shown, escapes included, never cutting one in half', () => {
+    const text = '\u034f'.repeat(600);
+    assert.equal(printable(text).length, 3600);
+    const cut = printableCut(text, 600, '...');
+    assert.equal(cut, `${'\\u034f'.repeat(100)}...`);
+    for (let most = 590; most < 600; most++)
+      assert.match(printableCut(`ab${text}`, most), /^ab(\\u034f)*…$/);
+    assert.equal(printableCut('short', 600), 'short');
+    assert.equal(printableCut(`${'x'.repeat(9)}\u{1f600}`, 10, ''), 'x'.repeat(9));
+  });
 
   test('printableLines keeps line breaks and escapes within lines', () => {
     assert.equal(printableLines('a\rb\nc\u001bd\n'), 'a\\rb\nc\\x1bd\n');

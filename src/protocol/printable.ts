@@ -5,14 +5,25 @@
  * makes the next text overwrite a line, a newline or U+2028 forges a new log line, and
  * the bidirectional overrides (U+202E) reorder what is shown. All of them, and every
  * other control or format character, are shown as escapes instead: `\r`, `\x1b`,
- * `\u202e`. Nothing else changes, so ordinary text (accents, CJK) stays readable.
+ * `\u202e`. So are the characters that show nothing at all, with which a name can pass
+ * for another (U+034F, the Hangul fillers, variation selectors), private-use and
+ * unassigned ones, and combining marks that make a column taller or wider than its
+ * character: one with nothing to combine with, and every one past the second on a
+ * character (stacked by the dozen, they spill over the rows above and below). Nothing
+ * else changes, so ordinary text (accents, CJK, Devanagari) stays readable.
  */
 
-/** Control (Cc), format (Cf), line and paragraph separator (Zl, Zp) characters. */
-const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+/**
+ * Control (Cc), format (Cf), line and paragraph separator (Zl, Zp), private-use (Co),
+ * unassigned (Cn) and lone surrogate (Cs) characters, those Unicode says to show as
+ * nothing (Default_Ignorable_Code_Point), and the combining marks described above.
+ */
+const UNPRINTABLE =
+  /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\p{Cs}\p{Default_Ignorable_Code_Point}]|(?<=^|[\s\p{C}\p{Z}])\p{M}|(?<=\p{M}{2})\p{M}/gu;
 
 /** What JSON.stringify leaves raw of those (it escapes U+0000-U+001F itself). */
-const RAW_IN_JSON = /[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}]/gu;
+const RAW_IN_JSON =
+  /[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\p{Default_Ignorable_Code_Point}]/gu;
 
 const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
@@ -22,6 +33,24 @@ const PLAIN_ASCII = /^[ -~]*$/;
 /** `text` with every non-printable character escaped; safe for one line of a terminal or log. */
 export function printable(text: string): string {
   return PLAIN_ASCII.test(text) ? text : text.replace(UNPRINTABLE, escapeOne);
+}
+
+/**
+ * `text` made printable and cut to at most `most` characters of what is shown, `ending`
+ * put after what was cut: an escape takes up to 9 characters, so a cut made before
+ * escaping let a quoted line of 600 characters reach 1,949 (an outside review).
+ */
+export function printableCut(text: string, most: number, ending = '…'): string {
+  const shown = printable(text);
+  if (shown.length <= most) return shown;
+  // Never half an escape: the cut goes back to the last character shown whole.
+  let end = most;
+  const tail = /\\(?:x[0-9a-f]?|u[0-9a-f]{0,3}|u\{[0-9a-f]{0,5})?$/.exec(shown.slice(0, end));
+  if (tail !== null) end -= tail[0].length;
+  // Nor half of a character above U+FFFF.
+  const last = shown.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return shown.slice(0, end) + ending;
 }
 
 /** Each line of `text` made printable; the line breaks between them are kept. */

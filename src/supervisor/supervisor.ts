@@ -2,7 +2,7 @@ import { constants } from 'node:os';
 import { describeReadyCheck } from '../config/ready.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LaunchPlan } from '../process/launch.ts';
-import { cutText } from '../protocol/printable.ts';
+import { printableCut } from '../protocol/printable.ts';
 import type { EventKind } from '../state/history.ts';
 import { type BackoffPolicy, cooldownAfterExit } from './backoff.ts';
 import { formatElapsed } from './elapsed.ts';
@@ -82,7 +82,7 @@ const SIGNAL_NAMES = new Map(
 const REASON_CHARS = 300;
 
 function cutReason(reason: string): string {
-  return cutText(reason, REASON_CHARS);
+  return printableCut(reason, REASON_CHARS);
 }
 
 /** The name of a signal number (SIGKILL for 9). */

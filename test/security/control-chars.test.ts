@@ -108,4 +108,34 @@ describe('control characters from a user are escaped wherever they are shown', {
     assert.match(log, /audit: .*kill "[^"]*web" "-\\u009b31mHUP": failed: unknown signal/);
     assert.deepEqual(rawControls(log), []);
   });
+
+  test('invisible characters, stacked marks and long quotes: escaped, and a problem bounded as shown', async () => {
+    const from = host.managerLog.length;
+    const dir = join(host.user('mallory').home, '.daemon-manager/daemons');
+    // A file name that would show as `web.conf` beside mallory's real web.conf.
+    const lookalike = 'web\u034f\u3164.conf';
+    writeFileSync(join(dir, lookalike), 'start=exec sleep 5000004\n');
+    chownSync(join(dir, lookalike), host.user('mallory').uid, host.user('mallory').gid);
+    // A value of marks stacked by the hundred (they spill over the rows above and
+    // below), then of invisible characters: 600 quoted, each shown as six.
+    const file = host.writeDaemon(
+      'mallory',
+      'zalgo',
+      `start=exec sleep 5000005\noutput=Z${'\u0301'.repeat(300)}\nrestart=${'\u200b'.repeat(700)}\n`,
+    );
+    const rescan = await host.dmctl('mallory', 'rescan');
+    assert.match(rescan.stderr, /web\\u034f\\u3164\.conf/);
+    const problems = await host.dmctl('root', 'problems');
+    const shown = outputs(rescan, problems, await host.dmctl('root', 'status'));
+    // Nothing invisible, and no more than two marks on any character.
+    assert.doesNotMatch(shown, /[\u034f\u3164\u200b]|\p{M}{3}/u);
+    assert.match(shown, /'Z\u0301\u0302?/u);
+    for (const line of problems.stdout.split('\n').filter((text) => text.includes(file)))
+      assert.ok(
+        line.length < file.length + 700,
+        `${line.length} characters: ${line.slice(0, 200)}`,
+      );
+    const log = await waitForLog(host, from, /zalgo\.conf:3: error/);
+    assert.doesNotMatch(log, /[\u034f\u3164\u200b]|\p{M}{3}/u);
+  });
 });
