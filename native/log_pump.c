@@ -724,7 +724,7 @@ int dm_pump_start(dm_pump_emit emitter, int deadline) {
 }
 
 int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_options *options,
-                   const struct dm_creds *owner, const char *path) {
+                   const struct dm_creds *owner, const char *path, const struct dm_pump_gap *gap) {
   if (id <= 0) return -EINVAL;
   struct sink *sink = calloc(1, sizeof *sink);
   if (sink == NULL) return -ENOMEM;
@@ -735,6 +735,13 @@ int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_op
   sink->at_line_start = true;
   // What the file ends with (a line another manager's pump began?) is read when it matters.
   sink->line_unknown = true;
+  if (gap != NULL && (gap->bytes > 0 || gap->skip_rest)) {
+    // The next write says what was dropped first (see copy_chunk), its count included.
+    sink->gap = true;
+    sink->gap_dropped = gap->bytes > 0 ? gap->bytes : 0;
+    sink->gap_error = gap->error;
+    sink->skip_rest = gap->skip_rest;
+  }
   sink->path = strdup(path);
   if (sink->path == NULL || dm_creds_copy(&sink->owner, owner) != 0) {
     free(sink->path);
@@ -791,6 +798,9 @@ void dm_pump_stats(int32_t id, struct dm_pump_stats *stats) {
     stats->stuck = sink->stuck;
     stats->eof = sink->eof;
     if (stats->failing) snprintf(stats->reason, sizeof stats->reason, "%s", sink->reason);
+    stats->gap.bytes = sink->gap_dropped;
+    stats->gap.error = sink->gap_error;
+    stats->gap.skip_rest = sink->skip_rest;
   }
   pthread_mutex_unlock(&lock);
 }

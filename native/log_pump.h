@@ -39,9 +39,24 @@ struct dm_pump_options {
 /** Starts the pump and its watchdog; 0 or -errno. */
 int dm_pump_start(dm_pump_emit emit, int deadline_ms);
 
-/** Takes over `file_fd` (the pump closes it) and starts moving `pipe_fd`'s bytes into it. */
+/**
+ * Output dropped and not yet said in the log (a full disk): how many bytes, why (the
+ * write's errno; 0: no file could be opened), and whether the pipe's next bytes are the
+ * rest of a dropped line. Handed from one manager to the next, so the line that says so
+ * counts what both dropped.
+ */
+struct dm_pump_gap {
+  int64_t bytes;
+  int error;
+  bool skip_rest;
+};
+
+/**
+ * Takes over `file_fd` (the pump closes it) and starts moving `pipe_fd`'s bytes into it;
+ * `gap` (or NULL) is what an earlier pump dropped there and did not say yet.
+ */
 int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_options *options,
-                   const struct dm_creds *owner, const char *path);
+                   const struct dm_creds *owner, const char *path, const struct dm_pump_gap *gap);
 
 enum dm_pump_command { DM_CMD_DETACH, DM_CMD_REOPEN, DM_CMD_REOPEN_ALL, DM_CMD_PAUSE, DM_CMD_RESUME };
 
@@ -52,6 +67,7 @@ struct dm_pump_stats {
   int64_t bytes, dropped, size;
   bool found, failing, stuck, eof;
   char reason[320];
+  struct dm_pump_gap gap;
 };
 void dm_pump_stats(int32_t id, struct dm_pump_stats *stats);
 

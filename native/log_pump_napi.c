@@ -77,17 +77,22 @@ static bool int_at(napi_env env, napi_value *argv, size_t index, int32_t *out) {
   return napi_get_value_int32(env, argv[index], out) == napi_ok;
 }
 
-/* pumpAttach(id, pipeFd, fileFd, maxBytes, keep, timestamps, uid, gid, groups, path) */
+/*
+ * pumpAttach(id, pipeFd, fileFd, maxBytes, keep, timestamps, uid, gid, groups, path,
+ *            gapBytes, gapError, skipRest): the last three what an earlier pump dropped.
+ */
 static napi_value js_attach(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
+  size_t argc = 13;
+  napi_value argv[13];
   int32_t id, pipe_fd, file_fd, keep;
   int64_t max_bytes;
-  bool timestamps;
+  bool timestamps, skip_rest;
+  int64_t gap_bytes;
+  int32_t gap_error;
   uint32_t uid, gid, count;
   char path[4096];
   size_t length;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 10 ||
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 13 ||
       !int_at(env, argv, 0, &id) || !int_at(env, argv, 1, &pipe_fd) || !int_at(env, argv, 2, &file_fd) ||
       napi_get_value_int64(env, argv[3], &max_bytes) != napi_ok || !int_at(env, argv, 4, &keep) ||
       napi_get_value_bool(env, argv[5], &timestamps) != napi_ok ||
@@ -95,7 +100,8 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
       napi_get_value_uint32(env, argv[7], &gid) != napi_ok ||
       napi_get_array_length(env, argv[8], &count) != napi_ok || count > 64 ||
       napi_get_value_string_utf8(env, argv[9], path, sizeof path, &length) != napi_ok ||
-      length >= sizeof path - 1) {
+      length >= sizeof path - 1 || napi_get_value_int64(env, argv[10], &gap_bytes) != napi_ok ||
+      !int_at(env, argv, 11, &gap_error) || napi_get_value_bool(env, argv[12], &skip_rest) != napi_ok) {
     napi_throw_type_error(env, NULL, "pumpAttach: bad arguments");
     return NULL;
   }
@@ -109,7 +115,8 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   }
   struct dm_creds owner = {.uid = uid, .gid = gid, .ngroups = (int)count, .groups = groups};
   struct dm_pump_options options = {.max_bytes = max_bytes, .keep = keep, .timestamps = timestamps};
-  int error = dm_pump_attach(id, pipe_fd, file_fd, &options, &owner, path);
+  struct dm_pump_gap gap = {.bytes = gap_bytes, .error = gap_error, .skip_rest = skip_rest};
+  int error = dm_pump_attach(id, pipe_fd, file_fd, &options, &owner, path, &gap);
   if (error != 0) return throw_errno(env, "pumpAttach", error);
   return undefined_value(env);
 }
@@ -139,7 +146,10 @@ static void set_number(napi_env env, napi_value object, const char *key, double 
   napi_set_named_property(env, object, key, value);
 }
 
-/* pumpStats(id): { bytes, dropped, size, failing, stuck, eof, reason } or undefined. */
+/*
+ * pumpStats(id): { bytes, dropped, size, failing, stuck, eof, reason, gapBytes, gapError,
+ * skipRest } or undefined.
+ */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], object, value;
@@ -155,9 +165,11 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_number(env, object, "bytes", (double)stats.bytes);
   set_number(env, object, "dropped", (double)stats.dropped);
   set_number(env, object, "size", (double)stats.size);
-  const char *flags[] = {"failing", "stuck", "eof"};
-  bool values[] = {stats.failing, stats.stuck, stats.eof};
-  for (int index = 0; index < 3; index++) {
+  set_number(env, object, "gapBytes", (double)stats.gap.bytes);
+  set_number(env, object, "gapError", (double)stats.gap.error);
+  const char *flags[] = {"failing", "stuck", "eof", "skipRest"};
+  bool values[] = {stats.failing, stats.stuck, stats.eof, stats.gap.skip_rest};
+  for (int index = 0; index < 4; index++) {
     napi_get_boolean(env, values[index], &value);
     napi_set_named_property(env, object, flags[index], value);
   }

@@ -5,7 +5,7 @@ import type { Settings } from '../config/settings.ts';
 import { closeFd } from '../files/user-files.ts';
 import type { Logger } from '../logging/logger.ts';
 import { refusalOf } from '../logs/log-file.ts';
-import { type LogOptions, LogPump, type PumpEvent } from '../logs/pump.ts';
+import { gapOf, type LogOptions, LogPump, type OutputGap, type PumpEvent } from '../logs/pump.ts';
 import type { Owner } from './owner.ts';
 
 /** Where a daemon's log stands: ready to be written, or why not. */
@@ -43,13 +43,43 @@ export class DaemonLogs {
   private readonly pump: LogPump;
   private readonly log: Logger;
   private readonly ended: (id: string) => void;
+  private readonly gapChanged: () => void;
+  /**
+   * Output dropped and not said yet, for a pipe's next attach: from the manager before
+   * this one, or from before the pipe was detached (its log's options changed, or it
+   * ended).
+   */
+  private readonly carried = new Map<string, OutputGap>();
+  /** Daemons whose output is being dropped; while any is, the state is saved each second. */
+  private readonly dropping = new Set<string>();
+  private dropTimer: NodeJS.Timeout | undefined;
 
-  /** `ended` is told of a pipe read to its end (every writer gone, the keeper's too). */
-  constructor(settings: Settings, log: Logger, ended: (id: string) => void) {
+  /**
+   * `ended` is told of a pipe read to its end (every writer gone, the keeper's too);
+   * `gapChanged` when output begins to be dropped, or writing resumes.
+   */
+  constructor(
+    settings: Settings,
+    log: Logger,
+    ended: (id: string) => void,
+    gapChanged: () => void = () => {},
+  ) {
     this.settings = settings;
     this.log = log;
     this.ended = ended;
+    this.gapChanged = gapChanged;
     this.pump = new LogPump((event) => this.onEvent(event));
+  }
+
+  /** A gap the manager before this one left in a daemon's output (see OutputGap). */
+  carry(id: string, gap: OutputGap): void {
+    this.carried.set(id, gap);
+  }
+
+  /** What was dropped of a daemon's output and not said in its log yet, to be saved. */
+  gapOf(id: string): OutputGap | undefined {
+    if (this.nulls.has(id)) return this.carried.get(id);
+    return gapOf(this.pump.stats(id)) ?? this.carried.get(id);
   }
 
   /** Where a daemon's log is. */
@@ -81,7 +111,9 @@ export class DaemonLogs {
       // go of the pipe, whose bytes wait in it for the log opened anew. Emptied into
       // /dev/null meanwhile (as `close` does), they were lost (an outside review).
       this.entries.delete(id);
+      const gap = gapOf(this.pump.stats(id));
       await this.pump.detach(id);
+      if (gap !== undefined) this.carried.set(id, gap);
     }
     const { readiness, fileFd } = await this.openFile(owner, path);
     if (fileFd !== undefined) closeFd(fileFd);
@@ -157,6 +189,9 @@ export class DaemonLogs {
   async close(id: string): Promise<void> {
     const entry = this.entries.get(id);
     this.entries.delete(id);
+    // Not logged any more: what was dropped of it will never be said.
+    this.carried.delete(id);
+    this.noteDropping(id, false);
     if (entry === undefined || !entry.attached) return;
     const pipeFd = await this.pump.detach(id);
     if (pipeFd !== undefined) this.attachToNull(id, pipeFd);
@@ -222,7 +257,9 @@ export class DaemonLogs {
       entry.options,
       { uid: owner.account.uid, gid: owner.account.gid, groupIds: owner.groupIds },
       entry.path,
+      this.carried.get(id),
     );
+    this.carried.delete(id);
     entry.attached = true;
   }
 
@@ -254,25 +291,49 @@ export class DaemonLogs {
     switch (event.type) {
       case 'error':
         this.log.warn(`${event.id}: log: ${event.message}`);
+        this.noteDropping(event.id, true);
         return;
       case 'stuck':
         this.log.error(`${event.id}: log: ${event.message}; its output waits in its pipe`);
         return;
       case 'recovered':
         this.log.info(`${event.id}: log: writing again`);
+        this.noteDropping(event.id, false);
         return;
       case 'rotated':
         this.log.debug(`${event.id}: log rotated`);
         return;
       case 'eof': {
         this.pipes.delete(event.id);
+        const gap = this.nulls.has(event.id) ? undefined : gapOf(this.pump.stats(event.id));
+        // Said once the daemon's next pipe writes (the pipe that ended has no rest).
+        if (gap !== undefined) this.carried.set(event.id, { ...gap, skipRest: false });
         this.nulls.delete(event.id);
+        this.noteDropping(event.id, false);
         const entry = this.entries.get(event.id);
         if (entry !== undefined) entry.attached = false;
         void this.pump.detach(event.id).then((fd) => fd !== undefined && closeFd(fd));
         this.ended(event.id);
         return;
       }
+    }
+  }
+
+  /**
+   * The count of what is dropped is saved with the state: at once when a gap begins or
+   * ends, and each second while one lasts, so that a manager killed meanwhile leaves the
+   * next one at most a second's count short.
+   */
+  private noteDropping(id: string, dropping: boolean): void {
+    if (dropping) this.dropping.add(id);
+    else if (!this.dropping.delete(id)) return;
+    this.gapChanged();
+    if (this.dropping.size > 0 && this.dropTimer === undefined) {
+      this.dropTimer = setInterval(() => this.gapChanged(), 1_000);
+      this.dropTimer.unref();
+    } else if (this.dropping.size === 0 && this.dropTimer !== undefined) {
+      clearInterval(this.dropTimer);
+      this.dropTimer = undefined;
     }
   }
 

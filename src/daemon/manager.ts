@@ -250,7 +250,21 @@ export class Manager implements ControlContext, SupervisorHost {
       join(parts.settings.socketDir, 'notify'),
       parts.mode.kind === 'personal' ? 0o700 : 0o711,
     );
-    this.logs = new DaemonLogs(parts.settings, parts.log, (id) => this.pipeEnded(id));
+    this.logs = new DaemonLogs(
+      parts.settings,
+      parts.log,
+      (id) => this.pipeEnded(id),
+      // A gap in a daemon's output (begun, or said at last) is saved soon: see OutputGap.
+      () => this.state.schedule(),
+    );
+    // What the last manager dropped of each daemon's output and did not say yet: said, its
+    // count included, where writing resumes. After a clean stop every pipe is new.
+    for (const [id, daemon] of Object.entries(parts.saved?.daemons ?? {}))
+      if (daemon.outputGap !== undefined)
+        this.logs.carry(
+          id,
+          parts.saved?.clean ? { ...daemon.outputGap, skipRest: false } : daemon.outputGap,
+        );
     const historyFile = new HistoryFile(parts.settings.stateDir, this.history);
     const unreadable = historyFile.load();
     if (unreadable !== undefined) parts.log.warn(unreadable);
@@ -1051,6 +1065,7 @@ export class Manager implements ControlContext, SupervisorHost {
       clean,
       upgrade,
       (id) => this.broken.get(id) !== undefined,
+      (id) => this.logs.gapOf(id),
     );
   }
 

@@ -31,6 +31,28 @@ export interface PumpStats {
   readonly eof: boolean;
   /** Why it is failing ('' when it is not). */
   readonly reason: string;
+  /** Dropped and not said in the log yet (see OutputGap), as the native side has it. */
+  readonly gapBytes: number;
+  readonly gapError: number;
+  readonly skipRest: boolean;
+}
+
+/**
+ * Output dropped (a full disk) and not yet said in the log: bytes, the errno of the
+ * failed write (0: the log could not be opened), and whether the pipe's next bytes are
+ * the rest of a dropped line. Handed to the next manager, so that the line that says so
+ * counts what both dropped.
+ */
+export interface OutputGap {
+  readonly bytes: number;
+  readonly error: number;
+  readonly skipRest: boolean;
+}
+
+/** What the pump's stats say of a gap: undefined when nothing waits to be said. */
+export function gapOf(stats: PumpStats | undefined): OutputGap | undefined {
+  if (stats === undefined || (stats.gapBytes === 0 && !stats.skipRest)) return undefined;
+  return { bytes: stats.gapBytes, error: stats.gapError, skipRest: stats.skipRest };
 }
 
 /** Whose log it is: the pump renames and reopens it as this user. */
@@ -53,6 +75,9 @@ interface NativePump {
     gid: number,
     groups: readonly number[],
     path: string,
+    gapBytes: number,
+    gapError: number,
+    skipRest: boolean,
   ): void;
   pumpCommand(kind: number, id: number): Promise<number>;
   pumpStats(id: number): PumpStats | undefined;
@@ -99,6 +124,7 @@ export class LogPump {
     options: LogOptions,
     owner: LogOwner,
     path: string,
+    gap?: OutputGap,
   ): void {
     if (this.ids.has(id)) throw new Error(`log pump: ${id} is attached already`);
     const number = this.nextId++;
@@ -113,6 +139,9 @@ export class LogPump {
       owner.gid,
       owner.groupIds,
       path,
+      gap?.bytes ?? 0,
+      gap?.error ?? 0,
+      gap?.skipRest ?? false,
     );
     this.ids.set(id, number);
     this.names.set(number, id);

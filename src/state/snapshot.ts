@@ -1,4 +1,5 @@
 import type { DaemonSpec } from '../config/daemon.ts';
+import type { OutputGap } from '../logs/pump.ts';
 import type { AfterStop, DaemonRecord, Ended, Exit } from '../supervisor/state.ts';
 
 /** What the manager persists of one daemon: enough to pick it up where it was. */
@@ -29,6 +30,8 @@ export interface SavedDaemon {
   readonly spec?: DaemonSpec;
   /** A digest of the config its run was started with (daemon/scan.ts `sourceOf`). */
   readonly source?: string;
+  /** Its output dropped (a full disk) and not said in its log yet. */
+  readonly outputGap?: OutputGap;
   readonly lastExit?: Exit;
 }
 
@@ -52,12 +55,14 @@ export function snapshot(
   clean: boolean,
   upgrade?: { pid: number },
   fileBroken: (id: string) => boolean = () => false,
+  outputGap: (id: string) => OutputGap | undefined = () => undefined,
 ): SavedState {
   const daemons: Record<string, SavedDaemon> = {};
   for (const record of records) {
     const { state } = record;
     const run = state.kind === 'running' || state.kind === 'stopping' ? state : undefined;
     const startTicks = run === undefined ? undefined : runTicks(run.run);
+    const gap = outputGap(record.id);
     daemons[record.id] = {
       wanted: record.wanted,
       state: state.kind,
@@ -76,9 +81,22 @@ export function snapshot(
       ...(state.kind === 'stopped' && state.ended !== undefined ? { ended: state.ended } : {}),
       ...(record.lastExit === undefined ? {} : { lastExit: record.lastExit }),
       ...(fileBroken(record.id) ? { spec: record.spec } : {}),
+      ...(gap === undefined ? {} : { outputGap: gap }),
     };
   }
   return { version: 2, clean, nextSeq, ...(upgrade ? { upgrade } : {}), daemons };
+}
+
+function isGap(value: unknown): boolean {
+  if (value === undefined) return true;
+  const gap = value as Record<string, unknown> | null;
+  return (
+    typeof gap === 'object' &&
+    gap !== null &&
+    isCount(gap.bytes) &&
+    isCount(gap.error) &&
+    typeof gap.skipRest === 'boolean'
+  );
 }
 
 const isCount = (value: unknown): value is number =>
@@ -147,6 +165,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
       (daemon.starting === undefined || daemon.starting === true) &&
       (daemon.ended === undefined || daemon.ended === 'exited' || daemon.ended === 'failed') &&
       isExit(daemon.lastExit) &&
+      isGap(daemon.outputGap) &&
       (daemon.source === undefined ||
         (typeof daemon.source === 'string' && daemon.source.length <= 64)) &&
       isSpec(daemon.spec);

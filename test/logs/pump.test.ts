@@ -51,6 +51,9 @@ describe('the native log pump', () => {
       stuck: false,
       eof: true,
       reason: '',
+      gapBytes: 0,
+      gapError: 0,
+      skipRest: false,
     });
     for (const name of ['a', 'b', 'c']) {
       const fd = await pump.detach(name);
