@@ -53,6 +53,8 @@ export class DaemonLogs {
   /** Daemons whose output is being dropped; while any is, the state is saved each second. */
   private readonly dropping = new Set<string>();
   private dropTimer: NodeJS.Timeout | undefined;
+  /** Daemons whose pump may hold a gap: dropping now, or given one carried over. */
+  private readonly mayGap = new Set<string>();
 
   /**
    * `ended` is told of a pipe read to its end (every writer gone, the keeper's too);
@@ -78,8 +80,12 @@ export class DaemonLogs {
 
   /** What was dropped of a daemon's output and not said in its log yet, to be saved. */
   gapOf(id: string): OutputGap | undefined {
-    if (this.nulls.has(id)) return this.carried.get(id);
-    return gapOf(this.pump.stats(id)) ?? this.carried.get(id);
+    const carried = this.carried.get(id);
+    // Asked of every daemon at every save: the pump is asked only where a gap may be.
+    if (!this.mayGap.has(id) || this.nulls.has(id)) return carried;
+    const gap = gapOf(this.pump.stats(id));
+    if (gap === undefined && !this.dropping.has(id)) this.mayGap.delete(id);
+    return gap ?? carried;
   }
 
   /** Where a daemon's log is. */
@@ -259,7 +265,7 @@ export class DaemonLogs {
       entry.path,
       this.carried.get(id),
     );
-    this.carried.delete(id);
+    if (this.carried.delete(id)) this.mayGap.add(id);
     entry.attached = true;
   }
 
@@ -325,8 +331,10 @@ export class DaemonLogs {
    * next one at most a second's count short.
    */
   private noteDropping(id: string, dropping: boolean): void {
-    if (dropping) this.dropping.add(id);
-    else if (!this.dropping.delete(id)) return;
+    if (dropping) {
+      this.dropping.add(id);
+      this.mayGap.add(id);
+    } else if (!this.dropping.delete(id)) return;
     this.gapChanged();
     if (this.dropping.size > 0 && this.dropTimer === undefined) {
       this.dropTimer = setInterval(() => this.gapChanged(), 1_000);
