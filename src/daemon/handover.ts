@@ -58,6 +58,11 @@ function lines(socket: Socket, onLine: (line: string) => void, onEnd: () => void
  * Starts the new code with these arguments; resolves once it is ready to take over, or
  * with why it is not (its exit status and what it said on stderr is in the shared log).
  */
+/** How a child ended, once reaped: `exit 1`, or `killed by SIGKILL`. */
+function exitOf(child: ChildProcess): string {
+  return child.signalCode !== null ? `killed by ${child.signalCode}` : `exit ${child.exitCode}`;
+}
+
 export function startSuccessor(
   argv: readonly string[],
   lockFd: number,
@@ -90,9 +95,17 @@ export function startSuccessor(
       gone = true;
       clearTimeout(timer);
       if (state === 'starting') {
-        const status = child.exitCode ?? child.signalCode ?? 'no exit status yet';
-        resolve({ error: `the new code ended before it was ready (exit ${status}; see the log)` });
-      } else if (state === 'going') settleGo?.('died');
+        state = 'over';
+        // Its channel may close before it is reaped: its status is awaited, not guessed.
+        const say = (): void =>
+          resolve({
+            error: `the new code ended before it was ready (${exitOf(child)}; its reason is in the log above)`,
+          });
+        if (child.exitCode !== null || child.signalCode !== null) say();
+        else child.once('exit', say);
+        return;
+      }
+      if (state === 'going') settleGo?.('died');
       state = 'over';
     };
     lines(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestHost } from '../helpers/host.ts';
@@ -49,5 +49,51 @@ describe('an upgrade to code that does not load', {
     );
     const status = await host.dmctl('alice', 'status');
     assert.equal(status.code, 0, status.stderr);
+  });
+});
+
+/**
+ * An outside review deleted the state directory and sent SIGUSR2: the upgrade was
+ * refused, saying the new code ended with "no exit status yet". The new code's reason is
+ * in the log, and the refusal gives its exit status.
+ */
+describe('an upgrade whose state directory was deleted', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('is refused, saying why and how the new code ended', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 100001\n');
+    await host.startManager();
+    const before_ = await host.waitForDaemon(
+      'alice',
+      'alice/web',
+      (d) => d.state === 'running',
+      'running',
+    );
+    rmSync(join(host.dir, 'state'), { recursive: true, force: true });
+    const logFrom = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGUSR2');
+    const refusal = await waitFor(
+      'the refusal',
+      () => /upgrade refused: .*/.exec(host.managerLog.slice(logFrom))?.[0],
+    );
+    assert.match(
+      refusal,
+      /the new code ended before it was ready \(exit 1; its reason is in the log above\)/,
+    );
+    assert.match(
+      host.managerLog.slice(logFrom),
+      /--takeover without the instance lock of .*state \(ENOENT/,
+    );
+    const after_ = await host.waitForDaemon(
+      'alice',
+      'alice/web',
+      (d) => d.state === 'running',
+      'still running',
+    );
+    assert.equal(after_.pid, before_.pid);
   });
 });
