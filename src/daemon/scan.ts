@@ -111,10 +111,10 @@ function parsed(name: string, file: string, outcome: ReturnType<typeof judgeRead
 
 /**
  * A digest of the lines of a config's text that can mean something (not blank, not a
- * comment, as `meaningfulLines` reads them), saved beside a run: a manager that takes the run over (an upgrade, a start
- * after a crash) tells by it whether the file changed since the run began. The spec
- * itself is not compared: its shape may differ between the two managers' versions. An
- * edit of comments alone is no change.
+ * comment, as `meaningfulLines` reads them), saved beside a run: a manager that takes
+ * the run over (an upgrade, a start after a crash) tells by it whether the file changed
+ * since the run began. The spec itself is not compared: its shape may differ between the
+ * two managers' versions. An edit of comments alone is no change.
  */
 export function sourceOf(text: string): string {
   const hash = createHash('sha256');

@@ -431,7 +431,9 @@ export class Supervisor {
    */
   private waitBriefly(record: DaemonRecord): boolean {
     const now = Date.now();
-    const since = this.waitingSince.get(record) ?? now;
+    // Waiting still (not stopped and started again since): counted from its first try.
+    const waiting = record.state.kind === 'coolingdown' ? this.waitingSince.get(record) : undefined;
+    const since = waiting ?? now;
     if (now - since > SOON_LIMIT_MS) return false;
     this.waitingSince.set(record, since);
     this.setState(record, { kind: 'coolingdown', until: now + SOON_MS });
