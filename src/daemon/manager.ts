@@ -1028,7 +1028,8 @@ export class Manager implements ControlContext, SupervisorHost {
       const prepared = this.prepare(record);
       if (prepared.ok) this.processes.notePlan(run, prepared.plan);
     }
-    this.readiness.watch(record, run);
+    // Its ready_timeout counts from its spawn, across a takeover too.
+    this.readiness.watch(record, run, record.spawnedAt);
   }
 
   note(record: DaemonRecord, kind: EventKind, text: string): void {

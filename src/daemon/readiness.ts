@@ -8,6 +8,12 @@ import type { KeeperProcesses } from './processes.ts';
 
 /** One check never takes longer than this; the next waits from 100 ms up to a second. */
 const PROBE_MS = 5_000;
+/**
+ * A run taken over (an upgrade, a start after a crash of the manager) is given what is
+ * left of its ready_timeout, counted from its start, but at least this much: time for a
+ * check to pass, or for a READY=1 sent while no manager read it to be read.
+ */
+const TAKEOVER_GRACE_MS = 3_000;
 const FIRST_PAUSE_MS = 100;
 const MAX_PAUSE_MS = 1_000;
 
@@ -29,22 +35,28 @@ export class Readiness {
     this.processes = processes;
   }
 
-  /** Starts checking the run (one loop per run; it ends by itself). */
-  watch(record: DaemonRecord, run: number): void {
+  /**
+   * Starts checking the run (one loop per run; it ends by itself), until its ready_timeout
+   * after `since` (when it was spawned): a run taken over keeps the time it had used.
+   */
+  watch(record: DaemonRecord, run: number, since = Date.now()): void {
     const check = record.spec.ready;
     if (check === undefined) return;
     const timeoutMs = record.spec.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-    if (check.kind === 'notify') this.awaitNotify(record, run, timeoutMs);
-    else void this.loop(record, run, check, timeoutMs);
+    const now = Date.now();
+    const leftMs = Math.max(since + timeoutMs - now, Math.min(timeoutMs, TAKEOVER_GRACE_MS));
+    const left = Math.min(timeoutMs, leftMs);
+    if (check.kind === 'notify') this.awaitNotify(record, run, timeoutMs, left);
+    else void this.loop(record, run, check, timeoutMs, left);
   }
 
-  private awaitNotify(record: DaemonRecord, run: number, timeoutMs: number): void {
+  private awaitNotify(record: DaemonRecord, run: number, timeoutMs: number, leftMs: number): void {
     const timer = setTimeout(() => {
       this.deadlines.delete(record.id);
       if (!isStarting(record, run)) return;
       const reason = `not ready after ${formatElapsed(timeoutMs)} (notify: no READY=1)`;
       this.supervisor().noteNotReady(record, run, reason);
-    }, timeoutMs);
+    }, leftMs);
     clearTimeout(this.deadlines.get(record.id));
     this.deadlines.set(record.id, timer);
   }
@@ -61,8 +73,9 @@ export class Readiness {
     run: number,
     check: HealthCheck,
     timeoutMs: number,
+    leftMs: number,
   ): Promise<void> {
-    let deadline = Date.now() + timeoutMs;
+    let deadline = Date.now() + leftMs;
     let waited = 0;
     let pause = FIRST_PAUSE_MS;
     while (isStarting(record, run)) {

@@ -218,7 +218,7 @@ export class Supervisor {
     starting = false,
   ): void {
     record.spawnedAt = run.spawnedAt;
-    // One still starting is checked again, with a whole ready_timeout of its own.
+    // One still starting is checked again, for what is left of its ready_timeout.
     const waiting = starting && ended === undefined && record.spec.ready !== undefined;
     this.setState(record, {
       kind: 'running',

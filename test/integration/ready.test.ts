@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
+import type { DaemonStatus } from '../../src/protocol/messages.ts';
 import { cleanUp, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
@@ -41,6 +42,11 @@ describe('ready= and ready_timeout=', { skip: !root && 'needs root' }, () => {
       'alice',
       'never',
       'start=exec sleep 6300501\nready=exec:false\nready_timeout=1s\nautostart=no\n',
+    );
+    host.writeDaemon(
+      'alice',
+      'late',
+      'start=exec sleep 6300504\nready=exec:false\nready_timeout=20s\nrestart=no\nautostart=no\n',
     );
     host.writeDaemon(
       'alice',
@@ -122,6 +128,32 @@ describe('ready= and ready_timeout=', { skip: !root && 'needs root' }, () => {
     await waitFor('the unready process to be gone', () => (isAlive(first.pid) ? undefined : true));
     const stop = await host.dmctl('alice', 'never', 'stop', '--wait');
     assert.equal(stop.code, 0, stop.stderr);
+  });
+
+  test('a crash of the manager does not give a starting daemon its ready_timeout again', async () => {
+    const start = await host.dmctl('alice', 'late', 'start');
+    assert.equal(start.code, 0, start.stderr);
+    const late = async (check: (d: DaemonStatus) => boolean): Promise<DaemonStatus | undefined> => {
+      const row = (await host.status('alice')).find((d) => d.id === host.id('alice/late'));
+      return row && check(row) ? row : undefined;
+    };
+    const started = await waitFor(
+      'late to be starting for 10 s',
+      () => late((d) => d.state === 'starting' && d.uptime >= 10),
+      { timeoutMs: 60_000 },
+    );
+    const spawned = Date.now() - (started.uptime + 1) * 1000;
+    const manager = host.managerPid();
+    process.kill(manager, 'SIGKILL');
+    await waitFor('the manager to go', () => (isAlive(manager) ? undefined : true));
+    await host.startManager();
+    const failed = await waitFor('late to fail', () => late((d) => d.state === 'failed'), {
+      timeoutMs: 60_000,
+    });
+    // Its 20 s count from its start, not from the takeover 10 s in (that made it 30 s).
+    const took = (Date.now() - spawned) / 1000;
+    assert.ok(took < 27, `failed ${took.toFixed(1)} s after its start`);
+    assert.match(failed.lastExit ?? '', /not ready after 20s/);
   });
 
   test('with restart=no, not ready in time leaves it failed', async () => {
