@@ -37,6 +37,8 @@ struct channel {
   napi_ref callback;
   napi_async_context context;
   int closed;
+  /* Freed once libuv let go of the poll handle and the JS object was collected, both. */
+  int handle_closed, finalized;
 };
 
 static char receive_buffer[MAX_MESSAGE + 1];
@@ -109,10 +111,21 @@ static void deliver(struct channel *channel, napi_value fields, napi_value fds) 
   }
 }
 
+static void on_handle_closed(uv_handle_t *handle) {
+  struct channel *channel = handle->data;
+  channel->handle_closed = 1;
+  if (channel->finalized) free(channel);
+}
+
+/*
+ * Closes the poll handle, then the descriptor: uv_close takes the descriptor out of
+ * libuv's epoll set while it is still open (uv_poll_stop does not; see notify_socket.c,
+ * where that made libuv abort the manager).
+ */
 static void close_channel(struct channel *channel) {
   if (channel->closed) return;
   channel->closed = 1;
-  uv_poll_stop(&channel->poll);
+  uv_close((uv_handle_t *)&channel->poll, on_handle_closed);
   close(channel->fd);
 }
 
@@ -241,9 +254,6 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static void free_channel(uv_handle_t *handle) {
-  free(handle->data);
-}
 
 static void finalize(napi_env env, void *data, void *hint) {
   (void)hint;
@@ -251,9 +261,8 @@ static void finalize(napi_env env, void *data, void *hint) {
   close_channel(channel);
   napi_delete_reference(env, channel->callback);
   napi_async_destroy(env, channel->context);
-  /* The poll handle must be closed by libuv before its memory goes: the whole channel
-     is freed then (the handle is not its first member, so not free(handle)). */
-  uv_close((uv_handle_t *)&channel->poll, free_channel);
+  channel->finalized = 1;
+  if (channel->handle_closed) free(channel);
 }
 
 /* connectKeeper(socketPath, onMessage): a channel, or an error (ENOENT, ECONNREFUSED...). */

@@ -41,6 +41,8 @@ struct notify_watch {
   napi_async_context context;
   int closed;
   int paused;
+  /* Freed once libuv let go of the poll handle and the JS object was collected, both. */
+  int handle_closed, finalized;
 };
 
 /*
@@ -148,10 +150,24 @@ static struct notify_watch *watch_of(napi_env env, napi_callback_info info) {
   return data;
 }
 
+static void on_handle_closed(uv_handle_t *handle) {
+  struct notify_watch *watch = handle->data;
+  watch->handle_closed = 1;
+  if (watch->finalized) free(watch);
+}
+
+/*
+ * Closes the poll handle, then the descriptor. uv_poll_stop alone leaves the descriptor
+ * in libuv's epoll set, and the keeper holds the same socket, so closing this copy did
+ * not take it out: the socket, still flooded by a daemon, woke epoll for a descriptor
+ * number reused since, libuv's epoll_ctl on it failed, and libuv aborted the manager
+ * (an outside review: a user made root's manager exit 134, 7 times in 8). uv_close takes
+ * the descriptor out of the epoll set at once, while it is still open.
+ */
 static void stop_watch(struct notify_watch *watch) {
   if (watch->closed) return;
   watch->closed = 1;
-  uv_poll_stop(&watch->poll);
+  uv_close((uv_handle_t *)&watch->poll, on_handle_closed);
   close(watch->fd);
 }
 
@@ -182,17 +198,14 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static void free_watch(uv_handle_t *handle) {
-  free(handle->data);
-}
-
 static void finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   struct notify_watch *watch = data;
   stop_watch(watch);
   napi_delete_reference(env, watch->callback);
   napi_async_destroy(env, watch->context);
-  uv_close((uv_handle_t *)&watch->poll, free_watch);
+  watch->finalized = 1;
+  if (watch->handle_closed) free(watch);
 }
 
 /*

@@ -616,6 +616,9 @@ export class Supervisor {
   }
 
   private drop(record: DaemonRecord): void {
+    // Once: a stop that ends while `forget` waits (dmctl's stop of a deleted file) drops
+    // it before `forget` looks (an outside review saw `forgotten` logged twice).
+    if (this.daemons.get(record.id) !== record) return;
     this.clearTimer(record);
     this.daemons.delete(record.id);
     this.host.forgotten(record);
