@@ -115,7 +115,7 @@ async function run(
       if (!response.ok) return output.fail(response.error);
       const problems = response.problems ?? [];
       if (args.json) output.value(problems, 2);
-      else output.out(problems.map((line) => `${line}\n`).join(''));
+      else output.outFitted(problems.map((line) => `${line}\n`).join(''));
       return 0;
     }
     case 'rescan': {

@@ -1,9 +1,4 @@
-import {
-  displayWidth,
-  printableJson,
-  printableLines,
-  sliceToWidth,
-} from '../protocol/printable.ts';
+import { fitLines, printableJson, printableLines } from '../protocol/printable.ts';
 
 /**
  * Everything dmctl prints. Much of it came from users (daemon names, config values quoted
@@ -24,23 +19,14 @@ export class Output {
   }
 
   /**
-   * Text for stdout, each line made printable and, on a terminal, cut to its width: a
-   * line of what a user wrote that ran past the edge would wrap, and its rest read as a
-   * line of its own (an outside review forged entries of root's `dmctl why` so).
+   * Text for stdout, each line made printable and, on a terminal, cut to its width (see
+   * fitLines): what a user wrote must not wrap into a line that seems to be another.
    */
   outFitted(text: string): void {
-    const columns = process.stdout.isTTY ? process.stdout.columns || 80 : undefined;
     const printed = printableLines(text);
-    if (columns === undefined) {
-      process.stdout.write(printed);
-      return;
-    }
-    const lines = printed
-      .split('\n')
-      .map((line) =>
-        displayWidth(line) <= columns ? line : `${sliceToWidth(line, columns - 2)}…`,
-      );
-    process.stdout.write(lines.join('\n'));
+    process.stdout.write(
+      process.stdout.isTTY ? fitLines(printed, process.stdout.columns || 80) : printed,
+    );
   }
 
   /**

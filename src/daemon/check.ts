@@ -6,6 +6,7 @@ import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
 import { mayRunDaemons, ROOT } from '../policy/authorize.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
 import type { DelayBounds } from '../policy/restart-delay.ts';
+import { fitLines } from '../protocol/printable.ts';
 import { type AccountDb, loadAccounts, membersOf } from '../users/accounts.ts';
 import type { ManagerArgs } from './args.ts';
 import { judgeConfig } from './judge.ts';
@@ -140,7 +141,7 @@ function systemSetup(args: ManagerArgs, findings: Findings): Setup {
 }
 
 function report(findings: Findings): number {
-  for (const problem of findings.problems) process.stdout.write(`${formatProblem(problem)}\n`);
+  print(findings.problems.map((problem) => `${formatProblem(problem)}\n`).join(''));
   const errors = findings.problems.filter((problem) => problem.severity === 'error').length;
   const warnings = findings.problems.length - errors;
   const what = [
@@ -150,10 +151,19 @@ function report(findings: Findings): number {
     .filter((part) => part !== undefined)
     .join(' and ');
   const counts = `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
-  process.stdout.write(
+  print(
     errors === 0
       ? `daemon-manager: configuration OK (${what}; ${counts})\n`
       : `daemon-manager: configuration has errors (${what}; ${counts})\n`,
   );
   return errors === 0 ? 0 : 1;
+}
+
+/**
+ * Lines for stdout; on a terminal, each cut to its width (see fitLines) as `dmctl why`
+ * does: a problem quotes what a user wrote, which padded to the width would wrap into a
+ * line that reads as a problem of another user's file. Into a pipe, whole, for scripts.
+ */
+function print(text: string): void {
+  process.stdout.write(process.stdout.isTTY ? fitLines(text, process.stdout.columns || 80) : text);
 }

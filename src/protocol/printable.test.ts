@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { printable, printableCut, printableJson, printableLines } from './printable.ts';
+import { fitLines, printable, printableCut, printableJson, printableLines } from './printable.ts';
 
 describe('printable', () => {
   const cases: [string, string, string][] = [
@@ -78,4 +78,15 @@ describe('printableJson', () => {
   test('indents like JSON.stringify', () => {
     assert.equal(printableJson([{ a: 1 }], 2), JSON.stringify([{ a: 1 }], null, 2));
   });
+});
+
+describe('fitLines', () => {
+  const cases: [string, string, number, string][] = [
+    ['a line that fits stays whole', 'abcdef\nabc', 6, 'abcdef\nabc'],
+    ['a longer line ends with … (two columns)', 'abcdefg\nab', 6, 'abcd…\nab'],
+    ['wide characters count two', '日本語日本語', 8, '日本語…'],
+    ['the final newline is kept', 'abcdefghij\n', 6, 'abcd…\n'],
+  ];
+  for (const [what, input, columns, expected] of cases)
+    test(what, () => assert.equal(fitLines(input, columns), expected));
 });

@@ -120,6 +120,19 @@ export function sliceToWidth(text: string, width: number): string {
 }
 
 /**
+ * Each line of `text` cut to `columns` (see displayWidth), `…` ending a line that was cut.
+ * For text printed on a terminal: a line of what a user wrote that ran past the edge
+ * would wrap, and its rest read as a line of its own (an outside review forged entries of
+ * root's `dmctl why`, and problems of another user's file, so). `…` may take two columns.
+ */
+export function fitLines(text: string, columns: number): string {
+  return text
+    .split('\n')
+    .map((line) => (displayWidth(line) <= columns ? line : `${sliceToWidth(line, columns - 2)}…`))
+    .join('\n');
+}
+
+/**
  * `text` cut to at most `most` characters, `…` ending what was cut. For text a user
  * wrote that goes into every status row, log line and `why` entry about a daemon.
  */
