@@ -4,6 +4,28 @@ import { constants as osConstants } from 'node:os';
 export const MANAGER_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const;
 export type QueuedSignal = (typeof MANAGER_SIGNALS)[number];
 
+const isStop = (signal: QueuedSignal): boolean => signal === 'SIGTERM' || signal === 'SIGINT';
+
+/**
+ * The queue once `signal` came. A signal already waiting is not queued again: a reload
+ * reads the config as it is when it runs, so any number of SIGHUPs that come while one
+ * runs or waits make one more. A SIGTERM or SIGINT goes ahead of what waits, and the
+ * reloads and upgrades waiting, or coming later, are dropped: the manager is stopping
+ * (`stopping`: a stop was acted on already). A review's 2,000 SIGHUPs made 129 reloads one
+ * after the other, and the SIGTERM sent meanwhile waited 11.7 s behind them.
+ */
+export function queueSignal(
+  queued: readonly QueuedSignal[],
+  signal: QueuedSignal,
+  stopping: boolean,
+): QueuedSignal[] {
+  const stopComing = stopping || queued.some(isStop);
+  if (isStop(signal))
+    return stopComing ? [...queued] : [signal, ...queued.filter((s) => s === 'SIGUSR1')];
+  if (queued.includes(signal) || (stopComing && signal !== 'SIGUSR1')) return [...queued];
+  return [...queued, signal];
+}
+
 /**
  * Turns signals into events handled one at a time by the main loop, as s6 and runit do.
  * Installed before anything else: a signal that comes while the manager starts, or while
@@ -12,7 +34,8 @@ export type QueuedSignal = (typeof MANAGER_SIGNALS)[number];
  * once it runs.
  */
 export class SignalQueue {
-  private readonly queue: QueuedSignal[] = [];
+  private queue: QueuedSignal[] = [];
+  private stopping = false;
   private act: ((signal: QueuedSignal) => Promise<void>) | undefined;
   private busy = false;
   private forward: ((signal: QueuedSignal) => boolean) | undefined;
@@ -65,7 +88,7 @@ export class SignalQueue {
 
   private push(signal: QueuedSignal): void {
     if (this.forward?.(signal)) return;
-    this.queue.push(signal);
+    this.queue = queueSignal(this.queue, signal, this.stopping);
     void this.drain();
   }
 
@@ -73,8 +96,10 @@ export class SignalQueue {
     if (this.busy || this.act === undefined) return;
     this.busy = true;
     try {
-      for (let signal = this.queue.shift(); signal !== undefined; signal = this.queue.shift())
+      for (let signal = this.queue.shift(); signal !== undefined; signal = this.queue.shift()) {
+        if (isStop(signal)) this.stopping = true;
         await this.act(signal);
+      }
     } finally {
       this.busy = false;
     }

@@ -48,7 +48,7 @@ export const MANAGER_SIGNALS: readonly Entry[] = [
   {
     name: 'SIGHUP',
     meaning:
-      're-read the master config (users, rights, settings of daemons) and rescan; daemons whose config did not change are not touched',
+      're-read the master config (users, rights, settings of daemons) and rescan; daemons whose config did not change are not touched. Any number of SIGHUPs that come while a reload runs or waits make one more; a SIGTERM or SIGINT goes ahead of a reload that waits, which is dropped',
   },
   {
     name: 'SIGUSR1',
