@@ -243,4 +243,31 @@ describe('ready=notify and watchdog= (sd_notify)', { skip: !root && 'needs root'
     assert.match(flood.status ?? '', /^flood \d+$/);
     assert.equal((await host.dmctl('alice', 'flood', 'stop', '--wait')).code, 0);
   });
+
+  test("one user's many daemons flooding together are paused by the user's rate", async () => {
+    const flooder = join(host.dir, 'notify-flood');
+    execFileSync('cc', ['-O2', '-o', flooder, join(FIXTURES, 'notify-flood.c')]);
+    execFileSync('chmod', ['755', host.dir, flooder]);
+    // Each daemon stays within its own rate once paused; 30 of them read at 50 a second
+    // each are past 1,000 a second together.
+    for (let index = 0; index < 30; index++)
+      host.writeDaemon('bob', `f${index}`, `start=exec ${flooder} 2000 0\nready=notify\n`);
+    const from = host.managerLog.length;
+    assert.equal((await host.dmctl('bob', 'rescan')).code, 0);
+    await waitFor("the user's rate to pause them", () =>
+      /its user's daemons sent more than 1000 sd_notify messages a second together; not read for \d+s/.test(
+        host.managerLog.slice(from),
+      )
+        ? true
+        : undefined,
+    );
+    // Said once for the user, not for each daemon paused.
+    assert.equal(host.managerLog.slice(from).split("its user's daemons sent").length - 1, 1);
+    await waitFor('every READY=1 read in the end', async () =>
+      (await host.status('bob')).every((daemon) => daemon.state === 'running') ? true : undefined,
+    );
+    for (let index = 0; index < 30; index++) rmSync(host.daemonFile('bob', `f${index}`));
+    await host.dmctl('bob', 'rescan');
+    for (let index = 0; index < 30; index++) await host.dmctl('bob', `f${index}`, 'stop');
+  });
 });
