@@ -1503,6 +1503,7 @@ export class Manager implements ControlContext, SupervisorHost {
         if (this.recovery) {
           this.recovery.introduce(record);
           this.noteOldConfig(record);
+          if (refused) this.stopRefused(record, problems);
         } else this.supervisor.register(record);
         const survivors = left.get(id);
         left.delete(id);
@@ -1544,6 +1545,21 @@ export class Manager implements ControlContext, SupervisorHost {
     this.logNewProblems(user);
     this.log.debug(`rescan of ${user}: done`);
     return true;
+  }
+
+  /**
+   * A run taken over whose config is refused now (root took back a port, or the right to
+   * run as its user, while no manager was there): stopped, as a rescan would have. An
+   * outside review found such a daemon still listening on the port taken back.
+   */
+  private stopRefused(record: DaemonRecord, problems: readonly Problem[]): void {
+    const { state } = record;
+    if (state.kind !== 'running' && state.kind !== 'coolingdown') return;
+    const error = problems.find((problem) => problem.severity === 'error');
+    const why = error === undefined ? 'its config is refused' : formatProblem(error);
+    this.log.warn(`${record.id}: refused now (${why}); stopping it`);
+    this.history.note(record.id, 'config', `refused now: stopping it (${why})`);
+    this.supervisor.stop(record);
   }
 
   /**

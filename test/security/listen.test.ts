@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
 import { DAEMON_MANAGER, FIXTURES, run, TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
 import { freePort, tryConnect } from '../helpers/sockets.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { assertManagerAnswers, processesWith } from './support.ts';
@@ -159,6 +160,39 @@ describe('mallory cannot make the manager listen where she may not', {
     assert.equal(start.code, 1);
     assert.match(start.stderr, /is not the loopback/);
     assert.equal(await tryConnect({ port: granted }), 'ECONNREFUSED');
+  });
+
+  test('a port revoked while the manager was down is taken back at its start: the daemon taken over is stopped', async () => {
+    host.writeDaemon(
+      'mallory',
+      'kept',
+      `start=${FIXTURES}/listen-report.sh\nlisten=tcp:0.0.0.0:${granted}\n`,
+    );
+    master(true);
+    process.kill(host.managerPid(), 'SIGHUP');
+    const running = await host.waitForDaemon(
+      'mallory',
+      'mallory/kept',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    assert.equal(await tryConnect({ port: granted }), 'ok');
+    // kill -9: the keeper holds the daemon and its socket while no manager runs.
+    const manager = host.managerPid();
+    process.kill(manager, 'SIGKILL');
+    await waitFor('the manager to go', () => (isAlive(manager) ? undefined : true));
+    master(false);
+    const from = host.managerLog.length;
+    await host.startManager();
+    await host.waitForDaemon('mallory', 'mallory/kept', (d) => d.pid === 0, 'to stop');
+    assert.ok(!isAlive(running.pid), 'the daemon taken over is gone');
+    await waitFor('the port to be closed', async () =>
+      (await tryConnect({ port: granted })) === 'ECONNREFUSED' ? true : undefined,
+    );
+    assert.match(
+      host.managerLog.slice(from),
+      /mallory\/kept: refused now \(.*is not the loopback.*\); stopping it/,
+    );
   });
 
   test("a socket's group is taken back when the owner leaves it: the daemon is stopped, the file removed", async () => {
