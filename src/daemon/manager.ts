@@ -1078,15 +1078,44 @@ export class Manager implements ControlContext, SupervisorHost {
   private adoptPipe(id: string, fd: number): void {
     this.pipes.add(id);
     const record = this.supervisor.daemons.get(id);
+    if (record === undefined && this.logLeftOver(id, fd)) return;
     const logged = record !== undefined && record.spec.output === 'log';
     this.logs.pipe(id, fd, logged);
     if (!logged) this.link.closePipe(id);
+  }
+
+  /**
+   * The pipe of a run no config claims any more (its file deleted or broken while no
+   * manager was there), being stopped: what it wrote meanwhile, and as it stops, goes
+   * into its log, as its owner, until the pipe ends (an outside review: 190-210 lines of
+   * each such daemon were lost). Only for an owner still allowed: an account gone, or
+   * made again under the same name, is not the one whose daemon wrote it. False when
+   * the pipe is to be emptied instead.
+   */
+  private logLeftOver(id: string, fd: number): boolean {
+    const user = id.slice(0, id.indexOf('/'));
+    const name = id.slice(user.length + 1);
+    const owner = this.ownerTable.get(user);
+    if (owner === undefined) return false;
+    // Its config is gone: the log's place and options are the defaults.
+    const { spec } = parseDaemonConfig(
+      'start=true\noutput=log\n',
+      `${owner.daemonDir}/${name}.conf`,
+      name,
+    );
+    if (spec === undefined) return false;
+    this.logs.pipe(id, fd, true);
+    void this.logs.open(owner, id, spec);
+    this.link.closePipe(id);
+    return true;
   }
 
   /** A daemon's pipe is read to its end: the keeper forgets it. */
   private pipeEnded(id: string): void {
     this.pipes.delete(id);
     this.link.drop(`out:${id}`);
+    // A left-over run's log (see logLeftOver) is done with.
+    if (!this.supervisor.daemons.has(id)) void this.logs.close(id);
   }
 
   /**

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
-import { TestHost } from '../helpers/host.ts';
+import { counterProblems, counterRuns, lastWritten } from '../helpers/counter.ts';
+import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -80,3 +82,43 @@ for (const cgroups of ['yes', 'no'])
       assert.equal(living(`sleep ${sleeps.bob}`).length, 0);
     });
   });
+
+/**
+ * An outside review: a daemon stopped because no config claims it any more lost all it
+ * wrote while no manager ran (190-210 lines each): its pipe was emptied, not logged.
+ */
+describe('what a survivor no config claims wrote while no manager ran', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('reaches its log, up to its last line as it stops', async () => {
+    const home = host.user('alice').home;
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'talker',
+      `start=exec ${FIXTURES}/counter.sh ${home} 1\noutput=log\n`,
+    );
+    const manager = await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/talker', (d) => d.pid > 0, 'to run');
+    const exited = new Promise((resolve) => manager.once('exit', resolve));
+    manager.kill('SIGKILL');
+    await exited;
+    const before = lastWritten(home, pid);
+    await waitFor('100 lines written while no manager runs', () =>
+      lastWritten(home, pid) >= before + 100 ? true : undefined,
+    );
+    rmSync(host.daemonFile('alice', 'talker'));
+    await host.startManager();
+    await waitFor('the survivor to be stopped', () => (isAlive(pid) ? undefined : true));
+    const log = join(home, '.daemon-manager/logs/talker.log');
+    const run = await waitFor('its last line in its log', () => {
+      const found = counterRuns(readFileSync(log, 'utf8')).get(pid);
+      return found?.end === undefined ? undefined : found;
+    });
+    assert.deepEqual(counterProblems(run), []);
+    assert.ok(run.numbers.length >= before + 100, `${run.numbers.length} lines logged`);
+  });
+});
