@@ -153,7 +153,12 @@ async function main(signals: SignalQueue): Promise<number> {
     // Everything that could fail in the new code has run: the old manager may let go.
     predecessor = joinPredecessor();
     const word = await predecessor.ready(() =>
-      log.info(`the new code is ready; waiting for the manager (pid ${process.ppid}) to let go`),
+      // The old manager is the parent; a parent gone (pid 1 adopted it) is no manager.
+      log.info(
+        process.ppid > 1
+          ? `the new code is ready; waiting for the manager (pid ${process.ppid}) to let go`
+          : 'the new code is ready, but the manager that started it is gone',
+      ),
     );
     if (word === 'abort') {
       log.info('upgrade called off by the running manager; this new one exits');

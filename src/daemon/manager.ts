@@ -1155,7 +1155,8 @@ export class Manager implements ControlContext, SupervisorHost {
       const leaf = orphans.get(state.run);
       const seq = this.processes.claimNew(record.id, leaf);
       attached.link.adopt(seq, record.id, state.pid, this.runTicks.get(state.run) ?? 0, leaf ?? '');
-      this.log.warn(`${record.id}: pid ${state.pid} outlived its keeper; replacing it`);
+      const next = record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)';
+      this.log.warn(`${record.id}: pid ${state.pid} outlived its keeper; ${next}`);
       this.sockets.bindAfterStop(record.id);
       this.supervisor.resumeStopping(
         record,
