@@ -7,7 +7,8 @@
  *    the manager instead of init, so the manager can reap them (some inits never do);
  *  - fcntl(FD_CLOEXEC): Node opens everything close-on-exec; the descriptors that must
  *    survive the upgrade's execve (the daemons' output pipes) are cleared first;
- *  - malloc_trim(0): gives back to the kernel the free pages of glibc's heaps.
+ *  - malloc_trim(0): gives back to the kernel the free pages of glibc's heaps;
+ *  - setrlimit(RLIMIT_NOFILE): the soft open-files limit raised to the hard one.
  * Plain Node-API in C: ABI-stable across Node versions, no dependency.
  */
 #define _GNU_SOURCE
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -155,6 +157,29 @@ static napi_value js_trim_memory(napi_env env, napi_callback_info info) {
   return released;
 }
 
+/*
+ * raiseDescriptorLimit(): raises the soft RLIMIT_NOFILE to the hard one, and returns
+ * [soft, hard] as they are then (-1 for unlimited). A system call, not /proc/self/limits:
+ * it answers when every descriptor is taken, which is when the manager asks.
+ */
+static napi_value js_raise_descriptor_limit(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == -1) return throw_errno(env, "getrlimit");
+  if (limit.rlim_cur != limit.rlim_max) {
+    struct rlimit raised = {limit.rlim_max, limit.rlim_max};
+    /* Refused (a hard limit above fs.nr_open): the soft one stays, and is reported. */
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  napi_value pair, soft, hard;
+  napi_create_array_with_length(env, 2, &pair);
+  napi_create_double(env, limit.rlim_cur == RLIM_INFINITY ? -1 : (double)limit.rlim_cur, &soft);
+  napi_create_double(env, limit.rlim_max == RLIM_INFINITY ? -1 : (double)limit.rlim_max, &hard);
+  napi_set_element(env, pair, 0, soft);
+  napi_set_element(env, pair, 1, hard);
+  return pair;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_default, NULL},
@@ -162,6 +187,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_default, NULL},
       {"takeEarlySignals", NULL, js_take_early_signals, NULL, NULL, NULL, napi_default, NULL},
       {"trimMemory", NULL, js_trim_memory, NULL, NULL, NULL, napi_default, NULL},
+      {"raiseDescriptorLimit", NULL, js_raise_descriptor_limit, NULL, NULL, NULL, napi_default,
+       NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
   register_keeper_link(env, exports);

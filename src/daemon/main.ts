@@ -43,11 +43,15 @@ import { closeInheritedDescriptors } from './inherited-fds.ts';
 import { Manager, type Mode } from './manager.ts';
 import { ensurePrivateDir } from './prepare-dirs.ts';
 import { type QueuedSignal, SignalQueue } from './signal-queue.ts';
+import { type DescriptorLimit, startupFailure } from './startup-failure.ts';
 
 // How long new code may take to be ready to take over before the upgrade is refused.
 const SUCCESSOR_TIMEOUT_MS = 60_000;
 // How long an exiting manager waits for a busy log (syslog, a full pipe) to take its last lines.
 const LAST_WORDS_MS = 2_000;
+
+// The open-files limit once raised, for the message of a start-up that runs out anyway.
+let descriptorLimit: DescriptorLimit | undefined;
 
 async function main(signals: SignalQueue): Promise<number> {
   const args = parseManagerArgs(process.argv.slice(2));
@@ -118,6 +122,11 @@ async function main(signals: SignalQueue): Promise<number> {
   if (pidfileProblem !== undefined) return fail(`daemon-manager: ${pidfileProblem}`);
   const launcher = launcherPipe();
   const native = loadNative();
+  // A low soft limit under a higher hard one is a shell's or an init's default (1024),
+  // not a choice: the manager holds a few descriptors per daemon, and takes the hard
+  // limit, as systemd's own daemons do. Daemons do not get more than before: the keeper
+  // raised its own limit so already, and they inherit the keeper's, or their limit-nofile.
+  descriptorLimit = native.raiseDescriptorLimit();
   signals.adoptEarly(native.takeEarlySignals());
   const lock = args.takeover
     ? inheritedLock(native, settings.stateDir)
@@ -464,8 +473,13 @@ main(signals).then(
     }
   },
   (error: unknown) => {
-    process.stderr.write(`daemon-manager: ${(error as Error).stack ?? error}\n`);
+    process.stderr.write(`${startupFailure(error, descriptorLimit)}\n`);
     signals.release();
-    process.exitCode = 1;
+    // Exit now: what start-up opened (the keeper's link, sockets, timers) would keep
+    // Node running, and a manager that does not run must not hold the instance lock (an
+    // outside review saw one wait 12 minutes in epoll, a new one refused). The keeper
+    // outlives it, with the daemons, for the next manager. stderr is written at once
+    // (a file or a pipe, on Linux), so the line is not lost.
+    process.exit(1);
   },
 );

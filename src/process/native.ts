@@ -35,6 +35,8 @@ export interface Native {
   takeEarlySignals(): number;
   /** A memory-reducing GC, then malloc_trim(0): free pages back to the kernel; whether glibc had any. */
   trimMemory(): boolean;
+  /** Raises the soft open-files limit to the hard one: [soft, hard] then, -1 for unlimited. */
+  raiseDescriptorLimit(): [number, number];
   /** Starts dm-keeper listening on `socketPath`; its pid, once it listens. */
   spawnKeeper(binary: string, socketPath: string): number;
   /** Connects to a keeper; `onMessage` gets each message, and null fields at the end. */

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startupFailure } from './startup-failure.ts';
+
+function systemError(code: string, message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code });
+}
+
+test('out of descriptors names the limit and how to raise it, on one line', () => {
+  const said = startupFailure(
+    systemError('EMFILE', "EMFILE: too many open files, scandir '/proc'"),
+    [64, 64],
+  );
+  assert.equal(said.split('\n').length, 1);
+  assert.match(said, /open-files limit is 64 \(hard limit 64\)/);
+  assert.match(said, /LimitNOFILE=/);
+  assert.match(said, /ulimit -n/);
+  assert.match(said, /scandir '\/proc'/);
+});
+
+test('an unlimited hard limit is said in words', () => {
+  assert.match(
+    startupFailure(systemError('EMFILE', 'EMFILE'), [1024, -1]),
+    /1024 \(hard limit unlimited\)/,
+  );
+});
+
+test('another system error is its message alone', () => {
+  assert.equal(
+    startupFailure(systemError('EACCES', "EACCES: permission denied, open '/x'"), undefined),
+    "daemon-manager: cannot start: EACCES: permission denied, open '/x'",
+  );
+});
+
+test('a bug keeps its stack, to be reported', () => {
+  const said = startupFailure(new TypeError('x is undefined'), undefined);
+  assert.match(said, /^daemon-manager: cannot start: x is undefined \(a bug/);
+  assert.match(said, /\n {4}at /);
+});
