@@ -56,6 +56,7 @@ export class DaemonSockets {
   /** Closes a daemon's sockets and removes the unix socket files made for it. */
   release(id: string, owner: Owner | undefined): Promise<void> {
     this.places.delete(id);
+    this.rebind.delete(id);
     return this.held.release(id, owner);
   }
 
@@ -71,8 +72,10 @@ export class DaemonSockets {
 
   /** After any change of a daemon: one stopped and wanted down lets its sockets go. */
   noteChange(record: DaemonRecord, owner: Owner | undefined): void {
-    if (record.wanted === 'down' && record.state.kind === 'stopped' && this.held.holds(record.id))
-      void this.held.release(record.id, owner);
+    if (record.wanted !== 'down' || record.state.kind !== 'stopped') return;
+    // Its survivor is gone and it is not started again: a failed bind refuses it again.
+    this.rebind.delete(record.id);
+    if (this.held.holds(record.id)) void this.held.release(record.id, owner);
   }
 
   /**
@@ -112,6 +115,7 @@ export class DaemonSockets {
     };
     const error = await this.held.hold(owner, record.id, listen, this.gidOf(record), where);
     if (error !== undefined) this.log.warn(`${record.id}: ${error}`);
+    else this.rebind.delete(record.id);
   }
 
   /**
@@ -127,11 +131,15 @@ export class DaemonSockets {
     const names = this.held.namesFor(record.id, listen, this.gidOf(record));
     if (names !== undefined) return { names, passing: listen.passing };
     const failure = this.held.failure(record.id);
-    if (failure !== undefined && this.rebind.delete(record.id)) this.held.forgetFailure(record.id);
-    else if (failure !== undefined) return { error: failure, retry: false };
-    this.rebind.delete(record.id);
+    if (failure !== undefined && !this.rebind.has(record.id))
+      return { error: failure, retry: false };
+    // Replacing a survivor: a bind that failed is tried again at each start until one
+    // binds. What the survivor held may outlive its stop a moment (a unix socket file
+    // then still has a listener), and one more failure was taken for a refusal: the
+    // daemon was left down for good (an outside review, 4 of 4).
+    if (failure !== undefined) this.held.forgetFailure(record.id);
     void this.hold(owner, record);
-    return { error: 'its sockets are being opened', retry: true, soon: true };
+    return { error: failure ?? 'its sockets are being opened', retry: true, soon: true };
   }
 
   /**

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, lstatSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
 import { runManagerExpectingExit, spawnCollecting } from '../helpers/cli.ts';
 import { DAEMON_MANAGER, run, TestHost, type TestUser } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
+import { tryConnect } from '../helpers/sockets.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -336,6 +337,60 @@ describe('what survives a manager killed with its keeper is stopped by the next 
     assert.doesNotMatch(log, /web: cannot start|web: cooling down/);
     await host.stopManager();
     rmSync(host.daemonFile('alice', 'web'));
+  });
+
+  test('a listen=unix: daemon is bound again once its survivor is stopped, even if its socket outlives the stop', async () => {
+    const alice = host.user('alice');
+    const path = join(alice.home, 'run', 'lisu.sock');
+    host.mkdirAs(alice, dirname(path));
+    const held = `sleep ${BASE + 52}`;
+    host.writeDaemon('alice', 'lisu', `start=exec ${held}\nlisten=unix:${path}\n`);
+    await host.startManager();
+    await waitFor('both daemons to run', () =>
+      copies() === 1 && living(held).length === 1 ? true : undefined,
+    );
+    const [survivor] = living(held);
+    assert.ok(survivor);
+    await killBoth();
+    // Another process keeps a copy of the survivor's socket (its fd 3) past its stop, as
+    // a process of the user's outside the daemon may: the socket file still has a listener
+    // when the daemon starts again, and its bind fails once more.
+    const holder = spawnCollecting([
+      'python3',
+      '-c',
+      'import ctypes, os, signal, sys\n' +
+        'fd = ctypes.CDLL(None, use_errno=True).syscall(438, os.pidfd_open(int(sys.argv[1])), 3, 0)\n' +
+        'print("holding" if fd >= 0 else f"pidfd_getfd failed: {ctypes.get_errno()}", flush=True)\n' +
+        'signal.pause()\n',
+      String(survivor.pid),
+    ]);
+    try {
+      await waitFor(
+        'the holder to hold the socket',
+        () => (/holding/.test(holder.output()) ? true : undefined),
+        { describe: holder.output },
+      );
+      const from = host.managerLog.length;
+      await host.startManager();
+      const failed = /lisu: \S+: cannot listen on unix:\S+: exists already/g;
+      await waitFor(
+        'a bind that fails after the survivor stopped',
+        () => ((host.managerLog.slice(from).match(failed)?.length ?? 0) >= 2 ? true : undefined),
+        { describe: () => host.managerLog.slice(from) },
+      );
+    } finally {
+      await holder.stop();
+    }
+    await onlyCopyRuns('alice/lisu', held);
+    const [lisu] = (await host.status('alice')).filter((d) => d.id === host.id('alice/lisu'));
+    assert.notEqual(lisu?.pid, survivor.pid, 'started again, not the survivor');
+    assert.equal(lisu?.wanted, 'up');
+    assert.equal(await tryConnect({ path }), 'ok');
+    // The stale file was replaced by one bound as its owner.
+    assert.ok(lstatSync(path).isSocket());
+    assert.equal(lstatSync(path).uid, alice.uid);
+    await host.stopManager();
+    rmSync(host.daemonFile('alice', 'lisu'));
   });
 
   test('a keeper whose state directory was deleted is named, and once killed its daemons are replaced', async () => {
