@@ -215,12 +215,15 @@ export class DaemonLogs {
   /**
    * Before a daemon starts: its log is opened again by its path, so that the run writes
    * the file there now, not one its owner deleted (keeping its space) or a logrotate moved
-   * away since the last run. At most once a second per daemon: a crash loop costs nothing.
+   * away since the last run. A respawn does so at most once a second per daemon (a crash
+   * loop costs nothing); a start someone asked for (`respawn` false) always: a log
+   * deleted between a stop and a start within the second was written on, unseen.
    */
-  reopenBeforeStart(id: string): void {
+  reopenBeforeStart(id: string, respawn: boolean): void {
     const entry = this.entries.get(id);
     const now = performance.now();
-    if (entry === undefined || !entry.attached || now - entry.reopenedAt < 1000) return;
+    if (entry === undefined || !entry.attached) return;
+    if (respawn && now - entry.reopenedAt < 1000) return;
     entry.reopenedAt = now;
     void this.pump.reopen(id);
   }

@@ -920,7 +920,7 @@ export class Manager implements ControlContext, SupervisorHost {
         if (!readiness.refused) void this.openLog(owner, record);
         return { ok: false, error: readiness.error, retry: !readiness.refused };
       }
-      this.logs.reopenBeforeStart(record.id);
+      this.logs.reopenBeforeStart(record.id, record.respawns > 0);
     }
     return {
       ok: true,

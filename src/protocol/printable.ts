@@ -41,7 +41,9 @@ export function printable(text: string): string {
  * escaping let a quoted line of 600 characters reach 1,949 (an outside review).
  */
 export function printableCut(text: string, most: number, ending = '…'): string {
-  const shown = printable(text);
+  // An escape only lengthens: what is past the first most + 1 characters is never shown,
+  // and a 250 KB quote is not escaped whole (it held a rescan up for seconds).
+  const shown = printable(text.length > most + 1 ? text.slice(0, most + 1) : text);
   if (shown.length <= most) return shown;
   // Never half an escape: the cut goes back to the last character shown whole.
   let end = most;

@@ -394,6 +394,8 @@ describe('what survives a manager killed with its keeper is stopped by the next 
   });
 
   test('a keeper whose state directory was deleted is named, and once killed its daemons are replaced', async () => {
+    // The keeper of the test before may still be on its way out: this one's is the one named.
+    await waitFor('no keeper left from before', () => (host.keeperPid() === 0 ? true : undefined));
     await host.startManager();
     await waitFor('the daemon to run', one);
     const stray = host.keeperPid();

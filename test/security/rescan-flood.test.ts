@@ -32,9 +32,17 @@ describe("mallory's rescans cannot hold up alice", {
     const mallory = host.user('mallory');
     const dir = join(mallory.home, '.daemon-manager/daemons');
     const filler = `# ${'x'.repeat(97)}\n`.repeat(2_400);
+    // 3 KB of variables each: 3 MB of lines to parse, within the 4 MiB a rescan reads.
+    const exports = Array.from({ length: 30 }, (_, n) => `export V${n}=${'v'.repeat(90)}\n`).join(
+      '',
+    );
     for (let index = 0; index < CONFIGS; index++) {
       const file = join(dir, `big${String(index).padStart(4, '0')}.conf`);
-      writeFileSync(file, `start=exec sleep 6000013\nautostart=no\n${index < BIG ? filler : ''}`);
+      // The big ones last: the others before them are all read and judged, which takes long
+      // enough for alice's request to come in the middle, on a quiet machine too (the big
+      // ones first used up the read and left almost nothing to judge).
+      const big = index >= CONFIGS - BIG;
+      writeFileSync(file, `start=exec sleep 6000013\nautostart=no\n${big ? filler : exports}`);
       chownSync(file, mallory.uid, mallory.gid);
     }
     for (let index = 0; index < 3; index++) {
