@@ -213,7 +213,11 @@ export class NotifyHub {
     const entry = this.entries.get(id);
     if (entry === undefined) return;
     const now = Date.now();
+    // The message read is judged even past a rate, then the socket is paused: dropped, a
+    // daemon's READY=1 was lost when its user's other daemons had used the user's rate,
+    // and it never became ready.
     if (!entry.rate.take(now)) {
+      this.judge(id, entry, pid, uid, data, now);
       this.pause(id, entry, `more than ${PER_SECOND} sd_notify messages a second`);
       return;
     }
@@ -227,6 +231,7 @@ export class NotifyHub {
       // Said once a minute for the user, not for each of their daemons paused.
       const warned = now - (this.userWarnedAt.get(user) ?? 0) < 60_000;
       if (!warned) this.userWarnedAt.set(user, now);
+      this.judge(id, entry, pid, uid, data, now);
       this.pause(
         id,
         entry,
