@@ -67,6 +67,26 @@ describe('the count of output dropped on a full disk, across managers', {
     return accounts();
   }
 
+  /** Full again: the ballast takes what is free; waits for the manager to say so. */
+  async function fillAgain(): Promise<void> {
+    const { bavail, bsize } = statfsSync(logDir());
+    writeFileSync(ballast(), Buffer.alloc(Number(bavail) * Number(bsize), 120));
+    const from = host.managerLog.length;
+    await waitFor('the disk to fill again', () => full(from));
+  }
+
+  /**
+   * The gaps said count what is missing: a line cut by the full disk is partly in the
+   * log, and counted missing whole here, so at most a line short per gap.
+   */
+  function assertSaid(said: number, missing: number, gaps: number): void {
+    assert.ok(gaps >= 1, 'the gap is said');
+    assert.ok(
+      said <= missing && said > missing - 40 * gaps,
+      `said ${said} bytes dropped, ${missing} missing`,
+    );
+  }
+
   before(async () => {
     const alice = host.user('alice');
     host.mkdirAs(alice, logDir());
@@ -121,22 +141,13 @@ describe('the count of output dropped on a full disk, across managers', {
     );
     await writes(50);
     const { said, missing, gaps } = await freeAndCount();
-    // A line cut by the full disk is partly in the log, and counted missing whole here.
-    assert.ok(gaps >= 1, 'the gap is said');
-    assert.ok(
-      said <= missing && said > missing - 40 * gaps,
-      `said ${said} bytes dropped, ${missing} missing`,
-    );
+    assertSaid(said, missing, gaps);
   });
 
   test('a kill -9 of the manager in the middle of a gap: the same, from its last save', async (t) => {
     if (!mounted) return t.skip(unmountable);
     const before = accounts();
-    // Full again: the ballast takes what is free.
-    const { bavail, bsize } = statfsSync(logDir());
-    writeFileSync(ballast(), Buffer.alloc(Number(bavail) * Number(bsize), 120));
-    const from = host.managerLog.length;
-    await waitFor('the disk to fill again', () => full(from));
+    await fillAgain();
     await writes(200);
     // The filler pauses, so that what the manager saved last (each second while output
     // is dropped) is all it dropped: the count after the kill must be whole.
@@ -158,19 +169,12 @@ describe('the count of output dropped on a full disk, across managers', {
     const said = now.said - before.said;
     const missing = now.missing - before.missing;
     const gaps = now.gaps - before.gaps;
-    assert.ok(gaps >= 1, 'the gap is said');
-    assert.ok(
-      said <= missing && said > missing - 40 * gaps,
-      `said ${said} bytes dropped, ${missing} missing`,
-    );
+    assertSaid(said, missing, gaps);
   });
 
   test('a clean stop of the manager in the middle of a gap: said in the log of the next run', async (t) => {
     if (!mounted) return t.skip(unmountable);
-    const { bavail, bsize } = statfsSync(logDir());
-    writeFileSync(ballast(), Buffer.alloc(Number(bavail) * Number(bsize), 120));
-    const from = host.managerLog.length;
-    await waitFor('the disk to fill again', () => full(from));
+    await fillAgain();
     await writes(200);
     const text = readFileSync(fillerLog(), 'utf8');
     const said = [...text.matchAll(GAP)].length;
