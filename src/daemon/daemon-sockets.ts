@@ -130,7 +130,9 @@ export class DaemonSockets {
     if (refusal !== undefined) return { error: refusal.message, retry: false };
     const names = this.held.namesFor(record.id, listen, this.gidOf(record));
     if (names !== undefined) return { names, passing: listen.passing };
-    const failure = this.held.failure(record.id);
+    // A bind that failed as the user's old rights (a group given while the start was on
+    // its way) is tried again as the new ones: a full run saw one refused for good.
+    const failure = this.held.failure(record.id, owner);
     if (failure !== undefined && !this.rebind.has(record.id))
       return { error: failure, retry: false };
     // Replacing a survivor: a bind that failed is tried again at each start until one

@@ -41,8 +41,8 @@ export class HeldSockets {
   private readonly held = new Map<string, Held[]>();
   /** Each daemon's binds and releases, one after the other. */
   private readonly queues = new Map<string, Promise<unknown>>();
-  /** Why a daemon's sockets could not be bound, until they are. */
-  private readonly failures = new Map<string, string>();
+  /** Why a daemon's sockets could not be bound, and as which owner, until they are. */
+  private readonly failures = new Map<string, { readonly error: string; readonly owner: Owner }>();
   private readonly link: () => KeeperLink;
   private readonly bindTcp: TcpBinder;
   private readonly log: Logger;
@@ -94,9 +94,13 @@ export class HeldSockets {
     this.failures.delete(id);
   }
 
-  /** Why the daemon's sockets could not be bound last time, if they could not. */
-  failure(id: string): string | undefined {
-    return this.failures.get(id);
+  /**
+   * Why the daemon's sockets could not be bound last time, if they could not as `owner`:
+   * a bind by an owner since made anew (the user's groups changed) says nothing of now.
+   */
+  failure(id: string, owner: Owner): string | undefined {
+    const failed = this.failures.get(id);
+    return failed?.owner === owner ? failed.error : undefined;
   }
 
   /**
@@ -141,7 +145,7 @@ export class HeldSockets {
       this.setHeld(id, kept);
       const error = errors.length === 0 ? undefined : errors.join('; ');
       if (error === undefined) this.failures.delete(id);
-      else this.failures.set(id, error);
+      else this.failures.set(id, { error, owner });
       return error;
     });
   }

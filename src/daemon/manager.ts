@@ -56,6 +56,7 @@ import {
   type SupervisorHost,
 } from '../supervisor/supervisor.ts';
 import {
+  type Account,
   type AccountDb,
   groupIdsOf,
   loadAccounts,
@@ -516,15 +517,19 @@ export class Manager implements ControlContext, SupervisorHost {
       // The rights and groups of what is asked or started now are the new ones...
       this.db = loadAccounts();
       this.currentPolicy = this.policyFor(this.mode);
+      // ...and so are the groups the owner's files are made with: a socket made for a
+      // group given a moment ago was refused by the kernel, and the daemon left down (a
+      // full run, once).
+      const renewed = this.renewOwners();
       this.log.info('users and groups changed: rights applied again');
-      // ...and, once the request or start under way is done, owners are made anew (a
-      // rescan under way for an old one gives up, so every user is read again) and
-      // daemons no longer allowed are stopped.
+      // ...and, once the request or start under way is done, the owners that come or go
+      // are made or dropped (a rescan under way for an old one gives up, so that user is
+      // read again) and daemons no longer allowed are stopped.
       setImmediate(() => {
         // Only the owners whose facts changed are read again: a user's chfn rewrites
         // /etc/passwd at will, and must not make the manager read everyone's files.
-        const changed = this.applyAccounts(this.db);
-        if (changed.length > 0) void this.rescan(changed);
+        const changed = new Set([...renewed, ...this.applyAccounts(this.db)]);
+        if (changed.size > 0) void this.rescan([...changed]);
         void this.syncSockets();
       });
     } catch (error) {
@@ -1208,15 +1213,7 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const name of candidates) {
       const account = this.db.users.get(name);
       if (!account || !mayRunDaemons(this.currentPolicy, name)) continue;
-      const settings =
-        this.mode.kind === 'personal'
-          ? {
-              ...this.settings,
-              daemonPathDaemonRoot: this.settings.daemonPathDaemon,
-              daemonPathLogRoot: this.settings.daemonPathLog,
-            }
-          : this.settings;
-      wanted.set(name, makeOwner(account, this.db, settings));
+      wanted.set(name, this.ownerOf(account));
     }
     for (const [name, before] of this.ownerTable) {
       const after = wanted.get(name);
@@ -1253,6 +1250,37 @@ export class Manager implements ControlContext, SupervisorHost {
     this.ownerTable.clear();
     for (const [name, owner] of wanted) this.ownerTable.set(name, owner);
     return changed;
+  }
+
+  /**
+   * Owners that stay (same name, same uid, still allowed) but whose facts changed (their
+   * groups, a private group no longer private, their home) are made anew at once, stopping
+   * nothing; returns their names.
+   */
+  private renewOwners(): string[] {
+    const renewed: string[] = [];
+    for (const [name, before] of this.ownerTable) {
+      const account = this.db.users.get(name);
+      if (account?.uid !== before.account.uid || !mayRunDaemons(this.currentPolicy, name)) continue;
+      const after = this.ownerOf(account);
+      if (sameOwner(before, after)) continue;
+      this.ownerTable.set(name, after);
+      renewed.push(name);
+    }
+    return renewed;
+  }
+
+  /** The owner an account is now (in personal mode, with the users' paths even for root). */
+  private ownerOf(account: Account): Owner {
+    const settings =
+      this.mode.kind === 'personal'
+        ? {
+            ...this.settings,
+            daemonPathDaemonRoot: this.settings.daemonPathDaemon,
+            daemonPathLogRoot: this.settings.daemonPathLog,
+          }
+        : this.settings;
+    return makeOwner(account, this.db, settings);
   }
 
   /** Opens and closes control sockets, one sync at a time (a reload and a change of users may overlap). */

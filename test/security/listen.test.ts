@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lchownSync, mkdirSync, readdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import {
+  existsSync,
+  lchownSync,
+  mkdirSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+} from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
@@ -8,7 +17,7 @@ import { DAEMON_MANAGER, FIXTURES, run, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { freePort, tryConnect } from '../helpers/sockets.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { assertManagerAnswers, processesWith } from './support.ts';
+import { assertManagerAnswers, processesWith, socketOf } from './support.ts';
 
 /**
  * mallory asks the manager (root) to listen for her where she may not: through links,
@@ -218,6 +227,29 @@ describe('mallory cannot make the manager listen where she may not', {
     await waitFor('the socket file to be removed', () => (existsSync(path) ? undefined : true));
   });
 
+  test('a group given a moment before a start is the group of the socket that start makes', async () => {
+    const path = join(malloryHome(), 'run', 'crew.sock');
+    const conf = `start=${FIXTURES}/listen-report.sh\nlisten=unix:${path}\nautostart=no\n`;
+    host.writeDaemon('mallory', 'crew', conf);
+    await host.dmctl('mallory', 'rescan');
+    host.writeDaemon('mallory', 'crew', `${conf}listen_group=${host.expand('{@crew}').slice(1)}\n`);
+    // The start comes at once, before the manager has seen /etc change by itself: the
+    // new rights judged the file, and the socket was made with the groups she had before
+    // (the kernel refused it, and the daemon stayed down: a full run, once).
+    const group = host.group('crew', ['mallory']);
+    const reply = await ask(socketOf(host, 'mallory'), {
+      command: 'start',
+      id: host.id('mallory/crew'),
+    });
+    assert.equal(reply.ok, true, String(reply.error));
+    await host.waitForDaemon('mallory', 'mallory/crew', (d) => d.state === 'running', 'to run');
+    assert.equal(
+      statSync(path).gid,
+      Number(execFileSync('getent', ['group', group]).toString().split(':')[2]),
+    );
+    assert.equal((await host.dmctl('mallory', 'crew', 'stop')).code, 0);
+  });
+
   test('one user holds at most 64 sockets: the start past them fails, others are not touched', async () => {
     const names = Array.from({ length: 5 }, (_, index) => `many${index}`);
     for (const [index, name] of names.entries()) {
@@ -251,3 +283,17 @@ describe('mallory cannot make the manager listen where she may not', {
     assert.match(result.stdout, /sock\d+\.conf:3: error: 'listen_group=\S+' refused/);
   });
 });
+
+/** One request on a control socket, with no dmctl started first; resolves to the reply. */
+function ask(socket: string, request: object): Promise<{ ok?: boolean; error?: string }> {
+  return new Promise((done, failed) => {
+    const client = connect(socket);
+    let reply = '';
+    client.once('error', failed);
+    client.on('data', (chunk: Buffer) => {
+      reply += chunk.toString('utf8');
+    });
+    client.once('end', () => done(JSON.parse(reply.split('\n')[0] ?? '{}')));
+    client.write(`${JSON.stringify(request)}\n`);
+  });
+}
