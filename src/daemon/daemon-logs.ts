@@ -35,6 +35,8 @@ export class DaemonLogs {
   /** The admin's settings; replaced on reload, applied at each daemon's next open. */
   settings: Settings;
   private readonly entries = new Map<string, LogEntry>();
+  /** Each daemon's `open` under way, the next one waiting for it. */
+  private readonly opening = new Map<string, Promise<LogReadiness>>();
   /** Pipes by daemon id, waiting for their log, or attached. */
   private readonly pipes = new Map<string, number>();
   /** Daemons whose pipe the pump empties into /dev/null now, or is taking from there. */
@@ -101,32 +103,55 @@ export class DaemonLogs {
    * one a logrotate moved away or its owner deleted (an outside review: the output went
    * into `w.log.rot`, or into a deleted file that kept its space).
    */
-  async open(owner: Owner, id: string, spec: DaemonSpec): Promise<LogReadiness> {
+  open(owner: Owner, id: string, spec: DaemonSpec): Promise<LogReadiness> {
+    // One daemon's opens one after the other: a rescan's and a start's at once both
+    // attached its pipe, and the second threw (the rescan or the start failed).
+    const previous = this.opening.get(id) ?? Promise.resolve();
+    const next = previous.then(
+      () => this.openNow(owner, id, spec),
+      () => this.openNow(owner, id, spec),
+    );
+    this.opening.set(id, next);
+    const forget = (): void => {
+      if (this.opening.get(id) === next) this.opening.delete(id);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+
+  private async openNow(owner: Owner, id: string, spec: DaemonSpec): Promise<LogReadiness> {
     const path = DaemonLogs.pathOf(owner, spec);
     const options = this.optionsFor(spec);
     const existing = this.entries.get(id);
-    if (
-      existing?.attached &&
-      existing.path === path &&
-      JSON.stringify(existing.options) === JSON.stringify(options) &&
-      existing.readiness.ok
-    )
+    if (existing?.attached && sameLog(existing, path, options) && existing.readiness.ok)
       return existing.readiness;
-    if (existing?.attached) {
-      // Still logged, with other options (a SIGHUP changed log-max-size): the pump lets
-      // go of the pipe, whose bytes wait in it for the log opened anew. Emptied into
-      // /dev/null meanwhile (as `close` does), they were lost (an outside review).
-      this.entries.delete(id);
-      const gap = gapOf(this.pump.stats(id));
-      await this.pump.detach(id);
-      if (gap !== undefined) this.carried.set(id, gap);
-    }
+    if (existing?.attached) await this.detachForReopen(id);
     const { readiness, fileFd } = await this.openFile(owner, path);
     if (fileFd !== undefined) closeFd(fileFd);
     if (!readiness.ok) this.log.warn(`${id}: log: ${readiness.error}`);
+    // Its pipe may have come while the file was opened, and been attached to the log
+    // known before: kept if it is this one, else moved.
+    const current = this.entries.get(id);
+    if (current?.attached && sameLog(current, path, options)) {
+      current.readiness = readiness;
+      return readiness;
+    }
+    if (current?.attached) await this.detachForReopen(id);
     this.entries.set(id, { owner, path, options, readiness, attached: false, reopenedAt: 0 });
     this.attachIfReady(id);
     return readiness;
+  }
+
+  /**
+   * A log still written, to be opened anew (a SIGHUP changed log-max-size): the pump lets
+   * go of the pipe, whose bytes wait in it for the log opened anew. Emptied into /dev/null
+   * meanwhile (as `close` does), they were lost (an outside review).
+   */
+  private async detachForReopen(id: string): Promise<void> {
+    this.entries.delete(id);
+    const gap = gapOf(this.pump.stats(id));
+    await this.pump.detach(id);
+    if (gap !== undefined) this.carried.set(id, gap);
   }
 
   /** Opens a log file as its owner, judged on the descriptor. */
@@ -368,3 +393,8 @@ export class DaemonLogs {
 
 /** /dev/null is opened by the manager itself: no owner's rights are needed for it. */
 const NOBODY = { uid: 0, gid: 0, groupIds: [] };
+
+/** Is an entry the log at `path`, written with `options`? */
+function sameLog(entry: LogEntry, path: string, options: LogOptions): boolean {
+  return entry.path === path && JSON.stringify(entry.options) === JSON.stringify(options);
+}
