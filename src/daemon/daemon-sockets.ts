@@ -1,5 +1,7 @@
+import { formatAddress } from '../config/listen.ts';
 import type { KeeperLink } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
+import { tcpRefusal } from '../policy/ports.ts';
 import type { LaunchPlan } from '../process/launch.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import { HeldSockets, type TcpBinder } from './held-sockets.ts';
@@ -152,6 +154,22 @@ export class DaemonSockets {
    */
   bindAfterStop(id: string): void {
     this.rebind.add(id);
+  }
+
+  /**
+   * Why the sockets a daemon holds now are not allowed to its owner any more, if one is
+   * not: judged by what they are (address, group), not by what the config file says.
+   */
+  heldRefusal(record: DaemonRecord, isMember: (gid: number) => boolean): string | undefined {
+    const rights = this.rights(record.owner);
+    for (const { address, gid } of this.held.addressesOf(record.id)) {
+      if (address.kind === 'tcp') {
+        const refusal = tcpRefusal(record.owner, address, rights.ports);
+        if (refusal !== undefined) return `its socket ${formatAddress(address)}: ${refusal}`;
+      } else if (gid !== undefined && !isMember(gid))
+        return `its socket ${formatAddress(address)} has group ${gid}, which ${record.owner} is no longer a member of`;
+    }
+    return undefined;
   }
 
   /** The gid `listen_group=` names, if the owner may use it. */

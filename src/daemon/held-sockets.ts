@@ -69,6 +69,14 @@ export class HeldSockets {
     return [...this.held.keys()];
   }
 
+  /** What a daemon's held sockets are: each address, and for a unix one the gid it was made with. */
+  addressesOf(id: string): { address: ListenAddress; gid: number | undefined }[] {
+    return (this.held.get(id) ?? []).map(({ address, key }) => {
+      const gid = address.kind === 'unix' ? /(\d+)$/.exec(key)?.[1] : undefined;
+      return { address, gid: gid === undefined ? undefined : Number(gid) };
+    });
+  }
+
   /** Whether a daemon holds any socket. */
   holds(id: string): boolean {
     return (this.held.get(id)?.length ?? 0) > 0;

@@ -30,7 +30,7 @@ import {
 import { buildEnvironment } from '../process/environment.ts';
 import { managerHolding } from '../process/lock-holder.ts';
 import type { Native } from '../process/native.ts';
-import { heldGroups } from '../process/proc-stat.ts';
+import { heldGroups, realUid } from '../process/proc-stat.ts';
 import {
   type ConfigCopy,
   type DaemonInfo,
@@ -1556,12 +1556,18 @@ export class Manager implements ControlContext, SupervisorHost {
         const record = newRecord(user, loaded.spec, loaded.source);
         // Its sockets first (those the keeper kept are held already): a daemon started at
         // the manager's start would otherwise fail once, waiting for them.
+        // What its run holds is judged before: the hold lets go of what the file no
+        // longer asks for, while the run keeps its own copy.
+        const heldRefusal =
+          this.recovery && this.sockets.heldRefusal(record, (gid) => this.isMember(user, gid));
         if (this.recovery && record.spec.autostart && record.spec.listen.addresses.length > 0)
           await this.sockets.hold(owner, record, loaded);
         if (this.recovery) {
           this.recovery.introduce(record);
           this.noteOldConfig(record);
+          const runRefusal = heldRefusal || this.runUserRefusal(record);
           if (refused) this.stopRefused(record, problems);
+          else if (runRefusal) this.stopRefused(record, [], runRefusal);
         } else this.supervisor.register(record);
         const survivors = left.get(id);
         left.delete(id);
@@ -1610,14 +1616,39 @@ export class Manager implements ControlContext, SupervisorHost {
    * run as its user, while no manager was there): stopped, as a rescan would have. An
    * outside review found such a daemon still listening on the port taken back.
    */
-  private stopRefused(record: DaemonRecord, problems: readonly Problem[]): void {
+  private stopRefused(record: DaemonRecord, problems: readonly Problem[], reason?: string): void {
     const { state } = record;
     if (state.kind !== 'running' && state.kind !== 'coolingdown') return;
     const error = problems.find((problem) => problem.severity === 'error');
-    const why = error === undefined ? 'its config is refused' : formatProblem(error);
+    const why = reason ?? (error === undefined ? 'its config is refused' : formatProblem(error));
     this.log.warn(`${record.id}: refused now (${why}); stopping it`);
     this.history.note(record.id, 'config', `refused now: stopping it (${why})`);
     this.supervisor.stop(record);
+  }
+
+  /**
+   * Why a run taken over may not go on as the user it runs as, if it may not: its file,
+   * edited while no manager ran into one still allowed, no longer says what runs (an
+   * outside review: root took back a `user=` grant meanwhile, and the run went on as the
+   * user taken back, shown as the owner).
+   */
+  private runUserRefusal(record: DaemonRecord): string | undefined {
+    const { state } = record;
+    if (state.kind !== 'running') return undefined;
+    const uid = realUid(state.pid);
+    if (uid === undefined) return undefined;
+    const names = [...this.db.users.values()].filter((account) => account.uid === uid);
+    if (names.some((account) => mayRunAs(this.currentPolicy, record.owner, account.name)))
+      return undefined;
+    const who = names[0]?.name ?? `uid ${uid}`;
+    return `it runs as ${who}, whom ${record.owner} may no longer run as`;
+  }
+
+  /** Is `user` a member of the group `gid` (listed, or as their primary group)? */
+  private isMember(user: string, gid: number): boolean {
+    if (user === ROOT) return true;
+    const account = this.db.users.get(user);
+    return account !== undefined && groupIdsOf(this.db, account).includes(gid);
   }
 
   /**

@@ -31,3 +31,15 @@ export function heldGroups(pid: number): number[] | undefined {
   const line = /^Groups:(.*)$/m.exec(text)?.[1] ?? '';
   return line.split(/\s+/).filter(Boolean).map(Number);
 }
+
+/** The real uid of a process (the first of `Uid:` in /proc/PID/status); undefined once it is gone. */
+export function realUid(pid: number): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const uid = /^Uid:\s*(\d+)/m.exec(text)?.[1];
+  return uid === undefined ? undefined : Number(uid);
+}

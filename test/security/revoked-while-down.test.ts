@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
+import { FIXTURES, TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
+import { freePort, tryConnect } from '../helpers/sockets.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+/**
+ * Root takes a grant back while no manager runs (a kill -9; the keeper holds the daemons),
+ * and mallory, meanwhile, edits her file into one still allowed. The next manager judges
+ * what runs, not what the file says now: the run as the user taken back, on the port
+ * taken back, or with the socket of the group she left, is stopped, and said. An outside
+ * review found each going on, shown as allowed, until the next rescan.
+ */
+describe('a grant taken back while the manager was down, the file edited meanwhile', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let port = 0;
+  let team = '';
+  const run = (): string => join(host.user('mallory').home, 'run');
+  const master = (grant: boolean): void =>
+    host.writeMaster(
+      grant
+        ? `[can_run_as]\n{mallory}: {carol}\n[limits]\n{mallory}: ports=${port}\n`
+        : '[can_run_as]\n{mallory}\n',
+    );
+  const start = `start=${FIXTURES}/listen-report.sh\n`;
+
+  before(() => {
+    host.user('carol');
+    team = host.group('team', ['mallory']);
+    host.mkdirAs(host.user('mallory'), run());
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  afterEach(() => host.stopManager());
+  after(() => cleanUp(host));
+
+  /** Starts a manager with the grants, runs `name` as `granted`, kills the manager, takes the grants back and writes `allowed` instead. */
+  async function takenBackWhileDown(name: string, granted: string, allowed: string, grant = 0) {
+    port = grant || (await freePort());
+    master(true);
+    host.writeDaemon('mallory', name, `${start}${granted}`);
+    await host.startManager();
+    const running = await host.waitForDaemon(
+      'mallory',
+      `mallory/${name}`,
+      (d) => d.state === 'running',
+      'to run',
+    );
+    const manager = host.managerProcess();
+    const exited = new Promise((resolve) => manager?.once('exit', resolve));
+    manager?.kill('SIGKILL');
+    await exited;
+    master(false);
+    host.writeDaemon('mallory', name, `${start}${allowed}`);
+    const from = host.managerLog.length;
+    await host.startManager();
+    await host.waitForDaemon('mallory', `mallory/${name}`, (d) => d.pid === 0, 'to stop');
+    await waitFor('the run taken over to end', () => (isAlive(running.pid) ? undefined : true));
+    return host.managerLog.slice(from);
+  }
+
+  test('user= taken back, the line removed: the run as that user is stopped', async () => {
+    const log = await takenBackWhileDown('as', `user=${host.user('carol').name}\n`, '');
+    assert.match(
+      log,
+      new RegExp(
+        `mallory/as: refused now \\(it runs as ${host.user('carol').name}, whom \\S+ may no longer run as\\); stopping it`,
+      ),
+    );
+  });
+
+  test('a port taken back, the line moved to the loopback: the run holding the port is stopped', async () => {
+    const free = await freePort();
+    const log = await takenBackWhileDown(
+      'port',
+      `listen=tcp:0.0.0.0:${free}\n`,
+      `listen=tcp:127.0.0.1:${free}\n`,
+      free,
+    );
+    assert.match(
+      log,
+      /mallory\/port: refused now \(its socket tcp:0\.0\.0\.0:\d+: .*\); stopping it/,
+    );
+  });
+
+  test('out of the group, listen_group removed: the socket made for the group is closed', async () => {
+    const path = join(run(), 'team.sock');
+    const granted = `listen=unix:${path}\nlisten_mode=0660\nlisten_group=${team}\n`;
+    port = await freePort();
+    master(true);
+    host.writeDaemon('mallory', 'team', `${start}${granted}`);
+    await host.startManager();
+    const running = await host.waitForDaemon(
+      'mallory',
+      'mallory/team',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    assert.equal(await tryConnect({ path }), 'ok');
+    const manager = host.managerProcess();
+    const exited = new Promise((resolve) => manager?.once('exit', resolve));
+    manager?.kill('SIGKILL');
+    await exited;
+    execFileSync('gpasswd', ['-d', host.user('mallory').name, team], { stdio: 'ignore' });
+    host.writeDaemon('mallory', 'team', `${start}listen=unix:${path}\nlisten_mode=0660\n`);
+    const from = host.managerLog.length;
+    await host.startManager();
+    await host.waitForDaemon('mallory', 'mallory/team', (d) => d.pid === 0, 'to stop');
+    await waitFor('the run taken over to end', () => (isAlive(running.pid) ? undefined : true));
+    assert.match(
+      host.managerLog.slice(from),
+      /mallory\/team: refused now \(its socket unix:\S+ has group \d+, which \S+ is no longer a member of\); stopping it/,
+    );
+  });
+});
