@@ -96,6 +96,25 @@ describe('a manager under a low open-files limit', {
     );
   });
 
+  test('one too low for Node.js itself to start is said in one line, exit 1; the daemons run on', async () => {
+    await killManager();
+    const keeper = host.keeperPid();
+    const from = host.managerLog.length;
+    // Node.js crashed under 16 to 20 (SIGSEGV, nothing said) and aborted under 12 to 14.
+    await assert.rejects(
+      host.startManager([], limited('nofile-node', '-n 16')),
+      /the manager exited \(1\) before it ran/,
+    );
+    assert.match(
+      host.managerLog.slice(from),
+      /cannot start: its open-files limit is 16 \(hard limit 16\), too low for Node\.js.*ulimit -n/,
+    );
+    assert.ok(isAlive(keeper), 'the keeper still runs');
+    for (const daemon of daemons) assert.ok(isAlive(daemon.pid), `${daemon.id} still runs`);
+    manager = await host.startManager();
+    await everyDaemonRunning();
+  });
+
   test('one with a low soft limit under a higher hard one raises it and starts; daemons get what they got before', async () => {
     const first = daemons.find((d) => d.id === host.id('alice/d0'));
     assert.ok(first !== undefined);
