@@ -118,8 +118,23 @@ function parsed(name: string, file: string, outcome: ReturnType<typeof judgeRead
  */
 export function sourceOf(text: string): string {
   const hash = createHash('sha256');
-  for (const line of meaningfulLines(text)) hash.update(line.text).update('\n');
+  for (const line of meaningfulLines(text)) hash.update(spelledPlainly(line.text)).update('\n');
   return hash.digest('base64').slice(0, 22);
+}
+
+/**
+ * A line as the parser reads it: blanks around its `=` (and after `export`) mean nothing,
+ * so `autostart = yes` is `autostart=yes` (an outside review: such an edit made while the
+ * manager was down restarted the daemon at the next rescan). A line written without them
+ * is unchanged, so digests saved by earlier versions still match.
+ */
+function spelledPlainly(line: string): string {
+  const exported = /^export\s+(.*)$/.exec(line);
+  const assignment = exported?.[1] ?? line;
+  const equals = assignment.indexOf('=');
+  if (equals === -1) return line;
+  const plain = `${assignment.slice(0, equals).trim()}=${assignment.slice(equals + 1).trim()}`;
+  return exported ? `export ${plain}` : plain;
 }
 
 /**
