@@ -107,3 +107,29 @@ test('a run that was never ready is no good run, however long it took: its back-
   assert.equal(record.state.kind, 'coolingdown');
   if (record.timer !== undefined) clearTimeout(record.timer);
 });
+
+// An outside review set the clock back an hour between two managers: the saved deadline
+// of a cooldown was an hour away, and the daemon stayed down for it.
+test('a cooldown put back after the manager lasts no longer than its back-off step, whatever its saved deadline', () => {
+  const supervisor = new Supervisor({
+    prepare: () => ({ ok: true, plan: {} as LaunchPlan }),
+    stopTimeoutMs: () => 1000,
+    processes: new Runs(),
+    backoff: () => ({ firstMs: 1000, stepMs: undefined, maxMs: 60_000, stableMs: 5, delayMs: 0 }),
+    log: quiet,
+    changed: () => {},
+    forgotten: () => {},
+    watchReady: () => {},
+    note: () => {},
+  });
+  const { spec } = parseDaemonConfig('start=sleep 1\n', '/x/web.conf', 'web');
+  assert.ok(spec);
+  const record = newRecord('alice', spec);
+  record.cooldownMs = 8000;
+  supervisor.daemons.set(record.id, record);
+  supervisor.resumeCooldown(record, Date.now() + 3_600_000);
+  if (record.timer !== undefined) clearTimeout(record.timer);
+  assert.equal(record.state.kind, 'coolingdown');
+  const left = record.state.until - Date.now();
+  assert.ok(left <= 8000, `until ${left} ms from now`);
+});

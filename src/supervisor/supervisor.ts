@@ -258,8 +258,15 @@ export class Supervisor {
 
   /** Puts back a cooldown that was under way when the manager went away. */
   resumeCooldown(record: DaemonRecord, until: number): void {
-    this.setState(record, { kind: 'coolingdown', until });
-    this.setTimer(record, Math.max(1, until - Date.now()), () => this.spawn(record));
+    // No cooldown lasts longer than its back-off step: a clock set back since the save
+    // put the saved deadline an hour away (an outside review: a daemon left down for the
+    // hour, its cooldown-max 60 s).
+    const left = Math.min(
+      Math.max(1, until - Date.now()),
+      Math.max(record.cooldownMs, MIN_RETRY_MS),
+    );
+    this.setState(record, { kind: 'coolingdown', until: Date.now() + left });
+    this.setTimer(record, left, () => this.spawn(record));
   }
 
   /**
