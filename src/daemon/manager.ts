@@ -1472,6 +1472,12 @@ export class Manager implements ControlContext, SupervisorHost {
     if (this.ownerTable.get(user) !== owner) return false;
     this.problems.clear(user);
     this.problems.set(user, owner.daemonDir, [...dirProblems, ...listing.problems]);
+    // Said to whoever asked: "nothing changed" hid a directory that could not be read
+    // (an outside review, out of descriptors).
+    if (listing.failed)
+      tally.refuse(
+        `the files of ${user} (${listing.problems[0]?.message ?? 'cannot list directory'}: ${owner.daemonDir})`,
+      );
     if (listing.badNames > 0)
       tally.refuse(`${listing.badNames} *.conf files of ${user} (names a daemon cannot have)`);
     if (listing.ignored > 0)

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, readWhen, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
@@ -59,6 +59,28 @@ describe('dmctl says what happened, and to whom it applies', {
     assert.match(third.stdout, new RegExp(`^removed: ${host.id('alice/bad')} `, 'm'));
     const fourth = await host.dmctl('alice', 'rescan');
     assert.equal(fourth.stdout, 'nothing changed\n');
+  });
+
+  test('a rescan of a directory that cannot be read says so and exits 1, not "nothing changed"', async () => {
+    const dir = join(host.user('bob').home, '.daemon-manager', 'daemons');
+    chmodSync(dir, 0o000);
+    try {
+      const rescan = await host.dmctl('bob', 'rescan');
+      assert.equal(rescan.code, 1, rescan.stdout);
+      assert.match(
+        rescan.stdout,
+        new RegExp(
+          `^refused: the files of ${host.user('bob').name} \\(cannot list directory \\(EACCES\\): ${dir}\\)$`,
+          'm',
+        ),
+      );
+      assert.ok(
+        (await idsOf('bob')).includes(host.id('bob/web')),
+        'what runs stays: a directory that cannot be read says nothing of deleted files',
+      );
+    } finally {
+      chmodSync(dir, 0o755);
+    }
   });
 
   test("each caller sees their own problems, and a count of the others' with how to list them", async () => {
