@@ -116,8 +116,10 @@ export class DaemonSockets {
       return place === undefined ? '' : `${place.file}${line === undefined ? '' : `:${line}`}: `;
     };
     const error = await this.held.hold(owner, record.id, listen, this.gidOf(record), where);
-    if (error !== undefined) this.log.warn(`${record.id}: ${error}`);
-    else this.rebind.delete(record.id);
+    if (error === undefined) this.rebind.delete(record.id);
+    else if (this.rebind.has(record.id))
+      this.log.info(`${record.id}: ${error}; bound again once its run has stopped`);
+    else this.log.warn(`${record.id}: ${error}`);
   }
 
   /**
@@ -137,7 +139,7 @@ export class DaemonSockets {
     const failure = this.held.failure(record.id, owner);
     if (failure !== undefined && !this.rebind.has(record.id))
       return { error: failure, retry: false };
-    // Replacing a survivor: a bind that failed is tried again at each start until one
+    // Replacing a run: a bind that failed is tried again at each start until one
     // binds. What the survivor held may outlive its stop a moment (a unix socket file
     // then still has a listener), and one more failure was taken for a refusal: the
     // daemon was left down for good (an outside review, 4 of 4).
@@ -147,10 +149,11 @@ export class DaemonSockets {
   }
 
   /**
-   * What survives of the daemon from a manager that is gone is being stopped before it
-   * starts again: its sockets may have failed to bind because the survivor still held
-   * them, so they are bound again at that start (an outside review: a `listen=` daemon
-   * was left stopped for good, "the port is in use", 9 of 9 times).
+   * The daemon's run is being stopped before it starts again (a survivor of a manager
+   * that is gone, or a restart for a changed config): its sockets may have failed to bind
+   * because that run still held them (the same port on another address, the same socket
+   * file), so they are bound again at that start (outside reviews: a `listen=` daemon was
+   * left stopped for good, "the port is in use", 9 of 9 and 3 of 3 times).
    */
   bindAfterStop(id: string): void {
     this.rebind.add(id);

@@ -127,9 +127,11 @@ export class HeldSockets {
     return this.queued(id, async () => {
       const wanted = listen.addresses.map((address) => socketKey(address, listen, gid));
       const held = this.held.get(id) ?? [];
+      // One taken back from the keeper is the owner's too: its file goes with it (it was
+      // left, with the running daemon listening, and refused the new bind: "exists already").
+      for (const socket of held) socket.owner ??= owner;
       await this.letGo(held.filter((socket) => !wanted.includes(socket.key)));
       const kept = held.filter((socket) => wanted.includes(socket.key));
-      for (const socket of kept) socket.owner ??= owner;
       const errors: string[] = [];
       // What one user holds is bounded: descriptors are the keeper's and the manager's, for
       // everyone (a review exhausted both with 16,000 sockets of one user).

@@ -1598,6 +1598,8 @@ export class Manager implements ControlContext, SupervisorHost {
         if (running) {
           this.log.info(`${id}: config changed${before}; restarting`);
           this.history.note(id, 'config', `its config file changed${before}: restarting`);
+          // A new address on a port the run still holds cannot be bound before it stops.
+          this.sockets.bindAfterStop(id);
           await this.sockets.hold(owner, existing, loaded);
           this.supervisor.restart(existing);
         }

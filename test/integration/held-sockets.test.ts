@@ -14,6 +14,7 @@ const root = process.getuid?.() === 0;
 describe('sockets held for daemons (listen=)', { skip: !root && 'needs root' }, () => {
   const host = new TestHost();
   let port = 0;
+  let granted = 0;
   const socketPath = (): string => join(host.user('alice').home, 'run', 'app.sock');
   const logOf = (name: string): string =>
     join(host.user('alice').home, '.daemon-manager', 'logs', `${name}.log`);
@@ -29,7 +30,11 @@ describe('sockets held for daemons (listen=)', { skip: !root && 'needs root' }, 
 
   before(async () => {
     port = await freePort();
-    host.writeMaster('[can_run_as]\n{alice}\n', 'cooldown-step = 1s\nstop-timeout = 5s');
+    granted = await freePort();
+    host.writeMaster(
+      `[can_run_as]\n{alice}\n[limits]\n{alice}: ports=${granted}\n`,
+      'cooldown-step = 1s\nstop-timeout = 5s',
+    );
     const alice = host.user('alice');
     host.mkdirAs(alice, join(alice.home, 'run'));
     host.writeDaemon(
@@ -168,6 +173,68 @@ describe('sockets held for daemons (listen=)', { skip: !root && 'needs root' }, 
     assert.equal(second?.fd3, 'socket');
     assert.equal(existsSync(join(run, 'a.sock')), false, 'the old socket file is removed');
     assert.equal(await tryConnect({ path: join(run, 'b.sock') }), 'ok');
+  });
+
+  // An outside review (3 of 3): the new address was bound by the rescan while the running
+  // daemon still held the port, and that failure refused the restart: stopped for good.
+  test('a changed address on the same port restarts the daemon on the new socket', async () => {
+    const config = (address: string): string =>
+      `start=${FIXTURES}/listen-report.sh\noutput=log\nlisten=tcp:${address}:${granted}\n`;
+    host.writeDaemon('alice', 'widen', config('0.0.0.0'));
+    await host.dmctl('alice', 'rescan');
+    const [first] = await reportsOf('widen', 1);
+    host.writeDaemon('alice', 'widen', config('127.0.0.1'));
+    const rescan = await host.dmctl('alice', 'rescan');
+    assert.match(rescan.stdout, /changed: \S+\/widen \(restarted\)/);
+    const [, second] = await reportsOf('widen', 2);
+    assert.ok(second && second.pid !== first?.pid);
+    assert.equal(second.fd3, 'socket', 'the new run got the new socket');
+    const row = await host.waitForDaemon(
+      'alice',
+      'alice/widen',
+      (d) => d.pid === second.pid,
+      'to run',
+    );
+    assert.equal(row.state, 'running');
+    assert.equal(await tryConnect({ port: granted }), 'ok');
+    const stop = await host.dmctl('alice', 'widen', 'stop');
+    assert.equal(stop.code, 0, stop.stderr);
+  });
+
+  // The same review: a socket the keeper kept across a crash of the manager was not removed
+  // when a rescan changed it (who made it was not known), and its file, still listened on
+  // by the running daemon, refused the new bind: "exists already", stopped for good.
+  test('a changed unix socket taken over from the keeper is made anew at the restart', async () => {
+    const path = join(host.user('alice').home, 'run', 'kept.sock');
+    const config = (mode: string): string =>
+      `start=${FIXTURES}/listen-report.sh\noutput=log\nlisten=unix:${path}\nlisten_mode=${mode}\n`;
+    host.writeDaemon('alice', 'kept', config('0660'));
+    await host.dmctl('alice', 'rescan');
+    const [first] = await reportsOf('kept', 1);
+    const managerPid = host.managerPid();
+    process.kill(managerPid, 'SIGKILL');
+    await waitFor('the manager to die', () => (isAlive(managerPid) ? undefined : true));
+    host.writeDaemon('alice', 'kept', config('0600'));
+    await host.startManager();
+    await host.waitForDaemon(
+      'alice',
+      'alice/kept',
+      (d) => d.pid === first?.pid,
+      'to be taken over',
+    );
+    const rescan = await host.dmctl('alice', 'rescan');
+    assert.match(rescan.stdout, /changed: \S+\/kept \(restarted\)/);
+    const [, second] = await reportsOf('kept', 2);
+    assert.equal(second?.fd3, 'socket', 'the new run got the new socket');
+    const row = await host.waitForDaemon(
+      'alice',
+      'alice/kept',
+      (d) => d.pid === second?.pid,
+      'to run',
+    );
+    assert.equal(row.state, 'running');
+    assert.equal(lstatSync(path).mode & 0o777, 0o600, 'the socket file is the new one');
+    assert.equal(await tryConnect({ path }), 'ok');
   });
 
   test('a stale socket file of the owner is replaced; a file that is not a socket is not', async () => {
