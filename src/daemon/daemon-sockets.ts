@@ -98,6 +98,21 @@ export class DaemonSockets {
   }
 
   /**
+   * Closes the sockets the keeper kept for daemons of an account deleted and made again
+   * under its name: they are not the new account's. Their files are left (they are the
+   * old account's, not to be removed as the new one).
+   */
+  releaseFormer(former: (id: string) => boolean): void {
+    for (const id of this.held.ids()) {
+      if (!former(id)) continue;
+      this.log.info(
+        `${id}: its sockets were held for the account of that name before; closing them`,
+      );
+      void this.held.release(id, undefined);
+    }
+  }
+
+  /**
    * Binds (as its owner, or as root for TCP) the sockets a daemon's `listen=` lines ask
    * for and it does not hold yet, before it starts; what it no longer asks for is closed.
    */

@@ -198,11 +198,20 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly rescanBudget = new RescanBudget();
   /** Control sockets the keeper kept, by user, until `begin` has reopened them. */
   private readonly keptControl = new Map<string, number>();
+  /** The state the previous manager saved, read at the start. */
+  private readonly savedAtStart: SavedState | undefined;
+  /**
+   * Daemons whose owner is another account now than when the state was saved (deleted and
+   * made again under the name while no manager ran), with the uid the old one had: what
+   * survives of them is stopped, never handed over, and their output never logged.
+   */
+  private readonly formerOwners = new Map<string, number>();
 
   constructor(parts: ManagerParts) {
     this.mode = parts.mode;
     this.db = parts.db;
     this.settings = parts.settings;
+    this.savedAtStart = parts.saved;
     this.log = parts.log;
     this.link = parts.link;
     this.snapshot = parts.snapshot;
@@ -305,6 +314,7 @@ export class Manager implements ControlContext, SupervisorHost {
       strayTimeoutMs: parts.settings.stopTimeoutMs,
       log: parts.log,
       replacing: (record) => this.sockets.bindAfterStop(record.id),
+      formerUid: (id) => this.formerOwners.get(id),
     });
     this.metrics = new DaemonMetrics(() => this.statusRows(), parts.log);
     this.control = new ControlServer(
@@ -338,13 +348,15 @@ export class Manager implements ControlContext, SupervisorHost {
       } else if (name.startsWith('lsn:')) this.sockets.adopt(name, fd);
       else this.notify.adopt(name, fd);
     this.syncOwners();
+    this.noteFormerOwners();
     await this.rescan([...this.ownerTable.keys()]);
     this.recovery?.finish();
     this.claimNotifySockets();
     this.sockets.releaseUnwanted(this.supervisor.daemons, (user) => this.ownerTable.get(user));
     // Once the daemons are known: each output pipe goes on into its daemon's log.
     for (const [name, fd] of this.snapshot.fds)
-      if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
+      if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd, true);
+    this.formerOwners.clear();
     await this.syncSockets();
     await this.metrics.listen(this.settings.metricsListen);
     this.watchAccounts();
@@ -361,6 +373,24 @@ export class Manager implements ControlContext, SupervisorHost {
     this.keptControl.clear();
     this.state.release();
     this.state.schedule();
+  }
+
+  /**
+   * Finds the daemons whose owner's uid, as saved, is not the uid the name has now: the
+   * account was deleted and made again while no manager ran. What the old one left (its
+   * history, the sockets the keeper kept for it) is not the new one's.
+   */
+  private noteFormerOwners(): void {
+    for (const [id, daemon] of Object.entries(this.savedAtStart?.daemons ?? {})) {
+      const uid = this.ownerTable.get(id.slice(0, id.indexOf('/')))?.account.uid;
+      if (daemon.ownerUid === undefined || uid === undefined || daemon.ownerUid === uid) continue;
+      this.formerOwners.set(id, daemon.ownerUid);
+      this.log.warn(
+        `${id}: its owner is another account now (uid ${daemon.ownerUid}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
+      );
+      this.history.forget(id);
+    }
+    this.sockets.releaseFormer((id) => this.formerOwners.has(id));
   }
 
   private listen(link: KeeperLink): void {
@@ -1072,6 +1102,7 @@ export class Manager implements ControlContext, SupervisorHost {
       upgrade,
       (id) => this.broken.get(id) !== undefined,
       (id) => this.logs.gapOf(id),
+      (user) => this.ownerTable.get(user)?.account.uid,
     );
   }
 
@@ -1080,9 +1111,18 @@ export class Manager implements ControlContext, SupervisorHost {
    * A pipe no daemon wants (its output is discarded now, it was forgotten) is emptied
    * until it ends, so no writer ever blocks on it, and the keeper lets go of it.
    */
-  private adoptPipe(id: string, fd: number): void {
+  private adoptPipe(id: string, fd: number, kept = false): void {
     this.pipes.add(id);
     const record = this.supervisor.daemons.get(id);
+    const former = kept ? this.formerOwners.get(id) : undefined;
+    if (former !== undefined) {
+      this.log.warn(
+        `${id}: the output of the old account's run (uid ${former}) is dropped: the account of that name is another one now`,
+      );
+      this.logs.pipe(id, fd, false);
+      this.link.closePipe(id);
+      return;
+    }
     if (record === undefined && this.logLeftOver(id, fd)) return;
     const logged = record !== undefined && record.spec.output === 'log';
     this.logs.pipe(id, fd, logged);

@@ -36,6 +36,7 @@ export class Recovery {
   private readonly strayTimeoutMs: number;
   private readonly log: Logger;
   private readonly replacing: (record: DaemonRecord) => void;
+  private readonly formerUid: (id: string) => number | undefined;
 
   constructor(options: {
     readonly saved: SavedState | undefined;
@@ -49,6 +50,8 @@ export class Recovery {
     readonly log: Logger;
     /** Told of a daemon started again once what survives of it is stopped. */
     readonly replacing: (record: DaemonRecord) => void;
+    /** The uid a daemon's owner had when saved, if the account of that name is another now. */
+    readonly formerUid: (id: string) => number | undefined;
   }) {
     this.saved = options.saved;
     this.existing = options.snapshot.existing;
@@ -62,6 +65,7 @@ export class Recovery {
     this.processes = options.processes;
     this.link = options.link;
     this.replacing = options.replacing;
+    this.formerUid = options.formerUid;
     this.cgroupOf = options.cgroupOf;
     this.stopTimeoutMs = options.stopTimeoutMs;
     this.strayTimeoutMs = options.strayTimeoutMs;
@@ -85,7 +89,10 @@ export class Recovery {
 
   /** Puts a daemon just loaded under supervision. */
   introduce(record: DaemonRecord): void {
-    const saved = this.saved?.daemons[record.id];
+    const former = this.formerUid(record.id);
+    const savedEntry = this.saved?.daemons[record.id];
+    // What was saved of the old account's daemon is not the new one's.
+    const saved = former === undefined ? savedEntry : undefined;
     this.supervisor.register(record);
     if (saved !== undefined) {
       record.lastExit = saved.lastExit;
@@ -101,8 +108,12 @@ export class Recovery {
     }
     const autostart = record.spec.autostart ? 'up' : 'down';
     record.wanted = saved !== undefined && this.saved?.clean === false ? saved.wanted : autostart;
-    const runs = this.runsById.get(record.id) ?? [];
+    let runs = this.runsById.get(record.id) ?? [];
     this.runsById.delete(record.id);
+    if (former !== undefined) {
+      if (this.replaceFormer(record, runs, former)) return;
+      runs = [];
+    }
     // Its run as saved; else the newest one started since the save. A run the save knew
     // and did not call current had ended, and what followed (a cooldown, a task left
     // down) is in the save: adopting it would count its end twice.
@@ -114,7 +125,7 @@ export class Recovery {
       if (run !== current) this.endStray(run);
     }
     if (current !== undefined) this.takeOver(record, current, saved);
-    else if (this.replaceSurvivor(record, saved)) return;
+    else if (this.replaceSurvivor(record, savedEntry)) return;
     else if (saved?.state === 'coolingdown' && saved.until !== undefined && record.wanted === 'up')
       this.supervisor.resumeCooldown(record, saved.until);
     else if (record.wanted === 'up') {
@@ -167,6 +178,31 @@ export class Recovery {
     this.supervisor.adopt(record, run, ended, saved?.starting === true);
     if (run.alive) this.log.info(`${record.id}: pid ${run.pid} taken over from the keeper`);
     if (record.wanted === 'down' && run.alive) this.supervisor.stop(record);
+  }
+
+  /**
+   * The runs of the account that had the owner's name before (uid `former`): stopped,
+   * never taken over; the daemon starts afresh for the new account once the last one is
+   * gone. False when none was left to wait for.
+   */
+  private replaceFormer(record: DaemonRecord, runs: readonly RunReport[], former: number): boolean {
+    const last = runs.findLast((run) => run.alive || !run.empty);
+    for (const run of runs) {
+      this.processes.claim(run, this.leafOf(run.id, run.seq));
+      if (run !== last) this.endStray(run);
+    }
+    if (last === undefined) return false;
+    this.log.warn(
+      `${record.id}: pid ${last.pid} ran for the account that had this name before (uid ${former}); stopping it`,
+    );
+    this.replacing(record);
+    this.supervisor.resumeStopping(
+      record,
+      last,
+      Date.now() + this.stopTimeoutMs(record),
+      record.wanted === 'up' ? 'start' : 'stay-stopped',
+    );
+    return true;
   }
 
   /**

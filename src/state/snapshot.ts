@@ -33,6 +33,11 @@ export interface SavedDaemon {
   /** Its output dropped (a full disk) and not said in its log yet. */
   readonly outputGap?: OutputGap;
   readonly lastExit?: Exit;
+  /**
+   * Its owner's uid: an account deleted and made again under the name (another uid) while
+   * no manager ran is someone else, and what survives of the daemon is not theirs.
+   */
+  readonly ownerUid?: number;
 }
 
 /** The state file: written after changes, read at start. */
@@ -56,6 +61,7 @@ export function snapshot(
   upgrade?: { pid: number },
   fileBroken: (id: string) => boolean = () => false,
   outputGap: (id: string) => OutputGap | undefined = () => undefined,
+  ownerUid: (user: string) => number | undefined = () => undefined,
 ): SavedState {
   const daemons: Record<string, SavedDaemon> = {};
   for (const record of records) {
@@ -63,6 +69,7 @@ export function snapshot(
     const run = state.kind === 'running' || state.kind === 'stopping' ? state : undefined;
     const startTicks = run === undefined ? undefined : runTicks(run.run);
     const gap = outputGap(record.id);
+    const uid = ownerUid(record.owner);
     daemons[record.id] = {
       wanted: record.wanted,
       state: state.kind,
@@ -82,6 +89,7 @@ export function snapshot(
       ...(record.lastExit === undefined ? {} : { lastExit: record.lastExit }),
       ...(fileBroken(record.id) ? { spec: record.spec } : {}),
       ...(gap === undefined ? {} : { outputGap: gap }),
+      ...(uid === undefined ? {} : { ownerUid: uid }),
     };
   }
   return { version: 2, clean, nextSeq, ...(upgrade ? { upgrade } : {}), daemons };
@@ -159,6 +167,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
         'startedAt',
         'deadline',
         'until',
+        'ownerUid',
       ].every((key) => isOptionalCount(daemon[key])) &&
       (daemon.state === undefined || STATES.has(daemon.state as string)) &&
       (daemon.afterwards === undefined || AFTERWARDS.has(daemon.afterwards as string)) &&

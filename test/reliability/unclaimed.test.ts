@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
@@ -120,5 +121,100 @@ describe('what a survivor no config claims wrote while no manager ran', {
     });
     assert.deepEqual(counterProblems(run), []);
     assert.ok(run.numbers.length >= before + 100, `${run.numbers.length} lines logged`);
+  });
+});
+
+/**
+ * Deletes the account of `short` while no manager runs and makes another under its name
+ * (another uid, a new home of its own); returns the new uid and home.
+ */
+function makeAccountAgain(host: TestHost, short: string): { uid: number; home: string } {
+  const old = host.user(short);
+  execFileSync('userdel', ['-f', old.name]);
+  // Another uid (useradd would give the same one back when it was the highest).
+  const uid = old.uid + 40_000;
+  const home = `${old.home}-new`;
+  execFileSync('useradd', ['-M', '-N', '-u', String(uid), '-d', home, old.name]);
+  mkdirSync(home, { mode: 0o755 });
+  chownSync(home, uid, 100);
+  return { uid, home };
+}
+
+/** A daemon of `short` that says, line after line, the uid it runs as. */
+const TALKER = 'start=while :; do echo "written by uid $(id -u)"; sleep 0.1; done\noutput=log\n';
+
+/**
+ * An outside review: an account deleted and made again under its name (another uid)
+ * while no manager ran got, in a log made in its new home, what the old account's
+ * survivor wrote. That output is the old account's: it is dropped, and the manager's log
+ * says so; a daemon of the same name the new account has is its own, started afresh.
+ */
+describe('the survivor of an account made again under its name while no manager ran', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  /**
+   * Starts the daemon `name` of `short`, kills the manager, deletes the file and makes
+   * the account again; the old run's pid, and the new account's uid and home.
+   */
+  async function crashAndMakeAgain(
+    short: string,
+    name: string,
+  ): Promise<{ pid: number; uid: number; home: string }> {
+    host.writeDaemon(short, name, TALKER);
+    const manager = await host.startManager();
+    const { pid } = await host.waitForDaemon(short, `${short}/${name}`, (d) => d.pid > 0, 'to run');
+    const exited = new Promise((resolve) => manager.once('exit', resolve));
+    manager.kill('SIGKILL');
+    await exited;
+    rmSync(host.daemonFile(short, name));
+    return { pid, ...makeAccountAgain(host, short) };
+  }
+
+  test('has its output dropped, never written into the new account’s log', async () => {
+    host.writeMaster('[can_run_as]\n{carl}\n');
+    const { pid, home } = await crashAndMakeAgain('carl', 'talker');
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('the survivor to be stopped', () => (isAlive(pid) ? undefined : true));
+    await waitFor(
+      'the manager to say the old account’s output is dropped',
+      () =>
+        /carl\/talker: .*output.* dropped/.test(host.managerLog.slice(from)) ? true : undefined,
+      { describe: () => host.managerLog.slice(from) },
+    );
+    const log = join(home, '.daemon-manager/logs/talker.log');
+    const written = existsSync(log) ? readFileSync(log, 'utf8') : '';
+    assert.doesNotMatch(written, /written by uid/);
+  });
+
+  test('is stopped, not taken over, by a daemon of the same name the new account has', async () => {
+    await host.stopManager();
+    host.writeMaster('[can_run_as]\n{carl}\n{dave}\n');
+    const old = host.user('dave');
+    const { pid, uid, home } = await crashAndMakeAgain('dave', 'same');
+    const dir = join(home, '.daemon-manager/daemons');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'same.conf'), TALKER);
+    for (const path of [join(home, '.daemon-manager'), dir, join(dir, 'same.conf')])
+      chownSync(path, uid, 100);
+    await host.startManager();
+    await waitFor('the old account’s run to be stopped', () => (isAlive(pid) ? undefined : true));
+    const row = await host.waitForDaemon(
+      'root',
+      'dave/same',
+      (d) => d.pid > 0 && d.pid !== pid,
+      'to run anew',
+    );
+    const log = join(home, '.daemon-manager/logs/same.log');
+    await waitFor('the new run’s lines in the new log', () =>
+      existsSync(log) && readFileSync(log, 'utf8').includes(`written by uid ${uid}`)
+        ? true
+        : undefined,
+    );
+    assert.ok(row.pid > 0);
+    assert.doesNotMatch(readFileSync(log, 'utf8'), new RegExp(`written by uid ${old.uid}\\b`));
   });
 });
