@@ -1,4 +1,4 @@
-import { closeSync, type FSWatcher, statSync, watch } from 'node:fs';
+import { closeSync, type FSWatcher, lstatSync, statSync, watch } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
@@ -198,6 +198,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly rescanBudget = new RescanBudget();
   /** Control sockets the keeper kept, by user, until `begin` has reopened them. */
   private readonly keptControl = new Map<string, number>();
+  private readonly socketPathFor: (user: string) => string;
   /** The state the previous manager saved, read at the start. */
   private readonly savedAtStart: SavedState | undefined;
   /**
@@ -212,6 +213,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.db = parts.db;
     this.settings = parts.settings;
     this.savedAtStart = parts.saved;
+    this.socketPathFor = parts.socketPathFor;
     this.log = parts.log;
     this.link = parts.link;
     this.snapshot = parts.snapshot;
@@ -389,6 +391,15 @@ export class Manager implements ControlContext, SupervisorHost {
         `${id}: its owner is another account now (uid ${daemon.ownerUid}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
       );
       this.history.forget(id);
+      this.notify.dropKept(id);
+      // The lock the keeper kept is on the old account's directory, not the new one's.
+      const user = id.slice(0, id.indexOf('/'));
+      const lock = this.userLocks.get(user);
+      if (lock !== undefined) {
+        this.userLocks.delete(user);
+        this.link.drop(`lock:${user}`);
+        closeFd(lock);
+      }
     }
     this.sockets.releaseFormer((id) => this.formerOwners.has(id));
   }
@@ -1350,8 +1361,16 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const user of wanted) {
       const account = this.db.users.get(user);
       if (!account || this.control.users().includes(user)) continue;
-      const kept = this.keptControl.get(user);
+      let kept = this.keptControl.get(user);
       this.keptControl.delete(user);
+      // One kept for an account made again under the name since (another uid) is the old
+      // account's file: the new one could not connect to it. It is made anew.
+      if (kept !== undefined && fileUid(this.socketPathFor(user)) !== account.uid) {
+        this.log.warn(`the control socket of ${user} was made for another uid; making it anew`);
+        this.link.drop(`ctl:${user}`);
+        this.closeQuietly(kept);
+        kept = undefined;
+      }
       try {
         const fd = await this.control.open(account, kept);
         // The keeper holds a copy: the socket outlives an upgrade or a crash of the manager.
@@ -1797,4 +1816,13 @@ function capProblem(file: string, gone: number): Problem {
     severity: 'error',
     message: `not loaded: its user has ${MAX_DAEMONS_PER_USER} daemons already, ${gone} of them running on after their files went (they count until they stop: rescan then)`,
   };
+}
+
+/** The uid owning the file at `path`, or undefined if it cannot be read. */
+function fileUid(path: string): number | undefined {
+  try {
+    return lstatSync(path).uid;
+  } catch {
+    return undefined;
+  }
 }

@@ -139,6 +139,16 @@ export class NotifyHub {
     this.releaseUnclaimed();
   }
 
+  /** Closes the socket the keeper kept for a daemon, if any: it was made for another account. */
+  dropKept(id: string): void {
+    const fd = this.kept.get(id);
+    if (fd === undefined) return;
+    this.kept.delete(id);
+    this.host.link().drop(PREFIX + id);
+    this.host.closeFd(fd);
+    this.removeFile(this.pathOf(id));
+  }
+
   /** Closes the kept sockets no daemon took back (its file was deleted meanwhile). */
   releaseUnclaimed(): void {
     for (const [id, fd] of this.kept) {

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
@@ -215,6 +223,11 @@ describe('the survivor of an account made again under its name while no manager 
         : undefined,
     );
     assert.ok(row.pid > 0);
+    // The control socket the keeper kept was the old account's: the new one gets its own.
+    const control = join(host.dir, 'run', `${old.name}.sock`);
+    await waitFor('a control socket of the new account', () =>
+      existsSync(control) && lstatSync(control).uid === uid ? true : undefined,
+    );
     assert.doesNotMatch(readFileSync(log, 'utf8'), new RegExp(`written by uid ${old.uid}\\b`));
   });
 });
