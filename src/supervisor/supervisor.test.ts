@@ -133,3 +133,34 @@ test('a cooldown put back after the manager lasts no longer than its back-off st
   const left = record.state.until - Date.now();
   assert.ok(left <= 8000, `until ${left} ms from now`);
 });
+
+// An outside review: a daemon running again kept showing, as its last exit, the refusal of
+// a start before ("cannot listen on ...: the port is in use"), which was no exit at all.
+test('a start that succeeds after refused ones shows how the last run ended, not the refusal', () => {
+  let refusal: string | undefined = 'cannot listen on tcp:127.0.0.1:8443: the port is in use';
+  const supervisor = new Supervisor({
+    prepare: () =>
+      refusal === undefined
+        ? { ok: true, plan: {} as LaunchPlan }
+        : { ok: false, error: refusal, retry: false },
+    stopTimeoutMs: () => 1000,
+    processes: new Runs(),
+    backoff: () => ({ firstMs: 1000, stepMs: 1000, maxMs: 1000, stableMs: 1000, delayMs: 0 }),
+    log: quiet,
+    changed: () => {},
+    forgotten: () => {},
+    watchReady: () => {},
+    note: () => {},
+  });
+  const { spec } = parseDaemonConfig('start=sleep 1\n', '/x/web.conf', 'web');
+  assert.ok(spec);
+  const record = newRecord('alice', spec);
+  record.lastExit = { code: null, signal: 'SIGTERM' };
+  supervisor.daemons.set(record.id, record);
+  assert.equal(supervisor.start(record).ok, false);
+  assert.equal(record.lastExit?.error, refusal, 'a refused start says why while it is down');
+  refusal = undefined;
+  assert.equal(supervisor.start(record).ok, true);
+  assert.deepEqual(record.lastExit, { code: null, signal: 'SIGTERM' });
+  if (record.timer !== undefined) clearTimeout(record.timer);
+});

@@ -115,6 +115,11 @@ export class Supervisor {
   private readonly host: SupervisorHost;
   /** Starts waiting for what they need (see `waitBriefly`), since when. */
   private readonly waitingSince = new WeakMap<DaemonRecord, number>();
+  /**
+   * How the last run ended, while starts after it are refused (their reason takes its place
+   * as `lastExit`): it is the last exit again once a start succeeds.
+   */
+  private readonly exitBeforeRefusals = new WeakMap<DaemonRecord, Exit | undefined>();
   /** Timers that came due while paused, by daemon: acted on at `resume`. */
   private held: Map<DaemonRecord, () => void> | undefined;
 
@@ -399,7 +404,7 @@ export class Supervisor {
       return { ok: true, message: `${record.id} is starting (${prepared.error})` };
     this.waitingSince.delete(record);
     if (!prepared.ok) {
-      record.lastExit = { code: null, signal: null, error: prepared.error };
+      this.noteRefusal(record, prepared.error);
       this.host.log.warn(`${record.id}: cannot start: ${prepared.error}`);
       this.host.note(record, 'refused', `cannot start: ${prepared.error}`);
       if (prepared.retry) this.retryLater(record);
@@ -411,11 +416,15 @@ export class Supervisor {
     }
     const run = this.host.processes.spawn(record, prepared.plan);
     if (typeof run !== 'number') {
-      record.lastExit = { code: null, signal: null, error: run.error };
+      this.noteRefusal(record, run.error);
       this.host.log.error(`${record.id}: ${run.error}`);
       this.host.note(record, 'refused', `cannot start: ${run.error}`);
       this.retryLater(record);
       return { ok: false, error: `cannot start ${record.id}: ${run.error}` };
+    }
+    if (this.exitBeforeRefusals.has(record)) {
+      record.lastExit = this.exitBeforeRefusals.get(record);
+      this.exitBeforeRefusals.delete(record);
     }
     record.spawnedAt = Date.now();
     record.runSource = record.source;
@@ -427,6 +436,12 @@ export class Supervisor {
       ...(record.spec.ready === undefined ? {} : { starting: true as const }),
     });
     return { ok: true, message: `${record.id} started`, run };
+  }
+
+  /** A start refused: why, in place of the last exit until a start succeeds. */
+  private noteRefusal(record: DaemonRecord, error: string): void {
+    if (!this.exitBeforeRefusals.has(record)) this.exitBeforeRefusals.set(record, record.lastExit);
+    record.lastExit = { code: null, signal: null, error };
   }
 
   /**
