@@ -650,7 +650,12 @@ export class Manager implements ControlContext, SupervisorHost {
     if (revoked.length === 0) return;
     const names = revoked.map((gid) => this.groupName(gid)).join(', ');
     this.log.warn(`${record.id}: ${runAsName} is no longer in ${names}; restarting it without`);
-    this.note(record, 'refused', `restarted: ${runAsName} was taken out of ${names}`);
+    // Any daemon's run has its user's groups, listen_group= or not: the note says which.
+    this.note(
+      record,
+      'refused',
+      `restarted without supplementary groups its run had: ${runAsName} was taken out of ${names}`,
+    );
     this.supervisor.restart(record);
   }
 
