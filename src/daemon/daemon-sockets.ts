@@ -121,6 +121,7 @@ export class DaemonSockets {
       this.places.set(record.id, { file: loaded.file, lines: loaded.listenLines?.addresses ?? [] });
     const { listen } = record.spec;
     if (listen.addresses.length === 0 || this.refused(record.owner, loadedOf(record, ''))) {
+      this.rebind.delete(record.id);
       if (this.held.holds(record.id)) await this.held.release(record.id, owner);
       return;
     }
