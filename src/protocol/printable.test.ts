@@ -32,6 +32,16 @@ describe('printable', () => {
       'e\u0301\u0302\\u0303\\u0304',
     ],
     [
+      'Hangul final jamo stacked on a syllable, or a vowel jamo alone',
+      '\u1100\u1161\u11a8\u11a8\u11a8 \u1161',
+      '\u1100\u1161\u11a8\\u11a8\\u11a8 \\u1161',
+    ],
+    [
+      'Hangul written in jamo, and in syllables',
+      '\u1112\u1161\u11ab \ud55c\uae00',
+      '\u1112\u1161\u11ab \ud55c\uae00',
+    ],
+    [
       'one or two accents, and Devanagari',
       'e\u0301 \u0915\u094d\u0937\u093f',
       'e\u0301 \u0915\u094d\u0937\u093f',

@@ -9,7 +9,10 @@
  * for another (U+034F, the Hangul fillers, variation selectors), private-use and
  * unassigned ones, and combining marks that make a column taller or wider than its
  * character: one with nothing to combine with, and every one past the second on a
- * character (stacked by the dozen, they spill over the rows above and below). Nothing
+ * character (stacked by the dozen, they spill over the rows above and below); so are
+ * Hangul vowel and final jamo that do not follow the jamo they join (a final consonant
+ * after a vowel, a vowel after an initial): terminals draw them with no width, and an
+ * outside review stacked 40 on one character. Nothing
  * else changes, so ordinary text (accents, CJK, Devanagari) stays readable.
  */
 
@@ -19,7 +22,7 @@
  * nothing (Default_Ignorable_Code_Point), and the combining marks described above.
  */
 const UNPRINTABLE =
-  /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\p{Cs}\p{Default_Ignorable_Code_Point}]|(?<=^|[\s\p{C}\p{Z}])\p{M}|(?<=\p{M}{2})\p{M}/gu;
+  /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\p{Cs}\p{Default_Ignorable_Code_Point}]|(?<=^|[\s\p{C}\p{Z}])\p{M}|(?<=\p{M}{2})\p{M}|(?<![\u1100-\u115f\ua960-\ua97c])[\u1161-\u11a7\ud7b0-\ud7c6]|(?<![\u1161-\u11a7\ud7b0-\ud7c6])[\u11a8-\u11ff\ud7cb-\ud7fb]/gu;
 
 /** What JSON.stringify leaves raw of those (it escapes U+0000-U+001F itself). */
 const RAW_IN_JSON =
