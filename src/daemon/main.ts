@@ -188,6 +188,12 @@ async function main(signals: SignalQueue): Promise<number> {
       ? `attached to the keeper of daemons, pid ${link.keeperPid} (${snapshot.runs.length} runs kept)`
       : `started the keeper of daemons, pid ${link.keeperPid}`,
   );
+  // Without it, the keeper's runs are taken over, but what was stopped by hand is not
+  // known: autostart decides (an outside review deleted it, and nothing said why).
+  if (snapshot.existing && saved === undefined)
+    log.warn(
+      `no saved state (${stateFile.path} is missing) though the keeper kept ${snapshot.runs.length} runs: daemons stopped before are started again if their autostart says so`,
+    );
   // An outside review deleted the state directory, then kill -9'd the manager: the next
   // one made a new directory and keeper, found every user locked, and left all the
   // daemons unsupervised without a word that said why.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
@@ -114,6 +114,27 @@ describe('state.json at start', { skip: !root && 'needs root' }, () => {
         await host.stopManager();
       }
     });
+
+  test('a state.json deleted while the keeper ran on is said: what was stopped by hand is not known', async () => {
+    await host.startManager();
+    try {
+      await host.waitForDaemon('root', 'alice/web', (d) => d.state === 'running', 'to run');
+      const manager = host.managerProcess();
+      const exited = new Promise((resolve) => manager?.once('exit', resolve));
+      manager?.kill('SIGKILL');
+      await exited;
+      rmSync(stateFile, { force: true });
+      const from = host.managerLog.length;
+      await host.startManager();
+      await host.waitForDaemon('root', 'alice/web', (d) => d.state === 'running', 'to run');
+      assert.match(
+        host.managerLog.slice(from),
+        /no saved state \(\S+state\.json is missing\) though the keeper kept 1 runs: daemons stopped before are started again/,
+      );
+    } finally {
+      await host.stopManager();
+    }
+  });
 
   test('a state.json lost in a crash of the manager and its keeper still leaves no second copy of a survivor', async (t) => {
     const first = await host.startManager();
