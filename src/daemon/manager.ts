@@ -1,4 +1,4 @@
-import { closeSync, type FSWatcher, lstatSync, statSync, watch } from 'node:fs';
+import { closeSync, type FSWatcher, fstatSync, lstatSync, statSync, watch } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
@@ -1424,6 +1424,47 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /**
+   * Whether the `.lock` this manager holds for the user is no longer the one in their
+   * daemon directory (deleted, or the directory renamed and made again): then it is let
+   * go, to be taken again. An outside review renamed the directory: a personal manager
+   * took the new one's lock and ran a second copy of every daemon, and root's manager
+   * went on reading the new directory, saying nothing had changed.
+   */
+  private async lockLost(owner: Owner): Promise<boolean> {
+    const user = owner.account.name;
+    const fd = this.userLocks.get(user);
+    if (fd === undefined) return false;
+    const path = join(owner.daemonDir, '.lock');
+    const now = await owner.files.readChunk(path, 0, 0);
+    // Not answering (a hung NFS home) says nothing: the listing will say so.
+    if (!now.ok && now.error.code !== 'ENOENT') return false;
+    let held: { dev: number; ino: number };
+    try {
+      held = fstatSync(fd);
+    } catch {
+      return false;
+    }
+    if (now.ok && now.value.stat.dev === held.dev && now.value.stat.ino === held.ino) return false;
+    this.log.warn(
+      `${path} is not the file this manager locked for ${user} any more (deleted, or the directory replaced): locking it again`,
+    );
+    this.userLocks.delete(user);
+    this.link.drop(`lock:${user}`);
+    closeFd(fd);
+    return true;
+  }
+
+  /** This manager's daemons of a user whose directory another manager took: stopped, and forgotten. */
+  private stopCopies(user: string, why: string): void {
+    for (const record of [...this.supervisor.daemons.values()])
+      if (record.owner === user) {
+        this.log.warn(`${record.id}: ${why}; stopping this manager's copy`);
+        this.supervisor.stop(record);
+        this.supervisor.forget(record);
+      }
+  }
+
+  /**
    * Processes of `user`'s daemons left in this manager's cgroups by its previous run, gone
    * with its keeper (killed together), when the user is loaded only after the start (their
    * lock was another manager's then, a personal one's): left alone, they ran beside the
@@ -1488,9 +1529,11 @@ export class Manager implements ControlContext, SupervisorHost {
   private async scanOwner(owner: Owner, tally: RescanTally): Promise<boolean> {
     const user = owner.account.name;
     const dirProblems = await createOwnerDirs(owner);
+    const lost = await this.lockLost(owner);
     const fresh = !this.userLocks.has(user);
     const refusal = await this.lockOwner(owner);
     if (refusal !== undefined) {
+      if (lost) this.stopCopies(user, refusal);
       if (this.lockRefusals.get(user) !== refusal) this.log.warn(refusal);
       this.lockRefusals.set(user, refusal);
       this.problems.clear(user);

@@ -183,6 +183,48 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     await host.stopManager();
   });
 
+  test('a daemon directory renamed and made again is locked again at the next rescan: a personal manager is still refused', async () => {
+    const first = await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    const dir = dirname(host.daemonFile('alice', 'a'));
+    const old = `${dir}.old`;
+    execFileSync('mv', [dir, old]);
+    execFileSync('cp', ['-a', old, dir]);
+    const from = host.managerLog.length;
+    const rescan = await host.dmctl('alice', 'rescan');
+    assert.equal(rescan.code, 0, rescan.stdout + rescan.stderr);
+    assert.match(
+      host.managerLog.slice(from),
+      /\.lock is not the file this manager locked for \S+ any more .*: locking it again/,
+    );
+    const personal = spawnCollecting([
+      'runuser',
+      '-u',
+      host.user('alice').name,
+      '--',
+      DAEMON_MANAGER,
+      '--personal',
+      '-f',
+    ]);
+    try {
+      await waitFor('the personal manager to be refused', () =>
+        personal.child.exitCode === null ? undefined : true,
+      );
+      assert.match(
+        personal.output(),
+        new RegExp(`are run by another manager \\(pid ${first.pid}\\)`),
+      );
+    } finally {
+      personal.child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+      execFileSync('mv', [old, dir]);
+      await host.stopManager();
+    }
+    assert.deepEqual(copies(), [0, 0, 0]);
+  });
+
   test("after its keeper is killed, the manager still holds each user's lock", async () => {
     const first = await host.startManager();
     await waitFor('every daemon to run', () =>
