@@ -17,11 +17,13 @@ import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
 import { type DelayBounds, restartDelayOf, restartDelayRefusal } from '../policy/restart-delay.ts';
 import {
+  type CgroupQuota,
   type CgroupTree,
   cgroupChildren,
   cgroupMembers,
   findCgroupTree,
   missingControllers,
+  NO_QUOTA,
   oomKills,
   prepareCgroup,
   removeCgroup,
@@ -77,6 +79,7 @@ import { NotifyHub } from './notify-hub.ts';
 import { makeOwner, type Owner, sameOwner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
 import { KeeperProcesses } from './processes.ts';
+import { applyQuotaToRunning, type RunningDaemon, sameQuota } from './quota-changes.ts';
 import { Readiness } from './readiness.ts';
 import { Recovery } from './recovery.ts';
 import { RescanBudget } from './rescan-budget.ts';
@@ -189,6 +192,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private accountsSettle: NodeJS.Timeout | undefined;
   /** The OOM killer's count in each user's memory cgroup, when last seen. */
   private readonly oomCounts = new Map<string, number>();
+  /** The quota each user's cgroups were last given (at a start, or applied to running daemons). */
+  private readonly quotas = new Map<string, CgroupQuota>();
   /** Set by shutdown(): every daemon is being stopped for the manager to exit. */
   private stopping = false;
   private readonly lockRefusals = new Map<string, string>();
@@ -558,6 +563,8 @@ export class Manager implements ControlContext, SupervisorHost {
       // The rights and groups of what is asked or started now are the new ones...
       this.db = loadAccounts();
       this.currentPolicy = this.policyFor(this.mode);
+      // ...and so are the quotas of groups (before a start puts one daemon under a new one)...
+      this.applyQuotas();
       // ...and so are the groups the owner's files are made with: a socket made for a
       // group given a moment ago was refused by the kernel, and the daemon left down (a
       // full run, once).
@@ -621,6 +628,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.db = db;
     this.currentPolicy = this.policyFor(this.mode);
     const changed = this.syncOwners();
+    this.applyQuotas();
     // Running daemons' groups are read (/proc) only when membership changed: a user's
     // chfn rewrites /etc/passwd at will, and must not cost a read per daemon.
     const membership = membershipKey(db);
@@ -634,6 +642,33 @@ export class Manager implements ControlContext, SupervisorHost {
       } else if (groupsChanged) this.dropRevokedGroups(record, runAs);
     }
     return changed;
+  }
+
+  /**
+   * Puts the running daemons of each user whose quota changed (given, changed, taken
+   * away) under the new one, at once and without a restart (see quota-changes.ts).
+   */
+  private applyQuotas(): void {
+    const running = new Map<string, DaemonRecord[]>();
+    for (const record of this.supervisor.daemons.values()) {
+      if (record.state.kind === 'stopped') continue;
+      const records = running.get(record.owner);
+      if (records === undefined) running.set(record.owner, [record]);
+      else records.push(record);
+    }
+    for (const [user, records] of running) {
+      const limits = this.limitsOf(user);
+      const quota = { memory: limits.memory, cpu: limits.cpu, tasks: limits.tasks };
+      if (sameQuota(quota, this.quotas.get(user) ?? NO_QUOTA)) continue;
+      this.quotas.set(user, quota);
+      const daemons: RunningDaemon[] = records.map((record) => ({
+        id: record.id,
+        nproc: limitsForDaemon(limits, record.spec.limits).nproc,
+      }));
+      const { line, warn } = applyQuotaToRunning(this.cgroups, user, quota, daemons);
+      if (warn) this.log.warn(line);
+      else this.log.info(line);
+    }
   }
 
   /**
@@ -941,6 +976,7 @@ export class Manager implements ControlContext, SupervisorHost {
       };
     const cgroups =
       this.cgroups && prepareCgroup(this.cgroups, record.id, daemonLimits.nproc, quota);
+    if (cgroups !== undefined && !('error' in cgroups)) this.quotas.set(record.owner, quota);
     // Kills the OOM killer made before this manager looked are not this daemon's.
     if (quota.memory !== undefined && !this.oomCounts.has(record.owner))
       this.oomCounts.set(record.owner, oomKills(this.cgroups, record.owner));

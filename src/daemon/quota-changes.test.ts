@@ -1,0 +1,26 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { NO_QUOTA } from '../process/cgroup.ts';
+import { applyQuotaToRunning, describeQuota, sameQuota } from './quota-changes.ts';
+
+const quota = { memory: 64 * 1024 * 1024, cpu: undefined, tasks: 50 };
+
+test('a quota is said by what it limits, or as none', () => {
+  assert.equal(describeQuota(quota), 'memory=67108864, tasks=50');
+  assert.equal(describeQuota(NO_QUOTA), 'none');
+});
+
+test('quotas are the same when every limit is', () => {
+  assert.ok(sameQuota(quota, { ...quota }));
+  assert.ok(!sameQuota(quota, { ...quota, tasks: 51 }));
+  assert.ok(!sameQuota(quota, NO_QUOTA));
+});
+
+test('without cgroups, a quota given to running daemons is said to miss its controllers', () => {
+  const { line, warn } = applyQuotaToRunning(undefined, 'alice', quota, [
+    { id: 'alice/web', nproc: undefined },
+  ]);
+  assert.ok(warn);
+  assert.match(line, /'alice' is now memory=67108864, tasks=50: .*controllers memory, pids/);
+  assert.match(line, /running daemons are not under it/);
+});

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TestHost } from '../helpers/host.ts';
+import { livePidsOfUid } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+const V1 = '/sys/fs/cgroup';
+
+/** The cgroup path of a process in the v1 hierarchy of `controller`. */
+function cgroupOf(pid: number, controller: string): string {
+  const text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  for (const line of text.split('\n')) {
+    const [, controllers, path] = line.split(':');
+    if (controllers?.split(',').includes(controller)) return path ?? '';
+  }
+  return '';
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The user's quota'd cgroup (memory, cpu) or the daemon's one below it (pids). */
+const inUsers = (user: string) => new RegExp(`/daemon-manager\\.[0-9a-f]+/${user}$`);
+const inDaemons = (user: string) => new RegExp(`/daemon-manager\\.[0-9a-f]+/${user}/web$`);
+
+/**
+ * An outside review: a quota root added with SIGHUP left the user's running daemons
+ * outside their user's cgroups (only daemons started afterwards joined), and one taken
+ * away stayed on the cgroups they were in.
+ */
+describe('a quota given, changed or taken away by SIGHUP', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const master = '[can_run_as]\n{alice}\n';
+  let user = '';
+
+  before(async () => {
+    host.writeMaster(master);
+    user = host.user('alice').name;
+    // A child at once, and one more at each SIGUSR1 (the shell's wait ends at the signal).
+    host.writeDaemon(
+      'alice',
+      'web',
+      "start=trap 'sleep 6800022 &' USR1; sleep 6800021 & while :; do wait; done\n",
+    );
+    await host.startManager();
+  });
+  after(() => host.cleanup());
+
+  /** The daemon's processes, once its first child runs. */
+  function processes(): number[] {
+    return livePidsOfUid(host.user('alice').uid);
+  }
+
+  async function reload(text: string): Promise<void> {
+    host.writeMaster(text);
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the reload', () =>
+      /SIGHUP: reloading/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+  }
+
+  /** Waits until every process of the daemon is in the user's cgroups. */
+  function waitUnderQuota(what: string): Promise<true> {
+    const placed = (pid: number): boolean =>
+      inUsers(user).test(cgroupOf(pid, 'memory')) &&
+      inUsers(user).test(cgroupOf(pid, 'cpu')) &&
+      inDaemons(user).test(cgroupOf(pid, 'pids'));
+    return waitFor(what, () => (processes().every(placed) ? true : undefined), {
+      describe: () =>
+        processes()
+          .map(
+            (pid) => `${pid} (${commandOf(pid)}): ${readFileSync(`/proc/${pid}/cgroup`, 'utf8')}`,
+          )
+          .join('\n'),
+    });
+  }
+
+  test("a running daemon's processes join the user's cgroups at once, with the limits written; changed, rewritten; taken away, lifted", async () => {
+    const web = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    await waitFor('its first child', () =>
+      processes().some((pid) => commandOf(pid) === 'sleep 6800021') ? true : undefined,
+    );
+    const logFrom = host.managerLog.length;
+
+    await reload(`${master}[limits]\n{alice}: memory=64M, cpu=50, tasks=20\n`);
+    await waitUnderQuota("the daemon's processes to join the user's cgroups");
+    const memory = join(V1, 'memory', cgroupOf(web.pid, 'memory'));
+    const cpu = join(V1, 'cpu', cgroupOf(web.pid, 'cpu'));
+    const pids = join(V1, 'pids', cgroupOf(web.pid, 'pids'), '..');
+    const read = (path: string) => readFileSync(path, 'utf8').trim();
+    assert.equal(read(join(memory, 'memory.limit_in_bytes')), String(64 * 1024 * 1024));
+    assert.equal(read(join(cpu, 'cpu.cfs_quota_us')), '50000');
+    assert.equal(read(join(pids, 'pids.max')), '20');
+
+    // A child forked afterwards is under the quota too.
+    process.kill(web.pid, 'SIGUSR1');
+    await waitFor('the child forked after the reload', () =>
+      processes().some((pid) => commandOf(pid) === 'sleep 6800022') ? true : undefined,
+    );
+    await waitUnderQuota('the new child to be in the same cgroups');
+
+    // Changed: the new limits are written where the processes already are.
+    await reload(`${master}[limits]\n{alice}: memory=32M, tasks=10\n`);
+    await waitFor('the memory limit to be lowered', () =>
+      read(join(memory, 'memory.limit_in_bytes')) === String(32 * 1024 * 1024) ? true : undefined,
+    );
+    assert.equal(read(join(pids, 'pids.max')), '10');
+    assert.equal(read(join(cpu, 'cpu.cfs_quota_us')), '-1');
+    await waitUnderQuota('the processes to stay in the cgroups');
+
+    await reload(master);
+    await waitFor('the memory limit to be lifted', () =>
+      BigInt(read(join(memory, 'memory.limit_in_bytes'))) > 2n ** 62n ? true : undefined,
+    );
+    assert.equal(read(join(cpu, 'cpu.cfs_quota_us')), '-1');
+    assert.equal(read(join(pids, 'pids.max')), 'max');
+
+    // Said once per change, and the daemon never restarted.
+    const said = host.managerLog.slice(logFrom).match(/the quota of '[^']+' is now [^\n]*/g);
+    assert.equal(said?.length, 3, host.managerLog.slice(logFrom));
+    assert.match(
+      said?.[0] ?? '',
+      /is now memory=67108864, cpu=50, tasks=20: applied to their 1 running/,
+    );
+    assert.match(said?.[1] ?? '', /is now memory=33554432, tasks=10: applied/);
+    assert.match(said?.[2] ?? '', /is now none: applied/);
+    const now = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    assert.equal(now.pid, web.pid);
+  });
+});
