@@ -20,6 +20,16 @@ const PER_SECOND = 50;
  */
 const USER_BURST = 2_000;
 const USER_PER_SECOND = 1_000;
+/**
+ * And in bytes: 1,000 messages of 4 KB a second are 4 MB, and a review's 120 daemons
+ * sending 4000-byte `STATUS=` kept the manager busy at that rate, so that it got only its
+ * share of 2 cores among 120 busy senders and another user's status took 20-30 s. The
+ * burst holds 1,000 daemons' READY=1 with a 200-character status each.
+ */
+const USER_BURST_BYTES = 256 * 1024;
+const USER_BYTES_PER_SECOND = 64 * 1024;
+/** What a datagram cut by the kernel (too long, read as null) counts for. */
+const MAX_MESSAGE_BYTES = 4096;
 /** A daemon over its rate is not read for this long: its datagrams wait in the kernel. */
 const PAUSE_MS = 1_000;
 /**
@@ -93,8 +103,8 @@ export class NotifyHub {
   private readonly entries = new Map<string, Entry>();
   /** Sockets the keeper kept, by daemon id, until their daemons are loaded again. */
   private readonly kept = new Map<string, number>();
-  /** Each user's rate, all their daemons together (see USER_PER_SECOND). */
-  private readonly userRates = new Map<string, RateLimit>();
+  /** Each user's rates, all their daemons together (see USER_PER_SECOND, USER_BYTES_PER_SECOND). */
+  private readonly userRates = new Map<string, { messages: RateLimit; bytes: RateLimit }>();
   /** When a user's flood was last said in the log. */
   private readonly userWarnedAt = new Map<string, number>();
 
@@ -234,10 +244,14 @@ export class NotifyHub {
     const user = id.slice(0, id.indexOf('/'));
     let userRate = this.userRates.get(user);
     if (userRate === undefined) {
-      userRate = new RateLimit(USER_BURST, USER_PER_SECOND, now);
+      userRate = {
+        messages: new RateLimit(USER_BURST, USER_PER_SECOND, now),
+        bytes: new RateLimit(USER_BURST_BYTES, USER_BYTES_PER_SECOND, now),
+      };
       this.userRates.set(user, userRate);
     }
-    if (!userRate.take(now)) {
+    const bytes = data === null ? MAX_MESSAGE_BYTES : data.length;
+    if (!userRate.messages.take(now) || !userRate.bytes.take(now, bytes)) {
       // Said once a minute for the user, not for each of their daemons paused.
       const warned = now - (this.userWarnedAt.get(user) ?? 0) < 60_000;
       if (!warned) this.userWarnedAt.set(user, now);
@@ -247,7 +261,7 @@ export class NotifyHub {
         entry,
         warned
           ? undefined
-          : `its user's daemons sent more than ${USER_PER_SECOND} sd_notify messages a second together`,
+          : `its user's daemons sent more than ${USER_PER_SECOND} sd_notify messages or ${USER_BYTES_PER_SECOND / 1024} KiB a second together`,
       );
       return;
     }

@@ -1,7 +1,7 @@
 /**
- * How many datagrams a daemon may send: a token bucket, refilled at `perSecond` up to
- * `burst`. Pure, with the time passed in. A daemon pinging its watchdog every second
- * and updating its status now and then stays far below it.
+ * How many datagrams (or bytes) a daemon may send: a token bucket, refilled at
+ * `perSecond` up to `burst`. Pure, with the time passed in. A daemon pinging its watchdog
+ * every second and updating its status now and then stays far below it.
  */
 export class RateLimit {
   private tokens: number;
@@ -16,13 +16,13 @@ export class RateLimit {
     this.last = now;
   }
 
-  /** Takes one token at `now`; false when the bucket is empty. */
-  take(now: number): boolean {
+  /** Takes `amount` tokens at `now` (one by default); false when fewer are left. */
+  take(now: number, amount = 1): boolean {
     const elapsed = Math.max(0, now - this.last) / 1000;
     this.tokens = Math.min(this.burst, this.tokens + elapsed * this.perSecond);
     this.last = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (this.tokens < amount) return false;
+    this.tokens -= amount;
     return true;
   }
 }

@@ -248,14 +248,14 @@ describe('ready=notify and watchdog= (sd_notify)', { skip: !root && 'needs root'
     const flooder = join(host.dir, 'notify-flood');
     execFileSync('cc', ['-O2', '-o', flooder, join(FIXTURES, 'notify-flood.c')]);
     execFileSync('chmod', ['755', host.dir, flooder]);
-    // Each daemon stays within its own rate once paused; 30 of them read at 50 a second
-    // each are past 1,000 a second together.
+    // Each daemon stays within its own rate once paused; 30 of them read at 50 4-KiB
+    // messages a second each are past the user's 1,000 messages or 64 KiB together.
     for (let index = 0; index < 30; index++)
       host.writeDaemon('bob', `f${index}`, `start=exec ${flooder} 2000 0\nready=notify\n`);
     const from = host.managerLog.length;
     assert.equal((await host.dmctl('bob', 'rescan')).code, 0);
     await waitFor("the user's rate to pause them", () =>
-      /its user's daemons sent more than 1000 sd_notify messages a second together; not read for \d+s/.test(
+      /its user's daemons sent more than 1000 sd_notify messages or 64 KiB a second together; not read for \d+s/.test(
         host.managerLog.slice(from),
       )
         ? true
