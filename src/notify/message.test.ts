@@ -31,5 +31,9 @@ describe('parseNotify', () => {
     const long = parseNotify(Buffer.from(`STATUS=${'é'.repeat(1000)}`))?.status ?? '';
     assert.equal([...long].length, STATUS_CHARS);
     assert.ok(long.endsWith('…'));
+    const astral = parseNotify(Buffer.from(`STATUS=${'😀'.repeat(1000)}`))?.status ?? '';
+    assert.equal(astral, `${'😀'.repeat(STATUS_CHARS - 1)}…`);
+    const exact = parseNotify(Buffer.from(`STATUS=${'😀'.repeat(STATUS_CHARS)}`))?.status;
+    assert.equal(exact, '😀'.repeat(STATUS_CHARS));
   });
 });

@@ -49,7 +49,10 @@ export function parseNotify(data: Buffer): NotifyMessage | undefined {
 
 /** STATUS= text as it may be shown: control characters escaped, at most STATUS_CHARS. */
 export function statusText(value: string): string {
-  const text = [...printable(value)];
+  // Only the start can be shown: STATUS_CHARS + 1 characters (2 code units at most each;
+  // escaping only lengthens) still tell whether to cut. A 4 KB status was spread into
+  // 4,000 strings per message, the manager's largest cost in a review's flood.
+  const text = [...printable(value.slice(0, 2 * (STATUS_CHARS + 1)))];
   return text.length <= STATUS_CHARS
     ? text.join('')
     : `${text.slice(0, STATUS_CHARS - 1).join('')}…`;
