@@ -43,6 +43,8 @@ const MAX_PAUSE_MS = 30_000;
 const MAX_PATH_BYTES = 107;
 /** Messages kept while a run's main pid is not known yet (its first moments). */
 const MAX_EARLY = 16;
+/** Senders remembered per run: a daemon's own processes that send are few. */
+const MAX_MEMBERS = 64;
 /** The keeper's name for a daemon's notify socket (kept across upgrades and crashes). */
 const PREFIX = 'ntf:';
 
@@ -80,6 +82,8 @@ interface Entry {
   /** How long its last pause was, and when it ended (see MAX_PAUSE_MS). */
   pauseMs: number;
   pauseEnded: number;
+  /** Senders found to be the run's own processes, so that a flood costs no /proc read each. */
+  members: { run: number; readonly pids: Set<number> };
   /** Messages that came before the keeper reported the run's main pid (no cgroup). */
   readonly early: { pid: number; uid: number; data: Buffer | null }[];
 }
@@ -208,6 +212,7 @@ export class NotifyHub {
       floodWarnedAt: 0,
       pauseMs: 0,
       pauseEnded: 0,
+      members: { run: 0, pids: new Set() },
       early: [],
     });
     return path;
@@ -295,7 +300,7 @@ export class NotifyHub {
       if (entry.early.length < MAX_EARLY) entry.early.push({ pid, uid, data });
       return;
     }
-    if (uid !== entry.uid || !isOwnProcess(pid, place)) {
+    if (uid !== entry.uid || !this.isMember(entry, pid, place)) {
       this.refuse(id, entry, `pid ${pid} (uid ${uid}) is not a process of its run`, now);
       return;
     }
@@ -305,6 +310,27 @@ export class NotifyHub {
       return;
     }
     this.host.deliver(record, place.run, message);
+  }
+
+  /**
+   * Is `pid` one of the run's own processes (notify/sender.ts)? A pid found in the run's
+   * cgroup is remembered for the run (a process cannot leave it): reading the cgroup's
+   * list for every message of a flood cost more than the message. A pid reused meanwhile
+   * could be only the same user's process, as with the check itself (the socket is
+   * theirs, mode 0700). Without a cgroup a descendant may leave the tree: asked each time.
+   */
+  private isMember(entry: Entry, pid: number, place: RunPlace & { readonly run: number }): boolean {
+    if (place.leaf === undefined) return isOwnProcess(pid, place);
+    const { members } = entry;
+    if (members.run !== place.run) {
+      members.run = place.run;
+      members.pids.clear();
+    }
+    if (members.pids.has(pid)) return true;
+    if (!isOwnProcess(pid, place)) return false;
+    if (members.pids.size >= MAX_MEMBERS) members.pids.clear();
+    members.pids.add(pid);
+    return true;
   }
 
   /**
