@@ -139,13 +139,26 @@ describe('what a survivor no config claims wrote while no manager ran', {
 function makeAccountAgain(host: TestHost, short: string): { uid: number; home: string } {
   const old = host.user(short);
   execFileSync('userdel', ['-f', old.name]);
-  // Another uid (useradd would give the same one back when it was the highest).
-  const uid = old.uid + 40_000;
+  // Another uid (useradd would give the same one back when it was the highest), and a
+  // free one: another account made again may have taken old.uid + 40,000 (useradd gives
+  // its old uid, freed, to the next account made).
+  let uid = old.uid + 40_000;
+  while (uidTaken(uid)) uid++;
   const home = `${old.home}-new`;
   execFileSync('useradd', ['-M', '-N', '-u', String(uid), '-d', home, old.name]);
   mkdirSync(home, { mode: 0o755 });
   chownSync(home, uid, 100);
   return { uid, home };
+}
+
+/** Whether an account has this uid. */
+function uidTaken(uid: number): boolean {
+  try {
+    execFileSync('getent', ['passwd', String(uid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A daemon of `short` that says, line after line, the uid it runs as. */
