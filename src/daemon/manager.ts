@@ -1440,7 +1440,10 @@ export class Manager implements ControlContext, SupervisorHost {
       // A `.lock` that is not a regular file of the user's (a FIFO, a directory: their own
       // doing, or root's) cannot be held: their daemons, loaded anyway, could be run by
       // another manager too (an outside review: silently, with a FIFO).
-      if (locked.error.code === 'EPERM' || locked.error.code === 'EISDIR')
+      // A symbolic link too (ELOOP: it is opened without following one): loaded without
+      // their lock, another manager loaded them as well (an outside review, 2 of 2).
+      const code = locked.error.code;
+      if (code === 'EPERM' || code === 'EISDIR' || code === 'ELOOP')
         return `the daemons of ${user} are not loaded: ${join(owner.daemonDir, '.lock')} is not a regular file of theirs, so the lock that keeps another manager from running them too cannot be taken (remove it, then rescan)`;
       if (locked.error.code !== 'EAGAIN') {
         // No directory (nothing to run), or one that cannot be opened: said by the listing.
@@ -1472,8 +1475,9 @@ export class Manager implements ControlContext, SupervisorHost {
     if (fd === undefined) return false;
     const path = join(owner.daemonDir, '.lock');
     const now = await owner.files.readChunk(path, 0, 0);
-    // Not answering (a hung NFS home) says nothing: the listing will say so.
-    if (!now.ok && now.error.code !== 'ENOENT') return false;
+    // Not answering (a hung NFS home) says nothing: the listing will say so. Gone, or a
+    // symbolic link in its place, it is not the file locked.
+    if (!now.ok && now.error.code !== 'ENOENT' && now.error.code !== 'ELOOP') return false;
     let held: { dev: number; ino: number };
     try {
       held = fstatSync(fd);

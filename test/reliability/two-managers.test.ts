@@ -476,21 +476,31 @@ describe("a user's .lock that cannot be held", { skip: !root && 'needs root' }, 
   const command = `sleep ${BASE + 60}`;
   after(() => host.cleanup());
 
-  test('keeps their daemons from being loaded, says why, and a rescan loads them once it is gone', async () => {
-    host.writeMaster('[can_run_as]\n{alice}\n');
-    host.writeDaemon('alice', 'a', `start=exec ${command}\n`);
-    const lock = join(host.user('alice').home, '.daemon-manager/daemons/.lock');
-    execFileSync('runuser', ['-u', host.user('alice').name, '--', 'mkfifo', lock]);
-    await host.startManager();
-    await waitFor('the refusal', () =>
-      /\.lock is not a regular file of theirs/.test(host.managerLog) ? true : undefined,
-    );
-    assert.equal(living(command).length, 0);
-    const problems = await host.dmctl('alice', 'problems');
-    assert.match(problems.stdout, /\.lock is not a regular file of theirs/);
-    rmSync(lock);
-    await host.dmctl('alice', 'rescan');
-    await host.waitForDaemon('alice', 'alice/a', (d) => d.state === 'running', 'to run');
-    await host.stopManager();
-  });
+  // A symbolic link too: a later review linked it to a file of the user's, and root's
+  // manager and a personal one both ran the daemons, neither holding the lock.
+  for (const [what, make] of [
+    ['a FIFO', (lock: string) => ['mkfifo', lock]],
+    ['a symbolic link', (lock: string) => ['ln', '-s', `${lock}.elsewhere`, lock]],
+  ] as const)
+    test(`${what} keeps their daemons from being loaded, says why, and a rescan loads them once it is gone`, async () => {
+      host.writeMaster('[can_run_as]\n{alice}\n');
+      host.writeDaemon('alice', 'a', `start=exec ${command}\n`);
+      const lock = join(host.user('alice').home, '.daemon-manager/daemons/.lock');
+      rmSync(lock, { force: true });
+      execFileSync('runuser', ['-u', host.user('alice').name, '--', ...make(lock)]);
+      const from = host.managerLog.length;
+      await host.startManager();
+      await waitFor('the refusal', () =>
+        /\.lock is not a regular file of theirs/.test(host.managerLog.slice(from))
+          ? true
+          : undefined,
+      );
+      assert.equal(living(command).length, 0);
+      const problems = await host.dmctl('alice', 'problems');
+      assert.match(problems.stdout, /\.lock is not a regular file of theirs/);
+      rmSync(lock);
+      await host.dmctl('alice', 'rescan');
+      await host.waitForDaemon('alice', 'alice/a', (d) => d.state === 'running', 'to run');
+      await host.stopManager();
+    });
 });
