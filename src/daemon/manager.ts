@@ -1792,6 +1792,10 @@ export class Manager implements ControlContext, SupervisorHost {
     if (state.kind !== 'running') return undefined;
     const uid = realUid(state.pid);
     if (uid === undefined) return undefined;
+    // The account of that uid, then (rarely, at a refusal) any other name it has.
+    const first = this.db.byUid.get(uid);
+    if (first !== undefined && mayRunAs(this.currentPolicy, record.owner, first.name))
+      return undefined;
     const names = [...this.db.users.values()].filter((account) => account.uid === uid);
     if (names.some((account) => mayRunAs(this.currentPolicy, record.owner, account.name)))
       return undefined;

@@ -22,24 +22,23 @@ export function readStat(pid: number): ProcStat | undefined {
 
 /** The supplementary groups a process holds (the `Groups:` of /proc/PID/status); undefined once it is gone. */
 export function heldGroups(pid: number): number[] | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return undefined;
-  }
+  const text = statusOf(pid);
+  if (text === undefined) return undefined;
   const line = /^Groups:(.*)$/m.exec(text)?.[1] ?? '';
   return line.split(/\s+/).filter(Boolean).map(Number);
 }
 
 /** The real uid of a process (the first of `Uid:` in /proc/PID/status); undefined once it is gone. */
 export function realUid(pid: number): number | undefined {
-  let text: string;
+  const uid = /^Uid:\s*(\d+)/m.exec(statusOf(pid) ?? '')?.[1];
+  return uid === undefined ? undefined : Number(uid);
+}
+
+/** /proc/PID/status, or undefined once the process is gone. */
+function statusOf(pid: number): string | undefined {
   try {
-    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return readFileSync(`/proc/${pid}/status`, 'utf8');
   } catch {
     return undefined;
   }
-  const uid = /^Uid:\s*(\d+)/m.exec(text)?.[1];
-  return uid === undefined ? undefined : Number(uid);
 }

@@ -4,8 +4,8 @@ import { setTimeout as delay, setImmediate as nextTurn } from 'node:timers/promi
 import { parseDaemonConfig } from '../config/daemon.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LaunchPlan } from '../process/launch.ts';
-import { newRecord } from './state.ts';
-import { type Processes, Supervisor } from './supervisor.ts';
+import { type DaemonRecord, newRecord } from './state.ts';
+import { type Processes, Supervisor, type SupervisorHost } from './supervisor.ts';
 
 const quiet: Logger = {
   debug: () => {},
@@ -30,22 +30,39 @@ class Runs implements Processes {
   release(): void {}
 }
 
+/** alice's daemon `web` with this config. */
+function recordOf(text: string): DaemonRecord {
+  const { spec } = parseDaemonConfig(text, '/x/web.conf', 'web');
+  assert.ok(spec);
+  return newRecord('alice', spec);
+}
+
+/** A supervisor with quiet defaults (a good start, 1 s stops, a growing back-off), these overridden. */
+function supervisorOf(host: Partial<SupervisorHost>): Supervisor {
+  return new Supervisor({
+    prepare: () => ({ ok: true, plan: {} as LaunchPlan }),
+    stopTimeoutMs: () => 1000,
+    processes: new Runs(),
+    backoff: () => ({ firstMs: 1000, stepMs: undefined, maxMs: 60_000, stableMs: 5, delayMs: 0 }),
+    log: quiet,
+    changed: () => {},
+    forgotten: () => {},
+    watchReady: () => {},
+    note: () => {},
+    ...host,
+  });
+}
+
 // A Node timer may fire up to a millisecond before Date.now() reaches the time it was
 // armed for (the loop's monotonic clock and the wall clock are truncated apart). A review
 // saw a stop deadline lost that way: the check found it "not yet" and armed nothing, so
 // the daemon stayed `stopping` for good, and so did the manager's shutdown.
 test('every stop deadline ends in SIGKILL, however its timer falls against the clock', async () => {
   const runs = new Runs();
-  const supervisor = new Supervisor({
-    prepare: () => ({ ok: true, plan: {} as LaunchPlan }),
+  const supervisor = supervisorOf({
     stopTimeoutMs: (record) => 5 + (Number(record.spec.name.slice(1)) % 7),
     processes: runs,
     backoff: () => ({ firstMs: 1000, stepMs: 1000, maxMs: 1000, stableMs: 1000, delayMs: 0 }),
-    log: quiet,
-    changed: () => {},
-    forgotten: () => {},
-    watchReady: () => {},
-    note: () => {},
   });
   const records = Array.from({ length: 300 }, (_, index) => {
     const { spec } = parseDaemonConfig('start=sleep 1\n', `/x/d${index}.conf`, `d${index}`);
@@ -77,24 +94,10 @@ test('every stop deadline ends in SIGKILL, however its timer falls against the c
 // respawned without back-off: its run counted as a good one.
 test('a run that was never ready is no good run, however long it took: its back-off grows', async () => {
   const runs = new Runs();
-  const supervisor = new Supervisor({
-    prepare: () => ({ ok: true, plan: {} as LaunchPlan }),
-    stopTimeoutMs: () => 1000,
+  const supervisor = supervisorOf({
     processes: runs,
-    backoff: () => ({ firstMs: 1000, stepMs: undefined, maxMs: 60_000, stableMs: 5, delayMs: 0 }),
-    log: quiet,
-    changed: () => {},
-    forgotten: () => {},
-    watchReady: () => {},
-    note: () => {},
   });
-  const { spec } = parseDaemonConfig(
-    'start=sleep 1\nready=tcp:127.0.0.1:1\n',
-    '/x/web.conf',
-    'web',
-  );
-  assert.ok(spec);
-  const record = newRecord('alice', spec);
+  const record = recordOf('start=sleep 1\nready=tcp:127.0.0.1:1\n');
   supervisor.daemons.set(record.id, record);
   supervisor.start(record);
   assert.ok(record.state.kind === 'running' && record.state.starting);
@@ -111,20 +114,8 @@ test('a run that was never ready is no good run, however long it took: its back-
 // An outside review set the clock back an hour between two managers: the saved deadline
 // of a cooldown was an hour away, and the daemon stayed down for it.
 test('a cooldown put back after the manager lasts no longer than its back-off step, whatever its saved deadline', () => {
-  const supervisor = new Supervisor({
-    prepare: () => ({ ok: true, plan: {} as LaunchPlan }),
-    stopTimeoutMs: () => 1000,
-    processes: new Runs(),
-    backoff: () => ({ firstMs: 1000, stepMs: undefined, maxMs: 60_000, stableMs: 5, delayMs: 0 }),
-    log: quiet,
-    changed: () => {},
-    forgotten: () => {},
-    watchReady: () => {},
-    note: () => {},
-  });
-  const { spec } = parseDaemonConfig('start=sleep 1\n', '/x/web.conf', 'web');
-  assert.ok(spec);
-  const record = newRecord('alice', spec);
+  const supervisor = supervisorOf({});
+  const record = recordOf('start=sleep 1\n');
   record.cooldownMs = 8000;
   supervisor.daemons.set(record.id, record);
   supervisor.resumeCooldown(record, Date.now() + 3_600_000);
@@ -138,23 +129,14 @@ test('a cooldown put back after the manager lasts no longer than its back-off st
 // a start before ("cannot listen on ...: the port is in use"), which was no exit at all.
 test('a start that succeeds after refused ones shows how the last run ended, not the refusal', () => {
   let refusal: string | undefined = 'cannot listen on tcp:127.0.0.1:8443: the port is in use';
-  const supervisor = new Supervisor({
+  const supervisor = supervisorOf({
     prepare: () =>
       refusal === undefined
         ? { ok: true, plan: {} as LaunchPlan }
         : { ok: false, error: refusal, retry: false },
-    stopTimeoutMs: () => 1000,
-    processes: new Runs(),
     backoff: () => ({ firstMs: 1000, stepMs: 1000, maxMs: 1000, stableMs: 1000, delayMs: 0 }),
-    log: quiet,
-    changed: () => {},
-    forgotten: () => {},
-    watchReady: () => {},
-    note: () => {},
   });
-  const { spec } = parseDaemonConfig('start=sleep 1\n', '/x/web.conf', 'web');
-  assert.ok(spec);
-  const record = newRecord('alice', spec);
+  const record = recordOf('start=sleep 1\n');
   record.lastExit = { code: null, signal: 'SIGTERM' };
   supervisor.daemons.set(record.id, record);
   assert.equal(supervisor.start(record).ok, false);

@@ -135,6 +135,19 @@ export function uidOfPid(pid: number): number | undefined {
   }
 }
 
+/** A personal manager of the sandbox user `short`, in the foreground. */
+export function spawnPersonal(host: TestHost, short: string): Spawned {
+  return spawnCollecting([
+    'runuser',
+    '-u',
+    host.user(short).name,
+    '--',
+    DAEMON_MANAGER,
+    '--personal',
+    '-f',
+  ]);
+}
+
 /** The command name of a process (/proc/PID/comm), or undefined once it is gone. */
 export function commandOf(pid: number): string | undefined {
   try {

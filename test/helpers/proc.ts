@@ -47,3 +47,13 @@ export function liveGroupMembers(pgid: number): number[] {
   }
   return pids;
 }
+
+/** The cgroup path of a process in the v1 hierarchy of `controller` (`/` when none of ours; '' when none). */
+export function v1CgroupOf(pid: number, controller: string): string {
+  const text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  for (const line of text.split('\n')) {
+    const [, controllers, path] = line.split(':');
+    if (controllers?.split(',').includes(controller)) return path ?? '';
+  }
+  return '';
+}

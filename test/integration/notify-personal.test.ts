@@ -4,8 +4,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { DaemonStatus } from '../../src/protocol/messages.ts';
-import { type Spawned, showLogIfFailed, spawnCollecting } from '../helpers/cli.ts';
-import { DAEMON_MANAGER, DMCTL, FIXTURES, run, TestHost } from '../helpers/host.ts';
+import { type Spawned, showLogIfFailed, spawnPersonal } from '../helpers/cli.ts';
+import { DMCTL, FIXTURES, run, TestHost } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const CLIENT = join(FIXTURES, 'notify-daemon.py');
@@ -41,15 +41,7 @@ describe('ready=notify under a personal manager', {
     const fast = join(host.dir, 'notify-fast');
     execFileSync('cc', ['-o', fast, join(FIXTURES, 'notify-fast.c')]);
     host.writeDaemon('alice', 'fast', `start=exec ${fast}\nready=notify\n`);
-    manager = spawnCollecting([
-      'runuser',
-      '-u',
-      host.user('alice').name,
-      '--',
-      DAEMON_MANAGER,
-      '--personal',
-      '-f',
-    ]);
+    manager = spawnPersonal(host, 'alice');
     const running = manager;
     await waitFor('the personal manager to say it runs', () =>
       / running, pid \d+/.test(running.output()) ? true : undefined,

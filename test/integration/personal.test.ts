@@ -6,17 +6,10 @@ import {
   readWhen,
   type Spawned,
   showLogIfFailed,
-  spawnCollecting,
+  spawnPersonal,
   uidOfPid,
 } from '../helpers/cli.ts';
-import {
-  type CommandResult,
-  DAEMON_MANAGER,
-  DMCTL,
-  FIXTURES,
-  run,
-  TestHost,
-} from '../helpers/host.ts';
+import { type CommandResult, DMCTL, FIXTURES, run, TestHost } from '../helpers/host.ts';
 import { isAlive, livePidsOfUid } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -59,15 +52,7 @@ describe('personal mode: a user runs their own manager', {
     host.writeDaemon('alice', 'flash', 'start=echo "flash $$"; exit 1\noutput=log\nautostart=no\n');
     host.writeDaemon('alice', 'missing', 'start=no_such_program_dm\noutput=log\nautostart=no\n');
     assert.ok(!existsSync(host.configFile), 'no master config in this sandbox');
-    manager = spawnCollecting([
-      'runuser',
-      '-u',
-      host.user('alice').name,
-      '--',
-      DAEMON_MANAGER,
-      '--personal',
-      '-f',
-    ]);
+    manager = spawnPersonal(host, 'alice');
     const running = manager;
     managerPid = await waitFor(
       'the personal manager to say it runs',

@@ -3,21 +3,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestHost } from '../helpers/host.ts';
-import { livePidsOfUid } from '../helpers/proc.ts';
+import { livePidsOfUid, v1CgroupOf } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
 const V1 = '/sys/fs/cgroup';
-
-/** The cgroup path of a process in the v1 hierarchy of `controller`. */
-function cgroupOf(pid: number, controller: string): string {
-  const text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-  for (const line of text.split('\n')) {
-    const [, controllers, path] = line.split(':');
-    if (controllers?.split(',').includes(controller)) return path ?? '';
-  }
-  return '';
-}
 
 function commandOf(pid: number): string {
   try {
@@ -71,9 +61,9 @@ describe('a quota given, changed or taken away by SIGHUP', { skip: !root && 'nee
   /** Waits until every process of the daemon is in the user's cgroups. */
   function waitUnderQuota(what: string): Promise<true> {
     const placed = (pid: number): boolean =>
-      inUsers(user).test(cgroupOf(pid, 'memory')) &&
-      inUsers(user).test(cgroupOf(pid, 'cpu')) &&
-      inDaemons(user).test(cgroupOf(pid, 'pids'));
+      inUsers(user).test(v1CgroupOf(pid, 'memory')) &&
+      inUsers(user).test(v1CgroupOf(pid, 'cpu')) &&
+      inDaemons(user).test(v1CgroupOf(pid, 'pids'));
     return waitFor(what, () => (processes().every(placed) ? true : undefined), {
       describe: () =>
         processes()
@@ -93,9 +83,9 @@ describe('a quota given, changed or taken away by SIGHUP', { skip: !root && 'nee
 
     await reload(`${master}[limits]\n{alice}: memory=64M, cpu=50, tasks=20\n`);
     await waitUnderQuota("the daemon's processes to join the user's cgroups");
-    const memory = join(V1, 'memory', cgroupOf(web.pid, 'memory'));
-    const cpu = join(V1, 'cpu', cgroupOf(web.pid, 'cpu'));
-    const pids = join(V1, 'pids', cgroupOf(web.pid, 'pids'), '..');
+    const memory = join(V1, 'memory', v1CgroupOf(web.pid, 'memory'));
+    const cpu = join(V1, 'cpu', v1CgroupOf(web.pid, 'cpu'));
+    const pids = join(V1, 'pids', v1CgroupOf(web.pid, 'pids'), '..');
     const read = (path: string) => readFileSync(path, 'utf8').trim();
     assert.equal(read(join(memory, 'memory.limit_in_bytes')), String(64 * 1024 * 1024));
     assert.equal(read(join(cpu, 'cpu.cfs_quota_us')), '50000');

@@ -3,21 +3,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestHost } from '../helpers/host.ts';
-import { livePidsOfUid } from '../helpers/proc.ts';
+import { livePidsOfUid, v1CgroupOf } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
 const TASKS = 30;
-
-/** The cgroup path of a process in the v1 hierarchy of `controller` (`/` when none of ours). */
-function cgroupOf(pid: number, controller: string): string {
-  const text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-  for (const line of text.split('\n')) {
-    const [, controllers, path] = line.split(':');
-    if (controllers?.split(',').includes(controller)) return path ?? '';
-  }
-  return '';
-}
 
 describe("quotas on the sum of a user's daemons", { skip: !root && 'needs root' }, () => {
   const host = new TestHost();
@@ -49,22 +39,22 @@ describe("quotas on the sum of a user's daemons", { skip: !root && 'needs root' 
       `start=python3 -c "x = b'x' * (300 * 1024 * 1024); import time; time.sleep(1000)"\n`,
     );
     await host.startManager();
-    ownMemory = cgroupOf(host.managerPid(), 'memory');
+    ownMemory = v1CgroupOf(host.managerPid(), 'memory');
   });
   after(() => host.cleanup());
 
   test("a user's daemons share one cgroup per quota'd controller, with the quota written", async () => {
     const web = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
-    const memory = cgroupOf(web.pid, 'memory');
+    const memory = v1CgroupOf(web.pid, 'memory');
     assert.match(memory, new RegExp(`/daemon-manager\\.[0-9a-f]+/${host.user('alice').name}$`));
     const base = '/sys/fs/cgroup';
     assert.equal(
       readFileSync(join(base, 'memory', memory, 'memory.limit_in_bytes'), 'utf8').trim(),
       String(64 * 1024 * 1024),
     );
-    const cpu = cgroupOf(web.pid, 'cpu');
+    const cpu = v1CgroupOf(web.pid, 'cpu');
     assert.equal(readFileSync(join(base, 'cpu', cpu, 'cpu.cfs_quota_us'), 'utf8').trim(), '50000');
-    const pids = cgroupOf(web.pid, 'pids');
+    const pids = v1CgroupOf(web.pid, 'pids');
     assert.equal(
       readFileSync(join(base, 'pids', pids, '..', 'pids.max'), 'utf8').trim(),
       String(TASKS),
@@ -73,9 +63,9 @@ describe("quotas on the sum of a user's daemons", { skip: !root && 'needs root' 
 
   test('a user without a quota joins no controller', async () => {
     const plain = await host.waitForDaemon('bob', 'bob/plain', (d) => d.pid > 0, 'to run');
-    assert.equal(cgroupOf(plain.pid, 'memory'), ownMemory);
-    assert.doesNotMatch(cgroupOf(plain.pid, 'cpu'), /daemon-manager/);
-    assert.doesNotMatch(cgroupOf(plain.pid, 'pids'), /daemon-manager/);
+    assert.equal(v1CgroupOf(plain.pid, 'memory'), ownMemory);
+    assert.doesNotMatch(v1CgroupOf(plain.pid, 'cpu'), /daemon-manager/);
+    assert.doesNotMatch(v1CgroupOf(plain.pid, 'pids'), /daemon-manager/);
   });
 
   test('a daemon past the memory quota is killed by the OOM killer, and says so', async () => {

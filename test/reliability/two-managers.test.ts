@@ -5,7 +5,7 @@ import { chmodSync, lstatSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
-import { runManagerExpectingExit, spawnCollecting } from '../helpers/cli.ts';
+import { runManagerExpectingExit, spawnCollecting, spawnPersonal } from '../helpers/cli.ts';
 import { DAEMON_MANAGER, run, TestHost, type TestUser } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { tryConnect } from '../helpers/sockets.ts';
@@ -199,15 +199,7 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
       host.managerLog.slice(from),
       /\.lock is not the file this manager locked for \S+ any more .*: locking it again/,
     );
-    const personal = spawnCollecting([
-      'runuser',
-      '-u',
-      host.user('alice').name,
-      '--',
-      DAEMON_MANAGER,
-      '--personal',
-      '-f',
-    ]);
+    const personal = spawnPersonal(host, 'alice');
     try {
       await waitFor('the personal manager to be refused', () =>
         personal.child.exitCode === null ? undefined : true,
@@ -327,15 +319,7 @@ describe('what survives a manager killed with its keeper is stopped by the next 
     await waitFor('the daemon to run', one);
     await killBoth();
     // Alice's personal manager takes her lock first (and starts a copy of its own).
-    const personal = spawnCollecting([
-      'runuser',
-      '-u',
-      host.user('alice').name,
-      '--',
-      DAEMON_MANAGER,
-      '--personal',
-      '-f',
-    ]);
+    const personal = spawnPersonal(host, 'alice');
     await waitFor('the personal copy', () => (copies() === 2 ? true : undefined), {
       describe: personal.output,
     });
