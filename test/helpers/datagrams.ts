@@ -34,9 +34,19 @@ export class DatagramReceiver {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const receiver = new DatagramReceiver(path, child);
-    await waitFor(`a datagram receiver on ${path}`, () =>
-      receiver.output.startsWith('ready\n') ? true : undefined,
-    );
+    try {
+      // An event, however long a loaded machine takes to start Python (15 s was not enough
+      // at a load of 48).
+      await waitFor(
+        `a datagram receiver on ${path}`,
+        () => (receiver.output.startsWith('ready\n') ? true : undefined),
+        { timeoutMs: 120_000 },
+      );
+    } catch (error) {
+      // Nor may it outlive a test that gave up on it: the test file would never end.
+      receiver.close();
+      throw error;
+    }
     return receiver;
   }
 
@@ -49,9 +59,10 @@ export class DatagramReceiver {
       .map((hex) => Buffer.from(hex, 'hex').toString());
   }
 
-  /** Waits for a datagram that `match` accepts. */
+  /** Waits for a datagram that `match` accepts (what a manager says as it starts, too). */
   waitFor(what: string, match: (message: string) => boolean): Promise<string> {
     return waitFor(what, () => this.messages().find(match), {
+      timeoutMs: 120_000,
       describe: () => JSON.stringify(this.messages().slice(-10)),
     });
   }
