@@ -50,6 +50,9 @@ const SUCCESSOR_TIMEOUT_MS = 60_000;
 // How long an exiting manager waits for a busy log (syslog, a full pipe) to take its last lines.
 const LAST_WORDS_MS = 2_000;
 
+// How long after start-up the memory is trimmed at the latest, launches over or not.
+const SETTLE_WAIT_MS = 60_000;
+
 // The open-files limit once raised, for the message of a start-up that runs out anyway.
 let descriptorLimit: DescriptorLimit | undefined;
 
@@ -242,10 +245,28 @@ async function main(signals: SignalQueue): Promise<number> {
   tellLauncher(launcher);
   handleSignals(signals, { manager, native, log, configPath, pidfile: args.pidfile, lock, notify });
   notify(`READY=1\nSTATUS=running ${manager.supervisor.daemons.size} daemons`);
-  // Start-up's reading and parsing left garbage whose pages V8 and glibc keep for later
-  // allocations: the manager then idles for months, so both give them back now.
-  setImmediate(() => native.trimMemory());
+  trimAfterStartUp(manager, native);
   return -1;
+}
+
+/**
+ * Start-up's reading, parsing and launching leave garbage whose pages V8 and glibc keep
+ * for later allocations; the manager then idles for months, so both give them back: once
+ * it is ready, and again once the daemons' launches, which go on after (a thousand of
+ * them take seconds), are over and saved. A crash loop may keep launches under way for
+ * good: the second trim then comes at SETTLE_WAIT_MS.
+ */
+function trimAfterStartUp(manager: Manager, native: Native): void {
+  setImmediate(() => native.trimMemory());
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, SETTLE_WAIT_MS);
+    timer.unref();
+  });
+  void Promise.race([manager.settled(), waited]).then(() => {
+    clearTimeout(timer);
+    native.trimMemory();
+  });
 }
 
 /**

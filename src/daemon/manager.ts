@@ -437,6 +437,15 @@ export class Manager implements ControlContext, SupervisorHost {
     return count > before;
   }
 
+  /**
+   * Resolves once the launches under way are over (each run exec'd its command, or failed
+   * to) and the state that records them is saved: the work of a start-up is done.
+   */
+  async settled(): Promise<void> {
+    await this.processes.whenLaunched();
+    await this.state.saved();
+  }
+
   /** Resolves once every change so far is in the state file (before a reply to dmctl). */
   durable(): Promise<string | undefined> {
     return this.state.durable();

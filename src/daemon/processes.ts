@@ -50,6 +50,10 @@ export class KeeperProcesses implements Processes {
   /** Each run's own cgroup, removed once the run is released. */
   private readonly leaves = new Map<number, string>();
   private readonly execWaiters = new Map<number, ((result: ExecResult) => void)[]>();
+  /** Runs asked of the keeper whose child has not yet become the daemon (or failed to). */
+  private readonly launching = new Set<number>();
+  /** Who waits for `launching` to empty (see `whenLaunched`). */
+  private launchedWaiters: (() => void)[] = [];
   /** One user's checks start at most PROBES_PER_SECOND processes (see probe-gate.ts). */
   private readonly probeGate = new ProbeGate(PROBES_PER_SECOND, PROBES_PER_SECOND);
   private nextSeq: number;
@@ -118,6 +122,7 @@ export class KeeperProcesses implements Processes {
     for (const run of this.runs.keys()) orphans.set(run, this.leaves.get(run));
     this.runs.clear();
     this.leaves.clear();
+    for (const run of [...this.launching]) this.launched(run);
     return orphans;
   }
 
@@ -150,6 +155,7 @@ export class KeeperProcesses implements Processes {
     }
     this.runs.set(seq, record.id);
     this.plans.set(seq, plan);
+    this.launching.add(seq);
     this.link.spawn(spawnFields(seq, record.id, { ...plan, cgroup }, this.managerIsRoot));
     return seq;
   }
@@ -167,6 +173,7 @@ export class KeeperProcesses implements Processes {
    */
   release(run: number): void {
     this.plans.delete(run);
+    this.launched(run);
     if (!this.runs.delete(run)) return;
     this.unreleased.push(run);
     if (this.unreleased.length === 1) void this.releaseWhenSaved();
@@ -265,8 +272,26 @@ export class KeeperProcesses implements Processes {
     });
   }
 
+  /**
+   * Resolves once every run asked of the keeper so far has exec'd its command, or failed
+   * to (at once if none is under way): the end of a burst of launches, such as start-up's.
+   */
+  whenLaunched(): Promise<void> {
+    if (this.launching.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.launchedWaiters.push(resolve));
+  }
+
+  /** The run's launch is over, however it ended. */
+  private launched(run: number): void {
+    if (!this.launching.delete(run) || this.launching.size > 0) return;
+    const waiters = this.launchedWaiters;
+    this.launchedWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
   /** Fails every wait (the keeper is gone). */
   failWaits(error: string): void {
+    for (const run of [...this.launching]) this.launched(run);
     for (const [run, waiters] of this.execWaiters) {
       this.execWaiters.delete(run);
       for (const resolve of waiters) resolve({ ok: false, error });
@@ -294,6 +319,7 @@ export class KeeperProcesses implements Processes {
         this.log.error(`keeper refused ${event.verb}: ${event.text}`);
         return;
       case 'spawn-failed': {
+        this.launched(event.seq);
         this.settleExec(event.seq, { ok: false, error: event.error });
         this.settleProbe(event.seq, { error: event.error });
         const record = this.recordOf(event.seq);
@@ -322,6 +348,7 @@ export class KeeperProcesses implements Processes {
   }
 
   private handleRun(kind: 'spawned' | 'exec' | 'exited' | 'empty' | 'run', run: RunReport): void {
+    if (run.exec !== 'pending' || !run.alive) this.launched(run.seq);
     const record = this.recordOf(run.seq);
     const supervisor = this.supervisor();
     if (record === undefined) {

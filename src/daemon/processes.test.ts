@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseDaemonConfig } from '../config/daemon.ts';
+import { NO_LIMITS } from '../config/limits.ts';
+import type { KeeperLink } from '../keeper/link.ts';
+import type { RunReport } from '../keeper/protocol.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { LaunchPlan } from '../process/launch.ts';
+import { type DaemonRecord, newRecord } from '../supervisor/state.ts';
+import type { Supervisor } from '../supervisor/supervisor.ts';
+import { KeeperProcesses } from './processes.ts';
+
+const PLAN: LaunchPlan = {
+  start: 'exec sleep 1000',
+  dir: '/',
+  uid: 0,
+  gid: 0,
+  groups: [],
+  env: {},
+  output: 'ignore',
+  banner: undefined,
+  limits: NO_LIMITS,
+  cgroup: undefined,
+  joins: [],
+  umask: 0o022,
+};
+
+/** KeeperProcesses over a keeper that takes every spawn and says nothing by itself. */
+function processesOf(...texts: string[]): { processes: KeeperProcesses; records: DaemonRecord[] } {
+  const records = texts.map((text, index) => {
+    const { spec } = parseDaemonConfig(text, `/x/d${index}.conf`, `d${index}`);
+    assert.ok(spec);
+    return newRecord('alice', spec);
+  });
+  const daemons = new Map(records.map((record) => [record.id, record]));
+  const supervisor = {
+    daemons,
+    noteSpawned() {},
+    noteExecFailed() {},
+    noteSpawnFailed() {},
+  } as unknown as Supervisor;
+  const link = { alive: true, spawn() {} } as unknown as KeeperLink;
+  const quiet = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
+  const processes = new KeeperProcesses(link, () => supervisor, {
+    firstSeq: 1,
+    managerIsRoot: true,
+    onPipe: () => {},
+    log: quiet,
+    saved: async () => undefined,
+    oomKilled: () => false,
+  });
+  return { processes, records };
+}
+
+function report(seq: number, id: string, exec: RunReport['exec']): RunReport {
+  return {
+    seq,
+    id,
+    pid: 100 + seq,
+    startTicks: 1,
+    spawnedAt: 0,
+    alive: true,
+    exit: undefined,
+    exitedAt: 0,
+    empty: false,
+    exec,
+    execError: exec === 'failed' ? 'cannot enter /x' : '',
+  };
+}
+
+/** Whether the promise has settled by the time the queued callbacks have run. */
+async function settled(promise: Promise<void>): Promise<boolean> {
+  let done = false;
+  void promise.then(() => {
+    done = true;
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  return done;
+}
+
+test('whenLaunched resolves at once when no launch is under way', async () => {
+  const { processes } = processesOf();
+  assert.equal(await settled(processes.whenLaunched()), true);
+});
+
+test('whenLaunched waits until every run has exec’d or failed to start', async () => {
+  const { processes, records } = processesOf('start=sleep 1\n', 'start=sleep 1\n', 'start=x\n');
+  const [a, b, c] = records;
+  assert.ok(a && b && c);
+  const runs = [a, b, c].map((record) => processes.spawn(record, PLAN));
+  assert.deepEqual(runs, [1, 2, 3]);
+  const waited = processes.whenLaunched();
+  processes.handle({ kind: 'spawned', run: report(1, a.id, 'pending') });
+  processes.handle({ kind: 'exec', run: report(1, a.id, 'ok') });
+  processes.handle({ kind: 'exec', run: report(2, b.id, 'failed') });
+  assert.equal(await settled(waited), false, 'the third run has not exec’d yet');
+  processes.handle({ kind: 'spawn-failed', seq: 3, error: 'fork: EAGAIN' });
+  assert.equal(await settled(waited), true);
+});
+
+test('whenLaunched does not wait for a keeper that is gone', async () => {
+  const { processes, records } = processesOf('start=sleep 1\n');
+  const [a] = records;
+  assert.ok(a);
+  processes.spawn(a, PLAN);
+  const waited = processes.whenLaunched();
+  processes.failWaits('the keeper of daemons is gone');
+  assert.equal(await settled(waited), true);
+});
