@@ -107,3 +107,14 @@ test('whenLaunched does not wait for a keeper that is gone', async () => {
   processes.failWaits('the keeper of daemons is gone');
   assert.equal(await settled(waited), true);
 });
+
+test('a run’s plan is kept only if its daemon has a ready= or health= check', () => {
+  const { processes, records } = processesOf(
+    'start=sleep 1\n',
+    'start=sleep 1\nready=tcp:127.0.0.1:80\n',
+    'start=sleep 1\nready=notify\n',
+    'start=sleep 1\nhealth=tcp:127.0.0.1:80\n',
+  );
+  const kept = records.map((record) => processes.hasPlan(processes.spawn(record, PLAN) as number));
+  assert.deepEqual(kept, [false, true, true, true]);
+});

@@ -21,6 +21,11 @@ const PROBE_LEFTOVER_MS = 1_000;
  */
 const MAX_UNSAVED_RELEASES = 10_000;
 
+/** Are the daemon's runs checked (`ready=`, `health=`)? */
+function hasChecks(record: DaemonRecord): boolean {
+  return record.spec.ready !== undefined || record.spec.health !== undefined;
+}
+
 /** How a spawn ended up: the child became the daemon, or why not. */
 export type ExecResult =
   | { readonly ok: true; readonly pid: number }
@@ -41,7 +46,13 @@ export function exitOf(run: RunReport): Exit {
 export class KeeperProcesses implements Processes {
   /** Which daemon each run is of. */
   private readonly runs = new Map<number, string>();
-  /** Each run's plan, so that a check of its readiness runs just as it does. */
+  /**
+   * The plan of each run whose daemon has a `ready=` or `health=` check, so that the check
+   * runs just as the run does. No other run's is kept: a plan is a few hundred bytes (its
+   * environment, banner, cgroup), and a thousand daemons without checks need none. A check
+   * of a run without one (taken over, or a check added by a reload) is run as the daemon
+   * would be started now (see Manager.watchReady).
+   */
   private readonly plans = new Map<number, LaunchPlan>();
   /** Runs that check a daemon's readiness (`ready=`), and who waits for their end. */
   private readonly probes = new Map<number, (result: Exit | { error: string }) => void>();
@@ -154,7 +165,7 @@ export class KeeperProcesses implements Processes {
       }
     }
     this.runs.set(seq, record.id);
-    this.plans.set(seq, plan);
+    if (hasChecks(record)) this.plans.set(seq, plan);
     this.launching.add(seq);
     this.link.spawn(spawnFields(seq, record.id, { ...plan, cgroup }, this.managerIsRoot));
     return seq;
