@@ -22,7 +22,8 @@
         "native/user_ops.c",
         "native/datagram.c",
         "native/v8_memory.cc",
-        "native/notify_socket.c"
+        "native/notify_socket.c",
+        "native/digest.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "defines": ["NAPI_VERSION=8"]

@@ -8,7 +8,8 @@
  *  - fcntl(FD_CLOEXEC): Node opens everything close-on-exec; the descriptors that must
  *    survive the upgrade's execve (the daemons' output pipes) are cleared first;
  *  - malloc_trim(0): gives back to the kernel the free pages of glibc's heaps;
- *  - setrlimit(RLIMIT_NOFILE): the soft open-files limit raised to the hard one.
+ *  - setrlimit(RLIMIT_NOFILE): the soft open-files limit raised to the hard one;
+ *  - SHA-256 without node:crypto (native/digest.c).
  * Plain Node-API in C: ABI-stable across Node versions, no dependency.
  */
 #define _GNU_SOURCE
@@ -198,6 +199,7 @@ static napi_value init(napi_env env, napi_value exports) {
   dm_register_log_pump(env, exports);
   register_datagram(env, exports);
   register_notify_socket(env, exports);
+  register_digest(env, exports);
   return exports;
 }
 

@@ -16,5 +16,6 @@ void register_locks(napi_env env, napi_value exports);
 void register_sockets(napi_env env, napi_value exports);
 void register_datagram(napi_env env, napi_value exports);
 void register_notify_socket(napi_env env, napi_value exports);
+void register_digest(napi_env env, napi_value exports);
 
 #endif

@@ -1,6 +1,6 @@
 import { judgeReadFile } from '../config/read-file.ts';
 import { UserFiles } from '../files/user-files.ts';
-import { configHash } from '../protocol/config-hash.ts';
+import { sha256 } from '../process/sha256.ts';
 import type { Account } from '../users/accounts.ts';
 import type { Owner } from './owner.ts';
 import { configPathOf, createOwnerDirs, MAX_DAEMON_CONFIG_BYTES, readConfig } from './scan.ts';
@@ -66,7 +66,8 @@ export async function writeConfigAsOwner(
   await createOwnerDirs(owner);
   const current = await readConfigAsOwner(owner, name);
   if ('error' in current) return { error: `${file} ${current.reason} now; not replaced` };
-  const found = current.text === undefined ? '' : configHash(current.text);
+  // configHash of protocol/config-hash.ts, dmctl's, without node:crypto (see sha256.ts).
+  const found = current.text === undefined ? '' : sha256(current.text).toString('hex');
   if (found !== expect)
     return {
       error: `${file} was changed by someone else since the edit began; not replaced (edit it again)`,

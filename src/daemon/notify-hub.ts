@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeeperLink } from '../keeper/link.ts';
@@ -7,6 +6,7 @@ import { type NotifyMessage, parseNotify } from '../notify/message.ts';
 import { RateLimit } from '../notify/rate.ts';
 import { isOwnProcess, type RunPlace } from '../notify/sender.ts';
 import type { NotifyWatch } from '../process/native.ts';
+import { sha256 } from '../process/sha256.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 
 /** Datagrams a daemon may send at once, and per second after that. */
@@ -380,7 +380,7 @@ export class NotifyHub {
 
   /** A short path: sun_path holds 107 bytes, and ids may be long. */
   private pathOf(id: string): string {
-    return join(this.dir, `${createHash('sha256').update(id).digest('hex').slice(0, 20)}.sock`);
+    return join(this.dir, `${sha256(id).toString('hex').slice(0, 20)}.sock`);
   }
 
   private removeFile(path: string): void {

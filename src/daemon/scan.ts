@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import { meaningfulLines } from '../config/lines.ts';
 import type { ListenLines } from '../config/listen.ts';
@@ -6,6 +5,7 @@ import type { Problem } from '../config/problems.ts';
 import { type FileRules, judgeReadFile, type ReadOutcome } from '../config/read-file.ts';
 import { type ConfigFile, judgeConfigFile } from '../files/config-dir.ts';
 import type { FileError } from '../files/file-error.ts';
+import { sha256 } from '../process/sha256.ts';
 import { printable } from '../protocol/printable.ts';
 import type { Owner } from './owner.ts';
 import { rescanCost } from './rescan-budget.ts';
@@ -117,9 +117,9 @@ function parsed(name: string, file: string, outcome: ReturnType<typeof judgeRead
  * two managers' versions. An edit of comments alone is no change.
  */
 export function sourceOf(text: string): string {
-  const hash = createHash('sha256');
-  for (const line of meaningfulLines(text)) hash.update(spelledPlainly(line.text)).update('\n');
-  return hash.digest('base64').slice(0, 22);
+  let plain = '';
+  for (const line of meaningfulLines(text)) plain += `${spelledPlainly(line.text)}\n`;
+  return sha256(plain).toString('base64').slice(0, 22);
 }
 
 /**
@@ -150,7 +150,7 @@ function factsOf(file: ConfigFile): string | undefined {
   const { stat, data } = file;
   if (stat === undefined || data === undefined || file.error !== undefined || file.skipped)
     return undefined;
-  const digest = createHash('sha256').update(data).digest('base64');
+  const digest = sha256(data).toString('base64');
   return `${stat.mode}:${stat.uid}:${stat.gid}:${stat.nlink}:${stat.size}:${stat.aclWrite}:${digest}`;
 }
 
