@@ -50,7 +50,7 @@ const SUCCESSOR_TIMEOUT_MS = 60_000;
 // How long an exiting manager waits for a busy log (syslog, a full pipe) to take its last lines.
 const LAST_WORDS_MS = 2_000;
 
-// How long after start-up the memory is trimmed at the latest, launches over or not.
+// How long after start-up (or a reload) the memory is trimmed at the latest, launches over or not.
 const SETTLE_WAIT_MS = 60_000;
 
 // The open-files limit once raised, for the message of a start-up that runs out anyway.
@@ -245,19 +245,22 @@ async function main(signals: SignalQueue): Promise<number> {
   tellLauncher(launcher);
   handleSignals(signals, { manager, native, log, configPath, pidfile: args.pidfile, lock, notify });
   notify(`READY=1\nSTATUS=running ${manager.supervisor.daemons.size} daemons`);
-  trimAfterStartUp(manager, native);
+  // Start-up's reading and parsing left garbage whose pages V8 and glibc keep for later
+  // allocations: the manager then idles for months, so both give them back now, and
+  // again once the daemons' launches, which go on after, are over.
+  setImmediate(() => native.trimMemory());
+  trimWhenSettled(manager, native);
   return -1;
 }
 
 /**
- * Start-up's reading, parsing and launching leave garbage whose pages V8 and glibc keep
- * for later allocations; the manager then idles for months, so both give them back: once
- * it is ready, and again once the daemons' launches, which go on after (a thousand of
- * them take seconds), are over and saved. A crash loop may keep launches under way for
- * good: the second trim then comes at SETTLE_WAIT_MS.
+ * Gives back the memory a burst of work left (start-up, a reload: configs read and parsed,
+ * daemons launched, logged and saved) once the launches it made are over (a thousand take
+ * seconds) and saved. A crash loop may keep launches under way for good: then at
+ * SETTLE_WAIT_MS. The trim is a full GC: not after a user's `dmctl rescan`, which a user
+ * may ask in a loop, only after what root asks.
  */
-function trimAfterStartUp(manager: Manager, native: Native): void {
-  setImmediate(() => native.trimMemory());
+function trimWhenSettled(manager: Manager, native: Native): void {
   let timer: NodeJS.Timeout | undefined;
   const waited = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, SETTLE_WAIT_MS);
@@ -462,7 +465,9 @@ function handleSignals(signals: SignalQueue, running: Running): void {
       case 'SIGHUP': {
         if (configPath === undefined) {
           log.info('SIGHUP: rescanning');
-          manager.rescan(manager.owners());
+          void manager
+            .rescan(manager.owners())
+            .then(() => trimWhenSettled(manager, running.native));
           return;
         }
         const read = readMasterConfig(configPath);
@@ -477,6 +482,7 @@ function handleSignals(signals: SignalQueue, running: Running): void {
           .reload(read.config, loadAccounts())
           .catch((error: unknown) => log.error(`reload failed: ${error}`));
         notify('READY=1');
+        trimWhenSettled(manager, running.native);
         return;
       }
     }
