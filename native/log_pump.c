@@ -96,6 +96,8 @@ static bool busy;
 static struct sink *busy_sink;
 static uint64_t busy_seq;
 static struct timespec busy_since;
+/* The watchdog waits with no deadline (the pump was idle): the next operation wakes it. */
+static bool watchdog_idle;
 
 /* ---- small helpers (lock held where said) ---- */
 
@@ -496,7 +498,10 @@ static void begin_io(struct sink *sink) {
   busy_sink = sink;
   busy_seq++;
   clock_gettime(CLOCK_MONOTONIC, &busy_since);
-  pthread_cond_signal(&watchdog_wake);
+  // Only an idle watchdog is woken: one already timing an earlier operation times this
+  // one when it wakes (see watchdog()). A wake-up per chunk moved cost a context switch
+  // per chunk on both threads (about one per 10-15 KiB of a busy daemon's output).
+  if (watchdog_idle) pthread_cond_signal(&watchdog_wake);
 }
 
 static void free_sink(struct sink *sink) {
@@ -676,7 +681,13 @@ static void *watchdog(void *unused) {
   pthread_mutex_lock(&lock);
   for (;;) {
     // Idle pump: sleep until it starts something (no periodic wake-up).
+    watchdog_idle = true;
     while (!busy) pthread_cond_wait(&watchdog_wake, &lock);
+    watchdog_idle = false;
+    // Sleep until the deadline of the operation under way. Those that begin meanwhile do
+    // not wake this thread: at the deadline, whichever runs then is timed from its own
+    // start, so a stuck one is still found at its deadline, and a busy pump costs one
+    // wake-up per deadline instead of one per chunk.
     uint64_t seq = busy_seq;
     struct timespec until = busy_since;
     until.tv_sec += deadline_ms / 1000;
@@ -686,12 +697,11 @@ static void *watchdog(void *unused) {
       until.tv_nsec -= 1000000000;
     }
     int result = 0;
-    while (busy && busy_seq == seq && result != ETIMEDOUT)
-      result = pthread_cond_timedwait(&watchdog_wake, &lock, &until);
+    while (result != ETIMEDOUT) result = pthread_cond_timedwait(&watchdog_wake, &lock, &until);
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (busy && busy_seq == seq && milliseconds_between(&busy_since, &now) >= deadline_ms) replace_pump();
-    // Else: the operation ended; if another began meanwhile, its deadline is timed next.
+    // Else: the operation ended; if another runs now, its deadline is timed next.
   }
   return NULL;
 }
