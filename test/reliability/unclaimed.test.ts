@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import {
-  chownSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, lstatSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { makeAccountAgain, writeDaemonAgain } from '../helpers/accounts.ts';
 import { living } from '../helpers/census.ts';
 import { counterProblems, counterRuns, lastWritten } from '../helpers/counter.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
@@ -132,35 +124,6 @@ describe('what a survivor no config claims wrote while no manager ran', {
   });
 });
 
-/**
- * Deletes the account of `short` while no manager runs and makes another under its name
- * (another uid, a new home of its own); returns the new uid and home.
- */
-function makeAccountAgain(host: TestHost, short: string): { uid: number; home: string } {
-  const old = host.user(short);
-  execFileSync('userdel', ['-f', old.name]);
-  // Another uid (useradd would give the same one back when it was the highest), and a
-  // free one: another account made again may have taken old.uid + 40,000 (useradd gives
-  // its old uid, freed, to the next account made).
-  let uid = old.uid + 40_000;
-  while (uidTaken(uid)) uid++;
-  const home = `${old.home}-new`;
-  execFileSync('useradd', ['-M', '-N', '-u', String(uid), '-d', home, old.name]);
-  mkdirSync(home, { mode: 0o755 });
-  chownSync(home, uid, 100);
-  return { uid, home };
-}
-
-/** Whether an account has this uid. */
-function uidTaken(uid: number): boolean {
-  try {
-    execFileSync('getent', ['passwd', String(uid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A daemon of `short` that says, line after line, the uid it runs as. */
 const TALKER = 'start=while :; do echo "written by uid $(id -u)"; sleep 0.1; done\noutput=log\n';
 
@@ -216,11 +179,7 @@ describe('the survivor of an account made again under its name while no manager 
     host.writeMaster('[can_run_as]\n{carl}\n{dave}\n');
     const old = host.user('dave');
     const { pid, uid, home } = await crashAndMakeAgain('dave', 'same');
-    const dir = join(home, '.daemon-manager/daemons');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'same.conf'), TALKER);
-    for (const path of [join(home, '.daemon-manager'), dir, join(dir, 'same.conf')])
-      chownSync(path, uid, 100);
+    writeDaemonAgain({ uid, home }, 'same', TALKER);
     await host.startManager();
     await waitFor('the old account’s run to be stopped', () => (isAlive(pid) ? undefined : true));
     const row = await host.waitForDaemon(
