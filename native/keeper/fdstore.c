@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct stored {
@@ -69,6 +70,21 @@ void store_drop(const char *name) {
       stored_total--;
       return;
     }
+}
+
+/*
+ * Drops a daemon's stored read end only if it is still the pipe whose inode is given (both
+ * ends of a pipe have one inode): the manager says a pipe ended once it read it to its end,
+ * and by then a spawn it asked for earlier may have made the daemon a new pipe, stored
+ * under the same name. Dropping by name took the new pipe's only reader but the manager's,
+ * and after a kill -9 of the manager every run of that daemon died of SIGPIPE (an outside
+ * review: exit 141 at each start until the keeper itself was stopped).
+ */
+void store_drop_pipe(const char *name, unsigned long long inode) {
+  int fd = store_get(name);
+  struct stat about;
+  if (fd == -1 || fstat(fd, &about) == -1 || (unsigned long long)about.st_ino != inode) return;
+  store_drop(name);
 }
 
 size_t store_count(void) { return stored_total; }

@@ -160,6 +160,7 @@ static void send_backlog(void) {
   }
 }
 
+/* A decimal number (a run's sequence number, a pipe's inode). */
 static int parse_seq(const char *text, uint64_t *seq) {
   char *end;
   errno = 0;
@@ -248,7 +249,7 @@ static void handle_adopt(struct message *request) {
 
 static void dispatch(struct message *request) {
   const char *verb = request->fields[0];
-  uint64_t seq;
+  uint64_t seq, inode;
   if (strcmp(verb, "hello") == 0) handle_hello();
   else if (strcmp(verb, "spawn") == 0) handle_spawn(request);
   else if (strcmp(verb, "signal") == 0) handle_signal(request);
@@ -261,6 +262,9 @@ static void dispatch(struct message *request) {
     if (store_put(request->fields[1], request->fds[0]) == 0) request->fd_count = 0;
   } else if (strcmp(verb, "drop") == 0 && request->count == 2)
     store_drop(request->fields[1]);
+  else if (strcmp(verb, "drop-pipe") == 0 && request->count == 3 &&
+           parse_seq(request->fields[2], &inode))
+    store_drop_pipe(request->fields[1], inode);
   else if (strcmp(verb, "pipe-close") == 0 && request->count == 2)
     output_close_writer(request->fields[1]);
   else if (strcmp(verb, "quit") == 0) {

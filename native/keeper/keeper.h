@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define KEEPER_VERSION "1"
+#define KEEPER_VERSION "2"
 /* The largest message either side sends (a spawn carries at most 128 KiB of exports). */
 #define MAX_MESSAGE (512 * 1024)
 #define MAX_FIELDS 4096
@@ -93,6 +93,7 @@ int spawn_run(struct run *run, struct message *request, char *error, size_t erro
 int store_put(const char *name, int fd);
 int store_get(const char *name);
 void store_drop(const char *name);
+void store_drop_pipe(const char *name, unsigned long long inode);
 void store_report_all(void);
 size_t store_count(void);
 int output_pipe(const char *id, int *created);

@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DaemonSpec } from '../config/daemon.ts';
 import type { Settings } from '../config/settings.ts';
@@ -44,7 +44,7 @@ export class DaemonLogs {
   private readonly moving = new Set<string>();
   private readonly pump: LogPump;
   private readonly log: Logger;
-  private readonly ended: (id: string) => void;
+  private readonly ended: (id: string, inode: number) => void;
   private readonly gapChanged: () => void;
   /**
    * Output dropped and not said yet, for a pipe's next attach: from the manager before
@@ -59,13 +59,14 @@ export class DaemonLogs {
   private readonly mayGap = new Set<string>();
 
   /**
-   * `ended` is told of a pipe read to its end (every writer gone, the keeper's too);
-   * `gapChanged` when output begins to be dropped, or writing resumes.
+   * `ended` is told of a pipe read to its end (every writer gone, the keeper's too), with
+   * its inode (which names it to the keeper); `gapChanged` when output begins to be
+   * dropped, or writing resumes.
    */
   constructor(
     settings: Settings,
     log: Logger,
-    ended: (id: string) => void,
+    ended: (id: string, inode: number) => void,
     gapChanged: () => void = () => {},
   ) {
     this.settings = settings;
@@ -338,6 +339,10 @@ export class DaemonLogs {
         this.log.debug(`${event.id}: log rotated`);
         return;
       case 'eof': {
+        // A pipe replaced by another meanwhile (see `pipe`) is let go there: its end says
+        // nothing of the daemon's pipe now, which this one's bookkeeping would have lost.
+        if (this.pipes.get(event.id) !== event.pipeFd) return;
+        const inode = inodeOf(event.pipeFd);
         this.pipes.delete(event.id);
         const gap = this.nulls.has(event.id) ? undefined : gapOf(this.pump.stats(event.id));
         // Said once the daemon's next pipe writes (the pipe that ended has no rest).
@@ -347,7 +352,7 @@ export class DaemonLogs {
         const entry = this.entries.get(event.id);
         if (entry !== undefined) entry.attached = false;
         void this.pump.detach(event.id).then((fd) => fd !== undefined && closeFd(fd));
-        this.ended(event.id);
+        this.ended(event.id, inode);
         return;
       }
     }
@@ -393,6 +398,15 @@ export class DaemonLogs {
 
 /** /dev/null is opened by the manager itself: no owner's rights are needed for it. */
 const NOBODY = { uid: 0, gid: 0, groupIds: [] };
+
+/** A pipe's inode: both its ends have it, so it names the pipe to the keeper (-1 if unknown). */
+function inodeOf(fd: number): number {
+  try {
+    return fstatSync(fd).ino;
+  } catch {
+    return -1;
+  }
+}
 
 /** Is an entry the log at `path`, written with `options`? */
 function sameLog(entry: LogEntry, path: string, options: LogOptions): boolean {

@@ -270,7 +270,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.logs = new DaemonLogs(
       parts.settings,
       parts.log,
-      (id) => this.pipeEnded(id),
+      (id, inode) => this.pipeEnded(id, inode),
       // A gap in a daemon's output (begun, or said at last) is saved soon: see OutputGap.
       () => this.state.schedule(),
     );
@@ -1216,10 +1216,10 @@ export class Manager implements ControlContext, SupervisorHost {
     return true;
   }
 
-  /** A daemon's pipe is read to its end: the keeper forgets it. */
-  private pipeEnded(id: string): void {
+  /** A daemon's pipe is read to its end: the keeper forgets it, if it is still the one it keeps. */
+  private pipeEnded(id: string, inode: number): void {
     this.pipes.delete(id);
-    this.link.drop(`out:${id}`);
+    this.link.dropPipe(id, inode);
     // A left-over run's log (see logLeftOver) is done with.
     if (!this.supervisor.daemons.has(id)) void this.logs.close(id);
   }

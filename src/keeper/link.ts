@@ -4,6 +4,8 @@ import { type KeeperEvent, parseEvent, type RunReport } from './protocol.ts';
 /** What the keeper holds when the manager (re)attaches. */
 export interface KeeperSnapshot {
   readonly keeperPid: number;
+  /** The keeper's protocol version (native/keeper/keeper.h KEEPER_VERSION). */
+  readonly version: string;
   /** Whether the keeper was already running (the manager restarted or upgraded). */
   readonly existing: boolean;
   readonly runs: readonly RunReport[];
@@ -34,6 +36,7 @@ const ATTACH_TIMEOUT_MS = 10_000;
  */
 export class KeeperLink {
   readonly keeperPid: number;
+  private readonly version: string;
   private channel: KeeperChannel;
   private handlers: LinkHandlers | undefined;
   private readonly pendingSignals: ((result: Signalled) => void)[] = [];
@@ -43,11 +46,17 @@ export class KeeperLink {
   private readonly native: Native;
   private readonly socketPath: string;
 
-  private constructor(native: Native, socketPath: string, channel: KeeperChannel, pid: number) {
+  private constructor(
+    native: Native,
+    socketPath: string,
+    channel: KeeperChannel,
+    snapshot: KeeperSnapshot,
+  ) {
     this.native = native;
     this.socketPath = socketPath;
     this.channel = channel;
-    this.keeperPid = pid;
+    this.keeperPid = snapshot.keeperPid;
+    this.version = snapshot.version;
   }
 
   /**
@@ -69,7 +78,7 @@ export class KeeperLink {
     }
     const { channel, events } = connected;
     const snapshot = await readSnapshot(channel, events, existing);
-    const link = new KeeperLink(native, socketPath, channel, snapshot.keeperPid);
+    const link = new KeeperLink(native, socketPath, channel, snapshot);
     events.listen = (fields, fds) => link.receive(fields, fds);
     for (const queued of events.queue.splice(0)) link.receive(...queued);
     return { link, snapshot };
@@ -111,6 +120,16 @@ export class KeeperLink {
 
   drop(name: string): void {
     this.send(['drop', name]);
+  }
+
+  /**
+   * The daemon's output pipe whose inode is `inode` was read to its end: the keeper lets
+   * go of its read end, unless the name is another pipe's by now (a spawn asked for before
+   * made a new one). A keeper from before version 2 (kept across an upgrade) drops by name.
+   */
+  dropPipe(id: string, inode: number): void {
+    if (this.version === '1') this.send(['drop', `out:${id}`]);
+    else this.send(['drop-pipe', `out:${id}`, String(inode)]);
   }
 
   /** The daemon is gone for good: its output pipe may end. */
@@ -216,6 +235,7 @@ function readSnapshot(
 ): Promise<KeeperSnapshot> {
   return new Promise((resolve, reject) => {
     let keeperPid = 0;
+    let version = '';
     const runs: RunReport[] = [];
     const fds = new Map<string, number>();
     const logs: { level: string; text: string }[] = [];
@@ -234,6 +254,7 @@ function readSnapshot(
       switch (event.kind) {
         case 'hello':
           keeperPid = event.pid;
+          version = event.version;
           break;
         case 'fd':
           fds.set(event.name, event.fd);
@@ -252,7 +273,7 @@ function readSnapshot(
         case 'end':
           clearTimeout(timer);
           events.listen = undefined;
-          resolve({ keeperPid, existing, runs, fds, logs });
+          resolve({ keeperPid, version, existing, runs, fds, logs });
           break;
         default:
           events.queue.push([fields, received]);

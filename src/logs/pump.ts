@@ -16,7 +16,8 @@ export type PumpEvent =
   | { readonly type: 'error'; readonly id: string; readonly message: string }
   | { readonly type: 'recovered'; readonly id: string }
   | { readonly type: 'rotated'; readonly id: string; readonly path: string }
-  | { readonly type: 'eof'; readonly id: string }
+  /** `pipeFd`: the pipe that ended (a daemon's pipe may have been replaced by another since). */
+  | { readonly type: 'eof'; readonly id: string; readonly pipeFd: number }
   /** The owner's files stopped answering: their pipes are out of the pump until they do. */
   | { readonly type: 'stuck'; readonly id: string; readonly message: string };
 
@@ -99,6 +100,8 @@ export class LogPump {
   private readonly native: NativePump;
   private readonly ids = new Map<string, number>();
   private readonly names = new Map<number, string>();
+  /** The pipe each attachment moves. */
+  private readonly pipes = new Map<number, number>();
   private readonly eofWaiters = new Map<number, (() => void)[]>();
   private nextId = 1;
 
@@ -107,7 +110,7 @@ export class LogPump {
     this.native.pumpStart((type, number, message) => {
       const id = this.names.get(number);
       if (id === undefined) return;
-      const event = this.toEvent(EVENT[type] ?? '', id, message);
+      const event = this.toEvent(EVENT[type] ?? '', id, message, this.pipes.get(number) ?? -1);
       if (event?.type === 'eof') for (const wake of this.eofWaiters.get(number) ?? []) wake();
       if (event) onEvent(event);
     }, options.deadlineMs ?? 10_000);
@@ -145,6 +148,7 @@ export class LogPump {
     );
     this.ids.set(id, number);
     this.names.set(number, id);
+    this.pipes.set(number, pipeFd);
   }
 
   /** Stops moving a pipe; resolves to its descriptor (not closed), or undefined if unknown. */
@@ -154,6 +158,7 @@ export class LogPump {
     const fd = await this.native.pumpCommand(COMMAND.detach, number);
     this.ids.delete(id);
     this.names.delete(number);
+    this.pipes.delete(number);
     return fd < 0 ? undefined : fd;
   }
 
@@ -199,14 +204,20 @@ export class LogPump {
     return number === undefined ? undefined : this.native.pumpStats(number);
   }
 
-  private toEvent(type: string, id: string, message: string): PumpEvent | undefined {
+  private toEvent(
+    type: string,
+    id: string,
+    message: string,
+    pipeFd: number,
+  ): PumpEvent | undefined {
     switch (type) {
       case 'error':
       case 'stuck':
         return { type, id, message };
       case 'recovered':
-      case 'eof':
         return { type, id };
+      case 'eof':
+        return { type, id, pipeFd };
       case 'rotated':
         return { type, id, path: message };
       default:

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type AccountAgain, makeAccountAgain, writeDaemonAgain } from '../helpers/accounts.ts';
+import { TestHost } from '../helpers/host.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+
+/** A daemon that says, line after line, the uid it runs as. */
+const TALKER = 'start=while :; do echo "written by uid $(id -u)"; sleep 0.1; done\noutput=log\n';
+
+/** Kills the manager with SIGKILL (its keeper holds on) and waits for it to be gone. */
+async function killManager(manager: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => manager.once('exit', resolve));
+  manager.kill('SIGKILL');
+  await exited;
+}
+
+/** The lines a log of `home` has from a run as `uid`. */
+function linesOf(home: string, name: string, uid: number): number {
+  const log = join(home, '.daemon-manager/logs', `${name}.log`);
+  if (!existsSync(log)) return 0;
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((line) => line === `written by uid ${uid}`).length;
+}
+
+/**
+ * The second outside review: eve's account made again under her name twice, once while
+ * the manager ran and once while it was down (kill -9; the keeper holds on), left the
+ * third account's daemon dying at each start with exit 141 (SIGPIPE), "start banner not
+ * written (Broken pipe)", until the keeper itself was stopped. The old run's read end of
+ * its output pipe ended while a start of the new one was on its way, and the manager's
+ * "drop the pipe of eve/talker" reached the keeper after that start had stored the new
+ * pipe under the same name: the new pipe's only reader but the manager's went, and with
+ * the manager killed, none was left.
+ */
+describe('a daemon of an account made again twice, once while the manager ran and once while it was down', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let second: AccountAgain;
+  let third: AccountAgain;
+  let secondPid = 0;
+  after(() => host.cleanup());
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{eve}\n');
+    host.writeDaemon('eve', 'talker', TALKER);
+    let manager = await host.startManager();
+    await host.waitForDaemon('root', 'eve/talker', (d) => d.pid > 0, 'to run');
+    await killManager(manager);
+    // Her home goes while no manager runs: what the run wrote meanwhile has no log to go to.
+    rmSync(host.user('eve').home, { recursive: true, force: true });
+    let from = host.managerLog.length;
+    manager = await host.startManager();
+    await waitFor(
+      'the run no config claims to be stopped',
+      () =>
+        /eve\/talker: no config claims it/.test(host.managerLog.slice(from)) ? true : undefined,
+      { describe: () => host.managerLog.slice(from) },
+    );
+
+    // Made again while the manager runs, with a daemon of the same name.
+    second = makeAccountAgain(host, 'eve');
+    writeDaemonAgain(second, 'talker', TALKER);
+    from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor(
+      'the manager to see the account made again',
+      () => (/eve is another account now/.test(host.managerLog.slice(from)) ? true : undefined),
+      { describe: () => host.managerLog.slice(from) },
+    );
+    assert.equal((await host.dmctl('eve', 'rescan')).code, 0);
+    secondPid = (
+      await host.waitForDaemon('root', 'eve/talker', (d) => d.pid > 0, 'to run as the second')
+    ).pid;
+    await waitFor('the second account’s run to write into its log', () =>
+      linesOf(second.home, 'talker', second.uid) > 0 ? true : undefined,
+    );
+    await killManager(manager);
+
+    // Made again while no manager runs.
+    third = makeAccountAgain(host, 'eve');
+    writeDaemonAgain(third, 'talker', TALKER);
+    await host.startManager();
+  });
+
+  test('runs for the third account, its output in its log', async () => {
+    await waitFor(
+      'ten lines of the third account’s run in its log',
+      () => (linesOf(third.home, 'talker', third.uid) >= 10 ? true : undefined),
+      { describe: () => host.managerLog.split('\n').slice(-20).join('\n') },
+    );
+    const row = await host.waitForDaemon('root', 'eve/talker', (d) => d.pid > 0, 'to run');
+    assert.notEqual(row.pid, secondPid);
+    assert.equal(row.respawns, 0);
+  });
+});
