@@ -41,7 +41,8 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
               ? 'broken'
               : (state.ended ?? 'stopped'),
     wanted: record.wanted,
-    pid: state.kind === 'running' || state.kind === 'stopping' ? state.pid : 0,
+    // The run of the account that had the owner's name before is no process of theirs.
+    pid: state.kind === 'running' || (state.kind === 'stopping' && !state.former) ? state.pid : 0,
     respawns: record.respawns,
     cooldown: state.kind === 'coolingdown' ? Math.max(0, Math.ceil((state.until - now) / 1000)) : 0,
     cooldownStep: seconds(record.cooldownMs),

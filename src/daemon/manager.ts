@@ -1269,6 +1269,7 @@ export class Manager implements ControlContext, SupervisorHost {
         { seq, pid: state.pid, alive: true, empty: false },
         Date.now() + this.stopTimeoutMs(record),
         record.wanted === 'up' ? 'start' : 'stay-stopped',
+        state.kind === 'stopping' && state.former === true,
       );
     }
   }

@@ -170,6 +170,7 @@ export class Recovery {
         run,
         saved.deadline,
         saved.afterwards ?? 'stay-stopped',
+        saved.former === true,
       );
       if (ended !== undefined)
         this.supervisor.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
@@ -196,11 +197,14 @@ export class Recovery {
       `${record.id}: pid ${last.pid} ran for the account that had this name before (uid ${former}); stopping it`,
     );
     this.replacing(record);
+    // Its start is asked for now: `total` counts from here, as for any start.
+    if (record.wanted === 'up') record.startedAt = Date.now();
     this.supervisor.resumeStopping(
       record,
       last,
       Date.now() + this.stopTimeoutMs(record),
       record.wanted === 'up' ? 'start' : 'stay-stopped',
+      true,
     );
     return true;
   }

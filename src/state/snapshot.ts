@@ -21,6 +21,8 @@ export interface SavedDaemon {
   /** A stop under way: when it turns to SIGKILL, and what follows it. */
   readonly deadline?: number;
   readonly afterwards?: AfterStop;
+  /** The run stopped is the one of the account that had the owner's name before. */
+  readonly former?: true;
   /** A cooldown under way: when it ends. */
   readonly until?: number;
   /**
@@ -83,6 +85,7 @@ export function snapshot(
       ...(state.kind === 'stopping'
         ? { deadline: state.deadline, afterwards: state.afterwards }
         : {}),
+      ...(state.kind === 'stopping' && state.former ? { former: true } : {}),
       ...(state.kind === 'coolingdown' ? { until: state.until } : {}),
       ...(state.kind === 'running' && state.starting ? { starting: true } : {}),
       ...(state.kind === 'stopped' && state.ended !== undefined ? { ended: state.ended } : {}),
@@ -172,6 +175,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
       (daemon.state === undefined || STATES.has(daemon.state as string)) &&
       (daemon.afterwards === undefined || AFTERWARDS.has(daemon.afterwards as string)) &&
       (daemon.starting === undefined || daemon.starting === true) &&
+      (daemon.former === undefined || daemon.former === true) &&
       (daemon.ended === undefined || daemon.ended === 'exited' || daemon.ended === 'failed') &&
       isExit(daemon.lastExit) &&
       isGap(daemon.outputGap) &&

@@ -60,6 +60,12 @@ export type DaemonState =
       readonly deadline: number;
       readonly killed: boolean;
       readonly afterwards: AfterStop;
+      /**
+       * The run stopped is the one of the account that had the owner's name before (made
+       * again under it while no manager ran), not this daemon's: its end is not this
+       * daemon's exit, and it is no process of the owner's to show or signal.
+       */
+      readonly former?: true;
     }
   | { readonly kind: 'coolingdown'; readonly until: number };
 

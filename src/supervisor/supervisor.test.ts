@@ -146,3 +146,33 @@ test('a start that succeeds after refused ones shows how the last run ended, not
   assert.deepEqual(record.lastExit, { code: null, signal: 'SIGTERM' });
   if (record.timer !== undefined) clearTimeout(record.timer);
 });
+
+// An outside review: the run of the account that had the owner's name before, stopped for
+// the new account's daemon of that name, showed as that daemon's last exit and in its `why`.
+test('the stop of the run of the account that had the name before is not the daemon’s', async () => {
+  const notes: string[] = [];
+  const runs = new Runs();
+  const supervisor = supervisorOf({
+    processes: runs,
+    note: (_record, _kind, text) => notes.push(text),
+  });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  record.wanted = 'up';
+  supervisor.resumeStopping(
+    record,
+    { seq: 7, pid: 4242, alive: true, empty: false },
+    Date.now() + 1000,
+    'start',
+    true,
+  );
+  assert.deepEqual(await supervisor.signal(record, 'SIGKILL'), {
+    ok: false,
+    error:
+      'alice/web is not running (it starts once the processes of the account that had this name before are gone)',
+  });
+  supervisor.noteExit(record, 7, { code: null, signal: 'SIGTERM' }, true);
+  assert.equal(record.state.kind, 'running');
+  assert.equal(record.lastExit, undefined);
+  assert.deepEqual(notes, []);
+});

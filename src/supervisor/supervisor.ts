@@ -184,6 +184,11 @@ export class Supervisor {
     const { state } = record;
     if (state.kind !== 'running' && state.kind !== 'stopping')
       return { ok: false, error: `${record.id} is not running (${state.kind})` };
+    if (state.kind === 'stopping' && state.former)
+      return {
+        ok: false,
+        error: `${record.id} is not running (it starts once the processes of the account that had this name before are gone)`,
+      };
     const sent = await this.host.processes.signal(state.run, SIGNAL_NUMBERS[signal] ?? 0);
     if (sent.reached === 0) return { ok: false, error: `${record.id}: its processes are gone` };
     this.host.log.info(`${record.id}: sent ${signal} to its processes (pid ${state.pid})`);
@@ -238,13 +243,15 @@ export class Supervisor {
 
   /**
    * Puts back a stop that was under way when the manager went away (its SIGTERM was sent;
-   * its deadline, and what was to follow, are kept), or stops survivors of another keeper.
+   * its deadline, and what was to follow, are kept), or stops survivors of another keeper,
+   * or (`former`) the run of the account that had the owner's name before.
    */
   resumeStopping(
     record: DaemonRecord,
     run: { seq: number; pid: number; alive: boolean; empty: boolean },
     deadline: number,
     afterwards: AfterStop,
+    former = false,
   ): void {
     this.setState(record, {
       kind: 'stopping',
@@ -255,6 +262,7 @@ export class Supervisor {
       deadline,
       killed: false,
       afterwards,
+      ...(former ? { former: true as const } : {}),
     });
     this.setTimer(record, Math.max(1, deadline - Date.now()), () => this.checkStopping(record));
     if (deadline > Date.now()) this.sendQuietly(run.seq, 'SIGTERM');
@@ -362,6 +370,15 @@ export class Supervisor {
     const current = (state.kind === 'running' || state.kind === 'stopping') && state.run === run;
     if (!current) {
       if (empty) this.host.processes.release(run);
+      return;
+    }
+    if (state.kind === 'stopping' && state.former) {
+      // Another account's run: said in the manager's log only (see DaemonState).
+      this.host.log.info(
+        `${record.id}: pid ${state.pid} of the account that had this name before ${describeExit(exit)}`,
+      );
+      this.setState(record, { ...state, mainAlive: false, empty: state.empty || empty });
+      this.checkStopping(record);
       return;
     }
     // The exec's own reason says more than the status it exited with (127).
@@ -606,7 +623,8 @@ export class Supervisor {
       return;
     }
     this.host.log.warn(`${record.id}: still running after the stop timeout; sending SIGKILL`);
-    this.host.note(record, 'stop', 'still running after the stop timeout: SIGKILL');
+    if (!state.former)
+      this.host.note(record, 'stop', 'still running after the stop timeout: SIGKILL');
     this.sendQuietly(state.run, 'SIGKILL');
     const deadline = now + KILL_GRACE_MS;
     this.setState(record, { ...state, killed: true, deadline });
@@ -630,7 +648,10 @@ export class Supervisor {
   }
 
   private settleStopped(record: DaemonRecord, ended?: Ended): void {
-    if (ended === undefined && record.state.kind !== 'stopped')
+    const { state } = record;
+    // The old account's run stopped: nothing of this daemon's was.
+    const former = state.kind === 'stopping' && state.former === true;
+    if (ended === undefined && state.kind !== 'stopped' && !former)
       this.host.note(record, 'stop', 'stopped');
     this.setState(record, ended === undefined ? { kind: 'stopped' } : { kind: 'stopped', ended });
     if (record.orphaned) this.drop(record);

@@ -28,6 +28,16 @@ function linesOf(home: string, name: string, uid: number): number {
     .filter((line) => line === `written by uid ${uid}`).length;
 }
 
+/** The owner's uid the manager's state file gives a daemon, if any. */
+function savedOwnerUid(host: TestHost, id: string): number | undefined {
+  const file = join(host.dir, 'state', 'state.json');
+  if (!existsSync(file)) return undefined;
+  const state = JSON.parse(readFileSync(file, 'utf8')) as {
+    daemons?: Record<string, { ownerUid?: number }>;
+  };
+  return state.daemons?.[host.id(id)]?.ownerUid;
+}
+
 /**
  * The second outside review: eve's account made again under her name twice, once while
  * the manager ran and once while it was down (kill -9; the keeper holds on), left the
@@ -36,7 +46,8 @@ function linesOf(home: string, name: string, uid: number): number {
  * its output pipe ended while a start of the new one was on its way, and the manager's
  * "drop the pipe of eve/talker" reached the keeper after that start had stored the new
  * pipe under the same name: the new pipe's only reader but the manager's went, and with
- * the manager killed, none was left.
+ * the manager killed, none was left. And the second account's run, stopped for the third,
+ * showed as the third's daemon's last exit and in its `why`.
  */
 describe('a daemon of an account made again twice, once while the manager ran and once while it was down', {
   skip: !root && 'needs root',
@@ -55,7 +66,7 @@ describe('a daemon of an account made again twice, once while the manager ran an
     await killManager(manager);
     // Her home goes while no manager runs: what the run wrote meanwhile has no log to go to.
     rmSync(host.user('eve').home, { recursive: true, force: true });
-    let from = host.managerLog.length;
+    const from = host.managerLog.length;
     manager = await host.startManager();
     await waitFor(
       'the run no config claims to be stopped',
@@ -67,19 +78,19 @@ describe('a daemon of an account made again twice, once while the manager ran an
     // Made again while the manager runs, with a daemon of the same name.
     second = makeAccountAgain(host, 'eve');
     writeDaemonAgain(second, 'talker', TALKER);
-    from = host.managerLog.length;
+    // The manager sees it by its watch of /etc or the SIGHUP, whichever comes first.
     process.kill(host.managerPid(), 'SIGHUP');
-    await waitFor(
-      'the manager to see the account made again',
-      () => (/eve is another account now/.test(host.managerLog.slice(from)) ? true : undefined),
-      { describe: () => host.managerLog.slice(from) },
-    );
-    assert.equal((await host.dmctl('eve', 'rescan')).code, 0);
     secondPid = (
       await host.waitForDaemon('root', 'eve/talker', (d) => d.pid > 0, 'to run as the second')
     ).pid;
-    await waitFor('the second account’s run to write into its log', () =>
-      linesOf(second.home, 'talker', second.uid) > 0 ? true : undefined,
+    await waitFor(
+      'the second account’s run to write into its log',
+      () => (linesOf(second.home, 'talker', second.uid) > 0 ? true : undefined),
+      { describe: () => host.managerLog.slice(from) },
+    );
+    // Killed once the state says whose run it is (saves are batched, up to a second).
+    await waitFor('the state to save the daemon with the second account’s uid', () =>
+      savedOwnerUid(host, 'eve/talker') === second.uid ? true : undefined,
     );
     await killManager(manager);
 
@@ -98,5 +109,23 @@ describe('a daemon of an account made again twice, once while the manager ran an
     const row = await host.waitForDaemon('root', 'eve/talker', (d) => d.pid > 0, 'to run');
     assert.notEqual(row.pid, secondPid);
     assert.equal(row.respawns, 0);
+  });
+
+  test('shows nothing of the second account’s run: no last exit, nothing in why', async () => {
+    const row = await host.waitForDaemon(
+      'root',
+      'eve/talker',
+      (d) => d.pid > 0 && d.pid !== secondPid && d.uptime >= 1,
+      'to run for a second',
+    );
+    assert.equal(row.lastExit, undefined);
+    // Counted from its own start, not left at 0 as one never started.
+    assert.ok(row.total >= row.uptime, `total ${row.total}s, uptime ${row.uptime}s`);
+    const why = await host.dmctl('eve', 'talker', 'why');
+    assert.equal(why.code, 0, why.stderr);
+    assert.doesNotMatch(why.stdout, new RegExp(`pid ${secondPid}\\b`));
+    assert.doesNotMatch(why.stdout, /SIGTERM|stopping/);
+    // The manager's log says how the old account's run ended.
+    assert.match(host.managerLog, new RegExp(`eve/talker: pid ${secondPid} ran for the account`));
   });
 });
