@@ -41,7 +41,15 @@ export class DaemonLogs {
   private readonly pipes = new Map<string, number>();
   /** Daemons whose pipe the pump empties into /dev/null now, or is taking from there. */
   private readonly nulls = new Set<string>();
+  /**
+   * Daemons whose pipe the pump is letting go of (ended, replaced, or moved from /dev/null
+   * to the log): their pipe now is attached once it has (see `moved`), with `logged`.
+   */
   private readonly moving = new Set<string>();
+  /** Whether each daemon's pipe now goes into its log (else into /dev/null). */
+  private readonly logged = new Map<string, boolean>();
+  /** Daemons whose pipe now goes into /dev/null whatever log is opened (see `discard`). */
+  private readonly discarded = new Set<string>();
   private readonly pump: LogPump;
   private readonly log: Logger;
   private readonly ended: (id: string, inode: number) => void;
@@ -124,7 +132,7 @@ export class DaemonLogs {
     const path = DaemonLogs.pathOf(owner, spec);
     const options = this.optionsFor(spec);
     const existing = this.entries.get(id);
-    if (existing?.attached && sameLog(existing, path, options) && existing.readiness.ok)
+    if (existing?.attached && sameLog(existing, owner, path, options) && existing.readiness.ok)
       return existing.readiness;
     if (existing?.attached) await this.detachForReopen(id);
     const { readiness, fileFd } = await this.openFile(owner, path);
@@ -133,7 +141,7 @@ export class DaemonLogs {
     // Its pipe may have come while the file was opened, and been attached to the log
     // known before: kept if it is this one, else moved.
     const current = this.entries.get(id);
-    if (current?.attached && sameLog(current, path, options)) {
+    if (current?.attached && sameLog(current, owner, path, options)) {
       current.readiness = readiness;
       return readiness;
     }
@@ -194,20 +202,15 @@ export class DaemonLogs {
   pipe(id: string, pipeFd: number, logged: boolean): void {
     const previous = this.pipes.get(id);
     this.pipes.set(id, pipeFd);
+    this.logged.set(id, logged);
+    if (previous !== pipeFd) this.discarded.delete(id);
+    // The pump still holds the id (a pipe that ended, or one replaced): attached after.
+    if (this.moving.has(id)) return;
     if (previous !== undefined && previous !== pipeFd) {
-      // Another keeper's pipe for the same daemon (the old keeper died): the old one is
-      // let go first, then the new one attached, once the pump has let go of the id.
-      const entry = this.entries.get(id);
-      if (entry !== undefined) entry.attached = false;
-      this.nulls.delete(id);
-      this.moving.add(id);
-      void this.pump.detach(id).then(async (fd) => {
-        if (fd !== undefined) closeFd(fd);
-        this.moving.delete(id);
-        if (this.pipes.get(id) !== pipeFd) return;
-        if (logged) this.attachIfReady(id);
-        else this.attachToNull(id, pipeFd);
-      });
+      // Another pipe for the same daemon (the old keeper died, or the daemon's run after
+      // one whose pipe was let go): the old one is let go first, then the new one
+      // attached, once the pump has let go of the id.
+      this.letGo(id);
       return;
     }
     if (!logged) {
@@ -219,14 +222,32 @@ export class DaemonLogs {
 
   /** Stops logging a daemon (forgotten, or its output is discarded now); its pipe goes on into /dev/null. */
   async close(id: string): Promise<void> {
+    this.logged.set(id, false);
     const entry = this.entries.get(id);
     this.entries.delete(id);
     // Not logged any more: what was dropped of it will never be said.
     this.carried.delete(id);
     this.noteDropping(id, false);
-    if (entry === undefined || !entry.attached) return;
+    if (entry === undefined || !entry.attached) {
+      // One that waited for its log goes on into /dev/null too.
+      const waiting = this.pipes.get(id);
+      if (waiting !== undefined && !this.moving.has(id)) this.attachToNull(id, waiting);
+      return;
+    }
     const pipeFd = await this.pump.detach(id);
     if (pipeFd !== undefined) this.attachToNull(id, pipeFd);
+  }
+
+  /**
+   * Empties the daemon's pipe now into /dev/null for good: what it holds is nobody's to
+   * log, not even in a log of that id opened later (the left-over run of an account whose
+   * log could not be opened: an outside review found what it wrote in the log of the
+   * daemon of that name of the account made again under the name). A pipe that comes
+   * after it is the daemon's again.
+   */
+  async discard(id: string): Promise<void> {
+    this.discarded.add(id);
+    await this.close(id);
   }
 
   /** Stops moving bytes (an upgrade): what is not moved yet stays in the pipes, for the next manager. */
@@ -271,16 +292,12 @@ export class DaemonLogs {
     const entry = this.entries.get(id);
     const pipeFd = this.pipes.get(id);
     if (entry === undefined || pipeFd === undefined || entry.attached) return;
-    if (!entry.readiness.ok || this.moving.has(id)) return;
+    if (!entry.readiness.ok || this.moving.has(id) || this.discarded.has(id)) return;
+    this.logged.set(id, true);
     if (this.nulls.has(id)) {
       // The pipe goes into /dev/null (no log until now): moved over; what is still in
       // the pipe stays there for the log.
-      this.nulls.delete(id);
-      this.moving.add(id);
-      void this.pump.detach(id).then(() => {
-        this.moving.delete(id);
-        this.attachIfReady(id);
-      });
+      this.letGo(id);
       return;
     }
     const { owner } = entry;
@@ -296,6 +313,28 @@ export class DaemonLogs {
     );
     if (this.carried.delete(id)) this.mayGap.add(id);
     entry.attached = true;
+  }
+
+  /**
+   * The pump lets go of the daemon's id (its pipe ended, was replaced, or moves from
+   * /dev/null to its log); then the daemon's pipe now, if any, is attached as it is to
+   * be. A pipe that came meanwhile waits for it: attached before, the pump refused it
+   * ("attached already") and nothing read it.
+   */
+  private letGo(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry !== undefined) entry.attached = false;
+    this.nulls.delete(id);
+    this.moving.add(id);
+    void this.pump.detach(id).then((fd) => {
+      // A pipe that is not the daemon's now is closed (the keeper holds its own copy).
+      if (fd !== undefined && fd !== this.pipes.get(id)) closeFd(fd);
+      this.moving.delete(id);
+      const pipeFd = this.pipes.get(id);
+      if (pipeFd === undefined) return;
+      if (this.logged.get(id) === false) this.attachToNull(id, pipeFd);
+      else this.attachIfReady(id);
+    });
   }
 
   private attachToNull(id: string, pipeFd: number): void {
@@ -347,11 +386,8 @@ export class DaemonLogs {
         const gap = this.nulls.has(event.id) ? undefined : gapOf(this.pump.stats(event.id));
         // Said once the daemon's next pipe writes (the pipe that ended has no rest).
         if (gap !== undefined) this.carried.set(event.id, { ...gap, skipRest: false });
-        this.nulls.delete(event.id);
         this.noteDropping(event.id, false);
-        const entry = this.entries.get(event.id);
-        if (entry !== undefined) entry.attached = false;
-        void this.pump.detach(event.id).then((fd) => fd !== undefined && closeFd(fd));
+        this.letGo(event.id);
         this.ended(event.id, inode);
         return;
       }
@@ -408,7 +444,14 @@ function inodeOf(fd: number): number {
   }
 }
 
-/** Is an entry the log at `path`, written with `options`? */
-function sameLog(entry: LogEntry, path: string, options: LogOptions): boolean {
-  return entry.path === path && JSON.stringify(entry.options) === JSON.stringify(options);
+/**
+ * Is an entry the log at `path`, written as `owner` with `options`? One written for an
+ * account made again under the name since (another uid) is not, even at the same path.
+ */
+function sameLog(entry: LogEntry, owner: Owner, path: string, options: LogOptions): boolean {
+  return (
+    entry.owner.account.uid === owner.account.uid &&
+    entry.path === path &&
+    JSON.stringify(entry.options) === JSON.stringify(options)
+  );
 }

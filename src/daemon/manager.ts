@@ -1211,7 +1211,10 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     if (spec === undefined) return false;
     this.logs.pipe(id, fd, true);
-    void this.logs.open(owner, id, spec);
+    void this.logs.open(owner, id, spec).then((readiness) => {
+      // No log to go to (its home gone): dropped, never kept for a log of that id later.
+      if (!readiness.ok && !this.supervisor.daemons.has(id)) void this.logs.discard(id);
+    });
     this.link.closePipe(id);
     return true;
   }

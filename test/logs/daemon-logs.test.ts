@@ -9,6 +9,7 @@ import type { Owner } from '../../src/daemon/owner.ts';
 import { UserFiles } from '../../src/files/user-files.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import { numberedFeed, numberedText } from '../helpers/pipes.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * The logs of daemons as the manager keeps them, with the real pump: a daemon's log is
@@ -37,7 +38,13 @@ describe('the daemons’ logs', () => {
     files: new UserFiles(account, [0]),
   };
   const ended: string[] = [];
-  const logs = new DaemonLogs(DEFAULT_SETTINGS, logger, (id) => ended.push(id));
+  /** Told of each pipe read to its end, as the manager is. */
+  let onEnded: (id: string) => void = () => {};
+  // One pump per process: every test here shares it.
+  const logs = new DaemonLogs(DEFAULT_SETTINGS, logger, (id) => {
+    ended.push(id);
+    onEnded(id);
+  });
   const specOf = (name: string, extra = '') => {
     const { spec } = parseDaemonConfig(`start=x\noutput=log\n${extra}`, join(dir, name), name);
     assert.ok(spec !== undefined);
@@ -60,4 +67,37 @@ describe('the daemons’ logs', () => {
       assert.deepEqual(errors, []);
       assert.equal(readFileSync(join(dir, `${name}.log`), 'utf8'), numberedText(2000));
     });
+
+  // A daemon's next pipe (its next run's, after its last one was let go) came while the
+  // pump still let go of the one that ended: it was attached to nothing, and the run's
+  // output waited in it unread (a full run of account-again.test.ts, 1 in 10).
+  test('a pipe that comes as the one before it ends goes into the log, whole', async () => {
+    const second = numberedFeed(dir, 'next-2', 20);
+    onEnded = (id) => {
+      if (id === 'next') logs.pipe('next', second.readFd, true);
+    };
+    assert.deepEqual(await logs.open(owner, 'next', specOf('next')), { ok: true });
+    const first = numberedFeed(dir, 'next-1', 10);
+    // Each pipe ends once its writer has written all and exited.
+    logs.pipe('next', first.readFd, true);
+    await waitFor('both pipes in the log', () =>
+      readFileSync(join(dir, 'next.log'), 'utf8') === numberedText(10) + numberedText(20)
+        ? true
+        : undefined,
+    );
+    assert.deepEqual(errors, []);
+  });
+
+  // The left-over run of an account deleted while the manager was down had no log (its
+  // home was gone); its pipe waited, and the log of the daemon of that name of the account
+  // made again under the name got what the old account's run wrote.
+  test('a pipe that waited for a log no longer wanted is emptied, not left to the next one', async () => {
+    const feed = numberedFeed(dir, 'waited', 10);
+    logs.pipe('waited', feed.readFd, true);
+    await logs.discard('waited');
+    assert.deepEqual(await logs.open(owner, 'waited', specOf('waited')), { ok: true });
+    await logs.drain(['waited'], 30_000);
+    assert.equal(readFileSync(join(dir, 'waited.log'), 'utf8'), '');
+    assert.deepEqual(errors, []);
+  });
 });

@@ -28,14 +28,14 @@ function linesOf(home: string, name: string, uid: number): number {
     .filter((line) => line === `written by uid ${uid}`).length;
 }
 
-/** The owner's uid the manager's state file gives a daemon, if any. */
-function savedOwnerUid(host: TestHost, id: string): number | undefined {
+/** What the manager's state file says of a daemon, if anything. */
+function saved(host: TestHost, id: string): { ownerUid?: number; ended?: string } | undefined {
   const file = join(host.dir, 'state', 'state.json');
   if (!existsSync(file)) return undefined;
   const state = JSON.parse(readFileSync(file, 'utf8')) as {
-    daemons?: Record<string, { ownerUid?: number }>;
+    daemons?: Record<string, { ownerUid?: number; ended?: string }>;
   };
-  return state.daemons?.[host.id(id)]?.ownerUid;
+  return state.daemons?.[host.id(id)];
 }
 
 /**
@@ -90,7 +90,7 @@ describe('a daemon of an account made again twice, once while the manager ran an
     );
     // Killed once the state says whose run it is (saves are batched, up to a second).
     await waitFor('the state to save the daemon with the second account’s uid', () =>
-      savedOwnerUid(host, 'eve/talker') === second.uid ? true : undefined,
+      saved(host, 'eve/talker')?.ownerUid === second.uid ? true : undefined,
     );
     await killManager(manager);
 
@@ -109,6 +109,11 @@ describe('a daemon of an account made again twice, once while the manager ran an
     const row = await host.waitForDaemon('root', 'eve/talker', (d) => d.pid > 0, 'to run');
     assert.notEqual(row.pid, secondPid);
     assert.equal(row.respawns, 0);
+  });
+
+  test('the second account’s log has nothing the first account’s run wrote', () => {
+    assert.ok(linesOf(second.home, 'talker', second.uid) > 0);
+    assert.equal(linesOf(second.home, 'talker', host.user('eve').uid), 0);
   });
 
   test('shows nothing of the second account’s run: no last exit, nothing in why', async () => {
