@@ -360,9 +360,11 @@ export class Manager implements ControlContext, SupervisorHost {
     this.recovery?.finish();
     this.claimNotifySockets();
     this.sockets.releaseUnwanted(this.supervisor.daemons, (user) => this.ownerTable.get(user));
-    // Once the daemons are known: each output pipe goes on into its daemon's log.
+    // Once the daemons are known: each output pipe goes on into its daemon's log (the old
+    // account's of a name are emptied already, see noteFormerOwners).
     for (const [name, fd] of this.snapshot.fds)
-      if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd, true);
+      if (name.startsWith('out:') && !this.formerOwners.has(name.slice(4)))
+        this.adoptPipe(name.slice(4), fd);
     this.formerOwners.clear();
     await this.syncSockets();
     await this.metrics.listen(this.settings.metricsListen);
@@ -405,6 +407,7 @@ export class Manager implements ControlContext, SupervisorHost {
         this.link.drop(`lock:${user}`);
         closeFd(lock);
       }
+      this.dropFormerPipe(id, daemon.ownerUid);
     }
     this.sockets.releaseFormer((id) => this.formerOwners.has(id));
   }
@@ -1168,22 +1171,30 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /**
+   * The output pipe the keeper kept for a daemon of the account that had the owner's name
+   * before: what is in it is dropped, and it is closed for writing before anything starts,
+   * so that the new account's daemon of that name gets a pipe of its own. Given this one
+   * (its old run had ended), its output was emptied into /dev/null with the old account's.
+   */
+  private dropFormerPipe(id: string, former: number): void {
+    this.link.closePipe(id);
+    const fd = this.snapshot.fds.get(`out:${id}`);
+    if (fd === undefined) return;
+    this.log.warn(
+      `${id}: the output of the old account's run (uid ${former}) is dropped: the account of that name is another one now`,
+    );
+    this.pipes.add(id);
+    this.logs.pipe(id, fd, false);
+  }
+
+  /**
    * A daemon's output pipe, from the keeper: pumped into its log for as long as it lasts.
    * A pipe no daemon wants (its output is discarded now, it was forgotten) is emptied
    * until it ends, so no writer ever blocks on it, and the keeper lets go of it.
    */
-  private adoptPipe(id: string, fd: number, kept = false): void {
+  private adoptPipe(id: string, fd: number): void {
     this.pipes.add(id);
     const record = this.supervisor.daemons.get(id);
-    const former = kept ? this.formerOwners.get(id) : undefined;
-    if (former !== undefined) {
-      this.log.warn(
-        `${id}: the output of the old account's run (uid ${former}) is dropped: the account of that name is another one now`,
-      );
-      this.logs.pipe(id, fd, false);
-      this.link.closePipe(id);
-      return;
-    }
     if (record === undefined && this.logLeftOver(id, fd)) return;
     const logged = record !== undefined && record.spec.output === 'log';
     this.logs.pipe(id, fd, logged);

@@ -134,3 +134,35 @@ describe('a daemon of an account made again twice, once while the manager ran an
     assert.match(host.managerLog, new RegExp(`eve/talker: pid ${secondPid} ran for the account`));
   });
 });
+
+/**
+ * Found while fixing the above: an account made again under its name while no manager
+ * ran, its daemon of that name's old run over, got the new account's daemon of that name
+ * started at once into the old account's output pipe (the keeper still kept it), whose
+ * content the manager drops as the old account's: nothing that run wrote reached its log.
+ */
+describe('an account made again while no manager ran, the old run of its daemon over', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('the new account’s daemon of that name has its output in its log', async () => {
+    host.writeMaster('[can_run_as]\n{fay}\n');
+    host.writeDaemon('fay', 'talker', 'start=echo done\nrestart=no\noutput=log\n');
+    const manager = await host.startManager();
+    await host.waitForDaemon('root', 'fay/talker', (d) => d.state === 'exited', 'to be done');
+    await waitFor('the state to save its end', () =>
+      saved(host, 'fay/talker')?.ended === 'exited' ? true : undefined,
+    );
+    await killManager(manager);
+    const again = makeAccountAgain(host, 'fay');
+    writeDaemonAgain(again, 'talker', TALKER);
+    await host.startManager();
+    await waitFor(
+      'ten lines of the new account’s run in its log',
+      () => (linesOf(again.home, 'talker', again.uid) >= 10 ? true : undefined),
+      { describe: () => host.managerLog.split('\n').slice(-20).join('\n') },
+    );
+  });
+});
