@@ -212,6 +212,12 @@ export class Manager implements ControlContext, SupervisorHost {
    * survives of them is stopped, never handed over, and their output never logged.
    */
   private readonly formerOwners = new Map<string, number>();
+  /**
+   * Daemons of an owner gone or made again under the name (another uid) while the
+   * manager ran, still stopping: a daemon of that name of the account there now is
+   * loaded once each is gone.
+   */
+  private readonly replacedRuns = new Set<string>();
 
   constructor(parts: ManagerParts) {
     this.mode = parts.mode;
@@ -1149,6 +1155,8 @@ export class Manager implements ControlContext, SupervisorHost {
     void this.logs.close(record.id);
     if (this.pipes.has(record.id)) this.link.closePipe(record.id);
     this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);
+    // The new account's daemon of that name waited for the old account's to be gone.
+    if (this.replacedRuns.delete(record.id)) void this.rescan([record.owner]);
   }
 
   /** Opens a daemon's log if its output is logged, or stops logging it if not any more. */
@@ -1352,6 +1360,8 @@ export class Manager implements ControlContext, SupervisorHost {
         if (record.owner === name) {
           this.supervisor.stop(record);
           this.supervisor.forget(record);
+          // Still stopping: the record is the old account's until it is gone (see rescan).
+          if (this.supervisor.daemons.get(record.id) === record) this.replacedRuns.add(record.id);
         }
       this.problems.clear(name);
       this.broken.clear(name);
@@ -1688,6 +1698,9 @@ export class Manager implements ControlContext, SupervisorHost {
       const { name } = loaded;
       const id = `${user}/${name}`;
       const existing = this.supervisor.daemons.get(id);
+      // The old account's daemon of that name, stopping: given the new account's file, it
+      // went on as theirs, with its history, its last exit, wanted down (a review).
+      if (existing !== undefined && this.replacedRuns.has(id)) continue;
       const over =
         existing === undefined &&
         loaded.spec !== undefined &&

@@ -166,3 +166,38 @@ describe('an account made again while no manager ran, the old run of its daemon 
     );
   });
 });
+
+/**
+ * Found while fixing the above: an account deleted and made again under its name while
+ * the manager ran, its daemon slow to stop (it ignores SIGTERM), got the old account's
+ * record for its own daemon of that name: the old run's pid, exits and SIGKILL in its
+ * `why`, its last exit, and left stopped (wanted down) whatever its autostart said.
+ */
+describe('an account made again while the manager runs, its daemon slow to stop', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('the new account’s daemon of that name starts afresh, with nothing of the old one', async () => {
+    host.writeMaster('[can_run_as]\n{gus}\n');
+    host.writeDaemon('gus', 'talker', `start=trap "" TERM; ${TALKER.slice('start='.length)}`);
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('root', 'gus/talker', (d) => d.pid > 0, 'to run');
+    const again = makeAccountAgain(host, 'gus');
+    writeDaemonAgain(again, 'talker', TALKER);
+    // The manager sees it by its watch of /etc or the SIGHUP, whichever comes first.
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor(
+      'ten lines of the new account’s run in its log',
+      () => (linesOf(again.home, 'talker', again.uid) >= 10 ? true : undefined),
+      { timeoutMs: 30_000, describe: () => host.managerLog.split('\n').slice(-20).join('\n') },
+    );
+    const row = await host.waitForDaemon('root', 'gus/talker', (d) => d.pid > 0, 'to run');
+    assert.notEqual(row.pid, pid);
+    assert.equal(row.lastExit, undefined);
+    const why = await host.dmctl('gus', 'talker', 'why');
+    assert.equal(why.code, 0, why.stderr);
+    assert.doesNotMatch(why.stdout, new RegExp(`pid ${pid}\\b`));
+  });
+});
