@@ -43,7 +43,7 @@ export class DaemonLogs {
   private readonly nulls = new Set<string>();
   /**
    * Daemons whose pipe the pump is letting go of (ended, replaced, or moved from /dev/null
-   * to the log): their pipe now is attached once it has (see `moved`), with `logged`.
+   * to the log): their pipe now is attached once it has (see `letGo`), as `logged` says.
    */
   private readonly moving = new Set<string>();
   /** Whether each daemon's pipe now goes into its log (else into /dev/null). */
@@ -234,8 +234,9 @@ export class DaemonLogs {
       if (waiting !== undefined && !this.moving.has(id)) this.attachToNull(id, waiting);
       return;
     }
-    const pipeFd = await this.pump.detach(id);
-    if (pipeFd !== undefined) this.attachToNull(id, pipeFd);
+    // Marked as moving until the pump has let go: a log of the id opened meanwhile (the
+    // daemon of that name loaded again) was refused by the pump ("attached already").
+    this.letGo(id);
   }
 
   /**

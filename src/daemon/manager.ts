@@ -1356,8 +1356,12 @@ export class Manager implements ControlContext, SupervisorHost {
         closeFd(lock);
       }
       this.lockRefusals.delete(name);
+      // Another account now, or none: what the old one's runs write is nobody's to log
+      // (their pipes, by daemon id, would go into the log of the new account's daemon).
+      const gone = after !== undefined || !this.db.users.has(name);
       for (const record of [...this.supervisor.daemons.values()])
         if (record.owner === name) {
+          if (gone) void this.logs.discard(record.id);
           this.supervisor.stop(record);
           this.supervisor.forget(record);
           // Still stopping: the record is the old account's until it is gone (see rescan).
@@ -1699,8 +1703,10 @@ export class Manager implements ControlContext, SupervisorHost {
       const id = `${user}/${name}`;
       const existing = this.supervisor.daemons.get(id);
       // The old account's daemon of that name, stopping: given the new account's file, it
-      // went on as theirs, with its history, its last exit, wanted down (a review).
-      if (existing !== undefined && this.replacedRuns.has(id)) continue;
+      // went on as theirs, with its history and last exit, left down. (One started again
+      // by hand meanwhile is taken as it is, as before.)
+      if (existing?.state.kind === 'stopping' && this.replacedRuns.has(id)) continue;
+      this.replacedRuns.delete(id);
       const over =
         existing === undefined &&
         loaded.spec !== undefined &&
