@@ -6,9 +6,11 @@
  * of a key runs at a time, in the order submitted, and jobs of different keys run in
  * parallel. A user whose file system never answers thus holds at most one thread.
  *
- * Threads are made when a key is ready and no thread is idle (up to MAX_THREADS), and
- * end after IDLE_SECONDS without work. An idle thread sleeps in pthread_cond_timedwait:
- * it wakes once, to exit, and an idle manager has no thread waking up periodically.
+ * Threads are made when a key is ready and no thread is waiting (up to MAX_THREADS).
+ * One thread that runs out of work waits for the next job, with no time-out; any other
+ * that runs out while one waits ends at once. An idle manager thus has one thread of
+ * the pool that never wakes up (a time-out, even one to end it, is a wake-up of the idle
+ * manager), and a burst's threads cost nothing once it is over.
  */
 #define _GNU_SOURCE
 #include "key_pool.h"
@@ -18,9 +20,8 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
-enum { MAX_THREADS = 32, IDLE_SECONDS = 30, BUCKETS = 256, STACK_BYTES = 256 * 1024 };
+enum { MAX_THREADS = 32, BUCKETS = 256, STACK_BYTES = 256 * 1024 };
 
 /** The jobs of one key; it exists while it has jobs queued or running. */
 struct key_queue {
@@ -32,19 +33,12 @@ struct key_queue {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static struct key_queue *buckets[BUCKETS];
 static struct key_queue *ready_head, *ready_tail;
-static int threads, idle, wakeups, jobs;
-
-static void init_once(void) {
-  pthread_condattr_t attributes;
-  pthread_condattr_init(&attributes);
-  pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
-  pthread_cond_init(&wake, &attributes);
-  pthread_condattr_destroy(&attributes);
-}
+static int threads, jobs;
+/** A thread waits for work; `called`: a submitter has claimed it for a ready key. */
+static bool waiting, called;
 
 static struct key_queue **slot_of(uint32_t key) {
   struct key_queue **slot = &buckets[key % BUCKETS];
@@ -67,25 +61,23 @@ static struct key_queue *pop_ready(void) {
   return queue;
 }
 
-/** Waits for work; false when the thread has been idle long enough to end. Lock held. */
+/**
+ * Waits for a submitter's call, unless another thread waits already: false, and this
+ * one ends. Lock held. Only the waiting thread waits on `wake`, so a signal is its own.
+ */
 static bool wait_for_work(void) {
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += IDLE_SECONDS;
-  idle++;
-  int result = 0;
-  while (wakeups == 0 && result != ETIMEDOUT) result = pthread_cond_timedwait(&wake, &lock, &until);
-  if (wakeups > 0) {
-    // A submitter counted this thread out of the idle ones when it woke it.
-    wakeups--;
-    return true;
-  }
-  idle--;
-  return false;
+  if (waiting) return false;
+  waiting = true;
+  called = false;
+  while (!called) pthread_cond_wait(&wake, &lock);
+  waiting = false;
+  return true;
 }
 
 static void *work(void *unused) {
   (void)unused;
+  // Named for ps -L, top -H and the tests (at most 15 characters).
+  pthread_setname_np(pthread_self(), "dm-files");
   pthread_mutex_lock(&lock);
   for (;;) {
     struct key_queue *queue = pop_ready();
@@ -129,11 +121,10 @@ static int start_thread(void) {
   return -error;
 }
 
-/** A ready key needs a thread: wake an idle one, else make one. Lock held. */
+/** A ready key needs a thread: call the waiting one, else make one. Lock held. */
 static int find_thread(void) {
-  if (idle > 0) {
-    idle--;
-    wakeups++;
+  if (waiting && !called) {
+    called = true;
     pthread_cond_signal(&wake);
     return 0;
   }
@@ -145,7 +136,6 @@ static int find_thread(void) {
 }
 
 int dm_pool_submit(struct dm_job *job) {
-  pthread_once(&once, init_once);
   job->next = NULL;
   pthread_mutex_lock(&lock);
   struct key_queue **slot = slot_of(job->key);
@@ -183,7 +173,7 @@ int dm_pool_submit(struct dm_job *job) {
 void dm_pool_counts(int *out_threads, int *out_idle, int *out_jobs) {
   pthread_mutex_lock(&lock);
   *out_threads = threads;
-  *out_idle = idle;
+  *out_idle = waiting && !called ? 1 : 0;
   *out_jobs = jobs;
   pthread_mutex_unlock(&lock);
 }

@@ -19,7 +19,7 @@ struct dm_job {
 /** Queues `job` behind the jobs of the same key; 0 or -errno (no thread could be made). */
 int dm_pool_submit(struct dm_job *job);
 
-/** Threads now alive, and jobs queued or running (for tests). */
+/** Threads now alive, those waiting for work (0 or 1), jobs queued or running (for tests). */
 void dm_pool_counts(int *threads, int *idle, int *jobs);
 
 #endif
