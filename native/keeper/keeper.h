@@ -41,8 +41,13 @@ struct run {
   int exec_state;
   char *exec_error;
   int errpipe;
-  /* The daemon's cgroup2 directory (-1 without), and its cgroup.events once watched. */
-  int cgroup_fd;
+  /*
+   * The daemon's cgroup2 directory (NULL without), opened when needed: held open, it
+   * was a second descriptor per running daemon, and 10,000 daemons passed a hard limit
+   * of 20,000. It is the manager's (root's), made for this run alone, so its path names
+   * it for as long as it exists. And its cgroup.events once watched.
+   */
+  char *cgroup;
   int events_fd;
   /* Every process of the run is gone (known once the main process has ended). */
   int empty;

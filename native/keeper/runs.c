@@ -46,12 +46,22 @@ struct run *run_new(uint64_t seq, const char *id) {
   struct run *run = calloc(1, sizeof *run);
   if (!run || !(run->id = strdup(id))) abort();
   run->seq = seq;
-  run->pidfd = run->errpipe = run->cgroup_fd = run->events_fd = -1;
+  run->pidfd = run->errpipe = run->events_fd = -1;
   run->next = runs;
   runs = run;
   run_total++;
   table_put(&by_seq, seq, run);
   return run;
+}
+
+/* Opens a file of the run's cgroup (close-on-exec); -1 and errno if it cannot. */
+static int open_in_cgroup(const struct run *run, const char *name, int flags) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/%s", run->cgroup, name) >= (int)sizeof path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return open(path, flags | O_CLOEXEC);
 }
 
 struct run *run_by_seq(uint64_t seq) { return table_get(&by_seq, seq); }
@@ -91,7 +101,7 @@ void run_forget(struct run *run) {
   close_watched(&run->events_fd, TAG_EVENTS);
   set_polled(run, 0);
   if (run->pidfd != -1) close(run->pidfd);
-  if (run->cgroup_fd != -1) close(run->cgroup_fd);
+  free(run->cgroup);
   free(run->exec_error);
   free(run->id);
   free(run);
@@ -166,10 +176,9 @@ void run_exec_pipe_ready(struct run *run) {
  * pending notification of an open file only when that file is read.
  */
 static int scope_is_empty(struct run *run) {
-  if (run->cgroup_fd != -1) {
+  if (run->cgroup != NULL) {
     char text[256];
-    int fd = run->events_fd != -1 ? run->events_fd
-                                   : openat(run->cgroup_fd, "cgroup.events", O_RDONLY | O_CLOEXEC);
+    int fd = run->events_fd != -1 ? run->events_fd : open_in_cgroup(run, "cgroup.events", O_RDONLY);
     if (fd == -1) return 1; /* The cgroup is gone: so is everything in it. */
     ssize_t got = pread(fd, text, sizeof text - 1, 0);
     int error = errno;
@@ -212,8 +221,8 @@ static void check_scope(struct run *run) {
   if (run->watching) return;
   run->watching = 1;
   /* cgroup.events tells when the cgroup empties (a kernfs notification, EPOLLPRI). */
-  if (run->cgroup_fd != -1) {
-    int fd = openat(run->cgroup_fd, "cgroup.events", O_RDONLY | O_CLOEXEC);
+  if (run->cgroup != NULL) {
+    int fd = open_in_cgroup(run, "cgroup.events", O_RDONLY);
     if (fd != -1) {
       run->events_fd = fd;
       table_put(&by_fd, fd_key(TAG_EVENTS, fd), run);
@@ -292,8 +301,8 @@ void run_events_ready(struct run *run) {
  * was alive, so held its pid, when the second list named it: it was in the cgroup, and an
  * unprivileged process cannot leave a cgroup. A pid reused meanwhile fails one check.
  */
-static int read_members(int cgroup_fd, pid_t **pids, size_t *count) {
-  int fd = openat(cgroup_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+static int read_members(const struct run *run, pid_t **pids, size_t *count) {
+  int fd = open_in_cgroup(run, "cgroup.procs", O_RDONLY);
   if (fd == -1) return -1;
   size_t capacity = 0, length = 0;
   char *text = NULL;
@@ -333,11 +342,11 @@ static int contains(const pid_t *pids, size_t count, pid_t pid) {
 static int signal_members(struct run *run, int sig, int *reached) {
   pid_t *first = NULL, *second = NULL;
   size_t first_count = 0, second_count = 0;
-  if (read_members(run->cgroup_fd, &first, &first_count) == -1) return errno;
+  if (read_members(run, &first, &first_count) == -1) return errno;
   int *pidfds = calloc(first_count + 1, sizeof *pidfds);
   if (!pidfds) abort();
   for (size_t i = 0; i < first_count; i++) pidfds[i] = pidfd_open(first[i]);
-  read_members(run->cgroup_fd, &second, &second_count);
+  read_members(run, &second, &second_count);
   for (size_t i = 0; i < first_count; i++) {
     if (pidfds[i] == -1) continue;
     if (contains(second, second_count, first[i]) && pidfd_signal(pidfds[i], 0, 0) == 0 &&
@@ -354,14 +363,14 @@ static int signal_members(struct run *run, int sig, int *reached) {
 /* Signals the run's processes: its cgroup's members, or its process group. */
 int run_signal(struct run *run, int sig, int *reached) {
   *reached = 0;
-  if (run->cgroup_fd != -1) {
+  if (run->cgroup != NULL) {
     if (sig == SIGKILL) {
       /* cgroup.kill (Linux 5.14) kills every member at once, forks racing it included. */
       pid_t *members = NULL;
       size_t count = 0;
-      if (read_members(run->cgroup_fd, &members, &count) == 0) free(members);
+      if (read_members(run, &members, &count) == 0) free(members);
       if (count == 0) return ESRCH;
-      int fd = openat(run->cgroup_fd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
+      int fd = open_in_cgroup(run, "cgroup.kill", O_WRONLY);
       if (fd != -1) {
         ssize_t wrote = write(fd, "1", 1);
         close(fd);
@@ -385,7 +394,11 @@ int run_signal(struct run *run, int sig, int *reached) {
  */
 int run_adopt(struct run *run, pid_t pid, unsigned long long start_ticks, const char *cgroup) {
   run->foreign = 1;
-  if (cgroup[0] != '\0') run->cgroup_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int directory = cgroup[0] != '\0' ? open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (directory != -1) {
+    close(directory);
+    if (!(run->cgroup = strdup(cgroup))) abort();
+  }
   if (pid > 0) {
     int pidfd = pidfd_open(pid);
     if (pidfd != -1 && start_ticks_of(pid) == start_ticks && pidfd_signal(pidfd, 0, 0) == 0) {
@@ -396,7 +409,7 @@ int run_adopt(struct run *run, pid_t pid, unsigned long long start_ticks, const 
     } else if (pidfd != -1)
       close(pidfd);
   }
-  if (!run->alive && (run->cgroup_fd == -1 || scope_is_empty(run))) return -1;
+  if (!run->alive && (run->cgroup == NULL || scope_is_empty(run))) return -1;
   run->exec_state = 1;
   if (!run->alive) {
     run->exit_code = -1;

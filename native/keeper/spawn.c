@@ -338,24 +338,28 @@ int spawn_run(struct run *run, struct message *request, char *error, size_t size
     if (own_null != -1) close(own_null);
     return -1;
   }
+  /* Open for the clone alone (see struct run). */
+  int cgroup_fd = -1;
   if (plan.cgroup) {
-    run->cgroup_fd = open(plan.cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (run->cgroup_fd == -1) {
+    cgroup_fd = open(plan.cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cgroup_fd == -1) {
       snprintf(error, size, "cannot open cgroup %s: %s", plan.cgroup, strerror(errno));
       if (own_null != -1) close(own_null);
       return -1;
     }
+    if (!(run->cgroup = strdup(plan.cgroup))) abort();
   }
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) == -1) {
     snprintf(error, size, "cannot make a pipe: %s", strerror(errno));
     if (own_null != -1) close(own_null);
+    if (cgroup_fd != -1) close(cgroup_fd);
     return -1;
   }
   if (strcmp(plan.stdout_kind, "pipe") == 0) write_banner(run, plan.banner);
   int pidfd = -1;
-  pid_t pid = clone_into(run->cgroup_fd, &pidfd);
-  if (pid == -1 && (errno == ENOSYS || errno == E2BIG) && run->cgroup_fd == -1) {
+  pid_t pid = clone_into(cgroup_fd, &pidfd);
+  if (pid == -1 && (errno == ENOSYS || errno == E2BIG) && cgroup_fd == -1) {
     pid = fork();
     if (pid > 0) pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   }
@@ -363,6 +367,7 @@ int spawn_run(struct run *run, struct message *request, char *error, size_t size
   int saved = errno;
   close(errpipe[1]);
   if (own_null != -1) close(own_null);
+  if (cgroup_fd != -1) close(cgroup_fd);
   if (pid == -1) {
     close(errpipe[0]);
     snprintf(error, size, "cannot fork: %s", strerror(saved));
