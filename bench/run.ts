@@ -17,7 +17,8 @@ import { archiveStorms, resultsFile, writeResultsMarkdown } from './report/markd
 import type { Mode, RunHeader } from './report/results.ts';
 import { runAttackerScenario } from './scenarios/attack-host.ts';
 import { ISSUE_SIZES } from './scenarios/attacker-files.ts';
-import { exitOnSignals } from './scenarios/interrupt.ts';
+import { raiseHostLimits } from './scenarios/host-limits.ts';
+import { exitOnSignals, onInterrupt } from './scenarios/interrupt.ts';
 import { runManagerKills } from './scenarios/manager-kill.ts';
 import { runCrashStorms } from './suites/crash-storm.ts';
 import { runPeers } from './suites/peers.ts';
@@ -139,7 +140,16 @@ async function main(): Promise<void> {
   try {
     if (scenarios.includes('peers')) {
       const failures: string[] = [];
-      const part = await runPeers(peers, peerSettings, root, log, failures);
+      // Put back at the end, or when the bench is interrupted.
+      const restore = raiseHostLimits(Math.max(...peerSettings.counts), log);
+      const forget = onInterrupt(async () => restore());
+      let part: Awaited<ReturnType<typeof runPeers>>;
+      try {
+        part = await runPeers(peers, peerSettings, root, log, failures);
+      } finally {
+        forget();
+        restore();
+      }
       saved.peers = { ...header(failures, began, true), ...part };
     }
     if (scenarios.includes('crash-storm')) {

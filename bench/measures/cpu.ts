@@ -60,8 +60,8 @@ export function sampleCpu(pids: readonly number[]): CpuSample {
 
 /**
  * The difference between two samples, thread by thread: a sum over the live threads alone
- * would go down when a thread ends (the manager's native pool ends a thread after 30 s
- * without work), hiding the wake-ups of the others.
+ * would go down when a thread ends (a pool's thread once its burst of work is over),
+ * hiding the wake-ups of the others.
  */
 export function cpuBetween(before: CpuSample, after: CpuSample): CpuUse {
   let runNs = 0;
