@@ -11,6 +11,8 @@ export interface FleetFigures {
   readonly idleSchedMs: number;
   readonly idleSwitches: number;
   readonly idleLateSwitches: number;
+  /** Changes in /etc during the idle windows, summed over the runs (NaN if not counted). */
+  readonly idleEtcEvents: number;
   readonly startMs: number;
   readonly statusMs: number;
   /** The fewest daemons a status call listed as running (N when every reply was whole). */
@@ -36,6 +38,7 @@ export function fleetFigures(results: Results, peer: string, count: number): Fle
     idleSwitches: median(runs.map((run) => run.idle.switches)),
     // Older saved results have no idleLate.
     idleLateSwitches: median(runs.map((run) => run.idleLate?.switches ?? Number.NaN)),
+    idleEtcEvents: runs.reduce((sum, run) => sum + (run.idleEtcEvents ?? Number.NaN), 0),
     startMs: median(runs.map((run) => run.startMs)),
     statusMs: median(runs.flatMap((run) => run.statusMs)),
     // Older saved results have no statusListed (their first call was checked instead).

@@ -144,9 +144,13 @@ export function judgeGoals(results: Results): Verdict[] {
     );
 
   const switches = counts.map((count) => at(DM, count).idleSwitches);
+  const etc = (count: number): string => {
+    const events = at(DM, count).idleEtcEvents;
+    return Number.isFinite(events) && events > 0 ? `, with ${events} changes in /etc` : '';
+  };
   add(
     '6. 0 idle wake-ups at every N',
-    `context switches in ${results.settings.idleMs / 1000} s: ${counts.map((count, i) => `${switches[i]} (N=${count})`).join(', ')}`,
+    `context switches in ${results.settings.idleMs / 1000} s: ${counts.map((count, i) => `${switches[i]} (N=${count}${etc(count)})`).join(', ')}`,
     switches.every((count) => count === 0),
   );
   judgeFlatness(results, add);

@@ -110,6 +110,12 @@ export function renderPeers(results: Results): string[] {
     `Bare Node baseline over the same window: ${base.idleSchedMs.toFixed(2)} ms CPU, ${base.idleSwitches} context switches.`,
     '',
   );
+  const etc = settings.counts.map((count) => fleetFigures(results, peers[0] ?? '', count));
+  if (etc.some((figures) => Number.isFinite(figures.idleEtcEvents)))
+    line(
+      `Changes in /etc during ${peers[0]}'s idle windows (others adding and removing users: it reads the accounts again when /etc/passwd or /etc/group change, and its watch of /etc wakes it for any change there): ${settings.counts.map((count, i) => `${etc[i]?.idleEtcEvents} (N=${count})`).join(', ')}.`,
+      '',
+    );
 
   line('### 3. Cold start until every daemon runs', '');
   fleetTable('ms', (f) => f.startMs, int);

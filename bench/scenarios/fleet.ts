@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { cgroupsMadeFor, describeCgroups, removeLeftoverCgroups } from '../measures/cgroups.ts';
 import { timeCommand } from '../measures/command-latency.ts';
 import { type CpuUse, cpuBetween, sampleCpu } from '../measures/cpu.ts';
+import { countEtcEvents } from '../measures/etc-events.ts';
 import { type Memory, memoryOf } from '../measures/memory.ts';
 import { isAlive, killSurvivors, livePidsOfRun, sleep, waitUntilDead } from '../measures/proc.ts';
 import type { DaemonDef, Peer, Running } from '../peers/peer.ts';
@@ -15,6 +16,8 @@ export interface FleetRun {
   readonly idle: CpuUse;
   /** The second half of the idle window alone: what recurs, with start-up long past. */
   readonly idleLate: CpuUse;
+  /** Changes in /etc during the idle window (absent in older files): see etc-events.ts. */
+  readonly idleEtcEvents?: number;
   readonly statusMs: readonly number[];
   /** How many daemons each status call listed as running (all N, unless it cut its reply). */
   readonly statusListed: readonly number[];
@@ -75,11 +78,13 @@ export async function runFleet(
     await sleep(options.settleMs);
 
     const pids = running.supervisorPids();
+    const etc = countEtcEvents();
     const before = sampleCpu(pids);
     await sleep(options.idleMs / 2);
     const middle = sampleCpu(pids);
     await sleep(options.idleMs / 2);
     const after = sampleCpu(pids);
+    const idleEtcEvents = etc.stop();
     const idle = cpuBetween(before, after);
     const idleLate = cpuBetween(middle, after);
     const memory = memoryOf(running.supervisorPids());
@@ -96,6 +101,7 @@ export async function runFleet(
       memory,
       idle,
       idleLate,
+      idleEtcEvents,
       statusMs: status.ms,
       statusListed: status.listed,
       respawnMs: respawned.ms,
