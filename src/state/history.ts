@@ -54,6 +54,13 @@ const WRAPPER_BYTES = 64;
 /** The histories of every daemon, kept in memory and saved with the state. */
 export class History {
   private readonly events = new Map<string, HistoryEvent[]>();
+  /**
+   * What each daemon's history takes in the saved file, as bytesOf last measured it;
+   * dropped when the history changes. Measured anew for every daemon at every save, the
+   * histories of 10,000 daemons cost the manager 60-170 ms a save (one a second while
+   * daemons respawn), in which it answered nothing and respawned nothing.
+   */
+  private readonly sizes = new Map<string, number>();
   /** Changed since it was last taken for saving. */
   private changed = false;
 
@@ -68,6 +75,7 @@ export class History {
     if (list.length > HISTORY_LIMITS.perDaemon)
       list.splice(0, list.length - HISTORY_LIMITS.perDaemon);
     this.events.set(id, list);
+    this.sizes.delete(id);
     this.changed = true;
   }
 
@@ -83,6 +91,7 @@ export class History {
 
   /** Forgets a daemon's history (the daemon is forgotten). */
   forget(id: string): void {
+    this.sizes.delete(id);
     if (this.events.delete(id)) this.changed = true;
   }
 
@@ -91,6 +100,7 @@ export class History {
     for (const id of this.events.keys())
       if (!ids.has(id)) {
         this.events.delete(id);
+        this.sizes.delete(id);
         this.changed = true;
       }
   }
@@ -125,7 +135,9 @@ export class History {
       if (this.bytesOf(ids) <= bytes) return;
       for (const id of ids) {
         const list = this.events.get(id) ?? [];
-        if (list.length > keep) list.splice(0, list.length - keep);
+        if (list.length <= keep) continue;
+        list.splice(0, list.length - keep);
+        this.sizes.delete(id);
       }
     }
   }
@@ -133,8 +145,14 @@ export class History {
   /** What these daemons' histories take in the saved file, in bytes. */
   private bytesOf(ids: readonly string[]): number {
     let total = 0;
-    for (const id of ids)
-      total += Buffer.byteLength(JSON.stringify({ [id]: this.events.get(id) ?? [] })) - 1;
+    for (const id of ids) {
+      let size = this.sizes.get(id);
+      if (size === undefined) {
+        size = Buffer.byteLength(JSON.stringify({ [id]: this.events.get(id) ?? [] })) - 1;
+        this.sizes.set(id, size);
+      }
+      total += size;
+    }
     return total;
   }
 
@@ -152,6 +170,7 @@ export class History {
       if (!Array.isArray(list)) continue;
       const events = list.filter(isEvent).slice(-HISTORY_LIMITS.perDaemon);
       if (events.length > 0) this.events.set(id, events);
+      this.sizes.delete(id);
     }
   }
 
