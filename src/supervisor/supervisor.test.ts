@@ -176,3 +176,35 @@ test('the stop of the run of the account that had the name before is not the dae
   assert.equal(record.lastExit, undefined);
   assert.deepEqual(notes, []);
 });
+
+// Each stop looked at every daemon to see whether all were stopped: N² / 2 looks to stop
+// N daemons, a second of the manager's shutdown at N = 10,000.
+test('stopAll resolves once the last daemon stopped, having looked at each a few times', async (t) => {
+  const supervisor = supervisorOf({});
+  const records = Array.from({ length: 200 }, (_, index) => {
+    const { spec } = parseDaemonConfig('start=sleep 1\n', `/x/d${index}.conf`, `d${index}`);
+    assert.ok(spec);
+    const record = newRecord('alice', spec);
+    supervisor.register(record);
+    supervisor.start(record);
+    if (record.state.kind === 'running')
+      supervisor.noteSpawned(record, record.state.run, 1000 + index);
+    return record;
+  });
+  const looks = t.mock.method(supervisor.daemons, 'values');
+  let done = false;
+  const stopped = supervisor.stopAll().then(() => {
+    done = true;
+  });
+  for (const record of records) {
+    await nextTurn();
+    assert.equal(done, false, 'not before every daemon stopped');
+    const { state } = record;
+    assert.equal(state.kind, 'stopping');
+    if (state.kind === 'stopping')
+      supervisor.noteExit(record, state.run, { code: null, signal: 'SIGTERM' }, true);
+  }
+  await stopped;
+  assert.ok(records.every((record) => record.state.kind === 'stopped'));
+  assert.ok(looks.mock.callCount() <= 4, `every daemon looked at ${looks.mock.callCount()} times`);
+});
