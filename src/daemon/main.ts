@@ -21,6 +21,7 @@ import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
 import { KeeperLink } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
 import { openLog, ownLogFile } from '../logging/open.ts';
+import { thawAll } from '../process/cgroup-freeze.ts';
 import { managerHolding, strayKeepers } from '../process/lock-holder.ts';
 import { findBuilt, loadNative, type Native } from '../process/native.ts';
 import { Reaper } from '../process/reaper.ts';
@@ -243,6 +244,8 @@ async function main(signals: SignalQueue): Promise<number> {
     `daemon-manager ${mode.kind === 'personal' ? `(personal, for ${mode.user}) ` : ''}running, pid ${process.pid}`,
   );
   tellLauncher(launcher);
+  // A daemon frozen for a move of its processes is never left frozen by an exit (cgroup-freeze.ts).
+  process.on('exit', thawAll);
   handleSignals(signals, { manager, native, log, configPath, pidfile: args.pidfile, lock, notify });
   notify(`READY=1\nSTATUS=running ${manager.supervisor.daemons.size} daemons`);
   // Start-up's reading and parsing left garbage whose pages V8 and glibc keep for later

@@ -79,7 +79,12 @@ import { NotifyHub } from './notify-hub.ts';
 import { makeOwner, type Owner, sameOwner } from './owner.ts';
 import { ProblemBoard } from './problem-board.ts';
 import { KeeperProcesses } from './processes.ts';
-import { applyQuotaToRunning, type RunningDaemon, sameQuota } from './quota-changes.ts';
+import {
+  applyQuotaToRunning,
+  describeQuota,
+  type RunningDaemon,
+  sameQuota,
+} from './quota-changes.ts';
 import { Readiness } from './readiness.ts';
 import { Recovery } from './recovery.ts';
 import { RescanBudget } from './rescan-budget.ts';
@@ -194,6 +199,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly oomCounts = new Map<string, number>();
   /** The quota each user's cgroups were last given (at a start, or applied to running daemons). */
   private readonly quotas = new Map<string, CgroupQuota>();
+  /** The moves of running daemons into their users' cgroups under way, one after the other. */
+  private quotaMoves: Promise<void> = Promise.resolve();
   /** Set by shutdown(): every daemon is being stopped for the manager to exit. */
   private stopping = false;
   private readonly lockRefusals = new Map<string, string>();
@@ -477,6 +484,8 @@ export class Manager implements ControlContext, SupervisorHost {
     this.watchdogs.clear();
     this.healthChecks.clear();
     await this.control.quiesce(2_000);
+    // A daemon frozen for a move is thawed before the next manager takes over.
+    await this.quotaMoves;
     await this.logs.pause();
     this.supervisor.pause();
     await this.state.idle();
@@ -664,7 +673,8 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /**
    * Puts the running daemons of each user whose quota changed (given, changed, taken
-   * away) under the new one, at once and without a restart (see quota-changes.ts).
+   * away) under the new one, at once (see quota-changes.ts). The moves run one after the
+   * other, in the background: each freezes a daemon while its processes move.
    */
   private applyQuotas(): void {
     const running = new Map<string, DaemonRecord[]>();
@@ -683,9 +693,27 @@ export class Manager implements ControlContext, SupervisorHost {
         id: record.id,
         nproc: limitsForDaemon(limits, record.spec.limits).nproc,
       }));
-      const { line, warn } = applyQuotaToRunning(this.cgroups, user, quota, daemons);
-      if (warn) this.log.warn(line);
-      else this.log.info(line);
+      this.quotaMoves = this.quotaMoves.then(() => this.applyQuota(user, quota, daemons));
+    }
+  }
+
+  private async applyQuota(
+    user: string,
+    quota: CgroupQuota,
+    daemons: readonly RunningDaemon[],
+  ): Promise<void> {
+    const { line, warn, restart } = await applyQuotaToRunning(this.cgroups, user, quota, daemons);
+    if (warn) this.log.warn(line);
+    else this.log.info(line);
+    for (const [id, why] of restart) {
+      const record = this.supervisor.daemons.get(id);
+      if (record === undefined || record.state.kind === 'stopped') continue;
+      this.note(
+        record,
+        'refused',
+        `restarted inside the quota of '${user}' (${describeQuota(quota)}): its processes could not all be moved into it (${why})`,
+      );
+      this.supervisor.restart(record);
     }
   }
 
@@ -729,6 +757,8 @@ export class Manager implements ControlContext, SupervisorHost {
   async shutdown(): Promise<void> {
     this.stopping = true;
     this.metrics.close();
+    // A daemon frozen for a move is thawed (and moved) before it is stopped.
+    await this.quotaMoves;
     this.accountsWatcher?.close();
     for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     // dmctl is answered while the daemons stop (status, stop, kill); nothing new starts.

@@ -16,11 +16,12 @@ test('quotas are the same when every limit is', () => {
   assert.ok(!sameQuota(quota, NO_QUOTA));
 });
 
-test('without cgroups, a quota given to running daemons is said to miss its controllers', () => {
-  const { line, warn } = applyQuotaToRunning(undefined, 'alice', quota, [
+test('without cgroups, a quota given to running daemons is said to miss its controllers', async () => {
+  const { line, warn, restart } = await applyQuotaToRunning(undefined, 'alice', quota, [
     { id: 'alice/web', nproc: undefined },
   ]);
   assert.ok(warn);
   assert.match(line, /'alice' is now memory=67108864, tasks=50: .*controllers memory, pids/);
   assert.match(line, /running daemons are not under it/);
+  assert.equal(restart.size, 0);
 });

@@ -1,7 +1,6 @@
 import {
   type CgroupQuota,
   type CgroupTree,
-  cgroupChildren,
   missingControllers,
   prepareCgroup,
 } from '../process/cgroup.ts';
@@ -10,9 +9,11 @@ import { liftQuota, moveIntoCgroups } from '../process/cgroup-move.ts';
 /**
  * A quota given, changed or taken away while a user's daemons run (a SIGHUP, a change of
  * groups) applies to them at once, not only to the daemons started afterwards: root sets
- * one in reaction to a user's abuse, and the daemons abusing are the running ones. None
- * is restarted: their processes are moved into the user's cgroups, where the limits are
- * written; a limit taken away is lifted where they are.
+ * one in reaction to a user's abuse, and the daemons abusing are the running ones. Their
+ * processes are moved into the user's cgroups, where the limits are written; a limit
+ * taken away is lifted where they are. A daemon whose processes cannot all be moved (its
+ * cgroup cannot be frozen) is restarted instead, so that it starts inside the quota:
+ * left running, its processes outside would escape the quota for good.
  */
 
 /** A running daemon of the user: its id, and its own process limit. */
@@ -34,17 +35,28 @@ export function describeQuota(quota: CgroupQuota): string {
   return parts.length === 0 ? 'none' : parts.join(', ');
 }
 
+/** What putting a user's running daemons under a quota did. */
+export interface QuotaApplied {
+  /** The manager's log line. */
+  readonly line: string;
+  /** Something could not be applied. */
+  readonly warn: boolean;
+  /** The daemons to restart inside the quota, each with why its processes were not moved. */
+  readonly restart: ReadonlyMap<string, string>;
+}
+
 /**
- * Puts the user's running daemons under `quota`: what the manager's log says of it, one
- * line, and whether it is a warning (something could not be applied).
+ * Puts the user's running daemons under `quota` (moving their processes, see
+ * cgroup-move.ts): what the manager's log says of it, and the daemons to restart.
  */
-export function applyQuotaToRunning(
+export async function applyQuotaToRunning(
   tree: CgroupTree | undefined,
   user: string,
   quota: CgroupQuota,
   daemons: readonly RunningDaemon[],
-): { line: string; warn: boolean } {
+): Promise<QuotaApplied> {
   const head = `the quota of '${user}' is now ${describeQuota(quota)}`;
+  const restart = new Map<string, string>();
   const missing = missingControllers(tree, quota);
   const problems =
     missing.length === 0
@@ -56,6 +68,7 @@ export function applyQuotaToRunning(
     return {
       line: `${head}: ${problems.join('; ')}; their running daemons are not under it`,
       warn: true,
+      restart,
     };
   const lifted = liftQuota(tree, user, quota);
   if (lifted !== undefined) problems.push(lifted);
@@ -66,14 +79,17 @@ export function applyQuotaToRunning(
       problems.push(`${daemon.id}: ${cgroups.error}`);
       continue;
     }
-    // Every run of the daemon (its own, and a health check's beside it).
-    const leaves = [cgroups.cgroup, ...cgroupChildren(cgroups.cgroup)];
-    const result = moveIntoCgroups(leaves, cgroups.joins);
-    if ('error' in result) problems.push(`${daemon.id}: ${result.error}`);
+    if (cgroups.joins.length === 0) continue;
+    const result = await moveIntoCgroups(cgroups.cgroup, cgroups.joins);
+    if ('error' in result) restart.set(daemon.id, result.error);
     else moved += result.moved;
   }
-  const done = `applied to their ${daemons.length} running daemons (${moved} processes moved, none restarted)`;
+  const restarted =
+    restart.size === 0
+      ? 'none restarted'
+      : `restarted ${[...restart].map(([id, why]) => `${id} inside it (its processes could not all be moved: ${why})`).join(', ')}`;
+  const done = `applied to their ${daemons.length} running daemons (${moved} processes moved, ${restarted})`;
   return problems.length === 0
-    ? { line: `${head}: ${done}`, warn: false }
-    : { line: `${head}: ${done}, but ${problems.join('; ')}`, warn: true };
+    ? { line: `${head}: ${done}`, warn: restart.size > 0, restart }
+    : { line: `${head}: ${done}, but ${problems.join('; ')}`, warn: true, restart };
 }

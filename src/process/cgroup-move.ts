@@ -1,39 +1,65 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CgroupQuota, type CgroupTree, cgroupMembers } from './cgroup.ts';
+import { type CgroupQuota, type CgroupTree, cgroupChildren, cgroupMembers } from './cgroup.ts';
+import { freezeCgroup, thawCgroup } from './cgroup-freeze.ts';
 
 /**
  * Putting running daemons under a quota changed while they run (prepareCgroup does it for
- * a start). A process forked while its parent is moved stays where the parent was, so
- * moving goes on until a look finds none left behind. The memory a process holds already
- * stays charged where it was: the kernel no longer moves charges between v1 memory
- * cgroups (memory.move_charge_at_immigrate is refused since Linux 6.x), so a memory quota
- * bounds what the daemon takes from then on.
+ * a start). A process forked while its parent is moved stays where the parent was, and a
+ * daemon whose processes fork and exit in a loop outran any number of passes over their
+ * list (an outside review: 5 runs in 10, the escaped processes then held 1 GB against a
+ * 64 MB quota); so the daemon's cgroup2 cgroup is frozen first, its processes moved while
+ * none can fork, and thawed (see cgroup-freeze.ts). Each move into a v1 cgroup waits for
+ * an RCU grace period (10-20 ms): the writes are asynchronous, and the manager answers
+ * meanwhile. The memory a process holds already stays charged where it was: the kernel
+ * no longer moves charges between v1 memory cgroups (memory.move_charge_at_immigrate is
+ * refused since Linux 6.x), so a memory quota bounds what the daemon takes from then on.
  */
 
-/** Passes before giving up on a daemon that forks faster than it is moved. */
-const MAX_PASSES = 20;
+/** How long a daemon's cgroup may take to freeze before the move is given up. */
+const FREEZE_TIMEOUT_MS = 2_000;
+/** Looks for processes still outside, in a frozen cgroup: only a run started meanwhile adds one. */
+const MAX_PASSES = 3;
 
 /**
- * Moves every process of the cgroup2 `leaves` into each of the v1 cgroups whose
- * `cgroup.procs` files are `joins`. Returns how many were moved, or the first error
- * (a process gone meanwhile is no error).
+ * Moves every process of the daemon's cgroup2 `cgroup` (its runs' cgroups below it too)
+ * into each of the v1 cgroups whose `cgroup.procs` files are `joins`, frozen meanwhile.
+ * Returns how many were moved, or why they could not all be (a process gone meanwhile is
+ * no error).
  */
-export function moveIntoCgroups(
-  leaves: readonly string[],
+export async function moveIntoCgroups(
+  cgroup: string,
   joins: readonly string[],
-): { moved: number } | { error: string } {
+): Promise<{ moved: number } | { error: string }> {
+  const refused = await freezeCgroup(cgroup, FREEZE_TIMEOUT_MS);
+  if (refused !== undefined) return { error: refused };
+  let result: { moved: number } | { error: string };
+  try {
+    result = await moveFrozen(cgroup, joins);
+  } finally {
+    const stuck = thawCgroup(cgroup);
+    if (stuck !== undefined) result = { error: stuck };
+  }
+  return result;
+}
+
+async function moveFrozen(
+  cgroup: string,
+  joins: readonly string[],
+): Promise<{ moved: number } | { error: string }> {
   let moved = 0;
   for (const procs of joins) {
     for (let pass = 0; ; pass++) {
       const inside = new Set(readPids(procs));
-      const outside = leaves.flatMap(cgroupMembers).filter((pid) => !inside.has(pid));
+      const members = [cgroup, ...cgroupChildren(cgroup)].flatMap(cgroupMembers);
+      const outside = members.filter((pid) => !inside.has(pid));
       if (outside.length === 0) break;
       if (pass === MAX_PASSES)
         return { error: `${outside.length} processes still outside ${procs}` };
       for (const pid of outside) {
         try {
-          writeFileSync(procs, String(pid));
+          await writeFile(procs, String(pid));
           moved++;
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TestHost } from '../helpers/host.ts';
+import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { livePidsOfUid, v1CgroupOf } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -125,5 +125,93 @@ describe('a quota given, changed or taken away by SIGHUP', { skip: !root && 'nee
     assert.match(said?.[2] ?? '', /is now none: applied/);
     const now = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
     assert.equal(now.pid, web.pid);
+  });
+});
+
+/**
+ * An outside review (5 runs in 10): a daemon whose processes fork and exit in a loop
+ * outran the move of its processes into the user's cgroups at a SIGHUP, and the escaped
+ * ones then held 1 GB against a 64 MB quota.
+ */
+describe('a quota given by SIGHUP to a daemon whose processes hop from pid to pid', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const master = '[can_run_as]\n{bob}\n';
+  let where = '';
+
+  before(async () => {
+    host.writeMaster(master);
+    const bob = host.user('bob');
+    where = join(bob.home, 'hop');
+    host.mkdirAs(bob, where);
+    host.writeDaemon('bob', 'hop', `start=exec python3 ${FIXTURES}/pid-hopper.py ${where} 10\n`);
+    await host.startManager();
+  });
+  after(async () => {
+    // Chains that hop outrun a kill of the pids a look found: they settle first.
+    if (where !== '') writeFileSync(join(where, 'stop'), '');
+    await host.cleanup();
+  });
+
+  const linesOf = (file: string): string[] => {
+    try {
+      return readFileSync(join(where, file), 'utf8').split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+
+  test("every process of the daemon ends up in the user's cgroups, the hopping ones too", async () => {
+    const user = host.user('bob');
+    const hop = await host.waitForDaemon('bob', 'bob/hop', (d) => d.pid > 0, 'to run');
+    await waitFor('the ten chains to hop', () =>
+      linesOf('started').length === 10 ? true : undefined,
+    );
+    const from = host.managerLog.length;
+
+    host.writeMaster(`${master}[limits]\n{bob}: memory=64M, cpu=50, tasks=100\n`);
+    process.kill(host.managerPid(), 'SIGHUP');
+    const said = await waitFor(
+      'the quota to be applied',
+      () => /the quota of '[^']+' is now [^\n]*\n/.exec(host.managerLog.slice(from))?.[0],
+    );
+
+    // Each chain stops where it is, and says where that is: no pid escapes a look then.
+    writeFileSync(join(where, 'stop'), '');
+    await waitFor('the ten chains to settle', () =>
+      linesOf('settled').length >= 10 ? true : undefined,
+    );
+    const placed = (pid: number): boolean => {
+      try {
+        return (
+          inUsers(user.name).test(v1CgroupOf(pid, 'memory')) &&
+          inUsers(user.name).test(v1CgroupOf(pid, 'cpu')) &&
+          new RegExp(`/daemon-manager\\.[0-9a-f]+/${user.name}/hop$`).test(v1CgroupOf(pid, 'pids'))
+        );
+      } catch {
+        return true; // Gone meanwhile (a process of a run stopped for a restart).
+      }
+    };
+    await waitFor(
+      "every process of the daemon to be in the user's cgroups",
+      () => (livePidsOfUid(user.uid).every(placed) ? true : undefined),
+      {
+        describe: () =>
+          `${said}${livePidsOfUid(user.uid)
+            .filter((pid) => !placed(pid))
+            .map((pid) => `${pid} (${commandOf(pid)}) outside: ${v1CgroupOf(pid, 'memory')}`)
+            .join('\n')}`,
+      },
+    );
+
+    // Moved without a restart, or (the move impossible) restarted inside it, and said so.
+    const now = await host.waitForDaemon('bob', 'bob/hop', (d) => d.pid > 0, 'to run');
+    if (now.pid === hop.pid) assert.match(said, /none restarted/);
+    else {
+      assert.match(said, /restarted/);
+      const why = await host.dmctl('bob', 'hop', 'why');
+      assert.match(why.stdout, /quota/);
+    }
   });
 });

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { buildHangFs, fuseMissing, type HangFs, mountHangFs } from '../helpers/hang-fs.ts';
+import { TestHost } from '../helpers/host.ts';
+import { v1CgroupOf } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+/**
+ * A daemon whose cgroup cannot be frozen (a process stuck in the kernel: here a lookup in
+ * a FUSE file system that never answers, as a dead NFS server's) cannot have its processes
+ * moved into the user's cgroups when a quota is given: it is restarted inside them, and
+ * the manager's log and `why` say so. Left running, it would escape the quota for good.
+ */
+describe('a quota given by SIGHUP to a daemon that cannot be frozen', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const master = '[can_run_as]\n{carol}\n';
+  let mount: HangFs | undefined;
+  let missing: string | undefined;
+
+  before(async () => {
+    missing = fuseMissing();
+    if (missing !== undefined) return;
+    const carol = host.user('carol');
+    const mountpoint = join(carol.home, 'hanging');
+    host.mkdirAs(carol, mountpoint);
+    mount = await mountHangFs(buildHangFs(host.dir), mountpoint, carol, false);
+    host.writeMaster(master);
+    host.writeDaemon('carol', 'stuck', `start=exec cat ${mountpoint}/never\nstop_timeout=2s\n`);
+    await host.startManager();
+  });
+  after(async () => {
+    // Unmounted first: killing the server fails the lookups, and the daemon can end.
+    await mount?.stop();
+    await host.cleanup();
+  });
+
+  test('is restarted inside the quota, and the log and why say so', async (t) => {
+    if (missing) return t.skip(missing);
+    const carol = host.user('carol');
+    const stuck = await host.waitForDaemon('carol', 'carol/stuck', (d) => d.pid > 0, 'to run');
+    await waitFor(
+      'cat to wait for the lookup',
+      () => (/fuse|request_wait_answer/.test(wchanOf(stuck.pid)) ? true : undefined),
+      { describe: () => wchanOf(stuck.pid) },
+    );
+    const from = host.managerLog.length;
+
+    host.writeMaster(`${master}[limits]\n{carol}: memory=64M\n`);
+    process.kill(host.managerPid(), 'SIGHUP');
+    const said = await waitFor(
+      'the quota to be applied',
+      () => /the quota of '[^']+' is now [^\n]*\n/.exec(host.managerLog.slice(from))?.[0],
+    );
+    assert.match(
+      said,
+      /restarted \S+\/stuck inside it \(its processes could not all be moved: .* was not frozen/,
+    );
+
+    const again = await host.waitForDaemon(
+      'carol',
+      'carol/stuck',
+      (d) => d.pid > 0 && d.pid !== stuck.pid,
+      'to run again',
+    );
+    assert.match(
+      v1CgroupOf(again.pid, 'memory'),
+      new RegExp(`/daemon-manager\\.[0-9a-f]+/${carol.name}$`),
+    );
+    const why = await host.dmctl('carol', 'stuck', 'why');
+    assert.match(why.stdout, /restarted inside the quota of '[^']+' \(memory=67108864\)/);
+  });
+});
+
+/** Where in the kernel a process waits (`0` when it runs). */
+function wchanOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/wchan`, 'latin1');
+  } catch {
+    return '';
+  }
+}
