@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { KeeperLink } from '../keeper/link.ts';
 import type { KeeperEvent, RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
+import { whileFrozen } from '../process/cgroup-freeze.ts';
 import { type LaunchPlan, spawnFields } from '../process/launch.ts';
 import type { DaemonRecord, Exit } from '../supervisor/state.ts';
 import { type Processes, type Supervisor, signalName } from '../supervisor/supervisor.ts';
@@ -10,6 +11,11 @@ import { ProbeGate } from './probe-gate.ts';
 
 /** The processes one user's checks may start a second (and at once, after a pause). */
 const PROBES_PER_SECOND = 10;
+/**
+ * How long a run's cgroup may take to freeze for a signal (a process stuck in the kernel
+ * keeps it from freezing): past it, its processes are signalled as they are.
+ */
+const SIGNAL_FREEZE_MS = 500;
 /** How often a shutdown looks whether the checks it killed have ended. */
 const CHECKS_POLL_MS = 20;
 /** What a readiness check leaves running gets SIGTERM, then SIGKILL after this. */
@@ -171,8 +177,17 @@ export class KeeperProcesses implements Processes {
     return seq;
   }
 
+  /**
+   * Signals every process of the run. The keeper signals the members its cgroup lists,
+   * and a process forking and exiting in a loop outran that list: its children never got
+   * the signal (nor a SIGTERM of a stop). So the run's cgroup is frozen while the keeper
+   * signals (see cgroup-freeze.ts), and they get it once thawed. SIGKILL needs none:
+   * cgroup.kill reaches forks racing it.
+   */
   signal(run: number, signal: number): Promise<{ reached: number; errno: number }> {
-    return this.link.signal(run, signal);
+    const leaf = this.leaves.get(run);
+    if (leaf === undefined || signal === 9 || signal === 0) return this.link.signal(run, signal);
+    return whileFrozen(leaf, SIGNAL_FREEZE_MS, () => this.link.signal(run, signal));
   }
 
   /**

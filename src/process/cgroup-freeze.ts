@@ -45,6 +45,38 @@ export function thawCgroup(cgroup: string): string | undefined {
   }
 }
 
+/** The actions under way or waiting on each cgroup (see `whileFrozen`). */
+const queues = new Map<string, Promise<unknown>>();
+
+/**
+ * Runs `action` while the cgroup is frozen (told whether it is: one that cannot be frozen
+ * in `timeoutMs` is acted on as it is), then thaws it. The actions on one cgroup run one
+ * after the other, in the order asked: none thaws the cgroup under another.
+ */
+export function whileFrozen<T>(
+  cgroup: string,
+  timeoutMs: number,
+  action: (frozen: boolean) => Promise<T>,
+): Promise<T> {
+  const turn = (queues.get(cgroup) ?? Promise.resolve()).then(async () => {
+    const refused = await freezeCgroup(cgroup, timeoutMs);
+    try {
+      return await action(refused === undefined);
+    } finally {
+      if (refused === undefined) thawCgroup(cgroup);
+    }
+  });
+  const done = turn.then(
+    () => undefined,
+    () => undefined,
+  );
+  queues.set(cgroup, done);
+  void done.then(() => {
+    if (queues.get(cgroup) === done) queues.delete(cgroup);
+  });
+  return turn;
+}
+
 /** Thaws every cgroup still frozen here (the manager leaves while a move is under way). */
 export function thawAll(): void {
   for (const cgroup of frozen) thawCgroup(cgroup);
