@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { KeeperLink } from '../keeper/link.ts';
 import type { KeeperEvent, RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
-import { whileFrozen } from '../process/cgroup-freeze.ts';
+import { thawIfFrozen, whileFrozen } from '../process/cgroup-freeze.ts';
 import { type LaunchPlan, spawnFields } from '../process/launch.ts';
 import type { DaemonRecord, Exit } from '../supervisor/state.ts';
 import { type Processes, type Supervisor, signalName } from '../supervisor/supervisor.ts';
@@ -113,10 +113,17 @@ export class KeeperProcesses implements Processes {
     return this.nextSeq;
   }
 
-  /** Claims a run number the keeper already has (adopted at start), with its cgroup. */
+  /**
+   * Claims a run number the keeper already has (adopted at start), with its cgroup. A
+   * manager killed while it signalled or moved the run left it frozen (see
+   * cgroup-freeze.ts): it is thawed here, or it would stay stopped for good.
+   */
   claim(run: RunReport, cgroup: string | undefined): void {
     this.runs.set(run.seq, run.id);
-    if (cgroup !== undefined) this.leaves.set(run.seq, cgroup);
+    if (cgroup !== undefined) {
+      this.leaves.set(run.seq, cgroup);
+      if (run.alive) thawIfFrozen(cgroup);
+    }
     this.nextSeq = Math.max(this.nextSeq, run.seq + 1);
   }
 

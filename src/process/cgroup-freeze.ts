@@ -77,6 +77,20 @@ export function whileFrozen<T>(
   return turn;
 }
 
+/**
+ * Thaws a cgroup that another manager froze and could not thaw (killed meanwhile): read
+ * first, so that an unfrozen one (nearly every one) costs no write.
+ */
+export function thawIfFrozen(cgroup: string): void {
+  try {
+    // cgroup.freeze, not cgroup.events: a freeze asked for and not done yet counts too.
+    const file = join(cgroup, 'cgroup.freeze');
+    if (readFileSync(file, 'latin1').trim() === '1') writeFileSync(file, '0');
+  } catch {
+    // Gone, or not a cgroup2 directory: nothing is frozen there.
+  }
+}
+
 /** Thaws every cgroup still frozen here (the manager leaves while a move is under way). */
 export function thawAll(): void {
   for (const cgroup of frozen) thawCgroup(cgroup);
