@@ -31,6 +31,7 @@
 
 #define NOTIFY_MAX 4096
 #define BATCH 32
+#define DRAIN_MAX 1024
 #define MAX_PASSED_FDS 16
 
 struct notify_watch {
@@ -84,8 +85,13 @@ static napi_value js_bind_notify(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static void deliver(struct notify_watch *watch, const struct ucred *cred, const char *data,
-                    ssize_t length) {
+/*
+ * Gives one datagram to JavaScript: from the event loop (an async callback, which runs
+ * the microtasks after), or from drain(), called by JavaScript itself (a plain call, whose
+ * exception is left for drain's caller); false if JavaScript threw.
+ */
+static int deliver(struct notify_watch *watch, const struct ucred *cred, const char *data,
+                   ssize_t length, int nested) {
   napi_env env = watch->env;
   napi_value callback, global, result, argv[4];
   napi_get_reference_value(env, watch->callback, &callback);
@@ -95,21 +101,20 @@ static void deliver(struct notify_watch *watch, const struct ucred *cred, const 
   napi_create_int32(env, cred ? (int32_t)cred->gid : -1, &argv[2]);
   if (data == NULL) napi_get_null(env, &argv[3]);
   else napi_create_buffer_copy(env, (size_t)length, data, NULL, &argv[3]);
+  if (nested) return napi_call_function(env, global, callback, 4, argv, &result) == napi_ok;
   if (napi_make_callback(env, watch->context, global, callback, 4, argv, &result) ==
       napi_pending_exception) {
     napi_value error;
     napi_get_and_clear_last_exception(env, &error);
     napi_fatal_exception(env, error);
   }
+  return 1;
 }
 
-/* Reads up to BATCH datagrams; the poll is level-triggered, so the rest come next turn. */
-static void on_readable(uv_poll_t *poll, int status, int events) {
-  (void)events;
-  struct notify_watch *watch = poll->data;
-  if (status < 0) return;
+/* Reads up to limit datagrams queued now, while the watch is neither paused nor closed. */
+static void read_queued(struct notify_watch *watch, int limit, int nested) {
   static char buffer[NOTIFY_MAX + 1];
-  for (int i = 0; i < BATCH && !watch->closed && !watch->paused; i++) {
+  for (int i = 0; i < limit && !watch->closed && !watch->paused; i++) {
     char control[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * MAX_PASSED_FDS)];
     struct iovec iov = {.iov_base = buffer, .iov_len = NOTIFY_MAX};
     struct msghdr header = {
@@ -136,9 +141,18 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     int cut = (header.msg_flags & MSG_TRUNC) != 0;
     napi_handle_scope scope;
     napi_open_handle_scope(watch->env, &scope);
-    deliver(watch, cred, cut ? NULL : buffer, got);
+    int went_on = deliver(watch, cred, cut ? NULL : buffer, got, nested);
     napi_close_handle_scope(watch->env, scope);
+    if (!went_on) return;
   }
+}
+
+/* Reads up to BATCH datagrams; the poll is level-triggered, so the rest come next turn. */
+static void on_readable(uv_poll_t *poll, int status, int events) {
+  (void)events;
+  struct notify_watch *watch = poll->data;
+  if (status < 0) return;
+  read_queued(watch, BATCH, 0);
 }
 
 static struct notify_watch *watch_of(napi_env env, napi_callback_info info) {
@@ -188,6 +202,19 @@ static napi_value js_resume(napi_env env, napi_callback_info info) {
     watch->paused = 0;
     uv_poll_start(&watch->poll, UV_READABLE, on_readable);
   }
+  return NULL;
+}
+
+/*
+ * watch.drain(): reads what is queued now, at once, before JavaScript judges a silence (a
+ * watchdog's or ready_timeout's deadline): libuv runs expired timers before it polls, so
+ * after a stall of the manager (SIGSTOP, a starved CPU, a slow synchronous call) a
+ * deadline was reached while the daemon's WATCHDOG=1 or READY=1 waited unread. Bounded
+ * by the kernel's queue (net.unix.max_dgram_qlen datagrams, a few KiB each) and DRAIN_MAX.
+ */
+static napi_value js_drain(napi_env env, napi_callback_info info) {
+  struct notify_watch *watch = watch_of(env, info);
+  if (watch) read_queued(watch, DRAIN_MAX, 1);
   return NULL;
 }
 
@@ -247,8 +274,9 @@ static napi_value js_watch_notify(napi_env env, napi_callback_info info) {
       {"pause", NULL, js_pause, NULL, NULL, NULL, napi_default, NULL},
       {"resume", NULL, js_resume, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"drain", NULL, js_drain, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, object, 3, methods);
+  napi_define_properties(env, object, 4, methods);
   napi_wrap(env, object, watch, finalize, NULL, NULL);
   return object;
 }

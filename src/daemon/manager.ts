@@ -253,7 +253,11 @@ export class Manager implements ControlContext, SupervisorHost {
       oomKilled: (record) => this.oomKilled(record.owner),
     });
     this.readiness = new Readiness(() => this.supervisor, this.processes);
-    this.watchdogs = new Watchdogs(() => this.supervisor);
+    // Before a silence is judged, what the daemon's notify socket holds is read.
+    this.watchdogs = new Watchdogs(
+      () => this.supervisor,
+      (record) => this.notify.readQueued(record.id),
+    );
     this.healthChecks = new HealthChecks(
       () => this.supervisor,
       this.processes,

@@ -53,6 +53,7 @@ function setUp(dir: string): {
             socket.paused = false;
           },
           close: () => sockets.delete(fd),
+          drain: () => {},
         };
       },
       closeFd: quiet,

@@ -229,6 +229,16 @@ export class NotifyHub {
     this.removeFile(entry.path);
   }
 
+  /**
+   * Reads what the daemon's socket holds now, before a silence of its is judged (see
+   * Watchdogs, Readiness). A socket paused for its rate stays unread: its flood is paid for
+   * by its own deadlines, as before.
+   */
+  readQueued(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry !== undefined && entry.paused === undefined) entry.watch.drain();
+  }
+
   /** Does the daemon have a socket now? */
   has(id: string): boolean {
     return this.entries.has(id);

@@ -4,7 +4,9 @@ import type { Supervisor } from '../supervisor/supervisor.ts';
 
 interface Armed {
   readonly run: number;
-  readonly timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout;
+  /** A WATCHDOG=1 came since the deadline was last looked at. */
+  pinged: boolean;
 }
 
 /**
@@ -12,13 +14,21 @@ interface Armed {
  * the watchdog's length; a deadline reached is a hung daemon (noteUnhealthy), as under
  * systemd's WatchdogSec=. One timer per watched daemon, refreshed in place by a ping,
  * and none for a daemon without the key: an idle manager without watchdogs never wakes.
+ *
+ * A deadline reached is judged only after the daemon's socket is read (`readQueued`):
+ * libuv runs expired timers before it polls sockets, so after any stall of the manager
+ * as long as the watchdog (SIGSTOP, a starved CPU, a slow synchronous call, another
+ * user's load) healthy daemons of every user were restarted while their pings waited
+ * unread (an outside review).
  */
 export class Watchdogs {
   private readonly armed = new Map<string, Armed>();
   private readonly supervisor: () => Supervisor;
+  private readonly readQueued: (record: DaemonRecord) => void;
 
-  constructor(supervisor: () => Supervisor) {
+  constructor(supervisor: () => Supervisor, readQueued: (record: DaemonRecord) => void) {
     this.supervisor = supervisor;
+    this.readQueued = readQueued;
   }
 
   /** Arms the watchdog of a ready run, or disarms it once the run is no longer that. */
@@ -34,23 +44,39 @@ export class Watchdogs {
     }
     if (!watched) return;
     const { run } = state;
-    const timer = setTimeout(() => {
-      this.armed.delete(record.id);
-      const reason = `no WATCHDOG=1 for ${formatElapsed(ms)} (watchdog=${formatElapsed(ms)})`;
-      this.supervisor().noteUnhealthy(record, run, reason);
-    }, ms);
-    this.armed.set(record.id, { run, timer });
+    const timer = setTimeout(() => this.expire(record, run, ms), ms);
+    this.armed.set(record.id, { run, timer, pinged: false });
   }
 
   /** `WATCHDOG=1` from the run: its deadline starts again. Pings before it is ready do nothing. */
   ping(record: DaemonRecord, run: number): void {
     const current = this.armed.get(record.id);
-    if (current?.run === run) current.timer.refresh();
+    if (current?.run !== run) return;
+    current.pinged = true;
+    current.timer.refresh();
   }
 
   /** Disarms every watchdog (the manager is going away). */
   clear(): void {
     for (const { timer } of this.armed.values()) clearTimeout(timer);
     this.armed.clear();
+  }
+
+  /** The deadline is reached: a ping waiting unread puts it off, else the run is hung. */
+  private expire(record: DaemonRecord, run: number, ms: number): void {
+    const current = this.armed.get(record.id);
+    if (current?.run !== run) return;
+    current.pinged = false;
+    this.readQueued(record);
+    // What was read may have ended the run or its watch (WATCHDOG=trigger, STOPPING=1).
+    if (this.armed.get(record.id) !== current) return;
+    if (current.pinged) {
+      clearTimeout(current.timer);
+      current.timer = setTimeout(() => this.expire(record, run, ms), ms);
+      return;
+    }
+    this.armed.delete(record.id);
+    const reason = `no WATCHDOG=1 for ${formatElapsed(ms)} (watchdog=${formatElapsed(ms)})`;
+    this.supervisor().noteUnhealthy(record, run, reason);
   }
 }

@@ -17,6 +17,8 @@ export interface NotifyWatch {
   /** Stops reading; what is sent meanwhile waits in the kernel's bounded queue. */
   pause(): void;
   resume(): void;
+  /** Reads what is queued now, at once, unless paused (its messages come through the callback). */
+  drain(): void;
   /** Stops reading and closes the descriptor. */
   close(): void;
 }
