@@ -252,12 +252,10 @@ export class Manager implements ControlContext, SupervisorHost {
       saved: () => this.state.saved(),
       oomKilled: (record) => this.oomKilled(record.owner),
     });
-    this.readiness = new Readiness(() => this.supervisor, this.processes);
     // Before a silence is judged, what the daemon's notify socket holds is read.
-    this.watchdogs = new Watchdogs(
-      () => this.supervisor,
-      (record) => this.notify.readQueued(record.id),
-    );
+    const readQueued = (record: DaemonRecord): void => this.notify.readQueued(record.id);
+    this.readiness = new Readiness(() => this.supervisor, this.processes, readQueued);
+    this.watchdogs = new Watchdogs(() => this.supervisor, readQueued);
     this.healthChecks = new HealthChecks(
       () => this.supervisor,
       this.processes,

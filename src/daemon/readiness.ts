@@ -27,12 +27,18 @@ const MAX_PAUSE_MS = 1_000;
 export class Readiness {
   private readonly supervisor: () => Supervisor;
   private readonly processes: KeeperProcesses;
+  private readonly readQueued: (record: DaemonRecord) => void;
   /** The ready_timeout of each daemon waiting for READY=1, by id. */
   private readonly deadlines = new Map<string, NodeJS.Timeout>();
 
-  constructor(supervisor: () => Supervisor, processes: KeeperProcesses) {
+  constructor(
+    supervisor: () => Supervisor,
+    processes: KeeperProcesses,
+    readQueued: (record: DaemonRecord) => void,
+  ) {
     this.supervisor = supervisor;
     this.processes = processes;
+    this.readQueued = readQueued;
   }
 
   /**
@@ -53,6 +59,9 @@ export class Readiness {
   private awaitNotify(record: DaemonRecord, run: number, timeoutMs: number, leftMs: number): void {
     const timer = setTimeout(() => {
       this.deadlines.delete(record.id);
+      // A READY=1 sent in time may wait unread: libuv runs expired timers before it polls,
+      // so after a stall of the manager the deadline came first (see Watchdogs).
+      if (isStarting(record, run)) this.readQueued(record);
       if (!isStarting(record, run)) return;
       const reason = `not ready after ${formatElapsed(timeoutMs)} (notify: no READY=1)`;
       this.supervisor().noteNotReady(record, run, reason);

@@ -39,6 +39,11 @@ describe('a stalled manager reads what daemons sent before it judges them', {
       'pinger',
       `start=exec python3 ${CLIENT} count ${dir()}\nready=notify\nwatchdog=1s\nautostart=no\n`,
     );
+    host.writeDaemon(
+      'alice',
+      'slow',
+      `start=exec python3 ${CLIENT} ready ${dir()} stall-go\nready=notify\nready_timeout=2s\nautostart=no\n`,
+    );
     await host.startManager();
   });
   afterEach(showLogIfFailed(() => host.managerLog));
@@ -100,5 +105,32 @@ describe('a stalled manager reads what daemons sent before it judges them', {
     assert.match(failed.lastExit ?? '', /^unhealthy: no WATCHDOG=1 for 1s/);
     assert.notEqual(failed.pid, running.pid);
     assert.equal((await host.dmctl('alice', 'pinger', 'stop', '--wait')).code, 0);
+  });
+
+  test('a READY=1 sent in time while the manager stalled past ready_timeout makes it ready', async () => {
+    assert.equal((await host.dmctl('alice', 'slow', 'start')).code, 0);
+    const starting = await host.waitForDaemon(
+      'alice',
+      'alice/slow',
+      (d) => d.state === 'starting',
+      'to be starting',
+    );
+    await stalled(async () => {
+      writeFileSync(join(dir(), 'stall-go'), '');
+      await waitFor('the daemon to send READY=1', () =>
+        existsSync(join(dir(), 'stall-go.sent')) ? true : undefined,
+      );
+      // Past its 2 s ready_timeout, counted from its start, before the manager reads it.
+      await delay(2_500);
+    });
+    const ready = await host.waitForDaemon(
+      'alice',
+      'alice/slow',
+      (d) => d.state === 'running' && d.status === 'serving',
+      'to be ready',
+    );
+    assert.equal(ready.pid, starting.pid);
+    assert.doesNotMatch(host.managerLog, /not ready after/);
+    assert.equal((await host.dmctl('alice', 'slow', 'stop', '--wait')).code, 0);
   });
 });
