@@ -53,3 +53,38 @@ test('http:// fails on silence, on what is not HTTP, and where nothing listens',
     garbage.close();
   }
 });
+
+/** Holds the event loop for `ms`, as a stall of the manager would (a starved CPU, SIGSTOP). */
+function stall(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Starts a check, then stalls the loop once its connect has been made, past its timeout. */
+async function checkThroughStall(kind: 'tcp' | 'http', port: number): Promise<boolean> {
+  const spec =
+    kind === 'tcp'
+      ? { kind, host: '127.0.0.1', port }
+      : { kind, url: `http://127.0.0.1:${port}/200` };
+  const pending = probe(
+    undefined as unknown as KeeperProcesses,
+    undefined as unknown as DaemonRecord,
+    0,
+    spec,
+    50,
+  );
+  // net connects to an address on the next tick: this one comes after it.
+  process.nextTick(() => stall(300));
+  return (await pending).passed;
+}
+
+test('a connection made in time counts though the manager stalled past the timeout before reading it', async () => {
+  const server = createServer((_request, response) => response.writeHead(200).end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  try {
+    assert.equal(await checkThroughStall('tcp', port), true, 'tcp:');
+    assert.equal(await checkThroughStall('http', port), true, 'http://');
+  } finally {
+    server.close();
+  }
+});

@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { HealthCheck } from '../config/ready.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import type { KeeperProcesses } from './processes.ts';
@@ -62,9 +62,26 @@ function acceptsTcp(host: string, port: number, timeoutMs: number): Promise<bool
       socket.destroy();
       resolve(ready);
     };
-    socket.setTimeout(Math.max(1, timeoutMs), () => done(false));
+    failOnSilence(socket, timeoutMs, () => done(false));
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
+  });
+}
+
+/**
+ * Calls `fail` once the socket has been idle for `timeoutMs`, judged after the event
+ * loop's next poll: libuv runs expired timers before it polls sockets, so after a stall
+ * of the manager (a starved CPU, another user's load) the timeout came first while the
+ * connection or answer that came in time waited unread, and a healthy daemon's check
+ * failed. Anything read or written since puts the timeout off (net refreshes it then).
+ */
+function failOnSilence(socket: Socket, timeoutMs: number, fail: () => void): void {
+  const progress = (): string => `${socket.connecting} ${socket.bytesRead} ${socket.bytesWritten}`;
+  socket.setTimeout(Math.max(1, timeoutMs), () => {
+    const seen = progress();
+    setImmediate(() => {
+      if (progress() === seen) fail();
+    });
   });
 }
 
@@ -89,7 +106,7 @@ function answers2xx(url: string, timeoutMs: number): Promise<boolean> {
       socket.destroy();
       resolve(ok);
     };
-    socket.setTimeout(Math.max(1, timeoutMs), () => done(false));
+    failOnSilence(socket, timeoutMs, () => done(false));
     socket.once('connect', () => socket.write(request));
     socket.on('data', (chunk: Buffer) => {
       head += chunk.toString('latin1');
