@@ -628,10 +628,16 @@ export class Supervisor {
       this.finishStopping(record);
       return;
     }
-    this.host.log.warn(`${record.id}: still running after the stop timeout; sending SIGKILL`);
-    if (!state.former)
-      this.host.note(record, 'stop', 'still running after the stop timeout: SIGKILL');
-    this.sendQuietly(state.run, 'SIGKILL');
+    // Said once the keeper answers, and only if the SIGKILL reached a process: its answer
+    // comes after the reports it sent before, and libuv runs this deadline's timer before
+    // it polls, so after a stall of the manager a run that ended in time (its exit still
+    // unread) was said to be killed.
+    void this.host.processes.signal(state.run, SIGNAL_NUMBERS.SIGKILL ?? 9).then(({ reached }) => {
+      if (reached === 0) return;
+      this.host.log.warn(`${record.id}: still running after the stop timeout; sent SIGKILL`);
+      if (!state.former)
+        this.host.note(record, 'stop', 'still running after the stop timeout: SIGKILL');
+    });
     const deadline = now + KILL_GRACE_MS;
     this.setState(record, { ...state, killed: true, deadline });
     this.setTimer(record, KILL_GRACE_MS, () => this.checkStopping(record));

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
+import { TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+
+/**
+ * A stop's deadline reached during a stall of the manager (SIGSTOP here): libuv runs the
+ * deadline's timer before it polls the keeper's link, where the exit of a daemon that
+ * stopped in time may wait unread.
+ */
+describe('a stop deadline reached while the manager stalled', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const ready = (): string => join(host.user('alice').home, 'ready');
+  const go = (): string => join(host.user('alice').home, 'go');
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'polite',
+      // On SIGTERM it ends, once the test says so (while the manager is stopped).
+      `start=trap 'until [ -e ${go()} ]; do sleep 0.05; done; exit 0' TERM; echo ready > ${ready()}; while :; do sleep 0.1; done\nstop_timeout=1s\nautostart=no\n`,
+    );
+    await host.startManager();
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
+
+  test('a daemon that ended on SIGTERM in time is not said to be SIGKILLed', async () => {
+    assert.equal((await host.dmctl('alice', 'polite', 'start')).code, 0);
+    await waitFor('the daemon to set its trap', () => (existsSync(ready()) ? true : undefined));
+    const running = await host.waitForDaemon(
+      'alice',
+      'alice/polite',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    // The SIGTERM goes to the keeper before dmctl is answered.
+    assert.equal((await host.dmctl('alice', 'polite', 'stop')).code, 0);
+    const manager = host.managerPid();
+    process.kill(manager, 'SIGSTOP');
+    try {
+      writeFileSync(go(), '');
+      await waitFor('the daemon to end on SIGTERM', () =>
+        isAlive(running.pid) ? undefined : true,
+      );
+      // Past its 1 s stop_timeout before the manager reads that it ended.
+      await delay(1_500);
+    } finally {
+      process.kill(manager, 'SIGCONT');
+    }
+    await host.waitForDaemon('alice', 'alice/polite', (d) => d.state === 'stopped', 'to stop');
+    // Anything the manager says after the stop is past: a line after SIGCONT.
+    assert.equal((await host.dmctl('alice', 'polite', 'start')).code, 0);
+    await host.waitForDaemon('alice', 'alice/polite', (d) => d.state === 'running', 'to run');
+    assert.doesNotMatch(host.managerLog, /SIGKILL/);
+    const why = await host.dmctl('alice', 'polite', 'why');
+    assert.doesNotMatch(why.stdout, /SIGKILL/);
+    assert.equal((await host.dmctl('alice', 'polite', 'stop', '--wait')).code, 0);
+  });
+});
