@@ -253,7 +253,8 @@ export class Manager implements ControlContext, SupervisorHost {
       oomKilled: (record) => this.oomKilled(record.owner),
     });
     // Before a silence is judged, what the daemon's notify socket holds is read.
-    const readQueued = (record: DaemonRecord): void => this.notify.readQueued(record.id);
+    const readQueued = (record: DaemonRecord): number | undefined =>
+      this.notify.readQueued(record.id);
     this.readiness = new Readiness(() => this.supervisor, this.processes, readQueued);
     this.watchdogs = new Watchdogs(() => this.supervisor, readQueued);
     this.healthChecks = new HealthChecks(

@@ -14,6 +14,8 @@ import { NotifyHub } from './notify-hub.ts';
 interface FakeSocket {
   readonly send: (data: Buffer) => void;
   paused: boolean;
+  /** What the kernel holds unread (a stall of the manager): read by the hub's drain. */
+  readonly queued: Buffer[];
 }
 
 /**
@@ -43,6 +45,7 @@ function setUp(dir: string): {
             if (!socket.paused) onMessage(process.pid, process.getuid?.() ?? 0, 0, data);
           },
           paused: false,
+          queued: [],
         };
         sockets.set(fd, socket);
         return {
@@ -53,7 +56,12 @@ function setUp(dir: string): {
             socket.paused = false;
           },
           close: () => sockets.delete(fd),
-          drain: () => {},
+          drain: () => {
+            while (!socket.paused && socket.queued.length > 0) {
+              const data = socket.queued.shift();
+              if (data !== undefined) onMessage(process.pid, process.getuid?.() ?? 0, 0, data);
+            }
+          },
         };
       },
       closeFd: quiet,
@@ -111,5 +119,24 @@ test("120 daemons sending 4000-byte STATUS= are read for a bounded number of byt
   const ready = delivered.filter(({ message }) => message.ready).map(({ id }) => id);
   assert.deepEqual(ready, ['mallory/late', 'alice/web']);
   assert.equal(other.paused, false, "another user's daemon is read on");
+  hub.releaseAll();
+});
+
+test("a stall's backlog read at a deadline is read up to the rate, and the rest once the pause's time is over", () => {
+  const { hub, daemon, delivered } = setUp(dir);
+  const socket = daemon('alice', 'wd');
+  // 150 messages queued while the manager stalled (a kernel whose max_dgram_qlen allows it).
+  for (let index = 0; index < 150; index++) socket.queued.push(Buffer.from('WATCHDOG=1'));
+  // Its burst of 100, and the one read past it, which still counts; then a pause of 1 s.
+  assert.equal(hub.readQueued('alice/wd'), 1_000);
+  assert.equal(delivered.length, 101);
+  // Asked again during the pause: nothing is read, and it says how long is left.
+  mock.timers.tick(400);
+  assert.equal(hub.readQueued('alice/wd'), 600);
+  assert.equal(delivered.length, 101);
+  // The pause's time is over though its timer has not run (timers run late after a stall).
+  mock.timers.setTime(Date.now() + 600);
+  assert.equal(hub.readQueued('alice/wd'), undefined);
+  assert.deepEqual([delivered.length, socket.queued.length], [150, 0]);
   hub.releaseAll();
 });

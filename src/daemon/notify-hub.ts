@@ -74,6 +74,8 @@ interface Entry {
   readonly watch: NotifyWatch;
   readonly rate: RateLimit;
   paused: NodeJS.Timeout | undefined;
+  /** When a pause under way ends. */
+  pausedUntil: number;
   /** Refused senders since the last warning about them, and when that was. */
   refused: number;
   warnedAt: number;
@@ -207,6 +209,7 @@ export class NotifyHub {
       watch,
       rate: new RateLimit(BURST, PER_SECOND, Date.now()),
       paused: undefined,
+      pausedUntil: 0,
       refused: 0,
       warnedAt: 0,
       floodWarnedAt: 0,
@@ -231,12 +234,19 @@ export class NotifyHub {
 
   /**
    * Reads what the daemon's socket holds now, before a silence of its is judged (see
-   * Watchdogs, Readiness). A socket paused for its rate stays unread: its flood is paid for
-   * by its own deadlines, as before.
+   * Watchdogs, Readiness). A socket paused for a rate (before, or by what this read) is
+   * not read past it: the milliseconds until it is read again are returned, so that the
+   * verdict can wait for that once. A backlog queued during a stall of the manager, read
+   * at once, can pass the user's rate without any flood (a review's concern).
    */
-  readQueued(id: string): void {
+  readQueued(id: string): number | undefined {
     const entry = this.entries.get(id);
-    if (entry !== undefined && entry.paused === undefined) entry.watch.drain();
+    if (entry === undefined) return undefined;
+    // A pause whose time is over, its timer not run yet (timers run late after a stall).
+    if (entry.paused !== undefined && Date.now() >= entry.pausedUntil) this.endPause(id, entry);
+    if (entry.paused === undefined) entry.watch.drain();
+    if (entry.paused === undefined) return undefined;
+    return Math.max(0, entry.pausedUntil - Date.now());
   }
 
   /** Does the daemon have a socket now? */
@@ -360,11 +370,15 @@ export class NotifyHub {
         `${id}: ${why}; not read for ${entry.pauseMs / 1000}s, longer while it goes on (said at most once a minute)`,
       );
     }
-    entry.paused = setTimeout(() => {
-      entry.paused = undefined;
-      entry.pauseEnded = Date.now();
-      if (this.entries.get(id) === entry) entry.watch.resume();
-    }, entry.pauseMs);
+    entry.pausedUntil = now + entry.pauseMs;
+    entry.paused = setTimeout(() => this.endPause(id, entry), entry.pauseMs);
+  }
+
+  private endPause(id: string, entry: Entry): void {
+    clearTimeout(entry.paused);
+    entry.paused = undefined;
+    entry.pauseEnded = Date.now();
+    if (this.entries.get(id) === entry) entry.watch.resume();
   }
 
   /** Counts a refused datagram; says so in the log at most once a minute per daemon. */

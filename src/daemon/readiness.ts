@@ -27,14 +27,15 @@ const MAX_PAUSE_MS = 1_000;
 export class Readiness {
   private readonly supervisor: () => Supervisor;
   private readonly processes: KeeperProcesses;
-  private readonly readQueued: (record: DaemonRecord) => void;
+  /** Reads the run's notify socket: undefined, or how long until a pause of it ends. */
+  private readonly readQueued: (record: DaemonRecord) => number | undefined;
   /** The ready_timeout of each daemon waiting for READY=1, by id. */
   private readonly deadlines = new Map<string, NodeJS.Timeout>();
 
   constructor(
     supervisor: () => Supervisor,
     processes: KeeperProcesses,
-    readQueued: (record: DaemonRecord) => void,
+    readQueued: (record: DaemonRecord) => number | undefined,
   ) {
     this.supervisor = supervisor;
     this.processes = processes;
@@ -56,13 +57,29 @@ export class Readiness {
     else void this.loop(record, run, check, timeoutMs, left);
   }
 
-  private awaitNotify(record: DaemonRecord, run: number, timeoutMs: number, leftMs: number): void {
+  /**
+   * The ready_timeout of a `ready=notify` run. A READY=1 sent in time may wait unread:
+   * libuv runs expired timers before it polls, so after a stall of the manager the
+   * deadline came first (see Watchdogs); the socket is read before the verdict, and a
+   * socket paused for a rate (a stall's backlog read at once) once more when that ends.
+   */
+  private awaitNotify(
+    record: DaemonRecord,
+    run: number,
+    timeoutMs: number,
+    leftMs: number,
+    deferredTo?: number,
+  ): void {
     const timer = setTimeout(() => {
       this.deadlines.delete(record.id);
-      // A READY=1 sent in time may wait unread: libuv runs expired timers before it polls,
-      // so after a stall of the manager the deadline came first (see Watchdogs).
-      if (isStarting(record, run)) this.readQueued(record);
+      const pausedMs = isStarting(record, run) ? this.readQueued(record) : undefined;
       if (!isStarting(record, run)) return;
+      // When the pause ends by the wall clock: timers lag while many run after a stall.
+      const until = deferredTo ?? (pausedMs === undefined ? 0 : Date.now() + pausedMs);
+      if (Date.now() <= until) {
+        this.awaitNotify(record, run, timeoutMs, until - Date.now() + 1, until);
+        return;
+      }
       const reason = `not ready after ${formatElapsed(timeoutMs)} (notify: no READY=1)`;
       this.supervisor().noteNotReady(record, run, reason);
     }, leftMs);

@@ -7,6 +7,8 @@ interface Armed {
   timer: NodeJS.Timeout;
   /** A WATCHDOG=1 came since the deadline was last looked at. */
   pinged: boolean;
+  /** When its socket's pause ends, if the deadline waits for that (once, until a ping). */
+  deferredTo: number | undefined;
 }
 
 /**
@@ -24,9 +26,13 @@ interface Armed {
 export class Watchdogs {
   private readonly armed = new Map<string, Armed>();
   private readonly supervisor: () => Supervisor;
-  private readonly readQueued: (record: DaemonRecord) => void;
+  private readonly readQueued: (record: DaemonRecord) => number | undefined;
 
-  constructor(supervisor: () => Supervisor, readQueued: (record: DaemonRecord) => void) {
+  /** `readQueued` reads the run's socket: undefined, or how long until a pause of it ends. */
+  constructor(
+    supervisor: () => Supervisor,
+    readQueued: (record: DaemonRecord) => number | undefined,
+  ) {
     this.supervisor = supervisor;
     this.readQueued = readQueued;
   }
@@ -45,7 +51,7 @@ export class Watchdogs {
     if (!watched) return;
     const { run } = state;
     const timer = setTimeout(() => this.expire(record, run, ms), ms);
-    this.armed.set(record.id, { run, timer, pinged: false });
+    this.armed.set(record.id, { run, timer, pinged: false, deferredTo: undefined });
   }
 
   /** `WATCHDOG=1` from the run: its deadline starts again. Pings before it is ready do nothing. */
@@ -53,7 +59,15 @@ export class Watchdogs {
     const current = this.armed.get(record.id);
     if (current?.run !== run) return;
     current.pinged = true;
-    current.timer.refresh();
+    if (current.deferredTo === undefined) {
+      current.timer.refresh();
+      return;
+    }
+    // The timer waits for a pause's end, not a full period: a ping starts one again.
+    current.deferredTo = undefined;
+    clearTimeout(current.timer);
+    const ms = record.spec.watchdogMs ?? 0;
+    current.timer = setTimeout(() => this.expire(record, run, ms), ms);
   }
 
   /** Disarms every watchdog (the manager is going away). */
@@ -62,17 +76,30 @@ export class Watchdogs {
     this.armed.clear();
   }
 
-  /** The deadline is reached: a ping waiting unread puts it off, else the run is hung. */
+  /**
+   * The deadline is reached: a ping waiting unread puts it off, else the run is hung. A
+   * socket paused for a rate is looked at once more when the pause ends: the backlog of a
+   * stall, read at once, can pass the user's rate, and its ping must not wait unread.
+   */
   private expire(record: DaemonRecord, run: number, ms: number): void {
     const current = this.armed.get(record.id);
     if (current?.run !== run) return;
     current.pinged = false;
-    this.readQueued(record);
+    const pausedMs = this.readQueued(record);
     // What was read may have ended the run or its watch (WATCHDOG=trigger, STOPPING=1).
     if (this.armed.get(record.id) !== current) return;
+    clearTimeout(current.timer);
     if (current.pinged) {
-      clearTimeout(current.timer);
+      current.deferredTo = undefined;
       current.timer = setTimeout(() => this.expire(record, run, ms), ms);
+      return;
+    }
+    if (pausedMs !== undefined) current.deferredTo ??= Date.now() + pausedMs;
+    // Timers are set on the loop's clock, which lags while many run after a stall: the
+    // wall clock says whether that pause is over.
+    const waitMs = (current.deferredTo ?? 0) - Date.now();
+    if (waitMs >= 0) {
+      current.timer = setTimeout(() => this.expire(record, run, ms), waitMs + 1);
       return;
     }
     this.armed.delete(record.id);
