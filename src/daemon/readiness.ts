@@ -129,7 +129,13 @@ export class Readiness {
         this.supervisor().noteNotReady(record, run, reason);
         return;
       }
-      await delay(Math.max(1, Math.min(pause, deadline - Date.now())));
+      const pauseMs = Math.max(1, Math.min(pause, deadline - Date.now()));
+      const pausedAt = Date.now();
+      await delay(pauseMs);
+      // Nor is a stall of the manager (a starved CPU, another user's load): a pause that
+      // ended late would leave the next check a millisecond, killed before it could pass,
+      // though the daemon became ready meanwhile.
+      deadline += Math.max(0, Date.now() - pausedAt - pauseMs);
       pause = Math.min(MAX_PAUSE_MS, pause * 2);
     }
   }
