@@ -191,15 +191,23 @@ export class UserFiles {
     const pending = native.fileOp(OP[op], uid, this.account.gid, this.groupIds, args);
     return new Promise((resolve) => {
       let late = false;
+      let answered = false;
       const seconds = this.options.deadlineMs / 1000;
+      // Judged after the loop's next poll: libuv runs expired timers before it polls, so
+      // after a stall of the manager (a starved CPU, another user's load) an answer that
+      // came in time waited unread while the user was taken for one whose tree hangs.
       const timer = setTimeout(() => {
-        late = true;
-        const message = `${path}: no answer within ${seconds} s (an NFS or FUSE mount?)`;
-        markStuck(uid, message);
-        resolve({ ok: false, error: { code: 'TIMEOUT', path, message } });
+        setImmediate(() => {
+          if (answered) return;
+          late = true;
+          const message = `${path}: no answer within ${seconds} s (an NFS or FUSE mount?)`;
+          markStuck(uid, message);
+          resolve({ ok: false, error: { code: 'TIMEOUT', path, message } });
+        }).unref();
       }, this.options.deadlineMs);
       timer.unref();
       void pending.then((raw) => {
+        answered = true;
         clearTimeout(timer);
         if (late) {
           // Nobody waits for it any more: what it opened is closed, and the user may go on.
