@@ -100,8 +100,12 @@ export async function handleRequest(
 ): Promise<Response> {
   const policy = context.policy();
   const manageable = (user: string): boolean => mayManage(policy, caller, user);
+  // The daemon of the account that had the caller's name before is nothing of theirs.
   const records = (): DaemonRecord[] =>
-    [...context.supervisor.daemons.values()].filter((record) => manageable(record.owner));
+    [...context.supervisor.daemons.values()].filter(
+      (record) =>
+        manageable(record.owner) && !(record.formerUid !== undefined && record.owner === caller),
+    );
   const broken = (): BrokenConfig[] =>
     context.brokenConfigs().filter((entry) => manageable(entry.owner));
   const visible: Visible = {
@@ -198,6 +202,14 @@ export async function handleRequest(
     const outcome = actOnBroken(entry, request);
     context.audit(caller, { ...request, id: entry.id }, auditOf(outcome));
     return outcome;
+  }
+  // Root or a manager of that name: they may see it stop, not act on it (only a stop,
+  // under way already): a start took it for the new account's daemon, its history and
+  // all; its log and config are the new account's now.
+  if (record.formerUid !== undefined && request.command !== 'stop') {
+    const error = `${record.id} is the daemon of the account that had the name ${record.owner} before (uid ${record.formerUid}): it is stopping, and goes once its processes are gone`;
+    context.audit(caller, { ...request, id: record.id }, `refused: ${error}`);
+    return { ok: false, error };
   }
   if (request.command === 'read-log') {
     const chunk = await context.readLog(record, request.offset ?? 0);

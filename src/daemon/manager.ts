@@ -1394,9 +1394,21 @@ export class Manager implements ControlContext, SupervisorHost {
       const gone = after !== undefined || !this.db.users.has(name);
       for (const record of [...this.supervisor.daemons.values()])
         if (record.owner === name) {
-          if (gone) void this.logs.discard(record.id);
-          this.supervisor.stop(record);
-          this.supervisor.forget(record);
+          if (gone) {
+            void this.logs.discard(record.id);
+            // Its run, while it stops, is nothing the account of that name now may see or
+            // signal (it saw its pid and could kill it: a review).
+            record.formerUid = before.account.uid;
+            this.note(
+              record,
+              'stop',
+              `the account of uid ${before.account.uid} that had this name is gone: stopped, and forgotten once its processes are gone`,
+            );
+            this.supervisor.disown(record);
+          } else {
+            this.supervisor.stop(record);
+            this.supervisor.forget(record);
+          }
           // Still stopping: the record is the old account's until it is gone (see rescan).
           if (this.supervisor.daemons.get(record.id) === record) this.replacedRuns.add(record.id);
         }

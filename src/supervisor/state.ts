@@ -62,8 +62,8 @@ export type DaemonState =
       readonly afterwards: AfterStop;
       /**
        * The run stopped is the one of the account that had the owner's name before (made
-       * again under it while no manager ran), not this daemon's: its end is not this
-       * daemon's exit, and it is no process of the owner's to show or signal.
+       * again under it, or deleted, while the manager ran or not), not this daemon's: its
+       * end is not this daemon's exit, and it is no process of the owner's to show or signal.
        */
       readonly former?: true;
     }
@@ -88,6 +88,13 @@ export interface DaemonRecord {
   lastExit: Exit | undefined;
   /** Its config file is gone: forget it once it is stopped. */
   orphaned: boolean;
+  /**
+   * The uid of the account that had the owner's name when the daemon was loaded, set once
+   * that account is gone (deleted, or made again under its name) while the manager runs:
+   * the daemon is that account's until its run is gone (see Supervisor `disown`), nothing
+   * of it is shown to the account of that name now, and nobody acts on it.
+   */
+  formerUid: number | undefined;
   timer: NodeJS.Timeout | undefined;
   /** What the current run said through sd_notify, if anything. */
   notified: Notified | undefined;
@@ -119,6 +126,7 @@ export function newRecord(owner: string, spec: DaemonSpec, source?: string): Dae
     spawnedAt: undefined,
     lastExit: undefined,
     orphaned: false,
+    formerUid: undefined,
     timer: undefined,
     notified: undefined,
     health: undefined,

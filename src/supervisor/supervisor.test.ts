@@ -208,3 +208,32 @@ test('stopAll resolves once the last daemon stopped, having looked at each a few
   assert.ok(records.every((record) => record.state.kind === 'stopped'));
   assert.ok(looks.mock.callCount() <= 4, `every daemon looked at ${looks.mock.callCount()} times`);
 });
+
+// A review: the run of an account deleted and made again under its name while the
+// manager ran was, while it stopped, the new account's to see and signal.
+test('a daemon disowned while it runs stops as the old account’s and is forgotten after', async () => {
+  const runs = new Runs();
+  const forgotten: string[] = [];
+  const notes: string[] = [];
+  const supervisor = supervisorOf({
+    processes: runs,
+    forgotten: (record) => forgotten.push(record.id),
+    note: (_record, _kind, text) => notes.push(text),
+  });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  const started = supervisor.start(record);
+  assert.ok(started.ok && started.run !== undefined);
+  notes.length = 0;
+  supervisor.disown(record);
+  assert.equal(record.state.kind, 'stopping');
+  assert.equal(record.state.kind === 'stopping' && record.state.former, true);
+  assert.equal(record.wanted, 'down');
+  assert.equal((await supervisor.signal(record, 'SIGKILL')).ok, false);
+  supervisor.noteExit(record, started.run, { code: null, signal: 'SIGKILL' }, true);
+  assert.equal(record.lastExit, undefined);
+  assert.deepEqual(forgotten, ['alice/web']);
+  assert.equal(supervisor.daemons.has('alice/web'), false);
+  // Only the SIGTERM of the stop asked for: nothing said of how the old run ended.
+  assert.deepEqual(notes, ['stopping pid 0 (SIGTERM)']);
+});

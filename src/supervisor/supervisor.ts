@@ -213,6 +213,18 @@ export class Supervisor {
     if (record.state.kind === 'stopped') this.drop(record);
   }
 
+  /**
+   * The owner's account is gone, or another one now (`record.formerUid` says which it
+   * was): the daemon is stopped and forgotten, and its run, until it is gone, is marked as
+   * the old account's (see DaemonState `former`): no pid shown, no signal sent on request.
+   */
+  disown(record: DaemonRecord): void {
+    this.stop(record);
+    const { state } = record;
+    if (state.kind === 'stopping') this.setState(record, { ...state, former: true });
+    this.forget(record);
+  }
+
   /** Stops every daemon; resolves once none has a process left. */
   stopAll(): Promise<void> {
     for (const record of this.daemons.values()) this.stop(record);

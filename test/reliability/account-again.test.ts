@@ -28,12 +28,30 @@ function linesOf(home: string, name: string, uid: number): number {
     .filter((line) => line === `written by uid ${uid}`).length;
 }
 
+/**
+ * Kills the process group of a run of `uid` (each run is a session of its own) if that
+ * run is still there: a pid reused since, by anything else, is left alone.
+ */
+function endRun(pid: number, uid: number): void {
+  if (pid <= 0) return;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    if (!new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status)) return;
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Gone already.
+  }
+}
+
 /** What the manager's state file says of a daemon, if anything. */
-function saved(host: TestHost, id: string): { ownerUid?: number; ended?: string } | undefined {
+function saved(
+  host: TestHost,
+  id: string,
+): { ownerUid?: number; ended?: string; state?: string } | undefined {
   const file = join(host.dir, 'state', 'state.json');
   if (!existsSync(file)) return undefined;
   const state = JSON.parse(readFileSync(file, 'utf8')) as {
-    daemons?: Record<string, { ownerUid?: number; ended?: string }>;
+    daemons?: Record<string, { ownerUid?: number; ended?: string; state?: string }>;
   };
   return state.daemons?.[host.id(id)];
 }
@@ -199,5 +217,127 @@ describe('an account made again while the manager runs, its daemon slow to stop'
     const why = await host.dmctl('gus', 'talker', 'why');
     assert.equal(why.code, 0, why.stderr);
     assert.doesNotMatch(why.stdout, new RegExp(`pid ${pid}\\b`));
+  });
+});
+
+/**
+ * The old account's run, stopping (it ignores SIGTERM) after its account was deleted and
+ * made again under its name while the manager ran, was the new account's to see and act
+ * on: its pid and uptime in their `dmctl status`, its events in their `why`, and their
+ * `dmctl kill` had root signal the processes of the deleted uid.
+ */
+describe('an account made again while the manager runs, the old run still stopping', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let again: AccountAgain;
+  let oldPid = 0;
+  after(() => {
+    // The old run ignores SIGTERM for 120 s: the cleanup's stop of the manager would wait.
+    endRun(oldPid, host.user('hal').uid);
+    return host.cleanup();
+  });
+
+  /** Whether a process is there (a zombie counts: it has not been reaped yet). */
+  function alive(pid: number): boolean {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{hal}\n');
+    host.writeDaemon(
+      'hal',
+      'talker',
+      `start=trap "" TERM; ${TALKER.slice('start='.length)}stop_timeout=120\n`,
+    );
+    await host.startManager();
+    oldPid = (await host.waitForDaemon('root', 'hal/talker', (d) => d.pid > 0, 'to run')).pid;
+    again = makeAccountAgain(host, 'hal');
+    writeDaemonAgain(again, 'talker', TALKER);
+    // The manager sees it by its watch of /etc or the SIGHUP, whichever comes first.
+    process.kill(host.managerPid(), 'SIGHUP');
+    // Seen as another account, or first as gone (read between userdel and useradd).
+    await host.waitForDaemon('root', 'hal/talker', (d) => d.state === 'stopping', 'to stop');
+  });
+
+  test('the new account’s status shows nothing of the old run', async () => {
+    const rows = await host.status('hal');
+    assert.deepEqual(
+      rows.filter((row) => row.pid === oldPid || row.id === host.id('hal/talker')),
+      [],
+    );
+    const text = await host.dmctl('hal', 'status');
+    assert.equal(text.code, 0, text.stderr);
+    assert.doesNotMatch(text.stdout, new RegExp(`\\b${oldPid}\\b`));
+    assert.ok(alive(oldPid));
+  });
+
+  test('the new account can neither signal nor act on the old run, nor read of it', async () => {
+    for (const args of [
+      ['talker', 'kill', '-KILL'],
+      [host.id('hal/talker'), 'kill', '-TERM'],
+      ['talker', 'why'],
+      ['talker', 'info'],
+      ['talker', 'log'],
+      ['talker', 'stop'],
+      ['talker', 'start'],
+      ['talker', 'restart'],
+    ]) {
+      const result = await host.dmctl('hal', ...args);
+      assert.notEqual(result.code, 0, `dmctl ${args.join(' ')}: ${result.stdout}`);
+      assert.doesNotMatch(result.stdout + result.stderr, new RegExp(`\\b${oldPid}\\b`));
+    }
+    assert.ok(alive(oldPid), `pid ${oldPid} was killed`);
+    const row = await host.waitForDaemon('root', 'hal/talker', () => true, 'to be listed');
+    assert.equal(row.state, 'stopping');
+    assert.equal(row.wanted, 'down');
+  });
+
+  test('root sees it stopping, with no pid, and cannot signal it either', async () => {
+    const row = await host.waitForDaemon('root', 'hal/talker', () => true, 'to be listed');
+    assert.equal(row.state, 'stopping');
+    assert.equal(row.pid, 0);
+    const kill = await host.dmctl('root', host.id('hal/talker'), 'kill', '-KILL');
+    assert.notEqual(kill.code, 0, kill.stdout);
+    assert.match(kill.stderr, /the daemon of the account that had the name/);
+    for (const command of ['start', 'restart', 'log']) {
+      const result = await host.dmctl('root', host.id('hal/talker'), command);
+      assert.notEqual(result.code, 0, `${command}: ${result.stdout}`);
+      assert.match(result.stderr, /the daemon of the account that had the name/);
+    }
+    // Whose it was, in its why.
+    const why = await host.dmctl('root', host.id('hal/talker'), 'why');
+    assert.equal(why.code, 0, why.stderr);
+    assert.match(
+      why.stdout,
+      new RegExp(`the account of uid ${host.user('hal').uid} that had this name is gone`),
+    );
+    assert.ok(alive(oldPid), `pid ${oldPid} was killed`);
+    const row2 = await host.waitForDaemon('root', 'hal/talker', () => true, 'to be listed');
+    assert.equal(row2.state, 'stopping');
+  });
+
+  test('once the old run is gone, the new account’s daemon starts as its own', async () => {
+    // Its end, sooner than the stop's SIGKILL after 120 s.
+    process.kill(-oldPid, 'SIGKILL');
+    const row = await host.waitForDaemon(
+      'hal',
+      'hal/talker',
+      (d) => d.pid > 0 && d.pid !== oldPid,
+      'to run for the new account',
+    );
+    assert.equal(row.lastExit, undefined);
+    assert.equal(row.wanted, 'up');
+    await waitFor('ten lines of the new account’s run in its log', () =>
+      linesOf(again.home, 'talker', again.uid) >= 10 ? true : undefined,
+    );
+    const why = await host.dmctl('hal', 'talker', 'why');
+    assert.equal(why.code, 0, why.stderr);
+    assert.doesNotMatch(why.stdout, new RegExp(`\\b${oldPid}\\b|SIGKILL|SIGTERM|dmctl`));
   });
 });
