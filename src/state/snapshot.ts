@@ -71,7 +71,9 @@ export function snapshot(
     const run = state.kind === 'running' || state.kind === 'stopping' ? state : undefined;
     const startTicks = run === undefined ? undefined : runTicks(run.run);
     const gap = outputGap(record.id);
-    const uid = ownerUid(record.owner);
+    // The old account's daemon, stopping, is saved as theirs: a manager started before
+    // its run is gone stops it as the old account's, not takes it for the new one's.
+    const uid = record.formerUid ?? ownerUid(record.owner);
     daemons[record.id] = {
       wanted: record.wanted,
       state: state.kind,

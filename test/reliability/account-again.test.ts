@@ -341,3 +341,73 @@ describe('an account made again while the manager runs, the old run still stoppi
     assert.doesNotMatch(why.stdout, new RegExp(`\\b${oldPid}\\b|SIGKILL|SIGTERM|dmctl`));
   });
 });
+
+/**
+ * Found while fixing the above: the manager killed (its keeper alive) while the old
+ * account's run still stopped, the next manager saved it as the new account's (its uid
+ * then): it took that run for the new account's daemon of that name, showed them its pid
+ * and let them signal it.
+ */
+describe('an account made again while the manager runs, the manager killed while the old run stops', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let pid = 0;
+  after(() => {
+    endRun(pid, host.user('ida').uid);
+    return host.cleanup();
+  });
+
+  test('the next manager shows the new account nothing of it, and starts their daemon after it', async () => {
+    host.writeMaster('[can_run_as]\n{ida}\n');
+    host.writeDaemon(
+      'ida',
+      'talker',
+      `start=trap "" TERM; ${TALKER.slice('start='.length)}stop_timeout=120\n`,
+    );
+    const manager = await host.startManager();
+    pid = (await host.waitForDaemon('root', 'ida/talker', (d) => d.pid > 0, 'to run')).pid;
+    const again = makeAccountAgain(host, 'ida');
+    // Its stop_timeout is the one of the stop resumed by the next manager: 120 s, as before.
+    writeDaemonAgain(again, 'talker', `${TALKER}stop_timeout=120\n`);
+    process.kill(host.managerPid(), 'SIGHUP');
+    await host.waitForDaemon('root', 'ida/talker', (d) => d.state === 'stopping', 'to stop');
+    // Killed once the state has the stop (saves are batched, up to a second).
+    await waitFor('the state to save the stop', () =>
+      saved(host, 'ida/talker')?.state === 'stopping' ? true : undefined,
+    );
+    await killManager(manager);
+    await host.startManager();
+    await host.waitForDaemon('root', 'ida/talker', (d) => d.state === 'stopping', 'to stop');
+    const rows = await host.status('ida');
+    assert.deepEqual(
+      rows.filter((row) => row.pid === pid),
+      [],
+    );
+    const kill = await host.dmctl('ida', 'talker', 'kill', '-KILL');
+    assert.notEqual(kill.code, 0, kill.stdout);
+    const why = await host.dmctl('ida', 'talker', 'why');
+    assert.doesNotMatch(why.stdout, new RegExp(`\\b${pid}\\b|SIGTERM`));
+    process.kill(pid, 0);
+    // Still the old run's stop: what was refused was not the new account's own daemon.
+    assert.equal(
+      (await host.status('root')).find((d) => d.id === host.id('ida/talker'))?.state,
+      'stopping',
+    );
+    // Its end, sooner than the stop's SIGKILL after 120 s.
+    process.kill(-pid, 'SIGKILL');
+    const row = await host.waitForDaemon(
+      'ida',
+      'ida/talker',
+      (d) => d.pid > 0 && d.pid !== pid,
+      'to run for the new account',
+    );
+    assert.equal(row.lastExit, undefined);
+    await waitFor('ten lines of the new account’s run in its log', () =>
+      linesOf(again.home, 'talker', again.uid) >= 10 ? true : undefined,
+    );
+    const after = await host.dmctl('ida', 'talker', 'why');
+    assert.equal(after.code, 0, after.stderr);
+    assert.doesNotMatch(after.stdout, new RegExp(`\\b${pid}\\b|SIGKILL|SIGTERM`));
+  });
+});
