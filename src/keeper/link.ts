@@ -181,6 +181,13 @@ export class KeeperLink {
       this.pendingSignals.shift()?.({ reached: event.reached, errno: event.errno });
       return;
     }
+    // A run it does not know (released while the signal waited for its cgroup's freeze)
+    // is refused, and the refusal is that signal's answer: uncounted, every later signal
+    // took the answer of the one before, and the last never got one.
+    if (event.kind === 'error' && event.verb === 'signal') {
+      this.pendingSignals.shift()?.({ reached: 0, errno: 3 /* ESRCH */ });
+      return;
+    }
     if (this.handlers) this.handlers.event(event);
     else this.early.push(event);
   }
