@@ -64,7 +64,14 @@ static napi_value js_spawn_keeper(napi_env env, napi_callback_info info) {
   posix_spawnattr_setsigmask(&attributes, &none);
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   char *argv[] = {"dm-keeper", socket_path, NULL};
-  char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+  /*
+   * Nothing of the manager's environment, but the tests' bound on the keeper's send
+   * buffer (see send_buffer_size in keeper/keeper.c): only whoever started the manager
+   * can set it, and a daemon never sees it.
+   */
+  char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL};
+  for (char **entry = environ; *entry; entry++)
+    if (strncmp(*entry, "DM_TEST_KEEPER_SEND_BUFFER=", 27) == 0) envp[1] = *entry;
   pid_t pid;
   int failed = posix_spawn(&pid, binary, &actions, &attributes, argv, envp);
   posix_spawn_file_actions_destroy(&actions);

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { showLogIfFailed } from '../helpers/cli.ts';
+import { TestHost } from '../helpers/host.ts';
+import { livePidsOfUid } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+const DAEMONS = 300;
+/**
+ * The keeper's send buffer to the manager is 4 MiB; at 64 KiB, 300 daemons' stop says more
+ * than it holds before the manager reads, as 10,000 daemons' stop does at 4 MiB.
+ */
+const SEND_BUFFER = 64 * 1024;
+const BATCH = 20;
+
+/**
+ * The bench's SIGTERM to a manager of 10,000 daemons left 6,694 of them running: the
+ * stop's reports filled the keeper's socket, the keeper dropped the manager ("not reading
+ * its events") and with it the requests it had not read yet (SIGTERMs, SIGKILLs), the
+ * manager gave up on the runs it had not reached and told the keeper to quit.
+ */
+describe(`a SIGTERM to a manager of ${DAEMONS} daemons whose reports fill the keeper's socket`, {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let manager: ChildProcess | undefined;
+  let exitCode: number | null = null;
+  let from = 0;
+
+  before(async () => {
+    // The account is there before the manager starts, and so is its control socket.
+    host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n', 'stop-timeout = 2s');
+    process.env.DM_TEST_KEEPER_SEND_BUFFER = String(SEND_BUFFER);
+    try {
+      manager = await host.startManager();
+    } finally {
+      delete process.env.DM_TEST_KEEPER_SEND_BUFFER;
+    }
+    // Started in batches whose reports the buffer holds: the stop is what is tested.
+    let running = 0;
+    for (let batch = 0; batch < DAEMONS; batch += BATCH) {
+      for (let i = batch; i < batch + BATCH; i++)
+        host.writeDaemon('alice', `d${i}`, `start=exec sleep ${6_700_000 + i}\n`);
+      const rescan = await host.dmctl('alice', 'rescan');
+      assert.equal(rescan.code, 0, `dmctl rescan: ${rescan.stdout}${rescan.stderr}`);
+      await waitFor(
+        `${batch + BATCH} daemons to run`,
+        async () => {
+          const rows = await host.status('alice');
+          running = rows.filter((d) => d.state === 'running' && d.pid > 0).length;
+          return running === batch + BATCH ? true : undefined;
+        },
+        { timeoutMs: 120_000, describe: () => `${running} running` },
+      );
+    }
+    const exited = new Promise<number | null>((resolve) =>
+      manager?.once('exit', (code) => resolve(code)),
+    );
+    from = host.managerLog.length;
+    manager.kill('SIGTERM');
+    exitCode = await exited;
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  test('the manager exits 0', () => {
+    assert.equal(exitCode, 0);
+  });
+
+  test('no process of the daemons is left once the manager has exited', async () => {
+    const uid = host.user('alice').uid;
+    let left: number[] = [];
+    // What was killed last may take a moment to be gone; what was never signalled stays.
+    await waitFor(
+      "every process of the daemons' user to be gone",
+      () => {
+        left = livePidsOfUid(uid);
+        return left.length === 0 ? true : undefined;
+      },
+      { timeoutMs: 30_000, describe: () => `${left.length} left: ${left.slice(0, 10).join(' ')}` },
+    );
+  });
+
+  test('the keeper never dropped the manager during the stop', () => {
+    assert.doesNotMatch(host.managerLog.slice(from), /manager disconnected/);
+  });
+});
