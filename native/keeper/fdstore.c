@@ -93,7 +93,7 @@ void store_report_all(void) {
   for (struct stored *entry = stored; entry; entry = entry->next) {
     if (is_internal(entry->name)) continue;
     const char *fields[] = {entry->name};
-    send_event("fd", fields, 1, &entry->fd, 1);
+    send_event("fd", fields, 1, entry->name);
   }
 }
 
@@ -120,7 +120,7 @@ int output_pipe(const char *id, int *created) {
   store_put(name, ends[0]);
   *created = 1;
   const char *fields[] = {id};
-  send_event("pipe", fields, 1, &ends[0], 1);
+  send_event("pipe", fields, 1, name);
   return ends[1];
 }
 

@@ -20,8 +20,9 @@
  * uid only). Messages are NUL-separated fields, the first one the verb; descriptors
  * travel as SCM_RIGHTS (src/keeper/README.md lists the verbs).
  *
- * The keeper never blocks on the manager: a manager that does not read its events is
- * disconnected, and gets the whole state again when it says hello.
+ * The keeper never blocks on the manager: what a manager slow to read has no room for
+ * waits in the keeper, in order (see send_event); a manager that hangs up gets the whole
+ * state again when it says hello.
  */
 #include "keeper.h"
 
@@ -79,21 +80,122 @@ void arm_poll_timer(int on) {
   timerfd_settime(timer_fd, 0, &spec, NULL);
 }
 
+/*
+ * Messages the manager's socket had no room for yet, oldest first, sent as it reads.
+ * A descriptor is not held here but named (the store's name and the pipe's inode): at
+ * 10,000 daemons, copies held while a hello's snapshot waits would pass the hard limit
+ * of open files. One that is gone by then is no longer the manager's to know of.
+ */
+struct queued {
+  char *bytes;
+  size_t length;
+  char *stored_name;
+  unsigned long long inode;
+  struct queued *next;
+};
+static struct queued *queue_head, *queue_tail;
+static size_t queued_count;
+
+static void free_queued(struct queued *entry) {
+  free(entry->bytes);
+  free(entry->stored_name);
+  free(entry);
+}
+
 static void drop_connection(const char *why) {
   if (connection == -1) return;
   unwatch_fd(connection);
   close(connection);
   connection = -1;
+  while (queue_head) {
+    struct queued *next = queue_head->next;
+    free_queued(queue_head);
+    queue_head = next;
+  }
+  queue_tail = NULL;
+  queued_count = 0;
   idle_since_ms = now_ms();
   keeper_log("info", "manager disconnected (%s)", why);
 }
 
+/* One sendmsg on `fd`, with `pass` (or -1) as SCM_RIGHTS; the errno of a failure, or 0. */
+static int transmit(int fd, const char *bytes, size_t length, int pass) {
+  struct iovec iov = {.iov_base = (void *)bytes, .iov_len = length};
+  struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1};
+  char control[CMSG_SPACE(sizeof(int))];
+  if (pass != -1) {
+    memset(control, 0, sizeof control);
+    header.msg_control = control;
+    header.msg_controllen = sizeof control;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&header);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &pass, sizeof pass);
+  }
+  ssize_t sent;
+  do sent = sendmsg(fd, &header, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (sent == -1 && errno == EINTR);
+  return sent == -1 ? errno : 0;
+}
+
+/* The stored descriptor a queued message names, if it is still the one it was. */
+static int stored_fd_of(const struct queued *entry) {
+  int fd = store_get(entry->stored_name);
+  struct stat about;
+  if (fd == -1 || fstat(fd, &about) == -1) return -1;
+  return (unsigned long long)about.st_ino == entry->inode ? fd : -1;
+}
+
+/* Sends what waits, as far as the socket takes it; EPOLLOUT is watched while any is left. */
+static void flush_queue(void) {
+  while (connection != -1 && queue_head) {
+    struct queued *entry = queue_head;
+    int pass = -1;
+    if (entry->stored_name && (pass = stored_fd_of(entry)) == -1) {
+      /* Dropped or replaced meanwhile: nothing left to announce (a new one has its own). */
+    } else {
+      int error = transmit(connection, entry->bytes, entry->length, pass);
+      if (error == EAGAIN) return;
+      if (error) {
+        drop_connection(strerror(error));
+        return;
+      }
+    }
+    queue_head = entry->next;
+    if (!queue_head) queue_tail = NULL;
+    queued_count--;
+    free_queued(entry);
+  }
+  if (connection != -1) watch_fd(connection, EPOLLIN, TAG_CONNECTION);
+}
+
+static void enqueue(const char *bytes, size_t length, const char *stored_name, int fd) {
+  struct queued *entry = calloc(1, sizeof *entry);
+  if (!entry || !(entry->bytes = malloc(length))) abort();
+  memcpy(entry->bytes, bytes, length);
+  entry->length = length;
+  if (stored_name) {
+    struct stat about;
+    if (!(entry->stored_name = strdup(stored_name))) abort();
+    entry->inode = fstat(fd, &about) == 0 ? (unsigned long long)about.st_ino : 0;
+  }
+  if (queue_tail) queue_tail->next = entry;
+  else queue_head = entry;
+  queue_tail = entry;
+  if (queued_count++ == 0) watch_fd(connection, EPOLLIN | EPOLLOUT, TAG_CONNECTION);
+}
+
 /*
- * Sends one message. Never blocks: a manager whose socket buffer is full is not reading,
- * and is dropped rather than waited for (it gets the whole state again at its hello).
+ * Sends one message, with the descriptor stored as `stored_name` if not NULL. Never
+ * blocks, and never gives up on a manager slow to read: what its socket has no room for
+ * waits here, in order, until it reads. Dropping it instead lost the requests it had sent
+ * and the keeper had not read yet: at 10,000 daemons, a shutdown's SIGTERMs and SIGKILLs
+ * (thousands of daemons left running). What waits is bounded by what the manager asks
+ * for and the runs it has: each run is reported a few times in its life.
  */
-void send_event(const char *verb, const char *const *fields, size_t count, const int *fds,
-                size_t fd_count) {
+void send_event(const char *verb, const char *const *fields, size_t count,
+                const char *stored_name) {
   if (connection == -1) return;
   static char out[MAX_MESSAGE];
   size_t length = 0;
@@ -107,23 +209,17 @@ void send_event(const char *verb, const char *const *fields, size_t count, const
     memcpy(out + length, field, size);
     length += size;
   }
-  struct iovec iov = {.iov_base = out, .iov_len = length};
-  struct msghdr header = {.msg_iov = &iov, .msg_iovlen = 1};
-  char control[CMSG_SPACE(sizeof(int) * MAX_MESSAGE_FDS)];
-  if (fd_count > 0) {
-    memset(control, 0, sizeof control);
-    header.msg_control = control;
-    header.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&header);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
-    memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * fd_count);
+  int fd = stored_name ? store_get(stored_name) : -1;
+  if (stored_name && fd == -1) return;
+  if (!queue_head) {
+    int error = transmit(connection, out, length, fd);
+    if (!error) return;
+    if (error != EAGAIN) {
+      drop_connection(strerror(error));
+      return;
+    }
   }
-  ssize_t sent;
-  do sent = sendmsg(connection, &header, MSG_DONTWAIT | MSG_NOSIGNAL);
-  while (sent == -1 && errno == EINTR);
-  if (sent == -1) drop_connection(errno == EAGAIN ? "not reading its events" : strerror(errno));
+  enqueue(out, length, stored_name, fd);
 }
 
 void keeper_log(const char *level, const char *format, ...) {
@@ -134,7 +230,7 @@ void keeper_log(const char *level, const char *format, ...) {
   va_end(args);
   if (connection != -1) {
     const char *fields[] = {level, text};
-    send_event("log", fields, 2, NULL, 0);
+    send_event("log", fields, 2, NULL);
     return;
   }
   char line[1100];
@@ -153,7 +249,7 @@ static void send_backlog(void) {
     if (separator) {
       *separator = '\0';
       const char *fields[] = {line, separator + 1};
-      send_event("log", fields, 2, NULL, 0);
+      send_event("log", fields, 2, NULL);
     }
     free(line);
     backlog[slot] = NULL;
@@ -172,18 +268,18 @@ static int parse_seq(const char *text, uint64_t *seq) {
 
 static void reply_error(const char *verb, const char *text) {
   const char *fields[] = {verb, text};
-  send_event("error", fields, 2, NULL, 0);
+  send_event("error", fields, 2, NULL);
 }
 
 static void handle_hello(void) {
   char pid[16];
   snprintf(pid, sizeof pid, "%d", (int)getpid());
   const char *fields[] = {pid, KEEPER_VERSION};
-  send_event("hello", fields, 2, NULL, 0);
+  send_event("hello", fields, 2, NULL);
   send_backlog();
   store_report_all();
   runs_report_all();
-  send_event("end", NULL, 0, NULL, 0);
+  send_event("end", NULL, 0, NULL);
 }
 
 static void handle_spawn(struct message *request) {
@@ -195,14 +291,14 @@ static void handle_spawn(struct message *request) {
   if (run_by_seq(seq)) {
     /* Named, so that the manager fails this start instead of waiting for it forever. */
     const char *fields[] = {request->fields[1], "its run number is another run's (not started)"};
-    send_event("spawn-failed", fields, 2, NULL, 0);
+    send_event("spawn-failed", fields, 2, NULL);
     return;
   }
   struct run *run = run_new(seq, request->fields[2]);
   char error[512];
   if (spawn_run(run, request, error, sizeof error) == -1) {
     const char *fields[] = {request->fields[1], error};
-    send_event("spawn-failed", fields, 2, NULL, 0);
+    send_event("spawn-failed", fields, 2, NULL);
     run_forget(run);
     return;
   }
@@ -225,7 +321,7 @@ static void handle_signal(struct message *request) {
   snprintf(count, sizeof count, "%d", reached);
   snprintf(code, sizeof code, "%d", error);
   const char *fields[] = {request->fields[1], request->fields[2], count, code};
-  send_event("signalled", fields, 4, NULL, 0);
+  send_event("signalled", fields, 4, NULL);
 }
 
 static void handle_adopt(struct message *request) {
@@ -240,7 +336,7 @@ static void handle_adopt(struct message *request) {
   struct run *run = run_new(seq, request->fields[2]);
   if (run_adopt(run, (pid_t)pid, ticks, request->fields[5]) == -1) {
     const char *fields[] = {request->fields[1]};
-    send_event("adopt-failed", fields, 1, NULL, 0);
+    send_event("adopt-failed", fields, 1, NULL);
     run_forget(run);
     return;
   }
@@ -363,11 +459,8 @@ static void accept_manager(void) {
     ssize_t got = recv(connection, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
     if (got == 0 || (got == -1 && errno != EAGAIN)) drop_connection("replaced");
     else {
-      const char *fields[] = {"busy", "another manager is attached to this keeper"};
-      int saved = connection;
-      connection = fd;
-      send_event("error", fields, 2, NULL, 0);
-      connection = saved;
+      static const char refusal[] = "error\0busy\0another manager is attached to this keeper";
+      transmit(fd, refusal, sizeof refusal, -1);
       close(fd);
       return;
     }
@@ -481,7 +574,8 @@ int main(int argc, char **argv) {
           accept_manager();
           break;
         case TAG_CONNECTION:
-          if (fd == connection) receive();
+          if (fd == connection && (events[i].events & EPOLLOUT)) flush_queue();
+          if (fd == connection && (events[i].events & ~EPOLLOUT)) receive();
           break;
         case TAG_SIGNALS:
           handle_signals();

@@ -61,8 +61,9 @@ struct run {
 
 /* keeper.c */
 int64_t now_ms(void);
-void send_event(const char *verb, const char *const *fields, size_t count, const int *fds,
-                size_t fd_count);
+/* With the descriptor stored under `stored_name` (fdstore.c), if not NULL. */
+void send_event(const char *verb, const char *const *fields, size_t count,
+                const char *stored_name);
 void keeper_log(const char *level, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 /* What an epoll event is about. */

@@ -140,7 +140,7 @@ void run_report(struct run *run, const char *verb) {
   snprintf(exec, sizeof exec, "%d", run->exec_state);
   const char *fields[] = {seq,    run->id, pid,   ticks, spawned, alive, code,
                           sig,    exited,  empty, exec,  run->exec_error ? run->exec_error : ""};
-  send_event(verb, fields, sizeof fields / sizeof *fields, NULL, 0);
+  send_event(verb, fields, sizeof fields / sizeof *fields, NULL);
 }
 
 void runs_report_all(void) {

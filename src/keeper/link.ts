@@ -193,8 +193,9 @@ export class KeeperLink {
   }
 
   /**
-   * The connection ended. The keeper drops a manager that does not read its events; if it
-   * still answers, reconnect and take its whole state again as events; else it is gone.
+   * The connection ended (an error on either side: the keeper no longer drops a manager
+   * slow to read, it keeps what waits). If the keeper still answers, reconnect and take its
+   * whole state again as events; else it is gone.
    */
   private disconnected(): void {
     if (this.closed) return;
