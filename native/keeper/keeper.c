@@ -364,7 +364,12 @@ static void dispatch(struct message *request) {
   else if (strcmp(verb, "pipe-close") == 0 && request->count == 2)
     output_close_writer(request->fields[1]);
   else if (strcmp(verb, "quit") == 0) {
-    keeper_log("info", "quitting at the manager's request");
+    /* A clean stop leaves nothing: what the manager gave up waiting for is killed here. */
+    size_t killed = runs_kill_left();
+    if (killed > 0)
+      keeper_log("warn", "quitting at the manager's request: killed what was left of %zu runs",
+                 killed);
+    else keeper_log("info", "quitting at the manager's request");
     exit(0);
   } else
     reply_error(verb, "unknown request");

@@ -89,6 +89,7 @@ int run_signal(struct run *run, int sig, int *reached);
 void run_report(struct run *run, const char *verb);
 void runs_report_all(void);
 size_t runs_count(void);
+size_t runs_kill_left(void);
 int run_adopt(struct run *run, pid_t pid, unsigned long long start_ticks, const char *cgroup);
 unsigned long long start_ticks_of(pid_t pid);
 

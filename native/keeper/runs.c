@@ -389,6 +389,21 @@ int run_signal(struct run *run, int sig, int *reached) {
 }
 
 /*
+ * SIGKILL to every run with a process left (cgroup.kill, or its process group through its
+ * pidfd), as the keeper quits: what the manager gave up waiting for never outlives the
+ * keeper unknown. How many runs had some left.
+ */
+size_t runs_kill_left(void) {
+  size_t killed = 0;
+  for (struct run *run = runs; run; run = run->next) {
+    int reached = 0;
+    if ((run->alive || !run->empty) && run_signal(run, SIGKILL, &reached) == 0 && reached > 0)
+      killed++;
+  }
+  return killed;
+}
+
+/*
  * Takes on a daemon left by a previous keeper (killed): not our child, so followed by a
  * pidfd (opened, then the start time checked: the pid was not reused) and its cgroup.
  */

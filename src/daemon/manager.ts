@@ -781,8 +781,14 @@ export class Manager implements ControlContext, SupervisorHost {
     if (this.cgroups) removeTree(this.cgroups);
     await this.state.idle();
     this.state.saveNow(this.takeState(true));
-    if (this.processes.held().size === 0) this.link.quit();
-    else this.link.detach();
+    // A clean stop leaves no process: what is still there (given up on after SIGKILL) is
+    // killed by the keeper as it quits (cgroup.kill, else its process group's pidfd).
+    const left = [...new Set(this.processes.held().values())];
+    if (left.length > 0)
+      this.log.warn(
+        `${left.length} daemons still had processes after their stop (${left.slice(0, 10).join(', ')}${left.length > 10 ? ', ...' : ''}): the keeper kills what is left as it quits`,
+      );
+    this.link.quit();
   }
 
   /** The owner's other daemons not stopped, counted up to `enough`. */

@@ -237,3 +237,28 @@ test('a daemon disowned while it runs stops as the old account’s and is forgot
   // Only the SIGTERM of the stop asked for: nothing said of how the old run ended.
   assert.deepEqual(notes, ['stopping pid 0 (SIGTERM)']);
 });
+
+// The bench's stop of 10,000 daemons gave up on runs 5 s after their SIGKILL and released
+// them: the keeper forgot them, quit, and what was left ran on unknown.
+test('a run given up on after SIGKILL stays the keeper’s until it is empty', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const released: number[] = [];
+  const runs = new (class extends Runs {
+    override release(run: number): void {
+      released.push(run);
+    }
+  })();
+  const supervisor = supervisorOf({ processes: runs });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  const started = supervisor.start(record);
+  assert.ok(started.ok && started.run !== undefined);
+  supervisor.stop(record);
+  t.mock.timers.tick(1000);
+  assert.ok(runs.signals.includes(9), 'SIGKILL at the stop timeout');
+  t.mock.timers.tick(5000);
+  assert.equal(record.state.kind, 'stopped', 'no longer waited for');
+  assert.deepEqual(released, [], 'not released while something of it may be left');
+  supervisor.noteEmpty(record, started.run);
+  assert.deepEqual(released, [started.run], 'released once the keeper says it is empty');
+});

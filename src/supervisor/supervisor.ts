@@ -635,9 +635,10 @@ export class Supervisor {
     }
     if (state.killed) {
       this.host.log.error(
-        `${record.id}: processes of pid ${state.pid} still there ${KILL_GRACE_MS / 1000} s after SIGKILL (a process in uninterruptible sleep, waiting on a hung disk or network file system, dies only once it wakes; on an overloaded machine dying can take that long); no longer waiting for them`,
+        `${record.id}: processes of pid ${state.pid} still there ${KILL_GRACE_MS / 1000} s after SIGKILL (a process in uninterruptible sleep, waiting on a hung disk or network file system, dies only once it wakes; on an overloaded machine dying can take that long); no longer waiting for them (the keeper keeps the run until they are gone, and kills what is left when it quits)`,
       );
-      this.finishStopping(record);
+      // Not released: the keeper must know them for as long as they are there.
+      this.finishStopping(record, false);
       return;
     }
     // Said once the keeper answers, and only if the SIGKILL reached a process: its answer
@@ -655,11 +656,12 @@ export class Supervisor {
     this.setTimer(record, KILL_GRACE_MS, () => this.checkStopping(record));
   }
 
-  private finishStopping(record: DaemonRecord): void {
+  /** The stop is over; the run is released unless something of it may be left (`release`). */
+  private finishStopping(record: DaemonRecord, release = true): void {
     const { state } = record;
     if (state.kind !== 'stopping') return;
     this.clearTimer(record);
-    this.host.processes.release(state.run);
+    if (release) this.host.processes.release(state.run);
     if (state.afterwards === 'respawn') {
       this.afterExit(record);
       return;

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+
+const KEEPER = join(import.meta.dirname, '../../build/Release/dm-keeper');
+
+/*
+ * The driver speaks the keeper's protocol itself (src/keeper/README.md), as a manager that
+ * gave up on a stop does at its exit: run 1 of `d` (a shell that leaves a second process in
+ * its group) is still there when `quit` comes. The keeper must kill both before it exits.
+ * It prints how many of the two processes are left once the keeper has exited, waiting for
+ * each (with a deadline) to be gone rather than sleeping.
+ */
+const DRIVER = `
+import os, signal, socket, subprocess, sys, time
+keeper_bin, sock_path, tag = sys.argv[1], sys.argv[2], sys.argv[3]
+keeper = subprocess.Popen([keeper_bin, sock_path], stdout=subprocess.PIPE)
+assert keeper.stdout.readline() == b'ready\\n'
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sock_path)
+s.settimeout(60)
+def send(*fields): s.send(b'\\0'.join(f.encode() for f in fields) + b'\\0')
+def wait(verb, seq=None):
+    while True:
+        data = s.recv(1 << 20)
+        fields = [f.decode() for f in data.split(b'\\0')[:-1]]
+        if fields[0] == verb and (seq is None or fields[1] == seq): return fields
+def living():
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit(): continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as f: command = f.read()
+            with open('/proc/%s/stat' % entry) as f: state = f.read().rsplit(')', 1)[1].split()[0]
+        except OSError: continue
+        if command.startswith(b'sleep\\0' + tag.encode()) and state != 'Z': found.append(int(entry))
+    return found
+pids = []
+try:
+    send('hello'); wait('end')
+    send('spawn', '1', 'd', 'start=x', 'arg=/bin/sh', 'arg=-c',
+         'arg=sleep %s1 & exec sleep %s2' % (tag, tag))
+    pids.append(int(wait('spawned', '1')[3]))
+    deadline = time.time() + 60
+    while len(living()) < 2 and time.time() < deadline: time.sleep(0.02)
+    pids = living()
+    assert len(pids) == 2, 'both processes run: %r' % pids
+    send('quit')
+    keeper.wait(60)
+    deadline = time.time() + 30
+    while living() and time.time() < deadline: time.sleep(0.02)
+    print(len(living()))
+finally:
+    for pid in living():
+        try: os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError: pass
+    if keeper.poll() is None:
+        keeper.kill()
+        keeper.wait()
+`;
+
+describe('dm-keeper told to quit while a run still has processes', () => {
+  const dir = mkdtempSync('/tmp/dm-quit-');
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('kills every process of the run before it exits', () => {
+    const tag = String(6_800_000 + (process.pid % 100_000));
+    const run = spawnSync('python3', ['-c', DRIVER, KEEPER, join(dir, 'keeper.sock'), tag], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), '0', 'processes of the run left after the keeper quit');
+  });
+});
