@@ -431,6 +431,9 @@ export class Manager implements ControlContext, SupervisorHost {
   private listen(link: KeeperLink): void {
     link.handle({
       event: (event) => {
+        // A hello after the link dropped (an error: see KeeperLink.disconnected) sends
+        // every stored descriptor again; this manager holds its own copies.
+        if (event.kind === 'fd') closeFd(event.fd);
         if (event.kind === 'spawned' || event.kind === 'run')
           this.runTicks.set(event.run.seq, event.run.startTicks);
         this.processes.handle(event);
