@@ -27,7 +27,7 @@ class Runs implements Processes {
     this.signals.push(signal);
     return { reached: 1, errno: 0 };
   }
-  release(): void {}
+  release(_run: number): void {}
 }
 
 /** alice's daemon `web` with this config. */
