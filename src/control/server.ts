@@ -8,6 +8,7 @@ import {
   type Response,
 } from '../protocol/messages.ts';
 import { printableJson } from '../protocol/printable.ts';
+import { failOnSilence } from '../protocol/silence.ts';
 
 /**
  * Handles one request of `caller` (whose socket it came on); `peerUid` is who the kernel
@@ -191,7 +192,7 @@ export class ControlServer {
     let buffered = '';
     let answered = false;
     socket.setEncoding('utf8');
-    socket.setTimeout(CONNECTION_TIMEOUT_MS, () => socket.destroy());
+    failOnSilence(socket, CONNECTION_TIMEOUT_MS, () => socket.destroy());
     socket.on('error', () => socket.destroy());
     // Its side closed before a whole request came: nothing will come, nothing is owed.
     socket.on('end', () => {
@@ -205,13 +206,17 @@ export class ControlServer {
       socket.end(`${printableJson(response)}\n`);
       this.log.debug(`control: answered ${caller}'s ${command}`);
       // A client that does not read (or reads a byte now and then) must not make the
-      // manager hold its reply: whatever it has not taken by the deadline is dropped.
+      // manager hold its reply: whatever it has not taken by the deadline is dropped,
+      // judged after the loop's next poll (see failOnSilence), which writes what a client
+      // read in time while the manager stalled.
       const deadline = setTimeout(() => {
-        if (socket.writableLength > 0)
-          this.log.info(
-            `control: reply to ${caller} cut off, ${socket.writableLength} bytes not read in ${CONNECTION_TIMEOUT_MS / 1000}s`,
-          );
-        socket.destroy();
+        setImmediate(() => {
+          if (socket.writableLength > 0)
+            this.log.info(
+              `control: reply to ${caller} cut off, ${socket.writableLength} bytes not read in ${CONNECTION_TIMEOUT_MS / 1000}s`,
+            );
+          socket.destroy();
+        });
       }, CONNECTION_TIMEOUT_MS);
       deadline.unref();
       socket.once('close', () => clearTimeout(deadline));

@@ -1,5 +1,6 @@
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import type { HealthCheck } from '../config/ready.ts';
+import { failOnSilence } from '../protocol/silence.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import type { KeeperProcesses } from './processes.ts';
 
@@ -65,23 +66,6 @@ function acceptsTcp(host: string, port: number, timeoutMs: number): Promise<bool
     failOnSilence(socket, timeoutMs, () => done(false));
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
-  });
-}
-
-/**
- * Calls `fail` once the socket has been idle for `timeoutMs`, judged after the event
- * loop's next poll: libuv runs expired timers before it polls sockets, so after a stall
- * of the manager (a starved CPU, another user's load) the timeout came first while the
- * connection or answer that came in time waited unread, and a healthy daemon's check
- * failed. Anything read or written since puts the timeout off (net refreshes it then).
- */
-function failOnSilence(socket: Socket, timeoutMs: number, fail: () => void): void {
-  const progress = (): string => `${socket.connecting} ${socket.bytesRead} ${socket.bytesWritten}`;
-  socket.setTimeout(Math.max(1, timeoutMs), () => {
-    const seen = progress();
-    setImmediate(() => {
-      if (progress() === seen) fail();
-    });
   });
 }
 
