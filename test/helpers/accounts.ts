@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestHost } from './host.ts';
 
@@ -10,13 +10,14 @@ export interface AccountAgain {
 }
 
 /**
- * Deletes the account of `short` and makes another under its name (another uid, a new
- * home of its own); returns the new uid and home. The sandbox still removes it by name.
+ * Deletes the account of `short` (if it is there: `deleteAccount` may have done so) and
+ * makes another under its name (another uid, a new home of its own); returns the new uid
+ * and home. The sandbox still removes it by name.
  */
 export function makeAccountAgain(host: TestHost, short: string): AccountAgain {
   const old = host.user(short);
-  const current = Number(execFileSync('id', ['-u', old.name]).toString());
-  execFileSync('userdel', ['-f', old.name]);
+  const current = uidOf(old.name);
+  if (current !== undefined) deleteAccount(host, short);
   // Another uid (useradd would give the same one back when it was the highest), and a
   // free one: another account made again may have taken old.uid + 40,000 (useradd gives
   // its old uid, freed, to the next account made), and not the one just deleted.
@@ -29,6 +30,22 @@ export function makeAccountAgain(host: TestHost, short: string): AccountAgain {
   return { uid, home };
 }
 
+/** Deletes the account of `short`, its processes left running (as `userdel -f` does). */
+export function deleteAccount(host: TestHost, short: string): void {
+  execFileSync('userdel', ['-f', host.user(short).name], { stdio: 'ignore' });
+}
+
+/** The uid of the account of that name, if there is one. */
+function uidOf(name: string): number | undefined {
+  try {
+    return Number(
+      execFileSync('id', ['-u', name], { stdio: ['ignore', 'pipe', 'ignore'] }).toString(),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
 /** Writes a daemon config of an account made again, owned by it (its directories too). */
 export function writeDaemonAgain(account: AccountAgain, name: string, text: string): void {
   const dir = join(account.home, '.daemon-manager/daemons');
@@ -38,6 +55,41 @@ export function writeDaemonAgain(account: AccountAgain, name: string, text: stri
   chmodSync(file, 0o644);
   for (const path of [join(account.home, '.daemon-manager'), dir, file])
     chownSync(path, account.uid, 100);
+}
+
+/** Kills the manager with SIGKILL (its keeper holds on) and waits for it to be gone. */
+export async function killManager(manager: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => manager.once('exit', resolve));
+  manager.kill('SIGKILL');
+  await exited;
+}
+
+/**
+ * Kills the process group of a run of `uid` (each run is a session of its own) if that
+ * run is still there: a pid reused since, by anything else, is left alone.
+ */
+export function endRun(pid: number, uid: number): void {
+  if (pid <= 0) return;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    if (!new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status)) return;
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Gone already.
+  }
+}
+
+/** What the manager's state file says of a daemon, if anything. */
+export function saved(
+  host: TestHost,
+  id: string,
+): { ownerUid?: number; ended?: string; state?: string } | undefined {
+  const file = join(host.dir, 'state', 'state.json');
+  if (!existsSync(file)) return undefined;
+  const state = JSON.parse(readFileSync(file, 'utf8')) as {
+    daemons?: Record<string, { ownerUid?: number; ended?: string; state?: string }>;
+  };
+  return state.daemons?.[host.id(id)];
 }
 
 /** Whether an account has this uid. */

@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type AccountAgain, makeAccountAgain, writeDaemonAgain } from '../helpers/accounts.ts';
+import {
+  type AccountAgain,
+  endRun,
+  killManager,
+  makeAccountAgain,
+  saved,
+  writeDaemonAgain,
+} from '../helpers/accounts.ts';
 import { TestHost } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -12,13 +18,6 @@ const root = process.getuid?.() === 0;
 /** A daemon that says, line after line, the uid it runs as. */
 const TALKER = 'start=while :; do echo "written by uid $(id -u)"; sleep 0.1; done\noutput=log\n';
 
-/** Kills the manager with SIGKILL (its keeper holds on) and waits for it to be gone. */
-async function killManager(manager: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => manager.once('exit', resolve));
-  manager.kill('SIGKILL');
-  await exited;
-}
-
 /** The lines a log of `home` has from a run as `uid`. */
 function linesOf(home: string, name: string, uid: number): number {
   const log = join(home, '.daemon-manager/logs', `${name}.log`);
@@ -26,34 +25,6 @@ function linesOf(home: string, name: string, uid: number): number {
   return readFileSync(log, 'utf8')
     .split('\n')
     .filter((line) => line === `written by uid ${uid}`).length;
-}
-
-/**
- * Kills the process group of a run of `uid` (each run is a session of its own) if that
- * run is still there: a pid reused since, by anything else, is left alone.
- */
-function endRun(pid: number, uid: number): void {
-  if (pid <= 0) return;
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    if (!new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status)) return;
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // Gone already.
-  }
-}
-
-/** What the manager's state file says of a daemon, if anything. */
-function saved(
-  host: TestHost,
-  id: string,
-): { ownerUid?: number; ended?: string; state?: string } | undefined {
-  const file = join(host.dir, 'state', 'state.json');
-  if (!existsSync(file)) return undefined;
-  const state = JSON.parse(readFileSync(file, 'utf8')) as {
-    daemons?: Record<string, { ownerUid?: number; ended?: string; state?: string }>;
-  };
-  return state.daemons?.[host.id(id)];
 }
 
 /**
