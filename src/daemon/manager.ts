@@ -1225,6 +1225,9 @@ export class Manager implements ControlContext, SupervisorHost {
    * before: what is in it is dropped, and it is closed for writing before anything starts,
    * so that the new account's daemon of that name gets a pipe of its own. Given this one
    * (its old run had ended), its output was emptied into /dev/null with the old account's.
+   * Discarded, not merely unlogged: the new account's daemon of that name opens its log
+   * as the start-up loads it, and a pipe only waiting in /dev/null was moved into that log
+   * (an outside review found the old run's lines in the new account's log, 4 of 4).
    */
   private dropFormerPipe(id: string, former: number): void {
     this.link.closePipe(id);
@@ -1235,6 +1238,7 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     this.pipes.add(id);
     this.logs.pipe(id, fd, false);
+    void this.logs.discard(id);
   }
 
   /**

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import {
+  type AccountAgain,
+  endRun,
+  killManager,
+  makeAccountAgain,
+  saved,
+  writeDaemonAgain,
+} from '../helpers/accounts.ts';
+import { TestHost } from '../helpers/host.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+
+/**
+ * The old account's daemon: ignores SIGTERM (its stop lasts), says a secret line after
+ * line, and counts them in `counter` (a file of its own outside its home), so that a
+ * test sees it write while its output goes where nobody reads it.
+ */
+function secretTeller(counter: string): string {
+  return [
+    `start=trap "" TERM; i=0; while :; do i=$((i+1)); echo "OLD-ACCOUNT-SECRET $i"; echo $i > ${counter}; sleep 0.1; done`,
+    'output=log',
+    'stop_timeout=120',
+    '',
+  ].join('\n');
+}
+
+/** The new account's daemon of that name: says the uid it runs as, line after line. */
+const TALKER =
+  'start=while :; do echo "written by uid $(id -u)"; sleep 0.1; done\noutput=log\nstop_timeout=120\n';
+
+/** Every line of every log file in a home (rotated ones too). */
+function logLines(home: string): string[] {
+  const dir = join(home, '.daemon-manager/logs');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((file) => readFileSync(join(dir, file), 'utf8').split('\n'));
+}
+
+/** How many lines the old run has said so far (its counter file). */
+function counted(counter: string): number {
+  try {
+    return Number(readFileSync(counter, 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The fourth outside review: an account deleted and made again under its name, its
+ * daemon `svc` (output=log) slow to stop, the manager killed with -9 while the old run
+ * still stopped (or the account made again while no manager ran): the manager started
+ * again put what the old run wrote into the log of the new account's `svc`, a file the
+ * new account owns and reads. The keeper keeps a daemon's output pipe by its id (user
+ * and name), the same for both accounts.
+ */
+function leakCase(title: string, madeAgain: (host: TestHost) => Promise<AccountAgain>): void {
+  describe(title, { skip: !root && 'needs root' }, () => {
+    const host = new TestHost();
+    let pid = 0;
+    after(() => {
+      endRun(pid, host.user('ann').uid);
+      return host.cleanup();
+    });
+
+    test('nothing the old account’s run writes reaches the new account’s log', async () => {
+      const counter = join(host.dir, 'old-run-count');
+      writeFileSync(counter, '0\n');
+      chownSync(counter, host.user('ann').uid, host.user('ann').gid);
+      host.writeMaster('[can_run_as]\n{ann}\n');
+      host.writeDaemon('ann', 'svc', secretTeller(counter));
+      await host.startManager();
+      pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
+      await waitFor('the old run’s lines in its own log', () =>
+        logLines(host.user('ann').home).some((line) => line.startsWith('OLD-ACCOUNT-SECRET'))
+          ? true
+          : undefined,
+      );
+      const again = await madeAgain(host);
+      // Written while no manager read its pipe, and after the next one started.
+      const before = counted(counter);
+      await waitFor('the old run to go on writing after the restart', () =>
+        counted(counter) >= before + 20 ? true : undefined,
+      );
+      assert.ok(
+        existsSync(`/proc/${pid}`),
+        `the old run (pid ${pid}) was to be stopping, not gone`,
+      );
+      // Its end, sooner than the stop's SIGKILL after 120 s: the new account's daemon starts.
+      process.kill(-pid, 'SIGKILL');
+      await waitFor(
+        'the new account’s daemon to write its own line in its log',
+        () => (logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined),
+        { timeoutMs: 30_000, describe: () => host.managerLog.split('\n').slice(-20).join('\n') },
+      );
+      const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
+      assert.deepEqual(leaked, [], 'lines of the old account’s run in the new account’s log');
+    });
+  });
+}
+
+leakCase(
+  'an account made again while the manager runs, the manager killed while the old run stops',
+  async (host) => {
+    const again = makeAccountAgain(host, 'ann');
+    writeDaemonAgain(again, 'svc', TALKER);
+    // The manager sees it by its watch of /etc or the SIGHUP, whichever comes first.
+    process.kill(host.managerPid(), 'SIGHUP');
+    await host.waitForDaemon('root', 'ann/svc', (d) => d.state === 'stopping', 'to stop');
+    // Killed once the state has the stop (saves are batched, up to a second).
+    await waitFor('the state to save the stop', () =>
+      saved(host, 'ann/svc')?.state === 'stopping' ? true : undefined,
+    );
+    const manager = host.managerProcess();
+    assert.ok(manager);
+    await killManager(manager);
+    await host.startManager();
+    await host.waitForDaemon('root', 'ann/svc', (d) => d.state === 'stopping', 'to stop');
+    return again;
+  },
+);
+
+leakCase('an account made again while the manager is down, its daemon running', async (host) => {
+  // Killed once the state says whose run it is (saves are batched, up to a second).
+  await waitFor('the state to save the daemon with the old account’s uid', () =>
+    saved(host, 'ann/svc')?.ownerUid === host.user('ann').uid ? true : undefined,
+  );
+  const manager = host.managerProcess();
+  assert.ok(manager);
+  await killManager(manager);
+  const again = makeAccountAgain(host, 'ann');
+  writeDaemonAgain(again, 'svc', TALKER);
+  await host.startManager();
+  await host.waitForDaemon('root', 'ann/svc', (d) => d.state === 'stopping', 'to stop');
+  return again;
+});
