@@ -402,16 +402,20 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /**
    * Finds the daemons whose owner's uid, as saved, is not the uid the name has now: the
-   * account was deleted and made again while no manager ran. What the old one left (its
-   * history, the sockets the keeper kept for it) is not the new one's.
+   * account was deleted, and maybe made again, while no manager ran. What the old one left
+   * (its history, the sockets and the output pipe the keeper kept for it) is not the new
+   * one's. An account gone counts too, allowed or not: one made again under its name while
+   * this manager runs would get it (an outside review found the old run's output in its log).
    */
   private noteFormerOwners(): void {
     for (const [id, daemon] of Object.entries(this.savedAtStart?.daemons ?? {})) {
-      const uid = this.ownerTable.get(id.slice(0, id.indexOf('/')))?.account.uid;
-      if (daemon.ownerUid === undefined || uid === undefined || daemon.ownerUid === uid) continue;
+      const uid = this.db.users.get(id.slice(0, id.indexOf('/')))?.uid;
+      if (daemon.ownerUid === undefined || daemon.ownerUid === uid) continue;
       this.formerOwners.set(id, daemon.ownerUid);
       this.log.warn(
-        `${id}: its owner is another account now (uid ${daemon.ownerUid}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
+        uid === undefined
+          ? `${id}: its owner's account is gone (uid ${daemon.ownerUid}); what survives of its daemon is stopped, not handed over`
+          : `${id}: its owner is another account now (uid ${daemon.ownerUid}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
       );
       this.history.forget(id);
       this.notify.dropKept(id);
@@ -1234,7 +1238,7 @@ export class Manager implements ControlContext, SupervisorHost {
     const fd = this.snapshot.fds.get(`out:${id}`);
     if (fd === undefined) return;
     this.log.warn(
-      `${id}: the output of the old account's run (uid ${former}) is dropped: the account of that name is another one now`,
+      `${id}: the output of the old account's run (uid ${former}) is dropped: the account of that name is gone, or another one now`,
     );
     this.pipes.add(id);
     this.logs.pipe(id, fd, false);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
   type AccountAgain,
+  deleteAccount,
   endRun,
   killManager,
   makeAccountAgain,
@@ -57,7 +58,11 @@ function counted(counter: string): number {
  * new account owns and reads. The keeper keeps a daemon's output pipe by its id (user
  * and name), the same for both accounts.
  */
-function leakCase(title: string, madeAgain: (host: TestHost) => Promise<AccountAgain>): void {
+function leakCase(
+  title: string,
+  madeAgain: (host: TestHost) => Promise<AccountAgain>,
+  settings = '',
+): void {
   describe(title, { skip: !root && 'needs root' }, () => {
     const host = new TestHost();
     let pid = 0;
@@ -70,7 +75,7 @@ function leakCase(title: string, madeAgain: (host: TestHost) => Promise<AccountA
       const counter = join(host.dir, 'old-run-count');
       writeFileSync(counter, '0\n');
       chownSync(counter, host.user('ann').uid, host.user('ann').gid);
-      host.writeMaster('[can_run_as]\n{ann}\n');
+      host.writeMaster('[can_run_as]\n{ann}\n', settings);
       host.writeDaemon('ann', 'svc', secretTeller(counter));
       await host.startManager();
       pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
@@ -91,6 +96,10 @@ function leakCase(title: string, madeAgain: (host: TestHost) => Promise<AccountA
       );
       // Its end, sooner than the stop's SIGKILL after 120 s: the new account's daemon starts.
       process.kill(-pid, 'SIGKILL');
+      // Started at once, or asked for (autostart=no): refused while the old run still stopped.
+      await waitFor('the new account’s daemon to start', async () =>
+        (await host.dmctl('ann', 'svc', 'start')).code === 0 ? true : undefined,
+      );
       await waitFor(
         'the new account’s daemon to write its own line in its log',
         () => (logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined),
@@ -137,3 +146,34 @@ leakCase('an account made again while the manager is down, its daemon running', 
   await host.waitForDaemon('root', 'ann/svc', (d) => d.state === 'stopping', 'to stop');
   return again;
 });
+
+/**
+ * Found while fixing the above: the account deleted while no manager ran, the run of its
+ * daemon left over (stopped as a run no config claims, for stop-timeout), and made again
+ * under its name while the next manager ran: the new account's daemon of that name,
+ * loaded (autostart=no: not started), had the old run's pipe go into its log.
+ */
+leakCase(
+  'an account deleted while the manager is down, made again while the next one runs',
+  async (host) => {
+    await waitFor('the state to save the daemon with the old account’s uid', () =>
+      saved(host, 'ann/svc')?.ownerUid === host.user('ann').uid ? true : undefined,
+    );
+    const manager = host.managerProcess();
+    assert.ok(manager);
+    await killManager(manager);
+    deleteAccount(host, 'ann');
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('the old run to be stopped as one no config claims', () =>
+      /ann\/svc: no config claims it/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    const again = makeAccountAgain(host, 'ann');
+    writeDaemonAgain(again, 'svc', `${TALKER}autostart=no\n`);
+    process.kill(host.managerPid(), 'SIGHUP');
+    await host.waitForDaemon('root', 'ann/svc', () => true, 'to be loaded for the new account');
+    return again;
+  },
+  // The run no config claims is stopped within the admin's stop-timeout: long enough.
+  'stop-timeout = 120s',
+);
