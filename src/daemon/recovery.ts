@@ -72,8 +72,13 @@ export class Recovery {
     this.log = options.log;
   }
 
-  /** The config a daemon ran with when its file was broken, if it was saved. */
+  /**
+   * The config a daemon ran with when its file was broken, if it was saved; none for the
+   * daemon of an account that had the owner's name before: its command, environment and
+   * directory are not the new account's to run (nor to read in `dmctl info`).
+   */
   lastGoodSpec(id: string): DaemonSpec | undefined {
+    if (this.formerUid(id) !== undefined) return undefined;
     const spec = this.saved?.daemons[id]?.spec;
     // Saved by an earlier version, it lacks the keys added since: they have their defaults.
     return spec === undefined ? undefined : { ...SPEC_DEFAULTS, ...spec };

@@ -83,11 +83,11 @@ export function endRun(pid: number, uid: number): void {
 export function saved(
   host: TestHost,
   id: string,
-): { ownerUid?: number; ended?: string; state?: string } | undefined {
+): { ownerUid?: number; ended?: string; state?: string; spec?: unknown } | undefined {
   const file = join(host.dir, 'state', 'state.json');
   if (!existsSync(file)) return undefined;
   const state = JSON.parse(readFileSync(file, 'utf8')) as {
-    daemons?: Record<string, { ownerUid?: number; ended?: string; state?: string }>;
+    daemons?: Record<string, { ownerUid?: number; ended?: string; state?: string; spec?: unknown }>;
   };
   return state.daemons?.[host.id(id)];
 }

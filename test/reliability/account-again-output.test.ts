@@ -177,3 +177,65 @@ leakCase(
   // The run no config claims is stopped within the admin's stop-timeout: long enough.
   'stop-timeout = 120s',
 );
+
+/**
+ * Found while fixing the above: the old account's config broken while its daemon ran on
+ * (the state saves the config it runs with), the account made again while no manager ran,
+ * and the new account's config of that name broken too: the next manager took the old
+ * account's saved config for the new account's daemon (as after an upgrade, "the config
+ * it was running with"), to start as the new account once the old run was gone.
+ */
+describe('an account made again while the manager is down, its config of that name broken', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let pid = 0;
+  after(() => {
+    endRun(pid, host.user('ann').uid);
+    return host.cleanup();
+  });
+
+  test('the old account’s config is not taken for the new account’s daemon', async () => {
+    const counter = join(host.dir, 'old-run-count');
+    writeFileSync(counter, '0\n');
+    chownSync(counter, host.user('ann').uid, host.user('ann').gid);
+    host.writeMaster('[can_run_as]\n{ann}\n');
+    host.writeDaemon('ann', 'svc', secretTeller(counter));
+    const manager = await host.startManager();
+    pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
+    // Broken while it runs (no start= line): it runs on with the config it started with.
+    host.writeDaemon('ann', 'svc', 'output=log\n');
+    // Exits 1: it says the file is refused.
+    await host.dmctl('ann', 'rescan');
+    await waitFor('the state to save the config it runs with, and the old account’s uid', () => {
+      const daemon = saved(host, 'ann/svc');
+      return daemon?.spec !== undefined && daemon.ownerUid === host.user('ann').uid
+        ? true
+        : undefined;
+    });
+    await killManager(manager);
+    const again = makeAccountAgain(host, 'ann');
+    writeDaemonAgain(again, 'svc', 'output=log\n');
+    await host.startManager();
+    const row = await host.waitForDaemon('root', 'ann/svc', () => true, 'to be listed');
+    assert.equal(row.state, 'broken', JSON.stringify(row));
+    const info = await host.dmctl('ann', 'svc', 'info');
+    assert.doesNotMatch(info.stdout + info.stderr, /OLD-ACCOUNT-SECRET/);
+    // Once the old run is gone and the file mended, the daemon is the new account's own.
+    process.kill(-pid, 'SIGKILL');
+    writeDaemonAgain(again, 'svc', TALKER);
+    await waitFor('the new account’s daemon to start', async () =>
+      (await host.dmctl('ann', 'rescan')).code === 0 &&
+      (await host.dmctl('ann', 'svc', 'start')).code === 0
+        ? true
+        : undefined,
+    );
+    await waitFor(
+      'the new account’s daemon to write its own line in its log',
+      () => (logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined),
+      { timeoutMs: 30_000, describe: () => host.managerLog.split('\n').slice(-20).join('\n') },
+    );
+    const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
+    assert.deepEqual(leaked, [], 'lines of the old account’s command in the new account’s log');
+  });
+});
