@@ -1236,12 +1236,15 @@ export class Manager implements ControlContext, SupervisorHost {
   private dropFormerPipe(id: string, former: number): void {
     this.link.closePipe(id);
     const fd = this.snapshot.fds.get(`out:${id}`);
-    if (fd === undefined) return;
-    this.log.warn(
-      `${id}: the output of the old account's run (uid ${former}) is dropped: the account of that name is gone, or another one now`,
-    );
-    this.pipes.add(id);
-    this.logs.pipe(id, fd, false);
+    if (fd !== undefined) {
+      this.log.warn(
+        `${id}: the output of the old account's run (uid ${former}) is dropped: the account of that name is gone, or another one now`,
+      );
+      this.pipes.add(id);
+      this.logs.pipe(id, fd, false);
+    }
+    // Even with no pipe kept: the count of what was dropped of the old account's output,
+    // saved with the state, was said in the new account's log at its first run.
     void this.logs.discard(id);
   }
 
