@@ -30,9 +30,15 @@ export function makeAccountAgain(host: TestHost, short: string): AccountAgain {
   return { uid, home };
 }
 
-/** Deletes the account of `short`, its processes left running (as `userdel -f` does). */
+/**
+ * Deletes the account of `short`, its processes left running (as `userdel -f` does); its
+ * uid stays held by the sandbox (see TestHost.holdUid).
+ */
 export function deleteAccount(host: TestHost, short: string): void {
-  execFileSync('userdel', ['-f', host.user(short).name], { stdio: 'ignore' });
+  const { name } = host.user(short);
+  const uid = uidOf(name);
+  if (uid !== undefined) host.holdUid(`${short}was${uid}`, uid);
+  execFileSync('userdel', ['-f', name], { stdio: 'ignore' });
 }
 
 /** The uid of the account of that name, if there is one. */

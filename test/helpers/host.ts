@@ -86,6 +86,22 @@ export class TestHost {
     return user;
   }
 
+  /**
+   * Gives the uid of an account a test is about to delete to a second account (`-o`: the
+   * uid used twice until then), removed with the sandbox: a uid freed is the next one
+   * useradd gives out, maybe to a user of another test file run at the same time, and the
+   * cleanup, which kills by uid, killed its processes (and its cleanup the old account's
+   * run of this one: seen at a load of 130). Made before the delete: made after it, the
+   * uid was taken in between (1 run in 3).
+   */
+  holdUid(short: string, uid: number): void {
+    const name = `${this.prefix}${short}`;
+    execFileSync('useradd', ['-M', '-N', '-o', '-u', String(uid), '-d', '/nonexistent', name], {
+      stdio: 'ignore',
+    });
+    this.users.set(short, { name, uid, gid: 100, home: '/nonexistent' });
+  }
+
   /** Creates a group with these members; returns its full name. */
   group(short: string, members: readonly string[]): string {
     const name = `${this.prefix}${short}`;
