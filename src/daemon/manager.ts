@@ -1221,6 +1221,7 @@ export class Manager implements ControlContext, SupervisorHost {
       (id) => this.broken.get(id) !== undefined,
       (id) => this.logs.gapOf(id),
       (user) => this.ownerTable.get(user)?.account.uid,
+      (record) => this.supervisor.savedWanted(record),
     );
   }
 

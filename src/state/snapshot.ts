@@ -64,6 +64,7 @@ export function snapshot(
   fileBroken: (id: string) => boolean = () => false,
   outputGap: (id: string) => OutputGap | undefined = () => undefined,
   ownerUid: (user: string) => number | undefined = () => undefined,
+  savedWanted: (record: DaemonRecord) => 'up' | 'down' = (record) => record.wanted,
 ): SavedState {
   const daemons: Record<string, SavedDaemon> = {};
   for (const record of records) {
@@ -74,8 +75,11 @@ export function snapshot(
     // The old account's daemon, stopping, is saved as theirs: a manager started before
     // its run is gone stops it as the old account's, not takes it for the new one's.
     const uid = record.formerUid ?? ownerUid(record.owner);
+    // Stopped by a shutdown still under way, it is saved as wanted before it: a manager
+    // killed before the shutdown's end starts it again, as after a crash.
+    const wanted = savedWanted(record);
     daemons[record.id] = {
-      wanted: record.wanted,
+      wanted,
       state: state.kind,
       ...(run === undefined ? {} : { run: run.run, pid: run.pid }),
       ...(run === undefined || record.runSource === undefined ? {} : { source: record.runSource }),
@@ -85,7 +89,11 @@ export function snapshot(
       respawns: record.respawns,
       cooldownMs: record.cooldownMs,
       ...(state.kind === 'stopping'
-        ? { deadline: state.deadline, afterwards: state.afterwards }
+        ? {
+            deadline: state.deadline,
+            afterwards:
+              state.afterwards === 'stay-stopped' && wanted === 'up' ? 'start' : state.afterwards,
+          }
         : {}),
       ...(state.kind === 'stopping' && state.former ? { former: true } : {}),
       ...(state.kind === 'coolingdown' ? { until: state.until } : {}),

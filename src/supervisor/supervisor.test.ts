@@ -31,8 +31,8 @@ class Runs implements Processes {
 }
 
 /** alice's daemon `web` with this config. */
-function recordOf(text: string): DaemonRecord {
-  const { spec } = parseDaemonConfig(text, '/x/web.conf', 'web');
+function recordOf(text: string, name = 'web'): DaemonRecord {
+  const { spec } = parseDaemonConfig(text, `/x/${name}.conf`, name);
   assert.ok(spec);
   return newRecord('alice', spec);
 }
@@ -207,6 +207,30 @@ test('stopAll resolves once the last daemon stopped, having looked at each a few
   await stopped;
   assert.ok(records.every((record) => record.state.kind === 'stopped'));
   assert.ok(looks.mock.callCount() <= 4, `every daemon looked at ${looks.mock.callCount()} times`);
+});
+
+// A manager killed in the middle of its shutdown saved every daemon as wanted down, and
+// said in why that it was stopped as if by its user.
+test('a shutdown’s stop is saved as wanted before it, and why says who stopped it', () => {
+  const notes: string[] = [];
+  const supervisor = supervisorOf({ note: (_record, _kind, text) => notes.push(text) });
+  const running = recordOf('start=sleep 1\n');
+  supervisor.register(running);
+  assert.ok(supervisor.start(running).ok);
+  const held = recordOf('start=sleep 1\n', 'held');
+  supervisor.register(held);
+  notes.length = 0;
+  void supervisor.stopAll();
+  assert.equal(running.wanted, 'down');
+  assert.equal(supervisor.savedWanted(running), 'up');
+  assert.equal(supervisor.savedWanted(held), 'down');
+  assert.ok(
+    notes.every((text) => text.endsWith(': the manager is shutting down')),
+    notes.join(),
+  );
+  // A stop its user asks for meanwhile is theirs: wanted down for good.
+  supervisor.stop(running);
+  assert.equal(supervisor.savedWanted(running), 'down');
 });
 
 // A review: the run of an account deleted and made again under its name while the

@@ -152,6 +152,12 @@ export class Supervisor {
 
   /** Wants the daemon down; signals its processes. */
   stop(record: DaemonRecord): Outcome {
+    // Asked for during a shutdown: wanted down for good, whatever it was before.
+    this.wantedBeforeShutdown?.set(record.id, 'down');
+    return this.stopNow(record);
+  }
+
+  private stopNow(record: DaemonRecord): Outcome {
     const { state } = record;
     record.wanted = 'down';
     switch (state.kind) {
@@ -225,9 +231,25 @@ export class Supervisor {
     this.forget(record);
   }
 
+  /**
+   * What each daemon was wanted as before the manager's shutdown stopped them all, until
+   * the shutdown is over: a manager killed in the middle of it (systemd's stop timeout ran
+   * out before a long stop_timeout did) saved every daemon as wanted down, as if its user
+   * had stopped it, and the next manager left them all down (an outside review, 5 of 5).
+   */
+  private wantedBeforeShutdown: Map<string, 'up' | 'down'> | undefined;
+
+  /** Whether the daemon is saved as wanted up (see wantedBeforeShutdown). */
+  savedWanted(record: DaemonRecord): 'up' | 'down' {
+    return this.wantedBeforeShutdown?.get(record.id) ?? record.wanted;
+  }
+
   /** Stops every daemon; resolves once none has a process left. */
   stopAll(): Promise<void> {
-    for (const record of this.daemons.values()) this.stop(record);
+    const before = new Map<string, 'up' | 'down'>();
+    for (const record of this.daemons.values()) before.set(record.id, record.wanted);
+    this.wantedBeforeShutdown = before;
+    for (const record of this.daemons.values()) this.stopNow(record);
     return new Promise((resolve) => {
       this.idleWaiters.push(resolve);
       this.notifyIfIdle();
@@ -603,12 +625,13 @@ export class Supervisor {
     // The deadline is armed before anything else can go wrong: a stop always ends.
     this.setTimer(record, deadline - Date.now(), () => this.checkStopping(record));
     const then = { 'stay-stopped': '', start: ', to start it again', respawn: ', to respawn it' };
+    const why = this.wantedBeforeShutdown === undefined ? '' : ': the manager is shutting down';
     this.host.note(
       record,
       'stop',
       mainAlive
-        ? `stopping pid ${pid} (SIGTERM)${then[afterwards]}`
-        : `stopping what pid ${pid} left behind (SIGTERM)`,
+        ? `stopping pid ${pid} (SIGTERM)${then[afterwards]}${why}`
+        : `stopping what pid ${pid} left behind (SIGTERM)${why}`,
     );
     this.sendQuietly(run, 'SIGTERM');
     // A stopped (SIGSTOP) process only sees SIGTERM once it is continued.
