@@ -273,11 +273,14 @@ export class ControlServer {
     });
   }
 
+  /** Requests read and not yet handled, by the user whose socket they came on. */
+  private readonly waiting = new Map<string, (() => void)[]>();
   /**
-   * Requests read and not yet handled, by the user whose socket they came on, with the
-   * turn that last served that user (0: none since their queue was last empty).
+   * The turn that last served each user, kept when their queue empties: a flooder whose
+   * queue ran dry for a moment (its next requests not read yet, on a loaded machine) came
+   * back as never served, and went before a user who came at the same time.
    */
-  private readonly waiting = new Map<string, { works: (() => void)[]; servedIn: number }>();
+  private readonly lastServed = new Map<string, number>();
   private dispatching = false;
   private turns = 0;
 
@@ -290,8 +293,8 @@ export class ControlServer {
    */
   private enqueue(caller: string, work: () => void): void {
     const queue = this.waiting.get(caller);
-    if (queue === undefined) this.waiting.set(caller, { works: [work], servedIn: 0 });
-    else queue.works.push(work);
+    if (queue === undefined) this.waiting.set(caller, [work]);
+    else queue.push(work);
     if (this.dispatching) return;
     this.dispatching = true;
     setImmediate(() => this.dispatch());
@@ -304,13 +307,14 @@ export class ControlServer {
    */
   private dispatch(): void {
     const turn = ++this.turns;
-    const order = [...this.waiting].sort(([, a], [, b]) => a.servedIn - b.servedIn);
+    const served = (caller: string): number => this.lastServed.get(caller) ?? 0;
+    const order = [...this.waiting].sort(([a], [b]) => served(a) - served(b));
     if (order.length > 1)
       this.log.debug(`control: turn ${turn}: ${order.map(([caller]) => caller).join(', ')}`);
     for (const [caller, queue] of order) {
-      const work = queue.works.shift();
-      queue.servedIn = turn;
-      if (queue.works.length === 0) this.waiting.delete(caller);
+      const work = queue.shift();
+      this.lastServed.set(caller, turn);
+      if (queue.length === 0) this.waiting.delete(caller);
       work?.();
     }
     if (this.waiting.size > 0) setImmediate(() => this.dispatch());

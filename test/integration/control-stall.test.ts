@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { cleanUp, showLogIfFailed, spawnCollecting } from '../helpers/cli.ts';
+import { cleanUp, type Spawned, showLogIfFailed, spawnCollecting } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -22,6 +22,7 @@ s.connect(path)
 print('inode', os.fstat(s.fileno()).st_ino, flush=True)
 while not os.path.exists(go): time.sleep(0.05)
 s.sendall(b'{"command":"status"}\\n')
+print('sent', flush=True)
 answer = b''
 try:
     while True:
@@ -52,11 +53,13 @@ describe('a request sent while the manager stalled', { skip: !root && 'needs roo
   const dir = mkdtempSync('/tmp/dm-control-stall-');
 
   before(async () => {
-    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeMaster('[can_run_as]\n{alice}\n{mallory}\n');
     host.writeDaemon('alice', 'web', 'start=exec sleep 100000\n');
+    host.writeDaemon('mallory', 'web', 'start=exec sleep 100000\n');
     await host.startManager();
     await host.waitForDaemon('alice', 'alice/web', (d) => d.state === 'running', 'to run');
-    chownSync(dir, host.user('alice').uid, host.user('alice').gid);
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'client.py'), CLIENT, { mode: 0o644 });
   });
   afterEach(showLogIfFailed(() => host.managerLog));
   after(async () => {
@@ -64,26 +67,27 @@ describe('a request sent while the manager stalled', { skip: !root && 'needs roo
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('is answered once the manager goes on, past the 10 s a client has to send it', async () => {
-    const script = join(dir, 'client.py');
-    writeFileSync(script, CLIENT);
-    const go = join(dir, 'go');
-    const socket = join(host.dir, 'run', `${host.user('alice').name}.sock`);
-    const client = spawnCollecting([
+  /** The client above, run as a user of the sandbox, sending once `go` exists. */
+  const client = (short: string, go: string): Spawned =>
+    spawnCollecting([
       'runuser',
       '-u',
-      host.user('alice').name,
+      host.user(short).name,
       '--',
       'python3',
-      script,
-      socket,
+      join(dir, 'client.py'),
+      join(host.dir, 'run', `${host.user(short).name}.sock`),
       go,
     ]);
+
+  test('is answered once the manager goes on, past the 10 s a client has to send it', async () => {
+    const go = join(dir, 'go');
+    const alice = client('alice', go);
     const manager = host.managerPid();
     try {
       const inode = await waitFor(
         'the client to connect',
-        () => /inode (\d+)/.exec(client.output())?.[1],
+        () => /inode (\d+)/.exec(alice.output())?.[1],
       );
       await waitFor('the manager to accept the connection', () =>
         accepted(manager, inode) ? true : undefined,
@@ -96,22 +100,76 @@ describe('a request sent while the manager stalled', { skip: !root && 'needs roo
       } finally {
         process.kill(manager, 'SIGCONT');
       }
-      const answer = await waitFor(
-        'the client to be answered',
-        () => /answer (.*)/.exec(client.output())?.[1],
-        {
-          describe: () =>
-            `${client.output()}\n${spawnSync('ss', ['-xpn'], { encoding: 'utf8' })
-              .stdout.split('\n')
-              .filter((l) => l.includes(inode))
-              .join('\n')}\n${host.managerLog.slice(-3000)}`,
-          timeoutMs: 60_000,
-        },
-      );
-      const parsed = JSON.parse(answer.startsWith('{') ? answer : '{}') as { ok?: boolean };
-      assert.equal(parsed.ok, true, answer);
+      const answer = await waitFor('the client to be answered', () => answerOf(alice), {
+        describe: alice.output,
+        timeoutMs: 60_000,
+      });
+      assert.equal(answer.ok, true, alice.output());
     } finally {
-      await client.stop();
+      await alice.stop();
+    }
+  });
+
+  /*
+   * Requests are handled in turns, whoever was served least recently first. A user whose
+   * queue ran dry counted as never served: a flooder whose next requests were not read
+   * yet (a loaded machine) came back level with a user who had waited, and went first if
+   * read first (a full run, at a load of 47).
+   */
+  test('requests read together are handled least recently served first', async () => {
+    const mallory = host.user('mallory').name;
+    const served = await host.dmctl('mallory', 'status');
+    assert.equal(served.code, 0, served.stderr);
+    const first = join(dir, 'first');
+    const second = join(dir, 'second');
+    const hers = client('mallory', first);
+    const alices = client('alice', second);
+    const manager = host.managerPid();
+    const from = host.managerLog.length;
+    try {
+      for (const each of [hers, alices]) {
+        const inode = await waitFor(
+          'the client to connect',
+          () => /inode (\d+)/.exec(each.output())?.[1],
+        );
+        await waitFor('the manager to accept the connection', () =>
+          accepted(manager, inode) ? true : undefined,
+        );
+      }
+      process.kill(manager, 'SIGSTOP');
+      try {
+        // Mallory's request comes first, then alice's: both are read at the next poll.
+        writeFileSync(first, '');
+        await waitFor("mallory's request to be sent", () =>
+          hers.output().includes('sent') ? true : undefined,
+        );
+        writeFileSync(second, '');
+        await waitFor("alice's request to be sent", () =>
+          alices.output().includes('sent') ? true : undefined,
+        );
+      } finally {
+        process.kill(manager, 'SIGCONT');
+      }
+      for (const each of [hers, alices])
+        assert.equal((await waitFor('the answer', () => answerOf(each))).ok, true, each.output());
+      const turn = host.managerLog
+        .slice(from)
+        .split('\n')
+        .find((line) => /control: turn \d+: /.test(line));
+      assert.match(
+        turn ?? '',
+        new RegExp(`control: turn \\d+: ${host.user('alice').name}, ${mallory}$`),
+      );
+    } finally {
+      await hers.stop();
+      await alices.stop();
     }
   });
 });
+
+/** The answer a client printed, parsed: `{}` if it had none (closed or reset). */
+function answerOf(client: Spawned): { ok?: boolean } | undefined {
+  const answer = /answer (.*)/.exec(client.output())?.[1];
+  if (answer === undefined) return undefined;
+  return (answer.startsWith('{') ? JSON.parse(answer) : {}) as { ok?: boolean };
+}
