@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** The state letter of a process (R, S, Z...), or undefined once it is gone. */
 export function processState(pid: number): string | undefined {
@@ -56,4 +57,21 @@ export function v1CgroupOf(pid: number, controller: string): string {
     if (controllers?.split(',').includes(controller)) return path ?? '';
   }
   return '';
+}
+
+/** Where the cgroup2 hierarchy is mounted (the `unified` one of a hybrid host), if anywhere. */
+export function cgroup2Mount(): string | undefined {
+  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+    const [, where, type] = line.split(' ');
+    if (type === 'cgroup2') return where;
+  }
+  return undefined;
+}
+
+/** The cgroup2 directory of a process under the hierarchy mounted at `mount`. */
+export function cgroup2Of(pid: number, mount: string): string | undefined {
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith('0::'));
+  return line === undefined ? undefined : join(mount, line.slice(3));
 }

@@ -3,25 +3,8 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestHost } from '../helpers/host.ts';
-import { isAlive } from '../helpers/proc.ts';
+import { cgroup2Mount, cgroup2Of, isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
-
-/** Where the cgroup2 hierarchy is mounted (the `unified` one of a hybrid host). */
-function cgroup2Mount(): string | undefined {
-  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
-    const [, where, type] = line.split(' ');
-    if (type === 'cgroup2') return where;
-  }
-  return undefined;
-}
-
-/** The cgroup2 directory of a process. */
-function cgroup2Of(pid: number, mount: string): string | undefined {
-  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
-    .split('\n')
-    .find((entry) => entry.startsWith('0::'));
-  return line === undefined ? undefined : join(mount, line.slice(3));
-}
 
 const frozen = (cgroup: string): boolean =>
   /^frozen 1$/m.test(readFileSync(join(cgroup, 'cgroup.events'), 'latin1'));
