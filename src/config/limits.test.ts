@@ -22,6 +22,9 @@ describe('parseLimitValue', () => {
     ['memory', 'unlimited', null],
     ['cpu', '50', 50],
     ['cpu', '150%', 150],
+    ['cpuWeight', '1', 1],
+    ['cpuWeight', '10000', 10_000],
+    ['cpuWeight', 'unlimited', null],
     ['tasks', '500', 500],
   ];
   for (const [key, text, value] of accepted)
@@ -42,6 +45,9 @@ describe('parseLimitValue', () => {
     ['cpu', '0'],
     ['cpu', '0.5'],
     ['cpu', '1000000'],
+    ['cpuWeight', '0'],
+    ['cpuWeight', '10001'],
+    ['cpuWeight', '50%'],
     ['tasks', '0'],
   ];
   for (const [key, text] of refused)
@@ -125,6 +131,7 @@ describe('limits in [settings]', () => {
       memory: undefined,
       cpu: undefined,
       tasks: undefined,
+      cpuWeight: undefined,
     });
   });
   test("'unlimited' leaves a limit unset", () => {

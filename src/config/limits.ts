@@ -3,12 +3,15 @@ import { parseSize } from './sizes.ts';
 /** The resource limits the manager can apply to a daemon's processes (setrlimit(2)). */
 export const RESOURCES = ['nofile', 'nproc', 'core', 'as'] as const;
 export type Resource = (typeof RESOURCES)[number];
-/** What the sum of one user's daemons may use (a cgroup of the user's, v1 controllers). */
-export const QUOTAS = ['memory', 'cpu', 'tasks'] as const;
+/**
+ * What the sum of one user's daemons may use (a cgroup of the user's, v1 controllers), and
+ * the weight of the user's CPU share against other users' (`cpu.shares`).
+ */
+export const QUOTAS = ['memory', 'cpu', 'tasks', 'cpuWeight'] as const;
 export type Quota = (typeof QUOTAS)[number];
 export type LimitKey = Resource | Quota | 'maxDaemons';
 
-/** A user's quotas: bytes of memory, percent of one CPU, processes and threads. */
+/** A user's quotas: bytes of memory, percent of one CPU, processes and threads, a CPU weight. */
 export type UserQuota = { readonly [Q in Quota]: number | undefined };
 
 /**
@@ -49,6 +52,7 @@ export const NO_LIMITS: UserLimits = {
   memory: undefined,
   cpu: undefined,
   tasks: undefined,
+  cpuWeight: undefined,
   maxDaemons: undefined,
 };
 
@@ -61,11 +65,15 @@ export const LIMIT_NAMES: Record<string, LimitKey> = {
   memory: 'memory',
   cpu: 'cpu',
   tasks: 'tasks',
+  'cpu-weight': 'cpuWeight',
   'max-daemons': 'maxDaemons',
 };
 
 /** The most `cpu=` may say: every CPU of a large machine, in percent of one. */
 const CPU_PERCENT_MAX = 100_000;
+
+/** The bounds of `cpu-weight=`: those of cgroup2's `cpu.weight` and systemd's CPUWeight=. */
+export const CPU_WEIGHT_MAX = 10_000;
 
 const COUNT_MAX = 2 ** 31 - 1;
 
@@ -97,6 +105,13 @@ export function parseLimitValue(key: LimitKey, text: string): number | null | { 
         error: `must be a share of one CPU in percent, 1 to ${CPU_PERCENT_MAX} (200 is two CPUs), or 'unlimited', not '${clip(text)}'`,
       };
     return Number(percent);
+  }
+  if (key === 'cpuWeight') {
+    if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > CPU_WEIGHT_MAX)
+      return {
+        error: `must be a weight from 1 to ${CPU_WEIGHT_MAX} (100 is every user's share), or 'unlimited', not '${clip(text)}'`,
+      };
+    return Number(text);
   }
   const least = key === 'maxDaemons' ? 0 : 1;
   if (!/^\d{1,10}$/.test(text) || Number(text) < least || Number(text) > COUNT_MAX)

@@ -33,6 +33,8 @@ export interface Settings {
   readonly logKeep: number;
   /** Track each daemon in a cgroup where possible (containment; slower respawns on cgroup v1). */
   readonly cgroups: boolean;
+  /** Give each user's daemons one CPU share (a v1 `cpu` cgroup per user), whatever their number of processes. */
+  readonly cpuFairShare: boolean;
   /** Limits for every user's daemons, unless a `[limits]` line says otherwise. */
   readonly limits: UserLimits;
   /** Where to serve Prometheus metrics; off when undefined. */
@@ -62,6 +64,7 @@ export const DEFAULT_SETTINGS: Settings = {
   logMaxBytes: 10 * 1024 * 1024,
   logKeep: 5,
   cgroups: true,
+  cpuFairShare: true,
   limits: NO_LIMITS,
   metricsListen: undefined,
 };
@@ -140,9 +143,9 @@ export function applySetting(
     settings.logMaxBytes = bytes;
     return undefined;
   }
-  if (key === 'cgroups') {
-    if (!/^(yes|no)$/.test(value)) return `setting 'cgroups' must be yes or no, not '${value}'`;
-    settings.cgroups = value === 'yes';
+  if (key === 'cgroups' || key === 'cpu-fair-share') {
+    if (!/^(yes|no)$/.test(value)) return `setting '${key}' must be yes or no, not '${value}'`;
+    settings[key === 'cgroups' ? 'cgroups' : 'cpuFairShare'] = value === 'yes';
     return undefined;
   }
   if (key === 'log-keep') {

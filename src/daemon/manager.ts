@@ -101,6 +101,27 @@ import {
 import { Slicer } from './slices.ts';
 import { Watchdogs } from './watchdog.ts';
 
+/**
+ * Why `cpu-fair-share = yes` does nothing here, said once at the start (undefined when it
+ * works, or is off): without a v1 `cpu` hierarchy each process competes alone.
+ */
+function fairShareMissing(
+  mode: Mode['kind'],
+  settings: Settings,
+  tree: CgroupTree | undefined,
+): string | undefined {
+  if (!settings.cpuFairShare || tree?.cpuBase !== undefined) return undefined;
+  const why =
+    mode === 'personal'
+      ? 'personal mode'
+      : !settings.cgroups
+        ? 'cgroups = no'
+        : tree === undefined
+          ? 'no cgroup2 hierarchy the manager can use'
+          : 'no v1 cpu hierarchy mounted (a pure cgroup2 host is not supported)';
+  return `cpu-fair-share does nothing here (${why}): each process of a user's daemons competes for the CPU alone`;
+}
+
 /** The first wait of the default back-off, doubled at each quick exit (see supervisor/backoff.ts). */
 const FIRST_COOLDOWN_MS = 1_000;
 
@@ -326,6 +347,8 @@ export class Manager implements ControlContext, SupervisorHost {
         ? `daemons tracked by cgroup under ${this.cgroups.base}`
         : 'no cgroups: daemons tracked by process group',
     );
+    const unfair = fairShareMissing(parts.mode.kind, parts.settings, this.cgroups);
+    if (unfair !== undefined) parts.log.info(unfair);
     this.recovery = new Recovery({
       saved: parts.saved,
       snapshot: parts.snapshot,
@@ -396,6 +419,9 @@ export class Manager implements ControlContext, SupervisorHost {
       this.closeQuietly(fd);
     }
     this.keptControl.clear();
+    // Daemons taken over from a previous manager (an upgrade: one without cpu-fair-share)
+    // join their user's cgroups now, not at their next start.
+    this.applyQuotas();
     this.state.release();
     this.state.schedule();
   }
@@ -696,25 +722,42 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     for (const [user, records] of running) {
       const limits = this.limitsOf(user);
-      const quota = { memory: limits.memory, cpu: limits.cpu, tasks: limits.tasks };
-      if (sameQuota(quota, this.quotas.get(user) ?? NO_QUOTA)) continue;
+      const quota = this.quotaOf(limits);
+      const before = this.quotas.get(user);
+      if (sameQuota(quota, before ?? NO_QUOTA)) continue;
       this.quotas.set(user, quota);
       const daemons: RunningDaemon[] = records.map((record) => ({
         id: record.id,
         nproc: limitsForDaemon(limits, record.spec.limits).nproc,
       }));
-      this.quotaMoves = this.quotaMoves.then(() => this.applyQuota(user, quota, daemons));
+      // Unknown before (daemons taken over from a previous manager): said only if they moved.
+      this.quotaMoves = this.quotaMoves.then(() =>
+        this.applyQuota(user, quota, daemons, before === undefined),
+      );
     }
+  }
+
+  /** The quota a user's cgroups apply: their `[limits]`, and `cpu-fair-share`. */
+  private quotaOf(limits: UserLimits): CgroupQuota {
+    const { memory, cpu, tasks, cpuWeight } = limits;
+    const fairShare = this.mode.kind === 'system' && this.settings.cpuFairShare;
+    return { memory, cpu, tasks, cpuWeight, fairShare };
   }
 
   private async applyQuota(
     user: string,
     quota: CgroupQuota,
     daemons: readonly RunningDaemon[],
+    quietIfNothingMoved: boolean,
   ): Promise<void> {
-    const { line, warn, restart } = await applyQuotaToRunning(this.cgroups, user, quota, daemons);
+    const { line, warn, moved, restart } = await applyQuotaToRunning(
+      this.cgroups,
+      user,
+      quota,
+      daemons,
+    );
     if (warn) this.log.warn(line);
-    else this.log.info(line);
+    else if (moved > 0 || !quietIfNothingMoved) this.log.info(line);
     for (const [id, why] of restart) {
       const record = this.supervisor.daemons.get(id);
       if (record === undefined || record.state.kind === 'stopped') continue;
@@ -1030,7 +1073,7 @@ export class Manager implements ControlContext, SupervisorHost {
         retry: false,
       };
     const daemonLimits = limitsForDaemon(limits, record.spec.limits);
-    const quota = { memory: limits.memory, cpu: limits.cpu, tasks: limits.tasks };
+    const quota = this.quotaOf(limits);
     const missing = missingControllers(this.cgroups, quota);
     if (missing.length > 0)
       return {

@@ -1,10 +1,18 @@
+import { dirname, join } from 'node:path';
 import {
   type CgroupQuota,
   type CgroupTree,
   missingControllers,
+  needsCpuGroup,
   prepareCgroup,
 } from '../process/cgroup.ts';
-import { liftQuota, moveIntoCgroups } from '../process/cgroup-move.ts';
+import {
+  alreadyJoined,
+  hasMembers,
+  liftQuota,
+  moveIntoCgroups,
+  readPids,
+} from '../process/cgroup-move.ts';
 
 /**
  * A quota given, changed or taken away while a user's daemons run (a SIGHUP, a change of
@@ -13,7 +21,11 @@ import { liftQuota, moveIntoCgroups } from '../process/cgroup-move.ts';
  * processes are moved into the user's cgroups, where the limits are written; a limit
  * taken away is lifted where they are. A daemon whose processes cannot all be moved (its
  * cgroup cannot be frozen) is restarted instead, so that it starts inside the quota:
- * left running, its processes outside would escape the quota for good.
+ * left running, its processes outside would escape the quota for good. `cpu-fair-share`
+ * turned on or off by SIGHUP is applied the same way: an operator turns it on against a
+ * user whose processes are taking the CPU now, and turns it off to have every process
+ * weighed alone again, now; so the user's processes join their `cpu` cgroup, or leave it
+ * for the manager's own (where daemons outside it start).
  */
 
 /** A running daemon of the user: its id, and its own process limit. */
@@ -24,14 +36,30 @@ export interface RunningDaemon {
 
 /** Are two quotas the same? */
 export function sameQuota(a: CgroupQuota, b: CgroupQuota): boolean {
-  return a.memory === b.memory && a.cpu === b.cpu && a.tasks === b.tasks;
+  return (
+    a.memory === b.memory &&
+    a.cpu === b.cpu &&
+    a.tasks === b.tasks &&
+    a.cpuWeight === b.cpuWeight &&
+    a.fairShare === b.fairShare
+  );
 }
 
-/** A quota as the manager's log says it: `memory=67108864, tasks=50`, or `none`. */
+/**
+ * A quota as the manager's log says it: `memory=67108864, tasks=50`, or `none`; a fair
+ * share, the default, goes unsaid, its absence is said (`cpu-fair-share=no`).
+ */
 export function describeQuota(quota: CgroupQuota): string {
-  const parts = Object.entries(quota)
+  const named: [string, number | undefined][] = [
+    ['memory', quota.memory],
+    ['cpu', quota.cpu],
+    ['tasks', quota.tasks],
+    ['cpu-weight', quota.cpuWeight],
+  ];
+  const parts = named
     .filter(([, value]) => value !== undefined)
     .map(([key, value]) => `${key}=${value}`);
+  if (!quota.fairShare) parts.push('cpu-fair-share=no');
   return parts.length === 0 ? 'none' : parts.join(', ');
 }
 
@@ -41,6 +69,8 @@ export interface QuotaApplied {
   readonly line: string;
   /** Something could not be applied. */
   readonly warn: boolean;
+  /** How many processes were moved. */
+  readonly moved: number;
   /** The daemons to restart inside the quota, each with why its processes were not moved. */
   readonly restart: ReadonlyMap<string, string>;
 }
@@ -68,10 +98,24 @@ export async function applyQuotaToRunning(
     return {
       line: `${head}: ${problems.join('; ')}; their running daemons are not under it`,
       warn: true,
+      moved: 0,
       restart,
     };
   const lifted = liftQuota(tree, user, quota);
   if (lifted !== undefined) problems.push(lifted);
+  // Out of the user's cpu cgroup, into the manager's own, when nothing keeps them there.
+  const leaveCpu =
+    tree.cpuBase !== undefined && !needsCpuGroup(quota) && hasMembers(join(tree.cpuBase, user))
+      ? join(dirname(tree.cpuBase), 'cgroup.procs')
+      : undefined;
+  const cache = new Map<string, ReadonlySet<number>>();
+  const read = (procs: string): ReadonlySet<number> => {
+    const known = cache.get(procs);
+    if (known !== undefined) return known;
+    const inside = new Set(readPids(procs));
+    cache.set(procs, inside);
+    return inside;
+  };
   let moved = 0;
   for (const daemon of daemons) {
     const cgroups = prepareCgroup(tree, daemon.id, daemon.nproc, quota);
@@ -79,8 +123,10 @@ export async function applyQuotaToRunning(
       problems.push(`${daemon.id}: ${cgroups.error}`);
       continue;
     }
-    if (cgroups.joins.length === 0) continue;
-    const result = await moveIntoCgroups(cgroups.cgroup, cgroups.joins);
+    const joins = leaveCpu === undefined ? cgroups.joins : [...cgroups.joins, leaveCpu];
+    // Nothing to move (most daemons when only a limit's value changed): not frozen for it.
+    if (alreadyJoined(cgroups.cgroup, joins, read)) continue;
+    const result = await moveIntoCgroups(cgroups.cgroup, joins);
     if ('error' in result) restart.set(daemon.id, result.error);
     else moved += result.moved;
   }
@@ -90,6 +136,6 @@ export async function applyQuotaToRunning(
       : `restarted ${[...restart].map(([id, why]) => `${id} inside it (its processes could not all be moved: ${why})`).join(', ')}`;
   const done = `applied to their ${daemons.length} running daemons (${moved} processes moved, ${restarted})`;
   return problems.length === 0
-    ? { line: `${head}: ${done}`, warn: restart.size > 0, restart }
-    : { line: `${head}: ${done}, but ${problems.join('; ')}`, warn: true, restart };
+    ? { line: `${head}: ${done}`, warn: restart.size > 0, moved, restart }
+    : { line: `${head}: ${done}, but ${problems.join('; ')}`, warn: true, moved, restart };
 }

@@ -1,7 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CgroupQuota, type CgroupTree, cgroupChildren, cgroupMembers } from './cgroup.ts';
+import {
+  type CgroupQuota,
+  type CgroupTree,
+  cgroupChildren,
+  cgroupMembers,
+  cpuSharesOf,
+} from './cgroup.ts';
 import { freezeCgroup, thawCgroup } from './cgroup-freeze.ts';
 
 /**
@@ -80,6 +86,7 @@ export function liftQuota(tree: CgroupTree, user: string, quota: CgroupQuota): s
   const lifts: [string | undefined, boolean, string, string][] = [
     [tree.memoryBase, quota.memory === undefined, 'memory.limit_in_bytes', '-1'],
     [tree.cpuBase, quota.cpu === undefined, 'cpu.cfs_quota_us', '-1'],
+    [tree.cpuBase, quota.cpuWeight === undefined, 'cpu.shares', String(cpuSharesOf(undefined))],
     [tree.pidsBase, quota.tasks === undefined, 'pids.max', 'max'],
   ];
   for (const [base, lifted, file, unlimited] of lifts) {
@@ -95,7 +102,29 @@ export function liftQuota(tree: CgroupTree, user: string, quota: CgroupQuota): s
   return undefined;
 }
 
-function readPids(procs: string): number[] {
+/**
+ * Are all of the daemon's processes already in each of `joins`? Then a move has nothing to
+ * do, and the daemon is not frozen for it. `read` may cache: one user's daemons share
+ * their user's cgroups.
+ */
+export function alreadyJoined(
+  cgroup: string,
+  joins: readonly string[],
+  read: (procs: string) => ReadonlySet<number> = (procs) => new Set(readPids(procs)),
+): boolean {
+  const members = [cgroup, ...cgroupChildren(cgroup)].flatMap(cgroupMembers);
+  return joins.every((procs) => {
+    const inside = read(procs);
+    return members.every((pid) => inside.has(pid));
+  });
+}
+
+/** Has anyone of a user's daemons' processes in the v1 cgroup `dir`? */
+export function hasMembers(dir: string): boolean {
+  return readPids(join(dir, 'cgroup.procs')).length > 0;
+}
+
+export function readPids(procs: string): number[] {
   try {
     return readFileSync(procs, 'latin1').split('\n').filter(Boolean).map(Number);
   } catch {

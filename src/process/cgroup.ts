@@ -14,8 +14,14 @@ import { makeDirs } from '../files/make-dirs.ts';
  * 10-20 ms per start), learns that it is empty from `cgroup.events` and kills it with
  * `cgroup.kill`. Controllers (cgroup v1 here) are joined only where a limit needs them:
  * `pids` by a daemon with a process limit (`USER/NAME`) or of a user with a `tasks`
- * quota (`USER` above it); `memory` and `cpu` by the daemons of a user with such a quota
- * (`USER`, the sum of their daemons). No quota, no controller: nothing to pay for.
+ * quota (`USER` above it); `memory` by the daemons of a user with such a quota (`USER`,
+ * the sum of their daemons). No quota, no controller: nothing to pay for. `cpu` is the
+ * exception: every user's daemons join their user's (`USER`) unless root turns
+ * `cpu-fair-share` off, because without it the scheduler weighs each process alone, and
+ * one user's 4,200 busy processes took the CPU from every other user's daemons, their
+ * `dmctl status` and their respawns (bench/RESULTS.md, "Attacker workload"). With one
+ * group per user below the manager's, CFS group scheduling gives each user with runnable
+ * processes the same share (`cpu.shares`), whatever their number of processes.
  * Used where the manager may create cgroups (root); elsewhere (personal mode, a host
  * without cgroup2) daemons are followed by process group alone.
  */
@@ -34,6 +40,10 @@ export interface CgroupQuota {
   readonly memory: number | undefined;
   readonly cpu: number | undefined;
   readonly tasks: number | undefined;
+  /** The user's CPU weight (100 is the default share), when root set one. */
+  readonly cpuWeight: number | undefined;
+  /** `cpu-fair-share`: the user's daemons join their `cpu` cgroup even without a quota. */
+  readonly fairShare: boolean;
 }
 
 interface Mount {
@@ -119,10 +129,26 @@ export interface DaemonCgroups {
 }
 
 /** No quota at all. */
-export const NO_QUOTA: CgroupQuota = { memory: undefined, cpu: undefined, tasks: undefined };
+export const NO_QUOTA: CgroupQuota = {
+  memory: undefined,
+  cpu: undefined,
+  tasks: undefined,
+  cpuWeight: undefined,
+  fairShare: false,
+};
 
 /** The scheduler period a `cpu` quota is a share of (100 ms, the kernel's default). */
 const CPU_PERIOD_US = 100_000;
+
+/** `cpu.shares` of a weight: 100, the default weight, is 1024, the kernel's default shares. */
+export function cpuSharesOf(weight: number | undefined): number {
+  return Math.max(2, Math.round(((weight ?? 100) * 1024) / 100));
+}
+
+/** Do the user's daemons belong in their `cpu` cgroup (a quota, a weight, or fair share)? */
+export function needsCpuGroup(quota: CgroupQuota): boolean {
+  return quota.cpu !== undefined || quota.cpuWeight !== undefined || quota.fairShare;
+}
 
 /**
  * Creates (if need be) a daemon's cgroups: its cgroup2 one, and the v1 ones its process
@@ -159,14 +185,21 @@ export function prepareCgroup(
       writeFileSync(writing, String(quota.memory));
       joins.push(join(users, 'cgroup.procs'));
     }
-    if (tree.cpuBase !== undefined && quota.cpu !== undefined) {
+    if (tree.cpuBase !== undefined && needsCpuGroup(quota)) {
       const users = join(tree.cpuBase, user);
       writing = users;
       makeDirs(users);
+      // Both written at every start, so that a quota or weight lifted while none of the
+      // user's daemons ran is lifted here too (the cgroup outlives them until a stop).
+      writing = join(users, 'cpu.shares');
+      writeFileSync(writing, String(cpuSharesOf(quota.cpuWeight)));
       writing = join(users, 'cpu.cfs_period_us');
       writeFileSync(writing, String(CPU_PERIOD_US));
       writing = join(users, 'cpu.cfs_quota_us');
-      writeFileSync(writing, String(Math.round((quota.cpu * CPU_PERIOD_US) / 100)));
+      writeFileSync(
+        writing,
+        quota.cpu === undefined ? '-1' : String(Math.round((quota.cpu * CPU_PERIOD_US) / 100)),
+      );
       joins.push(join(users, 'cgroup.procs'));
     }
   } catch (error) {
@@ -179,7 +212,9 @@ export function prepareCgroup(
 export function missingControllers(tree: CgroupTree | undefined, quota: CgroupQuota): string[] {
   const missing: string[] = [];
   if (quota.memory !== undefined && tree?.memoryBase === undefined) missing.push('memory');
-  if (quota.cpu !== undefined && tree?.cpuBase === undefined) missing.push('cpu');
+  // Fair share alone needs nothing: without the controller it does nothing (said at start).
+  if ((quota.cpu !== undefined || quota.cpuWeight !== undefined) && tree?.cpuBase === undefined)
+    missing.push('cpu');
   if (quota.tasks !== undefined && tree?.pidsBase === undefined) missing.push('pids');
   return missing;
 }

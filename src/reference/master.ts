@@ -18,7 +18,7 @@ export const MASTER_SECTIONS: readonly (Entry & { readonly line: string })[] = [
     name: '[limits]',
     line: 'user: key=value, ...',
     meaning:
-      "limits for that user's (or group's) daemons: `nofile`, `nproc`, `core`, `as`, `max-daemons`, as the `limit-` settings, each daemon; and quotas on the sum of the user's daemons: `memory` (a size), `cpu` (percent of one CPU) and `tasks` (processes and threads); and `ports=` (ports and ranges separated by spaces, such as `ports=80 9000-9099`): the TCP ports the user's daemons may `listen=` on any address (without it, only the loopback above 1023), added up over the user's and their groups' lines",
+      "limits for that user's (or group's) daemons: `nofile`, `nproc`, `core`, `as`, `max-daemons`, as the `limit-` settings, each daemon; and quotas on the sum of the user's daemons: `memory` (a size), `cpu` (percent of one CPU) and `tasks` (processes and threads); `cpu-weight` (1 to 10000, 100 by default: the user's share of a busy CPU against each other user's, see `cpu-fair-share`); and `ports=` (ports and ranges separated by spaces, such as `ports=80 9000-9099`): the TCP ports the user's daemons may `listen=` on any address (without it, only the loopback above 1023), added up over the user's and their groups' lines",
   },
   {
     name: '[settings]',
@@ -114,6 +114,12 @@ export const SETTINGS: readonly Entry[] = [
     default: 'yes',
     meaning:
       'put each daemon in a cgroup2 cgroup of its own where the manager can (root, with a cgroup2 hierarchy: stop then reaches processes that left the process group, a crash leaves no unknown survivor); it is forked straight into it, at no cost. A daemon with `limit-nproc` also joins a v1 `pids` cgroup where that controller is mounted, which costs 10-20 ms per start on a v1 kernel',
+  },
+  {
+    name: 'cpu-fair-share',
+    default: 'yes',
+    meaning:
+      "put all of a user's daemons in one v1 `cpu` cgroup of the user's (`cpu.shares` 1024, or as `cpu-weight` says; no cap unless `cpu=` sets one), so that the scheduler gives each user with busy daemons an equal share of a busy CPU whatever their number of processes: one user's thousands of processes no longer slow other users' daemons and the manager. It costs each start a move into a v1 cgroup, which waits for an RCU grace period in the daemon's process before its exec (the manager and keeper go on meanwhile): a respawn alone took about 10 ms longer (median 19-23 ms against 10-13 ms), a burst of 200 respawns no longer (their moves share grace periods). `no`: a user's daemons join a `cpu` cgroup only for a `cpu=` or `cpu-weight=` quota, and each of their processes competes alone. A change by SIGHUP moves running daemons at once, as a quota does. Without a v1 `cpu` hierarchy (personal mode, `cgroups = no`, a pure cgroup2 host) it does nothing, and the manager's log says so when it starts",
   },
   {
     name: 'max-daemons',

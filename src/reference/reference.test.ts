@@ -10,7 +10,7 @@ import { SETTINGS } from './master.ts';
 /** A value each kind of setting accepts, to show the parser knows the key. */
 function sampleValue(key: string): string {
   if (key.startsWith('daemon-path') || key.endsWith('-dir')) return '/srv/x';
-  if (key === 'cgroups') return 'no';
+  if (key === 'cgroups' || key === 'cpu-fair-share') return 'no';
   if (key === 'metrics-listen') return '127.0.0.1:9815';
   if (key === 'limit-core' || key === 'limit-as' || key === 'log-max-size') return '1M';
   return /timeout|cooldown|uptime/.test(key) ? '5s' : '3';

@@ -61,10 +61,13 @@ describe("quotas on the sum of a user's daemons", { skip: !root && 'needs root' 
     );
   });
 
-  test('a user without a quota joins no controller', async () => {
+  test('a user without a quota joins no controller but cpu, for their fair share, uncapped', async () => {
     const plain = await host.waitForDaemon('bob', 'bob/plain', (d) => d.pid > 0, 'to run');
     assert.equal(v1CgroupOf(plain.pid, 'memory'), ownMemory);
-    assert.doesNotMatch(v1CgroupOf(plain.pid, 'cpu'), /daemon-manager/);
+    const cpu = v1CgroupOf(plain.pid, 'cpu');
+    assert.match(cpu, new RegExp(`/daemon-manager\\.[0-9a-f]+/${host.user('bob').name}$`));
+    const base = '/sys/fs/cgroup/cpu';
+    assert.equal(readFileSync(join(base, cpu, 'cpu.cfs_quota_us'), 'utf8').trim(), '-1');
     assert.doesNotMatch(v1CgroupOf(plain.pid, 'pids'), /daemon-manager/);
   });
 
