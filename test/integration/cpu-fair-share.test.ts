@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TestHost } from '../helpers/host.ts';
+import { livePidsOfUid, v1CgroupOf } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+const V1 = '/sys/fs/cgroup';
+const BUSY = 'while :; do :; done';
+
+/** The user's own cpu cgroup, right below the manager's tag cgroup. */
+const inUsers = (user: string) => new RegExp(`/daemon-manager\\.[0-9a-f]+/${user}$`);
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The busy loops a user runs (`sh -c 'while :; ...'`). */
+function busyLoops(uid: number): number[] {
+  return livePidsOfUid(uid).filter((pid) => commandOf(pid) === `sh -c ${BUSY}`);
+}
+
+/** CPU time a process used so far, in clock ticks (utime + stime, proc(5)). */
+function cpuTicks(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+const sum = (pids: readonly number[]): number =>
+  pids.reduce((total, pid) => total + cpuTicks(pid), 0);
+
+describe("a user's daemons share one cpu cgroup by default", {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const master = '[can_run_as]\n{alice}\n';
+  let user = '';
+  let ownCpu = '';
+
+  before(async () => {
+    host.writeMaster(master);
+    user = host.user('alice').name;
+    host.writeDaemon('alice', 'web', 'start=sleep 6800031 & sleep 6800032 & wait\n');
+    host.writeDaemon('alice', 'db', 'start=exec sleep 6800033\n');
+    await host.startManager();
+    ownCpu = v1CgroupOf(host.managerPid(), 'cpu');
+  });
+  after(() => host.cleanup());
+
+  function processes(): number[] {
+    return livePidsOfUid(host.user('alice').uid);
+  }
+
+  async function reload(settings: string, limits = ''): Promise<void> {
+    host.writeMaster(master + limits, settings);
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the reload', () =>
+      /SIGHUP: reloading/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+  }
+
+  /** Waits until all four processes (two daemons, a shell's two children) are where `placed` says. */
+  function waitPlaced(what: string, placed: (cpu: string) => boolean): Promise<true> {
+    return waitFor(
+      what,
+      () => {
+        const pids = processes();
+        return pids.length === 4 && pids.every((pid) => placed(v1CgroupOf(pid, 'cpu')))
+          ? true
+          : undefined;
+      },
+      {
+        describe: () =>
+          processes()
+            .map((pid) => `${pid} (${commandOf(pid)}): ${v1CgroupOf(pid, 'cpu')}`)
+            .join('\n'),
+      },
+    );
+  }
+
+  test("every process of the user's daemons is in the user's cpu cgroup, with the default shares and no cap", async () => {
+    await waitPlaced("the daemons' processes in the user's cpu cgroup", (cpu) =>
+      inUsers(user).test(cpu),
+    );
+    const [pid] = processes();
+    const cgroup = join(V1, 'cpu', v1CgroupOf(pid ?? 0, 'cpu'));
+    assert.equal(readFileSync(join(cgroup, 'cpu.shares'), 'utf8').trim(), '1024');
+    assert.equal(readFileSync(join(cgroup, 'cpu.cfs_quota_us'), 'utf8').trim(), '-1');
+    // The manager's own memory and pids cgroups: no other controller is joined for it.
+    for (const each of processes())
+      assert.equal(v1CgroupOf(each, 'memory'), v1CgroupOf(host.managerPid(), 'memory'));
+  });
+
+  test('a cpu-weight in [limits] is written as the cpu.shares of the running daemons', async () => {
+    await reload('', '[limits]\n{alice}: cpu-weight=400\n');
+    const [pid] = processes();
+    const shares = join(V1, 'cpu', v1CgroupOf(pid ?? 0, 'cpu'), 'cpu.shares');
+    await waitFor('cpu.shares 4096', () =>
+      readFileSync(shares, 'utf8').trim() === '4096' ? true : undefined,
+    );
+    await reload('');
+    await waitFor('cpu.shares back to 1024', () =>
+      readFileSync(shares, 'utf8').trim() === '1024' ? true : undefined,
+    );
+  });
+
+  test('cpu-fair-share = no by SIGHUP moves the running daemons out, = yes back in, none restarted', async () => {
+    const pids = processes().sort();
+    const from = host.managerLog.length;
+    await reload('cpu-fair-share = no');
+    await waitPlaced(
+      "the daemons' processes back in the manager's cpu cgroup",
+      (cpu) => cpu === ownCpu,
+    );
+    await reload('cpu-fair-share = yes');
+    await waitPlaced("the daemons' processes in the user's cpu cgroup again", (cpu) =>
+      inUsers(user).test(cpu),
+    );
+    assert.deepEqual(processes().sort(), pids);
+    // Said each way, once the moves are done (the line comes after the last move).
+    const said = (pattern: RegExp) => () =>
+      pattern.test(host.managerLog.slice(from)) ? true : undefined;
+    await waitFor(
+      'the line of the move out',
+      said(
+        /is now cpu-fair-share=no: applied to their 2 running daemons \(4 processes moved, none restarted\)/,
+      ),
+    );
+    await waitFor(
+      'the line of the move in',
+      said(/is now none: applied to their 2 running daemons \(4 processes moved, none restarted\)/),
+    );
+  });
+});
+
+describe('cpu-fair-share = no', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{bob}\n', 'cpu-fair-share = no');
+    host.writeDaemon('bob', 'plain', 'start=exec sleep 6800034\n');
+    await host.startManager();
+  });
+  after(() => host.cleanup());
+
+  test('a user without a cpu quota joins no cpu cgroup', async () => {
+    const plain = await host.waitForDaemon('bob', 'bob/plain', (d) => d.pid > 0, 'to run');
+    assert.equal(v1CgroupOf(plain.pid, 'cpu'), v1CgroupOf(host.managerPid(), 'cpu'));
+  });
+});
+
+/**
+ * Two users' busy loops on one CPU: alice's eight, bob's one. Weighed process by process
+ * bob gets a ninth of what all get, an eighth of alice's; in groups per user, as much as
+ * alice. Judged on the ratio of their CPU times, which other load on that CPU leaves alone.
+ * alice's loops are each in a session of their own (setsid), as each daemon is: in the
+ * root cpu cgroup the kernel's autogroup (sched_autogroup_enabled) weighs each session
+ * as one, so eight loops in one session took no more than bob's one (ratio 1.03 without
+ * the per-user groups); eight sessions, or eight daemons, took eight shares.
+ */
+async function shareOfBob(settings: string): Promise<number> {
+  const host = new TestHost();
+  try {
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n', settings);
+    host.writeDaemon(
+      'alice',
+      'many',
+      `start=exec taskset -c 0 sh -c 'for i in 1 2 3 4 5 6 7 8; do setsid sh -c "${BUSY}" & done; wait'\n`,
+    );
+    host.writeDaemon('bob', 'one', `start=exec taskset -c 0 sh -c '${BUSY}'\n`);
+    await host.startManager();
+    const alice = await waitFor("alice's 8 busy loops", () => {
+      const loops = busyLoops(host.user('alice').uid);
+      return loops.length === 8 ? loops : undefined;
+    });
+    const bob = await waitFor("bob's busy loop", () => {
+      const loops = busyLoops(host.user('bob').uid);
+      return loops.length === 1 ? loops : undefined;
+    });
+    const start = { alice: sum(alice), bob: sum(bob) };
+    // Two seconds of CPU 0 between them, however long other load makes that take.
+    await waitFor(
+      '200 ticks of CPU time used by the loops',
+      () => (sum(alice) - start.alice + sum(bob) - start.bob >= 200 ? true : undefined),
+      { timeoutMs: 120_000 },
+    );
+    return (sum(bob) - start.bob) / Math.max(1, sum(alice) - start.alice);
+  } finally {
+    await host.cleanup();
+  }
+}
+
+describe('one CPU shared by a user with eight busy processes and one with one', {
+  skip: !root && 'needs root',
+}, () => {
+  test('with cpu-fair-share (the default), the user with one gets about as much as the other', async (t) => {
+    const ratio = await shareOfBob('');
+    t.diagnostic(`bob's CPU time / alice's: ${ratio.toFixed(3)}`);
+    // 1 when fair; 1/8 when weighed process by process.
+    assert.ok(ratio > 0.5, `bob's CPU time / alice's: ${ratio.toFixed(3)}`);
+  });
+
+  test('with cpu-fair-share = no, the user with one gets about an eighth of the other', async (t) => {
+    const ratio = await shareOfBob('cpu-fair-share = no');
+    t.diagnostic(`bob's CPU time / alice's: ${ratio.toFixed(3)}`);
+    assert.ok(ratio < 0.3, `bob's CPU time / alice's: ${ratio.toFixed(3)}`);
+  });
+});
