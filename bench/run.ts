@@ -43,6 +43,7 @@ const { values } = parseArgs({
     'storm-variants': { type: 'string' },
     'storm-no-ceiling': { type: 'boolean', default: false },
     'attack-seconds': { type: 'string' },
+    'attack-settings': { type: 'string' },
     kills: { type: 'string' },
     'kill-daemons': { type: 'string' },
     'compare-tree': { type: 'string' },
@@ -84,6 +85,7 @@ const killSettings = {
 };
 const attackSettings = {
   seconds: Number(values['attack-seconds'] ?? (quick ? 30 : 120)),
+  managerSettings: values['attack-settings'] ?? '',
   respawns: quick ? 5 : 10,
   victimDaemons: 5,
   sizes: ISSUE_SIZES,

@@ -16,6 +16,8 @@ export interface AttackerOptions {
   readonly victimDaemons: number;
   readonly seconds: number;
   readonly respawns: number;
+  /** More `[settings]` lines of the master config (`cpu-fair-share = no`: the run before it). */
+  readonly managerSettings?: string;
 }
 
 /** What the clean-up left: should be nothing. */
@@ -45,7 +47,10 @@ export async function runAttackerScenario(options: AttackerOptions): Promise<Att
     const victim = host.user('vic');
     uids.push(attacker.uid, victim.uid);
     names.push(attacker.name, victim.name);
-    host.writeMaster('[can_run_as]\n{atk}\n{vic}\n', 'stable-uptime = 1s');
+    host.writeMaster(
+      '[can_run_as]\n{atk}\n{vic}\n',
+      ['stable-uptime = 1s', options.managerSettings ?? ''].join('\n'),
+    );
     pipe = new ReadyPipe(join(host.dir, 'ready.fifo'));
     lendPipe(pipe, victim);
     const script = join(host.dir, 'victim.sh');
