@@ -737,10 +737,17 @@ export class Manager implements ControlContext, SupervisorHost {
     }
   }
 
-  /** The quota a user's cgroups apply: their `[limits]`, and `cpu-fair-share`. */
+  /**
+   * The quota a user's cgroups apply: their `[limits]`, and `cpu-fair-share` where there is
+   * a cpu hierarchy (elsewhere it does nothing, said once at the start: not a quota the
+   * running daemons miss, to be warned of at each SIGHUP).
+   */
   private quotaOf(limits: UserLimits): CgroupQuota {
     const { memory, cpu, tasks, cpuWeight } = limits;
-    const fairShare = this.mode.kind === 'system' && this.settings.cpuFairShare;
+    const fairShare =
+      this.mode.kind === 'system' &&
+      this.settings.cpuFairShare &&
+      this.cgroups?.cpuBase !== undefined;
     return { memory, cpu, tasks, cpuWeight, fairShare };
   }
 

@@ -161,6 +161,35 @@ describe('cpu-fair-share = no', { skip: !root && 'needs root' }, () => {
   });
 });
 
+describe('cpu-fair-share where there is no cpu hierarchy to use', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const master = '[can_run_as]\n{carol}\n';
+
+  before(async () => {
+    host.writeMaster(master, 'cgroups = no');
+    host.writeDaemon('carol', 'plain', 'start=exec sleep 6800035\n');
+    await host.startManager();
+  });
+  after(() => host.cleanup());
+
+  test('does nothing, says so once at the start, and nothing of it at a SIGHUP', async () => {
+    const plain = await host.waitForDaemon('carol', 'carol/plain', (d) => d.pid > 0, 'to run');
+    assert.equal(v1CgroupOf(plain.pid, 'cpu'), v1CgroupOf(host.managerPid(), 'cpu'));
+    const said = /cpu-fair-share does nothing here \(cgroups = no\)/g;
+    assert.equal(host.managerLog.match(said)?.length, 1, host.managerLog);
+    const from = host.managerLog.length;
+    host.writeMaster(master, 'cgroups = no');
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the reload', () =>
+      /SIGHUP: reloading/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    await host.dmctl('carol', 'status');
+    assert.doesNotMatch(host.managerLog.slice(from), /quota|cpu-fair-share/);
+  });
+});
+
 /**
  * Two users' busy loops on one CPU: alice's eight, bob's one. Weighed process by process
  * bob gets a ninth of what all get, an eighth of alice's; in groups per user, as much as
