@@ -44,6 +44,7 @@ const { values } = parseArgs({
     'storm-no-ceiling': { type: 'boolean', default: false },
     'attack-seconds': { type: 'string' },
     'attack-settings': { type: 'string' },
+    'attack-busy': { type: 'string' },
     kills: { type: 'string' },
     'kill-daemons': { type: 'string' },
     'compare-tree': { type: 'string' },
@@ -88,7 +89,7 @@ const attackSettings = {
   managerSettings: values['attack-settings'] ?? '',
   respawns: quick ? 5 : 10,
   victimDaemons: 5,
-  sizes: ISSUE_SIZES,
+  sizes: { ...ISSUE_SIZES, busy: Number(values['attack-busy'] ?? 0) },
 };
 
 async function main(): Promise<void> {

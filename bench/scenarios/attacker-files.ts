@@ -11,6 +11,12 @@ export interface AttackSizes {
   readonly configKb: number;
   /** Files named `*.conf` that cannot be daemon names. */
   readonly badNames: number;
+  /**
+   * Busy loops (`while :; do :; done`, each in a session of its own) of one more daemon,
+   * `abusy`, started right before the attack is measured (absent: none). What takes the
+   * CPU from other users when the scheduler weighs each process alone.
+   */
+  readonly busy?: number;
 }
 
 /**
@@ -63,6 +69,13 @@ export function writeAttackerFiles(owner: Owner, sizes: AttackSizes): void {
     `setsid sh -c "trap '' TERM; exec sleep 1000000" & done; exec sleep 1000000\n` +
     'stop_timeout=10m\n';
   for (let index = 0; index < sizes.stuck; index++) write(`${stuckName(index)}.conf`, stuck);
+  // Named to come first, loaded whatever the cap; started by hand (see runAttack).
+  if ((sizes.busy ?? 0) > 0)
+    write(
+      `${BUSY_NAME}.conf`,
+      `start=i=0; while [ $i -lt ${sizes.busy} ]; do i=$((i + 1)); ` +
+        `setsid sh -c 'while :; do :; done' & done; wait\nautostart=no\n`,
+    );
   const big = `start=exec sleep 1000000\nautostart=no\n${filler}`;
   for (let index = 0; index < sizes.configs; index++) write(`${bigName(index)}.conf`, big);
   for (let index = 0; index < sizes.badNames; index++) write(`bad name ${index}.conf`, '');
@@ -74,6 +87,9 @@ export function touchBigConfigs(owner: Owner, sizes: AttackSizes): void {
   for (let index = 0; index < sizes.configs; index++)
     utimesSync(join(owner.daemonDir, `${bigName(index)}.conf`), now, now);
 }
+
+/** The daemon of the busy loops. */
+export const BUSY_NAME = 'abusy';
 
 function stuckName(index: number): string {
   return `astuck${String(index).padStart(4, '0')}`;

@@ -15,6 +15,7 @@ import { NODE } from '../peers/daemon-manager.ts';
 import { exited, spawnLogged, terminate } from '../peers/spawn.ts';
 import {
   type AttackSizes,
+  BUSY_NAME,
   type Owner,
   stuckIds,
   touchBigConfigs,
@@ -132,6 +133,11 @@ export async function runAttack(context: AttackContext): Promise<AttackRun> {
         rescans.push(await timeAsync(dmctl('rescan'), userOptions(attacker, 60_000)));
       }
     })();
+    if ((sizes.busy ?? 0) > 0) {
+      const before = livePidsOfUid(attacker.uid).length;
+      await timeAsync(dmctl(`${attacker.name}/${BUSY_NAME}`, 'start'), asAttacker);
+      await waitForProcesses(attacker.uid, before + (sizes.busy ?? 0), 60_000);
+    }
     const withAttack = await measurePhase(context, manager);
     attacking = false;
     await rescanLoop;
