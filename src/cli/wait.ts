@@ -40,7 +40,10 @@ export function verdictOf(
   now: number,
 ): Verdict {
   const down = row.state === 'stopped' || row.state === 'exited' || row.state === 'failed';
-  if (verb === 'stop') return down ? { done: true } : undefined;
+  // Stopped, or started again since by another request (its process is not the one
+  // there before): the stop was done, and waiting for `stopped` would wait out the deadline.
+  if (verb === 'stop')
+    return down || (row.pid > 0 && row.pid !== pidBefore) ? { done: true } : undefined;
   // A task (restart=no, or on-failure) that did its work and exited cleanly is done.
   if (row.state === 'exited') return { done: true };
   const exit = formatLastExit(row);
