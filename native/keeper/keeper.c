@@ -46,6 +46,12 @@
 #include <unistd.h>
 
 static int epoll_fd = -1, listen_fd = -1, connection = -1, signal_fd = -1, timer_fd = -1;
+/*
+ * The manager has closed its end, but what it sent before is still to be read: nothing
+ * more is sent to it, the connection is kept until its last request (a quit, above all)
+ * has been handled.
+ */
+static int manager_hung_up;
 static char receive_buffer[MAX_MESSAGE + 1];
 static int64_t idle_since_ms;
 
@@ -102,11 +108,7 @@ static void free_queued(struct queued *entry) {
   free(entry);
 }
 
-static void drop_connection(const char *why) {
-  if (connection == -1) return;
-  unwatch_fd(connection);
-  close(connection);
-  connection = -1;
+static void discard_queue(void) {
   while (queue_head) {
     struct queued *next = queue_head->next;
     free_queued(queue_head);
@@ -114,8 +116,40 @@ static void drop_connection(const char *why) {
   }
   queue_tail = NULL;
   queued_count = 0;
+}
+
+static void drop_connection(const char *why) {
+  if (connection == -1) return;
+  unwatch_fd(connection);
+  close(connection);
+  connection = -1;
+  discard_queue();
+  manager_hung_up = 0;
   idle_since_ms = now_ms();
   keeper_log("info", "manager disconnected (%s)", why);
+}
+
+/* Whether events go to a manager (else they are dropped, and log lines kept for the next). */
+static int manager_listens(void) { return connection != -1 && !manager_hung_up; }
+
+/*
+ * The manager closed its end with events of ours unread: af_unix then sets ECONNRESET on
+ * this end (unix_release_sock), and the next sendmsg or recvmsg fails with it once, before
+ * any request still waiting here is read; EPIPE says the same of a peer with nothing unread.
+ * Closing at that error threw away the requests it had sent last: at the end of a shutdown
+ * of 1,000 daemons, the releases and the `quit` itself, and the keeper stayed for good. So
+ * what waits to be sent goes, and the requests are read to their end (recvmsg returns 0).
+ */
+static void hang_up(void) {
+  discard_queue();
+  manager_hung_up = 1;
+  watch_fd(connection, EPOLLIN, TAG_CONNECTION);
+}
+
+/* A send to the manager failed with `error` (not EAGAIN). */
+static void send_failed(int error) {
+  if (error == EPIPE || error == ECONNRESET) hang_up();
+  else drop_connection(strerror(error));
 }
 
 /* One sendmsg on `fd`, with `pass` (or -1) as SCM_RIGHTS; the errno of a failure, or 0. */
@@ -149,7 +183,7 @@ static int stored_fd_of(const struct queued *entry) {
 
 /* Sends what waits, as far as the socket takes it; EPOLLOUT is watched while any is left. */
 static void flush_queue(void) {
-  while (connection != -1 && queue_head) {
+  while (manager_listens() && queue_head) {
     struct queued *entry = queue_head;
     int pass = -1;
     if (entry->stored_name && (pass = stored_fd_of(entry)) == -1) {
@@ -158,7 +192,7 @@ static void flush_queue(void) {
       int error = transmit(connection, entry->bytes, entry->length, pass);
       if (error == EAGAIN) return;
       if (error) {
-        drop_connection(strerror(error));
+        send_failed(error);
         return;
       }
     }
@@ -167,7 +201,7 @@ static void flush_queue(void) {
     queued_count--;
     free_queued(entry);
   }
-  if (connection != -1) watch_fd(connection, EPOLLIN, TAG_CONNECTION);
+  if (manager_listens()) watch_fd(connection, EPOLLIN, TAG_CONNECTION);
 }
 
 static void enqueue(const char *bytes, size_t length, const char *stored_name, int fd) {
@@ -196,7 +230,7 @@ static void enqueue(const char *bytes, size_t length, const char *stored_name, i
  */
 void send_event(const char *verb, const char *const *fields, size_t count,
                 const char *stored_name) {
-  if (connection == -1) return;
+  if (!manager_listens()) return;
   static char out[MAX_MESSAGE];
   size_t length = 0;
   for (size_t i = 0; i <= count; i++) {
@@ -215,7 +249,7 @@ void send_event(const char *verb, const char *const *fields, size_t count,
     int error = transmit(connection, out, length, fd);
     if (!error) return;
     if (error != EAGAIN) {
-      drop_connection(strerror(error));
+      send_failed(error);
       return;
     }
   }
@@ -228,7 +262,7 @@ void keeper_log(const char *level, const char *format, ...) {
   va_start(args, format);
   vsnprintf(text, sizeof text, format, args);
   va_end(args);
-  if (connection != -1) {
+  if (manager_listens()) {
     const char *fields[] = {level, text};
     send_event("log", fields, 2, NULL);
     return;
@@ -405,6 +439,10 @@ static void receive(void) {
     ssize_t got = recvmsg(connection, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (got == -1 && errno == EINTR) continue;
     if (got == -1 && errno == EAGAIN) return;
+    if (got == -1 && errno == ECONNRESET) {
+      hang_up();
+      continue;
+    }
     if (got <= 0) {
       drop_connection(got == 0 ? "closed" : strerror(errno));
       return;
