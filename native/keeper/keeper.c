@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -422,7 +423,8 @@ static void handle_signals(void);
  */
 #define REQUESTS_PER_WAKEUP 32
 
-static void receive(void) {
+/* Reads the manager's requests; whether it stopped at REQUESTS_PER_WAKEUP with more to read. */
+static int receive(void) {
   for (int handled = 0; handled < REQUESTS_PER_WAKEUP; handled++) {
     /*
      * Not `= {0}`: zeroing the 33 KB of field pointers for every request wrote pages
@@ -438,14 +440,14 @@ static void receive(void) {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
     ssize_t got = recvmsg(connection, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (got == -1 && errno == EINTR) continue;
-    if (got == -1 && errno == EAGAIN) return;
+    if (got == -1 && errno == EAGAIN) return 0;
     if (got == -1 && errno == ECONNRESET) {
       hang_up();
       continue;
     }
     if (got <= 0) {
       drop_connection(got == 0 ? "closed" : strerror(errno));
-      return;
+      return 0;
     }
     for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&header); cmsg; cmsg = CMSG_NXTHDR(&header, cmsg))
       if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
@@ -470,10 +472,11 @@ static void receive(void) {
       if (request.count > 0) dispatch(&request);
     }
     for (size_t i = 0; i < request.fd_count; i++) close(request.fds[i]);
-    if (connection == -1) return;
+    if (connection == -1) return 0;
     handle_signals();
-    if (connection == -1) return;
+    if (connection == -1) return 0;
   }
+  return 1;
 }
 
 /*
@@ -487,6 +490,13 @@ static int send_buffer_size(void) {
   return size > 0 ? size : 4 * 1024 * 1024;
 }
 
+/* Whether the attached manager has closed its end (what it sent may still wait here). */
+static int manager_closed_its_end(void) {
+  if (manager_hung_up) return 1;
+  struct pollfd end = {.fd = connection, .events = POLLIN | POLLRDHUP};
+  return poll(&end, 1, 0) == 1 && (end.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 /* A second manager while one is attached: refused, unless the first has hung up. */
 static void accept_manager(void) {
   int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -497,6 +507,15 @@ static void accept_manager(void) {
     close(fd);
     return;
   }
+  /*
+   * A manager that has hung up (one that reconnects after a send of its timed out, one
+   * started again at once) may have left requests here: they are handled before the next
+   * manager is taken, as they would have been had it come later (dropped with the
+   * connection, a release or a quit was lost). The peek below would take the ECONNRESET
+   * that stands for them (see hang_up) as the end.
+   */
+  if (connection != -1 && manager_closed_its_end())
+    while (connection != -1 && receive()) continue;
   if (connection != -1) {
     char probe;
     ssize_t got = recv(connection, &probe, 1, MSG_PEEK | MSG_DONTWAIT);

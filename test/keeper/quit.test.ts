@@ -80,12 +80,16 @@ describe('dm-keeper told to quit while a run still has processes', () => {
  * The manager's last requests, then its close, with events of the keeper's still unread
  * on the manager's side (a shutdown stops reading once it has said quit): af_unix sets
  * ECONNRESET on the keeper's end, and the keeper's next recvmsg or sendmsg fails with it
- * before the requests that wait are read. The driver stops the keeper (SIGSTOP) while it
- * does that, so that the keeper finds it all at once, as a loaded keeper does; run 1 is a
- * `sleep` whose `spawned` event is left unread. It prints one JSON line of what it saw.
+ * before the requests that wait are read. The driver stops the keeper (SIGSTOP) in its
+ * epoll_wait while it does that, so that the keeper finds it all at once, as a loaded
+ * keeper does; run 1 is a `sleep`, and the answer to a `signal` of it is left unread. It
+ * prints one JSON line of what it saw.
  *
- *   quit:    quit, close                  the keeper exits, the run killed
- *   crash:   close                        the keeper stays; a new manager gets run 1
+ *   quit:    quit, close          the keeper exits, the run killed
+ *   crash:   close                the keeper stays; a new manager gets run 1
+ *   release: a new manager connects, the old one sends 40 requests (more than the keeper
+ *            reads at a time), the last `release 1`, and closes: the release is handled
+ *            before the new one's hello (the keeper learns of the new connection first)
  */
 const HANG_UP_DRIVER = `
 import json, os, signal, socket, subprocess, sys, time
@@ -104,9 +108,14 @@ def snapshot(s):
     runs, logs = [], []
     while True:
         fields = fields_of(s.recv(1 << 20))
+        if not fields or fields[0] == 'error': return None, fields
         if fields[0] == 'end': return runs, logs
         if fields[0] == 'run': runs.append(fields[1])
         if fields[0] == 'log': logs.append(fields[2])
+def wait(s, verb):
+    while fields_of(s.recv(1 << 20))[0] != verb: pass
+def idle_in():
+    with open('/proc/%d/wchan' % keeper.pid) as f: return f.read()
 def living():
     found = []
     for entry in os.listdir('/proc'):
@@ -122,9 +131,17 @@ try:
     old = connect()
     snapshot(old)
     send(old, 'spawn', '1', 'd', 'start=x', 'arg=/bin/sleep', 'arg=' + tag)
-    # The keeper has answered (a peek leaves the answer unread).
+    wait(old, 'exec')
+    send(old, 'signal', '1', '0')
+    # The keeper has answered (a peek leaves the answer unread), and waits for more.
     old.recv(1, socket.MSG_PEEK)
+    deadline = time.time() + 30
+    while idle_in() != 'do_epoll_wait' and time.time() < deadline: time.sleep(0.01)
     os.kill(keeper.pid, signal.SIGSTOP)
+    if mode == 'release':
+        new = connect()
+        for n in range(39): send(old, 'drop', 'nothing:%d' % n)
+        send(old, 'release', '1')
     if mode == 'quit': send(old, 'quit')
     old.close()
     os.kill(keeper.pid, signal.SIGCONT)
@@ -136,13 +153,12 @@ try:
         while result['keeperExited'] and living() and time.time() < deadline: time.sleep(0.02)
         result['left'] = len(living())
     else:
-        new = connect()
+        if mode == 'crash': new = connect()
         runs, logs = snapshot(new)
+        # None: the new manager was refused (logs: the refusal).
         result['runs'] = runs
         result['logs'] = logs
         result['keeperExited'] = keeper.poll() is not None
-        send(new, 'quit')
-        keeper.wait(20)
     print(json.dumps(result))
 finally:
     for pid in living():
@@ -177,5 +193,11 @@ describe('dm-keeper whose manager hung up with events of the keeper unread', () 
     const seen = hangUp(dir, 'crash', 1_000);
     assert.equal(seen.keeperExited, false);
     assert.deepEqual(seen.runs, ['1']);
+  });
+
+  test("handles the old manager's last requests before it answers the next one", () => {
+    const seen = hangUp(dir, 'release', 2_000);
+    assert.equal(seen.keeperExited, false);
+    assert.deepEqual(seen.runs, [], `run 1 not released before the hello: ${JSON.stringify(seen)}`);
   });
 });
