@@ -154,17 +154,25 @@ export class KeeperLink {
     return !this.closed;
   }
 
+  /**
+   * Sends one request; false if the keeper is gone. A send that fails (the keeper stuck
+   * for SO_SNDTIMEO, or its end closed) reconnects, and the request goes again on the new
+   * connection, once: a SOCK_SEQPACKET message is sent whole or not at all, and the keeper
+   * reads what the old connection holds before it takes the new one. Given up instead, a
+   * quit was lost and the keeper stayed after a clean stop; a release, and it held that
+   * run for good.
+   */
   private send(fields: readonly string[], fds: readonly number[] = []): boolean {
-    if (this.closed) return false;
-    try {
-      this.channel.send(fields, fds);
-      return true;
-    } catch {
-      // Stuck or gone: the end of the connection follows, and says which.
-      this.channel.close();
-      this.disconnected();
-      return false;
+    for (let attempt = 0; attempt < 2 && !this.closed; attempt++) {
+      try {
+        this.channel.send(fields, fds);
+        return true;
+      } catch {
+        this.channel.close();
+        this.disconnected();
+      }
     }
+    return false;
   }
 
   private receive(fields: string[] | null, fds: number[]): void {
