@@ -757,12 +757,15 @@ export class Manager implements ControlContext, SupervisorHost {
     daemons: readonly RunningDaemon[],
     quietIfNothingMoved: boolean,
   ): Promise<void> {
-    const { line, warn, moved, restart } = await applyQuotaToRunning(
+    const { line, warn, moved, restart, joins } = await applyQuotaToRunning(
       this.cgroups,
       user,
       quota,
       daemons,
     );
+    // A check its run starts from now on goes where its processes are now, not where they
+    // were at its start (an outside review: checks forked outside the user's cpu cgroup).
+    for (const [id, cgroups] of joins) this.processes.rejoin(id, cgroups);
     if (warn) this.log.warn(line);
     else if (moved > 0 || !quietIfNothingMoved) this.log.info(line);
     for (const [id, why] of restart) {

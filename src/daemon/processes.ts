@@ -185,6 +185,15 @@ export class KeeperProcesses implements Processes {
   }
 
   /**
+   * The daemon's processes were moved into other v1 cgroups (a quota or the fair share
+   * changed by a SIGHUP): its runs' checks, started from their launch plans, join those.
+   */
+  rejoin(id: string, joins: readonly string[]): void {
+    for (const [seq, plan] of this.plans)
+      if (this.runs.get(seq) === id) this.plans.set(seq, { ...plan, joins });
+  }
+
+  /**
    * Signals every process of the run. The keeper signals the members its cgroup lists,
    * and a process forking and exiting in a loop outran that list: its children never got
    * the signal (nor a SIGTERM of a stop). So the run's cgroup is frozen while the keeper

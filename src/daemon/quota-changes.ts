@@ -73,6 +73,8 @@ export interface QuotaApplied {
   readonly moved: number;
   /** The daemons to restart inside the quota, each with why its processes were not moved. */
   readonly restart: ReadonlyMap<string, string>;
+  /** The v1 cgroups each daemon's processes are in now, for what its run starts next. */
+  readonly joins: ReadonlyMap<string, readonly string[]>;
 }
 
 /**
@@ -87,6 +89,7 @@ export async function applyQuotaToRunning(
 ): Promise<QuotaApplied> {
   const head = `the quota of '${user}' is now ${describeQuota(quota)}`;
   const restart = new Map<string, string>();
+  const placed = new Map<string, readonly string[]>();
   const missing = missingControllers(tree, quota);
   const problems =
     missing.length === 0
@@ -100,6 +103,7 @@ export async function applyQuotaToRunning(
       warn: true,
       moved: 0,
       restart,
+      joins: placed,
     };
   const lifted = liftQuota(tree, user, quota);
   if (lifted !== undefined) problems.push(lifted);
@@ -123,6 +127,7 @@ export async function applyQuotaToRunning(
       problems.push(`${daemon.id}: ${cgroups.error}`);
       continue;
     }
+    placed.set(daemon.id, cgroups.joins);
     const joins = leaveCpu === undefined ? cgroups.joins : [...cgroups.joins, leaveCpu];
     // Nothing to move (most daemons when only a limit's value changed): not frozen for it.
     if (alreadyJoined(cgroups.cgroup, joins, read)) continue;
@@ -136,6 +141,12 @@ export async function applyQuotaToRunning(
       : `restarted ${[...restart].map(([id, why]) => `${id} inside it (its processes could not all be moved: ${why})`).join(', ')}`;
   const done = `applied to their ${daemons.length} running daemons (${moved} processes moved, ${restarted})`;
   return problems.length === 0
-    ? { line: `${head}: ${done}`, warn: restart.size > 0, moved, restart }
-    : { line: `${head}: ${done}, but ${problems.join('; ')}`, warn: true, moved, restart };
+    ? { line: `${head}: ${done}`, warn: restart.size > 0, moved, restart, joins: placed }
+    : {
+        line: `${head}: ${done}, but ${problems.join('; ')}`,
+        warn: true,
+        moved,
+        restart,
+        joins: placed,
+      };
 }

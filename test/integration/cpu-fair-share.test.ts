@@ -247,3 +247,69 @@ describe('one CPU shared by a user with eight busy processes and one with one', 
     assert.ok(ratio < 0.3, `bob's CPU time / alice's: ${ratio.toFixed(3)}`);
   });
 });
+
+/*
+ * A check (ready= or health= exec:) runs where its daemon's processes are. Its place was
+ * taken from the run's launch plan, made at its start: after a SIGHUP had moved the
+ * daemon into the user's cpu cgroup, its checks were still forked outside (an outside
+ * review: a busy check per daemon, outside the fair share), and the other way round.
+ */
+describe('checks follow their daemon when a SIGHUP moves it', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const master = '[can_run_as]\n{alice}\n';
+  const seen = (): string => join(host.user('alice').home, 'check-cgroup');
+
+  before(async () => {
+    host.writeMaster(master, 'cpu-fair-share = no');
+    host.writeDaemon(
+      'alice',
+      'web',
+      `start=exec sleep 6800041\nhealth=exec:grep '^[0-9]*:cpu[:,]' /proc/self/cgroup > ${seen()}\nhealth_interval=1s\n`,
+    );
+    await host.startManager();
+  });
+  after(() => host.cleanup());
+
+  /** The cpu cgroup the last check ran in. */
+  const lastCheck = (): string => {
+    try {
+      return readFileSync(seen(), 'utf8').trim().split(':').at(-1) ?? '';
+    } catch {
+      return '';
+    }
+  };
+
+  async function reload(settings: string): Promise<void> {
+    host.writeMaster(master, settings);
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the move', () =>
+      /the quota of '[^']+' is now/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+  }
+
+  test("turned on: the checks run in the user's cpu cgroup", async () => {
+    const own = v1CgroupOf(host.managerPid(), 'cpu');
+    await waitFor('a check outside', () => (lastCheck() === own ? true : undefined));
+    await reload('');
+    await waitFor(
+      "a check in the user's cpu cgroup",
+      () => (inUsers(host.user('alice').name).test(lastCheck()) ? true : undefined),
+      { describe: lastCheck },
+    );
+  });
+
+  test("turned off: the checks leave the user's cpu cgroup", async () => {
+    await reload('cpu-fair-share = no');
+    const own = v1CgroupOf(host.managerPid(), 'cpu');
+    await waitFor(
+      "a check in the manager's cpu cgroup",
+      () => (lastCheck() === own ? true : undefined),
+      {
+        describe: lastCheck,
+      },
+    );
+  });
+});
