@@ -48,6 +48,9 @@ export function verdictOf(
   if (row.state === 'exited') return { done: true };
   const exit = formatLastExit(row);
   const lastExit = exit === '' || exit === '-' ? '' : ` (last exit: ${exit})`;
+  // Stopped by someone else meanwhile: said so, not taken for a crash of the daemon.
+  if (row.wanted === 'down' && (row.state === 'stopped' || row.state === 'stopping'))
+    return { failed: `${row.id} was stopped by another request meanwhile` };
   if (seen !== undefined && (row.pid !== seen.pid || row.respawns !== seen.respawns))
     return {
       failed: `${row.id} exited ${row.state === 'running' ? 'and was started again' : 'at once'}${lastExit}`,
@@ -60,6 +63,24 @@ export function verdictOf(
   if (row.state === 'coolingdown' || row.state === 'broken' || down)
     return { failed: `${row.id} is ${row.state}${lastExit}` };
   return undefined;
+}
+
+/**
+ * The run to wait for after this status row: the one seen, or the new one another request
+ * started meanwhile (a restart: a new pid, its count of respawns not grown, as it would
+ * be by a respawn after a crash). Taken for a crash, another shell's `restart` made a
+ * deploy's `restart --wait` fail with the daemon's log as for one (an outside review).
+ */
+export function runToWaitFor(
+  seen: Seen | undefined,
+  row: DaemonStatus,
+  now: number,
+): Seen | undefined {
+  if (seen === undefined || row.state !== 'running' || row.pid <= 0 || row.pid === seen.pid)
+    return seen;
+  return row.respawns <= seen.respawns
+    ? { pid: row.pid, since: now, respawns: row.respawns }
+    : seen;
 }
 
 /**
@@ -89,6 +110,7 @@ export async function runAndWait(
       row.state === 'running' && row.pid > 0 && (verb !== 'restart' || row.pid !== before.row.pid);
     if (seen === undefined && fresh)
       seen = { pid: row.pid, since: Date.now(), respawns: row.respawns };
+    seen = runToWaitFor(seen, row, Date.now());
     const verdict = verdictOf(verb, row, before.row.pid, seen, Date.now());
     if (verdict !== undefined && 'done' in verdict) {
       output.out(
