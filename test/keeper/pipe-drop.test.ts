@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-
-const KEEPER = join(import.meta.dirname, '../../build/Release/dm-keeper');
+import { runKeeperDriver } from '../helpers/keeper-driver.ts';
 
 /*
  * The driver speaks the keeper's protocol itself (src/keeper/README.md), as the manager
@@ -15,21 +13,13 @@ const KEEPER = join(import.meta.dirname, '../../build/Release/dm-keeper');
  * and let go of it once its own end is said. It prints what each `hello` listed.
  */
 const DRIVER = `
-import array, os, signal, socket, subprocess, sys
+import os, signal, sys
+from keeper_driver import start_keeper, connect, send as send_on, event_with_fds as event_on
 keeper_bin, sock_path = sys.argv[1], sys.argv[2]
-keeper = subprocess.Popen([keeper_bin, sock_path], stdout=subprocess.PIPE)
-assert keeper.stdout.readline() == b'ready\\n'
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.connect(sock_path)
-s.settimeout(60)
-def send(*fields): s.send(b'\\0'.join(f.encode() for f in fields) + b'\\0')
-def event():
-    fds = array.array('i')
-    data, ancdata, _, _ = s.recvmsg(1 << 20, socket.CMSG_SPACE(16 * fds.itemsize))
-    for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-    return [f.decode() for f in data.split(b'\\0')[:-1]], list(fds)
+keeper = start_keeper(keeper_bin, sock_path)
+s = connect(sock_path)
+def send(*fields): send_on(s, *fields)
+def event(): return event_on(s)
 def wait(verb, seq=None):
     while True:
         fields, fds = event()
@@ -76,10 +66,7 @@ describe('dm-keeper told that a daemon’s output pipe ended', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   test('keeps the pipe a later run got under the same name, and lets go of it at its own end', () => {
-    const run = spawnSync('python3', ['-c', DRIVER, KEEPER, join(dir, 'keeper.sock')], {
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    const run = runKeeperDriver(DRIVER, [join(dir, 'keeper.sock')]);
     assert.equal(run.status, 0, run.stderr);
     assert.deepEqual(run.stdout.trim().split('\n'), ['out:d=pipe2', 'none']);
   });

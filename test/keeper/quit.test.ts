@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-
-const KEEPER = join(import.meta.dirname, '../../build/Release/dm-keeper');
+import { runKeeperDriver } from '../helpers/keeper-driver.ts';
 
 /*
  * The driver speaks the keeper's protocol itself (src/keeper/README.md), as a manager that
@@ -14,46 +12,32 @@ const KEEPER = join(import.meta.dirname, '../../build/Release/dm-keeper');
  * each (with a deadline) to be gone rather than sleeping.
  */
 const DRIVER = `
-import os, signal, socket, subprocess, sys, time
+import os, signal, sys, time
+from keeper_driver import start_keeper, connect, send, event, living
 keeper_bin, sock_path, tag = sys.argv[1], sys.argv[2], sys.argv[3]
-keeper = subprocess.Popen([keeper_bin, sock_path], stdout=subprocess.PIPE)
-assert keeper.stdout.readline() == b'ready\\n'
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.connect(sock_path)
-s.settimeout(60)
-def send(*fields): s.send(b'\\0'.join(f.encode() for f in fields) + b'\\0')
+keeper = start_keeper(keeper_bin, sock_path)
+s = connect(sock_path)
 def wait(verb, seq=None):
     while True:
-        data = s.recv(1 << 20)
-        fields = [f.decode() for f in data.split(b'\\0')[:-1]]
+        fields = event(s)
         if fields[0] == verb and (seq is None or fields[1] == seq): return fields
-def living():
-    found = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit(): continue
-        try:
-            with open('/proc/%s/cmdline' % entry, 'rb') as f: command = f.read()
-            with open('/proc/%s/stat' % entry) as f: state = f.read().rsplit(')', 1)[1].split()[0]
-        except OSError: continue
-        if command.startswith(b'sleep\\0' + tag.encode()) and state != 'Z': found.append(int(entry))
-    return found
 pids = []
 try:
-    send('hello'); wait('end')
-    send('spawn', '1', 'd', 'start=x', 'arg=/bin/sh', 'arg=-c',
+    send(s, 'hello'); wait('end')
+    send(s, 'spawn', '1', 'd', 'start=x', 'arg=/bin/sh', 'arg=-c',
          'arg=sleep %s1 & exec sleep %s2' % (tag, tag))
     pids.append(int(wait('spawned', '1')[3]))
     deadline = time.time() + 60
-    while len(living()) < 2 and time.time() < deadline: time.sleep(0.02)
-    pids = living()
+    while len(living(tag)) < 2 and time.time() < deadline: time.sleep(0.02)
+    pids = living(tag)
     assert len(pids) == 2, 'both processes run: %r' % pids
-    send('quit')
+    send(s, 'quit')
     keeper.wait(60)
     deadline = time.time() + 30
-    while living() and time.time() < deadline: time.sleep(0.02)
-    print(len(living()))
+    while living(tag) and time.time() < deadline: time.sleep(0.02)
+    print(len(living(tag)))
 finally:
-    for pid in living():
+    for pid in living(tag):
         try: os.kill(pid, signal.SIGKILL)
         except ProcessLookupError: pass
     if keeper.poll() is None:
@@ -67,10 +51,7 @@ describe('dm-keeper told to quit while a run still has processes', () => {
 
   test('kills every process of the run before it exits', () => {
     const tag = String(6_800_000 + (process.pid % 100_000));
-    const run = spawnSync('python3', ['-c', DRIVER, KEEPER, join(dir, 'keeper.sock'), tag], {
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    const run = runKeeperDriver(DRIVER, [join(dir, 'keeper.sock'), tag]);
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout.trim(), '0', 'processes of the run left after the keeper quit');
   });
@@ -93,42 +74,25 @@ describe('dm-keeper told to quit while a run still has processes', () => {
  */
 const HANG_UP_DRIVER = `
 import json, os, signal, socket, subprocess, sys, time
+from keeper_driver import start_keeper, connect, send, event, living
 keeper_bin, sock_path, tag, mode = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-keeper = subprocess.Popen([keeper_bin, sock_path], stdout=subprocess.PIPE)
-assert keeper.stdout.readline() == b'ready\\n'
-def connect():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.connect(sock_path)
-    s.settimeout(60)
-    return s
-def send(s, *fields): s.send(b'\\0'.join(f.encode() for f in fields) + b'\\0')
-def fields_of(data): return [f.decode() for f in data.split(b'\\0')[:-1]]
+keeper = start_keeper(keeper_bin, sock_path)
 def snapshot(s):
     send(s, 'hello')
     runs, logs = [], []
     while True:
-        fields = fields_of(s.recv(1 << 20))
+        fields = event(s)
         if not fields or fields[0] == 'error': return None, fields
         if fields[0] == 'end': return runs, logs
         if fields[0] == 'run': runs.append(fields[1])
         if fields[0] == 'log': logs.append(fields[2])
 def wait(s, verb):
-    while fields_of(s.recv(1 << 20))[0] != verb: pass
+    while event(s)[0] != verb: pass
 def idle_in():
     with open('/proc/%d/wchan' % keeper.pid) as f: return f.read()
-def living():
-    found = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit(): continue
-        try:
-            with open('/proc/%s/cmdline' % entry, 'rb') as f: command = f.read()
-            with open('/proc/%s/stat' % entry) as f: state = f.read().rsplit(')', 1)[1].split()[0]
-        except OSError: continue
-        if command.startswith(b'sleep\\0' + tag.encode()) and state != 'Z': found.append(int(entry))
-    return found
 result = {}
 try:
-    old = connect()
+    old = connect(sock_path)
     snapshot(old)
     send(old, 'spawn', '1', 'd', 'start=x', 'arg=/bin/sleep', 'arg=' + tag)
     wait(old, 'exec')
@@ -139,7 +103,7 @@ try:
     while idle_in() != 'do_epoll_wait' and time.time() < deadline: time.sleep(0.01)
     os.kill(keeper.pid, signal.SIGSTOP)
     if mode == 'release':
-        new = connect()
+        new = connect(sock_path)
         for n in range(39): send(old, 'drop', 'nothing:%d' % n)
         send(old, 'release', '1')
     if mode == 'quit': send(old, 'quit')
@@ -150,10 +114,10 @@ try:
         except subprocess.TimeoutExpired: pass
         result['keeperExited'] = keeper.poll() is not None
         deadline = time.time() + 30
-        while result['keeperExited'] and living() and time.time() < deadline: time.sleep(0.02)
-        result['left'] = len(living())
+        while result['keeperExited'] and living(tag) and time.time() < deadline: time.sleep(0.02)
+        result['left'] = len(living(tag))
     else:
-        if mode == 'crash': new = connect()
+        if mode == 'crash': new = connect(sock_path)
         runs, logs = snapshot(new)
         # None: the new manager was refused (logs: the refusal).
         result['runs'] = runs
@@ -161,7 +125,7 @@ try:
         result['keeperExited'] = keeper.poll() is not None
     print(json.dumps(result))
 finally:
-    for pid in living():
+    for pid in living(tag):
         try: os.kill(pid, signal.SIGKILL)
         except ProcessLookupError: pass
     if keeper.poll() is None:
@@ -172,11 +136,7 @@ finally:
 /** Runs HANG_UP_DRIVER in `mode`; what it printed. */
 function hangUp(dir: string, mode: string, offset: number): Record<string, unknown> {
   const tag = String(6_850_000 + offset + (process.pid % 10_000));
-  const run = spawnSync(
-    'python3',
-    ['-c', HANG_UP_DRIVER, KEEPER, join(dir, `${mode}.sock`), tag, mode],
-    { encoding: 'utf8', timeout: 120_000 },
-  );
+  const run = runKeeperDriver(HANG_UP_DRIVER, [join(dir, `${mode}.sock`), tag, mode]);
   assert.equal(run.status, 0, run.stderr);
   return JSON.parse(run.stdout) as Record<string, unknown>;
 }

@@ -5,9 +5,8 @@ import { after, describe, test } from 'node:test';
 import { KeeperLink } from '../../src/keeper/link.ts';
 import type { KeeperEvent } from '../../src/keeper/protocol.ts';
 import { loadNative } from '../../src/process/native.ts';
+import { KEEPER } from '../helpers/keeper-driver.ts';
 import { waitFor } from '../helpers/wait.ts';
-
-const KEEPER = join(import.meta.dirname, '../../build/Release/dm-keeper');
 
 /*
  * The keeper answers each `signal` in order, and the link matches answers first in, first

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-
-const KEEPER = join(import.meta.dirname, '../../build/Release/dm-keeper');
+import { runKeeperDriver } from '../helpers/keeper-driver.ts';
 
 /*
  * The driver speaks the keeper's protocol itself (src/keeper/README.md). It spawns run 1
@@ -14,17 +12,13 @@ const KEEPER = join(import.meta.dirname, '../../build/Release/dm-keeper');
  * It prints the verbs and sequence numbers of the events, in the order they came.
  */
 const DRIVER = `
-import os, signal, socket, subprocess, sys, time
+import os, signal, sys, time
+from keeper_driver import start_keeper, connect, send as send_on, event as event_on
 keeper_bin, sock_path, burst = sys.argv[1], sys.argv[2], int(sys.argv[3])
-keeper = subprocess.Popen([keeper_bin, sock_path], stdout=subprocess.PIPE)
-assert keeper.stdout.readline() == b'ready\\n'
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.connect(sock_path)
-s.settimeout(60)
-def send(*fields): s.send(b'\\0'.join(f.encode() for f in fields) + b'\\0')
-def event():
-    fields = s.recv(1 << 20).split(b'\\0')
-    return [f.decode() for f in fields[:-1]]
+keeper = start_keeper(keeper_bin, sock_path)
+s = connect(sock_path)
+def send(*fields): send_on(s, *fields)
+def event(): return event_on(s)
 def wait(verb, seq=None):
     while True:
         e = event()
@@ -66,14 +60,7 @@ describe('dm-keeper under a burst of spawn requests', () => {
 
   test('reports an exit before it has worked through the whole burst', () => {
     const burst = 64;
-    const run = spawnSync(
-      'python3',
-      ['-c', DRIVER, KEEPER, join(dir, 'keeper.sock'), String(burst)],
-      {
-        encoding: 'utf8',
-        timeout: 120_000,
-      },
-    );
+    const run = runKeeperDriver(DRIVER, [join(dir, 'keeper.sock'), String(burst)]);
     assert.equal(run.status, 0, run.stderr);
     const order = run.stdout.trim().split(' ');
     assert.equal(order.filter((event) => event.startsWith('spawned:')).length, burst, run.stdout);
