@@ -89,17 +89,7 @@ describe(`a SIGTERM to a manager of ${DAEMONS} daemons whose reports fill the ke
   });
 
   test('no process of the daemons is left once the manager has exited', async () => {
-    const uid = host.user('alice').uid;
-    let left: number[] = [];
-    // What was killed last may take a moment to be gone; what was never signalled stays.
-    await waitFor(
-      "every process of the daemons' user to be gone",
-      () => {
-        left = livePidsOfUid(uid);
-        return left.length === 0 ? true : undefined;
-      },
-      { timeoutMs: 30_000, describe: () => `${left.length} left: ${left.slice(0, 10).join(' ')}` },
-    );
+    await noneLeft(host.user('alice').uid);
   });
 
   // The manager hangs up with the stop's last answers unread: the keeper's socket says
@@ -147,15 +137,19 @@ describe(`a manager started again after a kill -9, its keeper holding ${DAEMONS}
 
   test('its SIGTERM leaves no process of the daemons', async () => {
     assert.equal(await host.stopManager(), 0);
-    const uid = host.user('alice').uid;
-    let left: number[] = [];
-    await waitFor(
-      "every process of the daemons' user to be gone",
-      () => {
-        left = livePidsOfUid(uid);
-        return left.length === 0 ? true : undefined;
-      },
-      { timeoutMs: 30_000, describe: () => `${left.length} left` },
-    );
+    await noneLeft(host.user('alice').uid);
   });
 });
+
+/** Waits until no process of `uid` is left: what was killed last may take a moment to go; what was never signalled stays. */
+async function noneLeft(uid: number): Promise<void> {
+  let left: number[] = [];
+  await waitFor(
+    "every process of the daemons' user to be gone",
+    () => {
+      left = livePidsOfUid(uid);
+      return left.length === 0 ? true : undefined;
+    },
+    { timeoutMs: 30_000, describe: () => `${left.length} left: ${left.slice(0, 10).join(' ')}` },
+  );
+}
