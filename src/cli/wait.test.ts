@@ -65,3 +65,13 @@ test('a stop by another request is said as such', () => {
     failed: 'alice/web was stopped by another request meanwhile',
   });
 });
+
+// The next review: with `ready=`, the run another request started is `starting` until its
+// check passes; it was taken for the daemon exiting at once (8 of 8).
+test('the run another request started is waited for while its ready= check runs', () => {
+  const seen = { pid: 100, since: 0, respawns: 0 };
+  const checking = rowOf('starting', 200, 0);
+  const next = runToWaitFor(seen, checking, 500);
+  assert.deepEqual(next, { pid: 200, since: 500, respawns: 0 });
+  assert.equal(verdictOf('start', checking, 0, next, 600), undefined);
+});

@@ -76,8 +76,9 @@ export function runToWaitFor(
   row: DaemonStatus,
   now: number,
 ): Seen | undefined {
-  if (seen === undefined || row.state !== 'running' || row.pid <= 0 || row.pid === seen.pid)
-    return seen;
+  // Still starting counts: a daemon with `ready=` is `starting` until its check passes.
+  const started = row.state === 'running' || row.state === 'starting';
+  if (seen === undefined || !started || row.pid <= 0 || row.pid === seen.pid) return seen;
   return row.respawns <= seen.respawns
     ? { pid: row.pid, since: now, respawns: row.respawns }
     : seen;
