@@ -95,6 +95,9 @@ describe('dmctl why, and what survives the manager', { skip: !root && 'needs roo
         : undefined,
     );
     assert.match(await why('alice', 'svc', 'why'), stopLine());
+    // The old one leaves once its log is written out, holding the state directory's lock
+    // till then: a manager started before that is refused (a full run started it sooner).
+    await waitFor('the old manager to exit', () => (isAlive(old) ? undefined : true));
 
     const upgraded = host.managerPid();
     process.kill(upgraded, 'SIGKILL');
