@@ -110,6 +110,8 @@ describe('a config file changed while the manager was down', {
     assert.equal(await pidOf('web'), before);
     // What the run was started with went on with it: a crash after the upgrade changes
     // nothing of that.
+    // The old one holds the state directory's lock until its log is written out.
+    await waitFor('the old manager to exit', () => (isAlive(old) ? undefined : true));
     const upgraded = host.managerPid();
     process.kill(upgraded, 'SIGKILL');
     await waitFor('the upgraded manager to go', () => (isAlive(upgraded) ? undefined : true));
