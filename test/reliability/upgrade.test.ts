@@ -325,10 +325,14 @@ describe('an upgrade, and a restart after kill -9, with a daemon whose file is b
     host.writeDaemon('alice', 'web', 'start=exec sleep 6900401\nautostart=perhaps\n');
     await host.dmctl('alice', 'rescan');
     const from = host.managerLog.length;
-    process.kill(host.managerPid(), 'SIGUSR2');
+    const old = host.managerPid();
+    process.kill(old, 'SIGUSR2');
     await waitFor('the upgraded manager to say it runs', () =>
       / running, pid /.test(host.managerLog.slice(from)) ? true : undefined,
     );
+    // The old one holds the state directory's lock until its log is written out: the
+    // start after the kill below came sooner once, and was refused.
+    await waitForDeath(old, 'the old manager');
     const after_ = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to be there');
     assert.equal(after_.pid, running.pid);
     assert.equal(after_.state, 'running');
