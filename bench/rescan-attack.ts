@@ -14,7 +14,7 @@
 //
 // Each DIR is a built tree (bin/, dist/, build/Release/, node_modules/node). Prints one
 // JSON object per run and a summary; with --out FILE, saves them all.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   chownSync,
   cpSync,
@@ -29,17 +29,17 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { TestHost, type TestUser } from '../test/helpers/host.ts';
+import { askAtSocket, type ClientRun } from './measures/control-client.ts';
 import { sleep } from './measures/proc.ts';
 import { ReadyPipe } from './measures/ready-pipe.ts';
 import { spawnLogged, terminate } from './peers/spawn.ts';
 import { describeMachine } from './report/machine.ts';
-import { type ClientLoop, type RescanRun, summarize } from './report/rescan-markdown.ts';
+import { type RescanRun, summarize } from './report/rescan-markdown.ts';
 import { median, percentile } from './report/stats.ts';
 import { lendPipe } from './scenarios/attacker.ts';
 import { type AttackSizes, writeAttackerFiles } from './scenarios/attacker-files.ts';
 import { fleetScript } from './scenarios/workdir.ts';
 
-const CLIENT = resolve(import.meta.dirname, 'measures/control-client.py');
 const SIZES: AttackSizes = {
   stuck: 0,
   children: 0,
@@ -53,8 +53,6 @@ const VICTIM_DAEMONS = 5;
 /** The attack runs this long before the victim measures, and on to the phase's end. */
 const LEAD_S = 2;
 const RESPAWNS = 4;
-
-type ClientRun = ClientLoop & { readonly largestReply: number };
 
 interface Phase {
   readonly status: ClientRun;
@@ -94,7 +92,7 @@ const trees = (values.tree ?? []).map((spec) => {
 const rounds = Number(values.rounds ?? 3);
 const seconds = Number(values.seconds ?? 30);
 
-/** Runs the control client as `user` for `seconds`; resolves with what it measured. */
+/** Runs the control client as `user` for `seconds` (the run's length by default). */
 function askLoop(
   user: TestUser,
   socket: string,
@@ -102,28 +100,7 @@ function askLoop(
   touch?: string,
   duration = seconds,
 ): Promise<ClientRun> {
-  const args = [
-    CLIENT,
-    socket,
-    command,
-    String(duration),
-    ...(touch ? ['--touch', touch, 'big'] : []),
-  ];
-  return new Promise((done, fail) => {
-    const child = spawn('/usr/bin/python3', args, {
-      uid: user.uid,
-      gid: user.gid,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.on('close', (code) => {
-      if (code !== 0) return fail(new Error(`control client exited ${code}: ${err.slice(0, 500)}`));
-      done(JSON.parse(out) as ClientRun);
-    });
-  });
+  return askAtSocket(user, socket, command, duration, touch);
 }
 
 /** The broken configs of the status flood, owned by the attacker. */

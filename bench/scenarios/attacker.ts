@@ -3,6 +3,7 @@ import { chownSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { TestHost, TestUser } from '../../test/helpers/host.ts';
+import { askAtSocket } from '../measures/control-client.ts';
 import { type AskOptions, askInLoop, type Call, timeAsync } from '../measures/latency-loop.ts';
 import { killSurvivors, livePidsOfUid, sleep, waitUntilDead } from '../measures/proc.ts';
 import {
@@ -35,6 +36,13 @@ export interface AttackPhase {
    * what the machine's load alone does to any Node client at that moment.
    */
   readonly nodeFloorMs?: readonly number[];
+  /**
+   * The same `status` asked on the victim's control socket by a small Python client in a
+   * loop beside its dmctl (absent in older files): the manager's side of a call, without
+   * a client's start-up. Every call, failed ones included, and how many failed.
+   */
+  readonly socketStatusMs?: readonly number[];
+  readonly socketStatusFailures?: number;
   readonly statusErrors: readonly string[];
   /** kill -9 of a victim's daemon to its replacement's ready line; null: not within 120 s. */
   readonly respawnMs: readonly (number | null)[];
@@ -186,6 +194,13 @@ async function measurePhase(context: AttackContext, manager: ChildProcess): Prom
   );
   // The floor of any Node client on the machine as it is now, as the victim.
   const floor = askInLoop([NODE, '-e', '0'], userOptions(victim, 10_000));
+  // The manager's answer alone, at the victim's socket.
+  const atSocket = askAtSocket(
+    victim,
+    join(context.host.dir, 'run', `${victim.name}.sock`),
+    'status',
+    context.seconds,
+  );
   // The manager and its keeper, summed.
   const look = (): ProcessSample => sampleProcesses(managerProcesses(pid));
   const samples: ProcessSample[] = [look()];
@@ -203,6 +218,7 @@ async function measurePhase(context: AttackContext, manager: ChildProcess): Prom
   const elapsedS = (performance.now() - startedAt) / 1000;
   const calls = await client.stop();
   const floorCalls = await floor.stop();
+  const socketCalls = await atSocket;
   samples.push(look());
   const failed = calls.filter((call) => !call.ok);
   const first = samples[0];
@@ -212,6 +228,8 @@ async function measurePhase(context: AttackContext, manager: ChildProcess): Prom
     statusMs: calls.map((call) => Math.round(call.ms * 10) / 10),
     statusFailures: failed.length,
     nodeFloorMs: floorCalls.map((call) => Math.round(call.ms * 10) / 10),
+    socketStatusMs: socketCalls.ms,
+    socketStatusFailures: socketCalls.failures,
     statusErrors: [...new Set(failed.map((call) => call.error))].slice(0, 5),
     respawnMs,
     managerCpuPct:
