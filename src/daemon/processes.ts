@@ -246,8 +246,11 @@ export class KeeperProcesses implements Processes {
   endStray(run: number, timeoutMs: number): void {
     void this.signal(run, 15);
     void this.signal(run, 18);
+    // After the loop's next poll, where the report of a run that ended in time may wait.
     setTimeout(() => {
-      if (this.runs.has(run)) void this.signal(run, 9);
+      setImmediate(() => {
+        if (this.runs.has(run)) void this.signal(run, 9);
+      });
     }, timeoutMs).unref();
   }
 

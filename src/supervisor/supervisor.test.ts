@@ -264,7 +264,7 @@ test('a daemon disowned while it runs stops as the old account’s and is forgot
 
 // The bench's stop of 10,000 daemons gave up on runs 5 s after their SIGKILL and released
 // them: the keeper forgot them, quit, and what was left ran on unknown.
-test('a run given up on after SIGKILL stays the keeper’s until it is empty', (t) => {
+test('a run given up on after SIGKILL stays the keeper’s until it is empty', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const released: number[] = [];
   const runs = new (class extends Runs {
@@ -278,9 +278,12 @@ test('a run given up on after SIGKILL stays the keeper’s until it is empty', (
   const started = supervisor.start(record);
   assert.ok(started.ok && started.run !== undefined);
   supervisor.stop(record);
+  // A deadline is judged after the loop's next poll: setImmediate, not mocked.
   t.mock.timers.tick(1000);
+  await new Promise(setImmediate);
   assert.ok(runs.signals.includes(9), 'SIGKILL at the stop timeout');
   t.mock.timers.tick(5000);
+  await new Promise(setImmediate);
   assert.equal(record.state.kind, 'stopped', 'no longer waited for');
   assert.deepEqual(released, [], 'not released while something of it may be left');
   supervisor.noteEmpty(record, started.run);

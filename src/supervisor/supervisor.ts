@@ -304,7 +304,9 @@ export class Supervisor {
       afterwards,
       ...(former ? { former: true as const } : {}),
     });
-    this.setTimer(record, Math.max(1, deadline - Date.now()), () => this.checkStopping(record));
+    this.setTimer(record, Math.max(1, deadline - Date.now()), () =>
+      this.checkStopping(record, true),
+    );
     if (deadline > Date.now()) this.sendQuietly(run.seq, 'SIGTERM');
     this.checkStopping(record);
   }
@@ -623,7 +625,7 @@ export class Supervisor {
       afterwards,
     });
     // The deadline is armed before anything else can go wrong: a stop always ends.
-    this.setTimer(record, deadline - Date.now(), () => this.checkStopping(record));
+    this.setTimer(record, deadline - Date.now(), () => this.checkStopping(record, true));
     const then = { 'stay-stopped': '', start: ', to start it again', respawn: ', to respawn it' };
     const why = this.wantedBeforeShutdown === undefined ? '' : ': the manager is shutting down';
     this.host.note(
@@ -642,18 +644,25 @@ export class Supervisor {
     void this.host.processes.signal(run, SIGNAL_NUMBERS[signal] ?? 0);
   }
 
-  private checkStopping(record: DaemonRecord): void {
+  /**
+   * Ends the stop once nothing of the run is left; `due`: its deadline's timer, the only
+   * one that acts on the deadline (SIGKILL, then giving up). An event read after the
+   * deadline passed (a stalled manager reads the keeper's reports late, one at a time)
+   * is no verdict: the run's exit came with its processes still there, their end in the
+   * next report, and a run SIGKILLed in time was said to be still there after it.
+   */
+  private checkStopping(record: DaemonRecord, due = false): void {
     const { state } = record;
     if (state.kind !== 'stopping') return;
     if (!state.mainAlive && state.empty) {
       this.finishStopping(record);
       return;
     }
+    if (!due) return;
     const now = Date.now();
     if (now < state.deadline) {
-      // Early (a timer may fire a millisecond before the wall clock says so), or called
-      // for an event: the deadline is armed again, never dropped.
-      this.setTimer(record, state.deadline - now, () => this.checkStopping(record));
+      // Early: a timer may fire a millisecond before the wall clock says so.
+      this.setTimer(record, state.deadline - now, () => this.checkStopping(record, true));
       return;
     }
     if (state.killed) {
@@ -676,7 +685,7 @@ export class Supervisor {
     });
     const deadline = now + KILL_GRACE_MS;
     this.setState(record, { ...state, killed: true, deadline });
-    this.setTimer(record, KILL_GRACE_MS, () => this.checkStopping(record));
+    this.setTimer(record, KILL_GRACE_MS, () => this.checkStopping(record, true));
   }
 
   /** The stop is over; the run is released unless something of it may be left (`release`). */
@@ -737,13 +746,25 @@ export class Supervisor {
     for (const action of held?.values() ?? []) action();
   }
 
+  /**
+   * Acts once `ms` have passed, judged after the event loop's next poll: libuv runs
+   * expired timers before it polls, so after a stall of the manager (SIGSTOP, a starved
+   * CPU, a long synchronous call) a stop's deadline came before the keeper's report that
+   * the run had ended in time, still unread: a run SIGKILLed in time was said to be still
+   * there 5 s after it (see failOnSilence). An event read by that poll that settles the
+   * daemon clears the timer, and the action is dropped.
+   */
   private setTimer(record: DaemonRecord, ms: number, action: () => void): void {
     this.clearTimer(record);
-    record.timer = setTimeout(() => {
-      record.timer = undefined;
-      if (this.held === undefined) action();
-      else this.held.set(record, action);
+    const timer = setTimeout(() => {
+      setImmediate(() => {
+        if (record.timer !== timer) return;
+        record.timer = undefined;
+        if (this.held === undefined) action();
+        else this.held.set(record, action);
+      });
     }, ms);
+    record.timer = timer;
   }
 
   private clearTimer(record: DaemonRecord): void {

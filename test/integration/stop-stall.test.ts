@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
-import { isAlive } from '../helpers/proc.ts';
+import { isAlive, livePidsOfUid } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -29,6 +30,12 @@ describe('a stop deadline reached while the manager stalled', {
       'polite',
       // On SIGTERM it ends, once the test says so (while the manager is stopped).
       `start=trap 'until [ -e ${go()} ]; do sleep 0.05; done; exit 0' TERM; echo ready > ${ready()}; while :; do sleep 0.1; done\nstop_timeout=1s\nautostart=no\n`,
+    );
+    host.writeDaemon(
+      'alice',
+      'stubborn',
+      // Ignores SIGTERM, saying that it came, and the SIGCONT after it: only SIGKILL ends it.
+      `start=trap 'echo > ${join(host.user('alice').home, 'term')}' TERM; trap 'echo > ${join(host.user('alice').home, 'cont')}' CONT; while :; do sleep 0.1; done\nstop_timeout=1s\nautostart=no\n`,
     );
     await host.startManager();
   });
@@ -67,4 +74,62 @@ describe('a stop deadline reached while the manager stalled', {
     assert.doesNotMatch(why.stdout, /SIGKILL/);
     assert.equal((await host.dmctl('alice', 'polite', 'stop', '--wait')).code, 0);
   });
+
+  /*
+   * The 5 s the supervisor waits for a run to end after its SIGKILL: the keeper killed it
+   * at once and said so, but the manager, stalled past those 5 s, ran the give-up's timer
+   * before it read that, and logged the run as still there (left to the keeper).
+   */
+  test('a run that ended at its SIGKILL is not said to be still there after it', async () => {
+    const term = join(host.user('alice').home, 'term');
+    const cont = join(host.user('alice').home, 'cont');
+    assert.equal((await host.dmctl('alice', 'stubborn', 'start')).code, 0);
+    const running = await host.waitForDaemon(
+      'alice',
+      'alice/stubborn',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    assert.equal((await host.dmctl('alice', 'stubborn', 'stop')).code, 0);
+    await waitFor('the SIGTERM and SIGCONT of the stop', () =>
+      existsSync(term) && existsSync(cont) ? true : undefined,
+    );
+    // The keeper holds the SIGKILL of the stop timeout unread, until the manager stalls.
+    const keeper = host.keeperPid();
+    const manager = host.managerPid();
+    process.kill(keeper, 'SIGSTOP');
+    try {
+      await waitFor('the manager to ask the keeper for the SIGKILL', () =>
+        unreadBy(keeper) ? true : undefined,
+      );
+      process.kill(manager, 'SIGSTOP');
+    } finally {
+      process.kill(keeper, 'SIGCONT');
+    }
+    try {
+      await waitFor('the daemon to die of its SIGKILL', () =>
+        livePidsOfUid(host.user('alice').uid).length === 0 && !isAlive(running.pid)
+          ? true
+          : undefined,
+      );
+      // Past the 5 s the manager gives a run after its SIGKILL, before it reads its end.
+      await delay(6_000);
+    } finally {
+      process.kill(manager, 'SIGCONT');
+    }
+    await host.waitForDaemon('alice', 'alice/stubborn', (d) => d.state === 'stopped', 'to stop');
+    // Anything the manager says of that stop is past: a line after SIGCONT.
+    assert.equal((await host.dmctl('alice', 'polite', 'start')).code, 0);
+    await host.waitForDaemon('alice', 'alice/polite', (d) => d.state === 'running', 'to run');
+    assert.doesNotMatch(host.managerLog, /still there/);
+    assert.equal((await host.dmctl('alice', 'polite', 'stop', '--wait')).code, 0);
+  });
 });
+
+/** Whether a connection of the process `pid` has bytes it has not read (ss's Recv-Q). */
+function unreadBy(pid: number): boolean {
+  const listing = spawnSync('ss', ['-xpn'], { encoding: 'utf8' }).stdout;
+  return listing
+    .split('\n')
+    .some((line) => line.includes(`pid=${pid},`) && Number(line.split(/\s+/)[2]) > 0);
+}
