@@ -83,11 +83,16 @@ export function startSuccessor(
   return new Promise((resolve) => {
     let state: 'starting' | 'ready' | 'going' | 'over' = 'starting';
     let settleGo: ((outcome: 'done' | 'died' | 'gone') => void) | undefined;
+    // Judged after the loop's next poll (see failOnSilence): libuv runs expired timers
+    // before it polls, so after a stall of the old manager the new one's `ready`, said in
+    // time, waited unread while the upgrade was refused and the new code killed.
     const timer = setTimeout(() => {
-      if (state !== 'starting') return;
-      state = 'over';
-      child.kill('SIGKILL');
-      resolve({ error: `the new code was not ready within ${timeoutMs / 1000} s` });
+      setImmediate(() => {
+        if (state !== 'starting') return;
+        state = 'over';
+        child.kill('SIGKILL');
+        resolve({ error: `the new code was not ready within ${timeoutMs / 1000} s` });
+      });
     }, timeoutMs);
     // Once the child is reaped (or its channel closed), it is never signalled nor waited for.
     let gone = false;
