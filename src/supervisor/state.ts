@@ -59,6 +59,14 @@ export type DaemonState =
       readonly empty: boolean;
       readonly deadline: number;
       readonly killed: boolean;
+      /** The keeper's SIGKILL of the stop timeout reached a process of the run. */
+      readonly sigkilled?: true;
+      /**
+       * How the main process ended while others of its run went on (the shell of a start
+       * line ended by SIGTERM, the daemon it ran ignoring it): the daemon's exit is known
+       * only once the rest is gone, by SIGKILL or not.
+       */
+      readonly mainExit?: Exit;
       readonly afterwards: AfterStop;
       /**
        * The run stopped is the one of the account that had the owner's name before (made

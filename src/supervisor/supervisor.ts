@@ -424,18 +424,27 @@ export class Supervisor {
       return;
     }
     // The exec's own reason says more than the status it exited with (127).
-    if (!this.failedRuns.delete(run)) record.lastExit = exit;
+    const failed = this.failedRuns.delete(run);
     const how = describeExit(exit);
     const after =
       record.spawnedAt === undefined ? '' : ` after ${formatElapsed(at - record.spawnedAt)}`;
     if (state.kind === 'stopping') {
       const who = state.pid === 0 ? 'what survived in its cgroup' : `pid ${state.pid}`;
-      this.host.log.info(`${record.id}: ${who} ${how}`);
-      this.host.note(record, 'exit', `${who} ${how}${after}, while stopping`);
-      this.setState(record, { ...state, mainAlive: false, empty: state.empty || empty });
+      // Others of its run still there are the daemon still stopping, not yet its exit.
+      const rest = empty || state.empty || failed ? '' : '; the rest of its run still runs';
+      if (!failed && rest === '') record.lastExit = exit;
+      this.host.log.info(`${record.id}: ${who} ${how}${rest}`);
+      this.host.note(record, 'exit', `${who} ${how}${after}, while stopping${rest}`);
+      this.setState(record, {
+        ...state,
+        mainAlive: false,
+        empty: state.empty || empty,
+        ...(rest === '' ? {} : { mainExit: exit }),
+      });
       this.checkStopping(record);
       return;
     }
+    if (!failed) record.lastExit = exit;
     if (state.kind !== 'running') return;
     this.host.log.warn(`${record.id}: pid ${state.pid} ${how}`);
     this.host.note(record, 'exit', `pid ${state.pid} ${how}${after}`);
@@ -679,6 +688,9 @@ export class Supervisor {
     // unread) was said to be killed.
     void this.host.processes.signal(state.run, SIGNAL_NUMBERS.SIGKILL ?? 9).then(({ reached }) => {
       if (reached === 0) return;
+      const now = record.state;
+      if (now.kind === 'stopping' && now.run === state.run)
+        this.setState(record, { ...now, sigkilled: true });
       this.host.log.warn(`${record.id}: still running after the stop timeout; sent SIGKILL`);
       if (!state.former)
         this.host.note(record, 'stop', 'still running after the stop timeout: SIGKILL');
@@ -694,6 +706,7 @@ export class Supervisor {
     if (state.kind !== 'stopping') return;
     this.clearTimer(record);
     if (release) this.host.processes.release(state.run);
+    if (state.mainExit !== undefined) this.noteRestEnded(record, state, release);
     if (state.afterwards === 'respawn') {
       this.afterExit(record);
       return;
@@ -703,6 +716,32 @@ export class Supervisor {
       return;
     }
     this.settleStopped(record);
+  }
+
+  /**
+   * The daemon's exit, once the rest of a run whose main process ended first is gone: by
+   * the SIGKILL of the stop timeout if it reached them, else as the main process ended.
+   */
+  private noteRestEnded(
+    record: DaemonRecord,
+    state: Extract<DaemonRecord['state'], { kind: 'stopping' }>,
+    gone: boolean,
+  ): void {
+    if (!gone || state.sigkilled !== true) {
+      record.lastExit = state.mainExit;
+      return;
+    }
+    record.lastExit = { code: null, signal: 'SIGKILL' };
+    const after =
+      record.spawnedAt === undefined
+        ? ''
+        : ` after ${formatElapsed(Date.now() - record.spawnedAt)}`;
+    this.host.log.info(`${record.id}: the rest of pid ${state.pid}'s run killed by SIGKILL`);
+    this.host.note(
+      record,
+      'exit',
+      `the rest of pid ${state.pid}'s run killed by SIGKILL${after}, while stopping`,
+    );
   }
 
   private settleStopped(record: DaemonRecord, ended?: Ended): void {

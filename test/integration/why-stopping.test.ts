@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
+import { TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+
+/*
+ * A start line with shell syntax runs in /bin/sh, which dash does not replace with the
+ * last command: a stop's SIGTERM ended the shell, while the daemon it ran ignored it and
+ * ran on until the SIGKILL of its stop_timeout. `why` said "killed by SIGTERM" of the
+ * shell as the daemon's end, while it still ran, and after it.
+ */
+describe('a daemon that ignores SIGTERM under its shell', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const ready = (): string => join(host.user('alice').home, 'ready');
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'stubborn',
+      `start=sh -c "trap '' TERM; echo > ${ready()}; while :; do sleep 0.1; done"; echo over\nstop_timeout=3s\n`,
+    );
+    await host.startManager();
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
+
+  test('why says it is still stopping after SIGTERM, then that SIGKILL ended it', async () => {
+    await waitFor('the daemon to ignore SIGTERM', () => (existsSync(ready()) ? true : undefined));
+    const running = await host.waitForDaemon(
+      'alice',
+      'alice/stubborn',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    assert.equal((await host.dmctl('alice', 'stubborn', 'stop')).code, 0);
+    await waitFor('its shell to end on SIGTERM', () => (isAlive(running.pid) ? undefined : true));
+    const stopping = await waitFor('why to tell the shell ended', async () => {
+      const why = (await host.dmctl('alice', 'stubborn', 'why')).stdout;
+      return why.includes(`pid ${running.pid} killed by SIGTERM`) ? why : undefined;
+    });
+    assert.match(stopping, /: stopping \(wanted down\), last exit: -/);
+    assert.match(
+      stopping,
+      /killed by SIGTERM after \S+, while stopping; the rest of its run still runs/,
+    );
+    await host.waitForDaemon('alice', 'alice/stubborn', (d) => d.state === 'stopped', 'to stop');
+    const stopped = (await host.dmctl('alice', 'stubborn', 'why')).stdout;
+    assert.match(stopped, /: stopped \(wanted down\), last exit: SIGKILL/);
+    assert.match(stopped, /the rest of pid \d+'s run killed by SIGKILL after \S+, while stopping/);
+  });
+});
