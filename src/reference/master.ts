@@ -73,7 +73,7 @@ export const SETTINGS: readonly Entry[] = [
     name: 'max-stop-timeout',
     default: '5m',
     meaning:
-      "the longest a daemon's `stop_timeout` may make a stop last (a longer one is cut to this), so a shutdown of the manager stops every daemon within this time (the manager itself then exits within about two more seconds: 1.4 to 1.9 s measured by a review)",
+      "the longest a daemon's `stop_timeout` may make a stop last (a longer one is cut to this), so a shutdown of the manager stops every daemon within this time (the manager itself then exits 12 to 23 ms after its last daemon ended, measured over 6 shutdowns with one daemon; up to 2 s more while a slow log (syslog, a full pipe) takes its last lines)",
   },
   {
     name: 'cooldown-step',
