@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import type { Request, Response } from '../protocol/messages.ts';
+import { failOnSilence } from '../protocol/silence.ts';
 
 /** Why a request got no answer: no manager there, or not allowed to connect. */
 export class ConnectError extends Error {
@@ -23,7 +24,9 @@ export function send(
     let reply = '';
     let connected = false;
     socket.setEncoding('utf8');
-    socket.setTimeout(timeoutMs, () =>
+    // Judged after the next poll: a dmctl stopped (Ctrl-Z) or starved past the timeout
+    // reads an answer that came in time instead of saying there was none.
+    failOnSilence(socket, timeoutMs, () =>
       socket.destroy(
         new Error(
           connected
