@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { deadline } from '../protocol/silence.ts';
 
 const START_TIMEOUT_MS = 60_000;
 
@@ -28,18 +29,19 @@ export async function daemonize(logFile: string): Promise<number> {
   closeSync(log);
   const said = await new Promise<boolean>((resolve) => {
     let text = '';
-    const timer = setTimeout(() => resolve(false), START_TIMEOUT_MS);
+    // After the next poll: a launcher held up past it still reads a `running` said in time.
+    const timer = deadline(START_TIMEOUT_MS, () => resolve(false));
     const ready = child.stdio[3] as Readable | null;
     ready?.on('data', (chunk: Buffer) => {
       text += chunk.toString();
       if (text.includes('running')) {
-        clearTimeout(timer);
+        timer.cancel();
         resolve(true);
       }
     });
     ready?.on('error', () => {});
     child.once('exit', () => {
-      clearTimeout(timer);
+      timer.cancel();
       resolve(text.includes('running'));
     });
   });

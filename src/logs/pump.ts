@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { findBuilt } from '../process/native.ts';
+import { deadline } from '../protocol/silence.ts';
 
 /** Rotation and formatting of one daemon's log. */
 export interface LogOptions {
@@ -180,12 +181,13 @@ export class LogPump {
       const waiters = this.eofWaiters.get(number) ?? [];
       this.eofWaiters.set(number, waiters);
       const done = (value: boolean): void => {
-        clearTimeout(timer);
+        timer.cancel();
         waiters.splice(waiters.indexOf(wake), 1);
         resolve(value);
       };
       const wake = (): void => done(true);
-      const timer = setTimeout(() => done(false), ms);
+      // After the next poll: the end of the pipe, come in time, is read first.
+      const timer = deadline(ms, () => done(false));
       waiters.push(wake);
     });
   }

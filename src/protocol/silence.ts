@@ -18,3 +18,27 @@ export function failOnSilence(socket: Socket, timeoutMs: number, fail: () => voi
     });
   });
 }
+
+/** A deadline that can be called off (see `deadline`). */
+export interface Deadline {
+  cancel(): void;
+}
+
+/**
+ * Calls `expire` once `ms` have passed, judged after the event loop's next poll (see
+ * failOnSilence): what came in time and waits unread is read first, and may cancel it.
+ */
+export function deadline(ms: number, expire: () => void): Deadline {
+  let cancelled = false;
+  const timer = setTimeout(() => {
+    setImmediate(() => {
+      if (!cancelled) expire();
+    });
+  }, ms);
+  return {
+    cancel: () => {
+      cancelled = true;
+      clearTimeout(timer);
+    },
+  };
+}
