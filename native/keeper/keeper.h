@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define KEEPER_VERSION "2"
+#define KEEPER_VERSION "3"
 /* The largest message either side sends (a spawn carries at most 128 KiB of exports). */
 #define MAX_MESSAGE (512 * 1024)
 #define MAX_FIELDS 4096
@@ -33,6 +33,14 @@ struct run {
   int pidfd;
   unsigned long long start_ticks;
   int64_t spawned_ms;
+  /*
+   * Whom it was started for, as the manager said at the spawn (-1 unknown: a survivor of
+   * a previous keeper), and the uid the child was switched to before its exec (or the
+   * keeper's own). Said with every report: a manager started after a kill -9 of the last
+   * one checks a run against the accounts as they are now, whatever its state file says.
+   */
+  long long owner_uid;
+  long long uid;
   /* The main process: alive until reaped; then how it ended. */
   int alive;
   int exit_code, exit_signal;

@@ -47,6 +47,7 @@ struct run *run_new(uint64_t seq, const char *id) {
   if (!run || !(run->id = strdup(id))) abort();
   run->seq = seq;
   run->pidfd = run->errpipe = run->events_fd = -1;
+  run->owner_uid = run->uid = -1;
   run->next = runs;
   runs = run;
   run_total++;
@@ -127,7 +128,7 @@ unsigned long long start_ticks_of(pid_t pid) {
 
 void run_report(struct run *run, const char *verb) {
   char seq[24], pid[16], ticks[24], spawned[24], alive[4], code[16], sig[16], exited[24],
-      empty[4], exec[4];
+      empty[4], exec[4], owner[24], uid[24];
   snprintf(seq, sizeof seq, "%llu", (unsigned long long)run->seq);
   snprintf(pid, sizeof pid, "%d", (int)run->pid);
   snprintf(ticks, sizeof ticks, "%llu", run->start_ticks);
@@ -138,8 +139,11 @@ void run_report(struct run *run, const char *verb) {
   snprintf(exited, sizeof exited, "%lld", (long long)run->exited_ms);
   snprintf(empty, sizeof empty, "%d", run->empty);
   snprintf(exec, sizeof exec, "%d", run->exec_state);
-  const char *fields[] = {seq,    run->id, pid,   ticks, spawned, alive, code,
-                          sig,    exited,  empty, exec,  run->exec_error ? run->exec_error : ""};
+  snprintf(owner, sizeof owner, "%lld", run->owner_uid);
+  snprintf(uid, sizeof uid, "%lld", run->uid);
+  const char *fields[] = {seq,   run->id, pid,   ticks, spawned,
+                          alive, code,    sig,   exited, empty,
+                          exec,  run->exec_error ? run->exec_error : "", owner, uid};
   send_event(verb, fields, sizeof fields / sizeof *fields, NULL);
 }
 

@@ -3,6 +3,7 @@
  *
  * The request (see src/keeper/README.md) carries everything decided by the manager:
  *   uid=, gid=, groups=   the user to become (absent: stay who we are)
+ *   owner=                the uid of the daemon's owner, kept with the run and reported
  *   limits=               nofile=N,nproc=N,core=N,as=N, applied as soft and hard limits
  *   umask=                octal
  *   dir=                  entered as the daemon's user, never as root
@@ -54,7 +55,7 @@
 
 struct plan {
   const char *uid, *gid, *groups, *limits, *umask, *dir, *start, *cgroup, *stdout_kind,
-      *banner, *stdin_name;
+      *banner, *stdin_name, *owner;
   const char *args[MAX_LIST + 1];
   size_t arg_count;
   char *env[MAX_LIST + 2];
@@ -64,6 +65,8 @@ struct plan {
   int listen_fds[MAX_MESSAGE_FDS];
   size_t listen_count;
 };
+
+static int parse_number(const char *text, int base, unsigned long *out);
 
 static const char *value_of(const char *field, const char *key) {
   size_t length = strlen(key);
@@ -80,9 +83,10 @@ static int read_plan(struct message *request, struct plan *plan, char *error, si
     const char *field = request->fields[i], *value;
     const char **single[] = {&plan->uid,   &plan->gid,    &plan->groups,      &plan->limits,
                              &plan->umask, &plan->dir,    &plan->start,       &plan->cgroup,
-                             &plan->banner, &plan->stdout_kind, &plan->stdin_name};
-    const char *keys[] = {"uid", "gid", "groups", "limits", "umask", "dir",
-                          "start", "cgroup", "banner", "stdout", "stdin"};
+                             &plan->banner, &plan->stdout_kind, &plan->stdin_name,
+                             &plan->owner};
+    const char *keys[] = {"uid",   "gid",    "groups", "limits", "umask", "dir",
+                          "start", "cgroup", "banner", "stdout", "stdin", "owner"};
     int known = 0;
     for (size_t k = 0; k < sizeof keys / sizeof *keys && !known; k++)
       if ((value = value_of(field, keys[k]))) *single[k] = value, known = 1;
@@ -107,6 +111,12 @@ static int read_plan(struct message *request, struct plan *plan, char *error, si
   }
   if (!plan->start) {
     snprintf(error, size, "no start line");
+    return -1;
+  }
+  unsigned long number;
+  if ((plan->uid && !parse_number(plan->uid, 10, &number)) ||
+      (plan->owner && !parse_number(plan->owner, 10, &number))) {
+    snprintf(error, size, "bad uid or owner");
     return -1;
   }
   return 0;
@@ -377,6 +387,12 @@ int spawn_run(struct run *run, struct message *request, char *error, size_t size
   run->pid = pid;
   run->pidfd = pidfd;
   run->alive = 1;
+  /* The uid the child becomes (it exits before its exec if the switch fails), or ours. */
+  unsigned long number;
+  run->uid = plan.uid && parse_number(plan.uid, 10, &number) ? (long long)number
+                                                             : (long long)geteuid();
+  run->owner_uid =
+      plan.owner && parse_number(plan.owner, 10, &number) ? (long long)number : -1;
   run->spawned_ms = now_ms();
   /* Our child cannot be reaped, so its pid not reused, before we read its start time. */
   run->start_ticks = start_ticks_of(pid);

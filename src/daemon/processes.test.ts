@@ -65,6 +65,8 @@ function report(seq: number, id: string, exec: RunReport['exec']): RunReport {
     empty: false,
     exec,
     execError: exec === 'failed' ? 'cannot enter /x' : '',
+    ownerUid: 1000,
+    uid: 1000,
   };
 }
 

@@ -180,7 +180,9 @@ export class KeeperProcesses implements Processes {
     this.runs.set(seq, record.id);
     if (hasChecks(record)) this.plans.set(seq, plan);
     this.launching.add(seq);
-    this.link.spawn(spawnFields(seq, record.id, { ...plan, cgroup }, this.managerIsRoot));
+    // An older keeper kept across an upgrade refuses a field it does not know.
+    const owner = this.link.recordsUids ? plan.owner : undefined;
+    this.link.spawn(spawnFields(seq, record.id, { ...plan, cgroup, owner }, this.managerIsRoot));
     return seq;
   }
 

@@ -91,6 +91,11 @@ export class KeeperLink {
     if (this.closed) handlers.lost();
   }
 
+  /** Does the keeper keep whom each run was started for and as (version 3 on)? */
+  get recordsUids(): boolean {
+    return Number(this.version) >= 3;
+  }
+
   spawn(fields: readonly string[]): void {
     this.send(['spawn', ...fields]);
   }

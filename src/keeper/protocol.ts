@@ -28,6 +28,13 @@ export interface RunReport {
   readonly exec: 'pending' | 'ok' | 'failed';
   /** Why the child could not become the daemon ("cannot enter /x: No such file..."). */
   readonly execError: string;
+  /**
+   * The keeper's record of whom the run was started for (the owner's uid, as the manager
+   * said at the spawn) and as (the uid the child was switched to); undefined when not
+   * known: a survivor of a previous keeper, or a keeper from before version 3.
+   */
+  readonly ownerUid: number | undefined;
+  readonly uid: number | undefined;
 }
 
 /** What the keeper says. */
@@ -59,9 +66,17 @@ const integer = (text: string | undefined): number => {
   return Number.isSafeInteger(value) ? value : Number.NaN;
 };
 
+/** A uid the keeper recorded; -1 (or absent: an older keeper) for none. */
+const recordedUid = (text: string | undefined): number | undefined => {
+  const value = integer(text);
+  return value >= 0 ? value : undefined;
+};
+
 function parseRun(fields: readonly string[]): RunReport | undefined {
-  if (fields.length !== 13) return undefined;
+  // A keeper before version 3 (kept across an upgrade) says 13 fields, no uids.
+  if (fields.length !== 13 && fields.length !== 15) return undefined;
   const [, seq, id, pid, ticks, spawned, alive, code, signal, exited, empty, exec, error] = fields;
+  const [owner, uid] = fields.slice(13);
   const numbers = [seq, pid, ticks, spawned, code, signal, exited].map(integer);
   if (numbers.some(Number.isNaN) || id === undefined) return undefined;
   const [seqN, pidN, ticksN, spawnedN, codeN, signalN, exitedN] = numbers as number[];
@@ -84,6 +99,8 @@ function parseRun(fields: readonly string[]): RunReport | undefined {
     empty: empty === '1',
     exec: exec === '1' ? 'ok' : exec === '2' ? 'failed' : 'pending',
     execError: error ?? '',
+    ownerUid: recordedUid(owner),
+    uid: recordedUid(uid),
   };
 }
 

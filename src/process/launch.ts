@@ -6,6 +6,11 @@ export interface LaunchPlan {
   readonly dir: string;
   readonly uid: number;
   readonly gid: number;
+  /**
+   * The owner's uid, for the keeper to keep with the run (see keeper/protocol.ts
+   * RunReport): left out for a keeper that does not know the field.
+   */
+  readonly owner?: number | undefined;
   /** The run-as user's supplementary groups (as initgroups(3) would set them). */
   readonly groups: readonly number[];
   readonly env: Readonly<Record<string, string>>;
@@ -63,6 +68,7 @@ export function spawnFields(
   const fields = [String(seq), id];
   if (managerIsRoot && plan.uid !== 0)
     fields.push(`uid=${plan.uid}`, `gid=${plan.gid}`, `groups=${plan.groups.join(',')}`);
+  if (plan.owner !== undefined) fields.push(`owner=${plan.owner}`);
   const limits = Object.entries(plan.limits)
     .filter(([, value]) => value !== undefined)
     .map(([resource, value]) => `${resource}=${value}`)
