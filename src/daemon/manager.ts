@@ -10,6 +10,7 @@ import { ControlServer, type Peers } from '../control/server.ts';
 import { type BrokenConfig, statusOf } from '../control/status.ts';
 import { closeFd } from '../files/user-files.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
+import type { RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
 import { refusalOf, startBanner } from '../logs/log-file.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT, runAsRefusal } from '../policy/authorize.ts';
@@ -130,6 +131,21 @@ const ACCOUNTS_SETTLE_MS = 100;
 
 /** How often one rescan of a user starts again when their rights changed meanwhile. */
 const SCAN_ATTEMPTS = 3;
+
+/**
+ * The uid of the account that had this daemon's owner's name before (`now` is the uid the
+ * name has now, undefined if none has it), if a run the keeper holds, or else the saved
+ * state, says the daemon is that account's; undefined when it is the account's of now.
+ */
+export function formerOwnerOf(
+  runs: readonly RunReport[],
+  savedUid: number | undefined,
+  now: number | undefined,
+): number | undefined {
+  const recorded = runs.find((run) => run.ownerUid !== undefined && run.ownerUid !== now);
+  if (recorded !== undefined) return recorded.ownerUid;
+  return savedUid !== undefined && savedUid !== now ? savedUid : undefined;
+}
 
 /** How the manager runs: for everyone under a master config, or for one user alone. */
 export type Mode =
@@ -427,35 +443,51 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /**
-   * Finds the daemons whose owner's uid, as saved, is not the uid the name has now: the
-   * account was deleted, and maybe made again, while no manager ran. What the old one left
-   * (its history, the sockets and the output pipe the keeper kept for it) is not the new
-   * one's. An account gone counts too, allowed or not: one made again under its name while
-   * this manager runs would get it (an outside review found the old run's output in its log).
+   * Finds the daemons whose runs are not the account's of that name now: the account was
+   * deleted, and maybe made again, while no manager ran. The keeper's record of each run
+   * decides (the owner's uid the manager gave at its spawn): a daemon loaded less than a
+   * second before a kill -9 of the last manager is in no saved state. Where the keeper
+   * records nothing (one from before version 3, kept across an upgrade, whose manager saved
+   * the state before it handed over), the owner's uid saved in the state does. What the old
+   * account left (its history, the sockets and the output pipe the keeper kept for it) is
+   * not the new one's. An account gone counts too, allowed or not: one made again under its
+   * name while this manager runs would get it (an outside review found the old run's output
+   * in its log). (A run of the owner's account as a uid that is not a user the owner may
+   * run as now, its run-as account made again, is stopped by `runUserRefusal`.)
    */
   private noteFormerOwners(): void {
-    for (const [id, daemon] of Object.entries(this.savedAtStart?.daemons ?? {})) {
-      const uid = this.db.users.get(id.slice(0, id.indexOf('/')))?.uid;
-      if (daemon.ownerUid === undefined || daemon.ownerUid === uid) continue;
-      this.formerOwners.set(id, daemon.ownerUid);
-      this.log.warn(
-        uid === undefined
-          ? `${id}: its owner's account is gone (uid ${daemon.ownerUid}); what survives of its daemon is stopped, not handed over`
-          : `${id}: its owner is another account now (uid ${daemon.ownerUid}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
-      );
-      this.history.forget(id);
-      this.notify.dropKept(id);
-      // The lock the keeper kept is on the old account's directory, not the new one's.
+    const runsById = new Map<string, RunReport[]>();
+    for (const run of this.snapshot.runs)
+      runsById.set(run.id, [...(runsById.get(run.id) ?? []), run]);
+    const saved = this.savedAtStart?.daemons ?? {};
+    for (const id of new Set([...Object.keys(saved), ...runsById.keys()])) {
       const user = id.slice(0, id.indexOf('/'));
-      const lock = this.userLocks.get(user);
-      if (lock !== undefined) {
-        this.userLocks.delete(user);
-        this.link.drop(`lock:${user}`);
-        closeFd(lock);
-      }
-      this.dropFormerPipe(id, daemon.ownerUid);
+      const uid = this.db.users.get(user)?.uid;
+      const runs = runsById.get(id) ?? [];
+      const former = formerOwnerOf(runs, saved[id]?.ownerUid, uid);
+      if (former !== undefined) this.noteFormerOwner(id, former, uid);
     }
     this.sockets.releaseFormer((id) => this.formerOwners.has(id));
+  }
+
+  private noteFormerOwner(id: string, former: number, uid: number | undefined): void {
+    this.formerOwners.set(id, former);
+    this.log.warn(
+      uid === undefined
+        ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
+        : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
+    );
+    this.history.forget(id);
+    this.notify.dropKept(id);
+    // The lock the keeper kept is on the old account's directory, not the new one's.
+    const user = id.slice(0, id.indexOf('/'));
+    const lock = this.userLocks.get(user);
+    if (lock !== undefined) {
+      this.userLocks.delete(user);
+      this.link.drop(`lock:${user}`);
+      closeFd(lock);
+    }
+    this.dropFormerPipe(id, former);
   }
 
   private listen(link: KeeperLink): void {
@@ -1133,6 +1165,7 @@ export class Manager implements ControlContext, SupervisorHost {
         dir: record.spec.dir,
         uid: runAs.uid,
         gid: runAs.gid,
+        owner: owner.account.uid,
         groups: groupIdsOf(this.db, runAs),
         env: {
           ...buildEnvironment(runAs, record.spec.env),
@@ -1952,7 +1985,11 @@ export class Manager implements ControlContext, SupervisorHost {
   private runUserRefusal(record: DaemonRecord): string | undefined {
     const { state } = record;
     if (state.kind !== 'running') return undefined;
-    const uid = realUid(state.pid);
+    // The uid the keeper switched the run to at its spawn: /proc says what the main process
+    // is now (a root daemon may have switched itself since, the main process may be gone
+    // while the rest runs on, its pid another process's), and only a keeper from before
+    // version 3 (kept across an upgrade) leaves it to /proc.
+    const uid = this.snapshot.runs.find((run) => run.seq === state.run)?.uid ?? realUid(state.pid);
     if (uid === undefined) return undefined;
     // The account of that uid, then (rarely, at a refusal) any other name it has.
     const first = this.db.byUid.get(uid);
@@ -1962,6 +1999,12 @@ export class Manager implements ControlContext, SupervisorHost {
     if (names.some((account) => mayRunAs(this.currentPolicy, record.owner, account.name)))
       return undefined;
     const who = names[0]?.name ?? `uid ${uid}`;
+    // Its run-as account deleted and made again under its name while no manager ran: the
+    // process is the old account's, not the one of that name root lets the owner run as.
+    const runAs = record.spec.runAs ?? record.owner;
+    const now = this.db.users.get(runAs)?.uid;
+    if (now !== undefined && now !== uid)
+      return `it runs as ${who}, whom ${record.owner} may not run as: ${runAs} is another account now (uid ${now})`;
     return `it runs as ${who}, whom ${record.owner} may no longer run as`;
   }
 
