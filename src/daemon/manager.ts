@@ -71,6 +71,7 @@ import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-
 import { DaemonLogs } from './daemon-logs.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
 import { DaemonSockets, listenEnvironment } from './daemon-sockets.ts';
+import { formerOwnerOf } from './former-owner.ts';
 import { HealthChecks } from './health-checks.ts';
 import type { TcpBinder } from './held-sockets.ts';
 import { judgeConfig, type ListenRights } from './judge.ts';
@@ -131,21 +132,6 @@ const ACCOUNTS_SETTLE_MS = 100;
 
 /** How often one rescan of a user starts again when their rights changed meanwhile. */
 const SCAN_ATTEMPTS = 3;
-
-/**
- * The uid of the account that had this daemon's owner's name before (`now` is the uid the
- * name has now, undefined if none has it), if a run the keeper holds, or else the saved
- * state, says the daemon is that account's; undefined when it is the account's of now.
- */
-export function formerOwnerOf(
-  runs: readonly RunReport[],
-  savedUid: number | undefined,
-  now: number | undefined,
-): number | undefined {
-  const recorded = runs.find((run) => run.ownerUid !== undefined && run.ownerUid !== now);
-  if (recorded !== undefined) return recorded.ownerUid;
-  return savedUid !== undefined && savedUid !== now ? savedUid : undefined;
-}
 
 /** How the manager runs: for everyone under a master config, or for one user alone. */
 export type Mode =

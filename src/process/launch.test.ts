@@ -57,6 +57,14 @@ describe('spawnFields', () => {
     assert.deepEqual(value(fields, 'groups'), ['1000,27,33']);
   });
 
+  test('names the owner for the keeper to keep with the run, when the plan has one', () => {
+    assert.deepEqual(value(spawnFields(1, 'u/x', { ...PLAN, owner: 1001 }, true), 'owner'), [
+      '1001',
+    ]);
+    // Left out for a keeper before version 3, which refuses a field it does not know.
+    assert.deepEqual(value(spawnFields(1, 'u/x', PLAN, true), 'owner'), []);
+  });
+
   test('a daemon that runs as root keeps root: the admin granted exactly that', () => {
     assert.deepEqual(value(spawnFields(1, 'r/x', { ...PLAN, uid: 0, gid: 0 }, true), 'uid'), []);
   });
