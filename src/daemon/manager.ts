@@ -1985,12 +1985,6 @@ export class Manager implements ControlContext, SupervisorHost {
     if (names.some((account) => mayRunAs(this.currentPolicy, record.owner, account.name)))
       return undefined;
     const who = names[0]?.name ?? `uid ${uid}`;
-    // Its run-as account deleted and made again under its name while no manager ran: the
-    // process is the old account's, not the one of that name root lets the owner run as.
-    const runAs = record.spec.runAs ?? record.owner;
-    const now = this.db.users.get(runAs)?.uid;
-    if (now !== undefined && now !== uid)
-      return `it runs as ${who}, whom ${record.owner} may not run as: ${runAs} is another account now (uid ${now})`;
     return `it runs as ${who}, whom ${record.owner} may no longer run as`;
   }
 
