@@ -119,8 +119,18 @@ static void discard_queue(void) {
   queued_count = 0;
 }
 
+/*
+ * The manager said (`hello 3`) that it reads a run's owner and uid: only then are they
+ * added to run reports, whose field count a manager before version 3 checks (a downgrade
+ * that keeps this keeper would otherwise lose sight of every run).
+ */
+static int manager_reads_uids;
+
+int reports_uids(void) { return manager_reads_uids; }
+
 static void drop_connection(const char *why) {
   if (connection == -1) return;
+  manager_reads_uids = 0;
   unwatch_fd(connection);
   close(connection);
   connection = -1;
@@ -306,7 +316,8 @@ static void reply_error(const char *verb, const char *text) {
   send_event("error", fields, 2, NULL);
 }
 
-static void handle_hello(void) {
+static void handle_hello(const struct message *request) {
+  manager_reads_uids = request->count >= 2 && atoi(request->fields[1]) >= 3;
   char pid[16];
   snprintf(pid, sizeof pid, "%d", (int)getpid());
   const char *fields[] = {pid, KEEPER_VERSION};
@@ -381,7 +392,7 @@ static void handle_adopt(struct message *request) {
 static void dispatch(struct message *request) {
   const char *verb = request->fields[0];
   uint64_t seq, inode;
-  if (strcmp(verb, "hello") == 0) handle_hello();
+  if (strcmp(verb, "hello") == 0) handle_hello(request);
   else if (strcmp(verb, "spawn") == 0) handle_spawn(request);
   else if (strcmp(verb, "signal") == 0) handle_signal(request);
   else if (strcmp(verb, "adopt") == 0) handle_adopt(request);

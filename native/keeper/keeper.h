@@ -72,6 +72,8 @@ int64_t now_ms(void);
 /* With the descriptor stored under `stored_name` (fdstore.c), if not NULL. */
 void send_event(const char *verb, const char *const *fields, size_t count,
                 const char *stored_name);
+/* Whether run reports carry the owner's uid and the run's uid (see keeper.c). */
+int reports_uids(void);
 void keeper_log(const char *level, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 /* What an epoll event is about. */

@@ -144,7 +144,8 @@ void run_report(struct run *run, const char *verb) {
   const char *fields[] = {seq,   run->id, pid,   ticks, spawned,
                           alive, code,    sig,   exited, empty,
                           exec,  run->exec_error ? run->exec_error : "", owner, uid};
-  send_event(verb, fields, sizeof fields / sizeof *fields, NULL);
+  /* The last two for a manager that said it reads them (see reports_uids). */
+  send_event(verb, fields, sizeof fields / sizeof *fields - (reports_uids() ? 0 : 2), NULL);
 }
 
 void runs_report_all(void) {

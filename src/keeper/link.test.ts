@@ -60,7 +60,7 @@ describe('a request whose send to the keeper fails', () => {
     );
     const link = await attach(native);
     link.quit();
-    assert.deepEqual(connections[1]?.sent, [['hello'], ['quit']]);
+    assert.deepEqual(connections[1]?.sent, [['hello', '3'], ['quit']]);
     assert.deepEqual(
       connections.map((connection) => connection.closed),
       [true, true],
@@ -74,7 +74,10 @@ describe('a request whose send to the keeper fails', () => {
     );
     const link = await attach(native);
     link.release(7);
-    assert.deepEqual(connections[1]?.sent, [['hello'], ['release', '7']]);
+    assert.deepEqual(connections[1]?.sent, [
+      ['hello', '3'],
+      ['release', '7'],
+    ]);
     assert.equal(link.alive, true);
     link.detach();
   });
@@ -84,7 +87,7 @@ describe('a request whose send to the keeper fails', () => {
     const link = await attach(native);
     link.drop('ctl:alice');
     assert.equal(connections.length, 3);
-    assert.deepEqual(connections[2]?.sent, [['hello']]);
+    assert.deepEqual(connections[2]?.sent, [['hello', '3']]);
     assert.equal(link.alive, true);
     link.detach();
   });

@@ -31,6 +31,12 @@ export interface Signalled {
 const ATTACH_TIMEOUT_MS = 10_000;
 
 /**
+ * This manager reads what keeper protocol version 3 adds to run reports (whom a run is
+ * for and as); a keeper adds it only when told so, as an older manager checks their count.
+ */
+const HELLO = ['hello', '3'];
+
+/**
  * The manager's connection to its dm-keeper. Requests are sent as they come; the keeper
  * answers in order, so the answers to `signal` are matched first in, first out.
  */
@@ -221,7 +227,7 @@ export class KeeperLink {
     }
     this.channel = again.channel;
     again.events.listen = (fields, fds) => this.receive(fields, fds);
-    this.channel.send(['hello']);
+    this.channel.send(HELLO);
   }
 }
 
@@ -300,6 +306,6 @@ function readSnapshot(
           events.queue.push([fields, received]);
       }
     };
-    channel.send(['hello']);
+    channel.send(HELLO);
   });
 }

@@ -8,7 +8,8 @@ import { runKeeperDriver } from '../helpers/keeper-driver.ts';
  * The driver spawns two runs: one switched to uid 65534 for owner 4242, one with neither
  * (it stays the keeper's uid), then asks a second connection's `hello` for the keeper's
  * runs, as a manager started after a kill -9 of the last one does. It prints the last two
- * fields (owner, uid) of the `spawned` reports, then of the `run` reports.
+ * fields (owner, uid) of the `spawned` reports, then of the `run` reports; then the number
+ * of fields of the `run` reports a manager before version 3 gets (its plain `hello`).
  */
 const DRIVER = `
 import os, signal, sys
@@ -22,7 +23,7 @@ def wait(verb, seq):
         if fields[0] == verb and fields[1] == seq: return fields
 pids = []
 try:
-    send(s, 'hello')
+    send(s, 'hello', '3')
     while event(s)[0] != 'end': pass
     send(s, 'spawn', '1', 'u/as', 'uid=65534', 'gid=65534', 'groups=', 'owner=4242', 'start=sleep 1000', 'stdout=null')
     spawned = wait('spawned', '1')
@@ -34,11 +35,18 @@ try:
     print(len(spawned), spawned[-2], spawned[-1])
     s.close()
     again = connect(sock_path)
-    send(again, 'hello')
+    send(again, 'hello', '3')
     while True:
         fields = event(again)
         if fields[0] == 'end': break
         if fields[0] == 'run': print(fields[1], fields[-2], fields[-1])
+    again.close()
+    older = connect(sock_path)
+    send(older, 'hello')
+    while True:
+        fields = event(older)
+        if fields[0] == 'end': break
+        if fields[0] == 'run': print('older', len(fields))
 finally:
     for pid in pids:
         try: os.killpg(pid, signal.SIGKILL)
@@ -58,6 +66,7 @@ describe('dm-keeper’s record of whom a run is for and as', {
     assert.equal(run.status, 0, run.stderr);
     const lines = run.stdout.trim().split('\n');
     assert.deepEqual(lines.slice(0, 2), ['15 4242 65534', '15 -1 0']);
-    assert.deepEqual(lines.slice(2).sort(), ['1 4242 65534', '2 -1 0']);
+    assert.deepEqual(lines.slice(2, 4).sort(), ['1 4242 65534', '2 -1 0']);
+    assert.deepEqual(lines.slice(4), ['older 13', 'older 13']);
   });
 });
