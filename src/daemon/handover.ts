@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Socket } from 'node:net';
+import { deadline } from '../protocol/silence.ts';
 
 /**
  * The upgrade (SIGUSR2) as a handover between two processes: the running manager starts
@@ -86,19 +87,17 @@ export function startSuccessor(
     // Judged after the loop's next poll (see failOnSilence): libuv runs expired timers
     // before it polls, so after a stall of the old manager the new one's `ready`, said in
     // time, waited unread while the upgrade was refused and the new code killed.
-    const timer = setTimeout(() => {
-      setImmediate(() => {
-        if (state !== 'starting') return;
-        state = 'over';
-        child.kill('SIGKILL');
-        resolve({ error: `the new code was not ready within ${timeoutMs / 1000} s` });
-      });
-    }, timeoutMs);
+    const timer = deadline(timeoutMs, () => {
+      if (state !== 'starting') return;
+      state = 'over';
+      child.kill('SIGKILL');
+      resolve({ error: `the new code was not ready within ${timeoutMs / 1000} s` });
+    });
     // Once the child is reaped (or its channel closed), it is never signalled nor waited for.
     let gone = false;
     const ended = (): void => {
       gone = true;
-      clearTimeout(timer);
+      timer.cancel();
       if (state === 'starting') {
         state = 'over';
         // Its channel may close before it is reaped: its status is awaited, not guessed.
@@ -117,7 +116,7 @@ export function startSuccessor(
       channel,
       (line) => {
         if (line === 'ready' && state === 'starting') {
-          clearTimeout(timer);
+          timer.cancel();
           state = 'ready';
           resolve({
             pid: child.pid ?? 0,
