@@ -48,11 +48,11 @@
 
 static int epoll_fd = -1, listen_fd = -1, connection = -1, signal_fd = -1, timer_fd = -1;
 /*
- * The manager has closed its end, but what it sent before is still to be read: nothing
- * more is sent to it, the connection is kept until its last request (a quit, above all)
- * has been handled.
+ * Nothing more is sent to the manager on this connection (it hung up, or a send failed),
+ * but what it sent before is still to be read: the connection is kept until its last
+ * request (a quit, above all) has been handled.
  */
-static int manager_hung_up;
+static int sending_stopped;
 static char receive_buffer[MAX_MESSAGE + 1];
 static int64_t idle_since_ms;
 
@@ -135,32 +135,37 @@ static void drop_connection(const char *why) {
   close(connection);
   connection = -1;
   discard_queue();
-  manager_hung_up = 0;
+  sending_stopped = 0;
   idle_since_ms = now_ms();
   keeper_log("info", "manager disconnected (%s)", why);
 }
 
 /* Whether events go to a manager (else they are dropped, and log lines kept for the next). */
-static int manager_listens(void) { return connection != -1 && !manager_hung_up; }
+static int manager_listens(void) { return connection != -1 && !sending_stopped; }
 
 /*
- * The manager closed its end with events of ours unread: af_unix then sets ECONNRESET on
- * this end (unix_release_sock), and the next sendmsg or recvmsg fails with it once, before
- * any request still waiting here is read; EPIPE says the same of a peer with nothing unread.
- * Closing at that error threw away the requests it had sent last: at the end of a shutdown
- * of 1,000 daemons, the releases and the `quit` itself, and the keeper stayed for good. So
- * what waits to be sent goes, and the requests are read to their end (recvmsg returns 0).
+ * A send to the manager failed with `error` (not EAGAIN), or a recvmsg with ECONNRESET.
+ * Closing the connection then threw away the requests it had sent and the keeper had not
+ * read yet, so what waits to be sent goes, and the requests are read to their end
+ * (recvmsg returns 0): nothing the manager sent is lost, whatever the error.
+ *
+ * ECONNRESET: the manager closed its end with events of ours unread; af_unix then sets it
+ * on this end (unix_release_sock), and the next sendmsg or recvmsg fails with it once,
+ * before any request still waiting here is read (at the end of a shutdown of 1,000
+ * daemons, the releases and the `quit` itself were lost, and the keeper stayed for good).
+ * EPIPE says the same of a peer with nothing unread. Any other error (EMSGSIZE, ENOBUFS,
+ * ENOMEM, ETOOMANYREFS) leaves a manager still there with a gap in what it was told: the
+ * end of our sending side tells it (its recvmsg returns 0 after what came before), and it
+ * connects again for the whole state, once this connection's requests are handled.
  */
-static void hang_up(void) {
+static void stop_sending(int error) {
   discard_queue();
-  manager_hung_up = 1;
+  sending_stopped = 1;
+  shutdown(connection, SHUT_WR);
   watch_fd(connection, EPOLLIN, TAG_CONNECTION);
-}
-
-/* A send to the manager failed with `error` (not EAGAIN). */
-static void send_failed(int error) {
-  if (error == EPIPE || error == ECONNRESET) hang_up();
-  else drop_connection(strerror(error));
+  if (error != EPIPE && error != ECONNRESET)
+    keeper_log("warn", "stopped sending to the manager (%s): it gets the whole state again",
+               strerror(error));
 }
 
 /* One sendmsg on `fd`, with `pass` (or -1) as SCM_RIGHTS; the errno of a failure, or 0. */
@@ -203,7 +208,7 @@ static void flush_queue(void) {
       int error = transmit(connection, entry->bytes, entry->length, pass);
       if (error == EAGAIN) return;
       if (error) {
-        send_failed(error);
+        stop_sending(error);
         return;
       }
     }
@@ -260,7 +265,7 @@ void send_event(const char *verb, const char *const *fields, size_t count,
     int error = transmit(connection, out, length, fd);
     if (!error) return;
     if (error != EAGAIN) {
-      send_failed(error);
+      stop_sending(error);
       return;
     }
   }
@@ -453,7 +458,7 @@ static int receive(void) {
     if (got == -1 && errno == EINTR) continue;
     if (got == -1 && errno == EAGAIN) return 0;
     if (got == -1 && errno == ECONNRESET) {
-      hang_up();
+      stop_sending(ECONNRESET);
       continue;
     }
     if (got <= 0) {
@@ -501,9 +506,12 @@ static int send_buffer_size(void) {
   return size > 0 ? size : 4 * 1024 * 1024;
 }
 
-/* Whether the attached manager has closed its end (what it sent may still wait here). */
+/*
+ * Whether the attached manager has closed its end, or is about to (we stopped sending: it
+ * reads the end and connects again); what it sent may still wait here.
+ */
 static int manager_closed_its_end(void) {
-  if (manager_hung_up) return 1;
+  if (sending_stopped) return 1;
   struct pollfd end = {.fd = connection, .events = POLLIN | POLLRDHUP};
   return poll(&end, 1, 0) == 1 && (end.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
@@ -523,7 +531,7 @@ static void accept_manager(void) {
    * started again at once) may have left requests here: they are handled before the next
    * manager is taken, as they would have been had it come later (dropped with the
    * connection, a release or a quit was lost). The peek below would take the ECONNRESET
-   * that stands for them (see hang_up) as the end.
+   * that stands for them (see stop_sending) as the end.
    */
   if (connection != -1 && manager_closed_its_end())
     while (connection != -1 && receive()) continue;
