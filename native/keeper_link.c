@@ -321,6 +321,17 @@ static napi_value js_connect_keeper(napi_env env, napi_callback_info info) {
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, object, 2, methods);
+  /*
+   * The keeper's pid (SO_PEERCRED: the listener's at its listen()), known before it says
+   * hello: a keeper that goes at the hello (told to quit by the manager before this one) is
+   * waited for by it. 0 if unknown.
+   */
+  struct ucred peer = {0};
+  socklen_t peer_size = sizeof peer;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) == -1) peer.pid = 0;
+  napi_value peer_pid;
+  napi_create_int32(env, peer.pid, &peer_pid);
+  napi_set_named_property(env, object, "peerPid", peer_pid);
   napi_wrap(env, object, channel, finalize, NULL, NULL);
   return object;
 }

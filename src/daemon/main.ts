@@ -185,7 +185,8 @@ async function main(signals: SignalQueue): Promise<number> {
   if (saved !== undefined && 'error' in saved) log.warn(saved.error);
   startReaping(native, log);
   const keeperSocket = join(settings.stateDir, 'keeper.sock');
-  const attachKeeper = () => KeeperLink.attach(native, findBuilt('dm-keeper'), keeperSocket);
+  const attachKeeper = () =>
+    KeeperLink.attach(native, findBuilt('dm-keeper'), keeperSocket, (text) => log.warn(text));
   const { link, snapshot } = await attachKeeper();
   log.info(
     snapshot.existing

@@ -28,6 +28,7 @@ function fakeKeeper(stuck: (connection: number, fields: readonly string[]) => bo
       const connection: FakeConnection = { sent: [], closed: false };
       connections.push(connection);
       return {
+        peerPid: 4242,
         send(fields) {
           if (connection.closed) throw new Error('the keeper link is closed');
           if (stuck(index, fields)) throw new Error('sending to dm-keeper: EAGAIN');

@@ -1,19 +1,15 @@
 import type { KeeperChannel, Native } from '../process/native.ts';
-import { type KeeperEvent, parseEvent, type RunReport } from './protocol.ts';
+import {
+  type EventQueue,
+  HELLO,
+  type KeeperSnapshot,
+  KeeperWentAtHello,
+  readSnapshot,
+  waitForKeeperExit,
+} from './hello.ts';
+import { type KeeperEvent, parseEvent } from './protocol.ts';
 
-/** What the keeper holds when the manager (re)attaches. */
-export interface KeeperSnapshot {
-  readonly keeperPid: number;
-  /** The keeper's protocol version (native/keeper/keeper.h KEEPER_VERSION). */
-  readonly version: string;
-  /** Whether the keeper was already running (the manager restarted or upgraded). */
-  readonly existing: boolean;
-  readonly runs: readonly RunReport[];
-  /** Stored descriptors by name (`ctl:USER`, `out:ID`, ...), now this process's. */
-  readonly fds: ReadonlyMap<string, number>;
-  /** What the keeper logged while no manager listened. */
-  readonly logs: readonly { readonly level: string; readonly text: string }[];
-}
+export type { KeeperSnapshot } from './hello.ts';
 
 /** How the link reports what happens after the snapshot. */
 export interface LinkHandlers {
@@ -27,14 +23,6 @@ export interface Signalled {
   readonly reached: number;
   readonly errno: number;
 }
-
-const ATTACH_TIMEOUT_MS = 10_000;
-
-/**
- * This manager reads what keeper protocol version 3 adds to run reports (whom a run is
- * for and as); a keeper adds it only when told so, as an older manager checks their count.
- */
-const HELLO = ['hello', '3'];
 
 /**
  * The manager's connection to its dm-keeper. Requests are sent as they come; the keeper
@@ -67,27 +55,41 @@ export class KeeperLink {
 
   /**
    * Connects to the keeper of this state directory, starting one if none answers, and
-   * reads what it holds.
+   * reads what it holds. A keeper that goes at the hello was told to quit by the manager
+   * before this one, which exited without waiting for it to read that (a stop and a start
+   * at once, `systemctl restart`): it is waited for (bounded), and a new one started.
+   * `note` is told of that wait.
    */
   static async attach(
     native: Native,
     binary: string,
     socketPath: string,
+    note: (text: string) => void = () => undefined,
   ): Promise<{ link: KeeperLink; snapshot: KeeperSnapshot }> {
-    let existing = true;
-    let connected = tryConnect(native, socketPath);
-    if ('error' in connected) {
-      existing = false;
-      native.spawnKeeper(binary, socketPath);
-      connected = tryConnect(native, socketPath);
-      if ('error' in connected) throw new Error(`cannot reach dm-keeper: ${connected.error}`);
+    for (let waited = false; ; waited = true) {
+      let existing = true;
+      let connected = tryConnect(native, socketPath);
+      if ('error' in connected) {
+        existing = false;
+        native.spawnKeeper(binary, socketPath);
+        connected = tryConnect(native, socketPath);
+        if ('error' in connected) throw new Error(`cannot reach dm-keeper: ${connected.error}`);
+      }
+      const { channel, events } = connected;
+      let snapshot: KeeperSnapshot;
+      try {
+        snapshot = await readSnapshot(channel, events, existing);
+      } catch (error) {
+        if (!(error instanceof KeeperWentAtHello) || !existing || waited) throw error;
+        note(`${error.message} (quitting for the manager before?); waiting for it to exit`);
+        await waitForKeeperExit(error);
+        continue;
+      }
+      const link = new KeeperLink(native, socketPath, channel, snapshot);
+      events.listen = (fields, fds) => link.receive(fields, fds);
+      for (const queued of events.queue.splice(0)) link.receive(...queued);
+      return { link, snapshot };
     }
-    const { channel, events } = connected;
-    const snapshot = await readSnapshot(channel, events, existing);
-    const link = new KeeperLink(native, socketPath, channel, snapshot);
-    events.listen = (fields, fds) => link.receive(fields, fds);
-    for (const queued of events.queue.splice(0)) link.receive(...queued);
-    return { link, snapshot };
   }
 
   /** Starts delivering events (those that came meanwhile are queued until then). */
@@ -231,13 +233,6 @@ export class KeeperLink {
   }
 }
 
-type Listener = (fields: string[] | null, fds: number[]) => void;
-
-interface EventQueue {
-  listen: Listener | undefined;
-  queue: [string[] | null, number[]][];
-}
-
 function tryConnect(
   native: Native,
   socketPath: string,
@@ -252,60 +247,4 @@ function tryConnect(
   } catch (error) {
     return { error: (error as Error).message };
   }
-}
-
-/** Says hello and collects the keeper's answer up to its `end`. */
-function readSnapshot(
-  channel: KeeperChannel,
-  events: EventQueue,
-  existing: boolean,
-): Promise<KeeperSnapshot> {
-  return new Promise((resolve, reject) => {
-    let keeperPid = 0;
-    let version = '';
-    const runs: RunReport[] = [];
-    const fds = new Map<string, number>();
-    const logs: { level: string; text: string }[] = [];
-    const timer = setTimeout(() => {
-      channel.close();
-      reject(new Error('dm-keeper did not answer hello'));
-    }, ATTACH_TIMEOUT_MS);
-    events.listen = (fields, received) => {
-      if (fields === null) {
-        clearTimeout(timer);
-        reject(new Error('dm-keeper closed the connection at hello (another manager attached?)'));
-        return;
-      }
-      const event = parseEvent(fields, received);
-      if (event === undefined) return;
-      switch (event.kind) {
-        case 'hello':
-          keeperPid = event.pid;
-          version = event.version;
-          break;
-        case 'fd':
-          fds.set(event.name, event.fd);
-          break;
-        case 'run':
-          runs.push(event.run);
-          break;
-        case 'log':
-          logs.push({ level: event.level, text: event.text });
-          break;
-        case 'error':
-          clearTimeout(timer);
-          channel.close();
-          reject(new Error(`dm-keeper refused: ${event.text}`));
-          break;
-        case 'end':
-          clearTimeout(timer);
-          events.listen = undefined;
-          resolve({ keeperPid, version, existing, runs, fds, logs });
-          break;
-        default:
-          events.queue.push([fields, received]);
-      }
-    };
-    channel.send(HELLO);
-  });
 }

@@ -10,6 +10,8 @@ export interface KeeperChannel {
   /** Sends one message; throws when the keeper is gone or stuck. */
   send(fields: readonly string[], fds?: readonly number[]): void;
   close(): void;
+  /** The keeper's pid as the kernel knows it (SO_PEERCRED), before any hello; 0 if unknown. */
+  readonly peerPid: number;
 }
 
 /** The reading of one sd_notify socket (native/notify_socket.c). */
