@@ -93,3 +93,27 @@ describe('a request whose send to the keeper fails', () => {
     link.detach();
   });
 });
+
+describe('a reconnection whose hello fails (the keeper went between the connect and the send)', () => {
+  test('says hello on one more connection, and the request goes there', async () => {
+    const { native, connections } = fakeKeeper(
+      (index, fields) => (index === 0 && fields[0] === 'release') || index === 1,
+    );
+    const link = await attach(native);
+    link.release(7);
+    assert.equal(connections[1]?.closed, true);
+    assert.deepEqual(connections[2]?.sent, [['hello'], ['release', '7']]);
+    assert.equal(link.alive, true);
+    link.detach();
+  });
+
+  test('is the keeper lost when no hello goes, not an exception', async () => {
+    const { native } = fakeKeeper((index, fields) => index > 0 || fields[0] === 'release');
+    const { link } = await KeeperLink.attach(native, 'dm-keeper', '/nonexistent/keeper.sock');
+    let lost = 0;
+    link.handle({ event: () => undefined, lost: () => lost++ });
+    link.release(7);
+    assert.equal(lost, 1);
+    assert.equal(link.alive, false);
+  });
+});

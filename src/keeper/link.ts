@@ -216,20 +216,29 @@ export class KeeperLink {
   /**
    * The connection ended (an error on either side: the keeper no longer drops a manager
    * slow to read, it keeps what waits). If the keeper still answers, reconnect and take its
-   * whole state again as events; else it is gone.
+   * whole state again as events; else it is gone. The hello is tried on a second connection
+   * when it fails on the first (the keeper went, or ended that one, between the connect and
+   * the send): thrown from here, it reached the caller of a request, or the keeper's event
+   * callback, and the link was left on a connection that had said nothing.
    */
   private disconnected(): void {
     if (this.closed) return;
     for (const resolve of this.pendingSignals.splice(0)) resolve({ reached: 0, errno: 3 });
-    const again = tryConnect(this.native, this.socketPath);
-    if ('error' in again) {
-      this.closed = true;
-      this.handlers?.lost();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const again = tryConnect(this.native, this.socketPath);
+      if ('error' in again) break;
+      try {
+        again.channel.send(HELLO);
+      } catch {
+        again.channel.close();
+        continue;
+      }
+      this.channel = again.channel;
+      again.events.listen = (fields, fds) => this.receive(fields, fds);
       return;
     }
-    this.channel = again.channel;
-    again.events.listen = (fields, fds) => this.receive(fields, fds);
-    this.channel.send(HELLO);
+    this.closed = true;
+    this.handlers?.lost();
   }
 }
 
