@@ -25,6 +25,7 @@ export interface EventQueue {
   queue: [string[] | null, number[]][];
 }
 
+/** How long the keeper may say nothing while the manager waits for its snapshot. */
 const HELLO_SILENCE_MS = 10_000;
 
 /**
@@ -49,7 +50,13 @@ export class KeeperWentAtHello extends Error {
   }
 }
 
-/** Says hello and collects the keeper's answer up to its `end`. */
+/**
+ * Says hello and collects the keeper's answer up to its `end`. The keeper's silence for
+ * HELLO_SILENCE_MS fails it, judged after the event loop's next poll (as failOnSilence in
+ * src/protocol/silence.ts): libuv runs expired timers before it polls, so a manager
+ * stalled past the deadline (a starved CPU, a SIGSTOP) took a keeper that had answered in
+ * time for one that never did, and failed to start.
+ */
 export function readSnapshot(
   channel: KeeperChannel,
   events: EventQueue,
@@ -61,12 +68,24 @@ export function readSnapshot(
     const runs: RunReport[] = [];
     const fds = new Map<string, number>();
     const logs: { level: string; text: string }[] = [];
-    const timer = setTimeout(() => {
-      channel.close();
-      reject(new Error('dm-keeper did not answer hello'));
-    }, HELLO_SILENCE_MS);
+    let heard = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const watch = (): void => {
+      const seen = heard;
+      timer = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (timer === undefined) return;
+            if (heard !== seen) return watch();
+            channel.close();
+            reject(new Error('dm-keeper did not answer hello'));
+          }),
+        HELLO_SILENCE_MS,
+      );
+    };
     const done = (): void => {
       clearTimeout(timer);
+      timer = undefined;
       events.listen = undefined;
     };
     const went = (how: string): void => {
@@ -80,6 +99,7 @@ export function readSnapshot(
       );
     };
     events.listen = (fields, received) => {
+      heard++;
       if (fields === null) return went('closed the connection');
       const event = parseEvent(fields, received);
       if (event === undefined) return;
@@ -110,6 +130,7 @@ export function readSnapshot(
           events.queue.push([fields, received]);
       }
     };
+    watch();
     try {
       channel.send(HELLO);
     } catch (error) {
