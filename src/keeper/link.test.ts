@@ -102,7 +102,10 @@ describe('a reconnection whose hello fails (the keeper went between the connect 
     const link = await attach(native);
     link.release(7);
     assert.equal(connections[1]?.closed, true);
-    assert.deepEqual(connections[2]?.sent, [['hello', '3'], ['release', '7']]);
+    assert.deepEqual(connections[2]?.sent, [
+      ['hello', '3'],
+      ['release', '7'],
+    ]);
     assert.equal(link.alive, true);
     link.detach();
   });
