@@ -98,9 +98,12 @@ describe('parseCliArgs', () => {
     },
     {
       argv: ['web', 'stop', '--wait=soon'],
-      error: "--wait needs a duration like 30s or 2m, not 'soon'",
+      error: "--wait must be a duration like 30s or 2m, not 'soon'",
     },
-    { argv: ['web', 'stop', '--wait=0'], error: "--wait needs a duration like 30s or 2m, not '0'" },
+    {
+      argv: ['web', 'stop', '--wait=0'],
+      error: "--wait must be a duration like 30s or 2m, not '0'",
+    },
     { argv: ['start'], error: "'start' needs a daemon id, like: dmctl ID start" },
     { argv: ['restart'], error: "'restart' needs a daemon id, like: dmctl ID restart" },
     { argv: ['log'], error: "'log' needs a daemon id, like: dmctl ID log" },

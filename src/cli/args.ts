@@ -1,4 +1,4 @@
-import { parseDuration } from '../config/durations.ts';
+import { durationProblem, parseDuration } from '../config/durations.ts';
 import { usageText } from '../docs/usage.ts';
 import { DMCTL_COMMANDS, DMCTL_OPTIONS } from '../reference/dmctl.ts';
 
@@ -95,7 +95,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string
     else if (arg.startsWith('--wait=')) {
       waitMs = parseDuration(arg.slice('--wait='.length));
       if (waitMs === undefined || waitMs === 0)
-        return { error: `--wait needs a duration like 30s or 2m, not '${arg.slice(7)}'` };
+        return { error: durationProblem('--wait', arg.slice(7), '30s or 2m') };
     } else if (arg.startsWith('--')) return { error: `unknown option '${arg.split('=')[0]}'` };
     else words.push(arg);
   }

@@ -259,6 +259,23 @@ describe('parseDaemonConfig', () => {
       loads: false,
     },
     {
+      name: 'a duration past the longest one says the longest',
+      text: 'start=exec ./blog\nwatchdog=100h\nstop_timeout=1441m\n',
+      expected: [
+        `${FILE}:2: error: 'watchdog' must be at most 24h, not '100h'`,
+        `${FILE}:3: error: 'stop_timeout' must be at most 24h, not '1441m'`,
+      ],
+      loads: false,
+    },
+    {
+      name: 'a watchdog under a second says the shortest',
+      text: 'start=exec ./blog\nwatchdog=500ms\n',
+      expected: [
+        `${FILE}:2: error: 'watchdog' must be a duration of at least 1s, such as 30s, not '500ms'`,
+      ],
+      loads: false,
+    },
+    {
       name: 'every problem is reported at once, in line order',
       text: 'dir=relative\noutput=file\ncolour=red\nexport 9=x\nuser=\n',
       expected: [

@@ -1,6 +1,6 @@
 import { parseSignal } from '../process/signals.ts';
 import { DAEMON_KEYS } from '../reference/daemon.ts';
-import { parseDuration } from './durations.ts';
+import { durationProblem, parseDuration } from './durations.ts';
 import { type HealthSpec, parseHealthKeys } from './health.ts';
 import { LIMIT_NAMES, parseLimitValue, type Resource, type ResourceLimits } from './limits.ts';
 import { meaningfulLines } from './lines.ts';
@@ -266,7 +266,7 @@ export function parseDaemonConfig(
       case 'stop-timeout': {
         const ms = parseDuration(value);
         if (ms === undefined)
-          problems.error(line, `'${key}' must be a duration like 10s or 500ms, not '${value}'`);
+          problems.error(line, durationProblem(`'${key}'`, value, '10s or 500ms'));
         else stopTimeoutMs = ms;
         break;
       }
@@ -288,10 +288,7 @@ export function parseDaemonConfig(
       case 'restart_delay': {
         const ms = parseDuration(value);
         if (ms === undefined)
-          problems.error(
-            line,
-            `'restart_delay' must be a duration like 5s or 500ms, not '${value}'`,
-          );
+          problems.error(line, durationProblem(`'restart_delay'`, value, '5s or 500ms'));
         else [restartDelayMs, restartDelayLine] = [ms, line];
         break;
       }
@@ -304,7 +301,7 @@ export function parseDaemonConfig(
       case 'ready_timeout': {
         const ms = parseDuration(value);
         if (ms === undefined || ms === 0)
-          problems.error(line, `'ready_timeout' must be a duration like 30s or 2m, not '${value}'`);
+          problems.error(line, durationProblem(`'ready_timeout'`, value, '30s or 2m'));
         else readyTimeoutMs = ms;
         break;
       }
@@ -317,10 +314,7 @@ export function parseDaemonConfig(
       case 'watchdog': {
         const ms = parseDuration(value);
         if (ms === undefined || ms < MIN_WATCHDOG_MS)
-          problems.error(
-            line,
-            `'watchdog' must be a duration of at least 1s, such as 30s, not '${value}'`,
-          );
+          problems.error(line, durationProblem(`'watchdog'`, value, '30s', MIN_WATCHDOG_MS));
         else watchdogMs = ms;
         break;
       }

@@ -1,4 +1,4 @@
-import { parseDuration } from './durations.ts';
+import { durationProblem, parseDuration } from './durations.ts';
 import type { ProblemList } from './problems.ts';
 import { type HealthCheck, parseHealthCheck } from './ready.ts';
 
@@ -46,11 +46,7 @@ export function parseHealthKeys(
     if (entry === undefined) return fallback;
     const ms = parseDuration(entry.value);
     if (ms === undefined || ms < least) {
-      const floor = least >= 1000 ? `${least / 1000}s` : `${least}ms`;
-      problems.error(
-        entry.line,
-        `'${key}' must be a duration of at least ${floor}, such as ${example}, not '${entry.value}'`,
-      );
+      problems.error(entry.line, durationProblem(`'${key}'`, entry.value, example, least));
       ok = false;
       return fallback;
     }

@@ -96,7 +96,7 @@ describe('applySetting', () => {
     {
       key: 'cooldown-max',
       value: '25h',
-      message: "setting 'cooldown-max' must be a duration like 10s or 500ms, not '25h'",
+      message: "setting 'cooldown-max' must be at most 24h, not '25h'",
     },
     {
       key: 'daemon_path_log',

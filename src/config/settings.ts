@@ -1,5 +1,5 @@
 import { SETTINGS } from '../reference/master.ts';
-import { parseDuration } from './durations.ts';
+import { durationProblem, parseDuration } from './durations.ts';
 import { type LimitKey, NO_LIMITS, parseLimitValue, type UserLimits } from './limits.ts';
 import { parseSize } from './sizes.ts';
 
@@ -131,8 +131,7 @@ export function applySetting(
   const durationKey = DURATION_KEYS[key];
   if (durationKey !== undefined) {
     const ms = parseDuration(value);
-    if (ms === undefined)
-      return `setting '${key}' must be a duration like 10s or 500ms, not '${value}'`;
+    if (ms === undefined) return durationProblem(`setting '${key}'`, value, '10s or 500ms');
     settings[durationKey] = ms;
     return undefined;
   }
