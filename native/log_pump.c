@@ -26,13 +26,24 @@
  * counted), reports once, and writing resumes by itself when a write works again. Around
  * such a gap no line is joined to a piece of another: the rest of a line cut by the gap
  * is dropped too, and a file left ending in half a line gets a newline before the next
- * one. A full pipe never blocks the pump: it only reads pipes, nonblocking. A stuck
- * file system is the watchdog's business: a thread that sleeps while the pump is idle
- * and, while it is busy, wakes at the deadline of the current operation. If that
- * operation is still running then, its owner's pipes are taken out of the pump (they
- * fill and their daemons block: their owner's problem), and a new pump thread takes over
- * for everybody else. The stuck thread exits when its call returns, and the owner's
- * pipes come back.
+ * one. A full pipe never blocks the pump: it only reads pipes, nonblocking.
+ *
+ * A slow or stuck file system is the watchdog's business: a thread that sleeps while the
+ * pump is idle and, while it is busy, wakes at the "move on" deadline of the current
+ * operation (MOVE_ON_MS). If that operation is still running then, the pump thread is
+ * left to it: its owner's pipes are taken out of the pump (they fill and their daemons
+ * block, as on a slow disk: their owner's problem), and a new pump thread takes over for
+ * everybody else at once, so one user's hung NFS or FUSE mount pauses nobody else's logs
+ * for more than MOVE_ON_MS. The thread left behind exits when its call returns, and the
+ * owner's pipes come back. An owner's pipes stay out while one of theirs is, so a user
+ * holds at most one thread however many daemons and hangs they have. If the call is
+ * still running at the deadline given to dm_pump_start (10 s), the owner's logs are said
+ * to be stuck (STUCK events), and RECOVERED when it returns.
+ *
+ * The kernel does not let a thread out of a FUSE request its server has read (it waits
+ * uninterruptibly, fatal signals included), and a process exits only once every thread
+ * has: while such a call is in flight, the manager's process stays (a zombie) after its
+ * exit, holding its descriptors, locks included, until the call returns (SECURITY.md).
  */
 #define _GNU_SOURCE
 #include "log_pump.h"
@@ -54,6 +65,12 @@
 #include "log_files.h"
 
 enum { CHUNK = 64 * 1024, SPLICE_MAX = 64 * 1024 };
+/**
+ * How long one operation may take before the pump moves on without its owner (see the
+ * top). Far above a write to a local disk (tens of microseconds for a chunk), below what a
+ * person notices in a log that is followed.
+ */
+enum { MOVE_ON_MS = 100 };
 
 struct sink {
   struct sink *next;
@@ -63,7 +80,14 @@ struct sink {
   struct dm_pump_options options;
   struct dm_creds owner;
   char *path;
-  bool at_line_start, in_epoll, busy, stuck, eof, failing;
+  bool at_line_start, in_epoll, busy, eof, failing;
+  /* parked: out of the pump while a call on one of its owner's files runs on a thread the
+   * pump moved on from; away: that call is this sink's (since `since`); stuck: it passed
+   * the deadline and was said (STUCK). */
+  bool parked, away, stuck;
+  struct timespec since;
+  /** SIGUSR1 asked to reopen it; done by the pump when it is not parked. */
+  bool reopen_due;
   /* Output was dropped since the last good write: the file may end in half a line, and
    * (skip_rest) what comes next may be the rest of a dropped line. */
   bool gap, skip_rest;
@@ -96,9 +120,9 @@ static bool paused;
 static int generation;
 static bool busy;
 static struct sink *busy_sink;
-static uint64_t busy_seq;
 static struct timespec busy_since;
-/* The watchdog waits with no deadline (the pump was idle): the next operation wakes it. */
+/* The watchdog's sleep does not end at the current operation's move-on deadline (the pump
+ * was idle when it began): the next operation wakes it. */
 static bool watchdog_idle;
 
 /* ---- small helpers (lock held where said) ---- */
@@ -134,7 +158,14 @@ static void watch(struct sink *sink, bool on) {
 }
 
 static bool wanted(const struct sink *sink) {
-  return !paused && !sink->stuck && !sink->eof;
+  return !paused && !sink->parked && !sink->eof;
+}
+
+/** Whether `uid`'s pipes are out of the pump, a call of theirs on a thread left to it (lock held). */
+static bool owner_parked(uid_t uid) {
+  for (struct sink *sink = sinks; sink != NULL; sink = sink->next)
+    if (sink->parked && sink->owner.uid == uid) return true;
+  return false;
 }
 
 static void fail(struct sink *sink, const char *message) {
@@ -494,20 +525,16 @@ static bool move(struct sink *sink, int scratch[2], char *raw, char *formatted) 
 
 /* ---- the pump thread ---- */
 
-static int64_t milliseconds_between(const struct timespec *from, const struct timespec *to) {
-  return (to->tv_sec - from->tv_sec) * 1000 + (to->tv_nsec - from->tv_nsec) / 1000000;
-}
-
 /** Marks the pump busy with `sink` (lock held): the watchdog times it from now. */
 static void begin_io(struct sink *sink) {
   sink->busy = true;
   busy = true;
   busy_sink = sink;
-  busy_seq++;
   clock_gettime(CLOCK_MONOTONIC, &busy_since);
-  // Only an idle watchdog is woken: one already timing an earlier operation times this
-  // one when it wakes (see watchdog()). A wake-up per chunk moved cost a context switch
-  // per chunk on both threads (about one per 10-15 KiB of a busy daemon's output).
+  // Only a watchdog not timing the pump is woken: one already timing an earlier
+  // operation times this one when it wakes (see watchdog()). A wake-up per chunk moved
+  // cost a context switch per chunk on both threads (about one per 10-15 KiB of a busy
+  // daemon's output).
   if (watchdog_idle) pthread_cond_signal(&watchdog_wake);
 }
 
@@ -530,10 +557,15 @@ static void detach_now(struct sink *sink, void *token) {
   send_event(DM_PUMP_DONE, 0, token, pipe_fd, NULL);
 }
 
+static void wake_pump(void) {
+  uint64_t one = 1;
+  (void)!write(wakefd, &one, sizeof one);
+}
+
 /**
- * The I/O on `sink` is over (lock held). False when this thread was replaced meanwhile
- * (it was stuck): then it lets go of the sink, gives the owner's pipes back to the
- * pump, and must exit.
+ * The I/O on `sink` is over (lock held). False when the pump moved on from this thread
+ * meanwhile (the call was slow): then it lets go of the sink, gives the owner's pipes
+ * back to the pump, and must exit.
  */
 static bool end_io(struct sink *sink, int my_generation) {
   sink->busy = false;
@@ -542,16 +574,44 @@ static bool end_io(struct sink *sink, int my_generation) {
     if (sink->detach_token != NULL) detach_now(sink, sink->detach_token);
     return true;
   }
+  sink->away = false;
   uid_t owner = sink->owner.uid;
   void *token = sink->detach_token;
   if (token != NULL) detach_now(sink, token);
+  bool reopen_due = false;
   for (struct sink *other = sinks; other != NULL; other = other->next)
-    if (other->stuck && other->owner.uid == owner) {
-      other->stuck = false;
+    if (other->parked && other->owner.uid == owner) {
+      other->parked = false;
       if (wanted(other)) watch(other, true);
+      reopen_due = reopen_due || other->reopen_due;
+      if (!other->stuck) continue;
+      other->stuck = false;
       send_event(DM_PUMP_RECOVERED, other->id, NULL, 0, NULL);
     }
+  if (reopen_due) wake_pump();
   return false;
+}
+
+/**
+ * Reopens the logs a reopen asked for, but those out of the pump (done when they come
+ * back). False when the pump moved on from this thread meanwhile. Lock held.
+ */
+static bool reopen_due_sinks(int my_generation) {
+  // From the top after each one: the list may change while the lock is let go.
+  for (struct sink *each = sinks; each != NULL;) {
+    if (!each->reopen_due || each->parked) {
+      each = each->next;
+      continue;
+    }
+    each->reopen_due = false;
+    begin_io(each);
+    pthread_mutex_unlock(&lock);
+    reopen(each);
+    pthread_mutex_lock(&lock);
+    if (!end_io(each, my_generation)) return false;
+    each = sinks;
+  }
+  return true;
 }
 
 /** Runs the queued commands; those with file I/O mark the pump busy. Lock held. */
@@ -566,7 +626,7 @@ static bool run_commands(int my_generation) {
       case DM_CMD_DETACH:
         if (sink == NULL) value = -1;
         else if (sink->busy) {
-          sink->detach_token = command->token; /* answered when the stuck call returns */
+          sink->detach_token = command->token; /* answered when the slow call returns */
           free(command);
           continue;
         } else {
@@ -582,29 +642,25 @@ static bool run_commands(int my_generation) {
         break;
       case DM_CMD_REOPEN:
       case DM_CMD_REOPEN_ALL:
-        for (struct sink *each = sinks; each != NULL; each = each->next) {
-          if (command->kind == DM_CMD_REOPEN && each != sink) continue;
-          if (each->busy || each->stuck) continue;
-          begin_io(each);
-          pthread_mutex_unlock(&lock);
-          reopen(each);
-          pthread_mutex_lock(&lock);
-          if (!end_io(each, my_generation)) {
-            send_event(DM_PUMP_DONE, 0, command->token, 0, NULL);
-            free(command);
-            return false;
-          }
+        for (struct sink *each = sinks; each != NULL; each = each->next)
+          if (command->kind == DM_CMD_REOPEN_ALL || each == sink) each->reopen_due = true;
+        if (!reopen_due_sinks(my_generation)) {
+          send_event(DM_PUMP_DONE, 0, command->token, 0, NULL);
+          free(command);
+          return false;
         }
         break;
     }
     send_event(DM_PUMP_DONE, 0, command->token, value, NULL);
     free(command);
   }
-  return true;
+  // Those whose owner's files answered again since they were asked for.
+  return reopen_due_sinks(my_generation);
 }
 
 static void *pump(void *argument) {
   int my_generation = (int)(intptr_t)argument;
+  pthread_setname_np(pthread_self(), "dm-log-pump");
   int scratch[2];
   char *raw = malloc(CHUNK), *formatted = malloc((size_t)CHUNK * (DM_STAMP_LENGTH + 1));
   if (raw == NULL || formatted == NULL || pipe2(scratch, O_CLOEXEC | O_NONBLOCK) == -1) abort();
@@ -659,56 +715,109 @@ static int start_thread(void *(*main)(void *), void *argument) {
 
 /* ---- the watchdog ---- */
 
-/** The pump is stuck in `busy_sink`'s file: out with its owner's pipes, in with a new pump. Lock held. */
-static void replace_pump(void) {
-  struct sink *stuck = busy_sink;
+/* After a failed pthread_create, the pump does not try to move on again before this. */
+static struct timespec no_move_before;
+
+static struct timespec plus_ms(struct timespec time, int64_t ms) {
+  time.tv_sec += ms / 1000;
+  time.tv_nsec += (long)(ms % 1000) * 1000000;
+  if (time.tv_nsec >= 1000000000) {
+    time.tv_sec++;
+    time.tv_nsec -= 1000000000;
+  }
+  return time;
+}
+
+static bool earlier(const struct timespec *a, const struct timespec *b) {
+  return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/** Puts `uid`'s pipes in or out of the pump (lock held). */
+static void park_owner(uid_t uid, bool on) {
+  for (struct sink *sink = sinks; sink != NULL; sink = sink->next)
+    if (sink->owner.uid == uid && sink->parked != on) {
+      sink->parked = on;
+      watch(sink, wanted(sink));
+    }
+}
+
+/**
+ * The pump's call on `busy_sink`'s file is slow: that thread is left to it, its owner's
+ * pipes go out of the pump, and a new pump thread goes on with everybody else. Lock held.
+ */
+static void move_on(void) {
+  struct sink *slow = busy_sink;
+  slow->away = true;
+  slow->since = busy_since;
+  park_owner(slow->owner.uid, true);
+  generation++;
+  busy = false;
+  int error = start_thread(pump, (void *)(intptr_t)generation);
+  if (error != 0) {
+    // No thread to go on with: the pump waits for the call, as for a slow disk.
+    fprintf(stderr, "daemon-manager: cannot start a log pump thread (%s)\n", strerror(-error));
+    generation--;
+    busy = true;
+    slow->away = false;
+    park_owner(slow->owner.uid, false);
+    clock_gettime(CLOCK_MONOTONIC, &no_move_before);
+    no_move_before = plus_ms(no_move_before, 1000);
+    return;
+  }
+  // The new thread runs the commands queued behind the slow call.
+  wake_pump();
+}
+
+/** `slow`'s call passed the deadline: its owner's logs are said to be stuck. Lock held. */
+static void report_stuck(struct sink *slow) {
   char message[320];
   snprintf(message, sizeof message, "%s: no answer within %g s (an NFS or FUSE mount?); output is held in the pipe",
-           stuck->path, deadline_ms / 1000.0);
+           slow->path, deadline_ms / 1000.0);
   for (struct sink *sink = sinks; sink != NULL; sink = sink->next)
-    if (sink->owner.uid == stuck->owner.uid && !sink->stuck) {
+    if (sink->owner.uid == slow->owner.uid && sink->parked && !sink->stuck) {
       sink->stuck = true;
-      watch(sink, false);
       snprintf(sink->reason, sizeof sink->reason, "%s", message);
       send_event(DM_PUMP_STUCK, sink->id, NULL, 0, message);
     }
-  generation++;
-  busy = false;
-  if (start_thread(pump, (void *)(intptr_t)generation) != 0) {
-    fprintf(stderr, "daemon-manager: cannot start a new log pump thread\n");
-    return;
-  }
-  // The new thread runs the commands queued behind the stuck call.
-  uint64_t one = 1;
-  if (write(wakefd, &one, sizeof one) < 0) return;
 }
 
+/**
+ * Times the pump's current call (MOVE_ON_MS) and the calls it moved on from (the
+ * deadline). Sleeps with no time-out while there is neither: an idle manager is not
+ * woken. While the pump is busy it wakes once per MOVE_ON_MS, not once per chunk: at the
+ * deadline, whichever call runs then is timed from its own start.
+ */
 static void *watchdog(void *unused) {
   (void)unused;
+  pthread_setname_np(pthread_self(), "dm-log-watch");
   pthread_mutex_lock(&lock);
   for (;;) {
-    // Idle pump: sleep until it starts something (no periodic wake-up).
-    watchdog_idle = true;
-    while (!busy) pthread_cond_wait(&watchdog_wake, &lock);
-    watchdog_idle = false;
-    // Sleep until the deadline of the operation under way. Those that begin meanwhile do
-    // not wake this thread: at the deadline, whichever runs then is timed from its own
-    // start, so a stuck one is still found at its deadline, and a busy pump costs one
-    // wake-up per deadline instead of one per chunk.
-    uint64_t seq = busy_seq;
-    struct timespec until = busy_since;
-    until.tv_sec += deadline_ms / 1000;
-    until.tv_nsec += (long)(deadline_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000;
-    }
-    int result = 0;
-    while (result != ETIMEDOUT) result = pthread_cond_timedwait(&watchdog_wake, &lock, &until);
-    struct timespec now;
+    struct timespec now, next = {0, 0};
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (busy && busy_seq == seq && milliseconds_between(&busy_since, &now) >= deadline_ms) replace_pump();
-    // Else: the operation ended; if another runs now, its deadline is timed next.
+    bool timing = false, any = false;
+    if (busy) {
+      struct timespec at = plus_ms(busy_since, MOVE_ON_MS);
+      if (earlier(&at, &no_move_before)) at = no_move_before;
+      if (!earlier(&now, &at)) {
+        move_on();
+        continue;
+      }
+      next = at;
+      timing = any = true;
+    }
+    for (struct sink *sink = sinks; sink != NULL; sink = sink->next) {
+      if (!sink->away || sink->stuck) continue;
+      struct timespec at = plus_ms(sink->since, deadline_ms);
+      if (!earlier(&now, &at)) report_stuck(sink);
+      else if (!any || earlier(&at, &next)) {
+        next = at;
+        any = true;
+      }
+    }
+    watchdog_idle = !timing;
+    if (any) pthread_cond_timedwait(&watchdog_wake, &lock, &next);
+    else pthread_cond_wait(&watchdog_wake, &lock);
+    watchdog_idle = false;
   }
   return NULL;
 }
@@ -774,6 +883,9 @@ int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_op
   pthread_mutex_lock(&lock);
   int error = find(id) != NULL ? -EEXIST : 0;
   if (error == 0) {
+    // A pipe of an owner whose call is slow waits with theirs: in the pump, it would get a
+    // thread stuck in the same file system.
+    sink->parked = owner_parked(sink->owner.uid);
     sink->next = sinks;
     sinks = sink;
     if (wanted(sink)) watch(sink, true);
