@@ -37,15 +37,15 @@ function hasFuse3(): boolean {
   }
 }
 
-/** Compiles test/fixtures/hang-fs.c into `dir`; returns the program. */
-export function buildHangFs(dir: string): string {
+/** Compiles test/fixtures/NAME.c (hang-fs or hang-write-fs) into `dir`; returns the program. */
+export function buildHangFs(dir: string, name: 'hang-fs' | 'hang-write-fs' = 'hang-fs'): string {
   const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'fuse3'], { encoding: 'utf8' });
-  const binary = join(dir, 'hang-fs');
+  const binary = join(dir, name);
   execFileSync('cc', [
     '-O2',
     '-o',
     binary,
-    join(FIXTURES, 'hang-fs.c'),
+    join(FIXTURES, `${name}.c`),
     ...flags.trim().split(/\s+/),
   ]);
   return binary;
@@ -69,13 +69,32 @@ export async function mountHangFs(
   user: TestUser,
   allowOther: boolean,
 ): Promise<HangFs> {
-  const server = spawnCollecting([
-    binary,
+  return serveMount(
+    [
+      binary,
+      mountpoint,
+      String(user.uid),
+      String(user.gid),
+      allowOther ? 'allow_other' : 'owner_only',
+    ],
     mountpoint,
-    String(user.uid),
-    String(user.gid),
-    allowOther ? 'allow_other' : 'owner_only',
-  ]);
+  );
+}
+
+/**
+ * Mounts test/fixtures/hang-write-fs.c (built by buildHangFs) on `mountpoint`, owned by
+ * `user`, with allow_other: its writes wait from a SIGUSR1 of its server to a SIGUSR2.
+ */
+export function mountHangWriteFs(
+  binary: string,
+  mountpoint: string,
+  user: TestUser,
+): Promise<HangFs> {
+  return serveMount([binary, mountpoint, String(user.uid), String(user.gid)], mountpoint);
+}
+
+async function serveMount(command: readonly string[], mountpoint: string): Promise<HangFs> {
+  const server = spawnCollecting(command);
   const stop = async (): Promise<void> => {
     await server.stop();
     if (isMounted(mountpoint)) execFileSync('umount', ['-l', mountpoint]);

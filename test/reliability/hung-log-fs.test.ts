@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, readWhen, showLogIfFailed } from '../helpers/cli.ts';
+import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
+import { TestHost } from '../helpers/host.ts';
+import { mkdirOwned } from '../helpers/user-files.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+/** A daemon writing `WORD N` lines, N from 1 up, one every 10 ms. */
+const numbered = (word: string): string =>
+  `start=i=0; while :; do i=$((i+1)); echo "${word} $i"; sleep 0.01; done\noutput=log\n`;
+
+/** The highest N of the whole `WORD N` lines of a log (0 if none). */
+function lastNumber(text: string, word: string): number {
+  const numbers = [...text.matchAll(new RegExp(`^${word} (\\d+)$`, 'gm'))].map((m) => Number(m[1]));
+  return numbers.at(-1) ?? 0;
+}
+
+/** Whether a log's `WORD N` lines are 1, 2, 3 ... each once, in order, whole. */
+function inOrder(text: string, word: string): boolean {
+  const numbers = [...text.matchAll(new RegExp(`^${word} (\\d+)$`, 'gm'))].map((m) => Number(m[1]));
+  return numbers.length > 0 && numbers.every((n, index) => n === index + 1);
+}
+
+/** The manager's threads named `name` (the log pump's: dm-log-pump). */
+function threadsNamed(pid: number, name: string): number {
+  return readdirSync(`/proc/${pid}/task`).filter((tid) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() === name;
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+/**
+ * An outside review (F1) found one user's log on a FUSE file system whose writes hang
+ * stopping every other user's log for the pump's 10 s deadline, again at each hang: the
+ * single pump thread waited in the write. The pump now moves on without that user at
+ * once, their output waiting in their pipes, and says the log is stuck at the deadline.
+ */
+describe("a user's log file system that hangs", {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let mount: HangFs | undefined;
+  let missing: string | undefined;
+  const aliceLog = (name: string): string =>
+    join(host.user('alice').home, '.daemon-manager/logs', `${name}.log`);
+  const bobLog = (): string => join(host.user('bob').home, '.daemon-manager/logs/ok.log');
+  const hang = async (on: boolean): Promise<void> => {
+    const server = mount?.server;
+    assert.ok(server?.child.pid);
+    const said = server.output().split(on ? 'hang on' : 'hang off').length;
+    process.kill(server.child.pid, on ? 'SIGUSR1' : 'SIGUSR2');
+    await waitFor(`hang-write-fs to say hang ${on ? 'on' : 'off'}`, () =>
+      server.output().split(on ? 'hang on' : 'hang off').length > said ? true : undefined,
+    );
+  };
+  /** Waits until the pump is held in a write of alice's (the n-th hang's). */
+  const held = (n: number): Promise<unknown> =>
+    waitFor('a write of alice to be held', () =>
+      (mount?.server.output().split('write held').length ?? 0) - 1 > n ? true : undefined,
+    );
+
+  before(async () => {
+    missing = fuseMissing();
+    if (missing) return;
+    const alice = host.user('alice');
+    host.user('bob');
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n', 'log-max-size = 0');
+    const logs = join(alice.home, '.daemon-manager/logs');
+    mkdirOwned(logs, alice);
+    mount = await mountHangWriteFs(buildHangFs(host.dir, 'hang-write-fs'), logs, alice);
+    for (const name of ['hw1', 'hw2', 'hw3']) host.writeDaemon('alice', name, numbered(name));
+    host.writeDaemon('bob', 'ok', numbered('ok'));
+    await host.startManager();
+    await readWhen(bobLog(), (text) => lastNumber(text, 'ok') > 0, "bob's first line");
+    for (const name of ['hw1', 'hw2', 'hw3'])
+      await readWhen(aliceLog(name), (text) => lastNumber(text, name) > 0, `alice's ${name} line`);
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    // The server first: its end fails a write still held, which would hold the manager.
+    await mount?.stop();
+    await cleanUp(host);
+  });
+
+  test("another user's lines keep coming while the hang is on, before her log is said stuck", async (t) => {
+    if (missing) return t.skip(missing);
+    await hang(true);
+    await held(0);
+    // Lines bob's daemon writes from now on: the hang began before them.
+    const from = lastNumber(readFileSync(bobLog(), 'utf8'), 'ok');
+    await readWhen(
+      bobLog(),
+      (text) => lastNumber(text, 'ok') >= from + 20,
+      `bob's line ${from + 20}`,
+    );
+    assert.doesNotMatch(
+      host.managerLog,
+      /no answer within/,
+      "bob's lines came before the deadline said alice's log stuck (they waited for it)",
+    );
+    // At the deadline alice's logs are said stuck; bob's still flow.
+    await waitFor('alice/hw1 to be said stuck', () =>
+      /hw1: log: .*no answer within 10 s/.test(host.managerLog) ? true : undefined,
+    );
+    const later = lastNumber(readFileSync(bobLog(), 'utf8'), 'ok');
+    await readWhen(
+      bobLog(),
+      (text) => lastNumber(text, 'ok') >= later + 20,
+      `bob's line ${later + 20}`,
+    );
+  });
+
+  test("alice's output waited in her pipes: once her file system answers, every line comes, in order", async (t) => {
+    if (missing) return t.skip(missing);
+    const sizes = ['hw1', 'hw2', 'hw3'].map((name) =>
+      lastNumber(readFileSync(aliceLog(name), 'utf8'), name),
+    );
+    await hang(false);
+    for (const [index, name] of ['hw1', 'hw2', 'hw3'].entries()) {
+      const text = await readWhen(
+        aliceLog(name),
+        (text) => lastNumber(text, name) > (sizes[index] ?? 0) + 20,
+        `alice's ${name} to go on`,
+      );
+      assert.ok(inOrder(text, name), `${name}: every line once, in order`);
+    }
+    await waitFor('alice/hw1 to write again', () =>
+      /hw1: log: writing again/.test(host.managerLog) ? true : undefined,
+    );
+  });
+
+  test('repeated hangs of a user with three daemons hold one pump thread besides the running one', async (t) => {
+    if (missing) return t.skip(missing);
+    const pid = host.managerPid();
+    for (let round = 1; round <= 3; round++) {
+      await hang(true);
+      await held(round);
+      const stuckSaid = host.managerLog.split('no answer within').length;
+      const from = lastNumber(readFileSync(bobLog(), 'utf8'), 'ok');
+      await readWhen(
+        bobLog(),
+        (text) => lastNumber(text, 'ok') >= from + 10,
+        `bob's line ${from + 10}`,
+      );
+      assert.equal(host.managerLog.split('no answer within').length, stuckSaid, 'no deadline met');
+      assert.ok(threadsNamed(pid, 'dm-log-pump') <= 2, 'one thread held, one pumping');
+      await hang(false);
+    }
+  });
+});
