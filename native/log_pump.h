@@ -1,6 +1,7 @@
 /*
- * The log pump: one thread (with a watchdog) that moves daemons' output from their
- * pipes into their log files (see log_pump.c). log_pump_napi.c is its JS side.
+ * The log pump: a thread (with a watchdog that moves on from a slow call) that moves
+ * daemons' output from their pipes into their log files (see log_pump.c).
+ * log_pump_napi.c is its JS side.
  */
 #ifndef DM_LOG_PUMP_H
 #define DM_LOG_PUMP_H

@@ -91,10 +91,10 @@ const COMMAND = { detach: 0, reopen: 1, reopenAll: 2, pause: 3, resume: 4 } as c
 const EVENT = ['', 'error', 'recovered', 'rotated', 'eof', 'stuck'] as const;
 
 /**
- * The native log pump (native/log_pump.c): one thread of its own moves every daemon's
- * output from its pipe into its log with splice(2), or with a tee-write-consume copy for
- * timestamps and rotation, so nothing read is held in the manager's memory and a SIGKILL
- * loses no line. One per process. Replaces LogWriter once the keeper holds each
+ * The native log pump (native/log_pump.c): a thread of its own (another takes over from
+ * it when a user's file system is slow) moves every daemon's output from its pipe into
+ * its log with splice(2), or with a tee-write-consume copy for timestamps and rotation,
+ * so nothing read is held in the manager's memory and a SIGKILL loses no line. One per process. Replaces LogWriter once the keeper holds each
  * daemon's one output pipe for its whole life.
  */
 export class LogPump {
