@@ -926,6 +926,7 @@ void dm_pump_stats(int32_t id, struct dm_pump_stats *stats) {
     stats->failing = sink->failing || sink->stuck;
     stats->stuck = sink->stuck;
     stats->eof = sink->eof;
+    stats->away = sink->away;
     if (stats->failing) snprintf(stats->reason, sizeof stats->reason, "%s", sink->reason);
     stats->gap.bytes = sink->gap_dropped;
     stats->gap.error = sink->gap_error;

@@ -67,6 +67,7 @@ int dm_pump_command(enum dm_pump_command kind, int32_t id, void *token);
 struct dm_pump_stats {
   int64_t bytes, dropped, size;
   bool found, failing, stuck, eof;
+  bool away; /* a call on its file is under way on a thread the pump moved on from */
   char reason[320];
   struct dm_pump_gap gap;
 };

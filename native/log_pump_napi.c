@@ -147,8 +147,8 @@ static void set_number(napi_env env, napi_value object, const char *key, double 
 }
 
 /*
- * pumpStats(id): { bytes, dropped, size, failing, stuck, eof, reason, gapBytes, gapError,
- * skipRest } or undefined.
+ * pumpStats(id): { bytes, dropped, size, failing, stuck, eof, away, reason, gapBytes,
+ * gapError, skipRest } or undefined.
  */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -167,9 +167,9 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_number(env, object, "size", (double)stats.size);
   set_number(env, object, "gapBytes", (double)stats.gap.bytes);
   set_number(env, object, "gapError", (double)stats.gap.error);
-  const char *flags[] = {"failing", "stuck", "eof", "skipRest"};
-  bool values[] = {stats.failing, stats.stuck, stats.eof, stats.gap.skip_rest};
-  for (int index = 0; index < 4; index++) {
+  const char *flags[] = {"failing", "stuck", "eof", "away", "skipRest"};
+  bool values[] = {stats.failing, stats.stuck, stats.eof, stats.away, stats.gap.skip_rest};
+  for (int index = 0; index < 5; index++) {
     napi_get_boolean(env, values[index], &value);
     napi_set_named_property(env, object, flags[index], value);
   }

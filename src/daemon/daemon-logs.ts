@@ -281,6 +281,11 @@ export class DaemonLogs {
     void this.pump.reopenAll();
   }
 
+  /** The logs a call of the pump is still inside, past 100 ms (a hung file system). */
+  unanswered(): string[] {
+    return this.pump.away().map((id) => this.entries.get(id)?.path ?? id);
+  }
+
   /** Waits (at most `timeoutMs` in all) until these pipes are read to their end. */
   async drain(ids: readonly string[], timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;

@@ -856,6 +856,13 @@ export class Manager implements ControlContext, SupervisorHost {
     // what they wrote last reaches the logs.
     for (const id of this.pipes) this.link.closePipe(id);
     await this.logs.drain([...this.pipes], 5_000);
+    // The kernel waits for a FUSE call its server has read, even on SIGKILL, and a process
+    // ends only with its last thread: the admin is told what holds it, and what ends it.
+    const unanswered = this.logs.unanswered();
+    if (unanswered.length > 0)
+      this.log.warn(
+        `the manager's process ends only when ${unanswered.join(', ')} answers: the log pump is inside a call to it, which the kernel does not interrupt (a FUSE server that never answers: killing it, or umount -l, ends the call)`,
+      );
     if (this.cgroups) removeTree(this.cgroups);
     await this.state.idle();
     this.state.saveNow(this.takeState(true));

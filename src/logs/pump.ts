@@ -31,6 +31,12 @@ export interface PumpStats {
   readonly failing: boolean;
   readonly stuck: boolean;
   readonly eof: boolean;
+  /**
+   * A call on its log has run for more than 100 ms and still does, on a thread the pump
+   * moved on from (a slow or hung file system): the manager's process cannot end before
+   * it returns.
+   */
+  readonly away: boolean;
   /** Why it is failing ('' when it is not). */
   readonly reason: string;
   /** Dropped and not said in the log yet (see OutputGap), as the native side has it. */
@@ -161,6 +167,13 @@ export class LogPump {
     this.names.delete(number);
     this.pipes.delete(number);
     return fd < 0 ? undefined : fd;
+  }
+
+  /** The ids whose log a call of the pump is still inside, past 100 ms (see PumpStats.away). */
+  away(): string[] {
+    return [...this.ids]
+      .filter(([, number]) => this.native.pumpStats(number)?.away)
+      .map(([id]) => id);
   }
 
   /** Reopens a log by its path, as its owner (after an external logrotate). */

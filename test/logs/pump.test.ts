@@ -50,6 +50,7 @@ describe('the native log pump', () => {
       failing: false,
       stuck: false,
       eof: true,
+      away: false,
       reason: '',
       gapBytes: 0,
       gapError: 0,

@@ -99,6 +99,10 @@ describe("a user's log file system that hangs", {
       (text) => lastNumber(text, 'ok') >= from + 20,
       `bob's line ${from + 20}`,
     );
+    // A request answered after that line came: the manager has logged by then what came
+    // to its event loop before the line was written (the old pump said a log stuck, then
+    // let the others' lines go; its log line could still be on its way to this test).
+    await host.status('bob');
     assert.doesNotMatch(
       host.managerLog,
       /no answer within/,
@@ -148,9 +152,32 @@ describe("a user's log file system that hangs", {
         (text) => lastNumber(text, 'ok') >= from + 10,
         `bob's line ${from + 10}`,
       );
+      await host.status('bob');
       assert.equal(host.managerLog.split('no answer within').length, stuckSaid, 'no deadline met');
       assert.ok(threadsNamed(pid, 'dm-log-pump') <= 2, 'one thread held, one pumping');
       await hang(false);
     }
+  });
+
+  test('a SIGTERM while the hang is on: the log says which file holds the exit, which comes once it answers', async (t) => {
+    if (missing) return t.skip(missing);
+    await hang(true);
+    await held(4);
+    const manager = host.managerProcess();
+    assert.ok(manager);
+    const exited = new Promise<number | null>((resolve) => manager.once('exit', resolve));
+    manager.kill('SIGTERM');
+    // The kernel holds a thread inside a FUSE call its server has read, even on SIGKILL,
+    // and the process with it: the admin is told which file, and how to end it.
+    await waitFor(
+      'the manager to say what holds its exit',
+      () =>
+        /the manager's process ends only when .*hw\d\.log answers/.test(host.managerLog)
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, describe: () => host.managerLog.slice(-3000) },
+    );
+    await hang(false);
+    assert.equal(await exited, 0);
   });
 });
