@@ -99,6 +99,11 @@ struct sink {
   int gap_error;
   char reason[320];
   struct timespec last_open; /* when opening was last tried: retried at most once a second */
+  /* The file written now (0, 0: none), and the one written before a reopen with where it
+   * was then (NULL: unknown), for readers through the manager: see dm_pump_stats. Changed
+   * under the lock. */
+  struct dm_pump_file current, retired;
+  char *retired_path;
   void *detach_token; /* a detach waiting for a stuck thread to let go */
 };
 
@@ -212,13 +217,43 @@ static void drop_seen(struct sink *sink, const char *data, int64_t count) {
 
 /* ---- file steps, as the owner ---- */
 
+/** The file the pump writes now, by its identity (fd -1: none). */
+static void note_file(struct sink *sink, int fd) {
+  struct stat st;
+  struct dm_pump_file file = {0, 0};
+  if (fd >= 0 && fstat(fd, &st) == 0) file = (struct dm_pump_file){(uint64_t)st.st_dev, (uint64_t)st.st_ino};
+  pthread_mutex_lock(&lock);
+  sink->current = file;
+  pthread_mutex_unlock(&lock);
+}
+
+/**
+ * Closes the file written until a reopen, noting where it is now: an external logrotate
+ * renamed it (to any name: `NAME.log-20261204`, another directory), and a reader through
+ * the manager (`dmctl ID tail` of someone else's daemon) finishes it there before it goes
+ * on to the new file. Its name is its descriptor's link in /proc, read, never opened.
+ */
+static void retire_file(struct sink *sink) {
+  char link[64], where[4096];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", sink->file_fd);
+  ssize_t length = readlink(link, where, sizeof where - 1);
+  char *path = length > 0 && where[0] == '/' ? strndup(where, (size_t)length) : NULL;
+  pthread_mutex_lock(&lock);
+  free(sink->retired_path);
+  sink->retired_path = path;
+  sink->retired = path != NULL ? sink->current : (struct dm_pump_file){0, 0};
+  sink->current = (struct dm_pump_file){0, 0};
+  pthread_mutex_unlock(&lock);
+  close(sink->file_fd);
+  sink->file_fd = -1;
+}
+
 static void reopen(struct sink *sink) {
   /* A pipe emptied into /dev/null (its output is not logged any more) keeps that
    * descriptor: reopened as a log, the device would be refused, and the pipe not read. */
   if (sink->file_fd >= 0 && strcmp(sink->path, "/dev/null") == 0) return;
   clock_gettime(CLOCK_MONOTONIC, &sink->last_open);
-  if (sink->file_fd >= 0) close(sink->file_fd);
-  sink->file_fd = -1;
+  if (sink->file_fd >= 0) retire_file(sink);
   struct dm_saved saved;
   char reason[320];
   int error = dm_become(&sink->owner, &saved);
@@ -230,11 +265,14 @@ static void reopen(struct sink *sink) {
   // splice(2) refuses files opened O_APPEND; the pump writes at its own offset.
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_APPEND);
   sink->file_fd = fd;
+  note_file(sink, fd);
 }
 
 static void rotate(struct sink *sink) {
+  // Not retired: it is found as NAME.log.1, where the rotation puts it.
   if (sink->file_fd >= 0) close(sink->file_fd);
   sink->file_fd = -1;
+  note_file(sink, -1);
   struct dm_saved saved;
   enum dm_step step;
   int error = dm_become(&sink->owner, &saved);
@@ -547,6 +585,7 @@ static void free_sink(struct sink *sink) {
   if (sink->file_fd >= 0) close(sink->file_fd);
   dm_creds_free(&sink->owner);
   free(sink->path);
+  free(sink->retired_path);
   free(sink);
 }
 
@@ -931,6 +970,10 @@ void dm_pump_stats(int32_t id, struct dm_pump_stats *stats) {
     stats->gap.bytes = sink->gap_dropped;
     stats->gap.error = sink->gap_error;
     stats->gap.skip_rest = sink->skip_rest;
+    stats->current = sink->current;
+    stats->retired = sink->retired;
+    if (sink->retired_path != NULL)
+      snprintf(stats->retired_path, sizeof stats->retired_path, "%s", sink->retired_path);
   }
   pthread_mutex_unlock(&lock);
 }

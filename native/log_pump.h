@@ -64,12 +64,21 @@ enum dm_pump_command { DM_CMD_DETACH, DM_CMD_REOPEN, DM_CMD_REOPEN_ALL, DM_CMD_P
 /** Queues a command for the pump thread; a DONE event with `token` says when it is done. */
 int dm_pump_command(enum dm_pump_command kind, int32_t id, void *token);
 
+/** A log file by its identity (st_dev, st_ino); 0, 0 for none. */
+struct dm_pump_file {
+  uint64_t dev, ino;
+};
+
 struct dm_pump_stats {
   int64_t bytes, dropped, size;
   bool found, failing, stuck, eof;
   bool away; /* a call on its file is under way on a thread the pump moved on from */
   char reason[320];
   struct dm_pump_gap gap;
+  /* The file written now; the one written before the last reopen, and where it was then
+   * ("" and 0, 0: unknown). */
+  struct dm_pump_file current, retired;
+  char retired_path[4096];
 };
 void dm_pump_stats(int32_t id, struct dm_pump_stats *stats);
 

@@ -148,7 +148,7 @@ static void set_number(napi_env env, napi_value object, const char *key, double 
 
 /*
  * pumpStats(id): { bytes, dropped, size, failing, stuck, eof, away, reason, gapBytes,
- * gapError, skipRest } or undefined.
+ * gapError, skipRest, dev, ino, retiredDev, retiredIno, retiredPath } or undefined.
  */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -167,6 +167,12 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_number(env, object, "size", (double)stats.size);
   set_number(env, object, "gapBytes", (double)stats.gap.bytes);
   set_number(env, object, "gapError", (double)stats.gap.error);
+  set_number(env, object, "dev", (double)stats.current.dev);
+  set_number(env, object, "ino", (double)stats.current.ino);
+  set_number(env, object, "retiredDev", (double)stats.retired.dev);
+  set_number(env, object, "retiredIno", (double)stats.retired.ino);
+  napi_create_string_utf8(env, stats.retired_path, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, object, "retiredPath", value);
   const char *flags[] = {"failing", "stuck", "eof", "away", "skipRest"};
   bool values[] = {stats.failing, stats.stuck, stats.eof, stats.away, stats.gap.skip_rest};
   for (int index = 0; index < 5; index++) {

@@ -43,6 +43,13 @@ export interface PumpStats {
   readonly gapBytes: number;
   readonly gapError: number;
   readonly skipRest: boolean;
+  /** The file written now (0, 0: none open). */
+  readonly dev: number;
+  readonly ino: number;
+  /** The file written before the last reopen, and where it was then ('': unknown). */
+  readonly retiredDev: number;
+  readonly retiredIno: number;
+  readonly retiredPath: string;
 }
 
 /**
