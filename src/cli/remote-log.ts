@@ -8,13 +8,21 @@ import {
 } from '../protocol/messages.ts';
 import { logWriter, TerminalSafe } from './terminal-safe.ts';
 
-/** Asks the manager for a piece of a log. */
-export type ReadChunk = (offset: number) => Promise<LogChunk | { error: string }>;
+/**
+ * Asks the manager for a piece of a log: of the log as it is now, or, given the `file` of
+ * the last piece, of that file wherever rotation has put it (see LogChunk).
+ */
+export type ReadChunk = (offset: number, file?: string) => Promise<LogChunk | { error: string }>;
 
 /** Builds a ReadChunk on top of a request function. */
 export function chunkReader(call: (request: Request) => Promise<Response>, id: string): ReadChunk {
-  return async (offset) => {
-    const response = await call({ command: 'read-log', id, offset });
+  return async (offset, file) => {
+    const response = await call({
+      command: 'read-log',
+      id,
+      offset,
+      ...(file === undefined ? {} : { file }),
+    });
     if (!response.ok) return { error: response.error };
     return response.log ?? { error: 'the manager sent no log' };
   };
@@ -40,16 +48,20 @@ export async function pageRemoteLog(read: ReadChunk): Promise<number> {
   out.on('error', () => {
     closed = true;
   });
-  for (let offset = 0; !closed; ) {
-    const chunk = await read(offset);
+  // Rotated while it is read: the file read is read to its end, then the one after it.
+  for (let offset = 0, file: string | undefined; !closed; ) {
+    const chunk = await read(offset, file);
     if ('error' in chunk) return fail(chunk.error);
+    if (chunk.skipped) warnSkipped();
     if (chunk.data !== '' && !out.write(safe.text(Buffer.from(chunk.data, 'base64'))))
       await new Promise((resolve) => {
         out.once('drain', resolve);
         out.once('error', resolve);
       });
-    if (chunk.next >= chunk.size || chunk.next === offset) break;
+    const moved = chunk.next !== offset || chunk.file !== file;
+    if ((chunk.next >= chunk.size && !chunk.rotated) || !moved) break;
     offset = chunk.next;
+    file = chunk.file;
   }
   if (!pager) return 0;
   pager.stdin?.end();
@@ -78,20 +90,37 @@ export function lastLines(data: Buffer, fromTop: boolean, lines: number): Buffer
   return data.subarray(start);
 }
 
-/** Follows a log through the manager, like `tail -F`: the last lines, then what is added. */
+/**
+ * Follows a log through the manager, like `tail -F` of a file rotated by rename: the last
+ * lines, then what is added; at a rotation, the rest of the file it was reading (the
+ * manager finds it by its `file`), then the next one, each line once.
+ */
 export async function followRemoteLog(read: ReadChunk, pollMs = 500): Promise<number> {
   const write = logWriter(true);
   let offset = -LOG_CHUNK_BYTES;
+  let file: string | undefined;
   for (let first = true; ; first = false) {
-    const chunk = await read(offset);
+    const chunk = await read(offset, file);
     if ('error' in chunk) return fail(chunk.error);
+    if (chunk.skipped) warnSkipped();
     let data: Buffer = Buffer.from(chunk.data, 'base64');
     if (first) data = lastLines(data, chunk.next - data.length === 0, TAIL_LINES);
     if (data.length > 0) write(data);
-    // A file smaller than where we were was rotated: the manager restarts from its top.
-    if (chunk.next >= chunk.size) await delay(pollMs);
+    // At the end of the file written now; or of a rotated one whose next file is not
+    // there yet (renamed, not reopened yet).
+    const atEnd = chunk.next >= chunk.size && !chunk.rotated;
+    if (atEnd || (chunk.data === '' && chunk.file === file && chunk.next === offset))
+      await delay(pollMs);
     offset = chunk.next;
+    file = chunk.file;
   }
+}
+
+/** The manager could not find the file being read any more (see LogChunk's `skipped`). */
+function warnSkipped(): void {
+  process.stderr.write(
+    'dmctl: the log was rotated away before it was read to its end (past log-keep, or renamed where the manager cannot see it); lines are missing here\n',
+  );
 }
 
 function fail(message: string): number {

@@ -155,7 +155,8 @@ async function failWithLog(
   let text = '';
   const from = 'error' in first ? 0 : Math.max(0, first.size - TAIL_BYTES);
   if (!('error' in first)) {
-    const chunk = from > 0 ? await read(from) : first;
+    // The same file, even if it was rotated between the two reads.
+    const chunk = from > 0 ? await read(from, first.file) : first;
     if (!('error' in chunk)) text = Buffer.from(chunk.data, 'base64').toString('utf8');
   }
   // Read from the middle of the file, the first line is a piece of one: left out.

@@ -40,7 +40,11 @@ export interface ControlContext {
   brokenConfigs(): readonly BrokenConfig[];
   infoOf(record: DaemonRecord): DaemonInfo;
   /** A piece of the daemon's log, read as its owner. */
-  readLog(record: DaemonRecord, offset: number): Promise<LogChunk | { error: string }>;
+  readLog(
+    record: DaemonRecord,
+    offset: number,
+    file?: string,
+  ): Promise<LogChunk | { error: string }>;
   /** Users with daemons (or config problems) that the manager knows of. */
   owners(): readonly string[];
   /** May this user have daemons (so that a config of theirs is loaded)? */
@@ -212,7 +216,7 @@ export async function handleRequest(
     return { ok: false, error };
   }
   if (request.command === 'read-log') {
-    const chunk = await context.readLog(record, request.offset ?? 0);
+    const chunk = await context.readLog(record, request.offset ?? 0, request.file);
     return 'error' in chunk ? { ok: false, error: chunk.error } : { ok: true, log: chunk };
   }
   const acting = ACTIONS.has(request.command);

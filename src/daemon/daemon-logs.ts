@@ -6,6 +6,7 @@ import { closeFd } from '../files/user-files.ts';
 import type { Logger } from '../logging/logger.ts';
 import { refusalOf } from '../logs/log-file.ts';
 import { gapOf, type LogOptions, LogPump, type OutputGap, type PumpEvent } from '../logs/pump.ts';
+import { fileIdOf, type LogSource } from './log-reading.ts';
 import type { Owner } from './owner.ts';
 
 /** Where a daemon's log stands: ready to be written, or why not. */
@@ -191,6 +192,26 @@ export class DaemonLogs {
       }
     }
     return { readiness, fileFd };
+  }
+
+  /**
+   * The files of a daemon's log for a reader through the manager: how many rotated ones
+   * are kept, the one the pump writes now, and the one it wrote before its last reopen
+   * with where it was then (see readLogPiece).
+   */
+  filesOf(id: string, spec: DaemonSpec): Pick<LogSource, 'keep' | 'current' | 'retired'> {
+    const keep = this.entries.get(id)?.options.keep ?? this.optionsFor(spec).keep;
+    const stats = this.nulls.has(id) ? undefined : this.pump.stats(id);
+    if (stats === undefined) return { keep, current: undefined, retired: undefined };
+    const current = stats.ino === 0 ? undefined : fileIdOf(stats);
+    const retired =
+      stats.retiredPath === ''
+        ? undefined
+        : {
+            file: fileIdOf({ dev: stats.retiredDev, ino: stats.retiredIno }),
+            path: stats.retiredPath,
+          };
+    return { keep, current, retired };
   }
 
   /** What `open` found last; `undefined` if the log was never opened. */

@@ -12,7 +12,7 @@ import { closeFd } from '../files/user-files.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
-import { refusalOf, startBanner } from '../logs/log-file.ts';
+import { startBanner } from '../logs/log-file.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT, runAsRefusal } from '../policy/authorize.ts';
 import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
 import { type Policy, personalPolicy, resolvePolicy } from '../policy/policy.ts';
@@ -34,15 +34,14 @@ import { buildEnvironment } from '../process/environment.ts';
 import { managerHolding } from '../process/lock-holder.ts';
 import type { Native } from '../process/native.ts';
 import { heldGroups, realUid } from '../process/proc-stat.ts';
-import {
-  type ConfigCopy,
-  type DaemonInfo,
-  type DaemonStatus,
-  LOG_CHUNK_BYTES,
-  type LogChunk,
-  type Request,
-  type RescanReport,
-  type Response,
+import type {
+  ConfigCopy,
+  DaemonInfo,
+  DaemonStatus,
+  LogChunk,
+  Request,
+  RescanReport,
+  Response,
 } from '../protocol/messages.ts';
 import { printableJson } from '../protocol/printable.ts';
 import { type EventKind, History, type HistoryEvent } from '../state/history.ts';
@@ -76,6 +75,7 @@ import { HealthChecks } from './health-checks.ts';
 import type { TcpBinder } from './held-sockets.ts';
 import { judgeConfig, type ListenRights } from './judge.ts';
 import { listenRightsOf } from './listen-rights.ts';
+import { type LogSource, readLogPiece } from './log-reading.ts';
 import { applyNotify } from './notify-events.ts';
 import { NotifyHub } from './notify-hub.ts';
 import { makeOwner, type Owner, sameOwner } from './owner.ts';
@@ -1064,19 +1064,24 @@ export class Manager implements ControlContext, SupervisorHost {
   /**
    * A piece of a daemon's log, for someone allowed to see it but not to open it (a
    * help-desk user of [manages]): read as its owner, refused when what is there is not
-   * the owner's own regular file (a link planted in place of the log).
+   * the owner's own regular file (a link planted in place of the log). With `file`, the
+   * file read before, read on across rotations (see readLogPiece).
    */
-  async readLog(record: DaemonRecord, offset: number): Promise<LogChunk | { error: string }> {
+  async readLog(
+    record: DaemonRecord,
+    offset: number,
+    file?: string,
+  ): Promise<LogChunk | { error: string }> {
     const owner = this.ownerTable.get(record.owner);
     if (!owner || record.spec.output !== 'log')
       return { error: `${record.id} has no log (output=discard)` };
-    const path = DaemonLogs.pathOf(owner, record.spec);
-    const read = await owner.files.readChunk(path, offset, LOG_CHUNK_BYTES);
-    if (!read.ok) return { error: `cannot open ${read.error.message}` };
-    const refusal = refusalOf(read.value.stat, owner.account.uid);
-    if (refusal !== undefined) return { error: `log file ${path} ${refusal}; refused` };
-    const { data, next, size } = read.value;
-    return { data: data.toString('base64'), next, size };
+    const source: LogSource = {
+      path: DaemonLogs.pathOf(owner, record.spec),
+      ownerUid: owner.account.uid,
+      ...this.logs.filesOf(record.id, record.spec),
+      read: (path, at, length) => owner.files.readChunk(path, at, length),
+    };
+    return readLogPiece(source, offset, file);
   }
 
   audit(caller: string, request: Request, outcome: string): void {

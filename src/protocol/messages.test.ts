@@ -24,6 +24,10 @@ describe('parseRequest', () => {
       expected: { command: 'read-log', id: 'blog', offset: -8192 },
     },
     {
+      line: '{"command":"read-log","id":"blog","offset":4096,"file":"2049:131"}',
+      expected: { command: 'read-log', id: 'blog', offset: 4096, file: '2049:131' },
+    },
+    {
       line: '{"command":"kill","id":"blog","signal":"-HUP"}',
       expected: { command: 'kill', id: 'blog', signal: '-HUP' },
     },
@@ -106,6 +110,11 @@ describe('parseRequest', () => {
       name: 'read-log with a fractional offset',
       line: '{"command":"read-log","id":"blog","offset":1.5}',
       error: 'offset must be an integer',
+    },
+    {
+      name: 'read-log with a numeric file',
+      line: '{"command":"read-log","id":"blog","offset":0,"file":7}',
+      error: 'file must be a string of at most 60 characters',
     },
     {
       name: 'read-log with a string offset',

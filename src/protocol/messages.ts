@@ -51,6 +51,11 @@ export interface Request {
   readonly signal?: string;
   /** For `read-log`: where to read from; negative counts back from the end. */
   readonly offset?: number;
+  /**
+   * For `read-log`: the file to go on reading (a LogChunk's `file`), wherever rotation
+   * has moved it since; none: the log as it is now.
+   */
+  readonly file?: string;
   /** For `problems`: whose files (default: everybody the caller may manage). */
   readonly user?: string;
   /** For `save-config`: the caller's edited copy, read by the manager as the caller. */
@@ -83,7 +88,24 @@ export interface LogChunk {
   /** Where the next read starts, and the file's size when this one was read. */
   readonly next: number;
   readonly size: number;
+  /**
+   * Which file they are from, for the next read: asked at `next` in this file, the
+   * manager reads on in it after a rotation, and moves to the file after it once it is
+   * read to its end and written no more.
+   */
+  readonly file?: string;
+  /** This file is written no more (rotated): read to its end, the next read moves on. */
+  readonly rotated?: boolean;
+  /**
+   * The file asked for is gone (rotated past log-keep, renamed where the manager cannot
+   * find it, deleted) before it was read to its end: these bytes are the log's now, from
+   * its top, and what was between is missing here.
+   */
+  readonly skipped?: boolean;
 }
+
+/** The most characters of a `read-log` request's `file`. */
+export const MAX_LOG_FILE_ID = 60;
 
 /** One row of `dmctl status`, and of `dmctl --json status`. */
 export interface DaemonStatus {
@@ -220,7 +242,7 @@ export function parseRequest(line: string): Request | { readonly error: string }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return { error: 'request must be a JSON object' };
-  const { command, id, signal, offset, user, source, expect, table } = value as Record<
+  const { command, id, signal, offset, file, user, source, expect, table } = value as Record<
     string,
     unknown
   >;
@@ -232,6 +254,8 @@ export function parseRequest(line: string): Request | { readonly error: string }
     return { error: 'signal must be a short string' };
   if (offset !== undefined && !Number.isSafeInteger(offset))
     return { error: 'offset must be an integer' };
+  if (file !== undefined && (typeof file !== 'string' || file.length > MAX_LOG_FILE_ID))
+    return { error: `file must be a string of at most ${MAX_LOG_FILE_ID} characters` };
   if (user !== undefined && (typeof user !== 'string' || user.length > MAX_FIELD))
     return { error: 'user must be a string of at most 300 characters' };
   if (
@@ -260,6 +284,7 @@ export function parseRequest(line: string): Request | { readonly error: string }
     ...(id === undefined ? {} : { id }),
     ...(signal === undefined ? {} : { signal }),
     ...(offset === undefined ? {} : { offset: offset as number }),
+    ...(file === undefined ? {} : { file }),
     ...(user === undefined ? {} : { user: user as string }),
     ...(source === undefined ? {} : { source: source as string }),
     ...(expect === undefined ? {} : { expect: expect as string }),
