@@ -99,11 +99,13 @@ struct sink {
   int gap_error;
   char reason[320];
   struct timespec last_open; /* when opening was last tried: retried at most once a second */
-  /* The file written now (0, 0: none), and the one written before a reopen with where it
-   * was then (NULL: unknown), for readers through the manager: see dm_pump_stats. Changed
-   * under the lock. */
-  struct dm_pump_file current, retired;
-  char *retired_path;
+  /* The file written now (0, 0: none), and the last DM_PUMP_RETIRED written before a
+   * reopen (oldest first) with where each was then, for readers through the manager: see
+   * dm_pump_stats. Changed under the lock. */
+  struct dm_pump_file current;
+  struct dm_pump_file retired[DM_PUMP_RETIRED];
+  char *retired_path[DM_PUMP_RETIRED];
+  int retired_count;
   void *detach_token; /* a detach waiting for a stuck thread to let go */
 };
 
@@ -217,33 +219,56 @@ static void drop_seen(struct sink *sink, const char *data, int64_t count) {
 
 /* ---- file steps, as the owner ---- */
 
-/** The file the pump writes now, by its identity (fd -1: none). */
+/**
+ * The file the pump writes now, by its identity (fd -1: none). One reopened where it
+ * was (a SIGUSR1 with no logrotate, a start) is not one of the files written before.
+ */
 static void note_file(struct sink *sink, int fd) {
   struct stat st;
   struct dm_pump_file file = {0, 0};
   if (fd >= 0 && fstat(fd, &st) == 0) file = (struct dm_pump_file){(uint64_t)st.st_dev, (uint64_t)st.st_ino};
   pthread_mutex_lock(&lock);
+  int last = sink->retired_count - 1;
+  if (fd >= 0 && last >= 0 && sink->retired[last].dev == file.dev && sink->retired[last].ino == file.ino) {
+    free(sink->retired_path[last]);
+    sink->retired_count--;
+  }
   sink->current = file;
   pthread_mutex_unlock(&lock);
 }
 
 /**
+ * The file written until now is written no more: kept (the last DM_PUMP_RETIRED of them)
+ * with where it is (`path`, taken; NULL: unknown), so that a reader through the manager
+ * (`dmctl ID tail` of someone else's daemon) finishes it there, then goes on to the file
+ * written after it.
+ */
+static void retire_current(struct sink *sink, char *path) {
+  pthread_mutex_lock(&lock);
+  if (path != NULL && (sink->current.dev != 0 || sink->current.ino != 0)) {
+    if (sink->retired_count == DM_PUMP_RETIRED) {
+      free(sink->retired_path[0]);
+      memmove(sink->retired, sink->retired + 1, sizeof sink->retired[0] * (DM_PUMP_RETIRED - 1));
+      memmove(sink->retired_path, sink->retired_path + 1, sizeof sink->retired_path[0] * (DM_PUMP_RETIRED - 1));
+      sink->retired_count--;
+    }
+    sink->retired[sink->retired_count] = sink->current;
+    sink->retired_path[sink->retired_count++] = path;
+  } else free(path);
+  sink->current = (struct dm_pump_file){0, 0};
+  pthread_mutex_unlock(&lock);
+}
+
+/**
  * Closes the file written until a reopen, noting where it is now: an external logrotate
- * renamed it (to any name: `NAME.log-20261204`, another directory), and a reader through
- * the manager (`dmctl ID tail` of someone else's daemon) finishes it there before it goes
- * on to the new file. Its name is its descriptor's link in /proc, read, never opened.
+ * renamed it (to any name: `NAME.log-20261204`, another directory). Its name is its
+ * descriptor's link in /proc, read, never opened.
  */
 static void retire_file(struct sink *sink) {
   char link[64], where[4096];
   snprintf(link, sizeof link, "/proc/self/fd/%d", sink->file_fd);
   ssize_t length = readlink(link, where, sizeof where - 1);
-  char *path = length > 0 && where[0] == '/' ? strndup(where, (size_t)length) : NULL;
-  pthread_mutex_lock(&lock);
-  free(sink->retired_path);
-  sink->retired_path = path;
-  sink->retired = path != NULL ? sink->current : (struct dm_pump_file){0, 0};
-  sink->current = (struct dm_pump_file){0, 0};
-  pthread_mutex_unlock(&lock);
+  retire_current(sink, length > 0 && where[0] == '/' ? strndup(where, (size_t)length) : NULL);
   close(sink->file_fd);
   sink->file_fd = -1;
 }
@@ -269,10 +294,9 @@ static void reopen(struct sink *sink) {
 }
 
 static void rotate(struct sink *sink) {
-  // Not retired: it is found as NAME.log.1, where the rotation puts it.
-  if (sink->file_fd >= 0) close(sink->file_fd);
+  bool open = sink->file_fd >= 0;
+  if (open) close(sink->file_fd);
   sink->file_fd = -1;
-  note_file(sink, -1);
   struct dm_saved saved;
   enum dm_step step;
   int error = dm_become(&sink->owner, &saved);
@@ -282,7 +306,14 @@ static void rotate(struct sink *sink) {
     char reason[320];
     snprintf(reason, sizeof reason, "cannot rotate %s (%s)", sink->path, strerror(-error));
     fail(sink, reason);
-  } else send_event(DM_PUMP_ROTATED, sink->id, NULL, 0, sink->path);
+    note_file(sink, -1);
+  } else {
+    // Where the rotation put it (and further rotations move it on: NAME.log.2 ...).
+    char *moved = NULL;
+    if (open && asprintf(&moved, "%s.1", sink->path) < 0) moved = NULL;
+    retire_current(sink, moved);
+    send_event(DM_PUMP_ROTATED, sink->id, NULL, 0, sink->path);
+  }
   reopen(sink);
 }
 
@@ -585,7 +616,7 @@ static void free_sink(struct sink *sink) {
   if (sink->file_fd >= 0) close(sink->file_fd);
   dm_creds_free(&sink->owner);
   free(sink->path);
-  free(sink->retired_path);
+  for (int index = 0; index < sink->retired_count; index++) free(sink->retired_path[index]);
   free(sink);
 }
 
@@ -971,9 +1002,11 @@ void dm_pump_stats(int32_t id, struct dm_pump_stats *stats) {
     stats->gap.error = sink->gap_error;
     stats->gap.skip_rest = sink->skip_rest;
     stats->current = sink->current;
-    stats->retired = sink->retired;
-    if (sink->retired_path != NULL)
-      snprintf(stats->retired_path, sizeof stats->retired_path, "%s", sink->retired_path);
+    stats->retired_count = sink->retired_count;
+    for (int index = 0; index < sink->retired_count; index++) {
+      stats->retired[index] = sink->retired[index];
+      snprintf(stats->retired_path[index], sizeof stats->retired_path[index], "%s", sink->retired_path[index]);
+    }
   }
   pthread_mutex_unlock(&lock);
 }

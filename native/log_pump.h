@@ -64,6 +64,9 @@ enum dm_pump_command { DM_CMD_DETACH, DM_CMD_REOPEN, DM_CMD_REOPEN_ALL, DM_CMD_P
 /** Queues a command for the pump thread; a DONE event with `token` says when it is done. */
 int dm_pump_command(enum dm_pump_command kind, int32_t id, void *token);
 
+/** How many files written before a reopen (an external logrotate) a sink remembers. */
+enum { DM_PUMP_RETIRED = 4 };
+
 /** A log file by its identity (st_dev, st_ino); 0, 0 for none. */
 struct dm_pump_file {
   uint64_t dev, ino;
@@ -75,10 +78,12 @@ struct dm_pump_stats {
   bool away; /* a call on its file is under way on a thread the pump moved on from */
   char reason[320];
   struct dm_pump_gap gap;
-  /* The file written now; the one written before the last reopen, and where it was then
-   * ("" and 0, 0: unknown). */
-  struct dm_pump_file current, retired;
-  char retired_path[4096];
+  /* The file written now; the last ones written before a reopen (oldest first), and
+   * where each was then. */
+  struct dm_pump_file current;
+  int retired_count;
+  struct dm_pump_file retired[DM_PUMP_RETIRED];
+  char retired_path[DM_PUMP_RETIRED][4096];
 };
 void dm_pump_stats(int32_t id, struct dm_pump_stats *stats);
 

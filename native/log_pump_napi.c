@@ -148,7 +148,7 @@ static void set_number(napi_env env, napi_value object, const char *key, double 
 
 /*
  * pumpStats(id): { bytes, dropped, size, failing, stuck, eof, away, reason, gapBytes,
- * gapError, skipRest, dev, ino, retiredDev, retiredIno, retiredPath } or undefined.
+ * gapError, skipRest, dev, ino, retired: [{ dev, ino, path }] (oldest first) } or undefined.
  */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -169,10 +169,17 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_number(env, object, "gapError", (double)stats.gap.error);
   set_number(env, object, "dev", (double)stats.current.dev);
   set_number(env, object, "ino", (double)stats.current.ino);
-  set_number(env, object, "retiredDev", (double)stats.retired.dev);
-  set_number(env, object, "retiredIno", (double)stats.retired.ino);
-  napi_create_string_utf8(env, stats.retired_path, NAPI_AUTO_LENGTH, &value);
-  napi_set_named_property(env, object, "retiredPath", value);
+  napi_value retired, entry;
+  napi_create_array_with_length(env, (size_t)stats.retired_count, &retired);
+  for (int index = 0; index < stats.retired_count; index++) {
+    napi_create_object(env, &entry);
+    set_number(env, entry, "dev", (double)stats.retired[index].dev);
+    set_number(env, entry, "ino", (double)stats.retired[index].ino);
+    napi_create_string_utf8(env, stats.retired_path[index], NAPI_AUTO_LENGTH, &value);
+    napi_set_named_property(env, entry, "path", value);
+    napi_set_element(env, retired, (uint32_t)index, entry);
+  }
+  napi_set_named_property(env, object, "retired", retired);
   const char *flags[] = {"failing", "stuck", "eof", "away", "skipRest"};
   bool values[] = {stats.failing, stats.stuck, stats.eof, stats.away, stats.gap.skip_rest};
   for (int index = 0; index < 5; index++) {

@@ -196,22 +196,18 @@ export class DaemonLogs {
 
   /**
    * The files of a daemon's log for a reader through the manager: how many rotated ones
-   * are kept, the one the pump writes now, and the one it wrote before its last reopen
-   * with where it was then (see readLogPiece).
+   * are kept, the one the pump writes now, and the last few it wrote before with where
+   * each was when it stopped (see readLogPiece).
    */
   filesOf(id: string, spec: DaemonSpec): Pick<LogSource, 'keep' | 'current' | 'retired'> {
     const keep = this.entries.get(id)?.options.keep ?? this.optionsFor(spec).keep;
     const stats = this.nulls.has(id) ? undefined : this.pump.stats(id);
-    if (stats === undefined) return { keep, current: undefined, retired: undefined };
-    const current = stats.ino === 0 ? undefined : fileIdOf(stats);
-    const retired =
-      stats.retiredPath === ''
-        ? undefined
-        : {
-            file: fileIdOf({ dev: stats.retiredDev, ino: stats.retiredIno }),
-            path: stats.retiredPath,
-          };
-    return { keep, current, retired };
+    if (stats === undefined) return { keep, current: undefined, retired: [] };
+    return {
+      keep,
+      current: stats.ino === 0 ? undefined : fileIdOf(stats),
+      retired: stats.retired.map((each) => ({ file: fileIdOf(each), path: each.path })),
+    };
   }
 
   /** What `open` found last; `undefined` if the log was never opened. */

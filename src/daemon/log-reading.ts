@@ -6,6 +6,12 @@ import { LOG_CHUNK_BYTES, type LogChunk } from '../protocol/messages.ts';
 /** A piece of a file as UserFiles.readChunk reads it, as the log's owner. */
 type Piece = { data: Buffer; next: number; size: number; stat: FileStat };
 
+/** A file of a log that the pump wrote before, and where it was when it stopped. */
+export interface RetiredFile {
+  readonly file: string;
+  readonly path: string;
+}
+
 /** What the manager knows of one daemon's log, for a reader through it. */
 export interface LogSource {
   /** NAME.log; its rotated files are NAME.log.1 ... NAME.log.`keep`. */
@@ -14,8 +20,8 @@ export interface LogSource {
   readonly ownerUid: number;
   /** The file the pump writes now (see fileIdOf), if any. */
   readonly current: string | undefined;
-  /** The file it wrote before its last reopen, and where that file was then. */
-  readonly retired: { readonly file: string; readonly path: string } | undefined;
+  /** The last few files it wrote before, oldest first (see native/log_pump.c). */
+  readonly retired: readonly RetiredFile[];
   /** Reads as the owner (UserFiles.readChunk): a length of 0 only looks at the file. */
   read(path: string, offset: number, length: number): Promise<FileResult<Piece>>;
 }
@@ -27,11 +33,11 @@ export function fileIdOf(stat: Pick<FileStat, 'dev' | 'ino'>): string {
 
 /**
  * A piece of a log for a reader through the manager, like `tail -F` of a file rotated by
- * rename: asked with the `file` of its last piece, it reads on in that file wherever the
+ * rename: asked with the `file` of its last piece, it reads on in that file wherever
  * rotation put it (NAME.log.N, or where an outside logrotate renamed it: the pump noted
  * it at its reopen), and only once that file is read to its end and written no more does
- * it move to the file after it. Asked without one, it reads the log as it is now. The
- * bytes always come from a file that is the owner's own regular file with one link.
+ * it move to the file written after it. Asked without one, it reads the log as it is now.
+ * The bytes always come from a file that is the owner's own regular file with one link.
  */
 export async function readLogPiece(
   source: LogSource,
@@ -46,21 +52,19 @@ export async function readLogPiece(
   // Rotated meanwhile: a rotation between two looks moves it one name further; looked
   // for again then, once (a reader left that far behind is told what it lost).
   for (let attempt = 0; attempt < 2; attempt++) {
-    const found = await find(source, file);
+    const found = await locate(source, file);
     if (found === undefined) continue;
     const piece = await source.read(found.path, offset, LOG_CHUNK_BYTES);
     if (!piece.ok || fileIdOf(piece.value.stat) !== file) continue;
     const written = file === source.current;
     if (written || piece.value.data.length > 0)
       return answer(source, found.path, piece.value, !written);
-    // Read to its end, and written no more: on to the file after it.
-    const after = found.index <= 1 ? source.path : `${source.path}.${found.index - 1}`;
-    const next = await source.read(after, 0, LOG_CHUNK_BYTES);
-    // Not there yet (between the rotation's rename and the pump's reopen): asked again.
-    if (!next.ok) return answer(source, found.path, piece.value, true);
-    // Still there: nothing rotated between (see find), so `after` was the file after it.
-    if (found.index > 0 && !(await holds(source, found.path, file))) continue;
-    return answer(source, after, next.value, after !== source.path);
+    // Read to its end, and written no more: on to the file written after it.
+    const after = await readAfter(source, file, found);
+    // Not there yet (renamed, not reopened yet) or moved on meanwhile: asked again.
+    if (after === 'wait') return answer(source, found.path, piece.value, true);
+    if (after === 'moved') continue;
+    return answer(source, after.path, after.piece, fileIdOf(after.piece.stat) !== source.current);
   }
   if (file === source.current)
     // Renamed by someone, and not reopened yet (a logrotate before its SIGUSR1): it is
@@ -73,17 +77,18 @@ export async function readLogPiece(
   return 'error' in chunk ? chunk : { ...chunk, skipped: true };
 }
 
+/** Where a file is, and which NAME.log.N that is (0: elsewhere). */
+type Found = { readonly path: string; readonly index: number };
+
 /**
- * Where a file of the log is now: where the pump last saw it (index 0), else NAME.log.1,
- * .2 ... up to the first name missing (index N). Rotation renames the highest first, so
- * a file is never passed over by a look that goes up while it moves up.
+ * Where a file of the log is now: where the pump last saw it, else NAME.log.1, .2 ... up
+ * to the first name missing. Rotation renames the highest first, so a file is never
+ * passed over by a look that goes up while it moves up.
  */
-async function find(
-  source: LogSource,
-  file: string,
-): Promise<{ path: string; index: number } | undefined> {
-  if (source.retired?.file === file && (await holds(source, source.retired.path, file)))
-    return { path: source.retired.path, index: 0 };
+async function locate(source: LogSource, file: string): Promise<Found | undefined> {
+  const noted = source.retired.find((retired) => retired.file === file);
+  if (noted !== undefined && (await holds(source, noted.path, file)))
+    return { path: noted.path, index: indexOf(source, noted.path) };
   for (let index = 1; index <= source.keep; index++) {
     const path = `${source.path}.${index}`;
     const looked = await source.read(path, 0, 0);
@@ -91,6 +96,52 @@ async function find(
     if (fileIdOf(looked.value.stat) === file) return { path, index };
   }
   return undefined;
+}
+
+/**
+ * The top of the file written after `file`: the pump's record says which (the next one
+ * it noted, or the one it writes now), found wherever it is; for a file older than the
+ * record, the rotation's names do (NAME.log.N-1, then NAME.log). 'wait': not there yet;
+ * 'moved': rotated meanwhile, to be looked for again.
+ */
+async function readAfter(
+  source: LogSource,
+  file: string,
+  found: Found,
+): Promise<{ path: string; piece: Piece } | 'wait' | 'moved'> {
+  const noted = source.retired.findIndex((retired) => retired.file === file);
+  if (noted !== -1) {
+    const next = source.retired[noted + 1]?.file ?? source.current;
+    if (next === undefined) return 'wait';
+    const readAt = async (path: string): Promise<{ path: string; piece: Piece } | undefined> => {
+      const piece = await source.read(path, 0, LOG_CHUNK_BYTES);
+      return piece.ok && fileIdOf(piece.value.stat) === next
+        ? { path, piece: piece.value }
+        : undefined;
+    };
+    const atName = next === source.current ? await readAt(source.path) : undefined;
+    if (atName !== undefined) return atName;
+    const at = await locate(source, next);
+    return (at && (await readAt(at.path))) ?? 'wait';
+  }
+  if (found.index === 0) return 'wait';
+  const path = found.index === 1 ? source.path : `${source.path}.${found.index - 1}`;
+  const next = await source.read(path, 0, LOG_CHUNK_BYTES);
+  if (!next.ok) return 'wait';
+  // NAME.log made by a logrotate's `create`, not reopened yet: not written yet either.
+  const id = fileIdOf(next.value.stat);
+  if (path === source.path && source.current !== undefined && id !== source.current) return 'wait';
+  // Still at its name: nothing rotated between, so `path` held the file after it.
+  if (!(await holds(source, found.path, file))) return 'moved';
+  return { path, piece: next.value };
+}
+
+/** Which NAME.log.N a path is (0: another name). */
+function indexOf(source: LogSource, path: string): number {
+  const prefix = `${source.path}.`;
+  if (!path.startsWith(prefix)) return 0;
+  const index = Number(path.slice(prefix.length));
+  return Number.isSafeInteger(index) && index > 0 ? index : 0;
 }
 
 async function holds(source: LogSource, path: string, file: string): Promise<boolean> {

@@ -46,10 +46,15 @@ export interface PumpStats {
   /** The file written now (0, 0: none open). */
   readonly dev: number;
   readonly ino: number;
-  /** The file written before the last reopen, and where it was then ('': unknown). */
-  readonly retiredDev: number;
-  readonly retiredIno: number;
-  readonly retiredPath: string;
+  /**
+   * The last few files written before a reopen (an external logrotate), oldest first,
+   * each with where it was at the reopen.
+   */
+  readonly retired: readonly {
+    readonly dev: number;
+    readonly ino: number;
+    readonly path: string;
+  }[];
 }
 
 /**

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import {
+  cleanUp,
+  type Spawned,
+  showLogIfFailed,
+  spawnCollecting,
+  spawnDmctl,
+} from '../helpers/cli.ts';
+import { counterProblems, counterRuns, highestCount } from '../helpers/counter.ts';
+import { DMCTL, FIXTURES, TestHost } from '../helpers/host.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+/**
+ * An outside review: `dmctl ID tail` of someone else's daemon (read through the manager)
+ * lost, at every rotation, the lines between where it was in the old file and its end
+ * (47,330 of 60,000 lines); the owner's own tail, and the files, had them all.
+ */
+describe('tail through the manager across rotations', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const logOf = (name: string): string =>
+    join(host.user('alice').home, `.daemon-manager/logs/${name}.log`);
+  const counter = (burst: number, extra: string): string =>
+    `start=exec ${FIXTURES}/counter.sh ${host.user('alice').home} ${burst}\noutput=log\n${extra}`;
+
+  before(async () => {
+    host.user('alice');
+    host.user('desk');
+    host.writeMaster(
+      '[can_run_as]\n{alice}\n[manages]\n{desk}: {alice}\n',
+      'log-max-size = 0\nlog-keep = 200',
+    );
+    // About 1,000 lines between two rotations, a few rotations a second.
+    host.writeDaemon('alice', 'fast', counter(100, 'log_max_size=16K\n'));
+    host.writeDaemon('alice', 'moved', counter(20, ''));
+    await host.startManager();
+    for (const name of ['fast', 'moved'])
+      await host.waitForDaemon('root', `alice/${name}`, (d) => d.state === 'running', 'to run');
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
+
+  /** The counter's lines the tail showed: from its first, every one once, in order. */
+  const assertWhole = (tail: Spawned): void => {
+    const runs = [...counterRuns(tail.output()).values()];
+    assert.equal(runs.length, 1, `one run of the counter: ${tail.output().slice(0, 400)}`);
+    const [run] = runs;
+    assert.ok(run);
+    assert.deepEqual(counterProblems(run, run.numbers[0]), []);
+    assert.doesNotMatch(tail.output(), /dmctl:/);
+  };
+
+  /** Waits until the tail has shown the counter's line `number`. */
+  const waitForLine = (tail: Spawned, number: number): Promise<true> =>
+    waitFor(
+      `the tail to show line ${number}`,
+      () => (highestCount(tail.output()) >= number ? true : undefined),
+      { timeoutMs: 120_000, describe: () => tail.output().slice(-400) },
+    );
+
+  /** Follows `fast` for 30,000 lines (some 30 rotations) and checks what it showed. */
+  const followRotations = async (tail: Spawned): Promise<void> => {
+    try {
+      const first = await waitFor('the tail’s first lines', () => {
+        const shown = highestCount(tail.output());
+        return shown > 0 ? shown : undefined;
+      });
+      await waitForLine(tail, first + 30_000);
+      assert.ok(existsSync(`${logOf('fast')}.20`), 'it rotated at least 20 times');
+      assertWhole(tail);
+    } finally {
+      await tail.stop();
+    }
+  };
+
+  test('a user who manages the owner gets every line once, in order', async () => {
+    await followRotations(spawnDmctl(host, 'desk', host.id('alice/fast'), 'tail'));
+  });
+
+  test('root gets every line once, in order', async () => {
+    await followRotations(
+      spawnCollecting([DMCTL, '--config', host.configFile, host.id('alice/fast'), 'tail']),
+    );
+  });
+
+  test('a log renamed by a logrotate (then SIGUSR1) is read to its end first', async () => {
+    const log = logOf('moved');
+    const tail = spawnDmctl(host, 'desk', host.id('alice/moved'), 'tail');
+    try {
+      await waitFor('the tail’s first lines', () =>
+        highestCount(tail.output()) > 0 ? true : undefined,
+      );
+      // As a logrotate does; the tail catches up after every second one (the manager
+      // knows where the last four renamed files went, not every one before).
+      for (let round = 1; round <= 4; round++) {
+        const moved = `${log}-2026120${round}`;
+        renameSync(log, moved);
+        // Written on after the rename (some 30 KB: a second or so, the tail's polls find
+        // it renamed and not reopened yet), until the manager reopens it.
+        const size = statSync(moved).size;
+        await waitFor(`${moved} to grow`, () =>
+          statSync(moved).size > size + 30_000 ? true : undefined,
+        );
+        process.kill(host.managerPid(), 'SIGUSR1');
+        await waitFor(`a new ${log}`, () =>
+          existsSync(log) && highestCount(readFileSync(log, 'utf8')) > 0 ? true : undefined,
+        );
+        if (round % 2 === 0) await waitForLine(tail, highestCount(readFileSync(moved, 'utf8')));
+      }
+      await waitForLine(tail, highestCount(readFileSync(log, 'utf8')));
+      assertWhole(tail);
+    } finally {
+      await tail.stop();
+    }
+  });
+});
