@@ -949,6 +949,8 @@ int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_op
     fcntl(file_fd, F_SETFL, fcntl(file_fd, F_GETFL) & ~O_APPEND);
     sink->offset = lseek(file_fd, 0, SEEK_END);
     if (sink->offset < 0) sink->offset = 0;
+    struct stat st;
+    if (fstat(file_fd, &st) == 0) sink->current = (struct dm_pump_file){(uint64_t)st.st_dev, (uint64_t)st.st_ino};
   }
   pthread_mutex_lock(&lock);
   int error = find(id) != NULL ? -EEXIST : 0;

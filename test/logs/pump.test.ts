@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { LogPump, type PumpEvent } from '../../src/logs/pump.ts';
@@ -55,6 +63,10 @@ describe('the native log pump', () => {
       gapBytes: 0,
       gapError: 0,
       skipRest: false,
+      // The file it writes (handed to it), and none it wrote before.
+      dev: statSync(feeds[0]?.log ?? '').dev,
+      ino: statSync(feeds[0]?.log ?? '').ino,
+      retired: [],
     });
     for (const name of ['a', 'b', 'c']) {
       const fd = await pump.detach(name);
@@ -84,6 +96,15 @@ describe('the native log pump', () => {
       events.filter((e) => e.type === 'rotated' && e.id === 'rot').length >= files.length - 1,
     );
     assert.equal(log, join(dir, 'rot.log'));
+    // What a reader through the manager follows: the file written now, and the last four
+    // it wrote before, oldest first, each noted where the rotation put it.
+    const stats = pump.stats('rot');
+    assert.equal(stats?.ino, statSync(log).ino);
+    assert.deepEqual(
+      stats?.retired.map((file) => file.ino),
+      [4, 3, 2, 1].map((index) => statSync(`${log}.${index}`).ino),
+    );
+    assert.deepEqual(new Set(stats?.retired.map((file) => file.path)), new Set([`${log}.1`]));
   });
 
   test('timestamps prefix every line, once, with the time it was read', async () => {

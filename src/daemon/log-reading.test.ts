@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { constants } from 'node:fs';
+import { describe, test } from 'node:test';
+import type { LogChunk } from '../protocol/messages.ts';
+import { type LogSource, type RetiredFile, readLogPiece } from './log-reading.ts';
+
+const LOG = '/home/alice/.daemon-manager/logs/web.log';
+const UID = 1000;
+
+/** A file by its inode number, its text and its links. */
+type File = { readonly ino: number; readonly text: string; readonly nlink?: number };
+
+/** The log's files by path, read as readChunk reads them (an offset past the end: the top). */
+function sourceOf(
+  files: Record<string, File>,
+  current: number | undefined,
+  retired: readonly RetiredFile[] = [],
+): LogSource {
+  return {
+    path: LOG,
+    keep: 5,
+    ownerUid: UID,
+    current: current === undefined ? undefined : `1:${current}`,
+    retired,
+    read: async (path, offset, length) => {
+      const file = files[path];
+      if (file === undefined)
+        return { ok: false, error: { code: 'ENOENT', path, message: `${path}: no such file` } };
+      const size = file.text.length;
+      const start = offset < 0 ? Math.max(0, size + offset) : offset > size ? 0 : offset;
+      const data = Buffer.from(file.text.slice(start, start + length));
+      const stat = {
+        dev: 1,
+        ino: file.ino,
+        mode: constants.S_IFREG | 0o640,
+        uid: UID,
+        gid: UID,
+        nlink: file.nlink ?? 1,
+        size,
+        aclWrite: false,
+      };
+      return { ok: true, value: { data, next: start + data.length, size, stat } };
+    },
+  };
+}
+
+/** A chunk as text, with what the reader does next. */
+function shown(chunk: LogChunk | { error: string }): string {
+  if ('error' in chunk) return `error: ${chunk.error}`;
+  const data = Buffer.from(chunk.data, 'base64').toString();
+  const flags = `${chunk.rotated ? ' rotated' : ''}${chunk.skipped ? ' skipped' : ''}`;
+  return `${chunk.file} '${data}' next ${chunk.next}${flags}`;
+}
+
+describe('readLogPiece', () => {
+  const cases: [string, LogSource, number, string | undefined, string][] = [
+    [
+      'not rotated: read on in NAME.log',
+      sourceOf({ [LOG]: { ino: 3, text: 'one\ntwo\n' } }, 3),
+      4,
+      '1:3',
+      "1:3 'two\n' next 8",
+    ],
+    [
+      'rotated by size: the rest of the old file, wherever it is now',
+      sourceOf(
+        {
+          [LOG]: { ino: 3, text: 'e\n' },
+          [`${LOG}.1`]: { ino: 2, text: 'c\nd\n' },
+          [`${LOG}.2`]: { ino: 1, text: 'a\nb\n' },
+        },
+        3,
+      ),
+      2,
+      '1:1',
+      "1:1 'b\n' next 4 rotated",
+    ],
+    [
+      'at the end of a rotated file: the file rotated after it, from its top',
+      sourceOf(
+        {
+          [LOG]: { ino: 3, text: 'e\n' },
+          [`${LOG}.1`]: { ino: 2, text: 'c\nd\n' },
+          [`${LOG}.2`]: { ino: 1, text: 'a\nb\n' },
+        },
+        3,
+      ),
+      4,
+      '1:1',
+      "1:2 'c\nd\n' next 4 rotated",
+    ],
+    [
+      'at the end of NAME.log.1: NAME.log, written now',
+      sourceOf({ [LOG]: { ino: 3, text: 'e\n' }, [`${LOG}.1`]: { ino: 2, text: 'c\n' } }, 3),
+      2,
+      '1:2',
+      "1:3 'e\n' next 2",
+    ],
+    [
+      'between the rotation and the reopen: no NAME.log yet, asked again',
+      sourceOf({ [`${LOG}.1`]: { ino: 2, text: 'c\n' } }, undefined),
+      2,
+      '1:2',
+      "1:2 '' next 2 rotated",
+    ],
+    [
+      'a logrotate renamed it to NAME.log.1 and made NAME.log: written on until the reopen',
+      sourceOf({ [LOG]: { ino: 4, text: '' }, [`${LOG}.1`]: { ino: 2, text: 'c\n' } }, 2),
+      2,
+      '1:2',
+      "1:2 '' next 2",
+    ],
+    [
+      'renamed where only the reopen tells, not reopened yet: asked again',
+      sourceOf({ [LOG]: { ino: 4, text: '' } }, 2),
+      2,
+      '1:2',
+      "1:2 '' next 2",
+    ],
+    [
+      'renamed by a logrotate and reopened: read on where the pump saw it go',
+      sourceOf(
+        { [LOG]: { ino: 4, text: 'x\n' }, '/var/old/web.log-1': { ino: 2, text: 'c\nd\n' } },
+        4,
+        [{ file: '1:2', path: '/var/old/web.log-1' }],
+      ),
+      2,
+      '1:2',
+      "1:2 'd\n' next 4 rotated",
+    ],
+    [
+      'two renames before the reader came: the next noted file, then the one written now',
+      sourceOf(
+        {
+          [LOG]: { ino: 4, text: 'x\n' },
+          '/var/old/web.log-1': { ino: 2, text: 'c\n' },
+          '/var/old/web.log-2': { ino: 3, text: 'd\n' },
+        },
+        4,
+        [
+          { file: '1:2', path: '/var/old/web.log-1' },
+          { file: '1:3', path: '/var/old/web.log-2' },
+        ],
+      ),
+      2,
+      '1:2',
+      "1:3 'd\n' next 2 rotated",
+    ],
+    [
+      'the next noted file rotated on since: found by its identity',
+      sourceOf(
+        {
+          [LOG]: { ino: 4, text: 'x\n' },
+          [`${LOG}.1`]: { ino: 3, text: 'd\n' },
+          '/var/old/web.log-1': { ino: 2, text: 'c\n' },
+        },
+        4,
+        [
+          { file: '1:2', path: '/var/old/web.log-1' },
+          { file: '1:3', path: LOG },
+        ],
+      ),
+      2,
+      '1:2',
+      "1:3 'd\n' next 2 rotated",
+    ],
+    [
+      'gone (past log-keep, deleted): said, and NAME.log from its top',
+      sourceOf({ [LOG]: { ino: 4, text: 'x\n' } }, 4),
+      7,
+      '1:2',
+      "1:4 'x\n' next 2 skipped",
+    ],
+    [
+      'a rotated file with a second link is refused as NAME.log is',
+      sourceOf({ [LOG]: { ino: 4, text: '' }, [`${LOG}.1`]: { ino: 2, text: 'c\n', nlink: 2 } }, 4),
+      0,
+      '1:2',
+      `error: log file ${LOG}.1 has 2 hard links; refused`,
+    ],
+  ];
+  for (const [what, source, offset, file, expected] of cases)
+    test(what, async () => {
+      assert.equal(shown(await readLogPiece(source, offset, file)), expected);
+    });
+});
