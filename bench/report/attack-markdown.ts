@@ -13,7 +13,7 @@ export function renderAttack(results: AttackResults): string[] {
   if (!run) return [...out, 'Not run: ', ...results.failures.map((f) => `- ${f}`), ''];
   const { sizes } = run;
   out.push(
-    `${when(results)}. daemon-manager alone (its figures: the manager and its \`dm-keeper\`, summed), real users (\`useradd\` under a random prefix, removed after). The victim has ${run.victimDaemons} daemons and runs \`dmctl status\` in a loop for ${run.without.seconds} s while ${run.without.respawnMs.length} of its daemons are killed with \`kill -9\`, first alone, then while the attacker: runs ${sizes.stuck} daemons that ignore SIGTERM, each leaving ${sizes.children} processes in sessions of their own (\`setsid\`), with \`stop_timeout=10m\`, and stops them all; has ${sizes.configs.toLocaleString('en')} more configs of ${sizes.configKb} KB (\`autostart=no\`; the manager loads at most 1,000 daemons and reads at most 4 MiB of configs per user, in name order, and lists the rest as refused or ignored: the stuck daemons are named to come first) and ${sizes.badNames.toLocaleString('en')} files \`*.conf\` whose names cannot be daemon names; and runs \`dmctl rescan\` in a loop, touching every big config before each${(sizes.busy ?? 0) > 0 ? `; and, while the victim measures, ${sizes.busy} busy loops (\`while :; do :; done\`, each in a session of its own) in one more daemon` : ''}. Beside the victim's dmctl, \`node -e 0\` runs in a loop as the victim too: what the machine's load alone (the attacker's thousands of processes, other sessions' tests) does to any Node client at that moment${run.without.socketStatusMs ? "; and a small Python client asks the same `status` on the victim's control socket in a loop: the manager's side of a call, without a client's start-up" : ''}.`,
+    `${when(results)}. daemon-manager alone (its figures: the manager and its \`dm-keeper\`, summed), real users (\`useradd\` under a random prefix, removed after). The victim has ${run.victimDaemons} daemons and runs \`dmctl status\` in a loop for ${run.without.seconds} s while ${run.without.respawnMs.length} of its daemons are killed with \`kill -9\`, first alone, then while the attacker: runs ${sizes.stuck} daemons that ignore SIGTERM, each leaving ${sizes.children} processes in sessions of their own (\`setsid\`), with \`stop_timeout=10m\`, and stops them all; has ${sizes.configs.toLocaleString('en')} more configs of ${sizes.configKb} KB (\`autostart=no\`; the manager loads at most 1,000 daemons and reads at most 4 MiB of configs per user, in name order, and lists the rest as refused or ignored: the stuck daemons are named to come first) and ${sizes.badNames.toLocaleString('en')} files \`*.conf\` whose names cannot be daemon names; and runs \`dmctl rescan\` in a loop, touching every big config before each${(sizes.busy ?? 0) > 0 ? `; and, while the victim measures, ${sizes.busy} busy loops (\`while :; do :; done\`, each in a session of its own) in one more daemon` : ''}. Beside the victim's dmctl, \`node -e 0\` runs in a loop as the victim too: what the machine's load alone (the attacker's thousands of processes, other sessions' tests) does to any Node client at that moment${run.without.socketStatus ? "; and a small Python client asks the same `status` on the victim's control socket in a loop: the manager's side of a call, without a client's start-up" : ''}.`,
     '',
     ...describeRun(results),
     ...table(
@@ -71,15 +71,13 @@ export function renderAttack(results: AttackResults): string[] {
 
 /** The manager's side of the status goal, when the run measured it. */
 function socketGoal(phase: AttackPhase): string[][] {
-  const calls = phase.socketStatusMs;
-  if (!calls) return [];
-  const max = maximum(calls);
-  const failed = phase.socketStatusFailures ?? 0;
+  const loop = phase.socketStatus;
+  if (!loop) return [];
   return [
     [
       `the manager's answer to another user's \`status\` at its socket (no client start-up) never slower than ${STATUS_LIMIT_MS} ms`,
-      `with the attacker: max ${int(max)} ms, p99 ${int(percentile(calls, 99))} ms, ${failed} failed of ${calls.length}`,
-      max <= STATUS_LIMIT_MS && failed === 0 ? 'yes' : '**no**',
+      `with the attacker: max ${int(loop.max)} ms, p99 ${int(loop.p99)} ms, ${loop.failures} failed of ${loop.calls}`,
+      loop.max <= STATUS_LIMIT_MS && loop.failures === 0 ? 'yes' : '**no**',
     ],
   ];
 }
@@ -93,8 +91,8 @@ function phaseRow(label: string, phase: AttackPhase): string[] {
     phase.nodeFloorMs
       ? `${int(percentile(phase.nodeFloorMs, 50))} / ${int(maximum(phase.nodeFloorMs))}`
       : 'not measured',
-    phase.socketStatusMs
-      ? `${phase.socketStatusMs.length}, ${phase.socketStatusFailures ?? 0}, ${int(percentile(phase.socketStatusMs, 50))} / ${int(percentile(phase.socketStatusMs, 99))} / ${int(maximum(phase.socketStatusMs))}`
+    phase.socketStatus
+      ? `${phase.socketStatus.calls}, ${phase.socketStatus.failures}, ${int(phase.socketStatus.p50)} / ${int(phase.socketStatus.p99)} / ${int(phase.socketStatus.max)}`
       : 'not measured',
     phase.respawnMs.map((ms) => (ms === null ? '>120000' : int(ms))).join(', '),
     int(phase.managerCpuPct),

@@ -14,6 +14,7 @@ import {
 import type { ReadyPipe } from '../measures/ready-pipe.ts';
 import { NODE } from '../peers/daemon-manager.ts';
 import { exited, spawnLogged, terminate } from '../peers/spawn.ts';
+import { type LoopSummary, summarize } from '../report/rescan-markdown.ts';
 import {
   type AttackSizes,
   BUSY_NAME,
@@ -39,10 +40,9 @@ export interface AttackPhase {
   /**
    * The same `status` asked on the victim's control socket by a small Python client in a
    * loop beside its dmctl (absent in older files): the manager's side of a call, without
-   * a client's start-up. Every call, failed ones included, and how many failed.
+   * a client's start-up: its figures (tens of thousands of calls), failed ones included.
    */
-  readonly socketStatusMs?: readonly number[];
-  readonly socketStatusFailures?: number;
+  readonly socketStatus?: LoopSummary;
   readonly statusErrors: readonly string[];
   /** kill -9 of a victim's daemon to its replacement's ready line; null: not within 120 s. */
   readonly respawnMs: readonly (number | null)[];
@@ -228,8 +228,7 @@ async function measurePhase(context: AttackContext, manager: ChildProcess): Prom
     statusMs: calls.map((call) => Math.round(call.ms * 10) / 10),
     statusFailures: failed.length,
     nodeFloorMs: floorCalls.map((call) => Math.round(call.ms * 10) / 10),
-    socketStatusMs: socketCalls.ms,
-    socketStatusFailures: socketCalls.failures,
+    socketStatus: summarize(socketCalls),
     statusErrors: [...new Set(failed.map((call) => call.error))].slice(0, 5),
     respawnMs,
     managerCpuPct:
