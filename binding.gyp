@@ -12,6 +12,7 @@
         "native/acl.c",
         "native/key_pool.c",
         "native/log_files.c",
+        "native/log_journal.c",
         "native/log_pump.c",
         "native/log_pump_napi.c",
         "native/lock_dir.c",

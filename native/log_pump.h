@@ -53,13 +53,30 @@ struct dm_pump_gap {
 };
 
 /**
- * Takes over `file_fd` (the pump closes it) and starts moving `pipe_fd`'s bytes into it;
- * `gap` (or NULL) is what an earlier pump dropped there and did not say yet.
+ * Takes over `file_fd` and `journal_fd` (the pump closes them) and starts moving
+ * `pipe_fd`'s bytes into the file; `gap` (or NULL) is what an earlier pump dropped there
+ * and did not say yet. `journal_fd` (-1: none) is the daemon's journal in the state
+ * directory (log_journal.c): a chunk an earlier pump left there is written first.
  */
 int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_options *options,
-                   const struct dm_creds *owner, const char *path, const struct dm_pump_gap *gap);
+                   const struct dm_creds *owner, const char *path, const struct dm_pump_gap *gap,
+                   int journal_fd);
 
-enum dm_pump_command { DM_CMD_DETACH, DM_CMD_REOPEN, DM_CMD_REOPEN_ALL, DM_CMD_PAUSE, DM_CMD_RESUME };
+/**
+ * The daemon's next run's start banner, as the keeper will write it into the pipe (its
+ * newline included): the pump makes it begin a line of its own. 0, or -ENOENT.
+ */
+int dm_pump_expect_banner(int32_t id, const char *banner);
+
+/* DM_CMD_REPLAY is the pump's own (see dm_pump_attach): not one for JS. */
+enum dm_pump_command {
+  DM_CMD_DETACH,
+  DM_CMD_REOPEN,
+  DM_CMD_REOPEN_ALL,
+  DM_CMD_PAUSE,
+  DM_CMD_RESUME,
+  DM_CMD_REPLAY
+};
 
 /** Queues a command for the pump thread; a DONE event with `token` says when it is done. */
 int dm_pump_command(enum dm_pump_command kind, int32_t id, void *token);

@@ -1,6 +1,7 @@
 /*
  * Node-API side of the log pump (log_pump.c): pumpStart(onEvent, deadlineMs),
- * pumpAttach(...), pumpCommand(kind, id) -> Promise<number>, pumpStats(id). Events
+ * pumpAttach(...), pumpCommand(kind, id) -> Promise<number>, pumpStats(id),
+ * pumpExpectBanner(id, banner). Events
  * reach JS through one thread-safe function, which keeps the event loop alive only
  * while commands are in flight (a manager has other reasons to stay up).
  */
@@ -79,12 +80,13 @@ static bool int_at(napi_env env, napi_value *argv, size_t index, int32_t *out) {
 
 /*
  * pumpAttach(id, pipeFd, fileFd, maxBytes, keep, timestamps, uid, gid, groups, path,
- *            gapBytes, gapError, skipRest): the last three what an earlier pump dropped.
+ *            gapBytes, gapError, skipRest, journalFd): gapBytes to skipRest what an earlier
+ * pump dropped; journalFd (-1: none) the daemon's journal, taken over.
  */
 static napi_value js_attach(napi_env env, napi_callback_info info) {
-  size_t argc = 13;
-  napi_value argv[13];
-  int32_t id, pipe_fd, file_fd, keep;
+  size_t argc = 14;
+  napi_value argv[14];
+  int32_t id, pipe_fd, file_fd, keep, journal_fd;
   int64_t max_bytes;
   bool timestamps, skip_rest;
   int64_t gap_bytes;
@@ -92,7 +94,7 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   uint32_t uid, gid, count;
   char path[4096];
   size_t length;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 13 ||
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 14 ||
       !int_at(env, argv, 0, &id) || !int_at(env, argv, 1, &pipe_fd) || !int_at(env, argv, 2, &file_fd) ||
       napi_get_value_int64(env, argv[3], &max_bytes) != napi_ok || !int_at(env, argv, 4, &keep) ||
       napi_get_value_bool(env, argv[5], &timestamps) != napi_ok ||
@@ -101,7 +103,8 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
       napi_get_array_length(env, argv[8], &count) != napi_ok || count > 64 ||
       napi_get_value_string_utf8(env, argv[9], path, sizeof path, &length) != napi_ok ||
       length >= sizeof path - 1 || napi_get_value_int64(env, argv[10], &gap_bytes) != napi_ok ||
-      !int_at(env, argv, 11, &gap_error) || napi_get_value_bool(env, argv[12], &skip_rest) != napi_ok) {
+      !int_at(env, argv, 11, &gap_error) || napi_get_value_bool(env, argv[12], &skip_rest) != napi_ok ||
+      !int_at(env, argv, 13, &journal_fd)) {
     napi_throw_type_error(env, NULL, "pumpAttach: bad arguments");
     return NULL;
   }
@@ -116,7 +119,7 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   struct dm_creds owner = {.uid = uid, .gid = gid, .ngroups = (int)count, .groups = groups};
   struct dm_pump_options options = {.max_bytes = max_bytes, .keep = keep, .timestamps = timestamps};
   struct dm_pump_gap gap = {.bytes = gap_bytes, .error = gap_error, .skip_rest = skip_rest};
-  int error = dm_pump_attach(id, pipe_fd, file_fd, &options, &owner, path, &gap);
+  int error = dm_pump_attach(id, pipe_fd, file_fd, &options, &owner, path, &gap, journal_fd);
   if (error != 0) return throw_errno(env, "pumpAttach", error);
   return undefined_value(env);
 }
@@ -138,6 +141,25 @@ static napi_value js_command(napi_env env, napi_callback_info info) {
   int error = dm_pump_command((enum dm_pump_command)kind, id, deferred);
   if (error != 0) return throw_errno(env, "pumpCommand", error);
   return promise;
+}
+
+/* pumpExpectBanner(id, banner): see dm_pump_expect_banner; false if the id is unknown. */
+static napi_value js_expect_banner(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], value;
+  int32_t id;
+  char banner[8192];
+  size_t length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      !int_at(env, argv, 0, &id) ||
+      napi_get_value_string_utf8(env, argv[1], banner, sizeof banner, &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "pumpExpectBanner(id, banner)");
+    return NULL;
+  }
+  // A banner longer than this is not expected (it is not cut into one that never comes).
+  bool known = length < sizeof banner - 1 && length > 0 && dm_pump_expect_banner(id, banner) == 0;
+  napi_get_boolean(env, known, &value);
+  return value;
 }
 
 static void set_number(napi_env env, napi_value object, const char *key, double number) {
@@ -197,6 +219,7 @@ napi_status dm_register_log_pump(napi_env env, napi_value exports) {
       {"pumpAttach", NULL, js_attach, NULL, NULL, NULL, napi_default, NULL},
       {"pumpCommand", NULL, js_command, NULL, NULL, NULL, napi_default, NULL},
       {"pumpStats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"pumpExpectBanner", NULL, js_expect_banner, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
 }

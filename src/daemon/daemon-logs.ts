@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DaemonSpec } from '../config/daemon.ts';
 import type { Settings } from '../config/settings.ts';
@@ -293,6 +293,11 @@ export class DaemonLogs {
     void this.pump.reopen(id);
   }
 
+  /** The start banner of a daemon's next run, as the keeper will write it (see LogPump.expectBanner). */
+  expectBanner(id: string, banner: string): void {
+    if (this.entries.get(id)?.attached) this.pump.expectBanner(id, banner);
+  }
+
   /** Reopens every log (after an external logrotate moved them). */
   reopenAll(): void {
     void this.pump.reopenAll();
@@ -324,16 +329,23 @@ export class DaemonLogs {
       return;
     }
     const { owner } = entry;
-    // No file: the pump opens it by its path, as its owner, before it writes (see `open`).
-    this.pump.attach(
-      id,
-      pipeFd,
-      -1,
-      entry.options,
-      { uid: owner.account.uid, gid: owner.account.gid, groupIds: owner.groupIds },
-      entry.path,
-      this.carried.get(id),
-    );
+    const journalFd = this.openJournal(id);
+    try {
+      // No file: the pump opens it by its path, as its owner, before it writes (see `open`).
+      this.pump.attach(
+        id,
+        pipeFd,
+        -1,
+        entry.options,
+        { uid: owner.account.uid, gid: owner.account.gid, groupIds: owner.groupIds },
+        entry.path,
+        this.carried.get(id),
+        journalFd,
+      );
+    } catch (error) {
+      if (journalFd >= 0) closeSync(journalFd);
+      throw error;
+    }
     if (this.carried.delete(id)) this.mayGap.add(id);
     entry.attached = true;
   }
@@ -358,6 +370,28 @@ export class DaemonLogs {
       if (this.logged.get(id) === false) this.attachToNull(id, pipeFd);
       else this.attachIfReady(id);
     });
+  }
+
+  /**
+   * The daemon's log journal (native/log_journal.c), kept by root in the state directory
+   * (a killed manager's last chunk waits there for the next one); -1 if it cannot be
+   * opened: its log is then written as before, a kill possibly doubling a chunk.
+   */
+  private openJournal(id: string): number {
+    const dir = join(this.settings.stateDir, 'log-journals');
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      return openSync(
+        join(dir, `${encodeURIComponent(id)}.journal`),
+        constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW,
+        0o600,
+      );
+    } catch (error) {
+      this.log.warn(
+        `${id}: log journal: ${(error as Error).message}; a kill of the manager may write a piece of its log twice`,
+      );
+      return -1;
+    }
   }
 
   private attachToNull(id: string, pipeFd: number): void {

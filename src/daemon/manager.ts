@@ -31,6 +31,7 @@ import {
   removeTree,
 } from '../process/cgroup.ts';
 import { buildEnvironment } from '../process/environment.ts';
+import { bannerLine } from '../process/launch.ts';
 import { managerHolding } from '../process/lock-holder.ts';
 import type { Native } from '../process/native.ts';
 import { heldGroups, realUid } from '../process/proc-stat.ts';
@@ -1156,6 +1157,9 @@ export class Manager implements ControlContext, SupervisorHost {
       }
       this.logs.reopenBeforeStart(record.id, record.respawns > 0);
     }
+    const banner = startBanner(new Date(), record.id, runAsName, record.spec.start).trimEnd();
+    // Before the keeper writes it: the pump makes it begin a line of its own.
+    if (record.spec.output === 'log') this.logs.expectBanner(record.id, bannerLine(banner));
     return {
       ok: true,
       plan: {
@@ -1171,7 +1175,7 @@ export class Manager implements ControlContext, SupervisorHost {
           ...notify.env,
         },
         output: record.spec.output === 'log' ? 'pipe' : 'ignore',
-        banner: startBanner(new Date(), record.id, runAsName, record.spec.start).trimEnd(),
+        banner,
         cgroup: placed?.cgroup,
         joins: placed?.joins ?? [],
         limits: daemonLimits,

@@ -98,7 +98,9 @@ interface NativePump {
     gapBytes: number,
     gapError: number,
     skipRest: boolean,
+    journalFd: number,
   ): void;
+  pumpExpectBanner(id: number, banner: string): boolean;
   pumpCommand(kind: number, id: number): Promise<number>;
   pumpStats(id: number): PumpStats | undefined;
 }
@@ -137,7 +139,11 @@ export class LogPump {
 
   /**
    * Starts moving `pipeFd` into `fileFd` (opened by UserFiles.openAppend and judged by
-   * the caller). The pump owns `fileFd` from now on; `pipeFd` comes back with detach.
+   * the caller). The pump owns `fileFd` and `journalFd` from now on; `pipeFd` comes back
+   * with detach. `journalFd`: the daemon's journal in the state directory, where each
+   * chunk waits until it is wholly in the log (native/log_journal.c); a chunk a killed
+   * manager left there is written again first. Without one, a SIGKILL may write a chunk
+   * twice.
    */
   attach(
     id: string,
@@ -147,6 +153,7 @@ export class LogPump {
     owner: LogOwner,
     path: string,
     gap?: OutputGap,
+    journalFd = -1,
   ): void {
     if (this.ids.has(id)) throw new Error(`log pump: ${id} is attached already`);
     const number = this.nextId++;
@@ -164,6 +171,7 @@ export class LogPump {
       gap?.bytes ?? 0,
       gap?.error ?? 0,
       gap?.skipRest ?? false,
+      journalFd,
     );
     this.ids.set(id, number);
     this.names.set(number, id);
@@ -188,7 +196,20 @@ export class LogPump {
       .map(([id]) => id);
   }
 
-  /** Reopens a log by its path, as its owner (after an external logrotate). */
+  /**
+   * The start banner of the daemon's next run, as the keeper writes it into the pipe
+   * (newline included), so that it begins a line of its own in the log. Said before the
+   * keeper is asked to start it. False if the daemon's pipe is not attached.
+   */
+  expectBanner(id: string, banner: string): boolean {
+    const number = this.ids.get(id);
+    return number !== undefined && this.native.pumpExpectBanner(number, banner);
+  }
+
+  /**
+   * Reopens a log by its path, as its owner (after an external logrotate); a line under
+   * way is finished in the old file first (at most 4 KiB more), as at a rotation.
+   */
   async reopen(id: string): Promise<void> {
     const number = this.ids.get(id);
     if (number !== undefined) await this.native.pumpCommand(COMMAND.reopen, number);

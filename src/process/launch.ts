@@ -54,6 +54,16 @@ export function directWords(start: string): string[] | undefined {
   return words;
 }
 
+/** A start banner as the keeper gets it (one field: no newline, no NUL). */
+function bannerField(banner: string): string {
+  return banner.replace(/[\n\0]/g, ' ');
+}
+
+/** A start banner as the keeper writes it into the daemon's output pipe. */
+export function bannerLine(banner: string): string {
+  return `${bannerField(banner)}\n`;
+}
+
 /**
  * The fields of a keeper `spawn` request (see native/keeper/spawn.c). A manager that is
  * not root (personal mode) runs daemons as itself: no switch of user is asked for. A
@@ -86,6 +96,6 @@ export function spawnFields(
   else for (const name of plan.sockets?.names ?? []) fields.push(`listen=${name}`);
   fields.push(`stdout=${plan.output === 'pipe' ? 'pipe' : 'null'}`);
   if (plan.output === 'pipe' && plan.banner !== undefined)
-    fields.push(`banner=${plan.banner.replace(/[\n\0]/g, ' ')}`);
+    fields.push(`banner=${bannerField(plan.banner)}`);
   return fields;
 }
