@@ -75,3 +75,87 @@ describe('a SIGKILL of the process running the pump loses no line', () => {
     });
   }
 });
+
+describe('with a journal, SIGKILLs of the pump at any moment write every line once, whole', () => {
+  const dir = mkdtempSync('/tmp/dm-pump-journal-');
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const KILLS = 20;
+  const JOURNAL_LINES = 600_000;
+
+  /** Resolves once `path` is larger than `size`, looking at every turn of the event loop. */
+  async function untilGrown(path: string, size: number, what: string): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    while (statSync(path).size <= size) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `${what}: ${path} did not grow past ${size} bytes (${statSync(path).size})`,
+        );
+      await new Promise((next) => setImmediate(next));
+    }
+  }
+
+  /** A pump child on the feed; resolves once it has attached. */
+  async function startChild(feedPath: string, log: string, journal: string) {
+    const child = spawn(process.execPath, [CHILD, feedPath, log, 'timestamps', journal], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
+    let said = '';
+    let attached: () => void = () => {};
+    const attaching = new Promise<void>((resolveAttach) => {
+      attached = resolveAttach;
+    });
+    child.stdout.on('data', (chunk: Buffer) => {
+      said += chunk.toString();
+      if (said.includes('attached')) attached();
+    });
+    await Promise.race([
+      attaching,
+      exited.then(() => Promise.reject(new Error(`the pump child exited: ${said}`))),
+    ]);
+    return { child, exited, said: () => said };
+  }
+
+  test(`timestamps: ${KILLS} kills while the log grows, then the pipe read to its end`, async () => {
+    const feed = numberedFeed(dir, 'journal', JOURNAL_LINES);
+    const log = join(dir, 'journal.log');
+    const journal = join(dir, 'journal.journal');
+    for (let kill = 1; kill <= KILLS; kill++) {
+      const from = statSync(log, { throwIfNoEntry: false })?.size ?? 0;
+      const { child, exited } = await startChild(feed.path, log, journal);
+      try {
+        // Killed at whatever moment its copy path is in when the log has grown 1 MB
+        // (looked at between turns of the event loop: waitFor's 25 ms are 5 MB here).
+        await untilGrown(log, from + 1_000_000, `kill ${kill}`);
+        child.kill('SIGKILL');
+        await exited;
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }
+    const last = await startChild(feed.path, log, journal);
+    try {
+      await waitFor(
+        'the last pump to read the pipe to its end',
+        () => (last.said().includes('eof') ? true : undefined),
+        { timeoutMs: 120_000 },
+      );
+    } finally {
+      last.child.kill('SIGKILL');
+    }
+    const lines = readFileSync(log, 'utf8').split('\n');
+    assert.equal(lines.pop(), '', 'the log ends with a whole line');
+    const torn = lines.filter((line) => !/^\d{4}-\d\d-\d\dT[\d:.]{12}Z line \d+ x+$/.test(line));
+    assert.deepEqual(torn.slice(0, 3), [], 'every line whole, with one stamp');
+    const numbers = lines.map((line) => Number(line.split(' ')[2]));
+    const misplaced = numbers.findIndex((n, index) => n !== index + 1);
+    assert.equal(
+      misplaced,
+      -1,
+      `every line once, in order (line ${misplaced + 1} of the log is number ${numbers[misplaced]})`,
+    );
+    assert.equal(lines.length, JOURNAL_LINES, 'every line');
+    const kept = statSync(journal).size;
+    assert.ok(kept < 9 * 1024 * 1024, `the journal is emptied as it goes (${kept} bytes)`);
+  });
+});
