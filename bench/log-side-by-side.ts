@@ -3,7 +3,8 @@
 // reversed every other round, so the load of a shared machine falls on each alike.
 // Usage, as root, after `npm run build` of each tree:
 //   node bench/log-side-by-side.ts --tree DIR=LABEL [--tree DIR=LABEL ...] [--original]
-//     [--rounds 5] [--lines 2000000] [--out FILE.json]
+//     [--rounds 5] [--lines 2000000] [--timestamps] [--out FILE.json]
+// --timestamps: daemon-manager's logs with `log_timestamps=yes` (its copy path).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ const { values } = parseArgs({
   options: {
     tree: { type: 'string', multiple: true, default: [] },
     original: { type: 'boolean', default: false },
+    timestamps: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '5' },
     lines: { type: 'string', default: '2000000' },
     out: { type: 'string' },
@@ -37,7 +39,13 @@ async function main(): Promise<void> {
   exitOnSignals(() => rmSync(root, { recursive: true, force: true }));
   const entries: Entry[] = (values.tree ?? []).map((spec, index) => {
     const [dir = '', label = dir] = spec.split('=');
-    return { label, peer: new DaemonManagerPeer(join(root, `snapshot-${index}`), dir), runs: [] };
+    return {
+      label,
+      peer: new DaemonManagerPeer(join(root, `snapshot-${index}`), dir, {
+        logTimestamps: values.timestamps,
+      }),
+      runs: [],
+    };
   });
   if (values.original)
     entries.push({

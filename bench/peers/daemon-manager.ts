@@ -43,12 +43,15 @@ export class DaemonManagerPeer implements Peer {
   private readonly snapshot: string;
   /** The built tree the snapshot is taken from: this one, or another build to compare. */
   private readonly tree: string;
+  private readonly logTimestamps: boolean;
   /** The users made for runs of more than DAEMONS_PER_USER daemons, by run directory. */
   private readonly users = new Map<string, BenchUser[]>();
 
-  constructor(snapshotDir: string, tree = ROOT_DIR) {
+  /** `logTimestamps`: captured daemons' logs get `log_timestamps=yes`. */
+  constructor(snapshotDir: string, tree = ROOT_DIR, options: { logTimestamps?: boolean } = {}) {
     this.snapshot = snapshotDir;
     this.tree = tree;
+    this.logTimestamps = options.logTimestamps ?? false;
   }
 
   install(): void {
@@ -93,7 +96,7 @@ export class DaemonManagerPeer implements Peer {
   configure(dir: string, daemons: readonly DaemonDef[]): () => Running {
     const settings = ['stable-uptime = 1s', 'log-max-size = 0'];
     const text = (daemon: DaemonDef, asRoot: boolean): string =>
-      `start=exec ${daemon.script} ${daemon.name}\n${asRoot ? 'user=root\n' : ''}${daemon.capture ? 'output=log\n' : ''}`;
+      `start=exec ${daemon.script} ${daemon.name}\n${asRoot ? 'user=root\n' : ''}${daemon.capture ? `output=log\n${this.logTimestamps ? 'log_timestamps=yes\n' : ''}` : ''}`;
     let logDir: string;
     let config: string;
     if (daemons.length <= DAEMONS_PER_USER) {
