@@ -772,7 +772,9 @@ static bool move(struct sink *sink, int scratch[2], char *raw, char *formatted) 
   bool near_rotation =
       sink->options.max_bytes > 0 && sink->offset + available > sink->options.max_bytes;
   // Around a gap (or with no file to write) bytes are seen before they go: see drop_seen().
-  // So are they with a reopen waiting for a line's end, or a start banner expected.
+  // So are they with a reopen waiting for a line's end, or a start banner expected (one
+  // set after this check, its banner written before the splice below, could still be
+  // glued: the pump thread preempted here for as long as the keeper takes to answer).
   bool seen = sink->gap || sink->file_fd < 0 || sink->reopen_pending || sink->banner != NULL ||
               __atomic_load_n(&sink->banner_next, __ATOMIC_ACQUIRE) != NULL;
   if (sink->options.timestamps || near_rotation || seen) return copy_chunk(sink, scratch, raw, formatted);
