@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import type { RunReport } from '../keeper/protocol.ts';
 
 /**
@@ -13,4 +14,18 @@ export function formerOwnerOf(
   const recorded = runs.find((run) => run.ownerUid !== undefined && run.ownerUid !== now);
   if (recorded !== undefined) return recorded.ownerUid;
   return savedUid !== undefined && savedUid !== now ? savedUid : undefined;
+}
+
+/**
+ * Whether a user's lock the keeper kept is on a file of the account of uid `now`: the
+ * `.lock` is always a file of the account it was taken for (lockDir refuses any other),
+ * so the file's owner tells the old account's lock from the new one's.
+ */
+export function lockedFor(fd: number, now: number | undefined): boolean {
+  if (now === undefined) return false;
+  try {
+    return fstatSync(fd).uid === now;
+  } catch {
+    return false;
+  }
 }

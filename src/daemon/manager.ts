@@ -71,7 +71,7 @@ import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-
 import { DaemonLogs } from './daemon-logs.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
 import { DaemonSockets, listenEnvironment } from './daemon-sockets.ts';
-import { formerOwnerOf } from './former-owner.ts';
+import { formerOwnerOf, lockedFor } from './former-owner.ts';
 import { HealthChecks } from './health-checks.ts';
 import type { TcpBinder } from './held-sockets.ts';
 import { judgeConfig, type ListenRights } from './judge.ts';
@@ -466,10 +466,14 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     this.history.forget(id);
     this.notify.dropKept(id);
-    // The lock the keeper kept is on the old account's directory, not the new one's.
+    // The lock the keeper kept is the old account's directory's, unless the manager before
+    // this one took the new account's already (it saw the change while the old run still
+    // stopped): dropped, that lock went on being held by that manager until it exited, and
+    // this one found the new account's daemons "run by another manager" and stopped them
+    // (an outside review, 8 of 8). The `.lock` is always its account's file (lockDir).
     const user = id.slice(0, id.indexOf('/'));
     const lock = this.userLocks.get(user);
-    if (lock !== undefined) {
+    if (lock !== undefined && !lockedFor(lock, uid)) {
       this.userLocks.delete(user);
       this.link.drop(`lock:${user}`);
       closeFd(lock);
