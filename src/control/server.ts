@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../logging/logger.ts';
 import {
@@ -50,7 +50,10 @@ const MAX_CONNECTIONS_PER_SOCKET = 64;
  * connect. Whoever connects to `alice.sock` is alice (or root).
  */
 export class ControlServer {
-  private readonly servers = new Map<string, { server: Server; path: string; uid: number }>();
+  private readonly servers = new Map<
+    string,
+    { server: Server; path: string; uid: number; file: FileId | undefined }
+  >();
 
   private readonly pathFor: (user: string) => string;
   private readonly handler: Handler;
@@ -116,7 +119,7 @@ export class ControlServer {
       if (process.geteuid?.() === 0) chownSync(path, owner.uid, owner.gid);
       chmodSync(path, 0o600);
     }
-    this.servers.set(owner.name, { server, path, uid: owner.uid });
+    this.servers.set(owner.name, { server, path, uid: owner.uid, file: fileIdOf(path) });
     this.log.debug(`control socket for ${owner.name}: ${path}`);
     return fd;
   }
@@ -152,7 +155,11 @@ export class ControlServer {
     if (!entry) return;
     this.servers.delete(user);
     entry.server.close();
-    rmSync(entry.path, { force: true });
+    // Only the file this socket is: another manager (the next one, after an upgrade) may
+    // have made the user's socket there anew since, and it is theirs.
+    const now = fileIdOf(entry.path);
+    if (now !== undefined && now.dev === entry.file?.dev && now.ino === entry.file.ino)
+      rmSync(entry.path, { force: true });
   }
 
   /** Forgets the sockets closed by `quiesce`, so that `open` makes them again. */
@@ -325,4 +332,19 @@ export class ControlServer {
 function descriptorOf(socket: Socket): number | undefined {
   const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
   return fd !== undefined && fd >= 0 ? fd : undefined;
+}
+
+/** A file's identity (device and inode). */
+interface FileId {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+function fileIdOf(path: string): FileId | undefined {
+  try {
+    const { dev, ino } = lstatSync(path);
+    return { dev, ino };
+  } catch {
+    return undefined;
+  }
 }

@@ -227,6 +227,13 @@ export class Manager implements ControlContext, SupervisorHost {
   private quotaMoves: Promise<void> = Promise.resolve();
   /** Set by shutdown(): every daemon is being stopped for the manager to exit. */
   private stopping = false;
+  /**
+   * Handed over to a new manager (an upgrade): until `takeBack`, this one acts on no change
+   * of users, which is the new one's to act on. Acting on one, an old manager on its way
+   * out removed the new manager's control socket of an account made again and bound one of
+   * its own that died with it (every dmctl call refused), and took that account's lock.
+   */
+  private handedOver = false;
   private readonly lockRefusals = new Map<string, string>();
   /** Each user's rescans, one after the other (a user's spam waits in its own line). */
   private readonly scans = new Map<string, Promise<unknown>>();
@@ -542,6 +549,8 @@ export class Manager implements ControlContext, SupervisorHost {
     this.notify.pauseAll();
     this.watchdogs.clear();
     this.healthChecks.clear();
+    this.handedOver = true;
+    clearTimeout(this.accountsSettle);
     await this.control.quiesce(2_000);
     // A daemon frozen for a move is thawed before the next manager takes over.
     await this.quotaMoves;
@@ -557,6 +566,7 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /** Goes on as before: the upgrade was refused, or the new manager died before it took over. */
   async takeBack(): Promise<void> {
+    this.handedOver = false;
     this.state.release();
     if (!this.link.alive) {
       const { link, snapshot } = await this.newKeeper();
@@ -576,6 +586,8 @@ export class Manager implements ControlContext, SupervisorHost {
       this.healthChecks.sync(record);
     }
     this.control.forgetAll();
+    // What changed in the users meanwhile is this manager's again.
+    this.refreshAccounts();
     await this.syncSockets();
     for (const [user, fd] of this.keptControl) {
       this.link.drop(`ctl:${user}`);
@@ -641,7 +653,7 @@ export class Manager implements ControlContext, SupervisorHost {
    * next SIGHUP. Other name services (LDAP) are read again at SIGHUP.
    */
   private refreshAccounts(): void {
-    if (this.mode.kind !== 'system') return;
+    if (this.mode.kind !== 'system' || this.handedOver) return;
     const stamp = accountFilesStamp();
     if (stamp === this.accountsStamp) return;
     this.accountsStamp = stamp;
@@ -660,6 +672,11 @@ export class Manager implements ControlContext, SupervisorHost {
       // are made or dropped (a rescan under way for an old one gives up, so that user is
       // read again) and daemons no longer allowed are stopped.
       setImmediate(() => {
+        if (this.handedOver) {
+          // Applied by `takeBack` if this manager goes on (the upgrade failed).
+          this.accountsStamp = '';
+          return;
+        }
         // Only the owners whose facts changed are read again: a user's chfn rewrites
         // /etc/passwd at will, and must not make the manager read everyone's files.
         const changed = new Set([...renewed, ...this.applyAccounts(this.db)]);
@@ -1578,6 +1595,7 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   private async syncSocketsNow(): Promise<void> {
+    if (this.handedOver) return;
     const users =
       this.mode.kind === 'personal'
         ? [this.mode.user]
@@ -1630,7 +1648,8 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   private async lockOwner(owner: Owner): Promise<string | undefined> {
     const user = owner.account.name;
-    if (this.userLocks.has(user)) return undefined;
+    // Handed over: the new manager takes the locks it has not been given.
+    if (this.userLocks.has(user) || this.handedOver) return undefined;
     const locked = await owner.files.lockDir(owner.daemonDir);
     if (!locked.ok) {
       // A `.lock` that is not a regular file of the user's (a FIFO, a directory: their own
@@ -1649,7 +1668,7 @@ export class Manager implements ControlContext, SupervisorHost {
       const holder = managerHolding(locked.error.holderPid, [0, owner.account.uid]);
       return `the daemons of ${user} are run by another manager${holder ? ` (pid ${holder})` : ''} (${owner.daemonDir} is locked): not loaded here`;
     }
-    if (this.ownerTable.get(user) !== owner) {
+    if (this.ownerTable.get(user) !== owner || this.handedOver) {
       closeFd(locked.value.fd);
       return undefined;
     }
