@@ -1292,8 +1292,8 @@ export class Manager implements ControlContext, SupervisorHost {
     this.readiness.watch(record, run, record.spawnedAt);
   }
 
-  note(record: DaemonRecord, kind: EventKind, text: string): void {
-    this.history.note(record.id, kind, text);
+  note(record: DaemonRecord, kind: EventKind, text: string, at?: number): void {
+    this.history.note(record.id, kind, text, at);
     this.state.schedule();
   }
 

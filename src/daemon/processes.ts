@@ -424,7 +424,9 @@ export class KeeperProcesses implements Processes {
       const exit = exitOf(run);
       // Killed, or a shell whose child was (`exit status 137` from dash's fork of it).
       const oom = (exit.signal === 'SIGKILL' || (exit.code ?? 0) !== 0) && this.oomKilled(record);
-      supervisor.noteExit(record, run.seq, oom ? { ...exit, oom } : exit, run.empty, run.exitedAt);
+      // The keeper's time of the reaping (0: not known, a survivor of another keeper).
+      const at = run.exitedAt || Date.now();
+      supervisor.noteExit(record, run.seq, oom ? { ...exit, oom } : exit, run.empty, at);
     }
     if (kind === 'empty') supervisor.noteEmpty(record, run.seq);
   }

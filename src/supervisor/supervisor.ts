@@ -51,8 +51,8 @@ export interface SupervisorHost {
   forgotten(record: DaemonRecord): void;
   /** Starts checking the run's `ready=`; the answer is noteReady or noteNotReady. */
   watchReady(record: DaemonRecord, run: number): void;
-  /** Something happened to the daemon worth its history (`dmctl why`). */
-  note(record: DaemonRecord, kind: EventKind, text: string): void;
+  /** Something happened to the daemon worth its history (`dmctl why`), at `at` (ms, now if not said). */
+  note(record: DaemonRecord, kind: EventKind, text: string, at?: number): void;
 }
 
 export type Outcome =
@@ -434,7 +434,7 @@ export class Supervisor {
       const rest = empty || state.empty || failed ? '' : '; the rest of its run still runs';
       if (!failed && rest === '') record.lastExit = exit;
       this.host.log.info(`${record.id}: ${who} ${how}${rest}`);
-      this.host.note(record, 'exit', `${who} ${how}${after}, while stopping${rest}`);
+      this.host.note(record, 'exit', `${who} ${how}${after}, while stopping${rest}`, at);
       this.setState(record, {
         ...state,
         mainAlive: false,
@@ -447,7 +447,9 @@ export class Supervisor {
     if (!failed) record.lastExit = exit;
     if (state.kind !== 'running') return;
     this.host.log.warn(`${record.id}: pid ${state.pid} ${how}`);
-    this.host.note(record, 'exit', `pid ${state.pid} ${how}${after}`);
+    // Stamped when the keeper reaped it: after a stall of the manager, the time it read
+    // the report was the stall's end, while "after" above counted to the real exit.
+    this.host.note(record, 'exit', `pid ${state.pid} ${how}${after}`, at);
     // What the main process left behind (php-cgi workers holding the old socket) must go
     // before a new main process starts.
     if (!empty) this.beginStopping(record, run, state.pid, false, false, 'respawn');
