@@ -587,6 +587,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     this.control.forgetAll();
     // What changed in the users meanwhile is this manager's again.
+    this.accountsStamp = '';
     this.refreshAccounts();
     await this.syncSockets();
     for (const [user, fd] of this.keptControl) {
@@ -653,10 +654,14 @@ export class Manager implements ControlContext, SupervisorHost {
    * next SIGHUP. Other name services (LDAP) are read again at SIGHUP.
    */
   private refreshAccounts(): void {
-    if (this.mode.kind !== 'system' || this.handedOver) return;
+    if (this.mode.kind !== 'system') return;
     const stamp = accountFilesStamp();
     if (stamp === this.accountsStamp) return;
     this.accountsStamp = stamp;
+    if (this.handedOver) {
+      this.log.info('users and groups changed: left to the manager taking over');
+      return;
+    }
     try {
       // The rights and groups of what is asked or started now are the new ones...
       this.db = loadAccounts();
@@ -672,11 +677,7 @@ export class Manager implements ControlContext, SupervisorHost {
       // are made or dropped (a rescan under way for an old one gives up, so that user is
       // read again) and daemons no longer allowed are stopped.
       setImmediate(() => {
-        if (this.handedOver) {
-          // Applied by `takeBack` if this manager goes on (the upgrade failed).
-          this.accountsStamp = '';
-          return;
-        }
+        if (this.handedOver) return;
         // Only the owners whose facts changed are read again: a user's chfn rewrites
         // /etc/passwd at will, and must not make the manager read everyone's files.
         const changed = new Set([...renewed, ...this.applyAccounts(this.db)]);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { after, afterEach, describe, test } from 'node:test';
 import {
   type AccountAgain,
   endRun,
   makeAccountAgain,
   writeDaemonAgain,
 } from '../helpers/accounts.ts';
+import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -72,5 +73,66 @@ describe('an upgrade while the old run of an account made again still stops', {
     assert.equal(text.code, 0, text.stderr);
     assert.doesNotMatch(text.stdout + text.stderr, /another manager/);
     assert.doesNotMatch(host.managerLog.slice(from), /another manager|\/fresh: no config claims/);
+  });
+});
+
+/**
+ * An outside review (1 of 7): an account made again while an upgrade was under way. The
+ * old manager, handed over and waiting for the new one to be done, saw the change too:
+ * it removed the control socket of that account and bound one of its own, which died
+ * with it (every dmctl call of the new account refused, ECONNREFUSED), and took their
+ * lock (the new manager found their daemons "run by another manager"). Here the keeper is
+ * held stopped, so that the new code waits to attach to it, until the old manager has
+ * seen the change.
+ */
+describe('an account made again while an upgrade hands over', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  test('is the new manager’s alone: their socket answers, their daemon runs', async () => {
+    host.writeMaster('[can_run_as]\n{lou}\n');
+    host.writeDaemon('lou', 'sl', 'start=exec sleep 6300600\n');
+    await host.startManager();
+    await host.waitForDaemon('lou', 'lou/sl', (d) => d.pid > 0, 'to run');
+    const old = host.managerPid();
+    const keeper = host.keeperPid();
+    const from = host.managerLog.length;
+    const since = (): string => host.managerLog.slice(from);
+    // Held from before the upgrade: the new code attaches to it only after the old one let go.
+    process.kill(keeper, 'SIGSTOP');
+    try {
+      process.kill(old, 'SIGUSR2');
+      // Said by the new code once the old one has let go; it then waits for the keeper.
+      await waitFor(
+        'the new code to take over',
+        () => (/taking over from the manager/.test(since()) ? true : undefined),
+        { timeoutMs: 60_000, describe: since },
+      );
+      // Other users' changes (a shared machine) are seen too: only one seen after this counts.
+      const fromChange = host.managerLog.length;
+      const again = makeAccountAgain(host, 'lou');
+      writeDaemonAgain(again, 'fresh', 'start=exec sleep 6300601\n');
+      await waitFor(
+        'the old manager to see the change of users',
+        () =>
+          /users and groups changed/.test(host.managerLog.slice(fromChange)) ? true : undefined,
+        { describe: since },
+      );
+    } finally {
+      process.kill(keeper, 'SIGCONT');
+    }
+    await waitFor(
+      'the upgrade to be done and the old manager gone',
+      () => (/upgrade done: /.test(since()) && !isAlive(old) ? true : undefined),
+      { timeoutMs: 60_000, describe: since },
+    );
+    await host.waitForDaemon('lou', 'lou/fresh', (d) => d.pid > 0, 'to run for the new account');
+    const status = await host.dmctl('lou', 'status');
+    assert.equal(status.code, 0, status.stderr);
+    assert.doesNotMatch(status.stdout + status.stderr, /another manager/);
+    assert.doesNotMatch(since(), /another manager/);
   });
 });
