@@ -62,7 +62,8 @@ export const SETTINGS: readonly Entry[] = [
   {
     name: 'state-dir',
     default: '/var/lib/daemon-manager',
-    meaning: "the state file and the manager's own log when it runs in the background",
+    meaning:
+      "the state file, the logs' journals (`log-journals/`) and the manager's own log when it runs in the background",
   },
   {
     name: 'stop-timeout',
