@@ -22,14 +22,15 @@ describe('a stop deadline reached while the manager stalled', {
   const host = new TestHost();
   const ready = (): string => join(host.user('alice').home, 'ready');
   const go = (): string => join(host.user('alice').home, 'go');
+  const termed = (): string => join(host.user('alice').home, 'termed');
 
   before(async () => {
     host.writeMaster('[can_run_as]\n{alice}\n');
     host.writeDaemon(
       'alice',
       'polite',
-      // On SIGTERM it ends, once the test says so (while the manager is stopped).
-      `start=trap 'until [ -e ${go()} ]; do sleep 0.05; done; exit 0' TERM; echo ready > ${ready()}; while :; do sleep 0.1; done\nstop_timeout=1s\nautostart=no\n`,
+      // On SIGTERM it says so, and ends once the test says so (while the manager is stopped).
+      `start=trap 'echo > ${termed()}; until [ -e ${go()} ]; do sleep 0.05; done; exit 0' TERM; echo ready > ${ready()}; while :; do sleep 0.1; done\nstop_timeout=3s\nautostart=no\n`,
     );
     host.writeDaemon(
       'alice',
@@ -51,8 +52,10 @@ describe('a stop deadline reached while the manager stalled', {
       (d) => d.state === 'running',
       'to run',
     );
-    // The SIGTERM goes to the keeper before dmctl is answered.
+    // The stall begins once the SIGTERM has come (the stop is answered before its cgroup
+    // is frozen and signalled: a full run's manager was stopped before it sent it).
     assert.equal((await host.dmctl('alice', 'polite', 'stop')).code, 0);
+    await waitFor('the daemon to get its SIGTERM', () => (existsSync(termed()) ? true : undefined));
     const manager = host.managerPid();
     process.kill(manager, 'SIGSTOP');
     try {
@@ -60,8 +63,8 @@ describe('a stop deadline reached while the manager stalled', {
       await waitFor('the daemon to end on SIGTERM', () =>
         isAlive(running.pid) ? undefined : true,
       );
-      // Past its 1 s stop_timeout before the manager reads that it ended.
-      await delay(1_500);
+      // Past its 3 s stop_timeout before the manager reads that it ended.
+      await delay(3_500);
     } finally {
       process.kill(manager, 'SIGCONT');
     }
