@@ -150,6 +150,11 @@ export class KeeperProcesses implements Processes {
     return orphans;
   }
 
+  /** The pid of the keeper this manager is attached to. */
+  get keeperPid(): number {
+    return this.link.keeperPid;
+  }
+
   replaceLink(link: KeeperLink): void {
     this.link = link;
   }

@@ -58,7 +58,12 @@ export type DaemonState =
       /** Nothing of the run is left (known from the keeper, after the main process). */
       readonly empty: boolean;
       readonly deadline: number;
-      readonly killed: boolean;
+      /**
+       * The SIGKILL of the stop timeout: not yet, asked of the keeper, or carried out (its
+       * answer came). `deadline` is the stop timeout's, then the keeper's answer's (see
+       * Supervisor `checkStopping`), then the give-up's, counted from that answer.
+       */
+      readonly killed: false | 'asked' | 'answered';
       /** The keeper's SIGKILL of the stop timeout reached a process of the run. */
       readonly sigkilled?: true;
       /**

@@ -19,6 +19,7 @@ const quiet: Logger = {
 /** The processes of runs, as the keeper would be told to signal them. */
 class Runs implements Processes {
   readonly signals: number[] = [];
+  readonly keeperPid = 4242;
   private next = 0;
   spawn(): number {
     return ++this.next;
@@ -288,4 +289,62 @@ test('a run given up on after SIGKILL stays the keeper’s until it is empty', a
   assert.deepEqual(released, [], 'not released while something of it may be left');
   supervisor.noteEmpty(record, started.run);
   assert.deepEqual(released, [started.run], 'released once the keeper says it is empty');
+});
+
+// An outside review stopped the keeper (SIGSTOP) past a stop's timeout: 5 s after the
+// SIGKILL was asked for, the run was given up on and the daemon said stopped, while it ran
+// on until the keeper went on; the SIGKILL and the run's end came after that.
+test('a SIGKILL the keeper has not answered is waited for, said, and the give-up counts from its answer', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  let answer: ((result: { reached: number; errno: number }) => void) | undefined;
+  const runs = new (class extends Runs {
+    override signal(run: number, signal: number) {
+      if (signal !== 9) return super.signal(run, signal);
+      this.signals.push(signal);
+      return new Promise<{ reached: number; errno: number }>((resolve) => {
+        answer = resolve;
+      });
+    }
+  })();
+  const errors: string[] = [];
+  const notes: string[] = [];
+  const supervisor = supervisorOf({
+    processes: runs,
+    log: { ...quiet, error: (text) => errors.push(text) },
+    note: (_record, _kind, text) => notes.push(text),
+  });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  const started = supervisor.start(record);
+  assert.ok(started.ok && started.run !== undefined);
+  supervisor.noteSpawned(record, started.run, 777);
+  supervisor.stop(record);
+  // A deadline is judged after the loop's next poll: setImmediate, not mocked.
+  t.mock.timers.tick(1000);
+  await new Promise(setImmediate);
+  assert.ok(answer !== undefined, 'SIGKILL asked for at the stop timeout');
+  t.mock.timers.tick(5000);
+  await new Promise(setImmediate);
+  assert.equal(record.state.kind, 'stopping', 'not given up on without the keeper’s answer');
+  assert.match(errors.join('\n'), /dm-keeper, pid 4242\) has not answered .*kill -CONT 4242/);
+  assert.doesNotMatch(errors.join('\n'), /still there/);
+  t.mock.timers.tick(60_000);
+  await new Promise(setImmediate);
+  assert.equal(record.state.kind, 'stopping', 'waited for as long as the keeper is silent');
+  answer({ reached: 1, errno: 0 });
+  await new Promise(setImmediate);
+  t.mock.timers.tick(4000);
+  await new Promise(setImmediate);
+  assert.equal(record.state.kind, 'stopping', 'the give-up counts from the answer');
+  supervisor.noteExit(record, started.run, { code: null, signal: 'SIGKILL' }, true);
+  assert.equal(record.state.kind, 'stopped');
+  assert.deepEqual(notes, [
+    'started, pid 777',
+    'stopping pid 777 (SIGTERM)',
+    notes[2],
+    'still running after the stop timeout: SIGKILL (the keeper carried it out only after 1m5s)',
+    'pid 777 killed by SIGKILL after 1m10s, while stopping',
+    'stopped',
+  ]);
+  assert.match(notes[2] ?? '', /has not answered/);
 });

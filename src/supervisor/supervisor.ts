@@ -35,6 +35,8 @@ export interface Processes {
   ): Promise<{ readonly reached: number; readonly errno: number }>;
   /** The run is over for the manager: the keeper may forget it. */
   release(run: number): void;
+  /** The keeper's pid, named when it does not answer. */
+  readonly keeperPid: number;
 }
 
 /** What the supervisor needs from the rest of the manager. */
@@ -64,7 +66,11 @@ const MIN_RETRY_MS = 1_000;
 /** How soon a start waiting for what is on its way is tried again, and for how long at most. */
 const SOON_MS = 50;
 const SOON_LIMIT_MS = 5_000;
-// After SIGKILL, a run that still has processes (stuck in the kernel) is given up on after this.
+/**
+ * After the keeper's answer to its SIGKILL, a run that still has processes (stuck in the
+ * kernel) is given up on after this. The same time without that answer is said in the log:
+ * the keeper itself is stopped or starved, and the run is waited for as long as it is.
+ */
 const KILL_GRACE_MS = 5_000;
 
 const SIGNAL_NUMBERS: Readonly<Record<string, number>> = constants.signals;
@@ -676,7 +682,11 @@ export class Supervisor {
       this.setTimer(record, state.deadline - now, () => this.checkStopping(record, true));
       return;
     }
-    if (state.killed) {
+    if (state.killed === 'asked') {
+      this.sayKeeperSilent(record, state);
+      return;
+    }
+    if (state.killed === 'answered') {
       this.host.log.error(
         `${record.id}: processes of pid ${state.pid} still there ${KILL_GRACE_MS / 1000} s after SIGKILL (a process in uninterruptible sleep, waiting on a hung disk or network file system, dies only once it wakes; on an overloaded machine dying can take that long); no longer waiting for them (the keeper keeps the run until they are gone, and kills what is left when it quits)`,
       );
@@ -684,22 +694,58 @@ export class Supervisor {
       this.finishStopping(record, false);
       return;
     }
-    // Said once the keeper answers, and only if the SIGKILL reached a process: its answer
-    // comes after the reports it sent before, and libuv runs this deadline's timer before
-    // it polls, so after a stall of the manager a run that ended in time (its exit still
-    // unread) was said to be killed.
-    void this.host.processes.signal(state.run, SIGNAL_NUMBERS.SIGKILL ?? 9).then(({ reached }) => {
-      if (reached === 0) return;
-      const now = record.state;
-      if (now.kind === 'stopping' && now.run === state.run)
-        this.setState(record, { ...now, sigkilled: true });
-      this.host.log.warn(`${record.id}: still running after the stop timeout; sent SIGKILL`);
-      if (!state.former)
-        this.host.note(record, 'stop', 'still running after the stop timeout: SIGKILL');
-    });
-    const deadline = now + KILL_GRACE_MS;
-    this.setState(record, { ...state, killed: true, deadline });
+    void this.host.processes
+      .signal(state.run, SIGNAL_NUMBERS.SIGKILL ?? 9)
+      .then(({ reached }) => this.noteKillAnswered(record, state, reached, now));
+    this.setState(record, { ...state, killed: 'asked', deadline: now + KILL_GRACE_MS });
     this.setTimer(record, KILL_GRACE_MS, () => this.checkStopping(record, true));
+  }
+
+  /**
+   * The keeper carried out the SIGKILL of the stop timeout: the give-up's KILL_GRACE_MS
+   * count from now. Said once the keeper answers, and only if the SIGKILL reached a
+   * process: its answer comes after the reports it sent before, and libuv runs the
+   * deadline's timer before it polls, so after a stall of the manager a run that ended in
+   * time (its exit still unread) was said to be killed. Counted from the request, a keeper
+   * stalled (SIGSTOP, a starved CPU) past them had the run given up on, the daemon said
+   * stopped while it ran on, and its SIGKILL logged after that (an outside review, 5 of 5).
+   */
+  private noteKillAnswered(
+    record: DaemonRecord,
+    stop: Extract<DaemonRecord['state'], { kind: 'stopping' }>,
+    reached: number,
+    asked: number,
+  ): void {
+    const now = record.state;
+    if (now.kind === 'stopping' && now.run === stop.run) {
+      this.setState(record, {
+        ...now,
+        killed: 'answered',
+        deadline: Date.now() + KILL_GRACE_MS,
+        ...(reached > 0 ? { sigkilled: true as const } : {}),
+      });
+      this.setTimer(record, KILL_GRACE_MS, () => this.checkStopping(record, true));
+    }
+    if (reached === 0) return;
+    const waited = Date.now() - asked;
+    const late =
+      waited < KILL_GRACE_MS
+        ? ''
+        : ` (the keeper carried it out only after ${formatElapsed(waited)})`;
+    this.host.log.warn(`${record.id}: still running after the stop timeout; sent SIGKILL${late}`);
+    if (!stop.former)
+      this.host.note(record, 'stop', `still running after the stop timeout: SIGKILL${late}`);
+  }
+
+  /** The keeper has not answered the stop's SIGKILL for KILL_GRACE_MS: said, then waited for. */
+  private sayKeeperSilent(
+    record: DaemonRecord,
+    state: Extract<DaemonRecord['state'], { kind: 'stopping' }>,
+  ): void {
+    const pid = this.host.processes.keeperPid;
+    const text = `the keeper of daemons (dm-keeper, pid ${pid}) has not answered for ${KILL_GRACE_MS / 1000} s the SIGKILL of the stop timeout: is it stopped (kill -CONT ${pid}) or starved of CPU? Still stopping, until it carries it out`;
+    this.host.log.error(`${record.id}: ${text}`);
+    if (!state.former) this.host.note(record, 'stop', text);
   }
 
   /** The stop is over; the run is released unless something of it may be left (`release`). */

@@ -38,6 +38,12 @@ describe('a stop deadline reached while the manager stalled', {
       // Ignores SIGTERM, saying that it came, and the SIGCONT after it: only SIGKILL ends it.
       `start=trap 'echo > ${join(host.user('alice').home, 'term')}' TERM; trap 'echo > ${join(host.user('alice').home, 'cont')}' CONT; while :; do sleep 0.1; done\nstop_timeout=1s\nautostart=no\n`,
     );
+    host.writeDaemon(
+      'alice',
+      'deaf',
+      // As stubborn, with files of its own.
+      `start=trap 'echo > ${join(host.user('alice').home, 'deaf-term')}' TERM; trap 'echo > ${join(host.user('alice').home, 'deaf-cont')}' CONT; while :; do sleep 0.1; done\nstop_timeout=1s\nautostart=no\n`,
+    );
     await host.startManager();
   });
   afterEach(showLogIfFailed(() => host.managerLog));
@@ -126,6 +132,71 @@ describe('a stop deadline reached while the manager stalled', {
     await host.waitForDaemon('alice', 'alice/polite', (d) => d.state === 'running', 'to run');
     assert.doesNotMatch(host.managerLog, /still there/);
     assert.equal((await host.dmctl('alice', 'polite', 'stop', '--wait')).code, 0);
+  });
+
+  /*
+   * An outside review: the keeper stopped (SIGSTOP) at a stop's SIGKILL. 5 s after the
+   * SIGKILL was asked for, the manager gave the run up as stuck in the kernel and said the
+   * daemon stopped (`stop --wait` returned), while it ran until the keeper went on; the
+   * SIGKILL was logged after that, and its end never.
+   */
+  test('a stop waits for a stalled keeper to carry out its SIGKILL, and says the keeper is silent', async () => {
+    const term = join(host.user('alice').home, 'deaf-term');
+    const cont = join(host.user('alice').home, 'deaf-cont');
+    assert.equal((await host.dmctl('alice', 'deaf', 'start')).code, 0);
+    const running = await host.waitForDaemon(
+      'alice',
+      'alice/deaf',
+      (d) => d.state === 'running' && d.pid > 0,
+      'to run',
+    );
+    const from = host.managerLog.length;
+    assert.equal((await host.dmctl('alice', 'deaf', 'stop')).code, 0);
+    await waitFor('the SIGTERM and SIGCONT of the stop', () =>
+      existsSync(term) && existsSync(cont) ? true : undefined,
+    );
+    const keeper = host.keeperPid();
+    process.kill(keeper, 'SIGSTOP');
+    let waited: { code: number | null } | undefined;
+    try {
+      await waitFor('the manager to ask the stopped keeper for the SIGKILL', () =>
+        unreadBy(keeper) ? true : undefined,
+      );
+      const waiting = host.dmctl('alice', 'deaf', 'stop', '--wait=120');
+      void waiting.then((result) => {
+        waited = result;
+      });
+      // Either what the manager says of a keeper that does not answer, or (the bug) its
+      // verdict on a run it took for stuck in the kernel.
+      const said = await waitFor(
+        'the manager to say something of the unanswered SIGKILL',
+        () => /has not answered|still there/.exec(host.managerLog.slice(from))?.[0],
+        { timeoutMs: 30_000, describe: () => host.managerLog.slice(from) },
+      );
+      assert.equal(said, 'has not answered');
+      assert.match(host.managerLog.slice(from), new RegExp(`dm-keeper, pid ${keeper}\\)`));
+      const [deaf] = (await host.status('alice')).filter((d) => d.id === host.id('alice/deaf'));
+      assert.equal(deaf?.state, 'stopping');
+      assert.ok(isAlive(running.pid), 'the daemon still runs: the keeper has not killed it');
+      assert.equal(waited, undefined, 'stop --wait has not returned');
+    } finally {
+      process.kill(keeper, 'SIGCONT');
+    }
+    const returned = await waitFor('stop --wait to return', () => waited);
+    assert.equal(returned.code, 0);
+    assert.equal(isAlive(running.pid), false, 'stopped only once it is gone');
+    assert.doesNotMatch(host.managerLog.slice(from), /still there/);
+    const why = (await host.dmctl('alice', 'deaf', 'why')).stdout;
+    const order = [
+      'has not answered',
+      'still running after the stop timeout: SIGKILL',
+      `pid ${running.pid} killed by SIGKILL`,
+      'stopped',
+    ].map((text) => why.lastIndexOf(text));
+    assert.ok(
+      order.every((at, index) => at >= 0 && (index === 0 || at > (order[index - 1] ?? 0))),
+      `why in the order things happened:\n${why}`,
+    );
   });
 });
 
