@@ -46,6 +46,8 @@ import { ensurePrivateDir } from './prepare-dirs.ts';
 import { type QueuedSignal, SignalQueue } from './signal-queue.ts';
 import { type DescriptorLimit, startupFailure } from './startup-failure.ts';
 
+// How long the keeper may take to answer before an upgrade is refused (see `upgrade`).
+const KEEPER_ANSWER_MS = 5_000;
 // How long new code may take to be ready to take over before the upgrade is refused.
 const SUCCESSOR_TIMEOUT_MS = 60_000;
 // How long an exiting manager waits for a busy log (syslog, a full pipe) to take its last lines.
@@ -404,6 +406,16 @@ async function upgrade(
     log.warn(`upgrade called off: ${signals.pending.join(', ')} came meanwhile`);
     return;
   }
+  // A keeper that does not answer now would not answer the new code's hello either: it
+  // would die of it, after the old one let go (an outside review, a keeper stopped 15 s).
+  const silence = await manager.keeperSilence(KEEPER_ANSWER_MS);
+  if (silence !== undefined) {
+    successor.abort();
+    log.error(
+      `upgrade refused: ${silence} The running manager goes on; send SIGUSR2 again once it answers`,
+    );
+    return;
+  }
   log.info(`the new code is ready (pid ${successor.pid}); handing over`);
   if (!(await manager.handOver())) {
     successor.abort();
@@ -426,7 +438,7 @@ async function upgrade(
   log.error(
     outcome === 'gone'
       ? `the new code (pid ${successor.pid}) ended before it was let go; going on with the old`
-      : `the new code (pid ${successor.pid}) died while taking over; going on with the old`,
+      : `upgrade refused: the new code (pid ${successor.pid}) ended while taking over (its reason is above); going on with the old`,
   );
   await manager.takeBack();
 }

@@ -9,6 +9,7 @@ import { type ControlContext, handleRequest } from '../control/handlers.ts';
 import { ControlServer, type Peers } from '../control/server.ts';
 import { type BrokenConfig, statusOf } from '../control/status.ts';
 import { closeFd } from '../files/user-files.ts';
+import { KeeperNotAnswering } from '../keeper/hello.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -564,12 +565,17 @@ export class Manager implements ControlContext, SupervisorHost {
     return true;
   }
 
+  /** Why the keeper cannot take part in an upgrade: it has not answered within `ms`. */
+  keeperSilence(ms: number): Promise<string | undefined> {
+    return this.link.answers(ms);
+  }
+
   /** Goes on as before: the upgrade was refused, or the new manager died before it took over. */
   async takeBack(): Promise<void> {
     this.handedOver = false;
     this.state.release();
     if (!this.link.alive) {
-      const { link, snapshot } = await this.newKeeper();
+      const { link, snapshot } = await this.attachPatiently();
       this.link = link;
       this.processes.replaceLink(link);
       this.listen(link);
@@ -597,6 +603,21 @@ export class Manager implements ControlContext, SupervisorHost {
     this.keptControl.clear();
     this.state.release();
     this.state.schedule();
+  }
+
+  /**
+   * Attaches to the keeper again, for as long as it does not answer: the new code of an
+   * upgrade that died of a stalled keeper left this manager detached, and nothing can be
+   * done for the daemons without the keeper (a failure here reached no one).
+   */
+  private async attachPatiently(): ReturnType<ManagerParts['newKeeper']> {
+    for (;;)
+      try {
+        return await this.newKeeper();
+      } catch (error) {
+        if (!(error instanceof KeeperNotAnswering)) throw error;
+        this.log.error(`${error.message} (asking it again)`);
+      }
   }
 
   /**

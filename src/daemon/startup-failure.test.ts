@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { KeeperNotAnswering, keeperSilence } from '../keeper/hello.ts';
 import { startupFailure } from './startup-failure.ts';
 
 function systemError(code: string, message: string): NodeJS.ErrnoException {
@@ -36,4 +37,12 @@ test('a bug keeps its stack, to be reported', () => {
   const said = startupFailure(new TypeError('x is undefined'), undefined);
   assert.match(said, /^daemon-manager: cannot start: x is undefined \(a bug/);
   assert.match(said, /\n {4}at /);
+});
+
+test('a keeper that does not answer is said as such, without a stack', () => {
+  const said = startupFailure(new KeeperNotAnswering(keeperSilence(4242, 'hello', 10)), undefined);
+  assert.equal(
+    said,
+    'daemon-manager: cannot start: dm-keeper (pid 4242) has not answered hello for 10 s: is it stopped (kill -CONT 4242) or starved of CPU?',
+  );
 });

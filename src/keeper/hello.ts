@@ -51,6 +51,26 @@ export class KeeperWentAtHello extends Error {
 }
 
 /**
+ * The keeper does not answer: it is there (its socket took the connection) but stopped
+ * (SIGSTOP), starved of CPU, or stuck. No bug of the manager's: the daemons go on in it,
+ * and what failed can be tried again once it answers (an outside review saw an upgrade
+ * during a keeper's stall die with a stack trace labelled a bug).
+ */
+export class KeeperNotAnswering extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeeperNotAnswering';
+  }
+}
+
+/** Why the keeper `pid` (0 if unknown) is taken for not answering, and what to look at. */
+export function keeperSilence(pid: number, what: string, seconds: number): string {
+  const who = pid > 0 ? `dm-keeper (pid ${pid})` : 'dm-keeper';
+  const look = pid > 0 ? `is it stopped (kill -CONT ${pid}) or` : 'is it stopped or';
+  return `${who} has not answered ${what} for ${seconds} s: ${look} starved of CPU?`;
+}
+
+/**
  * Says hello and collects the keeper's answer up to its `end`. The keeper's silence for
  * HELLO_SILENCE_MS fails it, judged after the event loop's next poll (as failOnSilence in
  * src/protocol/silence.ts): libuv runs expired timers before it polls, so a manager
@@ -78,7 +98,11 @@ export function readSnapshot(
             if (timer === undefined) return;
             if (heard !== seen) return watch();
             channel.close();
-            reject(new Error('dm-keeper did not answer hello'));
+            reject(
+              new KeeperNotAnswering(
+                keeperSilence(channel.peerPid, 'hello', HELLO_SILENCE_MS / 1000),
+              ),
+            );
           }),
         HELLO_SILENCE_MS,
       );
@@ -153,7 +177,7 @@ export async function waitForKeeperExit(went: KeeperWentAtHello): Promise<void> 
     const state = pid > 0 ? readStat(pid)?.state : undefined;
     if (state === undefined || state === 'Z') return;
     if (Date.now() > deadline)
-      throw new Error(
+      throw new KeeperNotAnswering(
         `${went.message}, and still runs ${GOING_KEEPER_MS / 1000} s later (state ${state}): is it stopped (kill -CONT ${pid}), or held by another manager of this state directory?`,
       );
     await delay(20);

@@ -1,9 +1,11 @@
 import type { KeeperChannel, Native } from '../process/native.ts';
+import { deadline } from '../protocol/silence.ts';
 import {
   type EventQueue,
   HELLO,
   type KeeperSnapshot,
   KeeperWentAtHello,
+  keeperSilence,
   readSnapshot,
   waitForKeeperExit,
 } from './hello.ts';
@@ -116,6 +118,28 @@ export class KeeperLink {
       }
       this.pendingSignals.push(resolve);
     });
+  }
+
+  /**
+   * Whether the keeper answers within `ms` (judged after the loop's next poll, see
+   * `deadline`); if not, why, naming it. The question is a signal 0 to run 0, which no run
+   * has (numbers start at 1): every keeper refuses it, and the refusal is its answer, in
+   * order after every request sent before.
+   */
+  async answers(ms: number): Promise<string | undefined> {
+    if (this.closed) return 'dm-keeper is gone (the manager is attaching to a new one)';
+    let timer: { cancel(): void } | undefined;
+    const silent = new Promise<string>((resolve) => {
+      timer = deadline(ms, () =>
+        resolve(keeperSilence(this.keeperPid, 'the running manager', ms / 1000)),
+      );
+    });
+    const answered = this.signal(0, 0).then(() => undefined);
+    try {
+      return await Promise.race([answered, silent]);
+    } finally {
+      timer?.cancel();
+    }
   }
 
   release(seq: number): void {

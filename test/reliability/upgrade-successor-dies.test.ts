@@ -79,7 +79,7 @@ describe('an upgrade whose new code dies before it is let go', {
     return waitFor(
       'the old manager to say how the upgrade ended',
       () =>
-        /ended before it was let go|died while taking over|upgrade done/.exec(
+        /ended before it was let go|ended while taking over|upgrade done/.exec(
           host.managerLog.slice(from),
         )?.[0],
       { describe: () => host.managerLog.slice(from) },
