@@ -44,7 +44,7 @@ export const MANAGER_SIGNALS: readonly Entry[] = [
   {
     name: 'SIGTERM, SIGINT',
     meaning:
-      "stop every daemon (SIGTERM, then SIGKILL after its timeout), then exit 0; what is still there 5 s after its SIGKILL (a process stuck in the kernel) is killed by the keeper as it quits (cgroup.kill, else SIGKILL to the run's process group), and the log names those daemons",
+      "stop every daemon (SIGTERM, then SIGKILL after its timeout), then exit 0; what is still there 5 s after the keeper carried out its SIGKILL (a process stuck in the kernel) is killed by the keeper as it quits (cgroup.kill, else SIGKILL to the run's process group), and the log names those daemons",
   },
   {
     name: 'SIGHUP',
@@ -58,6 +58,6 @@ export const MANAGER_SIGNALS: readonly Entry[] = [
   {
     name: 'SIGUSR2',
     meaning:
-      "upgrade: the manager's code from disk starts as a new process and takes over once it is ready (the old one exits; its pid becomes the manager's); every daemon keeps running with the same pid, uptime and counts, its output still reaching its log; refused, with the reason in the log, when the new code or the config does not load",
+      "upgrade: the manager's code from disk starts as a new process and takes over once it is ready (the old one exits; its pid becomes the manager's); every daemon keeps running with the same pid, uptime and counts, its output still reaching its log; refused, with the reason in the log, when the new code or the config does not load, or when the keeper has not answered for 5 s (stopped, or starved of CPU)",
   },
 ];
