@@ -203,6 +203,12 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly metrics: DaemonMetrics;
   /** The start times of runs' main processes, from the keeper (saved with each pid). */
   private readonly runTicks = new Map<number, number>();
+  /**
+   * The uid each daemon's newest run was switched to, as the keeper recorded it at the
+   * spawn (none from a keeper before version 3): a run-as account made again under its
+   * name, another uid, is told from a group taken away (see `runAsAgain`).
+   */
+  private readonly runUids = new Map<string, { readonly run: number; readonly uid: number }>();
   /** Daemons whose output pipe the keeper has handed over, until it ends. */
   private readonly pipes = new Set<string>();
   /**
@@ -396,7 +402,10 @@ export class Manager implements ControlContext, SupervisorHost {
   async begin(): Promise<void> {
     for (const { level, text } of this.snapshot.logs) this.log.info(`keeper: ${level}: ${text}`);
     this.listen(this.link);
-    for (const run of this.snapshot.runs) this.runTicks.set(run.seq, run.startTicks);
+    for (const run of this.snapshot.runs) {
+      this.runTicks.set(run.seq, run.startTicks);
+      this.noteRunUid(run);
+    }
     for (const [name, fd] of this.snapshot.fds)
       if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
       else if (name.startsWith('lock:')) {
@@ -495,14 +504,22 @@ export class Manager implements ControlContext, SupervisorHost {
         // A hello after the link dropped (an error: see KeeperLink.disconnected) sends
         // every stored descriptor again; this manager holds its own copies.
         if (event.kind === 'fd') closeFd(event.fd);
-        if (event.kind === 'spawned' || event.kind === 'run')
+        if (event.kind === 'spawned' || event.kind === 'run') {
           this.runTicks.set(event.run.seq, event.run.startTicks);
+          this.noteRunUid(event.run);
+        }
         this.processes.handle(event);
       },
       lost: () => {
         if (link === this.link) void this.keeperLost();
       },
     });
+  }
+
+  private noteRunUid(run: RunReport): void {
+    const known = this.runUids.get(run.id);
+    if (run.uid !== undefined && (known === undefined || known.run <= run.seq))
+      this.runUids.set(run.id, { run: run.seq, uid: run.uid });
   }
 
   waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }> {
@@ -764,7 +781,13 @@ export class Manager implements ControlContext, SupervisorHost {
       if (record.state.kind !== 'stopped' && !mayRunAs(this.currentPolicy, record.owner, runAs)) {
         this.log.warn(`${record.id}: may no longer run as ${runAs}; stopping it`);
         this.supervisor.stop(record);
-      } else if (groupsChanged) this.dropRevokedGroups(record, runAs);
+        continue;
+      }
+      // Before its groups: the old account's groups are not the new one's either, and
+      // were said as taken away (an outside review, 16 of 16).
+      const again = this.runAsAgain(record);
+      if (again !== undefined) this.restartAsAccountNow(record, again);
+      else if (groupsChanged) this.dropRevokedGroups(record, runAs);
     }
     return changed;
   }
@@ -1327,6 +1350,7 @@ export class Manager implements ControlContext, SupervisorHost {
     if (this.cgroups) removeCgroup(this.cgroups, record.id);
     this.notify.release(record.id);
     this.history.forget(record.id);
+    this.runUids.delete(record.id);
     void this.sockets.release(record.id, this.ownerTable.get(record.owner));
     this.configFiles.delete(record.id);
     void this.logs.close(record.id);
@@ -1960,9 +1984,13 @@ export class Manager implements ControlContext, SupervisorHost {
         if (this.recovery) {
           this.recovery.introduce(record);
           this.noteOldConfig(record);
-          const runRefusal = heldRefusal || this.runUserRefusal(record);
+          // Its run-as account made again meanwhile is no refusal: the name is still
+          // allowed, and the daemon starts again as the account of that name now.
+          const again = refused ? undefined : this.runAsAgain(record);
+          const runRefusal = heldRefusal || (again ? undefined : this.runUserRefusal(record));
           if (refused) this.stopRefused(record, problems);
           else if (runRefusal) this.stopRefused(record, [], runRefusal);
+          else if (again) this.restartAsAccountNow(record, again);
         } else this.supervisor.register(record);
         const survivors = left.get(id);
         left.delete(id);
@@ -2036,7 +2064,7 @@ export class Manager implements ControlContext, SupervisorHost {
     // is now (a root daemon may have switched itself since, the main process may be gone
     // while the rest runs on, its pid another process's), and only a keeper from before
     // version 3 (kept across an upgrade) leaves it to /proc.
-    const uid = this.snapshot.runs.find((run) => run.seq === state.run)?.uid ?? realUid(state.pid);
+    const uid = this.recordedRunUid(record.id, state.run) ?? realUid(state.pid);
     if (uid === undefined) return undefined;
     // The account of that uid, then (rarely, at a refusal) any other name it has.
     const first = this.db.byUid.get(uid);
@@ -2047,6 +2075,46 @@ export class Manager implements ControlContext, SupervisorHost {
       return undefined;
     const who = names[0]?.name ?? `uid ${uid}`;
     return `it runs as ${who}, whom ${record.owner} may no longer run as`;
+  }
+
+  /** The uid the keeper switched a run to at its spawn, if it recorded one. */
+  private recordedRunUid(id: string, run: number): number | undefined {
+    const known = this.runUids.get(id);
+    if (known?.run === run) return known.uid;
+    return this.snapshot.runs.find((report) => report.seq === run)?.uid;
+  }
+
+  /**
+   * The account a running daemon's run is of, if it is not the account of its run-as name
+   * now: that account (`user=`, or the owner's: see syncOwners) was deleted and made again
+   * under the name, another uid, while the run went on. Only for a run started with the
+   * config read now: one taken over whose file changed since may have run as another name.
+   */
+  private runAsAgain(record: DaemonRecord): RunAsAgain | undefined {
+    const { state } = record;
+    if (state.kind !== 'running' || runsOldConfig(record)) return undefined;
+    const name = record.spec.runAs ?? record.owner;
+    const now = this.db.users.get(name)?.uid;
+    const was = this.recordedRunUid(record.id, state.run);
+    if (now === undefined || was === undefined || was === now) return undefined;
+    return { name, was, now };
+  }
+
+  /**
+   * Stops the run of the account that had the daemon's run-as name before, and starts the
+   * daemon as the account of that name now if it is wanted up. Nobody asked for a stop: a
+   * manager that met this at its takeover left the daemon down, saved as wanted down, and
+   * said the owner "may no longer run as" a user the grant still names (an outside
+   * review, 24 of 24), while the manager that saw it live restarted it.
+   */
+  private restartAsAccountNow(record: DaemonRecord, again: RunAsAgain): void {
+    const up = record.wanted === 'up';
+    const text = `its run-as account ${again.name} is another account now (uid ${again.was}, now ${again.now})`;
+    const then = up ? 'restarting it as the new one' : 'stopping the old one’s run';
+    this.log.warn(`${record.id}: ${text}; ${then}`);
+    this.note(record, 'stop', `${text}: ${then}`);
+    if (up) this.supervisor.restart(record);
+    else this.supervisor.stop(record);
   }
 
   /** Is `user` a member of the group `gid` (listed, or as their primary group)? */
@@ -2116,6 +2184,13 @@ export class Manager implements ControlContext, SupervisorHost {
     this.problems.set(user, file, problems);
     for (const problem of problems) this.log.debug(formatProblem(problem));
   }
+}
+
+/** A run of the account that had a daemon's run-as name before (uid `was`), `now` another's. */
+interface RunAsAgain {
+  readonly name: string;
+  readonly was: number;
+  readonly now: number;
 }
 
 function sameSpec(a: DaemonSpec, b: DaemonSpec): boolean {

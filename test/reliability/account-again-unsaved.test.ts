@@ -141,7 +141,7 @@ describe('a daemon’s run-as account made again while the manager is down', {
     return host.cleanup();
   });
 
-  test('its run of the old account’s uid is stopped, and it starts as the new one', async () => {
+  test('its run of the old account’s uid is stopped, and it starts as the new one by itself', async () => {
     const { name } = host.user('bob');
     host.writeMaster('[can_run_as]\n{ann}: {bob}\n');
     host.mkdirAs(host.user('ann'), join(host.user('ann').home, '.daemon-manager/daemons'));
@@ -152,18 +152,24 @@ describe('a daemon’s run-as account made again while the manager is down', {
     await host.startManager();
     const seen = await host.waitForDaemon('root', 'ann/svc', () => true, 'to be listed');
     assert.equal(seen.state, 'stopping', `the old run was taken over: ${JSON.stringify(seen)}`);
-    // The uid of the old bob (held by the sandbox under another name, or no account's).
+    // Not a refusal: the grant names bob, who is there (outside review 10, B).
     assert.match(
       host.managerLog.slice(from),
-      /ann\/svc: refused now \(it runs as \S+, whom \S+ may no longer run as\); stopping it/,
+      new RegExp(
+        `ann/svc: its run-as account ${name} is another account now \\(uid ${host.user('bob').uid}, now ${bob.uid}\\); restarting it as the new one`,
+      ),
     );
-    assert.match((await host.dmctl('ann', 'svc', 'why')).stdout, /refused now/);
-    // It ignores SIGTERM: its end, sooner than the stop's SIGKILL after 120 s.
+    assert.doesNotMatch(host.managerLog.slice(from), /may no longer run as/);
+    assert.match((await host.dmctl('ann', 'svc', 'why')).stdout, /is another account now/);
+    // It ignores SIGTERM: its end, sooner than the stop's SIGKILL after 120 s. The daemon
+    // is still wanted up: it starts as the new bob with no `dmctl start`.
     process.kill(-pid, 'SIGKILL');
-    await waitFor('ann’s daemon to start again', async () =>
-      (await host.dmctl('ann', 'svc', 'start')).code === 0 ? true : undefined,
+    const run = await host.waitForDaemon(
+      'ann',
+      'ann/svc',
+      (d) => d.state === 'running' && d.pid > 0 && d.pid !== pid,
+      'to start again by itself',
     );
-    const run = await host.waitForDaemon('ann', 'ann/svc', (d) => d.pid > 0, 'to run');
     started = { pid: run.pid, uid: bob.uid };
     const status = readFileSync(`/proc/${run.pid}/status`, 'utf8');
     assert.match(status, new RegExp(`^Uid:\\s+${bob.uid}\\s`, 'm'), 'not run as the new bob');
