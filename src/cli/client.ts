@@ -11,7 +11,13 @@ export class ConnectError extends Error {
   }
 }
 
-const REPLY_TIMEOUT_MS = 30_000;
+/** How long a request waits for its answer, unless its caller says otherwise (`--wait`). */
+export const REPLY_TIMEOUT_MS = 30_000;
+
+/** Whether a request's error says the manager did not answer it in time. */
+export function isNoAnswer(error: string): boolean {
+  return error.startsWith('no answer within ');
+}
 
 /** Sends one request on a control socket and reads the one-line answer. */
 export function send(

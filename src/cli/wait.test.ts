@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { DaemonStatus } from '../protocol/messages.ts';
-import { runToWaitFor, verdictOf } from './wait.ts';
+import type { DaemonStatus, Request, Response } from '../protocol/messages.ts';
+import { Output } from './output.ts';
+import { runAndWait, runToWaitFor, verdictOf } from './wait.ts';
 
 function rowOf(state: DaemonStatus['state'], pid: number, respawns = 0): DaemonStatus {
   return {
@@ -74,4 +75,67 @@ test('the run another request started is waited for while its ready= check runs'
   const next = runToWaitFor(seen, checking, 500);
   assert.deepEqual(next, { pid: 200, since: 500, respawns: 0 });
   assert.equal(verdictOf('start', checking, 0, next, 600), undefined);
+});
+
+/** What runAndWait printed, kept instead of written. */
+class Kept extends Output {
+  readonly said: string[] = [];
+  override out(text: string): void {
+    this.said.push(text);
+  }
+  override fail(message: string): number {
+    this.said.push(message);
+    return 1;
+  }
+}
+
+/**
+ * A manager in a table: the status rows it answers in turn (the last one again and again),
+ * `stop` answered ok; each request and the reply timeout it was sent with are kept. A
+ * status given as `silent` goes unanswered: the client's "no answer" once its timeout ran.
+ */
+function managerOf(rows: ReadonlyArray<DaemonStatus | 'silent'>) {
+  const asked: Array<{ command: string; timeoutMs: number | undefined }> = [];
+  let next = 0;
+  const call = async (request: Request, timeoutMs?: number): Promise<Response> => {
+    asked.push({ command: request.command, timeoutMs });
+    if (request.command !== 'status') return { ok: true, message: 'alice/web is stopping' };
+    const row = rows[Math.min(next++, rows.length - 1)] ?? 'silent';
+    if (row !== 'silent') return { ok: true, daemons: [row] };
+    await new Promise((resolve) => setTimeout(resolve, timeoutMs ?? 30_000));
+    return { ok: false, error: `no answer within ${timeoutMs} ms on /x: ...` };
+  };
+  return { asked, call };
+}
+
+// Outside review 10, C: with the manager stalled 35-40 s, `start --wait=60` and
+// `stop --wait=60` gave up at 30 s (the client's reply timeout) on one status, saying the
+// request might not be carried out, though it was answered and done within the 60 s.
+test('--wait gives the request and each status until its deadline to be answered', async () => {
+  const { asked, call } = managerOf([rowOf('running', 100), rowOf('stopped', 0)]);
+  const output = new Kept(false);
+  assert.equal(await runAndWait(call, 'stop', 'alice/web', 60_000, output), 0);
+  assert.deepEqual(
+    asked.map(({ command }) => command),
+    ['status', 'stop', 'status'],
+  );
+  assert.equal(asked[0]?.timeoutMs, 60_000, 'the status before the stop');
+  assert.equal(asked[1]?.timeoutMs, 60_000, 'the stop');
+  const poll = asked[2]?.timeoutMs ?? 0;
+  assert.ok(poll > 30_000 && poll <= 60_000, `the status after the stop waited ${poll} ms`);
+});
+
+test('a short --wait still gives the request the client’s 30 s', async () => {
+  const { asked, call } = managerOf([rowOf('running', 100), rowOf('stopped', 0)]);
+  assert.equal(await runAndWait(call, 'stop', 'alice/web', 5_000, new Kept(false)), 0);
+  assert.equal(asked[1]?.timeoutMs, 30_000);
+});
+
+test('no status until the deadline: the request is said done, the state unknown', async () => {
+  const { call } = managerOf([rowOf('running', 100), 'silent']);
+  const output = new Kept(false);
+  assert.equal(await runAndWait(call, 'stop', 'alice/web', 1_000, output), 1);
+  assert.deepEqual(output.said, [
+    'stop alice/web was carried out (the manager answered it), but the manager answered no status within the 1 s of --wait (stalled or overloaded: see its log): whether alice/web is stopped now is not known',
+  ]);
 });

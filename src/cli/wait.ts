@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DaemonStatus, Request, Response } from '../protocol/messages.ts';
 import { formatLastExit } from '../protocol/status-table.ts';
+import { isNoAnswer, REPLY_TIMEOUT_MS } from './client.ts';
 import type { Output } from './output.ts';
 import { chunkReader } from './remote-log.ts';
 
@@ -8,8 +9,11 @@ import { chunkReader } from './remote-log.ts';
 const POLL_MS = 200;
 const TAIL_BYTES = 4096;
 const TAIL_LINES = 10;
+/** The least a status asked at the very end of a wait is given to answer. */
+const LAST_POLL_MS = 1_000;
 
-type Call = (request: Request) => Promise<Response>;
+/** Sends a request, waiting for its answer `timeoutMs` (by default, the client's 30 s). */
+type Call = (request: Request, timeoutMs?: number) => Promise<Response>;
 export type WaitedVerb = 'start' | 'stop' | 'restart';
 
 /** Where a wait ends: done, failed (with why), or not yet. */
@@ -96,15 +100,23 @@ export async function runAndWait(
   timeoutMs: number,
   output: Output,
 ): Promise<number> {
-  const before = await statusOf(call, id);
+  // A manager stalled past the client's 30 s (an outside review: 35-40 s, with --wait=60)
+  // ended the wait there, saying the start may not have been carried out, though it was
+  // answered and the daemon ran within the 60 s asked for. The request and the status
+  // before it wait as long as the user said they would (never less than any request);
+  // each status after it, until the wait's deadline (see `unknownAfter`).
+  const askMs = Math.max(REPLY_TIMEOUT_MS, timeoutMs);
+  const before = await statusOf(call, id, askMs);
   if ('error' in before) return output.fail(before.error);
-  const answer = await call({ command: verb, id });
+  const answer = await call({ command: verb, id }, askMs);
   if (!answer.ok) return output.fail(answer.error);
   const deadline = Date.now() + timeoutMs;
   let row = before.row;
   let seen: Seen | undefined;
   for (;;) {
-    const now = await statusOf(call, before.row.id);
+    const now = await statusOf(call, before.row.id, Math.max(deadline - Date.now(), LAST_POLL_MS));
+    if ('error' in now && isNoAnswer(now.error))
+      return output.fail(unknownAfter(verb, before.row.id, timeoutMs));
     if ('error' in now) return output.fail(now.error);
     row = now.row;
     const fresh =
@@ -133,11 +145,21 @@ export async function runAndWait(
   }
 }
 
+/**
+ * Why a wait ends with the daemon's state unknown: the request was carried out (the
+ * manager answered it), then the manager answered no status until the wait's deadline.
+ */
+export function unknownAfter(verb: WaitedVerb, id: string, waitMs: number): string {
+  const what = verb === 'stop' ? 'is stopped' : 'runs';
+  return `${verb} ${id} was carried out (the manager answered it), but the manager answered no status within the ${Math.round(waitMs / 1000)} s of --wait (stalled or overloaded: see its log): whether ${id} ${what} now is not known`;
+}
+
 async function statusOf(
   call: Call,
   id: string,
+  timeoutMs?: number,
 ): Promise<{ row: DaemonStatus } | { error: string }> {
-  const response = await call({ command: 'status', id });
+  const response = await call({ command: 'status', id }, timeoutMs);
   if (!response.ok) return { error: response.error };
   const row = response.daemons?.[0];
   return row === undefined ? { error: `unknown daemon '${id}'` } : { row };

@@ -77,7 +77,7 @@ export const DMCTL_OPTIONS: readonly Entry[] = [
   {
     name: '--wait[=DURATION]',
     meaning:
-      '`start`, `stop` and `restart` return once the daemon runs (a new pid, for a restart, that has run for a second; with `ready=`, once it is ready; a `restart=no` task, once it has exited) or is stopped (default: at most 90s); on a failure (it exits, even at once and respawned) or at the deadline dmctl says why, shows the last lines of its log and exits 1',
+      '`start`, `stop` and `restart` return once the daemon runs (a new pid, for a restart, that has run for a second; with `ready=`, once it is ready; a `restart=no` task, once it has exited) or is stopped (default: at most 90s); on a failure (it exits, even at once and respawned) or at the deadline dmctl says why, shows the last lines of its log and exits 1. A stalled manager is waited for: the request for as long as the wait (at least 30 s), each status after it until the deadline; one that answered the request but no status by then gets `... was carried out ..., whether it runs now is not known` and exit 1',
   },
   { name: '-h, --help', meaning: 'print the usage and exit' },
   { name: '-V, --version', meaning: 'print the version and exit' },
