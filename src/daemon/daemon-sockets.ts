@@ -185,10 +185,40 @@ export class DaemonSockets {
       if (address.kind === 'tcp') {
         const refusal = tcpRefusal(record.owner, address, rights.ports);
         if (refusal !== undefined) return `its socket ${formatAddress(address)}: ${refusal}`;
-      } else if (gid !== undefined && !isMember(gid))
+      } else if (
+        gid !== undefined &&
+        !isMember(gid) &&
+        this.groupAgainOf(record, gid) === undefined
+      )
         return `its socket ${formatAddress(address)} has group ${gid}, which ${record.owner} is no longer a member of`;
     }
     return undefined;
+  }
+
+  /**
+   * A unix socket the daemon holds made for the group its `listen_group=` named then, a
+   * group the owner is no longer in, while the group of that name now (another gid) is
+   * one the owner may use: the group was deleted and made again under its name. No
+   * refusal, but a run to start again with its socket made anew (see groupAgainOf).
+   */
+  groupAgain(
+    record: DaemonRecord,
+    isMember: (gid: number) => boolean,
+  ): { readonly group: string; readonly was: number; readonly now: number } | undefined {
+    for (const { gid } of this.held.addressesOf(record.id)) {
+      if (gid === undefined || isMember(gid)) continue;
+      const again = this.groupAgainOf(record, gid);
+      if (again !== undefined) return again;
+    }
+    return undefined;
+  }
+
+  private groupAgainOf(record: DaemonRecord, was: number) {
+    const group = record.spec.listen.group;
+    const now = this.gidOf(record);
+    return group === undefined || now === undefined || now === was
+      ? undefined
+      : { group, was, now };
   }
 
   /** The gid `listen_group=` names, if the owner may use it. */

@@ -786,7 +786,12 @@ export class Manager implements ControlContext, SupervisorHost {
       // Before its groups: the old account's groups are not the new one's either, and
       // were said as taken away (an outside review, 16 of 16).
       const again = this.runAsAgain(record);
-      if (again !== undefined) this.restartAsAccountNow(record, again);
+      if (again !== undefined)
+        this.restartAnew(
+          record,
+          `its run-as account ${again.name} is another account now (uid ${again.was}, now ${again.now})`,
+          'as the new one',
+        );
       else if (groupsChanged) this.dropRevokedGroups(record, runAs);
     }
     return changed;
@@ -1977,8 +1982,10 @@ export class Manager implements ControlContext, SupervisorHost {
         // the manager's start would otherwise fail once, waiting for them.
         // What its run holds is judged before: the hold lets go of what the file no
         // longer asks for, while the run keeps its own copy.
-        const heldRefusal =
-          this.recovery && this.sockets.heldRefusal(record, (gid) => this.isMember(user, gid));
+        const isMember = (gid: number): boolean => this.isMember(user, gid);
+        const heldRefusal = this.recovery && this.sockets.heldRefusal(record, isMember);
+        // Its listen_group= made again under its name meanwhile: no refusal either.
+        const groupAgain = this.recovery && this.sockets.groupAgain(record, isMember);
         if (this.recovery && record.spec.autostart && record.spec.listen.addresses.length > 0)
           await this.sockets.hold(owner, record, loaded);
         if (this.recovery) {
@@ -1987,10 +1994,24 @@ export class Manager implements ControlContext, SupervisorHost {
           // Its run-as account made again meanwhile is no refusal: the name is still
           // allowed, and the daemon starts again as the account of that name now.
           const again = refused ? undefined : this.runAsAgain(record);
-          const runRefusal = heldRefusal || (again ? undefined : this.runUserRefusal(record));
+          const runRefusal =
+            heldRefusal ||
+            (again ? undefined : this.runUserRefusal(record)) ||
+            this.groupRefusal(record, groupAgain);
           if (refused) this.stopRefused(record, problems);
           else if (runRefusal) this.stopRefused(record, [], runRefusal);
-          else if (again) this.restartAsAccountNow(record, again);
+          else if (again)
+            this.restartAnew(
+              record,
+              `its run-as account ${again.name} is another account now (uid ${again.was}, now ${again.now})`,
+              'as the new one',
+            );
+          else if (groupAgain)
+            this.restartAnew(
+              record,
+              `its listen_group ${groupAgain.group} is another group now (gid ${groupAgain.was}, now ${groupAgain.now})`,
+              'with a socket of the new one',
+            );
         } else this.supervisor.register(record);
         const survivors = left.get(id);
         left.delete(id);
@@ -2101,16 +2122,29 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /**
-   * Stops the run of the account that had the daemon's run-as name before, and starts the
-   * daemon as the account of that name now if it is wanted up. Nobody asked for a stop: a
-   * manager that met this at its takeover left the daemon down, saved as wanted down, and
-   * said the owner "may no longer run as" a user the grant still names (an outside
-   * review, 24 of 24), while the manager that saw it live restarted it.
+   * A run taken over whose socket's group its owner left, while the file names a group of
+   * that name the owner is in now: a refusal when the file changed since the run began
+   * (it may have named another group then), else the group made again (see groupAgain).
    */
-  private restartAsAccountNow(record: DaemonRecord, again: RunAsAgain): void {
+  private groupRefusal(
+    record: DaemonRecord,
+    again: { readonly group: string; readonly was: number } | undefined | false,
+  ): string | undefined {
+    if (!again || !runsOldConfig(record)) return undefined;
+    return `its socket has group ${again.was}, which ${record.owner} is no longer a member of`;
+  }
+
+  /**
+   * Stops a run that is not what the daemon's config makes now (its run-as account, or
+   * its listen_group=, deleted and made again under its name: `why` says which), and starts
+   * the daemon anew if it is wanted up. Nobody asked for a stop: a manager that met the
+   * run-as account made again at its takeover left the daemon down, saved as wanted down,
+   * and said the owner "may no longer run as" a user the grant still names (an outside
+   * review, 24 of 24), while a manager that saw it live restarted it.
+   */
+  private restartAnew(record: DaemonRecord, text: string, how: string): void {
     const up = record.wanted === 'up';
-    const text = `its run-as account ${again.name} is another account now (uid ${again.was}, now ${again.now})`;
-    const then = up ? 'restarting it as the new one' : 'stopping the old one’s run';
+    const then = up ? `restarting it ${how}` : 'stopping the old one’s run';
     this.log.warn(`${record.id}: ${text}; ${then}`);
     this.note(record, 'stop', `${text}: ${then}`);
     if (up) this.supervisor.restart(record);
