@@ -81,9 +81,9 @@ describe('an upgrade while the old run of an account made again still stops', {
  * old manager, handed over and waiting for the new one to be done, saw the change too:
  * it removed the control socket of that account and bound one of its own, which died
  * with it (every dmctl call of the new account refused, ECONNREFUSED), and took their
- * lock (the new manager found their daemons "run by another manager"). Here the keeper is
- * held stopped, so that the new code waits to attach to it, until the old manager has
- * seen the change.
+ * lock (the new manager found their daemons "run by another manager"). Here the new code
+ * is held stopped from the moment it is handed over to, until the old manager has seen
+ * the change.
  */
 describe('an account made again while an upgrade hands over', {
   skip: process.getuid?.() !== 0 && 'needs root',
@@ -98,19 +98,26 @@ describe('an account made again while an upgrade hands over', {
     await host.startManager();
     await host.waitForDaemon('lou', 'lou/sl', (d) => d.pid > 0, 'to run');
     const old = host.managerPid();
-    const keeper = host.keeperPid();
     const from = host.managerLog.length;
     const since = (): string => host.managerLog.slice(from);
-    // Held from before the upgrade: the new code attaches to it only after the old one let go.
-    process.kill(keeper, 'SIGSTOP');
+    // The new code is held as soon as the old manager hands over to it (the line that says
+    // so names it): the old one then waits for it, handed over, while the account changes.
+    // (Not the keeper: an upgrade is refused while it does not answer.)
+    let successor = 0;
+    const hold = (chunk: Buffer): void => {
+      const said = /the new code is ready \(pid (\d+)\); handing over/.exec(chunk.toString());
+      if (said === null || successor !== 0) return;
+      successor = Number(said[1]);
+      process.kill(successor, 'SIGSTOP');
+    };
+    const outputs = [host.managerProcess()?.stdout, host.managerProcess()?.stderr];
+    for (const output of outputs) output?.on('data', hold);
     try {
       process.kill(old, 'SIGUSR2');
-      // Said by the new code once the old one has let go; it then waits for the keeper.
-      await waitFor(
-        'the new code to take over',
-        () => (/taking over from the manager/.test(since()) ? true : undefined),
-        { timeoutMs: 60_000, describe: since },
-      );
+      await waitFor('the old manager to hand over', () => (successor !== 0 ? true : undefined), {
+        timeoutMs: 60_000,
+        describe: since,
+      });
       // Other users' changes (a shared machine) are seen too: only one seen after this counts.
       const fromChange = host.managerLog.length;
       const again = makeAccountAgain(host, 'lou');
@@ -122,7 +129,8 @@ describe('an account made again while an upgrade hands over', {
         { describe: since },
       );
     } finally {
-      process.kill(keeper, 'SIGCONT');
+      for (const output of outputs) output?.off('data', hold);
+      if (successor !== 0) process.kill(successor, 'SIGCONT');
     }
     await waitFor(
       'the upgrade to be done and the old manager gone',
