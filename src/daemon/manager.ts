@@ -783,6 +783,20 @@ export class Manager implements ControlContext, SupervisorHost {
         this.supervisor.stop(record);
         continue;
       }
+      // The grant names an account that is gone: nothing of that name is there to run as,
+      // and its uid may be anyone's next (an outside review: the run went on as the
+      // deleted uid, then as the account that uid was given to, with nothing said).
+      if (
+        record.state.kind !== 'stopped' &&
+        runAs !== record.owner &&
+        this.db.users.get(runAs) === undefined
+      ) {
+        const text = `its run-as account ${runAs} is gone`;
+        this.log.warn(`${record.id}: ${text}; stopping it`);
+        this.note(record, 'stop', `${text}: stopping it`);
+        this.supervisor.stop(record);
+        continue;
+      }
       // Before its groups: the old account's groups are not the new one's either, and
       // were said as taken away (an outside review, 16 of 16).
       const again = this.runAsAgain(record);

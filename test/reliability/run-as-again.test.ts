@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
-import { endRun, killManager, makeAccountAgain, saved } from '../helpers/accounts.ts';
+import {
+  deleteAccount,
+  endRun,
+  killManager,
+  makeAccountAgain,
+  saved,
+} from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -131,5 +137,49 @@ describe('a daemon’s run-as account made again while the manager runs', {
     assert.equal(why.code, 0, why.stderr);
     assert.match(why.stdout, /is another account now/);
     assert.doesNotMatch(why.stdout, /supplementary groups/);
+  });
+});
+
+/**
+ * Outside review 12, A (4 of 4): bob, whom ann's daemon runs as, deleted while the manager
+ * runs (his uid then given to another account, here the sandbox's placeholder). The grant
+ * still names bob, so the run went on, as the deleted uid and then as whoever has it now,
+ * with nothing said. Nothing of that name is there to run as: the run is stopped, and said.
+ */
+describe('a daemon’s run-as account deleted while the manager runs', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const pids: Array<{ pid: number; uid: number }> = [];
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => {
+    for (const { pid, uid } of pids) endRun(pid, uid);
+    return host.cleanup();
+  });
+
+  test('stops the run, and says why', async () => {
+    setUp(host);
+    await host.startManager();
+    const old = await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run');
+    pids.push({ pid: old.pid, uid: host.user('bob').uid });
+    const from = host.managerLog.length;
+    deleteAccount(host, 'bob');
+    // The manager sees it by its watch of /etc or the SIGHUP, whichever comes first.
+    process.kill(host.managerPid(), 'SIGHUP');
+    // Stopped; its file, naming no account now, is refused as well.
+    await host.waitForDaemon(
+      'root',
+      'ann/svc',
+      (d) => d.pid === 0 && d.wanted === 'down',
+      'to be stopped',
+    );
+    await waitFor('the old run to end', () => (uidOf(old.pid) === undefined ? true : undefined));
+    assert.match(
+      host.managerLog.slice(from),
+      new RegExp(`ann/svc: its run-as account ${host.user('bob').name} is gone; stopping it`),
+    );
+    const why = await host.dmctl('ann', 'svc', 'why');
+    assert.equal(why.code, 0, why.stderr);
+    assert.match(why.stdout, /is gone/);
   });
 });
