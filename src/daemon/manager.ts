@@ -767,6 +767,7 @@ export class Manager implements ControlContext, SupervisorHost {
    * Returns the owners that are new or whose facts changed (see syncOwners).
    */
   private applyAccounts(db: AccountDb): string[] {
+    const before = this.db;
     this.db = db;
     this.currentPolicy = this.policyFor(this.mode);
     const changed = this.syncOwners();
@@ -806,7 +807,7 @@ export class Manager implements ControlContext, SupervisorHost {
           `its run-as account ${again.name} is another account now (uid ${again.was}, now ${again.now})`,
           'as the new one',
         );
-      else if (groupsChanged) this.dropRevokedGroups(record, runAs);
+      else if (groupsChanged) this.dropRevokedGroups(record, runAs, before);
     }
     return changed;
   }
@@ -889,27 +890,32 @@ export class Manager implements ControlContext, SupervisorHost {
    * out of since is dropped by starting it again, as a revoked listen= grant stops it
    * (a right root took back is gone for what runs too, not only for the next start).
    */
-  private dropRevokedGroups(record: DaemonRecord, runAsName: string): void {
+  /**
+   * Restarts a run that has supplementary groups its user is no longer in. Each group is
+   * named as it was named when the change came (`before`): its gid may be another group's
+   * now (an outside review saw a user said to be taken out of a group they were never in);
+   * a group deleted and made again under its name, the user in it, is said as such.
+   */
+  private dropRevokedGroups(record: DaemonRecord, runAsName: string, before: AccountDb): void {
     const { state } = record;
     const runAs = this.db.users.get(runAsName);
     if (state.kind !== 'running' || runAs === undefined || runAs.uid === 0) return;
     const allowed = new Set(groupIdsOf(this.db, runAs));
     const revoked = (heldGroups(state.pid) ?? []).filter((gid) => !allowed.has(gid));
     if (revoked.length === 0) return;
-    const names = revoked.map((gid) => this.groupName(gid)).join(', ');
-    this.log.warn(`${record.id}: ${runAsName} is no longer in ${names}; restarting it without`);
+    const said = revoked.map((gid) => {
+      const name = groupNameIn(before, gid) ?? groupNameIn(this.db, gid);
+      if (name === undefined) return `${runAsName} is no longer in gid ${gid}`;
+      const now = this.db.groups.get(name)?.gid;
+      return now !== undefined && now !== gid && allowed.has(now)
+        ? `its group ${name} is another group now (gid ${gid}, now ${now})`
+        : `${runAsName} is no longer in ${name} (gid ${gid})`;
+    });
+    const text = said.join('; ');
+    this.log.warn(`${record.id}: ${text}; restarting it with the groups ${runAsName} has now`);
     // Any daemon's run has its user's groups, listen_group= or not: the note says which.
-    this.note(
-      record,
-      'refused',
-      `restarted without supplementary groups its run had: ${runAsName} was taken out of ${names}`,
-    );
+    this.note(record, 'refused', `${text}: restarted with the groups ${runAsName} has now`);
     this.supervisor.restart(record);
-  }
-
-  private groupName(gid: number): string {
-    for (const group of this.db.groups.values()) if (group.gid === gid) return group.name;
-    return `gid ${gid}`;
   }
 
   /** Every daemon's status row, as root sees them (for the metrics). */
@@ -2286,4 +2292,10 @@ function fileUid(path: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The name of the group of `gid` in `db`, if any. */
+function groupNameIn(db: AccountDb, gid: number): string | undefined {
+  for (const group of db.groups.values()) if (group.gid === gid) return group.name;
+  return undefined;
 }

@@ -78,3 +78,45 @@ describe('a listen_group made again while no manager runs', { skip: !root && 'ne
     assert.equal(row.wanted, 'up');
   });
 });
+
+/**
+ * Outside review 12, B (3 of 3): the same made again while the manager runs. The daemon
+ * was restarted with the new group, rightly, but said as its user "no longer in gid N;
+ * restarting it without" (the line cut there), and `why` named the old gid by the group
+ * that had it now, one the user was never in.
+ */
+describe('a listen_group made again while the manager runs', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  test('is said as another group, and the daemon restarted in the new one', async () => {
+    const team = host.group('team', ['mallory']);
+    host.writeMaster('[can_run_as]\n{mallory}\n');
+    host.writeDaemon('mallory', 'team', `start=exec sleep 6300700\nlisten_group=${team}\n`);
+    await host.startManager();
+    const old = await host.waitForDaemon('mallory', 'mallory/team', (d) => d.pid > 0, 'to run');
+    const oldGid = Number(
+      execFileSync('getent', ['group', team], { encoding: 'utf8' }).split(':')[2],
+    );
+    const from = host.managerLog.length;
+    execFileSync('groupdel', [team]);
+    const newGid = freeGid(oldGid + 40_000);
+    execFileSync('groupadd', ['-g', String(newGid), team]);
+    execFileSync('usermod', ['-a', '-G', team, host.user('mallory').name]);
+    process.kill(host.managerPid(), 'SIGHUP');
+    await host.waitForDaemon(
+      'mallory',
+      'mallory/team',
+      (d) => d.state === 'running' && d.pid > 0 && d.pid !== old.pid,
+      'to run again',
+    );
+    const said = `its group ${team} is another group now \\(gid ${oldGid}, now ${newGid}\\)`;
+    assert.match(host.managerLog.slice(from), new RegExp(said));
+    assert.doesNotMatch(host.managerLog.slice(from), /no longer in/);
+    const why = await host.dmctl('mallory', 'team', 'why');
+    assert.match(why.stdout, new RegExp(said));
+  });
+});

@@ -73,7 +73,7 @@ describe('a user taken out of a group loses what the group gave, without a SIGHU
     );
     assert.ok(!groupsOf(again.pid).includes(gid), `${groupsOf(again.pid)}`);
     const why = await host.dmctl('mallory', host.id('mallory/own'), 'why');
-    assert.match(why.stdout, new RegExp(`taken out of ${ops}`));
+    assert.match(why.stdout, new RegExp(`no longer in ${ops} \\(gid ${gid}\\)`));
   });
 
   test('her daemon running as bob is stopped', async () => {
