@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -10,6 +10,19 @@ import { isAlive, livePidsOfUid } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
+
+/** The `cgroup.freeze` file of the cgroup2 cgroup `pid` is in, if it has one. */
+function cgroupFreezeFile(pid: number): string | undefined {
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith('0::'));
+  if (line === undefined) return undefined;
+  for (const mount of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']) {
+    const file = join(mount, line.slice(3), 'cgroup.freeze');
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
 
 /**
  * A stop's deadline reached during a stall of the manager (SIGSTOP here): libuv runs the
@@ -63,7 +76,17 @@ describe('a stop deadline reached while the manager stalled', {
     assert.equal((await host.dmctl('alice', 'polite', 'stop')).code, 0);
     await waitFor('the daemon to get its SIGTERM', () => (existsSync(termed()) ? true : undefined));
     const manager = host.managerPid();
+    // Not while the manager holds the daemon's cgroup frozen for the stop's SIGCONT (it
+    // freezes a run while it signals it): stopped then, the daemon could not end either.
+    const freezeFile = cgroupFreezeFile(running.pid);
     process.kill(manager, 'SIGSTOP');
+    while (freezeFile !== undefined && readFileSync(freezeFile, 'utf8').trim() !== '0') {
+      process.kill(manager, 'SIGCONT');
+      await waitFor('the stop to thaw the daemon', () =>
+        readFileSync(freezeFile, 'utf8').trim() === '0' ? true : undefined,
+      );
+      process.kill(manager, 'SIGSTOP');
+    }
     try {
       writeFileSync(go(), '');
       await waitFor('the daemon to end on SIGTERM', () =>
