@@ -793,8 +793,9 @@ export class Manager implements ControlContext, SupervisorHost {
         this.db.users.get(runAs) === undefined
       ) {
         const text = `its run-as account ${runAs} is gone`;
-        this.log.warn(`${record.id}: ${text}; stopping it`);
-        this.note(record, 'stop', `${text}: stopping it`);
+        const fix = `make the account again, or change user= in its config, then start it`;
+        this.log.warn(`${record.id}: ${text}; stopping it (${fix})`);
+        this.note(record, 'stop', `${text}: stopping it (${fix})`);
         this.supervisor.stop(record);
         continue;
       }

@@ -1,5 +1,13 @@
 import { type ChildProcess, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { TestHost } from './host.ts';
 
@@ -106,4 +114,15 @@ function uidTaken(uid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** A daemon that says, line after line, the uid it runs as (its output logged). */
+export const UID_TALKER =
+  'start=while :; do echo "written by uid $(id -u)"; sleep 0.1; done\noutput=log\nstop_timeout=120\n';
+
+/** Every line of every log file in a home (rotated ones too). */
+export function logLines(home: string): string[] {
+  const dir = join(home, '.daemon-manager/logs');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((file) => readFileSync(join(dir, file), 'utf8').split('\n'));
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
@@ -7,8 +7,10 @@ import {
   deleteAccount,
   endRun,
   killManager,
+  logLines,
   makeAccountAgain,
   saved,
+  UID_TALKER,
   writeDaemonAgain,
 } from '../helpers/accounts.ts';
 import { TestHost } from '../helpers/host.ts';
@@ -28,17 +30,6 @@ function secretTeller(counter: string): string {
     'stop_timeout=120',
     '',
   ].join('\n');
-}
-
-/** The new account's daemon of that name: says the uid it runs as, line after line. */
-const TALKER =
-  'start=while :; do echo "written by uid $(id -u)"; sleep 0.1; done\noutput=log\nstop_timeout=120\n';
-
-/** Every line of every log file in a home (rotated ones too). */
-function logLines(home: string): string[] {
-  const dir = join(home, '.daemon-manager/logs');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).flatMap((file) => readFileSync(join(dir, file), 'utf8').split('\n'));
 }
 
 /** How many lines the old run has said so far (its counter file). */
@@ -115,7 +106,7 @@ leakCase(
   'an account made again while the manager runs, the manager killed while the old run stops',
   async (host) => {
     const again = makeAccountAgain(host, 'ann');
-    writeDaemonAgain(again, 'svc', TALKER);
+    writeDaemonAgain(again, 'svc', UID_TALKER);
     // The manager sees it by its watch of /etc or the SIGHUP, whichever comes first.
     process.kill(host.managerPid(), 'SIGHUP');
     await host.waitForDaemon('root', 'ann/svc', (d) => d.state === 'stopping', 'to stop');
@@ -141,7 +132,7 @@ leakCase('an account made again while the manager is down, its daemon running', 
   assert.ok(manager);
   await killManager(manager);
   const again = makeAccountAgain(host, 'ann');
-  writeDaemonAgain(again, 'svc', TALKER);
+  writeDaemonAgain(again, 'svc', UID_TALKER);
   await host.startManager();
   await host.waitForDaemon('root', 'ann/svc', (d) => d.state === 'stopping', 'to stop');
   return again;
@@ -169,7 +160,7 @@ leakCase(
       /ann\/svc: no config claims it/.test(host.managerLog.slice(from)) ? true : undefined,
     );
     const again = makeAccountAgain(host, 'ann');
-    writeDaemonAgain(again, 'svc', `${TALKER}autostart=no\n`);
+    writeDaemonAgain(again, 'svc', `${UID_TALKER}autostart=no\n`);
     process.kill(host.managerPid(), 'SIGHUP');
     await host.waitForDaemon('root', 'ann/svc', () => true, 'to be loaded for the new account');
     return again;
@@ -223,7 +214,7 @@ describe('an account made again while the manager is down, its config of that na
     assert.doesNotMatch(info.stdout + info.stderr, /OLD-ACCOUNT-SECRET/);
     // Once the old run is gone and the file mended, the daemon is the new account's own.
     process.kill(-pid, 'SIGKILL');
-    writeDaemonAgain(again, 'svc', TALKER);
+    writeDaemonAgain(again, 'svc', UID_TALKER);
     await waitFor('the new account’s daemon to start', async () =>
       (await host.dmctl('ann', 'rescan')).code === 0 &&
       (await host.dmctl('ann', 'svc', 'start')).code === 0

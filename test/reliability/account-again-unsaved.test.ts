@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
   type AccountAgain,
   endRun,
   killManager,
+  logLines,
   makeAccountAgain,
   saved,
+  UID_TALKER,
   writeDaemonAgain,
 } from '../helpers/accounts.ts';
 import { TestHost } from '../helpers/host.ts';
@@ -22,17 +24,6 @@ const SECRET_TELLER = [
   'stop_timeout=120',
   '',
 ].join('\n');
-
-/** The daemon of that name of the account there now: says the uid it runs as. */
-const TALKER =
-  'start=while :; do echo "written by uid $(id -u)"; sleep 0.1; done\noutput=log\nstop_timeout=120\n';
-
-/** Every line of every log file in a home. */
-function logLines(home: string): string[] {
-  const dir = join(home, '.daemon-manager/logs');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).flatMap((file) => readFileSync(join(dir, file), 'utf8').split('\n'));
-}
 
 /**
  * Makes every save of the manager's state fail from now on (EISDIR: a directory where it
@@ -96,7 +87,7 @@ describe('a daemon loaded just before a kill -9 of the manager, its owner made a
     await host.startManager();
     pid = await loadUnsaved(host, 'ann', 'svc', SECRET_TELLER);
     again = makeAccountAgain(host, 'ann');
-    writeDaemonAgain(again, 'svc', TALKER);
+    writeDaemonAgain(again, 'svc', UID_TALKER);
     const from = host.managerLog.length;
     await host.startManager();
     const seen = await host.waitForDaemon('root', 'ann/svc', () => true, 'to be listed');

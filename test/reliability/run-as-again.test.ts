@@ -35,6 +35,21 @@ function setUp(host: TestHost): void {
   host.writeDaemon('ann', 'svc', `user=${host.user('bob').name}\n${TALKER}`);
 }
 
+/**
+ * A test host for one describe, and the runs it leaves (pid, uid) to end after it: the
+ * old account's runs are not the sandbox's users' any more.
+ */
+function sandbox(): { host: TestHost; pids: Array<{ pid: number; uid: number }> } {
+  const host = new TestHost();
+  const pids: Array<{ pid: number; uid: number }> = [];
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => {
+    for (const { pid, uid } of pids) endRun(pid, uid);
+    return host.cleanup();
+  });
+  return { host, pids };
+}
+
 /** Waits for ann's daemon to run as `uid` (a run other than `oldPid`); its pid. */
 async function runsAs(host: TestHost, uid: number, oldPid: number): Promise<number> {
   const row = await host.waitForDaemon(
@@ -56,13 +71,7 @@ async function runsAs(host: TestHost, uid: number, oldPid: number): Promise<numb
 describe('a daemon’s run-as account made again while no manager runs, the state saved', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  const pids: Array<{ pid: number; uid: number }> = [];
-  afterEach(showLogIfFailed(() => host.managerLog));
-  after(() => {
-    for (const { pid, uid } of pids) endRun(pid, uid);
-    return host.cleanup();
-  });
+  const { host, pids } = sandbox();
 
   test('the old account’s run is stopped, and the daemon starts as the new one by itself', async () => {
     setUp(host);
@@ -106,13 +115,7 @@ describe('a daemon’s run-as account made again while no manager runs, the stat
 describe('a daemon’s run-as account made again while the manager runs', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  const pids: Array<{ pid: number; uid: number }> = [];
-  afterEach(showLogIfFailed(() => host.managerLog));
-  after(() => {
-    for (const { pid, uid } of pids) endRun(pid, uid);
-    return host.cleanup();
-  });
+  const { host, pids } = sandbox();
 
   test('is said as another account, and the daemon restarted as the new one', async () => {
     setUp(host);
@@ -149,13 +152,7 @@ describe('a daemon’s run-as account made again while the manager runs', {
 describe('a daemon’s run-as account deleted while the manager runs', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  const pids: Array<{ pid: number; uid: number }> = [];
-  afterEach(showLogIfFailed(() => host.managerLog));
-  after(() => {
-    for (const { pid, uid } of pids) endRun(pid, uid);
-    return host.cleanup();
-  });
+  const { host, pids } = sandbox();
 
   test('stops the run, and says why', async () => {
     setUp(host);
