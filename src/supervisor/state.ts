@@ -64,6 +64,8 @@ export type DaemonState =
        * Supervisor `checkStopping`), then the give-up's, counted from that answer.
        */
       readonly killed: false | 'asked' | 'answered';
+      /** The keeper has answered the stop's SIGTERM (carried it out, or found no process). */
+      readonly termed?: true;
       /** The keeper's SIGKILL of the stop timeout reached a process of the run. */
       readonly sigkilled?: true;
       /**

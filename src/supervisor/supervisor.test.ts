@@ -346,5 +346,36 @@ test('a SIGKILL the keeper has not answered is waited for, said, and the give-up
     'pid 777 killed by SIGKILL after 1m10s, while stopping',
     'stopped',
   ]);
-  assert.match(notes[2] ?? '', /has not answered/);
+  assert.match(notes[2] ?? '', /has not answered for 5 s the SIGKILL/);
+});
+
+// A keeper stopped before the stop began carried out neither signal: it was said as
+// silent on the SIGKILL alone, as though the SIGTERM had reached the daemon.
+test('a keeper silent since before the stop is said silent on its SIGTERM too', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const runs = new (class extends Runs {
+    override signal(_run: number, signal: number) {
+      this.signals.push(signal);
+      return new Promise<{ reached: number; errno: number }>(() => {});
+    }
+  })();
+  const errors: string[] = [];
+  const supervisor = supervisorOf({
+    processes: runs,
+    log: { ...quiet, error: (text) => errors.push(text) },
+  });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  const started = supervisor.start(record);
+  assert.ok(started.ok && started.run !== undefined);
+  supervisor.noteSpawned(record, started.run, 777);
+  supervisor.stop(record);
+  t.mock.timers.tick(1000);
+  await new Promise(setImmediate);
+  t.mock.timers.tick(5000);
+  await new Promise(setImmediate);
+  assert.match(
+    errors.join('\n'),
+    /has not answered the stop's SIGTERM, nor for 5 s its SIGKILL: is it stopped \(kill -CONT 4242\)/,
+  );
 });

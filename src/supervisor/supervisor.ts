@@ -309,11 +309,13 @@ export class Supervisor {
       killed: false,
       afterwards,
       ...(former ? { former: true as const } : {}),
+      // Past its deadline, the SIGTERM was the manager's before: not asked again.
+      ...(deadline > Date.now() ? {} : { termed: true as const }),
     });
     this.setTimer(record, Math.max(1, deadline - Date.now()), () =>
       this.checkStopping(record, true),
     );
-    if (deadline > Date.now()) this.sendQuietly(run.seq, 'SIGTERM');
+    if (deadline > Date.now()) this.sendTerm(record, run.seq);
     this.checkStopping(record);
   }
 
@@ -652,9 +654,16 @@ export class Supervisor {
         ? `stopping pid ${pid} (SIGTERM)${then[afterwards]}${why}`
         : `stopping what pid ${pid} left behind (SIGTERM)${why}`,
     );
-    this.sendQuietly(run, 'SIGTERM');
+    this.sendTerm(record, run);
     // A stopped (SIGSTOP) process only sees SIGTERM once it is continued.
     this.sendQuietly(run, 'SIGCONT');
+  }
+
+  /** The stop's SIGTERM; its answer is noted (`termed`) to say a silent keeper right. */
+  private sendTerm(record: DaemonRecord, run: number): void {
+    void this.host.processes
+      .signal(run, SIGNAL_NUMBERS.SIGTERM ?? 15)
+      .then(() => this.noteTermAnswered(record, run));
   }
 
   private sendQuietly(run: number, signal: NodeJS.Signals): void {
@@ -737,13 +746,25 @@ export class Supervisor {
       this.host.note(record, 'stop', `still running after the stop timeout: SIGKILL${late}`);
   }
 
+  /** The keeper carried out the stop's SIGTERM: its silence later is said as the SIGKILL's alone. */
+  private noteTermAnswered(record: DaemonRecord, run: number): void {
+    const now = record.state;
+    // Only how a silent keeper is said depends on it: nothing to save or show.
+    if (now.kind === 'stopping' && now.run === run) record.state = { ...now, termed: true };
+  }
+
   /** The keeper has not answered the stop's SIGKILL for KILL_GRACE_MS: said, then waited for. */
   private sayKeeperSilent(
     record: DaemonRecord,
     state: Extract<DaemonRecord['state'], { kind: 'stopping' }>,
   ): void {
     const pid = this.host.processes.keeperPid;
-    const text = `the keeper of daemons (dm-keeper, pid ${pid}) has not answered for ${KILL_GRACE_MS / 1000} s the SIGKILL of the stop timeout: is it stopped (kill -CONT ${pid}) or starved of CPU? Still stopping, until it carries it out`;
+    // A keeper stopped before the stop began carried out neither signal: say both.
+    const what =
+      state.termed === true
+        ? `for ${KILL_GRACE_MS / 1000} s the SIGKILL of the stop timeout`
+        : `the stop's SIGTERM, nor for ${KILL_GRACE_MS / 1000} s its SIGKILL`;
+    const text = `the keeper of daemons (dm-keeper, pid ${pid}) has not answered ${what}: is it stopped (kill -CONT ${pid}) or starved of CPU? Still stopping, until it carries it out`;
     this.host.log.error(`${record.id}: ${text}`);
     if (!state.former) this.host.note(record, 'stop', text);
   }
