@@ -28,7 +28,7 @@ import { Reaper } from '../process/reaper.ts';
 import { StateFile } from '../state/state-file.ts';
 import { loadSendDatagram } from '../systemd/datagram.ts';
 import { notifier } from '../systemd/notify.ts';
-import { loadAccounts } from '../users/accounts.ts';
+import { readNameService, readNameServiceLater } from '../users/accounts.ts';
 import { VERSION } from '../version.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
 import { checkConfiguration } from './check.ts';
@@ -210,7 +210,7 @@ async function main(signals: SignalQueue): Promise<number> {
     );
   const manager = new Manager({
     mode,
-    db: loadAccounts(),
+    accounts: readNameService(),
     settings,
     log,
     socketPathFor,
@@ -494,8 +494,9 @@ function handleSignals(signals: SignalQueue, running: Running): void {
         }
         log.info(`SIGHUP: reloading ${configPath}`);
         notify('RELOADING=1');
-        await manager
-          .reload(read.config, loadAccounts())
+        // getent may wait on a slow name service: the manager answers meanwhile.
+        await readNameServiceLater()
+          .then((accounts) => manager.reload(read.config, accounts))
           .catch((error: unknown) => log.error(`reload failed: ${error}`));
         notify('READY=1');
         trimWhenSettled(manager, running.native);

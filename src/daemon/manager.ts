@@ -63,9 +63,11 @@ import {
   type Account,
   type AccountDb,
   groupIdsOf,
-  loadAccounts,
   membershipKey,
   membersOf,
+  type NameService,
+  type OtherAccounts,
+  withLocalFilesNow,
 } from '../users/accounts.ts';
 import { BrokenConfigs } from './broken-configs.ts';
 import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-writer.ts';
@@ -131,6 +133,11 @@ const FIRST_COOLDOWN_MS = 1_000;
 
 /** How long after a change of /etc/passwd or /etc/group they are read again (useradd writes both). */
 const ACCOUNTS_SETTLE_MS = 100;
+/**
+ * The longest a burst of changes puts that off: users can rewrite /etc/passwd (chfn) in a
+ * loop, and a settling that waited for a quiet moment would wait as long as they please.
+ */
+const ACCOUNTS_SETTLE_MAX_MS = 1_000;
 
 /** How often one rescan of a user starts again when their rights changed meanwhile. */
 const SCAN_ATTEMPTS = 3;
@@ -143,7 +150,7 @@ export type Mode =
 /** What the manager is made of, built by main.ts. */
 export interface ManagerParts {
   readonly mode: Mode;
-  readonly db: AccountDb;
+  readonly accounts: NameService;
   readonly settings: Settings;
   readonly log: Logger;
   readonly socketPathFor: (user: string) => string;
@@ -184,6 +191,8 @@ export class Manager implements ControlContext, SupervisorHost {
 
   private mode: Mode;
   private db: AccountDb;
+  /** The accounts of name services other than /etc/passwd and /etc/group, as last read in full. */
+  private otherAccounts: OtherAccounts;
   settings: Settings;
   readonly log: Logger;
 
@@ -226,6 +235,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private socketSync: Promise<void> = Promise.resolve();
   private accountsWatcher: FSWatcher | undefined;
   private accountsSettle: NodeJS.Timeout | undefined;
+  /** When the first change of a burst not yet read was seen (performance.now()). */
+  private accountsSettleSince: number | undefined;
   /** The OOM killer's count in each user's memory cgroup, when last seen. */
   private readonly oomCounts = new Map<string, number>();
   /** The quota each user's cgroups were last given (at a start, or applied to running daemons). */
@@ -266,7 +277,8 @@ export class Manager implements ControlContext, SupervisorHost {
 
   constructor(parts: ManagerParts) {
     this.mode = parts.mode;
-    this.db = parts.db;
+    this.db = parts.accounts.db;
+    this.otherAccounts = parts.accounts.others;
     this.settings = parts.settings;
     this.savedAtStart = parts.saved;
     this.socketPathFor = parts.socketPathFor;
@@ -569,6 +581,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.healthChecks.clear();
     this.handedOver = true;
     clearTimeout(this.accountsSettle);
+    this.accountsSettleSince = undefined;
     await this.control.quiesce(2_000);
     // A daemon frozen for a move is thawed before the next manager takes over.
     await this.quotaMoves;
@@ -665,7 +678,7 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /** Applies a new master config: new users and rights, then a rescan of everyone. */
-  async reload(config: MasterConfig, db: AccountDb): Promise<void> {
+  async reload(config: MasterConfig, accounts: NameService): Promise<void> {
     if (this.mode.kind !== 'system') return;
     for (const key of ['socketDir', 'stateDir'] as const)
       if (config.settings[key] !== this.settings[key])
@@ -679,7 +692,19 @@ export class Manager implements ControlContext, SupervisorHost {
     };
     this.logs.settings = this.settings;
     this.mode = { kind: 'system', config };
-    this.applyAccounts(db);
+    // The local files as they are now, not as the full read (which took a while) saw them:
+    // a change of users applied meanwhile is not undone.
+    this.otherAccounts = accounts.others;
+    const stamp = accountFilesStamp();
+    try {
+      this.applyAccounts(withLocalFilesNow(this.otherAccounts));
+      this.accountsStamp = stamp;
+    } catch (error) {
+      this.log.error(
+        `reload: cannot read the local account files (${(error as Error).message}); using the users as getent gave them`,
+      );
+      this.applyAccounts(accounts.db);
+    }
     await this.rescan([...this.ownerTable.keys()]);
     await this.syncSockets();
     await this.metrics.listen(this.settings.metricsListen);
@@ -689,7 +714,9 @@ export class Manager implements ControlContext, SupervisorHost {
    * Reads the users and groups again when /etc/passwd or /etc/group changed, so that a
    * user taken out of a group loses what the group gave at once (who they may run as
    * and manage, their daemons' groups, a private group no longer private), not at the
-   * next SIGHUP. Other name services (LDAP) are read again at SIGHUP.
+   * next SIGHUP. Other name services (LDAP) are read again at SIGHUP: the files alone are
+   * read here (see withLocalFilesNow), so that no user's chfn makes the manager wait on
+   * `getent` and a slow LDAP or sssd, answering nobody meanwhile.
    */
   private refreshAccounts(): void {
     if (this.mode.kind !== 'system') return;
@@ -702,7 +729,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     try {
       // The rights and groups of what is asked or started now are the new ones...
-      this.db = loadAccounts();
+      this.db = withLocalFilesNow(this.otherAccounts);
       this.currentPolicy = this.policyFor(this.mode);
       // ...and so are the quotas of groups (before a start puts one daemon under a new one)...
       this.applyQuotas();
@@ -750,9 +777,22 @@ export class Manager implements ControlContext, SupervisorHost {
     try {
       this.accountsWatcher = watch('/etc', { persistent: false }, (_event, name) => {
         if (name !== 'passwd' && name !== 'group') return;
-        // useradd writes both, one after the other: one look once it is done.
+        // useradd writes both, one after the other: one look once it is done, and one a
+        // second at most in a burst (100 chfns in a second are one or two reads).
+        const now = performance.now();
+        this.accountsSettleSince ??= now;
+        const wait = Math.min(
+          ACCOUNTS_SETTLE_MS,
+          this.accountsSettleSince + ACCOUNTS_SETTLE_MAX_MS - now,
+        );
         clearTimeout(this.accountsSettle);
-        this.accountsSettle = setTimeout(() => this.refreshAccounts(), ACCOUNTS_SETTLE_MS);
+        this.accountsSettle = setTimeout(
+          () => {
+            this.accountsSettleSince = undefined;
+            this.refreshAccounts();
+          },
+          Math.max(0, wait),
+        );
       });
       this.accountsWatcher.on('error', () => this.accountsWatcher?.close());
     } catch (error) {

@@ -4,6 +4,7 @@ import {
   type Account,
   groupIdsOf,
   hasPrivateGroup,
+  linesBeyond,
   makeAccountDb,
   membersOf,
   parseGroups,
@@ -211,4 +212,23 @@ describe('hasPrivateGroup', () => {
       assert.ok(account);
       assert.equal(hasPrivateGroup(snapshot, account), expected);
     });
+});
+
+describe('linesBeyond', () => {
+  test('keeps what getent gave beyond the local file (another source), in order', () => {
+    const local = 'root:x:0:0::/root:/bin/sh\namy:x:1001:100::/home/amy:/bin/sh\n';
+    const all = `${local}ldapuser:x:5000:5000::/home/l:/bin/sh\nzed:x:5001:5000::/z:/bin/sh\n`;
+    assert.deepEqual(
+      parsePasswd(linesBeyond(all, local)).map((account) => account.name),
+      ['ldapuser', 'zed'],
+    );
+  });
+
+  test('an entry of another source with the name of a local one stays behind it', () => {
+    const local = 'amy:x:1001:100::/home/amy:/bin/sh';
+    const others = parsePasswd(linesBeyond(`${local}\namy:x:7:7::/ldap/amy:/bin/sh`, local));
+    const db = makeAccountDb([...parsePasswd(local), ...others], []);
+    assert.equal(db.users.get('amy')?.uid, 1001);
+    assert.equal(db.byUid.get(7)?.home, '/ldap/amy');
+  });
 });

@@ -1,4 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 
 /** A login account, as the name service reports it. */
 export interface Account {
@@ -60,9 +62,112 @@ export function makeAccountDb(accounts: readonly Account[], groups: readonly Gro
 
 /** Reads every user and group through the name service (files, LDAP... as nsswitch says). */
 export function loadAccounts(): AccountDb {
+  return readNameService().db;
+}
+
+/** The local account files, which every change of users and groups on this host rewrites. */
+export const PASSWD_FILE = '/etc/passwd';
+export const GROUP_FILE = '/etc/group';
+
+/** What `getent` gave beyond the local files (LDAP, systemd...), as last read in full. */
+export interface OtherAccounts {
+  readonly accounts: readonly Account[];
+  readonly groups: readonly Group[];
+}
+
+/** The name service as last read in full: its accounts, and those not from the local files. */
+export interface NameService {
+  readonly db: AccountDb;
+  readonly others: OtherAccounts;
+}
+
+const GETENT_OUTPUT_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * `getent` is read again when the local files changed while it ran: a line it gave that
+ * the files no longer hold (an account deleted meanwhile) would be taken for another
+ * source's, and outlive its deletion until the next full read.
+ */
+const READ_TRIES = 3;
+
+/** Reads the whole name service, blocking: for start-up and the command line. */
+export function readNameService(): NameService {
   const read = (database: string): string =>
-    execFileSync('getent', [database], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  return makeAccountDb(parsePasswd(read('passwd')), parseGroups(read('group')));
+    execFileSync('getent', [database], { encoding: 'utf8', maxBuffer: GETENT_OUTPUT_LIMIT });
+  for (let tries = 1; ; tries++) {
+    const local = readLocalFiles();
+    const passwd = read('passwd');
+    const group = read('group');
+    const after = readLocalFiles();
+    if (sameFiles(local, after) || tries === READ_TRIES) return nameServiceOf(passwd, group, after);
+  }
+}
+
+/**
+ * Reads the whole name service without holding the event loop: `getent` may wait on a
+ * slow LDAP or sssd for seconds, and a manager blocked meanwhile answers nobody.
+ */
+export async function readNameServiceLater(): Promise<NameService> {
+  const run = promisify(execFile);
+  const read = async (database: string): Promise<string> =>
+    (await run('getent', [database], { encoding: 'utf8', maxBuffer: GETENT_OUTPUT_LIMIT })).stdout;
+  for (let tries = 1; ; tries++) {
+    const local = readLocalFiles();
+    const [passwd, group] = await Promise.all([read('passwd'), read('group')]);
+    const after = readLocalFiles();
+    if (sameFiles(local, after) || tries === READ_TRIES) return nameServiceOf(passwd, group, after);
+  }
+}
+
+/**
+ * The accounts with /etc/passwd and /etc/group read again, the other sources as last
+ * read in full. Any user's chfn rewrites /etc/passwd: reading two local files costs
+ * nothing, where running `getent` would make the manager wait on every name service at
+ * each user's will. The local files come first, as `passwd: files ...` says.
+ */
+export function withLocalFilesNow(others: OtherAccounts): AccountDb {
+  const passwd = parsePasswd(readFileSync(PASSWD_FILE, 'utf8'));
+  const groups = parseGroups(readFileSync(GROUP_FILE, 'utf8'));
+  return makeAccountDb([...passwd, ...others.accounts], [...groups, ...others.groups]);
+}
+
+/** `getent`'s answers, with what they hold beyond the local files they were read with. */
+function nameServiceOf(passwd: string, group: string, local: LocalFiles): NameService {
+  const others = {
+    accounts: parsePasswd(linesBeyond(passwd, local.passwd)),
+    groups: parseGroups(linesBeyond(group, local.group)),
+  };
+  return { db: makeAccountDb(parsePasswd(passwd), parseGroups(group)), others };
+}
+
+interface LocalFiles {
+  readonly passwd: string;
+  readonly group: string;
+}
+
+function readLocalFiles(): LocalFiles {
+  return { passwd: readLocal(PASSWD_FILE), group: readLocal(GROUP_FILE) };
+}
+
+function sameFiles(one: LocalFiles, other: LocalFiles): boolean {
+  return one.passwd === other.passwd && one.group === other.group;
+}
+
+/** The lines of `all` that are not lines of `local`. */
+export function linesBeyond(all: string, local: string): string {
+  const own = new Set(local.split('\n'));
+  return all
+    .split('\n')
+    .filter((line) => !own.has(line))
+    .join('\n');
+}
+
+function readLocal(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** Members of a group: those it lists and those whose primary group it is. */
