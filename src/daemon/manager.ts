@@ -210,8 +210,6 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly history = new History();
   private readonly cgroups: CgroupTree | undefined;
   private readonly metrics: DaemonMetrics;
-  /** The start times of runs' main processes, from the keeper (saved with each pid). */
-  private readonly runTicks = new Map<number, number>();
   /**
    * The uid each daemon's newest run was switched to, as the keeper recorded it at the
    * spawn (none from a keeper before version 3): a run-as account made again under its
@@ -414,10 +412,7 @@ export class Manager implements ControlContext, SupervisorHost {
   async begin(): Promise<void> {
     for (const { level, text } of this.snapshot.logs) this.log.info(`keeper: ${level}: ${text}`);
     this.listen(this.link);
-    for (const run of this.snapshot.runs) {
-      this.runTicks.set(run.seq, run.startTicks);
-      this.noteRunUid(run);
-    }
+    for (const run of this.snapshot.runs) this.noteRunUid(run);
     for (const [name, fd] of this.snapshot.fds)
       if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
       else if (name.startsWith('lock:')) {
@@ -516,10 +511,7 @@ export class Manager implements ControlContext, SupervisorHost {
         // A hello after the link dropped (an error: see KeeperLink.disconnected) sends
         // every stored descriptor again; this manager holds its own copies.
         if (event.kind === 'fd') closeFd(event.fd);
-        if (event.kind === 'spawned' || event.kind === 'run') {
-          this.runTicks.set(event.run.seq, event.run.startTicks);
-          this.noteRunUid(event.run);
-        }
+        if (event.kind === 'spawned' || event.kind === 'run') this.noteRunUid(event.run);
         this.processes.handle(event);
       },
       lost: () => {
@@ -1435,7 +1427,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private takeState(clean: boolean, upgrade?: { pid: number }): SavedState {
     return snapshot(
       this.supervisor.daemons.values(),
-      (run) => this.runTicks.get(run),
+      (run) => this.processes.startTicksOf(run),
       this.processes.seq,
       clean,
       upgrade,
@@ -1555,9 +1547,9 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const record of this.supervisor.daemons.values()) {
       const { state } = record;
       if (state.kind !== 'running' && state.kind !== 'stopping') continue;
-      const leaf = orphans.get(state.run);
-      const seq = this.processes.claimNew(record.id, leaf);
-      attached.link.adopt(seq, record.id, state.pid, this.runTicks.get(state.run) ?? 0, leaf ?? '');
+      const { leaf, startTicks } = orphans.get(state.run) ?? {};
+      const seq = this.processes.claimNew(record.id, leaf, startTicks);
+      attached.link.adopt(seq, record.id, state.pid, startTicks ?? 0, leaf ?? '');
       const next = record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)';
       this.log.warn(`${record.id}: pid ${state.pid} outlived its keeper; ${next}`);
       this.sockets.bindAfterStop(record.id);

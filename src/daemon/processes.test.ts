@@ -38,8 +38,10 @@ function processesOf(...texts: string[]): { processes: KeeperProcesses; records:
     noteSpawned() {},
     noteExecFailed() {},
     noteSpawnFailed() {},
+    // As the supervisor does with a run that ended and left nothing behind.
+    noteExit: (_record: DaemonRecord, run: number) => processes.release(run),
   } as unknown as Supervisor;
-  const link = { alive: true, spawn() {} } as unknown as KeeperLink;
+  const link = { alive: true, spawn() {}, release() {} } as unknown as KeeperLink;
   const quiet = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
   const processes = new KeeperProcesses(link, () => supervisor, {
     firstSeq: 1,
@@ -119,4 +121,25 @@ test('a run’s plan is kept only if its daemon has a ready= or health= check', 
   );
   const kept = records.map((record) => processes.hasPlan(processes.spawn(record, PLAN) as number));
   assert.deepEqual(kept, [false, true, true, true]);
+});
+
+test('a run’s start time is forgotten with the run: 10,000 runs of a crash loop keep none', async () => {
+  const { processes, records } = processesOf('start=exit 1\n');
+  const [a] = records;
+  assert.ok(a);
+  const runs: number[] = [];
+  for (let index = 0; index < 10_000; index++) {
+    const seq = processes.spawn(a, PLAN);
+    assert.equal(typeof seq, 'number');
+    const run = report(seq as number, a.id, 'ok');
+    processes.handle({ kind: 'spawned', run });
+    assert.equal(processes.startTicksOf(run.seq), 1, 'known while it runs');
+    processes.handle({ kind: 'exited', run: { ...run, alive: false, empty: true } });
+    runs.push(run.seq);
+  }
+  assert.deepEqual(
+    runs.filter((seq) => processes.startTicksOf(seq) !== undefined),
+    [],
+  );
+  await new Promise((resolve) => setImmediate(resolve));
 });

@@ -66,6 +66,12 @@ export class KeeperProcesses implements Processes {
   private readonly probeParents = new Map<number, number>();
   /** Each run's own cgroup, removed once the run is released. */
   private readonly leaves = new Map<number, string>();
+  /**
+   * The start time of each held run's main process, from the keeper (saved with its pid,
+   * to tell it from a process that reused the pid). Forgotten with the run: a crash-looping
+   * daemon added one for good at each run.
+   */
+  private readonly startTicks = new Map<number, number>();
   private readonly execWaiters = new Map<number, ((result: ExecResult) => void)[]>();
   /** Runs asked of the keeper whose child has not yet become the daemon (or failed to). */
   private readonly launching = new Set<number>();
@@ -120,6 +126,7 @@ export class KeeperProcesses implements Processes {
    */
   claim(run: RunReport, cgroup: string | undefined): void {
     this.runs.set(run.seq, run.id);
+    this.startTicks.set(run.seq, run.startTicks);
     if (cgroup !== undefined) {
       this.leaves.set(run.seq, cgroup);
       if (run.alive) thawIfFrozen(cgroup);
@@ -128,9 +135,10 @@ export class KeeperProcesses implements Processes {
   }
 
   /** Claims a number for a run the keeper is asked to adopt (in `cgroup`, if known). */
-  claimNew(id: string, cgroup?: string): number {
+  claimNew(id: string, cgroup?: string, startTicks?: number): number {
     const seq = this.nextSeq++;
     this.runs.set(seq, id);
+    if (startTicks !== undefined) this.startTicks.set(seq, startTicks);
     if (cgroup !== undefined) this.leaves.set(seq, cgroup);
     return seq;
   }
@@ -140,12 +148,25 @@ export class KeeperProcesses implements Processes {
     return new Set(this.leaves.values());
   }
 
-  /** Forgets every run (their keeper died); returns the cgroup of each, by run. */
-  forgetAll(): Map<number, string | undefined> {
-    const orphans = new Map<number, string | undefined>();
-    for (const run of this.runs.keys()) orphans.set(run, this.leaves.get(run));
+  /** The start time of a held run's main process (see `startTicks`), if known. */
+  startTicksOf(run: number): number | undefined {
+    return this.startTicks.get(run);
+  }
+
+  /** Forgets every run (their keeper died); returns the cgroup and start time of each, by run. */
+  forgetAll(): Map<number, { readonly leaf?: string; readonly startTicks?: number }> {
+    const orphans = new Map<number, { leaf?: string; startTicks?: number }>();
+    for (const run of this.runs.keys()) {
+      const leaf = this.leaves.get(run);
+      const startTicks = this.startTicks.get(run);
+      orphans.set(run, {
+        ...(leaf === undefined ? {} : { leaf }),
+        ...(startTicks === undefined ? {} : { startTicks }),
+      });
+    }
     this.runs.clear();
     this.leaves.clear();
+    this.startTicks.clear();
     for (const run of [...this.launching]) this.launched(run);
     return orphans;
   }
@@ -222,6 +243,7 @@ export class KeeperProcesses implements Processes {
    */
   release(run: number): void {
     this.plans.delete(run);
+    this.startTicks.delete(run);
     this.launched(run);
     if (!this.runs.delete(run)) return;
     this.unreleased.push(run);
@@ -377,6 +399,7 @@ export class KeeperProcesses implements Processes {
         const record = this.recordOf(event.seq);
         if (record) this.supervisor().noteSpawnFailed(record, event.seq, event.error);
         this.runs.delete(event.seq);
+        this.startTicks.delete(event.seq);
         return;
       }
       case 'adopt-failed': {
@@ -385,6 +408,7 @@ export class KeeperProcesses implements Processes {
         if (record)
           this.supervisor().noteExit(record, event.seq, { code: null, signal: null }, true);
         this.runs.delete(event.seq);
+        this.startTicks.delete(event.seq);
         return;
       }
       case 'spawned':
@@ -401,6 +425,8 @@ export class KeeperProcesses implements Processes {
 
   private handleRun(kind: 'spawned' | 'exec' | 'exited' | 'empty' | 'run', run: RunReport): void {
     if (run.exec !== 'pending' || !run.alive) this.launched(run.seq);
+    if ((kind === 'spawned' || kind === 'run') && this.runs.has(run.seq))
+      this.startTicks.set(run.seq, run.startTicks);
     const record = this.recordOf(run.seq);
     const supervisor = this.supervisor();
     if (record === undefined) {
