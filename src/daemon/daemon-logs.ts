@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DaemonSpec } from '../config/daemon.ts';
 import type { Settings } from '../config/settings.ts';
@@ -8,6 +8,9 @@ import { refusalOf } from '../logs/log-file.ts';
 import { gapOf, type LogOptions, LogPump, type OutputGap, type PumpEvent } from '../logs/pump.ts';
 import { fileIdOf, type LogSource } from './log-reading.ts';
 import type { Owner } from './owner.ts';
+
+/** The directory of the daemons' log journals, in the state directory. */
+const JOURNALS = 'log-journals';
 
 /** Where a daemon's log stands: ready to be written, or why not. */
 export type LogReadiness =
@@ -47,6 +50,8 @@ export class DaemonLogs {
    * to the log): their pipe now is attached once it has (see `letGo`), as `logged` says.
    */
   private readonly moving = new Set<string>();
+  /** The pump's letting go of each daemon under way (see `letGo`), until it is done. */
+  private readonly lettingGo = new Map<string, Promise<void>>();
   /** Whether each daemon's pipe now goes into its log (else into /dev/null). */
   private readonly logged = new Map<string, boolean>();
   /** Daemons whose pipe now goes into /dev/null whatever log is opened (see `discard`). */
@@ -257,6 +262,23 @@ export class DaemonLogs {
   }
 
   /**
+   * Stops logging a daemon gone for good (its config deleted, its user no longer allowed)
+   * and removes its journal once the pump has let go of it: nothing of a daemon that will
+   * not be logged again waits there, and the journals of daemons that came and went piled
+   * up in the state directory. Kept if a daemon of that id is loaded again meanwhile.
+   */
+  async forget(id: string): Promise<void> {
+    await this.close(id);
+    await this.lettingGo.get(id);
+    if (this.entries.has(id) || this.opening.has(id) || this.moving.has(id)) return;
+    try {
+      rmSync(this.journalPath(id), { force: true });
+    } catch (error) {
+      this.log.warn(`${id}: cannot remove its log journal: ${(error as Error).message}`);
+    }
+  }
+
+  /**
    * Empties the daemon's pipe now into /dev/null for good: what it holds is nobody's to
    * log, not even in a log of that id opened later (the left-over run of an account whose
    * log could not be opened: an outside review found what it wrote in the log of the
@@ -361,7 +383,7 @@ export class DaemonLogs {
     if (entry !== undefined) entry.attached = false;
     this.nulls.delete(id);
     this.moving.add(id);
-    void this.pump.detach(id).then((fd) => {
+    const done = this.pump.detach(id).then((fd) => {
       // A pipe that is not the daemon's now is closed (the keeper holds its own copy).
       if (fd !== undefined && fd !== this.pipes.get(id)) closeFd(fd);
       this.moving.delete(id);
@@ -370,6 +392,11 @@ export class DaemonLogs {
       if (this.logged.get(id) === false) this.attachToNull(id, pipeFd);
       else this.attachIfReady(id);
     });
+    this.lettingGo.set(id, done);
+    const forget = (): void => {
+      if (this.lettingGo.get(id) === done) this.lettingGo.delete(id);
+    };
+    done.then(forget, forget);
   }
 
   /**
@@ -378,11 +405,10 @@ export class DaemonLogs {
    * opened: its log is then written as before, a kill possibly doubling a chunk.
    */
   private openJournal(id: string): number {
-    const dir = join(this.settings.stateDir, 'log-journals');
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      mkdirSync(join(this.settings.stateDir, JOURNALS), { recursive: true, mode: 0o700 });
       return openSync(
-        join(dir, `${encodeURIComponent(id)}.journal`),
+        this.journalPath(id),
         constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW,
         0o600,
       );
@@ -392,6 +418,10 @@ export class DaemonLogs {
       );
       return -1;
     }
+  }
+
+  private journalPath(id: string): string {
+    return join(this.settings.stateDir, JOURNALS, `${encodeURIComponent(id)}.journal`);
   }
 
   private attachToNull(id: string, pipeFd: number): void {

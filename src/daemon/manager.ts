@@ -1411,7 +1411,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.runUids.delete(record.id);
     void this.sockets.release(record.id, this.ownerTable.get(record.owner));
     this.configFiles.delete(record.id);
-    void this.logs.close(record.id);
+    void this.logs.forget(record.id);
     if (this.pipes.has(record.id)) this.link.closePipe(record.id);
     this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);
     // The new account's daemon of that name waited for the old account's to be gone.

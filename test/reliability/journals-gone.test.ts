@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TestHost } from '../helpers/host.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+const TALKER = 'start=while :; do echo tick; sleep 0.2; done\noutput=log\n';
+
+/**
+ * Each daemon whose output is logged has a journal in the state directory (see
+ * native/log_journal.c). Those of daemons gone for good piled up there: a config deleted,
+ * a user taken out of the master config. One whose config merely fails to parse is kept,
+ * and so is its journal.
+ */
+describe('the log journals of daemons gone', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const journalOf = (id: string): string =>
+    join(host.dir, 'state', 'log-journals', `${encodeURIComponent(host.id(id))}.journal`);
+  const waitForJournal = (id: string, there: boolean): Promise<true> =>
+    waitFor(`the journal of ${id} to be ${there ? 'there' : 'gone'}`, () =>
+      existsSync(journalOf(id)) === there ? true : undefined,
+    );
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+    host.writeDaemon('alice', 'gone', TALKER);
+    host.writeDaemon('alice', 'broken', TALKER);
+    host.writeDaemon('bob', 'web', TALKER);
+    await host.startManager();
+    for (const id of ['alice/gone', 'alice/broken', 'bob/web']) {
+      await host.waitForDaemon('root', id, (d) => d.state === 'running', 'to run');
+      await waitForJournal(id, true);
+    }
+  });
+  after(() => host.cleanup());
+
+  test('a daemon whose config was deleted: its journal goes once it is stopped and forgotten', async () => {
+    rmSync(host.daemonFile('alice', 'gone'));
+    const rescan = await host.dmctl('alice', 'rescan');
+    assert.match(
+      rescan.stdout,
+      /removed: \S+\/gone \(forgotten once stopped\)/,
+      rescan.stdout + rescan.stderr,
+    );
+    // It runs on until stopped (as in the original), its journal with it.
+    assert.ok(existsSync(journalOf('alice/gone')), 'kept while it runs');
+    assert.equal((await host.dmctl('alice', 'gone', 'stop')).code, 0);
+    await waitFor('alice/gone to be forgotten', () =>
+      host.managerLog.includes(
+        `${host.id('alice/gone')}: config file gone and daemon stopped; forgotten`,
+      )
+        ? true
+        : undefined,
+    );
+    await waitForJournal('alice/gone', false);
+  });
+
+  test('a daemon whose config no longer parses is kept, and its journal', async () => {
+    writeFileSync(host.daemonFile('alice', 'broken'), 'start=\nno such key=1\n');
+    await host.dmctl('alice', 'rescan');
+    const problems = await host.dmctl('alice', 'problems');
+    assert.match(problems.stdout, /broken\.conf/, problems.stdout);
+    const [row] = (await host.status('root')).filter((d) => d.id === host.id('alice/broken'));
+    assert.equal(row?.state, 'running');
+    assert.ok(existsSync(journalOf('alice/broken')));
+  });
+
+  test('the daemons of a user taken out of the master config: their journals go', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor(
+      'bob/web to be forgotten',
+      () =>
+        host.managerLog
+          .slice(from)
+          .includes(`${host.id('bob/web')}: config file gone and daemon stopped; forgotten`)
+          ? true
+          : undefined,
+      { describe: () => host.managerLog.slice(from) },
+    );
+    await waitForJournal('bob/web', false);
+    assert.ok(existsSync(journalOf('alice/broken')), "alice's kept daemon keeps its journal");
+  });
+});
