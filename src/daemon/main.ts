@@ -28,7 +28,7 @@ import { Reaper } from '../process/reaper.ts';
 import { StateFile } from '../state/state-file.ts';
 import { loadSendDatagram } from '../systemd/datagram.ts';
 import { notifier } from '../systemd/notify.ts';
-import { readNameService, readNameServiceLater } from '../users/accounts.ts';
+import { readNameService } from '../users/accounts.ts';
 import { VERSION } from '../version.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
 import { checkConfiguration } from './check.ts';
@@ -494,9 +494,11 @@ function handleSignals(signals: SignalQueue, running: Running): void {
         }
         log.info(`SIGHUP: reloading ${configPath}`);
         notify('RELOADING=1');
-        // getent may wait on a slow name service: the manager answers meanwhile.
-        await readNameServiceLater()
-          .then((accounts) => manager.reload(read.config, accounts))
+        // Synchronous, as root asked for it: a getent of the manager's run asynchronously
+        // races its Reaper, which reaps zombies of Node's own children too (see reaper.ts)
+        // and left the reload waiting for good (seen under load).
+        await manager
+          .reload(read.config, readNameService())
           .catch((error: unknown) => log.error(`reload failed: ${error}`));
         notify('READY=1');
         trimWhenSettled(manager, running.native);

@@ -1,6 +1,5 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 
 /** A login account, as the name service reports it. */
 export interface Account {
@@ -98,22 +97,6 @@ export function readNameService(): NameService {
     const local = readLocalFiles();
     const passwd = read('passwd');
     const group = read('group');
-    const after = readLocalFiles();
-    if (sameFiles(local, after) || tries === READ_TRIES) return nameServiceOf(passwd, group, after);
-  }
-}
-
-/**
- * Reads the whole name service without holding the event loop: `getent` may wait on a
- * slow LDAP or sssd for seconds, and a manager blocked meanwhile answers nobody.
- */
-export async function readNameServiceLater(): Promise<NameService> {
-  const run = promisify(execFile);
-  const read = async (database: string): Promise<string> =>
-    (await run('getent', [database], { encoding: 'utf8', maxBuffer: GETENT_OUTPUT_LIMIT })).stdout;
-  for (let tries = 1; ; tries++) {
-    const local = readLocalFiles();
-    const [passwd, group] = await Promise.all([read('passwd'), read('group')]);
     const after = readLocalFiles();
     if (sameFiles(local, after) || tries === READ_TRIES) return nameServiceOf(passwd, group, after);
   }
