@@ -18,6 +18,7 @@
         "native/lock_dir.c",
         "native/replace_file.c",
         "native/resolve.c",
+        "native/user_mounts.c",
         "native/unix_sockets.c",
         "native/user_files.c",
         "native/user_ops.c",

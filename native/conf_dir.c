@@ -115,9 +115,10 @@ failed:
 
 /** Opens, describes and (if it is a regular file of a fitting size) reads one file. */
 static size_t read_entry(int dir, struct dm_conf_entry *entry, int64_t max_file_bytes) {
-  int fd = openat(dir, entry->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd == -1) {
-    entry->error = errno;
+  // A name of the directory may be a mount point: dm_open_nomagic does not enter a user's FUSE.
+  int fd = dm_open_nomagic(dir, entry->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0, 0);
+  if (fd < 0) {
+    entry->error = -fd;
     return 0;
   }
   if (fstat(fd, &entry->stat) == -1) {

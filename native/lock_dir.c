@@ -50,10 +50,10 @@ void dm_lock_dir(const struct dm_op_args *args, struct dm_op_result *result) {
   int dir = dm_open_nomagic(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK, 0, 0);
   close(parent);
   if (dir < 0) return (void)dm_fail(result, dir, DM_STEP_FINAL);
-  int fd = openat(dir, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-  int error = fd == -1 ? errno : 0;
+  int fd = dm_open_nomagic(dir, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0600, 0);
+  int error = 0;
   close(dir);
-  if (fd == -1) return (void)dm_fail(result, -error, DM_STEP_FINAL);
+  if (fd < 0) return (void)dm_fail(result, fd, DM_STEP_FINAL);
   struct stat stat;
   if (fstat(fd, &stat) == -1 || !S_ISREG(stat.st_mode) || stat.st_uid != geteuid()) {
     // Not a file of the directory's user (root planted one): not a lock to trust.

@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include "log_files.h"
 
+#include "user_mounts.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,6 +47,10 @@ int dm_rotate_path(const char *path, long keep, enum dm_step *step) {
 int dm_open_log(const char *path, uid_t owner, int64_t *size, char *reason, size_t room) {
   const char *name;
   int dir = dm_open_parent(path, &name);
+  if (dir == -EREMOTE) {
+    dm_say_user_mount(reason, room, "log file", path, "write");
+    return -1;
+  }
   if (dir < 0) {
     snprintf(reason, room, "cannot open log file %s (%s)", path, strerror(-dir));
     return -1;
@@ -53,7 +59,8 @@ int dm_open_log(const char *path, uid_t owner, int64_t *size, char *reason, size
                            0640, 0);
   close(dir);
   if (fd < 0) {
-    if (fd == -ELOOP) snprintf(reason, room, "log file %s is a symbolic link; refused", path);
+    if (fd == -EREMOTE) dm_say_user_mount(reason, room, "log file", path, "write");
+    else if (fd == -ELOOP) snprintf(reason, room, "log file %s is a symbolic link; refused", path);
     else snprintf(reason, room, "cannot open log file %s (%s)", path, strerror(-fd));
     return -1;
   }

@@ -64,6 +64,7 @@
 
 #include "log_files.h"
 #include "log_journal.h"
+#include "user_mounts.h"
 
 enum { CHUNK = 64 * 1024, SPLICE_MAX = 64 * 1024 };
 /**
@@ -111,7 +112,7 @@ struct sink {
   /* Bytes dropped in the current gap, and why (the errno of the write; 0: no file open). */
   int64_t gap_dropped;
   int gap_error;
-  char reason[320];
+  char reason[768];
   struct timespec last_open; /* when opening was last tried: retried at most once a second */
   /* The file written now (0, 0: none), and the last DM_PUMP_RETIRED written before a
    * reopen (oldest first) with where each was then, for readers through the manager: see
@@ -303,7 +304,7 @@ static void reopen(struct sink *sink) {
   clock_gettime(CLOCK_MONOTONIC, &sink->last_open);
   if (sink->file_fd >= 0) retire_file(sink);
   struct dm_saved saved;
-  char reason[320];
+  char reason[768];
   int error = dm_become(&sink->owner, &saved);
   int fd = -1;
   if (error == 0) fd = dm_open_log(sink->path, sink->owner.uid, &sink->offset, reason, sizeof reason);
@@ -326,8 +327,9 @@ static void rotate(struct sink *sink) {
   if (error == 0) error = dm_rotate_path(sink->path, sink->options.keep, &step);
   if (dm_return(&saved) != 0) abort();
   if (error != 0) {
-    char reason[320];
-    snprintf(reason, sizeof reason, "cannot rotate %s (%s)", sink->path, strerror(-error));
+    char reason[768];
+    if (error == -EREMOTE) dm_say_user_mount(reason, sizeof reason, "log file", sink->path, "write");
+    else snprintf(reason, sizeof reason, "cannot rotate %s (%s)", sink->path, strerror(-error));
     fail(sink, reason);
     note_file(sink, -1);
   } else {
@@ -539,7 +541,7 @@ static void write_chunk(struct sink *sink, const char *raw, int64_t take,
   if (error == 0) written = write_all(sink, data, length, &error);
   int64_t kept = take;
   if (error != 0) {
-    char reason[320];
+    char reason[768];
     snprintf(reason, sizeof reason, "cannot write (%s); output is being dropped", error_name(error));
     fail(sink, reason);
     sink->gap_error = error;
@@ -734,7 +736,7 @@ static bool splice_chunk(struct sink *sink, int available) {
   if (moved < 0) {
     if (errno == EAGAIN || errno == EINTR) return true;
     int error = errno;
-    char reason[320];
+    char reason[768];
     snprintf(reason, sizeof reason, "cannot write (%s); output is being dropped", error_name(error));
     fail(sink, reason);
     sink->gap_error = error;
@@ -1049,7 +1051,7 @@ static void move_on(void) {
 
 /** `slow`'s call passed the deadline: its owner's logs are said to be stuck. Lock held. */
 static void report_stuck(struct sink *slow) {
-  char message[320];
+  char message[768];
   snprintf(message, sizeof message, "%s: no answer within %g s (an NFS or FUSE mount?); output is held in the pipe",
            slow->path, deadline_ms / 1000.0);
   for (struct sink *sink = sinks; sink != NULL; sink = sink->next)

@@ -25,7 +25,7 @@ struct dm_pump_event {
   int32_t id;
   void *token;
   int64_t value;
-  char message[320];
+  char message[768];
 };
 
 /** Called on a pump or watchdog thread; must hand the event to the event loop and free it. */
@@ -93,7 +93,7 @@ struct dm_pump_stats {
   int64_t bytes, dropped, size;
   bool found, failing, stuck, eof;
   bool away; /* a call on its file is under way on a thread the pump moved on from */
-  char reason[320];
+  char reason[768];
   struct dm_pump_gap gap;
   /* The file written now; the last ones written before a reopen (oldest first), and
    * where each was then. */

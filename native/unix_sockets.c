@@ -12,6 +12,11 @@
  * and returns the file's stat: its device and inode tell it apart from a file someone
  * puts there later. removeSocket unlinks a socket file of the user's only if it is that
  * file (n1, n2: device and inode), or, with no inode, a stale one nothing listens on.
+ *
+ * After bind, and before connect, the socket file is opened O_PATH (resolve.c: never
+ * into a user's FUSE mount, which the name could be a mount point of) and used by that
+ * descriptor: chown, chmod and stat of a name, or connect(2) to it, would walk into a
+ * mount put over it meanwhile.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +29,25 @@
 #include <unistd.h>
 
 #include "user_ops.h"
+
+/** Fills `address` with the /proc/self/fd path of the socket file open as `node`. */
+static void address_of(int node, struct sockaddr_un *address) {
+  memset(address, 0, sizeof *address);
+  address->sun_family = AF_UNIX;
+  snprintf(address->sun_path, sizeof address->sun_path, "/proc/self/fd/%d", node);
+}
+
+/** The socket file NAME of `dir`, opened O_PATH without following a symlink; fd or -errno. */
+static int open_node(int dir, const char *name) {
+  return dm_open_nomagic(dir, name, O_PATH | O_NOFOLLOW, 0, 0);
+}
+
+/** chmod of the file open as `node` (O_PATH: fchmod refuses it; its /proc link does not). */
+static int chmod_node(int node, mode_t mode) {
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", node);
+  return chmod(link, mode);
+}
 
 /** Fills `address` with the /proc/self/fd path of NAME in `dir`; 0 or -ENAMETOOLONG. */
 static int address_in(int dir, const char *name, struct sockaddr_un *address) {
@@ -60,16 +84,16 @@ void dm_bind_unix(const struct dm_op_args *args, struct dm_op_result *result) {
   const char *name;
   int dir = prepare(args->path, &address, &name, result);
   if (dir < 0) return;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), node = -1;
   if (fd == -1) dm_fail(result, -errno, DM_STEP_NONE);
   else if (bind(fd, (struct sockaddr *)&address, sizeof address) == -1)
     dm_fail(result, -errno, DM_STEP_FINAL);
-  else if (args->n3 >= 0 && fchownat(dir, name, (uid_t)-1, (gid_t)args->n3, AT_SYMLINK_NOFOLLOW) == -1)
+  else if ((node = open_node(dir, name)) < 0) dm_fail(result, node, DM_STEP_FINAL);
+  else if (args->n3 >= 0 && fchownat(node, "", (uid_t)-1, (gid_t)args->n3, AT_EMPTY_PATH) == -1)
     dm_fail(result, -errno, DM_STEP_FINAL);
   // The socket file was made with the process's umask: its mode is set now, as the user.
-  else if (fchmodat(dir, name, (mode_t)args->n2, 0) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
-  else if (fstatat(dir, name, &result->stat, AT_SYMLINK_NOFOLLOW) == -1)
-    dm_fail(result, -errno, DM_STEP_FINAL);
+  else if (chmod_node(node, (mode_t)args->n2) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
+  else if (fstat(node, &result->stat) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
   else if (listen(fd, (int)args->n1) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
   else {
     result->has_stat = true;
@@ -79,6 +103,7 @@ void dm_bind_unix(const struct dm_op_args *args, struct dm_op_result *result) {
   if (result->error != 0 && fd != -1 && result->step == DM_STEP_FINAL && result->error != EADDRINUSE)
     unlinkat(dir, name, 0);
   if (result->error != 0 && fd != -1) close(fd);
+  if (node >= 0) close(node);
   close(dir);
 }
 
@@ -87,13 +112,17 @@ void dm_connect_unix(const struct dm_op_args *args, struct dm_op_result *result)
   const char *name;
   int dir = prepare(args->path, &address, &name, result);
   if (dir < 0) return;
+  int node = open_node(dir, name);
+  close(dir);
+  if (node < 0) return (void)dm_fail(result, node, DM_STEP_FINAL);
+  address_of(node, &address);
   // Non-blocking: a listener with a full backlog answers EAGAIN instead of holding the thread.
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd == -1) dm_fail(result, -errno, DM_STEP_NONE);
   else if (connect(fd, (struct sockaddr *)&address, sizeof address) == -1)
     dm_fail(result, -errno, DM_STEP_FINAL);
   if (fd != -1) close(fd);
-  close(dir);
+  close(node);
 }
 
 void dm_remove_socket(const struct dm_op_args *args, struct dm_op_result *result) {
@@ -102,13 +131,16 @@ void dm_remove_socket(const struct dm_op_args *args, struct dm_op_result *result
   int dir = prepare(args->path, &address, &name, result);
   if (dir < 0) return;
   struct stat stat;
-  if (fstatat(dir, name, &stat, AT_SYMLINK_NOFOLLOW) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
+  int node = open_node(dir, name);
+  if (node < 0) dm_fail(result, node, DM_STEP_FINAL);
+  else if (fstat(node, &stat) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
   else if (!S_ISSOCK(stat.st_mode) || stat.st_uid != geteuid())
     dm_fail(result, -EPERM, DM_STEP_FINAL);
   else if (args->n2 != 0 && ((int64_t)stat.st_dev != args->n1 || (int64_t)stat.st_ino != args->n2))
     dm_fail(result, -ESTALE, DM_STEP_FINAL);
   else if (args->n2 == 0) {
     // No inode known: only a socket nothing listens on (ECONNREFUSED) is stale.
+    address_of(node, &address);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int refused = fd != -1 && connect(fd, (struct sockaddr *)&address, sizeof address) == -1 &&
                   errno == ECONNREFUSED;
@@ -116,5 +148,6 @@ void dm_remove_socket(const struct dm_op_args *args, struct dm_op_result *result
     if (!refused) dm_fail(result, -EADDRINUSE, DM_STEP_FINAL);
   }
   if (result->error == 0 && unlinkat(dir, name, 0) == -1) dm_fail(result, -errno, DM_STEP_FINAL);
+  if (node >= 0) close(node);
   close(dir);
 }

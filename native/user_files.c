@@ -131,6 +131,10 @@ static napi_value result_object(napi_env env, struct file_job *job) {
   static const char *const steps[] = {"", "parent", "final"};
   set_string(env, object, "step", steps[result->step]);
   if (result->error_path != NULL) set_string(env, object, "errorPath", result->error_path);
+  if (result->mount_point != NULL) {
+    set_number(env, object, "mountUid", (double)result->mount_uid);
+    set_string(env, object, "mountPoint", result->mount_point);
+  }
   if (result->has_stat) napi_set_named_property(env, object, "stat", stat_object(env, &result->stat, result->acl_write));
   if (result->fd >= 0) {
     set_number(env, object, "fd", result->fd);

@@ -11,6 +11,7 @@
 #include "user_ops.h"
 
 #include "log_files.h"
+#include "user_mounts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -129,16 +130,20 @@ static void read_chunk(const struct dm_op_args *args, struct dm_op_result *resul
 
 void dm_run_op(enum dm_op_kind kind, const struct dm_op_args *args, struct dm_op_result *result) {
   switch (kind) {
-    case DM_READ_CONFIG_DIR: return dm_read_config_dir(args, result);
-    case DM_MKDIRS: return mkdirs(args, result);
-    case DM_OPEN_APPEND: return open_append(args, result);
-    case DM_ROTATE: return rotate(args, result);
-    case DM_READ_CHUNK: return read_chunk(args, result);
-    case DM_LOCK_DIR: return dm_lock_dir(args, result);
-    case DM_BIND_UNIX: return dm_bind_unix(args, result);
-    case DM_CONNECT_UNIX: return dm_connect_unix(args, result);
-    case DM_REPLACE_FILE: return dm_replace_file(args, result);
-    case DM_REMOVE_SOCKET: return dm_remove_socket(args, result);
+    case DM_READ_CONFIG_DIR: dm_read_config_dir(args, result); break;
+    case DM_MKDIRS: mkdirs(args, result); break;
+    case DM_OPEN_APPEND: open_append(args, result); break;
+    case DM_ROTATE: rotate(args, result); break;
+    case DM_READ_CHUNK: read_chunk(args, result); break;
+    case DM_LOCK_DIR: dm_lock_dir(args, result); break;
+    case DM_BIND_UNIX: dm_bind_unix(args, result); break;
+    case DM_CONNECT_UNIX: dm_connect_unix(args, result); break;
+    case DM_REPLACE_FILE: dm_replace_file(args, result); break;
+    case DM_REMOVE_SOCKET: dm_remove_socket(args, result); break;
+  }
+  if (result->error == EREMOTE) {
+    result->mount_uid = dm_last_user_mount()->uid;
+    result->mount_point = strdup(dm_last_user_mount()->point);
   }
 }
 
@@ -151,5 +156,6 @@ void dm_free_result(struct dm_op_result *result) {
   for (int index = 0; index < result->nbad_shown; index++) free(result->bad_shown[index]);
   free(result->data);
   free(result->error_path);
+  free(result->mount_point);
   if (result->fd >= 0) close(result->fd);
 }

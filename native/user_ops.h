@@ -62,6 +62,9 @@ struct dm_op_result {
   int error;         /* errno, 0 on success */
   enum dm_step step; /* where a path failed */
   char *error_path;  /* the path that failed (malloc'd), or NULL for args.path */
+  /* EREMOTE: the FUSE file system a user mounted that the path would enter. */
+  uid_t mount_uid;
+  char *mount_point;
   bool has_stat;
   struct stat stat;
   bool acl_write;    /* an ACL lets a named user or group write it */

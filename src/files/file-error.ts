@@ -20,6 +20,9 @@ const ERRNO_NAMES = new Map<number, string>();
 // The first name of a number wins: EAGAIN before EWOULDBLOCK, EDEADLK before EDEADLOCK.
 for (const [name, number] of Object.entries(constants.errno))
   if (!ERRNO_NAMES.has(number)) ERRNO_NAMES.set(number, name);
+/** Linux's EREMOTE, which Node does not name: a path into a FUSE file system a user mounted. */
+export const EREMOTE = 66;
+ERRNO_NAMES.set(EREMOTE, 'EREMOTE');
 
 /** The name of an errno number (EWOULDBLOCK and EAGAIN are one number on Linux: EAGAIN). */
 export function errnoName(errno: number): string {
@@ -29,8 +32,17 @@ export function errnoName(errno: number): string {
 /** The longest unix socket path a client can connect to (sun_path less its NUL). */
 export const MAX_SOCKET_PATH = 107;
 
-/** Turns a failed native result into a FileError whose message says what to fix. */
-export function describeFailure(op: OpName, path: string, raw: RawResult, who: string): FileError {
+/**
+ * Turns a failed native result into a FileError whose message says what to fix; `who` is
+ * the user the operation ran as (named by uid `whoUid` when known).
+ */
+export function describeFailure(
+  op: OpName,
+  path: string,
+  raw: RawResult,
+  who: string,
+  whoUid?: number,
+): FileError {
   const code = errnoName(raw.errno);
   const failing = raw.errorPath ?? path;
   const say = (message: string): FileError => ({
@@ -45,6 +57,8 @@ export function describeFailure(op: OpName, path: string, raw: RawResult, who: s
         : say(
             'refused: the path goes through a /proc magic link (/proc/PID/root, /proc/PID/fd/N ...) or a loop of symbolic links',
           );
+    case 'EREMOTE':
+      return say(userMountRefusal(raw, who, whoUid));
     case 'ENOENT':
       return say(raw.step === 'parent' ? 'its directory does not exist' : 'does not exist');
     case 'EACCES':
@@ -84,4 +98,13 @@ export function describeFailure(op: OpName, path: string, raw: RawResult, who: s
     default:
       return say(`${op} failed (${code})`);
   }
+}
+
+/** Why a path into a FUSE file system a user mounted is refused (native/user_mounts.c). */
+function userMountRefusal(raw: RawResult, who: string, whoUid: number | undefined): string {
+  const uid = raw.mountUid;
+  const mounter =
+    uid === undefined ? 'a user' : uid === whoUid ? `${who} (uid ${uid})` : `uid ${uid}`;
+  const where = raw.mountPoint === undefined ? '' : ` at ${raw.mountPoint}`;
+  return `is on a FUSE file system mounted by ${mounter}${where}; the manager does not go there (its server could hold the manager beyond SIGKILL): unmount it`;
 }

@@ -30,6 +30,9 @@ export interface RawResult {
   readonly errno: number;
   readonly step: '' | 'parent' | 'final';
   readonly errorPath?: string;
+  /** EREMOTE: who mounted the FUSE file system the path would enter, and where. */
+  readonly mountUid?: number;
+  readonly mountPoint?: string;
   readonly stat?: FileStat;
   readonly fd?: number;
   readonly holderPid?: number;

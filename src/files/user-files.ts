@@ -216,7 +216,7 @@ export class UserFiles {
           return;
         }
         if (raw.errno === 0) resolve({ ok: true, value: raw });
-        else resolve({ ok: false, error: describeFailure(op, path, raw, this.account.name) });
+        else resolve({ ok: false, error: describeFailure(op, path, raw, this.account.name, uid) });
       });
     });
   }

@@ -11,12 +11,11 @@ const LIMITS = { maxFiles: 10, maxFileBytes: 1024, maxTotalBytes: 10_000 };
 const NO_ANSWER = /: no answer within 1\.5 s \(an NFS or FUSE mount\?\)$/;
 
 /**
- * A user's own FUSE file system that never answers. How the kernel treats the manager
- * there depends on allow_other: without it, FUSE lets in only processes whose real,
- * effective and saved uids are all the mount's owner (fuse_allow_current_process); a
- * manager thread running as the user keeps real uid 0, so it is refused at once (EACCES)
- * and can never hang. With allow_other (user_allow_other in /etc/fuse.conf lets users
- * ask for it), the manager's lookup reaches the user's server, which may never answer:
+ * A FUSE file system that never answers. One a user mounted (fusermount3 is setuid) is
+ * never entered: the walk stops on its root, before any request (native/user_mounts.c),
+ * with or without allow_other (without it FUSE itself refused the manager, whose real
+ * uid is root, with EACCES; with it, the lookup reached the user's server and waited).
+ * One an administrator mounted (user_id=0) is entered as before, and may never answer:
  * that is what the deadline is for.
  */
 describe('a user tree that never answers', {
@@ -42,22 +41,31 @@ describe('a user tree that never answers', {
     await host.cleanup();
   });
 
-  test('without allow_other the kernel refuses the manager at once (its real uid is root)', async (t) => {
-    if (missing) return t.skip(missing);
-    const alice = host.user('alice');
-    const mountpoint = join(alice.home, 'owner-only');
-    mkdirOwned(mountpoint, alice);
-    mounts.push(await mountHangFs(binary, mountpoint, alice, false));
-    const result = await filesOf(alice, 1500).readConfigDir(join(mountpoint, 'daemons'), LIMITS);
-    assert.equal(result.ok ? 'listed' : result.error.code, 'EACCES');
-  });
+  for (const mode of ['owner_only', 'allow_other'] as const)
+    test(`a FUSE file system the user mounted (${mode}) is refused at once, naming the mount`, async (t) => {
+      if (missing) return t.skip(missing);
+      const alice = host.user('alice');
+      const mountpoint = join(alice.home, mode);
+      mkdirOwned(mountpoint, alice);
+      mounts.push(await mountHangFs(binary, mountpoint, alice, mode));
+      const result = await filesOf(alice, 60_000).readConfigDir(
+        join(mountpoint, 'daemons'),
+        LIMITS,
+      );
+      assert.equal(result.ok ? 'listed' : result.error.code, 'EREMOTE');
+      if (!result.ok)
+        assert.equal(
+          result.error.message,
+          `${join(mountpoint, 'daemons')}: is on a FUSE file system mounted by ${alice.name} (uid ${alice.uid}) at ${mountpoint}; the manager does not go there (its server could hold the manager beyond SIGKILL): unmount it`,
+        );
+    });
 
-  test('an operation that never returns times out; nobody else waits; the event loop turns', async (t) => {
+  test('an operation in a FUSE file system root mounted that never returns times out; nobody else waits; the event loop turns', async (t) => {
     if (missing) return t.skip(missing);
     const alice = host.user('alice');
     const mountpoint = join(alice.home, 'hanging');
     mkdirOwned(mountpoint, alice);
-    const mount = await mountHangFs(binary, mountpoint, alice, true);
+    const mount = await mountHangFs(binary, mountpoint, alice, 'root');
     mounts.push(mount);
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 10);

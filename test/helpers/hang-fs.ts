@@ -60,30 +60,35 @@ export interface HangFs {
 }
 
 /**
- * Mounts a file system that never answers a lookup on `mountpoint`, owned by `user`
- * (see test/fixtures/hang-fs.c), with or without allow_other.
+ * Who mounts a hang-fs, and for whom (see test/fixtures/hang-fs.c): `allow_other` and
+ * `owner_only`, the user (user_id=UID, as fusermount3 makes it, with or without
+ * allow_other); `root`, an administrator (user_id=0, allow_other); `fusermount`, the
+ * user themself through the setuid fusermount3 (no allow_other: /etc/fuse.conf does not
+ * let users ask for it).
+ */
+export type HangFsMode = 'allow_other' | 'owner_only' | 'root' | 'fusermount';
+
+/**
+ * Mounts a file system that never answers a lookup (with `all`, never answers anything)
+ * on `mountpoint`, served by a process of `user` (see test/fixtures/hang-fs.c).
  */
 export async function mountHangFs(
   binary: string,
   mountpoint: string,
   user: TestUser,
-  allowOther: boolean,
+  mode: HangFsMode,
+  hang: 'lookup' | 'all' = 'lookup',
 ): Promise<HangFs> {
   return serveMount(
-    [
-      binary,
-      mountpoint,
-      String(user.uid),
-      String(user.gid),
-      allowOther ? 'allow_other' : 'owner_only',
-    ],
+    [binary, mountpoint, String(user.uid), String(user.gid), mode, hang],
     mountpoint,
   );
 }
 
 /**
- * Mounts test/fixtures/hang-write-fs.c (built by buildHangFs) on `mountpoint`, owned by
- * `user`, with allow_other: its writes wait from a SIGUSR1 of its server to a SIGUSR2.
+ * Mounts test/fixtures/hang-write-fs.c (built by buildHangFs) on `mountpoint`, as root
+ * (user_id=0, allow_other), its files `user`'s: its writes wait from a SIGUSR1 of its
+ * server to a SIGUSR2.
  */
 export function mountHangWriteFs(
   binary: string,

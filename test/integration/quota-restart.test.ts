@@ -27,7 +27,7 @@ describe('a quota given by SIGHUP to a daemon that cannot be frozen', {
     const carol = host.user('carol');
     const mountpoint = join(carol.home, 'hanging');
     host.mkdirAs(carol, mountpoint);
-    mount = await mountHangFs(buildHangFs(host.dir), mountpoint, carol, false);
+    mount = await mountHangFs(buildHangFs(host.dir), mountpoint, carol, 'owner_only');
     host.writeMaster(master);
     host.writeDaemon('carol', 'stuck', `start=exec cat ${mountpoint}/never\nstop_timeout=2s\n`);
     await host.startManager();

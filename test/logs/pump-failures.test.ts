@@ -159,7 +159,7 @@ describe('the log pump when files fail', { skip: process.getuid?.() !== 0 && 'ne
     const alice = host.user('alice');
     const mountpoint = join(alice.home, 'hanging');
     mkdirOwned(mountpoint, alice);
-    const mount: HangFs = await mountHangFs(buildHangFs(host.dir), mountpoint, alice, true);
+    const mount: HangFs = await mountHangFs(buildHangFs(host.dir), mountpoint, alice, 'root');
     stoppers.push(() => mount.stop());
     const feeds = join(host.dir, 'feeds');
     mkdirSync(feeds);
