@@ -48,7 +48,7 @@ int dm_open_log(const char *path, uid_t owner, int64_t *size, char *reason, size
   const char *name;
   int dir = dm_open_parent(path, &name);
   if (dir == -EREMOTE) {
-    dm_say_user_mount(reason, room, "log file", path, "write");
+    dm_say_user_mount(reason, room, "log file", path);
     return -1;
   }
   if (dir < 0) {
@@ -59,7 +59,7 @@ int dm_open_log(const char *path, uid_t owner, int64_t *size, char *reason, size
                            0640, 0);
   close(dir);
   if (fd < 0) {
-    if (fd == -EREMOTE) dm_say_user_mount(reason, room, "log file", path, "write");
+    if (fd == -EREMOTE) dm_say_user_mount(reason, room, "log file", path);
     else if (fd == -ELOOP) snprintf(reason, room, "log file %s is a symbolic link; refused", path);
     else snprintf(reason, room, "cannot open log file %s (%s)", path, strerror(-fd));
     return -1;

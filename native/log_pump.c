@@ -328,7 +328,7 @@ static void rotate(struct sink *sink) {
   if (dm_return(&saved) != 0) abort();
   if (error != 0) {
     char reason[768];
-    if (error == -EREMOTE) dm_say_user_mount(reason, sizeof reason, "log file", sink->path, "write");
+    if (error == -EREMOTE) dm_say_user_mount(reason, sizeof reason, "log file", sink->path);
     else snprintf(reason, sizeof reason, "cannot rotate %s (%s)", sink->path, strerror(-error));
     fail(sink, reason);
     note_file(sink, -1);

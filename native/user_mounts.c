@@ -191,10 +191,10 @@ int dm_check_mount(int fd) {
   return error;
 }
 
-void dm_say_user_mount(char *out, size_t room, const char *what, const char *path, const char *doing) {
+void dm_say_user_mount(char *out, size_t room, const char *what, const char *path) {
   const struct dm_user_mount *mount = dm_last_user_mount();
   snprintf(out, room,
-           "%s %s is on a FUSE file system mounted by uid %u at %s; the manager does not %s there "
+           "%s %s: is on a FUSE file system mounted by uid %u at %s; the manager does not go there "
            "(its server could hold the manager beyond SIGKILL): unmount it",
-           what, path, (unsigned)mount->uid, mount->point, doing);
+           what, path, (unsigned)mount->uid, mount->point);
 }

@@ -25,10 +25,10 @@ int dm_check_mount(int fd);
 const struct dm_user_mount *dm_last_user_mount(void);
 
 /**
- * The refusal of this thread's last -EREMOTE, said for `what` (`log file`, `log dir` ...)
- * at `path`: "... is on a FUSE file system mounted by uid N at M; the manager does not
- * `doing` there ...".
+ * The refusal of this thread's last -EREMOTE, said for `what` (`log file` ...) at `path`:
+ * "WHAT PATH: is on a FUSE file system mounted by uid N at M; the manager does not go
+ * there ..." (src/files/file-error.ts says it so too).
  */
-void dm_say_user_mount(char *out, size_t room, const char *what, const char *path, const char *doing);
+void dm_say_user_mount(char *out, size_t room, const char *what, const char *path);
 
 #endif

@@ -178,12 +178,16 @@ export class DaemonLogs {
     let readiness: LogReadiness;
     let fileFd: number | undefined;
     if (!opened.ok) {
-      const refused = opened.error.code === 'ELOOP';
+      // A symlink, or a FUSE file system a user mounted: refused until its owner changes it.
+      const refused = opened.error.code === 'ELOOP' || opened.error.code === 'EREMOTE';
       readiness = {
         ok: false,
-        error: refused
-          ? `log file ${path} is a symbolic link; refused`
-          : `cannot open log file ${opened.error.message}`,
+        error:
+          opened.error.code === 'ELOOP'
+            ? `log file ${path} is a symbolic link; refused`
+            : refused
+              ? `log file ${opened.error.message}`
+              : `cannot open log file ${opened.error.message}`,
         refused,
       };
     } else {
@@ -451,7 +455,7 @@ export class DaemonLogs {
   private onEvent(event: PumpEvent): void {
     switch (event.type) {
       case 'error':
-        this.log.warn(`${event.id}: log: ${event.message}`);
+        this.log.warn(`${event.id}: log: ${this.namingMounter(event.id, event.message)}`);
         this.noteDropping(event.id, true);
         return;
       case 'stuck':
@@ -479,6 +483,14 @@ export class DaemonLogs {
         return;
       }
     }
+  }
+
+  /** The pump's refusal of a user's FUSE mount (native/user_mounts.c), its uid named if the owner's. */
+  private namingMounter(id: string, message: string): string {
+    const account = this.entries.get(id)?.owner.account;
+    if (account === undefined) return message;
+    const uid = `mounted by uid ${account.uid} `;
+    return message.replace(uid, `mounted by ${account.name} (uid ${account.uid}) `);
   }
 
   /**

@@ -191,7 +191,10 @@ export async function scanDaemonDir(
             {
               file: owner.daemonDir,
               severity: 'warning',
-              message: `cannot list directory (${error.code})`,
+              message:
+                error.code === 'EREMOTE'
+                  ? `not read: ${error.message}`
+                  : `cannot list directory (${error.code})`,
             },
           ],
       badNames: 0,

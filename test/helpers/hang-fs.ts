@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Spawned, spawnCollecting } from './cli.ts';
 import { FIXTURES, type TestUser } from './host.ts';
@@ -67,6 +67,16 @@ export interface HangFs {
  * let users ask for it).
  */
 export type HangFsMode = 'allow_other' | 'owner_only' | 'root' | 'fusermount';
+
+/**
+ * How a user's own mount (no allow_other) is made here: through fusermount3 when users
+ * may open /dev/fuse (fusermount3 opens it as the user; distributions make it 0666), else
+ * by root as fusermount3 would have made it (user_id=UID, no allow_other: the same mount
+ * to the kernel), where /dev/fuse is root's alone (some containers).
+ */
+export function usersOwnMount(): HangFsMode {
+  return (statSync('/dev/fuse').mode & 0o006) === 0o006 ? 'fusermount' : 'owner_only';
+}
 
 /**
  * Mounts a file system that never answers a lookup (with `all`, never answers anything)

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, readWhen, showLogIfFailed, waitForDeath } from '../helpers/cli.ts';
+import {
+  buildHangFs,
+  fuseMissing,
+  type HangFs,
+  type HangFsMode,
+  mountHangFs,
+  usersOwnMount,
+} from '../helpers/hang-fs.ts';
+import { TestHost, type TestUser } from '../helpers/host.ts';
+import { mkdirOwned } from '../helpers/user-files.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const SLEEPER = 'start=exec sleep 4000001\noutput=log\n';
+const CHATTY = 'start=i=0; while :; do i=$((i+1)); echo "line $i"; sleep 0.01; done\noutput=log\n';
+
+/** The refusal of a path on the FUSE file system `user` mounted at `point`. */
+function refusal(user: TestUser, point: string): string {
+  return `is on a FUSE file system mounted by ${user.name} (uid ${user.uid}) at ${point}; the manager does not go there (its server could hold the manager beyond SIGKILL): unmount it`;
+}
+
+/**
+ * fusermount3 is setuid root: any user can mount a FUSE file system of their own over a
+ * directory they own, their log dir, their daemons dir, their home, and its server can
+ * take a request and never answer it, holding the thread that asked beyond SIGKILL. The
+ * manager never enters one (native/user_mounts.c): the daemon concerned is refused, or
+ * the config dir read as unreadable, with a message naming the mount, and nobody else
+ * notices. Without allow_other (all /etc/fuse.conf lets users have here) FUSE refused
+ * the manager's threads, whose real uid is root, with EACCES; with it (user_allow_other,
+ * made here as fusermount3 makes it: user_id=UID,allow_other), a lookup reached the
+ * user's server and waited, and the manager could not exit until it answered.
+ */
+describe('a FUSE file system a user mounts in their tree', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const mounts: HangFs[] = [];
+  let binary = '';
+  let missing: string | undefined;
+  const dm = (short: string): string => join(host.user(short).home, '.daemon-manager');
+  const mount = async (short: string, point: string, mode: HangFsMode): Promise<void> => {
+    mounts.push(await mountHangFs(binary, point, host.user(short), mode, 'all'));
+  };
+
+  before(async () => {
+    missing = fuseMissing();
+    if (missing) return;
+    binary = buildHangFs(host.dir);
+    for (const short of ['alice', 'bob', 'carol', 'dave', 'erin']) host.user(short);
+    host.writeMaster(
+      '[can_run_as]\n{alice}\n{bob}\n{carol}\n{dave}\n{erin}\n',
+      'log-max-size = 1K\nlog-keep = 2',
+    );
+    for (const short of ['alice', 'bob', 'carol', 'dave']) host.writeDaemon(short, 'web', SLEEPER);
+    host.writeDaemon('erin', 'chatty', CHATTY);
+    mkdirOwned(join(dm('alice'), 'logs'), host.user('alice'));
+    // Each server answers nothing at all: any request the manager made would hold it.
+    await mount('alice', join(dm('alice'), 'logs'), 'allow_other');
+    await mount('carol', join(dm('carol'), 'daemons'), 'allow_other');
+    await mount('dave', host.user('dave').home, usersOwnMount());
+    await host.startManager();
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    // The servers first: their end fails any request still held, which would hold the manager.
+    for (const held of mounts) await held.stop();
+    await cleanUp(host);
+  });
+
+  test('(a) a daemon whose log dir is such a mount is refused, said to its owner', async (t) => {
+    if (missing) return t.skip(missing);
+    const alice = host.user('alice');
+    const logs = join(dm('alice'), 'logs');
+    const said = `log file ${join(logs, 'web.log')}: ${refusal(alice, logs)}`;
+    await waitFor('alice/web to be refused', () =>
+      host.managerLog.includes(said) ? true : undefined,
+    );
+    const web = await host.waitForDaemon(
+      'alice',
+      'alice/web',
+      (d) => d.lastExit?.includes(said) === true,
+      'to say why it does not run',
+    );
+    assert.equal(web.pid, 0);
+  });
+
+  test('(b) a daemons dir that is such a mount is read as unreadable, said to its owner', async (t) => {
+    if (missing) return t.skip(missing);
+    const daemons = join(dm('carol'), 'daemons');
+    const said = `not read: ${daemons}: ${refusal(host.user('carol'), daemons)}`;
+    await waitFor('carol to be told her daemons dir is not read', () =>
+      host.managerLog.includes(said) ? true : undefined,
+    );
+  });
+
+  test('(c) a home the user mounted without allow_other (fusermount3) is never entered', async (t) => {
+    if (missing) return t.skip(missing);
+    const dave = host.user('dave');
+    const daemons = join(dm('dave'), 'daemons');
+    const said = `not read: ${daemons}: ${refusal(dave, dave.home)}`;
+    await waitFor('dave to be told his daemons dir is not read', () =>
+      host.managerLog.includes(said) ? true : undefined,
+    );
+  });
+
+  test('(d) a mount put over a log dir between two rotations: the next one is refused and said', async (t) => {
+    if (missing) return t.skip(missing);
+    const erin = host.user('erin');
+    const logs = join(dm('erin'), 'logs');
+    await host.waitForDaemon('erin', 'erin/chatty', (d) => d.state === 'running', 'to run');
+    await waitFor('a first rotation of erin/chatty', () =>
+      existsSync(join(logs, 'chatty.log.1')) ? true : undefined,
+    );
+    await mount('erin', logs, 'allow_other');
+    await waitFor('the next rotation to be refused', () =>
+      host.managerLog.includes(`log file ${join(logs, 'chatty.log')}: ${refusal(erin, logs)}`)
+        ? true
+        : undefined,
+    );
+  });
+
+  test("other users' daemons run, and dmctl status answers everyone", async (t) => {
+    if (missing) return t.skip(missing);
+    await host.waitForDaemon('bob', 'bob/web', (d) => d.state === 'running', 'to run');
+    await readWhen(join(dm('bob'), 'logs/web.log'), (text) => text.includes('starting'));
+    for (const short of ['alice', 'carol', 'dave', 'erin']) await host.status(short);
+    const all = await host.status('root');
+    assert.ok(all.some((d) => d.id === host.id('bob/web') && d.state === 'running'));
+  });
+
+  test('SIGTERM ends the manager while every server holds what it is asked', async (t) => {
+    if (missing) return t.skip(missing);
+    const pid = host.managerPid();
+    process.kill(pid, 'SIGTERM');
+    await waitForDeath(pid, 'the manager');
+  });
+});
