@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { lchownSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileOps } from '../../src/files/native-ops.ts';
@@ -59,6 +60,19 @@ describe('a user tree that never answers', {
           `${join(mountpoint, 'daemons')}: is on a FUSE file system mounted by ${alice.name} (uid ${alice.uid}) at ${mountpoint}; the manager does not go there (its server could hold the manager beyond SIGKILL): unmount it`,
         );
     });
+
+  test("a symbolic link into a user's FUSE mount is refused as the mount is", async (t) => {
+    if (missing) return t.skip(missing);
+    const alice = host.user('alice');
+    const mountpoint = join(alice.home, 'linked');
+    mkdirOwned(mountpoint, alice);
+    mounts.push(await mountHangFs(binary, mountpoint, alice, 'allow_other', 'all'));
+    const link = join(alice.home, 'via');
+    symlinkSync(mountpoint, link);
+    lchownSync(link, alice.uid, alice.gid);
+    const result = await filesOf(alice, 60_000).readConfigDir(join(link, 'daemons'), LIMITS);
+    assert.equal(result.ok ? 'listed' : result.error.code, 'EREMOTE');
+  });
 
   test('an operation in a FUSE file system root mounted that never returns times out; nobody else waits; the event loop turns', async (t) => {
     if (missing) return t.skip(missing);
