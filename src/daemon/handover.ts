@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Socket } from 'node:net';
+import { ownChild } from '../process/own-children.ts';
 import { deadline } from '../protocol/silence.ts';
 
 /**
@@ -73,9 +74,11 @@ export function startSuccessor(
   try {
     // The manager's own arguments, less the `--takeover` of the upgrade that started it.
     const args = [...argv.filter((arg) => arg !== '--takeover'), '--takeover'];
-    child = spawn(process.execPath, [...process.execArgv, ...args], {
-      stdio: ['ignore', 'inherit', 'inherit', 'pipe', lockFd],
-    });
+    child = ownChild(
+      spawn(process.execPath, [...process.execArgv, ...args], {
+        stdio: ['ignore', 'inherit', 'inherit', 'pipe', lockFd],
+      }),
+    );
   } catch (error) {
     return Promise.resolve({ error: `cannot start the new code: ${(error as Error).message}` });
   }

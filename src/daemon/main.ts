@@ -363,7 +363,7 @@ function startReaping(native: Native, log: Logger): void {
   } catch (error) {
     log.warn(`cannot become a child subreaper (${(error as Error).message}); orphans go to init`);
   }
-  new Reaper(native, () => false).install();
+  new Reaper(native).install();
 }
 
 interface Running {

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Native, WaitStatus } from './native.ts';
+import { isOwnChild } from './own-children.ts';
 
 /**
  * Reaps what libuv does not. The manager is a child subreaper, so what a daemon leaves
@@ -7,14 +8,15 @@ import type { Native, WaitStatus } from './native.ts';
  * than to init; and after an upgrade the daemons started by the previous instance are
  * its children too. libuv only waits for the pids it spawned, so on each SIGCHLD this
  * looks at the manager's children, reports adopted ones that ended, and reaps zombies
- * nobody else will.
+ * nobody else will. The children Node spawned itself are libuv's (own-children.ts): it
+ * reaps them in its own SIGCHLD handler, which may run after this one.
  */
 export class Reaper {
   private readonly adopted = new Map<number, (status: WaitStatus) => void>();
   private readonly native: Native;
   private readonly isSpawnedByNode: (pid: number) => boolean;
 
-  constructor(native: Native, isSpawnedByNode: (pid: number) => boolean) {
+  constructor(native: Native, isSpawnedByNode: (pid: number) => boolean = isOwnChild) {
     this.native = native;
     this.isSpawnedByNode = isSpawnedByNode;
   }
