@@ -13,6 +13,7 @@
         "native/key_pool.c",
         "native/log_files.c",
         "native/log_journal.c",
+        "native/log_place.c",
         "native/log_pump.c",
         "native/log_pump_napi.c",
         "native/lock_dir.c",

@@ -78,20 +78,37 @@ void dm_journal_done(struct dm_journal *journal) {
   (void)!pwrite(journal->fd, &mark, sizeof mark, journal->record + offsetof(struct record, mark));
 }
 
+/** Where the first record not done begins, and its head; -1 if there is none. */
+static int64_t first_pending(const struct dm_journal *journal, const struct stat *st,
+                             struct record *record) {
+  int64_t at = 0;
+  for (;;) {
+    if (st->st_size <= at + HEAD) return -1;
+    if (pread(journal->fd, record, sizeof *record, at) != (ssize_t)sizeof *record ||
+        memcmp(record->magic, MAGIC, sizeof MAGIC) != 0)
+      return -1;
+    if (record->mark.state != DONE) return at;
+    at += HEAD + record->mark.length;
+  }
+}
+
+bool dm_journal_peek(const struct dm_journal *journal, struct dm_journal_head *head) {
+  struct stat st;
+  struct record record;
+  if (journal->fd < 0 || fstat(journal->fd, &st) == -1 || first_pending(journal, &st, &record) < 0)
+    return false;
+  *head = record.head;
+  head->stamp[DM_STAMP_LENGTH] = '\0';
+  return true;
+}
+
 int64_t dm_journal_pending(struct dm_journal *journal, struct dm_journal_head *head, char *data,
                            int64_t room) {
   struct stat st;
-  if (journal->fd < 0 || fstat(journal->fd, &st) == -1) return 0;
-  int64_t at = 0;
   struct record record;
-  for (;;) {
-    if (st.st_size <= at + HEAD) return 0;
-    if (pread(journal->fd, &record, sizeof record, at) != (ssize_t)sizeof record ||
-        memcmp(record.magic, MAGIC, sizeof MAGIC) != 0)
-      return 0;
-    if (record.mark.state != DONE) break;
-    at += HEAD + record.mark.length;
-  }
+  if (journal->fd < 0 || fstat(journal->fd, &st) == -1) return 0;
+  int64_t at = first_pending(journal, &st, &record);
+  if (at < 0) return 0;
   int64_t length = st.st_size - at - HEAD;
   if (length > room) length = room;
   int64_t got = 0;

@@ -43,6 +43,9 @@ void dm_journal_done(struct dm_journal *journal);
 int64_t dm_journal_pending(struct dm_journal *journal, struct dm_journal_head *head, char *data,
                            int64_t room);
 
+/** Whether the journal holds a chunk not done (see dm_journal_pending), and its head. */
+bool dm_journal_peek(const struct dm_journal *journal, struct dm_journal_head *head);
+
 /** Empties the journal (after a replay, or at the start). */
 void dm_journal_reset(struct dm_journal *journal);
 

@@ -64,6 +64,7 @@
 
 #include "log_files.h"
 #include "log_journal.h"
+#include "log_place.h"
 #include "user_mounts.h"
 
 enum { CHUNK = 64 * 1024, SPLICE_MAX = 64 * 1024 };
@@ -84,6 +85,14 @@ struct sink {
    * A chunk a killed pump left there (`replay`) is written before anything of the pipe. */
   struct dm_journal journal;
   bool replay;
+  /* Which file it writes, kept beside the journal for a manager after this one
+   * (log_place.c; fd -1: none), for this pipe (its identity). `left`: what a killed pump
+   * left there, looked at when the log is first opened; `left_gone`: the file where a
+   * line was left under way, not found, said in the log once it is open. */
+  int place_fd;
+  uint64_t pipe_device, pipe_inode;
+  struct dm_log_place *left;
+  char *left_gone;
   /* A reopen asked while a line was under way waits for its end (as a rotation does),
    * for at most LINE_SLACK more bytes: reopen_slack counts them. */
   bool reopen_pending;
@@ -239,6 +248,35 @@ static void drop_seen(struct sink *sink, const char *data, int64_t count) {
 /* ---- file steps, as the owner ---- */
 
 /**
+ * Records which file the sink writes, for a manager after this one (log_place.c). With a
+ * reopen waiting for a line's end, the file is noted where it is now (a logrotate moved
+ * it): its descriptor's link in /proc.
+ */
+static void keep_place_of(struct sink *sink, struct dm_pump_file file) {
+  if (sink->place_fd < 0) return;
+  struct dm_log_place place;
+  memset(&place, 0, sizeof place);
+  place.pipe_device = sink->pipe_device;
+  place.pipe_inode = sink->pipe_inode;
+  place.device = file.dev;
+  place.inode = file.ino;
+  place.under_way = sink->reopen_pending && sink->file_fd >= 0;
+  ssize_t length = -1;
+  if (place.under_way) {
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", sink->file_fd);
+    length = readlink(link, place.path, sizeof place.path - 1);
+  }
+  if (length <= 0 || place.path[0] != '/') snprintf(place.path, sizeof place.path, "%s", sink->path);
+  else place.path[length] = '\0';
+  dm_place_save(sink->place_fd, &place);
+}
+
+static void keep_place(struct sink *sink) {
+  keep_place_of(sink, sink->current);
+}
+
+/**
  * The file the pump writes now, by its identity (fd -1: none). One reopened where it
  * was (a SIGUSR1 with no logrotate, a start) is not one of the files written before.
  */
@@ -259,6 +297,7 @@ static void note_file(struct sink *sink, int fd) {
     sink->file_device = file.dev;
     sink->file_inode = file.ino;
   }
+  keep_place(sink);
 }
 
 /**
@@ -297,12 +336,81 @@ static void retire_file(struct sink *sink) {
   sink->file_fd = -1;
 }
 
+static int64_t write_all(struct sink *sink, const char *data, int64_t length, int *error);
+static char last_byte(const struct sink *sink);
+static int end_torn_line(struct sink *sink);
+
+/**
+ * The first open after a manager was killed (or handed over): a line it left under way in
+ * a file that is not the log at its path any more (a logrotate moved it, maybe before the
+ * SIGUSR1 was even acted on) is finished there, then the log is reopened, as by the reopen
+ * it was waiting in (see log_place.c). True when that file is the one open now. Not found:
+ * if a reopen was known to wait there, the log says so once it is open.
+ */
+static bool open_left_file(struct sink *sink) {
+  struct dm_log_place *left = sink->left;
+  sink->left = NULL;
+  char where[4096];
+  int64_t size = 0;
+  struct dm_saved saved;
+  int became = dm_become(&sink->owner, &saved);
+  int fd = became == 0 ? dm_place_open(left, sink->path, sink->owner.uid, &size, where, sizeof where) : -1;
+  if (dm_return(&saved) != 0) abort();
+  bool open = false;
+  if (fd < 0) {
+    if (became == 0 && left->under_way) sink->left_gone = strdup(left->path);
+  } else if (strcmp(where, sink->path) == 0) {
+    close(fd); /* still the log at its path: opened there as always */
+  } else {
+    sink->file_fd = fd;
+    sink->offset = size;
+    // A chunk the journal holds for it is written again there first (replay), whatever
+    // the file ends with now.
+    struct dm_journal_head head;
+    bool chunk = sink->replay && dm_journal_peek(&sink->journal, &head) &&
+                 head.device == left->device && head.inode == left->inode;
+    open = chunk || last_byte(sink) != '\n';
+    if (!open) {
+      close(fd);
+      sink->file_fd = -1;
+    }
+  }
+  free(left);
+  if (!open) return false;
+  note_file(sink, sink->file_fd);
+  sink->at_line_start = false;
+  sink->line_unknown = false;
+  sink->reopen_pending = true;
+  sink->reopen_slack = 0;
+  keep_place(sink);
+  return true;
+}
+
+/** The file a line was left under way in is gone (see open_left_file): said in the log. */
+static void say_left_gone(struct sink *sink) {
+  char *gone = sink->left_gone;
+  sink->left_gone = NULL;
+  char stamp[DM_STAMP_LENGTH + 1], line[4400];
+  dm_stamp(stamp);
+  int length = snprintf(line, sizeof line,
+                        "--- %.24s daemon-manager: the line under way when the log was reopened "
+                        "began in %s, which is gone; its rest follows\n",
+                        stamp, gone);
+  free(gone);
+  if (length >= (int)sizeof line) length = (int)sizeof line - 1;
+  int error = end_torn_line(sink);
+  if (error == 0) write_all(sink, line, length, &error);
+  sink->at_line_start = true;
+  sink->line_unknown = false;
+}
+
 static void reopen(struct sink *sink) {
   /* A pipe emptied into /dev/null (its output is not logged any more) keeps that
    * descriptor: reopened as a log, the device would be refused, and the pipe not read. */
   if (sink->file_fd >= 0 && strcmp(sink->path, "/dev/null") == 0) return;
   clock_gettime(CLOCK_MONOTONIC, &sink->last_open);
   if (sink->file_fd >= 0) retire_file(sink);
+  if (sink->left != NULL && open_left_file(sink)) return;
   struct dm_saved saved;
   char reason[768];
   int error = dm_become(&sink->owner, &saved);
@@ -315,12 +423,16 @@ static void reopen(struct sink *sink) {
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_APPEND);
   sink->file_fd = fd;
   note_file(sink, fd);
+  if (sink->left_gone != NULL) say_left_gone(sink);
 }
 
 static void rotate(struct sink *sink) {
   bool open = sink->file_fd >= 0;
   if (open) close(sink->file_fd);
   sink->file_fd = -1;
+  // The file is left between two lines (or cut on purpose, a line too long): no manager
+  // after this one is to finish a line in it once it is renamed.
+  keep_place_of(sink, (struct dm_pump_file){0, 0});
   struct dm_saved saved;
   enum dm_step step;
   int error = dm_become(&sink->owner, &saved);
@@ -512,6 +624,7 @@ static void reopen_between_lines(struct sink *sink) {
   }
   sink->reopen_pending = true;
   sink->reopen_slack = 0;
+  keep_place(sink);
 }
 
 /** No log file open (it could not be opened): tried again, at most once a second. */
@@ -591,6 +704,11 @@ static void replay(struct sink *sink) {
   dm_journal_reset(&sink->journal);
   free(raw);
   free(formatted);
+  // The chunk ended the line a reopen waits for (see open_left_file).
+  if (sink->reopen_pending && sink->at_line_start) {
+    sink->reopen_pending = false;
+    reopen(sink);
+  }
 }
 
 /** How much of a chunk of the banner's length, up to 2 MiB, passes unlike it before it is given up. */
@@ -808,6 +926,9 @@ static void free_sink(struct sink *sink) {
   // Not emptied here: after a handover, the successor's pump may be writing it. The next
   // attach of the daemon finds its chunks done, and empties it.
   if (sink->journal.fd >= 0) close(sink->journal.fd);
+  if (sink->place_fd >= 0) close(sink->place_fd);
+  free(sink->left);
+  free(sink->left_gone);
   free(sink->banner);
   free(sink->banner_next);
   dm_creds_free(&sink->owner);
@@ -908,6 +1029,8 @@ static bool run_commands(int my_generation) {
           // Back from a handover that failed: the successor may have emptied the journals
           // meanwhile, so each starts again at its beginning (all of its chunks are done).
           if (!paused && each->journal.fd >= 0 && !each->busy) dm_journal_reset(&each->journal);
+          // It may have written its own file's place too.
+          if (!paused && !each->busy) keep_place(each);
           watch(each, wanted(each));
         }
         break;
@@ -1132,7 +1255,7 @@ int dm_pump_start(dm_pump_emit emitter, int deadline) {
 
 int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_options *options,
                    const struct dm_creds *owner, const char *path, const struct dm_pump_gap *gap,
-                   int journal_fd) {
+                   int journal_fd, int place_fd) {
   if (id <= 0) return -EINVAL;
   struct sink *sink = calloc(1, sizeof *sink);
   if (sink == NULL) return -ENOMEM;
@@ -1140,6 +1263,20 @@ int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_op
   sink->pipe_fd = pipe_fd;
   sink->file_fd = file_fd;
   sink->journal.fd = journal_fd;
+  sink->place_fd = place_fd;
+  struct stat pipe_stat;
+  if (fstat(pipe_fd, &pipe_stat) == 0) {
+    sink->pipe_device = (uint64_t)pipe_stat.st_dev;
+    sink->pipe_inode = (uint64_t)pipe_stat.st_ino;
+  }
+  // Which file the pump before this one wrote for this pipe: a line it left under way
+  // there is finished there when the log is first opened (see open_left_file).
+  struct dm_log_place left;
+  if (file_fd < 0 && dm_place_load(place_fd, &left) && left.pipe_inode == sink->pipe_inode &&
+      left.pipe_device == sink->pipe_device && (left.device != 0 || left.inode != 0)) {
+    sink->left = malloc(sizeof left);
+    if (sink->left != NULL) *sink->left = left;
+  }
   // A chunk the pump before this one (killed) took and may not have written whole: written
   // again first, on the pump's thread, even if the pipe stays silent.
   struct stat journal;
@@ -1158,6 +1295,7 @@ int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_op
   sink->path = strdup(path);
   if (sink->path == NULL || dm_creds_copy(&sink->owner, owner) != 0) {
     free(sink->path);
+    free(sink->left);
     free(sink);
     return -ENOMEM;
   }
@@ -1183,6 +1321,7 @@ int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_op
   if (error != 0) {
     dm_creds_free(&sink->owner);
     free(sink->path);
+    free(sink->left);
     free(sink);
   }
   if (replay) dm_pump_command(DM_CMD_REPLAY, id, NULL);

@@ -53,14 +53,16 @@ struct dm_pump_gap {
 };
 
 /**
- * Takes over `file_fd` and `journal_fd` (the pump closes them) and starts moving
- * `pipe_fd`'s bytes into the file; `gap` (or NULL) is what an earlier pump dropped there
- * and did not say yet. `journal_fd` (-1: none) is the daemon's journal in the state
+ * Takes over `file_fd`, `journal_fd` and `place_fd` (the pump closes them) and starts
+ * moving `pipe_fd`'s bytes into the file; `gap` (or NULL) is what an earlier pump dropped
+ * there and did not say yet. `journal_fd` (-1: none) is the daemon's journal in the state
  * directory (log_journal.c): a chunk an earlier pump left there is written first.
+ * `place_fd` (-1: none) says which file the pump writes (log_place.c): a line an earlier
+ * pump left under way in a file a logrotate moved is finished there first.
  */
 int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_options *options,
                    const struct dm_creds *owner, const char *path, const struct dm_pump_gap *gap,
-                   int journal_fd);
+                   int journal_fd, int place_fd);
 
 /**
  * The daemon's next run's start banner, as the keeper will write it into the pipe (its

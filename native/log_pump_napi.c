@@ -80,13 +80,14 @@ static bool int_at(napi_env env, napi_value *argv, size_t index, int32_t *out) {
 
 /*
  * pumpAttach(id, pipeFd, fileFd, maxBytes, keep, timestamps, uid, gid, groups, path,
- *            gapBytes, gapError, skipRest, journalFd): gapBytes to skipRest what an earlier
- * pump dropped; journalFd (-1: none) the daemon's journal, taken over.
+ *            gapBytes, gapError, skipRest, journalFd, placeFd): gapBytes to skipRest what
+ * an earlier pump dropped; journalFd and placeFd (-1: none) the daemon's journal and the
+ * record of which file its pump writes, taken over.
  */
 static napi_value js_attach(napi_env env, napi_callback_info info) {
-  size_t argc = 14;
-  napi_value argv[14];
-  int32_t id, pipe_fd, file_fd, keep, journal_fd;
+  size_t argc = 15;
+  napi_value argv[15];
+  int32_t id, pipe_fd, file_fd, keep, journal_fd, place_fd;
   int64_t max_bytes;
   bool timestamps, skip_rest;
   int64_t gap_bytes;
@@ -94,7 +95,7 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   uint32_t uid, gid, count;
   char path[4096];
   size_t length;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 14 ||
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 15 ||
       !int_at(env, argv, 0, &id) || !int_at(env, argv, 1, &pipe_fd) || !int_at(env, argv, 2, &file_fd) ||
       napi_get_value_int64(env, argv[3], &max_bytes) != napi_ok || !int_at(env, argv, 4, &keep) ||
       napi_get_value_bool(env, argv[5], &timestamps) != napi_ok ||
@@ -104,7 +105,7 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
       napi_get_value_string_utf8(env, argv[9], path, sizeof path, &length) != napi_ok ||
       length >= sizeof path - 1 || napi_get_value_int64(env, argv[10], &gap_bytes) != napi_ok ||
       !int_at(env, argv, 11, &gap_error) || napi_get_value_bool(env, argv[12], &skip_rest) != napi_ok ||
-      !int_at(env, argv, 13, &journal_fd)) {
+      !int_at(env, argv, 13, &journal_fd) || !int_at(env, argv, 14, &place_fd)) {
     napi_throw_type_error(env, NULL, "pumpAttach: bad arguments");
     return NULL;
   }
@@ -119,7 +120,7 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   struct dm_creds owner = {.uid = uid, .gid = gid, .ngroups = (int)count, .groups = groups};
   struct dm_pump_options options = {.max_bytes = max_bytes, .keep = keep, .timestamps = timestamps};
   struct dm_pump_gap gap = {.bytes = gap_bytes, .error = gap_error, .skip_rest = skip_rest};
-  int error = dm_pump_attach(id, pipe_fd, file_fd, &options, &owner, path, &gap, journal_fd);
+  int error = dm_pump_attach(id, pipe_fd, file_fd, &options, &owner, path, &gap, journal_fd, place_fd);
   if (error != 0) return throw_errno(env, "pumpAttach", error);
   return undefined_value(env);
 }

@@ -11,6 +11,9 @@ import type { Owner } from './owner.ts';
 
 /** The directory of the daemons' log journals, in the state directory. */
 const JOURNALS = 'log-journals';
+/** A daemon's two files there: its journal (log_journal.c) and its file's record (log_place.c). */
+const JOURNAL_FILES = ['journal', 'file'] as const;
+type JournalFile = (typeof JOURNAL_FILES)[number];
 
 /** Where a daemon's log stands: ready to be written, or why not. */
 export type LogReadiness =
@@ -267,7 +270,7 @@ export class DaemonLogs {
 
   /**
    * Stops logging a daemon gone for good (its config deleted, its user no longer allowed)
-   * and removes its journal once the pump has let go of it: nothing of a daemon that will
+   * and removes its journal (and the record of its file) once the pump has let go of it: nothing of a daemon that will
    * not be logged again waits there, and the journals of daemons that came and went piled
    * up in the state directory. Kept if a daemon of that id is loaded again meanwhile.
    */
@@ -276,7 +279,7 @@ export class DaemonLogs {
     await this.lettingGo.get(id);
     if (this.entries.has(id) || this.opening.has(id) || this.moving.has(id)) return;
     try {
-      rmSync(this.journalPath(id), { force: true });
+      for (const file of JOURNAL_FILES) rmSync(this.journalPath(id, file), { force: true });
     } catch (error) {
       this.log.warn(`${id}: cannot remove its log journal: ${(error as Error).message}`);
     }
@@ -355,7 +358,7 @@ export class DaemonLogs {
       return;
     }
     const { owner } = entry;
-    const journalFd = this.openJournal(id);
+    const { journalFd, placeFd } = this.openJournal(id);
     try {
       // No file: the pump opens it by its path, as its owner, before it writes (see `open`).
       this.pump.attach(
@@ -367,9 +370,11 @@ export class DaemonLogs {
         entry.path,
         this.carried.get(id),
         journalFd,
+        placeFd,
       );
     } catch (error) {
       if (journalFd >= 0) closeSync(journalFd);
+      if (placeFd >= 0) closeSync(placeFd);
       throw error;
     }
     if (this.carried.delete(id)) this.mayGap.add(id);
@@ -404,28 +409,34 @@ export class DaemonLogs {
   }
 
   /**
-   * The daemon's log journal (native/log_journal.c), kept by root in the state directory
-   * (a killed manager's last chunk waits there for the next one); -1 if it cannot be
-   * opened: its log is then written as before, a kill possibly doubling a chunk.
+   * The daemon's log journal (native/log_journal.c) and the record of which file its pump
+   * writes (native/log_place.c), kept by root in the state directory: a killed manager's
+   * last chunk, and a line it left under way in a file a logrotate moved, wait there for
+   * the next one. -1 for one that cannot be opened: its log is then written as before, a
+   * kill possibly doubling a chunk, or splitting that line between two files.
    */
-  private openJournal(id: string): number {
-    try {
-      mkdirSync(join(this.settings.stateDir, JOURNALS), { recursive: true, mode: 0o700 });
-      return openSync(
-        this.journalPath(id),
-        constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW,
-        0o600,
-      );
-    } catch (error) {
-      this.log.warn(
-        `${id}: log journal: ${(error as Error).message}; a kill of the manager may write a piece of its log twice`,
-      );
-      return -1;
-    }
+  private openJournal(id: string): { journalFd: number; placeFd: number } {
+    const open = (suffix: JournalFile, risk: string): number => {
+      try {
+        mkdirSync(join(this.settings.stateDir, JOURNALS), { recursive: true, mode: 0o700 });
+        return openSync(
+          this.journalPath(id, suffix),
+          constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW,
+          0o600,
+        );
+      } catch (error) {
+        this.log.warn(`${id}: log journal: ${(error as Error).message}; ${risk}`);
+        return -1;
+      }
+    };
+    return {
+      journalFd: open('journal', 'a kill of the manager may write a piece of its log twice'),
+      placeFd: open('file', 'a kill of the manager right after a SIGUSR1 may split a line'),
+    };
   }
 
-  private journalPath(id: string): string {
-    return join(this.settings.stateDir, JOURNALS, `${encodeURIComponent(id)}.journal`);
+  private journalPath(id: string, file: JournalFile): string {
+    return join(this.settings.stateDir, JOURNALS, `${encodeURIComponent(id)}.${file}`);
   }
 
   private attachToNull(id: string, pipeFd: number): void {

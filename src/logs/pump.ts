@@ -99,6 +99,7 @@ interface NativePump {
     gapError: number,
     skipRest: boolean,
     journalFd: number,
+    placeFd: number,
   ): void;
   pumpExpectBanner(id: number, banner: string): boolean;
   pumpCommand(kind: number, id: number): Promise<number>;
@@ -139,11 +140,12 @@ export class LogPump {
 
   /**
    * Starts moving `pipeFd` into `fileFd` (opened by UserFiles.openAppend and judged by
-   * the caller). The pump owns `fileFd` and `journalFd` from now on; `pipeFd` comes back
-   * with detach. `journalFd`: the daemon's journal in the state directory, where each
-   * chunk waits until it is wholly in the log (native/log_journal.c); a chunk a killed
-   * manager left there is written again first. Without one, a SIGKILL may write a chunk
-   * twice.
+   * the caller). The pump owns `fileFd`, `journalFd` and `placeFd` from now on; `pipeFd`
+   * comes back with detach. `journalFd`: the daemon's journal in the state directory,
+   * where each chunk waits until it is wholly in the log (native/log_journal.c); a chunk a
+   * killed manager left there is written again first. Without one, a SIGKILL may write a
+   * chunk twice. `placeFd`: beside it, which file the pump writes (native/log_place.c); a
+   * line a killed manager left under way in a file a logrotate moved is finished there.
    */
   attach(
     id: string,
@@ -154,6 +156,7 @@ export class LogPump {
     path: string,
     gap?: OutputGap,
     journalFd = -1,
+    placeFd = -1,
   ): void {
     if (this.ids.has(id)) throw new Error(`log pump: ${id} is attached already`);
     const number = this.nextId++;
@@ -172,6 +175,7 @@ export class LogPump {
       gap?.error ?? 0,
       gap?.skipRest ?? false,
       journalFd,
+      placeFd,
     );
     this.ids.set(id, number);
     this.names.set(number, id);

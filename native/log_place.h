@@ -1,0 +1,34 @@
+/*
+ * Which file a log pump writes, kept in the state directory so that a line left under way
+ * by a killed manager is finished where it began (see log_place.c).
+ */
+#ifndef DM_LOG_PLACE_H
+#define DM_LOG_PLACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct dm_log_place {
+  uint64_t pipe_device, pipe_inode; /* the pipe whose bytes go there */
+  uint64_t device, inode;           /* the file; 0, 0: none (a rotation under way) */
+  bool under_way;                   /* a reopen waits for the end of the line in it */
+  char path[3072];                  /* where it was last seen */
+};
+
+/** Records `place` in `fd` (-1: nothing). */
+void dm_place_save(int fd, const struct dm_log_place *place);
+
+/** What a pump recorded in `fd`; false if nothing is there. */
+bool dm_place_load(int fd, struct dm_log_place *place);
+
+/**
+ * The file `place` names, wherever it is now: at its recorded path, else under any name
+ * in the directory of `log_path` (a logrotate's `mv`). Run as the log's owner. Opened for
+ * writing if it is the owner's regular file with one link: an fd, its size, and its path
+ * in `where`; -1 when it is gone.
+ */
+int dm_place_open(const struct dm_log_place *place, const char *log_path, uid_t owner,
+                  int64_t *size, char *where, size_t room);
+
+#endif
