@@ -327,9 +327,15 @@ export class DaemonLogs {
     if (this.entries.get(id)?.attached) this.pump.expectBanner(id, banner);
   }
 
-  /** Reopens every log (after an external logrotate moved them). */
+  /**
+   * Reopens every log (after an external logrotate moved them); one whose line under way
+   * is not finished yet is reopened once it is, and the pump keeps that (see
+   * native/log_place.c) from now on, for a manager after this one.
+   */
   reopenAll(): void {
-    void this.pump.reopenAll();
+    void this.pump
+      .reopenAll()
+      .then(() => this.log.debug('logs reopened, or waiting for a line to end'));
   }
 
   /** The logs a call of the pump is still inside, past 100 ms (a hung file system). */
