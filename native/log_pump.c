@@ -610,7 +610,8 @@ static int note_gap(struct sink *sink) {
  * A reopen asked from outside (SIGUSR1 after a logrotate's mv, or before a start): at a
  * line's start at once; in the middle of one, once it ends (see before_reopen), so that
  * no line is cut between the old file and the new (an outside review found 9 of 10
- * reopens did) any more than a rotation cuts one.
+ * reopens did) any more than a rotation cuts one. The wait outlives a killed manager: the
+ * next one finishes the line in the old file (keep_place, open_left_file).
  */
 static void reopen_between_lines(struct sink *sink) {
   if (sink->line_unknown && sink->file_fd >= 0) {
