@@ -12,7 +12,6 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestHost } from '../helpers/host.ts';
-import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -66,9 +65,14 @@ describe('a manager killed (or upgraded) while a SIGUSR1 reopen waits for a line
     rmSync(go, { recursive: true, force: true });
   });
 
-  /** Waits for the manager `pid` to be gone (a child of this test, or an upgrade's). */
+  /**
+   * Waits for the manager `pid` to be gone (a child of this test, or an upgrade's): reaped,
+   * not only a zombie, whose other threads may still hold the state directory's lock.
+   */
   const gone = (pid: number): Promise<true> =>
-    waitFor(`the manager (pid ${pid}) to die`, () => (isAlive(pid) ? undefined : true));
+    waitFor(`the manager (pid ${pid}) to be reaped`, () =>
+      existsSync(`/proc/${pid}`) ? undefined : true,
+    );
 
   /** Waits for the manager to say `what` after `from` in its log. */
   const said = (from: number, what: RegExp): Promise<true> =>
