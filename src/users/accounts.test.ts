@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   type Account,
+  beyond,
   groupIdsOf,
   hasPrivateGroup,
-  linesBeyond,
   makeAccountDb,
   membersOf,
   parseGroups,
@@ -214,21 +214,35 @@ describe('hasPrivateGroup', () => {
     });
 });
 
-describe('linesBeyond', () => {
+describe('beyond', () => {
+  const uidOf = (account: { uid: number }): number => account.uid;
+
   test('keeps what getent gave beyond the local file (another source), in order', () => {
     const local = 'root:x:0:0::/root:/bin/sh\namy:x:1001:100::/home/amy:/bin/sh\n';
     const all = `${local}ldapuser:x:5000:5000::/home/l:/bin/sh\nzed:x:5001:5000::/z:/bin/sh\n`;
     assert.deepEqual(
-      parsePasswd(linesBeyond(all, local)).map((account) => account.name),
+      beyond(parsePasswd(all), parsePasswd(local), uidOf).map((account) => account.name),
       ['ldapuser', 'zed'],
     );
   });
 
   test('an entry of another source with the name of a local one stays behind it', () => {
     const local = 'amy:x:1001:100::/home/amy:/bin/sh';
-    const others = parsePasswd(linesBeyond(`${local}\namy:x:7:7::/ldap/amy:/bin/sh`, local));
+    const others = beyond(
+      parsePasswd(`${local}\namy:x:7:7::/ldap/amy:/bin/sh`),
+      parsePasswd(local),
+      uidOf,
+    );
     const db = makeAccountDb([...parsePasswd(local), ...others], []);
     assert.equal(db.users.get('amy')?.uid, 1001);
     assert.equal(db.byUid.get(7)?.home, '/ldap/amy');
+  });
+
+  // Taken for another source's, a local account printed otherwise by getent was kept
+  // from the full read after its deletion from /etc/passwd.
+  test('a local entry that getent prints otherwise than it is written is still local', () => {
+    const local = 'bob:x:0010:100:Bob :/home/bob:/bin/sh \n';
+    const all = 'bob:x:10:100:Bob :/home/bob:/bin/sh\n';
+    assert.deepEqual(beyond(parsePasswd(all), parsePasswd(local), uidOf), []);
   });
 });

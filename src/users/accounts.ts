@@ -116,11 +116,13 @@ export function withLocalFilesNow(others: OtherAccounts): AccountDb {
 
 /** `getent`'s answers, with what they hold beyond the local files they were read with. */
 function nameServiceOf(passwd: string, group: string, local: LocalFiles): NameService {
+  const accounts = parsePasswd(passwd);
+  const groups = parseGroups(group);
   const others = {
-    accounts: parsePasswd(linesBeyond(passwd, local.passwd)),
-    groups: parseGroups(linesBeyond(group, local.group)),
+    accounts: beyond(accounts, parsePasswd(local.passwd), (account) => account.uid),
+    groups: beyond(groups, parseGroups(local.group), (entry) => entry.gid),
   };
-  return { db: makeAccountDb(parsePasswd(passwd), parseGroups(group)), others };
+  return { db: makeAccountDb(accounts, groups), others };
 }
 
 interface LocalFiles {
@@ -136,13 +138,18 @@ function sameFiles(one: LocalFiles, other: LocalFiles): boolean {
   return one.passwd === other.passwd && one.group === other.group;
 }
 
-/** The lines of `all` that are not lines of `local`. */
-export function linesBeyond(all: string, local: string): string {
-  const own = new Set(local.split('\n'));
-  return all
-    .split('\n')
-    .filter((line) => !own.has(line))
-    .join('\n');
+/**
+ * The entries of `all` that are not entries of `local`, by name and id as parsed: getent
+ * may print a local line otherwise than it is written (`0010` as `10`, a trailing space
+ * dropped), and a local entry taken for another source's would outlive its deletion.
+ */
+export function beyond<T extends { readonly name: string }>(
+  all: readonly T[],
+  local: readonly T[],
+  idOf: (entry: T) => number,
+): T[] {
+  const own = new Set(local.map((entry) => `${entry.name}:${idOf(entry)}`));
+  return all.filter((entry) => !own.has(`${entry.name}:${idOf(entry)}`));
 }
 
 function readLocal(path: string): string {
