@@ -38,10 +38,23 @@ export interface PathState {
  */
 const TEST_USER = /^dmt[0-9a-f]{6}/;
 
+/** The system's accounts (uid below 1000, and nobody), as they were when the tests began. */
+const SYSTEM_ACCOUNTS = new Set(
+  readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .map((line) => line.split(':'))
+    .filter(([, , uid]) => uid !== undefined && (Number(uid) < 1000 || Number(uid) === 65534))
+    .map(([name]) => name),
+);
+
+/** A line of /etc/shadow: nine fields, a name first. */
+const SHADOW_ENTRY = /^([^:\s]+):(?:[^:]*:){7}[^:]*$/;
+
 /**
- * The text of a file by which an attack is judged. /etc/shadow changes whenever any
- * test run adds or removes its users; what must never change is everything else in it
- * (root's and the system's lines), so the lines of test users are left out.
+ * The text of a file by which an attack is judged. /etc/shadow changes whenever anyone
+ * adds or removes an account (test runs, other sessions on the machine); what must never
+ * change is root's and the system's lines, and no other line may appear: the entries of
+ * other accounts are left out, anything else (a daemon's output written there) is kept.
  */
 function contentOf(path: string): Buffer {
   const bytes = readFileSync(path);
@@ -49,7 +62,10 @@ function contentOf(path: string): Buffer {
   const kept = bytes
     .toString('utf8')
     .split('\n')
-    .filter((line) => !TEST_USER.test(line));
+    .filter((line) => {
+      const name = SHADOW_ENTRY.exec(line)?.[1];
+      return name === undefined || SYSTEM_ACCOUNTS.has(name);
+    });
   return Buffer.from(kept.join('\n'));
 }
 
