@@ -8,6 +8,8 @@ export interface ReadyLine {
   readonly word: string;
   readonly name: string;
   readonly pid: number;
+  /** A fourth word, if the daemon wrote one (the crash storm's run start time); else ''. */
+  readonly start: string;
   /** performance.now() when the bench read it. */
   readonly at: number;
 }
@@ -92,8 +94,8 @@ export class ReadyPipe {
     const lines = (this.carry + text).split('\n');
     this.carry = lines.pop() ?? '';
     for (const raw of lines) {
-      const [word = '', name = '', pid = '0'] = raw.trim().split(' ');
-      const line = { word, name, pid: Number(pid), at };
+      const [word = '', name = '', pid = '0', start = ''] = raw.trim().split(' ');
+      const line = { word, name, pid: Number(pid), start, at };
       this.latest.set(name, line);
       if (word === 'ready') this.readyCount++;
       for (const listener of this.listeners) listener(line);

@@ -27,6 +27,11 @@ export function stormVerdict(run: StormRun): string[] {
   return problems;
 }
 
+/** Whether the storm's runs were told apart by their start time as well as their pid. */
+function keyedByStart(results: StormResults): boolean {
+  return results.runs.some((run) => run.logs?.pidsReused !== undefined);
+}
+
 /** The machine's own ceiling at a rate (bare shell loops), or why there is none. */
 function ceilingOf(results: StormResults, ratePerS: number): string {
   const ceiling = results.ceilings?.find((c) => c.ratePerS === ratePerS);
@@ -46,7 +51,7 @@ export function renderStorms(results: StormResults): string[] {
   const out: string[] = [
     `### Crash storm, ${results.date.slice(0, 10)}`,
     '',
-    `${when(results)}. daemon-manager alone: ${settings.daemons} root daemons that each sleep a pseudo-random time and exit 1, for an aggregate exit rate aimed at ${settings.rates.join(', ')} exits/s; ${settings.seconds} s each (the window opens once every daemon has started once); \`stable-uptime\` below the shortest run, so no back-off; \`dmctl status\` asked in a loop, one call at a time, and beside it \`node -e 0\` in a loop (the floor of any Node client under the storm's load); the manager and its \`dm-keeper\` (the process that forks and reaps the daemons) sampled every second, summed; then SIGTERM. Before the manager's run at each rate, the same daemons run under bare shell loops (\`while :; do SCRIPT; done\`, no supervisor): the exit rate this machine reaches at the moment, the ceiling of any supervisor. A storm holds when every dmctl call answered within a second, SIGTERM was acted on, descriptors, RSS and the manager's and keeper's zombie children stayed flat, nothing was left and no log line was lost (zombies on the whole machine are shown too, but other sessions' orphans count there). Variants: ${settings.variants.join(', ')} (log: \`output=log\`, ${settings.logLines} numbered lines per run between a begin and an end line with the run's pid). The other systems are left out: the original's back-off is fixed (a daemon up under 60 s waits 10 s or more), and runit waits a second before restarting a service that ran under a second.`,
+    `${when(results)}. daemon-manager alone: ${settings.daemons} root daemons that each sleep a pseudo-random time and exit 1, for an aggregate exit rate aimed at ${settings.rates.join(', ')} exits/s; ${settings.seconds} s each (the window opens once every daemon has started once); \`stable-uptime\` below the shortest run, so no back-off; \`dmctl status\` asked in a loop, one call at a time, and beside it \`node -e 0\` in a loop (the floor of any Node client under the storm's load); the manager and its \`dm-keeper\` (the process that forks and reaps the daemons) sampled every second, summed; then SIGTERM. Before the manager's run at each rate, the same daemons run under bare shell loops (\`while :; do SCRIPT; done\`, no supervisor): the exit rate this machine reaches at the moment, the ceiling of any supervisor. A storm holds when every dmctl call answered within a second, SIGTERM was acted on, descriptors, RSS and the manager's and keeper's zombie children stayed flat, nothing was left and no log line was lost (zombies on the whole machine are shown too, but other sessions' orphans count there). Variants: ${settings.variants.join(', ')} (log: \`output=log\`, ${settings.logLines} numbered lines per run between a begin and an end line with the run's ${keyedByStart(results) ? 'pid and start time' : 'pid'}). The other systems are left out: the original's back-off is fixed (a daemon up under 60 s waits 10 s or more), and runit waits a second before restarting a service that ran under a second.`,
     '',
     ...describeRun(results),
     '**Responsiveness**',
@@ -158,13 +163,23 @@ export function renderStorms(results: StormResults): string[] {
       '**Log variant: every line of every run that ended, in order**',
       '',
       ...table(
-        ['target exits/s', 'runs ended', 'runs in the logs', 'lines lost', 'runs out of order'],
+        [
+          'target exits/s',
+          'runs ended',
+          'runs in the logs',
+          'lines lost',
+          'runs out of order',
+          "runs that had a pid of an earlier run of their daemon's",
+        ],
         logged.map((run) => [
           String(run.ratePerS),
           String(run.logs?.runsEnded),
           String(run.logs?.runsLogged),
           String(run.logs?.linesLost),
           String(run.logs?.runsOutOfOrder),
+          run.logs?.pidsReused === undefined
+            ? 'not counted (runs keyed by name and pid alone)'
+            : String(run.logs.pidsReused),
         ]),
       ),
       '',

@@ -23,7 +23,7 @@ import { askSocketInLoop } from '../measures/socket-loop.ts';
 import { NODE, writeMasterConfig } from '../peers/daemon-manager.ts';
 import { spawnLogged, terminate } from '../peers/spawn.ts';
 import { onInterrupt } from './interrupt.ts';
-import { checkStormLogs, type StormLogCheck, stormScript } from './storm-daemon.ts';
+import { checkStormLogs, runKey, type StormLogCheck, stormScript } from './storm-daemon.ts';
 import { makeWorkdir, tailOf } from './workdir.ts';
 
 export interface StormOptions {
@@ -140,7 +140,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
         for (const dir of cgroupsMadeFor(line.pid, manager?.pid ?? 0)) cgroups.add(dir);
     } else if (line.word === 'done') {
       exits++;
-      if (!terminating) ended.add(`${line.name} ${line.pid}`);
+      if (!terminating) ended.add(runKey(line.name, line.pid, line.start));
     }
   });
   const ours = (): number[] => livePidsOfRun(marker, work.dir, cgroups);

@@ -6,24 +6,42 @@ import { join } from 'node:path';
  * (the log variant), sleeps a pseudo-random time between MIN and MIN + SPAN ms, writes its
  * last line, says it is done and exits 1. Called as `storm.sh NAME MIN SPAN LINES`.
  *
+ * A run is named by its pid and its start time (field 22 of /proc/$$/stat, in clock ticks
+ * since boot): a storm of 500 runs a second spends 1,000 pids a second (the shell and its
+ * `sleep`), so with pid_max at 32768 the pids wrap every half minute and a daemon's run can
+ * get the pid of one of its earlier runs. Keyed by the pid alone, two runs were one: their
+ * lines read as a run repeated, out of order. The comm field may hold spaces or `)`, so
+ * the fields are counted after its last `) `; the arguments are saved before `set --`.
+ *
  * dash has no $RANDOM: the time comes from the pid, which differs at every run, so the
  * exits of a fleet started at once spread out within a few runs. GNU sleep takes `437e-3`.
  * Every line is written by a shell built-in: the only other process is `sleep`.
  */
 export function stormScript(pipePath: string): string {
   return [
-    `echo "ready $1 $$" > ${pipePath}`,
-    'if [ "$4" -gt 0 ]; then',
-    '  echo "run $1 $$ begin"',
+    'name=$1 min=$2 span=$3 lines=$4',
+    'read -r stat < /proc/$$/stat',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a template
+    'set -- ${stat##*") "}',
+    'shift 19',
+    'run="$$ $1"',
+    `echo "ready $name $run" > ${pipePath}`,
+    'if [ "$lines" -gt 0 ]; then',
+    '  echo "run $name $run begin"',
     '  i=0',
-    '  while [ $i -lt "$4" ]; do i=$((i + 1)); echo "run $1 $$ $i"; done',
+    '  while [ $i -lt "$lines" ]; do i=$((i + 1)); echo "run $name $run $i"; done',
     'fi',
-    'sleep "$(( $2 + ($$ * 7919) % $3 ))e-3"',
-    'if [ "$4" -gt 0 ]; then echo "run $1 $$ end"; fi',
-    `echo "done $1 $$" > ${pipePath}`,
+    'sleep "$(( min + ($$ * 7919) % span ))e-3"',
+    'if [ "$lines" -gt 0 ]; then echo "run $name $run end"; fi',
+    `echo "done $name $run" > ${pipePath}`,
     'exit 1',
     '',
   ].join('\n');
+}
+
+/** The key of one run in `ended` and in the logs: `NAME PID START`. */
+export function runKey(name: string, pid: number, start: string): string {
+  return `${name} ${pid} ${start}`;
 }
 
 /** What the logs of a storm's log variant hold, against the runs the bench saw end. */
@@ -36,13 +54,17 @@ export interface StormLogCheck {
   readonly linesLost: number;
   /** Runs whose lines are not in the order written (or repeat). */
   readonly runsOutOfOrder: number;
+  /**
+   * Runs that shared their daemon's name and pid with another run of the storm (absent in
+   * older files): what a key of `NAME PID` alone would have merged.
+   */
+  readonly pidsReused?: number;
 }
 
 /**
- * Reads every `NAME.log` of the directory and checks each run's lines (`run NAME PID
- * begin`, `run NAME PID 1` ... `run NAME PID LINES`, `run NAME PID end`): in order, and
- * complete for every run of `ended` (keys `NAME PID`). Other lines (the manager's
- * banners) are ignored.
+ * Reads every `NAME.log` of the directory and checks each run's lines (`run NAME PID START
+ * begin`, `run NAME PID START 1` ... `run NAME PID START end`): in order, and complete for
+ * every run of `ended` (keys from runKey). Other lines (the manager's banners) are ignored.
  */
 export async function checkStormLogs(
   logDir: string,
@@ -54,11 +76,11 @@ export async function checkStormLogs(
   for (const file of readdirSync(logDir)) {
     if (!file.endsWith('.log')) continue;
     for await (const line of linesOf(join(logDir, file))) {
-      const match = /(?:^|\s)run (\S+) (\d+) (\S+)$/.exec(line);
+      const match = /(?:^|\s)run (\S+) (\d+) (\d+) (\S+)$/.exec(line);
       if (!match) continue;
-      const key = `${match[1]} ${match[2]}`;
+      const key = runKey(match[1] ?? '', Number(match[2]), match[3] ?? '');
       const list = seen.get(key) ?? [];
-      list.push(match[3] ?? '');
+      list.push(match[4] ?? '');
       seen.set(key, list);
     }
   }
@@ -71,7 +93,14 @@ export async function checkStormLogs(
     if (ended.has(key)) linesLost += expected.filter((word) => !present.has(word)).length;
   }
   for (const key of ended) if (!seen.has(key)) linesLost += expected.length;
-  return { runsEnded: ended.size, runsLogged: seen.size, linesLost, runsOutOfOrder };
+  const runsOfPid = new Map<string, number>();
+  for (const key of seen.keys()) {
+    const namePid = key.slice(0, key.lastIndexOf(' '));
+    runsOfPid.set(namePid, (runsOfPid.get(namePid) ?? 0) + 1);
+  }
+  let pidsReused = 0;
+  for (const count of runsOfPid.values()) if (count > 1) pidsReused += count;
+  return { runsEnded: ended.size, runsLogged: seen.size, linesLost, runsOutOfOrder, pidsReused };
 }
 
 async function* linesOf(file: string): AsyncGenerator<string> {
