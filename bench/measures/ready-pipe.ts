@@ -10,6 +10,8 @@ export interface ReadyLine {
   readonly pid: number;
   /** A fourth word, if the daemon wrote one (the crash storm's run start time); else ''. */
   readonly start: string;
+  /** A fifth word, if the daemon wrote one (the crash storm's /proc/uptime); else ''. */
+  readonly clock: string;
   /** performance.now() when the bench read it. */
   readonly at: number;
 }
@@ -94,8 +96,8 @@ export class ReadyPipe {
     const lines = (this.carry + text).split('\n');
     this.carry = lines.pop() ?? '';
     for (const raw of lines) {
-      const [word = '', name = '', pid = '0', start = ''] = raw.trim().split(' ');
-      const line = { word, name, pid: Number(pid), start, at };
+      const [word = '', name = '', pid = '0', start = '', clock = ''] = raw.trim().split(' ');
+      const line = { word, name, pid: Number(pid), start, clock, at };
       this.latest.set(name, line);
       if (word === 'ready') this.readyCount++;
       for (const listener of this.listeners) listener(line);

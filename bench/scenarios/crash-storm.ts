@@ -19,6 +19,7 @@ import {
   sampleProcess,
   sampleProcesses,
 } from '../measures/process-sample.ts';
+import type { ReadyPipe } from '../measures/ready-pipe.ts';
 import { askSocketInLoop } from '../measures/socket-loop.ts';
 import { NODE, writeMasterConfig } from '../peers/daemon-manager.ts';
 import { spawnLogged, terminate } from '../peers/spawn.ts';
@@ -87,6 +88,17 @@ export interface StormRun {
   readonly cpuMs?: { readonly manager: number; readonly keeper: number };
   /** Runs that ended over the window. */
   readonly windowExits?: number;
+  /**
+   * Over the window, from each run's `done` to its daemon's next `ready`, in ms (absent in
+   * older files): the respawn as a daemon sees it, its exit, the manager's and keeper's
+   * reaction, the fork and the exec chain up to the script's first line.
+   */
+  readonly respawnMs?: readonly number[];
+  /**
+   * Over the window, from the fork of each new run's process to its `ready`, in ms at 10 ms
+   * resolution (absent in older files): the part of respawnMs after the keeper's fork.
+   */
+  readonly launchMs?: readonly number[];
   /** Runs that ended from the manager's start to the SIGTERM (to divide a profile by). */
   readonly allExits?: number;
   readonly machineZombiesBefore: number;
@@ -132,6 +144,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
   let terminating = false;
   const cgroups = new Set<string>();
   let manager: ChildProcess | undefined;
+  const respawns = timeRespawns(work.pipe);
   work.pipe.onLine((line) => {
     if (line.word === 'ready') {
       starts++;
@@ -185,6 +198,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
       keeper: sampleProcess(keeper).cpuTicks,
     };
     const exitsAtOpen = exits;
+    respawns.open();
     const series: StormSecond[] = [];
     const opened = performance.now();
     let last = {
@@ -209,6 +223,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
       keeper: 10 * (sampleProcess(keeper).cpuTicks - cpuAtOpen.keeper),
     };
     const windowExits = exits - exitsAtOpen;
+    const { respawnMs, launchMs } = respawns.close();
     const calls = await client.stop();
     const floorCalls = await floor.stop();
     const socketCalls = await socket.stop();
@@ -235,6 +250,8 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
       socketFailures: socketCalls.filter((call) => !call.ok).length,
       cpuMs,
       windowExits,
+      respawnMs,
+      launchMs,
       allExits,
       machineZombiesBefore,
       sigtermExitMs,
@@ -303,6 +320,47 @@ function second(
   };
 }
 
+/** What timeRespawns measured over the window. */
+interface RespawnTimes {
+  /** From a run's `done` to its daemon's next `ready`, ms. */
+  readonly respawnMs: number[];
+  /**
+   * From the fork of the process that became the run (its start time) to its `ready`
+   * (/proc/uptime when it said it), in ms at 10 ms resolution: the exec chain's share.
+   */
+  readonly launchMs: number[];
+}
+
+/**
+ * Times each daemon's respawns between `open` and `close`: from a run's `done` to the
+ * next `ready` of the same daemon, rounded to 0.1 ms, and the new run's own start-up.
+ */
+function timeRespawns(pipe: ReadyPipe): { open(): void; close(): RespawnTimes } {
+  const doneAt = new Map<string, number>();
+  const times: RespawnTimes = { respawnMs: [], launchMs: [] };
+  let timing = false;
+  pipe.onLine((line) => {
+    if (!timing) return;
+    if (line.word === 'done') doneAt.set(line.name, line.at);
+    const done = line.word === 'ready' ? doneAt.get(line.name) : undefined;
+    if (done === undefined) return;
+    times.respawnMs.push(Math.round((line.at - done) * 10) / 10);
+    // Clock ticks are 10 ms (CLK_TCK 100): /proc/uptime and the start time count from boot.
+    if (line.start !== '' && line.clock !== '')
+      times.launchMs.push(Math.round(Number(line.clock) * 1000 - Number(line.start) * 10));
+    doneAt.delete(line.name);
+  });
+  return {
+    open: () => {
+      timing = true;
+    },
+    close: () => {
+      timing = false;
+      return times;
+    },
+  };
+}
+
 /** The same storm with no supervisor at all: what this machine can do at the moment. */
 export interface StormCeiling {
   readonly daemons: number;
@@ -310,6 +368,9 @@ export interface StormCeiling {
   readonly seconds: number;
   /** Exits per second over the window, one entry per second. */
   readonly exitsPerS: readonly number[];
+  /** As StormRun's respawnMs and launchMs: a bare loop's respawn (absent in older files). */
+  readonly respawnMs?: readonly number[];
+  readonly launchMs?: readonly number[];
   /** Processes of the loops left after their process group was killed (should be 0). */
   readonly left: number;
 }
@@ -337,6 +398,7 @@ export async function runShellLoops(options: StormOptions): Promise<StormCeiling
   work.pipe.onLine((line) => {
     if (line.word === 'done') exits++;
   });
+  const respawns = timeRespawns(work.pipe);
   // One process group for the loops and every daemon they run: killed at once at the end.
   const marker = `DM_BENCH_LOOPS=${randomBytes(6).toString('hex')}`;
   const [key = '', value = ''] = marker.split('=');
@@ -356,6 +418,7 @@ export async function runShellLoops(options: StormOptions): Promise<StormCeiling
   const forget = onInterrupt(killGroup);
   try {
     await work.pipe.readyTotal(options.daemons, `${options.daemons} shell loops`, 300_000);
+    respawns.open();
     const exitsPerS: number[] = [];
     let last = { at: performance.now(), exits };
     const timer = setInterval(() => {
@@ -365,6 +428,7 @@ export async function runShellLoops(options: StormOptions): Promise<StormCeiling
     }, 1000);
     await sleep(options.seconds * 1000);
     clearInterval(timer);
+    const { respawnMs, launchMs } = respawns.close();
     await killGroup();
     const left = killSurvivors(await waitUntilDead(livePidsOfRun(marker, work.dir, []), 10_000));
     return {
@@ -372,6 +436,8 @@ export async function runShellLoops(options: StormOptions): Promise<StormCeiling
       ratePerS: options.ratePerS,
       seconds: options.seconds,
       exitsPerS,
+      respawnMs,
+      launchMs,
       left: left.length,
     };
   } finally {
