@@ -1,4 +1,4 @@
-import { mkdirSync, rmdirSync } from 'node:fs';
+import { mkdirSync, rmdir } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { KeeperLink } from '../keeper/link.ts';
 import type { KeeperEvent, RunReport } from '../keeper/protocol.ts';
@@ -250,12 +250,16 @@ export class KeeperProcesses implements Processes {
     if (this.unreleased.length === 1) void this.releaseWhenSaved();
     const leaf = this.leaves.get(run);
     this.leaves.delete(run);
+    // Off the event loop: a cgroup's rmdir waits for the kernel's cgroup_mutex, which every
+    // fork into a cgroup and every move into a v1 one (waiting for an RCU grace period)
+    // holds. In a crash storm the manager spent a tenth of its time here, every request
+    // and respawn waiting behind it. Nothing waits for it: no run is started in a cgroup
+    // of an earlier run's number, and removeCgroup and removeTree remove what is still
+    // there (whichever rmdir comes second finds the leaf gone).
     if (leaf !== undefined)
-      try {
-        rmdirSync(leaf);
-      } catch {
+      rmdir(leaf, () => {
         // Processes stuck in the kernel are still in it; it goes at the manager's exit.
-      }
+      });
   }
 
   private async releaseWhenSaved(): Promise<void> {
