@@ -31,6 +31,7 @@ import {
   removeCgroup,
   removeTree,
 } from '../process/cgroup.ts';
+import { CgroupWrites } from '../process/cgroup-writes.ts';
 import { buildEnvironment } from '../process/environment.ts';
 import { bannerLine } from '../process/launch.ts';
 import { managerHolding } from '../process/lock-holder.ts';
@@ -239,6 +240,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly oomCounts = new Map<string, number>();
   /** The quota each user's cgroups were last given (at a start, or applied to running daemons). */
   private readonly quotas = new Map<string, CgroupQuota>();
+  /** The limits written into the cgroups, written again only when they change. */
+  private readonly cgroupWrites = new CgroupWrites();
   /** The moves of running daemons into their users' cgroups under way, one after the other. */
   private quotaMoves: Promise<void> = Promise.resolve();
   /** Set by shutdown(): every daemon is being stopped for the manager to exit. */
@@ -535,6 +538,10 @@ export class Manager implements ControlContext, SupervisorHost {
    * SIGKILL of one of their daemons: the count is up before the process is gone.)
    */
   private oomKilled(user: string): boolean {
+    // Only a user with a memory quota has daemons in a memory cgroup (a quota lifted moves
+    // them out): asked at every failed exit, the read of a file that is not there cost a
+    // crash storm 2% of the manager's time.
+    if (this.quotas.get(user)?.memory === undefined && !this.oomCounts.has(user)) return false;
     const count = oomKills(this.cgroups, user);
     const before = this.oomCounts.get(user) ?? 0;
     this.oomCounts.set(user, count);
@@ -672,6 +679,8 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Applies a new master config: new users and rights, then a rescan of everyone. */
   async reload(config: MasterConfig, accounts: NameService): Promise<void> {
     if (this.mode.kind !== 'system') return;
+    // Root's own edits of the cgroups' limits are undone from the next start on.
+    this.cgroupWrites.forgetAll();
     for (const key of ['socketDir', 'stateDir'] as const)
       if (config.settings[key] !== this.settings[key])
         this.log.warn(
@@ -1247,7 +1256,8 @@ export class Manager implements ControlContext, SupervisorHost {
         retry: false,
       };
     const cgroups =
-      this.cgroups && prepareCgroup(this.cgroups, record.id, daemonLimits.nproc, quota);
+      this.cgroups &&
+      prepareCgroup(this.cgroups, record.id, daemonLimits.nproc, quota, this.cgroupWrites);
     if (cgroups !== undefined && !('error' in cgroups)) this.quotas.set(record.owner, quota);
     // Kills the OOM killer made before this manager looked are not this daemon's.
     if (quota.memory !== undefined && !this.oomCounts.has(record.owner))

@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDirs } from '../files/make-dirs.ts';
+import { CgroupWrites } from './cgroup-writes.ts';
 
 /**
  * Control groups, used to know every process of a daemon. A process group is left with
@@ -152,51 +153,52 @@ export function needsCpuGroup(quota: CgroupQuota): boolean {
 
 /**
  * Creates (if need be) a daemon's cgroups: its cgroup2 one, and the v1 ones its process
- * limit and its user's quota need, with their limits written (again: root may have
- * changed them since). Errors name the file that could not be written.
+ * limit and its user's quota need, with their limits written (those `writes` says were
+ * written already are not written again). Errors name the file that could not be written.
  */
 export function prepareCgroup(
   tree: CgroupTree,
   id: string,
   pidsMax: number | undefined,
   quota: CgroupQuota = NO_QUOTA,
+  writes: CgroupWrites = new CgroupWrites(),
 ): DaemonCgroups | { error: string } {
   const user = id.slice(0, id.indexOf('/'));
   const path = join(tree.base, id);
   const joins: string[] = [];
   let writing = path;
   try {
-    makeDirs(path);
+    writes.makeDirs(path);
     if (tree.pidsBase !== undefined && (pidsMax !== undefined || quota.tasks !== undefined)) {
       const own = join(tree.pidsBase, id);
       writing = own;
-      makeDirs(own);
+      writes.makeDirs(own);
       writing = join(tree.pidsBase, user, 'pids.max');
-      writeFileSync(writing, String(quota.tasks ?? 'max'));
+      writes.write(writing, String(quota.tasks ?? 'max'));
       writing = join(own, 'pids.max');
-      writeFileSync(writing, String(pidsMax ?? 'max'));
+      writes.write(writing, String(pidsMax ?? 'max'));
       joins.push(join(own, 'cgroup.procs'));
     }
     if (tree.memoryBase !== undefined && quota.memory !== undefined) {
       const users = join(tree.memoryBase, user);
       writing = users;
-      makeDirs(users);
+      writes.makeDirs(users);
       writing = join(users, 'memory.limit_in_bytes');
-      writeFileSync(writing, String(quota.memory));
+      writes.write(writing, String(quota.memory));
       joins.push(join(users, 'cgroup.procs'));
     }
     if (tree.cpuBase !== undefined && needsCpuGroup(quota)) {
       const users = join(tree.cpuBase, user);
       writing = users;
-      makeDirs(users);
-      // Both written at every start, so that a quota or weight lifted while none of the
+      writes.makeDirs(users);
+      // Each written when it changes, so that a quota or weight lifted while none of the
       // user's daemons ran is lifted here too (the cgroup outlives them until a stop).
       writing = join(users, 'cpu.shares');
-      writeFileSync(writing, String(cpuSharesOf(quota.cpuWeight)));
+      writes.write(writing, String(cpuSharesOf(quota.cpuWeight)));
       writing = join(users, 'cpu.cfs_period_us');
-      writeFileSync(writing, String(CPU_PERIOD_US));
+      writes.write(writing, String(CPU_PERIOD_US));
       writing = join(users, 'cpu.cfs_quota_us');
-      writeFileSync(
+      writes.write(
         writing,
         quota.cpu === undefined ? '-1' : String(Math.round((quota.cpu * CPU_PERIOD_US) / 100)),
       );
