@@ -12,6 +12,7 @@ const SLACK = { fds: 16, rssKb: 8 * 1024, zombies: 10 } as const;
 export function stormVerdict(run: StormRun): string[] {
   const problems: string[] = [];
   const worst = maximum(run.statusMs);
+  const first = run.series[0];
   if (run.statusFailures > 0) problems.push(`${run.statusFailures} dmctl calls failed`);
   if (worst > ANSWER_MS) problems.push(`dmctl took up to ${int(worst)} ms`);
   if (run.sigtermExitMs === null) problems.push('SIGTERM not acted on in 3 min');
@@ -21,10 +22,31 @@ export function stormVerdict(run: StormRun): string[] {
     ['zombies', (s: StormSecond) => s.zombieChildren, SLACK.zombies],
   ] as const)
     if (!isFlat(run.series.map(pick), slack)) problems.push(`${what} grew`);
+  if (run.calm === null) problems.push('the storm did not calm down');
+  else if (run.calm && first !== undefined && run.calm.fds > first.fds + SLACK.fds)
+    problems.push('descriptors stayed up after the storm');
   if (run.daemonsLeft > 0) problems.push(`${run.daemonsLeft} daemon processes left`);
   if (run.logs && (run.logs.linesLost > 0 || run.logs.runsOutOfOrder > 0))
     problems.push('log lines lost or out of order');
   return problems;
+}
+
+/** A respawn's p50 / p90, and its exec chain's. */
+function respawnText(
+  respawn: readonly number[] | undefined,
+  launch: readonly number[] | undefined,
+): string {
+  if (!respawn || respawn.length === 0) return 'not measured';
+  const both = (values: readonly number[]): string =>
+    `${int(percentile(values, 50))} / ${int(percentile(values, 90))}`;
+  return `${both(respawn)}${launch && launch.length > 0 ? ` (${both(launch)})` : ''}`;
+}
+
+/** The descriptors once the storm calmed down, where measured. */
+function calmText(run: StormRun): string {
+  if (run.calm === undefined) return '';
+  if (run.calm === null) return '; did not calm down';
+  return `; ${int(run.calm.fds)} calm (after ${run.calm.seconds} s)`;
 }
 
 /** Whether the storm's runs were told apart by their start time as well as their pid. */
@@ -91,7 +113,7 @@ export function renderStorms(results: StormResults): string[] {
       }),
     ),
     '',
-    '**The manager and its keeper over the storm (first second → largest → last second)**',
+    "**The manager and its keeper over the storm (first second → largest → last second; descriptors also once the storm calmed down, every daemon's next run sleeping for good)**",
     '',
     ...table(
       [
@@ -115,7 +137,7 @@ export function renderStorms(results: StormResults): string[] {
         return [
           String(run.ratePerS),
           run.logLines > 0 ? 'log' : 'discard',
-          range((s) => s.fds),
+          `${range((s) => s.fds)}${calmText(run)}`,
           range((s) => s.rssKb, mib),
           range((s) => s.zombieChildren),
           `${run.machineZombiesBefore} before; ${range((s) => s.machineZombies)}`,
@@ -152,6 +174,25 @@ export function renderStorms(results: StormResults): string[] {
             `${int(percentile(socket, 50))} / ${int(percentile(socket, 99))} / ${int(maximum(socket))}`,
             String(run.windowExits ?? 0),
             `${((run.cpuMs?.manager ?? 0) / exits).toFixed(1)}, ${((run.cpuMs?.keeper ?? 0) / exits).toFixed(1)}`,
+          ];
+        }),
+      ),
+      '',
+    );
+  const timed = results.runs.filter((run) => run.respawnMs && run.respawnMs.length > 0);
+  if (timed.length > 0)
+    out.push(
+      "**Each respawn** (from a run's `done` to its daemon's next `ready`, p50 / p90 ms; in parentheses the part after the fork of the new run's process, at 10 ms resolution: its exec chain; the rest is the run's exit, the keeper's reaping, the manager's answer and the fork)",
+      '',
+      ...table(
+        ['target exits/s', 'output', 'daemon-manager', 'bare shell loops'],
+        timed.map((run) => {
+          const ceiling = results.ceilings?.find((c) => c.ratePerS === run.ratePerS);
+          return [
+            String(run.ratePerS),
+            run.logLines > 0 ? 'log' : 'discard',
+            respawnText(run.respawnMs, run.launchMs),
+            ceiling ? respawnText(ceiling.respawnMs, ceiling.launchMs) : 'not measured',
           ];
         }),
       ),

@@ -24,7 +24,13 @@ import { askSocketInLoop } from '../measures/socket-loop.ts';
 import { NODE, writeMasterConfig } from '../peers/daemon-manager.ts';
 import { spawnLogged, terminate } from '../peers/spawn.ts';
 import { onInterrupt } from './interrupt.ts';
-import { checkStormLogs, runKey, type StormLogCheck, stormScript } from './storm-daemon.ts';
+import {
+  CALM_FILE,
+  checkStormLogs,
+  runKey,
+  type StormLogCheck,
+  stormScript,
+} from './storm-daemon.ts';
 import { makeWorkdir, tailOf } from './workdir.ts';
 
 export interface StormOptions {
@@ -102,6 +108,12 @@ export interface StormRun {
   /** Runs that ended from the manager's start to the SIGTERM (to divide a profile by). */
   readonly allExits?: number;
   readonly machineZombiesBefore: number;
+  /**
+   * Once the storm calmed down (every daemon's next run sleeping for good), the manager's
+   * and keeper's descriptors when they stopped falling, and the seconds that took (absent
+   * in older files): what the storm left behind, against the first second's.
+   */
+  readonly calm?: { readonly fds: number; readonly seconds: number } | null;
   /** From SIGTERM to the manager's exit; null if it had not exited after SIGTERM_LIMIT_MS. */
   readonly sigtermExitMs: number | null;
   /** Daemon processes alive 10 s after the manager's exit (killed by the bench). */
@@ -227,6 +239,9 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
     const calls = await client.stop();
     const floorCalls = await floor.stop();
     const socketCalls = await socket.stop();
+    const calm = await calmDown(work, options.daemons, () =>
+      sampleProcesses(managerProcesses(pid)),
+    ).catch(() => null);
 
     terminating = true;
     const allExits = exits;
@@ -254,6 +269,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
       launchMs,
       allExits,
       machineZombiesBefore,
+      calm,
       sigtermExitMs,
       daemonsLeft: left.length,
       cgroupsLeft,
@@ -293,6 +309,38 @@ function writeStormConfig(
     );
   }
   return config;
+}
+
+const CALM_TIMEOUT_MS = 60_000;
+const CALM_SETTLE_S = 15;
+
+/**
+ * Calms the storm down (see stormScript) and waits until every daemon sleeps, then
+ * samples each second until the descriptors stop falling: the runs that ended are let go
+ * of once the state that records their end is saved (at most a second apart).
+ */
+async function calmDown(
+  work: ReturnType<typeof makeWorkdir>,
+  daemons: number,
+  sample: () => ProcessSample,
+): Promise<{ fds: number; seconds: number }> {
+  const calmed = new Set<string>();
+  work.pipe.onLine((line) => {
+    if (line.word === 'calm') calmed.add(line.name);
+  });
+  writeFileSync(join(work.dir, CALM_FILE), '');
+  await work.pipe.next(() => calmed.size >= daemons, 'every daemon to calm down', CALM_TIMEOUT_MS);
+  // Settled: no fewer for two seconds in a row (a save may come a second after the last).
+  let last = sample().fds;
+  let still = 0;
+  for (let seconds = 1; seconds <= CALM_SETTLE_S; seconds++) {
+    await sleep(1000);
+    const fds = sample().fds;
+    still = fds >= last ? still + 1 : 0;
+    last = Math.min(last, fds);
+    if (still === 2) return { fds: last, seconds };
+  }
+  return { fds: last, seconds: CALM_SETTLE_S };
 }
 
 /** One second of the series, from the counters at its start and at its end. */

@@ -1,5 +1,5 @@
 import { createReadStream, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * The daemon of the crash storm: says it runs, writes LINES numbered lines to its output
@@ -13,11 +13,16 @@ import { join } from 'node:path';
  * lines read as a run repeated, out of order. The comm field may hold spaces or `)`, so
  * the fields are counted after its last `) `; the arguments are saved before `set --`.
  *
+ * Once the file `calm` is there beside the script (written after the storm's window), a
+ * run says `calm NAME PID START` instead and sleeps for good: the storm calms down, and
+ * what the supervisor holds then is what a storm left behind.
+ *
  * dash has no $RANDOM: the time comes from the pid, which differs at every run, so the
  * exits of a fleet started at once spread out within a few runs. GNU sleep takes `437e-3`.
  * Every line is written by a shell built-in: the only other process is `sleep`.
  */
 export function stormScript(pipePath: string): string {
+  const calm = join(dirname(pipePath), CALM_FILE);
   return [
     'name=$1 min=$2 span=$3 lines=$4',
     'read -r stat < /proc/$$/stat',
@@ -25,6 +30,7 @@ export function stormScript(pipePath: string): string {
     'set -- ${stat##*") "}',
     'shift 19',
     'run="$$ $1"',
+    `if [ -e ${calm} ]; then echo "calm $name $run" > ${pipePath}; exec sleep 1000000; fi`,
     'read -r clock _ < /proc/uptime',
     `echo "ready $name $run $clock" > ${pipePath}`,
     'if [ "$lines" -gt 0 ]; then',
@@ -39,6 +45,9 @@ export function stormScript(pipePath: string): string {
     '',
   ].join('\n');
 }
+
+/** The file that calms the storm, in the readiness pipe's directory (see stormScript). */
+export const CALM_FILE = 'calm';
 
 /** The key of one run in `ended` and in the logs: `NAME PID START`. */
 export function runKey(name: string, pid: number, start: string): string {
