@@ -99,12 +99,12 @@ export interface StormRun {
    * older files): the respawn as a daemon sees it, its exit, the manager's and keeper's
    * reaction, the fork and the exec chain up to the script's first line.
    */
-  readonly respawnMs?: readonly number[];
+  readonly respawn?: TimeSummary;
   /**
    * Over the window, from the fork of each new run's process to its `ready`, in ms at 10 ms
-   * resolution (absent in older files): the part of respawnMs after the keeper's fork.
+   * resolution (absent in older files): the part of respawn after the keeper's fork.
    */
-  readonly launchMs?: readonly number[];
+  readonly launch?: TimeSummary;
   /** Runs that ended from the manager's start to the SIGTERM (to divide a profile by). */
   readonly allExits?: number;
   readonly machineZombiesBefore: number;
@@ -235,7 +235,7 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
       keeper: 10 * (sampleProcess(keeper).cpuTicks - cpuAtOpen.keeper),
     };
     const windowExits = exits - exitsAtOpen;
-    const { respawnMs, launchMs } = respawns.close();
+    const { respawn, launch } = respawns.close();
     const calls = await client.stop();
     const floorCalls = await floor.stop();
     const socketCalls = await socket.stop();
@@ -265,8 +265,8 @@ export async function runCrashStorm(options: StormOptions): Promise<StormRun> {
       socketFailures: socketCalls.filter((call) => !call.ok).length,
       cpuMs,
       windowExits,
-      respawnMs,
-      launchMs,
+      respawn,
+      launch,
       allExits,
       machineZombiesBefore,
       calm,
@@ -368,6 +368,22 @@ function second(
   };
 }
 
+/** A set of times (ms) as the report shows them: a storm of 5 minutes times 100,000s. */
+export interface TimeSummary {
+  readonly count: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+function summarize(values: readonly number[]): TimeSummary {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number): number =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? 0;
+  return { count: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1) };
+}
+
 /** What timeRespawns measured over the window. */
 interface RespawnTimes {
   /** From a run's `done` to its daemon's next `ready`, ms. */
@@ -383,7 +399,10 @@ interface RespawnTimes {
  * Times each daemon's respawns between `open` and `close`: from a run's `done` to the
  * next `ready` of the same daemon, rounded to 0.1 ms, and the new run's own start-up.
  */
-function timeRespawns(pipe: ReadyPipe): { open(): void; close(): RespawnTimes } {
+function timeRespawns(pipe: ReadyPipe): {
+  open(): void;
+  close(): { respawn: TimeSummary; launch: TimeSummary };
+} {
   const doneAt = new Map<string, number>();
   const times: RespawnTimes = { respawnMs: [], launchMs: [] };
   let timing = false;
@@ -404,7 +423,7 @@ function timeRespawns(pipe: ReadyPipe): { open(): void; close(): RespawnTimes } 
     },
     close: () => {
       timing = false;
-      return times;
+      return { respawn: summarize(times.respawnMs), launch: summarize(times.launchMs) };
     },
   };
 }
@@ -416,9 +435,9 @@ export interface StormCeiling {
   readonly seconds: number;
   /** Exits per second over the window, one entry per second. */
   readonly exitsPerS: readonly number[];
-  /** As StormRun's respawnMs and launchMs: a bare loop's respawn (absent in older files). */
-  readonly respawnMs?: readonly number[];
-  readonly launchMs?: readonly number[];
+  /** As StormRun's respawn and launch: a bare loop's respawn (absent in older files). */
+  readonly respawn?: TimeSummary;
+  readonly launch?: TimeSummary;
   /** Processes of the loops left after their process group was killed (should be 0). */
   readonly left: number;
 }
@@ -476,7 +495,7 @@ export async function runShellLoops(options: StormOptions): Promise<StormCeiling
     }, 1000);
     await sleep(options.seconds * 1000);
     clearInterval(timer);
-    const { respawnMs, launchMs } = respawns.close();
+    const { respawn, launch } = respawns.close();
     await killGroup();
     const left = killSurvivors(await waitUntilDead(livePidsOfRun(marker, work.dir, []), 10_000));
     return {
@@ -484,8 +503,8 @@ export async function runShellLoops(options: StormOptions): Promise<StormCeiling
       ratePerS: options.ratePerS,
       seconds: options.seconds,
       exitsPerS,
-      respawnMs,
-      launchMs,
+      respawn,
+      launch,
       left: left.length,
     };
   } finally {

@@ -37,7 +37,7 @@ export async function runCrashStorms(
           ceilings.push(ceiling);
           const sorted = [...ceiling.exitsPerS].sort((a, b) => a - b);
           log(
-            `  ${sorted[Math.floor(sorted.length / 2)] ?? 0} exits/s, respawn median ${medianOf(ceiling.respawnMs ?? [])} ms (fork to ready ${medianOf(ceiling.launchMs ?? [])})`,
+            `  ${sorted[Math.floor(sorted.length / 2)] ?? 0} exits/s, respawn median ${ceiling.respawn?.p50} ms (fork to ready ${ceiling.launch?.p50})`,
           );
         } catch (error) {
           failures.push(`${ratePerS}/s shell loops: ${(error as Error).message}`);
@@ -58,7 +58,7 @@ export async function runCrashStorms(
         runs.push(run);
         const exits = run.series.map((second) => second.exits).sort((a, b) => a - b);
         log(
-          `  ${exits[Math.floor(exits.length / 2)] ?? 0} exits/s, ${run.statusMs.length} dmctl (${run.statusFailures} failed, worst ${Math.max(0, ...run.statusMs).toFixed(0)} ms), SIGTERM ${run.sigtermExitMs === null ? 'ignored' : `${run.sigtermExitMs.toFixed(0)} ms`}, respawn median ${medianOf(run.respawnMs ?? [])} ms (fork to ready ${medianOf(run.launchMs ?? [])})`,
+          `  ${exits[Math.floor(exits.length / 2)] ?? 0} exits/s, ${run.statusMs.length} dmctl (${run.statusFailures} failed, worst ${Math.max(0, ...run.statusMs).toFixed(0)} ms), SIGTERM ${run.sigtermExitMs === null ? 'ignored' : `${run.sigtermExitMs.toFixed(0)} ms`}, respawn median ${run.respawn?.p50} ms (fork to ready ${run.launch?.p50})`,
         );
       } catch (error) {
         failures.push(`${ratePerS}/s ${variant}: ${(error as Error).message}`);
@@ -66,8 +66,4 @@ export async function runCrashStorms(
       }
     }
   return { runs, ceilings };
-}
-
-function medianOf(values: readonly number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 }
