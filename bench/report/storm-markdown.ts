@@ -1,8 +1,8 @@
-import type { StormRun, StormSecond } from '../scenarios/crash-storm.ts';
+import type { StormRun, StormSecond, TimeSummary } from '../scenarios/crash-storm.ts';
 import { describeRun, int, mib, table, when } from './format.ts';
 import type { StormResults } from './results.ts';
 import { maximum, median, percentile } from './stats.ts';
-import { WHY_SINCE, WHY_SOURCE, WHY_STORM, WHY_STORM_AFTER } from './why.ts';
+import { WHY_SINCE, WHY_SOURCE, WHY_STORM, WHY_STORM_AFTER, WHY_STORM_AT_CEILING } from './why.ts';
 
 /** What "every dmctl answered" means here, and "flat" growth over a storm. */
 const ANSWER_MS = 1000;
@@ -32,14 +32,10 @@ export function stormVerdict(run: StormRun): string[] {
 }
 
 /** A respawn's p50 / p90, and its exec chain's. */
-function respawnText(
-  respawn: readonly number[] | undefined,
-  launch: readonly number[] | undefined,
-): string {
-  if (!respawn || respawn.length === 0) return 'not measured';
-  const both = (values: readonly number[]): string =>
-    `${int(percentile(values, 50))} / ${int(percentile(values, 90))}`;
-  return `${both(respawn)}${launch && launch.length > 0 ? ` (${both(launch)})` : ''}`;
+function respawnText(respawn: TimeSummary | undefined, launch: TimeSummary | undefined): string {
+  if (!respawn || respawn.count === 0) return 'not measured';
+  const both = (times: TimeSummary): string => `${int(times.p50)} / ${int(times.p90)}`;
+  return `${both(respawn)}${launch && launch.count > 0 ? ` (${both(launch)})` : ''}`;
 }
 
 /** The descriptors once the storm calmed down, where measured. */
@@ -179,7 +175,7 @@ export function renderStorms(results: StormResults): string[] {
       ),
       '',
     );
-  const timed = results.runs.filter((run) => run.respawnMs && run.respawnMs.length > 0);
+  const timed = results.runs.filter((run) => run.respawn && run.respawn.count > 0);
   if (timed.length > 0)
     out.push(
       "**Each respawn** (from a run's `done` to its daemon's next `ready`, p50 / p90 ms; in parentheses the part after the fork of the new run's process, at 10 ms resolution: its exec chain; the rest is the run's exit, the keeper's reaping, the manager's answer and the fork)",
@@ -191,8 +187,8 @@ export function renderStorms(results: StormResults): string[] {
           return [
             String(run.ratePerS),
             run.logLines > 0 ? 'log' : 'discard',
-            respawnText(run.respawnMs, run.launchMs),
-            ceiling ? respawnText(ceiling.respawnMs, ceiling.launchMs) : 'not measured',
+            respawnText(run.respawn, run.launch),
+            ceiling ? respawnText(ceiling.respawn, ceiling.launch) : 'not measured',
           ];
         }),
       ),
@@ -233,12 +229,17 @@ export function renderStorms(results: StormResults): string[] {
   if (errors.length > 0) out.push('dmctl failures seen:', '', ...errors.map((e) => `- ${e}`), '');
   if (results.failures.length > 0)
     out.push('Failed storms:', '', ...results.failures.map((f) => `- ${f}`), '');
-  const fixed = results.date >= WHY_STORM_AFTER.since;
-  if (results.date >= WHY_SINCE && results.runs.some((run) => stormVerdict(run).length > 0))
+  // The newest findings that predate the run.
+  const why = [
+    WHY_STORM_AT_CEILING,
+    WHY_STORM_AFTER,
+    { since: WHY_SINCE, source: WHY_SOURCE, items: WHY_STORM },
+  ].find((found) => results.date >= found.since);
+  if (why && results.runs.some((run) => stormVerdict(run).length > 0))
     out.push(
-      `**Why the storms do not hold** (${fixed ? WHY_STORM_AFTER.source : WHY_SOURCE}):`,
+      `**Why the storms do not hold** (${why.source}):`,
       '',
-      ...(fixed ? WHY_STORM_AFTER.items : WHY_STORM).map((why) => `- ${why}`),
+      ...why.items.map((item) => `- ${item}`),
       '',
     );
   return out;
