@@ -494,9 +494,9 @@ function handleSignals(signals: SignalQueue, running: Running): void {
         }
         log.info(`SIGHUP: reloading ${configPath}`);
         notify('RELOADING=1');
-        // Synchronous, as root asked for it: a getent of the manager's run asynchronously
-        // races its Reaper, which reaps zombies of Node's own children too (see reaper.ts)
-        // and left the reload waiting for good (seen under load).
+        // getent runs synchronously: only root's SIGHUP waits on other name services (a
+        // user's change of /etc/passwd reads the local files alone, see refreshAccounts).
+        // Run asynchronously, it must be registered with own-children.ts (see reaper.ts).
         await manager
           .reload(read.config, readNameService())
           .catch((error: unknown) => log.error(`reload failed: ${error}`));
