@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define KEEPER_VERSION "3"
+#define KEEPER_VERSION "4"
 /* The largest message either side sends (a spawn carries at most 128 KiB of exports). */
 #define MAX_MESSAGE (512 * 1024)
 #define MAX_FIELDS 4096
@@ -41,6 +41,14 @@ struct run {
    */
   long long owner_uid;
   long long uid;
+  /*
+   * The gid and the supplementary groups ("1000,27", in setgroups' order) the child was
+   * switched to before its exec (NULL: not switched, or a survivor of a previous keeper):
+   * what the run was given, which a daemon left root may change in itself since, so that
+   * a manager that takes the run over judges what it was given against the accounts now.
+   */
+  long long gid;
+  char *groups;
   /* The main process: alive until reaped; then how it ended. */
   int alive;
   int exit_code, exit_signal;
@@ -74,6 +82,8 @@ void send_event(const char *verb, const char *const *fields, size_t count,
                 const char *stored_name);
 /* Whether run reports carry the owner's uid and the run's uid (see keeper.c). */
 int reports_uids(void);
+/* Whether run reports carry the run's gid and groups too (see keeper.c). */
+int reports_groups(void);
 void keeper_log(const char *level, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 /* What an epoll event is about. */

@@ -47,7 +47,7 @@ struct run *run_new(uint64_t seq, const char *id) {
   if (!run || !(run->id = strdup(id))) abort();
   run->seq = seq;
   run->pidfd = run->errpipe = run->events_fd = -1;
-  run->owner_uid = run->uid = -1;
+  run->owner_uid = run->uid = run->gid = -1;
   run->next = runs;
   runs = run;
   run_total++;
@@ -104,6 +104,7 @@ void run_forget(struct run *run) {
   if (run->pidfd != -1) close(run->pidfd);
   free(run->cgroup);
   free(run->exec_error);
+  free(run->groups);
   free(run->id);
   free(run);
   run_total--;
@@ -128,7 +129,7 @@ unsigned long long start_ticks_of(pid_t pid) {
 
 void run_report(struct run *run, const char *verb) {
   char seq[24], pid[16], ticks[24], spawned[24], alive[4], code[16], sig[16], exited[24],
-      empty[4], exec[4], owner[24], uid[24];
+      empty[4], exec[4], owner[24], uid[24], gid[24];
   snprintf(seq, sizeof seq, "%llu", (unsigned long long)run->seq);
   snprintf(pid, sizeof pid, "%d", (int)run->pid);
   snprintf(ticks, sizeof ticks, "%llu", run->start_ticks);
@@ -141,11 +142,16 @@ void run_report(struct run *run, const char *verb) {
   snprintf(exec, sizeof exec, "%d", run->exec_state);
   snprintf(owner, sizeof owner, "%lld", run->owner_uid);
   snprintf(uid, sizeof uid, "%lld", run->uid);
-  const char *fields[] = {seq,   run->id, pid,   ticks, spawned,
-                          alive, code,    sig,   exited, empty,
-                          exec,  run->exec_error ? run->exec_error : "", owner, uid};
-  /* The last two for a manager that said it reads them (see reports_uids). */
-  send_event(verb, fields, sizeof fields / sizeof *fields - (reports_uids() ? 0 : 2), NULL);
+  snprintf(gid, sizeof gid, "%lld", run->gid);
+  const char *fields[] = {seq,   run->id, pid,   ticks,  spawned, alive,
+                          code,  sig,     exited, empty, exec,
+                          run->exec_error ? run->exec_error : "",
+                          owner, uid,     gid,   run->groups ? run->groups : ""};
+  /* The uids, then the groups, for a manager that said it reads them (see reports_uids). */
+  size_t count = sizeof fields / sizeof *fields;
+  if (!reports_groups()) count -= 2;
+  if (!reports_uids()) count -= 2;
+  send_event(verb, fields, count, NULL);
 }
 
 void runs_report_all(void) {

@@ -393,6 +393,11 @@ int spawn_run(struct run *run, struct message *request, char *error, size_t size
                                                              : (long long)geteuid();
   run->owner_uid =
       plan.owner && parse_number(plan.owner, 10, &number) ? (long long)number : -1;
+  /* The groups it becomes with that uid, as drop_privileges sets them (or it exits). */
+  if (plan.uid && plan.gid && parse_number(plan.gid, 10, &number)) {
+    run->gid = (long long)number;
+    if (!(run->groups = strdup(plan.groups ? plan.groups : ""))) abort();
+  }
   run->spawned_ms = now_ms();
   /* Our child cannot be reaped, so its pid not reused, before we read its start time. */
   run->start_ticks = start_ticks_of(pid);

@@ -18,6 +18,7 @@ function run(seq: number, ownerUid: number | undefined): RunReport {
     execError: '',
     ownerUid,
     uid: ownerUid,
+    groups: undefined,
   };
 }
 

@@ -69,6 +69,7 @@ function report(seq: number, id: string, exec: RunReport['exec']): RunReport {
     execError: exec === 'failed' ? 'cannot enter /x' : '',
     ownerUid: 1000,
     uid: 1000,
+    groups: undefined,
   };
 }
 

@@ -30,9 +30,10 @@ const HELLO_SILENCE_MS = 10_000;
 
 /**
  * This manager reads what keeper protocol version 3 adds to run reports (whom a run is
- * for and as); a keeper adds it only when told so, as an older manager checks their count.
+ * for and as) and what version 4 adds (the gid and groups it was given); a keeper adds
+ * them only when told so, as an older manager checks their count.
  */
-export const HELLO = ['hello', '3'];
+export const HELLO = ['hello', '4'];
 
 /**
  * The keeper ended the connection (or it failed) before it answered hello: it was going,

@@ -12,6 +12,22 @@ describe('parseEvent of a run report', () => {
     assert.equal(event.run.uid, 1002);
   });
 
+  test('reads the gid and groups the keeper switched the run to (version 4)', () => {
+    const event = parseEvent([...FIELDS, '0', '1', '', '1001', '1002', '1002', '1002,27'], []);
+    assert.ok(event !== undefined && event.kind === 'spawned');
+    assert.deepEqual(event.run.groups, { gid: 1002, list: [1002, 27] });
+  });
+
+  test('no groups recorded: a run not switched, or a keeper before version 4', () => {
+    const unswitched = parseEvent([...FIELDS, '0', '1', '', '0', '0', '-1', ''], []);
+    assert.ok(unswitched !== undefined && unswitched.kind === 'spawned');
+    assert.equal(unswitched.run.groups, undefined);
+    const older = parseEvent([...FIELDS, '0', '1', '', '1001', '1002'], []);
+    assert.ok(older !== undefined && older.kind === 'spawned');
+    assert.equal(older.run.groups, undefined);
+    assert.equal(older.run.uid, 1002);
+  });
+
   test('-1 is not known: a survivor of a previous keeper', () => {
     const event = parseEvent([...FIELDS, '0', '1', '', '-1', '-1'], []);
     assert.ok(event !== undefined && event.kind === 'spawned');

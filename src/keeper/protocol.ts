@@ -35,6 +35,12 @@ export interface RunReport {
    */
   readonly ownerUid: number | undefined;
   readonly uid: number | undefined;
+  /**
+   * The gid and every group (setgroups' list) the keeper switched the child to before its
+   * exec: what the run was given, whatever it did to itself since. Undefined when not
+   * known: not switched (a run as the keeper's own user), a survivor, a keeper before 4.
+   */
+  readonly groups: { readonly gid: number; readonly list: readonly number[] } | undefined;
 }
 
 /** What the keeper says. */
@@ -72,11 +78,19 @@ const recordedUid = (text: string | undefined): number | undefined => {
   return value >= 0 ? value : undefined;
 };
 
+/** The gid and groups a keeper of version 4 on recorded; undefined for none or a bad list. */
+function recordedGroups(gid: string | undefined, list: string | undefined): RunReport['groups'] {
+  const gidN = recordedUid(gid);
+  if (gidN === undefined || list === undefined) return undefined;
+  const gids = list === '' ? [] : list.split(',').map(integer);
+  return gids.every((value) => value >= 0) ? { gid: gidN, list: gids } : undefined;
+}
+
 function parseRun(fields: readonly string[]): RunReport | undefined {
-  // A keeper before version 3 (kept across an upgrade) says 13 fields, no uids.
-  if (fields.length !== 13 && fields.length !== 15) return undefined;
+  // A keeper before version 3 (kept across an upgrade) says 13 fields, no uids; before 4, 15.
+  if (fields.length !== 13 && fields.length !== 15 && fields.length !== 17) return undefined;
   const [, seq, id, pid, ticks, spawned, alive, code, signal, exited, empty, exec, error] = fields;
-  const [owner, uid] = fields.slice(13);
+  const [owner, uid, gid, groups] = fields.slice(13);
   const numbers = [seq, pid, ticks, spawned, code, signal, exited].map(integer);
   if (numbers.some(Number.isNaN) || id === undefined) return undefined;
   const [seqN, pidN, ticksN, spawnedN, codeN, signalN, exitedN] = numbers as number[];
@@ -101,6 +115,7 @@ function parseRun(fields: readonly string[]): RunReport | undefined {
     execError: error ?? '',
     ownerUid: recordedUid(owner),
     uid: recordedUid(uid),
+    groups: recordedGroups(gid, groups),
   };
 }
 

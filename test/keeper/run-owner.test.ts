@@ -8,8 +8,9 @@ import { runKeeperDriver } from '../helpers/keeper-driver.ts';
  * The driver spawns two runs: one switched to uid 65534 for owner 4242, one with neither
  * (it stays the keeper's uid), then asks a second connection's `hello` for the keeper's
  * runs, as a manager started after a kill -9 of the last one does. It prints the last two
- * fields (owner, uid) of the `spawned` reports, then of the `run` reports; then the number
- * of fields of the `run` reports a manager before version 3 gets (its plain `hello`).
+ * fields (owner, uid) of the `spawned` reports, then of the `run` reports; then the gid and
+ * groups of the `run` reports a manager of version 4 gets (none for the run not switched);
+ * then the number of fields of the `run` reports a manager before version 3 gets.
  */
 const DRIVER = `
 import os, signal, sys
@@ -25,7 +26,7 @@ pids = []
 try:
     send(s, 'hello', '3')
     while event(s)[0] != 'end': pass
-    send(s, 'spawn', '1', 'u/as', 'uid=65534', 'gid=65534', 'groups=', 'owner=4242', 'start=sleep 1000', 'stdout=null')
+    send(s, 'spawn', '1', 'u/as', 'uid=65534', 'gid=65534', 'groups=65534,27', 'owner=4242', 'start=sleep 1000', 'stdout=null')
     spawned = wait('spawned', '1')
     pids.append(int(spawned[3]))
     print(len(spawned), spawned[-2], spawned[-1])
@@ -41,6 +42,13 @@ try:
         if fields[0] == 'end': break
         if fields[0] == 'run': print(fields[1], fields[-2], fields[-1])
     again.close()
+    newer = connect(sock_path)
+    send(newer, 'hello', '4')
+    while True:
+        fields = event(newer)
+        if fields[0] == 'end': break
+        if fields[0] == 'run': print('newer', fields[1], len(fields), fields[-2], repr(fields[-1]))
+    newer.close()
     older = connect(sock_path)
     send(older, 'hello')
     while True:
@@ -67,6 +75,7 @@ describe('dm-keeper’s record of whom a run is for and as', {
     const lines = run.stdout.trim().split('\n');
     assert.deepEqual(lines.slice(0, 2), ['15 4242 65534', '15 -1 0']);
     assert.deepEqual(lines.slice(2, 4).sort(), ['1 4242 65534', '2 -1 0']);
-    assert.deepEqual(lines.slice(4), ['older 13', 'older 13']);
+    assert.deepEqual(lines.slice(4, 6).sort(), ["newer 1 17 65534 '65534,27'", "newer 2 17 -1 ''"]);
+    assert.deepEqual(lines.slice(6), ['older 13', 'older 13']);
   });
 });
