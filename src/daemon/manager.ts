@@ -36,7 +36,7 @@ import { buildEnvironment } from '../process/environment.ts';
 import { bannerLine } from '../process/launch.ts';
 import { managerHolding } from '../process/lock-holder.ts';
 import type { Native } from '../process/native.ts';
-import { heldGroups, realUid } from '../process/proc-stat.ts';
+import { heldGids, realUid } from '../process/proc-stat.ts';
 import type {
   ConfigCopy,
   DaemonInfo,
@@ -96,6 +96,7 @@ import { Readiness } from './readiness.ts';
 import { Recovery } from './recovery.ts';
 import { RescanBudget } from './rescan-budget.ts';
 import { RescanTally } from './rescan-tally.ts';
+import { groupNameIn, revokedGroups } from './revoked-groups.ts';
 import {
   configPathOf,
   createOwnerDirs,
@@ -216,7 +217,13 @@ export class Manager implements ControlContext, SupervisorHost {
    * spawn (none from a keeper before version 3): a run-as account made again under its
    * name, another uid, is told from a group taken away (see `runAsAgain`).
    */
-  private readonly runUids = new Map<string, { readonly run: number; readonly uid: number }>();
+  private readonly runUids = new Map<string, RecordedRun>();
+  /**
+   * The names of the groups each daemon's start under way was given, as they were when it
+   * was asked for: a keeper that spawns it later (stopped, starved) may do so after a
+   * change of groups, which is then said with the names of then (see judgeSpawnedGroups).
+   */
+  private readonly askedGroupNames = new Map<string, ReadonlyMap<number, string>>();
   /** Daemons whose output pipe the keeper has handed over, until it ends. */
   private readonly pipes = new Set<string>();
   /**
@@ -440,6 +447,9 @@ export class Manager implements ControlContext, SupervisorHost {
     this.watchAccounts();
     // From now on a daemon is new: autostart alone decides.
     this.recovery = undefined;
+    // A change made while the daemons were taken over, before the watch began (a
+    // `gpasswd -d` right after a SIGUSR2), is applied now, not at the next change.
+    this.refreshAccounts();
     // The history of daemons that are gone (file deleted, user no longer allowed) goes too.
     this.history.keepOnly(
       new Set([...this.supervisor.daemons.keys(), ...this.broken.all().map((entry) => entry.id)]),
@@ -516,6 +526,7 @@ export class Manager implements ControlContext, SupervisorHost {
         if (event.kind === 'fd') closeFd(event.fd);
         if (event.kind === 'spawned' || event.kind === 'run') this.noteRunUid(event.run);
         this.processes.handle(event);
+        if (event.kind === 'spawned') this.judgeSpawnedGroups(event.run);
       },
       lost: () => {
         if (link === this.link) void this.keeperLost();
@@ -526,7 +537,25 @@ export class Manager implements ControlContext, SupervisorHost {
   private noteRunUid(run: RunReport): void {
     const known = this.runUids.get(run.id);
     if (run.uid !== undefined && (known === undefined || known.run <= run.seq))
-      this.runUids.set(run.id, { run: run.seq, uid: run.uid });
+      this.runUids.set(run.id, {
+        run: run.seq,
+        uid: run.uid,
+        ...(run.groups === undefined ? {} : { groups: [run.groups.gid, ...run.groups.list] }),
+      });
+  }
+
+  /**
+   * A run the keeper spawned after it was asked to (it was stopped or starved meanwhile):
+   * the groups it was given were the accounts' of then, and a group taken away since is
+   * dropped now. The accounts' changes seen meanwhile passed it by: it had no process yet.
+   */
+  private judgeSpawnedGroups(run: RunReport): void {
+    const names = this.askedGroupNames.get(run.id);
+    this.askedGroupNames.delete(run.id);
+    const record = this.supervisor.daemons.get(run.id);
+    if (record?.state.kind !== 'running' || record.state.run !== run.seq) return;
+    const then = names ?? new Map<number, string>();
+    this.dropRevokedGroups(record, (gid) => then.get(gid) ?? groupNameIn(this.db, gid));
   }
 
   waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }> {
@@ -849,7 +878,11 @@ export class Manager implements ControlContext, SupervisorHost {
           `its run-as account ${again.name} is another account now (uid ${again.was}, now ${again.now})`,
           'as the new one',
         );
-      else if (groupsChanged) this.dropRevokedGroups(record, runAs, before);
+      else if (groupsChanged)
+        this.dropRevokedGroups(
+          record,
+          (gid) => groupNameIn(before, gid) ?? groupNameIn(this.db, gid),
+        );
     }
     return changed;
   }
@@ -931,33 +964,66 @@ export class Manager implements ControlContext, SupervisorHost {
    * A daemon runs with the groups its user had when it started: one its user was taken
    * out of since is dropped by starting it again, as a revoked listen= grant stops it
    * (a right root took back is gone for what runs too, not only for the next start).
+   * Judged on what the run was given (see givenGroups), named by `nameThen` (see
+   * revokedGroups): when the accounts change, when a run is taken over, and when the
+   * keeper reports a spawn it carried out late.
    */
-  /**
-   * Restarts a run that has supplementary groups its user is no longer in. Each group is
-   * named as it was named when the change came (`before`): its gid may be another group's
-   * now (an outside review saw a user said to be taken out of a group they were never in);
-   * a group deleted and made again under its name, the user in it, is said as such.
-   */
-  private dropRevokedGroups(record: DaemonRecord, runAsName: string, before: AccountDb): void {
+  private dropRevokedGroups(
+    record: DaemonRecord,
+    nameThen: (gid: number) => string | undefined,
+  ): void {
     const { state } = record;
-    const runAs = this.db.users.get(runAsName);
-    if (state.kind !== 'running' || runAs === undefined || runAs.uid === 0) return;
-    const allowed = new Set(groupIdsOf(this.db, runAs));
-    const revoked = (heldGroups(state.pid) ?? []).filter((gid) => !allowed.has(gid));
-    if (revoked.length === 0) return;
-    const said = revoked.map((gid) => {
-      const name = groupNameIn(before, gid) ?? groupNameIn(this.db, gid);
-      if (name === undefined) return `${runAsName} is no longer in gid ${gid}`;
-      const now = this.db.groups.get(name)?.gid;
-      return now !== undefined && now !== gid && allowed.has(now)
-        ? `its group ${name} is another group now (gid ${gid}, now ${now})`
-        : `${runAsName} is no longer in ${name} (gid ${gid})`;
-    });
+    // A personal manager switches no user: its daemons have the groups it has.
+    if (state.kind !== 'running' || this.mode.kind !== 'system') return;
+    // The account the run is of: its run-as name's, unless the keeper switched it to
+    // another uid (a run taken over whose file named another user then).
+    const uid = this.recordedRunUid(record.id, state.run);
+    const named = this.db.users.get(record.spec.runAs ?? record.owner);
+    const runAs = uid === undefined || named?.uid === uid ? named : this.db.byUid.get(uid);
+    if (runAs === undefined || runAs.uid === 0) return;
+    const runAsName = runAs.name;
+    const given = this.givenGroups(record.id, state.run, state.pid, runAs.uid);
+    if (given === undefined) return;
+    const said = revokedGroups(given, runAs, this.db, nameThen);
+    if (said.length === 0) return;
     const text = said.join('; ');
     this.log.warn(`${record.id}: ${text}; restarting it with the groups ${runAsName} has now`);
     // Any daemon's run has its user's groups, listen_group= or not: the note says which.
     this.note(record, 'refused', `${text}: restarted with the groups ${runAsName} has now`);
     this.supervisor.restart(record);
+  }
+
+  /** The names the groups `gids` have now (those that have one). */
+  private namesOf(gids: readonly number[]): ReadonlyMap<number, string> {
+    const names = new Map<number, string>();
+    for (const gid of gids) {
+      const name = groupNameIn(this.db, gid);
+      if (name !== undefined) names.set(gid, name);
+    }
+    return names;
+  }
+
+  /**
+   * The gid and groups a run was given: the keeper's record of its spawn, else (a keeper
+   * before version 4, a survivor of another keeper) what its main process holds now. The
+   * record is what counts: a daemon may change its own groups (a root one, or one a
+   * setgid program left with another real gid), and a run whose main process is gone but
+   * whose other processes go on has no /proc to read, or another process's. /proc is
+   * read only once the process has `uid`: the keeper's child sets its groups before its
+   * uid, and until then holds the keeper's (root's), which are no group taken away.
+   */
+  private givenGroups(
+    id: string,
+    run: number,
+    pid: number,
+    uid: number,
+  ): readonly number[] | undefined {
+    const known = this.runUids.get(id);
+    if (known?.run === run && known.groups !== undefined) return known.groups;
+    const recorded = this.snapshot.runs.find((report) => report.seq === run)?.groups;
+    if (recorded !== undefined) return [recorded.gid, ...recorded.list];
+    if (pid <= 0 || realUid(pid) !== uid) return undefined;
+    return heldGids(pid);
   }
 
   /** Every daemon's status row, as root sees them (for the metrics). */
@@ -1291,6 +1357,8 @@ export class Manager implements ControlContext, SupervisorHost {
       }
       this.logs.reopenBeforeStart(record.id, record.respawns > 0);
     }
+    const groups = groupIdsOf(this.db, runAs);
+    this.askedGroupNames.set(record.id, this.namesOf(groups));
     const banner = startBanner(new Date(), record.id, runAsName, record.spec.start).trimEnd();
     // Before the keeper writes it: the pump makes it begin a line of its own.
     if (record.spec.output === 'log') this.logs.expectBanner(record.id, bannerLine(banner));
@@ -1302,7 +1370,7 @@ export class Manager implements ControlContext, SupervisorHost {
         uid: runAs.uid,
         gid: runAs.gid,
         owner: owner.account.uid,
-        groups: groupIdsOf(this.db, runAs),
+        groups,
         env: {
           ...buildEnvironment(runAs, record.spec.env),
           ...listenEnvironment(record, sockets),
@@ -2075,6 +2143,11 @@ export class Manager implements ControlContext, SupervisorHost {
               `its listen_group ${groupAgain.group} is another group now (gid ${groupAgain.was}, now ${groupAgain.now})`,
               'with a socket of the new one',
             );
+          // What the run was given is judged against the groups of now, as a change seen
+          // live is: one made while no manager ran (a kill -9, an upgrade) was kept, with
+          // nothing said (an outside review, 13 of 18), and its gid may be another group's.
+          // Who named it then is not known here: its gids are said as gids.
+          else this.dropRevokedGroups(record, () => undefined);
         } else this.supervisor.register(record);
         const survivors = left.get(id);
         left.delete(id);
@@ -2283,6 +2356,14 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 }
 
+/** What the keeper recorded of a daemon's newest run: the uid, gid and groups it was given. */
+interface RecordedRun {
+  readonly run: number;
+  readonly uid: number;
+  /** Its gid, then its supplementary groups (none from a keeper before version 4). */
+  readonly groups?: readonly number[];
+}
+
 /** A run of the account that had a daemon's run-as name before (uid `was`), `now` another's. */
 interface RunAsAgain {
   readonly name: string;
@@ -2335,10 +2416,4 @@ function fileUid(path: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The name of the group of `gid` in `db`, if any. */
-function groupNameIn(db: AccountDb, gid: number): string | undefined {
-  for (const group of db.groups.values()) if (group.gid === gid) return group.name;
-  return undefined;
 }

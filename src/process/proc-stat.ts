@@ -20,12 +20,17 @@ export function readStat(pid: number): ProcStat | undefined {
   return { state: fields[0] ?? '?', pgrp: Number(fields[2]), startTime: Number(fields[19]) };
 }
 
-/** The supplementary groups a process holds (the `Groups:` of /proc/PID/status); undefined once it is gone. */
-export function heldGroups(pid: number): number[] | undefined {
+/**
+ * The real gid and the supplementary groups of a process (`Gid:` and `Groups:` of
+ * /proc/PID/status); undefined once it is gone.
+ */
+export function heldGids(pid: number): number[] | undefined {
   const text = statusOf(pid);
   if (text === undefined) return undefined;
+  const gid = /^Gid:\s*(\d+)/m.exec(text)?.[1];
   const line = /^Groups:(.*)$/m.exec(text)?.[1] ?? '';
-  return line.split(/\s+/).filter(Boolean).map(Number);
+  const groups = line.split(/\s+/).filter(Boolean).map(Number);
+  return gid === undefined ? groups : [Number(gid), ...groups];
 }
 
 /** The real uid of a process (the first of `Uid:` in /proc/PID/status); undefined once it is gone. */
