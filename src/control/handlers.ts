@@ -20,6 +20,11 @@ import { handleConfigRequest } from './config-requests.ts';
 import { resolveId } from './resolve-id.ts';
 import { type BrokenConfig, brokenStatus, statusOf } from './status.ts';
 
+/** A request that waits on a keeper that has not answered for a while: why it is not done. */
+export interface KeeperSilent {
+  readonly keeperSilent: string;
+}
+
 /** What the request handlers need from the manager. */
 export interface ControlContext {
   readonly supervisor: Supervisor;
@@ -62,6 +67,11 @@ export interface ControlContext {
   audit(caller: string, request: Request, outcome: string): void;
   /** Resolves once the run's child has become the daemon, or with why it could not. */
   waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }>;
+  /**
+   * `answer` (the keeper's), or, once the keeper has been silent KEEPER_SILENT_MS, what is
+   * known: which keeper, what to look at, and `then` (what happens once it answers).
+   */
+  untilKeeperSilent<T>(answer: Promise<T>, then: string): Promise<T | KeeperSilent>;
   /** Resolves once every change so far is saved: an answer is only given then. */
   durable(): Promise<string | undefined>;
   /** Is the manager stopping every daemon to exit (SIGTERM)? Then nothing new starts. */
@@ -226,10 +236,16 @@ export async function handleRequest(
   // A start is answered once the daemon's program runs, or with why it cannot: a dir=
   // it cannot enter is an error of `start`, not a silent crash loop.
   if (outcome.ok && outcome.run !== undefined) {
-    const exec = await context.waitExec(outcome.run);
-    outcome = exec.ok
-      ? { ok: true, message: `${record.id} started (pid ${exec.pid})` }
-      : { ok: false, error: `cannot start ${record.id}: ${exec.error}` };
+    const exec = await context.untilKeeperSilent(
+      context.waitExec(outcome.run),
+      'The start is carried out once it answers',
+    );
+    outcome =
+      'keeperSilent' in exec
+        ? { ok: false, error: `${record.id} is not started yet: ${exec.keeperSilent}` }
+        : exec.ok
+          ? { ok: true, message: `${record.id} started (pid ${exec.pid})` }
+          : { ok: false, error: `cannot start ${record.id}: ${exec.error}` };
   }
   if (acting && !outcome.ok)
     context.note(
@@ -333,7 +349,13 @@ async function act(
           ok: false,
           error: `unknown signal ${printableJson((request.signal ?? '').slice(0, 40))} (try -HUP, -TERM, -KILL or a number from 1 to 31; real-time signals are not sent)`,
         };
-      return await supervisor.signal(record, signal);
+      const sent = await context.untilKeeperSilent(
+        supervisor.signal(record, signal),
+        `The ${signal} is sent once it answers`,
+      );
+      return 'keeperSilent' in sent
+        ? { ok: false, error: `${record.id} has no ${signal} yet: ${sent.keeperSilent}` }
+        : sent;
     }
     default:
       return { ok: true, message: '' };

@@ -5,7 +5,7 @@ import type { UserLimits } from '../config/limits.ts';
 import type { MasterConfig } from '../config/master.ts';
 import { formatProblem, hasErrors, type Problem } from '../config/problems.ts';
 import type { Settings } from '../config/settings.ts';
-import { type ControlContext, handleRequest } from '../control/handlers.ts';
+import { type ControlContext, handleRequest, type KeeperSilent } from '../control/handlers.ts';
 import { ControlServer, type Peers } from '../control/server.ts';
 import { type BrokenConfig, statusOf } from '../control/status.ts';
 import { closeFd } from '../files/user-files.ts';
@@ -47,6 +47,7 @@ import type {
   Response,
 } from '../protocol/messages.ts';
 import { printableJson } from '../protocol/printable.ts';
+import { deadline } from '../protocol/silence.ts';
 import { type EventKind, History, type HistoryEvent } from '../state/history.ts';
 import { HistoryFile } from '../state/history-file.ts';
 import { type SavedState, snapshot } from '../state/snapshot.ts';
@@ -143,6 +144,8 @@ const ACCOUNTS_SETTLE_MAX_MS = 1_000;
 
 /** How often one rescan of a user starts again when their rights changed meanwhile. */
 const SCAN_ATTEMPTS = 3;
+/** How long a request waits on a silent keeper before it is answered with what is known. */
+const KEEPER_SILENT_MS = 5_000;
 
 /** How the manager runs: for everyone under a master config, or for one user alone. */
 export type Mode =
@@ -223,6 +226,10 @@ export class Manager implements ControlContext, SupervisorHost {
    * was asked for: a keeper that spawns it later (stopped, starved) may do so after a
    * change of groups, which is then said with the names of then (see judgeSpawnedGroups).
    */
+  /** The keeper's silence was said in the log (see untilKeeperSilent), until it speaks. */
+  private keeperSilenceSaid = false;
+  /** When the keeper last said anything (performance.now()). */
+  private keeperHeardAt = 0;
   private readonly askedGroupNames = new Map<string, ReadonlyMap<number, string>>();
   /** Daemons whose output pipe the keeper has handed over, until it ends. */
   private readonly pipes = new Set<string>();
@@ -524,6 +531,9 @@ export class Manager implements ControlContext, SupervisorHost {
         // A hello after the link dropped (an error: see KeeperLink.disconnected) sends
         // every stored descriptor again; this manager holds its own copies.
         if (event.kind === 'fd') closeFd(event.fd);
+        // It speaks: a silence said is over, and the next is said again.
+        this.keeperSilenceSaid = false;
+        this.keeperHeardAt = performance.now();
         if (event.kind === 'spawned' || event.kind === 'run') this.noteRunUid(event.run);
         this.processes.handle(event);
         if (event.kind === 'spawned') this.judgeSpawnedGroups(event.run);
@@ -560,6 +570,37 @@ export class Manager implements ControlContext, SupervisorHost {
 
   waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }> {
     return this.processes.waitExec(run);
+  }
+
+  /**
+   * The keeper's answer, or what is known once it has been silent KEEPER_SILENT_MS: a
+   * keeper stopped (SIGSTOP) or starved held a `start` or `kill` 30 s, until dmctl gave up
+   * blaming a manager that was up and answering, with nothing in the log (an outside
+   * review, 3 of 3). Logged once per silence: until the keeper says something again.
+   */
+  async untilKeeperSilent<T>(answer: Promise<T>, then: string): Promise<T | KeeperSilent> {
+    let timer: { cancel(): void } | undefined;
+    const silent = new Promise<KeeperSilent>((resolve) => {
+      const judge = (): void => {
+        // It spoke meanwhile (a spawn done, its exec slow on a loaded machine): not silent.
+        const heard = performance.now() - this.keeperHeardAt;
+        if (heard < KEEPER_SILENT_MS) {
+          timer = deadline(KEEPER_SILENT_MS - heard, judge);
+          return;
+        }
+        const pid = this.processes.keeperPid;
+        const text = `the keeper of daemons (dm-keeper, pid ${pid}) has not answered for ${KEEPER_SILENT_MS / 1000} s: is it stopped (kill -CONT ${pid}) or starved of CPU?`;
+        if (!this.keeperSilenceSaid) this.log.warn(`${text} Requests wait for it`);
+        this.keeperSilenceSaid = true;
+        resolve({ keeperSilent: `${text} ${then}` });
+      };
+      timer = deadline(KEEPER_SILENT_MS, judge);
+    });
+    try {
+      return await Promise.race([answer, silent]);
+    } finally {
+      timer?.cancel();
+    }
   }
 
   /**

@@ -230,3 +230,38 @@ describe('a group taken away is not kept by a run the manager did not see begin'
     });
   });
 });
+
+/**
+ * Outside review 13, break 2: with dm-keeper stopped, `dmctl start` and `kill` waited 30 s
+ * and blamed a manager that was up and answering `status`; its log said nothing of the
+ * keeper meanwhile. They are answered once the keeper has been silent 5 s, naming it, and
+ * the log says so once per silence.
+ */
+describe('a request that waits on a stopped keeper', { skip: !root && 'needs root' }, () => {
+  const { host, team } = sandbox(false);
+
+  test('is answered with the keeper named, and the log says so once', async () => {
+    team();
+    host.writeDaemon('mallory', 'up', 'start=exec sleep 6300801\n');
+    await host.startManager();
+    await host.waitForDaemon('mallory', 'mallory/up', (d) => d.pid > 0, 'to run');
+    const keeper = host.keeperPid();
+    const from = host.managerLog.length;
+    const silent = `the keeper of daemons \\(dm-keeper, pid ${keeper}\\) has not answered for 5 s: is it stopped \\(kill -CONT ${keeper}\\) or starved of CPU\\?`;
+    process.kill(keeper, 'SIGSTOP');
+    try {
+      const start = await host.dmctl('mallory', 'svc', 'start');
+      assert.equal(start.code, 1, start.stdout);
+      assert.match(start.stderr, new RegExp(`${silent} The start is carried out once it answers`));
+      assert.doesNotMatch(start.stderr, /manager is down|no answer/);
+      const kill = await host.dmctl('mallory', 'up', 'kill', '-HUP');
+      assert.equal(kill.code, 1, kill.stdout);
+      assert.match(kill.stderr, new RegExp(`${silent} The SIGHUP is sent once it answers`));
+      const said = host.managerLog.slice(from).match(new RegExp(`warn ${silent}`, 'g')) ?? [];
+      assert.equal(said.length, 1, host.managerLog.slice(from));
+    } finally {
+      process.kill(keeper, 'SIGCONT');
+    }
+    await host.waitForDaemon('mallory', 'mallory/svc', (d) => d.pid > 0, 'to run once it answers');
+  });
+});
