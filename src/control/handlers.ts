@@ -68,10 +68,16 @@ export interface ControlContext {
   /** Resolves once the run's child has become the daemon, or with why it could not. */
   waitExec(run: number): Promise<{ ok: true; pid: number } | { ok: false; error: string }>;
   /**
-   * `answer` (the keeper's), or, once the keeper has been silent KEEPER_SILENT_MS, what is
-   * known: which keeper, what to look at, and `then` (what happens once it answers).
+   * `answer`, or, once the keeper has been silent KEEPER_SILENT_MS, what is known: which
+   * keeper, what to look at, and `then` (what happens once it answers). Once `answered()`
+   * (the keeper has answered the request: only the program is awaited now, a slow exec
+   * on a loaded machine or a slow file system), `answer` alone.
    */
-  untilKeeperSilent<T>(answer: Promise<T>, then: string): Promise<T | KeeperSilent>;
+  untilKeeperSilent<T>(
+    answer: Promise<T>,
+    then: string,
+    answered?: () => boolean,
+  ): Promise<T | KeeperSilent>;
   /** Resolves once every change so far is saved: an answer is only given then. */
   durable(): Promise<string | undefined>;
   /** Is the manager stopping every daemon to exit (SIGTERM)? Then nothing new starts. */
@@ -236,9 +242,16 @@ export async function handleRequest(
   // A start is answered once the daemon's program runs, or with why it cannot: a dir=
   // it cannot enter is an error of `start`, not a silent crash loop.
   if (outcome.ok && outcome.run !== undefined) {
+    const { run } = outcome;
+    // The keeper has answered once it says the run's pid: the rest is the program's exec.
+    const spawned = (): boolean => {
+      const { state } = record;
+      return 'run' in state && state.run === run && state.pid > 0;
+    };
     const exec = await context.untilKeeperSilent(
-      context.waitExec(outcome.run),
+      context.waitExec(run),
       'The start is carried out once it answers',
+      spawned,
     );
     outcome =
       'keeperSilent' in exec

@@ -578,10 +578,16 @@ export class Manager implements ControlContext, SupervisorHost {
    * blaming a manager that was up and answering, with nothing in the log (an outside
    * review, 3 of 3). Logged once per silence: until the keeper says something again.
    */
-  async untilKeeperSilent<T>(answer: Promise<T>, then: string): Promise<T | KeeperSilent> {
+  async untilKeeperSilent<T>(
+    answer: Promise<T>,
+    then: string,
+    answered?: () => boolean,
+  ): Promise<T | KeeperSilent> {
     let timer: { cancel(): void } | undefined;
     const silent = new Promise<KeeperSilent>((resolve) => {
       const judge = (): void => {
+        // The keeper answered the request: what is awaited now is the program, not it.
+        if (answered?.() === true) return;
         // It spoke meanwhile (a spawn done, its exec slow on a loaded machine): not silent.
         const heard = performance.now() - this.keeperHeardAt;
         if (heard < KEEPER_SILENT_MS) {

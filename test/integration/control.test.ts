@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { cleanUp, readWhen, showLogIfFailed, waitForDeath } from '../helpers/cli.ts';
-import { type CommandResult, FIXTURES, TestHost } from '../helpers/host.ts';
+import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 
 /** The original's seven columns, then run-as (as wide as its longest value) and last-exit. */
@@ -171,26 +170,6 @@ describe('dmctl controls daemons by id, in either order', {
       assert.equal(lines.length, 1, result.stderr);
       assert.match(lines[0] ?? '', new RegExp(`unknown daemon '${id}'`));
     }
-  });
-
-  // The bench's attacker saw every long rescan end with "the manager sent an unreadable
-  // answer": the connection's 10 s idle limit, meant for clients, also ran while the
-  // manager was still working on the request.
-  test('a request the manager takes longer than 10 s to handle is answered', async () => {
-    const keeper = host.keeperPid();
-    process.kill(keeper, 'SIGSTOP');
-    let start: Promise<CommandResult> | undefined;
-    try {
-      // A start is answered once its program runs, which the stopped keeper holds up.
-      start = host.dmctl('alice', 'idle', 'start');
-      await delay(11_000);
-    } finally {
-      process.kill(keeper, 'SIGCONT');
-    }
-    const result = await start;
-    assert.equal(result?.code, 0, result?.stderr);
-    assert.match(result?.stdout ?? '', /started \(pid \d+\)/);
-    assert.equal((await host.dmctl('alice', 'idle', 'stop')).code, 0);
   });
 
   test('bad usage exits non-zero with a message', async () => {

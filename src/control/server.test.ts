@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { createLogger } from '../logging/logger.ts';
+import { loadNative } from '../process/native.ts';
+import { ControlServer } from './server.ts';
+
+const quiet = createLogger(false, { write: () => {}, reopen: () => {}, drain: async () => {} });
+
+// The bench's attacker saw every long rescan end with "the manager sent an unreadable
+// answer": the connection's 10 s idle limit, meant for clients, also ran while the manager
+// was still working on the request. Real time must pass the limit while the request is in.
+test('a request the manager takes longer than 10 s to handle is answered', async (t) => {
+  const native = loadNative();
+  const dir = mkdtempSync(join(tmpdir(), 'dm-server-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const server = new ControlServer(
+    (user) => join(dir, `${user}.sock`),
+    async () => {
+      await delay(11_000);
+      return { ok: true, message: 'done at last' };
+    },
+    quiet,
+    (path, backlog) => native.listenUnix(path, backlog),
+    { uid: (fd) => native.peerUid(fd), gone: (fd) => native.peerGone(fd) },
+  );
+  const me = { name: 'me', uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  await server.open(me);
+  t.after(() => server.close('me'));
+  const socket = createConnection(join(dir, 'me.sock'));
+  let answer = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    answer += chunk;
+  });
+  socket.write('{"command":"status"}\n');
+  await new Promise((resolve) => socket.once('close', resolve));
+  assert.match(answer, /done at last/);
+});
