@@ -14,10 +14,17 @@ struct dm_log_place {
   uint64_t device, inode;           /* the file; 0, 0: none (a rotation under way) */
   bool under_way;                   /* a reopen waits for the end of the line in it */
   char path[3072];                  /* where it was last seen */
+  /* The last byte the pump wrote there did not end a line. Last, in what was the
+   * struct's padding: a record of the version before reads as false, and that version
+   * reads this one. */
+  bool line_open;
 };
 
 /** Records `place` in `fd` (-1: nothing). */
 void dm_place_save(int fd, const struct dm_log_place *place);
+
+/** Records in `fd` (-1: nothing) only whether the last byte written ended a line. */
+void dm_place_save_line_open(int fd, bool line_open);
 
 /** What a pump recorded in `fd`; false if nothing is there. */
 bool dm_place_load(int fd, struct dm_log_place *place);

@@ -93,6 +93,11 @@ struct sink {
   uint64_t pipe_device, pipe_inode;
   struct dm_log_place *left;
   char *left_gone;
+  /* Whether the last byte written into the file open now did not end a line, as the
+   * record says it (kept there for a file gone before the next manager looks: see
+   * log_place.c); and the file open now, read-only, for the splice path to see that byte. */
+  bool line_open;
+  int seen_fd;
   /* A reopen asked while a line was under way waits for its end (as a rotation does),
    * for at most LINE_SLACK more bytes: reopen_slack counts them. */
   bool reopen_pending;
@@ -261,6 +266,7 @@ static void keep_place_of(struct sink *sink, struct dm_pump_file file) {
   place.device = file.dev;
   place.inode = file.ino;
   place.under_way = sink->reopen_pending && sink->file_fd >= 0;
+  place.line_open = sink->line_open;
   ssize_t length = -1;
   if (place.under_way) {
     char link[64];
@@ -276,11 +282,28 @@ static void keep_place(struct sink *sink) {
   keep_place_of(sink, sink->current);
 }
 
+/** Whether the last byte written ended a line, into the record when that changed. */
+static void keep_line_end(struct sink *sink, char last) {
+  bool open = last != '\n';
+  if (open == sink->line_open) return;
+  sink->line_open = open;
+  dm_place_save_line_open(sink->place_fd, open);
+}
+
+/** The splice path's second look at the file open now (see seen_fd): let go of. */
+static void forget_seen(struct sink *sink) {
+  if (sink->seen_fd >= 0) close(sink->seen_fd);
+  sink->seen_fd = -1;
+}
+
 /**
  * The file the pump writes now, by its identity (fd -1: none). One reopened where it
  * was (a SIGUSR1 with no logrotate, a start) is not one of the files written before.
  */
 static void note_file(struct sink *sink, int fd) {
+  forget_seen(sink);
+  // Nothing written into it yet (open_left_file says otherwise, a line under way there).
+  sink->line_open = false;
   struct stat st;
   struct dm_pump_file file = {0, 0};
   if (fd >= 0 && fstat(fd, &st) == 0) file = (struct dm_pump_file){(uint64_t)st.st_dev, (uint64_t)st.st_ino};
@@ -332,6 +355,7 @@ static void retire_file(struct sink *sink) {
   snprintf(link, sizeof link, "/proc/self/fd/%d", sink->file_fd);
   ssize_t length = readlink(link, where, sizeof where - 1);
   retire_current(sink, length > 0 && where[0] == '/' ? strndup(where, (size_t)length) : NULL);
+  forget_seen(sink);
   close(sink->file_fd);
   sink->file_fd = -1;
 }
@@ -358,7 +382,13 @@ static bool open_left_file(struct sink *sink) {
   if (dm_return(&saved) != 0) abort();
   bool open = false;
   if (fd < 0) {
+    // Gone: a line was under way in it if a reopen waited there, or if the last byte
+    // written did not end one (killed before the pump acted on the SIGUSR1: the file is
+    // named then only by the log's path, where it was before the logrotate moved it).
     if (became == 0 && left->under_way) sink->left_gone = strdup(left->path);
+    else if (became == 0 && left->line_open &&
+             asprintf(&sink->left_gone, "the file that was %s", left->path) < 0)
+      sink->left_gone = NULL;
   } else if (strcmp(where, sink->path) == 0) {
     close(fd); /* still the log at its path: opened there as always */
   } else {
@@ -378,6 +408,7 @@ static bool open_left_file(struct sink *sink) {
   free(left);
   if (!open) return false;
   note_file(sink, sink->file_fd);
+  sink->line_open = true;
   sink->at_line_start = false;
   sink->line_unknown = false;
   sink->reopen_pending = true;
@@ -428,6 +459,7 @@ static void reopen(struct sink *sink) {
 
 static void rotate(struct sink *sink) {
   bool open = sink->file_fd >= 0;
+  forget_seen(sink);
   if (open) close(sink->file_fd);
   sink->file_fd = -1;
   // The file is left between two lines (or cut on purpose, a line too long): no manager
@@ -473,6 +505,7 @@ static int64_t write_all(struct sink *sink, const char *data, int64_t length, in
     done += wrote;
     sink->offset += wrote;
   }
+  if (done > 0) keep_line_end(sink, data[done - 1]);
   return done;
 }
 
@@ -839,6 +872,23 @@ static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *forma
   return true;
 }
 
+/**
+ * The last byte the splice path wrote, for the record (see keep_line_end): one pread on
+ * a read-only descriptor of the file, opened at the first splice into it (the log's is
+ * open for writing only) through /proc, as last_byte does. A byte that cannot be read
+ * is taken for a line's end: no note is promised for a file gone then.
+ */
+static char last_spliced(struct sink *sink) {
+  if (sink->seen_fd < 0) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", sink->file_fd);
+    sink->seen_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  }
+  char last = '\n';
+  if (sink->seen_fd >= 0 && pread(sink->seen_fd, &last, 1, sink->offset - 1) != 1) last = '\n';
+  return last;
+}
+
 /** The splice path; false at the end of the pipe. */
 static bool splice_chunk(struct sink *sink, int available) {
   loff_t offset = sink->offset;
@@ -869,6 +919,7 @@ static bool splice_chunk(struct sink *sink, int available) {
   sink->at_line_start = false;
   sink->line_unknown = true;
   sink->offset = offset;
+  keep_line_end(sink, last_spliced(sink));
   sink->bytes += moved;
   succeed(sink);
   return true;
@@ -923,6 +974,7 @@ static void free_sink(struct sink *sink) {
       *slot = sink->next;
       break;
     }
+  forget_seen(sink);
   if (sink->file_fd >= 0) close(sink->file_fd);
   // Not emptied here: after a handover, the successor's pump may be writing it. The next
   // attach of the daemon finds its chunks done, and empties it.
@@ -1265,6 +1317,7 @@ int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_op
   sink->file_fd = file_fd;
   sink->journal.fd = journal_fd;
   sink->place_fd = place_fd;
+  sink->seen_fd = -1;
   struct stat pipe_stat;
   if (fstat(pipe_fd, &pipe_stat) == 0) {
     sink->pipe_device = (uint64_t)pipe_stat.st_dev;
@@ -1273,8 +1326,9 @@ int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_op
   // Which file the pump before this one wrote for this pipe: a line it left under way
   // there is finished there when the log is first opened (see open_left_file).
   struct dm_log_place left;
-  if (file_fd < 0 && dm_place_load(place_fd, &left) && left.pipe_inode == sink->pipe_inode &&
-      left.pipe_device == sink->pipe_device && (left.device != 0 || left.inode != 0)) {
+  bool recorded = dm_place_load(place_fd, &left) && left.pipe_inode == sink->pipe_inode &&
+                  left.pipe_device == sink->pipe_device && (left.device != 0 || left.inode != 0);
+  if (file_fd < 0 && recorded) {
     sink->left = malloc(sizeof left);
     if (sink->left != NULL) *sink->left = left;
   }
@@ -1306,6 +1360,12 @@ int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_op
     sink->offset = lseek(file_fd, 0, SEEK_END);
     if (sink->offset < 0) sink->offset = 0;
     note_file(sink, file_fd);
+    // Handed over: whether the pump before this one left a line under way there, kept.
+    if (recorded && left.device == sink->current.dev && left.inode == sink->current.ino &&
+        left.line_open) {
+      sink->line_open = true;
+      keep_place(sink);
+    }
   }
   pthread_mutex_lock(&lock);
   int error = find(id) != NULL ? -EEXIST : 0;
