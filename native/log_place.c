@@ -47,7 +47,11 @@ struct record {
 _Static_assert(sizeof(struct record) <= 4096, "a record is written in one page");
 _Static_assert(offsetof(struct dm_log_place, line_open) > offsetof(struct dm_log_place, path),
                "line_open is where the version before had padding");
-_Static_assert(sizeof(struct dm_log_place) == 3112, "a record as long as the version before");
+/** How long a record of the version before the file's birth was kept is. */
+enum {
+  RECORD_BEFORE_BIRTH = offsetof(struct record, place) + offsetof(struct dm_log_place, birth_sec)
+};
+_Static_assert(RECORD_BEFORE_BIRTH == 3120, "the fields before the birth are where they were");
 
 /** How many names of the log's directory are looked at for a file moved away. */
 enum { SCAN_MAX = 10000 };
@@ -69,9 +73,22 @@ void dm_place_save_line_open(int fd, bool line_open) {
   (void)!pwrite(fd, &byte, 1, at);
 }
 
+bool dm_place_birth(int fd, int64_t *sec, int64_t *nsec) {
+  struct statx stx;
+  if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_BTIME, &stx) != 0 ||
+      (stx.stx_mask & STATX_BTIME) == 0)
+    return false;
+  *sec = stx.stx_btime.tv_sec;
+  *nsec = stx.stx_btime.tv_nsec;
+  return true;
+}
+
 bool dm_place_load(int fd, struct dm_log_place *place) {
   struct record record;
-  if (fd < 0 || pread(fd, &record, sizeof record, 0) != (ssize_t)sizeof record ||
+  memset(&record, 0, sizeof record);
+  ssize_t length = fd < 0 ? -1 : pread(fd, &record, sizeof record, 0);
+  // One of the version before has no birth: zero, not known.
+  if ((length != (ssize_t)sizeof record && length != RECORD_BEFORE_BIRTH) ||
       memcmp(record.magic, MAGIC, sizeof MAGIC) != 0)
     return false;
   *place = record.place;
@@ -79,7 +96,11 @@ bool dm_place_load(int fd, struct dm_log_place *place) {
   return true;
 }
 
-/** Whether `st` is the place's file, and the owner's own regular file with one link. */
+/**
+ * Whether `st` is the place's file, and the owner's own regular file with one link. Its
+ * inode number may have been given again to a file made since (see the record's birth),
+ * checked once it is open.
+ */
 static bool is_place(const struct stat *st, const struct dm_log_place *place, uid_t owner) {
   return S_ISREG(st->st_mode) && (uint64_t)st->st_dev == place->device &&
          (uint64_t)st->st_ino == place->inode && st->st_uid == owner && st->st_nlink == 1;
@@ -95,7 +116,11 @@ static int open_if_same(int dir, const char *name, const struct dm_log_place *pl
   if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !is_place(&st, place, owner)) return -1;
   int fd = dm_open_nomagic(dir, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0, 0);
   if (fd < 0) return -1;
-  if (fstat(fd, &st) == 0 && is_place(&st, place, owner)) {
+  int64_t sec = 0, nsec = 0;
+  bool unknown =
+      (place->birth_sec == 0 && place->birth_nsec == 0) || !dm_place_birth(fd, &sec, &nsec);
+  bool born_then = unknown || (sec == place->birth_sec && nsec == place->birth_nsec);
+  if (fstat(fd, &st) == 0 && is_place(&st, place, owner) && born_then) {
     *size = st.st_size;
     return fd;
   }

@@ -18,7 +18,14 @@ struct dm_log_place {
    * struct's padding: a record of the version before reads as false, and that version
    * reads this one. */
   bool line_open;
+  /* When the file was made (statx's btime; 0, 0: not known). An inode number freed is
+   * given to the next file made: a logrotate that compresses several logs one after the
+   * other makes each .gz with the number of the log compressed before it. */
+  int64_t birth_sec, birth_nsec;
 };
+
+/** When the file `fd` was made, if its file system says (false: not known). */
+bool dm_place_birth(int fd, int64_t *sec, int64_t *nsec);
 
 /** Records `place` in `fd` (-1: nothing). */
 void dm_place_save(int fd, const struct dm_log_place *place);
@@ -32,8 +39,8 @@ bool dm_place_load(int fd, struct dm_log_place *place);
 /**
  * The file `place` names, wherever it is now: at its recorded path, else under any name
  * in the directory of `log_path` (a logrotate's `mv`). Run as the log's owner. Opened for
- * writing if it is the owner's regular file with one link: an fd, its size, and its path
- * in `where`; -1 when it is gone.
+ * writing if it is the owner's regular file with one link, made when the recorded one was
+ * (where both are known): an fd, its size, and its path in `where`; -1 when it is gone.
  */
 int dm_place_open(const struct dm_log_place *place, const char *log_path, uid_t owner,
                   int64_t *size, char *where, size_t room);

@@ -98,6 +98,7 @@ struct sink {
    * log_place.c); and the file open now, read-only, for the splice path to see that byte. */
   bool line_open;
   int seen_fd;
+  int64_t birth_sec, birth_nsec; /* when the file open now was made (0, 0: not known) */
   /* A reopen asked while a line was under way waits for its end (as a rotation does),
    * for at most LINE_SLACK more bytes: reopen_slack counts them. */
   bool reopen_pending;
@@ -267,6 +268,10 @@ static void keep_place_of(struct sink *sink, struct dm_pump_file file) {
   place.inode = file.ino;
   place.under_way = sink->reopen_pending && sink->file_fd >= 0;
   place.line_open = sink->line_open;
+  if (file.dev == sink->current.dev && file.ino == sink->current.ino) {
+    place.birth_sec = sink->birth_sec;
+    place.birth_nsec = sink->birth_nsec;
+  }
   ssize_t length = -1;
   if (place.under_way) {
     char link[64];
@@ -307,6 +312,8 @@ static void note_file(struct sink *sink, int fd) {
   struct stat st;
   struct dm_pump_file file = {0, 0};
   if (fd >= 0 && fstat(fd, &st) == 0) file = (struct dm_pump_file){(uint64_t)st.st_dev, (uint64_t)st.st_ino};
+  if (fd < 0 || !dm_place_birth(fd, &sink->birth_sec, &sink->birth_nsec))
+    sink->birth_sec = sink->birth_nsec = 0;
   pthread_mutex_lock(&lock);
   int last = sink->retired_count - 1;
   if (fd >= 0 && last >= 0 && sink->retired[last].dev == file.dev && sink->retired[last].ino == file.ino) {
