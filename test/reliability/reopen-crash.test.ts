@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -201,6 +202,76 @@ describe('a manager killed (or upgraded) while a SIGUSR1 reopen waits for a line
         `whole-line-${next}`,
         `piece ${next + 1} `,
       ]);
+    }
+  });
+  test('killed before the pump acted on the SIGUSR1, the file then compressed or deleted: the log says so, then the rest', async () => {
+    // An outside review's logrotate: mv, SIGUSR1, kill -9 within milliseconds, gzip or
+    // rm of the moved file, a new manager. No reopen waited in the record: only whether
+    // the last byte written ended a line tells that the rest of one is coming. The last
+    // cycle has no SIGUSR1 at all (killed before the logrotate sent it): the pump never
+    // saw where the file went.
+    const cycles = [
+      { how: 'gzip', signal: true },
+      { how: 'rm', signal: true },
+      { how: 'rm-unsignalled', signal: false },
+    ] as const;
+    for (const [index, { how, signal }] of cycles.entries()) {
+      const line = CYCLES + 2 + index;
+      for (const name of DAEMONS)
+        await waitFor(`${name}.log to end in the first half of line ${line}`, () =>
+          read(logOf(name)).endsWith(`piece ${line} `) ? true : undefined,
+        );
+      for (const name of DAEMONS) renameSync(logOf(name), `${logOf(name)}.${how}`);
+      const pid = host.managerPid();
+      // Back to back: the SIGKILL lands before the manager's event loop has run its
+      // SIGUSR1 handler, let alone the pump acted on it.
+      if (signal) process.kill(pid, 'SIGUSR1');
+      process.kill(pid, 'SIGKILL');
+      await gone(pid);
+      // gzip makes each .gz with the inode number of the log it compressed before: the
+      // manager must not take one for the file its line began in.
+      for (const name of DAEMONS) {
+        const moved = `${logOf(name)}.${how}`;
+        if (how === 'gzip') execFileSync('gzip', [moved]);
+        else rmSync(moved);
+      }
+      await host.startManager();
+      for (const name of DAEMONS) writeFileSync(join(go, `${name}.${line}`), '');
+      for (const name of DAEMONS) {
+        await waitFor(
+          `${name}.log to get the first half of line ${line + 1}`,
+          () => (read(logOf(name)).endsWith(`piece ${line + 1} `) ? true : undefined),
+          { describe: () => `${JSON.stringify(read(logOf(name)).slice(-300))}` },
+        );
+        const files = name === 'sized' ? [3, 2, 1].map((at) => `${logOf(name)}.${at}`) : [];
+        const lines = [...files, logOf(name)]
+          .map(read)
+          .join('')
+          .split('\n')
+          .map((text) => text.replace(STAMP, ''));
+        // Named by the log's path when the pump never saw the file moved; by where it
+        // was moved if the pump acted on the signal after all.
+        const log = logOf(name).replaceAll('.', '\\.');
+        const where = signal
+          ? `(the file that was ${log}|${log}\\.${how})`
+          : `the file that was ${log}`;
+        const note = new RegExp(`began in ${where}, which is gone; its rest follows`);
+        const said = lines.findLastIndex((text) => note.test(text));
+        assert.notEqual(said, -1, `${name}.log says where line ${line} began: ${lines}`);
+        assert.deepEqual(lines.slice(said + 1), [
+          `rest-of-line-${line}`,
+          `whole-line-${line}`,
+          `piece ${line + 1} `,
+        ]);
+        // Nothing written into a .gz: it ends where the line began.
+        if (how === 'gzip')
+          assert.ok(
+            execFileSync('zcat', [`${logOf(name)}.gzip.gz`], { encoding: 'utf8' }).endsWith(
+              `piece ${line} `,
+            ),
+            `${name}.log.gzip.gz is the moved file as it was`,
+          );
+      }
     }
   });
 });
