@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "user_mounts.h"
 #include "user_ops.h"
 
 /** Names kept at most while listing: a directory of millions cannot exhaust memory. */
@@ -119,6 +120,11 @@ static size_t read_entry(int dir, struct dm_conf_entry *entry, int64_t max_file_
   int fd = dm_open_nomagic(dir, entry->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0, 0);
   if (fd < 0) {
     entry->error = -fd;
+    // Who mounted it, and where: said to the owner as for the directory itself.
+    if (fd == -EREMOTE) {
+      entry->mount_uid = dm_last_user_mount()->uid;
+      entry->mount_point = strdup(dm_last_user_mount()->point);
+    }
     return 0;
   }
   if (fstat(fd, &entry->stat) == -1) {

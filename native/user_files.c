@@ -114,6 +114,10 @@ static napi_value entries_array(napi_env env, struct dm_op_result *result) {
     napi_create_object(env, &object);
     set_string(env, object, "name", entry->name);
     set_number(env, object, "errno", entry->error);
+    if (entry->mount_point != NULL) {
+      set_number(env, object, "mountUid", (double)entry->mount_uid);
+      set_string(env, object, "mountPoint", entry->mount_point);
+    }
     if (entry->has_stat) napi_set_named_property(env, object, "stat", stat_object(env, &entry->stat, entry->acl_write));
     if (entry->read) set_buffer(env, object, "data", &entry->data, entry->length);
     napi_get_boolean(env, entry->skipped, &value);

@@ -151,6 +151,7 @@ void dm_free_result(struct dm_op_result *result) {
   for (int index = 0; index < result->nentries; index++) {
     free(result->entries[index].name);
     free(result->entries[index].data);
+    free(result->entries[index].mount_point);
   }
   free(result->entries);
   for (int index = 0; index < result->nbad_shown; index++) free(result->bad_shown[index]);

@@ -39,6 +39,9 @@ bool dm_is_daemon_name(const char *name, size_t length);
 struct dm_conf_entry {
   char *name;
   int error; /* errno of opening or reading it, 0 if none */
+  /* EREMOTE: the FUSE file system a user mounted that the file is on (malloc'd point). */
+  uid_t mount_uid;
+  char *mount_point;
   bool has_stat;
   struct stat stat;
   bool acl_write; /* an ACL lets a named user or group write it */

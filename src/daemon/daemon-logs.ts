@@ -2,6 +2,7 @@ import { closeSync, constants, fstatSync, mkdirSync, openSync, rmSync } from 'no
 import { join } from 'node:path';
 import type { DaemonSpec } from '../config/daemon.ts';
 import type { Settings } from '../config/settings.ts';
+import { namingMounter } from '../files/file-error.ts';
 import { closeFd } from '../files/user-files.ts';
 import type { Logger } from '../logging/logger.ts';
 import { refusalOf } from '../logs/log-file.ts';
@@ -472,7 +473,7 @@ export class DaemonLogs {
   private onEvent(event: PumpEvent): void {
     switch (event.type) {
       case 'error':
-        this.log.warn(`${event.id}: log: ${this.namingMounter(event.id, event.message)}`);
+        this.log.warn(`${event.id}: log: ${namingMounter(event.message)}`);
         this.noteDropping(event.id, true);
         return;
       case 'stuck':
@@ -500,14 +501,6 @@ export class DaemonLogs {
         return;
       }
     }
-  }
-
-  /** The pump's refusal of a user's FUSE mount (native/user_mounts.c), its uid named if the owner's. */
-  private namingMounter(id: string, message: string): string {
-    const account = this.entries.get(id)?.owner.account;
-    if (account === undefined) return message;
-    const uid = `mounted by uid ${account.uid} `;
-    return message.replace(uid, `mounted by ${account.name} (uid ${account.uid}) `);
   }
 
   /**

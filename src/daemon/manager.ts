@@ -8,6 +8,7 @@ import type { Settings } from '../config/settings.ts';
 import { type ControlContext, handleRequest, type KeeperSilent } from '../control/handlers.ts';
 import { ControlServer, type Peers } from '../control/server.ts';
 import { type BrokenConfig, statusOf } from '../control/status.ts';
+import { nameMountersWith } from '../files/file-error.ts';
 import { closeFd } from '../files/user-files.ts';
 import { KeeperNotAnswering } from '../keeper/hello.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
@@ -294,6 +295,8 @@ export class Manager implements ControlContext, SupervisorHost {
     this.mode = parts.mode;
     this.db = parts.accounts.db;
     this.otherAccounts = parts.accounts.others;
+    // A refusal of a user's FUSE mount names its mounter's account as it is now.
+    nameMountersWith((uid) => this.db.byUid.get(uid)?.name);
     this.settings = parts.settings;
     this.savedAtStart = parts.saved;
     this.socketPathFor = parts.socketPathFor;

@@ -41,7 +41,12 @@ export function toConfigDir(raw: RawResult, dir: string): ConfigDir {
         : describeFailure(
             'readConfigDir',
             path,
-            { errno: entry.errno, step: 'final' },
+            {
+              errno: entry.errno,
+              step: 'final',
+              ...(entry.mountUid !== undefined && { mountUid: entry.mountUid }),
+              ...(entry.mountPoint !== undefined && { mountPoint: entry.mountPoint }),
+            },
             'its owner',
           );
     return {

@@ -104,7 +104,35 @@ export function describeFailure(
 function userMountRefusal(raw: RawResult, who: string, whoUid: number | undefined): string {
   const uid = raw.mountUid;
   const mounter =
-    uid === undefined ? 'a user' : uid === whoUid ? `${who} (uid ${uid})` : `uid ${uid}`;
+    uid === undefined ? 'a user' : uid === whoUid ? `${who} (uid ${uid})` : mounterOf(uid);
   const where = raw.mountPoint === undefined ? '' : ` at ${raw.mountPoint}`;
   return `is on a FUSE file system mounted by ${mounter}${where}; the manager does not go there (its server could hold the manager beyond SIGKILL): unmount it`;
+}
+
+let accountNameOf: (uid: number) => string | undefined = () => undefined;
+
+/**
+ * Where the names of accounts are looked up, as they are now, for the refusals of a
+ * user's FUSE mount: the mounter is often not the owner of the path (another user's
+ * mount bind-mounted into the owner's tree), and the kernel knows only the uid.
+ */
+export function nameMountersWith(lookup: (uid: number) => string | undefined): void {
+  accountNameOf = lookup;
+}
+
+/** The mounter of a user's FUSE mount as the refusals say it: `NAME (uid N)`, or `uid N`. */
+export function mounterOf(uid: number): string {
+  const name = accountNameOf(uid);
+  return name === undefined ? `uid ${uid}` : `${name} (uid ${uid})`;
+}
+
+/**
+ * A refusal said by the native pump (`mounted by uid N at`), the mounter named as
+ * `mounterOf` names it.
+ */
+export function namingMounter(message: string): string {
+  return message.replace(
+    /mounted by uid (\d+) at /,
+    (_, uid: string) => `mounted by ${mounterOf(Number(uid))} at `,
+  );
 }

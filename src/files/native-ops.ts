@@ -18,6 +18,9 @@ export interface FileStat {
 export interface RawConfEntry {
   readonly name: string;
   readonly errno: number;
+  /** EREMOTE: who mounted the FUSE file system the file is on, and where. */
+  readonly mountUid?: number;
+  readonly mountPoint?: string;
   readonly stat?: FileStat;
   /** Present when the file was read: at most maxFileBytes + 1 bytes. */
   readonly data?: Buffer;
