@@ -35,6 +35,8 @@ export interface ControlContext {
   rescanRefusal(user: string): string | undefined;
   /** Re-reads one daemon's config if it changed; an error if it is now invalid or gone. */
   refresh(record: DaemonRecord): Promise<Outcome>;
+  /** Why a start of the daemon would be refused now (its log), as `refresh` just found it. */
+  startRefusal(record: DaemonRecord): string | undefined;
   /** Forgets a daemon whose config file is gone, now if it is stopped, else once it stops. */
   forgetIfGone(record: DaemonRecord): Promise<void>;
   /** Formatted config problems of these users' files (a bounded number per user). */
@@ -339,7 +341,15 @@ async function act(
         await context.forgetIfGone(record);
         return refreshed;
       }
-      if (request.command === 'restart') return supervisor.restart(record);
+      if (request.command === 'restart') {
+        // Refused before its run is stopped, as a start is: the run goes on writing the
+        // file its log has open, and nothing it writes is lost.
+        const refusal = context.startRefusal(record);
+        const runs = record.state.kind === 'running' || record.state.kind === 'stopping';
+        return refusal !== undefined && runs
+          ? supervisor.refuseStart(record, refusal)
+          : supervisor.restart(record);
+      }
       const started = supervisor.start(record);
       // Its file changed since it started: `start` leaves a running daemon as it is.
       return started.ok && runsOldConfig(record)

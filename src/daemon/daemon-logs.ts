@@ -30,7 +30,21 @@ interface LogEntry {
   attached: boolean;
   /** When `reopenBeforeStart` last reopened it (performance.now()). */
   reopenedAt: number;
+  /** The last look at the file by its path, for a start (see `readinessToStart`). */
+  checked: { readonly at: number; readonly readiness: LogReadiness };
+  /** Such a look under way. */
+  checking?: Promise<LogReadiness> | undefined;
 }
+
+/** The readiness of a log not opened yet. */
+export const NOT_OPEN: LogReadiness = {
+  ok: false,
+  error: 'its log is not open yet',
+  refused: false,
+};
+
+/** How long a look at a log's file by its path stands for a start (a crash loop looks once a second). */
+const CHECK_STANDS_MS = 1000;
 
 /**
  * The logs of the daemons with `output=log`. Each daemon has one output pipe for its
@@ -122,13 +136,13 @@ export class DaemonLogs {
    * one a logrotate moved away or its owner deleted (an outside review: the output went
    * into `w.log.rot`, or into a deleted file that kept its space).
    */
-  open(owner: Owner, id: string, spec: DaemonSpec): Promise<LogReadiness> {
+  open(owner: Owner, id: string, spec: DaemonSpec, fresh = false): Promise<LogReadiness> {
     // One daemon's opens one after the other: a rescan's and a start's at once both
     // attached its pipe, and the second threw (the rescan or the start failed).
     const previous = this.opening.get(id) ?? Promise.resolve();
     const next = previous.then(
-      () => this.openNow(owner, id, spec),
-      () => this.openNow(owner, id, spec),
+      () => this.openNow(owner, id, spec, fresh),
+      () => this.openNow(owner, id, spec, fresh),
     );
     this.opening.set(id, next);
     const forget = (): void => {
@@ -138,12 +152,24 @@ export class DaemonLogs {
     return next;
   }
 
-  private async openNow(owner: Owner, id: string, spec: DaemonSpec): Promise<LogReadiness> {
+  /**
+   * `fresh` (a start someone asked for): a log being written is looked at again by its
+   * path, what is found standing for the start; the pump goes on writing the file it has
+   * open (a mount moves no open file). Kept as it was, the start was not refused when a
+   * FUSE file system its owner mounted had come over the log dir since: the run started,
+   * and its output was dropped until the unmount (an outside review, 6 restarts of 7).
+   */
+  private async openNow(
+    owner: Owner,
+    id: string,
+    spec: DaemonSpec,
+    fresh: boolean,
+  ): Promise<LogReadiness> {
     const path = DaemonLogs.pathOf(owner, spec);
     const options = this.optionsFor(spec);
     const existing = this.entries.get(id);
     if (existing?.attached && sameLog(existing, owner, path, options) && existing.readiness.ok)
-      return existing.readiness;
+      return fresh ? await this.check(id, existing) : existing.readiness;
     if (existing?.attached) await this.detachForReopen(id);
     const { readiness, fileFd } = await this.openFile(owner, path);
     if (fileFd !== undefined) closeFd(fileFd);
@@ -156,9 +182,55 @@ export class DaemonLogs {
       return readiness;
     }
     if (current?.attached) await this.detachForReopen(id);
-    this.entries.set(id, { owner, path, options, readiness, attached: false, reopenedAt: 0 });
+    this.entries.set(id, {
+      owner,
+      path,
+      options,
+      readiness,
+      attached: false,
+      reopenedAt: 0,
+      checked: { at: performance.now(), readiness },
+    });
     this.attachIfReady(id);
     return readiness;
+  }
+
+  /**
+   * Where a daemon's log stands for a start now: what a look at its file by its path
+   * found within the last second, or `checking` while such a look, begun here, is under
+   * way (the start waits for it: see Prepared `soon`). A start kept what was found when
+   * the log was opened, maybe days before, and its run wrote nowhere.
+   */
+  readinessToStart(id: string): LogReadiness | 'checking' {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return NOT_OPEN;
+    if (!entry.readiness.ok) return entry.readiness;
+    if (performance.now() - entry.checked.at < CHECK_STANDS_MS) return entry.checked.readiness;
+    void this.check(id, entry);
+    return 'checking';
+  }
+
+  /** Looks at a log's file again by its path, as its owner (one look at a time). */
+  private check(id: string, entry: LogEntry): Promise<LogReadiness> {
+    entry.checking ??= this.openFile(entry.owner, entry.path)
+      .then(
+        ({ readiness, fileFd }) => {
+          if (fileFd !== undefined) closeFd(fileFd);
+          return readiness;
+        },
+        (error: unknown): LogReadiness => ({
+          ok: false,
+          error: `cannot open log file ${entry.path}: ${(error as Error).message}`,
+          refused: false,
+        }),
+      )
+      .then((readiness) => {
+        if (!readiness.ok) this.log.warn(`${id}: log: ${readiness.error}`);
+        entry.checked = { at: performance.now(), readiness };
+        entry.checking = undefined;
+        return readiness;
+      });
+    return entry.checking;
   }
 
   /**

@@ -74,7 +74,7 @@ import {
 } from '../users/accounts.ts';
 import { BrokenConfigs } from './broken-configs.ts';
 import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-writer.ts';
-import { DaemonLogs } from './daemon-logs.ts';
+import { DaemonLogs, NOT_OPEN } from './daemon-logs.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
 import { DaemonSockets, listenEnvironment } from './daemon-sockets.ts';
 import { formerOwnerOf, lockedFor } from './former-owner.ts';
@@ -1219,9 +1219,17 @@ export class Manager implements ControlContext, SupervisorHost {
       };
     }
     takeConfig(record, loaded.spec, loaded.source);
-    await this.openLog(owner, record);
+    await this.openLog(owner, record, true);
     await this.sockets.hold(owner, record, loaded);
     return { ok: true, message: '' };
+  }
+
+  startRefusal(record: DaemonRecord): string | undefined {
+    if (record.spec.output !== 'log') return undefined;
+    const readiness = this.logs.readinessToStart(record.id);
+    return readiness !== 'checking' && !readiness.ok && readiness.refused
+      ? readiness.error
+      : undefined;
   }
 
   async forgetIfGone(record: DaemonRecord): Promise<void> {
@@ -1340,7 +1348,11 @@ export class Manager implements ControlContext, SupervisorHost {
     this.log.info(`audit: ${caller}: ${request.command}${target}${signal}: ${outcome}`);
   }
 
-  prepare(record: DaemonRecord): Prepared {
+  /**
+   * What a start of the daemon needs, or why it cannot start; `starting` false: the plan
+   * of a run taken over from the keeper, which started before (its log is not looked at).
+   */
+  prepare(record: DaemonRecord, starting = true): Prepared {
     this.refreshAccounts();
     const owner = this.ownerTable.get(record.owner);
     if (!owner) return { ok: false, error: `${record.owner} may not run daemons`, retry: false };
@@ -1394,12 +1406,13 @@ export class Manager implements ControlContext, SupervisorHost {
     const notify = this.notifyEnvironment(record, runAs.uid, runAs.gid);
     if ('error' in notify) return { ok: false, error: notify.error, retry: true };
     if (record.spec.output === 'log') {
-      // Opened (as the owner, off the event loop) when its config was loaded.
-      const readiness = this.logs.readiness(record.id) ?? {
-        ok: false as const,
-        error: 'its log is not open yet',
-        refused: false,
-      };
+      // Opened (as the owner, off the event loop) when its config was loaded, and looked
+      // at again by its path before a start (a user's FUSE mount may have come over it).
+      const readiness = starting
+        ? this.logs.readinessToStart(record.id)
+        : (this.logs.readiness(record.id) ?? NOT_OPEN);
+      if (readiness === 'checking')
+        return { ok: false, error: 'its log is being opened', retry: true, soon: true };
       if (!readiness.ok) {
         // A passing fault (a full disk, a missing directory): tried again for the retry.
         if (!readiness.refused) void this.openLog(owner, record);
@@ -1465,7 +1478,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.readiness.settle(record);
     // A run taken over from the keeper (an upgrade) is checked as it would be started now.
     if (record.spec.health !== undefined && run !== undefined && !this.processes.hasPlan(run)) {
-      const prepared = this.prepare(record);
+      const prepared = this.prepare(record, false);
       if (prepared.ok) this.processes.notePlan(run, prepared.plan);
     }
     this.watchdogs.sync(record);
@@ -1516,7 +1529,7 @@ export class Manager implements ControlContext, SupervisorHost {
   watchReady(record: DaemonRecord, run: number): void {
     // A run taken over from the keeper (an upgrade) is checked as it would be started now.
     if (!this.processes.hasPlan(run)) {
-      const prepared = this.prepare(record);
+      const prepared = this.prepare(record, false);
       if (prepared.ok) this.processes.notePlan(run, prepared.plan);
     }
     // Its ready_timeout counts from its spawn, across a takeover too.
@@ -1547,8 +1560,8 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /** Opens a daemon's log if its output is logged, or stops logging it if not any more. */
-  private async openLog(owner: Owner, record: DaemonRecord): Promise<void> {
-    if (record.spec.output === 'log') await this.logs.open(owner, record.id, record.spec);
+  private async openLog(owner: Owner, record: DaemonRecord, fresh = false): Promise<void> {
+    if (record.spec.output === 'log') await this.logs.open(owner, record.id, record.spec, fresh);
     else await this.logs.close(record.id);
   }
 

@@ -516,6 +516,19 @@ export class Supervisor {
     return { ok: true, message: `${record.id} started`, run };
   }
 
+  /**
+   * A restart refused before the run is stopped (its log is refused): said as a refused
+   * start is, in the log, `why` and the last exit (until the run ends), the run left as
+   * it is.
+   */
+  refuseStart(record: DaemonRecord, error: string): Outcome {
+    record.lastExit = { code: null, signal: null, error };
+    this.host.log.warn(`${record.id}: cannot start: ${error}`);
+    this.host.note(record, 'refused', `cannot start: ${error}`);
+    this.host.changed(record);
+    return { ok: false, error: `cannot start ${record.id}: ${error}` };
+  }
+
   /** A start refused: why, in place of the last exit until a start succeeds. */
   private noteRefusal(record: DaemonRecord, error: string): void {
     if (!this.exitBeforeRefusals.has(record)) this.exitBeforeRefusals.set(record, record.lastExit);
