@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, readWhen, showLogIfFailed } from '../helpers/cli.ts';
@@ -50,24 +51,29 @@ describe('a FUSE file system a user mounts in their tree', {
     missing = fuseMissing();
     if (missing) return;
     binary = buildHangFs(host.dir);
-    for (const short of ['alice', 'bob', 'carol', 'dave', 'erin']) host.user(short);
+    const shorts = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hank', 'ivan'];
+    for (const short of shorts) host.user(short);
     host.writeMaster(
-      '[can_run_as]\n{alice}\n{bob}\n{carol}\n{dave}\n{erin}\n',
+      `[can_run_as]\n${shorts.map((short) => `{${short}}\n`).join('')}`,
       'log-max-size = 1K\nlog-keep = 2',
     );
-    for (const short of ['alice', 'bob', 'carol', 'dave']) host.writeDaemon(short, 'web', SLEEPER);
+    for (const short of ['alice', 'bob', 'carol', 'dave', 'frank', 'gina', 'ivan'])
+      host.writeDaemon(short, 'web', SLEEPER);
     host.writeDaemon('erin', 'chatty', CHATTY);
     mkdirOwned(join(dm('alice'), 'logs'), host.user('alice'));
     // Each server answers nothing at all: any request the manager made would hold it.
     await mount('alice', join(dm('alice'), 'logs'), 'allow_other');
     await mount('carol', join(dm('carol'), 'daemons'), 'allow_other');
     await mount('dave', host.user('dave').home, usersOwnMount());
+    // A name of hank's readable daemons dir is his mount (a directory named x.conf).
+    host.mkdirAs(host.user('hank'), join(dm('hank'), 'daemons/x.conf'));
+    await mount('hank', join(dm('hank'), 'daemons/x.conf'), 'allow_other');
     await host.startManager();
   });
   afterEach(showLogIfFailed(() => host.managerLog));
   after(async () => {
     // The servers first: their end fails any request still held, which would hold the manager.
-    for (const held of mounts) await held.stop();
+    for (const held of mounts.reverse()) await held.stop();
     await cleanUp(host);
   });
 
@@ -121,6 +127,110 @@ describe('a FUSE file system a user mounts in their tree', {
         ? true
         : undefined,
     );
+  });
+
+  test('(e) a restart under a mount put over the log dir since is refused as a start, and said', async (t) => {
+    if (missing) return t.skip(missing);
+    const frank = host.user('frank');
+    const logs = join(dm('frank'), 'logs');
+    const before = await host.waitForDaemon('frank', 'frank/web', (d) => d.pid > 0, 'to run');
+    const held = await mountHangFs(binary, logs, frank, 'allow_other', 'all');
+    mounts.push(held);
+    const said = `log file ${join(logs, 'web.log')}: ${refusal(frank, logs)}`;
+    const restart = await host.dmctl('frank', 'web', 'restart');
+    assert.equal(restart.code, 1, restart.stdout);
+    assert.ok(
+      restart.stderr.includes(`cannot start ${host.id('frank/web')}: ${said}`),
+      restart.stderr,
+    );
+    // Its run goes on, writing the file its log has open; the refusal is its last word.
+    const status = (await host.status('frank')).find((d) => d.id === host.id('frank/web'));
+    assert.equal(status?.pid, before.pid);
+    assert.ok(status?.lastExit?.includes(said), JSON.stringify(status));
+    const why = await host.dmctl('frank', 'web', 'why');
+    assert.ok(why.stdout.includes(`cannot start: ${said}`), why.stdout);
+    assert.ok(host.managerLog.includes(`cannot start: ${said}`));
+    // Once unmounted, it restarts, its start banner in its log.
+    await held.stop();
+    mounts.splice(mounts.indexOf(held), 1);
+    const again = await host.dmctl('frank', 'web', 'restart');
+    assert.equal(again.code, 0, again.stderr);
+    const after = await host.waitForDaemon(
+      'frank',
+      'frank/web',
+      (d) => d.pid > 0 && d.pid !== before.pid,
+      'to run again',
+    );
+    assert.ok(after.pid > 0);
+    // The new run's banner is in its log (it was dropped with the rest of its output).
+    await readWhen(
+      join(logs, 'web.log'),
+      (text) => text.split('daemon-manager: starting').length - 1 >= 2,
+    );
+  });
+
+  test('(f) a respawn under a mount put over the log dir since is refused, and said', async (t) => {
+    if (missing) return t.skip(missing);
+    const gina = host.user('gina');
+    const logs = join(dm('gina'), 'logs');
+    // A look at a log stands for a second (a crash loop looks once a second): past it.
+    const running = await host.waitForDaemon(
+      'gina',
+      'gina/web',
+      (d) => d.pid > 0 && d.uptime >= 2,
+      'to have run for 2 s',
+    );
+    await mount('gina', logs, 'allow_other');
+    const killed = await host.dmctl('gina', 'web', 'kill', '-KILL');
+    assert.equal(killed.code, 0, killed.stderr);
+    const said = `log file ${join(logs, 'web.log')}: ${refusal(gina, logs)}`;
+    const web = await host.waitForDaemon(
+      'gina',
+      'gina/web',
+      (d) => d.lastExit?.includes(said) === true,
+      'to say why it was not respawned',
+    );
+    assert.equal(web.pid, 0);
+    assert.notEqual(web.pid, running.pid);
+    const why = await host.dmctl('gina', 'web', 'why');
+    assert.ok(why.stdout.includes(`cannot start: ${said}`), why.stdout);
+  });
+
+  test("(g) another user's mount bind-mounted over a log dir names its mounter", async (t) => {
+    if (missing) return t.skip(missing);
+    const bob = host.user('bob');
+    await host.waitForDaemon('ivan', 'ivan/web', (d) => d.pid > 0, 'to run');
+    const point = join(host.dir, 'bob-mount');
+    mkdirSync(point);
+    const bobs = await mountHangFs(binary, point, bob, 'allow_other', 'all');
+    mounts.push(bobs);
+    const logs = join(dm('ivan'), 'logs');
+    execFileSync('mount', ['--bind', point, logs]);
+    // Unmounted before bob's server ends (after() takes them last first).
+    mounts.push({
+      mountpoint: logs,
+      server: bobs.server,
+      stop: async () => {
+        execFileSync('umount', ['-l', logs]);
+      },
+    });
+    const restart = await host.dmctl('ivan', 'web', 'restart');
+    // Named to ivan, and in the manager's log, as it is wherever it is said.
+    const said = `log file ${join(logs, 'web.log')}: ${refusal(bob, logs)}`;
+    await waitFor('the refusal to name bob', () =>
+      host.managerLog.includes(`${host.id('ivan/web')}: log: ${said}`) ? true : undefined,
+    );
+    assert.equal(restart.code, 1, restart.stdout);
+    assert.ok(restart.stderr.includes(said), restart.stderr);
+  });
+
+  test('(h) a config file that is such a mount, in a readable dir, names its mounter', async (t) => {
+    if (missing) return t.skip(missing);
+    const file = join(dm('hank'), 'daemons/x.conf');
+    const said = `${file}: error: refused: ${refusal(host.user('hank'), file)}`;
+    const rescan = await host.dmctl('hank', 'rescan');
+    const told = `${rescan.stdout}${rescan.stderr}`;
+    assert.ok(told.includes(said), told);
   });
 
   test("other users' daemons run, and dmctl status answers everyone", async (t) => {
