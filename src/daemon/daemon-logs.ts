@@ -198,16 +198,15 @@ export class DaemonLogs {
   /**
    * Where a daemon's log stands for a start now: what a look at its file by its path
    * found within the last second, or `checking` while such a look, begun here, is under
-   * way (the start waits for it: see Prepared `soon`). A start kept what was found when
+   * way (the start waits for it: see Prepared `soon`; the look never fails). A start kept what was found when
    * the log was opened, maybe days before, and its run wrote nowhere.
    */
-  readinessToStart(id: string): LogReadiness | 'checking' {
+  readinessToStart(id: string): LogReadiness | { readonly checking: Promise<LogReadiness> } {
     const entry = this.entries.get(id);
     if (entry === undefined) return NOT_OPEN;
     if (!entry.readiness.ok) return entry.readiness;
     if (performance.now() - entry.checked.at < CHECK_STANDS_MS) return entry.checked.readiness;
-    void this.check(id, entry);
-    return 'checking';
+    return { checking: this.check(id, entry) };
   }
 
   /** Looks at a log's file again by its path, as its owner (one look at a time). */

@@ -554,6 +554,15 @@ export class Supervisor {
     return true;
   }
 
+  /**
+   * What a start waiting briefly (see `waitBriefly`) waits for has come (its log looked
+   * at): it is tried at once, not at the end of the wait.
+   */
+  tryWaitingNow(record: DaemonRecord): void {
+    const waiting = record.state.kind === 'coolingdown' && this.waitingSince.has(record);
+    if (waiting && record.timer !== undefined) this.setTimer(record, 0, () => this.spawn(record));
+  }
+
   /** A spawn the keeper could not do (fork failed): retried after a cooldown. */
   noteSpawnFailed(record: DaemonRecord, run: number, error: string): void {
     const { state } = record;
