@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
+import { buildHangFs, fuseMissing, type HangFs, mountHangFs } from '../helpers/hang-fs.ts';
+import { TestHost } from '../helpers/host.ts';
+import { mkdirOwned } from '../helpers/user-files.ts';
+
+/**
+ * A start is answered once its program runs. An outside review put a daemon's program on
+ * a file system whose open took 40 s: `dmctl start` gave up at 30 s saying the manager
+ * was down, while it answered everyone else (2 of 2). The program here lies on a FUSE file
+ * system root mounted that never answers (an administrator's hung mount): the start is
+ * answered with what is known, and the manager goes on answering.
+ */
+describe('a program whose exec does not return', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let mount: HangFs | undefined;
+  let missing: string | undefined;
+
+  before(async () => {
+    missing = fuseMissing();
+    if (missing) return;
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    const point = join(alice.home, 'hung');
+    mkdirOwned(point, alice);
+    mount = await mountHangFs(buildHangFs(host.dir), point, alice, 'root', 'all');
+    host.writeDaemon('alice', 'slow', `start=exec ${point}/program\nautostart=no\n`);
+    host.writeDaemon('alice', 'fine', 'start=exec sleep 100000\nautostart=no\n');
+    await host.startManager();
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    // The server first: its end fails the exec still held.
+    await mount?.stop();
+    await cleanUp(host);
+  });
+
+  test('dmctl start is answered that the program has not begun, and the manager answers on', async (t) => {
+    if (missing) return t.skip(missing);
+    const start = await host.dmctl('alice', 'slow', 'start');
+    assert.notEqual(start.code, 0);
+    assert.match(
+      start.stderr,
+      /slow is not started yet: its program has not begun 10 s after its process \(pid [1-9]\d*\) was made .*the start goes on/,
+    );
+    const other = await host.dmctl('alice', 'fine', 'start');
+    assert.equal(other.code, 0, other.stderr);
+  });
+});
