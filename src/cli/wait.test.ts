@@ -139,3 +139,38 @@ test('no status until the deadline: the request is said done, the state unknown'
     'stop alice/web was carried out (the manager answered it), but the manager answered no status within the 1 s of --wait (stalled or overloaded: see its log): whether alice/web is stopped now is not known',
   ]);
 });
+
+// Outside review 16, 1: `restart --wait=15` with the keeper stopped ended "still stopping
+// after 15 s", while the manager's log and `why` named the silent keeper.
+test('a wait that runs out says what the manager said of the daemon since the request', async () => {
+  const said = 'the keeper of daemons (dm-keeper, pid 42) has not answered';
+  let statuses = 0;
+  const call = async (request: Request): Promise<Response> => {
+    if (request.command === 'status')
+      return {
+        ok: true,
+        daemons: [
+          statuses++ === 0 ? rowOf('running', 100) : { ...rowOf('stopping', 100), wanted: 'up' },
+        ],
+      };
+    if (request.command === 'why')
+      return {
+        ok: true,
+        why: {
+          status: rowOf('stopping', 100),
+          events: [
+            { at: 0, kind: 'stop', text: 'an old word' },
+            { at: Date.now(), kind: 'stop', text: said },
+            { at: Date.now(), kind: 'command', text: 'root ran dmctl status' },
+          ],
+        },
+      };
+    return { ok: true, message: 'alice/web is restarting' };
+  };
+  const output = new Kept(false);
+  assert.equal(await runAndWait(call, 'restart', 'alice/web', 1, output), 1);
+  assert.equal(
+    output.said[0],
+    `alice/web is still stopping after 0 s; the manager's last word on it: ${said}`,
+  );
+});

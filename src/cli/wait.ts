@@ -108,6 +108,7 @@ export async function runAndWait(
   const askMs = Math.max(REPLY_TIMEOUT_MS, timeoutMs);
   const before = await statusOf(call, id, askMs);
   if ('error' in before) return output.fail(before.error);
+  const askedAt = Date.now();
   const answer = await call({ command: verb, id }, askMs);
   if (!answer.ok) return output.fail(answer.error);
   const deadline = Date.now() + timeoutMs;
@@ -138,7 +139,7 @@ export async function runAndWait(
       return failWithLog(
         call,
         row.id,
-        `${row.id} is still ${row.state} after ${Math.round(timeoutMs / 1000)} s`,
+        `${row.id} is still ${row.state} after ${Math.round(timeoutMs / 1000)} s${await lastSaid(call, row.id, askedAt)}`,
         output,
       );
     await delay(POLL_MS);
@@ -152,6 +153,18 @@ export async function runAndWait(
 export function unknownAfter(verb: WaitedVerb, id: string, waitMs: number): string {
   const what = verb === 'stop' ? 'is stopped' : 'runs';
   return `${verb} ${id} was carried out (the manager answered it), but the manager answered no status within the ${Math.round(waitMs / 1000)} s of --wait (stalled or overloaded: see its log): whether ${id} ${what} now is not known`;
+}
+
+/**
+ * What the manager said of the daemon last since `since` (its last event in `why`), to
+ * say why a wait ran out: a restart whose stop waits on a stopped keeper ended "still
+ * stopping" while the manager's log and `why` named the keeper (an outside review).
+ */
+async function lastSaid(call: Call, id: string, since: number): Promise<string> {
+  const response = await call({ command: 'why', id }, LAST_POLL_MS);
+  const events = response.ok ? (response.why?.events ?? []) : [];
+  const last = events.filter((event) => event.at >= since && event.kind !== 'command').at(-1);
+  return last === undefined ? '' : `; the manager's last word on it: ${last.text}`;
 }
 
 async function statusOf(
