@@ -929,10 +929,10 @@ export class Manager implements ControlContext, SupervisorHost {
           'as the new one',
         );
       else if (groupsChanged)
-        this.dropRevokedGroups(
-          record,
-          (gid) => groupNameIn(before, gid) ?? groupNameIn(this.db, gid),
-        );
+        // Named as it was before the change; a gid no group had then (a change read in
+        // two steps) is said as a gid, with the group that has it now: that group is not
+        // the one the run was given (an outside review saw it named as such).
+        this.dropRevokedGroups(record, (gid) => groupNameIn(before, gid));
     }
     return changed;
   }
