@@ -66,6 +66,11 @@ describe('a quota given by SIGHUP to a daemon that cannot be frozen', {
       (d) => d.pid > 0 && d.pid !== stuck.pid,
       'to run again',
     );
+    // Its pid is known from the fork; it joins the cgroups before its exec (an RCU grace
+    // period each, long on a loaded machine): judged once it is cat.
+    await waitFor('the new run to be cat', () => (commOf(again.pid) === 'cat' ? true : undefined), {
+      describe: () => commOf(again.pid),
+    });
     assert.match(
       v1CgroupOf(again.pid, 'memory'),
       new RegExp(`/daemon-manager\\.[0-9a-f]+/${carol.name}$`),
@@ -74,6 +79,15 @@ describe('a quota given by SIGHUP to a daemon that cannot be frozen', {
     assert.match(why.stdout, /restarted inside the quota of '[^']+' \(memory=67108864\)/);
   });
 });
+
+/** The name of the program a process runs (empty once it is gone). */
+function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
 
 /** Where in the kernel a process waits (`0` when it runs). */
 function wchanOf(pid: number): string {
