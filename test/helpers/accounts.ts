@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { TestHost } from './host.ts';
+import { waitFor } from './wait.ts';
 
 /** An account made again under the name of a sandbox user: its uid and home. */
 export interface AccountAgain {
@@ -125,4 +126,36 @@ export function logLines(home: string): string[] {
   const dir = join(home, '.daemon-manager/logs');
   if (!existsSync(dir)) return [];
   return readdirSync(dir).flatMap((file) => readFileSync(join(dir, file), 'utf8').split('\n'));
+}
+
+/**
+ * Upgrades the manager (SIGUSR2) and holds the new code (SIGSTOP) as soon as the old
+ * manager hands over to it (the line that says so names it), runs `during`, then lets it
+ * go on: whatever `during` does falls between the old manager's last look and the new one's.
+ */
+export async function whileSuccessorHeld(
+  host: TestHost,
+  describe: () => string,
+  during: () => Promise<void>,
+): Promise<void> {
+  let successor = 0;
+  const hold = (chunk: Buffer): void => {
+    const said = /the new code is ready \(pid (\d+)\); handing over/.exec(chunk.toString());
+    if (said === null || successor !== 0) return;
+    successor = Number(said[1]);
+    process.kill(successor, 'SIGSTOP');
+  };
+  const outputs = [host.managerProcess()?.stdout, host.managerProcess()?.stderr];
+  for (const output of outputs) output?.on('data', hold);
+  try {
+    process.kill(host.managerPid(), 'SIGUSR2');
+    await waitFor('the old manager to hand over', () => (successor !== 0 ? true : undefined), {
+      timeoutMs: 60_000,
+      describe,
+    });
+    await during();
+  } finally {
+    for (const output of outputs) output?.off('data', hold);
+    if (successor !== 0) process.kill(successor, 'SIGCONT');
+  }
 }

@@ -4,6 +4,7 @@ import {
   type AccountAgain,
   endRun,
   makeAccountAgain,
+  whileSuccessorHeld,
   writeDaemonAgain,
 } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
@@ -100,24 +101,10 @@ describe('an account made again while an upgrade hands over', {
     const old = host.managerPid();
     const from = host.managerLog.length;
     const since = (): string => host.managerLog.slice(from);
-    // The new code is held as soon as the old manager hands over to it (the line that says
-    // so names it): the old one then waits for it, handed over, while the account changes.
-    // (Not the keeper: an upgrade is refused while it does not answer.)
-    let successor = 0;
-    const hold = (chunk: Buffer): void => {
-      const said = /the new code is ready \(pid (\d+)\); handing over/.exec(chunk.toString());
-      if (said === null || successor !== 0) return;
-      successor = Number(said[1]);
-      process.kill(successor, 'SIGSTOP');
-    };
-    const outputs = [host.managerProcess()?.stdout, host.managerProcess()?.stderr];
-    for (const output of outputs) output?.on('data', hold);
-    try {
-      process.kill(old, 'SIGUSR2');
-      await waitFor('the old manager to hand over', () => (successor !== 0 ? true : undefined), {
-        timeoutMs: 60_000,
-        describe: since,
-      });
+    // The new code is held as soon as the old manager hands over to it: the old one then
+    // waits for it, handed over, while the account changes. (Not the keeper: an upgrade
+    // is refused while it does not answer.)
+    await whileSuccessorHeld(host, since, async () => {
       // Other users' changes (a shared machine) are seen too: only one seen after this counts.
       const fromChange = host.managerLog.length;
       const again = makeAccountAgain(host, 'lou');
@@ -128,10 +115,7 @@ describe('an account made again while an upgrade hands over', {
           /users and groups changed/.test(host.managerLog.slice(fromChange)) ? true : undefined,
         { describe: since },
       );
-    } finally {
-      for (const output of outputs) output?.off('data', hold);
-      if (successor !== 0) process.kill(successor, 'SIGCONT');
-    }
+    });
     await waitFor(
       'the upgrade to be done and the old manager gone',
       () => (/upgrade done: /.test(since()) && !isAlive(old) ? true : undefined),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, describe, test } from 'node:test';
-import { killManager } from '../helpers/accounts.ts';
+import { killManager, whileSuccessorHeld } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { isAlive, livePidsOfUid } from '../helpers/proc.ts';
@@ -140,21 +140,7 @@ describe('a group taken away is not kept by a run the manager did not see begin'
       const since = (): string => host.managerLog.slice(from);
       // The new code is held as the old manager hands over to it, before it reads the
       // accounts: the change falls between the old manager's last look and the new one's.
-      let successor = 0;
-      const hold = (chunk: Buffer): void => {
-        const said = /the new code is ready \(pid (\d+)\); handing over/.exec(chunk.toString());
-        if (said === null || successor !== 0) return;
-        successor = Number(said[1]);
-        process.kill(successor, 'SIGSTOP');
-      };
-      const outputs = [host.managerProcess()?.stdout, host.managerProcess()?.stderr];
-      for (const output of outputs) output?.on('data', hold);
-      try {
-        process.kill(before, 'SIGUSR2');
-        await waitFor('the old manager to hand over', () => (successor !== 0 ? true : undefined), {
-          timeoutMs: 60_000,
-          describe: since,
-        });
+      await whileSuccessorHeld(host, since, async () => {
         const changed = host.managerLog.length;
         execFileSync('gpasswd', ['-d', host.user('mallory').name, name], { stdio: 'ignore' });
         await waitFor(
@@ -165,10 +151,7 @@ describe('a group taken away is not kept by a run the manager did not see begin'
               : undefined,
           { describe: since },
         );
-      } finally {
-        for (const output of outputs) output?.off('data', hold);
-        if (successor !== 0) process.kill(successor, 'SIGCONT');
-      }
+      });
       await waitFor(
         'the upgrade to be done and the old manager gone',
         () => (/upgrade done: /.test(since()) && !isAlive(before) ? true : undefined),
