@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureTool } from './debian.ts';
 import type { TestHost } from './host.ts';
 import {
   NGINX,
@@ -16,12 +17,21 @@ import { waitFor } from './wait.ts';
 /** Debian's php-cgi (`apt-get install php-cgi`); with nginx, the programs of the FastCGI proof. */
 export const PHP_CGI = '/usr/bin/php-cgi';
 
-/** Why the FastCGI proof cannot run here (a program is missing), or undefined if it can. */
+/**
+ * Installs nginx and php-cgi when missing (a fresh machine, CI's included, has neither);
+ * why the FastCGI proof cannot run here, or undefined if it can.
+ */
 export function missingFastcgiPrograms(): string | undefined {
+  try {
+    ensureTool('nginx');
+    ensureTool('php-cgi');
+  } catch (error) {
+    return `${(error as Error).message}: the FastCGI proof is skipped`;
+  }
   const missing = [NGINX, PHP_CGI].filter((path) => !existsSync(path));
   return missing.length === 0
     ? undefined
-    : `${missing.join(' and ')} not installed (apt-get install -y nginx php-cgi): the FastCGI proof is skipped`;
+    : `${missing.join(' and ')} not installed: the FastCGI proof is skipped`;
 }
 
 /** What the requests got while a FastCGI daemon's main process was killed `kills` times. */
