@@ -232,13 +232,19 @@ static void place_descriptors(const struct plan *plan, int *errfd, int in_fd) {
   for (size_t i = 0; i < plan->listen_count; i++)
     if (dup2(moved[i], 3 + (int)i) == -1) fail(*errfd, 127, "cannot pass a listening socket", NULL);
   /*
-   * Everything else the keeper holds (other daemons' pipes and sockets, the manager's
-   * connection) closes at exec, whatever its close-on-exec flag says: no descriptor of
-   * the keeper's ever reaches a daemon. The exec error pipe closes then too.
+   * Everything else the keeper holds (other daemons' pipes and sockets, its own socket,
+   * the manager's connection, every user's `.lock`) is closed now, not only marked
+   * close-on-exec: the chdir and the exec that follow may wait on the user's own file
+   * system (a FUSE mount that never answers), and a process stuck there kept them all open
+   * until it returned, so that no later manager could start (an outside review). The exec
+   * error pipe alone stays, and closes at the exec.
    */
-  if (syscall(SYS_close_range, 3 + plan->listen_count, ~0U, CLOSE_RANGE_CLOEXEC) == -1)
-    for (int fd = 3 + (int)plan->listen_count; fd < 65536; fd++)
-      if (fd != *errfd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  int first = 3 + (int)plan->listen_count;
+  if (*errfd < first) fail(*errfd, 127, "cannot move the exec error pipe", NULL);
+  if ((*errfd > first && syscall(SYS_close_range, first, *errfd - 1, 0) == -1) ||
+      syscall(SYS_close_range, *errfd + 1, ~0U, 0) == -1)
+    for (int fd = first; fd < 65536; fd++)
+      if (fd != *errfd) close(fd);
 }
 
 /* execvpe without its surprises: the daemon's PATH, and nothing but ENOENT-like misses. */
@@ -277,6 +283,8 @@ static void __attribute__((noreturn)) become_daemon(struct plan *plan, int errfd
   if (null == -1 || dup2(in_fd != -1 ? in_fd : null, 0) == -1 || dup2(out_fd, 1) == -1 ||
       dup2(out_fd, 2) == -1)
     fail(errfd, 125, "cannot set up standard descriptors", NULL);
+  /* Before anything that may touch the user's file systems (see place_descriptors). */
+  place_descriptors(plan, &errfd, in_fd);
   join_cgroups(plan, errfd);
   drop_privileges(plan, errfd);
   apply_limits(plan->limits, errfd);
@@ -287,7 +295,6 @@ static void __attribute__((noreturn)) become_daemon(struct plan *plan, int errfd
   }
   umask((mode_t)(mask & 0777));
   if (chdir(plan->dir) == -1) fail(errfd, 127, "cannot enter", plan->dir);
-  place_descriptors(plan, &errfd, in_fd);
   char listen_pid[32];
   if (plan->listen_count > 0 || plan->stdin_name) {
     snprintf(listen_pid, sizeof listen_pid, "LISTEN_PID=%d", (int)getpid());

@@ -66,6 +66,11 @@ export class KeeperNotAnswering extends Error {
 
 /** Why the keeper `pid` (0 if unknown) is taken for not answering, and what to look at. */
 export function keeperSilence(pid: number, what: string, seconds: number): string {
+  // Its socket took the connection, its listener is gone: another process holds the
+  // socket open (a copy of the keeper's descriptors, as a daemon stuck before its exec
+  // once kept), and nothing will ever answer there.
+  if (pid > 0 && (readStat(pid)?.state ?? 'Z') === 'Z')
+    return `dm-keeper (pid ${pid}) has not answered ${what} for ${seconds} s, and it is gone: another process holds its socket open (ss -xlp names it)`;
   const who = pid > 0 ? `dm-keeper (pid ${pid})` : 'dm-keeper';
   const look = pid > 0 ? `is it stopped (kill -CONT ${pid}) or` : 'is it stopped or';
   return `${who} has not answered ${what} for ${seconds} s: ${look} starved of CPU?`;
