@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KeeperNotAnswering, keeperSilence } from '../keeper/hello.ts';
+import { GetentFailed } from '../users/getent.ts';
 import { startupFailure } from './startup-failure.ts';
 
 function systemError(code: string, message: string): NodeJS.ErrnoException {
@@ -31,6 +32,16 @@ test('another system error is its message alone', () => {
     startupFailure(systemError('EACCES', "EACCES: permission denied, open '/x'"), undefined),
     "daemon-manager: cannot start: EACCES: permission denied, open '/x'",
   );
+});
+
+test('a getent that gave no answer is named, with where the users come from', () => {
+  const said = startupFailure(
+    new GetentFailed('getent passwd gave no answer within 30 s (a name service not answering?)'),
+    undefined,
+  );
+  assert.equal(said.split('\n').length, 1);
+  assert.match(said, /^daemon-manager: cannot start: getent passwd gave no answer within 30 s/);
+  assert.match(said, /\/etc\/nsswitch\.conf/);
 });
 
 test('a bug keeps its stack, to be reported', () => {

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { type Database, type GetentFailure, getentAsync, getentSync } from './getent.ts';
 
 /** A login account, as the name service reports it. */
 export interface Account {
@@ -80,8 +80,6 @@ export interface NameService {
   readonly others: OtherAccounts;
 }
 
-const GETENT_OUTPUT_LIMIT = 64 * 1024 * 1024;
-
 /**
  * `getent` is read again when the local files changed while it ran: a line it gave that
  * the files no longer hold (an account deleted meanwhile) would be taken for another
@@ -89,17 +87,47 @@ const GETENT_OUTPUT_LIMIT = 64 * 1024 * 1024;
  */
 const READ_TRIES = 3;
 
-/** Reads the whole name service, blocking: for start-up and the command line. */
-export function readNameService(): NameService {
-  const read = (database: string): string =>
-    execFileSync('getent', [database], { encoding: 'utf8', maxBuffer: GETENT_OUTPUT_LIMIT });
+/**
+ * A full read, whoever runs `getent`: each `yield` asks for a database's text, the local
+ * files are read before and after, and the whole is read again if they changed meanwhile.
+ */
+function* fullRead(): Generator<Database, NameService, string> {
   for (let tries = 1; ; tries++) {
     const local = readLocalFiles();
-    const passwd = read('passwd');
-    const group = read('group');
+    const passwd = yield 'passwd';
+    const group = yield 'group';
     const after = readLocalFiles();
     if (sameFiles(local, after) || tries === READ_TRIES) return nameServiceOf(passwd, group, after);
   }
+}
+
+/**
+ * Reads the whole name service, blocking: for start-up and the command line. Throws
+ * GetentFailed, naming the command, if a `getent` fails or runs past its deadline.
+ */
+export function readNameService(): NameService {
+  const read = fullRead();
+  let step = read.next();
+  while (!step.done) step = read.next(getentSync(step.value));
+  return step.value;
+}
+
+/**
+ * Reads the whole name service without blocking the manager, for root's SIGHUP: daemons
+ * are respawned and dmctl answered while a slow LDAP or sssd answers. Why not, if a
+ * `getent` fails, runs past its deadline, or `abandon` aborts (killed then).
+ */
+export async function readNameServiceAsync(
+  abandon: AbortSignal,
+): Promise<NameService | GetentFailure> {
+  const read = fullRead();
+  let step = read.next();
+  while (!step.done) {
+    const text = await getentAsync(step.value, abandon);
+    if (typeof text !== 'string') return text;
+    step = read.next(text);
+  }
+  return step.value;
 }
 
 /**
