@@ -76,3 +76,29 @@ describe('SignalQueue', () => {
     }
   });
 });
+
+describe('SignalQueue.stopComing', () => {
+  test('a real SIGTERM aborts it while an act still waits, its reason the signal', async () => {
+    const signals = new SignalQueue();
+    const acted: QueuedSignal[] = [];
+    try {
+      signals.deliverTo(async (signal) => {
+        acted.push(signal);
+        if (signal !== 'SIGHUP') return;
+        // A reload that waits for getent until a stop comes.
+        await new Promise<void>((resolve) =>
+          signals.stopComing.addEventListener('abort', () => resolve(), { once: true }),
+        );
+      });
+      process.kill(process.pid, 'SIGHUP');
+      await until('the SIGHUP to be acted on', () => acted.length === 1);
+      assert.equal(signals.stopComing.aborted, false, 'a SIGHUP does not abort it');
+      process.kill(process.pid, 'SIGTERM');
+      await until('the SIGTERM to be acted on', () => acted.includes('SIGTERM'));
+      assert.equal(signals.stopComing.reason, 'SIGTERM');
+      assert.deepEqual(acted, ['SIGHUP', 'SIGTERM']);
+    } finally {
+      signals.release();
+    }
+  });
+});

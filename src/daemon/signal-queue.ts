@@ -39,6 +39,7 @@ export class SignalQueue {
   private act: ((signal: QueuedSignal) => Promise<void>) | undefined;
   private busy = false;
   private forward: ((signal: QueuedSignal) => boolean) | undefined;
+  private readonly stopCame = new AbortController();
   private readonly listeners = new Map<QueuedSignal, () => void>();
 
   constructor() {
@@ -56,6 +57,15 @@ export class SignalQueue {
   adoptEarly(bits: number): void {
     for (const signal of MANAGER_SIGNALS)
       if (Math.floor(bits / 2 ** osConstants.signals[signal]) % 2 === 1) this.push(signal);
+  }
+
+  /**
+   * Aborted once a SIGTERM or SIGINT comes (the signal is its reason). Signals are acted on one after the other: an
+   * act that waits long (a reload's getent on a name service that does not answer) gives
+   * up for it, rather than hold the stop back until its deadline.
+   */
+  get stopComing(): AbortSignal {
+    return this.stopCame.signal;
   }
 
   /** Signals received and not acted on yet. */
@@ -88,6 +98,7 @@ export class SignalQueue {
 
   private push(signal: QueuedSignal): void {
     if (this.forward?.(signal)) return;
+    if (isStop(signal)) this.stopCame.abort(signal);
     this.queue = queueSignal(this.queue, signal, this.stopping);
     void this.drain();
   }
