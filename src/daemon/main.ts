@@ -28,7 +28,12 @@ import { Reaper } from '../process/reaper.ts';
 import { StateFile } from '../state/state-file.ts';
 import { loadSendDatagram } from '../systemd/datagram.ts';
 import { notifier } from '../systemd/notify.ts';
-import { readNameService } from '../users/accounts.ts';
+import {
+  GROUP_FILE,
+  PASSWD_FILE,
+  readNameService,
+  readNameServiceAsync,
+} from '../users/accounts.ts';
 import { VERSION } from '../version.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
 import { checkConfiguration } from './check.ts';
@@ -494,11 +499,22 @@ function handleSignals(signals: SignalQueue, running: Running): void {
         }
         log.info(`SIGHUP: reloading ${configPath}`);
         notify('RELOADING=1');
-        // getent runs synchronously: only root's SIGHUP waits on other name services (a
-        // user's change of /etc/passwd reads the local files alone, see refreshAccounts).
-        // Run asynchronously, it must be registered with own-children.ts (see reaper.ts).
+        // Only root's SIGHUP waits on other name services (a user's change of /etc/passwd
+        // reads the local files alone, see refreshAccounts), and the manager goes on
+        // serving and respawning meanwhile; a stop does not wait for them.
+        const accounts = await readNameServiceAsync(signals.stopComing);
+        if ('failure' in accounts && accounts.abandoned) {
+          log.info(
+            `SIGHUP: reload abandoned: ${signals.stopComing.reason} came while ${accounts.command} ran`,
+          );
+          return;
+        }
+        if ('failure' in accounts)
+          log.warn(
+            `SIGHUP: ${accounts.failure}: users and groups of other sources kept as last read; ${PASSWD_FILE} and ${GROUP_FILE} read now`,
+          );
         await manager
-          .reload(read.config, readNameService())
+          .reload(read.config, 'failure' in accounts ? undefined : accounts)
           .catch((error: unknown) => log.error(`reload failed: ${error}`));
         notify('READY=1');
         trimWhenSettled(manager, running.native);

@@ -755,8 +755,11 @@ export class Manager implements ControlContext, SupervisorHost {
       else if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
   }
 
-  /** Applies a new master config: new users and rights, then a rescan of everyone. */
-  async reload(config: MasterConfig, accounts: NameService): Promise<void> {
+  /**
+   * Applies a new master config: new users and rights, then a rescan of everyone. Without
+   * `accounts` (getent failed or ran out of time), the other sources are as last read.
+   */
+  async reload(config: MasterConfig, accounts: NameService | undefined): Promise<void> {
     if (this.mode.kind !== 'system') return;
     // Root's own edits of the cgroups' limits are undone from the next start on.
     this.cgroupWrites.forgetAll();
@@ -774,16 +777,16 @@ export class Manager implements ControlContext, SupervisorHost {
     this.mode = { kind: 'system', config };
     // The local files as they are now, not as the full read (which took a while) saw them:
     // a change of users applied meanwhile is not undone.
-    this.otherAccounts = accounts.others;
+    if (accounts !== undefined) this.otherAccounts = accounts.others;
     const stamp = accountFilesStamp();
     try {
       this.applyAccounts(withLocalFilesNow(this.otherAccounts));
       this.accountsStamp = stamp;
     } catch (error) {
       this.log.error(
-        `reload: cannot read the local account files (${(error as Error).message}); using the users as getent gave them`,
+        `reload: cannot read the local account files (${(error as Error).message}); using the users as ${accounts === undefined ? 'last read' : 'getent gave them'}`,
       );
-      this.applyAccounts(accounts.db);
+      this.applyAccounts(accounts?.db ?? this.db);
     }
     await this.rescan([...this.ownerTable.keys()]);
     await this.syncSockets();
