@@ -32,6 +32,12 @@ export interface TestUser {
   readonly home: string;
 }
 
+/** How a test's manager is started, beyond its arguments (see TestHost.startManager). */
+export interface ManagerSetting {
+  readonly wrapper?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 export interface CommandResult {
   readonly code: number;
   readonly stdout: string;
@@ -173,20 +179,29 @@ export class TestHost {
    * Starts the manager in the foreground and waits until it says it runs. `binary` runs
    * another install (an upgrade test changes its files); a manager started again after a
    * crash is judged by what it says from now on, not by the previous one's lines.
+   * `wrapper` is a command that execs the manager (given as its last arguments) in its own
+   * pid, `env` more variables for it: a name service of the manager's own, say (see
+   * nss-hang.ts).
    */
   async startManager(
     extraArgs: readonly string[] = [],
     binary = DAEMON_MANAGER,
+    { wrapper = [], env = {} }: ManagerSetting = {},
   ): Promise<ChildProcess> {
     const from = this.managerLog.length;
-    const child = spawn(
+    const [file = binary, ...args] = [
+      ...wrapper,
       binary,
-      ['--config', this.configFile, '--foreground', '--verbose', ...extraArgs],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, DM_TEST_SECRET: 'root-secret-value' },
-      },
-    );
+      '--config',
+      this.configFile,
+      '--foreground',
+      '--verbose',
+      ...extraArgs,
+    ];
+    const child = spawn(file, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DM_TEST_SECRET: 'root-secret-value', ...env },
+    });
     this.manager = child;
     child.stdout?.on('data', (chunk: Buffer) => {
       this.managerLog += chunk.toString();
