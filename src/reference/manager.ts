@@ -49,7 +49,7 @@ export const MANAGER_SIGNALS: readonly Entry[] = [
   {
     name: 'SIGHUP',
     meaning:
-      're-read the master config (users, rights, settings of daemons) and rescan; daemons whose config did not change are not touched. Any number of SIGHUPs that come while a reload runs or waits make one more; a SIGTERM or SIGINT goes ahead of a reload that waits, which is dropped',
+      're-read the master config (users, rights, settings of daemons) and rescan; daemons whose config did not change are not touched. Any number of SIGHUPs that come while a reload runs or waits make one more; a SIGTERM or SIGINT goes ahead of a reload that waits, which is dropped, and ends one that waits for `getent` (the users and groups of LDAP, sssd...)',
   },
   {
     name: 'SIGUSR1',
