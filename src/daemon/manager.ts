@@ -761,7 +761,8 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   async reload(config: MasterConfig, accounts: NameService | undefined): Promise<void> {
     if (this.mode.kind !== 'system') return;
-    // Root's own edits of the cgroups' limits are undone from the next start on.
+    // Root's own edits of the cgroups' limits are undone: at once where the user's daemons
+    // run (below), from the next start on elsewhere.
     this.cgroupWrites.forgetAll();
     for (const key of ['socketDir', 'stateDir'] as const)
       if (config.settings[key] !== this.settings[key])
@@ -788,6 +789,10 @@ export class Manager implements ControlContext, SupervisorHost {
       );
       this.applyAccounts(accounts?.db ?? this.db);
     }
+    // The quotas of users whose daemons run, written again even where unchanged: an admin's
+    // SIGHUP after a hand edit of a user's cgroup files puts the configured values back (an
+    // outside review found them left until the daemon's next crash).
+    this.applyQuotas(true);
     await this.rescan([...this.ownerTable.keys()]);
     await this.syncSockets();
     await this.metrics.listen(this.settings.metricsListen);
@@ -945,7 +950,7 @@ export class Manager implements ControlContext, SupervisorHost {
    * away) under the new one, at once (see quota-changes.ts). The moves run one after the
    * other, in the background: each freezes a daemon while its processes move.
    */
-  private applyQuotas(): void {
+  private applyQuotas(rewrite = false): void {
     const running = new Map<string, DaemonRecord[]>();
     for (const record of this.supervisor.daemons.values()) {
       if (record.state.kind === 'stopped') continue;
@@ -957,15 +962,15 @@ export class Manager implements ControlContext, SupervisorHost {
       const limits = this.limitsOf(user);
       const quota = this.quotaOf(limits);
       const before = this.quotas.get(user);
-      if (sameQuota(quota, before ?? NO_QUOTA)) continue;
+      const same = sameQuota(quota, before ?? NO_QUOTA);
+      // Nothing to write again without cgroups (`cgroups = no`, personal mode).
+      if (same && (!rewrite || this.cgroups === undefined)) continue;
       this.quotas.set(user, quota);
-      const daemons: RunningDaemon[] = records.map((record) => ({
-        id: record.id,
-        nproc: limitsForDaemon(limits, record.spec.limits).nproc,
-      }));
-      // Unknown before (daemons taken over from a previous manager): said only if they moved.
+      const daemons: RunningDaemon[] = records.map((record) => ({ id: record.id }));
+      // Unknown before (daemons taken over from a previous manager), or written again:
+      // said only if they moved.
       this.quotaMoves = this.quotaMoves.then(() =>
-        this.applyQuota(user, quota, daemons, before === undefined),
+        this.applyQuota(user, quota, daemons, before === undefined || same),
       );
     }
   }

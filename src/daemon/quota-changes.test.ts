@@ -31,7 +31,7 @@ test('quotas are the same when every limit is', () => {
 
 test('without cgroups, a quota given to running daemons is said to miss its controllers', async () => {
   const { line, warn, restart } = await applyQuotaToRunning(undefined, 'alice', quota, [
-    { id: 'alice/web', nproc: undefined },
+    { id: 'alice/web' },
   ]);
   assert.ok(warn);
   assert.match(line, /'alice' is now memory=67108864, tasks=50: .*controllers memory, pids/);

@@ -1,5 +1,6 @@
 import { dirname, join } from 'node:path';
 import {
+  AS_STARTED,
   type CgroupQuota,
   type CgroupTree,
   missingControllers,
@@ -28,10 +29,9 @@ import {
  * for the manager's own (where daemons outside it start).
  */
 
-/** A running daemon of the user: its id, and its own process limit. */
+/** A running daemon of the user (its own process limit stays as its run started, see AS_STARTED). */
 export interface RunningDaemon {
   readonly id: string;
-  readonly nproc: number | undefined;
 }
 
 /** Are two quotas the same? */
@@ -122,7 +122,7 @@ export async function applyQuotaToRunning(
   };
   let moved = 0;
   for (const daemon of daemons) {
-    const cgroups = prepareCgroup(tree, daemon.id, daemon.nproc, quota);
+    const cgroups = prepareCgroup(tree, daemon.id, AS_STARTED, quota);
     if ('error' in cgroups) {
       problems.push(`${daemon.id}: ${cgroups.error}`);
       continue;

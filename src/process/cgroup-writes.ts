@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { makeDirs } from '../files/make-dirs.ts';
 
 /**
@@ -8,21 +9,32 @@ import { makeDirs } from '../files/make-dirs.ts';
  * storm, a tenth of the manager's time. A directory found missing and made anew has the
  * kernel's defaults, so what was written below it is forgotten and written again; the
  * manager forgets everything at a reload (SIGHUP), so that root's own edits of these
- * files are undone then, as they were at the next start before.
+ * files are undone then (the quotas of running users' at once, see Manager.reload).
  */
 export class CgroupWrites {
   private readonly written = new Map<string, string>();
 
-  /** Makes a directory (and its parents) if missing; what was written below one made is forgotten. */
-  makeDirs(path: string): void {
+  /**
+   * Makes a directory (and its parents) if missing; what was written below the highest one
+   * made is forgotten: a user's `pids` cgroup removed with their last daemon and made again
+   * as the parent of a daemon's had `pids.max` at the kernel's `max`, and their `tasks=`
+   * quota was never written there again (an outside review: a user lifted their own quota by
+   * taking their daemon away and back). Whether it made one.
+   */
+  makeDirs(path: string): boolean {
     try {
       mkdirSync(path);
-      this.forgetBelow(path);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return;
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      let highest = path;
+      while (dirname(highest) !== highest && !existsSync(dirname(highest)))
+        highest = dirname(highest);
       makeDirs(path);
-      this.forgetBelow(path);
+      this.forgetBelow(highest);
+      return true;
     }
+    this.forgetBelow(path);
+    return true;
   }
 
   /** Writes `value` unless this manager wrote it there last. */

@@ -152,6 +152,15 @@ export function needsCpuGroup(quota: CgroupQuota): boolean {
 }
 
 /**
+ * A running daemon's own process limit as its run started with it: a quota applied to the
+ * running daemons leaves it alone, as its RLIMIT_NPROC stays. A `limit-nproc` given along
+ * with a quota by a SIGHUP was written into the running daemon's `pids.max`, and one taken
+ * away was never lifted there (an outside review); a daemon's limits apply from its next
+ * start, its user's quotas at once.
+ */
+export const AS_STARTED = Symbol('as started');
+
+/**
  * Creates (if need be) a daemon's cgroups: its cgroup2 one, and the v1 ones its process
  * limit and its user's quota need, with their limits written (those `writes` says were
  * written already are not written again). Errors name the file that could not be written.
@@ -159,7 +168,7 @@ export function needsCpuGroup(quota: CgroupQuota): boolean {
 export function prepareCgroup(
   tree: CgroupTree,
   id: string,
-  pidsMax: number | undefined,
+  pidsMax: number | undefined | typeof AS_STARTED,
   quota: CgroupQuota = NO_QUOTA,
   writes: CgroupWrites = new CgroupWrites(),
 ): DaemonCgroups | { error: string } {
@@ -169,14 +178,16 @@ export function prepareCgroup(
   let writing = path;
   try {
     writes.makeDirs(path);
-    if (tree.pidsBase !== undefined && (pidsMax !== undefined || quota.tasks !== undefined)) {
+    const asStarted = pidsMax === AS_STARTED;
+    const ownLimit = asStarted ? undefined : pidsMax;
+    if (tree.pidsBase !== undefined && (ownLimit !== undefined || quota.tasks !== undefined)) {
       const own = join(tree.pidsBase, id);
       writing = own;
-      writes.makeDirs(own);
+      const made = writes.makeDirs(own);
       writing = join(tree.pidsBase, user, 'pids.max');
       writes.write(writing, String(quota.tasks ?? 'max'));
       writing = join(own, 'pids.max');
-      writes.write(writing, String(pidsMax ?? 'max'));
+      if (!asStarted || made) writes.write(writing, String(ownLimit ?? 'max'));
       joins.push(join(own, 'cgroup.procs'));
     }
     if (tree.memoryBase !== undefined && quota.memory !== undefined) {

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { showLogIfFailed } from '../helpers/cli.ts';
+import { TestHost } from '../helpers/host.ts';
+import { v1CgroupOf } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+const PIDS = '/sys/fs/cgroup/pids';
+const hasPids = existsSync(join(PIDS, 'cgroup.procs'));
+
+const read = (path: string): string => readFileSync(path, 'utf8').trim();
+
+/**
+ * What the kernel's files say of a user's `tasks=` quota and a daemon's own process limit,
+ * whatever path led to the run: an outside review lifted a quota by taking a daemon away
+ * and back, saw root's hand edits survive a SIGHUP, and a `limit-nproc` written into a
+ * running daemon along with a quota (never lifted there).
+ */
+describe("a user's tasks quota, in the kernel's files", {
+  skip: (!root && 'needs root') || (!hasPids && 'no v1 pids hierarchy'),
+}, () => {
+  const host = new TestHost();
+  const master = '[can_run_as]\n{alice}\n';
+  const quota = (line: string) => `${master}[limits]\n{alice}: ${line}\n`;
+
+  before(async () => {
+    host.user('alice');
+    host.writeMaster(quota('tasks=30'));
+    host.writeDaemon('alice', 'web', 'start=exec sleep 100000\n');
+    await host.startManager();
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  /** The daemon's own v1 pids cgroup, once its run is in it. */
+  async function ownPidsCgroup(): Promise<string> {
+    const web = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    const own = v1CgroupOf(web.pid, 'pids');
+    assert.match(own, new RegExp(`/${host.user('alice').name}/web$`), `its pids cgroup is ${own}`);
+    return join(PIDS, own);
+  }
+
+  async function reload(text: string): Promise<void> {
+    host.writeMaster(text);
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the reload', () =>
+      /SIGHUP: reloading/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+  }
+
+  test("made again after the user's last daemon went, the user's cgroup has the quota", async () => {
+    const own = await ownPidsCgroup();
+    const users = dirname(own);
+    assert.equal(read(join(users, 'pids.max')), '30');
+
+    // As the user alone: the daemon's file taken away, the daemon stopped and forgotten
+    // (the user's cgroups go with it), the file put back.
+    const file = host.daemonFile('alice', 'web');
+    renameSync(file, `${file}.away`);
+    assert.equal((await host.dmctl('alice', 'rescan')).code, 0);
+    const stop = await host.dmctl('alice', 'web', 'stop');
+    assert.equal(stop.code, 0, stop.stderr);
+    await waitFor("the user's pids cgroup to go", () => (existsSync(users) ? undefined : true));
+    renameSync(`${file}.away`, file);
+    const rescan = await host.dmctl('alice', 'rescan');
+    assert.equal(rescan.code, 0, rescan.stderr);
+
+    const again = await ownPidsCgroup();
+    assert.equal(dirname(again), users);
+    assert.equal(read(join(users, 'pids.max')), '30');
+  });
+
+  test("root's hand edit of the user's quota is undone by a SIGHUP", async () => {
+    const users = dirname(await ownPidsCgroup());
+    writeFileSync(join(users, 'pids.max'), 'max');
+    assert.equal(read(join(users, 'pids.max')), 'max');
+    await reload(quota('tasks=30'));
+    await waitFor('the quota written again', () =>
+      read(join(users, 'pids.max')) === '30' ? true : undefined,
+    );
+  });
+
+  test("a limit-nproc given by a SIGHUP with a quota leaves the running daemon's own limit as it started; its next run has it", async () => {
+    const own = await ownPidsCgroup();
+    assert.equal(read(join(own, 'pids.max')), 'max');
+    const { pid } = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    await reload(quota('tasks=40, nproc=20'));
+    await waitFor('the new quota written', () =>
+      read(join(dirname(own), 'pids.max')) === '40' ? true : undefined,
+    );
+    assert.equal(read(join(own, 'pids.max')), 'max', 'the running daemon keeps its own limit');
+
+    const restart = await host.dmctl('alice', 'web', 'restart');
+    assert.equal(restart.code, 0, restart.stderr);
+    await host.waitForDaemon(
+      'alice',
+      'alice/web',
+      (d) => d.pid > 0 && d.pid !== pid,
+      'to run anew',
+    );
+    assert.equal(read(join(await ownPidsCgroup(), 'pids.max')), '20');
+  });
+});
