@@ -83,6 +83,7 @@ import type { TcpBinder } from './held-sockets.ts';
 import { judgeConfig, type ListenRights } from './judge.ts';
 import { listenRightsOf } from './listen-rights.ts';
 import { type LogSource, readLogPiece } from './log-reading.ts';
+import { lowerMemoryLimit, type MemoryRun, mebibytes } from './memory-lowering.ts';
 import { applyNotify } from './notify-events.ts';
 import { NotifyHub } from './notify-hub.ts';
 import { makeOwner, type Owner, sameOwner } from './owner.ts';
@@ -251,6 +252,10 @@ export class Manager implements ControlContext, SupervisorHost {
   private accountsSettle: NodeJS.Timeout | undefined;
   /** When the first change of a burst not yet read was seen (performance.now()). */
   private accountsSettleSince: number | undefined;
+  /** The next applyQuotas writes every running user's quota again (a SIGHUP's). */
+  private rewriteQuotas = false;
+  /** Daemons killed to bring their user under a lowered memory quota, until their exit is seen. */
+  private readonly memoryKilled = new Set<string>();
   /** The OOM killer's count in each user's memory cgroup, when last seen. */
   private readonly oomCounts = new Map<string, number>();
   /** The quota each user's cgroups were last given (at a start, or applied to running daemons). */
@@ -318,7 +323,7 @@ export class Manager implements ControlContext, SupervisorHost {
       onPipe: (id, fd) => this.adoptPipe(id, fd),
       log: parts.log,
       saved: () => this.state.saved(),
-      oomKilled: (record) => this.oomKilled(record.owner),
+      oomKilled: (record) => this.oomKilled(record),
     });
     // Before a silence is judged, what the daemon's notify socket holds is read.
     const readQueued = (record: DaemonRecord): number | undefined =>
@@ -616,7 +621,10 @@ export class Manager implements ControlContext, SupervisorHost {
    * Did the OOM killer kill in this user's memory cgroup since last asked? (Asked at a
    * SIGKILL of one of their daemons: the count is up before the process is gone.)
    */
-  private oomKilled(user: string): boolean {
+  private oomKilled(record: DaemonRecord): boolean {
+    // Killed by lowerMemory: its user's memory, as the OOM killer would.
+    if (this.memoryKilled.delete(record.id)) return true;
+    const user = record.owner;
     // Only a user with a memory quota has daemons in a memory cgroup (a quota lifted moves
     // them out): asked at every failed exit, the read of a file that is not there cost a
     // crash storm 2% of the manager's time.
@@ -761,9 +769,12 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   async reload(config: MasterConfig, accounts: NameService | undefined): Promise<void> {
     if (this.mode.kind !== 'system') return;
-    // Root's own edits of the cgroups' limits are undone: at once where the user's daemons
-    // run (below), from the next start on elsewhere.
+    // Root's own edits of the cgroups' limits are undone: from the next start on, and at
+    // once where the user's daemons run: their quotas are written again even where unchanged
+    // (an outside review found a hand edit left until the daemon's next crash), in the one
+    // pass applyAccounts makes, so that each user's is said once.
     this.cgroupWrites.forgetAll();
+    this.rewriteQuotas = true;
     for (const key of ['socketDir', 'stateDir'] as const)
       if (config.settings[key] !== this.settings[key])
         this.log.warn(
@@ -789,10 +800,6 @@ export class Manager implements ControlContext, SupervisorHost {
       );
       this.applyAccounts(accounts?.db ?? this.db);
     }
-    // The quotas of users whose daemons run, written again even where unchanged: an admin's
-    // SIGHUP after a hand edit of a user's cgroup files puts the configured values back (an
-    // outside review found them left until the daemon's next crash).
-    this.applyQuotas(true);
     await this.rescan([...this.ownerTable.keys()]);
     await this.syncSockets();
     await this.metrics.listen(this.settings.metricsListen);
@@ -950,7 +957,9 @@ export class Manager implements ControlContext, SupervisorHost {
    * away) under the new one, at once (see quota-changes.ts). The moves run one after the
    * other, in the background: each freezes a daemon while its processes move.
    */
-  private applyQuotas(rewrite = false): void {
+  private applyQuotas(): void {
+    const rewrite = this.rewriteQuotas;
+    this.rewriteQuotas = false;
     const running = new Map<string, DaemonRecord[]>();
     for (const record of this.supervisor.daemons.values()) {
       if (record.state.kind === 'stopped') continue;
@@ -995,6 +1004,7 @@ export class Manager implements ControlContext, SupervisorHost {
     daemons: readonly RunningDaemon[],
     quietIfNothingMoved: boolean,
   ): Promise<void> {
+    if (quota.memory !== undefined) await this.lowerMemory(user, quota.memory, daemons);
     const { line, warn, moved, restart, joins } = await applyQuotaToRunning(
       this.cgroups,
       user,
@@ -1016,6 +1026,41 @@ export class Manager implements ControlContext, SupervisorHost {
       );
       this.supervisor.restart(record);
     }
+  }
+
+  /**
+   * Writes a user's memory quota where their running daemons hold more than it: the
+   * kernel refused it and kept the old, higher one (see memory-lowering.ts), so the runs
+   * holding the most are killed, as cgroup2's OOM killer would, and said so.
+   */
+  private async lowerMemory(
+    user: string,
+    limit: number,
+    daemons: readonly RunningDaemon[],
+  ): Promise<void> {
+    const base = this.cgroups?.memoryBase;
+    if (base === undefined) return;
+    const runs: MemoryRun[] = [];
+    for (const { id } of daemons) {
+      const state = this.supervisor.daemons.get(id)?.state;
+      if (state?.kind !== 'running') continue;
+      const leaf = this.processes.leafOf(state.run);
+      if (leaf !== undefined)
+        runs.push({ id, leaf, kill: () => this.processes.signal(state.run, 9) });
+    }
+    const refused = await lowerMemoryLimit(
+      join(base, user, 'memory.limit_in_bytes'),
+      limit,
+      runs,
+      (kill, held) => {
+        const text = `killed (SIGKILL) to bring its user's memory under their quota, lowered to ${mebibytes(limit)}: their daemons held ${mebibytes(held)}, ${mebibytes(kill.bytes)} of it this one's, which the kernel cannot take back (cgroup v1 refused the lower limit: EBUSY); it comes back by its restart=, inside the quota`;
+        this.log.warn(`${kill.id}: ${text}`);
+        this.memoryKilled.add(kill.id);
+        const record = this.supervisor.daemons.get(kill.id);
+        if (record !== undefined) this.note(record, 'refused', text);
+      },
+    );
+    if (refused !== undefined) this.log.warn(`the quota of '${user}': ${refused}`);
   }
 
   /**

@@ -51,9 +51,21 @@ test('a bug keeps its stack, to be reported', () => {
 });
 
 test('a keeper that does not answer is said as such, without a stack', () => {
-  const said = startupFailure(new KeeperNotAnswering(keeperSilence(4242, 'hello', 10)), undefined);
+  // A live pid: this process stands for the keeper.
+  const pid = process.pid;
+  const said = startupFailure(new KeeperNotAnswering(keeperSilence(pid, 'hello', 10)), undefined);
   assert.equal(
     said,
-    'daemon-manager: cannot start: dm-keeper (pid 4242) has not answered hello for 10 s: is it stopped (kill -CONT 4242) or starved of CPU?',
+    `daemon-manager: cannot start: dm-keeper (pid ${pid}) has not answered hello for 10 s: is it stopped (kill -CONT ${pid}) or starved of CPU?`,
+  );
+});
+
+test('a keeper gone while its socket answers is said so: another process holds the socket', () => {
+  // A pid no process has: past pid_max.
+  const gone = 4_194_304 + 1;
+  const said = startupFailure(new KeeperNotAnswering(keeperSilence(gone, 'hello', 10)), undefined);
+  assert.match(
+    said,
+    /has not answered hello for 10 s, and it is gone: another process holds its socket open/,
   );
 });

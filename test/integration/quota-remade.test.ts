@@ -105,3 +105,55 @@ describe("a user's tasks quota, in the kernel's files", {
     assert.equal(read(join(await ownPidsCgroup(), 'pids.max')), '20');
   });
 });
+
+const hasMemory = existsSync('/sys/fs/cgroup/memory/cgroup.procs');
+
+/**
+ * An outside review: a memory quota lowered by SIGHUP below what the user's running
+ * daemon held was never written (cgroup v1 refuses it, EBUSY, where it cannot reclaim):
+ * the daemon grew to 172 MB under a quota of 64M, for as long as it ran.
+ */
+describe('a memory quota lowered below what the running daemons hold', {
+  skip: (!root && 'needs root') || (!hasMemory && 'no v1 memory hierarchy'),
+}, () => {
+  const host = new TestHost();
+  const quota = (memory: string) => `[can_run_as]\n{bob}\n[limits]\n{bob}: memory=${memory}\n`;
+
+  before(async () => {
+    host.user('bob');
+    host.writeMaster(quota('512M'));
+    // Holds 160 MB of touched memory (no swap here: nothing of it can be reclaimed).
+    host.writeDaemon(
+      'bob',
+      'hog',
+      `start=exec python3 -c "x = b'x' * (160 * 1024 * 1024); import time; time.sleep(1000)"\n`,
+    );
+    await host.startManager();
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  test('is written, the daemon holding the most killed as the OOM killer would, and said', async () => {
+    const hog = await host.waitForDaemon('bob', 'bob/hog', (d) => d.pid > 0, 'to run');
+    const users = join('/sys/fs/cgroup/memory', v1CgroupOf(hog.pid, 'memory'));
+    await waitFor('the hog to hold its memory', () =>
+      Number(read(join(users, 'memory.usage_in_bytes'))) > 150 * 2 ** 20 ? true : undefined,
+    );
+    host.writeMaster(quota('64M'));
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the lower limit to be written', () =>
+      read(join(users, 'memory.limit_in_bytes')) === String(64 * 2 ** 20) ? true : undefined,
+    );
+    const killed = await host.waitForDaemon(
+      'bob',
+      'bob/hog',
+      (d) => (d.lastExit ?? '').includes('out of memory'),
+      'to be said killed for memory',
+    );
+    assert.match(killed.lastExit ?? '', /killed by SIGKILL: out of memory/);
+    assert.match(
+      host.managerLog,
+      /bob\/hog: killed \(SIGKILL\) to bring its user's memory under their quota, lowered to 64 MiB: their daemons held 1\d\d MiB/,
+    );
+  });
+});

@@ -1,0 +1,110 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import { cgroupChildren, cgroupMembers } from '../process/cgroup.ts';
+
+/**
+ * A user's memory quota lowered below what their running daemons hold. cgroup v1 refuses
+ * such a limit (`EBUSY`) when it cannot reclaim down to it (memory in use, no swap), and
+ * kept the old one: an outside review's daemon grew to 172 MB under a quota lowered to 64M,
+ * for as long as it ran. cgroup2 answers the same write by killing inside the cgroup (its
+ * OOM killer); this does what it would: the run of the user's daemon holding the most is
+ * killed (SIGKILL), the limit written again once its processes are gone, and so on until
+ * it is written. The daemons killed come back by their `restart=`, inside the new quota,
+ * as after an OOM kill.
+ */
+
+/** A running daemon of the user, as far as the lowering needs it. */
+export interface MemoryRun {
+  readonly id: string;
+  /** Its run's cgroup2 cgroup (every process of the run is in it or below). */
+  readonly leaf: string;
+  /** Kills the run (SIGKILL, through the keeper). */
+  readonly kill: () => Promise<unknown>;
+}
+
+/** One daemon killed to make room, with what its processes held. */
+export interface MemoryKill {
+  readonly id: string;
+  readonly bytes: number;
+}
+
+/** How long the processes of a killed run are waited for (their memory goes with them). */
+const GONE_WAIT_MS = 5000;
+const PAGE_BYTES = 4096;
+
+/**
+ * Writes `limit` into the user's `memory.limit_in_bytes`, killing the runs of `runs` that
+ * hold the most while the kernel refuses it (`told` is called before each kill, to say it).
+ * Undefined once written (or when the cgroup is not there: a new one starts empty), else why not.
+ */
+export async function lowerMemoryLimit(
+  file: string,
+  limit: number,
+  runs: readonly MemoryRun[],
+  told: (kill: MemoryKill, heldBytes: number) => void,
+): Promise<string | undefined> {
+  const left = [...runs];
+  for (;;) {
+    const refused = writeLimit(file, limit);
+    if (refused !== 'EBUSY') return refused;
+    const largest = left
+      .map((run) => ({ run, bytes: residentBytes(run.leaf) }))
+      .filter(({ bytes }) => bytes > 0)
+      .sort((a, b) => b.bytes - a.bytes)[0];
+    if (largest === undefined)
+      return `cannot write ${file} (EBUSY): the kernel cannot reclaim down to it, and no running daemon of the user holds memory`;
+    left.splice(left.indexOf(largest.run), 1);
+    told({ id: largest.run.id, bytes: largest.bytes }, usageOf(file));
+    await largest.run.kill();
+    const until = Date.now() + GONE_WAIT_MS;
+    while (members(largest.run.leaf).length > 0 && Date.now() < until) await delay(20);
+  }
+}
+
+/** A size as the log says it: `64 MiB`. */
+export function mebibytes(bytes: number): string {
+  return `${Math.round(bytes / 2 ** 20)} MiB`;
+}
+
+/** undefined once written or where there is no such cgroup; else the error's code. */
+function writeLimit(file: string, limit: number): string | undefined {
+  try {
+    writeFileSync(file, String(limit));
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    return code === 'ENOENT'
+      ? undefined
+      : code === 'EBUSY'
+        ? 'EBUSY'
+        : `cannot write ${file} (${code})`;
+  }
+}
+
+function members(leaf: string): number[] {
+  return [leaf, ...cgroupChildren(leaf)].flatMap(cgroupMembers);
+}
+
+/** What the run's processes hold in memory now (their resident pages). */
+function residentBytes(leaf: string): number {
+  let bytes = 0;
+  for (const pid of members(leaf)) {
+    try {
+      bytes += Number(readFileSync(`/proc/${pid}/statm`, 'latin1').split(' ')[1] ?? 0) * PAGE_BYTES;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return bytes;
+}
+
+/** The user's memory cgroup's usage, for the message (0 if it cannot be read). */
+function usageOf(limitFile: string): number {
+  try {
+    return Number(
+      readFileSync(limitFile.replace(/limit_in_bytes$/, 'usage_in_bytes'), 'latin1').trim(),
+    );
+  } catch {
+    return 0;
+  }
+}
