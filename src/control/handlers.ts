@@ -16,18 +16,15 @@ import { printableJson, printableLines } from '../protocol/printable.ts';
 import { deadline } from '../protocol/silence.ts';
 import { formatStatusTable, problemLines } from '../protocol/status-table.ts';
 import { type DaemonRecord, runsOldConfig } from '../supervisor/state.ts';
-import type { Outcome, Supervisor } from '../supervisor/supervisor.ts';
+import {
+  describeSlowExec,
+  EXEC_SLOW_MS,
+  type Outcome,
+  type Supervisor,
+} from '../supervisor/supervisor.ts';
 import { handleConfigRequest } from './config-requests.ts';
 import { resolveId } from './resolve-id.ts';
 import { type BrokenConfig, brokenStatus, statusOf } from './status.ts';
-
-/**
- * How long a start waits for its program to begin before it is answered with what is
- * known: an exec held by a file system that does not answer (a program or `dir=` on a hung
- * mount) kept it until dmctl gave up at 30 s blaming a manager that was up (an outside
- * review, 2 of 2).
- */
-const EXEC_SLOW_MS = 10_000;
 
 /** The run's exec, or `slow` once EXEC_SLOW_MS have passed without it. */
 async function execOrSlow<T>(exec: Promise<T>): Promise<T | { readonly slow: true }> {
@@ -284,7 +281,7 @@ export async function handleRequest(
         : 'slow' in exec
           ? {
               ok: false,
-              error: `${record.id} is not started yet: its program has not begun ${EXEC_SLOW_MS / 1000} s after its process (pid ${pid}) was made (a file system that is slow or does not answer, where the program or its dir= is?); the start goes on: dmctl ${record.id} status says when it runs`,
+              error: `${record.id} is not started yet: ${describeSlowExec(pid)}; the start goes on: dmctl ${record.id} status says when it runs`,
             }
           : exec.ok
             ? { ok: true, message: `${record.id} started (pid ${exec.pid})` }

@@ -56,9 +56,27 @@ describe('statusOf', () => {
         wanted: 'up',
         state: { kind: 'running', run: 7, pid: 0, since: NOW - 3 * SECOND },
         startedAt: NOW - HOUR,
-        spawnedAt: NOW - 3 * SECOND,
+        begunAt: NOW - 3 * SECOND,
       }),
       expected: { ...STOPPED, state: 'starting', wanted: 'up' },
+    },
+    {
+      // An outside review: a program on a slow FUSE mount, its exec 28 s long, was
+      // `running` all along, uptime counting, and one that never began for good.
+      name: 'a daemon whose process is made and whose program has not begun is starting, with its pid and no uptime',
+      record: record({
+        wanted: 'up',
+        state: {
+          kind: 'running',
+          run: 7,
+          pid: 9609,
+          since: NOW - 51 * SECOND,
+          starting: true,
+          execPending: true,
+        },
+        startedAt: NOW - 51 * SECOND,
+      }),
+      expected: { ...STOPPED, state: 'starting', wanted: 'up', pid: 9609, total: 51 },
     },
     {
       name: 'a running daemon shows its pid, time since spawn and since start',
@@ -67,7 +85,7 @@ describe('statusOf', () => {
         state: { kind: 'running', run: 1, pid: 27012, since: NOW - 46_632 * SECOND },
         respawns: 33,
         startedAt: NOW - (3 * 7 + 3) * DAY - 5 * HOUR,
-        spawnedAt: NOW - 46_632 * SECOND,
+        begunAt: NOW - 46_632 * SECOND,
       }),
       expected: {
         ...STOPPED,
@@ -86,7 +104,7 @@ describe('statusOf', () => {
         state: { kind: 'running', run: 1, pid: 4242, since: NOW - 1_500 },
         cooldownMs: 20_999,
         startedAt: NOW - 100 * SECOND,
-        spawnedAt: NOW - 1_500,
+        begunAt: NOW - 1_500,
       }),
       expected: {
         ...STOPPED,
@@ -113,7 +131,7 @@ describe('statusOf', () => {
           afterwards: 'stay-stopped',
         },
         startedAt: NOW - 60 * SECOND,
-        spawnedAt: NOW - 42 * SECOND,
+        begunAt: NOW - 42 * SECOND,
       }),
       expected: { ...STOPPED, state: 'stopping', pid: 27012, uptime: 42, total: 60 },
     },
@@ -125,7 +143,7 @@ describe('statusOf', () => {
         respawns: 2,
         cooldownMs: 20_000,
         startedAt: NOW - 30 * SECOND,
-        spawnedAt: NOW - 2 * SECOND,
+        begunAt: NOW - 2 * SECOND,
         lastExit: { code: 1, signal: null },
       }),
       expected: {
@@ -154,7 +172,7 @@ describe('statusOf', () => {
         respawns: 5,
         cooldownMs: 10_000,
         startedAt: NOW - DAY,
-        spawnedAt: NOW - HOUR,
+        begunAt: NOW - HOUR,
         lastExit: { code: null, signal: 'SIGKILL' },
       }),
       expected: {
@@ -180,7 +198,7 @@ describe('statusOf', () => {
       record: record({
         state: { kind: 'running', run: 1, pid: 7, since: NOW + HOUR },
         startedAt: NOW + HOUR,
-        spawnedAt: NOW + HOUR,
+        begunAt: NOW + HOUR,
       }),
       expected: { ...STOPPED, state: 'running', pid: 7 },
     },
@@ -202,7 +220,7 @@ describe('statusOf', () => {
       state: { kind: 'running', run: 1, pid: 27012, since: NOW - 46_632 * SECOND },
       respawns: 33,
       startedAt: NOW - 24 * DAY - 5 * HOUR,
-      spawnedAt: NOW - 46_632 * SECOND,
+      begunAt: NOW - 46_632 * SECOND,
     });
     assert.equal(
       formatStatusTable([statusOf(running, NOW)]).split('\n')[1],

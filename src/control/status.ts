@@ -46,8 +46,9 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
     respawns: record.respawns,
     cooldown: state.kind === 'coolingdown' ? Math.max(0, Math.ceil((state.until - now) / 1000)) : 0,
     cooldownStep: seconds(record.cooldownMs),
-    // As the original: both count only while the daemon has a process.
-    uptime: alive && record.spawnedAt !== undefined ? seconds(now - record.spawnedAt) : 0,
+    // As the original: both count only while the daemon has a process; uptime, only once
+    // its program has begun (begunAt: none while its exec is under way).
+    uptime: alive && record.begunAt !== undefined ? seconds(now - record.begunAt) : 0,
     total: alive && record.startedAt !== undefined ? seconds(now - record.startedAt) : 0,
     runAs: record.spec.runAs ?? record.owner,
     output: record.spec.output,

@@ -1588,8 +1588,8 @@ export class Manager implements ControlContext, SupervisorHost {
       const prepared = this.prepare(record, false);
       if (prepared.ok) this.processes.notePlan(run, prepared.plan);
     }
-    // Its ready_timeout counts from its spawn, across a takeover too.
-    this.readiness.watch(record, run, record.spawnedAt);
+    // Its ready_timeout counts from when its program began, across a takeover too.
+    this.readiness.watch(record, run, record.begunAt);
   }
 
   note(record: DaemonRecord, kind: EventKind, text: string, at?: number): void {

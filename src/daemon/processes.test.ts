@@ -26,7 +26,13 @@ const PLAN: LaunchPlan = {
 };
 
 /** KeeperProcesses over a keeper that takes every spawn and says nothing by itself. */
-function processesOf(...texts: string[]): { processes: KeeperProcesses; records: DaemonRecord[] } {
+function processesOf(...texts: string[]): {
+  processes: KeeperProcesses;
+  records: DaemonRecord[];
+  begun: number[];
+} {
+  /** The runs the supervisor was told began (their exec done). */
+  const begun: number[] = [];
   const records = texts.map((text, index) => {
     const { spec } = parseDaemonConfig(text, `/x/d${index}.conf`, `d${index}`);
     assert.ok(spec);
@@ -36,6 +42,7 @@ function processesOf(...texts: string[]): { processes: KeeperProcesses; records:
   const supervisor = {
     daemons,
     noteSpawned() {},
+    noteBegun: (_record: DaemonRecord, run: number) => begun.push(run),
     noteExecFailed() {},
     noteSpawnFailed() {},
     // As the supervisor does with a run that ended and left nothing behind.
@@ -51,7 +58,7 @@ function processesOf(...texts: string[]): { processes: KeeperProcesses; records:
     saved: async () => undefined,
     oomKilled: () => false,
   });
-  return { processes, records };
+  return { processes, records, begun };
 }
 
 function report(seq: number, id: string, exec: RunReport['exec']): RunReport {
@@ -101,6 +108,20 @@ test('whenLaunched waits until every run has exec’d or failed to start', async
   assert.equal(await settled(waited), false, 'the third run has not exec’d yet');
   processes.handle({ kind: 'spawn-failed', seq: 3, error: 'fork: EAGAIN' });
   assert.equal(await settled(waited), true);
+});
+
+test('a run has begun once the keeper says its exec is done, not at its spawn nor a failed exec', () => {
+  const { processes, records, begun } = processesOf('start=sleep 1\n', 'start=sleep 1\n');
+  const [a, b] = records;
+  assert.ok(a && b);
+  processes.spawn(a, PLAN);
+  processes.spawn(b, PLAN);
+  processes.handle({ kind: 'spawned', run: report(1, a.id, 'pending') });
+  processes.handle({ kind: 'spawned', run: report(2, b.id, 'pending') });
+  assert.deepEqual(begun, [], 'a process made is no program begun');
+  processes.handle({ kind: 'exec', run: report(2, b.id, 'failed') });
+  processes.handle({ kind: 'exec', run: report(1, a.id, 'ok') });
+  assert.deepEqual(begun, [1]);
 });
 
 test('whenLaunched does not wait for a keeper that is gone', async () => {

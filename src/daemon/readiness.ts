@@ -44,7 +44,7 @@ export class Readiness {
 
   /**
    * Starts checking the run (one loop per run; it ends by itself), until its ready_timeout
-   * after `since` (when it was spawned): a run taken over keeps the time it had used.
+   * after `since` (when its program began): a run taken over keeps the time it had used.
    */
   watch(record: DaemonRecord, run: number, since = Date.now()): void {
     const check = record.spec.ready;

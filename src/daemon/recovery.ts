@@ -181,7 +181,9 @@ export class Recovery {
         this.supervisor.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
       return;
     }
-    this.supervisor.adopt(record, run, ended, saved?.starting === true);
+    // When its program began, as saved for this run: uptime goes on from there.
+    const begunAt = saved?.run === run.seq ? saved.spawnedAt : undefined;
+    this.supervisor.adopt(record, run, ended, saved?.starting === true, begunAt);
     if (run.alive) this.log.info(`${record.id}: pid ${run.pid} taken over from the keeper`);
     if (record.wanted === 'down' && run.alive) this.supervisor.stop(record);
   }

@@ -14,6 +14,7 @@ export interface SavedDaemon {
   readonly run?: number;
   readonly pid?: number;
   readonly startTicks?: number;
+  /** When its program began (DaemonRecord `begunAt`; named for the spawn it once was). */
   readonly spawnedAt?: number;
   readonly startedAt?: number;
   readonly respawns: number;
@@ -84,7 +85,7 @@ export function snapshot(
       ...(run === undefined ? {} : { run: run.run, pid: run.pid }),
       ...(run === undefined || record.runSource === undefined ? {} : { source: record.runSource }),
       ...(startTicks === undefined ? {} : { startTicks }),
-      ...(record.spawnedAt === undefined ? {} : { spawnedAt: record.spawnedAt }),
+      ...(record.begunAt === undefined ? {} : { spawnedAt: record.begunAt }),
       ...(record.startedAt === undefined ? {} : { startedAt: record.startedAt }),
       respawns: record.respawns,
       cooldownMs: record.cooldownMs,

@@ -45,9 +45,19 @@ export type DaemonState =
       readonly kind: 'running';
       readonly run: number;
       readonly pid: number;
+      /** When its program began; until then (`execPending`), when its spawn was asked for. */
       readonly since: number;
-      /** Its `ready=` check has not passed yet: shown as `starting`. */
+      /**
+       * Not running yet: its program has not begun (`execPending`), or its `ready=` check
+       * has not passed. Shown as `starting`; no health check or watchdog meanwhile.
+       */
       readonly starting?: true;
+      /**
+       * Its process is asked for or made, but its program has not begun: the keeper's child
+       * is still in its exec (a program on a file system that answers slowly or never).
+       * Set with `starting`; the `ready=` check is made once it begins.
+       */
+      readonly execPending?: true;
     }
   | {
       readonly kind: 'stopping';
@@ -97,9 +107,13 @@ export interface DaemonRecord {
   /** Automatic respawns since the last explicit start. */
   respawns: number;
   cooldownMs: number;
-  /** Last explicit start (the `total` column), and last spawn (the `uptime` column). */
+  /** Last explicit start (the `total` column). */
   startedAt: number | undefined;
-  spawnedAt: number | undefined;
+  /**
+   * When the program of the current (or last) run began, its exec done: the `uptime`
+   * column, and what back-off counts as run. Undefined while a run's exec is under way.
+   */
+  begunAt: number | undefined;
   lastExit: Exit | undefined;
   /** Its config file is gone: forget it once it is stopped. */
   orphaned: boolean;
@@ -138,7 +152,7 @@ export function newRecord(owner: string, spec: DaemonSpec, source?: string): Dae
     respawns: 0,
     cooldownMs: 0,
     startedAt: undefined,
-    spawnedAt: undefined,
+    begunAt: undefined,
     lastExit: undefined,
     orphaned: false,
     formerUid: undefined,

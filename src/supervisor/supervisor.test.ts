@@ -318,6 +318,7 @@ test('a SIGKILL the keeper has not answered is waited for, said, and the give-up
   const started = supervisor.start(record);
   assert.ok(started.ok && started.run !== undefined);
   supervisor.noteSpawned(record, started.run, 777);
+  supervisor.noteBegun(record, started.run);
   supervisor.stop(record);
   // A deadline is judged after the loop's next poll: setImmediate, not mocked.
   t.mock.timers.tick(1000);
@@ -378,4 +379,90 @@ test('a keeper silent since before the stop is said silent on its SIGTERM too', 
     errors.join('\n'),
     /has not answered the stop's SIGTERM, nor for 5 s its SIGKILL: is it stopped \(kill -CONT 4242\)/,
   );
+});
+
+// An outside review put a program on a FUSE mount that answered slowly (its exec 28 s) or
+// never: the run was `running` from its fork, uptime counting, while the keeper's child
+// was blocked in its exec, and a `ready=` check counted its timeout from there.
+test('a run is starting until its program begins, and its ready= check is watched only from then', () => {
+  const watched: number[] = [];
+  const supervisor = supervisorOf({ watchReady: (_record, run) => watched.push(run) });
+  const plain = recordOf('start=sleep 1\n');
+  const checked = recordOf('start=sleep 1\nready=tcp:127.0.0.1:1\n', 'api');
+  for (const record of [plain, checked]) {
+    supervisor.register(record);
+    supervisor.start(record);
+    assert.ok(record.state.kind === 'running');
+    supervisor.noteSpawned(record, record.state.run, 4242);
+    assert.ok(record.state.kind === 'running');
+    assert.equal(record.state.starting, true, `${record.id}: starting while in its exec`);
+    assert.equal(record.state.execPending, true);
+    assert.equal(record.begunAt, undefined, `${record.id}: no uptime before its program`);
+  }
+  assert.deepEqual(watched, [], 'no ready= check of a program not begun');
+  for (const record of [plain, checked]) {
+    assert.ok(record.state.kind === 'running');
+    supervisor.noteBegun(record, record.state.run, 5_000);
+    assert.equal(record.begunAt, 5_000);
+  }
+  assert.deepEqual(plain.state, { kind: 'running', run: 1, pid: 4242, since: 5_000 });
+  assert.deepEqual(checked.state, {
+    kind: 'running',
+    run: 2,
+    pid: 4242,
+    since: 5_000,
+    starting: true,
+  });
+  assert.deepEqual(watched, [2], 'its ready= check, once its program began');
+  for (const record of [plain, checked]) clearTimeout(record.timer);
+});
+
+test('a run that ended in its exec, or soon after a late begin, is no good run: its back-off grows', async () => {
+  const supervisor = supervisorOf({});
+  const stuck = recordOf('start=sleep 1\n');
+  const late = recordOf('start=sleep 1\n', 'late');
+  for (const record of [stuck, late]) {
+    supervisor.register(record);
+    supervisor.start(record);
+    assert.ok(record.state.kind === 'running');
+    supervisor.noteSpawned(record, record.state.run, 4242);
+  }
+  await delay(20); // longer than stable-uptime, all of it in the exec
+  assert.ok(late.state.kind === 'running');
+  const begun = Date.now();
+  supervisor.noteBegun(late, late.state.run, begun);
+  supervisor.noteExit(late, late.state.run, { code: 1, signal: null }, true, begun + 1);
+  assert.ok(stuck.state.kind === 'running');
+  supervisor.noteExit(stuck, stuck.state.run, { code: null, signal: 'SIGKILL' }, true);
+  for (const record of [stuck, late]) {
+    assert.equal(record.state.kind, 'coolingdown', record.id);
+    assert.equal(record.cooldownMs, 1000, record.id);
+    clearTimeout(record.timer);
+  }
+});
+
+test('a program not begun after 10 s is said so in why, once, and its begin after it', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const notes: string[] = [];
+  const supervisor = supervisorOf({ note: (_record, _kind, text) => notes.push(text) });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  supervisor.start(record);
+  assert.ok(record.state.kind === 'running');
+  const { run } = record.state;
+  supervisor.noteSpawned(record, run, 4242);
+  t.mock.timers.tick(9_999);
+  await new Promise(setImmediate);
+  assert.deepEqual(notes, ['started, pid 4242']);
+  t.mock.timers.tick(1);
+  await new Promise(setImmediate);
+  t.mock.timers.tick(60_000);
+  await new Promise(setImmediate);
+  supervisor.noteBegun(record, run);
+  assert.deepEqual(notes, [
+    'started, pid 4242',
+    'its program has not begun 10 s after its process (pid 4242) was made (a file system that is slow or does not answer, where the program or its dir= is?): starting until it does',
+    'its program began 1m10s after its spawn (pid 4242)',
+  ]);
+  assert.equal(record.state.kind === 'running' && record.state.starting === true, false);
 });

@@ -72,6 +72,18 @@ const SOON_LIMIT_MS = 5_000;
  * the keeper itself is stopped or starved, and the run is waited for as long as it is.
  */
 const KILL_GRACE_MS = 5_000;
+/**
+ * How long a run's program may take to begin (its exec) before that is said, in the log
+ * and `why`, and a start waiting for it is answered with what is known: an exec held by a
+ * file system that does not answer (a program or `dir=` on a hung mount) kept the start
+ * until dmctl gave up at 30 s blaming a manager that was up (an outside review, 2 of 2).
+ */
+export const EXEC_SLOW_MS = 10_000;
+
+/** Why a run is not running yet EXEC_SLOW_MS after its process (`pid`) was made. */
+export function describeSlowExec(pid: number): string {
+  return `its program has not begun ${EXEC_SLOW_MS / 1000} s after its process (pid ${pid}) was made (a file system that is slow or does not answer, where the program or its dir= is?)`;
+}
 
 const SIGNAL_NUMBERS: Readonly<Record<string, number>> = constants.signals;
 const SIGNAL_NAMES = new Map(
@@ -134,6 +146,8 @@ export class Supervisor {
   private readonly exitBeforeRefusals = new WeakMap<DaemonRecord, Exit | undefined>();
   /** Timers that came due while paused, by daemon: acted on at `resume`. */
   private held: Map<DaemonRecord, () => void> | undefined;
+  /** The run whose slow exec was said (see `sayExecSlow`), by daemon: its begin is said too. */
+  private readonly saidSlow = new WeakMap<DaemonRecord, number>();
 
   constructor(host: SupervisorHost) {
     this.host = host;
@@ -143,7 +157,13 @@ export class Supervisor {
   start(record: DaemonRecord): Outcome {
     const { state } = record;
     record.wanted = 'up';
-    if (state.kind === 'running') return { ok: true, message: `${record.id} is already running` };
+    if (state.kind === 'running')
+      return {
+        ok: true,
+        message: state.execPending
+          ? `${record.id} is already starting (its program has not begun yet)`
+          : `${record.id} is already running`,
+      };
     record.respawns = 0;
     record.unhealthy = 0;
     record.cooldownMs = 0;
@@ -265,25 +285,33 @@ export class Supervisor {
   /**
    * Takes over a run the keeper kept while no manager was there (an upgrade, a crash of
    * the manager): running if its main process lives, else its end is handled now, with
-   * the time it really ended (so back-off counts what happened meanwhile).
+   * the time it really ended (so back-off counts what happened meanwhile). `begunAt`:
+   * when its program began, as saved (else taken as its spawn).
    */
   adopt(
     record: DaemonRecord,
-    run: { seq: number; pid: number; spawnedAt: number },
+    run: { seq: number; pid: number; spawnedAt: number; exec?: 'pending' | 'ok' | 'failed' },
     ended: { exit: Exit; at: number; empty: boolean } | undefined,
     starting = false,
+    begunAt?: number,
   ): void {
-    record.spawnedAt = run.spawnedAt;
+    // Still in its exec: starting until the keeper says it is done (noteBegun).
+    const pending = ended === undefined && run.exec === 'pending';
+    record.begunAt = pending ? undefined : (begunAt ?? run.spawnedAt);
     // One still starting is checked again, for what is left of its ready_timeout.
     const waiting = starting && ended === undefined && record.spec.ready !== undefined;
     this.setState(record, {
       kind: 'running',
       run: run.seq,
       pid: run.pid,
-      since: run.spawnedAt,
-      ...(waiting ? { starting: true as const } : {}),
+      since: record.begunAt ?? run.spawnedAt,
+      ...(pending
+        ? { starting: true as const, execPending: true as const }
+        : waiting
+          ? { starting: true as const }
+          : {}),
     });
-    if (waiting) this.host.watchReady(record, run.seq);
+    if (waiting && !pending) this.host.watchReady(record, run.seq);
     if (ended !== undefined) this.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
   }
 
@@ -348,14 +376,51 @@ export class Supervisor {
       this.host.log.info(`${record.id}: started, pid ${pid}`);
       const respawn = record.respawns > 0 ? ` (respawn ${record.respawns})` : '';
       this.host.note(record, 'start', `started, pid ${pid}${respawn}`);
-      if (state.kind === 'running' && state.starting) this.host.watchReady(record, run);
+      if (state.kind === 'running' && state.execPending)
+        this.setTimer(record, EXEC_SLOW_MS, () => this.sayExecSlow(record, run));
     }
+  }
+
+  /**
+   * The run's program has begun (the keeper's child did its exec): running from now, or,
+   * with `ready=`, starting until its check passes, counted from now. Until then it was
+   * only a process of the keeper's, blocked in the exec of a program on a file system that
+   * answered slowly (28 s in an outside review) or never: it was said `running`, uptime
+   * counting, and `restart --wait` reported a run that never began as running.
+   */
+  noteBegun(record: DaemonRecord, run: number, at = Date.now()): void {
+    const { state } = record;
+    if (state.kind !== 'running' || state.run !== run || !state.execPending) return;
+    this.clearTimer(record);
+    const { execPending: _, starting: __, ...begun } = state;
+    record.begunAt = at;
+    const waiting = record.spec.ready !== undefined;
+    this.setState(record, { ...begun, since: at, ...(waiting ? { starting: true as const } : {}) });
+    if (this.saidSlow.get(record) === run) {
+      this.saidSlow.delete(record);
+      const text = `its program began ${formatElapsed(at - state.since)} after its spawn (pid ${state.pid})`;
+      this.host.log.info(`${record.id}: ${text}`);
+      this.host.note(record, 'start', text, at);
+    }
+    if (waiting) this.host.watchReady(record, run);
+  }
+
+  /** The run's program has not begun EXEC_SLOW_MS after its process was made: said once. */
+  private sayExecSlow(record: DaemonRecord, run: number): void {
+    const { state } = record;
+    if (state.kind !== 'running' || state.run !== run || !state.execPending) return;
+    this.saidSlow.set(record, run);
+    const text = `${describeSlowExec(state.pid)}: starting until it does`;
+    this.host.log.warn(`${record.id}: ${text}`);
+    this.host.note(record, 'start', text);
   }
 
   /** The run's `ready=` check passed: it is running now. */
   noteReady(record: DaemonRecord, run: number): void {
     const { state } = record;
     if (state.kind !== 'running' || state.run !== run || !state.starting) return;
+    // A READY=1 from a run whose program has not begun is no daemon's.
+    if (state.execPending) return;
     const { starting: _, ...ready } = state;
     this.setState(record, ready);
     const check = record.spec.ready === undefined ? '' : describeReadyCheck(record.spec.ready);
@@ -407,6 +472,8 @@ export class Supervisor {
   noteExecFailed(record: DaemonRecord, run: number, error: string): void {
     const { state } = record;
     if ((state.kind === 'running' || state.kind === 'stopping') && state.run === run) {
+      // Its exit follows: nothing to say of a slow exec meanwhile.
+      if (state.kind === 'running') this.clearTimer(record);
       this.failedRuns.add(run);
       record.lastExit = { code: null, signal: null, error };
       this.host.log.warn(`${record.id}: cannot start: ${error}`);
@@ -434,8 +501,9 @@ export class Supervisor {
     // The exec's own reason says more than the status it exited with (127).
     const failed = this.failedRuns.delete(run);
     const how = describeExit(exit);
+    // A run that ended in its exec (killed there) never ran: no time to say.
     const after =
-      record.spawnedAt === undefined ? '' : ` after ${formatElapsed(at - record.spawnedAt)}`;
+      record.begunAt === undefined ? '' : ` after ${formatElapsed(at - record.begunAt)}`;
     if (state.kind === 'stopping') {
       const who = state.pid === 0 ? 'what survived in its cgroup' : `pid ${state.pid}`;
       // Others of its run still there are the daemon still stopping, not yet its exit.
@@ -504,14 +572,15 @@ export class Supervisor {
       record.lastExit = this.exitBeforeRefusals.get(record);
       this.exitBeforeRefusals.delete(record);
     }
-    record.spawnedAt = Date.now();
+    record.begunAt = undefined;
     record.runSource = record.source;
     this.setState(record, {
       kind: 'running',
       run,
       pid: 0,
-      since: record.spawnedAt,
-      ...(record.spec.ready === undefined ? {} : { starting: true as const }),
+      since: Date.now(),
+      starting: true,
+      execPending: true,
     });
     return { ok: true, message: `${record.id} started`, run };
   }
@@ -608,10 +677,10 @@ export class Supervisor {
       this.settleStopped(record, next);
       return;
     }
-    // A run that never became a working daemon (not ready in time, or its exec failed)
-    // did not run well, however long that took: its back-off grows.
+    // A run that never became a working daemon (not ready in time, its exec failed or never
+    // ended) did not run well, however long that took: its back-off grows.
     const failedStart = record.lastExit?.error !== undefined && !record.lastExit.unhealthy;
-    const ranMs = failedStart ? 0 : at - (record.spawnedAt ?? 0);
+    const ranMs = failedStart || record.begunAt === undefined ? 0 : at - record.begunAt;
     record.cooldownMs = cooldownAfterExit(this.host.backoff(record), record.cooldownMs, ranMs);
     this.scheduleRespawn(record, record.cooldownMs - (Date.now() - at));
   }
@@ -824,9 +893,7 @@ export class Supervisor {
     }
     record.lastExit = { code: null, signal: 'SIGKILL' };
     const after =
-      record.spawnedAt === undefined
-        ? ''
-        : ` after ${formatElapsed(Date.now() - record.spawnedAt)}`;
+      record.begunAt === undefined ? '' : ` after ${formatElapsed(Date.now() - record.begunAt)}`;
     this.host.log.info(`${record.id}: the rest of pid ${state.pid}'s run killed by SIGKILL`);
     this.host.note(
       record,
