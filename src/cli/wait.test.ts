@@ -174,3 +174,40 @@ test('a wait that runs out says what the manager said of the daemon since the re
     `alice/web is still stopping after 0 s; the manager's last word on it: ${said}`,
   );
 });
+
+// Outside review 17a, 2: `start --wait=60` of a program on a slow FUSE mount ended at 10 s,
+// exit 1, on the manager's answer that the program had not begun yet (it began at 28 s).
+test('a start whose program has not begun when the manager answers is waited for until it runs', async () => {
+  const rows = [rowOf('stopped', 0), rowOf('starting', 300), rowOf('running', 300)];
+  let statuses = 0;
+  const asked: string[] = [];
+  const call = async (request: Request): Promise<Response> => {
+    asked.push(request.command);
+    if (request.command === 'status')
+      return {
+        ok: true,
+        daemons: [rows[Math.min(statuses++, rows.length - 1)] ?? rowOf('running', 300)],
+      };
+    return {
+      ok: false,
+      error:
+        'alice/web is not started yet: its program has not begun 10 s after its process (pid 300) was made',
+      underway: true,
+    };
+  };
+  const output = new Kept(false);
+  assert.equal(await runAndWait(call, 'start', 'alice/web', 60_000, output), 0);
+  assert.deepEqual(output.said, ['alice/web running (pid 300)\n']);
+  assert.deepEqual(asked.slice(0, 3), ['status', 'start', 'status']);
+});
+
+test('a start refused is no start under way: said at once', async () => {
+  const { call } = managerOf([rowOf('stopped', 0)]);
+  const refusing = async (request: Request, timeoutMs?: number): Promise<Response> =>
+    request.command === 'start'
+      ? { ok: false, error: 'cannot start alice/web: cannot enter /x' }
+      : call(request, timeoutMs);
+  const output = new Kept(false);
+  assert.equal(await runAndWait(refusing, 'start', 'alice/web', 60_000, output), 1);
+  assert.deepEqual(output.said, ['cannot start alice/web: cannot enter /x']);
+});

@@ -110,8 +110,12 @@ export async function runAndWait(
   if ('error' in before) return output.fail(before.error);
   const askedAt = Date.now();
   const answer = await call({ command: verb, id }, askMs);
-  if (!answer.ok) return output.fail(answer.error);
-  const deadline = Date.now() + timeoutMs;
+  // A start whose program has not begun when the manager answers goes on: waited for here,
+  // to this wait's deadline (an outside review: a 60 s wait ended at the manager's 10 s).
+  if (!answer.ok && answer.underway !== true) return output.fail(answer.error);
+  // Counted from the request: a start answered only at the manager's 10 s (its program not
+  // begun) waited 10 s more than asked.
+  const deadline = askedAt + timeoutMs;
   let row = before.row;
   let seen: Seen | undefined;
   for (;;) {

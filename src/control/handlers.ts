@@ -282,12 +282,14 @@ export async function handleRequest(
           ? {
               ok: false,
               error: `${record.id} is not started yet: ${describeSlowExec(pid)}; the start goes on: dmctl ${record.id} status says when it runs`,
+              // dmctl --wait goes on waiting, up to its own deadline.
+              underway: true,
             }
           : exec.ok
             ? { ok: true, message: `${record.id} started (pid ${exec.pid})` }
             : { ok: false, error: `cannot start ${record.id}: ${exec.error}` };
   }
-  if (acting && !outcome.ok)
+  if (acting && !outcome.ok && outcome.underway !== true)
     context.note(
       record,
       'refused',
@@ -301,7 +303,8 @@ export async function handleRequest(
       error: `${outcome.message ?? 'done'}, but ${unsaved}: a restart of the manager would undo it`,
     };
   context.audit(caller, { ...request, id: record.id }, auditOf(outcome));
-  if (!outcome.ok) return { ok: false, error: outcome.error };
+  if (!outcome.ok)
+    return { ok: false, error: outcome.error, ...(outcome.underway ? { underway: true } : {}) };
   if (request.command === 'info') return { ok: true, info: context.infoOf(record) };
   return { ok: true, message: outcome.message };
 }

@@ -228,6 +228,11 @@ export type Response =
   | {
       readonly ok: false;
       readonly error: string;
+      /**
+       * Not done yet, and going on: a start whose program has not begun in the time the
+       * manager waits for it before answering. `dmctl --wait` waits on, to its deadline.
+       */
+      readonly underway?: true;
       /** For a refused `save-config`: what is wrong in the edited copy. */
       readonly problems?: readonly string[];
     };

@@ -59,7 +59,8 @@ export interface SupervisorHost {
 
 export type Outcome =
   | { readonly ok: true; readonly message: string; readonly run?: number }
-  | { readonly ok: false; readonly error: string };
+  /** `underway`: not done yet, and going on (a start whose program has not begun). */
+  | { readonly ok: false; readonly error: string; readonly underway?: true };
 
 // A start that failed is not retried sooner than this, whatever the cooldown settings.
 const MIN_RETRY_MS = 1_000;
