@@ -97,15 +97,17 @@ export async function mountHangFs(
 
 /**
  * Mounts test/fixtures/hang-write-fs.c (built by buildHangFs) on `mountpoint`, as root
- * (user_id=0, allow_other), its files `user`'s: its writes wait from a SIGUSR1 of its
- * server to a SIGUSR2.
+ * (user_id=0, allow_other), its files `user`'s: its writes (with `reads`, its reads too:
+ * the exec of a program there) wait from a SIGUSR1 of its server to a SIGUSR2.
  */
 export function mountHangWriteFs(
   binary: string,
   mountpoint: string,
   user: TestUser,
+  hang: 'writes' | 'reads' = 'writes',
 ): Promise<HangFs> {
-  return serveMount([binary, mountpoint, String(user.uid), String(user.gid)], mountpoint);
+  const reads = hang === 'reads' ? ['reads'] : [];
+  return serveMount([binary, mountpoint, String(user.uid), String(user.gid), ...reads], mountpoint);
 }
 
 async function serveMount(command: readonly string[], mountpoint: string): Promise<HangFs> {

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, type Spawned, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
+import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
+import { TestHost } from '../helpers/host.ts';
+import { mkdirOwned } from '../helpers/user-files.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+/** How a dmctl run in the background ended: its exit code (null: killed). */
+function exitOf(spawned: Spawned): Promise<number | null> {
+  const { child } = spawned;
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+const exited = (spawned: Spawned): boolean =>
+  spawned.child.exitCode !== null || spawned.child.signalCode !== null;
+
+/**
+ * Outside review 17a, findings 2 and 3: a daemon's program on the user's FUSE mount that
+ * answered slowly (its exec 28 s) or never. The run's process was made, then blocked in its
+ * exec: status said `running` (pid, uptime counting) all along, `start --wait=60` ended at
+ * the manager's 10 s answer with exit 1, and `restart --wait` reported the new pid running
+ * though its program never began. Here the program is a script on a FUSE file system whose
+ * reads wait from a SIGUSR1 of its server to a SIGUSR2 (test/fixtures/hang-write-fs.c): the
+ * exec reads the script, so it waits as long as the test says.
+ */
+describe('a program whose exec waits on its file system', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let mount: HangFs | undefined;
+  let missing: string | undefined;
+  let hung = false;
+  const said = (text: string): number => (mount?.server.output().split(text).length ?? 1) - 1;
+  const hang = async (on: boolean): Promise<void> => {
+    const server = mount?.server;
+    assert.ok(server?.child.pid);
+    const word = on ? 'hang on' : 'hang off';
+    const before = said(word);
+    process.kill(server.child.pid, on ? 'SIGUSR1' : 'SIGUSR2');
+    await waitFor(`hang-write-fs to say ${word}`, () => (said(word) > before ? true : undefined));
+    hung = on;
+  };
+  /** Waits until an exec (a read of the program) is held in the hang: the read held after `before`. */
+  const execHeld = (before: number): Promise<unknown> =>
+    waitFor('the exec of the program to be held', () =>
+      said('read held') > before ? true : undefined,
+    );
+  before(async () => {
+    missing = fuseMissing();
+    if (missing) return;
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    const point = join(alice.home, 'slowfs');
+    mkdirOwned(point, alice);
+    mount = await mountHangWriteFs(buildHangFs(host.dir, 'hang-write-fs'), point, alice, 'reads');
+    writeFileSync(join(point, 'program'), '#!/bin/sh\nexec sleep 100000\n', { mode: 0o755 });
+    host.writeDaemon('alice', 'slow', `start=exec ${point}/program\nautostart=no\n`);
+    await host.startManager();
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  // Each test starts afresh, whatever the one before left: no hang, the daemon stopped.
+  afterEach(async () => {
+    if (missing) return;
+    if (hung) await hang(false);
+    const stop = await host.dmctl('alice', 'slow', 'stop', '--wait=30');
+    assert.equal(stop.code, 0, stop.stderr);
+  });
+  after(async () => {
+    // The server first: its end fails a read still held, and the exec with it.
+    await mount?.stop();
+    await cleanUp(host);
+  });
+
+  test('status says starting, with no uptime, while the exec of its program waits', async (t) => {
+    if (missing) return t.skip(missing);
+    await hang(true);
+    const before = said('read held');
+    const start = spawnDmctl(host, 'alice', 'slow', 'start');
+    await execHeld(before);
+    const [row] = (await host.status('alice')).filter((daemon) => daemon.name === 'slow');
+    assert.equal(row?.state, 'starting', JSON.stringify(row));
+    assert.ok((row?.pid ?? 0) > 0, 'its process, made, is shown');
+    assert.equal(row?.uptime, 0);
+    const why = await host.dmctl('alice', 'slow', 'why');
+    assert.match(why.stdout, /slow: starting \(wanted up\)/);
+    // The start without --wait is answered at the manager's 10 s, as before.
+    assert.equal(await exitOf(start), 1);
+    assert.match(start.output(), /slow is not started yet: its program has not begun 10 s after/);
+    const later = (await host.status('alice')).find((daemon) => daemon.name === 'slow');
+    assert.equal(later?.state, 'starting', JSON.stringify(later));
+    assert.equal(later?.uptime, 0, 'no uptime 10 s after its process was made');
+    await hang(false);
+    await host.waitForDaemon('alice', 'alice/slow', (row) => row.state === 'running', 'to run');
+  });
+
+  test('start --wait waits for a program that begins after the manager answered, and says it runs', async (t) => {
+    if (missing) return t.skip(missing);
+    await hang(true);
+    const before = said('read held');
+    const from = host.managerLog.length;
+    const start = spawnDmctl(host, 'alice', 'slow', 'start', '--wait=120');
+    await execHeld(before);
+    // The manager's word at its 10 s (it answers the start then), or dmctl giving up.
+    await waitFor(
+      'the manager to say the program has not begun, or dmctl to end',
+      () =>
+        /slow: its program has not begun/.test(host.managerLog.slice(from)) || exited(start)
+          ? true
+          : undefined,
+      { timeoutMs: 30_000, describe: () => start.output() },
+    );
+    assert.equal(exited(start), false, `dmctl ended before its 120 s: ${start.output()}`);
+    await hang(false);
+    assert.equal(await exitOf(start), 0, start.output());
+    assert.match(start.output(), /slow running \(pid [1-9]\d*\)/);
+  });
+
+  test('start --wait that runs out while the exec hangs says why with the manager’s last word, at its deadline', async (t) => {
+    if (missing) return t.skip(missing);
+    await hang(true);
+    const began = Date.now();
+    const start = await host.dmctl('alice', 'slow', 'start', '--wait=14');
+    const waited = Date.now() - began;
+    assert.equal(start.code, 1, start.stdout);
+    assert.match(
+      start.stderr,
+      /slow is still starting after 14 s; the manager's last word on it: its program has not begun 10 s after its process \(pid [1-9]\d*\) was made/,
+    );
+    assert.ok(waited >= 14_000, `dmctl gave up after ${waited} ms of its 14 s`);
+    // A start --wait while that run is stuck: not said running either.
+    const again = await host.dmctl('alice', 'slow', 'start', '--wait=2');
+    assert.equal(again.code, 1, again.stdout);
+    assert.match(again.stderr, /slow is still starting after 2 s/);
+  });
+
+  test('restart --wait of a daemon whose new run hangs in its exec does not say it runs', async (t) => {
+    if (missing) return t.skip(missing);
+    const start = await host.dmctl('alice', 'slow', 'start', '--wait=30');
+    assert.equal(start.code, 0, start.stderr);
+    await hang(true);
+    const restart = await host.dmctl('alice', 'slow', 'restart', '--wait=14');
+    assert.equal(restart.code, 1, restart.stdout);
+    assert.doesNotMatch(restart.stdout, /running/);
+    assert.match(
+      restart.stderr,
+      /slow is still starting after 14 s; the manager's last word on it: its program has not begun/,
+    );
+  });
+});
