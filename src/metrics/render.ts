@@ -87,7 +87,7 @@ export function renderMetrics(
   metric(
     'daemon_manager_daemon_uptime_seconds',
     'gauge',
-    'Seconds since the daemon was last spawned.',
+    "Seconds since the program of the daemon's run began (0 until its exec is done).",
     perDaemon((row) => row.uptime),
   );
   metric(

@@ -77,7 +77,7 @@ export const DMCTL_OPTIONS: readonly Entry[] = [
   {
     name: '--wait[=DURATION]',
     meaning:
-      '`start`, `stop` and `restart` return once the daemon runs (a new pid, for a restart, that has run for a second; with `ready=`, once it is ready; a `restart=no` task, once it has exited) or is stopped (default: at most 90s); on a failure (it exits, even at once and respawned) or at the deadline dmctl says why, shows the last lines of its log and exits 1. A stalled manager is waited for: the request for as long as the wait (at least 30 s), each status after it until the deadline; one that answered the request but no status by then gets `... was carried out ..., whether it runs now is not known` and exit 1',
+      "`start`, `stop` and `restart` return once the daemon runs (its program begun: a new pid, for a restart, that has run for a second; with `ready=`, once it is ready; a `restart=no` task, once it has exited) or is stopped (default: at most 90s, counted from the request); on a failure (it exits, even at once and respawned) or at the deadline dmctl says why (with the manager's last word on the daemon since the request, such as `its program has not begun 10 s after its process (pid P) was made`), shows the last lines of its log and exits 1. A start whose program has not begun when the manager answers it (10 s: a program or `dir=` on a file system that is slow or does not answer) is waited for to the deadline; without `--wait`, that answer ends `dmctl start` (exit 1), the start going on. A stalled manager is waited for: the request for as long as the wait (at least 30 s), each status after it until the deadline; one that answered the request but no status by then gets `... was carried out ..., whether it runs now is not known` and exit 1",
   },
   { name: '-h, --help', meaning: 'print the usage and exit' },
   { name: '-V, --version', meaning: 'print the version and exit' },
@@ -90,7 +90,7 @@ export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
     name: 'state',
     field: 'state',
     meaning:
-      '`running`, `starting` (its process not forked yet, or its `ready=` check not passed yet), `reloading` (it sent `RELOADING=1`, and no `READY=1` since), `stopped`, `stopping` (also after its `STOPPING=1`), `coolingdown`, `exited` or `failed` (stopped by itself, left down by its `restart=`), or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
+      '`running`, `starting` (its process not forked yet, its program not begun yet (its exec still under way, as on a slow file system), or its `ready=` check not passed yet), `reloading` (it sent `RELOADING=1`, and no `READY=1` since), `stopped`, `stopping` (also after its `STOPPING=1`), `coolingdown`, `exited` or `failed` (stopped by itself, left down by its `restart=`), or `broken` (stopped, its config file refused: see `last-exit`); `wanted` says `up` or `down`',
   },
   {
     name: 'pid',
@@ -111,7 +111,8 @@ export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
   {
     name: 'uptime',
     field: 'uptime',
-    meaning: 'time since it was last spawned, while it has a process, else `0s`',
+    meaning:
+      'time since the program of its run began (its exec done, which on a slow file system may be long after the spawn), while it has a process, else `0s`',
   },
   {
     name: 'total',
