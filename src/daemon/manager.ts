@@ -146,6 +146,8 @@ const ACCOUNTS_SETTLE_MAX_MS = 1_000;
 
 /** How often one rescan of a user starts again when their rights changed meanwhile. */
 const SCAN_ATTEMPTS = 3;
+/** When a user seen without a home is looked at again (see awaitHome). */
+const HOME_LOOKS_MS = [1000, 3000, 10_000, 30_000];
 /** How long a request waits on a silent keeper before it is answered with what is known. */
 const KEEPER_SILENT_MS = 5_000;
 
@@ -2078,13 +2080,56 @@ export class Manager implements ControlContext, SupervisorHost {
     this.processes.endStray(seq, this.settings.stopTimeoutMs);
   }
 
+  /**
+   * A user seen before their home exists is read again a few times (1, 3, 10 and 30 s
+   * later): `useradd -m` writes /etc/passwd before it makes the home, and the manager,
+   * which reads the accounts as soon as /etc/passwd changes, found no home to make
+   * `~/.daemon-manager` in, and said so until the next rescan. A home still missing after
+   * that waits for a rescan (no timer runs for ever).
+   */
+  private awaitHome(user: string, homeGone: boolean): void {
+    const waiting = this.homeWaits.get(user);
+    if (!homeGone) {
+      if (waiting !== undefined) clearTimeout(waiting.timer);
+      this.homeWaits.delete(user);
+      return;
+    }
+    if (waiting !== undefined) return;
+    const look = (step: number): void => {
+      const delay = HOME_LOOKS_MS[step];
+      if (delay === undefined) {
+        this.homeWaits.delete(user);
+        return;
+      }
+      const timer = setTimeout(() => {
+        if (this.homeWaits.get(user)?.timer !== timer || this.handedOver) return;
+        if (!this.ownerTable.has(user)) {
+          this.homeWaits.delete(user);
+          return;
+        }
+        // Kept while this look's rescan runs, so that it does not start the looks again.
+        void this.rescan([user]).then(() => {
+          const now = this.homeWaits.get(user);
+          if (now?.timer === timer) look(step + 1);
+        });
+      }, delay);
+      timer.unref();
+      this.homeWaits.set(user, { timer });
+    };
+    look(0);
+  }
+
+  private readonly homeWaits = new Map<string, { timer: NodeJS.Timeout }>();
+
   /** What survives of a user's daemons from a manager that is gone, not yet dealt with. */
   private readonly unclaimedLeft = new Map<string, Map<string, string[]>>();
 
   /** Scans one user's daemons; false when their rights changed meanwhile (nothing done). */
   private async scanOwner(owner: Owner, tally: RescanTally): Promise<boolean> {
     const user = owner.account.name;
-    const dirProblems = await createOwnerDirs(owner);
+    const dirs = await createOwnerDirs(owner);
+    const dirProblems = dirs.problems;
+    this.awaitHome(user, dirs.homeGone);
     const lost = await this.lockLost(owner);
     const fresh = !this.userLocks.has(user);
     const refusal = await this.lockOwner(owner);

@@ -55,24 +55,33 @@ export interface DirScan {
   readonly cost: number;
 }
 
+/** What creating a user's directories found: its problems, and whether the home is missing. */
+export interface OwnerDirs {
+  readonly problems: Problem[];
+  readonly homeGone: boolean;
+}
+
 /** Creates the user's daemon and log directories, as the user. */
-export async function createOwnerDirs(owner: Owner): Promise<Problem[]> {
-  if (!owner.createDirs) return [];
+export async function createOwnerDirs(owner: Owner): Promise<OwnerDirs> {
+  if (!owner.createDirs) return { problems: [], homeGone: false };
   const made = await owner.files.mkdirs([owner.daemonDir, owner.logDir], 0o755);
-  if (made.ok) return [];
+  if (made.ok) return { problems: [], homeGone: false };
   const { error } = made;
   // mkdir -p of ~/.daemon-manager fails at the home itself when the home is gone (the
   // user may not create it where it should be).
   const homeGone = error.path === owner.account.home;
-  return [
-    {
-      file: error.path,
-      severity: 'warning',
-      message: homeGone
-        ? `cannot create directory: the home directory ${owner.account.home} does not exist`
-        : `cannot create directory (${error.code})`,
-    },
-  ];
+  return {
+    problems: [
+      {
+        file: error.path,
+        severity: 'warning',
+        message: homeGone
+          ? `cannot create directory: the home directory ${owner.account.home} does not exist`
+          : `cannot create directory (${error.code})`,
+      },
+    ],
+    homeGone,
+  };
 }
 
 /** What a daemon config must be: its owner's, one link, not writable by others, small. */
