@@ -256,6 +256,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private accountsSettleSince: number | undefined;
   /** The next applyQuotas writes every running user's quota again (a SIGHUP's). */
   private rewriteQuotas = false;
+  /** Runs moved into their user's memory cgroup while they ran (see lowerMemory); a few numbers each. */
+  private readonly memoryMovedRuns = new Set<number>();
   /** Daemons killed to bring their user under a lowered memory quota, until their exit is seen. */
   private readonly memoryKilled = new Set<string>();
   /** The OOM killer's count in each user's memory cgroup, when last seen. */
@@ -978,6 +980,11 @@ export class Manager implements ControlContext, SupervisorHost {
       if (same && (!rewrite || this.cgroups === undefined)) continue;
       this.quotas.set(user, quota);
       const daemons: RunningDaemon[] = records.map((record) => ({ id: record.id }));
+      // Runs moved under a memory quota that came while they ran: what they held then stays
+      // charged where it was (see lowerMemory).
+      if (quota.memory !== undefined && before?.memory === undefined)
+        for (const record of records)
+          if ('run' in record.state) this.memoryMovedRuns.add(record.state.run);
       // Unknown before (daemons taken over from a previous manager), or written again:
       // said only if they moved.
       this.quotaMoves = this.quotaMoves.then(() =>
@@ -1048,7 +1055,12 @@ export class Manager implements ControlContext, SupervisorHost {
       if (state?.kind !== 'running') continue;
       const leaf = this.processes.leafOf(state.run);
       if (leaf !== undefined)
-        runs.push({ id, leaf, kill: () => this.processes.signal(state.run, 9) });
+        runs.push({
+          id,
+          leaf,
+          kill: () => this.processes.signal(state.run, 9),
+          movedIn: this.memoryMovedRuns.has(state.run),
+        });
     }
     const refused = await lowerMemoryLimit(
       join(base, user, 'memory.limit_in_bytes'),

@@ -20,6 +20,11 @@ export interface MemoryRun {
   readonly leaf: string;
   /** Kills the run (SIGKILL, through the keeper). */
   readonly kill: () => Promise<unknown>;
+  /**
+   * Its processes were moved into the user's memory cgroup when the quota came (what it
+   * held then stays charged where it was): killed only after the runs started inside it.
+   */
+  readonly movedIn: boolean;
 }
 
 /** One daemon killed to make room, with what its processes held. */
@@ -47,14 +52,22 @@ export async function lowerMemoryLimit(
   for (;;) {
     const refused = writeLimit(file, limit);
     if (refused !== 'EBUSY') return refused;
+    // No kill that cannot help: what no process holds (shared memory, tmpfs files) stays
+    // charged whatever is killed (an outside review saw every daemon of a user killed for
+    // 150 MB they had written into /dev/shm, and the limit still refused).
+    const stat = memoryStat(file);
+    const excess = stat.usage - limit;
+    if (stat.rss < excess)
+      return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, of which only ${mebibytes(stat.rss)} is their processes' own (${mebibytes(stat.shmem)} shared memory or tmpfs files): killing their daemons cannot bring it under ${mebibytes(limit)}, and none was killed; the limit stays as it was`;
     const largest = left
       .map((run) => ({ run, bytes: residentBytes(run.leaf) }))
       .filter(({ bytes }) => bytes > 0)
-      .sort((a, b) => b.bytes - a.bytes)[0];
+      // The runs started inside the cgroup first: their memory is charged there.
+      .sort((a, b) => Number(a.run.movedIn) - Number(b.run.movedIn) || b.bytes - a.bytes)[0];
     if (largest === undefined)
       return `cannot write ${file} (EBUSY): the kernel cannot reclaim down to it, and no running daemon of the user holds memory`;
     left.splice(left.indexOf(largest.run), 1);
-    told({ id: largest.run.id, bytes: largest.bytes }, usageOf(file));
+    told({ id: largest.run.id, bytes: largest.bytes }, stat.usage);
     await largest.run.kill();
     const until = Date.now() + GONE_WAIT_MS;
     while (members(largest.run.leaf).length > 0 && Date.now() < until) await delay(20);
@@ -98,13 +111,21 @@ function residentBytes(leaf: string): number {
   return bytes;
 }
 
-/** The user's memory cgroup's usage, for the message (0 if it cannot be read). */
-function usageOf(limitFile: string): number {
-  try {
-    return Number(
-      readFileSync(limitFile.replace(/limit_in_bytes$/, 'usage_in_bytes'), 'latin1').trim(),
-    );
-  } catch {
-    return 0;
-  }
+/** What the user's memory cgroup holds: in all, of its processes (anon), of shared memory. */
+function memoryStat(limitFile: string): { usage: number; rss: number; shmem: number } {
+  const read = (name: string): string => {
+    try {
+      return readFileSync(limitFile.replace(/memory\.limit_in_bytes$/, name), 'latin1');
+    } catch {
+      return '';
+    }
+  };
+  const stat = read('memory.stat');
+  const field = (name: string): number =>
+    Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(stat)?.[1] ?? 0);
+  return {
+    usage: Number(read('memory.usage_in_bytes').trim()),
+    rss: field('total_rss'),
+    shmem: field('total_shmem'),
+  };
 }

@@ -143,7 +143,7 @@ export async function applyQuotaToRunning(
   return problems.length === 0
     ? { line: `${head}: ${done}`, warn: restart.size > 0, moved, restart, joins: placed }
     : {
-        line: `${head}: ${done}, but ${problems.join('; ')}`,
+        line: `${head}, but ${problems.join('; ')}; otherwise ${done}`,
         warn: true,
         moved,
         restart,

@@ -190,14 +190,6 @@ export function prepareCgroup(
       if (!asStarted || made) writes.write(writing, String(ownLimit ?? 'max'));
       joins.push(join(own, 'cgroup.procs'));
     }
-    if (tree.memoryBase !== undefined && quota.memory !== undefined) {
-      const users = join(tree.memoryBase, user);
-      writing = users;
-      writes.makeDirs(users);
-      writing = join(users, 'memory.limit_in_bytes');
-      writes.write(writing, String(quota.memory));
-      joins.push(join(users, 'cgroup.procs'));
-    }
     if (tree.cpuBase !== undefined && needsCpuGroup(quota)) {
       const users = join(tree.cpuBase, user);
       writing = users;
@@ -213,6 +205,16 @@ export function prepareCgroup(
         writing,
         quota.cpu === undefined ? '-1' : String(Math.round((quota.cpu * CPU_PERIOD_US) / 100)),
       );
+      joins.push(join(users, 'cgroup.procs'));
+    }
+    // The memory limit last: a v1 kernel refuses one below what the user's processes
+    // hold (EBUSY), and the other limits are written all the same.
+    if (tree.memoryBase !== undefined && quota.memory !== undefined) {
+      const users = join(tree.memoryBase, user);
+      writing = users;
+      writes.makeDirs(users);
+      writing = join(users, 'memory.limit_in_bytes');
+      writes.write(writing, String(quota.memory));
       joins.push(join(users, 'cgroup.procs'));
     }
   } catch (error) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { showLogIfFailed } from '../helpers/cli.ts';
@@ -155,5 +155,58 @@ describe('a memory quota lowered below what the running daemons hold', {
       host.managerLog,
       /bob\/hog: killed \(SIGKILL\) to bring its user's memory under their quota, lowered to 64 MiB: their daemons held 1\d\d MiB/,
     );
+  });
+});
+
+/**
+ * An outside review: memory held by no process (a file in /dev/shm the user's daemon
+ * wrote) got every daemon of the user killed, one after the other, and the lower limit
+ * was still refused. No kill that cannot help is made.
+ */
+describe('a memory quota lowered below what shared memory of the user holds', {
+  skip: (!root && 'needs root') || (!hasMemory && 'no v1 memory hierarchy'),
+}, () => {
+  const host = new TestHost();
+  const quota = (memory: string) => `[can_run_as]\n{carol}\n[limits]\n{carol}: memory=${memory}\n`;
+  let shm = '';
+
+  before(async () => {
+    const carol = host.user('carol');
+    shm = `/dev/shm/${carol.name}-held`;
+    host.writeMaster(quota('512M'));
+    // 150 MB in a tmpfs file, charged to carol's memory cgroup; held by no process.
+    host.writeDaemon(
+      'carol',
+      'writer',
+      `start=dd if=/dev/zero of=${shm} bs=1M count=150 2>/dev/null; exec sleep 6800041\n`,
+    );
+    await host.startManager();
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    rmSync(shm, { force: true });
+    await host.cleanup();
+  });
+
+  test('kills nobody, keeps the limit, and says why', async () => {
+    const writer = await host.waitForDaemon('carol', 'carol/writer', (d) => d.pid > 0, 'to run');
+    const users = join('/sys/fs/cgroup/memory', v1CgroupOf(writer.pid, 'memory'));
+    await waitFor('the file to be written', () =>
+      Number(read(join(users, 'memory.usage_in_bytes'))) > 140 * 2 ** 20 ? true : undefined,
+    );
+    const from = host.managerLog.length;
+    host.writeMaster(quota('64M'));
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the refusal to be said', () =>
+      /killing their daemons cannot bring it under 64 MiB, and none was killed/.test(
+        host.managerLog.slice(from),
+      )
+        ? true
+        : undefined,
+    );
+    assert.equal(read(join(users, 'memory.limit_in_bytes')), String(512 * 2 ** 20));
+    const now = await host.waitForDaemon('carol', 'carol/writer', (d) => d.pid > 0, 'to run');
+    assert.equal(now.pid, writer.pid, 'the daemon was not killed');
+    assert.doesNotMatch(host.managerLog.slice(from), /killed \(SIGKILL\)/);
   });
 });
