@@ -69,6 +69,7 @@ export function startSuccessor(
   argv: readonly string[],
   lockFd: number,
   timeoutMs: number,
+  stop?: AbortSignal,
 ): Promise<Successor | { error: string }> {
   let child: ChildProcess;
   try {
@@ -96,6 +97,19 @@ export function startSuccessor(
       child.kill('SIGKILL');
       resolve({ error: `the new code was not ready within ${timeoutMs / 1000} s` });
     });
+    // A stop that comes while the new code gets ready (it may wait on a name service up to
+    // getent's deadline) calls the upgrade off at once: the old manager is still the one.
+    stop?.addEventListener(
+      'abort',
+      () => {
+        if (state !== 'starting') return;
+        state = 'over';
+        timer.cancel();
+        child.kill('SIGKILL');
+        resolve({ error: `called off: ${stop.reason} came while the new code got ready` });
+      },
+      { once: true },
+    );
     // Once the child is reaped (or its channel closed), it is never signalled nor waited for.
     let gone = false;
     const ended = (): void => {

@@ -33,6 +33,7 @@ import {
   PASSWD_FILE,
   readNameService,
   readNameServiceAsync,
+  withLocalFilesNow,
 } from '../users/accounts.ts';
 import { VERSION } from '../version.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
@@ -168,6 +169,11 @@ async function main(signals: SignalQueue): Promise<number> {
   );
   const notify = notifier(send, process.env.NOTIFY_SOCKET, (message) => log.debug(message));
   process.on('uncaughtException', (error) => log.error(`unexpected: ${error.stack ?? error}`));
+  // Read before a new code says it is ready: a name service that does not answer (getent
+  // waits up to its deadline) then refuses the upgrade while the old manager serves, where
+  // read after the old one let go it left every user unanswered and every daemon
+  // unrespawned for 30 s, and a SIGTERM sent meanwhile was lost (an outside review).
+  const accounts = readNameService();
   let predecessor: Predecessor | undefined;
   if (args.takeover) {
     // Everything that could fail in the new code has run: the old manager may let go.
@@ -215,7 +221,8 @@ async function main(signals: SignalQueue): Promise<number> {
     );
   const manager = new Manager({
     mode,
-    accounts: readNameService(),
+    // The local files as they are now (an upgrade's hand-over came in between).
+    accounts: { ...accounts, db: withLocalFilesNow(accounts.others) },
     settings,
     log,
     socketPathFor,
@@ -401,7 +408,16 @@ async function upgrade(
       return;
     }
   }
-  const successor = await startSuccessor(process.argv.slice(1), lock, SUCCESSOR_TIMEOUT_MS);
+  const successor = await startSuccessor(
+    process.argv.slice(1),
+    lock,
+    SUCCESSOR_TIMEOUT_MS,
+    signals.stopComing,
+  );
+  if ('error' in successor && signals.stopComing.aborted) {
+    log.warn(`upgrade called off: ${signals.stopComing.reason} came meanwhile`);
+    return;
+  }
   if ('error' in successor) {
     log.error(`upgrade refused: ${successor.error}`);
     return;

@@ -987,8 +987,11 @@ export class Manager implements ControlContext, SupervisorHost {
           if ('run' in record.state) this.memoryMovedRuns.add(record.state.run);
       // Unknown before (daemons taken over from a previous manager), or written again:
       // said only if they moved.
+      // A stop calls off what has not begun (see shutdown).
       this.quotaMoves = this.quotaMoves.then(() =>
-        this.applyQuota(user, quota, daemons, before === undefined || same),
+        this.stopping
+          ? undefined
+          : this.applyQuota(user, quota, daemons, before === undefined || same),
       );
     }
   }
@@ -1013,19 +1016,25 @@ export class Manager implements ControlContext, SupervisorHost {
     daemons: readonly RunningDaemon[],
     quietIfNothingMoved: boolean,
   ): Promise<void> {
-    if (quota.memory !== undefined) await this.lowerMemory(user, quota.memory, daemons);
+    if (quota.memory !== undefined && !this.stopping)
+      await this.lowerMemory(user, quota.memory, daemons);
     const { line, warn, moved, restart, joins } = await applyQuotaToRunning(
       this.cgroups,
       user,
       quota,
       daemons,
+      () => this.stopping,
     );
     // A check its run starts from now on goes where its processes are now, not where they
     // were at its start (an outside review: checks forked outside the user's cpu cgroup).
     for (const [id, cgroups] of joins) this.processes.rejoin(id, cgroups);
     if (warn) this.log.warn(line);
     else if (moved > 0 || !quietIfNothingMoved) this.log.info(line);
+    if (this.stopping && restart.size > 0)
+      this.log.info(`the quota of '${user}': the manager stops, so none of them is restarted`);
     for (const [id, why] of restart) {
+      // Nothing is started again once the manager stops.
+      if (this.stopping) break;
       const record = this.supervisor.daemons.get(id);
       if (record === undefined || record.state.kind === 'stopped') continue;
       this.note(

@@ -86,6 +86,8 @@ export async function applyQuotaToRunning(
   user: string,
   quota: CgroupQuota,
   daemons: readonly RunningDaemon[],
+  /** True once the manager stops: the daemons not moved yet are left as they are. */
+  stopping: () => boolean = () => false,
 ): Promise<QuotaApplied> {
   const head = `the quota of '${user}' is now ${describeQuota(quota)}`;
   const restart = new Map<string, string>();
@@ -122,6 +124,9 @@ export async function applyQuotaToRunning(
   };
   let moved = 0;
   for (const daemon of daemons) {
+    // Each move may wait 2 s for a freeze (a daemon stuck in the kernel): a SIGTERM of
+    // the manager waited behind one user's many such daemons (an outside review: 39 s).
+    if (stopping()) break;
     const cgroups = prepareCgroup(tree, daemon.id, AS_STARTED, quota);
     if ('error' in cgroups) {
       problems.push(`${daemon.id}: ${cgroups.error}`);

@@ -97,3 +97,72 @@ function wchanOf(pid: number): string {
     return '';
   }
 }
+
+/**
+ * An outside review: root gave a quota to a user whose daemons could not be frozen, then
+ * sent SIGTERM: the stop waited for every freeze to give up (2 s a daemon, twice), and the
+ * daemons were started again after it. The stop goes ahead now, and starts nothing.
+ */
+describe('a SIGTERM while a quota waits for daemons that cannot be frozen', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const master = '[can_run_as]\n{dave}\n';
+  let mount: HangFs | undefined;
+  let missing: string | undefined;
+
+  before(async () => {
+    missing = fuseMissing();
+    if (missing !== undefined) return;
+    const dave = host.user('dave');
+    const mountpoint = join(dave.home, 'hanging');
+    host.mkdirAs(dave, mountpoint);
+    mount = await mountHangFs(buildHangFs(host.dir), mountpoint, dave, 'owner_only');
+    host.writeMaster(master);
+    // A name each: cats looking up one name wait on the first's lookup, not in FUSE.
+    for (const name of ['s1', 's2', 's3'])
+      host.writeDaemon(
+        'dave',
+        name,
+        `start=exec cat ${mountpoint}/never-${name}\nstop_timeout=2s\n`,
+      );
+    await host.startManager();
+  });
+  after(async () => {
+    await mount?.stop();
+    await host.cleanup();
+  });
+
+  test('stops the manager without starting any daemon again', async (t) => {
+    if (missing) return t.skip(missing);
+    for (const name of ['s1', 's2', 's3']) {
+      const run = await host.waitForDaemon('dave', `dave/${name}`, (d) => d.pid > 0, 'to run');
+      await waitFor(
+        'cat to wait for the lookup',
+        () => (/fuse|request_wait_answer/.test(wchanOf(run.pid)) ? true : undefined),
+        { describe: () => wchanOf(run.pid) },
+      );
+    }
+    const child = host.managerProcess();
+    assert.ok(child);
+    const from = host.managerLog.length;
+    host.writeMaster(`${master}[limits]\n{dave}: tasks=200\n`);
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the reload', () =>
+      /SIGHUP: reloading/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    process.kill(host.managerPid(), 'SIGTERM');
+    // The lookups go on waiting: the manager gives their processes up after its SIGKILL.
+    const code = await waitFor('the manager to exit', () => child.exitCode ?? undefined, {
+      timeoutMs: 120_000,
+    });
+    assert.equal(code, 0);
+    const afterStop = host.managerLog.slice(
+      host.managerLog.indexOf('SIGTERM: stopping every daemon'),
+    );
+    assert.doesNotMatch(afterStop, /started, pid/);
+    // The freezes not begun when the stop came are not tried (2 s each): before, all three were.
+    const tried = afterStop.match(/inside it \(its processes could not all be moved/g) ?? [];
+    assert.ok(tried.length < 3, `the freezes tried after the SIGTERM:\n${afterStop}`);
+  });
+});

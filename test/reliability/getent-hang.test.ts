@@ -100,4 +100,44 @@ describe('a name service that does not answer at SIGHUP', {
     assert.doesNotMatch(host.managerLog, /gave no answer within/);
     await waitForDeath(getent, 'the getent the manager waited for');
   });
+
+  /**
+   * An outside review: the new code of an upgrade read the name service after the old
+   * manager had let go, so for getent's 30 s nobody was answered and no daemon respawned,
+   * and a SIGTERM sent meanwhile was lost. It reads it before it says it is ready now.
+   */
+  test('an upgrade while getent waits: the old manager goes on, and a SIGTERM calls the upgrade off and stops it', async () => {
+    assert.ok(nss);
+    nss.answer();
+    // Stopped by the case before; run alone, stopped here.
+    await host.stopManager();
+    await host.startManager([], DAEMON_MANAGER, nss.manager);
+    const child = host.managerProcess();
+    assert.ok(child);
+    nss.hang();
+    process.kill(host.managerPid(), 'SIGUSR2');
+    const getent = await nss.waiting();
+    const killed = (await pidOf('alice/web')) ?? 0;
+    assert.ok(killed > 0);
+    process.kill(killed, 'SIGKILL');
+    await host.waitForDaemon(
+      'root',
+      'alice/web',
+      (d) => d.state === 'running' && d.pid !== killed,
+      'to be respawned while the new code waits for getent',
+    );
+    process.kill(host.managerPid(), 'SIGTERM');
+    const code = await waitFor(
+      'the manager to exit after SIGTERM',
+      () => child.exitCode ?? undefined,
+      {
+        timeoutMs: 120_000,
+        describe: () => host.managerLog.slice(-2000),
+      },
+    );
+    assert.equal(code, 0);
+    assert.match(host.managerLog, /upgrade called off: SIGTERM came meanwhile/);
+    nss.answer();
+    await waitForDeath(getent, "the new code's getent");
+  });
 });
