@@ -258,8 +258,11 @@ export class Manager implements ControlContext, SupervisorHost {
   private rewriteQuotas = false;
   /** Runs moved into their user's memory cgroup while they ran (see lowerMemory); a few numbers each. */
   private readonly memoryMovedRuns = new Set<number>();
-  /** Daemons killed to bring their user under a lowered memory quota, until their exit is seen. */
-  private readonly memoryKilled = new Set<string>();
+  /**
+   * Runs killed to bring their user under a lowered memory quota, until their exit is seen
+   * (by run: a run that had ended before its kill leaves no mark on the next one).
+   */
+  private readonly memoryKilled = new Set<number>();
   /** The OOM killer's count in each user's memory cgroup, when last seen. */
   private readonly oomCounts = new Map<string, number>();
   /** The quota each user's cgroups were last given (at a start, or applied to running daemons). */
@@ -627,7 +630,7 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   private oomKilled(record: DaemonRecord): boolean {
     // Killed by lowerMemory: its user's memory, as the OOM killer would.
-    if (this.memoryKilled.delete(record.id)) return true;
+    if ('run' in record.state && this.memoryKilled.delete(record.state.run)) return true;
     const user = record.owner;
     // Only a user with a memory quota has daemons in a memory cgroup (a quota lifted moves
     // them out): asked at every failed exit, the read of a file that is not there cost a
@@ -982,9 +985,11 @@ export class Manager implements ControlContext, SupervisorHost {
       const daemons: RunningDaemon[] = records.map((record) => ({ id: record.id }));
       // Runs moved under a memory quota that came while they ran: what they held then stays
       // charged where it was (see lowerMemory).
-      if (quota.memory !== undefined && before?.memory === undefined)
+      if (quota.memory !== undefined && before?.memory === undefined) {
+        this.pruneMemoryRuns();
         for (const record of records)
           if ('run' in record.state) this.memoryMovedRuns.add(record.state.run);
+      }
       // Unknown before (daemons taken over from a previous manager), or written again:
       // said only if they moved.
       // A stop calls off what has not begun (see shutdown).
@@ -1046,6 +1051,15 @@ export class Manager implements ControlContext, SupervisorHost {
     }
   }
 
+  /** Forgets the moved and killed runs that are no daemon's run any more. */
+  private pruneMemoryRuns(): void {
+    const current = new Set<number>();
+    for (const record of this.supervisor.daemons.values())
+      if ('run' in record.state) current.add(record.state.run);
+    for (const runs of [this.memoryMovedRuns, this.memoryKilled])
+      for (const run of runs) if (!current.has(run)) runs.delete(run);
+  }
+
   /**
    * Writes a user's memory quota where their running daemons hold more than it: the
    * kernel refused it and kept the old, higher one (see memory-lowering.ts), so the runs
@@ -1058,6 +1072,7 @@ export class Manager implements ControlContext, SupervisorHost {
   ): Promise<void> {
     const base = this.cgroups?.memoryBase;
     if (base === undefined) return;
+    this.pruneMemoryRuns();
     const runs: MemoryRun[] = [];
     for (const { id } of daemons) {
       const state = this.supervisor.daemons.get(id)?.state;
@@ -1067,7 +1082,10 @@ export class Manager implements ControlContext, SupervisorHost {
         runs.push({
           id,
           leaf,
-          kill: () => this.processes.signal(state.run, 9),
+          kill: () => {
+            this.memoryKilled.add(state.run);
+            return this.processes.signal(state.run, 9);
+          },
           movedIn: this.memoryMovedRuns.has(state.run),
         });
     }
@@ -1078,7 +1096,6 @@ export class Manager implements ControlContext, SupervisorHost {
       (kill, held) => {
         const text = `killed (SIGKILL) to bring its user's memory under their quota, lowered to ${mebibytes(limit)}: their daemons held ${mebibytes(held)}, ${mebibytes(kill.bytes)} of it this one's, which the kernel cannot take back (cgroup v1 refused the lower limit: EBUSY); it comes back by its restart=, inside the quota`;
         this.log.warn(`${kill.id}: ${text}`);
-        this.memoryKilled.add(kill.id);
         const record = this.supervisor.daemons.get(kill.id);
         if (record !== undefined) this.note(record, 'refused', text);
       },
