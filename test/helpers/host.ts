@@ -148,6 +148,16 @@ export class TestHost {
     chmodSync(this.configFile, 0o644);
   }
 
+  /** Writes the master config and sends SIGHUP; resolves once the manager is reloading it. */
+  async reload(text: string, settings = ''): Promise<void> {
+    this.writeMaster(text, settings);
+    const from = this.managerLog.length;
+    process.kill(this.managerPid(), 'SIGHUP');
+    await waitFor('the reload', () =>
+      /SIGHUP: reloading/.test(this.managerLog.slice(from)) ? true : undefined,
+    );
+  }
+
   /** Path of a user's daemon config file. */
   daemonFile(short: string, name: string): string {
     return join(this.user(short).home, '.daemon-manager/daemons', `${name}.conf`);

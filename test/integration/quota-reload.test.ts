@@ -49,15 +49,6 @@ describe('a quota given, changed or taken away by SIGHUP', { skip: !root && 'nee
     return livePidsOfUid(host.user('alice').uid);
   }
 
-  async function reload(text: string): Promise<void> {
-    host.writeMaster(text);
-    const from = host.managerLog.length;
-    process.kill(host.managerPid(), 'SIGHUP');
-    await waitFor('the reload', () =>
-      /SIGHUP: reloading/.test(host.managerLog.slice(from)) ? true : undefined,
-    );
-  }
-
   /** Waits until every process of the daemon is in the user's cgroups. */
   function waitUnderQuota(what: string): Promise<true> {
     const placed = (pid: number): boolean =>
@@ -81,7 +72,7 @@ describe('a quota given, changed or taken away by SIGHUP', { skip: !root && 'nee
     );
     const logFrom = host.managerLog.length;
 
-    await reload(`${master}[limits]\n{alice}: memory=64M, cpu=50, tasks=20\n`);
+    await host.reload(`${master}[limits]\n{alice}: memory=64M, cpu=50, tasks=20\n`);
     await waitUnderQuota("the daemon's processes to join the user's cgroups");
     const memory = join(V1, 'memory', v1CgroupOf(web.pid, 'memory'));
     const cpu = join(V1, 'cpu', v1CgroupOf(web.pid, 'cpu'));
@@ -99,7 +90,7 @@ describe('a quota given, changed or taken away by SIGHUP', { skip: !root && 'nee
     await waitUnderQuota('the new child to be in the same cgroups');
 
     // Changed: the new limits are written where the processes already are.
-    await reload(`${master}[limits]\n{alice}: memory=32M, tasks=10\n`);
+    await host.reload(`${master}[limits]\n{alice}: memory=32M, tasks=10\n`);
     await waitFor('the memory limit to be lowered', () =>
       read(join(memory, 'memory.limit_in_bytes')) === String(32 * 1024 * 1024) ? true : undefined,
     );
@@ -107,7 +98,7 @@ describe('a quota given, changed or taken away by SIGHUP', { skip: !root && 'nee
     assert.equal(read(join(cpu, 'cpu.cfs_quota_us')), '-1');
     await waitUnderQuota('the processes to stay in the cgroups');
 
-    await reload(master);
+    await host.reload(master);
     await waitFor('the memory limit to be lifted', () =>
       BigInt(read(join(memory, 'memory.limit_in_bytes'))) > 2n ** 62n ? true : undefined,
     );

@@ -43,15 +43,6 @@ describe("a user's tasks quota, in the kernel's files", {
     return join(PIDS, own);
   }
 
-  async function reload(text: string): Promise<void> {
-    host.writeMaster(text);
-    const from = host.managerLog.length;
-    process.kill(host.managerPid(), 'SIGHUP');
-    await waitFor('the reload', () =>
-      /SIGHUP: reloading/.test(host.managerLog.slice(from)) ? true : undefined,
-    );
-  }
-
   test("made again after the user's last daemon went, the user's cgroup has the quota", async () => {
     const own = await ownPidsCgroup();
     const users = dirname(own);
@@ -78,7 +69,7 @@ describe("a user's tasks quota, in the kernel's files", {
     const users = dirname(await ownPidsCgroup());
     writeFileSync(join(users, 'pids.max'), 'max');
     assert.equal(read(join(users, 'pids.max')), 'max');
-    await reload(quota('tasks=30'));
+    await host.reload(quota('tasks=30'));
     await waitFor('the quota written again', () =>
       read(join(users, 'pids.max')) === '30' ? true : undefined,
     );
@@ -88,7 +79,7 @@ describe("a user's tasks quota, in the kernel's files", {
     const own = await ownPidsCgroup();
     assert.equal(read(join(own, 'pids.max')), 'max');
     const { pid } = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
-    await reload(quota('tasks=40, nproc=20'));
+    await host.reload(quota('tasks=40, nproc=20'));
     await waitFor('the new quota written', () =>
       read(join(dirname(own), 'pids.max')) === '40' ? true : undefined,
     );

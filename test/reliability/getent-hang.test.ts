@@ -23,6 +23,18 @@ describe('a name service that does not answer at SIGHUP', {
     host.writeMaster(`[can_run_as]\n${users.map((user) => `{${user}}\n`).join('')}`);
   const pidOf = async (id: string): Promise<number | undefined> =>
     (await host.status('root')).find((daemon) => daemon.id === host.id(id))?.pid;
+  /** Kills alice/web and waits for its respawn (`when`: while what goes on). */
+  const killAndSeeRespawned = async (when: string): Promise<void> => {
+    const killed = (await pidOf('alice/web')) ?? 0;
+    assert.ok(killed > 0);
+    process.kill(killed, 'SIGKILL');
+    await host.waitForDaemon(
+      'root',
+      'alice/web',
+      (d) => d.state === 'running' && d.pid !== killed,
+      `to be respawned ${when}`,
+    );
+  };
   /** Sends SIGHUP with the name service hung; returns the pid of the getent that waits. */
   const hangUpWhileHung = async (): Promise<number> => {
     assert.ok(nss);
@@ -53,15 +65,7 @@ describe('a name service that does not answer at SIGHUP', {
     await hangUpWhileHung();
     const status = await host.dmctl('root', 'status');
     assert.equal(status.code, 0, `dmctl status while getent waits: ${status.stderr}`);
-    const killed = (await pidOf('alice/web')) ?? 0;
-    assert.ok(killed > 0);
-    process.kill(killed, 'SIGKILL');
-    await host.waitForDaemon(
-      'root',
-      'alice/web',
-      (d) => d.state === 'running' && d.pid !== killed,
-      'to be respawned while getent waits',
-    );
+    await killAndSeeRespawned('while getent waits');
     nss?.answer();
     await host.waitForDaemon('bob', 'bob/new', (d) => d.state === 'running', 'to run');
     assert.doesNotMatch(host.managerLog, /kept as last read/);
@@ -117,15 +121,7 @@ describe('a name service that does not answer at SIGHUP', {
     nss.hang();
     process.kill(host.managerPid(), 'SIGUSR2');
     const getent = await nss.waiting();
-    const killed = (await pidOf('alice/web')) ?? 0;
-    assert.ok(killed > 0);
-    process.kill(killed, 'SIGKILL');
-    await host.waitForDaemon(
-      'root',
-      'alice/web',
-      (d) => d.state === 'running' && d.pid !== killed,
-      'to be respawned while the new code waits for getent',
-    );
+    await killAndSeeRespawned('while the new code waits for getent');
     process.kill(host.managerPid(), 'SIGTERM');
     const code = await waitFor(
       'the manager to exit after SIGTERM',
