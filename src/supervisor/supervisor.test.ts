@@ -417,6 +417,36 @@ test('a run is starting until its program begins, and its ready= check is watche
   for (const record of [plain, checked]) clearTimeout(record.timer);
 });
 
+// The keeper's word that the program began and the program's READY=1 come on two
+// sockets: under load the READY=1 was read first, dropped, and the daemon killed at its
+// ready_timeout.
+test('a READY=1 read before the keeper says the program began is kept for that run', () => {
+  const watched: number[] = [];
+  const supervisor = supervisorOf({ watchReady: (_record, run) => watched.push(run) });
+  const record = recordOf('start=sleep 1\nready=notify\n');
+  supervisor.register(record);
+  supervisor.start(record);
+  assert.ok(record.state.kind === 'running');
+  const first = record.state.run;
+  supervisor.noteSpawned(record, first, 4242);
+  supervisor.noteReady(record, first);
+  assert.equal(record.state.starting, true, 'starting until its program began');
+  supervisor.noteBegun(record, first, 5_000);
+  assert.deepEqual(record.state, { kind: 'running', run: first, pid: 4242, since: 5_000 });
+  assert.deepEqual(watched, [], 'ready already: no ready_timeout armed');
+  // Kept for its run only: the next run waits for its own READY=1.
+  supervisor.noteReady(record, first);
+  supervisor.noteExit(record, first, { code: 0, signal: null }, true);
+  supervisor.start(record);
+  assert.ok(record.state.kind === 'running');
+  const second = record.state.run;
+  supervisor.noteSpawned(record, second, 4343);
+  supervisor.noteBegun(record, second, 6_000);
+  assert.equal(record.state.starting, true);
+  assert.deepEqual(watched, [second]);
+  clearTimeout(record.timer);
+});
+
 test('a run that ended in its exec, or soon after a late begin, is no good run: its back-off grows', async () => {
   const supervisor = supervisorOf({});
   const stuck = recordOf('start=sleep 1\n');

@@ -149,6 +149,8 @@ export class Supervisor {
   private held: Map<DaemonRecord, () => void> | undefined;
   /** The run whose slow exec was said (see `sayExecSlow`), by daemon: its begin is said too. */
   private readonly saidSlow = new WeakMap<DaemonRecord, number>();
+  /** The run whose READY=1 came while its exec was still pending (noteReady, noteBegun). */
+  private readonly readyEarly = new WeakMap<DaemonRecord, number>();
 
   constructor(host: SupervisorHost) {
     this.host = host;
@@ -403,7 +405,11 @@ export class Supervisor {
       this.host.log.info(`${record.id}: ${text}`);
       this.host.note(record, 'start', text, at);
     }
-    if (waiting) this.host.watchReady(record, run);
+    if (!waiting) return;
+    if (this.readyEarly.get(record) === run) {
+      this.readyEarly.delete(record);
+      this.noteReady(record, run);
+    } else this.host.watchReady(record, run);
   }
 
   /** The run's program has not begun EXEC_SLOW_MS after its process was made: said once. */
@@ -420,8 +426,14 @@ export class Supervisor {
   noteReady(record: DaemonRecord, run: number): void {
     const { state } = record;
     if (state.kind !== 'running' || state.run !== run || !state.starting) return;
-    // A READY=1 from a run whose program has not begun is no daemon's.
-    if (state.execPending) return;
+    // Its READY=1 came before the keeper's word that its program began (two sockets, read
+    // in either order: under load, daemons that said it at once lost it and were killed at
+    // their ready_timeout). Only the run's own processes reach here (notify-hub.ts), so its
+    // program did begin: kept until the keeper says so.
+    if (state.execPending) {
+      this.readyEarly.set(record, run);
+      return;
+    }
     const { starting: _, ...ready } = state;
     this.setState(record, ready);
     const check = record.spec.ready === undefined ? '' : describeReadyCheck(record.spec.ready);
