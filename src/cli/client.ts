@@ -19,14 +19,29 @@ export function isNoAnswer(error: string): boolean {
   return error.startsWith('no answer within ');
 }
 
+/** Why a request got no answer: the manager closed its connection first. */
+const CUT_OFF = 'the manager closed the connection before it answered';
+
+/**
+ * Whether a request's error says its connection was closed before the answer: an upgrade
+ * (SIGUSR2) hands over, or the manager was killed; what it did with the request is unknown.
+ */
+export function isCutOff(error: string): boolean {
+  return error.startsWith(CUT_OFF);
+}
+
 /** Sends one request on a control socket and reads the one-line answer. */
 export function send(
   path: string,
   request: Request,
   timeoutMs = REPLY_TIMEOUT_MS,
+  signal?: AbortSignal,
 ): Promise<Response> {
   return new Promise((resolve, reject) => {
     const socket = connect(path);
+    // Given up (`--wait` at its deadline): an open socket would keep dmctl alive until
+    // the manager answered.
+    signal?.addEventListener('abort', () => socket.destroy(new Error('given up')), { once: true });
     let reply = '';
     let connected = false;
     socket.setEncoding('utf8');
@@ -49,9 +64,15 @@ export function send(
       reply += chunk;
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
-      reject(connected ? error : new ConnectError(path, error.code ?? error.message));
+      if (!connected) reject(new ConnectError(path, error.code ?? error.message));
+      else if (error.code === 'ECONNRESET' || error.code === 'EPIPE')
+        reject(new Error(`${CUT_OFF} (${error.code}) on ${path}`));
+      else reject(error);
     });
     socket.once('end', () => {
+      // Taken for an answer, an upgrade's hand-over ended `start --wait` at once, "unreadable
+      // answer", while the run went on in the new manager (outside review 18c, 1).
+      if (reply === '') return reject(new Error(`${CUT_OFF} on ${path}`));
       try {
         resolve(JSON.parse(reply) as Response);
       } catch {

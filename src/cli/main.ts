@@ -47,9 +47,13 @@ async function main(): Promise<number> {
   const me = userInfo();
   const target = locateManager(me.username, me.homedir, args.config, args.personal);
   if (target.refusal !== undefined) return new Output(args.json).fail(target.refusal);
-  const call = async (request: Request, timeoutMs?: number): Promise<Response> => {
+  const call = async (
+    request: Request,
+    timeoutMs?: number,
+    signal?: AbortSignal,
+  ): Promise<Response> => {
     try {
-      return await send(target.socket, request, timeoutMs);
+      return await send(target.socket, request, timeoutMs, signal);
     } catch (error) {
       if (error instanceof ConnectError)
         return { ok: false, error: await explainNoManager(me.username, target, error) };

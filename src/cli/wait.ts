@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DaemonStatus, Request, Response } from '../protocol/messages.ts';
 import { formatLastExit } from '../protocol/status-table.ts';
-import { isNoAnswer, REPLY_TIMEOUT_MS } from './client.ts';
+import { isCutOff, isNoAnswer, REPLY_TIMEOUT_MS } from './client.ts';
 import type { Output } from './output.ts';
 import { chunkReader } from './remote-log.ts';
 
@@ -12,8 +12,11 @@ const TAIL_LINES = 10;
 /** The least a status asked at the very end of a wait is given to answer. */
 const LAST_POLL_MS = 1_000;
 
-/** Sends a request, waiting for its answer `timeoutMs` (by default, the client's 30 s). */
-type Call = (request: Request, timeoutMs?: number) => Promise<Response>;
+/**
+ * Sends a request, waiting for its answer `timeoutMs` (by default, the client's 30 s), or
+ * until `signal` says it is given up.
+ */
+type Call = (request: Request, timeoutMs?: number, signal?: AbortSignal) => Promise<Response>;
 export type WaitedVerb = 'start' | 'stop' | 'restart';
 
 /** Where a wait ends: done, failed (with why), or not yet. */
@@ -21,7 +24,8 @@ type Verdict = { done: true } | { failed: string } | undefined;
 
 /**
  * How long a new process must have run before `--wait` calls it started: one that fails
- * at once (a missing module, a port in use) exits well within it, and is a failure.
+ * at once (a missing module, a port in use) exits well within it, and is a failure. A
+ * start whose program has begun by the deadline is done without it (see `verdictOf`).
  */
 export const SETTLE_MS = 1_000;
 
@@ -34,7 +38,8 @@ export interface Seen {
 
 /**
  * Judges one status row of the daemon after `verb`, given the pid it had before (for a
- * restart) and the running process seen first (`seen`, updated by the caller).
+ * restart), the running process seen first (`seen`, updated by the caller), and whether
+ * the wait's deadline has come.
  */
 export function verdictOf(
   verb: WaitedVerb,
@@ -42,6 +47,7 @@ export function verdictOf(
   pidBefore: number,
   seen: Seen | undefined,
   now: number,
+  due = false,
 ): Verdict {
   const down = row.state === 'stopped' || row.state === 'exited' || row.state === 'failed';
   // Stopped, or started again since by another request (its process is not the one
@@ -62,8 +68,12 @@ export function verdictOf(
   // A restart=no task is waited for until it has exited, not merely seen running.
   const task = row.restart === 'no';
   const runs = row.state === 'running' && row.pid > 0;
+  // A start whose program began just before the deadline was failed "still running" (outside
+  // review 18c, 2): begun is what a start asks; the second only catches an exit at once.
   if (!task && runs && (verb === 'start' || row.pid !== pidBefore))
-    return seen !== undefined && now - seen.since >= SETTLE_MS ? { done: true } : undefined;
+    return seen !== undefined && (now - seen.since >= SETTLE_MS || (verb === 'start' && due))
+      ? { done: true }
+      : undefined;
   if (row.state === 'coolingdown' || row.state === 'broken' || down)
     return { failed: `${row.id} is ${row.state}${lastExit}` };
   return undefined;
@@ -109,27 +119,38 @@ export async function runAndWait(
   const before = await statusOf(call, id, askMs);
   if ('error' in before) return output.fail(before.error);
   const askedAt = Date.now();
-  const answer = await call({ command: verb, id }, askMs);
-  // A start whose program has not begun when the manager answers goes on: waited for here,
-  // to this wait's deadline (an outside review: a 60 s wait ended at the manager's 10 s).
-  if (!answer.ok && answer.underway !== true) return output.fail(answer.error);
   // Counted from the request: a start answered only at the manager's 10 s (its program not
   // begun) waited 10 s more than asked.
   const deadline = askedAt + timeoutMs;
+  const answer = await answerBy(call, verb, id, deadline, askMs);
+  // Not answered (the deadline came first, or the connection was cut by an upgrade or the
+  // manager's end): its fate is read from the daemon's status, as for one under way.
+  const unanswered = answer === 'late' || (!answer.ok && isCutOff(answer.error));
+  // A start whose program has not begun when the manager answers goes on: waited for here,
+  // to this wait's deadline (an outside review: a 60 s wait ended at the manager's 10 s).
+  if (answer !== 'late' && !answer.ok && answer.underway !== true && !unanswered)
+    return output.fail(answer.error);
+  const unknown = (state: string): string =>
+    `the manager ${answer === 'late' ? `had not answered the ${verb} when --wait ran out` : 'closed the connection before it answered (an upgrade hands over, or it ended)'}: whether the ${verb} of ${before.row.id} was carried out is not known; it is ${state} after ${secondsSince(askedAt)} s`;
   let row = before.row;
   let seen: Seen | undefined;
   for (;;) {
     const now = await statusOf(call, before.row.id, Math.max(deadline - Date.now(), LAST_POLL_MS));
     if ('error' in now && isNoAnswer(now.error))
-      return output.fail(unknownAfter(verb, before.row.id, timeoutMs));
-    if ('error' in now) return output.fail(now.error);
-    row = now.row;
+      return output.fail(
+        unanswered ? unknown('not known') : unknownAfter(verb, before.row.id, timeoutMs),
+      );
+    // The old manager closing as it hands over: the new one is asked next.
+    const cut = 'error' in now && isCutOff(now.error);
+    if ('error' in now && !cut) return output.fail(now.error);
+    if ('row' in now) row = now.row;
+    const due = Date.now() >= deadline;
     const fresh =
       row.state === 'running' && row.pid > 0 && (verb !== 'restart' || row.pid !== before.row.pid);
-    if (seen === undefined && fresh)
+    if (!cut && seen === undefined && fresh)
       seen = { pid: row.pid, since: Date.now(), respawns: row.respawns };
     seen = runToWaitFor(seen, row, Date.now());
-    const verdict = verdictOf(verb, row, before.row.pid, seen, Date.now());
+    const verdict = cut ? undefined : verdictOf(verb, row, before.row.pid, seen, Date.now(), due);
     if (verdict !== undefined && 'done' in verdict) {
       output.out(
         row.state === 'running'
@@ -138,16 +159,59 @@ export async function runAndWait(
       );
       return 0;
     }
+    // Down and wanted down, the request not answered: never carried out, or undone.
+    const notDone = unanswered && verb !== 'stop' && row.wanted === 'down';
+    if (verdict !== undefined && notDone)
+      return failWithLog(call, row.id, unknown(row.state), output);
     if (verdict !== undefined) return failWithLog(call, row.id, verdict.failed, output);
-    if (Date.now() >= deadline)
-      return failWithLog(
-        call,
-        row.id,
-        `${row.id} is still ${row.state} after ${Math.round(timeoutMs / 1000)} s${await lastSaid(call, row.id, askedAt)}`,
-        output,
-      );
+    if (due) {
+      const why = `${row.id} ${stillWhat(verb, row, before.row.pid)} after ${secondsSince(askedAt)} s${await lastSaid(call, row.id, askedAt)}`;
+      return failWithLog(call, row.id, notDone ? unknown(row.state) : why, output);
+    }
     await delay(POLL_MS);
   }
+}
+
+/**
+ * The request's answer; `late` if the deadline comes first while the manager answers a
+ * status (it holds a start until its program begins, 10 s: the start goes on there). A
+ * `start --wait=4` of a stuck exec failed at the manager's 10 s, saying "after 4 s"
+ * (outside review 18c, 2). A manager that answers nothing is waited for, as long as asked.
+ */
+async function answerBy(
+  call: Call,
+  verb: WaitedVerb,
+  id: string,
+  deadline: number,
+  askMs: number,
+): Promise<Response | 'late'> {
+  const giveUp = new AbortController();
+  const answer = call({ command: verb, id }, askMs, giveUp.signal);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const due = new Promise<'due'>((resolve) => {
+    timer = setTimeout(() => resolve('due'), Math.max(0, deadline - Date.now()));
+  });
+  const first = await Promise.race([answer, due]);
+  clearTimeout(timer);
+  if (first !== 'due') return first;
+  const status = await call({ command: 'status', id }, LAST_POLL_MS);
+  if (!status.ok) return answer;
+  giveUp.abort();
+  return 'late';
+}
+
+/** What the daemon still is (or is not) at the deadline: never "still running" as a failure. */
+function stillWhat(verb: WaitedVerb, row: DaemonStatus, pidBefore: number): string {
+  if (row.state !== 'running') return `is still ${row.state}`;
+  if (row.restart === 'no') return `(a restart=no task, waited for until it exits) has not exited`;
+  if (verb === 'restart' && row.pid === pidBefore)
+    return `has not been restarted: pid ${row.pid} is the one from before`;
+  return `began (pid ${row.pid}) but had not run the second asked of a restart`;
+}
+
+/** Seconds since `from`, to a tenth: what a message says is the real time. */
+function secondsSince(from: number): string {
+  return ((Date.now() - from) / 1000).toFixed(1).replace(/\.0$/, '');
 }
 
 /**
