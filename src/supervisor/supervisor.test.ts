@@ -496,3 +496,40 @@ test('a program not begun after 10 s is said so in why, once, and its begin afte
   ]);
   assert.equal(record.state.kind === 'running' && record.state.starting === true, false);
 });
+
+// An outside review took runs over (kill -9, SIGUSR2) while their exec was stuck: nothing
+// was said of the slow exec by the new manager, nor later that the program began.
+test('a run taken over in its exec is said slow as its own would be, and its begin after it', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 100_000 });
+  const notes: string[] = [];
+  const supervisor = supervisorOf({
+    note: (record, _kind, text) => notes.push(`${record.id}: ${text}`),
+  });
+  const early = recordOf('start=sleep 1\n', 'early');
+  const late = recordOf('start=sleep 1\n', 'late');
+  for (const record of [early, late]) supervisor.register(record);
+  supervisor.adopt(early, { seq: 7, pid: 4242, spawnedAt: 98_000, exec: 'pending' }, undefined);
+  supervisor.adopt(late, { seq: 8, pid: 4343, spawnedAt: 85_000, exec: 'pending' }, undefined);
+  t.mock.timers.tick(0);
+  await new Promise(setImmediate);
+  assert.deepEqual(notes, [
+    'alice/late: its program has not begun 15 s after its process (pid 4343) was made (a file system that is slow or does not answer, where the program or its dir= is?): starting until it does',
+  ]);
+  t.mock.timers.tick(7_999);
+  await new Promise(setImmediate);
+  assert.equal(notes.length, 1, 'not before 10 s from its spawn');
+  t.mock.timers.tick(1);
+  await new Promise(setImmediate);
+  assert.match(
+    notes[1] ?? '',
+    /^alice\/early: its program has not begun 10 s after its process \(pid 4242\)/,
+  );
+  supervisor.noteBegun(early, 7);
+  supervisor.noteBegun(late, 8);
+  assert.deepEqual(notes.slice(2), [
+    'alice/early: its program began 10s after its spawn (pid 4242)',
+    'alice/late: its program began 23s after its spawn (pid 4343)',
+  ]);
+  for (const record of [early, late])
+    assert.equal(record.state.kind === 'running' && record.state.starting === true, false);
+});

@@ -81,9 +81,9 @@ const KILL_GRACE_MS = 5_000;
  */
 export const EXEC_SLOW_MS = 10_000;
 
-/** Why a run is not running yet EXEC_SLOW_MS after its process (`pid`) was made. */
-export function describeSlowExec(pid: number): string {
-  return `its program has not begun ${EXEC_SLOW_MS / 1000} s after its process (pid ${pid}) was made (a file system that is slow or does not answer, where the program or its dir= is?)`;
+/** Why a run is not running yet `afterMs` (EXEC_SLOW_MS) after its process (`pid`) was made. */
+export function describeSlowExec(pid: number, afterMs = EXEC_SLOW_MS): string {
+  return `its program has not begun ${Math.floor(afterMs / 1000)} s after its process (pid ${pid}) was made (a file system that is slow or does not answer, where the program or its dir= is?)`;
 }
 
 const SIGNAL_NUMBERS: Readonly<Record<string, number>> = constants.signals;
@@ -315,6 +315,13 @@ export class Supervisor {
           : {}),
     });
     if (waiting && !pending) this.host.watchReady(record, run.seq);
+    // Its slow exec is said as a run of this manager's would be (an outside review took a
+    // run over 2 s into a stuck exec: nothing was said of it, nor later that it began);
+    // one past the time is said now, with how long.
+    if (pending) {
+      const leftMs = Math.max(0, EXEC_SLOW_MS - (Date.now() - run.spawnedAt));
+      this.setTimer(record, leftMs, () => this.sayExecSlow(record, run.seq));
+    }
     if (ended !== undefined) this.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
   }
 
@@ -417,7 +424,8 @@ export class Supervisor {
     const { state } = record;
     if (state.kind !== 'running' || state.run !== run || !state.execPending) return;
     this.saidSlow.set(record, run);
-    const text = `${describeSlowExec(state.pid)}: starting until it does`;
+    const afterMs = Math.max(EXEC_SLOW_MS, Date.now() - state.since);
+    const text = `${describeSlowExec(state.pid, afterMs)}: starting until it does`;
     this.host.log.warn(`${record.id}: ${text}`);
     this.host.note(record, 'start', text);
   }

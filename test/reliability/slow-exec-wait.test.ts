@@ -185,4 +185,39 @@ describe('a program whose exec waits on its file system', {
     assert.equal(await exitOf(start), 0, start.output());
     assert.match(start.output(), /slow running \(pid [1-9]\d*\)/);
   });
+
+  // Outside review 18c, 5: a run taken over 2 s into its stuck exec got no word from the
+  // new manager, neither that it had not begun nor, later, that it began.
+  test('a run taken over in its exec is said not begun by the new manager, and its begin later', async (t) => {
+    if (missing) return t.skip(missing);
+    await hang(true);
+    const before = said('read held');
+    const from = host.managerLog.length;
+    const start = spawnDmctl(host, 'alice', 'slow', 'start');
+    await execHeld(before);
+    process.kill(host.managerPid(), 'SIGUSR2');
+    await waitFor(
+      'the upgrade to be done',
+      () => (/upgrade done: /.test(host.managerLog.slice(from)) ? true : undefined),
+      { timeoutMs: 60_000 },
+    );
+    const done = host.managerLog.indexOf('upgrade done: ', from);
+    await waitFor(
+      'the new manager to say the program has not begun',
+      () =>
+        /slow: its program has not begun 10 s after its process/.test(host.managerLog.slice(done))
+          ? true
+          : undefined,
+      { describe: () => host.managerLog.slice(done) },
+    );
+    await hang(false);
+    await waitFor(
+      'the new manager to say the program began',
+      () => (/slow: its program began /.test(host.managerLog.slice(done)) ? true : undefined),
+      { describe: () => host.managerLog.slice(done) },
+    );
+    const why = await host.dmctl('alice', 'slow', 'why');
+    assert.match(why.stdout, /its program began .* after its spawn/);
+    await exitOf(start);
+  });
 });
