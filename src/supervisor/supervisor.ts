@@ -525,6 +525,15 @@ export class Supervisor {
     // A run that ended in its exec (killed there) never ran: no time to say.
     const after =
       record.begunAt === undefined ? '' : ` after ${formatElapsed(at - record.begunAt)}`;
+    if (state.kind === 'stopping' && state.pid === 0 && !(empty || state.empty)) {
+      // What survived of a run with no main process (taken over from a manager that is
+      // gone): the end of its stand-in says nothing while processes remain in its cgroup
+      // (an outside review read "what survived in its cgroup ended" of processes stuck
+      // there, killed again 3 s later). Its emptiness is said when it comes.
+      this.setState(record, { ...state, mainAlive: false });
+      this.checkStopping(record);
+      return;
+    }
     if (state.kind === 'stopping') {
       const who = state.pid === 0 ? 'what survived in its cgroup' : `pid ${state.pid}`;
       // Others of its run still there are the daemon still stopping, not yet its exit.

@@ -6,6 +6,7 @@ import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
 import { buildHangFs, fuseMissing, type HangFs, mountHangFs } from '../helpers/hang-fs.ts';
 import { TestHost } from '../helpers/host.ts';
 import { mkdirOwned } from '../helpers/user-files.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * A start is answered once its program runs. An outside review put a daemon's program on
@@ -76,8 +77,19 @@ describe('a program whose exec does not return', {
       `the stuck process holds ${JSON.stringify(held)}`,
     );
     await host.stopManager();
+    const from = host.managerLog.length;
     await host.startManager();
     const fine = await host.dmctl('alice', 'fine', 'start');
     assert.equal(fine.code, 0, fine.stderr);
+    // The stuck process is still in its cgroup: nothing says it ended (an outside review
+    // read "what survived in its cgroup ended", then saw it killed again 3 s later).
+    const said = await waitFor(
+      'the next word on the stuck survivor',
+      () =>
+        /slow: (what survived in its cgroup ended|still running after the stop timeout)/.exec(
+          host.managerLog.slice(from),
+        )?.[1],
+    );
+    assert.equal(said, 'still running after the stop timeout');
   });
 });
