@@ -295,3 +295,14 @@ test('a start whose connection is cut unanswered is waited for through status', 
     /closed the connection before it answered .*: whether the start of alice\/web was carried out is not known; it is stopped after/,
   );
 });
+
+// Outside review 18c, 6: a process in uninterruptible sleep outlived SIGKILL, and
+// `stop --wait` said "stopped" and nothing more.
+test('stop --wait names what SIGKILL has not ended yet', async () => {
+  const { call } = managerOf([rowOf('running', 100), { ...rowOf('stopped', 0), unkilled: 100 }]);
+  const output = new Kept(false);
+  assert.equal(await runAndWait(call, 'stop', 'alice/web', 60_000, output), 0);
+  assert.deepEqual(output.said, [
+    'alice/web stopped, but pid 100 still there after SIGKILL (uninterruptible sleep, as on a hung file system?): it ends when it wakes\n',
+  ]);
+});

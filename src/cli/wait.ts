@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DaemonStatus, Request, Response } from '../protocol/messages.ts';
-import { formatLastExit } from '../protocol/status-table.ts';
+import { formatLastExit, unkilledNote } from '../protocol/status-table.ts';
 import { isCutOff, isNoAnswer, REPLY_TIMEOUT_MS } from './client.ts';
 import type { Output } from './output.ts';
 import { chunkReader } from './remote-log.ts';
@@ -152,10 +152,15 @@ export async function runAndWait(
     seen = runToWaitFor(seen, row, Date.now());
     const verdict = cut ? undefined : verdictOf(verb, row, before.row.pid, seen, Date.now(), due);
     if (verdict !== undefined && 'done' in verdict) {
+      // Stopped without what SIGKILL has not ended: said, not hidden (outside review 18c, 6).
+      const unkilled =
+        row.unkilled === undefined || row.state === 'running'
+          ? ''
+          : `, but ${unkilledNote(row.unkilled)} (uninterruptible sleep, as on a hung file system?): it ends when it wakes`;
       output.out(
         row.state === 'running'
           ? `${row.id} running (pid ${row.pid})\n`
-          : `${row.id} ${row.state === 'exited' && verb !== 'stop' ? `exited (${formatLastExit(row)})` : 'stopped'}\n`,
+          : `${row.id} ${row.state === 'exited' && verb !== 'stop' ? `exited (${formatLastExit(row)})` : 'stopped'}${unkilled}\n`,
       );
       return 0;
     }

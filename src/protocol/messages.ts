@@ -153,6 +153,11 @@ export interface DaemonStatus {
   readonly health?: string;
   /** With `health=` or `watchdog=`: runs stopped as unhealthy since the last explicit start. */
   readonly unhealthy?: number;
+  /**
+   * The main pid of a stopped run whose processes SIGKILL has not ended yet (uninterruptible
+   * sleep, as on a hung file system; 0: a survivor with no main process); absent once gone.
+   */
+  readonly unkilled?: number;
 }
 
 /** One event of a daemon's recent history. */

@@ -123,8 +123,14 @@ export function formatStatusNote(daemon: DaemonStatus): string {
   if (daemon.health !== undefined && daemon.health !== 'healthy') parts.push(daemon.health);
   if (daemon.unhealthy !== undefined && daemon.unhealthy > 0)
     parts.push(`${daemon.unhealthy} unhealthy`);
+  if (daemon.unkilled !== undefined) parts.push(unkilledNote(daemon.unkilled));
   if (daemon.status !== undefined && daemon.status !== '') parts.push(daemon.status);
   return parts.join('; ');
+}
+
+/** A stopped run's processes that SIGKILL has not ended yet (DaemonStatus `unkilled`). */
+export function unkilledNote(pid: number): string {
+  return `${pid === 0 ? 'its last run' : `pid ${pid}`} still there after SIGKILL`;
 }
 
 /** On a narrow terminal, columns go in this order (after `last-exit` is cut short). */

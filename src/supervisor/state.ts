@@ -139,6 +139,12 @@ export interface DaemonRecord {
    * rescan restarts it, as for any change.
    */
   runSource: string | undefined;
+  /**
+   * A run stopped without its processes: still there after SIGKILL (uninterruptible
+   * sleep, as on a hung file system), no longer waited for. Kept, and shown, until the
+   * keeper says they are gone.
+   */
+  unkilled: { readonly run: number; readonly pid: number } | undefined;
 }
 
 /** Creates the record of a daemon just loaded from its config. */
@@ -162,6 +168,7 @@ export function newRecord(owner: string, spec: DaemonSpec, source?: string): Dae
     unhealthy: 0,
     source,
     runSource: undefined,
+    unkilled: undefined,
   };
 }
 

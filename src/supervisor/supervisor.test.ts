@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as delay, setImmediate as nextTurn } from 'node:timers/promises';
 import { parseDaemonConfig } from '../config/daemon.ts';
+import { statusOf } from '../control/status.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LaunchPlan } from '../process/launch.ts';
 import { type DaemonRecord, newRecord } from './state.ts';
@@ -273,11 +274,16 @@ test('a run given up on after SIGKILL stays the keeper’s until it is empty', a
       released.push(run);
     }
   })();
-  const supervisor = supervisorOf({ processes: runs });
+  const notes: string[] = [];
+  const supervisor = supervisorOf({
+    processes: runs,
+    note: (_record, _kind, text) => notes.push(text),
+  });
   const record = recordOf('start=sleep 1\n');
   supervisor.register(record);
   const started = supervisor.start(record);
   assert.ok(started.ok && started.run !== undefined);
+  supervisor.noteSpawned(record, started.run, 777);
   supervisor.stop(record);
   // A deadline is judged after the loop's next poll: setImmediate, not mocked.
   t.mock.timers.tick(1000);
@@ -287,8 +293,17 @@ test('a run given up on after SIGKILL stays the keeper’s until it is empty', a
   await new Promise(setImmediate);
   assert.equal(record.state.kind, 'stopped', 'no longer waited for');
   assert.deepEqual(released, [], 'not released while something of it may be left');
+  // Said where dmctl looks, not in the log alone (outside review 18c, 6: `why` said
+  // "stopped", and `stop --wait` succeeded saying nothing more).
+  assert.match(
+    notes.join('\n'),
+    /processes of pid 777 still there 5 s after SIGKILL \(uninterruptible sleep, as on a hung file system\?\): stopped without them/,
+  );
+  assert.equal(statusOf(record, Date.now()).unkilled, 777);
   supervisor.noteEmpty(record, started.run);
   assert.deepEqual(released, [started.run], 'released once the keeper says it is empty');
+  assert.equal(statusOf(record, Date.now()).unkilled, undefined);
+  assert.equal(notes.at(-1), "the processes of pid 777's run left after SIGKILL are gone");
 });
 
 // An outside review stopped the keeper (SIGSTOP) past a stop's timeout: 5 s after the

@@ -568,6 +568,14 @@ export class Supervisor {
   /** Nothing of the run is left. */
   noteEmpty(record: DaemonRecord, run: number): void {
     const { state } = record;
+    if (record.unkilled?.run === run) {
+      const { pid } = record.unkilled;
+      record.unkilled = undefined;
+      const text = `the processes of ${pid === 0 ? 'a run' : `pid ${pid}'s run`} left after SIGKILL are gone`;
+      this.host.log.info(`${record.id}: ${text}`);
+      this.host.note(record, 'exit', text);
+      this.host.changed(record);
+    }
     if (state.kind === 'stopping' && state.run === run) {
       this.setState(record, { ...state, empty: true });
       this.checkStopping(record);
@@ -817,8 +825,17 @@ export class Supervisor {
       return;
     }
     if (state.killed === 'answered') {
+      const who = state.pid === 0 ? 'what survived in its cgroup' : `processes of pid ${state.pid}`;
       this.host.log.error(
-        `${record.id}: processes of pid ${state.pid} still there ${KILL_GRACE_MS / 1000} s after SIGKILL (a process in uninterruptible sleep, waiting on a hung disk or network file system, dies only once it wakes; on an overloaded machine dying can take that long); no longer waiting for them (the keeper keeps the run until they are gone, and kills what is left when it quits)`,
+        `${record.id}: ${who} still there ${KILL_GRACE_MS / 1000} s after SIGKILL (a process in uninterruptible sleep, waiting on a hung disk or network file system, dies only once it wakes; on an overloaded machine dying can take that long); no longer waiting for them (the keeper keeps the run until they are gone, and kills what is left when it quits)`,
+      );
+      // Said where dmctl looks too: `why` said "stopped" and `stop --wait` succeeded while
+      // the process was still there (an outside review, 18c 6).
+      record.unkilled = { run: state.run, pid: state.pid };
+      this.host.note(
+        record,
+        'stop',
+        `${who} still there ${KILL_GRACE_MS / 1000} s after SIGKILL (uninterruptible sleep, as on a hung file system?): stopped without them; they end when they wake`,
       );
       // Not released: the keeper must know them for as long as they are there.
       this.finishStopping(record, false);
