@@ -425,19 +425,27 @@ describe('what survives a manager killed with its keeper is stopped by the next 
     await host.startManager();
     await waitFor('the daemon to run', one);
     const stray = host.keeperPid();
-    rmSync(join(host.dir, 'state'), { recursive: true, force: true });
+    // Stopped first: a manager that writes its state meanwhile makes the rm fail (ENOTEMPTY).
     const manager = host.managerProcess();
+    manager?.kill('SIGSTOP');
+    rmSync(join(host.dir, 'state'), { recursive: true, force: true });
     const exited = new Promise((resolve) => manager?.once('exit', resolve));
     manager?.kill('SIGKILL');
     await exited;
     const from = host.managerLog.length;
     await host.startManager();
-    await waitFor('the stray keeper to be named', () =>
-      host.managerLog
-        .slice(from)
-        .includes(`from before (pid ${stray}) still runs without its socket`)
-        ? true
-        : undefined,
+    await waitFor(
+      'the stray keeper to be named',
+      () =>
+        host.managerLog
+          .slice(from)
+          .includes(`from before (pid ${stray}) still runs without its socket`)
+          ? true
+          : undefined,
+      {
+        describe: () =>
+          `stray ${stray}, alive ${isAlive(stray)}; log: ${host.managerLog.slice(from)}`,
+      },
     );
     assert.equal(copies(), 1);
     process.kill(stray, 'SIGKILL');

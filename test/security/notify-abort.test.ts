@@ -41,7 +41,14 @@ describe("one user's notify floods and forgotten daemons", { skip: !root && 'nee
           COUNT
             ? true
             : undefined,
-        { timeoutMs: 120_000 },
+        {
+          timeoutMs: 120_000,
+          describe: async () =>
+            (await host.status('mallory'))
+              .filter((daemon) => daemon.state !== 'running')
+              .map((daemon) => `${daemon.id} ${daemon.state}`)
+              .join(', '),
+        },
       );
     write();
     const manager = await host.startManager();
