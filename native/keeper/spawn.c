@@ -14,8 +14,10 @@
  *   env=                  (repeated) NAME=value, the daemon's whole environment
  *   cgroup=               the daemon's cgroup2 directory: clone3(CLONE_INTO_CGROUP) puts
  *                         the child there at birth, with no migration to wait for
- *   join=                 (repeated) a cgroup v1 cgroup.procs to join (controllers a limit
- *                         needs; a migration, so only when asked)
+ *   join=                 (repeated) a cgroup v1 file to write the child into (controllers
+ *                         a limit or the fair share needs): its `tasks`, by which a single
+ *                         thread moves itself with no wait for an RCU grace period
+ *                         (`cgroup.procs` works too, at that cost: a manager before)
  *   stdout=pipe|null      the daemon's output pipe (one per daemon, for its whole life) or
  *                         /dev/null; stderr goes to the same place
  *   banner=               a line written into the output pipe right before the fork, so

@@ -90,7 +90,7 @@ export function spawnFields(
     if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !/[\n\0]/.test(value))
       fields.push(`env=${name}=${value}`);
   if (plan.cgroup !== undefined) fields.push(`cgroup=${plan.cgroup}`);
-  for (const procs of plan.joins) fields.push(`join=${procs}`);
+  for (const procs of plan.joins) fields.push(`join=${taskFileOf(procs)}`);
   if (plan.sockets?.passing === 'stdin' && plan.sockets.names[0] !== undefined)
     fields.push(`stdin=${plan.sockets.names[0]}`);
   else for (const name of plan.sockets?.names ?? []) fields.push(`listen=${name}`);
@@ -98,4 +98,17 @@ export function spawnFields(
   if (plan.output === 'pipe' && plan.banner !== undefined)
     fields.push(`banner=${bannerField(plan.banner)}`);
   return fields;
+}
+
+/**
+ * The file through which the keeper's child joins a v1 cgroup: its `tasks`, not the
+ * `cgroup.procs` the manager reads and moves running daemons with. The child has one
+ * thread, so either moves all of it, but a process that moves itself by `cgroup.procs`
+ * takes the kernel's lock on every thread group, which waits for an RCU grace period
+ * (10.6 ms per spawn here, the whole of the fair share's respawn cost), and one that
+ * moves its own single thread by `tasks` does not (1.4 ms against 1.1 ms with no move:
+ * bench/results/notes/2026-12-04-respawn.md).
+ */
+export function taskFileOf(procs: string): string {
+  return procs.endsWith('/cgroup.procs') ? `${procs.slice(0, -'cgroup.procs'.length)}tasks` : procs;
 }
