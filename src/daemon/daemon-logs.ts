@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DaemonSpec } from '../config/daemon.ts';
 import type { Settings } from '../config/settings.ts';
@@ -355,6 +355,42 @@ export class DaemonLogs {
     } catch (error) {
       this.log.warn(`${id}: cannot remove its log journal: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * Removes the journals of daemons gone while no manager ran (`gone` says which: their
+   * config deleted, their user no longer allowed), which no `forget` reaches: they piled
+   * up in the state directory. How many went is said.
+   */
+  sweep(gone: (id: string) => boolean): void {
+    let names: string[];
+    try {
+      names = readdirSync(join(this.settings.stateDir, JOURNALS));
+    } catch {
+      return; // None yet.
+    }
+    const ids = new Set<string>();
+    for (const name of names) {
+      const dot = name.lastIndexOf('.');
+      try {
+        ids.add(decodeURIComponent(name.slice(0, dot)));
+      } catch {
+        // Not a name this manager made: left alone.
+      }
+    }
+    let removed = 0;
+    for (const id of ids) {
+      if (!gone(id) || this.entries.has(id) || this.opening.has(id) || this.moving.has(id))
+        continue;
+      try {
+        for (const file of JOURNAL_FILES) rmSync(this.journalPath(id, file), { force: true });
+        removed++;
+      } catch (error) {
+        this.log.warn(`${id}: cannot remove its log journal: ${(error as Error).message}`);
+      }
+    }
+    if (removed > 0)
+      this.log.info(`removed the log journals of ${removed} daemons gone while no manager ran`);
   }
 
   /**

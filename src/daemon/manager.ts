@@ -188,6 +188,8 @@ export class Manager implements ControlContext, SupervisorHost {
   readonly processes: KeeperProcesses;
   private currentPolicy: Policy;
   private readonly ownerTable = new Map<string, Owner>();
+  /** Users whose daemon directory was read whole at start (`begin`), for its sweep. */
+  private listedAtStart: Set<string> | undefined = new Set();
   private readonly configFiles = new Map<string, string>();
   private readonly problems = new ProblemBoard();
   private readonly broken = new BrokenConfigs();
@@ -473,9 +475,19 @@ export class Manager implements ControlContext, SupervisorHost {
     // `gpasswd -d` right after a SIGUSR2), is applied now, not at the next change.
     this.refreshAccounts();
     // The history of daemons that are gone (file deleted, user no longer allowed) goes too.
-    this.history.keepOnly(
-      new Set([...this.supervisor.daemons.keys(), ...this.broken.all().map((entry) => entry.id)]),
-    );
+    const known = new Set([
+      ...this.supervisor.daemons.keys(),
+      ...this.broken.all().map((entry) => entry.id),
+    ]);
+    this.history.keepOnly(known);
+    // And their log journals, but not those of a user whose directory could not be read
+    // whole (a home not there yet, a lock held elsewhere): their daemons may be back.
+    const listed = this.listedAtStart;
+    this.listedAtStart = undefined;
+    this.logs.sweep((id) => {
+      const user = id.slice(0, id.indexOf('/'));
+      return !known.has(id) && (!this.ownerTable.has(user) || listed?.has(user) === true);
+    });
     for (const [user, fd] of this.keptControl) {
       this.link.drop(`ctl:${user}`);
       this.closeQuietly(fd);
@@ -2233,6 +2245,7 @@ export class Manager implements ControlContext, SupervisorHost {
     // A listing that failed, or was cut short, says nothing of deleted files: running
     // daemons stay until the directory can be read again (an NFS home back, a mode fixed).
     const complete = !listing.failed && !listing.partial;
+    if (complete) this.listedAtStart?.add(user);
     const present = new Set(listing.configs.map((loaded) => loaded.name));
     // A file that never loaded, deleted: its daemon and its history go (an outside review
     // filled the history's 1 MiB with names that came and went, and every save with it).

@@ -96,4 +96,22 @@ describe('the log journals of daemons gone', { skip: !root && 'needs root' }, ()
     await waitForJournal('bob/web', false);
     assert.ok(hasJournal('alice/broken'), "alice's kept daemon keeps its journal");
   });
+
+  test('a daemon whose config was deleted while no manager ran: its journal goes at the next start', async () => {
+    host.writeDaemon('alice', 'offline', TALKER);
+    await host.dmctl('alice', 'rescan');
+    await host.waitForDaemon('root', 'alice/offline', (d) => d.state === 'running', 'to run');
+    await waitForJournal('alice/offline', true);
+    await host.stopManager();
+    rmSync(host.daemonFile('alice', 'offline'));
+    assert.ok(hasJournal('alice/offline'), 'left by the manager stopped');
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitForJournal('alice/offline', false);
+    assert.match(
+      host.managerLog.slice(from),
+      /removed the log journals of 1 daemons gone while no manager ran/,
+    );
+    assert.ok(hasJournal('alice/broken'), "alice's kept daemon keeps its journal");
+  });
 });
