@@ -271,8 +271,14 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly quotas = new Map<string, CgroupQuota>();
   /** The limits written into the cgroups, written again only when they change. */
   private readonly cgroupWrites = new CgroupWrites();
-  /** The moves of running daemons into their users' cgroups under way, one after the other. */
-  private quotaMoves: Promise<void> = Promise.resolve();
+  /**
+   * The quota work under way (lowering, moves of running daemons into their cgroups), one
+   * after the other for each user, users apart: another user's quota waited 20 s behind
+   * one user's lowering stuck on daemons SIGKILL could not end (an outside review, 19b).
+   */
+  private readonly quotaMoves = new Map<string, Promise<void>>();
+  /** Users whose quota work a hand-over called off: done again if the upgrade fails. */
+  private readonly quotasCalledOff = new Set<string>();
   /** Set by shutdown(): every daemon is being stopped for the manager to exit. */
   private stopping = false;
   /**
@@ -688,8 +694,9 @@ export class Manager implements ControlContext, SupervisorHost {
     clearTimeout(this.accountsSettle);
     this.accountsSettleSince = undefined;
     await this.control.quiesce(2_000);
-    // A daemon frozen for a move is thawed before the next manager takes over.
-    await this.quotaMoves;
+    // A daemon frozen for a move is thawed before the next manager takes over; the rest
+    // of the quota work is called off (handedOver), the next manager's to do.
+    await this.quotaWork();
     await this.logs.pause();
     this.supervisor.pause();
     await this.state.idle();
@@ -708,6 +715,9 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Goes on as before: the upgrade was refused, or the new manager died before it took over. */
   async takeBack(): Promise<void> {
     this.handedOver = false;
+    // The quota work the hand-over called off is done after all.
+    for (const user of this.quotasCalledOff) this.quotas.delete(user);
+    this.quotasCalledOff.clear();
     this.state.release();
     if (!this.link.alive) {
       const { link, snapshot } = await this.attachPatiently();
@@ -1004,13 +1014,33 @@ export class Manager implements ControlContext, SupervisorHost {
       }
       // Unknown before (daemons taken over from a previous manager), or written again:
       // said only if they moved.
-      // A stop calls off what has not begun (see shutdown).
-      this.quotaMoves = this.quotaMoves.then(() =>
-        this.stopping
-          ? undefined
+      // A stop or a hand-over calls off what has not begun (see shutdown, handOver).
+      const work = (this.quotaMoves.get(user) ?? Promise.resolve()).then(() =>
+        this.quotaHalted() !== undefined
+          ? this.quotaCalledOff(user)
           : this.applyQuota(user, quota, daemons, before === undefined || same),
       );
+      this.quotaMoves.set(user, work);
+      void work.then(() => {
+        if (this.quotaMoves.get(user) === work) this.quotaMoves.delete(user);
+      });
     }
+  }
+
+  /** Every user's quota work under way, done. */
+  private async quotaWork(): Promise<void> {
+    while (this.quotaMoves.size > 0) await Promise.all([...this.quotaMoves.values()]);
+  }
+
+  /** Why quota work is called off now (the manager stops or hands over), if it is. */
+  private quotaHalted(): string | undefined {
+    if (this.stopping) return 'the manager stops';
+    if (this.handedOver) return 'the manager hands over to new code (an upgrade)';
+    return undefined;
+  }
+
+  private quotaCalledOff(user: string): void {
+    if (this.handedOver) this.quotasCalledOff.add(user);
   }
 
   /**
@@ -1033,15 +1063,17 @@ export class Manager implements ControlContext, SupervisorHost {
     daemons: readonly RunningDaemon[],
     quietIfNothingMoved: boolean,
   ): Promise<void> {
-    if (quota.memory !== undefined && !this.stopping)
-      await this.lowerMemory(user, quota.memory, daemons);
+    if (quota.memory !== undefined) await this.lowerMemory(user, quota.memory, daemons);
+    // Changed again meanwhile (a raise that called the lowering off): the next work is its.
+    if (this.quotas.get(user) !== quota) return;
     const { line, warn, moved, restart, joins } = await applyQuotaToRunning(
       this.cgroups,
       user,
       quota,
       daemons,
-      () => this.stopping,
+      () => this.quotaHalted() !== undefined,
     );
+    if (this.quotaHalted() !== undefined) this.quotaCalledOff(user);
     // A check its run starts from now on goes where its processes are now, not where they
     // were at its start (an outside review: checks forked outside the user's cpu cgroup).
     for (const [id, cgroups] of joins) this.processes.rejoin(id, cgroups);
@@ -1111,6 +1143,9 @@ export class Manager implements ControlContext, SupervisorHost {
         const record = this.supervisor.daemons.get(kill.id);
         if (record !== undefined) this.note(record, 'refused', text);
       },
+      () =>
+        this.quotaHalted() ??
+        (this.quotas.get(user)?.memory === limit ? undefined : 'their quota changed since'),
     );
     if (refused !== undefined) this.log.warn(`the quota of '${user}': ${refused}`);
   }
@@ -1193,8 +1228,9 @@ export class Manager implements ControlContext, SupervisorHost {
   async shutdown(): Promise<void> {
     this.stopping = true;
     this.metrics.close();
-    // A daemon frozen for a move is thawed (and moved) before it is stopped.
-    await this.quotaMoves;
+    // A daemon frozen for a move is thawed (and moved) before it is stopped; the rest of
+    // the quota work is called off (stopping).
+    await this.quotaWork();
     this.accountsWatcher?.close();
     for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     // dmctl is answered while the daemons stop (status, stop, kill); nothing new starts.

@@ -47,11 +47,23 @@ export async function lowerMemoryLimit(
   limit: number,
   runs: readonly MemoryRun[],
   told: (kill: MemoryKill, heldBytes: number) => void,
+  /**
+   * Why the lowering is no longer wanted, if it is not: the manager stops or hands over,
+   * or the quota changed since. Asked before each kill and while a killed run is waited
+   * for: a SIGTERM waited 5 s per daemon that SIGKILL could not end, and the kills went
+   * on after it, and after the quota was raised back (an outside review, 19b).
+   */
+  calledOff: () => string | undefined = () => undefined,
 ): Promise<string | undefined> {
   const left = [...runs];
+  // What the killed runs whose processes SIGKILL did not end (uninterruptible sleep, on
+  // a hung file system) hold: charged for as long as they stay, whatever else is killed.
+  let stuck = 0;
   for (;;) {
     const refused = writeLimit(file, limit);
     if (refused !== 'EBUSY') return refused;
+    const off = calledOff();
+    if (off !== undefined) return `not lowered to ${mebibytes(limit)}: ${off}`;
     // No kill that cannot help: what no process holds (shared memory, tmpfs files) stays
     // charged whatever is killed (an outside review saw every daemon of a user killed for
     // 150 MB they had written into /dev/shm, and the limit still refused).
@@ -59,18 +71,24 @@ export async function lowerMemoryLimit(
     const excess = stat.usage - limit;
     if (stat.rss < excess)
       return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, of which only ${mebibytes(stat.rss)} is their processes' own (${mebibytes(stat.shmem)} shared memory or tmpfs files): killing their daemons cannot bring it under ${mebibytes(limit)}, and none was killed; the limit stays as it was`;
+    if (stat.rss - stuck < excess)
+      return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, ${mebibytes(stuck)} of it by processes SIGKILL has not ended (uninterruptible sleep, as on a hung file system): killing more of their daemons cannot bring it under ${mebibytes(limit)}; the limit stays as it was`;
     const largest = left
       .map((run) => ({ run, bytes: residentBytes(run.leaf) }))
       .filter(({ bytes }) => bytes > 0)
       // The runs started inside the cgroup first: their memory is charged there.
       .sort((a, b) => Number(a.run.movedIn) - Number(b.run.movedIn) || b.bytes - a.bytes)[0];
     if (largest === undefined)
-      return `cannot write ${file} (EBUSY): the kernel cannot reclaim down to it, and no running daemon of the user holds memory`;
+      return `cannot write ${file} (EBUSY): the kernel cannot reclaim down to it, and none of the user's running daemons left to kill holds memory`;
     left.splice(left.indexOf(largest.run), 1);
     told({ id: largest.run.id, bytes: largest.bytes }, stat.usage);
     await largest.run.kill();
     const until = Date.now() + GONE_WAIT_MS;
-    while (members(largest.run.leaf).length > 0 && Date.now() < until) await delay(20);
+    while (members(largest.run.leaf).length > 0 && Date.now() < until) {
+      if (calledOff() !== undefined) break;
+      await delay(20);
+    }
+    if (members(largest.run.leaf).length > 0) stuck += residentBytes(largest.run.leaf);
   }
 }
 

@@ -86,7 +86,10 @@ export async function applyQuotaToRunning(
   user: string,
   quota: CgroupQuota,
   daemons: readonly RunningDaemon[],
-  /** True once the manager stops: the daemons not moved yet are left as they are. */
+  /**
+   * True once the manager stops or hands over (an upgrade): the daemons not moved yet are
+   * left as they are, and said so.
+   */
   stopping: () => boolean = () => false,
 ): Promise<QuotaApplied> {
   const head = `the quota of '${user}' is now ${describeQuota(quota)}`;
@@ -123,10 +126,18 @@ export async function applyQuotaToRunning(
     return inside;
   };
   let moved = 0;
+  let handled = 0;
   for (const daemon of daemons) {
     // Each move may wait 2 s for a freeze (a daemon stuck in the kernel): a SIGTERM of
     // the manager waited behind one user's many such daemons (an outside review: 39 s).
-    if (stopping()) break;
+    if (stopping()) {
+      // Not "applied" (an outside review read it of a quota the manager's stop cut short).
+      problems.push(
+        `the manager stops or hands over: ${daemons.length - handled} of their running daemons left as they were`,
+      );
+      break;
+    }
+    handled++;
     const cgroups = prepareCgroup(tree, daemon.id, AS_STARTED, quota);
     if ('error' in cgroups) {
       problems.push(`${daemon.id}: ${cgroups.error}`);

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
+import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
+import { TestHost } from '../helpers/host.ts';
+import { mkdirOwned } from '../helpers/user-files.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+const hasMemory = existsSync('/sys/fs/cgroup/memory/cgroup.procs');
+const KILLED = /(\S+): killed \(SIGKILL\) to bring its user's memory under their quota/g;
+
+/** A daemon that holds `mb` MB of touched memory, then execs `program` (or sleeps). */
+const holder = (mb: number, program?: string): string =>
+  `start=exec python3 -c "import os, time; x = b'x' * (${mb} * 1024 * 1024); ${program === undefined ? 'time.sleep(100000)' : `os.execv('${program}', ['${program}'])`}"\n`;
+
+/**
+ * An outside review (19b) lowered a user's `memory=` below what their daemons held while
+ * some of them were stuck where SIGKILL cannot end them (a read of the user's hung FUSE
+ * mount; here the exec of a program there, which keeps the memory of the process that
+ * execs). The lowering waited 5 s after each such kill and went on killing: after a
+ * SIGTERM of the manager (every other user's daemons stopped 4-34 s late), and daemons
+ * whose kill could not help, since what the stuck ones held stays charged.
+ */
+describe('a memory quota lowered while daemons of the user are stuck in the kernel', {
+  skip: (!root && 'needs root') || (!hasMemory && 'no v1 memory hierarchy'),
+}, () => {
+  const host = new TestHost();
+  const quota = (memory: string) =>
+    `[can_run_as]\n{bob}\n{alice}\n[limits]\n{bob}: memory=${memory}\n`;
+  let mount: HangFs | undefined;
+  let missing: string | undefined;
+  let program = '';
+  const hang = async (on: boolean): Promise<void> => {
+    const server = mount?.server;
+    assert.ok(server?.child.pid);
+    const word = on ? 'hang on' : 'hang off';
+    const before = server.output().split(word).length;
+    process.kill(server.child.pid, on ? 'SIGUSR1' : 'SIGUSR2');
+    await waitFor(`hang-write-fs to say ${word}`, () =>
+      server.output().split(word).length > before ? true : undefined,
+    );
+  };
+  const killedSince = (from: number): string[] =>
+    [...host.managerLog.slice(from).matchAll(KILLED)].map((match) => match[1] ?? '');
+
+  before(async () => {
+    missing = fuseMissing();
+    if (missing) return;
+    const bob = host.user('bob');
+    const point = join(bob.home, 'slowfs');
+    mkdirOwned(point, bob);
+    mount = await mountHangWriteFs(buildHangFs(host.dir, 'hang-write-fs'), point, bob, 'reads');
+    program = join(point, 'program');
+    writeFileSync(program, '#!/bin/sh\nexec sleep 100000\n', { mode: 0o755 });
+  });
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    // The server first: its end fails the reads still held, and the execs with them.
+    await mount?.stop();
+    await cleanUp(host);
+  });
+
+  /** bob's daemons: `stuck` (in the exec of the hung program, holding `stuckMb`) and hogs. */
+  const start = async (stuckMb: number, hogs: readonly number[]): Promise<void> => {
+    host.writeMaster(quota('1G'));
+    host.writeDaemon('alice', 'other', 'start=exec sleep 100000\n');
+    host.writeDaemon('bob', 'stuck', holder(stuckMb, program));
+    hogs.forEach((mb, index) => {
+      host.writeDaemon('bob', `hog${index}`, holder(mb));
+    });
+    await hang(true);
+    const held = mount?.server.output().split('read held').length ?? 0;
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/other', (d) => d.state === 'running', 'to run');
+    for (const index of hogs.keys())
+      await host.waitForDaemon('bob', `bob/hog${index}`, (d) => d.pid > 0, 'to run');
+    const stuck = await host.waitForDaemon('bob', 'bob/stuck', (d) => d.pid > 0, 'to run');
+    // In the exec of the hung program, its read held by the server (a SIGKILL then leaves
+    // it waiting, uninterruptibly, for the answer), with its memory still its own.
+    await waitFor('the stuck daemon to hold its memory in its exec', () => {
+      const status = readFileSync(`/proc/${stuck.pid}/status`, 'latin1');
+      const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+      return rss > stuckMb * 1000 && (mount?.server.output().split('read held').length ?? 0) > held
+        ? true
+        : undefined;
+    });
+  };
+
+  test('kills no daemon whose kill cannot help: the rest is held by what SIGKILL did not end', async (t) => {
+    if (missing) return t.skip(missing);
+    await start(120, [40]);
+    const from = host.managerLog.length;
+    const before = (await host.status('bob')).find((d) => d.name === 'hog0');
+    host.writeMaster(quota('16M'));
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the lowering to be given up', () =>
+      /killing more of their daemons cannot bring it under 16 MiB/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    assert.deepEqual(killedSince(from), [host.id('bob/stuck')]);
+    const hog = (await host.status('bob')).find((d) => d.name === 'hog0');
+    assert.equal(hog?.pid, before?.pid, 'the hog, whose kill could not help, runs on');
+    await hang(false);
+    await host.stopManager();
+  });
+
+  test('a SIGTERM calls the lowering off: no kill after it', async (t) => {
+    if (missing) return t.skip(missing);
+    // The stuck one holds the most and is killed first; the hogs' kills would help.
+    await start(90, [80, 80]);
+    const from = host.managerLog.length;
+    host.writeMaster(quota('100M'));
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the stuck daemon to be killed', () =>
+      killedSince(from).length > 0 ? true : undefined,
+    );
+    process.kill(host.managerPid(), 'SIGTERM');
+    await waitFor('the stop', () =>
+      host.managerLog.slice(from).includes('SIGTERM: stopping every daemon') ? true : undefined,
+    );
+    const stop = host.managerLog.indexOf('SIGTERM: stopping every daemon', from);
+    await hang(false);
+    await host.stopManager();
+    assert.deepEqual(killedSince(stop), [], 'killed after the SIGTERM');
+    assert.match(host.managerLog.slice(from), /not lowered to 100 MiB: the manager stops/);
+  });
+});
