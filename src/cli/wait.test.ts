@@ -299,7 +299,7 @@ test('a start whose connection is cut unanswered is waited for through status', 
 // Outside review 18c, 6: a process in uninterruptible sleep outlived SIGKILL, and
 // `stop --wait` said "stopped" and nothing more.
 test('stop --wait names what SIGKILL has not ended yet', async () => {
-  const { call } = managerOf([rowOf('running', 100), { ...rowOf('stopped', 0), unkilled: 100 }]);
+  const { call } = managerOf([rowOf('running', 100), { ...rowOf('stopped', 0), unkilled: [100] }]);
   const output = new Kept(false);
   assert.equal(await runAndWait(call, 'stop', 'alice/web', 60_000, output), 0);
   assert.deepEqual(output.said, [

@@ -154,7 +154,7 @@ export async function runAndWait(
     if (verdict !== undefined && 'done' in verdict) {
       // Stopped without what SIGKILL has not ended: said, not hidden (outside review 18c, 6).
       const unkilled =
-        row.unkilled === undefined || row.state === 'running'
+        row.unkilled === undefined || row.unkilled.length === 0 || row.state === 'running'
           ? ''
           : `, but ${unkilledNote(row.unkilled)} (uninterruptible sleep, as on a hung file system?): it ends when it wakes`;
       output.out(

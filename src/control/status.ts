@@ -61,7 +61,7 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
     ...(problem === undefined ? {} : { problem }),
     ...(notified?.status === undefined ? {} : { status: notified.status }),
     ...healthOf(record),
-    ...(record.unkilled === undefined ? {} : { unkilled: record.unkilled.pid }),
+    ...(record.unkilled.length === 0 ? {} : { unkilled: record.unkilled.map(({ pid }) => pid) }),
   };
 }
 

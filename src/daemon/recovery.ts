@@ -127,7 +127,11 @@ export class Recovery {
       runs.find((run) => run.seq === saved?.run) ?? runs.findLast((run) => run.seq >= nextSeq);
     for (const run of runs) {
       this.processes.claim(run, this.leafOf(run.id, run.seq));
-      if (run !== current) this.endStray(run);
+      if (run === current) continue;
+      // A run stopped before (SIGKILL did not end it: uninterruptible sleep) is still
+      // shown as such: the new manager forgot it (an outside review, 19a).
+      if (run.alive || !run.empty) record.unkilled.push({ run: run.seq, pid: run.pid });
+      this.endStray(run);
     }
     if (current !== undefined) this.takeOver(record, current, saved);
     else if (this.replaceSurvivor(record, savedEntry)) return;

@@ -154,10 +154,10 @@ export interface DaemonStatus {
   /** With `health=` or `watchdog=`: runs stopped as unhealthy since the last explicit start. */
   readonly unhealthy?: number;
   /**
-   * The main pid of a stopped run whose processes SIGKILL has not ended yet (uninterruptible
+   * The main pids of runs stopped whose processes SIGKILL has not ended yet (uninterruptible
    * sleep, as on a hung file system; 0: a survivor with no main process); absent once gone.
    */
-  readonly unkilled?: number;
+  readonly unkilled?: readonly number[];
 }
 
 /** One event of a daemon's recent history. */

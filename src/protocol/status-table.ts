@@ -128,9 +128,17 @@ export function formatStatusNote(daemon: DaemonStatus): string {
   return parts.join('; ');
 }
 
-/** A stopped run's processes that SIGKILL has not ended yet (DaemonStatus `unkilled`). */
-export function unkilledNote(pid: number): string {
-  return `${pid === 0 ? 'its last run' : `pid ${pid}`} still there after SIGKILL`;
+/** Stopped runs' processes that SIGKILL has not ended yet (DaemonStatus `unkilled`). */
+export function unkilledNote(pids: readonly number[]): string {
+  const named = pids.filter((pid) => pid > 0);
+  const others = pids.length - named.length;
+  const what = [
+    ...(named.length === 0 ? [] : [`pid ${named.join(', ')}`]),
+    ...(others === 0
+      ? []
+      : [others === 1 ? 'a run with no main process' : `${others} runs with no main process`]),
+  ].join(' and ');
+  return `${what} still there after SIGKILL`;
 }
 
 /** On a narrow terminal, columns go in this order (after `last-exit` is cut short). */

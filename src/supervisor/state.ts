@@ -140,11 +140,11 @@ export interface DaemonRecord {
    */
   runSource: string | undefined;
   /**
-   * A run stopped without its processes: still there after SIGKILL (uninterruptible
-   * sleep, as on a hung file system), no longer waited for. Kept, and shown, until the
-   * keeper says they are gone.
+   * Runs stopped without their processes: still there after SIGKILL (uninterruptible
+   * sleep, as on a hung file system), no longer waited for; or such runs a manager found
+   * at its takeover. Each kept, and shown, until the keeper says it is empty.
    */
-  unkilled: { readonly run: number; readonly pid: number } | undefined;
+  unkilled: { readonly run: number; readonly pid: number }[];
 }
 
 /** Creates the record of a daemon just loaded from its config. */
@@ -168,7 +168,7 @@ export function newRecord(owner: string, spec: DaemonSpec, source?: string): Dae
     unhealthy: 0,
     source,
     runSource: undefined,
-    unkilled: undefined,
+    unkilled: [],
   };
 }
 

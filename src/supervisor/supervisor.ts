@@ -507,7 +507,10 @@ export class Supervisor {
     const { state } = record;
     const current = (state.kind === 'running' || state.kind === 'stopping') && state.run === run;
     if (!current) {
-      if (empty) this.host.processes.release(run);
+      if (empty) {
+        this.unkilledGone(record, run);
+        this.host.processes.release(run);
+      }
       return;
     }
     if (state.kind === 'stopping' && state.former) {
@@ -568,18 +571,27 @@ export class Supervisor {
   /** Nothing of the run is left. */
   noteEmpty(record: DaemonRecord, run: number): void {
     const { state } = record;
-    if (record.unkilled?.run === run) {
-      const { pid } = record.unkilled;
-      record.unkilled = undefined;
-      const text = `the processes of ${pid === 0 ? 'a run' : `pid ${pid}'s run`} left after SIGKILL are gone`;
-      this.host.log.info(`${record.id}: ${text}`);
-      this.host.note(record, 'exit', text);
-      this.host.changed(record);
-    }
+    this.unkilledGone(record, run);
     if (state.kind === 'stopping' && state.run === run) {
       this.setState(record, { ...state, empty: true });
       this.checkStopping(record);
     } else if (state.kind !== 'running' || state.run !== run) this.host.processes.release(run);
+  }
+
+  /**
+   * The run given up on after SIGKILL (`unkilled`) is empty at last: said, and shown no
+   * more. Its end comes as its last process's exit with the run empty, or as an `empty`
+   * of its own (an outside review saw the mark stay for good when it came as the former).
+   */
+  private unkilledGone(record: DaemonRecord, run: number): void {
+    const gone = record.unkilled.find((left) => left.run === run);
+    if (gone === undefined) return;
+    const { pid } = gone;
+    record.unkilled = record.unkilled.filter((left) => left !== gone);
+    const text = `the processes of ${pid === 0 ? 'a run' : `pid ${pid}'s run`} left after SIGKILL are gone`;
+    this.host.log.info(`${record.id}: ${text}`);
+    this.host.note(record, 'exit', text);
+    this.host.changed(record);
   }
 
   private spawn(record: DaemonRecord): Outcome {
@@ -831,7 +843,7 @@ export class Supervisor {
       );
       // Said where dmctl looks too: `why` said "stopped" and `stop --wait` succeeded while
       // the process was still there (an outside review, 18c 6).
-      record.unkilled = { run: state.run, pid: state.pid };
+      record.unkilled.push({ run: state.run, pid: state.pid });
       this.host.note(
         record,
         'stop',

@@ -225,4 +225,51 @@ describe('a program whose exec waits on its file system', {
     assert.match(why.stdout, /its program began .* after its spawn/);
     await exitOf(start);
   });
+
+  // Outside review 19a, 1 and 2: the mark of a run SIGKILL had not ended stayed for good
+  // once its process was gone, and a manager that took over (SIGUSR2) forgot it while the
+  // process was still there.
+  test('a run that SIGKILL cannot end is shown until it is gone, across an upgrade', async (t) => {
+    if (missing) return t.skip(missing);
+    const point = join(host.user('alice').home, 'slowfs');
+    writeFileSync(join(point, 'data'), 'some data\n');
+    host.writeDaemon(
+      'alice',
+      'reader',
+      `start=exec cat ${point}/data\nstop_timeout=1s\nautostart=no\n`,
+    );
+    await host.dmctl('alice', 'rescan');
+    await hang(true);
+    const before = said('read held');
+    const start = await host.dmctl('alice', 'reader', 'start', '--wait=30');
+    assert.equal(start.code, 0, start.stderr);
+    await execHeld(before);
+    const pid = (await host.status('alice')).find((d) => d.name === 'reader')?.pid ?? 0;
+    // Its read is with the server: SIGKILL leaves it waiting for the answer.
+    const stop = await host.dmctl('alice', 'reader', 'stop', '--wait=30');
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.match(
+      stop.stdout,
+      new RegExp(`reader stopped, but pid ${pid} still there after SIGKILL`),
+    );
+    const from = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGUSR2');
+    await waitFor('the upgrade to be done', () =>
+      /upgrade done: /.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    const after = (await host.status('alice')).find((d) => d.name === 'reader');
+    assert.deepEqual(after?.unkilled, [pid], 'shown by the new manager');
+    await hang(false);
+    await host.waitForDaemon(
+      'alice',
+      'alice/reader',
+      (d) => d.unkilled === undefined,
+      'to be shown no more once its process is gone',
+    );
+    const why = await host.dmctl('alice', 'reader', 'why');
+    assert.match(
+      why.stdout,
+      new RegExp(`the processes of pid ${pid}'s run left after SIGKILL are gone`),
+    );
+  });
 });
