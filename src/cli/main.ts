@@ -56,7 +56,11 @@ async function main(): Promise<number> {
       return await send(target.socket, request, timeoutMs, signal);
     } catch (error) {
       if (error instanceof ConnectError)
-        return { ok: false, error: await explainNoManager(me.username, target, error) };
+        return {
+          ok: false,
+          error: await explainNoManager(me.username, target, error),
+          unreachable: true,
+        };
       return { ok: false, error: (error as Error).message };
     }
   };

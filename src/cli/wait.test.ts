@@ -87,6 +87,9 @@ class Kept extends Output {
     this.said.push(message);
     return 1;
   }
+  override value(value: unknown): void {
+    this.said.push(JSON.stringify(value));
+  }
 }
 
 /**
@@ -305,4 +308,53 @@ test('stop --wait names what SIGKILL has not ended yet', async () => {
   assert.deepEqual(output.said, [
     'alice/web stopped, but pid 100 still there after SIGKILL (uninterruptible sleep, as on a hung file system?): it ends when it wakes\n',
   ]);
+});
+
+// Outside review 19a, 3: the manager and its keeper killed during `start --wait=40`, a new
+// manager up 1 s later and the daemon running within the wait; dmctl ended at once,
+// "daemon-manager is not running".
+test('--wait asks again while nothing listens on the socket, until the deadline', async () => {
+  const unreachable: Response = {
+    ok: false,
+    error: 'daemon-manager is not running',
+    unreachable: true,
+  };
+  const rows: Array<DaemonStatus | 'gone'> = [
+    rowOf('stopped', 0),
+    'gone',
+    'gone',
+    rowOf('running', 7),
+  ];
+  let next = 0;
+  const call = async (request: Request): Promise<Response> => {
+    if (request.command !== 'status')
+      return { ok: false, error: 'the manager closed the connection before it answered' };
+    const row = rows[Math.min(next++, rows.length - 1)];
+    return row === 'gone' || row === undefined ? unreachable : { ok: true, daemons: [row] };
+  };
+  const output = new Kept(false);
+  assert.equal(await runAndWait(call, 'start', 'alice/web', 60_000, output), 0);
+  assert.deepEqual(output.said, ['alice/web running (pid 7)\n']);
+  // A request cut off, then nothing listening up to the deadline: said unknown, then.
+  const never = async (request: Request): Promise<Response> =>
+    request.command !== 'status'
+      ? { ok: false, error: 'the manager closed the connection before it answered' }
+      : next++ === 0
+        ? { ok: true, daemons: [rowOf('stopped', 0)] }
+        : unreachable;
+  next = 0;
+  const down = new Kept(false);
+  assert.equal(await runAndWait(never, 'start', 'alice/web', 300, down), 1);
+  assert.match(
+    down.said[0] ?? '',
+    /^daemon-manager is not running; whether the start of alice\/web was carried out, and what it is now, is not known after 0\.\d s$/,
+  );
+});
+
+// Outside review 19a, 7: --json with --wait printed text on success.
+test('--wait with --json says its success as JSON', async () => {
+  const { call } = managerOf([rowOf('running', 100), rowOf('stopped', 0)]);
+  const output = new Kept(true);
+  assert.equal(await runAndWait(call, 'stop', 'alice/web', 60_000, output), 0);
+  assert.deepEqual(output.said, ['{"ok":true,"message":"alice/web stopped"}']);
 });

@@ -140,11 +140,18 @@ export async function runAndWait(
       return output.fail(
         unanswered ? unknown('not known') : unknownAfter(verb, before.row.id, timeoutMs),
       );
-    // The old manager closing as it hands over: the new one is asked next.
-    const cut = 'error' in now && isCutOff(now.error);
+    // The old manager closing as it hands over: the new one is asked next. Nothing on the
+    // socket (the manager and its keeper killed: an outside review saw --wait=40 end at
+    // once, while a new manager ran the daemon 1 s later): asked again until the deadline.
+    const unreachable = 'error' in now && now.unreachable === true;
+    const cut = 'error' in now && (isCutOff(now.error) || unreachable);
     if ('error' in now && !cut) return output.fail(now.error);
     if ('row' in now) row = now.row;
     const due = Date.now() >= deadline;
+    if (due && unreachable)
+      return output.fail(
+        `${now.error}; whether the ${verb} of ${before.row.id} was carried out, and what it is now, is not known after ${secondsSince(askedAt)} s`,
+      );
     const fresh =
       row.state === 'running' && row.pid > 0 && (verb !== 'restart' || row.pid !== before.row.pid);
     if (!cut && seen === undefined && fresh)
@@ -157,11 +164,13 @@ export async function runAndWait(
         row.unkilled === undefined || row.unkilled.length === 0 || row.state === 'running'
           ? ''
           : `, but ${unkilledNote(row.unkilled)} (uninterruptible sleep, as on a hung file system?): it ends when it wakes`;
-      output.out(
+      const said =
         row.state === 'running'
-          ? `${row.id} running (pid ${row.pid})\n`
-          : `${row.id} ${row.state === 'exited' && verb !== 'stop' ? `exited (${formatLastExit(row)})` : 'stopped'}${unkilled}\n`,
-      );
+          ? `${row.id} running (pid ${row.pid})`
+          : `${row.id} ${row.state === 'exited' && verb !== 'stop' ? `exited (${formatLastExit(row)})` : 'stopped'}${unkilled}`;
+      // With --json, JSON as without --wait (an outside review found text on success).
+      if (output.json) output.value({ ok: true, message: said });
+      else output.out(`${said}\n`);
       return 0;
     }
     // Down and wanted down, the request not answered: never carried out, or undone.
@@ -244,9 +253,12 @@ async function statusOf(
   call: Call,
   id: string,
   timeoutMs?: number,
-): Promise<{ row: DaemonStatus } | { error: string }> {
+): Promise<{ row: DaemonStatus } | { error: string; unreachable?: true }> {
   const response = await call({ command: 'status', id }, timeoutMs);
-  if (!response.ok) return { error: response.error };
+  if (!response.ok)
+    return response.unreachable
+      ? { error: response.error, unreachable: true }
+      : { error: response.error };
   const row = response.daemons?.[0];
   return row === undefined ? { error: `unknown daemon '${id}'` } : { row };
 }

@@ -238,6 +238,11 @@ export type Response =
        * manager waits for it before answering. `dmctl --wait` waits on, to its deadline.
        */
       readonly underway?: true;
+      /**
+       * Set by dmctl itself, never sent: nothing listens on the socket (no manager runs,
+       * or a new one is starting). `--wait` asks again until its deadline.
+       */
+      readonly unreachable?: true;
       /** For a refused `save-config`: what is wrong in the edited copy. */
       readonly problems?: readonly string[];
     };
