@@ -428,6 +428,7 @@ export class Manager implements ControlContext, SupervisorHost {
       log: parts.log,
       replacing: (record) => this.sockets.bindAfterStop(record.id),
       formerUid: (id) => this.formerOwners.get(id),
+      note: (record, kind, text) => this.note(record, kind, text),
     });
     this.metrics = new DaemonMetrics(() => this.statusRows(), parts.log);
     this.control = new ControlServer(

@@ -4,6 +4,7 @@ import type { RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
 import { cgroupChildren, cgroupMembers } from '../process/cgroup.ts';
 import { readStat } from '../process/proc-stat.ts';
+import type { EventKind } from '../state/history.ts';
 import type { SavedDaemon, SavedState } from '../state/snapshot.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
@@ -37,6 +38,7 @@ export class Recovery {
   private readonly log: Logger;
   private readonly replacing: (record: DaemonRecord) => void;
   private readonly formerUid: (id: string) => number | undefined;
+  private readonly note: (record: DaemonRecord, kind: EventKind, text: string) => void;
 
   constructor(options: {
     readonly saved: SavedState | undefined;
@@ -52,6 +54,8 @@ export class Recovery {
     readonly replacing: (record: DaemonRecord) => void;
     /** The uid a daemon's owner had when saved, if the account of that name is another now. */
     readonly formerUid: (id: string) => number | undefined;
+    /** A line of the daemon's history (`dmctl why`). */
+    readonly note: (record: DaemonRecord, kind: EventKind, text: string) => void;
   }) {
     this.saved = options.saved;
     this.existing = options.snapshot.existing;
@@ -66,6 +70,7 @@ export class Recovery {
     this.link = options.link;
     this.replacing = options.replacing;
     this.formerUid = options.formerUid;
+    this.note = options.note;
     this.cgroupOf = options.cgroupOf;
     this.stopTimeoutMs = options.stopTimeoutMs;
     this.strayTimeoutMs = options.strayTimeoutMs;
@@ -186,8 +191,19 @@ export class Recovery {
       return;
     }
     // When its program began, as saved for this run: uptime goes on from there.
-    const begunAt = saved?.run === run.seq ? saved.spawnedAt : undefined;
+    let begunAt = saved?.run === run.seq ? saved.spawnedAt : undefined;
+    // Saved while its exec was under way, and begun since, while no manager watched: when
+    // is not known, only that it is at most now (or its end). Taken as then: its uptime,
+    // ready_timeout and stable-uptime counted from its spawn before (an outside review,
+    // 19a: a ready= daemon killed 8 s after it began, a quick exit counted as 11 s).
+    const begunUnseen = saved?.run === run.seq && begunAt === undefined && run.exec !== 'pending';
+    if (begunUnseen) begunAt = ended?.at ?? Date.now();
     this.supervisor.adopt(record, run, ended, saved?.starting === true, begunAt);
+    if (begunUnseen) {
+      const text = `its program began while no manager ran (its exec was under way at the last save): counted as begun ${ended === undefined ? 'now' : 'at its end'}`;
+      this.log.info(`${record.id}: ${text}`);
+      this.note(record, 'start', text);
+    }
     if (run.alive) this.log.info(`${record.id}: pid ${run.pid} taken over from the keeper`);
     if (record.wanted === 'down' && run.alive) this.supervisor.stop(record);
   }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, type Spawned, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
 import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
 import { TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
 import { mkdirOwned } from '../helpers/user-files.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -270,6 +271,46 @@ describe('a program whose exec waits on its file system', {
     assert.match(
       why.stdout,
       new RegExp(`the processes of pid ${pid}'s run left after SIGKILL are gone`),
+    );
+  });
+
+  // Outside review 19a, 4: a program that began while no manager ran (kill -9 of the
+  // manager, its keeper alive) was taken as begun at its spawn: uptime from then, and a
+  // ready= daemon killed 8 s after it began.
+  test('a program that began while no manager ran is counted as begun at the takeover', async (t) => {
+    if (missing) return t.skip(missing);
+    await hang(true);
+    const before = said('read held');
+    const from = host.managerLog.length;
+    const start = spawnDmctl(host, 'alice', 'slow', 'start');
+    await execHeld(before);
+    // Saved while its exec is under way (the 10 s word comes after the save of its spawn).
+    await waitFor('the 10 s word', () =>
+      /slow: its program has not begun 10 s/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    const pid = (await host.status('alice')).find((d) => d.name === 'slow')?.pid ?? 0;
+    // By its pid: after an upgrade (a test before) the manager is not the process started.
+    const manager = host.managerPid();
+    process.kill(manager, 'SIGKILL');
+    await waitFor('the manager to die', () => (isAlive(manager) ? undefined : true));
+    await exitOf(start);
+    await hang(false);
+    await waitFor('the program to begin', () =>
+      readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('sleep') ? true : undefined,
+    );
+    const again = host.managerLog.length;
+    await host.startManager();
+    await waitFor('the takeover to say when it began', () =>
+      /slow: its program began while no manager ran/.test(host.managerLog.slice(again))
+        ? true
+        : undefined,
+    );
+    const row = (await host.status('alice')).find((d) => d.name === 'slow');
+    assert.equal(row?.pid, pid);
+    assert.equal(row?.state, 'running');
+    assert.ok(
+      (row?.uptime ?? 99) < 10,
+      `uptime ${row?.uptime} s: counted from its spawn, 10 s and more before`,
     );
   });
 });
