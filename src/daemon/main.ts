@@ -31,10 +31,10 @@ import { notifier } from '../systemd/notify.ts';
 import {
   GROUP_FILE,
   PASSWD_FILE,
-  readNameService,
   readNameServiceAsync,
   withLocalFilesNow,
 } from '../users/accounts.ts';
+import { GetentFailed } from '../users/getent.ts';
 import { VERSION } from '../version.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
 import { checkConfiguration } from './check.ts';
@@ -173,7 +173,15 @@ async function main(signals: SignalQueue): Promise<number> {
   // waits up to its deadline) then refuses the upgrade while the old manager serves, where
   // read after the old one let go it left every user unanswered and every daemon
   // unrespawned for 30 s, and a SIGTERM sent meanwhile was lost (an outside review).
-  const accounts = readNameService();
+  // Read so that a SIGTERM or SIGINT meanwhile ends the start at once, one that never
+  // happened: it waited for getent's 30 s deadline (an outside review, 19b: 22-27 s).
+  const read = await readNameServiceAsync(signals.stopComing);
+  if ('failure' in read && read.abandoned) {
+    log.info(`${signals.stopComing.reason} came while ${read.command} ran: not started`);
+    return 0;
+  }
+  if ('failure' in read) throw new GetentFailed(read.failure);
+  const accounts = read;
   let predecessor: Predecessor | undefined;
   if (args.takeover) {
     // Everything that could fail in the new code has run: the old manager may let go.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { cleanUp, showLogIfFailed, waitForDeath } from '../helpers/cli.ts';
+import { cleanUp, showLogIfFailed, spawnCollecting, waitForDeath } from '../helpers/cli.ts';
 import { DAEMON_MANAGER, TestHost } from '../helpers/host.ts';
 import { buildNssHang, type NssHang } from '../helpers/nss-hang.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -135,5 +135,36 @@ describe('a name service that does not answer at SIGHUP', {
     assert.match(host.managerLog, /upgrade called off: SIGTERM came meanwhile/);
     nss.answer();
     await waitForDeath(getent, "the new code's getent");
+  });
+
+  // Outside review 19b, 5: a SIGTERM to a manager starting while getent waited was acted on
+  // only at getent's 30 s deadline (22-27 s later).
+  test('a SIGTERM while a starting manager waits for getent ends the start at once', async () => {
+    assert.ok(nss);
+    nss.answer();
+    await host.stopManager();
+    nss.hang();
+    const { wrapper = [], env = {} } = nss.manager;
+    const starting = spawnCollecting(
+      [...wrapper, DAEMON_MANAGER, '--config', host.configFile, '--foreground', '--verbose'],
+      { ...process.env, ...env },
+    );
+    try {
+      const getent = await nss.waiting();
+      const pid = starting.child.pid ?? 0;
+      process.kill(pid, 'SIGTERM');
+      const code = await waitFor(
+        'the starting manager to exit after SIGTERM',
+        () => starting.child.exitCode ?? undefined,
+        { timeoutMs: 120_000, describe: starting.output },
+      );
+      assert.equal(code, 0, starting.output());
+      assert.match(starting.output(), /SIGTERM came while getent passwd ran: not started/);
+      assert.doesNotMatch(starting.output(), /gave no answer within/);
+      await waitForDeath(getent, 'the getent the starting manager waited for');
+    } finally {
+      nss.answer();
+      await starting.stop();
+    }
   });
 });
