@@ -339,6 +339,10 @@ export class Manager implements ControlContext, SupervisorHost {
       log: parts.log,
       saved: () => this.state.saved(),
       oomKilled: (record) => this.oomKilled(record),
+      // Its log journal goes with it (an outside review, 19c: kept until the next start).
+      strayGone: (id) => {
+        if (!this.supervisor.daemons.has(id)) void this.logs.forget(id);
+      },
     });
     // Before a silence is judged, what the daemon's notify socket holds is read.
     const readQueued = (record: DaemonRecord): number | undefined =>

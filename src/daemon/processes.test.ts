@@ -57,6 +57,7 @@ function processesOf(...texts: string[]): {
     log: quiet,
     saved: async () => undefined,
     oomKilled: () => false,
+    strayGone: () => {},
   });
   return { processes, records, begun };
 }

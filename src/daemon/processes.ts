@@ -88,6 +88,7 @@ export class KeeperProcesses implements Processes {
   private readonly managerIsRoot: boolean;
   private readonly onPipe: (id: string, fd: number) => void;
   private readonly log: Logger;
+  private readonly strayGone: (id: string) => void;
   private readonly oomKilled: (record: DaemonRecord) => boolean;
 
   constructor(
@@ -102,6 +103,8 @@ export class KeeperProcesses implements Processes {
       readonly saved: () => Promise<string | undefined>;
       /** Was this SIGKILL of the daemon the OOM killer's? */
       readonly oomKilled: (record: DaemonRecord) => boolean;
+      /** The last run of a daemon no config claims (a survivor stopped) is over. */
+      readonly strayGone: (id: string) => void;
     },
   ) {
     this.link = link;
@@ -112,6 +115,7 @@ export class KeeperProcesses implements Processes {
     this.onPipe = options.onPipe;
     this.log = options.log;
     this.saved = options.saved;
+    this.strayGone = options.strayGone;
   }
 
   /** The next run number: persisted, so that runs of every manager instance differ. */
@@ -435,7 +439,11 @@ export class KeeperProcesses implements Processes {
     const supervisor = this.supervisor();
     if (record === undefined) {
       // A run of a daemon forgotten meanwhile: let the keeper forget it once it is over.
-      if (!run.alive && run.empty) this.release(run.seq);
+      if (!run.alive && run.empty) {
+        const id = this.runs.get(run.seq);
+        this.release(run.seq);
+        if (id !== undefined && ![...this.runs.values()].includes(id)) this.strayGone(id);
+      }
       return;
     }
     if (kind === 'spawned' || kind === 'run') supervisor.noteSpawned(record, run.seq, run.pid);

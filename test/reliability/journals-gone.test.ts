@@ -3,6 +3,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -112,6 +113,26 @@ describe('the log journals of daemons gone', { skip: !root && 'needs root' }, ()
       host.managerLog.slice(from),
       /removed the log journals of 1 daemons gone while no manager ran/,
     );
+    assert.ok(hasJournal('alice/broken'), "alice's kept daemon keeps its journal");
+  });
+
+  // Outside review 19c, 3: a survivor of a daemon deleted while no manager ran was stopped
+  // by the next manager, and its journal stayed until the start after that.
+  test('a daemon deleted while no manager ran, its run still alive: its journal goes once that run is stopped', async () => {
+    host.writeDaemon('alice', 'survivor', TALKER);
+    await host.dmctl('alice', 'rescan');
+    await host.waitForDaemon('root', 'alice/survivor', (d) => d.state === 'running', 'to run');
+    await waitForJournal('alice/survivor', true);
+    const manager = host.managerPid();
+    process.kill(manager, 'SIGKILL');
+    await waitFor('the manager to die', () => (isAlive(manager) ? undefined : true));
+    rmSync(host.daemonFile('alice', 'survivor'));
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('the survivor to be stopped', () =>
+      /survivor: no config claims it any more/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    await waitForJournal('alice/survivor', false);
     assert.ok(hasJournal('alice/broken'), "alice's kept daemon keeps its journal");
   });
 });
