@@ -720,8 +720,9 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Goes on as before: the upgrade was refused, or the new manager died before it took over. */
   async takeBack(): Promise<void> {
     this.handedOver = false;
-    // The quota work the hand-over called off is done after all.
-    for (const user of this.quotasCalledOff) this.quotas.delete(user);
+    // The quota work the hand-over called off is done after all (below).
+    const calledOff = [...this.quotasCalledOff];
+    for (const user of calledOff) this.quotas.delete(user);
     this.quotasCalledOff.clear();
     this.state.release();
     if (!this.link.alive) {
@@ -751,6 +752,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.closeQuietly(fd);
     }
     this.keptControl.clear();
+    if (calledOff.length > 0) this.applyQuotas();
     this.state.release();
     this.state.schedule();
   }
