@@ -148,6 +148,28 @@ export class TestHost {
     chmodSync(this.configFile, 0o644);
   }
 
+  /**
+   * Sends SIGUSR2; resolves with where in the log the new manager said it took over.
+   * `describe` says what else to show if it never does.
+   */
+  async upgrade(describe?: () => string): Promise<number> {
+    const from = this.managerLog.length;
+    process.kill(this.managerPid(), 'SIGUSR2');
+    await waitFor(
+      'the upgrade to be done',
+      () => (/upgrade done: /.test(this.managerLog.slice(from)) ? true : undefined),
+      { timeoutMs: 60_000, ...(describe === undefined ? {} : { describe }) },
+    );
+    return this.managerLog.indexOf('upgrade done: ', from);
+  }
+
+  /** kill -9 of the manager now running (after an upgrade, not the process started); waits for its end. */
+  async killManager(): Promise<void> {
+    const pid = this.managerPid();
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the manager to die', () => (isAlive(pid) ? undefined : true));
+  }
+
   /** Writes the master config and sends SIGHUP; resolves once the manager is reloading it. */
   async reload(text: string, settings = ''): Promise<void> {
     this.writeMaster(text, settings);

@@ -3,7 +3,6 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestHost } from '../helpers/host.ts';
-import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -123,9 +122,7 @@ describe('the log journals of daemons gone', { skip: !root && 'needs root' }, ()
     await host.dmctl('alice', 'rescan');
     await host.waitForDaemon('root', 'alice/survivor', (d) => d.state === 'running', 'to run');
     await waitForJournal('alice/survivor', true);
-    const manager = host.managerPid();
-    process.kill(manager, 'SIGKILL');
-    await waitFor('the manager to die', () => (isAlive(manager) ? undefined : true));
+    await host.killManager();
     rmSync(host.daemonFile('alice', 'survivor'));
     const from = host.managerLog.length;
     await host.startManager();

@@ -5,7 +5,6 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, type Spawned, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
 import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
 import { TestHost } from '../helpers/host.ts';
-import { isAlive } from '../helpers/proc.ts';
 import { mkdirOwned } from '../helpers/user-files.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -176,16 +175,9 @@ describe('a program whose exec waits on its file system', {
     if (missing) return t.skip(missing);
     await hang(true);
     const before = said('read held');
-    const from = host.managerLog.length;
-    const manager = host.managerPid();
     const start = spawnDmctl(host, 'alice', 'slow', 'start', '--wait=120');
     await execHeld(before);
-    process.kill(manager, 'SIGUSR2');
-    await waitFor(
-      'the upgrade to be done',
-      () => (/upgrade done: /.test(host.managerLog.slice(from)) ? true : undefined),
-      { timeoutMs: 60_000, describe: () => start.output() },
-    );
+    await host.upgrade(() => start.output());
     assert.equal(exited(start), false, `dmctl ended at the upgrade: ${start.output()}`);
     await hang(false);
     assert.equal(await exitOf(start), 0, start.output());
@@ -198,16 +190,9 @@ describe('a program whose exec waits on its file system', {
     if (missing) return t.skip(missing);
     await hang(true);
     const before = said('read held');
-    const from = host.managerLog.length;
     const start = spawnDmctl(host, 'alice', 'slow', 'start');
     await execHeld(before);
-    process.kill(host.managerPid(), 'SIGUSR2');
-    await waitFor(
-      'the upgrade to be done',
-      () => (/upgrade done: /.test(host.managerLog.slice(from)) ? true : undefined),
-      { timeoutMs: 60_000 },
-    );
-    const done = host.managerLog.indexOf('upgrade done: ', from);
+    const done = await host.upgrade();
     await waitFor(
       'the new manager to say the program has not begun',
       () =>
@@ -253,11 +238,7 @@ describe('a program whose exec waits on its file system', {
       stop.stdout,
       new RegExp(`reader stopped, but pid ${pid} still there after SIGKILL`),
     );
-    const from = host.managerLog.length;
-    process.kill(host.managerPid(), 'SIGUSR2');
-    await waitFor('the upgrade to be done', () =>
-      /upgrade done: /.test(host.managerLog.slice(from)) ? true : undefined,
-    );
+    await host.upgrade();
     const after = (await host.status('alice')).find((d) => d.name === 'reader');
     assert.deepEqual(after?.unkilled, [pid], 'shown by the new manager');
     await hang(false);
@@ -289,10 +270,7 @@ describe('a program whose exec waits on its file system', {
       /slow: its program has not begun 10 s/.test(host.managerLog.slice(from)) ? true : undefined,
     );
     const pid = (await host.status('alice')).find((d) => d.name === 'slow')?.pid ?? 0;
-    // By its pid: after an upgrade (a test before) the manager is not the process started.
-    const manager = host.managerPid();
-    process.kill(manager, 'SIGKILL');
-    await waitFor('the manager to die', () => (isAlive(manager) ? undefined : true));
+    await host.killManager();
     await exitOf(start);
     await hang(false);
     await waitFor('the program to begin', () =>
