@@ -49,6 +49,7 @@ import type {
 } from '../protocol/messages.ts';
 import { printableJson } from '../protocol/printable.ts';
 import { deadline } from '../protocol/silence.ts';
+import { ConfigCopies } from '../state/config-copies.ts';
 import { type EventKind, History, type HistoryEvent } from '../state/history.ts';
 import { HistoryFile } from '../state/history-file.ts';
 import { type SavedState, snapshot } from '../state/snapshot.ts';
@@ -103,6 +104,7 @@ import { groupNameIn, revokedGroups } from './revoked-groups.ts';
 import {
   configPathOf,
   createOwnerDirs,
+  type DirScan,
   isConfigGone,
   type LoadedConfig,
   loadConfig,
@@ -197,6 +199,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly loggedProblems = new Map<string, ReadonlySet<string>>();
   private readonly control: ControlServer;
   private readonly logs: DaemonLogs;
+  /** Each user's configs as last read whole, for a start while they cannot be read. */
+  private readonly configCopies: ConfigCopies;
   /** The listening sockets held for daemons (`listen=`). */
   private readonly sockets: DaemonSockets;
 
@@ -375,6 +379,7 @@ export class Manager implements ControlContext, SupervisorHost {
       join(parts.settings.socketDir, 'notify'),
       parts.mode.kind === 'personal' ? 0o700 : 0o711,
     );
+    this.configCopies = new ConfigCopies(parts.settings.stateDir, parts.log);
     this.logs = new DaemonLogs(
       parts.settings,
       parts.log,
@@ -468,7 +473,12 @@ export class Manager implements ControlContext, SupervisorHost {
     this.syncOwners();
     this.noteFormerOwners();
     await this.rescan([...this.ownerTable.keys()]);
-    this.recovery?.finish();
+    this.recovery?.finish(
+      (user) =>
+        this.ownerTable.has(user) &&
+        !this.lockRefusals.has(user) &&
+        this.listedAtStart?.has(user) !== true,
+    );
     this.claimNotifySockets();
     this.sockets.releaseUnwanted(this.supervisor.daemons, (user) => this.ownerTable.get(user));
     // Once the daemons are known: each output pipe goes on into its daemon's log (the old
@@ -499,6 +509,7 @@ export class Manager implements ControlContext, SupervisorHost {
       const user = id.slice(0, id.indexOf('/'));
       return !known.has(id) && (!this.ownerTable.has(user) || listed?.has(user) === true);
     });
+    this.configCopies.keepOnly(new Set(this.ownerTable.keys()));
     for (const [user, fd] of this.keptControl) {
       this.link.drop(`ctl:${user}`);
       this.closeQuietly(fd);
@@ -2261,9 +2272,18 @@ export class Manager implements ControlContext, SupervisorHost {
       [...loadedNames],
     );
     tally.cost += listing.cost;
+    // A listing that failed, or was cut short, says nothing of deleted files: running
+    // daemons stay until the directory can be read again (an NFS home back, a mode fixed).
+    const complete = !listing.failed && !listing.partial;
+    if (complete) this.configCopies.keep(user, listing.configs);
+    // At the start, those the previous manager ran go on with their configs as last read.
+    const configs =
+      complete || this.recovery === undefined
+        ? listing.configs
+        : [...listing.configs, ...(await this.unreadConfigs(owner, listing))];
     // Logs are opened (as the owner) before a daemon may start: its output is never lost.
     await Promise.all(
-      listing.configs.map((loaded) =>
+      configs.map((loaded) =>
         loaded.spec?.output === 'log'
           ? this.logs.open(owner, `${user}/${loaded.name}`, loaded.spec)
           : undefined,
@@ -2285,11 +2305,8 @@ export class Manager implements ControlContext, SupervisorHost {
       tally.refuse(
         `${listing.ignored} *.conf files of ${user} (past the ${MAX_DAEMONS_PER_USER} daemons a user may have)`,
       );
-    // A listing that failed, or was cut short, says nothing of deleted files: running
-    // daemons stay until the directory can be read again (an NFS home back, a mode fixed).
-    const complete = !listing.failed && !listing.partial;
     if (complete) this.listedAtStart?.add(user);
-    const present = new Set(listing.configs.map((loaded) => loaded.name));
+    const present = new Set(configs.map((loaded) => loaded.name));
     // A file that never loaded, deleted: its daemon and its history go (an outside review
     // filled the history's 1 MiB with names that came and went, and every save with it).
     if (complete)
@@ -2309,10 +2326,9 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const record of this.supervisor.daemons.values()) if (record.owner === user) held++;
     const gone =
       held -
-      listing.configs.filter((loaded) => this.supervisor.daemons.has(`${user}/${loaded.name}`))
-        .length;
+      configs.filter((loaded) => this.supervisor.daemons.has(`${user}/${loaded.name}`)).length;
     let overCap = 0;
-    for (const loaded of listing.configs) {
+    for (const loaded of configs) {
       await slicer.pause();
       // The user's rights may have changed during the pause: the next attempt applies them.
       if (this.ownerTable.get(user) !== owner) return false;
@@ -2438,10 +2454,13 @@ export class Manager implements ControlContext, SupervisorHost {
         if (!refused) tally.change(id, running);
       } else takeConfig(existing, loaded.spec, loaded.source);
     }
-    // What no file claims is stopped.
-    for (const [id, cgroups] of left)
-      for (const cgroup of cgroups) this.endLeftBehind(id, cgroup, 'no config claims it');
-    this.unclaimedLeft.delete(user);
+    // What no file claims is stopped; what a listing that failed did not see is kept for
+    // the next one (it may be there, unreadable).
+    if (complete) {
+      for (const [id, cgroups] of left)
+        for (const cgroup of cgroups) this.endLeftBehind(id, cgroup, 'no config claims it');
+      this.unclaimedLeft.delete(user);
+    }
     if (overCap > 0)
       tally.refuse(
         `${overCap} *.conf files of ${user} (past the ${MAX_DAEMONS_PER_USER} daemons a user may have, counting ${gone} whose files are gone and that still run)`,
@@ -2449,6 +2468,31 @@ export class Manager implements ControlContext, SupervisorHost {
     this.logNewProblems(user);
     this.log.debug(`rescan of ${user}: done`);
     return true;
+  }
+
+  /**
+   * At the start, the configs of a user's daemons that a listing of their directory did
+   * not read (it failed: a home not mounted yet, its mode being fixed), as last read whole
+   * (see ConfigCopies): their runs are taken over with them, as a SIGHUP at such a moment
+   * would have left them, until a rescan reads the files. They were stopped as if no config
+   * claimed them, and with the home unreadable what they wrote since the kill was lost (an
+   * outside review, 19c). Not those of the account that had the name before.
+   */
+  private async unreadConfigs(owner: Owner, listing: DirScan): Promise<LoadedConfig[]> {
+    const user = owner.account.name;
+    const listed = new Set(listing.configs.map((loaded) => loaded.name));
+    const copies = (await this.configCopies.read(user)).filter(
+      (copy) => !listed.has(copy.name) && !this.formerOwners.has(`${user}/${copy.name}`),
+    );
+    if (copies.length === 0) return [];
+    const reason = listing.problems[0]?.message ?? 'cannot list directory';
+    const text = `its config file could not be read (${reason}): going on with it as last read, until it can be`;
+    this.log.warn(
+      `${user}: ${owner.daemonDir} could not be read whole (${reason}): ${copies.length} daemons go on with their configs as last read, until it can be`,
+    );
+    for (const copy of copies) this.history.note(`${user}/${copy.name}`, 'config', text);
+    // Where the file is now (the home may have moved).
+    return copies.map((copy) => ({ ...copy, file: join(owner.daemonDir, `${copy.name}.conf`) }));
   }
 
   /**
@@ -2630,7 +2674,20 @@ interface RunAsAgain {
 }
 
 function sameSpec(a: DaemonSpec, b: DaemonSpec): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return canonical(a) === canonical(b);
+}
+
+/**
+ * A config as text, its keys in order: one read back from the state directory (see
+ * ConfigCopies) has them in another order than the parser gives, and the same config
+ * looked changed (its daemon restarted).
+ */
+function canonical(spec: DaemonSpec): string {
+  return JSON.stringify(spec, (_key, value: unknown) =>
+    typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : value,
+  );
 }
 
 /**

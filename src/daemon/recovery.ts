@@ -153,14 +153,17 @@ export class Recovery {
    * Stops what no loaded config claims: runs of daemons whose file was deleted, or whose
    * user may no longer run daemons, while no manager was there.
    */
-  finish(): void {
+  finish(unread: (user: string) => boolean): void {
     for (const [id, runs] of this.runsById) {
+      // A user whose directory could not be read keeps the daemons whose config was saved
+      // (see Manager.keepUnread): what is left here is not known to be theirs to run.
+      const why = unread(id.slice(0, id.indexOf('/')))
+        ? "its user's directory could not be read, and no config it ran with was saved"
+        : 'file deleted, or its user no longer allowed';
       for (const run of runs) {
         this.processes.claim(run, this.leafOf(id, run.seq));
         if (run.alive || !run.empty)
-          this.log.warn(
-            `${id}: no config claims it any more (file deleted, or its user no longer allowed); stopping pid ${run.pid}`,
-          );
+          this.log.warn(`${id}: no config claims it any more (${why}); stopping pid ${run.pid}`);
         this.endStray(run);
       }
     }
@@ -200,7 +203,7 @@ export class Recovery {
     if (begunUnseen) begunAt = ended?.at ?? Date.now();
     this.supervisor.adopt(record, run, ended, saved?.starting === true, begunAt);
     if (begunUnseen) {
-      const text = `its program began while no manager ran (its exec was under way at the last save): counted as begun ${ended === undefined ? 'now' : 'at its end'}`;
+      const text = `its program began unseen (its exec was under way at the last save, the manager was gone before it saw it begin): counted as begun ${ended === undefined ? 'now' : 'at its end'}`;
       this.log.info(`${record.id}: ${text}`);
       this.note(record, 'start', text);
     }

@@ -63,7 +63,7 @@ export const SETTINGS: readonly Entry[] = [
     name: 'state-dir',
     default: '/var/lib/daemon-manager',
     meaning:
-      "the state file, the logs' journals (`log-journals/`) and the manager's own log when it runs in the background",
+      "the state file, the logs' journals (`log-journals/`), each user's configs as last read (`configs/`) and the manager's own log when it runs in the background",
   },
   {
     name: 'stop-timeout',

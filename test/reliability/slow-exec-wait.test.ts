@@ -279,9 +279,7 @@ describe('a program whose exec waits on its file system', {
     const again = host.managerLog.length;
     await host.startManager();
     await waitFor('the takeover to say when it began', () =>
-      /slow: its program began while no manager ran/.test(host.managerLog.slice(again))
-        ? true
-        : undefined,
+      /slow: its program began unseen/.test(host.managerLog.slice(again)) ? true : undefined,
     );
     const row = (await host.status('alice')).find((d) => d.name === 'slow');
     assert.equal(row?.pid, pid);

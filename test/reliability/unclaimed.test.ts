@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeAccountAgain, writeDaemonAgain } from '../helpers/accounts.ts';
@@ -203,3 +212,65 @@ describe('the survivor of an account made again under its name while no manager 
     assert.doesNotMatch(readFileSync(log, 'utf8'), new RegExp(`written by uid ${old.uid}\\b`));
   });
 });
+
+/**
+ * An outside review (19c, 2): a manager started after a kill -9 while a user's daemon
+ * directory, or their whole home, could not be read stopped their daemons as if no config
+ * claimed them any more, and with the home unreadable what they wrote since the kill was
+ * lost. A SIGHUP at such a moment leaves them running: so does a start now. They go on with
+ * the config they ran with until the directory can be read again.
+ */
+for (const unreadable of ['daemons', 'home'] as const)
+  describe(`a user whose ${unreadable === 'home' ? 'home' : 'daemon directory'} cannot be read when the manager starts after a kill -9`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    after(() => host.cleanup());
+
+    test('keeps their daemon running, then logs every line it wrote', async () => {
+      const user = host.user('alice');
+      const counts = join(host.dir, 'counts');
+      mkdirSync(counts);
+      chownSync(counts, user.uid, user.gid);
+      host.writeMaster('[can_run_as]\n{alice}\n');
+      host.writeDaemon(
+        'alice',
+        'talker',
+        `start=exec ${FIXTURES}/counter.sh ${counts} 1\noutput=log\n`,
+      );
+      await host.startManager();
+      const { pid } = await host.waitForDaemon('alice', 'alice/talker', (d) => d.pid > 0, 'to run');
+      await host.killManager();
+      const target = unreadable === 'home' ? user.home : join(user.home, '.daemon-manager/daemons');
+      const mode = statSync(target).mode & 0o7777;
+      chmodSync(target, 0);
+      const from = host.managerLog.length;
+      const before = lastWritten(counts, pid);
+      await host.startManager();
+      const said = host.managerLog.slice(from);
+      assert.match(
+        said,
+        new RegExp(`${user.name}: .* could not be read whole .*: 1 daemons go on`),
+      );
+      assert.doesNotMatch(said, /no config claims it/);
+      const row = await host.waitForDaemon('root', 'alice/talker', (d) => d.pid > 0, 'to run');
+      assert.equal(row.pid, pid);
+      assert.ok(isAlive(pid));
+      assert.match((await host.dmctl('alice', 'why', 'talker')).stdout, /as last read/);
+      await waitFor('100 lines written while its files cannot be read', () =>
+        lastWritten(counts, pid) >= before + 100 ? true : undefined,
+      );
+      chmodSync(target, mode);
+      assert.equal((await host.dmctl('root', 'rescan')).code, 0);
+      assert.equal((await host.dmctl('alice', 'stop', 'talker', '--wait=20')).code, 0);
+      assert.equal(isAlive(pid), false);
+      const log = join(user.home, '.daemon-manager/logs/talker.log');
+      const run = await waitFor('its last line in its log', () => {
+        const found = counterRuns(readFileSync(log, 'utf8')).get(pid);
+        return found?.end === undefined ? undefined : found;
+      });
+      assert.deepEqual(counterProblems(run), []);
+      assert.ok(run.numbers.length >= before + 100, `${run.numbers.length} lines logged`);
+      assert.doesNotMatch(host.managerLog.slice(from), /config changed/);
+    });
+  });

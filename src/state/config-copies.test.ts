@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { parseDaemonConfig } from '../config/daemon.ts';
+import type { LoadedConfig } from '../daemon/scan.ts';
+import { createLogger } from '../logging/logger.ts';
+import { ConfigCopies } from './config-copies.ts';
+
+describe('ConfigCopies', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dm-config-copies-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const lines: string[] = [];
+  const log = createLogger(false, {
+    write: (_level: string, line: string) => lines.push(line),
+    reopen: () => {},
+    drain: async () => {},
+  });
+  const loaded = (name: string, text: string): LoadedConfig => {
+    const { spec, problems } = parseDaemonConfig(text, `/home/a/${name}.conf`, name);
+    return {
+      name,
+      file: `/home/a/${name}.conf`,
+      spec,
+      problems,
+      runAsLine: undefined,
+      source: text,
+    };
+  };
+
+  test('gives back what a complete reading kept, the same configs', async () => {
+    const copies = new ConfigCopies(dir, log);
+    const web = loaded('web', 'start=exec sleep 9\noutput=log\nstop_timeout=3\n');
+    copies.keep('alice', [web, { ...loaded('bad', 'start=\n'), spec: undefined }]);
+    await copies.settled();
+    const back = await new ConfigCopies(dir, log).read('alice');
+    assert.deepEqual(
+      back.map((config) => config.name),
+      ['web'],
+    );
+    // The same as JSON (a key whose value is undefined is not written).
+    const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
+    assert.deepEqual(plain(back[0]?.spec), plain(web.spec));
+    assert.deepEqual(await copies.read('bob'), []);
+  });
+
+  test('an unchanged reading writes nothing; a changed one writes again', async () => {
+    const copies = new ConfigCopies(dir, log);
+    copies.keep('carol', [loaded('x', 'start=exec sleep 1\n')]);
+    await copies.settled();
+    writeFileSync(join(dir, 'configs', 'carol.json'), '[]');
+    copies.keep('carol', [loaded('x', 'start=exec sleep 1\n')]);
+    await copies.settled();
+    assert.deepEqual(await copies.read('carol'), []);
+    copies.keep('carol', [loaded('x', 'start=exec sleep 2\n')]);
+    await copies.settled();
+    assert.equal((await copies.read('carol'))[0]?.spec?.start, 'exec sleep 2');
+  });
+
+  test('a damaged file is said and gives nothing', async () => {
+    const copies = new ConfigCopies(dir, log);
+    writeFileSync(join(dir, 'configs', 'dave.json'), '{"trunc');
+    assert.deepEqual(await copies.read('dave'), []);
+    assert.ok(lines.some((line) => line.includes('dave.json cannot be used')));
+  });
+
+  test('the copies of users no longer allowed go; a write under way is left alone', async () => {
+    const copies = new ConfigCopies(dir, log);
+    writeFileSync(join(dir, 'configs', 'alice.json.tmp-async'), '');
+    copies.keepOnly(new Set(['alice']));
+    assert.deepEqual(readdirSync(join(dir, 'configs')).sort(), [
+      'alice.json',
+      'alice.json.tmp-async',
+    ]);
+  });
+});

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type DaemonSpec, SPEC_DEFAULTS } from '../config/daemon.ts';
+import type { LoadedConfig } from '../daemon/scan.ts';
+import type { Logger } from '../logging/logger.ts';
+import { writeAtomicallyAsync } from './atomic-write.ts';
+
+const DIR = 'configs';
+
+/**
+ * Each user's daemon configs as last read whole, in `state-dir/configs/USER.json` (root's
+ * only): a manager that starts while a user's directory cannot be read (a home not mounted
+ * yet, its mode being fixed) takes that user's running daemons over with them, as a SIGHUP
+ * at such a moment would have left them, instead of stopping them as if no config claimed
+ * them (an outside review, 19c). Written only when what a user's files say changed; what
+ * is policy (who may run as whom, ports) is judged again on what is read back.
+ */
+export class ConfigCopies {
+  private readonly dir: string;
+  private readonly log: Logger;
+  /** By user: a digest of what was last written, so that an unchanged rescan writes nothing. */
+  private readonly written = new Map<string, string>();
+  /** By user: the write under way; the next waits for it. */
+  private readonly writing = new Map<string, Promise<void>>();
+
+  constructor(stateDir: string, log: Logger) {
+    this.dir = join(stateDir, DIR);
+    this.log = log;
+  }
+
+  /** Keeps what a complete reading of a user's directory found. */
+  keep(user: string, configs: readonly LoadedConfig[]): void {
+    const kept = configs.filter(
+      (config) => config.spec !== undefined && config.source !== undefined,
+    );
+    const digest = createHash('sha256')
+      .update(kept.map((config) => `${config.name}\0${config.source}`).join('\n'))
+      .digest('base64');
+    if (this.written.get(user) === digest) return;
+    this.written.set(user, digest);
+    const text = JSON.stringify(kept);
+    const previous = this.writing.get(user) ?? Promise.resolve();
+    const next = previous.then(() => this.write(user, text));
+    this.writing.set(user, next);
+    void next.then(() => {
+      if (this.writing.get(user) === next) this.writing.delete(user);
+    });
+  }
+
+  /** Resolves once every write asked for so far is done. */
+  async settled(): Promise<void> {
+    await Promise.all(this.writing.values());
+  }
+
+  /** The configs last kept for a user; none if there are none or they cannot be read. */
+  async read(user: string): Promise<LoadedConfig[]> {
+    let text: string;
+    try {
+      text = await readFile(this.pathOf(user), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log.warn(`cannot read ${this.pathOf(user)}: ${(error as Error).message}`);
+      return [];
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (!Array.isArray(parsed)) throw new Error('not a list');
+      return parsed.filter(isLoaded).map((config) => ({
+        ...config,
+        // Written by an earlier version, it lacks the keys added since: they have their defaults.
+        spec: { ...SPEC_DEFAULTS, ...config.spec },
+      }));
+    } catch (error) {
+      this.log.warn(`${this.pathOf(user)} cannot be used: ${(error as Error).message}`);
+      return [];
+    }
+  }
+
+  /** Removes the copies of users who may no longer run daemons. */
+  keepOnly(users: ReadonlySet<string>): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      // A temporary file is a write under way (or cut by a crash, written over next time).
+      if (!name.endsWith('.json')) continue;
+      const user = decodeURIComponent(name.slice(0, -5));
+      if (users.has(user)) continue;
+      rmSync(join(this.dir, name), { force: true });
+      this.written.delete(user);
+    }
+  }
+
+  private async write(user: string, text: string): Promise<void> {
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      await writeAtomicallyAsync(this.pathOf(user), text);
+    } catch (error) {
+      // Tried again at the next rescan that reads the user's files.
+      this.written.delete(user);
+      this.log.warn(`cannot write ${this.pathOf(user)}: ${(error as Error).message}`);
+    }
+  }
+
+  private pathOf(user: string): string {
+    return join(this.dir, `${encodeURIComponent(user)}.json`);
+  }
+}
+
+function isLoaded(value: unknown): value is LoadedConfig & { readonly spec: DaemonSpec } {
+  const config = value as Record<string, unknown> | null;
+  if (typeof config !== 'object' || config === null) return false;
+  const spec = config.spec as Record<string, unknown> | null;
+  return (
+    typeof config.name === 'string' &&
+    typeof config.file === 'string' &&
+    typeof config.source === 'string' &&
+    Array.isArray(config.problems) &&
+    typeof spec === 'object' &&
+    spec !== null &&
+    spec.name === config.name &&
+    typeof spec.start === 'string'
+  );
+}
