@@ -1084,14 +1084,23 @@ export class Manager implements ControlContext, SupervisorHost {
     if (quota.memory !== undefined) await this.lowerMemory(user, quota.memory, daemons);
     // Changed again meanwhile (a raise that called the lowering off): the next work is its.
     if (this.quotas.get(user) !== quota) return;
+    // A newer quota's work (queued behind this one) moves them: this one, whose moves
+    // would take them out of the user's cpu cgroup (the fair share turned off, then on
+    // again), stops. Done to the end, it left the daemons of an outside review's respawn
+    // storm outside the fair share the last SIGHUP gave (19c, 5 runs in 37).
+    const superseded = (): boolean => this.quotas.get(user) !== quota;
     const { line, warn, moved, restart, joins } = await applyQuotaToRunning(
       this.cgroups,
       user,
       quota,
       daemons,
-      () => this.quotaHalted() !== undefined,
+      () => this.quotaHalted() ?? (superseded() ? 'a newer quota came' : undefined),
     );
     if (this.quotaHalted() !== undefined) this.quotaCalledOff(user);
+    else if (superseded()) {
+      this.log.debug(`the quota of '${user}': ${line} (a newer one came; its work goes on)`);
+      return;
+    }
     // A check its run starts from now on goes where its processes are now, not where they
     // were at its start (an outside review: checks forked outside the user's cpu cgroup).
     for (const [id, cgroups] of joins) this.processes.rejoin(id, cgroups);
@@ -1545,7 +1554,18 @@ export class Manager implements ControlContext, SupervisorHost {
     const cgroups =
       this.cgroups &&
       prepareCgroup(this.cgroups, record.id, daemonLimits.nproc, quota, this.cgroupWrites);
-    if (cgroups !== undefined && !('error' in cgroups)) this.quotas.set(record.owner, quota);
+    // The quota the user's running daemons are under changes with the work that moves
+    // them (applyQuotas): set here only while none of theirs runs. Set by every start, a
+    // respawn right after a SIGHUP made the SIGHUP's quota look applied, and the running
+    // daemons were never moved (an outside review, 19c: left outside the fair share).
+    if (
+      cgroups !== undefined &&
+      !('error' in cgroups) &&
+      (!this.quotas.has(record.owner) ||
+        !sameQuota(quota, this.quotas.get(record.owner) ?? NO_QUOTA)) &&
+      this.othersActive(record, 1) === 0
+    )
+      this.quotas.set(record.owner, quota);
     // Kills the OOM killer made before this manager looked are not this daemon's.
     if (quota.memory !== undefined && !this.oomCounts.has(record.owner))
       this.oomCounts.set(record.owner, oomKills(this.cgroups, record.owner));

@@ -87,10 +87,11 @@ export async function applyQuotaToRunning(
   quota: CgroupQuota,
   daemons: readonly RunningDaemon[],
   /**
-   * True once the manager stops or hands over (an upgrade): the daemons not moved yet are
-   * left as they are, and said so.
+   * Why the daemons not moved yet are to be left as they are, once they are: the manager
+   * stops or hands over (an upgrade), said so; or a newer quota came (its own work moves
+   * them), said by nothing but `superseded`.
    */
-  stopping: () => boolean = () => false,
+  halted: () => string | undefined = () => undefined,
 ): Promise<QuotaApplied> {
   const head = `the quota of '${user}' is now ${describeQuota(quota)}`;
   const restart = new Map<string, string>();
@@ -130,10 +131,11 @@ export async function applyQuotaToRunning(
   for (const daemon of daemons) {
     // Each move may wait 2 s for a freeze (a daemon stuck in the kernel): a SIGTERM of
     // the manager waited behind one user's many such daemons (an outside review: 39 s).
-    if (stopping()) {
+    const why = halted();
+    if (why !== undefined) {
       // Not "applied" (an outside review read it of a quota the manager's stop cut short).
       problems.push(
-        `the manager stops or hands over: ${daemons.length - handled} of their running daemons left as they were`,
+        `${why}: ${daemons.length - handled} of their running daemons left as they were`,
       );
       break;
     }

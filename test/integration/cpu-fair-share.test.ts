@@ -313,3 +313,41 @@ describe('checks follow their daemon when a SIGHUP moves it', {
     );
   });
 });
+
+/**
+ * An outside review (19c, 1): SIGHUPs turning the fair share off and on while a user's
+ * daemons respawn, under a memory quota, left a running daemon outside the user's cpu
+ * cgroup: each respawn took the quota as applied, and the SIGHUP's work, which had to wait
+ * for the memory limit, found itself out of date and moved nothing, saying nothing.
+ */
+describe('the fair share turned off and on by SIGHUP while daemons respawn', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const master = '[can_run_as]\n{alice}\n[limits]\n{alice}: memory=1G\n';
+  const settings = 'stable-uptime = 0s\ncooldown-max = 1s';
+  after(() => host.cleanup());
+
+  test('each time moves the running daemon where the last SIGHUP says', async () => {
+    host.writeMaster(master, settings);
+    const user = host.user('alice').name;
+    host.writeDaemon('alice', 'keep', 'start=exec sleep 6800041\n');
+    for (let i = 0; i < 6; i++) host.writeDaemon('alice', `flap${i}`, 'start=exec sleep 0.02\n');
+    await host.startManager();
+    const ownCpu = v1CgroupOf(host.managerPid(), 'cpu');
+    const { pid } = await host.waitForDaemon('alice', 'alice/keep', (d) => d.pid > 0, 'to run');
+    const placed = (what: string, where: (cpu: string) => boolean) =>
+      waitFor(what, () => (where(v1CgroupOf(pid, 'cpu')) ? true : undefined), {
+        describe: () =>
+          `pid ${pid} in cpu:${v1CgroupOf(pid, 'cpu')}\n${host.managerLog.slice(-3000)}`,
+      });
+    await placed("in the user's cpu cgroup", (cpu) => inUsers(user).test(cpu));
+    for (let round = 0; round < 3; round++) {
+      await host.reload(master, `${settings}\ncpu-fair-share = no`);
+      await placed("out of the user's cpu cgroup", (cpu) => cpu === ownCpu);
+      await host.reload(master, `${settings}\ncpu-fair-share = yes`);
+      await placed("in the user's cpu cgroup again", (cpu) => inUsers(user).test(cpu));
+    }
+    assert.equal((await host.status('alice')).find((d) => d.name === 'keep')?.pid, pid);
+  });
+});
