@@ -1018,7 +1018,13 @@ export class Manager implements ControlContext, SupervisorHost {
       const limits = this.limitsOf(user);
       const quota = this.quotaOf(limits);
       const before = this.quotas.get(user);
-      const same = sameQuota(quota, before ?? NO_QUOTA);
+      // Not known before (daemons taken over): moved unless there is nothing to move them
+      // into. Taken as no quota, `cpu-fair-share = no` set while no manager ran was never
+      // applied to them (an outside review, 19c, 4).
+      const same =
+        before === undefined
+          ? this.cgroups === undefined && sameQuota(quota, NO_QUOTA)
+          : sameQuota(quota, before);
       // Nothing to write again without cgroups (`cgroups = no`, personal mode).
       if (same && (!rewrite || this.cgroups === undefined)) continue;
       this.quotas.set(user, quota);

@@ -351,3 +351,32 @@ describe('the fair share turned off and on by SIGHUP while daemons respawn', {
     assert.equal((await host.status('alice')).find((d) => d.name === 'keep')?.pid, pid);
   });
 });
+
+/**
+ * An outside review (19c, 4): `cpu-fair-share = no` set while no manager ran was not
+ * applied to the daemons the next manager took over (a quota set meanwhile was): they
+ * stayed in the user's cpu cgroup until a SIGHUP.
+ */
+describe('cpu-fair-share = no set while no manager ran', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test("takes the daemons taken over out of the user's cpu cgroup", async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    const user = host.user('alice').name;
+    host.writeDaemon('alice', 'keep', 'start=exec sleep 6800051\n');
+    await host.startManager();
+    const ownCpu = v1CgroupOf(host.managerPid(), 'cpu');
+    const { pid } = await host.waitForDaemon('alice', 'alice/keep', (d) => d.pid > 0, 'to run');
+    await waitFor("in the user's cpu cgroup", () =>
+      inUsers(user).test(v1CgroupOf(pid, 'cpu')) ? true : undefined,
+    );
+    await host.killManager();
+    host.writeMaster('[can_run_as]\n{alice}\n', 'cpu-fair-share = no');
+    await host.startManager();
+    await waitFor("out of the user's cpu cgroup", () =>
+      v1CgroupOf(pid, 'cpu') === ownCpu ? true : undefined,
+    );
+    assert.equal((await host.status('alice')).find((d) => d.name === 'keep')?.pid, pid);
+  });
+});
