@@ -54,7 +54,9 @@ async function moveFrozen(
   cgroup: string,
   joins: readonly string[],
 ): Promise<{ moved: number } | { error: string }> {
-  let moved = 0;
+  // Counted once each, however many hierarchies it joins (the log said 144 "processes
+  // moved" of 72 moved into two).
+  const moved = new Set<number>();
   for (const procs of joins) {
     for (let pass = 0; ; pass++) {
       const inside = new Set(readPids(procs));
@@ -66,7 +68,7 @@ async function moveFrozen(
       for (const pid of outside) {
         try {
           await writeFile(procs, String(pid));
-          moved++;
+          moved.add(pid);
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
           if (code !== 'ESRCH') return { error: `cannot move pid ${pid} into ${procs} (${code})` };
@@ -74,7 +76,7 @@ async function moveFrozen(
       }
     }
   }
-  return { moved };
+  return { moved: moved.size };
 }
 
 /**

@@ -143,6 +143,26 @@ describe("a user's daemons share one cpu cgroup by default", {
       said(/is now none: applied to their 2 running daemons \(4 processes moved, none restarted\)/),
     );
   });
+
+  // An outside review (19c) read "144 processes moved" of 72 moved into two hierarchies.
+  test('a process moved into several cgroups at once is counted once', async () => {
+    const from = host.managerLog.length;
+    await reload('cpu-fair-share = no', '[limits]\n{alice}: memory=1G, tasks=100\n');
+    await waitFor(
+      'the line of the move',
+      () =>
+        /is now memory=1073741824, tasks=100, cpu-fair-share=no: applied to their 2 running daemons \(4 processes moved, none restarted\)/.test(
+          host.managerLog.slice(from),
+        )
+          ? true
+          : undefined,
+      { describe: () => host.managerLog.slice(from) },
+    );
+    await reload('');
+    await waitPlaced("the daemons' processes in the user's cpu cgroup again", (cpu) =>
+      inUsers(user).test(cpu),
+    );
+  });
 });
 
 describe('cpu-fair-share = no', { skip: !root && 'needs root' }, () => {
