@@ -134,8 +134,11 @@ export class Recovery {
       this.processes.claim(run, this.leafOf(run.id, run.seq));
       if (run === current) continue;
       // A run stopped before (SIGKILL did not end it: uninterruptible sleep) is still
-      // shown as such: the new manager forgot it (an outside review, 19a).
-      if (run.alive || !run.empty) record.unkilled.push({ run: run.seq, pid: run.pid });
+      // shown as such: the new manager forgot it (an outside review, 19a). Only one the
+      // save says was: another (leftovers of an ended run, being stopped when the manager
+      // died) has had no SIGKILL yet, and is stopped as a stray.
+      if ((run.alive || !run.empty) && savedEntry?.unkilled?.includes(run.seq) === true)
+        record.unkilled.push({ run: run.seq, pid: run.pid });
       this.endStray(run);
     }
     if (current !== undefined) this.takeOver(record, current, saved);

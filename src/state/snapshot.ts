@@ -31,6 +31,8 @@ export interface SavedDaemon {
    * over (an upgrade, a restart after a crash) goes on with it instead of stopping it.
    */
   readonly spec?: DaemonSpec;
+  /** Its runs stopped whose processes SIGKILL has not ended yet (see DaemonRecord `unkilled`). */
+  readonly unkilled?: readonly number[];
   /** A digest of the config its run was started with (daemon/scan.ts `sourceOf`). */
   readonly source?: string;
   /** Its output dropped (a full disk) and not said in its log yet. */
@@ -102,6 +104,9 @@ export function snapshot(
       ...(state.kind === 'stopped' && state.ended !== undefined ? { ended: state.ended } : {}),
       ...(record.lastExit === undefined ? {} : { lastExit: record.lastExit }),
       ...(fileBroken(record.id) ? { spec: record.spec } : {}),
+      ...(record.unkilled.length === 0
+        ? {}
+        : { unkilled: record.unkilled.map((left) => left.run) }),
       ...(gap === undefined ? {} : { outputGap: gap }),
       ...(uid === undefined ? {} : { ownerUid: uid }),
     };
@@ -189,6 +194,8 @@ export function validateState(value: unknown): SavedState | { error: string } {
       (daemon.former === undefined || daemon.former === true) &&
       (daemon.ended === undefined || daemon.ended === 'exited' || daemon.ended === 'failed') &&
       isExit(daemon.lastExit) &&
+      (daemon.unkilled === undefined ||
+        (Array.isArray(daemon.unkilled) && daemon.unkilled.every(isCount))) &&
       isGap(daemon.outputGap) &&
       (daemon.source === undefined ||
         (typeof daemon.source === 'string' && daemon.source.length <= 64)) &&
