@@ -2214,8 +2214,10 @@ export class Manager implements ControlContext, SupervisorHost {
    * A user seen before their home exists is read again a few times (1, 3, 10 and 30 s
    * later): `useradd -m` writes /etc/passwd before it makes the home, and the manager,
    * which reads the accounts as soon as /etc/passwd changes, found no home to make
-   * `~/.daemon-manager` in, and said so until the next rescan. A home still missing after
-   * that waits for a rescan (no timer runs for ever).
+   * `~/.daemon-manager` in, and said so until the next rescan. The same for a home whose
+   * file system did not answer in time (an outside review, 19b: a home slow at the
+   * account's creation was never read once it answered). A home still missing (or slow)
+   * after that waits for a rescan (no timer runs for ever).
    */
   private awaitHome(user: string, homeGone: boolean): void {
     const waiting = this.homeWaits.get(user);
@@ -2259,7 +2261,6 @@ export class Manager implements ControlContext, SupervisorHost {
     const user = owner.account.name;
     const dirs = await createOwnerDirs(owner);
     const dirProblems = dirs.problems;
-    this.awaitHome(user, dirs.homeGone);
     const lost = await this.lockLost(owner);
     const fresh = !this.userLocks.has(user);
     const refusal = await this.lockOwner(owner);
@@ -2298,6 +2299,7 @@ export class Manager implements ControlContext, SupervisorHost {
       [...loadedNames],
     );
     tally.cost += listing.cost;
+    this.awaitHome(user, dirs.homeGone || dirs.unanswered || listing.unanswered);
     // A listing that failed, or was cut short, says nothing of deleted files: running
     // daemons stay until the directory can be read again (an NFS home back, a mode fixed).
     const complete = !listing.failed && !listing.partial;

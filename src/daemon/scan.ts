@@ -51,6 +51,8 @@ export interface DirScan {
   readonly failed: boolean;
   /** The listing stopped at 100,000 names: nor does it say what is gone. */
   readonly partial: boolean;
+  /** It failed for a file system that did not answer in time (read again soon, see Manager.awaitHome). */
+  readonly unanswered: boolean;
   /** What reading the directory cost, for the user's rescan budget (rescan-budget.ts). */
   readonly cost: number;
 }
@@ -59,13 +61,20 @@ export interface DirScan {
 export interface OwnerDirs {
   readonly problems: Problem[];
   readonly homeGone: boolean;
+  /** Its file system did not answer in time. */
+  readonly unanswered: boolean;
+}
+
+/** A file system that did not answer in time: it may later (a home on a slow mount). */
+function unanswered(error: FileError): boolean {
+  return error.code === 'TIMEOUT' || error.code === 'NOT_ANSWERING';
 }
 
 /** Creates the user's daemon and log directories, as the user. */
 export async function createOwnerDirs(owner: Owner): Promise<OwnerDirs> {
-  if (!owner.createDirs) return { problems: [], homeGone: false };
+  if (!owner.createDirs) return { problems: [], homeGone: false, unanswered: false };
   const made = await owner.files.mkdirs([owner.daemonDir, owner.logDir], 0o755);
-  if (made.ok) return { problems: [], homeGone: false };
+  if (made.ok) return { problems: [], homeGone: false, unanswered: false };
   const { error } = made;
   // mkdir -p of ~/.daemon-manager fails at the home itself when the home is gone (the
   // user may not create it where it should be).
@@ -81,6 +90,7 @@ export async function createOwnerDirs(owner: Owner): Promise<OwnerDirs> {
       },
     ],
     homeGone,
+    unanswered: unanswered(error),
   };
 }
 
@@ -210,6 +220,7 @@ export async function scanDaemonDir(
       ignored: 0,
       failed: !missing,
       partial: false,
+      unanswered: unanswered(error),
       cost: 0,
     };
   }
@@ -262,6 +273,7 @@ export async function scanDaemonDir(
     ignored: tooMany,
     failed: false,
     partial: read.value.listingCut,
+    unanswered: false,
     cost,
   };
 }

@@ -196,6 +196,9 @@ export class UserFiles {
       // Judged after the loop's next poll: libuv runs expired timers before it polls, so
       // after a stall of the manager (a starved CPU, another user's load) an answer that
       // came in time waited unread while the user was taken for one whose tree hangs.
+      // Not unref'd: an unref'd immediate does not keep that poll from blocking, and a
+      // manager with nothing else to do (starting, its first user's home on a file system
+      // that does not answer) waited in it for good, never started.
       const timer = setTimeout(() => {
         setImmediate(() => {
           if (answered) return;
@@ -203,7 +206,7 @@ export class UserFiles {
           const message = `${path}: no answer within ${seconds} s (an NFS or FUSE mount?)`;
           markStuck(uid, message);
           resolve({ ok: false, error: { code: 'TIMEOUT', path, message } });
-        }).unref();
+        });
       }, this.options.deadlineMs);
       timer.unref();
       void pending.then((raw) => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { renameSync } from 'node:fs';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { showLogIfFailed } from '../helpers/cli.ts';
+import { buildHangFs, fuseMissing, type HangFs, mountHangFs } from '../helpers/hang-fs.ts';
 import { TestHost } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -34,6 +35,39 @@ describe('a home that appears after its user was seen', {
         : undefined,
     );
     renameSync(`${alice.home}.away`, alice.home);
+    const web = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    assert.ok(web.pid > 0);
+  });
+});
+
+/**
+ * An outside review (19b, 6): a home whose file system did not answer in time when its
+ * user was first read (a slow mount) was never read again once it answered: the user's
+ * daemons stayed down, "cannot list directory (TIMEOUT)" said, until a rescan.
+ */
+describe('a home whose file system does not answer when the manager starts', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let mount: HangFs | undefined;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await mount?.stop();
+    await host.cleanup();
+  });
+
+  test("is read again once it answers, and the user's daemons start", async (t) => {
+    const missing = fuseMissing();
+    if (missing) return t.skip(missing);
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6800036\n');
+    // Over the home: nothing below it answers until the file system's server is gone.
+    mount = await mountHangFs(buildHangFs(host.dir), alice.home, alice, 'root', 'all');
+    await host.startManager();
+    assert.match(host.managerLog, /cannot create directory \(TIMEOUT\)/);
+    await mount.stop();
+    mount = undefined;
     const web = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
     assert.ok(web.pid > 0);
   });
