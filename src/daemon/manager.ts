@@ -2462,6 +2462,18 @@ export class Manager implements ControlContext, SupervisorHost {
         }
         if (!refused) tally.add(id);
       } else if (
+        existing.orphaned &&
+        !runsOldConfig(existing) &&
+        sameSpec(existing.spec, loaded.spec)
+      ) {
+        // Its file back as it was (a home restored, or gone for a moment): kept as it runs.
+        // It was restarted as "config changed" (an outside review, 19b, 7).
+        existing.orphaned = false;
+        takeConfig(existing, loaded.spec, loaded.source);
+        this.log.info(`${id}: its config file is back, unchanged; kept`);
+        this.history.note(id, 'config', 'its config file is back, unchanged: kept as it is');
+        if (!refused) tally.add(id);
+      } else if (
         existing.orphaned ||
         runsOldConfig(existing) ||
         !sameSpec(existing.spec, loaded.spec)

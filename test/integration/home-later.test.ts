@@ -72,3 +72,33 @@ describe('a home whose file system does not answer when the manager starts', {
     assert.ok(web.pid > 0);
   });
 });
+
+/**
+ * An outside review (19b, 7): a home removed (a rescan then forgets its daemons once they
+ * stop) and made again with the same files restarted the running daemon as "config
+ * changed". The same file is no change.
+ */
+describe('a home gone for a while and back with the same files', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  test('keeps the running daemon as it runs', async () => {
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6800037\n');
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    const from = host.managerLog.length;
+    renameSync(alice.home, `${alice.home}.away`);
+    assert.match((await host.dmctl('root', 'rescan')).stdout, /removed: .*web/);
+    renameSync(`${alice.home}.away`, alice.home);
+    assert.match((await host.dmctl('root', 'rescan')).stdout, /added: .*web/);
+    const web = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    assert.equal(web.pid, pid);
+    assert.doesNotMatch(host.managerLog.slice(from), /config changed/);
+    assert.match((await host.dmctl('alice', 'why', 'web')).stdout, /back, unchanged/);
+  });
+});
