@@ -1938,13 +1938,30 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const [name, before] of this.ownerTable) {
       const after = wanted.get(name);
       if (after !== undefined && after.account.uid === before.account.uid) continue;
+      // Renamed (`usermod -l`): the same uid under a new name, allowed too. Its daemons
+      // are new ones (ids are by name), but the same person stopped them: a daemon left
+      // stopped stays so under the new name (an outside review, 19b, 8: started again).
+      const renamed =
+        after === undefined && !this.db.users.has(name)
+          ? [...wanted.values()].find(
+              (owner) =>
+                owner.account.uid === before.account.uid &&
+                !this.ownerTable.has(owner.account.name),
+            )?.account.name
+          : undefined;
       // An account deleted and made again under the same name (another uid) is someone
       // else: what ran for the old one is stopped, never handed to the new one.
       this.log.warn(
-        after === undefined
-          ? `${name} may no longer run daemons; stopping theirs`
-          : `${name} is another account now (uid ${before.account.uid}, now ${after.account.uid}); stopping the daemons of the old one`,
+        renamed !== undefined
+          ? `${name} is now called ${renamed} (uid ${before.account.uid}); stopping the daemons of the old name (those left stopped stay so under the new one)`
+          : after === undefined
+            ? `${name} may no longer run daemons; stopping theirs`
+            : `${name} is another account now (uid ${before.account.uid}, now ${after.account.uid}); stopping the daemons of the old one`,
       );
+      if (renamed !== undefined)
+        for (const record of this.supervisor.daemons.values())
+          if (record.owner === name && record.wanted === 'down')
+            this.leftDownByOldName.add(`${renamed}/${record.spec.name}`);
       const lock = this.userLocks.get(name);
       if (lock !== undefined) {
         this.userLocks.delete(name);
@@ -2253,6 +2270,9 @@ export class Manager implements ControlContext, SupervisorHost {
 
   private readonly homeWaits = new Map<string, { timer: NodeJS.Timeout }>();
 
+  /** Daemons (by their new id) their owner left stopped under the name they had before a rename. */
+  private readonly leftDownByOldName = new Set<string>();
+
   /** What survives of a user's daemons from a manager that is gone, not yet dealt with. */
   private readonly unclaimedLeft = new Map<string, Map<string, string[]>>();
 
@@ -2455,6 +2475,10 @@ export class Manager implements ControlContext, SupervisorHost {
         left.delete(id);
         if (survivors !== undefined && this.replaceLeftBehind(record, survivors)) {
           // Started once what survives of it is gone, if it is to run.
+        } else if (this.leftDownByOldName.delete(id)) {
+          const text = "left stopped under its owner's old name: stays stopped";
+          this.log.info(`${id}: ${text}`);
+          this.history.note(id, 'config', text);
         } else if (!this.recovery && record.spec.autostart) {
           await this.sockets.hold(owner, record, loaded);
           record.wanted = 'up';
