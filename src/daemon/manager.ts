@@ -269,6 +269,8 @@ export class Manager implements ControlContext, SupervisorHost {
    * (by run: a run that had ended before its kill leaves no mark on the next one).
    */
   private readonly memoryKilled = new Set<number>();
+  /** By user: the memory limit a lowering gave up on, tried again once stuck processes are gone. */
+  private readonly memoryUnwritten = new Map<string, number>();
   /** The OOM killer's count in each user's memory cgroup, when last seen. */
   private readonly oomCounts = new Map<string, number>();
   /** The quota each user's cgroups were last given (at a start, or applied to running daemons). */
@@ -1038,17 +1040,29 @@ export class Manager implements ControlContext, SupervisorHost {
       }
       // Unknown before (daemons taken over from a previous manager), or written again:
       // said only if they moved.
-      // A stop or a hand-over calls off what has not begun (see shutdown, handOver).
-      const work = (this.quotaMoves.get(user) ?? Promise.resolve()).then(() =>
-        this.quotaHalted() !== undefined
-          ? this.quotaCalledOff(user)
-          : this.applyQuota(user, quota, daemons, before === undefined || same),
-      );
-      this.quotaMoves.set(user, work);
-      void work.then(() => {
-        if (this.quotaMoves.get(user) === work) this.quotaMoves.delete(user);
-      });
+      this.queueQuotaWork(user, quota, daemons, before === undefined || same);
     }
+  }
+
+  /**
+   * Puts a user's running daemons under their quota, after the user's quota work under way.
+   * A stop or a hand-over calls off what has not begun (see shutdown, handOver).
+   */
+  private queueQuotaWork(
+    user: string,
+    quota: CgroupQuota,
+    daemons: readonly RunningDaemon[],
+    quietIfNothingMoved: boolean,
+  ): void {
+    const work = (this.quotaMoves.get(user) ?? Promise.resolve()).then(() =>
+      this.quotaHalted() !== undefined
+        ? this.quotaCalledOff(user)
+        : this.applyQuota(user, quota, daemons, quietIfNothingMoved),
+    );
+    this.quotaMoves.set(user, work);
+    void work.then(() => {
+      if (this.quotaMoves.get(user) === work) this.quotaMoves.delete(user);
+    });
   }
 
   /** Every user's quota work under way, done. */
@@ -1087,7 +1101,8 @@ export class Manager implements ControlContext, SupervisorHost {
     daemons: readonly RunningDaemon[],
     quietIfNothingMoved: boolean,
   ): Promise<void> {
-    if (quota.memory !== undefined) await this.lowerMemory(user, quota.memory, daemons);
+    const memoryWritten =
+      quota.memory === undefined || (await this.lowerMemory(user, quota.memory, daemons));
     // Changed again meanwhile (a raise that called the lowering off): the next work is its.
     if (this.quotas.get(user) !== quota) return;
     // A newer quota's work (queued behind this one) moves them: this one, whose moves
@@ -1101,6 +1116,7 @@ export class Manager implements ControlContext, SupervisorHost {
       quota,
       daemons,
       () => this.quotaHalted() ?? (superseded() ? 'a newer quota came' : undefined),
+      !memoryWritten,
     );
     if (this.quotaHalted() !== undefined) this.quotaCalledOff(user);
     else if (superseded()) {
@@ -1146,15 +1162,17 @@ export class Manager implements ControlContext, SupervisorHost {
     user: string,
     limit: number,
     daemons: readonly RunningDaemon[],
-  ): Promise<void> {
+  ): Promise<boolean> {
     const base = this.cgroups?.memoryBase;
-    if (base === undefined) return;
+    if (base === undefined) return true;
     this.pruneMemoryRuns();
     const runs: MemoryRun[] = [];
     for (const { id } of daemons) {
-      const state = this.supervisor.daemons.get(id)?.state;
-      if (state?.kind !== 'running') continue;
+      const record = this.supervisor.daemons.get(id);
+      const state = record?.state;
+      if (record === undefined || state?.kind !== 'running') continue;
       const leaf = this.processes.leafOf(state.run);
+      const unkilled = (): boolean => record.unkilled.some((left) => left.run === state.run);
       if (leaf !== undefined)
         runs.push({
           id,
@@ -1164,8 +1182,34 @@ export class Manager implements ControlContext, SupervisorHost {
             return this.processes.signal(state.run, 9);
           },
           movedIn: this.memoryMovedRuns.has(state.run),
+          killedBefore: this.memoryKilled.has(state.run) || unkilled(),
+          // Stopped since (a `dmctl stop`), or another run now: not this lowering's to kill.
+          live: () =>
+            record.wanted === 'up' &&
+            record.state.kind === 'running' &&
+            record.state.run === state.run,
+          stuck: () => {
+            if (unkilled()) return;
+            // Shown as for a stop's SIGKILL (an outside review, 20a: `running`, uptime
+            // growing, nothing said); gone with the run's end.
+            record.unkilled.push({ run: state.run, pid: state.pid });
+            this.note(
+              record,
+              'refused',
+              `pid ${state.pid} still there 5 s after its SIGKILL for the memory quota (uninterruptible sleep, as on a hung file system?): it ends when it wakes`,
+            );
+          },
         });
     }
+    // Stopped runs whose processes SIGKILL has not ended: what they hold stays charged.
+    const stuckLeaves: string[] = [];
+    for (const record of this.supervisor.daemons.values())
+      if (record.owner === user)
+        for (const { run } of record.unkilled) {
+          const { state } = record;
+          const leaf = this.processes.leafOf(run);
+          if (leaf !== undefined && !('run' in state && state.run === run)) stuckLeaves.push(leaf);
+        }
     const refused = await lowerMemoryLimit(
       join(base, user, 'memory.limit_in_bytes'),
       limit,
@@ -1179,8 +1223,44 @@ export class Manager implements ControlContext, SupervisorHost {
       () =>
         this.quotaHalted() ??
         (this.quotas.get(user)?.memory === limit ? undefined : 'their quota changed since'),
+      stuckLeaves,
     );
     if (refused !== undefined) this.log.warn(`the quota of '${user}': ${refused}`);
+    // Given up (not called off): tried again once processes SIGKILL had not ended are gone
+    // (see stuckGone). The daemons it killed came back under the old limit, never under
+    // the new one (an outside review, 20a).
+    const givenUp =
+      refused !== undefined &&
+      this.quotaHalted() === undefined &&
+      this.quotas.get(user)?.memory === limit;
+    if (givenUp) this.memoryUnwritten.set(user, limit);
+    else this.memoryUnwritten.delete(user);
+    return refused === undefined;
+  }
+
+  /**
+   * Processes SIGKILL had not ended are gone: a memory quota a lowering gave up on (they
+   * held what kept it from being written) is tried again.
+   */
+  stuckGone(record: DaemonRecord): void {
+    const user = record.owner;
+    const limit = this.memoryUnwritten.get(user);
+    if (limit === undefined || this.quotaHalted() !== undefined) return;
+    const quota = this.quotas.get(user);
+    this.memoryUnwritten.delete(user);
+    if (quota?.memory !== limit) return;
+    this.log.info(
+      `the quota of '${user}': what SIGKILL had not ended is gone; lowering their memory limit to ${mebibytes(limit)} again`,
+    );
+    this.queueQuotaWork(user, quota, this.runningOf(user), false);
+  }
+
+  /** The daemons of a user that run (or cool down), for quota work. */
+  private runningOf(user: string): RunningDaemon[] {
+    const daemons: RunningDaemon[] = [];
+    for (const record of this.supervisor.daemons.values())
+      if (record.owner === user && record.state.kind !== 'stopped') daemons.push({ id: record.id });
+    return daemons;
   }
 
   /**

@@ -25,6 +25,16 @@ export interface MemoryRun {
    * held then stays charged where it was): killed only after the runs started inside it.
    */
   readonly movedIn: boolean;
+  /**
+   * Killed before (by an earlier lowering, this manager's or the last one's) and not
+   * ended: what it holds is stuck, and it is not killed again (an outside review, 20a:
+   * every SIGHUP killed the same stuck runs again, 5 s each).
+   */
+  readonly killedBefore: boolean;
+  /** Still a run to kill: its daemon not stopped (nor restarted) since (a `dmctl stop`). */
+  readonly live: () => boolean;
+  /** Its processes are still there 5 s after its kill (uninterruptible sleep). */
+  readonly stuck: () => void;
 }
 
 /** One daemon killed to make room, with what its processes held. */
@@ -54,11 +64,22 @@ export async function lowerMemoryLimit(
    * on after it, and after the quota was raised back (an outside review, 19b).
    */
   calledOff: () => string | undefined = () => undefined,
+  /**
+   * The cgroups of runs stopped before whose processes SIGKILL has not ended (`unkilled`):
+   * what they hold is stuck too. Left out, a user's healthy daemons were all killed for a
+   * limit that the stopped runs' stuck processes alone held more than (an outside review, 20a).
+   */
+  stuckLeaves: readonly string[] = [],
 ): Promise<string | undefined> {
-  const left = [...runs];
+  const left = runs.filter((run) => !run.killedBefore);
   // What the killed runs whose processes SIGKILL did not end (uninterruptible sleep, on
   // a hung file system) hold: charged for as long as they stay, whatever else is killed.
   let stuck = 0;
+  for (const leaf of [
+    ...stuckLeaves,
+    ...runs.filter((run) => run.killedBefore).map((run) => run.leaf),
+  ])
+    stuck += residentBytes(leaf);
   for (;;) {
     const refused = writeLimit(file, limit);
     if (refused !== 'EBUSY') return refused;
@@ -74,6 +95,7 @@ export async function lowerMemoryLimit(
     if (stat.rss - stuck < excess)
       return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, ${mebibytes(stuck)} of it by processes SIGKILL has not ended (uninterruptible sleep, as on a hung file system): killing more of their daemons cannot bring it under ${mebibytes(limit)}; the limit stays as it was`;
     const largest = left
+      .filter((run) => run.live())
       .map((run) => ({ run, bytes: residentBytes(run.leaf) }))
       .filter(({ bytes }) => bytes > 0)
       // The runs started inside the cgroup first: their memory is charged there.
@@ -88,7 +110,10 @@ export async function lowerMemoryLimit(
       if (calledOff() !== undefined) break;
       await delay(20);
     }
-    if (members(largest.run.leaf).length > 0) stuck += residentBytes(largest.run.leaf);
+    if (members(largest.run.leaf).length > 0) {
+      stuck += residentBytes(largest.run.leaf);
+      largest.run.stuck();
+    }
   }
 }
 

@@ -92,8 +92,14 @@ export async function applyQuotaToRunning(
    * them), said by nothing but `superseded`.
    */
   halted: () => string | undefined = () => undefined,
+  /** The user's memory limit was not written (a lowering cut short or given up). */
+  memoryNotWritten = false,
 ): Promise<QuotaApplied> {
-  const head = `the quota of '${user}' is now ${describeQuota(quota)}`;
+  // Not "is now" of a memory limit not in force (an outside review, 20a: said right after
+  // the line saying it was not lowered).
+  const head = memoryNotWritten
+    ? `the quota of '${user}' (${describeQuota(quota)}) is not all in force: its memory limit is not written, the one before stays (see above)`
+    : `the quota of '${user}' is now ${describeQuota(quota)}`;
   const restart = new Map<string, string>();
   const placed = new Map<string, readonly string[]>();
   const missing = missingControllers(tree, quota);
@@ -157,11 +163,16 @@ export async function applyQuotaToRunning(
     restart.size === 0
       ? 'none restarted'
       : `restarted ${[...restart].map(([id, why]) => `${id} inside it (its processes could not all be moved: ${why})`).join(', ')}`;
-  const done = `applied to their ${daemons.length} running daemons (${moved} processes moved, ${restarted})`;
-  return problems.length === 0
+  // Of those it got to: "applied to their 4" was said of a quota the manager's stop cut
+  // short before the first (an outside review, 20a).
+  const done =
+    handled === 0 && daemons.length > 0
+      ? 'applied to none of their running daemons'
+      : `applied to ${handled === daemons.length ? 'their' : `${handled} of their`} ${daemons.length} running daemons (${moved} processes moved, ${restarted})`;
+  return problems.length === 0 && !memoryNotWritten
     ? { line: `${head}: ${done}`, warn: restart.size > 0, moved, restart, joins: placed }
     : {
-        line: `${head}, but ${problems.join('; ')}; otherwise ${done}`,
+        line: `${head}${problems.length === 0 ? '' : `, but ${problems.join('; ')}`}; otherwise ${done}`,
         warn: true,
         moved,
         restart,

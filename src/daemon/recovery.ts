@@ -141,8 +141,12 @@ export class Recovery {
         record.unkilled.push({ run: run.seq, pid: run.pid });
       this.endStray(run);
     }
-    if (current !== undefined) this.takeOver(record, current, saved);
-    else if (this.replaceSurvivor(record, savedEntry)) return;
+    if (current !== undefined) {
+      // Its run killed for the memory quota and not ended then (see Manager.lowerMemory).
+      if (current.alive && saved?.unkilled?.includes(current.seq) === true)
+        record.unkilled.push({ run: current.seq, pid: current.pid });
+      this.takeOver(record, current, saved);
+    } else if (this.replaceSurvivor(record, savedEntry)) return;
     else if (saved?.state === 'coolingdown' && saved.until !== undefined && record.wanted === 'up')
       this.supervisor.resumeCooldown(record, saved.until);
     else if (record.wanted === 'up') {

@@ -127,6 +127,11 @@ function makeDir(path: string): boolean {
 export interface DaemonCgroups {
   readonly cgroup: string;
   readonly joins: readonly string[];
+  /**
+   * The user's memory quota could not be written (`EBUSY`: their processes hold more, a
+   * lowering under way or given up): the daemon goes in under the limit in force.
+   */
+  readonly memoryNotWritten?: true;
 }
 
 /** No quota at all. */
@@ -176,6 +181,7 @@ export function prepareCgroup(
   const path = join(tree.base, id);
   const joins: string[] = [];
   let writing = path;
+  let memoryNotWritten: true | undefined;
   try {
     writes.makeDirs(path);
     const asStarted = pidsMax === AS_STARTED;
@@ -214,13 +220,22 @@ export function prepareCgroup(
       writing = users;
       writes.makeDirs(users);
       writing = join(users, 'memory.limit_in_bytes');
-      writes.write(writing, String(quota.memory));
+      try {
+        writes.write(writing, String(quota.memory));
+      } catch (error) {
+        // Below what the user's processes hold: the lowering's to bring it under (see
+        // daemon/memory-lowering.ts). Refused for it, the daemons a lowering killed, or
+        // stopped, never came back, even once what held the memory was gone (an outside
+        // review, 20a).
+        if ((error as NodeJS.ErrnoException).code !== 'EBUSY') throw error;
+        memoryNotWritten = true;
+      }
       joins.push(join(users, 'cgroup.procs'));
     }
   } catch (error) {
     return { error: `cannot prepare cgroup ${writing} (${(error as NodeJS.ErrnoException).code})` };
   }
-  return { cgroup: path, joins };
+  return { cgroup: path, joins, ...(memoryNotWritten ? { memoryNotWritten } : {}) };
 }
 
 /** What a quota misses on this host: the controllers it needs that are not mounted here. */

@@ -55,6 +55,8 @@ export interface SupervisorHost {
   watchReady(record: DaemonRecord, run: number): void;
   /** Something happened to the daemon worth its history (`dmctl why`), at `at` (ms, now if not said). */
   note(record: DaemonRecord, kind: EventKind, text: string, at?: number): void;
+  /** Processes of a run that SIGKILL had not ended (`unkilled`) are gone. */
+  stuckGone?(record: DaemonRecord): void;
 }
 
 export type Outcome =
@@ -245,7 +247,7 @@ export class Supervisor {
   forget(record: DaemonRecord): void {
     record.orphaned = true;
     if (record.state.kind === 'coolingdown') this.stop(record);
-    if (record.state.kind === 'stopped') this.drop(record);
+    if (record.state.kind === 'stopped') this.dropOrphan(record);
   }
 
   /**
@@ -563,6 +565,8 @@ export class Supervisor {
     // before a new main process starts.
     if (!empty) this.beginStopping(record, run, state.pid, false, false, 'respawn');
     else {
+      // A run the memory quota's SIGKILL did not end at once (see Manager.lowerMemory).
+      this.unkilledGone(record, run);
       this.host.processes.release(run);
       this.afterExit(record, at);
     }
@@ -592,6 +596,8 @@ export class Supervisor {
     this.host.log.info(`${record.id}: ${text}`);
     this.host.note(record, 'exit', text);
     this.host.changed(record);
+    this.host.stuckGone?.(record);
+    if (record.orphaned && record.state.kind === 'stopped') this.dropOrphan(record);
   }
 
   private spawn(record: DaemonRecord): Outcome {
@@ -968,8 +974,19 @@ export class Supervisor {
     if (ended === undefined && state.kind !== 'stopped' && !former)
       this.host.note(record, 'stop', 'stopped');
     this.setState(record, ended === undefined ? { kind: 'stopped' } : { kind: 'stopped', ended });
-    if (record.orphaned) this.drop(record);
+    if (record.orphaned) this.dropOrphan(record);
     this.notifyIfIdle(record);
+  }
+
+  /**
+   * An orphaned daemon, stopped, is forgotten; not while processes of its runs that SIGKILL
+   * has not ended remain (`unkilled`): they vanished from `status` while they still held
+   * the user's memory (an outside review, 20a). Then, once they are gone (see unkilledGone).
+   * The old account's daemon of a name goes at once: nothing of it is shown to the new one.
+   */
+  private dropOrphan(record: DaemonRecord): void {
+    if (record.unkilled.length > 0 && record.formerUid === undefined) return;
+    this.drop(record);
   }
 
   private drop(record: DaemonRecord): void {

@@ -5,12 +5,23 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
 import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
 import { TestHost } from '../helpers/host.ts';
+import { v1CgroupOf } from '../helpers/proc.ts';
 import { mkdirOwned } from '../helpers/user-files.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
 const hasMemory = existsSync('/sys/fs/cgroup/memory/cgroup.procs');
 const KILLED = /(\S+): killed \(SIGKILL\) to bring its user's memory under their quota/g;
+/** A stop's SIGKILL comes 1 s after its SIGTERM. */
+const SETTINGS = 'stop-timeout = 1s';
+/** The memory limit of the v1 memory cgroup a process is in (its user's, under a quota). */
+const limitOf = (pid: number): number =>
+  Number(
+    readFileSync(
+      `/sys/fs/cgroup/memory${v1CgroupOf(pid, 'memory')}/memory.limit_in_bytes`,
+      'utf8',
+    ).trim(),
+  );
 
 /** A daemon that holds `mb` MB of touched memory, then execs `program` (or sleeps). */
 const holder = (mb: number, program?: string): string =>
@@ -65,7 +76,7 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
 
   /** bob's daemons: `stuck` (in the exec of the hung program, holding `stuckMb`) and hogs. */
   const start = async (stuckMb: number, hogs: readonly number[]): Promise<void> => {
-    host.writeMaster(quota('1G'));
+    host.writeMaster(quota('1G'), SETTINGS);
     host.writeDaemon('alice', 'other', 'start=exec sleep 100000\n');
     host.writeDaemon('bob', 'stuck', holder(stuckMb, program));
     hogs.forEach((mb, index) => {
@@ -94,7 +105,7 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
     await start(120, [40]);
     const from = host.managerLog.length;
     const before = (await host.status('bob')).find((d) => d.name === 'hog0');
-    host.writeMaster(quota('16M'));
+    host.writeMaster(quota('16M'), SETTINGS);
     process.kill(host.managerPid(), 'SIGHUP');
     await waitFor('the lowering to be given up', () =>
       /killing more of their daemons cannot bring it under 16 MiB/.test(host.managerLog.slice(from))
@@ -108,12 +119,76 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
     await host.stopManager();
   });
 
+  // An outside review (20a, 1 and 2): the stuck processes of a run stopped before held
+  // more than the new limit, and the user's healthy daemon was killed all the same (then
+  // refused at every respawn: EBUSY); once the stuck ones were gone, nothing tried again.
+  test('counts what stopped runs SIGKILL did not end: no kill; the limit written once they are gone', async (t) => {
+    if (missing) return t.skip(missing);
+    await start(120, [30]);
+    const stop = await host.dmctl('bob', 'stop', 'stuck');
+    assert.equal(stop.code, 0, stop.stderr);
+    await host.waitForDaemon(
+      'bob',
+      'bob/stuck',
+      (d) => (d.unkilled?.length ?? 0) > 0,
+      'to be shown still there after SIGKILL',
+    );
+    const hog = (await host.status('bob')).find((d) => d.name === 'hog0');
+    const from = host.managerLog.length;
+    host.writeMaster(quota('64M'), SETTINGS);
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the lowering to be given up', () =>
+      /killing more of their daemons cannot bring it under 64 MiB/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    assert.deepEqual(
+      killedSince(from),
+      [],
+      'killed for a limit the stuck run alone held more than',
+    );
+    assert.doesNotMatch(host.managerLog.slice(from), /is now memory=/);
+    await hang(false);
+    await waitFor('the limit written once the stuck processes are gone', () =>
+      limitOf(hog?.pid ?? 0) === 64 * 2 ** 20 ? true : undefined,
+    );
+    assert.equal((await host.status('bob')).find((d) => d.name === 'hog0')?.pid, hog?.pid);
+    await host.stopManager();
+  });
+
+  // An outside review (20a, 5 and 6): a run the lowering's SIGKILL did not end was shown
+  // running, nothing said, and every later SIGHUP killed it again, waiting 5 s each time.
+  test('a run its SIGKILL did not end is shown so, and not killed again by the next SIGHUP', async (t) => {
+    if (missing) return t.skip(missing);
+    await start(120, [30]);
+    const from = host.managerLog.length;
+    host.writeMaster(quota('16M'), SETTINGS);
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the lowering to be given up', () =>
+      /killing more of their daemons cannot bring it under 16 MiB/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    assert.deepEqual(killedSince(from), [host.id('bob/stuck')]);
+    const stuck = (await host.status('bob')).find((d) => d.name === 'stuck');
+    assert.deepEqual(stuck?.unkilled, [stuck?.pid]);
+    const again = host.managerLog.length;
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the second lowering to be given up', () =>
+      /the quota of '[^']+': cannot write/.test(host.managerLog.slice(again)) ? true : undefined,
+    );
+    assert.deepEqual(killedSince(again), [], 'killed again');
+    await hang(false);
+    await host.waitForDaemon('bob', 'bob/stuck', (d) => d.unkilled === undefined, 'to be gone');
+    await host.stopManager();
+  });
+
   test('a SIGTERM calls the lowering off: no kill after it', async (t) => {
     if (missing) return t.skip(missing);
     // The stuck one holds the most and is killed first; the hogs' kills would help.
     await start(90, [80, 80]);
     const from = host.managerLog.length;
-    host.writeMaster(quota('100M'));
+    host.writeMaster(quota('100M'), SETTINGS);
     process.kill(host.managerPid(), 'SIGHUP');
     await waitFor('the stuck daemon to be killed', () =>
       killedSince(from).length > 0 ? true : undefined,
