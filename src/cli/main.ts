@@ -60,6 +60,7 @@ async function main(): Promise<number> {
           ok: false,
           error: await explainNoManager(me.username, target, error),
           unreachable: true,
+          ...(error.code === 'ECONNREFUSED' ? { refused: true as const } : {}),
         };
       return { ok: false, error: (error as Error).message };
     }

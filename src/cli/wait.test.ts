@@ -358,3 +358,36 @@ test('--wait with --json says its success as JSON', async () => {
   assert.equal(await runAndWait(call, 'stop', 'alice/web', 60_000, output), 0);
   assert.deepEqual(output.said, ['{"ok":true,"message":"alice/web stopped"}']);
 });
+
+// Outside review 20b, 1 and 7: the status before the request was cut unanswered (the
+// manager, SIGSTOPped, killed with its keeper), or refused by a socket nothing listened on
+// any more; `--wait=10` ended there at once, while a new manager ran the daemon 2 s later.
+test('the status before the request is asked again while cut or refused; a missing socket fails at once', async () => {
+  const answers: Response[] = [
+    { ok: false, error: 'the manager closed the connection before it answered (ECONNRESET) on /x' },
+    { ok: false, error: 'daemon-manager is not running', unreachable: true, refused: true },
+    { ok: true, daemons: [rowOf('stopped', 0)] },
+    { ok: true, daemons: [rowOf('running', 9)] },
+  ];
+  let next = 0;
+  const requests: string[] = [];
+  const call = async (request: Request): Promise<Response> => {
+    requests.push(request.command);
+    if (request.command !== 'status') return { ok: true, message: '' };
+    return answers[Math.min(next++, answers.length - 1)] ?? answers[0] ?? { ok: false, error: '' };
+  };
+  const output = new Kept(false);
+  assert.equal(await runAndWait(call, 'start', 'alice/web', 60_000, output), 0);
+  assert.deepEqual(output.said, ['alice/web running (pid 9)\n']);
+  assert.deepEqual(requests.slice(0, 4), ['status', 'status', 'status', 'start']);
+  // No socket at all: no manager was started; said at once.
+  let asked = 0;
+  const missing = async (): Promise<Response> => {
+    asked++;
+    return { ok: false, error: 'daemon-manager is not running', unreachable: true };
+  };
+  const none = new Kept(false);
+  assert.equal(await runAndWait(missing, 'start', 'alice/web', 60_000, none), 1);
+  assert.equal(asked, 1, 'asked once, not again');
+  assert.deepEqual(none.said, ['daemon-manager is not running']);
+});

@@ -116,12 +116,13 @@ export async function runAndWait(
   // before it wait as long as the user said they would (never less than any request);
   // each status after it, until the wait's deadline (see `unknownAfter`).
   const askMs = Math.max(REPLY_TIMEOUT_MS, timeoutMs);
-  const before = await statusOf(call, id, askMs);
+  const started = Date.now();
+  const before = await statusBefore(call, id, askMs, started + timeoutMs);
   if ('error' in before) return output.fail(before.error);
   const askedAt = Date.now();
-  // Counted from the request: a start answered only at the manager's 10 s (its program not
-  // begun) waited 10 s more than asked.
-  const deadline = askedAt + timeoutMs;
+  // Counted from the start, not from the answer: a start answered only at the manager's
+  // 10 s (its program not begun) waited 10 s more than asked.
+  const deadline = started + timeoutMs;
   const answer = await answerBy(call, verb, id, deadline, askMs);
   // Not answered (the deadline came first, or the connection was cut by an upgrade or the
   // manager's end): its fate is read from the daemon's status, as for one under way.
@@ -249,18 +250,46 @@ async function lastSaid(call: Call, id: string, since: number): Promise<string> 
   return last === undefined ? '' : `; the manager's last word on it: ${last.text}`;
 }
 
-async function statusOf(
+/**
+ * The daemon's status before the request. A status cut unanswered (the manager killed
+ * while it waited unread) or refused by a socket nothing listens on any more (the manager
+ * and its keeper killed, a new one starting) is asked again until `deadline`: the request
+ * is not sent yet, so nothing is in doubt. `--wait` ended there at once, 1 s into a wait
+ * of 10 s, while a new manager ran the daemon 2 s later (an outside review, 20b). A socket
+ * that is not there at all (no manager started) still fails at once.
+ */
+async function statusBefore(
   call: Call,
   id: string,
-  timeoutMs?: number,
+  askMs: number,
+  deadline: number,
 ): Promise<{ row: DaemonStatus } | { error: string; unreachable?: true }> {
-  const response = await call({ command: 'status', id }, timeoutMs);
+  for (;;) {
+    const response = await call({ command: 'status', id }, askMs);
+    const again = !response.ok && (isCutOff(response.error) || response.refused === true);
+    if (!again || Date.now() + POLL_MS >= deadline) return statusFrom(id, response);
+    await delay(POLL_MS);
+  }
+}
+
+function statusFrom(
+  id: string,
+  response: Response,
+): { row: DaemonStatus } | { error: string; unreachable?: true } {
   if (!response.ok)
     return response.unreachable
       ? { error: response.error, unreachable: true }
       : { error: response.error };
   const row = response.daemons?.[0];
   return row === undefined ? { error: `unknown daemon '${id}'` } : { row };
+}
+
+async function statusOf(
+  call: Call,
+  id: string,
+  timeoutMs?: number,
+): Promise<{ row: DaemonStatus } | { error: string; unreachable?: true }> {
+  return statusFrom(id, await call({ command: 'status', id }, timeoutMs));
 }
 
 /** The reason, then the last lines of the daemon's log (read through the manager), if any. */

@@ -243,6 +243,11 @@ export type Response =
        * or a new one is starting). `--wait` asks again until its deadline.
        */
       readonly unreachable?: true;
+      /**
+       * Set by dmctl itself, never sent: the socket is there but refuses connections (its
+       * manager and keeper killed; a new manager may be starting), not missing.
+       */
+      readonly refused?: true;
       /** For a refused `save-config`: what is wrong in the edited copy. */
       readonly problems?: readonly string[];
     };
