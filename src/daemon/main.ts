@@ -180,6 +180,12 @@ async function main(signals: SignalQueue): Promise<number> {
     log.info(`${signals.stopComing.reason} came while ${read.command} ran: not started`);
     return 0;
   }
+  // Just after it, the same (an outside review, 20b: every daemon started, one-shot tasks
+  // run, then all stopped again, for a SIGTERM 0.15 s after the launch).
+  if (signals.stopComing.aborted) {
+    log.info(`${signals.stopComing.reason} came before the manager ran: not started`);
+    return 0;
+  }
   if ('failure' in read) throw new GetentFailed(read.failure);
   const accounts = read;
   let predecessor: Predecessor | undefined;
@@ -246,6 +252,9 @@ async function main(signals: SignalQueue): Promise<number> {
       closeFd: (fd) => native.closeFd(fd),
     },
     newKeeper: attachKeeper,
+    // Later, once the keeper runs: daemons it holds are taken over (and then stopped by
+    // the queued signal), none is started.
+    stopComing: signals.stopComing,
   });
   await manager.begin();
   const refusal = mode.kind === 'personal' ? manager.lockRefusal(mode.user) : undefined;

@@ -178,6 +178,8 @@ export interface ManagerParts {
   readonly notifySockets: Pick<Native, 'bindNotify' | 'watchNotify' | 'closeFd'>;
   /** Starts a new keeper, after the one attached died. */
   readonly newKeeper: () => Promise<{ link: KeeperLink; snapshot: KeeperSnapshot }>;
+  /** Aborted by a SIGTERM or SIGINT: the start (`begin`) starts no daemon after it. */
+  readonly stopComing?: AbortSignal;
 }
 
 /**
@@ -440,6 +442,7 @@ export class Manager implements ControlContext, SupervisorHost {
       replacing: (record) => this.sockets.bindAfterStop(record.id),
       formerUid: (id) => this.formerOwners.get(id),
       note: (record, kind, text) => this.note(record, kind, text),
+      mayStart: () => parts.stopComing?.aborted !== true,
     });
     this.metrics = new DaemonMetrics(() => this.statusRows(), parts.log);
     this.control = new ControlServer(

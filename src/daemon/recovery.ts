@@ -39,6 +39,7 @@ export class Recovery {
   private readonly replacing: (record: DaemonRecord) => void;
   private readonly formerUid: (id: string) => number | undefined;
   private readonly note: (record: DaemonRecord, kind: EventKind, text: string) => void;
+  private readonly mayStart: () => boolean;
 
   constructor(options: {
     readonly saved: SavedState | undefined;
@@ -56,6 +57,12 @@ export class Recovery {
     readonly formerUid: (id: string) => number | undefined;
     /** A line of the daemon's history (`dmctl why`). */
     readonly note: (record: DaemonRecord, kind: EventKind, text: string) => void;
+    /**
+     * False once a stop came while the manager starts: what the keeper holds is taken
+     * over (and stopped by it), nothing is started (an outside review, 20b: every daemon
+     * started, one-shot tasks run, then stopped).
+     */
+    readonly mayStart?: () => boolean;
   }) {
     this.saved = options.saved;
     this.existing = options.snapshot.existing;
@@ -71,6 +78,7 @@ export class Recovery {
     this.replacing = options.replacing;
     this.formerUid = options.formerUid;
     this.note = options.note;
+    this.mayStart = options.mayStart ?? (() => true);
     this.cgroupOf = options.cgroupOf;
     this.stopTimeoutMs = options.stopTimeoutMs;
     this.strayTimeoutMs = options.strayTimeoutMs;
@@ -149,7 +157,7 @@ export class Recovery {
     } else if (this.replaceSurvivor(record, savedEntry)) return;
     else if (saved?.state === 'coolingdown' && saved.until !== undefined && record.wanted === 'up')
       this.supervisor.resumeCooldown(record, saved.until);
-    else if (record.wanted === 'up') {
+    else if (record.wanted === 'up' && this.mayStart()) {
       const { respawns } = record;
       this.supervisor.start(record);
       record.respawns = respawns;

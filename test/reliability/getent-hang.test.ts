@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed, spawnCollecting, waitForDeath } from '../helpers/cli.ts';
 import { DAEMON_MANAGER, TestHost } from '../helpers/host.ts';
@@ -162,6 +163,56 @@ describe('a name service that does not answer at SIGHUP', {
       assert.match(starting.output(), /SIGTERM came while getent passwd ran: not started/);
       assert.doesNotMatch(starting.output(), /gave no answer within/);
       await waitForDeath(getent, 'the getent the starting manager waited for');
+    } finally {
+      nss.answer();
+      await starting.stop();
+    }
+  });
+
+  // An outside review (20b, 3): a SIGTERM just after the start's getent answered: every
+  // daemon was started (one-shot tasks run), then all were stopped again.
+  test('a SIGTERM as the starting manager reads the answer of getent starts no daemon', async () => {
+    assert.ok(nss);
+    nss.answer();
+    await host.stopManager();
+    nss.hang();
+    const { wrapper = [], env = {} } = nss.manager;
+    const starting = spawnCollecting(
+      [...wrapper, DAEMON_MANAGER, '--config', host.configFile, '--foreground', '--verbose'],
+      { ...process.env, ...env },
+    );
+    try {
+      await nss.waiting();
+      const pid = starting.child.pid ?? 0;
+      nss.answer();
+      // The keeper is started once getent has answered, right before the daemons are
+      // loaded: the SIGTERM comes then (looked for without a pause, the manager stopped
+      // meanwhile so that it cannot go on past that point).
+      const keeperStarted = (): boolean => {
+        try {
+          return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+            .split(' ')
+            .filter(Boolean)
+            .some((child) => readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'dm-keeper');
+        } catch {
+          return false;
+        }
+      };
+      const until = Date.now() + 30_000;
+      while (!keeperStarted() && Date.now() < until) {
+        // Looked for again at once: the window lasts milliseconds.
+      }
+      process.kill(pid, 'SIGSTOP');
+      assert.ok(keeperStarted(), starting.output());
+      process.kill(pid, 'SIGTERM');
+      process.kill(pid, 'SIGCONT');
+      const code = await waitFor(
+        'the starting manager to exit after SIGTERM',
+        () => starting.child.exitCode ?? undefined,
+        { timeoutMs: 60_000, describe: starting.output },
+      );
+      assert.equal(code, 0, starting.output());
+      assert.doesNotMatch(starting.output(), /: started, pid/);
     } finally {
       nss.answer();
       await starting.stop();
