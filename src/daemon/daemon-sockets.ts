@@ -27,6 +27,12 @@ export class DaemonSockets {
   private readonly places = new Map<string, { file: string; lines: readonly number[] }>();
   /** Daemons whose failed bind is tried again at their next start (see `bindAfterStop`). */
   private readonly rebind = new Set<string>();
+  /**
+   * What was last said of a daemon's bind tried again at each start (see bindAfterStop):
+   * said once. A port held by a survivor SIGKILL could not end (a hung file system) was
+   * said at every try, 20 times a second for as long as it lingered (an outside review, 20b).
+   */
+  private readonly rebindSaid = new Map<string, string>();
 
   constructor(parts: {
     link: () => KeeperLink;
@@ -59,6 +65,7 @@ export class DaemonSockets {
   release(id: string, owner: Owner | undefined): Promise<void> {
     this.places.delete(id);
     this.rebind.delete(id);
+    this.rebindSaid.delete(id);
     return this.held.release(id, owner);
   }
 
@@ -132,10 +139,16 @@ export class DaemonSockets {
       return place === undefined ? '' : `${place.file}${line === undefined ? '' : `:${line}`}: `;
     };
     const error = await this.held.hold(owner, record.id, listen, this.gidOf(record), where);
-    if (error === undefined) this.rebind.delete(record.id);
-    else if (this.rebind.has(record.id))
-      this.log.info(`${record.id}: ${error}; bound again once its run has stopped`);
-    else this.log.warn(`${record.id}: ${error}`);
+    if (error === undefined) {
+      this.rebind.delete(record.id);
+      this.rebindSaid.delete(record.id);
+    } else if (this.rebind.has(record.id)) {
+      if (this.rebindSaid.get(record.id) === error) return;
+      this.rebindSaid.set(record.id, error);
+      this.log.info(
+        `${record.id}: ${error}; bound again once its run has stopped (tried at each start, said once)`,
+      );
+    } else this.log.warn(`${record.id}: ${error}`);
   }
 
   /**
