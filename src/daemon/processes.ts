@@ -1,4 +1,4 @@
-import { mkdirSync, rmdir } from 'node:fs';
+import { mkdirSync, rmdir, rmdirSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { KeeperLink } from '../keeper/link.ts';
 import type { KeeperEvent, RunReport } from '../keeper/protocol.ts';
@@ -26,6 +26,29 @@ const PROBE_LEFTOVER_MS = 1_000;
  * start a task that already ran once more.
  */
 const MAX_UNSAVED_RELEASES = 10_000;
+/** How many run cgroups left by a keeper that is gone a spawn skips before it gives up. */
+const MAX_LEFT_LEAVES = 1_000;
+
+/**
+ * Makes a run's cgroup; false when one with processes is there already (another run's).
+ * An empty one is removed and made anew. Throws for any other failure.
+ */
+function makeLeaf(leaf: string): boolean {
+  try {
+    mkdirSync(leaf);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  try {
+    rmdirSync(leaf);
+  } catch (error) {
+    // EBUSY: processes in it (or below it).
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+  }
+  mkdirSync(leaf);
+  return true;
+}
 
 /** Are the daemon's runs checked (`ready=`, `health=`)? */
 function hasChecks(record: DaemonRecord): boolean {
@@ -192,12 +215,22 @@ export class KeeperProcesses implements Processes {
    */
   spawn(record: DaemonRecord, plan: LaunchPlan): number | { readonly error: string } {
     if (!this.link.alive) return { error: 'the keeper of daemons is not running' };
-    const seq = this.nextSeq++;
+    let seq = this.nextSeq++;
     let cgroup = plan.cgroup;
     if (cgroup !== undefined) {
-      const leaf = `${cgroup}/${seq}`;
+      let leaf = `${cgroup}/${seq}`;
       try {
-        mkdirSync(leaf);
+        // One left by a keeper killed with its state directory lost (its run numbers
+        // counted from 1 again): an empty one is made anew (a cgroup killed before kills
+        // what is cloned into it), one with processes skipped. Every run went without a
+        // cgroup, said only in the log (an outside review, 20b).
+        let made = makeLeaf(leaf);
+        for (let tries = 0; !made && tries < MAX_LEFT_LEAVES; tries++) {
+          seq = this.nextSeq++;
+          leaf = `${cgroup}/${seq}`;
+          made = makeLeaf(leaf);
+        }
+        if (!made) throw Object.assign(new Error(leaf), { code: 'EEXIST' });
         this.leaves.set(seq, leaf);
         cgroup = leaf;
       } catch (error) {

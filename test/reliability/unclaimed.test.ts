@@ -274,3 +274,39 @@ for (const unreadable of ['daemons', 'home'] as const)
       assert.doesNotMatch(host.managerLog.slice(from), /config changed/);
     });
   });
+
+/**
+ * An outside review (20b, 6): the manager and its keeper killed, their daemons too, and
+ * the state directory lost (a tmp cleaner, a reinstall): the next manager counted its runs
+ * from 1 again, found the empty cgroups the old keeper left under those numbers (EEXIST),
+ * and ran every daemon without a cgroup, said only in its log.
+ */
+describe('run cgroups left by a keeper whose state directory was lost', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('are made anew: the daemon runs in a cgroup of its own', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6700071\n');
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    const keeper = host.keeperPid();
+    await host.killManager();
+    process.kill(keeper, 'SIGKILL');
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the daemon and its keeper to die', () =>
+      isAlive(pid) || isAlive(keeper) ? undefined : true,
+    );
+    rmSync(join(host.dir, 'state'), { recursive: true, force: true });
+    const from = host.managerLog.length;
+    await host.startManager();
+    const again = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    const unified = readFileSync(`/proc/${again.pid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((line) => line.startsWith('0::'));
+    assert.match(unified ?? '', new RegExp(`/${host.user('alice').name}/web/\\d+$`));
+    assert.doesNotMatch(host.managerLog.slice(from), /cannot make cgroup/);
+  });
+});
