@@ -269,7 +269,7 @@ export class Recovery {
     this.log.warn(
       `${record.id}: ${provenPid ? `pid ${pid}` : 'a process in its cgroup'} survives from a previous manager; replacing it`,
     );
-    const seq = this.processes.claimNew(record.id);
+    const seq = this.processes.claimNew(record.id, cgroup);
     this.link.adopt(seq, record.id, provenPid ? pid : 0, saved?.startTicks ?? 0, cgroup ?? '');
     this.replacing(record);
     this.supervisor.resumeStopping(

@@ -37,6 +37,8 @@ export interface Processes {
   release(run: number): void;
   /** The keeper's pid, named when it does not answer. */
   readonly keeperPid: number;
+  /** A process of the run still there, if its cgroup says of one (none without a cgroup). */
+  memberOf?(run: number): number | undefined;
 }
 
 /** What the supervisor needs from the rest of the manager. */
@@ -849,7 +851,10 @@ export class Supervisor {
       );
       // Said where dmctl looks too: `why` said "stopped" and `stop --wait` succeeded while
       // the process was still there (an outside review, 18c 6).
-      record.unkilled.push({ run: state.run, pid: state.pid });
+      // A run taken over with no main process (its keeper was killed too) is named by a
+      // process its cgroup holds: `unkilled: [0]` named nothing (an outside review, 20b).
+      const pid = state.pid === 0 ? (this.host.processes.memberOf?.(state.run) ?? 0) : state.pid;
+      record.unkilled.push({ run: state.run, pid });
       this.host.note(
         record,
         'stop',

@@ -5,6 +5,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, type Spawned, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
 import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
 import { TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
 import { mkdirOwned } from '../helpers/user-files.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -252,6 +253,48 @@ describe('a program whose exec waits on its file system', {
     assert.match(
       why.stdout,
       new RegExp(`the processes of pid ${pid}'s run left after SIGKILL are gone`),
+    );
+  });
+
+  // Outside review 20b, 2: the manager and its keeper killed, the next manager found the
+  // stopped run's process in its cgroup, SIGKILLed it again and said `unkilled: [0]`,
+  // `a run with no main process`: its pid was lost.
+  test('a run SIGKILL cannot end is named by its pid after its keeper was killed too', async (t) => {
+    if (missing) return t.skip(missing);
+    const point = join(host.user('alice').home, 'slowfs');
+    writeFileSync(join(point, 'data2'), 'some data\n');
+    host.writeDaemon(
+      'alice',
+      'reader2',
+      `start=exec cat ${point}/data2\nstop_timeout=1s\nautostart=no\n`,
+    );
+    await host.dmctl('alice', 'rescan');
+    await hang(true);
+    const before = said('read held');
+    const start = await host.dmctl('alice', 'reader2', 'start', '--wait=30');
+    assert.equal(start.code, 0, start.stderr);
+    await execHeld(before);
+    const pid = (await host.status('alice')).find((d) => d.name === 'reader2')?.pid ?? 0;
+    const stop = await host.dmctl('alice', 'reader2', 'stop', '--wait=30');
+    assert.equal(stop.code, 0, stop.stderr);
+    const keeper = host.keeperPid();
+    await host.killManager();
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+    await host.startManager();
+    const shown = await host.waitForDaemon(
+      'alice',
+      'alice/reader2',
+      (d) => d.unkilled !== undefined,
+      'to be shown still there after SIGKILL by the new manager',
+    );
+    assert.deepEqual(shown.unkilled, [pid]);
+    await hang(false);
+    await host.waitForDaemon(
+      'alice',
+      'alice/reader2',
+      (d) => d.unkilled === undefined,
+      'to be shown no more once its process is gone',
     );
   });
 
