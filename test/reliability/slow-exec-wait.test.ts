@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, type Spawned, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
@@ -295,6 +295,36 @@ describe('a program whose exec waits on its file system', {
       'alice/reader2',
       (d) => d.unkilled === undefined,
       'to be shown no more once its process is gone',
+    );
+  });
+
+  // Outside review 20a, 8: a stopped daemon whose file was deleted was forgotten while
+  // its process SIGKILL had not ended was still there (holding its user's memory).
+  test('a daemon whose file is deleted is forgotten only once what SIGKILL did not end is gone', async (t) => {
+    if (missing) return t.skip(missing);
+    const point = join(host.user('alice').home, 'slowfs');
+    writeFileSync(join(point, 'data3'), 'some data\n');
+    const file = host.writeDaemon(
+      'alice',
+      'reader3',
+      `start=exec cat ${point}/data3\nstop_timeout=1s\nautostart=no\n`,
+    );
+    await host.dmctl('alice', 'rescan');
+    await hang(true);
+    const before = said('read held');
+    const start = await host.dmctl('alice', 'reader3', 'start', '--wait=30');
+    assert.equal(start.code, 0, start.stderr);
+    await execHeld(before);
+    const pid = (await host.status('alice')).find((d) => d.name === 'reader3')?.pid ?? 0;
+    const stop = await host.dmctl('alice', 'reader3', 'stop', '--wait=30');
+    assert.equal(stop.code, 0, stop.stderr);
+    rmSync(file);
+    await host.dmctl('alice', 'rescan');
+    const kept = (await host.status('alice')).find((d) => d.name === 'reader3');
+    assert.deepEqual(kept?.unkilled, [pid], 'still shown, its process still there');
+    await hang(false);
+    await waitFor('the daemon to be forgotten once its process is gone', async () =>
+      (await host.status('alice')).some((d) => d.name === 'reader3') ? undefined : true,
     );
   });
 
