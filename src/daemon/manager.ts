@@ -150,6 +150,8 @@ const ACCOUNTS_SETTLE_MAX_MS = 1_000;
 const SCAN_ATTEMPTS = 3;
 /** When a user seen without a home is looked at again (see awaitHome). */
 const HOME_LOOKS_MS = [1000, 3000, 10_000, 30_000];
+/** After those, how often the directory of a user whose daemons were taken over unread is looked at. */
+const UNREAD_LOOK_MS = 60_000;
 /** How long a request waits on a silent keeper before it is answered with what is known. */
 const KEEPER_SILENT_MS = 5_000;
 /** At a stop, how long the pipe of a daemon whose processes SIGKILL has not ended is read. */
@@ -1491,6 +1493,7 @@ export class Manager implements ControlContext, SupervisorHost {
       };
     }
     takeConfig(record, loaded.spec, loaded.source);
+    this.configCopies.replace(record.owner, owner.account.uid, loaded);
     await this.openLog(owner, record, true);
     await this.sockets.hold(owner, record, loaded);
     return { ok: true, message: '' };
@@ -2343,7 +2346,10 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     if (waiting !== undefined) return;
     const look = (step: number): void => {
-      const delay = HOME_LOOKS_MS[step];
+      // Daemons taken over while their directory could not be read wait for it (their
+      // logs with it: one whose pipe fills waits on it): looked at on, once a minute. They
+      // stayed blocked until a rescan (an outside review, 20c).
+      const delay = HOME_LOOKS_MS[step] ?? (this.keptUnread.has(user) ? UNREAD_LOOK_MS : undefined);
       if (delay === undefined) {
         this.homeWaits.delete(user);
         return;
@@ -2367,6 +2373,9 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   private readonly homeWaits = new Map<string, { timer: NodeJS.Timeout }>();
+
+  /** Users whose daemons were taken over while their directory could not be read (see unreadConfigs). */
+  private readonly keptUnread = new Set<string>();
 
   /** Daemons (by their new id) their owner left stopped under the name they had before a rename. */
   private readonly leftDownByOldName = new Set<string>();
@@ -2417,16 +2426,34 @@ export class Manager implements ControlContext, SupervisorHost {
       [...loadedNames],
     );
     tally.cost += listing.cost;
-    this.awaitHome(user, dirs.homeGone || dirs.unanswered || listing.unanswered);
     // A listing that failed, or was cut short, says nothing of deleted files: running
     // daemons stay until the directory can be read again (an NFS home back, a mode fixed).
-    const complete = !listing.failed && !listing.partial;
-    if (complete) this.configCopies.keep(user, listing.configs);
+    // Nor does a directory missing where it could not be made (a home not mounted yet: the
+    // bare mount point, or nothing at its path): read as empty, it stopped every daemon of
+    // its user at a takeover, and wrote their configs as last read as none (an outside
+    // review, 20c). One the manager could make again (only it gone) is empty.
+    const complete =
+      !listing.failed && !listing.partial && !(listing.missing && dirProblems.length > 0);
+    if (complete) {
+      this.configCopies.keep(user, owner.account.uid, listing.configs);
+      this.keptUnread.delete(user);
+    }
     // At the start, those the previous manager ran go on with their configs as last read.
     const configs =
       complete || this.recovery === undefined
         ? listing.configs
-        : [...listing.configs, ...(await this.unreadConfigs(owner, listing))];
+        : [
+            ...listing.configs,
+            ...(await this.unreadConfigs(
+              owner,
+              listing,
+              listing.problems[0]?.message ?? dirProblems[0]?.message ?? 'cannot list directory',
+            )),
+          ];
+    this.awaitHome(
+      user,
+      dirs.homeGone || dirs.unanswered || listing.unanswered || this.keptUnread.has(user),
+    );
     // Logs are opened (as the owner) before a daemon may start: its output is never lost.
     await Promise.all(
       configs.map((loaded) =>
@@ -2444,6 +2471,10 @@ export class Manager implements ControlContext, SupervisorHost {
     if (listing.failed)
       tally.refuse(
         `the files of ${user} (${listing.problems[0]?.message ?? 'cannot list directory'}: ${owner.daemonDir})`,
+      );
+    if (listing.missing && !complete)
+      tally.refuse(
+        `the files of ${user} (${dirProblems[0]?.message ?? 'cannot create directory'}: ${owner.daemonDir})`,
       );
     if (listing.badNames > 0)
       tally.refuse(`${listing.badNames} *.conf files of ${user} (names a daemon cannot have)`);
@@ -2510,6 +2541,10 @@ export class Manager implements ControlContext, SupervisorHost {
         // the config it was running with, as it would have here.
         const kept = existing === undefined ? this.recovery?.lastGoodSpec(id) : undefined;
         if (kept !== undefined) {
+          // Its log opened first: what it wrote from the takeover on was read and dropped
+          // (an outside review, 20c: 25 s of lines, nothing said).
+          if (kept.output === 'log') await this.logs.open(owner, id, kept);
+          if (this.ownerTable.get(user) !== owner) return false;
           this.configFiles.set(id, loaded.file);
           this.recovery?.introduce(newRecord(user, kept));
         }
@@ -2616,6 +2651,29 @@ export class Manager implements ControlContext, SupervisorHost {
         if (!refused) tally.change(id, running);
       } else takeConfig(existing, loaded.spec, loaded.source);
     }
+    // Daemons whose files were not read are judged on the config they run with: a port
+    // root took back (a SIGHUP) stays taken back. A user who made their own directory
+    // unreadable kept listening on it (an outside review, 20c).
+    if (!complete)
+      for (const record of [...this.supervisor.daemons.values()]) {
+        if (record.owner !== user || present.has(record.spec.name)) continue;
+        const file =
+          this.configFiles.get(record.id) ?? join(owner.daemonDir, `${record.spec.name}.conf`);
+        const runs: LoadedConfig = {
+          name: record.spec.name,
+          file,
+          spec: record.spec,
+          problems: [],
+          runAsLine: undefined,
+        };
+        if (!this.sockets.refused(user, runs) || !this.sockets.inUse(record)) continue;
+        const text =
+          'its sockets are no longer allowed (its file not read: judged on the config it runs with); stopping it';
+        this.log.warn(`${record.id}: ${text}`);
+        this.history.note(record.id, 'config', text);
+        this.supervisor.stop(record);
+        void this.sockets.release(record.id, owner);
+      }
     // What no file claims is stopped; what a listing that failed did not see is kept for
     // the next one (it may be there, unreadable).
     if (complete) {
@@ -2640,14 +2698,44 @@ export class Manager implements ControlContext, SupervisorHost {
    * claimed them, and with the home unreadable what they wrote since the kill was lost (an
    * outside review, 19c). Not those of the account that had the name before.
    */
-  private async unreadConfigs(owner: Owner, listing: DirScan): Promise<LoadedConfig[]> {
+  private async unreadConfigs(
+    owner: Owner,
+    listing: DirScan,
+    reason: string,
+  ): Promise<LoadedConfig[]> {
     const user = owner.account.name;
     const listed = new Set(listing.configs.map((loaded) => loaded.name));
-    const copies = (await this.configCopies.read(user)).filter(
+    const copies: LoadedConfig[] = (await this.configCopies.read(user, owner.account.uid)).filter(
       (copy) => !listed.has(copy.name) && !this.formerOwners.has(`${user}/${copy.name}`),
     );
+    // A daemon running on its last good config, its file broken since, is in no copy (a
+    // broken file has no spec to keep): it goes on with that config, as with a readable
+    // directory (see lastGoodSpec); it was stopped (an outside review, 20c).
+    const copied = new Set(copies.map((copy) => copy.name));
+    for (const name of this.recovery?.savedNames(user) ?? []) {
+      const file = join(owner.daemonDir, `${name}.conf`);
+      if (
+        listed.has(name) ||
+        copied.has(name) ||
+        this.recovery?.lastGoodSpec(`${user}/${name}`) === undefined
+      )
+        continue;
+      copies.push({
+        name,
+        file,
+        spec: undefined,
+        problems: [
+          {
+            file,
+            severity: 'error',
+            message: `cannot be read (${reason}); it was broken before, and its daemon goes on with the config it last ran with`,
+          },
+        ],
+        runAsLine: undefined,
+      });
+    }
     if (copies.length === 0) return [];
-    const reason = listing.problems[0]?.message ?? 'cannot list directory';
+    this.keptUnread.add(user);
     const text = `its config file could not be read (${reason}): going on with it as last read, until it can be`;
     this.log.warn(
       `${user}: ${owner.daemonDir} could not be read whole (${reason}): ${copies.length} daemons go on with their configs as last read, until it can be`,

@@ -53,6 +53,8 @@ export interface DirScan {
   readonly partial: boolean;
   /** It failed for a file system that did not answer in time (read again soon, see Manager.awaitHome). */
   readonly unanswered: boolean;
+  /** The directory is not there (read as empty). */
+  readonly missing: boolean;
   /** What reading the directory cost, for the user's rescan budget (rescan-budget.ts). */
   readonly cost: number;
 }
@@ -221,6 +223,7 @@ export async function scanDaemonDir(
       failed: !missing,
       partial: false,
       unanswered: unanswered(error),
+      missing,
       cost: 0,
     };
   }
@@ -274,6 +277,7 @@ export async function scanDaemonDir(
     failed: false,
     partial: read.value.listingCut,
     unanswered: false,
+    missing: false,
     cost,
   };
 }

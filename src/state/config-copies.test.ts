@@ -32,9 +32,9 @@ describe('ConfigCopies', () => {
   test('gives back what a complete reading kept, the same configs', async () => {
     const copies = new ConfigCopies(dir, log);
     const web = loaded('web', 'start=exec sleep 9\noutput=log\nstop_timeout=3\n');
-    copies.keep('alice', [web, { ...loaded('bad', 'start=\n'), spec: undefined }]);
+    copies.keep('alice', 1001, [web, { ...loaded('bad', 'start=\n'), spec: undefined }]);
     await copies.settled();
-    const back = await new ConfigCopies(dir, log).read('alice');
+    const back = await new ConfigCopies(dir, log).read('alice', 1001);
     assert.deepEqual(
       back.map((config) => config.name),
       ['web'],
@@ -42,26 +42,28 @@ describe('ConfigCopies', () => {
     // The same as JSON (a key whose value is undefined is not written).
     const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
     assert.deepEqual(plain(back[0]?.spec), plain(web.spec));
-    assert.deepEqual(await copies.read('bob'), []);
+    assert.deepEqual(await copies.read('bob', 1002), []);
+    // The account of that name made again (another uid) is someone else: none are theirs.
+    assert.deepEqual(await copies.read('alice', 1009), []);
   });
 
   test('an unchanged reading writes nothing; a changed one writes again', async () => {
     const copies = new ConfigCopies(dir, log);
-    copies.keep('carol', [loaded('x', 'start=exec sleep 1\n')]);
+    copies.keep('carol', 1003, [loaded('x', 'start=exec sleep 1\n')]);
     await copies.settled();
-    writeFileSync(join(dir, 'configs', 'carol.json'), '[]');
-    copies.keep('carol', [loaded('x', 'start=exec sleep 1\n')]);
+    writeFileSync(join(dir, 'configs', 'carol.json'), '{"uid":1003,"configs":[]}');
+    copies.keep('carol', 1003, [loaded('x', 'start=exec sleep 1\n')]);
     await copies.settled();
-    assert.deepEqual(await copies.read('carol'), []);
-    copies.keep('carol', [loaded('x', 'start=exec sleep 2\n')]);
+    assert.deepEqual(await copies.read('carol', 1003), []);
+    copies.keep('carol', 1003, [loaded('x', 'start=exec sleep 2\n')]);
     await copies.settled();
-    assert.equal((await copies.read('carol'))[0]?.spec?.start, 'exec sleep 2');
+    assert.equal((await copies.read('carol', 1003))[0]?.spec?.start, 'exec sleep 2');
   });
 
   test('a damaged file is said and gives nothing', async () => {
     const copies = new ConfigCopies(dir, log);
     writeFileSync(join(dir, 'configs', 'dave.json'), '{"trunc');
-    assert.deepEqual(await copies.read('dave'), []);
+    assert.deepEqual(await copies.read('dave', 1004), []);
     assert.ok(lines.some((line) => line.includes('dave.json cannot be used')));
   });
 

@@ -30,19 +30,38 @@ export class ConfigCopies {
     this.log = log;
   }
 
-  /** Keeps what a complete reading of a user's directory found. */
-  keep(user: string, configs: readonly LoadedConfig[]): void {
+  /** Keeps what a complete reading of a user's directory found (the account's uid `uid`). */
+  keep(user: string, uid: number, configs: readonly LoadedConfig[]): void {
     const kept = configs.filter(
       (config) => config.spec !== undefined && config.source !== undefined,
     );
-    const digest = createHash('sha256')
-      .update(kept.map((config) => `${config.name}\0${config.source}`).join('\n'))
-      .digest('base64');
+    const digest = digestOf(kept);
     if (this.written.get(user) === digest) return;
     this.written.set(user, digest);
-    const text = JSON.stringify(kept);
+    const text = JSON.stringify({ uid, configs: kept });
     const previous = this.writing.get(user) ?? Promise.resolve();
     const next = previous.then(() => this.write(user, text));
+    this.writing.set(user, next);
+    void next.then(() => {
+      if (this.writing.get(user) === next) this.writing.delete(user);
+    });
+  }
+
+  /**
+   * Keeps one daemon's config as read alone (a start that read its changed file again):
+   * the copies went stale until the next rescan, and a takeover while the directory could
+   * not be read went on with the config from before (an outside review, 20c: its log
+   * lines dropped as output=discard).
+   */
+  replace(user: string, uid: number, config: LoadedConfig): void {
+    if (config.spec === undefined || config.source === undefined) return;
+    const previous = this.writing.get(user) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const kept = (await this.read(user, uid)).filter((copy) => copy.name !== config.name);
+      kept.push(config);
+      this.written.set(user, digestOf(kept));
+      await this.write(user, JSON.stringify({ uid, configs: kept }));
+    });
     this.writing.set(user, next);
     void next.then(() => {
       if (this.writing.get(user) === next) this.writing.delete(user);
@@ -54,8 +73,11 @@ export class ConfigCopies {
     await Promise.all(this.writing.values());
   }
 
-  /** The configs last kept for a user; none if there are none or they cannot be read. */
-  async read(user: string): Promise<LoadedConfig[]> {
+  /**
+   * The configs last kept for a user; none if there are none or they cannot be read, or
+   * if they are another account's (of the same name before: someone else).
+   */
+  async read(user: string, uid: number): Promise<LoadedConfig[]> {
     let text: string;
     try {
       text = await readFile(this.pathOf(user), 'utf8');
@@ -65,9 +87,11 @@ export class ConfigCopies {
       return [];
     }
     try {
-      const parsed: unknown = JSON.parse(text);
-      if (!Array.isArray(parsed)) throw new Error('not a list');
-      return parsed.filter(isLoaded).map((config) => ({
+      const parsed = JSON.parse(text) as { uid?: unknown; configs?: unknown } | null;
+      if (typeof parsed?.uid !== 'number' || !Array.isArray(parsed.configs))
+        throw new Error('not a uid and a list of configs');
+      if (parsed.uid !== uid) return [];
+      return parsed.configs.filter(isLoaded).map((config) => ({
         ...config,
         // Written by an earlier version, it lacks the keys added since: they have their defaults.
         spec: { ...SPEC_DEFAULTS, ...config.spec },
@@ -110,6 +134,18 @@ export class ConfigCopies {
   private pathOf(user: string): string {
     return join(this.dir, `${encodeURIComponent(user)}.json`);
   }
+}
+
+/** What a user's kept configs say, in short: the same for the same files. */
+function digestOf(configs: readonly LoadedConfig[]): string {
+  return createHash('sha256')
+    .update(
+      [...configs]
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        .map((config) => `${config.name}\0${config.source}`)
+        .join('\n'),
+    )
+    .digest('base64');
 }
 
 function isLoaded(value: unknown): value is LoadedConfig & { readonly spec: DaemonSpec } {

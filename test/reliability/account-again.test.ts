@@ -54,7 +54,10 @@ describe('a daemon of an account made again twice, once while the manager ran an
     await host.waitForDaemon('root', 'eve/talker', (d) => d.pid > 0, 'to run');
     await killManager(manager);
     // Her home goes while no manager runs: what the run wrote meanwhile has no log to go to.
+    // So do her configs as last read (a home not there may come back: it keeps her daemons
+    // with those): the run is one no config claims.
     rmSync(host.user('eve').home, { recursive: true, force: true });
+    rmSync(join(host.dir, 'state/configs'), { recursive: true, force: true });
     const from = host.managerLog.length;
     manager = await host.startManager();
     await waitFor(

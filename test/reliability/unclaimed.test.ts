@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import {
   chmodSync,
@@ -7,6 +8,7 @@ import {
   lstatSync,
   mkdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
 } from 'node:fs';
@@ -220,14 +222,66 @@ describe('the survivor of an account made again under its name while no manager 
  * lost. A SIGHUP at such a moment leaves them running: so does a start now. They go on with
  * the config they ran with until the directory can be read again.
  */
-for (const unreadable of ['daemons', 'home'] as const)
-  describe(`a user whose ${unreadable === 'home' ? 'home' : 'daemon directory'} cannot be read when the manager starts after a kill -9`, {
+/**
+ * How a user's files are out of reach when the manager starts, and how they come back:
+ * their daemon directory or their home unreadable (a mode being fixed), the home moved
+ * away (nothing at its path: an automount not there yet), or an empty file system over it
+ * (the bare mount point of a home not mounted yet).
+ */
+const OUT_OF_REACH = {
+  daemons: {
+    what: 'daemon directory cannot be read',
+    away: (home: string): (() => void) => {
+      const dir = join(home, '.daemon-manager/daemons');
+      const mode = statSync(dir).mode & 0o7777;
+      chmodSync(dir, 0);
+      return () => chmodSync(dir, mode);
+    },
+  },
+  home: {
+    what: 'home cannot be read',
+    away: (home: string): (() => void) => {
+      const mode = statSync(home).mode & 0o7777;
+      chmodSync(home, 0);
+      return () => chmodSync(home, mode);
+    },
+  },
+  moved: {
+    what: 'home is not there',
+    away: (home: string): (() => void) => {
+      renameSync(home, `${home}.away`);
+      return () => renameSync(`${home}.away`, home);
+    },
+  },
+  mounted: {
+    what: 'home is an empty mount',
+    away: (home: string): (() => void) => {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=755', 'dm-test-empty', home]);
+      return () => execFileSync('umount', [home]);
+    },
+  },
+} as const;
+
+/**
+ * Outside reviews 19c (2) and 20c (1, 7): a manager started after a kill -9 while a user's
+ * files were out of reach stopped their daemons as if no config claimed them any more, and
+ * their output since the kill was lost; once the files were back, the logs waited for a
+ * rescan (the daemon blocked on its full pipe meanwhile). A SIGHUP at such a moment leaves
+ * them running: so does a start now. They go on with the config they ran with, their logs
+ * are opened once the files are back, without a rescan.
+ */
+for (const [kind, { what, away }] of Object.entries(OUT_OF_REACH))
+  describe(`a user whose ${what} when the manager starts after a kill -9`, {
     skip: !root && 'needs root',
   }, () => {
     const host = new TestHost();
-    after(() => host.cleanup());
+    let back: (() => void) | undefined;
+    after(async () => {
+      back?.();
+      await host.cleanup();
+    });
 
-    test('keeps their daemon running, then logs every line it wrote', async () => {
+    test(`keeps their daemon running, then logs every line it wrote (${kind})`, async () => {
       const user = host.user('alice');
       const counts = join(host.dir, 'counts');
       mkdirSync(counts);
@@ -241,9 +295,7 @@ for (const unreadable of ['daemons', 'home'] as const)
       await host.startManager();
       const { pid } = await host.waitForDaemon('alice', 'alice/talker', (d) => d.pid > 0, 'to run');
       await host.killManager();
-      const target = unreadable === 'home' ? user.home : join(user.home, '.daemon-manager/daemons');
-      const mode = statSync(target).mode & 0o7777;
-      chmodSync(target, 0);
+      back = away(user.home);
       const from = host.managerLog.length;
       const before = lastWritten(counts, pid);
       await host.startManager();
@@ -257,14 +309,29 @@ for (const unreadable of ['daemons', 'home'] as const)
       assert.equal(row.pid, pid);
       assert.ok(isAlive(pid));
       assert.match((await host.dmctl('alice', 'why', 'talker')).stdout, /as last read/);
-      await waitFor('100 lines written while its files cannot be read', () =>
+      await waitFor('100 lines written while its files are out of reach', () =>
         lastWritten(counts, pid) >= before + 100 ? true : undefined,
       );
-      chmodSync(target, mode);
-      assert.equal((await host.dmctl('root', 'rescan')).code, 0);
+      back();
+      back = undefined;
+      // No rescan: its log is opened once its files are back, and what waited is written.
+      const log = join(user.home, '.daemon-manager/logs/talker.log');
+      const written = lastWritten(counts, pid);
+      await waitFor(
+        'the lines written meanwhile in its log, without a rescan',
+        () => {
+          let text = '';
+          try {
+            text = readFileSync(log, 'utf8');
+          } catch {
+            return undefined;
+          }
+          return (counterRuns(text).get(pid)?.numbers.length ?? 0) >= written ? true : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
       assert.equal((await host.dmctl('alice', 'stop', 'talker', '--wait=20')).code, 0);
       assert.equal(isAlive(pid), false);
-      const log = join(user.home, '.daemon-manager/logs/talker.log');
       const run = await waitFor('its last line in its log', () => {
         const found = counterRuns(readFileSync(log, 'utf8')).get(pid);
         return found?.end === undefined ? undefined : found;
@@ -310,3 +377,60 @@ describe('run cgroups left by a keeper whose state directory was lost', {
     assert.doesNotMatch(host.managerLog.slice(from), /cannot make cgroup/);
   });
 });
+
+/**
+ * An outside review (20c, 4): a daemon running on its last good config, its file broken
+ * since, taken over after a kill -9: with its directory readable, all it wrote from the
+ * takeover on was read and dropped; with the directory unreadable, it was stopped.
+ */
+for (const readable of [true, false])
+  describe(`a daemon whose file broke, taken over after a kill -9 (its directory ${readable ? 'readable' : 'unreadable'})`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    after(() => host.cleanup());
+
+    test('goes on with its last good config, every line in its log', async () => {
+      const user = host.user('alice');
+      const counts = join(host.dir, 'counts');
+      mkdirSync(counts);
+      chownSync(counts, user.uid, user.gid);
+      host.writeMaster('[can_run_as]\n{alice}\n');
+      const good = `start=exec ${FIXTURES}/counter.sh ${counts} 1\noutput=log\n`;
+      host.writeDaemon('alice', 'talker', good);
+      await host.startManager();
+      const { pid } = await host.waitForDaemon('alice', 'alice/talker', (d) => d.pid > 0, 'to run');
+      host.writeDaemon('alice', 'talker', `${good}output=x\n`);
+      assert.equal((await host.dmctl('alice', 'rescan')).code, 1, 'the broken file refused');
+      await host.killManager();
+      const dir = join(user.home, '.daemon-manager/daemons');
+      if (!readable) chmodSync(dir, 0);
+      const from = host.managerLog.length;
+      await host.startManager();
+      assert.doesNotMatch(host.managerLog.slice(from), /no config claims it/);
+      const row = await host.waitForDaemon('root', 'alice/talker', (d) => d.pid > 0, 'to run');
+      assert.equal(row.pid, pid);
+      const taken = lastWritten(counts, pid);
+      await waitFor('100 lines written after the takeover', () =>
+        lastWritten(counts, pid) >= taken + 100 ? true : undefined,
+      );
+      const log = join(user.home, '.daemon-manager/logs/talker.log');
+      // With its directory readable, its log is written from the takeover on, as it goes.
+      if (readable)
+        await waitFor('the lines written since the takeover in its log', () =>
+          (counterRuns(readFileSync(log, 'utf8')).get(pid)?.numbers.length ?? 0) >= taken + 100
+            ? true
+            : undefined,
+        );
+      if (!readable) chmodSync(dir, 0o755);
+      host.writeDaemon('alice', 'talker', good);
+      assert.equal((await host.dmctl('alice', 'rescan')).code, 0);
+      assert.equal((await host.dmctl('alice', 'stop', 'talker', '--wait=20')).code, 0);
+      const run = await waitFor('its last line in its log', () => {
+        const found = counterRuns(readFileSync(log, 'utf8')).get(pid);
+        return found?.end === undefined ? undefined : found;
+      });
+      assert.deepEqual(counterProblems(run), []);
+      assert.ok(run.numbers.length >= taken + 100, `${run.numbers.length} lines logged`);
+    });
+  });

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
+  chmodSync,
   existsSync,
   lchownSync,
   mkdirSync,
   readdirSync,
+  rmSync,
   statSync,
   symlinkSync,
   unlinkSync,
@@ -169,6 +171,39 @@ describe('mallory cannot make the manager listen where she may not', {
     assert.equal(start.code, 1);
     assert.match(start.stderr, /is not the loopback/);
     assert.equal(await tryConnect({ port: granted }), 'ECONNREFUSED');
+  });
+
+  // An outside review (20c, 2): mallory made her own daemon directory unreadable before
+  // root's SIGHUP took the port back: her daemon listened on, through SIGHUPs and rescans.
+  test('a port revoked at reload is taken back also while its owner keeps her files unreadable', async () => {
+    host.writeDaemon(
+      'mallory',
+      'hidden',
+      `start=${FIXTURES}/listen-report.sh\nlisten=tcp:0.0.0.0:${granted}\n`,
+    );
+    master(true);
+    process.kill(host.managerPid(), 'SIGHUP');
+    await host.waitForDaemon('mallory', 'mallory/hidden', (d) => d.state === 'running', 'to run');
+    assert.equal(await tryConnect({ port: granted }), 'ok', 'a granted port is held');
+    const dir = join(malloryHome(), '.daemon-manager/daemons');
+    chmodSync(dir, 0);
+    try {
+      master(false);
+      process.kill(host.managerPid(), 'SIGHUP');
+      await host.waitForDaemon(
+        'mallory',
+        'mallory/hidden',
+        (d) => d.state !== 'running',
+        'to stop',
+      );
+      await waitFor('the port to be closed', async () =>
+        (await tryConnect({ port: granted })) === 'ECONNREFUSED' ? true : undefined,
+      );
+    } finally {
+      chmodSync(dir, 0o755);
+    }
+    rmSync(host.daemonFile('mallory', 'hidden'));
+    await host.dmctl('mallory', 'rescan');
   });
 
   test('a port revoked while the manager was down is taken back at its start: the daemon taken over is stopped', async () => {
