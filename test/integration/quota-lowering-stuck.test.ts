@@ -24,8 +24,8 @@ const limitOf = (pid: number): number =>
   );
 
 /** A daemon that holds `mb` MB of touched memory, then execs `program` (or sleeps). */
-const holder = (mb: number, program?: string): string =>
-  `start=exec python3 -c "import os, time; x = b'x' * (${mb} * 1024 * 1024); ${program === undefined ? 'time.sleep(100000)' : `os.execv('${program}', ['${program}'])`}"\n`;
+const holder = (mb: number, program?: string, ignoreTerm = false): string =>
+  `start=exec python3 -c "import os, signal, time; ${ignoreTerm ? 'signal.signal(signal.SIGTERM, signal.SIG_IGN); ' : ''}x = b'x' * (${mb} * 1024 * 1024); ${program === undefined ? 'time.sleep(100000)' : `os.execv('${program}', ['${program}'])`}"\n`;
 
 /**
  * An outside review (19b) lowered a user's `memory=` below what their daemons held while
@@ -75,12 +75,21 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
   });
 
   /** bob's daemons: `stuck` (in the exec of the hung program, holding `stuckMb`) and hogs. */
-  const start = async (stuckMb: number, hogs: readonly number[]): Promise<void> => {
+  const start = async (
+    stuckMb: number,
+    hogs: readonly number[],
+    slowToStop = false,
+  ): Promise<void> => {
     host.writeMaster(quota('1G'), SETTINGS);
     host.writeDaemon('alice', 'other', 'start=exec sleep 100000\n');
     host.writeDaemon('bob', 'stuck', holder(stuckMb, program));
     hogs.forEach((mb, index) => {
-      host.writeDaemon('bob', `hog${index}`, holder(mb));
+      // Slow to stop: SIGTERM ignored, SIGKILL 30 s later (its memory held meanwhile).
+      host.writeDaemon(
+        'bob',
+        `hog${index}`,
+        slowToStop ? `${holder(mb, undefined, true)}stop_timeout=30s\n` : holder(mb),
+      );
     });
     await hang(true);
     const held = mount?.server.output().split('read held').length ?? 0;
@@ -180,6 +189,29 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
     assert.deepEqual(killedSince(again), [], 'killed again');
     await hang(false);
     await host.waitForDaemon('bob', 'bob/stuck', (d) => d.unkilled === undefined, 'to be gone');
+    await host.stopManager();
+  });
+
+  // An outside review (20a, 3): daemons stopped during the lowering were still killed
+  // for it, and told they would come back by their restart=.
+  test('a daemon stopped during the lowering is not killed for it', async (t) => {
+    if (missing) return t.skip(missing);
+    // The stuck one holds the most and is killed first; the hogs' kills would help, and
+    // they hold their memory while they stop.
+    await start(90, [80, 80], true);
+    const from = host.managerLog.length;
+    host.writeMaster(quota('100M'), SETTINGS);
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the stuck daemon to be killed', () =>
+      killedSince(from).length > 0 ? true : undefined,
+    );
+    for (const name of ['hog0', 'hog1'])
+      assert.equal((await host.dmctl('bob', name, 'stop')).code, 0);
+    await waitFor('the lowering to end', () =>
+      /the quota of '[^']+': cannot write/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    assert.deepEqual(killedSince(from), [host.id('bob/stuck')]);
+    await hang(false);
     await host.stopManager();
   });
 
