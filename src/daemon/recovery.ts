@@ -203,6 +203,7 @@ export class Recovery {
         saved.deadline,
         saved.afterwards ?? 'stay-stopped',
         saved.former === true,
+        saved.killed === true,
       );
       if (ended !== undefined)
         this.supervisor.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);

@@ -21,6 +21,8 @@ export interface SavedDaemon {
   readonly cooldownMs: number;
   /** A stop under way: when it turns to SIGKILL, and what follows it. */
   readonly deadline?: number;
+  /** Its SIGKILL sent already: `deadline` is when the run is given up on, not killed again. */
+  readonly killed?: true;
   readonly afterwards?: AfterStop;
   /** The run stopped is the one of the account that had the owner's name before. */
   readonly former?: true;
@@ -99,6 +101,7 @@ export function snapshot(
           }
         : {}),
       ...(state.kind === 'stopping' && state.former ? { former: true } : {}),
+      ...(state.kind === 'stopping' && state.killed !== false ? { killed: true } : {}),
       ...(state.kind === 'coolingdown' ? { until: state.until } : {}),
       ...(state.kind === 'running' && state.starting ? { starting: true } : {}),
       ...(state.kind === 'stopped' && state.ended !== undefined ? { ended: state.ended } : {}),
@@ -192,6 +195,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
       (daemon.afterwards === undefined || AFTERWARDS.has(daemon.afterwards as string)) &&
       (daemon.starting === undefined || daemon.starting === true) &&
       (daemon.former === undefined || daemon.former === true) &&
+      (daemon.killed === undefined || daemon.killed === true) &&
       (daemon.ended === undefined || daemon.ended === 'exited' || daemon.ended === 'failed') &&
       isExit(daemon.lastExit) &&
       (daemon.unkilled === undefined ||

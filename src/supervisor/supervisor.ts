@@ -340,6 +340,12 @@ export class Supervisor {
     deadline: number,
     afterwards: AfterStop,
     former = false,
+    /**
+     * Its SIGKILL sent by the manager before: `deadline` is the end of the wait after it.
+     * Sent again quietly (the keeper may not have carried it out); not said again, and
+     * its 5 s wait not begun again (an outside review, 20b: `stop --wait` 11 s, not 6).
+     */
+    killed = false,
   ): void {
     this.setState(record, {
       kind: 'stopping',
@@ -348,16 +354,17 @@ export class Supervisor {
       mainAlive: run.alive,
       empty: run.empty,
       deadline,
-      killed: false,
+      killed: killed ? 'answered' : false,
       afterwards,
       ...(former ? { former: true as const } : {}),
-      // Past its deadline, the SIGTERM was the manager's before: not asked again.
-      ...(deadline > Date.now() ? {} : { termed: true as const }),
+      // Past its deadline, or killed, the SIGTERM was the manager's before: not asked again.
+      ...(deadline > Date.now() && !killed ? {} : { termed: true as const }),
     });
     this.setTimer(record, Math.max(1, deadline - Date.now()), () =>
       this.checkStopping(record, true),
     );
-    if (deadline > Date.now()) this.sendTerm(record, run.seq);
+    if (killed) void this.host.processes.signal(run.seq, SIGNAL_NUMBERS.SIGKILL ?? 9);
+    else if (deadline > Date.now()) this.sendTerm(record, run.seq);
     this.checkStopping(record);
   }
 

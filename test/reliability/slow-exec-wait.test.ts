@@ -298,6 +298,43 @@ describe('a program whose exec waits on its file system', {
     );
   });
 
+  // Outside review 20b, 5: a stop whose SIGKILL was sent when the manager was killed -9
+  // (or upgraded) was done again by the next manager: SIGKILL said again, its 5 s wait
+  // begun again (`stop --wait` 11 s, not 6).
+  test('a stop taken over after its SIGKILL is not killed again, nor waited for again', async (t) => {
+    if (missing) return t.skip(missing);
+    const point = join(host.user('alice').home, 'slowfs');
+    writeFileSync(join(point, 'data4'), 'some data\n');
+    host.writeDaemon(
+      'alice',
+      'reader4',
+      `start=exec cat ${point}/data4\nstop_timeout=1s\nautostart=no\n`,
+    );
+    await host.dmctl('alice', 'rescan');
+    await hang(true);
+    const before = said('read held');
+    const start = await host.dmctl('alice', 'reader4', 'start', '--wait=30');
+    assert.equal(start.code, 0, start.stderr);
+    await execHeld(before);
+    assert.equal((await host.dmctl('alice', 'reader4', 'stop')).code, 0);
+    const killed = /still running after the stop timeout: SIGKILL/g;
+    await waitFor('its SIGKILL', async () =>
+      (await host.dmctl('alice', 'reader4', 'why')).stdout.match(killed) ? true : undefined,
+    );
+    await host.killManager();
+    await host.startManager();
+    await host.waitForDaemon(
+      'alice',
+      'alice/reader4',
+      (d) => d.unkilled !== undefined,
+      'to be given up on after SIGKILL',
+    );
+    const why = (await host.dmctl('alice', 'reader4', 'why')).stdout;
+    assert.equal(why.match(killed)?.length, 1, why);
+    await hang(false);
+    await host.waitForDaemon('alice', 'alice/reader4', (d) => d.unkilled === undefined, 'to end');
+  });
+
   // Outside review 20a, 8: a stopped daemon whose file was deleted was forgotten while
   // its process SIGKILL had not ended was still there (holding its user's memory).
   test('a daemon whose file is deleted is forgotten only once what SIGKILL did not end is gone', async (t) => {
