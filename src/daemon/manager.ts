@@ -496,6 +496,7 @@ export class Manager implements ControlContext, SupervisorHost {
       if (name.startsWith('out:') && !this.formerOwners.has(name.slice(4)))
         this.adoptPipe(name.slice(4), fd);
     this.formerOwners.clear();
+    this.leftOverSpecs.clear();
     await this.syncSockets();
     await this.metrics.listen(this.settings.metricsListen);
     this.watchAccounts();
@@ -1919,12 +1920,15 @@ export class Manager implements ControlContext, SupervisorHost {
     const name = id.slice(user.length + 1);
     const owner = this.ownerTable.get(user);
     if (owner === undefined) return false;
-    // Its config is gone: the log's place and options are the defaults.
-    const { spec } = parseDaemonConfig(
-      'start=true\noutput=log\n',
-      `${owner.daemonDir}/${name}.conf`,
-      name,
-    );
+    // Its config is gone: the log's place and options are those it had as last read, else
+    // the defaults.
+    const kept = this.leftOverSpecs.get(id);
+    this.leftOverSpecs.delete(id);
+    const spec =
+      kept?.output === 'log'
+        ? kept
+        : parseDaemonConfig('start=true\noutput=log\n', `${owner.daemonDir}/${name}.conf`, name)
+            .spec;
     if (spec === undefined) return false;
     this.logs.pipe(id, fd, true);
     void this.logs.open(owner, id, spec).then((readiness) => {
@@ -2374,6 +2378,9 @@ export class Manager implements ControlContext, SupervisorHost {
 
   private readonly homeWaits = new Map<string, { timer: NodeJS.Timeout }>();
 
+  /** At a takeover, the configs (as last read) of runs no file claims any more, for their last lines. */
+  private readonly leftOverSpecs = new Map<string, DaemonSpec>();
+
   /** Users whose daemons were taken over while their directory could not be read (see unreadConfigs). */
   private readonly keptUnread = new Set<string>();
 
@@ -2435,6 +2442,18 @@ export class Manager implements ControlContext, SupervisorHost {
     const complete =
       !listing.failed && !listing.partial && !(listing.missing && dirProblems.length > 0);
     if (complete) {
+      // At a takeover, the config a run no file claims any more had (its file deleted
+      // while no manager ran): its last lines go into its log as that config says (with
+      // its time stamps: an outside review, 20c, found them without). Read before the
+      // copies are written anew without it.
+      if (this.recovery !== undefined) {
+        const listed = new Set(listing.configs.map((loaded) => loaded.name));
+        const unclaimed = this.recovery.heldNames(user).filter((name) => !listed.has(name));
+        if (unclaimed.length > 0)
+          for (const copy of await this.configCopies.read(user, owner.account.uid))
+            if (unclaimed.includes(copy.name) && copy.spec !== undefined)
+              this.leftOverSpecs.set(`${user}/${copy.name}`, copy.spec);
+      }
       this.configCopies.keep(user, owner.account.uid, listing.configs);
       this.keptUnread.delete(user);
     }

@@ -105,6 +105,14 @@ export class Recovery {
     return names;
   }
 
+  /** The names of `user`'s daemons the keeper holds runs of, not yet introduced. */
+  heldNames(user: string): string[] {
+    const names: string[] = [];
+    for (const id of this.runsById.keys())
+      if (id.startsWith(`${user}/`)) names.push(id.slice(user.length + 1));
+    return names;
+  }
+
   /** Puts a daemon just loaded under supervision. */
   introduce(record: DaemonRecord): void {
     const former = this.formerUid(record.id);

@@ -135,6 +135,47 @@ describe('what a survivor no config claims wrote while no manager ran', {
   });
 });
 
+/**
+ * An outside review (20c, 9): those last lines lost the daemon's `log_timestamps`: its
+ * file deleted, the defaults were used for them.
+ */
+describe('what a survivor no config claims wrote, with log_timestamps', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('is logged with its time stamps, as its config said', async () => {
+    const home = host.user('alice').home;
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'stamped',
+      `start=exec ${FIXTURES}/counter.sh ${home} 1\noutput=log\nlog_timestamps=yes\n`,
+    );
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/stamped', (d) => d.pid > 0, 'to run');
+    await host.killManager();
+    const before = lastWritten(home, pid);
+    await waitFor('100 lines written while no manager runs', () =>
+      lastWritten(home, pid) >= before + 100 ? true : undefined,
+    );
+    rmSync(host.daemonFile('alice', 'stamped'));
+    await host.startManager();
+    await waitFor('the survivor to be stopped', () => (isAlive(pid) ? undefined : true));
+    const log = join(home, '.daemon-manager/logs/stamped.log');
+    const lines = await waitFor('its last line in its log', () => {
+      const text = readFileSync(log, 'utf8');
+      return counterRuns(text).get(pid)?.end === undefined
+        ? undefined
+        : text.split('\n').filter((line) => line.includes(`count ${pid} `));
+    });
+    assert.ok(lines.length >= before + 100, `${lines.length} lines logged`);
+    const bare = lines.filter((line) => line.startsWith('count '));
+    assert.deepEqual(bare.slice(0, 3), [], `${bare.length} lines without a time stamp`);
+  });
+});
+
 /** A daemon of `short` that says, line after line, the uid it runs as. */
 const TALKER = 'start=while :; do echo "written by uid $(id -u)"; sleep 0.1; done\noutput=log\n';
 
