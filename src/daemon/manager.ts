@@ -1442,7 +1442,11 @@ export class Manager implements ControlContext, SupervisorHost {
    * cost is charged to `askedBy`, the user who asked (a manager of others pays for
    * theirs); what root, a reload or a change of accounts starts is charged to nobody.
    */
-  async rescan(users: readonly string[], askedBy?: string): Promise<RescanReport> {
+  async rescan(
+    users: readonly string[],
+    askedBy?: string,
+    automatic = false,
+  ): Promise<RescanReport> {
     const tally = new RescanTally();
     await Promise.all(
       users.map((user) => {
@@ -1452,7 +1456,7 @@ export class Manager implements ControlContext, SupervisorHost {
           // the scan is done again with the new rights, so the answer tells what holds now.
           for (let attempt = 0; attempt < SCAN_ATTEMPTS; attempt++) {
             const owner = this.ownerTable.get(user);
-            if (owner === undefined || (await this.scanOwner(owner, tally))) return;
+            if (owner === undefined || (await this.scanOwner(owner, tally, automatic))) return;
           }
           this.log.warn(`rescan of ${user}: users and groups kept changing; scanned again later`);
         });
@@ -2365,7 +2369,7 @@ export class Manager implements ControlContext, SupervisorHost {
           return;
         }
         // Kept while this look's rescan runs, so that it does not start the looks again.
-        void this.rescan([user]).then(() => {
+        void this.rescan([user], undefined, true).then(() => {
           const now = this.homeWaits.get(user);
           if (now?.timer === timer) look(step + 1);
         });
@@ -2391,7 +2395,12 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly unclaimedLeft = new Map<string, Map<string, string[]>>();
 
   /** Scans one user's daemons; false when their rights changed meanwhile (nothing done). */
-  private async scanOwner(owner: Owner, tally: RescanTally): Promise<boolean> {
+  /**
+   * `automatic`: a look nobody asked for (see awaitHome): a file changed while it could not
+   * be read is taken, not applied to a running daemon by a restart (an outside review, 21a:
+   * the same edit with the directory readable waits for a rescan).
+   */
+  private async scanOwner(owner: Owner, tally: RescanTally, automatic = false): Promise<boolean> {
     const user = owner.account.name;
     const dirs = await createOwnerDirs(owner);
     const dirProblems = dirs.problems;
@@ -2441,6 +2450,15 @@ export class Manager implements ControlContext, SupervisorHost {
     // review, 20c). One the manager could make again (only it gone) is empty.
     const complete =
       !listing.failed && !listing.partial && !(listing.missing && dirProblems.length > 0);
+    // Read again after its daemons were taken over unread: said (why said "until it can
+    // be" for good: an outside review, 21a).
+    if (complete && this.keptUnread.has(user))
+      for (const record of this.supervisor.daemons.values())
+        if (record.owner === user)
+          this.history.note(record.id, 'config', 'its config file can be read again');
+    // At the start, a listing that failed: looked at again until it can be read (their
+    // daemons, taken over or not, come back without a rescan: an outside review, 21a).
+    if (!complete && this.recovery !== undefined) this.keptUnread.add(user);
     if (complete) {
       // At a takeover, the config a run no file claims any more had (its file deleted
       // while no manager ran): its last lines go into its log as that config says (with
@@ -2656,9 +2674,20 @@ export class Manager implements ControlContext, SupervisorHost {
       ) {
         const before = runsOldConfig(existing) ? ' since its run began' : '';
         existing.orphaned = false;
+        const running = existing.state.kind === 'running' || existing.state.kind === 'coolingdown';
+        if (automatic && existing.state.kind === 'running') {
+          // Its run goes on with the config it was started with, as after a takeover.
+          const runSource = existing.runSource ?? existing.source;
+          takeConfig(existing, loaded.spec, loaded.source);
+          existing.runSource = runSource;
+          const text =
+            'its config file changed while it could not be read: it runs with the config it was started with until a rescan (or a restart) applies the new one';
+          this.log.info(`${id}: ${text}`);
+          this.history.note(id, 'config', text);
+          continue;
+        }
         takeConfig(existing, loaded.spec, loaded.source);
         if (loaded.spec.output !== 'log') void this.logs.close(id);
-        const running = existing.state.kind === 'running' || existing.state.kind === 'coolingdown';
         if (running) {
           this.log.info(`${id}: config changed${before}; restarting`);
           this.history.note(id, 'config', `its config file changed${before}: restarting`);

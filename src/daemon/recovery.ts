@@ -213,7 +213,9 @@ export class Recovery {
         saved.former === true,
         saved.killed === true,
       );
-      if (ended !== undefined)
+      // Its main process's end said already by the manager before (an outside review,
+      // 20b: said twice in why): only an end it did not see is said.
+      if (ended !== undefined && saved.mainGone !== true)
         this.supervisor.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
       return;
     }

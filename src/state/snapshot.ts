@@ -23,6 +23,8 @@ export interface SavedDaemon {
   readonly deadline?: number;
   /** Its SIGKILL sent already: `deadline` is when the run is given up on, not killed again. */
   readonly killed?: true;
+  /** Its main process ended during the stop (said then; the rest of its run stops on). */
+  readonly mainGone?: true;
   readonly afterwards?: AfterStop;
   /** The run stopped is the one of the account that had the owner's name before. */
   readonly former?: true;
@@ -102,6 +104,7 @@ export function snapshot(
         : {}),
       ...(state.kind === 'stopping' && state.former ? { former: true } : {}),
       ...(state.kind === 'stopping' && state.killed !== false ? { killed: true } : {}),
+      ...(state.kind === 'stopping' && !state.mainAlive ? { mainGone: true } : {}),
       ...(state.kind === 'coolingdown' ? { until: state.until } : {}),
       ...(state.kind === 'running' && state.starting ? { starting: true } : {}),
       ...(state.kind === 'stopped' && state.ended !== undefined ? { ended: state.ended } : {}),
@@ -196,6 +199,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
       (daemon.starting === undefined || daemon.starting === true) &&
       (daemon.former === undefined || daemon.former === true) &&
       (daemon.killed === undefined || daemon.killed === true) &&
+      (daemon.mainGone === undefined || daemon.mainGone === true) &&
       (daemon.ended === undefined || daemon.ended === 'exited' || daemon.ended === 'failed') &&
       isExit(daemon.lastExit) &&
       (daemon.unkilled === undefined ||

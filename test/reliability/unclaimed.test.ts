@@ -475,3 +475,97 @@ for (const readable of [true, false])
       assert.ok(run.numbers.length >= taken + 100, `${run.numbers.length} lines logged`);
     });
   });
+
+/**
+ * An outside review (21a, 1-3): with no configs as last read (none saved yet, or the file
+ * damaged), daemons taken over unread were stopped and never came back once the directory
+ * could be read, until a rescan; a file edited meanwhile was applied by a restart nobody
+ * asked for (with the directory readable, it waits for a rescan); `why` went on saying the
+ * file could not be read.
+ */
+describe('a daemon directory unreadable at a takeover, then readable again', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('with no configs as last read: the daemon comes back without a rescan', async () => {
+    const user = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6700081\n');
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    await host.killManager();
+    const dir = join(user.home, '.daemon-manager/daemons');
+    chmodSync(dir, 0);
+    rmSync(join(host.dir, 'state/configs'), { recursive: true, force: true });
+    await host.startManager();
+    await waitFor('the old run to be stopped', () => (isAlive(pid) ? undefined : true));
+    chmodSync(dir, 0o755);
+    const again = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run again');
+    assert.notEqual(again.pid, pid);
+  });
+
+  test('a file edited meanwhile is taken, not applied by a restart; why says it is read again', async () => {
+    const user = host.user('alice');
+    const { pid } = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    await host.killManager();
+    const dir = join(user.home, '.daemon-manager/daemons');
+    chmodSync(dir, 0);
+    await host.startManager();
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6700081\numask=027\n');
+    chmodSync(dir, 0o755);
+    const why = await waitFor('the file read again, its change taken', async () => {
+      const text = (await host.dmctl('alice', 'web', 'why')).stdout;
+      return /changed while it could not be read/.test(text) ? text : undefined;
+    });
+    assert.match(why, /can be read again/);
+    assert.equal((await host.status('alice')).find((d) => d.name === 'web')?.pid, pid);
+    assert.doesNotMatch(host.managerLog, /web: config changed; restarting/);
+  });
+});
+
+/**
+ * An outside review (20b, 5): a stop under way whose main process had ended (the rest of
+ * its run still stopping) when the manager was killed -9: the next manager said that end
+ * again, twice in `why`.
+ */
+describe('a stop under way taken over after its main process ended', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('does not say that end again', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'stubborn',
+      `start=exec sh -c "(trap '' TERM; exec sleep 6700091) & exec sleep 6700092"\nstop_timeout=60s\n`,
+    );
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/stubborn', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stubborn', 'stop')).code, 0);
+    const ended = /killed by SIGTERM.*while stopping/g;
+    await waitFor('its main process to end', async () =>
+      (await host.dmctl('alice', 'stubborn', 'why')).stdout.match(ended) ? true : undefined,
+    );
+    // Killed once the state says so (saves are batched).
+    await waitFor('the state to save that end', () =>
+      readFileSync(join(host.dir, 'state/state.json'), 'utf8').includes('"mainGone":true')
+        ? true
+        : undefined,
+    );
+    await host.killManager();
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('the stop taken over', async () =>
+      (await host.status('alice')).find((d) => d.name === 'stubborn')?.state === 'stopping'
+        ? true
+        : undefined,
+    );
+    const why = (await host.dmctl('alice', 'stubborn', 'why')).stdout;
+    assert.equal(why.match(ended)?.length, 1, why);
+    assert.doesNotMatch(host.managerLog.slice(from), /killed by SIGTERM/);
+  });
+});
