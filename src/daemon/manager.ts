@@ -488,6 +488,7 @@ export class Manager implements ControlContext, SupervisorHost {
         !this.lockRefusals.has(user) &&
         this.listedAtStart?.has(user) !== true,
     );
+    await this.recovery?.startAll();
     this.claimNotifySockets();
     this.sockets.releaseUnwanted(this.supervisor.daemons, (user) => this.ownerTable.get(user));
     // Once the daemons are known: each output pipe goes on into its daemon's log (the old
@@ -1254,6 +1255,11 @@ export class Manager implements ControlContext, SupervisorHost {
     const user = record.owner;
     const limit = this.memoryUnwritten.get(user);
     if (limit === undefined || this.quotaHalted() !== undefined) return;
+    // Only once the last of them is gone: at the first, the others still held memory a
+    // kill of a healthy daemon was then made to make room for (an outside review, 21b:
+    // two healthy daemons killed 66 ms before the last stuck one ended on its own).
+    for (const other of this.supervisor.daemons.values())
+      if (other.owner === user && other.unkilled.length > 0) return;
     const quota = this.quotas.get(user);
     this.memoryUnwritten.delete(user);
     if (quota?.memory !== limit) return;
@@ -2799,6 +2805,7 @@ export class Manager implements ControlContext, SupervisorHost {
    * outside review found such a daemon still listening on the port taken back.
    */
   private stopRefused(record: DaemonRecord, problems: readonly Problem[], reason?: string): void {
+    this.recovery?.cancelStart(record);
     const { state } = record;
     if (state.kind !== 'running' && state.kind !== 'coolingdown') return;
     const error = problems.find((problem) => problem.severity === 'error');
