@@ -10,6 +10,9 @@ import type { DaemonRecord } from '../supervisor/state.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import { exitOf, type KeeperProcesses } from './processes.ts';
 
+/** How many daemons the start starts between two turns of the event loop (see startAll). */
+const START_CHUNK = 8;
+
 /**
  * Decides what happens to each daemon when the manager starts, from what its keeper
  * holds and what the previous instance saved:
@@ -186,11 +189,15 @@ export class Recovery {
    * daemons and every one-shot task in an outside review, 21b), then stopped.
    */
   async startAll(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
     const records = this.toStart.splice(0);
-    if (!this.mayStart()) return;
-    for (const record of records) {
-      if (record.wanted !== 'up' || record.state.kind !== 'stopped') continue;
+    // A few at a time, the event loop turned in between: a stop that comes while they
+    // start is seen before the next few.
+    for (let index = 0; index < records.length; index++) {
+      if (index % START_CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!this.mayStart()) return;
+      const record = records[index];
+      if (record === undefined || record.wanted !== 'up' || record.state.kind !== 'stopped')
+        continue;
       if (this.supervisor.daemons.get(record.id) !== record) continue;
       const { respawns } = record;
       this.supervisor.start(record);
