@@ -212,7 +212,7 @@ export class Recovery {
   finish(unread: (user: string) => boolean): void {
     for (const [id, runs] of this.runsById) {
       // A user whose directory could not be read keeps the daemons whose config was saved
-      // (see Manager.keepUnread): what is left here is not known to be theirs to run.
+      // (see Manager.unreadConfigs): what is left here is not known to be theirs to run.
       const why = unread(id.slice(0, id.indexOf('/')))
         ? "its user's directory could not be read, and no config it ran with was saved"
         : 'file deleted, or its user no longer allowed';
