@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { cgroupChildren, cgroupMembers } from '../process/cgroup.ts';
+import { runMembers } from '../process/cgroup.ts';
 
 /**
  * A user's memory quota lowered below what their running daemons hold. cgroup v1 refuses
@@ -106,11 +106,11 @@ export async function lowerMemoryLimit(
     told({ id: largest.run.id, bytes: largest.bytes }, stat.usage);
     await largest.run.kill();
     const until = Date.now() + GONE_WAIT_MS;
-    while (members(largest.run.leaf).length > 0 && Date.now() < until) {
+    while (runMembers(largest.run.leaf).length > 0 && Date.now() < until) {
       if (calledOff() !== undefined) break;
       await delay(20);
     }
-    if (members(largest.run.leaf).length > 0) {
+    if (runMembers(largest.run.leaf).length > 0) {
       stuck += residentBytes(largest.run.leaf);
       largest.run.stuck();
     }
@@ -137,14 +137,10 @@ function writeLimit(file: string, limit: number): string | undefined {
   }
 }
 
-function members(leaf: string): number[] {
-  return [leaf, ...cgroupChildren(leaf)].flatMap(cgroupMembers);
-}
-
 /** What the run's processes hold in memory now (their resident pages). */
 function residentBytes(leaf: string): number {
   let bytes = 0;
-  for (const pid of members(leaf)) {
+  for (const pid of runMembers(leaf)) {
     try {
       bytes += Number(readFileSync(`/proc/${pid}/statm`, 'latin1').split(' ')[1] ?? 0) * PAGE_BYTES;
     } catch {

@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { KeeperLink } from '../keeper/link.ts';
 import type { KeeperEvent, RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
-import { cgroupChildren, cgroupMembers } from '../process/cgroup.ts';
+import { runMembers } from '../process/cgroup.ts';
 import { thawIfFrozen, whileFrozen } from '../process/cgroup-freeze.ts';
 import { type LaunchPlan, spawnFields } from '../process/launch.ts';
 import type { DaemonRecord, Exit } from '../supervisor/state.ts';
@@ -372,7 +372,7 @@ export class KeeperProcesses implements Processes {
   memberOf(run: number): number | undefined {
     const leaf = this.leaves.get(run);
     if (leaf === undefined) return undefined;
-    return [leaf, ...cgroupChildren(leaf)].flatMap(cgroupMembers)[0];
+    return runMembers(leaf)[0];
   }
 
   /** Is the plan of this run known (it was spawned by this manager, or told)? */

@@ -1,13 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  type CgroupQuota,
-  type CgroupTree,
-  cgroupChildren,
-  cgroupMembers,
-  cpuSharesOf,
-} from './cgroup.ts';
+import { type CgroupQuota, type CgroupTree, cpuSharesOf, runMembers } from './cgroup.ts';
 import { freezeCgroup, thawCgroup } from './cgroup-freeze.ts';
 
 /**
@@ -60,7 +54,7 @@ async function moveFrozen(
   for (const procs of joins) {
     for (let pass = 0; ; pass++) {
       const inside = new Set(readPids(procs));
-      const members = [cgroup, ...cgroupChildren(cgroup)].flatMap(cgroupMembers);
+      const members = runMembers(cgroup);
       const outside = members.filter((pid) => !inside.has(pid));
       if (outside.length === 0) break;
       if (pass === MAX_PASSES)
@@ -114,7 +108,7 @@ export function alreadyJoined(
   joins: readonly string[],
   read: (procs: string) => ReadonlySet<number> = (procs) => new Set(readPids(procs)),
 ): boolean {
-  const members = [cgroup, ...cgroupChildren(cgroup)].flatMap(cgroupMembers);
+  const members = runMembers(cgroup);
   return joins.every((procs) => {
     const inside = read(procs);
     return members.every((pid) => inside.has(pid));

@@ -272,6 +272,11 @@ export function cgroupMembers(path: string): number[] {
   }
 }
 
+/** The processes in a cgroup and in the cgroups right below it (a run's, its checks'). */
+export function runMembers(path: string): number[] {
+  return [path, ...cgroupChildren(path)].flatMap(cgroupMembers);
+}
+
 /** The cgroups right below one (a daemon's run cgroups). */
 export function cgroupChildren(path: string): string[] {
   try {

@@ -57,6 +57,16 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
   const killedSince = (from: number): string[] =>
     [...host.managerLog.slice(from).matchAll(KILLED)].map((match) => match[1] ?? '');
 
+  /** Waits until the lowering to `mib` MiB since `from` in the log is given up: no kill can help. */
+  const givenUp = (from: number, mib: number): Promise<true> =>
+    waitFor('the lowering to be given up', () =>
+      host.managerLog
+        .slice(from)
+        .includes(`killing more of their daemons cannot bring it under ${mib} MiB`)
+        ? true
+        : undefined,
+    );
+
   before(async () => {
     missing = fuseMissing();
     if (missing) return;
@@ -116,11 +126,7 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
     const before = (await host.status('bob')).find((d) => d.name === 'hog0');
     host.writeMaster(quota('16M'), SETTINGS);
     process.kill(host.managerPid(), 'SIGHUP');
-    await waitFor('the lowering to be given up', () =>
-      /killing more of their daemons cannot bring it under 16 MiB/.test(host.managerLog.slice(from))
-        ? true
-        : undefined,
-    );
+    await givenUp(from, 16);
     assert.deepEqual(killedSince(from), [host.id('bob/stuck')]);
     const hog = (await host.status('bob')).find((d) => d.name === 'hog0');
     assert.equal(hog?.pid, before?.pid, 'the hog, whose kill could not help, runs on');
@@ -146,11 +152,7 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
     const from = host.managerLog.length;
     host.writeMaster(quota('64M'), SETTINGS);
     process.kill(host.managerPid(), 'SIGHUP');
-    await waitFor('the lowering to be given up', () =>
-      /killing more of their daemons cannot bring it under 64 MiB/.test(host.managerLog.slice(from))
-        ? true
-        : undefined,
-    );
+    await givenUp(from, 64);
     assert.deepEqual(
       killedSince(from),
       [],
@@ -173,11 +175,7 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
     const from = host.managerLog.length;
     host.writeMaster(quota('16M'), SETTINGS);
     process.kill(host.managerPid(), 'SIGHUP');
-    await waitFor('the lowering to be given up', () =>
-      /killing more of their daemons cannot bring it under 16 MiB/.test(host.managerLog.slice(from))
-        ? true
-        : undefined,
-    );
+    await givenUp(from, 16);
     assert.deepEqual(killedSince(from), [host.id('bob/stuck')]);
     const stuck = (await host.status('bob')).find((d) => d.name === 'stuck');
     assert.deepEqual(stuck?.unkilled, [stuck?.pid]);

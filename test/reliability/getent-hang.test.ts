@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { cleanUp, showLogIfFailed, spawnCollecting, waitForDeath } from '../helpers/cli.ts';
+import {
+  cleanUp,
+  type Spawned,
+  showLogIfFailed,
+  spawnCollecting,
+  waitForDeath,
+} from '../helpers/cli.ts';
 import { DAEMON_MANAGER, TestHost } from '../helpers/host.ts';
 import { buildNssHang, type NssHang } from '../helpers/nss-hang.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -140,16 +146,21 @@ describe('a name service that does not answer at SIGHUP', {
 
   // Outside review 19b, 5: a SIGTERM to a manager starting while getent waited was acted on
   // only at getent's 30 s deadline (22-27 s later).
-  test('a SIGTERM while a starting manager waits for getent ends the start at once', async () => {
-    assert.ok(nss);
-    nss.answer();
+  /** Stops the manager, then starts another, in the foreground, whose getent will wait. */
+  const startHung = async (hung: NssHang): Promise<Spawned> => {
+    hung.answer();
     await host.stopManager();
-    nss.hang();
-    const { wrapper = [], env = {} } = nss.manager;
-    const starting = spawnCollecting(
+    hung.hang();
+    const { wrapper = [], env = {} } = hung.manager;
+    return spawnCollecting(
       [...wrapper, DAEMON_MANAGER, '--config', host.configFile, '--foreground', '--verbose'],
       { ...process.env, ...env },
     );
+  };
+
+  test('a SIGTERM while a starting manager waits for getent ends the start at once', async () => {
+    assert.ok(nss);
+    const starting = await startHung(nss);
     try {
       const getent = await nss.waiting();
       const pid = starting.child.pid ?? 0;
@@ -173,14 +184,7 @@ describe('a name service that does not answer at SIGHUP', {
   // daemon was started (one-shot tasks run), then all were stopped again.
   test('a SIGTERM as the starting manager reads the answer of getent starts no daemon', async () => {
     assert.ok(nss);
-    nss.answer();
-    await host.stopManager();
-    nss.hang();
-    const { wrapper = [], env = {} } = nss.manager;
-    const starting = spawnCollecting(
-      [...wrapper, DAEMON_MANAGER, '--config', host.configFile, '--foreground', '--verbose'],
-      { ...process.env, ...env },
-    );
+    const starting = await startHung(nss);
     try {
       await nss.waiting();
       const pid = starting.child.pid ?? 0;

@@ -213,25 +213,35 @@ describe('a program whose exec waits on its file system', {
     await exitOf(start);
   });
 
+  /**
+   * Starts alice's daemon `name`, which reads a file of the hung file system (stop_timeout
+   * 1 s, not autostarted), and waits until its read is held: SIGKILL then leaves it waiting
+   * for the answer. Its pid, and its config file.
+   */
+  const startReading = async (name: string): Promise<{ pid: number; file: string }> => {
+    const point = join(host.user('alice').home, 'slowfs');
+    writeFileSync(join(point, `${name}.data`), 'some data\n');
+    const file = host.writeDaemon(
+      'alice',
+      name,
+      `start=exec cat ${point}/${name}.data\nstop_timeout=1s\nautostart=no\n`,
+    );
+    await host.dmctl('alice', 'rescan');
+    await hang(true);
+    const before = said('read held');
+    const start = await host.dmctl('alice', name, 'start', '--wait=30');
+    assert.equal(start.code, 0, start.stderr);
+    await execHeld(before);
+    const pid = (await host.status('alice')).find((d) => d.name === name)?.pid ?? 0;
+    return { pid, file };
+  };
+
   // Outside review 19a, 1 and 2: the mark of a run SIGKILL had not ended stayed for good
   // once its process was gone, and a manager that took over (SIGUSR2) forgot it while the
   // process was still there.
   test('a run that SIGKILL cannot end is shown until it is gone, across an upgrade', async (t) => {
     if (missing) return t.skip(missing);
-    const point = join(host.user('alice').home, 'slowfs');
-    writeFileSync(join(point, 'data'), 'some data\n');
-    host.writeDaemon(
-      'alice',
-      'reader',
-      `start=exec cat ${point}/data\nstop_timeout=1s\nautostart=no\n`,
-    );
-    await host.dmctl('alice', 'rescan');
-    await hang(true);
-    const before = said('read held');
-    const start = await host.dmctl('alice', 'reader', 'start', '--wait=30');
-    assert.equal(start.code, 0, start.stderr);
-    await execHeld(before);
-    const pid = (await host.status('alice')).find((d) => d.name === 'reader')?.pid ?? 0;
+    const { pid } = await startReading('reader');
     // Its read is with the server: SIGKILL leaves it waiting for the answer.
     const stop = await host.dmctl('alice', 'reader', 'stop', '--wait=30');
     assert.equal(stop.code, 0, stop.stderr);
@@ -261,20 +271,7 @@ describe('a program whose exec waits on its file system', {
   // `a run with no main process`: its pid was lost.
   test('a run SIGKILL cannot end is named by its pid after its keeper was killed too', async (t) => {
     if (missing) return t.skip(missing);
-    const point = join(host.user('alice').home, 'slowfs');
-    writeFileSync(join(point, 'data2'), 'some data\n');
-    host.writeDaemon(
-      'alice',
-      'reader2',
-      `start=exec cat ${point}/data2\nstop_timeout=1s\nautostart=no\n`,
-    );
-    await host.dmctl('alice', 'rescan');
-    await hang(true);
-    const before = said('read held');
-    const start = await host.dmctl('alice', 'reader2', 'start', '--wait=30');
-    assert.equal(start.code, 0, start.stderr);
-    await execHeld(before);
-    const pid = (await host.status('alice')).find((d) => d.name === 'reader2')?.pid ?? 0;
+    const { pid } = await startReading('reader2');
     const stop = await host.dmctl('alice', 'reader2', 'stop', '--wait=30');
     assert.equal(stop.code, 0, stop.stderr);
     const keeper = host.keeperPid();
@@ -303,19 +300,7 @@ describe('a program whose exec waits on its file system', {
   // begun again (`stop --wait` 11 s, not 6).
   test('a stop taken over after its SIGKILL is not killed again, nor waited for again', async (t) => {
     if (missing) return t.skip(missing);
-    const point = join(host.user('alice').home, 'slowfs');
-    writeFileSync(join(point, 'data4'), 'some data\n');
-    host.writeDaemon(
-      'alice',
-      'reader4',
-      `start=exec cat ${point}/data4\nstop_timeout=1s\nautostart=no\n`,
-    );
-    await host.dmctl('alice', 'rescan');
-    await hang(true);
-    const before = said('read held');
-    const start = await host.dmctl('alice', 'reader4', 'start', '--wait=30');
-    assert.equal(start.code, 0, start.stderr);
-    await execHeld(before);
+    await startReading('reader4');
     assert.equal((await host.dmctl('alice', 'reader4', 'stop')).code, 0);
     const killed = /still running after the stop timeout: SIGKILL/g;
     await waitFor('its SIGKILL', async () =>
@@ -339,20 +324,7 @@ describe('a program whose exec waits on its file system', {
   // its process SIGKILL had not ended was still there (holding its user's memory).
   test('a daemon whose file is deleted is forgotten only once what SIGKILL did not end is gone', async (t) => {
     if (missing) return t.skip(missing);
-    const point = join(host.user('alice').home, 'slowfs');
-    writeFileSync(join(point, 'data3'), 'some data\n');
-    const file = host.writeDaemon(
-      'alice',
-      'reader3',
-      `start=exec cat ${point}/data3\nstop_timeout=1s\nautostart=no\n`,
-    );
-    await host.dmctl('alice', 'rescan');
-    await hang(true);
-    const before = said('read held');
-    const start = await host.dmctl('alice', 'reader3', 'start', '--wait=30');
-    assert.equal(start.code, 0, start.stderr);
-    await execHeld(before);
-    const pid = (await host.status('alice')).find((d) => d.name === 'reader3')?.pid ?? 0;
+    const { pid, file } = await startReading('reader3');
     const stop = await host.dmctl('alice', 'reader3', 'stop', '--wait=30');
     assert.equal(stop.code, 0, stop.stderr);
     rmSync(file);
