@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -181,11 +182,30 @@ static napi_value js_raise_descriptor_limit(napi_env env, napi_callback_info inf
   return pair;
 }
 
+/*
+ * pipeBytes(fd): how many bytes wait in a pipe (FIONREAD). At a stop, a daemon whose log
+ * could not be opened has its output in its pipe still: the manager says how much of it
+ * is dropped, not nothing.
+ */
+static napi_value js_pipe_bytes(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (!int_arg(env, info, 0, &fd)) {
+    napi_throw_type_error(env, NULL, "pipeBytes needs a descriptor");
+    return NULL;
+  }
+  int available = 0;
+  if (ioctl(fd, FIONREAD, &available) == -1) return throw_errno(env, "ioctl");
+  napi_value result;
+  napi_create_int32(env, available, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_default, NULL},
       {"setSubreaper", NULL, js_set_subreaper, NULL, NULL, NULL, napi_default, NULL},
       {"setCloexec", NULL, js_set_cloexec, NULL, NULL, NULL, napi_default, NULL},
+      {"pipeBytes", NULL, js_pipe_bytes, NULL, NULL, NULL, napi_default, NULL},
       {"takeEarlySignals", NULL, js_take_early_signals, NULL, NULL, NULL, napi_default, NULL},
       {"trimMemory", NULL, js_trim_memory, NULL, NULL, NULL, napi_default, NULL},
       {"raiseDescriptorLimit", NULL, js_raise_descriptor_limit, NULL, NULL, NULL, napi_default,

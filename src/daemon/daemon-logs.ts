@@ -459,6 +459,46 @@ export class DaemonLogs {
     );
   }
 
+  /**
+   * At a stop: the pipes still waiting for their log (it could not be opened: the owner's
+   * files out of reach) have it tried once more, within `timeoutMs`, so that what waits in
+   * them is written; those still waiting, with what waits in them and why. A stop closed
+   * them unread and said nothing (an outside review, 21a).
+   */
+  async openWaiting(timeoutMs: number): Promise<{ id: string; bytes: number; error: string }[]> {
+    const waiting = (): [string, LogEntry, number][] =>
+      [...this.pipes]
+        .filter(([id]) => !this.nulls.has(id) && !this.discarded.has(id) && !this.moving.has(id))
+        .flatMap(([id, pipeFd]) => {
+          const entry = this.entries.get(id);
+          return entry === undefined || entry.attached || entry.readiness.ok
+            ? []
+            : [[id, entry, pipeFd] as [string, LogEntry, number]];
+        });
+    const tries = waiting()
+      .filter(([, entry]) => !(entry.readiness.ok || entry.readiness.refused))
+      .map(async ([id, entry]) => {
+        const { readiness, fileFd } = await this.openFile(entry.owner, entry.path);
+        if (fileFd !== undefined) closeFd(fileFd);
+        if (!readiness.ok || this.entries.get(id) !== entry || entry.attached) return;
+        entry.readiness = readiness;
+        this.attachIfReady(id);
+      });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(tries),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return waiting().map(([id, entry, pipeFd]) => ({
+      id,
+      bytes: this.pump.waitingIn(pipeFd),
+      error: entry.readiness.ok ? 'its log is not open' : entry.readiness.error,
+    }));
+  }
+
   private attachIfReady(id: string): void {
     const entry = this.entries.get(id);
     const pipeFd = this.pipes.get(id);

@@ -9,6 +9,7 @@ import { type ControlContext, handleRequest, type KeeperSilent } from '../contro
 import { ControlServer, type Peers } from '../control/server.ts';
 import { type BrokenConfig, statusOf } from '../control/status.ts';
 import { nameMountersWith } from '../files/file-error.ts';
+import { onAnsweringAgain } from '../files/not-answering.ts';
 import { closeFd } from '../files/user-files.ts';
 import { KeeperNotAnswering } from '../keeper/hello.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
@@ -24,6 +25,7 @@ import {
   type CgroupTree,
   cgroupChildren,
   cgroupMembers,
+  type DaemonCgroups,
   findCgroupTree,
   missingControllers,
   NO_QUOTA,
@@ -150,12 +152,14 @@ const ACCOUNTS_SETTLE_MAX_MS = 1_000;
 const SCAN_ATTEMPTS = 3;
 /** When a user seen without a home is looked at again (see awaitHome). */
 const HOME_LOOKS_MS = [1000, 3000, 10_000, 30_000];
-/** After those, how often the directory of a user whose daemons were taken over unread is looked at. */
-const UNREAD_LOOK_MS = 60_000;
+/** The longest between two looks at the directory of a user whose daemons were taken over unread. */
+const UNREAD_LOOK_MS = 10_000;
 /** How long a request waits on a silent keeper before it is answered with what is known. */
 const KEEPER_SILENT_MS = 5_000;
 /** At a stop, how long the pipe of a daemon whose processes SIGKILL has not ended is read. */
 const STUCK_PIPE_DRAIN_MS = 500;
+/** At a stop, how long a log that could not be opened is tried once more. */
+const STOP_LOG_OPEN_MS = 2_000;
 
 /** How the manager runs: for everyone under a master config, or for one user alone. */
 export type Mode =
@@ -388,6 +392,7 @@ export class Manager implements ControlContext, SupervisorHost {
       parts.mode.kind === 'personal' ? 0o700 : 0o711,
     );
     this.configCopies = new ConfigCopies(parts.settings.stateDir, parts.log);
+    this.stopLookingNow = onAnsweringAgain((uid) => this.lookNow(uid));
     this.logs = new DaemonLogs(
       parts.settings,
       parts.log,
@@ -1248,8 +1253,9 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /**
-   * Processes SIGKILL had not ended are gone: a memory quota a lowering gave up on (they
-   * held what kept it from being written) is tried again.
+   * Processes SIGKILL had not ended, or a stop's SIGKILL ended, are gone: a memory quota
+   * a lowering gave up on, or a start could not write (they held what kept it from being
+   * written), is tried again.
    */
   stuckGone(record: DaemonRecord): void {
     const user = record.owner;
@@ -1258,8 +1264,14 @@ export class Manager implements ControlContext, SupervisorHost {
     // Only once the last of them is gone: at the first, the others still held memory a
     // kill of a healthy daemon was then made to make room for (an outside review, 21b:
     // two healthy daemons killed 66 ms before the last stuck one ended on its own).
+    // Nor while a stop's SIGKILL has not ended one yet (it may be stuck too).
     for (const other of this.supervisor.daemons.values())
-      if (other.owner === user && other.unkilled.length > 0) return;
+      if (
+        other.owner === user &&
+        (other.unkilled.length > 0 ||
+          (other.state.kind === 'stopping' && other.state.killed !== false))
+      )
+        return;
     const quota = this.quotas.get(user);
     this.memoryUnwritten.delete(user);
     if (quota?.memory !== limit) return;
@@ -1267,6 +1279,26 @@ export class Manager implements ControlContext, SupervisorHost {
       `the quota of '${user}': what SIGKILL had not ended is gone; lowering their memory limit to ${mebibytes(limit)} again`,
     );
     this.queueQuotaWork(user, quota, this.runningOf(user), false);
+  }
+
+  /**
+   * A start writes its user's memory limit too (prepareCgroup): refused (EBUSY: more
+   * held than it), the limit is one not in force, tried again as a lowering given up is;
+   * written where one was not in force, it is said. A start wrote it without a word after
+   * a kill -9 of the manager and its keeper, the log's last word that the limit before
+   * stayed (an outside review, 21b).
+   */
+  private memoryAtStart(record: DaemonRecord, limit: number, placed: DaemonCgroups): void {
+    const user = record.owner;
+    if (placed.memoryNotWritten) {
+      this.memoryUnwritten.set(user, limit);
+      return;
+    }
+    if (this.memoryUnwritten.get(user) !== limit) return;
+    this.memoryUnwritten.delete(user);
+    this.log.info(
+      `the quota of '${user}': its memory limit of ${mebibytes(limit)} is in force now (written at the start of ${record.id}: what held more is gone)`,
+    );
   }
 
   /** The daemons of a user that run (or cool down), for quota work. */
@@ -1359,6 +1391,7 @@ export class Manager implements ControlContext, SupervisorHost {
     // the quota work is called off (stopping).
     await this.quotaWork();
     this.accountsWatcher?.close();
+    this.stopLookingNow();
     for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     // dmctl is answered while the daemons stop (status, stop, kill); nothing new starts.
     await this.supervisor.stopAll();
@@ -1373,6 +1406,8 @@ export class Manager implements ControlContext, SupervisorHost {
     // The daemons are gone: their pipes end once the keeper lets go of them too, and
     // what they wrote last reaches the logs.
     for (const id of this.pipes) this.link.closePipe(id);
+    // Logs that could not be opened (their owner's files out of reach) are tried once more.
+    const unlogged = await this.logs.openWaiting(STOP_LOG_OPEN_MS);
     // Not the pipes of runs given up on after SIGKILL: their processes hold them open, and
     // their end never came; what is in them is read for a moment. The stop waited 5 s more
     // for them (an outside review, 20a: 13 s with a stop-timeout of 2 s).
@@ -1387,6 +1422,9 @@ export class Manager implements ControlContext, SupervisorHost {
         STUCK_PIPE_DRAIN_MS,
       ),
     ]);
+    for (const { id, bytes, error } of unlogged)
+      if (bytes > 0)
+        this.log.warn(`${id}: ${bytes} bytes of its output are dropped at the stop: ${error}`);
     // The kernel waits for a FUSE call its server has read, even on SIGKILL, and a process
     // ends only with its last thread: the admin is told what holds it, and what ends it.
     const unanswered = this.logs.unanswered();
@@ -1698,6 +1736,8 @@ export class Manager implements ControlContext, SupervisorHost {
     if (cgroups !== undefined && 'error' in cgroups)
       this.log.warn(`${record.id}: ${cgroups.error}; following its process group only`);
     const placed = cgroups !== undefined && !('error' in cgroups) ? cgroups : undefined;
+    if (placed !== undefined && quota.memory !== undefined)
+      this.memoryAtStart(record, quota.memory, placed);
     const sockets = this.sockets.forRun(owner, record, this.configFiles.get(record.id) ?? '');
     if (sockets !== undefined && 'error' in sockets) return { ok: false, ...sockets };
     const notify = this.notifyEnvironment(record, runAs.uid, runAs.gid);
@@ -2358,35 +2398,55 @@ export class Manager implements ControlContext, SupervisorHost {
       this.homeWaits.delete(user);
       return;
     }
-    if (waiting !== undefined) return;
-    const look = (step: number): void => {
-      // Daemons taken over while their directory could not be read wait for it (their
-      // logs with it: one whose pipe fills waits on it): looked at on, once a minute. They
-      // stayed blocked until a rescan (an outside review, 20c).
-      const delay = HOME_LOOKS_MS[step] ?? (this.keptUnread.has(user) ? UNREAD_LOOK_MS : undefined);
-      if (delay === undefined) {
+    if (waiting === undefined) this.lookLater(user, 0);
+  }
+
+  /**
+   * The look `step` (see awaitHome) at a user's directory, after `delayMs` (by default the
+   * step's own delay). Daemons taken over while their directory could not be read wait for
+   * it (their logs with it: one whose pipe fills waits on it), so theirs are looked at on,
+   * every 10 s. They stayed blocked until a rescan (an outside review, 20c), then up to a
+   * minute after the directory was back (21a).
+   */
+  private lookLater(user: string, step: number, delayMs?: number): void {
+    const unread = this.keptUnread.has(user) ? UNREAD_LOOK_MS : undefined;
+    const delay = delayMs ?? Math.min(HOME_LOOKS_MS[step] ?? Infinity, unread ?? Infinity);
+    if (delay === Infinity) {
+      this.homeWaits.delete(user);
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (this.homeWaits.get(user)?.timer !== timer || this.handedOver) return;
+      if (!this.ownerTable.has(user)) {
         this.homeWaits.delete(user);
         return;
       }
-      const timer = setTimeout(() => {
-        if (this.homeWaits.get(user)?.timer !== timer || this.handedOver) return;
-        if (!this.ownerTable.has(user)) {
-          this.homeWaits.delete(user);
-          return;
-        }
-        // Kept while this look's rescan runs, so that it does not start the looks again.
-        void this.rescan([user], undefined, true).then(() => {
-          const now = this.homeWaits.get(user);
-          if (now?.timer === timer) look(step + 1);
-        });
-      }, delay);
-      timer.unref();
-      this.homeWaits.set(user, { timer });
-    };
-    look(0);
+      // Kept while this look's rescan runs, so that it does not start the looks again.
+      void this.rescan([user], undefined, true).then(() => {
+        if (this.homeWaits.get(user)?.timer === timer) this.lookLater(user, step + 1);
+      });
+    }, delay);
+    timer.unref();
+    this.homeWaits.set(user, { timer, step });
   }
 
-  private readonly homeWaits = new Map<string, { timer: NodeJS.Timeout }>();
+  /**
+   * A call into the files of `uid` that passed its deadline has returned: their file
+   * system answers again, and a look waiting for it is made now, not at its time (up to
+   * a minute later, their daemons' pipes unread meanwhile: an outside review, 21a).
+   */
+  private lookNow(uid: number): void {
+    for (const [user, waiting] of this.homeWaits)
+      if (this.ownerTable.get(user)?.account.uid === uid) {
+        this.log.info(`${user}: their files answer again; looking at them now`);
+        clearTimeout(waiting.timer);
+        this.lookLater(user, waiting.step, 0);
+      }
+  }
+
+  private readonly homeWaits = new Map<string, { timer: NodeJS.Timeout; step: number }>();
+  /** Stops `lookNow` being called. */
+  private readonly stopLookingNow: () => void;
 
   /** At a takeover, the configs (as last read) of runs no file claims any more, for their last lines. */
   private readonly leftOverSpecs = new Map<string, DaemonSpec>();

@@ -17,9 +17,20 @@ export function markStuck(uid: number, message: string): void {
   else stuck.set(uid, { count: 1, message });
 }
 
+/** Told of a uid whose tree answers again (its last late operation returned). */
+const answeringAgain = new Set<(uid: number) => void>();
+
+/** Calls `listener` with each uid whose tree answers again; the function that stops it. */
+export function onAnsweringAgain(listener: (uid: number) => void): () => void {
+  answeringAgain.add(listener);
+  return () => answeringAgain.delete(listener);
+}
+
 /** A late operation of `uid` has finally returned. */
 export function markReturned(uid: number): void {
   const entry = stuck.get(uid);
   if (!entry) return;
-  if (--entry.count === 0) stuck.delete(uid);
+  if (--entry.count > 0) return;
+  stuck.delete(uid);
+  for (const listener of answeringAgain) listener(uid);
 }

@@ -104,6 +104,7 @@ interface NativePump {
   pumpExpectBanner(id: number, banner: string): boolean;
   pumpCommand(kind: number, id: number): Promise<number>;
   pumpStats(id: number): PumpStats | undefined;
+  pipeBytes(fd: number): number;
 }
 
 /** native/log_pump.h's enum dm_pump_command. */
@@ -249,6 +250,15 @@ export class LogPump {
 
   async resume(): Promise<void> {
     await this.native.pumpCommand(COMMAND.resume, 0);
+  }
+
+  /** How many bytes wait in a pipe not attached (FIONREAD); 0 when it cannot be told. */
+  waitingIn(pipeFd: number): number {
+    try {
+      return this.native.pipeBytes(pipeFd);
+    } catch {
+      return 0;
+    }
   }
 
   stats(id: string): PumpStats | undefined {

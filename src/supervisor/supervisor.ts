@@ -57,7 +57,7 @@ export interface SupervisorHost {
   watchReady(record: DaemonRecord, run: number): void;
   /** Something happened to the daemon worth its history (`dmctl why`), at `at` (ms, now if not said). */
   note(record: DaemonRecord, kind: EventKind, text: string, at?: number): void;
-  /** Processes of a run that SIGKILL had not ended (`unkilled`) are gone. */
+  /** Processes of a run that SIGKILL had not ended (`unkilled`), or that a stop's SIGKILL ended, are gone. */
   stuckGone?(record: DaemonRecord): void;
 }
 
@@ -588,6 +588,9 @@ export class Supervisor {
     if (state.kind === 'stopping' && state.run === run) {
       this.setState(record, { ...state, empty: true });
       this.checkStopping(record);
+      // Ended by its SIGKILL, before it was given up on: memory it held that kept a limit
+      // from being written is free (an outside review, 21b: a survivor a takeover stopped).
+      if (state.killed !== false) this.host.stuckGone?.(record);
     } else if (state.kind !== 'running' || state.run !== run) this.host.processes.release(run);
   }
 

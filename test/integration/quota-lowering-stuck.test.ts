@@ -167,6 +167,44 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
     await host.stopManager();
   });
 
+  // An outside review (21b, 4): after a kill -9 of the manager and its keeper, the limit a
+  // lowering had given up on was written later by a start, and nothing said so: the log's
+  // last word was that the limit before stayed.
+  test('after a kill -9 of manager and keeper, the limit written once the stuck are gone is said', async (t) => {
+    if (missing) return t.skip(missing);
+    await start(120, [30]);
+    const stop = await host.dmctl('bob', 'stop', 'stuck');
+    assert.equal(stop.code, 0, stop.stderr);
+    await host.waitForDaemon(
+      'bob',
+      'bob/stuck',
+      (d) => (d.unkilled?.length ?? 0) > 0,
+      'to be shown still there after SIGKILL',
+    );
+    const from = host.managerLog.length;
+    host.writeMaster(quota('64M'), SETTINGS);
+    process.kill(host.managerPid(), 'SIGHUP');
+    await givenUp(from, 64);
+    // The manager first: one that saw its keeper die would start another at once.
+    const keeper = host.keeperPid();
+    await host.killManager();
+    process.kill(keeper, 'SIGKILL');
+    const again = host.managerLog.length;
+    await host.startManager();
+    await hang(false);
+    await waitFor('the limit said in force', () =>
+      /the quota of '[^']+': (its memory limit of 64 MiB is in force now|what SIGKILL had not ended is gone)/.test(
+        host.managerLog.slice(again),
+      )
+        ? true
+        : undefined,
+    );
+    // Its survivor replaced (the keeper that could wait for it is gone), hog0 runs anew.
+    const hog = await host.waitForDaemon('bob', 'bob/hog0', (d) => d.state === 'running', 'to run');
+    assert.equal(limitOf(hog.pid), 64 * 2 ** 20);
+    await host.stopManager();
+  });
+
   // An outside review (20a, 5 and 6): a run the lowering's SIGKILL did not end was shown
   // running, nothing said, and every later SIGHUP killed it again, waiting 5 s each time.
   test('a run its SIGKILL did not end is shown so, and not killed again by the next SIGHUP', async (t) => {

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, describe, test } from 'node:test';
+import { showLogIfFailed } from '../helpers/cli.ts';
+import { buildHangFs, fuseMissing, type HangFs, mountHangFs } from '../helpers/hang-fs.ts';
+import { TestHost, type TestUser } from '../helpers/host.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+
+/**
+ * A daemon that writes `begun`, then a line at each SIGUSR1, after which it makes the file
+ * `mark` (so a test knows the line is in its pipe).
+ */
+function signalled(mark: string, sleep: number): string {
+  return `start=exec sh -c 'trap "echo got-usr1; touch ${mark}" USR1; echo begun; while :; do sleep 0.${sleep}; done'\noutput=log\n`;
+}
+
+/** A directory where `user`'s daemons make their marks (the test's own is root's alone). */
+function marksOf(user: TestUser): string {
+  const dir = mkdtempSync('/tmp/dm-marks-');
+  chownSync(dir, user.uid, user.gid);
+  return dir;
+}
+
+/** Sends SIGUSR1 to the daemon and waits until its line is written (into its pipe). */
+async function writeLine(pid: number, mark: string): Promise<void> {
+  process.kill(pid, 'SIGUSR1');
+  await waitFor(`${mark} to be made`, () => (existsSync(mark) ? true : undefined));
+}
+
+/**
+ * An outside review (21a, 4): a home on a file system that did not answer when the manager
+ * started after a kill -9 was looked at again only at the looks' times (up to a minute
+ * apart), its daemons' pipes unread meanwhile: the reviewer's stop came first, and what
+ * the daemons wrote since the kill was lost. Once a call into it returns, it is looked at.
+ */
+describe('a home whose file system did not answer at a takeover', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let mount: HangFs | undefined;
+  let marks: string | undefined;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await mount?.stop();
+    await host.cleanup();
+    if (marks !== undefined) rmSync(marks, { recursive: true, force: true });
+  });
+
+  test('is looked at as soon as it answers, and what waited in the pipes is logged', async (t) => {
+    const missing = fuseMissing();
+    if (missing) return t.skip(missing);
+    const alice = host.user('alice');
+    marks = marksOf(alice);
+    const mark = join(marks, 'usr1');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', signalled(mark, 11));
+    const logFile = join(alice.home, '.daemon-manager/logs/web.log');
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    await waitFor('its first line', () =>
+      existsSync(logFile) && readFileSync(logFile, 'utf8').includes('begun') ? true : undefined,
+    );
+    // Taken over unread, it goes on with its config as last read, and its run as saved.
+    await waitFor('its config and run to be saved', () =>
+      existsSync(join(host.dir, 'state/configs', `${alice.name}.json`)) &&
+      readFileSync(join(host.dir, 'state/state.json'), 'utf8').includes(`${pid}`)
+        ? true
+        : undefined,
+    );
+    await host.killManager();
+    // Over the home: nothing below it answers until the file system's server is gone.
+    mount = await mountHangFs(buildHangFs(host.dir), alice.home, alice, 'root', 'all');
+    const from = host.managerLog.length;
+    await host.startManager();
+    assert.match(host.managerLog.slice(from), /alice\/web: pid \d+ taken over/);
+    await writeLine(pid, mark);
+    await mount.stop();
+    mount = undefined;
+    await waitFor('the look made once it answers', () =>
+      /alice: their files answer again; looking at them now/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    await waitFor('the line written since the kill, in its log', () =>
+      readFileSync(logFile, 'utf8').includes('got-usr1') ? true : undefined,
+    );
+    // (The look made as it answered may have found the mount still there, going away.)
+    await waitFor('why to say it is read again', async () =>
+      /can be read again/.test((await host.dmctl('alice', 'why', 'web')).stdout) ? true : undefined,
+    );
+    assert.equal((await host.status('alice')).find((d) => d.name === 'web')?.pid, pid);
+  });
+});
+
+/**
+ * An outside review (21a, 4): at a stop, what waited in the pipe of a daemon whose log
+ * could not be opened (its owner's files out of reach) was dropped, and nothing said so.
+ * The log is tried once more; if it still cannot be opened, what is dropped is said.
+ */
+describe('logs that could not be opened, at a stop', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let dir: string | undefined;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.cleanup();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('are tried once more; what is still dropped is said', async () => {
+    const alice = host.user('alice');
+    const logs = join(alice.home, '.daemon-manager/logs');
+    dir = marksOf(alice);
+    const marks = { back: join(dir, 'usr1-back'), away: join(dir, 'usr1-away') };
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'back', signalled(marks.back, 12));
+    host.writeDaemon('alice', 'away', signalled(marks.away, 13));
+    await host.startManager();
+    const pids = new Map<string, number>();
+    for (const name of ['back', 'away']) {
+      const { pid } = await host.waitForDaemon(
+        'alice',
+        `alice/${name}`,
+        (d) => d.pid > 0,
+        'to run',
+      );
+      pids.set(name, pid);
+      await waitFor(`the first line of ${name}`, () => {
+        const file = join(logs, `${name}.log`);
+        return existsSync(file) && readFileSync(file, 'utf8').includes('begun') ? true : undefined;
+      });
+    }
+    await host.killManager();
+    // Their owner cannot open them now (nor can the manager, which opens them as the owner).
+    for (const name of ['back', 'away']) chmodSync(join(logs, `${name}.log`), 0);
+    const from = host.managerLog.length;
+    await host.startManager();
+    for (const name of ['back', 'away']) {
+      assert.match(host.managerLog.slice(from), new RegExp(`alice/${name}: log: cannot open`));
+      await writeLine(pids.get(name) ?? 0, name === 'back' ? marks.back : marks.away);
+    }
+    chmodSync(join(logs, 'back.log'), 0o640);
+    assert.equal(await host.stopManager(), 0);
+    assert.match(readFileSync(join(logs, 'back.log'), 'utf8'), /got-usr1/);
+    assert.match(
+      host.managerLog.slice(from),
+      /alice\/away: \d+ bytes of its output are dropped at the stop: cannot open log file/,
+    );
+    assert.doesNotMatch(host.managerLog.slice(from), /alice\/back: \d+ bytes .* dropped/);
+    chmodSync(join(logs, 'away.log'), 0o640);
+  });
+});
