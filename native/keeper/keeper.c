@@ -127,13 +127,16 @@ static void discard_queue(void) {
 static int manager_reads_uids;
 /* The manager said `hello 4`: it reads a run's gid and groups too (after the uids). */
 static int manager_reads_groups;
+/* The manager said `hello 5`: it reads when the run's exec was done too (after the groups). */
+static int manager_reads_exec_time;
 
 int reports_uids(void) { return manager_reads_uids; }
 int reports_groups(void) { return manager_reads_groups; }
+int reports_exec_time(void) { return manager_reads_exec_time; }
 
 static void drop_connection(const char *why) {
   if (connection == -1) return;
-  manager_reads_uids = manager_reads_groups = 0;
+  manager_reads_uids = manager_reads_groups = manager_reads_exec_time = 0;
   unwatch_fd(connection);
   close(connection);
   connection = -1;
@@ -327,6 +330,7 @@ static void reply_error(const char *verb, const char *text) {
 static void handle_hello(const struct message *request) {
   manager_reads_uids = request->count >= 2 && atoi(request->fields[1]) >= 3;
   manager_reads_groups = request->count >= 2 && atoi(request->fields[1]) >= 4;
+  manager_reads_exec_time = request->count >= 2 && atoi(request->fields[1]) >= 5;
   char pid[16];
   snprintf(pid, sizeof pid, "%d", (int)getpid());
   const char *fields[] = {pid, KEEPER_VERSION};

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define KEEPER_VERSION "4"
+#define KEEPER_VERSION "5"
 /* The largest message either side sends (a spawn carries at most 128 KiB of exports). */
 #define MAX_MESSAGE (512 * 1024)
 #define MAX_FIELDS 4096
@@ -56,6 +56,11 @@ struct run {
   /* The exec: 0 pending (errpipe open), 1 done, 2 failed (exec_error says why). */
   int exec_state;
   char *exec_error;
+  /*
+   * When the keeper saw the exec done (0: not seen, a survivor): a manager stopped
+   * meanwhile (SIGSTOP) takes it as when the program began, not when it reads the report.
+   */
+  int64_t exec_ms;
   int errpipe;
   /*
    * The daemon's cgroup2 directory (NULL without), opened when needed: held open, it
@@ -84,6 +89,7 @@ void send_event(const char *verb, const char *const *fields, size_t count,
 int reports_uids(void);
 /* Whether run reports carry the run's gid and groups too (see keeper.c). */
 int reports_groups(void);
+int reports_exec_time(void);
 void keeper_log(const char *level, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 /* What an epoll event is about. */

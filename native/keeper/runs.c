@@ -129,7 +129,7 @@ unsigned long long start_ticks_of(pid_t pid) {
 
 void run_report(struct run *run, const char *verb) {
   char seq[24], pid[16], ticks[24], spawned[24], alive[4], code[16], sig[16], exited[24],
-      empty[4], exec[4], owner[24], uid[24], gid[24];
+      empty[4], exec[4], owner[24], uid[24], gid[24], exec_at[24];
   snprintf(seq, sizeof seq, "%llu", (unsigned long long)run->seq);
   snprintf(pid, sizeof pid, "%d", (int)run->pid);
   snprintf(ticks, sizeof ticks, "%llu", run->start_ticks);
@@ -143,12 +143,14 @@ void run_report(struct run *run, const char *verb) {
   snprintf(owner, sizeof owner, "%lld", run->owner_uid);
   snprintf(uid, sizeof uid, "%lld", run->uid);
   snprintf(gid, sizeof gid, "%lld", run->gid);
+  snprintf(exec_at, sizeof exec_at, "%lld", (long long)run->exec_ms);
   const char *fields[] = {seq,   run->id, pid,   ticks,  spawned, alive,
                           code,  sig,     exited, empty, exec,
                           run->exec_error ? run->exec_error : "",
-                          owner, uid,     gid,   run->groups ? run->groups : ""};
-  /* The uids, then the groups, for a manager that said it reads them (see reports_uids). */
+                          owner, uid,     gid,   run->groups ? run->groups : "", exec_at};
+  /* The uids, the groups, then the exec's time, for a manager that said it reads them (see reports_uids). */
   size_t count = sizeof fields / sizeof *fields;
+  if (!reports_exec_time()) count -= 1;
   if (!reports_groups()) count -= 2;
   if (!reports_uids()) count -= 2;
   send_event(verb, fields, count, NULL);
@@ -174,6 +176,7 @@ static int read_exec_pipe(struct run *run) {
 static void finish_exec(struct run *run) {
   close_watched(&run->errpipe, TAG_ERRPIPE);
   run->exec_state = run->exec_error ? 2 : 1;
+  run->exec_ms = now_ms();
   run_report(run, "exec");
 }
 

@@ -19,6 +19,7 @@ function run(seq: number, ownerUid: number | undefined): RunReport {
     ownerUid,
     uid: ownerUid,
     groups: undefined,
+    execAt: undefined,
   };
 }
 

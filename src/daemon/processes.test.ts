@@ -78,6 +78,7 @@ function report(seq: number, id: string, exec: RunReport['exec']): RunReport {
     ownerUid: 1000,
     uid: 1000,
     groups: undefined,
+    execAt: undefined,
   };
 }
 

@@ -489,7 +489,7 @@ export class KeeperProcesses implements Processes {
     if (kind === 'spawned' || kind === 'run') supervisor.noteSpawned(record, run.seq, run.pid);
     if ((kind === 'exec' || kind === 'run') && run.exec !== 'pending') {
       if (run.exec === 'failed') supervisor.noteExecFailed(record, run.seq, run.execError);
-      else supervisor.noteBegun(record, run.seq);
+      else supervisor.noteBegun(record, run.seq, run.execAt);
       this.settleExec(
         run.seq,
         run.exec === 'ok' ? { ok: true, pid: run.pid } : { ok: false, error: run.execError },

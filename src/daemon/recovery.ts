@@ -259,10 +259,11 @@ export class Recovery {
     // ready_timeout and stable-uptime counted from its spawn before (an outside review,
     // 19a: a ready= daemon killed 8 s after it began, a quick exit counted as 11 s).
     const begunUnseen = saved?.run === run.seq && begunAt === undefined && run.exec !== 'pending';
-    if (begunUnseen) begunAt = ended?.at ?? Date.now();
+    // The keeper's time of its exec, when it says it (version 5 on), is when.
+    if (begunUnseen) begunAt = run.execAt ?? ended?.at ?? Date.now();
     this.supervisor.adopt(record, run, ended, saved?.starting === true, begunAt);
     if (begunUnseen) {
-      const text = `its program began unseen (its exec was under way at the last save, the manager was gone before it saw it begin): counted as begun ${ended === undefined ? 'now' : 'at its end'}`;
+      const text = `its program began unseen (its exec was under way at the last save, the manager was gone before it saw it begin): counted as begun ${run.execAt !== undefined ? 'when its keeper saw it' : ended === undefined ? 'now' : 'at its end'}`;
       this.log.info(`${record.id}: ${text}`);
       this.note(record, 'start', text);
     }

@@ -30,10 +30,11 @@ const HELLO_SILENCE_MS = 10_000;
 
 /**
  * This manager reads what keeper protocol version 3 adds to run reports (whom a run is
- * for and as) and what version 4 adds (the gid and groups it was given); a keeper adds
- * them only when told so, as an older manager checks their count.
+ * for and as), what version 4 adds (the gid and groups it was given) and what version 5
+ * adds (when its exec was done); a keeper adds them only when told so, as an older
+ * manager checks their count.
  */
-export const HELLO = ['hello', '4'];
+export const HELLO = ['hello', '5'];
 
 /**
  * The keeper ended the connection (or it failed) before it answered hello: it was going,

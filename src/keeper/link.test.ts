@@ -61,7 +61,7 @@ describe('a request whose send to the keeper fails', () => {
     );
     const link = await attach(native);
     link.quit();
-    assert.deepEqual(connections[1]?.sent, [['hello', '4'], ['quit']]);
+    assert.deepEqual(connections[1]?.sent, [['hello', '5'], ['quit']]);
     assert.deepEqual(
       connections.map((connection) => connection.closed),
       [true, true],
@@ -76,7 +76,7 @@ describe('a request whose send to the keeper fails', () => {
     const link = await attach(native);
     link.release(7);
     assert.deepEqual(connections[1]?.sent, [
-      ['hello', '4'],
+      ['hello', '5'],
       ['release', '7'],
     ]);
     assert.equal(link.alive, true);
@@ -88,7 +88,7 @@ describe('a request whose send to the keeper fails', () => {
     const link = await attach(native);
     link.drop('ctl:alice');
     assert.equal(connections.length, 3);
-    assert.deepEqual(connections[2]?.sent, [['hello', '4']]);
+    assert.deepEqual(connections[2]?.sent, [['hello', '5']]);
     assert.equal(link.alive, true);
     link.detach();
   });
@@ -103,7 +103,7 @@ describe('a reconnection whose hello fails (the keeper went between the connect 
     link.release(7);
     assert.equal(connections[1]?.closed, true);
     assert.deepEqual(connections[2]?.sent, [
-      ['hello', '4'],
+      ['hello', '5'],
       ['release', '7'],
     ]);
     assert.equal(link.alive, true);

@@ -41,6 +41,12 @@ export interface RunReport {
    * known: not switched (a run as the keeper's own user), a survivor, a keeper before 4.
    */
   readonly groups: { readonly gid: number; readonly list: readonly number[] } | undefined;
+  /**
+   * When the keeper saw the run's exec done (ms, as Date.now()); undefined when not known:
+   * not done, a survivor of a previous keeper, a keeper before 5. A manager stopped
+   * meanwhile counts the program's uptime from it, not from when it read the report.
+   */
+  readonly execAt: number | undefined;
 }
 
 /** What the keeper says. */
@@ -87,10 +93,12 @@ function recordedGroups(gid: string | undefined, list: string | undefined): RunR
 }
 
 function parseRun(fields: readonly string[]): RunReport | undefined {
-  // A keeper before version 3 (kept across an upgrade) says 13 fields, no uids; before 4, 15.
-  if (fields.length !== 13 && fields.length !== 15 && fields.length !== 17) return undefined;
+  // A keeper before version 3 (kept across an upgrade) says 13 fields, no uids; before 4,
+  // 15; before 5, 17.
+  if (![13, 15, 17, 18].includes(fields.length)) return undefined;
   const [, seq, id, pid, ticks, spawned, alive, code, signal, exited, empty, exec, error] = fields;
-  const [owner, uid, gid, groups] = fields.slice(13);
+  const [owner, uid, gid, groups, execAt] = fields.slice(13);
+  const execAtN = integer(execAt);
   const numbers = [seq, pid, ticks, spawned, code, signal, exited].map(integer);
   if (numbers.some(Number.isNaN) || id === undefined) return undefined;
   const [seqN, pidN, ticksN, spawnedN, codeN, signalN, exitedN] = numbers as number[];
@@ -116,6 +124,7 @@ function parseRun(fields: readonly string[]): RunReport | undefined {
     ownerUid: recordedUid(owner),
     uid: recordedUid(uid),
     groups: recordedGroups(gid, groups),
+    execAt: execAtN > 0 ? execAtN : undefined,
   };
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { cleanUp, type Spawned, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
 import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
 import { TestHost } from '../helpers/host.ts';
@@ -340,6 +341,37 @@ describe('a program whose exec waits on its file system', {
   // Outside review 19a, 4: a program that began while no manager ran (kill -9 of the
   // manager, its keeper alive) was taken as begun at its spawn: uptime from then, and a
   // ready= daemon killed 8 s after it began.
+  // Outside review 19a, 5: a program that began while the manager was stopped (SIGSTOP)
+  // had its uptime counted from the SIGCONT, when the manager read that it began.
+  test('a program that begins while the manager is stopped counts its uptime from its begin', async (t) => {
+    if (missing) return t.skip(missing);
+    await hang(true);
+    const before = said('read held');
+    const start = spawnDmctl(host, 'alice', 'slow', 'start');
+    await execHeld(before);
+    const pid = (await host.status('alice')).find((d) => d.name === 'slow')?.pid ?? 0;
+    process.kill(host.managerPid(), 'SIGSTOP');
+    try {
+      await hang(false);
+      await waitFor('the program to begin', () =>
+        readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('sleep') ? true : undefined,
+      );
+      // Seconds of its run that only its keeper sees.
+      await delay(3_000);
+    } finally {
+      process.kill(host.managerPid(), 'SIGCONT');
+    }
+    const row = await host.waitForDaemon(
+      'alice',
+      'alice/slow',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    assert.equal(row.pid, pid);
+    assert.ok(row.uptime >= 2, `uptime ${row.uptime} s: counted from the SIGCONT`);
+    await exitOf(start);
+  });
+
   test('a program that began while no manager ran is counted as begun at the takeover', async (t) => {
     if (missing) return t.skip(missing);
     await hang(true);
