@@ -105,6 +105,8 @@ export interface ControlContext {
   shuttingDown(): boolean;
   /** A daemon's recent events, oldest first (`dmctl why`). */
   historyOf(id: string): readonly WhyEvent[];
+  /** The account a daemon's run runs as, if known (see statusOf). */
+  runAsOf(record: DaemonRecord): string | undefined;
   /** Puts what a user asked of a daemon, or why it was refused, in its history. */
   note(record: DaemonRecord, kind: 'command' | 'refused', text: string): void;
 }
@@ -181,7 +183,9 @@ export async function handleRequest(
       const now = Date.now();
       const problemOf = new Map(broken().map((entry) => [entry.id, entry.problem]));
       const daemons = [
-        ...records().map((record) => statusOf(record, now, problemOf.get(record.id))),
+        ...records().map((record) =>
+          statusOf(record, now, problemOf.get(record.id), context.runAsOf(record)),
+        ),
         ...broken()
           .filter((entry) => !context.supervisor.daemons.has(entry.id))
           .map(brokenStatus),
@@ -233,7 +237,7 @@ export async function handleRequest(
     const status =
       record === undefined
         ? problem && brokenStatus(problem)
-        : statusOf(record, Date.now(), problem?.problem);
+        : statusOf(record, Date.now(), problem?.problem, context.runAsOf(record));
     if (status === undefined) return { ok: false, error: `unknown daemon '${resolved.id}'` };
     return { ok: true, why: { status, events: context.historyOf(resolved.id) } };
   }

@@ -15,8 +15,15 @@ export interface BrokenConfig {
  * One status row of a daemon at time `now` (ms). `problem` is what is wrong with its
  * config file now, if anything: a stopped daemon with a broken file shows as `broken`
  * (it cannot start); one still running on its last good config shows what it does.
+ * `runAs`: the account its run runs as, when known (the uid the keeper switched it to):
+ * a run started with another config than its file's now may run as another user.
  */
-export function statusOf(record: DaemonRecord, now: number, problem?: string): DaemonStatus {
+export function statusOf(
+  record: DaemonRecord,
+  now: number,
+  problem?: string,
+  runAs?: string,
+): DaemonStatus {
   const { state } = record;
   const seconds = (ms: number): number => Math.max(0, Math.floor(ms / 1000));
   // Its spawn asked of the keeper, not forked yet (in a crash storm the keeper has a queue).
@@ -50,7 +57,7 @@ export function statusOf(record: DaemonRecord, now: number, problem?: string): D
     // its program has begun (begunAt: none while its exec is under way).
     uptime: alive && record.begunAt !== undefined ? seconds(now - record.begunAt) : 0,
     total: alive && record.startedAt !== undefined ? seconds(now - record.startedAt) : 0,
-    runAs: record.spec.runAs ?? record.owner,
+    runAs: (alive ? runAs : undefined) ?? record.spec.runAs ?? record.owner,
     output: record.spec.output,
     restart: record.spec.restart,
     ...(lastExit === undefined ? {} : { lastExit }),

@@ -4,7 +4,7 @@ import type { Logger } from '../logging/logger.ts';
 import { tcpRefusal } from '../policy/ports.ts';
 import type { LaunchPlan } from '../process/launch.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
-import { HeldSockets, type TcpBinder } from './held-sockets.ts';
+import { type HeldAddress, HeldSockets, type TcpBinder } from './held-sockets.ts';
 import { type ListenRights, listenRefusals } from './judge.ts';
 import type { Owner } from './owner.ts';
 import type { LoadedConfig } from './scan.ts';
@@ -33,6 +33,13 @@ export class DaemonSockets {
    * said at every try, 20 times a second for as long as it lingered (an outside review, 20b).
    */
   private readonly rebindSaid = new Map<string, string>();
+  /**
+   * The sockets each daemon's run was given (at its start, or as held at a takeover): the
+   * manager lets go of its copy of those its file no longer asks for while the run goes
+   * on with them, and what root takes back is judged on these (an outside review, 22a: a
+   * port taken back stayed listened on after the owner took its `listen=` out of the file).
+   */
+  private readonly runHolds = new Map<string, HeldAddress[]>();
 
   constructor(parts: {
     link: () => KeeperLink;
@@ -64,6 +71,7 @@ export class DaemonSockets {
   /** Closes a daemon's sockets and removes the unix socket files made for it. */
   release(id: string, owner: Owner | undefined): Promise<void> {
     this.places.delete(id);
+    this.runHolds.delete(id);
     this.rebind.delete(id);
     this.rebindSaid.delete(id);
     return this.held.release(id, owner);
@@ -157,12 +165,16 @@ export class DaemonSockets {
    */
   forRun(owner: Owner, record: DaemonRecord, file: string): RunSockets {
     const { listen } = record.spec;
+    this.runHolds.delete(record.id);
     if (listen.addresses.length === 0) return undefined;
     const rights = this.rights(record.owner);
     const refusal = listenRefusals(loadedOf(record, file), record.owner, rights)[0];
     if (refusal !== undefined) return { error: refusal.message, retry: false };
     const names = this.held.namesFor(record.id, listen, this.gidOf(record));
-    if (names !== undefined) return { names, passing: listen.passing };
+    if (names !== undefined) {
+      this.runHolds.set(record.id, this.held.addressesOf(record.id));
+      return { names, passing: listen.passing };
+    }
     // A bind that failed as the user's old rights (a group given while the start was on
     // its way) is tried again as the new ones: a full run saw one refused for good.
     const failure = this.held.failure(record.id, owner);
@@ -193,8 +205,26 @@ export class DaemonSockets {
    * not: judged by what they are (address, group), not by what the config file says.
    */
   heldRefusal(record: DaemonRecord, isMember: (gid: number) => boolean): string | undefined {
+    // What the run taken over holds, as the keeper kept it: judged from now on.
+    this.runHolds.set(record.id, this.held.addressesOf(record.id));
+    return this.refusalOf(record, this.held.addressesOf(record.id), isMember);
+  }
+
+  /**
+   * Why the sockets a daemon's run was given are not allowed to its owner any more, if one
+   * is not (see runHolds): its file may no longer ask for them.
+   */
+  runRefusal(record: DaemonRecord, isMember: (gid: number) => boolean): string | undefined {
+    return this.refusalOf(record, this.runHolds.get(record.id) ?? [], isMember);
+  }
+
+  private refusalOf(
+    record: DaemonRecord,
+    addresses: readonly HeldAddress[],
+    isMember: (gid: number) => boolean,
+  ): string | undefined {
     const rights = this.rights(record.owner);
-    for (const { address, gid } of this.held.addressesOf(record.id)) {
+    for (const { address, gid } of addresses) {
       if (address.kind === 'tcp') {
         const refusal = tcpRefusal(record.owner, address, rights.ports);
         if (refusal !== undefined) return `its socket ${formatAddress(address)}: ${refusal}`;

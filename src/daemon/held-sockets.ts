@@ -9,6 +9,12 @@ import { type MadeFile, parseStoreName, socketKey, storeName } from './socket-na
 export type TcpBinder = (host: string, port: number, backlog: number) => number;
 
 /** One socket held for a daemon. */
+/** A socket held for a daemon: its address, and for a unix one the group it was made for. */
+export interface HeldAddress {
+  readonly address: ListenAddress;
+  readonly gid: number | undefined;
+}
+
 interface Held {
   /** What the daemon's spec must still say for the socket to be kept. */
   readonly key: string;
@@ -70,7 +76,7 @@ export class HeldSockets {
   }
 
   /** What a daemon's held sockets are: each address, and for a unix one the gid it was made with. */
-  addressesOf(id: string): { address: ListenAddress; gid: number | undefined }[] {
+  addressesOf(id: string): HeldAddress[] {
     return (this.held.get(id) ?? []).map(({ address, key }) => {
       const gid = address.kind === 'unix' ? /(\d+)$/.exec(key)?.[1] : undefined;
       return { address, gid: gid === undefined ? undefined : Number(gid) };

@@ -1380,7 +1380,7 @@ export class Manager implements ControlContext, SupervisorHost {
     const now = Date.now();
     return [...this.supervisor.daemons.values()]
       .sort((a, b) => a.id.localeCompare(b.id))
-      .map((record) => statusOf(record, now));
+      .map((record) => statusOf(record, now, undefined, this.runAsOf(record)));
   }
 
   /** Stops every daemon, writes their last output, closes the sockets, ends the keeper. */
@@ -2767,10 +2767,25 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     // Daemons whose files were not read are judged on the config they run with: a port
     // root took back (a SIGHUP) stays taken back. A user who made their own directory
-    // unreadable kept listening on it (an outside review, 20c).
+    // unreadable kept listening on it (an outside review, 20c). And on what their run
+    // is: the account it runs as, the sockets it was given. Its config may be a file read
+    // and not applied (`dmctl start` of it running, a takeover), which no longer says so:
+    // a user took `user=` or `listen=` out, hid the directory, and kept what root then
+    // took back (an outside review, 22a).
     if (!complete)
       for (const record of [...this.supervisor.daemons.values()]) {
         if (record.owner !== user || present.has(record.spec.name)) continue;
+        const runRefusal =
+          record.state.kind === 'running'
+            ? (this.runUserRefusal(record) ??
+              this.sockets.runRefusal(record, (gid) => this.isMember(user, gid)))
+            : undefined;
+        if (runRefusal !== undefined) {
+          const why = `${runRefusal} (its file not read: judged on its run)`;
+          this.stopRefused(record, [], why);
+          void this.sockets.release(record.id, owner);
+          continue;
+        }
         const file =
           this.configFiles.get(record.id) ?? join(owner.daemonDir, `${record.spec.name}.conf`);
         const runs: LoadedConfig = {
@@ -2899,6 +2914,22 @@ export class Manager implements ControlContext, SupervisorHost {
       return undefined;
     const who = names[0]?.name ?? `uid ${uid}`;
     return `it runs as ${who}, whom ${record.owner} may no longer run as`;
+  }
+
+  /**
+   * The account a daemon's run runs as, by the uid the keeper switched it to: its run-as
+   * name's when that is the uid. After a `dmctl start` that read a changed file, or a
+   * takeover of a run whose file changed, its config says what the next run is, not this
+   * one (an outside review, 22a: a run as a user taken out of the file showed as the owner).
+   */
+  runAsOf(record: DaemonRecord): string | undefined {
+    const { state } = record;
+    if (state.kind !== 'running' && state.kind !== 'stopping') return undefined;
+    const uid = this.recordedRunUid(record.id, state.run);
+    if (uid === undefined) return undefined;
+    const named = this.db.users.get(record.spec.runAs ?? record.owner);
+    if (named?.uid === uid) return named.name;
+    return this.db.byUid.get(uid)?.name ?? `uid ${uid}`;
   }
 
   /** The uid the keeper switched a run to at its spawn, if it recorded one. */

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
+import type { DaemonStatus } from '../../src/protocol/messages.ts';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
@@ -116,5 +118,86 @@ describe('a grant taken back while the manager was down, the file edited meanwhi
       host.managerLog.slice(from),
       /mallory\/team: refused now \(its socket unix:\S+ has group \d+, which \S+ is no longer a member of\); stopping it/,
     );
+  });
+});
+
+/**
+ * An outside review (22a, F8): mallory took `user=` (or `listen=`) out of her file, had
+ * it read without a restart (`dmctl start` of the running daemon), made her directory
+ * unreadable, and root's SIGHUP that took the grant back stopped nothing: the manager
+ * judged, and showed, the run by the file read, not by what ran. Judged by its run now.
+ */
+describe('a grant taken back by a SIGHUP while the file read since no longer says what runs', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let port = 0;
+  const start = `start=${FIXTURES}/listen-report.sh\n`;
+  const dir = (): string => join(host.user('mallory').home, '.daemon-manager/daemons');
+  afterEach(showLogIfFailed(() => host.managerLog));
+  afterEach(async () => {
+    chmodSync(dir(), 0o755);
+    await host.stopManager();
+  });
+  after(() => cleanUp(host));
+
+  /**
+   * Runs `name` with `granted` (as `master(true)` allows), writes `allowed` instead and has
+   * it read by `dmctl start`, hides the directory, takes the grants back by a SIGHUP; the
+   * manager's log from then on, once the run is stopped.
+   */
+  async function takenBackHidden(
+    name: string,
+    granted: string,
+    allowed: string,
+    check: (row: DaemonStatus) => void,
+  ): Promise<string> {
+    const master = (grant: boolean): void =>
+      host.writeMaster(
+        grant
+          ? `[can_run_as]\n{mallory}: {carol}\n[limits]\n{mallory}: ports=${port}\n`
+          : '[can_run_as]\n{mallory}\n',
+      );
+    master(true);
+    host.writeDaemon('mallory', name, `${start}${granted}`);
+    await host.startManager();
+    const running = await host.waitForDaemon(
+      'mallory',
+      `mallory/${name}`,
+      (d) => d.state === 'running',
+      'to run',
+    );
+    host.writeDaemon('mallory', name, `${start}${allowed}`);
+    const read = await host.dmctl('mallory', name, 'start');
+    assert.match(read.stdout, /already running, with the config it was started with/);
+    check((await host.status('mallory')).find((d) => d.name === name) ?? running);
+    chmodSync(dir(), 0);
+    const from = host.managerLog.length;
+    await host.reload(host.expand('[can_run_as]\n{mallory}\n'));
+    await host.waitForDaemon('mallory', `mallory/${name}`, (d) => d.pid === 0, 'to stop');
+    await waitFor('its run to end', () => (isAlive(running.pid) ? undefined : true));
+    return host.managerLog.slice(from);
+  }
+
+  test('user= taken out and read: shown as the user it runs as, stopped when taken back', async () => {
+    port = await freePort();
+    const carol = host.user('carol').name;
+    const log = await takenBackHidden('as', `user=${carol}\n`, '', (row) =>
+      assert.equal(row.runAs, carol, 'the run shown as the user it runs as'),
+    );
+    assert.match(
+      log,
+      new RegExp(`mallory/as: refused now \\(it runs as ${carol}, whom \\S+ may no longer run as`),
+    );
+  });
+
+  test('listen= taken out and read: the run holding the port is stopped when it is taken back', async () => {
+    port = await freePort();
+    const log = await takenBackHidden('port', `listen=tcp:0.0.0.0:${port}\n`, '', () => {});
+    assert.match(
+      log,
+      /mallory\/port: refused now \(its socket tcp:0\.0\.0\.0:\d+: .*\); stopping it/,
+    );
+    assert.notEqual(await tryConnect({ port, host: '127.0.0.1' }), 'ok');
   });
 });
