@@ -1215,15 +1215,22 @@ export class Manager implements ControlContext, SupervisorHost {
           },
         });
     }
-    // Stopped runs whose processes SIGKILL has not ended: what they hold stays charged.
+    // Stopped runs whose processes SIGKILL has not ended: what they hold stays charged. And
+    // a stop's run whose SIGKILL is sent and not carried out yet (its 5 s wait): left out,
+    // healthy daemons were killed for what it held (an outside review, 22b: 3 of 3).
     const stuckLeaves: string[] = [];
-    for (const record of this.supervisor.daemons.values())
-      if (record.owner === user)
-        for (const { run } of record.unkilled) {
-          const { state } = record;
-          const leaf = this.processes.leafOf(run);
-          if (leaf !== undefined && !('run' in state && state.run === run)) stuckLeaves.push(leaf);
-        }
+    for (const record of this.supervisor.daemons.values()) {
+      if (record.owner !== user) continue;
+      const { state } = record;
+      if (state.kind === 'stopping' && state.killed !== false) {
+        const leaf = this.processes.leafOf(state.run);
+        if (leaf !== undefined) stuckLeaves.push(leaf);
+      }
+      for (const { run } of record.unkilled) {
+        const leaf = this.processes.leafOf(run);
+        if (leaf !== undefined && !('run' in state && state.run === run)) stuckLeaves.push(leaf);
+      }
+    }
     const refused = await lowerMemoryLimit(
       join(base, user, 'memory.limit_in_bytes'),
       limit,
@@ -1261,22 +1268,15 @@ export class Manager implements ControlContext, SupervisorHost {
     const user = record.owner;
     const limit = this.memoryUnwritten.get(user);
     if (limit === undefined || this.quotaHalted() !== undefined) return;
-    // Only once the last of them is gone: at the first, the others still held memory a
-    // kill of a healthy daemon was then made to make room for (an outside review, 21b:
-    // two healthy daemons killed 66 ms before the last stuck one ended on its own).
-    // Nor while a stop's SIGKILL has not ended one yet (it may be stuck too).
-    for (const other of this.supervisor.daemons.values())
-      if (
-        other.owner === user &&
-        (other.unkilled.length > 0 ||
-          (other.state.kind === 'stopping' && other.state.killed !== false))
-      )
-        return;
+    // At each end, not only the last: what is left may fit (an outside review, 22b: one
+    // stuck process of 1 MiB kept a limit from being written while the user held far less,
+    // as long as it stayed). The lowering kills nothing for what the others still hold
+    // (see lowerMemoryLimit): at the first end, healthy daemons were killed for it (21b).
     const quota = this.quotas.get(user);
     this.memoryUnwritten.delete(user);
     if (quota?.memory !== limit) return;
     this.log.info(
-      `the quota of '${user}': what SIGKILL had not ended is gone; lowering their memory limit to ${mebibytes(limit)} again`,
+      `the quota of '${user}': processes SIGKILL had not ended are gone from the run of ${record.id}; trying their memory limit of ${mebibytes(limit)} again`,
     );
     this.queueQuotaWork(user, quota, this.runningOf(user), false);
   }

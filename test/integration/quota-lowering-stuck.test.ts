@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
+import { cleanUp, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
 import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
 import { TestHost } from '../helpers/host.ts';
 import { v1CgroupOf } from '../helpers/proc.ts';
@@ -167,6 +167,34 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
     await host.stopManager();
   });
 
+  // An outside review (22b, 2): a lowering within the 5 s a stop's SIGKILL is waited for
+  // killed the user's healthy daemons for what the stopped run, stuck, held: its SIGKILL
+  // sent, it was counted neither as stuck nor as killable.
+  test('a stop whose SIGKILL is sent and not carried out yet: what it holds counts as stuck', async (t) => {
+    if (missing) return t.skip(missing);
+    await start(120, [30]);
+    const from = host.managerLog.length;
+    const stop = spawnDmctl(host, 'bob', 'stuck', 'stop');
+    await waitFor('the stop to send its SIGKILL', () =>
+      /stuck: still running after the stop timeout; sent SIGKILL/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    host.writeMaster(quota('64M'), SETTINGS);
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the lowering to be given up', () =>
+      /the quota of '[^']+': cannot write .* by processes SIGKILL has not ended/.test(
+        host.managerLog.slice(from),
+      )
+        ? true
+        : undefined,
+    );
+    assert.deepEqual(killedSince(from), [], 'a healthy daemon killed for what the stop held');
+    await hang(false);
+    await stop.stop();
+    await host.stopManager();
+  });
+
   // An outside review (21b, 4): after a kill -9 of the manager and its keeper, the limit a
   // lowering had given up on was written later by a start, and nothing said so: the log's
   // last word was that the limit before stayed.
@@ -193,7 +221,7 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
     await host.startManager();
     await hang(false);
     await waitFor('the limit said in force', () =>
-      /the quota of '[^']+': (its memory limit of 64 MiB is in force now|what SIGKILL had not ended is gone)/.test(
+      /the quota of '[^']+': (its memory limit of 64 MiB is in force now|processes SIGKILL had not ended are gone)/.test(
         host.managerLog.slice(again),
       )
         ? true
