@@ -12,6 +12,8 @@ import { exitOf, type KeeperProcesses } from './processes.ts';
 
 /** How many daemons the start starts between two turns of the event loop (see startAll). */
 const START_CHUNK = 8;
+/** The longest the start waits for the keeper to make a few daemons' processes before it asks for more. */
+const SPAWNED_WAIT_MS = 5_000;
 
 /**
  * Decides what happens to each daemon when the manager starts, from what its keeper
@@ -147,10 +149,15 @@ export class Recovery {
     }
     // Its run as saved; else the newest one started since the save. A run the save knew
     // and did not call current had ended, and what followed (a cooldown, a task left
-    // down) is in the save: adopting it would count its end twice.
+    // down) is in the save: adopting it would count its end twice. The newest also when
+    // the one saved has ended since: a respawn or a restart in the last second before a
+    // kill -9 (saves are batched) was stopped without a word and the daemon started again
+    // after a cooldown (outside reviews 22a and 22c: 6 of 6, 9 of 9).
     const nextSeq = this.saved?.nextSeq ?? 0;
+    const savedRun = runs.find((run) => run.seq === saved?.run);
+    const newest = runs.findLast((run) => run.seq >= nextSeq);
     const current =
-      runs.find((run) => run.seq === saved?.run) ?? runs.findLast((run) => run.seq >= nextSeq);
+      savedRun?.alive === false && newest !== undefined ? newest : (savedRun ?? newest);
     for (const run of runs) {
       this.processes.claim(run, this.leafOf(run.id, run.seq));
       if (run === current) continue;
@@ -191,18 +198,41 @@ export class Recovery {
   async startAll(): Promise<void> {
     const records = this.toStart.splice(0);
     // A few at a time, the event loop turned in between: a stop that comes while they
-    // start is seen before the next few.
-    for (let index = 0; index < records.length; index++) {
-      if (index % START_CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    // start is seen before the next few. And the next few are asked for once the keeper
+    // has made the processes of these: asked for all at once, they waited in its queue and
+    // were started after the stop was seen (an outside review, 22b: up to 176 of 300, and
+    // one-shot tasks run, after a SIGTERM).
+    for (let index = 0; index < records.length; index += START_CHUNK) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (!this.mayStart()) return;
-      const record = records[index];
-      if (record === undefined || record.wanted !== 'up' || record.state.kind !== 'stopped')
-        continue;
-      if (this.supervisor.daemons.get(record.id) !== record) continue;
-      const { respawns } = record;
-      this.supervisor.start(record);
-      record.respawns = respawns;
+      const chunk = records
+        .slice(index, index + START_CHUNK)
+        .filter(
+          (record) =>
+            record.wanted === 'up' &&
+            record.state.kind === 'stopped' &&
+            this.supervisor.daemons.get(record.id) === record,
+        );
+      for (const record of chunk) {
+        const { respawns } = record;
+        this.supervisor.start(record);
+        record.respawns = respawns;
+      }
+      await this.untilSpawned(chunk);
     }
+  }
+
+  /**
+   * Until the keeper has made the processes of these daemons' runs (or they were refused,
+   * or stopped), a stop comes, or SPAWNED_WAIT_MS (a keeper stopped or starved: the start
+   * goes on, as it did before it waited).
+   */
+  private async untilSpawned(records: readonly DaemonRecord[]): Promise<void> {
+    const deadline = performance.now() + SPAWNED_WAIT_MS;
+    const asked = (record: DaemonRecord): boolean =>
+      record.state.kind === 'running' && record.state.pid === 0;
+    while (records.some(asked) && this.mayStart() && performance.now() < deadline)
+      await new Promise<void>((resolve) => setTimeout(resolve, 1));
   }
 
   /**
@@ -231,8 +261,19 @@ export class Recovery {
     return cgroup === undefined ? undefined : `${cgroup}/${seq}`;
   }
 
-  private takeOver(record: DaemonRecord, run: RunReport, saved: SavedDaemon | undefined): void {
-    // The config it was started with, as far as the save tells (an earlier version saved none).
+  private takeOver(
+    record: DaemonRecord,
+    run: RunReport,
+    savedEntry: SavedDaemon | undefined,
+  ): void {
+    // What the save says of its run, if it is this one (not a run started since the save).
+    const saved = savedEntry?.run === run.seq ? savedEntry : undefined;
+    if (saved === undefined && savedEntry?.run !== undefined && run.alive)
+      this.log.info(
+        `${record.id}: pid ${run.pid} was started after the last save (a respawn or restart just before the manager was gone); taking it over`,
+      );
+    // The config it was started with, as far as the save tells (an earlier version saved
+    // none; one started since the save was started with the file as it is, most likely).
     record.runSource = saved?.source ?? record.source;
     const ended = run.alive
       ? undefined
@@ -252,16 +293,20 @@ export class Recovery {
         this.supervisor.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
       return;
     }
-    // When its program began, as saved for this run: uptime goes on from there.
-    let begunAt = saved?.run === run.seq ? saved.spawnedAt : undefined;
+    // When its program began, as saved for this run: uptime goes on from there (for one
+    // started since the save, as its keeper saw it, if it says).
+    let begunAt = saved !== undefined ? saved.spawnedAt : run.execAt;
     // Saved while its exec was under way, and begun since, while no manager watched: when
     // is not known, only that it is at most now (or its end). Taken as then: its uptime,
     // ready_timeout and stable-uptime counted from its spawn before (an outside review,
     // 19a: a ready= daemon killed 8 s after it began, a quick exit counted as 11 s).
-    const begunUnseen = saved?.run === run.seq && begunAt === undefined && run.exec !== 'pending';
+    const begunUnseen = saved !== undefined && begunAt === undefined && run.exec !== 'pending';
     // The keeper's time of its exec, when it says it (version 5 on), is when.
     if (begunUnseen) begunAt = run.execAt ?? ended?.at ?? Date.now();
-    this.supervisor.adopt(record, run, ended, saved?.starting === true, begunAt);
+    // One started since the save with a `ready=` check is starting still, as far as known.
+    const starting =
+      saved !== undefined ? saved.starting === true : record.spec.ready !== undefined;
+    this.supervisor.adopt(record, run, ended, starting, begunAt);
     if (begunUnseen) {
       const text = `its program began unseen (its exec was under way at the last save, the manager was gone before it saw it begin): counted as begun ${run.execAt !== undefined ? 'when its keeper saw it' : ended === undefined ? 'now' : 'at its end'}`;
       this.log.info(`${record.id}: ${text}`);

@@ -4,6 +4,7 @@ import { lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { spawnCollecting } from '../helpers/cli.ts';
 import { DatagramReceiver } from '../helpers/datagrams.ts';
 import { DAEMON_MANAGER, run, TestHost } from '../helpers/host.ts';
@@ -163,5 +164,62 @@ describe('starting in the background', { skip: !root && 'needs root' }, () => {
     assert.match(second.stderr, new RegExp(`another manager is already running \\(pid ${pid}\\)`));
     process.kill(pid, 'SIGTERM');
     await waitFor('the background manager to exit', () => (isAlive(pid) ? undefined : true));
+  });
+});
+
+/**
+ * An outside review (22b, 1): a SIGTERM while a starting manager started its daemons was
+ * seen between two groups of eight, but every start asked of the keeper before it went
+ * on in the keeper's queue: up to 176 of 300 daemons, and one-shot tasks, were started
+ * after the manager said it was stopping. The next eight are asked for once the keeper
+ * has made the last eight's processes.
+ */
+describe('a SIGTERM while the manager starts its daemons', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  const USERS = ['alice', 'bob', 'carol'];
+  const COUNT = 100;
+  after(() => host.cleanup());
+
+  test('has at most eight of them started after it is seen', async () => {
+    host.writeMaster(`[can_run_as]\n${USERS.map((user) => `{${user}}\n`).join('')}`);
+    for (const user of USERS)
+      for (let index = 0; index < COUNT; index++)
+        host.writeDaemon(user, `d${index}`, `start=exec sleep ${6700300 + index}\noutput=log\n`);
+    const manager = spawnCollecting([
+      DAEMON_MANAGER,
+      '--config',
+      host.configFile,
+      '--foreground',
+      '--verbose',
+    ]);
+    try {
+      await waitFor('the first daemon started', () =>
+        manager.output().includes(': started, pid ') ? true : undefined,
+      );
+      // A keeper slow to make processes (a loaded machine): stopped a moment, what the
+      // manager asks of it waits in its queue.
+      const keeper = host.keeperPid();
+      process.kill(keeper, 'SIGSTOP');
+      try {
+        await delay(500);
+        manager.child.kill('SIGTERM');
+        await waitFor('the stop to be seen', () =>
+          manager.output().includes('SIGTERM: stopping every daemon') ? true : undefined,
+        );
+      } finally {
+        process.kill(keeper, 'SIGCONT');
+      }
+      await waitFor('the manager to exit', () =>
+        manager.child.exitCode !== null ? true : undefined,
+      );
+    } finally {
+      await manager.stop();
+    }
+    const output = manager.output();
+    const seen = output.indexOf('SIGTERM: stopping every daemon');
+    assert.ok(seen > 0, output);
+    const after_ = output.slice(seen).split(': started, pid ').length - 1;
+    assert.ok(after_ <= 8, `${after_} daemons started after the SIGTERM was seen`);
+    assert.equal(manager.child.exitCode, 0);
   });
 });
