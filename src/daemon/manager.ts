@@ -2553,9 +2553,16 @@ export class Manager implements ControlContext, SupervisorHost {
               listing.problems[0]?.message ?? dirProblems[0]?.message ?? 'cannot list directory',
             )),
           ];
+    // And a directory that could not be made or read at all (a home at mode 000, or
+    // root's, while the account is set up): it was never read again until a rescan, the
+    // user's daemons down (outside reviews 22a, F5, and 22c, 5).
     this.awaitHome(
       user,
-      dirs.homeGone || dirs.unanswered || listing.unanswered || this.keptUnread.has(user),
+      dirs.homeGone ||
+        dirs.unanswered ||
+        dirProblems.length > 0 ||
+        listing.failed ||
+        this.keptUnread.has(user),
     );
     // Logs are opened (as the owner) before a daemon may start: its output is never lost.
     await Promise.all(

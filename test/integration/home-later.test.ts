@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { buildHangFs, fuseMissing, type HangFs, mountHangFs } from '../helpers/hang-fs.ts';
@@ -102,5 +102,36 @@ describe('a daemon file gone for a while and back the same', {
     assert.equal(web.pid, pid);
     assert.doesNotMatch(host.managerLog.slice(from), /config changed/);
     assert.match((await host.dmctl('alice', 'why', 'web')).stdout, /back, unchanged/);
+  });
+});
+
+/**
+ * Outside reviews (22a, F5; 22c, 5): a user whose home could not be read when the manager
+ * first read them (mode 000, or root's, while the account is set up; or a user allowed
+ * again by a SIGHUP while their daemon directory was unreadable) was never read again
+ * once it could be: their daemons stayed down until a rescan.
+ */
+describe('a home that cannot be read when its user is first read', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  test("is read again once it can be, and the user's daemons start", async () => {
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6800041\n');
+    chmodSync(alice.home, 0);
+    try {
+      await host.startManager();
+      await waitFor('the unreadable home to be said', () =>
+        /alice: .*(EACCES|permission denied)/.test(host.managerLog) ? true : undefined,
+      );
+    } finally {
+      chmodSync(alice.home, 0o755);
+    }
+    const web = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    assert.ok(web.pid > 0);
   });
 });
