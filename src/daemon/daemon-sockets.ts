@@ -28,8 +28,8 @@ export class DaemonSockets {
   /** Daemons whose failed bind is tried again at their next start (see `bindAfterStop`). */
   private readonly rebind = new Set<string>();
   /**
-   * What was last said of a daemon's bind tried again at each start (see bindAfterStop):
-   * said once. A port held by a survivor SIGKILL could not end (a hung file system) was
+   * What was last said of a daemon's bind tried again at each start (see bindAfterStop,
+   * and a failure for now: a port in use): said once. A port held by a survivor SIGKILL could not end (a hung file system) was
    * said at every try, 20 times a second for as long as it lingered (an outside review, 20b).
    */
   private readonly rebindSaid = new Map<string, string>();
@@ -150,12 +150,16 @@ export class DaemonSockets {
     if (error === undefined) {
       this.rebind.delete(record.id);
       this.rebindSaid.delete(record.id);
+    } else if (this.rebindSaid.get(record.id) === error) {
+      // Said once while it fails the same way (tried again at each start).
     } else if (this.rebind.has(record.id)) {
-      if (this.rebindSaid.get(record.id) === error) return;
       this.rebindSaid.set(record.id, error);
       this.log.info(
         `${record.id}: ${error}; bound again once its run has stopped (tried at each start, said once)`,
       );
+    } else if (this.held.failedForNow(record.id)) {
+      this.rebindSaid.set(record.id, error);
+      this.log.warn(`${record.id}: ${error}; tried again at each start (said once)`);
     } else this.log.warn(`${record.id}: ${error}`);
   }
 
@@ -178,8 +182,16 @@ export class DaemonSockets {
     // A bind that failed as the user's old rights (a group given while the start was on
     // its way) is tried again as the new ones: a full run saw one refused for good.
     const failure = this.held.failure(record.id, owner);
-    if (failure !== undefined && !this.rebind.has(record.id))
+    if (failure !== undefined && !this.rebind.has(record.id) && !this.held.failedForNow(record.id))
       return { error: failure, retry: false };
+    if (failure !== undefined && !this.rebind.has(record.id)) {
+      // Tried again with the daemon's back-off: a port another process holds for now, a
+      // directory made later. Refused for good, an autostart daemon was left down, wanted
+      // down, though the port was free seconds later (an outside review, 22c, 4).
+      this.held.forgetFailure(record.id);
+      void this.hold(owner, record);
+      return { error: failure, retry: true };
+    }
     // Replacing a run: a bind that failed is tried again at each start until one
     // binds. What the survivor held may outlive its stop a moment (a unix socket file
     // then still has a listener), and one more failure was taken for a refusal: the

@@ -48,7 +48,10 @@ export class HeldSockets {
   /** Each daemon's binds and releases, one after the other. */
   private readonly queues = new Map<string, Promise<unknown>>();
   /** Why a daemon's sockets could not be bound, and as which owner, until they are. */
-  private readonly failures = new Map<string, { readonly error: string; readonly owner: Owner }>();
+  private readonly failures = new Map<
+    string,
+    { readonly error: string; readonly owner: Owner; readonly transient: boolean }
+  >();
   private readonly link: () => KeeperLink;
   private readonly bindTcp: TcpBinder;
   private readonly log: Logger;
@@ -118,6 +121,14 @@ export class HeldSockets {
   }
 
   /**
+   * Whether the daemon's failed bind may well work later by itself: a port another
+   * process holds, an address not configured yet, a directory not made yet.
+   */
+  failedForNow(id: string): boolean {
+    return this.failures.get(id)?.transient === true;
+  }
+
+  /**
    * Binds what the daemon's `listen=` lines ask for and is not held yet, and lets go of
    * what they no longer ask for. Resolves to why a socket could not be bound, if one
    * could not (what could be bound is held), each reason after `where` the address's
@@ -139,6 +150,7 @@ export class HeldSockets {
       await this.letGo(held.filter((socket) => !wanted.includes(socket.key)));
       const kept = held.filter((socket) => wanted.includes(socket.key));
       const errors: string[] = [];
+      let transient = true;
       // What one user holds is bounded: descriptors are the keeper's and the manager's, for
       // everyone (a review exhausted both with 16,000 sockets of one user).
       const user = owner.account.name;
@@ -155,13 +167,15 @@ export class HeldSockets {
           continue;
         }
         const bound = await this.bind(owner, id, address, key, listen.mode, gid);
-        if (typeof bound === 'string') errors.push(`${where(index)}${bound}`);
-        else kept.push(bound);
+        if ('error' in bound) {
+          errors.push(`${where(index)}${bound.error}`);
+          transient &&= bound.transient;
+        } else kept.push(bound);
       }
       this.setHeld(id, kept);
       const error = errors.length === 0 ? undefined : errors.join('; ');
       if (error === undefined) this.failures.delete(id);
-      else this.failures.set(id, { error, owner });
+      else this.failures.set(id, { error, owner, transient });
       return error;
     });
   }
@@ -198,7 +212,7 @@ export class HeldSockets {
     key: string,
     mode: number,
     gid: number | undefined,
-  ): Promise<Held | string> {
+  ): Promise<Held | { error: string; transient: boolean }> {
     const what = `cannot listen on ${formatAddress(address)}`;
     let fd: number;
     let made: Held['made'];
@@ -207,7 +221,10 @@ export class HeldSockets {
         fd = this.bindTcp(address.host, address.port, BACKLOG);
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        return `${what}: ${code === 'EADDRINUSE' ? 'the port is in use' : (code ?? (error as Error).message)}`;
+        return {
+          error: `${what}: ${code === 'EADDRINUSE' ? 'the port is in use' : (code ?? (error as Error).message)}`,
+          transient: code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL',
+        };
       }
     } else {
       let bound = await owner.files.bindUnix(address.path, BACKLOG, mode, gid);
@@ -217,7 +234,11 @@ export class HeldSockets {
         if (removed.ok) bound = await owner.files.bindUnix(address.path, BACKLOG, mode, gid);
       }
       // The message begins with the path.
-      if (!bound.ok) return `cannot listen on unix:${bound.error.message}`;
+      if (!bound.ok)
+        return {
+          error: `cannot listen on unix:${bound.error.message}`,
+          transient: ['ENOENT', 'TIMEOUT', 'NOT_ANSWERING'].includes(bound.error.code),
+        };
       fd = bound.value.fd;
       made = { dev: bound.value.stat.dev, ino: bound.value.stat.ino };
     }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, lstatSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
@@ -264,5 +265,41 @@ describe('sockets held for daemons (listen=)', { skip: !root && 'needs root' }, 
     );
     assert.equal(status.state, 'stopped');
     assert.equal(readFileSync(file, 'utf8'), 'not a socket\n', 'the file is untouched');
+  });
+});
+
+/**
+ * An outside review (22c, 4): a port another process held when the manager started left
+ * the autostart daemon stopped, wanted down, for good: it is tried again with its back-off.
+ */
+describe('a port in use when its daemon starts', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
+
+  test('is tried again until it is free, the daemon wanted up meanwhile', async () => {
+    const port = await freePort();
+    const other = createServer();
+    await new Promise<void>((resolve) => other.listen(port, '127.0.0.1', resolve));
+    try {
+      host.writeMaster('[can_run_as]\n{alice}\n');
+      host.writeDaemon('alice', 'web', `start=exec sleep 6800051\nlisten=tcp:127.0.0.1:${port}\n`);
+      await host.startManager();
+      const refused = await host.waitForDaemon(
+        'alice',
+        'alice/web',
+        (d) => d.state === 'coolingdown',
+        'to wait for its port',
+      );
+      assert.equal(refused.wanted, 'up');
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
+    }
+    await host.waitForDaemon('alice', 'alice/web', (d) => d.state === 'running', 'to run');
+    assert.equal(
+      host.managerLog.split('the port is in use; tried again at each start').length - 1,
+      1,
+      'said once',
+    );
   });
 });
