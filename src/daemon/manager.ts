@@ -568,10 +568,20 @@ export class Manager implements ControlContext, SupervisorHost {
 
   private noteFormerOwner(id: string, former: number, uid: number | undefined): void {
     this.formerOwners.set(id, former);
+    const name = id.slice(id.indexOf('/') + 1);
+    // Renamed (`usermod -l`) while no manager ran: the same uid under a new name, allowed
+    // too. As for a rename seen live, a daemon the owner left stopped stays so under the
+    // new name (an outside review, 22c, 2: started again).
+    const renamed = uid === undefined ? this.db.byUid.get(former)?.name : undefined;
+    const allowed = renamed !== undefined && mayRunDaemons(this.currentPolicy, renamed);
+    if (allowed && this.savedAtStart?.daemons[id]?.wanted === 'down')
+      this.leftDownByOldName.add(`${renamed}/${name}`);
     this.log.warn(
-      uid === undefined
-        ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
-        : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
+      allowed
+        ? `${id}: its owner is called ${renamed} now (uid ${former}, renamed while no manager ran); what survives of its daemon is stopped, and ${renamed}/${name} runs as its file says (left stopped, it stays so)`
+        : uid === undefined
+          ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
+          : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
     );
     this.history.forget(id);
     this.notify.dropKept(id);
@@ -2686,6 +2696,14 @@ export class Manager implements ControlContext, SupervisorHost {
           await this.sockets.hold(owner, record, loaded);
         if (this.recovery) {
           this.recovery.introduce(record);
+          // Left stopped under its owner's old name, renamed while no manager ran.
+          if (this.leftDownByOldName.delete(id)) {
+            record.wanted = 'down';
+            this.recovery.cancelStart(record);
+            const text = "left stopped under its owner's old name: stays stopped";
+            this.log.info(`${id}: ${text}`);
+            this.history.note(id, 'config', text);
+          }
           this.noteOldConfig(record);
           // Its run-as account made again meanwhile is no refusal: the name is still
           // allowed, and the daemon starts again as the account of that name now.

@@ -69,3 +69,49 @@ describe('an account renamed while the manager runs', { skip: !root && 'needs ro
     );
   });
 });
+
+/**
+ * An outside review (22c, 2): a rename while no manager ran was taken for an account gone:
+ * the daemon its owner had stopped was started under the new name. Its daemons run as
+ * another user here (usermod renames no account that has processes).
+ */
+describe('an account renamed while no manager runs', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  let renamed = false;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (renamed) execFileSync('usermod', ['-l', host.user('alice').name, host.expand('{bob}')]);
+    await host.cleanup();
+  });
+
+  test('keeps the daemon its owner stopped stopped, and says it was renamed', async () => {
+    const alice = host.user('alice');
+    host.user('carol');
+    const bob = host.expand('{bob}');
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+    host.writeDaemon('alice', 'down', `start=exec sleep 6800063\nuser=${host.expand('{carol}')}\n`);
+    host.writeDaemon('alice', 'up', `start=exec sleep 6800064\nuser=${host.expand('{carol}')}\n`);
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/up', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'down', '--wait=10')).code, 0);
+    await host.killManager();
+    execFileSync('usermod', ['-l', bob, alice.name]);
+    renamed = true;
+    const from = host.managerLog.length;
+    await host.startManager();
+    const runs = await waitFor('up to run under the new name', async () => {
+      const rows = await host.status('root');
+      return rows.some((d) => d.id === `${bob}/up` && d.state === 'running') ? rows : undefined;
+    });
+    assert.equal(runs.find((d) => d.id === `${bob}/down`)?.state, 'stopped');
+    assert.match(
+      host.managerLog.slice(from),
+      new RegExp(`${alice.name}/down: its owner is called ${bob} now`),
+    );
+    assert.match(
+      host.managerLog.slice(from),
+      new RegExp(`${bob}/down: left stopped under its owner's old name`),
+    );
+  });
+});
