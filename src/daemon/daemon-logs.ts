@@ -262,7 +262,11 @@ export class DaemonLogs {
             ? `log file ${path} is a symbolic link; refused`
             : refused
               ? `log file ${opened.error.message}`
-              : `cannot open log file ${opened.error.message}`,
+              : opened.error.code === 'NOT_ANSWERING'
+                ? // Its message names the call that does not answer, not this file (an
+                  // outside review, 22a, F4: "cannot open log file .../daemons").
+                  `cannot open log file ${path}: its owner's files do not answer (${opened.error.message})`
+                : `cannot open log file ${opened.error.message}`,
         refused,
       };
     } else {

@@ -76,6 +76,11 @@ describe('a home whose file system did not answer at a takeover', {
     const from = host.managerLog.length;
     await host.startManager();
     assert.match(host.managerLog.slice(from), /alice\/web: pid \d+ taken over/);
+    // Named by its own path, not by the call that did not answer (an outside review, 22a, F4).
+    assert.match(
+      host.managerLog.slice(from),
+      /alice\/web: log: cannot open log file \S+\/logs\/web\.log: its owner's files do not answer/,
+    );
     await writeLine(pid, mark);
     await mount.stop();
     mount = undefined;
