@@ -487,12 +487,21 @@ export class Manager implements ControlContext, SupervisorHost {
     this.syncOwners();
     this.noteFormerOwners();
     await this.rescan([...this.ownerTable.keys()]);
-    this.recovery?.finish(
-      (user) =>
-        this.ownerTable.has(user) &&
-        !this.lockRefusals.has(user) &&
-        this.listedAtStart?.has(user) !== true,
-    );
+    const stopped =
+      this.recovery?.finish(
+        (user) =>
+          this.ownerTable.has(user) &&
+          !this.lockRefusals.has(user) &&
+          this.listedAtStart?.has(user) !== true,
+        (id) => this.broken.get(id)?.problem,
+      ) ?? [];
+    // Said in `why` too (its history), where the daemon is still known (a broken file).
+    for (const { id, why } of stopped)
+      this.history.note(
+        id,
+        'config',
+        `its run is stopped at the takeover: no config claims it (${why})`,
+      );
     await this.recovery?.startAll();
     this.claimNotifySockets();
     this.sockets.releaseUnwanted(this.supervisor.daemons, (user) => this.ownerTable.get(user));

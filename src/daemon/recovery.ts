@@ -239,21 +239,37 @@ export class Recovery {
    * Stops what no loaded config claims: runs of daemons whose file was deleted, or whose
    * user may no longer run daemons, while no manager was there.
    */
-  finish(unread: (user: string) => boolean): void {
+  finish(
+    unread: (user: string) => boolean,
+    /** The problem of the daemon's file, if it is broken now. */
+    broken: (id: string) => string | undefined = () => undefined,
+  ): { readonly id: string; readonly why: string }[] {
+    const stopped: { id: string; why: string }[] = [];
     for (const [id, runs] of this.runsById) {
       // A user whose directory could not be read keeps the daemons whose config was saved
       // (see Manager.unreadConfigs): what is left here is not known to be theirs to run.
-      const why = unread(id.slice(0, id.indexOf('/')))
-        ? "its user's directory could not be read, and no config it ran with was saved"
-        : 'file deleted, or its user no longer allowed';
+      // A file broken meanwhile is said as such (an outside review, 22a, F7: "file
+      // deleted, or its user no longer allowed").
+      const problem = broken(id);
+      const why =
+        problem !== undefined
+          ? `its file is broken now, and the config it ran with was not saved: ${problem}`
+          : unread(id.slice(0, id.indexOf('/')))
+            ? "its user's directory could not be read, and no config it ran with was saved"
+            : 'file deleted, or its user no longer allowed';
+      let said = false;
       for (const run of runs) {
         this.processes.claim(run, this.leafOf(id, run.seq));
-        if (run.alive || !run.empty)
+        if (run.alive || !run.empty) {
           this.log.warn(`${id}: no config claims it any more (${why}); stopping pid ${run.pid}`);
+          said = true;
+        }
         this.endStray(run);
       }
+      if (said) stopped.push({ id, why });
     }
     this.runsById.clear();
+    return stopped;
   }
 
   private leafOf(id: string, seq: number): string | undefined {

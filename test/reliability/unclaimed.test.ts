@@ -570,3 +570,33 @@ describe('a stop under way taken over after its main process ended', {
     assert.doesNotMatch(host.managerLog.slice(from), /killed by SIGTERM/);
   });
 });
+
+/**
+ * An outside review (22a, F7): a file broken while no manager ran, its daemon running on
+ * a config never saved: its run was stopped at the takeover (documented) "for its file
+ * deleted, or its user no longer allowed", and `why` never said it was stopped.
+ */
+describe('a daemon whose file broke while no manager ran', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('is stopped at the takeover for its broken file, said in the log and why', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6700401\n');
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    await host.killManager();
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6700401\noutput=x\n');
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('its run to be stopped', () => (isAlive(pid) ? undefined : true));
+    assert.match(
+      host.managerLog.slice(from),
+      /alice\/web: no config claims it any more \(its file is broken now, and the config it ran with was not saved: .*output/,
+    );
+    assert.match(
+      (await host.dmctl('alice', 'web', 'why')).stdout,
+      /its run is stopped at the takeover: no config claims it \(its file is broken now/,
+    );
+  });
+});
