@@ -2768,6 +2768,19 @@ export class Manager implements ControlContext, SupervisorHost {
         this.history.note(id, 'config', 'its config file is back, unchanged: kept as it is');
         if (!refused) tally.add(id);
       } else if (
+        !existing.orphaned &&
+        runsOldConfig(existing) &&
+        loaded.source !== undefined &&
+        loaded.source === existing.runSource
+      ) {
+        // Its file put back as its run was started with (changed while no manager ran, or
+        // while it could not be read): nothing to apply. It was restarted as "changed"
+        // (outside reviews 22a, F3, and 22c, 6).
+        takeConfig(existing, loaded.spec, loaded.source);
+        const text = 'its config file is back as its run was started with: kept as it runs';
+        this.log.info(`${id}: ${text}`);
+        this.history.note(id, 'config', text);
+      } else if (
         existing.orphaned ||
         runsOldConfig(existing) ||
         !sameSpec(existing.spec, loaded.spec)

@@ -94,6 +94,29 @@ describe('a config file changed while the manager was down', {
     await host.stopManager();
   });
 
+  // Outside reviews (22a, F3; 22c, 6): the file put back as the run was started with, the
+  // next rescan restarted the daemon as "changed".
+  test('changed meanwhile, then put back as its run was started with: kept as it runs', async () => {
+    host.writeDaemon('alice', 'web', start);
+    await host.startManager();
+    const before = await pidOf('web');
+    await killManager();
+    host.writeDaemon('alice', 'web', `${start}umask=027\n`);
+    await host.startManager();
+    assert.equal(await pidOf('web'), before);
+    host.writeDaemon('alice', 'web', start);
+    const from = host.managerLog.length;
+    const rescan = await host.dmctl('alice', 'rescan');
+    assert.equal(rescan.code, 0, rescan.stderr);
+    assert.equal(await pidOf('web'), before);
+    assert.match(
+      host.managerLog.slice(from),
+      /web: its config file is back as its run was started with: kept as it runs/,
+    );
+    assert.doesNotMatch(host.managerLog.slice(from), /web: config changed/);
+    await host.stopManager();
+  });
+
   test('changed before an upgrade: the same, across the upgrade and a crash after it', async () => {
     host.writeDaemon('alice', 'web', start);
     await host.startManager();
