@@ -325,6 +325,19 @@ export class DaemonLogs {
     this.attachIfReady(id);
   }
 
+  /**
+   * Says that what waits in a daemon's pipe, and what comes after, is dropped, and why:
+   * a survivor no config claims whose log cannot be opened (an outside review, 22c, 7:
+   * only the failed open was said).
+   */
+  sayDropped(id: string, why: string): void {
+    const pipe = this.pipes.get(id);
+    if (pipe === undefined) return;
+    this.log.warn(
+      `${id}: its output is dropped (${this.pump.waitingIn(pipe)} bytes waiting in its pipe, and what it writes as it stops): ${why}`,
+    );
+  }
+
   /** Stops logging a daemon (forgotten, or its output is discarded now); its pipe goes on into /dev/null. */
   async close(id: string): Promise<void> {
     this.logged.set(id, false);
@@ -334,9 +347,14 @@ export class DaemonLogs {
     this.carried.delete(id);
     this.noteDropping(id, false);
     if (entry === undefined || !entry.attached) {
-      // One that waited for its log goes on into /dev/null too.
+      // One that waited for its log goes on into /dev/null too: what waited is said (an
+      // outside review, 22c, 7: a survivor's output dropped, only the failed open said).
       const waiting = this.pipes.get(id);
-      if (waiting !== undefined && !this.moving.has(id)) this.attachToNull(id, waiting);
+      if (waiting === undefined || this.moving.has(id)) return;
+      const bytes = this.pump.waitingIn(waiting);
+      if (bytes > 0 && entry !== undefined && !entry.readiness.ok && !this.discarded.has(id))
+        this.log.warn(`${id}: ${bytes} bytes of its output are dropped: ${entry.readiness.error}`);
+      this.attachToNull(id, waiting);
       return;
     }
     // Marked as moving until the pump has let go: a log of the id opened meanwhile (the

@@ -2002,7 +2002,9 @@ export class Manager implements ControlContext, SupervisorHost {
     this.logs.pipe(id, fd, true);
     void this.logs.open(owner, id, spec).then((readiness) => {
       // No log to go to (its home gone): dropped, never kept for a log of that id later.
-      if (!readiness.ok && !this.supervisor.daemons.has(id)) void this.logs.discard(id);
+      if (readiness.ok || this.supervisor.daemons.has(id)) return;
+      this.logs.sayDropped(id, readiness.error);
+      void this.logs.discard(id);
     });
     this.link.closePipe(id);
     return true;

@@ -13,9 +13,10 @@ import {
   statSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { makeAccountAgain, writeDaemonAgain } from '../helpers/accounts.ts';
 import { living } from '../helpers/census.ts';
+import { showLogIfFailed } from '../helpers/cli.ts';
 import { counterProblems, counterRuns, lastWritten } from '../helpers/counter.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
@@ -597,6 +598,48 @@ describe('a daemon whose file broke while no manager ran', { skip: !root && 'nee
     assert.match(
       (await host.dmctl('alice', 'web', 'why')).stdout,
       /its run is stopped at the takeover: no config claims it \(its file is broken now/,
+    );
+  });
+});
+
+/**
+ * An outside review (22c, 7): a survivor no config claims whose log could not be opened
+ * had what it wrote while no manager ran dropped, and only the failed open was said.
+ */
+describe('what a survivor no config claims wrote, its log not to be opened', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  test('is dropped, and how much is said', async () => {
+    const home = host.user('alice').home;
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'talker',
+      `start=exec ${FIXTURES}/counter.sh ${home} 1\noutput=log\n`,
+    );
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/talker', (d) => d.pid > 0, 'to run');
+    await host.killManager();
+    const before = lastWritten(home, pid);
+    await waitFor('lines written while no manager runs', () =>
+      lastWritten(home, pid) >= before + 20 ? true : undefined,
+    );
+    rmSync(host.daemonFile('alice', 'talker'));
+    // Its owner (and the manager, as its owner) cannot open it now.
+    chmodSync(join(home, '.daemon-manager/logs/talker.log'), 0);
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('the survivor to be stopped', () => (isAlive(pid) ? undefined : true));
+    await waitFor('what is dropped to be said', () =>
+      /alice\/talker: its output is dropped \(\d+ bytes waiting in its pipe, and what it writes as it stops\): cannot open log file/.test(
+        host.managerLog.slice(from),
+      )
+        ? true
+        : undefined,
     );
   });
 });
