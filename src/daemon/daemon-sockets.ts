@@ -29,8 +29,9 @@ export class DaemonSockets {
   private readonly rebind = new Set<string>();
   /**
    * What was last said of a daemon's bind tried again at each start (see bindAfterStop,
-   * and a failure for now: a port in use): said once. A port held by a survivor SIGKILL could not end (a hung file system) was
-   * said at every try, 20 times a second for as long as it lingered (an outside review, 20b).
+   * and a failure for now: a port in use): said once. A port held by a survivor SIGKILL
+   * could not end (a hung file system) was said at every try, 20 times a second for as
+   * long as it lingered (an outside review, 20b).
    */
   private readonly rebindSaid = new Map<string, string>();
   /**
