@@ -1,4 +1,12 @@
-import { closeSync, type FSWatcher, fstatSync, lstatSync, statSync, watch } from 'node:fs';
+import {
+  closeSync,
+  type FSWatcher,
+  fstatSync,
+  lstatSync,
+  readFileSync,
+  statSync,
+  watch,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
@@ -995,9 +1003,16 @@ export class Manager implements ControlContext, SupervisorHost {
     const groupsChanged = membership !== this.membership;
     this.membership = membership;
     for (const record of this.supervisor.daemons.values()) {
-      const runAs = record.spec.runAs ?? record.owner;
+      // A run started with another config than its file's now (read, not applied) is
+      // judged as the account it runs as: stopped for a user only its file named, which
+      // root took back (an outside review, 23a, F1).
+      const runAs =
+        (runsOldConfig(record) ? this.runAsOf(record) : undefined) ??
+        record.spec.runAs ??
+        record.owner;
       if (record.state.kind !== 'stopped' && !mayRunAs(this.currentPolicy, record.owner, runAs)) {
         this.log.warn(`${record.id}: may no longer run as ${runAs}; stopping it`);
+        this.note(record, 'stop', `${record.owner} may no longer run as ${runAs}: stopping it`);
         this.supervisor.stop(record);
         continue;
       }
@@ -1160,7 +1175,14 @@ export class Manager implements ControlContext, SupervisorHost {
     // were at its start (an outside review: checks forked outside the user's cpu cgroup).
     for (const [id, cgroups] of joins) this.processes.rejoin(id, cgroups);
     if (warn) this.log.warn(line);
-    else if (moved > 0 || !quietIfNothingMoved) this.log.info(line);
+    // The moves write the limit too: in force by then (what held more gone meanwhile), it
+    // is said, and not tried again (an outside review, 23b, 4: written without a word).
+    if (!memoryWritten && quota.memory !== undefined && this.memoryInForce(user, quota.memory)) {
+      this.memoryUnwritten.delete(user);
+      this.log.info(
+        `the quota of '${user}': its memory limit of ${mebibytes(quota.memory)} is in force now (written as their daemons were moved: what held more is gone)`,
+      );
+    } else if (moved > 0 || !quietIfNothingMoved) this.log.info(line);
     if (this.stopping && restart.size > 0)
       this.log.info(`the quota of '${user}': the manager stops, so none of them is restarted`);
     for (const [id, why] of restart) {
@@ -1235,13 +1257,14 @@ export class Manager implements ControlContext, SupervisorHost {
         });
     }
     // Stopped runs whose processes SIGKILL has not ended: what they hold stays charged. And
-    // a stop's run whose SIGKILL is sent and not carried out yet (its 5 s wait): left out,
-    // healthy daemons were killed for what it held (an outside review, 22b: 3 of 3).
+    // a stop's run (SIGTERM or SIGKILL sent, not carried out yet): not this lowering's to
+    // kill, and what it holds goes when it ends. Left out, healthy daemons were killed for
+    // what it held (outside reviews, 22b: in its 5 s wait after SIGKILL; 23b: before).
     const stuckLeaves: string[] = [];
     for (const record of this.supervisor.daemons.values()) {
       if (record.owner !== user) continue;
       const { state } = record;
-      if (state.kind === 'stopping' && state.killed !== false) {
+      if (state.kind === 'stopping') {
         const leaf = this.processes.leafOf(state.run);
         if (leaf !== undefined) stuckLeaves.push(leaf);
       }
@@ -1295,7 +1318,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.memoryUnwritten.delete(user);
     if (quota?.memory !== limit) return;
     this.log.info(
-      `the quota of '${user}': processes SIGKILL had not ended are gone from the run of ${record.id}; trying their memory limit of ${mebibytes(limit)} again`,
+      `the quota of '${user}': the processes of a run of ${record.id} being stopped or that SIGKILL had not ended are gone; trying their memory limit of ${mebibytes(limit)} again`,
     );
     this.queueQuotaWork(user, quota, this.runningOf(user), false);
   }
@@ -1318,6 +1341,18 @@ export class Manager implements ControlContext, SupervisorHost {
     this.log.info(
       `the quota of '${user}': its memory limit of ${mebibytes(limit)} is in force now (written at the start of ${record.id}: what held more is gone)`,
     );
+  }
+
+  /** Whether the user's memory cgroup has `limit` as its limit now (the kernel rounds to pages). */
+  private memoryInForce(user: string, limit: number): boolean {
+    const base = this.cgroups?.memoryBase;
+    if (base === undefined) return false;
+    try {
+      const now = Number(readFileSync(join(base, user, 'memory.limit_in_bytes'), 'latin1').trim());
+      return Math.abs(now - limit) < 4096;
+    } catch {
+      return false;
+    }
   }
 
   /** The daemons of a user that run (or cool down), for quota work. */
@@ -1563,7 +1598,9 @@ export class Manager implements ControlContext, SupervisorHost {
     takeConfig(record, loaded.spec, loaded.source);
     this.configCopies.replace(record.owner, owner.account.uid, loaded);
     await this.openLog(owner, record, true);
-    await this.sockets.hold(owner, record, loaded);
+    // A running daemon keeps the sockets it was given until a restart applies its file
+    // (see begin's takeover: an outside review, 23a, F5).
+    if (!runsOldConfig(record)) await this.sockets.hold(owner, record, loaded);
     return { ok: true, message: '' };
   }
 
@@ -2703,7 +2740,15 @@ export class Manager implements ControlContext, SupervisorHost {
         const heldRefusal = this.recovery && this.sockets.heldRefusal(record, isMember);
         // Its listen_group= made again under its name meanwhile: no refusal either.
         const groupAgain = this.recovery && this.sockets.groupAgain(record, isMember);
-        if (this.recovery && record.spec.autostart && record.spec.listen.addresses.length > 0)
+        // Not for a run taken over: what it holds stays as it is until a restart applies
+        // its file (bound now, a changed listen_group= or listen_mode= replaced its unix
+        // socket's file by one nobody accepted on: an outside review, 23a, F5).
+        if (
+          this.recovery &&
+          record.spec.autostart &&
+          record.spec.listen.addresses.length > 0 &&
+          !this.recovery.hasLiveRun(id)
+        )
           await this.sockets.hold(owner, record, loaded);
         if (this.recovery) {
           this.recovery.introduce(record);
@@ -2835,6 +2880,9 @@ export class Manager implements ControlContext, SupervisorHost {
           void this.sockets.release(record.id, owner);
           continue;
         }
+        // Its file read and not applied says nothing of the run (an outside review, 23a,
+        // F2: stopped for a port only its file named, which root took back).
+        if (runsOldConfig(record)) continue;
         const file =
           this.configFiles.get(record.id) ?? join(owner.daemonDir, `${record.spec.name}.conf`);
         const runs: LoadedConfig = {

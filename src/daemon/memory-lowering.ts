@@ -93,12 +93,12 @@ export async function lowerMemoryLimit(
     if (stat.rss < excess)
       return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, of which only ${mebibytes(stat.rss)} is their processes' own (${mebibytes(stat.shmem)} shared memory or tmpfs files): killing their daemons cannot bring it under ${mebibytes(limit)}, and none was killed; the limit stays as it was`;
     if (stat.rss - stuck < excess)
-      return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, ${mebibytes(stuck)} of it by processes SIGKILL has not ended (uninterruptible sleep, as on a hung file system): killing more of their daemons cannot bring it under ${mebibytes(limit)}; the limit stays as it was`;
+      return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, ${mebibytes(stuck)} of it by processes being stopped or that SIGKILL has not ended (uninterruptible sleep, as on a hung file system): killing more of their daemons cannot bring it under ${mebibytes(limit)}; the limit stays as it was`;
     // Nor a kill for memory the stuck processes' end gives back: what else is held fits
     // (outside review 22b: healthy daemons killed for it, then the limit written anyway
     // once the stuck ones went; or, waiting for the last of them, never written).
     if (stuck > 0 && stat.usage - stuck <= limit)
-      return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, ${mebibytes(stuck)} of it by processes SIGKILL has not ended (uninterruptible sleep, as on a hung file system), and the rest fits: no daemon killed; the limit stays as it was until they are gone`;
+      return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, ${mebibytes(stuck)} of it by processes being stopped or that SIGKILL has not ended (uninterruptible sleep, as on a hung file system), and the rest fits: no daemon killed; the limit stays as it was until they are gone`;
     const largest = left
       .filter((run) => run.live())
       .map((run) => ({ run, bytes: residentBytes(run.leaf) }))

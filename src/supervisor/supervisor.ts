@@ -57,7 +57,7 @@ export interface SupervisorHost {
   watchReady(record: DaemonRecord, run: number): void;
   /** Something happened to the daemon worth its history (`dmctl why`), at `at` (ms, now if not said). */
   note(record: DaemonRecord, kind: EventKind, text: string, at?: number): void;
-  /** Processes of a run that SIGKILL had not ended (`unkilled`), or that a stop's SIGKILL ended, are gone. */
+  /** Processes of a run that SIGKILL had not ended (`unkilled`), or of a stop's run, are gone. */
   stuckGone?(record: DaemonRecord): void;
 }
 
@@ -588,9 +588,10 @@ export class Supervisor {
     if (state.kind === 'stopping' && state.run === run) {
       this.setState(record, { ...state, empty: true });
       this.checkStopping(record);
-      // Ended by its SIGKILL, before it was given up on: memory it held that kept a limit
-      // from being written is free (an outside review, 21b: a survivor a takeover stopped).
-      if (state.killed !== false) this.host.stuckGone?.(record);
+      // Ended, before it was given up on: memory it held that kept a limit from being
+      // written is free (outside reviews, 21b: a survivor a takeover stopped; 23b: a
+      // stop's run counted as held, not killable, from its SIGTERM on).
+      this.host.stuckGone?.(record);
     } else if (state.kind !== 'running' || state.run !== run) this.host.processes.release(run);
   }
 
@@ -864,7 +865,10 @@ export class Supervisor {
       // A run taken over with no main process (its keeper was killed too) is named by a
       // process its cgroup holds: `unkilled: [0]` named nothing (an outside review, 20b).
       const pid = state.pid === 0 ? (this.host.processes.memberOf?.(state.run) ?? 0) : state.pid;
-      record.unkilled.push({ run: state.run, pid });
+      // Once: a run the memory lowering's SIGKILL left stuck is marked already (an outside
+      // review, 23b: `unkilled: [P, P]`).
+      if (!record.unkilled.some((left) => left.run === state.run))
+        record.unkilled.push({ run: state.run, pid });
       this.host.note(
         record,
         'stop',

@@ -201,7 +201,8 @@ describe('a SIGTERM while the manager starts its daemons', { skip: !root && 'nee
       const keeper = host.keeperPid();
       process.kill(keeper, 'SIGSTOP');
       try {
-        await delay(500);
+        // Longer than the start once waited for the keeper (5 s) before it asked for more.
+        await delay(6_000);
         manager.child.kill('SIGTERM');
         await waitFor('the stop to be seen', () =>
           manager.output().includes('SIGTERM: stopping every daemon') ? true : undefined,

@@ -185,10 +185,49 @@ describe('a grant taken back by a SIGHUP while the file read since no longer say
     const log = await takenBackHidden('as', `user=${carol}\n`, '', (row) =>
       assert.equal(row.runAs, carol, 'the run shown as the user it runs as'),
     );
+    // Judged as the account it runs as, at the reload (or by the rescan after it).
     assert.match(
       log,
-      new RegExp(`mallory/as: refused now \\(it runs as ${carol}, whom \\S+ may no longer run as`),
+      new RegExp(
+        `mallory/as: (refused now \\(it runs as ${carol}, whom \\S+ |)may no longer run as ${carol}`,
+      ),
     );
+  });
+
+  // An outside review (23a, F1 and F2): root taking back what only the file read names
+  // (not what the run is) stopped the run.
+  test('what only the file read names, taken back: the run goes on', async () => {
+    const [carol, dave] = [host.user('carol').name, host.user('dave').name];
+    const [mine, other] = [await freePort(), await freePort()];
+    const master = (both: boolean): string =>
+      host.expand(
+        `[can_run_as]\n{mallory}: {carol}${both ? ', {dave}' : ''}\n[limits]\n{mallory}: ports=${mine}${both ? ` ${other}` : ''}\n`,
+      );
+    host.writeMaster(master(true));
+    host.writeDaemon('mallory', 'kept', `${start}user=${carol}\nlisten=tcp:0.0.0.0:${mine}\n`);
+    await host.startManager();
+    const running = await host.waitForDaemon(
+      'mallory',
+      'mallory/kept',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    host.writeDaemon('mallory', 'kept', `${start}user=${dave}\nlisten=tcp:0.0.0.0:${other}\n`);
+    const read = await host.dmctl('mallory', 'kept', 'start');
+    assert.match(read.stdout, /already running, with the config it was started with/);
+    chmodSync(dir(), 0);
+    const from = host.managerLog.length;
+    await host.reload(master(false));
+    await waitFor('the reload to be done', () =>
+      /mallory: \S+: warning: cannot list directory/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    const row = await host.waitForDaemon('mallory', 'mallory/kept', () => true, 'known');
+    assert.equal(row.pid, running.pid, 'the run stopped for what only its file named');
+    assert.equal(row.state, 'running');
+    assert.equal(row.runAs, carol);
+    assert.doesNotMatch(host.managerLog.slice(from), /mallory\/kept: .*stopping it/);
   });
 
   test('listen= taken out and read: the run holding the port is stopped when it is taken back', async () => {
