@@ -3,7 +3,13 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } f
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { showLogIfFailed } from '../helpers/cli.ts';
-import { buildHangFs, fuseMissing, type HangFs, mountHangFs } from '../helpers/hang-fs.ts';
+import {
+  buildHangFs,
+  fuseMissing,
+  type HangFs,
+  mountHangFs,
+  mountHangWriteFs,
+} from '../helpers/hang-fs.ts';
 import { TestHost, type TestUser } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -157,5 +163,52 @@ describe('logs that could not be opened, at a stop', {
     );
     assert.doesNotMatch(host.managerLog.slice(from), /alice\/back: \d+ bytes .* dropped/);
     chmodSync(join(logs, 'away.log'), 0o640);
+  });
+});
+
+/**
+ * An outside review (23a, F4): a log opened through a root FUSE mount that was then
+ * lazily unmounted, its server ended (the home's own directory back at the path): the
+ * file the pump had open failed every write (ENOTCONN) for good, and every line from then
+ * on was dropped, nothing said. The log is opened again by its path.
+ */
+describe('a log whose file system goes away under it', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  let mount: HangFs | undefined;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await mount?.stop();
+    await host.cleanup();
+  });
+
+  test('is opened again by its path, and the lines go on there', async (t) => {
+    const missing = fuseMissing();
+    if (missing) return t.skip(missing);
+    const alice = host.user('alice');
+    const logs = join(alice.home, '.daemon-manager/logs');
+    host.mkdirAs(alice, logs);
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'web',
+      `start=exec sh -c 'i=0; while :; do i=$((i+1)); echo "line $i"; sleep 0.05; done'\noutput=log\n`,
+    );
+    mount = await mountHangWriteFs(buildHangFs(host.dir, 'hang-write-fs'), logs, alice);
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    const file = join(logs, 'web.log');
+    await waitFor('lines in the log on the mount', () =>
+      existsSync(file) && readFileSync(file, 'utf8').includes('line 5') ? true : undefined,
+    );
+    const from = host.managerLog.length;
+    // The server ended and the mount lazily taken away: the directory below is back.
+    await mount.stop();
+    mount = undefined;
+    await waitFor('lines in the log at its path again', () =>
+      existsSync(file) && /line \d+/.test(readFileSync(file, 'utf8')) ? true : undefined,
+    );
+    await waitFor('writing again said', () =>
+      /alice\/web: log: writing again/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
   });
 });
