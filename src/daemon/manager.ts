@@ -2892,6 +2892,16 @@ export class Manager implements ControlContext, SupervisorHost {
           problems: [],
           runAsLine: undefined,
         };
+        // A refusal of its config as last read that root's change lifts (a port given
+        // back) is lifted here too: it was shown `broken` until the directory could be
+        // read again (an outside review, 22a, F6).
+        if (this.broken.get(record.id) !== undefined) {
+          const problems = this.judged(user, runs);
+          if (!hasErrors(problems)) {
+            this.broken.note(user, record.spec.name, file, problems);
+            this.noteConfigProblem(record.id, problems);
+          }
+        }
         if (!this.sockets.refused(user, runs) || !this.sockets.inUse(record)) continue;
         const text =
           'its sockets are no longer allowed (its file not read: judged on the config it runs with); stopping it';

@@ -240,3 +240,50 @@ describe('a grant taken back by a SIGHUP while the file read since no longer say
     assert.notEqual(await tryConnect({ port, host: '127.0.0.1' }), 'ok');
   });
 });
+
+/**
+ * An outside review (22a, F6): a port taken back while no manager ran (its owner's
+ * directory unreadable at the takeover: the daemon stopped on its config as last read),
+ * then given back by a SIGHUP while the directory was still unreadable: `status` and `why`
+ * went on showing the refusal until the directory was read again.
+ */
+describe('a port given back while its owner’s directory cannot be read', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const dir = (): string => join(host.user('mallory').home, '.daemon-manager/daemons');
+  afterEach(showLogIfFailed(() => host.managerLog));
+  afterEach(async () => {
+    chmodSync(dir(), 0o755);
+    await host.stopManager();
+  });
+  after(() => cleanUp(host));
+
+  test('is no refusal any more', async () => {
+    const port = await freePort();
+    const master = (grant: boolean): string =>
+      host.expand(
+        `[can_run_as]\n{mallory}\n${grant ? `[limits]\n{mallory}: ports=${port}\n` : ''}`,
+      );
+    host.writeMaster(master(true));
+    host.writeDaemon(
+      'mallory',
+      'web',
+      `start=${FIXTURES}/listen-report.sh\nlisten=tcp:0.0.0.0:${port}\n`,
+    );
+    await host.startManager();
+    await host.waitForDaemon('mallory', 'mallory/web', (d) => d.state === 'running', 'to run');
+    await host.killManager();
+    chmodSync(dir(), 0);
+    host.writeMaster(master(false));
+    await host.startManager();
+    await host.waitForDaemon('mallory', 'mallory/web', (d) => d.state === 'broken', 'refused');
+    await host.reload(master(true));
+    await host.waitForDaemon(
+      'mallory',
+      'mallory/web',
+      (d) => d.state === 'stopped',
+      'no longer shown refused',
+    );
+  });
+});
