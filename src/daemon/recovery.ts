@@ -227,15 +227,16 @@ export class Recovery {
 
   /**
    * Until the keeper has made the processes of these daemons' runs (or they were refused,
-   * or stopped), or a stop comes: a keeper stopped or starved holds the start back, not
-   * the stop (given up after 5 s, the rest was asked for and made after the stop: an
-   * outside review, 23b, all 320 daemons).
+   * or stopped), a stop comes, or the keeper is gone (the manager replaces it and its
+   * daemons): a keeper stopped or starved holds the start back, not the stop (given up
+   * after 5 s, the rest was asked for and made after the stop: an outside review, 23b,
+   * all 320 daemons).
    */
   private async untilSpawned(records: readonly DaemonRecord[]): Promise<void> {
     const asked = (record: DaemonRecord): boolean =>
       record.state.kind === 'running' && record.state.pid === 0;
     let wait = 1;
-    while (records.some(asked) && this.mayStart()) {
+    while (records.some(asked) && this.mayStart() && this.link.alive) {
       await new Promise<void>((resolve) => setTimeout(resolve, wait));
       // Polled often while the keeper keeps up, a little less when it does not.
       wait = Math.min(wait * 2, 50);
