@@ -562,6 +562,9 @@ export class Supervisor {
         ...(rest === '' ? {} : { mainExit: exit }),
       });
       this.checkStopping(record);
+      // Its run over: what it held is free (see noteEmpty; an outside review, 24a: a stop
+      // ended by its SIGKILL with its main process last tried nothing again).
+      if (rest === '') this.host.stuckGone?.(record);
       return;
     }
     if (!failed) record.lastExit = exit;

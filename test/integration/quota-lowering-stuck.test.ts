@@ -219,6 +219,39 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
     await host.stopManager();
   });
 
+  // An outside review (24a, F1): a lowering given up for stops under way (daemons that
+  // ignore SIGTERM) was never tried again once their SIGKILL ended them: the old limit
+  // stayed for good, the user far under the new one.
+  test('a lowering given up for stops under way is tried again when they end', async () => {
+    host.writeMaster(quota('1G'), SETTINGS);
+    host.writeDaemon('alice', 'other', 'start=exec sleep 100000\n');
+    for (const name of ['tough1', 'tough2'])
+      host.writeDaemon('bob', name, `${holder(60, undefined, true)}stop_timeout=2s\n`);
+    host.writeDaemon('bob', 'small', holder(10));
+    await host.startManager();
+    const rows = new Map<string, number>();
+    for (const name of ['tough1', 'tough2', 'small']) {
+      const row = await host.waitForDaemon('bob', `bob/${name}`, (d) => d.pid > 0, 'to run');
+      rows.set(name, row.pid);
+      await waitFor(`${name} to hold its memory`, () => {
+        const status = readFileSync(`/proc/${row.pid}/status`, 'latin1');
+        return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) > 9000 ? true : undefined;
+      });
+    }
+    const from = host.managerLog.length;
+    const stops = ['tough1', 'tough2'].map((name) => spawnDmctl(host, 'bob', 'stop', name));
+    for (const name of ['tough1', 'tough2'])
+      await host.waitForDaemon('bob', `bob/${name}`, (d) => d.state === 'stopping', 'to stop');
+    host.writeMaster(quota('64M'), SETTINGS);
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the limit written once the stops are over', () =>
+      limitOf(rows.get('small') ?? 0) === 64 * 2 ** 20 ? true : undefined,
+    );
+    assert.deepEqual(killedSince(from), [], 'killed for what the stops held');
+    for (const stop of stops) await stop.stop();
+    await host.stopManager();
+  });
+
   // An outside review (21b, 4): after a kill -9 of the manager and its keeper, the limit a
   // lowering had given up on was written later by a start, and nothing said so: the log's
   // last word was that the limit before stayed.
