@@ -2719,10 +2719,15 @@ export class Manager implements ControlContext, SupervisorHost {
         continue;
       }
       // Root took back a port (a reload), or the owner left listen_group's group.
+      // Judged on what its run was given when its file says something else (read and not
+      // applied): stopped for a port or group only the file named (an outside review,
+      // 24a, F2 and F3).
       if (
         existing !== undefined &&
-        this.sockets.refused(user, loaded) &&
-        this.sockets.inUse(existing)
+        this.sockets.inUse(existing) &&
+        (runsOldConfig(existing) || existing.source !== loaded.source
+          ? this.sockets.runRefusal(existing, (gid) => this.isMember(user, gid)) !== undefined
+          : this.sockets.refused(user, loaded))
       ) {
         this.log.warn(`${id}: its sockets are no longer allowed; stopping it`);
         this.supervisor.stop(existing);
@@ -2844,6 +2849,20 @@ export class Manager implements ControlContext, SupervisorHost {
             'its config file changed while it could not be read: it runs with the config it was started with until a rescan (or a restart) applies the new one';
           this.log.info(`${id}: ${text}`);
           this.history.note(id, 'config', text);
+          continue;
+        }
+        // Changed into a config refused now (a port or group root does not give): its run
+        // goes on as it was started, as one whose file broke does; restarted, it could not
+        // start again, and a daemon whose own grants stood was left down (an outside
+        // review, 24a, F2). What its run holds is judged above and by the reload.
+        if (refused && existing.state.kind === 'running') {
+          const error = problems.find((problem) => problem.severity === 'error');
+          const text = `its changed config file is refused (${error === undefined ? 'see its problems' : formatProblem(error)}): it goes on with the config it was started with`;
+          const last = this.history.of(id).findLast((event) => event.kind === 'config');
+          if (last?.text !== text) {
+            this.log.warn(`${id}: ${text}`);
+            this.history.note(id, 'config', text);
+          }
           continue;
         }
         takeConfig(existing, loaded.spec, loaded.source);

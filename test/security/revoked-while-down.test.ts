@@ -230,6 +230,42 @@ describe('a grant taken back by a SIGHUP while the file read since no longer say
     assert.doesNotMatch(host.managerLog.slice(from), /mallory\/kept: .*stopping it/);
   });
 
+  // An outside review (24a, F2): the same with the directory readable: the reload's
+  // rescan read the file, found its port refused, and stopped the run whose own port root
+  // still gave (left down, `broken`).
+  test('a port only the file names, taken back with the file readable: the run goes on', async () => {
+    const [mine, other] = [await freePort(), await freePort()];
+    const master = (both: boolean): string =>
+      host.expand(
+        `[can_run_as]\n{mallory}\n[limits]\n{mallory}: ports=${mine}${both ? ` ${other}` : ''}\n`,
+      );
+    host.writeMaster(master(true));
+    host.writeDaemon('mallory', 'open', `${start}listen=tcp:0.0.0.0:${mine}\n`);
+    await host.startManager();
+    const running = await host.waitForDaemon(
+      'mallory',
+      'mallory/open',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    host.writeDaemon('mallory', 'open', `${start}listen=tcp:0.0.0.0:${other}\n`);
+    const read = await host.dmctl('mallory', 'open', 'start');
+    assert.match(read.stdout, /already running, with the config it was started with/);
+    const from = host.managerLog.length;
+    await host.reload(master(false));
+    await waitFor('the changed file refused, the run kept', () =>
+      /mallory\/open: its changed config file is refused .*: it goes on with the config it was started with/.test(
+        host.managerLog.slice(from),
+      )
+        ? true
+        : undefined,
+    );
+    const row = await host.waitForDaemon('mallory', 'mallory/open', () => true, 'known');
+    assert.equal(row.pid, running.pid);
+    assert.equal(row.state, 'running');
+    assert.equal(await tryConnect({ port: mine, host: '127.0.0.1' }), 'ok');
+  });
+
   test('listen= taken out and read: the run holding the port is stopped when it is taken back', async () => {
     port = await freePort();
     const log = await takenBackHidden('port', `listen=tcp:0.0.0.0:${port}\n`, '', () => {});
