@@ -695,6 +695,11 @@ export class Supervisor {
     return true;
   }
 
+  /** Whether the daemon's start waits briefly (see `waitBriefly`): asked, not carried out yet. */
+  startWaits(record: DaemonRecord): boolean {
+    return record.state.kind === 'coolingdown' && this.waitingSince.has(record);
+  }
+
   /**
    * What a start waiting briefly (see `waitBriefly`) waits for has come (its log looked
    * at): it is tried at once, not at the end of the wait.

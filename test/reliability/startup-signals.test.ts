@@ -180,7 +180,7 @@ describe('a SIGTERM while the manager starts its daemons', { skip: !root && 'nee
   const COUNT = 100;
   after(() => host.cleanup());
 
-  test('has at most eight of them started after it is seen', async () => {
+  const startStopped = async (pulses: boolean): Promise<void> => {
     host.writeMaster(`[can_run_as]\n${USERS.map((user) => `{${user}}\n`).join('')}`);
     for (const user of USERS)
       for (let index = 0; index < COUNT; index++)
@@ -196,13 +196,20 @@ describe('a SIGTERM while the manager starts its daemons', { skip: !root && 'nee
       await waitFor('the first daemon started', () =>
         manager.output().includes(': started, pid ') ? true : undefined,
       );
-      // A keeper slow to make processes (a loaded machine): stopped a moment, what the
-      // manager asks of it waits in its queue.
+      // A keeper slow to make processes (a loaded machine): stopped a moment (or in
+      // pulses: stopped 1 s, run 50 ms), what the manager asks of it waits in its queue.
       const keeper = host.keeperPid();
       process.kill(keeper, 'SIGSTOP');
       try {
+        if (pulses)
+          for (let pulse = 0; pulse < 4; pulse++) {
+            await delay(1_000);
+            process.kill(keeper, 'SIGCONT');
+            await delay(50);
+            process.kill(keeper, 'SIGSTOP');
+          }
         // Longer than the start once waited for the keeper (5 s) before it asked for more.
-        await delay(6_000);
+        else await delay(6_000);
         manager.child.kill('SIGTERM');
         await waitFor('the stop to be seen', () =>
           manager.output().includes('SIGTERM: stopping every daemon') ? true : undefined,
@@ -222,5 +229,10 @@ describe('a SIGTERM while the manager starts its daemons', { skip: !root && 'nee
     const after_ = output.slice(seen).split(': started, pid ').length - 1;
     assert.ok(after_ <= 8, `${after_} daemons started after the SIGTERM was seen`);
     assert.equal(manager.child.exitCode, 0);
-  });
+  };
+
+  test('has at most eight of them started after it is seen', () => startStopped(false));
+  // An outside review (24a, F4): starts waiting a moment for their log's look were not
+  // counted as asked: with a keeper slowed in pulses, 129 and 136 of 320 started after.
+  test('the same with a keeper slowed in pulses', () => startStopped(true));
 });
