@@ -1343,6 +1343,27 @@ export class Manager implements ControlContext, SupervisorHost {
     );
   }
 
+  /**
+   * At a takeover, the config a live run was started with, from the configs as last read
+   * (`copies`), when they hold it (the digest saved with the run says) and it is still
+   * allowed to `user`: its file refused now. (A file broken meanwhile stops its run, as
+   * documented: no config claims it.)
+   */
+  private runConfigOf(
+    id: string,
+    copies: readonly LoadedConfig[],
+    user: string,
+  ): LoadedConfig | undefined {
+    if (this.recovery === undefined || !this.recovery.hasLiveRun(id)) return undefined;
+    const source = this.recovery.savedSource(id);
+    const name = id.slice(id.indexOf('/') + 1);
+    const copy = copies.find((config) => config.name === name);
+    if (copy?.spec === undefined || source === undefined || copy.source !== source)
+      return undefined;
+    if (hasErrors(this.judged(user, copy))) return undefined;
+    return copy;
+  }
+
   /** Whether the user's memory cgroup has `limit` as its limit now (the kernel rounds to pages). */
   private memoryInForce(user: string, limit: number): boolean {
     const base = this.cgroups?.memoryBase;
@@ -2583,6 +2604,10 @@ export class Manager implements ControlContext, SupervisorHost {
     // At the start, a listing that failed: looked at again until it can be read (their
     // daemons, taken over or not, come back without a rescan: an outside review, 21a).
     if (!complete && this.recovery !== undefined) this.keptUnread.add(user);
+    // At a takeover, the configs as last read before this listing replaces them: the one
+    // a run was started with, for a run whose file is refused now (see runConfigOf).
+    const copiesBefore =
+      this.recovery !== undefined ? await this.configCopies.read(user, owner.account.uid) : [];
     if (complete) {
       // At a takeover, the config a run no file claims any more had (its file deleted
       // while no manager ran): its last lines go into its log as that config says (with
@@ -2736,7 +2761,20 @@ export class Manager implements ControlContext, SupervisorHost {
       this.configFiles.set(id, loaded.file);
       if (existing === undefined) {
         held++;
-        const record = newRecord(user, loaded.spec, loaded.source);
+        // Taking over a run whose file was changed into one refused now (a port, a user or
+        // a group root does not give): it goes on with the config it was started with, as
+        // a live manager leaves it (an outside review, 25a, F1: stopped at the takeover).
+        const runConfig = refused ? this.runConfigOf(id, copiesBefore, user) : undefined;
+        const record =
+          runConfig?.spec !== undefined
+            ? newRecord(user, runConfig.spec, runConfig.source)
+            : newRecord(user, loaded.spec, loaded.source);
+        if (runConfig !== undefined) {
+          const error = problems.find((problem) => problem.severity === 'error');
+          const text = `its config file is refused now (${error === undefined ? 'see its problems' : formatProblem(error)}): it goes on with the config it was started with`;
+          this.log.warn(`${id}: ${text}`);
+          this.history.note(id, 'config', text);
+        }
         // Its sockets first (those the keeper kept are held already): a daemon started at
         // the manager's start would otherwise fail once, waiting for them.
         // What its run holds is judged before: the hold lets go of what the file no
@@ -2773,7 +2811,7 @@ export class Manager implements ControlContext, SupervisorHost {
             heldRefusal ||
             (again ? undefined : this.runUserRefusal(record)) ||
             this.groupRefusal(record, groupAgain);
-          if (refused) this.stopRefused(record, problems);
+          if (refused && runConfig === undefined) this.stopRefused(record, problems);
           else if (runRefusal) this.stopRefused(record, [], runRefusal);
           else if (again)
             this.restartAnew(

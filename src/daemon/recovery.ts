@@ -110,6 +110,11 @@ export class Recovery {
     return names;
   }
 
+  /** The digest of the config the daemon's run was started with, as saved (see sourceOf). */
+  savedSource(id: string): string | undefined {
+    return this.formerUid(id) === undefined ? this.saved?.daemons[id]?.source : undefined;
+  }
+
   /** Whether the keeper holds a live run of the daemon, not yet introduced. */
   hasLiveRun(id: string): boolean {
     return (this.runsById.get(id) ?? []).some((run) => run.alive);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
@@ -116,6 +117,29 @@ describe('a config file changed while the manager was down', {
     assert.doesNotMatch(host.managerLog.slice(from), /web: config changed/);
     await host.stopManager();
   });
+
+  // An outside review (25a, F1): a file changed into one refused (a port root does not
+  // give), then a kill -9: the run was stopped at the takeover, left down. (A file broken
+  // meanwhile stops its run, as documented: no config claims it.)
+  for (const [what, edit] of [['refused', 'listen=tcp:0.0.0.0:1\n']] as const)
+    test(`changed into a ${what} file before a kill -9: taken over, going on as started`, async () => {
+      host.writeDaemon('alice', 'web', start);
+      await host.startManager();
+      const before = await pidOf('web');
+      // The state saved with the run's config (a save follows its start within a second).
+      await waitFor('the run saved', () =>
+        readFileSync(join(host.dir, 'state/state.json'), 'utf8').includes(`${before}`)
+          ? true
+          : undefined,
+      );
+      host.writeDaemon('alice', 'web', `${start}${edit}`);
+      await killManager();
+      const from = host.managerLog.length;
+      await host.startManager();
+      assert.equal(await pidOf('web'), before, 'taken over, not stopped');
+      assert.doesNotMatch(host.managerLog.slice(from), /web: refused now/);
+      await host.stopManager();
+    });
 
   test('changed before an upgrade: the same, across the upgrade and a crash after it', async () => {
     host.writeDaemon('alice', 'web', start);
