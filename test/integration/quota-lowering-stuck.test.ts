@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
@@ -250,6 +250,8 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
     assert.deepEqual(killedSince(from), [], 'killed for what the stops held');
     for (const stop of stops) await stop.stop();
     await host.stopManager();
+    // The next tests have bob's daemons of `start` alone.
+    for (const name of ['tough1', 'tough2', 'small']) rmSync(host.daemonFile('bob', name));
   });
 
   // An outside review (21b, 4): after a kill -9 of the manager and its keeper, the limit a
