@@ -2617,7 +2617,7 @@ export class Manager implements ControlContext, SupervisorHost {
         const listed = new Set(listing.configs.map((loaded) => loaded.name));
         const unclaimed = this.recovery.heldNames(user).filter((name) => !listed.has(name));
         if (unclaimed.length > 0)
-          for (const copy of await this.configCopies.read(user, owner.account.uid))
+          for (const copy of copiesBefore)
             if (unclaimed.includes(copy.name) && copy.spec !== undefined)
               this.leftOverSpecs.set(`${user}/${copy.name}`, copy.spec);
       }
