@@ -459,6 +459,7 @@ export class Manager implements ControlContext, SupervisorHost {
       replacing: (record) => this.sockets.bindAfterStop(record.id),
       formerUid: (id) => this.formerOwners.get(id),
       note: (record, kind, text) => this.note(record, kind, text),
+      history: (record) => this.history.of(record.id),
       mayStart: () => parts.stopComing?.aborted !== true,
     });
     this.metrics = new DaemonMetrics(() => this.statusRows(), parts.log);

@@ -4,10 +4,10 @@ import type { RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
 import { cgroupChildren, cgroupMembers } from '../process/cgroup.ts';
 import { readStat } from '../process/proc-stat.ts';
-import type { EventKind } from '../state/history.ts';
+import type { EventKind, HistoryEvent } from '../state/history.ts';
 import type { SavedDaemon, SavedState } from '../state/snapshot.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
-import type { Supervisor } from '../supervisor/supervisor.ts';
+import { killSaidIn, type Supervisor } from '../supervisor/supervisor.ts';
 import { exitOf, type KeeperProcesses } from './processes.ts';
 
 /** How many daemons the start starts between two turns of the event loop (see startAll). */
@@ -42,6 +42,7 @@ export class Recovery {
   private readonly replacing: (record: DaemonRecord) => void;
   private readonly formerUid: (id: string) => number | undefined;
   private readonly note: (record: DaemonRecord, kind: EventKind, text: string) => void;
+  private readonly history: (record: DaemonRecord) => readonly HistoryEvent[];
   private readonly mayStart: () => boolean;
   /** The daemons to start once every user is loaded (see startAll). */
   private readonly toStart: DaemonRecord[] = [];
@@ -62,6 +63,8 @@ export class Recovery {
     readonly formerUid: (id: string) => number | undefined;
     /** A line of the daemon's history (`dmctl why`). */
     readonly note: (record: DaemonRecord, kind: EventKind, text: string) => void;
+    /** The daemon's history as saved (and added to since). */
+    readonly history: (record: DaemonRecord) => readonly HistoryEvent[];
     /**
      * False once a stop came while the manager starts: what the keeper holds is taken
      * over (and stopped by it), nothing is started (an outside review, 20b: every daemon
@@ -83,6 +86,7 @@ export class Recovery {
     this.replacing = options.replacing;
     this.formerUid = options.formerUid;
     this.note = options.note;
+    this.history = options.history;
     this.mayStart = options.mayStart ?? (() => true);
     this.cgroupOf = options.cgroupOf;
     this.stopTimeoutMs = options.stopTimeoutMs;
@@ -318,7 +322,11 @@ export class Recovery {
         saved.deadline,
         saved.afterwards ?? 'stay-stopped',
         saved.former === true,
-        saved.killed === true,
+        saved.killed !== true
+          ? false
+          : killSaidIn(this.history(record), run.pid)
+            ? 'said'
+            : 'unsaid',
       );
       // Its main process's end said already by the manager before (an outside review,
       // 20b: said twice in why): only an end it did not see is said.

@@ -47,15 +47,17 @@ export class HistoryFile {
     return this.history.unsavedChanges;
   }
 
-  /** The same as `save`, off the event loop. */
-  async saveAsync(): Promise<void> {
+  /** The history as it is now, to be written off the event loop; nothing if unchanged. */
+  take(): (() => Promise<void>) | undefined {
     const text = this.history.take();
-    if (text === undefined) return;
-    try {
-      await writeAtomicallyAsync(this.path, text);
-    } catch (error) {
-      this.history.unsaved();
-      throw error;
-    }
+    if (text === undefined) return undefined;
+    return async () => {
+      try {
+        await writeAtomicallyAsync(this.path, text);
+      } catch (error) {
+        this.history.unsaved();
+        throw error;
+      }
+    };
   }
 }

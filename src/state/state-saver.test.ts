@@ -23,7 +23,7 @@ describe('StateSaver', () => {
       path: join(dir, 'history.json'),
       pending: () => true,
       save: () => {},
-      saveAsync: () => {
+      take: () => () => {
         historySaves++;
         return new Promise(() => {});
       },
@@ -33,6 +33,43 @@ describe('StateSaver', () => {
     assert.equal(await saver.durable(), undefined);
     assert.equal(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).nextSeq, 7);
     assert.equal(historySaves, 1, 'the history is saved too, after');
+  });
+
+  // A stop's SIGKILL, said in the history while the state's write was under way, was
+  // saved in the history and not in the state; after a kill -9 the next manager sent it
+  // again and said it twice.
+  test('the history saved is the one of the state saved with it, not later', async () => {
+    let said = 1;
+    const written: number[] = [];
+    const history: Companion = {
+      path: join(dir, 'history.json'),
+      pending: () => true,
+      save: () => {},
+      take: () => {
+        const now = said;
+        return async () => {
+          written.push(now);
+        };
+      },
+    };
+    let writing: () => void = () => {};
+    class SlowFile extends StateFile {
+      override async saveAsync(state: SavedState): Promise<void> {
+        await new Promise<void>((resolve) => {
+          writing = resolve;
+        });
+        return super.saveAsync(state);
+      }
+    }
+    const saver = new StateSaver(new SlowFile(dir), take, quiet, history);
+    const done = saver.durable();
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    said = 2;
+    writing();
+    assert.equal(await done, undefined);
+    await saver.idle();
+    assert.deepEqual(written, [1]);
   });
 
   test('idle ends while changes keep coming and saves keep failing', async () => {

@@ -10,7 +10,11 @@ export interface Companion {
   /** Whether it changed since it was last saved. */
   pending(): boolean;
   save(): void;
-  saveAsync(): Promise<void>;
+  /**
+   * Takes what is to be saved now (nothing if it did not change), to be written later
+   * off the event loop: taken with the state it goes with, never ahead of it.
+   */
+  take(): (() => Promise<void>) | undefined;
 }
 
 /**
@@ -136,15 +140,15 @@ export class StateSaver {
     return true;
   }
 
-  /** Saves the companion file; a failure is said once, and never fails the state. */
-  private async saveCompanion(): Promise<void> {
-    if (this.companion === undefined) return;
+  /** Writes what was taken of the companion file; a failure is said once, and never fails the state. */
+  private async saveCompanion(write: (() => Promise<void>) | undefined): Promise<void> {
+    if (write === undefined) return;
     try {
-      await this.companion.saveAsync();
+      await write();
       this.companionFailing = false;
     } catch (error) {
       if (!this.companionFailing)
-        this.log.error(`cannot save ${this.companion.path}: ${(error as Error).message}`);
+        this.log.error(`cannot save ${this.companion?.path}: ${(error as Error).message}`);
       this.companionFailing = true;
     }
   }
@@ -162,8 +166,16 @@ export class StateSaver {
       this.nextWaiters = [];
       this.laterWaiters = [];
       let failure: string | undefined;
+      const state = this.take();
+      // The history as it is with this state: taken later (after the state's write), it
+      // held what happened meanwhile, and a kill -9 before the next save left a history
+      // ahead of the state (an outside review's test: a stop's SIGKILL said in the saved
+      // history, not in the saved state, and the next manager sent it again and said it
+      // twice). Behind it instead, the next manager does again only what it says.
+      const companionDue = performance.now() - this.companionSavedAt >= BACKGROUND_SAVE_MS;
+      const companion = companionDue ? this.companion?.take() : undefined;
       try {
-        await this.file.saveAsync(this.take());
+        await this.file.saveAsync(state);
         if (this.failing) this.log.info(`state saved again in ${this.file.path}`);
         this.failing = false;
       } catch (error) {
@@ -176,8 +188,8 @@ export class StateSaver {
       // nobody's promise, and saved at most once per BACKGROUND_SAVE_MS. Rewritten before
       // every reply, one user's start/stop loop made others' status wait 200-800 ms.
       for (const resolve of waiters) resolve(failure);
-      if (performance.now() - this.companionSavedAt >= BACKGROUND_SAVE_MS) {
-        await this.saveCompanion();
+      if (companionDue) {
+        await this.saveCompanion(companion);
         this.companionSavedAt = performance.now();
       } else if (this.companion?.pending()) this.dirty = true;
       this.lastSaveEnded = performance.now();

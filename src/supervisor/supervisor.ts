@@ -3,7 +3,7 @@ import { describeReadyCheck } from '../config/ready.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { LaunchPlan } from '../process/launch.ts';
 import { printableCut } from '../protocol/printable.ts';
-import type { EventKind } from '../state/history.ts';
+import type { EventKind, HistoryEvent } from '../state/history.ts';
 import { type BackoffPolicy, cooldownAfterExit } from './backoff.ts';
 import { formatElapsed } from './elapsed.ts';
 import { afterExit } from './restart-rule.ts';
@@ -77,6 +77,24 @@ const SOON_LIMIT_MS = 5_000;
  * the keeper itself is stopped or starved, and the run is waited for as long as it is.
  */
 const KILL_GRACE_MS = 5_000;
+
+/** What a stop's SIGKILL is said as in the daemon's history. */
+const KILL_SAID = 'still running after the stop timeout: SIGKILL';
+
+/**
+ * Whether a history says the SIGKILL of the stop of `pid` (the one begun last). The history
+ * saved with the state may be behind it, never ahead: a SIGKILL the saved state holds may
+ * be missing from the saved history, and is said by the next manager then.
+ */
+export function killSaidIn(events: readonly HistoryEvent[], pid: number): boolean {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const { kind, text } = events[i] as HistoryEvent;
+    if (kind !== 'stop') continue;
+    if (text.startsWith(KILL_SAID)) return true;
+    if (text.startsWith(`stopping pid ${pid} (SIGTERM)`)) return false;
+  }
+  return false;
+}
 /**
  * How long a run's program may take to begin (its exec) before that is said, in the log
  * and `why`, and a start waiting for it is answered with what is known: an exec held by a
@@ -344,8 +362,9 @@ export class Supervisor {
      * Its SIGKILL sent by the manager before: `deadline` is the end of the wait after it.
      * Sent again quietly (the keeper may not have carried it out); not said again, and
      * its 5 s wait not begun again (an outside review, 20b: `stop --wait` 11 s, not 6).
+     * `unsaid`: sent, but the saved history does not say it (see killSaidIn): said now.
      */
-    killed = false,
+    killed: false | 'said' | 'unsaid' = false,
   ): void {
     this.setState(record, {
       kind: 'stopping',
@@ -363,6 +382,7 @@ export class Supervisor {
     this.setTimer(record, Math.max(1, deadline - Date.now()), () =>
       this.checkStopping(record, true),
     );
+    if (killed === 'unsaid' && !former) this.host.note(record, 'stop', KILL_SAID);
     if (killed) void this.host.processes.signal(run.seq, SIGNAL_NUMBERS.SIGKILL ?? 9);
     else if (deadline > Date.now()) this.sendTerm(record, run.seq);
     this.checkStopping(record);
@@ -925,8 +945,7 @@ export class Supervisor {
         ? ''
         : ` (the keeper carried it out only after ${formatElapsed(waited)})`;
     this.host.log.warn(`${record.id}: still running after the stop timeout; sent SIGKILL${late}`);
-    if (!stop.former)
-      this.host.note(record, 'stop', `still running after the stop timeout: SIGKILL${late}`);
+    if (!stop.former) this.host.note(record, 'stop', `${KILL_SAID}${late}`);
   }
 
   /** The keeper carried out the stop's SIGTERM: its silence later is said as the SIGKILL's alone. */
