@@ -52,8 +52,12 @@ export interface ControlContext {
   rescan(users: readonly string[], askedBy?: string): Promise<RescanReport>;
   /** Why this user may not rescan now (their files cost too much reading lately), if so. */
   rescanRefusal(user: string): string | undefined;
-  /** Re-reads one daemon's config if it changed; an error if it is now invalid or gone. */
-  refresh(record: DaemonRecord): Promise<Outcome>;
+  /**
+   * Re-reads one daemon's config if it changed; an error if it is now invalid or gone.
+   * `refused`: its file is refused now (a port, a user, a group root does not give), and
+   * its run goes on with the config it was started with.
+   */
+  refresh(record: DaemonRecord): Promise<Refreshed>;
   /** Why a start of the daemon would be refused now (its log), as `refresh` just found it. */
   startRefusal(record: DaemonRecord): string | undefined;
   /** Forgets a daemon whose config file is gone, now if it is stopped, else once it stops. */
@@ -359,6 +363,11 @@ function auditOf(outcome: Outcome | Response): string {
   return outcome.ok ? 'ok' : `failed: ${outcome.error}`;
 }
 
+/** What a start's or restart's read of the daemon's file found. */
+export type Refreshed =
+  | Outcome
+  | { readonly ok: true; readonly message: ''; readonly refused: string };
+
 async function act(
   context: ControlContext,
   record: DaemonRecord,
@@ -372,6 +381,20 @@ async function act(
       if (!refreshed.ok) {
         await context.forgetIfGone(record);
         return refreshed;
+      }
+      if ('refused' in refreshed) {
+        if (request.command === 'restart')
+          return {
+            ok: false,
+            error: `${record.id} is not restarted: its config file is refused (${refreshed.refused}); it goes on with the config it was started with`,
+          };
+        const started = supervisor.start(record);
+        return started.ok
+          ? {
+              ok: true,
+              message: `${started.message}, with the config it was started with (its config file is refused: ${refreshed.refused})`,
+            }
+          : started;
       }
       if (request.command === 'restart') {
         // Refused before its run is stopped, as a start is: the run goes on writing the

@@ -13,7 +13,12 @@ import type { UserLimits } from '../config/limits.ts';
 import type { MasterConfig } from '../config/master.ts';
 import { formatProblem, hasErrors, type Problem } from '../config/problems.ts';
 import type { Settings } from '../config/settings.ts';
-import { type ControlContext, handleRequest, type KeeperSilent } from '../control/handlers.ts';
+import {
+  type ControlContext,
+  handleRequest,
+  type KeeperSilent,
+  type Refreshed,
+} from '../control/handlers.ts';
 import { ControlServer, type Peers } from '../control/server.ts';
 import { type BrokenConfig, statusOf } from '../control/status.ts';
 import { nameMountersWith } from '../files/file-error.ts';
@@ -67,12 +72,7 @@ import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
 import type { BackoffPolicy } from '../supervisor/backoff.ts';
 import { type DaemonRecord, newRecord, runsOldConfig } from '../supervisor/state.ts';
-import {
-  type Outcome,
-  type Prepared,
-  Supervisor,
-  type SupervisorHost,
-} from '../supervisor/supervisor.ts';
+import { type Prepared, Supervisor, type SupervisorHost } from '../supervisor/supervisor.ts';
 import {
   type Account,
   type AccountDb,
@@ -1365,6 +1365,46 @@ export class Manager implements ControlContext, SupervisorHost {
     return copy;
   }
 
+  /**
+   * What a complete reading of a user's directory is kept as (see ConfigCopies): a file
+   * refused now whose daemon goes on with the config it was started with is kept as that
+   * config, for a manager that takes the run over after this one. Kept as the file, a
+   * kill -9 after a read of it (a rescan, `dmctl start` of the running daemon) had the
+   * next manager stop the run it would have left going.
+   */
+  private copiesToKeep(
+    user: string,
+    configs: readonly LoadedConfig[],
+    copiesBefore: readonly LoadedConfig[],
+  ): LoadedConfig[] {
+    return configs.map((loaded) => {
+      if (loaded.spec === undefined) return loaded;
+      const id = `${user}/${loaded.name}`;
+      const existing = this.supervisor.daemons.get(id);
+      const runs =
+        existing === undefined
+          ? this.recovery?.hasLiveRun(id) === true
+          : existing.state.kind !== 'stopped' && existing.source !== loaded.source;
+      if (!runs || !hasErrors(this.judged(user, loaded))) return loaded;
+      if (existing === undefined) return this.runConfigOf(id, copiesBefore, user) ?? loaded;
+      // Its config taken from a file it was not started with (read, not applied): not
+      // the run's, which is not known here.
+      if (
+        existing.source === undefined ||
+        (existing.runSource !== undefined && existing.runSource !== existing.source)
+      )
+        return loaded;
+      return {
+        name: loaded.name,
+        file: loaded.file,
+        spec: existing.spec,
+        source: existing.source,
+        problems: [],
+        runAsLine: undefined,
+      };
+    });
+  }
+
   /** Whether the user's memory cgroup has `limit` as its limit now (the kernel rounds to pages). */
   private memoryInForce(user: string, limit: number): boolean {
     const base = this.cgroups?.memoryBase;
@@ -1602,7 +1642,7 @@ export class Manager implements ControlContext, SupervisorHost {
     return this.rescanBudget.refusal(user, performance.now(), what);
   }
 
-  async refresh(record: DaemonRecord): Promise<Outcome> {
+  async refresh(record: DaemonRecord): Promise<Refreshed> {
     const owner = this.ownerTable.get(record.owner);
     if (!owner) return { ok: false, error: `${record.owner} may no longer run daemons` };
     const loaded = await loadConfig(owner, record.spec.name);
@@ -1617,6 +1657,13 @@ export class Manager implements ControlContext, SupervisorHost {
         error: `cannot start ${record.id}: ${first ? formatProblem(first) : 'invalid config'}`,
       };
     }
+    // Its file changed into one refused now (a port, a user or a group root does not
+    // give), read while a run goes on: the run keeps the config it was started with, as a
+    // rescan leaves it. Taken, a restart the manager made (a group taken from the owner)
+    // applied the refused file and left the daemon down (an outside review, 25a, F2).
+    const refusal = judged.find((problem) => problem.severity === 'error');
+    if (refusal !== undefined && loaded.source !== record.source && record.state.kind === 'running')
+      return { ok: true, message: '', refused: formatProblem(refusal) };
     takeConfig(record, loaded.spec, loaded.source);
     this.configCopies.replace(record.owner, owner.account.uid, loaded);
     await this.openLog(owner, record, true);
@@ -2622,7 +2669,11 @@ export class Manager implements ControlContext, SupervisorHost {
             if (unclaimed.includes(copy.name) && copy.spec !== undefined)
               this.leftOverSpecs.set(`${user}/${copy.name}`, copy.spec);
       }
-      this.configCopies.keep(user, owner.account.uid, listing.configs);
+      this.configCopies.keep(
+        user,
+        owner.account.uid,
+        this.copiesToKeep(user, listing.configs, copiesBefore),
+      );
       this.keptUnread.delete(user);
     }
     // At the start, those the previous manager ran go on with their configs as last read.
@@ -2879,6 +2930,23 @@ export class Manager implements ControlContext, SupervisorHost {
         const before = runsOldConfig(existing) ? ' since its run began' : '';
         existing.orphaned = false;
         const running = existing.state.kind === 'running' || existing.state.kind === 'coolingdown';
+        // Changed into a config refused now (a port or group root does not give): its run
+        // goes on as it was started, as one whose file broke does; restarted, it could not
+        // start again, and a daemon whose own grants stood was left down (an outside
+        // review, 24a, F2). What its run holds is judged above and by the reload. The same
+        // for a run on its way (a restart the manager makes, a respawn): it comes back with
+        // the config it had, not the refused one (an outside review, 25a, F2). Read when it
+        // could not be before, it is not taken either: a restart would apply it.
+        if (refused && existing.state.kind !== 'stopped') {
+          const error = problems.find((problem) => problem.severity === 'error');
+          const text = `its changed config file is refused (${error === undefined ? 'see its problems' : formatProblem(error)}): it goes on with the config it was started with`;
+          const last = this.history.of(id).findLast((event) => event.kind === 'config');
+          if (last?.text !== text) {
+            this.log.warn(`${id}: ${text}`);
+            this.history.note(id, 'config', text);
+          }
+          continue;
+        }
         if (automatic && existing.state.kind === 'running') {
           // Its run goes on with the config it was started with, as after a takeover.
           const runSource = existing.runSource ?? existing.source;
@@ -2888,20 +2956,6 @@ export class Manager implements ControlContext, SupervisorHost {
             'its config file changed while it could not be read: it runs with the config it was started with until a rescan (or a restart) applies the new one';
           this.log.info(`${id}: ${text}`);
           this.history.note(id, 'config', text);
-          continue;
-        }
-        // Changed into a config refused now (a port or group root does not give): its run
-        // goes on as it was started, as one whose file broke does; restarted, it could not
-        // start again, and a daemon whose own grants stood was left down (an outside
-        // review, 24a, F2). What its run holds is judged above and by the reload.
-        if (refused && existing.state.kind === 'running') {
-          const error = problems.find((problem) => problem.severity === 'error');
-          const text = `its changed config file is refused (${error === undefined ? 'see its problems' : formatProblem(error)}): it goes on with the config it was started with`;
-          const last = this.history.of(id).findLast((event) => event.kind === 'config');
-          if (last?.text !== text) {
-            this.log.warn(`${id}: ${text}`);
-            this.history.note(id, 'config', text);
-          }
           continue;
         }
         takeConfig(existing, loaded.spec, loaded.source);

@@ -120,9 +120,12 @@ describe('a config file changed while the manager was down', {
 
   // An outside review (25a, F1): a file changed into one refused (a port root does not
   // give), then a kill -9: the run was stopped at the takeover, left down. (A file broken
-  // meanwhile stops its run, as documented: no config claims it.)
-  for (const [what, edit] of [['refused', 'listen=tcp:0.0.0.0:1\n']] as const)
-    test(`changed into a ${what} file before a kill -9: taken over, going on as started`, async () => {
+  // meanwhile stops its run, as documented: no config claims it.) And (25a, F2, hunted
+  // further): read before the kill -9 (`dmctl start` of the running daemon, a rescan),
+  // the refused file was kept as the user's config, and the run stopped all the same.
+  for (const read of ['not read', 'read by start', 'read by a rescan'] as const)
+    test(`changed into a refused file before a kill -9, ${read}: taken over, going on as started`, async () => {
+      host.writeMaster('[can_run_as]\n{alice}\n');
       host.writeDaemon('alice', 'web', start);
       await host.startManager();
       const before = await pidOf('web');
@@ -132,7 +135,31 @@ describe('a config file changed while the manager was down', {
           ? true
           : undefined,
       );
-      host.writeDaemon('alice', 'web', `${start}${edit}`);
+      host.writeDaemon('alice', 'web', `${start}listen=tcp:0.0.0.0:1\n`);
+      if (read === 'read by start') {
+        const started = await host.dmctl('alice', 'web', 'start');
+        assert.match(
+          started.stdout,
+          /already running, with the config it was started with \(its config file is refused: .*listen=tcp:0\.0\.0\.0:1/,
+        );
+        // A restart asked for is refused: what runs is not stopped for a file that cannot start.
+        const restarted = await host.dmctl('alice', 'web', 'restart');
+        assert.notEqual(restarted.code, 0);
+        assert.match(
+          restarted.stderr,
+          /web is not restarted: its config file is refused \(.*\); it goes on with the config it was started with/,
+        );
+        assert.equal(await pidOf('web'), before, 'not restarted');
+      }
+      if (read === 'read by a rescan') await host.dmctl('alice', 'rescan');
+      // The configs as read are kept (a write in the background) before the kill -9.
+      await waitFor('the configs kept', () =>
+        read === 'not read' ||
+        readFileSync(join(host.dir, 'state/configs', `${host.user('alice').name}.json`), 'utf8')
+          .length > 0
+          ? true
+          : undefined,
+      );
       await killManager();
       const from = host.managerLog.length;
       await host.startManager();

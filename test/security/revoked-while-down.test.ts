@@ -266,6 +266,46 @@ describe('a grant taken back by a SIGHUP while the file read since no longer say
     assert.equal(await tryConnect({ port: mine, host: '127.0.0.1' }), 'ok');
   });
 
+  // An outside review (25a, F2): the owner taken out of a group their run holds while its
+  // changed file is refused. The restart that drops the group applied the refused file:
+  // the daemon was left down (`broken`), the log saying its sockets (it had none) were no
+  // longer allowed, and `why` that it was restarted.
+  test('a group taken from a run whose changed file is refused: it starts again as it was started', async () => {
+    const [mine, other] = [await freePort(), await freePort()];
+    const crew = host.group('crew', ['mallory']);
+    host.writeMaster(host.expand(`[can_run_as]\n{mallory}\n[limits]\n{mallory}: ports=${mine}\n`));
+    host.writeDaemon('mallory', 'plain', start);
+    await host.startManager();
+    const running = await host.waitForDaemon(
+      'mallory',
+      'mallory/plain',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    host.writeDaemon('mallory', 'plain', `${start}listen=tcp:0.0.0.0:${other}\n`);
+    const read = await host.dmctl('mallory', 'plain', 'start');
+    assert.match(read.stdout, /already running, with the config it was started with/);
+    const from = host.managerLog.length;
+    execFileSync('gpasswd', ['-d', host.user('mallory').name, crew], { stdio: 'ignore' });
+    const row = await host.waitForDaemon(
+      'mallory',
+      'mallory/plain',
+      (d) => d.state === 'running' && d.pid > 0 && d.pid !== running.pid,
+      'to run again, without the group',
+    );
+    assert.match(
+      row.problem ?? '',
+      new RegExp(`tcp:0\\.0\\.0\\.0:${other}`),
+      'its file still refused',
+    );
+    const log = host.managerLog.slice(from);
+    assert.match(log, /mallory\/plain: .*no longer in .*; restarting it with the groups/);
+    assert.doesNotMatch(log, /mallory\/plain: its sockets are no longer allowed/);
+    const why = await host.dmctl('mallory', 'plain', 'why');
+    assert.match(why.stdout, /no longer in .*: restarted with the groups/);
+    assert.doesNotMatch(why.stdout, /stopped\s*$/);
+  });
+
   test('listen= taken out and read: the run holding the port is stopped when it is taken back', async () => {
     port = await freePort();
     const log = await takenBackHidden('port', `listen=tcp:0.0.0.0:${port}\n`, '', () => {});
