@@ -95,7 +95,7 @@ export function findCgroupTree(instance: string): CgroupTree | undefined {
   } catch {
     return undefined;
   }
-  const tag = `daemon-manager.${fnv1a(instance)}`;
+  const tag = cgroupTag(instance);
   const v2Mount = mounts.find((mount) => mount.type === 'cgroup2');
   const v2Path = ownCgroupPath(own, (controllers) => controllers === '');
   if (v2Mount === undefined || v2Path === undefined) return undefined;
@@ -112,6 +112,11 @@ export function findCgroupTree(instance: string): CgroupTree | undefined {
     return makeDir(dir) ? dir : undefined;
   };
   return { base, pidsBase: v1('pids'), memoryBase: v1('memory'), cpuBase: v1('cpu') };
+}
+
+/** The name of the cgroup directory of the manager of this state directory, in every hierarchy. */
+export function cgroupTag(instance: string): string {
+  return `daemon-manager.${fnv1a(instance)}`;
 }
 
 function makeDir(path: string): boolean {

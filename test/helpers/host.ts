@@ -3,15 +3,18 @@ import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
+  type Dirent,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmdirSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { cgroupTag, ownCgroupPath, parseMountinfo } from '../../src/process/cgroup.ts';
 import type { DaemonStatus } from '../../src/protocol/messages.ts';
 import { isAlive, livePidsOfUid } from './proc.ts';
 import { waitFor } from './wait.ts';
@@ -415,7 +418,47 @@ export class TestHost {
         // Removed with its user already.
       }
     }
+    removeCgroups(join(this.dir, 'state'));
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes the cgroups a manager of this state directory made, in every hierarchy, once
+ * its processes are gone (a test's manager is often killed, and leaves them behind).
+ * What still has a process is left.
+ */
+function removeCgroups(stateDir: string): void {
+  let mounts: ReturnType<typeof parseMountinfo>;
+  let own: string;
+  try {
+    mounts = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+    own = readFileSync('/proc/self/cgroup', 'utf8');
+  } catch {
+    return;
+  }
+  const remove = (dir: string): void => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) if (entry.isDirectory()) remove(join(dir, entry.name));
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Not empty (a process in it), or gone.
+    }
+  };
+  for (const mount of mounts) {
+    if (mount.type !== 'cgroup' && mount.type !== 'cgroup2') continue;
+    const path = ownCgroupPath(own, (controllers) =>
+      mount.type === 'cgroup2'
+        ? controllers === ''
+        : controllers.split(',').some((name) => mount.superOptions.includes(name)),
+    );
+    if (path !== undefined) remove(join(mount.point, path, cgroupTag(stateDir)));
   }
 }
 
