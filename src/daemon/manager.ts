@@ -590,13 +590,18 @@ export class Manager implements ControlContext, SupervisorHost {
     // Renamed (`usermod -l`) while no manager ran: the same uid under a new name, allowed
     // too. As for a rename seen live, a daemon the owner left stopped stays so under the
     // new name (an outside review, 22c, 2: started again).
-    const renamed = uid === undefined ? this.db.byUid.get(former)?.name : undefined;
+    // Its old name may be another account's now (two accounts that swapped names, a new
+    // account given the old name: an outside review, 26b, F1).
+    const user = id.slice(0, id.indexOf('/'));
+    const nameNow = this.db.byUid.get(former)?.name;
+    const renamed = nameNow !== undefined && nameNow !== user ? nameNow : undefined;
     const allowed = renamed !== undefined && mayRunDaemons(this.currentPolicy, renamed);
+    const taken = uid === undefined ? '' : `; the name is uid ${uid}'s now`;
     if (allowed && this.savedAtStart?.daemons[id]?.wanted === 'down')
       this.leftDownByOldName.add(`${renamed}/${name}`);
     this.log.warn(
       allowed
-        ? `${id}: its owner is called ${renamed} now (uid ${former}, renamed while no manager ran); what survives of its daemon is stopped, and ${renamed}/${name} runs as its file says (left stopped, it stays so)`
+        ? `${id}: its owner is called ${renamed} now (uid ${former}, renamed while no manager ran${taken}); what survives of its daemon is stopped, and ${renamed}/${name} runs as its file says (left stopped, it stays so)`
         : uid === undefined
           ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
           : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
@@ -608,7 +613,6 @@ export class Manager implements ControlContext, SupervisorHost {
     // stopped): dropped, that lock went on being held by that manager until it exited, and
     // this one found the new account's daemons "run by another manager" and stopped them
     // (an outside review, 8 of 8). The `.lock` is always its account's file (lockDir).
-    const user = id.slice(0, id.indexOf('/'));
     const lock = this.userLocks.get(user);
     if (lock !== undefined && !lockedFor(lock, uid)) {
       this.userLocks.delete(user);
@@ -2223,19 +2227,21 @@ export class Manager implements ControlContext, SupervisorHost {
       // Renamed (`usermod -l`): the same uid under a new name, allowed too. Its daemons
       // are new ones (ids are by name), but the same person stopped them: a daemon left
       // stopped stays so under the new name (an outside review, 19b, 8: started again).
-      const renamed =
-        after === undefined && !this.db.users.has(name)
-          ? [...wanted.values()].find(
-              (owner) =>
-                owner.account.uid === before.account.uid &&
-                !this.ownerTable.has(owner.account.name),
-            )?.account.name
-          : undefined;
+      // Its old name may be another account's now (two accounts that swapped names, a
+      // new account given the old name): still a rename of this uid (an outside review,
+      // 26b, F1: the daemon each had stopped was started, taken for an account gone).
+      const renamed = [...wanted.values()].find(
+        (owner) =>
+          owner.account.uid === before.account.uid &&
+          owner.account.name !== name &&
+          this.ownerTable.get(owner.account.name)?.account.uid !== before.account.uid,
+      )?.account.name;
       // An account deleted and made again under the same name (another uid) is someone
       // else: what ran for the old one is stopped, never handed to the new one.
+      const nameNow = after === undefined ? '' : ` (the name is uid ${after.account.uid}'s now)`;
       this.log.warn(
         renamed !== undefined
-          ? `${name} is now called ${renamed} (uid ${before.account.uid}); stopping the daemons of the old name (those left stopped stay so under the new one)`
+          ? `${name} is now called ${renamed} (uid ${before.account.uid})${nameNow}; stopping the daemons of the old name (those left stopped stay so under the new one)`
           : after === undefined
             ? `${name} may no longer run daemons; stopping theirs`
             : `${name} is another account now (uid ${before.account.uid}, now ${after.account.uid}); stopping the daemons of the old one`,

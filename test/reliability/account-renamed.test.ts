@@ -115,3 +115,75 @@ describe('an account renamed while no manager runs', { skip: !root && 'needs roo
     );
   });
 });
+
+/**
+ * An outside review (26b, F1): two accounts that swapped names (or a rename whose old name
+ * was given to a new account) were taken for accounts made again, not renamed: the daemon
+ * each had stopped was started under its new name, and no rename was said.
+ */
+for (const live of [true, false])
+  describe(`two accounts that swap names while ${live ? 'the manager runs' : 'no manager runs'}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    let swapped = false;
+    afterEach(showLogIfFailed(() => host.managerLog));
+    after(async () => {
+      await host.stopManager().catch(() => undefined);
+      // Their names back, so that the clean-up removes each account with its own group.
+      if (swapped) {
+        const [alice, bob, swap] = [
+          host.user('alice').name,
+          host.user('bob').name,
+          host.expand('{swap}'),
+        ];
+        execFileSync('usermod', ['-l', swap, alice]);
+        execFileSync('usermod', ['-l', alice, bob]);
+        execFileSync('usermod', ['-l', bob, swap]);
+      }
+      await host.cleanup();
+    });
+
+    test('each keeps its daemons as it left them, under its new name, and the renames are said', async () => {
+      const [alice, bob] = [host.user('alice'), host.user('bob')];
+      host.user('carol');
+      const carol = host.expand('{carol}');
+      host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+      // Run as carol: usermod renames no account that has processes.
+      host.writeDaemon('alice', 'x', `start=exec sleep 6800065\nuser=${carol}\n`);
+      host.writeDaemon('bob', 'x', `start=exec sleep 6800066\nuser=${carol}\n`);
+      await host.startManager();
+      await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+      await host.waitForDaemon('bob', 'bob/x', (d) => d.pid > 0, 'to run');
+      assert.equal((await host.dmctl('bob', 'stop', 'x', '--wait=10')).code, 0);
+      if (!live) await host.killManager();
+      const from = host.managerLog.length;
+      const swap = host.expand('{swap}');
+      execFileSync('usermod', ['-l', swap, alice.name]);
+      execFileSync('usermod', ['-l', alice.name, bob.name]);
+      execFileSync('usermod', ['-l', bob.name, swap]);
+      swapped = true;
+      if (!live) await host.startManager();
+      // alice's daemons (her uid) are bob's by name now, and bob's alice's.
+      const rows = await waitFor(
+        'the daemon that ran to run under its owner’s new name',
+        async () => {
+          const all = await host.status('root');
+          return all.some((d) => d.id === `${bob.name}/x` && d.state === 'running') &&
+            all.some((d) => d.id === `${alice.name}/x`)
+            ? all
+            : undefined;
+        },
+      );
+      assert.equal(rows.find((d) => d.id === `${alice.name}/x`)?.state, 'stopped');
+      const log = host.managerLog.slice(from);
+      const said = live
+        ? [`${alice.name} is now called ${bob.name}`, `${bob.name} is now called ${alice.name}`]
+        : [
+            `${alice.name}/x: its owner is called ${bob.name} now`,
+            `${bob.name}/x: its owner is called ${alice.name} now`,
+          ];
+      for (const text of said) assert.ok(log.includes(text), `${text}:\n${log}`);
+      assert.match(log, new RegExp(`${alice.name}/x: left stopped under its owner's old name`));
+    });
+  });
