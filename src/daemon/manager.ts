@@ -65,7 +65,7 @@ import type {
 import { printableJson } from '../protocol/printable.ts';
 import { deadline } from '../protocol/silence.ts';
 import { ConfigCopies } from '../state/config-copies.ts';
-import { type EventKind, History, type HistoryEvent } from '../state/history.ts';
+import { asNoted, type EventKind, History, type HistoryEvent } from '../state/history.ts';
 import { HistoryFile } from '../state/history-file.ts';
 import { type SavedState, snapshot } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
@@ -1349,9 +1349,9 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /**
-   * At a takeover, the config a live run was started with, from the configs as last read
-   * (`copies`), when they hold it (the digest saved with the run says) and it is still
-   * allowed to `user`: its file refused now. (A file broken meanwhile stops its run, as
+   * At a takeover, the config a live run (or what survives of it, its keeper killed too)
+   * was started with, from the configs as last read (`copies`), when they hold it (the
+   * digest saved with the run says) and it is still allowed to `user`: its file refused now. (A file broken meanwhile stops its run, as
    * documented: no config claims it.)
    */
   private runConfigOf(
@@ -1359,7 +1359,7 @@ export class Manager implements ControlContext, SupervisorHost {
     copies: readonly LoadedConfig[],
     user: string,
   ): LoadedConfig | undefined {
-    if (this.recovery === undefined || !this.recovery.hasLiveRun(id)) return undefined;
+    if (this.recovery === undefined) return undefined;
     const source = this.recovery.savedSource(id);
     const name = id.slice(id.indexOf('/') + 1);
     const copy = copies.find((config) => config.name === name);
@@ -1387,7 +1387,7 @@ export class Manager implements ControlContext, SupervisorHost {
       const existing = this.supervisor.daemons.get(id);
       const runs =
         existing === undefined
-          ? this.recovery?.hasLiveRun(id) === true
+          ? this.recovery?.savedSource(id) !== undefined
           : existing.state.kind !== 'stopped' && existing.source !== loaded.source;
       if (!runs || !hasErrors(this.judged(user, loaded))) return loaded;
       if (existing === undefined) return this.runConfigOf(id, copiesBefore, user) ?? loaded;
@@ -1654,6 +1654,9 @@ export class Manager implements ControlContext, SupervisorHost {
     const judged = this.judged(record.owner, loaded);
     this.setProblems(record.owner, loaded.file, judged);
     this.broken.note(record.owner, record.spec.name, loaded.file, judged);
+    // In its history as a rescan puts it (an outside review, 26a, F4: a start that read a
+    // refused file said nothing there).
+    this.noteConfigProblem(record.id, judged);
     if (loaded.spec === undefined) {
       const first = loaded.problems.find((problem) => problem.severity === 'error');
       return {
@@ -2823,13 +2826,18 @@ export class Manager implements ControlContext, SupervisorHost {
         // a group root does not give): it goes on with the config it was started with, as
         // a live manager leaves it (an outside review, 25a, F1: stopped at the takeover).
         const runConfig = refused ? this.runConfigOf(id, copiesBefore, user) : undefined;
+        // Asked before the run is introduced (the recovery lets go of it then).
+        const liveRun = this.recovery?.hasLiveRun(id) === true;
         const record =
           runConfig?.spec !== undefined
             ? newRecord(user, runConfig.spec, runConfig.source)
             : newRecord(user, loaded.spec, loaded.source);
         if (runConfig !== undefined) {
           const error = problems.find((problem) => problem.severity === 'error');
-          const text = `its config file is refused now (${error === undefined ? 'see its problems' : formatProblem(error)}): it goes on with the config it was started with`;
+          const goesOn = liveRun
+            ? 'it goes on with the config it was started with'
+            : 'what survives of its run is stopped, and it is started again with the config that run was started with';
+          const text = `its config file is refused now (${error === undefined ? 'see its problems' : formatProblem(error)}): ${goesOn}`;
           this.log.warn(`${id}: ${text}`);
           this.history.note(id, 'config', text);
         }
@@ -2869,7 +2877,20 @@ export class Manager implements ControlContext, SupervisorHost {
             heldRefusal ||
             (again ? undefined : this.runUserRefusal(record)) ||
             this.groupRefusal(record, groupAgain);
-          if (refused && runConfig === undefined) this.stopRefused(record, problems);
+          // Its file refused now, and the config its run was started with not known here
+          // (started after the last save, or the copies could not be written: a full
+          // state directory): the run goes on, judged on what it is, and is not started
+          // again until its file is accepted. Stopped, it was left down for a grant only
+          // the file named (an outside review, 26a, F1).
+          const unknownRun =
+            refused && runConfig === undefined && runRefusal === undefined && liveRun;
+          if (unknownRun) {
+            const error = problems.find((problem) => problem.severity === 'error');
+            const text = `its config file is refused now (${error === undefined ? 'see its problems' : formatProblem(error)}), and the config its run was started with is not known here (it started after the last save, or the state directory could not be written): the run goes on, and is not started again until its file is accepted`;
+            this.log.warn(`${id}: ${text}`);
+            this.history.note(id, 'config', text);
+          }
+          if (refused && runConfig === undefined && !unknownRun) this.stopRefused(record, problems);
           else if (runRefusal) this.stopRefused(record, [], runRefusal);
           else if (again)
             this.restartAnew(
@@ -2943,11 +2964,21 @@ export class Manager implements ControlContext, SupervisorHost {
         // for a run on its way (a restart the manager makes, a respawn): it comes back with
         // the config it had, not the refused one (an outside review, 25a, F2). Read when it
         // could not be before, it is not taken either: a restart would apply it.
-        if (refused && existing.state.kind !== 'stopped') {
+        // Not one being stopped for good (root took back what its run is: said "goes on"
+        // just after its stop, an outside review, 26a, F7): it takes the file as it is.
+        const comesBack =
+          existing.state.kind === 'stopping'
+            ? existing.state.afterwards !== 'stay-stopped' && existing.wanted === 'up'
+            : existing.state.kind !== 'stopped';
+        if (refused && comesBack) {
           const error = problems.find((problem) => problem.severity === 'error');
           const text = `its changed config file is refused (${error === undefined ? 'see its problems' : formatProblem(error)}): it goes on with the config it was started with`;
-          const last = this.history.of(id).findLast((event) => event.kind === 'config');
-          if (last?.text !== text) {
+          // Said once, not at each rescan: the refusal itself ("config refused") is noted
+          // just before (an outside review, 26a, F4: both again at every SIGHUP).
+          const last = this.history
+            .of(id)
+            .findLast((event) => event.kind === 'config' && !event.text.startsWith(REFUSED));
+          if (last?.text !== asNoted(text)) {
             this.log.warn(`${id}: ${text}`);
             this.history.note(id, 'config', text);
           }
@@ -3236,11 +3267,18 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   private noteConfigProblem(id: string, problems: readonly Problem[]): void {
     const error = problems.find((problem) => problem.severity === 'error');
-    const text = error === undefined ? undefined : `config refused: ${formatProblem(error)}`;
-    const last = this.history.of(id).findLast((event) => event.kind === 'config');
-    if (text !== undefined && last?.text !== text) this.history.note(id, 'config', text);
-    else if (text === undefined && last !== undefined && last.text.startsWith('config refused'))
-      this.history.note(id, 'config', 'its config file is valid again');
+    const text = error === undefined ? undefined : `${REFUSED}${formatProblem(error)}`;
+    // The last of these two, whatever other config notes came after it (an outside
+    // review, 26a, F4: alternating with another, each was noted again at every rescan).
+    const last = this.history
+      .of(id)
+      .findLast(
+        (event) =>
+          event.kind === 'config' && (event.text.startsWith(REFUSED) || event.text === VALID_AGAIN),
+      );
+    if (text !== undefined && last?.text !== asNoted(text)) this.history.note(id, 'config', text);
+    else if (text === undefined && last !== undefined && last.text.startsWith(REFUSED))
+      this.history.note(id, 'config', VALID_AGAIN);
   }
 
   /** A loaded config's problems, and whether `user`'s daemon may run as the user it asks for. */
@@ -3310,6 +3348,10 @@ function canonical(spec: DaemonSpec): string {
       : value,
   );
 }
+
+/** How a config's refusal, and its end, are said in the daemon's history. */
+const REFUSED = 'config refused: ';
+const VALID_AGAIN = 'its config file is valid again';
 
 /**
  * A daemon's config as just read. A run started with the config it replaces, when the two

@@ -116,7 +116,29 @@ export class Recovery {
 
   /** The digest of the config the daemon's run was started with, as saved (see sourceOf). */
   savedSource(id: string): string | undefined {
-    return this.formerUid(id) === undefined ? this.saved?.daemons[id]?.source : undefined;
+    if (this.formerUid(id) !== undefined) return undefined;
+    const saved = this.saved?.daemons[id];
+    // Of the run saved: a run started after the save (a respawn or a restart in the last
+    // second, or any while the state directory was full) may have another config. Taken
+    // for its, a copy of the config before was run by its respawns (an outside review,
+    // 26a, F1: the run restarted onto v2, respawned with v1).
+    const live = (this.runsById.get(id) ?? []).findLast((run) => run.alive);
+    if (live !== undefined) return saved?.run === live.seq ? saved.source : undefined;
+    // What survives of the saved run of a keeper killed with its manager: the daemon is
+    // started again once it is stopped, with that config (an outside review, 26a, F6:
+    // with its refused file, and left down).
+    return saved?.run !== undefined && this.savedRunSurvives(id, saved) ? saved.source : undefined;
+  }
+
+  /** Whether the keeper is new and the saved run of the daemon survives it (see replaceSurvivor). */
+  private savedRunSurvives(id: string, saved: SavedDaemon): boolean {
+    if (this.existing || saved.run === undefined) return false;
+    const base = this.cgroupOf(id);
+    if (base !== undefined) return cgroupMembers(`${base}/${saved.run}`).length > 0;
+    const { pid, startTicks } = saved;
+    if (pid === undefined || startTicks === undefined || pid <= 0) return false;
+    const stat = readStat(pid);
+    return stat?.startTime === startTicks && stat.state !== 'Z';
   }
 
   /** Whether the keeper holds a live run of the daemon, not yet introduced. */
@@ -316,6 +338,8 @@ export class Recovery {
       ? undefined
       : { exit: exitOf(run), at: run.exitedAt || Date.now(), empty: run.empty };
     if (saved?.state === 'stopping' && saved.deadline !== undefined) {
+      // Its run's length is said when it ends (an outside review, 26a, F2: without it).
+      if (saved.spawnedAt !== undefined) record.begunAt = saved.spawnedAt;
       this.supervisor.resumeStopping(
         record,
         run,
@@ -327,6 +351,7 @@ export class Recovery {
           : killSaidIn(this.history(record), run.pid)
             ? 'said'
             : 'unsaid',
+        saved.mainGone === true ? saved.mainExit : undefined,
       );
       // Its main process's end said already by the manager before (an outside review,
       // 20b: said twice in why): only an end it did not see is said.
@@ -398,7 +423,7 @@ export class Recovery {
     const cgroup = this.populatedCgroup(record.id, saved?.run);
     if (!provenPid && cgroup === undefined) return false;
     this.log.warn(
-      `${record.id}: ${provenPid ? `pid ${pid}` : 'a process in its cgroup'} survives from a previous manager; replacing it`,
+      `${record.id}: ${provenPid ? `pid ${pid}` : 'a process in its cgroup'} survives from a previous manager; ${record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)'}`,
     );
     const seq = this.processes.claimNew(record.id, cgroup);
     this.link.adopt(seq, record.id, provenPid ? pid : 0, saved?.startTicks ?? 0, cgroup ?? '');

@@ -51,6 +51,17 @@ export const HISTORY_LIMITS = { perDaemon: 50, textChars: 300, bytes: 1024 * 102
 /** The saved file's own bytes around the histories (`{"version":1,"daemons":{...}}`). */
 const WRAPPER_BYTES = 64;
 
+/**
+ * A text as an event keeps it (cut past HISTORY_LIMITS.textChars): what to compare an
+ * event's text with. Compared whole, a long refusal was never the same as the one noted,
+ * and was noted again at every rescan.
+ */
+export function asNoted(text: string): string {
+  return text.length > HISTORY_LIMITS.textChars
+    ? `${text.slice(0, HISTORY_LIMITS.textChars - 1)}…`
+    : text;
+}
+
 /** The histories of every daemon, kept in memory and saved with the state. */
 export class History {
   private readonly events = new Map<string, HistoryEvent[]>();
@@ -67,11 +78,7 @@ export class History {
   /** Adds an event to a daemon's history, the oldest going past the bound. */
   note(id: string, kind: EventKind, text: string, at = Date.now()): void {
     const list = this.events.get(id) ?? [];
-    const cut =
-      text.length > HISTORY_LIMITS.textChars
-        ? `${text.slice(0, HISTORY_LIMITS.textChars - 1)}…`
-        : text;
-    list.push({ at, kind, text: cut });
+    list.push({ at, kind, text: asNoted(text) });
     if (list.length > HISTORY_LIMITS.perDaemon)
       list.splice(0, list.length - HISTORY_LIMITS.perDaemon);
     this.events.set(id, list);

@@ -25,6 +25,8 @@ export interface SavedDaemon {
   readonly killed?: true;
   /** Its main process ended during the stop (said then; the rest of its run stops on). */
   readonly mainGone?: true;
+  /** How that main process ended: the daemon's last exit, unless the stop's SIGKILL ends the rest. */
+  readonly mainExit?: Exit;
   readonly afterwards?: AfterStop;
   /** The run stopped is the one of the account that had the owner's name before. */
   readonly former?: true;
@@ -105,6 +107,9 @@ export function snapshot(
       ...(state.kind === 'stopping' && state.former ? { former: true } : {}),
       ...(state.kind === 'stopping' && state.killed !== false ? { killed: true } : {}),
       ...(state.kind === 'stopping' && !state.mainAlive ? { mainGone: true } : {}),
+      ...(state.kind === 'stopping' && state.mainExit !== undefined
+        ? { mainExit: state.mainExit }
+        : {}),
       ...(state.kind === 'coolingdown' ? { until: state.until } : {}),
       ...(state.kind === 'running' && state.starting ? { starting: true } : {}),
       ...(state.kind === 'stopped' && state.ended !== undefined ? { ended: state.ended } : {}),
@@ -202,6 +207,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
       (daemon.mainGone === undefined || daemon.mainGone === true) &&
       (daemon.ended === undefined || daemon.ended === 'exited' || daemon.ended === 'failed') &&
       isExit(daemon.lastExit) &&
+      isExit(daemon.mainExit) &&
       (daemon.unkilled === undefined ||
         (Array.isArray(daemon.unkilled) && daemon.unkilled.every(isCount))) &&
       isGap(daemon.outputGap) &&

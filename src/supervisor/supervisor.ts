@@ -365,6 +365,12 @@ export class Supervisor {
      * `unsaid`: sent, but the saved history does not say it (see killSaidIn): said now.
      */
     killed: false | 'said' | 'unsaid' = false,
+    /**
+     * How its main process ended, said by the manager before: the daemon's last exit once
+     * the rest is gone, or the SIGKILL's (an outside review, 26a, F2: `last-exit` stayed
+     * `-` and the end of the stop was never said).
+     */
+    mainExit?: Exit,
   ): void {
     this.setState(record, {
       kind: 'stopping',
@@ -376,6 +382,9 @@ export class Supervisor {
       killed: killed ? 'answered' : false,
       afterwards,
       ...(former ? { former: true as const } : {}),
+      ...(mainExit === undefined ? {} : { mainExit }),
+      // Its SIGKILL reached the rest of the run, most likely: its end is said as killed.
+      ...(killed ? { sigkilled: true as const } : {}),
       // Past its deadline, or killed, the SIGTERM was the manager's before: not asked again.
       ...(deadline > Date.now() && !killed ? {} : { termed: true as const }),
     });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
@@ -52,6 +52,39 @@ describe('a daemon that ignores SIGTERM under its shell', { skip: !root && 'need
     );
     await host.waitForDaemon('alice', 'alice/stubborn', (d) => d.state === 'stopped', 'to stop');
     const stopped = (await host.dmctl('alice', 'stubborn', 'why')).stdout;
+    assert.match(stopped, /: stopped \(wanted down\), last exit: SIGKILL/);
+    assert.match(stopped, /the rest of pid \d+'s run killed by SIGKILL after \S+, while stopping/);
+  });
+
+  // An outside review (26a, F2): the manager killed (-9) between the shell's end and the
+  // SIGKILL, the next manager sent the SIGKILL but never said the stop's end: `last-exit`
+  // stayed `-` ("not ended yet") on a daemon shown stopped.
+  test('across a kill -9 of the manager in the middle of it, the stop’s end is said all the same', async () => {
+    const said = join(host.user('alice').home, 'said');
+    host.writeDaemon(
+      'alice',
+      'logged',
+      `start=sh -c "trap 'echo got TERM' TERM; echo > ${said}; while :; do sleep 0.1; done"\noutput=log\nstop_timeout=3s\n`,
+    );
+    assert.equal((await host.dmctl('alice', 'rescan')).code, 0);
+    const running = await host.waitForDaemon(
+      'alice',
+      'alice/logged',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    await waitFor('the daemon to trap SIGTERM', () => (existsSync(said) ? true : undefined));
+    assert.equal((await host.dmctl('alice', 'logged', 'stop')).code, 0);
+    await waitFor('its shell’s end saved', () =>
+      !isAlive(running.pid) &&
+      readFileSync(join(host.dir, 'state', 'state.json'), 'utf8').includes('"mainGone":true')
+        ? true
+        : undefined,
+    );
+    await host.killManager();
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/logged', (d) => d.state === 'stopped', 'to stop');
+    const stopped = (await host.dmctl('alice', 'logged', 'why')).stdout;
     assert.match(stopped, /: stopped \(wanted down\), last exit: SIGKILL/);
     assert.match(stopped, /the rest of pid \d+'s run killed by SIGKILL after \S+, while stopping/);
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
@@ -167,6 +167,130 @@ describe('a config file changed while the manager was down', {
       assert.doesNotMatch(host.managerLog.slice(from), /web: refused now/);
       await host.stopManager();
     });
+
+  /** The command line of a process, its words joined by spaces ('' once it is gone). */
+  const commandOf = (pid: number): string => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').join(' ');
+    } catch {
+      return '';
+    }
+  };
+
+  // An outside review (26a, F1): a run restarted onto a new config while the state could
+  // not be saved (a full state directory), its file then changed into a refused one, then
+  // a kill -9: the next manager took the copy of the config before for the run's, said it
+  // went on with it, and its respawn ran that older config.
+  test('a run the save does not know, its file refused now: it goes on, and never runs an older config', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6800072\n');
+    await host.startManager();
+    const first = await pidOf('web');
+    const state = join(host.dir, 'state');
+    await waitFor('the run saved, and the configs kept', () =>
+      readFileSync(join(state, 'state.json'), 'utf8').includes(`${first}`) &&
+      readFileSync(join(state, 'configs', `${host.user('alice').name}.json`), 'utf8').includes(
+        '6800072',
+      )
+        ? true
+        : undefined,
+    );
+    // Every save fails from now on (a directory where each temporary file goes).
+    const held = [
+      join(state, 'state.json.tmp'),
+      join(state, 'state.json.tmp-async'),
+      join(state, 'configs', `${host.user('alice').name}.json.tmp-async`),
+    ];
+    for (const path of held) mkdirSync(path);
+    try {
+      host.writeDaemon('alice', 'web', 'start=exec sleep 6800073\n');
+      await host.dmctl('alice', 'web', 'restart');
+      const second = await host.waitForDaemon(
+        'alice',
+        'alice/web',
+        (d) => d.state === 'running' && d.pid !== first,
+        'to run its new config',
+      );
+      host.writeDaemon('alice', 'web', 'start=exec sleep 6800073\nlisten=tcp:0.0.0.0:1\n');
+      await killManager();
+      for (const path of held) rmSync(path, { recursive: true });
+      const from = host.managerLog.length;
+      await host.startManager();
+      assert.equal(await pidOf('web'), second.pid, 'taken over, not stopped');
+      assert.match(
+        host.managerLog.slice(from),
+        /web: its config file is refused now .*the config its run was started with is not known here/,
+      );
+      process.kill(second.pid, 'SIGKILL');
+      await host.waitForDaemon(
+        'alice',
+        'alice/web',
+        (d) => d.pid !== second.pid && d.state !== 'running',
+        'not to be started again with a config it was not started with',
+      );
+      const rows = await host.status('alice');
+      assert.notEqual(rows.find((d) => d.name === 'web')?.state, 'running');
+      assert.doesNotMatch(host.managerLog.slice(from), /web: started, pid/);
+    } finally {
+      for (const path of held) rmSync(path, { recursive: true, force: true });
+      await host.stopManager();
+    }
+  });
+
+  // An outside review (26a, F6): the same file refused, the manager and its keeper killed
+  // together: what survived was stopped and the daemon started with the refused file, and
+  // left down. It is started again with the config its run was started with.
+  test('changed into a refused file, the manager and its keeper killed: started again as it ran', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6800074\n');
+    await host.startManager();
+    const before = await pidOf('web');
+    await waitFor('the run saved', () =>
+      readFileSync(join(host.dir, 'state/state.json'), 'utf8').includes(`${before}`)
+        ? true
+        : undefined,
+    );
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6800075\nlisten=tcp:0.0.0.0:1\n');
+    const keeper = host.keeperPid();
+    await killManager();
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+    await host.startManager();
+    const again = await host.waitForDaemon(
+      'alice',
+      'alice/web',
+      (d) => d.state === 'running' && d.pid !== before,
+      'to run again',
+    );
+    assert.match(commandOf(again.pid), /sleep 6800074/);
+    await host.stopManager();
+  });
+
+  // An outside review (26a, F4): a running daemon's refused file was said again in `why`
+  // and the log at every SIGHUP and rescan (two lines each time), and the `dmctl start`
+  // that first read it said nothing there.
+  test('a running daemon’s refused file is said once, not at each reload or rescan', async () => {
+    const master = host.expand('[can_run_as]\n{alice}\n');
+    host.writeMaster(master);
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6800076\n');
+    await host.startManager();
+    await pidOf('web');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6800076\nlisten=tcp:0.0.0.0:1\n');
+    const started = await host.dmctl('alice', 'web', 'start');
+    assert.match(started.stdout, /its config file is refused/);
+    const count = async (text: string): Promise<number> =>
+      (await host.dmctl('alice', 'web', 'why')).stdout.split(text).length - 1;
+    assert.equal(await count('config refused: '), 1, 'said by the start that read it');
+    for (let round = 0; round < 2; round++) {
+      await host.reload(master);
+      // Its answer says the refusal (exit 1): waited for, not judged.
+      await host.dmctl('alice', 'rescan');
+    }
+    assert.equal(await count('config refused: '), 1);
+    const why = (await host.dmctl('alice', 'web', 'why')).stdout;
+    assert.ok((await count('its changed config file is refused')) <= 1, why);
+    await host.stopManager();
+  });
 
   test('changed before an upgrade: the same, across the upgrade and a crash after it', async () => {
     host.writeDaemon('alice', 'web', start);

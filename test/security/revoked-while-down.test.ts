@@ -306,6 +306,39 @@ describe('a grant taken back by a SIGHUP while the file read since no longer say
     assert.doesNotMatch(why.stdout, /stopped\s*$/);
   });
 
+  // An outside review (26a, F7): the user= its run runs as taken back while its file is
+  // refused: stopped, as it should be, and then said to go on with its config.
+  test('the account its run runs as taken back while its file is refused: stopped, and said so only', async () => {
+    const carol = host.user('carol').name;
+    const [mine, other] = [await freePort(), await freePort()];
+    const master = (grant: boolean): string =>
+      host.expand(
+        `[can_run_as]\n{mallory}${grant ? ': {carol}' : ''}\n[limits]\n{mallory}: ports=${mine}\n`,
+      );
+    host.writeMaster(master(true));
+    host.writeDaemon('mallory', 'as2', `${start}user=${carol}\n`);
+    await host.startManager();
+    const running = await host.waitForDaemon(
+      'mallory',
+      'mallory/as2',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    host.writeDaemon('mallory', 'as2', `${start}user=${carol}\nlisten=tcp:0.0.0.0:${other}\n`);
+    assert.match(
+      (await host.dmctl('mallory', 'as2', 'start')).stdout,
+      /its config file is refused/,
+    );
+    const from = host.managerLog.length;
+    await host.reload(master(false));
+    await host.waitForDaemon('mallory', 'mallory/as2', (d) => d.pid === 0, 'to stop');
+    await waitFor('its run to end', () => (isAlive(running.pid) ? undefined : true));
+    await host.dmctl('mallory', 'rescan');
+    const log = host.managerLog.slice(from);
+    assert.match(log, new RegExp(`mallory/as2: .*may no longer run as ${carol}`));
+    assert.doesNotMatch(log, /mallory\/as2: .*goes on with the config it was started with/);
+  });
+
   test('listen= taken out and read: the run holding the port is stopped when it is taken back', async () => {
     port = await freePort();
     const log = await takenBackHidden('port', `listen=tcp:0.0.0.0:${port}\n`, '', () => {});
