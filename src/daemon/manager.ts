@@ -67,7 +67,7 @@ import { deadline } from '../protocol/silence.ts';
 import { ConfigCopies } from '../state/config-copies.ts';
 import { asNoted, type EventKind, History, type HistoryEvent } from '../state/history.ts';
 import { HistoryFile } from '../state/history-file.ts';
-import { type SavedState, snapshot } from '../state/snapshot.ts';
+import { type SavedDaemon, type SavedState, snapshot } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
 import type { BackoffPolicy } from '../supervisor/backoff.ts';
@@ -529,10 +529,12 @@ export class Manager implements ControlContext, SupervisorHost {
     // A change made while the daemons were taken over, before the watch began (a
     // `gpasswd -d` right after a SIGUSR2), is applied now, not at the next change.
     this.refreshAccounts();
-    // The history of daemons that are gone (file deleted, user no longer allowed) goes too.
+    // The history of daemons that are gone (file deleted, user no longer allowed) goes too;
+    // not of those whose directory could not be read (see savedUnread).
     const known = new Set([
       ...this.supervisor.daemons.keys(),
       ...this.broken.all().map((entry) => entry.id),
+      ...this.savedUnread.keys(),
     ]);
     this.history.keepOnly(known);
     // And their log journals, but not those of a user whose directory could not be read
@@ -1346,6 +1348,33 @@ export class Manager implements ControlContext, SupervisorHost {
     this.log.info(
       `the quota of '${user}': its memory limit of ${mebibytes(limit)} is in force now (written at the start of ${record.id}: what held more is gone)`,
     );
+  }
+
+  /**
+   * A daemon the saved state knew, loaded only once its directory could be read (see
+   * savedUnread): wanted, ended and counted as saved. What ran of it was stopped at the
+   * takeover, no config claiming it then: started again if it was wanted up.
+   */
+  private async loadAsSaved(
+    owner: Owner,
+    record: DaemonRecord,
+    loaded: LoadedConfig,
+    saved: SavedDaemon,
+  ): Promise<void> {
+    if (saved.lastExit !== undefined) record.lastExit = saved.lastExit;
+    record.respawns = saved.respawns;
+    record.wanted = saved.wanted;
+    if (saved.state === 'stopped' && saved.ended !== undefined)
+      record.state = { kind: 'stopped', ended: saved.ended };
+    const text =
+      saved.wanted === 'up'
+        ? 'its config file can be read again: started, as it was wanted up'
+        : `its config file can be read again: ${saved.ended === undefined ? 'left stopped, as it was' : `left ${saved.ended}, as it was`}`;
+    this.log.info(`${record.id}: ${text}`);
+    this.history.note(record.id, 'config', text);
+    if (saved.wanted !== 'up') return;
+    await this.sockets.hold(owner, record, loaded);
+    this.supervisor.start(record);
   }
 
   /**
@@ -2593,6 +2622,14 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Daemons (by their new id) their owner left stopped under the name they had before a rename. */
   private readonly leftDownByOldName = new Set<string>();
 
+  /**
+   * Daemons of the saved state not loaded at the start: their directory could not be read
+   * and no copy of their config was kept. Loaded once it can be read, they are as saved
+   * (wanted down, a task that ended), not new: a daemon its owner had stopped was started,
+   * a one-shot task run again (an outside review, 26b, F2).
+   */
+  private readonly savedUnread = new Map<string, SavedDaemon>();
+
   /** What survives of a user's daemons from a manager that is gone, not yet dealt with. */
   private readonly unclaimedLeft = new Map<string, Map<string, string[]>>();
 
@@ -2738,6 +2775,11 @@ export class Manager implements ControlContext, SupervisorHost {
       );
     if (complete) this.listedAtStart?.add(user);
     const present = new Set(configs.map((loaded) => loaded.name));
+    // Read whole: a saved daemon whose file is not there any more is gone.
+    if (complete)
+      for (const id of [...this.savedUnread.keys()])
+        if (id.startsWith(`${user}/`) && !present.has(id.slice(user.length + 1)))
+          this.savedUnread.delete(id);
     // A file that never loaded, deleted: its daemon and its history go (an outside review
     // filled the history's 1 MiB with names that came and went, and every save with it).
     if (complete)
@@ -2918,6 +2960,9 @@ export class Manager implements ControlContext, SupervisorHost {
           const text = "left stopped under its owner's old name: stays stopped";
           this.log.info(`${id}: ${text}`);
           this.history.note(id, 'config', text);
+        } else if (!this.recovery && this.savedUnread.has(id)) {
+          await this.loadAsSaved(owner, record, loaded, this.savedUnread.get(id) as SavedDaemon);
+          this.savedUnread.delete(id);
         } else if (!this.recovery && record.spec.autostart) {
           await this.sockets.hold(owner, record, loaded);
           record.wanted = 'up';
@@ -3099,12 +3144,12 @@ export class Manager implements ControlContext, SupervisorHost {
     const copied = new Set(copies.map((copy) => copy.name));
     for (const name of this.recovery?.savedNames(user) ?? []) {
       const file = join(owner.daemonDir, `${name}.conf`);
-      if (
-        listed.has(name) ||
-        copied.has(name) ||
-        this.recovery?.lastGoodSpec(`${user}/${name}`) === undefined
-      )
+      if (listed.has(name) || copied.has(name)) continue;
+      if (this.recovery?.lastGoodSpec(`${user}/${name}`) === undefined) {
+        const saved = this.recovery?.savedEntryOf(`${user}/${name}`);
+        if (saved !== undefined) this.savedUnread.set(`${user}/${name}`, saved);
         continue;
+      }
       copies.push({
         name,
         file,

@@ -106,6 +106,11 @@ export class Recovery {
     return spec === undefined ? undefined : { ...SPEC_DEFAULTS, ...spec };
   }
 
+  /** What the saved state says of a daemon (nothing of the account that had the owner's name before). */
+  savedEntryOf(id: string): SavedDaemon | undefined {
+    return this.formerUid(id) === undefined ? this.saved?.daemons[id] : undefined;
+  }
+
   /** The names of `user`'s daemons in the saved state (read first, past a user's 1,000). */
   savedNames(user: string): string[] {
     const names: string[] = [];

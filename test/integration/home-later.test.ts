@@ -135,3 +135,55 @@ describe('a home that cannot be read when its user is first read', {
     assert.ok(web.pid > 0);
   });
 });
+
+/**
+ * An outside review (26b, F2): a home that could not be read at a takeover, with no copy
+ * of its configs kept (none saved yet, or damaged): once it could be read, the daemons
+ * were loaded as new ones. One its owner had stopped was started, a one-shot task that
+ * had ended ran again, and their `why` was gone.
+ */
+describe('a home that cannot be read at a takeover, with no copy of its configs', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  test('its daemons come back as they were, once it can be read', async () => {
+    const alice = host.user('alice');
+    const ran = `${alice.home}/ran`;
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'run', 'start=exec sleep 6800042\n');
+    host.writeDaemon('alice', 'stp', 'start=exec sleep 6800043\n');
+    host.writeDaemon('alice', 'one', `start=echo once >> ${ran}\nrestart=no\n`);
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/run', (d) => d.pid > 0, 'to run');
+    await host.waitForDaemon('alice', 'alice/one', (d) => d.state === 'exited', 'to end');
+    assert.equal((await host.dmctl('alice', 'stp', 'stop', '--wait=10')).code, 0);
+    // Its history saved (within a second of a change; a crash loses at most that second).
+    await waitFor('the stop in the saved history', () =>
+      readFileSync(`${host.dir}/state/history.json`, 'utf8').includes('ran dmctl stop')
+        ? true
+        : undefined,
+    );
+    await host.killManager();
+    rmSync(`${host.dir}/state/configs`, { recursive: true, force: true });
+    chmodSync(alice.home, 0);
+    try {
+      await host.startManager();
+      await waitFor('the unreadable home to be said', () =>
+        /alice: .*(EACCES|permission denied)/.test(host.managerLog) ? true : undefined,
+      );
+    } finally {
+      chmodSync(alice.home, 0o755);
+    }
+    await host.dmctl('alice', 'rescan');
+    await host.waitForDaemon('alice', 'alice/run', (d) => d.pid > 0, 'to run again');
+    const rows = await host.status('alice');
+    assert.equal(rows.find((d) => d.name === 'stp')?.state, 'stopped', 'stopped by its owner');
+    assert.equal(rows.find((d) => d.name === 'one')?.state, 'exited', 'ended, not run again');
+    assert.equal(readFileSync(ran, 'utf8'), 'once\n');
+    const why = (await host.dmctl('alice', 'stp', 'why')).stdout;
+    assert.match(why, /ran dmctl stop/);
+  });
+});
