@@ -15,6 +15,7 @@ import type {
 import { printableJson, printableLines } from '../protocol/printable.ts';
 import { deadline } from '../protocol/silence.ts';
 import { formatStatusTable, problemLines } from '../protocol/status-table.ts';
+import { commandText } from '../state/history.ts';
 import { type DaemonRecord, runsOldConfig } from '../supervisor/state.ts';
 import {
   describeSlowExec,
@@ -266,7 +267,7 @@ export async function handleRequest(
   }
   const acting = ACTIONS.has(request.command);
   const signal = request.signal === undefined ? '' : ` ${request.signal}`;
-  if (acting) context.note(record, 'command', `${caller} ran dmctl ${request.command}${signal}`);
+  if (acting) context.note(record, 'command', commandText(caller, request.command, signal));
   let outcome = await act(context, record, request);
   // A start is answered once the daemon's program runs, or with why it cannot: a dir=
   // it cannot enter is an error of `start`, not a silent crash loop.

@@ -424,6 +424,14 @@ export class Manager implements ControlContext, SupervisorHost {
       bindTcp: parts.bindTcp,
       log: parts.log,
       rights: (user) => this.listenRights(user),
+      boundAgain: (id) => {
+        const record = this.supervisor.daemons.get(id);
+        if (record?.state.kind !== 'coolingdown' || record.wanted !== 'up') return;
+        this.log.info(
+          `${id}: its sockets are bound now; starting it without waiting for its back-off`,
+        );
+        this.supervisor.start(record);
+      },
     });
     this.state = new StateSaver(
       new StateFile(parts.settings.stateDir),

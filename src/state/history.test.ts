@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { HISTORY_LIMITS, History } from './history.ts';
+import { commandText, HISTORY_LIMITS, History } from './history.ts';
 
 describe('History', () => {
   test('keeps the last 50 events of a daemon, oldest first', () => {
@@ -110,4 +110,20 @@ test('a save measures again only the histories that changed since the last one',
   assert.equal(history.of('u3/d7').at(-1)?.text, 'started, pid 42');
   // The changed daemon's history, and the file itself.
   assert.ok(stringify.mock.callCount() <= 4, `${stringify.mock.callCount()} histories measured`);
+});
+
+// An outside review (26c, F1): a user who manages another's daemon stopped it, then ran 50
+// harmless `kill -CONT`: the owner's `why` no longer said who stopped it.
+test('who last started or stopped a daemon stays in its history, whatever follows', () => {
+  const history = new History();
+  history.note('amy/web', 'command', commandText('amy', 'start'));
+  history.note('amy/web', 'command', commandText('mallory', 'stop'));
+  history.note('amy/web', 'stop', 'stopping pid 12 (SIGTERM)');
+  for (let i = 0; i < HISTORY_LIMITS.perDaemon * 2; i++)
+    history.note('amy/web', 'command', commandText('mallory', 'kill', ' -CONT'));
+  const events = history.of('amy/web');
+  assert.equal(events.length, HISTORY_LIMITS.perDaemon);
+  assert.equal(events[0]?.text, 'mallory ran dmctl stop');
+  assert.equal(events.filter((event) => event.text === 'amy ran dmctl start').length, 0);
+  assert.equal(events.at(-1)?.text, 'mallory ran dmctl kill -CONT');
 });

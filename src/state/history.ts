@@ -51,6 +51,16 @@ export const HISTORY_LIMITS = { perDaemon: 50, textChars: 300, bytes: 1024 * 102
 /** The saved file's own bytes around the histories (`{"version":1,"daemons":{...}}`). */
 const WRAPPER_BYTES = 64;
 
+/** The text of a command run on a daemon, for its history (`alice ran dmctl stop`). */
+export function commandText(caller: string, command: string, detail = ''): string {
+  return `${caller} ran dmctl ${command}${detail}`;
+}
+
+/** Is the event a command that changed whether the daemon is wanted up (start, stop, restart)? */
+function isWantedChange(event: HistoryEvent): boolean {
+  return event.kind === 'command' && /ran dmctl (start|stop|restart)$/.test(event.text);
+}
+
 /**
  * A text as an event keeps it (cut past HISTORY_LIMITS.textChars): what to compare an
  * event's text with. Compared whole, a long refusal was never the same as the one noted,
@@ -79,8 +89,18 @@ export class History {
   note(id: string, kind: EventKind, text: string, at = Date.now()): void {
     const list = this.events.get(id) ?? [];
     list.push({ at, kind, text: asNoted(text) });
-    if (list.length > HISTORY_LIMITS.perDaemon)
-      list.splice(0, list.length - HISTORY_LIMITS.perDaemon);
+    if (list.length > HISTORY_LIMITS.perDaemon) {
+      // Who last started or stopped it stays: a user who manages another's daemons pushed
+      // their stop out with 50 harmless `kill -CONT`, and the owner could no longer see
+      // who stopped it (an outside review, 26c, F1).
+      const pinned = list.findLastIndex(isWantedChange);
+      const over = list.length - HISTORY_LIMITS.perDaemon;
+      if (pinned === -1 || pinned >= over) list.splice(0, over);
+      else {
+        list.splice(pinned + 1, over);
+        list.splice(0, pinned);
+      }
+    }
     this.events.set(id, list);
     this.sizes.delete(id);
     this.changed = true;
