@@ -24,6 +24,7 @@ import { openLog, ownLogFile } from '../logging/open.ts';
 import { thawAll } from '../process/cgroup-freeze.ts';
 import { managerHolding, strayKeepers } from '../process/lock-holder.ts';
 import { findBuilt, loadNative, type Native } from '../process/native.ts';
+import { readStat } from '../process/proc-stat.ts';
 import { Reaper } from '../process/reaper.ts';
 import { StateFile } from '../state/state-file.ts';
 import { loadSendDatagram } from '../systemd/datagram.ts';
@@ -356,12 +357,49 @@ function removePidfile(path: string): void {
   }
 }
 
+/**
+ * How long a lock held by a manager that is exiting (killed -9: its first thread ended,
+ * its others not yet, and they hold its descriptors) is waited for.
+ */
+const EXITING_HOLDER_MS = 5_000;
+
 /** The instance lock: one manager per state directory, whatever its config or mode. */
 function takeLock(native: Native, stateDir: string): number | string {
   const path = join(stateDir, 'manager.lock');
+  const deadline = Date.now() + EXITING_HOLDER_MS;
+  let said = false;
+  for (;;) {
+    const taken = tryLock(native, path, stateDir);
+    if (typeof taken !== 'object') return taken;
+    if (!said)
+      process.stderr.write(
+        `daemon-manager: waiting for the manager before it (pid ${taken.exiting}), which is exiting, to let go of ${path}\n`,
+      );
+    said = true;
+    // A manager started at once after a kill -9 of the one before was refused: "another
+    // manager is already running", naming none (a full run of the tests).
+    if (Date.now() > deadline)
+      return `daemon-manager: the manager that held ${path} is exiting and still holds it ${EXITING_HOLDER_MS / 1000} s later`;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
+}
+
+/** One try at the instance lock; `exiting` names its holder if that is a process that is exiting. */
+function tryLock(
+  native: Native,
+  path: string,
+  stateDir: string,
+): number | string | { exiting: number } {
   try {
     return native.lockFile(path);
   } catch (error) {
+    const taker = (error as { holder?: number }).holder;
+    if (
+      (error as NodeJS.ErrnoException).code === 'EAGAIN' &&
+      taker &&
+      readStat(taker)?.state === 'Z'
+    )
+      return { exiting: taker };
     // Only a manager of this uid could have locked this state directory.
     const holder = managerHolding((error as { holder?: number }).holder, [process.getuid?.() ?? 0]);
     // EWOULDBLOCK is EAGAIN on Linux, and named so.

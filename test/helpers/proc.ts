@@ -11,10 +11,30 @@ export function processState(pid: number): string | undefined {
   }
 }
 
-/** Alive means present and not a zombie (this machine's init does not reap orphans). */
+/**
+ * Alive means present and not a zombie (this machine's init does not reap orphans). A
+ * process whose first thread has ended shows Z while its other threads still run, and
+ * hold its descriptors: a manager killed -9 was taken for dead while Node's threads still
+ * held its state directory's lock, and the next manager was refused (a full run).
+ */
 export function isAlive(pid: number): boolean {
   const state = processState(pid);
-  return state !== undefined && state !== 'Z';
+  if (state === undefined) return false;
+  if (state !== 'Z') return true;
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return tasks.some((task) => {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${task}/stat`, 'latin1');
+      return text.slice(text.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Living processes whose real uid is `uid`. */

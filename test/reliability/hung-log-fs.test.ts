@@ -5,6 +5,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, readWhen, showLogIfFailed } from '../helpers/cli.ts';
 import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
 import { TestHost } from '../helpers/host.ts';
+import { isAlive, processState } from '../helpers/proc.ts';
 import { mkdirOwned } from '../helpers/user-files.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -179,5 +180,39 @@ describe("a user's log file system that hangs", {
     );
     await hang(false);
     assert.equal(await exited, 0);
+  });
+
+  // A full run: a manager started at once after a kill -9 of the one before was refused,
+  // "another manager is already running", while the old one's threads still exited and
+  // held its lock. Held here by a write its file system has not answered: the new manager
+  // waits for it, says so, and runs once it is gone.
+  test('a manager started while the one killed before still exits waits for its lock, and runs', async (t) => {
+    if (missing) return t.skip(missing);
+    // Stopped by the test before (run alone, the one the suite started runs on).
+    if (!isAlive(host.managerPid())) await host.startManager();
+    await readWhen(aliceLog('hw1'), (text) => lastNumber(text, 'hw1') > 0, "alice's line");
+    const before = (mount?.server.output().split('write held').length ?? 1) - 1;
+    await hang(true);
+    await held(before);
+    const old = host.managerPid();
+    process.kill(old, 'SIGKILL');
+    await waitFor('its first thread to end, another held in the write', () =>
+      processState(old) === 'Z' && readdirSync(`/proc/${old}/task`).length > 1 ? true : undefined,
+    );
+    const from = host.managerLog.length;
+    const starting = host.startManager();
+    try {
+      await waitFor('the new manager to wait for the lock', () =>
+        /waiting for the manager before it \(pid \d+\), which is exiting/.test(
+          host.managerLog.slice(from),
+        )
+          ? true
+          : undefined,
+      );
+    } finally {
+      await hang(false);
+    }
+    await starting;
+    await host.waitForDaemon('alice', 'alice/hw1', (d) => d.state === 'running', 'taken over');
   });
 });
