@@ -272,14 +272,14 @@ describe('a config file changed while the manager was down', {
   test('a running daemon’s refused file is said once, not at each reload or rescan', async () => {
     const master = host.expand('[can_run_as]\n{alice}\n');
     host.writeMaster(master);
-    host.writeDaemon('alice', 'web', 'start=exec sleep 6800076\n');
+    host.writeDaemon('alice', 'once', 'start=exec sleep 6800076\n');
     await host.startManager();
-    await pidOf('web');
-    host.writeDaemon('alice', 'web', 'start=exec sleep 6800076\nlisten=tcp:0.0.0.0:1\n');
-    const started = await host.dmctl('alice', 'web', 'start');
+    await pidOf('once');
+    host.writeDaemon('alice', 'once', 'start=exec sleep 6800076\nlisten=tcp:0.0.0.0:1\n');
+    const started = await host.dmctl('alice', 'once', 'start');
     assert.match(started.stdout, /its config file is refused/);
     const count = async (text: string): Promise<number> =>
-      (await host.dmctl('alice', 'web', 'why')).stdout.split(text).length - 1;
+      (await host.dmctl('alice', 'once', 'why')).stdout.split(text).length - 1;
     assert.equal(await count('config refused: '), 1, 'said by the start that read it');
     for (let round = 0; round < 2; round++) {
       await host.reload(master);
@@ -287,7 +287,7 @@ describe('a config file changed while the manager was down', {
       await host.dmctl('alice', 'rescan');
     }
     assert.equal(await count('config refused: '), 1);
-    const why = (await host.dmctl('alice', 'web', 'why')).stdout;
+    const why = (await host.dmctl('alice', 'once', 'why')).stdout;
     assert.ok((await count('its changed config file is refused')) <= 1, why);
     await host.stopManager();
   });
