@@ -65,7 +65,13 @@ import type {
 import { printableJson } from '../protocol/printable.ts';
 import { deadline } from '../protocol/silence.ts';
 import { ConfigCopies } from '../state/config-copies.ts';
-import { asNoted, type EventKind, History, type HistoryEvent } from '../state/history.ts';
+import {
+  asNoted,
+  type EventKind,
+  History,
+  type HistoryEvent,
+  isWantedChange,
+} from '../state/history.ts';
 import { HistoryFile } from '../state/history-file.ts';
 import { type SavedDaemon, type SavedState, snapshot } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
@@ -2048,6 +2054,8 @@ export class Manager implements ControlContext, SupervisorHost {
   note(record: DaemonRecord, kind: EventKind, text: string, at?: number): void {
     this.history.note(record.id, kind, text, at);
     this.state.schedule();
+    // Someone started or stopped it: it waits for its file no more (see waitingForFile).
+    if (isWantedChange({ kind, text })) this.waitingForFile.delete(record.id);
   }
 
   historyOf(id: string): readonly HistoryEvent[] {
@@ -2638,6 +2646,14 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   private readonly savedUnread = new Map<string, SavedDaemon>();
 
+  /**
+   * Daemons whose run went on at a takeover, its config not known and its file refused
+   * (see unknownRun): once that run ends they cannot start, and they start when their
+   * file is accepted, unless someone starts or stops them meanwhile. Left down, a fixed
+   * file never brought it back (an outside review, 27a, F1).
+   */
+  private readonly waitingForFile = new Set<string>();
+
   /** What survives of a user's daemons from a manager that is gone, not yet dealt with. */
   private readonly unclaimedLeft = new Map<string, Map<string, string[]>>();
 
@@ -2886,7 +2902,7 @@ export class Manager implements ControlContext, SupervisorHost {
           const error = problems.find((problem) => problem.severity === 'error');
           const goesOn = liveRun
             ? 'it goes on with the config it was started with'
-            : 'what survives of its run is stopped, and it is started again with the config that run was started with';
+            : 'its run is gone (or what survives of it is stopped), and it is started again with the config that run was started with';
           const text = `its config file is refused now (${error === undefined ? 'see its problems' : formatProblem(error)}): ${goesOn}`;
           this.log.warn(`${id}: ${text}`);
           this.history.note(id, 'config', text);
@@ -2939,6 +2955,7 @@ export class Manager implements ControlContext, SupervisorHost {
             const text = `its config file is refused now (${error === undefined ? 'see its problems' : formatProblem(error)}), and the config its run was started with is not known here (it started after the last save, or the state directory could not be written): the run goes on, and is not started again until its file is accepted`;
             this.log.warn(`${id}: ${text}`);
             this.history.note(id, 'config', text);
+            this.waitingForFile.add(id);
           }
           if (refused && runConfig === undefined && !unknownRun) this.stopRefused(record, problems);
           else if (runRefusal) this.stopRefused(record, [], runRefusal);
@@ -3050,6 +3067,13 @@ export class Manager implements ControlContext, SupervisorHost {
         }
         takeConfig(existing, loaded.spec, loaded.source);
         if (loaded.spec.output !== 'log') void this.logs.close(id);
+        if (!refused && this.waitingForFile.delete(id) && existing.state.kind === 'stopped') {
+          const text = 'its config file is accepted now: started, as it waited for it';
+          this.log.info(`${id}: ${text}`);
+          this.history.note(id, 'config', text);
+          await this.sockets.hold(owner, existing, loaded);
+          this.supervisor.start(existing);
+        }
         if (running) {
           this.log.info(`${id}: config changed${before}; restarting`);
           this.history.note(id, 'config', `its config file changed${before}: restarting`);

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { type DaemonSpec, SPEC_DEFAULTS } from '../config/daemon.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { RunReport } from '../keeper/protocol.ts';
@@ -127,23 +128,22 @@ export class Recovery {
     // second, or any while the state directory was full) may have another config. Taken
     // for its, a copy of the config before was run by its respawns (an outside review,
     // 26a, F1: the run restarted onto v2, respawned with v1).
-    const live = (this.runsById.get(id) ?? []).findLast((run) => run.alive);
-    if (live !== undefined) return saved?.run === live.seq ? saved.source : undefined;
-    // What survives of the saved run of a keeper killed with its manager: the daemon is
-    // started again once it is stopped, with that config (an outside review, 26a, F6:
-    // with its refused file, and left down).
-    return saved?.run !== undefined && this.savedRunSurvives(id, saved) ? saved.source : undefined;
-  }
-
-  /** Whether the keeper is new and the saved run of the daemon survives it (see replaceSurvivor). */
-  private savedRunSurvives(id: string, saved: SavedDaemon): boolean {
-    if (this.existing || saved.run === undefined) return false;
-    const base = this.cgroupOf(id);
-    if (base !== undefined) return cgroupMembers(`${base}/${saved.run}`).length > 0;
-    const { pid, startTicks } = saved;
-    if (pid === undefined || startTicks === undefined || pid <= 0) return false;
-    const stat = readStat(pid);
-    return stat?.startTime === startTicks && stat.state !== 'Z';
+    if (saved?.run === undefined) return undefined;
+    const runs = this.runsById.get(id) ?? [];
+    const live = runs.findLast((run) => run.alive);
+    if (live !== undefined) return saved.run === live.seq ? saved.source : undefined;
+    const after = (seq: number): boolean => seq > (saved.run ?? 0);
+    if (runs.some((run) => after(run.seq))) return undefined;
+    // Its keeper killed too: a newer run is known by its cgroup, if anything of it is left.
+    const base = this.existing ? undefined : this.cgroupOf(id);
+    if (base !== undefined && cgroupChildren(base).some((child) => after(Number(basename(child)))))
+      return undefined;
+    // The saved run ended while no manager ran (its keeper killed with the manager, or
+    // it exited), or what survives of it is stopped, its keeper killed: a daemon wanted up
+    // is started again, as a respawn, with that config (outside reviews 26a, F6, and 27a,
+    // F2: with its refused file, and left down).
+    if (saved.wanted !== 'up' || saved.state === 'stopped') return undefined;
+    return saved.source;
   }
 
   /** Whether the keeper holds a live run of the daemon, not yet introduced. */
@@ -438,6 +438,11 @@ export class Recovery {
       { seq, pid: provenPid ? pid : 0, alive: provenPid, empty: false },
       Date.now() + this.stopTimeoutMs(record),
       record.wanted === 'up' ? 'start' : 'stay-stopped',
+      false,
+      false,
+      // A stop under way whose main process had ended: the end of the rest is said (an
+      // outside review, 27a, F3: `last-exit` stayed `-`).
+      saved?.state === 'stopping' && saved.mainGone === true ? saved.mainExit : undefined,
     );
     return true;
   }

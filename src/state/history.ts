@@ -57,7 +57,7 @@ export function commandText(caller: string, command: string, detail = ''): strin
 }
 
 /** Is the event a command that changed whether the daemon is wanted up (start, stop, restart)? */
-function isWantedChange(event: HistoryEvent): boolean {
+export function isWantedChange(event: Pick<HistoryEvent, 'kind' | 'text'>): boolean {
   return event.kind === 'command' && /ran dmctl (start|stop|restart)$/.test(event.text);
 }
 

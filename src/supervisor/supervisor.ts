@@ -1014,12 +1014,11 @@ export class Supervisor {
     record.lastExit = { code: null, signal: 'SIGKILL' };
     const after =
       record.begunAt === undefined ? '' : ` after ${formatElapsed(Date.now() - record.begunAt)}`;
-    this.host.log.info(`${record.id}: the rest of pid ${state.pid}'s run killed by SIGKILL`);
-    this.host.note(
-      record,
-      'exit',
-      `the rest of pid ${state.pid}'s run killed by SIGKILL${after}, while stopping`,
-    );
+    // Of a survivor taken over, its main process not known (pid 0): what survived of it.
+    const rest =
+      state.pid === 0 ? 'what survived of its run' : `the rest of pid ${state.pid}'s run`;
+    this.host.log.info(`${record.id}: ${rest} killed by SIGKILL`);
+    this.host.note(record, 'exit', `${rest} killed by SIGKILL${after}, while stopping`);
   }
 
   private settleStopped(record: DaemonRecord, ended?: Ended): void {

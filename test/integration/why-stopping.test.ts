@@ -88,4 +88,39 @@ describe('a daemon that ignores SIGTERM under its shell', { skip: !root && 'need
     assert.match(stopped, /: stopped \(wanted down\), last exit: SIGKILL/);
     assert.match(stopped, /the rest of pid \d+'s run killed by SIGKILL after \S+, while stopping/);
   });
+
+  // An outside review (27a, F3): the same with the keeper killed too: what survived was
+  // stopped by the next manager, and `last-exit` stayed `-`.
+  test('across a kill -9 of the manager and its keeper, the stop’s end is said too', async () => {
+    const said = join(host.user('alice').home, 'said2');
+    host.writeDaemon(
+      'alice',
+      'kept',
+      `start=sh -c "trap '' TERM; echo > ${said}; while :; do sleep 0.1; done"\nstop_timeout=3s\n`,
+    );
+    await host.dmctl('alice', 'rescan');
+    const running = await host.waitForDaemon(
+      'alice',
+      'alice/kept',
+      (d) => d.state === 'running',
+      'to run',
+    );
+    await waitFor('the daemon to ignore SIGTERM', () => (existsSync(said) ? true : undefined));
+    assert.equal((await host.dmctl('alice', 'kept', 'stop')).code, 0);
+    await waitFor('its shell’s end saved', () =>
+      !isAlive(running.pid) &&
+      readFileSync(join(host.dir, 'state', 'state.json'), 'utf8').includes('"mainExit"')
+        ? true
+        : undefined,
+    );
+    const keeper = host.keeperPid();
+    await host.killManager();
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/kept', (d) => d.state === 'stopped', 'to stop');
+    const stopped = (await host.dmctl('alice', 'kept', 'why')).stdout;
+    assert.match(stopped, /: stopped \(wanted down\), last exit: SIGKILL/);
+    assert.match(stopped, /what survived of its run killed by SIGKILL/);
+  });
 });

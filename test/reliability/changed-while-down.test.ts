@@ -222,15 +222,18 @@ describe('a config file changed while the manager was down', {
         /web: its config file is refused now .*the config its run was started with is not known here/,
       );
       process.kill(second.pid, 'SIGKILL');
-      await host.waitForDaemon(
-        'alice',
-        'alice/web',
-        (d) => d.pid !== second.pid && d.state !== 'running',
-        'not to be started again with a config it was not started with',
+      await waitFor('its start to be refused, for its file', () =>
+        /web: cannot start: .*refused/.test(host.managerLog.slice(from)) ? true : undefined,
       );
       const rows = await host.status('alice');
       assert.notEqual(rows.find((d) => d.name === 'web')?.state, 'running');
       assert.doesNotMatch(host.managerLog.slice(from), /web: started, pid/);
+      // Its file accepted again: it starts, as it waited for it (an outside review, 27a,
+      // F1: left down, wanted down, for good).
+      host.writeDaemon('alice', 'web', 'start=exec sleep 6800073\n');
+      await host.dmctl('alice', 'rescan');
+      const back = await pidOf('web');
+      assert.match(commandOf(back), /sleep 6800073/);
     } finally {
       for (const path of held) rmSync(path, { recursive: true, force: true });
       await host.stopManager();
@@ -263,6 +266,36 @@ describe('a config file changed while the manager was down', {
       'to run again',
     );
     assert.match(commandOf(again.pid), /sleep 6800074/);
+    await host.stopManager();
+  });
+
+  // An outside review (27a, F2): the same with `output=log`: its run dies of SIGPIPE with
+  // the keeper (documented); the next manager never started it again, nor said its end.
+  test('changed into a refused file, the manager and its keeper killed, its output logged: started again as it ran', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    const writes = (mark: string): string =>
+      `start=exec sh -c 'while :; do echo tick; sleep 0.2; done' ${mark}\noutput=log\n`;
+    host.writeDaemon('alice', 'talk', writes('6800077'));
+    await host.startManager();
+    const before = await pidOf('talk');
+    await waitFor('the run saved', () =>
+      readFileSync(join(host.dir, 'state/state.json'), 'utf8').includes(`${before}`)
+        ? true
+        : undefined,
+    );
+    host.writeDaemon('alice', 'talk', `${writes('6800078')}listen=tcp:0.0.0.0:1\n`);
+    const keeper = host.keeperPid();
+    await killManager();
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+    await host.startManager();
+    const again = await host.waitForDaemon(
+      'alice',
+      'alice/talk',
+      (d) => d.state === 'running' && d.pid !== before,
+      'to run again',
+    );
+    assert.match(commandOf(again.pid), /6800077/);
     await host.stopManager();
   });
 
