@@ -2294,10 +2294,16 @@ export class Manager implements ControlContext, SupervisorHost {
             ? `${name} may no longer run daemons; stopping theirs`
             : `${name} is another account now (uid ${before.account.uid}, now ${after.account.uid}); stopping the daemons of the old one`,
       );
+      const leftDown = [...this.supervisor.daemons.values()]
+        .filter((record) => record.owner === name && record.wanted === 'down')
+        .map((record) => record.spec.name);
       if (renamed !== undefined)
-        for (const record of this.supervisor.daemons.values())
-          if (record.owner === name && record.wanted === 'down')
-            this.leftDownByOldName.add(`${renamed}/${record.spec.name}`);
+        for (const daemon of leftDown) this.leftDownByOldName.add(`${renamed}/${daemon}`);
+      // Gone under this name, maybe for a moment: a rename done in steps (two accounts
+      // swapping names go through a third name, not allowed) was read step by step, and
+      // the daemons left stopped were started under the new name (a full run, 26b F1's test).
+      else if (leftDown.length > 0)
+        this.leftDownByUid.set(before.account.uid, { name, daemons: leftDown });
       const lock = this.userLocks.get(name);
       if (lock !== undefined) {
         this.userLocks.delete(name);
@@ -2337,6 +2343,15 @@ export class Manager implements ControlContext, SupervisorHost {
       const before = this.ownerTable.get(name);
       if (before !== undefined && sameOwner(before, owner)) wanted.set(name, before);
       else changed.push(name);
+      // A uid back under another name (the last step of a rename done in steps).
+      const left = this.leftDownByUid.get(owner.account.uid);
+      if (before?.account.uid !== owner.account.uid && left !== undefined && left.name !== name) {
+        this.leftDownByUid.delete(owner.account.uid);
+        for (const daemon of left.daemons) this.leftDownByOldName.add(`${name}/${daemon}`);
+        this.log.info(
+          `${left.name} is now called ${name} (uid ${owner.account.uid}); the daemons left stopped under the old name stay so`,
+        );
+      }
     }
     this.ownerTable.clear();
     for (const [name, owner] of wanted) this.ownerTable.set(name, owner);
@@ -2637,6 +2652,12 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /** Daemons (by their new id) their owner left stopped under the name they had before a rename. */
   private readonly leftDownByOldName = new Set<string>();
+
+  /**
+   * The daemons an owner had left stopped, by uid, when its name went or was no longer
+   * allowed: the uid back under another allowed name is the rename's last step.
+   */
+  private readonly leftDownByUid = new Map<number, { name: string; daemons: string[] }>();
 
   /**
    * Daemons of the saved state not loaded at the start: their directory could not be read

@@ -121,8 +121,8 @@ describe('an account renamed while no manager runs', { skip: !root && 'needs roo
  * was given to a new account) were taken for accounts made again, not renamed: the daemon
  * each had stopped was started under its new name, and no rename was said.
  */
-for (const live of [true, false])
-  describe(`two accounts that swap names while ${live ? 'the manager runs' : 'no manager runs'}`, {
+for (const way of ['live', 'down', 'in steps'] as const)
+  describe(`two accounts that swap names ${way === 'down' ? 'while no manager runs' : way === 'live' ? 'while the manager runs' : 'while the manager runs, read step by step'}`, {
     skip: !root && 'needs root',
   }, () => {
     const host = new TestHost();
@@ -155,35 +155,50 @@ for (const live of [true, false])
       await host.startManager();
       await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
       await host.waitForDaemon('bob', 'bob/x', (d) => d.pid > 0, 'to run');
-      assert.equal((await host.dmctl('bob', 'stop', 'x', '--wait=10')).code, 0);
-      if (!live) await host.killManager();
+      // In steps, a third name between (not allowed): the manager reads each step. Then
+      // alice stops hers: her uid is found under a new name only at the last step.
+      const steps = way === 'in steps';
+      const [stopper, other] = steps ? [alice, bob] : [bob, alice];
+      assert.equal((await host.dmctl(steps ? 'alice' : 'bob', 'stop', 'x', '--wait=10')).code, 0);
+      if (way === 'down') await host.killManager();
       const from = host.managerLog.length;
       const swap = host.expand('{swap}');
-      execFileSync('usermod', ['-l', swap, alice.name]);
-      execFileSync('usermod', ['-l', alice.name, bob.name]);
-      execFileSync('usermod', ['-l', bob.name, swap]);
-      swapped = true;
-      if (!live) await host.startManager();
-      // alice's daemons (her uid) are bob's by name now, and bob's alice's.
+      for (const [to, name] of [
+        [swap, alice.name],
+        [alice.name, bob.name],
+        [bob.name, swap],
+      ]) {
+        const read = host.managerLog.length;
+        execFileSync('usermod', ['-l', to as string, name as string]);
+        swapped = true;
+        if (steps)
+          await waitFor('the step to be read', () =>
+            /users and groups changed/.test(host.managerLog.slice(read)) ? true : undefined,
+          );
+      }
+      if (way === 'down') await host.startManager();
+      // Each uid's daemon is under its new name: the stopper's uid has the other's name.
+      const [stoppedId, runningId] = [`${other.name}/x`, `${stopper.name}/x`];
       const rows = await waitFor(
         'the daemon that ran to run under its owner’s new name',
         async () => {
           const all = await host.status('root');
-          return all.some((d) => d.id === `${bob.name}/x` && d.state === 'running') &&
-            all.some((d) => d.id === `${alice.name}/x`)
+          return all.some((d) => d.id === runningId && d.state === 'running') &&
+            all.some((d) => d.id === stoppedId)
             ? all
             : undefined;
         },
       );
-      assert.equal(rows.find((d) => d.id === `${alice.name}/x`)?.state, 'stopped');
+      assert.equal(rows.find((d) => d.id === stoppedId)?.state, 'stopped');
       const log = host.managerLog.slice(from);
-      const said = live
-        ? [`${alice.name} is now called ${bob.name}`, `${bob.name} is now called ${alice.name}`]
-        : [
-            `${alice.name}/x: its owner is called ${bob.name} now`,
-            `${bob.name}/x: its owner is called ${alice.name} now`,
-          ];
+      const said =
+        way === 'down'
+          ? [
+              `${alice.name}/x: its owner is called ${bob.name} now`,
+              `${bob.name}/x: its owner is called ${alice.name} now`,
+            ]
+          : [`${stopper.name} is now called ${other.name}`];
       for (const text of said) assert.ok(log.includes(text), `${text}:\n${log}`);
-      assert.match(log, new RegExp(`${alice.name}/x: left stopped under its owner's old name`));
+      assert.match(log, new RegExp(`${stoppedId}: left stopped under its owner's old name`));
     });
   });
