@@ -9,6 +9,7 @@ import {
 } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   masterConfigPath,
   personalSocketPath,
@@ -143,7 +144,15 @@ async function main(signals: SignalQueue): Promise<number> {
   signals.adoptEarly(native.takeEarlySignals());
   const lock = args.takeover
     ? inheritedLock(native, settings.stateDir)
-    : takeLock(native, settings.stateDir);
+    : await takeLock(native, settings.stateDir, signals.stopComing);
+  // A SIGTERM or SIGINT while it waited for the lock: a start that never happened (an
+  // outside review, 27b, F2: it waited on, and exited 1).
+  if (typeof lock === 'object') {
+    process.stderr.write(
+      `daemon-manager: ${lock.stopped} came while it waited for the lock: not started\n`,
+    );
+    return 0;
+  }
   if (typeof lock === 'string') return fail(lock);
   if (!args.foreground && !args.takeover) {
     // The manager in the background takes the lock itself: this one lets it go.
@@ -363,14 +372,22 @@ function removePidfile(path: string): void {
  */
 const EXITING_HOLDER_MS = 5_000;
 
-/** The instance lock: one manager per state directory, whatever its config or mode. */
-function takeLock(native: Native, stateDir: string): number | string {
+/**
+ * The instance lock: one manager per state directory, whatever its config or mode.
+ * `stopped` names the signal that ended a wait for it.
+ */
+async function takeLock(
+  native: Native,
+  stateDir: string,
+  stopComing: AbortSignal,
+): Promise<number | string | { stopped: string }> {
   const path = join(stateDir, 'manager.lock');
   const deadline = Date.now() + EXITING_HOLDER_MS;
   let said = false;
   for (;;) {
-    const taken = tryLock(native, path, stateDir);
+    const taken = tryLock(native, path, stateDir, said);
     if (typeof taken !== 'object') return taken;
+    if (stopComing.aborted) return { stopped: String(stopComing.reason) };
     if (!said)
       process.stderr.write(
         `daemon-manager: waiting for the manager before it (pid ${taken.exiting}), which is exiting, to let go of ${path}\n`,
@@ -380,7 +397,7 @@ function takeLock(native: Native, stateDir: string): number | string {
     // manager is already running", naming none (a full run of the tests).
     if (Date.now() > deadline)
       return `daemon-manager: the manager that held ${path} is exiting and still holds it ${EXITING_HOLDER_MS / 1000} s later`;
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    await delay(20);
   }
 }
 
@@ -389,15 +406,17 @@ function tryLock(
   native: Native,
   path: string,
   stateDir: string,
+  /** Its holder was seen exiting before: one not found now (its entry in /proc/locks going with it) still is. */
+  exiting: boolean,
 ): number | string | { exiting: number } {
   try {
     return native.lockFile(path);
   } catch (error) {
-    const taker = (error as { holder?: number }).holder;
+    const taker = (error as { holder?: number }).holder ?? 0;
+    const state = taker > 0 ? readStat(taker)?.state : undefined;
     if (
       (error as NodeJS.ErrnoException).code === 'EAGAIN' &&
-      taker &&
-      readStat(taker)?.state === 'Z'
+      (state === 'Z' || (exiting && state === undefined))
     )
       return { exiting: taker };
     // Only a manager of this uid could have locked this state directory.

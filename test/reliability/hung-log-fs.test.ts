@@ -215,4 +215,42 @@ describe("a user's log file system that hangs", {
     await starting;
     await host.waitForDaemon('alice', 'alice/hw1', (d) => d.state === 'running', 'taken over');
   });
+
+  // An outside review (27b, F2): a SIGTERM to a manager waiting for that lock was not
+  // seen: it waited its 5 s out and exited 1, not "not started".
+  test('a SIGTERM while it waits for that lock ends the start that never happened', async (t) => {
+    if (missing) return t.skip(missing);
+    const before = (mount?.server.output().split('write held').length ?? 1) - 1;
+    await hang(true);
+    await held(before);
+    const old = host.managerPid();
+    process.kill(old, 'SIGKILL');
+    await waitFor('its first thread to end, another held in the write', () =>
+      processState(old) === 'Z' && readdirSync(`/proc/${old}/task`).length > 1 ? true : undefined,
+    );
+    const from = host.managerLog.length;
+    const starting = host.startManager().then(
+      () => undefined,
+      (error: Error) => error.message,
+    );
+    try {
+      await waitFor('the new manager to wait for the lock', () =>
+        /waiting for the manager before it/.test(host.managerLog.slice(from)) ? true : undefined,
+      );
+      const waiting = host.managerProcess();
+      assert.ok(waiting);
+      const exited = new Promise<number | null>((resolve) => waiting.once('exit', resolve));
+      waiting.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      assert.match(
+        host.managerLog.slice(from),
+        /SIGTERM came while it waited for the lock: not started/,
+      );
+      assert.match((await starting) ?? '', /exited \(0\)/);
+    } finally {
+      await hang(false);
+    }
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/hw1', (d) => d.state === 'running', 'taken over');
+  });
 });
