@@ -633,9 +633,25 @@ export class Manager implements ControlContext, SupervisorHost {
     if (lock !== undefined && !lockedFor(lock, uid)) {
       this.userLocks.delete(user);
       this.link.drop(`lock:${user}`);
-      closeFd(lock);
+      this.keepLockAs(lock, allowed ? renamed : undefined, former);
     }
     this.dropFormerPipe(id, former);
+  }
+
+  /**
+   * The lock of a user's directory, let go of under their old name: kept under the new
+   * name when the account was renamed (the same uid's file), else closed. Closed and
+   * taken again, the keeper's copy, dropped a moment later, still held it: the renamed
+   * user's daemons were "run by another manager", not loaded, until a rescan (an outside
+   * review, 27b, F5: a rename at an upgrade).
+   */
+  private keepLockAs(lock: number, renamed: string | undefined, uid: number): void {
+    if (renamed === undefined || this.userLocks.has(renamed) || !lockedFor(lock, uid)) {
+      closeFd(lock);
+      return;
+    }
+    this.link.store(`lock:${renamed}`, lock);
+    this.userLocks.set(renamed, lock);
   }
 
   private listen(link: KeeperLink): void {
@@ -2308,7 +2324,7 @@ export class Manager implements ControlContext, SupervisorHost {
       if (lock !== undefined) {
         this.userLocks.delete(name);
         this.link.drop(`lock:${name}`);
-        closeFd(lock);
+        this.keepLockAs(lock, renamed, before.account.uid);
       }
       this.lockRefusals.delete(name);
       // Another account now, or none: what the old one's runs write is nobody's to log
@@ -2700,6 +2716,10 @@ export class Manager implements ControlContext, SupervisorHost {
         { file: owner.daemonDir, severity: 'error', message: refusal },
       ]);
       tally.refuse(`the daemons of ${user} (run by another manager)`);
+      // Looked at again (1, 3, 10 and 30 s): a lock held for a moment (the keeper letting
+      // go of its copy for an account renamed just then) left them unloaded until a
+      // rescan (an outside review, 27b, F5).
+      this.awaitHome(user, true);
       return true;
     }
     this.lockRefusals.delete(user);

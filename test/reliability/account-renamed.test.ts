@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, afterEach, describe, test } from 'node:test';
+import { whileSuccessorHeld } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { livePidsOfUid } from '../helpers/proc.ts';
@@ -202,3 +203,51 @@ for (const way of ['live', 'down', 'in steps'] as const)
       assert.match(log, new RegExp(`${stoppedId}: left stopped under its owner's old name`));
     });
   });
+
+/**
+ * An outside review (27b, F5): an account renamed as an upgrade handed over: the new
+ * manager let go of the lock of the user's directory under the old name and took it
+ * again under the new one while the keeper still held its copy, took that for another
+ * manager, and left the renamed user's daemons unloaded until a rescan.
+ */
+describe('an account renamed during an upgrade', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  let renamed = false;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (renamed) execFileSync('usermod', ['-l', host.user('alice').name, host.expand('{bob}')]);
+    await host.cleanup();
+  });
+
+  test('its daemons are loaded under the new name, as they were', async () => {
+    const alice = host.user('alice');
+    host.user('carol');
+    const bob = host.expand('{bob}');
+    const carol = host.expand('{carol}');
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+    host.writeDaemon('alice', 'up', `start=exec sleep 6800067\nuser=${carol}\n`);
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/up', (d) => d.pid > 0, 'to run');
+    const from = host.managerLog.length;
+    const since = (): string => host.managerLog.slice(from);
+    await whileSuccessorHeld(host, since, async () => {
+      execFileSync('usermod', ['-l', bob, alice.name]);
+      renamed = true;
+    });
+    await waitFor(
+      'the upgrade to be done',
+      () => (/upgrade done: /.test(since()) ? true : undefined),
+      {
+        timeoutMs: 60_000,
+        describe: since,
+      },
+    );
+    await waitFor('its daemon to run under the new name', async () =>
+      (await host.status('root')).some((d) => d.id === `${bob}/up` && d.state === 'running')
+        ? true
+        : undefined,
+    );
+    assert.doesNotMatch(since(), /run by another manager/);
+  });
+});
