@@ -14,6 +14,9 @@ export type RunSockets =
   | LaunchPlan['sockets']
   | { readonly error: string; readonly retry: boolean; readonly soon?: true };
 
+/** How often a bind that fails for now is tried again while its daemon waits for it. */
+const BIND_RETRY_MS = 1_000;
+
 /**
  * The manager's side of `listen=`: when a daemon's sockets are bound (before a start),
  * kept (while it is wanted up and root allows them) and let go, and how a run gets them.
@@ -42,10 +45,17 @@ export class DaemonSockets {
    */
   private readonly runHolds = new Map<string, HeldAddress[]>();
 
-  /** Daemons whose start failed for a bind that fails for now, tried again in the background. */
-  private readonly retrying = new Set<string>();
+  /**
+   * Daemons whose start failed for a bind that fails for now, tried again in the
+   * background each BIND_RETRY_MS while they wait (with what to try it as).
+   */
+  private readonly retrying = new Map<string, { owner: Owner; record: DaemonRecord }>();
+  /** The next try of each (one at a time, however many starts failed meanwhile). */
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   /** Called when such a bind succeeds (see `retrying`). */
   private readonly boundAgain: (id: string) => void;
+  /** Whether a daemon still waits for its sockets to start (cooling down, wanted up). */
+  private readonly stillWaiting: (id: string) => boolean;
 
   constructor(parts: {
     link: () => KeeperLink;
@@ -59,11 +69,13 @@ export class DaemonSockets {
      * 26b, F3: bound 2 ms after the refused start, started 8-32 s later).
      */
     boundAgain?: (id: string) => void;
+    stillWaiting?: (id: string) => boolean;
   }) {
     this.held = new HeldSockets(parts.link, parts.bindTcp, parts.log);
     this.rights = parts.rights;
     this.log = parts.log;
     this.boundAgain = parts.boundAgain ?? (() => {});
+    this.stillWaiting = parts.stillWaiting ?? (() => false);
   }
 
   /** Takes back a socket the keeper kept (`lsn:` in its store). */
@@ -85,6 +97,8 @@ export class DaemonSockets {
   release(id: string, owner: Owner | undefined): Promise<void> {
     this.places.delete(id);
     this.retrying.delete(id);
+    clearTimeout(this.retryTimers.get(id));
+    this.retryTimers.delete(id);
     this.runHolds.delete(id);
     this.rebind.delete(id);
     this.rebindSaid.delete(id);
@@ -165,6 +179,27 @@ export class DaemonSockets {
       this.rebind.delete(record.id);
       this.rebindSaid.delete(record.id);
       if (this.retrying.delete(record.id)) this.boundAgain(record.id);
+    } else if (
+      this.retrying.has(record.id) &&
+      this.held.failedForNow(record.id) &&
+      !this.retryTimers.has(record.id)
+    ) {
+      // Tried again each second while it waits: tried only at the next start, a port
+      // freed during a back-off step was bound at its end, up to 16 s later, the start
+      // said refused for a port free for seconds (an outside review, 27b, F1).
+      const retry = setTimeout(() => {
+        this.retryTimers.delete(record.id);
+        const waiting = this.retrying.get(record.id);
+        if (waiting === undefined) return;
+        if (!this.stillWaiting(record.id)) {
+          this.retrying.delete(record.id);
+          return;
+        }
+        this.held.forgetFailure(record.id);
+        void this.hold(waiting.owner, waiting.record);
+      }, BIND_RETRY_MS);
+      retry.unref();
+      this.retryTimers.set(record.id, retry);
     } else if (this.rebindSaid.get(record.id) === error) {
       // Said once while it fails the same way (tried again at each start).
     } else if (this.rebind.has(record.id)) {
@@ -204,7 +239,7 @@ export class DaemonSockets {
       // directory made later. Refused for good, an autostart daemon was left down, wanted
       // down, though the port was free seconds later (an outside review, 22c, 4).
       this.held.forgetFailure(record.id);
-      this.retrying.add(record.id);
+      this.retrying.set(record.id, { owner, record });
       void this.hold(owner, record);
       return { error: failure, retry: true };
     }

@@ -430,6 +430,10 @@ export class Manager implements ControlContext, SupervisorHost {
       bindTcp: parts.bindTcp,
       log: parts.log,
       rights: (user) => this.listenRights(user),
+      stillWaiting: (id) => {
+        const record = this.supervisor.daemons.get(id);
+        return record?.state.kind === 'coolingdown' && record.wanted === 'up';
+      },
       boundAgain: (id) => {
         const record = this.supervisor.daemons.get(id);
         if (record?.state.kind !== 'coolingdown' || record.wanted !== 'up') return;

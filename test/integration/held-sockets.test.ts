@@ -316,4 +316,32 @@ describe('a port in use when its daemon starts', { skip: !root && 'needs root' }
       /alice\/web: its sockets are bound now; starting it without waiting for its back-off/,
     );
   });
+
+  // An outside review (27b, F1): nothing tried the bind during a back-off step: a port
+  // freed early in a step of 8-16 s was bound at its end, the start said refused for it.
+  test('a port freed in the middle of a long back-off step is taken within it', async () => {
+    const port = await freePort();
+    const other = createServer();
+    await new Promise<void>((resolve) => other.listen(port, '127.0.0.1', resolve));
+    let freed = 0;
+    try {
+      host.writeDaemon('alice', 'late', `start=exec sleep 6800052\nlisten=tcp:127.0.0.1:${port}\n`);
+      // Run alone, no test before it started the manager.
+      if (!isAlive(host.managerPid())) {
+        host.writeMaster('[can_run_as]\n{alice}\n');
+        await host.startManager();
+      } else await host.dmctl('alice', 'rescan');
+      await waitFor(
+        'a back-off step of 4 s or more',
+        () =>
+          /alice\/late: cooling down for ([4-9]|\d\d)/.test(host.managerLog) ? true : undefined,
+        { timeoutMs: 30_000 },
+      );
+    } finally {
+      freed = host.managerLog.length;
+      await new Promise((resolve) => other.close(resolve));
+    }
+    await host.waitForDaemon('alice', 'alice/late', (d) => d.state === 'running', 'to run');
+    assert.doesNotMatch(host.managerLog.slice(freed), /alice\/late: cannot start/);
+  });
 });
