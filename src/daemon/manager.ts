@@ -626,6 +626,8 @@ export class Manager implements ControlContext, SupervisorHost {
           ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
           : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
     );
+    // Renamed: the history goes with its daemon (an outside review, 27b, F3).
+    if (allowed) this.history.carry(id, `${renamed}/${name}`);
     this.history.forget(id);
     this.notify.dropKept(id);
     // The lock the keeper kept is the old account's directory's, unless the manager before
@@ -2317,8 +2319,14 @@ export class Manager implements ControlContext, SupervisorHost {
       const leftDown = [...this.supervisor.daemons.values()]
         .filter((record) => record.owner === name && record.wanted === 'down')
         .map((record) => record.spec.name);
-      if (renamed !== undefined)
+      if (renamed !== undefined) {
         for (const daemon of leftDown) this.leftDownByOldName.add(`${renamed}/${daemon}`);
+        // Their history goes with them: the owner saw no more who stopped their daemon
+        // (an outside review, 27b, F3).
+        for (const record of this.supervisor.daemons.values())
+          if (record.owner === name)
+            this.history.carry(record.id, `${renamed}/${record.spec.name}`);
+      }
       // Gone under this name, maybe for a moment: a rename done in steps (two accounts
       // swapping names go through a third name, not allowed) was read step by step, and
       // the daemons left stopped were started under the new name (a full run, 26b F1's test).
@@ -2364,12 +2372,17 @@ export class Manager implements ControlContext, SupervisorHost {
       if (before !== undefined && sameOwner(before, owner)) wanted.set(name, before);
       else changed.push(name);
       // A uid back under another name (the last step of a rename done in steps).
+      // Or under the same name, allowed again (taken out of [can_run_as] for a while, or
+      // renamed to a name not allowed and back): what its owner stopped stays stopped (an
+      // outside review, 27b, F4: started again, the stop forgotten).
       const left = this.leftDownByUid.get(owner.account.uid);
-      if (before?.account.uid !== owner.account.uid && left !== undefined && left.name !== name) {
+      if (before?.account.uid !== owner.account.uid && left !== undefined) {
         this.leftDownByUid.delete(owner.account.uid);
         for (const daemon of left.daemons) this.leftDownByOldName.add(`${name}/${daemon}`);
         this.log.info(
-          `${left.name} is now called ${name} (uid ${owner.account.uid}); the daemons left stopped under the old name stay so`,
+          left.name === name
+            ? `${name} may run daemons again (uid ${owner.account.uid}); the daemons left stopped before stay so`
+            : `${left.name} is now called ${name} (uid ${owner.account.uid}); the daemons left stopped under the old name stay so`,
         );
       }
     }

@@ -116,6 +116,18 @@ export class History {
     return this.events.get(id) ?? [];
   }
 
+  /**
+   * Gives a daemon's history to the daemon it is now under another id (its owner
+   * renamed), unless that one has a history of its own already.
+   */
+  carry(from: string, to: string): void {
+    const events = this.events.get(from);
+    if (events === undefined || this.events.has(to)) return;
+    this.events.set(to, [...events]);
+    this.sizes.delete(to);
+    this.changed = true;
+  }
+
   /** Forgets a daemon's history (the daemon is forgotten). */
   forget(id: string): void {
     this.sizes.delete(id);

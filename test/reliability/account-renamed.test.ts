@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { whileSuccessorHeld } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
@@ -63,6 +65,9 @@ describe('an account renamed while the manager runs', { skip: !root && 'needs ro
       return rows.some((d) => d.id === `${bob}/flap`) ? rows : undefined;
     });
     assert.equal(runs.find((d) => d.id === `${bob}/down`)?.state, 'stopped');
+    // Who stopped it is still said to its owner (an outside review, 27b, F3).
+    const why = await host.dmctl('root', `${bob}/down`, 'why');
+    assert.match(why.stdout, new RegExp(`${alice.name} ran dmctl stop`));
     assert.doesNotMatch(host.managerLog.slice(from), /may no longer run daemons/);
     assert.match(
       host.managerLog.slice(from),
@@ -96,6 +101,12 @@ describe('an account renamed while no manager runs', { skip: !root && 'needs roo
     await host.startManager();
     await host.waitForDaemon('alice', 'alice/up', (d) => d.pid > 0, 'to run');
     assert.equal((await host.dmctl('alice', 'stop', 'down', '--wait=10')).code, 0);
+    // Its history saved (within a second; a crash loses at most that second).
+    await waitFor('the stop in the saved history', () =>
+      readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
+        ? true
+        : undefined,
+    );
     await host.killManager();
     execFileSync('usermod', ['-l', bob, alice.name]);
     renamed = true;
@@ -106,6 +117,8 @@ describe('an account renamed while no manager runs', { skip: !root && 'needs roo
       return rows.some((d) => d.id === `${bob}/up` && d.state === 'running') ? rows : undefined;
     });
     assert.equal(runs.find((d) => d.id === `${bob}/down`)?.state, 'stopped');
+    const why = await host.dmctl('root', `${bob}/down`, 'why');
+    assert.match(why.stdout, new RegExp(`${alice.name} ran dmctl stop`));
     assert.match(
       host.managerLog.slice(from),
       new RegExp(`${alice.name}/down: its owner is called ${bob} now`),
@@ -249,5 +262,41 @@ describe('an account renamed during an upgrade', { skip: !root && 'needs root' }
         : undefined,
     );
     assert.doesNotMatch(since(), /run by another manager/);
+  });
+});
+
+/**
+ * An outside review (27b, F4): a user taken out of `[can_run_as]` and put back (a SIGHUP
+ * each) had the daemon they had stopped started again, the stop forgotten.
+ */
+describe('a user taken out of [can_run_as] and put back', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  test('keeps the daemon they had stopped stopped', async () => {
+    const master = (allowed: boolean): string =>
+      host.expand(`[can_run_as]\n${allowed ? '{alice}\n' : ''}{bob}\n`);
+    host.user('bob');
+    host.writeMaster(master(true));
+    host.writeDaemon('alice', 'down', 'start=exec sleep 6800068\n');
+    host.writeDaemon('alice', 'up', 'start=exec sleep 6800069\n');
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/up', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'down', '--wait=10')).code, 0);
+    await host.reload(master(false));
+    await waitFor('her daemons to be gone', async () =>
+      (await host.status('root')).some((d) => d.id.startsWith(host.user('alice').name))
+        ? undefined
+        : true,
+    );
+    await host.reload(master(true));
+    const rows = await waitFor('up to run again', async () => {
+      const all = await host.status('root');
+      return all.some((d) => d.id === host.id('alice/up') && d.state === 'running')
+        ? all
+        : undefined;
+    });
+    assert.equal(rows.find((d) => d.id === host.id('alice/down'))?.state, 'stopped');
   });
 });
