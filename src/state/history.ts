@@ -97,7 +97,7 @@ export class History {
       const over = list.length - HISTORY_LIMITS.perDaemon;
       if (pinned === -1 || pinned >= over) list.splice(0, over);
       else {
-        list.splice(pinned + 1, over);
+        list.splice(pinned + 1, over - pinned);
         list.splice(0, pinned);
       }
     }
