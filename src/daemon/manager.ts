@@ -1304,12 +1304,15 @@ export class Manager implements ControlContext, SupervisorHost {
     // kill, and what it holds goes when it ends. Left out, healthy daemons were killed for
     // what it held (outside reviews, 22b: in its 5 s wait after SIGKILL; 23b: before).
     const stuckLeaves: string[] = [];
+    const stoppingLeaves: string[] = [];
     for (const record of this.supervisor.daemons.values()) {
       if (record.owner !== user) continue;
       const { state } = record;
       if (state.kind === 'stopping') {
         const leaf = this.processes.leafOf(state.run);
+        // Its stop ends (or is given up on, 5 s after its SIGKILL, and counted as stuck).
         if (leaf !== undefined) stuckLeaves.push(leaf);
+        if (leaf !== undefined) stoppingLeaves.push(leaf);
       }
       for (const { run } of record.unkilled) {
         const leaf = this.processes.leafOf(run);
@@ -1330,6 +1333,7 @@ export class Manager implements ControlContext, SupervisorHost {
         this.quotaHalted() ??
         (this.quotas.get(user)?.memory === limit ? undefined : 'their quota changed since'),
       stuckLeaves,
+      stoppingLeaves,
     );
     if (refused !== undefined) this.log.warn(`the quota of '${user}': ${refused}`);
     // Given up (not called off): tried again once processes SIGKILL had not ended are gone

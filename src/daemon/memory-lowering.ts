@@ -70,6 +70,14 @@ export async function lowerMemoryLimit(
    * limit that the stopped runs' stuck processes alone held more than (an outside review, 20a).
    */
   stuckLeaves: readonly string[] = [],
+  /**
+   * The cgroups of the user's runs being stopped (among `stuckLeaves`): while one has a
+   * process, no daemon is killed. Their end gives their memory back, and the lowering is
+   * tried again then; what a dying process holds cannot be measured (its pages are still
+   * charged once its own count is 0), and a healthy daemon was killed for memory a stop
+   * SIGKILLed a moment before still held (a full run of the tests).
+   */
+  stoppingLeaves: readonly string[] = [],
 ): Promise<string | undefined> {
   const left = runs.filter((run) => !run.killedBefore);
   // What the killed runs whose processes SIGKILL did not end (uninterruptible sleep, on
@@ -94,6 +102,8 @@ export async function lowerMemoryLimit(
       return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, of which only ${mebibytes(stat.rss)} is their processes' own (${mebibytes(stat.shmem)} shared memory or tmpfs files): killing their daemons cannot bring it under ${mebibytes(limit)}, and none was killed; the limit stays as it was`;
     if (stat.rss - stuck < excess)
       return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, ${mebibytes(stuck)} of it by processes being stopped or that SIGKILL has not ended (uninterruptible sleep, as on a hung file system): killing more of their daemons cannot bring it under ${mebibytes(limit)}; the limit stays as it was`;
+    if (stoppingLeaves.some((leaf) => runMembers(leaf).length > 0))
+      return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, ${mebibytes(stuck)} of it by processes being stopped or that SIGKILL has not ended: no daemon killed while a stop of theirs is under way; the limit is tried again when it ends`;
     // Nor a kill for memory the stuck processes' end gives back: what else is held fits
     // (outside review 22b: healthy daemons killed for it, then the limit written anyway
     // once the stuck ones went; or, waiting for the last of them, never written).
