@@ -1049,10 +1049,12 @@ export class Manager implements ControlContext, SupervisorHost {
       // A run started with another config than its file's now (read, not applied) is
       // judged as the account it runs as: stopped for a user only its file named, which
       // root took back (an outside review, 23a, F1).
+      // The same when its file is refused now and its config taken from it (a run the
+      // save did not know: an outside review, 28a, F1: stopped at the next change of
+      // /etc/passwd for a user only the refused file named).
+      const judgedOnRun = runsOldConfig(record) || this.broken.get(record.id) !== undefined;
       const runAs =
-        (runsOldConfig(record) ? this.runAsOf(record) : undefined) ??
-        record.spec.runAs ??
-        record.owner;
+        (judgedOnRun ? this.runAsOf(record) : undefined) ?? record.spec.runAs ?? record.owner;
       if (record.state.kind !== 'stopped' && !mayRunAs(this.currentPolicy, record.owner, runAs)) {
         this.log.warn(`${record.id}: may no longer run as ${runAs}; stopping it`);
         this.note(record, 'stop', `${record.owner} may no longer run as ${runAs}: stopping it`);
@@ -2939,7 +2941,7 @@ export class Manager implements ControlContext, SupervisorHost {
       if (
         existing !== undefined &&
         this.sockets.inUse(existing) &&
-        (runsOldConfig(existing) || existing.source !== loaded.source
+        (runsOldConfig(existing) || existing.source !== loaded.source || refused
           ? this.sockets.runRefusal(existing, (gid) => this.isMember(user, gid)) !== undefined
           : this.sockets.refused(user, loaded))
       ) {

@@ -182,6 +182,13 @@ describe('a config file changed while the manager was down', {
   // a kill -9: the next manager took the copy of the config before for the run's, said it
   // went on with it, and its respawn ran that older config.
   test('a run the save does not know, its file refused now: it goes on, and never runs an older config', async () => {
+    await unknownRunRefused('listen=tcp:0.0.0.0:1\n');
+  });
+
+  async function unknownRunRefused(
+    refusal: string,
+    meanwhile: (pid: number) => Promise<void> = async () => {},
+  ): Promise<void> {
     host.writeMaster('[can_run_as]\n{alice}\n');
     host.writeDaemon('alice', 'web', 'start=exec sleep 6800072\n');
     await host.startManager();
@@ -211,7 +218,7 @@ describe('a config file changed while the manager was down', {
         (d) => d.state === 'running' && d.pid !== first,
         'to run its new config',
       );
-      host.writeDaemon('alice', 'web', 'start=exec sleep 6800073\nlisten=tcp:0.0.0.0:1\n');
+      host.writeDaemon('alice', 'web', `start=exec sleep 6800073\n${refusal}`);
       await killManager();
       for (const path of held) rmSync(path, { recursive: true });
       const from = host.managerLog.length;
@@ -221,6 +228,7 @@ describe('a config file changed while the manager was down', {
         host.managerLog.slice(from),
         /web: its config file is refused now .*the config its run was started with is not known here/,
       );
+      await meanwhile(second.pid);
       process.kill(second.pid, 'SIGKILL');
       await waitFor('its start to be refused, for its file', () =>
         /web: cannot start: .*refused/.test(host.managerLog.slice(from)) ? true : undefined,
@@ -238,7 +246,7 @@ describe('a config file changed while the manager was down', {
       for (const path of held) rmSync(path, { recursive: true, force: true });
       await host.stopManager();
     }
-  });
+  }
 
   // An outside review (26a, F6): the same file refused, the manager and its keeper killed
   // together: what survived was stopped and the daemon started with the refused file, and
