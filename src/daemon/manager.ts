@@ -1078,7 +1078,9 @@ export class Manager implements ControlContext, SupervisorHost {
       }
       // Before its groups: the old account's groups are not the new one's either, and
       // were said as taken away (an outside review, 16 of 16).
-      const again = this.runAsAgain(record);
+      // Not of a run whose config is not its file's (refused now): the file's user= is
+      // not the run's (an outside review, 28a, F1: restarted "as the new one", refused).
+      const again = judgedOnRun && !runsOldConfig(record) ? undefined : this.runAsAgain(record);
       if (again !== undefined)
         this.restartAnew(
           record,
