@@ -2696,7 +2696,8 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /**
    * The daemons an owner had left stopped, by uid, when its name went or was no longer
-   * allowed: the uid back under another allowed name is the rename's last step.
+   * allowed: the uid back under an allowed name (another, the rename's last step; or the
+   * same, allowed again) finds them stopped. Kept while this manager runs.
    */
   private readonly leftDownByUid = new Map<number, { name: string; daemons: string[] }>();
 
