@@ -37,6 +37,14 @@ describe('a config file changed while the manager was down', {
     await exited;
   }
 
+  /** kill -9 of the manager and of its keeper: what they held goes with them. */
+  async function killManagerAndKeeper(): Promise<void> {
+    const keeper = host.keeperPid();
+    await killManager();
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+  }
+
   async function pidOf(name: string): Promise<number> {
     const daemon = await host.waitForDaemon(
       'alice',
@@ -273,10 +281,7 @@ describe('a config file changed while the manager was down', {
         : undefined,
     );
     host.writeDaemon('alice', 'web', 'start=exec sleep 6800075\nlisten=tcp:0.0.0.0:1\n');
-    const keeper = host.keeperPid();
-    await killManager();
-    process.kill(keeper, 'SIGKILL');
-    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+    await killManagerAndKeeper();
     await host.startManager();
     const again = await host.waitForDaemon(
       'alice',
@@ -303,10 +308,7 @@ describe('a config file changed while the manager was down', {
         : undefined,
     );
     host.writeDaemon('alice', 'talk', `${writes('6800078')}listen=tcp:0.0.0.0:1\n`);
-    const keeper = host.keeperPid();
-    await killManager();
-    process.kill(keeper, 'SIGKILL');
-    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+    await killManagerAndKeeper();
     await host.startManager();
     const again = await host.waitForDaemon(
       'alice',

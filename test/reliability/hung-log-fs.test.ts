@@ -66,6 +66,18 @@ describe("a user's log file system that hangs", {
       (mount?.server.output().split('write held').length ?? 0) - 1 > n ? true : undefined,
     );
 
+  /** Holds a write of alice's, then kill -9 of the manager: it stays exiting, its lock held. */
+  const killHeldInWrite = async (): Promise<void> => {
+    const before = (mount?.server.output().split('write held').length ?? 1) - 1;
+    await hang(true);
+    await held(before);
+    const old = host.managerPid();
+    process.kill(old, 'SIGKILL');
+    await waitFor('its first thread to end, another held in the write', () =>
+      processState(old) === 'Z' && readdirSync(`/proc/${old}/task`).length > 1 ? true : undefined,
+    );
+  };
+
   before(async () => {
     missing = fuseMissing();
     if (missing) return;
@@ -191,14 +203,7 @@ describe("a user's log file system that hangs", {
     // Stopped by the test before (run alone, the one the suite started runs on).
     if (!isAlive(host.managerPid())) await host.startManager();
     await readWhen(aliceLog('hw1'), (text) => lastNumber(text, 'hw1') > 0, "alice's line");
-    const before = (mount?.server.output().split('write held').length ?? 1) - 1;
-    await hang(true);
-    await held(before);
-    const old = host.managerPid();
-    process.kill(old, 'SIGKILL');
-    await waitFor('its first thread to end, another held in the write', () =>
-      processState(old) === 'Z' && readdirSync(`/proc/${old}/task`).length > 1 ? true : undefined,
-    );
+    await killHeldInWrite();
     const from = host.managerLog.length;
     const starting = host.startManager();
     try {
@@ -220,14 +225,7 @@ describe("a user's log file system that hangs", {
   // seen: it waited its 5 s out and exited 1, not "not started".
   test('a SIGTERM while it waits for that lock ends the start that never happened', async (t) => {
     if (missing) return t.skip(missing);
-    const before = (mount?.server.output().split('write held').length ?? 1) - 1;
-    await hang(true);
-    await held(before);
-    const old = host.managerPid();
-    process.kill(old, 'SIGKILL');
-    await waitFor('its first thread to end, another held in the write', () =>
-      processState(old) === 'Z' && readdirSync(`/proc/${old}/task`).length > 1 ? true : undefined,
-    );
+    await killHeldInWrite();
     const from = host.managerLog.length;
     const starting = host.startManager().then(
       () => undefined,
