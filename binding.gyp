@@ -4,6 +4,7 @@
       "target_name": "dm_native",
       "sources": [
         "native/dm_native.c",
+        "native/channel.c",
         "native/keeper_link.c",
         "native/locks.c",
         "native/sockets.c",

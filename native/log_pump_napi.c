@@ -6,18 +6,20 @@
  * while commands are in flight (a manager has other reasons to stay up).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "log_pump.h"
 #include "log_pump_napi.h"
 
-static napi_threadsafe_function events_tsfn;
+static struct dm_channel events;
 static int in_flight;
 
 static void emit(struct dm_pump_event *event) {
-  if (napi_call_threadsafe_function(events_tsfn, event, napi_tsfn_nonblocking) != napi_ok) free(event);
+  if (!dm_channel_send(&events, event)) free(event);
 }
 
 static void deliver(napi_env env, napi_value callback, void *context, void *data) {
@@ -27,7 +29,7 @@ static void deliver(napi_env env, napi_value callback, void *context, void *data
     napi_value value;
     napi_create_double(env, (double)event->value, &value);
     napi_resolve_deferred(env, (napi_deferred)event->token, value);
-    if (--in_flight == 0) napi_unref_threadsafe_function(env, events_tsfn);
+    if (--in_flight == 0) napi_unref_threadsafe_function(env, events.tsfn);
   } else if (env != NULL) {
     napi_value argv[3], undefined;
     napi_create_int32(env, event->type, &argv[0]);
@@ -55,20 +57,21 @@ static napi_value undefined_value(napi_env env) {
 /* pumpStart(onEvent(type, id, message), deadlineMs) */
 static napi_value js_start(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2], name;
+  napi_value argv[2];
   int32_t deadline;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
       napi_get_value_int32(env, argv[1], &deadline) != napi_ok || deadline <= 0) {
     napi_throw_type_error(env, NULL, "pumpStart(onEvent, deadlineMs)");
     return NULL;
   }
-  napi_create_string_utf8(env, "dm-log-pump", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, deliver,
-                                      &events_tsfn) != napi_ok) {
+  // One pump per process: a second start must not replace the channel the first one uses.
+  static bool started;
+  if (started) return throw_errno(env, "pumpStart", -EALREADY);
+  if (dm_channel_open(env, &events, argv[0], "dm-log-pump", deliver) != napi_ok) {
     napi_throw_error(env, NULL, "pumpStart: cannot make the event channel");
     return NULL;
   }
-  napi_unref_threadsafe_function(env, events_tsfn);
+  started = true;
   int error = dm_pump_start(emit, deadline);
   if (error != 0) return throw_errno(env, "pumpStart", error);
   return undefined_value(env);
@@ -138,7 +141,7 @@ static napi_value js_command(napi_env env, napi_callback_info info) {
   }
   napi_deferred deferred;
   napi_create_promise(env, &deferred, &promise);
-  if (in_flight++ == 0) napi_ref_threadsafe_function(env, events_tsfn);
+  if (in_flight++ == 0) napi_ref_threadsafe_function(env, events.tsfn);
   int error = dm_pump_command((enum dm_pump_command)kind, id, deferred);
   if (error != 0) return throw_errno(env, "pumpCommand", error);
   return promise;

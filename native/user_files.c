@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "as_user.h"
+#include "channel.h"
 #include "key_pool.h"
 #include "user_ops.h"
 
@@ -32,7 +33,7 @@ struct file_job {
   napi_deferred deferred;
 };
 
-static napi_threadsafe_function done_tsfn;
+static struct dm_channel done;
 static int in_flight;
 
 static void free_job(struct file_job *job) {
@@ -56,8 +57,7 @@ static void run_job(struct dm_job *base) {
     fprintf(stderr, "daemon-manager: a file worker could not return to root; aborting\n");
     abort();
   }
-  if (napi_call_threadsafe_function(done_tsfn, job, napi_tsfn_nonblocking) != napi_ok)
-    free_job(job); /* the environment is going away */
+  if (!dm_channel_send(&done, job)) free_job(job); /* the environment is going away */
 }
 
 /* ---- results to JS ---- */
@@ -174,7 +174,7 @@ static void deliver(napi_env env, napi_value callback, void *context, void *data
   struct file_job *job = data;
   if (env != NULL) {
     napi_resolve_deferred(env, job->deferred, result_object(env, job));
-    if (--in_flight == 0) napi_unref_threadsafe_function(env, done_tsfn);
+    if (--in_flight == 0) napi_unref_threadsafe_function(env, done.tsfn);
   }
   free_job(job);
 }
@@ -281,7 +281,7 @@ static napi_value js_file_op(napi_env env, napi_callback_info info) {
   job->job.run = run_job;
   napi_value promise;
   napi_create_promise(env, &job->deferred, &promise);
-  if (in_flight++ == 0) napi_ref_threadsafe_function(env, done_tsfn);
+  if (in_flight++ == 0) napi_ref_threadsafe_function(env, done.tsfn);
   int error = dm_pool_submit(&job->job);
   if (error != 0) {
     // No worker thread could be made: answered at once, as an errno like any other.
@@ -334,12 +334,8 @@ static napi_value js_pool_counts(napi_env env, napi_callback_info info) {
 }
 
 napi_status dm_register_user_files(napi_env env, napi_value exports) {
-  napi_value name;
-  napi_create_string_utf8(env, "dm-user-files", NAPI_AUTO_LENGTH, &name);
-  napi_status status = napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL,
-                                                       NULL, deliver, &done_tsfn);
+  napi_status status = dm_channel_open(env, &done, NULL, "dm-user-files", deliver);
   if (status != napi_ok) return status;
-  napi_unref_threadsafe_function(env, done_tsfn);
   napi_property_descriptor properties[] = {
       {"fileOp", NULL, js_file_op, NULL, NULL, NULL, napi_default, NULL},
       {"closeFd", NULL, js_close_fd, NULL, NULL, NULL, napi_default, NULL},
