@@ -373,6 +373,7 @@ export class Manager implements ControlContext, SupervisorHost {
       strayGone: (id) => {
         if (!this.supervisor.daemons.has(id)) void this.logs.forget(id);
       },
+      waitingRun: (run) => this.recovery?.update(run) ?? false,
     });
     // Before a silence is judged, what the daemon's notify socket holds is read.
     const readQueued = (record: DaemonRecord): number | undefined =>

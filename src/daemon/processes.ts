@@ -114,6 +114,7 @@ export class KeeperProcesses implements Processes {
   private readonly log: Logger;
   private readonly strayGone: (id: string) => void;
   private readonly oomKilled: (record: DaemonRecord) => boolean;
+  private readonly waitingRun: (run: RunReport) => boolean;
 
   constructor(
     link: KeeperLink,
@@ -129,6 +130,11 @@ export class KeeperProcesses implements Processes {
       readonly oomKilled: (record: DaemonRecord) => boolean;
       /** The last run of a daemon no config claims (a survivor stopped) is over. */
       readonly strayGone: (id: string) => void;
+      /**
+       * Keeps a newer report of a run the keeper held at the attach whose daemon the start
+       * has not taken over yet (see Recovery.update); false if no such run waits.
+       */
+      readonly waitingRun?: (run: RunReport) => boolean;
     },
   ) {
     this.link = link;
@@ -140,6 +146,7 @@ export class KeeperProcesses implements Processes {
     this.log = options.log;
     this.saved = options.saved;
     this.strayGone = options.strayGone;
+    this.waitingRun = options.waitingRun ?? (() => false);
   }
 
   /** The next run number: persisted, so that runs of every manager instance differ. */
@@ -478,6 +485,12 @@ export class KeeperProcesses implements Processes {
     const record = this.recordOf(run.seq);
     const supervisor = this.supervisor();
     if (record === undefined) {
+      // A run the keeper held at the attach, its daemon not taken over yet (its user's
+      // files still being read): the takeover goes by this newer report. Dropped, the end
+      // of a run that ended meanwhile was never known, and its daemon was shown running
+      // with a pid long gone, never respawned (an outside review, 29b, F1: 50-83 of 300
+      // daemons after an upgrade).
+      if (this.waitingRun(run)) return;
       // A run of a daemon forgotten meanwhile: let the keeper forget it once it is over.
       if (!run.alive && run.empty) {
         const id = this.runs.get(run.seq);

@@ -96,6 +96,19 @@ export class Recovery {
   }
 
   /**
+   * Takes a newer report of a run the keeper held at the attach, come before its daemon
+   * was taken over (a run that ended meanwhile: its takeover sees it ended). False if the
+   * run is not one waiting here.
+   */
+  update(run: RunReport): boolean {
+    const runs = this.runsById.get(run.id);
+    const index = runs?.findIndex((known) => known.seq === run.seq) ?? -1;
+    if (runs === undefined || index === -1) return false;
+    runs[index] = run;
+    return true;
+  }
+
+  /**
    * The config a daemon ran with when its file was broken, if it was saved; none for the
    * daemon of an account that had the owner's name before: its command, environment and
    * directory are not the new account's to run (nor to read in `dmctl info`).
