@@ -1052,8 +1052,11 @@ export class Manager implements ControlContext, SupervisorHost {
       // root took back (an outside review, 23a, F1).
       // The same when its file is refused now and its config taken from it (a run the
       // save did not know: an outside review, 28a, F1: stopped at the next change of
-      // /etc/passwd for a user only the refused file named).
-      const judgedOnRun = runsOldConfig(record) || this.broken.get(record.id) !== undefined;
+      // /etc/passwd for a user only the refused file named). A run the save knew keeps
+      // the config it was started with: judged on it, its run-as account made again is
+      // one (an outside review, 29a, F1: stopped and left down, "may no longer run as uid N").
+      const judgedOnRun = runsOldConfig(record) || this.waitingForFile.has(record.id);
+      if (judgedOnRun && this.runAsMadeAgain(record, before)) continue;
       const runAs =
         (judgedOnRun ? this.runAsOf(record) : undefined) ?? record.spec.runAs ?? record.owner;
       if (record.state.kind !== 'stopped' && !mayRunAs(this.currentPolicy, record.owner, runAs)) {
@@ -1079,9 +1082,9 @@ export class Manager implements ControlContext, SupervisorHost {
       }
       // Before its groups: the old account's groups are not the new one's either, and
       // were said as taken away (an outside review, 16 of 16).
-      // Not of a run whose config is not its file's (refused now): the file's user= is
-      // not the run's (an outside review, 28a, F1: restarted "as the new one", refused).
-      const again = judgedOnRun && !runsOldConfig(record) ? undefined : this.runAsAgain(record);
+      // Not of a run whose config is not known (its file refused now): the file's user=
+      // is not the run's (an outside review, 28a, F1: restarted "as the new one", refused).
+      const again = judgedOnRun ? undefined : this.runAsAgain(record);
       if (again !== undefined)
         this.restartAnew(
           record,
@@ -3005,8 +3008,10 @@ export class Manager implements ControlContext, SupervisorHost {
           }
           this.noteOldConfig(record);
           // Its run-as account made again meanwhile is no refusal: the name is still
-          // allowed, and the daemon starts again as the account of that name now.
-          const again = refused ? undefined : this.runAsAgain(record);
+          // allowed, and the daemon starts again as the account of that name now, with the
+          // config its run was started with when its file is refused now (an outside
+          // review, 29a, F1: stopped and left down). Not when that config is not known.
+          const again = refused && runConfig === undefined ? undefined : this.runAsAgain(record);
           const runRefusal =
             heldRefusal ||
             (again ? undefined : this.runUserRefusal(record)) ||
@@ -3354,6 +3359,30 @@ export class Manager implements ControlContext, SupervisorHost {
     const was = this.recordedRunUid(record.id, state.run);
     if (now === undefined || was === undefined || was === now) return undefined;
     return { name, was, now };
+  }
+
+  /**
+   * A run whose config is not known (its file refused now, its run not in the last save)
+   * whose account, by the name it had before this change of the accounts, was deleted and
+   * made again under that name (another uid), the name still allowed: its run is stopped,
+   * and it starts again once its file is accepted (the config the new account's run would
+   * have is the file's). True if so.
+   */
+  private runAsMadeAgain(record: DaemonRecord, before: AccountDb): boolean {
+    const { state } = record;
+    if (state.kind !== 'running' || !this.waitingForFile.has(record.id)) return false;
+    const was = this.recordedRunUid(record.id, state.run);
+    if (was === undefined) return false;
+    const name = before.byUid.get(was)?.name;
+    const now = name === undefined ? undefined : this.db.users.get(name)?.uid;
+    if (name === undefined || now === undefined || now === was) return false;
+    if (!mayRunAs(this.currentPolicy, record.owner, name)) return false;
+    const text = `its run-as account ${name} is another account now (uid ${was}, now ${now}), and its config file is refused (the config its run was started with is not known here): its run is stopped, and it starts again once its file is accepted`;
+    this.log.warn(`${record.id}: ${text}`);
+    this.note(record, 'stop', text);
+    this.supervisor.stop(record);
+    this.waitingForFile.add(record.id);
+    return true;
   }
 
   /**

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
+import { makeAccountAgain } from '../helpers/accounts.ts';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
@@ -204,12 +205,68 @@ describe('a config file changed while the manager was down', {
     });
   });
 
+  // An outside review (29a, F1): the same run, as bob (granted), its file naming a user
+  // not granted; bob deleted and made again under his name (another uid). The config its
+  // run has is not known: it is stopped, and starts as the new bob once its file is
+  // accepted (it was stopped and left down, "may no longer run as uid N").
+  test('a run the save does not know, its file refused, its run-as account made again: it starts as the new one once its file is accepted', async () => {
+    host.user('carol');
+    const bobName = host.user('bob').name;
+    host.writeMaster('[can_run_as]\n{alice}: {bob}\n');
+    const refusal = `user=${host.expand('{carol}')}\n`;
+    await takeOverUnknownRun(refusal, `user=${bobName}\n`, async (pid, from) => {
+      const bob = makeAccountAgain(host, 'bob');
+      process.kill(host.managerPid(), 'SIGHUP');
+      await waitFor('its run to be stopped', () =>
+        /web: its run-as account .* is another account now .* starts again once its file is accepted/.test(
+          host.managerLog.slice(from),
+        ) && !isAlive(pid)
+          ? true
+          : undefined,
+      );
+      assert.doesNotMatch(host.managerLog.slice(from), /may no longer run as/);
+      host.writeDaemon('alice', 'web', `start=exec sleep 6800073\nuser=${bobName}\n`);
+      await host.dmctl('alice', 'rescan');
+      const back = await pidOf('web');
+      const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${back}/status`, 'utf8'))?.[1];
+      assert.equal(Number(uid), bob.uid, 'runs as the new bob');
+    });
+  });
+
   async function unknownRunRefused(
     refusal: string,
     meanwhile: (pid: number) => Promise<void> = async () => {},
   ): Promise<void> {
     host.writeMaster('[can_run_as]\n{alice}\n');
-    host.writeDaemon('alice', 'web', 'start=exec sleep 6800072\n');
+    await takeOverUnknownRun(refusal, '', async (pid, from) => {
+      await meanwhile(pid);
+      process.kill(pid, 'SIGKILL');
+      await waitFor('its start to be refused, for its file', () =>
+        /web: cannot start: /.test(host.managerLog.slice(from)) ? true : undefined,
+      );
+      const rows = await host.status('alice');
+      assert.notEqual(rows.find((d) => d.name === 'web')?.state, 'running');
+      assert.doesNotMatch(host.managerLog.slice(from), /web: started, pid/);
+      // Its file accepted again: it starts, as it waited for it (an outside review, 27a,
+      // F1: left down, wanted down, for good).
+      host.writeDaemon('alice', 'web', 'start=exec sleep 6800073\n');
+      await host.dmctl('alice', 'rescan');
+      const back = await pidOf('web');
+      assert.match(commandOf(back), /sleep 6800073/);
+    });
+  }
+
+  /**
+   * alice's `web` (`base` beside its command) runs a config the save does not know (every
+   * save fails), its file is changed into one refused by `refusal`, and a new manager takes
+   * it over after a kill -9; then `then` (the run's pid, where the new manager's log begins).
+   */
+  async function takeOverUnknownRun(
+    refusal: string,
+    base: string,
+    then: (pid: number, from: number) => Promise<void>,
+  ): Promise<void> {
+    host.writeDaemon('alice', 'web', `start=exec sleep 6800072\n${base}`);
     await host.startManager();
     const first = await pidOf('web');
     const state = join(host.dir, 'state');
@@ -229,7 +286,7 @@ describe('a config file changed while the manager was down', {
     ];
     for (const path of held) mkdirSync(path);
     try {
-      host.writeDaemon('alice', 'web', 'start=exec sleep 6800073\n');
+      host.writeDaemon('alice', 'web', `start=exec sleep 6800073\n${base}`);
       await host.dmctl('alice', 'web', 'restart');
       const second = await host.waitForDaemon(
         'alice',
@@ -237,7 +294,7 @@ describe('a config file changed while the manager was down', {
         (d) => d.state === 'running' && d.pid !== first,
         'to run its new config',
       );
-      host.writeDaemon('alice', 'web', `start=exec sleep 6800073\n${refusal}`);
+      host.writeDaemon('alice', 'web', `start=exec sleep 6800073\n${base}${refusal}`);
       await killManager();
       for (const path of held) rmSync(path, { recursive: true });
       const from = host.managerLog.length;
@@ -247,20 +304,7 @@ describe('a config file changed while the manager was down', {
         host.managerLog.slice(from),
         /web: its config file is refused now .*the config its run was started with is not known here/,
       );
-      await meanwhile(second.pid);
-      process.kill(second.pid, 'SIGKILL');
-      await waitFor('its start to be refused, for its file', () =>
-        /web: cannot start: /.test(host.managerLog.slice(from)) ? true : undefined,
-      );
-      const rows = await host.status('alice');
-      assert.notEqual(rows.find((d) => d.name === 'web')?.state, 'running');
-      assert.doesNotMatch(host.managerLog.slice(from), /web: started, pid/);
-      // Its file accepted again: it starts, as it waited for it (an outside review, 27a,
-      // F1: left down, wanted down, for good).
-      host.writeDaemon('alice', 'web', 'start=exec sleep 6800073\n');
-      await host.dmctl('alice', 'rescan');
-      const back = await pidOf('web');
-      assert.match(commandOf(back), /sleep 6800073/);
+      await then(second.pid, from);
     } finally {
       for (const path of held) rmSync(path, { recursive: true, force: true });
       await host.stopManager();

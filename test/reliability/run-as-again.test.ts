@@ -180,3 +180,60 @@ describe('a daemon’s run-as account deleted while the manager runs', {
     assert.match(why.stdout, /is gone/);
   });
 });
+
+/**
+ * Outside review 29a, F1: ann's file changed into one refused now (it names a user root
+ * did not grant her), her daemon going on with the config it was started with; then bob,
+ * whom that config runs it as, deleted and made again under his name (another uid). The
+ * daemon was stopped and left down, "ann may no longer run as uid N", where the same with
+ * her file accepted restarts it as the new bob. It now restarts as the new bob, with the
+ * config its run was started with, whether the manager ran or not.
+ */
+for (const when of ['while the manager runs', 'while no manager runs'] as const)
+  describe(`a daemon whose file is refused now, its run-as account made again ${when}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const { host, pids } = sandbox();
+
+    test('restarted as the new account, with the config its run was started with', async (t) => {
+      setUp(host);
+      const refusedUser = host.user('carl').name;
+      let manager = await host.startManager();
+      t.after(() => host.stopManager());
+      const old = await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run');
+      pids.push({ pid: old.pid, uid: host.user('bob').uid });
+      host.writeDaemon('ann', 'svc', `user=${refusedUser}\n${TALKER}`);
+      let from = host.managerLog.length;
+      // Said refused to her (exit 1), and the run goes on.
+      const rescan = await host.dmctl('ann', 'rescan');
+      assert.match(rescan.stderr, /is not allowed/);
+      await waitFor('the refusal to be said', () =>
+        /ann\/svc: its changed config file is refused/.test(host.managerLog.slice(from))
+          ? true
+          : undefined,
+      );
+      if (when === 'while no manager runs') {
+        await waitFor('the state to save the daemon running', () =>
+          saved(host, 'ann/svc')?.state === 'running' ? true : undefined,
+        );
+        await killManager(manager);
+      }
+      const bob = makeAccountAgain(host, 'bob');
+      from = host.managerLog.length;
+      if (when === 'while no manager runs') manager = await host.startManager();
+      else process.kill(host.managerPid(), 'SIGHUP');
+      const pid = await runsAs(host, bob.uid, old.pid);
+      pids.push({ pid, uid: bob.uid });
+      const log = host.managerLog.slice(from);
+      assert.match(
+        log,
+        new RegExp(
+          `ann/svc: its run-as account ${host.user('bob').name} is another account now \\(uid ${host.user('bob').uid}, now ${bob.uid}\\); restarting it as the new one`,
+        ),
+      );
+      assert.doesNotMatch(log, /may no longer run as/);
+      assert.equal(uidOf(old.pid), undefined, `the old account’s run (pid ${old.pid}) still runs`);
+      const status = await host.status('ann');
+      assert.equal(status.find((d) => d.id === host.id('ann/svc'))?.state, 'running');
+    });
+  });
