@@ -3030,6 +3030,16 @@ export class Manager implements ControlContext, SupervisorHost {
             this.history.note(id, 'config', text);
             this.waitingForFile.add(id);
           }
+          // What survives of its run (its keeper killed too) is stopped, or its run is
+          // gone: wanted up, it starts once its file is accepted (an outside review, 30b,
+          // F2: shown stopped, wanted up, never started).
+          if (refused && runConfig === undefined && !liveRun && record.wanted === 'up') {
+            const text =
+              'its config file is refused now, and the config its last run was started with is not known here: it starts again once its file is accepted';
+            this.log.warn(`${id}: ${text}`);
+            this.history.note(id, 'config', text);
+            this.waitingForFile.add(id);
+          }
           if (refused && runConfig === undefined && !unknownRun) this.stopRefused(record, problems);
           else if (runRefusal) this.stopRefused(record, [], runRefusal);
           else if (again)

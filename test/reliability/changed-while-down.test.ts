@@ -233,6 +233,30 @@ describe('a config file changed while the manager was down', {
     });
   });
 
+  // An outside review (30b, F2): the same run, with its keeper killed too: what survived
+  // was stopped, and the daemon, wanted up, was never started once its file was accepted.
+  test('a run the save does not know, its file refused, its manager and keeper killed: it starts once its file is accepted', async () => {
+    host.user('carol');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    const refusal = `user=${host.expand('{carol}')}\n`;
+    await takeOverUnknownRun(
+      refusal,
+      '',
+      async (pid, from) => {
+        await waitFor('what survived to be stopped', () => (isAlive(pid) ? undefined : true));
+        assert.match(
+          host.managerLog.slice(from),
+          /web: .*it starts again once its file is accepted/,
+        );
+        host.writeDaemon('alice', 'web', 'start=exec sleep 6800073\n');
+        await host.dmctl('alice', 'rescan');
+        const back = await pidOf('web');
+        assert.match(commandOf(back), /sleep 6800073/);
+      },
+      true,
+    );
+  });
+
   async function unknownRunRefused(
     refusal: string,
     meanwhile: (pid: number) => Promise<void> = async () => {},
@@ -265,6 +289,7 @@ describe('a config file changed while the manager was down', {
     refusal: string,
     base: string,
     then: (pid: number, from: number) => Promise<void>,
+    withKeeper = false,
   ): Promise<void> {
     host.writeDaemon('alice', 'web', `start=exec sleep 6800072\n${base}`);
     await host.startManager();
@@ -295,15 +320,17 @@ describe('a config file changed while the manager was down', {
         'to run its new config',
       );
       host.writeDaemon('alice', 'web', `start=exec sleep 6800073\n${base}${refusal}`);
-      await killManager();
+      await (withKeeper ? killManagerAndKeeper() : killManager());
       for (const path of held) rmSync(path, { recursive: true });
       const from = host.managerLog.length;
       await host.startManager();
-      assert.equal(await pidOf('web'), second.pid, 'taken over, not stopped');
-      assert.match(
-        host.managerLog.slice(from),
-        /web: its config file is refused now .*the config its run was started with is not known here/,
-      );
+      if (!withKeeper) {
+        assert.equal(await pidOf('web'), second.pid, 'taken over, not stopped');
+        assert.match(
+          host.managerLog.slice(from),
+          /web: its config file is refused now .*the config its run was started with is not known here/,
+        );
+      }
       await then(second.pid, from);
     } finally {
       for (const path of held) rmSync(path, { recursive: true, force: true });
