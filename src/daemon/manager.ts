@@ -3031,11 +3031,19 @@ export class Manager implements ControlContext, SupervisorHost {
             this.waitingForFile.add(id);
           }
           // What survives of its run (its keeper killed too) is stopped, or its run is
-          // gone: wanted up, it starts once its file is accepted (an outside review, 30b,
-          // F2: shown stopped, wanted up, never started).
-          if (refused && runConfig === undefined && !liveRun && record.wanted === 'up') {
-            const text =
-              'its config file is refused now, and the config its last run was started with is not known here: it starts again once its file is accepted';
+          // gone, or the account its run runs as is gone (deleted, or made again under its
+          // name: which, the config its run was started with would say): wanted up, it
+          // starts once its file is accepted (an outside review, 30b, F1 and F2: left
+          // down, or shown stopped and wanted up, never started). A run refused for an
+          // account that is there (root took its grant back) stays stopped.
+          const accountGone = liveRun && runRefusal !== undefined && this.runAccountGone(record);
+          if (
+            refused &&
+            runConfig === undefined &&
+            (!liveRun || accountGone) &&
+            record.wanted === 'up'
+          ) {
+            const text = `its config file is refused now, and the config its ${accountGone ? 'run' : 'last run'} was started with is not known here${accountGone ? `: ${runRefusal}, and its run is stopped` : ''}; it starts again once its file is accepted`;
             this.log.warn(`${id}: ${text}`);
             this.history.note(id, 'config', text);
             this.waitingForFile.add(id);
@@ -3369,6 +3377,14 @@ export class Manager implements ControlContext, SupervisorHost {
     const was = this.recordedRunUid(record.id, state.run);
     if (now === undefined || was === undefined || was === now) return undefined;
     return { name, was, now };
+  }
+
+  /** Has the uid the keeper switched the daemon's run to no account now? */
+  private runAccountGone(record: DaemonRecord): boolean {
+    const { state } = record;
+    if (state.kind !== 'running') return false;
+    const uid = this.recordedRunUid(record.id, state.run);
+    return uid !== undefined && !this.db.byUid.has(uid);
   }
 
   /**

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
@@ -253,7 +254,42 @@ describe('a config file changed while the manager was down', {
         const back = await pidOf('web');
         assert.match(commandOf(back), /sleep 6800073/);
       },
-      true,
+      { withKeeper: true },
+    );
+  });
+
+  // An outside review (30b, F1): the same run as bob (granted), bob deleted and made again
+  // (another uid) while no manager ran: its run was stopped, and the daemon left down.
+  test('a run the save does not know, its file refused, its run-as account made again while no manager ran: it starts as the new one once its file is accepted', async () => {
+    host.user('carol');
+    const bobName = host.user('bob').name;
+    host.writeMaster('[can_run_as]\n{alice}: {bob}\n');
+    const refusal = `user=${host.expand('{carol}')}\n`;
+    let uid = 0;
+    const makeBobAgain = (): void => {
+      // The uid it has now (an earlier test may have made it again): another one, free.
+      const old = Number(execFileSync('id', ['-u', bobName], { encoding: 'utf8' }));
+      execFileSync('userdel', ['-f', bobName]);
+      uid = old + 1;
+      while (spawnSync('getent', ['passwd', String(uid)]).status === 0) uid++;
+      execFileSync('useradd', ['-M', '-N', '-u', String(uid), bobName]);
+    };
+    await takeOverUnknownRun(
+      refusal,
+      `user=${bobName}\n`,
+      async (pid, from) => {
+        await waitFor('its run to be stopped', () => (isAlive(pid) ? undefined : true));
+        assert.match(
+          host.managerLog.slice(from),
+          /web: .*it starts again once its file is accepted/,
+        );
+        host.writeDaemon('alice', 'web', `start=exec sleep 6800073\nuser=${bobName}\n`);
+        await host.dmctl('alice', 'rescan');
+        const back = await pidOf('web');
+        const runs = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${back}/status`, 'utf8'))?.[1];
+        assert.equal(Number(runs), uid, 'runs as the new bob');
+      },
+      { whileDown: makeBobAgain },
     );
   });
 
@@ -289,7 +325,10 @@ describe('a config file changed while the manager was down', {
     refusal: string,
     base: string,
     then: (pid: number, from: number) => Promise<void>,
-    withKeeper = false,
+    {
+      withKeeper = false,
+      whileDown = () => {},
+    }: { withKeeper?: boolean; whileDown?: () => void } = {},
   ): Promise<void> {
     host.writeDaemon('alice', 'web', `start=exec sleep 6800072\n${base}`);
     await host.startManager();
@@ -322,9 +361,11 @@ describe('a config file changed while the manager was down', {
       host.writeDaemon('alice', 'web', `start=exec sleep 6800073\n${base}${refusal}`);
       await (withKeeper ? killManagerAndKeeper() : killManager());
       for (const path of held) rmSync(path, { recursive: true });
+      whileDown();
       const from = host.managerLog.length;
       await host.startManager();
-      if (!withKeeper) {
+      // Taken over, unless its keeper was killed too, or its account is gone.
+      if (!withKeeper && !/is not known here: it runs as/.test(host.managerLog.slice(from))) {
         assert.equal(await pidOf('web'), second.pid, 'taken over, not stopped');
         assert.match(
           host.managerLog.slice(from),
