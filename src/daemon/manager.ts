@@ -369,9 +369,12 @@ export class Manager implements ControlContext, SupervisorHost {
       log: parts.log,
       saved: () => this.state.saved(),
       oomKilled: (record) => this.oomKilled(record),
-      // Its log journal goes with it (an outside review, 19c: kept until the next start).
+      // Its log journal goes with it (an outside review, 19c: kept until the next start),
+      // once its pipe is read to its end (see pipeEnded): forgotten as its run ended, its
+      // log was let go of with its last lines still in the pipe, dropped (a full run of
+      // the tests, under load).
       strayGone: (id) => {
-        if (!this.supervisor.daemons.has(id)) void this.logs.forget(id);
+        if (!this.supervisor.daemons.has(id) && !this.pipes.has(id)) void this.logs.forget(id);
       },
       waitingRun: (run) => this.recovery?.update(run) ?? false,
     });
@@ -2206,8 +2209,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private pipeEnded(id: string, inode: number): void {
     this.pipes.delete(id);
     this.link.dropPipe(id, inode);
-    // A left-over run's log (see logLeftOver) is done with.
-    if (!this.supervisor.daemons.has(id)) void this.logs.close(id);
+    // A left-over run's log (see logLeftOver) is done with, and its journal with it.
+    if (!this.supervisor.daemons.has(id)) void this.logs.forget(id);
   }
 
   /**

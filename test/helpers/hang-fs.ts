@@ -136,3 +136,23 @@ function isMounted(path: string): boolean {
     .split('\n')
     .some((line) => line.split(' ')[4] === path);
 }
+
+/** How many times a mounted hang-fs said `text` (`hang on`, `read held`, ...). */
+export function saidBy(mount: HangFs | undefined, text: string): number {
+  return (mount?.server.output().split(text).length ?? 1) - 1;
+}
+
+/**
+ * Makes a hang-write-fs hold every write (with `reads`, every read too) from now on
+ * (`on`), or lets them all go on; resolves once its server says so.
+ */
+export async function switchHang(mount: HangFs | undefined, on: boolean): Promise<void> {
+  const pid = mount?.server.child.pid;
+  if (pid === undefined) throw new Error('no hang-write-fs is mounted');
+  const word = on ? 'hang on' : 'hang off';
+  const before = saidBy(mount, word);
+  process.kill(pid, on ? 'SIGUSR1' : 'SIGUSR2');
+  await waitFor(`hang-write-fs to say ${word}`, () =>
+    saidBy(mount, word) > before ? true : undefined,
+  );
+}

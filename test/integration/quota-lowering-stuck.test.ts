@@ -3,7 +3,13 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
-import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
+import {
+  buildHangFs,
+  fuseMissing,
+  type HangFs,
+  mountHangWriteFs,
+  switchHang,
+} from '../helpers/hang-fs.ts';
 import { TestHost } from '../helpers/host.ts';
 import { v1CgroupOf } from '../helpers/proc.ts';
 import { mkdirOwned } from '../helpers/user-files.ts';
@@ -44,16 +50,7 @@ describe('a memory quota lowered while daemons of the user are stuck in the kern
   let mount: HangFs | undefined;
   let missing: string | undefined;
   let program = '';
-  const hang = async (on: boolean): Promise<void> => {
-    const server = mount?.server;
-    assert.ok(server?.child.pid);
-    const word = on ? 'hang on' : 'hang off';
-    const before = server.output().split(word).length;
-    process.kill(server.child.pid, on ? 'SIGUSR1' : 'SIGUSR2');
-    await waitFor(`hang-write-fs to say ${word}`, () =>
-      server.output().split(word).length > before ? true : undefined,
-    );
-  };
+  const hang = (on: boolean): Promise<void> => switchHang(mount, on);
   const killedSince = (from: number): string[] =>
     [...host.managerLog.slice(from).matchAll(KILLED)].map((match) => match[1] ?? '');
 

@@ -3,7 +3,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
-import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
+import {
+  buildHangFs,
+  fuseMissing,
+  type HangFs,
+  mountHangWriteFs,
+  saidBy,
+  switchHang,
+} from '../helpers/hang-fs.ts';
 import { TestHost } from '../helpers/host.ts';
 import { processState } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -24,14 +31,9 @@ describe('a run that ends while the manager taking over reads its file', {
   let mount: HangFs | undefined;
   let missing: string | undefined;
   let hung = false;
-  const said = (text: string): number => (mount?.server.output().split(text).length ?? 1) - 1;
+  const said = (text: string): number => saidBy(mount, text);
   const hang = async (on: boolean): Promise<void> => {
-    const server = mount?.server;
-    assert.ok(server?.child.pid);
-    const word = on ? 'hang on' : 'hang off';
-    const before = said(word);
-    process.kill(server.child.pid, on ? 'SIGUSR1' : 'SIGUSR2');
-    await waitFor(`hang-write-fs to say ${word}`, () => (said(word) > before ? true : undefined));
+    await switchHang(mount, on);
     hung = on;
   };
 

@@ -3,7 +3,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, readWhen, showLogIfFailed } from '../helpers/cli.ts';
-import { buildHangFs, fuseMissing, type HangFs, mountHangWriteFs } from '../helpers/hang-fs.ts';
+import {
+  buildHangFs,
+  fuseMissing,
+  type HangFs,
+  mountHangWriteFs,
+  switchHang,
+} from '../helpers/hang-fs.ts';
 import { TestHost } from '../helpers/host.ts';
 import { isAlive, processState } from '../helpers/proc.ts';
 import { mkdirOwned } from '../helpers/user-files.ts';
@@ -51,15 +57,7 @@ describe("a user's log file system that hangs", {
   const aliceLog = (name: string): string =>
     join(host.user('alice').home, '.daemon-manager/logs', `${name}.log`);
   const bobLog = (): string => join(host.user('bob').home, '.daemon-manager/logs/ok.log');
-  const hang = async (on: boolean): Promise<void> => {
-    const server = mount?.server;
-    assert.ok(server?.child.pid);
-    const said = server.output().split(on ? 'hang on' : 'hang off').length;
-    process.kill(server.child.pid, on ? 'SIGUSR1' : 'SIGUSR2');
-    await waitFor(`hang-write-fs to say hang ${on ? 'on' : 'off'}`, () =>
-      server.output().split(on ? 'hang on' : 'hang off').length > said ? true : undefined,
-    );
-  };
+  const hang = (on: boolean): Promise<void> => switchHang(mount, on);
   /** Waits until the pump is held in a write of alice's (the n-th hang's). */
   const held = (n: number): Promise<unknown> =>
     waitFor('a write of alice to be held', () =>
