@@ -24,22 +24,33 @@ export function managerHolding(
 /**
  * Keepers of `socketPath` other than `own`, of this uid: one that lost its socket file
  * (the state directory deleted under its manager) still holds its daemons and their
- * users' locks, and no manager can reach it.
+ * users' locks, and no manager can reach it. A keeper's children not yet become their
+ * daemons (forked, before their exec) have its command line: they are not keepers (an
+ * outside review, 30a, F1: a daemon's process named as a keeper to kill -9, after an
+ * upgrade with a keeper stopped a moment).
  */
 export function strayKeepers(socketPath: string, own: number, uid: number): number[] {
-  const found: number[] = [];
+  const parents = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
     if (!Number.isInteger(pid) || pid === own) continue;
     try {
       const words = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
       if (!words[0]?.endsWith('dm-keeper') || words[1] !== socketPath) continue;
-      if (realUid(pid) === uid) found.push(pid);
+      if (realUid(pid) === uid) parents.set(pid, parentOf(pid));
     } catch {
       // Gone meanwhile.
     }
   }
-  return found;
+  return [...parents]
+    .filter(([, parent]) => parent !== own && !parents.has(parent))
+    .map(([pid]) => pid);
+}
+
+/** A process's parent pid (NaN if unknown); throws if it is gone. */
+function parentOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  return Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? Number.NaN);
 }
 
 /** A process's real uid (NaN if unknown); throws if it is gone. */
