@@ -148,11 +148,21 @@ export function saidBy(mount: HangFs | undefined, text: string): number {
  */
 export async function switchHang(mount: HangFs | undefined, on: boolean): Promise<void> {
   const pid = mount?.server.child.pid;
-  if (pid === undefined) throw new Error('no hang-write-fs is mounted');
+  if (mount === undefined || pid === undefined) throw new Error('no hang-write-fs is mounted');
   const word = on ? 'hang on' : 'hang off';
   const before = saidBy(mount, word);
   process.kill(pid, on ? 'SIGUSR1' : 'SIGUSR2');
   await waitFor(`hang-write-fs to say ${word}`, () =>
     saidBy(mount, word) > before ? true : undefined,
   );
+  if (on) hanging.add(mount);
+  else hanging.delete(mount);
+}
+
+/** The mounts switchHang left holding. */
+const hanging = new WeakSet<HangFs>();
+
+/** Lets a hang-write-fs's held calls go on if switchHang left it holding (a test's clean-up). */
+export async function endHang(mount: HangFs | undefined): Promise<void> {
+  if (mount !== undefined && hanging.has(mount)) await switchHang(mount, false);
 }

@@ -5,6 +5,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
 import {
   buildHangFs,
+  endHang,
   fuseMissing,
   type HangFs,
   mountHangWriteFs,
@@ -30,12 +31,8 @@ describe('a run that ends while the manager taking over reads its file', {
   const host = new TestHost();
   let mount: HangFs | undefined;
   let missing: string | undefined;
-  let hung = false;
   const said = (text: string): number => saidBy(mount, text);
-  const hang = async (on: boolean): Promise<void> => {
-    await switchHang(mount, on);
-    hung = on;
-  };
+  const hang = (on: boolean): Promise<void> => switchHang(mount, on);
 
   before(async () => {
     missing = fuseMissing();
@@ -50,7 +47,7 @@ describe('a run that ends while the manager taking over reads its file', {
   });
   afterEach(showLogIfFailed(() => host.managerLog));
   afterEach(async () => {
-    if (hung) await hang(false);
+    await endHang(mount);
   });
   after(async () => {
     await mount?.stop();

@@ -5,6 +5,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
 import {
   buildHangFs,
+  endHang,
   fuseMissing,
   type HangFs,
   mountHangWriteFs,
@@ -50,12 +51,8 @@ describe('the leftovers of a run, ended, are seen to end', {
   const host = new TestHost();
   let mount: HangFs | undefined;
   let missing: string | undefined;
-  let hung = false;
   const said = (text: string): number => saidBy(mount, text);
-  const hang = async (on: boolean): Promise<void> => {
-    await switchHang(mount, on);
-    hung = on;
-  };
+  const hang = (on: boolean): Promise<void> => switchHang(mount, on);
 
   before(async () => {
     missing = fuseMissing();
@@ -84,7 +81,7 @@ describe('the leftovers of a run, ended, are seen to end', {
   });
   afterEach(showLogIfFailed(() => host.managerLog));
   after(async () => {
-    if (hung) await hang(false);
+    await endHang(mount);
     await mount?.stop();
     await cleanUp(host);
   });

@@ -35,6 +35,14 @@ function setUp(host: TestHost): void {
   host.writeDaemon('ann', 'svc', `user=${host.user('bob').name}\n${TALKER}`);
 }
 
+/** What the manager's log says of ann's daemon restarted as bob made again with `uid`. */
+function restartedAsNew(host: TestHost, uid: number): RegExp {
+  const { name, uid: was } = host.user('bob');
+  return new RegExp(
+    `ann/svc: its run-as account ${name} is another account now \\(uid ${was}, now ${uid}\\); restarting it as the new one`,
+  );
+}
+
 /**
  * A test host for one describe, and the runs it leaves (pid, uid) to end after it: the
  * old account's runs are not the sandbox's users' any more.
@@ -88,12 +96,7 @@ describe('a daemon’s run-as account made again while no manager runs, the stat
     const pid = await runsAs(host, bob.uid, old.pid);
     pids.push({ pid, uid: bob.uid });
     const log = host.managerLog.slice(from);
-    assert.match(
-      log,
-      new RegExp(
-        `ann/svc: its run-as account ${host.user('bob').name} is another account now \\(uid ${host.user('bob').uid}, now ${bob.uid}\\); restarting it as the new one`,
-      ),
-    );
+    assert.match(log, restartedAsNew(host, bob.uid));
     assert.doesNotMatch(log, /may no longer run as/);
     const why = await host.dmctl('ann', 'svc', 'why');
     assert.equal(why.code, 0, why.stderr);
@@ -129,12 +132,7 @@ describe('a daemon’s run-as account made again while the manager runs', {
     const pid = await runsAs(host, bob.uid, old.pid);
     pids.push({ pid, uid: bob.uid });
     const log = host.managerLog.slice(from);
-    assert.match(
-      log,
-      new RegExp(
-        `ann/svc: its run-as account ${host.user('bob').name} is another account now \\(uid ${host.user('bob').uid}, now ${bob.uid}\\); restarting it as the new one`,
-      ),
-    );
+    assert.match(log, restartedAsNew(host, bob.uid));
     assert.doesNotMatch(log, /no longer in|without supplementary groups/);
     const why = await host.dmctl('ann', 'svc', 'why');
     assert.equal(why.code, 0, why.stderr);
@@ -225,12 +223,7 @@ for (const when of ['while the manager runs', 'while no manager runs'] as const)
       const pid = await runsAs(host, bob.uid, old.pid);
       pids.push({ pid, uid: bob.uid });
       const log = host.managerLog.slice(from);
-      assert.match(
-        log,
-        new RegExp(
-          `ann/svc: its run-as account ${host.user('bob').name} is another account now \\(uid ${host.user('bob').uid}, now ${bob.uid}\\); restarting it as the new one`,
-        ),
-      );
+      assert.match(log, restartedAsNew(host, bob.uid));
       assert.doesNotMatch(log, /may no longer run as/);
       assert.equal(uidOf(old.pid), undefined, `the old account’s run (pid ${old.pid}) still runs`);
       const status = await host.status('ann');

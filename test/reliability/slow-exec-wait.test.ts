@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { cleanUp, type Spawned, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
 import {
   buildHangFs,
+  endHang,
   fuseMissing,
   type HangFs,
   mountHangWriteFs,
@@ -42,12 +43,8 @@ describe('a program whose exec waits on its file system', {
   const host = new TestHost();
   let mount: HangFs | undefined;
   let missing: string | undefined;
-  let hung = false;
   const said = (text: string): number => saidBy(mount, text);
-  const hang = async (on: boolean): Promise<void> => {
-    await switchHang(mount, on);
-    hung = on;
-  };
+  const hang = (on: boolean): Promise<void> => switchHang(mount, on);
   /** The time dmctl said it waited for the start (to a tenth of a second), NaN if none. */
   const saidAfter = (text: string): number =>
     Number(/slow is still starting after (\d+(?:\.\d)?) s/.exec(text)?.[1] ?? Number.NaN);
@@ -72,7 +69,7 @@ describe('a program whose exec waits on its file system', {
   // Each test starts afresh, whatever the one before left: no hang, the daemon stopped.
   afterEach(async () => {
     if (missing) return;
-    if (hung) await hang(false);
+    await endHang(mount);
     const stop = await host.dmctl('alice', 'slow', 'stop', '--wait=30');
     assert.equal(stop.code, 0, stop.stderr);
   });
