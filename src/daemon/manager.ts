@@ -78,7 +78,12 @@ import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
 import type { BackoffPolicy } from '../supervisor/backoff.ts';
 import { type DaemonRecord, newRecord, runsOldConfig } from '../supervisor/state.ts';
-import { type Prepared, Supervisor, type SupervisorHost } from '../supervisor/supervisor.ts';
+import {
+  KILL_GRACE_MS,
+  type Prepared,
+  Supervisor,
+  type SupervisorHost,
+} from '../supervisor/supervisor.ts';
 import {
   type Account,
   type AccountDb,
@@ -374,6 +379,7 @@ export class Manager implements ControlContext, SupervisorHost {
       // log was let go of with its last lines still in the pipe, dropped (a full run of
       // the tests, under load).
       strayGone: (id) => {
+        this.log.info(`${id}: the last of its processes no daemon wants is gone`);
         if (!this.supervisor.daemons.has(id) && !this.pipes.has(id)) void this.logs.forget(id);
       },
       waitingRun: (run) => this.recovery?.update(run) ?? false,
@@ -1594,7 +1600,8 @@ export class Manager implements ControlContext, SupervisorHost {
     this.stopLookingNow();
     for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     // dmctl is answered while the daemons stop (status, stop, kill); nothing new starts.
-    await this.supervisor.stopAll();
+    // What no daemon wants (survivors no config claims) is given the rest of its stop.
+    await Promise.all([this.supervisor.stopAll(), this.processes.straysEnded(KILL_GRACE_MS)]);
     // Checks still under way (a command's health_timeout may be long) go too, so that the
     // keeper holds nothing and ends with the manager.
     this.healthChecks.clear();

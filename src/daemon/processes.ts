@@ -6,6 +6,7 @@ import type { Logger } from '../logging/logger.ts';
 import { runMembers } from '../process/cgroup.ts';
 import { thawIfFrozen, whileFrozen } from '../process/cgroup-freeze.ts';
 import { type LaunchPlan, spawnFields } from '../process/launch.ts';
+import { formatElapsed } from '../supervisor/elapsed.ts';
 import type { DaemonRecord, Exit } from '../supervisor/state.ts';
 import { type Processes, type Supervisor, signalName } from '../supervisor/supervisor.ts';
 import { ProbeGate } from './probe-gate.ts';
@@ -104,6 +105,10 @@ export class KeeperProcesses implements Processes {
   /** One user's checks start at most PROBES_PER_SECOND processes (see probe-gate.ts). */
   private readonly probeGate = new ProbeGate(PROBES_PER_SECOND, PROBES_PER_SECOND);
   private nextSeq: number;
+  /** Runs being stopped as strays (see `endStray`): when their SIGKILL is due. */
+  private readonly strays = new Map<number, number>();
+  /** Who waits for a stray to be over (see `straysEnded`). */
+  private strayWaiters: (() => void)[] = [];
   /** Runs released here, for the keeper to forget after the next save (see `release`). */
   private readonly unreleased: number[] = [];
   private readonly saved: () => Promise<string | undefined>;
@@ -290,6 +295,7 @@ export class KeeperProcesses implements Processes {
     this.plans.delete(run);
     this.startTicks.delete(run);
     this.launched(run);
+    if (this.strays.delete(run)) for (const wake of this.strayWaiters.splice(0)) wake();
     if (!this.runs.delete(run)) return;
     this.unreleased.push(run);
     if (this.unreleased.length === 1) void this.releaseWhenSaved();
@@ -322,14 +328,43 @@ export class KeeperProcesses implements Processes {
    * SIGTERM now, SIGKILL after `timeoutMs`; it is released once its report says it is over.
    */
   endStray(run: number, timeoutMs: number): void {
+    this.strays.set(run, Date.now() + timeoutMs);
     void this.signal(run, 15);
     void this.signal(run, 18);
     // After the loop's next poll, where the report of a run that ended in time may wait.
     setTimeout(() => {
       setImmediate(() => {
-        if (this.runs.has(run)) void this.signal(run, 9);
+        const id = this.runs.get(run);
+        if (id === undefined) return;
+        this.log.warn(
+          `${id}: run ${run}, which no daemon wants, still runs ${formatElapsed(timeoutMs)} after its SIGTERM; sent SIGKILL`,
+        );
+        void this.signal(run, 9);
       });
     }, timeoutMs).unref();
+  }
+
+  /**
+   * Resolves once every run being stopped as a stray is over, or `graceMs` after the SIGKILL
+   * of the last of them was due (a process stuck in the kernel). A shutdown gives them what
+   * is left of their stop, as it gives a daemon's: it ended without them, and the keeper
+   * killed them as it quit, a second into a stop of 6 s (an outside review, 31a, F3).
+   */
+  async straysEnded(graceMs: number): Promise<void> {
+    for (;;) {
+      for (const run of this.strays.keys()) if (!this.runs.has(run)) this.strays.delete(run);
+      if (this.strays.size === 0) return;
+      const left = Math.max(...this.strays.values()) + graceMs - Date.now();
+      if (left <= 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(wake, left);
+        function wake(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.strayWaiters.push(wake);
+      });
+    }
   }
 
   /**

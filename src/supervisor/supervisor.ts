@@ -76,7 +76,7 @@ const SOON_LIMIT_MS = 5_000;
  * kernel) is given up on after this. The same time without that answer is said in the log:
  * the keeper itself is stopped or starved, and the run is waited for as long as it is.
  */
-const KILL_GRACE_MS = 5_000;
+export const KILL_GRACE_MS = 5_000;
 
 /** What a stop's SIGKILL is said as in the daemon's history. */
 const KILL_SAID = 'still running after the stop timeout: SIGKILL';

@@ -646,3 +646,47 @@ describe('what a survivor no config claims wrote, its log not to be opened', {
     );
   });
 });
+
+/**
+ * An outside review (31a, F3): a SIGTERM of the manager while it stopped survivors no config
+ * claims: it exited without waiting for them, and the keeper killed them as it quit, a
+ * second into a stop of 6 s, in the middle of their own clean shutdown.
+ */
+describe('a survivor no config claims, being stopped as the manager gets SIGTERM', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  test('is given the rest of its stop before the manager exits', async () => {
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n', 'stop-timeout = 60s');
+    const marks = join(alice.home, 'marks');
+    host.mkdirAs(alice, marks);
+    // A clean shutdown that takes its time: said as it begins, and as it ends.
+    host.writeDaemon(
+      'alice',
+      'slow',
+      `start=exec sh -c 'trap "echo > ${marks}/term; sleep 2; echo > ${marks}/done; exit 0" TERM; while :; do sleep 0.2; done'\n`,
+    );
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/slow', (d) => d.pid > 0, 'to run');
+    await host.killManager();
+    rmSync(host.daemonFile('alice', 'slow'));
+    const manager = await host.startManager();
+    await waitFor('the survivor to be told to stop', () =>
+      existsSync(join(marks, 'term')) ? true : undefined,
+    );
+    const from = host.managerLog.length;
+    const exited = new Promise((resolve) => manager.once('exit', resolve));
+    manager.kill('SIGTERM');
+    await exited;
+    assert.ok(existsSync(join(marks, 'done')), 'its shutdown ran to its end');
+    assert.ok(!isAlive(pid));
+    assert.match(
+      host.managerLog.slice(from),
+      /alice\/slow: the last of its processes no daemon wants is gone/,
+    );
+  });
+});
