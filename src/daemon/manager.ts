@@ -1370,6 +1370,12 @@ export class Manager implements ControlContext, SupervisorHost {
    * a lowering gave up on, or a start could not write (they held what kept it from being
    * written), is tried again.
    */
+  /** A daemon that waits for its file to be accepted is not respawned with it (see waitingForFile). */
+  respawnHeld(record: DaemonRecord): string | undefined {
+    if (!this.waitingForFile.has(record.id)) return undefined;
+    return 'its config file is refused, and the config its run was started with is not known here: it starts once its file is accepted';
+  }
+
   stuckGone(record: DaemonRecord): void {
     const user = record.owner;
     const limit = this.memoryUnwritten.get(user);
@@ -2111,6 +2117,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.notify.release(record.id);
     this.history.forget(record.id);
     this.runUids.delete(record.id);
+    this.waitingForFile.delete(record.id);
     void this.sockets.release(record.id, this.ownerTable.get(record.owner));
     this.configFiles.delete(record.id);
     void this.logs.forget(record.id);
@@ -2129,14 +2136,17 @@ export class Manager implements ControlContext, SupervisorHost {
   private takeState(clean: boolean, upgrade?: { pid: number }): SavedState {
     return snapshot(
       this.supervisor.daemons.values(),
-      (run) => this.processes.startTicksOf(run),
+      {
+        runTicks: (run) => this.processes.startTicksOf(run),
+        fileBroken: (id) => this.broken.get(id) !== undefined,
+        outputGap: (id) => this.logs.gapOf(id),
+        ownerUid: (user) => this.ownerTable.get(user)?.account.uid,
+        savedWanted: (record) => this.supervisor.savedWanted(record),
+        waitsForFile: (id) => this.waitingForFile.has(id),
+      },
       this.processes.seq,
       clean,
       upgrade,
-      (id) => this.broken.get(id) !== undefined,
-      (id) => this.logs.gapOf(id),
-      (user) => this.ownerTable.get(user)?.account.uid,
-      (record) => this.supervisor.savedWanted(record),
     );
   }
 
@@ -3007,7 +3017,13 @@ export class Manager implements ControlContext, SupervisorHost {
         )
           await this.sockets.hold(owner, record, loaded);
         if (this.recovery) {
+          // Its run ended while no manager ran, its file refused and that run's config not
+          // known: it is not respawned with the refused file (it was, and refused, and
+          // left down: an outside review, 31a, F1); wanted up, it waits for its file (below).
+          const holdRespawn = refused && runConfig === undefined && !liveRun;
+          if (holdRespawn) this.waitingForFile.add(id);
           this.recovery.introduce(record);
+          if (holdRespawn) this.waitingForFile.delete(id);
           // Left stopped under its owner's old name, renamed while no manager ran.
           if (this.leftDownByOldName.delete(id)) {
             record.wanted = 'down';
@@ -3047,16 +3063,27 @@ export class Manager implements ControlContext, SupervisorHost {
           // down, or shown stopped and wanted up, never started). A run refused for an
           // account that is there (root took its grant back) stays stopped.
           const accountGone = liveRun && runRefusal !== undefined && this.runAccountGone(record);
+          // The manager before waited for its file already: the wait goes on, or ends now
+          // (an outside review, 31a, F1: lost at a kill -9 or an upgrade, left down).
+          const waited = this.recovery.savedEntryOf(id)?.waitsForFile === true;
           if (
             refused &&
             runConfig === undefined &&
             (!liveRun || accountGone) &&
-            record.wanted === 'up'
+            (record.wanted === 'up' || waited)
           ) {
-            const text = `its config file is refused now, and the config its ${accountGone ? 'run' : 'last run'} was started with is not known here${accountGone ? `: ${runRefusal}, and its run is stopped` : ''}; it starts again once its file is accepted`;
+            const text = waited
+              ? 'its config file is still refused: it starts once its file is accepted'
+              : `its config file is refused now, and the config its ${accountGone ? 'run' : 'last run'} was started with is not known here${accountGone ? `: ${runRefusal}, and its run is stopped` : ''}; it starts again once its file is accepted`;
             this.log.warn(`${id}: ${text}`);
             this.history.note(id, 'config', text);
             this.waitingForFile.add(id);
+          } else if (waited && !refused && !liveRun && record.state.kind === 'stopped') {
+            const text = 'its config file is accepted now: started, as it waited for it';
+            this.log.info(`${id}: ${text}`);
+            this.history.note(id, 'config', text);
+            record.wanted = 'up';
+            this.recovery.startLater(record);
           }
           if (refused && runConfig === undefined && !unknownRun) this.stopRefused(record, problems);
           else if (runRefusal) this.stopRefused(record, [], runRefusal);
@@ -3168,13 +3195,6 @@ export class Manager implements ControlContext, SupervisorHost {
         }
         takeConfig(existing, loaded.spec, loaded.source);
         if (loaded.spec.output !== 'log') void this.logs.close(id);
-        if (!refused && this.waitingForFile.delete(id) && existing.state.kind === 'stopped') {
-          const text = 'its config file is accepted now: started, as it waited for it';
-          this.log.info(`${id}: ${text}`);
-          this.history.note(id, 'config', text);
-          await this.sockets.hold(owner, existing, loaded);
-          this.supervisor.start(existing);
-        }
         if (running) {
           this.log.info(`${id}: config changed${before}; restarting`);
           this.history.note(id, 'config', `its config file changed${before}: restarting`);
@@ -3185,6 +3205,19 @@ export class Manager implements ControlContext, SupervisorHost {
         }
         if (!refused) tally.change(id, running);
       } else takeConfig(existing, loaded.spec, loaded.source);
+      // Accepted now, changed or not (a grant given back: an outside review, 31a, F2).
+      if (
+        existing !== undefined &&
+        !refused &&
+        this.waitingForFile.delete(id) &&
+        existing.state.kind === 'stopped'
+      ) {
+        const text = 'its config file is accepted now: started, as it waited for it';
+        this.log.info(`${id}: ${text}`);
+        this.history.note(id, 'config', text);
+        await this.sockets.hold(owner, existing, loaded);
+        this.supervisor.start(existing);
+      }
     }
     // Daemons whose files were not read are judged on the config they run with: a port
     // root took back (a SIGHUP) stays taken back. A user who made their own directory

@@ -241,6 +241,11 @@ export class Recovery {
     if (index !== -1) this.toStart.splice(index, 1);
   }
 
+  /** A daemon just introduced, stopped, is started with the others (see startAll). */
+  startLater(record: DaemonRecord): void {
+    if (!this.toStart.includes(record)) this.toStart.push(record);
+  }
+
   /**
    * Starts the daemons the start found wanted up and not running, once every user is
    * loaded, after a turn of the event loop in which a SIGTERM or SIGINT sent meanwhile is

@@ -49,6 +49,11 @@ export interface SavedDaemon {
    * no manager ran is someone else, and what survives of the daemon is not theirs.
    */
   readonly ownerUid?: number;
+  /**
+   * Its file refused and the config of its last run not known: it starts once its file is
+   * accepted (see Manager waitingForFile), across a kill -9 or an upgrade of the manager.
+   */
+  readonly waitsForFile?: true;
 }
 
 /** The state file: written after changes, read at start. */
@@ -63,18 +68,26 @@ export interface SavedState {
   readonly daemons: Readonly<Record<string, SavedDaemon>>;
 }
 
+/** What the manager knows of each daemon beyond its record, for the save. */
+export interface SnapshotLookups {
+  /** The start time of a run's main process, as recorded at its spawn. */
+  readonly runTicks: (run: number) => number | undefined;
+  readonly fileBroken: (id: string) => boolean;
+  readonly outputGap: (id: string) => OutputGap | undefined;
+  readonly ownerUid: (user: string) => number | undefined;
+  readonly savedWanted: (record: DaemonRecord) => 'up' | 'down';
+  readonly waitsForFile: (id: string) => boolean;
+}
+
 /** Takes what is worth keeping from the supervisor's records. */
 export function snapshot(
   records: Iterable<DaemonRecord>,
-  runTicks: (run: number) => number | undefined,
+  lookups: SnapshotLookups,
   nextSeq: number,
   clean: boolean,
   upgrade?: { pid: number },
-  fileBroken: (id: string) => boolean = () => false,
-  outputGap: (id: string) => OutputGap | undefined = () => undefined,
-  ownerUid: (user: string) => number | undefined = () => undefined,
-  savedWanted: (record: DaemonRecord) => 'up' | 'down' = (record) => record.wanted,
 ): SavedState {
+  const { runTicks, fileBroken, outputGap, ownerUid, savedWanted } = lookups;
   const daemons: Record<string, SavedDaemon> = {};
   for (const record of records) {
     const { state } = record;
@@ -120,6 +133,7 @@ export function snapshot(
         : { unkilled: record.unkilled.map((left) => left.run) }),
       ...(gap === undefined ? {} : { outputGap: gap }),
       ...(uid === undefined ? {} : { ownerUid: uid }),
+      ...(lookups.waitsForFile(record.id) ? { waitsForFile: true } : {}),
     };
   }
   return { version: 2, clean, nextSeq, ...(upgrade ? { upgrade } : {}), daemons };
@@ -205,6 +219,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
       (daemon.former === undefined || daemon.former === true) &&
       (daemon.killed === undefined || daemon.killed === true) &&
       (daemon.mainGone === undefined || daemon.mainGone === true) &&
+      (daemon.waitsForFile === undefined || daemon.waitsForFile === true) &&
       (daemon.ended === undefined || daemon.ended === 'exited' || daemon.ended === 'failed') &&
       isExit(daemon.lastExit) &&
       isExit(daemon.mainExit) &&

@@ -83,6 +83,30 @@ describe('StateSaver', () => {
     }
   });
 
+  // An outside review (31a, F1): a daemon stopped while the state directory was full, room
+  // made, nothing changed since, then a kill -9: the next manager read the save before.
+  test('a save that failed is tried again, without a change', { timeout: 20_000 }, async () => {
+    const later = mkdtempSync(join(dir, 'later-'));
+    let tries = 0;
+    let secondTry: () => void = () => {};
+    const tried = new Promise<void>((resolve) => {
+      secondTry = resolve;
+    });
+    class FullOnce extends StateFile {
+      override async saveAsync(state: SavedState): Promise<void> {
+        tries++;
+        if (tries === 1) throw new Error('ENOSPC: no space left on device');
+        await super.saveAsync(state);
+        secondTry();
+      }
+    }
+    const saver = new StateSaver(new FullOnce(later), take, quiet);
+    nextSeq = 9;
+    assert.match((await saver.durable()) ?? '', /ENOSPC/);
+    await tried;
+    assert.equal(JSON.parse(readFileSync(join(later, 'state.json'), 'utf8')).nextSeq, 9);
+  });
+
   test('a save asked for between idle and hold is not made until release', async () => {
     const held = mkdtempSync(join(dir, 'held-'));
     const saver = new StateSaver(new StateFile(held), take, quiet);

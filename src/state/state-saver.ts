@@ -32,8 +32,11 @@ const BACKGROUND_SAVE_MS = 1000;
  * manager right after it, and is saved at once. Saves run one at a time off the event
  * loop; changes made during one are taken by the next, and other changes wait up to
  * BACKGROUND_SAVE_MS for it (a storm of 1,000 exits a second costs one save a second).
- * A save that fails (a full disk) is reported once and retried at the next change: the
- * daemons keep running either way.
+ * A save that fails (a full disk) is reported once and tried again each BACKGROUND_SAVE_MS
+ * until one is made, changes or not: the daemons keep running either way. Tried again only
+ * at the next change, what was done while the disk was full (a daemon stopped and waiting
+ * for its file to be accepted) was lost to a kill -9 after room was made (an outside
+ * review, 31a, F1).
  */
 export class StateSaver {
   private saving: Promise<void> | undefined;
@@ -183,6 +186,7 @@ export class StateSaver {
         if (!this.failing)
           this.log.error(`${failure}; daemons keep running${gone(this.file.path)}`);
         this.failing = true;
+        this.dirty = true;
       }
       // Those who wait are told once the state is on disk: the history (up to 1 MiB) is
       // nobody's promise, and saved at most once per BACKGROUND_SAVE_MS. Rewritten before
@@ -203,6 +207,9 @@ export class StateSaver {
     if (this.nextWaiters.length > 0 || this.quiet || wait <= 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.hurry?.(), wait);
+      // Only a save tried again: nobody waits for it to leave (a test's saver, a state
+      // directory gone).
+      if (this.failing) timer.unref();
       this.hurry = () => {
         clearTimeout(timer);
         this.hurry = undefined;

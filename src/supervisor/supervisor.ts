@@ -59,6 +59,11 @@ export interface SupervisorHost {
   note(record: DaemonRecord, kind: EventKind, text: string, at?: number): void;
   /** Processes of a run that SIGKILL had not ended (`unkilled`), or of a stop's run, are gone. */
   stuckGone?(record: DaemonRecord): void;
+  /**
+   * Why the daemon, its run ended, is not respawned but left stopped and wanted up, if it
+   * is: it waits for something to start it (its config file to be accepted).
+   */
+  respawnHeld?(record: DaemonRecord): string | undefined;
 }
 
 export type Outcome =
@@ -771,6 +776,15 @@ export class Supervisor {
     }
     const { restart, successExit } = record.spec;
     const next = afterExit(restart, successExit, record.lastExit);
+    const held = next === 'respawn' ? this.host.respawnHeld?.(record) : undefined;
+    if (held !== undefined) {
+      this.host.log.warn(`${record.id}: not respawned: ${held}`);
+      this.host.note(record, 'refused', `not respawned: ${held}`);
+      this.setState(record, { kind: 'stopped' });
+      if (record.orphaned) this.dropOrphan(record);
+      this.notifyIfIdle(record);
+      return;
+    }
     if (next !== 'respawn') {
       // Its work is done (or given up on): it stays down until someone starts it.
       record.wanted = 'down';

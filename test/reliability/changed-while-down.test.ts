@@ -266,14 +266,6 @@ describe('a config file changed while the manager was down', {
     host.writeMaster('[can_run_as]\n{alice}: {bob}\n');
     const refusal = `user=${host.expand('{carol}')}\n`;
     let uid = 0;
-    const makeBobAgain = (): void => {
-      // The uid it has now (an earlier test may have made it again): another one, free.
-      const old = Number(execFileSync('id', ['-u', bobName], { encoding: 'utf8' }));
-      execFileSync('userdel', ['-f', bobName]);
-      uid = old + 1;
-      while (spawnSync('getent', ['passwd', String(uid)]).status === 0) uid++;
-      execFileSync('useradd', ['-M', '-N', '-u', String(uid), bobName]);
-    };
     await takeOverUnknownRun(
       refusal,
       `user=${bobName}\n`,
@@ -289,9 +281,124 @@ describe('a config file changed while the manager was down', {
         const runs = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${back}/status`, 'utf8'))?.[1];
         assert.equal(Number(runs), uid, 'runs as the new bob');
       },
-      { whileDown: makeBobAgain },
+      {
+        whileDown: () => {
+          uid = makeAgainWithNewUid(bobName);
+        },
+      },
     );
   });
+
+  // An outside review (31a, F1): the same, then a kill -9 (or an upgrade) of the manager
+  // that waited for the file: the wait was not saved, and the daemon was left down, wanted
+  // down, once its file was accepted.
+  test('a run the save does not know, stopped to wait for its file: the wait survives a kill -9 and an upgrade', async () => {
+    host.user('carol');
+    const bobName = host.user('bob').name;
+    host.writeMaster('[can_run_as]\n{alice}: {bob}\n');
+    const refusal = `user=${host.expand('{carol}')}\n`;
+    let uid = 0;
+    const stillWaits = /web: its config file is still refused: it starts once its file is accepted/;
+    await takeOverUnknownRun(
+      refusal,
+      `user=${bobName}\n`,
+      async (pid) => {
+        await waitFor('its run to be stopped', () => (isAlive(pid) ? undefined : true));
+        const stateFile = join(host.dir, 'state', 'state.json');
+        await waitFor('the wait to be saved', () =>
+          readFileSync(stateFile, 'utf8').includes('"waitsForFile":true') ? true : undefined,
+        );
+        await host.killManager();
+        let from = host.managerLog.length;
+        await host.startManager();
+        assert.match(host.managerLog.slice(from), stillWaits);
+        from = host.managerLog.length;
+        await host.upgrade();
+        assert.match(host.managerLog.slice(from), stillWaits);
+        host.writeDaemon('alice', 'web', `start=exec sleep 6800073\nuser=${bobName}\n`);
+        await host.dmctl('alice', 'rescan');
+        const back = await pidOf('web');
+        const runs = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${back}/status`, 'utf8'))?.[1];
+        assert.equal(Number(runs), uid, 'runs as the new bob');
+      },
+      {
+        whileDown: () => {
+          uid = makeAgainWithNewUid(bobName);
+        },
+      },
+    );
+  });
+
+  // An outside review (31a, F1): the same run ended while no manager ran, its keeper alive
+  // (the save the next manager read was older still): it was respawned with its refused
+  // file at once, refused, left down, and not started once its file was accepted.
+  test('a run the save does not know, its file refused, ended while no manager ran: not respawned with that file, started once it is accepted', async () => {
+    host.user('carol');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    const refusal = `user=${host.expand('{carol}')}\n`;
+    await takeOverUnknownRun(
+      refusal,
+      '',
+      async (_pid, from) => {
+        await waitFor('its respawn to be held', () =>
+          /web: not respawned: its config file is refused/.test(host.managerLog.slice(from))
+            ? true
+            : undefined,
+        );
+        assert.doesNotMatch(host.managerLog.slice(from), /web: cannot start/);
+        const row = (await host.status('alice')).find((d) => d.name === 'web');
+        assert.equal(row?.wanted, 'up', 'it waits for its file, wanted up');
+        host.writeDaemon('alice', 'web', 'start=exec sleep 6800073\n');
+        await host.dmctl('alice', 'rescan');
+        assert.match(commandOf(await pidOf('web')), /sleep 6800073/);
+      },
+      {
+        whileDown: async (pid) => {
+          process.kill(pid, 'SIGKILL');
+          await waitFor('its run to end', () => (isAlive(pid) ? undefined : true));
+        },
+      },
+    );
+  });
+
+  // An outside review (31a, F2): manager and keeper killed, the grant of its run-as account
+  // taken back while no manager ran and given back after the file was fixed: the daemon
+  // said it started once its file was accepted, and stayed stopped, wanted up.
+  test('a run the save does not know, its file refused, its manager and keeper killed, a grant taken back and given again: it starts once its file is accepted', async () => {
+    host.user('carol');
+    const bob = host.user('bob');
+    host.writeMaster('[can_run_as]\n{alice}: {bob}\n');
+    const refusal = `user=${host.expand('{carol}')}\n`;
+    await takeOverUnknownRun(
+      refusal,
+      `user=${bob.name}\n`,
+      async (pid) => {
+        await waitFor('what survived to be stopped', () => (isAlive(pid) ? undefined : true));
+        // Fixed, and refused still: bob is not granted now.
+        host.writeDaemon('alice', 'web', `start=exec sleep 6800073\nuser=${bob.name}\n`);
+        const rescan = await host.dmctl('alice', 'rescan');
+        assert.match(rescan.stdout, /refused: .*web/);
+        await host.reload('[can_run_as]\n{alice}: {bob}\n');
+        const back = await pidOf('web');
+        const runs = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${back}/status`, 'utf8'))?.[1];
+        // Its uid now (an earlier test made the account again).
+        const uid = Number(execFileSync('id', ['-u', bob.name], { encoding: 'utf8' }));
+        assert.equal(Number(runs), uid, 'runs as bob');
+      },
+      { withKeeper: true, whileDown: () => host.writeMaster('[can_run_as]\n{alice}\n') },
+    );
+  });
+
+  /** Deletes an account and makes it again under its name with another uid, free; that uid. */
+  function makeAgainWithNewUid(name: string): number {
+    // The uid it has now (an earlier test may have made it again): another one, free.
+    const old = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }));
+    execFileSync('userdel', ['-f', name]);
+    let uid = old + 1;
+    while (spawnSync('getent', ['passwd', String(uid)]).status === 0) uid++;
+    execFileSync('useradd', ['-M', '-N', '-u', String(uid), name]);
+    return uid;
+  }
 
   async function unknownRunRefused(
     refusal: string,
@@ -301,8 +408,10 @@ describe('a config file changed while the manager was down', {
     await takeOverUnknownRun(refusal, '', async (pid, from) => {
       await meanwhile(pid);
       process.kill(pid, 'SIGKILL');
-      await waitFor('its start to be refused, for its file', () =>
-        /web: cannot start: /.test(host.managerLog.slice(from)) ? true : undefined,
+      await waitFor('its respawn to be held, for its file', () =>
+        /web: not respawned: its config file is refused/.test(host.managerLog.slice(from))
+          ? true
+          : undefined,
       );
       const rows = await host.status('alice');
       assert.notEqual(rows.find((d) => d.name === 'web')?.state, 'running');
@@ -328,7 +437,7 @@ describe('a config file changed while the manager was down', {
     {
       withKeeper = false,
       whileDown = () => {},
-    }: { withKeeper?: boolean; whileDown?: () => void } = {},
+    }: { withKeeper?: boolean; whileDown?: (pid: number) => void | Promise<void> } = {},
   ): Promise<void> {
     host.writeDaemon('alice', 'web', `start=exec sleep 6800072\n${base}`);
     await host.startManager();
@@ -361,11 +470,15 @@ describe('a config file changed while the manager was down', {
       host.writeDaemon('alice', 'web', `start=exec sleep 6800073\n${base}${refusal}`);
       await (withKeeper ? killManagerAndKeeper() : killManager());
       for (const path of held) rmSync(path, { recursive: true });
-      whileDown();
+      await whileDown(second.pid);
       const from = host.managerLog.length;
       await host.startManager();
-      // Taken over, unless its keeper was killed too, or its account is gone.
-      if (!withKeeper && !/is not known here: it runs as/.test(host.managerLog.slice(from))) {
+      // Taken over, unless its keeper was killed too, or its account is gone, or it ended.
+      if (
+        !withKeeper &&
+        isAlive(second.pid) &&
+        !/is not known here: it runs as/.test(host.managerLog.slice(from))
+      ) {
         assert.equal(await pidOf('web'), second.pid, 'taken over, not stopped');
         assert.match(
           host.managerLog.slice(from),
