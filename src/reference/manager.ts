@@ -44,7 +44,7 @@ export const MANAGER_SIGNALS: readonly Entry[] = [
   {
     name: 'SIGTERM, SIGINT',
     meaning:
-      "stop every daemon (SIGTERM, then SIGKILL after its timeout), then exit 0; what is still there 5 s after the keeper carried out its SIGKILL (a process stuck in the kernel) is killed by the keeper as it quits (cgroup.kill, else SIGKILL to the run's process group), and the log names those daemons",
+      "stop every daemon (SIGTERM, then SIGKILL after its timeout), and wait for the stop of survivors no config claims under way (SIGKILL after `stop-timeout`), then exit 0; what is still there 5 s after the keeper carried out its SIGKILL (a process stuck in the kernel) is killed by the keeper as it quits (cgroup.kill, else SIGKILL to the run's process group), and the log names those daemons",
   },
   {
     name: 'SIGHUP',
