@@ -11,6 +11,20 @@ describe('History', () => {
     assert.deepEqual([events[0]?.text, events.at(-1)?.text], ['start 11', 'start 60']);
   });
 
+  // An outside review (31a): a run's end, stamped when the keeper reaped it and told at a
+  // takeover after the config's refusal, was shown after it.
+  test('an event stamped before the last one noted goes before it', () => {
+    const history = new History();
+    history.note('alice/web', 'start', 'started', 1);
+    history.note('alice/web', 'config', 'refused', 5);
+    history.note('alice/web', 'exit', 'killed', 3);
+    history.note('alice/web', 'stop', 'stopped', 5);
+    assert.deepEqual(
+      history.of('alice/web').map((event) => event.text),
+      ['started', 'killed', 'refused', 'stopped'],
+    );
+  });
+
   test('cuts a long text, and says so with an ellipsis', () => {
     const history = new History();
     history.note('alice/web', 'refused', 'x'.repeat(10_000));

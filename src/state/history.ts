@@ -88,7 +88,11 @@ export class History {
   /** Adds an event to a daemon's history, the oldest going past the bound. */
   note(id: string, kind: EventKind, text: string, at = Date.now()): void {
     const list = this.events.get(id) ?? [];
-    list.push({ at, kind, text: asNoted(text) });
+    // Oldest first, as `why` says: an end the keeper stamped when it reaped the process,
+    // told after other events (a takeover's), went after them (an outside review, 31a).
+    let index = list.length;
+    while (index > 0 && (list[index - 1] as HistoryEvent).at > at) index--;
+    list.splice(index, 0, { at, kind, text: asNoted(text) });
     if (list.length > HISTORY_LIMITS.perDaemon) {
       // Who last started or stopped it stays: a user who manages another's daemons pushed
       // their stop out with 50 harmless `kill -CONT`, and the owner could no longer see
