@@ -1764,6 +1764,16 @@ export class Manager implements ControlContext, SupervisorHost {
     const refusal = judged.find((problem) => problem.severity === 'error');
     if (refusal !== undefined && loaded.source !== record.source && record.state.kind === 'running')
       return { ok: true, message: '', refused: formatProblem(refusal) };
+    // Nothing runs to go on with: the start is refused for the file, and nothing of the
+    // daemon changes. Taken, the refused file was tried, and the daemon left wanted down,
+    // its wait for the file's acceptance gone (an outside review, 32a, F2).
+    if (refusal !== undefined && record.state.kind !== 'running') {
+      const waits = this.waitingForFile.has(record.id)
+        ? '; it starts once its file is accepted'
+        : '';
+      return { ok: false, error: `cannot start ${record.id}: ${formatProblem(refusal)}${waits}` };
+    }
+    this.waitingForFile.delete(record.id);
     takeConfig(record, loaded.spec, loaded.source);
     this.configCopies.replace(record.owner, owner.account.uid, loaded);
     await this.openLog(owner, record, true);
@@ -2104,8 +2114,11 @@ export class Manager implements ControlContext, SupervisorHost {
   note(record: DaemonRecord, kind: EventKind, text: string, at?: number): void {
     this.history.note(record.id, kind, text, at);
     this.state.schedule();
-    // Someone started or stopped it: it waits for its file no more (see waitingForFile).
-    if (isWantedChange({ kind, text })) this.waitingForFile.delete(record.id);
+    // Someone stopped it: it waits for its file no more (see waitingForFile). A start ends
+    // the wait once it reads the file accepted (see refresh); one refused for the file
+    // changes nothing, the wait included (an outside review, 32a, F2: left down for good).
+    if (isWantedChange({ kind, text }) && text.endsWith(' stop'))
+      this.waitingForFile.delete(record.id);
   }
 
   historyOf(id: string): readonly HistoryEvent[] {
@@ -3116,6 +3129,14 @@ export class Manager implements ControlContext, SupervisorHost {
         } else if (!this.recovery && this.savedUnread.has(id)) {
           await this.loadAsSaved(owner, record, loaded, this.savedUnread.get(id) as SavedDaemon);
           this.savedUnread.delete(id);
+        } else if (!this.recovery && record.spec.autostart && refused) {
+          // A new file refused: not tried, it starts once accepted, as the same file read
+          // at the manager's start does. Tried, it was left down, wanted down, for good
+          // once fixed (an outside review, 32a, F2).
+          const text = 'its config file is refused: it starts once its file is accepted';
+          this.log.warn(`${id}: ${text}`);
+          this.history.note(id, 'config', text);
+          this.waitingForFile.add(id);
         } else if (!this.recovery && record.spec.autostart) {
           await this.sockets.hold(owner, record, loaded);
           record.wanted = 'up';

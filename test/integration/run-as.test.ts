@@ -86,4 +86,25 @@ describe('a daemon runs as its run-as user', {
     assert.equal(daemon?.state, 'broken', 'not started, and listed with why');
     assert.match(daemon?.problem ?? '', /sneaky\.conf:2: error: user '.*' is not allowed/);
   });
+
+  // An outside review (32a, F2): a file refused when new was tried at the rescan and left
+  // down, wanted down, and did not start once accepted; a `dmctl start` refused for the
+  // file did the same to a daemon that waited for it.
+  test('a file refused when new starts once accepted, a start refused meanwhile or not', async () => {
+    const later = host.id('bob/later');
+    host.writeDaemon('bob', 'later', `start=exec sleep 6800081\nuser=${host.user('alice').name}\n`);
+    const rescan = await host.dmctl('bob', 'rescan');
+    assert.ok(rescan.stdout.includes(`refused: ${later}\n`), rescan.stdout);
+    const started = await host.dmctl('bob', 'later', 'start');
+    assert.notEqual(started.code, 0);
+    assert.match(started.stderr, /is not allowed .*; it starts once its file is accepted/);
+    host.writeDaemon('bob', 'later', 'start=exec sleep 6800081\n');
+    await host.dmctl('bob', 'rescan');
+    await host.waitForDaemon(
+      'bob',
+      'bob/later',
+      (d) => d.state === 'running',
+      'to start, accepted',
+    );
+  });
 });

@@ -348,6 +348,10 @@ describe('a config file changed while the manager was down', {
         assert.doesNotMatch(host.managerLog.slice(from), /web: cannot start/);
         const row = (await host.status('alice')).find((d) => d.name === 'web');
         assert.equal(row?.wanted, 'up', 'it waits for its file, wanted up');
+        // Its owner's start, refused for the file, changes nothing (an outside review, 32a,
+        // F2: it ended the wait, and left the daemon wanted down).
+        const started = await host.dmctl('alice', 'web', 'start');
+        assert.match(started.stderr, /; it starts once its file is accepted/);
         host.writeDaemon('alice', 'web', 'start=exec sleep 6800073\n');
         await host.dmctl('alice', 'rescan');
         assert.match(commandOf(await pidOf('web')), /sleep 6800073/);
