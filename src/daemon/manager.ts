@@ -1474,14 +1474,15 @@ export class Manager implements ControlContext, SupervisorHost {
     copiesBefore: readonly LoadedConfig[],
   ): LoadedConfig[] {
     return configs.map((loaded) => {
-      if (loaded.spec === undefined) return loaded;
       const id = `${user}/${loaded.name}`;
       const existing = this.supervisor.daemons.get(id);
       const runs =
         existing === undefined
           ? this.recovery?.savedSource(id) !== undefined
           : existing.state.kind !== 'stopped' && existing.source !== loaded.source;
-      if (!runs || !hasErrors(this.judged(user, loaded))) return loaded;
+      // A file that does not load (broken, or refused for its mode) as one refused.
+      if (!runs || (loaded.spec !== undefined && !hasErrors(this.judged(user, loaded))))
+        return loaded;
       if (existing === undefined) return this.runConfigOf(id, copiesBefore, user) ?? loaded;
       // Its config taken from a file it was not started with (read, not applied): not
       // the run's, which is not known here.
@@ -2961,16 +2962,31 @@ export class Manager implements ControlContext, SupervisorHost {
         continue;
       }
       if (loaded.spec === undefined) {
-        // Taking over (an upgrade, a crash) a daemon whose file is broken: it goes on with
-        // the config it was running with, as it would have here.
-        const kept = existing === undefined ? this.recovery?.lastGoodSpec(id) : undefined;
+        // Taking over (an upgrade, a crash) a daemon whose file is broken, or refused for
+        // what the file is (its mode, its owner): it goes on with the config it was running
+        // with, as it would have here: saved with the state, or the one its run was started
+        // with among the configs kept. Its run was stopped when the file broke (or was made
+        // world-writable) after the last save, the config kept at hand (an outside review,
+        // 32b, F4).
+        const saved = existing === undefined ? this.recovery?.lastGoodSpec(id) : undefined;
+        const ran =
+          existing === undefined && saved === undefined
+            ? this.runConfigOf(id, copiesBefore, user)
+            : undefined;
+        const kept = saved ?? ran?.spec;
         if (kept !== undefined) {
           // Its log opened first: what it wrote from the takeover on was read and dropped
           // (an outside review, 20c: 25 s of lines, nothing said).
           if (kept.output === 'log') await this.logs.open(owner, id, kept);
           if (this.ownerTable.get(user) !== owner) return false;
           this.configFiles.set(id, loaded.file);
-          this.recovery?.introduce(newRecord(user, kept));
+          if (ran !== undefined) {
+            const error = problems.find((problem) => problem.severity === 'error');
+            const text = `its config file cannot be used now (${error === undefined ? 'see its problems' : formatProblem(error)}): it goes on with the config it was started with`;
+            this.log.warn(`${id}: ${text}`);
+            this.history.note(id, 'config', text);
+          }
+          this.recovery?.introduce(newRecord(user, kept, ran?.source));
         }
         continue;
       }

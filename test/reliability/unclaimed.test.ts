@@ -53,9 +53,12 @@ for (const cgroups of ['yes', 'no'])
       manager.kill('SIGKILL');
       await exited;
 
-      // While no manager runs: a file deleted, one broken, a user no longer allowed.
+      // While no manager runs: a file deleted, one broken, a user no longer allowed. The
+      // configs kept gone too: with its run's config kept, the broken one goes on with it
+      // (see "a daemon whose file broke while no manager ran").
       rmSync(host.daemonFile('alice', 'gone'));
       host.writeDaemon('alice', 'broken', 'start=exec sleep 1\nautostart=maybe\n');
+      rmSync(join(host.dir, 'state', 'configs'), { recursive: true, force: true });
       host.writeMaster('[can_run_as]\n{alice}\n', `cgroups = ${cgroups}`);
       const from = host.managerLog.length;
       await host.startManager();
@@ -577,20 +580,67 @@ describe('a stop under way taken over after its main process ended', {
 
 /**
  * An outside review (22a, F7): a file broken while no manager ran, its daemon running on
- * a config never saved: its run was stopped at the takeover (documented) "for its file
- * deleted, or its user no longer allowed", and `why` never said it was stopped.
+ * a config never saved: its run was stopped at the takeover "for its file deleted, or its
+ * user no longer allowed", and `why` never said it was stopped. Another (32b, F4): a file
+ * refused for its mode (world-writable) had its run stopped the same way, the config it
+ * was started with kept at hand in the state directory.
  */
 describe('a daemon whose file broke while no manager ran', { skip: !root && 'needs root' }, () => {
   const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
   after(() => host.cleanup());
 
-  test('is stopped at the takeover for its broken file, said in the log and why', async () => {
+  /** alice's `web` runs, its file is changed by `change` while no manager runs; its pid. */
+  async function brokenWhileDown(sleep: number, change: () => void): Promise<number> {
     host.writeMaster('[can_run_as]\n{alice}\n');
-    host.writeDaemon('alice', 'web', 'start=exec sleep 6700401\n');
+    host.writeDaemon('alice', 'web', `start=exec sleep ${sleep}\n`);
     await host.startManager();
     const { pid } = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    const copies = join(host.dir, 'state', 'configs', `${host.user('alice').name}.json`);
+    await waitFor('its config kept', () =>
+      existsSync(copies) && readFileSync(copies, 'utf8').includes(String(sleep)) ? true : undefined,
+    );
     await host.killManager();
-    host.writeDaemon('alice', 'web', 'start=exec sleep 6700401\noutput=x\n');
+    change();
+    return pid;
+  }
+
+  for (const [what, change] of [
+    ['broken', () => host.writeDaemon('alice', 'web', 'start=exec sleep 6700402\noutput=x\n')],
+    ['refused for its mode', () => chmodSync(host.daemonFile('alice', 'web'), 0o666)],
+  ] as const)
+    test(`${what}: goes on with the config its run was started with, said in the log and why`, async () => {
+      const pid = await brokenWhileDown(6_700_401, change);
+      const from = host.managerLog.length;
+      await host.startManager();
+      const row = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to go on');
+      assert.equal(row.pid, pid, 'taken over, not stopped');
+      assert.match(
+        host.managerLog.slice(from),
+        /alice\/web: its config file cannot be used now .*: it goes on with the config it was started with/,
+      );
+      assert.match(
+        (await host.dmctl('alice', 'web', 'why')).stdout,
+        /its config file cannot be used now/,
+      );
+      // Its respawn runs that config too.
+      process.kill(pid, 'SIGKILL');
+      const again = await host.waitForDaemon(
+        'alice',
+        'alice/web',
+        (d) => d.state === 'running' && d.pid !== pid,
+        'to respawn',
+      );
+      assert.match(readFileSync(`/proc/${again.pid}/cmdline`, 'utf8'), /6700401/);
+      await host.stopManager();
+      chmodSync(host.daemonFile('alice', 'web'), 0o644);
+    });
+
+  test('its config not kept: is stopped at the takeover for its broken file, said in the log and why', async () => {
+    const pid = await brokenWhileDown(6_700_403, () => {
+      host.writeDaemon('alice', 'web', 'start=exec sleep 6700403\noutput=x\n');
+      rmSync(join(host.dir, 'state', 'configs'), { recursive: true });
+    });
     const from = host.managerLog.length;
     await host.startManager();
     await waitFor('its run to be stopped', () => (isAlive(pid) ? undefined : true));
