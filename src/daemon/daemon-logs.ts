@@ -54,6 +54,9 @@ const GONE_REOPEN_MS = 1000;
 /** How long a look at a log's file by its path stands for a start (a crash loop looks once a second). */
 const CHECK_STANDS_MS = 1000;
 
+/** When a log a pipe waits for is looked at again: after each, the next; then the last. */
+const RETRY_WAITING_MS = [1_000, 3_000, 10_000];
+
 /**
  * The logs of the daemons with `output=log`. Each daemon has one output pipe for its
  * whole life, held by the keeper; the native log pump (src/logs/pump.ts, its own thread)
@@ -99,6 +102,12 @@ export class DaemonLogs {
   private readonly reopening = new Map<string, NodeJS.Timeout>();
   /** Daemons whose pump may hold a gap: dropping now, or given one carried over. */
   private readonly mayGap = new Set<string>();
+  /** The next look at logs pipes wait for (see `retryWaiting`), and how many came before. */
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retries = 0;
+  /** Daemons told (in their history) that their output waits for their log. */
+  private readonly toldWaiting = new Set<string>();
+  private readonly note: (id: string, text: string) => void;
 
   /**
    * `ended` is told of a pipe read to its end (every writer gone, the keeper's too), with
@@ -110,11 +119,14 @@ export class DaemonLogs {
     log: Logger,
     ended: (id: string, inode: number) => void,
     gapChanged: () => void = () => {},
+    /** Puts what happens to a daemon's output in its history (`dmctl why`). */
+    note: (id: string, text: string) => void = () => {},
   ) {
     this.settings = settings;
     this.log = log;
     this.ended = ended;
     this.gapChanged = gapChanged;
+    this.note = note;
     this.pump = new LogPump((event) => this.onEvent(event));
   }
 
@@ -498,6 +510,52 @@ export class DaemonLogs {
     void this.pump
       .reopenAll()
       .then(() => this.log.debug('logs reopened, or waiting for a line to end'));
+    // Those that could not be opened too: "reopen every log file" opened none of them
+    // (an outside review, 32b, F3).
+    void this.openWaitingNow();
+  }
+
+  /**
+   * Pipes waiting for a log that could not be opened (at a takeover: its owner's files out
+   * of reach, a mode) have it tried again 1 s later, then 3 and 10 s after that, then every
+   * 10 s, as a directory that cannot be read is. Tried only at a stop, or a rescan, the
+   * output piled up in the pipe until the daemon blocked on it (an outside review, 32b, F3).
+   */
+  private retryWaiting(): void {
+    if (this.retryTimer !== undefined) return;
+    const delay = RETRY_WAITING_MS[Math.min(this.retries, RETRY_WAITING_MS.length - 1)] as number;
+    this.retries++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.openWaitingNow();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** One look at the logs pipes wait for; looked at again later while any still waits. */
+  private async openWaitingNow(): Promise<void> {
+    const tries = [...this.pipes.keys()].map(async (id) => {
+      const entry = this.entries.get(id);
+      if (entry === undefined || entry.attached || entry.readiness.ok) return;
+      if (this.nulls.has(id) || this.discarded.has(id) || this.moving.has(id)) return;
+      const { readiness, fileFd } = await this.openFile(entry.owner, entry.path);
+      if (fileFd !== undefined) closeFd(fileFd);
+      if (!readiness.ok || this.entries.get(id) !== entry || entry.attached) return;
+      entry.readiness = readiness;
+      entry.checked = { at: performance.now(), readiness };
+      this.log.info(`${id}: its log can be opened now: what waited in its pipe is written`);
+      this.attachIfReady(id);
+    });
+    await Promise.all(tries);
+    const waiting = [...this.pipes.keys()].some((id) => {
+      const entry = this.entries.get(id);
+      return entry !== undefined && !entry.attached && !entry.readiness.ok;
+    });
+    if (!waiting) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      this.retries = 0;
+    } else this.retryWaiting();
   }
 
   /** The logs a call of the pump is still inside, past 100 ms (a hung file system). */
@@ -557,6 +615,16 @@ export class DaemonLogs {
     const entry = this.entries.get(id);
     const pipeFd = this.pipes.get(id);
     if (entry === undefined || pipeFd === undefined || entry.attached) return;
+    if (!entry.readiness.ok && !this.moving.has(id) && !this.discarded.has(id)) {
+      if (!this.toldWaiting.has(id)) {
+        this.toldWaiting.add(id);
+        this.note(
+          id,
+          `its output waits in its pipe: ${entry.readiness.error}; its log is tried again 1, 3 and 10 s later, then every 10 s`,
+        );
+      }
+      this.retryWaiting();
+    }
     if (!entry.readiness.ok || this.moving.has(id) || this.discarded.has(id)) return;
     this.logged.set(id, true);
     if (this.nulls.has(id)) {
@@ -587,6 +655,8 @@ export class DaemonLogs {
     }
     if (this.carried.delete(id)) this.mayGap.add(id);
     entry.attached = true;
+    if (this.toldWaiting.delete(id))
+      this.note(id, 'its log is open now: what waited in its pipe is written');
   }
 
   /**

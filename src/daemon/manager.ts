@@ -423,6 +423,7 @@ export class Manager implements ControlContext, SupervisorHost {
       (id, inode) => this.pipeEnded(id, inode),
       // A gap in a daemon's output (begun, or said at last) is saved soon: see OutputGap.
       () => this.state.schedule(),
+      (id, text) => this.history.note(id, 'config', text),
     );
     // What the last manager dropped of each daemon's output and did not say yet: said, its
     // count included, where writing resumes. After a clean stop every pipe is new.
