@@ -214,6 +214,22 @@ export class DaemonSockets {
   }
 
   /**
+   * A daemon taken over cooling down whose sockets are not bound (its last start failed
+   * for a port another process holds): its bind is tried again each second, and it starts
+   * once bound, as with the manager that saw the failure. Lost at a takeover, it waited
+   * out its back-off step, up to `cooldown-max`, and said the port in use again (an
+   * outside review, 32b, F2). One whose sockets are held cools down as it is.
+   */
+  retryWhileCooling(owner: Owner, record: DaemonRecord): void {
+    const { listen } = record.spec;
+    if (listen.addresses.length === 0 || this.retrying.has(record.id)) return;
+    if (this.held.namesFor(record.id, listen, this.gidOf(record)) !== undefined) return;
+    this.retrying.set(record.id, { owner, record });
+    this.held.forgetFailure(record.id);
+    void this.hold(owner, record);
+  }
+
+  /**
    * The sockets of a run, as the keeper names them, or why it cannot start: root refuses
    * them, they could not be bound, or they are still being bound (then tried again soon).
    */

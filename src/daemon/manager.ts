@@ -3135,6 +3135,9 @@ export class Manager implements ControlContext, SupervisorHost {
           // Who named it then is not known here: its gids are said as gids.
           else this.dropRevokedGroups(record, () => undefined);
         } else this.supervisor.register(record);
+        // Cooling down for a port another process held: its bind goes on being tried.
+        if (this.recovery && record.state.kind === 'coolingdown' && record.wanted === 'up')
+          this.sockets.retryWhileCooling(owner, record);
         const survivors = left.get(id);
         left.delete(id);
         if (survivors !== undefined && this.replaceLeftBehind(record, survivors)) {

@@ -344,4 +344,44 @@ describe('a port in use when its daemon starts', { skip: !root && 'needs root' }
     await host.waitForDaemon('alice', 'alice/late', (d) => d.state === 'running', 'to run');
     assert.doesNotMatch(host.managerLog.slice(freed), /alice\/late: cannot start/);
   });
+
+  // An outside review (32b, F2): the bind tried each second was not, after a kill -9 or an
+  // upgrade of the manager: the daemon waited out its back-off step, then said the port,
+  // free for seconds, in use.
+  for (const takeover of ['kill -9', 'upgrade'] as const)
+    test(`a port freed in a back-off step after the manager’s ${takeover} is taken within it`, async () => {
+      const port = await freePort();
+      const other = createServer();
+      await new Promise<void>((resolve) => other.listen(port, '127.0.0.1', resolve));
+      const name = takeover === 'upgrade' ? 'upgraded' : 'killed';
+      let freed = 0;
+      try {
+        host.writeDaemon('alice', name, `start=exec sleep 6800053\nlisten=tcp:127.0.0.1:${port}\n`);
+        if (!isAlive(host.managerPid())) {
+          host.writeMaster('[can_run_as]\n{alice}\n');
+          await host.startManager();
+        } else await host.dmctl('alice', 'rescan');
+        // Long enough that its end comes well after the port is freed.
+        await waitFor(
+          'a back-off step of 8 s or more',
+          () =>
+            new RegExp(`alice/${name}: cooling down for ([89]|\\d\\d)`).test(host.managerLog)
+              ? true
+              : undefined,
+          { timeoutMs: 40_000 },
+        );
+        if (takeover === 'upgrade') await host.upgrade();
+        else {
+          await host.killManager();
+          await host.startManager();
+        }
+      } finally {
+        freed = host.managerLog.length;
+        await new Promise((resolve) => other.close(resolve));
+      }
+      await host.waitForDaemon('alice', `alice/${name}`, (d) => d.state === 'running', 'to run');
+      const since = host.managerLog.slice(freed);
+      assert.match(since, new RegExp(`alice/${name}: its sockets are bound now; starting it`));
+      assert.doesNotMatch(since, new RegExp(`alice/${name}: cannot start`));
+    });
 });
