@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -58,6 +58,29 @@ describe('ConfigCopies', () => {
     copies.keep('carol', 1003, [loaded('x', 'start=exec sleep 2\n')]);
     await copies.settled();
     assert.equal((await copies.read('carol', 1003))[0]?.spec?.start, 'exec sleep 2');
+  });
+
+  // An outside review (32b, F1): a write that failed (a full state directory) was tried
+  // again only at the next rescan: the copies stayed stale once room was made.
+  test('a write that failed is tried again, without a rescan, and said once', {
+    timeout: 20_000,
+  }, async () => {
+    const own = mkdtempSync(join(dir, 'retry-'));
+    const copies = new ConfigCopies(own, log);
+    // Every write fails while a directory stands where its temporary file goes.
+    const blocker = join(own, 'configs', 'erin.json.tmp-async');
+    mkdirSync(blocker, { recursive: true });
+    copies.keep('erin', 1005, [loaded('x', 'start=exec sleep 5\n')]);
+    await copies.settled();
+    const said = (): number => lines.filter((line) => line.includes('cannot write')).length;
+    assert.equal(said(), 1);
+    const file = join(own, 'configs', 'erin.json');
+    assert.ok(!existsSync(file));
+    rmSync(blocker, { recursive: true });
+    while (!existsSync(file)) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal((await copies.read('erin', 1005))[0]?.spec?.start, 'exec sleep 5');
+    assert.equal(said(), 1);
+    assert.ok(lines.some((line) => line.includes('erin.json written again')));
   });
 
   test('a damaged file is said and gives nothing', async () => {

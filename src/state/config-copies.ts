@@ -8,6 +8,8 @@ import type { Logger } from '../logging/logger.ts';
 import { writeAtomicallyAsync } from './atomic-write.ts';
 
 const DIR = 'configs';
+/** How soon a write that failed (a full disk) is tried again, until one is made. */
+const RETRY_MS = 1000;
 
 /**
  * Each user's daemon configs as last read whole, in `state-dir/configs/USER.json` (root's
@@ -24,6 +26,9 @@ export class ConfigCopies {
   private readonly written = new Map<string, string>();
   /** By user: the write under way; the next waits for it. */
   private readonly writing = new Map<string, Promise<void>>();
+  /** By user: what the last write that failed was to write (see `retryLater`). */
+  private readonly unwritten = new Map<string, string>();
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(stateDir: string, log: Logger) {
     this.dir = join(stateDir, DIR);
@@ -117,18 +122,48 @@ export class ConfigCopies {
       if (users.has(user)) continue;
       rmSync(join(this.dir, name), { force: true });
       this.written.delete(user);
+      this.unwritten.delete(user);
     }
   }
 
   private async write(user: string, text: string): Promise<void> {
+    const failing = this.unwritten.has(user);
+    this.unwritten.delete(user);
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       await writeAtomicallyAsync(this.pathOf(user), text);
+      if (failing) this.log.info(`${this.pathOf(user)} written again`);
     } catch (error) {
-      // Tried again at the next rescan that reads the user's files.
       this.written.delete(user);
-      this.log.warn(`cannot write ${this.pathOf(user)}: ${(error as Error).message}`);
+      // Said once while it fails; tried again each second, as the state is.
+      if (!failing) this.log.warn(`cannot write ${this.pathOf(user)}: ${(error as Error).message}`);
+      if (!this.unwritten.has(user)) this.unwritten.set(user, text);
+      this.retryLater();
     }
+  }
+
+  /**
+   * Writes that failed are tried again each second until one is made. Tried again only at
+   * the next rescan, the copies stayed stale once room was made, and a takeover with the
+   * user's directory unreadable respawned a config its owner had replaced (an outside
+   * review, 32b, F1). A newer write for the user takes the place of an older one.
+   */
+  private retryLater(): void {
+    if (this.retryTimer !== undefined) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      for (const [user, text] of this.unwritten) {
+        const previous = this.writing.get(user) ?? Promise.resolve();
+        const next = previous.then(() =>
+          this.unwritten.get(user) === text ? this.write(user, text) : undefined,
+        );
+        this.writing.set(user, next);
+        void next.then(() => {
+          if (this.writing.get(user) === next) this.writing.delete(user);
+        });
+      }
+    }, RETRY_MS);
+    this.retryTimer.unref();
   }
 
   private pathOf(user: string): string {
