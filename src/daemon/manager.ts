@@ -2149,7 +2149,8 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   private takeState(clean: boolean, upgrade?: { pid: number }): SavedState {
-    return snapshot(
+    const strays = this.processes.strayStops();
+    const state = snapshot(
       this.supervisor.daemons.values(),
       {
         runTicks: (run) => this.processes.startTicksOf(run),
@@ -2163,6 +2164,7 @@ export class Manager implements ControlContext, SupervisorHost {
       clean,
       upgrade,
     );
+    return Object.keys(strays).length === 0 ? state : { ...state, strays };
   }
 
   /**

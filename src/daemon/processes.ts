@@ -6,6 +6,7 @@ import type { Logger } from '../logging/logger.ts';
 import { runMembers } from '../process/cgroup.ts';
 import { thawIfFrozen, whileFrozen } from '../process/cgroup-freeze.ts';
 import { type LaunchPlan, spawnFields } from '../process/launch.ts';
+import type { StrayStop } from '../state/snapshot.ts';
 import { formatElapsed } from '../supervisor/elapsed.ts';
 import type { DaemonRecord, Exit } from '../supervisor/state.ts';
 import { type Processes, type Supervisor, signalName } from '../supervisor/supervisor.ts';
@@ -105,8 +106,8 @@ export class KeeperProcesses implements Processes {
   /** One user's checks start at most PROBES_PER_SECOND processes (see probe-gate.ts). */
   private readonly probeGate = new ProbeGate(PROBES_PER_SECOND, PROBES_PER_SECOND);
   private nextSeq: number;
-  /** Runs being stopped as strays (see `endStray`): when their SIGKILL is due. */
-  private readonly strays = new Map<number, number>();
+  /** Runs being stopped as strays (see `endStray`): when their SIGTERM was sent, their SIGKILL due. */
+  private readonly strays = new Map<number, StrayStop>();
   /** Who waits for a stray to be over (see `straysEnded`). */
   private strayWaiters: (() => void)[] = [];
   /** Runs released here, for the keeper to forget after the next save (see `release`). */
@@ -327,21 +328,37 @@ export class KeeperProcesses implements Processes {
    * Stops a run no daemon wants any more (a leftover, or a daemon no config claims):
    * SIGTERM now, SIGKILL after `timeoutMs`; it is released once its report says it is over.
    */
-  endStray(run: number, timeoutMs: number): void {
-    this.strays.set(run, Date.now() + timeoutMs);
-    void this.signal(run, 15);
+  endStray(run: number, timeoutMs: number, begun?: StrayStop): void {
+    const now = Date.now();
+    // A stop a manager before this one began goes on (an upgrade, a kill -9): sent its
+    // SIGTERM again, with a new timeout, at each takeover, a survivor that ignores it was
+    // never killed while the manager was taken over every few seconds (an outside review,
+    // 32a, F1).
+    const stop = begun ?? { since: now, deadline: now + timeoutMs };
+    this.strays.set(run, stop);
+    if (begun === undefined) void this.signal(run, 15);
     void this.signal(run, 18);
     // After the loop's next poll, where the report of a run that ended in time may wait.
-    setTimeout(() => {
-      setImmediate(() => {
-        const id = this.runs.get(run);
-        if (id === undefined) return;
-        this.log.warn(
-          `${id}: run ${run}, which no daemon wants, still runs ${formatElapsed(timeoutMs)} after its SIGTERM; sent SIGKILL`,
-        );
-        void this.signal(run, 9);
-      });
-    }, timeoutMs).unref();
+    setTimeout(
+      () => {
+        setImmediate(() => {
+          const id = this.runs.get(run);
+          if (id === undefined) return;
+          this.log.warn(
+            `${id}: run ${run}, which no daemon wants, still runs ${formatElapsed(Date.now() - stop.since)} after its SIGTERM; sent SIGKILL`,
+          );
+          void this.signal(run, 9);
+        });
+      },
+      Math.max(0, stop.deadline - now),
+    ).unref();
+  }
+
+  /** The stops of runs no daemon wants under way, by run, for the next manager (see endStray). */
+  strayStops(): Record<string, StrayStop> {
+    const stops: Record<string, StrayStop> = {};
+    for (const [run, stop] of this.strays) if (this.runs.has(run)) stops[String(run)] = stop;
+    return stops;
   }
 
   /**
@@ -354,7 +371,8 @@ export class KeeperProcesses implements Processes {
     for (;;) {
       for (const run of this.strays.keys()) if (!this.runs.has(run)) this.strays.delete(run);
       if (this.strays.size === 0) return;
-      const left = Math.max(...this.strays.values()) + graceMs - Date.now();
+      const left =
+        Math.max(...[...this.strays.values()].map((stop) => stop.deadline)) + graceMs - Date.now();
       if (left <= 0) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(wake, left);

@@ -7,6 +7,7 @@ import { cgroupChildren, cgroupMembers } from '../process/cgroup.ts';
 import { readStat } from '../process/proc-stat.ts';
 import type { EventKind, HistoryEvent } from '../state/history.ts';
 import type { SavedDaemon, SavedState } from '../state/snapshot.ts';
+import { formatElapsed } from '../supervisor/elapsed.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import { killSaidIn, type Supervisor } from '../supervisor/supervisor.ts';
 import { exitOf, type KeeperProcesses } from './processes.ts';
@@ -327,7 +328,12 @@ export class Recovery {
       for (const run of runs) {
         this.processes.claim(run, this.leafOf(id, run.seq));
         if (run.alive || !run.empty) {
-          this.log.warn(`${id}: no config claims it any more (${why}); stopping pid ${run.pid}`);
+          const begun = this.saved?.strays?.[String(run.seq)];
+          const how =
+            begun === undefined
+              ? `stopping pid ${run.pid}`
+              : `its stop goes on (pid ${run.pid}, sent SIGTERM ${formatElapsed(Math.max(0, Date.now() - begun.since))} ago)`;
+          this.log.warn(`${id}: no config claims it any more (${why}); ${how}`);
           said = true;
         }
         this.endStray(run);
@@ -486,6 +492,6 @@ export class Recovery {
       this.processes.release(run.seq);
       return;
     }
-    this.processes.endStray(run.seq, this.strayTimeoutMs);
+    this.processes.endStray(run.seq, this.strayTimeoutMs, this.saved?.strays?.[String(run.seq)]);
   }
 }

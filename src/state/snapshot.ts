@@ -56,6 +56,12 @@ export interface SavedDaemon {
   readonly waitsForFile?: true;
 }
 
+/** A stop of a run no daemon wants (see Processes `endStray`): its SIGTERM, and its SIGKILL due. */
+export interface StrayStop {
+  readonly since: number;
+  readonly deadline: number;
+}
+
 /** The state file: written after changes, read at start. */
 export interface SavedState {
   readonly version: 2;
@@ -66,6 +72,8 @@ export interface SavedState {
   /** Set by a manager about to re-execute itself (SIGUSR2): its pid. */
   readonly upgrade?: { readonly pid: number };
   readonly daemons: Readonly<Record<string, SavedDaemon>>;
+  /** Stops of runs no daemon wants under way, by run number. */
+  readonly strays?: Readonly<Record<string, StrayStop>>;
 }
 
 /** What the manager knows of each daemon beyond its record, for the save. */
@@ -238,11 +246,23 @@ export function validateState(value: unknown): SavedState | { error: string } {
   const upgrade = state.upgrade as Record<string, unknown> | undefined;
   if (upgrade !== undefined && !isCount(upgrade.pid)) return { error: "'upgrade' is malformed" };
   if (!isOptionalCount(state.nextSeq)) return { error: "'nextSeq' is malformed" };
+  const strays = state.strays as Record<string, unknown> | undefined;
+  if (
+    strays !== undefined &&
+    (typeof strays !== 'object' ||
+      strays === null ||
+      !Object.values(strays).every((stop) => {
+        const { since, deadline } = (stop ?? {}) as Record<string, unknown>;
+        return isCount(since) && isCount(deadline);
+      }))
+  )
+    return { error: "'strays' is malformed" };
   return {
     version: 2,
     clean: state.clean,
     nextSeq: (state.nextSeq as number | undefined) ?? 1,
     ...(upgrade ? { upgrade: { pid: upgrade.pid as number } } : {}),
     daemons,
+    ...(strays === undefined ? {} : { strays: strays as Record<string, StrayStop> }),
   };
 }

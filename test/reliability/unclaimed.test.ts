@@ -740,3 +740,54 @@ describe('a survivor no config claims, being stopped as the manager gets SIGTERM
     );
   });
 });
+
+/**
+ * An outside review (32a, F1): each takeover (a kill -9 and a new manager, an upgrade) sent
+ * a survivor being stopped a new SIGTERM and began its stop-timeout again: one that ignores
+ * SIGTERM ran on 21 s with a stop-timeout of 5 s, never killed while the manager was taken
+ * over every few seconds.
+ */
+describe('a survivor no config claims, being stopped at a takeover', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  test('has its stop go on: no second SIGTERM, SIGKILL when the first stop said', async () => {
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n', 'stop-timeout = 6s');
+    const marks = join(alice.home, 'marks');
+    host.mkdirAs(alice, marks);
+    const terms = join(marks, 'terms');
+    host.writeDaemon(
+      'alice',
+      'deaf',
+      `start=exec sh -c 'trap "echo TERM >> ${terms}" TERM; while :; do sleep 0.2; done'\n`,
+    );
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/deaf', (d) => d.pid > 0, 'to run');
+    await host.killManager();
+    rmSync(host.daemonFile('alice', 'deaf'));
+    await host.startManager();
+    await waitFor('its SIGTERM', () => (existsSync(terms) ? true : undefined));
+    await waitFor('its stop saved', () =>
+      readFileSync(join(host.dir, 'state', 'state.json'), 'utf8').includes('"strays"')
+        ? true
+        : undefined,
+    );
+    await host.killManager();
+    const from = host.managerLog.length;
+    await host.startManager();
+    assert.match(
+      host.managerLog.slice(from),
+      new RegExp(`alice/deaf: no config claims it any more .*; its stop goes on \\(pid ${pid}`),
+    );
+    await waitFor('its SIGKILL', () => (isAlive(pid) ? undefined : true));
+    assert.equal(readFileSync(terms, 'utf8'), 'TERM\n', 'one SIGTERM');
+    assert.match(
+      host.managerLog.slice(from),
+      /alice\/deaf: run \d+, which no daemon wants, still runs/,
+    );
+  });
+});
