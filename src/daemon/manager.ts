@@ -1373,6 +1373,7 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   /** A daemon that waits for its file to be accepted is not respawned with it (see waitingForFile). */
   respawnHeld(record: DaemonRecord): string | undefined {
+    if (this.refusedAtTakeover.has(record.id)) return 'its config file is refused now';
     if (!this.waitingForFile.has(record.id)) return undefined;
     return 'its config file is refused, and the config its run was started with is not known here: it starts once its file is accepted';
   }
@@ -2758,6 +2759,12 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   private readonly waitingForFile = new Set<string>();
 
+  /**
+   * Daemons being introduced at a takeover, their file refused and the config of their run
+   * not known: a run that ended meanwhile is not respawned with that file (see respawnHeld).
+   */
+  private readonly refusedAtTakeover = new Set<string>();
+
   /** What survives of a user's daemons from a manager that is gone, not yet dealt with. */
   private readonly unclaimedLeft = new Map<string, Map<string, string[]>>();
 
@@ -3053,9 +3060,9 @@ export class Manager implements ControlContext, SupervisorHost {
           // known: it is not respawned with the refused file (it was, and refused, and
           // left down: an outside review, 31a, F1); wanted up, it waits for its file (below).
           const holdRespawn = refused && runConfig === undefined && !liveRun;
-          if (holdRespawn) this.waitingForFile.add(id);
+          if (holdRespawn) this.refusedAtTakeover.add(id);
           this.recovery.introduce(record);
-          if (holdRespawn) this.waitingForFile.delete(id);
+          this.refusedAtTakeover.delete(id);
           // Left stopped under its owner's old name, renamed while no manager ran.
           if (this.leftDownByOldName.delete(id)) {
             record.wanted = 'down';
@@ -3097,11 +3104,34 @@ export class Manager implements ControlContext, SupervisorHost {
           const accountGone = liveRun && runRefusal !== undefined && this.runAccountGone(record);
           // The manager before waited for its file already: the wait goes on, or ends now
           // (an outside review, 31a, F1: lost at a kill -9 or an upgrade, left down).
-          const waited = this.recovery.savedEntryOf(id)?.waitsForFile === true;
+          const savedEntry = this.recovery.savedEntryOf(id);
+          const waited = savedEntry?.waitsForFile === true;
+          // Its file as the manager before last read it, and the daemon known to it: the
+          // refusal is root's, of a grant taken back meanwhile, and the daemon stays
+          // stopped, as a SIGHUP leaves it. It waited for its file, and started when the
+          // grant came back (an outside review, 33b, F1 and F2: a daemon cooling down).
+          const revoked =
+            !waited &&
+            savedEntry !== undefined &&
+            copiesBefore.some((copy) => copy.name === name && copy.source === loaded.source);
           if (
             refused &&
             runConfig === undefined &&
             (!liveRun || accountGone) &&
+            revoked &&
+            record.state.kind === 'stopped' &&
+            record.wanted === 'up'
+          ) {
+            const error = problems.find((problem) => problem.severity === 'error');
+            const text = `refused now (${error === undefined ? 'see its problems' : formatProblem(error)}): it stays stopped`;
+            this.log.warn(`${id}: ${text}`);
+            this.history.note(id, 'config', text);
+            record.wanted = 'down';
+          } else if (
+            refused &&
+            runConfig === undefined &&
+            (!liveRun || accountGone) &&
+            !revoked &&
             (record.wanted === 'up' || waited)
           ) {
             const text = waited
