@@ -39,6 +39,21 @@ describe('a config file changed while the manager was down', {
     await exited;
   }
 
+  /**
+   * kill -9 of the manager once its state holds the run of `pid` with the config it was
+   * started with (saved within a second of its start): killed before, it is a run the save
+   * does not know, taken for a run of its file as it is at the takeover (a full run of the
+   * tests, under load: "changed meanwhile" was not said, and the run restarted).
+   */
+  async function killManagerSaved(pid: number): Promise<void> {
+    await waitFor('the run saved', () =>
+      readFileSync(join(host.dir, 'state/state.json'), 'utf8').includes(`${pid}`)
+        ? true
+        : undefined,
+    );
+    await killManager();
+  }
+
   /** kill -9 of the manager and of its keeper: what they held goes with them. */
   async function killManagerAndKeeper(): Promise<void> {
     const keeper = host.keeperPid();
@@ -63,7 +78,7 @@ describe('a config file changed while the manager was down', {
     host.writeDaemon('alice', 'web', start);
     await host.startManager();
     const before = await pidOf('web');
-    await killManager();
+    await killManagerSaved(before);
     host.writeDaemon('alice', 'web', `${start}listen=tcp:127.0.0.1:${port}\n`);
     const from = host.managerLog.length;
     await host.startManager();
@@ -94,7 +109,7 @@ describe('a config file changed while the manager was down', {
     host.writeDaemon('alice', 'web', start);
     await host.startManager();
     const before = await pidOf('web');
-    await killManager();
+    await killManagerSaved(before);
     host.writeDaemon('alice', 'web', `# a note\n${start}\n# another\n`);
     await host.startManager();
     assert.equal(await pidOf('web'), before);
@@ -111,7 +126,7 @@ describe('a config file changed while the manager was down', {
     host.writeDaemon('alice', 'web', start);
     await host.startManager();
     const before = await pidOf('web');
-    await killManager();
+    await killManagerSaved(before);
     host.writeDaemon('alice', 'web', `${start}umask=027\n`);
     await host.startManager();
     assert.equal(await pidOf('web'), before);
@@ -392,6 +407,44 @@ describe('a config file changed while the manager was down', {
       { withKeeper: true, whileDown: () => host.writeMaster('[can_run_as]\n{alice}\n') },
     );
   });
+
+  // An outside review (33b, F1 and F2): a daemon cooling down (no run) whose grant root took
+  // back, then a kill -9 or an upgrade of the manager before any reload: the new manager had
+  // it wait for its file, and started it by itself when the grant came back, where a
+  // SIGHUP leaves it stopped.
+  for (const takeover of ['kill -9', 'upgrade'] as const)
+    test(`a daemon cooling down whose grant root took back before a ${takeover}: stays stopped when it comes back`, async () => {
+      const bob = host.user('bob');
+      host.writeMaster('[can_run_as]\n{alice}: {bob}\n');
+      host.writeDaemon(
+        'alice',
+        'flaky',
+        `start=exec sh -c 'sleep 0.2; exit 1'\nuser=${bob.name}\n`,
+      );
+      await host.startManager();
+      await host.waitForDaemon(
+        'alice',
+        'alice/flaky',
+        (d) => d.state === 'coolingdown',
+        'to cool down',
+      );
+      // Taken back with no reload: the next manager reads it.
+      host.writeMaster('[can_run_as]\n{alice}\n');
+      if (takeover === 'upgrade') await host.upgrade();
+      else {
+        await host.killManager();
+        await host.startManager();
+      }
+      const from = host.managerLog.length;
+      await host.reload('[can_run_as]\n{alice}: {bob}\n');
+      // Whatever the reload starts is started once the rescan it made is answered.
+      await host.dmctl('alice', 'rescan');
+      const row = (await host.status('alice')).find((d) => d.name === 'flaky');
+      assert.equal(row?.wanted, 'down', host.managerLog.slice(from));
+      assert.doesNotMatch(host.managerLog.slice(from), /alice\/flaky: started/);
+      await host.stopManager();
+      rmSync(host.daemonFile('alice', 'flaky'));
+    });
 
   /** Deletes an account and makes it again under its name with another uid, free; that uid. */
   function makeAgainWithNewUid(name: string): number {
