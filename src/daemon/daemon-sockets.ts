@@ -187,19 +187,7 @@ export class DaemonSockets {
       // Tried again each second while it waits: tried only at the next start, a port
       // freed during a back-off step was bound at its end, up to 16 s later, the start
       // said refused for a port free for seconds (an outside review, 27b, F1).
-      const retry = setTimeout(() => {
-        this.retryTimers.delete(record.id);
-        const waiting = this.retrying.get(record.id);
-        if (waiting === undefined) return;
-        if (!this.stillWaiting(record.id)) {
-          this.retrying.delete(record.id);
-          return;
-        }
-        this.held.forgetFailure(record.id);
-        void this.hold(waiting.owner, waiting.record);
-      }, BIND_RETRY_MS);
-      retry.unref();
-      this.retryTimers.set(record.id, retry);
+      this.retryLater(record.id);
     } else if (this.rebindSaid.get(record.id) === error) {
       // Said once while it fails the same way (tried again at each start).
     } else if (this.rebind.has(record.id)) {
@@ -223,10 +211,36 @@ export class DaemonSockets {
   retryWhileCooling(owner: Owner, record: DaemonRecord): void {
     const { listen } = record.spec;
     if (listen.addresses.length === 0 || this.retrying.has(record.id)) return;
-    if (this.held.namesFor(record.id, listen, this.gidOf(record)) !== undefined) return;
+    const bound = this.held.namesFor(record.id, listen, this.gidOf(record)) !== undefined;
+    // Bound already, the port freed while no manager ran (or in an upgrade's hand-over):
+    // started at the next try if its back-off was for the bind (an outside review, 33a,
+    // F2: it waited out the rest of a 32 s step).
+    if (bound && !(record.lastExit?.error ?? '').includes('cannot listen on ')) return;
     this.retrying.set(record.id, { owner, record });
+    if (bound) {
+      this.retryLater(record.id);
+      return;
+    }
     this.held.forgetFailure(record.id);
     void this.hold(owner, record);
+  }
+
+  /** The bind of a daemon that waits for it (see `retrying`) is tried again in a second. */
+  private retryLater(id: string): void {
+    if (this.retryTimers.has(id)) return;
+    const retry = setTimeout(() => {
+      this.retryTimers.delete(id);
+      const waiting = this.retrying.get(id);
+      if (waiting === undefined) return;
+      if (!this.stillWaiting(id)) {
+        this.retrying.delete(id);
+        return;
+      }
+      this.held.forgetFailure(id);
+      void this.hold(waiting.owner, waiting.record);
+    }, BIND_RETRY_MS);
+    retry.unref();
+    this.retryTimers.set(id, retry);
   }
 
   /**

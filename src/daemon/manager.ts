@@ -1452,6 +1452,7 @@ export class Manager implements ControlContext, SupervisorHost {
     id: string,
     copies: readonly LoadedConfig[],
     user: string,
+    judge = true,
   ): LoadedConfig | undefined {
     if (this.recovery === undefined) return undefined;
     const source = this.recovery.savedSource(id);
@@ -1459,8 +1460,24 @@ export class Manager implements ControlContext, SupervisorHost {
     const copy = copies.find((config) => config.name === name);
     if (copy?.spec === undefined || source === undefined || copy.source !== source)
       return undefined;
-    if (hasErrors(this.judged(user, copy))) return undefined;
+    if (judge && hasErrors(this.judged(user, copy))) return undefined;
     return copy;
+  }
+
+  /**
+   * What of a config a daemon runs with (its file does not load now) root does not give
+   * now (a port, a user= grant, a group), formatted; undefined if it is all given.
+   */
+  private runRefusalOf(user: string, file: string, spec: DaemonSpec): string | undefined {
+    const loaded: LoadedConfig = {
+      name: spec.name,
+      file,
+      spec,
+      problems: [],
+      runAsLine: undefined,
+    };
+    const error = this.judged(user, loaded).find((problem) => problem.severity === 'error');
+    return error === undefined ? undefined : formatProblem(error);
   }
 
   /**
@@ -2981,7 +2998,7 @@ export class Manager implements ControlContext, SupervisorHost {
         const saved = existing === undefined ? this.recovery?.lastGoodSpec(id) : undefined;
         const ran =
           existing === undefined && saved === undefined
-            ? this.runConfigOf(id, copiesBefore, user)
+            ? this.runConfigOf(id, copiesBefore, user, false)
             : undefined;
         const kept = saved ?? ran?.spec;
         if (kept !== undefined) {
@@ -2990,13 +3007,41 @@ export class Manager implements ControlContext, SupervisorHost {
           if (kept.output === 'log') await this.logs.open(owner, id, kept);
           if (this.ownerTable.get(user) !== owner) return false;
           this.configFiles.set(id, loaded.file);
-          if (ran !== undefined) {
-            const error = problems.find((problem) => problem.severity === 'error');
-            const text = `its config file cannot be used now (${error === undefined ? 'see its problems' : formatProblem(error)}): it goes on with the config it was started with`;
+          const error = problems.find((problem) => problem.severity === 'error');
+          const cannot = `its config file cannot be used now (${error === undefined ? 'see its problems' : formatProblem(error)})`;
+          const record = newRecord(user, kept, ran?.source);
+          // What root took back meanwhile (a port, a user= grant), judged on that config.
+          const refusal = this.runRefusalOf(user, loaded.file, kept);
+          if (ran !== undefined && refusal === undefined) {
+            const text = `${cannot}: it goes on with the config it was started with`;
             this.log.warn(`${id}: ${text}`);
             this.history.note(id, 'config', text);
           }
-          this.recovery?.introduce(newRecord(user, kept, ran?.source));
+          this.recovery?.introduce(record);
+          // Claimed, and stopped: not claimed, a run with its keeper killed too survived,
+          // unseen, as what root took back (an outside review, 33a, F1), and one stopped as
+          // claimed by no config was said to have no config saved (F3).
+          if (refusal !== undefined) {
+            const text = `${cannot}, and the config its run was started with is refused now (${refusal}): its run is stopped`;
+            this.log.warn(`${id}: ${text}`);
+            this.history.note(id, 'config', text);
+            this.recovery?.cancelStart(record);
+            this.supervisor.stop(record);
+            void this.sockets.release(id, owner);
+          }
+        } else if (existing !== undefined && existing.state.kind !== 'stopped') {
+          // Going on with the config it was started with: what root takes back (a port,
+          // a user= grant) is judged on that config, as for a file that loads. A port
+          // taken back by a SIGHUP was kept for the life of the run (an outside review,
+          // 33a, F4).
+          const refusal = this.runRefusalOf(user, loaded.file, existing.spec);
+          if (refusal !== undefined && existing.wanted === 'up') {
+            const text = `its config file cannot be used, and the config it runs with is refused now (${refusal}): stopping it`;
+            this.log.warn(`${id}: ${text}`);
+            this.history.note(id, 'config', text);
+            this.supervisor.stop(existing);
+            void this.sockets.release(id, owner);
+          }
         }
         continue;
       }

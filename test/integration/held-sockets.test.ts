@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  readFileSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -347,14 +355,22 @@ describe('a port in use when its daemon starts', { skip: !root && 'needs root' }
 
   // An outside review (32b, F2): the bind tried each second was not, after a kill -9 or an
   // upgrade of the manager: the daemon waited out its back-off step, then said the port,
-  // free for seconds, in use.
-  for (const takeover of ['kill -9', 'upgrade'] as const)
+  // free for seconds, in use. And (33a, F2) a port freed while no manager ran was bound at
+  // the takeover, and the daemon waited out its step all the same.
+  for (const takeover of ['kill -9', 'upgrade', 'kill -9 (freed meanwhile)'] as const)
     test(`a port freed in a back-off step after the manager’s ${takeover} is taken within it`, async () => {
       const port = await freePort();
       const other = createServer();
       await new Promise<void>((resolve) => other.listen(port, '127.0.0.1', resolve));
-      const name = takeover === 'upgrade' ? 'upgraded' : 'killed';
+      const name =
+        takeover === 'upgrade' ? 'upgraded' : takeover === 'kill -9' ? 'killed' : 'freed';
       let freed = 0;
+      let closed = false;
+      const close = async (): Promise<void> => {
+        freed = host.managerLog.length;
+        closed = true;
+        await new Promise((resolve) => other.close(resolve));
+      };
       try {
         host.writeDaemon('alice', name, `start=exec sleep 6800053\nlisten=tcp:127.0.0.1:${port}\n`);
         if (!isAlive(host.managerPid())) {
@@ -373,15 +389,77 @@ describe('a port in use when its daemon starts', { skip: !root && 'needs root' }
         if (takeover === 'upgrade') await host.upgrade();
         else {
           await host.killManager();
+          if (takeover !== 'kill -9') await close();
           await host.startManager();
         }
       } finally {
-        freed = host.managerLog.length;
-        await new Promise((resolve) => other.close(resolve));
+        if (!closed) await close();
       }
       await host.waitForDaemon('alice', `alice/${name}`, (d) => d.state === 'running', 'to run');
       const since = host.managerLog.slice(freed);
       assert.match(since, new RegExp(`alice/${name}: its sockets are bound now; starting it`));
       assert.doesNotMatch(since, new RegExp(`alice/${name}: cannot start`));
     });
+});
+
+/**
+ * An outside review (33a, F4 and F1): a daemon whose file does not load (made world-writable
+ * by its owner) goes on with the config it was started with, and kept a port root then took
+ * back: live (a SIGHUP), and at a takeover with its keeper killed too, where its run
+ * survived unseen, in the manager's cgroup, even past the manager's SIGTERM.
+ */
+describe('a port root takes back from a daemon whose file does not load', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  afterEach(() => host.stopManager());
+  after(() => cleanUp(host));
+
+  /** alice's `held` runs on a port granted to her, its file then made world-writable; its pid and port. */
+  async function heldAndUnsafe(sleep: number): Promise<{ pid: number; port: number }> {
+    const port = await freePort();
+    host.writeMaster(`[can_run_as]\n{alice}\n[limits]\n{alice}: ports=${port}\n`);
+    host.writeDaemon('alice', 'held', `start=exec sleep ${sleep}\nlisten=tcp:0.0.0.0:${port}\n`);
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/held', (d) => d.pid > 0, 'to run');
+    const copies = join(host.dir, 'state', 'configs', `${host.user('alice').name}.json`);
+    await waitFor('its config kept', () =>
+      existsSync(copies) && readFileSync(copies, 'utf8').includes(String(sleep)) ? true : undefined,
+    );
+    chmodSync(host.daemonFile('alice', 'held'), 0o666);
+    return { pid, port };
+  }
+
+  test('live: its run is stopped at the SIGHUP, and its socket closed', async () => {
+    const { pid, port } = await heldAndUnsafe(6_800_091);
+    await host.dmctl('alice', 'rescan');
+    assert.ok(isAlive(pid), 'it goes on with the config it was started with');
+    await host.reload('[can_run_as]\n{alice}\n');
+    await waitFor('its run to be stopped', () => (isAlive(pid) ? undefined : true));
+    await waitFor('its socket closed', async () =>
+      (await tryConnect({ port })) === 'ok' ? undefined : true,
+    );
+    assert.match(host.managerLog, /alice\/held: .*the config it runs with is refused now/);
+    chmodSync(host.daemonFile('alice', 'held'), 0o644);
+  });
+
+  test('at a takeover, its manager and keeper killed: its run is stopped, and why says what root took back', async () => {
+    const { pid } = await heldAndUnsafe(6_800_092);
+    const keeper = host.keeperPid();
+    await host.killManager();
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('its run to be stopped', () => (isAlive(pid) ? undefined : true), {
+      describe: () => host.managerLog.slice(from),
+    });
+    assert.match(
+      (await host.dmctl('alice', 'held', 'why')).stdout,
+      /the config its run was started with is refused now \(.*tcp:0\.0\.0\.0/,
+    );
+    chmodSync(host.daemonFile('alice', 'held'), 0o644);
+  });
 });
