@@ -791,3 +791,44 @@ describe('a survivor no config claims, being stopped at a takeover', {
     );
   });
 });
+
+/**
+ * Found hunting an outside review's finding (33a, F1): with the manager and its keeper
+ * killed, what survived in the cgroup of a daemon whose file was deleted meanwhile (or
+ * whose user was no longer allowed) was claimed by nothing and ran on unseen, past the
+ * manager's SIGTERM.
+ */
+describe('survivors no config claims, their keeper killed too', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => host.cleanup());
+
+  test('are stopped at the takeover, and said', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+    host.writeDaemon('alice', 'gone', 'start=exec sleep 6700501\n');
+    host.writeDaemon('bob', 'out', 'start=exec sleep 6700502\n');
+    await host.startManager();
+    const gone = await host.waitForDaemon('alice', 'alice/gone', (d) => d.pid > 0, 'to run');
+    const out = await host.waitForDaemon('bob', 'bob/out', (d) => d.pid > 0, 'to run');
+    const keeper = host.keeperPid();
+    await host.killManager();
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+    rmSync(host.daemonFile('alice', 'gone'));
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('both survivors to be stopped', () =>
+      isAlive(gone.pid) || isAlive(out.pid) ? undefined : true,
+    );
+    for (const id of ['alice/gone', 'bob/out'])
+      assert.match(
+        host.managerLog.slice(from),
+        new RegExp(
+          `${host.id(id)}: processes in \\S+ survive from a manager that is gone \\(no config claims it\\); stopping them`,
+        ),
+      );
+  });
+});
