@@ -1368,17 +1368,20 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /**
-   * Processes SIGKILL had not ended, or a stop's SIGKILL ended, are gone: a memory quota
-   * a lowering gave up on, or a start could not write (they held what kept it from being
-   * written), is tried again.
+   * A daemon that waits for its file to be accepted (see waitingForFile), or is being taken
+   * over with its file refused (see refusedAtTakeover), is not respawned with that file.
    */
-  /** A daemon that waits for its file to be accepted is not respawned with it (see waitingForFile). */
   respawnHeld(record: DaemonRecord): string | undefined {
     if (this.refusedAtTakeover.has(record.id)) return 'its config file is refused now';
     if (!this.waitingForFile.has(record.id)) return undefined;
     return 'its config file is refused, and the config its run was started with is not known here: it starts once its file is accepted';
   }
 
+  /**
+   * Processes SIGKILL had not ended, or a stop's SIGKILL ended, are gone: a memory quota
+   * a lowering gave up on, or a start could not write (they held what kept it from being
+   * written), is tried again.
+   */
   stuckGone(record: DaemonRecord): void {
     const user = record.owner;
     const limit = this.memoryUnwritten.get(user);
