@@ -413,6 +413,7 @@ export class DaemonLogs {
    * up in the state directory. Kept if a daemon of that id is loaded again meanwhile.
    */
   async forget(id: string): Promise<void> {
+    this.toldWaiting.delete(id);
     await this.close(id);
     await this.lettingGo.get(id);
     if (this.entries.has(id) || this.opening.has(id) || this.moving.has(id)) return;
