@@ -1469,6 +1469,17 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /**
+   * The config as last read of a daemon the save knew with no run (cooling down, stopped),
+   * from the configs kept: what it starts with next, its file not loading now.
+   */
+  private lastReadConfigOf(id: string, copies: readonly LoadedConfig[]): LoadedConfig | undefined {
+    const saved = this.recovery?.savedEntryOf(id);
+    if (saved === undefined || saved.run !== undefined) return undefined;
+    const name = id.slice(id.indexOf('/') + 1);
+    return copies.find((config) => config.name === name && config.spec !== undefined);
+  }
+
+  /**
    * What of a config a daemon runs with (its file does not load now) root does not give
    * now (a port, a user= grant, a group), formatted; undefined if it is all given.
    */
@@ -3022,7 +3033,13 @@ export class Manager implements ControlContext, SupervisorHost {
           existing === undefined && saved === undefined
             ? this.runConfigOf(id, copiesBefore, user, false)
             : undefined;
-        const kept = saved ?? ran?.spec;
+        // With no run (cooling down, stopped), its config as last read: it was left broken,
+        // wanted down, where a live manager goes on with it (an outside review, 34a, F2).
+        const read =
+          existing === undefined && saved === undefined && ran === undefined
+            ? this.lastReadConfigOf(id, copiesBefore)
+            : undefined;
+        const kept = saved ?? ran?.spec ?? read?.spec;
         if (kept !== undefined) {
           // Its log opened first: what it wrote from the takeover on was read and dropped
           // (an outside review, 20c: 25 s of lines, nothing said).
@@ -3031,15 +3048,21 @@ export class Manager implements ControlContext, SupervisorHost {
           this.configFiles.set(id, loaded.file);
           const error = problems.find((problem) => problem.severity === 'error');
           const cannot = `its config file cannot be used now (${error === undefined ? 'see its problems' : formatProblem(error)})`;
-          const record = newRecord(user, kept, ran?.source);
+          const record = newRecord(user, kept, ran?.source ?? read?.source);
           // What root took back meanwhile (a port, a user= grant), judged on that config.
           const refusal = this.runRefusalOf(user, loaded.file, kept);
-          if (ran !== undefined && refusal === undefined) {
-            const text = `${cannot}: it goes on with the config it was started with`;
+          if ((ran ?? read) !== undefined && refusal === undefined) {
+            const text = `${cannot}: it goes on with ${ran === undefined ? 'its config as last read' : 'the config it was started with'}`;
             this.log.warn(`${id}: ${text}`);
             this.history.note(id, 'config', text);
           }
           this.recovery?.introduce(record);
+          if (
+            refusal === undefined &&
+            record.state.kind === 'coolingdown' &&
+            record.wanted === 'up'
+          )
+            this.sockets.retryWhileCooling(owner, record);
           // Claimed, and stopped: not claimed, a run with its keeper killed too survived,
           // unseen, as what root took back (an outside review, 33a, F1), and one stopped as
           // claimed by no config was said to have no config saved (F3).

@@ -636,6 +636,37 @@ describe('a daemon whose file broke while no manager ran', { skip: !root && 'nee
       chmodSync(host.daemonFile('alice', 'web'), 0o644);
     });
 
+  // An outside review (34a, F2): a daemon cooling down (no run) whose file was made
+  // world-writable was left broken, wanted down, by the takeover, where a manager that runs
+  // goes on with its config.
+  test('cooling down, refused for its mode: goes on with its config as last read', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'flaky', "start=exec sh -c 'sleep 0.2; exit 1'\n");
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/flaky', (d) => d.state === 'coolingdown', 'to cool');
+    const copies = join(host.dir, 'state', 'configs', `${host.user('alice').name}.json`);
+    await waitFor('its config kept, and its cooldown saved', () =>
+      existsSync(copies) &&
+      readFileSync(copies, 'utf8').includes('flaky') &&
+      /"state":"coolingdown"/.test(readFileSync(join(host.dir, 'state', 'state.json'), 'utf8'))
+        ? true
+        : undefined,
+    );
+    await host.killManager();
+    chmodSync(host.daemonFile('alice', 'flaky'), 0o666);
+    const from = host.managerLog.length;
+    await host.startManager();
+    assert.match(
+      host.managerLog.slice(from),
+      /alice\/flaky: its config file cannot be used now .*: it goes on with its config as last read/,
+    );
+    await waitFor('a respawn with it', () =>
+      /alice\/flaky: started, pid/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    await host.stopManager();
+    rmSync(host.daemonFile('alice', 'flaky'));
+  });
+
   test('its config not kept: is stopped at the takeover for its broken file, said in the log and why', async () => {
     const pid = await brokenWhileDown(6_700_403, () => {
       host.writeDaemon('alice', 'web', 'start=exec sleep 6700403\noutput=x\n');
