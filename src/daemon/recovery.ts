@@ -148,6 +148,11 @@ export class Recovery {
     if (live !== undefined) return saved.run === live.seq ? saved.source : undefined;
     const after = (seq: number): boolean => seq > (saved.run ?? 0);
     if (runs.some((run) => after(run.seq))) return undefined;
+    // Its main process gone, the rest of the saved run still there (a stop under way, a
+    // shell's child): that run's config. Taken for none, a daemon its owner was stopping,
+    // its file broken meanwhile, was stopped as claimed by no config, said "not saved", and
+    // started by the fix of its file (an outside review, 35a, F1).
+    if (runs.some((run) => run.seq === saved.run && !run.empty)) return saved.source;
     // Its keeper killed too: a newer run is known by its cgroup, if anything of it is left.
     const base = this.existing ? undefined : this.cgroupOf(id);
     if (base !== undefined && cgroupChildren(base).some((child) => after(Number(basename(child)))))

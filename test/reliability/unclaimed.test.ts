@@ -667,6 +667,54 @@ describe('a daemon whose file broke while no manager ran', { skip: !root && 'nee
     rmSync(host.daemonFile('alice', 'flaky'));
   });
 
+  // An outside review (35a, F1): a daemon its owner was stopping, its main process gone
+  // and the rest of its run still there, its file made world-writable before a kill -9: the
+  // takeover stopped it as claimed by no config ("not saved"), and the fix of its file
+  // started it, its owner's stop forgotten.
+  test('being stopped by its owner, refused for its mode: its stop goes on, and it stays stopped', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'halting',
+      `start=exec sh -c '(trap "" TERM; exec sleep 6700404) & wait'\nstop_timeout=4s\n`,
+    );
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/halting', (d) => d.pid > 0, 'to run');
+    const copies = join(host.dir, 'state', 'configs', `${host.user('alice').name}.json`);
+    await waitFor('its config kept', () =>
+      existsSync(copies) && readFileSync(copies, 'utf8').includes('6700404') ? true : undefined,
+    );
+    const stopped = host.dmctl('alice', 'halting', 'stop');
+    await host.waitForDaemon(
+      'alice',
+      'alice/halting',
+      (d) => d.state === 'stopping',
+      'to be stopping',
+    );
+    await waitFor('its stop saved', () =>
+      /"state":"stopping"/.test(readFileSync(join(host.dir, 'state', 'state.json'), 'utf8'))
+        ? true
+        : undefined,
+    );
+    await host.killManager();
+    await stopped;
+    chmodSync(host.daemonFile('alice', 'halting'), 0o666);
+    const from = host.managerLog.length;
+    await host.startManager();
+    assert.match(
+      host.managerLog.slice(from),
+      /alice\/halting: its config file cannot be used now .*: it goes on with the config it was started with/,
+    );
+    await host.waitForDaemon('alice', 'alice/halting', (d) => d.state !== 'stopping', 'to stop');
+    chmodSync(host.daemonFile('alice', 'halting'), 0o644);
+    await host.dmctl('alice', 'rescan');
+    const row = (await host.status('alice')).find((d) => d.name === 'halting');
+    assert.equal(row?.wanted, 'down');
+    assert.equal(row?.state, 'stopped');
+    await host.stopManager();
+    rmSync(host.daemonFile('alice', 'halting'));
+  });
+
   test('its config not kept: is stopped at the takeover for its broken file, said in the log and why', async () => {
     const pid = await brokenWhileDown(6_700_403, () => {
       host.writeDaemon('alice', 'web', 'start=exec sleep 6700403\noutput=x\n');
