@@ -162,6 +162,12 @@ describe('what a survivor no config claims wrote, with log_timestamps', {
     );
     await host.startManager();
     const { pid } = await host.waitForDaemon('alice', 'alice/stamped', (d) => d.pid > 0, 'to run');
+    // Its config kept (written in the background after the start): killed before, the
+    // next manager has no config of it, and its lines are logged bare (seen under load).
+    const copies = join(host.dir, 'state', 'configs', `${host.user('alice').name}.json`);
+    await waitFor('its config kept', () =>
+      existsSync(copies) && readFileSync(copies, 'utf8').includes('stamped') ? true : undefined,
+    );
     await host.killManager();
     const before = lastWritten(home, pid);
     await waitFor('100 lines written while no manager runs', () =>
