@@ -173,6 +173,14 @@ export class TestHost {
     await waitFor('the manager to die', () => (isAlive(pid) ? undefined : true));
   }
 
+  /** kill -9 of the manager now running and of its keeper: what they held goes with them. */
+  async killManagerAndKeeper(): Promise<void> {
+    const keeper = this.keeperPid();
+    await this.killManager();
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+  }
+
   /** Writes the master config and sends SIGHUP; resolves once the manager is reloading it. */
   async reload(text: string, settings = ''): Promise<void> {
     this.writeMaster(text, settings);

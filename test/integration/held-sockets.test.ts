@@ -446,10 +446,7 @@ describe('a port root takes back from a daemon whose file does not load', {
 
   test('at a takeover, its manager and keeper killed: its run is stopped, and why says what root took back', async () => {
     const { pid } = await heldAndUnsafe(6_800_092);
-    const keeper = host.keeperPid();
-    await host.killManager();
-    process.kill(keeper, 'SIGKILL');
-    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+    await host.killManagerAndKeeper();
     host.writeMaster('[can_run_as]\n{alice}\n');
     const from = host.managerLog.length;
     await host.startManager();

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { makeAccountAgain } from '../helpers/accounts.ts';
-import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
+import { cleanUp, showLogIfFailed, uidOfPid } from '../helpers/cli.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { freePort, listenReports, tryConnect } from '../helpers/sockets.ts';
@@ -52,14 +52,6 @@ describe('a config file changed while the manager was down', {
         : undefined,
     );
     await killManager();
-  }
-
-  /** kill -9 of the manager and of its keeper: what they held goes with them. */
-  async function killManagerAndKeeper(): Promise<void> {
-    const keeper = host.keeperPid();
-    await killManager();
-    process.kill(keeper, 'SIGKILL');
-    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
   }
 
   async function pidOf(name: string): Promise<number> {
@@ -244,8 +236,7 @@ describe('a config file changed while the manager was down', {
       host.writeDaemon('alice', 'web', `start=exec sleep 6800073\nuser=${bobName}\n`);
       await host.dmctl('alice', 'rescan');
       const back = await pidOf('web');
-      const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${back}/status`, 'utf8'))?.[1];
-      assert.equal(Number(uid), bob.uid, 'runs as the new bob');
+      assert.equal(uidOfPid(back), bob.uid, 'runs as the new bob');
     });
   });
 
@@ -293,8 +284,7 @@ describe('a config file changed while the manager was down', {
         host.writeDaemon('alice', 'web', `start=exec sleep 6800073\nuser=${bobName}\n`);
         await host.dmctl('alice', 'rescan');
         const back = await pidOf('web');
-        const runs = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${back}/status`, 'utf8'))?.[1];
-        assert.equal(Number(runs), uid, 'runs as the new bob');
+        assert.equal(uidOfPid(back), uid, 'runs as the new bob');
       },
       {
         whileDown: () => {
@@ -333,8 +323,7 @@ describe('a config file changed while the manager was down', {
         host.writeDaemon('alice', 'web', `start=exec sleep 6800073\nuser=${bobName}\n`);
         await host.dmctl('alice', 'rescan');
         const back = await pidOf('web');
-        const runs = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${back}/status`, 'utf8'))?.[1];
-        assert.equal(Number(runs), uid, 'runs as the new bob');
+        assert.equal(uidOfPid(back), uid, 'runs as the new bob');
       },
       {
         whileDown: () => {
@@ -399,10 +388,9 @@ describe('a config file changed while the manager was down', {
         assert.match(rescan.stdout, /refused: .*web/);
         await host.reload('[can_run_as]\n{alice}: {bob}\n');
         const back = await pidOf('web');
-        const runs = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${back}/status`, 'utf8'))?.[1];
         // Its uid now (an earlier test made the account again).
         const uid = Number(execFileSync('id', ['-u', bob.name], { encoding: 'utf8' }));
-        assert.equal(Number(runs), uid, 'runs as bob');
+        assert.equal(uidOfPid(back), uid, 'runs as bob');
       },
       { withKeeper: true, whileDown: () => host.writeMaster('[can_run_as]\n{alice}\n') },
     );
@@ -525,7 +513,7 @@ describe('a config file changed while the manager was down', {
         'to run its new config',
       );
       host.writeDaemon('alice', 'web', `start=exec sleep 6800073\n${base}${refusal}`);
-      await (withKeeper ? killManagerAndKeeper() : killManager());
+      await (withKeeper ? host.killManagerAndKeeper() : killManager());
       for (const path of held) rmSync(path, { recursive: true });
       await whileDown(second.pid);
       const from = host.managerLog.length;
@@ -563,7 +551,7 @@ describe('a config file changed while the manager was down', {
         : undefined,
     );
     host.writeDaemon('alice', 'web', 'start=exec sleep 6800075\nlisten=tcp:0.0.0.0:1\n');
-    await killManagerAndKeeper();
+    await host.killManagerAndKeeper();
     await host.startManager();
     const again = await host.waitForDaemon(
       'alice',
@@ -590,7 +578,7 @@ describe('a config file changed while the manager was down', {
         : undefined,
     );
     host.writeDaemon('alice', 'talk', `${writes('6800078')}listen=tcp:0.0.0.0:1\n`);
-    await killManagerAndKeeper();
+    await host.killManagerAndKeeper();
     await host.startManager();
     const again = await host.waitForDaemon(
       'alice',

@@ -897,10 +897,7 @@ describe('survivors no config claims, their keeper killed too', {
     await host.startManager();
     const gone = await host.waitForDaemon('alice', 'alice/gone', (d) => d.pid > 0, 'to run');
     const out = await host.waitForDaemon('bob', 'bob/out', (d) => d.pid > 0, 'to run');
-    const keeper = host.keeperPid();
-    await host.killManager();
-    process.kill(keeper, 'SIGKILL');
-    await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+    await host.killManagerAndKeeper();
     rmSync(host.daemonFile('alice', 'gone'));
     host.writeMaster('[can_run_as]\n{alice}\n');
     const from = host.managerLog.length;
