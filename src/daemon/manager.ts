@@ -2320,12 +2320,17 @@ export class Manager implements ControlContext, SupervisorHost {
       const next = record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)';
       this.log.warn(`${record.id}: pid ${state.pid} outlived its keeper; ${next}`);
       this.sockets.bindAfterStop(record.id);
+      // A stop under way whose SIGTERM was carried out goes on to its own deadline.
+      const stop =
+        state.kind === 'stopping' && state.termedAt !== undefined && state.killed === false
+          ? state
+          : undefined;
       this.supervisor.resumeStopping(
         record,
         { seq, pid: state.pid, alive: true, empty: false },
-        Date.now() + this.stopTimeoutMs(record),
+        stop?.deadline ?? Date.now() + this.stopTimeoutMs(record),
         record.wanted === 'up' ? 'start' : 'stay-stopped',
-        state.kind === 'stopping' && state.former === true,
+        { former: state.kind === 'stopping' && state.former === true, termedAt: stop?.termedAt },
       );
     }
   }

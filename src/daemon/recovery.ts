@@ -6,7 +6,7 @@ import type { Logger } from '../logging/logger.ts';
 import { cgroupChildren, cgroupMembers } from '../process/cgroup.ts';
 import { readStat } from '../process/proc-stat.ts';
 import type { EventKind, HistoryEvent } from '../state/history.ts';
-import type { SavedDaemon, SavedState } from '../state/snapshot.ts';
+import type { SavedDaemon, SavedState, StrayStop } from '../state/snapshot.ts';
 import { formatElapsed } from '../supervisor/elapsed.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import { killSaidIn, type Supervisor } from '../supervisor/supervisor.ts';
@@ -332,8 +332,8 @@ export class Recovery {
       let said = false;
       for (const run of runs) {
         this.processes.claim(run, this.leafOf(id, run.seq));
+        const begun = this.stopBegun(id, run.seq);
         if (run.alive || !run.empty) {
-          const begun = this.saved?.strays?.[String(run.seq)];
           const how =
             begun === undefined
               ? `stopping pid ${run.pid}`
@@ -341,7 +341,7 @@ export class Recovery {
           this.log.warn(`${id}: no config claims it any more (${why}); ${how}`);
           said = true;
         }
-        this.endStray(run);
+        this.endStray(run, begun);
       }
       if (said) stopped.push({ id, why });
     }
@@ -379,13 +379,17 @@ export class Recovery {
         run,
         saved.deadline,
         saved.afterwards ?? 'stay-stopped',
-        saved.former === true,
-        saved.killed !== true
-          ? false
-          : killSaidIn(this.history(record), run.pid)
-            ? 'said'
-            : 'unsaid',
-        saved.mainGone === true ? saved.mainExit : undefined,
+        {
+          former: saved.former === true,
+          killed:
+            saved.killed !== true
+              ? false
+              : killSaidIn(this.history(record), run.pid)
+                ? 'said'
+                : 'unsaid',
+          mainExit: saved.mainGone === true ? saved.mainExit : undefined,
+          termedAt: saved.termedAt,
+        },
       );
       // Its main process's end said already by the manager before (an outside review,
       // 20b: said twice in why): only an end it did not see is said.
@@ -439,7 +443,7 @@ export class Recovery {
       last,
       Date.now() + this.stopTimeoutMs(record),
       record.wanted === 'up' ? 'start' : 'stay-stopped',
-      true,
+      { former: true },
     );
     return true;
   }
@@ -462,16 +466,26 @@ export class Recovery {
     const seq = this.processes.claimNew(record.id, cgroup);
     this.link.adopt(seq, record.id, provenPid ? pid : 0, saved?.startTicks ?? 0, cgroup ?? '');
     this.replacing(record);
+    // Its stop under way, its SIGTERM carried out: it goes on to its own deadline.
+    const stop =
+      saved?.state === 'stopping' &&
+      saved.termedAt !== undefined &&
+      saved.deadline !== undefined &&
+      (provenPid || cgroup === this.leafOf(record.id, saved.run ?? -1))
+        ? { deadline: saved.deadline, termedAt: saved.termedAt }
+        : undefined;
     this.supervisor.resumeStopping(
       record,
       { seq, pid: provenPid ? pid : 0, alive: provenPid, empty: false },
-      Date.now() + this.stopTimeoutMs(record),
+      stop?.deadline ?? Date.now() + this.stopTimeoutMs(record),
       record.wanted === 'up' ? 'start' : 'stay-stopped',
-      false,
-      false,
-      // A stop under way whose main process had ended: the end of the rest is said (an
-      // outside review, 27a, F3: `last-exit` stayed `-`).
-      saved?.state === 'stopping' && saved.mainGone === true ? saved.mainExit : undefined,
+      {
+        // A stop under way whose main process had ended: the end of the rest is said (an
+        // outside review, 27a, F3: `last-exit` stayed `-`).
+        mainExit:
+          saved?.state === 'stopping' && saved.mainGone === true ? saved.mainExit : undefined,
+        termedAt: stop?.termedAt,
+      },
     );
     return true;
   }
@@ -491,12 +505,28 @@ export class Recovery {
     return candidates.find((path) => cgroupMembers(path).length > 0);
   }
 
+  /**
+   * The stop of a run a manager before began, as saved: a stray's, or its daemon's whose
+   * SIGTERM the keeper carried out (its file deleted since: an outside review, 35a, a
+   * second SIGTERM and a SIGKILL a whole stop-timeout after the takeover).
+   */
+  private stopBegun(id: string, seq: number): StrayStop | undefined {
+    const stray = this.saved?.strays?.[String(seq)];
+    if (stray !== undefined) return stray;
+    const saved = this.saved?.daemons[id];
+    if (saved?.run !== seq || saved.state !== 'stopping') return undefined;
+    const { termedAt, deadline } = saved;
+    if (termedAt === undefined || deadline === undefined) return undefined;
+    // Its SIGKILL sent already: sent again at once, as to any run past its deadline.
+    return { since: termedAt, deadline: saved.killed === true ? Date.now() : deadline };
+  }
+
   /** A run nobody wants: signalled until empty, then released (see KeeperProcesses). */
-  private endStray(run: RunReport): void {
+  private endStray(run: RunReport, begun = this.saved?.strays?.[String(run.seq)]): void {
     if (!run.alive && run.empty) {
       this.processes.release(run.seq);
       return;
     }
-    this.processes.endStray(run.seq, this.strayTimeoutMs, this.saved?.strays?.[String(run.seq)]);
+    this.processes.endStray(run.seq, this.strayTimeoutMs, begun);
   }
 }

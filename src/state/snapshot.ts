@@ -21,6 +21,8 @@ export interface SavedDaemon {
   readonly cooldownMs: number;
   /** A stop under way: when it turns to SIGKILL, and what follows it. */
   readonly deadline?: number;
+  /** When the keeper answered the stop's SIGTERM: a manager taking the stop over sends none. */
+  readonly termedAt?: number;
   /** Its SIGKILL sent already: `deadline` is when the run is given up on, not killed again. */
   readonly killed?: true;
   /** Its main process ended during the stop (said then; the rest of its run stops on). */
@@ -126,6 +128,9 @@ export function snapshot(
           }
         : {}),
       ...(state.kind === 'stopping' && state.former ? { former: true } : {}),
+      ...(state.kind === 'stopping' && state.termedAt !== undefined
+        ? { termedAt: state.termedAt }
+        : {}),
       ...(state.kind === 'stopping' && state.killed !== false ? { killed: true } : {}),
       ...(state.kind === 'stopping' && !state.mainAlive ? { mainGone: true } : {}),
       ...(state.kind === 'stopping' && state.mainExit !== undefined
@@ -218,6 +223,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
         'spawnedAt',
         'startedAt',
         'deadline',
+        'termedAt',
         'until',
         'ownerUid',
       ].every((key) => isOptionalCount(daemon[key])) &&

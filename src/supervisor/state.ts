@@ -74,8 +74,11 @@ export type DaemonState =
        * Supervisor `checkStopping`), then the give-up's, counted from that answer.
        */
       readonly killed: false | 'asked' | 'answered';
-      /** The keeper has answered the stop's SIGTERM (carried it out, or found no process). */
-      readonly termed?: true;
+      /**
+       * When the keeper answered the stop's SIGTERM (carried it out, or found no process):
+       * saved, so that a manager taking the stop over does not send a second one.
+       */
+      readonly termedAt?: number;
       /** The keeper's SIGKILL of the stop timeout reached a process of the run. */
       readonly sigkilled?: true;
       /**

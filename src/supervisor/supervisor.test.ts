@@ -166,7 +166,7 @@ test('the stop of the run of the account that had the name before is not the dae
     { seq: 7, pid: 4242, alive: true, empty: false },
     Date.now() + 1000,
     'start',
-    true,
+    { former: true },
   );
   assert.deepEqual(await supervisor.signal(record, 'SIGKILL'), {
     ok: false,
@@ -209,10 +209,29 @@ test('a stop taken over after its SIGKILL says it once, whether or not the saved
     const record = recordOf('start=sleep 1\n');
     supervisor.register(record);
     const run = { seq: 7, pid: 9, alive: true, empty: false };
-    supervisor.resumeStopping(record, run, Date.now() + 5000, 'stay-stopped', false, killed);
+    supervisor.resumeStopping(record, run, Date.now() + 5000, 'stay-stopped', { killed });
     assert.equal(notes.filter((text) => text.includes('SIGKILL')).length, expected, killed);
     assert.deepEqual(runs.signals, [9], 'sent again quietly');
     supervisor.noteExit(record, 7, { code: null, signal: 'SIGKILL' }, true);
+  }
+});
+
+// An outside review (35a): each takeover sent a stop under way a second SIGTERM, which a
+// daemon may take for "quit now". A SIGTERM the keeper answered before is not sent again.
+test('resumeStopping sends SIGTERM again only when its answer was not saved', () => {
+  for (const [termedAt, expected] of [
+    [undefined, [15]],
+    [Date.now() - 1000, []],
+  ] as const) {
+    const runs = new Runs();
+    const supervisor = supervisorOf({ processes: runs });
+    const record = recordOf('start=sleep 1\n');
+    supervisor.register(record);
+    const run = { seq: 7, pid: 9, alive: true, empty: false };
+    supervisor.resumeStopping(record, run, Date.now() + 5000, 'stay-stopped', { termedAt });
+    assert.deepEqual(runs.signals, expected, `termedAt ${termedAt}`);
+    assert.equal(record.state.kind === 'stopping' && record.state.termedAt, termedAt);
+    supervisor.noteExit(record, 7, { code: null, signal: 'SIGTERM' }, true);
   }
 });
 

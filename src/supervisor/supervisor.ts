@@ -66,6 +66,27 @@ export interface SupervisorHost {
   respawnHeld?(record: DaemonRecord): string | undefined;
 }
 
+/** What is known of a stop a manager before this one began (see Supervisor `resumeStopping`). */
+export interface ResumedStop {
+  /** The run stopped is the one of the account that had the owner's name before. */
+  readonly former?: boolean;
+  /**
+   * Its SIGKILL sent by the manager before: `deadline` is the end of the wait after it.
+   * Sent again quietly (the keeper may not have carried it out); not said again, and its
+   * 5 s wait not begun again (an outside review, 20b: `stop --wait` 11 s, not 6).
+   * `unsaid`: sent, but the saved history does not say it (see killSaidIn): said now.
+   */
+  readonly killed?: false | 'said' | 'unsaid';
+  /**
+   * How its main process ended, said by the manager before: the daemon's last exit once
+   * the rest is gone, or the SIGKILL's (an outside review, 26a, F2: `last-exit` stayed `-`
+   * and the end of the stop was never said).
+   */
+  readonly mainExit?: Exit | undefined;
+  /** When the keeper answered its SIGTERM, as saved: none is sent again. */
+  readonly termedAt?: number | undefined;
+}
+
 export type Outcome =
   | { readonly ok: true; readonly message: string; readonly run?: number }
   /** `underway`: not done yet, and going on (a start whose program has not begun). */
@@ -362,21 +383,13 @@ export class Supervisor {
     run: { seq: number; pid: number; alive: boolean; empty: boolean },
     deadline: number,
     afterwards: AfterStop,
-    former = false,
-    /**
-     * Its SIGKILL sent by the manager before: `deadline` is the end of the wait after it.
-     * Sent again quietly (the keeper may not have carried it out); not said again, and
-     * its 5 s wait not begun again (an outside review, 20b: `stop --wait` 11 s, not 6).
-     * `unsaid`: sent, but the saved history does not say it (see killSaidIn): said now.
-     */
-    killed: false | 'said' | 'unsaid' = false,
-    /**
-     * How its main process ended, said by the manager before: the daemon's last exit once
-     * the rest is gone, or the SIGKILL's (an outside review, 26a, F2: `last-exit` stayed
-     * `-` and the end of the stop was never said).
-     */
-    mainExit?: Exit,
+    begun: ResumedStop = {},
   ): void {
+    const { former = false, killed = false, mainExit, termedAt } = begun;
+    // Its SIGTERM answered before (saved), or past its deadline, or killed: the SIGTERM was
+    // the manager's before, not asked again. Sent at each takeover, a daemon that takes a
+    // second SIGTERM for "quit now" lost its clean shutdown (an outside review, 35a).
+    const termed = termedAt ?? (deadline > Date.now() && killed === false ? undefined : Date.now());
     this.setState(record, {
       kind: 'stopping',
       run: run.seq,
@@ -390,15 +403,14 @@ export class Supervisor {
       ...(mainExit === undefined ? {} : { mainExit }),
       // Its SIGKILL reached the rest of the run, most likely: its end is said as killed.
       ...(killed ? { sigkilled: true as const } : {}),
-      // Past its deadline, or killed, the SIGTERM was the manager's before: not asked again.
-      ...(deadline > Date.now() && !killed ? {} : { termed: true as const }),
+      ...(termed === undefined ? {} : { termedAt: termed }),
     });
     this.setTimer(record, Math.max(1, deadline - Date.now()), () =>
       this.checkStopping(record, true),
     );
     if (killed === 'unsaid' && !former) this.host.note(record, 'stop', KILL_SAID);
     if (killed) void this.host.processes.signal(run.seq, SIGNAL_NUMBERS.SIGKILL ?? 9);
-    else if (deadline > Date.now()) this.sendTerm(record, run.seq);
+    else if (termed === undefined) this.sendTerm(record, run.seq);
     this.checkStopping(record);
   }
 
@@ -870,7 +882,7 @@ export class Supervisor {
     this.sendQuietly(run, 'SIGCONT');
   }
 
-  /** The stop's SIGTERM; its answer is noted (`termed`) to say a silent keeper right. */
+  /** The stop's SIGTERM; its answer is noted (`termedAt`) to say a silent keeper right. */
   private sendTerm(record: DaemonRecord, run: number): void {
     void this.host.processes
       .signal(run, SIGNAL_NUMBERS.SIGTERM ?? 15)
@@ -971,11 +983,14 @@ export class Supervisor {
     if (!stop.former) this.host.note(record, 'stop', `${KILL_SAID}${late}`);
   }
 
-  /** The keeper carried out the stop's SIGTERM: its silence later is said as the SIGKILL's alone. */
+  /**
+   * The keeper carried out the stop's SIGTERM: its silence later is said as the SIGKILL's
+   * alone, and a manager taking the stop over sends no second one (saved).
+   */
   private noteTermAnswered(record: DaemonRecord, run: number): void {
     const now = record.state;
-    // Only how a silent keeper is said depends on it: nothing to save or show.
-    if (now.kind === 'stopping' && now.run === run) record.state = { ...now, termed: true };
+    if (now.kind === 'stopping' && now.run === run && now.termedAt === undefined)
+      this.setState(record, { ...now, termedAt: Date.now() });
   }
 
   /** The keeper has not answered the stop's SIGKILL for KILL_GRACE_MS: said, then waited for. */
@@ -986,7 +1001,7 @@ export class Supervisor {
     const pid = this.host.processes.keeperPid;
     // A keeper stopped before the stop began carried out neither signal: say both.
     const what =
-      state.termed === true
+      state.termedAt !== undefined
         ? `for ${KILL_GRACE_MS / 1000} s the SIGKILL of the stop timeout`
         : `the stop's SIGTERM, nor for ${KILL_GRACE_MS / 1000} s its SIGKILL`;
     const text = `the keeper of daemons (dm-keeper, pid ${pid}) has not answered ${what}: is it stopped (kill -CONT ${pid}) or starved of CPU? Still stopping, until it carries it out`;
