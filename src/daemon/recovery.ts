@@ -323,12 +323,18 @@ export class Recovery {
       // A file broken meanwhile is said as such (an outside review, 22a, F7: "file
       // deleted, or its user no longer allowed").
       const problem = broken(id);
+      // The run of the account that had the owner's name before: nothing of it is the new
+      // account's, nor said in their `why` (an outside review, 35a: the old run's stop
+      // there, said as "the config it ran with was not saved").
+      const former = this.formerUid(id);
       const why =
-        problem !== undefined
-          ? `its file is broken now, and the config it ran with was not saved: ${problem}`
-          : unread(id.slice(0, id.indexOf('/')))
-            ? "its user's directory could not be read, and no config it ran with was saved"
-            : 'file deleted, or its user no longer allowed';
+        former !== undefined
+          ? `the account that had this name before, uid ${former}, ran it`
+          : problem !== undefined
+            ? `its file is broken now, and the config it ran with was not saved: ${problem}`
+            : unread(id.slice(0, id.indexOf('/')))
+              ? "its user's directory could not be read, and no config it ran with was saved"
+              : 'file deleted, or its user no longer allowed';
       let said = false;
       for (const run of runs) {
         this.processes.claim(run, this.leafOf(id, run.seq));
@@ -343,7 +349,7 @@ export class Recovery {
         }
         this.endStray(run, begun);
       }
-      if (said) stopped.push({ id, why });
+      if (said && former === undefined) stopped.push({ id, why });
     }
     this.runsById.clear();
     return stopped;

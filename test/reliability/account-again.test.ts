@@ -385,3 +385,40 @@ describe('an account made again while the manager runs, the manager killed while
     assert.doesNotMatch(after.stdout, new RegExp(`\\b${pid}\\b|SIGKILL|SIGTERM`));
   });
 });
+
+/**
+ * An outside review (35a): an account made again while no manager ran, with a broken file
+ * of the old daemon's name: the old account's run was stopped at the takeover as "no
+ * config claims it (its file is broken now, and the config it ran with was not saved)",
+ * and that stop was in the new account's `why`, though the run was never theirs.
+ */
+describe('an account made again while no manager ran, a broken file of the old daemon’s name', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('the old run is stopped as the old account’s, and the new account’s why shows nothing of it', async () => {
+    host.writeMaster('[can_run_as]\n{jo}\n');
+    host.writeDaemon('jo', 'talker', TALKER);
+    const manager = await host.startManager();
+    const { pid } = await host.waitForDaemon('jo', 'jo/talker', (d) => d.pid > 0, 'to run');
+    await waitFor('its run to be saved', () =>
+      saved(host, 'jo/talker')?.state === 'running' ? true : undefined,
+    );
+    await killManager(manager);
+    const again = makeAccountAgain(host, 'jo');
+    writeDaemonAgain(again, 'talker', `${TALKER}autostart=maybe\n`);
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('the old run to be gone', () => (existsSync(`/proc/${pid}`) ? undefined : true));
+    assert.match(
+      host.managerLog.slice(from),
+      /jo\/talker: no config claims it any more \(the account that had this name before, uid \d+, ran it\)/,
+    );
+    const why = await host.dmctl('jo', 'talker', 'why');
+    assert.equal(why.code, 0, why.stderr);
+    assert.match(why.stdout, /autostart/, 'its own file’s problem');
+    assert.doesNotMatch(why.stdout, /stopped at the takeover|not saved/);
+  });
+});
