@@ -1996,6 +1996,8 @@ export class Manager implements ControlContext, SupervisorHost {
     if (quota.memory !== undefined && !this.oomCounts.has(record.owner))
       this.oomCounts.set(record.owner, oomKills(this.cgroups, record.owner));
     // A quota that cannot be applied is no quota: the daemon does not start without it.
+    if (cgroups !== undefined && 'nameTaken' in cgroups)
+      return { ok: false, error: cgroups.error, retry: false };
     const quoted = Object.values(quota).some((value) => value !== undefined);
     if (cgroups !== undefined && 'error' in cgroups && quoted)
       return {

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDirs } from '../files/make-dirs.ts';
 import { CgroupWrites } from './cgroup-writes.ts';
@@ -181,7 +181,7 @@ export function prepareCgroup(
   pidsMax: number | undefined | typeof AS_STARTED,
   quota: CgroupQuota = NO_QUOTA,
   writes: CgroupWrites = new CgroupWrites(),
-): DaemonCgroups | { error: string } {
+): DaemonCgroups | CgroupRefusal {
   const user = id.slice(0, id.indexOf('/'));
   const path = join(tree.base, id);
   const joins: string[] = [];
@@ -189,12 +189,15 @@ export function prepareCgroup(
   let memoryNotWritten: true | undefined;
   try {
     writes.makeDirs(path);
+    // Made with its user's cgroup, its name may be taken all the same: looked at each time.
+    if (isOtherThanDirectory(path)) return nameTaken(id, path);
     const asStarted = pidsMax === AS_STARTED;
     const ownLimit = asStarted ? undefined : pidsMax;
     if (tree.pidsBase !== undefined && (ownLimit !== undefined || quota.tasks !== undefined)) {
       const own = join(tree.pidsBase, id);
       writing = own;
       const made = writes.makeDirs(own);
+      if (isOtherThanDirectory(own)) return nameTaken(id, own);
       writing = join(tree.pidsBase, user, 'pids.max');
       writes.write(writing, String(quota.tasks ?? 'max'));
       writing = join(own, 'pids.max');
@@ -241,6 +244,34 @@ export function prepareCgroup(
     return { error: `cannot prepare cgroup ${writing} (${(error as NodeJS.ErrnoException).code})` };
   }
   return { cgroup: path, joins, ...(memoryNotWritten ? { memoryNotWritten } : {}) };
+}
+
+/**
+ * A daemon's cgroup that cannot be made: `nameTaken` when its name is that of a file of
+ * the kernel's in its user's cgroup (`cgroup.procs`, `pids.max`, `tasks` ...). Run without
+ * its cgroup, such a daemon's `setsid` children outlived its stop, found by nothing (an
+ * outside review, 36b, F1): it is refused instead, whatever files a kernel adds later.
+ */
+export interface CgroupRefusal {
+  readonly error: string;
+  readonly nameTaken?: true;
+}
+
+function nameTaken(id: string, path: string): CgroupRefusal {
+  const name = id.slice(id.indexOf('/') + 1);
+  return {
+    error: `its name '${name}' is that of a file of the kernel's cgroup interface (${path}), so it cannot have a cgroup of its own: rename its file`,
+    nameTaken: true,
+  };
+}
+
+/** There, and not a directory (one gone meanwhile, removed by a release, is made again later). */
+function isOtherThanDirectory(path: string): boolean {
+  try {
+    return !lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** What a quota misses on this host: the controllers it needs that are not mounted here. */
