@@ -1995,18 +1995,21 @@ export class Manager implements ControlContext, SupervisorHost {
     // Kills the OOM killer made before this manager looked are not this daemon's.
     if (quota.memory !== undefined && !this.oomCounts.has(record.owner))
       this.oomCounts.set(record.owner, oomKills(this.cgroups, record.owner));
-    // A quota that cannot be applied is no quota: the daemon does not start without it.
+    // Its name taken by a file of the kernel's: refused until renamed.
     if (cgroups !== undefined && 'nameTaken' in cgroups)
       return { ok: false, error: cgroups.error, retry: false };
-    const quoted = Object.values(quota).some((value) => value !== undefined);
-    if (cgroups !== undefined && 'error' in cgroups && quoted)
+    // No daemon starts without its cgroup where cgroups are used: what it forks would be
+    // found by nothing at its stop. A quota that cannot be applied is no quota either.
+    if (cgroups !== undefined && 'error' in cgroups) {
+      const quoted = [quota.memory, quota.cpu, quota.tasks, quota.cpuWeight].some(
+        (value) => value !== undefined,
+      );
       return {
         ok: false,
-        error: `${cgroups.error}: its user's quota cannot be applied`,
+        error: `${cgroups.error}: ${quoted ? "its user's quota cannot be applied" : 'it does not start without its cgroup'}`,
         retry: true,
       };
-    if (cgroups !== undefined && 'error' in cgroups)
-      this.log.warn(`${record.id}: ${cgroups.error}; following its process group only`);
+    }
     const placed = cgroups !== undefined && !('error' in cgroups) ? cgroups : undefined;
     if (placed !== undefined && quota.memory !== undefined)
       this.memoryAtStart(record, quota.memory, placed);

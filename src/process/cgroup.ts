@@ -148,6 +148,19 @@ export const NO_QUOTA: CgroupQuota = {
   fairShare: false,
 };
 
+/**
+ * The most `pids.max` takes (PID_MAX_LIMIT on 64 bits); a limit above it is no limit. A
+ * user's `limit_nproc=9999999` was refused by the kernel (EINVAL), and the daemon ran with
+ * no cgroup at all, its setsid children outliving its stop (found hunting an outside
+ * review's finding, 36b, F1).
+ */
+const PIDS_MAX_LIMIT = 4 * 1024 * 1024;
+
+/** What `pids.max` is given for a limit. */
+export function pidsMaxOf(limit: number | undefined): string {
+  return limit === undefined || limit > PIDS_MAX_LIMIT ? 'max' : String(limit);
+}
+
 /** The scheduler period a `cpu` quota is a share of (100 ms, the kernel's default). */
 const CPU_PERIOD_US = 100_000;
 
@@ -199,9 +212,9 @@ export function prepareCgroup(
       const made = writes.makeDirs(own);
       if (isOtherThanDirectory(own)) return nameTaken(id, own);
       writing = join(tree.pidsBase, user, 'pids.max');
-      writes.write(writing, String(quota.tasks ?? 'max'));
+      writes.write(writing, pidsMaxOf(quota.tasks));
       writing = join(own, 'pids.max');
-      if (!asStarted || made) writes.write(writing, String(ownLimit ?? 'max'));
+      if (!asStarted || made) writes.write(writing, pidsMaxOf(ownLimit));
       joins.push(join(own, 'cgroup.procs'));
     }
     if (tree.cpuBase !== undefined && needsCpuGroup(quota)) {
