@@ -53,6 +53,8 @@ export interface ControlContext {
   rescan(users: readonly string[], askedBy?: string): Promise<RescanReport>;
   /** Why this user may not rescan now (their files cost too much reading lately), if so. */
   rescanRefusal(user: string): string | undefined;
+  /** Takes one of the starts this user may ask for; why not, if they asked too many lately. */
+  takeStart(user: string): string | undefined;
   /**
    * Re-reads one daemon's config if it changed; an error if it is now invalid or gone.
    * `refused`: its file is refused now (a port, a user, a group root does not give), and
@@ -264,6 +266,14 @@ export async function handleRequest(
   if (request.command === 'read-log') {
     const chunk = await context.readLog(record, request.offset ?? 0, request.file);
     return 'error' in chunk ? { ok: false, error: chunk.error } : { ok: true, log: chunk };
+  }
+  if (request.command === 'start' || request.command === 'restart') {
+    const refusal = context.takeStart(caller);
+    if (refusal !== undefined) {
+      const error = `${request.command} of ${record.id} ${refusal}`;
+      context.audit(caller, { ...request, id: record.id }, error);
+      return { ok: false, error };
+    }
   }
   const acting = ACTIONS.has(request.command);
   const signal = request.signal === undefined ? '' : ` ${request.signal}`;

@@ -133,6 +133,7 @@ import {
   scanDaemonDir,
 } from './scan.ts';
 import { Slicer } from './slices.ts';
+import { StartBudget } from './start-budget.ts';
 import { Watchdogs } from './watchdog.ts';
 
 /**
@@ -328,6 +329,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly scans = new Map<string, Promise<unknown>>();
   /** What each user's files cost to read lately: past the budget, their rescans are refused. */
   private readonly rescanBudget = new RescanBudget();
+  /** The starts and restarts each user asked for lately: past the budget, refused. */
+  private readonly startBudget = new StartBudget();
   /** Control sockets the keeper kept, by user, until `begin` has reopened them. */
   private readonly keptControl = new Map<string, number>();
   private readonly socketPathFor: (user: string) => string;
@@ -1772,6 +1775,10 @@ export class Manager implements ControlContext, SupervisorHost {
 
   rescanRefusal(user: string, what = 'rescan'): string | undefined {
     return this.rescanBudget.refusal(user, performance.now(), what);
+  }
+
+  takeStart(user: string): string | undefined {
+    return user === ROOT ? undefined : this.startBudget.take(user, performance.now());
   }
 
   async refresh(record: DaemonRecord): Promise<Refreshed> {

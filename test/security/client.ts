@@ -12,7 +12,8 @@
  *   race SOCKET               try to connect over and over until killed; print successes
  *   noread SOCKET BASE64 [N]  send these bytes on N connections (1) and read nothing until
  *                             SIGUSR1; then read to the end and print how many bytes came
- *   spam SOCKET N BASE64      send these bytes on N connections, one after the other
+ *   spam SOCKET N BASE64      send these bytes on N connections, one after the other; print
+ *                             how many were answered, how many refused, and the last refusal
  *   on-signal SOCKET BASE64   print `ready`; on SIGUSR1 connect, send these bytes and print
  *                             the reply (a request sent at a moment the test chooses)
  */
@@ -174,13 +175,19 @@ async function main(): Promise<void> {
     case 'spam': {
       const data = Buffer.from(process.argv[5] ?? '', 'base64');
       let answered = 0;
+      let refused = 0;
+      let refusal = '';
       for (let index = 0; index < Number(argument); index++) {
         const socket = await open();
         if (typeof socket === 'string') continue;
         const { reply } = await exchange(socket, data);
         if (reply !== '') answered++;
+        if (reply.startsWith('{"ok":false')) {
+          refused++;
+          refusal = reply;
+        }
       }
-      return print({ answered });
+      return print({ answered, refused, refusal });
     }
     default:
       print({ error: `unknown mode ${mode}` });
