@@ -1,6 +1,7 @@
 import { chmodSync, chownSync, lstatSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../logging/logger.ts';
+import { UserLines } from '../logging/user-lines.ts';
 import {
   MAX_REQUEST_BYTES,
   parseRequest,
@@ -62,6 +63,8 @@ export class ControlServer {
   private readonly peers: Peers;
   /** Told of each answer: the command (`invalid` when the request did not parse), and whether it was ok. */
   private readonly counted: (command: string, ok: boolean) => void;
+  /** Lines of a caller's doing, within their budget (see UserLines). */
+  private readonly userLines: UserLines;
 
   /** `bind` makes a listening socket's descriptor (see native/sockets.c for why not Node's). */
   constructor(
@@ -71,6 +74,7 @@ export class ControlServer {
     bind: (path: string, backlog: number) => number,
     peers: Peers,
     counted: (command: string, ok: boolean) => void = () => {},
+    userLines: UserLines = new UserLines(log),
   ) {
     this.pathFor = pathFor;
     this.handler = handler;
@@ -78,6 +82,7 @@ export class ControlServer {
     this.bind = bind;
     this.peers = peers;
     this.counted = counted;
+    this.userLines = userLines;
   }
 
   /** The users that have a socket now. */
@@ -219,7 +224,8 @@ export class ControlServer {
       const deadline = setTimeout(() => {
         setImmediate(() => {
           if (socket.writableLength > 0)
-            this.log.info(
+            this.userLines.info(
+              caller,
               `control: reply to ${caller} cut off, ${socket.writableLength} bytes not read in ${CONNECTION_TIMEOUT_MS / 1000}s`,
             );
           socket.destroy();
@@ -252,7 +258,8 @@ export class ControlServer {
         // request failed: carrying it out now, unseen, would contradict that.
         if (this.gone(socket)) {
           this.inFlight--;
-          this.log.info(
+          this.userLines.info(
+            caller,
             `control: ${caller}'s ${request.command} not carried out: the client closed its connection before the manager got to it`,
           );
           socket.destroy();

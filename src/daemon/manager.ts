@@ -28,6 +28,7 @@ import { KeeperNotAnswering } from '../keeper/hello.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
+import { UserLines } from '../logging/user-lines.ts';
 import { startBanner } from '../logs/log-file.ts';
 import { mayRunAs, mayRunDaemons, mayUseManager, ROOT, runAsRefusal } from '../policy/authorize.ts';
 import { limitsForDaemon, limitsForUser } from '../policy/limits.ts';
@@ -331,6 +332,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly rescanBudget = new RescanBudget();
   /** The starts and restarts each user asked for lately: past the budget, refused. */
   private readonly startBudget = new StartBudget();
+  /** The manager's lines of each user's doing: past their budget, counted (see UserLines). */
+  private readonly userLines: UserLines;
   /** Control sockets the keeper kept, by user, until `begin` has reopened them. */
   private readonly keptControl = new Map<string, number>();
   private readonly socketPathFor: (user: string) => string;
@@ -495,13 +498,17 @@ export class Manager implements ControlContext, SupervisorHost {
       mayStart: () => parts.stopComing?.aborted !== true,
     });
     this.metrics = new DaemonMetrics(() => this.statusRows(), parts.log);
+    this.userLines = new UserLines(parts.log);
     this.control = new ControlServer(
       parts.socketPathFor,
       (caller, request, peerUid) => {
         this.refreshAccounts();
         const stranger = this.strangerOn(caller, peerUid);
         if (stranger !== undefined) {
-          this.log.warn(`control: refused a request on ${caller}'s socket: ${stranger}`);
+          this.userLines.warn(
+            caller,
+            `control: refused a request on ${caller}'s socket: ${stranger}`,
+          );
           return { ok: false, error: 'not authorized' };
         }
         return handleRequest(this, caller, request);
@@ -510,6 +517,7 @@ export class Manager implements ControlContext, SupervisorHost {
       parts.bind,
       parts.peers,
       (command, ok) => this.metrics.requests.record(command, ok),
+      this.userLines,
     );
   }
 
@@ -1654,6 +1662,7 @@ export class Manager implements ControlContext, SupervisorHost {
     await this.sockets.settled();
     this.notify.releaseAll();
     this.control.closeAll();
+    this.userLines.tellUntold();
     // The daemons are gone: their pipes end once the keeper lets go of them too, and
     // what they wrote last reaches the logs.
     for (const id of this.pipes) this.link.closePipe(id);
@@ -1946,7 +1955,10 @@ export class Manager implements ControlContext, SupervisorHost {
   audit(caller: string, request: Request, outcome: string): void {
     const target = request.id === undefined ? '' : ` ${printableJson(request.id)}`;
     const signal = request.signal === undefined ? '' : ` ${printableJson(request.signal)}`;
-    this.log.info(`audit: ${caller}: ${request.command}${target}${signal}: ${outcome}`);
+    this.userLines.info(
+      caller,
+      `audit: ${caller}: ${request.command}${target}${signal}: ${outcome}`,
+    );
   }
 
   /**

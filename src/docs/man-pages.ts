@@ -113,7 +113,7 @@ export const MAN_PAGES: readonly ManPage[] = [
         heading: 'Logging',
         blocks: [
           {
-            p: 'Under systemd the manager logs to the journal, with priorities; with `--syslog`, to syslog (facility daemon); in the background, to `daemon-manager.log` in its state directory; in the foreground, to stderr. Every action and every refusal has an `audit:` line. If its log cannot be written (a closed pipe, a reader that stopped reading), the manager goes on with its own file and says so there.',
+            p: "Under systemd the manager logs to the journal, with priorities; with `--syslog`, to syslog (facility daemon); in the background, to `daemon-manager.log` in its state directory; in the foreground, to stderr. Every action and every refusal has an `audit:` line (those of one user's requests up to 1,000 at once, then 120 a minute: past that, counted, and the count logged). If its log cannot be written (a closed pipe, a reader that stopped reading), the manager goes on with its own file and says so there.",
           },
         ],
       },
