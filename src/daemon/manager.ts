@@ -819,6 +819,8 @@ export class Manager implements ControlContext, SupervisorHost {
     clearTimeout(this.accountsSettle);
     this.accountsSettleSince = undefined;
     await this.control.quiesce(2_000);
+    // Counts of users' lines not logged one by one are this manager's to say.
+    this.userLines.tellUntold();
     // A daemon frozen for a move is thawed before the next manager takes over; the rest
     // of the quota work is called off (handedOver), the next manager's to do.
     await this.quotaWork();
