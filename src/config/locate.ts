@@ -68,6 +68,18 @@ export function trustedSocketDir(dir: string, owner = 0): { real: string } | { d
   } catch {
     return { real: dir }; // nothing there: the connection fails and says so
   }
+  return trustedFrom(real, real, owner);
+}
+
+/**
+ * `real` if it and each directory above it are root's (or `owner`'s), `leaf` writable by
+ * its owner alone, those above it by others only with the sticky bit.
+ */
+function trustedFrom(
+  real: string,
+  leaf: string | undefined,
+  owner: number,
+): { real: string } | { doubt: string } {
   for (let path = real; ; path = dirname(path)) {
     let mode: number;
     let uid: number;
@@ -78,10 +90,45 @@ export function trustedSocketDir(dir: string, owner = 0): { real: string } | { d
     }
     if (uid !== 0 && uid !== owner) return { doubt: `${path} is not root's (uid ${uid})` };
     const othersWrite = (mode & 0o022) !== 0;
-    if (othersWrite && (path === real || (mode & 0o1000) === 0))
+    if (othersWrite && (path === leaf || (mode & 0o1000) === 0))
       return {
         doubt: `${path} may be written by others than its owner (mode ${(mode & 0o7777).toString(8)})`,
       };
     if (path === '/') return { real };
   }
+}
+
+/**
+ * The root-only paths of the settings (`state-dir`, root's daemon configs and logs) that
+ * another user could have put or may move: a directory that is not there yet counts by
+ * the nearest one above it that is. The manager writes its state, and root's daemons'
+ * logs, as root: below a directory of a user's, that user made it write them into files
+ * of their choosing (an outside review, 36b, F5).
+ */
+export function untrustedRootPaths(settings: Settings, owner = 0): string[] {
+  const doubts: string[] = [];
+  for (const [name, dir] of [
+    ['state-dir', settings.stateDir],
+    ['daemon-path-daemon-root', settings.daemonPathDaemonRoot],
+    ['daemon-path-log-root', settings.daemonPathLogRoot],
+  ] as const) {
+    let existing = dir;
+    while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+    let real: string;
+    try {
+      real = realpathSync(existing);
+    } catch (error) {
+      doubts.push(
+        `${name} ${dir}: ${existing} cannot be examined (${(error as NodeJS.ErrnoException).code})`,
+      );
+      continue;
+    }
+    // The directory itself writable by root alone; one still to be made is made so.
+    const trusted = trustedFrom(real, existing === dir ? real : undefined, owner);
+    if ('doubt' in trusted)
+      doubts.push(
+        `${name} ${dir}: ${trusted.doubt}; another user could choose where the manager writes as root`,
+      );
+  }
+  return doubts;
 }

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import type { LimitRule } from '../config/limits.ts';
-import { masterConfigPath, readMasterConfig } from '../config/locate.ts';
+import { masterConfigPath, readMasterConfig, untrustedRootPaths } from '../config/locate.ts';
 import { formatProblem, type Problem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
 import { mayRunDaemons, ROOT } from '../policy/authorize.ts';
@@ -119,6 +119,8 @@ function systemSetup(args: ManagerArgs, findings: Findings): Setup {
       rules: [],
       delayBounds: delayBoundsOf(DEFAULT_SETTINGS),
     };
+  for (const doubt of untrustedRootPaths(read.config.settings))
+    findings.problems.push({ file: path, severity: 'error', message: doubt });
   const db = loadAccounts();
   const resolved = resolvePolicy(read.config, {
     hasUser: (name) => db.users.has(name),

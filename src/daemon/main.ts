@@ -16,6 +16,7 @@ import {
   readMasterConfig,
   systemSocketPath,
   trustedSocketDir,
+  untrustedRootPaths,
 } from '../config/locate.ts';
 import { formatProblem } from '../config/problems.ts';
 import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
@@ -122,6 +123,11 @@ async function main(signals: SignalQueue): Promise<number> {
     const problem = ensurePrivateDir(dir, mode_);
     if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
   }
+  // Where the manager writes as root: below directories no other user may move.
+  const untrusted =
+    mode.kind === 'system' ? untrustedRootPaths(settings, process.geteuid?.() ?? 0) : [];
+  if (untrusted.length > 0)
+    return fail(untrusted.map((doubt) => `daemon-manager: ${doubt}`).join('\n'));
   // dmctl asks only in a socket-dir that only root could have made: nor does the manager
   // make its sockets where another user could move them away and put theirs instead.
   const socketDir =

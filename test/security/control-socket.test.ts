@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runManagerExpectingExit, spawnCollecting } from '../helpers/cli.ts';
-import { TestHost } from '../helpers/host.ts';
+import { DAEMON_MANAGER, run, TestHost } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
   assertManagerAnswers,
@@ -314,6 +314,29 @@ describe('a socket or state directory planted before start-up is refused', { ski
       watched.unchanged();
     });
   }
+
+  // An outside review (36b, F5): a state-dir (or root's daemons' log directory) below a
+  // directory of mallory's was used; she moved it away, put a link in place of a
+  // temporary file, and root wrote the state into a file of her choosing.
+  for (const key of ['state-dir', 'daemon-path-log-root'] as const)
+    test(`a ${key} below a directory mallory may move is refused, by --check too`, async () => {
+      const mallory = host.user('mallory');
+      const parent = join(publicDir, `${key}-parent`);
+      mkdirSync(parent, { mode: 0o777 });
+      chownSync(parent, mallory.uid, mallory.gid);
+      const path = join(parent, 'below');
+      host.writeMaster('[can_run_as]\n{alice}\n{mallory}\n', `${key} = ${path}`);
+      const refusal = new RegExp(
+        `${key} ${path}: ${parent} is not root's \\(uid ${mallory.uid}\\)`,
+      );
+      const check = await run([DAEMON_MANAGER, '--check', '--config', host.configFile], []);
+      assert.notEqual(check.code, 0);
+      assert.match(check.stdout + check.stderr, refusal);
+      const result = await runManagerExpectingExit(host);
+      assert.notEqual(result.code, 0);
+      assert.notEqual(result.code, -1, 'the manager refused instead of starting');
+      assert.match(result.stderr, refusal);
+    });
 });
 
 describe("one user's flood of requests waits its own turn", { skip }, () => {
