@@ -53,6 +53,8 @@ export interface ControlContext {
   rescan(users: readonly string[], askedBy?: string): Promise<RescanReport>;
   /** Why this user may not rescan now (their files cost too much reading lately), if so. */
   rescanRefusal(user: string): string | undefined;
+  /** Someone stopped a daemon whose file is refused and was never loaded: it stays stopped once accepted. */
+  stopWhileBroken(id: string, caller: string): void;
   /** Takes one of the starts this user may ask for; why not, if they asked too many lately. */
   takeStart(user: string): string | undefined;
   /**
@@ -252,6 +254,10 @@ export async function handleRequest(
     const entry = context.brokenConfigs().find((candidate) => candidate.id === resolved.id);
     if (entry === undefined) return { ok: false, error: `unknown daemon '${resolved.id}'` };
     const outcome = actOnBroken(entry, request);
+    if (request.command === 'stop') {
+      context.stopWhileBroken(entry.id, caller);
+      await context.durable();
+    }
     context.audit(caller, { ...request, id: entry.id }, auditOf(outcome));
     return outcome;
   }
@@ -458,7 +464,10 @@ function actOnBroken(entry: BrokenConfig, request: Request): Response {
     case 'restart':
       return { ok: false, error: `cannot start ${entry.id}: ${entry.problem}` };
     case 'stop':
-      return { ok: true, message: `${entry.id} is not running (its config is broken)` };
+      return {
+        ok: true,
+        message: `${entry.id} is not running (its config is broken); it stays stopped once its file is accepted`,
+      };
     default:
       return { ok: false, error: `${entry.id} has a broken config: ${entry.problem}` };
   }

@@ -360,6 +360,7 @@ export class Manager implements ControlContext, SupervisorHost {
     nameMountersWith((uid) => this.db.byUid.get(uid)?.name);
     this.settings = parts.settings;
     this.savedAtStart = parts.saved;
+    for (const id of parts.saved?.stoppedBroken ?? []) this.stoppedWhileBroken.add(id);
     this.socketPathFor = parts.socketPathFor;
     this.log = parts.log;
     this.link = parts.link;
@@ -2223,7 +2224,29 @@ export class Manager implements ControlContext, SupervisorHost {
       clean,
       upgrade,
     );
-    return Object.keys(strays).length === 0 ? state : { ...state, strays };
+    // Of those still refused: one whose file was deleted meanwhile is forgotten.
+    const stoppedBroken = [...this.stoppedWhileBroken].filter((id) => this.broken.get(id));
+    return {
+      ...state,
+      ...(Object.keys(strays).length === 0 ? {} : { strays }),
+      ...(stoppedBroken.length === 0 ? {} : { stoppedBroken }),
+    };
+  }
+
+  /**
+   * Someone stopped a daemon whose file is refused and was never loaded (its mode, its
+   * owner): it stays stopped once its file is accepted. That stop was answered "not
+   * running" and forgotten, and the fix of the file started it (an outside review, 36a, F3).
+   */
+  stopWhileBroken(id: string, caller: string): void {
+    if (this.stoppedWhileBroken.has(id)) return;
+    this.stoppedWhileBroken.add(id);
+    this.history.note(
+      id,
+      'command',
+      `${caller} ran dmctl stop while its file was refused: it stays stopped once its file is accepted`,
+    );
+    this.changed();
   }
 
   /**
@@ -2816,6 +2839,8 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /** Daemons (by their new id) their owner left stopped under the name they had before a rename. */
   private readonly leftDownByOldName = new Set<string>();
+  /** Daemons stopped while their file was refused and never loaded (see stopWhileBroken). */
+  private readonly stoppedWhileBroken = new Set<string>();
 
   /**
    * The daemons an owner had left stopped, by uid, when its name went or was no longer
@@ -3184,13 +3209,18 @@ export class Manager implements ControlContext, SupervisorHost {
           if (holdRespawn) this.refusedAtTakeover.add(id);
           this.recovery.introduce(record);
           this.refusedAtTakeover.delete(id);
-          // Left stopped under its owner's old name, renamed while no manager ran.
-          if (this.leftDownByOldName.delete(id)) {
+          // Left stopped under its owner's old name, renamed while no manager ran; or
+          // stopped while its file was refused.
+          const leftDown = this.leftDownByOldName.delete(id)
+            ? "left stopped under its owner's old name: stays stopped"
+            : this.stoppedWhileBroken.delete(id)
+              ? 'stopped while its file was refused: stays stopped'
+              : undefined;
+          if (leftDown !== undefined) {
             record.wanted = 'down';
             this.recovery.cancelStart(record);
-            const text = "left stopped under its owner's old name: stays stopped";
-            this.log.info(`${id}: ${text}`);
-            this.history.note(id, 'config', text);
+            this.log.info(`${id}: ${leftDown}`);
+            this.history.note(id, 'config', leftDown);
           }
           this.noteOldConfig(record);
           // Its run-as account made again meanwhile is no refusal: the name is still
@@ -3297,6 +3327,10 @@ export class Manager implements ControlContext, SupervisorHost {
           // Started once what survives of it is gone, if it is to run.
         } else if (this.leftDownByOldName.delete(id)) {
           const text = "left stopped under its owner's old name: stays stopped";
+          this.log.info(`${id}: ${text}`);
+          this.history.note(id, 'config', text);
+        } else if (this.stoppedWhileBroken.delete(id)) {
+          const text = 'stopped while its file was refused: stays stopped';
           this.log.info(`${id}: ${text}`);
           this.history.note(id, 'config', text);
         } else if (!this.recovery && this.savedUnread.has(id)) {

@@ -76,6 +76,8 @@ export interface SavedState {
   readonly daemons: Readonly<Record<string, SavedDaemon>>;
   /** Stops of runs no daemon wants under way, by run number. */
   readonly strays?: Readonly<Record<string, StrayStop>>;
+  /** Daemons stopped while their file was refused and never loaded: they stay stopped once it is accepted. */
+  readonly stoppedBroken?: readonly string[];
 }
 
 /** What the manager knows of each daemon beyond its record, for the save. */
@@ -263,6 +265,12 @@ export function validateState(value: unknown): SavedState | { error: string } {
       }))
   )
     return { error: "'strays' is malformed" };
+  const stoppedBroken = state.stoppedBroken;
+  if (
+    stoppedBroken !== undefined &&
+    (!Array.isArray(stoppedBroken) || !stoppedBroken.every((id) => typeof id === 'string'))
+  )
+    return { error: "'stoppedBroken' is malformed" };
   return {
     version: 2,
     clean: state.clean,
@@ -270,5 +278,6 @@ export function validateState(value: unknown): SavedState | { error: string } {
     ...(upgrade ? { upgrade: { pid: upgrade.pid as number } } : {}),
     daemons,
     ...(strays === undefined ? {} : { strays: strays as Record<string, StrayStop> }),
+    ...(stoppedBroken === undefined ? {} : { stoppedBroken: stoppedBroken as string[] }),
   };
 }
