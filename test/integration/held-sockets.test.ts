@@ -388,6 +388,15 @@ describe('a port in use when its daemon starts', { skip: !root && 'needs root' }
         );
         if (takeover === 'upgrade') await host.upgrade();
         else {
+          // This cooldown saved first (saves are a second apart at most): killed before,
+          // the next manager found the step before it over, and started it at once.
+          await waitFor('its cooldown of 8 s or more to be saved', () => {
+            const saved = JSON.parse(readFileSync(join(host.dir, 'state', 'state.json'), 'utf8'))
+              .daemons[host.id(`alice/${name}`)];
+            return saved?.state === 'coolingdown' && saved.until > Date.now() + 4_000
+              ? true
+              : undefined;
+          });
           await host.killManager();
           if (takeover !== 'kill -9') await close();
           await host.startManager();
