@@ -11,6 +11,16 @@ napi_value throw_type(napi_env env, const char *message);
 int int_arg(napi_env env, napi_callback_info info, size_t index, int32_t *out);
 int string_arg(napi_env env, napi_callback_info info, size_t index, char *out, size_t size);
 
+/*
+ * Makes a unix socket refuse descriptors passed to it (SO_PASSRIGHTS off, Linux 6.16 on;
+ * sockets accepted from a listener inherit it): the sender's sendmsg fails with EPERM.
+ * A TCP socket with SO_LINGER and unsent data, passed by a user and closed by the
+ * manager's thread (read() discards what it does not ask for, and the last close runs
+ * there), held the manager in the kernel for the whole linger time (an outside review,
+ * 36b, F6). 1 if the kernel has the option, 0 if not.
+ */
+int refuse_passed_descriptors(int fd);
+
 void register_keeper_link(napi_env env, napi_value exports);
 void register_locks(napi_env env, napi_value exports);
 void register_sockets(napi_env env, napi_value exports);

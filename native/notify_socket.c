@@ -70,6 +70,7 @@ static napi_value js_bind_notify(napi_env env, napi_callback_info info) {
   struct sockaddr_un address = {.sun_family = AF_UNIX};
   strcpy(address.sun_path, path);
   int on = 1, size = 16 * 1024;
+  refuse_passed_descriptors(fd);
   if (bind(fd, (struct sockaddr *)&address, sizeof address) == -1 ||
       setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) == -1 ||
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) == -1 ||
@@ -133,6 +134,10 @@ static void read_queued(struct notify_watch *watch, int limit, int nested) {
         for (size_t j = 0; j < (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int); j++) {
           int passed;
           memcpy(&passed, CMSG_DATA(cmsg) + j * sizeof(int), sizeof passed);
+          /* A kernel without SO_PASSRIGHTS lets them through: a socket's linger is
+           * turned off first, or its close would hold this thread (see native.h). */
+          struct linger none = {0, 0};
+          setsockopt(passed, SOL_SOCKET, SO_LINGER, &none, sizeof none);
           close(passed);
         }
       }
@@ -247,8 +252,9 @@ static napi_value js_watch_notify(napi_env env, napi_callback_info info) {
   if (argc < 2 || !int_arg(env, info, 0, &fd) || fd < 0)
     return throw_type(env, "watchNotify needs a descriptor and a callback");
   int on = 1;
-  /* A descriptor kept by the keeper across an upgrade has the option already; cheap. */
+  /* A descriptor kept by the keeper across an upgrade has the options already; cheap. */
   setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+  refuse_passed_descriptors(fd);
   struct notify_watch *watch = calloc(1, sizeof *watch);
   if (!watch) abort();
   watch->env = env;

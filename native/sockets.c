@@ -37,6 +37,7 @@ static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
   strcpy(address.sun_path, path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd == -1) return throw_errno(env, "socket");
+  refuse_passed_descriptors(fd);
   if (unlink(path) == -1 && errno != ENOENT) {
     int saved = errno;
     close(fd);
@@ -51,6 +52,24 @@ static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
   }
   napi_value result;
   napi_create_int32(env, fd, &result);
+  return result;
+}
+
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83 /* asm-generic/socket.h, Linux 6.16; older headers lack it */
+#endif
+
+int refuse_passed_descriptors(int fd) {
+  int off = 0;
+  return setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof off) == 0;
+}
+
+/* refusePassedDescriptors(fd): see native.h; for a listener kept across an upgrade. */
+static napi_value js_refuse_passed_descriptors(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (!int_arg(env, info, 0, &fd)) return throw_type(env, "refusePassedDescriptors needs a descriptor");
+  napi_value result;
+  napi_get_boolean(env, refuse_passed_descriptors(fd), &result);
   return result;
 }
 
@@ -117,6 +136,8 @@ void register_sockets(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"listenUnix", NULL, js_listen_unix, NULL, NULL, NULL, napi_default, NULL},
       {"peerUid", NULL, js_peer_uid, NULL, NULL, NULL, napi_default, NULL},
+      {"refusePassedDescriptors", NULL, js_refuse_passed_descriptors, NULL, NULL, NULL,
+       napi_default, NULL},
       {"peerGone", NULL, js_peer_gone, NULL, NULL, NULL, napi_default, NULL},
       {"listenTcp", NULL, js_listen_tcp, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -26,7 +26,11 @@ test('a request the manager takes longer than 10 s to handle is answered', async
     },
     quiet,
     (path, backlog) => native.listenUnix(path, backlog),
-    { uid: (fd) => native.peerUid(fd), gone: (fd) => native.peerGone(fd) },
+    {
+      uid: (fd) => native.peerUid(fd),
+      gone: (fd) => native.peerGone(fd),
+      refuseDescriptors: (fd) => native.refusePassedDescriptors(fd),
+    },
   );
   const me = { name: 'me', uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   await server.open(me);

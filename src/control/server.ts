@@ -27,6 +27,13 @@ export interface Peers {
   uid(fd: number): number;
   /** Whether it has closed its end (POLLHUP). */
   gone(fd: number): boolean;
+  /**
+   * Makes a listening socket refuse descriptors its peers pass (SO_PASSRIGHTS off, Linux
+   * 6.16 on); false where the kernel cannot. A TCP socket with SO_LINGER and unsent data,
+   * passed with a request and so closed by the manager's thread, held it in the kernel for
+   * the whole linger time, every user's dmctl unanswered (an outside review, 36b, F6).
+   */
+  refuseDescriptors(fd: number): boolean;
 }
 
 /** Who a socket is for: its owner alone (and root) can connect. */
@@ -63,6 +70,8 @@ export class ControlServer {
   private readonly peers: Peers;
   /** Told of each answer: the command (`invalid` when the request did not parse), and whether it was ok. */
   private readonly counted: (command: string, ok: boolean) => void;
+  /** The kernel's lack of SO_PASSRIGHTS is said once. */
+  private saidDescriptorsPass = false;
   /** Lines of a caller's doing, within their budget (see UserLines). */
   private readonly userLines: UserLines;
 
@@ -105,6 +114,13 @@ export class ControlServer {
     if (this.servers.has(owner.name)) return undefined;
     const path = this.pathFor(owner.name);
     const fd = inheritedFd ?? this.bind(path, BACKLOG);
+    // One kept across an upgrade from a version before may not refuse them yet.
+    if (!this.peers.refuseDescriptors(fd) && !this.saidDescriptorsPass) {
+      this.saidDescriptorsPass = true;
+      this.log.warn(
+        'this kernel cannot make the control sockets refuse descriptors passed to them (SO_PASSRIGHTS, Linux 6.16 on): a user who passes a socket with a long SO_LINGER can hold the manager for that long',
+      );
+    }
     // A client may shut down its side once its request is sent (`nc -N`, socat): the
     // answer still goes back (Node's default ended the socket at that EOF, and the
     // answer of a stop, which comes later, was lost while the stop was done).

@@ -260,7 +260,11 @@ async function main(signals: SignalQueue): Promise<number> {
     link,
     snapshot,
     bind: (path, backlog) => native.listenUnix(path, backlog),
-    peers: { uid: (fd) => native.peerUid(fd), gone: (fd) => native.peerGone(fd) },
+    peers: {
+      uid: (fd) => native.peerUid(fd),
+      gone: (fd) => native.peerGone(fd),
+      refuseDescriptors: (fd) => native.refusePassedDescriptors(fd),
+    },
     bindTcp: (host, port, backlog) => native.listenTcp(host, port, backlog),
     notifySockets: {
       bindNotify: (path, uid, gid) => native.bindNotify(path, uid, gid),

@@ -33,6 +33,8 @@ export interface Native {
   setCloexec(fd: number, on: boolean): void;
   /** The uid of the process at the other end of a connected unix socket (SO_PEERCRED). */
   peerUid(fd: number): number;
+  /** SO_PASSRIGHTS off on a unix socket: true if the kernel has the option (see native/native.h). */
+  refusePassedDescriptors(fd: number): boolean;
   /** Whether the process at the other end of a connected unix socket has closed it (POLLHUP). */
   peerGone(fd: number): boolean;
   /** Signals caught by native/early/ before the manager's handlers: a bit per number. */

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { readWhen, spawnCollecting } from '../helpers/cli.ts';
+import { FIXTURES, TestHost } from '../helpers/host.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { socketOf } from './support.ts';
+
+const skip = process.getuid?.() !== 0 && 'needs root';
+const PASS = join(FIXTURES, 'pass-lingering-socket.py');
+
+/**
+ * An outside review (36b, F6, High): a user passed the manager a TCP socket with SO_LINGER
+ * and unsent data, with a request on their control socket, or with READY=1 on the notify
+ * socket of a daemon of theirs. Its last close ran on the manager's thread (read() drops
+ * what it does not ask for, and the notify reader closed what it got), which waited in the
+ * kernel for the whole linger time: nobody's dmctl answered, nothing respawned. The
+ * manager's sockets refuse passed descriptors (SO_PASSRIGHTS, on this kernel).
+ */
+describe('a lingering socket passed to the manager', { skip }, () => {
+  const host = new TestHost();
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{mallory}\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6903500\n');
+    await host.startManager();
+    await host.waitForDaemon('root', 'alice/web', (d) => d.pid > 0, 'to run');
+  });
+  after(() => host.cleanup());
+
+  test('on a control socket: refused by the kernel, and others are answered', async (t) => {
+    const attacker = spawnCollecting([
+      'runuser',
+      '-u',
+      host.user('mallory').name,
+      '--',
+      PASS,
+      'stream',
+      socketOf(host, 'mallory'),
+    ]);
+    t.after(() => attacker.stop());
+    const said = await waitFor(
+      'the attacker to say what became of it',
+      () => /^(sent|refused)$/m.exec(attacker.output())?.[1],
+    );
+    assert.equal(said, 'refused');
+    const status = await host.dmctl('alice', 'status');
+    assert.equal(status.code, 0, status.stderr);
+  });
+
+  test("on a daemon's notify socket: refused by the kernel, and the daemon is ready", async () => {
+    const log = join(host.user('mallory').home, '.daemon-manager/logs/pass.log');
+    host.writeDaemon('mallory', 'pass', `start=exec ${PASS} notify\nready=notify\noutput=log\n`);
+    assert.equal((await host.dmctl('mallory', 'rescan')).code, 0);
+    const text = await readWhen(log, (written) => /^(sent|refused)$/m.test(written));
+    assert.match(text, /^refused$/m);
+    await host.waitForDaemon('mallory', 'mallory/pass', (d) => d.state === 'running', 'ready');
+    const status = await host.dmctl('alice', 'status');
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal((await host.dmctl('mallory', 'pass', 'stop')).code, 0);
+  });
+});
