@@ -35,6 +35,18 @@ describe('parseListenAddress', () => {
     'udp:127.0.0.1:53',
     '/run/php.sock',
   ];
+  // An outside review (36b): `[0::1]` was refused as "not the loopback".
+  const written: [string, string][] = [
+    ['tcp:[0::1]:9000', '::1'],
+    ['tcp:[0:0:0:0:0:0:0:1]:9000', '::1'],
+    ['tcp:[2001:DB8:0:0::1]:9000', '2001:db8::1'],
+    ['tcp:127.000.0.01:9000', '127.0.0.1'],
+  ];
+  for (const [text, host] of written)
+    test(`reads ${text} as the address it is`, () => {
+      assert.deepEqual(parseListenAddress(text), { kind: 'tcp', host, port: 9000 });
+    });
+  bad.push('tcp:[::::]:9000', 'tcp:[1::2::3]:9000');
   for (const text of bad)
     test(`refuses ${text}`, () => {
       const parsed = parseListenAddress(text);
