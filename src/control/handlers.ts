@@ -40,6 +40,9 @@ async function execOrSlow<T>(exec: Promise<T>): Promise<T | { readonly slow: tru
   }
 }
 
+/** How long a stop's answer waits for the keeper to carry out its SIGTERM (then saved). */
+const TERM_ANSWER_MS = 2_000;
+
 /** A request that waits on a keeper that has not answered for a while: why it is not done. */
 export interface KeeperSilent {
   readonly keeperSilent: string;
@@ -320,6 +323,9 @@ export async function handleRequest(
       'refused',
       `dmctl ${request.command} of ${caller} failed: ${outcome.error}`,
     );
+  // A stop's SIGTERM carried out is saved with the answer (see untilTermAnswered).
+  if (request.command === 'stop' || request.command === 'restart')
+    await context.supervisor.untilTermAnswered(record, TERM_ANSWER_MS);
   const unsaved = request.command === 'info' ? undefined : await context.durable();
   // Done, but not on disk: a crash of the manager now would undo it. The caller is told.
   if (unsaved !== undefined && outcome.ok)

@@ -74,10 +74,11 @@ import {
   isWantedChange,
 } from '../state/history.ts';
 import { HistoryFile } from '../state/history-file.ts';
-import { type SavedDaemon, type SavedState, snapshot } from '../state/snapshot.ts';
+import { type SavedDaemon, type SavedState, type StrayStop, snapshot } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
 import type { BackoffPolicy } from '../supervisor/backoff.ts';
+import { formatElapsed } from '../supervisor/elapsed.ts';
 import { type DaemonRecord, newRecord, runsOldConfig } from '../supervisor/state.ts';
 import {
   KILL_GRACE_MS,
@@ -2726,7 +2727,8 @@ export class Manager implements ControlContext, SupervisorHost {
       if (this.lockRefusals.has(user)) continue;
       for (const [id, cgroups] of this.leftBehind(user)) {
         if (this.supervisor.daemons.has(id)) continue;
-        for (const cgroup of cgroups) this.endLeftBehind(id, cgroup, 'no config claims it');
+        for (const cgroup of cgroups)
+          this.endLeftBehind(id, cgroup, 'no config claims it', this.savedStopIn(id, cgroup));
       }
     }
   }
@@ -2755,14 +2757,27 @@ export class Manager implements ControlContext, SupervisorHost {
     return true;
   }
 
-  /** Stops the processes in a cgroup of a manager that is gone. */
-  private endLeftBehind(id: string, cgroup: string, why: string): void {
+  /**
+   * The stop of the daemon's saved run under way, if `cgroup` is that run's and its SIGTERM
+   * was carried out: it goes on to its deadline (its file deleted and its keeper killed
+   * too, it was sent a second SIGTERM and the admin's stop-timeout: an outside review, 37a, F1).
+   */
+  private savedStopIn(id: string, cgroup: string): StrayStop | undefined {
+    const saved = this.savedAtStart?.daemons[id];
+    if (saved?.state !== 'stopping' || saved.termedAt === undefined) return undefined;
+    if (saved.deadline === undefined || this.cgroups === undefined) return undefined;
+    if (cgroup !== join(this.cgroups.base, id, String(saved.run))) return undefined;
+    return { since: saved.termedAt, deadline: saved.killed ? Date.now() : saved.deadline };
+  }
+
+  /** Stops the processes in a cgroup of a manager that is gone (a stop `begun` before goes on). */
+  private endLeftBehind(id: string, cgroup: string, why: string, begun?: StrayStop): void {
     this.log.warn(
-      `${id}: processes in ${cgroup} survive from a manager that is gone (${why}); stopping them`,
+      `${id}: processes in ${cgroup} survive from a manager that is gone (${why}); ${begun === undefined ? 'stopping them' : `their stop goes on (sent SIGTERM ${formatElapsed(Math.max(0, Date.now() - begun.since))} ago)`}`,
     );
     const seq = this.processes.claimNew(id, cgroup);
     this.link.adopt(seq, id, 0, 0, cgroup);
-    this.processes.endStray(seq, this.settings.stopTimeoutMs);
+    this.processes.endStray(seq, this.settings.stopTimeoutMs, begun);
   }
 
   /**

@@ -336,8 +336,12 @@ export class KeeperProcesses implements Processes {
     // 32a, F1).
     const stop = begun ?? { since: now, deadline: now + timeoutMs };
     this.strays.set(run, stop);
-    if (begun === undefined) void this.signal(run, 15);
-    void this.signal(run, 18);
+    // A stop that goes on had its SIGCONT with its SIGTERM (an outside review, 37a: a second
+    // at each takeover).
+    if (begun === undefined) {
+      void this.signal(run, 15);
+      void this.signal(run, 18);
+    }
     // After the loop's next poll, where the report of a run that ended in time may wait.
     setTimeout(
       () => {

@@ -414,6 +414,22 @@ export class Supervisor {
     this.checkStopping(record);
   }
 
+  /**
+   * Resolves once the keeper has answered the SIGTERM of the daemon's stop under way (or
+   * it is not stopping, or `timeoutMs` passed): a stop is answered once that is saved, so
+   * that a manager killed right after the answer sends no second SIGTERM (an outside
+   * review, 37a, F2: 4 of 6 within a second of the answer).
+   */
+  async untilTermAnswered(record: DaemonRecord, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (let wait = 1; Date.now() < deadline; wait = Math.min(wait * 2, 50)) {
+      const { state } = record;
+      if (state.kind !== 'stopping' || state.termedAt !== undefined || state.killed !== false)
+        return;
+      await new Promise<void>((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
   /** Puts back a cooldown that was under way when the manager went away. */
   resumeCooldown(record: DaemonRecord, until: number): void {
     // No cooldown lasts longer than its back-off step: a clock set back since the save
