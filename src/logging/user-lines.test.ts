@@ -30,7 +30,12 @@ test("one user's lines past the budget are counted, then said as a count; root's
     /^audit: mallory: 50 more lines of their requests not logged one by one since /,
   );
   assert.equal(lines.at(-1), 'back');
+  // Flooding on: the lines let through are not each preceded by a count.
   limited.info('mallory', 'over');
+  now += 60_000 / USER_LINES_PER_MINUTE;
+  limited.info('mallory', 'through');
+  assert.equal(lines.at(-1), 'through');
+  assert.doesNotMatch(lines.at(-2) ?? '', /more lines/);
   limited.tellUntold();
   assert.match(lines.at(-1) ?? '', /^audit: mallory: 1 more lines/);
   limited.tellUntold();

@@ -9,7 +9,7 @@ const MINUTE_MS = 60_000;
 /**
  * The manager's log lines of one user's doing (audit lines, refusals of their requests):
  * USER_LINES_AT_ONCE, then USER_LINES_PER_MINUTE; past that they are counted, and said as
- * a count once a minute and before that user's next line. The manager's log rotates, and
+ * a count once a minute, or before that user's next line (at most once a minute). The manager's log rotates, and
  * one user asking refused requests at 2,000 a second pushed every earlier line, another
  * user's refused attack on a daemon included, out of all its files in 90 s (an outside
  * review, 36b, F4). Root's lines are never counted.
@@ -19,6 +19,8 @@ export class UserLines {
   private readonly now: () => number;
   private readonly buckets = new Map<string, { level: number; at: number }>();
   private readonly untold = new Map<string, { count: number; since: number }>();
+  /** When each user's count was last said (see take). */
+  private readonly told = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(log: Logger, now: () => number = Date.now) {
@@ -53,7 +55,10 @@ export class UserLines {
       return false;
     }
     this.buckets.set(user, { level: level - 1, at: now });
-    this.tellUntoldOf(user);
+    // The count before the user's next line, at most once a minute: said before each line
+    // let through, it was a line more for each (an outside review, 37a, F5: 240 a minute).
+    const told = this.told.get(user);
+    if (told === undefined || now - told >= MINUTE_MS) this.tellUntoldOf(user);
     return true;
   }
 
@@ -61,6 +66,7 @@ export class UserLines {
     const untold = this.untold.get(user);
     if (untold === undefined) return;
     this.untold.delete(user);
+    this.told.set(user, this.now());
     this.log.warn(
       `audit: ${user}: ${untold.count} more lines of their requests not logged one by one since ${new Date(untold.since).toISOString()} (each user's are limited to ${USER_LINES_AT_ONCE.toLocaleString('en-US')} at once, then ${USER_LINES_PER_MINUTE} a minute)`,
     );

@@ -54,4 +54,32 @@ describe("a flood of one user's refused requests", { skip }, () => {
     await host.dmctl('alice', 'web', 'restart');
     assert.match(host.managerLog.slice(from), /audit: \S+alice: restart "\S+\/web": ok/);
   });
+
+  // An outside review (37a, F3): config problems that change at each rescan (keys renamed
+  // in a loop) were logged anew each time, unlimited.
+  test('logs a bounded number of their config problems, then a count', async () => {
+    const from = host.managerLog.length;
+    const keys = (round: number): string =>
+      Array.from({ length: 100 }, (_, key) => `k${round}x${key}=1\n`).join('');
+    let round = 0;
+    const told = await waitFor(
+      'the count of their lines not logged',
+      async () => {
+        round++;
+        host.writeDaemon('mallory', 'noisy', `start=exec sleep 6903600\n${keys(round)}`);
+        await host.dmctl('mallory', 'rescan');
+        return /audit: \S+mallory: \d+ more lines of their requests not logged one by one/.test(
+          host.managerLog.slice(from),
+        )
+          ? round
+          : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
+    const logged = host.managerLog
+      .slice(from)
+      .split('\n')
+      .filter((line) => /mallory: \S+noisy\.conf:\d+: /.test(line)).length;
+    assert.ok(logged < told * 100, `${logged} of ${told * 100} problems logged one by one`);
+  });
 });
