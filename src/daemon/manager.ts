@@ -53,7 +53,7 @@ import { buildEnvironment } from '../process/environment.ts';
 import { bannerLine } from '../process/launch.ts';
 import { managerHolding } from '../process/lock-holder.ts';
 import type { Native } from '../process/native.ts';
-import { heldGids, realUid } from '../process/proc-stat.ts';
+import { heldGids, readStat, realUid } from '../process/proc-stat.ts';
 import type {
   ConfigCopy,
   DaemonInfo,
@@ -2770,6 +2770,36 @@ export class Manager implements ControlContext, SupervisorHost {
     return { since: saved.termedAt, deadline: saved.killed ? Date.now() : saved.deadline };
   }
 
+  /**
+   * A daemon loaded again (its file back, its user allowed again) while its run, claimed by
+   * no config at a takeover, is still being stopped: the stop is its own again, shown and
+   * waited for, and the daemon starts once that run is gone, as when the manager saw it
+   * all (an outside review, 36a, F4: two copies at once, the old one unseen).
+   */
+  private takeBackStray(record: DaemonRecord): boolean {
+    const stray = this.processes.claimStray(record.id);
+    if (stray === undefined) return false;
+    const { seq, pid, stop } = stray;
+    // Its main process may be gone already (its end said to no one): the stop then waits
+    // for the rest of the run only.
+    const ticks = this.processes.startTicksOf(seq);
+    const stat = pid > 0 ? readStat(pid) : undefined;
+    const alive =
+      stat !== undefined && stat.state !== 'Z' && (ticks === undefined || stat.startTime === ticks);
+    const text = `its run before (${pid > 0 ? `pid ${pid}` : `run ${seq}`}), which no config claimed at the takeover, is still being stopped: ${record.spec.autostart ? 'it starts once that run is gone' : 'it stays stopped'}`;
+    this.log.info(`${record.id}: ${text}`);
+    this.history.note(record.id, 'config', text);
+    if (record.spec.autostart) record.wanted = 'up';
+    this.supervisor.resumeStopping(
+      record,
+      { seq, pid, alive, empty: false },
+      stop.deadline,
+      record.spec.autostart ? 'start' : 'stay-stopped',
+      { termedAt: stop.since },
+    );
+    return true;
+  }
+
   /** Stops the processes in a cgroup of a manager that is gone (a stop `begun` before goes on). */
   private endLeftBehind(id: string, cgroup: string, why: string, begun?: StrayStop): void {
     this.log.warn(
@@ -2777,7 +2807,7 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     const seq = this.processes.claimNew(id, cgroup);
     this.link.adopt(seq, id, 0, 0, cgroup);
-    this.processes.endStray(seq, this.settings.stopTimeoutMs, begun);
+    this.processes.endStray(seq, this.settings.stopTimeoutMs, begun, 0);
   }
 
   /**
@@ -3348,6 +3378,8 @@ export class Manager implements ControlContext, SupervisorHost {
           const text = 'stopped while its file was refused: stays stopped';
           this.log.info(`${id}: ${text}`);
           this.history.note(id, 'config', text);
+        } else if (!this.recovery && this.takeBackStray(record)) {
+          // Started, if it is to run, once its old run is gone.
         } else if (!this.recovery && this.savedUnread.has(id)) {
           await this.loadAsSaved(owner, record, loaded, this.savedUnread.get(id) as SavedDaemon);
           this.savedUnread.delete(id);

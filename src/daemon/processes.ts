@@ -108,6 +108,8 @@ export class KeeperProcesses implements Processes {
   private nextSeq: number;
   /** Runs being stopped as strays (see `endStray`): when their SIGTERM was sent, their SIGKILL due. */
   private readonly strays = new Map<number, StrayStop>();
+  /** Of those, the runs of a daemon no config claimed (not a check's leftovers): their main pid. */
+  private readonly unclaimedPids = new Map<number, number>();
   /** Who waits for a stray to be over (see `straysEnded`). */
   private strayWaiters: (() => void)[] = [];
   /** Runs released here, for the keeper to forget after the next save (see `release`). */
@@ -296,6 +298,7 @@ export class KeeperProcesses implements Processes {
     this.plans.delete(run);
     this.startTicks.delete(run);
     this.launched(run);
+    this.unclaimedPids.delete(run);
     if (this.strays.delete(run)) for (const wake of this.strayWaiters.splice(0)) wake();
     if (!this.runs.delete(run)) return;
     this.unreleased.push(run);
@@ -328,8 +331,9 @@ export class KeeperProcesses implements Processes {
    * Stops a run no daemon wants any more (a leftover, or a daemon no config claims):
    * SIGTERM now, SIGKILL after `timeoutMs`; it is released once its report says it is over.
    */
-  endStray(run: number, timeoutMs: number, begun?: StrayStop): void {
+  endStray(run: number, timeoutMs: number, begun?: StrayStop, unclaimedPid?: number): void {
     const now = Date.now();
+    if (unclaimedPid !== undefined) this.unclaimedPids.set(run, unclaimedPid);
     // A stop a manager before this one began goes on (an upgrade, a kill -9): sent its
     // SIGTERM again, with a new timeout, at each takeover, a survivor that ignores it was
     // never killed while the manager was taken over every few seconds (an outside review,
@@ -347,7 +351,8 @@ export class KeeperProcesses implements Processes {
       () => {
         setImmediate(() => {
           const id = this.runs.get(run);
-          if (id === undefined) return;
+          // Claimed back by a daemon since (see claimStray): its stop is the daemon's.
+          if (id === undefined || !this.strays.has(run)) return;
           this.log.warn(
             `${id}: run ${run}, which no daemon wants, still runs ${formatElapsed(Date.now() - stop.since)} after its SIGTERM; sent SIGKILL`,
           );
@@ -356,6 +361,23 @@ export class KeeperProcesses implements Processes {
       },
       Math.max(0, stop.deadline - now),
     ).unref();
+  }
+
+  /**
+   * A run of daemon `id` no config claimed at a takeover, still being stopped: taken back
+   * from the strays (its stop is the daemon's from now on), with its stop as begun. A
+   * daemon whose file came back meanwhile started beside it: two copies until its SIGKILL
+   * (an outside review, 36a, F4, High), where the manager running waits for the old run.
+   */
+  claimStray(id: string): { seq: number; pid: number; stop: StrayStop } | undefined {
+    for (const [seq, pid] of this.unclaimedPids) {
+      const stop = this.strays.get(seq);
+      if (this.runs.get(seq) !== id || stop === undefined) continue;
+      this.strays.delete(seq);
+      this.unclaimedPids.delete(seq);
+      return { seq, pid, stop };
+    }
+    return undefined;
   }
 
   /** The stops of runs no daemon wants under way, by run, for the next manager (see endStray). */

@@ -347,7 +347,7 @@ export class Recovery {
           this.log.warn(`${id}: no config claims it any more (${why}); ${how}`);
           said = true;
         }
-        this.endStray(run, begun);
+        this.endStray(run, begun, true);
       }
       if (said && former === undefined) stopped.push({ id, why });
     }
@@ -444,12 +444,15 @@ export class Recovery {
     this.replacing(record);
     // Its start is asked for now: `total` counts from here, as for any start.
     if (record.wanted === 'up') record.startedAt = Date.now();
+    // Its stop under way goes on to its deadline (an outside review, 36a, F2: a new
+    // SIGTERM and stop-timeout at the takeover).
+    const begun = this.stopBegun(record.id, last.seq);
     this.supervisor.resumeStopping(
       record,
       last,
-      Date.now() + this.stopTimeoutMs(record),
+      begun?.deadline ?? Date.now() + this.stopTimeoutMs(record),
       record.wanted === 'up' ? 'start' : 'stay-stopped',
-      { former: true },
+      { former: true, termedAt: begun?.since },
     );
     return true;
   }
@@ -528,11 +531,15 @@ export class Recovery {
   }
 
   /** A run nobody wants: signalled until empty, then released (see KeeperProcesses). */
-  private endStray(run: RunReport, begun = this.saved?.strays?.[String(run.seq)]): void {
+  private endStray(
+    run: RunReport,
+    begun = this.saved?.strays?.[String(run.seq)],
+    unclaimed = false,
+  ): void {
     if (!run.alive && run.empty) {
       this.processes.release(run.seq);
       return;
     }
-    this.processes.endStray(run.seq, this.strayTimeoutMs, begun);
+    this.processes.endStray(run.seq, this.strayTimeoutMs, begun, unclaimed ? run.pid : undefined);
   }
 }

@@ -6,6 +6,7 @@ import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { processesWith } from '../security/support.ts';
 
 const root = process.getuid?.() === 0;
 
@@ -109,4 +110,49 @@ describe('a stop under way, taken over', { skip: !root && 'needs root' }, () => 
       }
     });
   }
+});
+
+/**
+ * An outside review (36a, F4, High): after a takeover, a run no config claimed (its file
+ * deleted) was being stopped unseen, and its file put back started a second copy beside
+ * it at once, until its SIGKILL. The run's stop is the daemon's again: shown, and waited for.
+ */
+describe('a daemon loaded again while its unclaimed run is being stopped', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+
+  test('shows that run stopping, and starts once it is gone: never two copies', async (t) => {
+    t.after(() => host.cleanup());
+    host.writeMaster('[can_run_as]\n{alice}\n', 'stop-timeout = 8s');
+    const text = `start=exec sh -c 'trap "" TERM; while :; do sleep 0.2; done' deaf-6903700\n`;
+    const file = host.writeDaemon('alice', 'deaf', text);
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/deaf', (d) => d.pid > 0, 'to run');
+    await host.killManager();
+    rmSync(file);
+    const from = host.managerLog.length;
+    await host.startManager();
+    assert.match(host.managerLog.slice(from), /alice\/deaf: no config claims it any more/);
+    host.writeDaemon('alice', 'deaf', text);
+    assert.equal((await host.dmctl('alice', 'rescan')).code, 0);
+    const row = await host.waitForDaemon('alice', 'alice/deaf', () => true, 'to be shown');
+    assert.equal(row.state, 'stopping');
+    assert.equal(row.pid, pid);
+    assert.equal(processesWith('deaf-6903700').length, 1, 'one copy');
+    const next = await host.waitForDaemon(
+      'alice',
+      'alice/deaf',
+      (d) => d.state === 'running' && d.pid > 0 && d.pid !== pid,
+      'to start once its old run is gone',
+    );
+    assert.ok(!isAlive(pid), 'the old run is gone');
+    assert.equal(
+      processesWith('deaf-6903700')
+        .map((found) => found.pid)
+        .join(),
+      String(next.pid),
+    );
+  });
 });
