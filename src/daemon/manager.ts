@@ -2779,7 +2779,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private takeBackStray(record: DaemonRecord): boolean {
     const stray = this.processes.claimStray(record.id);
     if (stray === undefined) return false;
-    const { seq, pid, stop } = stray;
+    const { seq, pid, former, stop } = stray;
     // Its main process may be gone already (its end said to no one): the stop then waits
     // for the rest of the run only.
     const ticks = this.processes.startTicksOf(seq);
@@ -2787,15 +2787,20 @@ export class Manager implements ControlContext, SupervisorHost {
     const alive =
       stat !== undefined && stat.state !== 'Z' && (ticks === undefined || stat.startTime === ticks);
     const text = `its run before (${pid > 0 ? `pid ${pid}` : `run ${seq}`}), which no config claimed at the takeover, is still being stopped: ${record.spec.autostart ? 'it starts once that run is gone' : 'it stays stopped'}`;
-    this.log.info(`${record.id}: ${text}`);
-    this.history.note(record.id, 'config', text);
+    this.log.info(
+      `${record.id}: ${text}${former ? ' (it ran for the account that had this name before)' : ''}`,
+    );
+    // The old account's run is nothing of the new one's to see (see Recovery.replaceFormer).
+    if (!former) this.history.note(record.id, 'config', text);
+    // Its sockets are bound once the old run, which may hold them, is gone.
+    this.sockets.bindAfterStop(record.id);
     if (record.spec.autostart) record.wanted = 'up';
     this.supervisor.resumeStopping(
       record,
       { seq, pid, alive, empty: false },
       stop.deadline,
       record.spec.autostart ? 'start' : 'stay-stopped',
-      { termedAt: stop.since },
+      { termedAt: stop.since, former },
     );
     return true;
   }
@@ -2807,7 +2812,7 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     const seq = this.processes.claimNew(id, cgroup);
     this.link.adopt(seq, id, 0, 0, cgroup);
-    this.processes.endStray(seq, this.settings.stopTimeoutMs, begun, 0);
+    this.processes.endStray(seq, this.settings.stopTimeoutMs, begun, { pid: 0, former: false });
   }
 
   /**

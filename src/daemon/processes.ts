@@ -108,8 +108,11 @@ export class KeeperProcesses implements Processes {
   private nextSeq: number;
   /** Runs being stopped as strays (see `endStray`): when their SIGTERM was sent, their SIGKILL due. */
   private readonly strays = new Map<number, StrayStop>();
-  /** Of those, the runs of a daemon no config claimed (not a check's leftovers): their main pid. */
-  private readonly unclaimedPids = new Map<number, number>();
+  /**
+   * Of those, the runs of a daemon no config claimed (not a check's leftovers): their main
+   * pid, and whether they are the runs of the account that had the owner's name before.
+   */
+  private readonly unclaimed = new Map<number, { pid: number; former: boolean }>();
   /** Who waits for a stray to be over (see `straysEnded`). */
   private strayWaiters: (() => void)[] = [];
   /** Runs released here, for the keeper to forget after the next save (see `release`). */
@@ -298,7 +301,7 @@ export class KeeperProcesses implements Processes {
     this.plans.delete(run);
     this.startTicks.delete(run);
     this.launched(run);
-    this.unclaimedPids.delete(run);
+    this.unclaimed.delete(run);
     if (this.strays.delete(run)) for (const wake of this.strayWaiters.splice(0)) wake();
     if (!this.runs.delete(run)) return;
     this.unreleased.push(run);
@@ -331,9 +334,14 @@ export class KeeperProcesses implements Processes {
    * Stops a run no daemon wants any more (a leftover, or a daemon no config claims):
    * SIGTERM now, SIGKILL after `timeoutMs`; it is released once its report says it is over.
    */
-  endStray(run: number, timeoutMs: number, begun?: StrayStop, unclaimedPid?: number): void {
+  endStray(
+    run: number,
+    timeoutMs: number,
+    begun?: StrayStop,
+    unclaimed?: { pid: number; former: boolean },
+  ): void {
     const now = Date.now();
-    if (unclaimedPid !== undefined) this.unclaimedPids.set(run, unclaimedPid);
+    if (unclaimed !== undefined) this.unclaimed.set(run, unclaimed);
     // A stop a manager before this one began goes on (an upgrade, a kill -9): sent its
     // SIGTERM again, with a new timeout, at each takeover, a survivor that ignores it was
     // never killed while the manager was taken over every few seconds (an outside review,
@@ -369,13 +377,15 @@ export class KeeperProcesses implements Processes {
    * daemon whose file came back meanwhile started beside it: two copies until its SIGKILL
    * (an outside review, 36a, F4, High), where the manager running waits for the old run.
    */
-  claimStray(id: string): { seq: number; pid: number; stop: StrayStop } | undefined {
-    for (const [seq, pid] of this.unclaimedPids) {
+  claimStray(
+    id: string,
+  ): { seq: number; pid: number; former: boolean; stop: StrayStop } | undefined {
+    for (const [seq, { pid, former }] of this.unclaimed) {
       const stop = this.strays.get(seq);
       if (this.runs.get(seq) !== id || stop === undefined) continue;
       this.strays.delete(seq);
-      this.unclaimedPids.delete(seq);
-      return { seq, pid, stop };
+      this.unclaimed.delete(seq);
+      return { seq, pid, former, stop };
     }
     return undefined;
   }

@@ -347,7 +347,7 @@ export class Recovery {
           this.log.warn(`${id}: no config claims it any more (${why}); ${how}`);
           said = true;
         }
-        this.endStray(run, begun, true);
+        this.endStray(run, begun, { pid: run.pid, former: former !== undefined });
       }
       if (said && former === undefined) stopped.push({ id, why });
     }
@@ -534,12 +534,12 @@ export class Recovery {
   private endStray(
     run: RunReport,
     begun = this.saved?.strays?.[String(run.seq)],
-    unclaimed = false,
+    unclaimed?: { pid: number; former: boolean },
   ): void {
     if (!run.alive && run.empty) {
       this.processes.release(run.seq);
       return;
     }
-    this.processes.endStray(run.seq, this.strayTimeoutMs, begun, unclaimed ? run.pid : undefined);
+    this.processes.endStray(run.seq, this.strayTimeoutMs, begun, unclaimed);
   }
 }

@@ -422,3 +422,49 @@ describe('an account made again while no manager ran, a broken file of the old d
     assert.doesNotMatch(why.stdout, /stopped at the takeover|not saved/);
   });
 });
+
+/**
+ * Found hunting an outside review's finding (36a, F4): the old account's run, stopped at a
+ * takeover as claimed by no config, is taken back by a daemon loaded later under that id
+ * so that it never runs beside it; for the new account of the name, it stays the old
+ * account's: not shown, not in their why, and their daemon starts once it is gone.
+ */
+describe('an account made again while no manager ran, its file written after the takeover', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('the new account sees nothing of the old run, and its daemon starts once that run is gone', async () => {
+    host.writeMaster('[can_run_as]\n{kim}\n', 'stop-timeout = 6s');
+    host.writeDaemon('kim', 'talker', `start=trap "" TERM; ${TALKER.slice('start='.length)}`);
+    const manager = await host.startManager();
+    const { pid } = await host.waitForDaemon('kim', 'kim/talker', (d) => d.pid > 0, 'to run');
+    await waitFor('its run to be saved', () =>
+      saved(host, 'kim/talker')?.state === 'running' ? true : undefined,
+    );
+    await killManager(manager);
+    const again = makeAccountAgain(host, 'kim');
+    await host.startManager();
+    writeDaemonAgain(again, 'talker', TALKER);
+    assert.equal((await host.dmctl('kim', 'rescan')).code, 0);
+    const rows = await host.status('kim');
+    assert.deepEqual(
+      rows.filter((row) => row.pid === pid),
+      [],
+      'the old run is not shown to the new account',
+    );
+    const why = await host.dmctl('kim', 'talker', 'why');
+    assert.doesNotMatch(why.stdout, new RegExp(`\\b${pid}\\b|SIGTERM`));
+    const row = await host.waitForDaemon(
+      'kim',
+      'kim/talker',
+      (d) => d.state === 'running' && d.pid > 0,
+      'to run for the new account',
+    );
+    assert.ok(!existsSync(`/proc/${pid}`), 'after the old run is gone');
+    await waitFor('the new account’s run in its log', () =>
+      linesOf(again.home, 'talker', again.uid) > 0 && row.pid > 0 ? true : undefined,
+    );
+  });
+});
