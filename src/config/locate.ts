@@ -83,13 +83,17 @@ function trustedFrom(
   for (let path = real; ; path = dirname(path)) {
     let mode: number;
     let uid: number;
+    let link: boolean;
     try {
-      ({ mode, uid } = lstatSync(path));
+      const stat = lstatSync(path);
+      ({ mode, uid } = stat);
+      link = stat.isSymbolicLink();
     } catch (error) {
       return { doubt: `${path} cannot be examined (${(error as NodeJS.ErrnoException).code})` };
     }
     if (uid !== 0 && uid !== owner) return { doubt: `${path} is not root's (uid ${uid})` };
-    const othersWrite = (mode & 0o022) !== 0;
+    // A link's own mode is always 0777 and means nothing: its owner, and its directory's, do.
+    const othersWrite = !link && (mode & 0o022) !== 0;
     if (othersWrite && (path === leaf || (mode & 0o1000) === 0))
       return {
         doubt: `${path} may be written by others than its owner (mode ${(mode & 0o7777).toString(8)})`,
@@ -99,36 +103,47 @@ function trustedFrom(
 }
 
 /**
- * The root-only paths of the settings (`state-dir`, root's daemon configs and logs) that
- * another user could have put or may move: a directory that is not there yet counts by
- * the nearest one above it that is. The manager writes its state, and root's daemons'
- * logs, as root: below a directory of a user's, that user made it write them into files
- * of their choosing (an outside review, 36b, F5).
+ * The root-only paths of the settings (`socket-dir`, `state-dir`, root's daemon configs
+ * and logs) that another user could have put or may move: each directory of the path as
+ * written (a link in it included: a user's link was followed, and moved later, an outside
+ * review, 38a, F4) and of the path it leads to must be root's, writable by others only
+ * with the sticky bit. A directory not there yet counts by the nearest one above it.
+ * `withLeaf` false: the directories above each path alone (checked before the manager
+ * makes the path; prepare-dirs.ts judges the path itself then). The manager writes its
+ * state, and root's daemons' logs, as root: below a directory of a user's, that user made
+ * it write them into files of their choosing (an outside review, 36b, F5).
  */
-export function untrustedRootPaths(settings: Settings, owner = 0): string[] {
+export function untrustedRootPaths(settings: Settings, owner = 0, withLeaf = true): string[] {
   const doubts: string[] = [];
   for (const [name, dir] of [
+    ['socket-dir', settings.socketDir],
     ['state-dir', settings.stateDir],
     ['daemon-path-daemon-root', settings.daemonPathDaemonRoot],
     ['daemon-path-log-root', settings.daemonPathLogRoot],
   ] as const) {
-    let existing = dir;
-    while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
-    let real: string;
-    try {
-      real = realpathSync(existing);
-    } catch (error) {
+    const doubt = untrustedPath(withLeaf ? dir : dirname(dir), withLeaf, owner);
+    if (doubt !== undefined)
       doubts.push(
-        `${name} ${dir}: ${existing} cannot be examined (${(error as NodeJS.ErrnoException).code})`,
-      );
-      continue;
-    }
-    // The directory itself writable by root alone; one still to be made is made so.
-    const trusted = trustedFrom(real, existing === dir ? real : undefined, owner);
-    if ('doubt' in trusted)
-      doubts.push(
-        `${name} ${dir}: ${trusted.doubt}; another user could choose where the manager writes as root`,
+        `${name} ${dir}: ${doubt}; another user could choose where the manager writes as root`,
       );
   }
   return doubts;
+}
+
+/** Why `dir` (as written, and where it leads) is not root's alone, if it is not. */
+function untrustedPath(dir: string, leafToo: boolean, owner: number): string | undefined {
+  let existing = dir;
+  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+  const leaf = leafToo && existing === dir;
+  // As written: a link on the way is judged as the directory it stands in.
+  const written = trustedFrom(existing, leaf ? existing : undefined, owner);
+  if ('doubt' in written) return written.doubt;
+  let real: string;
+  try {
+    real = realpathSync(existing);
+  } catch (error) {
+    return `${existing} cannot be examined (${(error as NodeJS.ErrnoException).code})`;
+  }
+  const trusted = trustedFrom(real, leaf ? real : undefined, owner);
+  return 'doubt' in trusted ? trusted.doubt : undefined;
 }

@@ -116,6 +116,10 @@ async function main(signals: SignalQueue): Promise<number> {
     for (const problem of read.problems) process.stderr.write(`${formatProblem(problem)}\n`);
   }
 
+  // The directories above them first: nothing is made below one another user may move.
+  const above =
+    mode.kind === 'system' ? untrustedRootPaths(settings, process.geteuid?.() ?? 0, false) : [];
+  if (above.length > 0) return fail(above.map((doubt) => `daemon-manager: ${doubt}`).join('\n'));
   for (const [dir, mode_] of [
     [settings.socketDir, 0o755],
     [settings.stateDir, 0o700],

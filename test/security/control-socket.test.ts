@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lchownSync,
+  mkdirSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -318,7 +327,7 @@ describe('a socket or state directory planted before start-up is refused', { ski
   // An outside review (36b, F5): a state-dir (or root's daemons' log directory) below a
   // directory of mallory's was used; she moved it away, put a link in place of a
   // temporary file, and root wrote the state into a file of her choosing.
-  for (const key of ['state-dir', 'daemon-path-log-root'] as const)
+  for (const key of ['state-dir', 'daemon-path-log-root', 'socket-dir'] as const)
     test(`a ${key} below a directory mallory may move is refused, by --check too`, async () => {
       const mallory = host.user('mallory');
       const parent = join(publicDir, `${key}-parent`);
@@ -336,7 +345,29 @@ describe('a socket or state directory planted before start-up is refused', { ski
       assert.notEqual(result.code, 0);
       assert.notEqual(result.code, -1, 'the manager refused instead of starting');
       assert.match(result.stderr, refusal);
+      assert.equal(existsSync(path), false, 'nothing made there');
     });
+
+  // An outside review (38a, F4): a state-dir reached through a link of mallory's to a
+  // directory of root's was accepted; she pointed the link at her own directory, and the
+  // manager wrote its state there.
+  test("a state-dir reached through mallory's link to root's directory is refused", async () => {
+    const mallory = host.user('mallory');
+    const roots = join(host.dir, 'roots-own');
+    mkdirSync(roots, { mode: 0o755 });
+    const link = join(publicDir, 'mallory-link');
+    symlinkSync(roots, link);
+    lchownSync(link, mallory.uid, mallory.gid);
+    const path = join(link, 'state');
+    host.writeMaster('[can_run_as]\n{alice}\n{mallory}\n', `state-dir = ${path}`);
+    const refusal = new RegExp(`state-dir ${path}: ${link} is not root's \\(uid ${mallory.uid}\\)`);
+    const check = await run([DAEMON_MANAGER, '--check', '--config', host.configFile], []);
+    assert.match(check.stdout + check.stderr, refusal);
+    const result = await runManagerExpectingExit(host);
+    assert.notEqual(result.code, -1, 'the manager refused instead of starting');
+    assert.match(result.stderr, refusal);
+    assert.equal(existsSync(join(roots, 'state')), false, 'nothing made there');
+  });
 });
 
 describe("one user's flood of requests waits its own turn", { skip }, () => {
