@@ -39,9 +39,11 @@ describe('a lingering socket passed to the manager', { skip }, () => {
       socketOf(host, 'mallory'),
     ]);
     t.after(() => attacker.stop());
+    // (A Python start on a loaded machine may take a while: seen over 15 s in a full run.)
     const said = await waitFor(
       'the attacker to say what became of it',
       () => /^(sent|refused)$/m.exec(attacker.output())?.[1],
+      { timeoutMs: 60_000, describe: () => attacker.output() },
     );
     assert.equal(said, 'refused');
     const status = await host.dmctl('alice', 'status');
