@@ -210,14 +210,18 @@ describe('a stop deadline reached while the manager stalled', {
     assert.equal(isAlive(running.pid), false, 'stopped only once it is gone');
     assert.doesNotMatch(host.managerLog.slice(from), /still there/);
     const why = (await host.dmctl('alice', 'deaf', 'why')).stdout;
-    const order = [
+    // The SIGKILL and the end it made may be shown either way round: the end is stamped
+    // with the keeper's time of it, the SIGKILL when the keeper's late answer is read
+    // (after it, often: 2 of 4 runs failed on the order, 4 of 4 on the code of 6ebd5a2).
+    const at = (text: string): number => why.lastIndexOf(text);
+    const [silent, kill, end, stopped] = [
       'has not answered',
       'still running after the stop timeout: SIGKILL',
       `pid ${running.pid} killed by SIGKILL`,
       'stopped',
-    ].map((text) => why.lastIndexOf(text));
+    ].map(at) as [number, number, number, number];
     assert.ok(
-      order.every((at, index) => at >= 0 && (index === 0 || at > (order[index - 1] ?? 0))),
+      silent >= 0 && kill > silent && end > silent && stopped > Math.max(kill, end),
       `why in the order things happened:\n${why}`,
     );
   });
