@@ -1,3 +1,5 @@
+import { UserBuckets } from '../policy/user-buckets.ts';
+
 /**
  * The work one user's config files may cost the manager per minute: bytes read, plus
  * FILE_COST per file opened and NAME_COST per `*.conf` name listed. A full directory
@@ -9,7 +11,6 @@ export const RESCAN_BYTES_PER_MINUTE = 64 * 1024 * 1024;
 export const FILE_COST = 4 * 1024;
 export const NAME_COST = 64;
 
-const MINUTE_MS = 60_000;
 const MIB = 1024 * 1024;
 
 /** What reading a daemon directory cost, in the budget's bytes. */
@@ -26,10 +27,11 @@ export function rescanCost(bytesRead: number, filesOpened: number, namesListed: 
  */
 export class RescanBudget {
   private readonly perMinute: number;
-  private readonly buckets = new Map<string, { level: number; at: number }>();
+  private readonly buckets: UserBuckets;
 
   constructor(perMinute = RESCAN_BYTES_PER_MINUTE) {
     this.perMinute = perMinute;
+    this.buckets = new UserBuckets(perMinute, perMinute);
   }
 
   /**
@@ -37,28 +39,17 @@ export class RescanBudget {
    * minute's worth at most: a refused user waits about a minute at worst.
    */
   charge(user: string, cost: number, now: number): void {
-    const level = Math.max(-this.perMinute, this.levelOf(user, now) - cost);
-    this.buckets.set(user, { level, at: now });
+    this.buckets.take(user, cost, now, -this.perMinute);
   }
 
   /** Why `user` may not rescan now (a message for them, of `what` they asked), or undefined if they may. */
   refusal(user: string, now: number, what = 'rescan'): string | undefined {
-    const level = this.levelOf(user, now);
-    if (level > 0) return undefined;
-    const seconds = Math.max(1, Math.ceil(((1 - level) / this.perMinute) * 60));
+    if (this.buckets.level(user, now) > 0) return undefined;
+    const seconds = this.buckets.secondsUntil(user, 1, now);
     return (
       `${what} refused: your rescans cost more than ${Math.round(this.perMinute / MIB)} MiB of reading ` +
       `in the last minute (bytes read, ${FILE_COST / 1024} KiB a file, ${NAME_COST} bytes a *.conf name), ` +
       `the most one user's may; try again in ${seconds} s`
     );
-  }
-
-  private levelOf(user: string, now: number): number {
-    const bucket = this.buckets.get(user);
-    if (bucket === undefined) return this.perMinute;
-    const refilled = ((now - bucket.at) / MINUTE_MS) * this.perMinute;
-    const level = Math.min(this.perMinute, bucket.level + Math.max(0, refilled));
-    if (level === this.perMinute) this.buckets.delete(user);
-    return level;
   }
 }

@@ -1,3 +1,4 @@
+import { UserBuckets } from '../policy/user-buckets.ts';
 import type { Logger } from './logger.ts';
 
 /** The lines one user's requests may have the manager log at once, then a minute. */
@@ -17,7 +18,7 @@ const MINUTE_MS = 60_000;
 export class UserLines {
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly buckets = new Map<string, { level: number; at: number }>();
+  private readonly buckets = new UserBuckets(USER_LINES_AT_ONCE, USER_LINES_PER_MINUTE);
   private readonly untold = new Map<string, { count: number; since: number }>();
   /** When each user's count was last said (see take). */
   private readonly told = new Map<string, number>();
@@ -44,8 +45,7 @@ export class UserLines {
   private take(user: string): boolean {
     if (user === 'root') return true;
     const now = this.now();
-    const level = this.levelOf(user, now);
-    if (level < 1) {
+    if (this.buckets.level(user, now) < 1) {
       const untold = this.untold.get(user);
       this.untold.set(user, { count: (untold?.count ?? 0) + 1, since: untold?.since ?? now });
       this.timer ??= setTimeout(() => {
@@ -54,7 +54,7 @@ export class UserLines {
       }, MINUTE_MS).unref();
       return false;
     }
-    this.buckets.set(user, { level: level - 1, at: now });
+    this.buckets.take(user, 1, now);
     // The count before the user's next line, at most once a minute: said before each line
     // let through, it was a line more for each (an outside review, 37a, F5: 240 a minute).
     const told = this.told.get(user);
@@ -70,14 +70,5 @@ export class UserLines {
     this.log.warn(
       `audit: ${user}: ${untold.count} more lines of their requests not logged one by one since ${new Date(untold.since).toISOString()} (each user's are limited to ${USER_LINES_AT_ONCE.toLocaleString('en-US')} at once, then ${USER_LINES_PER_MINUTE} a minute)`,
     );
-  }
-
-  private levelOf(user: string, now: number): number {
-    const bucket = this.buckets.get(user);
-    if (bucket === undefined) return USER_LINES_AT_ONCE;
-    const refilled = ((now - bucket.at) / MINUTE_MS) * USER_LINES_PER_MINUTE;
-    const level = Math.min(USER_LINES_AT_ONCE, bucket.level + Math.max(0, refilled));
-    if (level === USER_LINES_AT_ONCE) this.buckets.delete(user);
-    return level;
   }
 }
