@@ -21,6 +21,7 @@ describe('a lingering socket passed to the manager', { skip }, () => {
   const host = new TestHost();
 
   before(async () => {
+    host.user('mallory'); // made before the manager starts, so it has a control socket
     host.writeMaster('[can_run_as]\n{mallory}\n{alice}\n');
     host.writeDaemon('alice', 'web', 'start=exec sleep 6903500\n');
     await host.startManager();
