@@ -7,19 +7,29 @@ type Answer = Extract<Response, { ok: true }>;
 /** What a rescan did, one line per daemon: added, changed, removed, refused. */
 export function formatRescan(report: RescanReport): string[] {
   const restarted = new Set(report.restarted);
+  const notRestarted = new Set(report.notRestarted);
+  const how = (id: string): string =>
+    restarted.has(id) ? ' (restarted)' : notRestarted.has(id) ? ' (not restarted)' : '';
   const lines = [
     ...report.added.map((id) => `added: ${id}`),
-    ...report.changed.map((id) => `changed: ${id}${restarted.has(id) ? ' (restarted)' : ''}`),
+    ...report.changed.map((id) => `changed: ${id}${how(id)}`),
     ...report.removed.map((id) => `removed: ${id} (forgotten once stopped)`),
     ...report.refused.map((id) => `refused: ${id}`),
   ];
   if (report.refusedMore > 0) lines.push(`refused: ${report.refusedMore} more`);
+  if (notRestarted.size > 0)
+    lines.push(
+      `not restarted: ${notRestarted.size} changed ${notRestarted.size === 1 ? 'daemon' : 'daemons'}: ${report.notRestartedWhy ?? 'refused'}. Until a rescan restarts them, they run with the config they were started with`,
+    );
   return lines.length === 0 ? ['nothing changed'] : lines;
 }
 
-/** True when a rescan refused a file: `dmctl rescan` then exits non-zero. */
+/** True when a rescan refused a file or a restart: `dmctl rescan` then exits non-zero. */
 export function refusedAny(report: RescanReport | undefined): boolean {
-  return report !== undefined && report.refused.length + report.refusedMore > 0;
+  return (
+    report !== undefined &&
+    report.refused.length + report.refusedMore + (report.notRestarted?.length ?? 0) > 0
+  );
 }
 
 /** The config problems an answer carries, on stderr. */

@@ -1755,7 +1755,7 @@ export class Manager implements ControlContext, SupervisorHost {
     askedBy?: string,
     automatic = false,
   ): Promise<RescanReport> {
-    const tally = new RescanTally();
+    const tally = new RescanTally(askedBy);
     await Promise.all(
       users.map((user) => {
         const previous = this.scans.get(user) ?? Promise.resolve();
@@ -1783,7 +1783,13 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     if (askedBy !== undefined && askedBy !== ROOT)
       this.rescanBudget.charge(askedBy, tally.cost, performance.now());
-    return tally.report();
+    const report = tally.report();
+    if (askedBy !== undefined && report.notRestarted !== undefined)
+      this.userLines.info(
+        askedBy,
+        `${askedBy}'s rescan: ${report.notRestarted.length} changed daemons not restarted (${report.notRestartedWhy}): they run with the config they were started with`,
+      );
+    return report;
   }
 
   rescanRefusal(user: string, what = 'rescan'): string | undefined {
@@ -1791,7 +1797,17 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   takeStart(user: string): string | undefined {
-    return user === ROOT ? undefined : this.startBudget.take(user, performance.now());
+    const spent = user === ROOT ? undefined : this.startBudget.take(user, performance.now());
+    return spent === undefined ? undefined : `refused: ${spent}`;
+  }
+
+  /**
+   * Takes one restart of a changed daemon from the start budget of whoever asked for the
+   * rescan; why not, if they have none left. Root's rescans and reloads take none.
+   */
+  private restartsSpent(askedBy: string | undefined): string | undefined {
+    if (askedBy === undefined || askedBy === ROOT) return undefined;
+    return this.startBudget.take(askedBy, performance.now());
   }
 
   async refresh(record: DaemonRecord): Promise<Refreshed> {
@@ -3471,6 +3487,23 @@ export class Manager implements ControlContext, SupervisorHost {
             'its config file changed while it could not be read: it runs with the config it was started with until a rescan (or a restart) applies the new one';
           this.log.info(`${id}: ${text}`);
           this.history.note(id, 'config', text);
+          continue;
+        }
+        // A restart a user's rescan makes is one they asked for: it takes from their start
+        // budget. Past it, the run goes on with the config it was started with, and a
+        // rescan later restarts it (an outside review, 38a, F3: 200 files changed and
+        // rescanned in a loop made 2,200 restarts in 30 s, and 870 KB of log a minute).
+        const spent = running ? this.restartsSpent(tally.askedBy) : undefined;
+        if (spent !== undefined) {
+          const runSource = existing.runSource ?? existing.source;
+          takeConfig(existing, loaded.spec, loaded.source);
+          if (existing.state.kind === 'running') existing.runSource = runSource;
+          this.history.note(
+            id,
+            'config',
+            `its config file changed: not restarted, as ${tally.askedBy} may not ask for more restarts now; a rescan restarts it`,
+          );
+          if (!refused) tally.holdBack(id, spent);
           continue;
         }
         takeConfig(existing, loaded.spec, loaded.source);

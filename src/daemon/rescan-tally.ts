@@ -5,14 +5,22 @@ export const REFUSALS_NAMED = 20;
 
 /** Collects what one rescan did, across users, for the reply to `dmctl rescan`. */
 export class RescanTally {
+  /** Who asked for the rescan (a user pays for what it costs); none: root, a reload. */
+  readonly askedBy: string | undefined;
   private readonly added: string[] = [];
   private readonly changed: string[] = [];
   private readonly restarted: string[] = [];
+  private readonly notRestarted: string[] = [];
+  private notRestartedWhy: string | undefined;
   private readonly removed: string[] = [];
   private readonly refused: string[] = [];
   private refusedMore = 0;
   /** What reading the files cost, in the rescan budget's bytes (see rescan-budget.ts). */
   cost = 0;
+
+  constructor(askedBy?: string) {
+    this.askedBy = askedBy;
+  }
 
   add(id: string): void {
     this.added.push(id);
@@ -21,6 +29,13 @@ export class RescanTally {
   change(id: string, restarted: boolean): void {
     this.changed.push(id);
     if (restarted) this.restarted.push(id);
+  }
+
+  /** Changed and running, not restarted: whoever asked may not restart more now (`why`). */
+  holdBack(id: string, why: string): void {
+    this.changed.push(id);
+    this.notRestarted.push(id);
+    this.notRestartedWhy = why;
   }
 
   remove(id: string): void {
@@ -38,6 +53,9 @@ export class RescanTally {
       added: this.added,
       changed: this.changed,
       restarted: this.restarted,
+      ...(this.notRestartedWhy === undefined
+        ? {}
+        : { notRestarted: this.notRestarted, notRestartedWhy: this.notRestartedWhy }),
       removed: this.removed,
       refused: this.refused,
       refusedMore: this.refusedMore,

@@ -199,6 +199,13 @@ export interface RescanReport {
   readonly changed: readonly string[];
   /** Of the changed ones, those running, restarted to apply the change. */
   readonly restarted: readonly string[];
+  /**
+   * Of the changed ones, those running and not restarted: whoever asked may not ask for
+   * more restarts now (`notRestartedWhy`, with when to try again). They run with the
+   * config they were started with until a rescan restarts them.
+   */
+  readonly notRestarted?: readonly string[];
+  readonly notRestartedWhy?: string;
   /** Forgotten, or to be forgotten once stopped: their file is gone. */
   readonly removed: readonly string[];
   /** Not loaded (or not allowed to run): the problems say why. */

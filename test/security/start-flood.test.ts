@@ -2,9 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { STARTS_AT_ONCE } from '../../src/daemon/start-budget.ts';
 import { TestHost } from '../helpers/host.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { attack, socketOf } from './support.ts';
 
 const skip = process.getuid?.() !== 0 && 'needs root';
+/** Daemons of mallory's whose files are changed at once. */
+const MANY = 40;
+const manyConfig = (index: number, version: number): string =>
+  `start=exec sleep ${6904000 + index}\nexport VERSION=${version}\n`;
 
 /**
  * An outside review (36b, F2): one user asking `start` of their crashing daemons from 16
@@ -15,12 +20,24 @@ const skip = process.getuid?.() !== 0 && 'needs root';
 describe('a flood of starts by one user', { skip }, () => {
   const host = new TestHost();
 
+  /** The pids of mallory's `many` daemons, by id. */
+  async function pidsOfMany(): Promise<Map<string, number>> {
+    const rows = (await host.status('root')).filter((row) => row.id.includes('/many'));
+    return new Map(rows.map((row) => [row.id, row.pid]));
+  }
+
   before(async () => {
     host.writeMaster('[can_run_as]\n{mallory}\n{alice}\n');
     host.writeDaemon('mallory', 'quick', 'start=exec sleep 6903100\n');
     host.writeDaemon('alice', 'web', 'start=exec sleep 6903200\n');
+    for (let index = 0; index < MANY; index++)
+      host.writeDaemon('mallory', `many${index}`, manyConfig(index, 1));
     await host.startManager();
     await host.waitForDaemon('root', 'mallory/quick', (d) => d.pid > 0, 'to run');
+    await waitFor("mallory's daemons to run", async () => {
+      const pids = await pidsOfMany();
+      return pids.size === MANY && [...pids.values()].every((pid) => pid > 0) ? true : undefined;
+    });
   });
   after(() => host.cleanup());
 
@@ -46,5 +63,62 @@ describe('a flood of starts by one user', { skip }, () => {
     assert.equal((await host.dmctl('alice', 'web', 'restart')).code, 0, 'another user');
     const byRoot = await host.dmctl('root', host.id('mallory/quick'), 'restart');
     assert.equal(byRoot.code, 0, byRoot.stderr);
+  });
+
+  /**
+   * An outside review (38a, F3): the restarts a rescan makes of changed daemons were not
+   * counted: 200 files changed and rescanned in a loop made 2,200 restarts in 30 s. They
+   * take from the start budget of whoever asked for the rescan; past it the runs go on with
+   * the config they were started with, until a rescan that may restart them.
+   */
+  test('the restarts of the rescans a user asks for take from their budget', async () => {
+    const request = `${JSON.stringify({ command: 'start', id: host.id('mallory/quick') })}\n`;
+    const spent = await attack(
+      host,
+      'mallory',
+      'spam',
+      socketOf(host, 'mallory'),
+      String(STARTS_AT_ONCE + 300),
+      Buffer.from(request).toString('base64'),
+    );
+    assert.ok(JSON.parse(spent.stdout).refused > 0, spent.stdout);
+    const before = await pidsOfMany();
+    for (let index = 0; index < MANY; index++)
+      host.writeDaemon('mallory', `many${index}`, manyConfig(index, 2));
+    const rescan = await host.dmctl('mallory', 'rescan');
+    assert.equal(rescan.code, 1, `${rescan.stdout}${rescan.stderr}`);
+    const held = [...rescan.stdout.matchAll(/^changed: (\S+) \(not restarted\)$/gm)].map(
+      (match) => match[1] as string,
+    );
+    // A few come back each second: those the rescan could take were restarted.
+    assert.ok(held.length > MANY / 2, rescan.stdout);
+    assert.match(
+      rescan.stdout,
+      new RegExp(
+        `^not restarted: ${held.length} changed daemons: you asked for more than 1,000 starts and restarts lately .*try again in \\d+ s\\. Until a rescan restarts them, they run with the config they were started with$`,
+        'm',
+      ),
+    );
+    const after = await pidsOfMany();
+    for (const id of held) assert.equal(after.get(id), before.get(id), `${id} kept its run`);
+    assert.match(
+      host.managerLog,
+      new RegExp(
+        `${host.user('mallory').name}'s rescan: ${held.length} changed daemons not restarted`,
+      ),
+    );
+    const why = await host.dmctl('mallory', (held[0] as string).split('/')[1] as string, 'why');
+    assert.match(why.stdout, /not restarted, as \S+ may not ask for more restarts now/);
+    // Root's rescan is not counted: it restarts them with their new config.
+    const byRoot = await host.dmctl('root', 'rescan');
+    assert.equal(byRoot.code, 0, byRoot.stdout);
+    for (const id of held)
+      assert.match(byRoot.stdout, new RegExp(`^changed: ${id} \\(restarted\\)$`, 'm'));
+    await waitFor('the held back daemons to run again', async () => {
+      const now = await pidsOfMany();
+      return held.every((id) => (now.get(id) ?? 0) > 0 && now.get(id) !== before.get(id))
+        ? true
+        : undefined;
+    });
   });
 });
