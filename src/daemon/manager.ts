@@ -3490,14 +3490,12 @@ export class Manager implements ControlContext, SupervisorHost {
           continue;
         }
         // A restart a user's rescan makes is one they asked for: it takes from their start
-        // budget. Past it, the run goes on with the config it was started with, and a
-        // rescan later restarts it (an outside review, 38a, F3: 200 files changed and
+        // budget. Past it, the file is not taken: the run (or the respawn of one cooling
+        // down) goes on with the config it was started with, and a later rescan finds it
+        // changed and restarts it (an outside review, 38a, F3: 200 files changed and
         // rescanned in a loop made 2,200 restarts in 30 s, and 870 KB of log a minute).
         const spent = running ? this.restartsSpent(tally.askedBy) : undefined;
         if (spent !== undefined) {
-          const runSource = existing.runSource ?? existing.source;
-          takeConfig(existing, loaded.spec, loaded.source);
-          if (existing.state.kind === 'running') existing.runSource = runSource;
           this.history.note(
             id,
             'config',
