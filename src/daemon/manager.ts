@@ -27,6 +27,7 @@ import { closeFd } from '../files/user-files.ts';
 import { KeeperNotAnswering } from '../keeper/hello.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { RunReport } from '../keeper/protocol.ts';
+import { DaemonLines } from '../logging/daemon-lines.ts';
 import type { Logger } from '../logging/logger.ts';
 import { UserLines } from '../logging/user-lines.ts';
 import { startBanner } from '../logs/log-file.ts';
@@ -335,6 +336,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly startBudget = new StartBudget();
   /** The manager's lines of each user's doing: past their budget, counted (see UserLines). */
   private readonly userLines: UserLines;
+  /** The manager's log, the lines about each user's daemons held to a budget. */
+  private readonly daemonLines: DaemonLines;
   /** Control sockets the keeper kept, by user, until `begin` has reopened them. */
   private readonly keptControl = new Map<string, number>();
   private readonly socketPathFor: (user: string) => string;
@@ -363,7 +366,10 @@ export class Manager implements ControlContext, SupervisorHost {
     this.savedAtStart = parts.saved;
     for (const id of parts.saved?.stoppedBroken ?? []) this.stoppedWhileBroken.add(id);
     this.socketPathFor = parts.socketPathFor;
-    this.log = parts.log;
+    // The lines about a user's daemons, held to that user's budget (see DaemonLines).
+    const log = new DaemonLines(parts.log);
+    this.log = log;
+    this.daemonLines = log;
     this.link = parts.link;
     this.snapshot = parts.snapshot;
     this.newKeeper = parts.newKeeper;
@@ -379,7 +385,7 @@ export class Manager implements ControlContext, SupervisorHost {
       ),
       managerIsRoot: process.geteuid?.() === 0,
       onPipe: (id, fd) => this.adoptPipe(id, fd),
-      log: parts.log,
+      log,
       saved: () => this.state.saved(),
       oomKilled: (record) => this.oomKilled(record),
       // Its log journal goes with it (an outside review, 19c: kept until the next start),
@@ -404,7 +410,7 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     this.notify = new NotifyHub(
       {
-        log: parts.log,
+        log,
         link: () => this.link,
         ...parts.notifySockets,
         daemon: (id) => this.supervisor.daemons.get(id),
@@ -427,7 +433,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.stopLookingNow = onAnsweringAgain((uid) => this.lookNow(uid));
     this.logs = new DaemonLogs(
       parts.settings,
-      parts.log,
+      log,
       (id, inode) => this.pipeEnded(id, inode),
       // A gap in a daemon's output (begun, or said at last) is saved soon: see OutputGap.
       () => this.state.schedule(),
@@ -447,7 +453,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.sockets = new DaemonSockets({
       link: () => this.link,
       bindTcp: parts.bindTcp,
-      log: parts.log,
+      log,
       rights: (user) => this.listenRights(user),
       stillWaiting: (id) => {
         const record = this.supervisor.daemons.get(id);
@@ -492,7 +498,7 @@ export class Manager implements ControlContext, SupervisorHost {
       cgroupOf: (id) => this.cgroups && join(this.cgroups.base, id),
       stopTimeoutMs: (record) => this.stopTimeoutMs(record),
       strayTimeoutMs: parts.settings.stopTimeoutMs,
-      log: parts.log,
+      log,
       replacing: (record) => this.sockets.bindAfterStop(record.id),
       formerUid: (id) => this.formerOwners.get(id),
       note: (record, kind, text) => this.note(record, kind, text),
@@ -823,6 +829,7 @@ export class Manager implements ControlContext, SupervisorHost {
     await this.control.quiesce(2_000);
     // Counts of users' lines not logged one by one are this manager's to say.
     this.userLines.tellUntold();
+    this.daemonLines.tellUntold();
     // A daemon frozen for a move is thawed before the next manager takes over; the rest
     // of the quota work is called off (handedOver), the next manager's to do.
     await this.quotaWork();
@@ -1706,6 +1713,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.log.warn(
         `${left.length} daemons still had processes after their stop (${left.slice(0, 10).join(', ')}${left.length > 10 ? ', ...' : ''}): the keeper kills what is left as it quits`,
       );
+    this.daemonLines.tellUntold();
     this.link.quit();
   }
 
