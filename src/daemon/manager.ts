@@ -355,6 +355,13 @@ export class Manager implements ControlContext, SupervisorHost {
    * loaded once each is gone.
    */
   private readonly replacedRuns = new Set<string>();
+  /**
+   * Daemons of an account renamed (by their new id), loaded once the runs under the old
+   * name (that id) are gone: started at once beside them, each daemon had two copies for
+   * as long as its old run took to stop (an outside review, 36a: 2 of 2 after a kill -9,
+   * 1 of 1 live).
+   */
+  private readonly renameWaits = new Map<string, string>();
 
   constructor(parts: ManagerParts) {
     this.mode = parts.mode;
@@ -395,6 +402,7 @@ export class Manager implements ControlContext, SupervisorHost {
       strayGone: (id) => {
         this.log.info(`${id}: the last of its processes no daemon wants is gone`);
         if (!this.supervisor.daemons.has(id) && !this.pipes.has(id)) void this.logs.forget(id);
+        this.renamedRunGone(id);
       },
       waitingRun: (run) => this.recovery?.update(run) ?? false,
     });
@@ -575,6 +583,8 @@ export class Manager implements ControlContext, SupervisorHost {
     this.watchAccounts();
     // From now on a daemon is new: autostart alone decides.
     this.recovery = undefined;
+    // A renamed account's daemon whose old run ended during the takeover loads now.
+    for (const oldId of new Set(this.renameWaits.values())) this.renamedRunGone(oldId);
     // A change made while the daemons were taken over, before the watch began (a
     // `gpasswd -d` right after a SIGUSR2), is applied now, not at the next change.
     this.refreshAccounts();
@@ -652,13 +662,17 @@ export class Manager implements ControlContext, SupervisorHost {
       this.leftDownByOldName.add(`${renamed}/${name}`);
     this.log.warn(
       allowed
-        ? `${id}: its owner is called ${renamed} now (uid ${former}, renamed while no manager ran${taken}); what survives of its daemon is stopped, and ${renamed}/${name} runs as its file says (left stopped, it stays so)`
+        ? `${id}: its owner is called ${renamed} now (uid ${former}, renamed while no manager ran${taken}); what survives of its daemon is stopped, and ${renamed}/${name} runs as its file says once that is gone (left stopped, it stays so)`
         : uid === undefined
           ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
           : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
     );
-    // Renamed: the history goes with its daemon (an outside review, 27b, F3).
-    if (allowed) this.history.carry(id, `${renamed}/${name}`);
+    // Renamed: the history goes with its daemon (an outside review, 27b, F3), and it is
+    // loaded under the new name once what survives under the old one is gone.
+    if (allowed) {
+      this.history.carry(id, `${renamed}/${name}`);
+      this.renameWaits.set(`${renamed}/${name}`, id);
+    }
     this.history.forget(id);
     this.notify.dropKept(id);
     // The lock the keeper kept is the old account's directory's, unless the manager before
@@ -2132,6 +2146,8 @@ export class Manager implements ControlContext, SupervisorHost {
     // state a second old would start it again (a review ran a restart=no task twice).
     if (record.state.kind === 'stopped') void this.state.durable();
     this.sockets.noteChange(record, this.ownerTable.get(record.owner));
+    // The old account's run of a name done with: a daemon of a renamed account may load.
+    if (this.renameWaits.size > 0) this.renamedRunGone(record.id);
     const { state } = record;
     const run = state.kind === 'running' || state.kind === 'stopping' ? state.run : undefined;
     // What a run said of itself, and its health, are that run's: a new run starts afresh.
@@ -2225,6 +2241,36 @@ export class Manager implements ControlContext, SupervisorHost {
     this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);
     // The new account's daemon of that name waited for the old account's to be gone.
     if (this.replacedRuns.delete(record.id)) void this.rescan([record.owner]);
+    this.renamedRunGone(record.id);
+  }
+
+  /**
+   * Whether daemon `id` (of a name an account had before) still runs for that account:
+   * its record, being stopped; a run of it stopped as a stray; at a takeover, a run of it the keeper holds,
+   * or processes in its cgroup (the keeper killed too), stopped once every user is loaded
+   * (see Recovery.finish, endUnclaimedCgroups).
+   */
+  private runsOn(id: string): boolean {
+    // The old account's: its record (see syncOwners), or a run of it taken by the daemon
+    // of that name of the account that has the name now (two accounts that swapped names).
+    const record = this.supervisor.daemons.get(id);
+    return (
+      record?.formerUid !== undefined ||
+      (record?.state.kind === 'stopping' && record.state.former === true) ||
+      this.processes.stopsStrayOf(id) ||
+      (this.recovery !== undefined &&
+        (this.snapshot.runs.some((run) => run.id === id && (run.alive || !run.empty)) ||
+          this.leftBehind(id.slice(0, id.indexOf('/'))).has(id)))
+    );
+  }
+
+  /** `id`'s run may be gone: a daemon of its owner's new name waiting for it is loaded. */
+  private renamedRunGone(id: string): void {
+    for (const [newId, oldId] of this.renameWaits)
+      if (oldId === id && !this.runsOn(id)) {
+        this.renameWaits.delete(newId);
+        void this.rescan([newId.slice(0, newId.indexOf('/'))]);
+      }
   }
 
   /** Opens a daemon's log if its output is logged, or stops logging it if not any more. */
@@ -2472,7 +2518,7 @@ export class Manager implements ControlContext, SupervisorHost {
       const nameNow = after === undefined ? '' : ` (the name is uid ${after.account.uid}'s now)`;
       this.log.warn(
         renamed !== undefined
-          ? `${name} is now called ${renamed} (uid ${before.account.uid})${nameNow}; stopping the daemons of the old name (those left stopped stay so under the new one)`
+          ? `${name} is now called ${renamed} (uid ${before.account.uid})${nameNow}; stopping the daemons of the old name (those left stopped stay so under the new one; each is loaded under the new name once its old run is gone)`
           : after === undefined
             ? `${name} may no longer run daemons; stopping theirs`
             : `${name} is another account now (uid ${before.account.uid}, now ${after.account.uid}); stopping the daemons of the old one`,
@@ -2521,7 +2567,11 @@ export class Manager implements ControlContext, SupervisorHost {
             this.supervisor.forget(record);
           }
           // Still stopping: the record is the old account's until it is gone (see rescan).
-          if (this.supervisor.daemons.get(record.id) === record) this.replacedRuns.add(record.id);
+          if (this.supervisor.daemons.get(record.id) === record) {
+            this.replacedRuns.add(record.id);
+            if (renamed !== undefined)
+              this.renameWaits.set(`${renamed}/${record.spec.name}`, record.id);
+          }
         }
       this.problems.clear(name);
       this.broken.clear(name);
@@ -3132,6 +3182,10 @@ export class Manager implements ControlContext, SupervisorHost {
       // by hand meanwhile is taken as it is, as before.)
       if (existing?.state.kind === 'stopping' && this.replacedRuns.has(id)) continue;
       this.replacedRuns.delete(id);
+      // Its owner renamed: loaded once its run under the old name is gone (see renameWaits).
+      const oldId = this.renameWaits.get(id);
+      if (oldId !== undefined && existing === undefined && this.runsOn(oldId)) continue;
+      this.renameWaits.delete(id);
       const over =
         existing === undefined &&
         loaded.spec !== undefined &&

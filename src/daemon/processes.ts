@@ -390,6 +390,12 @@ export class KeeperProcesses implements Processes {
     return undefined;
   }
 
+  /** Whether a run of daemon `id` is being stopped as a stray (see endStray). */
+  stopsStrayOf(id: string): boolean {
+    for (const seq of this.strays.keys()) if (this.runs.get(seq) === id) return true;
+    return false;
+  }
+
   /** The stops of runs no daemon wants under way, by run, for the next manager (see endStray). */
   strayStops(): Record<string, StrayStop> {
     const stops: Record<string, StrayStop> = {};

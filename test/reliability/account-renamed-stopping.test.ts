@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, afterEach, describe, test } from 'node:test';
+import { living } from '../helpers/census.ts';
+import { showLogIfFailed } from '../helpers/cli.ts';
+import { TestHost } from '../helpers/host.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const root = process.getuid?.() === 0;
+
+/**
+ * An outside review (36a): an account renamed (`usermod -l`, the same uid, the new name
+ * allowed) while a daemon of theirs that ignores SIGTERM ran: its run under the old name
+ * was stopped, and the daemon started under the new name at once, beside it, for as long
+ * as the old run took to stop (2 of 2 after a kill -9 of the manager, 1 of 1 live). The
+ * daemon under the new name is loaded once the old run is gone: never two copies.
+ */
+for (const way of ['live', 'manager killed', 'manager and keeper killed'] as const)
+  describe(`an account renamed while its daemon ignores SIGTERM (${way})`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    let renamed = false;
+    afterEach(showLogIfFailed(() => host.managerLog));
+    after(async () => {
+      await host.stopManager().catch(() => undefined);
+      if (renamed) execFileSync('usermod', ['-l', host.user('alice').name, host.expand('{bob}')]);
+      await host.cleanup();
+    });
+
+    test('its daemon runs under the new name once the old run is gone, never two at once', async () => {
+      const alice = host.user('alice');
+      host.user('carol');
+      const bob = host.expand('{bob}');
+      const carol = host.expand('{carol}');
+      const command = `sleep ${6800070 + ['live', 'manager killed'].indexOf(way) + 1}`;
+      host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+      // Run as carol: usermod renames no account that has processes.
+      host.writeDaemon(
+        'alice',
+        'x',
+        `start=trap '' TERM; exec ${command}\nuser=${carol}\nstop_timeout=6s\n`,
+      );
+      await host.startManager();
+      const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+      if (way === 'manager killed') await host.killManager();
+      if (way === 'manager and keeper killed') await host.killManagerAndKeeper();
+      const from = host.managerLog.length;
+      execFileSync('usermod', ['-l', bob, alice.name]);
+      renamed = true;
+      let most = 0;
+      const count = (): number => {
+        const copies = living(command).length;
+        most = Math.max(most, copies);
+        return copies;
+      };
+      const watch = setInterval(count, 20);
+      try {
+        if (way !== 'live') await host.startManager();
+        await waitFor(
+          'the daemon to run under the new name, the old run gone',
+          async () => {
+            count();
+            const row = (await host.status('root')).find((d) => d.id === `${bob}/x`);
+            return row !== undefined && row.pid > 0 && row.pid !== first.pid && count() === 1
+              ? true
+              : undefined;
+          },
+          { timeoutMs: 60_000, describe: () => `${living(command).length} copies` },
+        );
+      } finally {
+        clearInterval(watch);
+      }
+      assert.equal(most, 1, `${most} copies of the daemon at once`);
+      assert.match(host.managerLog.slice(from), /sent SIGKILL/);
+    });
+  });
