@@ -8,28 +8,45 @@ type Answer = Extract<Response, { ok: true }>;
 export function formatRescan(report: RescanReport): string[] {
   const restarted = new Set(report.restarted);
   const notRestarted = new Set(report.notRestarted);
+  const notStarted = report.notStarted ?? [];
   const how = (id: string): string =>
     restarted.has(id) ? ' (restarted)' : notRestarted.has(id) ? ' (not restarted)' : '';
   const lines = [
     ...report.added.map((id) => `added: ${id}`),
+    ...notStarted.map((id) => `new: ${id} (not loaded)`),
     ...report.changed.map((id) => `changed: ${id}${how(id)}`),
     ...report.removed.map((id) => `removed: ${id} (forgotten once stopped)`),
     ...report.refused.map((id) => `refused: ${id}`),
   ];
   if (report.refusedMore > 0) lines.push(`refused: ${report.refusedMore} more`);
-  if (notRestarted.size > 0)
+  const held = [
+    ...(notRestarted.size > 0
+      ? [`${count(notRestarted.size, 'changed daemon')} not restarted`]
+      : []),
+    ...(notStarted.length > 0 ? [`${count(notStarted.length, 'new daemon')} not loaded`] : []),
+  ];
+  if (held.length > 0)
     lines.push(
-      `not restarted: ${notRestarted.size} changed ${notRestarted.size === 1 ? 'daemon' : 'daemons'}: ${report.notRestartedWhy ?? 'refused'}. Until a rescan restarts them, they run with the config they were started with`,
+      `held back: ${held.join(' and ')}: ${report.heldBackWhy ?? 'refused'}. A rescan then ${notStarted.length > 0 ? 'loads and starts the new ones' : ''}${notStarted.length > 0 && notRestarted.size > 0 ? ' and ' : ''}${notRestarted.size > 0 ? 'restarts the changed ones (until then they run with the config they were started with)' : ''}`,
     );
   return lines.length === 0 ? ['nothing changed'] : lines;
 }
 
-/** True when a rescan refused a file or a restart: `dmctl rescan` then exits non-zero. */
+/** True when a rescan refused a file, a restart or a start: `dmctl rescan` then exits non-zero. */
 export function refusedAny(report: RescanReport | undefined): boolean {
   return (
     report !== undefined &&
-    report.refused.length + report.refusedMore + (report.notRestarted?.length ?? 0) > 0
+    report.refused.length +
+      report.refusedMore +
+      (report.notRestarted?.length ?? 0) +
+      (report.notStarted?.length ?? 0) >
+      0
   );
+}
+
+/** `1 new daemon`, `3 new daemons`. */
+function count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
 
 /** The config problems an answer carries, on stderr. */
@@ -52,9 +69,13 @@ export function printAnswer(answer: Answer, output: Output): void {
   printProblems(answer, output);
 }
 
-/** The answer to a saved edit; 0. */
+/** The answer to a saved edit; 1 when its rescan held a restart or a start back. */
 export function printSaved(answer: Response, output: Output): number {
   if (!answer.ok) return output.fail(answer.error);
   printAnswer(answer, output);
-  return 0;
+  // Saved, and its rescan held back a restart or a start for the start budget (an outside
+  // review, 39b, F4: exit 0 while the change was not applied).
+  const held =
+    (answer.rescan?.notRestarted?.length ?? 0) + (answer.rescan?.notStarted?.length ?? 0);
+  return held > 0 ? 1 : 0;
 }

@@ -11,7 +11,8 @@ export class RescanTally {
   private readonly changed: string[] = [];
   private readonly restarted: string[] = [];
   private readonly notRestarted: string[] = [];
-  private notRestartedWhy: string | undefined;
+  private readonly notStarted: string[] = [];
+  private heldBackWhy: string | undefined;
   private readonly removed: string[] = [];
   private readonly refused: string[] = [];
   private refusedMore = 0;
@@ -31,11 +32,25 @@ export class RescanTally {
     if (restarted) this.restarted.push(id);
   }
 
-  /** Changed and running, not restarted: whoever asked may not restart more now (`why`). */
-  holdBack(id: string, why: string): void {
-    this.changed.push(id);
-    this.notRestarted.push(id);
-    this.notRestartedWhy = why;
+  /**
+   * Not restarted (changed) or not loaded (new): whoever asked may not ask for more starts
+   * now (see explain).
+   */
+  holdBack(id: string, what: 'changed' | 'new'): void {
+    if (what === 'changed') {
+      this.changed.push(id);
+      this.notRestarted.push(id);
+    } else this.notStarted.push(id);
+  }
+
+  /** How many were held back (see holdBack). */
+  heldBack(): number {
+    return this.notRestarted.length + this.notStarted.length;
+  }
+
+  /** Why those held back were (for whoever asked: with when to try again). */
+  explain(why: string): void {
+    this.heldBackWhy = why;
   }
 
   remove(id: string): void {
@@ -53,9 +68,13 @@ export class RescanTally {
       added: this.added,
       changed: this.changed,
       restarted: this.restarted,
-      ...(this.notRestartedWhy === undefined
+      ...(this.heldBack() === 0
         ? {}
-        : { notRestarted: this.notRestarted, notRestartedWhy: this.notRestartedWhy }),
+        : {
+            notRestarted: this.notRestarted,
+            notStarted: this.notStarted,
+            heldBackWhy: this.heldBackWhy ?? 'refused',
+          }),
       removed: this.removed,
       refused: this.refused,
       refusedMore: this.refusedMore,

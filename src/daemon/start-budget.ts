@@ -12,9 +12,11 @@ export const STARTS_AT_ONCE = 1_000;
 export const STARTS_PER_MINUTE = 300;
 
 /**
- * A bucket per user: each start or restart they ask for takes one, and so does each
- * restart of a changed daemon that a rescan they asked for makes (an outside review, 38a,
- * F3: 2,200 restarts in 30 s that way); refused when none is left, with when to try again.
+ * A bucket per user: each start or restart they ask for takes one, and so does each start
+ * of a new daemon and each restart of a changed one that a rescan they asked for makes
+ * (outside reviews, 38a, F3: 2,200 restarts in 30 s that way; 39b, F1: 3,000-4,200 starts
+ * a minute of new files, deleted and written again); refused when none is left, with when
+ * to try again.
  * Root's requests and the manager's own starts (respawns, autostart) take none. Pure (the
  * time is given), so that the rule is tested without waiting.
  */
@@ -26,14 +28,21 @@ export class StartBudget {
    * for, and when to try again).
    */
   take(user: string, now: number): string | undefined {
-    if (this.buckets.level(user, now) < 1) {
-      const seconds = this.buckets.secondsUntil(user, 1, now);
-      return (
-        `you asked for more than ${STARTS_AT_ONCE.toLocaleString('en-US')} starts and restarts lately ` +
-        `(then ${STARTS_PER_MINUTE} a minute), the most one user may; try again in ${seconds} s`
-      );
-    }
+    if (this.buckets.level(user, now) < 1) return spent(this.buckets.secondsUntil(user, 1, now));
     this.buckets.take(user, 1, now);
     return undefined;
   }
+
+  /** Why `count` starts of `user`'s were held back, and when all of them may be asked for. */
+  heldBack(user: string, count: number, now: number): string {
+    return spent(this.buckets.secondsUntil(user, Math.min(count, STARTS_AT_ONCE), now));
+  }
+}
+
+/** What a user is told past the budget. */
+function spent(seconds: number): string {
+  return (
+    `you asked for more than ${STARTS_AT_ONCE.toLocaleString('en-US')} starts and restarts lately ` +
+    `(then ${STARTS_PER_MINUTE} a minute), the most one user may; try again in ${seconds} s`
+  );
 }

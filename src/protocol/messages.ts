@@ -200,12 +200,14 @@ export interface RescanReport {
   /** Of the changed ones, those running, restarted to apply the change. */
   readonly restarted: readonly string[];
   /**
-   * Of the changed ones, those running and not restarted: whoever asked may not ask for
-   * more restarts now (`notRestartedWhy`, with when to try again). They run with the
-   * config they were started with until a rescan restarts them.
+   * Held back: whoever asked may not ask for more starts now (`heldBackWhy`, with when to
+   * try again). Of the changed ones, those running and not restarted: they run with the
+   * config they were started with until a rescan restarts them. New ones not loaded: a
+   * rescan loads (and starts) them.
    */
   readonly notRestarted?: readonly string[];
-  readonly notRestartedWhy?: string;
+  readonly notStarted?: readonly string[];
+  readonly heldBackWhy?: string;
   /** Forgotten, or to be forgotten once stopped: their file is gone. */
   readonly removed: readonly string[];
   /** Not loaded (or not allowed to run): the problems say why. */
