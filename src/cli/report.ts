@@ -8,45 +8,37 @@ type Answer = Extract<Response, { ok: true }>;
 export function formatRescan(report: RescanReport): string[] {
   const restarted = new Set(report.restarted);
   const notRestarted = new Set(report.notRestarted);
-  const notStarted = report.notStarted ?? [];
   const how = (id: string): string =>
     restarted.has(id) ? ' (restarted)' : notRestarted.has(id) ? ' (not restarted)' : '';
   const lines = [
     ...report.added.map((id) => `added: ${id}`),
-    ...notStarted.map((id) => `new: ${id} (not loaded)`),
+    ...(report.notLoaded ?? []).map((id) => `new: ${id} (not loaded)`),
     ...report.changed.map((id) => `changed: ${id}${how(id)}`),
+    ...(report.notStarted ?? []).map((id) => `accepted: ${id} (not started)`),
     ...report.removed.map((id) => `removed: ${id} (forgotten once stopped)`),
     ...report.refused.map((id) => `refused: ${id}`),
   ];
   if (report.refusedMore > 0) lines.push(`refused: ${report.refusedMore} more`);
-  const held = [
-    ...(notRestarted.size > 0
-      ? [`${count(notRestarted.size, 'changed daemon')} not restarted`]
-      : []),
-    ...(notStarted.length > 0 ? [`${count(notStarted.length, 'new daemon')} not loaded`] : []),
-  ];
-  if (held.length > 0)
+  const held = heldBack(report);
+  if (held > 0)
     lines.push(
-      `held back: ${held.join(' and ')}: ${report.heldBackWhy ?? 'refused'}. A rescan then ${notStarted.length > 0 ? 'loads and starts the new ones' : ''}${notStarted.length > 0 && notRestarted.size > 0 ? ' and ' : ''}${notRestarted.size > 0 ? 'restarts the changed ones (until then they run with the config they were started with)' : ''}`,
+      `held back: ${held} of the starts and restarts this rescan would make: ${report.heldBackWhy ?? 'refused'}. A later rescan makes them; until then a changed daemon runs with the config it was started with`,
     );
   return lines.length === 0 ? ['nothing changed'] : lines;
 }
 
 /** True when a rescan refused a file, a restart or a start: `dmctl rescan` then exits non-zero. */
 export function refusedAny(report: RescanReport | undefined): boolean {
-  return (
-    report !== undefined &&
-    report.refused.length +
-      report.refusedMore +
-      (report.notRestarted?.length ?? 0) +
-      (report.notStarted?.length ?? 0) >
-      0
-  );
+  return report !== undefined && report.refused.length + report.refusedMore + heldBack(report) > 0;
 }
 
-/** `1 new daemon`, `3 new daemons`. */
-function count(n: number, what: string): string {
-  return `${n} ${what}${n === 1 ? '' : 's'}`;
+/** The starts and restarts the start budget held back. */
+export function heldBack(report: RescanReport | undefined): number {
+  return (
+    (report?.notRestarted?.length ?? 0) +
+    (report?.notLoaded?.length ?? 0) +
+    (report?.notStarted?.length ?? 0)
+  );
 }
 
 /** The config problems an answer carries, on stderr. */

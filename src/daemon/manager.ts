@@ -3596,13 +3596,15 @@ export class Manager implements ControlContext, SupervisorHost {
         }
         if (!refused) tally.change(id, running);
       } else takeConfig(existing, loaded.spec, loaded.source);
-      // Accepted now, changed or not (a grant given back: an outside review, 31a, F2).
-      if (
-        existing !== undefined &&
-        !refused &&
-        this.waitingForFile.delete(id) &&
-        existing.state.kind === 'stopped'
-      ) {
+      // Accepted now, changed or not (a grant given back: an outside review, 31a, F2). Its
+      // start is one the user asked for (a file refused and fixed in a loop): past their
+      // budget it goes on waiting, for a later rescan.
+      if (existing === undefined || refused) continue;
+      if (!this.waitingForFile.has(id) || existing.state.kind !== 'stopped')
+        this.waitingForFile.delete(id);
+      else if (!this.takeStartFor(tally)) tally.holdBack(id, 'accepted');
+      else {
+        this.waitingForFile.delete(id);
         const text = 'its config file is accepted now: started, as it waited for it';
         this.log.info(`${id}: ${text}`);
         this.history.note(id, 'config', text);

@@ -33,18 +33,21 @@ describe('RescanTally', () => {
     const tally = new RescanTally('amy');
     tally.holdBack('amy/web', 'changed');
     tally.holdBack('amy/new', 'new');
-    assert.equal(tally.heldBack(), 2);
+    tally.holdBack('amy/fixed', 'accepted');
+    assert.equal(tally.heldBack(), 3);
     tally.explain('try again in 1 s');
     const report = tally.report();
     assert.deepEqual(report.changed, ['amy/web']);
     assert.deepEqual(report.restarted, []);
     assert.deepEqual(report.added, []);
     assert.deepEqual(report.notRestarted, ['amy/web']);
-    assert.deepEqual(report.notStarted, ['amy/new']);
+    assert.deepEqual(report.notLoaded, ['amy/new']);
+    assert.deepEqual(report.notStarted, ['amy/fixed']);
     assert.deepEqual(formatRescan(report), [
       'new: amy/new (not loaded)',
       'changed: amy/web (not restarted)',
-      'held back: 1 changed daemon not restarted and 1 new daemon not loaded: try again in 1 s. A rescan then loads and starts the new ones and restarts the changed ones (until then they run with the config they were started with)',
+      'accepted: amy/fixed (not started)',
+      'held back: 3 of the starts and restarts this rescan would make: try again in 1 s. A later rescan makes them; until then a changed daemon runs with the config it was started with',
     ]);
     assert.equal(refusedAny(report), true);
   });

@@ -11,6 +11,7 @@ export class RescanTally {
   private readonly changed: string[] = [];
   private readonly restarted: string[] = [];
   private readonly notRestarted: string[] = [];
+  private readonly notLoaded: string[] = [];
   private readonly notStarted: string[] = [];
   private heldBackWhy: string | undefined;
   private readonly removed: string[] = [];
@@ -33,19 +34,20 @@ export class RescanTally {
   }
 
   /**
-   * Not restarted (changed) or not loaded (new): whoever asked may not ask for more starts
-   * now (see explain).
+   * Held back: whoever asked may not ask for more starts now (see explain). A changed
+   * daemon not restarted, a new one not loaded, one whose file is accepted now not started.
    */
-  holdBack(id: string, what: 'changed' | 'new'): void {
+  holdBack(id: string, what: 'changed' | 'new' | 'accepted'): void {
     if (what === 'changed') {
       this.changed.push(id);
       this.notRestarted.push(id);
-    } else this.notStarted.push(id);
+    } else if (what === 'new') this.notLoaded.push(id);
+    else this.notStarted.push(id);
   }
 
   /** How many were held back (see holdBack). */
   heldBack(): number {
-    return this.notRestarted.length + this.notStarted.length;
+    return this.notRestarted.length + this.notLoaded.length + this.notStarted.length;
   }
 
   /** Why those held back were (for whoever asked: with when to try again). */
@@ -72,6 +74,7 @@ export class RescanTally {
         ? {}
         : {
             notRestarted: this.notRestarted,
+            notLoaded: this.notLoaded,
             notStarted: this.notStarted,
             heldBackWhy: this.heldBackWhy ?? 'refused',
           }),

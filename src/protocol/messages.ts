@@ -201,11 +201,12 @@ export interface RescanReport {
   readonly restarted: readonly string[];
   /**
    * Held back: whoever asked may not ask for more starts now (`heldBackWhy`, with when to
-   * try again). Of the changed ones, those running and not restarted: they run with the
-   * config they were started with until a rescan restarts them. New ones not loaded: a
-   * rescan loads (and starts) them.
+   * try again), until a later rescan. Of the changed ones, those not restarted: they run
+   * with the config they were started with. New ones not loaded. Daemons whose file is
+   * accepted now, waited for, not started.
    */
   readonly notRestarted?: readonly string[];
+  readonly notLoaded?: readonly string[];
   readonly notStarted?: readonly string[];
   readonly heldBackWhy?: string;
   /** Forgotten, or to be forgotten once stopped: their file is gone. */
