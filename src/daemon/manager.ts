@@ -2250,9 +2250,9 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /**
    * Whether daemon `id` (of a name an account had before) still runs for that account:
-   * its record, being stopped; a run of it stopped as a stray; at a takeover, a run of it the keeper holds,
-   * or processes in its cgroup (the keeper killed too), stopped once every user is loaded
-   * (see Recovery.finish, endUnclaimedCgroups).
+   * its record, being stopped; a run of it stopped as a stray; at a takeover, a run of it
+   * the keeper holds, or processes in its cgroup (the keeper killed too), stopped once
+   * every user is loaded (see Recovery.finish, endUnclaimedCgroups).
    */
   private runsOn(id: string): boolean {
     // The old account's: its record (see syncOwners), or a run of it taken by the daemon
@@ -3293,7 +3293,6 @@ export class Manager implements ControlContext, SupervisorHost {
         this.supervisor.stop(existing);
         void this.sockets.release(id, owner);
       }
-      this.configFiles.set(id, loaded.file);
       // A start a user's rescan makes of a new daemon is one they asked for too (an outside
       // review, 39b, F1: 200 new files, rescanned and deleted in a loop, made 3,000-4,200
       // starts a minute). Past their budget it is not loaded: a later rescan loads it.
@@ -3309,6 +3308,7 @@ export class Manager implements ControlContext, SupervisorHost {
         tally.holdBack(id, 'new');
         continue;
       }
+      this.configFiles.set(id, loaded.file);
       if (existing === undefined) {
         held++;
         // Taking over a run whose file was changed into one refused now (a port, a user or
