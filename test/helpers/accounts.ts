@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { TestHost } from './host.ts';
+import { processState } from './proc.ts';
 import { waitFor } from './wait.ts';
 
 /** An account made again under the name of a sandbox user: its uid and home. */
@@ -25,19 +26,44 @@ export interface AccountAgain {
  */
 export function makeAccountAgain(host: TestHost, short: string): AccountAgain {
   const old = host.user(short);
-  const current = uidOf(old.name);
-  if (current !== undefined) deleteAccount(host, short);
-  // Another uid (useradd would give the same one back when it was the highest), and a
-  // free one: another account made again may have taken old.uid + 40,000 (useradd gives
-  // its old uid, freed, to the next account made), and not the one just deleted.
-  let uid = old.uid + 40_000;
-  while (uid === current || uidTaken(uid)) uid++;
-  const home = `${old.home}-${uid}`;
-  execFileSync('useradd', ['-M', '-N', '-u', String(uid), '-d', home, old.name]);
-  mkdirSync(home, { mode: 0o755 });
-  chownSync(home, uid, 100);
-  return { uid, home };
+  // One change, as the manager sees it: its watch of /etc, reading between the delete and
+  // the add on a loaded machine, saw the account gone (another case, which tests of their
+  // own cover): a full run failed 3 tests that way. The manager is stopped meanwhile.
+  return whileManagerStopped(host, () => {
+    const current = uidOf(old.name);
+    if (current !== undefined) deleteAccount(host, short);
+    // Another uid (useradd would give the same one back when it was the highest), and a
+    // free one: another account made again may have taken old.uid + 40,000 (useradd gives
+    // its old uid, freed, to the next account made), and not the one just deleted.
+    let uid = old.uid + 40_000;
+    while (uid === current || uidTaken(uid)) uid++;
+    const home = `${old.home}-${uid}`;
+    execFileSync('useradd', ['-M', '-N', '-u', String(uid), '-d', home, old.name]);
+    mkdirSync(home, { mode: 0o755 });
+    chownSync(home, uid, 100);
+    return { uid, home };
+  });
 }
+
+/**
+ * Runs `change` with the host's manager stopped (SIGSTOP, seen stopped, then SIGCONT), if
+ * one runs and is not stopped already: it sees the change as one.
+ */
+export function whileManagerStopped<T>(host: TestHost, change: () => T): T {
+  const pid = host.managerPid();
+  const running = pid > 0 && !['T', 'Z', undefined].includes(processState(pid));
+  if (!running) return change();
+  process.kill(pid, 'SIGSTOP');
+  try {
+    const until = Date.now() + 5_000;
+    while (processState(pid) !== 'T' && Date.now() < until) Atomics.wait(PAUSE, 0, 0, 1);
+    return change();
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+}
+
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Deletes the account of `short`, its processes left running (as `userdel -f` does); its

@@ -225,12 +225,15 @@ describe('a config file changed while the manager was down', {
     await takeOverUnknownRun(refusal, `user=${bobName}\n`, async (pid, from) => {
       const bob = makeAccountAgain(host, 'bob');
       process.kill(host.managerPid(), 'SIGHUP');
-      await waitFor('its run to be stopped', () =>
-        /web: its run-as account .* is another account now .* starts again once its file is accepted/.test(
-          host.managerLog.slice(from),
-        ) && !isAlive(pid)
-          ? true
-          : undefined,
+      await waitFor(
+        'its run to be stopped',
+        () =>
+          /web: its run-as account .* is another account now .* starts again once its file is accepted/.test(
+            host.managerLog.slice(from),
+          ) && !isAlive(pid)
+            ? true
+            : undefined,
+        { timeoutMs: 60_000, describe: () => `pid ${pid} alive: ${isAlive(pid)}` },
       );
       assert.doesNotMatch(host.managerLog.slice(from), /may no longer run as/);
       host.writeDaemon('alice', 'web', `start=exec sleep 6800073\nuser=${bobName}\n`);

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
-import { killManager } from '../helpers/accounts.ts';
+import { killManager, whileManagerStopped } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
@@ -104,16 +104,13 @@ describe('a listen_group made again while the manager runs', {
     const from = host.managerLog.length;
     // Made again as one change: its watch of /etc, reading between the delete and the add
     // on a loaded machine, saw mallory out of the group (1 of 4 runs under load).
-    process.kill(host.managerPid(), 'SIGSTOP');
-    let newGid = 0;
-    try {
+    const newGid = whileManagerStopped(host, () => {
       execFileSync('groupdel', [team]);
-      newGid = freeGid(oldGid + 40_000);
-      execFileSync('groupadd', ['-g', String(newGid), team]);
+      const gid = freeGid(oldGid + 40_000);
+      execFileSync('groupadd', ['-g', String(gid), team]);
       execFileSync('usermod', ['-a', '-G', team, host.user('mallory').name]);
-    } finally {
-      process.kill(host.managerPid(), 'SIGCONT');
-    }
+      return gid;
+    });
     process.kill(host.managerPid(), 'SIGHUP');
     await host.waitForDaemon(
       'mallory',
