@@ -1675,6 +1675,9 @@ export class Manager implements ControlContext, SupervisorHost {
     await this.quotaWork();
     this.accountsWatcher?.close();
     this.stopLookingNow();
+    // No user is looked at again (their home, their lock held by another manager).
+    for (const waiting of this.homeWaits.values()) clearTimeout(waiting.timer);
+    this.homeWaits.clear();
     for (const user of this.control.users()) this.link.drop(`ctl:${user}`);
     // dmctl is answered while the daemons stop (status, stop, kill); nothing new starts.
     // What no daemon wants (survivors no config claims) is given the rest of its stop.

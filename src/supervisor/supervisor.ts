@@ -207,6 +207,11 @@ export class Supervisor {
   /** Wants the daemon up; starts it now, even from a cooldown. */
   start(record: DaemonRecord): Outcome {
     const { state } = record;
+    // Nothing starts once every daemon is being stopped for the manager's end: a user whose
+    // lock came free during a shutdown (a retry of it) had theirs started, and the manager
+    // never exited (an outside review, 39a, F2).
+    if (this.wantedBeforeShutdown !== undefined)
+      return { ok: false, error: `${record.id} is not started: the manager is shutting down` };
     record.wanted = 'up';
     if (state.kind === 'running')
       return {
@@ -681,6 +686,11 @@ export class Supervisor {
   }
 
   private spawn(record: DaemonRecord): Outcome {
+    if (this.wantedBeforeShutdown !== undefined) {
+      record.wanted = 'down';
+      this.settleStopped(record);
+      return { ok: false, error: `${record.id} is not started: the manager is shutting down` };
+    }
     const prepared = this.prepareSafely(record);
     if (!prepared.ok && prepared.soon && this.waitBriefly(record))
       return { ok: true, message: `${record.id} is starting (${prepared.error})` };

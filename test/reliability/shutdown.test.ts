@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { living } from '../helpers/census.ts';
 import { TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -66,5 +69,51 @@ describe('a shutdown with a daemon that ignores SIGTERM and asks for 24 h', {
         describe: () => host.managerLog,
       },
     );
+  });
+});
+
+/**
+ * An outside review (39a, F2, High): a user whose `.lock` was a FIFO (not loaded, looked
+ * at again at 1, 3, 10 and 30 s) removed it during root's SIGTERM while another daemon
+ * took its time to stop: the retry loaded and started their daemon, and the manager never
+ * exited. Nothing starts once the shutdown has begun, and the manager exits.
+ */
+describe('a user whose lock comes free during a shutdown', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('has nothing started, and the manager exits', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n{mallory}\n');
+    host.writeDaemon('alice', 'slow', "start=trap '' TERM; exec sleep 6500011\nstop_timeout=8s\n");
+    host.writeDaemon('mallory', 'late', 'start=exec sleep 6500012\n');
+    const lock = join(host.user('mallory').home, '.daemon-manager/daemons/.lock');
+    rmSync(lock, { force: true });
+    execFileSync('runuser', ['-u', host.user('mallory').name, '--', 'mkfifo', lock]);
+    const manager = await host.startManager();
+    await host.waitForDaemon('alice', 'alice/slow', (d) => d.pid > 0, 'to run');
+    await waitFor('the lock refused', () =>
+      /\.lock is not a regular file of theirs/.test(host.managerLog) ? true : undefined,
+    );
+    const exited = new Promise<number | null>((resolve) =>
+      manager.once('exit', (code) => resolve(code)),
+    );
+    const from = host.managerLog.length;
+    manager.kill('SIGTERM');
+    await waitFor('the shutdown to begin', () =>
+      /SIGTERM: stopping every daemon/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    rmSync(lock);
+    // Looked at again at 1, 3 and 10 s: the stop of slow takes 8 s. (It never exited.)
+    let exitCode: number | null | 'running' = 'running';
+    void exited.then((code) => {
+      exitCode = code;
+    });
+    await waitFor('the manager to exit', () => (exitCode === 'running' ? undefined : true), {
+      timeoutMs: 60_000,
+      describe: () => host.managerLog.slice(from),
+    }).finally(() => manager.kill('SIGKILL'));
+    assert.equal(exitCode, 0);
+    assert.equal(living('sleep 6500012').length, 0, 'mallory/late does not run');
+    assert.doesNotMatch(host.managerLog.slice(from), /late: started/);
   });
 });
