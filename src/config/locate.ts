@@ -121,13 +121,27 @@ export function untrustedRootPaths(settings: Settings, owner = 0, withLeaf = tru
     ['daemon-path-daemon-root', settings.daemonPathDaemonRoot],
     ['daemon-path-log-root', settings.daemonPathLogRoot],
   ] as const) {
-    const doubt = untrustedPath(withLeaf ? dir : dirname(dir), withLeaf, owner);
-    if (doubt !== undefined)
-      doubts.push(
-        `${name} ${dir}: ${doubt}; another user could choose where the manager writes as root`,
-      );
+    const doubt = untrustedPlace(name, dir, owner, withLeaf);
+    if (doubt !== undefined) doubts.push(doubt);
   }
   return doubts;
+}
+
+/**
+ * Why root's manager may not use `path` (named `name`: a setting, an option), if another
+ * user could have put or may move a directory of it (see untrustedRootPaths). `withLeaf`
+ * false: the directories above it alone (a file: the pidfile, the syslog socket).
+ */
+export function untrustedPlace(
+  name: string,
+  path: string,
+  owner = 0,
+  withLeaf = true,
+): string | undefined {
+  const doubt = untrustedPath(withLeaf ? path : dirname(path), withLeaf, owner);
+  return doubt === undefined
+    ? undefined
+    : `${name} ${path}: ${doubt}; another user could choose where the manager writes as root`;
 }
 
 /** Why `dir` (as written, and where it leads) is not root's alone, if it is not. */

@@ -16,6 +16,7 @@ import {
   readMasterConfig,
   systemSocketPath,
   trustedSocketDir,
+  untrustedPlace,
   untrustedRootPaths,
 } from '../config/locate.ts';
 import { formatProblem } from '../config/problems.ts';
@@ -144,6 +145,17 @@ async function main(signals: SignalQueue): Promise<number> {
     );
   const pidfileProblem = args.pidfile === undefined ? undefined : pidfileRefusal(args.pidfile);
   if (pidfileProblem !== undefined) return fail(`daemon-manager: ${pidfileProblem}`);
+  // The pidfile (replaced at each start and upgrade) and the syslog socket (every user's
+  // lines go there) are root's places too: below a directory of another user's, that user
+  // chose where root wrote a file, and who read the log (an outside review, 39a, F4, F6).
+  for (const [name, path] of [
+    ['--pidfile', args.pidfile],
+    ['--syslog', args.syslog],
+  ] as const) {
+    const doubt =
+      path === undefined ? undefined : untrustedPlace(name, path, process.geteuid?.() ?? 0, false);
+    if (doubt !== undefined) return fail(`daemon-manager: ${doubt}`);
+  }
   const launcher = launcherPipe();
   const native = loadNative();
   // A low soft limit under a higher hard one is a shell's or an init's default (1024),
@@ -599,6 +611,14 @@ function handleSignals(signals: SignalQueue, running: Running): void {
         if (!('config' in read)) {
           log.error('SIGHUP: master config not reloaded, keeping the old one:');
           for (const problem of read.problems) log.error(formatProblem(problem));
+          return;
+        }
+        // Judged as at the start: root's daemon and log directories (applied at a reload)
+        // below another user's directory were used as they were (an outside review, 39a, F3).
+        const untrusted = untrustedRootPaths(read.config.settings, process.geteuid?.() ?? 0);
+        if (untrusted.length > 0) {
+          log.error('SIGHUP: master config not reloaded, keeping the old one:');
+          for (const doubt of untrusted) log.error(doubt);
           return;
         }
         log.info(`SIGHUP: reloading ${configPath}`);

@@ -24,11 +24,12 @@ export const MANAGER_OPTIONS: readonly Entry[] = [
   {
     name: '--syslog[=SOCKET]',
     meaning:
-      'log to syslog, facility daemon, at `/dev/log` or the socket given; under systemd the manager logs to the journal by itself',
+      'log to syslog, facility daemon, at `/dev/log` or the socket given (below directories only root may change, as `state-dir`); under systemd the manager logs to the journal by itself',
   },
   {
     name: '--pidfile FILE',
-    meaning: "write the manager's pid to `FILE` (rewritten by an upgrade)",
+    meaning:
+      "write the manager's pid to `FILE` (rewritten by an upgrade), below directories only root may change, as `state-dir`",
   },
   {
     name: '--check',

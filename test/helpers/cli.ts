@@ -85,8 +85,15 @@ export function spawnDmctl(host: TestHost, short: string, ...args: string[]): Sp
 export async function runManagerExpectingExit(
   host: TestHost,
   timeoutMs = 15_000,
+  extraArgs: readonly string[] = [],
 ): Promise<CommandResult> {
-  const manager = spawnCollecting([DAEMON_MANAGER, '--config', host.configFile, '--foreground']);
+  const manager = spawnCollecting([
+    DAEMON_MANAGER,
+    '--config',
+    host.configFile,
+    '--foreground',
+    ...extraArgs,
+  ]);
   // 'close' comes once the output is complete, after 'exit'.
   const exit = new Promise<number>((resolve) =>
     manager.child.once('close', (code) => resolve(code ?? -1)),

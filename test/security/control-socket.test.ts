@@ -8,6 +8,7 @@ import {
   readdirSync,
   statSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -368,6 +369,73 @@ describe('a socket or state directory planted before start-up is refused', { ski
     assert.match(result.stderr, refusal);
     assert.equal(existsSync(join(roots, 'state')), false, 'nothing made there');
   });
+
+  // An outside review (39a, F4, F6): the pidfile (replaced at each start and upgrade) and
+  // the syslog socket were not judged at all: through a link of hers, mallory chose the
+  // directory where root's manager replaced a file, and who received every user's lines.
+  for (const option of ['--pidfile', '--syslog'] as const)
+    test(`a ${option} below a directory mallory may move is refused`, async () => {
+      const mallory = host.user('mallory');
+      const parent = join(publicDir, `${option.slice(2)}-parent`);
+      mkdirSync(parent, { mode: 0o777 });
+      chownSync(parent, mallory.uid, mallory.gid);
+      const path = join(parent, option === '--pidfile' ? 'manager.pid' : 'log.sock');
+      host.writeMaster('[can_run_as]\n{alice}\n{mallory}\n');
+      const result = await runManagerExpectingExit(host, 15_000, [`${option}=${path}`]);
+      assert.notEqual(result.code, 0);
+      assert.notEqual(result.code, -1, 'the manager refused instead of starting');
+      assert.match(
+        result.stderr,
+        new RegExp(`${option} ${path}: ${parent} is not root's \\(uid ${mallory.uid}\\)`),
+      );
+      assert.equal(existsSync(path), false, 'nothing made there');
+    });
+});
+
+/**
+ * An outside review (39a, F3): a SIGHUP applied root's daemon and log directories below
+ * a directory of mallory's, where a start refuses them: root's manager made its daemons'
+ * logs there, and wrote them where her link pointed later. The reload is refused.
+ */
+describe("root's directories changed by a reload", { skip }, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  for (const key of ['daemon-path-log-root', 'daemon-path-daemon-root'] as const)
+    test(`a ${key} below a directory mallory may move is refused, the old one kept`, async () => {
+      const mallory = host.user('mallory');
+      if (host.managerProcess() === undefined) {
+        host.writeMaster('[can_run_as]\n{mallory}\n');
+        const rootDaemons = join(host.dir, 'root-daemons');
+        mkdirSync(rootDaemons, { recursive: true });
+        writeFileSync(join(rootDaemons, 'r1.conf'), 'start=exec sleep 6907001\noutput=log\n');
+        chmodSync(join(rootDaemons, 'r1.conf'), 0o600);
+        await host.startManager();
+        await waitFor('root/r1 to run', async () =>
+          (await host.status('root')).some((d) => d.id === 'root/r1' && d.pid > 0)
+            ? true
+            : undefined,
+        );
+      }
+      const parent = join(host.dir, `${key}-mallory`);
+      mkdirSync(parent, { mode: 0o755 });
+      chownSync(parent, mallory.uid, mallory.gid);
+      const path = join(parent, 'x');
+      const from = host.managerLog.length;
+      host.writeMaster('[can_run_as]\n{mallory}\n', `${key} = ${path}`);
+      process.kill(host.managerPid(), 'SIGHUP');
+      await waitFor('the reload refused', () =>
+        /SIGHUP: master config not reloaded, keeping the old one/.test(host.managerLog.slice(from))
+          ? true
+          : undefined,
+      );
+      assert.match(
+        host.managerLog.slice(from),
+        new RegExp(`${key} ${path}: ${parent} is not root's \\(uid ${mallory.uid}\\)`),
+      );
+      assert.equal((await host.dmctl('root', 'root/r1', 'restart')).code, 0);
+      assert.equal(existsSync(path), false, 'nothing made there');
+    });
 });
 
 describe("one user's flood of requests waits its own turn", { skip }, () => {
