@@ -27,7 +27,8 @@
         "native/datagram.c",
         "native/v8_memory.cc",
         "native/notify_socket.c",
-        "native/digest.c"
+        "native/digest.c",
+        "native/close_aside.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "defines": ["NAPI_VERSION=8"]
@@ -39,7 +40,8 @@
         "native/keeper/keeper.c",
         "native/keeper/runs.c",
         "native/keeper/spawn.c",
-        "native/keeper/fdstore.c"
+        "native/keeper/fdstore.c",
+        "native/close_aside.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     },

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "as_user.h"
+#include "close_aside.h"
 #include "channel.h"
 #include "key_pool.h"
 #include "user_ops.h"
@@ -316,7 +317,7 @@ static napi_value js_close_fd(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "closeFd needs a descriptor");
     return NULL;
   }
-  napi_create_int32(env, close(fd) == -1 ? errno : 0, &result);
+  napi_create_int32(env, dm_close_aside(fd), &result);
   return result;
 }
 

@@ -14,6 +14,7 @@
  * manager is away: its output waits in the pipe (up to 1 MiB) for the next manager.
  */
 #include "keeper.h"
+#include "../close_aside.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,7 +47,7 @@ int store_get(const char *name) {
 int store_put(const char *name, int fd) {
   for (struct stored *entry = stored; entry; entry = entry->next)
     if (strcmp(entry->name, name) == 0) {
-      close(entry->fd);
+      dm_close_aside(entry->fd);
       entry->fd = fd;
       return 0;
     }
@@ -64,7 +65,7 @@ void store_drop(const char *name) {
     if (strcmp((*link)->name, name) == 0) {
       struct stored *gone = *link;
       *link = gone->next;
-      close(gone->fd);
+      dm_close_aside(gone->fd);
       free(gone->name);
       free(gone);
       stored_total--;

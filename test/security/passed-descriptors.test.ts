@@ -62,4 +62,44 @@ describe('a lingering socket passed to the manager', { skip }, () => {
     assert.equal(status.code, 0, status.stderr);
     assert.equal((await host.dmctl('mallory', 'pass', 'stop')).code, 0);
   });
+
+  // An outside review (39a, F1, High): the same socket passed into mallory's daemon's own
+  // listen=unix: socket, which the manager and its keeper hold (a daemon that never
+  // accepts, as any while it is down): its stop closed the held socket, and the last close
+  // of the lingering one waited on the manager's thread (or the keeper's) for the linger
+  // time. Passed descriptors are the daemon's to take there; held sockets are closed aside.
+  test("in a daemon's held listen socket: its stop holds nobody up", async (t) => {
+    const path = join(host.user('mallory').home, 'held.sock');
+    host.writeDaemon('mallory', 'held', `start=exec sleep 6903501\nlisten=unix:${path}\n`);
+    assert.equal((await host.dmctl('mallory', 'rescan')).code, 0);
+    await host.waitForDaemon('mallory', 'mallory/held', (d) => d.pid > 0, 'to run');
+    const attacker = spawnCollecting([
+      'runuser',
+      '-u',
+      host.user('mallory').name,
+      '--',
+      PASS,
+      'stream',
+      path,
+    ]);
+    t.after(() => attacker.stop());
+    const said = await waitFor(
+      'the attacker to say what became of it',
+      () => /^(sent|refused)$/m.exec(attacker.output())?.[1],
+      { timeoutMs: 60_000, describe: () => attacker.output() },
+    );
+    assert.equal(said, 'sent');
+    const web = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('mallory', 'held', 'stop')).code, 0);
+    // Its linger is 120 s: alice's daemon, killed, is respawned long before.
+    process.kill(web.pid, 'SIGKILL');
+    await host.waitForDaemon(
+      'alice',
+      'alice/web',
+      (d) => d.pid > 0 && d.pid !== web.pid,
+      'to respawn',
+    );
+    const status = await host.dmctl('alice', 'status');
+    assert.equal(status.code, 0, status.stderr);
+  });
 });
