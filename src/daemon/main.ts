@@ -125,7 +125,7 @@ async function main(signals: SignalQueue): Promise<number> {
     [settings.socketDir, 0o755],
     [settings.stateDir, 0o700],
   ] as const) {
-    const problem = ensurePrivateDir(dir, mode_);
+    const problem = ensurePrivateDir(dir, mode_, mode.kind === 'system');
     if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
   }
   // Where the manager writes as root: below directories no other user may move.
