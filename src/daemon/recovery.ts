@@ -232,7 +232,7 @@ export class Recovery {
       if (current.alive && saved?.unkilled?.includes(current.seq) === true)
         record.unkilled.push({ run: current.seq, pid: current.pid });
       this.takeOver(record, current, saved);
-    } else if (this.replaceSurvivor(record, savedEntry)) return;
+    } else if (this.replaceSurvivor(record, savedEntry, former !== undefined)) return;
     else if (saved?.state === 'coolingdown' && saved.until !== undefined && record.wanted === 'up')
       this.supervisor.resumeCooldown(record, saved.until);
     else if (record.wanted === 'up') this.toStart.push(record);
@@ -461,8 +461,13 @@ export class Recovery {
    * After the keeper itself was gone: a survivor of the daemon (its saved main process,
    * proven by its start time, or anything left in its cgroup) is handed to the new keeper
    * to be stopped, and the daemon is started afresh afterwards if it is wanted up.
+   * `former`: the survivor is the run of the account that had the owner's name before.
    */
-  private replaceSurvivor(record: DaemonRecord, saved: SavedDaemon | undefined): boolean {
+  private replaceSurvivor(
+    record: DaemonRecord,
+    saved: SavedDaemon | undefined,
+    former: boolean,
+  ): boolean {
     if (this.existing) return false;
     const pid = saved?.pid !== undefined && saved.startTicks !== undefined ? saved.pid : 0;
     const provenPid =
@@ -494,6 +499,9 @@ export class Recovery {
         mainExit:
           saved?.state === 'stopping' && saved.mainGone === true ? saved.mainExit : undefined,
         termedAt: stop?.termedAt,
+        // The account that had this name before: nothing of its run is the new one's to
+        // see (an outside review, 39a, F8: its SIGKILL in the new account's `why`).
+        former,
       },
     );
     return true;

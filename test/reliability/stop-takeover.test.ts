@@ -163,39 +163,52 @@ describe('a daemon loaded again while its unclaimed run is being stopped', {
  * under its name, under way when the manager was killed, began again at the takeover: a
  * second SIGTERM, and the admin's stop-timeout from then.
  */
-describe("the stop of an old account's run, taken over", { skip: !root && 'needs root' }, () => {
-  const host = new TestHost();
-  afterEach(showLogIfFailed(() => host.managerLog));
+// With the keeper killed too, an outside review (39a, F8) saw the old run's SIGKILL in the
+// new account's `why`.
+for (const keeper of [false, true])
+  describe(`the stop of an old account's run, taken over${keeper ? ', the keeper killed too' : ''}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    afterEach(showLogIfFailed(() => host.managerLog));
 
-  test('goes on: one SIGTERM, its SIGKILL at its deadline', async (t) => {
-    t.after(() => host.cleanup());
-    host.writeMaster('[can_run_as]\n{ida}\n', 'stop-timeout = 8s');
-    const terms = mkdtempSync('/tmp/dm-terms-');
-    chmodSync(terms, 0o777);
-    t.after(() => rmSync(terms, { recursive: true, force: true }));
-    const text = `start=exec sh -c 'trap "echo TERM >> ${terms}/terms" TERM; while :; do sleep 0.2; done'\n`;
-    host.writeDaemon('ida', 'talker', text);
-    await host.startManager();
-    const { pid } = await host.waitForDaemon('root', 'ida/talker', (d) => d.pid > 0, 'to run');
-    const again = makeAccountAgain(host, 'ida');
-    writeDaemonAgain(again, 'talker', 'start=exec sleep 6903800\n');
-    process.kill(host.managerPid(), 'SIGHUP');
-    const stateFile = join(host.dir, 'state', 'state.json');
-    await waitFor("the old run's stop, its SIGTERM carried out, saved", () => {
-      const saved = JSON.parse(readFileSync(stateFile, 'utf8')).daemons[host.id('ida/talker')];
-      return saved?.state === 'stopping' && saved.termedAt !== undefined ? saved : undefined;
+    test(`goes on: one SIGTERM, its SIGKILL at its deadline${keeper ? ' (the keeper killed too), nothing of it in why' : ''}`, async (t) => {
+      t.after(() => host.cleanup());
+      host.writeMaster('[can_run_as]\n{ida}\n', 'stop-timeout = 8s');
+      const terms = mkdtempSync('/tmp/dm-terms-');
+      chmodSync(terms, 0o777);
+      t.after(() => rmSync(terms, { recursive: true, force: true }));
+      const text = `start=exec sh -c 'trap "echo TERM >> ${terms}/terms" TERM; while :; do sleep 0.2; done'\n`;
+      host.writeDaemon('ida', 'talker', text);
+      await host.startManager();
+      const { pid } = await host.waitForDaemon('root', 'ida/talker', (d) => d.pid > 0, 'to run');
+      const again = makeAccountAgain(host, 'ida');
+      writeDaemonAgain(again, 'talker', 'start=exec sleep 6903800\n');
+      process.kill(host.managerPid(), 'SIGHUP');
+      const stateFile = join(host.dir, 'state', 'state.json');
+      await waitFor("the old run's stop, its SIGTERM carried out, saved", () => {
+        const saved = JSON.parse(readFileSync(stateFile, 'utf8')).daemons[host.id('ida/talker')];
+        return saved?.state === 'stopping' && saved.termedAt !== undefined ? saved : undefined;
+      });
+      if (keeper) await host.killManagerAndKeeper();
+      else await host.killManager();
+      const from = host.managerLog.length;
+      await host.startManager();
+      assert.match(
+        host.managerLog.slice(from),
+        keeper
+          ? /survives from a previous manager/
+          : /ran for the account that had this name before/,
+      );
+      await waitFor('its SIGKILL', () => (isAlive(pid) ? undefined : true));
+      assert.equal(readFileSync(join(terms, 'terms'), 'utf8'), 'TERM\n', 'one SIGTERM');
+      await host.waitForDaemon(
+        'root',
+        'ida/talker',
+        (d) => d.pid > 0 && d.pid !== pid,
+        'to run anew',
+      );
+      const why = await host.dmctl('ida', 'talker', 'why');
+      assert.doesNotMatch(why.stdout, /SIGKILL|SIGTERM/, why.stdout);
     });
-    await host.killManager();
-    const from = host.managerLog.length;
-    await host.startManager();
-    assert.match(host.managerLog.slice(from), /ran for the account that had this name before/);
-    await waitFor('its SIGKILL', () => (isAlive(pid) ? undefined : true));
-    assert.equal(readFileSync(join(terms, 'terms'), 'utf8'), 'TERM\n', 'one SIGTERM');
-    await host.waitForDaemon(
-      'root',
-      'ida/talker',
-      (d) => d.pid > 0 && d.pid !== pid,
-      'to run anew',
-    );
   });
-});
