@@ -362,6 +362,8 @@ export class Manager implements ControlContext, SupervisorHost {
    * 1 of 1 live).
    */
   private readonly renameWaits = new Map<string, string>();
+  /** Daemons of an account gone or renamed, being stopped: how their owner wanted them. */
+  private readonly wantedBeforeDisown = new Map<string, 'up' | 'down'>();
 
   constructor(parts: ManagerParts) {
     this.mode = parts.mode;
@@ -2246,6 +2248,7 @@ export class Manager implements ControlContext, SupervisorHost {
     void this.logs.forget(record.id);
     if (this.pipes.has(record.id)) this.link.closePipe(record.id);
     this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);
+    this.wantedBeforeDisown.delete(record.id);
     // The new account's daemon of that name waited for the old account's to be gone.
     if (this.replacedRuns.delete(record.id)) void this.rescan([record.owner]);
     this.renamedRunGone(record.id);
@@ -2295,7 +2298,8 @@ export class Manager implements ControlContext, SupervisorHost {
         fileBroken: (id) => this.broken.get(id) !== undefined,
         outputGap: (id) => this.logs.gapOf(id),
         ownerUid: (user) => this.ownerTable.get(user)?.account.uid,
-        savedWanted: (record) => this.supervisor.savedWanted(record),
+        savedWanted: (record) =>
+          this.wantedBeforeDisown.get(record.id) ?? this.supervisor.savedWanted(record),
         waitsForFile: (id) => this.waitingForFile.has(id),
       },
       this.processes.seq,
@@ -2559,6 +2563,10 @@ export class Manager implements ControlContext, SupervisorHost {
       for (const record of [...this.supervisor.daemons.values()])
         if (record.owner === name) {
           if (gone) {
+            // Its wanted state as its owner left it: saved so, a takeover meanwhile took the
+            // stop below for the owner's, and a renamed account's daemon stayed stopped for
+            // good (an outside review, 40a, F2).
+            this.wantedBeforeDisown.set(record.id, record.wanted);
             void this.logs.discard(record.id);
             // Its run, while it stops, is nothing the account of that name now may see or
             // signal (it saw its pid and could kill it: a review).
@@ -2935,8 +2943,11 @@ export class Manager implements ControlContext, SupervisorHost {
         this.homeWaits.delete(user);
         return;
       }
-      // Kept while this look's rescan runs, so that it does not start the looks again.
-      void this.rescan([user], undefined, true).then(() => {
+      // Kept while this look's rescan runs, so that it does not start the looks again. What
+      // it starts is the user's doing (their directory made unreadable, then readable; their
+      // `.lock` a FIFO, then removed): it takes from their start budget (an outside review,
+      // 40a, F1: 2,583-3,000 starts a minute of new files that way, none counted).
+      void this.rescan([user], user, true).then(() => {
         if (this.homeWaits.get(user)?.timer === timer) this.lookLater(user, step + 1);
       });
     }, delay);

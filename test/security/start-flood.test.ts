@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { chmodSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { STARTS_AT_ONCE } from '../../src/daemon/start-budget.ts';
 import { TestHost } from '../helpers/host.ts';
@@ -198,6 +200,52 @@ describe('a flood of starts by one user', { skip }, () => {
     await waitFor('the held back daemons to run', async () => {
       const now = await host.status('root');
       return held.every((id) => (now.find((row) => row.id === id)?.pid ?? 0) > 0)
+        ? true
+        : undefined;
+    });
+  });
+
+  /**
+   * An outside review (40a, F1, High): the look the manager takes by itself at a user's
+   * directory that was unreadable (or whose `.lock` could not be taken) started every new
+   * file uncounted: made unreadable, written, made readable again, in a loop, 2,583-3,000
+   * starts a minute. What it starts takes from that user's budget too.
+   */
+  test('the starts of the look at a directory readable again take from their budget', async () => {
+    const dir = join(host.user('mallory').home, '.daemon-manager/daemons');
+    const request = `${JSON.stringify({ command: 'start', id: host.id('mallory/quick') })}\n`;
+    const spent = await attack(
+      host,
+      'mallory',
+      'spam',
+      socketOf(host, 'mallory'),
+      String(STARTS_AT_ONCE + 300),
+      Buffer.from(request).toString('base64'),
+    );
+    assert.ok(JSON.parse(spent.stdout).refused > 0, spent.stdout);
+    chmodSync(dir, 0o000);
+    await host.dmctl('mallory', 'rescan');
+    for (let index = 0; index < MANY; index++)
+      host.writeDaemon('mallory', `back${index}`, `start=exec sleep ${6907000 + index}\n`);
+    const from = host.managerLog.length;
+    chmodSync(dir, 0o755);
+    const mallory = host.user('mallory').name;
+    await waitFor(
+      'the manager to look at the directory by itself',
+      () =>
+        new RegExp(`rescan of ${mallory}: done`).test(host.managerLog.slice(from))
+          ? true
+          : undefined,
+      { timeoutMs: 60_000 },
+    );
+    const rows = await host.status('root');
+    const started = rows.filter((row) => row.id.includes('/back') && row.pid > 0).length;
+    assert.ok(started < MANY / 2, `${started} of ${MANY} started`);
+    // Root's rescan loads them.
+    assert.equal((await host.dmctl('root', 'rescan')).code, 0);
+    await waitFor('them to run', async () => {
+      const now = await host.status('root');
+      return now.filter((row) => row.id.includes('/back') && row.pid > 0).length === MANY
         ? true
         : undefined;
     });
