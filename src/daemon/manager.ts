@@ -2574,7 +2574,9 @@ export class Manager implements ControlContext, SupervisorHost {
             this.note(
               record,
               'stop',
-              `the account of uid ${before.account.uid} that had this name is gone: stopped, and forgotten once its processes are gone`,
+              renamed !== undefined
+                ? `its owner is called ${renamed} now (uid ${before.account.uid}): stopped under this name, and loaded under the new one once its processes are gone`
+                : `the account of uid ${before.account.uid} that had this name is gone: stopped, and forgotten once its processes are gone`,
             );
             this.supervisor.disown(record);
           } else {
