@@ -67,7 +67,5 @@ export function printSaved(answer: Response, output: Output): number {
   printAnswer(answer, output);
   // Saved, and its rescan held back a restart or a start for the start budget (an outside
   // review, 39b, F4: exit 0 while the change was not applied).
-  const held =
-    (answer.rescan?.notRestarted?.length ?? 0) + (answer.rescan?.notStarted?.length ?? 0);
-  return held > 0 ? 1 : 0;
+  return heldBack(answer.rescan) > 0 ? 1 : 0;
 }

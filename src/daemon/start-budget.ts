@@ -13,10 +13,10 @@ export const STARTS_PER_MINUTE = 300;
 
 /**
  * A bucket per user: each start or restart they ask for takes one, and so does each start
- * of a new daemon and each restart of a changed one that a rescan they asked for makes
- * (outside reviews, 38a, F3: 2,200 restarts in 30 s that way; 39b, F1: 3,000-4,200 starts
- * a minute of new files, deleted and written again); refused when none is left, with when
- * to try again.
+ * of a new daemon and each restart of a changed one that a rescan they asked for (or a
+ * look of the manager's at their directory) makes (outside reviews, 38a, F3: 2,200
+ * restarts in 30 s that way; 39b, F1 and 40a, F1: 3,000-4,200 starts a minute of new
+ * files, deleted and written again); refused when none is left, with when to try again.
  * Root's requests and the manager's own starts (respawns, autostart) take none. Pure (the
  * time is given), so that the rule is tested without waiting.
  */
