@@ -28,7 +28,7 @@
         "native/v8_memory.cc",
         "native/notify_socket.c",
         "native/digest.c",
-        "native/close_aside.c"
+        "native/held_release.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "defines": ["NAPI_VERSION=8"]
@@ -41,7 +41,7 @@
         "native/keeper/runs.c",
         "native/keeper/spawn.c",
         "native/keeper/fdstore.c",
-        "native/close_aside.c"
+        "native/held_release.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     },

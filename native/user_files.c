@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "as_user.h"
-#include "close_aside.h"
+#include "held_release.h"
 #include "channel.h"
 #include "key_pool.h"
 #include "user_ops.h"
@@ -317,7 +317,21 @@ static napi_value js_close_fd(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "closeFd needs a descriptor");
     return NULL;
   }
-  napi_create_int32(env, dm_close_aside(fd), &result);
+  napi_create_int32(env, close(fd) == -1 ? errno : 0, &result);
+  return result;
+}
+
+/* releaseHeldSocket(fd): closes a socket held for a daemon, emptied first (see held_release.h). */
+static napi_value js_release_held(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "releaseHeldSocket needs a descriptor");
+    return NULL;
+  }
+  napi_create_int32(env, dm_release_held(fd), &result);
   return result;
 }
 
@@ -340,6 +354,7 @@ napi_status dm_register_user_files(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"fileOp", NULL, js_file_op, NULL, NULL, NULL, napi_default, NULL},
       {"closeFd", NULL, js_close_fd, NULL, NULL, NULL, napi_default, NULL},
+      {"releaseHeldSocket", NULL, js_release_held, NULL, NULL, NULL, napi_default, NULL},
       {"filePoolCounts", NULL, js_pool_counts, NULL, NULL, NULL, napi_default, NULL},
       {"isDaemonName", NULL, js_is_daemon_name, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -14,7 +14,7 @@
  * manager is away: its output waits in the pipe (up to 1 MiB) for the next manager.
  */
 #include "keeper.h"
-#include "../close_aside.h"
+#include "../held_release.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,7 +47,7 @@ int store_get(const char *name) {
 int store_put(const char *name, int fd) {
   for (struct stored *entry = stored; entry; entry = entry->next)
     if (strcmp(entry->name, name) == 0) {
-      dm_close_aside(entry->fd);
+      close(entry->fd);
       entry->fd = fd;
       return 0;
     }
@@ -65,7 +65,9 @@ void store_drop(const char *name) {
     if (strcmp((*link)->name, name) == 0) {
       struct stored *gone = *link;
       *link = gone->next;
-      dm_close_aside(gone->fd);
+      /* A daemon's held socket let go of: emptied first (see held_release.h). */
+      if (strncmp(gone->name, "lsn:", 4) == 0) dm_release_held(gone->fd);
+      else close(gone->fd);
       free(gone->name);
       free(gone);
       stored_total--;

@@ -1,5 +1,5 @@
 import { formatAddress, type ListenAddress, type ListenSpec } from '../config/listen.ts';
-import { closeFd } from '../files/user-files.ts';
+import { closeFd, releaseHeldSocket } from '../files/user-files.ts';
 import type { KeeperLink } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Owner } from './owner.ts';
@@ -251,7 +251,7 @@ export class HeldSockets {
   private async letGo(sockets: readonly Held[]): Promise<void> {
     for (const socket of sockets) {
       this.link().drop(socket.name);
-      closeFd(socket.fd);
+      releaseHeldSocket(socket.fd);
       if (socket.address.kind === 'unix' && socket.made && socket.owner) {
         const removed = await socket.owner.files.removeSocket(socket.address.path, socket.made);
         if (!removed.ok && removed.error.code !== 'ENOENT')

@@ -88,6 +88,8 @@ export interface FileOps {
   ): Promise<RawResult>;
   /** close(2); returns the errno, 0 if none. */
   closeFd(fd: number): number;
+  /** Closes a socket held for a daemon, what waits in it taken and dropped first. */
+  releaseHeldSocket(fd: number): number;
   filePoolCounts(): { threads: number; idle: number; jobs: number };
   /** The daemon-name rule readConfigDir applies to a `NAME.conf` file's NAME. */
   isDaemonName(name: string): boolean;

@@ -229,3 +229,12 @@ export class UserFiles {
 export function closeFd(fd: number): void {
   fileOps().closeFd(fd);
 }
+
+/**
+ * Closes a socket held for a daemon that is let go of: it takes no more connections, and
+ * what waits in it (descriptors a user passed, whose last close could wait) is taken and
+ * dropped first (see native/held_release.h).
+ */
+export function releaseHeldSocket(fd: number): void {
+  fileOps().releaseHeldSocket(fd);
+}

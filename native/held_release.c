@@ -1,0 +1,76 @@
+#define _GNU_SOURCE
+#include "held_release.h"
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* The kernel refuses descriptors nested deeper than this in unix sockets in flight. */
+#define NESTING 5
+#define FDS_PER_MESSAGE 253
+
+static void empty_socket(int fd, int depth);
+
+/* Drops a descriptor taken from a socket's queue: a socket emptied first, TCP reset. */
+static void drop_taken(int fd, int depth) {
+  int type;
+  socklen_t length = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0) {
+    struct linger now = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+    if (depth < NESTING) empty_socket(fd, depth + 1);
+  }
+  close(fd);
+}
+
+/* Takes every message (and the descriptors it carries) waiting in a socket, without waiting. */
+static void take_messages(int fd, int depth) {
+  char data[4096];
+  char control[CMSG_SPACE(FDS_PER_MESSAGE * sizeof(int))];
+  for (;;) {
+    struct iovec part = {.iov_base = data, .iov_len = sizeof data};
+    struct msghdr message = {.msg_iov = &part,
+                             .msg_iovlen = 1,
+                             .msg_control = control,
+                             .msg_controllen = sizeof control};
+    ssize_t got = recvmsg(fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (got <= 0 && message.msg_controllen == 0) return;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header;
+         header = CMSG_NXTHDR(&message, header)) {
+      if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      int fds[FDS_PER_MESSAGE];
+      if (count > FDS_PER_MESSAGE) count = FDS_PER_MESSAGE;
+      memcpy(fds, CMSG_DATA(header), count * sizeof(int));
+      for (size_t i = 0; i < count; i++) drop_taken(fds[i], depth);
+    }
+    if (got <= 0) return;
+  }
+}
+
+/* Empties a socket: a listening one takes no more and its waiting connections are emptied. */
+static void empty_socket(int fd, int depth) {
+  int listening = 0;
+  socklen_t length = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0) return;
+  if (!listening) {
+    take_messages(fd, depth);
+    return;
+  }
+  shutdown(fd, SHUT_RDWR);
+  for (;;) {
+    struct pollfd ready = {.fd = fd, .events = POLLIN};
+    if (poll(&ready, 1, 0) != 1 || !(ready.revents & POLLIN)) return;
+    int connection = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (connection == -1) return;
+    drop_taken(connection, depth);
+  }
+}
+
+int dm_release_held(int fd) {
+  int type;
+  socklen_t length = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0) empty_socket(fd, 0);
+  return close(fd) == -1 ? errno : 0;
+}
