@@ -374,6 +374,9 @@ export class Manager implements ControlContext, SupervisorHost {
     this.settings = parts.settings;
     this.savedAtStart = parts.saved;
     for (const id of parts.saved?.stoppedBroken ?? []) this.stoppedWhileBroken.add(id);
+    // Kept across a takeover: a second one (an upgrade after a kill -9) found no trace of
+    // the owner's stop under the old name, and started the daemon (an outside review, 41a, F3).
+    for (const id of parts.saved?.leftDownByOldName ?? []) this.leftDownByOldName.add(id);
     this.socketPathFor = parts.socketPathFor;
     // The lines about a user's daemons, held to that user's budget (see DaemonLines).
     const log = new DaemonLines(parts.log);
@@ -2312,6 +2315,9 @@ export class Manager implements ControlContext, SupervisorHost {
       ...state,
       ...(Object.keys(strays).length === 0 ? {} : { strays }),
       ...(stoppedBroken.length === 0 ? {} : { stoppedBroken }),
+      ...(this.leftDownByOldName.size === 0
+        ? {}
+        : { leftDownByOldName: [...this.leftDownByOldName] }),
     };
   }
 

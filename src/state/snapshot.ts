@@ -78,6 +78,8 @@ export interface SavedState {
   readonly strays?: Readonly<Record<string, StrayStop>>;
   /** Daemons stopped while their file was refused and never loaded: they stay stopped once it is accepted. */
   readonly stoppedBroken?: readonly string[];
+  /** Daemons (by their new id) their owner left stopped under the name they had before a rename. */
+  readonly leftDownByOldName?: readonly string[];
 }
 
 /** What the manager knows of each daemon beyond its record, for the save. */
@@ -271,6 +273,12 @@ export function validateState(value: unknown): SavedState | { error: string } {
     (!Array.isArray(stoppedBroken) || !stoppedBroken.every((id) => typeof id === 'string'))
   )
     return { error: "'stoppedBroken' is malformed" };
+  const leftDown = state.leftDownByOldName;
+  if (
+    leftDown !== undefined &&
+    (!Array.isArray(leftDown) || !leftDown.every((id) => typeof id === 'string'))
+  )
+    return { error: "'leftDownByOldName' is malformed" };
   return {
     version: 2,
     clean: state.clean,
@@ -279,5 +287,6 @@ export function validateState(value: unknown): SavedState | { error: string } {
     daemons,
     ...(strays === undefined ? {} : { strays: strays as Record<string, StrayStop> }),
     ...(stoppedBroken === undefined ? {} : { stoppedBroken: stoppedBroken as string[] }),
+    ...(leftDown === undefined ? {} : { leftDownByOldName: leftDown as string[] }),
   };
 }

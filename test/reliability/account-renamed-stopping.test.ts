@@ -94,3 +94,67 @@ for (const way of [
       assert.match(host.managerLog.slice(from), /SIGKILL/);
     });
   });
+
+/**
+ * An outside review (41a, F3, High): the owner stopped a daemon that ignores SIGTERM, the
+ * account was renamed, then the manager killed and, while the old run still stopped,
+ * upgraded: the second takeover found no trace of the owner's stop, and the daemon started
+ * under the new name. What its owner stopped stays stopped across both.
+ */
+describe('an account renamed while its owner stops a daemon, then a kill -9 and an upgrade', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let renamed = false;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (renamed) execFileSync('usermod', ['-l', host.user('alice').name, host.expand('{bob}')]);
+    await host.cleanup();
+  });
+
+  test('keeps it stopped under the new name', async () => {
+    const alice = host.user('alice');
+    host.user('carol');
+    const bob = host.expand('{bob}');
+    const carol = host.expand('{carol}');
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+    host.writeDaemon(
+      'alice',
+      'x',
+      `start=trap '' TERM; exec sleep 6800090\nuser=${carol}\nstop_timeout=10s\n`,
+    );
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'x', 'stop')).code, 0);
+    const from = host.managerLog.length;
+    execFileSync('usermod', ['-l', bob, alice.name]);
+    renamed = true;
+    await waitFor('the rename seen', () =>
+      host.managerLog.slice(from).includes(`is now called ${bob}`) ? true : undefined,
+    );
+    const stateFile = join(host.dir, 'state', 'state.json');
+    await waitFor('the rename saved', () =>
+      JSON.parse(readFileSync(stateFile, 'utf8')).daemons[`${alice.name}/x`] !== undefined
+        ? true
+        : undefined,
+    );
+    await host.killManager();
+    await host.startManager();
+    await host.upgrade();
+    await waitFor(
+      'the old run gone',
+      () => (living('sleep 6800090').length === 0 ? true : undefined),
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    // Given a moment to start, if it were to: it is loaded, and stays stopped.
+    const row = await waitFor('the daemon under the new name', async () =>
+      (await host.status('root')).find((d) => d.id === `${bob}/x`),
+    );
+    assert.equal(row.state, 'stopped', JSON.stringify(row));
+    assert.equal(row.pid, 0);
+    assert.ok(pid > 0);
+  });
+});
