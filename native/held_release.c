@@ -35,7 +35,7 @@ static void take_messages(int fd, int depth) {
                              .msg_control = control,
                              .msg_controllen = sizeof control};
     ssize_t got = recvmsg(fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (got <= 0 && message.msg_controllen == 0) return;
+    if (got < 0) return;
     for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header;
          header = CMSG_NXTHDR(&message, header)) {
       if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
@@ -45,20 +45,27 @@ static void take_messages(int fd, int depth) {
       memcpy(fds, CMSG_DATA(header), count * sizeof(int));
       for (size_t i = 0; i < count; i++) drop_taken(fds[i], depth);
     }
-    if (got <= 0) return;
+    /* The end (a datagram of no bytes may carry descriptors: taken above). */
+    if (got == 0 && message.msg_controllen == 0) return;
   }
 }
 
-/* Empties a socket: a listening one takes no more and its waiting connections are emptied. */
+/*
+ * Empties a unix socket: it takes nothing more first (its peers' writes fail, connections
+ * are refused), so that what is left to take is finite; then a listening one's waiting
+ * connections are emptied, another's messages taken.
+ */
 static void empty_socket(int fd, int depth) {
-  int listening = 0;
-  socklen_t length = sizeof listening;
+  int domain = 0, listening = 0;
+  socklen_t length = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) != 0 || domain != AF_UNIX) return;
+  length = sizeof listening;
   if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0) return;
+  shutdown(fd, SHUT_RDWR);
   if (!listening) {
     take_messages(fd, depth);
     return;
   }
-  shutdown(fd, SHUT_RDWR);
   for (;;) {
     struct pollfd ready = {.fd = fd, .events = POLLIN};
     if (poll(&ready, 1, 0) != 1 || !(ready.revents & POLLIN)) return;
