@@ -667,7 +667,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.leftDownByOldName.add(`${renamed}/${name}`);
     this.log.warn(
       allowed
-        ? `${id}: its owner is called ${renamed} now (uid ${former}, renamed while no manager ran${taken}); what survives of its daemon is stopped, and ${renamed}/${name} runs as its file says once that is gone (left stopped, it stays so)`
+        ? `${id}: its owner is called ${renamed} now (uid ${former}, renamed before this manager took over${taken}); what survives of its daemon is stopped, and ${renamed}/${name} runs as its file says once that is gone (left stopped, it stays so)`
         : uid === undefined
           ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
           : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
