@@ -22,6 +22,20 @@ const manyConfig = (index: number, version: number): string =>
 describe('a flood of starts by one user', { skip }, () => {
   const host = new TestHost();
 
+  /** Mallory asks for more starts than her budget holds: none is left for a moment. */
+  async function spendStarts(): Promise<void> {
+    const request = `${JSON.stringify({ command: 'start', id: host.id('mallory/quick') })}\n`;
+    const spent = await attack(
+      host,
+      'mallory',
+      'spam',
+      socketOf(host, 'mallory'),
+      String(STARTS_AT_ONCE + 300),
+      Buffer.from(request).toString('base64'),
+    );
+    assert.ok(JSON.parse(spent.stdout).refused > 0, spent.stdout);
+  }
+
   /** The pids of mallory's `many` daemons, by id. */
   async function pidsOfMany(): Promise<Map<string, number>> {
     const rows = (await host.status('root')).filter((row) => row.id.includes('/many'));
@@ -74,16 +88,7 @@ describe('a flood of starts by one user', { skip }, () => {
    * the config they were started with, until a rescan that may restart them.
    */
   test('the restarts of the rescans a user asks for take from their budget', async () => {
-    const request = `${JSON.stringify({ command: 'start', id: host.id('mallory/quick') })}\n`;
-    const spent = await attack(
-      host,
-      'mallory',
-      'spam',
-      socketOf(host, 'mallory'),
-      String(STARTS_AT_ONCE + 300),
-      Buffer.from(request).toString('base64'),
-    );
-    assert.ok(JSON.parse(spent.stdout).refused > 0, spent.stdout);
+    await spendStarts();
     const before = await pidsOfMany();
     for (let index = 0; index < MANY; index++)
       host.writeDaemon('mallory', `many${index}`, manyConfig(index, 2));
@@ -125,16 +130,7 @@ describe('a flood of starts by one user', { skip }, () => {
    * Past the budget a new daemon is not loaded; a later rescan loads and starts it.
    */
   test('the starts of new daemons their rescans make take from their budget', async () => {
-    const request = `${JSON.stringify({ command: 'start', id: host.id('mallory/quick') })}\n`;
-    const spent = await attack(
-      host,
-      'mallory',
-      'spam',
-      socketOf(host, 'mallory'),
-      String(STARTS_AT_ONCE + 300),
-      Buffer.from(request).toString('base64'),
-    );
-    assert.ok(JSON.parse(spent.stdout).refused > 0, spent.stdout);
+    await spendStarts();
     for (let index = 0; index < MANY; index++)
       host.writeDaemon('mallory', `new${index}`, `start=exec sleep ${6905000 + index}\n`);
     const rescan = await host.dmctl('mallory', 'rescan');
@@ -176,16 +172,7 @@ describe('a flood of starts by one user', { skip }, () => {
       );
     const refused = await host.dmctl('mallory', 'rescan');
     assert.match(refused.stdout, /^refused: \S+\/fixed0$/m, `${refused.stdout}${refused.stderr}`);
-    const request = `${JSON.stringify({ command: 'start', id: host.id('mallory/quick') })}\n`;
-    const spent = await attack(
-      host,
-      'mallory',
-      'spam',
-      socketOf(host, 'mallory'),
-      String(STARTS_AT_ONCE + 300),
-      Buffer.from(request).toString('base64'),
-    );
-    assert.ok(JSON.parse(spent.stdout).refused > 0, spent.stdout);
+    await spendStarts();
     for (let index = 0; index < MANY; index++)
       host.writeDaemon('mallory', `fixed${index}`, `start=exec sleep ${6906000 + index}\n`);
     const rescan = await host.dmctl('mallory', 'rescan');
@@ -213,16 +200,7 @@ describe('a flood of starts by one user', { skip }, () => {
    */
   test('the starts of the look at a directory readable again take from their budget', async () => {
     const dir = join(host.user('mallory').home, '.daemon-manager/daemons');
-    const request = `${JSON.stringify({ command: 'start', id: host.id('mallory/quick') })}\n`;
-    const spent = await attack(
-      host,
-      'mallory',
-      'spam',
-      socketOf(host, 'mallory'),
-      String(STARTS_AT_ONCE + 300),
-      Buffer.from(request).toString('base64'),
-    );
-    assert.ok(JSON.parse(spent.stdout).refused > 0, spent.stdout);
+    await spendStarts();
     chmodSync(dir, 0o000);
     await host.dmctl('mallory', 'rescan');
     for (let index = 0; index < MANY; index++)
