@@ -2713,8 +2713,9 @@ export class Manager implements ControlContext, SupervisorHost {
    * Takes the user's daemon directory for this manager (flock, as the user), unless it
    * holds it already; the refusal when another manager does. The keeper keeps the lock,
    * so that it lasts as long as the daemons it keeps, across upgrades and crashes.
+   * `short`: the refusal in a few words, for a rescan's reply.
    */
-  private async lockOwner(owner: Owner): Promise<string | undefined> {
+  private async lockOwner(owner: Owner): Promise<{ message: string; short: string } | undefined> {
     const user = owner.account.name;
     // Handed over: the new manager takes the locks it has not been given.
     if (this.userLocks.has(user) || this.handedOver) return undefined;
@@ -2726,15 +2727,22 @@ export class Manager implements ControlContext, SupervisorHost {
       // A symbolic link too (ELOOP: it is opened without following one): loaded without
       // their lock, another manager loaded them as well (an outside review, 2 of 2).
       const code = locked.error.code;
+      // Said as what it is, not as another manager's (an outside review, 40a, F3).
       if (code === 'EPERM' || code === 'EISDIR' || code === 'ELOOP')
-        return `the daemons of ${user} are not loaded: ${join(owner.daemonDir, '.lock')} is not a regular file of theirs, so the lock that keeps another manager from running them too cannot be taken (remove it, then rescan)`;
+        return {
+          message: `the daemons of ${user} are not loaded: ${join(owner.daemonDir, '.lock')} is not a regular file of theirs, so the lock that keeps another manager from running them too cannot be taken (remove it, then rescan)`,
+          short: `the daemons of ${user} (their .lock is not a regular file of theirs)`,
+        };
       if (locked.error.code !== 'EAGAIN') {
         // No directory (nothing to run), or one that cannot be opened: said by the listing.
         return undefined;
       }
       // Root's manager, or the user's own personal one.
       const holder = managerHolding(locked.error.holderPid, [0, owner.account.uid]);
-      return `the daemons of ${user} are run by another manager${holder ? ` (pid ${holder})` : ''} (${owner.daemonDir} is locked): not loaded here`;
+      return {
+        message: `the daemons of ${user} are run by another manager${holder ? ` (pid ${holder})` : ''} (${owner.daemonDir} is locked): not loaded here`,
+        short: `the daemons of ${user} (run by another manager)`,
+      };
     }
     if (this.ownerTable.get(user) !== owner || this.handedOver) {
       closeFd(locked.value.fd);
@@ -3036,8 +3044,9 @@ export class Manager implements ControlContext, SupervisorHost {
     const dirProblems = dirs.problems;
     const lost = await this.lockLost(owner);
     const fresh = !this.userLocks.has(user);
-    const refusal = await this.lockOwner(owner);
-    if (refusal !== undefined) {
+    const refused = await this.lockOwner(owner);
+    if (refused !== undefined) {
+      const refusal = refused.message;
       if (lost) this.stopCopies(user, refusal);
       if (this.lockRefusals.get(user) !== refusal) this.log.warn(refusal);
       this.lockRefusals.set(user, refusal);
@@ -3045,7 +3054,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.problems.set(user, owner.daemonDir, [
         { file: owner.daemonDir, severity: 'error', message: refusal },
       ]);
-      tally.refuse(`the daemons of ${user} (run by another manager)`);
+      tally.refuse(refused.short);
       // Looked at again (1, 3, 10 and 30 s): a lock held for a moment (the keeper letting
       // go of its copy for an account renamed just then) left them unloaded until a
       // rescan (an outside review, 27b, F5).

@@ -490,6 +490,10 @@ describe("a user's .lock that cannot be held", { skip: !root && 'needs root' }, 
       assert.equal(living(command).length, 0);
       const problems = await host.dmctl('alice', 'problems');
       assert.match(problems.stdout, /\.lock is not a regular file of theirs/);
+      // Said as what it is: no other manager runs them (an outside review, 40a, F3).
+      const refused = await host.dmctl('alice', 'rescan');
+      assert.match(refused.stdout + refused.stderr, /their \.lock is not a regular file of theirs/);
+      assert.doesNotMatch(refused.stdout + refused.stderr, /run by another manager/);
       rmSync(lock);
       await host.dmctl('alice', 'rescan');
       await host.waitForDaemon('alice', 'alice/a', (d) => d.state === 'running', 'to run');
