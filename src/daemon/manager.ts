@@ -961,6 +961,8 @@ export class Manager implements ControlContext, SupervisorHost {
     // pass applyAccounts makes, so that each user's is said once.
     this.cgroupWrites.forgetAll();
     this.rewriteQuotas = true;
+    // The config's problems are said again, once: the admin asked for it to be read.
+    this.policyWarned.clear();
     for (const key of ['socketDir', 'stateDir'] as const)
       if (config.settings[key] !== this.settings[key])
         this.log.warn(
@@ -2491,13 +2493,22 @@ export class Manager implements ControlContext, SupervisorHost {
     );
   }
 
+  /**
+   * The master config's problems said since the last SIGHUP: each is said when it appears,
+   * not again at every change of /etc/passwd (an outside review, 40a, F3: two warnings at
+   * each of 52 useradds on the host in a minute).
+   */
+  private policyWarned = new Set<string>();
+
   private policyFor(mode: Mode): Policy {
     if (mode.kind === 'personal') return personalPolicy(mode.user);
     const { policy, problems } = resolvePolicy(mode.config, {
       hasUser: (name) => this.db.users.has(name),
       membersOf: (group) => membersOf(this.db, group),
     });
-    for (const problem of problems) this.log.warn(formatProblem(problem));
+    const said = problems.map(formatProblem);
+    for (const line of said) if (!this.policyWarned.has(line)) this.log.warn(line);
+    this.policyWarned = new Set(said);
     return policy;
   }
 
