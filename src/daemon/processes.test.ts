@@ -30,9 +30,12 @@ function processesOf(...texts: string[]): {
   processes: KeeperProcesses;
   records: DaemonRecord[];
   begun: number[];
+  spawnedAt: (number | undefined)[];
 } {
   /** The runs the supervisor was told began (their exec done). */
   const begun: number[] = [];
+  /** The times the supervisor was given for each start. */
+  const spawnedAt: (number | undefined)[] = [];
   const records = texts.map((text, index) => {
     const { spec } = parseDaemonConfig(text, `/x/d${index}.conf`, `d${index}`);
     assert.ok(spec);
@@ -41,7 +44,8 @@ function processesOf(...texts: string[]): {
   const daemons = new Map(records.map((record) => [record.id, record]));
   const supervisor = {
     daemons,
-    noteSpawned() {},
+    noteSpawned: (_record: DaemonRecord, _run: number, _pid: number, at?: number) =>
+      spawnedAt.push(at),
     noteBegun: (_record: DaemonRecord, run: number) => begun.push(run),
     noteExecFailed() {},
     noteSpawnFailed() {},
@@ -59,7 +63,7 @@ function processesOf(...texts: string[]): {
     oomKilled: () => false,
     strayGone: () => {},
   });
-  return { processes, records, begun };
+  return { processes, records, begun, spawnedAt };
 }
 
 function report(seq: number, id: string, exec: RunReport['exec']): RunReport {
@@ -166,4 +170,20 @@ test('a run’s start time is forgotten with the run: 10,000 runs of a crash loo
     [],
   );
   await new Promise((resolve) => setImmediate(resolve));
+});
+
+// An outside review (40a, F4) read `why` of a one-shot the manager heard of late: its exit,
+// stamped with the keeper's time of the reaping, came 18 ms before its start, stamped when
+// the manager read the report.
+test("a start is stamped with the keeper's time of the fork, as an exit with its reaping", () => {
+  const { processes, records, spawnedAt } = processesOf('start=true\n');
+  const [a] = records;
+  assert.ok(a);
+  processes.spawn(a, PLAN);
+  const forked = Date.now() - 5_000;
+  processes.handle({
+    kind: 'run',
+    run: { ...report(1, a.id, 'ok'), spawnedAt: forked, alive: false, exitedAt: forked + 18 },
+  });
+  assert.deepEqual(spawnedAt, [forked]);
 });

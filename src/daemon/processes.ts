@@ -594,7 +594,8 @@ export class KeeperProcesses implements Processes {
       }
       return;
     }
-    if (kind === 'spawned' || kind === 'run') supervisor.noteSpawned(record, run.seq, run.pid);
+    if (kind === 'spawned' || kind === 'run')
+      supervisor.noteSpawned(record, run.seq, run.pid, run.spawnedAt || undefined);
     if ((kind === 'exec' || kind === 'run') && run.exec !== 'pending') {
       if (run.exec === 'failed') supervisor.noteExecFailed(record, run.seq, run.execError);
       else supervisor.noteBegun(record, run.seq, run.execAt);

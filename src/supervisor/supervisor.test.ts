@@ -544,6 +544,18 @@ test('a run that ended in its exec, or soon after a late begin, is no good run: 
   }
 });
 
+test("a start goes into why at the keeper's time of the fork", () => {
+  const stamps: (number | undefined)[] = [];
+  const supervisor = supervisorOf({ note: (_record, _kind, _text, at) => stamps.push(at) });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  supervisor.start(record);
+  assert.ok(record.state.kind === 'running');
+  supervisor.noteSpawned(record, record.state.run, 4242, 12_345);
+  assert.deepEqual(stamps, [12_345]);
+  clearTimeout(record.timer);
+});
+
 test('a program not begun after 10 s is said so in why, once, and its begin after it', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const notes: string[] = [];

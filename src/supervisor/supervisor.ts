@@ -452,9 +452,11 @@ export class Supervisor {
 
   /**
    * The keeper started the run: its main process has this pid. A survivor handed to the
-   * keeper by its cgroup alone is reported with pid 0: nothing was started.
+   * keeper by its cgroup alone is reported with pid 0: nothing was started. `at`: the
+   * keeper's time of the fork, as its exit is stamped with the keeper's time of the reaping
+   * (an outside review, 40a, F4: a one-shot read late showed its exit 18 ms before its start).
    */
-  noteSpawned(record: DaemonRecord, run: number, pid: number): void {
+  noteSpawned(record: DaemonRecord, run: number, pid: number, at?: number): void {
     const { state } = record;
     if (
       pid > 0 &&
@@ -465,7 +467,7 @@ export class Supervisor {
       this.setState(record, { ...state, pid });
       this.host.log.info(`${record.id}: started, pid ${pid}`);
       const respawn = record.respawns > 0 ? ` (respawn ${record.respawns})` : '';
-      this.host.note(record, 'start', `started, pid ${pid}${respawn}`);
+      this.host.note(record, 'start', `started, pid ${pid}${respawn}`, at);
       if (state.kind === 'running' && state.execPending)
         this.setTimer(record, EXEC_SLOW_MS, () => this.sayExecSlow(record, run));
     }
