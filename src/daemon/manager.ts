@@ -594,11 +594,14 @@ export class Manager implements ControlContext, SupervisorHost {
     // `gpasswd -d` right after a SIGUSR2), is applied now, not at the next change.
     this.refreshAccounts();
     // The history of daemons that are gone (file deleted, user no longer allowed) goes too;
-    // not of those whose directory could not be read (see savedUnread).
+    // not of those whose directory could not be read (see savedUnread), nor of a renamed
+    // account's, loaded once its old run is gone (an outside review, 41a, F4: only the last
+    // line was left after a takeover).
     const known = new Set([
       ...this.supervisor.daemons.keys(),
       ...this.broken.all().map((entry) => entry.id),
       ...this.savedUnread.keys(),
+      ...this.renameWaits.keys(),
     ]);
     this.history.keepOnly(known);
     // And their log journals, but not those of a user whose directory could not be read

@@ -139,6 +139,11 @@ describe('an account renamed while its owner stops a daemon, then a kill -9 and 
         ? true
         : undefined,
     );
+    // The history is saved at most a second after a change (a crash loses at most that).
+    const historyFile = join(host.dir, 'state', 'history.json');
+    await waitFor('the history of the rename saved', () =>
+      readFileSync(historyFile, 'utf8').includes(`"${bob}/x"`) ? true : undefined,
+    );
     await host.killManager();
     await host.startManager();
     await host.upgrade();
@@ -156,5 +161,9 @@ describe('an account renamed while its owner stops a daemon, then a kill -9 and 
     assert.equal(row.state, 'stopped', JSON.stringify(row));
     assert.equal(row.pid, 0);
     assert.ok(pid > 0);
+    // Its history went with it across both takeovers: who stopped it (an outside review,
+    // 41a, F4: only the last line was left).
+    const why = await host.dmctl('root', `${bob}/x`, 'why');
+    assert.match(why.stdout, new RegExp(`${alice.name} ran dmctl stop`), why.stdout);
   });
 });
