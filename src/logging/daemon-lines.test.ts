@@ -1,17 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { collecting } from '../../test/helpers/collecting-logger.ts';
 import { DaemonLines } from './daemon-lines.ts';
-import type { Logger } from './logger.ts';
 import { DAEMON_LINES_AT_ONCE, DAEMON_LINES_PER_MINUTE } from './user-lines.ts';
-
-function collecting(): { log: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const add = (text: string) => lines.push(text);
-  return {
-    lines,
-    log: { debug: add, info: add, warn: add, error: add, reopen() {}, drain: async () => {} },
-  };
-}
 
 test("the lines about one user's daemons are limited, by owner; others never", () => {
   const { log, lines } = collecting();

@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Logger } from './logger.ts';
+import { collecting } from '../../test/helpers/collecting-logger.ts';
 import { USER_LINES_AT_ONCE, USER_LINES_PER_MINUTE, UserLines } from './user-lines.ts';
-
-function collecting(): { log: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const add = (text: string) => lines.push(text);
-  return {
-    lines,
-    log: { debug: add, info: add, warn: add, error: add, reopen() {}, drain: async () => {} },
-  };
-}
 
 test("one user's lines past the budget are counted, then said as a count; root's never", () => {
   const { log, lines } = collecting();
