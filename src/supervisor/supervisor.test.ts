@@ -618,3 +618,31 @@ test('a run taken over in its exec is said slow as its own would be, and its beg
   for (const record of [early, late])
     assert.equal(record.state.kind === 'running' && record.state.starting === true, false);
 });
+
+test("a stop's answer waits for the keeper to carry out its SIGTERM, and no longer", async () => {
+  let answer: (() => void) | undefined;
+  const runs = new Runs();
+  // The keeper answers SIGTERM only when told to; every other signal at once.
+  runs.signal = async (_run: number, signal: number) => {
+    if (signal === 15) await new Promise<void>((resolve) => (answer = resolve));
+    return { reached: 1, errno: 0 };
+  };
+  const supervisor = supervisorOf({ processes: runs, stopTimeoutMs: () => 60_000 });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  supervisor.start(record);
+  assert.ok(record.state.kind === 'running');
+  supervisor.noteSpawned(record, record.state.run, 4242);
+  supervisor.stop(record);
+  let over = false;
+  const waited = supervisor.untilTermAnswered(record, 60_000).then(() => {
+    over = true;
+  });
+  await delay(20);
+  assert.equal(over, false, 'answered before the keeper carried out the SIGTERM');
+  answer?.();
+  await waited;
+  const after = record.state as DaemonRecord['state'];
+  assert.ok(after.kind === 'stopping' && after.termedAt !== undefined);
+  clearTimeout(record.timer);
+});

@@ -195,6 +195,8 @@ export class Supervisor {
   private readonly exitBeforeRefusals = new WeakMap<DaemonRecord, Exit | undefined>();
   /** Timers that came due while paused, by daemon: acted on at `resume`. */
   private held: Map<DaemonRecord, () => void> | undefined;
+  /** Who waits for a change of a daemon's state (see untilTermAnswered), by daemon. */
+  private readonly stateWatchers = new Map<DaemonRecord, Set<() => void>>();
   /** The run whose slow exec was said (see `sayExecSlow`), by daemon: its begin is said too. */
   private readonly saidSlow = new WeakMap<DaemonRecord, number>();
   /** The run whose READY=1 came while its exec was still pending (noteReady, noteBegun). */
@@ -427,14 +429,27 @@ export class Supervisor {
    * that a manager killed right after the answer sends no second SIGTERM (an outside
    * review, 37a, F2: 4 of 6 within a second of the answer).
    */
-  async untilTermAnswered(record: DaemonRecord, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (let wait = 1; Date.now() < deadline; wait = Math.min(wait * 2, 50)) {
+  untilTermAnswered(record: DaemonRecord, timeoutMs: number): Promise<void> {
+    const answered = (): boolean => {
       const { state } = record;
-      if (state.kind !== 'stopping' || state.termedAt !== undefined || state.killed !== false)
-        return;
-      await new Promise<void>((resolve) => setTimeout(resolve, wait));
-    }
+      return state.kind !== 'stopping' || state.termedAt !== undefined || state.killed !== false;
+    };
+    if (answered()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const watchers = this.stateWatchers.get(record) ?? new Set<() => void>();
+      const done = (): void => {
+        clearTimeout(timer);
+        watchers.delete(check);
+        if (watchers.size === 0) this.stateWatchers.delete(record);
+        resolve();
+      };
+      const check = (): void => {
+        if (answered()) done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      watchers.add(check);
+      this.stateWatchers.set(record, watchers);
+    });
   }
 
   /** Puts back a cooldown that was under way when the manager went away. */
@@ -1114,6 +1129,7 @@ export class Supervisor {
   private setState(record: DaemonRecord, state: DaemonRecord['state']): void {
     record.state = state;
     this.host.changed(record);
+    for (const check of [...(this.stateWatchers.get(record) ?? [])]) check();
   }
 
   /**
