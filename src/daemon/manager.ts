@@ -7,7 +7,7 @@ import {
   statSync,
   watch,
 } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { type DaemonSpec, parseDaemonConfig } from '../config/daemon.ts';
 import type { UserLimits } from '../config/limits.ts';
 import type { MasterConfig } from '../config/master.ts';
@@ -52,7 +52,7 @@ import {
 import { CgroupWrites } from '../process/cgroup-writes.ts';
 import { buildEnvironment } from '../process/environment.ts';
 import { bannerLine } from '../process/launch.ts';
-import { managerHolding } from '../process/lock-holder.ts';
+import { keeperHolding, managerHolding } from '../process/lock-holder.ts';
 import type { Native } from '../process/native.ts';
 import { heldGids, readStat, realUid } from '../process/proc-stat.ts';
 import type {
@@ -328,6 +328,8 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   private handedOver = false;
   private readonly lockRefusals = new Map<string, string>();
+  /** For a refusal no manager holds the lock of: who does, as said (see keeperOfLock). */
+  private readonly lockKeepers = new Map<string, string>();
   /** Each user's rescans, one after the other (a user's spam waits in its own line). */
   private readonly scans = new Map<string, Promise<unknown>>();
   /** What each user's files cost to read lately: past the budget, their rescans are refused. */
@@ -2577,6 +2579,7 @@ export class Manager implements ControlContext, SupervisorHost {
         this.keepLockAs(lock, renamed, before.account.uid);
       }
       this.lockRefusals.delete(name);
+      this.lockKeepers.delete(name);
       // Another account now, or none: what the old one's runs write is nobody's to log
       // (their pipes, by daemon id, would go into the log of the new account's daemon).
       const gone = after !== undefined || !this.db.users.has(name);
@@ -2751,10 +2754,18 @@ export class Manager implements ControlContext, SupervisorHost {
         // No directory (nothing to run), or one that cannot be opened: said by the listing.
         return undefined;
       }
-      // Root's manager, or the user's own personal one.
-      const holder = managerHolding(locked.error.holderPid, [0, owner.account.uid]);
+      // Root's manager, or the user's own personal one; gone, the keeper left holding the
+      // lock (see keeperHolding), looked for once while the refusal lasts: a rescan of a
+      // refused user reads no /proc again.
+      const uids = [0, owner.account.uid];
+      const holder = managerHolding(locked.error.holderPid, uids);
+      let kept = '';
+      if (holder === undefined) {
+        kept = this.lockKeepers.get(user) ?? this.keeperOfLock(owner, uids);
+        this.lockKeepers.set(user, kept);
+      }
       return {
-        message: `the daemons of ${user} are run by another manager${holder ? ` (pid ${holder})` : ''} (${owner.daemonDir} is locked): not loaded here`,
+        message: `the daemons of ${user} are run by another manager${holder ? ` (pid ${holder})` : ''} (${owner.daemonDir} is locked${kept}): not loaded here`,
         short: `the daemons of ${user} (run by another manager)`,
       };
     }
@@ -2765,6 +2776,18 @@ export class Manager implements ControlContext, SupervisorHost {
     this.link.store(`lock:${user}`, locked.value.fd);
     this.userLocks.set(user, locked.value.fd);
     return undefined;
+  }
+
+  /** What a lock no manager holds is held by, said after the locked directory: '' if unknown. */
+  private keeperOfLock(owner: Owner, uids: readonly number[]): string {
+    const keeper = keeperHolding(
+      join(owner.daemonDir, '.lock'),
+      join(this.settings.stateDir, 'keeper.sock'),
+      uids,
+    );
+    return keeper === undefined
+      ? ''
+      : `; no manager holds it now: the keeper of another state directory does (pid ${keeper.pid}, ${dirname(keeper.socket)}), its daemons left to it until a manager of that state directory takes them over`;
   }
 
   /**
@@ -3076,6 +3099,7 @@ export class Manager implements ControlContext, SupervisorHost {
       return true;
     }
     this.lockRefusals.delete(user);
+    this.lockKeepers.delete(user);
     // At the start, Recovery does it. Kept until a scan of the user ends: one called off
     // half-way (their rights changed) is done again.
     const left =

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /**
  * The pid a held lock names (the process that took it), if it still is a manager that
@@ -45,6 +45,36 @@ export function strayKeepers(socketPath: string, own: number, uid: number): numb
   return [...parents]
     .filter(([, parent]) => parent !== own && !parents.has(parent))
     .map(([pid]) => pid);
+}
+
+/**
+ * The keeper of uid `uids` serving another socket than `own` (another state directory)
+ * that holds `file` open, as pid and socket: a user's lock no live manager holds is held
+ * by the keeper of a manager of another config, or of one whose `state-dir` was changed
+ * while it was down (an outside review, 36a: every user "run by another manager", the
+ * old keeper not named). Its descriptors are read as links (`/proc/PID/fd`), never
+ * followed: `file` is on a user's file system, which may not answer.
+ */
+export function keeperHolding(
+  file: string,
+  own: string,
+  uids: readonly number[],
+): { pid: number; socket: string } | undefined {
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const words = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+      const socket = words[1];
+      if (!words[0]?.endsWith('dm-keeper') || socket === undefined || socket === own) continue;
+      if (!uids.includes(realUid(pid))) continue;
+      for (const fd of readdirSync(`/proc/${pid}/fd`))
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === file) return { pid, socket };
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return undefined;
 }
 
 /** A process's parent pid (NaN if unknown); throws if it is gone. */

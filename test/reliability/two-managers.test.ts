@@ -83,11 +83,8 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     await host.stopManager();
   });
 
-  test('a manager of another config does not run the users the first one runs', async () => {
-    const first = await host.startManager();
-    await waitFor('every daemon to run', () =>
-      copies().every((count) => count === 1) ? true : undefined,
-    );
+  /** A master config of its own places (`state2`, `run2`...) that lets alice run daemons. */
+  const otherConfig = (): string => {
     const other = join(host.dir, 'other.conf');
     writeFileSync(
       other,
@@ -103,7 +100,15 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
       ].join('\n'),
     );
     chmodSync(other, 0o644);
-    const second = spawnCollecting([DAEMON_MANAGER, '--config', other, '-f', '-v']);
+    return other;
+  };
+
+  test('a manager of another config does not run the users the first one runs', async () => {
+    const first = await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    const second = spawnCollecting([DAEMON_MANAGER, '--config', otherConfig(), '-f', '-v']);
     try {
       await waitFor(
         'the second manager to say alice is run by another',
@@ -121,6 +126,37 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
       await new Promise((resolve) => second.child.once('exit', resolve));
       await host.stopManager();
     }
+  });
+
+  // An outside review (36a) changed the state-dir while no manager ran: the new manager
+  // said every user was "run by another manager", and nothing named the old keeper.
+  test('a manager whose first one is gone names the keeper that holds the users', async () => {
+    await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    const keeper = host.keeperPid();
+    await host.killManager();
+    const second = spawnCollecting([DAEMON_MANAGER, '--config', otherConfig(), '-f', '-v']);
+    try {
+      await waitFor(
+        'the second manager to name the keeper holding alice',
+        () =>
+          new RegExp(
+            `the daemons of ${host.user('alice').name} are run by another manager \\(.* is locked; no manager holds it now: the keeper of another state directory does \\(pid ${keeper}, ${join(host.dir, 'state')}\\)`,
+          ).test(second.output())
+            ? true
+            : undefined,
+        { describe: second.output },
+      );
+      assert.deepEqual(copies(), [1, 1, 1]);
+    } finally {
+      second.child.kill('SIGTERM');
+      await new Promise((resolve) => second.child.once('exit', resolve));
+    }
+    // The first config's manager takes its keeper's daemons over again.
+    await host.startManager();
+    await host.stopManager();
   });
 
   test('a personal manager of alice while the system manager runs her daemons is refused', async () => {
