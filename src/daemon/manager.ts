@@ -4,6 +4,7 @@ import {
   fstatSync,
   lstatSync,
   readFileSync,
+  realpathSync,
   statSync,
   watch,
 } from 'node:fs';
@@ -53,7 +54,7 @@ import { CgroupWrites } from '../process/cgroup-writes.ts';
 import { buildEnvironment } from '../process/environment.ts';
 import { bannerLine } from '../process/launch.ts';
 import { keeperHolding, managerHolding } from '../process/lock-holder.ts';
-import type { Native } from '../process/native.ts';
+import { findBuilt, type Native } from '../process/native.ts';
 import { heldGids, readStat, realUid } from '../process/proc-stat.ts';
 import type {
   ConfigCopy,
@@ -2780,10 +2781,17 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /** What a lock no manager holds is held by, said after the locked directory: '' if unknown. */
   private keeperOfLock(owner: Owner, uids: readonly number[]): string {
+    let exe: string;
+    try {
+      exe = realpathSync(findBuilt('dm-keeper'));
+    } catch {
+      return '';
+    }
     const keeper = keeperHolding(
       join(owner.daemonDir, '.lock'),
       join(this.settings.stateDir, 'keeper.sock'),
       uids,
+      exe,
     );
     return keeper === undefined
       ? ''

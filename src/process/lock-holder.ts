@@ -52,21 +52,23 @@ export function strayKeepers(socketPath: string, own: number, uid: number): numb
  * that holds `file` open, as pid and socket: a user's lock no live manager holds is held
  * by the keeper of a manager of another config, or of one whose `state-dir` was changed
  * while it was down (an outside review, 36a: every user "run by another manager", the
- * old keeper not named). Its descriptors are read as links (`/proc/PID/fd`), never
- * followed: `file` is on a user's file system, which may not answer.
+ * old keeper not named). A keeper is a process running `exe` (the built dm-keeper, its
+ * real path), not one that only calls itself so. Its descriptors are read as links
+ * (`/proc/PID/fd`), never followed: `file` is on a user's file system, which may not answer.
  */
 export function keeperHolding(
   file: string,
   own: string,
   uids: readonly number[],
+  exe: string,
 ): { pid: number; socket: string } | undefined {
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
     if (!Number.isInteger(pid)) continue;
     try {
-      const words = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-      const socket = words[1];
-      if (!words[0]?.endsWith('dm-keeper') || socket === undefined || socket === own) continue;
+      const socket = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[1];
+      if (socket === undefined || socket === own || readlinkSync(`/proc/${pid}/exe`) !== exe)
+        continue;
       if (!uids.includes(realUid(pid))) continue;
       for (const fd of readdirSync(`/proc/${pid}/fd`))
         if (readlinkSync(`/proc/${pid}/fd/${fd}`) === file) return { pid, socket };
