@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
-import { showLogIfFailed } from '../helpers/cli.ts';
-import { TestHost } from '../helpers/host.ts';
+import { renamingHost } from '../helpers/renamed.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -29,14 +27,7 @@ for (const way of [
   describe(`an account renamed while its daemon ignores SIGTERM (${way})`, {
     skip: !root && 'needs root',
   }, () => {
-    const host = new TestHost();
-    let renamed = false;
-    afterEach(showLogIfFailed(() => host.managerLog));
-    after(async () => {
-      await host.stopManager().catch(() => undefined);
-      if (renamed) execFileSync('usermod', ['-l', host.user('alice').name, host.expand('{bob}')]);
-      await host.cleanup();
-    });
+    const { host, rename } = renamingHost();
 
     test('its daemon runs under the new name once the old run is gone, never two at once', async () => {
       const alice = host.user('alice');
@@ -56,8 +47,7 @@ for (const way of [
       if (way === 'manager killed') await host.killManager();
       if (way === 'manager and keeper killed') await host.killManagerAndKeeper();
       const from = host.managerLog.length;
-      execFileSync('usermod', ['-l', bob, alice.name]);
-      renamed = true;
+      rename();
       let most = 0;
       const count = (): number => {
         const copies = living(command).length;
@@ -104,14 +94,7 @@ for (const way of [
 describe('an account renamed while its owner stops a daemon, then a kill -9 and an upgrade', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  let renamed = false;
-  afterEach(showLogIfFailed(() => host.managerLog));
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    if (renamed) execFileSync('usermod', ['-l', host.user('alice').name, host.expand('{bob}')]);
-    await host.cleanup();
-  });
+  const { host, rename } = renamingHost();
 
   test('keeps it stopped under the new name', async () => {
     const alice = host.user('alice');
@@ -128,8 +111,7 @@ describe('an account renamed while its owner stops a daemon, then a kill -9 and 
     const { pid } = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
     assert.equal((await host.dmctl('alice', 'x', 'stop')).code, 0);
     const from = host.managerLog.length;
-    execFileSync('usermod', ['-l', bob, alice.name]);
-    renamed = true;
+    rename();
     await waitFor('the rename seen', () =>
       host.managerLog.slice(from).includes(`is now called ${bob}`) ? true : undefined,
     );

@@ -7,6 +7,7 @@ import { whileSuccessorHeld } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { livePidsOfUid } from '../helpers/proc.ts';
+import { renamingHost } from '../helpers/renamed.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -82,14 +83,7 @@ describe('an account renamed while the manager runs', { skip: !root && 'needs ro
  * another user here (usermod renames no account that has processes).
  */
 describe('an account renamed while no manager runs', { skip: !root && 'needs root' }, () => {
-  const host = new TestHost();
-  let renamed = false;
-  afterEach(showLogIfFailed(() => host.managerLog));
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    if (renamed) execFileSync('usermod', ['-l', host.user('alice').name, host.expand('{bob}')]);
-    await host.cleanup();
-  });
+  const { host, rename } = renamingHost();
 
   test('keeps the daemon its owner stopped stopped, and says it was renamed', async () => {
     const alice = host.user('alice');
@@ -108,8 +102,7 @@ describe('an account renamed while no manager runs', { skip: !root && 'needs roo
         : undefined,
     );
     await host.killManager();
-    execFileSync('usermod', ['-l', bob, alice.name]);
-    renamed = true;
+    rename();
     const from = host.managerLog.length;
     await host.startManager();
     const runs = await waitFor('up to run under the new name', async () => {
@@ -224,17 +217,10 @@ for (const way of ['live', 'down', 'in steps'] as const)
  * manager, and left the renamed user's daemons unloaded until a rescan.
  */
 describe('an account renamed during an upgrade', { skip: !root && 'needs root' }, () => {
-  const host = new TestHost();
-  let renamed = false;
-  afterEach(showLogIfFailed(() => host.managerLog));
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    if (renamed) execFileSync('usermod', ['-l', host.user('alice').name, host.expand('{bob}')]);
-    await host.cleanup();
-  });
+  const { host, rename } = renamingHost();
 
   test('its daemons are loaded under the new name, as they were', async () => {
-    const alice = host.user('alice');
+    host.user('alice');
     host.user('carol');
     const bob = host.expand('{bob}');
     const carol = host.expand('{carol}');
@@ -245,8 +231,7 @@ describe('an account renamed during an upgrade', { skip: !root && 'needs root' }
     const from = host.managerLog.length;
     const since = (): string => host.managerLog.slice(from);
     await whileSuccessorHeld(host, since, async () => {
-      execFileSync('usermod', ['-l', bob, alice.name]);
-      renamed = true;
+      rename();
     });
     await waitFor(
       'the upgrade to be done',
