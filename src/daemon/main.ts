@@ -240,8 +240,9 @@ async function main(signals: SignalQueue): Promise<number> {
     else log.info(`taking over from the manager that ran until now (pid ${process.ppid})`);
   }
   const stateFile = new StateFile(settings.stateDir);
-  const saved = stateFile.load();
-  if (saved !== undefined && 'error' in saved) log.warn(saved.error);
+  const loaded = stateFile.load();
+  if (loaded !== undefined && 'error' in loaded) log.warn(loaded.error);
+  const saved = loaded !== undefined && 'error' in loaded ? loaded.state : loaded;
   startReaping(native, log);
   const keeperSocket = join(settings.stateDir, 'keeper.sock');
   const attachKeeper = () =>
@@ -254,7 +255,7 @@ async function main(signals: SignalQueue): Promise<number> {
   );
   // Without it, the keeper's runs are taken over, but what was stopped by hand is not
   // known: autostart decides (an outside review deleted it, and nothing said why).
-  if (snapshot.existing && saved === undefined)
+  if (snapshot.existing && loaded === undefined)
     log.warn(
       `no saved state (${stateFile.path} is missing) though the keeper kept ${snapshot.runs.length} runs: daemons stopped before are started again if their autostart says so`,
     );
@@ -272,7 +273,7 @@ async function main(signals: SignalQueue): Promise<number> {
     settings,
     log,
     socketPathFor,
-    saved: saved !== undefined && !('error' in saved) ? saved : undefined,
+    saved,
     link,
     snapshot,
     bind: (path, backlog) => native.listenUnix(path, backlog),

@@ -153,6 +153,10 @@ export const MAN_PAGES: readonly ManPage[] = [
                 name: '/var/lib/daemon-manager/state.json',
                 meaning: 'what the manager knows of each daemon, kept across restarts',
               },
+              {
+                name: '/var/lib/daemon-manager/state.json.copy',
+                meaning: 'a copy of it, used when state.json is damaged',
+              },
             ],
           },
         ],

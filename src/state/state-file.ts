@@ -10,46 +10,93 @@ import { type SavedState, validateState } from './snapshot.ts';
  */
 export class StateFile {
   readonly path: string;
+  /**
+   * A second copy of the state, written after each save once its waiters are answered:
+   * a state.json damaged later (a disk's fault, a hand edit, `>` by mistake) leaves it.
+   * Without it, a damaged file undid every stop (an outside review, 36a: a daemon being
+   * stopped shown running, a `restart=no` task that had ended run again).
+   */
+  readonly copyPath: string;
+  /** The text last saved, and whether the copy has it. */
+  private lastText: string | undefined;
+  private copied = true;
 
   constructor(stateDir: string) {
     this.path = join(stateDir, 'state.json');
+    this.copyPath = join(stateDir, 'state.json.copy');
   }
 
-  /** The saved state; undefined if there is none; an error (and the file set aside) if corrupt. */
-  load(): SavedState | undefined | { error: string } {
-    let text: string;
-    try {
-      text = readFileSync(this.path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      return { error: `cannot read ${this.path} (${(error as NodeJS.ErrnoException).code})` };
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return this.setAside('is not valid JSON (truncated?)');
-    }
-    const state = validateState(parsed);
-    return 'error' in state ? this.setAside(state.error) : state;
+  /**
+   * The saved state; undefined if there is none; an error (and the file set aside) if
+   * damaged, with the copy's state when the copy is sound.
+   */
+  load(): SavedState | undefined | { error: string; state?: SavedState } {
+    const read = readState(this.path);
+    if (read === undefined || !('error' in read)) return read;
+    const reason = read.error;
+    const aside = `${this.path}.corrupt`;
+    if (read.damaged)
+      try {
+        renameSync(this.path, aside);
+      } catch {
+        // Left in place; it is overwritten at the next save.
+      }
+    const where = read.damaged ? `${this.path} ${reason}; set aside as ${aside}` : reason;
+    const copy = readState(this.copyPath);
+    if (copy !== undefined && !('error' in copy))
+      return {
+        error: `${where}; using its copy ${this.copyPath} (written after each save: what the last save changed may be missing)`,
+        state: copy,
+      };
+    return { error: `${where}, starting afresh` };
   }
 
   save(state: SavedState): void {
-    writeAtomically(this.path, JSON.stringify(state));
+    this.lastText = JSON.stringify(state);
+    writeAtomically(this.path, this.lastText);
+    writeAtomically(this.copyPath, this.lastText);
+    this.copied = true;
   }
 
-  /** The same as `save`, off the event loop. */
+  /** The same as `save`, off the event loop, the copy left to `copyAsync`. */
   saveAsync(state: SavedState): Promise<void> {
-    return writeAtomicallyAsync(this.path, JSON.stringify(state));
+    const text = JSON.stringify(state);
+    return writeAtomicallyAsync(this.path, text).then(() => {
+      this.lastText = text;
+      this.copied = false;
+    });
   }
 
-  private setAside(reason: string): { error: string } {
-    const aside = `${this.path}.corrupt`;
-    try {
-      renameSync(this.path, aside);
-    } catch {
-      // Left in place; it is overwritten at the next save.
-    }
-    return { error: `${this.path} ${reason}; set aside as ${aside}, starting afresh` };
+  /** Writes the copy of the state last saved, if it does not have it yet. */
+  async copyAsync(): Promise<void> {
+    const text = this.lastText;
+    if (this.copied || text === undefined) return;
+    await writeAtomicallyAsync(this.copyPath, text);
+    if (this.lastText === text) this.copied = true;
   }
+}
+
+/**
+ * The state in `path`: undefined if there is none; an error if it cannot be read, and
+ * `damaged` if it was read and is no state.
+ */
+function readState(path: string): SavedState | undefined | { error: string; damaged: boolean } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return {
+      error: `cannot read ${path} (${(error as NodeJS.ErrnoException).code})`,
+      damaged: false,
+    };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { error: 'is not valid JSON (truncated?)', damaged: true };
+  }
+  const state = validateState(parsed);
+  return 'error' in state ? { error: state.error, damaged: true } : state;
 }

@@ -54,6 +54,7 @@ export class StateSaver {
   private readonly log: Logger;
   private readonly companion: Companion | undefined;
   private companionFailing = false;
+  private copyFailing = false;
   private lastSaveEnded = Number.NEGATIVE_INFINITY;
   private companionSavedAt = Number.NEGATIVE_INFINITY;
   /** Ends the wait before a background save (a waiter came, or the manager is leaving). */
@@ -143,6 +144,18 @@ export class StateSaver {
     return true;
   }
 
+  /** Writes the state's copy; a failure is said once, and never fails the state. */
+  private async saveCopy(): Promise<void> {
+    try {
+      await this.file.copyAsync();
+      this.copyFailing = false;
+    } catch (error) {
+      if (!this.copyFailing)
+        this.log.error(`cannot save ${this.file.copyPath}: ${(error as Error).message}`);
+      this.copyFailing = true;
+    }
+  }
+
   /** Writes what was taken of the companion file; a failure is said once, and never fails the state. */
   private async saveCompanion(write: (() => Promise<void>) | undefined): Promise<void> {
     if (write === undefined) return;
@@ -192,10 +205,13 @@ export class StateSaver {
       // nobody's promise, and saved at most once per BACKGROUND_SAVE_MS. Rewritten before
       // every reply, one user's start/stop loop made others' status wait 200-800 ms.
       for (const resolve of waiters) resolve(failure);
+      // The state's copy beside it, nobody waiting for either (see StateFile.copyPath).
+      const copy = failure === undefined ? this.saveCopy() : undefined;
       if (companionDue) {
         await this.saveCompanion(companion);
         this.companionSavedAt = performance.now();
       } else if (this.companion?.pending()) this.dirty = true;
+      await copy;
       this.lastSaveEnded = performance.now();
     }
     this.saving = undefined;
