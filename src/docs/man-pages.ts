@@ -155,7 +155,7 @@ export const MAN_PAGES: readonly ManPage[] = [
               },
               {
                 name: '/var/lib/daemon-manager/state.json.copy',
-                meaning: 'a copy of it, used when state.json is damaged',
+                meaning: 'a copy of it (up to a second behind), used when state.json is damaged',
               },
             ],
           },

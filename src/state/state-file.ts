@@ -11,7 +11,8 @@ import { type SavedState, validateState } from './snapshot.ts';
 export class StateFile {
   readonly path: string;
   /**
-   * A second copy of the state, written after each save once its waiters are answered:
+   * A second copy of the state, written after the saves once their waiters are answered
+   * (at most once a second, see StateSaver):
    * a state.json damaged later (a disk's fault, a hand edit, `>` by mistake) leaves it.
    * Without it, a damaged file undid every stop (an outside review, 36a: a daemon being
    * stopped shown running, a `restart=no` task that had ended run again).
@@ -45,7 +46,7 @@ export class StateFile {
     const copy = readState(this.copyPath);
     if (copy !== undefined && !('error' in copy))
       return {
-        error: `${where}; using its copy ${this.copyPath} (written after each save: what the last save changed may be missing)`,
+        error: `${where}; using its copy ${this.copyPath} (written at most once a second after the saves: what the last second changed may be missing)`,
         state: copy,
       };
     return { error: `${where}, starting afresh` };
@@ -65,6 +66,11 @@ export class StateFile {
       this.lastText = text;
       this.copied = false;
     });
+  }
+
+  /** Whether the copy does not have the state last saved yet. */
+  copyPending(): boolean {
+    return !this.copied && this.lastText !== undefined;
   }
 
   /** Writes the copy of the state last saved, if it does not have it yet. */

@@ -55,6 +55,7 @@ export class StateSaver {
   private readonly companion: Companion | undefined;
   private companionFailing = false;
   private copyFailing = false;
+  private copySavedAt = Number.NEGATIVE_INFINITY;
   private lastSaveEnded = Number.NEGATIVE_INFINITY;
   private companionSavedAt = Number.NEGATIVE_INFINITY;
   /** Ends the wait before a background save (a waiter came, or the manager is leaving). */
@@ -205,13 +206,19 @@ export class StateSaver {
       // nobody's promise, and saved at most once per BACKGROUND_SAVE_MS. Rewritten before
       // every reply, one user's start/stop loop made others' status wait 200-800 ms.
       for (const resolve of waiters) resolve(failure);
-      // The state's copy beside it, nobody waiting for either (see StateFile.copyPath).
-      const copy = failure === undefined ? this.saveCopy() : undefined;
+      // The state's copy beside it, nobody waiting for either (see StateFile.copyPath), at
+      // most once per BACKGROUND_SAVE_MS too: a flood of requests waits for no second write.
+      const copyDue =
+        failure === undefined && performance.now() - this.copySavedAt >= BACKGROUND_SAVE_MS;
+      const copy = copyDue ? this.saveCopy() : undefined;
       if (companionDue) {
         await this.saveCompanion(companion);
         this.companionSavedAt = performance.now();
       } else if (this.companion?.pending()) this.dirty = true;
-      await copy;
+      if (copyDue) {
+        await copy;
+        this.copySavedAt = performance.now();
+      } else if (this.file.copyPending()) this.dirty = true;
       this.lastSaveEnded = performance.now();
     }
     this.saving = undefined;
