@@ -63,6 +63,14 @@ static void empty_socket(int fd, int depth) {
   if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0) return;
   shutdown(fd, SHUT_RDWR);
   if (!listening) {
+    /*
+     * A stream socket's out-of-band byte (MSG_OOB) is read as data, its descriptors taken
+     * with it: left out of band, the read skips it and frees it in the kernel, and the
+     * last close of what it carries waited there (an outside review, 42a, F1: a lingering
+     * TCP socket held the manager's or the keeper's thread for its linger time).
+     */
+    int inline_too = 1;
+    setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inline_too, sizeof inline_too);
     take_messages(fd, depth);
     return;
   }
