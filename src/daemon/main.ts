@@ -24,6 +24,7 @@ import { DEFAULT_SETTINGS, type Settings } from '../config/settings.ts';
 import { KeeperLink } from '../keeper/link.ts';
 import type { Logger } from '../logging/logger.ts';
 import { openLog, ownLogFile } from '../logging/open.ts';
+import { foreignSocket } from '../logging/targets.ts';
 import { thawAll } from '../process/cgroup-freeze.ts';
 import { managerHolding, strayKeepers } from '../process/lock-holder.ts';
 import { findBuilt, loadNative, type Native } from '../process/native.ts';
@@ -156,6 +157,12 @@ async function main(signals: SignalQueue): Promise<number> {
       path === undefined ? undefined : untrustedPlace(name, path, process.geteuid?.() ?? 0, false);
     if (doubt !== undefined) return fail(`daemon-manager: ${doubt}`);
   }
+  const foreignLog =
+    args.syslog === undefined ? undefined : foreignSocket(args.syslog, process.geteuid?.() ?? 0);
+  if (foreignLog !== undefined)
+    return fail(
+      `daemon-manager: --syslog ${args.syslog}: ${foreignLog}; that user would read every line of the manager's log`,
+    );
   const launcher = launcherPipe();
   const native = loadNative();
   // A low soft limit under a higher hard one is a shell's or an init's default (1024),

@@ -1,4 +1,13 @@
-import { closeSync, constants, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readSync,
+  type Stats,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { Socket } from 'node:net';
 import { rotateLogFiles } from '../logs/log-file.ts';
 import type { Level } from './logger.ts';
@@ -240,15 +249,40 @@ export function syslogTarget(send: SendDatagram, path: string): Target {
   );
 }
 
+/**
+ * Why the socket at `path` is not one to send the manager's lines to: not a socket, or
+ * one bound by another user than root or `owner` (the manager's own user). A name
+ * in a directory everyone may create names in (/tmp) was bound by a user before the
+ * manager started, and that user read every line of root's manager, other users' audit
+ * lines included (an outside review, 42b, F4). Undefined if it is fit, or not there.
+ */
+export function foreignSocket(path: string, owner: number): string | undefined {
+  let found: Stats;
+  try {
+    found = statSync(path);
+  } catch {
+    return undefined;
+  }
+  if (!found.isSocket()) return `${path} is not a socket`;
+  return found.uid === 0 || found.uid === owner
+    ? undefined
+    : `${path} is a socket of uid ${found.uid}'s`;
+}
+
 function datagramTarget(
   name: string,
   path: string,
   send: SendDatagram,
   record: (level: Level, message: string) => Buffer,
 ): Target {
+  const owner = process.geteuid?.() ?? 0;
   return {
     name,
     send: (level, message) => {
+      // Looked at before each line: the name may be bound again (its server restarted),
+      // by whoever finds it free.
+      const foreign = foreignSocket(path, owner);
+      if (foreign !== undefined) return { failed: foreign };
       try {
         send(path, record(level, message));
         return 'ok';

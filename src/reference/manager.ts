@@ -24,7 +24,7 @@ export const MANAGER_OPTIONS: readonly Entry[] = [
   {
     name: '--syslog[=SOCKET]',
     meaning:
-      'log to syslog, facility daemon, at `/dev/log` or the socket given (below directories only root may change, as `state-dir`); under systemd the manager logs to the journal by itself',
+      "log to syslog, facility daemon, at `/dev/log` or the socket given (below directories only root may change, as `state-dir`, and a socket of root's: one another user bound is refused at the start, and no line is sent to one found so later); under systemd the manager logs to the journal by itself",
   },
   {
     name: '--pidfile FILE',

@@ -14,6 +14,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runManagerExpectingExit, spawnCollecting } from '../helpers/cli.ts';
+import { DatagramReceiver } from '../helpers/datagrams.ts';
 import { DAEMON_MANAGER, run, TestHost } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
@@ -390,6 +391,29 @@ describe('a socket or state directory planted before start-up is refused', { ski
       );
       assert.equal(existsSync(path), false, 'nothing made there');
     });
+
+  // The next (42b, F4): a syslog socket mallory bound in a directory everyone may make names
+  // in (root's and sticky, so the directories passed) got every line of root's manager.
+  test("a --syslog socket of mallory's is refused, and she receives nothing", async () => {
+    const mallory = host.user('mallory');
+    const receiver = await DatagramReceiver.open(join(publicDir, 'mallory-log.sock'));
+    try {
+      chownSync(receiver.path, mallory.uid, mallory.gid);
+      host.writeMaster('[can_run_as]\n{alice}\n{mallory}\n');
+      const result = await runManagerExpectingExit(host, 15_000, [`--syslog=${receiver.path}`]);
+      assert.notEqual(result.code, 0);
+      assert.notEqual(result.code, -1, 'the manager refused instead of starting');
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `--syslog ${receiver.path}: ${receiver.path} is a socket of uid ${mallory.uid}'s`,
+        ),
+      );
+      assert.deepEqual(receiver.messages(), []);
+    } finally {
+      receiver.close();
+    }
+  });
 });
 
 /**
