@@ -53,7 +53,7 @@ import {
 } from './handover.ts';
 import { closeInheritedDescriptors } from './inherited-fds.ts';
 import { Manager, type Mode } from './manager.ts';
-import { ensurePrivateDir } from './prepare-dirs.ts';
+import { ensurePrivateDir, makeRootDir } from './prepare-dirs.ts';
 import { type QueuedSignal, SignalQueue } from './signal-queue.ts';
 import { type DescriptorLimit, startupFailure } from './startup-failure.ts';
 
@@ -129,6 +129,12 @@ async function main(signals: SignalQueue): Promise<number> {
     const problem = ensurePrivateDir(dir, mode_, mode.kind === 'system');
     if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
   }
+  // Root's daemon and log directories too, each made as judged (see makeRootDir).
+  if (mode.kind === 'system')
+    for (const dir of [settings.daemonPathDaemonRoot, settings.daemonPathLogRoot]) {
+      const problem = makeRootDir(dir);
+      if (problem !== undefined) return fail(`daemon-manager: ${problem}`);
+    }
   // Where the manager writes as root: below directories no other user may move.
   const untrusted =
     mode.kind === 'system' ? untrustedRootPaths(settings, process.geteuid?.() ?? 0) : [];
@@ -624,6 +630,14 @@ function handleSignals(signals: SignalQueue, running: Running): void {
         // Judged as at the start: root's daemon and log directories (applied at a reload)
         // below another user's directory were used as they were (an outside review, 39a, F3).
         const untrusted = untrustedRootPaths(read.config.settings, process.geteuid?.() ?? 0);
+        // Made now, each directory judged as it is made: checked here and made later by the
+        // rescan, they were made in a directory a user put there meanwhile (see makeRootDir).
+        const { daemonPathDaemonRoot, daemonPathLogRoot } = read.config.settings;
+        if (untrusted.length === 0)
+          for (const dir of [daemonPathDaemonRoot, daemonPathLogRoot]) {
+            const problem = makeRootDir(dir);
+            if (problem !== undefined) untrusted.push(problem);
+          }
         if (untrusted.length > 0) {
           log.error('SIGHUP: master config not reloaded, keeping the old one:');
           for (const doubt of untrusted) log.error(doubt);

@@ -24,6 +24,22 @@ export function ensurePrivateDir(
 }
 
 /**
+ * Makes root's daemon and log directories (`daemon-path-daemon-root`, `-log-root`) as
+ * `makeOwnDirs` does, each directory judged as it is made, and the path itself root's:
+ * judged at a SIGHUP and made later, a path below a directory not there yet was made in
+ * the one a user put there meanwhile, and root's daemons' logs written where their link
+ * pointed then (an outside review, 42b, F3: 6 of 20 reloads). Why not, if not.
+ */
+export function makeRootDir(path: string): string | undefined {
+  const made = makeOwnDirs(resolve(path), 0o755, true);
+  if (made !== undefined) return made;
+  const stats = lstatSync(path);
+  if (stats.uid !== 0 && stats.uid !== process.geteuid?.())
+    return `${path} is not root's (uid ${stats.uid}); another user could choose where the manager writes as root`;
+  return undefined;
+}
+
+/**
  * Makes `path` and the directories above it that are missing, one at a time from the top,
  * each looked at (`judge`: root's manager) before anything is made in it: root's, others
  * writing only with the sticky bit (a link of another user's refused). Judged first and

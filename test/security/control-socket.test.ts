@@ -4,8 +4,10 @@ import {
   chownSync,
   existsSync,
   lchownSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
@@ -425,22 +427,24 @@ describe("root's directories changed by a reload", { skip }, () => {
   const host = new TestHost();
   after(() => host.cleanup());
 
+  /** The manager running, with root's daemon r1 logging to a file. */
+  const running = async (): Promise<void> => {
+    if (host.managerProcess() !== undefined) return;
+    host.writeMaster('[can_run_as]\n{mallory}\n');
+    const rootDaemons = join(host.dir, 'root-daemons');
+    mkdirSync(rootDaemons, { recursive: true });
+    writeFileSync(join(rootDaemons, 'r1.conf'), 'start=exec sleep 6907001\noutput=log\n');
+    chmodSync(join(rootDaemons, 'r1.conf'), 0o600);
+    await host.startManager();
+    await waitFor('root/r1 to run', async () =>
+      (await host.status('root')).some((d) => d.id === 'root/r1' && d.pid > 0) ? true : undefined,
+    );
+  };
+
   for (const key of ['daemon-path-log-root', 'daemon-path-daemon-root'] as const)
     test(`a ${key} below a directory mallory may move is refused, the old one kept`, async () => {
       const mallory = host.user('mallory');
-      if (host.managerProcess() === undefined) {
-        host.writeMaster('[can_run_as]\n{mallory}\n');
-        const rootDaemons = join(host.dir, 'root-daemons');
-        mkdirSync(rootDaemons, { recursive: true });
-        writeFileSync(join(rootDaemons, 'r1.conf'), 'start=exec sleep 6907001\noutput=log\n');
-        chmodSync(join(rootDaemons, 'r1.conf'), 0o600);
-        await host.startManager();
-        await waitFor('root/r1 to run', async () =>
-          (await host.status('root')).some((d) => d.id === 'root/r1' && d.pid > 0)
-            ? true
-            : undefined,
-        );
-      }
+      await running();
       const parent = join(host.dir, `${key}-mallory`);
       mkdirSync(parent, { mode: 0o755 });
       chownSync(parent, mallory.uid, mallory.gid);
@@ -460,6 +464,51 @@ describe("root's directories changed by a reload", { skip }, () => {
       assert.equal((await host.dmctl('root', 'root/r1', 'restart')).code, 0);
       assert.equal(existsSync(path), false, 'nothing made there');
     });
+
+  // The next (42b, F3): a reload to a log directory below one not there yet, in a directory
+  // everyone may make names in, while mallory makes and removes that one in a loop: judged
+  // (nothing there) then made by the rescan, root's log directory was made in hers (6 of
+  // 20 reloads), and root's daemons' logs written where her link pointed later.
+  test('a daemon-path-log-root made while mallory races for its parent is never made in hers', async () => {
+    const mallory = host.user('mallory');
+    await running();
+    const publicDir = join(host.dir, 'public');
+    mkdirSync(publicDir, { mode: 0o1777 });
+    chmodSync(publicDir, 0o1777);
+    const raced = join(publicDir, 'raced');
+    const racer = spawnCollecting([
+      'runuser',
+      '-u',
+      mallory.name,
+      '--',
+      'sh',
+      '-c',
+      `while :; do mkdir ${raced} 2>/dev/null; rmdir ${raced} 2>/dev/null; done`,
+    ]);
+    try {
+      for (let round = 0; round < 20; round++) {
+        const from = host.managerLog.length;
+        host.writeMaster('[can_run_as]\n{mallory}\n', `daemon-path-log-root = ${raced}/logs`);
+        process.kill(host.managerPid(), 'SIGHUP');
+        const said = await waitFor(
+          `reload ${round} taken or refused`,
+          () =>
+            /SIGHUP: (reloading|master config not reloaded)/.exec(host.managerLog.slice(from))?.[1],
+        );
+        // Its rescan, and what it made, is done before root's next one is answered.
+        await host.dmctl('root', 'rescan');
+        if (said === 'reloading') {
+          assert.equal(lstatSync(raced).uid, 0, `round ${round}: ${raced} is not root's`);
+          rmSync(raced, { recursive: true, force: true });
+        }
+        // Back to a directory of root's, for the next round.
+        await host.reload('[can_run_as]\n{mallory}\n');
+        rmSync(raced, { recursive: true, force: true });
+      }
+    } finally {
+      racer.stop();
+    }
+  });
 });
 
 describe("one user's flood of requests waits its own turn", { skip }, () => {
