@@ -559,6 +559,7 @@ export class Manager implements ControlContext, SupervisorHost {
       else this.notify.adopt(name, fd);
     this.syncOwners();
     this.noteFormerOwners();
+    this.renameKeptLocks();
     await this.rescan([...this.ownerTable.keys()]);
     const stopped =
       this.recovery?.finish(
@@ -698,6 +699,29 @@ export class Manager implements ControlContext, SupervisorHost {
       this.keepLockAs(lock, allowed ? renamed : undefined, former);
     }
     this.dropFormerPipe(id, former);
+  }
+
+  /**
+   * The locks the keeper kept, under the names their accounts have now: one kept under a
+   * name its account no longer has (renamed while a manager ran, then again while none
+   * ran) was found held, by this manager's own keeper, and the user's daemons were "run by
+   * another manager", never loaded (an outside review, 42b, F2). A lock whose account is
+   * gone, or whose new name has one already, is let go.
+   */
+  private renameKeptLocks(): void {
+    for (const [name, fd] of [...this.userLocks]) {
+      let uid: number;
+      try {
+        uid = fstatSync(fd).uid;
+      } catch {
+        continue;
+      }
+      if (this.db.users.get(name)?.uid === uid) continue;
+      this.userLocks.delete(name);
+      this.link.drop(`lock:${name}`);
+      const now = this.db.byUid.get(uid)?.name;
+      this.keepLockAs(fd, now, uid);
+    }
   }
 
   /**
@@ -2251,7 +2275,11 @@ export class Manager implements ControlContext, SupervisorHost {
   forgotten(record: DaemonRecord): void {
     if (this.cgroups) removeCgroup(this.cgroups, record.id);
     this.notify.release(record.id);
-    this.history.forget(record.id);
+    // The run of an account renamed away and back meanwhile: its history is the daemon's
+    // still, loaded again under the name (see moveRenamePending).
+    const renamedBack =
+      record.formerUid !== undefined && this.db.users.get(record.owner)?.uid === record.formerUid;
+    if (!renamedBack) this.history.forget(record.id);
     this.runUids.delete(record.id);
     this.waitingForFile.delete(record.id);
     void this.sockets.release(record.id, this.ownerTable.get(record.owner));
@@ -2283,6 +2311,30 @@ export class Manager implements ControlContext, SupervisorHost {
         (this.snapshot.runs.some((run) => run.id === id && (run.alive || !run.empty)) ||
           this.leftBehind(id.slice(0, id.indexOf('/'))).has(id)))
     );
+  }
+
+  /**
+   * What waits under a name from an earlier rename (its daemons not loaded yet, their old
+   * runs still stopping) goes on under the name it has now: renamed again meanwhile (a to
+   * z, then z to y within the old run's stop), the daemon was loaded under y at once,
+   * beside its old run, started though its owner had stopped it, its history gone (an
+   * outside review, 42b, F1: 7 of 7).
+   */
+  private moveRenamePending(from: string, to: string): void {
+    const moved = (id: string): string => `${to}/${id.slice(from.length + 1)}`;
+    for (const [newId, oldId] of [...this.renameWaits])
+      if (newId.startsWith(`${from}/`)) {
+        this.renameWaits.delete(newId);
+        // Renamed back to the old name too: loaded under it once its old run is gone.
+        this.renameWaits.set(moved(newId), oldId);
+        this.history.carry(newId, moved(newId));
+        this.history.forget(newId);
+      }
+    for (const id of [...this.leftDownByOldName])
+      if (id.startsWith(`${from}/`)) {
+        this.leftDownByOldName.delete(id);
+        this.leftDownByOldName.add(moved(id));
+      }
   }
 
   /** `id`'s run may be gone: a daemon of its owner's new name waiting for it is loaded. */
@@ -2567,6 +2619,7 @@ export class Manager implements ControlContext, SupervisorHost {
         for (const record of this.supervisor.daemons.values())
           if (record.owner === name)
             this.history.carry(record.id, `${renamed}/${record.spec.name}`);
+        this.moveRenamePending(name, renamed);
       }
       // Gone under this name, maybe for a moment: a rename done in steps (two accounts
       // swapping names go through a third name, not allowed) was read step by step, and

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, afterEach, describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
+import { showLogIfFailed } from '../helpers/cli.ts';
+import { TestHost } from '../helpers/host.ts';
 import { renamingHost } from '../helpers/renamed.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -148,4 +151,108 @@ describe('an account renamed while its owner stops a daemon, then a kill -9 and 
     const why = await host.dmctl('root', `${bob}/x`, 'why');
     assert.match(why.stdout, new RegExp(`${alice.name} ran dmctl stop`), why.stdout);
   });
+});
+
+/**
+ * An outside review (42b, F1, F2, High): an account renamed twice (alice to bob, then bob
+ * to dave) while its daemon's old run still stopped. Live, the daemon was loaded under the
+ * last name at once, beside its old run, and started though its owner had stopped it, its
+ * history gone (7 of 7). Renamed once live and once while no manager ran, its lock was kept
+ * under the middle name, and the next manager found its own keeper holding it: the daemons
+ * were "run by another manager", never loaded (2 of 2).
+ */
+describe('an account renamed twice while its daemon’s old run stops', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  /** Its name now, put back at the end so that the sandbox's cleanup finds it. */
+  let current = '';
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (current !== '' && current !== host.user('alice').name)
+      execFileSync('usermod', ['-l', host.user('alice').name, current]);
+    await host.cleanup();
+  });
+
+  /** Renames the account to `to` and waits for the manager to say so, if it runs. */
+  const rename = async (to: string, seen = true): Promise<void> => {
+    const from = host.managerLog.length;
+    execFileSync('usermod', ['-l', to, current]);
+    const was = current;
+    current = to;
+    if (seen)
+      await waitFor(`${was} renamed ${to} seen`, () =>
+        host.managerLog.slice(from).includes(`${was} is now called ${to}`) ? true : undefined,
+      );
+  };
+
+  for (const way of ['live, stopped by its owner', 'the second while no manager ran'] as const)
+    test(`${way}: one copy at most, and what its owner left it`, async () => {
+      const alice = host.user('alice');
+      host.user('carol');
+      const bob = host.expand('{bob}');
+      const dave = host.expand('{dave}');
+      const carol = host.expand('{carol}');
+      const live = way === 'live, stopped by its owner';
+      const command = `sleep ${live ? 6800101 : 6800102}`;
+      const name = live ? 'x' : 'y';
+      current = alice.name;
+      host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n{dave}: {carol}\n');
+      host.writeDaemon(
+        'alice',
+        name,
+        `start=trap '' TERM; exec ${command}\nuser=${carol}\nstop_timeout=8s\n`,
+      );
+      await host.startManager();
+      await host.waitForDaemon('alice', `alice/${name}`, (d) => d.pid > 0, 'to run');
+      let most = 0;
+      const watch = setInterval(() => {
+        most = Math.max(most, living(command).length);
+      }, 20);
+      try {
+        if (live) assert.equal((await host.dmctl('alice', name, 'stop')).code, 0);
+        await rename(bob);
+        if (live) await rename(dave);
+        else {
+          // Killed once the rename is saved, its old run still stopping.
+          const stateFile = join(host.dir, 'state', 'state.json');
+          await waitFor('the rename saved', () =>
+            JSON.parse(readFileSync(stateFile, 'utf8')).daemons[`${alice.name}/${name}`]?.state ===
+            'stopping'
+              ? true
+              : undefined,
+          );
+          await host.killManager();
+          await rename(dave, false);
+          await host.startManager();
+        }
+        // Stopped by its owner, nothing of it runs once its old run is gone.
+        if (live)
+          await waitFor(
+            'the old run gone',
+            () => (living(command).length === 0 ? true : undefined),
+            { timeoutMs: 60_000 },
+          );
+        const row = await waitFor(
+          'the daemon under the last name, as its owner left it',
+          async () => {
+            const found = (await host.status('root')).find((d) => d.id === `${dave}/${name}`);
+            return found !== undefined && (live || found.pid > 0) ? found : undefined;
+          },
+          { timeoutMs: 60_000 },
+        );
+        assert.equal(row.state, live ? 'stopped' : 'running', JSON.stringify(row));
+        if (live) {
+          const why = await host.dmctl('root', `${dave}/${name}`, 'why');
+          assert.match(why.stdout, new RegExp(`${alice.name} ran dmctl stop`), why.stdout);
+        }
+      } finally {
+        clearInterval(watch);
+      }
+      assert.ok(most <= 1, `${most} copies of the daemon at once`);
+      await host.stopManager();
+      execFileSync('usermod', ['-l', alice.name, current]);
+      current = alice.name;
+    });
 });
