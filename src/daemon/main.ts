@@ -169,6 +169,8 @@ async function main(signals: SignalQueue): Promise<number> {
     return fail(
       `daemon-manager: --syslog ${args.syslog}: ${foreignLog}; that user would read every line of the manager's log`,
     );
+  const sharedPidfile = args.pidfile === undefined ? undefined : pidfileShared(args.pidfile);
+  if (sharedPidfile !== undefined) return fail(`daemon-manager: ${sharedPidfile}`);
   const launcher = launcherPipe();
   const native = loadNative();
   // A low soft limit under a higher hard one is a shell's or an init's default (1024),
@@ -394,6 +396,17 @@ function pidfileRefusal(path: string): string | undefined {
     // Nothing there yet.
   }
   return undefined;
+}
+
+/**
+ * Root's pidfile in a directory others may write (/tmp, sticky or not): while no manager
+ * runs, anybody could put a pid of their choosing there for root's logrotate to signal
+ * (an outside review, 42b, Low).
+ */
+function pidfileShared(path: string): string | undefined {
+  const mode = statSync(dirname(path)).mode;
+  if (process.geteuid?.() !== 0 || (mode & 0o022) === 0) return undefined;
+  return `cannot write the pidfile ${path}: ${dirname(path)} may be written by others (mode ${(mode & 0o7777).toString(8)}), who could put a pid of their choosing there while no manager runs; use a directory only root writes, such as /run`;
 }
 
 /** Removes the pidfile at exit, if it is still this manager's (not a successor's, not a device). */

@@ -29,7 +29,7 @@ export const MANAGER_OPTIONS: readonly Entry[] = [
   {
     name: '--pidfile FILE',
     meaning:
-      "write the manager's pid to `FILE` (rewritten by an upgrade), below directories only root may change, as `state-dir`",
+      "write the manager's pid to `FILE` (rewritten by an upgrade), below directories only root may change, as `state-dir`, in a directory only root writes (not `/tmp`)",
   },
   {
     name: '--check',

@@ -394,6 +394,22 @@ describe('a socket or state directory planted before start-up is refused', { ski
       assert.equal(existsSync(path), false, 'nothing made there');
     });
 
+  // The next (42b, Low): a pidfile in a directory everyone may make names in (root's and
+  // sticky, so the directories passed): while no manager ran, mallory could put any pid
+  // there for root's logrotate line to signal.
+  test('a --pidfile in a directory others may write is refused', async () => {
+    const path = join(publicDir, 'manager.pid');
+    host.writeMaster('[can_run_as]\n{alice}\n{mallory}\n');
+    const result = await runManagerExpectingExit(host, 15_000, [`--pidfile=${path}`]);
+    assert.notEqual(result.code, 0);
+    assert.notEqual(result.code, -1, 'the manager refused instead of starting');
+    assert.match(
+      result.stderr,
+      new RegExp(`cannot write the pidfile ${path}: ${publicDir} may be written by others`),
+    );
+    assert.equal(existsSync(path), false, 'nothing made there');
+  });
+
   // The next (42b, F4): a syslog socket mallory bound in a directory everyone may make names
   // in (root's and sticky, so the directories passed) got every line of root's manager.
   test("a --syslog socket of mallory's is refused, and she receives nothing", async () => {
