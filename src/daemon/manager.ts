@@ -380,6 +380,8 @@ export class Manager implements ControlContext, SupervisorHost {
     // Kept across a takeover: a second one (an upgrade after a kill -9) found no trace of
     // the owner's stop under the old name, and started the daemon (an outside review, 41a, F3).
     for (const id of parts.saved?.leftDownByOldName ?? []) this.leftDownByOldName.add(id);
+    for (const [uid, left] of Object.entries(parts.saved?.leftDownByUid ?? {}))
+      this.leftDownByUid.set(Number(uid), { name: left.name, daemons: [...left.daemons] });
     this.socketPathFor = parts.socketPathFor;
     // The lines about a user's daemons, held to that user's budget (see DaemonLines).
     const log = new DaemonLines(parts.log);
@@ -2378,6 +2380,9 @@ export class Manager implements ControlContext, SupervisorHost {
       ...(this.leftDownByOldName.size === 0
         ? {}
         : { leftDownByOldName: [...this.leftDownByOldName] }),
+      ...(this.leftDownByUid.size === 0
+        ? {}
+        : { leftDownByUid: Object.fromEntries(this.leftDownByUid) }),
     };
   }
 
@@ -3101,7 +3106,9 @@ export class Manager implements ControlContext, SupervisorHost {
   /**
    * The daemons an owner had left stopped, by uid, when its name went or was no longer
    * allowed: the uid back under an allowed name (another, the rename's last step; or the
-   * same, allowed again) finds them stopped. Kept while this manager runs.
+   * same, allowed again) finds them stopped. Saved with the state: kept only while the
+   * manager ran, a kill -9 or an upgrade meanwhile had them started when the uid came back
+   * (an outside review, 42b, F5).
    */
   private readonly leftDownByUid = new Map<number, { name: string; daemons: string[] }>();
 

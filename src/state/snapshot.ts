@@ -80,6 +80,13 @@ export interface SavedState {
   readonly stoppedBroken?: readonly string[];
   /** Daemons (by their new id) their owner left stopped under the name they had before a rename. */
   readonly leftDownByOldName?: readonly string[];
+  /**
+   * The daemons (by name) an account left stopped when it lost its name or its right to run
+   * daemons, by uid: found stopped when the uid comes back under an allowed name.
+   */
+  readonly leftDownByUid?: Readonly<
+    Record<string, { readonly name: string; readonly daemons: readonly string[] }>
+  >;
 }
 
 /** What the manager knows of each daemon beyond its record, for the save. */
@@ -279,6 +286,23 @@ export function validateState(value: unknown): SavedState | { error: string } {
     (!Array.isArray(leftDown) || !leftDown.every((id) => typeof id === 'string'))
   )
     return { error: "'leftDownByOldName' is malformed" };
+  const byUid = state.leftDownByUid;
+  if (
+    byUid !== undefined &&
+    (typeof byUid !== 'object' ||
+      byUid === null ||
+      Array.isArray(byUid) ||
+      !Object.entries(byUid).every(
+        ([uid, left]) =>
+          /^\d+$/.test(uid) &&
+          typeof left === 'object' &&
+          left !== null &&
+          typeof (left as { name?: unknown }).name === 'string' &&
+          Array.isArray((left as { daemons?: unknown }).daemons) &&
+          (left as { daemons: unknown[] }).daemons.every((name) => typeof name === 'string'),
+      ))
+  )
+    return { error: "'leftDownByUid' is malformed" };
   return {
     version: 2,
     clean: state.clean,
@@ -288,5 +312,8 @@ export function validateState(value: unknown): SavedState | { error: string } {
     ...(strays === undefined ? {} : { strays: strays as Record<string, StrayStop> }),
     ...(stoppedBroken === undefined ? {} : { stoppedBroken: stoppedBroken as string[] }),
     ...(leftDown === undefined ? {} : { leftDownByOldName: leftDown as string[] }),
+    ...(byUid === undefined
+      ? {}
+      : { leftDownByUid: byUid as Record<string, { name: string; daemons: string[] }> }),
   };
 }
