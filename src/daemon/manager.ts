@@ -1852,7 +1852,7 @@ export class Manager implements ControlContext, SupervisorHost {
       tally.explain(this.startBudget.heldBack(askedBy, held, performance.now()));
       this.userLines.info(
         askedBy,
-        `${askedBy}'s rescan: ${held} starts and restarts held back (the start budget): changed daemons run with the config they were started with, new ones are not loaded, until a rescan`,
+        `${automatic ? `the manager's own look at the daemons of ${askedBy}` : `${askedBy}'s rescan`}: ${held} starts and restarts held back (the start budget): changed daemons run with the config they were started with, new ones are not loaded, until a rescan`,
       );
     }
     return tally.report();
@@ -3443,6 +3443,17 @@ export class Manager implements ControlContext, SupervisorHost {
         !this.takeStartFor(tally)
       ) {
         tally.holdBack(id, 'new');
+        // Said where its owner looks too: held back by a look nobody asked for, it was
+        // nowhere, `unknown daemon` (an outside review, 42a, F2).
+        this.problems.set(user, loaded.file, [
+          ...problems,
+          {
+            file: loaded.file,
+            severity: 'warning',
+            message:
+              'not loaded: the start budget held its start back; a rescan loads it once the budget allows (dmctl rescan says when)',
+          },
+        ]);
         continue;
       }
       this.configFiles.set(id, loaded.file);

@@ -219,6 +219,13 @@ describe('a flood of starts by one user', { skip }, () => {
     const rows = await host.status('root');
     const started = rows.filter((row) => row.id.includes('/back') && row.pid > 0).length;
     assert.ok(started < MANY / 2, `${started} of ${MANY} started`);
+    // What was held back is said to its owner (an outside review, 42a, F2: `unknown
+    // daemon`, nothing in `problems`).
+    const problems = await host.dmctl('mallory', 'problems');
+    assert.match(
+      problems.stdout,
+      /back\d+\.conf: warning: not loaded: the start budget held its start back/,
+    );
     // Root's rescan loads them.
     assert.equal((await host.dmctl('root', 'rescan')).code, 0);
     await waitFor('them to run', async () => {
