@@ -418,7 +418,9 @@ export class Recovery {
       saved !== undefined ? saved.starting === true : record.spec.ready !== undefined;
     this.supervisor.adopt(record, run, ended, starting, begunAt);
     if (begunUnseen) {
-      const text = `its program began unseen (its exec was under way at the last save, the manager was gone before it saw it begin): counted as begun ${run.execAt !== undefined ? 'when its keeper saw it' : ended === undefined ? 'now' : 'at its end'}`;
+      // An upgrade too, not only a crash: "the manager was gone" read as one (an outside
+      // review, 42c, F1).
+      const text = `its program began unseen (its exec was under way at the last save, and it began before this manager took over): counted as begun ${run.execAt !== undefined ? 'when its keeper saw it' : ended === undefined ? 'now' : 'at its end'}`;
       this.log.info(`${record.id}: ${text}`);
       this.note(record, 'start', text);
     }
