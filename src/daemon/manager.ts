@@ -381,7 +381,11 @@ export class Manager implements ControlContext, SupervisorHost {
     // the owner's stop under the old name, and started the daemon (an outside review, 41a, F3).
     for (const id of parts.saved?.leftDownByOldName ?? []) this.leftDownByOldName.add(id);
     for (const [uid, left] of Object.entries(parts.saved?.leftDownByUid ?? {}))
-      this.leftDownByUid.set(Number(uid), { name: left.name, daemons: [...left.daemons] });
+      this.leftDownByUid.set(Number(uid), {
+        name: left.name,
+        daemons: [...left.daemons],
+        ...(left.waits === undefined ? {} : { waits: { ...left.waits } }),
+      });
     this.socketPathFor = parts.socketPathFor;
     // The lines about a user's daemons, held to that user's budget (see DaemonLines).
     const log = new DaemonLines(parts.log);
@@ -2629,8 +2633,27 @@ export class Manager implements ControlContext, SupervisorHost {
       // Gone under this name, maybe for a moment: a rename done in steps (two accounts
       // swapping names go through a third name, not allowed) was read step by step, and
       // the daemons left stopped were started under the new name (a full run, 26b F1's test).
-      else if (leftDown.length > 0)
-        this.leftDownByUid.set(before.account.uid, { name, daemons: leftDown });
+      else {
+        // With what still waits under this name from an earlier rename (see
+        // moveRenamePending): a to z, z to a name not allowed, then to y.
+        const waits: Record<string, string> = {};
+        for (const [newId, oldId] of [...this.renameWaits])
+          if (newId.startsWith(`${name}/`)) {
+            this.renameWaits.delete(newId);
+            waits[newId.slice(name.length + 1)] = oldId;
+          }
+        for (const id of [...this.leftDownByOldName])
+          if (id.startsWith(`${name}/`)) {
+            this.leftDownByOldName.delete(id);
+            leftDown.push(id.slice(name.length + 1));
+          }
+        if (leftDown.length > 0 || Object.keys(waits).length > 0)
+          this.leftDownByUid.set(before.account.uid, {
+            name,
+            daemons: leftDown,
+            ...(Object.keys(waits).length === 0 ? {} : { waits }),
+          });
+      }
       const lock = this.userLocks.get(name);
       if (lock !== undefined) {
         this.userLocks.delete(name);
@@ -2689,6 +2712,14 @@ export class Manager implements ControlContext, SupervisorHost {
       if (before?.account.uid !== owner.account.uid && left !== undefined) {
         this.leftDownByUid.delete(owner.account.uid);
         for (const daemon of left.daemons) this.leftDownByOldName.add(`${name}/${daemon}`);
+        // Loaded once their old runs are gone, as before the detour; their history with them.
+        for (const [daemon, oldId] of Object.entries(left.waits ?? {}))
+          this.renameWaits.set(`${name}/${daemon}`, oldId);
+        for (const daemon of new Set([...left.daemons, ...Object.keys(left.waits ?? {})]))
+          if (left.name !== name) {
+            this.history.carry(`${left.name}/${daemon}`, `${name}/${daemon}`);
+            this.history.forget(`${left.name}/${daemon}`);
+          }
         this.log.info(
           left.name === name
             ? `${name} may run daemons again (uid ${owner.account.uid}); the daemons left stopped before stay so`
@@ -3110,7 +3141,10 @@ export class Manager implements ControlContext, SupervisorHost {
    * manager ran, a kill -9 or an upgrade meanwhile had them started when the uid came back
    * (an outside review, 42b, F5).
    */
-  private readonly leftDownByUid = new Map<number, { name: string; daemons: string[] }>();
+  private readonly leftDownByUid = new Map<
+    number,
+    { name: string; daemons: string[]; waits?: Record<string, string> }
+  >();
 
   /**
    * Daemons of the saved state not loaded at the start: their directory could not be read

@@ -85,7 +85,15 @@ export interface SavedState {
    * daemons, by uid: found stopped when the uid comes back under an allowed name.
    */
   readonly leftDownByUid?: Readonly<
-    Record<string, { readonly name: string; readonly daemons: readonly string[] }>
+    Record<
+      string,
+      {
+        readonly name: string;
+        readonly daemons: readonly string[];
+        /** Daemons (by name) loaded once the run of an old id is gone (see renameWaits). */
+        readonly waits?: Readonly<Record<string, string>>;
+      }
+    >
   >;
 }
 
@@ -299,7 +307,8 @@ export function validateState(value: unknown): SavedState | { error: string } {
           left !== null &&
           typeof (left as { name?: unknown }).name === 'string' &&
           Array.isArray((left as { daemons?: unknown }).daemons) &&
-          (left as { daemons: unknown[] }).daemons.every((name) => typeof name === 'string'),
+          (left as { daemons: unknown[] }).daemons.every((name) => typeof name === 'string') &&
+          validWaits((left as { waits?: unknown }).waits),
       ))
   )
     return { error: "'leftDownByUid' is malformed" };
@@ -314,6 +323,18 @@ export function validateState(value: unknown): SavedState | { error: string } {
     ...(leftDown === undefined ? {} : { leftDownByOldName: leftDown as string[] }),
     ...(byUid === undefined
       ? {}
-      : { leftDownByUid: byUid as Record<string, { name: string; daemons: string[] }> }),
+      : {
+          leftDownByUid: byUid as Record<
+            string,
+            { name: string; daemons: string[]; waits?: Record<string, string> }
+          >,
+        }),
   };
+}
+
+/** A saved `waits` of leftDownByUid: absent, or daemon names to old ids. */
+function validWaits(waits: unknown): boolean {
+  if (waits === undefined) return true;
+  if (typeof waits !== 'object' || waits === null || Array.isArray(waits)) return false;
+  return Object.values(waits).every((id) => typeof id === 'string');
 }

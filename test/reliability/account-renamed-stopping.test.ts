@@ -187,16 +187,23 @@ describe('an account renamed twice while its daemon’s old run stops', {
       );
   };
 
-  for (const way of ['live, stopped by its owner', 'the second while no manager ran'] as const)
+  // Through a name not allowed (a to z, z to w, w to y): what waited under z waits on.
+  for (const way of [
+    'live, stopped by its owner',
+    'live, stopped by its owner, through a name not allowed',
+    'the second while no manager ran',
+  ] as const)
     test(`${way}: one copy at most, and what its owner left it`, async () => {
       const alice = host.user('alice');
       host.user('carol');
       const bob = host.expand('{bob}');
       const dave = host.expand('{dave}');
       const carol = host.expand('{carol}');
-      const live = way === 'live, stopped by its owner';
-      const command = `sleep ${live ? 6800101 : 6800102}`;
-      const name = live ? 'x' : 'y';
+      const live = way !== 'the second while no manager ran';
+      const detour = way === 'live, stopped by its owner, through a name not allowed';
+      const index = ['live, stopped by its owner', 'the second while no manager ran'].indexOf(way);
+      const command = `sleep ${6800101 + (index === -1 ? 2 : index)}`;
+      const name = ['x', 'y', 'z'][index === -1 ? 2 : index] as string;
       // After a test that failed half-way: its manager stopped, the account's name back.
       await host.stopManager().catch(() => undefined);
       if (current !== '' && current !== alice.name)
@@ -217,7 +224,19 @@ describe('an account renamed twice while its daemon’s old run stops', {
       try {
         if (live) assert.equal((await host.dmctl('alice', name, 'stop')).code, 0);
         await rename(bob);
-        if (live) await rename(dave);
+        if (detour) {
+          const from = host.managerLog.length;
+          await rename(host.expand('{walt}'), false);
+          await waitFor('bob gone', () =>
+            host.managerLog.slice(from).includes(`${bob} may no longer run daemons`)
+              ? true
+              : undefined,
+          );
+          await rename(dave, false);
+          await waitFor('dave seen', () =>
+            host.managerLog.slice(from).includes(`${bob} is now called ${dave}`) ? true : undefined,
+          );
+        } else if (live) await rename(dave);
         else {
           // Killed once the rename is saved, its old run still stopping.
           const stateFile = join(host.dir, 'state', 'state.json');
