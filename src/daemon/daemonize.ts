@@ -27,14 +27,16 @@ export async function daemonize(logFile: string): Promise<number> {
     },
   );
   closeSync(log);
+  let text = '';
   const said = await new Promise<boolean>((resolve) => {
-    let text = '';
     // After the next poll: a launcher held up past it still reads a `running` said in time.
     const timer = deadline(START_TIMEOUT_MS, () => resolve(false));
     const ready = child.stdio[3] as Readable | null;
+    // `running` on a line of its own: a failure's words (`failed: ...`) may say it too.
+    const runs = (): boolean => /^running$/m.test(text);
     ready?.on('data', (chunk: Buffer) => {
       text += chunk.toString();
-      if (text.includes('running')) {
+      if (runs()) {
         timer.cancel();
         resolve(true);
       }
@@ -42,7 +44,7 @@ export async function daemonize(logFile: string): Promise<number> {
     ready?.on('error', () => {});
     child.once('exit', () => {
       timer.cancel();
-      resolve(text.includes('running'));
+      resolve(runs());
     });
   });
   (child.stdio[3] as Readable | null)?.destroy();
@@ -53,9 +55,25 @@ export async function daemonize(logFile: string): Promise<number> {
     child.unref();
     return 0;
   }
+  // Its own words, when it said why (see tellLauncherFailed); else what its log ends with.
+  const failed = /^failed: ([^]*)$/m.exec(text)?.[1];
+  if (failed !== undefined) {
+    process.stderr.write(`${failed.trimEnd()}\n`);
+    return 1;
+  }
   const tail = readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
   process.stderr.write(`daemon-manager failed to start; the end of ${logFile}:\n${tail}\n`);
   return 1;
+}
+
+/** Tells the launcher why the manager does not start (the rest of the pipe's text). */
+export function tellLauncherFailed(fd: number | undefined, message: string): void {
+  if (fd === undefined) return;
+  try {
+    writeSync(fd, `failed: ${message.trimEnd()}\n`);
+  } catch {
+    // The launcher is gone: nobody to tell.
+  }
 }
 
 /**

@@ -43,7 +43,7 @@ import { GetentFailed } from '../users/getent.ts';
 import { VERSION } from '../version.ts';
 import { parseManagerArgs, USAGE } from './args.ts';
 import { checkConfiguration } from './check.ts';
-import { daemonize, launcherPipe, tellLauncher } from './daemonize.ts';
+import { daemonize, launcherPipe, tellLauncher, tellLauncherFailed } from './daemonize.ts';
 import {
   HANDSHAKE_FD,
   joinPredecessor,
@@ -70,7 +70,11 @@ const SETTLE_WAIT_MS = 60_000;
 // The open-files limit once raised, for the message of a start-up that runs out anyway.
 let descriptorLimit: DescriptorLimit | undefined;
 
+/** The pipe of the launcher that started this manager in the background, if one did. */
+let launcher: number | undefined;
+
 async function main(signals: SignalQueue): Promise<number> {
+  launcher = launcherPipe();
   const args = parseManagerArgs(process.argv.slice(2));
   if ('error' in args)
     return fail(`daemon-manager: ${args.error}\n(daemon-manager --help lists the options)`, 2);
@@ -171,7 +175,6 @@ async function main(signals: SignalQueue): Promise<number> {
     );
   const sharedPidfile = args.pidfile === undefined ? undefined : pidfileShared(args.pidfile);
   if (sharedPidfile !== undefined) return fail(`daemon-manager: ${sharedPidfile}`);
-  const launcher = launcherPipe();
   const native = loadNative();
   // A low soft limit under a higher hard one is a shell's or an init's default (1024),
   // not a choice: the manager holds a few descriptors per daemon, and takes the hard
@@ -686,6 +689,10 @@ function handleSignals(signals: SignalQueue, running: Running): void {
 
 function fail(message: string, status = 1): number {
   process.stderr.write(`${message.trimEnd()}\n`);
+  // The launcher says this, not the end of the log: that log is shared with the manager
+  // that runs, and two started at once quoted the winner's lines as the loser's failure
+  // (an outside review, 42c, F2).
+  tellLauncherFailed(launcher, message);
   return status;
 }
 

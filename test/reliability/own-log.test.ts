@@ -100,3 +100,42 @@ describe("the manager's own log rotates", {
     );
   });
 });
+
+/**
+ * An outside review (42c, F2, 4 of 4): of two managers started in the background at once,
+ * the one that lost printed the end of the log it shares with the winner as its failure,
+ * the winner's lines ("started the keeper of daemons") among it.
+ */
+describe('two managers started in the background at once', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('the one that loses says only why it does not start', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 7000002\n');
+    const pidfile = join(host.dir, 'manager.pid');
+    for (let round = 0; round < 3; round++) {
+      const both = await Promise.all(
+        [0, 1].map(() =>
+          run([DAEMON_MANAGER], ['--config', host.configFile, '--pidfile', pidfile]),
+        ),
+      );
+      const pid = Number(
+        await waitFor('the pidfile', () =>
+          existsSync(pidfile) ? readFileSync(pidfile, 'utf8').trim() || undefined : undefined,
+        ),
+      );
+      try {
+        const lost = both.find((result) => result.code !== 0);
+        assert.ok(lost !== undefined, `one of the two is refused: ${JSON.stringify(both)}`);
+        assert.match(lost.stderr, /another manager is already running/);
+        assert.doesNotMatch(lost.stderr, /the end of|\d{4}-\d\d-\d\dT/, lost.stderr);
+      } finally {
+        process.kill(pid, 'SIGTERM');
+        await waitForDeath(pid, 'the background manager');
+      }
+    }
+  });
+});
