@@ -2711,7 +2711,10 @@ export class Manager implements ControlContext, SupervisorHost {
       const left = this.leftDownByUid.get(owner.account.uid);
       if (before?.account.uid !== owner.account.uid && left !== undefined) {
         this.leftDownByUid.delete(owner.account.uid);
-        for (const daemon of left.daemons) this.leftDownByOldName.add(`${name}/${daemon}`);
+        for (const daemon of left.daemons) {
+          this.leftDownByOldName.add(`${name}/${daemon}`);
+          if (left.name === name) this.leftDownSameName.add(`${name}/${daemon}`);
+        }
         // Loaded once their old runs are gone, as before the detour; their history with them.
         for (const [daemon, oldId] of Object.entries(left.waits ?? {}))
           this.renameWaits.set(`${name}/${daemon}`, oldId);
@@ -3141,6 +3144,16 @@ export class Manager implements ControlContext, SupervisorHost {
    * manager ran, a kill -9 or an upgrade meanwhile had them started when the uid came back
    * (an outside review, 42b, F5).
    */
+  /** Of those, the daemons of a name allowed again, not renamed: said so (see leftDownText). */
+  private readonly leftDownSameName = new Set<string>();
+
+  /** Why a daemon left stopped by its owner stays so, said as it happened. */
+  private leftDownText(id: string): string {
+    return this.leftDownSameName.delete(id)
+      ? 'left stopped by its owner before they could no longer run daemons: stays stopped'
+      : "left stopped under its owner's old name: stays stopped";
+  }
+
   private readonly leftDownByUid = new Map<
     number,
     { name: string; daemons: string[]; waits?: Record<string, string> }
@@ -3541,7 +3554,7 @@ export class Manager implements ControlContext, SupervisorHost {
           // Left stopped under its owner's old name, renamed while no manager ran; or
           // stopped while its file was refused.
           const leftDown = this.leftDownByOldName.delete(id)
-            ? "left stopped under its owner's old name: stays stopped"
+            ? this.leftDownText(id)
             : this.stoppedWhileBroken.delete(id)
               ? 'stopped while its file was refused: stays stopped'
               : undefined;
@@ -3655,7 +3668,7 @@ export class Manager implements ControlContext, SupervisorHost {
         if (survivors !== undefined && this.replaceLeftBehind(record, survivors)) {
           // Started once what survives of it is gone, if it is to run.
         } else if (this.leftDownByOldName.delete(id)) {
-          const text = "left stopped under its owner's old name: stays stopped";
+          const text = this.leftDownText(id);
           this.log.info(`${id}: ${text}`);
           this.history.note(id, 'config', text);
         } else if (this.stoppedWhileBroken.delete(id)) {

@@ -290,6 +290,10 @@ describe('a user taken out of [can_run_as] and put back', { skip: !root && 'need
           : undefined;
       });
       assert.equal(rows.find((d) => d.id === host.id('alice/down'))?.state, 'stopped');
+      // Said as what happened: no rename (an outside review, 42b, Low).
+      const why = await host.dmctl('alice', 'down', 'why');
+      assert.match(why.stdout, /left stopped by its owner before they could no longer run daemons/);
+      assert.doesNotMatch(why.stdout, /old name/);
       // Started again for the next case, as a daemon its owner wants up.
       assert.equal((await host.dmctl('alice', 'start', 'down')).code, 0);
     });
