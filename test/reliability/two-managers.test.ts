@@ -103,18 +103,18 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     return other;
   };
 
-  test('a manager of another config does not run the users the first one runs', async () => {
-    const first = await host.startManager();
-    await waitFor('every daemon to run', () =>
-      copies().every((count) => count === 1) ? true : undefined,
-    );
+  /**
+   * Runs a manager of another config (see otherConfig) until it says alice's daemons are
+   * run by another manager, followed by `holder` (a pattern), while every daemon runs once.
+   */
+  const secondSays = async (holder: string): Promise<void> => {
     const second = spawnCollecting([DAEMON_MANAGER, '--config', otherConfig(), '-f', '-v']);
     try {
       await waitFor(
-        'the second manager to say alice is run by another',
+        'the second manager to say who runs alice’s daemons',
         () =>
           new RegExp(
-            `the daemons of ${host.user('alice').name} are run by another manager \\(pid ${first.pid}\\)`,
+            `the daemons of ${host.user('alice').name} are run by another manager ${holder}`,
           ).test(second.output())
             ? true
             : undefined,
@@ -124,8 +124,16 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     } finally {
       second.child.kill('SIGTERM');
       await new Promise((resolve) => second.child.once('exit', resolve));
-      await host.stopManager();
     }
+  };
+
+  test('a manager of another config does not run the users the first one runs', async () => {
+    const first = await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    await secondSays(`\\(pid ${first.pid}\\)`);
+    await host.stopManager();
   });
 
   // An outside review (36a) changed the state-dir while no manager ran: the new manager
@@ -137,23 +145,9 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     );
     const keeper = host.keeperPid();
     await host.killManager();
-    const second = spawnCollecting([DAEMON_MANAGER, '--config', otherConfig(), '-f', '-v']);
-    try {
-      await waitFor(
-        'the second manager to name the keeper holding alice',
-        () =>
-          new RegExp(
-            `the daemons of ${host.user('alice').name} are run by another manager \\(.* is locked; no manager holds it now: the keeper of another state directory does \\(pid ${keeper}, ${join(host.dir, 'state')}\\)`,
-          ).test(second.output())
-            ? true
-            : undefined,
-        { describe: second.output },
-      );
-      assert.deepEqual(copies(), [1, 1, 1]);
-    } finally {
-      second.child.kill('SIGTERM');
-      await new Promise((resolve) => second.child.once('exit', resolve));
-    }
+    await secondSays(
+      `\\(.* is locked; no manager holds it now: the keeper of another state directory does \\(pid ${keeper}, ${join(host.dir, 'state')}\\)`,
+    );
     // The first config's manager takes its keeper's daemons over again.
     await host.startManager();
     await host.stopManager();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, type TestContext, test } from 'node:test';
 import { readWhen, spawnCollecting } from '../helpers/cli.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -29,24 +29,31 @@ describe('a lingering socket passed to the manager', { skip }, () => {
   });
   after(() => host.cleanup());
 
-  test('on a control socket: refused by the kernel, and others are answered', async (t) => {
+  /**
+   * Runs the attacker as mallory (`mode` and `path`: see the fixture) until the test ends;
+   * resolves with what it says became of the socket it passed: `sent` or `refused`.
+   */
+  const attack = async (t: TestContext, mode: string, path: string): Promise<string> => {
     const attacker = spawnCollecting([
       'runuser',
       '-u',
       host.user('mallory').name,
       '--',
       PASS,
-      'stream',
-      socketOf(host, 'mallory'),
+      mode,
+      path,
     ]);
     t.after(() => attacker.stop());
     // (A Python start on a loaded machine may take a while: seen over 15 s in a full run.)
-    const said = await waitFor(
+    return waitFor(
       'the attacker to say what became of it',
       () => /^(sent|refused)$/m.exec(attacker.output())?.[1],
       { timeoutMs: 60_000, describe: () => attacker.output() },
     );
-    assert.equal(said, 'refused');
+  };
+
+  test('on a control socket: refused by the kernel, and others are answered', async (t) => {
+    assert.equal(await attack(t, 'stream', socketOf(host, 'mallory')), 'refused');
     const status = await host.dmctl('alice', 'status');
     assert.equal(status.code, 0, status.stderr);
   });
@@ -86,22 +93,7 @@ describe('a lingering socket passed to the manager', { skip }, () => {
       );
       assert.equal((await host.dmctl('mallory', 'rescan')).code, 0);
       await host.waitForDaemon('mallory', `mallory/${name}`, (d) => d.pid > 0, 'to run');
-      const attacker = spawnCollecting([
-        'runuser',
-        '-u',
-        host.user('mallory').name,
-        '--',
-        PASS,
-        mode,
-        path,
-      ]);
-      t.after(() => attacker.stop());
-      const said = await waitFor(
-        'the attacker to say what became of it',
-        () => /^(sent|refused)$/m.exec(attacker.output())?.[1],
-        { timeoutMs: 60_000, describe: () => attacker.output() },
-      );
-      assert.equal(said, 'sent');
+      assert.equal(await attack(t, mode, path), 'sent');
       const web = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
       assert.equal((await host.dmctl('mallory', name, 'stop')).code, 0);
       // Its linger is 120 s: alice's daemon, killed, is respawned long before.
