@@ -33,7 +33,19 @@ export class StateFile {
    */
   load(): SavedState | undefined | { error: string; state?: SavedState } {
     const read = readState(this.path);
-    if (read === undefined || !('error' in read)) return read;
+    // Missing, with a sound copy: deleted by hand or a cleaner, or set aside by a manager
+    // that could not save another (a full disk): the copy holds what its owners left (an
+    // outside review, 43b, F1, F2: every stop undone, with the copy there).
+    if (read === undefined) {
+      const copy = readState(this.copyPath);
+      return copy === undefined || 'error' in copy
+        ? undefined
+        : {
+            error: `${this.path} is missing; using its copy ${this.copyPath} (written at most once a second after the saves: what the last second changed may be missing)`,
+            state: copy,
+          };
+    }
+    if (!('error' in read)) return read;
     const reason = read.error;
     const aside = `${this.path}.corrupt`;
     if (read.damaged)

@@ -120,33 +120,40 @@ describe('state.json at start', { skip: !root && 'needs root' }, () => {
   // An outside review (36a) damaged state.json while the manager was down: a stop under
   // way was undone (the daemon shown running, wanted up), an ended `restart=no` task ran
   // again. The copy written after each save is used.
-  test('a damaged state.json is replaced by its copy: a stop is kept', async () => {
-    await host.startManager();
-    try {
-      await host.waitForDaemon('root', 'alice/web', (d) => d.state === 'running', 'to run');
-      assert.equal((await host.dmctl('alice', 'web', 'stop', '--wait=10')).code, 0);
-      await waitFor('the stop in the copy of the state', () => {
-        const copy = JSON.parse(readFileSync(`${stateFile}.copy`, 'utf8'));
-        return copy.daemons[id()]?.wanted === 'down' ? true : undefined;
-      });
-      await host.killManager();
-      writeFileSync(stateFile, '{"version":1,"clean":false,"daemons":{"x/y":{"wan', {
-        mode: 0o600,
-      });
-      const from = host.managerLog.length;
+  // Or missing (the next, 43b, F1, F2: deleted, or set aside by a manager that could not
+  // save another on a full disk): every stop was undone, with the copy there.
+  for (const damage of ['damaged', 'missing'] as const)
+    test(`a ${damage} state.json is replaced by its copy: a stop is kept`, async () => {
       await host.startManager();
-      const row = await host.waitForDaemon('root', 'alice/web', () => true, 'to be loaded');
-      assert.equal(row.state, 'stopped', JSON.stringify(row));
-      assert.match(
-        host.managerLog.slice(from),
-        /is not valid JSON \(truncated\?\); set aside as \S+state\.json\.corrupt; using its copy/,
-      );
-      assert.equal(living(SLEEP).length, 0);
-      assert.equal((await host.dmctl('alice', 'web', 'start')).code, 0);
-    } finally {
-      await host.stopManager();
-    }
-  });
+      try {
+        await host.waitForDaemon('root', 'alice/web', (d) => d.state === 'running', 'to run');
+        assert.equal((await host.dmctl('alice', 'web', 'stop', '--wait=10')).code, 0);
+        await waitFor('the stop in the copy of the state', () => {
+          const copy = JSON.parse(readFileSync(`${stateFile}.copy`, 'utf8'));
+          return copy.daemons[id()]?.wanted === 'down' ? true : undefined;
+        });
+        await host.killManager();
+        if (damage === 'missing') rmSync(stateFile);
+        else
+          writeFileSync(stateFile, '{"version":1,"clean":false,"daemons":{"x/y":{"wan', {
+            mode: 0o600,
+          });
+        const from = host.managerLog.length;
+        await host.startManager();
+        const row = await host.waitForDaemon('root', 'alice/web', () => true, 'to be loaded');
+        assert.equal(row.state, 'stopped', JSON.stringify(row));
+        assert.match(
+          host.managerLog.slice(from),
+          damage === 'missing'
+            ? /state\.json is missing; using its copy/
+            : /is not valid JSON \(truncated\?\); set aside as \S+state\.json\.corrupt; using its copy/,
+        );
+        assert.equal(living(SLEEP).length, 0);
+        assert.equal((await host.dmctl('alice', 'web', 'start')).code, 0);
+      } finally {
+        await host.stopManager();
+      }
+    });
 
   test('a state.json deleted while the keeper ran on is said: what was stopped by hand is not known', async () => {
     await host.startManager();
@@ -157,6 +164,7 @@ describe('state.json at start', { skip: !root && 'needs root' }, () => {
       manager?.kill('SIGKILL');
       await exited;
       rmSync(stateFile, { force: true });
+      rmSync(`${stateFile}.copy`, { force: true });
       const from = host.managerLog.length;
       await host.startManager();
       await host.waitForDaemon('root', 'alice/web', (d) => d.state === 'running', 'to run');
