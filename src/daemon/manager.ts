@@ -53,7 +53,7 @@ import {
 import { CgroupWrites } from '../process/cgroup-writes.ts';
 import { buildEnvironment } from '../process/environment.ts';
 import { bannerLine } from '../process/launch.ts';
-import { keeperHolding, managerHolding } from '../process/lock-holder.ts';
+import { keeperHolding, managerHolding, managerOf } from '../process/lock-holder.ts';
 import { findBuilt, type Native } from '../process/native.ts';
 import { heldGids, readStat, realUid } from '../process/proc-stat.ts';
 import type {
@@ -2885,9 +2885,12 @@ export class Manager implements ControlContext, SupervisorHost {
       uids,
       exe,
     );
-    return keeper === undefined
-      ? ''
-      : `; no manager holds it now: the keeper of another state directory does (pid ${keeper.pid}, ${dirname(keeper.socket)}), its daemons left to it until a manager of that state directory takes them over`;
+    if (keeper === undefined) return '';
+    const stateDir = dirname(keeper.socket);
+    const manager = managerOf(stateDir, uids);
+    return manager !== undefined
+      ? `; the manager of state directory ${stateDir} holds it (pid ${manager}, through its keeper, pid ${keeper.pid})`
+      : `; no manager holds it now: the keeper of another state directory does (pid ${keeper.pid}, ${stateDir}), its daemons left to it until a manager of that state directory takes them over`;
   }
 
   /**

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * The pid a held lock names (the process that took it), if it still is a manager that
@@ -72,6 +73,30 @@ export function keeperHolding(
       if (!uids.includes(realUid(pid))) continue;
       for (const fd of readdirSync(`/proc/${pid}/fd`))
         if (readlinkSync(`/proc/${pid}/fd/${fd}`) === file) return { pid, socket };
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The live manager of `stateDir` (real uid one of `uids`): the process running
+ * `daemon-manager.mjs` that holds its `manager.lock` open. The pid that took that lock
+ * (in /proc/locks) is gone after an upgrade or a restart after a kill -9, while its
+ * successor holds it (an outside review, 43b, F5: a live manager said gone). Its
+ * descriptors are read as links, never followed.
+ */
+export function managerOf(stateDir: string, uids: readonly number[]): number | undefined {
+  const lock = join(stateDir, 'manager.lock');
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('daemon-manager.mjs')) continue;
+      if (!uids.includes(realUid(pid))) continue;
+      for (const fd of readdirSync(`/proc/${pid}/fd`))
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === lock) return pid;
     } catch {
       // Gone meanwhile.
     }

@@ -153,6 +153,22 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     await host.stopManager();
   });
 
+  // The next (43b, F5): the first one killed and started again (the pid that took the
+  // lock gone, its successor holding it through the keeper), the second one said that no
+  // manager held the users, inviting a kill -9 of a live manager's keeper.
+  test('a manager started again after a kill -9 is named as holding the users', async () => {
+    await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    await host.killManager();
+    const again = await host.startManager();
+    await secondSays(
+      `\\(.* is locked; the manager of state directory ${join(host.dir, 'state')} holds it \\(pid ${again.pid}, through its keeper, pid ${host.keeperPid()}\\)`,
+    );
+    await host.stopManager();
+  });
+
   test('a personal manager of alice while the system manager runs her daemons is refused', async () => {
     const first = await host.startManager();
     await waitFor('every daemon to run', () =>
