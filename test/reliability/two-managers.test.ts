@@ -83,14 +83,17 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     await host.stopManager();
   });
 
-  /** A master config of its own places (`state2`, `run2`...) that lets alice run daemons. */
-  const otherConfig = (): string => {
+  /**
+   * A master config of its own places (`state2`, `run2`...) that lets alice run daemons;
+   * `socketDir`: the first one's, shared.
+   */
+  const otherConfig = (socketDir = join(host.dir, 'run2')): string => {
     const other = join(host.dir, 'other.conf');
     writeFileSync(
       other,
       [
         '[settings]',
-        `socket-dir = ${join(host.dir, 'run2')}`,
+        `socket-dir = ${socketDir}`,
         `state-dir = ${join(host.dir, 'state2')}`,
         `daemon-path-daemon-root = ${join(host.dir, 'root-daemons2')}`,
         `daemon-path-log-root = ${join(host.dir, 'root-logs2')}`,
@@ -166,6 +169,36 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     await secondSays(
       `\\(.* is locked; the manager of state directory ${join(host.dir, 'state')} holds it \\(pid ${again.pid}, through its keeper, pid ${host.keeperPid()}\\)`,
     );
+    await host.stopManager();
+  });
+
+  // The next (43b, F3): given the first one's socket-dir, a manager of another config took
+  // its control sockets, and once it stopped nobody's dmctl reached the first one.
+  test('a manager of another config given the same socket-dir leaves the first one its sockets', async () => {
+    await host.startManager();
+    const second = spawnCollecting([
+      DAEMON_MANAGER,
+      '--config',
+      otherConfig(join(host.dir, 'run')),
+      '-f',
+      '-v',
+    ]);
+    try {
+      await waitFor(
+        'the second manager to leave the first one’s socket',
+        () =>
+          /root\.sock is another process's listening socket .*: not replaced/.test(second.output())
+            ? true
+            : undefined,
+        { describe: second.output },
+      );
+    } finally {
+      second.child.kill('SIGTERM');
+      await new Promise((resolve) => second.child.once('exit', resolve));
+    }
+    const status = await host.dmctl('root', 'status');
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal((await host.dmctl('alice', 'status')).code, 0);
     await host.stopManager();
   });
 
