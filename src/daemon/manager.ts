@@ -380,6 +380,11 @@ export class Manager implements ControlContext, SupervisorHost {
     // Kept across a takeover: a second one (an upgrade after a kill -9) found no trace of
     // the owner's stop under the old name, and started the daemon (an outside review, 41a, F3).
     for (const id of parts.saved?.leftDownByOldName ?? []) this.leftDownByOldName.add(id);
+    // Saved: lost at a takeover, a daemon renamed back to its old name was started beside
+    // its old run, and the daemons of two accounts that swapped names were never loaded
+    // (an outside review, 43a, F1, F3).
+    for (const [newId, oldId] of Object.entries(parts.saved?.renameWaits ?? {}))
+      this.renameWaits.set(newId, oldId);
     for (const [uid, left] of Object.entries(parts.saved?.leftDownByUid ?? {}))
       this.leftDownByUid.set(Number(uid), {
         name: left.name,
@@ -2387,6 +2392,7 @@ export class Manager implements ControlContext, SupervisorHost {
       ...(this.leftDownByUid.size === 0
         ? {}
         : { leftDownByUid: Object.fromEntries(this.leftDownByUid) }),
+      ...(this.renameWaits.size === 0 ? {} : { renameWaits: Object.fromEntries(this.renameWaits) }),
     };
   }
 

@@ -81,6 +81,11 @@ export interface SavedState {
   /** Daemons (by their new id) their owner left stopped under the name they had before a rename. */
   readonly leftDownByOldName?: readonly string[];
   /**
+   * Daemons of a renamed account (by their new id) loaded once the run of their old id
+   * (the value) is gone.
+   */
+  readonly renameWaits?: Readonly<Record<string, string>>;
+  /**
    * The daemons (by name) an account left stopped when it lost its name or its right to run
    * daemons, by uid: found stopped when the uid comes back under an allowed name.
    */
@@ -312,6 +317,8 @@ export function validateState(value: unknown): SavedState | { error: string } {
       ))
   )
     return { error: "'leftDownByUid' is malformed" };
+  const renameWaits = state.renameWaits;
+  if (!validWaits(renameWaits)) return { error: "'renameWaits' is malformed" };
   return {
     version: 2,
     clean: state.clean,
@@ -321,6 +328,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
     ...(strays === undefined ? {} : { strays: strays as Record<string, StrayStop> }),
     ...(stoppedBroken === undefined ? {} : { stoppedBroken: stoppedBroken as string[] }),
     ...(leftDown === undefined ? {} : { leftDownByOldName: leftDown as string[] }),
+    ...(renameWaits === undefined ? {} : { renameWaits: renameWaits as Record<string, string> }),
     ...(byUid === undefined
       ? {}
       : {
@@ -332,7 +340,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
   };
 }
 
-/** A saved `waits` of leftDownByUid: absent, or daemon names to old ids. */
+/** A saved `waits` (of leftDownByUid, or renameWaits): absent, or names or ids to old ids. */
 function validWaits(waits: unknown): boolean {
   if (waits === undefined) return true;
   if (typeof waits !== 'object' || waits === null || Array.isArray(waits)) return false;

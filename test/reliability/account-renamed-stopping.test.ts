@@ -188,10 +188,13 @@ describe('an account renamed twice while its daemon’s old run stops', {
   };
 
   // Through a name not allowed (a to z, z to w, w to y): what waited under z waits on.
+  // Back to its first name across a kill -9, then an upgrade (the next, 43a, F1: what
+  // waited was not saved, and the upgrade's new code started it beside its old run).
   for (const way of [
     'live, stopped by its owner',
     'live, stopped by its owner, through a name not allowed',
     'the second while no manager ran',
+    'back to its first name across a kill -9, then an upgrade',
   ] as const)
     test(`${way}: one copy at most, and what its owner left it`, async () => {
       const alice = host.user('alice');
@@ -199,11 +202,18 @@ describe('an account renamed twice while its daemon’s old run stops', {
       const bob = host.expand('{bob}');
       const dave = host.expand('{dave}');
       const carol = host.expand('{carol}');
-      const live = way !== 'the second while no manager ran';
+      const back = way === 'back to its first name across a kill -9, then an upgrade';
+      const live = way !== 'the second while no manager ran' && !back;
       const detour = way === 'live, stopped by its owner, through a name not allowed';
-      const index = ['live, stopped by its owner', 'the second while no manager ran'].indexOf(way);
-      const command = `sleep ${6800101 + (index === -1 ? 2 : index)}`;
-      const name = ['x', 'y', 'z'][index === -1 ? 2 : index] as string;
+      const index = [
+        'live, stopped by its owner',
+        'the second while no manager ran',
+        'live, stopped by its owner, through a name not allowed',
+        'back to its first name across a kill -9, then an upgrade',
+      ].indexOf(way);
+      const command = `sleep ${6800101 + index}`;
+      const name = ['x', 'y', 'z', 'w'][index] as string;
+      const last = back ? alice.name : dave;
       // After a test that failed half-way: its manager stopped, the account's name back.
       await host.stopManager().catch(() => undefined);
       if (current !== '' && current !== alice.name)
@@ -236,6 +246,11 @@ describe('an account renamed twice while its daemon’s old run stops', {
           await waitFor('dave seen', () =>
             host.managerLog.slice(from).includes(`${bob} is now called ${dave}`) ? true : undefined,
           );
+        } else if (back) {
+          await host.killManager();
+          await host.startManager();
+          await rename(alice.name);
+          await host.upgrade();
         } else if (live) await rename(dave);
         else {
           // Killed once the rename is saved, its old run still stopping.
@@ -260,14 +275,16 @@ describe('an account renamed twice while its daemon’s old run stops', {
         const row = await waitFor(
           'the daemon under the last name, as its owner left it',
           async () => {
-            const found = (await host.status('root')).find((d) => d.id === `${dave}/${name}`);
-            return found !== undefined && (live || found.pid > 0) ? found : undefined;
+            const found = (await host.status('root')).find((d) => d.id === `${last}/${name}`);
+            return found !== undefined && (live || (found.pid > 0 && found.state === 'running'))
+              ? found
+              : undefined;
           },
           { timeoutMs: 60_000 },
         );
         assert.equal(row.state, live ? 'stopped' : 'running', JSON.stringify(row));
         if (live) {
-          const why = await host.dmctl('root', `${dave}/${name}`, 'why');
+          const why = await host.dmctl('root', `${last}/${name}`, 'why');
           assert.match(why.stdout, new RegExp(`${alice.name} ran dmctl stop`), why.stdout);
         }
       } finally {
