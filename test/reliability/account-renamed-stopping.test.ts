@@ -296,3 +296,109 @@ describe('an account renamed twice while its daemon’s old run stops', {
       current = alice.name;
     });
 });
+
+/**
+ * An outside review (43a, F3, High, 2 of 2): two accounts swapped names while the manager
+ * ran, their daemons' old runs still stopping, then an upgrade: the daemons nobody had
+ * stopped were never loaded again (which waited for what was not saved).
+ */
+describe('two accounts that swap names, then an upgrade while their old runs stop', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let swapped = false;
+  /** alice to walt, bob to alice, walt to bob: three usermods, each seen by the manager. */
+  const swap = async (): Promise<void> => {
+    const [alice, bob, walt] = [
+      host.user('alice').name,
+      host.user('bob').name,
+      host.expand('{walt}'),
+    ];
+    for (const [from, to] of [
+      [alice, walt],
+      [bob, alice],
+      [walt, bob],
+    ] as const) {
+      execFileSync('usermod', ['-l', to, from]);
+      await waitFor(`${from} renamed ${to} seen`, () =>
+        host.managerLog.includes(`${from} is now called ${to}`) ? true : undefined,
+      );
+    }
+  };
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (swapped) {
+      const [alice, bob, walt] = [
+        host.user('alice').name,
+        host.user('bob').name,
+        host.expand('{walt}'),
+      ];
+      execFileSync('usermod', ['-l', walt, bob]);
+      execFileSync('usermod', ['-l', bob, alice]);
+      execFileSync('usermod', ['-l', alice, walt]);
+    }
+    await host.cleanup();
+  });
+
+  test('each daemon runs under its owner’s new name once its old run is gone, one copy at most', async () => {
+    host.user('alice');
+    host.user('bob');
+    const carol = host.expand('{carol}');
+    host.user('carol');
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n{walt}: {carol}\n');
+    const commands = { alice: 'sleep 6800111', bob: 'sleep 6800112' } as const;
+    host.writeDaemon(
+      'alice',
+      'x',
+      `start=trap '' TERM; exec ${commands.alice}\nuser=${carol}\nstop_timeout=8s\n`,
+    );
+    // The same name: each account's new id is the other's old one.
+    host.writeDaemon(
+      'bob',
+      'x',
+      `start=trap '' TERM; exec ${commands.bob}\nuser=${carol}\nstop_timeout=8s\n`,
+    );
+    // And each a daemon s they stopped (the review's case: s stays stopped for each).
+    for (const [short, index] of [
+      ['alice', 3],
+      ['bob', 4],
+    ] as const)
+      host.writeDaemon(
+        short,
+        's',
+        `start=trap '' TERM; exec sleep 680011${index}\nuser=${carol}\nstop_timeout=8s\n`,
+      );
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    await host.waitForDaemon('bob', 'bob/x', (d) => d.pid > 0, 'to run');
+    for (const short of ['alice', 'bob'])
+      assert.equal((await host.dmctl(short, 's', 'stop')).code, 0);
+    let most = 0;
+    const watch = setInterval(() => {
+      most = Math.max(most, ...Object.values(commands).map((command) => living(command).length));
+    }, 20);
+    try {
+      await swap();
+      swapped = true;
+      // The upgrade comes while the old runs are still being stopped.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      await host.upgrade();
+      // alice's daemon is bob's now, and bob's alice's.
+      for (const id of [`${host.user('bob').name}/x`, `${host.user('alice').name}/x`])
+        await waitFor(
+          `${id} to run`,
+          async () =>
+            (await host.status('root')).some(
+              (d) => d.id === id && d.pid > 0 && d.state === 'running',
+            )
+              ? true
+              : undefined,
+          { timeoutMs: 60_000 },
+        );
+    } finally {
+      clearInterval(watch);
+    }
+    assert.ok(most <= 1, `${most} copies of a daemon at once`);
+  });
+});
