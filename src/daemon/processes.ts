@@ -577,7 +577,11 @@ export class KeeperProcesses implements Processes {
     if (run.exec !== 'pending' || !run.alive) this.launched(run.seq);
     if ((kind === 'spawned' || kind === 'run') && this.runs.has(run.seq))
       this.startTicks.set(run.seq, run.startTicks);
-    const record = this.recordOf(run.seq);
+    // A run stopped as a stray is no daemon's, though one of its id is loaded since (the
+    // account that has the name now): its end was taken for that daemon's and dropped, and
+    // a renamed account's daemon waiting for it was never loaded (an outside review, 43a,
+    // F3: two accounts that swapped names, then an upgrade).
+    const record = this.strays.has(run.seq) ? undefined : this.recordOf(run.seq);
     const supervisor = this.supervisor();
     if (record === undefined) {
       // A run the keeper held at the attach, its daemon not taken over yet (its user's

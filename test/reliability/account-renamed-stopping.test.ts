@@ -320,6 +320,7 @@ describe('two accounts that swap names, then an upgrade while their old runs sto
       [walt, bob],
     ] as const) {
       execFileSync('usermod', ['-l', to, from]);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
       await waitFor(`${from} renamed ${to} seen`, () =>
         host.managerLog.includes(`${from} is now called ${to}`) ? true : undefined,
       );
@@ -372,11 +373,12 @@ describe('two accounts that swap names, then an upgrade while their old runs sto
     await host.startManager();
     await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
     await host.waitForDaemon('bob', 'bob/x', (d) => d.pid > 0, 'to run');
-    for (const short of ['alice', 'bob'])
-      assert.equal((await host.dmctl(short, 's', 'stop')).code, 0);
+    assert.equal((await host.dmctl('alice', 's', 'stop')).code, 0);
+    assert.equal((await host.dmctl('bob', 'x', 'stop')).code, 0);
     let most = 0;
     const watch = setInterval(() => {
-      most = Math.max(most, ...Object.values(commands).map((command) => living(command).length));
+      const all = [...Object.values(commands), 'sleep 6800113', 'sleep 6800114'];
+      most = Math.max(most, ...all.map((command) => living(command).length));
     }, 20);
     try {
       await swap();
@@ -384,8 +386,8 @@ describe('two accounts that swap names, then an upgrade while their old runs sto
       // The upgrade comes while the old runs are still being stopped.
       await new Promise((resolve) => setTimeout(resolve, 2000));
       await host.upgrade();
-      // alice's daemon is bob's now, and bob's alice's.
-      for (const id of [`${host.user('bob').name}/x`, `${host.user('alice').name}/x`])
+      // alice's daemons are bob's now, and bob's alice's: what each left running runs.
+      for (const id of [`${host.user('bob').name}/x`, `${host.user('alice').name}/s`])
         await waitFor(
           `${id} to run`,
           async () =>
