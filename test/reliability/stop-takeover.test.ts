@@ -3,13 +3,25 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { makeAccountAgain, writeDaemonAgain } from '../helpers/accounts.ts';
+import { type ProcessEntry, processTable } from '../helpers/census.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { processesWith } from '../security/support.ts';
 
 const root = process.getuid?.() === 0;
+
+/**
+ * The runs whose command line has `marker`: not a fork of one caught before its exec (the
+ * shell's `sleep`, which has its parent's command line for a moment: a full run, once).
+ */
+function runsOf(marker: string): ProcessEntry[] {
+  const all = processTable().filter(
+    (entry) => entry.command.includes(marker) && entry.state !== 'Z',
+  );
+  const pids = new Set(all.map((entry) => entry.pid));
+  return all.filter((entry) => !pids.has(entry.ppid));
+}
 
 /**
  * An outside review (35a): a stop under way (a daemon that ignores SIGTERM, a long
@@ -141,7 +153,7 @@ describe('a daemon loaded again while its unclaimed run is being stopped', {
     const row = await host.waitForDaemon('alice', 'alice/deaf', () => true, 'to be shown');
     assert.equal(row.state, 'stopping');
     assert.equal(row.pid, pid);
-    assert.equal(processesWith('deaf-6903700').length, 1, 'one copy');
+    assert.equal(runsOf('deaf-6903700').length, 1, 'one copy');
     const next = await host.waitForDaemon(
       'alice',
       'alice/deaf',
@@ -150,7 +162,7 @@ describe('a daemon loaded again while its unclaimed run is being stopped', {
     );
     assert.ok(!isAlive(pid), 'the old run is gone');
     assert.equal(
-      processesWith('deaf-6903700')
+      runsOf('deaf-6903700')
         .map((found) => found.pid)
         .join(),
       String(next.pid),
