@@ -329,7 +329,7 @@ export class Recovery {
       const former = this.formerUid(id);
       const why =
         former !== undefined
-          ? `the account that had this name before, uid ${former}, ran it`
+          ? `its owner then, uid ${former}, ran it (that account was renamed, or another has this name now)`
           : problem !== undefined
             ? `its file is broken now, and the config it ran with was not saved: ${problem}`
             : unread(id.slice(0, id.indexOf('/')))

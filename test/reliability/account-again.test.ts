@@ -414,7 +414,7 @@ describe('an account made again while no manager ran, a broken file of the old d
     await waitFor('the old run to be gone', () => (existsSync(`/proc/${pid}`) ? undefined : true));
     assert.match(
       host.managerLog.slice(from),
-      /jo\/talker: no config claims it any more \(the account that had this name before, uid \d+, ran it\)/,
+      /jo\/talker: no config claims it any more \(its owner then, uid \d+, ran it \(that account was renamed, or another has this name now\)\)/,
     );
     const why = await host.dmctl('jo', 'talker', 'why');
     assert.equal(why.code, 0, why.stderr);
