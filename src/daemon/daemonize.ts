@@ -56,7 +56,9 @@ export async function daemonize(logFile: string): Promise<number> {
     return 0;
   }
   // Its own words, when it said why (see tellLauncherFailed); else what its log ends with.
-  const failed = /^failed: ([^]*)$/m.exec(text)?.[1];
+  const at = text.search(/(^|\n)failed: /);
+  const failed =
+    at === -1 ? undefined : text.slice(text.indexOf('failed: ', at) + 'failed: '.length);
   if (failed !== undefined) {
     process.stderr.write(`${failed.trimEnd()}\n`);
     return 1;
