@@ -3146,14 +3146,7 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Daemons stopped while their file was refused and never loaded (see stopWhileBroken). */
   private readonly stoppedWhileBroken = new Set<string>();
 
-  /**
-   * The daemons an owner had left stopped, by uid, when its name went or was no longer
-   * allowed: the uid back under an allowed name (another, the rename's last step; or the
-   * same, allowed again) finds them stopped. Saved with the state: kept only while the
-   * manager ran, a kill -9 or an upgrade meanwhile had them started when the uid came back
-   * (an outside review, 42b, F5).
-   */
-  /** Of those, the daemons of a name allowed again, not renamed: said so (see leftDownText). */
+  /** Of those left stopped, the daemons of a name allowed again, not renamed (see leftDownText). */
   private readonly leftDownSameName = new Set<string>();
 
   /** Why a daemon left stopped by its owner stays so, said as it happened. */
@@ -3163,6 +3156,13 @@ export class Manager implements ControlContext, SupervisorHost {
       : "left stopped under its owner's old name: stays stopped";
   }
 
+  /**
+   * The daemons an owner had left stopped, by uid, when its name went or was no longer
+   * allowed: the uid back under an allowed name (another, the rename's last step; or the
+   * same, allowed again) finds them stopped. Saved with the state: kept only while the
+   * manager ran, a kill -9 or an upgrade meanwhile had them started when the uid came back
+   * (an outside review, 42b, F5). `waits`: what waited for an old run (see renameWaits).
+   */
   private readonly leftDownByUid = new Map<
     number,
     { name: string; daemons: string[]; waits?: Record<string, string> }
