@@ -571,6 +571,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.syncOwners();
     this.noteFormerOwners();
     this.renameKeptLocks();
+    this.renamePending(this.savedAtStart?.pendingNames ?? {});
     await this.rescan([...this.ownerTable.keys()]);
     const stopped =
       this.recovery?.finish(
@@ -681,7 +682,9 @@ export class Manager implements ControlContext, SupervisorHost {
     const renamed = nameNow !== undefined && nameNow !== user ? nameNow : undefined;
     const allowed = renamed !== undefined && mayRunDaemons(this.currentPolicy, renamed);
     const taken = uid === undefined ? '' : `; the name is uid ${uid}'s now`;
-    if (allowed && this.savedAtStart?.daemons[id]?.wanted === 'down')
+    // Of the saved daemon only if it is that account's (not the one of the name now).
+    const saved = this.savedAtStart?.daemons[id];
+    if (allowed && saved?.wanted === 'down' && (saved.ownerUid ?? former) === former)
       this.leftDownByOldName.add(`${renamed}/${name}`);
     this.log.warn(
       allowed
@@ -2348,6 +2351,34 @@ export class Manager implements ControlContext, SupervisorHost {
       }
   }
 
+  /** The uid of each name something waits under (see SavedState.pendingNames), for the save. */
+  private pendingNames(): { pendingNames?: Record<string, number> } {
+    const names = new Set<string>();
+    for (const id of [...this.leftDownByOldName, ...this.renameWaits.keys()])
+      names.add(id.slice(0, id.indexOf('/')));
+    const uids: Record<string, number> = {};
+    for (const name of names) {
+      const uid = this.db.users.get(name)?.uid;
+      if (uid !== undefined) uids[name] = uid;
+    }
+    return Object.keys(uids).length === 0 ? {} : { pendingNames: uids };
+  }
+
+  /**
+   * What waited under a name renamed again while no manager ran (a to z with the manager,
+   * z to y without) goes on under the name its uid has now: left under z, a daemon its
+   * owner had stopped was started under y (an outside review, 43a, F2: two accounts that
+   * swapped names with a kill -9 after each step).
+   */
+  private renamePending(saved: Readonly<Record<string, number>>): void {
+    for (const [name, uid] of Object.entries(saved)) {
+      if (this.db.users.get(name)?.uid === uid) continue;
+      const now = this.db.byUid.get(uid)?.name;
+      if (now !== undefined && now !== name && mayRunDaemons(this.currentPolicy, now))
+        this.moveRenamePending(name, now);
+    }
+  }
+
   /** `id`'s run may be gone: a daemon of its owner's new name waiting for it is loaded. */
   private renamedRunGone(id: string): void {
     for (const [newId, oldId] of this.renameWaits)
@@ -2393,6 +2424,7 @@ export class Manager implements ControlContext, SupervisorHost {
         ? {}
         : { leftDownByUid: Object.fromEntries(this.leftDownByUid) }),
       ...(this.renameWaits.size === 0 ? {} : { renameWaits: Object.fromEntries(this.renameWaits) }),
+      ...this.pendingNames(),
     };
   }
 

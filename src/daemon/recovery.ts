@@ -182,8 +182,14 @@ export class Recovery {
   introduce(record: DaemonRecord): void {
     const former = this.formerUid(record.id);
     const savedEntry = this.saved?.daemons[record.id];
-    // What was saved of the old account's daemon is not the new one's.
-    const saved = former === undefined ? savedEntry : undefined;
+    // What was saved of the old account's daemon is not the new one's; saved as another
+    // account's than the former (the one of the name now, saved by a manager that knew it:
+    // two accounts that swapped names), it is (an outside review, 43a, F2: a daemon its
+    // owner had stopped was started, taken for the old account's).
+    const saved =
+      former === undefined || (savedEntry?.ownerUid !== undefined && savedEntry.ownerUid !== former)
+        ? savedEntry
+        : undefined;
     this.supervisor.register(record);
     if (saved !== undefined) {
       record.lastExit = saved.lastExit;

@@ -86,6 +86,11 @@ export interface SavedState {
    */
   readonly renameWaits?: Readonly<Record<string, string>>;
   /**
+   * The uid of each name `leftDownByOldName` and `renameWaits` are under, when saved: one
+   * renamed again while no manager ran is found by it.
+   */
+  readonly pendingNames?: Readonly<Record<string, number>>;
+  /**
    * The daemons (by name) an account left stopped when it lost its name or its right to run
    * daemons, by uid: found stopped when the uid comes back under an allowed name.
    */
@@ -319,6 +324,17 @@ export function validateState(value: unknown): SavedState | { error: string } {
     return { error: "'leftDownByUid' is malformed" };
   const renameWaits = state.renameWaits;
   if (!validWaits(renameWaits)) return { error: "'renameWaits' is malformed" };
+  const pendingNames = state.pendingNames;
+  if (
+    pendingNames !== undefined &&
+    (typeof pendingNames !== 'object' ||
+      pendingNames === null ||
+      Array.isArray(pendingNames) ||
+      !Object.values(pendingNames).every(
+        (uid) => Number.isSafeInteger(uid) && (uid as number) >= 0,
+      ))
+  )
+    return { error: "'pendingNames' is malformed" };
   return {
     version: 2,
     clean: state.clean,
@@ -329,6 +345,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
     ...(stoppedBroken === undefined ? {} : { stoppedBroken: stoppedBroken as string[] }),
     ...(leftDown === undefined ? {} : { leftDownByOldName: leftDown as string[] }),
     ...(renameWaits === undefined ? {} : { renameWaits: renameWaits as Record<string, string> }),
+    ...(pendingNames === undefined ? {} : { pendingNames: pendingNames as Record<string, number> }),
     ...(byUid === undefined
       ? {}
       : {

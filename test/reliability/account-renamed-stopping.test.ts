@@ -302,105 +302,120 @@ describe('an account renamed twice while its daemon’s old run stops', {
  * ran, their daemons' old runs still stopping, then an upgrade: the daemons nobody had
  * stopped were never loaded again (which waited for what was not saved).
  */
-describe('two accounts that swap names, then an upgrade while their old runs stop', {
-  skip: !root && 'needs root',
-}, () => {
-  const host = new TestHost();
-  let swapped = false;
-  /** alice to walt, bob to alice, walt to bob: three usermods, each seen by the manager. */
-  const swap = async (): Promise<void> => {
-    const [alice, bob, walt] = [
-      host.user('alice').name,
-      host.user('bob').name,
-      host.expand('{walt}'),
-    ];
-    for (const [from, to] of [
-      [alice, walt],
-      [bob, alice],
-      [walt, bob],
-    ] as const) {
-      execFileSync('usermod', ['-l', to, from]);
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      await waitFor(`${from} renamed ${to} seen`, () =>
-        host.managerLog.includes(`${from} is now called ${to}`) ? true : undefined,
-      );
-    }
-  };
-  afterEach(showLogIfFailed(() => host.managerLog));
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    if (swapped) {
+// With a kill -9 of the manager after each step (the next, 43a, F2: stopped daemons
+// started, one wanted up left stopped).
+for (const killEach of [false, true])
+  describe(`two accounts that swap names${killEach ? ', the manager killed after each step' : ''}, then an upgrade while their old runs stop`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    let swapped = false;
+    /** alice to walt, bob to alice, walt to bob: three usermods, each seen by the manager. */
+    const swap = async (): Promise<void> => {
       const [alice, bob, walt] = [
         host.user('alice').name,
         host.user('bob').name,
         host.expand('{walt}'),
       ];
-      execFileSync('usermod', ['-l', walt, bob]);
-      execFileSync('usermod', ['-l', bob, alice]);
-      execFileSync('usermod', ['-l', alice, walt]);
-    }
-    await host.cleanup();
-  });
+      for (const [from, to] of [
+        [alice, walt],
+        [bob, alice],
+        [walt, bob],
+      ] as const) {
+        execFileSync('usermod', ['-l', to, from]);
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        if (killEach) {
+          await host.killManager();
+          await host.startManager();
+        } else
+          await waitFor(`${from} renamed ${to} seen`, () =>
+            host.managerLog.includes(`${from} is now called ${to}`) ? true : undefined,
+          );
+      }
+    };
+    afterEach(showLogIfFailed(() => host.managerLog));
+    after(async () => {
+      await host.stopManager().catch(() => undefined);
+      if (swapped) {
+        const [alice, bob, walt] = [
+          host.user('alice').name,
+          host.user('bob').name,
+          host.expand('{walt}'),
+        ];
+        execFileSync('usermod', ['-l', walt, bob]);
+        execFileSync('usermod', ['-l', bob, alice]);
+        execFileSync('usermod', ['-l', alice, walt]);
+      }
+      await host.cleanup();
+    });
 
-  test('each daemon runs under its owner’s new name once its old run is gone, one copy at most', async () => {
-    host.user('alice');
-    host.user('bob');
-    const carol = host.expand('{carol}');
-    host.user('carol');
-    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n{walt}: {carol}\n');
-    const commands = { alice: 'sleep 6800111', bob: 'sleep 6800112' } as const;
-    host.writeDaemon(
-      'alice',
-      'x',
-      `start=trap '' TERM; exec ${commands.alice}\nuser=${carol}\nstop_timeout=8s\n`,
-    );
-    // The same name: each account's new id is the other's old one.
-    host.writeDaemon(
-      'bob',
-      'x',
-      `start=trap '' TERM; exec ${commands.bob}\nuser=${carol}\nstop_timeout=8s\n`,
-    );
-    // And each a daemon s they stopped (the review's case: s stays stopped for each).
-    for (const [short, index] of [
-      ['alice', 3],
-      ['bob', 4],
-    ] as const)
+    test('each daemon runs under its owner’s new name once its old run is gone, one copy at most', async () => {
+      host.user('alice');
+      host.user('bob');
+      const carol = host.expand('{carol}');
+      host.user('carol');
+      host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n{walt}: {carol}\n');
+      const commands = { alice: 'sleep 6800111', bob: 'sleep 6800112' } as const;
       host.writeDaemon(
-        short,
-        's',
-        `start=trap '' TERM; exec sleep 680011${index}\nuser=${carol}\nstop_timeout=8s\n`,
+        'alice',
+        'x',
+        `start=trap '' TERM; exec ${commands.alice}\nuser=${carol}\nstop_timeout=8s\n`,
       );
-    await host.startManager();
-    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
-    await host.waitForDaemon('bob', 'bob/x', (d) => d.pid > 0, 'to run');
-    assert.equal((await host.dmctl('alice', 's', 'stop')).code, 0);
-    assert.equal((await host.dmctl('bob', 'x', 'stop')).code, 0);
-    let most = 0;
-    const watch = setInterval(() => {
-      const all = [...Object.values(commands), 'sleep 6800113', 'sleep 6800114'];
-      most = Math.max(most, ...all.map((command) => living(command).length));
-    }, 20);
-    try {
-      await swap();
-      swapped = true;
-      // The upgrade comes while the old runs are still being stopped.
-      await new Promise((resolve) => setTimeout(resolve, 2000));
-      await host.upgrade();
-      // alice's daemons are bob's now, and bob's alice's: what each left running runs.
-      for (const id of [`${host.user('bob').name}/x`, `${host.user('alice').name}/s`])
-        await waitFor(
-          `${id} to run`,
-          async () =>
-            (await host.status('root')).some(
-              (d) => d.id === id && d.pid > 0 && d.state === 'running',
-            )
-              ? true
-              : undefined,
-          { timeoutMs: 60_000 },
+      // The same name: each account's new id is the other's old one.
+      host.writeDaemon(
+        'bob',
+        'x',
+        `start=trap '' TERM; exec ${commands.bob}\nuser=${carol}\nstop_timeout=8s\n`,
+      );
+      // And each a daemon s they stopped (the review's case: s stays stopped for each).
+      for (const [short, index] of [
+        ['alice', 3],
+        ['bob', 4],
+      ] as const)
+        host.writeDaemon(
+          short,
+          's',
+          `start=trap '' TERM; exec sleep 680011${index}\nuser=${carol}\nstop_timeout=8s\n`,
         );
-    } finally {
-      clearInterval(watch);
-    }
-    assert.ok(most <= 1, `${most} copies of a daemon at once`);
+      await host.startManager();
+      await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+      await host.waitForDaemon('bob', 'bob/x', (d) => d.pid > 0, 'to run');
+      assert.equal((await host.dmctl('alice', 's', 'stop')).code, 0);
+      assert.equal((await host.dmctl('bob', 'x', 'stop')).code, 0);
+      let most = 0;
+      const watch = setInterval(() => {
+        const all = [...Object.values(commands), 'sleep 6800113', 'sleep 6800114'];
+        most = Math.max(most, ...all.map((command) => living(command).length));
+      }, 20);
+      try {
+        await swap();
+        swapped = true;
+        // The upgrade comes while the old runs are still being stopped.
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        await host.upgrade();
+        // alice's daemons are bob's now, and bob's alice's: what each left running runs.
+        for (const id of [`${host.user('bob').name}/x`, `${host.user('alice').name}/s`])
+          await waitFor(
+            `${id} to run`,
+            async () =>
+              (await host.status('root')).some(
+                (d) => d.id === id && d.pid > 0 && d.state === 'running',
+              )
+                ? true
+                : undefined,
+            { timeoutMs: 60_000 },
+          );
+        // And what each stopped stays stopped.
+        const rows = await host.status('root');
+        for (const id of [`${host.user('bob').name}/s`, `${host.user('alice').name}/x`])
+          assert.equal(
+            rows.find((d) => d.id === id)?.state,
+            'stopped',
+            `${id}: ${JSON.stringify(rows)}`,
+          );
+      } finally {
+        clearInterval(watch);
+      }
+      assert.ok(most <= 1, `${most} copies of a daemon at once`);
+    });
   });
-});
