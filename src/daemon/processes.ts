@@ -581,7 +581,13 @@ export class KeeperProcesses implements Processes {
     // account that has the name now): its end was taken for that daemon's and dropped, and
     // a renamed account's daemon waiting for it was never loaded (an outside review, 43a,
     // F3: two accounts that swapped names, then an upgrade).
-    const record = this.strays.has(run.seq) ? undefined : this.recordOf(run.seq);
+    // (A run the daemon still knows as its own, its stop's or one SIGKILL left, is its.)
+    const found = this.recordOf(run.seq);
+    const owned =
+      found !== undefined &&
+      (('run' in found.state && found.state.run === run.seq) ||
+        found.unkilled.some((left) => left.run === run.seq));
+    const record = this.strays.has(run.seq) && !owned ? undefined : found;
     const supervisor = this.supervisor();
     if (record === undefined) {
       // A run the keeper held at the attach, its daemon not taken over yet (its user's
