@@ -1,5 +1,5 @@
 import { chmodSync, chownSync, lstatSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../logging/logger.ts';
 import { UserLines } from '../logging/user-lines.ts';
 import {
@@ -113,13 +113,6 @@ export class ControlServer {
   async open(owner: SocketOwner, inheritedFd?: number): Promise<number | undefined> {
     if (this.servers.has(owner.name)) return undefined;
     const path = this.pathFor(owner.name);
-    // A socket another process listens on is not replaced: a manager of another config
-    // given the same socket-dir took the running one's sockets, and once it stopped that
-    // one answered nobody (an outside review, 43b, F3).
-    if (inheritedFd === undefined && (await answers(path)))
-      throw new Error(
-        `${path} is another process's listening socket (a manager of another config with this socket-dir, or a keeper left behind): not replaced; give each config its own socket-dir`,
-      );
     const fd = inheritedFd ?? this.bind(path, BACKLOG);
     // One kept across an upgrade from a version before may not refuse them yet.
     if (!this.peers.refuseDescriptors(fd) && !this.saidDescriptorsPass) {
@@ -377,20 +370,4 @@ function fileIdOf(path: string): FileId | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Whether something listens on the unix socket at `path` (answered within a second). */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect({ path });
-    const done = (listening: boolean): void => {
-      clearTimeout(timer);
-      probe.destroy();
-      resolve(listening);
-    };
-    // A backlog full: someone listens, too busy to take it.
-    const timer = setTimeout(() => done(true), 1000);
-    probe.once('connect', () => done(true));
-    probe.once('error', (error: NodeJS.ErrnoException) => done(error.code === 'EAGAIN'));
-  });
 }

@@ -172,36 +172,6 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     await host.stopManager();
   });
 
-  // The next (43b, F3): given the first one's socket-dir, a manager of another config took
-  // its control sockets, and once it stopped nobody's dmctl reached the first one.
-  test('a manager of another config given the same socket-dir leaves the first one its sockets', async () => {
-    await host.startManager();
-    const second = spawnCollecting([
-      DAEMON_MANAGER,
-      '--config',
-      otherConfig(join(host.dir, 'run')),
-      '-f',
-      '-v',
-    ]);
-    try {
-      await waitFor(
-        'the second manager to leave the first one’s socket',
-        () =>
-          /root\.sock is another process's listening socket .*: not replaced/.test(second.output())
-            ? true
-            : undefined,
-        { describe: second.output },
-      );
-    } finally {
-      second.child.kill('SIGTERM');
-      await new Promise((resolve) => second.child.once('exit', resolve));
-    }
-    const status = await host.dmctl('root', 'status');
-    assert.equal(status.code, 0, status.stderr);
-    assert.equal((await host.dmctl('alice', 'status')).code, 0);
-    await host.stopManager();
-  });
-
   test('a personal manager of alice while the system manager runs her daemons is refused', async () => {
     const first = await host.startManager();
     await waitFor('every daemon to run', () =>
