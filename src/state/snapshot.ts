@@ -307,19 +307,17 @@ export function validateState(value: unknown): SavedState | { error: string } {
   const byUid = state.leftDownByUid;
   if (
     byUid !== undefined &&
-    (typeof byUid !== 'object' ||
-      byUid === null ||
-      Array.isArray(byUid) ||
-      !Object.entries(byUid).every(
-        ([uid, left]) =>
-          /^\d+$/.test(uid) &&
-          typeof left === 'object' &&
-          left !== null &&
-          typeof (left as { name?: unknown }).name === 'string' &&
-          Array.isArray((left as { daemons?: unknown }).daemons) &&
-          (left as { daemons: unknown[] }).daemons.every((name) => typeof name === 'string') &&
-          validWaits((left as { waits?: unknown }).waits),
-      ))
+    !isRecordOf(
+      byUid,
+      (left, uid) =>
+        /^\d+$/.test(uid) &&
+        typeof left === 'object' &&
+        left !== null &&
+        typeof (left as { name?: unknown }).name === 'string' &&
+        Array.isArray((left as { daemons?: unknown }).daemons) &&
+        (left as { daemons: unknown[] }).daemons.every((name) => typeof name === 'string') &&
+        validWaits((left as { waits?: unknown }).waits),
+    )
   )
     return { error: "'leftDownByUid' is malformed" };
   const renameWaits = state.renameWaits;
@@ -327,12 +325,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
   const pendingNames = state.pendingNames;
   if (
     pendingNames !== undefined &&
-    (typeof pendingNames !== 'object' ||
-      pendingNames === null ||
-      Array.isArray(pendingNames) ||
-      !Object.values(pendingNames).every(
-        (uid) => Number.isSafeInteger(uid) && (uid as number) >= 0,
-      ))
+    !isRecordOf(pendingNames, (uid) => Number.isSafeInteger(uid) && (uid as number) >= 0)
   )
     return { error: "'pendingNames' is malformed" };
   return {
@@ -359,7 +352,11 @@ export function validateState(value: unknown): SavedState | { error: string } {
 
 /** A saved `waits` (of leftDownByUid, or renameWaits): absent, or names or ids to old ids. */
 function validWaits(waits: unknown): boolean {
-  if (waits === undefined) return true;
-  if (typeof waits !== 'object' || waits === null || Array.isArray(waits)) return false;
-  return Object.values(waits).every((id) => typeof id === 'string');
+  return waits === undefined || isRecordOf(waits, (id) => typeof id === 'string');
+}
+
+/** Whether `value` is a plain object whose every entry passes `check` (value, key). */
+function isRecordOf(value: unknown, check: (entry: unknown, key: string) => boolean): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  return Object.entries(value).every(([key, entry]) => check(entry, key));
 }
