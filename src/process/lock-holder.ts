@@ -63,21 +63,12 @@ export function keeperHolding(
   uids: readonly number[],
   exe: string,
 ): { pid: number; socket: string } | undefined {
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const socket = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[1];
-      if (socket === undefined || socket === own || readlinkSync(`/proc/${pid}/exe`) !== exe)
-        continue;
-      if (!uids.includes(realUid(pid))) continue;
-      for (const fd of readdirSync(`/proc/${pid}/fd`))
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === file) return { pid, socket };
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return undefined;
+  let socket = '';
+  const pid = holderOf(file, uids, (pid) => {
+    socket = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[1] ?? own;
+    return socket !== own && readlinkSync(`/proc/${pid}/exe`) === exe;
+  });
+  return pid === undefined ? undefined : { pid, socket };
 }
 
 /**
@@ -88,15 +79,27 @@ export function keeperHolding(
  * descriptors are read as links, never followed.
  */
 export function managerOf(stateDir: string, uids: readonly number[]): number | undefined {
-  const lock = join(stateDir, 'manager.lock');
+  return holderOf(join(stateDir, 'manager.lock'), uids, (pid) =>
+    readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('daemon-manager.mjs'),
+  );
+}
+
+/**
+ * The first process of real uid one of `uids` that `is` (it may throw: the process gone)
+ * and that holds `file` open, by its descriptors read as links, never followed.
+ */
+function holderOf(
+  file: string,
+  uids: readonly number[],
+  is: (pid: number) => boolean,
+): number | undefined {
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
     if (!Number.isInteger(pid)) continue;
     try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('daemon-manager.mjs')) continue;
-      if (!uids.includes(realUid(pid))) continue;
+      if (!is(pid) || !uids.includes(realUid(pid))) continue;
       for (const fd of readdirSync(`/proc/${pid}/fd`))
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === lock) return pid;
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === file) return pid;
     } catch {
       // Gone meanwhile.
     }
