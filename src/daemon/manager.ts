@@ -49,6 +49,7 @@ import {
   prepareCgroup,
   removeCgroup,
   removeTree,
+  runMembers,
 } from '../process/cgroup.ts';
 import { CgroupWrites } from '../process/cgroup-writes.ts';
 import { buildEnvironment } from '../process/environment.ts';
@@ -1439,7 +1440,11 @@ export class Manager implements ControlContext, SupervisorHost {
         this.quotaHalted() ??
         (this.quotas.get(user)?.memory === limit ? undefined : 'their quota changed since'),
       stuckLeaves,
-      stoppingLeaves,
+      () =>
+        stoppingLeaves.some((leaf) => runMembers(leaf).length > 0) ||
+        [...this.supervisor.daemons.values()].some(
+          (record) => record.owner === user && record.state.kind === 'stopping',
+        ),
     );
     if (refused !== undefined) this.log.warn(`the quota of '${user}': ${refused}`);
     // Given up (not called off): tried again once processes SIGKILL had not ended are gone

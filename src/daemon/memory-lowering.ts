@@ -46,6 +46,8 @@ export interface MemoryKill {
 /** How long the processes of a killed run are waited for (their memory goes with them). */
 const GONE_WAIT_MS = 5000;
 const PAGE_BYTES = 4096;
+/** How often a limit refused while the cgroup held less than it is written again. */
+const UNDER_RETRIES = 10;
 
 /**
  * Writes `limit` into the user's `memory.limit_in_bytes`, killing the runs of `runs` that
@@ -71,13 +73,14 @@ export async function lowerMemoryLimit(
    */
   stuckLeaves: readonly string[] = [],
   /**
-   * The cgroups of the user's runs being stopped (among `stuckLeaves`): while one has a
-   * process, no daemon is killed. Their end gives their memory back, and the lowering is
-   * tried again then; what a dying process holds cannot be measured (its pages are still
-   * charged once its own count is 0), and a healthy daemon was killed for memory a stop
-   * SIGKILLed a moment before still held (a full run of the tests).
+   * Whether a stop of the user's is under way (its run's cgroup has a process, or its
+   * daemon is not yet seen stopped): while one is, no daemon is killed. Its end gives its
+   * memory back, and the lowering is tried again then; what a dying process holds cannot
+   * be measured (its pages are still charged once its own count is 0, and its cgroup may
+   * show it gone before they are given back), and healthy daemons were killed for memory
+   * a stop SIGKILLed a moment before still held (full runs of the tests).
    */
-  stoppingLeaves: readonly string[] = [],
+  stopsUnderWay: () => boolean = () => false,
 ): Promise<string | undefined> {
   const left = runs.filter((run) => !run.killedBefore);
   // What the killed runs whose processes SIGKILL did not end (uninterruptible sleep, on
@@ -88,6 +91,7 @@ export async function lowerMemoryLimit(
     ...runs.filter((run) => run.killedBefore).map((run) => run.leaf),
   ])
     stuck += residentBytes(leaf);
+  let underAfterRefusal = 0;
   for (;;) {
     const refused = writeLimit(file, limit);
     if (refused !== 'EBUSY') return refused;
@@ -98,11 +102,20 @@ export async function lowerMemoryLimit(
     // 150 MB they had written into /dev/shm, and the limit still refused).
     const stat = memoryStat(file);
     const excess = stat.usage - limit;
+    // Refused while memory was being given back (a process ending between the write and
+    // this look): under the limit now, so written again, never a kill for it (a full run
+    // of the tests: a healthy daemon killed when the user held 48 MiB of 64).
+    if (excess <= 0) {
+      if (++underAfterRefusal > UNDER_RETRIES)
+        return `cannot write ${file} (EBUSY): the kernel refused it ${UNDER_RETRIES} times while their memory cgroup held less (${mebibytes(stat.usage)}); none of their daemons was killed; the limit stays as it was`;
+      await delay(20);
+      continue;
+    }
     if (stat.rss < excess)
       return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, of which only ${mebibytes(stat.rss)} is their processes' own (${mebibytes(stat.shmem)} shared memory or tmpfs files): killing their daemons cannot bring it under ${mebibytes(limit)}, and none was killed; the limit stays as it was`;
     if (stat.rss - stuck < excess)
       return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, ${mebibytes(stuck)} of it by processes being stopped or that SIGKILL has not ended (uninterruptible sleep, as on a hung file system): killing more of their daemons cannot bring it under ${mebibytes(limit)}; the limit stays as it was`;
-    if (stoppingLeaves.some((leaf) => runMembers(leaf).length > 0))
+    if (stopsUnderWay())
       return `cannot write ${file} (EBUSY): their memory cgroup holds ${mebibytes(stat.usage)}, ${mebibytes(stuck)} of it by processes being stopped or that SIGKILL has not ended: no daemon killed while a stop of theirs is under way; the limit is tried again when it ends`;
     // Nor a kill for memory the stuck processes' end gives back: what else is held fits
     // (outside review 22b: healthy daemons killed for it, then the limit written anyway
