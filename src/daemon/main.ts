@@ -55,6 +55,7 @@ import { closeInheritedDescriptors } from './inherited-fds.ts';
 import { Manager, type Mode } from './manager.ts';
 import { ensurePrivateDir, makeRootDir } from './prepare-dirs.ts';
 import { type QueuedSignal, SignalQueue } from './signal-queue.ts';
+import { type SocketsLock, takeSocketsLock } from './sockets-lock.ts';
 import { type DescriptorLimit, startupFailure } from './startup-failure.ts';
 
 // How long the keeper may take to answer before an upgrade is refused (see `upgrade`).
@@ -202,6 +203,12 @@ async function main(signals: SignalQueue): Promise<number> {
   closeInheritedDescriptors(
     new Set([lock, ...(args.takeover ? [HANDSHAKE_FD] : []), ...(launcher ? [launcher] : [])]),
   );
+  // One manager per socket-dir too (see sockets-lock.ts). Taken over, the keeper hands it on.
+  const takeSockets = (): SocketsLock =>
+    takeSocketsLock(native, settings.socketDir, settings.stateDir);
+  const socketsLock = mode.kind === 'system' && !args.takeover ? takeSockets() : undefined;
+  if (typeof socketsLock === 'object' && 'refusal' in socketsLock)
+    return fail(`daemon-manager: ${socketsLock.refusal}`);
 
   const send = loadSendDatagram();
   const log = openLog(
@@ -307,6 +314,14 @@ async function main(signals: SignalQueue): Promise<number> {
       closeFd: (fd) => native.closeFd(fd),
     },
     newKeeper: attachKeeper,
+    ...(mode.kind === 'system'
+      ? {
+          socketsLock: {
+            ...(typeof socketsLock === 'object' ? { taken: socketsLock.fd } : {}),
+            take: takeSockets,
+          },
+        }
+      : {}),
     // Later, once the keeper runs: daemons it holds are taken over (and then stopped by
     // the queued signal), none is started.
     stopComing: signals.stopComing,

@@ -138,6 +138,7 @@ import {
   scanDaemonDir,
 } from './scan.ts';
 import { Slicer } from './slices.ts';
+import { SOCKETS_LOCK, type SocketsLock } from './sockets-lock.ts';
 import { StartBudget } from './start-budget.ts';
 import { Watchdogs } from './watchdog.ts';
 
@@ -213,6 +214,12 @@ export interface ManagerParts {
   readonly newKeeper: () => Promise<{ link: KeeperLink; snapshot: KeeperSnapshot }>;
   /** Aborted by a SIGTERM or SIGINT: the start (`begin`) starts no daemon after it. */
   readonly stopComing?: AbortSignal;
+  /**
+   * The system manager's lock of its socket-dir (see sockets-lock.ts): taken at a fresh
+   * start (`taken`), else handed on by the keeper; `take` takes it where the keeper had
+   * none (taking over from a version that held none, or a new keeper).
+   */
+  readonly socketsLock?: { readonly taken?: number; readonly take: () => SocketsLock };
 }
 
 /**
@@ -286,6 +293,9 @@ export class Manager implements ControlContext, SupervisorHost {
    * Users whose directory another manager holds: why their daemons are not loaded here.
    */
   private readonly userLocks = new Map<string, number>();
+  /** The lock of the socket-dir this manager holds (the keeper holds it too; see sockets-lock.ts). */
+  private socketsLock: number | undefined;
+  private readonly socketsLockParts: ManagerParts['socketsLock'];
   /** /etc/passwd and /etc/group as last read (inode, size, time), to see them change. */
   private accountsStamp = accountFilesStamp();
   /** Who belonged to which group when running daemons' groups were last checked. */
@@ -400,6 +410,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.link = parts.link;
     this.snapshot = parts.snapshot;
     this.newKeeper = parts.newKeeper;
+    this.socketsLockParts = parts.socketsLock;
     this.currentPolicy = this.policyFor(parts.mode);
     this.supervisor = new Supervisor(this);
     this.processes = new KeeperProcesses(parts.link, () => this.supervisor, {
@@ -567,8 +578,10 @@ export class Manager implements ControlContext, SupervisorHost {
       else if (name.startsWith('lock:')) {
         // The keeper kept the user's lock while no manager was there: it is ours again.
         this.userLocks.set(name.slice(5), fd);
-      } else if (name.startsWith('lsn:')) this.sockets.adopt(name, fd);
+      } else if (name === SOCKETS_LOCK) this.keepSocketsLock(fd);
+      else if (name.startsWith('lsn:')) this.sockets.adopt(name, fd);
       else this.notify.adopt(name, fd);
+    this.holdSocketsLock(this.socketsLockParts?.taken, this.socketsLock !== undefined);
     this.syncOwners();
     this.noteFormerOwners();
     this.renameKeptLocks();
@@ -929,6 +942,10 @@ export class Manager implements ControlContext, SupervisorHost {
       this.sockets.storeAll(link);
       this.notify.storeAll(link);
       this.resync(snapshot);
+      this.holdSocketsLock(
+        undefined,
+        [...snapshot.fds].some(([name]) => name === SOCKETS_LOCK),
+      );
     }
     this.supervisor.resume();
     await this.logs.resume();
@@ -988,6 +1005,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     for (const [name, fd] of snapshot.fds)
       if (name.startsWith('ctl:')) this.keptControl.set(name.slice(4), fd);
+      else if (name === SOCKETS_LOCK) this.keepSocketsLock(fd);
       else if (name.startsWith('lsn:')) this.sockets.adopt(name, fd);
       else if (this.notify.adopt(name, fd)) continue;
       else if (name.startsWith('out:') && this.pipes.has(name.slice(4))) closeFd(fd);
@@ -2557,6 +2575,7 @@ export class Manager implements ControlContext, SupervisorHost {
       attached.link.store(`ctl:${user}`, fd);
     // The users' locks never lapsed (this manager holds them too): the new keeper keeps them.
     for (const [user, fd] of this.userLocks) attached.link.store(`lock:${user}`, fd);
+    this.holdSocketsLock(undefined, false);
     this.sockets.storeAll(attached.link);
     this.notify.storeAll(attached.link);
     const orphans = this.processes.forgetAll();
@@ -2855,6 +2874,36 @@ export class Manager implements ControlContext, SupervisorHost {
         this.log.error(`cannot open the control socket of ${user}: ${(error as Error).message}`);
       }
     }
+  }
+
+  /** The socket-dir's lock as the keeper handed it on: this manager's copy (one is enough). */
+  private keepSocketsLock(fd: number): void {
+    if (this.socketsLock === undefined) this.socketsLock = fd;
+    else closeFd(fd);
+  }
+
+  /**
+   * Holds the socket-dir's lock and has the keeper hold it too, unless it does already
+   * (`keeperHas`): the one `taken` at a fresh start, the one held already (for a new
+   * keeper), or one taken now where neither is (taken over from a version that held none).
+   */
+  private holdSocketsLock(taken: number | undefined, keeperHas: boolean): void {
+    let store = !keeperHas;
+    if (taken !== undefined) {
+      this.keepSocketsLock(taken);
+      store = true;
+    }
+    if (this.socketsLock === undefined) {
+      const lock = this.socketsLockParts?.take();
+      if (lock === undefined || lock === 'kept') return;
+      if ('refusal' in lock) {
+        this.log.warn(`${lock.refusal} (found while taking over: this manager runs on)`);
+        return;
+      }
+      this.socketsLock = lock.fd;
+      store = true;
+    }
+    if (store) this.link.store(SOCKETS_LOCK, this.socketsLock);
   }
 
   /** Why a user's daemons are not run here (another manager runs them), if they are not. */

@@ -150,6 +150,10 @@ export const MAN_PAGES: readonly ManPage[] = [
               { name: '~/.daemon-manager/logs/NAME.log', meaning: 'their logs, with `output=log`' },
               { name: '/run/daemon-manager/USER.sock', meaning: 'the control sockets' },
               {
+                name: '/run/daemon-manager/sockets.lock',
+                meaning: 'held by the manager and its keeper: one manager per socket-dir',
+              },
+              {
                 name: '/var/lib/daemon-manager/state.json',
                 meaning: 'what the manager knows of each daemon, kept across restarts',
               },

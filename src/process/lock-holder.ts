@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * The pid a held lock names (the process that took it), if it still is a manager that
@@ -82,6 +82,48 @@ export function managerOf(stateDir: string, uids: readonly number[]): number | u
   return holderOf(join(stateDir, 'manager.lock'), uids, (pid) =>
     readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('daemon-manager.mjs'),
   );
+}
+
+/** Who holds a lock file open: a manager (with its state directory) or a keeper (its socket). */
+export type LockHolder =
+  | { readonly kind: 'manager'; readonly pid: number; readonly stateDir: string | undefined }
+  | { readonly kind: 'keeper'; readonly pid: number; readonly socket: string };
+
+/**
+ * The manager or keeper of uid one of `uids` that holds `file` open, by its command line
+ * (a file only those uids can open: root's, mode 0600); a manager's state directory is
+ * the one whose `manager.lock` it holds. Descriptors are read as links, never followed.
+ */
+export function managerOrKeeperHolding(
+  file: string,
+  uids: readonly number[],
+): LockHolder | undefined {
+  const words = (pid: number): string[] =>
+    readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+  const isManager = (pid: number): boolean =>
+    words(pid).some((word) => word.endsWith('daemon-manager.mjs'));
+  const keeper = holderOf(file, uids, (pid) => (words(pid)[0] ?? '').endsWith('dm-keeper'));
+  // A manager first: it holds the lock with its keeper.
+  const pid = holderOf(file, uids, isManager);
+  try {
+    if (pid === undefined)
+      return keeper === undefined
+        ? undefined
+        : { kind: 'keeper', pid: keeper, socket: words(keeper)[1] ?? '' };
+    const lock = readdirSync(`/proc/${pid}/fd`)
+      .map((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      })
+      .find((target) => target.endsWith('/manager.lock'));
+    return { kind: 'manager', pid, stateDir: lock === undefined ? undefined : dirname(lock) };
+  } catch {
+    // Gone meanwhile.
+    return undefined;
+  }
 }
 
 /**

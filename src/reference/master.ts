@@ -57,7 +57,7 @@ export const SETTINGS: readonly Entry[] = [
     name: 'socket-dir',
     default: '/run/daemon-manager',
     meaning:
-      'the control sockets, one per user (`NAME.sock`), in a root-owned directory, writable by root alone, below directories owned by root that others may write only with the sticky bit (else the manager refuses to start and dmctl to ask there)',
+      'the control sockets, one per user (`NAME.sock`), in a root-owned directory, writable by root alone, below directories owned by root that others may write only with the sticky bit (else the manager refuses to start and dmctl to ask there). One manager per socket-dir: its `sockets.lock` is held by the manager and its keeper (a manager killed leaves it with the keeper), and a manager of another config given one in use refuses to start, naming the holder and its state directory',
   },
   {
     name: 'state-dir',

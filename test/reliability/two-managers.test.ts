@@ -172,6 +172,110 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     await host.stopManager();
   });
 
+  /** A manager of another config given the first one's socket-dir: its exit status and output. */
+  const sharingSocketDir = async (): Promise<{ code: number; output: string }> => {
+    const second = spawnCollecting([
+      DAEMON_MANAGER,
+      '--config',
+      otherConfig(join(host.dir, 'run')),
+      '-f',
+    ]);
+    let ended: number | undefined;
+    const closed = new Promise((resolve) =>
+      second.child.once('close', (status) => {
+        ended = status ?? -1;
+        resolve(ended);
+      }),
+    );
+    // Running (as before the lock) is a failure too, not a wait for good.
+    const code = await waitFor(
+      'the other config’s manager to end or run',
+      () => ended ?? (/daemon-manager running/.test(second.output()) ? -2 : undefined),
+      { describe: second.output },
+    );
+    if (code === -2) second.child.kill('SIGTERM');
+    await closed;
+    return { code, output: second.output() };
+  };
+
+  /** Every user's dmctl reaches the first manager, and each daemon runs once. */
+  const firstAnswers = async (): Promise<void> => {
+    for (const user of ['root', 'alice', 'bob']) {
+      const status = await host.dmctl(user, 'status');
+      assert.equal(status.code, 0, `${user}: ${status.stderr}`);
+    }
+    assert.deepEqual(copies(), [1, 1, 1]);
+  };
+
+  // Outside reviews (43b, F3; 44a, F3): given the first one's socket-dir, a manager of
+  // another config took its control sockets, and once it stopped nobody's dmctl reached
+  // the first one. It is refused now, also after the first one's upgrade and its restart
+  // after a kill -9 (the lock goes on with the keeper).
+  test('a manager of another config given the same socket-dir is refused, naming the first', async () => {
+    await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    const refusedNaming = async (pid: number): Promise<void> => {
+      const second = await sharingSocketDir();
+      assert.equal(second.code, 1, second.output);
+      assert.match(
+        second.output,
+        new RegExp(
+          `socket-dir ${join(host.dir, 'run')} is in use by the manager of state directory ${join(host.dir, 'state')} \\(pid ${pid}\\)`,
+        ),
+      );
+      await firstAnswers();
+    };
+    await refusedNaming(host.managerPid());
+    await host.upgrade();
+    await refusedNaming(host.managerPid());
+    await host.killManager();
+    await host.startManager();
+    await refusedNaming(host.managerPid());
+    await host.stopManager();
+  });
+
+  // The next (43b, F4): the first one killed -9, a manager of another config given its
+  // socket-dir replaced the sockets its keeper kept; the first config's manager, started
+  // again, took them over, and they were no longer the files dmctl reached.
+  test("the keeper of a manager killed -9 keeps its socket-dir: another config's manager is refused, naming it", async () => {
+    await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    const keeper = host.keeperPid();
+    await host.killManager();
+    const second = await sharingSocketDir();
+    assert.equal(second.code, 1, second.output);
+    assert.match(
+      second.output,
+      new RegExp(
+        `socket-dir ${join(host.dir, 'run')} is held by the keeper of state directory ${join(host.dir, 'state')} \\(pid ${keeper}\\)`,
+      ),
+    );
+    await host.startManager();
+    await firstAnswers();
+    await host.stopManager();
+    // Once the first one is stopped, the socket-dir is free for another config.
+    const third = spawnCollecting([
+      DAEMON_MANAGER,
+      '--config',
+      otherConfig(join(host.dir, 'run')),
+      '-f',
+    ]);
+    try {
+      await waitFor(
+        'the other config’s manager to run',
+        () => (/daemon-manager running/.test(third.output()) ? true : undefined),
+        { describe: third.output },
+      );
+    } finally {
+      third.child.kill('SIGTERM');
+      await new Promise((resolve) => third.child.once('close', resolve));
+    }
+  });
+
   test('a personal manager of alice while the system manager runs her daemons is refused', async () => {
     const first = await host.startManager();
     await waitFor('every daemon to run', () =>
@@ -290,6 +394,14 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     assert.match(personal.stderr, /are run by another manager/);
     assert.deepEqual(copies(), [1, 1, 1]);
     assert.ok(first.pid);
+    // The new keeper holds the socket-dir's lock too: a kill -9 of the manager leaves it held.
+    const kept = host.keeperPid();
+    await host.killManager();
+    const other = await sharingSocketDir();
+    assert.equal(other.code, 1, other.output);
+    assert.match(other.output, new RegExp(`is held by the keeper of .* \\(pid ${kept}\\)`));
+    await host.startManager();
+    await firstAnswers();
     await host.stopManager();
   });
 });
