@@ -632,6 +632,12 @@ export class Manager implements ControlContext, SupervisorHost {
       ...this.broken.all().map((entry) => entry.id),
       ...this.savedUnread.keys(),
       ...this.renameWaits.keys(),
+      // What waits by uid for its account to be allowed again, with its history.
+      ...[...this.leftDownByUid.values()].flatMap((left) =>
+        [...left.daemons, ...Object.keys(left.waits ?? {})].map(
+          (daemon) => `${left.name}/${daemon}`,
+        ),
+      ),
     ]);
     this.history.keepOnly(known);
     // And their log journals, but not those of a user whose directory could not be read
@@ -678,12 +684,17 @@ export class Manager implements ControlContext, SupervisorHost {
       const uid = this.db.users.get(user)?.uid;
       const runs = runsById.get(id) ?? [];
       const former = formerOwnerOf(runs, saved[id]?.ownerUid, uid);
-      if (former !== undefined) this.noteFormerOwner(id, former, uid);
+      if (former !== undefined) this.noteFormerOwner(id, former, uid, runs.length > 0);
     }
     this.sockets.releaseFormer((id) => this.formerOwners.has(id));
   }
 
-  private noteFormerOwner(id: string, former: number, uid: number | undefined): void {
+  private noteFormerOwner(
+    id: string,
+    former: number,
+    uid: number | undefined,
+    runs: boolean,
+  ): void {
     this.formerOwners.set(id, former);
     const name = id.slice(id.indexOf('/') + 1);
     // Renamed (`usermod -l`) while no manager ran: the same uid under a new name, allowed
@@ -698,14 +709,26 @@ export class Manager implements ControlContext, SupervisorHost {
     const taken = uid === undefined ? '' : `; the name is uid ${uid}'s now`;
     // Of the saved daemon only if it is that account's (not the one of the name now).
     const saved = this.savedAtStart?.daemons[id];
-    if (allowed && saved?.wanted === 'down' && (saved.ownerUid ?? former) === former)
-      this.leftDownByOldName.add(`${renamed}/${name}`);
+    const leftDown = saved?.wanted === 'down' && (saved.ownerUid ?? former) === former;
+    if (allowed && leftDown) this.leftDownByOldName.add(`${renamed}/${name}`);
+    // Renamed to a name not allowed to run daemons (a step of a rename done in steps, or a
+    // detour and back): kept by uid, as when the manager sees it (see syncOwners). Back
+    // under an allowed name, what its owner left stopped stays so, with its history, and
+    // the daemon waits for what survives of its old run. Taken for an account gone, the
+    // stop was undone and two copies ran (an outside review, 44a, F1, F2).
+    const detour = renamed !== undefined && !allowed;
+    // Its name another account's now: what it left is kept, but not its history, nor a
+    // wait for a run under an id that is the other account's daemon's now.
+    const nameFree = uid === undefined;
+    if (detour) this.keepLeftByUid(former, user, name, leftDown, runs && nameFree ? id : undefined);
     this.log.warn(
       allowed
         ? `${id}: its owner is called ${renamed} now (uid ${former}, renamed before this manager took over${taken}); what survives of its daemon is stopped, and ${renamed}/${name} runs as its file says once that is gone (left stopped, it stays so)`
-        : uid === undefined
-          ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
-          : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
+        : detour && nameFree
+          ? `${id}: its owner is called ${renamed} now (uid ${former}), a name not allowed to run daemons; what survives of its daemon is stopped, not handed over (back under an allowed name, what its owner left stopped stays so)`
+          : uid === undefined
+            ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
+            : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
     );
     // Renamed: the history goes with its daemon (an outside review, 27b, F3), and it is
     // loaded under the new name once what survives under the old one is gone.
@@ -713,7 +736,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.history.carry(id, `${renamed}/${name}`);
       this.renameWaits.set(`${renamed}/${name}`, id);
     }
-    this.history.forget(id);
+    if (!detour || !nameFree) this.history.forget(id);
     this.notify.dropKept(id);
     // The lock the keeper kept is the old account's directory's, unless the manager before
     // this one took the new account's already (it saw the change while the old run still
@@ -727,6 +750,25 @@ export class Manager implements ControlContext, SupervisorHost {
       this.keepLockAs(lock, allowed ? renamed : undefined, former);
     }
     this.dropFormerPipe(id, former);
+  }
+
+  /**
+   * Keeps by uid a daemon of an account now under a name not allowed (see leftDownByUid):
+   * `leftDown`, its owner had stopped it; `oldId`, the id of a run of it that survives.
+   */
+  private keepLeftByUid(
+    uid: number,
+    user: string,
+    daemon: string,
+    leftDown: boolean,
+    oldId: string | undefined,
+  ): void {
+    const left = this.leftDownByUid.get(uid) ?? { name: user, daemons: [] };
+    // Kept under another name already (the uid left that one before): that one counts.
+    if (left.name !== user) return;
+    if (leftDown && !left.daemons.includes(daemon)) left.daemons.push(daemon);
+    if (oldId !== undefined) left.waits = { ...left.waits, [daemon]: oldId };
+    this.leftDownByUid.set(uid, left);
   }
 
   /**

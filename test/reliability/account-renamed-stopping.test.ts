@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
@@ -190,11 +190,15 @@ describe('an account renamed twice while its daemon’s old run stops', {
   // Through a name not allowed (a to z, z to w, w to y): what waited under z waits on.
   // Back to its first name across a kill -9, then an upgrade (the next, 43a, F1: what
   // waited was not saved, and the upgrade's new code started it beside its old run).
+  // Out to a name not allowed and back, a kill -9 or an upgrade after each step (the next,
+  // 44a, F1: the takeover took the account for gone, and the stop was undone; two copies).
   for (const way of [
     'live, stopped by its owner',
     'live, stopped by its owner, through a name not allowed',
     'the second while no manager ran',
     'back to its first name across a kill -9, then an upgrade',
+    'out to a name not allowed and back, a kill -9 after each step',
+    'out to a name not allowed and back, an upgrade after each step',
   ] as const)
     test(`${way}: one copy at most, and what its owner left it`, async () => {
       const alice = host.user('alice');
@@ -203,6 +207,7 @@ describe('an account renamed twice while its daemon’s old run stops', {
       const dave = host.expand('{dave}');
       const carol = host.expand('{carol}');
       const back = way === 'back to its first name across a kill -9, then an upgrade';
+      const outAndBack = way.startsWith('out to a name not allowed and back');
       const live = way !== 'the second while no manager ran' && !back;
       const detour = way === 'live, stopped by its owner, through a name not allowed';
       const index = [
@@ -210,10 +215,12 @@ describe('an account renamed twice while its daemon’s old run stops', {
         'the second while no manager ran',
         'live, stopped by its owner, through a name not allowed',
         'back to its first name across a kill -9, then an upgrade',
+        'out to a name not allowed and back, a kill -9 after each step',
+        'out to a name not allowed and back, an upgrade after each step',
       ].indexOf(way);
       const command = `sleep ${6800101 + index}`;
-      const name = ['x', 'y', 'z', 'w'][index] as string;
-      const last = back ? alice.name : dave;
+      const name = ['x', 'y', 'z', 'w', 'v', 'u'][index] as string;
+      const last = back || outAndBack ? alice.name : dave;
       // After a test that failed half-way: its manager stopped, the account's name back.
       await host.stopManager().catch(() => undefined);
       if (current !== '' && current !== alice.name)
@@ -233,37 +240,59 @@ describe('an account renamed twice while its daemon’s old run stops', {
       }, 20);
       try {
         if (live) assert.equal((await host.dmctl('alice', name, 'stop')).code, 0);
-        await rename(bob);
-        if (detour) {
-          const from = host.managerLog.length;
+        if (outAndBack) {
+          const step = async (): Promise<void> => {
+            if (way.endsWith('a kill -9 after each step')) {
+              await host.killManager();
+              await host.startManager();
+            } else await host.upgrade();
+          };
+          // The history is saved once a second: a crash loses the last (README).
+          const history = join(host.dir, 'state', 'history.json');
+          await waitFor('the stop in the saved history', () =>
+            existsSync(history) && readFileSync(history, 'utf8').includes('ran dmctl stop')
+              ? true
+              : undefined,
+          );
           await rename(host.expand('{walt}'), false);
-          await waitFor('bob gone', () =>
-            host.managerLog.slice(from).includes(`${bob} may no longer run daemons`)
-              ? true
-              : undefined,
-          );
-          await rename(dave, false);
-          await waitFor('dave seen', () =>
-            host.managerLog.slice(from).includes(`${bob} is now called ${dave}`) ? true : undefined,
-          );
-        } else if (back) {
-          await host.killManager();
-          await host.startManager();
-          await rename(alice.name);
-          await host.upgrade();
-        } else if (live) await rename(dave);
-        else {
-          // Killed once the rename is saved, its old run still stopping.
-          const stateFile = join(host.dir, 'state', 'state.json');
-          await waitFor('the rename saved', () =>
-            JSON.parse(readFileSync(stateFile, 'utf8')).daemons[`${alice.name}/${name}`]?.state ===
-            'stopping'
-              ? true
-              : undefined,
-          );
-          await host.killManager();
-          await rename(dave, false);
-          await host.startManager();
+          await step();
+          await rename(alice.name, false);
+          await step();
+        } else {
+          await rename(bob);
+          if (detour) {
+            const from = host.managerLog.length;
+            await rename(host.expand('{walt}'), false);
+            await waitFor('bob gone', () =>
+              host.managerLog.slice(from).includes(`${bob} may no longer run daemons`)
+                ? true
+                : undefined,
+            );
+            await rename(dave, false);
+            await waitFor('dave seen', () =>
+              host.managerLog.slice(from).includes(`${bob} is now called ${dave}`)
+                ? true
+                : undefined,
+            );
+          } else if (back) {
+            await host.killManager();
+            await host.startManager();
+            await rename(alice.name);
+            await host.upgrade();
+          } else if (live) await rename(dave);
+          else {
+            // Killed once the rename is saved, its old run still stopping.
+            const stateFile = join(host.dir, 'state', 'state.json');
+            await waitFor('the rename saved', () =>
+              JSON.parse(readFileSync(stateFile, 'utf8')).daemons[`${alice.name}/${name}`]
+                ?.state === 'stopping'
+                ? true
+                : undefined,
+            );
+            await host.killManager();
+            await rename(dave, false);
+            await host.startManager();
+          }
         }
         // Stopped by its owner, nothing of it runs once its old run is gone.
         if (live)
@@ -303,11 +332,18 @@ describe('an account renamed twice while its daemon’s old run stops', {
  * stopped were never loaded again (which waited for what was not saved).
  */
 // With a kill -9 of the manager after each step (the next, 43a, F2: stopped daemons
-// started, one wanted up left stopped).
-for (const killEach of [false, true])
-  describe(`two accounts that swap names${killEach ? ', the manager killed after each step' : ''}, then an upgrade while their old runs stop`, {
+// started, one wanted up left stopped). Through a name not allowed, with a kill -9 or an
+// upgrade after each step (44a, F2: a daemon its owner had stopped was started).
+for (const [between, allowed] of [
+  ['none', true],
+  ['kill', true],
+  ['kill', false],
+  ['upgrade', false],
+] as const)
+  describe(`two accounts that swap names${allowed ? '' : ' through a name not allowed'}${between === 'kill' ? ', the manager killed after each step' : between === 'upgrade' ? ', an upgrade after each step' : ''}, then an upgrade while their old runs stop`, {
     skip: !root && 'needs root',
   }, () => {
+    const killEach = between === 'kill';
     const host = new TestHost();
     let swapped = false;
     /** alice to walt, bob to alice, walt to bob: three usermods, each seen by the manager. */
@@ -327,7 +363,8 @@ for (const killEach of [false, true])
         if (killEach) {
           await host.killManager();
           await host.startManager();
-        } else
+        } else if (between === 'upgrade') await host.upgrade();
+        else
           await waitFor(`${from} renamed ${to} seen`, () =>
             host.managerLog.includes(`${from} is now called ${to}`) ? true : undefined,
           );
@@ -354,7 +391,9 @@ for (const killEach of [false, true])
       host.user('bob');
       const carol = host.expand('{carol}');
       host.user('carol');
-      host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n{walt}: {carol}\n');
+      host.writeMaster(
+        `[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n${allowed ? '{walt}: {carol}\n' : ''}`,
+      );
       const commands = { alice: 'sleep 6800111', bob: 'sleep 6800112' } as const;
       host.writeDaemon(
         'alice',
