@@ -138,7 +138,7 @@ import {
   scanDaemonDir,
 } from './scan.ts';
 import { Slicer } from './slices.ts';
-import { SOCKETS_LOCK, type SocketsLock } from './sockets-lock.ts';
+import { locksSocketDir, SOCKETS_LOCK, type SocketsLock, socketsLockHeld } from './sockets-lock.ts';
 import { StartBudget } from './start-budget.ts';
 import { Watchdogs } from './watchdog.ts';
 
@@ -2918,9 +2918,18 @@ export class Manager implements ControlContext, SupervisorHost {
     }
   }
 
-  /** The socket-dir's lock as the keeper handed it on: this manager's copy (one is enough). */
+  /**
+   * The socket-dir's lock as the keeper handed it on: this manager's copy (one is enough).
+   * One of another socket-dir (the setting changed while no manager ran) is let go.
+   */
   private keepSocketsLock(fd: number): void {
-    if (this.socketsLock === undefined) this.socketsLock = fd;
+    if (!locksSocketDir(fd, this.settings.socketDir)) {
+      this.log.info(
+        `the keeper held the lock of another socket-dir (${socketsLockHeld(fd)}), the one before socket-dir was changed: let go`,
+      );
+      this.link.drop(SOCKETS_LOCK);
+      closeFd(fd);
+    } else if (this.socketsLock === undefined) this.socketsLock = fd;
     else closeFd(fd);
   }
 

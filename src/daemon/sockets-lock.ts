@@ -1,3 +1,4 @@
+import { fstatSync, lstatSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { managerOrKeeperHolding } from '../process/lock-holder.ts';
 import type { Native } from '../process/native.ts';
@@ -18,8 +19,29 @@ export const SOCKETS_LOCK = 'sockets-lock';
 /** The lock taken (its descriptor), held by this state directory's keeper, or refused (why). */
 export type SocketsLock = { readonly fd: number } | 'kept' | { readonly refusal: string };
 
+/** The lock's file in a socket-dir. */
+export function socketsLockPath(socketDir: string): string {
+  return join(socketDir, 'sockets.lock');
+}
+
+/**
+ * Whether `fd` holds the lock of this socket-dir: one the keeper kept may be the lock of
+ * the socket-dir before (changed while no manager ran): held, it kept that directory from
+ * another config, and this one's free for another manager to take its sockets (an
+ * outside review, 45a, F1, F2).
+ */
+export function locksSocketDir(fd: number, socketDir: string): boolean {
+  try {
+    const held = fstatSync(fd);
+    const file = lstatSync(socketsLockPath(socketDir));
+    return held.dev === file.dev && held.ino === file.ino;
+  } catch {
+    return false;
+  }
+}
+
 export function takeSocketsLock(native: Native, socketDir: string, stateDir: string): SocketsLock {
-  const path = join(socketDir, 'sockets.lock');
+  const path = socketsLockPath(socketDir);
   let holderPid = 0;
   try {
     return { fd: native.lockFile(path) };
@@ -43,4 +65,13 @@ export function takeSocketsLock(native: Native, socketDir: string, stateDir: str
   return {
     refusal: `socket-dir ${socketDir} is in use: ${path} is locked${holderPid > 0 ? ` (by pid ${holderPid})` : ''}; ${advice}`,
   };
+}
+
+/** The file a lock's descriptor holds, for the log (its link read, never followed). */
+export function socketsLockHeld(fd: number): string {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return `descriptor ${fd}`;
+  }
 }

@@ -250,7 +250,10 @@ describe('an account renamed twice while its daemon’s old run stops', {
           // The history is saved once a second: a crash loses the last (README).
           const history = join(host.dir, 'state', 'history.json');
           await waitFor('the stop in the saved history', () =>
-            existsSync(history) && readFileSync(history, 'utf8').includes('ran dmctl stop')
+            existsSync(history) &&
+            JSON.stringify(
+              JSON.parse(readFileSync(history, 'utf8')).daemons[`${alice.name}/${name}`] ?? [],
+            ).includes('ran dmctl stop')
               ? true
               : undefined,
           );

@@ -173,13 +173,10 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
   });
 
   /** A manager of another config given the first one's socket-dir: its exit status and output. */
-  const sharingSocketDir = async (): Promise<{ code: number; output: string }> => {
-    const second = spawnCollecting([
-      DAEMON_MANAGER,
-      '--config',
-      otherConfig(join(host.dir, 'run')),
-      '-f',
-    ]);
+  const sharingSocketDir = async (
+    socketDir = join(host.dir, 'run'),
+  ): Promise<{ code: number; output: string }> => {
+    const second = spawnCollecting([DAEMON_MANAGER, '--config', otherConfig(socketDir), '-f']);
     let ended: number | undefined;
     const closed = new Promise((resolve) =>
       second.child.once('close', (status) => {
@@ -273,6 +270,32 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     } finally {
       third.child.kill('SIGTERM');
       await new Promise((resolve) => third.child.once('close', resolve));
+    }
+  });
+
+  // The next (45a, F1, F2): the socket-dir changed while the manager was down (killed -9,
+  // its keeper on): the manager held the old one's lock through its keeper, not the new
+  // one's, and a manager of another config took its new sockets; the old one stayed held.
+  test('a socket-dir changed while the manager was down: the new one is held, the old one let go', async () => {
+    await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    await host.killManager();
+    const moved = join(host.dir, 'run3');
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n', `socket-dir = ${moved}`);
+    try {
+      await host.startManager();
+      const second = await sharingSocketDir(moved);
+      assert.equal(second.code, 1, second.output);
+      assert.match(second.output, new RegExp(`socket-dir ${moved} is in use by the manager`));
+      await firstAnswers();
+      // The one it left is free: a manager of another config given it runs.
+      const third = await sharingSocketDir();
+      assert.equal(third.code, -2, third.output);
+      await host.stopManager();
+    } finally {
+      host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
     }
   });
 
