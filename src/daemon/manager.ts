@@ -684,7 +684,12 @@ export class Manager implements ControlContext, SupervisorHost {
       const uid = this.db.users.get(user)?.uid;
       const runs = runsById.get(id) ?? [];
       const former = formerOwnerOf(runs, saved[id]?.ownerUid, uid);
-      if (former !== undefined) this.noteFormerOwner(id, former, uid, runs.length > 0);
+      // A run the keeper reports, or one the state saved: after a kill -9 of the keeper
+      // too, its survivors are found later, in its cgroups (an outside review, 45b, F1:
+      // loaded under the uid's next name at once, beside its old run).
+      const state = saved[id]?.state;
+      const ran = runs.length > 0 || state === 'running' || state === 'stopping';
+      if (former !== undefined) this.noteFormerOwner(id, former, uid, ran);
     }
     this.sockets.releaseFormer((id) => this.formerOwners.has(id));
   }
@@ -1392,7 +1397,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.log.info(
         `the quota of '${user}': its memory limit of ${mebibytes(quota.memory)} is in force now (written as their daemons were moved: what held more is gone)`,
       );
-    } else if (moved > 0 || !quietIfNothingMoved) this.log.info(line);
+    } else if (!warn && (moved > 0 || !quietIfNothingMoved)) this.log.info(line);
     if (this.stopping && restart.size > 0)
       this.log.info(`the quota of '${user}': the manager stops, so none of them is restarted`);
     for (const [id, why] of restart) {
@@ -1500,11 +1505,7 @@ export class Manager implements ControlContext, SupervisorHost {
         this.quotaHalted() ??
         (this.quotas.get(user)?.memory === limit ? undefined : 'their quota changed since'),
       stuckLeaves,
-      () =>
-        stoppingLeaves.some((leaf) => runMembers(leaf).length > 0) ||
-        [...this.supervisor.daemons.values()].some(
-          (record) => record.owner === user && record.state.kind === 'stopping',
-        ),
+      () => stoppingLeaves.some((leaf) => runMembers(leaf).length > 0) || this.stopUnderWay(user),
     );
     if (refused !== undefined) this.log.warn(`the quota of '${user}': ${refused}`);
     // Given up (not called off): tried again once processes SIGKILL had not ended are gone
@@ -1517,6 +1518,13 @@ export class Manager implements ControlContext, SupervisorHost {
     if (givenUp) this.memoryUnwritten.set(user, limit);
     else this.memoryUnwritten.delete(user);
     return refused === undefined;
+  }
+
+  /** Whether a daemon of the user's is being stopped (not yet seen stopped). */
+  private stopUnderWay(user: string): boolean {
+    for (const record of this.supervisor.daemons.values())
+      if (record.owner === user && record.state.kind === 'stopping') return true;
+    return false;
   }
 
   /**
@@ -2163,7 +2171,17 @@ export class Manager implements ControlContext, SupervisorHost {
       };
     const cgroups =
       this.cgroups &&
-      prepareCgroup(this.cgroups, record.id, daemonLimits.nproc, quota, this.cgroupWrites);
+      prepareCgroup(
+        this.cgroups,
+        record.id,
+        daemonLimits.nproc,
+        quota,
+        this.cgroupWrites,
+        // A lower memory limit waits for the user's stops under way: written at a start,
+        // the kernel's OOM killer killed their healthy daemons again and again for what a
+        // stopping run still held (an outside review, 45a, F3). Written when it ends.
+        this.stopUnderWay(record.owner),
+      );
     // The quota the user's running daemons are under changes with the work that moves
     // them (applyQuotas): set here only while none of theirs runs. Set by every start, a
     // respawn right after a SIGHUP made the SIGHUP's quota look applied, and the running
@@ -2812,6 +2830,14 @@ export class Manager implements ControlContext, SupervisorHost {
       // Or under the same name, allowed again (taken out of [can_run_as] for a while, or
       // renamed to a name not allowed and back): what its owner stopped stays stopped (an
       // outside review, 27b, F4: started again, the stop forgotten).
+      // Another uid under a name what an account left is kept by (it was renamed to a name
+      // not allowed, or deleted): that history is the other account's, never this one's
+      // to see (an outside review, 45b, F4: its pid and its stop, read as this one's).
+      if (before?.account.uid !== owner.account.uid)
+        for (const [uid, kept] of this.leftDownByUid)
+          if (uid !== owner.account.uid && kept.name === name)
+            for (const daemon of new Set([...kept.daemons, ...Object.keys(kept.waits ?? {})]))
+              this.history.forget(`${name}/${daemon}`);
       const left = this.leftDownByUid.get(owner.account.uid);
       if (before?.account.uid !== owner.account.uid && left !== undefined) {
         this.leftDownByUid.delete(owner.account.uid);
@@ -3140,6 +3166,8 @@ export class Manager implements ControlContext, SupervisorHost {
       { seq, pid: 0, alive: false, empty: false },
       Date.now() + this.stopTimeoutMs(record),
       record.spec.autostart ? 'start' : 'stay-stopped',
+      // The old account's (see endLeftBehind): nothing of the new one's to signal.
+      { former: this.formerOwners.has(record.id) },
     );
     if (record.spec.autostart) record.wanted = 'up';
     return true;
@@ -3200,7 +3228,13 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     const seq = this.processes.claimNew(id, cgroup);
     this.link.adopt(seq, id, 0, 0, cgroup);
-    this.processes.endStray(seq, this.settings.stopTimeoutMs, begun, { pid: 0, former: false });
+    // Of the account that had this name before (see noteFormerOwners): a new account
+    // given the name, its daemon loaded meanwhile, could signal it through its daemon's
+    // `kill` (an outside review, 45b, F3: after a kill -9 of the manager and its keeper).
+    this.processes.endStray(seq, this.settings.stopTimeoutMs, begun, {
+      pid: 0,
+      former: this.formerOwners.has(id),
+    });
   }
 
   /**

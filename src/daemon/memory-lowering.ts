@@ -46,6 +46,8 @@ export interface MemoryKill {
 /** How long the processes of a killed run are waited for (their memory goes with them). */
 const GONE_WAIT_MS = 5000;
 const PAGE_BYTES = 4096;
+/** How long a refusal is let settle before a kill is made for it (a process ending gives memory back). */
+const SETTLE_MS = 250;
 /** How often a limit refused while the cgroup held less than it is written again. */
 const UNDER_RETRIES = 10;
 
@@ -92,7 +94,14 @@ export async function lowerMemoryLimit(
   ])
     stuck += residentBytes(leaf);
   let underAfterRefusal = 0;
+  let settled = false;
   for (;;) {
+    // Not lowered at all while a stop of theirs is under way, even where it would be
+    // taken: what the stopping run holds goes when it ends, and a daemon of theirs that
+    // grows meanwhile (a restart's new run) was killed by the kernel's OOM killer for it,
+    // again and again (an outside review, 45a, F3). Tried again when the stop ends.
+    if (stopsUnderWay() && limit < limitNow(file))
+      return `not lowered to ${mebibytes(limit)} yet: a stop of theirs is under way (what its run holds goes when it ends); no daemon killed, and the limit is tried again when it ends`;
     const refused = writeLimit(file, limit);
     if (refused !== 'EBUSY') return refused;
     const off = calledOff();
@@ -130,6 +139,15 @@ export async function lowerMemoryLimit(
       .sort((a, b) => Number(a.run.movedIn) - Number(b.run.movedIn) || b.bytes - a.bytes)[0];
     if (largest === undefined)
       return `cannot write ${file} (EBUSY): the kernel cannot reclaim down to it, and none of the user's running daemons left to kill holds memory`;
+    // Looked at again a moment later before any kill: a process of theirs ending at this
+    // instant (its own exit, a `dmctl kill`) still holds pages it gives back as it goes,
+    // and a healthy daemon was killed for them (an outside review, 45a, F4: 4 of 18).
+    if (!settled) {
+      settled = true;
+      await delay(SETTLE_MS);
+      continue;
+    }
+    settled = false;
     left.splice(left.indexOf(largest.run), 1);
     told({ id: largest.run.id, bytes: largest.bytes }, stat.usage);
     await largest.run.kill();
@@ -148,6 +166,15 @@ export async function lowerMemoryLimit(
 /** A size as the log says it: `64 MiB`. */
 export function mebibytes(bytes: number): string {
   return `${Math.round(bytes / 2 ** 20)} MiB`;
+}
+
+/** The limit written in `file` now (none, or unreadable: the largest number). */
+function limitNow(file: string): number {
+  try {
+    return Number(readFileSync(file, 'latin1').trim());
+  } catch {
+    return Number.MAX_SAFE_INTEGER;
+  }
 }
 
 /** undefined once written or where there is no such cgroup; else the error's code. */

@@ -146,7 +146,9 @@ export async function applyQuotaToRunning(
       break;
     }
     handled++;
-    const cgroups = prepareCgroup(tree, daemon.id, AS_STARTED, quota);
+    // A lower memory limit the lowering did not write is not written here either (an
+    // outside review, 45a, F3: written so while a stop was under way).
+    const cgroups = prepareCgroup(tree, daemon.id, AS_STARTED, quota, undefined, memoryNotWritten);
     if ('error' in cgroups) {
       problems.push(`${daemon.id}: ${cgroups.error}`);
       continue;

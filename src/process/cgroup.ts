@@ -194,6 +194,11 @@ export function prepareCgroup(
   pidsMax: number | undefined | typeof AS_STARTED,
   quota: CgroupQuota = NO_QUOTA,
   writes: CgroupWrites = new CgroupWrites(),
+  /**
+   * A memory limit lower than the one there is left for later (`memoryNotWritten`): a
+   * stop of the user's is under way, and what it holds goes when it ends.
+   */
+  lowerMemoryLater = false,
 ): DaemonCgroups | CgroupRefusal {
   const user = id.slice(0, id.indexOf('/'));
   const path = join(tree.base, id);
@@ -242,7 +247,8 @@ export function prepareCgroup(
       writes.makeDirs(users);
       writing = join(users, 'memory.limit_in_bytes');
       try {
-        writes.write(writing, String(quota.memory));
+        if (lowerMemoryLater && quota.memory < memoryLimitOf(writing)) memoryNotWritten = true;
+        else writes.write(writing, String(quota.memory));
       } catch (error) {
         // Below what the user's processes hold: the lowering's to bring it under (see
         // daemon/memory-lowering.ts). Refused for it, the daemons a lowering killed, or
@@ -257,6 +263,15 @@ export function prepareCgroup(
     return { error: `cannot prepare cgroup ${writing} (${(error as NodeJS.ErrnoException).code})` };
   }
   return { cgroup: path, joins, ...(memoryNotWritten ? { memoryNotWritten } : {}) };
+}
+
+/** The memory limit written in a v1 `memory.limit_in_bytes` (none: the largest number). */
+function memoryLimitOf(file: string): number {
+  try {
+    return Number(readFileSync(file, 'latin1').trim());
+  } catch {
+    return Number.MAX_SAFE_INTEGER;
+  }
 }
 
 /**

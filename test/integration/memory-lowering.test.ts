@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { lowerMemoryLimit, type MemoryKill } from '../../src/daemon/memory-lowering.ts';
-import { cgroup2Mount, processState } from '../helpers/proc.ts';
+import { cleanUp, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
+import { TestHost } from '../helpers/host.ts';
+import { cgroup2Mount, processState, v1CgroupOf } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -37,6 +39,8 @@ describe('a memory limit refused while memory is being given back', {
 
   /** A process in the memory cgroup and in `leaf` that holds `mb` MB of touched memory. */
   const holder = async (leaf: string, mb: number): Promise<number> => {
+    // The test before lowered the limit: none for the next.
+    writeFileSync(join(memory, 'memory.limit_in_bytes'), '-1');
     const child = spawn(
       'sh',
       [
@@ -115,5 +119,107 @@ describe('a memory limit refused while memory is being given back', {
       processState(small) !== undefined && processState(small) !== 'Z',
       'the small one runs',
     );
+  });
+
+  // An outside review (45a, F4, 4 of 18): a SIGHUP's lowering at the instant a daemon
+  // ended by itself killed a healthy one for memory the ending one still held.
+  test('nothing is killed for a process ending as it is refused: the refusal is let settle', async () => {
+    const big = await holder(leaves.big, 300);
+    const small = await holder(leaves.small, 20);
+    const killed: MemoryKill[] = [];
+    let ended = false;
+    const refused = await lowerMemoryLimit(
+      join(memory, 'memory.limit_in_bytes'),
+      64 * 2 ** 20,
+      [
+        // Ended by itself: not a run of its daemon's to kill any more.
+        { leaf: leaves.big, live: () => !ended, pid: big },
+        { leaf: leaves.small, live: () => true, pid: small },
+      ].map(({ leaf, live, pid }) => ({
+        id: leaf,
+        leaf,
+        kill: async () => process.kill(pid, 'SIGKILL'),
+        movedIn: false,
+        killedBefore: false,
+        live,
+        stuck: () => {},
+      })),
+      (kill) => killed.push(kill),
+      () => {
+        // Right after the refusal, it ends (not waited for: its pages go as it exits).
+        if (!ended) {
+          ended = true;
+          process.kill(big, 'SIGKILL');
+        }
+        return undefined;
+      },
+    );
+    assert.equal(ended, true, 'the kernel refused the limit at first');
+    assert.deepEqual(killed, [], 'killed for memory being given back');
+    assert.equal(refused, undefined);
+    assert.ok(
+      processState(small) !== undefined && processState(small) !== 'Z',
+      'the small one runs',
+    );
+  });
+});
+
+/**
+ * An outside review (45a, F3, 3 of 3): a memory quota lowered while a stop of the user's
+ * was under way was rightly held back, but the start of another of their daemons (a
+ * restart, a respawn) wrote it, what the stopping run held still charged: the kernel's
+ * OOM killer then killed their healthy daemons again and again until the stop ended.
+ */
+describe('a memory quota lowered during a stop, then a start of another daemon of the user', {
+  skip: (!root && 'needs root') || (!hasMemory && 'no v1 memory hierarchy'),
+}, () => {
+  const host = new TestHost();
+  const quota = (memory: string) => `[can_run_as]\n{alice}\n[limits]\n{alice}: memory=${memory}\n`;
+  /** A daemon that holds `mb` MB of touched memory, SIGTERM ignored if `tough`. */
+  const holder = (mb: number, tough = false): string =>
+    `start=exec python3 -c "import signal, time; ${tough ? 'signal.signal(signal.SIGTERM, signal.SIG_IGN); ' : ''}x = b'x' * (${mb} * 1024 * 1024); time.sleep(100000)"\n${tough ? 'stop_timeout=5s\n' : ''}`;
+  const limitOf = (pid: number): number =>
+    Number(
+      readFileSync(`${MEMORY}${v1CgroupOf(pid, 'memory')}/memory.limit_in_bytes`, 'latin1').trim(),
+    );
+  const holding = async (name: string, mb: number): Promise<number> => {
+    const row = await host.waitForDaemon('alice', `alice/${name}`, (d) => d.pid > 0, 'to run');
+    await waitFor(`${name} to hold its memory`, () =>
+      residentOf(row.pid) > mb * 1_000_000 ? true : undefined,
+    );
+    return row.pid;
+  };
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
+
+  test('the lower limit waits for the stop: no daemon is killed for it', async () => {
+    host.writeMaster(quota('1G'));
+    host.writeDaemon('alice', 'hog1', holder(50));
+    host.writeDaemon('alice', 'hog2', holder(50));
+    host.writeDaemon('alice', 'stuck', holder(60, true));
+    await host.startManager();
+    await holding('hog1', 50);
+    const hog2 = await holding('hog2', 50);
+    await holding('stuck', 60);
+    const from = host.managerLog.length;
+    const stop = spawnDmctl(host, 'alice', 'stop', 'stuck');
+    await host.waitForDaemon('alice', 'alice/stuck', (d) => d.state === 'stopping', 'to stop');
+    // 160 MB held, 100 once the stop is over: held back until then.
+    host.writeMaster(quota('150M'));
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the lowering to wait for the stop', () =>
+      host.managerLog.slice(from).includes('a stop of theirs is under way') ? true : undefined,
+    );
+    assert.equal((await host.dmctl('alice', 'hog1', 'restart')).code, 0);
+    await holding('hog1', 50);
+    assert.notEqual(limitOf(hog2), 150 * 2 ** 20, 'the lower limit written during the stop');
+    await host.waitForDaemon('alice', 'alice/stuck', (d) => d.state === 'stopped', 'to stop');
+    await waitFor('the limit written once the stop is over', () =>
+      limitOf(hog2) === 150 * 2 ** 20 ? true : undefined,
+    );
+    await stop.stop();
+    const log = host.managerLog.slice(from);
+    assert.doesNotMatch(log, /out of memory|to bring its user's memory under their quota/);
+    await host.stopManager();
   });
 });

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   type AccountAgain,
+  deleteAccount,
   endRun,
   killManager,
   makeAccountAgain,
@@ -466,5 +468,99 @@ describe('an account made again while no manager ran, its file written after the
     await waitFor('the new account’s run in its log', () =>
       linesOf(again.home, 'talker', again.uid) > 0 && row.pid > 0 ? true : undefined,
     );
+  });
+});
+
+/**
+ * An outside review (45b, F3, 6 of 6): an account deleted while its daemon's run was being
+ * stopped, the manager and its keeper killed, a new account given the name: its `dmctl
+ * kill` of its daemon of that name reached the old account's processes (found in the
+ * daemon's cgroup, the keeper's record of whose they were gone with the keeper).
+ */
+describe('an account made again while its old run stops, the manager and its keeper killed', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('the new account’s kill reaches nothing of the old run', async () => {
+    host.writeMaster('[can_run_as]\n{kim}\n');
+    const mark = join(host.user('kim').home, 'signalled');
+    host.writeDaemon(
+      'kim',
+      'other',
+      `start=trap "echo USR1 >> ${mark}" USR1; trap "" TERM; while :; do sleep 0.2; done\nstop_timeout=10s\n`,
+    );
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('kim', 'kim/other', (d) => d.pid > 0, 'to run');
+    deleteAccount(host, 'kim');
+    await waitFor('its stop to be saved', () =>
+      saved(host, 'kim/other')?.state === 'stopping' ? true : undefined,
+    );
+    await host.killManagerAndKeeper();
+    await host.startManager();
+    const again = makeAccountAgain(host, 'kim');
+    writeDaemonAgain(again, 'other', 'start=exec sleep 100000\n');
+    assert.equal((await host.dmctl('kim', 'rescan')).code, 0);
+    await host.waitForDaemon('kim', 'kim/other', () => true, 'to be loaded');
+    const kill = await host.dmctl('kim', 'other', 'kill', '-USR1');
+    assert.notEqual(kill.code, 0, `${kill.stdout}${kill.stderr}`);
+    await waitFor('the old run gone', () => (existsSync(`/proc/${pid}`) ? undefined : true), {
+      timeoutMs: 30_000,
+    });
+    assert.ok(!existsSync(mark), 'the old account’s process got the new account’s signal');
+  });
+});
+
+/**
+ * The same review (45b, F4, 2 of 2): an account renamed to a name not allowed while its
+ * owner's stop was under way, the manager and its keeper killed, a new account given the
+ * old name: its `why` showed the old account's pid and stop, read as its own.
+ */
+describe('an account renamed to a name not allowed, the manager and its keeper killed, a new account given the name', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const away = host.expand('{kimwas}');
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    try {
+      execFileSync('userdel', [away], { stdio: 'ignore' });
+    } catch {
+      // Not renamed.
+    }
+    await host.cleanup();
+  });
+
+  test('the new account’s why shows nothing of the old one', async () => {
+    host.user('carol');
+    host.writeMaster('[can_run_as]\n{kim}: {carol}\n');
+    host.writeDaemon(
+      'kim',
+      'web',
+      `start=trap "" TERM; exec sleep 6800121\nuser=${host.expand('{carol}')}\nstop_timeout=10s\n`,
+    );
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('kim', 'kim/web', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('kim', 'web', 'stop')).code, 0);
+    const history = join(host.dir, 'state', 'history.json');
+    await waitFor('the stop in the saved history', () =>
+      existsSync(history) &&
+      JSON.stringify(
+        JSON.parse(readFileSync(history, 'utf8')).daemons[`${host.user('kim').name}/web`] ?? [],
+      ).includes('ran dmctl stop')
+        ? true
+        : undefined,
+    );
+    execFileSync('usermod', ['-l', away, host.user('kim').name]);
+    await host.killManagerAndKeeper();
+    await host.startManager();
+    const again = makeAccountAgain(host, 'kim');
+    writeDaemonAgain(again, 'web', 'start=exec sleep 100000\n');
+    assert.equal((await host.dmctl('kim', 'rescan')).code, 0);
+    await host.waitForDaemon('kim', 'kim/web', () => true, 'to be loaded');
+    const why = await host.dmctl('kim', 'web', 'why');
+    assert.doesNotMatch(why.stdout, new RegExp(`\\b${pid}\\b|ran dmctl stop`), why.stdout);
+    await host.stopManager();
   });
 });

@@ -199,6 +199,7 @@ describe('an account renamed twice while its daemon’s old run stops', {
     'back to its first name across a kill -9, then an upgrade',
     'out to a name not allowed and back, a kill -9 after each step',
     'out to a name not allowed and back, an upgrade after each step',
+    'through a name not allowed to another, the manager and its keeper killed between',
   ] as const)
     test(`${way}: one copy at most, and what its owner left it`, async () => {
       const alice = host.user('alice');
@@ -208,7 +209,10 @@ describe('an account renamed twice while its daemon’s old run stops', {
       const carol = host.expand('{carol}');
       const back = way === 'back to its first name across a kill -9, then an upgrade';
       const outAndBack = way.startsWith('out to a name not allowed and back');
-      const live = way !== 'the second while no manager ran' && !back;
+      // The next (45b, F1): loaded under the next name at once, beside its old run.
+      const onward =
+        way === 'through a name not allowed to another, the manager and its keeper killed between';
+      const live = way !== 'the second while no manager ran' && !back && !onward;
       const detour = way === 'live, stopped by its owner, through a name not allowed';
       const index = [
         'live, stopped by its owner',
@@ -217,9 +221,10 @@ describe('an account renamed twice while its daemon’s old run stops', {
         'back to its first name across a kill -9, then an upgrade',
         'out to a name not allowed and back, a kill -9 after each step',
         'out to a name not allowed and back, an upgrade after each step',
+        'through a name not allowed to another, the manager and its keeper killed between',
       ].indexOf(way);
       const command = `sleep ${6800101 + index}`;
-      const name = ['x', 'y', 'z', 'w', 'v', 'u'][index] as string;
+      const name = ['x', 'y', 'z', 'w', 'v', 'u', 't'][index] as string;
       const last = back || outAndBack ? alice.name : dave;
       // After a test that failed half-way: its manager stopped, the account's name back.
       await host.stopManager().catch(() => undefined);
@@ -240,7 +245,18 @@ describe('an account renamed twice while its daemon’s old run stops', {
       }, 20);
       try {
         if (live) assert.equal((await host.dmctl('alice', name, 'stop')).code, 0);
-        if (outAndBack) {
+        if (onward) {
+          const from = host.managerLog.length;
+          await rename(host.expand('{walt}'), false);
+          await waitFor('its old run being stopped', () =>
+            host.managerLog.slice(from).includes(`${alice.name} may no longer run daemons`)
+              ? true
+              : undefined,
+          );
+          await host.killManagerAndKeeper();
+          await host.startManager();
+          await rename(dave, false);
+        } else if (outAndBack) {
           const step = async (): Promise<void> => {
             if (way.endsWith('a kill -9 after each step')) {
               await host.killManager();

@@ -49,7 +49,10 @@ describe("a flood of lines about one user's daemons", { skip }, () => {
     // Lines about another user's daemon are logged all the same, and why keeps theirs.
     const alice = host.managerLog.length;
     assert.equal((await host.dmctl('root', host.id('alice/web'), 'restart')).code, 0);
-    assert.match(host.managerLog.slice(alice), /alice\/web: started, pid \d+/);
+    // The answer may come before the manager's line is read from its output.
+    await waitFor('alice’s daemon started again, in the log', () =>
+      /alice\/web: started, pid \d+/.test(host.managerLog.slice(alice)) ? true : undefined,
+    );
     const why = await host.dmctl('mallory', 'crash0', 'why');
     assert.match(why.stdout, /started, pid \d+/);
     for (let index = 0; index < 8; index++)
