@@ -2180,7 +2180,7 @@ export class Manager implements ControlContext, SupervisorHost {
         // A lower memory limit waits for the user's stops under way: written at a start,
         // the kernel's OOM killer killed their healthy daemons again and again for what a
         // stopping run still held (an outside review, 45a, F3). Written when it ends.
-        this.stopUnderWay(record.owner),
+        quota.memory !== undefined && this.stopUnderWay(record.owner),
       );
     // The quota the user's running daemons are under changes with the work that moves
     // them (applyQuotas): set here only while none of theirs runs. Set by every start, a

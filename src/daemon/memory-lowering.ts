@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { runMembers } from '../process/cgroup.ts';
+import { memoryLimitOf, runMembers } from '../process/cgroup.ts';
 
 /**
  * A user's memory quota lowered below what their running daemons hold. cgroup v1 refuses
@@ -100,7 +100,7 @@ export async function lowerMemoryLimit(
     // taken: what the stopping run holds goes when it ends, and a daemon of theirs that
     // grows meanwhile (a restart's new run) was killed by the kernel's OOM killer for it,
     // again and again (an outside review, 45a, F3). Tried again when the stop ends.
-    if (stopsUnderWay() && limit < limitNow(file))
+    if (stopsUnderWay() && limit < memoryLimitOf(file))
       return `not lowered to ${mebibytes(limit)} yet: a stop of theirs is under way (what its run holds goes when it ends); no daemon killed, and the limit is tried again when it ends`;
     const refused = writeLimit(file, limit);
     if (refused !== 'EBUSY') return refused;
@@ -166,15 +166,6 @@ export async function lowerMemoryLimit(
 /** A size as the log says it: `64 MiB`. */
 export function mebibytes(bytes: number): string {
   return `${Math.round(bytes / 2 ** 20)} MiB`;
-}
-
-/** The limit written in `file` now (none, or unreadable: the largest number). */
-function limitNow(file: string): number {
-  try {
-    return Number(readFileSync(file, 'latin1').trim());
-  } catch {
-    return Number.MAX_SAFE_INTEGER;
-  }
 }
 
 /** undefined once written or where there is no such cgroup; else the error's code. */

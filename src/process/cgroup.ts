@@ -265,8 +265,8 @@ export function prepareCgroup(
   return { cgroup: path, joins, ...(memoryNotWritten ? { memoryNotWritten } : {}) };
 }
 
-/** The memory limit written in a v1 `memory.limit_in_bytes` (none: the largest number). */
-function memoryLimitOf(file: string): number {
+/** The memory limit written in a v1 `memory.limit_in_bytes` (none, or unreadable: the largest number). */
+export function memoryLimitOf(file: string): number {
   try {
     return Number(readFileSync(file, 'latin1').trim());
   } catch {
