@@ -399,7 +399,15 @@ export class KeeperProcesses implements Processes {
   /** The stops of runs no daemon wants under way, by run, for the next manager (see endStray). */
   strayStops(): Record<string, StrayStop> {
     const stops: Record<string, StrayStop> = {};
-    for (const [run, stop] of this.strays) if (this.runs.has(run)) stops[String(run)] = stop;
+    for (const [run, stop] of this.strays) {
+      if (!this.runs.has(run)) continue;
+      const leaf = this.leaves.get(run);
+      stops[String(run)] = {
+        since: stop.since,
+        deadline: stop.deadline,
+        ...(leaf ? { leaf } : {}),
+      };
+    }
     return stops;
   }
 

@@ -1,4 +1,4 @@
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { type DaemonSpec, SPEC_DEFAULTS } from '../config/daemon.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { RunReport } from '../keeper/protocol.ts';
@@ -363,7 +363,13 @@ export class Recovery {
 
   private leafOf(id: string, seq: number): string | undefined {
     const cgroup = this.cgroupOf(id);
-    return cgroup === undefined ? undefined : `${cgroup}/${seq}`;
+    if (cgroup === undefined) return undefined;
+    // Survivors of a dead keeper, adopted as a stray from the cgroup they were found in:
+    // not the one their number names. Taken for unknown, that cgroup was stopped again at
+    // the next takeover, a second SIGTERM and a new deadline (an outside review, 45b, F6).
+    const saved = this.saved?.strays?.[String(seq)]?.leaf;
+    if (saved !== undefined && (saved === cgroup || dirname(saved) === cgroup)) return saved;
+    return `${cgroup}/${seq}`;
   }
 
   private takeOver(

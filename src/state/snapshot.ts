@@ -62,6 +62,11 @@ export interface SavedDaemon {
 export interface StrayStop {
   readonly since: number;
   readonly deadline: number;
+  /**
+   * Its run's cgroup, where it is not the one its number names: survivors of a dead
+   * keeper, adopted from the cgroup they were found in (see Manager.endLeftBehind).
+   */
+  readonly leaf?: string;
 }
 
 /** The state file: written after changes, read at start. */
@@ -287,8 +292,10 @@ export function validateState(value: unknown): SavedState | { error: string } {
     (typeof strays !== 'object' ||
       strays === null ||
       !Object.values(strays).every((stop) => {
-        const { since, deadline } = (stop ?? {}) as Record<string, unknown>;
-        return isCount(since) && isCount(deadline);
+        const { since, deadline, leaf } = (stop ?? {}) as Record<string, unknown>;
+        return (
+          isCount(since) && isCount(deadline) && (leaf === undefined || typeof leaf === 'string')
+        );
       }))
   )
     return { error: "'strays' is malformed" };

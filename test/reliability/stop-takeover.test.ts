@@ -58,6 +58,17 @@ const takeovers = {
     rmSync(file);
     await host.startManager();
   },
+  // An outside review (45b, F6, 4 of 4): the survivors adopted from their cgroup, the
+  // upgrade's new code took that cgroup for unknown and stopped it again.
+  'a kill -9 of the manager and its keeper, its file deleted meanwhile, then an upgrade': async (
+    host: TestHost,
+    file: string,
+  ) => {
+    await host.killManagerAndKeeper();
+    rmSync(file);
+    await host.startManager();
+    await host.upgrade();
+  },
 };
 
 describe('a stop under way, taken over', { skip: !root && 'needs root' }, () => {
