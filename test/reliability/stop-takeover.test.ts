@@ -23,6 +23,13 @@ function runsOf(marker: string): ProcessEntry[] {
   return all.filter((entry) => !pids.has(entry.ppid));
 }
 
+/** A kill -9 of the manager and its keeper, the daemon's file deleted meanwhile. */
+async function killBothDeleted(host: TestHost, file: string): Promise<void> {
+  await host.killManagerAndKeeper();
+  rmSync(file);
+  await host.startManager();
+}
+
 /**
  * An outside review (35a): a stop under way (a daemon that ignores SIGTERM, a long
  * stop-timeout) was sent a second SIGTERM at each takeover, and a daemon may take a second
@@ -50,23 +57,14 @@ const takeovers = {
     rmSync(file);
     await host.startManager();
   },
-  'a kill -9 of the manager and its keeper, its file deleted meanwhile': async (
-    host: TestHost,
-    file: string,
-  ) => {
-    await host.killManagerAndKeeper();
-    rmSync(file);
-    await host.startManager();
-  },
+  'a kill -9 of the manager and its keeper, its file deleted meanwhile': killBothDeleted,
   // An outside review (45b, F6, 4 of 4): the survivors adopted from their cgroup, the
   // upgrade's new code took that cgroup for unknown and stopped it again.
   'a kill -9 of the manager and its keeper, its file deleted meanwhile, then an upgrade': async (
     host: TestHost,
     file: string,
   ) => {
-    await host.killManagerAndKeeper();
-    rmSync(file);
-    await host.startManager();
+    await killBothDeleted(host, file);
     await host.upgrade();
   },
 };
