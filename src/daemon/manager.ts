@@ -2926,9 +2926,20 @@ export class Manager implements ControlContext, SupervisorHost {
       if (!account || this.control.users().includes(user)) continue;
       let kept = this.keptControl.get(user);
       this.keptControl.delete(user);
+      // One kept that is bound elsewhere (the socket-dir changed while no manager ran):
+      // taken as this one's, the user's dmctl found a stale file or none, and was told the
+      // manager was not running (an outside review, 46a, F1). It is made anew here.
+      const path = this.socketPathFor(user);
+      const bound = kept === undefined ? undefined : boundPathOf(kept);
+      if (kept !== undefined && bound !== undefined && bound !== path) {
+        this.log.info(`the control socket of ${user} was kept at ${bound}; making it at ${path}`);
+        this.link.drop(`ctl:${user}`);
+        this.closeQuietly(kept);
+        kept = undefined;
+      }
       // One kept for an account made again under the name since (another uid) is the old
       // account's file: the new one could not connect to it. It is made anew.
-      if (kept !== undefined && fileUid(this.socketPathFor(user)) !== account.uid) {
+      if (kept !== undefined && fileUid(path) !== account.uid) {
         this.log.warn(`the control socket of ${user} was made for another uid; making it anew`);
         this.link.drop(`ctl:${user}`);
         this.closeQuietly(kept);
@@ -4402,6 +4413,30 @@ function capProblem(file: string, gone: number): Problem {
 }
 
 /** The uid owning the file at `path`, or undefined if it cannot be read. */
+/**
+ * Where a listening unix socket is bound, by its inode in /proc/net/unix; undefined if not
+ * found there (then nothing is concluded).
+ */
+function boundPathOf(fd: number): string | undefined {
+  let inode: number;
+  let table: string;
+  try {
+    inode = fstatSync(fd).ino;
+    table = readFileSync('/proc/net/unix', 'latin1');
+  } catch {
+    return undefined;
+  }
+  for (const line of table.split('\n')) {
+    // Num RefCount Protocol Flags Type St Inode Path (a path may hold spaces).
+    const fields = line.trim().split(/\s+/);
+    const number = fields[6] ?? '';
+    if (fields.length < 8 || Number(number) !== inode) continue;
+    const at = line.indexOf(` ${number} `);
+    return at === -1 ? undefined : line.slice(at + number.length + 2);
+  }
+  return undefined;
+}
+
 function fileUid(path: string): number | undefined {
   try {
     return lstatSync(path).uid;

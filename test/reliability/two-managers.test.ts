@@ -293,6 +293,13 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
       // The one it left is free: a manager of another config given it runs.
       const third = await sharingSocketDir();
       assert.equal(third.code, -2, third.output);
+      // And back, the same way (the next, 46a, F1): the sockets the keeper kept were bound
+      // in the other directory, and the stale files left here were taken for them: root's
+      // dmctl was told the manager was not running.
+      await host.killManager();
+      host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+      await host.startManager();
+      await firstAnswers();
       await host.stopManager();
     } finally {
       host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
