@@ -2921,6 +2921,7 @@ export class Manager implements ControlContext, SupervisorHost {
         this.control.close(user);
         this.link.drop(`ctl:${user}`);
       }
+    let unixPaths: Map<number, string> | undefined;
     for (const user of wanted) {
       const account = this.db.users.get(user);
       if (!account || this.control.users().includes(user)) continue;
@@ -2930,7 +2931,9 @@ export class Manager implements ControlContext, SupervisorHost {
       // taken as this one's, the user's dmctl found a stale file or none, and was told the
       // manager was not running (an outside review, 46a, F1). It is made anew here.
       const path = this.socketPathFor(user);
-      const bound = kept === undefined ? undefined : boundPathOf(kept);
+      // Read once for all the kept sockets (an upgrade takes over one per user).
+      if (kept !== undefined) unixPaths ??= unixSocketPaths();
+      const bound = kept === undefined ? undefined : unixPaths?.get(inodeOf(kept));
       if (kept !== undefined && bound !== undefined && bound !== path) {
         this.log.info(`the control socket of ${user} was kept at ${bound}; making it at ${path}`);
         this.link.drop(`ctl:${user}`);
@@ -4413,28 +4416,33 @@ function capProblem(file: string, gone: number): Problem {
 }
 
 /** The uid owning the file at `path`, or undefined if it cannot be read. */
-/**
- * Where a listening unix socket is bound, by its inode in /proc/net/unix; undefined if not
- * found there (then nothing is concluded).
- */
-function boundPathOf(fd: number): string | undefined {
-  let inode: number;
+/** The path each bound unix socket has, by its inode (/proc/net/unix); empty if unreadable. */
+function unixSocketPaths(): Map<number, string> {
+  const paths = new Map<number, string>();
   let table: string;
   try {
-    inode = fstatSync(fd).ino;
     table = readFileSync('/proc/net/unix', 'latin1');
   } catch {
-    return undefined;
+    return paths;
   }
   for (const line of table.split('\n')) {
     // Num RefCount Protocol Flags Type St Inode Path (a path may hold spaces).
     const fields = line.trim().split(/\s+/);
-    const number = fields[6] ?? '';
-    if (fields.length < 8 || Number(number) !== inode) continue;
-    const at = line.indexOf(` ${number} `);
-    return at === -1 ? undefined : line.slice(at + number.length + 2);
+    const inode = fields[6] ?? '';
+    if (fields.length < 8) continue;
+    const at = line.indexOf(` ${inode} `);
+    if (at !== -1) paths.set(Number(inode), line.slice(at + inode.length + 2));
   }
-  return undefined;
+  return paths;
+}
+
+/** A descriptor's inode number (-1 if it cannot be looked at). */
+function inodeOf(fd: number): number {
+  try {
+    return fstatSync(fd).ino;
+  } catch {
+    return -1;
+  }
 }
 
 function fileUid(path: string): number | undefined {

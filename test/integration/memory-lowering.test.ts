@@ -3,7 +3,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { lowerMemoryLimit, type MemoryKill } from '../../src/daemon/memory-lowering.ts';
+import {
+  lowerMemoryLimit,
+  type MemoryKill,
+  type MemoryRun,
+} from '../../src/daemon/memory-lowering.ts';
 import { cleanUp, showLogIfFailed, spawnDmctl } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { cgroup2Mount, processState, v1CgroupOf } from '../helpers/proc.ts';
@@ -36,6 +40,17 @@ describe('a memory limit refused while memory is being given back', {
     small: join(unified ?? '', name, 'small'),
   };
   const children: ChildProcess[] = [];
+
+  /** The run in `leaf` of process `pid`, as the lowering sees it (killed with SIGKILL). */
+  const runOf = (leaf: string, pid: number, live = () => true): MemoryRun => ({
+    id: leaf,
+    leaf,
+    kill: async () => process.kill(pid, 'SIGKILL'),
+    movedIn: false,
+    killedBefore: false,
+    live,
+    stuck: () => {},
+  });
 
   /** A process in the memory cgroup and in `leaf` that holds `mb` MB of touched memory. */
   const holder = async (leaf: string, mb: number): Promise<number> => {
@@ -86,15 +101,7 @@ describe('a memory limit refused while memory is being given back', {
     const refused = await lowerMemoryLimit(
       join(memory, 'memory.limit_in_bytes'),
       64 * 2 ** 20,
-      [big, small].map((pid, index) => ({
-        id: index === 0 ? 'big' : 'small',
-        leaf: index === 0 ? leaves.big : leaves.small,
-        kill: async () => process.kill(pid, 'SIGKILL'),
-        movedIn: false,
-        killedBefore: false,
-        live: () => true,
-        stuck: () => {},
-      })),
+      [runOf(leaves.big, big), runOf(leaves.small, small)],
       (kill) => killed.push(kill),
       () => {
         // Asked right after the refusal: the big one ends here, its memory given back
@@ -131,19 +138,8 @@ describe('a memory limit refused while memory is being given back', {
     const refused = await lowerMemoryLimit(
       join(memory, 'memory.limit_in_bytes'),
       64 * 2 ** 20,
-      [
-        // Ended by itself: not a run of its daemon's to kill any more.
-        { leaf: leaves.big, live: () => !ended, pid: big },
-        { leaf: leaves.small, live: () => true, pid: small },
-      ].map(({ leaf, live, pid }) => ({
-        id: leaf,
-        leaf,
-        kill: async () => process.kill(pid, 'SIGKILL'),
-        movedIn: false,
-        killedBefore: false,
-        live,
-        stuck: () => {},
-      })),
+      // Ended by itself: not a run of its daemon's to kill any more.
+      [runOf(leaves.big, big, () => !ended), runOf(leaves.small, small)],
       (kill) => killed.push(kill),
       () => {
         // Right after the refusal, it ends (not waited for: its pages go as it exits).
