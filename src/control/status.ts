@@ -28,7 +28,11 @@ export function statusOf(
   const seconds = (ms: number): number => Math.max(0, Math.floor(ms / 1000));
   // Its spawn asked of the keeper, not forked yet (in a crash storm the keeper has a queue).
   const forking = state.kind === 'running' && state.pid === 0;
-  const alive = (state.kind === 'running' || state.kind === 'stopping') && !forking;
+  // The run of the account that had the owner's name before is no process of theirs:
+  // nothing of it shows, not its account as run-as, nor time counted (an outside review,
+  // 45b, F5).
+  const former = state.kind === 'stopping' && state.former === true;
+  const alive = (state.kind === 'running' || state.kind === 'stopping') && !forking && !former;
   const lastExit = describeExit(record);
   const exit = record.lastExit;
   // What the daemon said of itself counts for its current run only.
@@ -48,8 +52,7 @@ export function statusOf(
               ? 'broken'
               : (state.ended ?? 'stopped'),
     wanted: record.wanted,
-    // The run of the account that had the owner's name before is no process of theirs.
-    pid: state.kind === 'running' || (state.kind === 'stopping' && !state.former) ? state.pid : 0,
+    pid: state.kind === 'running' || (state.kind === 'stopping' && !former) ? state.pid : 0,
     respawns: record.respawns,
     cooldown: state.kind === 'coolingdown' ? Math.max(0, Math.ceil((state.until - now) / 1000)) : 0,
     cooldownStep: seconds(record.cooldownMs),

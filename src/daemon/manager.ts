@@ -3175,6 +3175,8 @@ export class Manager implements ControlContext, SupervisorHost {
     const seq = this.processes.claimNew(record.id, first);
     this.link.adopt(seq, record.id, 0, 0, first);
     this.sockets.bindAfterStop(record.id);
+    // Its total counts from the start that follows, not from a start saved of the old run.
+    if (record.spec.autostart) record.startedAt = undefined;
     this.supervisor.resumeStopping(
       record,
       { seq, pid: 0, alive: false, empty: false },
@@ -3224,7 +3226,10 @@ export class Manager implements ControlContext, SupervisorHost {
     if (!former) this.history.note(record.id, 'config', text);
     // Its sockets are bound once the old run, which may hold them, is gone.
     this.sockets.bindAfterStop(record.id);
-    if (record.spec.autostart) record.wanted = 'up';
+    if (record.spec.autostart) {
+      record.wanted = 'up';
+      record.startedAt = undefined;
+    }
     this.supervisor.resumeStopping(
       record,
       { seq, pid, alive, empty: false },

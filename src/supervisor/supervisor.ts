@@ -1066,6 +1066,9 @@ export class Supervisor {
       return;
     }
     if (state.afterwards === 'start' && record.wanted === 'up') {
+      // Started by no one's explicit start (its autostart, once an old run it waited for
+      // is gone): its total counts from now (an outside review, 45b, F7: 0s for good).
+      record.startedAt ??= Date.now();
       this.spawn(record);
       return;
     }

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
+import { type AccountAgain, makeAccountAgain, writeDaemonAgain } from '../helpers/accounts.ts';
 import { living } from '../helpers/census.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
@@ -477,3 +478,105 @@ for (const [between, allowed] of [
       assert.ok(most <= 1, `${most} copies of a daemon at once`);
     });
   });
+
+/**
+ * An outside review (45b, F2, High, 5 of 5): an account renamed (the new name allowed)
+ * while its daemon ignores SIGTERM, the manager and its keeper killed while the old run
+ * stopped, then a new account made under the old name with a daemon of the same name: the
+ * new account's daemon took the old run as its own to wait for, and the renamed account's
+ * daemon started at once, beside its old run, until that run's deadline (up to 31 s).
+ */
+describe('an account renamed, the manager and its keeper killed, then a new account under the old name', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, rename } = renamingHost();
+
+  test('the renamed daemons wait for their old runs; the new account’s show nothing of them', async () => {
+    const alice = host.user('alice');
+    host.user('carol');
+    const bob = host.expand('{bob}');
+    const carol = host.expand('{carol}');
+    const command = 'sleep 6800130';
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+    for (const [name, program] of [
+      ['x', command],
+      ['y', 'sleep 6800132'],
+    ])
+      host.writeDaemon(
+        'alice',
+        name as string,
+        `start=trap '' TERM; exec ${program}\nuser=${carol}\nstop_timeout=20s\n`,
+      );
+    await host.startManager();
+    for (const name of ['x', 'y'])
+      await host.waitForDaemon('alice', `alice/${name}`, (d) => d.pid > 0, 'to run');
+    let most = 0;
+    const watch = setInterval(() => {
+      most = Math.max(most, living(command).length);
+    }, 20);
+    let again: AccountAgain | undefined;
+    try {
+      const from = host.managerLog.length;
+      rename();
+      await waitFor('the rename seen', () =>
+        host.managerLog.slice(from).includes(`is now called ${bob}`) ? true : undefined,
+      );
+      const stateFile = join(host.dir, 'state', 'state.json');
+      await waitFor('the old runs’ stops saved', () => {
+        const { daemons } = JSON.parse(readFileSync(stateFile, 'utf8'));
+        return ['x', 'y'].every((name) => daemons[`${alice.name}/${name}`]?.state === 'stopping')
+          ? true
+          : undefined;
+      });
+      await host.killManagerAndKeeper();
+      await host.startManager();
+      again = makeAccountAgain(host, 'alice');
+      writeDaemonAgain(again, 'x', 'start=exec sleep 6800131\n');
+      writeDaemonAgain(again, 'y', 'start=exec sleep 6800133\n');
+      process.kill(host.managerPid(), 'SIGHUP');
+      // Waiting for the old run, started by hand meanwhile, the new account's daemon shows
+      // nothing of that run (45b, F5: a total that counted, the old account as run-as).
+      const waiting = await host.waitForDaemon('root', 'alice/y', () => true, 'to be loaded');
+      assert.equal((await host.dmctl('root', `${alice.name}/y`, 'start')).code, 0);
+      const seen = Date.now();
+      const later = await host.waitForDaemon(
+        'root',
+        'alice/y',
+        (d) => d.state !== 'stopping' || Date.now() - seen > 1_100,
+        'looked at a second on',
+      );
+      if (waiting.state === 'stopping' && later.state === 'stopping') {
+        assert.equal(later.pid, 0, JSON.stringify(later));
+        assert.equal(later.total, 0, JSON.stringify(later));
+        assert.equal(later.runAs, alice.name, JSON.stringify(later));
+      }
+      await waitFor(
+        'every daemon running, the old runs gone',
+        async () => {
+          const rows = await host.status('root');
+          const up = (id: string): boolean => (rows.find((d) => d.id === id)?.pid ?? 0) > 0;
+          return [bob, alice.name].every((user) => up(`${user}/x`) && up(`${user}/y`))
+            ? living(command).length === 1
+            : undefined;
+        },
+        { timeoutMs: 60_000, describe: () => `${living(command).length} copies` },
+      );
+      // Started by no one once its old run was gone: its total counts from that start, as
+      // its uptime does (45b, F7: 0s).
+      const started = await host.waitForDaemon(
+        'root',
+        'alice/x',
+        (d) => d.uptime >= 1,
+        'up a second',
+      );
+      assert.ok(started.total >= started.uptime, JSON.stringify(started));
+    } finally {
+      clearInterval(watch);
+      if (again !== undefined) {
+        await host.stopManager().catch(() => undefined);
+        execFileSync('userdel', ['-f', alice.name], { stdio: 'ignore' });
+      }
+    }
+    assert.equal(most, 1, `${most} copies of the renamed account’s daemon at once`);
+  });
+});
