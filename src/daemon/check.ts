@@ -13,6 +13,7 @@ import { judgeConfig } from './judge.ts';
 import { listenRightsOf } from './listen-rights.ts';
 import { makeOwner, type Owner } from './owner.ts';
 import { scanDaemonDir } from './scan.ts';
+import { socketsLockHolder } from './sockets-lock.ts';
 
 /** What a check looked at, and what it found. */
 interface Findings {
@@ -121,6 +122,16 @@ function systemSetup(args: ManagerArgs, findings: Findings): Setup {
     };
   for (const doubt of untrustedRootPaths(read.config.settings))
     findings.problems.push({ file: path, severity: 'error', message: doubt });
+  // Another config's manager (or the keeper it left) holds the socket-dir: this one's
+  // manager would be refused at its start.
+  const { socketDir, stateDir } = read.config.settings;
+  const held = socketsLockHolder(socketDir, stateDir, true);
+  if (held !== undefined && held !== 'own')
+    findings.problems.push({
+      file: path,
+      severity: 'error',
+      message: `a manager of this config would be refused: ${held}`,
+    });
   const db = loadAccounts();
   const resolved = resolvePolicy(read.config, {
     hasUser: (name) => db.users.has(name),

@@ -1073,11 +1073,14 @@ export class Manager implements ControlContext, SupervisorHost {
     this.rewriteQuotas = true;
     // The config's problems are said again, once: the admin asked for it to be read.
     this.policyWarned.clear();
-    for (const key of ['socketDir', 'stateDir'] as const)
-      if (config.settings[key] !== this.settings[key])
-        this.log.warn(
-          `reload: a new ${key === 'socketDir' ? 'socket-dir' : 'state-dir'} applies only after a restart`,
-        );
+    // An upgrade takes a new socket-dir (its control sockets made there, the old one's lock
+    // let go), not a new state-dir: the handover is in the old one.
+    if (config.settings.socketDir !== this.settings.socketDir)
+      this.log.warn('reload: a new socket-dir applies at the next start or upgrade (SIGUSR2)');
+    if (config.settings.stateDir !== this.settings.stateDir)
+      this.log.warn(
+        'reload: a new state-dir applies only once the manager is stopped and started (an upgrade is refused until then)',
+      );
     this.settings = {
       ...config.settings,
       socketDir: this.settings.socketDir,

@@ -35,6 +35,6 @@ test('without cgroups, a quota given to running daemons is said to miss its cont
   ]);
   assert.ok(warn);
   assert.match(line, /'alice' is now memory=67108864, tasks=50: .*controllers memory, pids/);
-  assert.match(line, /running daemons are not under it/);
+  assert.match(line, /daemons with processes are not under it/);
   assert.equal(restart.size, 0);
 });

@@ -111,7 +111,7 @@ export async function applyQuotaToRunning(
         ];
   if (tree === undefined)
     return {
-      line: `${head}: ${problems.join('; ')}; their running daemons are not under it`,
+      line: `${head}: ${problems.join('; ')}; their daemons with processes are not under it`,
       warn: true,
       moved: 0,
       restart,
@@ -141,7 +141,7 @@ export async function applyQuotaToRunning(
     if (why !== undefined) {
       // Not "applied" (an outside review read it of a quota the manager's stop cut short).
       problems.push(
-        `${why}: ${daemons.length - handled} of their running daemons left as they were`,
+        `${why}: ${daemons.length - handled} of their daemons with processes left as they were`,
       );
       break;
     }
@@ -169,8 +169,8 @@ export async function applyQuotaToRunning(
   // short before the first (an outside review, 20a).
   const done =
     handled === 0 && daemons.length > 0
-      ? 'applied to none of their running daemons'
-      : `applied to ${handled === daemons.length ? 'their' : `${handled} of their`} ${daemons.length} running daemons (${moved} processes moved, ${restarted})`;
+      ? 'applied to none of their daemons with processes'
+      : `applied to ${handled === daemons.length ? 'their' : `${handled} of their`} ${daemons.length} daemons with processes (${moved} processes moved, ${restarted})`;
   return problems.length === 0 && !memoryNotWritten
     ? { line: `${head}: ${done}`, warn: restart.size > 0, moved, restart, joins: placed }
     : {

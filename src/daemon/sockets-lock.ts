@@ -50,21 +50,39 @@ export function takeSocketsLock(native: Native, socketDir: string, stateDir: str
       return { refusal: `cannot lock ${path}: ${(error as Error).message}` };
     holderPid = (error as { holder?: number }).holder ?? 0;
   }
-  const holder = managerOrKeeperHolding(path, [process.getuid?.() ?? 0]);
-  const own = join(stateDir, 'keeper.sock');
-  if (holder?.kind === 'keeper' && holder.socket === own) return 'kept';
-  const advice = 'give each config its own socket-dir';
-  if (holder?.kind === 'keeper')
-    return {
-      refusal: `socket-dir ${socketDir} is held by the keeper of state directory ${dirname(holder.socket)} (pid ${holder.pid}), which keeps the daemons and control sockets of a manager that is gone: start a manager with that state-dir to take them over, or ${advice}`,
-    };
-  if (holder?.kind === 'manager')
-    return {
-      refusal: `socket-dir ${socketDir} is in use by the manager ${holder.stateDir === undefined ? '' : `of state directory ${holder.stateDir} `}(pid ${holder.pid}): its control sockets are there; ${advice}`,
-    };
+  // A manager of this state directory cannot run: this one holds its lock.
+  const held = socketsLockHolder(socketDir, stateDir, false);
+  if (held === 'own') return 'kept';
   return {
-    refusal: `socket-dir ${socketDir} is in use: ${path} is locked${holderPid > 0 ? ` (by pid ${holderPid})` : ''}; ${advice}`,
+    refusal:
+      held ??
+      `socket-dir ${socketDir} is in use: ${path} is locked${holderPid > 0 ? ` (by pid ${holderPid})` : ''}; ${ADVICE}`,
   };
+}
+
+const ADVICE = 'give each config its own socket-dir';
+
+/**
+ * Who holds the lock of `socketDir`, as /proc/locks says (no lock taken): `own`, the
+ * keeper of `stateDir` (or its manager, if `ownManager`); why a manager of `stateDir` is
+ * refused it, if another one holds it; nothing if no manager or keeper does.
+ * `daemon-manager --check` said "configuration OK" of a config whose manager would be
+ * refused (an outside review, 45a, F5).
+ */
+export function socketsLockHolder(
+  socketDir: string,
+  stateDir: string,
+  ownManager: boolean,
+): 'own' | string | undefined {
+  const holder = managerOrKeeperHolding(socketsLockPath(socketDir), [process.getuid?.() ?? 0]);
+  if (holder === undefined) return undefined;
+  if (holder.kind === 'keeper')
+    return holder.socket === join(stateDir, 'keeper.sock')
+      ? 'own'
+      : `socket-dir ${socketDir} is held by the keeper of state directory ${dirname(holder.socket)} (pid ${holder.pid}), which keeps the daemons and control sockets of a manager that is gone: start a manager with that state-dir to take them over, or ${ADVICE}`;
+  return ownManager && holder.stateDir === stateDir
+    ? 'own'
+    : `socket-dir ${socketDir} is in use by the manager ${holder.stateDir === undefined ? '' : `of state directory ${holder.stateDir} `}(pid ${holder.pid}): its control sockets are there; ${ADVICE}`;
 }
 
 /** The file a lock's descriptor holds, for the log (its link read, never followed). */

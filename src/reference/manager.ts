@@ -34,7 +34,7 @@ export const MANAGER_OPTIONS: readonly Entry[] = [
   {
     name: '--check',
     meaning:
-      'check the master config (or, with `--personal`, your own files) and every daemon config, print every problem with its file and line, exit 1 on an error; starts and creates nothing (like `nginx -t`)',
+      "check the master config (or, with `--personal`, your own files) and every daemon config, print every problem with its file and line, exit 1 on an error (a `socket-dir` held by another config's manager or its keeper is one: this config's manager would be refused); starts and creates nothing (like `nginx -t`)",
   },
   { name: '-h, --help', meaning: 'print the usage and exit' },
   { name: '-V, --version', meaning: 'print the version and exit' },

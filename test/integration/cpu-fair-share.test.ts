@@ -135,12 +135,14 @@ describe("a user's daemons share one cpu cgroup by default", {
     await waitFor(
       'the line of the move out',
       said(
-        /is now cpu-fair-share=no: applied to their 2 running daemons \(4 processes moved, none restarted\)/,
+        /is now cpu-fair-share=no: applied to their 2 daemons with processes \(4 processes moved, none restarted\)/,
       ),
     );
     await waitFor(
       'the line of the move in',
-      said(/is now none: applied to their 2 running daemons \(4 processes moved, none restarted\)/),
+      said(
+        /is now none: applied to their 2 daemons with processes \(4 processes moved, none restarted\)/,
+      ),
     );
   });
 
@@ -151,7 +153,7 @@ describe("a user's daemons share one cpu cgroup by default", {
     await waitFor(
       'the line of the move',
       () =>
-        /is now memory=1073741824, tasks=100, cpu-fair-share=no: applied to their 2 running daemons \(4 processes moved, none restarted\)/.test(
+        /is now memory=1073741824, tasks=100, cpu-fair-share=no: applied to their 2 daemons with processes \(4 processes moved, none restarted\)/.test(
           host.managerLog.slice(from),
         )
           ? true

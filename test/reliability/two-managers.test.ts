@@ -225,6 +225,20 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
       await firstAnswers();
     };
     await refusedNaming(host.managerPid());
+    // `--check` says so of the other config (45a, F5: "configuration OK"), not of its own.
+    const other = await run(
+      [DAEMON_MANAGER],
+      ['--check', '--config', otherConfig(join(host.dir, 'run'))],
+    );
+    assert.equal(other.code, 1, other.stdout + other.stderr);
+    assert.match(
+      other.stdout,
+      new RegExp(
+        `a manager of this config would be refused: socket-dir ${join(host.dir, 'run')} is in use by the manager of state directory ${join(host.dir, 'state')} \\(pid ${host.managerPid()}\\)`,
+      ),
+    );
+    const own = await run([DAEMON_MANAGER], ['--check', '--config', host.configFile]);
+    assert.equal(own.code, 0, own.stdout + own.stderr);
     await host.upgrade();
     await refusedNaming(host.managerPid());
     await host.killManager();
@@ -251,6 +265,14 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
         `socket-dir ${join(host.dir, 'run')} is held by the keeper of state directory ${join(host.dir, 'state')} \\(pid ${keeper}\\)`,
       ),
     );
+    const check = await run(
+      [DAEMON_MANAGER],
+      ['--check', '--config', otherConfig(join(host.dir, 'run'))],
+    );
+    assert.equal(check.code, 1, check.stdout + check.stderr);
+    assert.match(check.stdout, /would be refused: socket-dir .* is held by the keeper/);
+    const own = await run([DAEMON_MANAGER], ['--check', '--config', host.configFile]);
+    assert.equal(own.code, 0, own.stdout + own.stderr);
     await host.startManager();
     await firstAnswers();
     await host.stopManager();
@@ -300,6 +322,35 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
       host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
       await host.startManager();
       await firstAnswers();
+      await host.stopManager();
+    } finally {
+      host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+    }
+  });
+
+  // An outside review (45a, F6): a reload said a new socket-dir "applies only after a
+  // restart", and the upgrade after it took the new one all the same.
+  test('a socket-dir changed by a reload applies at the next upgrade, as the reload says', async () => {
+    await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    const moved = join(host.dir, 'run4');
+    try {
+      const from = host.managerLog.length;
+      await host.reload('[can_run_as]\n{alice}\n{bob}\n', `socket-dir = ${moved}`);
+      await waitFor('the reload to say when it applies', () =>
+        host.managerLog
+          .slice(from)
+          .includes('reload: a new socket-dir applies at the next start or upgrade (SIGUSR2)')
+          ? true
+          : undefined,
+      );
+      await host.upgrade();
+      // Its control sockets answer there, and it holds that directory.
+      await firstAnswers();
+      const second = await sharingSocketDir(moved);
+      assert.equal(second.code, 1, second.output);
       await host.stopManager();
     } finally {
       host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
