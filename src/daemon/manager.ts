@@ -2801,12 +2801,17 @@ export class Manager implements ControlContext, SupervisorHost {
             // Its run, while it stops, is nothing the account of that name now may see or
             // signal (it saw its pid and could kill it: a review).
             record.formerUid = before.account.uid;
+            // Renamed to a name not allowed, the account is not gone, nor its history: it is
+            // kept by uid (an outside review, 46a, F4: "is gone ... forgotten", then back).
+            const away = this.db.byUid.get(before.account.uid)?.name;
             this.note(
               record,
               'stop',
               renamed !== undefined
                 ? `its owner is called ${renamed} now (uid ${before.account.uid}): stopped under this name, and loaded under the new one once its processes are gone`
-                : `the account of uid ${before.account.uid} that had this name is gone: stopped, and forgotten once its processes are gone`,
+                : away !== undefined && away !== name
+                  ? `its owner is called ${away} now (uid ${before.account.uid}), a name not allowed to run daemons: stopped; back under an allowed name, what its owner left stopped stays so`
+                  : `the account of uid ${before.account.uid} that had this name is gone: stopped, and forgotten once its processes are gone`,
             );
             this.supervisor.disown(record);
           } else {

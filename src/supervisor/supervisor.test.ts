@@ -149,6 +149,27 @@ test('a start that succeeds after refused ones shows how the last run ended, not
   if (record.timer !== undefined) clearTimeout(record.timer);
 });
 
+// An outside review (46a, F3): survivors of the account that had the name before, found in
+// their cgroup (no main process), were said to have "ended" when their stand-in did, while
+// they ran on to their SIGKILL.
+test('survivors of the account that had the name before are not said ended while they run', () => {
+  const said: string[] = [];
+  const supervisor = supervisorOf({ log: { ...quiet, info: (text) => said.push(text) } });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  supervisor.resumeStopping(
+    record,
+    { seq: 7, pid: 0, alive: false, empty: false },
+    Date.now() + 1000,
+    'stay-stopped',
+    { former: true, termedAt: Date.now() },
+  );
+  supervisor.noteExit(record, 7, { code: 0, signal: null }, false);
+  assert.deepEqual(said, []);
+  assert.equal(record.state.kind, 'stopping');
+  if (record.timer !== undefined) clearTimeout(record.timer);
+});
+
 // An outside review: the run of the account that had the owner's name before, stopped for
 // the new account's daemon of that name, showed as that daemon's last exit and in its `why`.
 test('the stop of the run of the account that had the name before is not the daemon’s', async () => {

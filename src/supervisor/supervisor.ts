@@ -611,10 +611,15 @@ export class Supervisor {
       return;
     }
     if (state.kind === 'stopping' && state.former) {
-      // Another account's run: said in the manager's log only (see DaemonState).
-      this.host.log.info(
-        `${record.id}: pid ${state.pid} of the account that had this name before ${describeExit(exit)}`,
-      );
+      // Another account's run: said in the manager's log only (see DaemonState). With no
+      // main process (survivors found in its cgroup), the end of its stand-in is not the
+      // run's while processes remain (an outside review, 46a, F3: "pid 0 ... ended" of a
+      // run that ran on for 55 s).
+      const gone = empty || state.empty;
+      if (state.pid > 0 || gone)
+        this.host.log.info(
+          `${record.id}: ${state.pid > 0 ? `pid ${state.pid}` : 'what survived in its cgroup'} of the account that had this name before ${describeExit(exit)}`,
+        );
       this.setState(record, { ...state, mainAlive: false, empty: state.empty || empty });
       this.checkStopping(record);
       return;

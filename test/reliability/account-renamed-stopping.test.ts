@@ -201,6 +201,7 @@ describe('an account renamed twice while its daemon’s old run stops', {
     'out to a name not allowed and back, a kill -9 after each step',
     'out to a name not allowed and back, an upgrade after each step',
     'through a name not allowed to another, the manager and its keeper killed between',
+    'out to a name not allowed, then on to another, live',
   ] as const)
     test(`${way}: one copy at most, and what its owner left it`, async () => {
       const alice = host.user('alice');
@@ -223,9 +224,10 @@ describe('an account renamed twice while its daemon’s old run stops', {
         'out to a name not allowed and back, a kill -9 after each step',
         'out to a name not allowed and back, an upgrade after each step',
         'through a name not allowed to another, the manager and its keeper killed between',
+        'out to a name not allowed, then on to another, live',
       ].indexOf(way);
       const command = `sleep ${6800101 + index}`;
-      const name = ['x', 'y', 'z', 'w', 'v', 'u', 't'][index] as string;
+      const name = ['x', 'y', 'z', 'w', 'v', 'u', 't', 's'][index] as string;
       const last = back || outAndBack ? alice.name : dave;
       // After a test that failed half-way: its manager stopped, the account's name back.
       await host.stopManager().catch(() => undefined);
@@ -257,6 +259,21 @@ describe('an account renamed twice while its daemon’s old run stops', {
           await host.killManagerAndKeeper();
           await host.startManager();
           await rename(dave, false);
+        } else if (way === 'out to a name not allowed, then on to another, live') {
+          // The next (46a, F4): its why said the account "is gone ... forgotten".
+          const from = host.managerLog.length;
+          await rename(host.expand('{walt}'), false);
+          await waitFor('alice gone', () =>
+            host.managerLog.slice(from).includes(`${alice.name} may no longer run daemons`)
+              ? true
+              : undefined,
+          );
+          await rename(dave, false);
+          await waitFor('dave seen', () =>
+            host.managerLog.slice(from).includes(`${alice.name} is now called ${dave}`)
+              ? true
+              : undefined,
+          );
         } else if (outAndBack) {
           const step = async (): Promise<void> => {
             if (way.endsWith('a kill -9 after each step')) {
@@ -335,6 +352,8 @@ describe('an account renamed twice while its daemon’s old run stops', {
         if (live) {
           const why = await host.dmctl('root', `${last}/${name}`, 'why');
           assert.match(why.stdout, new RegExp(`${alice.name} ran dmctl stop`), why.stdout);
+          // Renamed, never gone (46a, F4: "is gone ... forgotten", of a name not allowed).
+          assert.doesNotMatch(why.stdout, /is gone/, why.stdout);
         }
       } finally {
         clearInterval(watch);
