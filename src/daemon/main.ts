@@ -1,4 +1,5 @@
 import {
+  existsSync,
   fstatSync,
   lstatSync,
   readFileSync,
@@ -55,7 +56,7 @@ import { closeInheritedDescriptors } from './inherited-fds.ts';
 import { Manager, type Mode } from './manager.ts';
 import { ensurePrivateDir, makeRootDir } from './prepare-dirs.ts';
 import { type QueuedSignal, SignalQueue } from './signal-queue.ts';
-import { type SocketsLock, takeSocketsLock } from './sockets-lock.ts';
+import { type SocketsLock, socketsLockHolder, takeSocketsLock } from './sockets-lock.ts';
 import { type DescriptorLimit, startupFailure } from './startup-failure.ts';
 
 // How long the keeper may take to answer before an upgrade is refused (see `upgrade`).
@@ -127,6 +128,13 @@ async function main(signals: SignalQueue): Promise<number> {
   const above =
     mode.kind === 'system' ? untrustedRootPaths(settings, process.geteuid?.() ?? 0, false) : [];
   if (above.length > 0) return fail(above.map((doubt) => `daemon-manager: ${doubt}`).join('\n'));
+  // A socket-dir another config's manager (or the keeper it left) holds refuses this one
+  // (see takeSocketsLock), before a new state directory is made for it: one was left made,
+  // with a lock and a log (an outside review, 45a, F6). The lock is taken further on.
+  if (mode.kind === 'system' && !args.takeover && !existsSync(settings.stateDir)) {
+    const held = socketsLockHolder(settings.socketDir, settings.stateDir, true);
+    if (held !== undefined && held !== 'own') return fail(`daemon-manager: ${held}`);
+  }
   for (const [dir, mode_] of [
     [settings.socketDir, 0o755],
     [settings.stateDir, 0o700],

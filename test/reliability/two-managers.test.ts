@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { chmodSync, lstatSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
@@ -239,6 +239,20 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     );
     const own = await run([DAEMON_MANAGER], ['--check', '--config', host.configFile]);
     assert.equal(own.code, 0, own.stdout + own.stderr);
+    // Refused, it leaves nothing made (45a, F6: its new state directory, a lock and a log).
+    const unmade = join(host.dir, 'state-never');
+    const never = otherConfig(join(host.dir, 'run'));
+    writeFileSync(
+      never,
+      readFileSync(never, 'utf8').replace(
+        `state-dir = ${join(host.dir, 'state2')}`,
+        `state-dir = ${unmade}`,
+      ),
+    );
+    const refused = await run([DAEMON_MANAGER], ['--config', never, '-f']);
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /is in use by the manager of state directory/);
+    assert.equal(existsSync(unmade), false, 'its state directory was made');
     await host.upgrade();
     await refusedNaming(host.managerPid());
     await host.killManager();
