@@ -170,7 +170,7 @@ export async function applyQuotaToRunning(
   const done =
     handled === 0 && daemons.length > 0
       ? 'applied to none of their daemons with processes'
-      : `applied to ${handled === daemons.length ? 'their' : `${handled} of their`} ${daemons.length} daemons with processes (${moved} processes moved, ${restarted})`;
+      : `applied to ${handled === daemons.length ? 'their' : `${handled} of their`} ${daemons.length} daemon${daemons.length === 1 ? '' : 's'} with processes (${moved} processes moved, ${restarted})`;
   return problems.length === 0 && !memoryNotWritten
     ? { line: `${head}: ${done}`, warn: restart.size > 0, moved, restart, joins: placed }
     : {

@@ -91,10 +91,13 @@ describe('a quota given, changed or taken away by SIGHUP', { skip: !root && 'nee
 
     // Changed: the new limits are written where the processes already are.
     await host.reload(`${master}[limits]\n{alice}: memory=32M, tasks=10\n`);
-    await waitFor('the memory limit to be lowered', () =>
-      read(join(memory, 'memory.limit_in_bytes')) === String(32 * 1024 * 1024) ? true : undefined,
+    // The lower memory limit is written first (see memory-lowering.ts), the others then.
+    await waitFor('the memory limit to be lowered, and the tasks limit', () =>
+      read(join(memory, 'memory.limit_in_bytes')) === String(32 * 1024 * 1024) &&
+      read(join(pids, 'pids.max')) === '10'
+        ? true
+        : undefined,
     );
-    assert.equal(read(join(pids, 'pids.max')), '10');
     assert.equal(read(join(cpu, 'cpu.cfs_quota_us')), '-1');
     await waitUnderQuota('the processes to stay in the cgroups');
 
@@ -116,7 +119,7 @@ describe('a quota given, changed or taken away by SIGHUP', { skip: !root && 'nee
     assert.equal(said.length, 3, host.managerLog.slice(logFrom));
     assert.match(
       said?.[0] ?? '',
-      /is now memory=67108864, cpu=50, tasks=20: applied to their 1 running/,
+      /is now memory=67108864, cpu=50, tasks=20: applied to their 1 daemon with processes/,
     );
     assert.match(said?.[1] ?? '', /is now memory=33554432, tasks=10: applied/);
     assert.match(said?.[2] ?? '', /is now none: applied/);
