@@ -560,6 +560,22 @@ async function upgrade(
       );
       return;
     }
+    // A state-dir changed by a reload applies at a start only (the new code takes over in
+    // this one); a socket-dir, where no other config's manager or keeper holds it: the new
+    // code made its sockets in that manager's place, and that config's dmctl reached this
+    // one (an outside review, 47b, F3).
+    const { socketDir, stateDir } = read.config.settings;
+    if (stateDir !== manager.settings.stateDir) {
+      log.error(
+        `upgrade refused: the master config names another state-dir (${stateDir}), which applies only once the manager is stopped and started`,
+      );
+      return;
+    }
+    const held = socketsLockHolder(socketDir, stateDir, true);
+    if (held !== undefined && held !== 'own') {
+      log.error(`upgrade refused: ${held}`);
+      return;
+    }
   }
   const successor = await startSuccessor(
     process.argv.slice(1),

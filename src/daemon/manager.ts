@@ -2486,6 +2486,12 @@ export class Manager implements ControlContext, SupervisorHost {
       this.supervisor.daemons.values(),
       {
         runTicks: (run) => this.processes.startTicksOf(run),
+        runLeaf: (id, run) => {
+          const leaf = this.processes.leafOf(run);
+          return this.cgroups === undefined || leaf === join(this.cgroups.base, id, String(run))
+            ? undefined
+            : leaf;
+        },
         fileBroken: (id) => this.broken.get(id) !== undefined,
         outputGap: (id) => this.logs.gapOf(id),
         ownerUid: (user) => this.ownerTable.get(user)?.account.uid,
@@ -2772,6 +2778,17 @@ export class Manager implements ControlContext, SupervisorHost {
             this.leftDownByOldName.delete(id);
             leftDown.push(id.slice(name.length + 1));
           }
+        // Renamed to a name not allowed (its uid still there): each daemon of theirs with a
+        // run waits for that run, back under an allowed name. A new account given this
+        // name meanwhile took the run's id for its own daemon, and the renamed account's
+        // was loaded at once beside it (an outside review, 47b, F2b: 35 s of two copies).
+        if (this.db.byUid.has(before.account.uid))
+          for (const record of this.supervisor.daemons.values())
+            if (
+              record.owner === name &&
+              (record.state.kind === 'running' || record.state.kind === 'stopping')
+            )
+              waits[record.spec.name] ??= record.id;
         if (leftDown.length > 0 || Object.keys(waits).length > 0)
           this.leftDownByUid.set(before.account.uid, {
             name,
@@ -2950,8 +2967,15 @@ export class Manager implements ControlContext, SupervisorHost {
       }
       // One kept for an account made again under the name since (another uid) is the old
       // account's file: the new one could not connect to it. It is made anew.
-      if (kept !== undefined && fileUid(path) !== account.uid) {
-        this.log.warn(`the control socket of ${user} was made for another uid; making it anew`);
+      const owner = kept === undefined ? undefined : fileUid(path);
+      if (kept !== undefined && owner !== account.uid) {
+        // Or gone: its socket-dir deleted, maybe made again, while no manager ran (an
+        // outside review, 47a, F5, read "made for another uid" of a uid that never changed).
+        this.log.warn(
+          owner === undefined
+            ? `the control socket of ${user} is gone from ${path} (its socket-dir deleted or made again meanwhile); making it anew`
+            : `the control socket of ${user} was made for another uid; making it anew`,
+        );
         this.link.drop(`ctl:${user}`);
         this.closeQuietly(kept);
         kept = undefined;
@@ -2972,8 +2996,11 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   private keepSocketsLock(fd: number): void {
     if (!locksSocketDir(fd, this.settings.socketDir)) {
+      const held = socketsLockHeld(fd);
       this.log.info(
-        `the keeper held the lock of another socket-dir (${socketsLockHeld(fd)}), the one before socket-dir was changed: let go`,
+        held.endsWith(' (deleted)')
+          ? `the keeper held the lock of a socket-dir deleted since (${held}): let go`
+          : `the keeper held the lock of another socket-dir (${held}), the one before socket-dir was changed: let go`,
       );
       this.link.drop(SOCKETS_LOCK);
       closeFd(fd);
@@ -3185,13 +3212,15 @@ export class Manager implements ControlContext, SupervisorHost {
     this.sockets.bindAfterStop(record.id);
     // Its total counts from the start that follows, not from a start saved of the old run.
     if (record.spec.autostart) record.startedAt = undefined;
+    // A stop of that run begun before goes on to its deadline, its SIGTERM not sent again.
+    const begun = this.savedStopIn(record.id, first);
     this.supervisor.resumeStopping(
       record,
       { seq, pid: 0, alive: false, empty: false },
-      Date.now() + this.stopTimeoutMs(record),
+      begun?.deadline ?? Date.now() + this.stopTimeoutMs(record),
       record.spec.autostart ? 'start' : 'stay-stopped',
       // The old account's (see endLeftBehind): nothing of the new one's to signal.
-      { former: this.formerOwners.has(record.id) },
+      { former: this.formerOwners.has(record.id), termedAt: begun?.since },
     );
     if (record.spec.autostart) record.wanted = 'up';
     return true;
@@ -3203,10 +3232,19 @@ export class Manager implements ControlContext, SupervisorHost {
    * too, it was sent a second SIGTERM and the admin's stop-timeout: an outside review, 37a, F1).
    */
   private savedStopIn(id: string, cgroup: string): StrayStop | undefined {
+    if (this.cgroups === undefined) return undefined;
+    const base = this.cgroups.base;
+    // A run no daemon wanted, being stopped (its file deleted, its owner renamed away):
+    // not looked for here, it was stopped again, a second SIGTERM and a new deadline, at
+    // each kill -9 of the manager and its keeper (an outside review, 47a, F2).
+    for (const [seq, stop] of Object.entries(this.savedAtStart?.strays ?? {}))
+      if ((stop.leaf ?? join(base, id, seq)) === cgroup)
+        return { since: stop.since, deadline: stop.deadline };
     const saved = this.savedAtStart?.daemons[id];
     if (saved?.state !== 'stopping' || saved.termedAt === undefined) return undefined;
-    if (saved.deadline === undefined || this.cgroups === undefined) return undefined;
-    if (cgroup !== join(this.cgroups.base, id, String(saved.run))) return undefined;
+    if (saved.deadline === undefined) return undefined;
+    // A run taken back from such survivors is in the cgroup they were found in (47a, F1).
+    if (cgroup !== (saved.leaf ?? join(base, id, String(saved.run)))) return undefined;
     return { since: saved.termedAt, deadline: saved.killed ? Date.now() : saved.deadline };
   }
 

@@ -238,7 +238,13 @@ export class Recovery {
       if (current.alive && saved?.unkilled?.includes(current.seq) === true)
         record.unkilled.push({ run: current.seq, pid: current.pid });
       this.takeOver(record, current, saved);
-    } else if (this.replaceSurvivor(record, savedEntry, former !== undefined)) return;
+    } else if (
+      // Saved as the run of the account that had the name before (a new account's daemon
+      // waiting for it): still that account's, the keeper killed since (an outside review,
+      // 47b, F1: taken as the new account's own, which killed it with its `kill`).
+      this.replaceSurvivor(record, savedEntry, former !== undefined || savedEntry?.former === true)
+    )
+      return;
     else if (saved?.state === 'coolingdown' && saved.until !== undefined && record.wanted === 'up')
       this.supervisor.resumeCooldown(record, saved.until);
     else if (record.wanted === 'up') this.toStart.push(record);
@@ -367,7 +373,11 @@ export class Recovery {
     // Survivors of a dead keeper, adopted as a stray from the cgroup they were found in:
     // not the one their number names. Taken for unknown, that cgroup was stopped again at
     // the next takeover, a second SIGTERM and a new deadline (an outside review, 45b, F6).
-    const saved = this.saved?.strays?.[String(seq)]?.leaf;
+    // So is a run taken back from such survivors by its daemon (47a, F1: its stop begun
+    // again at each kill -9 of the manager and its keeper).
+    const entry = this.saved?.daemons[id];
+    const saved =
+      this.saved?.strays?.[String(seq)]?.leaf ?? (entry?.run === seq ? entry.leaf : undefined);
     if (saved !== undefined && (saved === cgroup || dirname(saved) === cgroup)) return saved;
     return `${cgroup}/${seq}`;
   }

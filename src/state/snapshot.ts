@@ -14,6 +14,11 @@ export interface SavedDaemon {
   readonly run?: number;
   readonly pid?: number;
   readonly startTicks?: number;
+  /**
+   * Its run's cgroup, where it is not the one its number names: a run taken back from
+   * survivors adopted from the cgroup they were found in (see Manager.takeBackStray).
+   */
+  readonly leaf?: string;
   /** When its program began (DaemonRecord `begunAt`; named for the spawn it once was). */
   readonly spawnedAt?: number;
   readonly startedAt?: number;
@@ -116,6 +121,8 @@ export interface SavedState {
 export interface SnapshotLookups {
   /** The start time of a run's main process, as recorded at its spawn. */
   readonly runTicks: (run: number) => number | undefined;
+  /** A run's cgroup, where it is not the one its number names (see SavedDaemon `leaf`). */
+  readonly runLeaf: (id: string, run: number) => string | undefined;
   readonly fileBroken: (id: string) => boolean;
   readonly outputGap: (id: string) => OutputGap | undefined;
   readonly ownerUid: (user: string) => number | undefined;
@@ -137,6 +144,7 @@ export function snapshot(
     const { state } = record;
     const run = state.kind === 'running' || state.kind === 'stopping' ? state : undefined;
     const startTicks = run === undefined ? undefined : runTicks(run.run);
+    const leaf = run === undefined ? undefined : lookups.runLeaf(record.id, run.run);
     const gap = outputGap(record.id);
     // The old account's daemon, stopping, is saved as theirs: a manager started before
     // its run is gone stops it as the old account's, not takes it for the new one's.
@@ -150,6 +158,7 @@ export function snapshot(
       ...(run === undefined ? {} : { run: run.run, pid: run.pid }),
       ...(run === undefined || record.runSource === undefined ? {} : { source: record.runSource }),
       ...(startTicks === undefined ? {} : { startTicks }),
+      ...(leaf === undefined ? {} : { leaf }),
       ...(record.begunAt === undefined ? {} : { spawnedAt: record.begunAt }),
       ...(record.startedAt === undefined ? {} : { startedAt: record.startedAt }),
       respawns: record.respawns,
@@ -274,6 +283,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
       (daemon.unkilled === undefined ||
         (Array.isArray(daemon.unkilled) && daemon.unkilled.every(isCount))) &&
       isGap(daemon.outputGap) &&
+      (daemon.leaf === undefined || typeof daemon.leaf === 'string') &&
       (daemon.source === undefined ||
         (typeof daemon.source === 'string' && daemon.source.length <= 64)) &&
       isSpec(daemon.spec);

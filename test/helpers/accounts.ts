@@ -124,11 +124,16 @@ export function endRun(pid: number, uid: number): void {
 export function saved(
   host: TestHost,
   id: string,
-): { ownerUid?: number; ended?: string; state?: string; spec?: unknown } | undefined {
+):
+  | { ownerUid?: number; ended?: string; state?: string; spec?: unknown; former?: true }
+  | undefined {
   const file = join(host.dir, 'state', 'state.json');
   if (!existsSync(file)) return undefined;
   const state = JSON.parse(readFileSync(file, 'utf8')) as {
-    daemons?: Record<string, { ownerUid?: number; ended?: string; state?: string; spec?: unknown }>;
+    daemons?: Record<
+      string,
+      { ownerUid?: number; ended?: string; state?: string; spec?: unknown; former?: true }
+    >;
   };
   return state.daemons?.[host.id(id)];
 }

@@ -599,3 +599,77 @@ describe('an account renamed, the manager and its keeper killed, then a new acco
     assert.equal(most, 1, `${most} copies of the renamed account’s daemon at once`);
   });
 });
+
+/**
+ * An outside review (47b, F2b, High, 3 of 3): an account renamed to a name not allowed
+ * while its daemon ran (its run stopped, ignoring SIGTERM), a new account given the old
+ * name with a daemon of the same name, then the account renamed on to an allowed name, all
+ * while the manager ran: the renamed account's daemon started at once, beside its old run,
+ * for 35 s.
+ */
+describe('an account renamed to a name not allowed, a new account given its name, then renamed on (live)', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let current = '';
+  let again: AccountAgain | undefined;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (again !== undefined)
+      execFileSync('userdel', ['-f', host.user('alice').name], { stdio: 'ignore' });
+    if (current !== '' && current !== host.user('alice').name)
+      execFileSync('usermod', ['-l', host.user('alice').name, current]);
+    await host.cleanup();
+  });
+
+  test('the renamed account’s daemon waits for its old run', async () => {
+    const alice = host.user('alice');
+    host.user('carol');
+    const walt = host.expand('{walt}');
+    const bob = host.expand('{bob}');
+    const command = 'sleep 6800150';
+    host.writeMaster(`[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n`);
+    host.writeDaemon(
+      'alice',
+      'x',
+      `start=trap '' TERM; exec ${command}\nuser=${host.expand('{carol}')}\nstop_timeout=20s\n`,
+    );
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    let most = 0;
+    const watch = setInterval(() => {
+      most = Math.max(most, living(command).length);
+    }, 20);
+    try {
+      const from = host.managerLog.length;
+      execFileSync('usermod', ['-l', walt, alice.name]);
+      current = walt;
+      await waitFor('alice gone', () =>
+        host.managerLog.slice(from).includes(`${alice.name} may no longer run daemons`)
+          ? true
+          : undefined,
+      );
+      again = makeAccountAgain(host, 'alice');
+      writeDaemonAgain(again, 'x', 'start=exec sleep 6800151\n');
+      process.kill(host.managerPid(), 'SIGHUP');
+      await host.waitForDaemon('root', 'alice/x', () => true, 'the new account’s to be loaded');
+      execFileSync('usermod', ['-l', bob, walt]);
+      current = bob;
+      await waitFor('bob seen', () =>
+        host.managerLog.slice(from).includes(`is now called ${bob}`) ? true : undefined,
+      );
+      await waitFor(
+        'the renamed account’s daemon running, its old run gone',
+        async () => {
+          const row = (await host.status('root')).find((d) => d.id === `${bob}/x`);
+          return row !== undefined && row.pid > 0 ? living(command).length === 1 : undefined;
+        },
+        { timeoutMs: 60_000, describe: () => `${living(command).length} copies` },
+      );
+    } finally {
+      clearInterval(watch);
+    }
+    assert.equal(most, 1, `${most} copies of the renamed account’s daemon at once`);
+  });
+});

@@ -67,6 +67,37 @@ const takeovers = {
     await killBothDeleted(host, file);
     await host.upgrade();
   },
+  // An outside review (47a, F2): the stop of a run no config claimed, taken over after a
+  // kill -9 of both, was begun again at the next: a second SIGTERM, a new deadline.
+  'a kill -9 of the manager and its keeper, its file deleted meanwhile, then again': async (
+    host: TestHost,
+    file: string,
+  ) => {
+    await killBothDeleted(host, file);
+    // Once the new manager saved that stop (before, the one before's save had it).
+    const stateFile = join(host.dir, 'state', 'state.json');
+    await waitFor('the stray stop saved', () =>
+      Object.keys(JSON.parse(readFileSync(stateFile, 'utf8')).strays ?? {}).length > 0
+        ? true
+        : undefined,
+    );
+    await host.killManagerAndKeeper();
+    await host.startManager();
+  },
+  // The same review (47a, F1): its file put back meanwhile, the run its daemon's again.
+  'a kill -9 of the manager and its keeper, its file deleted meanwhile and put back, then again':
+    async (host: TestHost, file: string) => {
+      const text = readFileSync(file, 'utf8');
+      await killBothDeleted(host, file);
+      const from = host.managerLog.length;
+      host.writeDaemon('alice', 'deaf', text);
+      assert.equal((await host.dmctl('alice', 'rescan')).code, 0);
+      await waitFor('the run its daemon’s again', () =>
+        host.managerLog.slice(from).includes('alice/deaf: its run before') ? true : undefined,
+      );
+      await host.killManagerAndKeeper();
+      await host.startManager();
+    },
 };
 
 describe('a stop under way, taken over', { skip: !root && 'needs root' }, () => {
@@ -121,7 +152,10 @@ describe('a stop under way, taken over', { skip: !root && 'needs root' }, () => 
         describe: () => host.managerLog.slice(from),
       });
       assert.equal(readFileSync(terms, 'utf8'), 'TERM\n', 'one SIGTERM');
-      if (existsSync(file)) {
+      // Put back, its file is a daemon anew: it starts as autostart says, once its old run is gone.
+      if (how.includes('put back'))
+        await host.waitForDaemon('alice', 'alice/deaf', (d) => d.pid > 0 && d.pid !== pid, 'anew');
+      else if (existsSync(file)) {
         const row = await host.waitForDaemon(
           'alice',
           'alice/deaf',

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { living } from '../helpers/census.ts';
 import { runManagerExpectingExit, spawnCollecting, spawnPersonal } from '../helpers/cli.ts';
-import { DAEMON_MANAGER, run, TestHost, type TestUser } from '../helpers/host.ts';
+import { DAEMON_MANAGER, DMCTL, run, TestHost, type TestUser } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { tryConnect } from '../helpers/sockets.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -342,6 +342,28 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     }
   });
 
+  // An outside review (47a, F5): the socket-dir deleted and made again while the manager
+  // was down (a tmp cleaner, a RuntimeDirectory=) was said "changed", and each control
+  // socket "made for another uid".
+  test('a socket-dir deleted and made again while the manager was down: said so, served', async () => {
+    await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    await host.killManager();
+    const dir = join(host.dir, 'run');
+    rmSync(dir, { recursive: true, force: true });
+    execFileSync('mkdir', ['-m', '0755', dir]);
+    const from = host.managerLog.length;
+    await host.startManager();
+    await firstAnswers();
+    const log = host.managerLog.slice(from);
+    assert.match(log, /the keeper held the lock of a socket-dir deleted since/);
+    assert.match(log, /the control socket of \S+ is gone from .*; making it anew/);
+    assert.doesNotMatch(log, /the one before socket-dir was changed|made for another uid/);
+    await host.stopManager();
+  });
+
   // An outside review (45a, F6): a reload said a new socket-dir "applies only after a
   // restart", and the upgrade after it took the new one all the same.
   test('a socket-dir changed by a reload applies at the next upgrade, as the reload says', async () => {
@@ -369,6 +391,45 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     } finally {
       host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
     }
+  });
+
+  // The next (47b, F3): the reload pointed at another config's socket-dir in use, the
+  // upgrade took it: its sockets made in that manager's place, whose dmctl reached this one.
+  test('an upgrade to a socket-dir another manager holds is refused; both go on as they were', async () => {
+    await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    const second = spawnCollecting([DAEMON_MANAGER, '--config', otherConfig(), '-f']);
+    try {
+      await waitFor('the other config’s manager to run', () =>
+        /daemon-manager running/.test(second.output()) ? true : undefined,
+      );
+      const pid = host.managerPid();
+      const from = host.managerLog.length;
+      await host.reload('[can_run_as]\n{alice}\n{bob}\n', `socket-dir = ${join(host.dir, 'run2')}`);
+      process.kill(pid, 'SIGUSR2');
+      await waitFor('the upgrade refused', () =>
+        /upgrade refused: socket-dir \S+run2 is in use by the manager of state directory \S+state2/.test(
+          host.managerLog.slice(from),
+        )
+          ? true
+          : undefined,
+      );
+      assert.equal(host.managerPid(), pid);
+      // Each config's dmctl reaches its own manager still.
+      const other = await run([DMCTL], ['--config', otherConfig(), 'status']);
+      assert.equal(other.code, 0, other.stderr);
+      assert.doesNotMatch(other.stdout, /\/a |\/b |\/c /);
+      host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+      await firstAnswers();
+      assert.match((await host.dmctl('root', 'status')).stdout, /\/a /);
+    } finally {
+      host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+      second.child.kill('SIGTERM');
+      await new Promise((resolve) => second.child.once('exit', resolve));
+    }
+    await host.stopManager();
   });
 
   test('a personal manager of alice while the system manager runs her daemons is refused', async () => {
