@@ -2486,6 +2486,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.supervisor.daemons.values(),
       {
         runTicks: (run) => this.processes.startTicksOf(run),
+        stopTimeoutMs: (record) => this.stopTimeoutMs(record),
         runLeaf: (id, run) => {
           const leaf = this.processes.leafOf(run);
           return this.cgroups === undefined || leaf === join(this.cgroups.base, id, String(run))
@@ -2858,11 +2859,15 @@ export class Manager implements ControlContext, SupervisorHost {
       // Another uid under a name what an account left is kept by (it was renamed to a name
       // not allowed, or deleted): that history is the other account's, never this one's
       // to see (an outside review, 45b, F4: its pid and its stop, read as this one's).
+      // Not while the old account's record stops under the id: its history is root's to
+      // read (`why` of it refuses the account of the name now), and goes with the record
+      // (see forgotten), before the new account's daemon of that id is loaded.
       if (before?.account.uid !== owner.account.uid)
         for (const [uid, kept] of this.leftDownByUid)
           if (uid !== owner.account.uid && kept.name === name)
             for (const daemon of new Set([...kept.daemons, ...Object.keys(kept.waits ?? {})]))
-              this.history.forget(`${name}/${daemon}`);
+              if (this.supervisor.daemons.get(`${name}/${daemon}`)?.formerUid === undefined)
+                this.history.forget(`${name}/${daemon}`);
       const left = this.leftDownByUid.get(owner.account.uid);
       if (before?.account.uid !== owner.account.uid && left !== undefined) {
         this.leftDownByUid.delete(owner.account.uid);
@@ -3296,10 +3301,10 @@ export class Manager implements ControlContext, SupervisorHost {
     // Of the account that had this name before (see noteFormerOwners): a new account
     // given the name, its daemon loaded meanwhile, could signal it through its daemon's
     // `kill` (an outside review, 45b, F3: after a kill -9 of the manager and its keeper).
-    this.processes.endStray(seq, this.settings.stopTimeoutMs, begun, {
-      pid: 0,
-      former: this.formerOwners.has(id),
-    });
+    // The account that had the name before: with its own stop_timeout, as saved (47b, F2c).
+    const former = this.formerOwners.has(id);
+    const own = former ? this.savedAtStart?.daemons[id]?.stopTimeoutMs : undefined;
+    this.processes.endStray(seq, own ?? this.settings.stopTimeoutMs, begun, { pid: 0, former });
   }
 
   /**

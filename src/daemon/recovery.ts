@@ -471,10 +471,13 @@ export class Recovery {
     // Its stop under way goes on to its deadline (an outside review, 36a, F2: a new
     // SIGTERM and stop-timeout at the takeover).
     const begun = this.stopBegun(record.id, last.seq);
+    // With that account's own stop_timeout, as saved: the new account's file set it (an
+    // outside review, 47b, F2c: SIGKILL 1 s after the SIGTERM, its own saying 40 s).
+    const own = this.saved?.daemons[record.id]?.stopTimeoutMs;
     this.supervisor.resumeStopping(
       record,
       last,
-      begun?.deadline ?? Date.now() + this.stopTimeoutMs(record),
+      begun?.deadline ?? Date.now() + (own ?? this.stopTimeoutMs(record)),
       record.wanted === 'up' ? 'start' : 'stay-stopped',
       { former: true, termedAt: begun?.since },
     );
@@ -512,10 +515,12 @@ export class Recovery {
       (provenPid || cgroup === this.leafOf(record.id, saved.run ?? -1))
         ? { deadline: saved.deadline, termedAt: saved.termedAt }
         : undefined;
+    // The account that had the name before: with its own stop_timeout (see replaceFormer).
+    const own = former ? saved?.stopTimeoutMs : undefined;
     this.supervisor.resumeStopping(
       record,
       { seq, pid: provenPid ? pid : 0, alive: provenPid, empty: false },
-      stop?.deadline ?? Date.now() + this.stopTimeoutMs(record),
+      stop?.deadline ?? Date.now() + (own ?? this.stopTimeoutMs(record)),
       record.wanted === 'up' ? 'start' : 'stay-stopped',
       {
         // A stop under way whose main process had ended: the end of the rest is said (an

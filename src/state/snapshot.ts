@@ -24,6 +24,12 @@ export interface SavedDaemon {
   readonly startedAt?: number;
   readonly respawns: number;
   readonly cooldownMs: number;
+  /**
+   * Its stop_timeout as it runs (ms, bounded by max-stop-timeout): its run, found after a
+   * takeover as the run of an account that had the name before, is stopped with its own,
+   * not with the one of the new account's file (an outside review, 47b, F2c).
+   */
+  readonly stopTimeoutMs?: number;
   /** A stop under way: when it turns to SIGKILL, and what follows it. */
   readonly deadline?: number;
   /** When the keeper answered the stop's SIGTERM: a manager taking the stop over sends none. */
@@ -121,6 +127,8 @@ export interface SavedState {
 export interface SnapshotLookups {
   /** The start time of a run's main process, as recorded at its spawn. */
   readonly runTicks: (run: number) => number | undefined;
+  /** The daemon's stop_timeout as it runs (see SavedDaemon `stopTimeoutMs`). */
+  readonly stopTimeoutMs: (record: DaemonRecord) => number;
   /** A run's cgroup, where it is not the one its number names (see SavedDaemon `leaf`). */
   readonly runLeaf: (id: string, run: number) => string | undefined;
   readonly fileBroken: (id: string) => boolean;
@@ -159,6 +167,7 @@ export function snapshot(
       ...(run === undefined || record.runSource === undefined ? {} : { source: record.runSource }),
       ...(startTicks === undefined ? {} : { startTicks }),
       ...(leaf === undefined ? {} : { leaf }),
+      ...(run === undefined ? {} : { stopTimeoutMs: lookups.stopTimeoutMs(record) }),
       ...(record.begunAt === undefined ? {} : { spawnedAt: record.begunAt }),
       ...(record.startedAt === undefined ? {} : { startedAt: record.startedAt }),
       respawns: record.respawns,
@@ -267,6 +276,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
         'startedAt',
         'deadline',
         'termedAt',
+        'stopTimeoutMs',
         'until',
         'ownerUid',
       ].every((key) => isOptionalCount(daemon[key])) &&

@@ -673,3 +673,51 @@ describe('an account renamed to a name not allowed, a new account given its name
     assert.equal(most, 1, `${most} copies of the renamed account’s daemon at once`);
   });
 });
+
+/**
+ * An outside review (47b, F2c, Medium, 4 of 4): an account renamed while no manager ran (its
+ * keeper on), a new account given the old name with a daemon of the same name whose file
+ * says `stop_timeout=1s`: the next manager stopped the renamed account's run with that,
+ * SIGKILL 1 s after its SIGTERM, where its own file said 40 s.
+ */
+describe('an account renamed and a new account given its name while no manager ran', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let renamed = false;
+  let again: AccountAgain | undefined;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (again !== undefined)
+      execFileSync('userdel', ['-f', host.user('alice').name], { stdio: 'ignore' });
+    if (renamed) execFileSync('usermod', ['-l', host.user('alice').name, host.expand('{bob}')]);
+    await host.cleanup();
+  });
+
+  test('the old run is stopped with its own stop_timeout, not the new account’s', async () => {
+    const alice = host.user('alice');
+    host.user('carol');
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+    host.writeDaemon(
+      'alice',
+      'x',
+      `start=trap '' TERM; exec sleep 6800160\nuser=${host.expand('{carol}')}\nstop_timeout=30s\n`,
+    );
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    await host.killManager();
+    execFileSync('usermod', ['-l', host.expand('{bob}'), alice.name]);
+    renamed = true;
+    again = makeAccountAgain(host, 'alice');
+    writeDaemonAgain(again, 'x', 'start=exec sleep 6800161\nstop_timeout=1s\n');
+    await host.startManager();
+    const stop = await waitFor('the old run’s stop saved', () => {
+      const entry = JSON.parse(readFileSync(join(host.dir, 'state', 'state.json'), 'utf8')).daemons[
+        `${alice.name}/x`
+      ];
+      return entry?.state === 'stopping' && entry.termedAt !== undefined ? entry : undefined;
+    });
+    assert.ok(stop.deadline - stop.termedAt > 20_000, JSON.stringify(stop));
+  });
+});
