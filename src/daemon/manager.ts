@@ -3302,9 +3302,14 @@ export class Manager implements ControlContext, SupervisorHost {
     // given the name, its daemon loaded meanwhile, could signal it through its daemon's
     // `kill` (an outside review, 45b, F3: after a kill -9 of the manager and its keeper).
     // The account that had the name before: with its own stop_timeout, as saved (47b, F2c).
-    const former = this.formerOwners.has(id);
-    const own = former ? this.savedAtStart?.daemons[id]?.stopTimeoutMs : undefined;
-    this.processes.endStray(seq, own ?? this.settings.stopTimeoutMs, begun, { pid: 0, former });
+    const former = this.formerOwners.get(id);
+    const saved = this.savedAtStart?.daemons[id];
+    const own =
+      former !== undefined && saved?.ownerUid === former ? saved.stopTimeoutMs : undefined;
+    this.processes.endStray(seq, own ?? this.settings.stopTimeoutMs, begun, {
+      pid: 0,
+      former: former !== undefined,
+    });
   }
 
   /**

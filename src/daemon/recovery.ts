@@ -473,7 +473,8 @@ export class Recovery {
     const begun = this.stopBegun(record.id, last.seq);
     // With that account's own stop_timeout, as saved: the new account's file set it (an
     // outside review, 47b, F2c: SIGKILL 1 s after the SIGTERM, its own saying 40 s).
-    const own = this.saved?.daemons[record.id]?.stopTimeoutMs;
+    const saved = this.saved?.daemons[record.id];
+    const own = saved?.ownerUid === former ? saved.stopTimeoutMs : undefined;
     this.supervisor.resumeStopping(
       record,
       last,
@@ -515,8 +516,9 @@ export class Recovery {
       (provenPid || cgroup === this.leafOf(record.id, saved.run ?? -1))
         ? { deadline: saved.deadline, termedAt: saved.termedAt }
         : undefined;
-    // The account that had the name before: with its own stop_timeout (see replaceFormer).
-    const own = former ? saved?.stopTimeoutMs : undefined;
+    // The account that had the name before: with its own stop_timeout (see replaceFormer),
+    // not the one of the new account's daemon that waited for it (saved `former`).
+    const own = former && saved?.former !== true ? saved?.stopTimeoutMs : undefined;
     this.supervisor.resumeStopping(
       record,
       { seq, pid: provenPid ? pid : 0, alive: provenPid, empty: false },
