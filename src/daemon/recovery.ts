@@ -222,9 +222,17 @@ export class Recovery {
     const newest = runs.findLast((run) => run.seq >= nextSeq);
     const current =
       savedRun?.alive === false && newest !== undefined ? newest : (savedRun ?? newest);
+    // A run of it no config claimed at the takeover before, still being stopped (its file
+    // deleted, then put back while no manager ran): the daemon's again, its stop as begun.
+    // Stopped as a stray, the daemon started at once beside it (an outside review, 47c,
+    // F1: 8 of 8), as the manager running does not (see Manager.takeBackStray).
+    const straying =
+      current === undefined
+        ? runs.findLast((run) => (run.alive || !run.empty) && this.saved?.strays?.[String(run.seq)])
+        : undefined;
     for (const run of runs) {
       this.processes.claim(run, this.leafOf(run.id, run.seq));
-      if (run === current) continue;
+      if (run === current || run === straying) continue;
       // A run stopped before (SIGKILL did not end it: uninterruptible sleep) is still
       // shown as such: the new manager forgot it (an outside review, 19a). Only one the
       // save says was: another (leftovers of an ended run, being stopped when the manager
@@ -232,6 +240,11 @@ export class Recovery {
       if ((run.alive || !run.empty) && savedEntry?.unkilled?.includes(run.seq) === true)
         record.unkilled.push({ run: run.seq, pid: run.pid });
       this.endStray(run);
+    }
+    const strayStop = straying && this.saved?.strays?.[String(straying.seq)];
+    if (straying !== undefined && strayStop) {
+      this.takeBackStop(record, straying, strayStop);
+      return;
     }
     if (current !== undefined) {
       // Its run killed for the memory quota and not ended then (see Manager.lowerMemory).
@@ -248,6 +261,21 @@ export class Recovery {
     else if (saved?.state === 'coolingdown' && saved.until !== undefined && record.wanted === 'up')
       this.supervisor.resumeCooldown(record, saved.until);
     else if (record.wanted === 'up') this.toStart.push(record);
+  }
+
+  /** A run of the daemon being stopped as a stray, the daemon's again (see introduce). */
+  private takeBackStop(record: DaemonRecord, run: RunReport, stop: StrayStop): void {
+    const text = `its run before (${run.pid > 0 ? `pid ${run.pid}` : `run ${run.seq}`}), which no config claimed at a takeover, is still being stopped: ${record.wanted === 'up' ? 'it starts once that run is gone' : 'it stays stopped'}`;
+    this.log.info(`${record.id}: ${text}`);
+    this.note(record, 'config', text);
+    this.replacing(record);
+    this.supervisor.resumeStopping(
+      record,
+      run,
+      stop.deadline,
+      record.wanted === 'up' ? 'start' : 'stay-stopped',
+      { termedAt: stop.since },
+    );
   }
 
   /**
@@ -509,13 +537,21 @@ export class Recovery {
     this.link.adopt(seq, record.id, provenPid ? pid : 0, saved?.startTicks ?? 0, cgroup ?? '');
     this.replacing(record);
     // Its stop under way, its SIGTERM carried out: it goes on to its own deadline.
+    // Or a stop of survivors found in that cgroup, no config claiming them then (its file
+    // deleted, put back while no manager ran): a second SIGTERM and a new deadline (an
+    // outside review, 47c, F2).
+    const stray = Object.values(this.saved?.strays ?? {}).find(
+      (begun) => cgroup !== undefined && begun.leaf === cgroup,
+    );
     const stop =
       saved?.state === 'stopping' &&
       saved.termedAt !== undefined &&
       saved.deadline !== undefined &&
       (provenPid || cgroup === this.leafOf(record.id, saved.run ?? -1))
         ? { deadline: saved.deadline, termedAt: saved.termedAt }
-        : undefined;
+        : stray === undefined
+          ? undefined
+          : { deadline: stray.deadline, termedAt: stray.since };
     // The account that had the name before: with its own stop_timeout (see replaceFormer),
     // not the one of the new account's daemon that waited for it (saved `former`).
     const own = former && saved?.former !== true ? saved?.stopTimeoutMs : undefined;

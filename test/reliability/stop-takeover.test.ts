@@ -23,6 +23,16 @@ function runsOf(marker: string): ProcessEntry[] {
   return all.filter((entry) => !pids.has(entry.ppid));
 }
 
+/** Once the manager saved the stop of a run no config claims (before, the one before's save had it). */
+async function strayStopSaved(host: TestHost): Promise<void> {
+  const stateFile = join(host.dir, 'state', 'state.json');
+  await waitFor('the stray stop saved', () =>
+    Object.keys(JSON.parse(readFileSync(stateFile, 'utf8')).strays ?? {}).length > 0
+      ? true
+      : undefined,
+  );
+}
+
 /** A kill -9 of the manager and its keeper, the daemon's file deleted meanwhile. */
 async function killBothDeleted(host: TestHost, file: string): Promise<void> {
   await host.killManagerAndKeeper();
@@ -74,16 +84,34 @@ const takeovers = {
     file: string,
   ) => {
     await killBothDeleted(host, file);
-    // Once the new manager saved that stop (before, the one before's save had it).
-    const stateFile = join(host.dir, 'state', 'state.json');
-    await waitFor('the stray stop saved', () =>
-      Object.keys(JSON.parse(readFileSync(stateFile, 'utf8')).strays ?? {}).length > 0
-        ? true
-        : undefined,
-    );
+    await strayStopSaved(host);
     await host.killManagerAndKeeper();
     await host.startManager();
   },
+  // The next (47c, F1, F2): the file put back with no rescan, then a takeover (the keeper
+  // on: the daemon started beside its run; killed too: a second SIGTERM, a new deadline).
+  'a kill -9, its file deleted meanwhile, put back with no rescan, then again': async (
+    host: TestHost,
+    file: string,
+  ) => {
+    const text = readFileSync(file, 'utf8');
+    await host.killManager();
+    rmSync(file);
+    await host.startManager();
+    await strayStopSaved(host);
+    host.writeDaemon('alice', 'deaf', text);
+    await host.killManager();
+    await host.startManager();
+  },
+  'a kill -9 of the manager and its keeper, its file deleted meanwhile, put back with no rescan, then again':
+    async (host: TestHost, file: string) => {
+      const text = readFileSync(file, 'utf8');
+      await killBothDeleted(host, file);
+      await strayStopSaved(host);
+      host.writeDaemon('alice', 'deaf', text);
+      await host.killManagerAndKeeper();
+      await host.startManager();
+    },
   // The same review (47a, F1): its file put back meanwhile, the run its daemon's again.
   'a kill -9 of the manager and its keeper, its file deleted meanwhile and put back, then again':
     async (host: TestHost, file: string) => {
