@@ -571,7 +571,10 @@ async function upgrade(
       );
       return;
     }
-    const held = socketsLockHolder(socketDir, stateDir, true);
+    const held =
+      socketDir === manager.settings.socketDir
+        ? undefined
+        : socketsLockHolder(socketDir, stateDir, true);
     if (held !== undefined && held !== 'own') {
       log.error(`upgrade refused: ${held}`);
       return;
