@@ -226,8 +226,10 @@ export class Recovery {
     // deleted, then put back while no manager ran): the daemon's again, its stop as begun.
     // Stopped as a stray, the daemon started at once beside it (an outside review, 47c,
     // F1: 8 of 8), as the manager running does not (see Manager.takeBackStray).
+    // Only for a daemon the save does not know (its file was gone): a daemon's own
+    // leftovers being stopped while it cools down are not its run.
     const straying =
-      current === undefined
+      current === undefined && savedEntry === undefined
         ? runs.findLast((run) => (run.alive || !run.empty) && this.saved?.strays?.[String(run.seq)])
         : undefined;
     for (const run of runs) {
