@@ -480,93 +480,66 @@ describe('an account made again while no manager ran, its file written after the
  * stopped, the manager and its keeper killed, a new account given the name: its `dmctl
  * kill` of its daemon of that name reached the old account's processes (found in the
  * daemon's cgroup, the keeper's record of whose they were gone with the keeper).
+ * The next (47b, F1, High, 5 of 5): the manager alone killed, the new account made while
+ * the next one ran, then the manager and its keeper killed: the next manager took the old
+ * run, saved as the one the new account's daemon waited for, as that daemon's own, and the
+ * new account's `kill` ended the old account's processes.
  */
-describe('an account made again while its old run stops, the manager and its keeper killed', {
-  skip: !root && 'needs root',
-}, () => {
-  const host = new TestHost();
-  after(() => host.cleanup());
+for (const way of [
+  'the manager and its keeper killed',
+  'the manager killed, then the manager and its keeper',
+] as const)
+  describe(`an account made again while its old run stops, ${way}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    after(() => host.cleanup());
 
-  test('the new account’s kill reaches nothing of the old run', async () => {
-    host.writeMaster('[can_run_as]\n{kim}\n');
-    const mark = join(host.user('kim').home, 'signalled');
-    host.writeDaemon(
-      'kim',
-      'other',
-      `start=trap "echo USR1 >> ${mark}" USR1; trap "" TERM; while :; do sleep 0.2; done\nstop_timeout=10s\n`,
-    );
-    await host.startManager();
-    const { pid } = await host.waitForDaemon('kim', 'kim/other', (d) => d.pid > 0, 'to run');
-    deleteAccount(host, 'kim');
-    await waitFor('its stop to be saved', () =>
-      saved(host, 'kim/other')?.state === 'stopping' ? true : undefined,
-    );
-    await host.killManagerAndKeeper();
-    await host.startManager();
-    const again = makeAccountAgain(host, 'kim');
-    writeDaemonAgain(again, 'other', 'start=exec sleep 100000\n');
-    assert.equal((await host.dmctl('kim', 'rescan')).code, 0);
-    await host.waitForDaemon('kim', 'kim/other', () => true, 'to be loaded');
-    const kill = await host.dmctl('kim', 'other', 'kill', '-USR1');
-    assert.notEqual(kill.code, 0, `${kill.stdout}${kill.stderr}`);
-    await waitFor('the old run gone', () => (existsSync(`/proc/${pid}`) ? undefined : true), {
-      timeoutMs: 30_000,
+    test('the new account’s kill reaches nothing of the old run', async () => {
+      host.writeMaster('[can_run_as]\n{kim}\n');
+      const mark = join(host.user('kim').home, 'signalled');
+      host.writeDaemon(
+        'kim',
+        'other',
+        `start=trap "echo USR1 >> ${mark}" USR1; trap "" TERM; while :; do sleep 0.2; done\nstop_timeout=20s\n`,
+      );
+      await host.startManager();
+      const { pid } = await host.waitForDaemon('kim', 'kim/other', (d) => d.pid > 0, 'to run');
+      deleteAccount(host, 'kim');
+      await waitFor('its stop to be saved', () =>
+        saved(host, 'kim/other')?.state === 'stopping' ? true : undefined,
+      );
+      const bothFirst = way === 'the manager and its keeper killed';
+      if (bothFirst) await host.killManagerAndKeeper();
+      else await host.killManager();
+      await host.startManager();
+      const from = host.managerLog.length;
+      const again = makeAccountAgain(host, 'kim');
+      writeDaemonAgain(again, 'other', 'start=exec sleep 100000\n');
+      assert.equal((await host.dmctl('kim', 'rescan')).code, 0);
+      if (!bothFirst) {
+        await waitFor('the new daemon to wait for the old run', () =>
+          /kim\/other: its run before/.test(host.managerLog.slice(from)) ? true : undefined,
+        );
+        await waitFor('the old run saved as the one the new daemon waits for', () =>
+          saved(host, 'kim/other')?.former === true ? true : undefined,
+        );
+        await host.killManagerAndKeeper();
+        await host.startManager();
+      }
+      await host.waitForDaemon('kim', 'kim/other', () => true, 'to be loaded');
+      const kill = await host.dmctl('kim', 'other', 'kill', '-USR1');
+      assert.notEqual(kill.code, 0, `${kill.stdout}${kill.stderr}`);
+      if (!bothFirst) {
+        const row = await host.waitForDaemon('kim', 'kim/other', () => true, 'to be listed');
+        assert.equal(row.pid, 0, JSON.stringify(row));
+      }
+      await waitFor('the old run gone', () => (existsSync(`/proc/${pid}`) ? undefined : true), {
+        timeoutMs: 40_000,
+      });
+      assert.ok(!existsSync(mark), 'the old account’s process got the new account’s signal');
     });
-    assert.ok(!existsSync(mark), 'the old account’s process got the new account’s signal');
   });
-});
-
-/**
- * An outside review (47b, F1, High, 5 of 5): the same, the manager alone killed, the new
- * account made while the next one ran, then the manager and its keeper killed: the next
- * manager took the old run, saved as the one the new account's daemon waited for, as that
- * daemon's own, and the new account's `kill` ended the old account's processes.
- */
-describe('an account made again while its old run stops, the manager killed, then the manager and its keeper', {
-  skip: !root && 'needs root',
-}, () => {
-  const host = new TestHost();
-  after(() => host.cleanup());
-
-  test('the new account’s kill reaches nothing of the old run', async () => {
-    host.writeMaster('[can_run_as]\n{kim}\n');
-    const mark = join(host.user('kim').home, 'signalled');
-    host.writeDaemon(
-      'kim',
-      'other',
-      `start=trap "echo USR1 >> ${mark}" USR1; trap "" TERM; while :; do sleep 0.2; done\nstop_timeout=20s\n`,
-    );
-    await host.startManager();
-    const { pid } = await host.waitForDaemon('kim', 'kim/other', (d) => d.pid > 0, 'to run');
-    deleteAccount(host, 'kim');
-    await waitFor('its stop to be saved', () =>
-      saved(host, 'kim/other')?.state === 'stopping' ? true : undefined,
-    );
-    await host.killManager();
-    await host.startManager();
-    const from = host.managerLog.length;
-    const again = makeAccountAgain(host, 'kim');
-    writeDaemonAgain(again, 'other', 'start=exec sleep 100000\n');
-    assert.equal((await host.dmctl('kim', 'rescan')).code, 0);
-    await waitFor('the new daemon to wait for the old run', () =>
-      /kim\/other: its run before/.test(host.managerLog.slice(from)) ? true : undefined,
-    );
-    await waitFor('the old run saved as the one the new daemon waits for', () =>
-      saved(host, 'kim/other')?.former === true ? true : undefined,
-    );
-    await host.killManagerAndKeeper();
-    await host.startManager();
-    await host.waitForDaemon('kim', 'kim/other', () => true, 'to be loaded');
-    const kill = await host.dmctl('kim', 'other', 'kill', '-USR1');
-    assert.notEqual(kill.code, 0, `${kill.stdout}${kill.stderr}`);
-    const row = await host.waitForDaemon('kim', 'kim/other', () => true, 'to be listed');
-    assert.equal(row.pid, 0, JSON.stringify(row));
-    await waitFor('the old run gone', () => (existsSync(`/proc/${pid}`) ? undefined : true), {
-      timeoutMs: 40_000,
-    });
-    assert.ok(!existsSync(mark), 'the old account’s process got the new account’s signal');
-  });
-});
 
 /**
  * The same review (45b, F4, 2 of 2): an account renamed to a name not allowed while its

@@ -33,6 +33,25 @@ async function strayStopSaved(host: TestHost): Promise<void> {
   );
 }
 
+/**
+ * A kill -9 (of the keeper too, if `both`), the daemon's file deleted meanwhile; once the
+ * next manager saved the stop, the file put back with no rescan, then a kill -9 again.
+ */
+function putBackWithNoRescan(both: boolean) {
+  return async (host: TestHost, file: string): Promise<void> => {
+    const text = readFileSync(file, 'utf8');
+    const kill = async (): Promise<void> =>
+      both ? await host.killManagerAndKeeper() : await host.killManager();
+    await kill();
+    rmSync(file);
+    await host.startManager();
+    await strayStopSaved(host);
+    host.writeDaemon('alice', 'deaf', text);
+    await kill();
+    await host.startManager();
+  };
+}
+
 /** A kill -9 of the manager and its keeper, the daemon's file deleted meanwhile. */
 async function killBothDeleted(host: TestHost, file: string): Promise<void> {
   await host.killManagerAndKeeper();
@@ -90,28 +109,10 @@ const takeovers = {
   },
   // The next (47c, F1, F2): the file put back with no rescan, then a takeover (the keeper
   // on: the daemon started beside its run; killed too: a second SIGTERM, a new deadline).
-  'a kill -9, its file deleted meanwhile, put back with no rescan, then again': async (
-    host: TestHost,
-    file: string,
-  ) => {
-    const text = readFileSync(file, 'utf8');
-    await host.killManager();
-    rmSync(file);
-    await host.startManager();
-    await strayStopSaved(host);
-    host.writeDaemon('alice', 'deaf', text);
-    await host.killManager();
-    await host.startManager();
-  },
+  'a kill -9, its file deleted meanwhile, put back with no rescan, then again':
+    putBackWithNoRescan(false),
   'a kill -9 of the manager and its keeper, its file deleted meanwhile, put back with no rescan, then again':
-    async (host: TestHost, file: string) => {
-      const text = readFileSync(file, 'utf8');
-      await killBothDeleted(host, file);
-      await strayStopSaved(host);
-      host.writeDaemon('alice', 'deaf', text);
-      await host.killManagerAndKeeper();
-      await host.startManager();
-    },
+    putBackWithNoRescan(true),
   // The same review (47a, F1): its file put back meanwhile, the run its daemon's again.
   'a kill -9 of the manager and its keeper, its file deleted meanwhile and put back, then again':
     async (host: TestHost, file: string) => {
