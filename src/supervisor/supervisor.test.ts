@@ -170,6 +170,26 @@ test('survivors of the account that had the name before are not said ended while
   if (record.timer !== undefined) clearTimeout(record.timer);
 });
 
+// An outside review (47d, F1): a kill of a run whose main process is not known (found in its
+// cgroup after a takeover) answered "(pid 0)", as though nothing had been reached.
+test('a signal to a run with no known main process says how many processes it reached', async () => {
+  const runs = new Runs();
+  const supervisor = supervisorOf({ processes: runs });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  supervisor.resumeStopping(
+    record,
+    { seq: 7, pid: 0, alive: false, empty: false },
+    Date.now() + 1000,
+    'stay-stopped',
+  );
+  assert.deepEqual(await supervisor.signal(record, 'SIGHUP'), {
+    ok: true,
+    message: 'sent SIGHUP to alice/web (1 process of its run; its main process is not known)',
+  });
+  if (record.timer !== undefined) clearTimeout(record.timer);
+});
+
 // An outside review: the run of the account that had the owner's name before, stopped for
 // the new account's daemon of that name, showed as that daemon's last exit and in its `why`.
 test('the stop of the run of the account that had the name before is not the daemon’s', async () => {

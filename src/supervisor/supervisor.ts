@@ -289,8 +289,14 @@ export class Supervisor {
     if (sent.reached === 0) return { ok: false, error: `${record.id}: its processes are gone` };
     // Its audit line says it, within its caller's budget: this one, at info, was a line
     // per request past it (an outside review, 37a, F4).
-    this.host.log.debug(`${record.id}: sent ${signal} to its processes (pid ${state.pid})`);
-    return { ok: true, message: `sent ${signal} to ${record.id} (pid ${state.pid})` };
+    // Survivors found in a cgroup have no known main process: "(pid 0)" read as nothing
+    // reached (an outside review, 47d, F1).
+    const reached =
+      state.pid > 0
+        ? `pid ${state.pid}`
+        : `${sent.reached} process${sent.reached === 1 ? '' : 'es'} of its run; its main process is not known`;
+    this.host.log.debug(`${record.id}: sent ${signal} to its processes (${reached})`);
+    return { ok: true, message: `sent ${signal} to ${record.id} (${reached})` };
   }
 
   /** Adds a daemon without starting it. */
