@@ -632,12 +632,14 @@ export class Manager implements ControlContext, SupervisorHost {
       ...this.broken.all().map((entry) => entry.id),
       ...this.savedUnread.keys(),
       ...this.renameWaits.keys(),
-      // What waits by uid for its account to be allowed again, with its history.
-      ...[...this.leftDownByUid.values()].flatMap((left) =>
-        [...left.daemons, ...Object.keys(left.waits ?? {})].map(
+      // What waits by uid for its account to be allowed again, with its history (under
+      // the old name, or by uid while that name is another account's).
+      ...[...this.leftDownByUid].flatMap(([uid, left]) => [
+        ...[...left.daemons, ...Object.keys(left.waits ?? {})].map(
           (daemon) => `${left.name}/${daemon}`,
         ),
-      ),
+        ...this.history.idsStartingWith(historyKeptByUid(uid, '')),
+      ]),
     ]);
     this.history.keepOnly(known);
     // And their log journals, but not those of a user whose directory could not be read
@@ -722,8 +724,9 @@ export class Manager implements ControlContext, SupervisorHost {
     // the daemon waits for what survives of its old run. Taken for an account gone, the
     // stop was undone and two copies ran (an outside review, 44a, F1, F2).
     const detour = renamed !== undefined && !allowed;
-    // Its name another account's now: what it left is kept, but not its history, nor a
-    // wait for a run under an id that is the other account's daemon's now.
+    // Its name another account's now: what it left is kept, its history by uid (the other
+    // account's daemon of that name never reads it), but not a wait for a run under an id
+    // that is the other account's daemon's now.
     const nameFree = uid === undefined;
     if (detour) this.keepLeftByUid(former, user, name, leftDown, runs && nameFree ? id : undefined);
     this.log.warn(
@@ -741,7 +744,8 @@ export class Manager implements ControlContext, SupervisorHost {
       this.history.carry(id, `${renamed}/${name}`);
       this.renameWaits.set(`${renamed}/${name}`, id);
     }
-    if (!detour || !nameFree) this.history.forget(id);
+    if (detour && !nameFree) this.keepHistoryByUid(id, former);
+    else if (!detour) this.history.forget(id);
     this.notify.dropKept(id);
     // The lock the keeper kept is the old account's directory's, unless the manager before
     // this one took the new account's already (it saw the change while the old run still
@@ -755,6 +759,16 @@ export class Manager implements ControlContext, SupervisorHost {
       this.keepLockAs(lock, allowed ? renamed : undefined, former);
     }
     this.dropFormerPipe(id, former);
+  }
+
+  /**
+   * Moves a daemon's history to where it is kept by its account's uid: the account is under
+   * a name not allowed, and its old name, the history's id, is another account's now.
+   */
+  private keepHistoryByUid(id: string, uid: number): void {
+    const kept = historyKeptByUid(uid, id.slice(id.indexOf('/') + 1));
+    this.history.carry(id, kept);
+    this.history.forget(id);
   }
 
   /**
@@ -2379,7 +2393,10 @@ export class Manager implements ControlContext, SupervisorHost {
     // still, loaded again under the name (see moveRenamePending).
     const renamedBack =
       record.formerUid !== undefined && this.db.users.get(record.owner)?.uid === record.formerUid;
-    if (!renamedBack) this.history.forget(record.id);
+    // Of an account under a name not allowed, its old name another's: kept by uid (47c, F3).
+    if (record.formerUid !== undefined && this.leftDownByUid.has(record.formerUid) && !renamedBack)
+      this.keepHistoryByUid(record.id, record.formerUid);
+    else if (!renamedBack) this.history.forget(record.id);
     this.runUids.delete(record.id);
     this.waitingForFile.delete(record.id);
     void this.sockets.release(record.id, this.ownerTable.get(record.owner));
@@ -2862,12 +2879,14 @@ export class Manager implements ControlContext, SupervisorHost {
       // Not while the old account's record stops under the id: its history is root's to
       // read (`why` of it refuses the account of the name now), and goes with the record
       // (see forgotten), before the new account's daemon of that id is loaded.
+      // It is kept by uid, for that account's return under an allowed name (47c, F3: its
+      // daemons' `why` emptied, who had stopped them forgotten).
       if (before?.account.uid !== owner.account.uid)
         for (const [uid, kept] of this.leftDownByUid)
           if (uid !== owner.account.uid && kept.name === name)
             for (const daemon of new Set([...kept.daemons, ...Object.keys(kept.waits ?? {})]))
               if (this.supervisor.daemons.get(`${name}/${daemon}`)?.formerUid === undefined)
-                this.history.forget(`${name}/${daemon}`);
+                this.keepHistoryByUid(`${name}/${daemon}`, uid);
       const left = this.leftDownByUid.get(owner.account.uid);
       if (before?.account.uid !== owner.account.uid && left !== undefined) {
         this.leftDownByUid.delete(owner.account.uid);
@@ -2878,8 +2897,15 @@ export class Manager implements ControlContext, SupervisorHost {
         // Loaded once their old runs are gone, as before the detour; their history with them.
         for (const [daemon, oldId] of Object.entries(left.waits ?? {}))
           this.renameWaits.set(`${name}/${daemon}`, oldId);
-        for (const daemon of new Set([...left.daemons, ...Object.keys(left.waits ?? {})]))
-          if (left.name !== name) {
+        // From where it was kept by uid, while its old name was another account's: never
+        // from that name then, whose history is the other account's daemon's.
+        const nameTaken =
+          (this.db.users.get(left.name)?.uid ?? owner.account.uid) !== owner.account.uid;
+        const byUid = historyKeptByUid(owner.account.uid, '');
+        for (const kept of this.history.idsStartingWith(byUid))
+          this.history.merge(kept, `${name}/${kept.slice(byUid.length)}`);
+        if (left.name !== name && !nameTaken)
+          for (const daemon of new Set([...left.daemons, ...Object.keys(left.waits ?? {})])) {
             this.history.carry(`${left.name}/${daemon}`, `${name}/${daemon}`);
             this.history.forget(`${left.name}/${daemon}`);
           }
@@ -4512,4 +4538,13 @@ function fileUid(path: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The id a daemon's history is kept under while its account is under a name not allowed
+ * and its old name another account's: no account's name (`#` is never one), so no
+ * `why` reads it.
+ */
+function historyKeptByUid(uid: number, daemon: string): string {
+  return `#${uid}/${daemon}`;
 }

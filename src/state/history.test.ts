@@ -90,6 +90,18 @@ describe('History', () => {
       [1, 0, 0],
     );
   });
+
+  test('a history kept elsewhere goes before what the daemon noted since', () => {
+    const history = new History();
+    history.note('#1001/web', 'command', 'alice ran dmctl stop', 1000);
+    history.note('bob/web', 'start', 'left stopped', 2000);
+    history.merge('#1001/web', 'bob/web');
+    assert.deepEqual(
+      history.of('bob/web').map((event) => event.text),
+      ['alice ran dmctl stop', 'left stopped'],
+    );
+    assert.equal(history.of('#1001/web').length, 0);
+  });
 });
 
 // A review flooded mallory's own histories and cut alice's "bob ran dmctl stop" away.

@@ -132,6 +132,26 @@ export class History {
     this.changed = true;
   }
 
+  /**
+   * Puts a daemon's history kept elsewhere before what the daemon noted since (its account
+   * back under an allowed name: the daemon was loaded, and said so, first), and forgets it
+   * there. The latest events are kept past the bound.
+   */
+  merge(from: string, to: string): void {
+    const events = this.events.get(from);
+    if (events === undefined) return;
+    const merged = [...events, ...(this.events.get(to) ?? [])].sort((a, b) => a.at - b.at);
+    this.events.set(to, merged.slice(-HISTORY_LIMITS.perDaemon));
+    this.sizes.delete(to);
+    this.forget(from);
+    this.changed = true;
+  }
+
+  /** The ids of the histories kept under ids that begin with `prefix`. */
+  idsStartingWith(prefix: string): string[] {
+    return [...this.events.keys()].filter((id) => id.startsWith(prefix));
+  }
+
   /** Forgets a daemon's history (the daemon is forgotten). */
   forget(id: string): void {
     this.sizes.delete(id);

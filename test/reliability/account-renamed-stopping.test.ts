@@ -721,3 +721,94 @@ describe('an account renamed and a new account given its name while no manager r
     assert.ok(stop.deadline - stop.termedAt > 20_000, JSON.stringify(stop));
   });
 });
+
+/**
+ * An outside review (47c, F3, Medium, 2 of 2): an account renamed to a name not allowed, a
+ * new account given the old name, then the account renamed on to an allowed name: `why` of
+ * its daemons had lost everything before the last step, who had stopped them included.
+ * The history is kept by uid while the name is another account's (which never reads it).
+ */
+for (const way of [
+  'live, its daemon stopped',
+  'the manager killed between the steps, its daemon stopped',
+  'live, its daemon running',
+  'the manager killed between the steps, its daemon running',
+] as const)
+  describe(`an account through a name not allowed while a new account has its name (${way})`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    let current = '';
+    let again: AccountAgain | undefined;
+    afterEach(showLogIfFailed(() => host.managerLog));
+    after(async () => {
+      await host.stopManager().catch(() => undefined);
+      if (again !== undefined)
+        execFileSync('userdel', ['-f', host.user('alice').name], { stdio: 'ignore' });
+      if (current !== '' && current !== host.user('alice').name)
+        execFileSync('usermod', ['-l', host.user('alice').name, current]);
+      await host.cleanup();
+    });
+
+    test('keeps its daemons’ history, the new account reading none of it', async () => {
+      const alice = host.user('alice');
+      host.user('carol');
+      const walt = host.expand('{walt}');
+      const bob = host.expand('{bob}');
+      const killed = way.startsWith('the manager killed');
+      const running = way.endsWith('running');
+      host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+      host.writeDaemon('alice', 'x', `start=exec sleep 6800170\nuser=${host.expand('{carol}')}\n`);
+      await host.startManager();
+      const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+      const before = running ? `started, pid ${first.pid}` : `${alice.name} ran dmctl stop`;
+      if (!running) assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
+      const history = join(host.dir, 'state', 'history.json');
+      await waitFor('the history saved', () =>
+        readFileSync(history, 'utf8').includes(before) ? true : undefined,
+      );
+      const from = host.managerLog.length;
+      if (killed) await host.killManager();
+      execFileSync('usermod', ['-l', walt, alice.name]);
+      current = walt;
+      // Running, and no manager: the new account is there at the takeover too.
+      if (killed && !running) await host.startManager();
+      if (!killed || !running)
+        await waitFor('alice no longer allowed', () =>
+          host.managerLog.slice(from).includes(`${alice.name} may no longer run daemons`) ||
+          host.managerLog.slice(from).includes(`${alice.name}/x: its owner is called ${walt} now`)
+            ? true
+            : undefined,
+        );
+      again = makeAccountAgain(host, 'alice');
+      writeDaemonAgain(again, 'x', 'start=exec sleep 6800171\n');
+      if (killed && running) await host.startManager();
+      else process.kill(host.managerPid(), 'SIGHUP');
+      const theirs = await host.waitForDaemon(
+        'alice',
+        'alice/x',
+        (d) => d.pid > 0,
+        'the new account’s to run',
+      );
+      if (killed) {
+        // Saved with the name another's (its start in the history), a takeover reads it so.
+        await waitFor('the new account’s start in the saved history', () =>
+          readFileSync(history, 'utf8').includes(`started, pid ${theirs.pid}`) ? true : undefined,
+        );
+        await host.killManager();
+      }
+      execFileSync('usermod', ['-l', bob, walt]);
+      current = bob;
+      if (killed) await host.startManager();
+      await host.waitForDaemon(
+        'root',
+        'bob/x',
+        (d) => d.state === (running ? 'running' : 'stopped'),
+        'its to be loaded',
+      );
+      const why = await host.dmctl('root', `${bob}/x`, 'why');
+      assert.ok(why.stdout.includes(before), why.stdout);
+      assert.ok(!why.stdout.includes(`started, pid ${theirs.pid}`), why.stdout);
+      assert.ok(!(await host.dmctl('alice', 'x', 'why')).stdout.includes(before));
+    });
+  });
