@@ -230,10 +230,14 @@ describe('statusOf', () => {
 
   const PROBLEM = '/home/david/.daemon-manager/daemons/wordpress.conf:2: error: bad';
 
+  // Its run-as the owner, as for a file never accepted: what the file asks (a `user=root`
+  // refused) is nobody's run, and a script of root's looking for daemons that run as root
+  // found a user's refused file (an outside review, 48b, F2).
   test('a stopped daemon whose config is now broken shows as broken, with the problem', () => {
     assert.deepEqual(statusOf(record({}), NOW, PROBLEM), {
       ...STOPPED,
       state: 'broken',
+      runAs: 'david',
       problem: PROBLEM,
     });
   });

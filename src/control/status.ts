@@ -60,7 +60,11 @@ export function statusOf(
     // its program has begun (begunAt: none while its exec is under way).
     uptime: alive && record.begunAt !== undefined ? seconds(now - record.begunAt) : 0,
     total: alive && record.startedAt !== undefined ? seconds(now - record.startedAt) : 0,
-    runAs: (alive ? runAs : undefined) ?? record.spec.runAs ?? record.owner,
+    // A broken row runs as nobody: what its file asks may be refused (48b, F2: `root`).
+    runAs:
+      (alive ? runAs : undefined) ??
+      (state.kind === 'stopped' && problem !== undefined ? record.owner : record.spec.runAs) ??
+      record.owner,
     output: record.spec.output,
     restart: record.spec.restart,
     ...(lastExit === undefined ? {} : { lastExit }),

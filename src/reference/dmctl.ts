@@ -120,7 +120,12 @@ export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
     meaning:
       'time since the last explicit start (`start`, `restart`, autostart), while it has a process, else `0s`',
   },
-  { name: 'run-as', field: 'runAs', meaning: 'the user it runs as' },
+  {
+    name: 'run-as',
+    field: 'runAs',
+    meaning:
+      'the user it runs as (of a daemon listed `broken`: its owner, since nothing runs and its file may ask for an account not granted)',
+  },
   {
     name: 'last-exit',
     field: 'lastExit',

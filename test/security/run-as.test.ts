@@ -53,6 +53,8 @@ describe('mallory cannot run a daemon as anyone she was not granted', {
     const [daemon] = (await host.status('root')).filter((d) => d.id === host.id(`mallory/${name}`));
     assert.equal(daemon?.state, 'broken', userLine);
     assert.match(daemon?.problem ?? '', refusal, userLine);
+    // Nobody's run: not listed as running as the account its file asked (48b, F2: `root`).
+    assert.equal(daemon?.runAs, host.user('mallory').name, userLine);
     assert.equal(existsSync(ran), false, `${userLine}: the daemon ran`);
     assert.deepEqual(processesWith(`sleep ${marker}`), [], userLine);
     await assertManagerAnswers(host, 'alice', 'mallory');
