@@ -3553,7 +3553,7 @@ export class Manager implements ControlContext, SupervisorHost {
             if (unclaimed.includes(copy.name) && copy.spec !== undefined)
               this.leftOverSpecs.set(`${user}/${copy.name}`, copy.spec);
       }
-      this.configCopies.keep(
+      tally.cost += this.configCopies.keep(
         user,
         owner.account.uid,
         this.copiesToKeep(user, listing.configs, copiesBefore),

@@ -2,7 +2,8 @@ import { UserBuckets } from '../policy/user-buckets.ts';
 
 /**
  * The work one user's config files may cost the manager per minute: bytes read, plus
- * FILE_COST per file opened and NAME_COST per `*.conf` name listed. A full directory
+ * FILE_COST per file opened and NAME_COST per `*.conf` name listed, plus the bytes written
+ * when the configs as last read are kept again (state/config-copies.ts). A full directory
  * (1,000 files, 4 MiB read) costs about 8 MiB, so a user may rescan it eight times a
  * minute (and at once, after a quiet minute); a directory of ordinary configs, hundreds
  * of times.
@@ -48,7 +49,7 @@ export class RescanBudget {
     const seconds = this.buckets.secondsUntil(user, 1, now);
     return (
       `${what} refused: your rescans cost more than ${Math.round(this.perMinute / MIB)} MiB of reading ` +
-      `in the last minute (bytes read, ${FILE_COST / 1024} KiB a file, ${NAME_COST} bytes a *.conf name), ` +
+      `in the last minute (bytes read, ${FILE_COST / 1024} KiB a file, ${NAME_COST} bytes a *.conf name, and what keeping your configs as last read writes), ` +
       `the most one user's may; try again in ${seconds} s`
     );
   }

@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { parseDaemonConfig } from '../config/daemon.ts';
 import type { LoadedConfig } from '../daemon/scan.ts';
 import { createLogger } from '../logging/logger.ts';
-import { ConfigCopies } from './config-copies.ts';
+import { ConfigCopies, MAX_COPIES_BYTES } from './config-copies.ts';
 
 describe('ConfigCopies', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dm-config-copies-'));
@@ -81,6 +81,32 @@ describe('ConfigCopies', () => {
     assert.equal((await copies.read('erin', 1005))[0]?.spec?.start, 'exec sleep 5');
     assert.equal(said(), 1);
     assert.ok(lines.some((line) => line.includes('erin.json written again')));
+  });
+
+  // An outside review (48b, F1): a value of control characters takes six bytes a character
+  // in JSON; one user's 3.8 MB of files made a 24 MB file of root's and filled a small
+  // state directory, and another user's stop could not be saved.
+  test('one user’s copies take at most MAX_COPIES_BYTES; past that none is kept, said once', async () => {
+    const copies = new ConfigCopies(dir, log);
+    const small = [loaded('x', 'start=exec sleep 7\n')];
+    assert.ok(copies.keep('frank', 1006, small) > 0, 'what it writes, for the rescan budget');
+    await copies.settled();
+    assert.equal(copies.keep('frank', 1006, small), 0, 'nothing changed, nothing written');
+    const huge = `start=exec true ${'\x01'.repeat(200_000)}\n`;
+    const big = ['a', 'b'].map((name) => loaded(name, huge));
+    assert.ok(copies.keep('frank', 1006, big) > MAX_COPIES_BYTES);
+    copies.keep('frank', 1006, [...big, loaded('c', huge)]);
+    await copies.settled();
+    const file = join(dir, 'configs', 'frank.json');
+    assert.ok(!existsSync(file), 'the older copy, stale, is not left');
+    assert.equal(
+      lines.filter((line) => line.includes("frank's daemon configs are not kept")).length,
+      1,
+    );
+    copies.keep('frank', 1006, small);
+    await copies.settled();
+    assert.equal((await copies.read('frank', 1006))[0]?.spec?.start, 'exec sleep 7');
+    assert.ok(lines.some((line) => line.includes("frank's daemon configs are kept again")));
   });
 
   test('a damaged file is said and gives nothing', async () => {

@@ -10,6 +10,13 @@ import { writeAtomicallyAsync } from './atomic-write.ts';
 const DIR = 'configs';
 /** How soon a write that failed (a full disk) is tried again, until one is made. */
 const RETRY_MS = 1000;
+/**
+ * The most one user's copies take in the state directory. A thousand ordinary configs take
+ * about 0.5 MiB; a value of control characters takes six bytes a character in JSON, and one
+ * user's 3.8 MB of files made a 24 MB file of root's, which filled a small `state-dir` and
+ * kept another user's `stop` from being saved (an outside review, 48b, F1).
+ */
+export const MAX_COPIES_BYTES = 2 * 1024 * 1024;
 
 /**
  * Each user's daemon configs as last read whole, in `state-dir/configs/USER.json` (root's
@@ -28,6 +35,8 @@ export class ConfigCopies {
   private readonly writing = new Map<string, Promise<void>>();
   /** By user: what the last write that failed was to write (see `retryLater`). */
   private readonly unwritten = new Map<string, string>();
+  /** Users whose copies are past MAX_COPIES_BYTES, and so not kept (said once). */
+  private readonly tooBig = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(stateDir: string, log: Logger) {
@@ -35,13 +44,18 @@ export class ConfigCopies {
     this.log = log;
   }
 
-  /** Keeps what a complete reading of a user's directory found (the account's uid `uid`). */
-  keep(user: string, uid: number, configs: readonly LoadedConfig[]): void {
+  /**
+   * Keeps what a complete reading of a user's directory found (the account's uid `uid`);
+   * returns how many bytes that writes (0 when nothing changed), for the rescan budget of
+   * whoever asked: what one user's rescans make the manager write is bounded as what they
+   * make it read is.
+   */
+  keep(user: string, uid: number, configs: readonly LoadedConfig[]): number {
     const kept = configs.filter(
       (config) => config.spec !== undefined && config.source !== undefined,
     );
     const digest = digestOf(kept);
-    if (this.written.get(user) === digest) return;
+    if (this.written.get(user) === digest) return 0;
     this.written.set(user, digest);
     const text = JSON.stringify({ uid, configs: kept });
     const previous = this.writing.get(user) ?? Promise.resolve();
@@ -50,6 +64,7 @@ export class ConfigCopies {
     void next.then(() => {
       if (this.writing.get(user) === next) this.writing.delete(user);
     });
+    return text.length;
   }
 
   /**
@@ -129,6 +144,18 @@ export class ConfigCopies {
   private async write(user: string, text: string): Promise<void> {
     const failing = this.unwritten.has(user);
     this.unwritten.delete(user);
+    // Past the bound, none is kept: an older copy left in place would be taken for what
+    // the files say at a takeover.
+    if (Buffer.byteLength(text) > MAX_COPIES_BYTES) {
+      if (!this.tooBig.has(user))
+        this.log.warn(
+          `${user}'s daemon configs are not kept in ${this.dir}: as kept they would take ${mib(Buffer.byteLength(text))} MiB, more than the ${mib(MAX_COPIES_BYTES)} MiB kept of one user (a manager started while their directory cannot be read stops their daemons, as if no file claimed them)`,
+        );
+      this.tooBig.add(user);
+      rmSync(this.pathOf(user), { force: true });
+      return;
+    }
+    if (this.tooBig.delete(user)) this.log.info(`${user}'s daemon configs are kept again`);
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       await writeAtomicallyAsync(this.pathOf(user), text);
@@ -169,6 +196,10 @@ export class ConfigCopies {
   private pathOf(user: string): string {
     return join(this.dir, `${encodeURIComponent(user)}.json`);
   }
+}
+
+function mib(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(1);
 }
 
 /** What a user's kept configs say, in short: the same for the same files. */

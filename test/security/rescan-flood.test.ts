@@ -200,3 +200,55 @@ describe('the rescan budget is charged to whoever asks', {
     assert.equal(judgedBob(from), 1, 'one rescan of bob, for the group');
   });
 });
+
+/**
+ * An outside review (48b, F1: 3 of 3 on a small state-dir): the configs a user's rescans
+ * make the manager keep as last read (`state-dir/configs/`) took six bytes for each
+ * control character of a value: 3.8 MB of files became a 24 MB file of root's, which
+ * filled a small state directory (another user's `stop` could not be saved, and a restart
+ * undid it), and rescans of files changed each time wrote 733 MiB a minute. A user's
+ * copies now take at most 2 MiB, and what keeping them writes is charged to the rescan
+ * budget of whoever asked, as what the rescan reads is.
+ */
+describe("mallory's configs as last read cannot fill root's state directory", {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const mallory = (): ReturnType<TestHost['user']> => host.user('mallory');
+  /** Four configs of 200,000 control characters each, told apart by `variant`. */
+  const writeBig = (variant: number): void => {
+    const dir = join(mallory().home, '.daemon-manager/daemons');
+    for (let index = 0; index < 4; index++) {
+      const file = join(dir, `ctl${index}.conf`);
+      writeFileSync(file, `start=exec true ${variant} ${'\x01'.repeat(200_000)}\nautostart=no\n`);
+      chownSync(file, mallory().uid, mallory().gid);
+    }
+  };
+
+  before(async () => {
+    host.writeMaster('[can_run_as]\n{mallory}\n');
+    host.writeDaemon('mallory', 'mine', 'start=exec sleep 6000031\n');
+    await host.startManager();
+    await host.waitForDaemon('root', 'mallory/mine', (d) => d.state === 'running', 'to run');
+  });
+  afterEach(showLogIfFailed(() => host.managerLog.slice(-6000)));
+  after(() => cleanUp(host));
+
+  test('her copies take at most 2 MiB, and rescans that change them are refused sooner', async () => {
+    let rescans = 0;
+    let refusal: string | undefined;
+    // 0.8 MB read a rescan: 80 of them fit in the minute's 64 MiB; with the 4.8 MB that
+    // keeping them would write charged too, about 12.
+    for (; rescans < 40 && refusal === undefined; rescans++) {
+      writeBig(rescans);
+      const rescan = await host.dmctl('mallory', 'rescan');
+      if (/rescan refused/.test(rescan.stderr)) refusal = rescan.stderr;
+    }
+    assert.match(refusal ?? 'never refused', /rescan refused: your rescans cost more/);
+    assert.ok(rescans <= 20, `refused after ${rescans} rescans`);
+    const copies = join(host.dir, 'state', 'configs');
+    const kept = Number(execFileSync('du', ['-sb', copies], { encoding: 'utf8' }).split('\t')[0]);
+    assert.ok(kept <= 2 * 1024 * 1024, `${kept} bytes kept in ${copies}`);
+    assert.match(host.managerLog, /\S+mallory's daemon configs are not kept in /);
+  });
+});
