@@ -138,6 +138,14 @@ export interface SnapshotLookups {
   readonly waitsForFile: (id: string) => boolean;
 }
 
+/**
+ * The most the configs saved for one user's daemons (those whose files are broken) take
+ * in the state file, as for the copies (state/config-copies.ts): a value of control
+ * characters takes six bytes a character in JSON, and the state is written again each
+ * second while daemons change. Past it, a takeover goes on with the copies kept, if any.
+ */
+export const MAX_SAVED_SPECS_BYTES = 1024 * 1024;
+
 /** Takes what is worth keeping from the supervisor's records. */
 export function snapshot(
   records: Iterable<DaemonRecord>,
@@ -148,6 +156,15 @@ export function snapshot(
 ): SavedState {
   const { runTicks, fileBroken, outputGap, ownerUid, savedWanted } = lookups;
   const daemons: Record<string, SavedDaemon> = {};
+  /** By owner: what the configs saved of their daemons whose files are broken take. */
+  const specBytes = new Map<string, number>();
+  const savedSpec = (record: DaemonRecord): DaemonSpec | undefined => {
+    if (!fileBroken(record.id)) return undefined;
+    const size = JSON.stringify(record.spec).length + (specBytes.get(record.owner) ?? 0);
+    if (size > MAX_SAVED_SPECS_BYTES) return undefined;
+    specBytes.set(record.owner, size);
+    return record.spec;
+  };
   for (const record of records) {
     const { state } = record;
     const run = state.kind === 'running' || state.kind === 'stopping' ? state : undefined;
@@ -160,6 +177,7 @@ export function snapshot(
     // Stopped by a shutdown still under way, it is saved as wanted before it: a manager
     // killed before the shutdown's end starts it again, as after a crash.
     const wanted = savedWanted(record);
+    const spec = savedSpec(record);
     daemons[record.id] = {
       wanted,
       state: state.kind,
@@ -192,7 +210,7 @@ export function snapshot(
       ...(state.kind === 'running' && state.starting ? { starting: true } : {}),
       ...(state.kind === 'stopped' && state.ended !== undefined ? { ended: state.ended } : {}),
       ...(record.lastExit === undefined ? {} : { lastExit: record.lastExit }),
-      ...(fileBroken(record.id) ? { spec: record.spec } : {}),
+      ...(spec === undefined ? {} : { spec }),
       ...(record.unkilled.length === 0
         ? {}
         : { unkilled: record.unkilled.map((left) => left.run) }),

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseDaemonConfig } from '../config/daemon.ts';
+import { newRecord } from '../supervisor/state.ts';
+import { MAX_SAVED_SPECS_BYTES, type SnapshotLookups, snapshot } from './snapshot.ts';
+
+const lookups: SnapshotLookups = {
+  runTicks: () => undefined,
+  stopTimeoutMs: () => 1000,
+  runLeaf: () => undefined,
+  fileBroken: () => true,
+  outputGap: () => undefined,
+  ownerUid: () => undefined,
+  savedWanted: (record) => record.wanted,
+  waitsForFile: () => false,
+};
+
+// The same mistake as an outside review's (48b, F1) in the configs kept as last read: a
+// value of control characters takes six bytes a character in JSON, and a user whose files
+// broke under running daemons had their configs saved whole in root's state file.
+test('the configs saved for one user’s daemons whose files broke take at most MAX_SAVED_SPECS_BYTES', () => {
+  const big = `start=exec true ${'\x01'.repeat(100_000)}\n`;
+  const recordOf = (user: string, name: string, text: string) => {
+    const { spec } = parseDaemonConfig(text, `/${user}/${name}.conf`, name);
+    assert.ok(spec);
+    return newRecord(user, spec);
+  };
+  const records = [
+    ...Array.from({ length: 5 }, (_, n) => recordOf('mallory', `d${n}`, big)),
+    recordOf('alice', 'web', 'start=exec sleep 1\n'),
+  ];
+  const saved = snapshot(records, lookups, 1, true);
+  const specs = Object.entries(saved.daemons).filter(([, daemon]) => daemon.spec !== undefined);
+  const mallory = specs.filter(([id]) => id.startsWith('mallory/'));
+  assert.ok(mallory.length >= 1 && mallory.length < 5, `${mallory.length} of 5 kept`);
+  const bytes = mallory.reduce((sum, [, daemon]) => sum + JSON.stringify(daemon.spec).length, 0);
+  assert.ok(bytes <= MAX_SAVED_SPECS_BYTES, `${bytes} bytes`);
+  assert.ok(
+    specs.some(([id]) => id === 'alice/web'),
+    'another user’s is saved still',
+  );
+});
