@@ -2767,16 +2767,25 @@ export class Manager implements ControlContext, SupervisorHost {
             ? `${name} may no longer run daemons; stopping theirs`
             : `${name} is another account now (uid ${before.account.uid}, now ${after.account.uid}); stopping the daemons of the old one`,
       );
-      const leftDown = [...this.supervisor.daemons.values()]
-        .filter((record) => record.owner === name && record.wanted === 'down')
+      // This account's records under the name: not the run of an account that had it before,
+      // still being stopped (its record, under the name, is that account's). A new account
+      // given a renamed owner's name, itself renamed away, had the owner's stop, pid and
+      // history taken for its own, its daemon left stopped for good (an outside review,
+      // 48a, F0: 5 of 5).
+      const records = [...this.supervisor.daemons.values()].filter(
+        (record) =>
+          record.owner === name &&
+          (record.formerUid === undefined || record.formerUid === before.account.uid),
+      );
+      const leftDown = records
+        .filter((record) => record.wanted === 'down')
         .map((record) => record.spec.name);
       if (renamed !== undefined) {
         for (const daemon of leftDown) this.leftDownByOldName.add(`${renamed}/${daemon}`);
         // Their history goes with them: the owner saw no more who stopped their daemon
         // (an outside review, 27b, F3).
-        for (const record of this.supervisor.daemons.values())
-          if (record.owner === name)
-            this.history.carry(record.id, `${renamed}/${record.spec.name}`);
+        for (const record of records)
+          this.history.carry(record.id, `${renamed}/${record.spec.name}`);
         this.moveRenamePending(name, renamed);
       }
       // Gone under this name, maybe for a moment: a rename done in steps (two accounts
@@ -2801,11 +2810,8 @@ export class Manager implements ControlContext, SupervisorHost {
         // name meanwhile took the run's id for its own daemon, and the renamed account's
         // was loaded at once beside it (an outside review, 47b, F2b: 35 s of two copies).
         if (this.db.byUid.has(before.account.uid))
-          for (const record of this.supervisor.daemons.values())
-            if (
-              record.owner === name &&
-              (record.state.kind === 'running' || record.state.kind === 'stopping')
-            )
+          for (const record of records)
+            if (record.state.kind === 'running' || record.state.kind === 'stopping')
               waits[record.spec.name] ??= record.id;
         if (leftDown.length > 0 || Object.keys(waits).length > 0)
           this.leftDownByUid.set(before.account.uid, {
@@ -2825,8 +2831,8 @@ export class Manager implements ControlContext, SupervisorHost {
       // Another account now, or none: what the old one's runs write is nobody's to log
       // (their pipes, by daemon id, would go into the log of the new account's daemon).
       const gone = after !== undefined || !this.db.users.has(name);
-      for (const record of [...this.supervisor.daemons.values()])
-        if (record.owner === name) {
+      for (const record of records)
+        if (this.supervisor.daemons.get(record.id) === record) {
           if (gone) {
             // Its wanted state as its owner left it: saved so, a takeover meanwhile took the
             // stop below for the owner's, and a renamed account's daemon stayed stopped for

@@ -812,3 +812,79 @@ for (const way of [
       assert.ok(!(await host.dmctl('alice', 'x', 'why')).stdout.includes(before));
     });
   });
+
+/**
+ * An outside review (48a, F0, High, 5 of 5): the owner stopped a daemon that ignores
+ * SIGTERM and was renamed; a new account given the old name was renamed away, and the
+ * owner renamed back, while the old run was being stopped. The new account's daemon,
+ * which nobody had stopped, was left stopped for good under its new name, and its `why`
+ * showed the first account's pid, stop and rename: the old run's record, under the name,
+ * was taken for the renamed new account's.
+ */
+for (const way of ['live', 'an upgrade after'] as const)
+  describe(`an account renamed, a new account given its name and renamed away, the owner renamed back (${way})`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    let first = '';
+    let second = '';
+    afterEach(showLogIfFailed(() => host.managerLog));
+    after(async () => {
+      await host.stopManager().catch(() => undefined);
+      if (second !== '') execFileSync('userdel', ['-f', second], { stdio: 'ignore' });
+      if (first !== '' && first !== host.user('alice').name)
+        execFileSync('usermod', ['-l', host.user('alice').name, first]);
+      await host.cleanup();
+    });
+
+    test('the new account’s daemon starts under its new name, with none of the owner’s history', async () => {
+      const alice = host.user('alice');
+      host.user('carol');
+      const bob = host.expand('{bob}');
+      const dave = host.expand('{dave}');
+      const command = `sleep ${6800180 + ['live', 'an upgrade after'].indexOf(way)}`;
+      host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n{dave}: {carol}\n');
+      host.writeDaemon(
+        'alice',
+        'x',
+        `start=trap '' TERM; exec ${command}\nuser=${host.expand('{carol}')}\nstop_timeout=20s\n`,
+      );
+      await host.startManager();
+      await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+      assert.equal((await host.dmctl('alice', 'stop', 'x')).code, 0);
+      const from = host.managerLog.length;
+      const said = (text: string) => () =>
+        host.managerLog.slice(from).includes(text) ? true : undefined;
+      execFileSync('usermod', ['-l', bob, alice.name]);
+      first = bob;
+      await waitFor('the rename', said(`is now called ${bob}`));
+      const mark = host.managerLog.length;
+      const again = makeAccountAgain(host, 'alice');
+      second = alice.name;
+      writeDaemonAgain(again, 'x', 'start=exec sleep 6800190\n');
+      await waitFor('the new account seen', () =>
+        host.managerLog.slice(mark).includes('users and groups changed') ? true : undefined,
+      );
+      execFileSync('usermod', ['-l', dave, alice.name]);
+      second = dave;
+      await waitFor('the new account’s rename', said(`${alice.name} is now called ${dave}`));
+      execFileSync('usermod', ['-l', alice.name, bob]);
+      first = '';
+      await waitFor('the owner’s name back', said(`${bob} is now called ${alice.name}`));
+      // The old run still stopped (20 s). (A kill -9 of the manager there ended right before
+      // the fix too.)
+      if (way === 'an upgrade after') await host.upgrade();
+      await waitFor(
+        'the new account’s daemon to run under its new name, the old run gone',
+        async () => {
+          const row = (await host.status('root')).find((d) => d.id === `${dave}/x`);
+          return row?.state === 'running' && living(command).length === 0 ? true : undefined;
+        },
+        { timeoutMs: 60_000, describe: () => `${living(command).length} old runs` },
+      );
+      const owners = await host.status('root');
+      assert.equal(owners.find((d) => d.id === `${alice.name}/x`)?.state, 'stopped');
+      const why = (await host.dmctl('root', `${dave}/x`, 'why')).stdout;
+      assert.doesNotMatch(why, /ran dmctl stop|is now called|its owner is called/);
+    });
+  });
