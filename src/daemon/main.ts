@@ -192,7 +192,7 @@ async function main(signals: SignalQueue): Promise<number> {
   descriptorLimit = native.raiseDescriptorLimit();
   signals.adoptEarly(native.takeEarlySignals());
   const lock = args.takeover
-    ? inheritedLock(native, settings.stateDir)
+    ? takeoverLock(native, settings.stateDir)
     : await takeLock(native, settings.stateDir, signals.stopComing);
   // A SIGTERM or SIGINT while it waited for the lock: a start that never happened (an
   // outside review, 27b, F2: it waited on, and exited 1).
@@ -508,14 +508,19 @@ function tryLock(
 }
 
 /** The lock of the manager this one takes over from, passed on a descriptor (handover.ts). */
-function inheritedLock(native: Native, stateDir: string): number | string {
-  const path = join(stateDir, 'manager.lock');
+function takeoverLock(native: Native, stateDir: string): number | string {
+  const held = inheritedLock(LOCK_FD, stateDir);
+  if (held === LOCK_FD) native.setCloexec(LOCK_FD, true);
+  return held;
+}
+
+/** `fd`, if it is the instance lock of `stateDir` (the file at its path); else why not. */
+function inheritedLock(fd: number, stateDir: string): number | string {
   try {
-    const held = fstatSync(LOCK_FD);
-    const file = statSync(path);
+    const held = fstatSync(fd);
+    const file = statSync(join(stateDir, 'manager.lock'));
     if (held.ino !== file.ino || held.dev !== file.dev) throw new Error('not the instance lock');
-    native.setCloexec(LOCK_FD, true);
-    return LOCK_FD;
+    return fd;
   } catch (error) {
     return `daemon-manager: --takeover without the instance lock of ${stateDir} (${(error as Error).message})`;
   }
@@ -552,6 +557,17 @@ async function upgrade(
   signals: SignalQueue,
 ): Promise<void> {
   log.info(`SIGUSR2: upgrading: starting ${process.argv[1]} to take over (daemons keep running)`);
+  // Its state directory deleted (or replaced) since it started: the new code cannot take
+  // the instance lock over, and it made the directory again, empty, before it ended: the
+  // refusal named no cause, and the saves that failed since (said) went on unsaid, the
+  // lock and the keeper's socket still gone (an outside review, 48a, F2).
+  const stateDir = manager.settings.stateDir;
+  if (inheritedLock(lock, stateDir) !== lock) {
+    log.error(
+      `upgrade refused: the state directory ${stateDir} was deleted or replaced since the manager started (its manager.lock is not the file the manager holds): the new code could not take over from it; stop and start the manager to make it again (its daemons go on meanwhile)`,
+    );
+    return;
+  }
   if (configPath !== undefined) {
     const read = readMasterConfig(configPath);
     if (!('config' in read)) {
@@ -564,17 +580,18 @@ async function upgrade(
     // this one); a socket-dir, where no other config's manager or keeper holds it: the new
     // code made its sockets in that manager's place, and that config's dmctl reached this
     // one (an outside review, 47b, F3).
-    const { socketDir, stateDir } = read.config.settings;
-    if (stateDir !== manager.settings.stateDir) {
+    const { socketDir } = read.config.settings;
+    if (read.config.settings.stateDir !== stateDir) {
       log.error(
-        `upgrade refused: the master config names another state-dir (${stateDir}), which applies only once the manager is stopped and started`,
+        `upgrade refused: the master config names another state-dir (${read.config.settings.stateDir}), which applies only once the manager is stopped and started`,
       );
       return;
     }
-    const held =
-      socketDir === manager.settings.socketDir
-        ? undefined
-        : socketsLockHolder(socketDir, stateDir, true);
+    // Its own socket-dir too: deleted and made again (its lock gone with it), another
+    // config's manager may hold it now, and the new code made its sockets there (48a, F1).
+    // Its own lock is told by the pids holding it (with its state directory deleted, the
+    // lock's path no longer names it: c84f223).
+    const held = socketsLockHolder(socketDir, stateDir, true, [process.pid, manager.keeperPid]);
     if (held !== undefined && held !== 'own') {
       log.error(`upgrade refused: ${held}`);
       return;

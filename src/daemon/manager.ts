@@ -2382,6 +2382,11 @@ export class Manager implements ControlContext, SupervisorHost {
       this.waitingForFile.delete(record.id);
   }
 
+  /** The pid of the keeper of daemons (dm-keeper) this manager speaks to. */
+  get keeperPid(): number {
+    return this.processes.keeperPid;
+  }
+
   historyOf(id: string): readonly HistoryEvent[] {
     return this.history.of(id);
   }

@@ -64,7 +64,8 @@ const ADVICE = 'give each config its own socket-dir';
 
 /**
  * Who holds the lock of `socketDir`, as /proc/locks says (no lock taken): `own`, the
- * keeper of `stateDir` (or its manager, if `ownManager`); why a manager of `stateDir` is
+ * keeper of `stateDir` (or its manager, if `ownManager`), or one of `ownPids` (the
+ * running manager and its keeper, whatever their state directory is now); why a manager of `stateDir` is
  * refused it, if another one holds it; nothing if no manager or keeper does.
  * `daemon-manager --check` said "configuration OK" of a config whose manager would be
  * refused (an outside review, 45a, F5).
@@ -73,9 +74,11 @@ export function socketsLockHolder(
   socketDir: string,
   stateDir: string,
   ownManager: boolean,
+  ownPids: readonly number[] = [],
 ): 'own' | string | undefined {
   const holder = managerOrKeeperHolding(socketsLockPath(socketDir), [process.getuid?.() ?? 0]);
   if (holder === undefined) return undefined;
+  if (ownPids.includes(holder.pid)) return 'own';
   if (holder.kind === 'keeper')
     return holder.socket === join(stateDir, 'keeper.sock')
       ? 'own'

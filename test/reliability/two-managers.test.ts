@@ -432,6 +432,43 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     await host.stopManager();
   });
 
+  // An outside review (48a, F1: 3 of 3): the socket-dir deleted and made again while the
+  // manager ran (a known limit: it loses its sockets and lock), a manager of another config
+  // started there, then an upgrade of the first, its config unchanged: the upgrade went
+  // ahead, made its sockets in the other manager's directory and took that one's root.sock
+  // for its own; root's dmctl of this config reached the other manager.
+  test('an upgrade into its socket-dir, deleted and taken by another manager since, is refused', async () => {
+    await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    const dir = join(host.dir, 'run');
+    rmSync(dir, { recursive: true, force: true });
+    execFileSync('mkdir', ['-m', '0755', dir]);
+    const second = spawnCollecting([DAEMON_MANAGER, '--config', otherConfig(dir), '-f']);
+    try {
+      await waitFor('the other config’s manager to run', () =>
+        /daemon-manager running/.test(second.output()) ? true : undefined,
+      );
+      const pid = host.managerPid();
+      const from = host.managerLog.length;
+      process.kill(pid, 'SIGUSR2');
+      await waitFor('the upgrade refused', () =>
+        /upgrade refused: socket-dir \S+run is in use by the manager of state directory \S+state2/.test(
+          host.managerLog.slice(from),
+        )
+          ? true
+          : undefined,
+      );
+      assert.equal(host.managerPid(), pid);
+      assert.deepEqual(copies(), [1, 1, 1]);
+    } finally {
+      second.child.kill('SIGTERM');
+      await new Promise((resolve) => second.child.once('exit', resolve));
+    }
+    await host.stopManager();
+  });
+
   test('a personal manager of alice while the system manager runs her daemons is refused', async () => {
     const first = await host.startManager();
     await waitFor('every daemon to run', () =>
