@@ -532,8 +532,10 @@ export class Recovery {
       pid > 0 && readStat(pid)?.startTime === saved?.startTicks && readStat(pid)?.state !== 'Z';
     const cgroup = this.populatedCgroup(record.id, saved?.run);
     if (!provenPid && cgroup === undefined) return false;
+    // The old account's: stopped, never replaced by this daemon's run ("replacing it" read
+    // as the daemon taking it over: an outside review, 48a, F3).
     this.log.warn(
-      `${record.id}: ${provenPid ? `pid ${pid}` : 'a process in its cgroup'} survives from a previous manager; ${record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)'}`,
+      `${record.id}: ${provenPid ? `pid ${pid}` : 'a process in its cgroup'} survives from a previous manager; ${former ? 'stopping it (the run of the account that had this name before)' : record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)'}`,
     );
     const seq = this.processes.claimNew(record.id, cgroup);
     this.link.adopt(seq, record.id, provenPid ? pid : 0, saved?.startTicks ?? 0, cgroup ?? '');

@@ -538,6 +538,11 @@ for (const way of [
         timeoutMs: 40_000,
       });
       assert.ok(!existsSync(mark), 'the old account’s process got the new account’s signal');
+      // Nor said to be replaced by it (48a, F3: "replacing it" read as the old bug).
+      assert.doesNotMatch(
+        host.managerLog.slice(from),
+        /kim\/other: .*survives from a previous manager; replacing it/,
+      );
     });
   });
 
