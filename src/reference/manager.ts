@@ -59,6 +59,6 @@ export const MANAGER_SIGNALS: readonly Entry[] = [
   {
     name: 'SIGUSR2',
     meaning:
-      "upgrade: the manager's code from disk starts as a new process and takes over once it is ready (the old one exits; its pid becomes the manager's); every daemon keeps running with the same pid, uptime and counts, its output still reaching its log; refused, with the reason in the log, when the new code or the config does not load, or when the keeper has not answered for 5 s (stopped, or starved of CPU)",
+      "upgrade: the manager's code from disk starts as a new process and takes over once it is ready (the old one exits; its pid becomes the manager's); every daemon keeps running with the same pid, uptime and counts, its output still reaching its log; refused, with the reason in the log, when the new code or the config does not load, when the keeper has not answered for 5 s (stopped, or starved of CPU), when the config names another `state-dir` or a `socket-dir` another config's manager or keeper holds (its own too, deleted and taken since), or when its state directory was deleted or replaced",
   },
 ];
