@@ -118,7 +118,7 @@ export const STATUS_COLUMNS: readonly (Entry & { readonly field: string })[] = [
     name: 'total',
     field: 'total',
     meaning:
-      'time since the last explicit start (`start`, `restart`, autostart), while it has a process, else `0s`',
+      'time since the last explicit start (`start`, `restart`, autostart), while it has a process, else `0s`; a daemon that waited for the run of the account that had its name before counts from its own first run',
   },
   {
     name: 'run-as',

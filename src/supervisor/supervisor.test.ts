@@ -220,6 +220,29 @@ test('the stop of the run of the account that had the name before is not the dae
   assert.deepEqual(notes, []);
 });
 
+// Outside reviews (47b, F5; 48a, F4): a `start` typed while the daemon waited for the old
+// account's run counted that wait in its `total` (45 s for a run of 4 s): the daemon's own
+// first run begins only once that run is gone.
+test('a start typed while the old account’s run stops counts from the daemon’s own run', () => {
+  const supervisor = supervisorOf({});
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  record.wanted = 'up';
+  supervisor.resumeStopping(
+    record,
+    { seq: 7, pid: 4242, alive: true, empty: false },
+    Date.now() + 1000,
+    'start',
+    { former: true },
+  );
+  const typed = Date.now() - 40_000;
+  record.startedAt = typed;
+  supervisor.noteExit(record, 7, { code: null, signal: 'SIGTERM' }, true);
+  assert.equal(record.state.kind, 'running');
+  assert.ok((record.startedAt ?? 0) > typed, 'its total counts the wait');
+  if (record.timer !== undefined) clearTimeout(record.timer);
+});
+
 // A CI run: a stop's SIGKILL said in the history saved, not in the state saved with it
 // (the history was taken after the state's write); after a kill -9 the next manager sent
 // it again and said it twice. Taken with the state, the history may be behind it: a

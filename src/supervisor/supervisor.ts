@@ -1079,7 +1079,10 @@ export class Supervisor {
     if (state.afterwards === 'start' && record.wanted === 'up') {
       // Started by no one's explicit start (its autostart, once an old run it waited for
       // is gone): its total counts from now (an outside review, 45b, F7: 0s for good).
-      record.startedAt ??= Date.now();
+      // After the old account's run, from now too, a start typed meanwhile or not: that
+      // wait was no run of the daemon's (47b, F5; 48a, F4: 45 s for a run of 4 s).
+      if (state.former) record.startedAt = Date.now();
+      else record.startedAt ??= Date.now();
       this.spawn(record);
       return;
     }
