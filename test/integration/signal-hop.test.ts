@@ -75,8 +75,12 @@ describe('a stop of a daemon whose processes hop from pid to pid', {
     const hop = await host.waitForDaemon('dave', 'dave/hop', (d) => d.pid > 0, 'to run');
     const cgroup = cgroup2Of(hop.pid, cgroup2Mount() ?? '');
     assert.ok(cgroup !== undefined, 'the daemon is in a cgroup2 cgroup');
-    await waitFor('every chain to start', () =>
-      chainsIn('started').size === CHAINS ? true : undefined,
+    // A thousand sleepers forked first: on a loaded machine (a full run beside two outside
+    // reviews) that took more than the default 15 s.
+    await waitFor(
+      'every chain to start',
+      () => (chainsIn('started').size === CHAINS ? true : undefined),
+      { timeoutMs: 120_000, describe: () => `${chainsIn('started').size} of ${CHAINS}` },
     );
     // Hopping, not settled or dead: pids come and go, many more than there are chains.
     const first = new Set(membersOf(cgroup));
@@ -87,7 +91,7 @@ describe('a stop of a daemon whose processes hop from pid to pid', {
         for (const pid of membersOf(cgroup)) if (!first.has(pid)) fresh.add(pid);
         return fresh.size > 10 * CHAINS ? true : undefined;
       },
-      { describe: () => `${fresh.size} new pids seen` },
+      { timeoutMs: 60_000, describe: () => `${fresh.size} new pids seen` },
     );
     assert.ok(first.size > SLEEPERS, `${first.size} processes listed, the sleepers among them`);
     const from = host.managerLog.length;
