@@ -74,6 +74,7 @@ import {
   type EventKind,
   History,
   type HistoryEvent,
+  historyKeptByUid,
   isWantedChange,
 } from '../state/history.ts';
 import { HistoryFile } from '../state/history-file.ts';
@@ -264,7 +265,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly watchdogs: Watchdogs;
   private readonly healthChecks: HealthChecks;
   /** Each daemon's recent events, for `dmctl why`; saved with the state. */
-  private readonly history = new History();
+  /** Each daemon's history, of the account its id is of now (see historyUid). */
+  private readonly history = new History((id) => this.historyUid(id));
   private readonly cgroups: CgroupTree | undefined;
   private readonly metrics: DaemonMetrics;
   /**
@@ -641,7 +643,7 @@ export class Manager implements ControlContext, SupervisorHost {
         ...this.history.idsStartingWith(historyKeptByUid(uid, '')),
       ]),
     ]);
-    this.history.keepOnly(known);
+    this.history.keepOnly(known, (uid) => this.db.byUid.has(uid));
     // And their log journals, but not those of a user whose directory could not be read
     // whole (a home not there yet, a lock held elsewhere): their daemons may be back.
     const listed = this.listedAtStart;
@@ -973,6 +975,8 @@ export class Manager implements ControlContext, SupervisorHost {
     await this.quotaWork();
     await this.logs.pause();
     this.supervisor.pause();
+    // The configs starts read again, their copies' write held back (see ConfigCopies.replace).
+    await this.configCopies.settled();
     await this.state.idle();
     if (!this.state.saveNow(this.takeState(false))) return false;
     // The state file is the new manager's from now on: this one saves it no more.
@@ -1862,6 +1866,7 @@ export class Manager implements ControlContext, SupervisorHost {
         `the manager's process ends only when ${unanswered.join(', ')} answers: the log pump is inside a call to it, which the kernel does not interrupt (a FUSE server that never answers: killing it, or umount -l, ends the call)`,
       );
     if (this.cgroups) removeTree(this.cgroups);
+    await this.configCopies.settled();
     await this.state.idle();
     this.state.saveNow(this.takeState(true));
     // A clean stop leaves no process: what is still there (given up on after SIGKILL) is
@@ -2385,6 +2390,16 @@ export class Manager implements ControlContext, SupervisorHost {
   /** The pid of the keeper of daemons (dm-keeper) this manager speaks to. */
   get keeperPid(): number {
     return this.processes.keeperPid;
+  }
+
+  /**
+   * The account a daemon id's history is of now: the old account's while its record stops
+   * under the id (see syncOwners), else the account of that name.
+   */
+  private historyUid(id: string): number | undefined {
+    const record = this.supervisor.daemons.get(id);
+    if (record?.formerUid !== undefined) return record.formerUid;
+    return this.db.users.get(id.slice(0, id.indexOf('/')))?.uid;
   }
 
   historyOf(id: string): readonly HistoryEvent[] {
@@ -3007,6 +3022,17 @@ export class Manager implements ControlContext, SupervisorHost {
         this.closeQuietly(kept);
         kept = undefined;
       }
+      // Its socket-dir deleted since: whatever file is at its path now is not its socket.
+      // Another config's manager that started there and was killed left its own, and
+      // nobody could reach this manager after the upgrade (an outside review, 49a, F4).
+      if (kept !== undefined && this.socketDirDeleted && fileUid(path) !== undefined) {
+        this.log.warn(
+          `the control socket of ${user} was in a socket-dir deleted since, and the file at ${path} is another's (left by a manager that ran there meanwhile); making it anew`,
+        );
+        this.link.drop(`ctl:${user}`);
+        this.closeQuietly(kept);
+        kept = undefined;
+      }
       // One kept for an account made again under the name since (another uid) is the old
       // account's file: the new one could not connect to it. It is made anew.
       const owner = kept === undefined ? undefined : fileUid(path);
@@ -3039,6 +3065,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private keepSocketsLock(fd: number): void {
     if (!locksSocketDir(fd, this.settings.socketDir)) {
       const held = socketsLockHeld(fd);
+      if (held.endsWith(' (deleted)')) this.socketDirDeleted = true;
       this.log.info(
         held.endsWith(' (deleted)')
           ? `the keeper held the lock of a socket-dir deleted since (${held}): let go`
@@ -3450,6 +3477,9 @@ export class Manager implements ControlContext, SupervisorHost {
     number,
     { name: string; daemons: string[]; waits?: Record<string, string> }
   >();
+
+  /** The lock the keeper kept was of a socket-dir deleted since (see keepSocketsLock). */
+  private socketDirDeleted = false;
 
   /**
    * Daemons of the saved state not loaded at the start: their directory could not be read
@@ -4549,13 +4579,4 @@ function fileUid(path: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * The id a daemon's history is kept under while its account is under a name not allowed
- * and its old name another account's: no account's name (`#` is never one), so no
- * `why` reads it.
- */
-function historyKeptByUid(uid: number, daemon: string): string {
-  return `#${uid}/${daemon}`;
 }

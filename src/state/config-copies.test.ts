@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -107,6 +115,32 @@ describe('ConfigCopies', () => {
     await copies.settled();
     assert.equal((await copies.read('frank', 1006))[0]?.spec?.start, 'exec sleep 7');
     assert.ok(lines.some((line) => line.includes("frank's daemon configs are kept again")));
+  });
+
+  // An outside review (49a, F2): each start that read a changed file again wrote the
+  // user's whole copy (1.6 MB), outside every budget: 230-520 MiB a minute of writes.
+  test('starts that read files again write the copies at most once an interval, together', async () => {
+    const own = mkdtempSync(join(dir, 'replace-'));
+    const copies = new ConfigCopies(own, log, 60_000);
+    const file = join(own, 'configs', 'gina.json');
+    copies.keep('gina', 1007, [
+      loaded('x', 'start=exec sleep 1\n'),
+      loaded('y', 'start=exec sleep 2\n'),
+    ]);
+    await copies.settled();
+    const started = (): string[] =>
+      JSON.parse(readFileSync(file, 'utf8')).configs.map(
+        (config: LoadedConfig) => config.spec?.start,
+      );
+    copies.replace('gina', 1007, loaded('x', 'start=exec sleep 3\n'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(started().sort(), ['exec sleep 2', 'exec sleep 3'], 'the first at once');
+    copies.replace('gina', 1007, loaded('x', 'start=exec sleep 4\n'));
+    copies.replace('gina', 1007, loaded('y', 'start=exec sleep 5\n'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(started().sort(), ['exec sleep 2', 'exec sleep 3'], 'the next held back');
+    await copies.settled();
+    assert.deepEqual(started().sort(), ['exec sleep 4', 'exec sleep 5'], 'written together');
   });
 
   test('a damaged file is said and gives nothing', async () => {

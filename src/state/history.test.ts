@@ -91,6 +91,38 @@ describe('History', () => {
     );
   });
 
+  // An outside review (49a, F1): renames and a new account given the old name, with a
+  // kill -9 of the manager between each step: the owner's history (its pids, who stopped
+  // its daemon) was read by the other account under its daemon's id.
+  test('a history is read only under an id of its own account, and found again by it', () => {
+    const owners = new Map([
+      ['alice', 1002],
+      ['bob', 1003],
+    ]);
+    const history = new History((id) => owners.get(id.slice(0, id.indexOf('/'))));
+    history.note('alice/web', 'command', 'alice ran dmctl stop', 1000);
+    // alice renamed to carol; a new account alice (1009) reads the id, and notes to it.
+    owners.delete('alice');
+    owners.set('carol', 1002);
+    owners.set('alice', 1009);
+    assert.deepEqual(history.of('alice/web'), []);
+    history.note('alice/web', 'start', 'started, pid 7', 2000);
+    assert.deepEqual(
+      history.of('alice/web').map((event) => event.text),
+      ['started, pid 7'],
+    );
+    // Back with the owner's account under any name, its history comes back with it.
+    assert.deepEqual(
+      history.of('carol/web').map((event) => event.text),
+      ['alice ran dmctl stop'],
+    );
+    // Saved and read back, each keeps its account.
+    const again = new History((id) => owners.get(id.slice(0, id.indexOf('/'))));
+    again.restore(JSON.parse(history.take() ?? '{}'));
+    owners.set('alice', 1002);
+    assert.deepEqual(again.of('alice/web'), []);
+  });
+
   test('a history kept elsewhere goes before what the daemon noted since', () => {
     const history = new History();
     history.note('#1001/web', 'command', 'alice ran dmctl stop', 1000);

@@ -45,6 +45,17 @@ export interface HistoryEvent {
 export interface SavedHistory {
   readonly version: 1;
   readonly daemons: Readonly<Record<string, readonly HistoryEvent[]>>;
+  /** The uid of the account each history is of (absent in files of earlier versions). */
+  readonly uids?: Readonly<Record<string, number>>;
+}
+
+/**
+ * The id a daemon's history is kept under while it is not its account's to read under its
+ * id (its account is under another name, or the name another account's): no account's
+ * name (`#` is never one), so no `why` reads it. Found again by its account (see settle).
+ */
+export function historyKeptByUid(uid: number, daemon: string): string {
+  return `#${uid}/${daemon}`;
 }
 
 export const HISTORY_LIMITS = { perDaemon: 50, textChars: 300, bytes: 1024 * 1024 } as const;
@@ -72,9 +83,20 @@ export function asNoted(text: string): string {
     : text;
 }
 
-/** The histories of every daemon, kept in memory and saved with the state. */
+/**
+ * The histories of every daemon, kept in memory and saved with the state. Each is of one
+ * account, by uid (`uidOf`: the account a daemon id is of now): a history is read, and
+ * noted to, only under an id of its own account. Renames, deleted and re-made accounts,
+ * and takeovers between them moved histories by name, and one account's `why` showed
+ * another's pids and who stopped its daemon (an outside review, 49a, F1, with a `kill -9`
+ * between each step). A history found under an id of another account now is kept aside
+ * by uid (historyKeptByUid), and comes back to its account's daemon of that name.
+ */
 export class History {
   private readonly events = new Map<string, HistoryEvent[]>();
+  /** By id: the uid of the account whose history it is. */
+  private readonly uids = new Map<string, number>();
+  private readonly uidOf: (id: string) => number | undefined;
   /**
    * What each daemon's history takes in the saved file, as bytesOf last measured it;
    * dropped when the history changes. Measured anew for every daemon at every save, the
@@ -85,8 +107,34 @@ export class History {
   /** Changed since it was last taken for saving. */
   private changed = false;
 
+  constructor(uidOf: (id: string) => number | undefined = () => undefined) {
+    this.uidOf = uidOf;
+  }
+
+  /**
+   * Makes the history under `id` its account's: one of another account is kept aside by
+   * its uid, and one kept aside for this account comes back, its events first.
+   */
+  private settle(id: string): void {
+    if (id.startsWith('#')) return;
+    const uid = this.uidOf(id);
+    if (uid === undefined) return;
+    const daemon = id.slice(id.indexOf('/') + 1);
+    const owner = this.uids.get(id);
+    if (owner !== undefined && owner !== uid && this.events.has(id)) {
+      this.merge(id, historyKeptByUid(owner, daemon));
+    }
+    const kept = historyKeptByUid(uid, daemon);
+    if (this.events.has(kept)) this.merge(kept, id);
+    if (this.events.has(id) && this.uids.get(id) !== uid) {
+      this.uids.set(id, uid);
+      this.changed = true;
+    }
+  }
+
   /** Adds an event to a daemon's history, the oldest going past the bound. */
   note(id: string, kind: EventKind, text: string, at = Date.now()): void {
+    this.settle(id);
     const list = this.events.get(id) ?? [];
     // Oldest first, as `why` says: an end the keeper stamped when it reaped the process,
     // told after other events (a takeover's), went after them (an outside review, 31a).
@@ -106,6 +154,8 @@ export class History {
       }
     }
     this.events.set(id, list);
+    const uid = id.startsWith('#') ? undefined : this.uidOf(id);
+    if (uid !== undefined) this.uids.set(id, uid);
     this.sizes.delete(id);
     this.changed = true;
   }
@@ -115,8 +165,12 @@ export class History {
     return this.changed;
   }
 
-  /** A daemon's events, oldest first. */
+  /** A daemon's events, oldest first: its account's only. */
   of(id: string): readonly HistoryEvent[] {
+    this.settle(id);
+    const uid = this.uidOf(id);
+    const owner = this.uids.get(id);
+    if (uid !== undefined && owner !== undefined && owner !== uid) return [];
     return this.events.get(id) ?? [];
   }
 
@@ -128,6 +182,8 @@ export class History {
     const events = this.events.get(from);
     if (events === undefined || this.events.has(to)) return;
     this.events.set(to, [...events]);
+    const uid = this.uids.get(from);
+    if (uid !== undefined) this.uids.set(to, uid);
     this.sizes.delete(to);
     this.changed = true;
   }
@@ -142,6 +198,8 @@ export class History {
     if (events === undefined) return;
     const merged = [...events, ...(this.events.get(to) ?? [])].sort((a, b) => a.at - b.at);
     this.events.set(to, merged.slice(-HISTORY_LIMITS.perDaemon));
+    const uid = this.uids.get(from);
+    if (uid !== undefined && !this.uids.has(to)) this.uids.set(to, uid);
     this.sizes.delete(to);
     this.forget(from);
     this.changed = true;
@@ -155,17 +213,23 @@ export class History {
   /** Forgets a daemon's history (the daemon is forgotten). */
   forget(id: string): void {
     this.sizes.delete(id);
+    this.uids.delete(id);
     if (this.events.delete(id)) this.changed = true;
   }
 
-  /** Forgets the histories of daemons not in `ids` (forgotten, their user gone). */
-  keepOnly(ids: ReadonlySet<string>): void {
-    for (const id of this.events.keys())
-      if (!ids.has(id)) {
-        this.events.delete(id);
-        this.sizes.delete(id);
-        this.changed = true;
-      }
+  /**
+   * Forgets the histories of daemons not in `ids` (forgotten, their user gone), and those
+   * kept aside by uid (historyKeptByUid) for a uid not `kept`.
+   */
+  keepOnly(ids: ReadonlySet<string>, kept: (uid: number) => boolean = () => false): void {
+    for (const id of this.events.keys()) {
+      if (ids.has(id)) continue;
+      if (id.startsWith('#') && kept(Number(id.slice(1, id.indexOf('/'))))) continue;
+      this.events.delete(id);
+      this.uids.delete(id);
+      this.sizes.delete(id);
+      this.changed = true;
+    }
   }
 
   /**
@@ -211,7 +275,11 @@ export class History {
     for (const id of ids) {
       let size = this.sizes.get(id);
       if (size === undefined) {
-        size = Buffer.byteLength(JSON.stringify({ [id]: this.events.get(id) ?? [] })) - 1;
+        // With its uid's entry in `uids` (`"ID":UID,`).
+        size =
+          Buffer.byteLength(JSON.stringify({ [id]: this.events.get(id) ?? [] })) -
+          1 +
+          (this.uids.has(id) ? Buffer.byteLength(JSON.stringify(id)) + 12 : 0);
         this.sizes.set(id, size);
       }
       total += size;
@@ -235,10 +303,20 @@ export class History {
       if (events.length > 0) this.events.set(id, events);
       this.sizes.delete(id);
     }
+    const { uids } = value as { uids?: unknown };
+    if (typeof uids === 'object' && uids !== null)
+      for (const [id, uid] of Object.entries(uids))
+        if (this.events.has(id) && Number.isSafeInteger(uid) && (uid as number) >= 0)
+          this.uids.set(id, uid as number);
   }
 
   private saved(): SavedHistory {
-    return { version: 1, daemons: Object.fromEntries(this.events) };
+    const uids = Object.fromEntries([...this.uids].filter(([id]) => this.events.has(id)));
+    return {
+      version: 1,
+      daemons: Object.fromEntries(this.events),
+      ...(Object.keys(uids).length === 0 ? {} : { uids }),
+    };
   }
 }
 

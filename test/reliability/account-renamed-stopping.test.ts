@@ -888,3 +888,87 @@ for (const way of ['live', 'an upgrade after'] as const)
       assert.doesNotMatch(why, /ran dmctl stop|is now called|its owner is called/);
     });
   });
+
+/**
+ * An outside review (49a, F1, High, 3 of 3): the owner stopped its daemon and was renamed,
+ * a new account given the old name (with a daemon of that name) went to a name not
+ * allowed, the owner got its name back, and the new account went on to an allowed name,
+ * with a `kill -9` of the manager after each step: the new account's `why` showed the
+ * owner's pids and who stopped its daemon, and the owner's own `why` had lost them.
+ */
+describe('renames through a name not allowed, a new account between, the manager killed after each step', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const names = { owner: '', other: '' };
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (names.other !== '') execFileSync('userdel', ['-f', names.other], { stdio: 'ignore' });
+    if (names.owner !== '' && names.owner !== host.user('alice').name)
+      execFileSync('usermod', ['-l', host.user('alice').name, names.owner]);
+    await host.cleanup();
+  });
+
+  test('each account reads its own daemon’s history, and only its own', async () => {
+    const alice = host.user('alice');
+    host.user('carol');
+    const [bob, walt, dave] = [host.expand('{bob}'), host.expand('{walt}'), host.expand('{dave}')];
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n{dave}: {carol}\n');
+    host.writeDaemon(
+      'alice',
+      'x',
+      `start=trap '' TERM; exec sleep 6800200\nuser=${host.expand('{carol}')}\nstop_timeout=30s\n`,
+    );
+    await host.startManager();
+    const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'x')).code, 0);
+    const history = join(host.dir, 'state', 'history.json');
+    await waitFor('the stop in the saved history', () =>
+      readFileSync(history, 'utf8').includes('ran dmctl stop') ? true : undefined,
+    );
+    /** A step, then a kill -9 of the manager once the next one has seen it, and a start. */
+    const step = async (change: () => void, seen: string): Promise<void> => {
+      const from = host.managerLog.length;
+      change();
+      await waitFor(seen, () => (host.managerLog.slice(from).includes(seen) ? true : undefined));
+      // The history is saved once a second (a crash loses its last second: README).
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await host.killManager();
+      await host.startManager();
+    };
+    await step(() => {
+      execFileSync('usermod', ['-l', bob, alice.name]);
+      names.owner = bob;
+    }, `is now called ${bob}`);
+    await step(() => {
+      writeDaemonAgain(makeAccountAgain(host, 'alice'), 'x', 'start=exec sleep 6800201\n');
+      names.other = alice.name;
+    }, 'users and groups changed');
+    await step(() => {
+      execFileSync('usermod', ['-l', walt, alice.name]);
+      names.other = walt;
+    }, 'users and groups changed');
+    await step(() => {
+      execFileSync('usermod', ['-l', alice.name, bob]);
+      names.owner = alice.name;
+    }, 'users and groups changed');
+    await step(() => {
+      execFileSync('usermod', ['-l', dave, walt]);
+      names.other = dave;
+    }, 'users and groups changed');
+    // Loaded once the old run is gone (its stop_timeout: 30 s), stopped as its owner left it.
+    await waitFor(
+      'the owner’s daemon to be loaded, stopped',
+      async () =>
+        (await host.status('root')).find((d) => d.id === `${alice.name}/x`)?.state === 'stopped'
+          ? true
+          : undefined,
+      { timeoutMs: 60_000 },
+    );
+    const theirs = (await host.dmctl('root', `${dave}/x`, 'why')).stdout;
+    assert.doesNotMatch(theirs, new RegExp(`ran dmctl stop|pid ${first.pid}\\b`), theirs);
+    const own = (await host.dmctl('root', `${alice.name}/x`, 'why')).stdout;
+    assert.match(own, new RegExp(`${alice.name} ran dmctl stop`), own);
+  });
+});

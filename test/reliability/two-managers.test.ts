@@ -437,6 +437,36 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
   // started there, then an upgrade of the first, its config unchanged: the upgrade went
   // ahead, made its sockets in the other manager's directory and took that one's root.sock
   // for its own; root's dmctl of this config reached the other manager.
+  // The next (49a, F4: 3 of 3): that other manager killed with its keeper before the
+  // upgrade, its socket files left: the upgrade took them for its own kept sockets, said
+  // "upgrade done", and nobody's dmctl could reach the manager.
+  test('an upgrade after another manager ran in its deleted socket-dir and was killed: every dmctl reaches it', async () => {
+    await host.startManager();
+    await waitFor('every daemon to run', () =>
+      copies().every((count) => count === 1) ? true : undefined,
+    );
+    const dir = join(host.dir, 'run');
+    rmSync(dir, { recursive: true, force: true });
+    execFileSync('mkdir', ['-m', '0755', dir]);
+    const second = spawnCollecting([DAEMON_MANAGER, '--config', otherConfig(dir), '-f']);
+    await waitFor('the other config’s manager to run', () =>
+      /daemon-manager running/.test(second.output()) ? true : undefined,
+    );
+    const keeper = Number(
+      execFileSync('pgrep', ['-f', `dm-keeper ${join(host.dir, 'state2')}/`], { encoding: 'utf8' })
+        .trim()
+        .split('\n')[0],
+    );
+    const gone = new Promise((resolve) => second.child.once('exit', resolve));
+    second.child.kill('SIGKILL');
+    await gone;
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('its keeper to die', () => (existsSync(`/proc/${keeper}`) ? undefined : true));
+    await host.upgrade();
+    await firstAnswers();
+    await host.stopManager();
+  });
+
   test('an upgrade into its socket-dir, deleted and taken by another manager since, is refused', async () => {
     await host.startManager();
     await waitFor('every daemon to run', () =>
