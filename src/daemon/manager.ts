@@ -264,8 +264,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly notify: NotifyHub;
   private readonly watchdogs: Watchdogs;
   private readonly healthChecks: HealthChecks;
-  /** Each daemon's recent events, for `dmctl why`; saved with the state. */
-  /** Each daemon's history, of the account its id is of now (see historyUid). */
+  /** Each daemon's recent events, for `dmctl why`, of the account its id is of now (see historyUid); saved with the state. */
   private readonly history = new History((id) => this.historyUid(id));
   private readonly cgroups: CgroupTree | undefined;
   private readonly metrics: DaemonMetrics;
