@@ -2832,7 +2832,14 @@ export class Manager implements ControlContext, SupervisorHost {
           for (const record of records)
             if (record.state.kind === 'running' || record.state.kind === 'stopping')
               waits[record.spec.name] ??= record.id;
-        if (leftDown.length > 0 || Object.keys(waits).length > 0)
+        // Kept for a uid still there only: an account deleted is gone for good, and a new
+        // account given its uid (useradd gives a freed one back) is someone else. Taken for
+        // the rename's last step, it had its daemon left stopped and read the deleted
+        // account's history (an outside review, 50a, F1: 3 of 3).
+        if (
+          (leftDown.length > 0 || Object.keys(waits).length > 0) &&
+          this.db.byUid.has(before.account.uid)
+        )
           this.leftDownByUid.set(before.account.uid, {
             name,
             daemons: leftDown,
@@ -2889,6 +2896,11 @@ export class Manager implements ControlContext, SupervisorHost {
       this.broken.clear(name);
       this.loggedProblems.delete(name);
     }
+    // What was kept aside by uid (histories, see History) for an account deleted since.
+    for (const id of this.history.idsStartingWith('#'))
+      if (!this.db.byUid.has(Number(id.slice(1, id.indexOf('/'))))) this.history.forget(id);
+    for (const uid of [...this.leftDownByUid.keys()])
+      if (!this.db.byUid.has(uid)) this.leftDownByUid.delete(uid);
     const changed: string[] = [];
     for (const [name, owner] of wanted) {
       const before = this.ownerTable.get(name);

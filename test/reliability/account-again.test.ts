@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -596,5 +596,51 @@ describe('an account renamed to a name not allowed, the manager and its keeper k
     const why = await host.dmctl('kim', 'web', 'why');
     assert.doesNotMatch(why.stdout, new RegExp(`\\b${pid}\\b|ran dmctl stop`), why.stdout);
     await host.stopManager();
+  });
+});
+
+/**
+ * An outside review (50a, F1, High, 3 of 3): an account deleted (its daemon stopped by its
+ * owner), then a new account given its uid under another name (useradd gives a freed uid
+ * back; another session took one within seconds): taken for a rename, the new account's
+ * daemon of that name was left stopped, nobody having stopped it, and its `why` showed the
+ * deleted account's pids and who stopped its daemon.
+ */
+describe('a new account given the uid of an account deleted', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let dave = '';
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (dave !== '') execFileSync('userdel', ['-f', dave], { stdio: 'ignore' });
+    await host.cleanup();
+  });
+
+  test('is someone else: its daemon starts, with none of the deleted account’s history', async () => {
+    const alice = host.user('alice');
+    dave = host.expand('{dave}');
+    host.writeMaster('[can_run_as]\n{alice}\n{dave}\n');
+    host.writeDaemon('alice', 'x', 'start=exec sleep 6800300\n');
+    await host.startManager();
+    const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
+    const from = host.managerLog.length;
+    execFileSync('userdel', ['-f', alice.name]);
+    await waitFor('alice gone', () =>
+      host.managerLog.slice(from).includes(`${alice.name} may no longer run daemons`)
+        ? true
+        : undefined,
+    );
+    const home = join(host.dir, 'home-dave');
+    execFileSync('useradd', ['-M', '-N', '-o', '-u', String(alice.uid), '-d', home, dave]);
+    mkdirSync(home, { mode: 0o755 });
+    chownSync(home, alice.uid, 100);
+    writeDaemonAgain({ uid: alice.uid, home }, 'x', 'start=exec sleep 6800301\n');
+    const theirs = await host.waitForDaemon('root', 'dave/x', (d) => d.pid > 0, 'to run');
+    assert.notEqual(theirs.pid, first.pid);
+    const why = (await host.dmctl('root', `${dave}/x`, 'why')).stdout;
+    assert.doesNotMatch(why, new RegExp(`ran dmctl stop|pid ${first.pid}\\b`), why);
+    assert.doesNotMatch(host.managerLog.slice(from), new RegExp(`is now called ${dave}`));
   });
 });
