@@ -85,10 +85,13 @@ describe('ConfigCopies', () => {
     const file = join(own, 'configs', 'erin.json');
     assert.ok(!existsSync(file));
     rmSync(blocker, { recursive: true });
-    while (!existsSync(file)) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Said once written: the file is there a moment before (a loaded machine saw the check
+    // of the line come between the two).
+    while (!lines.some((line) => line.includes('erin.json written again')))
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(existsSync(file));
     assert.equal((await copies.read('erin', 1005))[0]?.spec?.start, 'exec sleep 5');
     assert.equal(said(), 1);
-    assert.ok(lines.some((line) => line.includes('erin.json written again')));
   });
 
   // An outside review (48b, F1): a value of control characters takes six bytes a character
