@@ -24,3 +24,23 @@ export function renamingHost(): { host: TestHost; rename: () => void } {
   };
   return { host, rename };
 }
+
+/**
+ * A host for a describe whose test renames `alice` through several names and may give her
+ * old name to another account: `names.owner` is alice's account's name now (if renamed),
+ * `names.other` the other account's (if made). At the end the manager is stopped, the
+ * other account removed and alice's given her old name back.
+ */
+export function renamesHost(): { host: TestHost; names: { owner: string; other: string } } {
+  const host = new TestHost();
+  const names = { owner: '', other: '' };
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (names.other !== '') execFileSync('userdel', ['-f', names.other], { stdio: 'ignore' });
+    if (names.owner !== '' && names.owner !== host.user('alice').name)
+      execFileSync('usermod', ['-l', host.user('alice').name, names.owner]);
+    await host.cleanup();
+  });
+  return { host, names };
+}

@@ -7,7 +7,7 @@ import { type AccountAgain, makeAccountAgain, writeDaemonAgain } from '../helper
 import { living } from '../helpers/census.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
-import { renamingHost } from '../helpers/renamed.ts';
+import { renamesHost, renamingHost } from '../helpers/renamed.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -610,18 +610,7 @@ describe('an account renamed, the manager and its keeper killed, then a new acco
 describe('an account renamed to a name not allowed, a new account given its name, then renamed on (live)', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  let current = '';
-  let again: AccountAgain | undefined;
-  afterEach(showLogIfFailed(() => host.managerLog));
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    if (again !== undefined)
-      execFileSync('userdel', ['-f', host.user('alice').name], { stdio: 'ignore' });
-    if (current !== '' && current !== host.user('alice').name)
-      execFileSync('usermod', ['-l', host.user('alice').name, current]);
-    await host.cleanup();
-  });
+  const { host, names } = renamesHost();
 
   test('the renamed account’s daemon waits for its old run', async () => {
     const alice = host.user('alice');
@@ -644,18 +633,19 @@ describe('an account renamed to a name not allowed, a new account given its name
     try {
       const from = host.managerLog.length;
       execFileSync('usermod', ['-l', walt, alice.name]);
-      current = walt;
+      names.owner = walt;
       await waitFor('alice gone', () =>
         host.managerLog.slice(from).includes(`${alice.name} may no longer run daemons`)
           ? true
           : undefined,
       );
-      again = makeAccountAgain(host, 'alice');
+      const again = makeAccountAgain(host, 'alice');
+      names.other = alice.name;
       writeDaemonAgain(again, 'x', 'start=exec sleep 6800151\n');
       process.kill(host.managerPid(), 'SIGHUP');
       await host.waitForDaemon('root', 'alice/x', () => true, 'the new account’s to be loaded');
       execFileSync('usermod', ['-l', bob, walt]);
-      current = bob;
+      names.owner = bob;
       await waitFor('bob seen', () =>
         host.managerLog.slice(from).includes(`is now called ${bob}`) ? true : undefined,
       );
@@ -737,18 +727,7 @@ for (const way of [
   describe(`an account through a name not allowed while a new account has its name (${way})`, {
     skip: !root && 'needs root',
   }, () => {
-    const host = new TestHost();
-    let current = '';
-    let again: AccountAgain | undefined;
-    afterEach(showLogIfFailed(() => host.managerLog));
-    after(async () => {
-      await host.stopManager().catch(() => undefined);
-      if (again !== undefined)
-        execFileSync('userdel', ['-f', host.user('alice').name], { stdio: 'ignore' });
-      if (current !== '' && current !== host.user('alice').name)
-        execFileSync('usermod', ['-l', host.user('alice').name, current]);
-      await host.cleanup();
-    });
+    const { host, names } = renamesHost();
 
     test('keeps its daemons’ history, the new account reading none of it', async () => {
       const alice = host.user('alice');
@@ -770,7 +749,7 @@ for (const way of [
       const from = host.managerLog.length;
       if (killed) await host.killManager();
       execFileSync('usermod', ['-l', walt, alice.name]);
-      current = walt;
+      names.owner = walt;
       // Running, and no manager: the new account is there at the takeover too.
       if (killed && !running) await host.startManager();
       if (!killed || !running)
@@ -780,7 +759,8 @@ for (const way of [
             ? true
             : undefined,
         );
-      again = makeAccountAgain(host, 'alice');
+      const again = makeAccountAgain(host, 'alice');
+      names.other = alice.name;
       writeDaemonAgain(again, 'x', 'start=exec sleep 6800171\n');
       if (killed && running) await host.startManager();
       else process.kill(host.managerPid(), 'SIGHUP');
@@ -798,7 +778,7 @@ for (const way of [
         await host.killManager();
       }
       execFileSync('usermod', ['-l', bob, walt]);
-      current = bob;
+      names.owner = bob;
       if (killed) await host.startManager();
       await host.waitForDaemon(
         'root',
@@ -825,17 +805,7 @@ for (const way of ['live', 'an upgrade after'] as const)
   describe(`an account renamed, a new account given its name and renamed away, the owner renamed back (${way})`, {
     skip: !root && 'needs root',
   }, () => {
-    const host = new TestHost();
-    let first = '';
-    let second = '';
-    afterEach(showLogIfFailed(() => host.managerLog));
-    after(async () => {
-      await host.stopManager().catch(() => undefined);
-      if (second !== '') execFileSync('userdel', ['-f', second], { stdio: 'ignore' });
-      if (first !== '' && first !== host.user('alice').name)
-        execFileSync('usermod', ['-l', host.user('alice').name, first]);
-      await host.cleanup();
-    });
+    const { host, names } = renamesHost();
 
     test('the new account’s daemon starts under its new name, with none of the owner’s history', async () => {
       const alice = host.user('alice');
@@ -856,20 +826,20 @@ for (const way of ['live', 'an upgrade after'] as const)
       const said = (text: string) => () =>
         host.managerLog.slice(from).includes(text) ? true : undefined;
       execFileSync('usermod', ['-l', bob, alice.name]);
-      first = bob;
+      names.owner = bob;
       await waitFor('the rename', said(`is now called ${bob}`));
       const mark = host.managerLog.length;
       const again = makeAccountAgain(host, 'alice');
-      second = alice.name;
+      names.other = alice.name;
       writeDaemonAgain(again, 'x', 'start=exec sleep 6800190\n');
       await waitFor('the new account seen', () =>
         host.managerLog.slice(mark).includes('users and groups changed') ? true : undefined,
       );
       execFileSync('usermod', ['-l', dave, alice.name]);
-      second = dave;
+      names.other = dave;
       await waitFor('the new account’s rename', said(`${alice.name} is now called ${dave}`));
       execFileSync('usermod', ['-l', alice.name, bob]);
-      first = '';
+      names.owner = alice.name;
       await waitFor('the owner’s name back', said(`${bob} is now called ${alice.name}`));
       // The old run still stopped (20 s). (A kill -9 of the manager there ended right before
       // the fix too.)
@@ -899,16 +869,7 @@ for (const way of ['live', 'an upgrade after'] as const)
 describe('renames through a name not allowed, a new account between, the manager killed after each step', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  const names = { owner: '', other: '' };
-  afterEach(showLogIfFailed(() => host.managerLog));
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    if (names.other !== '') execFileSync('userdel', ['-f', names.other], { stdio: 'ignore' });
-    if (names.owner !== '' && names.owner !== host.user('alice').name)
-      execFileSync('usermod', ['-l', host.user('alice').name, names.owner]);
-    await host.cleanup();
-  });
+  const { host, names } = renamesHost();
 
   test('each account reads its own daemon’s history, and only its own', async () => {
     const alice = host.user('alice');

@@ -432,15 +432,11 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     await host.stopManager();
   });
 
-  // An outside review (48a, F1: 3 of 3): the socket-dir deleted and made again while the
-  // manager ran (a known limit: it loses its sockets and lock), a manager of another config
-  // started there, then an upgrade of the first, its config unchanged: the upgrade went
-  // ahead, made its sockets in the other manager's directory and took that one's root.sock
-  // for its own; root's dmctl of this config reached the other manager.
-  // The next (49a, F4: 3 of 3): that other manager killed with its keeper before the
-  // upgrade, its socket files left: the upgrade took them for its own kept sockets, said
-  // "upgrade done", and nobody's dmctl could reach the manager.
-  test('an upgrade after another manager ran in its deleted socket-dir and was killed: every dmctl reaches it', async () => {
+  /**
+   * The first manager running, its socket-dir deleted and made again (a known limit: it
+   * loses its sockets and lock), and a manager of another config started there.
+   */
+  const socketDirTaken = async (): Promise<ReturnType<typeof spawnCollecting>> => {
     await host.startManager();
     await waitFor('every daemon to run', () =>
       copies().every((count) => count === 1) ? true : undefined,
@@ -452,6 +448,14 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     await waitFor('the other config’s manager to run', () =>
       /daemon-manager running/.test(second.output()) ? true : undefined,
     );
+    return second;
+  };
+
+  // An outside review (49a, F4: 3 of 3): that other manager killed with its keeper, its
+  // socket files left, then an upgrade of the first: the upgrade took them for its own
+  // kept sockets, said "upgrade done", and nobody's dmctl could reach the manager.
+  test('an upgrade after another manager ran in its deleted socket-dir and was killed: every dmctl reaches it', async () => {
+    const second = await socketDirTaken();
     const keeper = Number(
       execFileSync('pgrep', ['-f', `dm-keeper ${join(host.dir, 'state2')}/`], { encoding: 'utf8' })
         .trim()
@@ -467,19 +471,13 @@ describe("two managers never run one user's daemons", { skip: !root && 'needs ro
     await host.stopManager();
   });
 
+  // An outside review (48a, F1: 3 of 3): that other manager running, then an upgrade of
+  // the first, its config unchanged: the upgrade went ahead, made its sockets in the other
+  // manager's directory and took that one's root.sock for its own; root's dmctl of this
+  // config reached the other manager.
   test('an upgrade into its socket-dir, deleted and taken by another manager since, is refused', async () => {
-    await host.startManager();
-    await waitFor('every daemon to run', () =>
-      copies().every((count) => count === 1) ? true : undefined,
-    );
-    const dir = join(host.dir, 'run');
-    rmSync(dir, { recursive: true, force: true });
-    execFileSync('mkdir', ['-m', '0755', dir]);
-    const second = spawnCollecting([DAEMON_MANAGER, '--config', otherConfig(dir), '-f']);
+    const second = await socketDirTaken();
     try {
-      await waitFor('the other config’s manager to run', () =>
-        /daemon-manager running/.test(second.output()) ? true : undefined,
-      );
       const pid = host.managerPid();
       const from = host.managerLog.length;
       process.kill(pid, 'SIGUSR2');
