@@ -469,7 +469,16 @@ export class Manager implements ControlContext, SupervisorHost {
       join(parts.settings.socketDir, 'notify'),
       parts.mode.kind === 'personal' ? 0o700 : 0o711,
     );
-    this.configCopies = new ConfigCopies(parts.settings.stateDir, parts.log);
+    // A start's copy is charged to its owner's rescan budget: within it, written before
+    // the run begins; past it, with the others every REPLACE_EVERY_MS.
+    this.configCopies = new ConfigCopies(parts.settings.stateDir, parts.log, {
+      budget: {
+        allows: (user) => user === ROOT || this.rescanRefusal(user) === undefined,
+        charge: (user, bytes) => {
+          if (user !== ROOT) this.rescanBudget.charge(user, bytes, performance.now());
+        },
+      },
+    });
     this.stopLookingNow = onAnsweringAgain((uid) => this.lookNow(uid));
     this.logs = new DaemonLogs(
       parts.settings,
@@ -2020,7 +2029,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     this.waitingForFile.delete(record.id);
     takeConfig(record, loaded.spec, loaded.source);
-    this.configCopies.replace(record.owner, owner.account.uid, loaded);
+    await this.configCopies.replace(record.owner, owner.account.uid, loaded);
     await this.openLog(owner, record, true);
     // A running daemon keeps the sockets it was given until a restart applies its file
     // (see begin's takeover: an outside review, 23a, F5).

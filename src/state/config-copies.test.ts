@@ -124,7 +124,7 @@ describe('ConfigCopies', () => {
   // user's whole copy (1.6 MB), outside every budget: 230-520 MiB a minute of writes.
   test('starts that read files again write the copies at most once an interval, together', async () => {
     const own = mkdtempSync(join(dir, 'replace-'));
-    const copies = new ConfigCopies(own, log, 60_000);
+    const copies = new ConfigCopies(own, log, { replaceEveryMs: 60_000 });
     const file = join(own, 'configs', 'gina.json');
     copies.keep('gina', 1007, [
       loaded('x', 'start=exec sleep 1\n'),
@@ -144,6 +144,40 @@ describe('ConfigCopies', () => {
     assert.deepEqual(started().sort(), ['exec sleep 2', 'exec sleep 3'], 'the next held back');
     await copies.settled();
     assert.deepEqual(started().sort(), ['exec sleep 4', 'exec sleep 5'], 'written together');
+  });
+
+  // An outside review (50a, F3): written only every 10 s, a restart's copy was still the
+  // file before when the manager was killed, and the takeover respawned the old config.
+  test('within the budget a start’s copy is written before it resolves, and charged', async () => {
+    const own = mkdtempSync(join(dir, 'budget-'));
+    const charged: number[] = [];
+    let allowed = true;
+    const copies = new ConfigCopies(own, log, {
+      replaceEveryMs: 60_000,
+      budget: { allows: () => allowed, charge: (_user, bytes) => charged.push(bytes) },
+    });
+    const file = join(own, 'configs', 'hugo.json');
+    const started = (): string[] =>
+      JSON.parse(readFileSync(file, 'utf8')).configs.map(
+        (config: LoadedConfig) => config.spec?.start,
+      );
+    copies.keep('hugo', 1008, [loaded('x', 'start=exec sleep 1\n')]);
+    await copies.settled();
+    await copies.replace('hugo', 1008, loaded('x', 'start=exec sleep 2\n'));
+    assert.deepEqual(started(), ['exec sleep 2'], 'written once it resolves');
+    await copies.replace('hugo', 1008, loaded('x', 'start=exec sleep 3\n'));
+    assert.deepEqual(started(), ['exec sleep 3'], 'the next too, with no interval');
+    assert.equal(charged.length, 2);
+    assert.ok(charged.every((bytes) => bytes > 0));
+    await copies.replace('hugo', 1008, loaded('x', 'start=exec sleep 3\n'));
+    assert.equal(charged.length, 2, 'a start of the file as kept writes nothing');
+    allowed = false;
+    await copies.replace('hugo', 1008, loaded('x', 'start=exec sleep 4\n'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(started(), ['exec sleep 3'], 'past the budget, held back');
+    await copies.settled();
+    assert.deepEqual(started(), ['exec sleep 4']);
+    assert.equal(charged.length, 3, 'and charged when written');
   });
 
   test('a damaged file is said and gives nothing', async () => {

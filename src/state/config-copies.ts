@@ -8,6 +8,16 @@ import type { Logger } from '../logging/logger.ts';
 import { writeAtomicallyAsync } from './atomic-write.ts';
 
 const DIR = 'configs';
+
+/**
+ * Whose writes may be made at once, and what they cost: the bytes a start's copy writes
+ * are taken from the rescan budget of the daemon's owner (daemon/rescan-budget.ts), as
+ * those of their rescans are.
+ */
+export interface CopyBudget {
+  allows(user: string): boolean;
+  charge(user: string, bytes: number): void;
+}
 /** How soon a write that failed (a full disk) is tried again, until one is made. */
 const RETRY_MS = 1000;
 /**
@@ -18,10 +28,12 @@ const RETRY_MS = 1000;
  */
 export const MAX_COPIES_BYTES = 2 * 1024 * 1024;
 /**
- * How often a user's starts that read a changed file again write their copies: each wrote
- * the user's whole file (1.6 MB in a review), outside every budget, and one user's loop of
- * edits and starts made the manager write 230-520 MiB a minute (an outside review, 49a,
- * F2). The starts between are written together at the end of the interval.
+ * How often a user's starts that read a changed file again write their copies once that
+ * user's rescan budget is spent: each wrote the user's whole file (1.6 MB in a review),
+ * outside every budget, and one user's loop of edits and starts made the manager write
+ * 230-520 MiB a minute (an outside review, 49a, F2). The starts between are written
+ * together at the end of the interval. Within the budget a start's copy is written before
+ * its run begins (see replace).
  */
 export const REPLACE_EVERY_MS = 10_000;
 
@@ -47,15 +59,29 @@ export class ConfigCopies {
   /** By user: the configs starts read again, waiting for their write (see REPLACE_EVERY_MS). */
   private readonly replacing = new Map<
     string,
-    { uid: number; configs: Map<string, LoadedConfig>; timer?: NodeJS.Timeout; lastAt: number }
+    {
+      uid: number;
+      configs: Map<string, LoadedConfig>;
+      timer?: NodeJS.Timeout | undefined;
+      lastAt: number;
+    }
   >();
+  /** By user: the uid and a digest of each config's source as written last (or being written). */
+  private readonly sources = new Map<string, { uid: number; byName: Map<string, string> }>();
   private readonly replaceEveryMs: number;
+  private readonly budget: CopyBudget | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
 
-  constructor(stateDir: string, log: Logger, replaceEveryMs = REPLACE_EVERY_MS) {
+  /** Without a budget, every start's copy waits for the interval. */
+  constructor(
+    stateDir: string,
+    log: Logger,
+    options: { replaceEveryMs?: number; budget?: CopyBudget } = {},
+  ) {
     this.dir = join(stateDir, DIR);
     this.log = log;
-    this.replaceEveryMs = replaceEveryMs;
+    this.replaceEveryMs = options.replaceEveryMs ?? REPLACE_EVERY_MS;
+    this.budget = options.budget;
   }
 
   /**
@@ -77,9 +103,12 @@ export class ConfigCopies {
     const digest = digestOf(kept);
     if (this.written.get(user) === digest) return 0;
     this.written.set(user, digest);
+    this.noteSources(user, uid, kept);
     const text = JSON.stringify({ uid, configs: kept });
     const previous = this.writing.get(user) ?? Promise.resolve();
-    const next = previous.then(() => this.write(user, text));
+    const next = previous.then(async () => {
+      await this.write(user, text);
+    });
     this.writing.set(user, next);
     void next.then(() => {
       if (this.writing.get(user) === next) this.writing.delete(user);
@@ -91,10 +120,20 @@ export class ConfigCopies {
    * Keeps one daemon's config as read alone (a start that read its changed file again):
    * the copies went stale until the next rescan, and a takeover while the directory could
    * not be read went on with the config from before (an outside review, 20c: its log
-   * lines dropped as output=discard).
+   * lines dropped as output=discard). Written at once while the owner's budget allows,
+   * and resolves once written, so that the run the start begins is never newer than the
+   * copy: written only every REPLACE_EVERY_MS, a `kill -9` of the manager within 10 s of a
+   * restart that applied a changed file, with the directory unreadable at the takeover,
+   * made the manager respawn the config the user had replaced (an outside review, 50a,
+   * F3). Past the budget, resolves at once and the write waits for the interval.
    */
-  replace(user: string, uid: number, config: LoadedConfig): void {
-    if (config.spec === undefined || config.source === undefined) return;
+  replace(user: string, uid: number, config: LoadedConfig): Promise<void> {
+    if (config.spec === undefined || config.source === undefined) return Promise.resolve();
+    // Kept already as it is (a start of an unchanged file), or not kept at all (too big).
+    const kept = this.sources.get(user);
+    if (kept?.uid === uid && kept.byName.get(config.name) === sourceDigest(config.source))
+      return Promise.resolve();
+    if (this.tooBig.has(user)) return Promise.resolve();
     const now = Date.now();
     const pending = this.replacing.get(user);
     const batch =
@@ -103,34 +142,50 @@ export class ConfigCopies {
         : { uid, configs: new Map<string, LoadedConfig>(), lastAt: pending?.lastAt ?? 0 };
     this.replacing.set(user, batch);
     batch.configs.set(config.name, config);
-    if (batch.timer !== undefined) return;
+    if (this.budget?.allows(user)) {
+      clearTimeout(batch.timer);
+      batch.timer = undefined;
+      return this.writeReplaced(user);
+    }
+    if (batch.timer !== undefined) return Promise.resolve();
     const wait = batch.lastAt + this.replaceEveryMs - now;
-    if (wait <= 0) this.writeReplaced(user);
+    if (wait <= 0) void this.writeReplaced(user);
     else {
-      batch.timer = setTimeout(() => this.writeReplaced(user), wait);
+      batch.timer = setTimeout(() => void this.writeReplaced(user), wait);
       batch.timer.unref();
     }
+    return Promise.resolve();
   }
 
   /** Writes what starts read again since the last such write (see replace). */
-  private writeReplaced(user: string): void {
+  private writeReplaced(user: string): Promise<void> {
     const batch = this.replacing.get(user);
-    if (batch === undefined) return;
+    if (batch === undefined) return Promise.resolve();
     const configs = [...batch.configs.values()];
     const { uid } = batch;
     this.replacing.set(user, { uid, configs: new Map(), lastAt: Date.now() });
-    if (configs.length === 0) return;
+    if (configs.length === 0) return Promise.resolve();
     const names = new Set(configs.map((config) => config.name));
     const previous = this.writing.get(user) ?? Promise.resolve();
     const next = previous.then(async () => {
       const kept = (await this.read(user, uid)).filter((copy) => !names.has(copy.name));
       kept.push(...configs);
       this.written.set(user, digestOf(kept));
-      await this.write(user, JSON.stringify({ uid, configs: kept }));
+      this.noteSources(user, uid, kept);
+      const text = JSON.stringify({ uid, configs: kept });
+      if (await this.write(user, text)) this.budget?.charge(user, text.length);
     });
     this.writing.set(user, next);
     void next.then(() => {
       if (this.writing.get(user) === next) this.writing.delete(user);
+    });
+    return next;
+  }
+
+  private noteSources(user: string, uid: number, kept: readonly LoadedConfig[]): void {
+    this.sources.set(user, {
+      uid,
+      byName: new Map(kept.map((config) => [config.name, sourceDigest(config.source ?? '')])),
     });
   }
 
@@ -139,7 +194,7 @@ export class ConfigCopies {
     for (const [user, batch] of this.replacing)
       if (batch.timer !== undefined) {
         clearTimeout(batch.timer);
-        this.writeReplaced(user);
+        void this.writeReplaced(user);
       }
     await Promise.all(this.writing.values());
   }
@@ -189,10 +244,12 @@ export class ConfigCopies {
       rmSync(join(this.dir, name), { force: true });
       this.written.delete(user);
       this.unwritten.delete(user);
+      this.sources.delete(user);
     }
   }
 
-  private async write(user: string, text: string): Promise<void> {
+  /** Writes a user's copies; true if written (not past the bound, nor failed). */
+  private async write(user: string, text: string): Promise<boolean> {
     const failing = this.unwritten.has(user);
     this.unwritten.delete(user);
     // Past the bound, none is kept: an older copy left in place would be taken for what
@@ -204,19 +261,22 @@ export class ConfigCopies {
         );
       this.tooBig.add(user);
       rmSync(this.pathOf(user), { force: true });
-      return;
+      return false;
     }
     if (this.tooBig.delete(user)) this.log.info(`${user}'s daemon configs are kept again`);
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       await writeAtomicallyAsync(this.pathOf(user), text);
       if (failing) this.log.info(`${this.pathOf(user)} written again`);
+      return true;
     } catch (error) {
       this.written.delete(user);
+      this.sources.delete(user);
       // Said once while it fails; tried again each second, as the state is.
       if (!failing) this.log.warn(`cannot write ${this.pathOf(user)}: ${(error as Error).message}`);
       if (!this.unwritten.has(user)) this.unwritten.set(user, text);
       this.retryLater();
+      return false;
     }
   }
 
@@ -232,9 +292,9 @@ export class ConfigCopies {
       this.retryTimer = undefined;
       for (const [user, text] of this.unwritten) {
         const previous = this.writing.get(user) ?? Promise.resolve();
-        const next = previous.then(() =>
-          this.unwritten.get(user) === text ? this.write(user, text) : undefined,
-        );
+        const next = previous.then(async () => {
+          if (this.unwritten.get(user) === text) await this.write(user, text);
+        });
         this.writing.set(user, next);
         void next.then(() => {
           if (this.writing.get(user) === next) this.writing.delete(user);
@@ -251,6 +311,10 @@ export class ConfigCopies {
 
 function mib(bytes: number): string {
   return (bytes / 1024 / 1024).toFixed(1);
+}
+
+function sourceDigest(source: string): string {
+  return createHash('sha256').update(source).digest('base64');
 }
 
 /** What a user's kept configs say, in short: the same for the same files. */

@@ -539,6 +539,60 @@ describe('a daemon directory unreadable at a takeover, then readable again', {
 });
 
 /**
+ * An outside review (50a, F3): a start's copy of a changed file was written at most every
+ * 10 s. A second restart within them, then a kill -9 of the manager with the directory
+ * unreadable at the takeover: the takeover took the copy before for the run's config, and
+ * the respawn after a crash ran the config the user had replaced (with the keeper killed
+ * too, the run was stopped at once and the old config started).
+ */
+describe('restarts that applied changed files, then a kill -9 with the directory unreadable', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  for (const [what, kill] of [
+    ['the manager', () => host.killManager()],
+    ['the manager and its keeper', () => host.killManagerAndKeeper()],
+  ] as const)
+    test(`(${what} killed): the run and its respawn have the config last applied`, async () => {
+      const user = host.user('alice');
+      host.writeMaster('[can_run_as]\n{alice}\n');
+      host.writeDaemon('alice', 'web', 'start=exec sleep 6700091\n');
+      await host.startManager();
+      await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+      for (const seconds of [6700092, 6700093]) {
+        host.writeDaemon('alice', 'web', `start=exec sleep ${seconds}\n`);
+        assert.equal((await host.dmctl('alice', 'web', 'restart')).code, 0);
+      }
+      const { pid } = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+      assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /6700093/);
+      await kill();
+      const dir = join(user.home, '.daemon-manager/daemons');
+      chmodSync(dir, 0);
+      try {
+        await host.startManager();
+        const taken = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+        if (taken.pid === pid) process.kill(pid, 'SIGKILL');
+        const again = await host.waitForDaemon(
+          'alice',
+          'alice/web',
+          (d) => d.pid > 0 && d.pid !== pid,
+          'to run again',
+        );
+        assert.match(readFileSync(`/proc/${again.pid}/cmdline`, 'utf8'), /6700093/);
+        assert.doesNotMatch(
+          (await host.dmctl('alice', 'web', 'why')).stdout,
+          /changed before this manager took it over/,
+        );
+      } finally {
+        chmodSync(dir, 0o755);
+        await host.stopManager();
+      }
+    });
+});
+
+/**
  * An outside review (20b, 5): a stop under way whose main process had ended (the rest of
  * its run still stopping) when the manager was killed -9: the next manager said that end
  * again, twice in `why`.
