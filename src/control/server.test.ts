@@ -45,3 +45,51 @@ test('a request the manager takes longer than 10 s to handle is answered', async
   await new Promise((resolve) => socket.once('close', resolve));
   assert.match(answer, /done at last/);
 });
+
+// An outside review (51b, F2, 3 of 3): a client that went on sending after its request, or
+// after the refusal of a request over 8 KiB, had the manager read all it sent (3 GB in 10 s
+// on one connection) until the reply's deadline.
+test('what a client sends after its request, or after a refusal, is not read on', async (t) => {
+  const native = loadNative();
+  const dir = mkdtempSync(join(tmpdir(), 'dm-server-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const server = new ControlServer(
+    (user) => join(dir, `${user}.sock`),
+    async () => ({ ok: true, message: 'done' }),
+    quiet,
+    (path, backlog) => native.listenUnix(path, backlog),
+    {
+      uid: (fd) => native.peerUid(fd),
+      gone: (fd) => native.peerGone(fd),
+      refuseDescriptors: (fd) => native.refusePassedDescriptors(fd),
+    },
+  );
+  const me = { name: 'me', uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  await server.open(me);
+  t.after(() => server.close('me'));
+  const flood = Buffer.alloc(64 * 1024 * 1024, 'x');
+  /** Sends `first`, then 64 MiB: whether the manager took them all before the connection ended. */
+  const sendOn = async (first: string): Promise<{ answer: string; allTaken: boolean }> => {
+    const socket = createConnection(join(dir, 'me.sock'));
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    socket.on('error', () => {});
+    socket.write(first);
+    const taken = new Promise<boolean>((resolve) =>
+      socket.write(flood, (error) => resolve(!error)),
+    );
+    await new Promise((resolve) => socket.once('close', resolve));
+    return { answer, allTaken: await Promise.race([taken, Promise.resolve(false)]) };
+  };
+  const [refused, asked] = await Promise.all([
+    sendOn('x'.repeat(9000)),
+    sendOn('{"command":"status"}\n'),
+  ]);
+  assert.match(refused.answer, /request longer than 8192 bytes/);
+  assert.equal(refused.allTaken, false);
+  assert.match(asked.answer, /done/);
+  assert.equal(asked.allTaken, false);
+});
