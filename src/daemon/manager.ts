@@ -5,6 +5,7 @@ import {
   lstatSync,
   readFileSync,
   realpathSync,
+  rmSync,
   statSync,
   watch,
 } from 'node:fs';
@@ -661,11 +662,7 @@ export class Manager implements ControlContext, SupervisorHost {
       return !known.has(id) && (!this.ownerTable.has(user) || listed?.has(user) === true);
     });
     this.configCopies.keepOnly(new Set(this.ownerTable.keys()));
-    for (const [user, fd] of this.keptControl) {
-      this.link.drop(`ctl:${user}`);
-      this.closeQuietly(fd);
-    }
-    this.keptControl.clear();
+    this.dropKeptControl();
     // Daemons taken over from a previous manager (an upgrade: one without cpu-fair-share)
     // join their user's cgroups now, not at their next start.
     this.applyQuotas();
@@ -773,9 +770,14 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /**
    * Moves a daemon's history to where it is kept by its account's uid: the account is under
-   * a name not allowed, and its old name, the history's id, is another account's now.
+   * a name not allowed, and its old name, the history's id, is another account's now. A
+   * history of another account is left where it is: the owner got its name back, its
+   * history carried there, and it was kept aside for the other account that had the name
+   * meanwhile, the owner's `why` emptied (an outside review, 50a, F2: 5 of 5).
    */
   private keepHistoryByUid(id: string, uid: number): void {
+    const account = this.history.accountOf(id);
+    if (account !== undefined && account !== uid) return;
     const kept = historyKeptByUid(uid, id.slice(id.indexOf('/') + 1));
     this.history.carry(id, kept);
     this.history.forget(id);
@@ -1032,11 +1034,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.accountsStamp = '';
     this.refreshAccounts();
     await this.syncSockets();
-    for (const [user, fd] of this.keptControl) {
-      this.link.drop(`ctl:${user}`);
-      this.closeQuietly(fd);
-    }
-    this.keptControl.clear();
+    this.dropKeptControl();
     if (calledOff.length > 0) this.applyQuotas();
     this.state.release();
     this.state.schedule();
@@ -2908,8 +2906,14 @@ export class Manager implements ControlContext, SupervisorHost {
     // What was kept aside by uid (histories, see History) for an account deleted since.
     for (const id of this.history.idsStartingWith('#'))
       if (!this.db.byUid.has(Number(id.slice(1, id.indexOf('/'))))) this.history.forget(id);
+    // Saved at once: kept in memory only, a `kill -9` of the manager seconds later brought
+    // the account deleted back, and a new account given its uid got its stops and history
+    // (an outside review, 51a, F2: 4 of 4).
     for (const uid of [...this.leftDownByUid.keys()])
-      if (!this.db.byUid.has(uid)) this.leftDownByUid.delete(uid);
+      if (!this.db.byUid.has(uid)) {
+        this.leftDownByUid.delete(uid);
+        this.state.schedule();
+      }
     const changed: string[] = [];
     for (const [name, owner] of wanted) {
       const before = this.ownerTable.get(name);
@@ -2926,7 +2930,8 @@ export class Manager implements ControlContext, SupervisorHost {
       // read (`why` of it refuses the account of the name now), and goes with the record
       // (see forgotten), before the new account's daemon of that id is loaded.
       // It is kept by uid, for that account's return under an allowed name (47c, F3: its
-      // daemons' `why` emptied, who had stopped them forgotten).
+      // daemons' `why` emptied, who had stopped them forgotten); never this account's own,
+      // carried there as it got this name back (see keepHistoryByUid).
       if (before?.account.uid !== owner.account.uid)
         for (const [uid, kept] of this.leftDownByUid)
           if (uid !== owner.account.uid && kept.name === name)
@@ -2996,6 +3001,24 @@ export class Manager implements ControlContext, SupervisorHost {
           }
         : this.settings;
     return makeOwner(account, this.db, settings);
+  }
+
+  /**
+   * Lets go of the control sockets the keeper kept for users who have none now (deleted,
+   * taken out of the master config), and of their files: left in the socket-dir, a file
+   * made for a deleted account was listed as the new account's given its uid (an outside
+   * review, 51a, F4). Only a file the kernel says the socket is bound at: this manager
+   * holds the socket-dir's lock, so nobody else's socket is there.
+   */
+  private dropKeptControl(): void {
+    const bound = this.keptControl.size === 0 ? undefined : unixSocketPaths();
+    for (const [user, fd] of this.keptControl) {
+      const path = this.socketPathFor(user);
+      if (bound?.get(inodeOf(fd)) === path) rmSync(path, { force: true });
+      this.link.drop(`ctl:${user}`);
+      this.closeQuietly(fd);
+    }
+    this.keptControl.clear();
   }
 
   /** Opens and closes control sockets, one sync at a time (a reload and a change of users may overlap). */

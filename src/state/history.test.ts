@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { commandText, HISTORY_LIMITS, History } from './history.ts';
+import { commandText, HISTORY_LIMITS, History, historyKeptByUid } from './history.ts';
 
 describe('History', () => {
   test('keeps the last 50 events of a daemon, oldest first', () => {
@@ -121,6 +121,31 @@ describe('History', () => {
     again.restore(JSON.parse(history.take() ?? '{}'));
     owners.set('alice', 1002);
     assert.deepEqual(again.of('alice/web'), []);
+  });
+
+  // An outside review (50a, F2): the owner's history carried to its old name, where the
+  // history of the account that held the name meanwhile lay, was dropped.
+  test('carried onto another account’s history, each is kept: that one aside by its uid', () => {
+    const owners = new Map([
+      ['bob', 1002],
+      ['walt', 1009],
+    ]);
+    const history = new History((id) => owners.get(id.slice(0, id.indexOf('/'))));
+    history.note('bob/web', 'command', 'alice ran dmctl stop', 1000);
+    owners.set('alice', 1009);
+    history.note('alice/web', 'start', 'started, pid 7', 2000);
+    // 1009 renamed to walt (a name not allowed), 1002 back to alice.
+    owners.set('alice', 1002);
+    history.carry('bob/web', 'alice/web');
+    history.forget('bob/web');
+    assert.deepEqual(
+      history.of('alice/web').map((event) => event.text),
+      ['alice ran dmctl stop'],
+    );
+    assert.deepEqual(
+      history.of(historyKeptByUid(1009, 'web')).map((event) => event.text),
+      ['started, pid 7'],
+    );
   });
 
   test('a history kept elsewhere goes before what the daemon noted since', () => {

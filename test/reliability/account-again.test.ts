@@ -644,3 +644,57 @@ describe('a new account given the uid of an account deleted', {
     assert.doesNotMatch(host.managerLog.slice(from), new RegExp(`is now called ${dave}`));
   });
 });
+
+/**
+ * An outside review (51a, F2, High, 4 of 4): an account renamed to a name not allowed and
+ * deleted while the manager ran, the manager killed seconds later, then a new account given
+ * its uid under an allowed name: the deletion was not saved, and the new account had the
+ * deleted one's daemon left stopped and its history shown.
+ */
+describe('an account deleted under a name not allowed, the manager killed after', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let dave = '';
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (dave !== '') execFileSync('userdel', ['-f', dave], { stdio: 'ignore' });
+    await host.cleanup();
+  });
+
+  test('is gone for good: a new account given its uid gets nothing of it', async () => {
+    const alice = host.user('alice');
+    dave = host.expand('{dave}');
+    const walt = host.expand('{walt}');
+    host.writeMaster('[can_run_as]\n{alice}\n{dave}\n');
+    host.writeDaemon('alice', 'x', 'start=exec sleep 6800302\n');
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
+    const from = host.managerLog.length;
+    execFileSync('usermod', ['-l', walt, alice.name]);
+    await waitFor('alice no longer allowed', () =>
+      host.managerLog.slice(from).includes(`${alice.name} may no longer run daemons`)
+        ? true
+        : undefined,
+    );
+    const state = join(host.dir, 'state', 'state.json');
+    await waitFor('what the account left saved', () =>
+      readFileSync(state, 'utf8').includes('"leftDownByUid"') ? true : undefined,
+    );
+    execFileSync('userdel', ['-f', walt]);
+    await waitFor('the deletion saved', () =>
+      readFileSync(state, 'utf8').includes('"leftDownByUid"') ? undefined : true,
+    );
+    await host.killManager();
+    const home = join(host.dir, 'home-dave');
+    execFileSync('useradd', ['-M', '-N', '-o', '-u', String(alice.uid), '-d', home, dave]);
+    mkdirSync(home, { mode: 0o755 });
+    chownSync(home, alice.uid, 100);
+    writeDaemonAgain({ uid: alice.uid, home }, 'x', 'start=exec sleep 6800303\n');
+    await host.startManager();
+    await host.waitForDaemon('root', 'dave/x', (d) => d.pid > 0, 'to run');
+    const why = (await host.dmctl('root', `${dave}/x`, 'why')).stdout;
+    assert.doesNotMatch(why, /ran dmctl stop|left stopped/, why);
+  });
+});

@@ -794,6 +794,54 @@ for (const way of [
   });
 
 /**
+ * An outside review (51a, F3, Medium, 6 of 6): an account renamed to a name not allowed, a
+ * new account given its old name running and restarting its own daemon of the same name,
+ * then a `kill -9` or an upgrade of the manager: the new account's whole history was
+ * gone, kept aside as the renamed account's.
+ */
+for (const between of ['a kill -9', 'an upgrade'] as const)
+  describe(`a new account with the name of one away under a name not allowed, then ${between}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const { host, names } = renamesHost();
+
+    test('keeps its own daemon’s history', async () => {
+      const alice = host.user('alice');
+      host.user('carol');
+      const walt = host.expand('{walt}');
+      host.writeMaster('[can_run_as]\n{alice}: {carol}\n');
+      host.writeDaemon('alice', 'x', `start=exec sleep 6800210\nuser=${host.expand('{carol}')}\n`);
+      await host.startManager();
+      await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+      assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
+      const from = host.managerLog.length;
+      execFileSync('usermod', ['-l', walt, alice.name]);
+      names.owner = walt;
+      await waitFor('alice no longer allowed', () =>
+        host.managerLog.slice(from).includes(`${alice.name} may no longer run daemons`)
+          ? true
+          : undefined,
+      );
+      writeDaemonAgain(makeAccountAgain(host, 'alice'), 'x', 'start=exec sleep 6800211\n');
+      names.other = alice.name;
+      const theirs = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+      const history = join(host.dir, 'state', 'history.json');
+      await waitFor('its start in the saved history', () =>
+        readFileSync(history, 'utf8').includes(`started, pid ${theirs.pid}`) ? true : undefined,
+      );
+      if (between === 'an upgrade') await host.upgrade();
+      else {
+        await host.killManager();
+        await host.startManager();
+      }
+      await host.waitForDaemon('alice', 'alice/x', (d) => d.pid === theirs.pid, 'to be taken over');
+      const why = (await host.dmctl('alice', 'x', 'why')).stdout;
+      assert.match(why, new RegExp(`started, pid ${theirs.pid}\\b`), why);
+      assert.doesNotMatch(why, /ran dmctl stop/, why);
+    });
+  });
+
+/**
  * An outside review (48a, F0, High, 5 of 5): the owner stopped a daemon that ignores
  * SIGTERM and was renamed; a new account given the old name was renamed away, and the
  * owner renamed back, while the old run was being stopped. The new account's daemon,
@@ -864,72 +912,122 @@ for (const way of ['live', 'an upgrade after'] as const)
  * a new account given the old name (with a daemon of that name) went to a name not
  * allowed, the owner got its name back, and the new account went on to an allowed name,
  * with a `kill -9` of the manager after each step: the new account's `why` showed the
- * owner's pids and who stopped its daemon, and the owner's own `why` had lost them.
+ * owner's pids and who stopped its daemon, and the owner's own `why` had lost them. The
+ * next review (50a, F2, 5 of 5) ran it with no kill: the owner lost its history as it got
+ * its name back (the new account's kept aside by uid took it along).
  */
-describe('renames through a name not allowed, a new account between, the manager killed after each step', {
-  skip: !root && 'needs root',
-}, () => {
-  const { host, names } = renamesHost();
+const chains = [
+  // 49a: the owner's old run still stopping through the steps.
+  { what: 'the manager killed after each step', stopping: true, between: 'kill', run: 6800200 },
+  // 50a: the owner's daemon stopped before the first step.
+  { what: 'live, its daemon stopped first', stopping: false, between: 'none', run: 6800202 },
+  {
+    what: 'its daemon stopped first, a kill -9 after each step',
+    stopping: false,
+    between: 'kill',
+    run: 6800204,
+  },
+  {
+    what: 'its daemon stopped first, the keeper killed too',
+    stopping: false,
+    between: 'keeper',
+    run: 6800206,
+  },
+  {
+    what: 'its daemon stopped first, an upgrade after each step',
+    stopping: false,
+    between: 'upgrade',
+    run: 6800208,
+  },
+] as const;
+for (const { what, stopping, between, run: ownRun } of chains)
+  describe(`renames through a name not allowed, a new account between, ${what}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const { host, names } = renamesHost();
+    const theirRun = ownRun + 1;
 
-  test('each account reads its own daemon’s history, and only its own', async () => {
-    const alice = host.user('alice');
-    host.user('carol');
-    const [bob, walt, dave] = [host.expand('{bob}'), host.expand('{walt}'), host.expand('{dave}')];
-    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n{dave}: {carol}\n');
-    host.writeDaemon(
-      'alice',
-      'x',
-      `start=trap '' TERM; exec sleep 6800200\nuser=${host.expand('{carol}')}\nstop_timeout=30s\n`,
-    );
-    await host.startManager();
-    const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
-    assert.equal((await host.dmctl('alice', 'stop', 'x')).code, 0);
-    const history = join(host.dir, 'state', 'history.json');
-    await waitFor('the stop in the saved history', () =>
-      readFileSync(history, 'utf8').includes('ran dmctl stop') ? true : undefined,
-    );
-    /** A step, then a kill -9 of the manager once the next one has seen it, and a start. */
-    const step = async (change: () => void, seen: string): Promise<void> => {
-      const from = host.managerLog.length;
-      change();
-      await waitFor(seen, () => (host.managerLog.slice(from).includes(seen) ? true : undefined));
-      // The history is saved once a second (a crash loses its last second: README).
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      await host.killManager();
+    test('each account reads its own daemon’s history, and only its own', async () => {
+      const alice = host.user('alice');
+      host.user('carol');
+      const [bob, walt, dave] = [
+        host.expand('{bob}'),
+        host.expand('{walt}'),
+        host.expand('{dave}'),
+      ];
+      host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n{dave}: {carol}\n');
+      host.writeDaemon(
+        'alice',
+        'x',
+        `start=${stopping ? "trap '' TERM; " : ''}exec sleep ${ownRun}\nuser=${host.expand('{carol}')}\nstop_timeout=30s\n`,
+      );
       await host.startManager();
-    };
-    await step(() => {
-      execFileSync('usermod', ['-l', bob, alice.name]);
-      names.owner = bob;
-    }, `is now called ${bob}`);
-    await step(() => {
-      writeDaemonAgain(makeAccountAgain(host, 'alice'), 'x', 'start=exec sleep 6800201\n');
-      names.other = alice.name;
-    }, 'users and groups changed');
-    await step(() => {
-      execFileSync('usermod', ['-l', walt, alice.name]);
-      names.other = walt;
-    }, 'users and groups changed');
-    await step(() => {
-      execFileSync('usermod', ['-l', alice.name, bob]);
-      names.owner = alice.name;
-    }, 'users and groups changed');
-    await step(() => {
-      execFileSync('usermod', ['-l', dave, walt]);
-      names.other = dave;
-    }, 'users and groups changed');
-    // Loaded once the old run is gone (its stop_timeout: 30 s), stopped as its owner left it.
-    await waitFor(
-      'the owner’s daemon to be loaded, stopped',
-      async () =>
-        (await host.status('root')).find((d) => d.id === `${alice.name}/x`)?.state === 'stopped'
-          ? true
-          : undefined,
-      { timeoutMs: 60_000 },
-    );
-    const theirs = (await host.dmctl('root', `${dave}/x`, 'why')).stdout;
-    assert.doesNotMatch(theirs, new RegExp(`ran dmctl stop|pid ${first.pid}\\b`), theirs);
-    const own = (await host.dmctl('root', `${alice.name}/x`, 'why')).stdout;
-    assert.match(own, new RegExp(`${alice.name} ran dmctl stop`), own);
+      const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+      assert.equal((await host.dmctl('alice', 'stop', 'x')).code, 0);
+      const history = join(host.dir, 'state', 'history.json');
+      await waitFor('the stop in the saved history', () =>
+        readFileSync(history, 'utf8').includes('ran dmctl stop') ? true : undefined,
+      );
+      if (!stopping)
+        await host.waitForDaemon('alice', 'alice/x', (d) => d.state === 'stopped', 'to stop');
+      /** A step, then what comes between steps, once the manager has seen it. */
+      const step = async (change: () => void, seen: string): Promise<void> => {
+        const from = host.managerLog.length;
+        change();
+        await waitFor(seen, () => (host.managerLog.slice(from).includes(seen) ? true : undefined));
+        if (between === 'none') return;
+        if (between === 'upgrade') {
+          await host.upgrade();
+          return;
+        }
+        // The history is saved once a second (a crash loses its last second: README).
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        if (between === 'keeper') await host.killManagerAndKeeper();
+        else await host.killManager();
+        await host.startManager();
+      };
+      await step(() => {
+        execFileSync('usermod', ['-l', bob, alice.name]);
+        names.owner = bob;
+      }, `is now called ${bob}`);
+      await step(() => {
+        writeDaemonAgain(
+          makeAccountAgain(host, 'alice'),
+          'x',
+          `start=exec sleep ${theirRun}\n${stopping ? '' : `user=${host.expand('{carol}')}\n`}`,
+        );
+        names.other = alice.name;
+      }, 'users and groups changed');
+      if (!stopping)
+        await waitFor('the new account’s daemon to run', async () =>
+          (await host.status('root')).find((d) => d.id === `${alice.name}/x`)?.pid
+            ? true
+            : undefined,
+        );
+      await step(() => {
+        execFileSync('usermod', ['-l', walt, alice.name]);
+        names.other = walt;
+      }, 'users and groups changed');
+      await step(() => {
+        execFileSync('usermod', ['-l', alice.name, bob]);
+        names.owner = alice.name;
+      }, 'users and groups changed');
+      await step(() => {
+        execFileSync('usermod', ['-l', dave, walt]);
+        names.other = dave;
+      }, 'users and groups changed');
+      // Loaded once the old run is gone (its stop_timeout: 30 s), stopped as its owner left it.
+      await waitFor(
+        'the owner’s daemon to be loaded, stopped',
+        async () =>
+          (await host.status('root')).find((d) => d.id === `${alice.name}/x`)?.state === 'stopped'
+            ? true
+            : undefined,
+        { timeoutMs: 60_000 },
+      );
+      const theirs = (await host.dmctl('root', `${dave}/x`, 'why')).stdout;
+      assert.doesNotMatch(theirs, new RegExp(`ran dmctl stop|pid ${first.pid}\\b`), theirs);
+      const own = (await host.dmctl('root', `${alice.name}/x`, 'why')).stdout;
+      assert.match(own, new RegExp(`${alice.name} ran dmctl stop`), own);
+    });
   });
-});
