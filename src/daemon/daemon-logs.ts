@@ -746,6 +746,14 @@ export class DaemonLogs {
     switch (event.type) {
       case 'error':
         this.log.warn(`${event.id}: log: ${namingMounter(event.message)}`);
+        // In `why` too, once until it is written again: a log made root's by a logrotate,
+        // reopened at SIGUSR1, had its daemon's output dropped with nothing in `why` (an
+        // outside review, 51b, F5).
+        if (!this.dropping.has(event.id))
+          this.note(
+            event.id,
+            `its log cannot be written (${namingMounter(event.message)}): its output is dropped, and counted, until it can (tried again at most once a second as output comes, and at each SIGUSR1)`,
+          );
         this.noteDropping(event.id, true);
         if (GONE_FILE.test(event.message)) this.reopenWhileGone(event.id);
         return;
@@ -755,6 +763,8 @@ export class DaemonLogs {
       case 'recovered':
         this.stopReopening(event.id);
         this.log.info(`${event.id}: log: writing again`);
+        if (this.dropping.has(event.id))
+          this.note(event.id, 'its log is written again (what was dropped is said there)');
         this.noteDropping(event.id, false);
         return;
       case 'rotated':

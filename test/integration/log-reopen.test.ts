@@ -197,3 +197,41 @@ describe('the log a daemon writes is the one at its path, and no reload loses a 
     assert.equal(lines.length, 40);
   });
 });
+
+/**
+ * An outside review (51b, F5, 2 of 2): a logrotate that moved a daemon's log away and made
+ * a new one root's (a wrong `create`), then SIGUSR1: the log could not be opened again, and
+ * the daemon's output was dropped with nothing in `why`. It is said there, and its end.
+ */
+describe('a log made root’s by a logrotate, then SIGUSR1', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('says in why that output is dropped, and when the log is written again', async () => {
+    const alice = host.user('alice');
+    const log = join(alice.home, '.daemon-manager/logs/steady.log');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'steady',
+      'start=while :; do echo tick; sleep 0.05; done\noutput=log\n',
+    );
+    await host.startManager();
+    await waitFor('its log', () =>
+      existsSync(log) && readFileSync(log, 'utf8').includes('tick') ? true : undefined,
+    );
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, '', { mode: 0o600 });
+    process.kill(host.managerPid(), 'SIGUSR1');
+    const why = async (text: string): Promise<true> =>
+      waitFor(`why to say ${text}`, async () =>
+        (await host.dmctl('alice', 'steady', 'why')).stdout.includes(text) ? true : undefined,
+      );
+    await why('its log cannot be written');
+    chownSync(log, alice.uid, alice.gid);
+    await why('its log is written again');
+    await waitFor('the gap said in the log', () =>
+      /bytes of output dropped here/.test(readFileSync(log, 'utf8')) ? true : undefined,
+    );
+  });
+});
