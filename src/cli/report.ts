@@ -15,7 +15,12 @@ export function formatRescan(report: RescanReport): string[] {
     ...(report.notLoaded ?? []).map((id) => `new: ${id} (not loaded)`),
     ...report.changed.map((id) => `changed: ${id}${how(id)}`),
     ...(report.notStarted ?? []).map((id) => `accepted: ${id} (not started)`),
-    ...report.removed.map((id) => `removed: ${id} (forgotten once stopped)`),
+    // "Removed" alone read as stopped: eleven output floods ran on, unnoticed, for
+    // minutes (an outside review, 51b, F4).
+    ...report.removed.map(
+      (id) =>
+        `removed: ${id} (its file is gone; a run of it goes on until stopped, then it is forgotten)`,
+    ),
     ...report.refused.map((id) => `refused: ${id}`),
   ];
   if (report.refusedMore > 0) lines.push(`refused: ${report.refusedMore} more`);

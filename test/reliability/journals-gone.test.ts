@@ -53,7 +53,7 @@ describe('the log journals of daemons gone', { skip: !root && 'needs root' }, ()
     const rescan = await host.dmctl('alice', 'rescan');
     assert.match(
       rescan.stdout,
-      /removed: \S+\/gone \(forgotten once stopped\)/,
+      /removed: \S+\/gone \(its file is gone; a run of it goes on until stopped, then it is forgotten\)/,
       rescan.stdout + rescan.stderr,
     );
     // It runs on until stopped (as in the original), its journal with it.
