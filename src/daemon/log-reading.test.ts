@@ -184,3 +184,26 @@ describe('readLogPiece', () => {
       assert.equal(shown(await readLogPiece(source, offset, file)), expected);
     });
 });
+
+// An outside review (51b, F3): a tail through the manager that began while a rotation had
+// renamed the log, the next one not open yet, ended with "does not exist".
+test('a first read while the log is missing in a rotation waits for it', async () => {
+  const files: Record<string, File> = {};
+  const source = sourceOf(files, 4);
+  let looks = 0;
+  const read = source.read;
+  const counting: LogSource = {
+    ...source,
+    read: async (path, offset, length) => {
+      looks++;
+      if (looks === 3) files[LOG] = { ino: 4, text: 'new\n' };
+      return read(path, offset, length);
+    },
+  };
+  assert.equal(shown(await readLogPiece(counting, 0, undefined)), "1:4 'new\n' next 4");
+  // With no file written at all (none open), it is said at once.
+  assert.match(
+    shown(await readLogPiece(sourceOf({}, undefined), 0, undefined)),
+    /^error: cannot open/,
+  );
+});

@@ -26,6 +26,10 @@ export interface LogSource {
   read(path: string, offset: number, length: number): Promise<FileResult<Piece>>;
 }
 
+/** How long a first read waits for a log missing in a rotation (see readLogPiece): 1 s. */
+const MISSING_TRIES = 20;
+const MISSING_WAIT_MS = 50;
+
 /** A file's identity in a LogChunk: it survives a rename, which a name does not. */
 export function fileIdOf(stat: Pick<FileStat, 'dev' | 'ino'>): string {
   return `${stat.dev}:${stat.ino}`;
@@ -44,7 +48,19 @@ export async function readLogPiece(
   offset: number,
   file: string | undefined,
 ): Promise<LogChunk | { error: string }> {
-  const now = await source.read(source.path, offset, LOG_CHUNK_BYTES);
+  let now = await source.read(source.path, offset, LOG_CHUNK_BYTES);
+  // Missing while the pump writes a file (a rotation renamed it, the next one not open
+  // yet): there again within moments, as `tail -F` waits for it. A reader that came then
+  // was told it did not exist, and ended (an outside review, 51b, F3: 7 of 20 tails).
+  for (
+    let tries = 0;
+    file === undefined && !now.ok && now.error.code === 'ENOENT' && source.current !== undefined;
+    tries++
+  ) {
+    if (tries === MISSING_TRIES) break;
+    await new Promise((resolve) => setTimeout(resolve, MISSING_WAIT_MS));
+    now = await source.read(source.path, offset, LOG_CHUNK_BYTES);
+  }
   if (file === undefined || (now.ok && fileIdOf(now.value.stat) === file)) {
     if (!now.ok) return { error: `cannot open ${now.error.message}` };
     return answer(source, source.path, now.value, false);
