@@ -778,9 +778,9 @@ export class Manager implements ControlContext, SupervisorHost {
   private keepHistoryByUid(id: string, uid: number): void {
     const account = this.history.accountOf(id);
     if (account !== undefined && account !== uid) return;
-    const kept = historyKeptByUid(uid, id.slice(id.indexOf('/') + 1));
-    this.history.carry(id, kept);
-    this.history.forget(id);
+    // Merged with what is kept there already (parked before, by another of its ids): a
+    // carry keeps what is there and drops what it moves.
+    this.history.merge(id, historyKeptByUid(uid, id.slice(id.indexOf('/') + 1)));
   }
 
   /**
