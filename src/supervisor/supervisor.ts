@@ -624,7 +624,7 @@ export class Supervisor {
       const gone = empty || state.empty;
       if (state.pid > 0 || gone)
         this.host.log.info(
-          `${record.id}: ${state.pid > 0 ? `pid ${state.pid}` : 'what survived in its cgroup'} of the account that had this name before ${describeExit(exit)}`,
+          `${record.id}: ${state.pid > 0 ? `pid ${state.pid}` : 'what survived in its cgroup'} of the account that had this name${record.formerUid === undefined ? ' before' : ` (uid ${record.formerUid}, deleted or renamed since)`} ${describeExit(exit)}`,
         );
       this.setState(record, { ...state, mainAlive: false, empty: state.empty || empty });
       this.checkStopping(record);
