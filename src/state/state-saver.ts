@@ -88,6 +88,17 @@ export class StateSaver {
     if (this.dirty || this.nextWaiters.length + this.laterWaiters.length > 0) this.schedule();
   }
 
+  /**
+   * Saves at once, the companion file (the history) with the state, however soon after its
+   * last save: what they drop must not come back after a crash (an account deleted, whose
+   * uid a new account may be given).
+   */
+  saveAllNow(): void {
+    this.companionSavedAt = Number.NEGATIVE_INFINITY;
+    this.schedule();
+    this.hurry?.();
+  }
+
   /** Resolves once every change so far is on disk; with why, if the save failed. */
   durable(): Promise<string | undefined> {
     return new Promise((resolve) => {

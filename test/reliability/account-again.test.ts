@@ -682,9 +682,17 @@ describe('an account deleted under a name not allowed, the manager killed after'
     await waitFor('what the account left saved', () =>
       readFileSync(state, 'utf8').includes('"leftDownByUid"') ? true : undefined,
     );
+    const history = join(host.dir, 'state', 'history.json');
+    await waitFor('its history kept aside by uid', () =>
+      readFileSync(history, 'utf8').includes(`"#${alice.uid}/x"`) ? true : undefined,
+    );
     execFileSync('userdel', ['-f', walt]);
+    // Both files: the history is saved beside the state, a moment after it.
     await waitFor('the deletion saved', () =>
-      readFileSync(state, 'utf8').includes('"leftDownByUid"') ? undefined : true,
+      readFileSync(state, 'utf8').includes('"leftDownByUid"') ||
+      readFileSync(history, 'utf8').includes(`"#${alice.uid}/x"`)
+        ? undefined
+        : true,
     );
     await host.killManager();
     const home = join(host.dir, 'home-dave');
