@@ -3,6 +3,7 @@ import {
   type FSWatcher,
   fstatSync,
   lstatSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   rmSync,
@@ -2768,9 +2769,15 @@ export class Manager implements ControlContext, SupervisorHost {
       if (!account || !mayRunDaemons(this.currentPolicy, name)) continue;
       wanted.set(name, this.ownerOf(account));
     }
+    // An account deleted: saved at once, the history with the state (see saveAllNow). Saved
+    // up to a second later, a `kill -9` within it, then a new account given the uid under
+    // another name, and the takeover took that for a rename: the deleted account's stops
+    // and history went to the new account (an outside review, 52a, F1: 7 of 7 at 0.3 s).
+    const deleted = new Map<number, string>();
     for (const [name, before] of this.ownerTable) {
       const after = wanted.get(name);
       if (after !== undefined && after.account.uid === before.account.uid) continue;
+      if (!this.db.byUid.has(before.account.uid)) deleted.set(before.account.uid, name);
       // Renamed (`usermod -l`): the same uid under a new name, allowed too. Its daemons
       // are new ones (ids are by name), but the same person stopped them: a daemon left
       // stopped stays so under the new name (an outside review, 19b, 8: started again).
@@ -2908,18 +2915,26 @@ export class Manager implements ControlContext, SupervisorHost {
     // in memory only, a `kill -9` of the manager seconds later brought the account deleted
     // back, and a new account given its uid got its stops and history (an outside review,
     // 51a, F2: 4 of 4; with the history saved a second later, once in a test).
-    let dropped = false;
-    for (const id of this.history.idsStartingWith('#'))
-      if (!this.db.byUid.has(Number(id.slice(1, id.indexOf('/'))))) {
-        this.history.forget(id);
-        dropped = true;
-      }
-    for (const uid of [...this.leftDownByUid.keys()])
+    for (const id of this.history.idsStartingWith('#')) {
+      const uid = Number(id.slice(1, id.indexOf('/')));
+      if (this.db.byUid.has(uid)) continue;
+      this.history.forget(id);
+      if (!deleted.has(uid)) deleted.set(uid, '');
+    }
+    for (const [uid, left] of [...this.leftDownByUid])
       if (!this.db.byUid.has(uid)) {
         this.leftDownByUid.delete(uid);
-        dropped = true;
+        deleted.set(uid, deleted.get(uid) || left.name);
       }
-    if (dropped) this.state.saveAllNow();
+    // Said once on disk: a crash after that line does not bring the account back (README).
+    if (deleted.size > 0) {
+      const which = [...deleted]
+        .map(([uid, name]) => (name === '' ? `uid ${uid}` : `${name} (uid ${uid})`))
+        .join(', ');
+      void this.state
+        .saveAllNow()
+        .then(() => this.log.info(`saved: the account of ${which} is deleted`));
+    }
     const changed: string[] = [];
     for (const [name, owner] of wanted) {
       const before = this.ownerTable.get(name);
@@ -3025,6 +3040,36 @@ export class Manager implements ControlContext, SupervisorHost {
       this.closeQuietly(fd);
     }
     this.keptControl.clear();
+    this.removeStaleSockets();
+  }
+
+  /**
+   * Removes the socket files in the socket-dir of users who have no control socket now:
+   * left by a manager killed with its keeper (nothing kept them), a deleted user's file
+   * was listed as the account's given its uid (an outside review, 52a, F3: 4 of 4). This
+   * manager holds the socket-dir's lock: no other manager's socket is there.
+   */
+  private removeStaleSockets(): void {
+    if (this.mode.kind === 'personal') return;
+    const wanted = this.controlUsers();
+    let names: string[];
+    try {
+      names = readdirSync(this.settings.socketDir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.sock') || wanted.has(name.slice(0, -5))) continue;
+      const path = join(this.settings.socketDir, name);
+      if (this.socketPathFor(name.slice(0, -5)) !== path) continue;
+      try {
+        if (!lstatSync(path).isSocket()) continue;
+        rmSync(path, { force: true });
+        this.log.info(`removed ${path}: its user has no control socket now`);
+      } catch {
+        // Gone meanwhile.
+      }
+    }
   }
 
   /** Opens and closes control sockets, one sync at a time (a reload and a change of users may overlap). */
@@ -3033,18 +3078,23 @@ export class Manager implements ControlContext, SupervisorHost {
     return this.socketSync;
   }
 
-  private async syncSocketsNow(): Promise<void> {
-    if (this.handedOver) return;
+  /** The users who have a control socket: root, and those the master config names. */
+  private controlUsers(): Set<string> {
     const users =
       this.mode.kind === 'personal'
         ? [this.mode.user]
         : [ROOT, ...this.currentPolicy.runAs.keys(), ...this.currentPolicy.manages.keys()];
-    const wanted = new Set(
+    return new Set(
       users.filter(
         (user) =>
           this.db.users.has(user) && (user === ROOT || mayUseManager(this.currentPolicy, user)),
       ),
     );
+  }
+
+  private async syncSocketsNow(): Promise<void> {
+    if (this.handedOver) return;
+    const wanted = this.controlUsers();
     // A user gone, or whose uid changed (an account deleted and made again): their socket
     // goes, and a new one is made for the uid they have now.
     for (const user of this.control.users())

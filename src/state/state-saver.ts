@@ -93,11 +93,21 @@ export class StateSaver {
    * last save: what they drop must not come back after a crash (an account deleted, whose
    * uid a new account may be given).
    */
-  saveAllNow(): void {
+  saveAllNow(): Promise<void> {
     this.companionSavedAt = Number.NEGATIVE_INFINITY;
-    this.schedule();
-    this.hurry?.();
+    this.urgent = true;
+    return new Promise((resolve) => {
+      this.allWaiters.push(resolve);
+      this.schedule();
+      this.hurry?.();
+    });
   }
+
+  /** Those waiting for a save of the state and the companion file both (see saveAllNow). */
+  private allWaiters: (() => void)[] = [];
+
+  /** A save asked for at once (see saveAllNow): the next turn does not wait. */
+  private urgent = false;
 
   /** Resolves once every change so far is on disk; with why, if the save failed. */
   durable(): Promise<string | undefined> {
@@ -193,6 +203,8 @@ export class StateSaver {
       const waiters = [...this.nextWaiters, ...this.laterWaiters];
       this.nextWaiters = [];
       this.laterWaiters = [];
+      const allWaiters = this.allWaiters;
+      this.allWaiters = [];
       let failure: string | undefined;
       const state = this.take();
       // The history as it is with this state: taken later (after the state's write), it
@@ -225,7 +237,13 @@ export class StateSaver {
       if (companionDue) {
         await this.saveCompanion(companion);
         this.companionSavedAt = performance.now();
-      } else if (this.companion?.pending()) this.dirty = true;
+        for (const resolve of allWaiters) resolve();
+      } else {
+        if (this.companion?.pending()) this.dirty = true;
+        // Asked for after this turn began: the next one saves both.
+        this.allWaiters.unshift(...allWaiters);
+        this.urgent ||= allWaiters.length > 0;
+      }
       if (copyDue) {
         await copy;
         this.copySavedAt = performance.now();
@@ -238,7 +256,9 @@ export class StateSaver {
   /** Waits until BACKGROUND_SAVE_MS after the last save, unless someone waits for this one. */
   private turn(): Promise<void> {
     const wait = this.lastSaveEnded + BACKGROUND_SAVE_MS - performance.now();
-    if (this.nextWaiters.length > 0 || this.quiet || wait <= 0) return Promise.resolve();
+    const urgent = this.urgent;
+    this.urgent = false;
+    if (urgent || this.nextWaiters.length > 0 || this.quiet || wait <= 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.hurry?.(), wait);
       // Only a save tried again: nobody waits for it to leave (a test's saver, a state

@@ -646,6 +646,51 @@ describe('a new account given the uid of an account deleted', {
 });
 
 /**
+ * An outside review (52a, F1, High, 7 of 7): an account deleted while the manager ran, its
+ * deletion in the log, then a `kill -9` of the manager within 0.3 s and a new account given
+ * the uid under another name: the state saved before the deletion was read as a rename,
+ * and the new account got the deleted one's stop and history. The log says when the
+ * deletion is saved; a crash after that line does not undo it.
+ */
+describe('an account deleted, the manager killed once the deletion is saved', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let dave = '';
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (dave !== '') execFileSync('userdel', ['-f', dave], { stdio: 'ignore' });
+    await host.cleanup();
+  });
+
+  test('is gone for good: a new account given its uid gets nothing of it', async () => {
+    const alice = host.user('alice');
+    dave = host.expand('{dave}');
+    host.writeMaster('[can_run_as]\n{alice}\n{dave}\n');
+    host.writeDaemon('alice', 'x', 'start=exec sleep 6800304\n');
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
+    const from = host.managerLog.length;
+    execFileSync('userdel', ['-f', alice.name]);
+    const saved = `saved: the account of ${alice.name} (uid ${alice.uid}) is deleted`;
+    await waitFor('the deletion saved', () =>
+      host.managerLog.slice(from).includes(saved) ? true : undefined,
+    );
+    await host.killManager();
+    const home = join(host.dir, 'home-dave');
+    execFileSync('useradd', ['-M', '-N', '-o', '-u', String(alice.uid), '-d', home, dave]);
+    mkdirSync(home, { mode: 0o755 });
+    chownSync(home, alice.uid, 100);
+    writeDaemonAgain({ uid: alice.uid, home }, 'x', 'start=exec sleep 6800305\n');
+    await host.startManager();
+    await host.waitForDaemon('root', 'dave/x', (d) => d.pid > 0, 'to run');
+    const why = (await host.dmctl('root', `${dave}/x`, 'why')).stdout;
+    assert.doesNotMatch(why, /ran dmctl stop|left stopped/, why);
+  });
+});
+
+/**
  * An outside review (51a, F2, High, 4 of 4): an account renamed to a name not allowed and
  * deleted while the manager ran, the manager killed seconds later, then a new account given
  * its uid under an allowed name: the deletion was not saved, and the new account had the

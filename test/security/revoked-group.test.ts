@@ -126,30 +126,33 @@ describe('a rescan while users and groups change says what it found', {
  * rights. And a user who gained rights through /etc/group got no socket until SIGHUP.
  */
 /**
- * An outside review (51a, F4, Low, 2 of 2): a user of `[manages]` deleted while the manager
- * was down (killed), their uid given to a new account: the new manager let go of the socket
- * the keeper kept, but its file stayed in the socket-dir, listed as the new account's.
+ * Outside reviews (51a, F4, Low, 2 of 2; 52a, F3, 4 of 4 with the keeper killed too): a
+ * user of `[manages]` deleted while the manager was down, their uid given to a new
+ * account: the new manager let go of the socket the keeper kept, or found none kept, but
+ * its file stayed in the socket-dir, listed as the new account's.
  */
-describe('the socket of a user deleted while the manager was down', {
-  skip: !root && 'needs root',
-}, () => {
-  const host = new TestHost();
-  after(() => host.cleanup());
+for (const keeperToo of [false, true])
+  describe(`the socket of a user deleted while the manager${keeperToo ? ' and its keeper were' : ' was'} down`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    after(() => host.cleanup());
 
-  test('is removed at the takeover, its file with it', async () => {
-    const mona = host.user('mona');
-    host.writeDaemon('alice', 'web', 'start=exec sleep 6900310\n');
-    host.writeMaster('[can_run_as]\n{alice}\n[manages]\n{mona}: {alice}\n');
-    await host.startManager();
-    const socket = socketOf(host, 'mona');
-    assert.ok(existsSync(socket));
-    await host.killManager();
-    execFileSync('userdel', [mona.name]);
-    await host.startManager();
-    await host.waitForDaemon('root', 'alice/web', (d) => d.pid > 0, 'to run');
-    await waitFor('mona’s socket file to go', () => (existsSync(socket) ? undefined : true));
+    test('is removed at the takeover, its file with it', async () => {
+      const mona = host.user('mona');
+      host.writeDaemon('alice', 'web', 'start=exec sleep 6900310\n');
+      host.writeMaster('[can_run_as]\n{alice}\n[manages]\n{mona}: {alice}\n');
+      await host.startManager();
+      const socket = socketOf(host, 'mona');
+      assert.ok(existsSync(socket));
+      if (keeperToo) await host.killManagerAndKeeper();
+      else await host.killManager();
+      execFileSync('userdel', [mona.name]);
+      await host.startManager();
+      await host.waitForDaemon('root', 'alice/web', (d) => d.pid > 0, 'to run');
+      await waitFor('mona’s socket file to go', () => (existsSync(socket) ? undefined : true));
+    });
   });
-});
 
 describe('control sockets follow accounts as they come, go and change uid', {
   skip: !root && 'needs root',
