@@ -2933,7 +2933,13 @@ export class Manager implements ControlContext, SupervisorHost {
         .join(', ');
       void this.state
         .saveAllNow()
-        .then(() => this.log.info(`saved: the account of ${which} is deleted`));
+        .then((failure) =>
+          failure === undefined
+            ? this.log.info(`saved: the account of ${which} is deleted`)
+            : this.log.warn(
+                `the deletion of the account of ${which} is not saved (${failure}): a manager started after a crash takes a new account given that uid for it, renamed`,
+              ),
+        );
     }
     const changed: string[] = [];
     for (const [name, owner] of wanted) {

@@ -72,6 +72,28 @@ describe('StateSaver', () => {
     assert.deepEqual(written, [1]);
   });
 
+  // An outside review (52a, F1): a deletion saved up to a second after it was seen, a
+  // crash within it, and a new account given the uid inherited the deleted one's history.
+  test('saveAllNow saves the state and the history at once, and says when both are', async () => {
+    const written: string[] = [];
+    const history: Companion = {
+      path: join(dir, 'history.json'),
+      pending: () => true,
+      save: () => {},
+      take: () => async () => {
+        written.push('history');
+      },
+    };
+    const saver = new StateSaver(new StateFile(dir), take, quiet, history);
+    assert.equal(await saver.durable(), undefined);
+    assert.deepEqual(written, ['history']);
+    // At once after a save: the history is not due for a second, the state's turn neither.
+    nextSeq = 11;
+    assert.equal(await saver.saveAllNow(), undefined);
+    assert.deepEqual(written, ['history', 'history']);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).nextSeq, 11);
+  });
+
   test('idle ends while changes keep coming and saves keep failing', async () => {
     const saver = new StateSaver(new StateFile(join(dir, 'missing')), take, quiet);
     const changes = setInterval(() => saver.schedule(), 5);

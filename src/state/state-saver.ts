@@ -93,7 +93,7 @@ export class StateSaver {
    * last save: what they drop must not come back after a crash (an account deleted, whose
    * uid a new account may be given).
    */
-  saveAllNow(): Promise<void> {
+  saveAllNow(): Promise<string | undefined> {
     this.companionSavedAt = Number.NEGATIVE_INFINITY;
     this.urgent = true;
     return new Promise((resolve) => {
@@ -103,8 +103,8 @@ export class StateSaver {
     });
   }
 
-  /** Those waiting for a save of the state and the companion file both (see saveAllNow). */
-  private allWaiters: (() => void)[] = [];
+  /** Those waiting for a save of the state and the companion file both, told why if either failed (see saveAllNow). */
+  private allWaiters: ((failure: string | undefined) => void)[] = [];
 
   /** A save asked for at once (see saveAllNow): the next turn does not wait. */
   private urgent = false;
@@ -237,12 +237,18 @@ export class StateSaver {
       if (companionDue) {
         await this.saveCompanion(companion);
         this.companionSavedAt = performance.now();
-        for (const resolve of allWaiters) resolve();
+        const both =
+          failure ?? (this.companionFailing ? `cannot save ${this.companion?.path}` : undefined);
+        for (const resolve of allWaiters) resolve(both);
       } else {
         if (this.companion?.pending()) this.dirty = true;
-        // Asked for after this turn began: the next one saves both.
-        this.allWaiters.unshift(...allWaiters);
-        this.urgent ||= allWaiters.length > 0;
+        // Not due in this turn (asked for as it began): the next one saves both, at once.
+        if (allWaiters.length > 0) {
+          this.allWaiters.unshift(...allWaiters);
+          this.urgent = true;
+          this.companionSavedAt = Number.NEGATIVE_INFINITY;
+          this.dirty = true;
+        }
       }
       if (copyDue) {
         await copy;
