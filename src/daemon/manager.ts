@@ -746,6 +746,7 @@ export class Manager implements ControlContext, SupervisorHost {
             ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
             : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
     );
+    if (!this.db.byUid.has(former)) this.saveDeletion(former, user);
     // Renamed: the history goes with its daemon (an outside review, 27b, F3), and it is
     // loaded under the new name once what survives under the old one is gone.
     if (allowed) {
@@ -768,6 +769,35 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     this.dropFormerPipe(id, former);
   }
+
+  /**
+   * Saves at once that the account of `uid` (called `name`, if known) is deleted, and says
+   * so once it is on disk: a crash after that line does not bring the account back, nor
+   * give what it left to a new account given its uid (README). A deletion found at a
+   * takeover (the account deleted while no manager ran) is said too (an outside review,
+   * 53a, F2: no line came, and an admin told to wait for it waited for good).
+   */
+  private saveDeletion(uid: number, name: string): void {
+    const first = this.deletionsToSave.size === 0;
+    if (name !== '' || !this.deletionsToSave.has(uid)) this.deletionsToSave.set(uid, name);
+    if (!first) return;
+    queueMicrotask(() => {
+      const which = [...this.deletionsToSave]
+        .map(([each, called]) => (called === '' ? `uid ${each}` : `${called} (uid ${each})`))
+        .join(', ');
+      this.deletionsToSave.clear();
+      void this.state
+        .saveAllNow((failure) =>
+          this.log.warn(
+            `the deletion of the account of ${which} is not saved yet (${failure}); tried again each second, and said once saved: until then a manager started after a crash would take a new account given that uid for it, renamed`,
+          ),
+        )
+        .then(() => this.log.info(`saved: the account of ${which} is deleted`));
+    });
+  }
+
+  /** Deletions to be saved together (see saveDeletion). */
+  private readonly deletionsToSave = new Map<number, string>();
 
   /**
    * Moves a daemon's history to where it is kept by its account's uid: the account is under
@@ -2926,21 +2956,7 @@ export class Manager implements ControlContext, SupervisorHost {
         this.leftDownByUid.delete(uid);
         deleted.set(uid, deleted.get(uid) || left.name);
       }
-    // Said once on disk: a crash after that line does not bring the account back (README).
-    if (deleted.size > 0) {
-      const which = [...deleted]
-        .map(([uid, name]) => (name === '' ? `uid ${uid}` : `${name} (uid ${uid})`))
-        .join(', ');
-      void this.state
-        .saveAllNow()
-        .then((failure) =>
-          failure === undefined
-            ? this.log.info(`saved: the account of ${which} is deleted`)
-            : this.log.warn(
-                `the deletion of the account of ${which} is not saved (${failure}): a manager started after a crash takes a new account given that uid for it, renamed`,
-              ),
-        );
-    }
+    for (const [uid, name] of deleted) this.saveDeletion(uid, name);
     const changed: string[] = [];
     for (const [name, owner] of wanted) {
       const before = this.ownerTable.get(name);

@@ -129,6 +129,40 @@ describe('StateSaver', () => {
     assert.equal(JSON.parse(readFileSync(join(later, 'state.json'), 'utf8')).nextSeq, 9);
   });
 
+  // An outside review (53a, F2, F3): a deletion whose save failed was said not saved, and
+  // never said saved when the next try made it.
+  test('saveAllNow tells the first failure, and resolves once a later try saves both', {
+    timeout: 20_000,
+  }, async () => {
+    const later = mkdtempSync(join(dir, 'all-later-'));
+    let tries = 0;
+    class FullOnce extends StateFile {
+      override async saveAsync(state: SavedState): Promise<void> {
+        tries++;
+        if (tries === 1) throw new Error('ENOSPC: no space left on device');
+        await super.saveAsync(state);
+      }
+    }
+    const histories: number[] = [];
+    const history: Companion = {
+      path: join(later, 'history.json'),
+      pending: () => false,
+      save: () => {},
+      take: () => async () => {
+        histories.push(tries);
+      },
+    };
+    const saver = new StateSaver(new FullOnce(later), take, quiet, history);
+    const failures: string[] = [];
+    nextSeq = 13;
+    await saver.saveAllNow((failure) => failures.push(failure));
+    assert.equal(failures.length, 1);
+    assert.match(failures[0] ?? '', /ENOSPC/);
+    assert.equal(tries, 2);
+    assert.deepEqual(histories.slice(-1), [2], 'the history saved with the state that was');
+    assert.equal(JSON.parse(readFileSync(join(later, 'state.json'), 'utf8')).nextSeq, 13);
+  });
+
   test('a save asked for between idle and hold is not made until release', async () => {
     const held = mkdtempSync(join(dir, 'held-'));
     const saver = new StateSaver(new StateFile(held), take, quiet);

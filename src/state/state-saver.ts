@@ -91,20 +91,26 @@ export class StateSaver {
   /**
    * Saves at once, the companion file (the history) with the state, however soon after its
    * last save: what they drop must not come back after a crash (an account deleted, whose
-   * uid a new account may be given).
+   * uid a new account may be given). Resolves once both are on disk, tried again each
+   * second until they are; `failed` is told the first failure. Told as failed for good, a
+   * save made a moment later was never said (an outside review, 53a, F2, F3).
    */
-  saveAllNow(): Promise<string | undefined> {
+  saveAllNow(failed?: (failure: string) => void): Promise<void> {
     this.companionSavedAt = Number.NEGATIVE_INFINITY;
     this.urgent = true;
     return new Promise((resolve) => {
-      this.allWaiters.push(resolve);
+      this.allWaiters.push({ resolve, failed, told: false });
       this.schedule();
       this.hurry?.();
     });
   }
 
-  /** Those waiting for a save of the state and the companion file both, told why if either failed (see saveAllNow). */
-  private allWaiters: ((failure: string | undefined) => void)[] = [];
+  /** Those waiting for a save of the state and the companion file both (see saveAllNow). */
+  private allWaiters: {
+    resolve: () => void;
+    failed: ((failure: string) => void) | undefined;
+    told: boolean;
+  }[] = [];
 
   /** A save asked for at once (see saveAllNow): the next turn does not wait. */
   private urgent = false;
@@ -239,7 +245,20 @@ export class StateSaver {
         this.companionSavedAt = performance.now();
         const both =
           failure ?? (this.companionFailing ? `cannot save ${this.companion?.path}` : undefined);
-        for (const resolve of allWaiters) resolve(both);
+        if (both === undefined) for (const waiter of allWaiters) waiter.resolve();
+        else {
+          for (const waiter of allWaiters)
+            if (!waiter.told) {
+              waiter.told = true;
+              waiter.failed?.(both);
+            }
+          // Tried again with the next save, a second later.
+          this.allWaiters.unshift(...allWaiters);
+          if (allWaiters.length > 0) {
+            this.companionSavedAt = Number.NEGATIVE_INFINITY;
+            this.dirty = true;
+          }
+        }
       } else {
         if (this.companion?.pending()) this.dirty = true;
         // Not due in this turn (asked for as it began): the next one saves both, at once.

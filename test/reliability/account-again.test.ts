@@ -691,6 +691,35 @@ describe('an account deleted, the manager killed once the deletion is saved', {
 });
 
 /**
+ * An outside review (53a, F2, Low): an account deleted while no manager ran was never said
+ * saved as deleted, and an admin told to wait for that line waited for good.
+ */
+describe('an account deleted while no manager ran', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    await host.cleanup();
+  });
+
+  test('is said saved as deleted at the takeover', async () => {
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'x', 'start=exec sleep 6800306\n');
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
+    await host.killManager();
+    execFileSync('userdel', ['-f', alice.name]);
+    const from = host.managerLog.length;
+    await host.startManager();
+    const saved = `saved: the account of ${alice.name} (uid ${alice.uid}) is deleted`;
+    await waitFor('the deletion said saved', () =>
+      host.managerLog.slice(from).includes(saved) ? true : undefined,
+    );
+  });
+});
+
+/**
  * An outside review (51a, F2, High, 4 of 4): an account renamed to a name not allowed and
  * deleted while the manager ran, the manager killed seconds later, then a new account given
  * its uid under an allowed name: the deletion was not saved, and the new account had the
