@@ -3,27 +3,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLogger } from '../logging/logger.ts';
 import { loadNative } from '../process/native.ts';
+import type { Response } from '../protocol/messages.ts';
 import { ControlServer } from './server.ts';
 
 const quiet = createLogger(false, { write: () => {}, reopen: () => {}, drain: async () => {} });
 
-// The bench's attacker saw every long rescan end with "the manager sent an unreadable
-// answer": the connection's 10 s idle limit, meant for clients, also ran while the manager
-// was still working on the request. Real time must pass the limit while the request is in.
-test('a request the manager takes longer than 10 s to handle is answered', async (t) => {
+/** A control server answering user `me` with `handle`, in a directory of its own (returned). */
+async function serving(t: TestContext, handle: () => Promise<Response>): Promise<string> {
   const native = loadNative();
   const dir = mkdtempSync(join(tmpdir(), 'dm-server-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const server = new ControlServer(
     (user) => join(dir, `${user}.sock`),
-    async () => {
-      await delay(11_000);
-      return { ok: true, message: 'done at last' };
-    },
+    handle,
     quiet,
     (path, backlog) => native.listenUnix(path, backlog),
     {
@@ -35,6 +31,17 @@ test('a request the manager takes longer than 10 s to handle is answered', async
   const me = { name: 'me', uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   await server.open(me);
   t.after(() => server.close('me'));
+  return dir;
+}
+
+// The bench's attacker saw every long rescan end with "the manager sent an unreadable
+// answer": the connection's 10 s idle limit, meant for clients, also ran while the manager
+// was still working on the request. Real time must pass the limit while the request is in.
+test('a request the manager takes longer than 10 s to handle is answered', async (t) => {
+  const dir = await serving(t, async () => {
+    await delay(11_000);
+    return { ok: true, message: 'done at last' };
+  });
   const socket = createConnection(join(dir, 'me.sock'));
   let answer = '';
   socket.setEncoding('utf8');
@@ -50,23 +57,7 @@ test('a request the manager takes longer than 10 s to handle is answered', async
 // after the refusal of a request over 8 KiB, had the manager read all it sent (3 GB in 10 s
 // on one connection) until the reply's deadline.
 test('what a client sends after its request, or after a refusal, is not read on', async (t) => {
-  const native = loadNative();
-  const dir = mkdtempSync(join(tmpdir(), 'dm-server-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const server = new ControlServer(
-    (user) => join(dir, `${user}.sock`),
-    async () => ({ ok: true, message: 'done' }),
-    quiet,
-    (path, backlog) => native.listenUnix(path, backlog),
-    {
-      uid: (fd) => native.peerUid(fd),
-      gone: (fd) => native.peerGone(fd),
-      refuseDescriptors: (fd) => native.refusePassedDescriptors(fd),
-    },
-  );
-  const me = { name: 'me', uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-  await server.open(me);
-  t.after(() => server.close('me'));
+  const dir = await serving(t, async () => ({ ok: true, message: 'done' }));
   const flood = Buffer.alloc(64 * 1024 * 1024, 'x');
   /** Sends `first`, then 64 MiB: whether the manager took them all before the connection ended. */
   const sendOn = async (first: string): Promise<{ answer: string; allTaken: boolean }> => {

@@ -600,6 +600,31 @@ describe('an account renamed to a name not allowed, the manager and its keeper k
 });
 
 /**
+ * A host for a describe whose test deletes alice and gives her uid to a new account `dave`
+ * (home in the sandbox, daemon `x` started by `start`); `giveUid` makes it and returns
+ * its name. At the end the manager is stopped and that account removed.
+ */
+function uidReuseHost(): { host: TestHost; giveUid: (uid: number, start: string) => string } {
+  const host = new TestHost();
+  let made = '';
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (made !== '') execFileSync('userdel', ['-f', made], { stdio: 'ignore' });
+    await host.cleanup();
+  });
+  const giveUid = (uid: number, start: string): string => {
+    made = host.expand('{dave}');
+    const home = join(host.dir, 'home-dave');
+    execFileSync('useradd', ['-M', '-N', '-o', '-u', String(uid), '-d', home, made]);
+    mkdirSync(home, { mode: 0o755 });
+    chownSync(home, uid, 100);
+    writeDaemonAgain({ uid, home }, 'x', start);
+    return made;
+  };
+  return { host, giveUid };
+}
+
+/**
  * An outside review (50a, F1, High, 3 of 3): an account deleted (its daemon stopped by its
  * owner), then a new account given its uid under another name (useradd gives a freed uid
  * back; another session took one within seconds): taken for a rename, the new account's
@@ -609,17 +634,10 @@ describe('an account renamed to a name not allowed, the manager and its keeper k
 describe('a new account given the uid of an account deleted', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  let dave = '';
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    if (dave !== '') execFileSync('userdel', ['-f', dave], { stdio: 'ignore' });
-    await host.cleanup();
-  });
+  const { host, giveUid } = uidReuseHost();
 
   test('is someone else: its daemon starts, with none of the deleted account’s history', async () => {
     const alice = host.user('alice');
-    dave = host.expand('{dave}');
     host.writeMaster('[can_run_as]\n{alice}\n{dave}\n');
     host.writeDaemon('alice', 'x', 'start=exec sleep 6800300\n');
     await host.startManager();
@@ -632,11 +650,7 @@ describe('a new account given the uid of an account deleted', {
         ? true
         : undefined,
     );
-    const home = join(host.dir, 'home-dave');
-    execFileSync('useradd', ['-M', '-N', '-o', '-u', String(alice.uid), '-d', home, dave]);
-    mkdirSync(home, { mode: 0o755 });
-    chownSync(home, alice.uid, 100);
-    writeDaemonAgain({ uid: alice.uid, home }, 'x', 'start=exec sleep 6800301\n');
+    const dave = giveUid(alice.uid, 'start=exec sleep 6800301\n');
     const theirs = await host.waitForDaemon('root', 'dave/x', (d) => d.pid > 0, 'to run');
     assert.notEqual(theirs.pid, first.pid);
     const why = (await host.dmctl('root', `${dave}/x`, 'why')).stdout;
@@ -655,17 +669,10 @@ describe('a new account given the uid of an account deleted', {
 describe('an account deleted, the manager killed once the deletion is saved', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  let dave = '';
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    if (dave !== '') execFileSync('userdel', ['-f', dave], { stdio: 'ignore' });
-    await host.cleanup();
-  });
+  const { host, giveUid } = uidReuseHost();
 
   test('is gone for good: a new account given its uid gets nothing of it', async () => {
     const alice = host.user('alice');
-    dave = host.expand('{dave}');
     host.writeMaster('[can_run_as]\n{alice}\n{dave}\n');
     host.writeDaemon('alice', 'x', 'start=exec sleep 6800304\n');
     await host.startManager();
@@ -678,11 +685,7 @@ describe('an account deleted, the manager killed once the deletion is saved', {
       host.managerLog.slice(from).includes(saved) ? true : undefined,
     );
     await host.killManager();
-    const home = join(host.dir, 'home-dave');
-    execFileSync('useradd', ['-M', '-N', '-o', '-u', String(alice.uid), '-d', home, dave]);
-    mkdirSync(home, { mode: 0o755 });
-    chownSync(home, alice.uid, 100);
-    writeDaemonAgain({ uid: alice.uid, home }, 'x', 'start=exec sleep 6800305\n');
+    const dave = giveUid(alice.uid, 'start=exec sleep 6800305\n');
     await host.startManager();
     await host.waitForDaemon('root', 'dave/x', (d) => d.pid > 0, 'to run');
     const why = (await host.dmctl('root', `${dave}/x`, 'why')).stdout;
@@ -728,17 +731,10 @@ describe('an account deleted while no manager ran', { skip: !root && 'needs root
 describe('an account deleted under a name not allowed, the manager killed after', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  let dave = '';
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    if (dave !== '') execFileSync('userdel', ['-f', dave], { stdio: 'ignore' });
-    await host.cleanup();
-  });
+  const { host, giveUid } = uidReuseHost();
 
   test('is gone for good: a new account given its uid gets nothing of it', async () => {
     const alice = host.user('alice');
-    dave = host.expand('{dave}');
     const walt = host.expand('{walt}');
     host.writeMaster('[can_run_as]\n{alice}\n{dave}\n');
     host.writeDaemon('alice', 'x', 'start=exec sleep 6800302\n');
@@ -769,11 +765,7 @@ describe('an account deleted under a name not allowed, the manager killed after'
         : true,
     );
     await host.killManager();
-    const home = join(host.dir, 'home-dave');
-    execFileSync('useradd', ['-M', '-N', '-o', '-u', String(alice.uid), '-d', home, dave]);
-    mkdirSync(home, { mode: 0o755 });
-    chownSync(home, alice.uid, 100);
-    writeDaemonAgain({ uid: alice.uid, home }, 'x', 'start=exec sleep 6800303\n');
+    const dave = giveUid(alice.uid, 'start=exec sleep 6800303\n');
     await host.startManager();
     await host.waitForDaemon('root', 'dave/x', (d) => d.pid > 0, 'to run');
     const why = (await host.dmctl('root', `${dave}/x`, 'why')).stdout;
