@@ -80,7 +80,13 @@ import {
   isWantedChange,
 } from '../state/history.ts';
 import { HistoryFile } from '../state/history-file.ts';
-import { type SavedDaemon, type SavedState, type StrayStop, snapshot } from '../state/snapshot.ts';
+import {
+  type LockFile,
+  type SavedDaemon,
+  type SavedState,
+  type StrayStop,
+  snapshot,
+} from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
 import type { BackoffPolicy } from '../supervisor/backoff.ts';
@@ -296,6 +302,20 @@ export class Manager implements ControlContext, SupervisorHost {
    * Users whose directory another manager holds: why their daemons are not loaded here.
    */
   private readonly userLocks = new Map<string, number>();
+  /**
+   * The `.lock` of each account's daemon directory this manager held, by uid, with the name
+   * it was held under: the account's identity beside its uid. A uid under another name is
+   * that account renamed only if the new name's daemon directory has the same file (see
+   * accountsReplaced). Saved: after a `kill -9` of the manager and its keeper, or for an
+   * account away under a name not allowed (its lock let go), it is all there is.
+   */
+  private readonly lockFiles = new Map<number, LockFile>();
+  /**
+   * The uids that are another account than the one that had them, judged at the last
+   * change of the accounts (see accountsReplaced): what the old one left is not theirs.
+   * Set while that change is applied only.
+   */
+  private replacedUids: ReadonlySet<number> = new Set();
   /** The lock of the socket-dir this manager holds (the keeper holds it too; see sockets-lock.ts). */
   private socketsLock: number | undefined;
   private readonly socketsLockParts: ManagerParts['socketsLock'];
@@ -399,6 +419,8 @@ export class Manager implements ControlContext, SupervisorHost {
     // (an outside review, 43a, F1, F3).
     for (const [newId, oldId] of Object.entries(parts.saved?.renameWaits ?? {}))
       this.renameWaits.set(newId, oldId);
+    for (const [uid, file] of Object.entries(parts.saved?.lockFiles ?? {}))
+      this.lockFiles.set(Number(uid), { ...file });
     for (const [uid, left] of Object.entries(parts.saved?.leftDownByUid ?? {}))
       this.leftDownByUid.set(Number(uid), {
         name: left.name,
@@ -583,6 +605,11 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Loads every allowed user's daemons, takes over the keeper's runs, opens the sockets. */
   async begin(): Promise<void> {
     for (const { level, text } of this.snapshot.logs) this.log.info(`keeper: ${level}: ${text}`);
+    // Whose the locks the keeper kept are, before anything is taken for a rename (the
+    // keeper's events wait meanwhile).
+    for (const [name, fd] of this.snapshot.fds)
+      if (name.startsWith('lock:')) this.noteLockFile(name.slice(5), fd);
+    this.replacedUids = await this.accountsReplaced();
     this.listen(this.link);
     for (const run of this.snapshot.runs) this.noteRunUid(run);
     for (const [name, fd] of this.snapshot.fds)
@@ -653,7 +680,10 @@ export class Manager implements ControlContext, SupervisorHost {
         ...this.history.idsStartingWith(historyKeptByUid(uid, '')),
       ]),
     ]);
-    this.history.keepOnly(known, (uid) => this.db.byUid.has(uid));
+    this.history.keepOnly(known, (uid) => this.accountNow(uid) !== undefined);
+    this.doneReplacing();
+    for (const uid of this.lockFiles.keys())
+      if (!this.db.byUid.has(uid)) this.lockFiles.delete(uid);
     // And their log journals, but not those of a user whose directory could not be read
     // whole (a home not there yet, a lock held elsewhere): their daemons may be back.
     const listed = this.listedAtStart;
@@ -718,7 +748,7 @@ export class Manager implements ControlContext, SupervisorHost {
     // Its old name may be another account's now (two accounts that swapped names, a new
     // account given the old name: an outside review, 26b, F1).
     const user = id.slice(0, id.indexOf('/'));
-    const nameNow = this.db.byUid.get(former)?.name;
+    const nameNow = this.accountNow(former)?.name;
     const renamed = nameNow !== undefined && nameNow !== user ? nameNow : undefined;
     const allowed = renamed !== undefined && mayRunDaemons(this.currentPolicy, renamed);
     const taken = uid === undefined ? '' : `; the name is uid ${uid}'s now`;
@@ -746,7 +776,7 @@ export class Manager implements ControlContext, SupervisorHost {
             ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
             : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
     );
-    if (!this.db.byUid.has(former)) this.saveDeletion(former, user);
+    if (this.accountNow(former) === undefined) this.saveDeletion(former, user);
     // Renamed: the history goes with its daemon (an outside review, 27b, F3), and it is
     // loaded under the new name once what survives under the old one is gone.
     if (allowed) {
@@ -778,6 +808,7 @@ export class Manager implements ControlContext, SupervisorHost {
    * 53a, F2: no line came, and an admin told to wait for it waited for good).
    */
   private saveDeletion(uid: number, name: string): void {
+    this.lockFiles.delete(uid);
     const first = this.deletionsToSave.size === 0;
     if (name !== '' || !this.deletionsToSave.has(uid)) this.deletionsToSave.set(uid, name);
     if (!first) return;
@@ -851,9 +882,56 @@ export class Manager implements ControlContext, SupervisorHost {
       if (this.db.users.get(name)?.uid === uid) continue;
       this.userLocks.delete(name);
       this.link.drop(`lock:${name}`);
-      const now = this.db.byUid.get(uid)?.name;
+      const now = this.accountNow(uid)?.name;
       this.keepLockAs(fd, now, uid);
     }
+  }
+
+  /** The account that has `uid` now, unless it is another than the one that had it (see replacedUids). */
+  private accountNow(uid: number): Account | undefined {
+    return this.replacedUids.has(uid) ? undefined : this.db.byUid.get(uid);
+  }
+
+  /** Notes whose the lock held on `fd` is: the account of its file's uid, called `name`. */
+  private noteLockFile(name: string, fd: number): void {
+    try {
+      const { uid, dev, ino } = fstatSync(fd);
+      this.lockFiles.set(uid, { name, dev, ino });
+    } catch {
+      // A descriptor that cannot be read says nothing of anyone.
+    }
+  }
+
+  /**
+   * The uids under another name than the one their daemon directory's lock was held under
+   * (see lockFiles) that are not that account renamed, but a new account given the uid
+   * (`useradd` gives a freed uid back): the new name's `.lock` is not the file the old
+   * one's was. /etc/passwd alone cannot tell them apart: taken for a rename, the new
+   * account got the deleted one's stops and history whenever the manager had not seen the
+   * deletion first (killed before it read it, or a `userdel` and a `useradd` read as one
+   * change: outside reviews, 51a, F1, 52a, F2). Read as the account, within the deadline
+   * of its files; a `.lock` that cannot be read (none yet, a link, a home that does not
+   * answer) is not the old one. Only for a name allowed to run daemons: under another, the
+   * uid is judged once it is allowed.
+   */
+  private async accountsReplaced(): Promise<Set<number>> {
+    const replaced = new Set<number>();
+    if (this.mode.kind !== 'system') return replaced;
+    const judged = [...this.lockFiles].map(async ([uid, held]) => {
+      const account = this.db.byUid.get(uid);
+      if (account === undefined || account.name === held.name) return;
+      if (!mayRunDaemons(this.currentPolicy, account.name)) return;
+      const owner = this.ownerOf(account);
+      const path = join(owner.daemonDir, '.lock');
+      const now = await owner.files.readChunk(path, 0, 0);
+      if (now.ok && now.value.stat.dev === held.dev && now.value.stat.ino === held.ino) return;
+      replaced.add(uid);
+      this.log.warn(
+        `${account.name} (uid ${uid}) is a new account given the uid of ${held.name}, not ${held.name} renamed: ${now.ok ? `${path} is another file than the one ${held.name} had` : now.error.message}; nothing ${held.name} left is theirs`,
+      );
+    });
+    await Promise.all(judged);
+    return replaced;
   }
 
   /**
@@ -870,6 +948,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     this.link.store(`lock:${renamed}`, lock);
     this.userLocks.set(renamed, lock);
+    this.noteLockFile(renamed, lock);
   }
 
   private listen(link: KeeperLink): void {
@@ -1147,15 +1226,17 @@ export class Manager implements ControlContext, SupervisorHost {
     // a change of users applied meanwhile is not undone.
     if (accounts !== undefined) this.otherAccounts = accounts.others;
     const stamp = accountFilesStamp();
+    let db: AccountDb;
     try {
-      this.applyAccounts(withLocalFilesNow(this.otherAccounts));
+      db = withLocalFilesNow(this.otherAccounts);
       this.accountsStamp = stamp;
     } catch (error) {
       this.log.error(
         `reload: cannot read the local account files (${(error as Error).message}); using the users as ${accounts === undefined ? 'last read' : 'getent gave them'}`,
       );
-      this.applyAccounts(accounts?.db ?? this.db);
+      db = accounts?.db ?? this.db;
     }
+    await this.applyAccountsJudged(db);
     await this.rescan([...this.ownerTable.keys()]);
     await this.syncSockets();
     await this.metrics.listen(this.settings.metricsListen);
@@ -1196,9 +1277,11 @@ export class Manager implements ControlContext, SupervisorHost {
         if (this.handedOver) return;
         // Only the owners whose facts changed are read again: a user's chfn rewrites
         // /etc/passwd at will, and must not make the manager read everyone's files.
-        const changed = new Set([...renewed, ...this.applyAccounts(this.db)]);
-        if (changed.size > 0) void this.rescan([...changed]);
-        void this.syncSockets();
+        void this.applyAccountsJudged(this.db).then((applied) => {
+          const changed = new Set([...renewed, ...applied]);
+          if (changed.size > 0) void this.rescan([...changed]);
+          void this.syncSockets();
+        });
       });
     } catch (error) {
       this.log.error(`cannot read the users and groups again: ${(error as Error).message}`);
@@ -1251,6 +1334,30 @@ export class Manager implements ControlContext, SupervisorHost {
         `cannot watch /etc for changes of users and groups: ${(error as Error).message}`,
       );
     }
+  }
+
+  /**
+   * applyAccounts, once the uids under a new name are judged renamed or another account
+   * (see accountsReplaced); [] when the accounts changed again meanwhile (that change is
+   * applied in turn).
+   */
+  private async applyAccountsJudged(db: AccountDb): Promise<string[]> {
+    this.db = db;
+    this.currentPolicy = this.policyFor(this.mode);
+    const replaced = await this.accountsReplaced();
+    if (this.db !== db || this.handedOver) return [];
+    this.replacedUids = replaced;
+    try {
+      return this.applyAccounts(db);
+    } finally {
+      this.doneReplacing();
+    }
+  }
+
+  /** The uids judged another account are applied: their old account's lock is forgotten. */
+  private doneReplacing(): void {
+    for (const uid of this.replacedUids) this.lockFiles.delete(uid);
+    this.replacedUids = new Set();
   }
 
   /**
@@ -2533,7 +2640,7 @@ export class Manager implements ControlContext, SupervisorHost {
   private renamePending(saved: Readonly<Record<string, number>>): void {
     for (const [name, uid] of Object.entries(saved)) {
       if (this.db.users.get(name)?.uid === uid) continue;
-      const now = this.db.byUid.get(uid)?.name;
+      const now = this.accountNow(uid)?.name;
       if (now !== undefined && now !== name && mayRunDaemons(this.currentPolicy, now))
         this.moveRenamePending(name, now);
     }
@@ -2591,6 +2698,7 @@ export class Manager implements ControlContext, SupervisorHost {
         ? {}
         : { leftDownByUid: Object.fromEntries(this.leftDownByUid) }),
       ...(this.renameWaits.size === 0 ? {} : { renameWaits: Object.fromEntries(this.renameWaits) }),
+      ...(this.lockFiles.size === 0 ? {} : { lockFiles: Object.fromEntries(this.lockFiles) }),
       ...this.pendingNames(),
     };
   }
@@ -2807,7 +2915,9 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const [name, before] of this.ownerTable) {
       const after = wanted.get(name);
       if (after !== undefined && after.account.uid === before.account.uid) continue;
-      if (!this.db.byUid.has(before.account.uid)) deleted.set(before.account.uid, name);
+      // The uid another account's now, not this one renamed (see accountsReplaced): gone.
+      const lives = this.accountNow(before.account.uid) !== undefined;
+      if (!lives) deleted.set(before.account.uid, name);
       // Renamed (`usermod -l`): the same uid under a new name, allowed too. Its daemons
       // are new ones (ids are by name), but the same person stopped them: a daemon left
       // stopped stays so under the new name (an outside review, 19b, 8: started again).
@@ -2816,6 +2926,7 @@ export class Manager implements ControlContext, SupervisorHost {
       // 26b, F1: the daemon each had stopped was started, taken for an account gone).
       const renamed = [...wanted.values()].find(
         (owner) =>
+          lives &&
           owner.account.uid === before.account.uid &&
           owner.account.name !== name &&
           this.ownerTable.get(owner.account.name)?.account.uid !== before.account.uid,
@@ -2872,7 +2983,7 @@ export class Manager implements ControlContext, SupervisorHost {
         // run waits for that run, back under an allowed name. A new account given this
         // name meanwhile took the run's id for its own daemon, and the renamed account's
         // was loaded at once beside it (an outside review, 47b, F2b: 35 s of two copies).
-        if (this.db.byUid.has(before.account.uid))
+        if (lives)
           for (const record of records)
             if (record.state.kind === 'running' || record.state.kind === 'stopping')
               waits[record.spec.name] ??= record.id;
@@ -2880,10 +2991,7 @@ export class Manager implements ControlContext, SupervisorHost {
         // account given its uid (useradd gives a freed one back) is someone else. Taken for
         // the rename's last step, it had its daemon left stopped and read the deleted
         // account's history (an outside review, 50a, F1: 3 of 3).
-        if (
-          (leftDown.length > 0 || Object.keys(waits).length > 0) &&
-          this.db.byUid.has(before.account.uid)
-        )
+        if ((leftDown.length > 0 || Object.keys(waits).length > 0) && lives)
           this.leftDownByUid.set(before.account.uid, {
             name,
             daemons: leftDown,
@@ -2914,7 +3022,7 @@ export class Manager implements ControlContext, SupervisorHost {
             record.formerUid = before.account.uid;
             // Renamed to a name not allowed, the account is not gone, nor its history: it is
             // kept by uid (an outside review, 46a, F4: "is gone ... forgotten", then back).
-            const away = this.db.byUid.get(before.account.uid)?.name;
+            const away = this.accountNow(before.account.uid)?.name;
             this.note(
               record,
               'stop',
@@ -2947,12 +3055,12 @@ export class Manager implements ControlContext, SupervisorHost {
     // 51a, F2: 4 of 4; with the history saved a second later, once in a test).
     for (const id of this.history.idsStartingWith('#')) {
       const uid = Number(id.slice(1, id.indexOf('/')));
-      if (this.db.byUid.has(uid)) continue;
+      if (this.accountNow(uid) !== undefined) continue;
       this.history.forget(id);
       if (!deleted.has(uid)) deleted.set(uid, '');
     }
     for (const [uid, left] of [...this.leftDownByUid])
-      if (!this.db.byUid.has(uid)) {
+      if (this.accountNow(uid) === undefined) {
         this.leftDownByUid.delete(uid);
         deleted.set(uid, deleted.get(uid) || left.name);
       }
@@ -3276,6 +3384,7 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     this.link.store(`lock:${user}`, locked.value.fd);
     this.userLocks.set(user, locked.value.fd);
+    this.noteLockFile(user, locked.value.fd);
     return undefined;
   }
 

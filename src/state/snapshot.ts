@@ -110,6 +110,8 @@ export interface SavedState {
    * The daemons (by name) an account left stopped when it lost its name or its right to run
    * daemons, by uid: found stopped when the uid comes back under an allowed name.
    */
+  /** The `.lock` of each account's daemon directory the manager held, by uid (see LockFile). */
+  readonly lockFiles?: Readonly<Record<string, LockFile>>;
   readonly leftDownByUid?: Readonly<
     Record<
       string,
@@ -121,6 +123,16 @@ export interface SavedState {
       }
     >
   >;
+}
+
+/**
+ * An account's daemon directory's `.lock` as the manager held it: the name the account had
+ * then, and the file (a rename keeps it; a new account given the uid has its own).
+ */
+export interface LockFile {
+  name: string;
+  readonly dev: number;
+  readonly ino: number;
 }
 
 /** What the manager knows of each daemon beyond its record, for the save. */
@@ -367,6 +379,15 @@ export function validateState(value: unknown): SavedState | { error: string } {
     )
   )
     return { error: "'leftDownByUid' is malformed" };
+  const lockFiles = state.lockFiles;
+  if (
+    lockFiles !== undefined &&
+    !isRecordOf(lockFiles, (file, uid) => {
+      const { name, dev, ino } = (file ?? {}) as Record<string, unknown>;
+      return /^\d+$/.test(uid) && typeof name === 'string' && isCount(dev) && isCount(ino);
+    })
+  )
+    return { error: "'lockFiles' is malformed" };
   const renameWaits = state.renameWaits;
   if (!validWaits(renameWaits)) return { error: "'renameWaits' is malformed" };
   const pendingNames = state.pendingNames;
@@ -386,6 +407,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
     ...(leftDown === undefined ? {} : { leftDownByOldName: leftDown as string[] }),
     ...(renameWaits === undefined ? {} : { renameWaits: renameWaits as Record<string, string> }),
     ...(pendingNames === undefined ? {} : { pendingNames: pendingNames as Record<string, number> }),
+    ...(lockFiles === undefined ? {} : { lockFiles: lockFiles as Record<string, LockFile> }),
     ...(byUid === undefined
       ? {}
       : {

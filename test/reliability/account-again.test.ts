@@ -772,3 +772,121 @@ describe('an account deleted under a name not allowed, the manager killed after'
     assert.doesNotMatch(why, /ran dmctl stop|left stopped/, why);
   });
 });
+
+/**
+ * What a test of a new account given the uid of an account deleted (alice, her daemon `x`
+ * stopped by her) does in between: `replace` deletes alice and gives her uid to `dave` (see
+ * uidReuseHost), with a manager running after. dave is someone else: his daemon `x` starts, with none of alice's history,
+ * and the log says why he is not taken for alice renamed.
+ */
+async function uidGivenAgain(
+  host: TestHost,
+  replace: (alice: { name: string; uid: number }) => Promise<string>,
+): Promise<void> {
+  const alice = host.user('alice');
+  await host.startManager();
+  await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+  assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
+  const from = host.managerLog.length;
+  const dave = await replace(alice);
+  await host.waitForDaemon('root', 'dave/x', (d) => d.pid > 0, 'to run');
+  const why = (await host.dmctl('root', `${dave}/x`, 'why')).stdout;
+  assert.doesNotMatch(why, /ran dmctl stop|left stopped/, why);
+  const log = host.managerLog.slice(from);
+  assert.match(
+    log,
+    new RegExp(`${dave} \\(uid ${alice.uid}\\) is a new account given the uid of ${alice.name}`),
+  );
+  assert.doesNotMatch(log, new RegExp(`is now called ${dave}`), log);
+}
+
+/**
+ * An outside review (51a, F1, High, 3 of 3): an account deleted and its uid given to a new
+ * account under another name while no manager ran (killed, the keeper holding on or killed
+ * too): the takeover read /etc/passwd as a rename, and the new account's daemon of the
+ * deleted one's daemon's name was left stopped, its `why` the deleted account's. The
+ * new account's daemon directory's lock is not the deleted one's: it is someone else.
+ */
+for (const [way, kill] of [
+  ['the keeper holding on', (host: TestHost) => host.killManager()],
+  ['the keeper killed too', (host: TestHost) => host.killManagerAndKeeper()],
+] as const)
+  describe(`an account deleted and its uid given to a new account while no manager ran, ${way}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const { host, giveUid } = uidReuseHost();
+
+    test('is someone else: its daemon starts, with none of the deleted account’s history', async () => {
+      host.writeMaster('[can_run_as]\n{alice}\n{dave}\n');
+      host.writeDaemon('alice', 'x', 'start=exec sleep 6800307\n');
+      await uidGivenAgain(host, async (alice) => {
+        await kill(host);
+        execFileSync('userdel', ['-f', alice.name]);
+        const dave = giveUid(alice.uid, 'start=exec sleep 6800308\n');
+        await host.startManager();
+        return dave;
+      });
+    });
+  });
+
+/**
+ * An outside review (52a, F2, High, 3 of 3): an account deleted and a new account given its
+ * uid at once, the manager reading both changes as one (here it is stalled meanwhile): taken
+ * for a rename, as in 51a, F1.
+ */
+describe('an account deleted and its uid given to a new account, read as one change', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, giveUid } = uidReuseHost();
+
+  test('is someone else: its daemon starts, with none of the deleted account’s history', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n{dave}\n');
+    host.writeDaemon('alice', 'x', 'start=exec sleep 6800309\n');
+    await uidGivenAgain(host, async (alice) => {
+      const pid = host.managerPid();
+      process.kill(pid, 'SIGSTOP');
+      try {
+        execFileSync('userdel', ['-f', alice.name]);
+        return giveUid(alice.uid, 'start=exec sleep 6800310\n');
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+    });
+  });
+});
+
+/**
+ * The same mistake for an account away under a name not allowed (its lock let go, what it
+ * left kept by uid): deleted there and its uid given to a new account under an allowed name
+ * while no manager ran, the manager and its keeper killed, the saved state alone said whose
+ * the uid was.
+ */
+describe('an account under a name not allowed, deleted and its uid given to a new account while no manager ran', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, giveUid } = uidReuseHost();
+
+  test('is someone else: its daemon starts, with none of the deleted account’s history', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n{dave}\n');
+    host.writeDaemon('alice', 'x', 'start=exec sleep 6800311\n');
+    await uidGivenAgain(host, async (alice) => {
+      const walt = host.expand('{walt}');
+      const from = host.managerLog.length;
+      execFileSync('usermod', ['-l', walt, alice.name]);
+      await waitFor('alice no longer allowed', () =>
+        host.managerLog.slice(from).includes(`${alice.name} may no longer run daemons`)
+          ? true
+          : undefined,
+      );
+      const state = join(host.dir, 'state', 'state.json');
+      await waitFor('what the account left saved', () =>
+        readFileSync(state, 'utf8').includes('"leftDownByUid"') ? true : undefined,
+      );
+      await host.killManagerAndKeeper();
+      execFileSync('userdel', ['-f', walt]);
+      const dave = giveUid(alice.uid, 'start=exec sleep 6800312\n');
+      await host.startManager();
+      return dave;
+    });
+  });
+});
