@@ -924,7 +924,12 @@ export class Manager implements ControlContext, SupervisorHost {
       const owner = this.ownerOf(account);
       const path = join(owner.daemonDir, '.lock');
       const now = await owner.files.readChunk(path, 0, 0);
-      if (now.ok && now.value.stat.dev === held.dev && now.value.stat.ino === held.ino) return;
+      if (now.ok && now.value.stat.dev === held.dev && now.value.stat.ino === held.ino) {
+        // Renamed: judged once (its home, read again at each change of the accounts until
+        // its lock is taken under the new name, may not answer the next time).
+        held.name = account.name;
+        return;
+      }
       replaced.add(uid);
       this.log.warn(
         `${account.name} (uid ${uid}) is a new account given the uid of ${held.name}, not ${held.name} renamed: ${now.ok ? `${path} is another file than the one ${held.name} had` : now.error.message}; nothing ${held.name} left is theirs`,
