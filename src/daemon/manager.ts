@@ -2562,6 +2562,18 @@ export class Manager implements ControlContext, SupervisorHost {
     // still, loaded again under the name (see moveRenamePending).
     const renamedBack =
       record.formerUid !== undefined && this.db.users.get(record.owner)?.uid === record.formerUid;
+    // Of an account renamed, its daemon waiting under the new name: what this run noted
+    // since the rename (why it was stopped, its end) goes there too, after what was carried
+    // at the rename. Forgotten here, the daemon's `why` showed a start after a start (an
+    // outside review, 52a, F6).
+    const renamedTo = [...this.renameWaits].find(([, oldId]) => oldId === record.id)?.[0];
+    if (
+      renamedTo !== undefined &&
+      !renamedBack &&
+      record.formerUid !== undefined &&
+      this.db.users.get(renamedTo.slice(0, renamedTo.indexOf('/')))?.uid === record.formerUid
+    )
+      this.history.addMissing(record.id, renamedTo);
     // Of an account under a name not allowed, its old name another's: kept by uid (47c, F3).
     if (record.formerUid !== undefined && this.leftDownByUid.has(record.formerUid) && !renamedBack)
       this.keepHistoryByUid(record.id, record.formerUid);

@@ -25,6 +25,21 @@ describe('History', () => {
     );
   });
 
+  test('adds what one history has and another lacks, each event once, in order of time', () => {
+    const history = new History();
+    history.note('alice/web', 'start', 'started', 1);
+    history.carry('alice/web', 'bob/web');
+    history.note('alice/web', 'stop', 'renamed: stopped', 3);
+    history.note('alice/web', 'exit', 'killed', 4);
+    history.note('bob/web', 'config', 'waits for its old run', 2);
+    history.addMissing('alice/web', 'bob/web');
+    assert.deepEqual(
+      history.of('bob/web').map((event) => event.text),
+      ['started', 'waits for its old run', 'renamed: stopped', 'killed'],
+    );
+    assert.equal(history.of('alice/web').length, 3);
+  });
+
   test('cuts a long text, and says so with an ellipsis', () => {
     const history = new History();
     history.note('alice/web', 'refused', 'x'.repeat(10_000));

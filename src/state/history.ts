@@ -219,6 +219,25 @@ export class History {
     this.changed = true;
   }
 
+  /**
+   * Adds to `to` the events of `from` it does not have (those carried there before count
+   * once), in order of time; `from` stays as it is. The latest events are kept past the
+   * bound.
+   */
+  addMissing(from: string, to: string): void {
+    const events = this.events.get(from);
+    if (events === undefined) return;
+    const there = this.events.get(to) ?? [];
+    const key = (event: HistoryEvent): string => `${event.at} ${event.kind} ${event.text}`;
+    const had = new Set(there.map(key));
+    const missing = events.filter((event) => !had.has(key(event)));
+    if (missing.length === 0) return;
+    const merged = [...there, ...missing].sort((a, b) => a.at - b.at);
+    this.events.set(to, merged.slice(-HISTORY_LIMITS.perDaemon));
+    this.sizes.delete(to);
+    this.changed = true;
+  }
+
   /** The ids of the histories kept under ids that begin with `prefix`. */
   idsStartingWith(prefix: string): string[] {
     return [...this.events.keys()].filter((id) => id.startsWith(prefix));

@@ -622,10 +622,16 @@ export class Supervisor {
       // run's while processes remain (an outside review, 46a, F3: "pid 0 ... ended" of a
       // run that ran on for 55 s).
       const gone = empty || state.empty;
+      const who = state.pid > 0 ? `pid ${state.pid}` : 'what survived in its cgroup';
       if (state.pid > 0 || gone)
         this.host.log.info(
-          `${record.id}: ${state.pid > 0 ? `pid ${state.pid}` : 'what survived in its cgroup'} of the account that had this name${record.formerUid === undefined ? ' before' : ` (uid ${record.formerUid}, deleted or renamed since)`} ${describeExit(exit)}`,
+          `${record.id}: ${who} of the account that had this name${record.formerUid === undefined ? ' before' : ` (uid ${record.formerUid}, deleted or renamed since)`} ${describeExit(exit)}`,
         );
+      // The record the old account's own (deleted or renamed since, see DaemonRecord
+      // `formerUid`): so is its history, which a rename carries on to the daemon under the
+      // new name (an outside review, 52a, F6: a start after a start there).
+      if ((state.pid > 0 || gone) && record.formerUid !== undefined)
+        this.host.note(record, 'exit', `${who} ${describeExit(exit)}, while stopping`, at);
       this.setState(record, { ...state, mainAlive: false, empty: state.empty || empty });
       this.checkStopping(record);
       return;

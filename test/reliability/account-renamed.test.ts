@@ -298,3 +298,30 @@ describe('a user taken out of [can_run_as] and put back', { skip: !root && 'need
       assert.equal((await host.dmctl('alice', 'start', 'down')).code, 0);
     });
 });
+
+/**
+ * An outside review (52a, F6, Low): after a rename seen live, the daemon's `why` under the
+ * new name showed a start after a start: the end of its run under the old name, and why
+ * it was stopped, were in the log only.
+ */
+describe('a running daemon of an account renamed while the manager runs', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, rename } = renamingHost();
+
+  test('has in its `why` under the new name the end of its run under the old one', async () => {
+    host.user('alice');
+    host.user('carol');
+    const bob = host.expand('{bob}');
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+    host.writeDaemon('alice', 'up', `start=exec sleep 6800065\nuser=${host.expand('{carol}')}\n`);
+    await host.startManager();
+    const old = await host.waitForDaemon('alice', 'alice/up', (d) => d.pid > 0, 'to run');
+    rename();
+    const now = await host.waitForDaemon('root', 'bob/up', (d) => d.pid > 0, 'to run');
+    assert.notEqual(now.pid, old.pid);
+    const why = (await host.dmctl('root', `${bob}/up`, 'why')).stdout;
+    assert.match(why, new RegExp(`pid ${old.pid}\\b[^\\n]*while stopping`), why);
+    assert.match(why, new RegExp(`its owner is called ${bob} now`), why);
+  });
+});
