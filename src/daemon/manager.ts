@@ -609,7 +609,7 @@ export class Manager implements ControlContext, SupervisorHost {
     // keeper's events wait meanwhile).
     for (const [name, fd] of this.snapshot.fds)
       if (name.startsWith('lock:')) this.noteLockFile(name.slice(5), fd);
-    this.replacedUids = await this.accountsReplaced();
+    this.replacedUids = await this.accountsReplaced(this.savedAtStart?.upgrade === undefined);
     this.listen(this.link);
     for (const run of this.snapshot.runs) this.noteRunUid(run);
     for (const [name, fd] of this.snapshot.fds)
@@ -723,7 +723,11 @@ export class Manager implements ControlContext, SupervisorHost {
       const user = id.slice(0, id.indexOf('/'));
       const uid = this.db.users.get(user)?.uid;
       const runs = runsById.get(id) ?? [];
-      const former = formerOwnerOf(runs, saved[id]?.ownerUid, uid);
+      // Made again with its name and uid (see accountsReplaced): the runs and the saved
+      // daemon of that uid are the deleted account's.
+      const former =
+        formerOwnerOf(runs, saved[id]?.ownerUid, uid) ??
+        (uid !== undefined && this.replacedUids.has(uid) ? uid : undefined);
       // A run the keeper reports, or one the state saved: after a kill -9 of the keeper
       // too, its survivors are found later, in its cgroups (an outside review, 45b, F1:
       // loaded under the uid's next name at once, beside its old run).
@@ -774,7 +778,9 @@ export class Manager implements ControlContext, SupervisorHost {
           ? `${id}: its owner is called ${renamed} now (uid ${former}), a name not allowed to run daemons; what survives of its daemon is stopped, not handed over (back under an allowed name, what its owner left stopped stays so)`
           : uid === undefined
             ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
-            : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
+            : uid === former
+              ? `${id}: its owner's account was deleted and made again with its name and uid (${uid}); what survives of the old one's daemon is stopped, not handed over`
+              : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
     );
     if (this.accountNow(former) === undefined) this.saveDeletion(former, user);
     // Renamed: the history goes with its daemon (an outside review, 27b, F3), and it is
@@ -792,7 +798,7 @@ export class Manager implements ControlContext, SupervisorHost {
     // this one found the new account's daemons "run by another manager" and stopped them
     // (an outside review, 8 of 8). The `.lock` is always its account's file (lockDir).
     const lock = this.userLocks.get(user);
-    if (lock !== undefined && !lockedFor(lock, uid)) {
+    if (lock !== undefined && (!lockedFor(lock, uid) || this.replacedUids.has(former))) {
       this.userLocks.delete(user);
       this.link.drop(`lock:${user}`);
       this.keepLockAs(lock, allowed ? renamed : undefined, former);
@@ -913,13 +919,20 @@ export class Manager implements ControlContext, SupervisorHost {
    * of its files; a `.lock` that cannot be read (none yet, a link, a home that does not
    * answer) is not the old one. Only for a name allowed to run daemons: under another, the
    * uid is judged once it is allowed.
+   * `sameNames` (a start that is not an upgrade): the uids under the same name are judged
+   * too, an account deleted and made again with its name and uid while no manager ran
+   * (`useradd` gives the highest uid back), but only where its daemon directory is there
+   * with another `.lock` or none: a home not there yet (not mounted at boot) or not
+   * answering is the same account.
    */
-  private async accountsReplaced(): Promise<Set<number>> {
+  private async accountsReplaced(sameNames = false): Promise<Set<number>> {
     const replaced = new Set<number>();
     if (this.mode.kind !== 'system') return replaced;
     const judged = [...this.lockFiles].map(async ([uid, held]) => {
       const account = this.db.byUid.get(uid);
-      if (account === undefined || account.name === held.name) return;
+      if (account === undefined) return;
+      const renamed = account.name !== held.name;
+      if (!renamed && !sameNames) return;
       if (!mayRunDaemons(this.currentPolicy, account.name)) return;
       const owner = this.ownerOf(account);
       const path = join(owner.daemonDir, '.lock');
@@ -930,9 +943,15 @@ export class Manager implements ControlContext, SupervisorHost {
         held.name = account.name;
         return;
       }
+      if (!renamed && !now.ok && now.error.fileAlone !== true) return;
       replaced.add(uid);
+      const why = now.ok
+        ? `${path} is another file than the one ${held.name} had`
+        : now.error.message;
       this.log.warn(
-        `${account.name} (uid ${uid}) is a new account given the uid of ${held.name}, not ${held.name} renamed: ${now.ok ? `${path} is another file than the one ${held.name} had` : now.error.message}; nothing ${held.name} left is theirs`,
+        renamed
+          ? `${account.name} (uid ${uid}) is a new account given the uid of ${held.name}, not ${held.name} renamed: ${why}; nothing ${held.name} left is theirs`
+          : `${account.name} (uid ${uid}) is an account made again with the name and uid of one deleted while no manager ran: ${why}; nothing the deleted one left is theirs`,
       );
     });
     await Promise.all(judged);

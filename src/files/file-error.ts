@@ -10,6 +10,8 @@ export interface FileError {
   readonly message: string;
   /** lockDir: the pid holding the lock, when /proc/locks named it. */
   readonly holderPid?: number;
+  /** ENOENT: the file alone is missing, its directory is there. */
+  readonly fileAlone?: true;
 }
 
 export type FileResult<T> =
@@ -60,7 +62,9 @@ export function describeFailure(
     case 'EREMOTE':
       return say(userMountRefusal(raw, who, whoUid));
     case 'ENOENT':
-      return say(raw.step === 'parent' ? 'its directory does not exist' : 'does not exist');
+      return raw.step === 'final'
+        ? { ...say('does not exist'), fileAlone: true }
+        : say(raw.step === 'parent' ? 'its directory does not exist' : 'does not exist');
     case 'EACCES':
     case 'EPERM':
       return say(`permission denied to ${who}`);

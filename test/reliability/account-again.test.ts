@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -888,5 +888,97 @@ describe('an account under a name not allowed, deleted and its uid given to a ne
       await host.startManager();
       return dave;
     });
+  });
+});
+
+/**
+ * An account deleted and made again with its name and its uid (useradd gives the highest
+ * uid back) and a new home while no manager ran: /etc/passwd is as before, and only its
+ * daemon directory, made anew, tells. The new account gets nothing of the old one.
+ */
+for (const [way, kill] of [
+  ['the keeper holding on', (host: TestHost) => host.killManager()],
+  ['the keeper killed too', (host: TestHost) => host.killManagerAndKeeper()],
+] as const)
+  describe(`an account made again with its name and uid while no manager ran, ${way}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    after(async () => {
+      await host.stopManager().catch(() => undefined);
+      await host.cleanup();
+    });
+
+    test('is someone else: its daemon starts, with none of the old account’s history', async () => {
+      const alice = host.user('alice');
+      host.writeMaster('[can_run_as]\n{alice}\n');
+      host.writeDaemon('alice', 'x', 'start=exec sleep 6800313\n');
+      await host.startManager();
+      const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+      assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
+      await waitFor('the stop saved', () =>
+        readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
+          ? true
+          : undefined,
+      );
+      await kill(host);
+      execFileSync('userdel', ['-f', alice.name]);
+      const home = `${alice.home}-again`;
+      execFileSync('useradd', ['-M', '-N', '-o', '-u', String(alice.uid), '-d', home, alice.name]);
+      mkdirSync(home, { mode: 0o755 });
+      chownSync(home, alice.uid, 100);
+      writeDaemonAgain({ uid: alice.uid, home }, 'x', 'start=exec sleep 6800314\n');
+      const from = host.managerLog.length;
+      await host.startManager();
+      const now = await host.waitForDaemon('root', 'alice/x', (d) => d.pid > 0, 'to run');
+      assert.notEqual(now.pid, first.pid);
+      const why = (await host.dmctl('root', `${alice.name}/x`, 'why')).stdout;
+      assert.doesNotMatch(why, /ran dmctl stop|left stopped/, why);
+      assert.match(
+        host.managerLog.slice(from),
+        new RegExp(`${alice.name} \\(uid ${alice.uid}\\) is an account made again`),
+      );
+    });
+  });
+
+/**
+ * The same account, its home not there at a start (a file system not mounted yet at boot):
+ * not taken for an account made again. Its daemon it stopped stays stopped once the home
+ * is back, with its history.
+ */
+describe('an account whose home is not there when the manager starts', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    await host.cleanup();
+  });
+
+  test('is the same account once it is back', async () => {
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'x', 'start=exec sleep 6800315\n');
+    host.writeDaemon('alice', 'y', 'start=exec sleep 6800316\n');
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
+    await waitFor('the stop saved', () =>
+      readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
+        ? true
+        : undefined,
+    );
+    await host.killManagerAndKeeper();
+    renameSync(alice.home, `${alice.home}-away`);
+    const from = host.managerLog.length;
+    await host.startManager();
+    renameSync(`${alice.home}-away`, alice.home);
+    process.kill(host.managerPid(), 'SIGHUP');
+    await host.waitForDaemon('alice', 'alice/y', (d) => d.pid > 0, 'to run again');
+    const x = await host.waitForDaemon('alice', 'alice/x', () => true, 'to be loaded');
+    assert.equal(x.state, 'stopped');
+    const why = (await host.dmctl('alice', 'x', 'why')).stdout;
+    assert.match(why, /ran dmctl stop/, why);
+    assert.doesNotMatch(host.managerLog.slice(from), /made again|new account given/);
   });
 });
