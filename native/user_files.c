@@ -140,7 +140,11 @@ static napi_value result_object(napi_env env, struct file_job *job) {
     set_number(env, object, "mountUid", (double)result->mount_uid);
     set_string(env, object, "mountPoint", result->mount_point);
   }
-  if (result->has_stat) napi_set_named_property(env, object, "stat", stat_object(env, &result->stat, result->acl_write));
+  if (result->has_stat) {
+    napi_value stat = stat_object(env, &result->stat, result->acl_write);
+    if (result->btime[0] != '\0') set_string(env, stat, "btime", result->btime);
+    napi_set_named_property(env, object, "stat", stat);
+  }
   if (result->fd >= 0) {
     set_number(env, object, "fd", result->fd);
     result->fd = -1; /* JS owns it now */

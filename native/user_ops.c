@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /** The largest piece of a log read at once. */
@@ -32,6 +33,12 @@ bool dm_fail(struct dm_op_result *result, int negative_errno, enum dm_step step)
 static bool fstat_into(int fd, struct dm_op_result *result) {
   if (fstat(fd, &result->stat) == -1) return dm_fail(result, -errno, DM_STEP_FINAL);
   result->has_stat = true;
+  struct statx born;
+  result->btime[0] = '\0';
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &born) == 0 && (born.stx_mask & STATX_BTIME) &&
+      born.stx_btime.tv_sec > 0)
+    snprintf(result->btime, sizeof result->btime, "%lld%09u", (long long)born.stx_btime.tv_sec,
+             born.stx_btime.tv_nsec);
   result->acl_write = dm_acl_lets_others_write(fd);
   return true;
 }

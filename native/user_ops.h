@@ -70,6 +70,9 @@ struct dm_op_result {
   char *mount_point;
   bool has_stat;
   struct stat stat;
+  /* Its birth time in ns since the epoch (statx), "" where the file system keeps none: with
+     the device and inode, which a file made after one deleted may get again, who it is. */
+  char btime[32];
   bool acl_write;    /* an ACL lets a named user or group write it */
   int fd;            /* a descriptor handed to the caller, or -1 */
   int holder_pid;    /* lockDir: who holds the lock, 0 if unknown */

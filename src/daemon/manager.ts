@@ -25,6 +25,7 @@ import {
 import { ControlServer, type Peers } from '../control/server.ts';
 import { type BrokenConfig, statusOf } from '../control/status.ts';
 import { nameMountersWith } from '../files/file-error.ts';
+import type { FileStat } from '../files/native-ops.ts';
 import { onAnsweringAgain } from '../files/not-answering.ts';
 import { closeFd } from '../files/user-files.ts';
 import { KeeperNotAnswering } from '../keeper/hello.ts';
@@ -901,8 +902,13 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Notes whose the lock held on `fd` is: the account of its file's uid, called `name`. */
   private noteLockFile(name: string, fd: number): void {
     try {
-      const { uid, dev, ino } = fstatSync(fd);
-      this.lockFiles.set(uid, { name, dev, ino });
+      const { uid, dev, ino, birthtimeNs } = fstatSync(fd, { bigint: true });
+      this.lockFiles.set(Number(uid), {
+        name,
+        dev: Number(dev),
+        ino: Number(ino),
+        ...(birthtimeNs > 0n ? { btime: birthtimeNs.toString() } : {}),
+      });
     } catch {
       // A descriptor that cannot be read says nothing of anyone.
     }
@@ -937,7 +943,7 @@ export class Manager implements ControlContext, SupervisorHost {
       const owner = this.ownerOf(account);
       const path = join(owner.daemonDir, '.lock');
       const now = await owner.files.readChunk(path, 0, 0);
-      if (now.ok && now.value.stat.dev === held.dev && now.value.stat.ino === held.ino) {
+      if (now.ok && sameFile(now.value.stat, held)) {
         // Renamed: judged once (its home, read again at each change of the accounts until
         // its lock is taken under the new name, may not answer the next time).
         held.name = account.name;
@@ -4752,6 +4758,19 @@ interface RunAsAgain {
   readonly name: string;
   readonly was: number;
   readonly now: number;
+}
+
+/**
+ * Whether a file is the one a lock was held on: its device and inode, and its birth time
+ * where both have one. The inode alone was not enough: ext4 gives a file made after one
+ * was deleted its inode number back.
+ */
+function sameFile(stat: FileStat, held: LockFile): boolean {
+  return (
+    stat.dev === held.dev &&
+    stat.ino === held.ino &&
+    (stat.btime === undefined || held.btime === undefined || stat.btime === held.btime)
+  );
 }
 
 function sameSpec(a: DaemonSpec, b: DaemonSpec): boolean {

@@ -9,6 +9,8 @@ export interface FileStat {
   readonly uid: number;
   readonly gid: number;
   readonly nlink: number;
+  /** Its birth time in ns since the epoch, where the file system keeps one (ops, not listings). */
+  readonly btime?: string;
   readonly size: number;
   /** An access ACL lets a named user or group write the file (native/acl.c). */
   readonly aclWrite: boolean;

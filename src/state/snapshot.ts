@@ -133,6 +133,11 @@ export interface LockFile {
   name: string;
   readonly dev: number;
   readonly ino: number;
+  /**
+   * Its birth time in ns since the epoch, where the file system keeps one: a file made
+   * after one was deleted may get its inode number back (ext4 gives it at once).
+   */
+  readonly btime?: string;
 }
 
 /** What the manager knows of each daemon beyond its record, for the save. */
@@ -383,8 +388,14 @@ export function validateState(value: unknown): SavedState | { error: string } {
   if (
     lockFiles !== undefined &&
     !isRecordOf(lockFiles, (file, uid) => {
-      const { name, dev, ino } = (file ?? {}) as Record<string, unknown>;
-      return /^\d+$/.test(uid) && typeof name === 'string' && isCount(dev) && isCount(ino);
+      const { name, dev, ino, btime } = (file ?? {}) as Record<string, unknown>;
+      return (
+        /^\d+$/.test(uid) &&
+        typeof name === 'string' &&
+        isCount(dev) &&
+        isCount(ino) &&
+        (btime === undefined || (typeof btime === 'string' && /^\d+$/.test(btime)))
+      );
     })
   )
     return { error: "'lockFiles' is malformed" };

@@ -1,8 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import {
   type AccountAgain,
   deleteAccount,
@@ -12,6 +21,7 @@ import {
   saved,
   writeDaemonAgain,
 } from '../helpers/accounts.ts';
+import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -980,5 +990,63 @@ describe('an account whose home is not there when the manager starts', {
     const why = (await host.dmctl('alice', 'x', 'why')).stdout;
     assert.match(why, /ran dmctl stop/, why);
     assert.doesNotMatch(host.managerLog.slice(from), /made again|new account given/);
+  });
+});
+
+/**
+ * The inode number alone does not tell a file: ext4 gives a file made after one was
+ * deleted its inode number back. A new account given a deleted account's uid, whose
+ * `.lock` got the deleted one's inode number (here made where that one was, so that the
+ * file system gives it back at once), is someone else all the same.
+ */
+describe('a new account given the uid of an account deleted, its .lock given the old one’s inode number', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host } = uidReuseHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  let made = '';
+  after(() => {
+    if (made !== '') execFileSync('userdel', ['-f', made], { stdio: 'ignore' });
+  });
+
+  test('is someone else: its daemon starts, with none of the deleted account’s history', async () => {
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n{dave}\n');
+    host.writeDaemon('alice', 'x', 'start=exec sleep 6800317\n');
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
+    await waitFor('the stop saved', () =>
+      readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
+        ? true
+        : undefined,
+    );
+    await host.killManagerAndKeeper();
+    execFileSync('userdel', ['-f', alice.name]);
+    const dir = join(alice.home, '.daemon-manager/daemons');
+    const lock = join(dir, '.lock');
+    const old = statSync(lock).ino;
+    rmSync(lock);
+    // Files made until one gets the number back (ext4 gives out the lowest free one of the
+    // directory's group first), which becomes the new `.lock`.
+    const others: string[] = [];
+    for (let n = 0; n < 1000 && others.length === n; n++) {
+      const file = join(dir, `.made${n}`);
+      writeFileSync(file, '');
+      if (statSync(file).ino === old) renameSync(file, lock);
+      else others.push(file);
+    }
+    for (const file of others) rmSync(file);
+    assert.equal(statSync(lock).ino, old, 'the file system gave the inode number back');
+    made = host.expand('{dave}');
+    execFileSync('useradd', ['-M', '-N', '-o', '-u', String(alice.uid), '-d', alice.home, made]);
+    chownSync(lock, alice.uid, 100);
+    writeDaemonAgain({ uid: alice.uid, home: alice.home }, 'x', 'start=exec sleep 6800318\n');
+    const from = host.managerLog.length;
+    await host.startManager();
+    await host.waitForDaemon('root', 'dave/x', (d) => d.pid > 0, 'to run');
+    const why = (await host.dmctl('root', `${made}/x`, 'why')).stdout;
+    assert.doesNotMatch(why, /ran dmctl stop|left stopped/, why);
+    assert.match(host.managerLog.slice(from), /is a new account given the uid of/);
   });
 });
