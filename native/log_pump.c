@@ -310,13 +310,16 @@ static void note_file(struct sink *sink, int fd) {
   // Nothing written into it yet (open_left_file says otherwise, a line under way there).
   sink->line_open = false;
   struct stat st;
-  struct dm_pump_file file = {0, 0};
-  if (fd >= 0 && fstat(fd, &st) == 0) file = (struct dm_pump_file){(uint64_t)st.st_dev, (uint64_t)st.st_ino};
+  struct dm_pump_file file = {0, 0, 0, 0};
+  if (fd >= 0 && fstat(fd, &st) == 0) file = (struct dm_pump_file){(uint64_t)st.st_dev, (uint64_t)st.st_ino, 0, 0};
   if (fd < 0 || !dm_place_birth(fd, &sink->birth_sec, &sink->birth_nsec))
     sink->birth_sec = sink->birth_nsec = 0;
+  file.birth_sec = sink->birth_sec;
+  file.birth_nsec = sink->birth_nsec;
   pthread_mutex_lock(&lock);
   int last = sink->retired_count - 1;
-  if (fd >= 0 && last >= 0 && sink->retired[last].dev == file.dev && sink->retired[last].ino == file.ino) {
+  if (fd >= 0 && last >= 0 && sink->retired[last].dev == file.dev && sink->retired[last].ino == file.ino &&
+      sink->retired[last].birth_sec == file.birth_sec && sink->retired[last].birth_nsec == file.birth_nsec) {
     free(sink->retired_path[last]);
     sink->retired_count--;
   }
@@ -348,7 +351,7 @@ static void retire_current(struct sink *sink, char *path) {
     sink->retired[sink->retired_count] = sink->current;
     sink->retired_path[sink->retired_count++] = path;
   } else free(path);
-  sink->current = (struct dm_pump_file){0, 0};
+  sink->current = (struct dm_pump_file){0, 0, 0, 0};
   pthread_mutex_unlock(&lock);
 }
 
@@ -471,7 +474,7 @@ static void rotate(struct sink *sink) {
   sink->file_fd = -1;
   // The file is left between two lines (or cut on purpose, a line too long): no manager
   // after this one is to finish a line in it once it is renamed.
-  keep_place_of(sink, (struct dm_pump_file){0, 0});
+  keep_place_of(sink, (struct dm_pump_file){0, 0, 0, 0});
   struct dm_saved saved;
   enum dm_step step;
   int error = dm_become(&sink->owner, &saved);

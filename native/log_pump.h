@@ -86,9 +86,14 @@ int dm_pump_command(enum dm_pump_command kind, int32_t id, void *token);
 /** How many files written before a reopen (an external logrotate) a sink remembers. */
 enum { DM_PUMP_RETIRED = 4 };
 
-/** A log file by its identity (st_dev, st_ino); 0, 0 for none. */
+/**
+ * A log file by its identity (st_dev, st_ino; 0, 0 for none) and its birth time (0, 0: not
+ * known): ext4 gives a file made after one was deleted its inode number back, and with
+ * `log_keep=1` the next log got the number of the one rotation deleted.
+ */
 struct dm_pump_file {
   uint64_t dev, ino;
+  int64_t birth_sec, birth_nsec;
 };
 
 struct dm_pump_stats {

@@ -172,6 +172,16 @@ static void set_number(napi_env env, napi_value object, const char *key, double 
   napi_set_named_property(env, object, key, value);
 }
 
+/** A file's birth time as `btime`, in ns since the epoch (as the user files' stat has it), if known. */
+static void set_birth(napi_env env, napi_value object, const struct dm_pump_file *file) {
+  if (file->birth_sec <= 0) return;
+  char text[32];
+  snprintf(text, sizeof text, "%lld%09lld", (long long)file->birth_sec, (long long)file->birth_nsec);
+  napi_value value;
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, object, "btime", value);
+}
+
 /*
  * pumpStats(id): { bytes, dropped, size, failing, stuck, eof, away, reason, gapBytes,
  * gapError, skipRest, dev, ino, retired: [{ dev, ino, path }] (oldest first) } or undefined.
@@ -195,12 +205,14 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_number(env, object, "gapError", (double)stats.gap.error);
   set_number(env, object, "dev", (double)stats.current.dev);
   set_number(env, object, "ino", (double)stats.current.ino);
+  set_birth(env, object, &stats.current);
   napi_value retired, entry;
   napi_create_array_with_length(env, (size_t)stats.retired_count, &retired);
   for (int index = 0; index < stats.retired_count; index++) {
     napi_create_object(env, &entry);
     set_number(env, entry, "dev", (double)stats.retired[index].dev);
     set_number(env, entry, "ino", (double)stats.retired[index].ino);
+    set_birth(env, entry, &stats.retired[index]);
     napi_create_string_utf8(env, stats.retired_path[index], NAPI_AUTO_LENGTH, &value);
     napi_set_named_property(env, entry, "path", value);
     napi_set_element(env, retired, (uint32_t)index, entry);

@@ -7,20 +7,25 @@ import { type LogSource, type RetiredFile, readLogPiece } from './log-reading.ts
 const LOG = '/home/alice/.daemon-manager/logs/web.log';
 const UID = 1000;
 
-/** A file by its inode number, its text and its links. */
-type File = { readonly ino: number; readonly text: string; readonly nlink?: number };
+/** A file by its inode number (and birth time), its text and its links. */
+type File = {
+  readonly ino: number;
+  readonly btime?: string;
+  readonly text: string;
+  readonly nlink?: number;
+};
 
 /** The log's files by path, read as readChunk reads them (an offset past the end: the top). */
 function sourceOf(
   files: Record<string, File>,
-  current: number | undefined,
+  current: number | string | undefined,
   retired: readonly RetiredFile[] = [],
 ): LogSource {
   return {
     path: LOG,
     keep: 5,
     ownerUid: UID,
-    current: current === undefined ? undefined : `1:${current}`,
+    current: typeof current === 'number' ? `1:${current}` : current,
     retired,
     read: async (path, offset, length) => {
       const file = files[path];
@@ -38,6 +43,7 @@ function sourceOf(
         nlink: file.nlink ?? 1,
         size,
         aclWrite: false,
+        ...(file.btime === undefined ? {} : { btime: file.btime }),
       };
       return { ok: true, value: { data, next: start + data.length, size, stat } };
     },
@@ -170,6 +176,23 @@ describe('readLogPiece', () => {
       7,
       '1:2',
       "1:4 'x\n' next 2 skipped",
+    ],
+    [
+      'gone, and NAME.log made since with its inode number (log_keep=1): another file, said',
+      sourceOf(
+        {
+          [LOG]: { ino: 3, btime: '30', text: 'three\n' },
+          [`${LOG}.1`]: { ino: 4, btime: '20', text: 'two\n' },
+        },
+        '1:3:30',
+        [
+          { file: '1:3:10', path: `${LOG}.1` },
+          { file: '1:4:20', path: `${LOG}.1` },
+        ],
+      ),
+      4,
+      '1:3:10',
+      "1:3:30 'three\n' next 6 skipped",
     ],
     [
       'a rotated file with a second link is refused as NAME.log is',

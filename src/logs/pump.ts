@@ -43,9 +43,10 @@ export interface PumpStats {
   readonly gapBytes: number;
   readonly gapError: number;
   readonly skipRest: boolean;
-  /** The file written now (0, 0: none open). */
+  /** The file written now (0, 0: none open); its birth time in ns since the epoch, if known. */
   readonly dev: number;
   readonly ino: number;
+  readonly btime?: string;
   /**
    * The last few files written before a reopen (an external logrotate), oldest first,
    * each with where it was at the reopen.
@@ -53,6 +54,7 @@ export interface PumpStats {
   readonly retired: readonly {
     readonly dev: number;
     readonly ino: number;
+    readonly btime?: string;
     readonly path: string;
   }[];
 }

@@ -66,6 +66,7 @@ describe('the native log pump', () => {
       // The file it writes (handed to it), and none it wrote before.
       dev: statSync(feeds[0]?.log ?? '').dev,
       ino: statSync(feeds[0]?.log ?? '').ino,
+      btime: statSync(feeds[0]?.log ?? '', { bigint: true }).birthtimeNs.toString(),
       retired: [],
     });
     for (const name of ['a', 'b', 'c']) {
@@ -100,6 +101,8 @@ describe('the native log pump', () => {
     // it wrote before, oldest first, each noted where the rotation put it.
     const stats = pump.stats('rot');
     assert.equal(stats?.ino, statSync(log).ino);
+    // With its birth time: a file made after one deleted may get its inode number back.
+    assert.equal(stats?.btime, statSync(log, { bigint: true }).birthtimeNs.toString());
     assert.deepEqual(
       stats?.retired.map((file) => file.ino),
       [4, 3, 2, 1].map((index) => statSync(`${log}.${index}`).ino),
