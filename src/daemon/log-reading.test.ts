@@ -230,3 +230,22 @@ test('a first read while the log is missing in a rotation waits for it', async (
     /^error: cannot open/,
   );
 });
+
+// An outside review (52a, F5): with a logrotate's `mv` and SIGUSR1 every 0.3 s, a tail
+// through the manager whose file was gone while NAME.log was renamed, the next one not
+// open yet, ended with "does not exist".
+test('a file gone while the log is missing in a rotation: said, and the log waited for', async () => {
+  const files: Record<string, File> = {};
+  const source = sourceOf(files, 5);
+  let looks = 0;
+  const read = source.read;
+  const counting: LogSource = {
+    ...source,
+    read: async (path, offset, length) => {
+      looks++;
+      if (looks === 8) files[LOG] = { ino: 5, text: 'new\n' };
+      return read(path, offset, length);
+    },
+  };
+  assert.equal(shown(await readLogPiece(counting, 7, '1:2')), "1:5 'new\n' next 4 skipped");
+});

@@ -54,19 +54,10 @@ export async function readLogPiece(
   offset: number,
   file: string | undefined,
 ): Promise<LogChunk | { error: string }> {
-  let now = await source.read(source.path, offset, LOG_CHUNK_BYTES);
-  // Missing while the pump writes a file (a rotation renamed it, the next one not open
-  // yet): there again within moments, as `tail -F` waits for it. A reader that came then
-  // was told it did not exist, and ended (an outside review, 51b, F3: 7 of 20 tails).
-  for (
-    let tries = 0;
-    file === undefined && !now.ok && now.error.code === 'ENOENT' && source.current !== undefined;
-    tries++
-  ) {
-    if (tries === MISSING_TRIES) break;
-    await new Promise((resolve) => setTimeout(resolve, MISSING_WAIT_MS));
-    now = await source.read(source.path, offset, LOG_CHUNK_BYTES);
-  }
+  const now =
+    file === undefined
+      ? await readWaiting(source, offset)
+      : await source.read(source.path, offset, LOG_CHUNK_BYTES);
   if (file === undefined || (now.ok && fileIdOf(now.value.stat) === file)) {
     if (!now.ok) return { error: `cannot open ${now.error.message}` };
     return answer(source, source.path, now.value, false);
@@ -92,11 +83,32 @@ export async function readLogPiece(
     // Renamed by someone, and not reopened yet (a logrotate before its SIGUSR1): it is
     // still written, where only the next reopen tells; the reader asks again.
     return { data: '', next: offset, size: offset, file, rotated: false };
-  if (!now.ok) return { error: `cannot open ${now.error.message}` };
-  const top = await source.read(source.path, 0, LOG_CHUNK_BYTES);
+  // NAME.log missing too (renamed, the next one not open yet): waited for, as at a first
+  // read (an outside review, 52a, F5: the tail ended "does not exist" with a logrotate's
+  // `mv` and SIGUSR1 every 0.3 s).
+  const top = await readWaiting(source, 0);
   if (!top.ok) return { error: `cannot open ${top.error.message}` };
   const chunk = answer(source, source.path, top.value, false);
   return 'error' in chunk ? chunk : { ...chunk, skipped: true };
+}
+
+/**
+ * Reads NAME.log at `offset`. Missing while the pump writes a file (a rotation renamed
+ * it, the next one not open yet), it is there again within moments, as `tail -F` waits
+ * for it: looked for again for up to a second. A reader that came then was told it did
+ * not exist, and ended (an outside review, 51b, F3: 7 of 20 tails).
+ */
+async function readWaiting(source: LogSource, offset: number): Promise<FileResult<Piece>> {
+  let now = await source.read(source.path, offset, LOG_CHUNK_BYTES);
+  for (
+    let tries = 0;
+    !now.ok && now.error.code === 'ENOENT' && source.current !== undefined && tries < MISSING_TRIES;
+    tries++
+  ) {
+    await new Promise((resolve) => setTimeout(resolve, MISSING_WAIT_MS));
+    now = await source.read(source.path, offset, LOG_CHUNK_BYTES);
+  }
+  return now;
 }
 
 /** Where a file is, and which NAME.log.N that is (0: elsewhere). */
