@@ -610,7 +610,7 @@ export class Manager implements ControlContext, SupervisorHost {
     // keeper's events wait meanwhile).
     for (const [name, fd] of this.snapshot.fds)
       if (name.startsWith('lock:')) this.noteLockFile(name.slice(5), fd);
-    this.replacedUids = await this.accountsReplaced(this.savedAtStart?.upgrade === undefined);
+    this.takeReplaced(await this.accountsReplaced(this.savedAtStart?.upgrade === undefined));
     this.listen(this.link);
     for (const run of this.snapshot.runs) this.noteRunUid(run);
     for (const [name, fd] of this.snapshot.fds)
@@ -1376,7 +1376,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.currentPolicy = this.policyFor(this.mode);
     const replaced = await this.accountsReplaced();
     if (this.db !== db || this.handedOver) return [];
-    this.replacedUids = replaced;
+    this.takeReplaced(replaced);
     try {
       return this.applyAccounts(db);
     } finally {
@@ -1384,9 +1384,19 @@ export class Manager implements ControlContext, SupervisorHost {
     }
   }
 
-  /** The uids judged another account are applied: their old account's lock is forgotten. */
+  /**
+   * The uids judged another account (see accountsReplaced), for the change applied now:
+   * their old account's lock is forgotten at once, before the new account's is taken and
+   * noted (forgotten after, at a takeover, the new account's went, and its uid given again
+   * later was judged by `/etc/passwd` alone).
+   */
+  private takeReplaced(replaced: ReadonlySet<number>): void {
+    this.replacedUids = replaced;
+    for (const uid of replaced) this.lockFiles.delete(uid);
+  }
+
+  /** The change the uids were judged for is applied. */
   private doneReplacing(): void {
-    for (const uid of this.replacedUids) this.lockFiles.delete(uid);
     this.replacedUids = new Set();
   }
 

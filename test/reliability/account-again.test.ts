@@ -808,6 +808,11 @@ async function uidGivenAgain(
     new RegExp(`${dave} \\(uid ${alice.uid}\\) is a new account given the uid of ${alice.name}`),
   );
   assert.doesNotMatch(log, new RegExp(`is now called ${dave}`), log);
+  // Its own lock noted as its account's, for the next time its uid is given again.
+  await waitFor('the new account’s lock saved as its own', () => {
+    const saved = JSON.parse(readFileSync(join(host.dir, 'state', 'state.json'), 'utf8'));
+    return saved.lockFiles?.[alice.uid]?.name === dave ? true : undefined;
+  });
 }
 
 /**
