@@ -3406,7 +3406,9 @@ export class Manager implements ControlContext, SupervisorHost {
       // their lock, another manager loaded them as well (an outside review, 2 of 2).
       const code = locked.error.code;
       // Said as what it is, not as another manager's (an outside review, 40a, F3).
-      if (code === 'EPERM' || code === 'EISDIR' || code === 'ELOOP')
+      // A unix socket too (ENXIO: it cannot be opened as a file): loaded with no lock held,
+      // and a personal manager ran every daemon again (an outside review, 54a, F4).
+      if (code === 'EPERM' || code === 'EISDIR' || code === 'ELOOP' || code === 'ENXIO')
         return {
           message: `the daemons of ${user} are not loaded: ${join(owner.daemonDir, '.lock')} is not a regular file of theirs, so the lock that keeps another manager from running them too cannot be taken (remove it, then rescan)`,
           short: `the daemons of ${user} (their .lock is not a regular file of theirs)`,
@@ -3477,7 +3479,9 @@ export class Manager implements ControlContext, SupervisorHost {
     const now = await owner.files.readChunk(path, 0, 0);
     // Not answering (a hung NFS home) says nothing: the listing will say so. Gone, or a
     // symbolic link in its place, it is not the file locked.
-    if (!now.ok && now.error.code !== 'ENOENT' && now.error.code !== 'ELOOP') return false;
+    // A unix socket in its place (ENXIO) too (an outside review, 54a, F4: "nothing changed").
+    const gone = ['ENOENT', 'ELOOP', 'ENXIO'];
+    if (!now.ok && !gone.includes(now.error.code)) return false;
     let held: { dev: number; ino: number };
     try {
       held = fstatSync(fd);

@@ -94,7 +94,7 @@ export function describeFailure(
     case 'EADDRINUSE':
       return say('exists already');
     case 'ENXIO':
-      return say('is a FIFO or a device with nothing at the other end; refused');
+      return say('is a unix socket, or a FIFO or a device with nothing at the other end; refused');
     case 'ENOSPC':
       return say('no space left on the device');
     case 'EINVAL':

@@ -852,9 +852,12 @@ describe("a user's .lock that cannot be held", { skip: !root && 'needs root' }, 
 
   // A symbolic link too: a later review linked it to a file of the user's, and root's
   // manager and a personal one both ran the daemons, neither holding the lock.
+  // A unix socket too (an outside review, 54a, F4: loaded with no lock held, and a personal
+  // manager ran every daemon a second time).
   for (const [what, make] of [
     ['a FIFO', (lock: string) => ['mkfifo', lock]],
     ['a symbolic link', (lock: string) => ['ln', '-s', `${lock}.elsewhere`, lock]],
+    ['a unix socket', (lock: string) => [...BIND_SOCKET, lock]],
   ] as const)
     test(`${what} keeps their daemons from being loaded, says why, and a rescan loads them once it is gone`, async () => {
       host.writeMaster('[can_run_as]\n{alice}\n');
@@ -881,4 +884,36 @@ describe("a user's .lock that cannot be held", { skip: !root && 'needs root' }, 
       await host.waitForDaemon('alice', 'alice/a', (d) => d.state === 'running', 'to run');
       await host.stopManager();
     });
+
+  test('one made a unix socket while the manager runs is found at the next rescan', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'a', `start=exec ${command}\n`);
+    const lock = join(host.user('alice').home, '.daemon-manager/daemons/.lock');
+    rmSync(lock, { force: true });
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/a', (d) => d.state === 'running', 'to run');
+    rmSync(lock);
+    execFileSync('runuser', ['-u', host.user('alice').name, '--', ...BIND_SOCKET, lock]);
+    const from = host.managerLog.length;
+    await host.dmctl('alice', 'rescan');
+    await waitFor('the socket found', () =>
+      /\.lock is not the file this manager locked/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    await waitFor('the refusal', () =>
+      /\.lock is not a regular file of theirs/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    // Its daemon, run with no lock held from then on, is stopped.
+    await waitFor('the daemon stopped', () => (living(command).length === 0 ? true : undefined));
+    rmSync(lock);
+    await host.stopManager();
+  });
 });
+
+/** A command that binds a unix socket at the path given after it, then exits (the file stays). */
+const BIND_SOCKET = [
+  'python3',
+  '-c',
+  'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])',
+] as const;
