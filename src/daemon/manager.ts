@@ -317,6 +317,8 @@ export class Manager implements ControlContext, SupervisorHost {
    * Set while that change is applied only.
    */
   private replacedUids: ReadonlySet<number> = new Set();
+  /** The accounts as they were before the change syncOwners applies, if known. */
+  private dbBefore: AccountDb | undefined;
   /** The lock of the socket-dir this manager holds (the keeper holds it too; see sockets-lock.ts). */
   private socketsLock: number | undefined;
   private readonly socketsLockParts: ManagerParts['socketsLock'];
@@ -624,6 +626,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.holdSocketsLock(this.socketsLockParts?.taken, this.socketsLock !== undefined);
     this.syncOwners();
     this.noteFormerOwners();
+    this.keepLeftByDisallowed();
     this.renameKeptLocks();
     this.renamePending(this.savedAtStart?.pendingNames ?? {});
     await this.rescan([...this.ownerTable.keys()]);
@@ -672,6 +675,18 @@ export class Manager implements ControlContext, SupervisorHost {
       ...this.broken.all().map((entry) => entry.id),
       ...this.savedUnread.keys(),
       ...this.renameWaits.keys(),
+      // The histories of an account there still but not allowed to run daemons now (out of
+      // `[can_run_as]`), its own: back, their `why` goes on (an outside review, 54b, F2).
+      ...this.history.idsStartingWith('').filter((id) => {
+        const user = id.slice(0, id.indexOf('/'));
+        const uid = this.db.users.get(user)?.uid;
+        return (
+          !id.startsWith('#') &&
+          uid !== undefined &&
+          !this.ownerTable.has(user) &&
+          (this.history.accountOf(id) ?? uid) === uid
+        );
+      }),
       // What waits by uid for its account to be allowed again, with its history (under
       // the old name, or by uid while that name is another account's).
       ...[...this.leftDownByUid].flatMap(([uid, left]) => [
@@ -850,6 +865,24 @@ export class Manager implements ControlContext, SupervisorHost {
     // Merged with what is kept there already (parked before, by another of its ids): a
     // carry keeps what is there and drops what it moves.
     this.history.merge(id, historyKeptByUid(uid, id.slice(id.indexOf('/') + 1)));
+  }
+
+  /**
+   * What the saved state says an account left stopped, kept by its uid, where the account
+   * is there still (the same uid) but no longer allowed to run daemons: taken out of
+   * `[can_run_as]` while no manager ran (after a crash), then put back, its daemons were
+   * started, the stops forgotten (an outside review, 54b, F4: 2 of 2). As when the manager
+   * sees it (see syncOwners). After a clean stop, `autostart` decides (README).
+   */
+  private keepLeftByDisallowed(): void {
+    if (this.savedAtStart?.clean !== false) return;
+    for (const [id, saved] of Object.entries(this.savedAtStart.daemons)) {
+      const user = id.slice(0, id.indexOf('/'));
+      const account = this.db.users.get(user);
+      if (account === undefined || this.ownerTable.has(user) || this.formerOwners.has(id)) continue;
+      if ((saved.ownerUid ?? account.uid) !== account.uid || saved.wanted !== 'down') continue;
+      this.keepLeftByUid(account.uid, user, id.slice(user.length + 1), true, undefined);
+    }
   }
 
   /**
@@ -1289,6 +1322,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.log.info('users and groups changed: left to the manager taking over');
       return;
     }
+    const before = this.db;
     try {
       // The rights and groups of what is asked or started now are the new ones...
       this.db = withLocalFilesNow(this.otherAccounts);
@@ -1307,7 +1341,7 @@ export class Manager implements ControlContext, SupervisorHost {
         if (this.handedOver) return;
         // Only the owners whose facts changed are read again: a user's chfn rewrites
         // /etc/passwd at will, and must not make the manager read everyone's files.
-        void this.applyAccountsJudged(this.db).then((applied) => {
+        void this.applyAccountsJudged(this.db, before).then((applied) => {
           const changed = new Set([...renewed, ...applied]);
           if (changed.size > 0) void this.rescan([...changed]);
           void this.syncSockets();
@@ -1371,14 +1405,14 @@ export class Manager implements ControlContext, SupervisorHost {
    * (see accountsReplaced); [] when the accounts changed again meanwhile (that change is
    * applied in turn).
    */
-  private async applyAccountsJudged(db: AccountDb): Promise<string[]> {
+  private async applyAccountsJudged(db: AccountDb, before = this.db): Promise<string[]> {
     this.db = db;
     this.currentPolicy = this.policyFor(this.mode);
     const replaced = await this.accountsReplaced();
     if (this.db !== db || this.handedOver) return [];
     this.takeReplaced(replaced);
     try {
-      return this.applyAccounts(db);
+      return this.applyAccounts(db, before);
     } finally {
       this.doneReplacing();
     }
@@ -1404,11 +1438,12 @@ export class Manager implements ControlContext, SupervisorHost {
    * A new account database: owners, rights, and daemons that may no longer run stopped.
    * Returns the owners that are new or whose facts changed (see syncOwners).
    */
-  private applyAccounts(db: AccountDb): string[] {
-    const before = this.db;
+  private applyAccounts(db: AccountDb, before = this.db): string[] {
     this.db = db;
     this.currentPolicy = this.policyFor(this.mode);
+    this.dbBefore = before;
     const changed = this.syncOwners();
+    this.dbBefore = undefined;
     this.applyQuotas();
     // Running daemons' groups are read (/proc) only when membership changed: a user's
     // chfn rewrites /etc/passwd at will, and must not cost a read per daemon.
@@ -2609,17 +2644,30 @@ export class Manager implements ControlContext, SupervisorHost {
       this.db.users.get(renamedTo.slice(0, renamedTo.indexOf('/')))?.uid === record.formerUid
     )
       this.history.addMissing(record.id, renamedTo);
+    // Its owner there still, but no longer allowed to run daemons: its history waits for
+    // them under its id (see begin), as what they stopped does (see leftDownByUid). Forgotten,
+    // a `[can_run_as]` round trip emptied every `why` of theirs (an outside review, 54b, F2).
+    const away =
+      record.formerUid === undefined &&
+      this.mode.kind === 'system' &&
+      !mayRunDaemons(this.currentPolicy, record.owner) &&
+      this.db.users.has(record.owner);
     // Of an account under a name not allowed, its old name another's: kept by uid (47c, F3).
     if (record.formerUid !== undefined && this.leftDownByUid.has(record.formerUid) && !renamedBack)
       this.keepHistoryByUid(record.id, record.formerUid);
-    else if (!renamedBack) this.history.forget(record.id);
+    else if (!renamedBack && !away) this.history.forget(record.id);
     this.runUids.delete(record.id);
     this.waitingForFile.delete(record.id);
     void this.sockets.release(record.id, this.ownerTable.get(record.owner));
     this.configFiles.delete(record.id);
     void this.logs.forget(record.id);
     if (this.pipes.has(record.id)) this.link.closePipe(record.id);
-    this.log.info(`${record.id}: config file gone and daemon stopped; forgotten`);
+    // Said as what it is: its file may be there (an outside review, 54b, F3).
+    this.log.info(
+      away
+        ? `${record.id}: stopped, its owner no longer allowed to run daemons; forgotten until they are again`
+        : `${record.id}: config file gone and daemon stopped; forgotten`,
+    );
     this.wantedBeforeDisown.delete(record.id);
     // The new account's daemon of that name waited for the old account's to be gone.
     if (this.replacedRuns.delete(record.id)) void this.rescan([record.owner]);
@@ -3116,6 +3164,24 @@ export class Manager implements ControlContext, SupervisorHost {
         this.leftDownByUid.delete(uid);
         deleted.set(uid, deleted.get(uid) || left.name);
       }
+    // The histories kept for an account there but not allowed to run daemons (see
+    // forgotten), of one deleted since: a new account given its name would have them kept
+    // aside by that uid, found by the next account given the uid.
+    for (const id of this.history.idsStartingWith('')) {
+      const uid = this.history.accountOf(id);
+      if (uid === undefined || id.startsWith('#') || this.supervisor.daemons.has(id)) continue;
+      if (this.accountNow(uid) !== undefined) continue;
+      this.history.forget(id);
+      if (!deleted.has(uid)) deleted.set(uid, id.slice(0, id.indexOf('/')));
+    }
+    // Said by the name the account had when it was deleted, where known: one deleted under
+    // a name not allowed was said by its last allowed name, and an admin waiting for the
+    // line by the name given to `userdel` waited for good (an outside review, 54a, F5).
+    for (const [uid, name] of deleted) {
+      const last = this.dbBefore?.byUid.get(uid)?.name;
+      if (last !== undefined && last !== name && this.accountNow(uid) === undefined)
+        deleted.set(uid, last);
+    }
     for (const [uid, name] of deleted) this.saveDeletion(uid, name);
     const changed: string[] = [];
     for (const [name, owner] of wanted) {

@@ -766,7 +766,14 @@ describe('an account deleted under a name not allowed, the manager killed after'
     await waitFor('its history kept aside by uid', () =>
       readFileSync(history, 'utf8').includes(`"#${alice.uid}/x"`) ? true : undefined,
     );
+    const deletedFrom = host.managerLog.length;
     execFileSync('userdel', ['-f', walt]);
+    // Said by the name it was deleted under (an outside review, 54a, F5: by its last
+    // allowed name, and an admin waiting for the line by name waited for good).
+    const savedLine = `saved: the account of ${walt} (uid ${alice.uid}) is deleted`;
+    await waitFor('the deletion said saved by its name', () =>
+      host.managerLog.slice(deletedFrom).includes(savedLine) ? true : undefined,
+    );
     // Both files: the history is saved beside the state, a moment after it.
     await waitFor('the deletion saved', () =>
       readFileSync(state, 'utf8').includes('"leftDownByUid"') ||

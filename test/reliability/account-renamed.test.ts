@@ -260,8 +260,15 @@ describe('a user taken out of [can_run_as] and put back', { skip: !root && 'need
   after(() => host.cleanup());
 
   // Across a kill -9 or an upgrade too (an outside review, 42b, F5: started again, 1 of 1
-  // each): what they had stopped was kept only while the manager ran.
-  for (const between of ['nothing', 'a kill -9', 'an upgrade'] as const)
+  // each): what they had stopped was kept only while the manager ran. Taken out while no
+  // manager ran (after a kill -9), it was started again too (an outside review, 54b, F4: 2
+  // of 2); and every way, their `why` was emptied (54b, F2: 5 of 5).
+  for (const between of [
+    'nothing',
+    'a kill -9',
+    'an upgrade',
+    'the line taken out while no manager ran',
+  ] as const)
     test(`keeps the daemon they had stopped stopped, with ${between} meanwhile`, async () => {
       const master = (allowed: boolean): string =>
         host.expand(`[can_run_as]\n${allowed ? '{alice}\n' : ''}{bob}\n`);
@@ -272,7 +279,17 @@ describe('a user taken out of [can_run_as] and put back', { skip: !root && 'need
       if (host.managerProcess() === undefined) await host.startManager();
       await host.waitForDaemon('alice', 'alice/up', (d) => d.pid > 0, 'to run');
       assert.equal((await host.dmctl('alice', 'stop', 'down', '--wait=10')).code, 0);
-      await host.reload(master(false));
+      const from = host.managerLog.length;
+      if (between === 'the line taken out while no manager ran') {
+        await waitFor('the stop saved', () =>
+          readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
+            ? true
+            : undefined,
+        );
+        await host.killManager();
+        host.writeMaster(master(false));
+        await host.startManager();
+      } else await host.reload(master(false));
       await waitFor('her daemons to be gone', async () =>
         (await host.status('root')).some((d) => d.id.startsWith(host.user('alice').name))
           ? undefined
@@ -294,6 +311,10 @@ describe('a user taken out of [can_run_as] and put back', { skip: !root && 'need
       const why = await host.dmctl('alice', 'down', 'why');
       assert.match(why.stdout, /left stopped by its owner before they could no longer run daemons/);
       assert.doesNotMatch(why.stdout, /old name/);
+      // With what came before: who stopped it.
+      assert.match(why.stdout, /ran dmctl stop/, why.stdout);
+      // Its file is there: not said gone (54b, F3).
+      assert.doesNotMatch(host.managerLog.slice(from), /config file gone/);
       // Started again for the next case, as a daemon its owner wants up.
       assert.equal((await host.dmctl('alice', 'start', 'down')).code, 0);
     });
