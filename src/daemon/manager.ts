@@ -319,6 +319,17 @@ export class Manager implements ControlContext, SupervisorHost {
   private replacedUids: ReadonlySet<number> = new Set();
   /** The accounts as they were before the change syncOwners applies, if known. */
   private dbBefore: AccountDb | undefined;
+  /**
+   * The uids under a new name whose daemon directory could not be read when judged (see
+   * accountsReplaced), with why: neither that account renamed nor a new one yet, they are
+   * no owner meanwhile (what the old account left is kept by uid, as for a name not
+   * allowed), and are judged again 1, 3, 10 and 30 s later, then every 30 s.
+   */
+  private undecidedUids: ReadonlyMap<number, string> = new Map();
+  private rejudge: { timer: NodeJS.Timeout | undefined; tries: number } = {
+    timer: undefined,
+    tries: 0,
+  };
   /** The lock of the socket-dir this manager holds (the keeper holds it too; see sockets-lock.ts). */
   private socketsLock: number | undefined;
   private readonly socketsLockParts: ManagerParts['socketsLock'];
@@ -612,7 +623,7 @@ export class Manager implements ControlContext, SupervisorHost {
     // keeper's events wait meanwhile).
     for (const [name, fd] of this.snapshot.fds)
       if (name.startsWith('lock:')) this.noteLockFile(name.slice(5), fd);
-    this.takeReplaced(await this.accountsReplaced(this.savedAtStart?.upgrade === undefined));
+    this.takeJudgement(await this.accountsReplaced(this.savedAtStart?.upgrade === undefined));
     this.listen(this.link);
     for (const run of this.snapshot.runs) this.noteRunUid(run);
     for (const [name, fd] of this.snapshot.fds)
@@ -770,7 +781,7 @@ export class Manager implements ControlContext, SupervisorHost {
     const user = id.slice(0, id.indexOf('/'));
     const nameNow = this.accountNow(former)?.name;
     const renamed = nameNow !== undefined && nameNow !== user ? nameNow : undefined;
-    const allowed = renamed !== undefined && mayRunDaemons(this.currentPolicy, renamed);
+    const allowed = renamed !== undefined && this.mayOwn(renamed);
     const taken = uid === undefined ? '' : `; the name is uid ${uid}'s now`;
     // Of the saved daemon only if it is that account's (not the one of the name now).
     const saved = this.savedAtStart?.daemons[id];
@@ -964,9 +975,10 @@ export class Manager implements ControlContext, SupervisorHost {
    * with another `.lock` or none: a home not there yet (not mounted at boot) or not
    * answering is the same account.
    */
-  private async accountsReplaced(sameNames = false): Promise<Set<number>> {
+  private async accountsReplaced(sameNames = false): Promise<Judgement> {
     const replaced = new Set<number>();
-    if (this.mode.kind !== 'system') return replaced;
+    const undecided = new Map<number, string>();
+    if (this.mode.kind !== 'system') return { replaced, undecided };
     const judged = [...this.lockFiles].map(async ([uid, held]) => {
       const account = this.db.byUid.get(uid);
       if (account === undefined) return;
@@ -983,6 +995,22 @@ export class Manager implements ControlContext, SupervisorHost {
         return;
       }
       if (!renamed && !now.ok && now.error.fileAlone !== true) return;
+      // A home that cannot be read now (not there yet, a mode being fixed, not answering)
+      // says nothing either way: judged again later. Taken for a new account, a rename
+      // had its daemons' stops and history dropped for good (an outside review, 54a, F3:
+      // 9 of 9). Its own doing (a link, a socket, no `.lock` in a directory that is there)
+      // is not the old file.
+      const unread =
+        !now.ok &&
+        now.error.fileAlone !== true &&
+        !['ELOOP', 'ENXIO', 'EISDIR'].includes(now.error.code);
+      if (renamed && unread) {
+        undecided.set(
+          uid,
+          `${account.name} (uid ${uid}) is not known yet to be ${held.name} renamed or a new account given its uid: ${now.error.message}; its daemons wait meanwhile (what ${held.name} left is kept)`,
+        );
+        return;
+      }
       replaced.add(uid);
       const why = now.ok
         ? `${path} is another file than the one ${held.name} had`
@@ -994,7 +1022,7 @@ export class Manager implements ControlContext, SupervisorHost {
       );
     });
     await Promise.all(judged);
-    return replaced;
+    return { replaced, undecided };
   }
 
   /**
@@ -1408,9 +1436,9 @@ export class Manager implements ControlContext, SupervisorHost {
   private async applyAccountsJudged(db: AccountDb, before = this.db): Promise<string[]> {
     this.db = db;
     this.currentPolicy = this.policyFor(this.mode);
-    const replaced = await this.accountsReplaced();
+    const judgement = await this.accountsReplaced();
     if (this.db !== db || this.handedOver) return [];
-    this.takeReplaced(replaced);
+    this.takeJudgement(judgement);
     try {
       return this.applyAccounts(db, before);
     } finally {
@@ -1424,9 +1452,41 @@ export class Manager implements ControlContext, SupervisorHost {
    * noted (forgotten after, at a takeover, the new account's went, and its uid given again
    * later was judged by `/etc/passwd` alone).
    */
-  private takeReplaced(replaced: ReadonlySet<number>): void {
+  private takeJudgement({ replaced, undecided }: Judgement): void {
     this.replacedUids = replaced;
     for (const uid of replaced) this.lockFiles.delete(uid);
+    for (const [uid, why] of undecided) if (this.undecidedUids.get(uid) !== why) this.log.warn(why);
+    for (const uid of this.undecidedUids.keys())
+      if (!undecided.has(uid)) {
+        const name = this.db.byUid.get(uid)?.name ?? `uid ${uid}`;
+        this.log.info(
+          `${name} (uid ${uid}): its daemon directory can be read again, and it is judged`,
+        );
+      }
+    this.undecidedUids = undecided;
+    clearTimeout(this.rejudge.timer);
+    this.rejudge.timer = undefined;
+    if (undecided.size === 0) {
+      this.rejudge.tries = 0;
+      return;
+    }
+    const delay = REJUDGE_DELAYS_MS[Math.min(this.rejudge.tries++, REJUDGE_DELAYS_MS.length - 1)];
+    this.rejudge.timer = setTimeout(() => {
+      this.rejudge.timer = undefined;
+      if (this.handedOver) return;
+      void this.applyAccountsJudged(this.db).then((changed) => {
+        if (changed.length > 0) void this.rescan(changed);
+      });
+    }, delay);
+    this.rejudge.timer.unref();
+  }
+
+  /** Whether `name` owns daemons now: allowed, and not a uid whose account is not known yet. */
+  private mayOwn(name: string): boolean {
+    const uid = this.db.users.get(name)?.uid;
+    return (
+      mayRunDaemons(this.currentPolicy, name) && (uid === undefined || !this.undecidedUids.has(uid))
+    );
   }
 
   /** The change the uids were judged for is applied. */
@@ -2741,8 +2801,7 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const [name, uid] of Object.entries(saved)) {
       if (this.db.users.get(name)?.uid === uid) continue;
       const now = this.accountNow(uid)?.name;
-      if (now !== undefined && now !== name && mayRunDaemons(this.currentPolicy, now))
-        this.moveRenamePending(name, now);
+      if (now !== undefined && now !== name && this.mayOwn(now)) this.moveRenamePending(name, now);
     }
   }
 
@@ -3004,7 +3063,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.mode.kind === 'personal' ? [this.mode.user] : [ROOT, ...this.currentPolicy.runAs.keys()];
     for (const name of candidates) {
       const account = this.db.users.get(name);
-      if (!account || !mayRunDaemons(this.currentPolicy, name)) continue;
+      if (!account || !this.mayOwn(name)) continue;
       wanted.set(name, this.ownerOf(account));
     }
     // An account deleted: saved at once, the history with the state (see saveAllNow). Saved
@@ -3129,7 +3188,9 @@ export class Manager implements ControlContext, SupervisorHost {
               renamed !== undefined
                 ? `its owner is called ${renamed} now (uid ${before.account.uid}): stopped under this name, and loaded under the new one once its processes are gone`
                 : away !== undefined && away !== name
-                  ? `its owner is called ${away} now (uid ${before.account.uid}), a name not allowed to run daemons: stopped; back under an allowed name, what its owner left stopped stays so`
+                  ? this.undecidedUids.has(before.account.uid)
+                    ? `its owner is called ${away} now (uid ${before.account.uid}), not known yet to be the same account (its daemon directory cannot be read): stopped; known so, what its owner left stopped stays so`
+                    : `its owner is called ${away} now (uid ${before.account.uid}), a name not allowed to run daemons: stopped; back under an allowed name, what its owner left stopped stays so`
                   : `the account of uid ${before.account.uid} that had this name is gone: stopped, and forgotten once its processes are gone`,
             );
             this.supervisor.disown(record);
@@ -3179,7 +3240,12 @@ export class Manager implements ControlContext, SupervisorHost {
     // line by the name given to `userdel` waited for good (an outside review, 54a, F5).
     for (const [uid, name] of deleted) {
       const last = this.dbBefore?.byUid.get(uid)?.name;
-      if (last !== undefined && last !== name && this.accountNow(uid) === undefined)
+      if (
+        last !== undefined &&
+        last !== name &&
+        this.accountNow(uid) === undefined &&
+        !this.replacedUids.has(uid)
+      )
         deleted.set(uid, last);
     }
     for (const [uid, name] of deleted) this.saveDeletion(uid, name);
@@ -4824,6 +4890,15 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const problem of problems) this.log.debug(formatProblem(problem));
   }
 }
+
+/** What accountsReplaced found: uids another account's, and uids not known yet (with why). */
+interface Judgement {
+  readonly replaced: ReadonlySet<number>;
+  readonly undecided: ReadonlyMap<number, string>;
+}
+
+/** When a uid not known yet is judged again (see Manager.undecidedUids): then every 30 s. */
+const REJUDGE_DELAYS_MS = [1_000, 3_000, 10_000, 30_000];
 
 /** What the keeper recorded of a daemon's newest run: the uid, gid and groups it was given. */
 interface RecordedRun {

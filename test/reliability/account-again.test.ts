@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
+  chmodSync,
   chownSync,
   existsSync,
   mkdirSync,
@@ -1060,5 +1061,44 @@ describe('a new account given the uid of an account deleted, its .lock given the
     const why = (await host.dmctl('root', `${made}/x`, 'why')).stdout;
     assert.doesNotMatch(why, /ran dmctl stop|left stopped/, why);
     assert.match(host.managerLog.slice(from), /is a new account given the uid of/);
+  });
+});
+
+/**
+ * A new account given a deleted account's uid whose home cannot be read when the manager
+ * judges it is not taken for either: judged once it can be read, it is someone else.
+ */
+describe('a new account given the uid of an account deleted, its home unreadable for a while', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, giveUid } = uidReuseHost();
+
+  test('is someone else: its daemon starts, with none of the deleted account’s history', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n{dave}\n');
+    host.writeDaemon('alice', 'x', 'start=exec sleep 6800319\n');
+    await uidGivenAgain(host, async (alice) => {
+      const pid = host.managerPid();
+      process.kill(pid, 'SIGSTOP');
+      let dave = '';
+      const home = join(host.dir, 'home-dave');
+      try {
+        execFileSync('userdel', ['-f', alice.name]);
+        dave = giveUid(alice.uid, 'start=exec sleep 6800320\n');
+        chmodSync(home, 0);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      const from = host.managerLog.length;
+      try {
+        await waitFor('the new account not judged yet', () =>
+          host.managerLog.slice(from).includes(`${dave} (uid ${alice.uid}) is not known yet`)
+            ? true
+            : undefined,
+        );
+      } finally {
+        chmodSync(home, 0o755);
+      }
+      return dave;
+    });
   });
 });

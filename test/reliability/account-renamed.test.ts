@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { whileSuccessorHeld } from '../helpers/accounts.ts';
@@ -335,7 +335,7 @@ describe('a running daemon of an account renamed while the manager runs', {
     host.user('carol');
     const bob = host.expand('{bob}');
     host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
-    host.writeDaemon('alice', 'up', `start=exec sleep 6800065\nuser=${host.expand('{carol}')}\n`);
+    host.writeDaemon('alice', 'up', `start=exec sleep 6800071\nuser=${host.expand('{carol}')}\n`);
     await host.startManager();
     const old = await host.waitForDaemon('alice', 'alice/up', (d) => d.pid > 0, 'to run');
     rename();
@@ -346,3 +346,53 @@ describe('a running daemon of an account renamed while the manager runs', {
     assert.match(why, new RegExp(`its owner is called ${bob} now`), why);
   });
 });
+
+/**
+ * An outside review (54a, F3, Medium, 9 of 9): an account renamed while its home could not
+ * be read (a mode being fixed, not mounted yet, not answering) was taken for a new account
+ * given the uid, for good: the daemon its owner had stopped was started under the new
+ * name, its `why` emptied. The rename is judged once the home can be read.
+ */
+for (const when of ['while the manager runs', 'while no manager runs'] as const)
+  describe(`an account renamed ${when}, its home unreadable for a while`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const { host, rename } = renamingHost();
+
+    test('is judged renamed once its home can be read', async () => {
+      const alice = host.user('alice');
+      const bob = host.expand('{bob}');
+      host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+      host.writeDaemon('alice', 'down', 'start=exec sleep 6800070\n');
+      await host.startManager();
+      await host.waitForDaemon('alice', 'alice/down', (d) => d.pid > 0, 'to run');
+      assert.equal((await host.dmctl('alice', 'stop', 'down', '--wait=10')).code, 0);
+      await waitFor('the stop saved', () =>
+        readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
+          ? true
+          : undefined,
+      );
+      if (when === 'while no manager runs') await host.killManager();
+      const from = host.managerLog.length;
+      chmodSync(alice.home, 0);
+      try {
+        rename();
+        if (when === 'while no manager runs') await host.startManager();
+        await waitFor('the rename not judged yet', () =>
+          host.managerLog.slice(from).includes(`${bob} (uid ${alice.uid}) is not known yet`)
+            ? true
+            : undefined,
+        );
+      } finally {
+        chmodSync(alice.home, 0o755);
+      }
+      const down = await host.waitForDaemon('root', 'bob/down', () => true, 'to be loaded');
+      assert.equal(down.state, 'stopped');
+      const why = (await host.dmctl('root', `${bob}/down`, 'why')).stdout;
+      assert.match(why, /ran dmctl stop/, why);
+      assert.doesNotMatch(
+        host.managerLog.slice(from),
+        /is a new account given the uid|saved: the account/,
+      );
+    });
+  });
