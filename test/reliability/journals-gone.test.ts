@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestHost } from '../helpers/host.ts';
@@ -88,7 +88,9 @@ describe('the log journals of daemons gone', { skip: !root && 'needs root' }, ()
       () =>
         host.managerLog
           .slice(from)
-          .includes(`${host.id('bob/web')}: config file gone and daemon stopped; forgotten`)
+          .includes(
+            `${host.id('bob/web')}: stopped, its owner no longer allowed to run daemons; forgotten`,
+          )
           ? true
           : undefined,
       { describe: () => host.managerLog.slice(from) },
@@ -131,5 +133,42 @@ describe('the log journals of daemons gone', { skip: !root && 'needs root' }, ()
     );
     await waitForJournal('alice/survivor', false);
     assert.ok(hasJournal('alice/broken'), "alice's kept daemon keeps its journal");
+  });
+});
+
+/**
+ * An outside review (54b, F1, High on a small state-dir): a daemon with time stamps that
+ * wrote a burst and paused kept up to some 325 KB of journal in the state directory for as
+ * long as it ran; 270 such daemons of one user filled a 30 MB state-dir, and another
+ * user's stop could not be saved. A journal is emptied once the pipe has nothing waiting.
+ */
+describe('the log journal of a daemon that wrote a burst and paused', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('takes a few KiB of the state directory, not the burst', async () => {
+    // 10 x 64 KiB of 64-byte lines at once, then nothing.
+    const burst = `yes 123456789012345678901234567890123456789012345678901234567890123 | head -c 655360; echo done; exec sleep 6800321`;
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'burst', `start=${burst}\noutput=log\nlog_timestamps=yes\n`);
+    await host.startManager();
+    const log = join(host.user('alice').home, '.daemon-manager/logs/burst.log');
+    await waitFor('the burst in the log', () =>
+      existsSync(log) && readFileSync(log, 'utf8').includes(' done\n') ? true : undefined,
+    );
+    const journal = join(
+      host.dir,
+      'state',
+      'log-journals',
+      `${encodeURIComponent(host.id('alice/burst'))}.journal`,
+    );
+    await waitFor(
+      'the journal emptied',
+      () => (statSync(journal).size <= 16 * 1024 ? true : undefined),
+      { timeoutMs: 5_000, describe: () => `${statSync(journal).size} bytes` },
+    );
+    await host.stopManager();
   });
 });
