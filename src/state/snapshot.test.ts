@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseDaemonConfig } from '../config/daemon.ts';
 import { newRecord } from '../supervisor/state.ts';
-import { MAX_SAVED_SPECS_BYTES, type SnapshotLookups, snapshot } from './snapshot.ts';
+import {
+  MAX_SAVED_SPECS_BYTES,
+  SAVED_ERROR_BYTES,
+  type SnapshotLookups,
+  snapshot,
+} from './snapshot.ts';
 
 const lookups: SnapshotLookups = {
   runTicks: () => undefined,
@@ -39,4 +44,20 @@ test('the configs saved for one user’s daemons whose files broke take at most 
     specs.some(([id]) => id === 'alice/web'),
     'another user’s is saved still',
   );
+});
+
+// An outside review (55b, F1): a start error of control bytes, cut at 511 characters
+// before it was escaped, took 3.2 KB of the state a daemon.
+test('a run’s error takes at most SAVED_ERROR_BYTES of the state, as JSON writes it', () => {
+  const { spec } = parseDaemonConfig('start=exec true\n', '/mallory/d.conf', 'd');
+  assert.ok(spec);
+  const record = newRecord('mallory', spec);
+  record.lastExit = { code: null, signal: null, error: `cannot chdir to ${'\x01'.repeat(511)}` };
+  const saved = snapshot([record], lookups, 1, true);
+  const error = saved.daemons['mallory/d']?.lastExit?.error ?? '';
+  assert.ok(
+    Buffer.byteLength(JSON.stringify(error)) <= SAVED_ERROR_BYTES,
+    `${error.length} characters`,
+  );
+  assert.ok(error.startsWith('cannot chdir to \x01') && error.endsWith('…'), error.slice(0, 40));
 });

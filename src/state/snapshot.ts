@@ -140,6 +140,28 @@ export interface LockFile {
   readonly btime?: string;
 }
 
+/** At most this many bytes of a run's error in the saved state, as JSON writes it. */
+export const SAVED_ERROR_BYTES = 600;
+
+/**
+ * An exit as saved: its error cut to SAVED_ERROR_BYTES as JSON writes it. Cut before, at
+ * 511 characters, a start error of control bytes (a `dir=` of them) took six bytes each
+ * once escaped, 3.2 KB a daemon: one user's 990 such daemons filled a small state-dir,
+ * and another user's stop could not be saved (an outside review, 55b, F1).
+ */
+function savedExit(exit: Exit): Exit {
+  if (exit.error === undefined) return exit;
+  let bytes = 2;
+  let end = 0;
+  for (const char of exit.error) {
+    const size = Buffer.byteLength(JSON.stringify(char)) - 2;
+    if (bytes + size > SAVED_ERROR_BYTES - 3) break;
+    bytes += size;
+    end += char.length;
+  }
+  return end === exit.error.length ? exit : { ...exit, error: `${exit.error.slice(0, end)}…` };
+}
+
 /** What the manager knows of each daemon beyond its record, for the save. */
 export interface SnapshotLookups {
   /** The start time of a run's main process, as recorded at its spawn. */
@@ -223,12 +245,12 @@ export function snapshot(
       ...(state.kind === 'stopping' && state.killed !== false ? { killed: true } : {}),
       ...(state.kind === 'stopping' && !state.mainAlive ? { mainGone: true } : {}),
       ...(state.kind === 'stopping' && state.mainExit !== undefined
-        ? { mainExit: state.mainExit }
+        ? { mainExit: savedExit(state.mainExit) }
         : {}),
       ...(state.kind === 'coolingdown' ? { until: state.until } : {}),
       ...(state.kind === 'running' && state.starting ? { starting: true } : {}),
       ...(state.kind === 'stopped' && state.ended !== undefined ? { ended: state.ended } : {}),
-      ...(record.lastExit === undefined ? {} : { lastExit: record.lastExit }),
+      ...(record.lastExit === undefined ? {} : { lastExit: savedExit(record.lastExit) }),
       ...(spec === undefined ? {} : { spec }),
       ...(record.unkilled.length === 0
         ? {}
