@@ -793,6 +793,9 @@ export class Manager implements ControlContext, SupervisorHost {
     // the daemon waits for what survives of its old run. Taken for an account gone, the
     // stop was undone and two copies ran (an outside review, 44a, F1, F2).
     const detour = renamed !== undefined && !allowed;
+    // Allowed, but not known yet to be this account (see undecidedUids): kept as for a
+    // detour, and said as what it is (an outside review, 55a, F2: "a name not allowed").
+    const undecided = detour && this.undecidedUids.has(former);
     // Its name another account's now: what it left is kept, its history by uid (the other
     // account's daemon of that name never reads it), but not a wait for a run under an id
     // that is the other account's daemon's now.
@@ -801,13 +804,15 @@ export class Manager implements ControlContext, SupervisorHost {
     this.log.warn(
       allowed
         ? `${id}: its owner is called ${renamed} now (uid ${former}, renamed before this manager took over${taken}); what survives of its daemon is stopped, and ${renamed}/${name} runs as its file says once that is gone (left stopped, it stays so)`
-        : detour && nameFree
-          ? `${id}: its owner is called ${renamed} now (uid ${former}), a name not allowed to run daemons; what survives of its daemon is stopped, not handed over (back under an allowed name, what its owner left stopped stays so)`
-          : uid === undefined
-            ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
-            : uid === former
-              ? `${id}: its owner's account was deleted and made again with its name and uid (${uid}); what survives of the old one's daemon is stopped, not handed over`
-              : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
+        : undecided
+          ? `${id}: its owner is called ${renamed} now (uid ${former}), not known yet to be the same account (its daemon directory cannot be read); what survives of its daemon is stopped, not handed over (known so, what its owner left stopped stays so)`
+          : detour && nameFree
+            ? `${id}: its owner is called ${renamed} now (uid ${former}), a name not allowed to run daemons; what survives of its daemon is stopped, not handed over (back under an allowed name, what its owner left stopped stays so)`
+            : uid === undefined
+              ? `${id}: its owner's account is gone (uid ${former}); what survives of its daemon is stopped, not handed over`
+              : uid === former
+                ? `${id}: its owner's account was deleted and made again with its name and uid (${uid}); what survives of the old one's daemon is stopped, not handed over`
+                : `${id}: its owner is another account now (uid ${former}, now ${uid}); what survives of the old one's daemon is stopped, not handed over`,
     );
     if (this.accountNow(former) === undefined) this.saveDeletion(former, user);
     // Renamed: the history goes with its daemon (an outside review, 27b, F3), and it is
@@ -1456,13 +1461,12 @@ export class Manager implements ControlContext, SupervisorHost {
     this.replacedUids = replaced;
     for (const uid of replaced) this.lockFiles.delete(uid);
     for (const [uid, why] of undecided) if (this.undecidedUids.get(uid) !== why) this.log.warn(why);
-    for (const uid of this.undecidedUids.keys())
-      if (!undecided.has(uid)) {
-        const name = this.db.byUid.get(uid)?.name ?? `uid ${uid}`;
-        this.log.info(
-          `${name} (uid ${uid}): its daemon directory can be read again, and it is judged`,
-        );
-      }
+    for (const uid of this.undecidedUids.keys()) {
+      const name = this.db.byUid.get(uid)?.name;
+      // Not said of an account deleted meanwhile (an outside review, 55a, F3).
+      if (!undecided.has(uid) && name !== undefined)
+        this.log.info(`${name} (uid ${uid}): its daemon directory can be read, and it is judged`);
+    }
     this.undecidedUids = undecided;
     clearTimeout(this.rejudge.timer);
     this.rejudge.timer = undefined;
@@ -2726,7 +2730,9 @@ export class Manager implements ControlContext, SupervisorHost {
     this.log.info(
       away
         ? `${record.id}: stopped, its owner no longer allowed to run daemons; forgotten until they are again`
-        : `${record.id}: config file gone and daemon stopped; forgotten`,
+        : record.formerUid !== undefined
+          ? `${record.id}: stopped, its owner (uid ${record.formerUid}) no longer called ${record.owner}; forgotten under this name`
+          : `${record.id}: config file gone and daemon stopped; forgotten`,
     );
     this.wantedBeforeDisown.delete(record.id);
     // The new account's daemon of that name waited for the old account's to be gone.
