@@ -109,12 +109,18 @@ export async function followRemoteLog(read: ReadChunk, pollMs = 500): Promise<nu
     // At the end of the file written now; or of a rotated one whose next file is not
     // there yet (renamed, not reopened yet).
     const atEnd = chunk.next >= chunk.size && !chunk.rotated;
+    // A log that grew since the last look is looked at again sooner: at half a second, a
+    // reader of a log rotated four times a second showed 30-40 % of its lines (an outside
+    // review, 55b, F3; each loss said).
     if (atEnd || (chunk.data === '' && chunk.file === file && chunk.next === offset))
-      await delay(pollMs);
+      await delay(data.length > 0 ? Math.min(pollMs, ACTIVE_POLL_MS) : pollMs);
     offset = chunk.next;
     file = chunk.file;
   }
 }
+
+/** How soon a log that grew is looked at again (see followRemoteLog). */
+const ACTIVE_POLL_MS = 100;
 
 /** The manager could not find the file being read any more (see LogChunk's `skipped`). */
 function warnSkipped(): void {
