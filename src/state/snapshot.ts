@@ -106,12 +106,12 @@ export interface SavedState {
    * renamed again while no manager ran is found by it.
    */
   readonly pendingNames?: Readonly<Record<string, number>>;
+  /** The `.lock` of each account's daemon directory the manager held, by uid (see LockFile). */
+  readonly lockFiles?: Readonly<Record<string, LockFile>>;
   /**
    * The daemons (by name) an account left stopped when it lost its name or its right to run
    * daemons, by uid: found stopped when the uid comes back under an allowed name.
    */
-  /** The `.lock` of each account's daemon directory the manager held, by uid (see LockFile). */
-  readonly lockFiles?: Readonly<Record<string, LockFile>>;
   readonly leftDownByUid?: Readonly<
     Record<
       string,
