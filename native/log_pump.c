@@ -720,9 +720,10 @@ static void write_chunk(struct sink *sink, const char *raw, int64_t take,
     // rest is dropped (the torn line gets its newline once writing resumes).
     kept = sink->options.timestamps ? raw_written(raw, take, was_line_start, written) : written;
   }
-  if (journaled) dm_journal_done(&sink->journal);
-  else consume(sink, kept);
-  empty_journal_if_drained(sink);
+  if (journaled) {
+    dm_journal_done(&sink->journal);
+    empty_journal_if_drained(sink);
+  } else consume(sink, kept);
   sink->bytes += kept;
   if (kept < take) {
     if (journaled) count_dropped(sink, raw + kept, take - kept);
