@@ -50,6 +50,23 @@ function sourceOf(
   };
 }
 
+/**
+ * A log missing in a rotation, the pump writing inode `ino`: NAME.log (`new\n`) is there
+ * from the `look`-th read on.
+ */
+function appearingAt(look: number, ino: number): LogSource {
+  const files: Record<string, File> = {};
+  const source = sourceOf(files, ino);
+  let looks = 0;
+  return {
+    ...source,
+    read: async (path, offset, length) => {
+      if (++looks === look) files[LOG] = { ino, text: 'new\n' };
+      return source.read(path, offset, length);
+    },
+  };
+}
+
 /** A chunk as text, with what the reader does next. */
 function shown(chunk: LogChunk | { error: string }): string {
   if ('error' in chunk) return `error: ${chunk.error}`;
@@ -211,18 +228,7 @@ describe('readLogPiece', () => {
 // An outside review (51b, F3): a tail through the manager that began while a rotation had
 // renamed the log, the next one not open yet, ended with "does not exist".
 test('a first read while the log is missing in a rotation waits for it', async () => {
-  const files: Record<string, File> = {};
-  const source = sourceOf(files, 4);
-  let looks = 0;
-  const read = source.read;
-  const counting: LogSource = {
-    ...source,
-    read: async (path, offset, length) => {
-      looks++;
-      if (looks === 3) files[LOG] = { ino: 4, text: 'new\n' };
-      return read(path, offset, length);
-    },
-  };
+  const counting = appearingAt(3, 4);
   assert.equal(shown(await readLogPiece(counting, 0, undefined)), "1:4 'new\n' next 4");
   // With no file written at all (none open), it is said at once.
   assert.match(
@@ -235,17 +241,6 @@ test('a first read while the log is missing in a rotation waits for it', async (
 // through the manager whose file was gone while NAME.log was renamed, the next one not
 // open yet, ended with "does not exist".
 test('a file gone while the log is missing in a rotation: said, and the log waited for', async () => {
-  const files: Record<string, File> = {};
-  const source = sourceOf(files, 5);
-  let looks = 0;
-  const read = source.read;
-  const counting: LogSource = {
-    ...source,
-    read: async (path, offset, length) => {
-      looks++;
-      if (looks === 8) files[LOG] = { ino: 5, text: 'new\n' };
-      return read(path, offset, length);
-    },
-  };
+  const counting = appearingAt(8, 5);
   assert.equal(shown(await readLogPiece(counting, 7, '1:2')), "1:5 'new\n' next 4 skipped");
 });

@@ -190,3 +190,15 @@ export async function whileSuccessorHeld(
     if (successor !== 0) process.kill(successor, 'SIGCONT');
   }
 }
+
+/**
+ * Waits until the owner's stop is in the saved history (saved within a second: a crash
+ * loses at most that second), so that a kill after it finds the stop on disk.
+ */
+export function stopSaved(host: TestHost): Promise<true> {
+  return waitFor('the stop in the saved history', () =>
+    readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
+      ? true
+      : undefined,
+  );
+}

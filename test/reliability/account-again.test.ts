@@ -20,6 +20,7 @@ import {
   killManager,
   makeAccountAgain,
   saved,
+  stopSaved,
   writeDaemonAgain,
 } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
@@ -939,11 +940,7 @@ for (const [way, kill] of [
       await host.startManager();
       const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
       assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
-      await waitFor('the stop saved', () =>
-        readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
-          ? true
-          : undefined,
-      );
+      await stopSaved(host);
       await kill(host);
       execFileSync('userdel', ['-f', alice.name]);
       const home = `${alice.home}-again`;
@@ -986,11 +983,7 @@ describe('an account whose home is not there when the manager starts', {
     await host.startManager();
     await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
     assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
-    await waitFor('the stop saved', () =>
-      readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
-        ? true
-        : undefined,
-    );
+    await stopSaved(host);
     await host.killManagerAndKeeper();
     renameSync(alice.home, `${alice.home}-away`);
     const from = host.managerLog.length;
@@ -1029,11 +1022,7 @@ describe('a new account given the uid of an account deleted, its .lock given the
     await host.startManager();
     await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
     assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
-    await waitFor('the stop saved', () =>
-      readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
-        ? true
-        : undefined,
-    );
+    await stopSaved(host);
     await host.killManagerAndKeeper();
     execFileSync('userdel', ['-f', alice.name]);
     const dir = join(alice.home, '.daemon-manager/daemons');

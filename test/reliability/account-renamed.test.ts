@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync } from 'node:fs';
 import { after, afterEach, describe, test } from 'node:test';
-import { whileSuccessorHeld } from '../helpers/accounts.ts';
+import { stopSaved, whileSuccessorHeld } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { livePidsOfUid } from '../helpers/proc.ts';
@@ -96,11 +95,7 @@ describe('an account renamed while no manager runs', { skip: !root && 'needs roo
     await host.waitForDaemon('alice', 'alice/up', (d) => d.pid > 0, 'to run');
     assert.equal((await host.dmctl('alice', 'stop', 'down', '--wait=10')).code, 0);
     // Its history saved (within a second; a crash loses at most that second).
-    await waitFor('the stop in the saved history', () =>
-      readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
-        ? true
-        : undefined,
-    );
+    await stopSaved(host);
     await host.killManager();
     rename();
     const from = host.managerLog.length;
@@ -281,11 +276,7 @@ describe('a user taken out of [can_run_as] and put back', { skip: !root && 'need
       assert.equal((await host.dmctl('alice', 'stop', 'down', '--wait=10')).code, 0);
       const from = host.managerLog.length;
       if (between === 'the line taken out while no manager ran') {
-        await waitFor('the stop saved', () =>
-          readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
-            ? true
-            : undefined,
-        );
+        await stopSaved(host);
         await host.killManager();
         host.writeMaster(master(false));
         await host.startManager();
@@ -367,11 +358,7 @@ for (const when of ['while the manager runs', 'while no manager runs'] as const)
       await host.startManager();
       await host.waitForDaemon('alice', 'alice/down', (d) => d.pid > 0, 'to run');
       assert.equal((await host.dmctl('alice', 'stop', 'down', '--wait=10')).code, 0);
-      await waitFor('the stop saved', () =>
-        readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('ran dmctl stop')
-          ? true
-          : undefined,
-      );
+      await stopSaved(host);
       if (when === 'while no manager runs') await host.killManager();
       const from = host.managerLog.length;
       chmodSync(alice.home, 0);
