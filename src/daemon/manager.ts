@@ -648,6 +648,7 @@ export class Manager implements ControlContext, SupervisorHost {
           !this.lockRefusals.has(user) &&
           this.listedAtStart?.has(user) !== true,
         (id) => this.broken.get(id)?.problem,
+        (user) => this.undecidedUser(user),
       ) ?? [];
     // Said in `why` too (its history), where the daemon is still known (a broken file).
     for (const { id, why } of stopped)
@@ -717,7 +718,11 @@ export class Manager implements ControlContext, SupervisorHost {
     this.listedAtStart = undefined;
     this.logs.sweep((id) => {
       const user = id.slice(0, id.indexOf('/'));
-      return !known.has(id) && (!this.ownerTable.has(user) || listed?.has(user) === true);
+      return (
+        !known.has(id) &&
+        !this.undecidedUser(user) &&
+        (!this.ownerTable.has(user) || listed?.has(user) === true)
+      );
     });
     this.configCopies.keepOnly(new Set(this.ownerTable.keys()));
     this.dropKeptControl();
@@ -952,12 +957,17 @@ export class Manager implements ControlContext, SupervisorHost {
   private noteLockFile(name: string, fd: number): void {
     try {
       const { uid, dev, ino, birthtimeNs } = fstatSync(fd, { bigint: true });
-      this.lockFiles.set(Number(uid), {
+      const file: LockFile = {
         name,
         dev: Number(dev),
         ino: Number(ino),
         ...(birthtimeNs > 0n ? { btime: birthtimeNs.toString() } : {}),
-      });
+      };
+      // Its account not known yet to be the one that held it (see accountsReplaced): so it
+      // stays, the keeper's lock of it noted again after an upgrade.
+      const before = this.lockFiles.get(Number(uid));
+      if (before?.unknown === true && sameFile(file, before)) file.unknown = true;
+      this.lockFiles.set(Number(uid), file);
     } catch {
       // A descriptor that cannot be read says nothing of anyone.
     }
@@ -976,9 +986,9 @@ export class Manager implements ControlContext, SupervisorHost {
    * uid is judged once it is allowed.
    * `sameNames` (a start that is not an upgrade): the uids under the same name are judged
    * too, an account deleted and made again with its name and uid while no manager ran
-   * (`useradd` gives the highest uid back), but only where its daemon directory is there
-   * with another `.lock` or none: a home not there yet (not mounted at boot) or not
-   * answering is the same account.
+   * (`useradd` gives the highest uid back). One whose daemon directory cannot be read
+   * (not mounted yet at boot, not answering, a mode) is not known yet, as for a rename,
+   * and is judged again until it is.
    */
   private async accountsReplaced(sameNames = false): Promise<Judgement> {
     const replaced = new Set<number>();
@@ -988,7 +998,8 @@ export class Manager implements ControlContext, SupervisorHost {
       const account = this.db.byUid.get(uid);
       if (account === undefined) return;
       const renamed = account.name !== held.name;
-      if (!renamed && !sameNames) return;
+      // Not known yet at a start (see below): judged again until it is, after an upgrade too.
+      if (!renamed && !sameNames && held.unknown !== true) return;
       if (!mayRunDaemons(this.currentPolicy, account.name)) return;
       const owner = this.ownerOf(account);
       const path = join(owner.daemonDir, '.lock');
@@ -997,22 +1008,27 @@ export class Manager implements ControlContext, SupervisorHost {
         // Renamed: judged once (its home, read again at each change of the accounts until
         // its lock is taken under the new name, may not answer the next time).
         held.name = account.name;
+        delete held.unknown;
         return;
       }
-      if (!renamed && !now.ok && now.error.fileAlone !== true) return;
       // A home that cannot be read now (not there yet, a mode being fixed, not answering)
       // says nothing either way: judged again later. Taken for a new account, a rename
       // had its daemons' stops and history dropped for good (an outside review, 54a, F3:
-      // 9 of 9). Its own doing (a link, a socket, no `.lock` in a directory that is there)
-      // is not the old file.
+      // 9 of 9); taken for the same account, one made again with the name and uid got the
+      // deleted one's stops, history and run by keeping its home unreadable until the
+      // manager started (55a, F1: 4 of 4). Its own doing (a link, a socket, no `.lock` in
+      // a directory that is there) is not the old file.
       const unread =
         !now.ok &&
         now.error.fileAlone !== true &&
         !['ELOOP', 'ENXIO', 'EISDIR'].includes(now.error.code);
-      if (renamed && unread) {
+      if (unread) {
+        if (!renamed) held.unknown = true;
         undecided.set(
           uid,
-          `${account.name} (uid ${uid}) is not known yet to be ${held.name} renamed or a new account given its uid: ${now.error.message}; its daemons wait meanwhile (what ${held.name} left is kept)`,
+          renamed
+            ? `${account.name} (uid ${uid}) is not known yet to be ${held.name} renamed or a new account given its uid: ${now.error.message}; its daemons wait meanwhile (what ${held.name} left is kept)`
+            : `${account.name} (uid ${uid}) is not known yet to be the account this manager knew by that name and uid or one made again with them while no manager ran: ${now.error.message}; its daemons wait meanwhile (what the one it knew left is kept)`,
         );
         return;
       }
@@ -1194,7 +1210,10 @@ export class Manager implements ControlContext, SupervisorHost {
     // The configs starts read again, their copies' write held back (see ConfigCopies.replace).
     await this.configCopies.settled();
     await this.state.idle();
-    if (!this.state.saveNow(this.takeState(false))) return false;
+    // Saved as handed over: the next manager knew of no account changed while none ran
+    // (see accountsReplaced). Said nowhere before, every upgrade read each account's
+    // `.lock` as at a start after a crash.
+    if (!this.state.saveNow(this.takeState(false, { pid: process.pid }))) return false;
     // The state file is the new manager's from now on: this one saves it no more.
     this.state.hold();
     this.link.detach();
@@ -1485,12 +1504,15 @@ export class Manager implements ControlContext, SupervisorHost {
     this.rejudge.timer.unref();
   }
 
+  /** Whether `name` is the name of a uid whose account is not known yet (see undecidedUids). */
+  private undecidedUser(name: string): boolean {
+    const uid = this.db.users.get(name)?.uid;
+    return uid !== undefined && this.undecidedUids.has(uid);
+  }
+
   /** Whether `name` owns daemons now: allowed, and not a uid whose account is not known yet. */
   private mayOwn(name: string): boolean {
-    const uid = this.db.users.get(name)?.uid;
-    return (
-      mayRunDaemons(this.currentPolicy, name) && (uid === undefined || !this.undecidedUids.has(uid))
-    );
+    return mayRunDaemons(this.currentPolicy, name) && !this.undecidedUser(name);
   }
 
   /** The change the uids were judged for is applied. */
@@ -4922,15 +4944,19 @@ interface RunAsAgain {
 }
 
 /**
- * Whether a file is the one a lock was held on: its device and inode, and its birth time
- * where both have one. The inode alone was not enough: ext4 gives a file made after one
- * was deleted its inode number back.
+ * Whether a file is the one a lock was held on: its inode and its birth time where both
+ * have one, else its inode and device. The inode alone was not enough: ext4 gives a file
+ * made after one was deleted its inode number back. The device is not compared where the
+ * birth time is: its number may be another after a reboot (a btrfs subvolume's is given
+ * at its mount, a device-mapper volume's in the order they come up), and every account
+ * was taken for one made again; a birth time is the kernel's clock, which no user sets.
  */
-function sameFile(stat: FileStat, held: LockFile): boolean {
+function sameFile(stat: Pick<FileStat, 'dev' | 'ino' | 'btime'>, held: LockFile): boolean {
   return (
-    stat.dev === held.dev &&
     stat.ino === held.ino &&
-    (stat.btime === undefined || held.btime === undefined || stat.btime === held.btime)
+    (stat.btime === undefined || held.btime === undefined
+      ? stat.dev === held.dev
+      : stat.btime === held.btime)
   );
 }
 

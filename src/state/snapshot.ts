@@ -138,6 +138,11 @@ export interface LockFile {
    * after one was deleted may get its inode number back (ext4 gives it at once).
    */
   readonly btime?: string;
+  /**
+   * The account of that name and uid was not known yet to be the one that held it (its
+   * daemon directory could not be read at a start): judged again after an upgrade too.
+   */
+  unknown?: true;
 }
 
 /** At most this many bytes of a run's error in the saved state, as JSON writes it. */
@@ -410,13 +415,14 @@ export function validateState(value: unknown): SavedState | { error: string } {
   if (
     lockFiles !== undefined &&
     !isRecordOf(lockFiles, (file, uid) => {
-      const { name, dev, ino, btime } = (file ?? {}) as Record<string, unknown>;
+      const { name, dev, ino, btime, unknown } = (file ?? {}) as Record<string, unknown>;
       return (
         /^\d+$/.test(uid) &&
         typeof name === 'string' &&
         isCount(dev) &&
         isCount(ino) &&
-        (btime === undefined || (typeof btime === 'string' && /^\d+$/.test(btime)))
+        (btime === undefined || (typeof btime === 'string' && /^\d+$/.test(btime))) &&
+        (unknown === undefined || unknown === true)
       );
     })
   )

@@ -25,6 +25,7 @@ import {
 } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -39,6 +40,62 @@ function linesOf(home: string, name: string, uid: number): number {
   return readFileSync(log, 'utf8')
     .split('\n')
     .filter((line) => line === `written by uid ${uid}`).length;
+}
+
+/** A host whose manager is stopped and whose sandbox is removed after its tests. */
+function stoppedAfter(): TestHost {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    await host.cleanup();
+  });
+  return host;
+}
+
+/**
+ * alice, allowed to run daemons (`master`), runs `x` (`start=exec sleep X`) and `others`
+ * under a new manager, then stops x herself, the stop saved: what an account that is not
+ * hers must not get. Returns her account and the pid each daemon ran with.
+ */
+async function aliceStoppedX(
+  host: TestHost,
+  x: string,
+  others: Readonly<Record<string, string>> = {},
+  master = '[can_run_as]\n{alice}\n',
+): Promise<{ alice: ReturnType<TestHost['user']>; pids: Record<string, number> }> {
+  const alice = host.user('alice');
+  host.writeMaster(master);
+  host.writeDaemon('alice', 'x', `start=exec sleep ${x}\n`);
+  for (const [name, sleep] of Object.entries(others))
+    host.writeDaemon('alice', name, `start=exec sleep ${sleep}\n`);
+  await host.startManager();
+  const pids: Record<string, number> = {};
+  for (const name of ['x', ...Object.keys(others)])
+    pids[name] = (
+      await host.waitForDaemon('alice', `alice/${name}`, (d) => d.pid > 0, 'to run')
+    ).pid;
+  assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
+  await stopSaved(host);
+  return { alice, pids };
+}
+
+/**
+ * Deletes alice and makes her account again with her name and uid (as `useradd` gives the
+ * highest uid back) and a new home with `daemons` (`start=exec sleep N` each); returns it.
+ */
+function aliceAgain(
+  alice: { name: string; uid: number; home: string },
+  daemons: Readonly<Record<string, string>>,
+): string {
+  execFileSync('userdel', ['-f', alice.name]);
+  const home = `${alice.home}-again`;
+  execFileSync('useradd', ['-M', '-N', '-o', '-u', String(alice.uid), '-d', home, alice.name]);
+  mkdirSync(home, { mode: 0o755 });
+  chownSync(home, alice.uid, 100);
+  for (const [name, sleep] of Object.entries(daemons))
+    writeDaemonAgain({ uid: alice.uid, home }, name, `start=exec sleep ${sleep}\n`);
+  return home;
 }
 
 /**
@@ -927,37 +984,80 @@ for (const [way, kill] of [
   describe(`an account made again with its name and uid while no manager ran, ${way}`, {
     skip: !root && 'needs root',
   }, () => {
-    const host = new TestHost();
-    after(async () => {
-      await host.stopManager().catch(() => undefined);
-      await host.cleanup();
-    });
+    const host = stoppedAfter();
 
     test('is someone else: its daemon starts, with none of the old account’s history', async () => {
-      const alice = host.user('alice');
-      host.writeMaster('[can_run_as]\n{alice}\n');
-      host.writeDaemon('alice', 'x', 'start=exec sleep 6800313\n');
-      await host.startManager();
-      const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
-      assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
-      await stopSaved(host);
+      const { alice, pids } = await aliceStoppedX(host, '6800313');
       await kill(host);
-      execFileSync('userdel', ['-f', alice.name]);
-      const home = `${alice.home}-again`;
-      execFileSync('useradd', ['-M', '-N', '-o', '-u', String(alice.uid), '-d', home, alice.name]);
-      mkdirSync(home, { mode: 0o755 });
-      chownSync(home, alice.uid, 100);
-      writeDaemonAgain({ uid: alice.uid, home }, 'x', 'start=exec sleep 6800314\n');
+      aliceAgain(alice, { x: '6800314' });
       const from = host.managerLog.length;
       await host.startManager();
       const now = await host.waitForDaemon('root', 'alice/x', (d) => d.pid > 0, 'to run');
-      assert.notEqual(now.pid, first.pid);
+      assert.notEqual(now.pid, pids.x);
       const why = (await host.dmctl('root', `${alice.name}/x`, 'why')).stdout;
       assert.doesNotMatch(why, /ran dmctl stop|left stopped/, why);
       assert.match(
         host.managerLog.slice(from),
         new RegExp(`${alice.name} \\(uid ${alice.uid}\\) is an account made again`),
       );
+    });
+  });
+
+/**
+ * An outside review (55a, F1: 4 of 4): the account made again with its name and uid while
+ * no manager ran, its new home kept unreadable until the manager had started, was taken
+ * for the same account: the deleted one's stop and `why` were the new one's, and the old
+ * run of its daemon was taken over as theirs. Not known yet at the start, it is judged
+ * once its home can be read; an upgrade meanwhile does not take it for the same account.
+ */
+for (const [way, meanwhile] of [
+  ['', async (_host: TestHost) => undefined],
+  [', an upgrade meanwhile', (host: TestHost) => host.upgrade()],
+] as const)
+  describe(`an account made again with its name and uid while no manager ran, its home unreadable at the start${way}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = stoppedAfter();
+
+    test('is someone else once it can be read: nothing of the old account is theirs', async () => {
+      const { alice, pids } = await aliceStoppedX(host, '6800323', { y: '6800324' });
+      const oldY = pids.y as number;
+      await host.killManager();
+      const home = aliceAgain(alice, { x: '6800325', y: '6800326' });
+      chmodSync(home, 0);
+      const from = host.managerLog.length;
+      try {
+        await host.startManager();
+        // Its old run of y stopped, or taken over (as before the fix).
+        await waitFor('the old run of y stopped or taken over', async () => {
+          if (!isAlive(oldY)) return true;
+          const status = await host.dmctl('root', 'status');
+          return status.stdout.includes(String(oldY)) ? true : undefined;
+        });
+        await meanwhile(host);
+        const status = await host.dmctl('root', 'status');
+        assert.doesNotMatch(status.stdout, new RegExp(`${alice.name}/`), status.stdout);
+        assert.match(
+          host.managerLog.slice(from),
+          new RegExp(`${alice.name} \\(uid ${alice.uid}\\) is not known yet`),
+        );
+      } finally {
+        chmodSync(home, 0o755);
+      }
+      await waitFor('the account judged', () =>
+        new RegExp(`${alice.name} \\(uid ${alice.uid}\\) is an account made again`).test(
+          host.managerLog.slice(from),
+        )
+          ? true
+          : undefined,
+      );
+      await host.waitForDaemon('root', 'alice/x', (d) => d.pid > 0, 'to run');
+      const y = await host.waitForDaemon('root', 'alice/y', (d) => d.pid > 0, 'to run');
+      assert.notEqual(y.pid, oldY, 'the old run of y is not theirs');
+      for (const daemon of ['x', 'y']) {
+        const why = (await host.dmctl('alice', daemon, 'why')).stdout;
+        assert.doesNotMatch(why, /ran dmctl stop|left stopped|6800323|6800324/, why);
+      }
     });
   });
 
@@ -969,21 +1069,10 @@ for (const [way, kill] of [
 describe('an account whose home is not there when the manager starts', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    await host.cleanup();
-  });
+  const host = stoppedAfter();
 
   test('is the same account once it is back', async () => {
-    const alice = host.user('alice');
-    host.writeMaster('[can_run_as]\n{alice}\n');
-    host.writeDaemon('alice', 'x', 'start=exec sleep 6800315\n');
-    host.writeDaemon('alice', 'y', 'start=exec sleep 6800316\n');
-    await host.startManager();
-    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
-    assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
-    await stopSaved(host);
+    const { alice } = await aliceStoppedX(host, '6800315', { y: '6800316' });
     await host.killManagerAndKeeper();
     renameSync(alice.home, `${alice.home}-away`);
     const from = host.managerLog.length;
@@ -995,7 +1084,37 @@ describe('an account whose home is not there when the manager starts', {
     assert.equal(x.state, 'stopped');
     const why = (await host.dmctl('alice', 'x', 'why')).stdout;
     assert.match(why, /ran dmctl stop/, why);
-    assert.doesNotMatch(host.managerLog.slice(from), /made again|new account given/);
+    assert.doesNotMatch(host.managerLog.slice(from), /is an account made again|new account given/);
+  });
+});
+
+/**
+ * The device number of a home's file system may be another after a reboot (a btrfs
+ * subvolume's is given at its mount, a device-mapper volume's in the order they come up):
+ * the same `.lock` on it is the same account. Taken for one made again, every account's
+ * stops and `why` went at such a boot.
+ */
+describe('an account whose home’s device number is another at the next start', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = stoppedAfter();
+
+  test('is the same account: what it stopped stays stopped, with its history', async () => {
+    const { alice } = await aliceStoppedX(host, '6800327');
+    await host.killManagerAndKeeper();
+    const path = join(host.dir, 'state', 'state.json');
+    const state = JSON.parse(readFileSync(path, 'utf8'));
+    const held = state.lockFiles?.[String(alice.uid)];
+    assert.ok(held?.btime, 'the file system keeps birth times');
+    held.dev += 1;
+    writeFileSync(path, JSON.stringify(state));
+    const from = host.managerLog.length;
+    await host.startManager();
+    const x = await host.waitForDaemon('alice', 'alice/x', () => true, 'to be loaded');
+    assert.equal(x.state, 'stopped');
+    const why = (await host.dmctl('alice', 'x', 'why')).stdout;
+    assert.match(why, /ran dmctl stop/, why);
+    assert.doesNotMatch(host.managerLog.slice(from), /is an account made again|not known yet/);
   });
 });
 
@@ -1016,13 +1135,7 @@ describe('a new account given the uid of an account deleted, its .lock given the
   });
 
   test('is someone else: its daemon starts, with none of the deleted account’s history', async () => {
-    const alice = host.user('alice');
-    host.writeMaster('[can_run_as]\n{alice}\n{dave}\n');
-    host.writeDaemon('alice', 'x', 'start=exec sleep 6800317\n');
-    await host.startManager();
-    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
-    assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
-    await stopSaved(host);
+    const { alice } = await aliceStoppedX(host, '6800317', {}, '[can_run_as]\n{alice}\n{dave}\n');
     await host.killManagerAndKeeper();
     execFileSync('userdel', ['-f', alice.name]);
     const dir = join(alice.home, '.daemon-manager/daemons');
