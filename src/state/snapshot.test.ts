@@ -7,6 +7,7 @@ import {
   SAVED_ERROR_BYTES,
   type SnapshotLookups,
   snapshot,
+  validateState,
 } from './snapshot.ts';
 
 const lookups: SnapshotLookups = {
@@ -60,4 +61,19 @@ test('a run’s error takes at most SAVED_ERROR_BYTES of the state, as JSON writ
     `${error.length} characters`,
   );
   assert.ok(error.startsWith('cannot chdir to \x01') && error.endsWith('…'), error.slice(0, 40));
+});
+
+// An account not known yet at a start stays so across an upgrade (see Manager.accountsReplaced).
+test('a lock file saved as not known yet reads back so; any other mark is refused', () => {
+  const state = (unknown: unknown) => ({
+    version: 2,
+    clean: false,
+    nextSeq: 1,
+    daemons: {},
+    lockFiles: { 1001: { name: 'alice', dev: 2049, ino: 12, btime: '1', unknown } },
+  });
+  const read = validateState(state(true));
+  assert.ok(!('error' in read), JSON.stringify(read));
+  assert.equal(read.lockFiles?.['1001']?.unknown, true);
+  assert.deepEqual(validateState(state(1)), { error: "'lockFiles' is malformed" });
 });
