@@ -326,6 +326,17 @@ export class Manager implements ControlContext, SupervisorHost {
    * allowed), and are judged again 1, 3, 10 and 30 s later, then every 30 s.
    */
   private undecidedUids: ReadonlyMap<number, string> = new Map();
+  /**
+   * The uids under the name they had whose daemon directory could not be read at a start
+   * (not mounted yet at boot, not answering, a mode), with why: the account this manager
+   * knew, or one made again with its name and uid while no manager ran. Taken for the one
+   * it knew meanwhile (its daemons run on: a home unreadable at a restart after a crash
+   * must not stop them), and judged once the directory can be read; made again, what the
+   * deleted one left is dropped then (see forgetMadeAgain). Taken for the same account for
+   * good, the new owner kept its home unreadable until the manager had started and got the
+   * deleted one's stops, history and run (an outside review, 55a, F1: 4 of 4).
+   */
+  private unknownUids: ReadonlyMap<number, string> = new Map();
   private rejudge: { timer: NodeJS.Timeout | undefined; tries: number } = {
     timer: undefined,
     tries: 0,
@@ -648,7 +659,6 @@ export class Manager implements ControlContext, SupervisorHost {
           !this.lockRefusals.has(user) &&
           this.listedAtStart?.has(user) !== true,
         (id) => this.broken.get(id)?.problem,
-        (user) => this.undecidedUser(user),
       ) ?? [];
     // Said in `why` too (its history), where the daemon is still known (a broken file).
     for (const { id, why } of stopped)
@@ -718,11 +728,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.listedAtStart = undefined;
     this.logs.sweep((id) => {
       const user = id.slice(0, id.indexOf('/'));
-      return (
-        !known.has(id) &&
-        !this.undecidedUser(user) &&
-        (!this.ownerTable.has(user) || listed?.has(user) === true)
-      );
+      return !known.has(id) && (!this.ownerTable.has(user) || listed?.has(user) === true);
     });
     this.configCopies.keepOnly(new Set(this.ownerTable.keys()));
     this.dropKeptControl();
@@ -987,20 +993,28 @@ export class Manager implements ControlContext, SupervisorHost {
    * `sameNames` (a start that is not an upgrade): the uids under the same name are judged
    * too, an account deleted and made again with its name and uid while no manager ran
    * (`useradd` gives the highest uid back). One whose daemon directory cannot be read
-   * (not mounted yet at boot, not answering, a mode) is not known yet, as for a rename,
-   * and is judged again until it is.
+   * (not mounted yet at boot, not answering, a mode) is taken for the account it was
+   * meanwhile, so that its daemons run on, and judged once it can be read (see
+   * unknownUids).
    */
   private async accountsReplaced(sameNames = false): Promise<Judgement> {
     const replaced = new Set<number>();
     const undecided = new Map<number, string>();
-    if (this.mode.kind !== 'system') return { replaced, undecided };
+    const unknown = new Map<number, string>();
+    const read = new Set<number>();
+    if (this.mode.kind !== 'system') return { replaced, undecided, unknown, read };
     const judged = [...this.lockFiles].map(async ([uid, held]) => {
       const account = this.db.byUid.get(uid);
       if (account === undefined) return;
       const renamed = account.name !== held.name;
       // Not known yet at a start (see below): judged again until it is, after an upgrade too.
       if (!renamed && !sameNames && held.unknown !== true) return;
-      if (!mayRunDaemons(this.currentPolicy, account.name)) return;
+      if (!mayRunDaemons(this.currentPolicy, account.name)) {
+        // Judged once it is allowed: allowed after the start (a SIGHUP, a group), one made
+        // again was never judged (an outside review, 56a, F5: 6 of 6).
+        if (!renamed) held.unknown = true;
+        return;
+      }
       const owner = this.ownerOf(account);
       const path = join(owner.daemonDir, '.lock');
       const now = await owner.files.readChunk(path, 0, 0);
@@ -1009,6 +1023,7 @@ export class Manager implements ControlContext, SupervisorHost {
         // its lock is taken under the new name, may not answer the next time).
         held.name = account.name;
         delete held.unknown;
+        read.add(uid);
         return;
       }
       // A home that cannot be read now (not there yet, a mode being fixed, not answering)
@@ -1022,17 +1037,23 @@ export class Manager implements ControlContext, SupervisorHost {
         !now.ok &&
         now.error.fileAlone !== true &&
         !['ELOOP', 'ENXIO', 'EISDIR'].includes(now.error.code);
-      if (unread) {
-        if (!renamed) held.unknown = true;
+      if (unread && renamed) {
         undecided.set(
           uid,
-          renamed
-            ? `${account.name} (uid ${uid}) is not known yet to be ${held.name} renamed or a new account given its uid: ${now.error.message}; its daemons wait meanwhile (what ${held.name} left is kept)`
-            : `${account.name} (uid ${uid}) is not known yet to be the account this manager knew by that name and uid or one made again with them while no manager ran: ${now.error.message}; its daemons wait meanwhile (what the one it knew left is kept)`,
+          `${account.name} (uid ${uid}) is not known yet to be ${held.name} renamed or a new account given its uid: ${now.error.message}; its daemons wait meanwhile (what ${held.name} left is kept)`,
+        );
+        return;
+      }
+      if (unread) {
+        held.unknown = true;
+        unknown.set(
+          uid,
+          `${account.name} (uid ${uid}) is not known yet to be the account this manager knew by that name and uid or one made again with them while no manager ran: ${now.error.message}; taken for the one it knew until its daemon directory can be read (its daemons run on), then judged`,
         );
         return;
       }
       replaced.add(uid);
+      read.add(uid);
       const why = now.ok
         ? `${path} is another file than the one ${held.name} had`
         : now.error.message;
@@ -1043,7 +1064,7 @@ export class Manager implements ControlContext, SupervisorHost {
       );
     });
     await Promise.all(judged);
-    return { replaced, undecided };
+    return { replaced, undecided, unknown, read };
   }
 
   /**
@@ -1462,9 +1483,13 @@ export class Manager implements ControlContext, SupervisorHost {
     this.currentPolicy = this.policyFor(this.mode);
     const judgement = await this.accountsReplaced();
     if (this.db !== db || this.handedOver) return [];
+    const unknown = new Set(this.unknownUids.keys());
     this.takeJudgement(judgement);
     try {
-      return this.applyAccounts(db, before);
+      const changed = this.applyAccounts(db, before);
+      // Rescanned too: the lock held is the deleted account's, to be taken anew.
+      const again = this.forgetMadeAgain([...judgement.replaced].filter((uid) => unknown.has(uid)));
+      return [...new Set([...changed, ...again])];
     } finally {
       this.doneReplacing();
     }
@@ -1476,32 +1501,89 @@ export class Manager implements ControlContext, SupervisorHost {
    * noted (forgotten after, at a takeover, the new account's went, and its uid given again
    * later was judged by `/etc/passwd` alone).
    */
-  private takeJudgement({ replaced, undecided }: Judgement): void {
+  private takeJudgement({ replaced, undecided, unknown, read }: Judgement): void {
     this.replacedUids = replaced;
     for (const uid of replaced) this.lockFiles.delete(uid);
-    for (const [uid, why] of undecided) if (this.undecidedUids.get(uid) !== why) this.log.warn(why);
-    for (const uid of this.undecidedUids.keys()) {
+    for (const [uid, why] of [...undecided, ...unknown])
+      if ((this.undecidedUids.get(uid) ?? this.unknownUids.get(uid)) !== why) this.log.warn(why);
+    for (const uid of [...this.undecidedUids.keys(), ...this.unknownUids.keys()]) {
       const name = this.db.byUid.get(uid)?.name;
-      // Not said of an account deleted meanwhile (an outside review, 55a, F3).
-      if (!undecided.has(uid) && name !== undefined)
+      // Not said of an account deleted meanwhile (an outside review, 55a, F3), nor of one
+      // not judged (its name no longer allowed: 56a, F6, said of a directory not readable).
+      if (read.has(uid) && name !== undefined)
         this.log.info(`${name} (uid ${uid}): its daemon directory can be read, and it is judged`);
     }
     this.undecidedUids = undecided;
+    this.unknownUids = unknown;
     clearTimeout(this.rejudge.timer);
     this.rejudge.timer = undefined;
-    if (undecided.size === 0) {
+    if (undecided.size === 0 && unknown.size === 0) {
       this.rejudge.tries = 0;
       return;
     }
     const delay = REJUDGE_DELAYS_MS[Math.min(this.rejudge.tries++, REJUDGE_DELAYS_MS.length - 1)];
-    this.rejudge.timer = setTimeout(() => {
-      this.rejudge.timer = undefined;
-      if (this.handedOver) return;
-      void this.applyAccountsJudged(this.db).then((changed) => {
-        if (changed.length > 0) void this.rescan(changed);
-      });
-    }, delay);
+    this.rejudge.timer = setTimeout(() => this.judgeAgain(), delay);
     this.rejudge.timer.unref();
+  }
+
+  /** Judges the uids not known yet again now (see undecidedUids, unknownUids). */
+  private judgeAgain(): void {
+    clearTimeout(this.rejudge.timer);
+    this.rejudge.timer = undefined;
+    if (this.handedOver) return;
+    void this.applyAccountsJudged(this.db).then((changed) => {
+      if (changed.length > 0) void this.rescan(changed);
+    });
+  }
+
+  /**
+   * The owners found made again with their name and uid while no manager ran once their
+   * daemon directory could be read (see unknownUids): taken for the account this manager
+   * knew until then, what that one left goes now. Their daemons' history, last exits and
+   * the stops saved before the start (a daemon the deleted account had stopped starts if
+   * its file says `autostart`); and their runs, the old account's taken over or started
+   * from the configs it left: each is restarted (an outside review, 56a, F4: the new
+   * account's `kill` was sent to the old run). What those runs wrote while the account was
+   * not known yet goes into its log once it can be opened (README, Known limits): the
+   * daemon's pipe is kept from run to run, and dropping what it holds dropped the next
+   * run's output too.
+   */
+  private forgetMadeAgain(uids: readonly number[]): string[] {
+    const names: string[] = [];
+    for (const uid of uids) {
+      const owner = [...this.ownerTable.values()].find((one) => one.account.uid === uid);
+      if (owner === undefined) continue;
+      const name = owner.account.name;
+      names.push(name);
+      for (const id of [...this.leftDownByOldName, ...this.leftDownSameName])
+        if (id.startsWith(`${name}/`)) {
+          this.leftDownByOldName.delete(id);
+          this.leftDownSameName.delete(id);
+        }
+      for (const record of this.supervisor.daemons.values()) {
+        if (record.owner !== name || record.formerUid !== undefined) continue;
+        this.history.forget(record.id);
+        record.lastExit = undefined;
+        if (record.state.kind === 'running') {
+          this.note(record, 'stop', 'its run was the deleted account’s: restarted');
+          this.supervisor.restart(record);
+          continue;
+        }
+        const leftDown = this.savedAtStart?.daemons[record.id]?.wanted === 'down';
+        if (leftDown && record.wanted === 'down' && record.spec.autostart) {
+          this.note(
+            record,
+            'start',
+            'the account that had stopped it was deleted before this manager started: started as its file says',
+          );
+          this.supervisor.start(record);
+        }
+      }
+      this.log.info(
+        `${name} (uid ${uid}): what the deleted account of that name and uid left (its daemons' history, last exits and stops) is dropped`,
+      );
+    }
+    return names;
   }
 
   /** Whether `name` is the name of a uid whose account is not known yet (see undecidedUids). */
@@ -3649,6 +3731,13 @@ export class Manager implements ControlContext, SupervisorHost {
       return false;
     }
     if (now.ok && now.value.stat.dev === held.dev && now.value.stat.ino === held.ino) return false;
+    // Not known yet to be the account that held it (see unknownUids): judged first, now
+    // that its directory can be read. Locked again, the new file was noted as the
+    // account's own and the judgement found nothing changed.
+    if (this.lockFiles.get(owner.account.uid)?.unknown === true) {
+      this.judgeAgain();
+      return false;
+    }
     this.log.warn(
       `${path} is not the file this manager locked for ${user} any more (deleted, or the directory replaced): locking it again`,
     );
@@ -4923,6 +5012,10 @@ export class Manager implements ControlContext, SupervisorHost {
 interface Judgement {
   readonly replaced: ReadonlySet<number>;
   readonly undecided: ReadonlyMap<number, string>;
+  /** Uids under the name they had, their daemon directory unread at a start (see unknownUids). */
+  readonly unknown: ReadonlyMap<number, string>;
+  /** Uids whose daemon directory's `.lock` was read and judged. */
+  readonly read: ReadonlySet<number>;
 }
 
 /** When a uid not known yet is judged again (see Manager.undecidedUids): then every 30 s. */
@@ -4944,19 +5037,19 @@ interface RunAsAgain {
 }
 
 /**
- * Whether a file is the one a lock was held on: its inode and its birth time where both
- * have one, else its inode and device. The inode alone was not enough: ext4 gives a file
- * made after one was deleted its inode number back. The device is not compared where the
- * birth time is: its number may be another after a reboot (a btrfs subvolume's is given
- * at its mount, a device-mapper volume's in the order they come up), and every account
- * was taken for one made again; a birth time is the kernel's clock, which no user sets.
+ * Whether a file is the one a lock was held on: its inode number, and its birth time where
+ * both have one. The inode number alone was not enough: ext4 gives a file made after one
+ * was deleted its number back (where a file system keeps no birth time, it is all there is:
+ * README, Known limits). The device is not compared: its number may be another after a
+ * reboot (a btrfs subvolume's is given at its mount, a loop or device-mapper volume's in
+ * the order they come up), and every account on it was taken for one made again (an
+ * outside review, 56a, F2, where there are no birth times); a birth time is the kernel's
+ * clock, which no user sets.
  */
-function sameFile(stat: Pick<FileStat, 'dev' | 'ino' | 'btime'>, held: LockFile): boolean {
+function sameFile(stat: Pick<FileStat, 'ino' | 'btime'>, held: LockFile): boolean {
   return (
     stat.ino === held.ino &&
-    (stat.btime === undefined || held.btime === undefined
-      ? stat.dev === held.dev
-      : stat.btime === held.btime)
+    (stat.btime === undefined || held.btime === undefined || stat.btime === held.btime)
   );
 }
 

@@ -357,8 +357,6 @@ export class Recovery {
     unread: (user: string) => boolean,
     /** The problem of the daemon's file, if it is broken now. */
     broken: (id: string) => string | undefined = () => undefined,
-    /** Whether the user's account is not known yet to be the one that ran it (its directory unread). */
-    undecided: (user: string) => boolean = () => false,
   ): { readonly id: string; readonly why: string }[] {
     const stopped: { id: string; why: string }[] = [];
     for (const [id, runs] of this.runsById) {
@@ -371,17 +369,14 @@ export class Recovery {
       // account's, nor said in their `why` (an outside review, 35a: the old run's stop
       // there, said as "the config it ran with was not saved").
       const former = this.formerUid(id);
-      const user = id.slice(0, id.indexOf('/'));
       const why =
         former !== undefined
           ? `its owner then, uid ${former}, ran it (that account was renamed, or another has this name now)`
-          : undecided(user)
-            ? 'its owner is not known yet to be the account that ran it, or one made again with its name and uid (its daemon directory cannot be read)'
-            : problem !== undefined
-              ? `its file is broken now, and the config it ran with was not saved: ${problem}`
-              : unread(user)
-                ? "its user's directory could not be read, and no config it ran with was saved"
-                : 'file deleted, or its user no longer allowed';
+          : problem !== undefined
+            ? `its file is broken now, and the config it ran with was not saved: ${problem}`
+            : unread(id.slice(0, id.indexOf('/')))
+              ? "its user's directory could not be read, and no config it ran with was saved"
+              : 'file deleted, or its user no longer allowed';
       let said = false;
       for (const run of runs) {
         this.processes.claim(run, this.leafOf(id, run.seq));

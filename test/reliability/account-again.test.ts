@@ -25,7 +25,6 @@ import {
 } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
-import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -81,18 +80,21 @@ async function aliceStoppedX(
 }
 
 /**
- * Deletes alice and makes her account again with her name and uid (as `useradd` gives the
- * highest uid back) and a new home with `daemons` (`start=exec sleep N` each); returns it.
+ * Deletes alice and makes her account again with her name, uid and gid (as `userdel` then
+ * `useradd` give the highest ones back) and a new home with `daemons` (`start=exec sleep
+ * N` each); returns it.
  */
 function aliceAgain(
-  alice: { name: string; uid: number; home: string },
+  alice: { name: string; uid: number; gid: number; home: string },
   daemons: Readonly<Record<string, string>>,
 ): string {
   execFileSync('userdel', ['-f', alice.name]);
+  execFileSync('groupadd', ['-f', '-o', '-g', String(alice.gid), alice.name]);
   const home = `${alice.home}-again`;
-  execFileSync('useradd', ['-M', '-N', '-o', '-u', String(alice.uid), '-d', home, alice.name]);
+  const again = ['-M', '-o', '-u', String(alice.uid), '-g', String(alice.gid), '-d', home];
+  execFileSync('useradd', [...again, alice.name]);
   mkdirSync(home, { mode: 0o755 });
-  chownSync(home, alice.uid, 100);
+  chownSync(home, alice.uid, alice.gid);
   for (const [name, sleep] of Object.entries(daemons))
     writeDaemonAgain({ uid: alice.uid, home }, name, `start=exec sleep ${sleep}\n`);
   return home;
@@ -1006,9 +1008,10 @@ for (const [way, kill] of [
 /**
  * An outside review (55a, F1: 4 of 4): the account made again with its name and uid while
  * no manager ran, its new home kept unreadable until the manager had started, was taken
- * for the same account: the deleted one's stop and `why` were the new one's, and the old
- * run of its daemon was taken over as theirs. Not known yet at the start, it is judged
- * once its home can be read; an upgrade meanwhile does not take it for the same account.
+ * for the same account for good: the deleted one's stop and `why` were the new one's, and
+ * the old run of its daemon was taken over as theirs. Not known yet at the start (taken for
+ * the same account meanwhile, as a home unreadable at a restart after a crash keeps its
+ * daemons running), it is judged once its home can be read, an upgrade meanwhile or not.
  */
 for (const [way, meanwhile] of [
   ['', async (_host: TestHost) => undefined],
@@ -1023,43 +1026,68 @@ for (const [way, meanwhile] of [
       const { alice, pids } = await aliceStoppedX(host, '6800323', { y: '6800324' });
       const oldY = pids.y as number;
       await host.killManager();
-      const home = aliceAgain(alice, { x: '6800325', y: '6800326' });
+      // The same files (nothing restarted as changed), the same gid (nor for a group).
+      const home = aliceAgain(alice, { x: '6800323', y: '6800324' });
       chmodSync(home, 0);
       const from = host.managerLog.length;
       try {
         await host.startManager();
-        // Its old run of y stopped, or taken over (as before the fix).
-        await waitFor('the old run of y stopped or taken over', async () => {
-          if (!isAlive(oldY)) return true;
-          const status = await host.dmctl('root', 'status');
-          return status.stdout.includes(String(oldY)) ? true : undefined;
-        });
+        await host.waitForDaemon('root', 'alice/y', (d) => d.pid > 0, 'to run');
         await meanwhile(host);
-        const status = await host.dmctl('root', 'status');
-        assert.doesNotMatch(status.stdout, new RegExp(`${alice.name}/`), status.stdout);
-        assert.match(
-          host.managerLog.slice(from),
-          new RegExp(`${alice.name} \\(uid ${alice.uid}\\) is not known yet`),
-        );
       } finally {
         chmodSync(home, 0o755);
       }
-      await waitFor('the account judged', () =>
-        new RegExp(`${alice.name} \\(uid ${alice.uid}\\) is an account made again`).test(
-          host.managerLog.slice(from),
-        )
-          ? true
-          : undefined,
+      const x = await host.waitForDaemon('root', 'alice/x', (d) => d.pid > 0, 'to run');
+      assert.equal(x.lastExit, undefined, 'the old run’s end is not theirs');
+      // The old run of y, taken over while the account was not known yet, is not theirs:
+      // restarted, nothing of theirs reaches it (an outside review, 56a, F4).
+      await waitFor('the old run of y gone', () =>
+        existsSync(`/proc/${oldY}`) ? undefined : true,
       );
-      await host.waitForDaemon('root', 'alice/x', (d) => d.pid > 0, 'to run');
-      const y = await host.waitForDaemon('root', 'alice/y', (d) => d.pid > 0, 'to run');
-      assert.notEqual(y.pid, oldY, 'the old run of y is not theirs');
+      await host.waitForDaemon('root', 'alice/y', (d) => d.pid > 0, 'to run anew');
+      assert.match(
+        host.managerLog.slice(from),
+        new RegExp(`${alice.name} \\(uid ${alice.uid}\\) is an account made again`),
+      );
+      assert.match(
+        host.managerLog.slice(from),
+        new RegExp(`${alice.name} \\(uid ${alice.uid}\\) is not known yet`),
+      );
       for (const daemon of ['x', 'y']) {
         const why = (await host.dmctl('alice', daemon, 'why')).stdout;
-        assert.doesNotMatch(why, /ran dmctl stop|left stopped|6800323|6800324/, why);
+        assert.doesNotMatch(why, /ran dmctl stop|left stopped/, why);
       }
     });
   });
+
+/**
+ * An outside review (56a, F5, High, 6 of 6): an account made again with its name and uid
+ * while no manager ran, its name allowed only after the start (a SIGHUP, a group), was
+ * never judged: the new account got the deleted one's stops and `why`.
+ */
+describe('an account made again with its name and uid while no manager ran, allowed only after the start', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = stoppedAfter();
+
+  test('is someone else once allowed: nothing of the old account is theirs', async () => {
+    const { alice } = await aliceStoppedX(host, '6800328');
+    await host.killManager();
+    aliceAgain(alice, { x: '6800329' });
+    host.user('bob');
+    host.writeMaster('[can_run_as]\n{bob}\n');
+    const from = host.managerLog.length;
+    await host.startManager();
+    await host.reload('[can_run_as]\n{bob}\n{alice}\n');
+    await host.waitForDaemon('root', 'alice/x', (d) => d.pid > 0, 'to run');
+    const why = (await host.dmctl('alice', 'x', 'why')).stdout;
+    assert.doesNotMatch(why, /ran dmctl stop|left stopped|6800328/, why);
+    assert.match(
+      host.managerLog.slice(from),
+      new RegExp(`${alice.name} \\(uid ${alice.uid}\\) is an account made again`),
+    );
+  });
+});
 
 /**
  * The same account, its home not there at a start (a file system not mounted yet at boot):
