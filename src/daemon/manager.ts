@@ -1586,15 +1586,12 @@ export class Manager implements ControlContext, SupervisorHost {
     return names;
   }
 
-  /** Whether `name` is the name of a uid whose account is not known yet (see undecidedUids). */
-  private undecidedUser(name: string): boolean {
-    const uid = this.db.users.get(name)?.uid;
-    return uid !== undefined && this.undecidedUids.has(uid);
-  }
-
   /** Whether `name` owns daemons now: allowed, and not a uid whose account is not known yet. */
   private mayOwn(name: string): boolean {
-    return mayRunDaemons(this.currentPolicy, name) && !this.undecidedUser(name);
+    const uid = this.db.users.get(name)?.uid;
+    return (
+      mayRunDaemons(this.currentPolicy, name) && (uid === undefined || !this.undecidedUids.has(uid))
+    );
   }
 
   /** The change the uids were judged for is applied. */

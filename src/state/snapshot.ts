@@ -140,7 +140,8 @@ export interface LockFile {
   readonly btime?: string;
   /**
    * The account of that name and uid was not known yet to be the one that held it (its
-   * daemon directory could not be read at a start): judged again after an upgrade too.
+   * daemon directory could not be read at a start, or its name was not allowed then):
+   * judged once it can be, after an upgrade too.
    */
   unknown?: true;
 }
