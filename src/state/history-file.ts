@@ -32,12 +32,13 @@ export class HistoryFile {
 
   /** Saves the history if it changed, synchronously (before execve, at exit). */
   save(): void {
+    const moved = this.history.movedSinceTaken;
     const text = this.history.take();
     if (text === undefined) return;
     try {
       writeAtomically(this.path, text);
     } catch (error) {
-      this.history.unsaved();
+      this.history.unsaved(moved);
       throw error;
     }
   }
@@ -47,15 +48,21 @@ export class HistoryFile {
     return this.history.unsavedChanges;
   }
 
+  /** A history moved to another id: saved with the state (see History.movedSinceTaken). */
+  dueWithState(): boolean {
+    return this.history.movedSinceTaken;
+  }
+
   /** The history as it is now, to be written off the event loop; nothing if unchanged. */
   take(): (() => Promise<void>) | undefined {
+    const moved = this.history.movedSinceTaken;
     const text = this.history.take();
     if (text === undefined) return undefined;
     return async () => {
       try {
         await writeAtomicallyAsync(this.path, text);
       } catch (error) {
-        this.history.unsaved();
+        this.history.unsaved(moved);
         throw error;
       }
     };

@@ -58,8 +58,23 @@ describe('History', () => {
       daemons: { 'alice/web': [{ at: 5, kind: 'start', text: 'started, pid 1' }] },
     });
     assert.equal(history.take(), undefined);
-    history.unsaved();
+    history.unsaved(false);
     assert.equal(history.take(), text, 'a failed save is taken again');
+  });
+
+  test('says a history moved to another id until it is taken, or taken and not saved', () => {
+    const history = new History();
+    history.note('alice/web', 'start', 'started, pid 1', 5);
+    assert.equal(history.movedSinceTaken, false, 'an event noted');
+    history.carry('alice/web', 'bob/web');
+    assert.equal(history.movedSinceTaken, true, 'carried');
+    history.take();
+    assert.equal(history.movedSinceTaken, false);
+    history.merge('bob/web', '#1001/web');
+    assert.equal(history.movedSinceTaken, true, 'merged');
+    history.take();
+    history.unsaved(true);
+    assert.equal(history.movedSinceTaken, true, 'its save failed');
   });
 
   test('past the size bound, every daemon keeps fewer of its latest events', () => {

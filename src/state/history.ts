@@ -106,6 +106,11 @@ export class History {
   private readonly sizes = new Map<string, number>();
   /** Changed since it was last taken for saving. */
   private changed = false;
+  /**
+   * A history moved to another id since it was last taken (see movedSinceTaken): the
+   * state already names the daemon by its new id.
+   */
+  private moved = false;
 
   constructor(uidOf: (id: string) => number | undefined = () => undefined) {
     this.uidOf = uidOf;
@@ -170,6 +175,16 @@ export class History {
     return this.changed;
   }
 
+  /**
+   * Whether a history moved to another id (its owner renamed, kept by uid, back) since it
+   * was last taken: saved behind a state that names the daemon by its new id, a kill -9
+   * had the next manager find it under an id no daemon has, and drop it (a CI run: the
+   * owner's `why` lost who stopped its daemon).
+   */
+  get movedSinceTaken(): boolean {
+    return this.moved;
+  }
+
   /** A daemon's events, oldest first: its account's only. */
   of(id: string): readonly HistoryEvent[] {
     this.settle(id);
@@ -200,6 +215,7 @@ export class History {
     if (uid !== undefined) this.uids.set(to, uid);
     this.sizes.delete(to);
     this.changed = true;
+    this.moved = true;
   }
 
   /**
@@ -217,6 +233,7 @@ export class History {
     this.sizes.delete(to);
     this.forget(from);
     this.changed = true;
+    this.moved = true;
   }
 
   /**
@@ -274,6 +291,7 @@ export class History {
   take(): string | undefined {
     if (!this.changed) return undefined;
     this.changed = false;
+    this.moved = false;
     const byUser = new Map<string, string[]>();
     for (const id of this.events.keys()) {
       const user = id.slice(0, Math.max(0, id.indexOf('/')));
@@ -320,9 +338,10 @@ export class History {
     return total;
   }
 
-  /** The text last taken could not be saved: it is taken again next time. */
-  unsaved(): void {
+  /** The text last taken (`moved`: see movedSinceTaken) could not be saved: it is taken again next time. */
+  unsaved(moved: boolean): void {
     this.changed = true;
+    if (moved) this.moved = true;
   }
 
   /** Puts back saved histories, keeping what is valid and within bounds. */

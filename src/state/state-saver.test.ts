@@ -22,6 +22,7 @@ describe('StateSaver', () => {
     const history: Companion = {
       path: join(dir, 'history.json'),
       pending: () => true,
+      dueWithState: () => false,
       save: () => {},
       take: () => () => {
         historySaves++;
@@ -44,6 +45,7 @@ describe('StateSaver', () => {
     const history: Companion = {
       path: join(dir, 'history.json'),
       pending: () => true,
+      dueWithState: () => false,
       save: () => {},
       take: () => {
         const now = said;
@@ -79,6 +81,7 @@ describe('StateSaver', () => {
     const history: Companion = {
       path: join(dir, 'history.json'),
       pending: () => true,
+      dueWithState: () => false,
       save: () => {},
       take: () => async () => {
         written.push('history');
@@ -92,6 +95,39 @@ describe('StateSaver', () => {
     assert.equal(await saver.saveAllNow(), undefined);
     assert.deepEqual(written, ['history', 'history']);
     assert.equal(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).nextSeq, 11);
+  });
+
+  // A CI run: the owner renamed, the state saved at once (a reply waited for it) naming
+  // its daemon by the new name, the history not due for a second, then a kill -9: the
+  // next manager found the history under the old name, no daemon's, and dropped it.
+  test('a history moved to another id is saved with the state, however soon', async () => {
+    const written: string[] = [];
+    let moved = false;
+    const history: Companion = {
+      path: join(dir, 'history.json'),
+      pending: () => true,
+      dueWithState: () => moved,
+      save: () => {},
+      take: () => {
+        const now = moved ? 'moved' : 'noted';
+        moved = false;
+        return async () => {
+          written.push(now);
+        };
+      },
+    };
+    const saver = new StateSaver(new StateFile(dir), take, quiet, history);
+    assert.equal(await saver.durable(), undefined);
+    assert.deepEqual(written, ['noted']);
+    // Within the second: an event noted waits for the next turn.
+    nextSeq = 21;
+    assert.equal(await saver.durable(), undefined);
+    assert.deepEqual(written, ['noted']);
+    moved = true;
+    nextSeq = 22;
+    assert.equal(await saver.durable(), undefined);
+    assert.deepEqual(written, ['noted', 'moved']);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).nextSeq, 22);
   });
 
   test('idle ends while changes keep coming and saves keep failing', async () => {
@@ -147,6 +183,7 @@ describe('StateSaver', () => {
     const history: Companion = {
       path: join(later, 'history.json'),
       pending: () => false,
+      dueWithState: () => false,
       save: () => {},
       take: () => async () => {
         histories.push(tries);

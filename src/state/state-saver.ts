@@ -9,6 +9,8 @@ export interface Companion {
   readonly path: string;
   /** Whether it changed since it was last saved. */
   pending(): boolean;
+  /** Whether what changed must be saved with the state, however soon after its last save. */
+  dueWithState(): boolean;
   save(): void;
   /**
    * Takes what is to be saved now (nothing if it did not change), to be written later
@@ -218,7 +220,9 @@ export class StateSaver {
       // ahead of the state (an outside review's test: a stop's SIGKILL said in the saved
       // history, not in the saved state, and the next manager sent it again and said it
       // twice). Behind it instead, the next manager does again only what it says.
-      const companionDue = performance.now() - this.companionSavedAt >= BACKGROUND_SAVE_MS;
+      const companionDue =
+        performance.now() - this.companionSavedAt >= BACKGROUND_SAVE_MS ||
+        this.companion?.dueWithState() === true;
       const companion = companionDue ? this.companion?.take() : undefined;
       try {
         await this.file.saveAsync(state);

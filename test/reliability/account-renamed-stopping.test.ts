@@ -1031,3 +1031,43 @@ for (const { what, stopping, between, run: ownRun } of chains)
       assert.match(own, new RegExp(`${alice.name} ran dmctl stop`), own);
     });
   });
+
+/**
+ * A CI run of the chain above: the owner renamed less than a second after its history was
+ * saved, the state saved at once (a reply waited for it) with the daemon under the new
+ * name, the history not due for a second, then a kill -9. The next manager found the
+ * history under the old name, no daemon's, and dropped it: the owner's `why` no longer
+ * said who stopped its daemon. A history moved is saved with the state that moved it.
+ */
+describe('an account renamed, the state saved at once, then a kill -9', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, rename } = renamingHost();
+
+  test('the daemon’s history is under its new name after the restart', async () => {
+    host.user('alice');
+    host.user('carol');
+    const bob = host.expand('{bob}');
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+    // Run as carol: usermod renames no account that has processes.
+    host.writeDaemon('alice', 'x', `start=exec sleep 6800392\nuser=${host.expand('{carol}')}\n`);
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'x')).code, 0);
+    const history = join(host.dir, 'state', 'history.json');
+    await waitFor('the stop in the saved history', () =>
+      readFileSync(history, 'utf8').includes('ran dmctl stop') ? true : undefined,
+    );
+    const from = host.managerLog.length;
+    rename();
+    await waitFor('the rename seen', () =>
+      host.managerLog.slice(from).includes(`is now called ${bob}`) ? true : undefined,
+    );
+    // Its reply waits for the state on disk: saved now, not at its turn.
+    assert.equal((await host.dmctl('root', 'rescan')).code, 0);
+    await host.killManager();
+    await host.startManager();
+    const why = (await host.dmctl('root', `${bob}/x`, 'why')).stdout;
+    assert.match(why, new RegExp(`${host.user('alice').name} ran dmctl stop`), why);
+  });
+});
