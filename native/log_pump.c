@@ -684,7 +684,9 @@ static void retry_open(struct sink *sink) {
  * directory, not up to the wrap and a chunk (an outside review, 54b, F1: 270 such daemons
  * of one user filled a 30 MB state directory, and another user's stop could not be saved).
  * Looked at after a chunk the splice path moved too: near a rotation the journal is used,
- * and the last chunks of a burst, past it, were spliced (55b, F2: 24-144 KB kept).
+ * and the last chunks of a burst, past it, were spliced (55b, F2: 24-144 KB kept). And after
+ * one written or dropped without the journal: with the state directory full, it takes no
+ * chunk, and 31-32 MB of journals stayed for minutes once the pipes were drained (56b, F2).
  */
 static void empty_journal_if_drained(struct sink *sink) {
   int waiting = 0;
@@ -720,18 +722,19 @@ static void write_chunk(struct sink *sink, const char *raw, int64_t take,
     // rest is dropped (the torn line gets its newline once writing resumes).
     kept = sink->options.timestamps ? raw_written(raw, take, was_line_start, written) : written;
   }
-  if (journaled) {
-    dm_journal_done(&sink->journal);
-    empty_journal_if_drained(sink);
-  } else consume(sink, kept);
+  if (journaled) dm_journal_done(&sink->journal);
+  else consume(sink, kept);
   sink->bytes += kept;
   if (kept < take) {
     if (journaled) count_dropped(sink, raw + kept, take - kept);
     else drop_seen(sink, raw + kept, take - kept);
-    return;
+  } else {
+    sink->gap = false;
+    succeed(sink);
   }
-  sink->gap = false;
-  succeed(sink);
+  // After a chunk written without it too: a state directory full, the journal took no more
+  // chunks, and what it held stayed once the pipe was drained (56b, F2).
+  empty_journal_if_drained(sink);
 }
 
 /** A chunk a pump took into the journal and did not finish: written again, where it went. */
@@ -864,6 +867,7 @@ static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *forma
     // The start of this line was dropped: its rest goes too, up to its newline.
     const char *newline = memchr(raw, '\n', (size_t)got);
     drop_seen(sink, raw, newline == NULL ? got : newline - raw + 1);
+    empty_journal_if_drained(sink);
     return true;
   }
   got = before_reopen(sink, raw, got);
@@ -875,6 +879,7 @@ static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *forma
   if (sink->file_fd < 0) {
     if (sink->gap_dropped == 0) sink->gap_error = 0;  // a gap that begins with no file
     drop_seen(sink, raw, take);
+    empty_journal_if_drained(sink);
     return true;
   }
   int error = sink->gap ? end_torn_line(sink) : 0;

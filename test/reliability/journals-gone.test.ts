@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestHost } from '../helpers/host.ts';
@@ -180,4 +189,62 @@ describe('the log journal of a daemon that wrote a burst and paused', {
         { timeoutMs: 5_000, describe: () => `${statSync(journal).size} bytes` },
       );
     });
+});
+
+/**
+ * An outside review (56b, F2, High on a small state-dir, 3 of 3): once the state directory
+ * was full, a journal that held chunks could take no more, the chunks after went to the
+ * log without it, and the journal was emptied only after a chunk that went through it:
+ * 31-32 MB of journals of drained pipes stayed for 2-10 minutes, every save failed and
+ * every user's start and stop was told a restart would undo it. A journal is emptied once
+ * the pipe has nothing waiting, whichever way the last chunk went.
+ */
+describe('the log journal of a burst that filled the state directory', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const stateDir = join(host.dir, 'state');
+  let mounted = false;
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (mounted) execFileSync('umount', ['-l', stateDir]);
+    await host.cleanup();
+  });
+
+  test('is emptied once the pipe is drained, the directory still full', async () => {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', stateDir]);
+    mounted = true;
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    // Its pipe grown to 1 MiB and filled at once (F_SETPIPE_SZ is 1031), with time stamps:
+    // every chunk goes through the journal while there is room.
+    const burst =
+      "import fcntl, sys, time; fcntl.fcntl(1, 1031, 1 << 20); sys.stdout.write(('x' * 99 + '\\n') * 10000 + 'done\\n'); sys.stdout.flush(); time.sleep(6800393)";
+    host.writeDaemon(
+      'alice',
+      'burst',
+      `start=exec python3 -c "${burst}"\noutput=log\nlog_timestamps=yes\nautostart=no\n`,
+    );
+    await host.startManager();
+    // 256 KiB left: the journal takes what fits, and the chunks after go without it.
+    const { bavail, bsize } = statfsSync(stateDir);
+    writeFileSync(join(stateDir, 'ballast'), Buffer.alloc(Math.max(0, (bavail - 64) * bsize)));
+    const left = statfsSync(stateDir);
+    assert.ok(left.bavail * left.bsize <= 256 * 1024, 'less room than the burst takes');
+    assert.equal((await host.dmctl('alice', 'start', 'burst')).code, 0);
+    const log = join(host.user('alice').home, '.daemon-manager/logs/burst.log');
+    await waitFor('the burst in the log', () =>
+      existsSync(log) && readFileSync(log, 'utf8').includes('done\n') ? true : undefined,
+    );
+    const journal = join(
+      stateDir,
+      'log-journals',
+      `${encodeURIComponent(host.id('alice/burst'))}.journal`,
+    );
+    await waitFor(
+      'the journal emptied',
+      () => (statSync(journal).size <= 16 * 1024 ? true : undefined),
+      { timeoutMs: 5_000, describe: () => `${statSync(journal).size} bytes` },
+    );
+  });
 });
