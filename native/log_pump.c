@@ -85,6 +85,10 @@ struct sink {
    * A chunk a killed pump left there (`replay`) is written before anything of the pipe. */
   struct dm_journal journal;
   bool replay;
+  /* Its owner's journals together (see owner_journals; NULL: no journal), and what of
+   * them is this journal's as last counted. */
+  struct owner_journals *journals;
+  int64_t journal_counted;
   /* Which file it writes, kept beside the journal for a manager after this one
    * (log_place.c; fd -1: none), for this pipe (its identity). `left`: what a killed pump
    * left there, looked at when the log is first opened; `left_gone`: the file where a
@@ -149,6 +153,24 @@ struct command {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t watchdog_wake;
 static struct sink *sinks;
+
+/*
+ * What the journals of one owner's pipes hold together. A chunk stays in its journal, done,
+ * until the pipe is drained or the journal wraps (up to JOURNAL_WRAP and a chunk each), so
+ * as many pipes with a backlog as an owner has took that much each: an outside review
+ * (56b, F1) had tasks that fill a 1 MiB pipe and exit fill 20-32 MB of a 32 MB state
+ * directory, `max-daemons=3`, and another user's stop could not be saved. Past
+ * OWNER_JOURNALS_MAX, each chunk of theirs leaves the journal once written (an ftruncate
+ * a chunk, for them only): the journal still holds every chunk under way.
+ */
+struct owner_journals {
+  struct owner_journals *next;
+  uid_t uid;
+  int sinks;     /* lock held */
+  int64_t bytes; /* atomic: a thread the pump moved on from writes too */
+};
+enum { OWNER_JOURNALS_MAX = 1024 * 1024 };
+static struct owner_journals *owner_journals; /* lock held */
 static struct command *commands, *commands_tail;
 static dm_pump_emit emit;
 static int epfd = -1, wakefd = -1, devnull = -1, deadline_ms;
@@ -678,6 +700,56 @@ static void retry_open(struct sink *sink) {
   if (now.tv_sec - sink->last_open.tv_sec >= 1) reopen(sink);
 }
 
+/** The sink's journal counted in its owner's again, as it is now (see owner_journals). */
+static void count_journal(struct sink *sink) {
+  int64_t now = sink->journal.fd >= 0 ? sink->journal.end : 0;
+  int64_t change = now - sink->journal_counted;
+  sink->journal_counted = now;
+  if (change != 0 && sink->journals != NULL)
+    __atomic_add_fetch(&sink->journals->bytes, change, __ATOMIC_RELAXED);
+}
+
+static void reset_journal(struct sink *sink) {
+  dm_journal_reset(&sink->journal);
+  count_journal(sink);
+}
+
+/** Whether the owner's journals hold more than their bound (see owner_journals). */
+static bool owner_journals_over(const struct sink *sink) {
+  return sink->journals != NULL &&
+         __atomic_load_n(&sink->journals->bytes, __ATOMIC_RELAXED) > OWNER_JOURNALS_MAX;
+}
+
+/** The sink's owner's journals, one more sink counted there (lock held); NULL: no memory. */
+static struct owner_journals *join_owner_journals(uid_t uid) {
+  struct owner_journals *owner = owner_journals;
+  while (owner != NULL && owner->uid != uid) owner = owner->next;
+  if (owner == NULL) {
+    owner = calloc(1, sizeof *owner);
+    if (owner == NULL) return NULL;
+    owner->uid = uid;
+    owner->next = owner_journals;
+    owner_journals = owner;
+  }
+  owner->sinks++;
+  return owner;
+}
+
+/** The sink is let go (lock held): its journal no longer counted, the owner's forgotten with its last. */
+static void leave_owner_journals(struct sink *sink) {
+  struct owner_journals *owner = sink->journals;
+  if (owner == NULL) return;
+  __atomic_sub_fetch(&owner->bytes, sink->journal_counted, __ATOMIC_RELAXED);
+  sink->journals = NULL;
+  if (--owner->sinks > 0) return;
+  for (struct owner_journals **slot = &owner_journals; *slot != NULL; slot = &(*slot)->next)
+    if (*slot == owner) {
+      *slot = owner->next;
+      break;
+    }
+  free(owner);
+}
+
 /**
  * Nothing more waiting in the pipe: the journal (every record of it done) is emptied now,
  * not at its wrap, so a daemon that writes a burst and pauses keeps a few KiB of the state
@@ -691,7 +763,7 @@ static void retry_open(struct sink *sink) {
 static void empty_journal_if_drained(struct sink *sink) {
   int waiting = 0;
   if (sink->journal.end > 0 && ioctl(sink->pipe_fd, FIONREAD, &waiting) == 0 && waiting == 0)
-    dm_journal_reset(&sink->journal);
+    reset_journal(sink);
 }
 
 /**
@@ -722,8 +794,11 @@ static void write_chunk(struct sink *sink, const char *raw, int64_t take,
     // rest is dropped (the torn line gets its newline once writing resumes).
     kept = sink->options.timestamps ? raw_written(raw, take, was_line_start, written) : written;
   }
-  if (journaled) dm_journal_done(&sink->journal);
-  else consume(sink, kept);
+  if (journaled) {
+    dm_journal_done(&sink->journal);
+    // Past its owner's bound, the chunk leaves the journal at once (see owner_journals).
+    if (owner_journals_over(sink)) reset_journal(sink);
+  } else consume(sink, kept);
   sink->bytes += kept;
   if (kept < take) {
     if (journaled) count_dropped(sink, raw + kept, take - kept);
@@ -748,7 +823,7 @@ static void replay(struct sink *sink) {
   if (length > 0 && sink->file_fd < 0) retry_open(sink);
   if (length > 0 && sink->file_fd < 0) count_dropped(sink, raw, length);
   if (length == 0 || sink->file_fd < 0) {
-    dm_journal_reset(&sink->journal);
+    reset_journal(sink);
     free(raw);
     free(formatted);
     return;
@@ -764,7 +839,7 @@ static void replay(struct sink *sink) {
   } else sink->at_line_start = last_byte(sink) == '\n';
   sink->line_unknown = false;
   write_chunk(sink, raw, length, &head, formatted, true, 0);
-  dm_journal_reset(&sink->journal);
+  reset_journal(sink);
   free(raw);
   free(formatted);
   // The chunk ended the line a reopen waits for (see open_left_file).
@@ -893,6 +968,7 @@ static bool copy_chunk(struct sink *sink, int scratch[2], char *raw, char *forma
   if (sink->options.timestamps) dm_stamp(head.stamp);
   int64_t journaled =
       error == 0 ? dm_journal_take(&sink->journal, &head, sink->pipe_fd, take) : 0;
+  count_journal(sink);
   if (journaled > 0) take = journaled;
   write_chunk(sink, raw, take, &head, formatted, journaled > 0, error);
   if (sink->reopen_pending && sink->at_line_start) {
@@ -1011,6 +1087,7 @@ static void free_sink(struct sink *sink) {
   // Not emptied here: after a handover, the successor's pump may be writing it. The next
   // attach of the daemon finds its chunks done, and empties it.
   if (sink->journal.fd >= 0) close(sink->journal.fd);
+  leave_owner_journals(sink);
   if (sink->place_fd >= 0) close(sink->place_fd);
   free(sink->left);
   free(sink->left_gone);
@@ -1113,7 +1190,7 @@ static bool run_commands(int my_generation) {
         for (struct sink *each = sinks; each != NULL; each = each->next) {
           // Back from a handover that failed: the successor may have emptied the journals
           // meanwhile, so each starts again at its beginning (all of its chunks are done).
-          if (!paused && each->journal.fd >= 0 && !each->busy) dm_journal_reset(&each->journal);
+          if (!paused && each->journal.fd >= 0 && !each->busy) reset_journal(each);
           // It may have written its own file's place too.
           if (!paused && !each->busy) keep_place(each);
           watch(each, wanted(each));
@@ -1401,6 +1478,10 @@ int dm_pump_attach(int32_t id, int pipe_fd, int file_fd, const struct dm_pump_op
   }
   pthread_mutex_lock(&lock);
   int error = find(id) != NULL ? -EEXIST : 0;
+  if (error == 0 && journal_fd >= 0) {
+    sink->journals = join_owner_journals(sink->owner.uid);
+    if (sink->journals == NULL) error = -ENOMEM;
+  }
   if (error == 0) {
     // A pipe of an owner whose call is slow waits with theirs: in the pump, it would get a
     // thread stuck in the same file system.

@@ -248,3 +248,68 @@ describe('the log journal of a burst that filled the state directory', {
     );
   });
 });
+
+/**
+ * An outside review (56b, F1, High on a small state-dir, 8 of 9 runs): `max-daemons` did
+ * not bound the journals. Tasks that grow their pipe to 1 MiB, fill it and exit are not
+ * counted, while the pump drains their backlogs through their journals, up to 324 KiB
+ * each: 20-32 MB with `max-daemons=3`, a 32 MB state-dir filled. An owner's journals hold
+ * at most 1 MiB together, and a chunk under way.
+ */
+describe('the log journals of one owner’s many backlogs', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    await host.cleanup();
+  });
+
+  test('hold at most 1 MiB together, and a chunk being written', async () => {
+    const tasks = 8;
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    // Its pipe grown to 1 MiB (F_SETPIPE_SZ is 1031), 400 KB written at once; then it
+    // exits. Rotated each KiB, the backlog is drained slowly, through the journal.
+    const fill =
+      "import fcntl, sys; fcntl.fcntl(1, 1031, 1 << 20); sys.stdout.write(('x' * 99 + '\\n') * 4000 + 'done\\n')";
+    for (let task = 0; task < tasks; task++)
+      host.writeDaemon(
+        'alice',
+        `fill${task}`,
+        `start=exec python3 -c "${fill}"\noutput=log\nlog_timestamps=yes\nlog_max_size=1K\nrestart=no\n`,
+      );
+    const journals = join(host.dir, 'state', 'log-journals');
+    const held = (): number => {
+      let total = 0;
+      for (let task = 0; task < tasks; task++) {
+        const path = join(journals, `${encodeURIComponent(host.id(`alice/fill${task}`))}.journal`);
+        if (existsSync(path)) total += statSync(path).size;
+      }
+      return total;
+    };
+    let most = 0;
+    const sampler = setInterval(() => {
+      most = Math.max(most, held());
+    }, 5);
+    try {
+      await host.startManager();
+      const logs = join(host.user('alice').home, '.daemon-manager/logs');
+      await waitFor(
+        'every backlog in its log',
+        () => {
+          most = Math.max(most, held());
+          for (let task = 0; task < tasks; task++) {
+            const log = join(logs, `fill${task}.log`);
+            if (!existsSync(log) || !readFileSync(log, 'utf8').includes('done\n')) return undefined;
+          }
+          return true;
+        },
+        { timeoutMs: 60_000 },
+      );
+    } finally {
+      clearInterval(sampler);
+    }
+    // A chunk is 64 KiB and its record's head 128 bytes; two may be under way (the pump's,
+    // and one on a thread it moved on from, a call past its deadline).
+    assert.ok(most <= 1024 * 1024 + 2 * (64 * 1024 + 128), `${most} bytes of journals at most`);
+    assert.ok(most > 0, 'the backlogs went through the journals');
+  });
+});
