@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { lastLines } from './remote-log.ts';
+import { lastLines, tailStart } from './remote-log.ts';
 
 describe('lastLines', () => {
   const cases: [string, string, boolean, number, string][] = [
@@ -22,4 +22,17 @@ describe('lastLines', () => {
     test(what, () => {
       assert.equal(lastLines(Buffer.from(data), fromTop, lines).toString(), expected);
     });
+});
+
+// An outside review (56b, F5): a tail through the manager began with the end of a line
+// over 4 KiB that a rotation had split, not with whole lines.
+test('tailStart leaves out the rest of a line the file before began', () => {
+  const text = 'rest of a long line\nb\nc\n';
+  const chunk = {
+    data: Buffer.from(text).toString('base64'),
+    next: text.length,
+    size: text.length,
+  };
+  assert.equal(tailStart(chunk).toString(), text, 'a file that begins with a line');
+  assert.equal(tailStart({ ...chunk, midLine: true }).toString(), 'b\nc\n');
 });

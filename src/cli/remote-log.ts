@@ -91,6 +91,17 @@ export function lastLines(data: Buffer, fromTop: boolean, lines: number): Buffer
 }
 
 /**
+ * What `tail` shows of the first piece it reads: its last TAIL_LINES whole lines. From the
+ * top of a file that begins with the rest of a line (see LogChunk's `midLine`), that rest
+ * is left out, as a cut first line is.
+ */
+export function tailStart(chunk: LogChunk): Buffer {
+  const data = Buffer.from(chunk.data, 'base64');
+  const fromTop = chunk.next - data.length === 0 && chunk.midLine !== true;
+  return lastLines(data, fromTop, TAIL_LINES);
+}
+
+/**
  * Follows a log through the manager, like `tail -F` of a file rotated by rename: the last
  * lines, then what is added; at a rotation, the rest of the file it was reading (the
  * manager finds it by its `file`), then the next one, each line once.
@@ -103,8 +114,7 @@ export async function followRemoteLog(read: ReadChunk, pollMs = 500): Promise<nu
     const chunk = await read(offset, file);
     if ('error' in chunk) return fail(chunk.error);
     if (chunk.skipped) warnSkipped();
-    let data: Buffer = Buffer.from(chunk.data, 'base64');
-    if (first) data = lastLines(data, chunk.next - data.length === 0, TAIL_LINES);
+    const data = first ? tailStart(chunk) : Buffer.from(chunk.data, 'base64');
     if (data.length > 0) write(data);
     // At the end of the file written now; or of a rotated one whose next file is not
     // there yet (renamed, not reopened yet).

@@ -244,3 +244,22 @@ test('a file gone while the log is missing in a rotation: said, and the log wait
   const counting = appearingAt(8, 5);
   assert.equal(shown(await readLogPiece(counting, 7, '1:2')), "1:5 'new\n' next 4 skipped");
 });
+
+// An outside review (56b, F5): a line over 4 KiB split by a rotation; the file written now
+// begins with its rest.
+test('a first read from the top says whether the file begins with the rest of a line', async () => {
+  const midLine = async (before: string, retired: readonly RetiredFile[] = []) => {
+    const files = { [LOG]: { ino: 4, text: 'rest\nb\n' }, [`${LOG}.1`]: { ino: 2, text: before } };
+    const chunk = await readLogPiece(sourceOf(files, 4, retired), -100, undefined);
+    return 'error' in chunk ? chunk.error : chunk.midLine === true;
+  };
+  assert.equal(await midLine('a\nthe start of a long line, the '), true);
+  assert.equal(await midLine('a\nwhole\n'), false);
+  assert.equal(await midLine(''), false, 'nothing before');
+  // The pump's record of the file before says which it is, wherever it went.
+  assert.equal(await midLine('a\nwhole\n', [{ file: '1:2', path: `${LOG}.1` }]), false);
+  // A piece that does not begin at the top is cut anyway: not said.
+  const files = { [LOG]: { ino: 4, text: 'rest\nb\n' }, [`${LOG}.1`]: { ino: 2, text: 'cut' } };
+  const piece = await readLogPiece(sourceOf(files, 4), 3, undefined);
+  assert.equal('error' in piece ? piece.error : piece.midLine, undefined);
+});

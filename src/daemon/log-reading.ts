@@ -60,7 +60,10 @@ export async function readLogPiece(
       : await source.read(source.path, offset, LOG_CHUNK_BYTES);
   if (file === undefined || (now.ok && fileIdOf(now.value.stat) === file)) {
     if (!now.ok) return { error: `cannot open ${now.error.message}` };
-    return answer(source, source.path, now.value, false);
+    const chunk = answer(source, source.path, now.value, false);
+    const fromTop = now.value.next === now.value.data.length && now.value.data.length > 0;
+    if (file !== undefined || !fromTop || 'error' in chunk) return chunk;
+    return (await beginsMidLine(source)) ? { ...chunk, midLine: true } : chunk;
   }
   // Rotated meanwhile: a rotation between two looks moves it one name further; looked
   // for again then, once (a reader left that far behind is told what it lost).
@@ -168,6 +171,23 @@ async function readAfter(
   // Still at its name: nothing rotated between, so `path` held the file after it.
   if (!(await holds(source, found.path, file))) return 'moved';
   return { path, piece: next.value };
+}
+
+/**
+ * Whether the file written now begins with the rest of a line: the file written before it
+ * (the pump's record of it, else NAME.log.1) does not end with a newline. A `tail` through
+ * the manager began with the end of a line over 4 KiB split by a rotation, not with the
+ * last 50 whole lines (an outside review, 56b, F5: 2 of 2).
+ */
+async function beginsMidLine(source: LogSource): Promise<boolean> {
+  const before = source.retired.at(-1);
+  const found = before === undefined ? undefined : await locate(source, before.file);
+  const path = found?.path ?? `${source.path}.1`;
+  const looked = await source.read(path, 0, 0);
+  if (!looked.ok || looked.value.size === 0) return false;
+  if (refusalOf(looked.value.stat, source.ownerUid) !== undefined) return false;
+  const last = await source.read(path, looked.value.size - 1, 1);
+  return last.ok && last.value.data.length === 1 && last.value.data[0] !== 0x0a;
 }
 
 /** Which NAME.log.N a path is (0: another name). */

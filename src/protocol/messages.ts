@@ -102,6 +102,12 @@ export interface LogChunk {
    * its top, and what was between is missing here.
    */
   readonly skipped?: boolean;
+  /**
+   * The piece is from the file's top, and that begins with the rest of a line begun in
+   * the file written before it (a rotation waits at most 4 KiB for a line's end): its
+   * first line is not whole. Said only of a log read as it is now (no `file` asked).
+   */
+  readonly midLine?: boolean;
 }
 
 /** The most characters of a `read-log` request's `file`. */
