@@ -74,6 +74,16 @@ export interface ControlContext {
   problemsOf(users: readonly string[]): string[];
   /** How many config problems a user's files have. */
   problemCount(user: string): number;
+  /**
+   * Why a user's account is not known yet to be the one the manager knew by its uid (its
+   * daemon directory cannot be read: see the account rules in the README); undefined if it is.
+   */
+  notKnownYet(user: string): string | undefined;
+  /**
+   * Judges a user's account not known yet again now (its next timed look is then later);
+   * known, its daemons are loaded by the rescan of it that follows.
+   */
+  judgeNow(user: string): Promise<void>;
   /** Daemons whose config file is refused now, loaded before or not. */
   brokenConfigs(): readonly BrokenConfig[];
   infoOf(record: DaemonRecord): DaemonInfo;
@@ -214,8 +224,18 @@ export async function handleRequest(
         context.audit(caller, request, refusal);
         return { ok: false, error: refusal };
       }
+      // Not known yet: judged first, not at its next timed look up to 30 s later (an
+      // outside review, 56a, F7: "nothing changed", and judged 20 s later). What the
+      // judgement loaded is said as added.
+      const before = context.notKnownYet(caller) === undefined ? undefined : visible.ids();
+      await context.judgeNow(caller);
       const users = visibleUsers();
-      const rescan = await context.rescan(users, caller);
+      const scanned = await context.rescan(users, caller);
+      const judged = before && visible.ids().filter((id) => !before.includes(id));
+      const rescan =
+        judged === undefined
+          ? scanned
+          : { ...scanned, added: [...new Set([...judged, ...scanned.added])] };
       await context.durable();
       const refused = rescan.refused.length + rescan.refusedMore;
       context.audit(caller, request, refused === 0 ? 'ok' : `ok, ${refused} refused`);
@@ -228,7 +248,9 @@ export async function handleRequest(
         return { ok: false, error };
       }
       const users = request.user === undefined ? visibleUsers() : [request.user];
-      return { ok: true, problems: context.problemsOf(users) };
+      const notKnown = users.includes(caller) ? undefined : context.notKnownYet(caller);
+      const own = request.user === undefined && notKnown !== undefined ? [notKnown] : [];
+      return { ok: true, problems: [...own, ...context.problemsOf(users)] };
     }
     case 'read-config':
     case 'save-config':
@@ -358,8 +380,14 @@ function problemsFor(
     if (problems > 0) others++;
     count += problems;
   }
+  // An account not known yet owns nothing meanwhile, and was told nothing: its `status`
+  // empty, its `problems` too (an outside review, 56a, F7).
+  const notKnown = context.notKnownYet(caller);
   return {
-    problems: context.problemsOf(users.includes(caller) ? [caller] : []),
+    problems: [
+      ...(notKnown === undefined ? [] : [notKnown]),
+      ...context.problemsOf(users.includes(caller) ? [caller] : []),
+    ],
     ...(count === 0 ? {} : { problemsElsewhere: { users: others, problems: count } }),
   };
 }

@@ -1528,12 +1528,29 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /** Judges the uids not known yet again now (see undecidedUids, unknownUids). */
   private judgeAgain(): void {
+    void this.judgeUids();
+  }
+
+  /** Judges them now, and rescans the users that changed but `askedBy` (its own rescan follows). */
+  private async judgeUids(askedBy?: string): Promise<void> {
     clearTimeout(this.rejudge.timer);
     this.rejudge.timer = undefined;
     if (this.handedOver) return;
-    void this.applyAccountsJudged(this.db).then((changed) => {
-      if (changed.length > 0) void this.rescan(changed);
-    });
+    const changed = (await this.applyAccountsJudged(this.db)).filter((user) => user !== askedBy);
+    if (changed.length > 0) await this.rescan(changed);
+  }
+
+  notKnownYet(user: string): string | undefined {
+    const uid = this.db.users.get(user)?.uid;
+    if (uid === undefined) return undefined;
+    const undecided = this.undecidedUids.has(uid);
+    if (!undecided && !this.unknownUids.has(uid)) return undefined;
+    // Not the log's line: that names the account the uid had, which may be another's.
+    return `${user} (uid ${uid}): not known yet to be the account this manager knew by that uid, its daemon directory cannot be read; ${undecided ? 'its daemons are not loaded' : 'its daemons run on as that account’s'} until it can be, and it is judged again then, and at each rescan of yours`;
+  }
+
+  async judgeNow(user: string): Promise<void> {
+    if (this.notKnownYet(user) !== undefined) await this.judgeUids(user);
   }
 
   /**

@@ -4,7 +4,7 @@ import { chmodSync } from 'node:fs';
 import { after, afterEach, describe, test } from 'node:test';
 import { stopSaved, whileSuccessorHeld } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
-import { TestHost } from '../helpers/host.ts';
+import { DMCTL, run, TestHost } from '../helpers/host.ts';
 import { livePidsOfUid } from '../helpers/proc.ts';
 import { renamingHost } from '../helpers/renamed.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -309,6 +309,59 @@ describe('a user taken out of [can_run_as] and put back', { skip: !root && 'need
       // Started again for the next case, as a daemon its owner wants up.
       assert.equal((await host.dmctl('alice', 'start', 'down')).code, 0);
     });
+});
+
+/**
+ * An outside review (56a, F7, Low, 2 of 2): an account renamed while its home could not be
+ * read was told nothing: its `status` empty, its `problems` too, and its `rescan` said
+ * "nothing changed" once the home could be read, the account judged only at the next
+ * timed look (20 s later). It is told why, and its rescan judges it first.
+ */
+describe('an account renamed, its home unreadable, asks the manager', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, rename } = renamingHost();
+
+  test('is told it is not known yet, and its rescan judges it', async () => {
+    const alice = host.user('alice');
+    const bob = host.expand('{bob}');
+    const asBob = (...args: string[]) =>
+      run(['runuser', '-u', bob, '--', DMCTL], ['--config', host.configFile, ...args]);
+    host.user('carol');
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+    // Run as carol: usermod renames no account that has processes.
+    host.writeDaemon('alice', 'web', `start=exec sleep 6800394\nuser=${host.expand('{carol}')}\n`);
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    const from = host.managerLog.length;
+    chmodSync(alice.home, 0);
+    try {
+      rename();
+      await waitFor('the rename not judged yet', () =>
+        host.managerLog.slice(from).includes(`${bob} (uid ${alice.uid}) is not known yet`)
+          ? true
+          : undefined,
+      );
+      const told = new RegExp(`${bob} \\(uid ${alice.uid}\\): not known yet`);
+      assert.match((await asBob('status')).stderr, told);
+      assert.match((await asBob('problems')).stdout, told);
+      // Not the log's line: the uid's former name is not said.
+      assert.doesNotMatch((await asBob('problems')).stdout, new RegExp(alice.name));
+      // Past the looks timed 1 and 4 s after the first (the next is 10 s later): the rescan
+      // below is what judges it, not one of those.
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+    } finally {
+      chmodSync(alice.home, 0o755);
+    }
+    const rescan = await asBob('rescan');
+    assert.equal(rescan.code, 0, rescan.stderr);
+    assert.doesNotMatch(rescan.stdout, /nothing changed/);
+    const rows = JSON.parse((await asBob('--json', 'status')).stdout) as { id: string }[];
+    assert.ok(
+      rows.some((row) => row.id === `${bob}/web`),
+      `${bob}/web loaded by the rescan: ${rescan.stdout}`,
+    );
+  });
 });
 
 /**
