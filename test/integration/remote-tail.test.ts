@@ -176,3 +176,49 @@ describe('tail through the manager with log_keep=1 and fast rotation', {
     assert.deepEqual(unsaid, []);
   });
 });
+
+/**
+ * An outside review (56b, F5, Low, 2 of 2): a line longer than a rotation waits for (4 KiB
+ * past `log_max_size`) was split between two files, and a tail through the manager began
+ * with its rest at the top of the new file, where the README promises whole lines.
+ */
+describe('tail through the manager of a file that begins with the rest of a line', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
+
+  test('starts with the first whole line', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    // 14,000 bytes in one line: cut at 12 KiB by the rotation, its rest begins the next file.
+    const write =
+      "import sys, time; sys.stdout.write('L' * 14000 + '\\n' + ''.join('after ' + str(n) + '\\n' for n in range(10))); sys.stdout.flush(); time.sleep(6800396)";
+    host.writeDaemon(
+      'alice',
+      'long',
+      `start=exec python3 -c "${write}"\noutput=log\nlog_max_size=8K\n`,
+    );
+    await host.startManager();
+    const log = join(host.user('alice').home, '.daemon-manager/logs/long.log');
+    await waitFor('the lines after it in the log', () =>
+      existsSync(log) && readFileSync(log, 'utf8').includes('after 9\n') ? true : undefined,
+    );
+    assert.match(readFileSync(log, 'utf8'), /^L+\n/, 'the log begins with the rest of the line');
+    const tail = spawnCollecting([
+      DMCTL,
+      '--config',
+      host.configFile,
+      host.id('alice/long'),
+      'tail',
+    ]);
+    try {
+      await waitFor('the tail to show the last line', () =>
+        tail.output().includes('after 9\n') ? true : undefined,
+      );
+    } finally {
+      await tail.stop();
+    }
+    assert.match(tail.output(), /^after 0\n/, tail.output().slice(0, 200));
+  });
+});
