@@ -21,8 +21,10 @@
 #include "log_journal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -123,6 +125,46 @@ int64_t dm_journal_pending(struct dm_journal *journal, struct dm_journal_head *h
   journal->record = at;
   journal->end = at + HEAD + got;
   return got;
+}
+
+int dm_journal_trim(int dir_fd, const char *name) {
+  int fd = openat(dir_fd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd == -1) return -errno;
+  struct dm_journal journal = {.fd = fd, .end = 0, .record = 0};
+  struct stat st;
+  struct record record;
+  int result = 0;
+  int64_t at = fstat(fd, &st) == -1 ? (result = -errno, 0) : first_pending(&journal, &st, &record);
+  if (result == 0 && at < 0 && st.st_size > 0)
+    result = ftruncate(fd, 0) == -1 ? -errno : 1;
+  else if (result == 0 && at > 0) {
+    // The chunk under way alone, put in place by a rename: a kill in the middle leaves the
+    // journal as it was.
+    char temporary[PATH_MAX];
+    int named = snprintf(temporary, sizeof temporary, "%s.trim", name);
+    int out = named < 0 || (size_t)named >= sizeof temporary
+                  ? -1
+                  : openat(dir_fd, temporary, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    char buffer[16384];
+    for (int64_t from = at; out >= 0 && from < st.st_size;) {
+      ssize_t got = pread(fd, buffer, sizeof buffer, from);
+      if (got <= 0 || pwrite(out, buffer, (size_t)got, from - at) != got) {
+        close(out);
+        unlinkat(dir_fd, temporary, 0);
+        out = -1;
+        break;
+      }
+      from += got;
+    }
+    if (out < 0) result = -EIO;
+    else {
+      result = renameat(dir_fd, temporary, dir_fd, name) == -1 ? -errno : 1;
+      close(out);
+      if (result < 0) unlinkat(dir_fd, temporary, 0);
+    }
+  }
+  close(fd);
+  return result;
 }
 
 void dm_journal_reset(struct dm_journal *journal) {

@@ -46,6 +46,12 @@ int64_t dm_journal_pending(struct dm_journal *journal, struct dm_journal_head *h
 /** Whether the journal holds a chunk not done (see dm_journal_pending), and its head. */
 bool dm_journal_peek(const struct dm_journal *journal, struct dm_journal_head *head);
 
+/**
+ * At a manager's start, before any pump uses it: empties the journal `name` of `dir_fd` of
+ * every chunk done, keeping only the one a killed pump was writing, if any, for its replay.
+ * 1: trimmed; 0: nothing to trim; a negative errno.
+ */
+int dm_journal_trim(int dir_fd, const char *name);
 /** Empties the journal (after a replay, or at the start). */
 void dm_journal_reset(struct dm_journal *journal);
 

@@ -7,11 +7,15 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <unistd.h>
+#include <limits.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "channel.h"
+#include "log_journal.h"
 #include "log_pump.h"
 #include "log_pump_napi.h"
 
@@ -229,6 +233,30 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return object;
 }
 
+/** journalTrim(dir, name): see dm_journal_trim; whether it was trimmed. */
+static napi_value js_journal_trim(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char dir[PATH_MAX], name[NAME_MAX + 1];
+  size_t length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_string_utf8(env, argv[0], dir, sizeof dir, &length) != napi_ok ||
+      length >= sizeof dir - 1 ||
+      napi_get_value_string_utf8(env, argv[1], name, sizeof name, &length) != napi_ok ||
+      length >= sizeof name - 1 || strchr(name, '/') != NULL) {
+    napi_throw_type_error(env, NULL, "journalTrim(dir, name)");
+    return NULL;
+  }
+  int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd == -1) return throw_errno(env, "journalTrim", -errno);
+  int result = dm_journal_trim(dir_fd, name);
+  close(dir_fd);
+  if (result < 0) return throw_errno(env, "journalTrim", result);
+  napi_value value;
+  napi_get_boolean(env, result == 1, &value);
+  return value;
+}
+
 napi_status dm_register_log_pump(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"pumpStart", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
@@ -236,6 +264,7 @@ napi_status dm_register_log_pump(napi_env env, napi_value exports) {
       {"pumpCommand", NULL, js_command, NULL, NULL, NULL, napi_default, NULL},
       {"pumpStats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
       {"pumpExpectBanner", NULL, js_expect_banner, NULL, NULL, NULL, napi_default, NULL},
+      {"journalTrim", NULL, js_journal_trim, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties);
 }

@@ -128,6 +128,30 @@ export class DaemonLogs {
     this.gapChanged = gapChanged;
     this.note = note;
     this.pump = new LogPump((event) => this.onEvent(event));
+    this.trimJournals();
+  }
+
+  /**
+   * Empties the journals a manager before this one left with every chunk done, at once:
+   * emptied only once their pipe was attached again, those of daemons whose log could
+   * not be opened then stayed, outside their owner's bound; an outside review (58a) made
+   * its logs unopenable after each kill -9 of the manager, and each new generation of its
+   * daemons added a MiB. The chunk a killed pump was writing is kept for its replay.
+   */
+  private trimJournals(): void {
+    const dir = join(this.settings.stateDir, JOURNALS);
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((name) => name.endsWith('.journal'));
+    } catch {
+      return; // None yet.
+    }
+    for (const name of names)
+      try {
+        this.pump.trimJournal(dir, name);
+      } catch (error) {
+        this.log.warn(`cannot empty the log journal ${name}: ${(error as Error).message}`);
+      }
   }
 
   /** A gap the manager before this one left in a daemon's output (see OutputGap). */

@@ -107,6 +107,7 @@ interface NativePump {
   pumpCommand(kind: number, id: number): Promise<number>;
   pumpStats(id: number): PumpStats | undefined;
   pipeBytes(fd: number): number;
+  journalTrim(dir: string, name: string): boolean;
 }
 
 /** native/log_pump.h's enum dm_pump_command. */
@@ -252,6 +253,15 @@ export class LogPump {
 
   async resume(): Promise<void> {
     await this.native.pumpCommand(COMMAND.resume, 0);
+  }
+
+  /**
+   * Empties a daemon's journal `name` in `dir` of its chunks done, the one a killed pump was
+   * writing kept for its replay (native/log_journal.c), before any pump of this manager uses
+   * it; whether it was trimmed.
+   */
+  trimJournal(dir: string, name: string): boolean {
+    return this.native.journalTrim(dir, name);
   }
 
   /** How many bytes wait in a pipe not attached (FIONREAD); 0 when it cannot be told. */
