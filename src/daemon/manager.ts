@@ -2819,13 +2819,16 @@ export class Manager implements ControlContext, SupervisorHost {
     // at the rename. Forgotten here, the daemon's `why` showed a start after a start (an
     // outside review, 52a, F6).
     const renamedTo = [...this.renameWaits].find(([, oldId]) => oldId === record.id)?.[0];
-    if (
+    const carriedOn =
       renamedTo !== undefined &&
       !renamedBack &&
       record.formerUid !== undefined &&
-      this.db.users.get(renamedTo.slice(0, renamedTo.indexOf('/')))?.uid === record.formerUid
-    )
-      this.history.addMissing(record.id, renamedTo);
+      this.db.users.get(renamedTo.slice(0, renamedTo.indexOf('/')))?.uid === record.formerUid;
+    if (carriedOn) this.history.addMissing(record.id, renamedTo);
+    // Kept by uid at the rename (see syncOwners), and read back here by what it noted since:
+    // kept so again, for the daemon under the new name. Forgotten, the owner of a daemon
+    // stopped before a swap of names lost its `why` (an outside review, 58b, F1).
+    const parked = this.parkedAtRename.delete(record.id) && !carriedOn && !renamedBack;
     // Its owner there still, but no longer allowed to run daemons: its history waits for
     // them under its id (see begin), as what they stopped does (see leftDownByUid). Forgotten,
     // a `[can_run_as]` round trip emptied every `why` of theirs (an outside review, 54b, F2).
@@ -2835,7 +2838,10 @@ export class Manager implements ControlContext, SupervisorHost {
       !mayRunDaemons(this.currentPolicy, record.owner) &&
       this.db.users.has(record.owner);
     // Of an account under a name not allowed, its old name another's: kept by uid (47c, F3).
-    if (record.formerUid !== undefined && this.leftDownByUid.has(record.formerUid) && !renamedBack)
+    if (
+      record.formerUid !== undefined &&
+      ((this.leftDownByUid.has(record.formerUid) && !renamedBack) || parked)
+    )
       this.keepHistoryByUid(record.id, record.formerUid);
     else if (!renamedBack && !away) this.history.forget(record.id);
     this.runUids.delete(record.id);
@@ -2886,20 +2892,50 @@ export class Manager implements ControlContext, SupervisorHost {
    * outside review, 42b, F1: 7 of 7).
    */
   private moveRenamePending(from: string, to: string): void {
-    const moved = (id: string): string => `${to}/${id.slice(from.length + 1)}`;
+    this.moveRenamesPending(new Map([[from, to]]));
+  }
+
+  /**
+   * moveRenamePending of several renames at once (old name to new): what waits under each
+   * old name is taken first, then put under the new names, so that a swap moves each
+   * account's to the other's name, not both to one.
+   */
+  private moveRenamesPending(renames: ReadonlyMap<string, string>): void {
+    const nameOf = (id: string): string => id.slice(0, id.indexOf('/'));
+    const moved = (id: string): string =>
+      `${renames.get(nameOf(id))}/${id.slice(nameOf(id).length + 1)}`;
+    const waits = [...this.renameWaits].filter(([newId]) => renames.has(nameOf(newId)));
+    const lefts = [...this.leftDownByOldName].filter((id) => renames.has(nameOf(id)));
+    for (const [newId] of waits) this.renameWaits.delete(newId);
+    for (const id of lefts) this.leftDownByOldName.delete(id);
+    // Their histories through a place no daemon has, then on: carried one by one, a swap
+    // carried the first onto the second's id before the second was carried.
+    const parked = (id: string): string => `\u0000moving/${id}`;
+    for (const [newId] of waits) this.history.merge(newId, parked(moved(newId)));
+    for (const [newId, oldId] of waits) {
+      // Renamed back to the old name too: loaded under it once its old run is gone.
+      this.renameWaits.set(moved(newId), oldId);
+      this.history.carry(parked(moved(newId)), moved(newId));
+      this.history.forget(parked(moved(newId)));
+    }
+    for (const id of lefts) this.leftDownByOldName.add(moved(id));
+  }
+
+  /** What waits under `name` from earlier renames (see moveRenamesPending), taken away. */
+  private takePending(name: string): { waits: Record<string, string>; leftDown: string[] } {
+    const waits: Record<string, string> = {};
     for (const [newId, oldId] of [...this.renameWaits])
-      if (newId.startsWith(`${from}/`)) {
+      if (newId.startsWith(`${name}/`)) {
         this.renameWaits.delete(newId);
-        // Renamed back to the old name too: loaded under it once its old run is gone.
-        this.renameWaits.set(moved(newId), oldId);
-        this.history.carry(newId, moved(newId));
-        this.history.forget(newId);
+        waits[newId.slice(name.length + 1)] = oldId;
       }
+    const leftDown: string[] = [];
     for (const id of [...this.leftDownByOldName])
-      if (id.startsWith(`${from}/`)) {
+      if (id.startsWith(`${name}/`)) {
         this.leftDownByOldName.delete(id);
-        this.leftDownByOldName.add(moved(id));
+        leftDown.push(id.slice(name.length + 1));
       }
+    return { waits, leftDown };
   }
 
   /** The uid of each name something waits under (see SavedState.pendingNames), for the save. */
@@ -3195,25 +3231,45 @@ export class Manager implements ControlContext, SupervisorHost {
     // another name, and the takeover took that for a rename: the deleted account's stops
     // and history went to the new account (an outside review, 52a, F1: 7 of 7 at 0.3 s).
     const deleted = new Map<number, string>();
-    for (const [name, before] of this.ownerTable) {
+    // Renamed (`usermod -l`): the same uid under a new name, allowed too. Its daemons are
+    // new ones (ids are by name), but the same person stopped them: a daemon left stopped
+    // stays so under the new name (an outside review, 19b, 8: started again). Its old name
+    // may be another account's now (two accounts that swapped names, a new account given
+    // the old name): still a rename of this uid (an outside review, 26b, F1: the daemon each
+    // had stopped was started, taken for an account gone).
+    const renamedOf = (name: string, before: Owner): string | undefined =>
+      this.accountNow(before.account.uid) === undefined
+        ? undefined
+        : [...wanted.values()].find(
+            (owner) =>
+              owner.account.uid === before.account.uid &&
+              owner.account.name !== name &&
+              this.ownerTable.get(owner.account.name)?.account.uid !== before.account.uid,
+          )?.account.name;
+    const changedOwners = [...this.ownerTable].filter(
+      ([name, before]) => wanted.get(name)?.account.uid !== before.account.uid,
+    );
+    // Every rename of this change at once, before anything is added under a name: read in
+    // one change (names swapped or one given up and taken in one write of /etc/passwd, as
+    // `vipw` makes; or `usermod`s while the manager stalled), one account's stop, added
+    // under its new name, was moved on with the other account's rename, or taken by its
+    // deletion: the daemon each had stopped was started, the other's left stopped (an
+    // outside review, 58b, F1: 17 of 17; F2: 6 of 6).
+    const renames = new Map<string, string>();
+    for (const [name, before] of changedOwners) {
+      const renamed = renamedOf(name, before);
+      if (renamed !== undefined) renames.set(name, renamed);
+    }
+    const pendingGone = new Map<string, { waits: Record<string, string>; leftDown: string[] }>();
+    for (const [name] of changedOwners)
+      if (!renames.has(name)) pendingGone.set(name, this.takePending(name));
+    this.moveRenamesPending(renames);
+    for (const [name, before] of changedOwners) {
       const after = wanted.get(name);
-      if (after !== undefined && after.account.uid === before.account.uid) continue;
       // The uid another account's now, not this one renamed (see accountsReplaced): gone.
       const lives = this.accountNow(before.account.uid) !== undefined;
       if (!lives) deleted.set(before.account.uid, name);
-      // Renamed (`usermod -l`): the same uid under a new name, allowed too. Its daemons
-      // are new ones (ids are by name), but the same person stopped them: a daemon left
-      // stopped stays so under the new name (an outside review, 19b, 8: started again).
-      // Its old name may be another account's now (two accounts that swapped names, a
-      // new account given the old name): still a rename of this uid (an outside review,
-      // 26b, F1: the daemon each had stopped was started, taken for an account gone).
-      const renamed = [...wanted.values()].find(
-        (owner) =>
-          lives &&
-          owner.account.uid === before.account.uid &&
-          owner.account.name !== name &&
-          this.ownerTable.get(owner.account.name)?.account.uid !== before.account.uid,
-      )?.account.name;
+      const renamed = renames.get(name);
       // An account deleted and made again under the same name (another uid) is someone
       // else: what ran for the old one is stopped, never handed to the new one.
       const nameNow = after === undefined ? '' : ` (the name is uid ${after.account.uid}'s now)`;
@@ -3240,28 +3296,26 @@ export class Manager implements ControlContext, SupervisorHost {
       if (renamed !== undefined) {
         for (const daemon of leftDown) this.leftDownByOldName.add(`${renamed}/${daemon}`);
         // Their history goes with them: the owner saw no more who stopped their daemon
-        // (an outside review, 27b, F3).
+        // (an outside review, 27b, F3). Where the old name is another account's now, or the
+        // new one was another's, kept by uid until the daemon under the new name reads it
+        // (see History): carried by name, the other account's rename in the same change
+        // carried it on, and that account read it (58b, F1).
+        const crossed = after !== undefined || this.ownerTable.has(renamed);
         for (const record of records)
-          this.history.carry(record.id, `${renamed}/${record.spec.name}`);
-        this.moveRenamePending(name, renamed);
+          if (crossed) {
+            this.keepHistoryByUid(record.id, before.account.uid);
+            this.parkedAtRename.add(record.id);
+          } else this.history.carry(record.id, `${renamed}/${record.spec.name}`);
       }
       // Gone under this name, maybe for a moment: a rename done in steps (two accounts
       // swapping names go through a third name, not allowed) was read step by step, and
       // the daemons left stopped were started under the new name (a full run, 26b F1's test).
       else {
         // With what still waits under this name from an earlier rename (see
-        // moveRenamePending): a to z, z to a name not allowed, then to y.
-        const waits: Record<string, string> = {};
-        for (const [newId, oldId] of [...this.renameWaits])
-          if (newId.startsWith(`${name}/`)) {
-            this.renameWaits.delete(newId);
-            waits[newId.slice(name.length + 1)] = oldId;
-          }
-        for (const id of [...this.leftDownByOldName])
-          if (id.startsWith(`${name}/`)) {
-            this.leftDownByOldName.delete(id);
-            leftDown.push(id.slice(name.length + 1));
-          }
+        // moveRenamesPending): a to z, z to a name not allowed, then to y.
+        const pending = pendingGone.get(name) ?? { waits: {}, leftDown: [] };
+        const waits = pending.waits;
+        leftDown.push(...pending.leftDown);
         // Renamed to a name not allowed (its uid still there): each daemon of theirs with a
         // run waits for that run, back under an allowed name. A new account given this
         // name meanwhile took the run's id for its own daemon, and the renamed account's
@@ -3999,6 +4053,9 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /** Users whose daemons were taken over while their directory could not be read (see unreadConfigs). */
   private readonly keptUnread = new Set<string>();
+
+  /** Records whose history was kept by uid at a rename, their old name another's (see forgotten). */
+  private readonly parkedAtRename = new Set<string>();
 
   /** Daemons (by their new id) their owner left stopped under the name they had before a rename. */
   private readonly leftDownByOldName = new Set<string>();

@@ -6,6 +6,8 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -201,4 +203,37 @@ export function stopSaved(host: TestHost): Promise<true> {
       ? true
       : undefined,
   );
+}
+
+/**
+ * Renames accounts (and their groups) in one write of each of /etc/passwd, /etc/shadow,
+ * /etc/group and /etc/gshadow, as an edit with `vipw` makes: `renames` maps old names to
+ * new ones (a swap maps each to the other; to '': the account and its group deleted). The
+ * manager reads it as one change.
+ */
+export function renameAtOnce(renames: Readonly<Record<string, string>>): void {
+  for (const file of ['/etc/passwd', '/etc/shadow', '/etc/group', '/etc/gshadow']) {
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => renames[line.slice(0, line.indexOf(':'))] !== '')
+      .map((line) => {
+        const fields = line.split(':');
+        const name = fields[0] ?? '';
+        if (name in renames) fields[0] = renames[name] as string;
+        if (file.includes('group') && fields.length >= 4) {
+          const members = fields.at(-1) ?? '';
+          fields[fields.length - 1] = members
+            .split(',')
+            .map((member) => renames[member] ?? member)
+            .filter((member, index) => member !== '' || (index === 0 && members === ''))
+            .join(',');
+        }
+        return fields.join(':');
+      });
+    const { mode, uid, gid } = statSync(file);
+    const temporary = `${file}.dm-test`;
+    writeFileSync(temporary, lines.join('\n'), { mode: mode & 0o7777 });
+    chownSync(temporary, uid, gid);
+    renameSync(temporary, file);
+  }
 }

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
-import { stopSaved, whileSuccessorHeld } from '../helpers/accounts.ts';
+import { renameAtOnce, stopSaved, whileSuccessorHeld } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { DMCTL, run, TestHost } from '../helpers/host.ts';
 import { livePidsOfUid } from '../helpers/proc.ts';
@@ -204,6 +205,104 @@ for (const way of ['live', 'down', 'in steps'] as const)
       assert.match(log, new RegExp(`${stoppedId}: left stopped under its owner's old name`));
     });
   });
+
+/**
+ * An outside review (58b, F1, High, 17 of 17): two accounts whose daemons run as themselves
+ * swapped names in one write of /etc/passwd (as `vipw` makes) while the manager ran: the
+ * stop and history followed the name, not the uid. One owner's stopped daemon was started,
+ * the other's left stopped, and the account given the name read the other's `why`.
+ */
+describe('two accounts whose daemons run as themselves swap names in one write', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let swapped: Record<string, string> | undefined;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (swapped) renameAtOnce(swapped);
+    await host.cleanup();
+  });
+
+  test('each keeps its stop and its own history, under its new name', async () => {
+    const [alice, bob] = [host.user('alice'), host.user('bob')];
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6800398\n');
+    host.writeDaemon('bob', 'web', 'start=exec sleep 6800399\n');
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    const bobs = await host.waitForDaemon('bob', 'bob/web', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'web', '--wait=10')).code, 0);
+    assert.equal((await host.dmctl('bob', 'kill', 'web', '-URG')).code, 0);
+    const history = join(host.dir, 'state', 'history.json');
+    await waitFor('both in the saved history', () => {
+      const text = readFileSync(history, 'utf8');
+      return text.includes('ran dmctl stop') && text.includes('kill -URG') ? true : undefined;
+    });
+    const from = host.managerLog.length;
+    swapped = { [alice.name]: bob.name, [bob.name]: alice.name };
+    renameAtOnce(swapped);
+    // alice's uid is called bob now, and bob's alice: bob's run goes, and runs again as alice.
+    await waitFor('bob’s uid’s daemon to run again under its new name', async () => {
+      const row = (await host.status('root')).find((d) => d.id === `${alice.name}/web`);
+      return row?.state === 'running' && row.pid !== bobs.pid ? true : undefined;
+    });
+    const rows = await host.status('root');
+    assert.equal(
+      rows.find((d) => d.id === `${bob.name}/web`)?.state,
+      'stopped',
+      host.managerLog.slice(from),
+    );
+    const stopperWhy = (await host.dmctl('root', `${bob.name}/web`, 'why')).stdout;
+    assert.match(stopperWhy, new RegExp(`${alice.name} ran dmctl stop`), stopperWhy);
+    assert.doesNotMatch(stopperWhy, /kill -URG/, stopperWhy);
+    const otherWhy = (await host.dmctl('root', `${alice.name}/web`, 'why')).stdout;
+    assert.match(otherWhy, /kill -URG/, otherWhy);
+    assert.doesNotMatch(otherWhy, /ran dmctl stop/, otherWhy);
+  });
+});
+
+/**
+ * An outside review (58b, F2, Medium, 6 of 6): an account deleted and another renamed to its
+ * name in one change (one write of /etc/passwd, or `userdel` and `usermod -l` while the
+ * manager stalled): the daemon the renamed account had stopped was started under its new
+ * name (the deletion took what waited under that name).
+ */
+describe('an account deleted and another renamed to its name in one write', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let renamed: Record<string, string> | undefined;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (renamed) renameAtOnce(renamed);
+    await host.cleanup();
+  });
+
+  test('the daemon the renamed account had stopped stays stopped, with its history', async () => {
+    const [alice, bob] = [host.user('alice'), host.user('bob')];
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6800400\n');
+    host.writeDaemon('bob', 'web', 'start=exec sleep 6800401\n');
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+    await host.waitForDaemon('bob', 'bob/web', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'web', '--wait=10')).code, 0);
+    const from = host.managerLog.length;
+    renameAtOnce({ [bob.name]: '', [alice.name]: bob.name });
+    renamed = { [bob.name]: alice.name };
+    // Loaded once the deleted account's run is gone: left stopped, or started.
+    const loaded = new RegExp(`${bob.name}/web: (left stopped|started)`);
+    await waitFor('the renamed account’s daemon loaded under its new name', () =>
+      loaded.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    const row = (await host.status('root')).find((d) => d.id === `${bob.name}/web`);
+    assert.equal(row?.state, 'stopped', host.managerLog.slice(from));
+    const why = (await host.dmctl('root', `${bob.name}/web`, 'why')).stdout;
+    assert.match(why, new RegExp(`${alice.name} ran dmctl stop`), why);
+  });
+});
 
 /**
  * An outside review (27b, F5): an account renamed as an upgrade handed over: the new
