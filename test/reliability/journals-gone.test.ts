@@ -18,6 +18,20 @@ import { waitFor } from '../helpers/wait.ts';
 const root = process.getuid?.() === 0;
 const TALKER = 'start=while :; do echo tick; sleep 0.2; done\noutput=log\n';
 
+/** The file `suffix` of a daemon's log journal in the state directory (see native/log_journal.c). */
+const journalOf = (host: TestHost, id: string, suffix = 'journal'): string =>
+  join(host.dir, 'state', 'log-journals', `${encodeURIComponent(host.id(id))}.${suffix}`);
+
+/** A host for a describe of its own: its manager stopped and its sandbox removed after. */
+function ownHost(): TestHost {
+  const host = new TestHost();
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    await host.cleanup();
+  });
+  return host;
+}
+
 /**
  * Each daemon whose output is logged has a journal in the state directory (see
  * native/log_journal.c). Those of daemons gone for good piled up there: a config deleted,
@@ -28,18 +42,9 @@ describe('the log journals of daemons gone', { skip: !root && 'needs root' }, ()
   const host = new TestHost();
   // Its journal and the record of the file its pump writes (native/log_place.c).
   const hasJournal = (id: string): boolean =>
-    ['journal', 'file'].every((suffix) =>
-      existsSync(
-        join(host.dir, 'state', 'log-journals', `${encodeURIComponent(host.id(id))}.${suffix}`),
-      ),
-    );
+    ['journal', 'file'].every((suffix) => existsSync(journalOf(host, id, suffix)));
   const hasNoJournal = (id: string): boolean =>
-    ['journal', 'file'].every(
-      (suffix) =>
-        !existsSync(
-          join(host.dir, 'state', 'log-journals', `${encodeURIComponent(host.id(id))}.${suffix}`),
-        ),
-    );
+    ['journal', 'file'].every((suffix) => !existsSync(journalOf(host, id, suffix)));
   const waitForJournal = (id: string, there: boolean): Promise<true> =>
     waitFor(`the journal of ${id} to be ${there ? 'there' : 'gone'}`, () =>
       (there ? hasJournal(id) : hasNoJournal(id)) ? true : undefined,
@@ -155,11 +160,7 @@ describe('the log journals of daemons gone', { skip: !root && 'needs root' }, ()
 describe('the log journal of a daemon that wrote a burst and paused', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    await host.cleanup();
-  });
+  const host = ownHost();
 
   // With time stamps; and with a small log_max_size, the journal used near each rotation
   // (an outside review, 55b, F2: 24-144 KB kept after a burst with log_max_size=1K).
@@ -178,12 +179,7 @@ describe('the log journal of a daemon that wrote a burst and paused', {
       await waitFor('the burst in the log', () =>
         existsSync(log) && readFileSync(log, 'utf8').includes('done\n') ? true : undefined,
       );
-      const journal = join(
-        host.dir,
-        'state',
-        'log-journals',
-        `${encodeURIComponent(host.id(`alice/${name}`))}.journal`,
-      );
+      const journal = journalOf(host, `alice/${name}`);
       await waitFor(
         'the journal emptied',
         () => (statSync(journal).size <= 16 * 1024 ? true : undefined),
@@ -237,11 +233,7 @@ describe('the log journal of a burst that filled the state directory', {
     await waitFor('the burst in the log', () =>
       existsSync(log) && readFileSync(log, 'utf8').includes('done\n') ? true : undefined,
     );
-    const journal = join(
-      stateDir,
-      'log-journals',
-      `${encodeURIComponent(host.id('alice/burst'))}.journal`,
-    );
+    const journal = journalOf(host, 'alice/burst');
     await waitFor(
       'the journal emptied',
       () => (statSync(journal).size <= 16 * 1024 ? true : undefined),
@@ -258,11 +250,7 @@ describe('the log journal of a burst that filled the state directory', {
  * at most 1 MiB together, and a chunk under way.
  */
 describe('the log journals of one owner’s many backlogs', { skip: !root && 'needs root' }, () => {
-  const host = new TestHost();
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    await host.cleanup();
-  });
+  const host = ownHost();
 
   test('hold at most 1 MiB together, and a chunk being written', async () => {
     const tasks = 8;
@@ -277,11 +265,10 @@ describe('the log journals of one owner’s many backlogs', { skip: !root && 'ne
         `fill${task}`,
         `start=exec python3 -c "${fill}"\noutput=log\nlog_timestamps=yes\nlog_max_size=1K\nrestart=no\n`,
       );
-    const journals = join(host.dir, 'state', 'log-journals');
     const held = (): number => {
       let total = 0;
       for (let task = 0; task < tasks; task++) {
-        const path = join(journals, `${encodeURIComponent(host.id(`alice/fill${task}`))}.journal`);
+        const path = journalOf(host, `alice/fill${task}`);
         if (existsSync(path)) total += statSync(path).size;
       }
       return total;
@@ -325,11 +312,7 @@ describe('the log journals of one owner’s many backlogs', { skip: !root && 'ne
 describe('the log journal a killed manager left, its log unopenable at the next start', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    await host.cleanup();
-  });
+  const host = ownHost();
 
   test('keeps at most the chunk under way', async () => {
     host.writeMaster('[can_run_as]\n{alice}\n');
@@ -342,12 +325,7 @@ describe('the log journal a killed manager left, its log unopenable at the next 
       'fill',
       `start=exec python3 -c "${fill}"\noutput=log\nlog_timestamps=yes\nlog_max_size=1K\n`,
     );
-    const journal = join(
-      host.dir,
-      'state',
-      'log-journals',
-      `${encodeURIComponent(host.id('alice/fill'))}.journal`,
-    );
+    const journal = journalOf(host, 'alice/fill');
     const size = (): number => (existsSync(journal) ? statSync(journal).size : 0);
     await host.startManager();
     await waitFor('the journal to hold chunks', () =>
