@@ -2819,16 +2819,20 @@ export class Manager implements ControlContext, SupervisorHost {
     // at the rename. Forgotten here, the daemon's `why` showed a start after a start (an
     // outside review, 52a, F6).
     const renamedTo = [...this.renameWaits].find(([, oldId]) => oldId === record.id)?.[0];
+    // Kept by uid at the rename (see syncOwners), and read back here by what it noted since:
+    // kept so again, for the daemon under the new name. Forgotten, the owner of a daemon
+    // stopped before a swap of names lost its `why`; added to the daemon under the new name,
+    // where the other account's run had not ended yet, the two accounts' histories were
+    // mixed (outside reviews, 58b, F1; 59a, F1: 11 of 11, both daemons running).
+    const parkedAtRename = this.parkedAtRename.delete(record.id);
     const carriedOn =
+      !parkedAtRename &&
       renamedTo !== undefined &&
       !renamedBack &&
       record.formerUid !== undefined &&
       this.db.users.get(renamedTo.slice(0, renamedTo.indexOf('/')))?.uid === record.formerUid;
     if (carriedOn) this.history.addMissing(record.id, renamedTo);
-    // Kept by uid at the rename (see syncOwners), and read back here by what it noted since:
-    // kept so again, for the daemon under the new name. Forgotten, the owner of a daemon
-    // stopped before a swap of names lost its `why` (an outside review, 58b, F1).
-    const parked = this.parkedAtRename.delete(record.id) && !carriedOn && !renamedBack;
+    const parked = parkedAtRename && !renamedBack;
     // Its owner there still, but no longer allowed to run daemons: its history waits for
     // them under its id (see begin), as what they stopped does (see leftDownByUid). Forgotten,
     // a `[can_run_as]` round trip emptied every `why` of theirs (an outside review, 54b, F2).

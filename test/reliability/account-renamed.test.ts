@@ -212,55 +212,68 @@ for (const way of ['live', 'down', 'in steps'] as const)
  * stop and history followed the name, not the uid. One owner's stopped daemon was started,
  * the other's left stopped, and the account given the name read the other's `why`.
  */
-describe('two accounts whose daemons run as themselves swap names in one write', {
-  skip: !root && 'needs root',
-}, () => {
-  const host = new TestHost();
-  let swapped: Record<string, string> | undefined;
-  afterEach(showLogIfFailed(() => host.managerLog));
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    if (swapped) renameAtOnce(swapped);
-    await host.cleanup();
-  });
+// With alice's daemon stopped by her (58b); with both running, each marked (59a, F1: 11 of
+// 11: both histories went to one account, the other's was cut to one line).
+for (const both of [false, true])
+  describe(`two accounts whose daemons run as themselves swap names in one write${both ? ', both running' : ''}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    let swapped: Record<string, string> | undefined;
+    afterEach(showLogIfFailed(() => host.managerLog));
+    after(async () => {
+      await host.stopManager().catch(() => undefined);
+      if (swapped) renameAtOnce(swapped);
+      await host.cleanup();
+    });
 
-  test('each keeps its stop and its own history, under its new name', async () => {
-    const [alice, bob] = [host.user('alice'), host.user('bob')];
-    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
-    host.writeDaemon('alice', 'web', 'start=exec sleep 6800398\n');
-    host.writeDaemon('bob', 'web', 'start=exec sleep 6800399\n');
-    await host.startManager();
-    await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
-    const bobs = await host.waitForDaemon('bob', 'bob/web', (d) => d.pid > 0, 'to run');
-    assert.equal((await host.dmctl('alice', 'stop', 'web', '--wait=10')).code, 0);
-    assert.equal((await host.dmctl('bob', 'kill', 'web', '-URG')).code, 0);
-    const history = join(host.dir, 'state', 'history.json');
-    await waitFor('both in the saved history', () => {
-      const text = readFileSync(history, 'utf8');
-      return text.includes('ran dmctl stop') && text.includes('kill -URG') ? true : undefined;
+    test('each keeps its stop and its own history, under its new name', async () => {
+      const [alice, bob] = [host.user('alice'), host.user('bob')];
+      host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+      host.writeDaemon('alice', 'web', `start=exec sleep ${both ? 6800402 : 6800398}\n`);
+      host.writeDaemon('bob', 'web', `start=exec sleep ${both ? 6800403 : 6800399}\n`);
+      await host.startManager();
+      const alices = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+      const bobs = await host.waitForDaemon('bob', 'bob/web', (d) => d.pid > 0, 'to run');
+      const mark = both ? 'ran dmctl kill -CONT' : 'ran dmctl stop';
+      if (both) assert.equal((await host.dmctl('alice', 'kill', 'web', '-CONT')).code, 0);
+      else assert.equal((await host.dmctl('alice', 'stop', 'web', '--wait=10')).code, 0);
+      assert.equal((await host.dmctl('bob', 'kill', 'web', '-URG')).code, 0);
+      const history = join(host.dir, 'state', 'history.json');
+      await waitFor('both in the saved history', () => {
+        const text = readFileSync(history, 'utf8');
+        return text.includes(mark) && text.includes('kill -URG') ? true : undefined;
+      });
+      const from = host.managerLog.length;
+      swapped = { [alice.name]: bob.name, [bob.name]: alice.name };
+      renameAtOnce(swapped);
+      // alice's uid is called bob now, and bob's alice: each run goes, and runs again under
+      // its account's new name (alice's only if it ran).
+      const runsAgain = async (id: string, old: number): Promise<boolean> => {
+        const row = (await host.status('root')).find((d) => d.id === id);
+        return row?.state === 'running' && row.pid !== old;
+      };
+      await waitFor('the daemons to run again under their new names', async () =>
+        (await runsAgain(`${alice.name}/web`, bobs.pid)) &&
+        (!both || (await runsAgain(`${bob.name}/web`, alices.pid)))
+          ? true
+          : undefined,
+      );
+      const rows = await host.status('root');
+      assert.equal(
+        rows.find((d) => d.id === `${bob.name}/web`)?.state,
+        both ? 'running' : 'stopped',
+        host.managerLog.slice(from),
+      );
+      // alice's uid, now bob: her mark, not bob's.
+      const aliceWhy = (await host.dmctl('root', `${bob.name}/web`, 'why')).stdout;
+      assert.match(aliceWhy, new RegExp(`${alice.name} ${mark}`), aliceWhy);
+      assert.doesNotMatch(aliceWhy, /kill -URG/, aliceWhy);
+      const bobWhy = (await host.dmctl('root', `${alice.name}/web`, 'why')).stdout;
+      assert.match(bobWhy, /kill -URG/, bobWhy);
+      assert.doesNotMatch(bobWhy, new RegExp(mark), bobWhy);
     });
-    const from = host.managerLog.length;
-    swapped = { [alice.name]: bob.name, [bob.name]: alice.name };
-    renameAtOnce(swapped);
-    // alice's uid is called bob now, and bob's alice: bob's run goes, and runs again as alice.
-    await waitFor('bob’s uid’s daemon to run again under its new name', async () => {
-      const row = (await host.status('root')).find((d) => d.id === `${alice.name}/web`);
-      return row?.state === 'running' && row.pid !== bobs.pid ? true : undefined;
-    });
-    const rows = await host.status('root');
-    assert.equal(
-      rows.find((d) => d.id === `${bob.name}/web`)?.state,
-      'stopped',
-      host.managerLog.slice(from),
-    );
-    const stopperWhy = (await host.dmctl('root', `${bob.name}/web`, 'why')).stdout;
-    assert.match(stopperWhy, new RegExp(`${alice.name} ran dmctl stop`), stopperWhy);
-    assert.doesNotMatch(stopperWhy, /kill -URG/, stopperWhy);
-    const otherWhy = (await host.dmctl('root', `${alice.name}/web`, 'why')).stdout;
-    assert.match(otherWhy, /kill -URG/, otherWhy);
-    assert.doesNotMatch(otherWhy, /ran dmctl stop/, otherWhy);
   });
-});
 
 /**
  * An outside review (58b, F2, Medium, 6 of 6): an account deleted and another renamed to its
@@ -268,41 +281,49 @@ describe('two accounts whose daemons run as themselves swap names in one write',
  * manager stalled): the daemon the renamed account had stopped was started under its new
  * name (the deletion took what waited under that name).
  */
-describe('an account deleted and another renamed to its name in one write', {
-  skip: !root && 'needs root',
-}, () => {
-  const host = new TestHost();
-  let renamed: Record<string, string> | undefined;
-  afterEach(showLogIfFailed(() => host.managerLog));
-  after(async () => {
-    await host.stopManager().catch(() => undefined);
-    if (renamed) renameAtOnce(renamed);
-    await host.cleanup();
-  });
+// With its daemon stopped (58b, F2); with it running, marked (59a, F2: its history lost).
+for (const running of [false, true])
+  describe(`an account deleted and another renamed to its name in one write${running ? ', its daemon running' : ''}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    let renamed: Record<string, string> | undefined;
+    afterEach(showLogIfFailed(() => host.managerLog));
+    after(async () => {
+      await host.stopManager().catch(() => undefined);
+      if (renamed) renameAtOnce(renamed);
+      await host.cleanup();
+    });
 
-  test('the daemon the renamed account had stopped stays stopped, with its history', async () => {
-    const [alice, bob] = [host.user('alice'), host.user('bob')];
-    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
-    host.writeDaemon('alice', 'web', 'start=exec sleep 6800400\n');
-    host.writeDaemon('bob', 'web', 'start=exec sleep 6800401\n');
-    await host.startManager();
-    await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
-    await host.waitForDaemon('bob', 'bob/web', (d) => d.pid > 0, 'to run');
-    assert.equal((await host.dmctl('alice', 'stop', 'web', '--wait=10')).code, 0);
-    const from = host.managerLog.length;
-    renameAtOnce({ [bob.name]: '', [alice.name]: bob.name });
-    renamed = { [bob.name]: alice.name };
-    // Loaded once the deleted account's run is gone: left stopped, or started.
-    const loaded = new RegExp(`${bob.name}/web: (left stopped|started)`);
-    await waitFor('the renamed account’s daemon loaded under its new name', () =>
-      loaded.test(host.managerLog.slice(from)) ? true : undefined,
-    );
-    const row = (await host.status('root')).find((d) => d.id === `${bob.name}/web`);
-    assert.equal(row?.state, 'stopped', host.managerLog.slice(from));
-    const why = (await host.dmctl('root', `${bob.name}/web`, 'why')).stdout;
-    assert.match(why, new RegExp(`${alice.name} ran dmctl stop`), why);
+    test('the renamed account’s daemon stays as it left it, with its history', async () => {
+      const [alice, bob] = [host.user('alice'), host.user('bob')];
+      host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+      host.writeDaemon('alice', 'web', `start=exec sleep ${running ? 6800404 : 6800400}\n`);
+      host.writeDaemon('bob', 'web', `start=exec sleep ${running ? 6800405 : 6800401}\n`);
+      await host.startManager();
+      await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+      await host.waitForDaemon('bob', 'bob/web', (d) => d.pid > 0, 'to run');
+      const mark = running ? 'ran dmctl kill -CONT' : 'ran dmctl stop';
+      if (running) assert.equal((await host.dmctl('alice', 'kill', 'web', '-CONT')).code, 0);
+      else assert.equal((await host.dmctl('alice', 'stop', 'web', '--wait=10')).code, 0);
+      const history = join(host.dir, 'state', 'history.json');
+      await waitFor('the mark in the saved history', () =>
+        readFileSync(history, 'utf8').includes(mark) ? true : undefined,
+      );
+      const from = host.managerLog.length;
+      renameAtOnce({ [bob.name]: '', [alice.name]: bob.name });
+      renamed = { [bob.name]: alice.name };
+      // Loaded once the old runs are gone: left stopped, or started.
+      const loaded = new RegExp(`${bob.name}/web: (left stopped|started)`);
+      await waitFor('the renamed account’s daemon loaded under its new name', () =>
+        loaded.test(host.managerLog.slice(from)) ? true : undefined,
+      );
+      const row = (await host.status('root')).find((d) => d.id === `${bob.name}/web`);
+      assert.equal(row?.state, running ? 'running' : 'stopped', host.managerLog.slice(from));
+      const why = (await host.dmctl('root', `${bob.name}/web`, 'why')).stdout;
+      assert.match(why, new RegExp(`${alice.name} ${mark}`), why);
+    });
   });
-});
 
 /**
  * An outside review (27b, F5): an account renamed as an upgrade handed over: the new
