@@ -1522,6 +1522,7 @@ export class Manager implements ControlContext, SupervisorHost {
       return;
     }
     const delay = REJUDGE_DELAYS_MS[Math.min(this.rejudge.tries++, REJUDGE_DELAYS_MS.length - 1)];
+    this.log.debug(`the accounts not known yet are judged again in ${delay} ms`);
     this.rejudge.timer = setTimeout(() => this.judgeAgain(), delay);
     this.rejudge.timer.unref();
   }

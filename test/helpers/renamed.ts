@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { after, afterEach } from 'node:test';
+import { renameAtOnce } from './accounts.ts';
 import { showLogIfFailed } from './cli.ts';
 import { TestHost } from './host.ts';
 
@@ -43,4 +44,34 @@ export function renamesHost(): { host: TestHost; names: { owner: string; other: 
     await host.cleanup();
   });
   return { host, names };
+}
+
+/**
+ * A host for a describe whose test renames accounts in one write (see renameAtOnce):
+ * `rename(renames, undo)` writes `renames`, and at the end, the manager stopped, `undo` is
+ * written so that the sandbox's cleanup finds every account by its old name.
+ */
+export function renamingAtOnceHost(): {
+  host: TestHost;
+  rename: (
+    renames: Readonly<Record<string, string>>,
+    undo: Readonly<Record<string, string>>,
+  ) => void;
+} {
+  const host = new TestHost();
+  let undoAtEnd: Readonly<Record<string, string>> | undefined;
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    if (undoAtEnd) renameAtOnce(undoAtEnd);
+    await host.cleanup();
+  });
+  const rename = (
+    renames: Readonly<Record<string, string>>,
+    undo: Readonly<Record<string, string>>,
+  ): void => {
+    undoAtEnd = undo;
+    renameAtOnce(renames);
+  };
+  return { host, rename };
 }

@@ -3,11 +3,11 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
-import { renameAtOnce, stopSaved, whileSuccessorHeld } from '../helpers/accounts.ts';
+import { stopSaved, whileSuccessorHeld } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { DMCTL, run, TestHost } from '../helpers/host.ts';
 import { livePidsOfUid } from '../helpers/proc.ts';
-import { renamingHost } from '../helpers/renamed.ts';
+import { renamingAtOnceHost, renamingHost } from '../helpers/renamed.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -218,35 +218,20 @@ for (const both of [false, true])
   describe(`two accounts whose daemons run as themselves swap names in one write${both ? ', both running' : ''}`, {
     skip: !root && 'needs root',
   }, () => {
-    const host = new TestHost();
-    let swapped: Record<string, string> | undefined;
-    afterEach(showLogIfFailed(() => host.managerLog));
-    after(async () => {
-      await host.stopManager().catch(() => undefined);
-      if (swapped) renameAtOnce(swapped);
-      await host.cleanup();
-    });
+    const { host, rename } = renamingAtOnceHost();
 
     test('each keeps its stop and its own history, under its new name', async () => {
-      const [alice, bob] = [host.user('alice'), host.user('bob')];
-      host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
-      host.writeDaemon('alice', 'web', `start=exec sleep ${both ? 6800402 : 6800398}\n`);
-      host.writeDaemon('bob', 'web', `start=exec sleep ${both ? 6800403 : 6800399}\n`);
-      await host.startManager();
-      const alices = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
-      const bobs = await host.waitForDaemon('bob', 'bob/web', (d) => d.pid > 0, 'to run');
-      const mark = both ? 'ran dmctl kill -CONT' : 'ran dmctl stop';
-      if (both) assert.equal((await host.dmctl('alice', 'kill', 'web', '-CONT')).code, 0);
-      else assert.equal((await host.dmctl('alice', 'stop', 'web', '--wait=10')).code, 0);
+      const sleeps = both ? ([6800402, 6800403] as const) : ([6800398, 6800399] as const);
+      const { alice, bob, alices, bobs, mark } = await twoMarked(host, sleeps, both);
       assert.equal((await host.dmctl('bob', 'kill', 'web', '-URG')).code, 0);
-      const history = join(host.dir, 'state', 'history.json');
-      await waitFor('both in the saved history', () => {
-        const text = readFileSync(history, 'utf8');
-        return text.includes(mark) && text.includes('kill -URG') ? true : undefined;
-      });
+      await waitFor('bob’s mark in the saved history', () =>
+        readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('kill -URG')
+          ? true
+          : undefined,
+      );
       const from = host.managerLog.length;
-      swapped = { [alice.name]: bob.name, [bob.name]: alice.name };
-      renameAtOnce(swapped);
+      const swap = { [alice.name]: bob.name, [bob.name]: alice.name };
+      rename(swap, swap);
       // alice's uid is called bob now, and bob's alice: each run goes, and runs again under
       // its account's new name (alice's only if it ran).
       const runsAgain = async (id: string, old: number): Promise<boolean> => {
@@ -286,33 +271,13 @@ for (const running of [false, true])
   describe(`an account deleted and another renamed to its name in one write${running ? ', its daemon running' : ''}`, {
     skip: !root && 'needs root',
   }, () => {
-    const host = new TestHost();
-    let renamed: Record<string, string> | undefined;
-    afterEach(showLogIfFailed(() => host.managerLog));
-    after(async () => {
-      await host.stopManager().catch(() => undefined);
-      if (renamed) renameAtOnce(renamed);
-      await host.cleanup();
-    });
+    const { host, rename } = renamingAtOnceHost();
 
     test('the renamed account’s daemon stays as it left it, with its history', async () => {
-      const [alice, bob] = [host.user('alice'), host.user('bob')];
-      host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
-      host.writeDaemon('alice', 'web', `start=exec sleep ${running ? 6800404 : 6800400}\n`);
-      host.writeDaemon('bob', 'web', `start=exec sleep ${running ? 6800405 : 6800401}\n`);
-      await host.startManager();
-      await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
-      await host.waitForDaemon('bob', 'bob/web', (d) => d.pid > 0, 'to run');
-      const mark = running ? 'ran dmctl kill -CONT' : 'ran dmctl stop';
-      if (running) assert.equal((await host.dmctl('alice', 'kill', 'web', '-CONT')).code, 0);
-      else assert.equal((await host.dmctl('alice', 'stop', 'web', '--wait=10')).code, 0);
-      const history = join(host.dir, 'state', 'history.json');
-      await waitFor('the mark in the saved history', () =>
-        readFileSync(history, 'utf8').includes(mark) ? true : undefined,
-      );
+      const sleeps = running ? ([6800404, 6800405] as const) : ([6800400, 6800401] as const);
+      const { alice, bob, mark } = await twoMarked(host, sleeps, running);
       const from = host.managerLog.length;
-      renameAtOnce({ [bob.name]: '', [alice.name]: bob.name });
-      renamed = { [bob.name]: alice.name };
+      rename({ [bob.name]: '', [alice.name]: bob.name }, { [bob.name]: alice.name });
       // Loaded once the old runs are gone: left stopped, or started.
       const loaded = new RegExp(`${bob.name}/web: (left stopped|started)`);
       await waitFor('the renamed account’s daemon loaded under its new name', () =>
@@ -324,6 +289,28 @@ for (const running of [false, true])
       assert.match(why, new RegExp(`${alice.name} ${mark}`), why);
     });
   });
+
+/**
+ * Two accounts, alice and bob, each with a daemon `web` that runs as its owner (`sleeps`),
+ * both running; then alice marks hers: stopped, or (`running`) sent a SIGCONT, and the mark
+ * saved in the history.
+ */
+async function twoMarked(host: TestHost, sleeps: readonly [number, number], running: boolean) {
+  const [alice, bob] = [host.user('alice'), host.user('bob')];
+  host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+  host.writeDaemon('alice', 'web', `start=exec sleep ${sleeps[0]}\n`);
+  host.writeDaemon('bob', 'web', `start=exec sleep ${sleeps[1]}\n`);
+  await host.startManager();
+  const alices = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+  const bobs = await host.waitForDaemon('bob', 'bob/web', (d) => d.pid > 0, 'to run');
+  const mark = running ? 'ran dmctl kill -CONT' : 'ran dmctl stop';
+  if (running) assert.equal((await host.dmctl('alice', 'kill', 'web', '-CONT')).code, 0);
+  else assert.equal((await host.dmctl('alice', 'stop', 'web', '--wait=10')).code, 0);
+  await waitFor('alice’s mark in the saved history', () =>
+    readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes(mark) ? true : undefined,
+  );
+  return { alice, bob, alices, bobs, mark };
+}
 
 /**
  * An outside review (27b, F5): an account renamed as an upgrade handed over: the new
@@ -469,7 +456,9 @@ describe('an account renamed, its home unreadable, asks the manager', {
       assert.doesNotMatch((await asBob('problems')).stdout, new RegExp(alice.name));
       // Past the looks timed 1 and 4 s after the first (the next is 10 s later): the rescan
       // below is what judges it, not one of those.
-      await new Promise((resolve) => setTimeout(resolve, 5000));
+      await waitFor('the timed looks at 1 and 4 s past', () =>
+        host.managerLog.slice(from).includes('judged again in 10000 ms') ? true : undefined,
+      );
     } finally {
       chmodSync(alice.home, 0o755);
     }
