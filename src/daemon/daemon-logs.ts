@@ -37,6 +37,14 @@ interface LogEntry {
 }
 
 /** The readiness of a log not opened yet. */
+/**
+ * Why output is held (see DaemonLogs `held`): written into the log of the account of the
+ * owner's name and uid, it went to a new account made with them while no manager ran (an
+ * outside review, 56a, F3: 2-95 lines of the deleted account's run, 14 of 17).
+ */
+const HELD =
+  'its owner is not known yet to be the account whose run wrote it (its daemon directory cannot be read): its log is opened once it is';
+
 export const NOT_OPEN: LogReadiness = {
   ok: false,
   error: 'its log is not open yet',
@@ -108,11 +116,16 @@ export class DaemonLogs {
   /** Daemons told (in their history) that their output waits for their log. */
   private readonly toldWaiting = new Set<string>();
   private readonly note: (id: string, text: string) => void;
+  private readonly held: (id: string) => boolean;
+  /** The daemons told their output waits for their account to be known (see `held`). */
+  private readonly toldHeld = new Set<string>();
 
   /**
    * `ended` is told of a pipe read to its end (every writer gone, the keeper's too), with
    * its inode (which names it to the keeper); `gapChanged` when output begins to be
-   * dropped, or writing resumes.
+   * dropped, or writing resumes; `held` says of a daemon whose output waits in its pipe,
+   * its log not opened, until its owner is known to be the account whose run wrote it
+   * (see `release`).
    */
   constructor(
     settings: Settings,
@@ -121,12 +134,14 @@ export class DaemonLogs {
     gapChanged: () => void = () => {},
     /** Puts what happens to a daemon's output in its history (`dmctl why`). */
     note: (id: string, text: string) => void = () => {},
+    held: (id: string) => boolean = () => false,
   ) {
     this.settings = settings;
     this.log = log;
     this.ended = ended;
     this.gapChanged = gapChanged;
     this.note = note;
+    this.held = held;
     this.pump = new LogPump((event) => this.onEvent(event));
     this.trimJournals();
   }
@@ -438,6 +453,7 @@ export class DaemonLogs {
    */
   async forget(id: string): Promise<void> {
     this.toldWaiting.delete(id);
+    this.toldHeld.delete(id);
     await this.close(id);
     await this.lettingGo.get(id);
     if (this.entries.has(id) || this.opening.has(id) || this.moving.has(id)) return;
@@ -563,6 +579,7 @@ export class DaemonLogs {
       const entry = this.entries.get(id);
       if (entry === undefined || entry.attached || entry.readiness.ok) return;
       if (this.nulls.has(id) || this.discarded.has(id) || this.moving.has(id)) return;
+      if (this.held(id)) return;
       const { readiness, fileFd } = await this.openFile(entry.owner, entry.path);
       if (fileFd !== undefined) closeFd(fileFd);
       if (!readiness.ok || this.entries.get(id) !== entry || entry.attached) return;
@@ -574,7 +591,7 @@ export class DaemonLogs {
     await Promise.all(tries);
     const waiting = [...this.pipes.keys()].some((id) => {
       const entry = this.entries.get(id);
-      return entry !== undefined && !entry.attached && !entry.readiness.ok;
+      return entry !== undefined && !entry.attached && !entry.readiness.ok && !this.held(id);
     });
     if (!waiting) {
       clearTimeout(this.retryTimer);
@@ -608,12 +625,12 @@ export class DaemonLogs {
         .filter(([id]) => !this.nulls.has(id) && !this.discarded.has(id) && !this.moving.has(id))
         .flatMap(([id, pipeFd]) => {
           const entry = this.entries.get(id);
-          return entry === undefined || entry.attached || entry.readiness.ok
+          return entry === undefined || entry.attached || (entry.readiness.ok && !this.held(id))
             ? []
             : [[id, entry, pipeFd] as [string, LogEntry, number]];
         });
     const tries = waiting()
-      .filter(([, entry]) => !(entry.readiness.ok || entry.readiness.refused))
+      .filter(([id, entry]) => !(entry.readiness.ok || entry.readiness.refused || this.held(id)))
       .map(async ([id, entry]) => {
         const { readiness, fileFd } = await this.openFile(entry.owner, entry.path);
         if (fileFd !== undefined) closeFd(fileFd);
@@ -632,7 +649,11 @@ export class DaemonLogs {
     return waiting().map(([id, entry, pipeFd]) => ({
       id,
       bytes: this.pump.waitingIn(pipeFd),
-      error: entry.readiness.ok ? 'its log is not open' : entry.readiness.error,
+      error: this.held(id)
+        ? HELD
+        : entry.readiness.ok
+          ? 'its log is not open'
+          : entry.readiness.error,
     }));
   }
 
@@ -640,6 +661,13 @@ export class DaemonLogs {
     const entry = this.entries.get(id);
     const pipeFd = this.pipes.get(id);
     if (entry === undefined || pipeFd === undefined || entry.attached) return;
+    if (this.held(id) && !this.moving.has(id) && !this.discarded.has(id)) {
+      if (!this.toldHeld.has(id)) {
+        this.toldHeld.add(id);
+        this.note(id, `its output waits in its pipe: ${HELD}`);
+      }
+      return;
+    }
     if (!entry.readiness.ok && !this.moving.has(id) && !this.discarded.has(id)) {
       if (!this.toldWaiting.has(id)) {
         this.toldWaiting.add(id);
@@ -680,8 +708,19 @@ export class DaemonLogs {
     }
     if (this.carried.delete(id)) this.mayGap.add(id);
     entry.attached = true;
-    if (this.toldWaiting.delete(id))
+    const told = [this.toldWaiting.delete(id), this.toldHeld.delete(id)];
+    if (told.includes(true))
       this.note(id, 'its log is open now: what waited in its pipe is written');
+  }
+
+  /**
+   * Its owner known now (see `held`): the output held back goes into the daemons' logs,
+   * as a log that can be opened again does. Dropped instead (`discard`) where the account
+   * was found another one.
+   */
+  release(): void {
+    for (const id of this.pipes.keys()) if (!this.held(id)) this.attachIfReady(id);
+    void this.openWaitingNow();
   }
 
   /**

@@ -536,6 +536,7 @@ export class Manager implements ControlContext, SupervisorHost {
       // A gap in a daemon's output (begun, or said at last) is saved soon: see OutputGap.
       () => this.state.schedule(),
       (id, text) => this.history.note(id, 'config', text),
+      (id) => this.outputHeld(id),
     );
     // What the last manager dropped of each daemon's output and did not say yet: said, its
     // count included, where writing resumes. After a clean stop every pipe is new.
@@ -1489,6 +1490,9 @@ export class Manager implements ControlContext, SupervisorHost {
       const changed = this.applyAccounts(db, before);
       // Rescanned too: the lock held is the deleted account's, to be taken anew.
       const again = this.forgetMadeAgain([...judgement.replaced].filter((uid) => unknown.has(uid)));
+      // The output held back for them (see outputHeld): dropped above where the account was
+      // made again, written now where it is the one this manager knew.
+      if (unknown.size > 0) this.logs.release();
       return [...new Set([...changed, ...again])];
     } finally {
       this.doneReplacing();
@@ -1561,10 +1565,9 @@ export class Manager implements ControlContext, SupervisorHost {
    * the stops saved before the start (a daemon the deleted account had stopped starts if
    * its file says `autostart`); and their runs, the old account's taken over or started
    * from the configs it left: each is restarted (an outside review, 56a, F4: the new
-   * account's `kill` was sent to the old run). What those runs wrote while the account was
-   * not known yet goes into its log once it can be opened (README, Known limits): the
-   * daemon's pipe is kept from run to run, and dropping what it holds dropped the next
-   * run's output too.
+   * account's `kill` was sent to the old run). What those runs wrote, held back while the
+   * account was not known yet (see outputHeld), is dropped with what they write as they
+   * stop: their pipes are closed for writing, so that each next run gets a pipe of its own.
    */
   private forgetMadeAgain(uids: readonly number[]): string[] {
     const names: string[] = [];
@@ -1582,6 +1585,13 @@ export class Manager implements ControlContext, SupervisorHost {
         if (record.owner !== name || record.formerUid !== undefined) continue;
         this.history.forget(record.id);
         record.lastExit = undefined;
+        // What its pipe holds, and what the old run writes as it stops, is the deleted
+        // account's: dropped, and the next run gets a pipe of its own (see outputHeld).
+        if (this.pipes.has(record.id)) {
+          this.logs.sayDropped(record.id, 'its run was the deleted account’s');
+          this.link.closePipe(record.id);
+          void this.logs.discard(record.id);
+        }
         if (record.state.kind === 'running') {
           this.note(record, 'stop', 'its run was the deleted account’s: restarted');
           this.supervisor.restart(record);
@@ -1602,6 +1612,18 @@ export class Manager implements ControlContext, SupervisorHost {
       );
     }
     return names;
+  }
+
+  /**
+   * Whether a daemon's output is held back in its pipe, its log not opened: its owner's
+   * uid is not known yet to be the account this manager knew (see unknownUids), so what
+   * its runs write may be the deleted account's, to be dropped once judged made again.
+   * Logged meanwhile, the deleted account's output went into the new account's log (an
+   * outside review, 56a, F3: 2-95 lines, 14 of 17).
+   */
+  private outputHeld(id: string): boolean {
+    const uid = this.db.users.get(id.slice(0, id.indexOf('/')))?.uid;
+    return uid !== undefined && this.unknownUids.has(uid);
   }
 
   /** Whether `name` owns daemons now: allowed, and not a uid whose account is not known yet. */

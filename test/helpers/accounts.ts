@@ -48,6 +48,37 @@ export function makeAccountAgain(host: TestHost, short: string): AccountAgain {
 }
 
 /**
+ * Deletes the account `old` and makes it again with its name, uid and gid (as `userdel`
+ * then `useradd` give the highest ones back) and a new home of its own, `HOME-again`;
+ * returns it. The manager, if one runs, sees whatever it sees (kill it first for a change
+ * made while no manager ran).
+ */
+export function makeAccountAgainSameUid(old: {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}): AccountAgain {
+  execFileSync('userdel', ['-f', old.name]);
+  execFileSync('groupadd', ['-f', '-o', '-g', String(old.gid), old.name]);
+  const home = `${old.home}-again`;
+  execFileSync('useradd', [
+    '-M',
+    '-o',
+    '-u',
+    String(old.uid),
+    '-g',
+    String(old.gid),
+    '-d',
+    home,
+    old.name,
+  ]);
+  mkdirSync(home, { mode: 0o755 });
+  chownSync(home, old.uid, old.gid);
+  return { uid: old.uid, home };
+}
+
+/**
  * Runs `change` with the host's manager stopped (SIGSTOP, seen stopped, then SIGCONT), if
  * one runs and is not stopped already: it sees the change as one.
  */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
@@ -9,6 +9,7 @@ import {
   killManager,
   logLines,
   makeAccountAgain,
+  makeAccountAgainSameUid,
   saved,
   UID_TALKER,
   writeDaemonAgain,
@@ -30,6 +31,19 @@ function secretTeller(counter: string): string {
     'stop_timeout=120',
     '',
   ].join('\n');
+}
+
+/**
+ * Kills the manager with SIGKILL (its keeper holds on) once the state it saved says whose
+ * run `id` is, `ann`'s uid (saves are batched, up to a second).
+ */
+async function killOnceSaved(host: TestHost, id: string): Promise<void> {
+  await waitFor(`the state to save ${id} with its owner’s uid`, () =>
+    saved(host, id)?.ownerUid === host.user('ann').uid ? true : undefined,
+  );
+  const manager = host.managerProcess();
+  assert.ok(manager);
+  await killManager(manager);
 }
 
 /** How many lines the old run has said so far (its counter file). */
@@ -124,19 +138,48 @@ leakCase(
 );
 
 leakCase('an account made again while the manager is down, its daemon running', async (host) => {
-  // Killed once the state says whose run it is (saves are batched, up to a second).
-  await waitFor('the state to save the daemon with the old account’s uid', () =>
-    saved(host, 'ann/svc')?.ownerUid === host.user('ann').uid ? true : undefined,
-  );
-  const manager = host.managerProcess();
-  assert.ok(manager);
-  await killManager(manager);
+  await killOnceSaved(host, 'ann/svc');
   const again = makeAccountAgain(host, 'ann');
   writeDaemonAgain(again, 'svc', UID_TALKER);
   await host.startManager();
   await host.waitForDaemon('root', 'ann/svc', (d) => d.state === 'stopping', 'to stop');
   return again;
 });
+
+/**
+ * An outside review (56a, F3, High, 14 of 17): the account made again with its name and uid
+ * while no manager ran, its home unreadable at the start (or no `~/.daemon-manager` yet),
+ * is taken for the account the manager knew until its daemon directory can be read; once it
+ * could, what the old run wrote went into the new account's log (2-95 lines) before and
+ * after the judgement found it made again.
+ */
+leakCase(
+  'an account made again with its name and uid while the manager is down, its home unreadable at the start',
+  async (host) => {
+    await killOnceSaved(host, 'ann/svc');
+    const again = makeAccountAgainSameUid(host.user('ann'));
+    writeDaemonAgain(again, 'svc', UID_TALKER);
+    chmodSync(again.home, 0);
+    const from = host.managerLog.length;
+    try {
+      await host.startManager();
+      await waitFor('the account not known yet', () =>
+        / is not known yet to be the account this manager knew/.test(host.managerLog.slice(from))
+          ? true
+          : undefined,
+      );
+    } finally {
+      chmodSync(again.home, 0o755);
+    }
+    await waitFor('the account judged made again', () =>
+      / is an account made again with the name and uid/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    await host.waitForDaemon('root', 'ann/svc', (d) => d.state === 'stopping', 'to stop');
+    return again;
+  },
+);
 
 /**
  * Found while fixing the above: the account deleted while no manager ran, the run of its
@@ -147,12 +190,7 @@ leakCase('an account made again while the manager is down, its daemon running', 
 leakCase(
   'an account deleted while the manager is down, made again while the next one runs',
   async (host) => {
-    await waitFor('the state to save the daemon with the old account’s uid', () =>
-      saved(host, 'ann/svc')?.ownerUid === host.user('ann').uid ? true : undefined,
-    );
-    const manager = host.managerProcess();
-    assert.ok(manager);
-    await killManager(manager);
+    await killOnceSaved(host, 'ann/svc');
     deleteAccount(host, 'ann');
     const from = host.managerLog.length;
     await host.startManager();
@@ -228,5 +266,63 @@ describe('an account made again while the manager is down, its config of that na
     );
     const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
     assert.deepEqual(leaked, [], 'lines of the old account’s command in the new account’s log');
+  });
+});
+
+/**
+ * The same account, its home unreadable at a start after a kill -9 of the manager (a home
+ * not mounted yet, a mode being fixed): its output is held back in its pipes until it is
+ * known to be the account this manager knew (the deleted account's, made again with its
+ * name and uid, is dropped: above), then written, each line once, none lost.
+ */
+describe('an account whose home is unreadable at a start after a kill -9, the same account', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('has what its daemon wrote meanwhile in its log once its home can be read', async () => {
+    const ann = host.user('ann');
+    host.writeMaster('[can_run_as]\n{ann}\n');
+    host.writeDaemon(
+      'ann',
+      'count',
+      'start=i=0; while :; do i=$((i+1)); echo "line $i"; sleep 0.05; done\noutput=log\n',
+    );
+    await host.startManager();
+    await waitFor('its first lines in its log', () =>
+      logLines(ann.home).includes('line 1') ? true : undefined,
+    );
+    await killOnceSaved(host, 'ann/count');
+    chmodSync(ann.home, 0);
+    const from = host.managerLog.length;
+    try {
+      await host.startManager();
+      // Past the first timed look at it: its output held back meanwhile.
+      await waitFor('the account not known yet, looked at again', () =>
+        host.managerLog.slice(from).includes('judged again in 3000 ms') ? true : undefined,
+      );
+    } finally {
+      chmodSync(ann.home, 0o755);
+    }
+    await waitFor('the account judged the same', () =>
+      /its daemon directory can be read, and it is judged/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    const numbers = (): number[] =>
+      logLines(ann.home).flatMap((line) => {
+        const said = /^line (\d+)$/.exec(line);
+        return said === null ? [] : [Number(said[1])];
+      });
+    const last = Math.max(...numbers());
+    await waitFor('lines written after the judgement', () =>
+      Math.max(...numbers()) > last + 20 ? true : undefined,
+    );
+    const seen = numbers();
+    const top = Math.max(...seen);
+    const expected = Array.from({ length: top }, (_, index) => index + 1);
+    assert.deepEqual(seen, expected, 'each line once, in order, none lost');
+    assert.doesNotMatch(host.managerLog.slice(from), /ann\/count: .*dropped/);
   });
 });

@@ -19,6 +19,7 @@ import {
   endRun,
   killManager,
   makeAccountAgain,
+  makeAccountAgainSameUid,
   saved,
   stopSaved,
   writeDaemonAgain,
@@ -88,16 +89,10 @@ function aliceAgain(
   alice: { name: string; uid: number; gid: number; home: string },
   daemons: Readonly<Record<string, string>>,
 ): string {
-  execFileSync('userdel', ['-f', alice.name]);
-  execFileSync('groupadd', ['-f', '-o', '-g', String(alice.gid), alice.name]);
-  const home = `${alice.home}-again`;
-  const again = ['-M', '-o', '-u', String(alice.uid), '-g', String(alice.gid), '-d', home];
-  execFileSync('useradd', [...again, alice.name]);
-  mkdirSync(home, { mode: 0o755 });
-  chownSync(home, alice.uid, alice.gid);
+  const again = makeAccountAgainSameUid(alice);
   for (const [name, sleep] of Object.entries(daemons))
-    writeDaemonAgain({ uid: alice.uid, home }, name, `start=exec sleep ${sleep}\n`);
-  return home;
+    writeDaemonAgain(again, name, `start=exec sleep ${sleep}\n`);
+  return again.home;
 }
 
 /**
