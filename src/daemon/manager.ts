@@ -1594,7 +1594,9 @@ export class Manager implements ControlContext, SupervisorHost {
         }
         if (record.state.kind === 'running') {
           this.note(record, 'stop', 'its run was the deleted account’s: restarted');
-          this.supervisor.restart(record);
+          // Stopped as the deleted account's run: its pid and end are not this daemon's
+          // to show (an outside review, 57a, Low: its end the last exit, in `why`).
+          this.supervisor.restart(record, true);
           continue;
         }
         const leftDown = this.savedAtStart?.daemons[record.id]?.wanted === 'down';

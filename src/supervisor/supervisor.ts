@@ -261,7 +261,7 @@ export class Supervisor {
   }
 
   /** Stops the daemon if it runs, then starts it afresh. */
-  restart(record: DaemonRecord): Outcome {
+  restart(record: DaemonRecord, former = false): Outcome {
     const { state } = record;
     if (state.kind !== 'running' && state.kind !== 'stopping') return this.start(record);
     record.wanted = 'up';
@@ -270,7 +270,7 @@ export class Supervisor {
     record.cooldownMs = 0;
     record.startedAt = Date.now();
     if (state.kind === 'running')
-      this.beginStopping(record, state.run, state.pid, true, false, 'start');
+      this.beginStopping(record, state.run, state.pid, true, false, 'start', former);
     else this.setState(record, { ...state, afterwards: 'start' });
     return { ok: true, message: `${record.id} is restarting` };
   }
@@ -916,6 +916,7 @@ export class Supervisor {
     mainAlive: boolean,
     empty: boolean,
     afterwards: AfterStop,
+    former = false,
   ): void {
     const deadline = Date.now() + this.host.stopTimeoutMs(record);
     this.setState(record, {
@@ -927,18 +928,25 @@ export class Supervisor {
       deadline,
       killed: false,
       afterwards,
+      ...(former ? { former: true as const } : {}),
     });
     // The deadline is armed before anything else can go wrong: a stop always ends.
     this.setTimer(record, deadline - Date.now(), () => this.checkStopping(record, true));
     const then = { 'stay-stopped': '', start: ', to start it again', respawn: ', to respawn it' };
     const why = this.wantedBeforeShutdown === undefined ? '' : ': the manager is shutting down';
-    this.host.note(
-      record,
-      'stop',
-      mainAlive
-        ? `stopping pid ${pid} (SIGTERM)${then[afterwards]}${why}`
-        : `stopping what pid ${pid} left behind (SIGTERM)${why}`,
-    );
+    // Another account's run: said in the manager's log only (see DaemonState `former`).
+    if (former)
+      this.host.log.info(
+        `${record.id}: stopping pid ${pid} of the account that had this name before (SIGTERM)${then[afterwards]}`,
+      );
+    else
+      this.host.note(
+        record,
+        'stop',
+        mainAlive
+          ? `stopping pid ${pid} (SIGTERM)${then[afterwards]}${why}`
+          : `stopping what pid ${pid} left behind (SIGTERM)${why}`,
+      );
     this.sendTerm(record, run);
     // A stopped (SIGSTOP) process only sees SIGTERM once it is continued.
     this.sendQuietly(run, 'SIGCONT');

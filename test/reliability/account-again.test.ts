@@ -1039,7 +1039,11 @@ for (const [way, meanwhile] of [
       await waitFor('the old run of y gone', () =>
         existsSync(`/proc/${oldY}`) ? undefined : true,
       );
-      await host.waitForDaemon('root', 'alice/y', (d) => d.pid > 0, 'to run anew');
+      const y = await host.waitForDaemon('root', 'alice/y', (d) => d.pid > 0, 'to run anew');
+      // Nor is its end (an outside review, 57a, Low).
+      assert.equal(y.lastExit, undefined, 'the old run’s end is not theirs');
+      const yWhy = (await host.dmctl('alice', 'y', 'why')).stdout;
+      assert.doesNotMatch(yWhy, new RegExp(`pid ${oldY}\\b`), yWhy);
       assert.match(
         host.managerLog.slice(from),
         new RegExp(`${alice.name} \\(uid ${alice.uid}\\) is an account made again`),
