@@ -153,33 +153,38 @@ leakCase('an account made again while the manager is down, its daemon running', 
  * could, what the old run wrote went into the new account's log (2-95 lines) before and
  * after the judgement found it made again.
  */
-leakCase(
-  'an account made again with its name and uid while the manager is down, its home unreadable at the start',
-  async (host) => {
-    await killOnceSaved(host, 'ann/svc');
-    const again = makeAccountAgainSameUid(host.user('ann'));
-    writeDaemonAgain(again, 'svc', UID_TALKER);
-    chmodSync(again.home, 0);
-    const from = host.managerLog.length;
-    try {
-      await host.startManager();
-      await waitFor('the account not known yet', () =>
-        / is not known yet to be the account this manager knew/.test(host.managerLog.slice(from))
+for (const [way, meanwhile] of [
+  ['', async (_host: TestHost) => undefined],
+  [', an upgrade meanwhile', (host: TestHost) => host.upgrade()],
+] as const)
+  leakCase(
+    `an account made again with its name and uid while the manager is down, its home unreadable at the start${way}`,
+    async (host) => {
+      await killOnceSaved(host, 'ann/svc');
+      const again = makeAccountAgainSameUid(host.user('ann'));
+      writeDaemonAgain(again, 'svc', UID_TALKER);
+      chmodSync(again.home, 0);
+      const from = host.managerLog.length;
+      try {
+        await host.startManager();
+        await waitFor('the account not known yet', () =>
+          / is not known yet to be the account this manager knew/.test(host.managerLog.slice(from))
+            ? true
+            : undefined,
+        );
+        await meanwhile(host);
+      } finally {
+        chmodSync(again.home, 0o755);
+      }
+      await waitFor('the account judged made again', () =>
+        / is an account made again with the name and uid/.test(host.managerLog.slice(from))
           ? true
           : undefined,
       );
-    } finally {
-      chmodSync(again.home, 0o755);
-    }
-    await waitFor('the account judged made again', () =>
-      / is an account made again with the name and uid/.test(host.managerLog.slice(from))
-        ? true
-        : undefined,
-    );
-    await host.waitForDaemon('root', 'ann/svc', (d) => d.state === 'stopping', 'to stop');
-    return again;
-  },
-);
+      await host.waitForDaemon('root', 'ann/svc', (d) => d.state === 'stopping', 'to stop');
+      return again;
+    },
+  );
 
 /**
  * Found while fixing the above: the account deleted while no manager ran, the run of its
