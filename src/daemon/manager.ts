@@ -1551,7 +1551,7 @@ export class Manager implements ControlContext, SupervisorHost {
     const undecided = this.undecidedUids.has(uid);
     if (!undecided && !this.unknownUids.has(uid)) return undefined;
     // Not the log's line: that names the account the uid had, which may be another's.
-    return `${user} (uid ${uid}): not known yet to be the account this manager knew by that uid, its daemon directory cannot be read; ${undecided ? 'its daemons are not loaded' : 'its daemons run on as that account’s'} until it can be, and it is judged again then, and at each rescan of yours`;
+    return `${user} (uid ${uid}): not known yet to be the account this manager knew by that uid, its daemon directory cannot be read; ${undecided ? 'its daemons are not loaded' : 'its daemons run on as that account’s, their output waiting in their pipes,'} until it can be, and it is judged again then, and at each rescan of yours`;
   }
 
   async judgeNow(user: string): Promise<void> {
