@@ -3302,12 +3302,19 @@ export class Manager implements ControlContext, SupervisorHost {
       // An account deleted and made again under the same name (another uid) is someone
       // else: what ran for the old one is stopped, never handed to the new one.
       const nameNow = after === undefined ? '' : ` (the name is uid ${after.account.uid}'s now)`;
+      // Under a new name not known yet to be it (see undecidedUids): not a right taken away
+      // (an outside review, 60b, F4: "may no longer run daemons" said of a rename).
+      const undecidedAs = this.undecidedUids.has(before.account.uid)
+        ? this.db.byUid.get(before.account.uid)?.name
+        : undefined;
       this.log.warn(
         renamed !== undefined
           ? `${name} is now called ${renamed} (uid ${before.account.uid})${nameNow}; stopping the daemons of the old name (those left stopped stay so under the new one; each is loaded under the new name once its old run is gone)`
-          : after === undefined
-            ? `${name} may no longer run daemons; stopping theirs`
-            : `${name} is another account now (uid ${before.account.uid}, now ${after.account.uid}); stopping the daemons of the old one`,
+          : undecidedAs !== undefined
+            ? `${name}: its uid ${before.account.uid} is called ${undecidedAs} now, not known yet to be the same account${nameNow}; stopping the daemons of the old name (what it left is kept)`
+            : after === undefined
+              ? `${name} may no longer run daemons; stopping theirs`
+              : `${name} is another account now (uid ${before.account.uid}, now ${after.account.uid}); stopping the daemons of the old one`,
       );
       // This account's records under the name: not the run of an account that had it before,
       // still being stopped (its record, under the name, is that account's). A new account

@@ -543,7 +543,11 @@ for (const when of ['while the manager runs', 'while no manager runs'] as const)
         host.managerLog.slice(from),
         /is a new account given the uid|saved: the account/,
       );
-      // Said as what it is: an allowed name, files there (an outside review, 55a, F2, F3).
-      assert.doesNotMatch(host.managerLog.slice(from), /a name not allowed|config file gone/);
+      // Said as what it is: an allowed name, files there (an outside review, 55a, F2, F3),
+      // a rename, not a right taken away (60b, F4).
+      assert.doesNotMatch(
+        host.managerLog.slice(from),
+        /a name not allowed|config file gone|may no longer run daemons/,
+      );
     });
   });
