@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { lastLines, tailStart } from './remote-log.ts';
+import { lastLines, tailStart, WholeLines } from './remote-log.ts';
 
 describe('lastLines', () => {
   const cases: [string, string, boolean, number, string][] = [
@@ -35,4 +35,35 @@ test('tailStart leaves out the rest of a line the file before began', () => {
   };
   assert.equal(tailStart(chunk).toString(), text, 'a file that begins with a line');
   assert.equal(tailStart({ ...chunk, midLine: true }).toString(), 'b\nc\n');
+});
+
+// An outside review (60b, F1): a tail that fell behind showed the pieces of lines a gap cut
+// as lines of their own.
+describe('WholeLines', () => {
+  const fed = (lines: WholeLines, text: string): string => lines.take(Buffer.from(text)).toString();
+
+  test('shows a line once its newline has come, in this piece or a later one', () => {
+    const lines = new WholeLines();
+    assert.equal(fed(lines, 'a\nthe start of '), 'a\n');
+    assert.equal(fed(lines, 'b, '), '');
+    assert.equal(fed(lines, 'its end\nc'), 'the start of b, its end\n');
+    assert.equal(lines.rest().toString(), 'c', 'the end of a log without its newline');
+  });
+
+  test('leaves out the lines a gap cut, on both sides', () => {
+    const lines = new WholeLines();
+    assert.equal(fed(lines, 'a\nlost its end'), 'a\n');
+    lines.gap(true);
+    assert.equal(fed(lines, 'the rest of a li'), '');
+    assert.equal(fed(lines, 'ne\nb\n'), 'b\n');
+    lines.gap(false);
+    assert.equal(fed(lines, 'c\n'), 'c\n', 'a top that begins with a line');
+  });
+
+  test('shows a line longer than it holds in pieces', () => {
+    const lines = new WholeLines();
+    const long = 'x'.repeat(1024 * 1024 + 1);
+    assert.equal(fed(lines, long).length, long.length);
+    assert.equal(fed(lines, 'y\n'), 'y\n');
+  });
 });

@@ -48,21 +48,32 @@ export async function pageRemoteLog(read: ReadChunk): Promise<number> {
   out.on('error', () => {
     closed = true;
   });
-  // Rotated while it is read: the file read is read to its end, then the one after it.
-  for (let offset = 0, file: string | undefined; !closed; ) {
-    const chunk = await read(offset, file);
-    if ('error' in chunk) return fail(chunk.error);
-    if (chunk.skipped) warnSkipped();
-    if (chunk.data !== '' && !out.write(safe.text(Buffer.from(chunk.data, 'base64'))))
+  const show = async (data: Buffer): Promise<void> => {
+    if (data.length > 0 && !out.write(safe.text(data)))
       await new Promise((resolve) => {
         out.once('drain', resolve);
         out.once('error', resolve);
       });
+  };
+  // The files as they are (the first may begin with the rest of a line a rotation cut,
+  // as the owner's own `log` shows it); across a gap, whole lines only (see WholeLines).
+  const lines = new WholeLines();
+  // Rotated while it is read: the file read is read to its end, then the one after it.
+  for (let offset = 0, file: string | undefined; !closed; ) {
+    const chunk = await read(offset, file);
+    if ('error' in chunk) return fail(chunk.error);
+    if (chunk.skipped) {
+      warnSkipped();
+      lines.gap(chunk.midLine === true);
+    }
+    await show(lines.take(Buffer.from(chunk.data, 'base64')));
     const moved = chunk.next !== offset || chunk.file !== file;
     if ((chunk.next >= chunk.size && !chunk.rotated) || !moved) break;
     offset = chunk.next;
     file = chunk.file;
   }
+  // Its last line, whole or not: the end of the log.
+  if (!closed) await show(lines.rest());
   if (!pager) return 0;
   pager.stdin?.end();
   return new Promise((resolve) => pager.on('close', (code) => resolve(code ?? 0)));
@@ -108,14 +119,19 @@ export function tailStart(chunk: LogChunk): Buffer {
  */
 export async function followRemoteLog(read: ReadChunk, pollMs = 500): Promise<number> {
   const write = logWriter(true);
+  const lines = new WholeLines();
   let offset = -LOG_CHUNK_BYTES;
   let file: string | undefined;
   for (let first = true; ; first = false) {
     const chunk = await read(offset, file);
     if ('error' in chunk) return fail(chunk.error);
-    if (chunk.skipped) warnSkipped();
+    if (chunk.skipped) {
+      warnSkipped();
+      lines.gap(chunk.midLine === true);
+    }
     const data = first ? tailStart(chunk) : Buffer.from(chunk.data, 'base64');
-    if (data.length > 0) write(data);
+    const whole = lines.take(data);
+    if (whole.length > 0) write(whole);
     // At the end of the file written now; or of a rotated one whose next file is not
     // there yet (renamed, not reopened yet).
     const atEnd = chunk.next >= chunk.size && !chunk.rotated;
@@ -126,6 +142,63 @@ export async function followRemoteLog(read: ReadChunk, pollMs = 500): Promise<nu
       await delay(data.length > 0 ? Math.min(pollMs, ACTIVE_POLL_MS) : pollMs);
     offset = chunk.next;
     file = chunk.file;
+  }
+}
+
+/** The most of a line WholeLines holds back for its newline: 1 MiB, then shown as it is. */
+const MOST_HELD = 1024 * 1024;
+
+/**
+ * The whole lines of a log read piece by piece: a line is shown once its newline has come
+ * (in the same file, or in the one after it, where a rotation's cut put its rest); at a
+ * gap (a file rotated away before it was read to its end) the line begun before it lost
+ * its end, and the rest of a line that begins the piece after it lost its start: both are
+ * left out. Shown as they came, a `tail` that fell behind printed such pieces as lines
+ * of their own (an outside review, 60b, F1: after 30 of 30 gaps, and as the first line
+ * of 3 tails of 6). A line longer than MOST_HELD is shown in pieces.
+ */
+export class WholeLines {
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** What comes is the rest of a line whose start was lost, up to its newline. */
+  private dropping = false;
+
+  /** A gap before the next piece; `midLine`: that piece begins with the rest of a line. */
+  gap(midLine: boolean): void {
+    this.held = [];
+    this.heldBytes = 0;
+    this.dropping = midLine;
+  }
+
+  /** The lines `data` completes, with what was held for them; the rest is held. */
+  take(data: Buffer): Buffer {
+    let start = 0;
+    if (this.dropping) {
+      start = data.indexOf(0x0a) + 1;
+      if (start === 0) return Buffer.alloc(0);
+      this.dropping = false;
+    }
+    const end = data.lastIndexOf(0x0a) + 1;
+    const shown = end > start ? [...this.held, data.subarray(start, end)] : [];
+    if (end > start) {
+      this.held = [];
+      this.heldBytes = 0;
+    }
+    const rest = data.subarray(Math.max(start, end));
+    if (rest.length > 0) {
+      this.held.push(Buffer.from(rest));
+      this.heldBytes += rest.length;
+    }
+    if (this.heldBytes > MOST_HELD) shown.push(this.rest());
+    return Buffer.concat(shown);
+  }
+
+  /** What is held: the start of a line whose newline has not come. */
+  rest(): Buffer {
+    const rest = Buffer.concat(this.held);
+    this.held = [];
+    this.heldBytes = 0;
+    return rest;
   }
 }
 

@@ -263,3 +263,15 @@ test('a first read from the top says whether the file begins with the rest of a 
   const piece = await readLogPiece(sourceOf(files, 4), 3, undefined);
   assert.equal('error' in piece ? piece.error : piece.midLine, undefined);
 });
+
+// An outside review (60b, F1): after a gap, the top of the log it went on with began with
+// the rest of a line, shown as a line.
+test('the top read after a file gone says whether it begins with the rest of a line', async () => {
+  const after = async (before: string) => {
+    const files = { [LOG]: { ino: 4, text: 'rest\nb\n' }, [`${LOG}.1`]: { ino: 3, text: before } };
+    const chunk = await readLogPiece(sourceOf(files, 4), 7, '1:2');
+    return 'error' in chunk ? chunk.error : `${chunk.skipped} ${chunk.midLine === true}`;
+  };
+  assert.equal(await after('the start of a long line, the '), 'true true');
+  assert.equal(await after('whole\n'), 'true false');
+});

@@ -105,7 +105,8 @@ export interface LogChunk {
   /**
    * The piece is from the file's top, and that begins with the rest of a line begun in
    * the file written before it (a rotation waits at most 4 KiB for a line's end): its
-   * first line is not whole. Said only of a log read as it is now (no `file` asked).
+   * first line is not whole. Said only of a log read as it is now (no `file` asked), and
+   * of the top read after a file `skipped`.
    */
   readonly midLine?: boolean;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import {
@@ -220,5 +220,89 @@ describe('tail through the manager of a file that begins with the rest of a line
       await tail.stop();
     }
     assert.match(tail.output(), /^after 0\n/, tail.output().slice(0, 200));
+  });
+});
+
+/**
+ * An outside review (60b, F1, Medium: after 30 of 30 gaps, and as the first line of 3
+ * tails of 6): a tail through the manager that fell behind a log rotated past `log_keep`
+ * said the gap, then showed the rest of the line cut at the top of the log it went on
+ * with as a line of its own, and the start of a line whose end was lost as a whole one.
+ */
+describe('tail through the manager that falls behind a log rotated past log_keep', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
+
+  test('shows whole lines only, on each side of every gap', async () => {
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    // Lines of 10-30 KB that say their own length, ten a second: each cut by a rotation
+    // at `log_max_size=8K`, some ten rotations a second.
+    const script = join(alice.home, 'long-lines.py');
+    writeFileSync(
+      script,
+      [
+        'import random, sys, time',
+        'n = 0',
+        'while True:',
+        '    n += 1',
+        '    length = random.randint(10000, 30000)',
+        "    head = 'L%d %d ' % (n, length)",
+        "    sys.stdout.write(head + 'x' * (length - len(head)) + '\\n')",
+        '    sys.stdout.flush()',
+        '    time.sleep(0.1)',
+        '',
+      ].join('\n'),
+      { mode: 0o644 },
+    );
+    host.writeDaemon(
+      'alice',
+      'long',
+      `start=exec python3 ${script}\noutput=log\nlog_max_size=8K\nlog_keep=2\n`,
+    );
+    await host.startManager();
+    const tail = spawnCollecting([
+      DMCTL,
+      '--config',
+      host.configFile,
+      host.id('alice/long'),
+      'tail',
+    ]);
+    const pid = tail.child.pid as number;
+    const gaps = (): number => tail.output().split('lines are missing here').length - 1;
+    try {
+      await waitFor('the tail to show lines', () =>
+        /^L\d+ /m.test(tail.output()) ? true : undefined,
+      );
+      // Held while the log rotates past log_keep: the file it reads is gone, a gap.
+      for (let round = 1; round <= 3; round++) {
+        process.kill(pid, 'SIGSTOP');
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        process.kill(pid, 'SIGCONT');
+        const shown = tail.output().length;
+        await waitFor(`gap ${round} said, and lines after it`, () =>
+          gaps() >= round && /^L\d+ /m.test(tail.output().slice(shown)) ? true : undefined,
+        );
+      }
+    } finally {
+      await tail.stop();
+    }
+    const lines = tail
+      .output()
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('dmctl: '));
+    // The last one may still wait for its newline when the tail stopped.
+    const cut = lines.slice(0, -1).filter((line) => {
+      const said = /^L\d+ (\d+) x+$/.exec(line);
+      return said === null || Number(said[1]) !== line.length;
+    });
+    assert.deepEqual(
+      cut.map((line) => `${line.slice(0, 30)}... (${line.length} bytes)`),
+      [],
+      'lines shown cut',
+    );
   });
 });
