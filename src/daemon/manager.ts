@@ -833,8 +833,10 @@ export class Manager implements ControlContext, SupervisorHost {
       this.history.carry(id, `${renamed}/${name}`);
       this.renameWaits.set(`${renamed}/${name}`, id);
     }
+    // Of the old account only: another's carried here meanwhile (the account renamed to
+    // this name, seen first) was forgotten with it (an outside review, 60a, F1).
     if (detour && !nameFree) this.keepHistoryByUid(id, former);
-    else if (!detour) this.history.forget(id);
+    else if (!detour && (this.history.accountOf(id) ?? former) === former) this.history.forget(id);
     this.notify.dropKept(id);
     // The lock the keeper kept is the old account's directory's, unless the manager before
     // this one took the new account's already (it saw the change while the old run still
@@ -1581,34 +1583,28 @@ export class Manager implements ControlContext, SupervisorHost {
           this.leftDownByOldName.delete(id);
           this.leftDownSameName.delete(id);
         }
-      for (const record of this.supervisor.daemons.values()) {
+      // Each daemon is the deleted account's: stopped and forgotten, its run as the run of
+      // the account that had the name before (its pid and end never the new account's to
+      // see: 57a; 61a, F5, F6), then loaded from the new account's own files once that run
+      // is gone, as for an account made again while the manager runs. Restarted in place,
+      // a daemon of which the new account had no file ran the deleted account's config as
+      // the new account (an outside review, 61a, F3: 4 of 4).
+      for (const record of [...this.supervisor.daemons.values()]) {
         if (record.owner !== name || record.formerUid !== undefined) continue;
         this.history.forget(record.id);
         record.lastExit = undefined;
-        // What its pipe holds, and what the old run writes as it stops, is the deleted
-        // account's: dropped, and the next run gets a pipe of its own (see outputHeld).
-        if (this.pipes.has(record.id)) {
-          this.logs.sayDropped(record.id, 'its run was the deleted account’s');
-          this.link.closePipe(record.id);
-          void this.logs.discard(record.id);
-        }
-        if (record.state.kind === 'running') {
-          this.note(record, 'stop', 'its run was the deleted account’s: restarted');
-          // Stopped as the deleted account's run: its pid and end are not this daemon's
-          // to show (an outside review, 57a, Low: its end the last exit, in `why`).
-          this.supervisor.restart(record, true);
-          continue;
-        }
-        const leftDown = this.savedAtStart?.daemons[record.id]?.wanted === 'down';
-        if (leftDown && record.wanted === 'down' && record.spec.autostart) {
-          this.note(
-            record,
-            'start',
-            'the account that had stopped it was deleted before this manager started: started as its file says',
-          );
-          this.supervisor.start(record);
-        }
+        this.supervisor.disown(record, true);
+        if (this.supervisor.daemons.get(record.id) === record) this.replacedRuns.add(record.id);
       }
+      // What its pipes hold, and what the old runs write as they stop, is the deleted
+      // account's: dropped, and each next run gets a pipe of its own (see outputHeld). Also
+      // the pipes of runs no config claims (61a, F4: into the new account's new log).
+      for (const id of [...this.pipes])
+        if (id.startsWith(`${name}/`) && this.supervisor.daemons.get(id)?.formerUid === undefined) {
+          this.logs.sayDropped(id, 'its run was the deleted account’s');
+          this.link.closePipe(id);
+          void this.logs.discard(id);
+        }
       this.log.info(
         `${name} (uid ${uid}): what the deleted account of that name and uid left (its daemons' history, last exits and stops) is dropped`,
       );
@@ -2883,9 +2879,11 @@ export class Manager implements ControlContext, SupervisorHost {
     this.log.info(
       away
         ? `${record.id}: stopped, its owner no longer allowed to run daemons; forgotten until they are again`
-        : record.formerUid !== undefined
-          ? `${record.id}: stopped, its owner (uid ${record.formerUid}) no longer called ${record.owner}; forgotten under this name`
-          : `${record.id}: config file gone and daemon stopped; forgotten`,
+        : this.replacedRuns.has(record.id) && record.formerUid === undefined
+          ? `${record.id}: the run of the deleted account of that name and uid is gone; loaded from the new account's files now`
+          : record.formerUid !== undefined
+            ? `${record.id}: stopped, its owner (uid ${record.formerUid}) no longer called ${record.owner}; forgotten under this name`
+            : `${record.id}: config file gone and daemon stopped; forgotten`,
     );
     this.wantedBeforeDisown.delete(record.id);
     // The new account's daemon of that name waited for the old account's to be gone.

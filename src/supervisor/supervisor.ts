@@ -235,13 +235,13 @@ export class Supervisor {
   }
 
   /** Wants the daemon down; signals its processes. */
-  stop(record: DaemonRecord): Outcome {
+  stop(record: DaemonRecord, former = false): Outcome {
     // Asked for during a shutdown: wanted down for good, whatever it was before.
     this.wantedBeforeShutdown?.set(record.id, 'down');
-    return this.stopNow(record);
+    return this.stopNow(record, former);
   }
 
-  private stopNow(record: DaemonRecord): Outcome {
+  private stopNow(record: DaemonRecord, former = false): Outcome {
     const { state } = record;
     record.wanted = 'down';
     switch (state.kind) {
@@ -255,13 +255,13 @@ export class Supervisor {
         this.setState(record, { ...state, afterwards: 'stay-stopped' });
         return { ok: true, message: `${record.id} is stopping` };
       case 'running':
-        this.beginStopping(record, state.run, state.pid, true, false, 'stay-stopped');
+        this.beginStopping(record, state.run, state.pid, true, false, 'stay-stopped', former);
         return { ok: true, message: `${record.id} is stopping` };
     }
   }
 
   /** Stops the daemon if it runs, then starts it afresh. */
-  restart(record: DaemonRecord, former = false): Outcome {
+  restart(record: DaemonRecord): Outcome {
     const { state } = record;
     if (state.kind !== 'running' && state.kind !== 'stopping') return this.start(record);
     record.wanted = 'up';
@@ -270,7 +270,7 @@ export class Supervisor {
     record.cooldownMs = 0;
     record.startedAt = Date.now();
     if (state.kind === 'running')
-      this.beginStopping(record, state.run, state.pid, true, false, 'start', former);
+      this.beginStopping(record, state.run, state.pid, true, false, 'start');
     else this.setState(record, { ...state, afterwards: 'start' });
     return { ok: true, message: `${record.id} is restarting` };
   }
@@ -315,9 +315,11 @@ export class Supervisor {
    * The owner's account is gone, or another one now (`record.formerUid` says which it
    * was): the daemon is stopped and forgotten, and its run, until it is gone, is marked as
    * the old account's (see DaemonState `former`): no pid shown, no signal sent on request.
+   * `notTheirs`: the record is the account's of that name now (made again with the name
+   * and uid), its run not: its stop is said in the manager's log only.
    */
-  disown(record: DaemonRecord): void {
-    this.stop(record);
+  disown(record: DaemonRecord, notTheirs = false): void {
+    this.stop(record, notTheirs);
     const { state } = record;
     if (state.kind === 'stopping') this.setState(record, { ...state, former: true });
     this.forget(record);

@@ -26,6 +26,7 @@ import {
 } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
+import { livePidsOfUid } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -1058,6 +1059,50 @@ for (const [way, meanwhile] of [
       }
     });
   });
+
+/**
+ * An outside review (61a, F3, High, 4 of 4): judged made again while the manager ran, each
+ * running daemon was restarted in place: one of which the new account had no file ran the
+ * deleted account's config (its secrets in its environment) as the new account.
+ */
+describe('an account made again with its name and uid while no manager ran, without a file of a daemon the deleted one ran', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = stoppedAfter();
+
+  test('runs none of the deleted account’s configs once judged', async () => {
+    const { alice, pids } = await aliceStoppedX(host, '6800406', { y: '6800407' });
+    await host.killManager();
+    // Its own x, no y.
+    const home = aliceAgain(alice, { x: '6800408' });
+    chmodSync(home, 0);
+    const from = host.managerLog.length;
+    try {
+      await host.startManager();
+      await host.waitForDaemon('root', 'alice/y', (d) => d.state !== 'stopped', 'to be taken over');
+    } finally {
+      chmodSync(home, 0o755);
+    }
+    await waitFor('the judgement', () =>
+      / is an account made again/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    await waitFor('the old run of y gone', () =>
+      existsSync(`/proc/${pids.y}`) ? undefined : true,
+    );
+    await host.waitForDaemon('root', 'alice/x', (d) => d.pid > 0, 'its own x to run');
+    await waitFor('y forgotten', async () =>
+      (await host.status('root')).some((d) => d.id === host.id('alice/y')) ? undefined : true,
+    );
+    const ys = livePidsOfUid(alice.uid).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('6800407');
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(ys, [], 'the deleted account’s y runs as the new account');
+  });
+});
 
 /**
  * An outside review (56a, F5, High, 6 of 6): an account made again with its name and uid
