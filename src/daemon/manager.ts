@@ -3097,6 +3097,16 @@ export class Manager implements ControlContext, SupervisorHost {
   private adoptPipe(id: string, fd: number): void {
     this.pipes.add(id);
     const record = this.supervisor.daemons.get(id);
+    // The run of the account that had the name before (see DaemonState `former`), still
+    // stopping at a takeover: nobody's to log. Logged, a `kill -9` or upgrade while the
+    // deleted account's run stopped put what it wrote into the log of the account made
+    // again with its name and uid (an outside review, 61a, F1: 14 of 14).
+    if (record?.state.kind === 'stopping' && record.state.former === true) {
+      this.logs.pipe(id, fd, false);
+      this.link.closePipe(id);
+      void this.logs.discard(id);
+      return;
+    }
     if (record === undefined && this.logLeftOver(id, fd)) return;
     const logged = record !== undefined && record.spec.output === 'log';
     this.logs.pipe(id, fd, logged);

@@ -153,9 +153,22 @@ leakCase('an account made again while the manager is down, its daemon running', 
  * could, what the old run wrote went into the new account's log (2-95 lines) before and
  * after the judgement found it made again.
  */
-for (const [way, meanwhile] of [
-  ['', async (_host: TestHost) => undefined],
-  [', an upgrade meanwhile', (host: TestHost) => host.upgrade()],
+for (const [way, meanwhile, after] of [
+  ['', async (_host: TestHost) => undefined, async (_host: TestHost) => undefined],
+  [
+    ', an upgrade meanwhile',
+    (host: TestHost) => host.upgrade(),
+    async (_host: TestHost) => undefined,
+  ],
+  // 61a, F1 (High, 14 of 14): killed while the old run stops after the judgement.
+  [
+    ', a kill -9 after the judgement',
+    async (_host: TestHost) => undefined,
+    async (host: TestHost) => {
+      await host.killManager();
+      await host.startManager();
+    },
+  ],
 ] as const)
   leakCase(
     `an account made again with its name and uid while the manager is down, its home unreadable at the start${way}`,
@@ -182,6 +195,10 @@ for (const [way, meanwhile] of [
           : undefined,
       );
       await host.waitForDaemon('root', 'ann/svc', (d) => d.state === 'stopping', 'to stop');
+      await waitFor('the state to save its stop as the deleted account’s run', () =>
+        saved(host, 'ann/svc')?.former === true ? true : undefined,
+      );
+      await after(host);
       return again;
     },
   );
