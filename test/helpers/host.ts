@@ -419,7 +419,13 @@ export class TestHost {
         // userdel refuses while processes linger; the prefix makes leftovers easy to find.
       }
     }
-    for (const group of this.groups) {
+    // And every group of the sandbox's prefix: a test that makes an account again, renames
+    // or deletes accounts in one write (as vipw) left its user's group behind.
+    const prefixed = readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .map((line) => line.slice(0, line.indexOf(':')))
+      .filter((name) => name.startsWith(this.prefix));
+    for (const group of new Set([...this.groups, ...prefixed])) {
       try {
         execFileSync('groupdel', [group], { stdio: 'ignore' });
       } catch {
