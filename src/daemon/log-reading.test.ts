@@ -274,4 +274,10 @@ test('the top read after a file gone says whether it begins with the rest of a l
   };
   assert.equal(await after('the start of a long line, the '), 'true true');
   assert.equal(await after('whole\n'), 'true false');
+  // The file before gone too (62b, F2): taken for a rest, the gap said anyway.
+  const gone = await readLogPiece(sourceOf({ [LOG]: { ino: 4, text: 'rest\nb\n' } }, 4), 7, '1:2');
+  assert.equal(
+    'error' in gone ? gone.error : `${gone.skipped} ${gone.midLine === true}`,
+    'true true',
+  );
 });

@@ -63,7 +63,7 @@ export async function readLogPiece(
     const chunk = answer(source, source.path, now.value, false);
     const fromTop = now.value.next === now.value.data.length && now.value.data.length > 0;
     if (file !== undefined || !fromTop || 'error' in chunk) return chunk;
-    return (await beginsMidLine(source)) ? { ...chunk, midLine: true } : chunk;
+    return (await beginsMidLine(source)) === true ? { ...chunk, midLine: true } : chunk;
   }
   // Rotated meanwhile: a rotation between two looks moves it one name further; looked
   // for again then, once (a reader left that far behind is told what it lost).
@@ -94,8 +94,10 @@ export async function readLogPiece(
   const chunk = answer(source, source.path, top.value, false);
   if ('error' in chunk) return chunk;
   // Its top may be the rest of a line whose start was in a file skipped: said, as of a
-  // first read (an outside review, 60b, F1: shown as a line after 30 of 30 gaps).
-  const midLine = top.value.data.length > 0 && (await beginsMidLine(source));
+  // first read (an outside review, 60b, F1: shown as a line after 30 of 30 gaps), and
+  // when the file before is gone too (rotated on meanwhile): the gap is said anyway, and
+  // shown, such a rest was a line (62b, F2: 9 pieces in some 3,200 gaps, `log_keep=1`).
+  const midLine = top.value.data.length > 0 && (await beginsMidLine(source)) !== false;
   return { ...chunk, skipped: true, ...(midLine ? { midLine: true } : {}) };
 }
 
@@ -179,19 +181,22 @@ async function readAfter(
 
 /**
  * Whether the file written now begins with the rest of a line: the file written before it
- * (the pump's record of it, else NAME.log.1) does not end with a newline. A `tail` through
+ * (the pump's record of it, else NAME.log.1) does not end with a newline; undefined when
+ * that file cannot be read (gone, refused). A `tail` through
  * the manager began with the end of a line over 4 KiB split by a rotation, not with the
  * last 50 whole lines (an outside review, 56b, F5: 2 of 2).
  */
-async function beginsMidLine(source: LogSource): Promise<boolean> {
+async function beginsMidLine(source: LogSource): Promise<boolean | undefined> {
   const before = source.retired.at(-1);
   const found = before === undefined ? undefined : await locate(source, before.file);
   const path = found?.path ?? `${source.path}.1`;
   const looked = await source.read(path, 0, 0);
-  if (!looked.ok || looked.value.size === 0) return false;
-  if (refusalOf(looked.value.stat, source.ownerUid) !== undefined) return false;
+  if (!looked.ok) return undefined;
+  if (looked.value.size === 0) return false;
+  if (refusalOf(looked.value.stat, source.ownerUid) !== undefined) return undefined;
   const last = await source.read(path, looked.value.size - 1, 1);
-  return last.ok && last.value.data.length === 1 && last.value.data[0] !== 0x0a;
+  if (!last.ok || last.value.data.length !== 1) return undefined;
+  return last.value.data[0] !== 0x0a;
 }
 
 /** Which NAME.log.N a path is (0: another name). */
