@@ -36,7 +36,6 @@ interface LogEntry {
   checking?: Promise<LogReadiness> | undefined;
 }
 
-/** The readiness of a log not opened yet. */
 /**
  * Why output is held (see DaemonLogs `held`): written into the log of the account of the
  * owner's name and uid, it went to a new account made with them while no manager ran (an
@@ -45,6 +44,7 @@ interface LogEntry {
 const HELD =
   'its owner is not known yet to be the account whose run wrote it (its daemon directory cannot be read): its log is opened once it is';
 
+/** The readiness of a log not opened yet. */
 export const NOT_OPEN: LogReadiness = {
   ok: false,
   error: 'its log is not open yet',

@@ -1563,13 +1563,14 @@ export class Manager implements ControlContext, SupervisorHost {
   /**
    * The owners found made again with their name and uid while no manager ran once their
    * daemon directory could be read (see unknownUids): taken for the account this manager
-   * knew until then, what that one left goes now. Their daemons' history, last exits and
-   * the stops saved before the start (a daemon the deleted account had stopped starts if
-   * its file says `autostart`); and their runs, the old account's taken over or started
-   * from the configs it left: each is restarted (an outside review, 56a, F4: the new
-   * account's `kill` was sent to the old run). What those runs wrote, held back while the
-   * account was not known yet (see outputHeld), is dropped with what they write as they
-   * stop: their pipes are closed for writing, so that each next run gets a pipe of its own.
+   * knew until then, what that one left goes now: their daemons' history, last exits and
+   * the stops saved before the start; and their daemons, loaded from the configs the
+   * deleted account left, their runs its own: each is stopped and forgotten, and loaded
+   * from the new account's files once its run is gone (`autostart` decides; an outside
+   * review, 56a, F4: the new account's `kill` was sent to the old run). What those runs
+   * wrote, held back while the account was not known yet (see outputHeld), is dropped with
+   * what they write as they stop: their pipes are closed for writing, so that each next
+   * run gets a pipe of its own. Returns the owners' names, to be rescanned.
    */
   private forgetMadeAgain(uids: readonly number[]): string[] {
     const names: string[] = [];
