@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { lastLines, tailStart, WholeLines } from './remote-log.ts';
+import type { LogChunk } from '../protocol/messages.ts';
+import { lastLines, type ReadChunk, tailStart, WholeLines, withLinesBefore } from './remote-log.ts';
 
 describe('lastLines', () => {
   const cases: [string, string, boolean, number, string][] = [
@@ -65,5 +66,52 @@ describe('WholeLines', () => {
     const long = 'x'.repeat(1024 * 1024 + 1);
     assert.equal(fed(lines, long).length, long.length);
     assert.equal(fed(lines, 'y\n'), 'y\n');
+  });
+});
+
+// An outside review (62b, F1): a tail through the manager began with the whole lines of the
+// last 64 KiB only (13 of 5 KB, none over 64 KiB).
+describe('withLinesBefore', () => {
+  /** A reader of one file, as the manager answers: a negative offset counts from the end. */
+  const fileReader = (text: string, midLine = false): ReadChunk => {
+    const file = Buffer.from(text);
+    return async (offset, id) => {
+      if (id !== undefined && id !== 'f1') return { error: 'another file' };
+      const start = offset < 0 ? Math.max(0, file.length + offset) : offset;
+      const data = file.subarray(start, start + 64 * 1024);
+      const top = id === undefined && start === 0 && midLine;
+      return {
+        data: data.toString('base64'),
+        next: start + data.length,
+        size: file.length,
+        file: 'f1',
+        ...(top ? { midLine: true } : {}),
+      };
+    };
+  };
+  const tailOf = async (read: ReadChunk): Promise<string[]> => {
+    const first = (await read(-64 * 1024)) as LogChunk;
+    return tailStart(await withLinesBefore(read, first))
+      .toString()
+      .split('\n')
+      .slice(0, -1);
+  };
+  const numbered = (count: number, length: number): string =>
+    Array.from({ length: count }, (_, n) => `${`${n}`.padEnd(length, 'x')}\n`).join('');
+
+  test('reads back until it has the last 50 whole lines', async () => {
+    const shown = await tailOf(fileReader(numbered(120, 5000)));
+    assert.equal(shown.length, 50);
+    assert.match(shown[0] ?? '', /^70x/);
+    const long = await tailOf(fileReader(numbered(60, 70_000)));
+    // At most 1 MiB (and a piece) back: some 14 lines of 70 KB, the last ones.
+    assert.ok(long.length > 10 && long.length < 16, `${long.length} lines`);
+    assert.match(long.at(-1) ?? '', /^59x/);
+  });
+
+  test('reads back to the top, where the manager says whether it begins with a rest', async () => {
+    const text = `rest of a line\n${numbered(20, 5000)}`;
+    assert.equal((await tailOf(fileReader(text))).length, 21);
+    assert.equal((await tailOf(fileReader(text, true))).length, 20);
   });
 });

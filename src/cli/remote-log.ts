@@ -112,6 +112,48 @@ export function tailStart(chunk: LogChunk): Buffer {
   return lastLines(data, fromTop, TAIL_LINES);
 }
 
+/** The most `withLinesBefore` reads back for TAIL_LINES lines: 1 MiB. */
+const MOST_BEFORE = 1024 * 1024;
+
+/**
+ * The first piece of a tail, with what comes before it in the same file until it holds
+ * TAIL_LINES whole lines (or the file's top, or MOST_BEFORE): a piece of the last 64 KiB
+ * alone held 13 lines of 5 KB, and none of lines over 64 KiB, where the owner's `tail`
+ * shows 50 (an outside review, 62b, F1). Read back in the file of the first piece only:
+ * rotated away meanwhile, what was found is shown.
+ */
+export async function withLinesBefore(read: ReadChunk, chunk: LogChunk): Promise<LogChunk> {
+  let data = Buffer.from(chunk.data, 'base64');
+  let start = chunk.next - data.length;
+  let midLine = chunk.midLine;
+  const newlines = (bytes: Buffer): number => {
+    let count = 0;
+    for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) count++;
+    return count;
+  };
+  let lines = newlines(data);
+  while (start > 0 && lines <= TAIL_LINES && data.length < MOST_BEFORE) {
+    const from = Math.max(0, start - LOG_CHUNK_BYTES);
+    // From the top, as a first read: the manager says whether it begins with a rest.
+    const piece = await read(from, from === 0 ? undefined : chunk.file);
+    if ('error' in piece || piece.skipped || piece.file !== chunk.file) break;
+    const bytes = Buffer.from(piece.data, 'base64');
+    if (piece.next - bytes.length !== from || bytes.length < start - from) break;
+    const before = bytes.subarray(0, start - from);
+    data = Buffer.concat([before, data]);
+    lines += newlines(before);
+    start = from;
+    midLine = from === 0 ? piece.midLine : undefined;
+  }
+  const { midLine: _, ...rest } = chunk;
+  return {
+    ...rest,
+    data: data.toString('base64'),
+    next: start + data.length,
+    ...(midLine === true ? { midLine } : {}),
+  };
+}
+
 /**
  * Follows a log through the manager, like `tail -F` of a file rotated by rename: the last
  * lines, then what is added; at a rotation, the rest of the file it was reading (the
@@ -129,7 +171,9 @@ export async function followRemoteLog(read: ReadChunk, pollMs = 500): Promise<nu
       warnSkipped();
       lines.gap(chunk.midLine === true);
     }
-    const data = first ? tailStart(chunk) : Buffer.from(chunk.data, 'base64');
+    const data = first
+      ? tailStart(await withLinesBefore(read, chunk))
+      : Buffer.from(chunk.data, 'base64');
     const whole = lines.take(data);
     if (whole.length > 0) write(whole);
     // At the end of the file written now; or of a rotated one whose next file is not

@@ -306,3 +306,48 @@ describe('tail through the manager that falls behind a log rotated past log_keep
     );
   });
 });
+
+/**
+ * An outside review (62b, F1, Medium, 10 of 10 line sizes): a tail through the manager
+ * began with the whole lines of the log's last 64 KiB only (13 lines of 5 KB, none of
+ * lines over 64 KiB), where the owner's `tail` shows the last 50.
+ */
+describe('tail through the manager of a log of long lines', {
+  skip: process.getuid?.() !== 0 && 'needs root',
+}, () => {
+  const host = new TestHost();
+  afterEach(showLogIfFailed(() => host.managerLog));
+  after(() => cleanUp(host));
+
+  test('starts with the last 50 whole lines', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    const write =
+      "import sys, time; sys.stdout.write(''.join('L%d '.ljust(5000, 'x') % n + '\\n' for n in range(120))); sys.stdout.flush(); time.sleep(6800409)";
+    host.writeDaemon('alice', 'long', `start=exec python3 -c "${write}"\noutput=log\n`);
+    await host.startManager();
+    const log = join(host.user('alice').home, '.daemon-manager/logs/long.log');
+    await waitFor('the last line in the log', () =>
+      existsSync(log) && readFileSync(log, 'utf8').includes('L119 ') ? true : undefined,
+    );
+    const tail = spawnCollecting([
+      DMCTL,
+      '--config',
+      host.configFile,
+      host.id('alice/long'),
+      'tail',
+    ]);
+    try {
+      await waitFor('the tail to show the last line', () =>
+        tail.output().includes('L119 ') ? true : undefined,
+      );
+    } finally {
+      await tail.stop();
+    }
+    const shown = tail
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('L'));
+    assert.equal(shown.length, 50, tail.output().slice(0, 200));
+    assert.match(shown[0] ?? '', /^L70 /);
+  });
+});
