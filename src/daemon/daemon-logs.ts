@@ -509,6 +509,10 @@ export class DaemonLogs {
    */
   async discard(id: string): Promise<void> {
     this.discarded.add(id);
+    // What waited is dropped: the next pipe's log, once open, does not say it was written
+    // (an outside review, 61a, F8).
+    this.toldWaiting.delete(id);
+    this.toldHeld.delete(id);
     await this.close(id);
   }
 

@@ -112,6 +112,9 @@ function leakCase(
       );
       const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
       assert.deepEqual(leaked, [], 'lines of the old account’s run in the new account’s log');
+      // Nor said to be (an outside review, 61a, F8).
+      const why = (await host.dmctl('ann', 'svc', 'why')).stdout;
+      assert.doesNotMatch(why, /what waited in its pipe is written/, why);
     });
   });
 }
