@@ -417,6 +417,8 @@ export class Manager implements ControlContext, SupervisorHost {
    * loaded once each is gone.
    */
   private readonly replacedRuns = new Set<string>();
+  /** The uids judged made again with their name and uid since this manager started (see forgetMadeAgain). */
+  private readonly madeAgain = new Set<number>();
   /**
    * Daemons of an account renamed (by their new id), loaded once the runs under the old
    * name (that id) are gone: started at once beside them, each daemon had two copies for
@@ -1579,6 +1581,7 @@ export class Manager implements ControlContext, SupervisorHost {
       if (owner === undefined) continue;
       const name = owner.account.name;
       names.push(name);
+      this.madeAgain.add(uid);
       for (const id of [...this.leftDownByOldName, ...this.leftDownSameName])
         if (id.startsWith(`${name}/`)) {
           this.leftDownByOldName.delete(id);
@@ -3127,6 +3130,17 @@ export class Manager implements ControlContext, SupervisorHost {
     const name = id.slice(user.length + 1);
     const owner = this.ownerTable.get(user);
     if (owner === undefined) return false;
+    // The deleted account's run, its owner made again with the name and uid: saved as
+    // stopping for the account that had the name before, or the owner judged made again
+    // since this manager started (an outside review, 63a, F1: a `kill -9` while it stopped,
+    // F2: a home with no `~/.daemon-manager` yet; 28-77 lines in the new account's logs).
+    const uid = owner.account.uid;
+    if (
+      this.savedAtStart?.daemons[id]?.former === true ||
+      this.madeAgain.has(uid) ||
+      this.replacedUids.has(uid)
+    )
+      return false;
     // Its config is gone: the log's place and options are those it had as last read, else
     // the defaults.
     const kept = this.leftOverSpecs.get(id);

@@ -351,3 +351,64 @@ describe('an account whose home is unreadable at a start after a kill -9, the sa
     assert.doesNotMatch(host.managerLog.slice(from), /ann\/count: .*dropped/);
   });
 });
+
+/**
+ * An outside review (63a, F1, High, 12 of 12): the account made again with its name and uid
+ * while no manager ran, without a file of the deleted account's daemon, judged once its
+ * home could be read: a `kill -9` of the manager while the deleted account's run still
+ * stopped, and the next manager logged that run into a new log of the new account.
+ */
+describe('an account made again without a file of the deleted one’s daemon, the manager killed as its run stops', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let pid = 0;
+  after(() => {
+    endRun(pid, host.user('ann').uid);
+    return host.cleanup();
+  });
+
+  test('nothing of that run reaches the new account’s logs', async () => {
+    const counter = join(host.dir, 'old-run-count');
+    writeFileSync(counter, '0\n');
+    chownSync(counter, host.user('ann').uid, host.user('ann').gid);
+    host.writeMaster('[can_run_as]\n{ann}\n');
+    host.writeDaemon('ann', 'svc', secretTeller(counter));
+    await host.startManager();
+    pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
+    await killOnceSaved(host, 'ann/svc');
+    const again = makeAccountAgainSameUid(host.user('ann'));
+    writeDaemonAgain(again, 'other', UID_TALKER);
+    chmodSync(again.home, 0);
+    const from = host.managerLog.length;
+    try {
+      await host.startManager();
+      await waitFor('the account not known yet', () =>
+        / is not known yet to be the account this manager knew/.test(host.managerLog.slice(from))
+          ? true
+          : undefined,
+      );
+    } finally {
+      chmodSync(again.home, 0o755);
+    }
+    await waitFor('the account judged made again', () =>
+      / is an account made again with the name and uid/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    await waitFor('the state to save its stop as the deleted account’s run', () =>
+      saved(host, 'ann/svc')?.former === true ? true : undefined,
+    );
+    await host.killManager();
+    await host.startManager();
+    const before = counted(counter);
+    await waitFor('the old run to go on writing after the restart', () =>
+      counted(counter) >= before + 20 ? true : undefined,
+    );
+    await waitFor('the new account’s own daemon to write in its log', () =>
+      logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined,
+    );
+    const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
+    assert.deepEqual(leaked, [], 'lines of the old account’s run in the new account’s logs');
+  });
+});
