@@ -1597,6 +1597,11 @@ export class Manager implements ControlContext, SupervisorHost {
         if (record.owner !== name || record.formerUid !== undefined) continue;
         this.history.forget(record.id);
         record.lastExit = undefined;
+        // Saved as wanted up while its run stops: saved down (disowned), a `kill -9` or an
+        // upgrade meanwhile left the new account's daemon of that name stopped for good
+        // (an outside review, 63a, F3: 7 of 7). Known to the next manager only by its
+        // saved state, it starts once that run is gone, whatever its `autostart`.
+        this.wantedBeforeDisown.set(record.id, 'up');
         this.supervisor.disown(record, true);
         if (this.supervisor.daemons.get(record.id) === record) this.replacedRuns.add(record.id);
       }

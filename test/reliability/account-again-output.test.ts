@@ -67,6 +67,8 @@ function leakCase(
   title: string,
   madeAgain: (host: TestHost) => Promise<AccountAgain>,
   settings = '',
+  /** The new account's daemon starts by itself once the old run is gone (autostart). */
+  startsByItself = false,
 ): void {
   describe(title, { skip: !root && 'needs root' }, () => {
     const host = new TestHost();
@@ -103,7 +105,11 @@ function leakCase(
       process.kill(-pid, 'SIGKILL');
       // Started at once, or asked for (autostart=no): refused while the old run still stopped.
       await waitFor('the new account’s daemon to start', async () =>
-        (await host.dmctl('ann', 'svc', 'start')).code === 0 ? true : undefined,
+        startsByItself
+          ? (await host.status('root')).some(
+              (row) => row.id === host.id('ann/svc') && row.state === 'running',
+            ) || undefined
+          : (await host.dmctl('ann', 'svc', 'start')).code === 0 || undefined,
       );
       await waitFor(
         'the new account’s daemon to write its own line in its log',
@@ -204,6 +210,9 @@ for (const [way, meanwhile, after] of [
       await after(host);
       return again;
     },
+    '',
+    // 63a, F3: left stopped after a kill -9 while the old run stopped.
+    true,
   );
 
 /**
