@@ -46,6 +46,45 @@ async function killOnceSaved(host: TestHost, id: string): Promise<void> {
   await killManager(manager);
 }
 
+/**
+ * Kills the manager once `ann/svc` is saved, makes `ann` again with her name and uid and a
+ * daemon file `file` of `text`, keeps the new home unreadable through the next start (and
+ * `meanwhile`), then waits until she is judged made again and the state saves `ann/svc`
+ * as the deleted account's run, stopping. Returns the new account.
+ */
+async function judgedMadeAgain(
+  host: TestHost,
+  file: string,
+  text: string,
+  meanwhile: (host: TestHost) => Promise<unknown> = async () => undefined,
+): Promise<AccountAgain> {
+  await killOnceSaved(host, 'ann/svc');
+  const again = makeAccountAgainSameUid(host.user('ann'));
+  writeDaemonAgain(again, file, text);
+  chmodSync(again.home, 0);
+  const from = host.managerLog.length;
+  try {
+    await host.startManager();
+    await waitFor('the account not known yet', () =>
+      / is not known yet to be the account this manager knew/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    await meanwhile(host);
+  } finally {
+    chmodSync(again.home, 0o755);
+  }
+  await waitFor('the account judged made again', () =>
+    / is an account made again with the name and uid/.test(host.managerLog.slice(from))
+      ? true
+      : undefined,
+  );
+  await waitFor('the state to save its stop as the deleted account’s run', () =>
+    saved(host, 'ann/svc')?.former === true ? true : undefined,
+  );
+  return again;
+}
+
 /** How many lines the old run has said so far (its counter file). */
 function counted(counter: string): number {
   try {
@@ -182,31 +221,8 @@ for (const [way, meanwhile, after] of [
   leakCase(
     `an account made again with its name and uid while the manager is down, its home unreadable at the start${way}`,
     async (host) => {
-      await killOnceSaved(host, 'ann/svc');
-      const again = makeAccountAgainSameUid(host.user('ann'));
-      writeDaemonAgain(again, 'svc', UID_TALKER);
-      chmodSync(again.home, 0);
-      const from = host.managerLog.length;
-      try {
-        await host.startManager();
-        await waitFor('the account not known yet', () =>
-          / is not known yet to be the account this manager knew/.test(host.managerLog.slice(from))
-            ? true
-            : undefined,
-        );
-        await meanwhile(host);
-      } finally {
-        chmodSync(again.home, 0o755);
-      }
-      await waitFor('the account judged made again', () =>
-        / is an account made again with the name and uid/.test(host.managerLog.slice(from))
-          ? true
-          : undefined,
-      );
+      const again = await judgedMadeAgain(host, 'svc', UID_TALKER, meanwhile);
       await host.waitForDaemon('root', 'ann/svc', (d) => d.state === 'stopping', 'to stop');
-      await waitFor('the state to save its stop as the deleted account’s run', () =>
-        saved(host, 'ann/svc')?.former === true ? true : undefined,
-      );
       await after(host);
       return again;
     },
@@ -385,29 +401,7 @@ describe('an account made again without a file of the deleted one’s daemon, th
     host.writeDaemon('ann', 'svc', secretTeller(counter));
     await host.startManager();
     pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
-    await killOnceSaved(host, 'ann/svc');
-    const again = makeAccountAgainSameUid(host.user('ann'));
-    writeDaemonAgain(again, 'other', UID_TALKER);
-    chmodSync(again.home, 0);
-    const from = host.managerLog.length;
-    try {
-      await host.startManager();
-      await waitFor('the account not known yet', () =>
-        / is not known yet to be the account this manager knew/.test(host.managerLog.slice(from))
-          ? true
-          : undefined,
-      );
-    } finally {
-      chmodSync(again.home, 0o755);
-    }
-    await waitFor('the account judged made again', () =>
-      / is an account made again with the name and uid/.test(host.managerLog.slice(from))
-        ? true
-        : undefined,
-    );
-    await waitFor('the state to save its stop as the deleted account’s run', () =>
-      saved(host, 'ann/svc')?.former === true ? true : undefined,
-    );
+    const again = await judgedMadeAgain(host, 'other', UID_TALKER);
     await host.killManager();
     await host.startManager();
     const before = counted(counter);
