@@ -1614,6 +1614,16 @@ export class Manager implements ControlContext, SupervisorHost {
           this.link.closePipe(id);
           void this.logs.discard(id);
         }
+      // Judged during the takeover (a home without `~/.daemon-manager`, made by this
+      // manager as it loads the account): the runs the keeper holds that no daemon has
+      // claimed yet are the deleted account's too, as if judged at the start (see
+      // noteFormerOwners). Left, each was stopped as the new account's left-over: its pid
+      // in their `status` and `why`, its output in their log (an outside review, 63a, F2:
+      // 5 of 5, 71-77 lines).
+      for (const daemon of this.recovery?.heldNames(name) ?? []) {
+        const id = `${name}/${daemon}`;
+        if (!this.formerOwners.has(id)) this.noteFormerOwner(id, uid, uid, true);
+      }
       this.log.info(
         `${name} (uid ${uid}): what the deleted account of that name and uid left (its daemons' history, last exits and stops) is dropped`,
       );

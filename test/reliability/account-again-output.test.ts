@@ -415,3 +415,71 @@ describe('an account made again without a file of the deleted one’s daemon, th
     assert.deepEqual(leaked, [], 'lines of the old account’s run in the new account’s logs');
   });
 });
+
+/**
+ * An outside review (63a, F2, High, 5 of 5): the account made again with its name and uid
+ * while no manager ran, its new home without `~/.daemon-manager` (as `useradd -m` leaves
+ * it): the manager makes that directory at its start, the account was judged made again at
+ * once, and the deleted account's run was stopped as the new account's left-over: its pid
+ * in the new account's `status` and `why`, what it wrote in the new account's log (71-77
+ * lines).
+ */
+describe('an account made again while the manager is down, its new home without ~/.daemon-manager', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let pid = 0;
+  after(() => {
+    endRun(pid, host.user('ann').uid);
+    return host.cleanup();
+  });
+
+  test('is shown nothing of the deleted account’s run', async () => {
+    const counter = join(host.dir, 'old-run-count');
+    writeFileSync(counter, '0\n');
+    chownSync(counter, host.user('ann').uid, host.user('ann').gid);
+    host.writeMaster('[can_run_as]\n{ann}\n');
+    host.writeDaemon('ann', 'svc', secretTeller(counter));
+    await host.startManager();
+    pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
+    await waitFor('the old run’s lines in its own log', () =>
+      logLines(host.user('ann').home).some((line) => line.startsWith('OLD-ACCOUNT-SECRET'))
+        ? true
+        : undefined,
+    );
+    await killOnceSaved(host, 'ann/svc');
+    const again = makeAccountAgainSameUid(host.user('ann'));
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('the account judged made again', () =>
+      / is an account made again with the name and uid/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    const before = counted(counter);
+    await waitFor('the old run to go on writing after the start', () =>
+      counted(counter) >= before + 20 ? true : undefined,
+    );
+    assert.ok(existsSync(`/proc/${pid}`), `the old run (pid ${pid}) was to be stopping, not gone`);
+    const shown = async (): Promise<string> =>
+      [
+        (await host.dmctl('ann', 'status')).stdout,
+        (await host.dmctl('ann', 'svc', 'why')).stdout,
+      ].join('\n');
+    assert.doesNotMatch(await shown(), new RegExp(`\\b${pid}\\b|OLD-ACCOUNT`));
+    // Its own file, written now: its daemon starts once the old run is gone.
+    writeDaemonAgain(again, 'svc', UID_TALKER);
+    await host.dmctl('ann', 'rescan');
+    assert.doesNotMatch(await shown(), new RegExp(`\\b${pid}\\b|OLD-ACCOUNT`));
+    process.kill(-pid, 'SIGKILL');
+    await waitFor('the new account’s daemon to start', async () =>
+      (await host.dmctl('ann', 'svc', 'start')).code === 0 ? true : undefined,
+    );
+    await waitFor('the new account’s daemon to write its own line in its log', () =>
+      logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined,
+    );
+    const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
+    assert.deepEqual(leaked, [], 'lines of the old account’s run in the new account’s logs');
+    assert.doesNotMatch(await shown(), new RegExp(`\\b${pid}\\b|OLD-ACCOUNT`));
+  });
+});
