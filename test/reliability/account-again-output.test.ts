@@ -483,3 +483,64 @@ describe('an account made again while the manager is down, its new home without 
     assert.doesNotMatch(await shown(), new RegExp(`\\b${pid}\\b|OLD-ACCOUNT`));
   });
 });
+
+/**
+ * An outside review (61a, F2, High, 7 of 7): the account made again with its name and uid
+ * while no manager ran, judged once its home could be read; within about a second of the
+ * judgement the keeper was killed, then the manager as it handed the deleted account's run
+ * to a new keeper (before it saved that): the next manager took that run over as the new
+ * account's running daemon (its pid in their `status`, their `kill` reaching it, its
+ * uptime counted from 1970).
+ */
+describe('an account made again, the keeper then the manager killed right after the judgement', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let pid = 0;
+  after(() => {
+    endRun(pid, host.user('ann').uid);
+    return host.cleanup();
+  });
+
+  test('the deleted account’s run is stopped, never the new account’s daemon', async () => {
+    const counter = join(host.dir, 'old-run-count');
+    writeFileSync(counter, '0\n');
+    chownSync(counter, host.user('ann').uid, host.user('ann').gid);
+    host.writeMaster('[can_run_as]\n{ann}\n');
+    // SIGPIPE ignored too: its pipe, dropped by the manager at the judgement, has no reader
+    // once the keeper is gone, and the old run was to be alive when the new account kills.
+    host.writeDaemon(
+      'ann',
+      'svc',
+      secretTeller(counter).replace('trap "" TERM', 'trap "" TERM PIPE'),
+    );
+    await host.startManager();
+    pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
+    const again = await judgedMadeAgain(host, 'svc', UID_TALKER);
+    const from = host.managerLog.length;
+    process.kill(host.keeperPid(), 'SIGKILL');
+    // Killed as soon as it has handed the run to a new keeper: before its next save.
+    await waitFor('the manager to hand the old run to a new keeper', () =>
+      /ann\/svc: pid \d+ outlived its keeper/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    await host.killManager();
+    await host.startManager();
+    const shown = async (): Promise<string> =>
+      [
+        (await host.dmctl('ann', 'status')).stdout,
+        (await host.dmctl('ann', 'svc', 'why')).stdout,
+      ].join('\n');
+    await host.waitForDaemon('root', 'ann/svc', () => true, 'to be loaded');
+    assert.doesNotMatch(await shown(), new RegExp(`\\b${pid}\\b`));
+    // Nor reached by the new account's `kill`.
+    await host.dmctl('ann', 'svc', 'kill', '-KILL');
+    assert.ok(existsSync(`/proc/${pid}`), `the old run (pid ${pid}) was killed by the new account`);
+    process.kill(-pid, 'SIGKILL');
+    await waitFor(
+      'the new account’s daemon to write its own line in its log',
+      () => (logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined),
+      { timeoutMs: 30_000, describe: () => host.managerLog.split('\n').slice(-20).join('\n') },
+    );
+    assert.doesNotMatch(await shown(), new RegExp(`\\b${pid}\\b`));
+  });
+});
