@@ -337,3 +337,52 @@ describe('a keeper killed with -9 while its manager runs', { skip: !root && 'nee
     assert.equal(status.code, 0, status.stderr);
   });
 });
+
+/**
+ * Found with an outside review (61a, F2): the keeper killed, then the manager as soon as it
+ * had handed the survivors to a new keeper, before it saved that: the next manager took a
+ * survivor being replaced over as the daemon's running run (its uptime counted from 1970),
+ * never starting the daemon again.
+ */
+describe('a keeper killed, then its manager as it hands the survivors to a new keeper', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let pid = 0;
+  after(async () => {
+    if (pid > 0 && isAlive(pid)) process.kill(-pid, 'SIGKILL');
+    await host.cleanup();
+  });
+
+  test('the survivor is stopped and its daemon started again, never taken over', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    // Slow to stop: still there when the next manager takes over.
+    host.writeDaemon(
+      'alice',
+      'slow',
+      'start=trap "" TERM PIPE; while :; do sleep 1; done\noutput=log\nstop_timeout=120\n',
+    );
+    await host.startManager();
+    pid = (await host.waitForDaemon('root', 'alice/slow', (d) => d.pid > 0, 'to run')).pid;
+    const from = host.managerLog.length;
+    process.kill(host.keeperPid(), 'SIGKILL');
+    await waitFor('the manager to hand the survivor to a new keeper', () =>
+      /alice\/slow: pid \d+ outlived its keeper/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    await host.killManager();
+    await host.startManager();
+    const row = await host.waitForDaemon('root', 'alice/slow', () => true, 'to be listed');
+    assert.notEqual(row.state, 'running', `taken over: ${JSON.stringify(row)}`);
+    assert.ok(isAlive(pid), 'the survivor is still stopping');
+    process.kill(-pid, 'SIGKILL');
+    const next = await host.waitForDaemon(
+      'root',
+      'alice/slow',
+      (d) => d.state === 'running' && d.pid > 0 && d.pid !== pid,
+      'to start again',
+    );
+    assert.ok(next.pid !== pid);
+  });
+});
