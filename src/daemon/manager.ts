@@ -868,7 +868,12 @@ export class Manager implements ControlContext, SupervisorHost {
     if (!first) return;
     queueMicrotask(() => {
       const which = [...this.deletionsToSave]
-        .map(([each, called]) => (called === '' ? `uid ${each}` : `${called} (uid ${each})`))
+        .map(([each, called]) => {
+          // Made again with that uid (and name) meanwhile: the one deleted is not it (an
+          // outside review, 63a, F4: "the account of NAME is deleted" of one that exists).
+          const again = this.db.byUid.has(each) ? '; another account has that uid now' : '';
+          return called === '' ? `uid ${each}${again}` : `${called} (uid ${each}${again})`;
+        })
         .join(', ');
       this.deletionsToSave.clear();
       void this.state
@@ -2696,9 +2701,13 @@ export class Manager implements ControlContext, SupervisorHost {
       if (!readiness.ok) {
         // A passing fault (a full disk, a missing directory): tried again for the retry.
         if (!readiness.refused) void this.openLog(owner, record);
-        return { ok: false, error: readiness.error, retry: !readiness.refused };
-      }
-      this.logs.reopenBeforeStart(record.id, record.respawns > 0);
+        // Its owner not known yet (see outputHeld): its output waits in its pipe for the
+        // judgement, and its log is opened then. Refused meanwhile, a survivor replaced
+        // after a kill -9 of the keeper failed its starts with back-off while the home
+        // could not be read (an outside review, 61a, F7: down 63 s, 13 s past its return).
+        if (readiness.refused || !this.outputHeld(record.id))
+          return { ok: false, error: readiness.error, retry: !readiness.refused };
+      } else this.logs.reopenBeforeStart(record.id, record.respawns > 0);
     }
     const groups = groupIdsOf(this.db, runAs);
     this.askedGroupNames.set(record.id, this.namesOf(groups));
@@ -3150,8 +3159,11 @@ export class Manager implements ControlContext, SupervisorHost {
     // since this manager started (an outside review, 63a, F1: a `kill -9` while it stopped,
     // F2: a home with no `~/.daemon-manager` yet; 28-77 lines in the new account's logs).
     const uid = owner.account.uid;
+    // Or saved as such a run being stopped, no config claiming it (64a, F1, F2: 16-60
+    // lines, the judgement made at the start before).
     if (
       this.savedAtStart?.daemons[id]?.former === true ||
+      this.processes.stopsFormerOf(id) ||
       this.madeAgain.has(uid) ||
       this.replacedUids.has(uid)
     )

@@ -390,6 +390,13 @@ export class KeeperProcesses implements Processes {
     return undefined;
   }
 
+  /** Whether a run of daemon `id` no config claims is being stopped as a former account's (see endStray). */
+  stopsFormerOf(id: string): boolean {
+    for (const [seq, { former }] of this.unclaimed)
+      if (former && this.runs.get(seq) === id && this.strays.has(seq)) return true;
+    return false;
+  }
+
   /** Whether a run of daemon `id` is being stopped as a stray (see endStray). */
   stopsStrayOf(id: string): boolean {
     for (const seq of this.strays.keys()) if (this.runs.get(seq) === id) return true;
@@ -406,6 +413,7 @@ export class KeeperProcesses implements Processes {
         since: stop.since,
         deadline: stop.deadline,
         ...(leaf ? { leaf } : {}),
+        ...(this.unclaimed.get(run)?.former === true ? { former: true } : {}),
       };
     }
     return stops;

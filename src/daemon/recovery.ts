@@ -373,14 +373,24 @@ export class Recovery {
       // account's, nor said in their `why` (an outside review, 35a: the old run's stop
       // there, said as "the config it ran with was not saved").
       const former = this.formerUid(id);
+      // Saved as the run of the account that had the owner's name before, stopping (the
+      // account made again with its name and uid: see Manager.forgetMadeAgain), where the
+      // keeper's record cannot tell (the same uid): said so, and never the new account's.
+      const saved = this.saved?.daemons[id];
+      const formerRun = (run: RunReport): boolean =>
+        former !== undefined ||
+        (saved?.former === true && saved.run === run.seq) ||
+        this.saved?.strays?.[String(run.seq)]?.former === true;
       const why =
         former !== undefined
           ? `its owner then, uid ${former}, ran it (that account was renamed, or another has this name now)`
-          : problem !== undefined
-            ? `its file is broken now, and the config it ran with was not saved: ${problem}`
-            : unread(id.slice(0, id.indexOf('/')))
-              ? "its user's directory could not be read, and no config it ran with was saved"
-              : 'file deleted, or its user no longer allowed';
+          : runs.some(formerRun)
+            ? 'it is the run of the account that had its owner’s name before, being stopped'
+            : problem !== undefined
+              ? `its file is broken now, and the config it ran with was not saved: ${problem}`
+              : unread(id.slice(0, id.indexOf('/')))
+                ? "its user's directory could not be read, and no config it ran with was saved"
+                : 'file deleted, or its user no longer allowed';
       let said = false;
       for (const run of runs) {
         this.processes.claim(run, this.leafOf(id, run.seq));
@@ -393,9 +403,9 @@ export class Recovery {
           this.log.warn(`${id}: no config claims it any more (${why}); ${how}`);
           said = true;
         }
-        this.endStray(run, begun, { pid: run.pid, former: former !== undefined });
+        this.endStray(run, begun, { pid: run.pid, former: formerRun(run) });
       }
-      if (said && former === undefined) stopped.push({ id, why });
+      if (said && !runs.some(formerRun)) stopped.push({ id, why });
     }
     this.runsById.clear();
     return stopped;

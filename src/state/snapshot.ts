@@ -78,6 +78,14 @@ export interface StrayStop {
    * keeper, adopted from the cgroup they were found in (see Manager.endLeftBehind).
    */
   readonly leaf?: string;
+  /**
+   * The run of the account that had its daemon's owner name before (deleted, and made
+   * again with its name and uid, or another account now): its output is nobody's to log,
+   * and the account of the name now is never shown it. The keeper's record cannot tell
+   * where the uid is the same; forgotten, a `kill -9` or an upgrade as it stopped had the
+   * next manager log it into the new account's log (an outside review, 64a, F1, F2).
+   */
+  readonly former?: true;
 }
 
 /** The state file: written after changes, read at start. */
@@ -377,9 +385,12 @@ export function validateState(value: unknown): SavedState | { error: string } {
     (typeof strays !== 'object' ||
       strays === null ||
       !Object.values(strays).every((stop) => {
-        const { since, deadline, leaf } = (stop ?? {}) as Record<string, unknown>;
+        const { since, deadline, leaf, former } = (stop ?? {}) as Record<string, unknown>;
         return (
-          isCount(since) && isCount(deadline) && (leaf === undefined || typeof leaf === 'string')
+          isCount(since) &&
+          isCount(deadline) &&
+          (leaf === undefined || typeof leaf === 'string') &&
+          (former === undefined || former === true)
         );
       }))
   )

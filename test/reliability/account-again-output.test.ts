@@ -544,3 +544,133 @@ describe('an account made again, the keeper then the manager killed right after 
     assert.doesNotMatch(await shown(), new RegExp(`\\b${pid}\\b`));
   });
 });
+
+/**
+ * An outside review (61a, F7, Medium, 2 of 2): the same account, the manager and its keeper
+ * killed, its home unreadable at the start: its daemon's survivor was stopped and each
+ * start after failed on its log ("permission denied"), backing off up to 32 s, 13 s past
+ * the home's return. Its output waits in its pipe while the account is not known yet, so
+ * it starts at once, and what it writes goes into its log once the account is judged.
+ */
+describe('an account whose home is unreadable at a start after a kill -9 of the manager and its keeper', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('has its daemon started at once, its output in its log once judged', async () => {
+    const ann = host.user('ann');
+    host.writeMaster('[can_run_as]\n{ann}\n');
+    host.writeDaemon(
+      'ann',
+      'count',
+      'start=i=0; while :; do i=$((i+1)); echo "run $$ line $i"; sleep 0.05; done\noutput=log\n',
+    );
+    await host.startManager();
+    const old = (await host.waitForDaemon('root', 'ann/count', (d) => d.pid > 0, 'to run')).pid;
+    await killOnceSaved(host, 'ann/count');
+    process.kill(host.keeperPid(), 'SIGKILL');
+    chmodSync(ann.home, 0);
+    const from = host.managerLog.length;
+    let pid = 0;
+    try {
+      await host.startManager();
+      const said = await waitFor('its daemon started again, or refused', () => {
+        const log = host.managerLog.slice(from);
+        return (
+          /ann\/count: started, pid (\d+)/.exec(log)?.[1] ??
+          /ann\/count: cannot start: .*/.exec(log)?.[0]
+        );
+      });
+      pid = Number(said);
+      assert.ok(pid > 0 && pid !== old, `its start: ${said}`);
+    } finally {
+      chmodSync(ann.home, 0o755);
+    }
+    await waitFor('the account judged the same', () =>
+      /its daemon directory can be read, and it is judged/.test(host.managerLog.slice(from))
+        ? true
+        : undefined,
+    );
+    // What the new run wrote from its first line, in order, none lost.
+    await waitFor('lines of the new run in its log', () =>
+      logLines(ann.home).includes(`run ${pid} line 40`) ? true : undefined,
+    );
+    const numbers = logLines(ann.home).flatMap((line) => {
+      const match = new RegExp(`^run ${pid} line (\\d+)$`).exec(line);
+      return match === null ? [] : [Number(match[1])];
+    });
+    const expected = Array.from({ length: numbers.length }, (_, index) => index + 1);
+    assert.deepEqual(numbers, expected, 'each line of the new run once, in order');
+  });
+});
+
+/** Whether the state saved has the stop of a run no config claims under way. */
+function straySaved(host: TestHost): true | undefined {
+  const file = join(host.dir, 'state', 'state.json');
+  if (!existsSync(file)) return undefined;
+  const state = JSON.parse(readFileSync(file, 'utf8')) as {
+    strays?: Record<string, unknown>;
+  };
+  return Object.keys(state.strays ?? {}).length > 0 || undefined;
+}
+
+/**
+ * An outside review (64a, F1, High, 9 of 9; F2, 4 of 4): the account made again with its
+ * name and uid while no manager ran, judged so at the start (its `.lock` another file, or
+ * no `~/.daemon-manager` yet), without a file of the deleted account's daemon: that run,
+ * stopped as one no config claims, was taken for the new account's left-over by the next
+ * manager after a `kill -9` or an upgrade as it stopped, and what it wrote went into a new
+ * log of the new account (16-60 lines).
+ */
+for (const [way, home, takeover] of [
+  ['a kill -9', 'another file of its own', (host: TestHost) => host.killManager()],
+  ['an upgrade', 'another file of its own', (host: TestHost) => host.upgrade()],
+  ['a kill -9', 'no ~/.daemon-manager yet', (host: TestHost) => host.killManager()],
+] as const)
+  describe(`an account made again while the manager is down, judged at the start, its home with ${home}, ${way} as the old run stops`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    let pid = 0;
+    after(() => {
+      endRun(pid, host.user('ann').uid);
+      return host.cleanup();
+    });
+
+    test('nothing of that run reaches the new account’s logs', async () => {
+      const counter = join(host.dir, 'old-run-count');
+      writeFileSync(counter, '0\n');
+      chownSync(counter, host.user('ann').uid, host.user('ann').gid);
+      host.writeMaster('[can_run_as]\n{ann}\n');
+      host.writeDaemon('ann', 'svc', secretTeller(counter));
+      await host.startManager();
+      pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
+      await killOnceSaved(host, 'ann/svc');
+      const again = makeAccountAgainSameUid(host.user('ann'));
+      if (home === 'another file of its own') writeDaemonAgain(again, 'other', UID_TALKER);
+      const from = host.managerLog.length;
+      await host.startManager();
+      await waitFor('the account judged made again', () =>
+        / is an account made again with the name and uid/.test(host.managerLog.slice(from))
+          ? true
+          : undefined,
+      );
+      await waitFor('the state to save the old run’s stop', () => straySaved(host));
+      await takeover(host);
+      if (way === 'a kill -9') await host.startManager();
+      const before = counted(counter);
+      await waitFor('the old run to go on writing after the takeover', () =>
+        counted(counter) >= before + 20 ? true : undefined,
+      );
+      assert.ok(existsSync(`/proc/${pid}`), `the old run (pid ${pid}) was to be stopping`);
+      if (home === 'another file of its own')
+        await waitFor('the new account’s own daemon to write in its log', () =>
+          logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined,
+        );
+      const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
+      assert.deepEqual(leaked, [], 'lines of the old account’s run in the new account’s logs');
+      const why = (await host.dmctl('root', host.id('ann/svc'), 'why')).stdout;
+      assert.doesNotMatch(why, new RegExp(`\\b${pid}\\b`), why);
+    });
+  });
