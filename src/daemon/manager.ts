@@ -3228,7 +3228,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.holdSocketsLock(undefined, false);
     this.sockets.storeAll(attached.link);
     this.notify.storeAll(attached.link);
-    const orphans = this.processes.forgetAll();
+    const { orphans, strays } = this.processes.forgetAll();
     for (const record of this.supervisor.daemons.values()) {
       const { state } = record;
       if (state.kind !== 'running' && state.kind !== 'stopping') continue;
@@ -3250,6 +3250,12 @@ export class Manager implements ControlContext, SupervisorHost {
         record.wanted === 'up' ? 'start' : 'stay-stopped',
         { former: state.kind === 'stopping' && state.former === true, termedAt: stop?.termedAt },
       );
+    }
+    for (const stray of strays) {
+      this.log.warn(
+        `${stray.id}: ${stray.unclaimed === undefined ? 'what is left of a run' : `pid ${stray.unclaimed.pid}`}, being stopped as no daemon's, outlived its keeper; its stop goes on`,
+      );
+      this.processes.adoptStray(stray);
     }
   }
 

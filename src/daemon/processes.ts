@@ -63,6 +63,15 @@ export type ExecResult =
   | { readonly ok: true; readonly pid: number }
   | { readonly ok: false; readonly error: string };
 
+/** A run being stopped as a stray when its keeper died (see KeeperProcesses.forgetAll). */
+export interface StrayOrphan {
+  readonly id: string;
+  readonly stop: StrayStop;
+  readonly unclaimed: { readonly pid: number; readonly former: boolean } | undefined;
+  readonly leaf?: string;
+  readonly startTicks?: number;
+}
+
 /** What a run's report says of its end, as the supervisor wants it. */
 export function exitOf(run: RunReport): Exit {
   if (run.exit === undefined) return { code: null, signal: null };
@@ -199,8 +208,15 @@ export class KeeperProcesses implements Processes {
     return this.startTicks.get(run);
   }
 
-  /** Forgets every run (their keeper died); returns the cgroup and start time of each, by run. */
-  forgetAll(): Map<number, { readonly leaf?: string; readonly startTicks?: number }> {
+  /**
+   * Forgets every run (their keeper died); returns the cgroup and start time of each, by
+   * run, and the runs that were being stopped as strays, to be handed to the next keeper
+   * with their stops as begun (see adoptStray).
+   */
+  forgetAll(): {
+    readonly orphans: Map<number, { readonly leaf?: string; readonly startTicks?: number }>;
+    readonly strays: readonly StrayOrphan[];
+  } {
     const orphans = new Map<number, { leaf?: string; startTicks?: number }>();
     for (const run of this.runs.keys()) {
       const leaf = this.leaves.get(run);
@@ -210,11 +226,39 @@ export class KeeperProcesses implements Processes {
         ...(startTicks === undefined ? {} : { startTicks }),
       });
     }
+    const strays: StrayOrphan[] = [];
+    for (const [run, stop] of this.strays) {
+      const id = this.runs.get(run);
+      if (id === undefined) continue;
+      strays.push({ id, stop, unclaimed: this.unclaimed.get(run), ...orphans.get(run) });
+    }
     this.runs.clear();
     this.leaves.clear();
     this.startTicks.clear();
+    this.strays.clear();
+    this.unclaimed.clear();
+    for (const wake of this.strayWaiters.splice(0)) wake();
     for (const run of [...this.launching]) this.launched(run);
-    return orphans;
+    return { orphans, strays };
+  }
+
+  /**
+   * A run that was being stopped as a stray when its keeper died, handed to the next one
+   * (`link.adopt`, by its main pid and cgroup): its stop goes on to its deadline, as begun.
+   * Forgotten, such a run that ignored its SIGTERM was never sent its SIGKILL, nor named
+   * again, and outlived the manager's own shutdown; a deleted account's run went on as the
+   * uid an account made again has now (an outside review, 64a, F3: 5 of 5).
+   */
+  adoptStray(stray: StrayOrphan): void {
+    const seq = this.claimNew(stray.id, stray.leaf, stray.startTicks);
+    this.link.adopt(
+      seq,
+      stray.id,
+      stray.unclaimed?.pid ?? 0,
+      stray.startTicks ?? 0,
+      stray.leaf ?? '',
+    );
+    this.endStray(seq, 0, stray.stop, stray.unclaimed);
   }
 
   /** The pid of the keeper this manager is attached to. */
@@ -569,7 +613,19 @@ export class KeeperProcesses implements Processes {
         return;
       }
       case 'adopt-failed': {
-        // Nothing of the survivor was left by the time the keeper looked.
+        // Nothing of the survivor was left by the time the keeper looked (a stray too:
+        // its stop is over).
+        const id = this.runs.get(event.seq);
+        if (this.strays.has(event.seq)) {
+          this.unclaimed.delete(event.seq);
+          this.strays.delete(event.seq);
+          for (const wake of this.strayWaiters.splice(0)) wake();
+          this.runs.delete(event.seq);
+          this.startTicks.delete(event.seq);
+          this.leaves.delete(event.seq);
+          if (id !== undefined && ![...this.runs.values()].includes(id)) this.strayGone(id);
+          return;
+        }
         const record = this.recordOf(event.seq);
         if (record)
           this.supervisor().noteExit(record, event.seq, { code: null, signal: null }, true);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { DaemonStatus } from '../../src/protocol/messages.ts';
@@ -384,5 +384,56 @@ describe('a keeper killed, then its manager as it hands the survivors to a new k
       'to start again',
     );
     assert.ok(next.pid !== pid);
+  });
+});
+
+/**
+ * An outside review (64a, F3, High, 5 of 5): a run no config claims any more being stopped
+ * (its file deleted while no manager ran; it ignores SIGTERM), then the keeper killed
+ * alone: the run was forgotten, never sent its SIGKILL nor named again, and outlived the
+ * manager's own shutdown.
+ */
+describe('a keeper killed while a run no config claims is being stopped', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let pid = 0;
+  after(async () => {
+    if (pid > 0 && isAlive(pid)) process.kill(-pid, 'SIGKILL');
+    await host.cleanup();
+  });
+
+  test('its stop goes on to its SIGKILL under the next keeper', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n', 'stop-timeout = 4s');
+    host.writeDaemon(
+      'alice',
+      'gone',
+      'start=trap "" TERM PIPE; while :; do sleep 1; done\noutput=log\nstop_timeout=120\n',
+    );
+    host.writeDaemon('alice', 'stays', 'start=sleep 100000\n');
+    await host.startManager();
+    pid = (await host.waitForDaemon('root', 'alice/gone', (d) => d.pid > 0, 'to run')).pid;
+    await waitFor('the state to save its run', () => {
+      const state = readFileSync(join(host.dir, 'state', 'state.json'), 'utf8');
+      return state.includes(`"pid":${pid}`) || undefined;
+    });
+    await host.killManager();
+    rmSync(host.daemonFile('alice', 'gone'));
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('the run to be stopped as one no config claims', () =>
+      /alice\/gone: no config claims it/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    process.kill(host.keeperPid(), 'SIGKILL');
+    await waitFor(
+      'a new keeper',
+      () =>
+        /alice\/stays: pid \d+ outlived its keeper/.test(host.managerLog.slice(from)) || undefined,
+    );
+    await waitFor('the run to be killed at its deadline', () => (isAlive(pid) ? undefined : true), {
+      timeoutMs: 30_000,
+      describe: () => host.managerLog.slice(from),
+    });
+    assert.match(host.managerLog.slice(from), /alice\/gone: .*sent SIGKILL/);
   });
 });
