@@ -218,6 +218,14 @@ describe('readLogPiece', () => {
       '1:2',
       `error: log file ${LOG}.1 has 2 hard links; refused`,
     ],
+    [
+      // An outside review (64b, F3): with `log_keep=1`, the tail ended "has 0 hard links".
+      'a rotated file deleted by the next rotation as it was read: what it held',
+      sourceOf({ [LOG]: { ino: 4, text: '' }, [`${LOG}.1`]: { ino: 2, text: 'c\n', nlink: 0 } }, 4),
+      0,
+      '1:2',
+      "1:2 'c\n' next 2 rotated",
+    ],
   ];
   for (const [what, source, offset, file, expected] of cases)
     test(what, async () => {
@@ -274,6 +282,14 @@ test('the top read after a file gone says whether it begins with the rest of a l
   };
   assert.equal(await after('the start of a long line, the '), 'true true');
   assert.equal(await after('whole\n'), 'true false');
+  // Empty yet, its rest to come (64b, F1: a line longer than the files rotated).
+  const empty = async (before: string) => {
+    const files = { [LOG]: { ino: 4, text: '' }, [`${LOG}.1`]: { ino: 3, text: before } };
+    const chunk = await readLogPiece(sourceOf(files, 4), 7, '1:2');
+    return 'error' in chunk ? chunk.error : `${chunk.skipped} ${chunk.midLine === true}`;
+  };
+  assert.equal(await empty('nnnnnnnnnnnnnnnnnnnnnnnn'), 'true true');
+  assert.equal(await empty('whole\n'), 'true false');
   // The file before gone too (62b, F2): taken for a rest, the gap said anyway.
   const gone = await readLogPiece(sourceOf({ [LOG]: { ino: 4, text: 'rest\nb\n' } }, 4), 7, '1:2');
   assert.equal(
