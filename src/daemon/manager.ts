@@ -2698,6 +2698,14 @@ export class Manager implements ControlContext, SupervisorHost {
         void readiness.checking.then(() => this.supervisor.tryWaitingNow(record));
         return { ok: false, error: 'its log is being opened', retry: true, soon: true };
       }
+      // Not opened yet (the pipe of the run of another account that had the name before,
+      // dropped with its log's entry as it ended): opened now, and tried again then. A
+      // failed start, it cooled down and counted a respawn of a daemon that never ran (an
+      // outside review, 64a, F4: 14 of 14 after a takeover as such a run stopped).
+      if (readiness === NOT_OPEN) {
+        void this.openLog(owner, record).then(() => this.supervisor.tryWaitingNow(record));
+        return { ok: false, error: 'its log is being opened', retry: true, soon: true };
+      }
       if (!readiness.ok) {
         // A passing fault (a full disk, a missing directory): tried again for the retry.
         if (!readiness.refused) void this.openLog(owner, record);
