@@ -551,3 +551,53 @@ for (const when of ['while the manager runs', 'while no manager runs'] as const)
       );
     });
   });
+
+/**
+ * An outside review (60a, F2, Medium, 2 of 11): two accounts swapped names in one write,
+ * the manager killed with -9 as it applied the change (at its log line of the rename): one
+ * daemon's history was cut to one line, events 5-60 s old lost.
+ */
+for (const running of [true, false])
+  describe(`two accounts that swap names in one write${running ? '' : ', one daemon stopped'}, the manager killed as it applies it`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const { host, rename } = renamingAtOnceHost();
+
+    test('each keeps its own history, under its new name', async () => {
+      const { alice, bob, mark } = await twoMarked(
+        host,
+        running ? [6800410, 6800411] : [6800412, 6800413],
+        running,
+      );
+      assert.equal((await host.dmctl('bob', 'kill', 'web', '-URG')).code, 0);
+      await waitFor('bob’s mark in the saved history', () =>
+        readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('kill -URG')
+          ? true
+          : undefined,
+      );
+      const from = host.managerLog.length;
+      const swap = { [alice.name]: bob.name, [bob.name]: alice.name };
+      rename(swap, swap);
+      await waitFor('the manager to apply the rename', () =>
+        /no longer called/.test(host.managerLog.slice(from)) ? true : undefined,
+      );
+      await host.killManager();
+      await host.startManager();
+      await waitFor('the daemons to run under their new names', async () => {
+        const rows = await host.status('root');
+        // alice's uid is called bob now: her daemon runs only if it ran.
+        const state = (id: string) => rows.find((row) => row.id === id)?.state;
+        return state(`${alice.name}/web`) === 'running' &&
+          state(`${bob.name}/web`) === (running ? 'running' : 'stopped')
+          ? true
+          : undefined;
+      });
+      // alice's uid, now bob: her mark, not bob's.
+      const aliceWhy = (await host.dmctl('root', `${bob.name}/web`, 'why')).stdout;
+      assert.match(aliceWhy, new RegExp(`${alice.name} ${mark}`), aliceWhy);
+      assert.doesNotMatch(aliceWhy, /kill -URG/, aliceWhy);
+      const bobWhy = (await host.dmctl('root', `${alice.name}/web`, 'why')).stdout;
+      assert.match(bobWhy, /kill -URG/, bobWhy);
+      assert.doesNotMatch(bobWhy, new RegExp(mark), bobWhy);
+    });
+  });
