@@ -410,6 +410,8 @@ export class Manager implements ControlContext, SupervisorHost {
    * made again under the name while no manager ran), with the uid the old one had: what
    * survives of them is stopped, never handed over, and their output never logged.
    */
+  /** The daemons renamed at a takeover whose old run's stop was said in their history (see noteFormerOwner). */
+  private readonly renameStopsSaid = new Set<string>();
   private readonly formerOwners = new Map<string, number>();
   /**
    * Daemons of an owner gone or made again under the name (another uid) while the
@@ -774,7 +776,8 @@ export class Manager implements ControlContext, SupervisorHost {
       // loaded under the uid's next name at once, beside its old run).
       const state = saved[id]?.state;
       const ran = runs.length > 0 || state === 'running' || state === 'stopping';
-      if (former !== undefined) this.noteFormerOwner(id, former, uid, ran);
+      const pids = runs.filter((run) => run.alive).map((run) => run.pid);
+      if (former !== undefined) this.noteFormerOwner(id, former, uid, ran, pids);
     }
     this.sockets.releaseFormer((id) => this.formerOwners.has(id));
   }
@@ -784,6 +787,8 @@ export class Manager implements ControlContext, SupervisorHost {
     former: number,
     uid: number | undefined,
     runs: boolean,
+    /** The pids of its runs still alive, as the keeper reports them. */
+    pids: readonly number[] = [],
   ): void {
     this.formerOwners.set(id, former);
     const name = id.slice(id.indexOf('/') + 1);
@@ -834,6 +839,16 @@ export class Manager implements ControlContext, SupervisorHost {
     if (allowed) {
       this.history.carry(id, `${renamed}/${name}`);
       this.renameWaits.set(`${renamed}/${name}`, id);
+      // Said where its history went: its `why` went from the old run's start to the new
+      // one's, nothing of the old run's stop (an outside review, 64a, F6: 3 of 3).
+      if (pids.length > 0) {
+        this.history.note(
+          `${renamed}/${name}`,
+          'stop',
+          `its run under its owner's old name ${user} (pid ${pids.join(', ')}) is stopped at this takeover; it runs under the new name once that is gone`,
+        );
+        this.renameStopsSaid.add(`${renamed}/${name}`);
+      }
     }
     // Of the old account only: another's carried here meanwhile (the account renamed to
     // this name, seen first) was forgotten with it (an outside review, 60a, F1).
@@ -3033,6 +3048,8 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const [newId, oldId] of this.renameWaits)
       if (oldId === id && !this.runsOn(id)) {
         this.renameWaits.delete(newId);
+        if (this.renameStopsSaid.delete(newId))
+          this.history.note(newId, 'stop', `its run under its owner's old name is gone`);
         void this.rescan([newId.slice(0, newId.indexOf('/'))]);
       }
   }

@@ -501,6 +501,40 @@ describe('a running daemon of an account renamed while the manager runs', {
 });
 
 /**
+ * An outside review (64a, F6, Low, 3 of 3): the same after a rename while no manager ran
+ * (or at a `kill -9`): its `why` went from the start of its run under the old name to the
+ * start under the new one, nothing of the old run's stop.
+ */
+describe('a running daemon of an account renamed while no manager runs', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, rename } = renamingAtOnceHost();
+
+  test('has in its `why` under the new name the stop of its run under the old one', async () => {
+    const alice = host.user('alice').name;
+    const bob = host.expand('{bob}');
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+    host.writeDaemon('alice', 'up', 'start=exec sleep 6800072\n');
+    await host.startManager();
+    const old = await host.waitForDaemon('alice', 'alice/up', (d) => d.pid > 0, 'to run');
+    await waitFor('the state to save its run', () =>
+      readFileSync(join(host.dir, 'state', 'state.json'), 'utf8').includes(`"pid":${old.pid}`)
+        ? true
+        : undefined,
+    );
+    await host.killManager();
+    // One write of /etc/passwd (usermod refuses an account with processes).
+    rename({ [alice]: bob }, { [bob]: alice });
+    await host.startManager();
+    const now = await host.waitForDaemon('root', 'bob/up', (d) => d.pid > 0, 'to run');
+    assert.notEqual(now.pid, old.pid);
+    const why = (await host.dmctl('root', `${bob}/up`, 'why')).stdout;
+    assert.match(why, new RegExp(`old name [^\n]*pid ${old.pid}\\b[^\n]*is stopped`), why);
+    assert.match(why, /its run under its owner's old name is gone/, why);
+  });
+});
+
+/**
  * An outside review (54a, F3, Medium, 9 of 9): an account renamed while its home could not
  * be read (a mode being fixed, not mounted yet, not answering) was taken for a new account
  * given the uid, for good: the daemon its owner had stopped was started under the new
