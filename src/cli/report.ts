@@ -11,6 +11,7 @@ export function formatRescan(report: RescanReport): string[] {
   const how = (id: string): string =>
     restarted.has(id) ? ' (restarted)' : notRestarted.has(id) ? ' (not restarted)' : '';
   const lines = [
+    ...(report.judged === undefined ? [] : [`judged: ${report.judged}`]),
     ...report.added.map((id) => `added: ${id}`),
     ...(report.notLoaded ?? []).map((id) => `new: ${id} (not loaded)`),
     ...report.changed.map((id) => `changed: ${id}${how(id)}`),

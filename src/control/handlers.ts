@@ -83,7 +83,8 @@ export interface ControlContext {
    * Judges a user's account not known yet again now (its next timed look is then later);
    * known, its daemons are loaded by the rescan of it that follows.
    */
-  judgeNow(user: string): Promise<void>;
+  /** Judges the account not known yet now; what it was judged to be, if it was. */
+  judgeNow(user: string): Promise<string | undefined>;
   /** Daemons whose config file is refused now, loaded before or not. */
   brokenConfigs(): readonly BrokenConfig[];
   infoOf(record: DaemonRecord): DaemonInfo;
@@ -228,14 +229,15 @@ export async function handleRequest(
       // outside review, 56a, F7: "nothing changed", and judged 20 s later). What the
       // judgement loaded is said as added.
       const before = context.notKnownYet(caller) === undefined ? undefined : visible.ids();
-      await context.judgeNow(caller);
+      const outcome = await context.judgeNow(caller);
       const users = visibleUsers();
       const scanned = await context.rescan(users, caller);
       const judged = before && visible.ids().filter((id) => !before.includes(id));
-      const rescan =
+      const added =
         judged === undefined
           ? scanned
           : { ...scanned, added: [...new Set([...judged, ...scanned.added])] };
+      const rescan = outcome === undefined ? added : { ...added, judged: outcome };
       await context.durable();
       const refused = rescan.refused.length + rescan.refusedMore;
       context.audit(caller, request, refused === 0 ? 'ok' : `ok, ${refused} refused`);

@@ -1536,6 +1536,12 @@ export class Manager implements ControlContext, SupervisorHost {
       if ((this.undecidedUids.get(uid) ?? this.unknownUids.get(uid)) !== why) this.log.warn(why);
     for (const uid of [...this.undecidedUids.keys(), ...this.unknownUids.keys()]) {
       const name = this.db.byUid.get(uid)?.name;
+      const renamed = this.undecidedUids.has(uid);
+      if (read.has(uid))
+        this.judgedAs.set(
+          uid,
+          replaced.has(uid) ? (renamed ? 'another' : 'made again') : renamed ? 'renamed' : 'same',
+        );
       // Not said of an account deleted meanwhile (an outside review, 55a, F3), nor of one
       // not judged (its name no longer allowed: 56a, F6, said of a directory not readable).
       if (read.has(uid) && name !== undefined)
@@ -1578,9 +1584,28 @@ export class Manager implements ControlContext, SupervisorHost {
     return `${user} (uid ${uid}): not known yet to be the account this manager knew by that uid, its daemon directory cannot be read; ${undecided ? 'its daemons are not loaded' : 'its daemons run on as that account’s, their output waiting in their pipes,'} until it can be, and it is judged again then, and at each rescan of yours`;
   }
 
-  async judgeNow(user: string): Promise<void> {
-    if (this.notKnownYet(user) !== undefined) await this.judgeUids(user);
+  async judgeNow(user: string): Promise<string | undefined> {
+    const uid = this.db.users.get(user)?.uid;
+    if (uid === undefined || this.notKnownYet(user) === undefined) return undefined;
+    await this.judgeUids(user);
+    if (this.notKnownYet(user) !== undefined)
+      return 'not known yet: its daemon directory cannot be read; judged once it can be';
+    const outcome = this.judgedAs.get(uid);
+    this.judgedAs.delete(uid);
+    switch (outcome) {
+      case 'made again':
+        return 'an account made again with the name and uid of one deleted while no manager ran: what that one left is dropped, its runs stopped';
+      case 'another':
+        return 'a new account given the uid of another: nothing that one left is yours';
+      case 'renamed':
+        return 'the account this manager knew, renamed: its daemons and history are yours';
+      default:
+        return 'the account this manager knew: its daemons run on, what they wrote meanwhile goes into their logs';
+    }
   }
+
+  /** What the last judgement found each uid not known before to be (see judgeNow). */
+  private readonly judgedAs = new Map<number, 'same' | 'renamed' | 'made again' | 'another'>();
 
   /**
    * The owners found made again with their name and uid while no manager ran once their

@@ -222,6 +222,11 @@ export interface RescanReport {
   readonly refused: readonly string[];
   /** Refusals beyond those listed. */
   readonly refusedMore: number;
+  /**
+   * What this rescan judged its caller's account to be, where it was not known yet (see
+   * Manager.notKnownYet): said, not "nothing changed" (an outside review, 61a, F9).
+   */
+  readonly judged?: string;
 }
 
 /** Config problems of users other than the caller: counted, listed by `dmctl problems`. */

@@ -465,6 +465,8 @@ describe('an account renamed, its home unreadable, asks the manager', {
     const rescan = await asBob('rescan');
     assert.equal(rescan.code, 0, rescan.stderr);
     assert.doesNotMatch(rescan.stdout, /nothing changed/);
+    // What it was judged to be, said (61a, F9).
+    assert.match(rescan.stdout, /judged: the account this manager knew, renamed/);
     const rows = JSON.parse((await asBob('--json', 'status')).stdout) as { id: string }[];
     assert.ok(
       rows.some((row) => row.id === `${bob}/web`),
