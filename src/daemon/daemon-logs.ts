@@ -348,12 +348,18 @@ export class DaemonLogs {
    * are kept, the one the pump writes now, and the last few it wrote before with where
    * each was when it stopped (see readLogPiece).
    */
-  filesOf(id: string, spec: DaemonSpec): Pick<LogSource, 'keep' | 'current' | 'retired'> {
+  filesOf(
+    id: string,
+    spec: DaemonSpec,
+  ): Pick<LogSource, 'keep' | 'current' | 'retired' | 'writing'> {
     const keep = this.entries.get(id)?.options.keep ?? this.optionsFor(spec).keep;
     const stats = this.nulls.has(id) ? undefined : this.pump.stats(id);
     if (stats === undefined) return { keep, current: undefined, retired: [] };
     return {
       keep,
+      // Between a rotation's rename and its next open, it has no file (an outside review,
+      // 64b, F3: a tail ended `does not exist` then, 5 of 67 with built-in rotation).
+      writing: true,
       current: stats.ino === 0 ? undefined : fileIdOf(stats),
       retired: stats.retired.map((each) => ({ file: fileIdOf(each), path: each.path })),
     };

@@ -248,6 +248,22 @@ test('a first read while the log is missing in a rotation waits for it', async (
 // An outside review (52a, F5): with a logrotate's `mv` and SIGUSR1 every 0.3 s, a tail
 // through the manager whose file was gone while NAME.log was renamed, the next one not
 // open yet, ended with "does not exist".
+// An outside review (64b, F3): between a rotation's rename and its next open the pump has no
+// file: a tail that read then ended "does not exist".
+test('a read while the pump has no file in a rotation waits for NAME.log', async () => {
+  const files: Record<string, File> = {};
+  const source = { ...sourceOf(files, undefined), writing: true };
+  let looks = 0;
+  const rotating: LogSource = {
+    ...source,
+    read: async (path, offset, length) => {
+      if (++looks === 3) files[LOG] = { ino: 5, text: 'new\n' };
+      return source.read(path, offset, length);
+    },
+  };
+  assert.equal(shown(await readLogPiece(rotating, 0, undefined)), "1:5 'new\n' next 4");
+});
+
 test('a file gone while the log is missing in a rotation: said, and the log waited for', async () => {
   const counting = appearingAt(8, 5);
   assert.equal(shown(await readLogPiece(counting, 7, '1:2')), "1:5 'new\n' next 4 skipped");

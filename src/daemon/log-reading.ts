@@ -20,6 +20,11 @@ export interface LogSource {
   readonly ownerUid: number;
   /** The file the pump writes now (see fileIdOf), if any. */
   readonly current: string | undefined;
+  /**
+   * The pump writes this log, though maybe no file now (between a rotation's rename and
+   * its next open): a NAME.log missing then is waited for.
+   */
+  readonly writing?: boolean;
   /** The last few files it wrote before, oldest first (see native/log_pump.c). */
   readonly retired: readonly RetiredFile[];
   /** Reads as the owner (UserFiles.readChunk): a length of 0 only looks at the file. */
@@ -114,7 +119,10 @@ async function readWaiting(source: LogSource, offset: number): Promise<FileResul
   let now = await source.read(source.path, offset, LOG_CHUNK_BYTES);
   for (
     let tries = 0;
-    !now.ok && now.error.code === 'ENOENT' && source.current !== undefined && tries < MISSING_TRIES;
+    !now.ok &&
+    now.error.code === 'ENOENT' &&
+    (source.current !== undefined || source.writing === true) &&
+    tries < MISSING_TRIES;
     tries++
   ) {
     await new Promise((resolve) => setTimeout(resolve, MISSING_WAIT_MS));
