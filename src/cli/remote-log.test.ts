@@ -38,6 +38,16 @@ test('tailStart leaves out the rest of a line the file before began', () => {
   assert.equal(tailStart({ ...chunk, midLine: true }).toString(), 'b\nc\n');
 });
 
+// An outside review (64b, F2): a log whose last line is over 1 MiB began a tail with nothing.
+test('tailStart shows the end of a last line over 1 MiB', () => {
+  const text = `${'x'.repeat(1024 * 1024)}\n`;
+  const chunk = { data: Buffer.from(text).toString('base64'), next: 5_000_000, size: 5_000_000 };
+  assert.equal(tailStart(chunk).length, text.length);
+  const short = `${'x'.repeat(1000)}\n`;
+  const cut = { data: Buffer.from(short).toString('base64'), next: 5_000_000, size: 5_000_000 };
+  assert.equal(tailStart(cut).length, 0, 'a cut line under 1 MiB: left out');
+});
+
 // An outside review (60b, F1): a tail that fell behind showed the pieces of lines a gap cut
 // as lines of their own.
 describe('WholeLines', () => {

@@ -109,7 +109,11 @@ export function lastLines(data: Buffer, fromTop: boolean, lines: number): Buffer
 export function tailStart(chunk: LogChunk): Buffer {
   const data = Buffer.from(chunk.data, 'base64');
   const fromTop = chunk.next - data.length === 0 && chunk.midLine !== true;
-  return lastLines(data, fromTop, TAIL_LINES);
+  const shown = lastLines(data, fromTop, TAIL_LINES);
+  // All of it the end of one line over MOST_BEFORE (what withLinesBefore reads back): that
+  // end is shown, as a line over 1 MiB is shown in pieces. Left out, a tail of a log whose
+  // last line was over 1 MiB began with nothing (an outside review, 64b, F2: 8 of 8).
+  return shown.length === 0 && data.length >= MOST_BEFORE ? data : shown;
 }
 
 /** The most `withLinesBefore` reads back for TAIL_LINES lines: 1 MiB. */
