@@ -216,7 +216,13 @@ async function explainNoManager(
       return `not authorized: user '${user}' may not run or manage daemons (not in [can_run_as] or [manages] of ${target.masterPath})`;
   }
   if (error.code === 'EACCES') return `not authorized to use ${target.socket}`;
-  return `daemon-manager is not running: nothing answers on ${target.socket} (${target.source}; ${error.code}). If it runs with another master config, name it: dmctl --config FILE, or DAEMON_MANAGER_CONFIG=FILE; for your own daemons alone: daemon-manager --personal`;
+  // A user's socket goes with their rights: a `[manages]` right taken away as a tail ran
+  // was told "not running" alone (an outside review, 64b, F6: 2 of 3).
+  const rights =
+    user === 'root' || error.code !== 'ENOENT'
+      ? ''
+      : `; a user's socket is there only while root lets them run or manage daemons`;
+  return `daemon-manager is not running: nothing answers on ${target.socket} (${target.source}; ${error.code}${rights}). If it runs with another master config, name it: dmctl --config FILE, or DAEMON_MANAGER_CONFIG=FILE; for your own daemons alone: daemon-manager --personal`;
 }
 
 // A reader that went away (`dmctl status | head -1`) ends dmctl quietly with status 1, as
