@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { LogChunk } from '../protocol/messages.ts';
-import { lastLines, type ReadChunk, tailStart, WholeLines, withLinesBefore } from './remote-log.ts';
+import {
+  followRemoteLog,
+  lastLines,
+  type ReadChunk,
+  tailStart,
+  WholeLines,
+  withLinesBefore,
+} from './remote-log.ts';
 
 describe('lastLines', () => {
   const cases: [string, string, boolean, number, string][] = [
@@ -124,4 +131,31 @@ describe('withLinesBefore', () => {
     assert.equal((await tailOf(fileReader(text))).length, 21);
     assert.equal((await tailOf(fileReader(text, true))).length, 20);
   });
+});
+
+// An outside review (64b, F4): a tail through the manager ended at 10 of 26 `kill -9`s of
+// the manager ("the manager closed the connection before it answered").
+test('followRemoteLog asks again a manager that did not answer, from where it was', async () => {
+  const answers: (LogChunk | { error: string; passing?: true })[] = [
+    { data: Buffer.from('one\n').toString('base64'), next: 4, size: 4, file: 'f1' },
+    { error: 'the manager closed the connection before it answered', passing: true },
+    { error: 'daemon-manager is not running', passing: true },
+    { data: Buffer.from('two\n').toString('base64'), next: 8, size: 8, file: 'f1' },
+    { error: 'not allowed' },
+  ];
+  const asked: [number, string | undefined][] = [];
+  const read: ReadChunk = async (offset, file) => {
+    asked.push([offset, file]);
+    return answers.shift() ?? { error: 'no more' };
+  };
+  const written: string[] = [];
+  // Ends at the refusal, the last answer (said on stderr).
+  assert.equal(await followRemoteLog(read, 1, (piece) => written.push(piece.toString())), 1);
+  assert.equal(written.join(''), 'one\ntwo\n');
+  // Asked again at the offset it had reached, in the same file.
+  assert.deepEqual(asked.slice(1, 4), [
+    [4, 'f1'],
+    [4, 'f1'],
+    [4, 'f1'],
+  ]);
 });

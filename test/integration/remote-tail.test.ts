@@ -87,6 +87,34 @@ describe('tail through the manager across rotations', {
     );
   });
 
+  // An outside review (64b, F4): a tail through the manager ended at 10 of 26 `kill -9`s
+  // of the manager ("the manager closed the connection before it answered").
+  test('a tail goes on across kills of the manager, every line once, in order', async () => {
+    const log = logOf('fast');
+    const tail = spawnCollecting([
+      DMCTL,
+      '--config',
+      host.configFile,
+      host.id('alice/fast'),
+      'tail',
+    ]);
+    try {
+      await waitFor('the tail’s first lines', () =>
+        highestCount(tail.output()) > 0 ? true : undefined,
+      );
+      for (let round = 1; round <= 6; round++) {
+        const shown = highestCount(tail.output());
+        await waitForLine(tail, shown + 2_000);
+        await host.killManager();
+        await host.startManager();
+      }
+      await waitForLine(tail, highestCount(readFileSync(log, 'utf8')));
+      assertWhole(tail);
+    } finally {
+      await tail.stop();
+    }
+  });
+
   test('a log renamed by a logrotate (then SIGUSR1) is read to its end first', async () => {
     const log = logOf('moved');
     const tail = spawnDmctl(host, 'desk', host.id('alice/moved'), 'tail');
