@@ -84,6 +84,16 @@ describe('WholeLines', () => {
     assert.equal(fed(lines, long).length, long.length);
     assert.equal(fed(lines, 'y\n'), 'y\n');
   });
+
+  // An outside review (65b, F1): the next whole line after a gap was glued to the piece of a
+  // line over 1 MiB the gap cut.
+  test('ends the piece of a line a gap cut before the lines after it', () => {
+    const lines = new WholeLines();
+    fed(lines, 'x'.repeat(1024 * 1024 + 1));
+    assert.equal(lines.gap(false).toString(), '\n');
+    assert.equal(fed(lines, 'next\n'), 'next\n');
+    assert.equal(lines.gap(false).toString(), '', 'after a whole line: nothing');
+  });
 });
 
 // An outside review (62b, F1): a tail through the manager began with the whole lines of the

@@ -298,6 +298,25 @@ test('the top read after a file gone says whether it begins with the rest of a l
   };
   assert.equal(await after('the start of a long line, the '), 'true true');
   assert.equal(await after('whole\n'), 'true false');
+  // The pump's record older than the file read (rotated twice since the request came): the
+  // file before is the one rotated just before it, by the rotation's names (65b, F2).
+  const stale = await readLogPiece(
+    sourceOf(
+      {
+        [LOG]: { ino: 6, text: 'rest\nb\n' },
+        [`${LOG}.1`]: { ino: 5, text: 'the middle of a long line' },
+        [`${LOG}.2`]: { ino: 4, text: 'whole\n' },
+      },
+      5,
+      [{ file: '1:4', path: `${LOG}.1` }],
+    ),
+    7,
+    '1:2',
+  );
+  assert.equal(
+    'error' in stale ? stale.error : `${stale.skipped} ${stale.midLine === true}`,
+    'true true',
+  );
   // Empty yet, its rest to come (64b, F1: a line longer than the files rotated).
   const empty = async (before: string) => {
     const files = { [LOG]: { ino: 4, text: '' }, [`${LOG}.1`]: { ino: 3, text: before } };
