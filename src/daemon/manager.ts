@@ -592,9 +592,22 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     const unfair = fairShareMissing(parts.mode.kind, parts.settings, this.cgroups);
     if (unfair !== undefined) parts.log.info(unfair);
+    // A keeper the last manager started as it died, before it handed it the runs it saved
+    // (see SavedState `keeper`): it knows none of them. Taken for the keeper that held
+    // them, their survivors were never looked for, and each daemon ran twice (an outside
+    // review, 65a, F1: 5 of 6; a deleted account's run went on beside the new account's).
+    const savedKeeper = parts.saved?.keeper;
+    const sameKeeper =
+      savedKeeper === undefined ||
+      (savedKeeper.pid === parts.link.keeperPid &&
+        savedKeeper.startTicks === readStat(parts.link.keeperPid)?.startTime);
+    if (parts.snapshot.existing && !sameKeeper)
+      parts.log.warn(
+        `the keeper of daemons (pid ${parts.link.keeperPid}) is not the one that held the runs saved (pid ${savedKeeper?.pid}): what survives of them is looked for in their cgroups`,
+      );
     this.recovery = new Recovery({
       saved: parts.saved,
-      snapshot: parts.snapshot,
+      snapshot: { ...parts.snapshot, existing: parts.snapshot.existing && sameKeeper },
       supervisor: this.supervisor,
       processes: this.processes,
       link: parts.link,
@@ -3111,8 +3124,12 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     // Of those still refused: one whose file was deleted meanwhile is forgotten.
     const stoppedBroken = [...this.stoppedWhileBroken].filter((id) => this.broken.get(id));
+    const keeperTicks = readStat(this.link.keeperPid)?.startTime;
     return {
       ...state,
+      ...(keeperTicks === undefined
+        ? {}
+        : { keeper: { pid: this.link.keeperPid, startTicks: keeperTicks } }),
       ...(Object.keys(strays).length === 0 ? {} : { strays }),
       ...(stoppedBroken.length === 0 ? {} : { stoppedBroken }),
       ...(this.leftDownByOldName.size === 0

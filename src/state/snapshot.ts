@@ -97,6 +97,12 @@ export interface SavedState {
   readonly nextSeq: number;
   /** Set by a manager about to re-execute itself (SIGUSR2): its pid. */
   readonly upgrade?: { readonly pid: number };
+  /**
+   * The keeper that held the runs saved here: its pid and start time. A keeper found at a
+   * start that is another (one the last manager started as it died, before it handed it
+   * the runs) knows nothing of them: their survivors are looked for in their cgroups.
+   */
+  readonly keeper?: { readonly pid: number; readonly startTicks: number };
   readonly daemons: Readonly<Record<string, SavedDaemon>>;
   /** Stops of runs no daemon wants under way, by run number. */
   readonly strays?: Readonly<Record<string, StrayStop>>;
@@ -379,6 +385,9 @@ export function validateState(value: unknown): SavedState | { error: string } {
   const upgrade = state.upgrade as Record<string, unknown> | undefined;
   if (upgrade !== undefined && !isCount(upgrade.pid)) return { error: "'upgrade' is malformed" };
   if (!isOptionalCount(state.nextSeq)) return { error: "'nextSeq' is malformed" };
+  const keeper = state.keeper as Record<string, unknown> | undefined;
+  if (keeper !== undefined && (!isCount(keeper.pid) || !isCount(keeper.startTicks)))
+    return { error: "'keeper' is malformed" };
   const strays = state.strays as Record<string, unknown> | undefined;
   if (
     strays !== undefined &&
@@ -452,6 +461,9 @@ export function validateState(value: unknown): SavedState | { error: string } {
     clean: state.clean,
     nextSeq: (state.nextSeq as number | undefined) ?? 1,
     ...(upgrade ? { upgrade: { pid: upgrade.pid as number } } : {}),
+    ...(keeper === undefined
+      ? {}
+      : { keeper: { pid: keeper.pid as number, startTicks: keeper.startTicks as number } }),
     daemons,
     ...(strays === undefined ? {} : { strays: strays as Record<string, StrayStop> }),
     ...(stoppedBroken === undefined ? {} : { stoppedBroken: stoppedBroken as string[] }),
