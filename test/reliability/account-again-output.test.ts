@@ -34,6 +34,26 @@ function secretTeller(counter: string): string {
 }
 
 /**
+ * Starts the old account's daemon `svc` (`text` of its counter file: secretTeller, or one
+ * like it) under a master config that lets `ann` run daemons; returns the counter file
+ * and the run's pid.
+ */
+async function startOldRun(
+  host: TestHost,
+  text: (counter: string) => string = secretTeller,
+  settings = '',
+): Promise<{ counter: string; pid: number }> {
+  const counter = join(host.dir, 'old-run-count');
+  writeFileSync(counter, '0\n');
+  chownSync(counter, host.user('ann').uid, host.user('ann').gid);
+  host.writeMaster('[can_run_as]\n{ann}\n', settings);
+  host.writeDaemon('ann', 'svc', text(counter));
+  await host.startManager();
+  const { pid } = await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run');
+  return { counter, pid };
+}
+
+/**
  * Kills the manager with SIGKILL (its keeper holds on) once the state it saved says whose
  * run `id` is, `ann`'s uid (saves are batched, up to a second).
  */
@@ -118,13 +138,9 @@ function leakCase(
     });
 
     test('nothing the old account’s run writes reaches the new account’s log', async () => {
-      const counter = join(host.dir, 'old-run-count');
-      writeFileSync(counter, '0\n');
-      chownSync(counter, host.user('ann').uid, host.user('ann').gid);
-      host.writeMaster('[can_run_as]\n{ann}\n', settings);
-      host.writeDaemon('ann', 'svc', secretTeller(counter));
-      await host.startManager();
-      pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
+      const old = await startOldRun(host, secretTeller, settings);
+      const { counter } = old;
+      pid = old.pid;
       await waitFor('the old run’s lines in its own log', () =>
         logLines(host.user('ann').home).some((line) => line.startsWith('OLD-ACCOUNT-SECRET'))
           ? true
@@ -396,13 +412,9 @@ describe('an account made again without a file of the deleted one’s daemon, th
   });
 
   test('nothing of that run reaches the new account’s logs', async () => {
-    const counter = join(host.dir, 'old-run-count');
-    writeFileSync(counter, '0\n');
-    chownSync(counter, host.user('ann').uid, host.user('ann').gid);
-    host.writeMaster('[can_run_as]\n{ann}\n');
-    host.writeDaemon('ann', 'svc', secretTeller(counter));
-    await host.startManager();
-    pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
+    const old = await startOldRun(host);
+    const { counter } = old;
+    pid = old.pid;
     const again = await judgedMadeAgain(host, 'other', UID_TALKER);
     await host.killManager();
     await host.startManager();
@@ -437,13 +449,9 @@ describe('an account made again while the manager is down, its new home without 
   });
 
   test('is shown nothing of the deleted account’s run', async () => {
-    const counter = join(host.dir, 'old-run-count');
-    writeFileSync(counter, '0\n');
-    chownSync(counter, host.user('ann').uid, host.user('ann').gid);
-    host.writeMaster('[can_run_as]\n{ann}\n');
-    host.writeDaemon('ann', 'svc', secretTeller(counter));
-    await host.startManager();
-    pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
+    const old = await startOldRun(host);
+    const { counter } = old;
+    pid = old.pid;
     await waitFor('the old run’s lines in its own log', () =>
       logLines(host.user('ann').home).some((line) => line.startsWith('OLD-ACCOUNT-SECRET'))
         ? true
@@ -505,19 +513,13 @@ describe('an account made again, the keeper then the manager killed right after 
   });
 
   test('the deleted account’s run is stopped, never the new account’s daemon', async () => {
-    const counter = join(host.dir, 'old-run-count');
-    writeFileSync(counter, '0\n');
-    chownSync(counter, host.user('ann').uid, host.user('ann').gid);
-    host.writeMaster('[can_run_as]\n{ann}\n');
     // SIGPIPE ignored too: its pipe, dropped by the manager at the judgement, has no reader
     // once the keeper is gone, and the old run was to be alive when the new account kills.
-    host.writeDaemon(
-      'ann',
-      'svc',
-      secretTeller(counter).replace('trap "" TERM', 'trap "" TERM PIPE'),
-    );
-    await host.startManager();
-    pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
+    pid = (
+      await startOldRun(host, (counter) =>
+        secretTeller(counter).replace('trap "" TERM', 'trap "" TERM PIPE'),
+      )
+    ).pid;
     const again = await judgedMadeAgain(host, 'svc', UID_TALKER);
     const from = host.managerLog.length;
     process.kill(host.keeperPid(), 'SIGKILL');
@@ -641,13 +643,9 @@ for (const [way, home, takeover] of [
     });
 
     test('nothing of that run reaches the new account’s logs', async () => {
-      const counter = join(host.dir, 'old-run-count');
-      writeFileSync(counter, '0\n');
-      chownSync(counter, host.user('ann').uid, host.user('ann').gid);
-      host.writeMaster('[can_run_as]\n{ann}\n');
-      host.writeDaemon('ann', 'svc', secretTeller(counter));
-      await host.startManager();
-      pid = (await host.waitForDaemon('root', 'ann/svc', (d) => d.pid > 0, 'to run')).pid;
+      const old = await startOldRun(host);
+      const { counter } = old;
+      pid = old.pid;
       await killOnceSaved(host, 'ann/svc');
       const again = makeAccountAgainSameUid(host.user('ann'));
       if (home === 'another file of its own') writeDaemonAgain(again, 'other', UID_TALKER);
