@@ -2918,7 +2918,11 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   forgotten(record: DaemonRecord): void {
-    if (this.cgroups) removeCgroup(this.cgroups, record.id);
+    // Not the user's quota cgroups while a run of theirs is being launched into them: its
+    // child found them gone and failed its start ("cannot join cgroup ...": a full run,
+    // once, as the deleted account's run ended while the new account's daemon started).
+    if (this.cgroups)
+      removeCgroup(this.cgroups, record.id, this.processes.launchingOf(record.owner));
     this.notify.release(record.id);
     // The run of an account renamed away and back meanwhile: its history is the daemon's
     // still, loaded again under the name (see moveRenamePending).

@@ -434,6 +434,12 @@ export class KeeperProcesses implements Processes {
     return undefined;
   }
 
+  /** Whether a run of one of `user`'s daemons is being launched (asked of the keeper, not yet exec'd). */
+  launchingOf(user: string): boolean {
+    for (const seq of this.launching) if (this.runs.get(seq)?.startsWith(`${user}/`)) return true;
+    return false;
+  }
+
   /** Whether a run of daemon `id` no config claims is being stopped as a former account's (see endStray). */
   stopsFormerOf(id: string): boolean {
     for (const [seq, { former }] of this.unclaimed)

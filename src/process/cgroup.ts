@@ -352,10 +352,13 @@ export function cgroupChildren(path: string): string[] {
   }
 }
 
-/** Removes a daemon's empty cgroups (and its user's, once empty). */
-export function removeCgroup(tree: CgroupTree, id: string): void {
+/**
+ * Removes a daemon's empty cgroups (and its user's, once empty, unless `keepUser`: a run
+ * of theirs is being launched into them).
+ */
+export function removeCgroup(tree: CgroupTree, id: string, keepUser = false): void {
   // A user's quota cgroups, once none of their daemons is in them.
-  for (const base of [tree.memoryBase, tree.cpuBase]) {
+  for (const base of keepUser ? [] : [tree.memoryBase, tree.cpuBase]) {
     if (base === undefined) continue;
     try {
       rmdirSync(join(base, id.slice(0, id.indexOf('/'))));
