@@ -11,11 +11,9 @@ import { logWriter, TerminalSafe } from './terminal-safe.ts';
 
 /**
  * Asks the manager for a piece of a log: of the log as it is now, or, given the `file` of
- * the last piece, of that file wherever rotation has put it (see LogChunk).
- */
-/**
- * A piece of the log, or why not; `passing`: the manager did not answer (killed, or one
- * starting: its keeper holds the socket meanwhile), worth asking again.
+ * the last piece, of that file wherever rotation has put it (see LogChunk). Or why not;
+ * `passing`: the manager did not answer (killed, or one starting: its keeper holds the
+ * socket meanwhile), worth asking again.
  */
 export type ReadChunk = (
   offset: number,

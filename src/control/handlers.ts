@@ -81,9 +81,9 @@ export interface ControlContext {
   notKnownYet(user: string): string | undefined;
   /**
    * Judges a user's account not known yet again now (its next timed look is then later);
-   * known, its daemons are loaded by the rescan of it that follows.
+   * known, its daemons are loaded by the rescan of it that follows. Returns what it was
+   * judged to be, if it was asked of one not known yet.
    */
-  /** Judges the account not known yet now; what it was judged to be, if it was. */
   judgeNow(user: string): Promise<string | undefined>;
   /** Daemons whose config file is refused now, loaded before or not. */
   brokenConfigs(): readonly BrokenConfig[];

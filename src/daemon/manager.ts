@@ -265,6 +265,8 @@ export class Manager implements ControlContext, SupervisorHost {
 
   private recovery: Recovery | undefined;
   private link: KeeperLink;
+  /** The keeper `link` is attached to, with its start time (see keeperIdentity). */
+  private keeperSeen: { pid: number; startTicks: number } | undefined;
   private readonly snapshot: KeeperSnapshot;
   private readonly newKeeper: ManagerParts['newKeeper'];
   private readonly state: StateSaver;
@@ -410,9 +412,9 @@ export class Manager implements ControlContext, SupervisorHost {
    * made again under the name while no manager ran), with the uid the old one had: what
    * survives of them is stopped, never handed over, and their output never logged.
    */
+  private readonly formerOwners = new Map<string, number>();
   /** The daemons renamed at a takeover whose old run's stop was said in their history (see noteFormerOwner). */
   private readonly renameStopsSaid = new Set<string>();
-  private readonly formerOwners = new Map<string, number>();
   /**
    * Daemons of an owner gone or made again under the name (another uid) while the
    * manager ran, still stopping: a daemon of that name of the account there now is
@@ -421,6 +423,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly replacedRuns = new Set<string>();
   /** The uids judged made again with their name and uid since this manager started (see forgetMadeAgain). */
   private readonly madeAgain = new Set<number>();
+  /** What the last judgement found each uid not known before to be (see judgeNow). */
+  private readonly judgedAs = new Map<number, 'same' | 'renamed' | 'made again' | 'another'>();
   /**
    * Daemons of an account renamed (by their new id), loaded once the runs under the old
    * name (that id) are gone: started at once beside them, each daemon had two copies for
@@ -1616,9 +1620,6 @@ export class Manager implements ControlContext, SupervisorHost {
         return 'the account this manager knew: its daemons run on, what they wrote meanwhile goes into their logs';
     }
   }
-
-  /** What the last judgement found each uid not known before to be (see judgeNow). */
-  private readonly judgedAs = new Map<number, 'same' | 'renamed' | 'made again' | 'another'>();
 
   /**
    * The owners found made again with their name and uid while no manager ran once their
@@ -3102,6 +3103,16 @@ export class Manager implements ControlContext, SupervisorHost {
     else await this.logs.close(record.id);
   }
 
+  /** The keeper attached now, as saved (see SavedState `keeper`): its start time read once. */
+  private keeperIdentity(): { pid: number; startTicks: number } | undefined {
+    const pid = this.link.keeperPid;
+    if (this.keeperSeen?.pid !== pid) {
+      const startTicks = readStat(pid)?.startTime;
+      this.keeperSeen = startTicks === undefined ? undefined : { pid, startTicks };
+    }
+    return this.keeperSeen;
+  }
+
   private takeState(clean: boolean, upgrade?: { pid: number }): SavedState {
     const strays = this.processes.strayStops();
     const state = snapshot(
@@ -3128,12 +3139,10 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     // Of those still refused: one whose file was deleted meanwhile is forgotten.
     const stoppedBroken = [...this.stoppedWhileBroken].filter((id) => this.broken.get(id));
-    const keeperTicks = readStat(this.link.keeperPid)?.startTime;
+    const keeper = this.keeperIdentity();
     return {
       ...state,
-      ...(keeperTicks === undefined
-        ? {}
-        : { keeper: { pid: this.link.keeperPid, startTicks: keeperTicks } }),
+      ...(keeper === undefined ? {} : { keeper }),
       ...(Object.keys(strays).length === 0 ? {} : { strays }),
       ...(stoppedBroken.length === 0 ? {} : { stoppedBroken }),
       ...(this.leftDownByOldName.size === 0
@@ -3226,12 +3235,10 @@ export class Manager implements ControlContext, SupervisorHost {
     const owner = this.ownerTable.get(user);
     if (owner === undefined) return false;
     // The deleted account's run, its owner made again with the name and uid: saved as
-    // stopping for the account that had the name before, or the owner judged made again
-    // since this manager started (an outside review, 63a, F1: a `kill -9` while it stopped,
-    // F2: a home with no `~/.daemon-manager` yet; 28-77 lines in the new account's logs).
+    // stopping for the account that had the name before, or being stopped as such a run
+    // no config claims, or the owner judged made again since this manager started (outside
+    // reviews, 63a, F1, F2: 28-77 lines in the new account's logs; 64a, F1, F2: 16-60).
     const uid = owner.account.uid;
-    // Or saved as such a run being stopped, no config claiming it (64a, F1, F2: 16-60
-    // lines, the judgement made at the start before).
     if (
       this.savedAtStart?.daemons[id]?.former === true ||
       this.processes.stopsFormerOf(id) ||

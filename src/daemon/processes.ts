@@ -345,8 +345,7 @@ export class KeeperProcesses implements Processes {
     this.plans.delete(run);
     this.startTicks.delete(run);
     this.launched(run);
-    this.unclaimed.delete(run);
-    if (this.strays.delete(run)) for (const wake of this.strayWaiters.splice(0)) wake();
+    this.dropStray(run);
     if (!this.runs.delete(run)) return;
     this.unreleased.push(run);
     if (this.unreleased.length === 1) void this.releaseWhenSaved();
@@ -432,6 +431,12 @@ export class KeeperProcesses implements Processes {
       return { seq, pid, former, stop };
     }
     return undefined;
+  }
+
+  /** A run no longer stopped as a stray: whoever waits for the strays to end looks again. */
+  private dropStray(run: number): void {
+    this.unclaimed.delete(run);
+    if (this.strays.delete(run)) for (const wake of this.strayWaiters.splice(0)) wake();
   }
 
   /** Whether a run of one of `user`'s daemons is being launched (asked of the keeper, not yet exec'd). */
@@ -623,9 +628,7 @@ export class KeeperProcesses implements Processes {
         // its stop is over).
         const id = this.runs.get(event.seq);
         if (this.strays.has(event.seq)) {
-          this.unclaimed.delete(event.seq);
-          this.strays.delete(event.seq);
-          for (const wake of this.strayWaiters.splice(0)) wake();
+          this.dropStray(event.seq);
           this.runs.delete(event.seq);
           this.startTicks.delete(event.seq);
           this.leaves.delete(event.seq);

@@ -223,12 +223,7 @@ for (const both of [false, true])
     test('each keeps its stop and its own history, under its new name', async () => {
       const sleeps = both ? ([6800402, 6800403] as const) : ([6800398, 6800399] as const);
       const { alice, bob, alices, bobs, mark } = await twoMarked(host, sleeps, both);
-      assert.equal((await host.dmctl('bob', 'kill', 'web', '-URG')).code, 0);
-      await waitFor('bob’s mark in the saved history', () =>
-        readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('kill -URG')
-          ? true
-          : undefined,
-      );
+      await markBob(host);
       const from = host.managerLog.length;
       const swap = { [alice.name]: bob.name, [bob.name]: alice.name };
       rename(swap, swap);
@@ -250,13 +245,7 @@ for (const both of [false, true])
         both ? 'running' : 'stopped',
         host.managerLog.slice(from),
       );
-      // alice's uid, now bob: her mark, not bob's.
-      const aliceWhy = (await host.dmctl('root', `${bob.name}/web`, 'why')).stdout;
-      assert.match(aliceWhy, new RegExp(`${alice.name} ${mark}`), aliceWhy);
-      assert.doesNotMatch(aliceWhy, /kill -URG/, aliceWhy);
-      const bobWhy = (await host.dmctl('root', `${alice.name}/web`, 'why')).stdout;
-      assert.match(bobWhy, /kill -URG/, bobWhy);
-      assert.doesNotMatch(bobWhy, new RegExp(mark), bobWhy);
+      await assertOwnHistories(host, alice.name, bob.name, mark);
     });
   });
 
@@ -289,6 +278,34 @@ for (const running of [false, true])
       assert.match(why, new RegExp(`${alice.name} ${mark}`), why);
     });
   });
+
+/** Bob marks his daemon (a `kill -URG`), once the mark is in the saved history. */
+async function markBob(host: TestHost): Promise<void> {
+  assert.equal((await host.dmctl('bob', 'kill', 'web', '-URG')).code, 0);
+  await waitFor('bob’s mark in the saved history', () =>
+    readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('kill -URG')
+      ? true
+      : undefined,
+  );
+}
+
+/**
+ * After alice and bob swapped names: alice's uid, now `bob`, has her mark in its `why` and
+ * not bob's; bob's uid, now `alice`, his and not hers.
+ */
+async function assertOwnHistories(
+  host: TestHost,
+  alice: string,
+  bob: string,
+  mark: string,
+): Promise<void> {
+  const aliceWhy = (await host.dmctl('root', `${bob}/web`, 'why')).stdout;
+  assert.match(aliceWhy, new RegExp(`${alice} ${mark}`), aliceWhy);
+  assert.doesNotMatch(aliceWhy, /kill -URG/, aliceWhy);
+  const bobWhy = (await host.dmctl('root', `${alice}/web`, 'why')).stdout;
+  assert.match(bobWhy, /kill -URG/, bobWhy);
+  assert.doesNotMatch(bobWhy, new RegExp(mark), bobWhy);
+}
 
 /**
  * Two accounts, alice and bob, each with a daemon `web` that runs as its owner (`sleeps`),
@@ -605,12 +622,7 @@ for (const running of [true, false])
         running ? [6800410, 6800411] : [6800412, 6800413],
         running,
       );
-      assert.equal((await host.dmctl('bob', 'kill', 'web', '-URG')).code, 0);
-      await waitFor('bob’s mark in the saved history', () =>
-        readFileSync(join(host.dir, 'state', 'history.json'), 'utf8').includes('kill -URG')
-          ? true
-          : undefined,
-      );
+      await markBob(host);
       const from = host.managerLog.length;
       const swap = { [alice.name]: bob.name, [bob.name]: alice.name };
       rename(swap, swap);
@@ -628,12 +640,6 @@ for (const running of [true, false])
           ? true
           : undefined;
       });
-      // alice's uid, now bob: her mark, not bob's.
-      const aliceWhy = (await host.dmctl('root', `${bob.name}/web`, 'why')).stdout;
-      assert.match(aliceWhy, new RegExp(`${alice.name} ${mark}`), aliceWhy);
-      assert.doesNotMatch(aliceWhy, /kill -URG/, aliceWhy);
-      const bobWhy = (await host.dmctl('root', `${alice.name}/web`, 'why')).stdout;
-      assert.match(bobWhy, /kill -URG/, bobWhy);
-      assert.doesNotMatch(bobWhy, new RegExp(mark), bobWhy);
+      await assertOwnHistories(host, alice.name, bob.name, mark);
     });
   });
