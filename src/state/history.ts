@@ -107,8 +107,9 @@ export class History {
   /** Changed since it was last taken for saving. */
   private changed = false;
   /**
-   * A history moved to another id since it was last taken (see movedSinceTaken): the
-   * state already names the daemon by its new id.
+   * A history moved to another id, or forgotten, since it was last taken (see
+   * movedSinceTaken): the state already names the daemon by its new id, or no longer as
+   * that account's.
    */
   private moved = false;
 
@@ -179,7 +180,9 @@ export class History {
    * Whether a history moved to another id (its owner renamed, kept by uid, back) since it
    * was last taken: saved behind a state that names the daemon by its new id, a kill -9
    * had the next manager find it under an id no daemon has, and drop it (a CI run: the
-   * owner's `why` lost who stopped its daemon).
+   * owner's `why` lost who stopped its daemon). Or forgotten: saved behind the state that
+   * says an account was made again, a kill -9 had the next manager show the new account
+   * the deleted one's events (a full test run: its run's pid in their `why`).
    */
   get movedSinceTaken(): boolean {
     return this.moved;
@@ -264,7 +267,10 @@ export class History {
   forget(id: string): void {
     this.sizes.delete(id);
     this.uids.delete(id);
-    if (this.events.delete(id)) this.changed = true;
+    if (this.events.delete(id)) {
+      this.changed = true;
+      this.moved = true;
+    }
   }
 
   /**
