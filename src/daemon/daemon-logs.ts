@@ -66,6 +66,38 @@ const CHECK_STANDS_MS = 1000;
 const RETRY_WAITING_MS = [1_000, 3_000, 10_000];
 
 /**
+ * How long the pipe of a run before the daemon's run now (see DaemonLogs `earlier`) is
+ * read, at most, for its end once attached: a child of that run left holding it (no
+ * cgroup) would keep the run now's output waiting behind it.
+ */
+const EARLIER_PIPE_MS = 2_000;
+
+/** The prefix of the name a pipe of a run before the run now is kept by at the keeper. */
+const EARLIER_PIPE = 'out-before:';
+
+/**
+ * The daemon and order of a pipe of a run before its run now, by its name at the keeper
+ * (`out-before:ORDER:ID`, see DaemonLogs `earlier`); undefined for another name.
+ */
+export function earlierPipeOf(name: string): { id: string; order: number } | undefined {
+  const match = /^out-before:(\d+):(.+)$/s.exec(name);
+  return match === null ? undefined : { order: Number(match[1]), id: match[2] as string };
+}
+
+/** Keeps a descriptor at the keeper by name (an upgrade finds it there), or lets go of it. */
+export interface PipeKeeper {
+  store(name: string, fd: number): void;
+  drop(name: string): void;
+}
+
+/** The pipe of a run before the daemon's run now, with its name at the keeper. */
+interface EarlierPipe {
+  readonly fd: number;
+  readonly name: string;
+  readonly order: number;
+}
+
+/**
  * The logs of the daemons with `output=log`. Each daemon has one output pipe for its
  * whole life, held by the keeper; the native log pump (src/logs/pump.ts, its own thread)
  * moves it into the daemon's log, which is opened, rotated and reopened as its owner.
@@ -80,6 +112,16 @@ export class DaemonLogs {
   private readonly opening = new Map<string, Promise<LogReadiness>>();
   /** Pipes by daemon id, waiting for their log, or attached. */
   private readonly pipes = new Map<string, number>();
+  /**
+   * The pipes of a daemon's runs before its run now, still unread when the run now's pipe
+   * came (its log waiting, or its owner not known yet, when the keeper died: the next
+   * keeper gave the next run a pipe of its own), oldest first: each is written into the
+   * log, to its end, before the pipe now. Let go of, what waited in it was lost unsaid (an
+   * outside review, 65a, F2: 2.5-7 s of a run's output, 3 of 3).
+   */
+  private readonly earlier = new Map<string, EarlierPipe[]>();
+  /** The order of the last pipe added there (see `keepsEarlier`): it only grows. */
+  private earlierOrder = 0;
   /** Daemons whose pipe the pump empties into /dev/null now, or is taking from there. */
   private readonly nulls = new Set<string>();
   /**
@@ -117,6 +159,7 @@ export class DaemonLogs {
   private readonly toldWaiting = new Set<string>();
   private readonly note: (id: string, text: string) => void;
   private readonly held: (id: string) => boolean;
+  private readonly keeper: PipeKeeper;
   /** The daemons told their output waits for their account to be known (see `held`). */
   private readonly toldHeld = new Set<string>();
 
@@ -135,8 +178,11 @@ export class DaemonLogs {
     /** Puts what happens to a daemon's output in its history (`dmctl why`). */
     note: (id: string, text: string) => void = () => {},
     held: (id: string) => boolean = () => false,
+    /** Where the pipes of runs before the run now are kept across an upgrade (see `earlier`). */
+    keeper: PipeKeeper = { store: () => {}, drop: () => {} },
   ) {
     this.settings = settings;
+    this.keeper = keeper;
     this.log = log;
     this.ended = ended;
     this.gapChanged = gapChanged;
@@ -373,11 +419,17 @@ export class DaemonLogs {
   /** A daemon's output pipe, from the keeper: pumped into its log, or into /dev/null. */
   pipe(id: string, pipeFd: number, logged: boolean): void {
     const previous = this.pipes.get(id);
+    const keptEarlier =
+      previous !== undefined && previous !== pipeFd && logged && this.keepsEarlier(id, previous);
     this.pipes.set(id, pipeFd);
     this.logged.set(id, logged);
     if (previous !== pipeFd) this.discarded.delete(id);
     // The pump still holds the id (a pipe that ended, or one replaced): attached after.
     if (this.moving.has(id)) return;
+    if (keptEarlier) {
+      this.attachIfReady(id);
+      return;
+    }
     if (previous !== undefined && previous !== pipeFd) {
       // Another pipe for the same daemon (the old keeper died, or the daemon's run after
       // one whose pipe was let go): the old one is let go first, then the new one
@@ -390,6 +442,75 @@ export class DaemonLogs {
       return;
     }
     this.attachIfReady(id);
+  }
+
+  /**
+   * A daemon's pipe replaced by another while nothing read it and output waits in it (see
+   * `earlier`): kept, at the keeper too, to be written before the new one.
+   */
+  private keepsEarlier(id: string, previous: number): boolean {
+    const entry = this.entries.get(id);
+    if (entry === undefined || this.nulls.has(id)) return false;
+    // The pump reads it, or lets go of it (else it reads one of those before it).
+    if ((entry.attached || this.moving.has(id)) && !this.earlier.has(id)) return false;
+    if (this.pump.waitingIn(previous) === 0) {
+      closeFd(previous);
+      return true;
+    }
+    // Ordered across managers: by the time (in ms, times 1,000), and within this one.
+    this.earlierOrder = Math.max(this.earlierOrder + 1, Date.now() * 1000);
+    const name = `${EARLIER_PIPE}${this.earlierOrder}:${id}`;
+    this.keeper.store(name, previous);
+    this.addEarlier(id, previous, name);
+    return true;
+  }
+
+  /**
+   * The pipe of a run before the daemon's run now (kept at the keeper by `name`, see
+   * `earlierPipeOf`): its output is written before the pipe now's, oldest first.
+   */
+  addEarlier(id: string, fd: number, name: string): void {
+    const order = earlierPipeOf(name)?.order ?? 0;
+    const list = [...(this.earlier.get(id) ?? []), { fd, name, order }];
+    this.earlier.set(
+      id,
+      list.sort((a, b) => a.order - b.order),
+    );
+  }
+
+  /** How many bytes wait in a daemon's pipe now (`pipeFd`) and in those before it. */
+  private waitingFor(id: string, pipeFd: number): number {
+    const fds = [pipeFd, ...(this.earlier.get(id) ?? []).map((pipe) => pipe.fd)];
+    return fds.reduce((sum, fd) => sum + this.pump.waitingIn(fd), 0);
+  }
+
+  /** How many bytes wait in a pipe nothing reads (0 when it cannot be told). */
+  waitingIn(pipeFd: number): number {
+    return this.pump.waitingIn(pipeFd);
+  }
+
+  /** Hands the pipes of runs before the runs now to a new keeper (the one before died). */
+  storeEarlier(): void {
+    for (const list of this.earlier.values())
+      for (const pipe of list) this.keeper.store(pipe.name, pipe.fd);
+  }
+
+  /**
+   * The pipe of a run before the run now, attached: once read to its end, or once nothing
+   * waits in it after EARLIER_PIPE_MS, closed, and the next one (or the pipe now) attached.
+   */
+  private async readEarlier(id: string, fd: number): Promise<void> {
+    const current = (): boolean => this.earlier.get(id)?.[0]?.fd === fd;
+    while (current()) {
+      if (await this.pump.drainUntilEof(id, EARLIER_PIPE_MS)) break;
+      if (this.pump.waitingIn(fd) === 0) break;
+    }
+    if (!current()) return;
+    const list = this.earlier.get(id) as EarlierPipe[];
+    // Closed by `letGo`: the pump gives it back, and it is not the daemon's pipe now.
+    this.keeper.drop((list.shift() as EarlierPipe).name);
+    if (list.length === 0) this.earlier.delete(id);
+    this.letGo(id);
   }
 
   /**
@@ -423,7 +544,7 @@ export class DaemonLogs {
     const pipe = this.pipes.get(id);
     if (pipe === undefined) return;
     this.log.warn(
-      `${id}: its output is dropped (${this.pump.waitingIn(pipe)} bytes waiting in its pipe, and what it writes as it stops): ${why}`,
+      `${id}: its output is dropped (${this.waitingFor(id, pipe)} bytes waiting in its pipe, and what it writes as it stops): ${why}`,
     );
   }
 
@@ -435,12 +556,20 @@ export class DaemonLogs {
     // Not logged any more: what was dropped of it will never be said.
     this.carried.delete(id);
     this.noteDropping(id, false);
+    // The pipes of runs before the run now: let go of; one the pump reads is closed once
+    // it gives it back (see `letGo`), the others now, what waited in them said below.
+    const earlier = this.earlier.get(id) ?? [];
+    this.earlier.delete(id);
+    for (const pipe of earlier) this.keeper.drop(pipe.name);
+    const unread = entry?.attached ? earlier.slice(1) : earlier;
+    const earlierBytes = unread.reduce((sum, pipe) => sum + this.pump.waitingIn(pipe.fd), 0);
+    for (const pipe of unread) closeFd(pipe.fd);
     if (entry === undefined || !entry.attached) {
       // One that waited for its log goes on into /dev/null too: what waited is said (an
       // outside review, 22c, 7: a survivor's output dropped, only the failed open said).
       const waiting = this.pipes.get(id);
       if (waiting === undefined || this.moving.has(id)) return;
-      const bytes = this.pump.waitingIn(waiting);
+      const bytes = this.pump.waitingIn(waiting) + earlierBytes;
       if (bytes > 0 && entry !== undefined && !entry.readiness.ok && !this.discarded.has(id))
         this.log.warn(`${id}: ${bytes} bytes of its output are dropped: ${entry.readiness.error}`);
       this.attachToNull(id, waiting);
@@ -658,7 +787,7 @@ export class DaemonLogs {
     clearTimeout(timer);
     return waiting().map(([id, entry, pipeFd]) => ({
       id,
-      bytes: this.pump.waitingIn(pipeFd),
+      bytes: this.waitingFor(id, pipeFd),
       error: this.held(id)
         ? HELD
         : entry.readiness.ok
@@ -669,7 +798,9 @@ export class DaemonLogs {
 
   private attachIfReady(id: string): void {
     const entry = this.entries.get(id);
-    const pipeFd = this.pipes.get(id);
+    // The pipe of a run before the run now first (see `earlier`).
+    const earlier = this.earlier.get(id)?.[0];
+    const pipeFd = earlier?.fd ?? this.pipes.get(id);
     if (entry === undefined || pipeFd === undefined || entry.attached) return;
     if (this.held(id) && !this.moving.has(id) && !this.discarded.has(id)) {
       if (!this.toldHeld.has(id)) {
@@ -718,6 +849,7 @@ export class DaemonLogs {
     }
     if (this.carried.delete(id)) this.mayGap.add(id);
     entry.attached = true;
+    if (earlier !== undefined) void this.readEarlier(id, earlier.fd);
     const told = [this.toldWaiting.delete(id), this.toldHeld.delete(id)];
     if (told.includes(true))
       this.note(id, 'its log is open now: what waited in its pipe is written');

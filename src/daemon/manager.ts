@@ -111,7 +111,7 @@ import {
 } from '../users/accounts.ts';
 import { BrokenConfigs } from './broken-configs.ts';
 import { readConfigAsOwner, readEditedCopy, writeConfigAsOwner } from './config-writer.ts';
-import { DaemonLogs, NOT_OPEN } from './daemon-logs.ts';
+import { DaemonLogs, earlierPipeOf, NOT_OPEN } from './daemon-logs.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
 import { DaemonSockets, listenEnvironment } from './daemon-sockets.ts';
 import { formerOwnerOf, lockedFor } from './former-owner.ts';
@@ -545,6 +545,7 @@ export class Manager implements ControlContext, SupervisorHost {
       () => this.state.schedule(),
       (id, text) => this.history.note(id, 'config', text),
       (id) => this.outputHeld(id),
+      { store: (name, fd) => this.link.store(name, fd), drop: (name) => this.link.drop(name) },
     );
     // What the last manager dropped of each daemon's output and did not say yet: said, its
     // count included, where writing resumes. After a clean stop every pipe is new.
@@ -693,6 +694,7 @@ export class Manager implements ControlContext, SupervisorHost {
     await this.recovery?.startAll();
     this.claimNotifySockets();
     this.sockets.releaseUnwanted(this.supervisor.daemons, (user) => this.ownerTable.get(user));
+    this.adoptEarlierPipes();
     // Once the daemons are known: each output pipe goes on into its daemon's log (the old
     // account's of a name are emptied already, see noteFormerOwners).
     for (const [name, fd] of this.snapshot.fds)
@@ -1304,6 +1306,7 @@ export class Manager implements ControlContext, SupervisorHost {
       // A new keeper holds nothing yet: the daemons' sockets go to it before any start.
       this.sockets.storeAll(link);
       this.notify.storeAll(link);
+      this.logs.storeEarlier();
       this.resync(snapshot);
       this.holdSocketsLock(
         undefined,
@@ -1368,6 +1371,8 @@ export class Manager implements ControlContext, SupervisorHost {
       else if (name.startsWith('lsn:')) this.sockets.adopt(name, fd);
       else if (this.notify.adopt(name, fd)) continue;
       else if (name.startsWith('out:') && this.pipes.has(name.slice(4))) closeFd(fd);
+      // The pipes of runs before the runs now (see DaemonLogs `earlier`): this one's own.
+      else if (earlierPipeOf(name) !== undefined) closeFd(fd);
       else if (name.startsWith('out:')) this.adoptPipe(name.slice(4), fd);
   }
 
@@ -3198,6 +3203,29 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /**
+   * The pipes of runs before a daemon's run now (see DaemonLogs `earlier`), before that
+   * run's pipe: written into its log first. One of the account that had the name before,
+   * or of a daemon not loaded now, is let go of, what waited in it said.
+   */
+  private adoptEarlierPipes(): void {
+    for (const [name, fd] of this.snapshot.fds) {
+      const id = earlierPipeOf(name)?.id;
+      if (id === undefined) continue;
+      const record = this.supervisor.daemons.get(id);
+      const former = this.formerOwners.has(id) || record?.formerUid !== undefined;
+      if (record !== undefined && !former) {
+        this.logs.addEarlier(id, fd, name);
+        continue;
+      }
+      this.log.warn(
+        `${id}: ${this.logs.waitingIn(fd)} bytes a run before its last one wrote are dropped: ${former ? 'its run was the account’s that had the name before' : 'no daemon of that id is loaded'}`,
+      );
+      this.link.drop(name);
+      closeFd(fd);
+    }
+  }
+
+  /**
    * A daemon's output pipe, from the keeper: pumped into its log for as long as it lasts.
    * A pipe no daemon wants (its output is discarded now, it was forgotten) is emptied
    * until it ends, so no writer ever blocks on it, and the keeper lets go of it.
@@ -3306,6 +3334,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.holdSocketsLock(undefined, false);
     this.sockets.storeAll(attached.link);
     this.notify.storeAll(attached.link);
+    this.logs.storeEarlier();
     const { orphans, strays } = this.processes.forgetAll();
     for (const record of this.supervisor.daemons.values()) {
       const { state } = record;

@@ -250,6 +250,55 @@ for (const [way, meanwhile, after] of [
   );
 
 /**
+ * The pipe of a run before the run now, kept to be written first when the keeper died as
+ * output waited (65a, F2, above): of an account found made again, it is dropped with the
+ * pipe now, never written into the new account's log.
+ */
+describe('an account made again while the manager is down, its home unreadable at the start, the keeper killed and the old run ended as its output waits', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const pids: number[] = [];
+  after(() => {
+    for (const pid of pids) endRun(pid, host.user('ann').uid);
+    return host.cleanup();
+  });
+
+  test('nothing of either run reaches the new account’s log', async () => {
+    const { counter, pid } = await startOldRun(host);
+    pids.push(pid);
+    const again = await judgedMadeAgain(host, 'svc', UID_TALKER, async () => {
+      const from = host.managerLog.length;
+      process.kill(host.keeperPid(), 'SIGKILL');
+      await waitFor('the run to be replaced', () =>
+        new RegExp(`ann/svc: pid ${pid} outlived its keeper`).test(host.managerLog.slice(from))
+          ? true
+          : undefined,
+      );
+      process.kill(-pid, 'SIGKILL');
+      const next = await waitFor(
+        'the next run',
+        () => /ann\/svc: started, pid (\d+)/.exec(host.managerLog.slice(from))?.[1],
+      );
+      pids.push(Number(next));
+      const before = counted(counter);
+      await waitFor('the next run to write', () =>
+        counted(counter) >= before + 10 ? true : undefined,
+      );
+    });
+    // The next run, stopped as the deleted account's, ended: the new account's daemon starts.
+    process.kill(-(pids.at(-1) as number), 'SIGKILL');
+    await waitFor(
+      'the new account’s daemon to write its own line in its log',
+      () => (logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined),
+      { timeoutMs: 30_000, describe: () => host.managerLog.split('\n').slice(-20).join('\n') },
+    );
+    const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
+    assert.deepEqual(leaked, [], 'lines of the old account’s runs in the new account’s log');
+  });
+});
+
+/**
  * Found while fixing the above: the account deleted while no manager ran, the run of its
  * daemon left over (stopped as a run no config claims, for stop-timeout), and made again
  * under its name while the next manager ran: the new account's daemon of that name,
@@ -555,59 +604,93 @@ describe('an account made again, the keeper then the manager killed right after 
  * start after failed on its log ("permission denied"), backing off up to 32 s, 13 s past
  * the home's return. Its output waits in its pipe while the account is not known yet, so
  * it starts at once, and what it writes goes into its log once the account is judged.
+ * Another (65a, F2, Medium, 3 of 3): the keeper killed alone while that output waited, the
+ * run was replaced, and what it had written (2.5-7 s of lines) was lost, unsaid; also
+ * across an upgrade before the account is judged.
  */
-describe('an account whose home is unreadable at a start after a kill -9 of the manager and its keeper', {
-  skip: !root && 'needs root',
-}, () => {
-  const host = new TestHost();
-  after(() => host.cleanup());
+for (const afterwards of ['', 'the next keeper killed', 'the next keeper killed, then an upgrade'])
+  describe(`an account whose home is unreadable at a start after a kill -9 of the manager and its keeper${afterwards === '' ? '' : `, ${afterwards} as its output waits`}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    after(() => host.cleanup());
 
-  test('has its daemon started at once, its output in its log once judged', async () => {
-    const ann = host.user('ann');
-    host.writeMaster('[can_run_as]\n{ann}\n');
-    host.writeDaemon(
-      'ann',
-      'count',
-      'start=i=0; while :; do i=$((i+1)); echo "run $$ line $i"; sleep 0.05; done\noutput=log\n',
-    );
-    await host.startManager();
-    const old = (await host.waitForDaemon('root', 'ann/count', (d) => d.pid > 0, 'to run')).pid;
-    await killOnceSaved(host, 'ann/count');
-    process.kill(host.keeperPid(), 'SIGKILL');
-    chmodSync(ann.home, 0);
-    const from = host.managerLog.length;
-    let pid = 0;
-    try {
+    test('has its daemon started at once, its output in its log once judged', async () => {
+      const ann = host.user('ann');
+      const counter = join(host.dir, 'count');
+      writeFileSync(counter, '\n');
+      chownSync(counter, ann.uid, ann.gid);
+      host.writeMaster('[can_run_as]\n{ann}\n');
+      host.writeDaemon(
+        'ann',
+        'count',
+        `start=i=0; while :; do i=$((i+1)); echo "run $$ line $i"; echo "$$ $i" > ${counter}; sleep 0.05; done\noutput=log\n`,
+      );
       await host.startManager();
-      const said = await waitFor('its daemon started again, or refused', () => {
-        const log = host.managerLog.slice(from);
-        return (
-          /ann\/count: started, pid (\d+)/.exec(log)?.[1] ??
-          /ann\/count: cannot start: .*/.exec(log)?.[0]
-        );
-      });
-      pid = Number(said);
-      assert.ok(pid > 0 && pid !== old, `its start: ${said}`);
-    } finally {
-      chmodSync(ann.home, 0o755);
-    }
-    await waitFor('the account judged the same', () =>
-      /its daemon directory can be read, and it is judged/.test(host.managerLog.slice(from))
-        ? true
-        : undefined,
-    );
-    // What the new run wrote from its first line, in order, none lost.
-    await waitFor('lines of the new run in its log', () =>
-      logLines(ann.home).includes(`run ${pid} line 40`) ? true : undefined,
-    );
-    const numbers = logLines(ann.home).flatMap((line) => {
-      const match = new RegExp(`^run ${pid} line (\\d+)$`).exec(line);
-      return match === null ? [] : [Number(match[1])];
+      const old = (await host.waitForDaemon('root', 'ann/count', (d) => d.pid > 0, 'to run')).pid;
+      await killOnceSaved(host, 'ann/count');
+      process.kill(host.keeperPid(), 'SIGKILL');
+      chmodSync(ann.home, 0);
+      const from = host.managerLog.length;
+      const runs: number[] = [];
+      try {
+        await host.startManager();
+        const started = async (): Promise<number> => {
+          const said = await waitFor('its daemon started again, or refused', () => {
+            const log = host.managerLog.slice(from);
+            const pids = [...log.matchAll(/ann\/count: started, pid (\d+)/g)].map((m) =>
+              Number(m[1]),
+            );
+            return (
+              pids.find((pid) => !runs.includes(pid))?.toString() ??
+              /ann\/count: cannot start: .*/.exec(log)?.[0]
+            );
+          });
+          const pid = Number(said);
+          assert.ok(pid > 0 && pid !== old, `its start: ${said}`);
+          // It writes (its output waiting in its pipe).
+          await waitFor(`run ${pid} to write 20 lines`, () => {
+            const [who, count] = readFileSync(counter, 'utf8').trim().split(' ');
+            return Number(who) === pid && Number(count) >= 20 ? true : undefined;
+          });
+          return pid;
+        };
+        runs.push(await started());
+        if (afterwards !== '') {
+          process.kill(host.keeperPid(), 'SIGKILL');
+          runs.push(await started());
+        }
+        // The pipe of the run before, unread, is the next manager's to write first.
+        if (afterwards.endsWith('an upgrade')) await host.upgrade();
+      } finally {
+        chmodSync(ann.home, 0o755);
+      }
+      await waitFor('the account judged the same', () =>
+        /its daemon directory can be read, and it is judged/.test(host.managerLog.slice(from))
+          ? true
+          : undefined,
+      );
+      const last = runs.at(-1) as number;
+      await waitFor('lines of the last run in its log', () =>
+        logLines(ann.home).includes(`run ${last} line 40`) ? true : undefined,
+      );
+      // What each run wrote from its first line, in order, none lost, the runs in order.
+      const lines = logLines(ann.home);
+      let at = -1;
+      for (const pid of runs) {
+        const numbers = lines.flatMap((line) => {
+          const match = new RegExp(`^run ${pid} line (\\d+)$`).exec(line);
+          return match === null ? [] : [Number(match[1])];
+        });
+        assert.ok(numbers.length >= 20, `run ${pid}: ${numbers.length} lines in its log`);
+        const expected = Array.from({ length: numbers.length }, (_, index) => index + 1);
+        assert.deepEqual(numbers, expected, `each line of run ${pid} once, in order`);
+        const first = lines.indexOf(`run ${pid} line 1`);
+        assert.ok(first > at, `run ${pid} after the run before it`);
+        at = lines.indexOf(`run ${pid} line ${numbers.length}`);
+      }
     });
-    const expected = Array.from({ length: numbers.length }, (_, index) => index + 1);
-    assert.deepEqual(numbers, expected, 'each line of the new run once, in order');
   });
-});
 
 /** Whether the state saved has the stop of a run no config claims under way. */
 function straySaved(host: TestHost): true | undefined {
