@@ -437,6 +437,11 @@ export class Recovery {
       this.log.info(
         `${record.id}: pid ${run.pid} was started after the last save (a respawn or restart just before the manager was gone); taking it over`,
       );
+    // The first run of an account made again with the name, started once the deleted
+    // account's run it waited for was gone (the save has that stop): its total counts from
+    // this run, not from the wait (an outside review, 65a, F3: 8 s more, 4 of 4).
+    if (saved === undefined && savedEntry?.former === true && run.alive)
+      record.startedAt = run.spawnedAt || Date.now();
     // The config it was started with, as far as the save tells (an earlier version saved
     // none; one started since the save was started with the file as it is, most likely).
     record.runSource = saved?.source ?? record.source;

@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
@@ -103,6 +110,21 @@ async function judgedMadeAgain(
     saved(host, 'ann/svc')?.former === true ? true : undefined,
   );
   return again;
+}
+
+/** The children of a process (every thread's). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8')
+        .trim()
+        .split(' ')
+        .filter((one) => one !== '')
+        .map(Number),
+    );
+  } catch {
+    return [];
+  }
 }
 
 /** How many lines the old run has said so far (its counter file). */
@@ -295,6 +317,55 @@ describe('an account made again while the manager is down, its home unreadable a
     );
     const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
     assert.deepEqual(leaked, [], 'lines of the old account’s runs in the new account’s log');
+  });
+});
+
+/**
+ * An outside review (65a, F3, Low, 4 of 4): the account made again, its daemon waiting for
+ * the deleted account's run to be gone, the manager killed right after its first start,
+ * before a save: the next manager counted its `total` from the judgement, the wait too.
+ */
+describe('an account made again, the manager killed right after its daemon’s first start once the old run is gone', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  let pid = 0;
+  after(() => {
+    endRun(pid, host.user('ann').uid);
+    return host.cleanup();
+  });
+
+  test('its total counts from that start, not from the wait', async (t) => {
+    const old = await startOldRun(host);
+    pid = old.pid;
+    await killOnceSaved(host, 'ann/svc');
+    const again = makeAccountAgainSameUid(host.user('ann'));
+    writeDaemonAgain(again, 'svc', UID_TALKER);
+    await host.startManager();
+    await waitFor('the state to save the old run’s stop', () =>
+      saved(host, 'ann/svc')?.former === true ? true : undefined,
+    );
+    // A wait of 4 s at least: 40 lines of the old run, one each 0.1 s.
+    const before = counted(old.counter);
+    await waitFor('the old run to write 40 lines more', () =>
+      counted(old.counter) >= before + 40 ? true : undefined,
+    );
+    // Killed as soon as the keeper has the new run, before the manager can save it.
+    const keeper = host.keeperPid();
+    const manager = host.managerPid();
+    process.kill(-pid, 'SIGKILL');
+    const until = Date.now() + 30_000;
+    while (!childrenOf(keeper).some((child) => child !== pid) && Date.now() < until);
+    process.kill(manager, 'SIGKILL');
+    await host.killManager().catch(() => undefined);
+    if (saved(host, 'ann/svc')?.former !== true) {
+      t.skip('the state was saved after the start, before the kill: the case is not reached');
+      return;
+    }
+    await host.startManager();
+    const row = (await host.status('root')).find((one) => one.id === host.id('ann/svc'));
+    assert.ok(row !== undefined && row.state === 'running', JSON.stringify(row));
+    assert.ok(row.total - row.uptime <= 1, `total ${row.total}s, uptime ${row.uptime}s`);
   });
 });
 
