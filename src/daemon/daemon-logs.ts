@@ -445,15 +445,18 @@ export class DaemonLogs {
   }
 
   /**
-   * A daemon's pipe replaced by another while nothing read it and output waits in it (see
-   * `earlier`): kept, at the keeper too, to be written before the new one.
+   * A daemon's pipe replaced by another (the keeper died, the next run has a pipe of its
+   * own) before it was read to its end (see `earlier`): kept, at the keeper too, to be
+   * written before the new one. The pump may be reading it still: let go of at once, the
+   * last lines of the run replaced, not read yet, were lost.
    */
   private keepsEarlier(id: string, previous: number): boolean {
     const entry = this.entries.get(id);
     if (entry === undefined || this.nulls.has(id)) return false;
-    // The pump reads it, or lets go of it (else it reads one of those before it).
-    if ((entry.attached || this.moving.has(id)) && !this.earlier.has(id)) return false;
-    if (this.pump.waitingIn(previous) === 0) {
+    // The pump lets go of it (else of one before it): what is left in it is not read.
+    if (this.moving.has(id) && !this.earlier.has(id)) return false;
+    const reading = entry.attached && !this.earlier.has(id);
+    if (!reading && this.pump.waitingIn(previous) === 0) {
       closeFd(previous);
       return true;
     }
@@ -462,6 +465,7 @@ export class DaemonLogs {
     const name = `${EARLIER_PIPE}${this.earlierOrder}:${id}`;
     this.keeper.store(name, previous);
     this.addEarlier(id, previous, name);
+    if (reading) void this.readEarlier(id, previous);
     return true;
   }
 
