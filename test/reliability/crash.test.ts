@@ -464,9 +464,10 @@ describe('a keeper killed, then its manager before it hands the runs to a new ke
       );
       await runSaved(host, pid);
       const manager = host.managerPid();
-      process.kill(host.keeperPid(), 'SIGKILL');
-      // As soon as a new keeper runs: before the manager hands it the runs, at best.
+      // Read before the kill: read after, it was at times the new keeper already.
       const keeperBefore = host.keeperPid();
+      process.kill(keeperBefore, 'SIGKILL');
+      // As soon as a new keeper runs: before the manager hands it the runs, at best.
       await waitFor('a new keeper', () => {
         const now = host.keeperPid();
         return now !== 0 && now !== keeperBefore ? true : undefined;
