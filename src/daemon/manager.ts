@@ -314,6 +314,16 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   private readonly lockFiles = new Map<number, LockFile>();
   /**
+   * The uids of accounts this manager saw deleted while a run of theirs was still being
+   * stopped (its record's `formerUid`, or a stop of the run of the account that had the
+   * name before): an account given one of them since is someone else, whatever its name,
+   * and nothing of the deleted one's daemons is its own. Taken for the same account
+   * renamed away and back, a new account made with the name and uid got the deleted one's
+   * `why` (an outside review, 66a, F2: 5 of 5), and after a `kill -9` its respawn counts and
+   * last exit too (7 of 7). Saved, until no such run is left.
+   */
+  private readonly deletedUids = new Set<number>();
+  /**
    * The uids that are another account than the one that had them, judged at the last
    * change of the accounts (see accountsReplaced): what the old one left is not theirs.
    * Set while that change is applied only.
@@ -454,6 +464,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.renameWaits.set(newId, oldId);
     for (const [uid, file] of Object.entries(parts.saved?.lockFiles ?? {}))
       this.lockFiles.set(Number(uid), { ...file });
+    for (const uid of parts.saved?.deletedUids ?? []) this.deletedUids.add(uid);
     for (const [uid, left] of Object.entries(parts.saved?.leftDownByUid ?? {}))
       this.leftDownByUid.set(Number(uid), {
         name: left.name,
@@ -787,9 +798,13 @@ export class Manager implements ControlContext, SupervisorHost {
       const runs = runsById.get(id) ?? [];
       // Made again with its name and uid (see accountsReplaced): the runs and the saved
       // daemon of that uid are the deleted account's.
+      // So is a run saved as the one of the account that had the name before, that account
+      // deleted (see deletedUids): an account of the name and uid now is someone else.
+      const ofDeleted =
+        saved[id]?.former === true && uid !== undefined && this.deletedUids.has(uid);
       const former =
         formerOwnerOf(runs, saved[id]?.ownerUid, uid) ??
-        (uid !== undefined && this.replacedUids.has(uid) ? uid : undefined);
+        (uid !== undefined && (this.replacedUids.has(uid) || ofDeleted) ? uid : undefined);
       // A run the keeper reports, or one the state saved: after a kill -9 of the keeper
       // too, its survivors are found later, in its cgroups (an outside review, 45b, F1:
       // loaded under the uid's next name at once, beside its old run).
@@ -897,6 +912,7 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   private saveDeletion(uid: number, name: string): void {
     this.lockFiles.delete(uid);
+    this.deletedUids.add(uid);
     const first = this.deletionsToSave.size === 0;
     if (name !== '' || !this.deletionsToSave.has(uid)) this.deletionsToSave.set(uid, name);
     if (!first) return;
@@ -2933,7 +2949,9 @@ export class Manager implements ControlContext, SupervisorHost {
     // The run of an account renamed away and back meanwhile: its history is the daemon's
     // still, loaded again under the name (see moveRenamePending).
     const renamedBack =
-      record.formerUid !== undefined && this.db.users.get(record.owner)?.uid === record.formerUid;
+      record.formerUid !== undefined &&
+      this.db.users.get(record.owner)?.uid === record.formerUid &&
+      !this.deletedUids.has(record.formerUid);
     // Of an account renamed, its daemon waiting under the new name: what this run noted
     // since the rename (why it was stopped, its end) goes there too, after what was carried
     // at the rename. Forgotten here, the daemon's `why` showed a start after a start (an
@@ -3145,6 +3163,7 @@ export class Manager implements ControlContext, SupervisorHost {
     // Of those still refused: one whose file was deleted meanwhile is forgotten.
     const stoppedBroken = [...this.stoppedWhileBroken].filter((id) => this.broken.get(id));
     const keeper = this.keeperIdentity();
+    const deletedUids = this.deletedStill();
     return {
       ...state,
       ...(keeper === undefined ? {} : { keeper }),
@@ -3158,8 +3177,27 @@ export class Manager implements ControlContext, SupervisorHost {
         : { leftDownByUid: Object.fromEntries(this.leftDownByUid) }),
       ...(this.renameWaits.size === 0 ? {} : { renameWaits: Object.fromEntries(this.renameWaits) }),
       ...(this.lockFiles.size === 0 ? {} : { lockFiles: Object.fromEntries(this.lockFiles) }),
+      ...(deletedUids.length === 0 ? {} : { deletedUids }),
       ...this.pendingNames(),
     };
+  }
+
+  /**
+   * The uids of deletedUids a run of the deleted account is still stopped for; the others
+   * are let go of, once the takeover has loaded every daemon.
+   */
+  private deletedStill(): number[] {
+    if (this.deletedUids.size === 0 || this.recovery !== undefined) return [...this.deletedUids];
+    const stopping = new Set<number>();
+    for (const record of this.supervisor.daemons.values()) {
+      if (record.formerUid !== undefined) stopping.add(record.formerUid);
+      const { state } = record;
+      const uid = this.db.users.get(record.owner)?.uid;
+      if (state.kind === 'stopping' && state.former === true && uid !== undefined)
+        stopping.add(uid);
+    }
+    for (const uid of this.deletedUids) if (!stopping.has(uid)) this.deletedUids.delete(uid);
+    return [...this.deletedUids];
   }
 
   /**

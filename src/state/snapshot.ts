@@ -123,6 +123,12 @@ export interface SavedState {
   /** The `.lock` of each account's daemon directory the manager held, by uid (see LockFile). */
   readonly lockFiles?: Readonly<Record<string, LockFile>>;
   /**
+   * The uids of accounts deleted while a run of theirs was still being stopped: an account
+   * given one of them since (`useradd` gives a freed uid back) is someone else, whatever its
+   * name (see Manager deletedUids).
+   */
+  readonly deletedUids?: readonly number[];
+  /**
    * The daemons (by name) an account left stopped when it lost its name or its right to run
    * daemons, by uid: found stopped when the uid comes back under an allowed name.
    */
@@ -450,6 +456,9 @@ export function validateState(value: unknown): SavedState | { error: string } {
     return { error: "'lockFiles' is malformed" };
   const renameWaits = state.renameWaits;
   if (!validWaits(renameWaits)) return { error: "'renameWaits' is malformed" };
+  const deletedUids = state.deletedUids;
+  if (deletedUids !== undefined && !(Array.isArray(deletedUids) && deletedUids.every(isCount)))
+    return { error: "'deletedUids' is malformed" };
   const pendingNames = state.pendingNames;
   if (
     pendingNames !== undefined &&
@@ -471,6 +480,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
     ...(renameWaits === undefined ? {} : { renameWaits: renameWaits as Record<string, string> }),
     ...(pendingNames === undefined ? {} : { pendingNames: pendingNames as Record<string, number> }),
     ...(lockFiles === undefined ? {} : { lockFiles: lockFiles as Record<string, LockFile> }),
+    ...(deletedUids === undefined ? {} : { deletedUids: deletedUids as number[] }),
     ...(byUid === undefined
       ? {}
       : {

@@ -60,6 +60,19 @@ export function makeAccountAgainSameUid(old: {
   readonly home: string;
 }): AccountAgain {
   execFileSync('userdel', ['-f', old.name]);
+  return remakeAccount(old);
+}
+
+/**
+ * Makes the account `old`, deleted, again with its name, uid and gid and a new home of its
+ * own, `HOME-again` (see makeAccountAgainSameUid).
+ */
+export function remakeAccount(old: {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}): AccountAgain {
   execFileSync('groupadd', ['-f', '-o', '-g', String(old.gid), old.name]);
   const home = `${old.home}-again`;
   execFileSync('useradd', [

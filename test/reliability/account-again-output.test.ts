@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -17,6 +18,7 @@ import {
   logLines,
   makeAccountAgain,
   makeAccountAgainSameUid,
+  remakeAccount,
   saved,
   UID_TALKER,
   writeDaemonAgain,
@@ -368,6 +370,69 @@ describe('an account made again, the manager killed right after its daemon’s f
     assert.ok(row.total - row.uptime <= 1, `total ${row.total}s, uptime ${row.uptime}s`);
   });
 });
+
+/**
+ * An outside review (66a, F2, High): an account deleted while its daemon's run was still
+ * being stopped, then made again with its name and uid: the new account's daemon of that
+ * name showed the deleted account's `why` (its pids, its stop), taken for the same account
+ * renamed away and back (5 of 5); after a `kill -9` of the manager once the deletion was
+ * saved, its respawn count and last exit too (7 of 7).
+ */
+for (const way of ['while the manager runs', 'after a kill -9 once the deletion is saved'])
+  describe(`an account deleted as its daemon stops, made again with its name and uid ${way}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    const pids: number[] = [];
+    after(() => {
+      for (const pid of pids) endRun(pid, host.user('ann').uid);
+      return host.cleanup();
+    });
+
+    test('the new account’s daemon has nothing of the deleted one’s', async () => {
+      const ann = host.user('ann');
+      const first = await startOldRun(host);
+      pids.push(first.pid);
+      // A respawn and a last exit of the deleted account's daemon.
+      process.kill(-first.pid, 'SIGKILL');
+      const { pid } = await host.waitForDaemon(
+        'root',
+        'ann/svc',
+        (d) => d.state === 'running' && d.pid > 0 && d.pid !== first.pid,
+        'to run again',
+      );
+      pids.push(pid);
+      const from = host.managerLog.length;
+      execFileSync('userdel', ['-f', ann.name]);
+      await waitFor('the deletion saved', () =>
+        new RegExp(`saved: the account of ${ann.name} \\(uid ${ann.uid}\\) is deleted`).test(
+          host.managerLog.slice(from),
+        )
+          ? true
+          : undefined,
+      );
+      if (way.includes('kill -9')) await host.killManager();
+      const again = remakeAccount(ann);
+      writeDaemonAgain(again, 'svc', UID_TALKER);
+      if (way.includes('kill -9')) await host.startManager();
+      // The new account known to the manager (its rescan answered) while the old run stops.
+      await waitFor('the new account’s rescan', async () =>
+        (await host.dmctl('ann', 'rescan')).code === 0 ? true : undefined,
+      );
+      // The old run's end, sooner than its stop's SIGKILL: the new account's daemon starts.
+      process.kill(-pid, 'SIGKILL');
+      await waitFor(
+        'the new account’s daemon to write its own line in its log',
+        () => (logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined),
+        { timeoutMs: 30_000, describe: () => host.managerLog.split('\n').slice(-20).join('\n') },
+      );
+      const why = (await host.dmctl('ann', 'svc', 'why')).stdout;
+      for (const old of pids) assert.doesNotMatch(why, new RegExp(`\\b${old}\\b`), why);
+      const row = (await host.status('ann')).find((one) => one.id === host.id('ann/svc'));
+      assert.ok(row !== undefined, 'its daemon in its status');
+      assert.equal(row.respawns, 0, JSON.stringify(row));
+    });
+  });
 
 /**
  * Found while fixing the above: the account deleted while no manager ran, the run of its
