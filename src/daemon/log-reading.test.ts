@@ -325,6 +325,31 @@ test('the top read after a file gone says whether it begins with the rest of a l
   };
   assert.equal(await empty('nnnnnnnnnnnnnnnnnnnnnnnn'), 'true true');
   assert.equal(await empty('whole\n'), 'true false');
+  // The top rotated on as it was looked at (`log_keep=1`): NAME.log.1 is the top itself
+  // now, the file before it gone. Read for the file before, it said "whole line" of a
+  // rest (66b, F1: 8 pieces in 7 of 23 tails).
+  const files: Record<string, File> = {
+    [LOG]: { ino: 6, text: 'rest\nb\n' },
+    [`${LOG}.1`]: { ino: 5, text: 'the middle of a long line' },
+  };
+  const plain = sourceOf(files, 6, [{ file: '1:5', path: `${LOG}.1` }]);
+  const rotating: LogSource = {
+    ...plain,
+    keep: 1,
+    read: async (path, offset, length) => {
+      const read = await plain.read(path, offset, length);
+      if (path === LOG && offset === 0 && files[LOG]?.ino === 6) {
+        files[`${LOG}.1`] = files[LOG];
+        files[LOG] = { ino: 7, text: 'nnnnnn' };
+      }
+      return read;
+    },
+  };
+  const rotated = await readLogPiece(rotating, 7, '1:2');
+  assert.equal(
+    'error' in rotated ? rotated.error : `${rotated.skipped} ${rotated.midLine === true}`,
+    'true true',
+  );
   // The file before gone too (62b, F2): taken for a rest, the gap said anyway.
   const gone = await readLogPiece(sourceOf({ [LOG]: { ino: 4, text: 'rest\nb\n' } }, 4), 7, '1:2');
   assert.equal(

@@ -200,14 +200,31 @@ async function readAfter(
  * last 50 whole lines (an outside review, 56b, F5: 2 of 2).
  */
 async function beginsMidLine(source: LogSource, top: string): Promise<boolean | undefined> {
-  const path = (await rotatedBefore(source, top)) ?? (await notedBefore(source));
-  const looked = await source.read(path, 0, 0);
-  if (!looked.ok) return undefined;
+  const before = await rotatedBefore(source, top);
+  // The pump's record says which file came before the one it writes, only: before `top`
+  // if `top` is that one. Read for a `top` rotated on meanwhile, or for one whose file
+  // before was gone, it was another (NAME.log.1: `top` itself, or the one after it), and
+  // the end of a line longer than `log_max_size` was shown as a line after a gap (an
+  // outside review, 66b, F1: 8 pieces in 7 of 23 tails, `log_keep=1`).
+  const at =
+    before === 'elsewhere' || before === undefined ? await notedBefore(source, top) : before;
+  if (at === undefined) return undefined;
+  const looked = await source.read(at.path, 0, 0);
+  if (!looked.ok || !isFile(looked.value.stat, at.file)) return undefined;
   if (looked.value.size === 0) return false;
   if (refusalOf(looked.value.stat, source.ownerUid) !== undefined) return undefined;
-  const last = await source.read(path, looked.value.size - 1, 1);
-  if (!last.ok || last.value.data.length !== 1) return undefined;
+  const last = await source.read(at.path, looked.value.size - 1, 1);
+  if (!last.ok || last.value.data.length !== 1 || !isFile(last.value.stat, at.file))
+    return undefined;
   return last.value.data[0] !== 0x0a;
+}
+
+/** A file of the log found at a path: the one expected there, when known. */
+type Located = { readonly path: string; readonly file: string | undefined };
+
+/** Whether what was read is the file expected (any, when not known). */
+function isFile(stat: Pick<FileStat, 'dev' | 'ino' | 'btime'>, file: string | undefined): boolean {
+  return file === undefined || fileIdOf(stat) === file;
 }
 
 /**
@@ -218,16 +235,21 @@ async function beginsMidLine(source: LogSource, top: string): Promise<boolean | 
  * times a second, it was another, and the end of a line spread over three files was
  * shown as a line after a gap (an outside review, 65b, F2: 7 pieces in 6 of 31 tails).
  */
-async function rotatedBefore(source: LogSource, top: string): Promise<string | undefined> {
+async function rotatedBefore(
+  source: LogSource,
+  top: string,
+): Promise<Located | 'elsewhere' | undefined> {
   for (let attempt = 0; attempt < 2; attempt++) {
     const atName = await holds(source, source.path, top);
     const found = atName ? undefined : await locate(source, top);
+    // Gone (rotated past `log_keep`): nothing tells which file came before it.
+    if (!atName && found === undefined) return undefined;
     // Elsewhere (renamed by a logrotate): the rotation's names say nothing of it.
-    if (!atName && (found === undefined || found.index === 0)) return undefined;
+    if (found?.index === 0) return 'elsewhere';
     const index = found?.index ?? 0;
     const path = `${source.path}.${index + 1}`;
     const looked = await source.read(path, 0, 0);
-    if (!looked.ok) return undefined;
+    if (!looked.ok) return atName ? 'elsewhere' : undefined;
     // Rotated meanwhile: `top` itself may be at that name now.
     if (fileIdOf(looked.value.stat) === top) continue;
     // Still where it was: the file after it is the one rotated just before it.
@@ -235,16 +257,25 @@ async function rotatedBefore(source: LogSource, top: string): Promise<string | u
       index === 0
         ? await holds(source, source.path, top)
         : await holds(source, `${source.path}.${index}`, top);
-    if (still) return path;
+    if (still) return { path, file: fileIdOf(looked.value.stat) };
   }
   return undefined;
 }
 
-/** The file written before the one the pump writes now, by its record, else NAME.log.1. */
-async function notedBefore(source: LogSource): Promise<string> {
-  const before = source.retired.at(-1);
-  const found = before === undefined ? undefined : await locate(source, before.file);
-  return found?.path ?? `${source.path}.1`;
+/**
+ * The file written before `top`, by the pump's record of the files it wrote (wherever that
+ * file is now; undefined if it is gone, or if the record does not have `top`), else
+ * NAME.log.1 for the file the pump writes with no record yet.
+ */
+async function notedBefore(source: LogSource, top: string): Promise<Located | undefined> {
+  const files = source.retired.map((retired) => retired.file);
+  if (source.current !== undefined) files.push(source.current);
+  const index = files.indexOf(top);
+  if (index === 0 && files.length === 1) return { path: `${source.path}.1`, file: undefined };
+  const before = files[index - 1];
+  if (index < 1 || before === undefined) return undefined;
+  const found = await locate(source, before);
+  return found === undefined ? undefined : { path: found.path, file: before };
 }
 
 /** Which NAME.log.N a path is (0: another name). */
