@@ -710,3 +710,34 @@ test("a stop's answer waits for the keeper to carry out its SIGTERM, and no long
   assert.ok(after.kind === 'stopping' && after.termedAt !== undefined);
   clearTimeout(record.timer);
 });
+
+// An outside review (66a, F4, Low, 200 of 200): a task's clean end (restart=no, status 0)
+// was logged as a warning, beside every failure.
+test('a task’s clean end is said at info, a failure at warn', () => {
+  const levels: string[] = [];
+  const supervisor = supervisorOf({
+    log: {
+      ...quiet,
+      info: (text) => levels.push(`info ${text}`),
+      warn: (text) => levels.push(`warn ${text}`),
+    },
+  });
+  for (const [name, code] of [
+    ['clean', 0],
+    ['failing', 1],
+  ] as const) {
+    const record = recordOf('start=true\nrestart=no\n', name);
+    supervisor.register(record);
+    const started = supervisor.start(record);
+    assert.ok(started.ok && started.run !== undefined);
+    supervisor.noteSpawned(record, started.run, 700 + code);
+    supervisor.noteExit(record, started.run, { code, signal: null }, true);
+  }
+  assert.deepEqual(
+    levels.filter((line) => line.includes('exited with status')),
+    [
+      'info alice/clean: pid 700 exited with status 0',
+      'warn alice/failing: pid 701 exited with status 1',
+    ],
+  );
+});

@@ -674,7 +674,10 @@ export class Supervisor {
     }
     if (!failed) record.lastExit = exit;
     if (state.kind !== 'running') return;
-    this.host.log.warn(`${record.id}: pid ${state.pid} ${how}`);
+    // A task's clean end (left down as `exited` by its `restart=`) is what it is for: not
+    // a warning (an outside review, 66a, F4: every one of 200 tasks' ends among them).
+    const done = afterExit(record.spec.restart, record.spec.successExit, exit) === 'exited';
+    this.host.log[done && !failed ? 'info' : 'warn'](`${record.id}: pid ${state.pid} ${how}`);
     // Stamped when the keeper reaped it: after a stall of the manager, the time it read
     // the report was the stall's end, while "after" above counted to the real exit.
     this.host.note(record, 'exit', `pid ${state.pid} ${how}${after}`, at);
