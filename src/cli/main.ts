@@ -217,12 +217,12 @@ async function explainNoManager(
   }
   if (error.code === 'EACCES') return `not authorized to use ${target.socket}`;
   // A user's socket goes with their rights: a `[manages]` right taken away as a tail ran
-  // was told "not running" alone (an outside review, 64b, F6: 2 of 3).
-  const rights =
+  // was told "not running" alone (outside reviews, 64b, F6: 2 of 3; 66b, F3: said first).
+  const which =
     user === 'root' || error.code !== 'ENOENT'
-      ? ''
-      : `; a user's socket is there only while root lets them run or manage daemons`;
-  return `daemon-manager is not running: nothing answers on ${target.socket} (${target.source}; ${error.code}${rights}). If it runs with another master config, name it: dmctl --config FILE, or DAEMON_MANAGER_CONFIG=FILE; for your own daemons alone: daemon-manager --personal`;
+      ? 'daemon-manager is not running'
+      : `daemon-manager is not running, or root no longer lets ${user} run or manage daemons (a user's socket is there only while root lets them)`;
+  return `${which}: nothing answers on ${target.socket} (${target.source}; ${error.code}). If it runs with another master config, name it: dmctl --config FILE, or DAEMON_MANAGER_CONFIG=FILE; for your own daemons alone: daemon-manager --personal`;
 }
 
 // A reader that went away (`dmctl status | head -1`) ends dmctl quietly with status 1, as

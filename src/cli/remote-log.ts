@@ -188,14 +188,19 @@ export async function followRemoteLog(
     // the tail goes on from where it was, as `tail -F` does across a missing file. Ended
     // there, a tail through the manager stopped at 10 of 26 kills (an outside review,
     // 64b, F4).
-    for (
-      const since = Date.now();
-      'error' in chunk && chunk.passing === true && Date.now() - since < MANAGER_AWAY_MS;
-    ) {
+    const since = Date.now();
+    while ('error' in chunk && chunk.passing === true && Date.now() - since < MANAGER_AWAY_MS) {
       await delay(pollMs);
       chunk = await read(offset, file);
     }
-    if ('error' in chunk) return fail(chunk.error);
+    // Said as the end of the tail: the manager's message alone read as a refusal to begin
+    // (an outside review, 66b, F3).
+    if ('error' in chunk)
+      return fail(
+        first
+          ? chunk.error
+          : `the tail ends${chunk.passing === true ? ` (asked again for ${Math.round((Date.now() - since) / 1000)} s)` : ''}: ${chunk.error}`,
+      );
     if (chunk.skipped) {
       const close = lines.gap(chunk.midLine === true);
       if (close.length > 0) write(close);
