@@ -399,6 +399,7 @@ static void handle_adopt(struct message *request) {
     run_forget(run);
     return;
   }
+  run_record(run);
   run_report(run, "run");
 }
 
@@ -629,6 +630,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   open_socket(argv[1]);
+  runs_record_in(argv[1]);
   watch_fd(listen_fd, EPOLLIN, TAG_LISTEN);
   watch_fd(signal_fd, EPOLLIN, TAG_SIGNALS);
   watch_fd(timer_fd, EPOLLIN, TAG_TIMER);

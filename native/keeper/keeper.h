@@ -105,6 +105,13 @@ struct run *run_by_pid(pid_t pid);
 struct run *run_by_errpipe(int fd);
 struct run *run_by_events(int fd);
 void run_forget(struct run *run);
+/*
+ * Where runs are recorded (keeper-runs/ beside the socket), and a run's record written: by
+ * the keeper for an adopted one, by a spawned child itself, first thing after the fork.
+ */
+void runs_record_in(const char *socket_path);
+void run_record(const struct run *run);
+void run_record_process(const struct run *run, pid_t pid, unsigned long long start_ticks);
 void run_track_pid(struct run *run);
 void run_watch_errpipe(struct run *run, int fd);
 void runs_reap(void);

@@ -382,7 +382,14 @@ int spawn_run(struct run *run, struct message *request, char *error, size_t size
     pid = fork();
     if (pid > 0) pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   }
-  if (pid == 0) become_daemon(&plan, errpipe[1], out_fd, in_fd);
+  if (pid == 0) {
+    /*
+     * Recorded by the child itself, before anything: written by the keeper after the fork,
+     * a kill of the keeper right after it left the run's process with no record.
+     */
+    run_record_process(run, getpid(), start_ticks_of(getpid()));
+    become_daemon(&plan, errpipe[1], out_fd, in_fd);
+  }
   int saved = errno;
   close(errpipe[1]);
   if (own_null != -1) close(own_null);

@@ -31,6 +31,7 @@ import { closeFd } from '../files/user-files.ts';
 import { KeeperNotAnswering } from '../keeper/hello.ts';
 import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { RunReport } from '../keeper/protocol.ts';
+import { readRunRecords, removeOthersRunRecords, withUnsavedRuns } from '../keeper/run-records.ts';
 import { DaemonLines } from '../logging/daemon-lines.ts';
 import type { Logger } from '../logging/logger.ts';
 import { UserLines } from '../logging/user-lines.ts';
@@ -446,26 +447,53 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly wantedBeforeDisown = new Map<string, 'up' | 'down'>();
 
   constructor(parts: ManagerParts) {
+    // A keeper the last manager started as it died, before it handed it the runs it saved
+    // (see SavedState `keeper`): it knows none of them. Taken for the keeper that held
+    // them, their survivors were never looked for, and each daemon ran twice (an outside
+    // review, 65a, F1: 5 of 6; a deleted account's run went on beside the new account's).
+    const savedKeeper = parts.saved?.keeper;
+    const sameKeeper =
+      savedKeeper === undefined ||
+      (savedKeeper.pid === parts.link.keeperPid &&
+        savedKeeper.startTicks === readStat(parts.link.keeperPid)?.startTime);
+    if (parts.snapshot.existing && !sameKeeper)
+      parts.log.warn(
+        `the keeper of daemons (pid ${parts.link.keeperPid}) is not the one that held the runs saved (pid ${savedKeeper?.pid}): what survives of them is looked for in their cgroups`,
+      );
+    // The keeper that held the runs gone: those it spawned after the last save, as it
+    // recorded them, are the daemons' runs too (see withUnsavedRuns).
+    const saved =
+      parts.snapshot.existing && sameKeeper
+        ? parts.saved
+        : withUnsavedRuns(
+            parts.saved,
+            readRunRecords(parts.settings.stateDir),
+            parts.link.keeperPid,
+            (id, run) =>
+              parts.log.warn(
+                `${id}: pid ${run.pid} was started after the last save by a keeper that is gone (pid ${run.keeper}): taken for its run`,
+              ),
+          );
     this.mode = parts.mode;
     this.db = parts.accounts.db;
     this.otherAccounts = parts.accounts.others;
     // A refusal of a user's FUSE mount names its mounter's account as it is now.
     nameMountersWith((uid) => this.db.byUid.get(uid)?.name);
     this.settings = parts.settings;
-    this.savedAtStart = parts.saved;
-    for (const id of parts.saved?.stoppedBroken ?? []) this.stoppedWhileBroken.add(id);
+    this.savedAtStart = saved;
+    for (const id of saved?.stoppedBroken ?? []) this.stoppedWhileBroken.add(id);
     // Kept across a takeover: a second one (an upgrade after a kill -9) found no trace of
     // the owner's stop under the old name, and started the daemon (an outside review, 41a, F3).
-    for (const id of parts.saved?.leftDownByOldName ?? []) this.leftDownByOldName.add(id);
+    for (const id of saved?.leftDownByOldName ?? []) this.leftDownByOldName.add(id);
     // Saved: lost at a takeover, a daemon renamed back to its old name was started beside
     // its old run, and the daemons of two accounts that swapped names were never loaded
     // (an outside review, 43a, F1, F3).
-    for (const [newId, oldId] of Object.entries(parts.saved?.renameWaits ?? {}))
+    for (const [newId, oldId] of Object.entries(saved?.renameWaits ?? {}))
       this.renameWaits.set(newId, oldId);
-    for (const [uid, file] of Object.entries(parts.saved?.lockFiles ?? {}))
+    for (const [uid, file] of Object.entries(saved?.lockFiles ?? {}))
       this.lockFiles.set(Number(uid), { ...file });
-    for (const uid of parts.saved?.deletedUids ?? []) this.deletedUids.add(uid);
-    for (const [uid, left] of Object.entries(parts.saved?.leftDownByUid ?? {}))
+    for (const uid of saved?.deletedUids ?? []) this.deletedUids.add(uid);
+    for (const [uid, left] of Object.entries(saved?.leftDownByUid ?? {}))
       this.leftDownByUid.set(Number(uid), {
         name: left.name,
         daemons: [...left.daemons],
@@ -488,7 +516,7 @@ export class Manager implements ControlContext, SupervisorHost {
       // refused by the keeper, or name another daemon's run (a review: stop signalled it).
       firstSeq: parts.snapshot.runs.reduce(
         (next, run) => Math.max(next, run.seq + 1),
-        parts.saved?.nextSeq ?? 1,
+        saved?.nextSeq ?? 1,
       ),
       managerIsRoot: process.geteuid?.() === 0,
       onPipe: (id, fd) => this.adoptPipe(id, fd),
@@ -560,11 +588,11 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     // What the last manager dropped of each daemon's output and did not say yet: said, its
     // count included, where writing resumes. After a clean stop every pipe is new.
-    for (const [id, daemon] of Object.entries(parts.saved?.daemons ?? {}))
+    for (const [id, daemon] of Object.entries(saved?.daemons ?? {}))
       if (daemon.outputGap !== undefined)
         this.logs.carry(
           id,
-          parts.saved?.clean ? { ...daemon.outputGap, skipRest: false } : daemon.outputGap,
+          saved?.clean ? { ...daemon.outputGap, skipRest: false } : daemon.outputGap,
         );
     const historyFile = new HistoryFile(parts.settings.stateDir, this.history);
     const unreadable = historyFile.load();
@@ -608,21 +636,8 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     const unfair = fairShareMissing(parts.mode.kind, parts.settings, this.cgroups);
     if (unfair !== undefined) parts.log.info(unfair);
-    // A keeper the last manager started as it died, before it handed it the runs it saved
-    // (see SavedState `keeper`): it knows none of them. Taken for the keeper that held
-    // them, their survivors were never looked for, and each daemon ran twice (an outside
-    // review, 65a, F1: 5 of 6; a deleted account's run went on beside the new account's).
-    const savedKeeper = parts.saved?.keeper;
-    const sameKeeper =
-      savedKeeper === undefined ||
-      (savedKeeper.pid === parts.link.keeperPid &&
-        savedKeeper.startTicks === readStat(parts.link.keeperPid)?.startTime);
-    if (parts.snapshot.existing && !sameKeeper)
-      parts.log.warn(
-        `the keeper of daemons (pid ${parts.link.keeperPid}) is not the one that held the runs saved (pid ${savedKeeper?.pid}): what survives of them is looked for in their cgroups`,
-      );
     this.recovery = new Recovery({
-      saved: parts.saved,
+      saved: saved,
       snapshot: { ...parts.snapshot, existing: parts.snapshot.existing && sameKeeper },
       supervisor: this.supervisor,
       processes: this.processes,
@@ -718,6 +733,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.watchAccounts();
     // From now on a daemon is new: autostart alone decides.
     this.recovery = undefined;
+    this.forgetOthersRunRecords();
     // A renamed account's daemon whose old run ended during the takeover loads now.
     for (const oldId of new Set(this.renameWaits.values())) this.renamedRunGone(oldId);
     // A change made while the daemons were taken over, before the watch began (a
@@ -3402,6 +3418,20 @@ export class Manager implements ControlContext, SupervisorHost {
       );
       this.processes.adoptStray(stray);
     }
+    this.forgetOthersRunRecords();
+  }
+
+  /**
+   * The runs other keepers recorded (see withUnsavedRuns), gone with them, are let go of
+   * once the state saved says what became of them: taken over, stopped, or ended. Kept
+   * until then, a kill of this manager meanwhile leaves them for the next one.
+   */
+  private forgetOthersRunRecords(): void {
+    const keeper = this.link.keeperPid;
+    void this.state.saved().then((failure) => {
+      if (failure === undefined && this.link.keeperPid === keeper)
+        removeOthersRunRecords(this.settings.stateDir, keeper);
+    });
   }
 
   private closeQuietly(fd: number): void {

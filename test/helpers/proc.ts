@@ -95,3 +95,18 @@ export function cgroup2Of(pid: number, mount: string): string | undefined {
     .find((entry) => entry.startsWith('0::'));
   return line === undefined ? undefined : join(mount, line.slice(3));
 }
+
+/** The children of a process (every thread's). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8')
+        .trim()
+        .split(' ')
+        .filter((one) => one !== '')
+        .map(Number),
+    );
+  } catch {
+    return [];
+  }
+}

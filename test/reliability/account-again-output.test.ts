@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  readdirSync,
-  readFileSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
@@ -24,6 +17,7 @@ import {
   writeDaemonAgain,
 } from '../helpers/accounts.ts';
 import { TestHost } from '../helpers/host.ts';
+import { childrenOf } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -112,21 +106,6 @@ async function judgedMadeAgain(
     saved(host, 'ann/svc')?.former === true ? true : undefined,
   );
   return again;
-}
-
-/** The children of a process (every thread's). */
-function childrenOf(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
-      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8')
-        .trim()
-        .split(' ')
-        .filter((one) => one !== '')
-        .map(Number),
-    );
-  } catch {
-    return [];
-  }
 }
 
 /** How many lines the old run has said so far (its counter file). */

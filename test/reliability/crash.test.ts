@@ -7,7 +7,7 @@ import type { DaemonStatus } from '../../src/protocol/messages.ts';
 import { living, processTable } from '../helpers/census.ts';
 import { spawnCollecting } from '../helpers/cli.ts';
 import { DAEMON_MANAGER, TestHost } from '../helpers/host.ts';
-import { isAlive, livePidsOfUid } from '../helpers/proc.ts';
+import { childrenOf, isAlive, livePidsOfUid } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -492,3 +492,58 @@ describe('a keeper killed, then its manager before it hands the runs to a new ke
     t.skip('the window between the new keeper and the hand-over was not hit in 10 tries');
   });
 });
+
+/**
+ * An outside review (66a, F1, High, 11 of 14): with `cgroups = no`, a daemon respawned, then
+ * its keeper and the manager killed before the manager saved the new run (it may not even
+ * have heard of it): the next manager never found that run and started the daemon beside
+ * it, the first copy running on unsupervised, past a clean stop of the manager. The keeper
+ * records each run it spawns in the state directory; the next manager reads what a keeper
+ * that is gone left there.
+ */
+for (const cgroups of ['cgroups = no', 'cgroups = yes'])
+  describe(`a keeper and its manager killed as a daemon is respawned, ${cgroups}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    after(() => host.cleanup());
+
+    test('the new run is found and replaced, never a second copy', async () => {
+      host.writeMaster('[can_run_as]\n{alice}\n', cgroups);
+      host.writeDaemon('alice', 'one', 'start=exec sleep 6800421\nstop_timeout=5s\n');
+      await host.startManager();
+      const { pid } = await host.waitForDaemon(
+        'root',
+        'alice/one',
+        (d) => d.state === 'running' && d.pid > 0,
+        'to run',
+      );
+      await runSaved(host, pid);
+      const keeper = host.keeperPid();
+      const manager = host.managerPid();
+      process.kill(pid, 'SIGKILL');
+      // As soon as the keeper has the new run: before the manager saves it, at best.
+      const until = Date.now() + 30_000;
+      let respawned: number | undefined;
+      while (respawned === undefined && Date.now() < until)
+        respawned = childrenOf(keeper).find((child) => child !== pid);
+      assert.ok(respawned !== undefined, 'the daemon was not respawned');
+      process.kill(keeper, 'SIGKILL');
+      process.kill(manager, 'SIGKILL');
+      await waitFor('the manager to die', () => (isAlive(manager) ? undefined : true));
+      await host.startManager();
+      await host.waitForDaemon(
+        'root',
+        'alice/one',
+        (d) => d.state === 'running' && d.pid > 0 && d.pid !== respawned,
+        'to run again',
+      );
+      await waitFor('the run spawned before the kills to be gone', () =>
+        isAlive(respawned) ? undefined : true,
+      );
+      const copies = livePidsOfUid(host.user('alice').uid).filter((each) =>
+        readFileSync(`/proc/${each}/cmdline`, 'utf8').includes('6800421'),
+      );
+      assert.equal(copies.length, 1, `copies running: ${copies.join(', ')}`);
+    });
+  });
