@@ -637,7 +637,7 @@ export class Manager implements ControlContext, SupervisorHost {
     const unfair = fairShareMissing(parts.mode.kind, parts.settings, this.cgroups);
     if (unfair !== undefined) parts.log.info(unfair);
     this.recovery = new Recovery({
-      saved: saved,
+      saved,
       snapshot: { ...parts.snapshot, existing: parts.snapshot.existing && sameKeeper },
       supervisor: this.supervisor,
       processes: this.processes,

@@ -108,6 +108,31 @@ async function judgedMadeAgain(
   return again;
 }
 
+/**
+ * Waits for the new account's daemon to write its own line in its log, then checks that
+ * none of the old account's lines are in the new account's logs (`what`: the failure's words).
+ */
+async function ownLinesOnly(host: TestHost, again: AccountAgain, what: string): Promise<void> {
+  await waitFor(
+    'the new account’s daemon to write its own line in its log',
+    () => (logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined),
+    { timeoutMs: 30_000, describe: () => host.managerLog.split('\n').slice(-20).join('\n') },
+  );
+  const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
+  assert.deepEqual(leaked, [], what);
+}
+
+/** A host whose runs in `pids` (ann's, the old account's) end after its tests, its sandbox removed. */
+function hostEndingRuns(): { host: TestHost; pids: number[] } {
+  const host = new TestHost();
+  const pids: number[] = [];
+  after(() => {
+    for (const pid of pids) endRun(pid, host.user('ann').uid);
+    return host.cleanup();
+  });
+  return { host, pids };
+}
+
 /** How many lines the old run has said so far (its counter file). */
 function counted(counter: string): number {
   try {
@@ -169,13 +194,7 @@ function leakCase(
             ) || undefined
           : (await host.dmctl('ann', 'svc', 'start')).code === 0 || undefined,
       );
-      await waitFor(
-        'the new account’s daemon to write its own line in its log',
-        () => (logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined),
-        { timeoutMs: 30_000, describe: () => host.managerLog.split('\n').slice(-20).join('\n') },
-      );
-      const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
-      assert.deepEqual(leaked, [], 'lines of the old account’s run in the new account’s log');
+      await ownLinesOnly(host, again, 'lines of the old account’s run in the new account’s log');
       // Nor said to be (an outside review, 61a, F8).
       const why = (await host.dmctl('ann', 'svc', 'why')).stdout;
       assert.doesNotMatch(why, /what waited in its pipe is written/, why);
@@ -260,12 +279,7 @@ for (const [way, meanwhile, after] of [
 describe('an account made again while the manager is down, its home unreadable at the start, the keeper killed and the old run ended as its output waits', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  const pids: number[] = [];
-  after(() => {
-    for (const pid of pids) endRun(pid, host.user('ann').uid);
-    return host.cleanup();
-  });
+  const { host, pids } = hostEndingRuns();
 
   test('nothing of either run reaches the new account’s log', async () => {
     const { counter, pid } = await startOldRun(host);
@@ -291,13 +305,7 @@ describe('an account made again while the manager is down, its home unreadable a
     });
     // The next run, stopped as the deleted account's, ended: the new account's daemon starts.
     process.kill(-(pids.at(-1) as number), 'SIGKILL');
-    await waitFor(
-      'the new account’s daemon to write its own line in its log',
-      () => (logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined),
-      { timeoutMs: 30_000, describe: () => host.managerLog.split('\n').slice(-20).join('\n') },
-    );
-    const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
-    assert.deepEqual(leaked, [], 'lines of the old account’s runs in the new account’s log');
+    await ownLinesOnly(host, again, 'lines of the old account’s runs in the new account’s log');
   });
 });
 
@@ -309,16 +317,12 @@ describe('an account made again while the manager is down, its home unreadable a
 describe('an account made again, the manager killed right after its daemon’s first start once the old run is gone', {
   skip: !root && 'needs root',
 }, () => {
-  const host = new TestHost();
-  let pid = 0;
-  after(() => {
-    endRun(pid, host.user('ann').uid);
-    return host.cleanup();
-  });
+  const { host, pids } = hostEndingRuns();
 
   test('its total counts from that start, not from the wait', async (t) => {
     const old = await startOldRun(host);
-    pid = old.pid;
+    const { pid } = old;
+    pids.push(pid);
     await killOnceSaved(host, 'ann/svc');
     const again = makeAccountAgainSameUid(host.user('ann'));
     writeDaemonAgain(again, 'svc', UID_TALKER);
@@ -361,12 +365,7 @@ for (const way of ['while the manager runs', 'after a kill -9 once the deletion 
   describe(`an account deleted as its daemon stops, made again with its name and uid ${way}`, {
     skip: !root && 'needs root',
   }, () => {
-    const host = new TestHost();
-    const pids: number[] = [];
-    after(() => {
-      for (const pid of pids) endRun(pid, host.user('ann').uid);
-      return host.cleanup();
-    });
+    const { host, pids } = hostEndingRuns();
 
     test('the new account’s daemon has nothing of the deleted one’s', async () => {
       const ann = host.user('ann');
@@ -491,13 +490,7 @@ describe('an account made again while the manager is down, its config of that na
         ? true
         : undefined,
     );
-    await waitFor(
-      'the new account’s daemon to write its own line in its log',
-      () => (logLines(again.home).includes(`written by uid ${again.uid}`) ? true : undefined),
-      { timeoutMs: 30_000, describe: () => host.managerLog.split('\n').slice(-20).join('\n') },
-    );
-    const leaked = logLines(again.home).filter((line) => line.includes('OLD-ACCOUNT-SECRET'));
-    assert.deepEqual(leaked, [], 'lines of the old account’s command in the new account’s log');
+    await ownLinesOnly(host, again, 'lines of the old account’s command in the new account’s log');
   });
 });
 

@@ -343,6 +343,18 @@ const STUBBORN =
   'start=trap "" TERM PIPE; while :; do sleep 1; done\noutput=log\nstop_timeout=120\n';
 
 /** Waits until the state the manager saved has the run of `pid` (saves are batched). */
+/** Waits until a daemon runs and the state saves its run; its pid. */
+async function runningSaved(host: TestHost, id: string): Promise<number> {
+  const { pid } = await host.waitForDaemon(
+    'root',
+    id,
+    (d) => d.state === 'running' && d.pid > 0,
+    'to run',
+  );
+  await runSaved(host, pid);
+  return pid;
+}
+
 function runSaved(host: TestHost, pid: number): Promise<true> {
   return waitFor('the state to save its run', () =>
     readFileSync(join(host.dir, 'state', 'state.json'), 'utf8').includes(`"pid":${pid}`)
@@ -456,13 +468,7 @@ describe('a keeper killed, then its manager before it hands the runs to a new ke
     host.writeDaemon('alice', 'one', 'start=exec sleep 6800420\n');
     await host.startManager();
     for (let attempt = 1; attempt <= 10; attempt++) {
-      const { pid } = await host.waitForDaemon(
-        'root',
-        'alice/one',
-        (d) => d.state === 'running' && d.pid > 0,
-        'to run',
-      );
-      await runSaved(host, pid);
+      const pid = await runningSaved(host, 'alice/one');
       const manager = host.managerPid();
       // Read before the kill: read after, it was at times the new keeper already.
       const keeperBefore = host.keeperPid();
@@ -512,13 +518,7 @@ for (const cgroups of ['cgroups = no', 'cgroups = yes'])
       host.writeMaster('[can_run_as]\n{alice}\n', cgroups);
       host.writeDaemon('alice', 'one', 'start=exec sleep 6800421\nstop_timeout=5s\n');
       await host.startManager();
-      const { pid } = await host.waitForDaemon(
-        'root',
-        'alice/one',
-        (d) => d.state === 'running' && d.pid > 0,
-        'to run',
-      );
-      await runSaved(host, pid);
+      const pid = await runningSaved(host, 'alice/one');
       const keeper = host.keeperPid();
       const manager = host.managerPid();
       process.kill(pid, 'SIGKILL');
