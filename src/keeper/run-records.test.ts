@@ -27,6 +27,8 @@ const saved: SavedState = {
       former: true,
     },
     'ann/b': { wanted: 'up', state: 'running', run: 12, pid: 1, respawns: 0, cooldownMs: 0 },
+    // Saved as its start was asked, its pid not known yet (67a, F1).
+    'ann/e': { wanted: 'up', state: 'running', run: 16, respawns: 0, cooldownMs: 0 },
   },
 };
 
@@ -43,9 +45,10 @@ describe('withUnsavedRuns', () => {
       { seq: 14, id: 'ann/c', pid: me, startTicks: myTicks, keeper: 7 },
       // The keeper there now reports its own runs.
       { seq: 15, id: 'ann/d', pid: me, startTicks: myTicks, keeper: 8 },
+      { seq: 16, id: 'ann/e', pid: me, startTicks: myTicks, keeper: 7 },
     ];
     const state = withUnsavedRuns(saved, records, 8, (id) => said.push(id));
-    assert.deepEqual(said, ['ann/a', 'ann/c']);
+    assert.deepEqual(said, ['ann/a', 'ann/c', 'ann/e']);
     assert.deepEqual(state?.daemons['ann/a'], {
       wanted: 'up',
       state: 'running',
@@ -58,7 +61,8 @@ describe('withUnsavedRuns', () => {
     assert.equal(state?.daemons['ann/b'], saved.daemons['ann/b']);
     assert.equal(state?.daemons['ann/c']?.run, 14);
     assert.equal(state?.daemons['ann/d'], undefined);
-    assert.equal(state?.nextSeq, 15);
+    assert.equal(state?.daemons['ann/e']?.pid, me);
+    assert.equal(state?.nextSeq, 17);
   });
 
   test('leaves no state alone', () => {

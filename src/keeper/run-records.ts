@@ -61,7 +61,7 @@ export function removeOthersRunRecords(stateDir: string, keeper: number): void {
 /**
  * The saved state with the runs a keeper that is gone recorded after the last save: the
  * newest of each daemon whose main process lives on (its pid and start time), where the
- * state knows no newer run. Killed with its keeper before it saved a run it had just
+ * state knows no newer run, nor this one with its pid. Killed with its keeper before it saved a run it had just
  * spawned, a manager left that run to nobody: with no cgroup, the next one started the
  * daemon beside it (an outside review, 66a, F1: 11 of 14). Taken as the daemon's run, it is
  * found and stopped as any survivor of a dead keeper is, and started afresh.
@@ -86,7 +86,11 @@ export function withUnsavedRuns(
     nextSeq = Math.max(nextSeq, record.seq + 1);
     // A daemon first started after the save: wanted up, as far as anything tells.
     const entry = daemons[id] ?? { wanted: 'up', respawns: 0, cooldownMs: 0 };
-    if ((entry.run ?? 0) >= record.seq) continue;
+    // Saved with its number only, as its start was asked (its pid not known yet): taken
+    // for a run that never began, the daemon was started beside it (an outside review,
+    // 67a, F1: 12 of 18 respawns, 10 of 12 first loads by a rescan).
+    const known = entry.pid === record.pid && entry.startTicks === record.startTicks;
+    if ((entry.run ?? 0) > record.seq || (entry.run === record.seq && known)) continue;
     said(id, record);
     const {
       deadline: _deadline,
