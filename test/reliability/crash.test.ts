@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -8,7 +8,7 @@ import type { DaemonStatus } from '../../src/protocol/messages.ts';
 import { living, processTable } from '../helpers/census.ts';
 import { spawnCollecting } from '../helpers/cli.ts';
 import { DAEMON_MANAGER, TestHost } from '../helpers/host.ts';
-import { childrenOf, isAlive, livePidsOfUid } from '../helpers/proc.ts';
+import { cgroup2Mount, cgroup2Of, childrenOf, isAlive, livePidsOfUid } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -560,3 +560,42 @@ for (const [cgroups, afterMs] of [
       assert.equal(copies.length, 1, `copies running: ${copies.join(', ')}`);
     });
   });
+
+/**
+ * An outside review (67b, F1, Medium, 12 of 58 kill pairs 15-40 ms apart): the keeper
+ * killed, then the manager as it froze the survivors' cgroups to signal them: the next
+ * manager found them in their cgroups, frozen, deaf to its SIGTERM until its SIGKILL at
+ * their stop_timeout, each daemon down for that long.
+ */
+describe('a survivor’s cgroup left frozen by a manager killed with its keeper', {
+  skip: (!root || cgroup2Mount() === undefined) && 'needs root and cgroup2',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('is thawed, and the survivor ends at its SIGTERM', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'one', 'start=exec sleep 6800422\nstop_timeout=120s\n');
+    await host.startManager();
+    const pid = await runningSaved(host, 'alice/one');
+    const leaf = cgroup2Of(pid, cgroup2Mount() as string);
+    assert.ok(leaf !== undefined, 'its cgroup');
+    writeFileSync(join(leaf, 'cgroup.freeze'), '1');
+    await waitFor('its cgroup frozen', () =>
+      /^frozen 1$/m.test(readFileSync(join(leaf, 'cgroup.events'), 'utf8')) ? true : undefined,
+    );
+    await host.killManagerAndKeeper();
+    await host.startManager();
+    // Frozen, it would end only at its SIGKILL, 120 s on.
+    await waitFor('the survivor to end at its SIGTERM', () => (isAlive(pid) ? undefined : true), {
+      timeoutMs: 30_000,
+      describe: () => host.managerLog.split('\n').slice(-10).join('\n'),
+    });
+    await host.waitForDaemon(
+      'root',
+      'alice/one',
+      (d) => d.state === 'running' && d.pid > 0 && d.pid !== pid,
+      'to run again',
+    );
+  });
+});
