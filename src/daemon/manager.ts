@@ -458,12 +458,14 @@ export class Manager implements ControlContext, SupervisorHost {
         savedKeeper.startTicks === readStat(parts.link.keeperPid)?.startTime);
     if (parts.snapshot.existing && !sameKeeper)
       parts.log.warn(
-        `the keeper of daemons (pid ${parts.link.keeperPid}) is not the one that held the runs saved (pid ${savedKeeper?.pid}): what survives of them is looked for ${parts.settings.cgroups && parts.mode.kind === 'system' ? 'in their cgroups and ' : ''}by their pids (saved, or recorded by that keeper)`,
+        `the keeper of daemons (pid ${parts.link.keeperPid}) is not the one that held the runs saved (pid ${savedKeeper?.pid}): what survives of them is looked for ${parts.settings.cgroups && parts.mode.kind === 'system' ? 'in their cgroups and by their saved pids' : 'by their pids (saved, or recorded by that keeper)'}`,
       );
     // The keeper that held the runs gone: those it spawned after the last save, as it
-    // recorded them, are the daemons' runs too (see withUnsavedRuns).
+    // recorded them, are the daemons' runs too (see withUnsavedRuns). With cgroups, their
+    // cgroups name them already (a run's own, by its number).
+    const tracked = parts.settings.cgroups && parts.mode.kind === 'system';
     const saved =
-      parts.snapshot.existing && sameKeeper
+      (parts.snapshot.existing && sameKeeper) || tracked
         ? parts.saved
         : withUnsavedRuns(
             parts.saved,

@@ -105,6 +105,9 @@ export function withUnsavedRuns(
       spawnedAt: _spawnedAt,
       ended: _ended,
       starting: _starting,
+      // The config the unsaved run was started with is not known: not the saved run's.
+      source: _source,
+      spec: _spec,
       ...kept
     } = entry;
     daemons[id] = {
