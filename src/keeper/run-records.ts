@@ -61,10 +61,11 @@ export function removeOthersRunRecords(stateDir: string, keeper: number): void {
 /**
  * The saved state with the runs a keeper that is gone recorded after the last save: the
  * newest of each daemon whose main process lives on (its pid and start time), where the
- * state knows no newer run, nor this one with its pid. Killed with its keeper before it saved a run it had just
- * spawned, a manager left that run to nobody: with no cgroup, the next one started the
- * daemon beside it (an outside review, 66a, F1: 11 of 14). Taken as the daemon's run, it is
- * found and stopped as any survivor of a dead keeper is, and started afresh.
+ * state knows no newer run, nor this one with its pid. Killed with its keeper before it
+ * saved a run it had just spawned, a manager left that run to nobody: with no cgroup, the
+ * next one started the daemon beside it (an outside review, 66a, F1: 11 of 14). Taken as
+ * the daemon's run, it is found and stopped as any survivor of a dead keeper is, and
+ * started afresh.
  */
 export function withUnsavedRuns(
   saved: SavedState | undefined,
