@@ -106,8 +106,9 @@ struct run *run_by_errpipe(int fd);
 struct run *run_by_events(int fd);
 void run_forget(struct run *run);
 /*
- * Where runs are recorded (keeper-runs/ beside the socket), and a run's record written: by
- * the keeper for an adopted one, by a spawned child itself, first thing after the fork.
+ * Where runs with no cgroup are recorded (keeper-runs/ beside the socket), and a run's
+ * record written: by the keeper for an adopted one, by a spawned child itself, first
+ * thing after the fork.
  */
 void runs_record_in(const char *socket_path);
 void run_record(const struct run *run);

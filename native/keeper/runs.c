@@ -94,7 +94,7 @@ void run_watch_errpipe(struct run *run, int fd) {
 /*
  * Each run's record in the state directory (keeper-runs/SEQ: its id, pid, start time and
  * this keeper's pid), written as the run is spawned or adopted and removed as it is
- * forgotten. The keeper, then its manager killed before the manager saved a run just
+ * forgotten; only for a run with no cgroup (a run's own cgroup names it otherwise). The keeper, then its manager killed before the manager saved a run just
  * spawned: with no cgroup, nothing else named that run's process, and the next manager
  * started the daemon beside it, the first copy unsupervised for good (an outside review,
  * 66a, F1: 11 of 14). The manager reads what a keeper that is gone left (src/keeper/
@@ -115,7 +115,7 @@ void runs_record_in(const char *socket_path) {
 }
 
 void run_record_process(const struct run *run, pid_t pid, unsigned long long start_ticks) {
-  if (records_dir == -1 || pid <= 0) return;
+  if (records_dir == -1 || pid <= 0 || run->cgroup != NULL) return;
   char name[24], text[8192];
   snprintf(name, sizeof name, "%llu", (unsigned long long)run->seq);
   int length = snprintf(text, sizeof text, "%s\n%d\n%llu\n%d\n", run->id, (int)pid,
@@ -130,7 +130,7 @@ void run_record_process(const struct run *run, pid_t pid, unsigned long long sta
 void run_record(const struct run *run) { run_record_process(run, run->pid, run->start_ticks); }
 
 static void run_unrecord(const struct run *run) {
-  if (records_dir == -1) return;
+  if (records_dir == -1 || run->cgroup != NULL) return;
   char name[24];
   snprintf(name, sizeof name, "%llu", (unsigned long long)run->seq);
   unlinkat(records_dir, name, 0);

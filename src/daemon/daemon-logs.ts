@@ -67,8 +67,9 @@ const RETRY_WAITING_MS = [1_000, 3_000, 10_000];
 
 /**
  * How long the pipe of a run before the daemon's run now (see DaemonLogs `earlier`) is
- * read, at most, for its end once attached: a child of that run left holding it (no
- * cgroup) would keep the run now's output waiting behind it.
+ * read for its end at a time: with nothing waiting in it then, it is let go of without
+ * its end, which a child of that run left holding it (no cgroup) would keep from coming,
+ * the run now's output waiting behind it.
  */
 const EARLIER_PIPE_MS = 2_000;
 

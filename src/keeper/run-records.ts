@@ -4,9 +4,9 @@ import { readStat } from '../process/proc-stat.ts';
 import type { SavedDaemon, SavedState } from '../state/snapshot.ts';
 
 /**
- * The directory, in the state directory, where the keeper records each run it spawns or
- * adopts (native/keeper/runs.c `run_record`): `SEQ` holds the daemon's id, the run's pid,
- * its start time and the keeper's pid, one a line.
+ * The directory, in the state directory, where the keeper records each run with no cgroup
+ * it spawns or adopts (native/keeper/runs.c `run_record`): `SEQ` holds the daemon's id,
+ * the run's pid, its start time and the keeper's pid, one a line.
  */
 const RECORDS = 'keeper-runs';
 

@@ -63,7 +63,7 @@ export const SETTINGS: readonly Entry[] = [
     name: 'state-dir',
     default: '/var/lib/daemon-manager',
     meaning:
-      "the state file, the logs' journals (`log-journals/`), the keeper's record of the runs it holds (`keeper-runs/`), each user's configs as last read (`configs/`) and the manager's own log when it runs in the background. Like `socket-dir`, `daemon-path-daemon-root` and `daemon-path-log-root`, it must be below directories (and links) owned by root that others may write only with the sticky bit (else the manager, `--check` and a reload by SIGHUP refuse it; so are the directories of `--pidfile` and `--syslog=SOCKET`)",
+      "the state file, the logs' journals (`log-journals/`), the keeper's record of the runs it holds without a cgroup (`keeper-runs/`), each user's configs as last read (`configs/`) and the manager's own log when it runs in the background. Like `socket-dir`, `daemon-path-daemon-root` and `daemon-path-log-root`, it must be below directories (and links) owned by root that others may write only with the sticky bit (else the manager, `--check` and a reload by SIGHUP refuse it; so are the directories of `--pidfile` and `--syslog=SOCKET`)",
   },
   {
     name: 'stop-timeout',
