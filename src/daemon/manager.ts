@@ -55,6 +55,7 @@ import {
   removeTree,
   runMembers,
 } from '../process/cgroup.ts';
+import { thawLeftFrozen } from '../process/cgroup-freeze.ts';
 import { CgroupWrites } from '../process/cgroup-writes.ts';
 import { buildEnvironment } from '../process/environment.ts';
 import { bannerLine } from '../process/launch.ts';
@@ -681,6 +682,9 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Loads every allowed user's daemons, takes over the keeper's runs, opens the sockets. */
   async begin(): Promise<void> {
     for (const { level, text } of this.snapshot.logs) this.log.info(`keeper: ${level}: ${text}`);
+    // Before any survivor is signalled: frozen, it waits for its SIGKILL.
+    const thawed = this.cgroups === undefined ? 0 : thawLeftFrozen(this.cgroups.base);
+    if (thawed > 0) this.log.warn(`thawed ${thawed} cgroups a manager before this one left frozen`);
     // Whose the locks the keeper kept are, before anything is taken for a rename (the
     // keeper's events wait meanwhile).
     for (const [name, fd] of this.snapshot.fds)

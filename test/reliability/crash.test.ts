@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DaemonStatus } from '../../src/protocol/messages.ts';
@@ -580,7 +580,10 @@ describe('a survivor’s cgroup left frozen by a manager killed with its keeper'
     const pid = await runningSaved(host, 'alice/one');
     const leaf = cgroup2Of(pid, cgroup2Mount() as string);
     assert.ok(leaf !== undefined, 'its cgroup');
-    writeFileSync(join(leaf, 'cgroup.freeze'), '1');
+    // The daemon's cgroup, above its run's (which a run claimed is thawed by): any cgroup
+    // of the manager's left frozen is thawed (68a: one other than the run claimed).
+    const frozen = dirname(leaf);
+    writeFileSync(join(frozen, 'cgroup.freeze'), '1');
     await waitFor('its cgroup frozen', () =>
       /^frozen 1$/m.test(readFileSync(join(leaf, 'cgroup.events'), 'utf8')) ? true : undefined,
     );
