@@ -386,14 +386,18 @@ static void handle_signal(struct message *request) {
 static void handle_adopt(struct message *request) {
   uint64_t seq;
   char *end;
-  if (request->count != 6 || !parse_seq(request->fields[1], &seq) || run_by_seq(seq)) {
+  /* Since version 6, a seventh field: the run's uid, to take on what is left of its group. */
+  if ((request->count != 6 && request->count != 7) || !parse_seq(request->fields[1], &seq) ||
+      run_by_seq(seq)) {
     reply_error("adopt", "needs a new run, an id, a pid, a start time and a cgroup");
     return;
   }
   long pid = strtol(request->fields[3], &end, 10);
   unsigned long long ticks = strtoull(request->fields[4], NULL, 10);
+  long long group_uid = request->count == 7 ? strtoll(request->fields[6], &end, 10) : -1;
+  if (request->count == 7 && (*end || group_uid < 0)) group_uid = -1;
   struct run *run = run_new(seq, request->fields[2]);
-  if (run_adopt(run, (pid_t)pid, ticks, request->fields[5]) == -1) {
+  if (run_adopt(run, (pid_t)pid, ticks, request->fields[5], group_uid) == -1) {
     const char *fields[] = {request->fields[1]};
     send_event("adopt-failed", fields, 1, NULL);
     run_forget(run);

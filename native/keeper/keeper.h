@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define KEEPER_VERSION "5"
+#define KEEPER_VERSION "6"
 /* The largest message either side sends (a spawn carries at most 128 KiB of exports). */
 #define MAX_MESSAGE (512 * 1024)
 #define MAX_FIELDS 4096
@@ -77,6 +77,14 @@ struct run {
   int polled;
   /* Not our child: a survivor of a previous keeper, followed by pidfd and cgroup. */
   int foreign;
+  /*
+   * A survivor with no cgroup whose main process a previous keeper reaped: the rest of
+   * its process group (`pid` names the group), followed member by member (see runs.c
+   * `find_members`), each through a pidfd.
+   */
+  int leaderless;
+  struct member *members;
+  size_t member_count;
   struct run *next;
 };
 
@@ -124,7 +132,9 @@ void run_report(struct run *run, const char *verb);
 void runs_report_all(void);
 size_t runs_count(void);
 size_t runs_kill_left(void);
-int run_adopt(struct run *run, pid_t pid, unsigned long long start_ticks, const char *cgroup);
+/* `group_uid`: the run's uid, to take on its process group if its main process is gone (-1: not). */
+int run_adopt(struct run *run, pid_t pid, unsigned long long start_ticks, const char *cgroup,
+              long long group_uid);
 unsigned long long start_ticks_of(pid_t pid);
 
 /* spawn.c */

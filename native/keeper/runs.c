@@ -13,8 +13,10 @@
  */
 #include "keeper.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,7 @@ static size_t run_total;
 static struct table by_seq, by_pid, by_fd;
 
 static void set_polled(struct run *run, int on);
+static void drop_members(struct run *run, int only_gone);
 
 static int pidfd_signal(int pidfd, int sig, unsigned int flags) {
   return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, flags);
@@ -149,6 +152,8 @@ void run_forget(struct run *run) {
   close_watched(&run->events_fd, TAG_EVENTS);
   set_polled(run, 0);
   if (run->pidfd != -1) close(run->pidfd);
+  drop_members(run, 0);
+  free(run->members);
   free(run->cgroup);
   free(run->exec_error);
   free(run->groups);
@@ -232,6 +237,150 @@ void run_exec_pipe_ready(struct run *run) {
 }
 
 /*
+ * The rest of a process group whose leader is gone, with no cgroup: a run whose main
+ * process ended as it was being stopped (a shell's child ignoring SIGTERM), its keeper
+ * killed meanwhile. The keeper that reaped the leader held a pidfd of it, through which
+ * the group stays reachable; the next keeper can open none (the leader is gone), and the
+ * rest was never stopped, the daemon started beside it (an outside review, 67a, F2: 10 of
+ * 10). It follows the group member by member: a process is a member if /proc says it is
+ * in the group, began no earlier than the run and runs as the run's uid (really: what the
+ * run's user could signal themselves), checked again once a pidfd of it is open, then
+ * signalled and watched through that pidfd alone. The group's number cannot be another's
+ * while a member lives (the kernel hands a pid out only once nothing uses it as a process,
+ * group or session id): a group found by it is the run's, unless every member ended and
+ * the number came round again to a process of the same uid that made a group of its own.
+ */
+struct member {
+  pid_t pid;
+  int pidfd;
+};
+
+struct identity {
+  char state;
+  pid_t group;
+  unsigned long long start_ticks;
+  long long uid;
+};
+
+/* A process's state, process group, start time and real uid; -1 once it is gone. */
+static int identity_of(pid_t pid, struct identity *out) {
+  char path[64], text[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1) return -1;
+  ssize_t got = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (got <= 0) return -1;
+  text[got] = '\0';
+  char *cursor = strrchr(text, ')');
+  if (!cursor || cursor[1] != ' ') return -1;
+  out->state = cursor[2];
+  /* Fields after the command: 3 state, 4 ppid, 5 pgrp, ..., 22 starttime. */
+  cursor += 2;
+  for (int field = 3; field < 5 && cursor; field++) cursor = strchr(cursor + 1, ' ');
+  if (!cursor) return -1;
+  out->group = (pid_t)strtol(cursor + 1, NULL, 10);
+  for (int field = 5; field < 22 && cursor; field++) cursor = strchr(cursor + 1, ' ');
+  if (!cursor) return -1;
+  out->start_ticks = strtoull(cursor + 1, NULL, 10);
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1) return -1;
+  char status[4096];
+  got = read(fd, status, sizeof status - 1);
+  close(fd);
+  if (got <= 0) return -1;
+  status[got] = '\0';
+  const char *line = strstr(status, "\nUid:");
+  if (!line) return -1;
+  out->uid = strtoll(line + 5, NULL, 10);
+  return 0;
+}
+
+static int is_member(const struct run *run, const struct identity *identity) {
+  return identity->group == run->pid && identity->state != 'Z' &&
+         identity->start_ticks >= run->start_ticks && identity->uid == run->uid;
+}
+
+static int holds_member(const struct run *run, pid_t pid) {
+  for (size_t i = 0; i < run->member_count; i++)
+    if (run->members[i].pid == pid) return 1;
+  return 0;
+}
+
+/*
+ * Lets go of the members that ended (or, `only_gone` 0, of all): a pidfd is readable
+ * once its process has exited, reaped or not (a zombie nobody reaps would otherwise be
+ * waited for for good). A member held is the run's for good, in the group or not since.
+ */
+static void drop_members(struct run *run, int only_gone) {
+  struct pollfd *polled = calloc(run->member_count + 1, sizeof *polled);
+  if (!polled) abort();
+  for (size_t i = 0; i < run->member_count; i++)
+    polled[i] = (struct pollfd){.fd = run->members[i].pidfd, .events = POLLIN};
+  if (only_gone && poll(polled, (nfds_t)run->member_count, 0) == -1) {
+    free(polled);
+    return; /* Looked at again at the next tick. */
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < run->member_count; i++) {
+    if (only_gone && !(polled[i].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
+      run->members[kept++] = run->members[i];
+      continue;
+    }
+    close(run->members[i].pidfd);
+  }
+  run->member_count = kept;
+  free(polled);
+}
+
+/* Looks in /proc for members not held yet and holds them; how many it found. */
+static size_t find_members(struct run *run) {
+  DIR *proc = opendir("/proc");
+  if (!proc) return 0;
+  size_t found = 0;
+  for (struct dirent *entry; (entry = readdir(proc)) != NULL;) {
+    char *end;
+    long pid = strtol(entry->d_name, &end, 10);
+    struct identity seen, again;
+    if (*end || pid <= 0 || holds_member(run, (pid_t)pid) ||
+        identity_of((pid_t)pid, &seen) == -1 || !is_member(run, &seen))
+      continue;
+    int pidfd = pidfd_open((pid_t)pid);
+    if (pidfd == -1) continue;
+    /* The pidfd names the process seen, unless the pid was reused in between. */
+    if (identity_of((pid_t)pid, &again) == -1 || again.start_ticks != seen.start_ticks ||
+        !is_member(run, &again) || pidfd_signal(pidfd, 0, 0) == -1) {
+      close(pidfd);
+      continue;
+    }
+    struct member *grown = realloc(run->members, (run->member_count + 1) * sizeof *grown);
+    if (!grown) abort();
+    run->members = grown;
+    run->members[run->member_count++] = (struct member){(pid_t)pid, pidfd};
+    found++;
+  }
+  closedir(proc);
+  return found;
+}
+
+/*
+ * Signals every member: those held and those found since (a member may fork as it is
+ * signalled: looked for again until none is new, a few times at most).
+ */
+static int signal_leaderless(struct run *run, int sig, int *reached) {
+  drop_members(run, 1);
+  for (int round = 0; round < 4; round++) {
+    size_t before = run->member_count;
+    size_t found = find_members(run);
+    if (round > 0 && found == 0) break;
+    for (size_t i = round == 0 ? 0 : before; i < run->member_count; i++)
+      if (pidfd_signal(run->members[i].pidfd, sig, 0) == 0) (*reached)++;
+  }
+  return *reached > 0 ? 0 : ESRCH;
+}
+
+/*
  * Is anything of the run left? Its cgroup says so; without one, its process group. A
  * watched cgroup.events is read through the watched descriptor: kernfs clears the
  * pending notification of an open file only when that file is read.
@@ -250,6 +399,10 @@ static int scope_is_empty(struct run *run) {
     if (got == 0) return 0;
     text[got] = '\0';
     return strstr(text, "populated 0") != NULL;
+  }
+  if (run->leaderless) {
+    drop_members(run, 1);
+    return run->member_count == 0 && find_members(run) == 0;
   }
   if (run->pidfd == -1) return 1;
   if (pidfd_signal(run->pidfd, 0, PIDFD_SIGNAL_PROCESS_GROUP) == 0) return 0;
@@ -443,6 +596,7 @@ int run_signal(struct run *run, int sig, int *reached) {
     }
     return signal_members(run, sig, reached);
   }
+  if (run->leaderless) return signal_leaderless(run, sig, reached);
   if (run->pidfd == -1) return ESRCH;
   if (pidfd_signal(run->pidfd, sig, PIDFD_SIGNAL_PROCESS_GROUP) == -1) return errno;
   *reached = 1;
@@ -466,9 +620,12 @@ size_t runs_kill_left(void) {
 
 /*
  * Takes on a daemon left by a previous keeper (killed): not our child, so followed by a
- * pidfd (opened, then the start time checked: the pid was not reused) and its cgroup.
+ * pidfd (opened, then the start time checked: the pid was not reused) and its cgroup; with
+ * no cgroup and its main process gone, by what is left of its process group, if
+ * `group_uid` (the run's uid) is given (see find_members).
  */
-int run_adopt(struct run *run, pid_t pid, unsigned long long start_ticks, const char *cgroup) {
+int run_adopt(struct run *run, pid_t pid, unsigned long long start_ticks, const char *cgroup,
+              long long group_uid) {
   run->foreign = 1;
   int directory = cgroup[0] != '\0' ? open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
   if (directory != -1) {
@@ -485,7 +642,17 @@ int run_adopt(struct run *run, pid_t pid, unsigned long long start_ticks, const 
     } else if (pidfd != -1)
       close(pidfd);
   }
-  if (!run->alive && (run->cgroup == NULL || scope_is_empty(run))) return -1;
+  /* Its number used by no process at all: not handed out again, so maybe still its group's. */
+  if (!run->alive && run->cgroup == NULL && group_uid >= 0 && pid > 0 && start_ticks > 0 &&
+      start_ticks_of(pid) == 0) {
+    run->pid = pid;
+    run->start_ticks = start_ticks;
+    run->uid = group_uid;
+    run->leaderless = 1;
+    if (find_members(run) == 0) return -1;
+  }
+  if (!run->alive && run->cgroup == NULL && !run->leaderless) return -1;
+  if (!run->alive && run->cgroup != NULL && scope_is_empty(run)) return -1;
   run->exec_state = 1;
   if (!run->alive) {
     run->exit_code = -1;

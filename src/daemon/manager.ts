@@ -61,7 +61,7 @@ import { buildEnvironment } from '../process/environment.ts';
 import { bannerLine } from '../process/launch.ts';
 import { keeperHolding, managerHolding, managerOf } from '../process/lock-holder.ts';
 import { findBuilt, type Native } from '../process/native.ts';
-import { heldGids, readStat, realUid } from '../process/proc-stat.ts';
+import { bootId, heldGids, readStat, realUid } from '../process/proc-stat.ts';
 import type {
   ConfigCopy,
   DaemonInfo,
@@ -3164,6 +3164,7 @@ export class Manager implements ControlContext, SupervisorHost {
       this.supervisor.daemons.values(),
       {
         runTicks: (run) => this.processes.startTicksOf(run),
+        runUid: (run) => this.processes.runUidOf(run),
         stopTimeoutMs: (record) => this.stopTimeoutMs(record),
         runLeaf: (id, run) => {
           const leaf = this.processes.leafOf(run);
@@ -3186,9 +3187,11 @@ export class Manager implements ControlContext, SupervisorHost {
     const stoppedBroken = [...this.stoppedWhileBroken].filter((id) => this.broken.get(id));
     const keeper = this.keeperIdentity();
     const deletedUids = this.deletedStill();
+    const boot = bootId();
     return {
       ...state,
       ...(keeper === undefined ? {} : { keeper }),
+      ...(boot === undefined ? {} : { boot }),
       ...(Object.keys(strays).length === 0 ? {} : { strays }),
       ...(stoppedBroken.length === 0 ? {} : { stoppedBroken }),
       ...(this.leftDownByOldName.size === 0
@@ -3399,9 +3402,11 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const record of this.supervisor.daemons.values()) {
       const { state } = record;
       if (state.kind !== 'running' && state.kind !== 'stopping') continue;
-      const { leaf, startTicks } = orphans.get(state.run) ?? {};
-      const seq = this.processes.claimNew(record.id, leaf, startTicks);
-      attached.link.adopt(seq, record.id, state.pid, startTicks ?? 0, leaf ?? '');
+      const { leaf, startTicks, uid } = orphans.get(state.run) ?? {};
+      const seq = this.processes.claimNew(record.id, leaf, startTicks, uid);
+      // With no cgroup, its main process perhaps gone: what is left of its group, as its uid.
+      const groupUid = leaf === undefined ? uid : undefined;
+      attached.link.adopt(seq, record.id, state.pid, startTicks ?? 0, leaf ?? '', groupUid);
       const next = record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)';
       this.log.warn(`${record.id}: pid ${state.pid} outlived its keeper; ${next}`);
       this.sockets.bindAfterStop(record.id);

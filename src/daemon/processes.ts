@@ -70,6 +70,7 @@ export interface StrayOrphan {
   readonly unclaimed: { readonly pid: number; readonly former: boolean } | undefined;
   readonly leaf?: string;
   readonly startTicks?: number;
+  readonly uid?: number;
 }
 
 /** What a run's report says of its end, as the supervisor wants it. */
@@ -107,6 +108,12 @@ export class KeeperProcesses implements Processes {
    * daemon added one for good at each run.
    */
   private readonly startTicks = new Map<number, number>();
+  /**
+   * The uid each held run's child was switched to, from the keeper (saved with the run): a
+   * keeper that takes over a run whose main process is gone, with no cgroup, finds what is
+   * left of its process group by it (see KeeperLink `adopt`).
+   */
+  private readonly runUids = new Map<number, number>();
   private readonly execWaiters = new Map<number, ((result: ExecResult) => void)[]>();
   /** Runs asked of the keeper whose child has not yet become the daemon (or failed to). */
   private readonly launching = new Set<number>();
@@ -182,6 +189,7 @@ export class KeeperProcesses implements Processes {
   claim(run: RunReport, cgroup: string | undefined): void {
     this.runs.set(run.seq, run.id);
     this.startTicks.set(run.seq, run.startTicks);
+    if (run.uid !== undefined) this.runUids.set(run.seq, run.uid);
     if (cgroup !== undefined) {
       this.leaves.set(run.seq, cgroup);
       // A run with no main process known (survivors adopted from their cgroup) too.
@@ -197,10 +205,11 @@ export class KeeperProcesses implements Processes {
    * review, 67b, F1: 12 of 58 kill pairs 15-40 ms apart, each daemon down for its
    * stop_timeout).
    */
-  claimNew(id: string, cgroup?: string, startTicks?: number): number {
+  claimNew(id: string, cgroup?: string, startTicks?: number, uid?: number): number {
     const seq = this.nextSeq++;
     this.runs.set(seq, id);
     if (startTicks !== undefined) this.startTicks.set(seq, startTicks);
+    if (uid !== undefined) this.runUids.set(seq, uid);
     if (cgroup !== undefined) {
       this.leaves.set(seq, cgroup);
       thawIfFrozen(cgroup);
@@ -218,22 +227,32 @@ export class KeeperProcesses implements Processes {
     return this.startTicks.get(run);
   }
 
+  /** The uid a held run's child was switched to (see `runUids`), if known. */
+  runUidOf(run: number): number | undefined {
+    return this.runUids.get(run);
+  }
+
   /**
    * Forgets every run (their keeper died); returns the cgroup and start time of each, by
    * run, and the runs that were being stopped as strays, to be handed to the next keeper
    * with their stops as begun (see adoptStray).
    */
   forgetAll(): {
-    readonly orphans: Map<number, { readonly leaf?: string; readonly startTicks?: number }>;
+    readonly orphans: Map<
+      number,
+      { readonly leaf?: string; readonly startTicks?: number; readonly uid?: number }
+    >;
     readonly strays: readonly StrayOrphan[];
   } {
-    const orphans = new Map<number, { leaf?: string; startTicks?: number }>();
+    const orphans = new Map<number, { leaf?: string; startTicks?: number; uid?: number }>();
     for (const run of this.runs.keys()) {
       const leaf = this.leaves.get(run);
       const startTicks = this.startTicks.get(run);
+      const uid = this.runUids.get(run);
       orphans.set(run, {
         ...(leaf === undefined ? {} : { leaf }),
         ...(startTicks === undefined ? {} : { startTicks }),
+        ...(uid === undefined ? {} : { uid }),
       });
     }
     const strays: StrayOrphan[] = [];
@@ -245,6 +264,7 @@ export class KeeperProcesses implements Processes {
     this.runs.clear();
     this.leaves.clear();
     this.startTicks.clear();
+    this.runUids.clear();
     this.strays.clear();
     this.unclaimed.clear();
     for (const wake of this.strayWaiters.splice(0)) wake();
@@ -260,13 +280,14 @@ export class KeeperProcesses implements Processes {
    * uid an account made again has now (an outside review, 64a, F3: 5 of 5).
    */
   adoptStray(stray: StrayOrphan): void {
-    const seq = this.claimNew(stray.id, stray.leaf, stray.startTicks);
+    const seq = this.claimNew(stray.id, stray.leaf, stray.startTicks, stray.uid);
     this.link.adopt(
       seq,
       stray.id,
       stray.unclaimed?.pid ?? 0,
       stray.startTicks ?? 0,
       stray.leaf ?? '',
+      stray.leaf === undefined ? stray.uid : undefined,
     );
     this.endStray(seq, 0, stray.stop, stray.unclaimed);
   }
@@ -354,6 +375,7 @@ export class KeeperProcesses implements Processes {
   release(run: number): void {
     this.plans.delete(run);
     this.startTicks.delete(run);
+    this.runUids.delete(run);
     this.launched(run);
     this.dropStray(run);
     if (!this.runs.delete(run)) return;
@@ -631,6 +653,7 @@ export class KeeperProcesses implements Processes {
         if (record) this.supervisor().noteSpawnFailed(record, event.seq, event.error);
         this.runs.delete(event.seq);
         this.startTicks.delete(event.seq);
+        this.runUids.delete(event.seq);
         return;
       }
       case 'adopt-failed': {
@@ -641,6 +664,7 @@ export class KeeperProcesses implements Processes {
           this.dropStray(event.seq);
           this.runs.delete(event.seq);
           this.startTicks.delete(event.seq);
+          this.runUids.delete(event.seq);
           this.leaves.delete(event.seq);
           if (id !== undefined && ![...this.runs.values()].includes(id)) this.strayGone(id);
           return;
@@ -650,6 +674,7 @@ export class KeeperProcesses implements Processes {
           this.supervisor().noteExit(record, event.seq, { code: null, signal: null }, true);
         this.runs.delete(event.seq);
         this.startTicks.delete(event.seq);
+        this.runUids.delete(event.seq);
         return;
       }
       case 'spawned':
@@ -666,8 +691,10 @@ export class KeeperProcesses implements Processes {
 
   private handleRun(kind: 'spawned' | 'exec' | 'exited' | 'empty' | 'run', run: RunReport): void {
     if (run.exec !== 'pending' || !run.alive) this.launched(run.seq);
-    if ((kind === 'spawned' || kind === 'run') && this.runs.has(run.seq))
+    if ((kind === 'spawned' || kind === 'run') && this.runs.has(run.seq)) {
       this.startTicks.set(run.seq, run.startTicks);
+      if (run.uid !== undefined) this.runUids.set(run.seq, run.uid);
+    }
     // A run stopped as a stray is no daemon's, though one of its id is loaded since (the
     // account that has the name now): its end was taken for that daemon's and dropped, and
     // a renamed account's daemon waiting for it was never loaded (an outside review, 43a,

@@ -4,7 +4,7 @@ import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
 import { cgroupChildren, cgroupMembers } from '../process/cgroup.ts';
-import { readStat } from '../process/proc-stat.ts';
+import { bootId, groupLivesOn, readStat } from '../process/proc-stat.ts';
 import type { EventKind, HistoryEvent } from '../state/history.ts';
 import type { SavedDaemon, SavedState, StrayStop } from '../state/snapshot.ts';
 import { formatElapsed } from '../supervisor/elapsed.ts';
@@ -583,14 +583,28 @@ export class Recovery {
     const provenPid =
       pid > 0 && readStat(pid)?.startTime === saved?.startTicks && readStat(pid)?.state !== 'Z';
     const cgroup = this.populatedCgroup(record.id, saved?.run);
-    if (!provenPid && cgroup === undefined) return false;
+    const groupUid =
+      provenPid || cgroup !== undefined ? undefined : this.groupLeft(record.id, saved);
+    if (!provenPid && cgroup === undefined && groupUid === undefined) return false;
+    const what = provenPid
+      ? `pid ${pid}`
+      : cgroup !== undefined
+        ? 'a process in its cgroup'
+        : `what is left of its process group ${pid}`;
     // The old account's: stopped, never replaced by this daemon's run ("replacing it" read
     // as the daemon taking it over: an outside review, 48a, F3).
     this.log.warn(
-      `${record.id}: ${provenPid ? `pid ${pid}` : 'a process in its cgroup'} survives from a previous manager; ${former ? 'stopping it (the run of the account that had this name before)' : record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)'}`,
+      `${record.id}: ${what} survives from a previous manager; ${former ? 'stopping it (the run of the account that had this name before)' : record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)'}`,
     );
-    const seq = this.processes.claimNew(record.id, cgroup);
-    this.link.adopt(seq, record.id, provenPid ? pid : 0, saved?.startTicks ?? 0, cgroup ?? '');
+    const seq = this.processes.claimNew(record.id, cgroup, saved?.startTicks, saved?.runUid);
+    this.link.adopt(
+      seq,
+      record.id,
+      provenPid || groupUid !== undefined ? pid : 0,
+      saved?.startTicks ?? 0,
+      cgroup ?? '',
+      groupUid,
+    );
     this.replacing(record);
     // Its stop under way, its SIGTERM carried out: it goes on to its own deadline.
     // Or a stop of survivors found in that cgroup, no config claiming them then (its file
@@ -603,7 +617,7 @@ export class Recovery {
       saved?.state === 'stopping' &&
       saved.termedAt !== undefined &&
       saved.deadline !== undefined &&
-      (provenPid || cgroup === this.leafOf(record.id, saved.run ?? -1))
+      (provenPid || groupUid !== undefined || cgroup === this.leafOf(record.id, saved.run ?? -1))
         ? { deadline: saved.deadline, termedAt: saved.termedAt }
         : stray === undefined
           ? undefined
@@ -613,7 +627,7 @@ export class Recovery {
     const own = former && saved?.former !== true ? saved?.stopTimeoutMs : undefined;
     this.supervisor.resumeStopping(
       record,
-      { seq, pid: provenPid ? pid : 0, alive: provenPid, empty: false },
+      { seq, pid: provenPid || groupUid !== undefined ? pid : 0, alive: provenPid, empty: false },
       stop?.deadline ?? Date.now() + (own ?? this.stopTimeoutMs(record)),
       record.wanted === 'up' ? 'start' : 'stay-stopped',
       {
@@ -628,6 +642,23 @@ export class Recovery {
       },
     );
     return true;
+  }
+
+  /**
+   * With no cgroup, the saved run's main process gone: the run's uid if the rest of its
+   * process group lives on (a shell's child ignoring the stop's SIGTERM), for the keeper to
+   * take on and stop. Left to nobody, that rest ran on unsupervised beside the daemon
+   * started again, past a clean stop of the manager (an outside review, 67a, F2: 10 of 10).
+   * Only within the boot the state was saved in, and by a keeper that can (version 6 on).
+   */
+  private groupLeft(id: string, saved: SavedDaemon | undefined): number | undefined {
+    if (this.cgroupOf(id) !== undefined || !this.link.adoptsGroups) return undefined;
+    if (saved?.state !== 'running' && saved?.state !== 'stopping') return undefined;
+    const { pid, startTicks, runUid } = saved;
+    if (pid === undefined || startTicks === undefined || runUid === undefined) return undefined;
+    const boot = bootId();
+    if (boot === undefined || this.saved?.boot !== boot) return undefined;
+    return groupLivesOn(pid, startTicks, runUid) ? runUid : undefined;
   }
 
   /**

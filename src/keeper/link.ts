@@ -106,6 +106,11 @@ export class KeeperLink {
     return Number(this.version) >= 3;
   }
 
+  /** Can the keeper take on what is left of a process group whose leader is gone (version 6 on)? */
+  get adoptsGroups(): boolean {
+    return Number(this.version) >= 6;
+  }
+
   spawn(fields: readonly string[]): void {
     this.send(['spawn', ...fields]);
   }
@@ -146,8 +151,21 @@ export class KeeperLink {
     this.send(['release', String(seq)]);
   }
 
-  adopt(seq: number, id: string, pid: number, startTicks: number, cgroup: string): void {
-    this.send(['adopt', String(seq), id, String(pid), String(startTicks), cgroup]);
+  /**
+   * `groupUid`: the run's uid, for a keeper to take on what is left of the run's process
+   * group where its main process is gone and it has no cgroup (see `adoptsGroups`).
+   */
+  adopt(
+    seq: number,
+    id: string,
+    pid: number,
+    startTicks: number,
+    cgroup: string,
+    groupUid?: number,
+  ): void {
+    const fields = ['adopt', String(seq), id, String(pid), String(startTicks), cgroup];
+    if (groupUid !== undefined && this.adoptsGroups) fields.push(String(groupUid));
+    this.send(fields);
   }
 
   /** Hands a descriptor to the keeper for safekeeping (this process keeps its own). */

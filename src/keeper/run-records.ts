@@ -109,6 +109,8 @@ export function withUnsavedRuns(
       // The config the unsaved run was started with is not known: not the saved run's.
       source: _source,
       spec: _spec,
+      // Nor the uid it runs as.
+      runUid: _runUid,
       ...kept
     } = entry;
     daemons[id] = {

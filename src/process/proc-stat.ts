@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** The fields of /proc/PID/stat the manager uses; undefined once the process is gone. */
 export interface ProcStat {
@@ -46,4 +46,50 @@ function statusOf(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Does what a run left of its process group live on, its main process gone (no cgroup)?
+ * A process in group `pgid`, begun no earlier than the run (`startTicks`), of the run's real
+ * uid, not a zombie. None where the group's number is another process's own again (the
+ * kernel hands a number out again only once no process, group or session uses it: the
+ * group was gone by then); the run's main process left a zombie leads no one. The keeper
+ * looks the same way for itself (native/keeper/runs.c `find_members`).
+ */
+export function groupLivesOn(pgid: number, startTicks: number, uid: number): boolean {
+  const leader = readStat(pgid);
+  if (leader !== undefined && !(leader.startTime === startTicks && leader.state === 'Z'))
+    return false;
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return false;
+  }
+  return names.some((name) => {
+    if (!/^\d+$/.test(name)) return false;
+    const stat = readStat(Number(name));
+    return (
+      stat !== undefined &&
+      stat.pgrp === pgid &&
+      stat.state !== 'Z' &&
+      stat.startTime >= startTicks &&
+      realUid(Number(name)) === uid
+    );
+  });
+}
+
+let bootIdRead: string | undefined;
+
+/**
+ * This boot's id (/proc/sys/kernel/random/boot_id; undefined if it cannot be read): pids and
+ * start times name processes within one boot only.
+ */
+export function bootId(): string | undefined {
+  try {
+    bootIdRead ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  return bootIdRead;
 }

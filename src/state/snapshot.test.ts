@@ -12,6 +12,7 @@ import {
 
 const lookups: SnapshotLookups = {
   runTicks: () => undefined,
+  runUid: () => undefined,
   stopTimeoutMs: () => 1000,
   runLeaf: () => undefined,
   fileBroken: () => true,

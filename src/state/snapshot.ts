@@ -15,6 +15,12 @@ export interface SavedDaemon {
   readonly pid?: number;
   readonly startTicks?: number;
   /**
+   * The uid its run's child was switched to: with no cgroup, what is left of the run's
+   * process group once its main process is gone is found by it (see Recovery
+   * `replaceSurvivor`).
+   */
+  readonly runUid?: number;
+  /**
    * Its run's cgroup, where it is not the one its number names: a run taken back from
    * survivors adopted from the cgroup they were found in (see Manager.takeBackStray).
    */
@@ -103,6 +109,8 @@ export interface SavedState {
    * the runs) knows nothing of them: their survivors are looked for in their cgroups.
    */
   readonly keeper?: { readonly pid: number; readonly startTicks: number };
+  /** The boot it was saved in (its boot_id): its pids and start times name processes of that boot only. */
+  readonly boot?: string;
   readonly daemons: Readonly<Record<string, SavedDaemon>>;
   /** Stops of runs no daemon wants under way, by run number. */
   readonly strays?: Readonly<Record<string, StrayStop>>;
@@ -192,6 +200,8 @@ function savedExit(exit: Exit): Exit {
 export interface SnapshotLookups {
   /** The start time of a run's main process, as recorded at its spawn. */
   readonly runTicks: (run: number) => number | undefined;
+  /** The uid a run's child was switched to, as the keeper said. */
+  readonly runUid: (run: number) => number | undefined;
   /** The daemon's stop_timeout as it runs (see SavedDaemon `stopTimeoutMs`). */
   readonly stopTimeoutMs: (record: DaemonRecord) => number;
   /** A run's cgroup, where it is not the one its number names (see SavedDaemon `leaf`). */
@@ -236,6 +246,7 @@ export function snapshot(
     const { state } = record;
     const run = state.kind === 'running' || state.kind === 'stopping' ? state : undefined;
     const startTicks = run === undefined ? undefined : runTicks(run.run);
+    const runUid = run === undefined ? undefined : lookups.runUid(run.run);
     const leaf = run === undefined ? undefined : lookups.runLeaf(record.id, run.run);
     const gap = outputGap(record.id);
     // The old account's daemon, stopping, is saved as theirs: a manager started before
@@ -251,6 +262,7 @@ export function snapshot(
       ...(run === undefined ? {} : { run: run.run, pid: run.pid }),
       ...(run === undefined || record.runSource === undefined ? {} : { source: record.runSource }),
       ...(startTicks === undefined ? {} : { startTicks }),
+      ...(runUid === undefined ? {} : { runUid }),
       ...(leaf === undefined ? {} : { leaf }),
       ...(run === undefined ? {} : { stopTimeoutMs: lookups.stopTimeoutMs(record) }),
       ...(record.begunAt === undefined ? {} : { spawnedAt: record.begunAt }),
@@ -357,6 +369,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
         'pid',
         'startTicks',
         'startTime',
+        'runUid',
         'spawnedAt',
         'startedAt',
         'deadline',
@@ -394,6 +407,9 @@ export function validateState(value: unknown): SavedState | { error: string } {
   const keeper = state.keeper as Record<string, unknown> | undefined;
   if (keeper !== undefined && (!isCount(keeper.pid) || !isCount(keeper.startTicks)))
     return { error: "'keeper' is malformed" };
+  const boot = state.boot;
+  if (boot !== undefined && !(typeof boot === 'string' && boot.length <= 64))
+    return { error: "'boot' is malformed" };
   const strays = state.strays as Record<string, unknown> | undefined;
   if (
     strays !== undefined &&
@@ -473,6 +489,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
     ...(keeper === undefined
       ? {}
       : { keeper: { pid: keeper.pid as number, startTicks: keeper.startTicks as number } }),
+    ...(boot === undefined ? {} : { boot: boot as string }),
     daemons,
     ...(strays === undefined ? {} : { strays: strays as Record<string, StrayStop> }),
     ...(stoppedBroken === undefined ? {} : { stoppedBroken: stoppedBroken as string[] }),

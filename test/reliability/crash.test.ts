@@ -602,3 +602,68 @@ describe('a survivor’s cgroup left frozen by a manager killed with its keeper'
     );
   });
 });
+
+/**
+ * An outside review (67a, F2, High, 10 of 10): with `cgroups = no`, a daemon whose main
+ * process ended at its stop's SIGTERM while the rest of its process group ignored it, its
+ * keeper (alone, or with the manager) killed during that stop: the next keeper could not
+ * reach a group whose leader was gone. The rest ran on unsupervised, the daemon was
+ * started beside it, and it outlived even a clean stop of the manager.
+ */
+for (const managerToo of [false, true])
+  describe(`the rest of a run stopping after its main process ended, cgroups = no, its keeper${managerToo ? ' and manager' : ''} killed`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    after(() => host.cleanup());
+
+    test('is stopped at its deadline before the daemon starts again, and nothing is left', async () => {
+      host.writeMaster('[can_run_as]\n{alice}\n', 'cgroups = no');
+      // The shell ends at SIGTERM; its sleep, forked while the shell ignored it, does not.
+      host.writeDaemon(
+        'alice',
+        'one',
+        "start=trap '' TERM; sleep 6800424 & trap - TERM; wait\nstop_timeout=6s\n",
+      );
+      await host.startManager();
+      const main = await runningSaved(host, 'alice/one');
+      const uid = host.user('alice').uid;
+      const rests = () =>
+        livePidsOfUid(uid).filter((each) => {
+          try {
+            return readFileSync(`/proc/${each}/cmdline`, 'utf8') === 'sleep\x006800424\x00';
+          } catch {
+            return false;
+          }
+        });
+      const [rest] = await waitFor('its sleep', () => (rests().length === 1 ? rests() : undefined));
+      assert.ok(rest !== undefined);
+      const restarted = host.dmctl('root', host.id('alice/one'), 'restart');
+      await waitFor('its main process to end at the SIGTERM', () =>
+        isAlive(main) ? undefined : true,
+      );
+      await waitFor('the state to save the stop with its main process gone', () =>
+        readFileSync(join(host.dir, 'state', 'state.json'), 'utf8').includes('"mainGone":true')
+          ? true
+          : undefined,
+      );
+      if (managerToo) await host.killManagerAndKeeper();
+      else {
+        const keeper = host.keeperPid();
+        process.kill(keeper, 'SIGKILL');
+        await waitFor('the keeper to die', () => (isAlive(keeper) ? undefined : true));
+      }
+      await restarted;
+      if (managerToo) await host.startManager();
+      const again = await host.waitForDaemon(
+        'root',
+        'alice/one',
+        (d) => d.state === 'running' && d.pid > 0 && d.pid !== main,
+        'to run again',
+      );
+      assert.ok(!isAlive(rest), `the rest of the run (pid ${rest}) runs beside pid ${again.pid}`);
+      assert.equal(rests().length, 1, `copies of the sleep: ${rests().join(', ')}`);
+      await host.stopManager();
+      assert.deepEqual(rests(), [], 'left after a clean stop of the manager');
+    });
+  });

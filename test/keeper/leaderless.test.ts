@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { KeeperLink } from '../../src/keeper/link.ts';
+import type { KeeperEvent } from '../../src/keeper/protocol.ts';
+import { loadNative } from '../../src/process/native.ts';
+import { readStat } from '../../src/process/proc-stat.ts';
+import { KEEPER } from '../helpers/keeper-driver.ts';
+import { isAlive, liveGroupMembers } from '../helpers/proc.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+/*
+ * A keeper takes on what is left of a process group whose leader a keeper gone reaped (no
+ * cgroup): the members it finds must be the run's (in the group, begun no earlier than the
+ * run, of its uid), and what it finds is stopped by its signals.
+ */
+describe('a keeper adopting a process group whose leader is gone', () => {
+  const dir = mkdtempSync('/tmp/dm-leaderless-');
+  const uid = process.getuid?.() ?? 0;
+  let link: KeeperLink | undefined;
+  const events: KeeperEvent[] = [];
+  let group = 0;
+  let ticks = 0;
+  let member = 0;
+
+  before(async () => {
+    // A leader that forks a member into its new group, then ends (reaped here).
+    const leader = spawn('sh', ['-c', 'sleep 6800425 & read line'], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    group = leader.pid as number;
+    ticks = readStat(group)?.startTime as number;
+    member = await waitFor('its member', () =>
+      liveGroupMembers(group).find((pid) => pid !== group),
+    );
+    const ended = new Promise((resolve) => leader.on('exit', resolve));
+    leader.stdin?.end();
+    await ended;
+    const attached = await KeeperLink.attach(loadNative(), KEEPER, join(dir, 'keeper.sock'));
+    link = attached.link;
+    link.handle({ event: (event) => events.push(event), lost: () => undefined });
+  });
+  after(() => {
+    if (isAlive(member)) process.kill(member, 'SIGKILL');
+    link?.quit();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const answer = (seq: number) =>
+    waitFor('the keeper to answer the adopt', () =>
+      events.find(
+        (event) =>
+          (event.kind === 'adopt-failed' && event.seq === seq) ||
+          (event.kind === 'run' && event.run.seq === seq),
+      ),
+    );
+
+  test('refuses a group whose members run as another uid', async () => {
+    link?.adopt(1, 'u/d', group, ticks, '', uid + 1);
+    assert.equal((await answer(1)).kind, 'adopt-failed');
+    assert.ok(isAlive(member));
+  });
+
+  test('refuses a group whose members began before the run', async () => {
+    link?.adopt(2, 'u/d', group, (readStat(member)?.startTime ?? 0) + 1, '', uid);
+    assert.equal((await answer(2)).kind, 'adopt-failed');
+    assert.ok(isAlive(member));
+  });
+
+  test('takes on the run’s group and stops what is left of it', async () => {
+    link?.adopt(3, 'u/d', group, ticks, '', uid);
+    const adopted = await answer(3);
+    assert.equal(adopted.kind, 'run');
+    assert.ok(adopted.kind === 'run' && !adopted.run.alive && !adopted.run.empty);
+    assert.deepEqual(await link?.signal(3, 15), { reached: 1, errno: 0 });
+    await waitFor('the run to be empty', () =>
+      events.some((event) => event.kind === 'empty' && event.run.seq === 3) ? true : undefined,
+    );
+    assert.ok(!isAlive(member));
+  });
+});
