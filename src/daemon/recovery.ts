@@ -264,9 +264,24 @@ export class Recovery {
       this.replaceSurvivor(record, savedEntry, former !== undefined || savedEntry?.former === true)
     )
       return;
-    else if (saved?.state === 'coolingdown' && saved.until !== undefined && record.wanted === 'up')
+    this.noteEndedUnseen(record, current === undefined ? saved : undefined);
+    if (saved?.state === 'coolingdown' && saved.until !== undefined && record.wanted === 'up')
       this.supervisor.resumeCooldown(record, saved.until);
     else if (record.wanted === 'up') this.toStart.push(record);
+  }
+
+  /**
+   * The run saved as running (or stopping, its main process not ended yet) is gone, and
+   * nothing of it survives: it ended while no manager watched it. Said, or `why` went from
+   * its start to the next one as if it had never ended (an outside review, 67a, F4).
+   */
+  private noteEndedUnseen(record: DaemonRecord, saved: SavedDaemon | undefined): void {
+    if (saved?.pid === undefined || saved.pid <= 0) return;
+    if (saved.state !== 'running' && !(saved.state === 'stopping' && saved.mainGone !== true))
+      return;
+    const text = `pid ${saved.pid} ended while no manager watched it (its keeper was gone too): how is not known`;
+    this.log.info(`${record.id}: ${text}`);
+    this.note(record, 'exit', text);
   }
 
   /** A run of the daemon being stopped as a stray, the daemon's again (see introduce). */

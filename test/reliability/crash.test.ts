@@ -667,3 +667,34 @@ for (const managerToo of [false, true])
       assert.deepEqual(rests(), [], 'left after a clean stop of the manager');
     });
   });
+
+/**
+ * An outside review (67a, F4, Low, 2 of 2): a run that ended while its keeper and the
+ * manager were gone (it died with them, right after its start) had no end in `why`: the
+ * next manager started the daemon again as if the run had never been.
+ */
+describe('a run that ends while its keeper and manager are gone', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('is said to have ended in why', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'one', 'start=exec sleep 6800426\n');
+    await host.startManager();
+    const pid = await runningSaved(host, 'alice/one');
+    await host.killManagerAndKeeper();
+    process.kill(pid, 'SIGKILL');
+    await waitFor('its run to end', () => (isAlive(pid) ? undefined : true));
+    await host.startManager();
+    await host.waitForDaemon(
+      'root',
+      'alice/one',
+      (d) => d.state === 'running' && d.pid > 0 && d.pid !== pid,
+      'to run again',
+    );
+    const why = await host.dmctl('alice', 'one', 'why');
+    assert.match(why.stdout, new RegExp(`pid ${pid} ended while no manager`), why.stdout);
+  });
+});
