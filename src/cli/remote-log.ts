@@ -182,8 +182,13 @@ export async function followRemoteLog(
   const lines = new WholeLines();
   let offset = -LOG_CHUNK_BYTES;
   let file: string | undefined;
+  // The manager said it stops cleanly: once it is gone (its socket removed), the tail
+  // ends saying so. Killed in the middle of its stop, it is asked again as after any kill.
+  let stopping = false;
   for (let first = true; ; first = false) {
     let chunk = await read(offset, file);
+    if (stopping && 'error' in chunk && chunk.passing !== true)
+      return fail('the tail ends: daemon-manager stopped (what its daemons wrote last is shown)');
     // The manager killed (`kill -9`, a crash): the next one answers within moments, and
     // the tail goes on from where it was, as `tail -F` does across a missing file. Ended
     // there, a tail through the manager stopped at 10 of 26 kills (an outside review,
@@ -206,6 +211,7 @@ export async function followRemoteLog(
       if (close.length > 0) write(close);
       warnSkipped();
     }
+    stopping = chunk.stopping === true;
     const data = first
       ? tailStart(await withLinesBefore(read, chunk))
       : Buffer.from(chunk.data, 'base64');

@@ -109,6 +109,11 @@ export interface LogChunk {
    * of the top read after a file `skipped`.
    */
   readonly midLine?: boolean;
+  /**
+   * The manager is stopping cleanly (its daemons stopped, what they wrote last in their
+   * logs): a tail that finds it gone after this ends saying so.
+   */
+  readonly stopping?: boolean;
 }
 
 /** The most characters of a `read-log` request's `file`. */

@@ -74,7 +74,7 @@ export const SETTINGS: readonly Entry[] = [
     name: 'max-stop-timeout',
     default: '5m',
     meaning:
-      "the longest a daemon's `stop_timeout` may make a stop last (a longer one is cut to this), so a shutdown of the manager stops every daemon within this time (the manager itself then exits 12 to 23 ms after its last daemon ended, measured over 6 shutdowns with one daemon; up to 2 s more while a slow log (syslog, a full pipe) takes its last lines)",
+      "the longest a daemon's `stop_timeout` may make a stop last (a longer one is cut to this), so a shutdown of the manager stops every daemon within this time (the manager itself then exits 12 to 23 ms after its last daemon ended, measured over 6 shutdowns with one daemon; up to 2 s more while a slow log (syslog, a full pipe) takes its last lines, and 0.7 s more while a tail through the manager reads the daemons' last output)",
   },
   {
     name: 'cooldown-step',
