@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { stopSaved, whileSuccessorHeld } from '../helpers/accounts.ts';
@@ -397,6 +397,7 @@ describe('a user taken out of [can_run_as] and put back', { skip: !root && 'need
       host.writeDaemon('alice', 'up', 'start=exec sleep 6800069\n');
       if (host.managerProcess() === undefined) await host.startManager();
       await host.waitForDaemon('alice', 'alice/up', (d) => d.pid > 0, 'to run');
+      const stopsBefore = savedStops(host);
       assert.equal((await host.dmctl('alice', 'stop', 'down', '--wait=10')).code, 0);
       const from = host.managerLog.length;
       if (between === 'the line taken out while no manager ran') {
@@ -411,6 +412,11 @@ describe('a user taken out of [can_run_as] and put back', { skip: !root && 'need
           : true,
       );
       if (between === 'a kill -9') {
+        // The history is saved at most once a second (README): a kill before loses its
+        // last events, on a quick machine this stop (4 of 4 on one machine).
+        await waitFor('this stop in the saved history', () =>
+          savedStops(host) > stopsBefore ? true : undefined,
+        );
         await host.killManager();
         await host.startManager();
       } else if (between === 'an upgrade') await host.upgrade();
@@ -643,3 +649,9 @@ for (const running of [true, false])
       await assertOwnHistories(host, alice.name, bob.name, mark);
     });
   });
+
+/** How many `ran dmctl stop` events the saved history holds. */
+function savedStops(host: TestHost): number {
+  const file = join(host.dir, 'state', 'history.json');
+  return existsSync(file) ? readFileSync(file, 'utf8').split('ran dmctl stop').length - 1 : 0;
+}
