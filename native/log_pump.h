@@ -105,6 +105,9 @@ struct dm_pump_stats {
   /* The file written now; the last ones written before a reopen (oldest first), and
    * where each was then. */
   struct dm_pump_file current;
+  /* Whether the file written now begins with the rest of a line the rotation that made it
+   * cut: 0 not known (opened otherwise, or by another manager), 1 no, 2 yes. */
+  int current_begins;
   int retired_count;
   struct dm_pump_file retired[DM_PUMP_RETIRED];
   char retired_path[DM_PUMP_RETIRED][4096];

@@ -188,7 +188,8 @@ static void set_birth(napi_env env, napi_value object, const struct dm_pump_file
 
 /*
  * pumpStats(id): { bytes, dropped, size, failing, stuck, eof, away, reason, gapBytes,
- * gapError, skipRest, dev, ino, retired: [{ dev, ino, path }] (oldest first) } or undefined.
+ * gapError, skipRest, dev, ino, beginsMidLine (if known), retired: [{ dev, ino, path }] (oldest first) }
+ * or undefined.
  */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -210,6 +211,11 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_number(env, object, "dev", (double)stats.current.dev);
   set_number(env, object, "ino", (double)stats.current.ino);
   set_birth(env, object, &stats.current);
+  if (stats.current_begins != 0) {
+    napi_value begins;
+    napi_get_boolean(env, stats.current_begins == 2, &begins);
+    napi_set_named_property(env, object, "beginsMidLine", begins);
+  }
   napi_value retired, entry;
   napi_create_array_with_length(env, (size_t)stats.retired_count, &retired);
   for (int index = 0; index < stats.retired_count; index++) {

@@ -398,7 +398,7 @@ export class DaemonLogs {
   filesOf(
     id: string,
     spec: DaemonSpec,
-  ): Pick<LogSource, 'keep' | 'current' | 'retired' | 'writing'> {
+  ): Pick<LogSource, 'keep' | 'current' | 'currentBeginsMidLine' | 'retired' | 'writing'> {
     const keep = this.entries.get(id)?.options.keep ?? this.optionsFor(spec).keep;
     const stats = this.nulls.has(id) ? undefined : this.pump.stats(id);
     if (stats === undefined) return { keep, current: undefined, retired: [] };
@@ -408,6 +408,9 @@ export class DaemonLogs {
       // 64b, F3: a tail ended `does not exist` then, 5 of 67 with built-in rotation).
       writing: true,
       current: stats.ino === 0 ? undefined : fileIdOf(stats),
+      ...(stats.ino === 0 || stats.beginsMidLine === undefined
+        ? {}
+        : { currentBeginsMidLine: stats.beginsMidLine }),
       retired: stats.retired.map((each) => ({ file: fileIdOf(each), path: each.path })),
     };
   }

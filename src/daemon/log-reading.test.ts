@@ -288,6 +288,25 @@ test('a first read from the top says whether the file begins with the rest of a 
   assert.equal('error' in piece ? piece.error : piece.midLine, undefined);
 });
 
+// An outside review (66b, F2): the file before gone (deleted, or compressed by a logrotate
+// without delaycompress), a first read could not tell that the top was the rest of a line;
+// the pump that made the file by a rotation says.
+test('a first read from the top, the file before gone, goes by what the pump says of its file', async () => {
+  const files = { [LOG]: { ino: 4, text: 'rest\nb\n' } };
+  const read = async (begins: boolean | undefined) => {
+    const source = sourceOf(files, 4);
+    const chunk = await readLogPiece(
+      begins === undefined ? source : { ...source, currentBeginsMidLine: begins },
+      -100,
+      undefined,
+    );
+    return 'error' in chunk ? chunk.error : chunk.midLine === true;
+  };
+  assert.equal(await read(true), true);
+  assert.equal(await read(false), false);
+  assert.equal(await read(undefined), false, 'not known: taken as a whole line');
+});
+
 // An outside review (60b, F1): after a gap, the top of the log it went on with began with
 // the rest of a line, shown as a line.
 test('the top read after a file gone says whether it begins with the rest of a line', async () => {

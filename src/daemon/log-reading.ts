@@ -21,6 +21,11 @@ export interface LogSource {
   /** The file the pump writes now (see fileIdOf), if any. */
   readonly current: string | undefined;
   /**
+   * Whether `current` begins with the rest of a line the rotation that made it cut, where
+   * the pump knows (it made that file by a rotation).
+   */
+  readonly currentBeginsMidLine?: boolean;
+  /**
    * The pump writes this log, though maybe no file now (between a rotation's rename and
    * its next open): a NAME.log missing then is waited for.
    */
@@ -200,6 +205,11 @@ async function readAfter(
  * last 50 whole lines (an outside review, 56b, F5: 2 of 2).
  */
 async function beginsMidLine(source: LogSource, top: string): Promise<boolean | undefined> {
+  // Known by the pump: the file before need not be there (deleted, compressed by a
+  // logrotate without `delaycompress`). Not known so, that rest was shown as a line (an
+  // outside review, 66b, F2).
+  if (top === source.current && source.currentBeginsMidLine !== undefined)
+    return source.currentBeginsMidLine;
   const before = await rotatedBefore(source, top);
   // The pump's record says which file came before the one it writes, only: before `top`
   // if `top` is that one. Read for a `top` rotated on meanwhile, or for one whose file

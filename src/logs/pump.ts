@@ -48,6 +48,11 @@ export interface PumpStats {
   readonly ino: number;
   readonly btime?: string;
   /**
+   * Whether that file begins with the rest of a line the rotation that made it cut; absent
+   * where not known (a file this pump did not make by a rotation).
+   */
+  readonly beginsMidLine?: boolean;
+  /**
    * The last few files written before a reopen (an external logrotate), oldest first,
    * each with where it was at the reopen.
    */
