@@ -3433,6 +3433,9 @@ export class Manager implements ControlContext, SupervisorHost {
       // With no cgroup, its main process perhaps gone: what is left of its group, as its uid.
       const groupUid = leaf === undefined ? uid : undefined;
       attached.link.adopt(seq, record.id, state.pid, startTicks ?? 0, leaf ?? '', groupUid);
+      // A `restart=no` task cut short is not run again (see runsAgainAfterUnseenEnd).
+      if (state.kind === 'running' && record.wanted === 'up')
+        this.supervisor.runsAgainAfterUnseenEnd(record, state.pid, false);
       const next = record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)';
       this.log.warn(`${record.id}: pid ${state.pid} outlived its keeper; ${next}`);
       this.sockets.bindAfterStop(record.id);

@@ -264,7 +264,7 @@ export class Recovery {
       this.replaceSurvivor(record, savedEntry, former !== undefined || savedEntry?.former === true)
     )
       return;
-    this.noteEndedUnseen(record, current === undefined ? saved : undefined);
+    if (this.endedUnseen(record, current === undefined ? saved : undefined)) return;
     if (saved?.state === 'coolingdown' && saved.until !== undefined && record.wanted === 'up')
       this.supervisor.resumeCooldown(record, saved.until);
     else if (record.wanted === 'up') this.toStart.push(record);
@@ -273,15 +273,25 @@ export class Recovery {
   /**
    * The run saved as running (or stopping, its main process not ended yet) is gone, and
    * nothing of it survives: it ended while no manager watched it. Said, or `why` went from
-   * its start to the next one as if it had never ended (an outside review, 67a, F4).
+   * its start to the next one as if it had never ended (an outside review, 67a, F4). True
+   * when the daemon is left down for it (a `restart=no` task: see runsAgainAfterUnseenEnd).
    */
-  private noteEndedUnseen(record: DaemonRecord, saved: SavedDaemon | undefined): void {
-    if (saved?.pid === undefined || saved.pid <= 0) return;
+  private endedUnseen(record: DaemonRecord, saved: SavedDaemon | undefined): boolean {
+    if (saved?.pid === undefined || saved.pid <= 0) return false;
     if (saved.state !== 'running' && !(saved.state === 'stopping' && saved.mainGone !== true))
-      return;
+      return false;
+    if (
+      saved.state === 'running' &&
+      record.wanted === 'up' &&
+      !this.supervisor.runsAgainAfterUnseenEnd(record, saved.pid, true)
+    ) {
+      record.state = { kind: 'stopped', ended: 'failed' };
+      return true;
+    }
     const text = `pid ${saved.pid} ended while no manager watched it (its keeper was gone too): how is not known`;
     this.log.info(`${record.id}: ${text}`);
     this.note(record, 'exit', text);
+    return false;
   }
 
   /** A run of the daemon being stopped as a stray, the daemon's again (see introduce). */
@@ -601,6 +611,10 @@ export class Recovery {
     const groupUid =
       provenPid || cgroup !== undefined ? undefined : this.groupLeft(record.id, saved);
     if (!provenPid && cgroup === undefined && groupUid === undefined) return false;
+    // A `restart=no` task cut short is not run again (see runsAgainAfterUnseenEnd); a stop
+    // or restart under way, or the old account's run, goes as it was.
+    if (record.wanted === 'up' && saved?.state === 'running' && !former)
+      this.supervisor.runsAgainAfterUnseenEnd(record, pid, false);
     const what = provenPid
       ? `pid ${pid}`
       : cgroup !== undefined

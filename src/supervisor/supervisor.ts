@@ -299,6 +299,25 @@ export class Supervisor {
     return { ok: true, message: `sent ${signal} to ${record.id} (${reached})` };
   }
 
+  /**
+   * Its run ended, or is cut short, without a manager seeing how (it ended while no manager
+   * ran, or survives a keeper that died and is stopped for that): whether it runs again.
+   * An end not seen is not a clean one: `always` and `on-failure` run it again; a
+   * `restart=no` task is left down, said `failed`, and not run a second time (run again, a
+   * task that is not idempotent, a migration or a batch, did its work twice: an outside
+   * review, 69a, F3: 4 of 5 tasks that ended while no manager ran, 4 of 4 still running).
+   * `run`: its pid, for the line said.
+   */
+  runsAgainAfterUnseenEnd(record: DaemonRecord, pid: number, ended: boolean): boolean {
+    if (afterExit(record.spec.restart, record.spec.successExit, undefined) === 'respawn')
+      return true;
+    record.wanted = 'down';
+    const text = `${ended ? `pid ${pid} ended while no manager watched it` : `pid ${pid} is stopped: it outlived its keeper`}; how it ended is not known, so restart=${record.spec.restart} leaves it down (failed), not run again (dmctl start runs it)`;
+    this.host.log.warn(`${record.id}: ${text}`);
+    this.host.note(record, 'down', text);
+    return false;
+  }
+
   /** Adds a daemon without starting it. */
   register(record: DaemonRecord): void {
     this.daemons.set(record.id, record);
