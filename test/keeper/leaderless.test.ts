@@ -7,6 +7,7 @@ import { KeeperLink } from '../../src/keeper/link.ts';
 import type { KeeperEvent } from '../../src/keeper/protocol.ts';
 import { loadNative } from '../../src/process/native.ts';
 import { readStat } from '../../src/process/proc-stat.ts';
+import { FIXTURES } from '../helpers/host.ts';
 import { KEEPER } from '../helpers/keeper-driver.ts';
 import { isAlive, liveGroupMembers } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -80,5 +81,65 @@ describe('a keeper adopting a process group whose leader is gone', () => {
       events.some((event) => event.kind === 'empty' && event.run.seq === 3) ? true : undefined,
     );
     assert.ok(!isAlive(member));
+  });
+});
+
+/*
+ * An outside review (69b, F1, High): a group whose members each fork the next and exit
+ * within 20 ms (a pre-forking server re-spawning workers): the members the keeper held
+ * ended, their successors were not in its look at /proc, and the run was taken for empty,
+ * its stop over, the group running on.
+ */
+describe('a keeper adopting a process group whose members keep forking the next and ending', () => {
+  const dir = mkdtempSync('/tmp/dm-leaderless-chain-');
+  const uid = process.getuid?.() ?? 0;
+  let link: KeeperLink | undefined;
+  const events: KeeperEvent[] = [];
+  let group = 0;
+  let ticks = 0;
+
+  before(async () => {
+    const leader = spawn('sh', ['-c', `sh ${FIXTURES}/fork-chain.sh & read line`], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    group = leader.pid as number;
+    ticks = readStat(group)?.startTime as number;
+    await waitFor('its chain', () => (liveGroupMembers(group).length > 1 ? true : undefined));
+    const ended = new Promise((resolve) => leader.on('exit', resolve));
+    leader.stdin?.end();
+    await ended;
+    const attached = await KeeperLink.attach(loadNative(), KEEPER, join(dir, 'keeper.sock'));
+    link = attached.link;
+    link.handle({ event: (event) => events.push(event), lost: () => undefined });
+  });
+  after(() => {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // Gone.
+    }
+    link?.quit();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('is not taken for empty while the chain lives, and its SIGKILL ends it', async () => {
+    link?.adopt(1, 'u/d', group, ticks, '', uid);
+    await waitFor('the adopt', () =>
+      events.some((event) => event.kind === 'run' && event.run.seq === 1) ? true : undefined,
+    );
+    // Some hundred generations: a keeper that loses the chain says `empty` meanwhile.
+    const seen = new Set<number>();
+    await waitFor('a hundred members of the chain to come and go', () => {
+      for (const pid of liveGroupMembers(group)) seen.add(pid);
+      return seen.size >= 100 ? true : undefined;
+    });
+    assert.ok(!events.some((event) => event.kind === 'empty'), 'taken for empty as it ran');
+    const killed = await link?.signal(1, 9);
+    assert.equal(killed?.errno, 0);
+    await waitFor('the run to be empty', () =>
+      events.some((event) => event.kind === 'empty' && event.run.seq === 1) ? true : undefined,
+    );
+    assert.deepEqual(liveGroupMembers(group), []);
   });
 });
