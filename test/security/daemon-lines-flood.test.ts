@@ -18,6 +18,9 @@ describe("a flood of lines about one user's daemons", { skip }, () => {
   const host = new TestHost();
 
   before(async () => {
+    // The account made before the manager starts: made after, it is seen once /etc/passwd
+    // settles, and a request asked at once found no socket of theirs yet.
+    host.user('mallory');
     // Respawned at once after each exit: no back-off holds them.
     host.writeMaster('[can_run_as]\n{mallory}\n{alice}\n', 'stable-uptime = 0s');
     host.writeDaemon('alice', 'web', 'start=exec sleep 6903600\n');
