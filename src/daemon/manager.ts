@@ -3425,19 +3425,31 @@ export class Manager implements ControlContext, SupervisorHost {
     this.notify.storeAll(attached.link);
     this.logs.storeEarlier();
     const { orphans, strays } = this.processes.forgetAll();
+    // Runs with no cgroup the dead keeper spawned whose pid it never said (killed right
+    // after the fork): its record of them names them (see withUnsavedRuns). Adopted by pid
+    // 0, such a run was left running unlisted beside the daemon started again (an outside
+    // review, 69a, F4: 1 of 5 cold starts with the keeper killed 170 ms in).
+    const recorded = new Map(
+      readRunRecords(this.settings.stateDir)
+        .filter((run) => run.keeper === dead)
+        .map((run) => [run.seq, run]),
+    );
     for (const record of this.supervisor.daemons.values()) {
       const { state } = record;
       if (state.kind !== 'running' && state.kind !== 'stopping') continue;
-      const { leaf, startTicks, uid } = orphans.get(state.run) ?? {};
+      const { leaf, uid } = orphans.get(state.run) ?? {};
+      const unsaid = state.pid > 0 || leaf !== undefined ? undefined : recorded.get(state.run);
+      const pid = unsaid?.pid ?? state.pid;
+      const startTicks = unsaid?.startTicks ?? orphans.get(state.run)?.startTicks;
       const seq = this.processes.claimNew(record.id, leaf, startTicks, uid);
       // With no cgroup, its main process perhaps gone: what is left of its group, as its uid.
       const groupUid = leaf === undefined ? uid : undefined;
-      attached.link.adopt(seq, record.id, state.pid, startTicks ?? 0, leaf ?? '', groupUid);
+      attached.link.adopt(seq, record.id, pid, startTicks ?? 0, leaf ?? '', groupUid);
       // A `restart=no` task cut short is not run again (see runsAgainAfterUnseenEnd).
       if (state.kind === 'running' && record.wanted === 'up')
-        this.supervisor.runsAgainAfterUnseenEnd(record, state.pid, false);
+        this.supervisor.runsAgainAfterUnseenEnd(record, pid, false);
       const next = record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)';
-      this.log.warn(`${record.id}: pid ${state.pid} outlived its keeper; ${next}`);
+      this.log.warn(`${record.id}: pid ${pid} outlived its keeper; ${next}`);
       this.sockets.bindAfterStop(record.id);
       // A stop under way whose SIGTERM was carried out goes on to its own deadline.
       const stop =
@@ -3446,7 +3458,7 @@ export class Manager implements ControlContext, SupervisorHost {
           : undefined;
       this.supervisor.resumeStopping(
         record,
-        { seq, pid: state.pid, alive: true, empty: false },
+        { seq, pid, alive: true, empty: false },
         stop?.deadline ?? Date.now() + this.stopTimeoutMs(record),
         record.wanted === 'up' ? 'start' : 'stay-stopped',
         { former: state.kind === 'stopping' && state.former === true, termedAt: stop?.termedAt },

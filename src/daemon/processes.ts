@@ -71,6 +71,8 @@ export interface StrayOrphan {
   readonly leaf?: string;
   readonly startTicks?: number;
   readonly uid?: number;
+  /** Its stop begins now (its SIGTERM sent), not one a manager before began. */
+  readonly fresh?: boolean;
 }
 
 /** What a run's report says of its end, as the supervisor wants it. */
@@ -289,7 +291,10 @@ export class KeeperProcesses implements Processes {
       stray.leaf ?? '',
       stray.leaf === undefined ? stray.uid : undefined,
     );
-    this.endStray(seq, 0, stray.stop, stray.unclaimed);
+    const { stop } = stray;
+    if (stray.fresh === true)
+      this.endStray(seq, stop.deadline - stop.since, undefined, stray.unclaimed);
+    else this.endStray(seq, 0, stop, stray.unclaimed);
   }
 
   /** The pid of the keeper this manager is attached to. */

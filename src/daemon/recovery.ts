@@ -278,8 +278,15 @@ export class Recovery {
    */
   private endedUnseen(record: DaemonRecord, saved: SavedDaemon | undefined): boolean {
     if (saved?.pid === undefined || saved.pid <= 0) return false;
-    if (saved.state !== 'running' && !(saved.state === 'stopping' && saved.mainGone !== true))
+    if (saved.state !== 'running' && saved.state !== 'stopping') return false;
+    // Its main process's end said already, the rest of its run being stopped: that rest's
+    // end (an outside review, 69b, F3: never said, `last exit` left `-`).
+    if (saved.state === 'stopping' && saved.mainGone === true) {
+      const text = `what was left of its run (pid ${saved.pid}) ended while no manager watched it (its keeper was gone too)`;
+      this.log.info(`${record.id}: ${text}`);
+      this.note(record, 'exit', text);
       return false;
+    }
     if (
       saved.state === 'running' &&
       record.wanted === 'up' &&
@@ -433,6 +440,61 @@ export class Recovery {
       if (said && !runs.some(formerRun)) stopped.push({ id, why });
     }
     this.runsById.clear();
+    for (const each of this.endSavedUnclaimed(unread, broken)) stopped.push(each);
+    return stopped;
+  }
+
+  /**
+   * With no cgroup, after the keeper itself was gone: a daemon the save knows running (or
+   * stopping) that no config claims now (its file deleted or broken, its user no longer
+   * allowed, while no manager ran or just before the kill). Its survivor is found by its
+   * saved pid and start time, or what is left of its process group, and stopped as a
+   * stray (a stop under way goes on to its deadline). Left alone, it ran on unlisted, past a
+   * clean SIGTERM of the manager, a second copy started beside it once the file was back
+   * (an outside review, 69b, F4: 9 of 9). With cgroups, its cgroup names it (see
+   * Manager.endUnclaimedCgroups).
+   */
+  private endSavedUnclaimed(
+    unread: (user: string) => boolean,
+    broken: (id: string) => string | undefined,
+  ): { readonly id: string; readonly why: string }[] {
+    const stopped: { id: string; why: string }[] = [];
+    if (this.existing || this.saved === undefined) return stopped;
+    for (const [id, saved] of Object.entries(this.saved.daemons)) {
+      if (this.supervisor.daemons.has(id) || this.cgroupOf(id) !== undefined) continue;
+      if (saved.state !== 'running' && saved.state !== 'stopping') continue;
+      const { pid, startTicks } = saved;
+      if (pid === undefined || pid <= 0 || startTicks === undefined) continue;
+      const stat = readStat(pid);
+      const proven = stat?.startTime === startTicks && stat.state !== 'Z';
+      const groupUid = proven ? undefined : this.groupLeft(id, saved);
+      if (!proven && groupUid === undefined) continue;
+      const problem = broken(id);
+      const former = this.formerUid(id) !== undefined || saved.former === true;
+      const why = former
+        ? 'it is the run of the account that had its owner’s name before, being stopped'
+        : problem !== undefined
+          ? `its file is broken now, and the config it ran with was not saved: ${problem}`
+          : unread(id.slice(0, id.indexOf('/')))
+            ? "its user's directory could not be read, and no config it ran with was saved"
+            : 'file deleted, or its user no longer allowed';
+      const begun =
+        saved.state === 'stopping' && saved.termedAt !== undefined && saved.deadline !== undefined
+          ? { since: saved.termedAt, deadline: saved.deadline }
+          : undefined;
+      this.log.warn(
+        `${id}: no config claims it any more (${why}); ${proven ? `stopping pid ${pid}` : `stopping what is left of its process group ${pid}`}${begun === undefined ? '' : ' (its stop goes on)'}`,
+      );
+      this.processes.adoptStray({
+        id,
+        stop: begun ?? { since: Date.now(), deadline: Date.now() + this.strayTimeoutMs },
+        unclaimed: { pid, former },
+        startTicks,
+        ...(saved.runUid === undefined ? {} : { uid: saved.runUid }),
+        fresh: begun === undefined,
+      });
+      if (!former) stopped.push({ id, why });
+    }
     return stopped;
   }
 

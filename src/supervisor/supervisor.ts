@@ -643,7 +643,7 @@ export class Supervisor {
       // run's while processes remain (an outside review, 46a, F3: "pid 0 ... ended" of a
       // run that ran on for 55 s).
       const gone = empty || state.empty;
-      const who = state.pid > 0 ? `pid ${state.pid}` : 'what survived in its cgroup';
+      const who = state.pid > 0 ? `pid ${state.pid}` : 'what survived of its run';
       if (state.pid > 0 || gone)
         this.host.log.info(
           `${record.id}: ${who} of the account that had this name${record.formerUid === undefined ? ' before' : ` (uid ${record.formerUid}, deleted or renamed since)`} ${describeExit(exit)}`,
@@ -673,7 +673,7 @@ export class Supervisor {
       return;
     }
     if (state.kind === 'stopping') {
-      const who = state.pid === 0 ? 'what survived in its cgroup' : `pid ${state.pid}`;
+      const who = state.pid === 0 ? 'what survived of its run' : `pid ${state.pid}`;
       // Others of its run still there are the daemon still stopping, not yet its exit.
       const rest = empty || state.empty || failed ? '' : '; the rest of its run still runs';
       if (!failed && rest === '') record.lastExit = exit;
@@ -1013,7 +1013,7 @@ export class Supervisor {
       return;
     }
     if (state.killed === 'answered') {
-      const who = state.pid === 0 ? 'what survived in its cgroup' : `processes of pid ${state.pid}`;
+      const who = state.pid === 0 ? 'what survived of its run' : `processes of pid ${state.pid}`;
       this.host.log.error(
         `${record.id}: ${who} still there ${KILL_GRACE_MS / 1000} s after SIGKILL (a process in uninterruptible sleep, waiting on a hung disk or network file system, dies only once it wakes; on an overloaded machine dying can take that long); no longer waiting for them (the keeper keeps the run until they are gone, and kills what is left when it quits)`,
       );

@@ -753,3 +753,88 @@ for (const when of [
       assert.deepEqual(copies, []);
     });
   });
+
+/**
+ * An outside review (69b, F4, High, with `cgroups = no`): a daemon's run that no config
+ * claims any more (its file deleted while no manager ran) survived a kill -9 of its keeper
+ * and the manager: never stopped, never listed, past a clean SIGTERM of the manager, and a
+ * second copy started once the file was back.
+ */
+describe('a run no config claims after its keeper and manager are killed, cgroups = no', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('is stopped, and the daemon runs once when its file is back', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n', 'cgroups = no');
+    const file = host.writeDaemon('alice', 'one', 'start=exec sleep 6800428\n');
+    await host.startManager();
+    const pid = await runningSaved(host, 'alice/one');
+    await host.killManagerAndKeeper();
+    rmSync(file);
+    await host.startManager();
+    await waitFor('the survivor to be stopped', () => (isAlive(pid) ? undefined : true), {
+      describe: () => host.managerLog.split('\n').slice(-8).join('\n'),
+    });
+    assert.match(host.managerLog, /one: no config claims it any more \(file deleted/);
+    host.writeDaemon('alice', 'one', 'start=exec sleep 6800428\n');
+    assert.equal((await host.dmctl('alice', 'rescan')).code, 0);
+    await host.waitForDaemon('root', 'alice/one', (d) => d.state === 'running', 'to run again');
+    const copies = livePidsOfUid(host.user('alice').uid).filter((each) =>
+      readFileSync(`/proc/${each}/cmdline`, 'utf8').includes('6800428'),
+    );
+    assert.equal(copies.length, 1, `copies: ${copies.join(', ')}`);
+  });
+});
+
+/**
+ * An outside review (69b, F3, Low): a stop under way whose main process had ended, the
+ * keeper and manager killed, the rest of the run ending meanwhile: `why` never said that
+ * end.
+ */
+describe('the rest of a stopping run that ends while its keeper and manager are gone', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('is said to have ended in why', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'one',
+      "start=trap '' TERM; sleep 6800429 & trap - TERM; wait\nstop_timeout=60s\n",
+    );
+    await host.startManager();
+    const main = await runningSaved(host, 'alice/one');
+    const uid = host.user('alice').uid;
+    const rest = await waitFor('its sleep', () =>
+      livePidsOfUid(uid).find((each) => {
+        try {
+          return readFileSync(`/proc/${each}/cmdline`, 'utf8') === 'sleep\x006800429\x00';
+        } catch {
+          return false;
+        }
+      }),
+    );
+    const stopped = host.dmctl('alice', 'one', 'stop');
+    await waitFor('the state to save the stop with its main process gone', () =>
+      readFileSync(join(host.dir, 'state', 'state.json'), 'utf8').includes('"mainGone":true')
+        ? true
+        : undefined,
+    );
+    await host.killManagerAndKeeper();
+    await stopped;
+    process.kill(rest, 'SIGKILL');
+    await waitFor('the rest to end', () => (isAlive(rest) ? undefined : true));
+    await host.startManager();
+    const why = await waitFor('why to say the rest ended', async () => {
+      const said = (await host.dmctl('alice', 'one', 'why')).stdout;
+      return /what was left of its run .* ended while no manager watched it/.test(said)
+        ? said
+        : undefined;
+    });
+    assert.match(why, new RegExp(`pid ${main}`));
+  });
+});

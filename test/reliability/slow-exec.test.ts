@@ -86,7 +86,7 @@ describe('a program whose exec does not return', {
     const said = await waitFor(
       'the next word on the stuck survivor',
       () =>
-        /slow: (what survived in its cgroup ended|still running after the stop timeout)/.exec(
+        /slow: (what survived of its run ended|still running after the stop timeout)/.exec(
           host.managerLog.slice(from),
         )?.[1],
     );
