@@ -1,6 +1,6 @@
 /*
  * dm-keeper: the parent of every daemon of one manager instance. See keeper.c for what it
- * is for and src/keeper/README.md for the protocol.
+ * is for and src/keeper/protocol.ts for the protocol.
  */
 #ifndef DM_KEEPER_H
 #define DM_KEEPER_H

@@ -2708,7 +2708,7 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /**
    * At a clean stop, once the daemons' last output is in their logs: if a log was read
-   * through the manager lately (a tail looks at least every TAIL_POLL_MS), the tails get
+   * through the manager lately (a tail at the end of its log looks every 500 ms), the tails get
    * the time to look once more.
    */
   private async tailsCatchUp(): Promise<void> {

@@ -400,7 +400,6 @@ export class Recovery {
       // (see Manager.unreadConfigs): what is left here is not known to be theirs to run.
       // A file broken meanwhile is said as such (an outside review, 22a, F7: "file
       // deleted, or its user no longer allowed").
-      const problem = broken(id);
       // The run of the account that had the owner's name before: nothing of it is the new
       // account's, nor said in their `why` (an outside review, 35a: the old run's stop
       // there, said as "the config it ran with was not saved").
@@ -413,16 +412,7 @@ export class Recovery {
         former !== undefined ||
         (saved?.former === true && saved.run === run.seq) ||
         this.saved?.strays?.[String(run.seq)]?.former === true;
-      const why =
-        former !== undefined
-          ? `its owner then, uid ${former}, ran it (that account was renamed, or another has this name now)`
-          : runs.some(formerRun)
-            ? 'it is the run of the account that had its owner’s name before, being stopped'
-            : problem !== undefined
-              ? `its file is broken now, and the config it ran with was not saved: ${problem}`
-              : unread(id.slice(0, id.indexOf('/')))
-                ? "its user's directory could not be read, and no config it ran with was saved"
-                : 'file deleted, or its user no longer allowed';
+      const why = unclaimedWhy(id, former, runs.some(formerRun), unread, broken);
       let said = false;
       for (const run of runs) {
         this.processes.claim(run, this.leafOf(id, run.seq));
@@ -469,15 +459,9 @@ export class Recovery {
       const proven = stat?.startTime === startTicks && stat.state !== 'Z';
       const groupUid = proven ? undefined : this.groupLeft(id, saved);
       if (!proven && groupUid === undefined) continue;
-      const problem = broken(id);
-      const former = this.formerUid(id) !== undefined || saved.former === true;
-      const why = former
-        ? 'it is the run of the account that had its owner’s name before, being stopped'
-        : problem !== undefined
-          ? `its file is broken now, and the config it ran with was not saved: ${problem}`
-          : unread(id.slice(0, id.indexOf('/')))
-            ? "its user's directory could not be read, and no config it ran with was saved"
-            : 'file deleted, or its user no longer allowed';
+      const formerOwner = this.formerUid(id);
+      const former = formerOwner !== undefined || saved.former === true;
+      const why = unclaimedWhy(id, formerOwner, saved.former === true, unread, broken);
       const begun =
         saved.state === 'stopping' && saved.termedAt !== undefined && saved.deadline !== undefined
           ? { since: saved.termedAt, deadline: saved.deadline }
@@ -795,4 +779,28 @@ export class Recovery {
     }
     this.processes.endStray(run.seq, this.strayTimeoutMs, begun, unclaimed);
   }
+}
+
+/**
+ * Why no config claims a run of `id` any more, as the log (and `why`, where the daemon is
+ * still known) says it. `formerOwner`: the uid of the account that had the owner's name
+ * then; `formerRun`: the run is saved as that account's.
+ */
+function unclaimedWhy(
+  id: string,
+  formerOwner: number | undefined,
+  formerRun: boolean,
+  unread: (user: string) => boolean,
+  broken: (id: string) => string | undefined,
+): string {
+  if (formerOwner !== undefined)
+    return `its owner then, uid ${formerOwner}, ran it (that account was renamed, or another has this name now)`;
+  if (formerRun)
+    return 'it is the run of the account that had its owner’s name before, being stopped';
+  const problem = broken(id);
+  if (problem !== undefined)
+    return `its file is broken now, and the config it ran with was not saved: ${problem}`;
+  return unread(id.slice(0, id.indexOf('/')))
+    ? "its user's directory could not be read, and no config it ran with was saved"
+    : 'file deleted, or its user no longer allowed';
 }

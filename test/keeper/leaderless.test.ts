@@ -27,22 +27,9 @@ describe('a keeper adopting a process group whose leader is gone', () => {
   let member = 0;
 
   before(async () => {
-    // A leader that forks a member into its new group, then ends (reaped here).
-    const leader = spawn('sh', ['-c', 'sleep 6800425 & read line'], {
-      detached: true,
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    group = leader.pid as number;
-    ticks = readStat(group)?.startTime as number;
-    member = await waitFor('its member', () =>
-      liveGroupMembers(group).find((pid) => pid !== group),
-    );
-    const ended = new Promise((resolve) => leader.on('exit', resolve));
-    leader.stdin?.end();
-    await ended;
-    const attached = await KeeperLink.attach(loadNative(), KEEPER, join(dir, 'keeper.sock'));
-    link = attached.link;
-    link.handle({ event: (event) => events.push(event), lost: () => undefined });
+    ({ group, ticks } = await leaderGone('sleep 6800425'));
+    member = liveGroupMembers(group)[0] as number;
+    link = await keeper(dir, events);
   });
   after(() => {
     if (isAlive(member)) process.kill(member, 'SIGKILL');
@@ -99,19 +86,8 @@ describe('a keeper adopting a process group whose members keep forking the next 
   let ticks = 0;
 
   before(async () => {
-    const leader = spawn('sh', ['-c', `sh ${FIXTURES}/fork-chain.sh & read line`], {
-      detached: true,
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    group = leader.pid as number;
-    ticks = readStat(group)?.startTime as number;
-    await waitFor('its chain', () => (liveGroupMembers(group).length > 1 ? true : undefined));
-    const ended = new Promise((resolve) => leader.on('exit', resolve));
-    leader.stdin?.end();
-    await ended;
-    const attached = await KeeperLink.attach(loadNative(), KEEPER, join(dir, 'keeper.sock'));
-    link = attached.link;
-    link.handle({ event: (event) => events.push(event), lost: () => undefined });
+    ({ group, ticks } = await leaderGone(`sh ${FIXTURES}/fork-chain.sh`));
+    link = await keeper(dir, events);
   });
   after(() => {
     try {
@@ -143,3 +119,28 @@ describe('a keeper adopting a process group whose members keep forking the next 
     assert.deepEqual(liveGroupMembers(group), []);
   });
 });
+
+/**
+ * A process group whose leader ran `member &` and ended (reaped here), the member left:
+ * the group's id and the leader's start time.
+ */
+async function leaderGone(member: string): Promise<{ group: number; ticks: number }> {
+  const leader = spawn('sh', ['-c', `${member} & read line`], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  const group = leader.pid as number;
+  const ticks = readStat(group)?.startTime as number;
+  await waitFor('its member', () => liveGroupMembers(group).find((pid) => pid !== group));
+  const ended = new Promise((resolve) => leader.on('exit', resolve));
+  leader.stdin?.end();
+  await ended;
+  return { group, ticks };
+}
+
+/** A keeper of its own, its events collected in `events`. */
+async function keeper(dir: string, events: KeeperEvent[]): Promise<KeeperLink> {
+  const { link } = await KeeperLink.attach(loadNative(), KEEPER, join(dir, 'keeper.sock'));
+  link.handle({ event: (event) => events.push(event), lost: () => undefined });
+  return link;
+}
