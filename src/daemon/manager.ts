@@ -3450,6 +3450,9 @@ export class Manager implements ControlContext, SupervisorHost {
         this.supervisor.runsAgainAfterUnseenEnd(record, pid, false);
       const next = record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)';
       this.log.warn(`${record.id}: pid ${pid} outlived its keeper; ${next}`);
+      // Said in `why` too (an outside review, 69a, F2: a stop and start there with no reason).
+      const theirs = !(state.kind === 'stopping' && state.former === true);
+      if (theirs) this.note(record, 'stop', `pid ${pid} outlived its keeper (which died); ${next}`);
       this.sockets.bindAfterStop(record.id);
       // A stop under way whose SIGTERM was carried out goes on to its own deadline.
       const stop =

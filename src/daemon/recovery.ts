@@ -668,9 +668,11 @@ export class Recovery {
         : `what is left of its process group ${pid}`;
     // The old account's: stopped, never replaced by this daemon's run ("replacing it" read
     // as the daemon taking it over: an outside review, 48a, F3).
-    this.log.warn(
-      `${record.id}: ${what} survives from a previous manager; ${former ? 'stopping it (the run of the account that had this name before)' : record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)'}`,
-    );
+    const how = `${what} survives from a previous manager; ${former ? 'stopping it (the run of the account that had this name before)' : record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)'}`;
+    this.log.warn(`${record.id}: ${how}`);
+    // Said in `why` too, but of the old account's run (nothing of it is the new one's to
+    // see): a stop and start there gave no reason (an outside review, 69a, F2).
+    if (!former) this.note(record, 'stop', `${how} (its keeper is gone)`);
     const seq = this.processes.claimNew(record.id, cgroup, saved?.startTicks, saved?.runUid);
     this.link.adopt(
       seq,

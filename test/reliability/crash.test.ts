@@ -194,6 +194,16 @@ describe('a manager and its keeper killed with -9, and the manager started again
         new RegExp(`${host.id(id)}: pid ${seen.before.get(id)?.pid} survives`),
       );
   });
+
+  // An outside review (69a, F2, Low, 8 of 8): `why` showed the stop and the start with no
+  // reason for them.
+  test('why says why each survivor was stopped', async () => {
+    for (const id of WANTED_UP) {
+      const [user, name] = id.split('/') as [string, string];
+      const why = (await host.dmctl(user, name, 'why')).stdout;
+      assert.match(why, new RegExp(`pid ${seen.before.get(id)?.pid} survives .*replacing it`), why);
+    }
+  });
 });
 
 describe('kill -9 at random points of a start storm', { skip: !root && 'needs root' }, () => {
@@ -336,6 +346,9 @@ describe('a keeper killed with -9 while its manager runs', { skip: !root && 'nee
     });
     const status = await host.dmctl('alice', 'status');
     assert.equal(status.code, 0, status.stderr);
+    // Its `why` says why (an outside review, 69a, F2).
+    const why = (await host.dmctl('alice', 'a', 'why')).stdout;
+    assert.match(why, new RegExp(`pid ${before_.get('alice/a')?.pid} outlived its keeper`), why);
   });
 });
 
