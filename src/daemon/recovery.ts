@@ -295,7 +295,9 @@ export class Recovery {
       record.state = { kind: 'stopped', ended: 'failed' };
       return true;
     }
-    const text = `pid ${saved.pid} ended while no manager watched it (its keeper was gone too): how is not known`;
+    // Nothing found is what can be said: with no cgroup, a group whose members fork and
+    // end faster than a look at /proc may still live (README, Known limits).
+    const text = `pid ${saved.pid} ended while no manager watched it (its keeper was gone too; nothing of its run was found): how is not known`;
     this.log.info(`${record.id}: ${text}`);
     this.note(record, 'exit', text);
     return false;

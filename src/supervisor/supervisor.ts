@@ -312,7 +312,9 @@ export class Supervisor {
     if (afterExit(record.spec.restart, record.spec.successExit, undefined) === 'respawn')
       return true;
     record.wanted = 'down';
-    const text = `${ended ? `pid ${pid} ended while no manager watched it` : `pid ${pid} is stopped: it outlived its keeper`}; how it ended is not known, so restart=${record.spec.restart} leaves it down (failed), not run again (dmctl start runs it)`;
+    const text = ended
+      ? `pid ${pid} ended while no manager watched it; how is not known, so restart=${record.spec.restart} leaves it down (failed), not run again (dmctl start runs it)`
+      : `pid ${pid} outlived its keeper and is stopped, cut short: restart=${record.spec.restart} leaves it down, not run again (dmctl start runs it)`;
     this.host.log.warn(`${record.id}: ${text}`);
     this.host.note(record, 'down', text);
     return false;
