@@ -3459,12 +3459,19 @@ export class Manager implements ControlContext, SupervisorHost {
         state.kind === 'stopping' && state.termedAt !== undefined && state.killed === false
           ? state
           : undefined;
+      // Its main process's end said already: not said again when the new keeper reports it.
+      const mainGone =
+        state.kind === 'stopping' && !state.mainAlive && state.mainExit !== undefined;
       this.supervisor.resumeStopping(
         record,
-        { seq, pid, alive: true, empty: false },
+        { seq, pid, alive: !mainGone, empty: false },
         stop?.deadline ?? Date.now() + this.stopTimeoutMs(record),
         record.wanted === 'up' ? 'start' : 'stay-stopped',
-        { former: state.kind === 'stopping' && state.former === true, termedAt: stop?.termedAt },
+        {
+          former: state.kind === 'stopping' && state.former === true,
+          termedAt: stop?.termedAt,
+          mainExit: mainGone ? state.mainExit : undefined,
+        },
       );
     }
     for (const stray of strays) {

@@ -659,6 +659,15 @@ export class Supervisor {
       this.checkStopping(record);
       return;
     }
+    if (state.kind === 'stopping' && !state.mainAlive && state.mainExit !== undefined) {
+      // Its main process's end was said already (a stop whose run a new keeper took on
+      // after the last one died): the report of the run taken on is not a second end (an
+      // outside review, 70a, F4: `killed by SIGTERM after 2s`, then `ended after 5s`, of
+      // one process).
+      this.setState(record, { ...state, empty: state.empty || empty });
+      this.checkStopping(record);
+      return;
+    }
     // The exec's own reason says more than the status it exited with (127).
     const failed = this.failedRuns.delete(run);
     const how = describeExit(exit);

@@ -675,6 +675,10 @@ for (const managerToo of [false, true])
         'to run again',
       );
       assert.ok(!isAlive(rest), `the rest of the run (pid ${rest}) runs beside pid ${again.pid}`);
+      // Its main process's end said once (an outside review, 70a, F4: twice, the second
+      // with a wrong run time).
+      const why = (await host.dmctl('alice', 'one', 'why')).stdout;
+      assert.equal(why.match(new RegExp(`pid ${main} (killed|ended)`, 'g'))?.length, 1, why);
       assert.equal(rests().length, 1, `copies of the sleep: ${rests().join(', ')}`);
       await host.stopManager();
       assert.deepEqual(rests(), [], 'left after a clean stop of the manager');
