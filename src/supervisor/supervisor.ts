@@ -303,10 +303,11 @@ export class Supervisor {
    * Its run ended, or is cut short, without a manager seeing how (it ended while no manager
    * ran, or survives a keeper that died and is stopped for that): whether it runs again.
    * An end not seen is not a clean one: `always` and `on-failure` run it again; a
-   * `restart=no` task is left down, said `failed`, and not run a second time (run again, a
-   * task that is not idempotent, a migration or a batch, did its work twice: an outside
-   * review, 69a, F3: 4 of 5 tasks that ended while no manager ran, 4 of 4 still running).
-   * `run`: its pid, for the line said.
+   * `restart=no` task is left down and not run a second time (run again, a task that is
+   * not idempotent, a migration or a batch, did its work twice: an outside review, 69a,
+   * F3: 4 of 5 tasks that ended while no manager ran, 4 of 4 still running). `pid`: its
+   * main process, for the line said; `ended`: it ended unseen (said failed), else it is
+   * cut short by the stop that follows its keeper's death.
    */
   runsAgainAfterUnseenEnd(record: DaemonRecord, pid: number, ended: boolean): boolean {
     if (afterExit(record.spec.restart, record.spec.successExit, undefined) === 'respawn')
