@@ -162,21 +162,56 @@ void run_forget(struct run *run) {
   run_total--;
 }
 
-/* The start time of a process, in clock ticks after boot: with its pid, its identity. */
-unsigned long long start_ticks_of(pid_t pid) {
+/* What /proc/PID/stat says of a process that the keeper goes by. */
+struct identity {
+  char state;
+  pid_t group;
+  unsigned long long start_ticks;
+};
+
+/* A process's state, process group and start time; -1 once it is gone. */
+static int identity_of(pid_t pid, struct identity *out) {
   char path[64], text[1024];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd == -1) return 0;
+  if (fd == -1) return -1;
   ssize_t got = read(fd, text, sizeof text - 1);
   close(fd);
-  if (got <= 0) return 0;
+  if (got <= 0) return -1;
   text[got] = '\0';
   /* The command name may hold spaces and parentheses: count fields after the last ')'. */
   char *cursor = strrchr(text, ')');
-  if (!cursor) return 0;
-  for (int field = 2; field < 22 && cursor; field++) cursor = strchr(cursor + 1, ' ');
-  return cursor ? strtoull(cursor + 1, NULL, 10) : 0;
+  if (!cursor || cursor[1] != ' ') return -1;
+  out->state = cursor[2];
+  /* Fields after the command: 3 state, 4 ppid, 5 pgrp, ..., 22 starttime. */
+  cursor += 2;
+  for (int field = 3; field < 5 && cursor; field++) cursor = strchr(cursor + 1, ' ');
+  if (!cursor) return -1;
+  out->group = (pid_t)strtol(cursor + 1, NULL, 10);
+  for (int field = 5; field < 22 && cursor; field++) cursor = strchr(cursor + 1, ' ');
+  if (!cursor) return -1;
+  out->start_ticks = strtoull(cursor + 1, NULL, 10);
+  return 0;
+}
+
+/* The start time of a process, in clock ticks after boot: with its pid, its identity. */
+unsigned long long start_ticks_of(pid_t pid) {
+  struct identity identity;
+  return identity_of(pid, &identity) == 0 ? identity.start_ticks : 0;
+}
+
+/* The real uid of a process (the first of `Uid:` in /proc/PID/status); -1 once it is gone. */
+static long long real_uid_of(pid_t pid) {
+  char path[64], status[4096];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1) return -1;
+  ssize_t got = read(fd, status, sizeof status - 1);
+  close(fd);
+  if (got <= 0) return -1;
+  status[got] = '\0';
+  const char *line = strstr(status, "\nUid:");
+  return line ? strtoll(line + 5, NULL, 10) : -1;
 }
 
 void run_report(struct run *run, const char *verb) {
@@ -255,61 +290,13 @@ struct member {
   int pidfd;
 };
 
-struct identity {
-  char state;
-  pid_t group;
-  unsigned long long start_ticks;
-  long long uid;
-};
-
 /*
- * A process's state, process group and start time, and (`with_uid`) its real uid; -1 once
- * it is gone. The uid is another file: read only for a process that may be a member.
+ * In the run's group, alive, begun no earlier than the run, and of its real uid (read
+ * last: another file, only for a process that may be one).
  */
-static int identity_of(pid_t pid, struct identity *out, int with_uid) {
-  char path[64], text[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd == -1) return -1;
-  ssize_t got = read(fd, text, sizeof text - 1);
-  close(fd);
-  if (got <= 0) return -1;
-  text[got] = '\0';
-  char *cursor = strrchr(text, ')');
-  if (!cursor || cursor[1] != ' ') return -1;
-  out->state = cursor[2];
-  /* Fields after the command: 3 state, 4 ppid, 5 pgrp, ..., 22 starttime. */
-  cursor += 2;
-  for (int field = 3; field < 5 && cursor; field++) cursor = strchr(cursor + 1, ' ');
-  if (!cursor) return -1;
-  out->group = (pid_t)strtol(cursor + 1, NULL, 10);
-  for (int field = 5; field < 22 && cursor; field++) cursor = strchr(cursor + 1, ' ');
-  if (!cursor) return -1;
-  out->start_ticks = strtoull(cursor + 1, NULL, 10);
-  out->uid = -1;
-  if (!with_uid) return 0;
-  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd == -1) return -1;
-  char status[4096];
-  got = read(fd, status, sizeof status - 1);
-  close(fd);
-  if (got <= 0) return -1;
-  status[got] = '\0';
-  const char *line = strstr(status, "\nUid:");
-  if (!line) return -1;
-  out->uid = strtoll(line + 5, NULL, 10);
-  return 0;
-}
-
-/* In the run's group, alive, begun no earlier than the run; and, with its uid, the run's. */
-static int may_be_member(const struct run *run, const struct identity *identity) {
+static int is_member(const struct run *run, pid_t pid, const struct identity *identity) {
   return identity->group == run->pid && identity->state != 'Z' &&
-         identity->start_ticks >= run->start_ticks;
-}
-
-static int is_member(const struct run *run, const struct identity *identity) {
-  return may_be_member(run, identity) && identity->uid == run->uid;
+         identity->start_ticks >= run->start_ticks && real_uid_of(pid) == run->uid;
 }
 
 static int holds_member(const struct run *run, pid_t pid) {
@@ -354,14 +341,13 @@ static size_t find_members(struct run *run) {
     long pid = strtol(entry->d_name, &end, 10);
     struct identity seen, again;
     if (*end || pid <= 0 || holds_member(run, (pid_t)pid) ||
-        identity_of((pid_t)pid, &seen, 0) == -1 || !may_be_member(run, &seen) ||
-        identity_of((pid_t)pid, &seen, 1) == -1 || !is_member(run, &seen))
+        identity_of((pid_t)pid, &seen) == -1 || !is_member(run, (pid_t)pid, &seen))
       continue;
     int pidfd = pidfd_open((pid_t)pid);
     if (pidfd == -1) continue;
     /* The pidfd names the process seen, unless the pid was reused in between. */
-    if (identity_of((pid_t)pid, &again, 1) == -1 || again.start_ticks != seen.start_ticks ||
-        !is_member(run, &again) || pidfd_signal(pidfd, 0, 0) == -1) {
+    if (identity_of((pid_t)pid, &again) == -1 || again.start_ticks != seen.start_ticks ||
+        !is_member(run, (pid_t)pid, &again) || pidfd_signal(pidfd, 0, 0) == -1) {
       close(pidfd);
       continue;
     }
