@@ -539,12 +539,11 @@ export class Recovery {
                 : 'unsaid',
           mainExit: saved.mainGone === true ? saved.mainExit : undefined,
           termedAt: saved.termedAt,
+          // Its main process's end said already by the manager before (an outside review,
+          // 20b: said twice in why): only an end it did not see is said.
+          ended: ended !== undefined && saved.mainGone !== true ? ended : undefined,
         },
       );
-      // Its main process's end said already by the manager before (an outside review,
-      // 20b: said twice in why): only an end it did not see is said.
-      if (ended !== undefined && saved.mainGone !== true)
-        this.supervisor.noteExit(record, run.seq, ended.exit, ended.empty, ended.at);
       return;
     }
     // When its program began, as saved for this run: uptime goes on from there (for one

@@ -85,6 +85,13 @@ export interface ResumedStop {
   readonly mainExit?: Exit | undefined;
   /** When the keeper answered its SIGTERM, as saved: none is sent again. */
   readonly termedAt?: number | undefined;
+  /**
+   * Its main process's end, which no manager saw (it came while none ran): said before the
+   * stop is judged over. Judged first, a run that had ended whole finished its stop with
+   * nothing said, and `why` went from the stop to the next start (an outside review, 71a,
+   * F2: 4 of 4 runs a killed manager's shutdown was stopping).
+   */
+  readonly ended?: { readonly exit: Exit; readonly at: number } | undefined;
 }
 
 export type Outcome =
@@ -424,7 +431,7 @@ export class Supervisor {
     afterwards: AfterStop,
     begun: ResumedStop = {},
   ): void {
-    const { former = false, killed = false, mainExit, termedAt } = begun;
+    const { former = false, killed = false, mainExit, termedAt, ended } = begun;
     // Its SIGTERM answered before (saved), or past its deadline, or killed: the SIGTERM was
     // the manager's before, not asked again. Sent at each takeover, a daemon that takes a
     // second SIGTERM for "quit now" lost its clean shutdown (an outside review, 35a).
@@ -433,8 +440,8 @@ export class Supervisor {
       kind: 'stopping',
       run: run.seq,
       pid: run.pid,
-      mainAlive: run.alive,
-      empty: run.empty,
+      mainAlive: run.alive || ended !== undefined,
+      empty: run.empty && ended === undefined,
       deadline,
       killed: killed ? 'answered' : false,
       afterwards,
@@ -450,7 +457,8 @@ export class Supervisor {
     if (killed === 'unsaid' && !former) this.host.note(record, 'stop', KILL_SAID);
     if (killed) void this.host.processes.signal(run.seq, SIGNAL_NUMBERS.SIGKILL ?? 9);
     else if (termed === undefined) this.sendTerm(record, run.seq);
-    this.checkStopping(record);
+    if (ended !== undefined) this.noteExit(record, run.seq, ended.exit, run.empty, ended.at);
+    else this.checkStopping(record);
   }
 
   /**
