@@ -130,6 +130,52 @@ describe('StateSaver', () => {
     assert.equal(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).nextSeq, 22);
   });
 
+  // An outside review (71a, F2): a start said 0.5 s after a save of the history, a save of
+  // the state hurried by a dmctl request in between: the history waited a second from that
+  // save, not from its own, and a kill -9 1.5 s after the start lost it.
+  test('a history left behind by a hurried save waits no longer than its own second', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let clock = 0;
+    let pending = true;
+    let takes = 0;
+    const written: number[] = [];
+    const history: Companion = {
+      path: join(dir, 'history.json'),
+      pending: () => pending,
+      dueWithState: () => false,
+      save: () => {},
+      take: () => {
+        pending = false;
+        const at = clock;
+        return async () => {
+          written.push(at);
+        };
+      },
+    };
+    const counted = (): SavedState => {
+      takes++;
+      return take();
+    };
+    const saver = new StateSaver(new StateFile(dir), counted, quiet, history, () => clock);
+    assert.equal(await saver.durable(), undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(written, [0], 'the first save writes the history');
+    // Half a second on: the history changes (a start), and a request hurries a save.
+    clock = 500;
+    pending = true;
+    assert.equal(await saver.durable(), undefined);
+    assert.deepEqual(written, [0], 'the history is not due yet');
+    assert.equal(takes, 2);
+    // A second after the history's save, not after the hurried one, the next save comes.
+    clock = 1000;
+    t.mock.timers.tick(500);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(takes, 3, 'a save is under way a second after the history was saved');
+    t.mock.timers.reset();
+    await saver.idle();
+    assert.deepEqual(written, [0, 1000]);
+  });
+
   test('idle ends while changes keep coming and saves keep failing', async () => {
     const saver = new StateSaver(new StateFile(join(dir, 'missing')), take, quiet);
     const changes = setInterval(() => saver.schedule(), 5);

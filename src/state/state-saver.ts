@@ -63,11 +63,21 @@ export class StateSaver {
   /** Ends the wait before a background save (a waiter came, or the manager is leaving). */
   private hurry: (() => void) | undefined;
 
-  constructor(file: StateFile, take: () => SavedState, log: Logger, companion?: Companion) {
+  /** The clock the saves are spaced by (a test's own, to step through a second). */
+  private readonly now: () => number;
+
+  constructor(
+    file: StateFile,
+    take: () => SavedState,
+    log: Logger,
+    companion?: Companion,
+    now: () => number = () => performance.now(),
+  ) {
     this.file = file;
     this.take = take;
     this.log = log;
     this.companion = companion;
+    this.now = now;
   }
 
   /** Saves soon (a change happened). */
@@ -221,7 +231,7 @@ export class StateSaver {
       // history, not in the saved state, and the next manager sent it again and said it
       // twice). Behind it instead, the next manager does again only what it says.
       const companionDue =
-        performance.now() - this.companionSavedAt >= BACKGROUND_SAVE_MS ||
+        this.now() - this.companionSavedAt >= BACKGROUND_SAVE_MS ||
         this.companion?.dueWithState() === true;
       const companion = companionDue ? this.companion?.take() : undefined;
       try {
@@ -241,12 +251,11 @@ export class StateSaver {
       for (const resolve of waiters) resolve(failure);
       // The state's copy beside it, nobody waiting for either (see StateFile.copyPath), at
       // most once per BACKGROUND_SAVE_MS too: a flood of requests waits for no second write.
-      const copyDue =
-        failure === undefined && performance.now() - this.copySavedAt >= BACKGROUND_SAVE_MS;
+      const copyDue = failure === undefined && this.now() - this.copySavedAt >= BACKGROUND_SAVE_MS;
       const copy = copyDue ? this.saveCopy() : undefined;
       if (companionDue) {
         await this.saveCompanion(companion);
-        this.companionSavedAt = performance.now();
+        this.companionSavedAt = this.now();
         const both =
           failure ?? (this.companionFailing ? `cannot save ${this.companion?.path}` : undefined);
         if (both === undefined) for (const waiter of allWaiters) waiter.resolve();
@@ -275,16 +284,24 @@ export class StateSaver {
       }
       if (copyDue) {
         await copy;
-        this.copySavedAt = performance.now();
+        this.copySavedAt = this.now();
       } else if (this.file.copyPending()) this.dirty = true;
-      this.lastSaveEnded = performance.now();
+      this.lastSaveEnded = this.now();
     }
     this.saving = undefined;
   }
 
-  /** Waits until BACKGROUND_SAVE_MS after the last save, unless someone waits for this one. */
+  /**
+   * Waits until BACKGROUND_SAVE_MS after the last save, unless someone waits for this one;
+   * a history left behind by a save made sooner (someone waited for it) no longer than its
+   * own BACKGROUND_SAVE_MS. Spaced from the hurried save instead, it waited up to two: a
+   * start said 1.5 s before a kill -9 of the manager was lost, a `dmctl` request having
+   * hurried a save in between (an outside review, 71a, F2).
+   */
   private turn(): Promise<void> {
-    const wait = this.lastSaveEnded + BACKGROUND_SAVE_MS - performance.now();
+    let wait = this.lastSaveEnded + BACKGROUND_SAVE_MS - this.now();
+    if (this.companion?.pending() === true)
+      wait = Math.min(wait, this.companionSavedAt + BACKGROUND_SAVE_MS - this.now());
     const urgent = this.urgent;
     this.urgent = false;
     if (urgent || this.nextWaiters.length > 0 || this.quiet || wait <= 0) return Promise.resolve();
