@@ -169,3 +169,26 @@ test('followRemoteLog asks again a manager that did not answer, from where it wa
     [4, 'f1'],
   ]);
 });
+
+// An outside review (71a, F1): a file begun with the rest of a long line, no newline in it
+// yet: nothing of it shown, but the rest that came next was shown as a line (4 of 10 tails).
+test('followRemoteLog leaves out the end of a line whose start it did not show', async () => {
+  const y = 'y'.repeat(3000);
+  const answers: (LogChunk | { error: string })[] = [
+    // From the top of the file written now, which begins with the rest of a line.
+    { data: Buffer.from(y).toString('base64'), next: 3000, size: 3000, file: 'f1', midLine: true },
+    // The rest of that file, rotated since, then the next one.
+    { data: Buffer.from(y).toString('base64'), next: 6000, size: 6000, file: 'f1', rotated: true },
+    {
+      data: Buffer.from(`${y}-END\nnext\n`).toString('base64'),
+      next: 3009,
+      size: 3009,
+      file: 'f2',
+    },
+    { error: 'not allowed' },
+  ];
+  const read: ReadChunk = async () => answers.shift() ?? { error: 'no more' };
+  const written: string[] = [];
+  assert.equal(await followRemoteLog(read, 1, (piece) => written.push(piece.toString())), 1);
+  assert.equal(written.join(''), 'next\n');
+});

@@ -212,9 +212,16 @@ export async function followRemoteLog(
       warnSkipped();
     }
     stopping = chunk.stopping === true;
-    const data = first
-      ? tailStart(await withLinesBefore(read, chunk))
-      : Buffer.from(chunk.data, 'base64');
+    let data: Buffer;
+    if (first) {
+      const start = await withLinesBefore(read, chunk);
+      data = tailStart(start);
+      // None of it shown: all of it the rest of a line begun in the file before (or
+      // before the part read), no newline yet. What comes next goes on with that line, and
+      // is left out up to its newline. Taken as the start of a line, its end was shown as
+      // a line once it came (an outside review, 71a, F1: 4 of 10 tails).
+      if (data.length === 0 && start.data !== '') lines.gap(true);
+    } else data = Buffer.from(chunk.data, 'base64');
     const whole = lines.take(data);
     if (whole.length > 0) write(whole);
     // At the end of the file written now; or of a rotated one whose next file is not
