@@ -4211,19 +4211,27 @@ export class Manager implements ControlContext, SupervisorHost {
     const seq = this.processes.claimNew(record.id, first);
     this.link.adopt(seq, record.id, 0, 0, first);
     this.sockets.bindAfterStop(record.id);
-    // Its total counts from the start that follows, not from a start saved of the old run.
-    if (record.spec.autostart) record.startedAt = undefined;
     // A stop of that run begun before goes on to its deadline, its SIGTERM not sent again.
     const begun = this.savedStopIn(record.id, first);
+    const former = this.formerOwners.has(record.id);
+    // A `restart=no` task cut short is not run again (see runsAgainAfterUnseenEnd): its
+    // run survives its keeper, and run again, its work was done twice. Found hunting an
+    // outside review's finding (69a, F3); the old account's run, or a stop under way, is
+    // no run of this task's cut short.
+    const again =
+      record.spec.autostart &&
+      (former || begun !== undefined || this.supervisor.runsAgainAfterUnseenEnd(record, 0, false));
+    // Its total counts from the start that follows, not from a start saved of the old run.
+    if (again) record.startedAt = undefined;
     this.supervisor.resumeStopping(
       record,
       { seq, pid: 0, alive: false, empty: false },
       begun?.deadline ?? Date.now() + this.stopTimeoutMs(record),
-      record.spec.autostart ? 'start' : 'stay-stopped',
+      again ? 'start' : 'stay-stopped',
       // The old account's (see endLeftBehind): nothing of the new one's to signal.
-      { former: this.formerOwners.has(record.id), termedAt: begun?.since },
+      { former, termedAt: begun?.since },
     );
-    if (record.spec.autostart) record.wanted = 'up';
+    if (again) record.wanted = 'up';
     return true;
   }
 

@@ -313,16 +313,18 @@ export class Supervisor {
    * `restart=no` task is left down and not run a second time (run again, a task that is
    * not idempotent, a migration or a batch, did its work twice: an outside review, 69a,
    * F3: 4 of 5 tasks that ended while no manager ran, 4 of 4 still running). `pid`: its
-   * main process, for the line said; `ended`: it ended unseen (said failed), else it is
-   * cut short by the stop that follows its keeper's death.
+   * main process, for the line said (0: not known, survivors found in its cgroup); `ended`:
+   * it ended unseen (said failed), else it is cut short by the stop that follows its
+   * keeper's death.
    */
   runsAgainAfterUnseenEnd(record: DaemonRecord, pid: number, ended: boolean): boolean {
     if (afterExit(record.spec.restart, record.spec.successExit, undefined) === 'respawn')
       return true;
     record.wanted = 'down';
+    const who = pid > 0 ? `pid ${pid}` : 'what survived of its run';
     const text = ended
-      ? `pid ${pid} ended while no manager watched it; how is not known, so restart=${record.spec.restart} leaves it down (failed), not run again (dmctl start runs it)`
-      : `pid ${pid} outlived its keeper and is stopped, cut short: restart=${record.spec.restart} leaves it down, not run again (dmctl start runs it)`;
+      ? `${who} ended while no manager watched it; how is not known, so restart=${record.spec.restart} leaves it down (failed), not run again (dmctl start runs it)`
+      : `${who} outlived its keeper and is stopped, cut short: restart=${record.spec.restart} leaves it down, not run again (dmctl start runs it)`;
     this.host.log.warn(`${record.id}: ${text}`);
     this.host.note(record, 'down', text);
     return false;

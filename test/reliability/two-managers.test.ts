@@ -912,6 +912,60 @@ describe("a user's .lock that cannot be held", { skip: !root && 'needs root' }, 
 });
 
 /** A command that binds a unix socket at the path given after it, then exits (the file stays). */
+/**
+ * The same, of a `restart=no` task: its run cut short by its keeper's death, it was run
+ * again once its survivor was stopped, its work done twice (found hunting an outside
+ * review's finding, 69a, F3, where the state knew the run). It is left down, and said.
+ */
+describe('a restart=no task that survives a manager killed with its keeper, its user taken later', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  const command = `sleep ${BASE + 53}`;
+  after(() => host.cleanup());
+
+  test('is stopped and left down, not run again', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'task', `start=exec ${command}\nrestart=no\n`);
+    const manager = await host.startManager();
+    await waitFor('the task to run', () => (living(command).length === 1 ? true : undefined));
+    const [survivor] = living(command);
+    const keeper = host.keeperPid();
+    const exited = new Promise((resolve) => manager.once('exit', resolve));
+    manager.kill('SIGKILL');
+    process.kill(keeper, 'SIGKILL');
+    await exited;
+    await waitFor('the keeper to go', () => (host.keeperPid() === 0 ? true : undefined));
+    // Alice's personal manager takes her lock first (and runs the task for itself).
+    const personal = spawnPersonal(host, 'alice');
+    await waitFor('the personal copy', () => (living(command).length === 2 ? true : undefined), {
+      describe: personal.output,
+    });
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('alice left to the personal manager', () =>
+      /run by another manager/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    personal.child.kill('SIGTERM');
+    await new Promise((resolve) => personal.child.once('exit', resolve));
+    process.kill(host.managerPid(), 'SIGHUP');
+    await waitFor('the survivor stopped', () =>
+      survivor !== undefined && !isAlive(survivor.pid) ? true : undefined,
+    );
+    const row = await host.waitForDaemon(
+      'alice',
+      'alice/task',
+      (d) => d.state === 'stopped',
+      'to be left down',
+    );
+    assert.equal(row.wanted, 'down', JSON.stringify(row));
+    assert.deepEqual(living(command), [], 'not run again');
+    const why = (await host.dmctl('alice', 'task', 'why')).stdout;
+    assert.match(why, /cut short: restart=no leaves it down, not run again/, why);
+    await host.stopManager();
+  });
+});
+
 const BIND_SOCKET = [
   'python3',
   '-c',
