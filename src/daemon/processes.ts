@@ -71,6 +71,8 @@ export interface StrayOrphan {
   readonly leaf?: string;
   readonly startTicks?: number;
   readonly uid?: number;
+  /** Its main process, where known: with no cgroup, what names the run's group. */
+  readonly pid?: number;
   /** Its stop begins now (its SIGTERM sent), not one a manager before began. */
   readonly fresh?: boolean;
 }
@@ -116,6 +118,11 @@ export class KeeperProcesses implements Processes {
    * left of its process group by it (see KeeperLink `adopt`).
    */
   private readonly runUids = new Map<number, number>();
+  /**
+   * The main pid of each held run, from the keeper: saved with the stop of a stray that has
+   * no cgroup, its only name once its keeper and the manager are killed (see strayStops).
+   */
+  private readonly pids = new Map<number, number>();
   private readonly execWaiters = new Map<number, ((result: ExecResult) => void)[]>();
   /** Runs asked of the keeper whose child has not yet become the daemon (or failed to). */
   private readonly launching = new Set<number>();
@@ -192,6 +199,7 @@ export class KeeperProcesses implements Processes {
     this.runs.set(run.seq, run.id);
     this.startTicks.set(run.seq, run.startTicks);
     if (run.uid !== undefined) this.runUids.set(run.seq, run.uid);
+    if (run.pid > 0) this.pids.set(run.seq, run.pid);
     if (cgroup !== undefined) {
       this.leaves.set(run.seq, cgroup);
       // A run with no main process known (survivors adopted from their cgroup) too.
@@ -207,11 +215,12 @@ export class KeeperProcesses implements Processes {
    * review, 67b, F1: 12 of 58 kill pairs 15-40 ms apart, each daemon down for its
    * stop_timeout).
    */
-  claimNew(id: string, cgroup?: string, startTicks?: number, uid?: number): number {
+  claimNew(id: string, cgroup?: string, startTicks?: number, uid?: number, pid = 0): number {
     const seq = this.nextSeq++;
     this.runs.set(seq, id);
     if (startTicks !== undefined) this.startTicks.set(seq, startTicks);
     if (uid !== undefined) this.runUids.set(seq, uid);
+    if (pid > 0) this.pids.set(seq, pid);
     if (cgroup !== undefined) {
       this.leaves.set(seq, cgroup);
       thawIfFrozen(cgroup);
@@ -247,6 +256,7 @@ export class KeeperProcesses implements Processes {
     readonly strays: readonly StrayOrphan[];
   } {
     const orphans = new Map<number, { leaf?: string; startTicks?: number; uid?: number }>();
+    const pids = new Map<number, number>();
     for (const run of this.runs.keys()) {
       const leaf = this.leaves.get(run);
       const startTicks = this.startTicks.get(run);
@@ -256,17 +266,27 @@ export class KeeperProcesses implements Processes {
         ...(startTicks === undefined ? {} : { startTicks }),
         ...(uid === undefined ? {} : { uid }),
       });
+      const pid = this.pids.get(run);
+      if (pid !== undefined) pids.set(run, pid);
     }
     const strays: StrayOrphan[] = [];
     for (const [run, stop] of this.strays) {
       const id = this.runs.get(run);
       if (id === undefined) continue;
-      strays.push({ id, stop, unclaimed: this.unclaimed.get(run), ...orphans.get(run) });
+      const pid = pids.get(run);
+      strays.push({
+        id,
+        stop,
+        unclaimed: this.unclaimed.get(run),
+        ...orphans.get(run),
+        ...(pid === undefined ? {} : { pid }),
+      });
     }
     this.runs.clear();
     this.leaves.clear();
     this.startTicks.clear();
     this.runUids.clear();
+    this.pids.clear();
     this.strays.clear();
     this.unclaimed.clear();
     for (const wake of this.strayWaiters.splice(0)) wake();
@@ -282,11 +302,12 @@ export class KeeperProcesses implements Processes {
    * uid an account made again has now (an outside review, 64a, F3: 5 of 5).
    */
   adoptStray(stray: StrayOrphan): void {
-    const seq = this.claimNew(stray.id, stray.leaf, stray.startTicks, stray.uid);
+    const pid = stray.unclaimed?.pid ?? stray.pid ?? 0;
+    const seq = this.claimNew(stray.id, stray.leaf, stray.startTicks, stray.uid, pid);
     this.link.adopt(
       seq,
       stray.id,
-      stray.unclaimed?.pid ?? 0,
+      pid,
       stray.startTicks ?? 0,
       stray.leaf ?? '',
       stray.leaf === undefined ? stray.uid : undefined,
@@ -379,11 +400,9 @@ export class KeeperProcesses implements Processes {
    */
   release(run: number): void {
     this.plans.delete(run);
-    this.startTicks.delete(run);
-    this.runUids.delete(run);
     this.launched(run);
     this.dropStray(run);
-    if (!this.runs.delete(run)) return;
+    if (!this.forgetRun(run)) return;
     this.unreleased.push(run);
     if (this.unreleased.length === 1) void this.releaseWhenSaved();
     const leaf = this.leaves.get(run);
@@ -495,16 +514,38 @@ export class KeeperProcesses implements Processes {
     return false;
   }
 
+  /**
+   * What names a stray with no cgroup once its keeper and the manager are killed: its
+   * daemon, main pid, start time and uid (see StrayStop). Saved without them, such a stray
+   * was lost to a second pair of kills during its stop, and ran on unlisted.
+   */
+  private namedWithoutCgroup(id: string, run: number): Partial<StrayStop> {
+    const pid = this.unclaimed.get(run)?.pid ?? this.pids.get(run);
+    const startTicks = this.startTicks.get(run);
+    if (pid === undefined || pid <= 0 || startTicks === undefined) return {};
+    const uid = this.runUids.get(run);
+    return { id, pid, startTicks, ...(uid === undefined ? {} : { uid }) };
+  }
+
+  /** Forgets what is known of a run; whether it was held. */
+  private forgetRun(run: number): boolean {
+    this.startTicks.delete(run);
+    this.runUids.delete(run);
+    this.pids.delete(run);
+    return this.runs.delete(run);
+  }
+
   /** The stops of runs no daemon wants under way, by run, for the next manager (see endStray). */
   strayStops(): Record<string, StrayStop> {
     const stops: Record<string, StrayStop> = {};
     for (const [run, stop] of this.strays) {
-      if (!this.runs.has(run)) continue;
+      const id = this.runs.get(run);
+      if (id === undefined) continue;
       const leaf = this.leaves.get(run);
       stops[String(run)] = {
         since: stop.since,
         deadline: stop.deadline,
-        ...(leaf ? { leaf } : {}),
+        ...(leaf ? { leaf } : this.namedWithoutCgroup(id, run)),
         ...(this.unclaimed.get(run)?.former === true ? { former: true } : {}),
       };
     }
@@ -656,9 +697,7 @@ export class KeeperProcesses implements Processes {
         this.settleProbe(event.seq, { error: event.error });
         const record = this.recordOf(event.seq);
         if (record) this.supervisor().noteSpawnFailed(record, event.seq, event.error);
-        this.runs.delete(event.seq);
-        this.startTicks.delete(event.seq);
-        this.runUids.delete(event.seq);
+        this.forgetRun(event.seq);
         return;
       }
       case 'adopt-failed': {
@@ -667,9 +706,7 @@ export class KeeperProcesses implements Processes {
         const id = this.runs.get(event.seq);
         if (this.strays.has(event.seq)) {
           this.dropStray(event.seq);
-          this.runs.delete(event.seq);
-          this.startTicks.delete(event.seq);
-          this.runUids.delete(event.seq);
+          this.forgetRun(event.seq);
           this.leaves.delete(event.seq);
           if (id !== undefined && ![...this.runs.values()].includes(id)) this.strayGone(id);
           return;
@@ -677,9 +714,7 @@ export class KeeperProcesses implements Processes {
         const record = this.recordOf(event.seq);
         if (record)
           this.supervisor().noteExit(record, event.seq, { code: null, signal: null }, true);
-        this.runs.delete(event.seq);
-        this.startTicks.delete(event.seq);
-        this.runUids.delete(event.seq);
+        this.forgetRun(event.seq);
         return;
       }
       case 'spawned':
@@ -699,6 +734,7 @@ export class KeeperProcesses implements Processes {
     if ((kind === 'spawned' || kind === 'run') && this.runs.has(run.seq)) {
       this.startTicks.set(run.seq, run.startTicks);
       if (run.uid !== undefined) this.runUids.set(run.seq, run.uid);
+      if (run.pid > 0) this.pids.set(run.seq, run.pid);
     }
     // A run stopped as a stray is no daemon's, though one of its id is loaded since (the
     // account that has the name now): its end was taken for that daemon's and dropped, and

@@ -48,6 +48,10 @@ export class Recovery {
   private readonly mayStart: () => boolean;
   /** The daemons to start once every user is loaded (see startAll). */
   private readonly toStart: DaemonRecord[] = [];
+  /** Saved strays with no cgroup found and handed to the new keeper (see straySurvivor). */
+  private readonly straysTaken = new Set<string>();
+  /** The main pids of saved runs handed to the new keeper: none is handed twice. */
+  private readonly adoptedPids = new Set<number>();
 
   constructor(options: {
     readonly saved: SavedState | undefined;
@@ -265,6 +269,7 @@ export class Recovery {
     )
       return;
     if (this.endedUnseen(record, current === undefined ? saved : undefined)) return;
+    if (current === undefined && this.takeBackSavedStray(record)) return;
     if (saved?.state === 'coolingdown' && saved.until !== undefined && record.wanted === 'up')
       this.supervisor.resumeCooldown(record, saved.until);
     else if (record.wanted === 'up') this.toStart.push(record);
@@ -303,8 +308,58 @@ export class Recovery {
     return false;
   }
 
+  /**
+   * A run of the daemon being stopped as a stray with no cgroup, found by what its save
+   * says after the keeper itself was gone (see straySurvivor): the daemon's again, its stop
+   * as begun, and the daemon starts once it is gone. Taken for gone, the daemon whose file
+   * came back started beside it.
+   */
+  private takeBackSavedStray(record: DaemonRecord): boolean {
+    for (const [key, stop] of Object.entries(this.saved?.strays ?? {})) {
+      if (stop.id !== record.id || stop.former === true || this.straysTaken.has(key)) continue;
+      const found = this.straySurvivor(stop);
+      if (found === undefined) continue;
+      this.straysTaken.add(key);
+      const seq = this.processes.claimNew(
+        record.id,
+        undefined,
+        stop.startTicks,
+        stop.uid,
+        found.pid,
+      );
+      this.link.adopt(seq, record.id, found.pid, stop.startTicks ?? 0, '', found.groupUid);
+      this.takeBackStop(record, { seq, pid: found.pid, alive: found.alive, empty: false }, stop);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * A saved stray with no cgroup whose keeper is gone (a second pair of kills during its
+   * stop): its main process, proven by its start time, or what is left of its process
+   * group (see groupUidLeft). Saved without them, it ran on unlisted (found hunting an
+   * outside review's finding, 69b, F4).
+   */
+  private straySurvivor(
+    stop: StrayStop,
+  ): { pid: number; alive: boolean; groupUid?: number } | undefined {
+    const { id, pid, startTicks, uid } = stop;
+    if (this.existing || stop.leaf !== undefined || id === undefined) return undefined;
+    if (pid === undefined || startTicks === undefined || this.cgroupOf(id) !== undefined)
+      return undefined;
+    if (this.adoptedPids.has(pid)) return undefined;
+    const stat = readStat(pid);
+    if (stat?.startTime === startTicks && stat.state !== 'Z') return { pid, alive: true };
+    const groupUid = this.groupUidLeft(id, pid, startTicks, uid);
+    return groupUid === undefined ? undefined : { pid, alive: false, groupUid };
+  }
+
   /** A run of the daemon being stopped as a stray, the daemon's again (see introduce). */
-  private takeBackStop(record: DaemonRecord, run: RunReport, stop: StrayStop): void {
+  private takeBackStop(
+    record: DaemonRecord,
+    run: Pick<RunReport, 'seq' | 'pid' | 'alive' | 'empty'>,
+    stop: StrayStop,
+  ): void {
     const text = `its run before (${run.pid > 0 ? `pid ${run.pid}` : `run ${run.seq}`}), which no config claimed at a takeover, is still being stopped: ${record.wanted === 'up' ? 'it starts once that run is gone' : 'it stays stopped'}`;
     this.log.info(`${record.id}: ${text}`);
     this.note(record, 'config', text);
@@ -471,6 +526,7 @@ export class Recovery {
       this.log.warn(
         `${id}: no config claims it any more (${why}); ${proven ? `stopping pid ${pid}` : `stopping what is left of its process group ${pid}`}${begun === undefined ? '' : ' (its stop goes on)'}`,
       );
+      this.adoptedPids.add(pid);
       this.processes.adoptStray({
         id,
         stop: begun ?? { since: Date.now(), deadline: Date.now() + this.strayTimeoutMs },
@@ -481,7 +537,38 @@ export class Recovery {
       });
       if (!former) stopped.push({ id, why });
     }
+    this.endSavedStrays();
     return stopped;
+  }
+
+  /**
+   * With no cgroup, after the keeper itself was gone: the runs the save says were being
+   * stopped as strays, not taken back by their daemon, found (see straySurvivor) and
+   * handed to the new keeper, their stops going on to their deadlines.
+   */
+  private endSavedStrays(): void {
+    for (const [key, stop] of Object.entries(this.saved?.strays ?? {})) {
+      if (this.straysTaken.has(key) || stop.id === undefined) continue;
+      const found = this.straySurvivor(stop);
+      if (found === undefined) continue;
+      this.straysTaken.add(key);
+      this.adoptedPids.add(found.pid);
+      const id = stop.id;
+      this.log.warn(
+        `${id}: ${found.alive ? `pid ${found.pid}` : `what is left of its process group ${found.pid}`}, being stopped as no daemon's, outlived its keeper; its stop goes on`,
+      );
+      this.processes.adoptStray({
+        id,
+        stop: { since: stop.since, deadline: stop.deadline },
+        // A run no config claims: taken back by its daemon if its file comes back.
+        unclaimed: this.supervisor.daemons.has(id)
+          ? undefined
+          : { pid: found.pid, former: stop.former === true },
+        ...(stop.startTicks === undefined ? {} : { startTicks: stop.startTicks }),
+        ...(stop.uid === undefined ? {} : { uid: stop.uid }),
+        pid: found.pid,
+      });
+    }
   }
 
   private leafOf(id: string, seq: number): string | undefined {
@@ -674,6 +761,7 @@ export class Recovery {
     // Said in `why` too, but of the old account's run (nothing of it is the new one's to
     // see): a stop and start there gave no reason (an outside review, 69a, F2).
     if (!former) this.note(record, 'stop', `${how} (its keeper is gone)`);
+    if (provenPid || groupUid !== undefined) this.adoptedPids.add(pid);
     const seq = this.processes.claimNew(record.id, cgroup, saved?.startTicks, saved?.runUid);
     this.link.adopt(
       seq,
@@ -730,13 +818,22 @@ export class Recovery {
    * Only within the boot the state was saved in, and by a keeper that can (version 6 on).
    */
   private groupLeft(id: string, saved: SavedDaemon | undefined): number | undefined {
-    if (this.cgroupOf(id) !== undefined || !this.link.adoptsGroups) return undefined;
     if (saved?.state !== 'running' && saved?.state !== 'stopping') return undefined;
-    const { pid, startTicks, runUid } = saved;
-    if (pid === undefined || startTicks === undefined || runUid === undefined) return undefined;
+    return this.groupUidLeft(id, saved.pid, saved.startTicks, saved.runUid);
+  }
+
+  /** The uid of a run's process group left (see groupLeft), by what the save says of it. */
+  private groupUidLeft(
+    id: string,
+    pid: number | undefined,
+    startTicks: number | undefined,
+    uid: number | undefined,
+  ): number | undefined {
+    if (this.cgroupOf(id) !== undefined || !this.link.adoptsGroups) return undefined;
+    if (pid === undefined || startTicks === undefined || uid === undefined) return undefined;
     const boot = bootId();
     if (boot === undefined || this.saved?.boot !== boot) return undefined;
-    return groupLivesOn(pid, startTicks, runUid) ? runUid : undefined;
+    return groupLivesOn(pid, startTicks, uid) ? uid : undefined;
   }
 
   /**

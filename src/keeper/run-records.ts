@@ -77,6 +77,10 @@ export function withUnsavedRuns(
   const newest = new Map<string, RunRecord>();
   for (const record of records) {
     if (record.keeper === keeper) continue;
+    // A run being stopped as a stray, saved with what names it: no daemon's run, its stop
+    // goes on (see Recovery.endSavedStrays). Taken for its daemon's, it was stopped anew,
+    // a second SIGTERM and a new deadline.
+    if (saved.strays?.[String(record.seq)]?.pid !== undefined) continue;
     const stat = readStat(record.pid);
     if (stat?.startTime !== record.startTicks || stat.state === 'Z') continue;
     if ((newest.get(record.id)?.seq ?? 0) < record.seq) newest.set(record.id, record);

@@ -85,6 +85,14 @@ export interface StrayStop {
    */
   readonly leaf?: string;
   /**
+   * With no cgroup: its daemon, main pid, start time and uid, by which the next manager
+   * finds it (or what is left of its process group) once its keeper is gone too.
+   */
+  readonly id?: string;
+  readonly pid?: number;
+  readonly startTicks?: number;
+  readonly uid?: number;
+  /**
    * The run of the account that had its daemon's owner name before (deleted, and made
    * again with its name and uid, or another account now): its output is nobody's to log,
    * and the account of the name now is never shown it. The keeper's record cannot tell
@@ -416,11 +424,16 @@ export function validateState(value: unknown): SavedState | { error: string } {
     (typeof strays !== 'object' ||
       strays === null ||
       !Object.values(strays).every((stop) => {
-        const { since, deadline, leaf, former } = (stop ?? {}) as Record<string, unknown>;
+        const { since, deadline, leaf, former, id, pid, startTicks, uid } = (stop ?? {}) as Record<
+          string,
+          unknown
+        >;
         return (
           isCount(since) &&
           isCount(deadline) &&
           (leaf === undefined || typeof leaf === 'string') &&
+          (id === undefined || typeof id === 'string') &&
+          [pid, startTicks, uid].every((each) => each === undefined || isCount(each)) &&
           (former === undefined || former === true)
         );
       }))

@@ -810,6 +810,60 @@ describe('a run no config claims after its keeper and manager are killed, cgroup
  * keeper and manager killed, the rest of the run ending meanwhile: `why` never said that
  * end.
  */
+/**
+ * Found hunting an outside review's finding (69b, F4): with `cgroups = no`, a run being
+ * stopped as no daemon's was saved without its pid; a second kill of the keeper and the
+ * manager during that stop lost it, and it ran on unlisted (beside the daemon once its
+ * file was back). Its stop goes on to its deadline; the daemon waits for it.
+ */
+for (const back of [false, true])
+  describe(`a stray's stop cut by a second kill of its keeper and manager, cgroups = no${back ? ', its file back' : ''}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    after(() => host.cleanup());
+
+    test(
+      back ? 'goes on, and the daemon starts once it is over' : 'goes on to its SIGKILL',
+      async () => {
+        host.writeMaster('[can_run_as]\n{alice}\n', 'cgroups = no\nstop-timeout = 6s');
+        const text = "start=trap '' TERM; exec sleep 6800441\n";
+        const file = host.writeDaemon('alice', 'one', text);
+        await host.startManager();
+        const pid = await runningSaved(host, 'alice/one');
+        await host.killManagerAndKeeper();
+        rmSync(file);
+        await host.startManager();
+        const state = join(host.dir, 'state', 'state.json');
+        await waitFor('its stray stop saved', () => {
+          const saved = JSON.parse(readFileSync(state, 'utf8')) as { strays?: object };
+          return Object.keys(saved.strays ?? {}).length > 0 ? true : undefined;
+        });
+        await host.killManagerAndKeeper();
+        if (back) host.writeDaemon('alice', 'one', text);
+        const from = host.managerLog.length;
+        await host.startManager();
+        await waitFor('the survivor to be killed', () => (isAlive(pid) ? undefined : true), {
+          timeoutMs: 30_000,
+          describe: () => host.managerLog.slice(from),
+        });
+        const copies = (): number[] =>
+          livePidsOfUid(host.user('alice').uid).filter((each) =>
+            readFileSync(`/proc/${each}/cmdline`, 'utf8').includes('6800441'),
+          );
+        if (!back) {
+          assert.match(host.managerLog.slice(from), /its stop goes on/);
+          assert.deepEqual(copies(), []);
+          return;
+        }
+        await host.waitForDaemon('root', 'alice/one', (d) => d.state === 'running', 'to run again');
+        assert.equal(copies().length, 1, `copies: ${copies().join(', ')}`);
+        const why = (await host.dmctl('alice', 'one', 'why')).stdout;
+        assert.match(why, /is still being stopped: it starts once that run is gone/, why);
+      },
+    );
+  });
+
 describe('the rest of a stopping run that ends while its keeper and manager are gone', {
   skip: !root && 'needs root',
 }, () => {
