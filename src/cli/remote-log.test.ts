@@ -192,3 +192,31 @@ test('followRemoteLog leaves out the end of a line whose start it did not show',
   assert.equal(await followRemoteLog(read, 1, (piece) => written.push(piece.toString())), 1);
   assert.equal(written.join(''), 'next\n');
 });
+
+// A CI run: the manager said it stops; its sockets closing refused the next look (asked
+// again), and its socket was gone at the one after: the tail ended saying the manager was
+// not running, not that it stopped.
+test('followRemoteLog ends saying the manager stopped, whatever the last looks met', async (t) => {
+  const answers: (LogChunk | { error: string; passing?: true })[] = [
+    {
+      data: Buffer.from('last\n').toString('base64'),
+      next: 5,
+      size: 5,
+      file: 'f1',
+      stopping: true,
+    },
+    { error: 'the manager closed the connection before it answered', passing: true },
+    { error: 'daemon-manager is not running' },
+  ];
+  const read: ReadChunk = async () => answers.shift() ?? { error: 'no more' };
+  const said: string[] = [];
+  t.mock.method(process.stderr, 'write', (text: string) => {
+    said.push(text);
+    return true;
+  });
+  const written: string[] = [];
+  assert.equal(await followRemoteLog(read, 1, (piece) => written.push(piece.toString())), 1);
+  t.mock.restoreAll();
+  assert.equal(written.join(''), 'last\n');
+  assert.match(said.join(''), /the tail ends: daemon-manager stopped/);
+});

@@ -187,8 +187,7 @@ export async function followRemoteLog(
   let stopping = false;
   for (let first = true; ; first = false) {
     let chunk = await read(offset, file);
-    if (stopping && 'error' in chunk && chunk.passing !== true)
-      return fail('the tail ends: daemon-manager stopped (what its daemons wrote last is shown)');
+    if (stopping && 'error' in chunk && chunk.passing !== true) return fail(STOPPED);
     // The manager killed (`kill -9`, a crash): the next one answers within moments, and
     // the tail goes on from where it was, as `tail -F` does across a missing file. Ended
     // there, a tail through the manager stopped at 10 of 26 kills (an outside review,
@@ -198,6 +197,10 @@ export async function followRemoteLog(
       await delay(pollMs);
       chunk = await read(offset, file);
     }
+    // The manager said it stops, and is gone: its sockets closing first refused the look
+    // that came then (asked again) and its socket was gone at the next, which said the
+    // manager was not running, as if the tail had never been told (a CI run).
+    if (stopping && 'error' in chunk) return fail(STOPPED);
     // Said as the end of the tail: the manager's message alone read as a refusal to begin
     // (an outside review, 66b, F3).
     if ('error' in chunk)
@@ -236,6 +239,9 @@ export async function followRemoteLog(
     file = chunk.file;
   }
 }
+
+/** How a tail ends once the manager said it stops cleanly and is gone. */
+const STOPPED = 'the tail ends: daemon-manager stopped (what its daemons wrote last is shown)';
 
 /** The most of a line WholeLines holds back for its newline: 1 MiB, then shown as it is. */
 const MOST_HELD = 1024 * 1024;
