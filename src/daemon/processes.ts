@@ -104,6 +104,24 @@ export class KeeperProcesses implements Processes {
   private readonly probes = new Map<number, (result: Exit | { error: string }) => void>();
   /** The run each check is of: a check never outlives it. */
   private readonly probeParents = new Map<number, number>();
+  /** Signals wait for this, if set (see holdSignalsUntil). */
+  private signalsHeld: Promise<void> | undefined;
+
+  /**
+   * Holds every signal asked from now on until `done` settles: what the manager decided
+   * (a shutdown's stops) is saved before any daemon is told of it.
+   */
+  holdSignalsUntil(done: Promise<unknown>): void {
+    const held = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.signalsHeld = held;
+    void held.then(() => {
+      if (this.signalsHeld === held) this.signalsHeld = undefined;
+    });
+  }
+
   /** Each run's own cgroup, removed once the run is released. */
   private readonly leaves = new Map<number, string>();
   /**
@@ -386,6 +404,8 @@ export class KeeperProcesses implements Processes {
    * cgroup.kill reaches forks racing it.
    */
   signal(run: number, signal: number): Promise<{ reached: number; errno: number }> {
+    const held = this.signalsHeld;
+    if (held !== undefined && signal !== 0) return held.then(() => this.signal(run, signal));
     const leaf = this.leaves.get(run);
     if (leaf === undefined || signal === 9 || signal === 0) return this.link.signal(run, signal);
     return whileFrozen(leaf, SIGNAL_FREEZE_MS, () => this.link.signal(run, signal));

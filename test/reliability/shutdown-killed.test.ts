@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { killManager, saved } from '../helpers/accounts.ts';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
+import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -68,5 +71,67 @@ describe('a manager killed while it shuts down', { skip: !root && 'needs root' }
     const status = await host.status('alice');
     for (const name of ['held', 'idle'])
       assert.equal(status.find((d) => d.name === name)?.state, 'stopped', name);
+  });
+});
+
+/**
+ * An outside review (72a, F1, F2): a `kill -9` of the manager 0-2 ms after its SIGTERM, the
+ * keeper alive: the daemons had their SIGTERM, but the state still said they ran (saved
+ * after the SIGTERMs went out); the next manager took the ends that SIGTERM brought for the
+ * daemons' own: a `restart=on-failure` daemon or a `restart=no` task left down for good,
+ * others counted as respawns (3 of 10 such kills). A shutdown's stops are saved first.
+ */
+describe('a manager killed once its shutdown has told a daemon to stop', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  // Root's own daemon is stopped with the manager: the sandbox's clean-up kills users'.
+  after(async () => {
+    await host.stopManager().catch(() => undefined);
+    await cleanUp(host);
+  });
+
+  test('the state said the stop before the daemon had its SIGTERM, and it runs again after', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    const state = join(host.dir, 'state', 'state.json');
+    const seen = join(host.dir, 'state-at-term.json');
+    const dir = join(host.dir, 'root-daemons');
+    mkdirSync(dir, { recursive: true });
+    // Root's own, to read the state the moment its SIGTERM comes; it takes 2 s to stop,
+    // so the manager is still stopping when it is killed.
+    writeFileSync(
+      join(dir, 'onf.conf'),
+      `start=exec sh -c 'trap "cp ${state} ${seen}; sleep 2; exit 0" TERM; while :; do sleep 0.1; done'\nrestart=on-failure\n`,
+      { mode: 0o600 },
+    );
+    const manager = await host.startManager();
+    const running = (other = 0) =>
+      waitFor('root/onf to run', async () =>
+        (await host.status('root')).find(
+          (d) => d.id === 'root/onf' && d.state === 'running' && d.pid > 0 && d.pid !== other,
+        ),
+      );
+    const { pid } = await running();
+    await waitFor('its run saved', () =>
+      readFileSync(state, 'utf8').includes(`"pid":${pid}`) ? true : undefined,
+    );
+    manager.kill('SIGTERM');
+    await waitFor('its SIGTERM', () => (existsSync(seen) ? true : undefined));
+    await killManager(manager);
+    const then = JSON.parse(readFileSync(seen, 'utf8')) as {
+      daemons: Record<string, { state?: string; afterwards?: string }>;
+    };
+    assert.equal(then.daemons['root/onf']?.state, 'stopping', JSON.stringify(then.daemons));
+    assert.equal(then.daemons['root/onf']?.afterwards, 'start');
+    await waitFor('its run to end', () => (isAlive(pid) ? undefined : true));
+    await host.startManager();
+    await running(pid);
+    const why = (await host.dmctl('root', 'onf', 'why')).stdout;
+    await host.stopManager();
+    assert.match(
+      why,
+      new RegExp(`pid ${pid} exited with status 0 after \\d+s, while stopping`),
+      why,
+    );
   });
 });
