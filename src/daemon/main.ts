@@ -214,7 +214,19 @@ async function main(signals: SignalQueue): Promise<number> {
   // One manager per socket-dir too (see sockets-lock.ts). Taken over, the keeper hands it on.
   const takeSockets = (): SocketsLock =>
     takeSocketsLock(native, settings.socketDir, settings.stateDir);
-  const socketsLock = mode.kind === 'system' && !args.takeover ? takeSockets() : undefined;
+  let socketsLock = mode.kind === 'system' && !args.takeover ? takeSockets() : undefined;
+  // Held by a keeper on its way out (killed as this manager starts): free within moments.
+  for (
+    let tries = 0;
+    tries < EXITING_HOLDER_MS / 100 &&
+    typeof socketsLock === 'object' &&
+    'refusal' in socketsLock &&
+    socketsLock.passing === true;
+    tries++
+  ) {
+    await delay(100);
+    socketsLock = takeSockets();
+  }
   if (typeof socketsLock === 'object' && 'refusal' in socketsLock)
     return fail(`daemon-manager: ${socketsLock.refusal}`);
 
@@ -447,7 +459,8 @@ function removePidfile(path: string): void {
 
 /**
  * How long a lock held by a manager that is exiting (killed -9: its first thread ended,
- * its others not yet, and they hold its descriptors) is waited for.
+ * its others not yet, and they hold its descriptors), or a socket-dir's held by a keeper
+ * that is, is waited for.
  */
 const EXITING_HOLDER_MS = 5_000;
 

@@ -776,8 +776,11 @@ export class Recovery {
     // Or a stop of survivors found in that cgroup, no config claiming them then (its file
     // deleted, put back while no manager ran): a second SIGTERM and a new deadline (an
     // outside review, 47c, F2).
-    const stray = Object.values(this.saved?.strays ?? {}).find(
-      (begun) => cgroup !== undefined && begun.leaf === cgroup,
+    // With no cgroup, by its pid and start time, saved with the stop (see StrayStop `pid`).
+    const stray = Object.values(this.saved?.strays ?? {}).find((begun) =>
+      cgroup !== undefined
+        ? begun.leaf === cgroup
+        : provenPid && begun.pid === pid && begun.startTicks === saved?.startTicks,
     );
     const stop =
       saved?.state === 'stopping' &&
