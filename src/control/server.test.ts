@@ -84,3 +84,44 @@ test('what a client sends after its request, or after a refusal, is not read on'
   assert.match(asked.answer, /done/);
   assert.equal(asked.allTaken, false);
 });
+
+// An outside review (72b, F4): 64 connections of one user asking a status of 1,000 rows
+// (600 KB) each and never reading took 100 MB of the manager's memory, every 10 s. Past
+// MAX_UNREAD_REPLY_BYTES of a user's replies left unread, a reply is refused in a line.
+test("a user's replies left unread are held up to a bound, then refused", async (t) => {
+  const big = 'x'.repeat(600_000);
+  let handled = 0;
+  const dir = await serving(t, async () => {
+    handled++;
+    return { ok: true, message: big };
+  });
+  const sockets = Array.from({ length: 20 }, () => {
+    const socket = createConnection(join(dir, 'me.sock'));
+    socket.pause();
+    socket.on('error', () => {});
+    socket.write('{"command":"status"}\n');
+    return socket;
+  });
+  // Every request answered (or refused) while none is read.
+  while (handled < sockets.length) await delay(20);
+  await delay(200);
+  const answers = await Promise.all(
+    sockets.map(
+      (socket) =>
+        new Promise<string>((resolve) => {
+          let answer = '';
+          socket.setEncoding('utf8');
+          socket.on('data', (chunk: string) => {
+            answer += chunk;
+          });
+          socket.once('close', () => resolve(answer));
+          socket.resume();
+        }),
+    ),
+  );
+  const whole = answers.filter((answer) => answer.includes(big)).length;
+  const refused = answers.filter((answer) => /not read yet/.test(answer)).length;
+  assert.equal(whole + refused, sockets.length, 'each is answered, whole or refused');
+  assert.ok(refused > 0, `${whole} whole replies held, none refused`);
+  assert.ok(whole < sockets.length / 2 + 2, `${whole} whole replies held unread at once`);
+});
