@@ -391,3 +391,16 @@ test('the status before the request is asked again while cut or refused; a missi
   assert.equal(asked, 1, 'asked once, not again');
   assert.deepEqual(none.said, ['daemon-manager is not running']);
 });
+
+// An outside review (72b, F5, 8 of 8): `start --wait` of a restart=no task that failed
+// after 0.5-6 s said it "exited at once".
+test('a task seen running for a while, then failed, is said to have exited after that time', () => {
+  const failed = { ...rowOf('failed', 0), restart: 'no' } as DaemonStatus;
+  const seen = { pid: 100, since: 0, respawns: 0 };
+  assert.deepEqual(verdictOf('start', failed, 0, seen, 6_000), {
+    failed: 'alice/web exited after at least 6s',
+  });
+  assert.deepEqual(verdictOf('start', failed, 0, seen, 300), {
+    failed: 'alice/web exited at once',
+  });
+});
