@@ -125,3 +125,19 @@ test("a user's replies left unread are held up to a bound, then refused", async 
   assert.ok(refused > 0, `${whole} whole replies held, none refused`);
   assert.ok(whole < sockets.length / 2 + 2, `${whole} whole replies held unread at once`);
 });
+
+// An outside review (72b, F1, 3 of 3): a client sending one byte every 2 s kept its
+// connection past the 10 s a client has to send its request (64 of 64 still open at 60 s).
+test('a request trickled a byte at a time is cut at the time a client has to send it', async (t) => {
+  const dir = await serving(t, async () => ({ ok: true, message: 'done' }));
+  const socket = createConnection(join(dir, 'me.sock'));
+  socket.on('error', () => {});
+  const closed = new Promise<true>((resolve) => socket.once('close', () => resolve(true)));
+  const trickle = setInterval(() => socket.write(' '), 1_000);
+  t.after(() => clearInterval(trickle));
+  // A few seconds past the limit, to let a loaded machine come to it.
+  const cut = await Promise.race([closed, delay(16_000).then(() => false as const)]);
+  clearInterval(trickle);
+  socket.destroy();
+  assert.equal(cut, true, 'still open 16 s after it connected');
+});

@@ -9,7 +9,7 @@ import {
   type Response,
 } from '../protocol/messages.ts';
 import { printableJson } from '../protocol/printable.ts';
-import { failOnSilence } from '../protocol/silence.ts';
+import { deadline, failOnSilence } from '../protocol/silence.ts';
 
 /**
  * Handles one request of `caller` (whose socket it came on); `peerUid` is who the kernel
@@ -235,6 +235,13 @@ export class ControlServer {
     let answered = false;
     socket.setEncoding('utf8');
     failOnSilence(socket, CONNECTION_TIMEOUT_MS, () => socket.destroy());
+    // The whole request within the time too, not only each byte: a client sending a byte
+    // every 2 s held its connection for good, 64 of them the user's whole socket (an
+    // outside review, 72b, F1: 64 of 64 still open at 60 s).
+    const requestBy = deadline(CONNECTION_TIMEOUT_MS, () => {
+      if (!answered) socket.destroy();
+    });
+    socket.once('close', () => requestBy.cancel());
     socket.on('error', () => socket.destroy());
     // Its side closed before a whole request came: nothing will come, nothing is owed.
     socket.on('end', () => {
