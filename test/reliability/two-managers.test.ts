@@ -683,35 +683,13 @@ describe('what survives a manager killed with its keeper is stopped by the next 
     );
   }
 
-  /** kill -9 of the manager and its keeper at once; its daemon runs on. */
-  async function killBoth(): Promise<void> {
-    const keeper = host.keeperPid();
-    const manager = host.managerProcess();
-    const exited = new Promise((resolve) => manager?.once('exit', resolve));
-    manager?.kill('SIGKILL');
-    process.kill(keeper, 'SIGKILL');
-    await exited;
-    await waitFor('the keeper to go', () => (host.keeperPid() === 0 ? true : undefined));
-  }
-
   test("this config's own, once the user's lock comes free after its start", async () => {
     host.writeMaster('[can_run_as]\n{alice}\n');
     host.writeDaemon('alice', 'a', `start=exec ${command}\n`);
     await host.startManager();
     await waitFor('the daemon to run', one);
-    await killBoth();
-    // Alice's personal manager takes her lock first (and starts a copy of its own).
-    const personal = spawnPersonal(host, 'alice');
-    await waitFor('the personal copy', () => (copies() === 2 ? true : undefined), {
-      describe: personal.output,
-    });
-    const from = host.managerLog.length;
-    await host.startManager();
-    await waitFor('alice left to the personal manager', () =>
-      /run by another manager/.test(host.managerLog.slice(from)) ? true : undefined,
-    );
-    personal.child.kill('SIGTERM');
-    await new Promise((resolve) => personal.child.once('exit', resolve));
+    await killBoth(host);
+    const from = await aliceTakenLater(host, copies);
     assert.equal(copies(), 1, 'the first manager survivor alone');
     process.kill(host.managerPid(), 'SIGHUP');
     await waitFor('the survivor replaced', () =>
@@ -732,7 +710,7 @@ describe('what survives a manager killed with its keeper is stopped by the next 
       copies() === 1 && living(held).length === 1 ? true : undefined,
     );
     // The survivor holds the port (its fd 3) while the next manager binds it.
-    await killBoth();
+    await killBoth(host);
     const from = host.managerLog.length;
     await host.startManager();
     await onlyCopyRuns('alice/web', held);
@@ -759,7 +737,7 @@ describe('what survives a manager killed with its keeper is stopped by the next 
     );
     const [survivor] = living(held);
     assert.ok(survivor);
-    await killBoth();
+    await killBoth(host);
     // Another process keeps a copy of the survivor's socket (its fd 3) past its stop, as
     // a process of the user's outside the daemon may: the socket file still has a listener
     // when the daemon starts again, and its bind fails once more.
@@ -927,27 +905,11 @@ describe('a restart=no task that survives a manager killed with its keeper, its 
   test('is stopped and left down, not run again', async () => {
     host.writeMaster('[can_run_as]\n{alice}\n');
     host.writeDaemon('alice', 'task', `start=exec ${command}\nrestart=no\n`);
-    const manager = await host.startManager();
+    await host.startManager();
     await waitFor('the task to run', () => (living(command).length === 1 ? true : undefined));
     const [survivor] = living(command);
-    const keeper = host.keeperPid();
-    const exited = new Promise((resolve) => manager.once('exit', resolve));
-    manager.kill('SIGKILL');
-    process.kill(keeper, 'SIGKILL');
-    await exited;
-    await waitFor('the keeper to go', () => (host.keeperPid() === 0 ? true : undefined));
-    // Alice's personal manager takes her lock first (and runs the task for itself).
-    const personal = spawnPersonal(host, 'alice');
-    await waitFor('the personal copy', () => (living(command).length === 2 ? true : undefined), {
-      describe: personal.output,
-    });
-    const from = host.managerLog.length;
-    await host.startManager();
-    await waitFor('alice left to the personal manager', () =>
-      /run by another manager/.test(host.managerLog.slice(from)) ? true : undefined,
-    );
-    personal.child.kill('SIGTERM');
-    await new Promise((resolve) => personal.child.once('exit', resolve));
+    await killBoth(host);
+    await aliceTakenLater(host, () => living(command).length);
     process.kill(host.managerPid(), 'SIGHUP');
     await waitFor('the survivor stopped', () =>
       survivor !== undefined && !isAlive(survivor.pid) ? true : undefined,
@@ -965,6 +927,37 @@ describe('a restart=no task that survives a manager killed with its keeper, its 
     await host.stopManager();
   });
 });
+
+/** kill -9 of the manager and its keeper at once; its daemons run on. */
+async function killBoth(host: TestHost): Promise<void> {
+  const keeper = host.keeperPid();
+  const manager = host.managerProcess();
+  const exited = new Promise((resolve) => manager?.once('exit', resolve));
+  manager?.kill('SIGKILL');
+  process.kill(keeper, 'SIGKILL');
+  await exited;
+  await waitFor('the keeper to go', () => (host.keeperPid() === 0 ? true : undefined));
+}
+
+/**
+ * Alice's personal manager takes her lock first (and runs a copy of her daemon: `copies`
+ * counts 2), a manager is started and leaves her to it, and the personal manager stops:
+ * the manager loads her at its next look (a SIGHUP). Where the manager's log was at its start.
+ */
+async function aliceTakenLater(host: TestHost, copies: () => number): Promise<number> {
+  const personal = spawnPersonal(host, 'alice');
+  await waitFor('the personal copy', () => (copies() === 2 ? true : undefined), {
+    describe: personal.output,
+  });
+  const from = host.managerLog.length;
+  await host.startManager();
+  await waitFor('alice left to the personal manager', () =>
+    /run by another manager/.test(host.managerLog.slice(from)) ? true : undefined,
+  );
+  personal.child.kill('SIGTERM');
+  await new Promise((resolve) => personal.child.once('exit', resolve));
+  return from;
+}
 
 const BIND_SOCKET = [
   'python3',
