@@ -36,8 +36,9 @@ describe('parseCliArgs', () => {
     { argv: ['blog', 'log'], expected: { command: 'log', id: 'blog' } },
     { argv: ['tail', 'blog'], expected: { command: 'tail', id: 'blog' } },
     { argv: ['blog', 'edit'], expected: { command: 'edit', id: 'blog' } },
-    // A daemon may be named like a command: the modern order wins.
-    { argv: ['stop', 'start'], expected: { command: 'start', id: 'stop' } },
+    // A daemon may be named like a command: the modern order wins, for a command that
+    // changes nothing.
+    { argv: ['stop', 'status'], expected: { command: 'status', id: 'stop' } },
     { argv: ['blog', 'kill', '-HUP'], expected: { command: 'kill', id: 'blog', signal: '-HUP' } },
     { argv: ['blog', 'kill', 'HUP'], expected: { command: 'kill', id: 'blog', signal: 'HUP' } },
     { argv: ['kill', 'blog', '-9'], expected: { command: 'kill', id: 'blog', signal: '-9' } },
@@ -140,4 +141,20 @@ describe('parseCliArgs', () => {
       assert.deepEqual(parseCliArgs(argv), { error });
     });
   }
+});
+
+// An outside review (72b, F3, 3 of 3): daemons named `status` and `stop`; a manager's
+// `dmctl status stop` (the original's order: the status of `stop`) stopped `status`.
+test('two command words and a command that changes something: refused, not guessed', () => {
+  for (const argv of [
+    ['status', 'stop'],
+    ['stop', 'start'],
+    ['log', 'restart'],
+    ['why', 'kill', '-9'],
+  ]) {
+    const parsed = parseCliArgs(argv);
+    assert.ok('error' in parsed, argv.join(' '));
+    assert.match(parsed.error, /reads two ways.*USER\/NAME/, argv.join(' '));
+  }
+  assert.equal((parseCliArgs(['alice/status', 'stop']) as CliArgs).command, 'stop');
 });

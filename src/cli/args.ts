@@ -50,6 +50,8 @@ const NEEDS_ID: readonly CliVerb[] = [
   'edit',
   'why',
 ];
+/** The commands that change something (see parseWords). */
+const CHANGES: readonly CliVerb[] = ['rescan', 'start', 'stop', 'restart', 'kill', 'edit'];
 /** The shells `dmctl completion SHELL` knows. */
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 
@@ -140,7 +142,14 @@ function parseWords(words: readonly string[]): CliCommand | { error: string } {
     id = undefined;
     extra = [];
   } else if (isVerb(second)) {
-    // The modern order, `dmctl ID COMMAND`, wins when both words could be commands.
+    // The modern order, `dmctl ID COMMAND`, wins when both words could be commands; but
+    // not for a command that changes something: `dmctl status stop` (the status of the
+    // daemon `stop`, in the original's order) stopped the daemon `status` (an outside
+    // review, 72b, F3). Named USER/NAME, a daemon is never a command.
+    if (isVerb(first) && CHANGES.includes(second))
+      return {
+        error: `'${first} ${second}' reads two ways ('${first}' and '${second}' are both commands and may both be daemons): name the daemon as USER/NAME, like: dmctl USER/${first} ${second}, or dmctl ${first} USER/${second}`,
+      };
     [command, id, extra] = [second, first, rest];
   } else if (isVerb(first)) {
     [command, id, extra] = [first, second, rest];
