@@ -351,6 +351,7 @@ async function main(signals: SignalQueue): Promise<number> {
   if (refusal !== undefined) {
     // A personal manager is for one user: if another manager runs their daemons, it has none.
     await manager.shutdown();
+    manager.finishCleanly();
     return fail(`daemon-manager: ${refusal}`);
   }
   predecessor?.done();
@@ -359,6 +360,7 @@ async function main(signals: SignalQueue): Promise<number> {
     if (unwritten !== undefined) {
       log.error(unwritten);
       await manager.shutdown();
+      manager.finishCleanly();
       return fail(`daemon-manager: ${unwritten}`);
     }
   }
@@ -678,6 +680,7 @@ function handleSignals(signals: SignalQueue, running: Running): void {
     manager.shutdown().then(() => {
       if (pidfile !== undefined) removePidfile(pidfile);
       log.info('all daemons stopped; exiting');
+      manager.finishCleanly();
       void log.drain(LAST_WORDS_MS).then(() => process.exit(0));
     });
   };
