@@ -56,6 +56,11 @@ const MAX_CONNECTIONS_PER_SOCKET = 64;
  */
 export const MAX_UNREAD_REPLY_BYTES = 4 * 1024 * 1024;
 
+/** Why a reply is refused past MAX_UNREAD_REPLY_BYTES. */
+function unreadRefusal(caller: string, unread: number): string {
+  return `refused: ${unread} bytes of earlier replies to ${caller} are not read yet (at most ${MAX_UNREAD_REPLY_BYTES} are held); read them, or close those connections`;
+}
+
 /**
  * One Unix socket per user, in a directory only root can write. The operating system is
  * the authentication: the socket is created while the manager's umask makes it 0600 (or
@@ -221,6 +226,8 @@ export class ControlServer {
   private inFlight = 0;
   /** Each user's answered connections not yet closed (see MAX_UNREAD_REPLY_BYTES). */
   private readonly replying = new Map<string, Set<Socket>>();
+  /** The length of each user's last reply over 1 KiB (see serve). */
+  private readonly lastReplyBytes = new Map<string, number>();
 
   /** The bytes of replies to `caller` its clients have not taken yet. */
   private unreadBytes(caller: string): number {
@@ -273,8 +280,9 @@ export class ControlServer {
       // review, 72b, F4). Past the bound, a reply is refused in a line instead.
       const unread = this.unreadBytes(caller);
       // One reply alone is never refused (root's status of every daemon may be larger).
+      if (text.length > 1024) this.lastReplyBytes.set(caller, text.length);
       if (unread > 0 && unread + text.length > MAX_UNREAD_REPLY_BYTES && text.length > 1024) {
-        text = `${printableJson({ ok: false, error: `refused: ${unread} bytes of earlier replies to ${caller} are not read yet (at most ${MAX_UNREAD_REPLY_BYTES} are held); read them, or close those connections` })}\n`;
+        text = `${printableJson({ ok: false, error: unreadRefusal(caller, unread) })}\n`;
         this.userLines.info(
           caller,
           `control: a reply to ${caller} refused: ${unread} bytes of earlier replies not read yet`,
@@ -345,11 +353,19 @@ export class ControlServer {
           return { ok: false, error: 'internal error in daemon-manager (see its log)' };
         };
         let response: Response | Promise<Response>;
-        try {
-          response = this.handler(caller, request, peerUid);
-        } catch (error) {
-          response = failed(error);
-        }
+        // Past the bound of its user's unread replies, a request is refused before it is
+        // carried out: built and thrown away, a refused status cost as much as a whole one
+        // (an outside review, 73a: 23.9 ms against 22.2 ms).
+        // The size of the user's last whole reply stands for this one's.
+        const unread = this.unreadBytes(caller);
+        if (unread > 0 && unread + (this.lastReplyBytes.get(caller) ?? 0) > MAX_UNREAD_REPLY_BYTES)
+          response = { ok: false, error: unreadRefusal(caller, unread) };
+        else
+          try {
+            response = this.handler(caller, request, peerUid);
+          } catch (error) {
+            response = failed(error);
+          }
         Promise.resolve(response)
           .catch(failed)
           .then((final) => {
