@@ -747,8 +747,11 @@ export class Recovery {
     if (!provenPid && cgroup === undefined && groupUid === undefined) return false;
     // A `restart=no` task cut short is not run again (see runsAgainAfterUnseenEnd); a stop
     // or restart under way, or the old account's run, goes as it was.
-    if (record.wanted === 'up' && saved?.state === 'running' && !former)
-      this.supervisor.runsAgainAfterUnseenEnd(record, pid, false);
+    const leftDown =
+      record.wanted === 'up' &&
+      saved?.state === 'running' &&
+      !former &&
+      !this.supervisor.runsAgainAfterUnseenEnd(record, pid, false);
     const what = provenPid
       ? `pid ${pid}`
       : cgroup !== undefined
@@ -756,7 +759,9 @@ export class Recovery {
         : `what is left of its process group ${pid}`;
     // The old account's: stopped, never replaced by this daemon's run ("replacing it" read
     // as the daemon taking it over: an outside review, 48a, F3).
-    const how = `${what} survives from a previous manager; ${former ? 'stopping it (the run of the account that had this name before)' : record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)'}`;
+    // A task left down by its restart=no is not said wanted down: it was wanted up until
+    // its keeper died (an outside review, 73a, F2: 20 of 20).
+    const how = `${what} survives from a previous manager; ${former ? 'stopping it (the run of the account that had this name before)' : record.wanted === 'up' ? 'replacing it' : leftDown ? `stopping it (restart=${record.spec.restart} leaves it down)` : 'stopping it (it is wanted down)'}`;
     this.log.warn(`${record.id}: ${how}`);
     // Said in `why` too, but of the old account's run (nothing of it is the new one's to
     // see): a stop and start there gave no reason (an outside review, 69a, F2).

@@ -59,14 +59,17 @@ export function takeSocketsLock(native: Native, socketDir: string, stateDir: str
   // A manager of this state directory cannot run: this one holds its lock.
   const held = socketsLockHolder(socketDir, stateDir, false);
   if (held === 'own') return 'kept';
+  // A keeper killed as this manager starts: refused for it, the manager named it the keeper
+  // "of state directory ." (its command line gone) and did not start (an outside review,
+  // 72a, F5: 2 of 25 starts 145-153 ms after a kill -9). Or a holder no look could name
+  // (it let go between the lock and the look): refused "in use" with no holder, its
+  // daemons left to nobody (73a, F4, 1 of 41, with cgroups = no). Both are tried again.
+  const passing = holderPid > 0 ? leaving(holderPid) : held === undefined;
   return {
     refusal:
       held ??
       `socket-dir ${socketDir} is in use: ${path} is locked${holderPid > 0 ? ` (by pid ${holderPid})` : ''}; ${ADVICE}`,
-    // A keeper killed as this manager starts: refused for it, the manager named it the
-    // keeper "of state directory ." (its command line gone) and did not start (an outside
-    // review, 72a, F5: 2 of 25 starts 145-153 ms after a kill -9).
-    ...(holderPid > 0 && leaving(holderPid) ? { passing: true as const } : {}),
+    ...(passing ? { passing: true as const } : {}),
   };
 }
 

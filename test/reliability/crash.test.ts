@@ -755,6 +755,13 @@ for (const when of [
         return /leaves it down( \(failed\))?, not run again/.test(said) ? said : undefined;
       });
       assert.match(why, new RegExp(`pid ${pid}`), why);
+      // Not "wanted down": it was wanted up until its keeper died (73a, F2: 20 of 20).
+      if (when === 'still running')
+        assert.match(
+          why,
+          /survives from a previous manager; stopping it \(restart=no leaves it down\)/,
+          why,
+        );
       await waitFor('its run to be gone', () => (isAlive(pid) ? undefined : true));
       const row = await host.waitForDaemon(
         'root',
