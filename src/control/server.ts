@@ -279,8 +279,8 @@ export class ControlServer {
       // the manager's memory per user every 10 s, and slowed everyone's answers (an outside
       // review, 72b, F4). Past the bound, a reply is refused in a line instead.
       const unread = this.unreadBytes(caller);
-      // One reply alone is never refused (root's status of every daemon may be larger).
       if (text.length > 1024) this.lastReplyBytes.set(caller, text.length);
+      // One reply alone is never refused (root's status of every daemon may be larger).
       if (unread > 0 && unread + text.length > MAX_UNREAD_REPLY_BYTES && text.length > 1024) {
         text = `${printableJson({ ok: false, error: unreadRefusal(caller, unread) })}\n`;
         this.userLines.info(
