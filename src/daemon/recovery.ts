@@ -4,7 +4,7 @@ import type { KeeperLink, KeeperSnapshot } from '../keeper/link.ts';
 import type { RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
 import { cgroupChildren, cgroupMembers } from '../process/cgroup.ts';
-import { bootId, groupLivesOn, readStat } from '../process/proc-stat.ts';
+import { bootId, groupLivesOn, provenAlive } from '../process/proc-stat.ts';
 import type { EventKind, HistoryEvent } from '../state/history.ts';
 import type { SavedDaemon, SavedState, StrayStop } from '../state/snapshot.ts';
 import { formatElapsed } from '../supervisor/elapsed.ts';
@@ -348,8 +348,7 @@ export class Recovery {
     if (pid === undefined || startTicks === undefined || this.cgroupOf(id) !== undefined)
       return undefined;
     if (this.adoptedPids.has(pid)) return undefined;
-    const stat = readStat(pid);
-    if (stat?.startTime === startTicks && stat.state !== 'Z') return { pid, alive: true };
+    if (provenAlive(pid, startTicks)) return { pid, alive: true };
     const groupUid = this.groupUidLeft(id, pid, startTicks, uid);
     return groupUid === undefined ? undefined : { pid, alive: false, groupUid };
   }
@@ -512,8 +511,7 @@ export class Recovery {
       if (saved.state !== 'running' && saved.state !== 'stopping') continue;
       const { pid, startTicks } = saved;
       if (pid === undefined || pid <= 0 || startTicks === undefined) continue;
-      const stat = readStat(pid);
-      const proven = stat?.startTime === startTicks && stat.state !== 'Z';
+      const proven = provenAlive(pid, startTicks);
       const groupUid = proven ? undefined : this.groupLeft(id, saved);
       if (!proven && groupUid === undefined) continue;
       const formerOwner = this.formerUid(id);
@@ -739,8 +737,7 @@ export class Recovery {
   ): boolean {
     if (this.existing) return false;
     const pid = saved?.pid !== undefined && saved.startTicks !== undefined ? saved.pid : 0;
-    const provenPid =
-      pid > 0 && readStat(pid)?.startTime === saved?.startTicks && readStat(pid)?.state !== 'Z';
+    const provenPid = pid > 0 && provenAlive(pid, saved?.startTicks);
     const cgroup = this.populatedCgroup(record.id, saved?.run);
     const groupUid =
       provenPid || cgroup !== undefined ? undefined : this.groupLeft(record.id, saved);

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readStat } from '../process/proc-stat.ts';
+import { provenAlive } from '../process/proc-stat.ts';
 import type { SavedDaemon, SavedState } from '../state/snapshot.ts';
 
 /**
@@ -81,8 +81,7 @@ export function withUnsavedRuns(
     // goes on (see Recovery.endSavedStrays). Taken for its daemon's, it was stopped anew,
     // a second SIGTERM and a new deadline.
     if (saved.strays?.[String(record.seq)]?.pid !== undefined) continue;
-    const stat = readStat(record.pid);
-    if (stat?.startTime !== record.startTicks || stat.state === 'Z') continue;
+    if (!provenAlive(record.pid, record.startTicks)) continue;
     if ((newest.get(record.id)?.seq ?? 0) < record.seq) newest.set(record.id, record);
   }
   const daemons: Record<string, SavedDaemon> = { ...saved.daemons };

@@ -48,6 +48,12 @@ function statusOf(pid: number): string | undefined {
   }
 }
 
+/** Whether `pid` is the process that began at `startTicks`, alive (not a zombie). */
+export function provenAlive(pid: number, startTicks: number | undefined): boolean {
+  const stat = readStat(pid);
+  return stat !== undefined && stat.startTime === startTicks && stat.state !== 'Z';
+}
+
 /**
  * Does what a run left of its process group live on, its main process gone (no cgroup)?
  * A process in group `pgid`, begun no earlier than the run (`startTicks`), of the run's real

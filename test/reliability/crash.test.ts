@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -962,20 +962,21 @@ describe('a keeper killed while a new manager takes its daemons over', {
     // The keeper killed after the new manager attached to it, before it runs: the manager
     // is stopped as it says it attached, and let go once the keeper is gone (tried again
     // where the manager was quicker than the look).
+    // Its pidfile is written once its daemons are all taken over: not there, it is not done.
+    const pidfile = join(host.dir, 'manager.pid');
     let hit = false;
     for (let attempt = 0; attempt < 8 && !hit; attempt++) {
       await host.killManager();
+      rmSync(pidfile, { force: true });
       const from = host.managerLog.length;
-      const starting = host.startManager();
+      const starting = host.startManager(['--pidfile', pidfile]);
       starting.catch(() => undefined);
       await waitFor('the manager to attach to the keeper', () =>
         /attached to the keeper of daemons/.test(host.managerLog.slice(from)) ? true : undefined,
       );
       const manager = host.managerProcess();
       manager?.kill('SIGSTOP');
-      // What it wrote before it stopped reaches the log.
-      await delay(300);
-      if (/ running, pid /.test(host.managerLog.slice(from))) {
+      if (existsSync(pidfile)) {
         manager?.kill('SIGCONT');
         await starting;
         continue;
