@@ -353,6 +353,17 @@ export class Recovery {
     return groupUid === undefined ? undefined : { pid, alive: false, groupUid };
   }
 
+  /**
+   * The saved stop of a stray with no cgroup whose process this is (its pid and start time,
+   * see StrayStop `pid`): found again as its daemon's saved run (the state saved with both),
+   * it goes on; taken for that run alone, it was begun anew, a second SIGTERM and deadline.
+   */
+  private savedStrayStop(pid: number, startTicks: number | undefined): StrayStop | undefined {
+    return Object.values(this.saved?.strays ?? {}).find(
+      (stop) => stop.pid === pid && stop.startTicks === startTicks,
+    );
+  }
+
   /** A run of the daemon being stopped as a stray, the daemon's again (see introduce). */
   private takeBackStop(
     record: DaemonRecord,
@@ -517,10 +528,11 @@ export class Recovery {
       const formerOwner = this.formerUid(id);
       const former = formerOwner !== undefined || saved.former === true;
       const why = unclaimedWhy(id, formerOwner, saved.former === true, unread, broken);
+      const stray = proven ? this.savedStrayStop(pid, startTicks) : undefined;
       const begun =
         saved.state === 'stopping' && saved.termedAt !== undefined && saved.deadline !== undefined
           ? { since: saved.termedAt, deadline: saved.deadline }
-          : undefined;
+          : stray && { since: stray.since, deadline: stray.deadline };
       this.log.warn(
         `${id}: no config claims it any more (${why}); ${proven ? `stopping pid ${pid}` : `stopping what is left of its process group ${pid}`}${begun === undefined ? '' : ' (its stop goes on)'}`,
       );
@@ -778,12 +790,12 @@ export class Recovery {
     // Or a stop of survivors found in that cgroup, no config claiming them then (its file
     // deleted, put back while no manager ran): a second SIGTERM and a new deadline (an
     // outside review, 47c, F2).
-    // With no cgroup, by its pid and start time, saved with the stop (see StrayStop `pid`).
-    const stray = Object.values(this.saved?.strays ?? {}).find((begun) =>
+    const stray =
       cgroup !== undefined
-        ? begun.leaf === cgroup
-        : provenPid && begun.pid === pid && begun.startTicks === saved?.startTicks,
-    );
+        ? Object.values(this.saved?.strays ?? {}).find((begun) => begun.leaf === cgroup)
+        : provenPid
+          ? this.savedStrayStop(pid, saved?.startTicks)
+          : undefined;
     const stop =
       saved?.state === 'stopping' &&
       saved.termedAt !== undefined &&
