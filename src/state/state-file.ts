@@ -18,7 +18,7 @@ export class StateFile {
    * stopped shown running, a `restart=no` task that had ended run again).
    */
   readonly copyPath: string;
-  /** The text last saved, and whether the copy has it. */
+  /** The text last saved while the copy does not have it yet, and whether it has. */
   private lastText: string | undefined;
   private copied = true;
 
@@ -65,9 +65,10 @@ export class StateFile {
   }
 
   save(state: SavedState): void {
-    this.lastText = JSON.stringify(state);
-    writeAtomically(this.path, this.lastText);
-    writeAtomically(this.copyPath, this.lastText);
+    const text = JSON.stringify(state);
+    writeAtomically(this.path, text);
+    writeAtomically(this.copyPath, text);
+    this.lastText = undefined;
     this.copied = true;
   }
 
@@ -90,7 +91,10 @@ export class StateFile {
     const text = this.lastText;
     if (this.copied || text === undefined) return;
     await writeAtomicallyAsync(this.copyPath, text);
-    if (this.lastText === text) this.copied = true;
+    if (this.lastText !== text) return;
+    // Not kept once copied: a quarter of a KiB per daemon, for nothing.
+    this.copied = true;
+    this.lastText = undefined;
   }
 }
 
