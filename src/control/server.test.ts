@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { send } from '../cli/client.ts';
 import { createLogger } from '../logging/logger.ts';
 import { loadNative } from '../process/native.ts';
 import type { Response } from '../protocol/messages.ts';
@@ -142,4 +143,42 @@ test('a request trickled a byte at a time is cut at the time a client has to sen
   clearInterval(trickle);
   socket.destroy();
   assert.equal(cut, true, 'still open 16 s after it connected');
+});
+
+// An outside review (72b, F1): with a user's 64 connections taken, their own next dmctl
+// failed with EPIPE, saying nothing of why (Node's maxConnections closed it unanswered).
+test("a connection past its user's 64 is refused in a line that says why", async (t) => {
+  const dir = await serving(t, async () => ({ ok: true, message: 'done' }));
+  const path = join(dir, 'me.sock');
+  const held = Array.from({ length: 64 }, () => {
+    const socket = createConnection(path);
+    socket.on('error', () => {});
+    return socket;
+  });
+  t.after(() => {
+    for (const socket of held) socket.destroy();
+  });
+  await Promise.all(
+    held.map((socket) => new Promise((resolve) => socket.once('connect', resolve))),
+  );
+  // Once accepted, each of the 64 has its place: the next ones are refused, each said so.
+  const answers = await Promise.all(
+    Array.from({ length: 5 }, () =>
+      send(path, { command: 'status' }).then(
+        (response) => (response.ok ? 'answered' : response.error),
+        (error: Error) => `failed: ${error.message}`,
+      ),
+    ),
+  );
+  for (const answer of answers)
+    assert.match(answer, /^refused: me has 64 connections to the manager open already/);
+  // One let go of, the next is answered.
+  held.pop()?.destroy();
+  let answer = '';
+  for (let tries = 0; tries < 100 && answer !== 'done'; tries++) {
+    const response = await send(path, { command: 'status' });
+    answer = response.ok ? (response.message ?? '') : response.error;
+    if (answer !== 'done') await delay(20);
+  }
+  assert.equal(answer, 'done');
 });

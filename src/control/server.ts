@@ -48,8 +48,12 @@ export interface SocketOwner {
 const CONNECTION_TIMEOUT_MS = 10_000;
 // Connections the kernel queues on a socket while nobody accepts (an upgrade's execve).
 const BACKLOG = 1024;
-// Connections at once on one user's socket; more are refused by the kernel's backlog or closed.
+// Connections at once on one user's socket; more are refused, in a line (see refuse).
 const MAX_CONNECTIONS_PER_SOCKET = 64;
+// Refusals under way at once, every socket together; past them a connection is closed unanswered.
+const MAX_REFUSALS = 64;
+// How long a refused connection is kept for its request to come and be read (see refuse).
+const REFUSAL_MS = 1_000;
 /**
  * The most bytes of replies one user's clients may leave unread (not yet taken by the
  * kernel) at once: a reply past it is refused instead, in a line (one alone never is).
@@ -134,10 +138,13 @@ export class ControlServer {
     // A client may shut down its side once its request is sent (`nc -N`, socat): the
     // answer still goes back (Node's default ended the socket at that EOF, and the
     // answer of a stop, which comes later, was lost while the stop was done).
-    const server = createServer({ allowHalfOpen: true }, (socket) =>
-      this.serve(owner.name, socket),
-    );
-    server.maxConnections = MAX_CONNECTIONS_PER_SOCKET;
+    let open = 0;
+    const server = createServer({ allowHalfOpen: true }, (socket) => {
+      if (open >= MAX_CONNECTIONS_PER_SOCKET) return this.refuse(owner.name, socket);
+      open++;
+      socket.once('close', () => open--);
+      this.serve(owner.name, socket);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ fd }, () => {
@@ -234,6 +241,50 @@ export class ControlServer {
     let bytes = 0;
     for (const socket of this.replying.get(caller) ?? []) bytes += socket.writableLength;
     return bytes;
+  }
+
+  /**
+   * A connection past its user's MAX_CONNECTIONS_PER_SOCKET, refused in a line that says
+   * why. Closed at once (Node's maxConnections), it failed the user's own dmctl with EPIPE,
+   * saying nothing of the cause (an outside review, 72b, F1). It is closed once its
+   * request is read (a close with the request unread resets the connection, and the
+   * client loses the line), once its client ends, or after REFUSAL_MS; refusals under way
+   * are bounded too, every user's together, so that connections opened in a loop cannot
+   * hold the manager's descriptors.
+   */
+  private refusals = 0;
+
+  private refuse(caller: string, socket: Socket): void {
+    if (this.refusals >= MAX_REFUSALS) {
+      socket.destroy();
+      return;
+    }
+    this.refusals++;
+    let written = false;
+    let read = false;
+    const close = (): void => {
+      if (written && read) socket.destroy();
+    };
+    const timer = setTimeout(() => socket.destroy(), REFUSAL_MS);
+    socket.once('close', () => {
+      this.refusals--;
+      clearTimeout(timer);
+    });
+    socket.on('error', () => socket.destroy());
+    const taken = (): void => {
+      read = true;
+      socket.removeAllListeners('data');
+      socket.pause();
+      close();
+    };
+    socket.once('data', taken);
+    socket.once('end', taken);
+    const error = `refused: ${caller} has ${MAX_CONNECTIONS_PER_SOCKET} connections to the manager open already, the most one user may (each is closed within ${CONNECTION_TIMEOUT_MS / 1000} s of its request and again of its answer); close some and ask again`;
+    socket.end(`${printableJson({ ok: false, error })}\n`, () => {
+      written = true;
+      close();
+    });
+    this.counted('refused', false);
   }
 
   private serve(caller: string, socket: Socket): void {
