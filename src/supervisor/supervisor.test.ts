@@ -741,3 +741,66 @@ test('a task’s clean end is said at info, a failure at warn', () => {
     ],
   );
 });
+
+// An outside review (73a, F3: 4 of 13): `why` listed a run's end by SIGKILL before the
+// SIGKILL, the end stamped by the keeper when it reaped, the SIGKILL when its answer came.
+test("a stop's SIGKILL goes into why at the time it was asked for, before the end it caused", async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  let answer: ((result: { reached: number; errno: number }) => void) | undefined;
+  const runs = new (class extends Runs {
+    override signal(run: number, signal: number) {
+      if (signal !== 9) return super.signal(run, signal);
+      return new Promise<{ reached: number; errno: number }>((resolve) => {
+        answer = resolve;
+      });
+    }
+  })();
+  const stamps: [string, number][] = [];
+  const supervisor = supervisorOf({
+    processes: runs,
+    note: (_record, _kind, text, at) => stamps.push([text, at ?? Date.now()]),
+  });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  const started = supervisor.start(record);
+  assert.ok(started.ok && started.run !== undefined);
+  supervisor.noteSpawned(record, started.run, 777);
+  supervisor.noteBegun(record, started.run);
+  supervisor.stop(record);
+  t.mock.timers.tick(1000);
+  await new Promise(setImmediate);
+  assert.ok(answer !== undefined, 'SIGKILL asked for at the stop timeout');
+  const asked = Date.now();
+  // The keeper kills and reaps at once; its answer is read 30 ms later (a busy manager).
+  t.mock.timers.tick(30);
+  answer({ reached: 1, errno: 0 });
+  await new Promise(setImmediate);
+  supervisor.noteExit(record, started.run, { code: null, signal: 'SIGKILL' }, true, asked + 1);
+  const kill = stamps.find(([text]) => text.startsWith('still running after the stop timeout'));
+  const end = stamps.find(([text]) => text.includes('killed by SIGKILL'));
+  assert.ok(kill !== undefined && end !== undefined, JSON.stringify(stamps));
+  assert.ok(kill[1] <= end[1], `SIGKILL said at ${kill[1]}, the end it caused at ${end[1]}`);
+});
+
+// The same, for a SIGKILL a manager before sent, its note lost with the history: said at
+// about when that manager had its answer, and before the end, which came while none ran.
+test('a SIGKILL taken over unsaid goes into why before the end it caused', () => {
+  const stamps: [string, number][] = [];
+  const supervisor = supervisorOf({
+    note: (_record, _kind, text, at) => stamps.push([text, at ?? Date.now()]),
+  });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  const run = { seq: 7, pid: 9, alive: false, empty: true };
+  // Answered 3 s ago (the deadline is 5 s after the answer), the end a moment later.
+  const answeredAt = Date.now() - 3000;
+  const ended = { exit: { code: null, signal: 'SIGKILL' as const }, at: answeredAt + 2 };
+  supervisor.resumeStopping(record, run, answeredAt + 5000, 'stay-stopped', {
+    killed: 'unsaid',
+    ended,
+  });
+  const kill = stamps.findIndex(([text]) => text.startsWith('still running after the stop'));
+  const end = stamps.findIndex(([text]) => text.includes('killed by SIGKILL'));
+  assert.ok(kill !== -1 && end !== -1, JSON.stringify(stamps));
+  assert.ok((stamps[kill]?.[1] ?? 0) <= ended.at, JSON.stringify(stamps));
+});

@@ -456,7 +456,15 @@ export class Supervisor {
     this.setTimer(record, Math.max(1, deadline - Date.now()), () =>
       this.checkStopping(record, true),
     );
-    if (killed === 'unsaid' && !former) this.host.note(record, 'stop', KILL_SAID);
+    // Said at about when the manager before had its answer (its deadline was then set
+    // KILL_GRACE_MS on), and never after the end it caused.
+    if (killed === 'unsaid' && !former)
+      this.host.note(
+        record,
+        'stop',
+        KILL_SAID,
+        Math.min(Date.now(), deadline - KILL_GRACE_MS, ended?.at ?? Number.POSITIVE_INFINITY),
+      );
     if (killed) void this.host.processes.signal(run.seq, SIGNAL_NUMBERS.SIGKILL ?? 9);
     else if (termed === undefined) this.sendTerm(record, run.seq);
     if (ended !== undefined) this.noteExit(record, run.seq, ended.exit, run.empty, ended.at);
@@ -1096,7 +1104,11 @@ export class Supervisor {
         ? ''
         : ` (the keeper carried it out only after ${formatElapsed(waited)})`;
     this.host.log.warn(`${record.id}: still running after the stop timeout; sent SIGKILL${late}`);
-    if (!stop.former) this.host.note(record, 'stop', `${KILL_SAID}${late}`);
+    // At the time it was asked for when the keeper answered at once: said at the answer,
+    // it came after the end it caused, which the keeper stamps when it reaps (an outside
+    // review, 73a, F3: 4 of 13). One carried out late is said when it was.
+    if (!stop.former)
+      this.host.note(record, 'stop', `${KILL_SAID}${late}`, late ? undefined : asked);
   }
 
   /**
