@@ -85,6 +85,37 @@ describe('printableJson', () => {
     assert.equal(printableJson({ plain: 'ascii only' }), '{"plain":"ascii only"}');
   });
 
+  // Only the runs past ASCII are looked at: the same text as the class over the whole.
+  test('escapes the same characters wherever they are among ASCII and other characters', () => {
+    const all = /[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\p{Default_Ignorable_Code_Point}]/gu;
+    const pieces = [
+      'a',
+      '…',
+      '\u007f',
+      '\u009b',
+      '\u202e',
+      '\u{e0001}',
+      'é',
+      '\u2028',
+      '\u{1f600}',
+      '"',
+      '\u00ad',
+    ];
+    for (let seed = 1; seed <= 200; seed++) {
+      let text = '';
+      for (let at = 0, next = seed; at < 12; at++, next = (next * 1103515245 + 12345) % 2147483648)
+        text += pieces[next % pieces.length];
+      const expected = JSON.stringify({ text }).replace(all, (character) => {
+        let escaped = '';
+        for (let index = 0; index < character.length; index++)
+          escaped += `\\u${character.charCodeAt(index).toString(16).padStart(4, '0')}`;
+        return escaped;
+      });
+      assert.equal(printableJson({ text }), expected, JSON.stringify(text));
+      assert.deepEqual(JSON.parse(printableJson({ text })), { text });
+    }
+  });
+
   test('indents like JSON.stringify', () => {
     assert.equal(printableJson([{ a: 1 }], 2), JSON.stringify([{ a: 1 }], null, 2));
   });
