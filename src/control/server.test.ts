@@ -131,18 +131,31 @@ test("a user's replies left unread are held up to a bound, then refused", async 
 
 // An outside review (72b, F1, 3 of 3): a client sending one byte every 2 s kept its
 // connection past the 10 s a client has to send its request (64 of 64 still open at 60 s).
-test('a request trickled a byte at a time is cut at the time a client has to send it', async (t) => {
+// And a connection cut so says why, in a line (an outside review, 74a, F2: no byte came).
+test('a request trickled a byte at a time, or none sent, is cut at the time a client has to send it', async (t) => {
   const dir = await serving(t, async () => ({ ok: true, message: 'done' }));
-  const socket = createConnection(join(dir, 'me.sock'));
-  socket.on('error', () => {});
-  const closed = new Promise<true>((resolve) => socket.once('close', () => resolve(true)));
-  const trickle = setInterval(() => socket.write(' '), 1_000);
-  t.after(() => clearInterval(trickle));
-  // A few seconds past the limit, to let a loaded machine come to it.
-  const cut = await Promise.race([closed, delay(16_000).then(() => false as const)]);
-  clearInterval(trickle);
-  socket.destroy();
-  assert.equal(cut, true, 'still open 16 s after it connected');
+  const cutOff = async (trickling: boolean): Promise<string | false> => {
+    const socket = createConnection(join(dir, 'me.sock'));
+    socket.on('error', () => {});
+    let said = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      said += chunk;
+    });
+    const closed = new Promise<true>((resolve) => socket.once('close', () => resolve(true)));
+    const trickle = trickling ? setInterval(() => socket.write(' '), 1_000) : undefined;
+    t.after(() => clearInterval(trickle));
+    // A few seconds past the limit, to let a loaded machine come to it.
+    const cut = await Promise.race([closed, delay(16_000).then(() => false as const)]);
+    clearInterval(trickle);
+    socket.destroy();
+    return cut && said;
+  };
+  const [trickled, silent] = await Promise.all([cutOff(true), cutOff(false)]);
+  for (const said of [trickled, silent]) {
+    assert.notEqual(said, false, 'still open 16 s after it connected');
+    assert.match(String(said), /"error":"no whole request within 10 s of the connection/);
+  }
 });
 
 // An outside review (72b, F1): with a user's 64 connections taken, their own next dmctl

@@ -292,13 +292,23 @@ export class ControlServer {
     let buffered = '';
     let answered = false;
     socket.setEncoding('utf8');
-    failOnSilence(socket, CONNECTION_TIMEOUT_MS, () => socket.destroy());
+    // No whole request in time: said in a line, then closed (closed alone, a client was
+    // told nothing of why: an outside review, 74a, F2). Once flushed, the line stays for
+    // the client to read whatever it sent meanwhile.
+    const tooSlow = (): void => {
+      if (answered) return;
+      answered = true;
+      requestBy.cancel();
+      socket.removeAllListeners('data');
+      socket.pause();
+      const error = `no whole request within ${CONNECTION_TIMEOUT_MS / 1000} s of the connection (a request is one line of JSON, ended by a newline)`;
+      socket.end(`${printableJson({ ok: false, error })}\n`, () => socket.destroy());
+    };
+    failOnSilence(socket, CONNECTION_TIMEOUT_MS, tooSlow);
     // The whole request within the time too, not only each byte: a client sending a byte
     // every 2 s held its connection for good, 64 of them the user's whole socket (an
     // outside review, 72b, F1: 64 of 64 still open at 60 s).
-    const requestBy = deadline(CONNECTION_TIMEOUT_MS, () => {
-      if (!answered) socket.destroy();
-    });
+    const requestBy = deadline(CONNECTION_TIMEOUT_MS, tooSlow);
     socket.once('close', () => requestBy.cancel());
     socket.on('error', () => socket.destroy());
     // Its side closed before a whole request came: nothing will come, nothing is owed.
