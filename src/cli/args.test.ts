@@ -103,7 +103,7 @@ describe('parseCliArgs', () => {
     },
     {
       argv: ['web', 'stop', '--wait=0'],
-      error: "--wait must be a duration like 30s or 2m, not '0'",
+      error: '--wait must be longer than 0s, such as 30s or 2m',
     },
     { argv: ['start'], error: "'start' needs a daemon id, like: dmctl ID start" },
     { argv: ['restart'], error: "'restart' needs a daemon id, like: dmctl ID restart" },
@@ -135,6 +135,20 @@ describe('parseCliArgs', () => {
     { argv: ['blog', 'stop', '-f'], error: "unknown option '-f'" },
     { argv: ['--config'], error: '--config needs a file' },
     { argv: ['list', '-c'], error: '-c needs a file' },
+    // An outside review (74a, F3, F4): the last --config won silently; a signal no kill
+    // can send was the manager's refusal (exit status 1), not a usage mistake (2).
+    {
+      argv: ['-c', 'a.conf', 'list', '--config=b.conf'],
+      error: "--config is given twice ('a.conf' and the one after)",
+    },
+    {
+      argv: ['web', 'stop', '--wait=0s'],
+      error: '--wait must be longer than 0s, such as 30s or 2m',
+    },
+    ...['-0', '0', '-64', '65', '-SIGRTMIN+3', '-FOO'].map((signal) => ({
+      argv: ['web', 'kill', signal],
+      error: `unknown signal "${signal}" (try -HUP, -TERM, -KILL or a number from 1 to 31; real-time signals are not sent)`,
+    })),
   ];
   for (const { argv, error } of errors) {
     test(`dmctl ${argv.join(' ')} is the error: ${error}`, () => {

@@ -1,5 +1,6 @@
 import { durationProblem, parseDuration } from '../config/durations.ts';
 import { usageText } from '../docs/usage.ts';
+import { parseSignal, unknownSignal } from '../process/signals.ts';
 import { DMCTL_COMMANDS, DMCTL_OPTIONS } from '../reference/dmctl.ts';
 
 /** What dmctl was asked to do. */
@@ -89,14 +90,17 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | { error: string
     else if (arg === '--personal') personal = true;
     else if (arg === '--help' || arg === '-h') words.push('help');
     else if (arg === '--version' || arg === '-V') version = true;
-    else if (arg === '--config' || arg === '-c') {
-      config = argv[++index];
+    else if (arg === '--config' || arg === '-c' || arg.startsWith('--config=')) {
+      // Twice, the last won silently (an outside review, 74a, F3): which one was meant?
+      if (config !== undefined)
+        return { error: `--config is given twice ('${config}' and the one after)` };
+      config = arg.startsWith('--config=') ? arg.slice('--config='.length) : argv[++index];
       if (config === undefined) return { error: `${arg} needs a file` };
-    } else if (arg.startsWith('--config=')) config = arg.slice('--config='.length);
-    else if (arg === '--wait') waitMs = DEFAULT_WAIT_MS;
+    } else if (arg === '--wait') waitMs = DEFAULT_WAIT_MS;
     else if (arg.startsWith('--wait=')) {
       waitMs = parseDuration(arg.slice('--wait='.length));
-      if (waitMs === undefined || waitMs === 0)
+      if (waitMs === 0) return { error: `--wait must be longer than 0s, such as 30s or 2m` };
+      if (waitMs === undefined)
         return { error: durationProblem('--wait', arg.slice(7), '30s or 2m') };
     } else if (arg.startsWith('--')) return { error: `unknown option '${arg.split('=')[0]}'` };
     else words.push(arg);
@@ -167,6 +171,8 @@ function parseWords(words: readonly string[]): CliCommand | { error: string } {
     if (looksLikeSignal(id) && extra[0] !== undefined) [signal, id] = [id, extra.shift()];
     else signal = extra.shift();
     if (signal === undefined) return { error: 'kill needs a signal, like: dmctl ID kill -HUP' };
+    // A usage mistake, said before asking (exit status 2), as the others are.
+    if (parseSignal(signal) === undefined) return { error: unknownSignal(signal) };
     if (extra.length > 0) return { error: `unexpected argument '${extra[0]}'` };
     return { command, id, signal };
   }

@@ -1,6 +1,6 @@
 import { mayManage } from '../policy/authorize.ts';
 import type { Policy } from '../policy/policy.ts';
-import { parseSignal } from '../process/signals.ts';
+import { parseSignal, unknownSignal } from '../process/signals.ts';
 import type {
   ConfigCopy,
   DaemonInfo,
@@ -12,7 +12,7 @@ import type {
   TableRequest,
   WhyEvent,
 } from '../protocol/messages.ts';
-import { printableJson, printableLines } from '../protocol/printable.ts';
+import { printableLines } from '../protocol/printable.ts';
 import { deadline } from '../protocol/silence.ts';
 import { formatStatusTable, problemLines } from '../protocol/status-table.ts';
 import { commandText } from '../state/history.ts';
@@ -475,11 +475,7 @@ async function act(
     }
     case 'kill': {
       const signal = parseSignal(request.signal ?? '');
-      if (signal === undefined)
-        return {
-          ok: false,
-          error: `unknown signal ${printableJson((request.signal ?? '').slice(0, 40))} (try -HUP, -TERM, -KILL or a number from 1 to 31; real-time signals are not sent)`,
-        };
+      if (signal === undefined) return { ok: false, error: unknownSignal(request.signal ?? '') };
       const sent = await context.untilKeeperSilent(
         supervisor.signal(record, signal),
         `The ${signal} is sent once it answers`,

@@ -89,20 +89,25 @@ describe('control characters from a user are escaped wherever they are shown', {
     for (const result of results) assert.equal(result.code, 1);
     assert.deepEqual(rawControls(outputs(...results)), []);
     assert.match(results[0]?.stderr ?? '', /unknown daemon 'w\\u202eeb'/);
+    // Refused by dmctl itself, a usage mistake; sent raw, by the manager, and audited.
     const kill = await host.dmctl('mallory', 'web', 'kill', '-\u009b31mHUP');
-    assert.equal(kill.code, 1);
+    assert.equal(kill.code, 2);
     assert.deepEqual(rawControls(outputs(kill)), []);
-    const request = `${JSON.stringify({ command: 'status', id: 'x\u009by\u2029z' })}\n`;
-    const sent = await attack(
-      host,
-      'mallory',
-      'send',
-      socketOf(host, 'mallory'),
-      Buffer.from(request).toString('base64'),
-    );
-    const reply = String(clientOutcome(sent.stdout).reply);
-    assert.equal(JSON.parse(reply).ok, false);
-    assert.deepEqual(rawControls(reply), [], 'the reply itself holds no raw control');
+    for (const request of [
+      { command: 'status', id: 'x\u009by\u2029z' },
+      { command: 'kill', id: 'web', signal: '-\u009b31mHUP' },
+    ]) {
+      const sent = await attack(
+        host,
+        'mallory',
+        'send',
+        socketOf(host, 'mallory'),
+        Buffer.from(`${JSON.stringify(request)}\n`).toString('base64'),
+      );
+      const reply = String(clientOutcome(sent.stdout).reply);
+      assert.equal(JSON.parse(reply).ok, false);
+      assert.deepEqual(rawControls(reply), [], 'the reply itself holds no raw control');
+    }
     const log = await waitForLog(host, from, /audit: .*status "x\\u009by\\u2029z"/);
     assert.match(log, /audit: .*stop "w\\u202eeb": refused: unknown daemon/);
     assert.match(log, /audit: .*kill "[^"]*web" "-\\u009b31mHUP": failed: unknown signal/);
