@@ -5080,15 +5080,25 @@ export class Manager implements ControlContext, SupervisorHost {
         }
         takeConfig(existing, loaded.spec, loaded.source);
         if (loaded.spec.output !== 'log') void this.logs.close(id);
+        let restarted = false;
         if (running) {
-          this.log.info(`${id}: config changed${before}; restarting`);
-          this.history.note(id, 'config', `its config file changed${before}: restarting`);
           // A new address on a port the run still holds cannot be bound before it stops.
           this.sockets.bindAfterStop(id);
           await this.sockets.hold(owner, existing, loaded);
-          this.supervisor.restart(existing);
+          // Stopped meanwhile (a dmctl stop read while the sockets were held): it stays
+          // stopped, and starts with the new file. Restarted, the stop was undone, as a
+          // restart read just before a stop undid it (an outside review, 74a, F5).
+          const stillRuns =
+            existing.wanted === 'up' &&
+            (existing.state.kind === 'running' || existing.state.kind === 'coolingdown');
+          if (stillRuns) {
+            restarted = true;
+            this.log.info(`${id}: config changed${before}; restarting`);
+            this.history.note(id, 'config', `its config file changed${before}: restarting`);
+            this.supervisor.restart(existing);
+          }
         }
-        if (!refused) tally.change(id, running);
+        if (!refused) tally.change(id, restarted);
       } else takeConfig(existing, loaded.spec, loaded.source);
       // Accepted now, changed or not (a grant given back: an outside review, 31a, F2). Its
       // start is one the user asked for (a file refused and fixed in a loop): past their
