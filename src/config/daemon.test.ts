@@ -99,11 +99,6 @@ describe('parseDaemonConfig', () => {
       expected: { start: 'FOO=1 exec ./blog' },
     },
     {
-      name: 'a # cuts the value (comments anywhere)',
-      text: 'start=exec ./blog#--verbose',
-      expected: {},
-    },
-    {
       name: 'CRLF line ends are trimmed',
       text: 'start=exec ./blog\r\noutput=log\r\n',
       expected: { output: 'log' },
@@ -126,6 +121,32 @@ describe('parseDaemonConfig', () => {
       assert.deepEqual(parse(text), { spec: { ...MINIMAL, ...expected }, problems: [] });
     });
   }
+
+  // As in the original, a # starts a comment anywhere; within a word it is said, for a
+  // password, a URL's fragment or a colour was cut without a word (an outside review, 74a, F7).
+  test('a # cuts the value (comments anywhere), said when it begins within a word', () => {
+    const { spec, problems } = parse(
+      'start=exec ./blog#--verbose\nexport PASS=ab#cd\nexport COLOR=#fff\noutput=log # a comment\n',
+    );
+    assert.equal(spec?.start, 'exec ./blog');
+    assert.deepEqual(spec?.env, [
+      ['PASS', 'ab'],
+      ['COLOR', ''],
+    ]);
+    assert.equal(spec?.output, 'log');
+    assert.deepEqual(
+      problems.map((problem) => [problem.line, problem.severity]),
+      [
+        [1, 'warning'],
+        [2, 'warning'],
+        [3, 'warning'],
+      ],
+    );
+    assert.match(
+      problems[1]?.message ?? '',
+      /^'#' starts a comment, even within a word or quotes: the line ends before it, as 'export PASS=ab'/,
+    );
+  });
 
   const exportCases: { line: string; env: [string, string][]; why: string }[] = [
     { why: 'a plain assignment', line: 'export A=b', env: [['A', 'b']] },

@@ -186,7 +186,14 @@ export function parseDaemonConfig(
   let passing: ListenSpec['passing'] = NO_LISTEN.passing;
   const listenSettings = new Map<string, number>();
 
-  for (const { line, text: entry } of meaningfulLines(text)) {
+  for (const { line, text: entry, cutWord } of meaningfulLines(text)) {
+    // As in the original, and said: a password, a URL's fragment or a colour was cut
+    // there without a word (an outside review, 74a, F7).
+    if (cutWord)
+      problems.warning(
+        line,
+        `'#' starts a comment, even within a word or quotes: the line ends before it, as '${entry}' (a value cannot hold '#'; a start line that needs one can run a script)`,
+      );
     const exported = /^export\s+(.*)$/.exec(entry);
     if (exported) {
       const assignment = exported[1] ?? '';

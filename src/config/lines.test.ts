@@ -21,7 +21,7 @@ describe('meaningfulLines', () => {
     {
       name: 'a # anywhere starts a comment',
       text: 'start=echo a#b # c',
-      expected: [{ line: 1, text: 'start=echo a' }],
+      expected: [{ line: 1, text: 'start=echo a', cutWord: true }],
     },
     {
       name: 'white space around the text is trimmed, inside kept',

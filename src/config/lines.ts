@@ -2,6 +2,8 @@
 export interface ConfigLine {
   readonly line: number;
   readonly text: string;
+  /** Its comment began within a word (`ab#cd`, `=#fff`): a value meant whole, cut? */
+  readonly cutWord?: true;
 }
 
 /**
@@ -15,7 +17,11 @@ export function meaningfulLines(text: string): ConfigLine[] {
     const raw = lines[index] ?? '';
     const hash = raw.indexOf('#');
     const stripped = (hash === -1 ? raw : raw.slice(0, hash)).trim();
-    if (stripped !== '') result.push({ line: index + 1, text: stripped });
+    if (stripped === '') continue;
+    const cutWord = hash > 0 && !/\s/.test(raw[hash - 1] ?? ' ');
+    result.push(
+      cutWord ? { line: index + 1, text: stripped, cutWord } : { line: index + 1, text: stripped },
+    );
   }
   return result;
 }
