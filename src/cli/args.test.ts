@@ -36,9 +36,9 @@ describe('parseCliArgs', () => {
     { argv: ['blog', 'log'], expected: { command: 'log', id: 'blog' } },
     { argv: ['tail', 'blog'], expected: { command: 'tail', id: 'blog' } },
     { argv: ['blog', 'edit'], expected: { command: 'edit', id: 'blog' } },
-    // A daemon may be named like a command: the modern order wins, for a command that
-    // changes nothing.
-    { argv: ['stop', 'status'], expected: { command: 'status', id: 'stop' } },
+    // A daemon may be named like a command: the modern order wins when neither word
+    // changes something.
+    { argv: ['status', 'why'], expected: { command: 'why', id: 'status' } },
     { argv: ['blog', 'kill', '-HUP'], expected: { command: 'kill', id: 'blog', signal: '-HUP' } },
     { argv: ['blog', 'kill', 'HUP'], expected: { command: 'kill', id: 'blog', signal: 'HUP' } },
     { argv: ['kill', 'blog', '-9'], expected: { command: 'kill', id: 'blog', signal: '-9' } },
@@ -165,6 +165,11 @@ test('two command words and a command that changes something: refused, not guess
     ['stop', 'start'],
     ['log', 'restart'],
     ['why', 'kill', '-9'],
+    // The first word changes something (74a, F6): the usage and exit 0, or "unknown daemon".
+    ['start', 'help'],
+    ['stop', 'list'],
+    ['restart', 'status'],
+    ['stop', 'status'],
   ]) {
     const parsed = parseCliArgs(argv);
     assert.ok('error' in parsed, argv.join(' '));

@@ -149,8 +149,11 @@ function parseWords(words: readonly string[]): CliCommand | { error: string } {
     // The modern order, `dmctl ID COMMAND`, wins when both words could be commands; but
     // not for a command that changes something: `dmctl status stop` (the status of the
     // daemon `stop`, in the original's order) stopped the daemon `status` (an outside
-    // review, 72b, F3). Named USER/NAME, a daemon is never a command.
-    if (isVerb(first) && CHANGES.includes(second))
+    // review, 72b, F3). Nor when the first word changes something: `dmctl start help` (the
+    // original's order: start the daemon `help`) printed the usage and exit 0, and `dmctl
+    // stop list` said "unknown daemon 'stop'" (74a, F6). Named USER/NAME, a daemon is
+    // never a command.
+    if (isVerb(first) && (CHANGES.includes(second) || CHANGES.includes(first)))
       return {
         error: `'${first} ${second}' reads two ways ('${first}' and '${second}' are both commands and may both be daemons): name the daemon as USER/NAME, like: dmctl USER/${first} ${second}, or dmctl ${first} USER/${second}`,
       };
