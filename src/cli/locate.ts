@@ -8,6 +8,7 @@ import {
   trustedSocketDir,
 } from '../config/locate.ts';
 import type { MasterConfig } from '../config/master.ts';
+import { formatProblem } from '../config/problems.ts';
 
 /** Where dmctl will talk to a manager, and what it knows if none answers. */
 export interface Target {
@@ -61,6 +62,24 @@ export function locateManager(
       masterPath,
       source: named,
       refusal: `${named} cannot be used: ${read.problems.map((problem) => problem.message).join('; ')}`,
+    };
+  // Kept with its errors (see above), but not a file with errors and no rule at all: that
+  // is no master config (/etc/passwd was read as one that did not list the caller, and
+  // dmctl said "not authorized": an outside review, 74a, F3).
+  const firstError = read?.problems.find((problem) => problem.severity === 'error');
+  if (
+    master !== undefined &&
+    asked &&
+    firstError !== undefined &&
+    master.canRunAs.length === 0 &&
+    master.manages.length === 0
+  )
+    return {
+      socket: personalSocket,
+      master,
+      masterPath,
+      source: named,
+      refusal: `${named} cannot be used: it is no master config of daemon-manager (no rule in [can_run_as] or [manages], and errors, the first: ${formatProblem(firstError)})`,
     };
   if (master === undefined)
     return {

@@ -16,6 +16,8 @@ export interface FileRules {
   readonly maxBytes: number;
   /** Refuse files with an execute bit, as the original did for daemon configs. */
   readonly refuseExecutable: boolean;
+  /** Who reads it, for a file they may not read: its owner, unless said. */
+  readonly reader?: string;
 }
 
 export type ReadOutcome =
@@ -34,7 +36,7 @@ export function readConfigFile(path: string, rules: FileRules): ReadOutcome {
   try {
     fd = openSync(path, UNTRUSTED_READ);
   } catch (error) {
-    const reason = describeOpenError(error);
+    const reason = describeOpenError(error, rules.reader ?? 'its owner');
     return (error as NodeJS.ErrnoException).code === 'ENOENT'
       ? { ok: false, reason, missing: true }
       : { ok: false, reason };
@@ -111,7 +113,7 @@ function readAll(fd: number, maxBytes: number): Uint8Array | undefined {
   return Buffer.concat(chunks, total);
 }
 
-function describeOpenError(error: unknown): string {
+function describeOpenError(error: unknown, reader: string): string {
   const code = (error as NodeJS.ErrnoException).code;
   switch (code) {
     case 'ELOOP':
@@ -119,7 +121,7 @@ function describeOpenError(error: unknown): string {
     case 'ENOENT':
       return 'does not exist';
     case 'EACCES':
-      return 'cannot be read by its owner (permission denied)';
+      return `cannot be read by ${reader} (permission denied)`;
     default:
       return `cannot be opened (${code ?? 'unknown error'})`;
   }

@@ -165,15 +165,24 @@ describe('dmctl says what happened, and to whom it applies', {
   test('a master config named on purpose that cannot be used is an error naming why', async () => {
     // (One that does not exist means no system manager: the personal one is asked.)
     for (const [config, why] of [
-      ['/root/.bashrc', 'cannot be read by its owner \\(permission denied\\)'],
-      ['/tmp', 'is not a regular file'],
+      // Read by the caller, not its owner (an outside review, 74a, F3).
+      [
+        '/root/.bashrc',
+        'refused: cannot be read by this account \\(uid \\d+\\) \\(permission denied\\)',
+      ],
+      ['/tmp', 'refused: is not a regular file'],
+      // No master config at all: it said "not authorized" (74a, F3).
+      [
+        '/etc/passwd',
+        'it is no master config of daemon-manager \\(no rule in \\[can_run_as\\] or \\[manages\\], and errors, the first: /etc/passwd:1: error: this line is outside any known section\\)',
+      ],
     ] as const) {
       const result = await run(
         ['runuser', '-u', host.user('alice').name, '--', DMCTL],
         ['--config', config, 'status'],
       );
       assert.equal(result.code, 1, result.stdout);
-      assert.match(result.stderr, new RegExp(`--config ${config} cannot be used: refused: ${why}`));
+      assert.match(result.stderr, new RegExp(`--config ${config} cannot be used: ${why}`));
     }
   });
 
