@@ -109,7 +109,7 @@ describe('parseRequest', () => {
     {
       name: 'read-log with a fractional offset',
       line: '{"command":"read-log","id":"blog","offset":1.5}',
-      error: 'offset must be an integer',
+      error: `offset must be a whole number of bytes, at most ${Number.MAX_SAFE_INTEGER}`,
     },
     {
       name: 'read-log with a numeric file',
@@ -119,7 +119,7 @@ describe('parseRequest', () => {
     {
       name: 'read-log with a string offset',
       line: '{"command":"read-log","id":"blog","offset":"0"}',
-      error: 'offset must be an integer',
+      error: `offset must be a whole number of bytes, at most ${Number.MAX_SAFE_INTEGER}`,
     },
     {
       name: 'kill without an id',

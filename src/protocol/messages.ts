@@ -300,7 +300,7 @@ export function parseRequest(line: string): Request | { readonly error: string }
   if (signal !== undefined && (typeof signal !== 'string' || signal.length > 20))
     return { error: 'signal must be a short string' };
   if (offset !== undefined && !Number.isSafeInteger(offset))
-    return { error: 'offset must be an integer' };
+    return { error: `offset must be a whole number of bytes, at most ${Number.MAX_SAFE_INTEGER}` };
   if (file !== undefined && (typeof file !== 'string' || file.length > MAX_LOG_FILE_ID))
     return { error: `file must be a string of at most ${MAX_LOG_FILE_ID} characters` };
   if (user !== undefined && (typeof user !== 'string' || user.length > MAX_FIELD))
