@@ -2916,6 +2916,10 @@ export class Manager implements ControlContext, SupervisorHost {
   }
 
   /** Saves the state soon after each change; a daemon stopped for good lets its sockets go. */
+  saveSoon(): void {
+    void this.state.durable();
+  }
+
   changed(record?: DaemonRecord): void {
     this.state.schedule();
     if (record === undefined) return;

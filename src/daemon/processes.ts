@@ -122,6 +122,11 @@ export class KeeperProcesses implements Processes {
     });
   }
 
+  /** Whether signals asked now wait (see holdSignalsUntil). */
+  holdingSignals(): boolean {
+    return this.signalsHeld !== undefined;
+  }
+
   /** Each run's own cgroup, removed once the run is released. */
   private readonly leaves = new Map<number, string>();
   /**
