@@ -539,6 +539,7 @@ export class Manager implements ControlContext, SupervisorHost {
       onPipe: (id, fd) => this.adoptPipe(id, fd),
       log,
       saved: () => this.state.saved(),
+      durable: () => this.state.durable(),
       oomKilled: (record) => this.oomKilled(record),
       // Its log journal goes with it (an outside review, 19c: kept until the next start),
       // once its pipe is read to its end (see pipeEnded): forgotten as its run ended, its

@@ -29,6 +29,10 @@ const PROBE_LEFTOVER_MS = 1_000;
  * start a task that already ran once more.
  */
 const MAX_UNSAVED_RELEASES = 10_000;
+/** How long a stray's SIGTERM waits for the save of its stop (see endStray). */
+const STRAY_SAVED_MS = 2_000;
+/** Held longer than this, a stray's stop counts from its SIGTERM, not from its decision. */
+const STRAY_LATE_MS = 100;
 /** How many run cgroups left by a keeper that is gone a spawn skips before it gives up. */
 const MAX_LEFT_LEAVES = 1_000;
 
@@ -166,6 +170,7 @@ export class KeeperProcesses implements Processes {
   /** Runs released here, for the keeper to forget after the next save (see `release`). */
   private readonly unreleased: number[] = [];
   private readonly saved: () => Promise<string | undefined>;
+  private readonly durable: () => Promise<unknown>;
   private link: KeeperLink;
   private readonly supervisor: () => Supervisor;
   private readonly managerIsRoot: boolean;
@@ -185,6 +190,8 @@ export class KeeperProcesses implements Processes {
       readonly log: Logger;
       /** Resolves after the next save of the state: see `release`. */
       readonly saved: () => Promise<string | undefined>;
+      /** Saves the state now; resolves once it is (see endStray). */
+      readonly durable?: () => Promise<unknown>;
       /** Was this SIGKILL of the daemon the OOM killer's? */
       readonly oomKilled: (record: DaemonRecord) => boolean;
       /** The last run of a daemon no config claims (a survivor stopped) is over. */
@@ -204,6 +211,7 @@ export class KeeperProcesses implements Processes {
     this.onPipe = options.onPipe;
     this.log = options.log;
     this.saved = options.saved;
+    this.durable = options.durable ?? (() => Promise.resolve());
     this.strayGone = options.strayGone;
     this.waitingRun = options.waitingRun ?? (() => false);
   }
@@ -464,34 +472,62 @@ export class KeeperProcesses implements Processes {
     begun?: StrayStop,
     unclaimed?: { pid: number; former: boolean },
   ): void {
-    const now = Date.now();
     if (unclaimed !== undefined) this.unclaimed.set(run, unclaimed);
     // A stop a manager before this one began goes on (an upgrade, a kill -9): sent its
     // SIGTERM again, with a new timeout, at each takeover, a survivor that ignores it was
     // never killed while the manager was taken over every few seconds (an outside review,
-    // 32a, F1).
-    const stop = begun ?? { since: now, deadline: now + timeoutMs };
-    this.strays.set(run, stop);
-    // A stop that goes on had its SIGCONT with its SIGTERM (an outside review, 37a: a second
-    // at each takeover).
-    if (begun === undefined) {
-      void this.signal(run, 15);
-      void this.signal(run, 18);
+    // 32a, F1). A stop that goes on had its SIGCONT with its SIGTERM (an outside review,
+    // 37a: a second at each takeover).
+    if (begun !== undefined) {
+      this.strays.set(run, begun);
+      this.killStrayAt(run, begun);
+      return;
     }
+    const decided = Date.now();
+    const stop = { since: decided, deadline: decided + timeoutMs };
+    this.strays.set(run, stop);
+    // Its SIGTERM goes out once the state saying it is saved: sent first, a kill -9 of the
+    // manager before that save (a takeover saves nothing until every daemon is loaded) had
+    // the next one begin the stop again, a second SIGTERM and a later SIGKILL, and a file
+    // put back meanwhile taken for a crash of its daemon (an outside review, 74b, F1: 15 of
+    // 16 kills 7-36 ms after the SIGTERM). A save that cannot come holds it no longer than
+    // STRAY_SAVED_MS. Claimed back by its daemon meanwhile, the run still gets it.
+    void Promise.race([this.durable(), delay(STRAY_SAVED_MS, undefined, { ref: false })]).then(
+      () => {
+        if (!this.runs.has(run)) return;
+        void this.signal(run, 15);
+        void this.signal(run, 18);
+        if (this.strays.get(run) !== stop) return;
+        // Its timeout counts from its SIGTERM (held for long, while the manager loaded its
+        // daemons: saved with the next save).
+        const sent = Date.now();
+        const counted =
+          sent - decided < STRAY_LATE_MS ? stop : { since: sent, deadline: sent + timeoutMs };
+        if (counted !== stop) {
+          this.strays.set(run, counted);
+          void this.saved();
+        }
+        this.killStrayAt(run, counted);
+      },
+    );
+  }
+
+  /** SIGKILL for a stray still there at its stop's deadline. */
+  private killStrayAt(run: number, stop: StrayStop): void {
     // After the loop's next poll, where the report of a run that ended in time may wait.
     setTimeout(
       () => {
         setImmediate(() => {
           const id = this.runs.get(run);
           // Claimed back by a daemon since (see claimStray): its stop is the daemon's.
-          if (id === undefined || !this.strays.has(run)) return;
+          if (id === undefined || this.strays.get(run) !== stop) return;
           this.log.warn(
             `${id}: run ${run}, which no daemon wants, still runs ${formatElapsed(Date.now() - stop.since)} after its SIGTERM; sent SIGKILL`,
           );
           void this.signal(run, 9);
         });
       },
-      Math.max(0, stop.deadline - now),
+      Math.max(0, stop.deadline - Date.now()),
     ).unref();
   }
 

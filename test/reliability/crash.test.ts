@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -875,6 +875,52 @@ for (const back of [false, true])
         );
       },
     );
+  });
+
+// An outside review (74b, F1: 15 of 16 kills 7-36 ms after its SIGTERM): a stray's
+// SIGTERM went out before its stop was saved (a takeover saves nothing until every daemon is
+// loaded), and a kill -9 of the manager then had the next one begin the stop again: a second
+// SIGTERM, a later SIGKILL, and a file put back taken for a crash. The survivor, root's own,
+// copies the state as its SIGTERM comes: its stop must be there.
+for (const cgroups of ['yes', 'no'])
+  describe(`a stray's SIGTERM, cgroups = ${cgroups}`, { skip: !root && 'needs root' }, () => {
+    const host = new TestHost();
+    after(async () => {
+      await host.stopManager().catch(() => undefined);
+      await host.cleanup();
+    });
+
+    test('comes once its stop is saved', async () => {
+      host.writeMaster('[can_run_as]\n{alice}\n', `cgroups = ${cgroups}\nstop-timeout = 3s`);
+      const state = join(host.dir, 'state', 'state.json');
+      const seen = join(host.dir, 'state-at-term.json');
+      const dir = join(host.dir, 'root-daemons');
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, 'stray.conf');
+      writeFileSync(
+        file,
+        // (A trap runs once the sleep under way ends: a short one, to copy the state as the
+        // SIGTERM comes, not a batch save later.)
+        `start=exec sh -c 'trap "cp ${state} ${seen}" TERM; while :; do sleep 0.005; done'\n`,
+        { mode: 0o600 },
+      );
+      await host.startManager();
+      const { pid } = await waitFor('root/stray to run', async () =>
+        (await host.status('root')).find(
+          (d) => d.id === 'root/stray' && d.state === 'running' && d.pid > 0,
+        ),
+      );
+      await runSaved(host, pid);
+      await host.killManagerAndKeeper();
+      rmSync(file);
+      await host.startManager();
+      await waitFor('its SIGTERM', () => (existsSync(seen) ? true : undefined));
+      const then = JSON.parse(readFileSync(seen, 'utf8')) as { strays?: object };
+      assert.ok(Object.keys(then.strays ?? {}).length > 0, JSON.stringify(then));
+      await waitFor('the survivor to be killed', () => (isAlive(pid) ? undefined : true), {
+        timeoutMs: 30_000,
+      });
+    });
   });
 
 describe('the rest of a stopping run that ends while its keeper and manager are gone', {
