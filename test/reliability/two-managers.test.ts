@@ -964,3 +964,47 @@ const BIND_SOCKET = [
   '-c',
   'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])',
 ] as const;
+
+// An outside review (74b, F4: 19 of 19): a manager started while the first one shut down
+// was refused, "already running", and a moment later the host had no manager and no
+// daemon. It waits for the first to exit, then runs them.
+describe('a manager started while the first shuts down', { skip: !root && 'needs root' }, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('waits for it to exit, then runs every daemon once', async () => {
+    const slow = `sleep ${BASE + 7}`;
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'slow', `start=trap '' TERM; ${slow}\nstop_timeout=3s\n`);
+    const first = await host.startManager();
+    await host.waitForDaemon('alice', 'alice/slow', (d) => d.state === 'running', 'to run');
+    const firstExit = new Promise((resolve) => first.once('exit', resolve));
+    first.kill('SIGTERM');
+    await waitFor('the shutdown to be under way', () =>
+      existsSync(join(host.dir, 'state', 'shutting-down')) ? true : undefined,
+    );
+    const second = spawnCollecting([DAEMON_MANAGER, '--config', host.configFile, '-f']);
+    const secondExit = new Promise((resolve) => second.child.once('exit', resolve));
+    try {
+      await waitFor(
+        'the second to say it waits',
+        () =>
+          new RegExp(
+            `the manager running \\(pid ${first.pid}\\) is shutting down: waiting up to 60 s for it to exit`,
+          ).test(second.output())
+            ? true
+            : undefined,
+        { describe: second.output },
+      );
+      await firstExit;
+      await waitFor('the second to run', () =>
+        /daemon-manager running/.test(second.output()) ? true : undefined,
+      );
+      await waitFor('the daemon to run once', () => (living(slow).length === 1 ? true : undefined));
+      assert.equal(second.child.exitCode, null, second.output());
+    } finally {
+      second.child.kill('SIGTERM');
+      await secondExit;
+    }
+  });
+});
