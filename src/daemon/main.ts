@@ -55,6 +55,7 @@ import {
 import { closeInheritedDescriptors } from './inherited-fds.ts';
 import { Manager, type Mode } from './manager.ts';
 import { ensurePrivateDir, makeRootDir } from './prepare-dirs.ts';
+import { markShuttingDown, shuttingDownPath, shuttingDownPid } from './shutting-down.ts';
 import { type QueuedSignal, SignalQueue } from './signal-queue.ts';
 import { type SocketsLock, socketsLockHolder, takeSocketsLock } from './sockets-lock.ts';
 import { type DescriptorLimit, startupFailure } from './startup-failure.ts';
@@ -475,12 +476,10 @@ function removePidfile(path: string): void {
  */
 const EXITING_HOLDER_MS = 5_000;
 /**
- * A manager's pid, in its state directory while it shuts down. A manager started then
- * waits up to SHUTTING_DOWN_MS for it to exit: refused at once, "already running", it left
- * the host with no manager and no daemon a moment later (an outside review, 74b, F4: 19 of
- * 19 starts during a 4 s shutdown).
+ * How long a manager waits for one shutting down to exit (see shutting-down.ts): refused
+ * at once, "already running", it left the host with no manager and no daemon a moment
+ * later (an outside review, 74b, F4: 19 of 19 starts during a 4 s shutdown).
  */
-const SHUTTING_DOWN = 'shutting-down';
 const SHUTTING_DOWN_MS = 60_000;
 
 /**
@@ -545,21 +544,12 @@ function tryLock(
       return { exiting: taker };
     // Only a manager of this uid could have locked this state directory.
     const holder = managerHolding((error as { holder?: number }).holder, [process.getuid?.() ?? 0]);
-    if (holder !== undefined && shuttingDown(stateDir) === holder) return { shuttingDown: holder };
+    if (holder !== undefined && shuttingDownPid(stateDir) === holder)
+      return { shuttingDown: holder };
     // EWOULDBLOCK is EAGAIN on Linux, and named so.
     if ((error as NodeJS.ErrnoException).code === 'EAGAIN')
       return `daemon-manager: another manager is already running${holder ? ` (pid ${holder})` : ''} with state directory ${stateDir}`;
     return `daemon-manager: cannot lock ${path}: ${(error as Error).message}`;
-  }
-}
-
-/** The pid of the manager shutting down in `stateDir`, as its `shutting-down` file says. */
-function shuttingDown(stateDir: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(stateDir, SHUTTING_DOWN), 'utf8').trim());
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
   }
 }
 
@@ -720,15 +710,11 @@ function handleSignals(signals: SignalQueue, running: Running): void {
     stopping = true;
     notify('STOPPING=1');
     log.info(`${signal}: stopping every daemon`);
-    const marker = join(stateDir, SHUTTING_DOWN);
-    try {
-      writeFileSync(marker, `${process.pid}\n`, { mode: 0o644 });
-    } catch (error) {
-      log.warn(`cannot write ${marker}: ${(error as Error).message}`);
-    }
+    const unmarked = markShuttingDown(stateDir);
+    if (unmarked !== undefined) log.warn(unmarked);
     manager.shutdown().then(() => {
       if (pidfile !== undefined) removePidfile(pidfile);
-      removePidfile(marker);
+      removePidfile(shuttingDownPath(stateDir));
       log.info('all daemons stopped; exiting');
       manager.finishCleanly();
       void log.drain(LAST_WORDS_MS).then(() => process.exit(0));

@@ -44,6 +44,7 @@ export class Recovery {
   private readonly replacing: (record: DaemonRecord) => void;
   private readonly formerUid: (id: string) => number | undefined;
   private readonly note: (record: DaemonRecord, kind: EventKind, text: string) => void;
+  private readonly killedInShutdown: boolean;
   private readonly history: (record: DaemonRecord) => readonly HistoryEvent[];
   private readonly mayStart: () => boolean;
   /** The daemons to start once every user is loaded (see startAll). */
@@ -55,6 +56,8 @@ export class Recovery {
 
   constructor(options: {
     readonly saved: SavedState | undefined;
+    /** The manager before was killed during its shutdown: the daemons it stopped start again. */
+    readonly killedInShutdown?: boolean;
     readonly snapshot: KeeperSnapshot;
     readonly supervisor: Supervisor;
     readonly processes: KeeperProcesses;
@@ -79,6 +82,7 @@ export class Recovery {
     readonly mayStart?: () => boolean;
   }) {
     this.saved = options.saved;
+    this.killedInShutdown = options.killedInShutdown ?? false;
     this.existing = options.snapshot.existing;
     for (const run of options.snapshot.runs) {
       const list = this.runsById.get(run.id) ?? [];
@@ -423,6 +427,14 @@ export class Recovery {
         );
       for (const record of chunk) {
         const { respawns } = record;
+        // Said: `why` read as after a clean restart, which leaves an `autostart=no` daemon
+        // down (an outside review, 74b, F3: 20 of 20 kills in a shutdown).
+        if (this.killedInShutdown)
+          this.note(
+            record,
+            'start',
+            'the manager before was killed during its shutdown (no clean stop saved): started again, as it ran before',
+          );
         this.supervisor.start(record);
         record.respawns = respawns;
       }

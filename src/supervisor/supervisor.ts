@@ -115,6 +115,9 @@ const SOON_LIMIT_MS = 5_000;
  */
 export const KILL_GRACE_MS = 5_000;
 
+/** Why a shutdown's stop is, as its history says. */
+const SHUTDOWN_SAID = ': the manager is shutting down';
+
 /** What a stop's SIGKILL is said as in the daemon's history. */
 const KILL_SAID = 'still running after the stop timeout: SIGKILL';
 
@@ -991,7 +994,7 @@ export class Supervisor {
     // The deadline is armed before anything else can go wrong: a stop always ends.
     this.setTimer(record, deadline - Date.now(), () => this.checkStopping(record, true));
     const then = { 'stay-stopped': '', start: ', to start it again', respawn: ', to respawn it' };
-    const why = this.wantedBeforeShutdown === undefined ? '' : ': the manager is shutting down';
+    const why = this.wantedBeforeShutdown === undefined ? '' : SHUTDOWN_SAID;
     // Another account's run: said in the manager's log only (see DaemonState `former`).
     if (former)
       this.host.log.info(

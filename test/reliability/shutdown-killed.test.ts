@@ -55,6 +55,13 @@ describe('a manager killed while it shuts down', { skip: !root && 'needs root' }
   test('the daemons the shutdown had stopped run again', async () => {
     for (const name of FAST)
       await host.waitForDaemon('alice', `alice/${name}`, (d) => d.state === 'running', 'to run');
+    // And why says why: it read as after a clean restart (an outside review, 74b, F3).
+    const why = (await host.dmctl('alice', 'one', 'why')).stdout;
+    assert.match(
+      why,
+      /the manager is shutting down[\s\S]*the manager before was killed during its shutdown \(no clean stop saved\): started again, as it ran before[\s\S]*started, pid/,
+      why,
+    );
   });
 
   test('the one it was stopping runs again once that stop is over', async () => {
