@@ -16,6 +16,7 @@ import { printableLines } from '../protocol/printable.ts';
 import { deadline } from '../protocol/silence.ts';
 import { formatStatusTable, problemLines } from '../protocol/status-table.ts';
 import { commandText } from '../state/history.ts';
+import { inTurn } from '../supervisor/in-turn.ts';
 import { type DaemonRecord, runsOldConfig } from '../supervisor/state.ts';
 import {
   describeSlowExec,
@@ -422,29 +423,6 @@ function auditOf(outcome: Outcome | Response): string {
 export type Refreshed =
   | Outcome
   | { readonly ok: true; readonly message: ''; readonly refused: string };
-
-/** What was last asked of each daemon, carried out or not yet (see inTurn). */
-const lastAction = new WeakMap<DaemonRecord, Promise<unknown>>();
-
-/**
- * Carries out `work` on the daemon once what was asked of it before is carried out:
- * commands take effect in the order they came, as its history says them. A restart reads
- * the daemon's file first (a moment off the event loop); a stop that came 0-2 ms after it
- * took effect before it, and the daemon ran on, wanted up, though both were answered and
- * `why` said the stop last (an outside review, 74a, F5: 4 of 10).
- */
-function inTurn<T>(record: DaemonRecord, work: () => Promise<T>): Promise<T> {
-  const mine = (lastAction.get(record) ?? Promise.resolve()).then(work);
-  const done = mine.then(
-    () => {},
-    () => {},
-  );
-  lastAction.set(record, done);
-  void done.then(() => {
-    if (lastAction.get(record) === done) lastAction.delete(record);
-  });
-  return mine;
-}
 
 async function act(
   context: ControlContext,

@@ -95,6 +95,7 @@ import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
 import type { BackoffPolicy } from '../supervisor/backoff.ts';
 import { formatElapsed } from '../supervisor/elapsed.ts';
+import { inTurn } from '../supervisor/in-turn.ts';
 import { type DaemonRecord, newRecord, runsOldConfig } from '../supervisor/state.ts';
 import {
   KILL_GRACE_MS,
@@ -5094,19 +5095,21 @@ export class Manager implements ControlContext, SupervisorHost {
         if (running) {
           // A new address on a port the run still holds cannot be bound before it stops.
           this.sockets.bindAfterStop(id);
-          await this.sockets.hold(owner, existing, loaded);
-          // Stopped meanwhile (a dmctl stop read while the sockets were held): it stays
-          // stopped, and starts with the new file. Restarted, the stop was undone, as a
-          // restart read just before a stop undid it (an outside review, 74a, F5).
-          const stillRuns =
-            existing.wanted === 'up' &&
-            (existing.state.kind === 'running' || existing.state.kind === 'coolingdown');
-          if (stillRuns) {
+          // In turn with dmctl's commands on it (see inTurn): a stop read while the sockets
+          // are held comes after the restart, as a stop read just after a restart does (an
+          // outside review, 74a, F5); stopped before its turn, it stays stopped, and starts
+          // with the new file.
+          await inTurn(existing, async () => {
+            await this.sockets.hold(owner, existing, loaded);
+            const stillRuns =
+              existing.wanted === 'up' &&
+              (existing.state.kind === 'running' || existing.state.kind === 'coolingdown');
+            if (!stillRuns) return;
             restarted = true;
             this.log.info(`${id}: config changed${before}; restarting`);
             this.history.note(id, 'config', `its config file changed${before}: restarting`);
             this.supervisor.restart(existing);
-          }
+          });
         }
         if (!refused) tally.change(id, restarted);
       } else takeConfig(existing, loaded.spec, loaded.source);
@@ -5122,8 +5125,11 @@ export class Manager implements ControlContext, SupervisorHost {
         const text = 'its config file is accepted now: started, as it waited for it';
         this.log.info(`${id}: ${text}`);
         this.history.note(id, 'config', text);
-        await this.sockets.hold(owner, existing, loaded);
-        this.supervisor.start(existing);
+        // In turn (see above): a stop read while the sockets are held comes after it.
+        await inTurn(existing, async () => {
+          await this.sockets.hold(owner, existing, loaded);
+          this.supervisor.start(existing);
+        });
       }
     }
     // Daemons whose files were not read are judged on the config they run with: a port
