@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { setTimeout as delay, setImmediate as nextTurn } from 'node:timers/promises';
 import { parseDaemonConfig } from '../config/daemon.ts';
 import { statusOf } from '../control/status.ts';
@@ -431,25 +431,34 @@ test('a run given up on after SIGKILL stays the keeper’s until it is empty', a
 // An outside review stopped the keeper (SIGSTOP) past a stop's timeout: 5 s after the
 // SIGKILL was asked for, the run was given up on and the daemon said stopped, while it ran
 // on until the keeper went on; the SIGKILL and the run's end came after that.
-test('a SIGKILL the keeper has not answered is waited for, said, and the give-up counts from its answer', async (t) => {
+/** The keeper's answer to a signal, as Runs gives it. */
+type Answer = { reached: number; errno: number };
+
+/**
+ * alice's `web` (pid 777) whose stop timed out (mock timers on): its SIGKILL asked for,
+ * the keeper's answer held until `answer` is called.
+ */
+async function killAsked(
+  t: TestContext,
+  host: Partial<SupervisorHost>,
+): Promise<{
+  supervisor: Supervisor;
+  record: DaemonRecord;
+  run: number;
+  answer: (result: Answer) => void;
+}> {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
-  let answer: ((result: { reached: number; errno: number }) => void) | undefined;
+  let held: ((result: Answer) => void) | undefined;
   const runs = new (class extends Runs {
     override signal(run: number, signal: number) {
       if (signal !== 9) return super.signal(run, signal);
       this.signals.push(signal);
-      return new Promise<{ reached: number; errno: number }>((resolve) => {
-        answer = resolve;
+      return new Promise<Answer>((resolve) => {
+        held = resolve;
       });
     }
   })();
-  const errors: string[] = [];
-  const notes: string[] = [];
-  const supervisor = supervisorOf({
-    processes: runs,
-    log: { ...quiet, error: (text) => errors.push(text) },
-    note: (_record, _kind, text) => notes.push(text),
-  });
+  const supervisor = supervisorOf({ processes: runs, ...host });
   const record = recordOf('start=sleep 1\n');
   supervisor.register(record);
   const started = supervisor.start(record);
@@ -460,7 +469,18 @@ test('a SIGKILL the keeper has not answered is waited for, said, and the give-up
   // A deadline is judged after the loop's next poll: setImmediate, not mocked.
   t.mock.timers.tick(1000);
   await new Promise(setImmediate);
-  assert.ok(answer !== undefined, 'SIGKILL asked for at the stop timeout');
+  assert.ok(held !== undefined, 'SIGKILL asked for at the stop timeout');
+  const answer = held;
+  return { supervisor, record, run: started.run, answer };
+}
+
+test('a SIGKILL the keeper has not answered is waited for, said, and the give-up counts from its answer', async (t) => {
+  const errors: string[] = [];
+  const notes: string[] = [];
+  const { supervisor, record, run, answer } = await killAsked(t, {
+    log: { ...quiet, error: (text) => errors.push(text) },
+    note: (_record, _kind, text) => notes.push(text),
+  });
   t.mock.timers.tick(5000);
   await new Promise(setImmediate);
   assert.equal(record.state.kind, 'stopping', 'not given up on without the keeper’s answer');
@@ -474,7 +494,7 @@ test('a SIGKILL the keeper has not answered is waited for, said, and the give-up
   t.mock.timers.tick(4000);
   await new Promise(setImmediate);
   assert.equal(record.state.kind, 'stopping', 'the give-up counts from the answer');
-  supervisor.noteExit(record, started.run, { code: null, signal: 'SIGKILL' }, true);
+  supervisor.noteExit(record, run, { code: null, signal: 'SIGKILL' }, true);
   assert.equal(record.state.kind, 'stopped');
   assert.deepEqual(notes, [
     'started, pid 777',
@@ -745,37 +765,16 @@ test('a task’s clean end is said at info, a failure at warn', () => {
 // An outside review (73a, F3: 4 of 13): `why` listed a run's end by SIGKILL before the
 // SIGKILL, the end stamped by the keeper when it reaped, the SIGKILL when its answer came.
 test("a stop's SIGKILL goes into why at the time it was asked for, before the end it caused", async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
-  let answer: ((result: { reached: number; errno: number }) => void) | undefined;
-  const runs = new (class extends Runs {
-    override signal(run: number, signal: number) {
-      if (signal !== 9) return super.signal(run, signal);
-      return new Promise<{ reached: number; errno: number }>((resolve) => {
-        answer = resolve;
-      });
-    }
-  })();
   const stamps: [string, number][] = [];
-  const supervisor = supervisorOf({
-    processes: runs,
+  const { supervisor, record, run, answer } = await killAsked(t, {
     note: (_record, _kind, text, at) => stamps.push([text, at ?? Date.now()]),
   });
-  const record = recordOf('start=sleep 1\n');
-  supervisor.register(record);
-  const started = supervisor.start(record);
-  assert.ok(started.ok && started.run !== undefined);
-  supervisor.noteSpawned(record, started.run, 777);
-  supervisor.noteBegun(record, started.run);
-  supervisor.stop(record);
-  t.mock.timers.tick(1000);
-  await new Promise(setImmediate);
-  assert.ok(answer !== undefined, 'SIGKILL asked for at the stop timeout');
   const asked = Date.now();
   // The keeper kills and reaps at once; its answer is read 30 ms later (a busy manager).
   t.mock.timers.tick(30);
   answer({ reached: 1, errno: 0 });
   await new Promise(setImmediate);
-  supervisor.noteExit(record, started.run, { code: null, signal: 'SIGKILL' }, true, asked + 1);
+  supervisor.noteExit(record, run, { code: null, signal: 'SIGKILL' }, true, asked + 1);
   const kill = stamps.find(([text]) => text.startsWith('still running after the stop timeout'));
   const end = stamps.find(([text]) => text.includes('killed by SIGKILL'));
   assert.ok(kill !== undefined && end !== undefined, JSON.stringify(stamps));
