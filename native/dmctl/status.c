@@ -72,16 +72,27 @@ static int plain_id(const char *id) {
   return 1;
 }
 
-// The plain forms of status, as src/cli/args.ts reads them; 0 for anything else.
+// The commands that change something (CHANGES in src/cli/args.ts): `dmctl stop status`
+// reads two ways (stop the daemon `status`, or the status of `stop`), which dmctl refuses.
+static int changes_something(const char *word) {
+  static const char *const changes[] = {"rescan", "start", "stop", "restart", "kill", "edit"};
+  for (size_t index = 0; index < sizeof changes / sizeof *changes; index++)
+    if (strcmp(word, changes[index]) == 0) return 1;
+  return 0;
+}
+
+// The plain forms of status, as src/cli/args.ts reads them; 0 for anything else (dmctl
+// then says what is wrong: two --config, two command words that read two ways).
 static int read_args(int argc, char **argv, struct call *call) {
   const char *words[2];
   int count = 0;
   for (int index = 0; index < argc; index++) {
     const char *arg = argv[index];
     if (strcmp(arg, "--config") == 0 || strcmp(arg, "-c") == 0) {
-      if (++index == argc) return 0;
+      if (++index == argc || call->config != NULL) return 0;
       call->config = argv[index];
     } else if (strncmp(arg, "--config=", 9) == 0) {
+      if (call->config != NULL) return 0;
       call->config = arg + 9;
     } else if (strcmp(arg, "--personal") == 0) {
       call->personal = 1;
@@ -94,7 +105,8 @@ static int read_args(int argc, char **argv, struct call *call) {
   if (count == 0) return 1;
   if (count == 1) return strcmp(words[0], "status") == 0;
   // `dmctl ID status`: the second word being a command decides, whatever the first is.
-  if (strcmp(words[1], "status") != 0 || !plain_id(words[0])) return 0;
+  if (strcmp(words[1], "status") != 0 || !plain_id(words[0]) || changes_something(words[0]))
+    return 0;
   call->id = words[0];
   return 1;
 }

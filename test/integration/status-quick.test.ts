@@ -43,6 +43,8 @@ describe('dmctl status without Node.js: the same table, or left to dmctl', {
     host.writeDaemon('alice', 'idle', 'start=exec sleep 100000\nautostart=no\n');
     host.writeDaemon('alice', 'done', 'start=exit 3\nrestart=no\n');
     host.writeDaemon('alice', 'broken', 'start=exec sleep 100000\nautostart=maybe\n');
+    // Named like a command: `dmctl stop status` reads two ways (see below).
+    host.writeDaemon('alice', 'stop', 'start=exec sleep 100000\nautostart=no\n');
     await host.startManager();
     await host.waitForDaemon('alice', 'alice/done', (d) => d.state === 'failed', 'done to fail');
   });
@@ -128,6 +130,10 @@ describe('dmctl status without Node.js: the same table, or left to dmctl', {
       [...config, '--', 'status'],
       [...config, 'status', '--wait'],
       [...config, 'why', 'status'],
+      // Refused by dmctl, which the quick client answered as the status of `stop` (an
+      // outside review, 75a, F1); and --config twice, which it took the last of.
+      [...config, 'stop', 'status'],
+      [...config, ...config, 'status'],
       [...config, 'caf\u00e9', 'status'],
       ['--config'],
       ['--config', join(host.dir, 'missing.conf'), 'status'],
