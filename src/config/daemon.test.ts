@@ -126,12 +126,13 @@ describe('parseDaemonConfig', () => {
   // password, a URL's fragment or a colour was cut without a word (an outside review, 74a, F7).
   test('a # cuts the value (comments anywhere), said when it begins within a word', () => {
     const { spec, problems } = parse(
-      'start=exec ./blog#--verbose\nexport PASS=ab#cd\nexport COLOR=#fff\noutput=log # a comment\n',
+      'start=exec ./blog#--verbose\nexport PASS=ab#cd\nexport COLOR=#fff\noutput=log # a comment\nexport Q="a #b"\n',
     );
     assert.equal(spec?.start, 'exec ./blog');
     assert.deepEqual(spec?.env, [
       ['PASS', 'ab'],
       ['COLOR', ''],
+      ['Q', '"a'],
     ]);
     assert.equal(spec?.output, 'log');
     assert.deepEqual(
@@ -140,6 +141,8 @@ describe('parseDaemonConfig', () => {
         [1, 'warning'],
         [2, 'warning'],
         [3, 'warning'],
+        // Within quotes, after a space (an outside review, 75a, F2).
+        [5, 'warning'],
       ],
     );
     assert.match(

@@ -2,7 +2,10 @@
 export interface ConfigLine {
   readonly line: number;
   readonly text: string;
-  /** Its comment began within a word (`ab#cd`, `=#fff`): a value meant whole, cut? */
+  /**
+   * Its comment began within a word (`ab#cd`, `=#fff`) or quotes (`"a #b"`): a value meant
+   * whole, cut?
+   */
   readonly cutWord?: true;
 }
 
@@ -18,12 +21,18 @@ export function meaningfulLines(text: string): ConfigLine[] {
     const hash = raw.indexOf('#');
     const stripped = (hash === -1 ? raw : raw.slice(0, hash)).trim();
     if (stripped === '') continue;
-    const cutWord = hash > 0 && !/\s/.test(raw[hash - 1] ?? ' ');
+    const before = raw.slice(0, Math.max(0, hash));
+    const cutWord = hash > 0 && (!/\s/.test(raw[hash - 1] ?? ' ') || unbalancedQuotes(before));
     result.push(
       cutWord ? { line: index + 1, text: stripped, cutWord } : { line: index + 1, text: stripped },
     );
   }
   return result;
+}
+
+/** Whether `text` leaves a quote open: an odd number of `"` or of `'` (an outside review, 75a, F2). */
+function unbalancedQuotes(text: string): boolean {
+  return (text.split('"').length - 1) % 2 === 1 || (text.split("'").length - 1) % 2 === 1;
 }
 
 /** Decodes file bytes as UTF-8 text, or says why they are not a text file. */
