@@ -249,12 +249,20 @@ static void place_descriptors(const struct plan *plan, int *errfd, int in_fd) {
       if (fd != *errfd) close(fd);
 }
 
-/* execvpe without its surprises: the daemon's PATH, and nothing but ENOENT-like misses. */
-static void exec_direct(const struct plan *plan, char **env) {
+/*
+ * execvpe without its surprises: the daemon's PATH, and nothing but ENOENT-like misses.
+ * A path that cannot be run is said, as a `dir=` that cannot be entered is: the shell the
+ * rest falls back to (a script with no #! line, a builtin) said "not found" in the log
+ * alone, and the start was answered "started" (an outside review, 75a, F3).
+ */
+static void exec_direct(const struct plan *plan, char **env, int errfd) {
   const char *name = plan->args[0];
   if (strchr(name, '/')) {
     execve(name, (char *const *)plan->args, env);
-    return;
+    if (errno == ENOEXEC) return;
+    if (errno == ENOENT && access(name, F_OK) == 0)
+      fail(errfd, 127, "cannot run the #! interpreter of", name);
+    fail(errfd, errno == ENOENT ? 127 : 126, "cannot run", name);
   }
   const char *path = "/usr/bin:/bin";
   for (size_t i = 0; env[i]; i++)
@@ -305,7 +313,7 @@ static void __attribute__((noreturn)) become_daemon(struct plan *plan, int errfd
   plan->env[plan->env_count] = NULL;
   if (plan->arg_count > 0) {
     plan->args[plan->arg_count] = NULL;
-    exec_direct(plan, plan->env);
+    exec_direct(plan, plan->env, errfd);
   }
   char *shell[] = {"/bin/sh", "-c", (char *)plan->start, NULL};
   execve(shell[0], shell, plan->env);

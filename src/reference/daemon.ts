@@ -9,7 +9,7 @@ export const DAEMON_KEYS: readonly Entry[] = [
     name: 'start',
     default: '(required)',
     meaning:
-      "one line of shell. A plain command (words without quotes, `$`, globs, redirections, `;` `&` `|`) is run directly: it is the daemon's pid. A line with shell syntax is run by `/bin/sh -c`, and dash (Debian's sh) forks even its last command: the shell stays the main process, so `status` and `why` show the shell's pid, not the program's, and a stop's SIGTERM may end the shell while the program runs on until its SIGKILL (`why` says so); start the program with `exec` (`cd app && exec ./server`) to make it the daemon's pid",
+      "one line of shell. A plain command (words without quotes, `$`, globs, redirections, `;` `&` `|`) is run directly: it is the daemon's pid; a path that cannot be run fails the start, saying why (`cannot run PATH: No such file or directory`), and a script with no `#!` line, or a name not found in `PATH` (a shell builtin), is left to the shell. A line with shell syntax is run by `/bin/sh -c`, and dash (Debian's sh) forks even its last command: the shell stays the main process, so `status` and `why` show the shell's pid, not the program's, and a stop's SIGTERM may end the shell while the program runs on until its SIGKILL (`why` says so); start the program with `exec` (`cd app && exec ./server`) to make it the daemon's pid",
   },
   { name: 'dir', default: '/', meaning: 'working directory, entered as the run-as user' },
   {

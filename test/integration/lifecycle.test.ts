@@ -173,6 +173,32 @@ describe('a crashing daemon cools down', { skip: !root && 'needs root' }, () => 
     assert.ok(isAlive(now?.pid ?? 0));
   });
 
+  // An outside review (75a, F3): a plain start line naming a program that does not exist
+  // fell back to the shell, and was answered "started", then shown only as `exit 127`.
+  test('a start line naming a path that cannot be run says so; a script with no #! line runs', async () => {
+    const file = (name: string): string => join(host.user('alice').home, name);
+    const script = file('no-shebang.sh');
+    writeFileSync(script, `echo ran > ${file('no-shebang.out')}\nexec sleep 100001\n`, {
+      mode: 0o755,
+    });
+    host.writeDaemon('alice', 'missing', 'start=/nonexistent-dm/prog --flag\nautostart=no\n');
+    host.writeDaemon('alice', 'plain', `start=${script}\nautostart=no\n`);
+    await host.dmctl('alice', 'rescan');
+    const missing = await host.dmctl('alice', 'missing', 'start');
+    assert.equal(missing.code, 1, missing.stdout);
+    assert.match(
+      missing.stderr,
+      /cannot start .*alice\/missing: cannot run \/nonexistent-dm\/prog: No such file or directory/,
+    );
+    const why = (await host.dmctl('alice', 'missing', 'why')).stdout;
+    assert.match(why, /cannot run \/nonexistent-dm\/prog: No such file or directory/, why);
+    await host.dmctl('alice', 'missing', 'stop');
+    const plain = await host.dmctl('alice', 'plain', 'start');
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(await readWhen(file('no-shebang.out'), (text) => text === 'ran\n'), 'ran\n');
+    await host.dmctl('alice', 'plain', 'stop');
+  });
+
   // A review saw 247 respawns carried over a clean restart of the manager, while its
   // autostart is a new start (total was reset, respawns not).
   test('after a clean restart of the manager, its autostart counts from zero', async () => {
