@@ -55,7 +55,7 @@ import {
 import { closeInheritedDescriptors } from './inherited-fds.ts';
 import { Manager, type Mode } from './manager.ts';
 import { ensurePrivateDir, makeRootDir } from './prepare-dirs.ts';
-import { markShuttingDown, shuttingDownPath, shuttingDownPid } from './shutting-down.ts';
+import { markShuttingDown, shuttingDownPid } from './shutting-down.ts';
 import { type QueuedSignal, SignalQueue } from './signal-queue.ts';
 import { type SocketsLock, socketsLockHolder, takeSocketsLock } from './sockets-lock.ts';
 import { type DescriptorLimit, startupFailure } from './startup-failure.ts';
@@ -492,12 +492,20 @@ async function takeLock(
   stopComing: AbortSignal,
 ): Promise<number | string | { stopped: string }> {
   const path = join(stateDir, 'manager.lock');
-  const deadline = Date.now() + EXITING_HOLDER_MS;
+  // From when its holder is first seen exiting (after a shutdown waited for, too).
+  let deadline = Number.POSITIVE_INFINITY;
   const shutdownDeadline = Date.now() + SHUTTING_DOWN_MS;
   let said = false;
   let saidShutdown = false;
   for (;;) {
-    const taken = tryLock(native, path, stateDir, said);
+    const taken = tryLock(native, path, stateDir, said || saidShutdown);
+    // Its keeper, which holds the lock too, may let go a moment after it: still its
+    // shutdown, waited for (an outside review, 75b, F3: refused "already running" then).
+    if (typeof taken === 'string' && saidShutdown && Date.now() <= shutdownDeadline) {
+      if (stopComing.aborted) return { stopped: String(stopComing.reason) };
+      await delay(100);
+      continue;
+    }
     if (typeof taken !== 'object') return taken;
     if (stopComing.aborted) return { stopped: String(stopComing.reason) };
     if ('shuttingDown' in taken) {
@@ -511,10 +519,12 @@ async function takeLock(
       await delay(100);
       continue;
     }
-    if (!said)
+    if (!said) {
       process.stderr.write(
         `daemon-manager: waiting for the manager before it (pid ${taken.exiting}), which is exiting, to let go of ${path}\n`,
       );
+      deadline = Date.now() + EXITING_HOLDER_MS;
+    }
     said = true;
     // A manager started at once after a kill -9 of the one before was refused: "another
     // manager is already running", naming none (a full run of the tests).
@@ -544,8 +554,9 @@ function tryLock(
       return { exiting: taker };
     // Only a manager of this uid could have locked this state directory.
     const holder = managerHolding((error as { holder?: number }).holder, [process.getuid?.() ?? 0]);
-    if (holder !== undefined && shuttingDownPid(stateDir) === holder)
-      return { shuttingDown: holder };
+    // Its holder as the lock names it: one exiting may no longer be told a manager.
+    if ((error as NodeJS.ErrnoException).code === 'EAGAIN' && taker > 0)
+      if (shuttingDownPid(stateDir) === taker) return { shuttingDown: taker };
     // EWOULDBLOCK is EAGAIN on Linux, and named so.
     if ((error as NodeJS.ErrnoException).code === 'EAGAIN')
       return `daemon-manager: another manager is already running${holder ? ` (pid ${holder})` : ''} with state directory ${stateDir}`;
@@ -714,7 +725,9 @@ function handleSignals(signals: SignalQueue, running: Running): void {
     if (unmarked !== undefined) log.warn(unmarked);
     manager.shutdown().then(() => {
       if (pidfile !== undefined) removePidfile(pidfile);
-      removePidfile(shuttingDownPath(stateDir));
+      // The mark stays to the end: taken away before the exit, a manager waiting for this
+      // one was refused "already running" in between (an outside review, 75b, F3); the
+      // next one takes it away, and finds the state saved clean.
       log.info('all daemons stopped; exiting');
       manager.finishCleanly();
       void log.drain(LAST_WORDS_MS).then(() => process.exit(0));

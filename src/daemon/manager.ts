@@ -656,10 +656,16 @@ export class Manager implements ControlContext, SupervisorHost {
     );
     const unfair = fairShareMissing(parts.mode.kind, parts.settings, this.cgroups);
     if (unfair !== undefined) parts.log.info(unfair);
+    // A manager before killed during its shutdown left its mark (see shutting-down.ts).
+    const marked = clearShuttingDown(parts.settings.stateDir);
+    const killedInShutdown = marked !== undefined && saved?.clean === false;
+    if (killedInShutdown)
+      log.warn(
+        `the manager before (pid ${marked}) was killed during its shutdown: what it was stopping, or had stopped, runs again`,
+      );
     this.recovery = new Recovery({
       saved,
-      // A manager before killed during its shutdown left its mark (see shutting-down.ts).
-      killedInShutdown: clearShuttingDown(parts.settings.stateDir) && saved?.clean === false,
+      killedInShutdown,
       snapshot: { ...parts.snapshot, existing: parts.snapshot.existing && sameKeeper },
       supervisor: this.supervisor,
       processes: this.processes,

@@ -30,6 +30,10 @@ const START_CHUNK = 8;
  * Runs no loaded config claims (its file deleted, its user no longer allowed) are
  * stopped, and the log says so (see `finish`).
  */
+/** Why a daemon the shutdown of a manager killed since had stopped runs again. */
+export const KILLED_IN_SHUTDOWN =
+  'the manager before was killed during its shutdown (no clean stop saved): it runs again, as it ran before';
+
 export class Recovery {
   private readonly saved: SavedState | undefined;
   private readonly runsById = new Map<string, RunReport[]>();
@@ -213,6 +217,15 @@ export class Recovery {
     }
     const autostart = record.spec.autostart ? 'up' : 'down';
     record.wanted = saved !== undefined && this.saved?.clean === false ? saved.wanted : autostart;
+    // Said, whichever way it runs again (started, its stop going on first, its survivor
+    // replaced): `why` read as after a clean restart, which leaves an `autostart=no`
+    // daemon down (outside reviews, 74b, F3: 20 of 20 kills in a shutdown; 75b, F2).
+    if (
+      this.killedInShutdown &&
+      saved?.wanted === 'up' &&
+      (saved.state === 'stopping' || saved.state === 'stopped')
+    )
+      this.note(record, 'start', KILLED_IN_SHUTDOWN);
     let runs = this.runsById.get(record.id) ?? [];
     this.runsById.delete(record.id);
     if (former !== undefined) {
@@ -427,14 +440,6 @@ export class Recovery {
         );
       for (const record of chunk) {
         const { respawns } = record;
-        // Said: `why` read as after a clean restart, which leaves an `autostart=no` daemon
-        // down (an outside review, 74b, F3: 20 of 20 kills in a shutdown).
-        if (this.killedInShutdown)
-          this.note(
-            record,
-            'start',
-            'the manager before was killed during its shutdown (no clean stop saved): started again, as it ran before',
-          );
         this.supervisor.start(record);
         record.respawns = respawns;
       }

@@ -33,9 +33,9 @@ export function shuttingDownPid(stateDir: string): number | undefined {
   }
 }
 
-/** Takes the mark of a manager before away (this one holds the lock): whether there was one. */
-export function clearShuttingDown(stateDir: string): boolean {
-  const marked = shuttingDownPid(stateDir) !== undefined;
+/** Takes the mark of a manager before away (this one holds the lock): its pid, if there was one. */
+export function clearShuttingDown(stateDir: string): number | undefined {
+  const marked = shuttingDownPid(stateDir);
   rmSync(shuttingDownPath(stateDir), { force: true });
   return marked;
 }
