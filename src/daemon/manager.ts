@@ -84,6 +84,7 @@ import {
   isWantedChange,
 } from '../state/history.ts';
 import { HistoryFile } from '../state/history-file.ts';
+import { markedRunning, markRunning, unmarkRunning } from '../state/running-mark.ts';
 import {
   type LockFile,
   type SavedDaemon,
@@ -435,6 +436,8 @@ export class Manager implements ControlContext, SupervisorHost {
   private readonly socketPathFor: (user: string) => string;
   /** The state the previous manager saved, read at the start. */
   private readonly savedAtStart: SavedState | undefined;
+  /** Whether `running` is in the state directory (see running-mark.ts). */
+  private readonly marked: boolean;
   /**
    * Daemons whose owner is another account now than when the state was saved (deleted and
    * made again under the name while no manager ran), with the uid the old one had: what
@@ -481,11 +484,24 @@ export class Manager implements ControlContext, SupervisorHost {
     // recorded them, are the daemons' runs too (see withUnsavedRuns). With cgroups, their
     // cgroups name them already (a run's own, by its number).
     const tracked = parts.settings.cgroups && parts.mode.kind === 'system';
+    // A clean stop whose last save failed (a full disk) is one still (see running-mark.ts).
+    const stoppedCleanUnsaved =
+      parts.saved?.clean === false &&
+      parts.saved.marked === true &&
+      parts.saved.upgrade === undefined &&
+      !markedRunning(parts.settings.stateDir);
+    if (stoppedCleanUnsaved)
+      parts.log.warn(
+        'the manager before stopped every daemon and exited, but could not save that last (a full state directory?): taken as the clean stop it was',
+      );
+    const savedAsIs =
+      stoppedCleanUnsaved && parts.saved ? { ...parts.saved, clean: true } : parts.saved;
+    this.marked = markRunning(parts.settings.stateDir);
     const saved =
       (parts.snapshot.existing && sameKeeper) || tracked
-        ? parts.saved
+        ? savedAsIs
         : withUnsavedRuns(
-            parts.saved,
+            savedAsIs,
             readRunRecords(parts.settings.stateDir),
             parts.link.keeperPid,
             (id, run) =>
@@ -666,6 +682,7 @@ export class Manager implements ControlContext, SupervisorHost {
     this.recovery = new Recovery({
       saved,
       killedInShutdown,
+      stoppedCleanUnsaved,
       snapshot: { ...parts.snapshot, existing: parts.snapshot.existing && sameKeeper },
       supervisor: this.supervisor,
       processes: this.processes,
@@ -2413,8 +2430,14 @@ export class Manager implements ControlContext, SupervisorHost {
     // longer than STOPS_SAVED_MS. The history is saved with them: saved up to a second
     // later, a kill -9 meanwhile lost every "stopping ... the manager is shutting down"
     // from `why` (found with an outside review's test, 74b, F3).
+    // A save that fails (a full disk) holds them no longer either: told at its first failure
+    // (the saves go on being tried), they went out only after STOPS_SAVED_MS (an outside
+    // review, 75b, F1: a 1 s stop took 2-4 s).
+    const saved = new Promise<void>((resolve) => {
+      void this.state.saveAllNow(() => resolve()).then(resolve);
+    });
     this.processes.holdSignalsUntil(
-      Promise.race([this.state.saveAllNow(), delay(STOPS_SAVED_MS, undefined, { ref: false })]),
+      Promise.race([saved, delay(STOPS_SAVED_MS, undefined, { ref: false })]),
     );
     await Promise.all([this.supervisor.stopAll(), this.processes.straysEnded(KILL_GRACE_MS)]);
     // Checks still under way (a command's health_timeout may be long) go too, so that the
@@ -2482,6 +2505,8 @@ export class Manager implements ControlContext, SupervisorHost {
   /** After `shutdown`, once the manager says it exits: the state is saved as a clean stop. */
   finishCleanly(): void {
     this.state.saveNow(this.takeState(true));
+    // Saved or not (a full disk): the mark going says the stop was clean.
+    unmarkRunning(this.settings.stateDir);
   }
 
   /** The owner's other daemons not stopped, counted up to `enough`. */
@@ -3267,6 +3292,7 @@ export class Manager implements ControlContext, SupervisorHost {
     const boot = bootId();
     return {
       ...state,
+      ...(this.marked ? { marked: true as const } : {}),
       ...(keeper === undefined ? {} : { keeper }),
       ...(boot === undefined ? {} : { boot }),
       ...(Object.keys(strays).length === 0 ? {} : { strays }),

@@ -49,6 +49,7 @@ export class Recovery {
   private readonly formerUid: (id: string) => number | undefined;
   private readonly note: (record: DaemonRecord, kind: EventKind, text: string) => void;
   private readonly killedInShutdown: boolean;
+  private readonly stoppedCleanUnsaved: boolean;
   private readonly history: (record: DaemonRecord) => readonly HistoryEvent[];
   private readonly mayStart: () => boolean;
   /** The daemons to start once every user is loaded (see startAll). */
@@ -62,6 +63,8 @@ export class Recovery {
     readonly saved: SavedState | undefined;
     /** The manager before was killed during its shutdown: the daemons it stopped start again. */
     readonly killedInShutdown?: boolean;
+    /** The manager before stopped cleanly and could not save it (see running-mark.ts). */
+    readonly stoppedCleanUnsaved?: boolean;
     readonly snapshot: KeeperSnapshot;
     readonly supervisor: Supervisor;
     readonly processes: KeeperProcesses;
@@ -87,6 +90,7 @@ export class Recovery {
   }) {
     this.saved = options.saved;
     this.killedInShutdown = options.killedInShutdown ?? false;
+    this.stoppedCleanUnsaved = options.stoppedCleanUnsaved ?? false;
     this.existing = options.snapshot.existing;
     for (const run of options.snapshot.runs) {
       const list = this.runsById.get(run.id) ?? [];
@@ -301,6 +305,12 @@ export class Recovery {
   private endedUnseen(record: DaemonRecord, saved: SavedDaemon | undefined): boolean {
     if (saved?.pid === undefined || saved.pid <= 0) return false;
     if (saved.state !== 'running' && saved.state !== 'stopping') return false;
+    // Its end was the clean stop of the manager before, which could not save it (75b, F1).
+    if (this.stoppedCleanUnsaved) {
+      const text = `pid ${saved.pid} was stopped by the manager before as it exited (it could not save that: a full state directory?)`;
+      this.note(record, 'stop', text);
+      return false;
+    }
     // Its main process's end said already, the rest of its run being stopped: that rest's
     // end (an outside review, 69b, F3: never said, `last exit` left `-`).
     if (saved.state === 'stopping' && saved.mainGone === true) {

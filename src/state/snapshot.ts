@@ -112,6 +112,11 @@ export interface SavedState {
   /** Set by a manager about to re-execute itself (SIGUSR2): its pid. */
   readonly upgrade?: { readonly pid: number };
   /**
+   * Its manager kept `running` in the state directory (see running-mark.ts): with that
+   * file gone, a state not saved clean is of a clean stop whose last save failed.
+   */
+  readonly marked?: true;
+  /**
    * The keeper that held the runs saved here: its pid and start time. A keeper found at a
    * start that is another (one the last manager started as it died, before it handed it
    * the runs) knows nothing of them: their survivors are looked for in their cgroups.
@@ -494,9 +499,11 @@ export function validateState(value: unknown): SavedState | { error: string } {
     !isRecordOf(pendingNames, (uid) => Number.isSafeInteger(uid) && (uid as number) >= 0)
   )
     return { error: "'pendingNames' is malformed" };
+  if (state.marked !== undefined && state.marked !== true) return { error: "'marked' is not true" };
   return {
     version: 2,
     clean: state.clean,
+    ...(state.marked === true ? { marked: true as const } : {}),
     nextSeq: (state.nextSeq as number | undefined) ?? 1,
     ...(upgrade ? { upgrade: { pid: upgrade.pid as number } } : {}),
     ...(keeper === undefined
