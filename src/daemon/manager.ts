@@ -91,6 +91,7 @@ import {
   type SavedState,
   type StrayStop,
   snapshot,
+  strayTermedAt,
 } from '../state/snapshot.ts';
 import { StateFile } from '../state/state-file.ts';
 import { StateSaver } from '../state/state-saver.ts';
@@ -4306,7 +4307,7 @@ export class Manager implements ControlContext, SupervisorHost {
       begun?.deadline ?? Date.now() + this.stopTimeoutMs(record),
       again ? 'start' : 'stay-stopped',
       // The old account's (see endLeftBehind): nothing of the new one's to signal.
-      { former, termedAt: begun?.since },
+      { former, termedAt: strayTermedAt(begun) },
     );
     if (again) record.wanted = 'up';
     return true;
@@ -4367,7 +4368,7 @@ export class Manager implements ControlContext, SupervisorHost {
       { seq, pid, alive, empty: false },
       stop.deadline,
       record.spec.autostart ? 'start' : 'stay-stopped',
-      { termedAt: stop.since, former },
+      { termedAt: strayTermedAt(stop), former },
     );
     return true;
   }

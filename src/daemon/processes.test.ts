@@ -187,3 +187,68 @@ test("a start is stamped with the keeper's time of the fork, as an exit with its
   });
   assert.deepEqual(spawnedAt, [forked]);
 });
+
+// An outside review (75b, F4): a stray's stop was saved with its SIGTERM taken as sent
+// before the keeper had carried it out; a kill -9 in between left the run no SIGTERM at all.
+// Saved `unsent` until then, and sent by the next manager if so.
+test("a stray's SIGTERM is saved unsent until the keeper carries it out, and sent again if so", async () => {
+  const { spec } = parseDaemonConfig('start=sleep 1\n', '/x/d0.conf', 'd0');
+  assert.ok(spec);
+  const record = newRecord('alice', spec);
+  const supervisor = { daemons: new Map([[record.id, record]]) } as unknown as Supervisor;
+  const sent: [number, number][] = [];
+  let carryOut: (() => void) | undefined;
+  const link = {
+    alive: true,
+    spawn() {},
+    release() {},
+    signal: (run: number, signal: number) => {
+      sent.push([run, signal]);
+      if (signal !== 15) return Promise.resolve({ reached: 1, errno: 0 });
+      return new Promise((resolve) => {
+        carryOut = () => resolve({ reached: 1, errno: 0 });
+      });
+    },
+  } as unknown as KeeperLink;
+  const quiet = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
+  let saves = 0;
+  const processes = new KeeperProcesses(link, () => supervisor, {
+    firstSeq: 1,
+    managerIsRoot: true,
+    onPipe: () => {},
+    log: quiet,
+    saved: async () => undefined,
+    durable: async () => {
+      saves++;
+    },
+    oomKilled: () => false,
+    strayGone: () => {},
+  });
+  const run = processes.spawn(record, PLAN);
+  assert.equal(typeof run, 'number');
+  processes.endStray(run as number, 60_000);
+  assert.equal(processes.strayStops()[String(run)]?.unsent, true, 'saved before its SIGTERM');
+  // Its SIGTERM goes once that save is made.
+  await new Promise(setImmediate);
+  assert.deepEqual(sent, [
+    [run, 15],
+    [run, 18],
+  ]);
+  assert.equal(processes.strayStops()[String(run)]?.unsent, true, 'not carried out yet');
+  const before = saves;
+  carryOut?.();
+  await new Promise(setImmediate);
+  assert.equal(processes.strayStops()[String(run)]?.unsent, undefined, 'carried out');
+  assert.ok(saves > before, 'saved at once');
+  // A stop taken over unsent has its SIGTERM sent; one taken over sent has none again.
+  sent.length = 0;
+  const other = processes.spawn(record, PLAN) as number;
+  const third = processes.spawn(record, PLAN) as number;
+  const now = Date.now();
+  processes.endStray(other, 0, { since: now, deadline: now + 60_000, unsent: true });
+  processes.endStray(third, 0, { since: now, deadline: now + 60_000 });
+  assert.deepEqual(sent, [
+    [other, 15],
+    [other, 18],
+  ]);
+});

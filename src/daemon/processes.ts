@@ -126,11 +126,6 @@ export class KeeperProcesses implements Processes {
     });
   }
 
-  /** Whether signals asked now wait (see holdSignalsUntil). */
-  holdingSignals(): boolean {
-    return this.signalsHeld !== undefined;
-  }
-
   /** Each run's own cgroup, removed once the run is released. */
   private readonly leaves = new Map<number, string>();
   /**
@@ -165,6 +160,8 @@ export class KeeperProcesses implements Processes {
    * pid, and whether they are the runs of the account that had the owner's name before.
    */
   private readonly unclaimed = new Map<number, { pid: number; former: boolean }>();
+  /** Strays whose SIGTERM the keeper has not carried out yet (see StrayStop.unsent). */
+  private readonly unsent = new Set<number>();
   /** Who waits for a stray to be over (see `straysEnded`). */
   private strayWaiters: (() => void)[] = [];
   /** Runs released here, for the keeper to forget after the next save (see `release`). */
@@ -481,11 +478,15 @@ export class KeeperProcesses implements Processes {
     if (begun !== undefined) {
       this.strays.set(run, begun);
       this.killStrayAt(run, begun);
+      // Its SIGTERM decided but maybe never carried out (the manager before killed in
+      // between): sent now, its deadline as it was.
+      if (begun.unsent === true) this.termStray(run);
       return;
     }
     const decided = Date.now();
     const stop = { since: decided, deadline: decided + timeoutMs };
     this.strays.set(run, stop);
+    this.unsent.add(run);
     // Its SIGTERM goes out once the state saying it is saved: sent first, a kill -9 of the
     // manager before that save (a takeover saves nothing until every daemon is loaded) had
     // the next one begin the stop again, a second SIGTERM and a later SIGKILL, and a file
@@ -495,8 +496,7 @@ export class KeeperProcesses implements Processes {
     void Promise.race([this.durable(), delay(STRAY_SAVED_MS, undefined, { ref: false })]).then(
       () => {
         if (!this.runs.has(run)) return;
-        void this.signal(run, 15);
-        void this.signal(run, 18);
+        this.termStray(run);
         if (this.strays.get(run) !== stop) return;
         // Its timeout counts from its SIGTERM (held for long, while the manager loaded its
         // daemons: saved with the next save).
@@ -510,6 +510,16 @@ export class KeeperProcesses implements Processes {
         this.killStrayAt(run, counted);
       },
     );
+  }
+
+  /** A stray's SIGTERM (and SIGCONT); once carried out, saved as such at once. */
+  private termStray(run: number): void {
+    this.unsent.add(run);
+    void this.signal(run, 15).then(() => {
+      this.unsent.delete(run);
+      void this.durable();
+    });
+    void this.signal(run, 18);
   }
 
   /** SIGKILL for a stray still there at its stop's deadline. */
@@ -545,7 +555,9 @@ export class KeeperProcesses implements Processes {
       if (this.runs.get(seq) !== id || stop === undefined) continue;
       this.strays.delete(seq);
       this.unclaimed.delete(seq);
-      return { seq, pid, former, stop };
+      // Its SIGTERM not carried out yet: the daemon's stop sends it (see strayTermedAt).
+      const unsent = this.unsent.delete(seq);
+      return { seq, pid, former, stop: unsent ? { ...stop, unsent: true } : stop };
     }
     return undefined;
   }
@@ -553,6 +565,7 @@ export class KeeperProcesses implements Processes {
   /** A run no longer stopped as a stray: whoever waits for the strays to end looks again. */
   private dropStray(run: number): void {
     this.unclaimed.delete(run);
+    this.unsent.delete(run);
     if (this.strays.delete(run)) for (const wake of this.strayWaiters.splice(0)) wake();
   }
 
@@ -608,6 +621,7 @@ export class KeeperProcesses implements Processes {
         deadline: stop.deadline,
         ...(leaf ? { leaf } : this.namedWithoutCgroup(id, run)),
         ...(this.unclaimed.get(run)?.former === true ? { former: true } : {}),
+        ...(this.unsent.has(run) ? { unsent: true as const } : {}),
       };
     }
     return stops;

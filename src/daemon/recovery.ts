@@ -6,7 +6,12 @@ import type { Logger } from '../logging/logger.ts';
 import { cgroupChildren, cgroupMembers } from '../process/cgroup.ts';
 import { bootId, groupLivesOn, provenAlive } from '../process/proc-stat.ts';
 import type { EventKind, HistoryEvent } from '../state/history.ts';
-import type { SavedDaemon, SavedState, StrayStop } from '../state/snapshot.ts';
+import {
+  type SavedDaemon,
+  type SavedState,
+  type StrayStop,
+  strayTermedAt,
+} from '../state/snapshot.ts';
 import { formatElapsed } from '../supervisor/elapsed.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
 import { killSaidIn, type Supervisor } from '../supervisor/supervisor.ts';
@@ -406,7 +411,7 @@ export class Recovery {
       run,
       stop.deadline,
       record.wanted === 'up' ? 'start' : 'stay-stopped',
-      { termedAt: stop.since },
+      { termedAt: strayTermedAt(stop) },
     );
   }
 
@@ -724,7 +729,7 @@ export class Recovery {
       run,
       begun?.deadline ?? Date.now() + (own ?? this.stopTimeoutMs(record)),
       record.wanted === 'up' ? 'start' : 'stay-stopped',
-      { former, termedAt: begun?.since },
+      { former, termedAt: strayTermedAt(begun) },
     );
   }
 
@@ -758,7 +763,7 @@ export class Recovery {
       last,
       begun?.deadline ?? Date.now() + (own ?? this.stopTimeoutMs(record)),
       record.wanted === 'up' ? 'start' : 'stay-stopped',
-      { former: true, termedAt: begun?.since },
+      { former: true, termedAt: strayTermedAt(begun) },
     );
     return true;
   }
@@ -831,7 +836,7 @@ export class Recovery {
         ? { deadline: saved.deadline, termedAt: saved.termedAt }
         : stray === undefined
           ? undefined
-          : { deadline: stray.deadline, termedAt: stray.since };
+          : { deadline: stray.deadline, termedAt: strayTermedAt(stray) };
     // The account that had the name before: with its own stop_timeout (see replaceFormer),
     // not the one of the new account's daemon that waited for it (saved `former`).
     const own = former && saved?.former !== true ? saved?.stopTimeoutMs : undefined;

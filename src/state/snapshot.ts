@@ -80,6 +80,12 @@ export interface StrayStop {
   readonly since: number;
   readonly deadline: number;
   /**
+   * Its SIGTERM was decided (saved first) and not yet carried out by the keeper: the next
+   * manager sends it. Taken for sent, a kill -9 in those milliseconds left the run with no
+   * SIGTERM at all, SIGKILLed at its deadline (an outside review, 75b, F4).
+   */
+  readonly unsent?: true;
+  /**
    * Its run's cgroup, where it is not the one its number names: survivors of a dead
    * keeper, adopted from the cgroup they were found in (see Manager.endLeftBehind).
    */
@@ -429,17 +435,16 @@ export function validateState(value: unknown): SavedState | { error: string } {
     (typeof strays !== 'object' ||
       strays === null ||
       !Object.values(strays).every((stop) => {
-        const { since, deadline, leaf, former, id, pid, startTicks, uid } = (stop ?? {}) as Record<
-          string,
-          unknown
-        >;
+        const { since, deadline, leaf, former, id, pid, startTicks, uid, unsent } = (stop ??
+          {}) as Record<string, unknown>;
         return (
           isCount(since) &&
           isCount(deadline) &&
           (leaf === undefined || typeof leaf === 'string') &&
           (id === undefined || typeof id === 'string') &&
           [pid, startTicks, uid].every((each) => each === undefined || isCount(each)) &&
-          (former === undefined || former === true)
+          (former === undefined || former === true) &&
+          (unsent === undefined || unsent === true)
         );
       }))
   )
@@ -538,4 +543,9 @@ function validWaits(waits: unknown): boolean {
 function isRecordOf(value: unknown, check: (entry: unknown, key: string) => boolean): boolean {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   return Object.entries(value).every(([key, entry]) => check(entry, key));
+}
+
+/** When a stray's stop had its SIGTERM carried out, as far as known (undefined: it may not have). */
+export function strayTermedAt(stop: StrayStop | undefined): number | undefined {
+  return stop === undefined || stop.unsent === true ? undefined : stop.since;
 }

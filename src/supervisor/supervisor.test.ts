@@ -803,3 +803,23 @@ test('a SIGKILL taken over unsaid goes into why before the end it caused', () =>
   assert.ok(kill !== -1 && end !== -1, JSON.stringify(stamps));
   assert.ok((stamps[kill]?.[1] ?? 0) <= ended.at, JSON.stringify(stamps));
 });
+
+// An outside review (74b, F2: 31 of 32 kills 5 ms to 1 s into a shutdown): a stop's SIGTERM
+// carried out was saved with the next batch, up to a second later, and a kill -9 of the
+// manager meanwhile had the next one send a second. It is saved at once.
+test("a stop's SIGTERM carried out is saved at once", async () => {
+  let saves = 0;
+  const supervisor = supervisorOf({ saveSoon: () => saves++ });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  const started = supervisor.start(record);
+  assert.ok(started.ok && started.run !== undefined);
+  supervisor.noteSpawned(record, started.run, 777);
+  supervisor.noteBegun(record, started.run);
+  supervisor.stop(record);
+  assert.equal(saves, 0, 'not before the keeper carried it out');
+  await nextTurn();
+  assert.ok(record.state.kind === 'stopping' && record.state.termedAt !== undefined);
+  assert.equal(saves, 1);
+  clearTimeout(record.timer);
+});

@@ -39,8 +39,6 @@ export interface Processes {
   readonly keeperPid: number;
   /** A process of the run still there, if its cgroup says of one (none without a cgroup). */
   memberOf?(run: number): number | undefined;
-  /** Whether a signal asked now waits for the state to be saved first (a shutdown's). */
-  holdingSignals?(): boolean;
 }
 
 /** What the supervisor needs from the rest of the manager. */
@@ -1015,11 +1013,6 @@ export class Supervisor {
 
   /** The stop's SIGTERM; its answer is noted (`termedAt`) to say a silent keeper right. */
   private sendTerm(record: DaemonRecord, run: number): void {
-    // Held until the stop is saved (a shutdown's): it goes out as that save ends, so the
-    // save says it sent. Noted at the keeper's answer, it was saved up to a second later,
-    // and a kill -9 of the manager meanwhile had the next one send it again (an outside
-    // review, 74b, F2: 31 of 32 kills 5 ms to 1 s into a shutdown).
-    if (this.host.processes.holdingSignals?.() === true) this.noteTermAnswered(record, run);
     void this.host.processes
       .signal(run, SIGNAL_NUMBERS.SIGTERM ?? 15)
       .then(() => this.noteTermAnswered(record, run));
@@ -1132,7 +1125,10 @@ export class Supervisor {
     if (now.kind !== 'stopping' || now.run !== run || now.termedAt !== undefined) return;
     this.setState(record, { ...now, termedAt: Date.now() });
     // Saved now: with the next batch (up to a second), a kill -9 of the manager meanwhile
-    // had the next one send the SIGTERM again (74b, F2).
+    // had the next one send the SIGTERM again (an outside review, 74b, F2: 31 of 32 kills
+    // 5 ms to 1 s into a shutdown). Saved as sent before it went out, a kill -9 in between
+    // (a run's cgroup is frozen for it, some milliseconds) left the run with no SIGTERM
+    // at all (75b, F4): a second one, in the milliseconds of this save, is the lesser harm.
     this.host.saveSoon?.();
   }
 

@@ -133,14 +133,11 @@ describe('a manager killed once its shutdown has told a daemon to stop', {
     await waitFor('its SIGTERM', () => (existsSync(seen) ? true : undefined));
     await killManager(manager);
     const then = JSON.parse(readFileSync(seen, 'utf8')) as {
-      daemons: Record<string, { state?: string; afterwards?: string; termedAt?: number }>;
+      daemons: Record<string, { state?: string; afterwards?: string }>;
     };
     assert.equal(then.daemons['root/onf']?.state, 'stopping', JSON.stringify(then.daemons));
     assert.equal(then.daemons['root/onf']?.afterwards, 'start');
-    // And that its SIGTERM was sent: saved at the keeper's answer, up to a second later,
-    // a kill -9 meanwhile had the next manager send a second one (an outside review, 74b,
-    // F2: 31 of 32 kills 5 ms to 1 s into a shutdown).
-    assert.equal(typeof then.daemons['root/onf']?.termedAt, 'number', JSON.stringify(then.daemons));
+
     await waitFor('its run to end', () => (isAlive(pid) ? undefined : true));
     await host.startManager();
     await running(pid);
