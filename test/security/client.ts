@@ -86,6 +86,8 @@ async function main(): Promise<void> {
       const socket = await open();
       if (typeof socket === 'string') return print({ connected: false, code: socket });
       socket.write('{"command":"sta');
+      // What the manager says as it hangs up (why) is read: unread, its end is never seen.
+      socket.on('data', () => {});
       socket.on('close', () => print('closed by the manager'));
       socket.on('error', () => {});
       return print('holding 1');
