@@ -492,12 +492,12 @@ export class KeeperProcesses implements Processes {
     // the next one begin the stop again, a second SIGTERM and a later SIGKILL, and a file
     // put back meanwhile taken for a crash of its daemon (an outside review, 74b, F1: 15 of
     // 16 kills 7-36 ms after the SIGTERM). A save that cannot come holds it no longer than
-    // STRAY_SAVED_MS. Claimed back by its daemon meanwhile, the run still gets it.
+    // STRAY_SAVED_MS. Claimed back by its daemon meanwhile, its unsent SIGTERM is the
+    // daemon's stop's to send (see claimStray).
     void Promise.race([this.durable(), delay(STRAY_SAVED_MS, undefined, { ref: false })]).then(
       () => {
-        if (!this.runs.has(run)) return;
+        if (!this.runs.has(run) || this.strays.get(run) !== stop) return;
         this.termStray(run);
-        if (this.strays.get(run) !== stop) return;
         // Its timeout counts from its SIGTERM (held for long, while the manager loaded its
         // daemons: saved with the next save).
         const sent = Date.now();
