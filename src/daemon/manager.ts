@@ -2505,9 +2505,13 @@ export class Manager implements ControlContext, SupervisorHost {
 
   /** After `shutdown`, once the manager says it exits: the state is saved as a clean stop. */
   finishCleanly(): void {
-    this.state.saveNow(this.takeState(true));
+    const saved = this.state.saveNow(this.takeState(true));
     // Saved or not (a full disk): the mark going says the stop was clean.
-    unmarkRunning(this.settings.stateDir);
+    const kept = unmarkRunning(this.settings.stateDir);
+    if (kept !== undefined && !saved)
+      this.log.error(
+        `${kept}, and the state could not be saved either: the next manager will take this clean stop for a crash (what ran runs again, autostart=no daemons too)`,
+      );
   }
 
   /** The owner's other daemons not stopped, counted up to `enough`. */

@@ -197,7 +197,7 @@ test("a stray's SIGTERM is saved unsent until the keeper carries it out, and sen
   const record = newRecord('alice', spec);
   const supervisor = { daemons: new Map([[record.id, record]]) } as unknown as Supervisor;
   const sent: [number, number][] = [];
-  let carryOut: (() => void) | undefined;
+  let carryOut: ((lost?: true) => void) | undefined;
   const link = {
     alive: true,
     spawn() {},
@@ -206,7 +206,8 @@ test("a stray's SIGTERM is saved unsent until the keeper carries it out, and sen
       sent.push([run, signal]);
       if (signal !== 15) return Promise.resolve({ reached: 1, errno: 0 });
       return new Promise((resolve) => {
-        carryOut = () => resolve({ reached: 1, errno: 0 });
+        carryOut = (lost) =>
+          resolve(lost ? { reached: 0, errno: 3, lost } : { reached: 1, errno: 0 });
       });
     },
   } as unknown as KeeperLink;
@@ -251,4 +252,11 @@ test("a stray's SIGTERM is saved unsent until the keeper carries it out, and sen
     [other, 15],
     [other, 18],
   ]);
+  // No answer, the keeper gone (an outside review, 76a, F1): not carried out.
+  const fourth = processes.spawn(record, PLAN) as number;
+  processes.endStray(fourth, 60_000);
+  await new Promise(setImmediate);
+  carryOut?.(true);
+  await new Promise(setImmediate);
+  assert.equal(processes.strayStops()[String(fourth)]?.unsent, true, 'not carried out');
 });

@@ -1,6 +1,6 @@
 import { mkdirSync, rmdir, rmdirSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { KeeperLink } from '../keeper/link.ts';
+import type { KeeperLink, Signalled } from '../keeper/link.ts';
 import type { KeeperEvent, RunReport } from '../keeper/protocol.ts';
 import type { Logger } from '../logging/logger.ts';
 import { runMembers } from '../process/cgroup.ts';
@@ -413,7 +413,7 @@ export class KeeperProcesses implements Processes {
    * signals (see cgroup-freeze.ts), and they get it once thawed. SIGKILL needs none:
    * cgroup.kill reaches forks racing it.
    */
-  signal(run: number, signal: number): Promise<{ reached: number; errno: number }> {
+  signal(run: number, signal: number): Promise<Signalled> {
     const held = this.signalsHeld;
     if (held !== undefined && signal !== 0) return held.then(() => this.signal(run, signal));
     const leaf = this.leaves.get(run);
@@ -476,10 +476,16 @@ export class KeeperProcesses implements Processes {
     // 32a, F1). A stop that goes on had its SIGCONT with its SIGTERM (an outside review,
     // 37a: a second at each takeover).
     if (begun !== undefined) {
-      this.strays.set(run, begun);
-      this.killStrayAt(run, begun);
       // Its SIGTERM decided but maybe never carried out (the manager before killed in
-      // between): sent now, its deadline as it was.
+      // between): sent now, its timeout counted from now. Kept, the run had a fraction of
+      // its stop timeout, 190 ms of a second (an outside review, 76a, F2).
+      const now = Date.now();
+      const stop =
+        begun.unsent === true
+          ? { ...begun, since: now, deadline: now + Math.max(0, begun.deadline - begun.since) }
+          : begun;
+      this.strays.set(run, stop);
+      this.killStrayAt(run, stop);
       if (begun.unsent === true) this.termStray(run);
       return;
     }
@@ -515,7 +521,9 @@ export class KeeperProcesses implements Processes {
   /** A stray's SIGTERM (and SIGCONT); once carried out, saved as such at once. */
   private termStray(run: number): void {
     this.unsent.add(run);
-    void this.signal(run, 15).then(() => {
+    void this.signal(run, 15).then((answer) => {
+      // No answer (the keeper gone): not carried out (an outside review, 76a, F1).
+      if (answer.lost === true) return;
       this.unsent.delete(run);
       void this.durable();
     });

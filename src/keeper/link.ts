@@ -24,6 +24,12 @@ export interface LinkHandlers {
 export interface Signalled {
   readonly reached: number;
   readonly errno: number;
+  /**
+   * No answer came: the keeper is gone (or the request could not be sent). Taken for an
+   * answer, a stop's SIGTERM was saved as carried out as the keeper died before it, and
+   * the next manager sent none (an outside review, 76a, F1).
+   */
+  readonly lost?: true;
 }
 
 /**
@@ -118,7 +124,7 @@ export class KeeperLink {
   signal(seq: number, signal: number): Promise<Signalled> {
     return new Promise((resolve) => {
       if (!this.send(['signal', String(seq), String(signal)])) {
-        resolve({ reached: 0, errno: 3 /* ESRCH */ });
+        resolve({ reached: 0, errno: 3 /* ESRCH */, lost: true });
         return;
       }
       this.pendingSignals.push(resolve);
@@ -265,7 +271,8 @@ export class KeeperLink {
    */
   private disconnected(): void {
     if (this.closed) return;
-    for (const resolve of this.pendingSignals.splice(0)) resolve({ reached: 0, errno: 3 });
+    for (const resolve of this.pendingSignals.splice(0))
+      resolve({ reached: 0, errno: 3, lost: true });
     for (let attempt = 0; attempt < 2; attempt++) {
       const again = tryConnect(this.native, this.socketPath);
       if ('error' in again) break;

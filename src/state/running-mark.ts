@@ -26,7 +26,16 @@ export function markedRunning(stateDir: string): boolean {
   return existsSync(markPath(stateDir));
 }
 
-/** Takes the mark away at a clean exit (whatever its last save did). */
-export function unmarkRunning(stateDir: string): void {
-  rmSync(markPath(stateDir), { force: true });
+/**
+ * Takes the mark away at a clean exit (whatever its last save did); why not, if it cannot
+ * (a read-only state directory: thrown, it was an error with no message and a stack, an
+ * outside review, 76a, F3).
+ */
+export function unmarkRunning(stateDir: string): string | undefined {
+  try {
+    rmSync(markPath(stateDir), { force: true });
+    return undefined;
+  } catch (error) {
+    return `cannot remove ${markPath(stateDir)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+  }
 }

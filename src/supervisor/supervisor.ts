@@ -32,7 +32,7 @@ export interface Processes {
   signal(
     run: number,
     signal: number,
-  ): Promise<{ readonly reached: number; readonly errno: number }>;
+  ): Promise<{ readonly reached: number; readonly errno: number; readonly lost?: true }>;
   /** The run is over for the manager: the keeper may forget it. */
   release(run: number): void;
   /** The keeper's pid, named when it does not answer. */
@@ -443,6 +443,11 @@ export class Supervisor {
     // the manager's before, not asked again. Sent at each takeover, a daemon that takes a
     // second SIGTERM for "quit now" lost its clean shutdown (an outside review, 35a).
     const termed = termedAt ?? (deadline > Date.now() && killed === false ? undefined : Date.now());
+    // Its SIGTERM sent now (the manager before was killed before the keeper carried it
+    // out): its timeout counts from now, not from the deadline that manager set (an outside
+    // review, 76a, F2: 190-945 ms of a 1 s stop timeout).
+    if (termed === undefined)
+      deadline = Math.max(deadline, Date.now() + this.host.stopTimeoutMs(record));
     this.setState(record, {
       kind: 'stopping',
       run: run.seq,
@@ -1013,9 +1018,10 @@ export class Supervisor {
 
   /** The stop's SIGTERM; its answer is noted (`termedAt`) to say a silent keeper right. */
   private sendTerm(record: DaemonRecord, run: number): void {
-    void this.host.processes
-      .signal(run, SIGNAL_NUMBERS.SIGTERM ?? 15)
-      .then(() => this.noteTermAnswered(record, run));
+    void this.host.processes.signal(run, SIGNAL_NUMBERS.SIGTERM ?? 15).then((answer) => {
+      // No answer (the keeper gone): not carried out, as far as anyone knows.
+      if (answer.lost !== true) this.noteTermAnswered(record, run);
+    });
   }
 
   private sendQuietly(run: number, signal: NodeJS.Signals): void {
