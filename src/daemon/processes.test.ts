@@ -246,7 +246,9 @@ test("a stray's SIGTERM is saved unsent until the keeper carries it out, and sen
   const other = processes.spawn(record, PLAN) as number;
   const third = processes.spawn(record, PLAN) as number;
   const now = Date.now();
-  processes.endStray(other, 0, { since: now, deadline: now + 60_000, unsent: true });
+  // Decided 50 s ago, 10 s left: sent now, it gets its whole 60 s from now (76a, F2).
+  processes.endStray(other, 0, { since: now - 50_000, deadline: now + 10_000, unsent: true });
+  assert.ok((processes.strayStops()[String(other)]?.deadline ?? 0) >= now + 60_000);
   processes.endStray(third, 0, { since: now, deadline: now + 60_000 });
   assert.deepEqual(sent, [
     [other, 15],

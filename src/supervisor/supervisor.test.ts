@@ -823,3 +823,21 @@ test("a stop's SIGTERM carried out is saved at once", async () => {
   assert.equal(saves, 1);
   clearTimeout(record.timer);
 });
+
+// An outside review (76a, F2: 190-945 ms of a 1 s stop timeout): a stop taken over whose
+// SIGTERM the manager before had not had carried out kept that manager's deadline.
+test('a SIGTERM sent at a takeover gets its whole stop timeout from then', () => {
+  const supervisor = supervisorOf({ stopTimeoutMs: () => 1000 });
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  const run = { seq: 7, pid: 9, alive: true, empty: false };
+  const before = Date.now();
+  // The manager before decided it 800 ms ago: 200 ms left of its deadline.
+  supervisor.resumeStopping(record, run, before + 200, 'stay-stopped', {});
+  assert.ok(record.state.kind === 'stopping');
+  assert.ok(
+    record.state.deadline >= before + 1000,
+    `deadline ${record.state.deadline - before} ms on`,
+  );
+  clearTimeout(record.timer);
+});
