@@ -25,8 +25,18 @@ const PLAN: LaunchPlan = {
   umask: 0o022,
 };
 
-/** KeeperProcesses over a keeper that takes every spawn and says nothing by itself. */
-function processesOf(...texts: string[]): {
+/**
+ * KeeperProcesses over a keeper that takes every spawn and says nothing by itself (or over
+ * `options.link`), saving through `options.durable` if given.
+ */
+function processesOf(...texts: string[]): ReturnType<typeof processesWith> {
+  return processesWith({}, ...texts);
+}
+
+function processesWith(
+  options: { link?: Partial<KeeperLink>; durable?: () => Promise<unknown> },
+  ...texts: string[]
+): {
   processes: KeeperProcesses;
   records: DaemonRecord[];
   begun: number[];
@@ -52,7 +62,7 @@ function processesOf(...texts: string[]): {
     // As the supervisor does with a run that ended and left nothing behind.
     noteExit: (_record: DaemonRecord, run: number) => processes.release(run),
   } as unknown as Supervisor;
-  const link = { alive: true, spawn() {}, release() {} } as unknown as KeeperLink;
+  const link = { alive: true, spawn() {}, release() {}, ...options.link } as unknown as KeeperLink;
   const quiet = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
   const processes = new KeeperProcesses(link, () => supervisor, {
     firstSeq: 1,
@@ -60,6 +70,7 @@ function processesOf(...texts: string[]): {
     onPipe: () => {},
     log: quiet,
     saved: async () => undefined,
+    ...(options.durable ? { durable: options.durable } : {}),
     oomKilled: () => false,
     strayGone: () => {},
   });
@@ -192,39 +203,28 @@ test("a start is stamped with the keeper's time of the fork, as an exit with its
 // before the keeper had carried it out; a kill -9 in between left the run no SIGTERM at all.
 // Saved `unsent` until then, and sent by the next manager if so.
 test("a stray's SIGTERM is saved unsent until the keeper carries it out, and sent again if so", async () => {
-  const { spec } = parseDaemonConfig('start=sleep 1\n', '/x/d0.conf', 'd0');
-  assert.ok(spec);
-  const record = newRecord('alice', spec);
-  const supervisor = { daemons: new Map([[record.id, record]]) } as unknown as Supervisor;
   const sent: [number, number][] = [];
   let carryOut: ((lost?: true) => void) | undefined;
-  const link = {
-    alive: true,
-    spawn() {},
-    release() {},
-    signal: (run: number, signal: number) => {
-      sent.push([run, signal]);
-      if (signal !== 15) return Promise.resolve({ reached: 1, errno: 0 });
-      return new Promise((resolve) => {
-        carryOut = (lost) =>
-          resolve(lost ? { reached: 0, errno: 3, lost } : { reached: 1, errno: 0 });
-      });
-    },
-  } as unknown as KeeperLink;
-  const quiet = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
   let saves = 0;
-  const processes = new KeeperProcesses(link, () => supervisor, {
-    firstSeq: 1,
-    managerIsRoot: true,
-    onPipe: () => {},
-    log: quiet,
-    saved: async () => undefined,
-    durable: async () => {
-      saves++;
+  const { processes, records } = processesWith(
+    {
+      link: {
+        signal: (run: number, signal: number) => {
+          sent.push([run, signal]);
+          if (signal !== 15) return Promise.resolve({ reached: 1, errno: 0 });
+          return new Promise((resolve) => {
+            carryOut = (lost) =>
+              resolve(lost ? { reached: 0, errno: 3, lost } : { reached: 1, errno: 0 });
+          });
+        },
+      },
+      durable: async () => {
+        saves++;
+      },
     },
-    oomKilled: () => false,
-    strayGone: () => {},
-  });
+    'start=sleep 1\n',
+  );
+  const record = records[0] as DaemonRecord;
   const run = processes.spawn(record, PLAN);
   assert.equal(typeof run, 'number');
   processes.endStray(run as number, 60_000);

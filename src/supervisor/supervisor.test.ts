@@ -431,6 +431,18 @@ test('a run given up on after SIGKILL stays the keeper’s until it is empty', a
 // An outside review stopped the keeper (SIGSTOP) past a stop's timeout: 5 s after the
 // SIGKILL was asked for, the run was given up on and the daemon said stopped, while it ran
 // on until the keeper went on; the SIGKILL and the run's end came after that.
+/** alice's `web`, started (pid 777, its program begun), then told to stop. */
+function stoppedWeb(supervisor: Supervisor): { record: DaemonRecord; run: number } {
+  const record = recordOf('start=sleep 1\n');
+  supervisor.register(record);
+  const started = supervisor.start(record);
+  assert.ok(started.ok && started.run !== undefined);
+  supervisor.noteSpawned(record, started.run, 777);
+  supervisor.noteBegun(record, started.run);
+  supervisor.stop(record);
+  return { record, run: started.run };
+}
+
 /** The keeper's answer to a signal, as Runs gives it. */
 type Answer = { reached: number; errno: number };
 
@@ -459,19 +471,13 @@ async function killAsked(
     }
   })();
   const supervisor = supervisorOf({ processes: runs, ...host });
-  const record = recordOf('start=sleep 1\n');
-  supervisor.register(record);
-  const started = supervisor.start(record);
-  assert.ok(started.ok && started.run !== undefined);
-  supervisor.noteSpawned(record, started.run, 777);
-  supervisor.noteBegun(record, started.run);
-  supervisor.stop(record);
+  const { record, run } = stoppedWeb(supervisor);
   // A deadline is judged after the loop's next poll: setImmediate, not mocked.
   t.mock.timers.tick(1000);
   await new Promise(setImmediate);
   assert.ok(held !== undefined, 'SIGKILL asked for at the stop timeout');
   const answer = held;
-  return { supervisor, record, run: started.run, answer };
+  return { supervisor, record, run, answer };
 }
 
 test('a SIGKILL the keeper has not answered is waited for, said, and the give-up counts from its answer', async (t) => {
@@ -810,13 +816,7 @@ test('a SIGKILL taken over unsaid goes into why before the end it caused', () =>
 test("a stop's SIGTERM carried out is saved at once", async () => {
   let saves = 0;
   const supervisor = supervisorOf({ saveSoon: () => saves++ });
-  const record = recordOf('start=sleep 1\n');
-  supervisor.register(record);
-  const started = supervisor.start(record);
-  assert.ok(started.ok && started.run !== undefined);
-  supervisor.noteSpawned(record, started.run, 777);
-  supervisor.noteBegun(record, started.run);
-  supervisor.stop(record);
+  const { record } = stoppedWeb(supervisor);
   assert.equal(saves, 0, 'not before the keeper carried it out');
   await nextTurn();
   assert.ok(record.state.kind === 'stopping' && record.state.termedAt !== undefined);

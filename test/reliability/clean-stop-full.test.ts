@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
+import { fillWith, mountSmallFs } from '../helpers/small-fs.ts';
 
 const root = process.getuid?.() === 0;
 
@@ -27,13 +28,8 @@ describe('a clean stop with the state directory full', { skip: !root && 'needs r
   });
 
   test('is taken for the clean stop it was', async (t) => {
-    try {
-      mkdirSync(stateDir(), { mode: 0o700 });
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', stateDir()]);
-      mounted = true;
-    } catch {
-      return t.skip('cannot mount a small tmpfs here');
-    }
+    mounted = mountSmallFs(stateDir());
+    if (!mounted) return t.skip('cannot mount a small tmpfs here');
     host.writeMaster('[can_run_as]\n{alice}\n');
     host.writeDaemon('alice', 'up', 'start=exec sleep 6700301\n');
     host.writeDaemon('alice', 'manual', 'start=exec sleep 6700302\nautostart=no\n');
@@ -41,13 +37,7 @@ describe('a clean stop with the state directory full', { skip: !root && 'needs r
     assert.equal((await host.dmctl('alice', 'manual', 'start', '--wait')).code, 0);
     await host.waitForDaemon('alice', 'alice/up', (d) => d.state === 'running', 'to run');
     const filler = join(stateDir(), 'filler');
-    try {
-      execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k', 'count=1000'], {
-        stdio: 'ignore',
-      });
-    } catch {
-      // Full: as wanted.
-    }
+    fillWith(filler);
     await host.stopManager();
     rmSync(filler);
     const from = host.managerLog.length;

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { cleanUp, showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
+import { fillWith, mountSmallFs } from '../helpers/small-fs.ts';
 
 const root = process.getuid?.() === 0;
 
@@ -31,13 +32,8 @@ describe('a run started after the last save, at a kill -9 of the manager', {
 
   test('is taken over, not stopped and started again', async (t) => {
     // The state directory, a small file system of its own, is filled: nothing is saved.
-    try {
-      mkdirSync(stateDir(), { mode: 0o700 });
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', stateDir()]);
-      mounted = true;
-    } catch {
-      return t.skip('cannot mount a small tmpfs here');
-    }
+    mounted = mountSmallFs(stateDir());
+    if (!mounted) return t.skip('cannot mount a small tmpfs here');
     host.writeMaster('[can_run_as]\n{alice}\n', 'stable-uptime = 1s');
     host.writeDaemon('alice', 'web', 'start=exec sleep 6700201\n');
     await host.startManager();
@@ -48,13 +44,7 @@ describe('a run started after the last save, at a kill -9 of the manager', {
       'to run 2 s',
     );
     const filler = join(stateDir(), 'filler');
-    try {
-      execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k', 'count=1000'], {
-        stdio: 'ignore',
-      });
-    } catch {
-      // Full: as wanted.
-    }
+    fillWith(filler);
     // Ran longer than stable-uptime: respawned at once, and the state not saved.
     process.kill(first.pid, 'SIGKILL');
     const second = await host.waitForDaemon(
