@@ -3,17 +3,17 @@ import { describe, test } from 'node:test';
 import type { RunReport } from '../keeper/protocol.ts';
 import { formerOwnerOf } from './former-owner.ts';
 
-function run(seq: number, ownerUid: number | undefined): RunReport {
+function run(seq: number, ownerUid: number | undefined, alive = true): RunReport {
   return {
     seq,
     id: 'ann/svc',
     pid: 100 + seq,
     startTicks: 1,
     spawnedAt: 0,
-    alive: true,
+    alive,
     exit: undefined,
     exitedAt: 0,
-    empty: false,
+    empty: !alive,
     exec: 'ok',
     execError: '',
     ownerUid,
@@ -40,6 +40,34 @@ describe('formerOwnerOf', () => {
         undefined,
       ],
       ['no run left, the save says another account', [], 1001, 2001, 1001],
+      [
+        'the old account’s run over, one of the account of now running: the account of now’s',
+        [run(1, 1001, false), run(2, 2001)],
+        2001,
+        2001,
+        undefined,
+      ],
+      [
+        'a run of the account of now, a save of the old account: the save decides',
+        [run(2, 2001)],
+        1001,
+        2001,
+        1001,
+      ],
+      [
+        'the old account’s run over and nothing running: the old account’s still',
+        [run(1, 1001, false)],
+        undefined,
+        2001,
+        1001,
+      ],
+      [
+        'a run of the old account left beside one of the account of now: the old account’s',
+        [run(1, 1001), run(2, 2001)],
+        2001,
+        2001,
+        1001,
+      ],
     ];
   for (const [title, runs, saved, now, expected] of cases)
     test(title, () => assert.equal(formerOwnerOf(runs, saved, now), expected));

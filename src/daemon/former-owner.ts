@@ -11,7 +11,16 @@ export function formerOwnerOf(
   savedUid: number | undefined,
   now: number | undefined,
 ): number | undefined {
-  const recorded = runs.find((run) => run.ownerUid !== undefined && run.ownerUid !== now);
+  // A run over is the past: beside a run of the account of now with processes left, the
+  // manager before started that one once the old account's runs were gone, and was killed
+  // before the keeper forgot their ends. Taken for the old account's, the daemon of the
+  // name now was stopped as someone else's, and the other daemon, waiting for it, lost its
+  // history (a full test run).
+  const left = (run: RunReport): boolean => run.alive || !run.empty;
+  const liveOfNow = now !== undefined && runs.some((run) => left(run) && run.ownerUid === now);
+  const recorded = runs.find(
+    (run) => run.ownerUid !== undefined && run.ownerUid !== now && (left(run) || !liveOfNow),
+  );
   if (recorded !== undefined) return recorded.ownerUid;
   return savedUid !== undefined && savedUid !== now ? savedUid : undefined;
 }

@@ -879,7 +879,11 @@ export class Manager implements ControlContext, SupervisorHost {
       // loaded under the uid's next name at once, beside its old run).
       const state = saved[id]?.state;
       const ran = runs.length > 0 || state === 'running' || state === 'stopping';
-      const pids = runs.filter((run) => run.alive).map((run) => run.pid);
+      // Not one the keeper started for the account of the name now (the save behind it),
+      // said in the renamed account's `why` as its own old run.
+      const pids = runs
+        .filter((run) => run.alive && (uid === undefined || run.ownerUid !== uid))
+        .map((run) => run.pid);
       if (former !== undefined) this.noteFormerOwner(id, former, uid, ran, pids);
     }
     this.sockets.releaseFormer((id) => this.formerOwners.has(id));
@@ -940,7 +944,11 @@ export class Manager implements ControlContext, SupervisorHost {
     // Renamed: the history goes with its daemon (an outside review, 27b, F3), and it is
     // loaded under the new name once what survives under the old one is gone.
     if (allowed) {
-      this.history.carry(id, `${renamed}/${name}`);
+      // Its own only: after a save behind the rename of two accounts that swapped names,
+      // the other's, carried here first, was carried back, and each `why` said every line
+      // twice (found hunting a full test run's failure).
+      if ((this.history.accountOf(id) ?? former) === former)
+        this.history.carry(id, `${renamed}/${name}`);
       this.renameWaits.set(`${renamed}/${name}`, id);
       // Said where its history went: its `why` went from the old run's start to the new
       // one's, nothing of the old run's stop (an outside review, 64a, F6: 3 of 3).
@@ -3147,13 +3155,22 @@ export class Manager implements ControlContext, SupervisorHost {
     // The old account's: its record (see syncOwners), or a run of it taken by the daemon
     // of that name of the account that has the name now (two accounts that swapped names).
     const record = this.supervisor.daemons.get(id);
+    const user = id.slice(0, id.indexOf('/'));
+    // At a takeover, not a run the keeper started for the account of the name now: the
+    // manager before, the old run gone, started the daemon of that name (two accounts that
+    // swapped names, killed before its next save). Taken for the old run, each daemon
+    // waited for the other's, and both were stopped as no config's (a full test run).
+    const ownerNow = this.db.users.get(user)?.uid;
+    const oldRun = (run: RunReport): boolean =>
+      run.id === id &&
+      (run.alive || !run.empty) &&
+      (ownerNow === undefined || run.ownerUid !== ownerNow);
     return (
       record?.formerUid !== undefined ||
       (record?.state.kind === 'stopping' && record.state.former === true) ||
       this.processes.stopsStrayOf(id) ||
       (this.recovery !== undefined &&
-        (this.snapshot.runs.some((run) => run.id === id && (run.alive || !run.empty)) ||
-          this.leftBehind(id.slice(0, id.indexOf('/'))).has(id)))
+        (this.snapshot.runs.some(oldRun) || this.leftBehind(user).has(id)))
     );
   }
 
