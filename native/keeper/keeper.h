@@ -83,6 +83,11 @@ struct run {
    * `find_members`), each through a pidfd.
    */
   int leaderless;
+  /*
+   * A survivor with no cgroup whose main process is alive: its uid (-1 unknown), to follow
+   * the rest of its group the same way once that process ends (see runs.c `runs_poll`).
+   */
+  long long group_uid;
   struct member *members;
   size_t member_count;
   struct run *next;

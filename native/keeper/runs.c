@@ -46,12 +46,23 @@ static int pidfd_signal(int pidfd, int sig, unsigned int flags) {
 
 static int pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
+/*
+ * Has the process ended? Its pidfd is readable once it has, reaped or not: a survivor of a
+ * previous keeper is not our child, and is reaped by init, which may take its time. Taken
+ * for alive while a zombie (a signal reaches one), its end was seen 1.2-2 s late on a host
+ * whose PID 1 reaps slowly, its daemon down meanwhile (an outside review, 76a, F4).
+ */
+static int pidfd_ended(int pidfd) {
+  struct pollfd each = {.fd = pidfd, .events = POLLIN};
+  return poll(&each, 1, 0) == 1 && (each.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL));
+}
+
 struct run *run_new(uint64_t seq, const char *id) {
   struct run *run = calloc(1, sizeof *run);
   if (!run || !(run->id = strdup(id))) abort();
   run->seq = seq;
   run->pidfd = run->errpipe = run->events_fd = -1;
-  run->owner_uid = run->uid = run->gid = -1;
+  run->owner_uid = run->uid = run->gid = run->group_uid = -1;
   run->next = runs;
   runs = run;
   run_total++;
@@ -488,12 +499,21 @@ void runs_poll(void) {
   for (struct run *run = runs; run; run = run->next) {
     if (!run->polled) continue;
     if (run->foreign && run->alive) {
-      if (pidfd_signal(run->pidfd, 0, 0) == 0 || errno != ESRCH) continue;
+      if (!pidfd_ended(run->pidfd)) continue;
       /* Not our child: how it ended is unknown (-1); that it ended is enough. */
       run->alive = 0;
       run->exit_code = -1;
       run->exited_ms = now_ms();
       set_polled(run, 0);
+      /* With no cgroup, the rest of its group is followed member by member: a signal to
+       * the group reaches its zombies too, and it was taken for not empty until init
+       * reaped them all (see pidfd_ended). */
+      if (run->cgroup == NULL && run->group_uid >= 0) {
+        close(run->pidfd);
+        run->pidfd = -1;
+        run->uid = run->group_uid;
+        run->leaderless = 1;
+      }
       check_scope(run);
       run_report(run, "exited");
       continue;
@@ -639,17 +659,20 @@ int run_adopt(struct run *run, pid_t pid, unsigned long long start_ticks, const 
   }
   if (pid > 0) {
     int pidfd = pidfd_open(pid);
-    if (pidfd != -1 && start_ticks_of(pid) == start_ticks && pidfd_signal(pidfd, 0, 0) == 0) {
+    if (pidfd != -1 && start_ticks_of(pid) == start_ticks && !pidfd_ended(pidfd)) {
       run->pid = pid;
       run->pidfd = pidfd;
       run->start_ticks = start_ticks;
       run->alive = 1;
+      if (run->cgroup == NULL) run->group_uid = group_uid;
     } else if (pidfd != -1)
       close(pidfd);
   }
-  /* Its number used by no process at all: not handed out again, so maybe still its group's. */
+  /* Its number used by no process at all, or by the run's own main process ended and not
+   * reaped yet: not handed out again, so maybe still its group's. */
+  unsigned long long ticks_now = pid > 0 ? start_ticks_of(pid) : 0;
   if (!run->alive && run->cgroup == NULL && group_uid >= 0 && pid > 0 && start_ticks > 0 &&
-      start_ticks_of(pid) == 0) {
+      (ticks_now == 0 || ticks_now == start_ticks)) {
     run->pid = pid;
     run->start_ticks = start_ticks;
     run->uid = group_uid;

@@ -380,7 +380,9 @@ export class Recovery {
     if (pid === undefined || startTicks === undefined || this.cgroupOf(id) !== undefined)
       return undefined;
     if (this.adoptedPids.has(pid)) return undefined;
-    if (provenAlive(pid, startTicks)) return { pid, alive: true };
+    // Alive, with its uid: the keeper follows the rest of its group once it ends.
+    if (provenAlive(pid, startTicks))
+      return { pid, alive: true, ...(uid === undefined ? {} : { groupUid: uid }) };
     const groupUid = this.groupUidLeft(id, pid, startTicks, uid);
     return groupUid === undefined ? undefined : { pid, alive: false, groupUid };
   }
@@ -815,7 +817,9 @@ export class Recovery {
       provenPid || groupUid !== undefined ? pid : 0,
       saved?.startTicks ?? 0,
       cgroup ?? '',
-      groupUid,
+      // Its main process alive, with no cgroup: its uid, for the keeper to follow the rest
+      // of its group once that process ends, zombies left to init not counted.
+      cgroup === undefined ? (groupUid ?? saved?.runUid) : undefined,
     );
     this.replacing(record);
     // Its stop under way, its SIGTERM carried out: it goes on to its own deadline.

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -7,8 +8,15 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { DaemonStatus } from '../../src/protocol/messages.ts';
 import { living, processTable } from '../helpers/census.ts';
 import { spawnCollecting } from '../helpers/cli.ts';
-import { DAEMON_MANAGER, TestHost } from '../helpers/host.ts';
-import { cgroup2Mount, cgroup2Of, childrenOf, isAlive, livePidsOfUid } from '../helpers/proc.ts';
+import { DAEMON_MANAGER, FIXTURES, TestHost } from '../helpers/host.ts';
+import {
+  cgroup2Mount,
+  cgroup2Of,
+  childrenOf,
+  isAlive,
+  livePidsOfUid,
+  processState,
+} from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -205,6 +213,45 @@ describe('a manager and its keeper killed with -9, and the manager started again
     }
   });
 });
+
+/**
+ * An outside review (76a, F4, Low, 210 of 861): with the keeper killed, a survivor's end was
+ * seen 1.2-2 s late, its daemon down meanwhile. Not the keeper's child, it is reaped by
+ * init, which on that host reaped late: the keeper took the zombie for alive. Here the
+ * survivors' reaper is one that never reaps them (test/fixtures/lazy-reaper.c).
+ */
+for (const cgroups of ['yes', 'no'] as const)
+  describe(`a survivor left a zombie nobody reaps, its keeper and manager killed${cgroups === 'no' ? ', cgroups = no' : ''}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    let reaper: ChildProcess | undefined;
+    after(async () => {
+      await host.stopManager().catch(() => undefined);
+      reaper?.kill('SIGKILL');
+      await host.cleanup();
+    });
+
+    test('is taken for ended once stopped, and its daemon runs again', async () => {
+      const lazy = join(host.dir, 'lazy-reaper');
+      execFileSync('cc', ['-O2', '-o', lazy, join(FIXTURES, 'lazy-reaper.c')]);
+      host.writeMaster('[can_run_as]\n{alice}\n', cgroups === 'no' ? 'cgroups = no\n' : '');
+      // Never SIGKILLed in the test's time: its end is seen, not its deadline.
+      host.writeDaemon('alice', 'web', 'start=exec sleep 6800902\nstop_timeout=1h\n');
+      reaper = await host.startManager([], DAEMON_MANAGER, { wrapper: [lazy] });
+      const was = await host.waitForDaemon('alice', 'alice/web', (d) => d.pid > 0, 'to run');
+      await host.killManagerAndKeeper();
+      await host.startManager();
+      await host.waitForDaemon(
+        'alice',
+        'alice/web',
+        (d) => d.state === 'running' && d.pid !== was.pid,
+        'to run again',
+      );
+      // Stopped, and not reaped by anyone: a zombie still.
+      assert.equal(processState(was.pid), 'Z');
+    });
+  });
 
 describe('kill -9 at random points of a start storm', { skip: !root && 'needs root' }, () => {
   const host = new TestHost();
