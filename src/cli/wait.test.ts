@@ -299,6 +299,39 @@ test('a start whose connection is cut unanswered is waited for through status', 
   );
 });
 
+// Outside review 77b, F6 (4 of 4): the manager killed right after a stop's SIGTERM, before
+// it saved the stop; the next one respawned the daemon, and `stop --wait` took the new pid
+// for another request's start: "running (pid N)", exit 0.
+test('a stop whose connection is cut unanswered, the daemon running on wanted up, is not done', async () => {
+  let statuses = 0;
+  const call = async (request: Request): Promise<Response> => {
+    if (request.command === 'stop')
+      return { ok: false, error: 'the manager closed the connection before it answered on /x' };
+    if (request.command === 'why')
+      return { ok: true, why: { status: rowOf('running', 300, 1), events: [] } };
+    if (request.command === 'read-log') return { ok: false, error: 'no log' };
+    return {
+      ok: true,
+      daemons: [statuses++ === 0 ? rowOf('running', 100) : rowOf('running', 300, 1)],
+    };
+  };
+  const output = new Kept(false);
+  assert.equal(await runAndWait(call, 'stop', 'alice/web', 300, output), 1);
+  assert.match(
+    output.said[0] ?? '',
+    /closed the connection before it answered .*: whether the stop of alice\/web was carried out is not known; it is running after/,
+  );
+});
+
+// Outside review 77b, F6 (5 of 5): a stop not done by the deadline, its daemon running, was
+// said to have "begun (pid N) but had not run the second asked of a restart".
+test('stop --wait at its deadline says the daemon still runs', async () => {
+  const { call } = managerOf([rowOf('running', 100)]);
+  const output = new Kept(false);
+  assert.equal(await runAndWait(call, 'stop', 'alice/web', 300, output), 1);
+  assert.match(output.said[0] ?? '', /^alice\/web is still running \(pid 100\) after 0\.\d s/);
+});
+
 // Outside review 18c, 6: a process in uninterruptible sleep outlived SIGKILL, and
 // `stop --wait` said "stopped" and nothing more.
 test('stop --wait names what SIGKILL has not ended yet', async () => {

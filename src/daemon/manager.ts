@@ -2971,6 +2971,12 @@ export class Manager implements ControlContext, SupervisorHost {
     void this.state.durable();
   }
 
+  stopSaved(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      void this.state.saveAllNow(() => resolve()).then(resolve);
+    });
+  }
+
   changed(record?: DaemonRecord): void {
     this.state.schedule();
     if (record === undefined) return;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { makeAccountAgain, writeDaemonAgain } from '../helpers/accounts.ts';
@@ -294,5 +294,65 @@ for (const keeper of [false, true])
       );
       const why = await host.dmctl('ida', 'talker', 'why');
       assert.doesNotMatch(why.stdout, /SIGKILL|SIGTERM/, why.stdout);
+    });
+  });
+
+/**
+ * An outside review (77b, F1, 9 of 16 kills 0-3 ms after the SIGTERM): a `dmctl stop` whose
+ * SIGTERM had gone out, the manager killed before its next save: the next manager took the
+ * run for running and wanted up (a daemon that ignores SIGTERM never killed, one that ends
+ * at it respawned), and `why` said nothing of the stop. The SIGTERM goes out once the stop
+ * is saved; the manager is killed here as soon as the daemon has it.
+ */
+for (const cgroups of ['yes', 'no'] as const)
+  describe(`a stop whose SIGTERM went out, the manager killed at once${cgroups === 'no' ? ', cgroups = no' : ''}`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const host = new TestHost();
+    afterEach(showLogIfFailed(() => host.managerLog));
+
+    test('goes on under the next manager: stopped, wanted down, said in why', async (t) => {
+      t.after(() => host.cleanup());
+      const alice = host.user('alice');
+      host.writeMaster(
+        '[can_run_as]\n{alice}\n',
+        `stop-timeout = 3s\n${cgroups === 'no' ? 'cgroups = no\n' : ''}`,
+      );
+      const marks = join(alice.home, 'marks');
+      host.mkdirAs(alice, marks);
+      const terms = join(marks, 'terms');
+      // `wait` returns as soon as a trapped signal comes: the trap runs at once.
+      host.writeDaemon(
+        'alice',
+        'deaf',
+        `start=exec sh -c 'trap "echo TERM >> ${terms}" TERM; while :; do sleep 100000 & wait $!; done'\n`,
+      );
+      await host.startManager();
+      const { pid } = await host.waitForDaemon('alice', 'alice/deaf', (d) => d.pid > 0, 'to run');
+      const manager = host.managerPid();
+      const termed = new Promise<void>((resolve) => {
+        const watcher = watch(marks, () => {
+          if (!existsSync(terms)) return;
+          process.kill(manager, 'SIGKILL');
+          watcher.close();
+          resolve();
+        });
+      });
+      const stop = host.dmctl('alice', 'deaf', 'stop');
+      await termed;
+      await stop;
+      await waitFor('the manager to die', () => (isAlive(manager) ? undefined : true));
+      await host.startManager();
+      const row = await host.waitForDaemon(
+        'alice',
+        'alice/deaf',
+        (d) => d.state === 'stopped',
+        'stopped',
+      );
+      assert.equal(row.wanted, 'down', host.managerLog);
+      assert.ok(!isAlive(pid), 'its process is gone');
+      const why = (await host.dmctl('alice', 'deaf', 'why')).stdout;
+      assert.match(why, /ran dmctl stop/, why);
+      assert.match(why, new RegExp(`stopping pid ${pid} \\(SIGTERM\\)`), why);
     });
   });
