@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -32,10 +32,14 @@ export function markedRunning(stateDir: string): boolean {
  * outside review, 76a, F3).
  */
 export function unmarkRunning(stateDir: string): string | undefined {
+  // unlink, not rm: Node's rmSync gives a read-only file system's error no code, and the
+  // line said `cannot remove ... ()` (an outside review, 77b, F3).
   try {
-    rmSync(markPath(stateDir), { force: true });
+    unlinkSync(markPath(stateDir));
     return undefined;
   } catch (error) {
-    return `cannot remove ${markPath(stateDir)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+    const { code, message } = error as NodeJS.ErrnoException;
+    if (code === 'ENOENT') return undefined;
+    return `cannot remove ${markPath(stateDir)} (${code || message})`;
   }
 }
