@@ -787,7 +787,10 @@ export class Manager implements ControlContext, SupervisorHost {
       await this.keeperLost();
     }
     this.forgetOthersRunRecords();
-    // A renamed account's daemon whose old run ended during the takeover loads now.
+    // A renamed account's daemon whose old run ended during the takeover loads now (by a
+    // rescan that ends later: its history is kept below all the same; dropped as a daemon
+    // no longer known, a full test run found its owner's `why` emptied).
+    const renamedLoading = new Set(this.renameWaits.keys());
     for (const oldId of new Set(this.renameWaits.values())) this.renamedRunGone(oldId);
     // A change made while the daemons were taken over, before the watch began (a
     // `gpasswd -d` right after a SIGUSR2), is applied now, not at the next change.
@@ -800,7 +803,7 @@ export class Manager implements ControlContext, SupervisorHost {
       ...this.supervisor.daemons.keys(),
       ...this.broken.all().map((entry) => entry.id),
       ...this.savedUnread.keys(),
-      ...this.renameWaits.keys(),
+      ...renamedLoading,
       // The histories of an account there still but not allowed to run daemons now (out of
       // `[can_run_as]`), its own: back, their `why` goes on (an outside review, 54b, F2).
       ...this.history.idsStartingWith('').filter((id) => {
@@ -911,7 +914,10 @@ export class Manager implements ControlContext, SupervisorHost {
     const taken = uid === undefined ? '' : `; the name is uid ${uid}'s now`;
     // Of the saved daemon only if it is that account's (not the one of the name now).
     const saved = this.savedAtStart?.daemons[id];
-    const leftDown = saved?.wanted === 'down' && (saved.ownerUid ?? former) === former;
+    const leftDown =
+      saved?.wanted === 'down' &&
+      saved.waitsForFile !== true &&
+      (saved.ownerUid ?? former) === former;
     if (allowed && leftDown) this.leftDownByOldName.add(`${renamed}/${name}`);
     // Renamed to a name not allowed to run daemons (a step of a rename done in steps, or a
     // detour and back): kept by uid, as when the manager sees it (see syncOwners). Back
@@ -1045,6 +1051,7 @@ export class Manager implements ControlContext, SupervisorHost {
       const account = this.db.users.get(user);
       if (account === undefined || this.ownerTable.has(user) || this.formerOwners.has(id)) continue;
       if ((saved.ownerUid ?? account.uid) !== account.uid || saved.wanted !== 'down') continue;
+      if (saved.waitsForFile === true) continue;
       this.keepLeftByUid(account.uid, user, id.slice(user.length + 1), true, undefined);
     }
   }
@@ -3176,7 +3183,9 @@ export class Manager implements ControlContext, SupervisorHost {
       (record?.state.kind === 'stopping' && record.state.former === true) ||
       this.processes.stopsStrayOf(id) ||
       (this.recovery !== undefined &&
-        (this.snapshot.runs.some(oldRun) || this.leftBehind(user).has(id)))
+        (this.snapshot.runs.some(oldRun) ||
+          this.leftBehind(user).has(id) ||
+          this.recovery.savedRunLives(id)))
     );
   }
 
@@ -3724,8 +3733,11 @@ export class Manager implements ControlContext, SupervisorHost {
           record.owner === name &&
           (record.formerUid === undefined || record.formerUid === before.account.uid),
       );
+      // Not one that waits for its file to be accepted (down, but nobody stopped it): taken
+      // for left stopped, renamed again before its file was read as the new name's (a run-as
+      // of the old name), it stayed stopped for good (an outside review, 77a, F4: 2 of 6).
       const leftDown = records
-        .filter((record) => record.wanted === 'down')
+        .filter((record) => record.wanted === 'down' && !this.waitingForFile.has(record.id))
         .map((record) => record.spec.name);
       if (renamed !== undefined) {
         for (const daemon of leftDown) this.leftDownByOldName.add(`${renamed}/${daemon}`);

@@ -191,6 +191,31 @@ export class Recovery {
     return (this.runsById.get(id) ?? []).some((run) => run.alive);
   }
 
+  /**
+   * Whether a run of `id` the save knows may live on with no keeper to say so (the keeper
+   * gone too, no cgroup): its saved main process, what is left of its group, or a stray's
+   * stop under way not handed to the new keeper yet. A renamed account's daemon waits for
+   * it: looked for only after the daemons were loaded, it was not waited for, and the
+   * daemon ran twice for 1.5-1.9 s (an outside review, 77a, F3: 6 of 7, `cgroups = no`).
+   */
+  savedRunLives(id: string): boolean {
+    if (this.existing || this.saved === undefined || this.cgroupOf(id) !== undefined) return false;
+    const saved = this.saved.daemons[id];
+    const { pid, startTicks } = saved ?? {};
+    if (
+      (saved?.state === 'running' || saved?.state === 'stopping') &&
+      pid !== undefined &&
+      pid > 0 &&
+      startTicks !== undefined &&
+      !this.adoptedPids.has(pid) &&
+      (provenAlive(pid, startTicks) || this.groupLeft(id, saved) !== undefined)
+    )
+      return true;
+    return Object.values(this.saved.strays ?? {}).some(
+      (stop) => stop.id === id && this.straySurvivor(stop) !== undefined,
+    );
+  }
+
   /** The names of `user`'s daemons the keeper holds runs of, not yet introduced. */
   heldNames(user: string): string[] {
     const names: string[] = [];

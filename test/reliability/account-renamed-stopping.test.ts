@@ -22,11 +22,14 @@ const root = process.getuid?.() === 0;
 // Renamed live, then the manager killed while the old run stops: an outside review (40a,
 // F2) saw the daemon under the new name left stopped for good, taken for one its owner
 // had stopped (the stop of the old name's run, saved).
+// With `cgroups = no` and the keeper killed too (an outside review, 77a, F3: 6 of 7): the
+// old run, found by its saved pid only after the daemons were loaded, was not waited for.
 for (const way of [
   'live',
   'manager killed',
   'manager and keeper killed',
   'live, the manager killed in the stop',
+  'manager and keeper killed, cgroups = no',
 ] as const)
   describe(`an account renamed while its daemon ignores SIGTERM (${way})`, {
     skip: !root && 'needs root',
@@ -38,8 +41,11 @@ for (const way of [
       host.user('carol');
       const bob = host.expand('{bob}');
       const carol = host.expand('{carol}');
-      const command = `sleep ${6800080 + ['live', 'manager killed', 'manager and keeper killed'].indexOf(way)}`;
-      host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+      const command = `sleep ${6800080 + ['live', 'manager killed', 'manager and keeper killed', 'manager and keeper killed, cgroups = no'].indexOf(way)}`;
+      host.writeMaster(
+        '[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n',
+        way.endsWith('cgroups = no') ? 'cgroups = no\n' : '',
+      );
       // Run as carol: usermod renames no account that has processes.
       host.writeDaemon(
         'alice',
@@ -49,7 +55,7 @@ for (const way of [
       await host.startManager();
       const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
       if (way === 'manager killed') await host.killManager();
-      if (way === 'manager and keeper killed') await host.killManagerAndKeeper();
+      if (way.startsWith('manager and keeper killed')) await host.killManagerAndKeeper();
       const from = host.managerLog.length;
       rename();
       let most = 0;

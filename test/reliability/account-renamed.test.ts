@@ -7,7 +7,7 @@ import { stopSaved, whileSuccessorHeld } from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { DMCTL, run, TestHost } from '../helpers/host.ts';
 import { livePidsOfUid } from '../helpers/proc.ts';
-import { renamingAtOnceHost, renamingHost } from '../helpers/renamed.ts';
+import { renamesHost, renamingAtOnceHost, renamingHost } from '../helpers/renamed.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -717,3 +717,42 @@ function savedStops(host: TestHost): number {
   const file = join(host.dir, 'state', 'history.json');
   return existsSync(file) ? readFileSync(file, 'utf8').split('ran dmctl stop').length - 1 : 0;
 }
+
+/**
+ * An outside review (77a, F4, High, 2 of 6 with two writes 10 ms apart): an account renamed
+ * twice in quick steps, its running daemon's file refused under the first new name (the
+ * run-as by default the owner, its name gone already): loaded again under the second, it
+ * was taken for one its owner had left stopped, and stayed so for good. Forced here by a
+ * file that is refused under any name: a daemon that waits for its file was never stopped.
+ */
+describe('an account renamed twice while its daemon waits for its file to be accepted', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, names } = renamesHost();
+
+  test('starts once its file is accepted, under the last name', async () => {
+    const alice = host.user('alice');
+    const bob = host.expand('{bob}');
+    const walt = host.expand('{walt}');
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n{walt}\n');
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6800418\nuser=nosuchuser\n');
+    await host.startManager();
+    const from = host.managerLog.length;
+    execFileSync('usermod', ['-l', bob, alice.name]);
+    names.owner = bob;
+    await waitFor('the daemon loaded under the first new name, refused', () =>
+      host.managerLog.slice(from).includes(`${bob}/web: its config file is refused`)
+        ? true
+        : undefined,
+    );
+    execFileSync('usermod', ['-l', walt, bob]);
+    names.owner = walt;
+    await waitFor('the daemon loaded under the second new name', () =>
+      new RegExp(`${walt}/web: `).test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    assert.doesNotMatch(host.managerLog.slice(from), /left stopped under its owner's old name/);
+    host.writeDaemon('alice', 'web', 'start=exec sleep 6800418\n');
+    assert.equal((await run([DMCTL], ['--config', host.configFile, 'rescan'])).code, 0);
+    await host.waitForDaemon('root', 'walt/web', (d) => d.state === 'running', 'to run');
+  });
+});
