@@ -337,7 +337,10 @@ export class Recovery {
     if (saved.state !== 'running' && saved.state !== 'stopping') return false;
     // Its end was the clean stop of the manager before, which could not save it (75b, F1).
     if (this.stoppedCleanUnsaved) {
-      const text = `pid ${saved.pid} was stopped by the manager before as it exited (it could not save that: a full state directory?)`;
+      // Not said to be stopped at the exit: what the manager before did after its last
+      // save is not known here, and a run stopped by its owner since was said to be (an
+      // outside review, 77b, F2: 3 of 3).
+      const text = `pid ${saved.pid}, its run at the last save, is gone: the manager before stopped cleanly but could not save what it did since (a full state directory?), so how that run ended, and any run after it, is not known`;
       this.note(record, 'stop', text);
       return false;
     }

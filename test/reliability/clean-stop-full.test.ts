@@ -48,6 +48,6 @@ describe('a clean stop with the state directory full', { skip: !root && 'needs r
     assert.match(host.managerLog.slice(from), /taken as the clean stop it was/);
     const why = (await host.dmctl('alice', 'manual', 'why')).stdout;
     assert.doesNotMatch(why, /while no manager watched it/, why);
-    assert.match(why, /was stopped by the manager before as it exited/, why);
+    assert.match(why, /its run at the last save, is gone: the manager before stopped cleanly/, why);
   });
 });
