@@ -5,6 +5,7 @@ import { afterEach, describe, test } from 'node:test';
 import { makeAccountAgain, writeDaemonAgain } from '../helpers/accounts.ts';
 import { type ProcessEntry, processTable } from '../helpers/census.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
+import { writeDeafDaemon } from '../helpers/deaf.ts';
 import { TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -136,16 +137,8 @@ describe('a stop under way, taken over', { skip: !root && 'needs root' }, () => 
 
     test(`after ${how}: one SIGTERM, its SIGKILL at its own deadline`, async (t) => {
       t.after(() => host.cleanup());
-      const alice = host.user('alice');
       host.writeMaster('[can_run_as]\n{alice}\n', 'stop-timeout = 10s');
-      const marks = join(alice.home, 'marks');
-      host.mkdirAs(alice, marks);
-      const terms = join(marks, 'terms');
-      const file = host.writeDaemon(
-        'alice',
-        'deaf',
-        `start=exec sh -c 'trap "echo TERM >> ${terms}" TERM; while :; do sleep 0.2; done'\n`,
-      );
+      const { file, terms } = writeDeafDaemon(host);
       host.writeDaemon('alice', 'marker', 'start=exec sleep 6800391\nautostart=no\n');
       await host.startManager();
       const { pid } = await host.waitForDaemon('alice', 'alice/deaf', (d) => d.pid > 0, 'to run');
@@ -313,20 +306,11 @@ for (const cgroups of ['yes', 'no'] as const)
 
     test('goes on under the next manager: stopped, wanted down, said in why', async (t) => {
       t.after(() => host.cleanup());
-      const alice = host.user('alice');
       host.writeMaster(
         '[can_run_as]\n{alice}\n',
         `stop-timeout = 3s\n${cgroups === 'no' ? 'cgroups = no\n' : ''}`,
       );
-      const marks = join(alice.home, 'marks');
-      host.mkdirAs(alice, marks);
-      const terms = join(marks, 'terms');
-      // `wait` returns as soon as a trapped signal comes: the trap runs at once.
-      host.writeDaemon(
-        'alice',
-        'deaf',
-        `start=exec sh -c 'trap "echo TERM >> ${terms}" TERM; while :; do sleep 100000 & wait $!; done'\n`,
-      );
+      const { marks, terms } = writeDeafDaemon(host, true);
       await host.startManager();
       const { pid } = await host.waitForDaemon('alice', 'alice/deaf', (d) => d.pid > 0, 'to run');
       const manager = host.managerPid();

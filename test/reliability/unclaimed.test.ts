@@ -18,6 +18,7 @@ import { makeAccountAgain, writeDaemonAgain } from '../helpers/accounts.ts';
 import { living } from '../helpers/census.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { counterProblems, counterRuns, lastWritten } from '../helpers/counter.ts';
+import { writeDeafDaemon } from '../helpers/deaf.ts';
 import { FIXTURES, TestHost } from '../helpers/host.ts';
 import { isAlive } from '../helpers/proc.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -894,16 +895,8 @@ describe('a survivor no config claims, being stopped at a takeover', {
   after(() => host.cleanup());
 
   test('has its stop go on: no second SIGTERM, SIGKILL when the first stop said', async () => {
-    const alice = host.user('alice');
     host.writeMaster('[can_run_as]\n{alice}\n', 'stop-timeout = 6s');
-    const marks = join(alice.home, 'marks');
-    host.mkdirAs(alice, marks);
-    const terms = join(marks, 'terms');
-    host.writeDaemon(
-      'alice',
-      'deaf',
-      `start=exec sh -c 'trap "echo TERM >> ${terms}" TERM; while :; do sleep 0.2; done'\n`,
-    );
+    const { terms } = writeDeafDaemon(host);
     await host.startManager();
     const { pid } = await host.waitForDaemon('alice', 'alice/deaf', (d) => d.pid > 0, 'to run');
     await host.killManager();
