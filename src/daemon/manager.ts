@@ -62,7 +62,7 @@ import { buildEnvironment } from '../process/environment.ts';
 import { bannerLine } from '../process/launch.ts';
 import { keeperHolding, managerHolding, managerOf } from '../process/lock-holder.ts';
 import { findBuilt, type Native } from '../process/native.ts';
-import { bootId, heldGids, readStat, realUid } from '../process/proc-stat.ts';
+import { bootId, heldGids, provenAlive, readStat, realUid } from '../process/proc-stat.ts';
 import type {
   ConfigCopy,
   DaemonInfo,
@@ -887,6 +887,18 @@ export class Manager implements ControlContext, SupervisorHost {
       const pids = runs
         .filter((run) => run.alive && (uid === undefined || run.ownerUid !== uid))
         .map((run) => run.pid);
+      // With the keeper gone too, the saved run found alive: said as well. Unsaid, `why`
+      // went from the old run's start to the new one's (an outside review, 77a, F2: 5 of 5).
+      const { pid, startTicks } = saved[id] ?? {};
+      if (
+        runs.length === 0 &&
+        !this.snapshot.existing &&
+        (state === 'running' || state === 'stopping') &&
+        pid !== undefined &&
+        pid > 0 &&
+        provenAlive(pid, startTicks)
+      )
+        pids.push(pid);
       if (former !== undefined) this.noteFormerOwner(id, former, uid, ran, pids);
     }
     this.sockets.releaseFormer((id) => this.formerOwners.has(id));

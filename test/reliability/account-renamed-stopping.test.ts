@@ -92,6 +92,15 @@ for (const way of [
       }
       assert.equal(most, 1, `${most} copies of the daemon at once`);
       assert.match(host.managerLog.slice(from), /SIGKILL/);
+      // The old run's stop and end in its `why`, whoever saw the rename (an outside review,
+      // 77a, F2: with the keeper killed too, the old run's start went on to the new one's).
+      const why = (await host.dmctl('root', `${bob}/x`, 'why')).stdout;
+      assert.match(
+        why,
+        new RegExp(`stopping pid ${first.pid} |\\(pid ${first.pid}\\) is stopped at this takeover`),
+        why,
+      );
+      assert.match(why, /its run under its owner's old name is gone|killed by SIGKILL/, why);
     });
   });
 
