@@ -737,6 +737,10 @@ export class Supervisor {
       // Its run over: what it held is free (see noteEmpty; an outside review, 24a: a stop
       // ended by its SIGKILL with its main process last tried nothing again).
       if (rest === '') this.host.stuckGone?.(record);
+      // Its rest still stopping: the end said is saved with the state that says it (the
+      // next manager says it no more), not a second later: the history saved with the
+      // stop's SIGTERM waits that long, and a kill -9 meanwhile lost it from `why`.
+      else void this.host.stopSaved?.();
       return;
     }
     if (!failed) record.lastExit = exit;
