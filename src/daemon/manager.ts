@@ -3751,8 +3751,27 @@ export class Manager implements ControlContext, SupervisorHost {
       const leftDown = records
         .filter((record) => record.wanted === 'down' && !this.waitingForFile.has(record.id))
         .map((record) => record.spec.name);
+      // Stopped by their owner while their file was refused, never loaded (see
+      // stopWhileBroken): kept by name, a deleted account's stop went to the account given
+      // its name, and a renamed one's was lost, the daemon started against it (an outside
+      // review, 78b, F1, F2: 5 of 5, 10 of 10). Their account's now, as those loaded.
+      const stoppedBroken = [...this.stoppedWhileBroken].filter((id) => id.startsWith(`${name}/`));
+      for (const id of stoppedBroken) {
+        this.stoppedWhileBroken.delete(id);
+        const daemon = id.slice(name.length + 1);
+        if (!leftDown.includes(daemon)) leftDown.push(daemon);
+        if (renamed === undefined && lives) this.keepHistoryByUid(id, before.account.uid);
+      }
       if (renamed !== undefined) {
         for (const daemon of leftDown) this.leftDownByOldName.add(`${renamed}/${daemon}`);
+        for (const id of stoppedBroken) {
+          if (after !== undefined || this.ownerTable.has(renamed))
+            this.keepHistoryByUid(id, before.account.uid);
+          else {
+            this.history.carry(id, `${renamed}/${id.slice(name.length + 1)}`);
+            this.history.forget(id);
+          }
+        }
         // Their history goes with them: the owner saw no more who stopped their daemon
         // (an outside review, 27b, F3). Where the old name is another account's now, or the
         // new one was another's, kept by uid until the daemon under the new name reads it

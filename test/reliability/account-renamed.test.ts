@@ -756,3 +756,70 @@ describe('an account renamed twice while its daemon waits for its file to be acc
     await host.waitForDaemon('root', 'walt/web', (d) => d.state === 'running', 'to run');
   });
 });
+
+/**
+ * An outside review (78b, F2, High, 10 of 10): a daemon its owner stopped while its file
+ * was refused (never loaded) lost that stop when the account was renamed: started against
+ * it once the file was fixed, its `why` without the stop. (F1, 5 of 5: kept by name, a
+ * deleted account's such stop went to the account given its name; below.)
+ */
+describe('an account renamed after stopping a daemon whose file is refused', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, rename } = renamingHost();
+
+  test('the daemon stays stopped under the new name once its file is accepted', async () => {
+    const alice = host.user('alice');
+    const bob = host.expand('{bob}');
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+    const file = host.writeDaemon('alice', 'job', 'start=exec sleep 6800419\n', 0o666);
+    await host.startManager();
+    assert.equal((await host.dmctl('alice', 'job', 'stop')).code, 0);
+    const from = host.managerLog.length;
+    rename();
+    await waitFor('the rename applied', () =>
+      host.managerLog.slice(from).includes(`${alice.name} is now called ${bob}`) ? true : undefined,
+    );
+    chmodSync(file, 0o644);
+    assert.equal((await run([DMCTL], ['--config', host.configFile, 'rescan'])).code, 0);
+    await waitFor('the daemon loaded under the new name', () =>
+      new RegExp(`${bob}/job: `).test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    const row = (await host.status('root')).find((d) => d.id === `${bob}/job`);
+    assert.equal(row?.state, 'stopped', host.managerLog.slice(from));
+    assert.equal(row?.wanted, 'down');
+    const why = (await host.dmctl('root', `${bob}/job`, 'why')).stdout;
+    assert.match(why, new RegExp(`${alice.name} ran dmctl stop`), why);
+  });
+});
+
+describe('an account deleted and another renamed to its name, the deleted one having stopped a daemon whose file is refused', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, rename } = renamingAtOnceHost();
+
+  test('the renamed account’s own daemon of that name starts once its file is accepted', async () => {
+    const [alice, bob] = [host.user('alice'), host.user('bob')];
+    host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+    const file = host.writeDaemon('alice', 'job', 'start=exec sleep 6800421\n', 0o666);
+    host.writeDaemon('bob', 'job', 'start=exec sleep 6800422\n', 0o666);
+    await host.startManager();
+    assert.equal((await host.dmctl('bob', 'job', 'stop')).code, 0);
+    const from = host.managerLog.length;
+    rename({ [bob.name]: '', [alice.name]: bob.name }, { [bob.name]: alice.name });
+    await waitFor('the change applied', () =>
+      host.managerLog.slice(from).includes(`${alice.name} is now called ${bob.name}`)
+        ? true
+        : undefined,
+    );
+    chmodSync(file, 0o644);
+    assert.equal((await run([DMCTL], ['--config', host.configFile, 'rescan'])).code, 0);
+    const row = await host.waitForDaemon(
+      'root',
+      'bob/job',
+      (d) => d.state === 'running',
+      'alice’s account’s daemon to run',
+    );
+    assert.equal(row.wanted, 'up');
+  });
+});
