@@ -2,7 +2,6 @@
 // modules when it runs (the build puts each in a file of its own), so that status does
 // not load and compile them, nor the Node built-ins they use (child_process, crypto,
 // readline): on a busy host that is a large part of what dmctl adds to Node's start-up.
-
 import { userInfo } from 'node:os';
 import {
   MAX_TABLE_WIDTH,

@@ -1029,11 +1029,11 @@ export class Supervisor {
   /**
    * The stop's SIGTERM, once the state that says the daemon is stopping (wanted down, or to
    * start again, its SIGTERM not sent) is on disk with the history that says who stopped
-   * it, or their save failed; STOP_SAVED_MS at most. Sent first, a kill -9 of the manager before the next save had the next manager
-   * take the run for running and wanted up: a daemon that ended at its SIGTERM taken for
-   * crashed and respawned, one that ignored it never killed, and `why` silent (an outside
-   * review, 77b, F1: 9 of 16 kills 0-3 ms after the SIGTERM). The stop's timeout counts
-   * from its SIGTERM.
+   * it, or their save failed; STOP_SAVED_MS at most. Sent first, a kill -9 of the manager
+   * before the next save had the next manager take the run for running and wanted up: a
+   * daemon that ended at its SIGTERM taken for crashed and respawned, one that ignored it
+   * never killed, and `why` silent (an outside review, 77b, F1: 9 of 16 kills 0-3 ms after
+   * the SIGTERM). The stop's timeout counts from its SIGTERM.
    */
   private termOnceSaved(record: DaemonRecord, run: number): void {
     const send = (): void => {
