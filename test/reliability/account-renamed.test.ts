@@ -752,7 +752,7 @@ describe('an account renamed twice while its daemon waits for its file to be acc
     );
     assert.doesNotMatch(host.managerLog.slice(from), /left stopped under its owner's old name/);
     host.writeDaemon('alice', 'web', 'start=exec sleep 6800418\n');
-    assert.equal((await run([DMCTL], ['--config', host.configFile, 'rescan'])).code, 0);
+    assert.equal((await host.dmctl('root', 'rescan')).code, 0);
     await host.waitForDaemon('root', 'walt/web', (d) => d.state === 'running', 'to run');
   });
 });
@@ -781,7 +781,7 @@ describe('an account renamed after stopping a daemon whose file is refused', {
       host.managerLog.slice(from).includes(`${alice.name} is now called ${bob}`) ? true : undefined,
     );
     chmodSync(file, 0o644);
-    assert.equal((await run([DMCTL], ['--config', host.configFile, 'rescan'])).code, 0);
+    assert.equal((await host.dmctl('root', 'rescan')).code, 0);
     await waitFor('the daemon loaded under the new name', () =>
       new RegExp(`${bob}/job: `).test(host.managerLog.slice(from)) ? true : undefined,
     );
@@ -813,7 +813,7 @@ describe('an account deleted and another renamed to its name, the deleted one ha
         : undefined,
     );
     chmodSync(file, 0o644);
-    assert.equal((await run([DMCTL], ['--config', host.configFile, 'rescan'])).code, 0);
+    assert.equal((await host.dmctl('root', 'rescan')).code, 0);
     const row = await host.waitForDaemon(
       'root',
       'bob/job',
