@@ -135,7 +135,11 @@ export async function runAndWait(
   const unanswered = answer === 'late' || (!answer.ok && isCutOff(answer.error));
   // A start whose program has not begun when the manager answers goes on: waited for here,
   // to this wait's deadline (an outside review: a 60 s wait ended at the manager's 10 s).
-  if (answer !== 'late' && !answer.ok && answer.underway !== true && !unanswered)
+  // Done but not saved (the state directory full): waited for all the same, and said with
+  // the outcome. Returned at once, a script's `stop --wait` learnt nothing of whether the
+  // daemon had stopped (an outside review, 78a, F3: 72-139 ms, the daemon running on).
+  const unsaved = answer !== 'late' && !answer.ok && answer.unsaved === true ? answer.error : '';
+  if (answer !== 'late' && !answer.ok && answer.underway !== true && unsaved === '' && !unanswered)
     return output.fail(answer.error);
   const unknown = (state: string): string =>
     `the manager ${answer === 'late' ? `had not answered the ${verb} when --wait ran out` : 'closed the connection before it answered (an upgrade hands over, or it ended)'}: whether the ${verb} of ${before.row.id} was carried out is not known; it is ${state} after ${secondsSince(askedAt)} s`;
@@ -180,6 +184,7 @@ export async function runAndWait(
         row.state === 'running'
           ? `${row.id} running (pid ${row.pid})`
           : `${row.id} ${row.state === 'exited' && verb !== 'stop' ? `exited (${formatLastExit(row)})` : 'stopped'}${unkilled}`;
+      if (unsaved !== '') return output.fail(`${said}; the manager had answered: ${unsaved}`);
       // With --json, JSON as without --wait (an outside review found text on success).
       if (output.json) output.value({ ok: true, message: said });
       else output.out(`${said}\n`);
@@ -189,10 +194,17 @@ export async function runAndWait(
     const notDone = unanswered && verb !== 'stop' && row.wanted === 'down';
     if (verdict !== undefined && notDone)
       return failWithLog(call, row.id, unknown(row.state), output);
-    if (verdict !== undefined) return failWithLog(call, row.id, verdict.failed, output);
+    const andUnsaved = unsaved === '' ? '' : `; the manager had answered: ${unsaved}`;
+    if (verdict !== undefined)
+      return failWithLog(call, row.id, `${verdict.failed}${andUnsaved}`, output);
     if (due) {
       const why = `${row.id} ${stillWhat(verb, row, before.row.pid)} after ${secondsSince(askedAt)} s${await lastSaid(call, row.id, askedAt)}`;
-      return failWithLog(call, row.id, notDone || stopLost ? unknown(row.state) : why, output);
+      return failWithLog(
+        call,
+        row.id,
+        notDone || stopLost ? unknown(row.state) : `${why}${andUnsaved}`,
+        output,
+      );
     }
     await delay(POLL_MS);
   }

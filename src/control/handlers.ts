@@ -355,6 +355,7 @@ export async function handleRequest(
     await context.supervisor.untilTermAnswered(record, TERM_ANSWER_MS);
   const unsaved = request.command === 'info' ? undefined : await context.durable();
   // Done, but not on disk: a crash of the manager now would undo it. The caller is told.
+  const done = outcome.ok;
   if (unsaved !== undefined && outcome.ok)
     outcome = {
       ok: false,
@@ -362,7 +363,12 @@ export async function handleRequest(
     };
   context.audit(caller, { ...request, id: record.id }, auditOf(outcome));
   if (!outcome.ok)
-    return { ok: false, error: outcome.error, ...(outcome.underway ? { underway: true } : {}) };
+    return {
+      ok: false,
+      error: outcome.error,
+      ...(outcome.underway ? { underway: true } : {}),
+      ...(done ? { unsaved: true } : {}),
+    };
   if (request.command === 'info') return { ok: true, info: context.infoOf(record) };
   return { ok: true, message: outcome.message };
 }

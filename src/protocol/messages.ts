@@ -266,6 +266,11 @@ export type Response =
        */
       readonly underway?: true;
       /**
+       * Done, but not saved (the state directory full or failing): a restart of the manager
+       * would undo it. `dmctl --wait` waits on for the outcome, and says this with it.
+       */
+      readonly unsaved?: true;
+      /**
        * Set by dmctl itself, never sent: nothing listens on the socket (no manager runs,
        * or a new one is starting). `--wait` asks again until its deadline.
        */

@@ -193,6 +193,12 @@ describe('an upgrade that cannot succeed is refused', { skip: !root && 'needs ro
     host.writeMaster('[can_run_as]\n{alice}\n', 'cooldown-step = 30s\nstable-uptime = 60s');
     host.writeDaemon('alice', 'web', 'start=exec sleep 6300200\n');
     host.writeDaemon('alice', 'crashy', 'start=exit 3\n');
+    // A second to stop: its SIGTERM waits for the sleep of the moment, then 1 s.
+    host.writeDaemon(
+      'alice',
+      'slow',
+      "start=trap 'sleep 1; exit 0' TERM; while :; do sleep 0.1; done\n",
+    );
     // The state directory is a small file system of its own, to be filled up later.
     try {
       mkdirSync(stateDir(), { mode: 0o700 });
@@ -283,6 +289,35 @@ describe('an upgrade that cannot succeed is refused', { skip: !root && 'needs ro
       const stop = await host.dmctl('alice', 'web', 'stop');
       assert.equal(stop.code, 1, stop.stdout);
       assert.match(stop.stderr, /cannot save the state .*: a restart of the manager would undo it/);
+    } finally {
+      rmSync(join(stateDir(), 'filler'));
+    }
+  });
+
+  /**
+   * An outside review (78a, F3, 3 of 3): `stop --wait` returned at once, exit 1, the
+   * daemon running on: a script could not learn whether it had stopped.
+   */
+  test('a dmctl stop --wait while the state cannot be saved waits for the stop, and says both', async (t) => {
+    if (!mounted) {
+      t.skip('cannot mount a small tmpfs here');
+      return;
+    }
+    const slow = await host.waitForDaemon(
+      'alice',
+      'alice/slow',
+      (d) => d.state === 'running' && d.pid > 0,
+      'to run',
+    );
+    fillStateDir();
+    try {
+      const stop = await host.dmctl('alice', 'slow', 'stop', '--wait=30');
+      assert.equal(stop.code, 1, stop.stdout);
+      assert.ok(!isAlive(slow.pid), 'the daemon is stopped when dmctl returns');
+      assert.match(
+        stop.stderr,
+        /alice\/slow stopped; the manager had answered: .*cannot save the state .*: a restart of the manager would undo it/,
+      );
     } finally {
       rmSync(join(stateDir(), 'filler'));
     }
