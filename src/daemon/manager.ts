@@ -521,6 +521,8 @@ export class Manager implements ControlContext, SupervisorHost {
     // Kept across a takeover: a second one (an upgrade after a kill -9) found no trace of
     // the owner's stop under the old name, and started the daemon (an outside review, 41a, F3).
     for (const id of saved?.leftDownByOldName ?? []) this.leftDownByOldName.add(id);
+    for (const [id, name] of Object.entries(saved?.leftDownOldNames ?? {}))
+      if (this.leftDownByOldName.has(id)) this.leftDownOldNames.set(id, name);
     // Saved: lost at a takeover, a daemon renamed back to its old name was started beside
     // its old run, and the daemons of two accounts that swapped names were never loaded
     // (an outside review, 43a, F1, F3).
@@ -930,7 +932,7 @@ export class Manager implements ControlContext, SupervisorHost {
       saved?.wanted === 'down' &&
       saved.waitsForFile !== true &&
       (saved.ownerUid ?? former) === former;
-    if (allowed && leftDown) this.leftDownByOldName.add(`${renamed}/${name}`);
+    if (allowed && leftDown) this.leaveDown(`${renamed}/${name}`, user);
     // Renamed to a name not allowed to run daemons (a step of a rename done in steps, or a
     // detour and back): kept by uid, as when the manager sees it (see syncOwners). Back
     // under an allowed name, what its owner left stopped stays so, with its history, and
@@ -1767,6 +1769,7 @@ export class Manager implements ControlContext, SupervisorHost {
       for (const id of [...this.leftDownByOldName, ...this.leftDownSameName])
         if (id.startsWith(`${name}/`)) {
           this.leftDownByOldName.delete(id);
+          this.leftDownOldNames.delete(id);
           this.leftDownSameName.delete(id);
         }
       // Each daemon is the deleted account's: stopped and forgotten, its run as the run of
@@ -3222,9 +3225,14 @@ export class Manager implements ControlContext, SupervisorHost {
     const moved = (id: string): string =>
       `${renames.get(nameOf(id))}/${id.slice(nameOf(id).length + 1)}`;
     const waits = [...this.renameWaits].filter(([newId]) => renames.has(nameOf(newId)));
-    const lefts = [...this.leftDownByOldName].filter((id) => renames.has(nameOf(id)));
+    const lefts = [...this.leftDownByOldName]
+      .filter((id) => renames.has(nameOf(id)))
+      .map((id) => ({ id, oldName: this.leftDownOldNames.get(id) }));
     for (const [newId] of waits) this.renameWaits.delete(newId);
-    for (const id of lefts) this.leftDownByOldName.delete(id);
+    for (const { id } of lefts) {
+      this.leftDownByOldName.delete(id);
+      this.leftDownOldNames.delete(id);
+    }
     // Their histories through a place no daemon has, then on: carried one by one, a swap
     // carried the first onto the second's id before the second was carried.
     const parked = (id: string): string => `\u0000moving/${id}`;
@@ -3235,7 +3243,8 @@ export class Manager implements ControlContext, SupervisorHost {
       this.history.carry(parked(moved(newId)), moved(newId));
       this.history.forget(parked(moved(newId)));
     }
-    for (const id of lefts) this.leftDownByOldName.add(moved(id));
+    // Still left stopped under the name it had then (never loaded under the one between).
+    for (const { id, oldName } of lefts) this.leaveDown(moved(id), oldName);
   }
 
   /** What waits under `name` from earlier renames (see moveRenamesPending), taken away. */
@@ -3250,6 +3259,7 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const id of [...this.leftDownByOldName])
       if (id.startsWith(`${name}/`)) {
         this.leftDownByOldName.delete(id);
+        this.leftDownOldNames.delete(id);
         leftDown.push(id.slice(name.length + 1));
       }
     return { waits, leftDown };
@@ -3349,6 +3359,9 @@ export class Manager implements ControlContext, SupervisorHost {
       ...(this.leftDownByOldName.size === 0
         ? {}
         : { leftDownByOldName: [...this.leftDownByOldName] }),
+      ...(this.leftDownOldNames.size === 0
+        ? {}
+        : { leftDownOldNames: Object.fromEntries(this.leftDownOldNames) }),
       ...(this.leftDownByUid.size === 0
         ? {}
         : { leftDownByUid: Object.fromEntries(this.leftDownByUid) }),
@@ -3763,7 +3776,7 @@ export class Manager implements ControlContext, SupervisorHost {
         if (renamed === undefined && lives) this.keepHistoryByUid(id, before.account.uid);
       }
       if (renamed !== undefined) {
-        for (const daemon of leftDown) this.leftDownByOldName.add(`${renamed}/${daemon}`);
+        for (const daemon of leftDown) this.leaveDown(`${renamed}/${daemon}`, name);
         for (const id of stoppedBroken) {
           if (after !== undefined || this.ownerTable.has(renamed))
             this.keepHistoryByUid(id, before.account.uid);
@@ -3932,7 +3945,7 @@ export class Manager implements ControlContext, SupervisorHost {
       if (before?.account.uid !== owner.account.uid && left !== undefined) {
         this.leftDownByUid.delete(owner.account.uid);
         for (const daemon of left.daemons) {
-          this.leftDownByOldName.add(`${name}/${daemon}`);
+          this.leaveDown(`${name}/${daemon}`, left.name);
           if (left.name === name) this.leftDownSameName.add(`${name}/${daemon}`);
         }
         // Loaded once their old runs are gone, as before the detour; their history with them.
@@ -4550,11 +4563,29 @@ export class Manager implements ControlContext, SupervisorHost {
   /** Of those left stopped, the daemons of a name allowed again, not renamed (see leftDownText). */
   private readonly leftDownSameName = new Set<string>();
 
+  /**
+   * Of those left stopped under an old name, that name. Unsaid, an account renamed twice
+   * in a moment (a to c, b to a, c to b) had `why` say "left stopped under its owner's old
+   * name" twice, as a line doubled (an outside review, 78b, F3).
+   */
+  private readonly leftDownOldNames = new Map<string, string>();
+
+  /** Daemon `id` (of a renamed account) was left stopped under `oldName` (if known). */
+  private leaveDown(id: string, oldName: string | undefined): void {
+    this.leftDownByOldName.add(id);
+    if (oldName === undefined) this.leftDownOldNames.delete(id);
+    else this.leftDownOldNames.set(id, oldName);
+  }
+
   /** Why a daemon left stopped by its owner stays so, said as it happened. */
   private leftDownText(id: string): string {
-    return this.leftDownSameName.delete(id)
-      ? 'left stopped by its owner before they could no longer run daemons: stays stopped'
-      : "left stopped under its owner's old name: stays stopped";
+    const oldName = this.leftDownOldNames.get(id);
+    this.leftDownOldNames.delete(id);
+    if (this.leftDownSameName.delete(id))
+      return 'left stopped by its owner before they could no longer run daemons: stays stopped';
+    return oldName === undefined
+      ? "left stopped under its owner's old name: stays stopped"
+      : `left stopped under its owner's old name ${oldName}: stays stopped`;
   }
 
   /**

@@ -78,3 +78,18 @@ test('a lock file saved as not known yet reads back so; any other mark is refuse
   assert.equal(read.lockFiles?.['1001']?.unknown, true);
   assert.deepEqual(validateState(state(1)), { error: "'lockFiles' is malformed" });
 });
+
+test('the names daemons were left stopped under read back; any other value is refused', () => {
+  const state = (name: unknown) => ({
+    version: 2,
+    clean: false,
+    nextSeq: 1,
+    daemons: {},
+    leftDownByOldName: ['bob/x'],
+    leftDownOldNames: { 'bob/x': name },
+  });
+  const read = validateState(state('alice'));
+  assert.ok(!('error' in read), JSON.stringify(read));
+  assert.equal(read.leftDownOldNames?.['bob/x'], 'alice');
+  assert.deepEqual(validateState(state(7)), { error: "'leftDownOldNames' is malformed" });
+});

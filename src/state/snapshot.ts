@@ -137,6 +137,8 @@ export interface SavedState {
   readonly stoppedBroken?: readonly string[];
   /** Daemons (by their new id) their owner left stopped under the name they had before a rename. */
   readonly leftDownByOldName?: readonly string[];
+  /** Of those, the name each was left stopped under, where known (said in `why`). */
+  readonly leftDownOldNames?: Readonly<Record<string, string>>;
   /**
    * Daemons of a renamed account (by their new id) loaded once the run of their old id
    * (the value) is gone.
@@ -461,6 +463,9 @@ export function validateState(value: unknown): SavedState | { error: string } {
     (!Array.isArray(leftDown) || !leftDown.every((id) => typeof id === 'string'))
   )
     return { error: "'leftDownByOldName' is malformed" };
+  const oldNames = state.leftDownOldNames;
+  if (oldNames !== undefined && !isRecordOf(oldNames, (name) => typeof name === 'string'))
+    return { error: "'leftDownOldNames' is malformed" };
   const byUid = state.leftDownByUid;
   if (
     byUid !== undefined &&
@@ -519,6 +524,7 @@ export function validateState(value: unknown): SavedState | { error: string } {
     ...(strays === undefined ? {} : { strays: strays as Record<string, StrayStop> }),
     ...(stoppedBroken === undefined ? {} : { stoppedBroken: stoppedBroken as string[] }),
     ...(leftDown === undefined ? {} : { leftDownByOldName: leftDown as string[] }),
+    ...(oldNames === undefined ? {} : { leftDownOldNames: oldNames as Record<string, string> }),
     ...(renameWaits === undefined ? {} : { renameWaits: renameWaits as Record<string, string> }),
     ...(pendingNames === undefined ? {} : { pendingNames: pendingNames as Record<string, number> }),
     ...(lockFiles === undefined ? {} : { lockFiles: lockFiles as Record<string, LockFile> }),

@@ -78,6 +78,48 @@ describe('an account renamed while the manager runs', { skip: !root && 'needs ro
 });
 
 /**
+ * An outside review (78b, F3, 2 of 2 live): an account renamed twice in a moment (a to c,
+ * b to a, c to b) had `why` say "left stopped under its owner's old name" twice, as a line
+ * doubled: each rename is said with the name it left.
+ */
+describe('an account renamed twice, its daemon left stopped', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, names } = renamesHost();
+
+  test('says each rename once, with the name it left', async () => {
+    const alice = host.user('alice');
+    host.user('carol');
+    const walt = host.expand('{walt}');
+    const bob = host.expand('{bob}');
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{walt}: {carol}\n{bob}: {carol}\n');
+    host.writeDaemon('alice', 'x', `start=exec sleep 6800071\nuser=${host.expand('{carol}')}\n`);
+    await host.startManager();
+    await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
+    for (const [from, to] of [
+      [alice.name, walt],
+      [walt, bob],
+    ] as const) {
+      const at = host.managerLog.length;
+      execFileSync('usermod', ['-l', to, from]);
+      names.owner = to;
+      await waitFor(`${to}/x loaded, left stopped`, () =>
+        host.managerLog.slice(at).includes(`${to}/x: left stopped under its owner's old name`)
+          ? true
+          : undefined,
+      );
+    }
+    const why = (await host.dmctl('root', `${bob}/x`, 'why')).stdout;
+    assert.match(why, new RegExp(`left stopped under its owner's old name ${alice.name}:`), why);
+    assert.match(why, new RegExp(`left stopped under its owner's old name ${walt}:`), why);
+    const lines = why.split('\n').filter((line) => /^\d{4}-/.test(line));
+    const texts = lines.map((line) => line.replace(/^\S+ \S+\s+/, ''));
+    assert.equal(new Set(texts).size, texts.length, why);
+  });
+});
+
+/**
  * An outside review (22c, 2): a rename while no manager ran was taken for an account gone:
  * the daemon its owner had stopped was started under the new name. Its daemons run as
  * another user here (usermod renames no account that has processes).
