@@ -801,11 +801,23 @@ export class Manager implements ControlContext, SupervisorHost {
     // not of those whose directory could not be read (see savedUnread), nor of a renamed
     // account's, loaded once its old run is gone (an outside review, 41a, F4: only the last
     // line was left after a takeover).
+    const listed = this.listedAtStart;
+    this.listedAtStart = undefined;
     const known = new Set([
       ...this.supervisor.daemons.keys(),
       ...this.broken.all().map((entry) => entry.id),
       ...this.savedUnread.keys(),
       ...renamedLoading,
+      // Of owners whose files were not read whole yet (their rescan called off as their
+      // rights changed during the takeover, a directory not readable): loaded later, as
+      // are daemons left stopped under a renamed account's new name. Dropped here, such a
+      // daemon was loaded with its history gone, who had stopped it with it (a CI run:
+      // "users and groups changed" as a renamed account's takeover went on).
+      ...this.leftDownByOldName,
+      ...this.history.idsStartingWith('').filter((id) => {
+        const user = id.slice(0, id.indexOf('/'));
+        return this.ownerTable.has(user) && listed?.has(user) !== true;
+      }),
       // The histories of an account there still but not allowed to run daemons now (out of
       // `[can_run_as]`), its own: back, their `why` goes on (an outside review, 54b, F2).
       ...this.history.idsStartingWith('').filter((id) => {
@@ -833,8 +845,6 @@ export class Manager implements ControlContext, SupervisorHost {
       if (!this.db.byUid.has(uid)) this.lockFiles.delete(uid);
     // And their log journals, but not those of a user whose directory could not be read
     // whole (a home not there yet, a lock held elsewhere): their daemons may be back.
-    const listed = this.listedAtStart;
-    this.listedAtStart = undefined;
     this.logs.sweep((id) => {
       const user = id.slice(0, id.indexOf('/'));
       return !known.has(id) && (!this.ownerTable.has(user) || listed?.has(user) === true);
