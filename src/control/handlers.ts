@@ -311,7 +311,11 @@ export async function handleRequest(
   }
   const acting = ACTIONS.has(request.command);
   const signal = request.signal === undefined ? '' : ` ${request.signal}`;
-  if (acting) context.note(record, 'command', commandText(caller, request.command, signal));
+  // Not of a stop of the old account's run under way (it reaches nothing of it): noted, it
+  // went with that history to the renamed account's daemon, a line of someone who may not
+  // manage that account (an outside review, 79b, F7: 2 of 2).
+  if (acting && record.formerUid === undefined)
+    context.note(record, 'command', commandText(caller, request.command, signal));
   let outcome = acting
     ? await inTurn(record, () => act(context, record, request))
     : await act(context, record, request);

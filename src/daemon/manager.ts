@@ -696,6 +696,7 @@ export class Manager implements ControlContext, SupervisorHost {
       log,
       replacing: (record) => this.sockets.bindAfterStop(record.id),
       formerUid: (id) => this.formerOwners.get(id),
+      formerAccount: (id, uid) => this.formerAccount(id, uid),
       note: (record, kind, text) => this.note(record, kind, text),
       history: (record) => this.history.of(record.id),
       mayStart: () => parts.stopComing?.aborted !== true,
@@ -925,6 +926,7 @@ export class Manager implements ControlContext, SupervisorHost {
     pids: readonly number[] = [],
   ): void {
     this.formerOwners.set(id, former);
+    this.formerRunOwners.set(id, former);
     const name = id.slice(id.indexOf('/') + 1);
     // Renamed (`usermod -l`) while no manager ran: the same uid under a new name, allowed
     // too. As for a rename seen live, a daemon the owner left stopped stays so under the
@@ -994,6 +996,15 @@ export class Manager implements ControlContext, SupervisorHost {
     // Of the old account only: another's carried here meanwhile (the account renamed to
     // this name, seen first) was forgotten with it (an outside review, 60a, F1).
     if (detour && !nameFree) this.keepHistoryByUid(id, former);
+    // Its run stopped: said in the history it keeps for its return under an allowed name.
+    // Unsaid, after a detour with a kill -9 at each step, its `why` went from the old
+    // run's start to the new one's (an outside review, 79b, F3: 6 of 6).
+    if (detour && runs)
+      this.history.note(
+        nameFree ? id : historyKeptByUid(former, name),
+        'stop',
+        `its owner is called ${renamed} now (uid ${former}), ${undecided ? 'not known yet to be the same account' : 'a name not allowed to run daemons'}: ${pids.length > 0 ? `its run (pid ${pids.join(', ')}) is stopped` : 'what survives of its run, if anything, is stopped'} at this takeover`,
+      );
     else if (!detour && (this.history.accountOf(id) ?? former) === former) this.history.forget(id);
     this.notify.dropKept(id);
     // The lock the keeper kept is the old account's directory's, unless the manager before
@@ -2199,6 +2210,16 @@ export class Manager implements ControlContext, SupervisorHost {
    * a lowering gave up on, or a start could not write (they held what kept it from being
    * written), is tried again.
    */
+  formerOf(record: DaemonRecord): string {
+    return this.formerAccount(record.id, record.formerUid ?? this.formerRunOwners.get(record.id));
+  }
+
+  /**
+   * The uid of the account whose run a daemon stops at a takeover (see noteFormerOwners),
+   * until that stop is over: said with that run's end in the log.
+   */
+  private readonly formerRunOwners = new Map<string, number>();
+
   stuckGone(record: DaemonRecord): void {
     const user = record.owner;
     const limit = this.memoryUnwritten.get(user);
@@ -3020,6 +3041,8 @@ export class Manager implements ControlContext, SupervisorHost {
     // The old account's run of a name done with: a daemon of a renamed account may load.
     if (this.renameWaits.size > 0) this.renamedRunGone(record.id);
     const { state } = record;
+    if (this.formerRunOwners.size > 0 && (state.kind !== 'stopping' || state.former !== true))
+      this.formerRunOwners.delete(record.id);
     const run = state.kind === 'running' || state.kind === 'stopping' ? state.run : undefined;
     // What a run said of itself, and its health, are that run's: a new run starts afresh.
     if (record.notified !== undefined && record.notified.run !== run) record.notified = undefined;
@@ -3187,9 +3210,10 @@ export class Manager implements ControlContext, SupervisorHost {
    * Whether daemon `id` (of a name an account had before) still runs for that account:
    * its record, being stopped; a run of it stopped as a stray; at a takeover, a run of it
    * the keeper holds, or processes in its cgroup (the keeper killed too), stopped once
-   * every user is loaded (see Recovery.finish, endUnclaimedCgroups).
+   * every user is loaded (see Recovery.finish, endUnclaimedCgroups). `waiter`: the uid of
+   * the account whose daemon waits for it, if known.
    */
-  private runsOn(id: string): boolean {
+  private runsOn(id: string, waiter: number | undefined): boolean {
     // The old account's: its record (see syncOwners), or a run of it taken by the daemon
     // of that name of the account that has the name now (two accounts that swapped names).
     const record = this.supervisor.daemons.get(id);
@@ -3198,19 +3222,29 @@ export class Manager implements ControlContext, SupervisorHost {
     // manager before, the old run gone, started the daemon of that name (two accounts that
     // swapped names, killed before its next save). Taken for the old run, each daemon
     // waited for the other's, and both were stopped as no config's (a full test run).
+    // A run of the account that waits (renamed away and back, the same uid: its own old
+    // run) is one, whatever the name's account now.
     const ownerNow = this.db.users.get(user)?.uid;
-    const oldRun = (run: RunReport): boolean =>
+    const another = (run: RunReport): boolean =>
       run.id === id &&
-      (run.alive || !run.empty) &&
-      (ownerNow === undefined || run.ownerUid !== ownerNow);
+      (waiter === undefined
+        ? ownerNow !== undefined && run.ownerUid === ownerNow
+        : run.ownerUid !== undefined && run.ownerUid !== waiter);
+    const oldRun = (run: RunReport): boolean =>
+      run.id === id && (run.alive || !run.empty) && !another(run);
+    // Nor is the cgroup of such a run something left behind (a run's is named by its
+    // number): taken for the old run, each daemon of two accounts that swapped names
+    // waited for the other's new run, and both were stopped as no config's, and started
+    // again (under load, a run of the tests).
+    const others = new Set(this.snapshot.runs.filter(another).map((run) => String(run.seq)));
+    const leftBehind = (): boolean =>
+      (this.leftBehind(user).get(id) ?? []).some((cgroup) => !others.has(basename(cgroup)));
     return (
       record?.formerUid !== undefined ||
       (record?.state.kind === 'stopping' && record.state.former === true) ||
       this.processes.stopsStrayOf(id) ||
       (this.recovery !== undefined &&
-        (this.snapshot.runs.some(oldRun) ||
-          this.leftBehind(user).has(id) ||
-          this.recovery.savedRunLives(id)))
+        (this.snapshot.runs.some(oldRun) || leftBehind() || this.recovery.savedRunLives(id)))
     );
   }
 
@@ -3247,11 +3281,21 @@ export class Manager implements ControlContext, SupervisorHost {
     // carried the first onto the second's id before the second was carried.
     const parked = (id: string): string => `\u0000moving/${id}`;
     for (const [newId] of waits) this.history.merge(newId, parked(moved(newId)));
+    // So do those of daemons left stopped not loaded yet (a refused file): left under the
+    // name between, a second rename lost who had stopped it (an outside review, 79b, F4).
+    const unloaded = lefts.filter(
+      ({ id }) => !this.supervisor.daemons.has(id) && !waits.some(([newId]) => newId === id),
+    );
+    for (const { id } of unloaded) this.history.merge(id, parked(moved(id)));
     for (const [newId, oldId] of waits) {
       // Renamed back to the old name too: loaded under it once its old run is gone.
       this.renameWaits.set(moved(newId), oldId);
       this.history.carry(parked(moved(newId)), moved(newId));
       this.history.forget(parked(moved(newId)));
+    }
+    for (const { id } of unloaded) {
+      this.history.carry(parked(moved(id)), moved(id));
+      this.history.forget(parked(moved(id)));
     }
     // Still left stopped under the name it had then (never loaded under the one between).
     for (const { id, oldName } of lefts) this.leaveDown(moved(id), oldName);
@@ -3278,7 +3322,11 @@ export class Manager implements ControlContext, SupervisorHost {
   /** The uid of each name something waits under (see SavedState.pendingNames), for the save. */
   private pendingNames(): { pendingNames?: Record<string, number> } {
     const names = new Set<string>();
-    for (const id of [...this.leftDownByOldName, ...this.renameWaits.keys()])
+    for (const id of [
+      ...this.leftDownByOldName,
+      ...this.renameWaits.keys(),
+      ...this.stoppedWhileBroken,
+    ])
       names.add(id.slice(0, id.indexOf('/')));
     const uids: Record<string, number> = {};
     for (const name of names) {
@@ -3298,14 +3346,46 @@ export class Manager implements ControlContext, SupervisorHost {
     for (const [name, uid] of Object.entries(saved)) {
       if (this.db.users.get(name)?.uid === uid) continue;
       const now = this.accountNow(uid)?.name;
-      if (now !== undefined && now !== name && this.mayOwn(now)) this.moveRenamePending(name, now);
+      const allowed = now !== undefined && now !== name && this.mayOwn(now);
+      if (allowed) this.moveRenamePending(name, now);
+      this.moveStoppedWhileBroken(name, uid, allowed ? now : undefined);
     }
+  }
+
+  /**
+   * The daemons an account stopped while their files were refused (see stopWhileBroken),
+   * under `name`, which is no longer its account's (uid `uid`), found at a takeover: as a
+   * rename seen live does (see syncOwners), they are left stopped under the name `now`
+   * (allowed), or kept by uid while it has none allowed, or dropped with the account.
+   * Kept by name, a rename while no manager ran (or a kill -9 just after one) had such a
+   * daemon started once its file was fixed, and a new account given the old name had its
+   * own daemon of that name left stopped by the other's stop (an outside review, 79b, F1:
+   * 6 of 6; F2: 2 of 2).
+   */
+  private moveStoppedWhileBroken(name: string, uid: number, now: string | undefined): void {
+    const lives = this.accountNow(uid) !== undefined;
+    for (const id of [...this.stoppedWhileBroken]) {
+      if (!id.startsWith(`${name}/`)) continue;
+      this.stoppedWhileBroken.delete(id);
+      const daemon = id.slice(name.length + 1);
+      if (now !== undefined) this.leaveDown(`${now}/${daemon}`, name);
+      else if (lives) this.keepLeftByUid(uid, name, daemon, true, undefined);
+      // Its history waits by uid, for the daemon under an allowed name, which takes it as
+      // it is noted to (see History): never under the old name, maybe another account's.
+      if (lives) this.keepHistoryByUid(id, uid);
+      else this.history.forget(id);
+    }
+  }
+
+  /** The uid of the account of daemon `id`'s user now, if there is one. */
+  private uidOfIdOwner(id: string): number | undefined {
+    return this.db.users.get(id.slice(0, id.indexOf('/')))?.uid;
   }
 
   /** `id`'s run may be gone: a daemon of its owner's new name waiting for it is loaded. */
   private renamedRunGone(id: string): void {
     for (const [newId, oldId] of this.renameWaits)
-      if (oldId === id && !this.runsOn(id)) {
+      if (oldId === id && !this.runsOn(id, this.uidOfIdOwner(newId))) {
         this.renameWaits.delete(newId);
         if (this.renameStopsSaid.delete(newId))
           this.history.note(newId, 'stop', `its run under its owner's old name is gone`);
@@ -4446,7 +4526,7 @@ export class Manager implements ControlContext, SupervisorHost {
       stat !== undefined && stat.state !== 'Z' && (ticks === undefined || stat.startTime === ticks);
     const text = `its run before (${pid > 0 ? `pid ${pid}` : `run ${seq}`}), which no config claimed at the takeover, is still being stopped: ${record.spec.autostart ? 'it starts once that run is gone' : 'it stays stopped'}`;
     this.log.info(
-      `${record.id}: ${text}${former ? ' (it ran for the account that had this name before)' : ''}`,
+      `${record.id}: ${text}${former ? ` (it ran for ${this.formerAccount(record.id)})` : ''}`,
     );
     // The old account's run is nothing of the new one's to see (see Recovery.replaceFormer).
     if (!former) this.history.note(record.id, 'config', text);
@@ -4466,10 +4546,28 @@ export class Manager implements ControlContext, SupervisorHost {
     return true;
   }
 
+  /**
+   * The account that had daemon `id`'s owner name before (uid `uid`, or as noted at the
+   * takeover), said by uid and its name now: "the account that had this name before",
+   * said of an account's own run after it was renamed, read as someone else's (an outside
+   * review, 77a, F5).
+   */
+  private formerAccount(id: string, uid = this.formerOwners.get(id)): string {
+    if (uid === undefined) return 'the account that had this name before';
+    const now = this.accountNow(uid)?.name;
+    const user = id.slice(0, id.indexOf('/'));
+    return now === undefined
+      ? `the account that had this name before (uid ${uid}, deleted since)`
+      : now === user
+        ? `the account of uid ${uid} deleted since, and made again with this name`
+        : `the account that had this name before (uid ${uid}, called ${now} now)`;
+  }
+
   /** Stops the processes in a cgroup of a manager that is gone (a stop `begun` before goes on). */
   private endLeftBehind(id: string, cgroup: string, why: string, begun?: StrayStop): void {
+    const formerUid = this.formerOwners.get(id);
     this.log.warn(
-      `${id}: processes in ${cgroup} survive from a manager that is gone (${why}); ${begun === undefined ? 'stopping them' : `their stop goes on (sent SIGTERM ${formatElapsed(Math.max(0, Date.now() - begun.since))} ago)`}`,
+      `${id}: processes in ${cgroup} survive from a manager that is gone (${formerUid === undefined ? why : `they ran for ${this.formerAccount(id, formerUid)}`}); ${begun === undefined ? 'stopping them' : `their stop goes on (sent SIGTERM ${formatElapsed(Math.max(0, Date.now() - begun.since))} ago)`}`,
     );
     const seq = this.processes.claimNew(id, cgroup);
     this.link.adopt(seq, id, 0, 0, cgroup);
@@ -4826,7 +4924,8 @@ export class Manager implements ControlContext, SupervisorHost {
       this.replacedRuns.delete(id);
       // Its owner renamed: loaded once its run under the old name is gone (see renameWaits).
       const oldId = this.renameWaits.get(id);
-      if (oldId !== undefined && existing === undefined && this.runsOn(oldId)) continue;
+      if (oldId !== undefined && existing === undefined && this.runsOn(oldId, owner.account.uid))
+        continue;
       this.renameWaits.delete(id);
       const over =
         existing === undefined &&

@@ -52,6 +52,7 @@ export class Recovery {
   private readonly log: Logger;
   private readonly replacing: (record: DaemonRecord) => void;
   private readonly formerUid: (id: string) => number | undefined;
+  private readonly formerAccount: (id: string, uid?: number) => string;
   private readonly note: (record: DaemonRecord, kind: EventKind, text: string) => void;
   private readonly killedInShutdown: boolean;
   private readonly stoppedCleanUnsaved: boolean;
@@ -82,6 +83,12 @@ export class Recovery {
     readonly replacing: (record: DaemonRecord) => void;
     /** The uid a daemon's owner had when saved, if the account of that name is another now. */
     readonly formerUid: (id: string) => number | undefined;
+    /**
+     * The account that had daemon `id`'s owner name before, said for the log: which uid,
+     * and its name now (the same account renamed read as someone else: an outside review,
+     * 77a, F5). `uid` where known.
+     */
+    readonly formerAccount: (id: string, uid?: number) => string;
     /** A line of the daemon's history (`dmctl why`). */
     readonly note: (record: DaemonRecord, kind: EventKind, text: string) => void;
     /** The daemon's history as saved (and added to since). */
@@ -108,6 +115,7 @@ export class Recovery {
     this.link = options.link;
     this.replacing = options.replacing;
     this.formerUid = options.formerUid;
+    this.formerAccount = options.formerAccount;
     this.note = options.note;
     this.history = options.history;
     this.mayStart = options.mayStart ?? (() => true);
@@ -263,8 +271,26 @@ export class Recovery {
     let runs = this.runsById.get(record.id) ?? [];
     this.runsById.delete(record.id);
     if (former !== undefined) {
-      if (this.replaceFormer(record, runs, former)) return;
-      runs = [];
+      // Not a run the keeper started for the account of the name now (uid recorded, not
+      // the former's): the manager before started it once the old account's runs were
+      // gone, and was killed before its state said so. Stopped as the old account's, the
+      // daemon of the name now was started again (under load, a run of the tests).
+      const own = runs.filter((run) => run.ownerUid !== undefined && run.ownerUid !== former);
+      if (
+        this.replaceFormer(
+          record,
+          runs.filter((run) => !own.includes(run)),
+          former,
+        )
+      ) {
+        // Beside a run of the old account still there: a copy, ended.
+        for (const run of own) {
+          this.processes.claim(run, this.leafOf(run.id, run.seq));
+          this.endStray(run);
+        }
+        return;
+      }
+      runs = own;
     }
     // Its run as saved; else the newest one started since the save. A run the save knew
     // and did not call current had ended, and what followed (a cooldown, a task left
@@ -554,7 +580,16 @@ export class Recovery {
           this.log.warn(`${id}: no config claims it any more (${why}); ${how}`);
           said = true;
         }
-        this.endStray(run, begun, { pid: run.pid, former: formerRun(run) });
+        // The account that had the name before: with its own stop_timeout, as saved (at the
+        // default, a renamed account's daemon was cut short at its rename while no manager
+        // ran: an outside review, 79b, F6: 5 of 5).
+        const own =
+          formerRun(run) &&
+          saved?.ownerUid !== undefined &&
+          saved.ownerUid === (former ?? saved.ownerUid)
+            ? saved.stopTimeoutMs
+            : undefined;
+        this.endStray(run, begun, { pid: run.pid, former: formerRun(run) }, own);
       }
       if (said && !runs.some(formerRun)) stopped.push({ id, why });
     }
@@ -747,7 +782,7 @@ export class Recovery {
     const former = saved?.former === true;
     const next = record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)';
     this.log.warn(
-      `${record.id}: pid ${run.pid} outlived its keeper before the last save${former ? ', and ran for the account that had this name before' : ''}; ${next}`,
+      `${record.id}: pid ${run.pid} outlived its keeper before the last save${former ? `, and ran for ${this.formerAccount(record.id, saved?.ownerUid)}` : ''}; ${next}`,
     );
     this.replacing(record);
     if (record.wanted === 'up') record.startedAt = Date.now();
@@ -776,7 +811,7 @@ export class Recovery {
     }
     if (last === undefined) return false;
     this.log.warn(
-      `${record.id}: pid ${last.pid} ran for the account that had this name before (uid ${former}); stopping it`,
+      `${record.id}: pid ${last.pid} ran for ${this.formerAccount(record.id, former)}; stopping it`,
     );
     this.replacing(record);
     // Its start is asked for now: `total` counts from here, as for any start.
@@ -832,7 +867,7 @@ export class Recovery {
     // as the daemon taking it over: an outside review, 48a, F3).
     // A task left down by its restart=no is not said wanted down: it was wanted up until
     // its keeper died (an outside review, 73a, F2: 20 of 20).
-    const how = `${what} survives from a previous manager; ${former ? 'stopping it (the run of the account that had this name before)' : record.wanted === 'up' ? 'replacing it' : leftDown ? `stopping it (restart=${record.spec.restart} leaves it down)` : 'stopping it (it is wanted down)'}`;
+    const how = `${what} survives from a previous manager; ${former ? `stopping it (it ran for ${this.formerAccount(record.id, this.formerUid(record.id) ?? saved?.ownerUid)})` : record.wanted === 'up' ? 'replacing it' : leftDown ? `stopping it (restart=${record.spec.restart} leaves it down)` : 'stopping it (it is wanted down)'}`;
     this.log.warn(`${record.id}: ${how}`);
     // Said in `why` too, but of the old account's run (nothing of it is the new one's to
     // see): a stop and start there gave no reason (an outside review, 69a, F2).
@@ -953,12 +988,13 @@ export class Recovery {
     run: RunReport,
     begun = this.saved?.strays?.[String(run.seq)],
     unclaimed?: { pid: number; former: boolean },
+    timeoutMs = this.strayTimeoutMs,
   ): void {
     if (!run.alive && run.empty) {
       this.processes.release(run.seq);
       return;
     }
-    this.processes.endStray(run.seq, this.strayTimeoutMs, begun, unclaimed);
+    this.processes.endStray(run.seq, timeoutMs, begun, unclaimed);
   }
 }
 

@@ -145,7 +145,7 @@ export interface SavedState {
    */
   readonly renameWaits?: Readonly<Record<string, string>>;
   /**
-   * The uid of each name `leftDownByOldName` and `renameWaits` are under, when saved: one
+   * The uid of each name `leftDownByOldName`, `renameWaits` and `stoppedBroken` are under, when saved: one
    * renamed again while no manager ran is found by it.
    */
   readonly pendingNames?: Readonly<Record<string, number>>;

@@ -72,6 +72,8 @@ export interface SupervisorHost {
    * is: it waits for something to start it (its config file to be accepted).
    */
   respawnHeld?(record: DaemonRecord): string | undefined;
+  /** The account whose run a stop of another account's run stops, said for the log. */
+  formerOf?(record: DaemonRecord): string;
 }
 
 /** What is known of a stop a manager before this one began (see Supervisor `resumeStopping`). */
@@ -685,7 +687,7 @@ export class Supervisor {
       const who = state.pid > 0 ? `pid ${state.pid}` : 'what survived of its run';
       if (state.pid > 0 || gone)
         this.host.log.info(
-          `${record.id}: ${who} of the account that had this name${record.formerUid === undefined ? ' before' : ` (uid ${record.formerUid}, deleted or renamed since)`} ${describeExit(exit)}`,
+          `${record.id}: ${who} of ${this.host.formerOf?.(record) ?? `the account that had this name${record.formerUid === undefined ? ' before' : ` (uid ${record.formerUid}, deleted or renamed since)`}`} ${describeExit(exit)}`,
         );
       // The record the old account's own (deleted or renamed since, see DaemonRecord
       // `formerUid`): so is its history, which a rename carries on to the daemon under the

@@ -675,6 +675,7 @@ describe('an account renamed to a name not allowed, the manager and its keeper k
 function uidReuseHost(): { host: TestHost; giveUid: (uid: number, start: string) => string } {
   const host = new TestHost();
   let made = '';
+  afterEach(showLogIfFailed(() => host.managerLog));
   after(async () => {
     await host.stopManager().catch(() => undefined);
     if (made !== '') execFileSync('userdel', ['-f', made], { stdio: 'ignore' });

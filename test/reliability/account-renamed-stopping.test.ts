@@ -54,6 +54,14 @@ for (const way of [
       );
       await host.startManager();
       const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+      // Its run saved (once a second: a kill of both before that leaves the next manager
+      // nothing to know the run as the renamed account's by, README).
+      const stateFile = join(host.dir, 'state', 'state.json');
+      await waitFor('its run saved', () =>
+        JSON.parse(readFileSync(stateFile, 'utf8')).daemons[`${alice.name}/x`]?.pid === first.pid
+          ? true
+          : undefined,
+      );
       if (way === 'manager killed') await host.killManager();
       if (way.startsWith('manager and keeper killed')) await host.killManagerAndKeeper();
       const from = host.managerLog.length;
@@ -68,7 +76,6 @@ for (const way of [
       try {
         if (way === 'live, the manager killed in the stop') {
           // Killed once its stop is saved.
-          const stateFile = join(host.dir, 'state', 'state.json');
           await waitFor('the stop of the old name’s run saved', () => {
             const saved = JSON.parse(readFileSync(stateFile, 'utf8')).daemons[`${alice.name}/x`];
             return saved?.state === 'stopping' ? true : undefined;
@@ -101,8 +108,149 @@ for (const way of [
         why,
       );
       assert.match(why, /its run under its owner's old name is gone|killed by SIGKILL/, why);
+      // The old run is the same account's, renamed: said so in the log, by its name now,
+      // not as another account's (an outside review, 77a, F5).
+      assert.doesNotMatch(
+        host.managerLog.slice(from),
+        new RegExp(`had this name before(?! \\(uid ${alice.uid}, called ${bob} now\\))`),
+      );
     });
   });
+
+/**
+ * An outside review (79b, F7, 2 of 2): while a renamed account's old run stopped, a user who
+ * manages the old name ran `dmctl stop` of it (answered as for a daemon being stopped,
+ * reaching nothing): that line went into the renamed account's `why`.
+ */
+describe('a manager of an old name stops the old run of an account renamed', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, names } = renamesHost();
+
+  test('nothing of it goes into the renamed account’s why', async () => {
+    const alice = host.user('alice');
+    const dave = host.user('dave');
+    host.user('carol');
+    const bob = host.expand('{bob}');
+    host.writeMaster(
+      `[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n[manages]\n{dave}: {alice}\n`,
+    );
+    host.writeDaemon(
+      'alice',
+      'x',
+      `start=trap '' TERM; exec sleep 6800182\nuser=${host.expand('{carol}')}\nstop_timeout=30s\n`,
+    );
+    await host.startManager();
+    const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    const from = host.managerLog.length;
+    execFileSync('usermod', ['-l', bob, alice.name]);
+    names.owner = bob;
+    await waitFor('the old run stopping', () =>
+      host.managerLog.slice(from).includes(`${alice.name} is now called ${bob}`) ? true : undefined,
+    );
+    const stop = await host.dmctl('dave', `${alice.name}/x`, 'stop');
+    assert.equal(stop.code, 0, stop.stderr);
+    process.kill(first.pid, 'SIGKILL');
+    await host.waitForDaemon('root', 'bob/x', (d) => d.pid > 0, 'to run under the new name');
+    const why = (await host.dmctl('root', `${bob}/x`, 'why')).stdout;
+    assert.doesNotMatch(why, new RegExp(`${dave.name} ran dmctl`), why);
+  });
+});
+
+/**
+ * An outside review (79b, F6, 5 of 5): a renamed account's old run found at a takeover
+ * (the rename made while no manager ran) was stopped at the master config's stop-timeout,
+ * not its own `stop_timeout`: a daemon that needs its time to shut down was cut short.
+ */
+describe('an account renamed while no manager runs, its daemon slow to stop', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, names } = renamesHost();
+
+  test('its old run is stopped with its own stop_timeout', async () => {
+    const alice = host.user('alice');
+    host.user('carol');
+    const bob = host.expand('{bob}');
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n', 'stop-timeout = 1s\n');
+    host.writeDaemon(
+      'alice',
+      'x',
+      `start=trap '' TERM; exec sleep 6800181\nuser=${host.expand('{carol}')}\nstop_timeout=4s\n`,
+    );
+    await host.startManager();
+    const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    const stateFile = join(host.dir, 'state', 'state.json');
+    await waitFor('its run saved', () =>
+      JSON.parse(readFileSync(stateFile, 'utf8')).daemons[`${alice.name}/x`]?.pid === first.pid
+        ? true
+        : undefined,
+    );
+    await host.killManager();
+    execFileSync('usermod', ['-l', bob, alice.name]);
+    names.owner = bob;
+    const from = host.managerLog.length;
+    await host.startManager();
+    await waitFor('its old run killed', () =>
+      /still runs \d+s after its SIGTERM; sent SIGKILL|killed by SIGKILL/.test(
+        host.managerLog.slice(from),
+      )
+        ? true
+        : undefined,
+    );
+    const said = host.managerLog.slice(from);
+    assert.doesNotMatch(said, /still runs 1s after its SIGTERM/, said);
+  });
+});
+
+/**
+ * An outside review (79b, F3, 6 of 6): a running daemon's account renamed to a name not
+ * allowed, the manager killed just after (its next one stops the run), then renamed on to
+ * an allowed name, the manager killed again: `why` went from the old run's start to the
+ * new one's, nothing of the stop, nor why.
+ */
+describe('an account renamed through a name not allowed, the manager killed after each step', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, names } = renamesHost();
+
+  test('its daemon’s why says its run was stopped at the takeover, and why', async () => {
+    const alice = host.user('alice');
+    host.user('carol');
+    const walt = host.expand('{walt}');
+    const bob = host.expand('{bob}');
+    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
+    host.writeDaemon('alice', 'x', `start=exec sleep 6800180\nuser=${host.expand('{carol}')}\n`);
+    await host.startManager();
+    const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    const history = join(host.dir, 'state', 'history.json');
+    await waitFor('its start saved', () =>
+      readFileSync(history, 'utf8').includes(`started, pid ${first.pid}`) ? true : undefined,
+    );
+    await host.killManager();
+    execFileSync('usermod', ['-l', walt, alice.name]);
+    names.owner = walt;
+    await host.startManager();
+    await waitFor('its run stopped, and that saved', () =>
+      readFileSync(history, 'utf8').includes('is stopped at this takeover') &&
+      living('sleep 6800180').length === 0
+        ? true
+        : undefined,
+    );
+    await host.killManager();
+    execFileSync('usermod', ['-l', bob, walt]);
+    names.owner = bob;
+    await host.startManager();
+    await host.waitForDaemon('root', 'bob/x', (d) => d.pid > 0, 'to run under the new name');
+    const why = (await host.dmctl('root', `${bob}/x`, 'why')).stdout;
+    assert.match(
+      why,
+      new RegExp(
+        `its owner is called ${walt} now \\(uid ${alice.uid}\\), a name not allowed to run daemons: its run \\(pid ${first.pid}\\) is stopped at this takeover`,
+      ),
+      why,
+    );
+  });
+});
 
 /**
  * An outside review (41a, F3, High): the owner stopped a daemon that ignores SIGTERM, the

@@ -3,7 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
-import { stopSaved, whileSuccessorHeld } from '../helpers/accounts.ts';
+import {
+  makeAccountAgain,
+  stopSaved,
+  whileSuccessorHeld,
+  writeDaemonAgain,
+} from '../helpers/accounts.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { DMCTL, run, TestHost } from '../helpers/host.ts';
 import { livePidsOfUid } from '../helpers/proc.ts';
@@ -713,6 +718,12 @@ for (const { running, at, when, sleeps } of swapKills)
           host.managerLog.slice(from),
         );
       await assertOwnHistories(host, alice.name, bob.name, mark);
+      // An old run is its own account's, renamed: said so in the log, with its name now,
+      // not as another account's (an outside review, 77a, F5).
+      assert.doesNotMatch(
+        host.managerLog.slice(from),
+        /had this name before(?! \(uid \d+, called \S+ now\))/,
+      );
     });
   });
 
@@ -832,6 +843,141 @@ describe('an account renamed after stopping a daemon whose file is refused', {
     assert.equal(row?.wanted, 'down');
     const why = (await host.dmctl('root', `${bob}/job`, 'why')).stdout;
     assert.match(why, new RegExp(`${alice.name} ran dmctl stop`), why);
+  });
+});
+
+/**
+ * An outside review (79b, F1, High, 6 of 6; F2, 2 of 2): the same, the rename not seen live
+ * (made while no manager ran, or the manager killed just after it): the stop, kept by name,
+ * was lost (the daemon started once its file was fixed) and went to the new account given
+ * the old name (its own daemon of that name left stopped, a stop it never made in `why`).
+ */
+for (const way of ['while no manager runs', 'the manager killed just after'] as const)
+  describe(`an account renamed ${way} after stopping a daemon whose file is refused, its old name given to a new account`, {
+    skip: !root && 'needs root',
+  }, () => {
+    const { host, names } = renamesHost();
+
+    test('its daemon stays stopped under the new name, the new account’s own starts', async () => {
+      const alice = host.user('alice');
+      const bob = host.expand('{bob}');
+      host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
+      const file = host.writeDaemon('alice', 'job', 'start=exec sleep 6800423\n', 0o666);
+      await host.startManager();
+      assert.equal((await host.dmctl('alice', 'job', 'stop')).code, 0);
+      await waitFor('the stop saved', () => {
+        const saved = JSON.parse(readFileSync(join(host.dir, 'state', 'state.json'), 'utf8'));
+        return saved.stoppedBroken?.includes(`${alice.name}/job`) ? true : undefined;
+      });
+      await stopSaved(host);
+      if (way === 'while no manager runs') await host.killManager();
+      execFileSync('usermod', ['-l', bob, alice.name]);
+      names.owner = bob;
+      if (way === 'the manager killed just after') await host.killManager();
+      const again = makeAccountAgain(host, 'alice');
+      names.other = alice.name;
+      writeDaemonAgain(again, 'job', 'start=exec sleep 6800424\n');
+      chmodSync(join(again.home, '.daemon-manager/daemons/job.conf'), 0o666);
+      await host.startManager();
+      chmodSync(file, 0o644);
+      chmodSync(join(again.home, '.daemon-manager/daemons/job.conf'), 0o644);
+      assert.equal((await host.dmctl('root', 'rescan')).code, 0);
+      const theirs = await host.waitForDaemon(
+        'root',
+        'alice/job',
+        (d) => d.state === 'running',
+        'the new account’s daemon to run',
+      );
+      assert.equal(theirs.wanted, 'up');
+      await waitFor('the renamed account’s daemon loaded', async () =>
+        (await host.status('root')).some((d) => d.id === `${bob}/job`) ? true : undefined,
+      );
+      // Once loaded, a daemon wanted up starts at once: it is seen if it does.
+      const row = (await host.status('root')).find((d) => d.id === `${bob}/job`);
+      assert.equal(row?.state, 'stopped', host.managerLog);
+      assert.equal(row?.wanted, 'down');
+      const why = (await host.dmctl('root', `${bob}/job`, 'why')).stdout;
+      assert.match(why, new RegExp(`${alice.name} ran dmctl stop`), why);
+      const theirWhy = (await host.dmctl('root', `${alice.name}/job`, 'why')).stdout;
+      assert.doesNotMatch(theirWhy, /ran dmctl stop|stays stopped/, theirWhy);
+    });
+  });
+
+/**
+ * An outside review (79b, F4, 3 of 3): two renames in a row (the manager running) of an
+ * account that had stopped a daemon whose file is refused: it stayed stopped, but its
+ * `why` lost who had stopped it (left under the name between).
+ */
+describe('an account renamed twice after stopping a daemon whose file is refused', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, names } = renamesHost();
+
+  test('the daemon stays stopped under the last name, who stopped it in its why', async () => {
+    const alice = host.user('alice');
+    const walt = host.expand('{walt}');
+    const bob = host.expand('{bob}');
+    host.writeMaster('[can_run_as]\n{alice}\n{walt}\n{bob}\n');
+    const file = host.writeDaemon('alice', 'job', 'start=exec sleep 6800425\n', 0o666);
+    await host.startManager();
+    assert.equal((await host.dmctl('alice', 'job', 'stop')).code, 0);
+    for (const [from, to] of [
+      [alice.name, walt],
+      [walt, bob],
+    ] as const) {
+      const at = host.managerLog.length;
+      execFileSync('usermod', ['-l', to, from]);
+      names.owner = to;
+      await waitFor(`${from} renamed ${to}`, () =>
+        host.managerLog.slice(at).includes(`${from} is now called ${to}`) ? true : undefined,
+      );
+    }
+    chmodSync(file, 0o644);
+    assert.equal((await host.dmctl('root', 'rescan')).code, 0);
+    await waitFor('the daemon loaded under the last name', async () =>
+      (await host.status('root')).some((d) => d.id === `${bob}/job`) ? true : undefined,
+    );
+    const row = (await host.status('root')).find((d) => d.id === `${bob}/job`);
+    assert.equal(row?.wanted, 'down', host.managerLog);
+    const why = (await host.dmctl('root', `${bob}/job`, 'why')).stdout;
+    assert.match(why, new RegExp(`${alice.name} ran dmctl stop`), why);
+  });
+});
+
+/**
+ * An outside review (79b, F5, 2 of 2): an account deleted while no manager ran, a new
+ * account given its name: the deleted account's stop of a daemon whose file was refused
+ * left the new account's daemon of that name stopped.
+ */
+describe('an account deleted while no manager runs after stopping a daemon whose file is refused, a new account given its name', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host, names } = renamesHost();
+
+  test('the new account’s daemon starts once its file is accepted', async () => {
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'job', 'start=exec sleep 6800426\n', 0o666);
+    await host.startManager();
+    assert.equal((await host.dmctl('alice', 'job', 'stop')).code, 0);
+    await waitFor('the stop saved', () => {
+      const saved = JSON.parse(readFileSync(join(host.dir, 'state', 'state.json'), 'utf8'));
+      return saved.stoppedBroken?.includes(`${alice.name}/job`) ? true : undefined;
+    });
+    await host.killManager();
+    const again = makeAccountAgain(host, 'alice');
+    names.other = alice.name;
+    writeDaemonAgain(again, 'job', 'start=exec sleep 6800427\n');
+    await host.startManager();
+    const row = await host.waitForDaemon(
+      'root',
+      'alice/job',
+      (d) => d.state === 'running',
+      'the new account’s daemon to run',
+    );
+    assert.equal(row.wanted, 'up');
+    const why = (await host.dmctl('root', `${alice.name}/job`, 'why')).stdout;
+    assert.doesNotMatch(why, /ran dmctl stop|stays stopped/, why);
   });
 });
 
