@@ -3678,10 +3678,16 @@ export class Manager implements ControlContext, SupervisorHost {
       if (state.kind === 'running' && record.wanted === 'up')
         this.supervisor.runsAgainAfterUnseenEnd(record, pid, false);
       const next = record.wanted === 'up' ? 'replacing it' : 'stopping it (it is wanted down)';
-      this.log.warn(`${record.id}: pid ${pid} outlived its keeper; ${next}`);
+      // Its main process ended already (what it left is being stopped): said so, not as
+      // a process that outlived the keeper (an outside review, 79a, F1: 25 of 25).
+      const what =
+        state.kind === 'stopping' && !state.mainAlive
+          ? `what pid ${pid} left behind`
+          : `pid ${pid}`;
+      this.log.warn(`${record.id}: ${what} outlived its keeper; ${next}`);
       // Said in `why` too (an outside review, 69a, F2: a stop and start there with no reason).
       const theirs = !(state.kind === 'stopping' && state.former === true);
-      if (theirs) this.note(record, 'stop', `pid ${pid} outlived its keeper (which died); ${next}`);
+      if (theirs) this.note(record, 'stop', `${what} outlived its keeper (which died); ${next}`);
       this.sockets.bindAfterStop(record.id);
       // A stop under way whose SIGTERM was carried out goes on to its own deadline.
       const stop =

@@ -1090,3 +1090,41 @@ describe('a keeper killed while a new manager takes its daemons over', {
     assert.deepEqual(left, [], 'nothing left after the SIGTERM');
   });
 });
+
+/**
+ * An outside review (79a, F1, 25 of 25): a daemon's main process exited, what it left
+ * behind being stopped, then the keeper killed: `why` and the log said the main process,
+ * dead and reaped, "outlived its keeper".
+ */
+describe('a keeper killed while what a main process left behind is stopped', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('says what was left behind outlived its keeper, not the main process', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'left',
+      "start=trap '' TERM; sleep 6800190 & sleep 0.3; exit 3\nstop_timeout=30s\nautostart=yes\n",
+    );
+    await host.startManager();
+    const from = host.managerLog.length;
+    const main = await waitFor(
+      'what its main process left behind being stopped',
+      async () =>
+        (await host.dmctl('alice', 'left', 'why')).stdout.match(
+          /stopping what pid (\d+) left behind/,
+        )?.[1],
+    );
+    process.kill(host.keeperPid(), 'SIGKILL');
+    await waitFor('the survivors handed to a new keeper', () =>
+      /alice\/left: .* outlived its keeper/.test(host.managerLog.slice(from)) ? true : undefined,
+    );
+    const said = host.managerLog.slice(from);
+    assert.match(said, new RegExp(`alice/left: what pid ${main} left behind outlived its keeper`));
+    assert.doesNotMatch(said, new RegExp(`alice/left: pid ${main} outlived its keeper`));
+    for (const { pid } of living('sleep 6800190')) process.kill(pid, 'SIGKILL');
+  });
+});
