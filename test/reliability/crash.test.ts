@@ -1128,3 +1128,50 @@ describe('a keeper killed while what a main process left behind is stopped', {
     for (const { pid } of living('sleep 6800190')) process.kill(pid, 'SIGKILL');
   });
 });
+
+/**
+ * An outside review (79a, F3, 3 of 6 stops): the keeper killed while it had not read a
+ * request of the manager's (a signal to a run the manager had frozen for it): the manager
+ * saw the death only when it next sent something (2 s later, a stop's answer), the run
+ * frozen meanwhile. Here the keeper is stopped, sent a signal it never reads, then killed.
+ */
+describe('a keeper killed with a request of the manager unread', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(() => host.cleanup());
+
+  test('the manager sees its death at once: the request answered, the daemon replaced', async () => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'hup', "start=trap '' HUP; exec sleep 6800191\n");
+    await host.startManager();
+    const first = await host.waitForDaemon('alice', 'alice/hup', (d) => d.pid > 0, 'to run');
+    const keeper = host.keeperPid();
+    const from = host.managerLog.length;
+    process.kill(keeper, 'SIGSTOP');
+    // Answered once the keeper answers: never, until the manager sees it gone.
+    const kill = host.dmctl('alice', 'hup', 'kill', '-HUP');
+    await waitFor('the request sent, unread', () => (readQueueOf(keeper) > 0 ? true : undefined));
+    process.kill(keeper, 'SIGKILL');
+    await waitFor('the manager to see its keeper gone', () =>
+      host.managerLog.slice(from).includes(`the keeper of daemons (pid ${keeper}) died`)
+        ? true
+        : undefined,
+    );
+    assert.notEqual((await kill).code, undefined);
+    await host.waitForDaemon(
+      'alice',
+      'alice/hup',
+      (d) => d.state === 'running' && d.pid > 0 && d.pid !== first.pid,
+      'to run again',
+    );
+  });
+});
+
+/** What waits unread on the sockets of `pid` (`ss`'s Recv-Q, summed). */
+function readQueueOf(pid: number): number {
+  let queued = 0;
+  for (const line of execFileSync('ss', ['-xpn'], { encoding: 'utf8' }).split('\n'))
+    if (line.includes(`pid=${pid},`)) queued += Number(line.trim().split(/\s+/)[2]) || 0;
+  return queued;
+}
