@@ -869,6 +869,16 @@ export class Recovery {
     // its keeper died (an outside review, 73a, F2: 20 of 20).
     const how = `${what} survives from a previous manager; ${former ? `stopping it (it ran for ${this.formerAccount(record.id, this.formerUid(record.id) ?? saved?.ownerUid)})` : record.wanted === 'up' ? 'replacing it' : leftDown ? `stopping it (restart=${record.spec.restart} leaves it down)` : 'stopping it (it is wanted down)'}`;
     this.log.warn(`${record.id}: ${how}`);
+    // Its main process gone meanwhile, its end unsaid (the save before says it ran): said
+    // as ended unseen. Left out, `why` of a stop whose SIGTERM had ended it just before the
+    // kills never said that end (an outside review, 79a, F2: 8 of 8).
+    const endUnsaid = !provenPid && pid > 0 && saved?.mainGone !== true;
+    if (!former && endUnsaid)
+      this.note(
+        record,
+        'exit',
+        `pid ${pid} ended while no manager watched it (its keeper was gone too): how is not known`,
+      );
     // Said in `why` too, but of the old account's run (nothing of it is the new one's to
     // see): a stop and start there gave no reason (an outside review, 69a, F2).
     if (!former) this.note(record, 'stop', `${how} (its keeper is gone)`);

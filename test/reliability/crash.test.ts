@@ -1175,3 +1175,57 @@ function readQueueOf(pid: number): number {
     if (line.includes(`pid=${pid},`)) queued += Number(line.trim().split(/\s+/)[2]) || 0;
   return queued;
 }
+
+/**
+ * An outside review (79a, F2, 8 of 8): the manager and its keeper killed just after a
+ * daemon's main process ended (a stop's SIGTERM), the rest of its run alive in its cgroup:
+ * the next manager stopped what survived, and `why` never said the main process had ended.
+ * Here its main process is killed while no manager and no keeper run.
+ */
+describe('a main process that ends while no manager and no keeper run, the rest of its run alive', {
+  skip: !root && 'needs root',
+}, () => {
+  const host = new TestHost();
+  after(async () => {
+    for (const { pid } of living('sleep 6800193')) process.kill(pid, 'SIGKILL');
+    await host.cleanup();
+  });
+
+  test('its end is said in why', async (t) => {
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon(
+      'alice',
+      'pair',
+      "start=(trap '' TERM; exec sleep 6800193) & exec sleep 6800194\nstop_timeout=2s\n",
+    );
+    await host.startManager();
+    const { pid } = await host.waitForDaemon('alice', 'alice/pair', (d) => d.pid > 0, 'to run');
+    if (
+      !existsSync(
+        `/sys/fs/cgroup/unified/${readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('0::')[1]?.trim()}/cgroup.procs`,
+      )
+    ) {
+      t.skip('no cgroup2 for the daemons here');
+      return;
+    }
+    await waitFor('its run saved', () =>
+      JSON.parse(readFileSync(join(host.dir, 'state', 'state.json'), 'utf8')).daemons[
+        host.id('alice/pair')
+      ]?.pid === pid
+        ? true
+        : undefined,
+    );
+    await host.killManagerAndKeeper();
+    process.kill(pid, 'SIGKILL');
+    await waitFor('its main process gone', () => (isAlive(pid) ? undefined : true));
+    await host.startManager();
+    await host.waitForDaemon(
+      'alice',
+      'alice/pair',
+      (d) => d.state === 'running' && d.pid > 0 && d.pid !== pid,
+      'to run again',
+    );
+    const why = (await host.dmctl('alice', 'pair', 'why')).stdout;
+    assert.match(why, new RegExp(`pid ${pid} ended while no manager watched it`), why);
+  });
+});
