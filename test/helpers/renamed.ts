@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { after, afterEach } from 'node:test';
+import type { DaemonStatus } from '../../src/protocol/messages.ts';
 import { renameAtOnce } from './accounts.ts';
 import { showLogIfFailed } from './cli.ts';
 import { TestHost } from './host.ts';
@@ -74,4 +75,23 @@ export function renamingAtOnceHost(): {
     renameAtOnce(renames);
   };
   return { host, rename };
+}
+
+/**
+ * Starts the manager with alice's daemon `name` (its `keys`, `user=` added) running as
+ * carol, as usermod renames no account that has processes; alice and bob may run as
+ * carol, and `more` is added to the master config. Returns its row once it runs.
+ */
+export async function startAsCarol(
+  host: TestHost,
+  name: string,
+  keys: string,
+  { more = '', settings = '' }: { more?: string; settings?: string } = {},
+): Promise<DaemonStatus> {
+  host.user('alice');
+  host.user('carol');
+  host.writeMaster(`[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n${more}`, settings);
+  host.writeDaemon('alice', name, `${keys}user=${host.expand('{carol}')}\n`);
+  await host.startManager();
+  return host.waitForDaemon('alice', `alice/${name}`, (d) => d.pid > 0, 'to run');
 }

@@ -7,7 +7,7 @@ import { type AccountAgain, makeAccountAgain, writeDaemonAgain } from '../helper
 import { living } from '../helpers/census.ts';
 import { showLogIfFailed } from '../helpers/cli.ts';
 import { TestHost } from '../helpers/host.ts';
-import { renamesHost, renamingHost } from '../helpers/renamed.ts';
+import { renamesHost, renamingHost, startAsCarol } from '../helpers/renamed.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
@@ -128,20 +128,15 @@ describe('a manager of an old name stops the old run of an account renamed', {
   const { host, names } = renamesHost();
 
   test('nothing of it goes into the renamed account’s why', async () => {
-    const alice = host.user('alice');
     const dave = host.user('dave');
-    host.user('carol');
-    const bob = host.expand('{bob}');
-    host.writeMaster(
-      `[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n[manages]\n{dave}: {alice}\n`,
-    );
-    host.writeDaemon(
-      'alice',
+    const first = await startAsCarol(
+      host,
       'x',
-      `start=trap '' TERM; exec sleep 6800182\nuser=${host.expand('{carol}')}\nstop_timeout=30s\n`,
+      "start=trap '' TERM; exec sleep 6800182\nstop_timeout=30s\n",
+      { more: '[manages]\n{dave}: {alice}\n' },
     );
-    await host.startManager();
-    const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    const alice = host.user('alice');
+    const bob = host.expand('{bob}');
     const from = host.managerLog.length;
     execFileSync('usermod', ['-l', bob, alice.name]);
     names.owner = bob;
@@ -168,17 +163,14 @@ describe('an account renamed while no manager runs, its daemon slow to stop', {
   const { host, names } = renamesHost();
 
   test('its old run is stopped with its own stop_timeout', async () => {
-    const alice = host.user('alice');
-    host.user('carol');
-    const bob = host.expand('{bob}');
-    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n', 'stop-timeout = 1s\n');
-    host.writeDaemon(
-      'alice',
+    const first = await startAsCarol(
+      host,
       'x',
-      `start=trap '' TERM; exec sleep 6800181\nuser=${host.expand('{carol}')}\nstop_timeout=4s\n`,
+      "start=trap '' TERM; exec sleep 6800181\nstop_timeout=4s\n",
+      { settings: 'stop-timeout = 1s\n' },
     );
-    await host.startManager();
-    const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
+    const alice = host.user('alice');
+    const bob = host.expand('{bob}');
     const stateFile = join(host.dir, 'state', 'state.json');
     await waitFor('its run saved', () =>
       JSON.parse(readFileSync(stateFile, 'utf8')).daemons[`${alice.name}/x`]?.pid === first.pid
@@ -214,14 +206,10 @@ describe('an account renamed through a name not allowed, the manager killed afte
   const { host, names } = renamesHost();
 
   test('its daemon’s why says its run was stopped at the takeover, and why', async () => {
+    const first = await startAsCarol(host, 'x', 'start=exec sleep 6800180\n');
     const alice = host.user('alice');
-    host.user('carol');
     const walt = host.expand('{walt}');
     const bob = host.expand('{bob}');
-    host.writeMaster('[can_run_as]\n{alice}: {carol}\n{bob}: {carol}\n');
-    host.writeDaemon('alice', 'x', `start=exec sleep 6800180\nuser=${host.expand('{carol}')}\n`);
-    await host.startManager();
-    const first = await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
     const history = join(host.dir, 'state', 'history.json');
     await waitFor('its start saved', () =>
       readFileSync(history, 'utf8').includes(`started, pid ${first.pid}`) ? true : undefined,

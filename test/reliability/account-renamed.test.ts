@@ -18,6 +18,28 @@ import { waitFor } from '../helpers/wait.ts';
 const root = process.getuid?.() === 0;
 
 /**
+ * Renames an account through `names` in turn (`usermod -l`), each step once the manager's
+ * log has `seen(from, to)`; `owner` follows it (see renamesHost).
+ */
+async function renameInSteps(
+  host: TestHost,
+  owner: { owner: string },
+  names: readonly string[],
+  seen: (from: string, to: string) => string,
+): Promise<void> {
+  for (const [index, to] of names.entries()) {
+    const from = names[index - 1];
+    if (from === undefined) continue;
+    const at = host.managerLog.length;
+    execFileSync('usermod', ['-l', to, from]);
+    owner.owner = to;
+    await waitFor(`${from} renamed ${to}`, () =>
+      host.managerLog.slice(at).includes(seen(from, to)) ? true : undefined,
+    );
+  }
+}
+
+/**
  * An outside review (19b, 8): a user renamed (`usermod -l`, the same uid, both names
  * allowed) had the daemon they had stopped started again under the new name, and the log
  * said they "may no longer run daemons". The same person stopped it: it stays stopped.
@@ -102,19 +124,14 @@ describe('an account renamed twice, its daemon left stopped', {
     await host.startManager();
     await host.waitForDaemon('alice', 'alice/x', (d) => d.pid > 0, 'to run');
     assert.equal((await host.dmctl('alice', 'stop', 'x', '--wait=10')).code, 0);
-    for (const [from, to] of [
-      [alice.name, walt],
-      [walt, bob],
-    ] as const) {
-      const at = host.managerLog.length;
-      execFileSync('usermod', ['-l', to, from]);
-      names.owner = to;
-      await waitFor(`${to}/x loaded, left stopped`, () =>
-        host.managerLog.slice(at).includes(`${to}/x: left stopped under its owner's old name`)
-          ? true
-          : undefined,
-      );
-    }
+    await renameInSteps(
+      host,
+      names,
+      [alice.name, walt, bob],
+      (_, to) =>
+        // Loaded under each name before the next rename: each said in its `why`.
+        `${to}/x: left stopped under its owner's old name`,
+    );
     const why = (await host.dmctl('root', `${bob}/x`, 'why')).stdout;
     assert.match(why, new RegExp(`left stopped under its owner's old name ${alice.name}:`), why);
     assert.match(why, new RegExp(`left stopped under its owner's old name ${walt}:`), why);
@@ -921,17 +938,12 @@ describe('an account renamed twice after stopping a daemon whose file is refused
     const file = host.writeDaemon('alice', 'job', 'start=exec sleep 6800425\n', 0o666);
     await host.startManager();
     assert.equal((await host.dmctl('alice', 'job', 'stop')).code, 0);
-    for (const [from, to] of [
-      [alice.name, walt],
-      [walt, bob],
-    ] as const) {
-      const at = host.managerLog.length;
-      execFileSync('usermod', ['-l', to, from]);
-      names.owner = to;
-      await waitFor(`${from} renamed ${to}`, () =>
-        host.managerLog.slice(at).includes(`${from} is now called ${to}`) ? true : undefined,
-      );
-    }
+    await renameInSteps(
+      host,
+      names,
+      [alice.name, walt, bob],
+      (from, to) => `${from} is now called ${to}`,
+    );
     chmodSync(file, 0o644);
     assert.equal((await host.dmctl('root', 'rescan')).code, 0);
     await waitFor('the daemon loaded under the last name', async () =>
