@@ -1694,7 +1694,14 @@ export class Manager implements ControlContext, SupervisorHost {
    */
   private takeJudgement({ replaced, undecided, unknown, read }: Judgement): void {
     this.replacedUids = replaced;
-    for (const uid of replaced) this.lockFiles.delete(uid);
+    for (const uid of replaced) {
+      this.lockFiles.delete(uid);
+      // The stops the deleted account made while its files were refused are not the new
+      // one's: kept by name, the new account's daemon of that name stayed stopped once its
+      // file was fixed (an outside review, 80a, F3: 9 of 9).
+      const name = this.db.byUid.get(uid)?.name;
+      if (name !== undefined) this.dropStoppedWhileBroken(name);
+    }
     for (const [uid, why] of [...undecided, ...unknown])
       if ((this.undecidedUids.get(uid) ?? this.unknownUids.get(uid)) !== why) this.log.warn(why);
     for (const uid of [...this.undecidedUids.keys(), ...this.unknownUids.keys()]) {
@@ -3478,6 +3485,15 @@ export class Manager implements ControlContext, SupervisorHost {
     }
     for (const uid of this.deletedUids) if (!stopping.has(uid)) this.deletedUids.delete(uid);
     return [...this.deletedUids];
+  }
+
+  /** The stops made under `name` while files were refused (see stopWhileBroken), and their histories, dropped. */
+  private dropStoppedWhileBroken(name: string): void {
+    for (const id of [...this.stoppedWhileBroken])
+      if (id.startsWith(`${name}/`)) {
+        this.stoppedWhileBroken.delete(id);
+        this.history.forget(id);
+      }
   }
 
   /**

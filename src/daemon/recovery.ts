@@ -14,7 +14,7 @@ import {
 } from '../state/snapshot.ts';
 import { formatElapsed } from '../supervisor/elapsed.ts';
 import type { DaemonRecord } from '../supervisor/state.ts';
-import { killSaidIn, type Supervisor } from '../supervisor/supervisor.ts';
+import { describeExit, killSaidIn, type Supervisor } from '../supervisor/supervisor.ts';
 import { exitOf, type KeeperProcesses } from './processes.ts';
 
 /** How many daemons the start starts between two turns of the event loop (see startAll). */
@@ -869,15 +869,21 @@ export class Recovery {
     // its keeper died (an outside review, 73a, F2: 20 of 20).
     const how = `${what} survives from a previous manager; ${former ? `stopping it (it ran for ${this.formerAccount(record.id, this.formerUid(record.id) ?? saved?.ownerUid)})` : record.wanted === 'up' ? 'replacing it' : leftDown ? `stopping it (restart=${record.spec.restart} leaves it down)` : 'stopping it (it is wanted down)'}`;
     this.log.warn(`${record.id}: ${how}`);
-    // Its main process gone meanwhile, its end unsaid (the save before says it ran): said
-    // as ended unseen. Left out, `why` of a stop whose SIGTERM had ended it just before the
-    // kills never said that end (an outside review, 79a, F2: 8 of 8).
-    const endUnsaid = !provenPid && pid > 0 && saved?.mainGone !== true;
-    if (!former && endUnsaid)
+    // Its main process gone, its end not in the history (the kills came before it said
+    // it, or before its save): said, as saved if the state knew it. Left out, `why` of a
+    // stop whose SIGTERM had ended it just before the kills never said that end (an outside
+    // review, 79a, F2: 8 of 8; and a run of the tests, the state saved with the end and
+    // the history not yet).
+    const endSaid = this.history(record).some(
+      (event) => event.kind === 'exit' && event.text.startsWith(`pid ${pid} `),
+    );
+    if (!former && !provenPid && pid > 0 && !endSaid)
       this.note(
         record,
         'exit',
-        `pid ${pid} ended while no manager watched it (its keeper was gone too): how is not known`,
+        saved?.mainExit === undefined
+          ? `pid ${pid} ended while no manager watched it (its keeper was gone too): how is not known`
+          : `pid ${pid} ${describeExit(saved.mainExit)}, while stopping (said at this takeover)`,
       );
     // Said in `why` too, but of the old account's run (nothing of it is the new one's to
     // see): a stop and start there gave no reason (an outside review, 69a, F2).

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import {
   makeAccountAgain,
+  makeAccountAgainSameUid,
   stopSaved,
   whileSuccessorHeld,
   writeDaemonAgain,
@@ -990,6 +991,41 @@ describe('an account deleted while no manager runs after stopping a daemon whose
     assert.equal(row.wanted, 'up');
     const why = (await host.dmctl('root', `${alice.name}/job`, 'why')).stdout;
     assert.doesNotMatch(why, /ran dmctl stop|stays stopped/, why);
+  });
+});
+
+/**
+ * An outside review (80a, F3, High, 9 of 9): an account deleted and made again with its
+ * name and uid while no manager ran (or the manager killed just after): the deleted
+ * account's stop of a daemon whose file was refused left the new account's daemon of that
+ * name stopped once its file was fixed.
+ */
+describe('an account made again with its name and uid while no manager runs, the old one having stopped a daemon whose file is refused', {
+  skip: !root && 'needs root',
+}, () => {
+  const { host } = renamesHost();
+
+  test('the new account’s daemon starts once its file is accepted', async () => {
+    const alice = host.user('alice');
+    host.writeMaster('[can_run_as]\n{alice}\n');
+    host.writeDaemon('alice', 'job', 'start=exec sleep 6800428\n', 0o666);
+    await host.startManager();
+    assert.equal((await host.dmctl('alice', 'job', 'stop')).code, 0);
+    await waitFor('the stop saved', () => {
+      const saved = JSON.parse(readFileSync(join(host.dir, 'state', 'state.json'), 'utf8'));
+      return saved.stoppedBroken?.includes(`${alice.name}/job`) ? true : undefined;
+    });
+    await host.killManager();
+    const again = makeAccountAgainSameUid(alice);
+    writeDaemonAgain(again, 'job', 'start=exec sleep 6800429\n');
+    await host.startManager();
+    const row = await host.waitForDaemon(
+      'root',
+      'alice/job',
+      (d) => d.state === 'running',
+      'the new account’s daemon to run',
+    );
+    assert.equal(row.wanted, 'up');
   });
 });
 
