@@ -19,6 +19,27 @@ import { waitFor } from '../helpers/wait.ts';
 const root = process.getuid?.() === 0;
 
 /**
+ * Writes alice's `job` with a file refused (world-writable), starts the manager, and has
+ * alice stop it (a stop kept for once its file is accepted); `saved`: until the state on
+ * disk has that stop. Returns the file.
+ */
+async function stopRefusedJob(host: TestHost, sleep: number, saved = false): Promise<string> {
+  const file = host.writeDaemon('alice', 'job', `start=exec sleep ${sleep}\n`, 0o666);
+  await host.startManager();
+  assert.equal((await host.dmctl('alice', 'job', 'stop')).code, 0);
+  const id = `${host.user('alice').name}/job`;
+  if (saved)
+    await waitFor('the stop saved', () =>
+      JSON.parse(
+        readFileSync(join(host.dir, 'state', 'state.json'), 'utf8'),
+      ).stoppedBroken?.includes(id)
+        ? true
+        : undefined,
+    );
+  return file;
+}
+
+/**
  * Renames an account through `names` in turn (`usermod -l`), each step once the manager's
  * log has `seen(from, to)`; `owner` follows it (see renamesHost).
  */
@@ -843,9 +864,7 @@ describe('an account renamed after stopping a daemon whose file is refused', {
     const alice = host.user('alice');
     const bob = host.expand('{bob}');
     host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
-    const file = host.writeDaemon('alice', 'job', 'start=exec sleep 6800419\n', 0o666);
-    await host.startManager();
-    assert.equal((await host.dmctl('alice', 'job', 'stop')).code, 0);
+    const file = await stopRefusedJob(host, 6800419);
     const from = host.managerLog.length;
     rename();
     await waitFor('the rename applied', () =>
@@ -880,13 +899,7 @@ for (const way of ['while no manager runs', 'the manager killed just after'] as 
       const alice = host.user('alice');
       const bob = host.expand('{bob}');
       host.writeMaster('[can_run_as]\n{alice}\n{bob}\n');
-      const file = host.writeDaemon('alice', 'job', 'start=exec sleep 6800423\n', 0o666);
-      await host.startManager();
-      assert.equal((await host.dmctl('alice', 'job', 'stop')).code, 0);
-      await waitFor('the stop saved', () => {
-        const saved = JSON.parse(readFileSync(join(host.dir, 'state', 'state.json'), 'utf8'));
-        return saved.stoppedBroken?.includes(`${alice.name}/job`) ? true : undefined;
-      });
+      const file = await stopRefusedJob(host, 6800423, true);
       await stopSaved(host);
       if (way === 'while no manager runs') await host.killManager();
       execFileSync('usermod', ['-l', bob, alice.name]);
@@ -936,9 +949,7 @@ describe('an account renamed twice after stopping a daemon whose file is refused
     const walt = host.expand('{walt}');
     const bob = host.expand('{bob}');
     host.writeMaster('[can_run_as]\n{alice}\n{walt}\n{bob}\n');
-    const file = host.writeDaemon('alice', 'job', 'start=exec sleep 6800425\n', 0o666);
-    await host.startManager();
-    assert.equal((await host.dmctl('alice', 'job', 'stop')).code, 0);
+    const file = await stopRefusedJob(host, 6800425);
     await renameInSteps(
       host,
       names,
@@ -970,13 +981,7 @@ describe('an account deleted while no manager runs after stopping a daemon whose
   test('the new account’s daemon starts once its file is accepted', async () => {
     const alice = host.user('alice');
     host.writeMaster('[can_run_as]\n{alice}\n');
-    host.writeDaemon('alice', 'job', 'start=exec sleep 6800426\n', 0o666);
-    await host.startManager();
-    assert.equal((await host.dmctl('alice', 'job', 'stop')).code, 0);
-    await waitFor('the stop saved', () => {
-      const saved = JSON.parse(readFileSync(join(host.dir, 'state', 'state.json'), 'utf8'));
-      return saved.stoppedBroken?.includes(`${alice.name}/job`) ? true : undefined;
-    });
+    await stopRefusedJob(host, 6800426, true);
     await host.killManager();
     const again = makeAccountAgain(host, 'alice');
     names.other = alice.name;
@@ -1008,13 +1013,7 @@ describe('an account made again with its name and uid while no manager runs, the
   test('the new account’s daemon starts once its file is accepted', async () => {
     const alice = host.user('alice');
     host.writeMaster('[can_run_as]\n{alice}\n');
-    host.writeDaemon('alice', 'job', 'start=exec sleep 6800428\n', 0o666);
-    await host.startManager();
-    assert.equal((await host.dmctl('alice', 'job', 'stop')).code, 0);
-    await waitFor('the stop saved', () => {
-      const saved = JSON.parse(readFileSync(join(host.dir, 'state', 'state.json'), 'utf8'));
-      return saved.stoppedBroken?.includes(`${alice.name}/job`) ? true : undefined;
-    });
+    await stopRefusedJob(host, 6800428, true);
     await host.killManager();
     const again = makeAccountAgainSameUid(alice);
     writeDaemonAgain(again, 'job', 'start=exec sleep 6800429\n');
