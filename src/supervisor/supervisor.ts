@@ -308,6 +308,13 @@ export class Supervisor {
         error: `${record.id} is not running (it starts once the processes of the account that had this name before are gone)`,
       };
     const sent = await this.host.processes.signal(state.run, SIGNAL_NUMBERS[signal] ?? 0);
+    // The keeper gone before it answered: it may have sent it (an outside review, 81a, F1:
+    // "its processes are gone" of a daemon that got the signal, 4 of 4; a user sends it again).
+    if (sent.lost === true)
+      return {
+        ok: false,
+        error: `${record.id}: whether ${signal} reached it is not known: the keeper of daemons died before it answered (see dmctl ${record.id} why before sending it again)`,
+      };
     if (sent.reached === 0) return { ok: false, error: `${record.id}: its processes are gone` };
     // Its audit line says it, within its caller's budget: this one, at info, was a line
     // per request past it (an outside review, 37a, F4).
